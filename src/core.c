@@ -1,0 +1,79 @@
+/*
+ * core.c - creation of the process's emulated CE process (see core.h).
+ */
+#include "core.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct cebox_core the_core;
+static pthread_once_t core_once = PTHREAD_ONCE_INIT;
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void die(const char *msg)
+{
+    /* One line, straight to the descriptor: no stdio, no heap. */
+    static const char prefix[] = "cebox: ";
+    (void)!write(2, prefix, sizeof prefix - 1);
+    (void)!write(2, msg, strlen(msg));
+    (void)!write(2, "\n", 1);
+    _exit(CORE_EXIT_BAD_SETTINGS);
+}
+
+static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
+{
+    const struct cebox_profile *p = s->profile;
+    c->settings = *s;
+    ram_init(&c->ram, s->ram / p->page_size);
+    struct slot_config cfg = {
+        .size = s->slot_size,
+        .granularity = p->granularity,
+        .page_size = p->page_size,
+        .large_memory_area = s->large_memory_area,
+        .lma_min = p->lma_min,
+        .release_mixed = p->release_mixed,
+        .honour_top_down = p->honour_top_down,
+        .ram = &c->ram,
+    };
+    return slot_create(&cfg, &c->slot);
+}
+
+static void core_init(void)
+{
+    char err[OPTIONS_ERR_MAX];
+    struct cebox_settings s;
+    if (options_load(env_get, &s, err) != 0) {
+        die(err);
+    }
+    if (build(&the_core, &s) != 0) {
+        die("cannot reserve the slot's address range (the host refused the mapping)");
+    }
+}
+
+struct cebox_core *core_get(void)
+{
+    pthread_once(&core_once, core_init);
+    return &the_core;
+}
+
+int core_reset(char err[OPTIONS_ERR_MAX])
+{
+    struct cebox_settings s;
+    core_get();
+    if (options_load(env_get, &s, err) != 0) {
+        return -1;
+    }
+    slot_destroy(the_core.slot);
+    the_core.slot = NULL;
+    if (build(&the_core, &s) != 0) {
+        strcpy(err, "cannot reserve the slot");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,37 @@
+/*
+ * core.h - the emulated CE process of this Linux process.
+ *
+ * Owns: the settings read once from CEBOX_* variables, the device RAM budget
+ * and the slot.  Every public entry point (the Win32-named API, the preload
+ * library) reaches them through core_get().
+ *
+ * Invariant: after core_get() returns, the settings are exactly those asked
+ * for; a bad CEBOX_* value never gets this far (the process stops with one
+ * line on stderr and exit status 2).
+ */
+#ifndef CEBOX_CORE_H
+#define CEBOX_CORE_H
+
+#include "options.h"
+#include "ram.h"
+#include "slot.h"
+
+struct cebox_core {
+    struct cebox_settings settings;
+    struct ram ram;
+    struct slot *slot;
+};
+
+/* The process's core, created at the first call (thread-safe). */
+struct cebox_core *core_get(void);
+
+/* Exit status used when the settings are refused. */
+#define CORE_EXIT_BAD_SETTINGS 2
+
+/* Tests only: throws the slot away and builds a new core from the current
+ * CEBOX_* variables.  No other thread may be using cebox.  Returns 0, or -1
+ * with the reason in err: refused settings keep the old core; a refused
+ * reservation leaves the core without a slot. */
+int core_reset(char err[OPTIONS_ERR_MAX]);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * options.c - the option table, the profiles and the value parsers.
+ * See options.h for the contract.  No allocation here: the preload library
+ * parses its settings before any heap exists.
+ */
+#include "options.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define KB ((size_t)1024)
+#define MB (KB * 1024)
+#define GB (MB * 1024)
+
+/* CE 3.0 (Pocket PC 2002), CE .NET 4.2 / 5.0 and Embedded CE 6.0.
+ * Numbers: CE-SEMANTICS.md, "Profiles". */
+static const struct cebox_profile profiles[] = {
+    {
+        .name = "ce3", .describes = "Windows CE 3.0 / Pocket PC 2002",
+        .slot_size = 32 * MB, .granularity = 64 * KB, .page_size = 4 * KB,
+        .large_memory_area = true, .lma_min = 2 * MB,
+        .release_mixed = false, .honour_top_down = true,
+        .heap = HEAP_KIND_CE3, .heap_region_reserve = 0x60000, .ram = 32 * MB,
+    },
+    {
+        .name = "ce5", .describes = "Windows CE .NET 4.2 / CE 5.0",
+        .slot_size = 32 * MB, .granularity = 64 * KB, .page_size = 4 * KB,
+        .large_memory_area = true, .lma_min = 2 * MB,
+        .release_mixed = false, .honour_top_down = true,
+        .heap = HEAP_KIND_CE5, .heap_region_reserve = 0x2F000, .ram = 64 * MB,
+    },
+    {
+        .name = "ce6", .describes = "Windows Embedded CE 6.0",
+        .slot_size = 2 * GB, .granularity = 64 * KB, .page_size = 4 * KB,
+        .large_memory_area = false, .lma_min = 0,
+        .release_mixed = true, .honour_top_down = false,
+        .heap = HEAP_KIND_CE6, .heap_region_reserve = 64 * KB, .ram = 512 * MB,
+    },
+};
+#define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
+#define DEFAULT_PROFILE (&profiles[1])
+
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL };
+
+struct option_def {
+    const char *flag;     /* command-line spelling, without "--" */
+    const char *var;      /* environment variable */
+    enum opt_type type;
+    size_t min, max, multiple; /* OPT_SIZE only */
+    const char *default_text;
+    const char *help;
+};
+
+enum { OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_COUNT };
+
+static const struct option_def table[OPT_IDX_COUNT] = {
+    [OPT_IDX_PROFILE] = {"profile", "CEBOX_PROFILE", OPT_PROFILE, 0, 0, 0, "ce5",
+                         "CE version to emulate: ce3, ce5 or ce6; sets every other default"},
+    [OPT_IDX_SLOT_SIZE] = {"slot-size", "CEBOX_SLOT_SIZE", OPT_SIZE, 1 * MB, 2 * GB, 64 * KB,
+                           "ce3/ce5: 32M, ce6: 2G",
+                           "size of the process slot (the box every allocation must fit in)"},
+    [OPT_IDX_RAM] = {"ram", "CEBOX_RAM", OPT_SIZE, 64 * KB, 64 * GB, 4 * KB,
+                     "ce3: 32M, ce5: 64M, ce6: 512M",
+                     "device RAM available to programs; every committed page uses it"},
+    [OPT_IDX_LMA] = {"large-memory-area", "CEBOX_LARGE_MEMORY_AREA", OPT_BOOL, 0, 0, 0,
+                     "ce3/ce5: yes, ce6: no",
+                     "reserve-only requests of 2M or more go outside the slot"},
+};
+
+const struct cebox_profile *options_profile(const char *name)
+{
+    for (size_t i = 0; i < PROFILE_COUNT; i++) {
+        if (strcmp(profiles[i].name, name) == 0) {
+            return &profiles[i];
+        }
+    }
+    return NULL;
+}
+
+int options_parse_size(const char *s, size_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    size_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        size_t digit = (size_t)(*s - '0');
+        if (v > (SIZE_MAX - digit) / 10) {
+            return -1;
+        }
+        v = v * 10 + digit;
+    }
+    size_t unit = 1;
+    switch (*s) {
+    case '\0': break;
+    case 'k': case 'K': unit = KB; s++; break;
+    case 'm': case 'M': unit = MB; s++; break;
+    case 'g': case 'G': unit = GB; s++; break;
+    default: return -1;
+    }
+    if (*s != '\0' || (v != 0 && v > SIZE_MAX / unit)) {
+        return -1;
+    }
+    *out = v * unit;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    if (strcasecmp(s, "yes") == 0 || strcmp(s, "1") == 0) {
+        *out = true;
+        return 0;
+    }
+    if (strcasecmp(s, "no") == 0 || strcmp(s, "0") == 0) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+/* Writes "32M" rather than 33554432 when the value is a whole unit. */
+static void format_size(char *buf, size_t len, size_t v)
+{
+    if (v != 0 && v % GB == 0) {
+        snprintf(buf, len, "%zuG", v / GB);
+    } else if (v != 0 && v % MB == 0) {
+        snprintf(buf, len, "%zuM", v / MB);
+    } else if (v != 0 && v % KB == 0) {
+        snprintf(buf, len, "%zuK", v / KB);
+    } else {
+        snprintf(buf, len, "%zu", v);
+    }
+}
+
+static void describe_accepted(const struct option_def *d, char *buf, size_t len)
+{
+    char lo[32], hi[32], mul[32];
+    switch (d->type) {
+    case OPT_PROFILE:
+        snprintf(buf, len, "ce3, ce5 or ce6");
+        break;
+    case OPT_BOOL:
+        snprintf(buf, len, "yes, no, 1 or 0");
+        break;
+    case OPT_SIZE:
+        format_size(lo, sizeof lo, d->min);
+        format_size(hi, sizeof hi, d->max);
+        format_size(mul, sizeof mul, d->multiple);
+        snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s, a multiple of %s",
+                 lo, hi, mul);
+        break;
+    }
+}
+
+static int refuse(const struct option_def *d, const char *value, char err[OPTIONS_ERR_MAX])
+{
+    char accepted[160];
+    describe_accepted(d, accepted, sizeof accepted);
+    snprintf(err, OPTIONS_ERR_MAX, "%s='%s' is not valid; accepted: %s", d->var, value, accepted);
+    return -1;
+}
+
+/* Parses `value` for row `d` into the matching field of *s (if s != NULL). */
+static int apply(size_t idx, const char *value, struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
+{
+    const struct option_def *d = &table[idx];
+    size_t size = 0;
+    bool flag = false;
+    const struct cebox_profile *p = NULL;
+    switch (d->type) {
+    case OPT_PROFILE:
+        if ((p = options_profile(value)) == NULL) {
+            return refuse(d, value, err);
+        }
+        break;
+    case OPT_BOOL:
+        if (parse_bool(value, &flag) != 0) {
+            return refuse(d, value, err);
+        }
+        break;
+    case OPT_SIZE:
+        if (options_parse_size(value, &size) != 0 || size < d->min || size > d->max ||
+            size % d->multiple != 0) {
+            return refuse(d, value, err);
+        }
+        break;
+    }
+    if (s == NULL) {
+        return 0;
+    }
+    switch (idx) {
+    case OPT_IDX_PROFILE: s->profile = p; break;
+    case OPT_IDX_SLOT_SIZE: s->slot_size = size; break;
+    case OPT_IDX_RAM: s->ram = size; break;
+    case OPT_IDX_LMA: s->large_memory_area = flag; break;
+    default: break;
+    }
+    return 0;
+}
+
+static void apply_profile(const struct cebox_profile *p, struct cebox_settings *s)
+{
+    s->profile = p;
+    s->slot_size = p->slot_size;
+    s->ram = p->ram;
+    s->large_memory_area = p->large_memory_area;
+}
+
+int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+{
+    err[0] = '\0';
+    struct cebox_settings s;
+    const char *name = get(table[OPT_IDX_PROFILE].var);
+    apply_profile(DEFAULT_PROFILE, &s);
+    if (name != NULL && apply(OPT_IDX_PROFILE, name, &s, err) != 0) {
+        return -1;
+    }
+    apply_profile(s.profile, &s);
+    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
+        const char *v = (i == OPT_IDX_PROFILE) ? NULL : get(table[i].var);
+        if (v != NULL && apply(i, v, &s, err) != 0) {
+            return -1;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
+{
+    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
+        if (strcmp(table[i].var, var) == 0) {
+            return apply(i, value, NULL, err);
+        }
+    }
+    snprintf(err, OPTIONS_ERR_MAX, "%s is not a cebox setting", var);
+    return -1;
+}
+
+size_t options_count(void)
+{
+    return OPT_IDX_COUNT;
+}
+
+const char *options_var(size_t i)
+{
+    return i < OPT_IDX_COUNT ? table[i].var : NULL;
+}
+
+const char *options_flag(size_t i)
+{
+    return i < OPT_IDX_COUNT ? table[i].flag : NULL;
+}
+
+const char *options_help(size_t i)
+{
+    return i < OPT_IDX_COUNT ? table[i].help : NULL;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n <= 0) {
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void write_str(int fd, const char *s)
+{
+    write_all(fd, s, strlen(s));
+}
+
+static void format_value(size_t idx, const struct cebox_settings *s, char *buf, size_t len)
+{
+    switch (idx) {
+    case OPT_IDX_PROFILE: snprintf(buf, len, "%s", s->profile->name); break;
+    case OPT_IDX_SLOT_SIZE: format_size(buf, len, s->slot_size); break;
+    case OPT_IDX_RAM: format_size(buf, len, s->ram); break;
+    case OPT_IDX_LMA: snprintf(buf, len, "%s", s->large_memory_area ? "yes" : "no"); break;
+    default: buf[0] = '\0'; break;
+    }
+}
+
+void options_print(int fd, const struct cebox_settings *s, options_getter get)
+{
+    char line[256], value[64];
+    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
+        format_value(i, s, value, sizeof value);
+        const char *source = get(table[i].var) != NULL ? "set" : (i == OPT_IDX_PROFILE ? "default" : "profile");
+        snprintf(line, sizeof line, "%s=%s\t(%s)\n", table[i].var, value, source);
+        write_str(fd, line);
+    }
+}
+
+void options_print_markdown(int fd)
+{
+    char line[512], accepted[160];
+    write_str(fd, "| variable | `cebox` option | default | accepted | meaning |\n");
+    write_str(fd, "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
+        describe_accepted(&table[i], accepted, sizeof accepted);
+        snprintf(line, sizeof line, "| `%s` | `--%s` | %s | %s | %s |\n", table[i].var, table[i].flag,
+                 table[i].default_text, accepted, table[i].help);
+        write_str(fd, line);
+    }
+}

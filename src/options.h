@@ -1,0 +1,78 @@
+/*
+ * options.h - the one table of cebox's settings and the CE profiles.
+ *
+ * Owns: the option table (name, variable, default, range, help), the profile
+ * constants (every number of CE-SEMANTICS.md that differs between CE
+ * versions), and the parsing of CEBOX_* values.
+ *
+ * Invariants: a `struct cebox_settings` that options_load() returned without
+ * error holds only values inside the table's ranges; nothing in cebox reads a
+ * CEBOX_* variable except through options_load().  Parsing allocates nothing
+ * (it runs inside the preload library before malloc exists).
+ */
+#ifndef CEBOX_OPTIONS_H
+#define CEBOX_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum heap_kind { HEAP_KIND_CE3, HEAP_KIND_CE5, HEAP_KIND_CE6 };
+
+/* Every number that distinguishes one CE version from another. */
+struct cebox_profile {
+    const char *name;     /* "ce5" */
+    const char *describes;
+    size_t slot_size;     /* bytes of the process slot */
+    size_t granularity;   /* reservation unit (64 KB) */
+    size_t page_size;     /* commit unit */
+    bool large_memory_area;  /* reserve-only >= lma_min goes outside the slot */
+    size_t lma_min;
+    bool release_mixed;   /* MEM_RELEASE of a partly committed region allowed */
+    bool honour_top_down; /* MEM_TOP_DOWN scans from the top */
+    enum heap_kind heap;
+    size_t heap_region_reserve; /* bytes reserved per heap region */
+    size_t ram;           /* default device RAM for programs */
+};
+
+/* Settings in force: the profile plus whatever the user overrode. */
+struct cebox_settings {
+    const struct cebox_profile *profile;
+    size_t slot_size;
+    size_t ram;
+    bool large_memory_area;
+};
+
+/* Looks a variable up; returns NULL when unset.  getenv fits. */
+typedef const char *(*options_getter)(const char *name);
+
+enum { OPTIONS_ERR_MAX = 320 };
+
+/* Fills *out from the profile named by CEBOX_PROFILE (default ce5) and the
+ * other CEBOX_* variables.  Returns 0, or -1 with one line in `err` (no
+ * newline) naming the variable, the bad value and what is accepted; *out is
+ * then unspecified and must not be used. */
+int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX]);
+
+/* Checks one value for the option whose variable is `var` (for command-line
+ * front ends).  Same return and message as options_load. */
+int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX]);
+
+/* Looks up a profile by name; NULL if there is none. */
+const struct cebox_profile *options_profile(const char *name);
+
+/* Writes "VARIABLE=value  (source)" lines describing `s` to fd. */
+void options_print(int fd, const struct cebox_settings *s, options_getter get);
+
+/* Writes the option table as a Markdown table to fd (for the README). */
+void options_print_markdown(int fd);
+
+/* Number of rows in the table, and the variable and cli name of row i. */
+size_t options_count(void);
+const char *options_var(size_t i);
+const char *options_flag(size_t i);
+const char *options_help(size_t i);
+
+/* Parses "123", "64K", "32M", "2G" (binary units).  Returns 0 or -1. */
+int options_parse_size(const char *s, size_t *out);
+
+#endif

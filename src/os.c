@@ -1,0 +1,112 @@
+/*
+ * os.c - raw memory system calls (see os.h for the contract).
+ *
+ * Why raw syscalls: the preload library defines mmap, munmap and mprotect
+ * itself, so calling them here would recurse into cebox; and the program's
+ * errno must survive cebox's own work, so the syscall's error is returned,
+ * never stored in errno.
+ */
+#include "os.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* A system call that returns -errno in the register instead of setting errno.
+ * x86_64 and aarch64 Linux both report errors as values in [-4095, -1]. */
+static long raw_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
+    int saved = errno;
+    long ret = syscall(nr, a, b, c, d, e, f);
+    if (ret == -1) {
+        ret = -errno;
+    }
+    errno = saved;
+    return ret;
+#endif
+}
+
+static int syscall_error(long ret)
+{
+    return (ret < 0 && ret >= -4095) ? (int)-ret : 0;
+}
+
+static long raw_mmap(void *addr, size_t len, int prot, int flags)
+{
+    return raw_syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, -1, 0);
+}
+
+static int linux_prot(int prot)
+{
+    return ((prot & OS_PROT_READ) ? PROT_READ : 0) | ((prot & OS_PROT_WRITE) ? PROT_WRITE : 0) |
+           ((prot & OS_PROT_EXEC) ? PROT_EXEC : 0);
+}
+
+int os_release(void *addr, size_t len)
+{
+    return syscall_error(raw_syscall6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0));
+}
+
+int os_reserve_aligned(size_t size, size_t align, void **out)
+{
+    /* Over-reserve by `align`, then trim both ends: the kernel gives no
+     * alignment guarantee beyond the page. */
+    size_t span = size + align;
+    if (span < size) {
+        return ENOMEM;
+    }
+    long ret = raw_mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    int err = syscall_error(ret);
+    if (err) {
+        return err;
+    }
+    uintptr_t raw = (uintptr_t)ret;
+    uintptr_t base = (raw + align - 1) & ~(uintptr_t)(align - 1);
+    if (base > raw) {
+        os_release((void *)raw, base - raw);
+    }
+    uintptr_t end = base + size, raw_end = raw + span;
+    if (raw_end > end) {
+        os_release((void *)end, raw_end - end);
+    }
+    *out = (void *)base;
+    return 0;
+}
+
+int os_protect(void *addr, size_t len, int prot)
+{
+    return syscall_error(raw_syscall6(SYS_mprotect, (long)addr, (long)len, linux_prot(prot), 0, 0, 0));
+}
+
+int os_decommit(void *addr, size_t len)
+{
+    /* Mapping fresh anonymous memory over the range frees the old pages and
+     * guarantees zeros at the next commit, in one call (as Wine does). */
+    long ret = raw_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED);
+    return syscall_error(ret);
+}
+
+void *os_map_private(size_t size)
+{
+    long ret = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    return syscall_error(ret) ? NULL : (void *)ret;
+}
+
+size_t os_page_size(void)
+{
+    return (size_t)getauxval(AT_PAGESZ);
+}

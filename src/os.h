@@ -1,0 +1,44 @@
+/*
+ * os.h - the only way cebox maps, protects and unmaps memory.
+ *
+ * Owns: every call to the kernel's mmap/mprotect/munmap/madvise made by cebox.
+ * They are made as raw system calls so that they never reach the interposed
+ * libc functions of the preload library and never touch errno of the caller
+ * (see os.c).
+ *
+ * Contract: addresses and lengths are page-aligned; functions return 0 on
+ * success and a positive errno value on failure.
+ */
+#ifndef CEBOX_OS_H
+#define CEBOX_OS_H
+
+#include <stddef.h>
+
+#define OS_PROT_NONE 0
+#define OS_PROT_READ 1
+#define OS_PROT_WRITE 2
+#define OS_PROT_EXEC 4
+
+/* Reserve `size` bytes of address space aligned to `align` (a power of two,
+ * at least the page size), inaccessible and without backing store.  Stores
+ * the base in *out.  Fails with ENOMEM when the address space is full. */
+int os_reserve_aligned(size_t size, size_t align, void **out);
+
+/* Give pages back to the kernel: the range is unmapped. */
+int os_release(void *addr, size_t len);
+
+/* Make pages accessible with `prot` (OS_PROT_* bits).  Contents are kept. */
+int os_protect(void *addr, size_t len, int prot);
+
+/* Drop the contents and the memory of pages and make them inaccessible.
+ * The next os_protect of the range shows zero-filled pages. */
+int os_decommit(void *addr, size_t len);
+
+/* Map `size` bytes read-write for cebox's own bookkeeping (never in a slot).
+ * Zero-filled.  Returns NULL on failure. */
+void *os_map_private(size_t size);
+
+/* The host's page size, from the auxiliary vector (no allocation). */
+size_t os_page_size(void);
+
+#endif

@@ -1,0 +1,749 @@
+/*
+ * slot.c - the emulated CE process slot (see slot.h for what it owns).
+ *
+ * Layout of the bookkeeping (one private mapping, outside the slot):
+ *   owner[block]      base block of the reservation holding the block, or
+ *                     NO_OWNER when the block is free;
+ *   res[block]        at a reservation's base block: its usable pages,
+ *                     committed pages and tag;
+ *   page[page]        state and protection of each page of the slot;
+ *   runindex          free runs of blocks, for first fit and top-down.
+ * A Large Memory Area reservation carries the same per-page array in a
+ * mapping of its own, linked from lma_list.
+ *
+ * A "region" below is one reservation seen through struct region: its base,
+ * pages and counters, whether it lies in the slot or in the LMA, so commit,
+ * decommit, protect and query have one implementation for both.
+ */
+#include "slot.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "os.h"
+#include "ram.h"
+#include "runindex.h"
+
+#define NO_OWNER UINT32_MAX
+
+/* Page word: protection (PAGE_* incl. modifiers) in the low bits, state on top. */
+#define PG_PROT_MASK 0x03FFu
+#define PG_RESERVED 0x4000u
+#define PG_COMMITTED 0x8000u
+#define PG_STATE_MASK (PG_RESERVED | PG_COMMITTED)
+
+#define PAGE_MODIFIERS (PAGE_GUARD | PAGE_NOCACHE)
+
+struct res_info {
+    uint32_t pages;     /* usable pages from the base */
+    uint32_t committed; /* committed pages */
+    uint8_t tag;
+};
+
+struct lma_res {
+    struct lma_res *next;
+    uintptr_t base;
+    size_t map_bytes;   /* size of this record's own mapping */
+    struct res_info info;
+    uint16_t page[];
+};
+
+struct slot {
+    pthread_mutex_t lock;
+    uintptr_t base;
+    size_t size, gran, page_size;
+    uint32_t nblocks, pages_per_block;
+    bool lma_enabled, release_mixed, top_down;
+    size_t lma_min;
+    struct ram *ram;
+
+    uint32_t *owner;
+    struct res_info *res;
+    uint16_t *page;
+    struct runindex *free;
+    struct lma_res *lma_list;
+    size_t meta_bytes;
+
+    uint32_t reserved_blocks, peak_reserved_blocks;
+    size_t committed_pages, peak_committed_pages, lma_bytes;
+};
+
+/* One reservation, in the slot or in the LMA. */
+struct region {
+    uintptr_t base;
+    uint32_t npages;
+    uint16_t *page;
+    struct res_info *info;
+};
+
+static size_t align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static bool is_pow2(size_t v)
+{
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+/* ---- protections ---- */
+
+static bool is_base_protection(DWORD p)
+{
+    switch (p) {
+    case PAGE_NOACCESS: case PAGE_READONLY: case PAGE_READWRITE:
+    case PAGE_EXECUTE: case PAGE_EXECUTE_READ: case PAGE_EXECUTE_READWRITE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* CE's checks on a protection argument. */
+static DWORD check_protection(DWORD prot)
+{
+    DWORD base = prot & ~(DWORD)PAGE_MODIFIERS;
+    if (base == PAGE_WRITECOPY || base == PAGE_EXECUTE_WRITECOPY) {
+        return ERROR_NOT_SUPPORTED;
+    }
+    if (!is_base_protection(base)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    if (base == PAGE_NOACCESS && (prot & PAGE_MODIFIERS) != 0) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    return 0;
+}
+
+static int host_protection(DWORD prot)
+{
+    if (prot & PAGE_GUARD) {
+        return OS_PROT_NONE;
+    }
+    switch (prot & ~(DWORD)PAGE_MODIFIERS) {
+    case PAGE_READONLY: return OS_PROT_READ;
+    case PAGE_READWRITE: return OS_PROT_READ | OS_PROT_WRITE;
+    case PAGE_EXECUTE: case PAGE_EXECUTE_READ: return OS_PROT_READ | OS_PROT_EXEC;
+    case PAGE_EXECUTE_READWRITE: return OS_PROT_READ | OS_PROT_WRITE | OS_PROT_EXEC;
+    default: return OS_PROT_NONE;
+    }
+}
+
+/* ---- creation ---- */
+
+static bool config_ok(const struct slot_config *c)
+{
+    return is_pow2(c->granularity) && is_pow2(c->page_size) && c->page_size == os_page_size() &&
+           c->granularity >= c->page_size && c->size >= 2 * c->granularity &&
+           c->size % c->granularity == 0 && c->ram != NULL;
+}
+
+static void lay_out_bookkeeping(struct slot *s, char *mem)
+{
+    size_t npages = (size_t)s->nblocks * s->pages_per_block;
+    s->owner = (uint32_t *)mem;
+    mem += align_up(s->nblocks * sizeof(uint32_t), 16);
+    s->res = (struct res_info *)mem;
+    mem += align_up(s->nblocks * sizeof(struct res_info), 16);
+    s->page = (uint16_t *)mem;
+    mem += align_up(npages * sizeof(uint16_t), 16);
+    s->free = runindex_init(mem, s->nblocks);
+    for (uint32_t b = 0; b < s->nblocks; b++) {
+        s->owner[b] = NO_OWNER;
+    }
+    /* Block 0 is never handed out: it is simply never free in the index. */
+    runindex_set_used(s->free, 0, 1);
+}
+
+DWORD slot_create(const struct slot_config *cfg, struct slot **out)
+{
+    if (!config_ok(cfg)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    uint32_t nblocks = (uint32_t)(cfg->size / cfg->granularity);
+    uint32_t ppb = (uint32_t)(cfg->granularity / cfg->page_size);
+    size_t meta = align_up(sizeof(struct slot), 16) + align_up(nblocks * sizeof(uint32_t), 16) +
+                  align_up(nblocks * sizeof(struct res_info), 16) +
+                  align_up((size_t)nblocks * ppb * sizeof(uint16_t), 16) + runindex_bytes(nblocks);
+    meta = align_up(meta, cfg->page_size);
+    char *mem = os_map_private(meta);
+    if (mem == NULL) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    struct slot *s = (struct slot *)mem;
+    void *base;
+    /* Aligned to its own size, like a CE slot (slot 1 at 32 MB, ...); a size
+     * that is not a power of two aligns to the next one. */
+    size_t align = cfg->granularity;
+    while (align < cfg->size) {
+        align <<= 1;
+    }
+    if (os_reserve_aligned(cfg->size, align, &base) != 0) {
+        os_release(mem, meta);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->base = (uintptr_t)base;
+    s->size = cfg->size;
+    s->gran = cfg->granularity;
+    s->page_size = cfg->page_size;
+    s->nblocks = nblocks;
+    s->pages_per_block = ppb;
+    s->lma_enabled = cfg->large_memory_area;
+    s->lma_min = cfg->lma_min;
+    s->release_mixed = cfg->release_mixed;
+    s->top_down = cfg->honour_top_down;
+    s->ram = cfg->ram;
+    s->meta_bytes = meta;
+    lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
+    *out = s;
+    return 0;
+}
+
+void slot_destroy(struct slot *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    ram_credit(s->ram, s->committed_pages);
+    os_release((void *)s->base, s->size);
+    for (struct lma_res *l = s->lma_list, *next; l != NULL; l = next) {
+        next = l->next;
+        os_release((void *)l->base, (size_t)l->info.pages * s->page_size);
+        os_release(l, l->map_bytes);
+    }
+    pthread_mutex_destroy(&s->lock);
+    os_release(s, s->meta_bytes);
+}
+
+/* ---- finding regions ---- */
+
+bool slot_contains(const struct slot *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return a >= s->base && a - s->base < s->size;
+}
+
+static uint32_t block_of(const struct slot *s, uintptr_t a)
+{
+    return (uint32_t)((a - s->base) / s->gran);
+}
+
+static struct region slot_region(struct slot *s, uint32_t base_block)
+{
+    struct region r = {
+        .base = s->base + (uintptr_t)base_block * s->gran,
+        .npages = s->res[base_block].pages,
+        .page = &s->page[(size_t)base_block * s->pages_per_block],
+        .info = &s->res[base_block],
+    };
+    return r;
+}
+
+static struct region lma_region(struct lma_res *l)
+{
+    struct region r = {.base = l->base, .npages = l->info.pages, .page = l->page, .info = &l->info};
+    return r;
+}
+
+static struct lma_res *find_lma(struct slot *s, uintptr_t a, struct lma_res ***link)
+{
+    struct lma_res **pp = &s->lma_list;
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        struct lma_res *l = *pp;
+        if (a >= l->base && a - l->base < (size_t)l->info.pages * s->page_size) {
+            if (link != NULL) {
+                *link = pp;
+            }
+            return l;
+        }
+    }
+    return NULL;
+}
+
+/* The reservation holding address a, if any. */
+static bool find_region(struct slot *s, uintptr_t a, struct region *out)
+{
+    if (slot_contains(s, (void *)a)) {
+        uint32_t owner = s->owner[block_of(s, a)];
+        if (owner == NO_OWNER) {
+            return false;
+        }
+        *out = slot_region(s, owner);
+        return a - out->base < (size_t)out->npages * s->page_size;
+    }
+    struct lma_res *l = find_lma(s, a, NULL);
+    if (l == NULL) {
+        return false;
+    }
+    *out = lma_region(l);
+    return true;
+}
+
+/* ---- page operations on one region (lock held) ---- */
+
+static void note_committed_locked(struct slot *s, size_t added)
+{
+    s->committed_pages += added;
+    if (s->committed_pages > s->peak_committed_pages) {
+        s->peak_committed_pages = s->committed_pages;
+    }
+}
+
+static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                           DWORD prot)
+{
+    uint32_t fresh = 0;
+    for (uint32_t i = first; i < first + count; i++) {
+        fresh += (r->page[i] & PG_COMMITTED) == 0;
+    }
+    if (fresh > 0 && ram_charge(s->ram, fresh) != 0) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
+    if (os_protect(addr, (size_t)count * s->page_size, host_protection(prot)) != 0) {
+        ram_credit(s->ram, fresh);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    for (uint32_t i = first; i < first + count; i++) {
+        r->page[i] = (uint16_t)(PG_COMMITTED | (prot & PG_PROT_MASK));
+    }
+    r->info->committed += fresh;
+    note_committed_locked(s, fresh);
+    return 0;
+}
+
+static void decommit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    uint32_t dropped = 0;
+    for (uint32_t i = first; i < first + count; i++) {
+        dropped += (r->page[i] & PG_COMMITTED) != 0;
+        r->page[i] = PG_RESERVED;
+    }
+    if (dropped == 0) {
+        return;
+    }
+    os_decommit((void *)(r->base + (uintptr_t)first * s->page_size), (size_t)count * s->page_size);
+    r->info->committed -= dropped;
+    s->committed_pages -= dropped;
+    ram_credit(s->ram, dropped);
+}
+
+/* Page range [first, first+count) of region r covering [a, a+size), or false
+ * when the range leaves the region. */
+static bool pages_in_region(const struct slot *s, const struct region *r, uintptr_t a, size_t size,
+                            uint32_t *first, uint32_t *count)
+{
+    uintptr_t start = a & ~(uintptr_t)(s->page_size - 1);
+    if (size > SIZE_MAX - a) {
+        return false;
+    }
+    uintptr_t end = align_up(a + size, s->page_size);
+    if (start < r->base || end > r->base + (size_t)r->npages * s->page_size || end <= start) {
+        return false;
+    }
+    *first = (uint32_t)((start - r->base) / s->page_size);
+    *count = (uint32_t)((end - start) / s->page_size);
+    return true;
+}
+
+/* ---- reservations (lock held) ---- */
+
+static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks, uint32_t npages)
+{
+    for (uint32_t b = first; b < first + nblocks; b++) {
+        s->owner[b] = first;
+    }
+    s->res[first] = (struct res_info){.pages = npages, .committed = 0, .tag = SLOT_TAG_VIRTUAL};
+    uint16_t *pg = &s->page[(size_t)first * s->pages_per_block];
+    for (uint32_t i = 0; i < npages; i++) {
+        pg[i] = PG_RESERVED;
+    }
+    runindex_set_used(s->free, first, nblocks);
+    s->reserved_blocks += nblocks;
+    if (s->reserved_blocks > s->peak_reserved_blocks) {
+        s->peak_reserved_blocks = s->reserved_blocks;
+    }
+}
+
+static void release_blocks_locked(struct slot *s, uint32_t first)
+{
+    struct region r = slot_region(s, first);
+    uint32_t nblocks = (uint32_t)(align_up((size_t)r.npages * s->page_size, s->gran) / s->gran);
+    decommit_locked(s, &r, 0, r.npages);
+    for (uint32_t b = first; b < first + nblocks; b++) {
+        s->owner[b] = NO_OWNER;
+    }
+    memset(r.page, 0, (size_t)r.npages * sizeof(uint16_t));
+    s->res[first] = (struct res_info){0};
+    runindex_set_free(s->free, first, nblocks);
+    s->reserved_blocks -= nblocks;
+}
+
+static DWORD reserve_lma_locked(struct slot *s, size_t size, uintptr_t *out)
+{
+    uint32_t npages = (uint32_t)(align_up(size, s->page_size) / s->page_size);
+    size_t map_bytes = align_up(sizeof(struct lma_res) + npages * sizeof(uint16_t), s->page_size);
+    struct lma_res *l = os_map_private(map_bytes);
+    void *base;
+    if (l == NULL) {
+        return ERROR_OUTOFMEMORY;
+    }
+    if (os_reserve_aligned((size_t)npages * s->page_size, s->gran, &base) != 0) {
+        os_release(l, map_bytes);
+        return ERROR_OUTOFMEMORY;
+    }
+    l->base = (uintptr_t)base;
+    l->map_bytes = map_bytes;
+    l->info = (struct res_info){.pages = npages, .committed = 0, .tag = SLOT_TAG_VIRTUAL};
+    for (uint32_t i = 0; i < npages; i++) {
+        l->page[i] = PG_RESERVED;
+    }
+    l->next = s->lma_list;
+    s->lma_list = l;
+    s->lma_bytes += (size_t)npages * s->page_size;
+    *out = l->base;
+    return 0;
+}
+
+static void release_lma_locked(struct slot *s, struct lma_res *l, struct lma_res **link)
+{
+    struct region r = lma_region(l);
+    decommit_locked(s, &r, 0, r.npages);
+    *link = l->next;
+    s->lma_bytes -= (size_t)l->info.pages * s->page_size;
+    os_release((void *)l->base, (size_t)l->info.pages * s->page_size);
+    os_release(l, l->map_bytes);
+}
+
+static bool wants_lma(const struct slot *s, uintptr_t addr, size_t size, DWORD type, DWORD prot)
+{
+    return s->lma_enabled && addr == 0 && (type & ~(DWORD)MEM_TOP_DOWN) == MEM_RESERVE &&
+           prot == PAGE_NOACCESS && align_up(size, s->page_size) >= s->lma_min;
+}
+
+/* Finds and claims blocks for a new reservation of `size` bytes at `addr`
+ * (0: anywhere).  Stores the base address. */
+static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD type, uintptr_t *out)
+{
+    uint32_t first;
+    size_t span;
+    if (addr == 0) {
+        span = align_up(size, s->page_size);
+        uint32_t nblocks = (uint32_t)(align_up(span, s->gran) / s->gran);
+        bool down = (type & MEM_TOP_DOWN) && s->top_down;
+        first = down ? runindex_last_fit(s->free, nblocks) : runindex_first_fit(s->free, nblocks);
+        if (first == UINT32_MAX) {
+            return ERROR_NOT_ENOUGH_MEMORY;
+        }
+    } else {
+        uintptr_t base = addr & ~(uintptr_t)(s->gran - 1);
+        if (!slot_contains(s, (void *)base) || size > s->size) {
+            return ERROR_INVALID_PARAMETER;
+        }
+        span = align_up(addr + size, s->page_size) - base;
+        if (span > s->base + s->size - base) {
+            return ERROR_INVALID_PARAMETER;
+        }
+        first = block_of(s, base);
+        uint32_t nblocks = (uint32_t)(align_up(span, s->gran) / s->gran);
+        for (uint32_t b = first; b < first + nblocks; b++) {
+            if (b == 0 || s->owner[b] != NO_OWNER) {
+                return ERROR_INVALID_PARAMETER;
+            }
+        }
+    }
+    claim_blocks_locked(s, first, (uint32_t)(align_up(span, s->gran) / s->gran),
+                        (uint32_t)(span / s->page_size));
+    *out = s->base + (uintptr_t)first * s->gran;
+    return 0;
+}
+
+static DWORD check_alloc_args(size_t size, DWORD type, DWORD prot)
+{
+    const DWORD known = MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN | MEM_AUTO_COMMIT;
+    if (size == 0 || (type & ~known) != 0 || (type & (MEM_COMMIT | MEM_RESERVE)) == 0) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    DWORD err = check_protection(prot);
+    if (err != 0) {
+        return err;
+    }
+    return (type & MEM_AUTO_COMMIT) ? ERROR_NOT_SUPPORTED : 0;
+}
+
+static DWORD commit_at_locked(struct slot *s, uintptr_t addr, size_t size, DWORD prot, void **out)
+{
+    struct region r;
+    uint32_t first, count;
+    if (addr == 0 || !find_region(s, addr, &r) || !pages_in_region(s, &r, addr, size, &first, &count)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    DWORD err = commit_locked(s, &r, first, count, prot);
+    if (err == 0) {
+        *out = (void *)(r.base + (uintptr_t)first * s->page_size);
+    }
+    return err;
+}
+
+static void undo_reservation_locked(struct slot *s, uintptr_t base)
+{
+    if (slot_contains(s, (void *)base)) {
+        release_blocks_locked(s, block_of(s, base));
+        return;
+    }
+    struct lma_res **link = NULL;
+    struct lma_res *l = find_lma(s, base, &link);
+    if (l != NULL) {
+        release_lma_locked(s, l, link);
+    }
+}
+
+DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DWORD prot, void **out)
+{
+    DWORD err = check_alloc_args(size, type, prot);
+    if (err != 0) {
+        return err;
+    }
+    if (size > s->size && !wants_lma(s, (uintptr_t)addr, size, type, prot)) {
+        return addr == NULL ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER;
+    }
+    uintptr_t a = (uintptr_t)addr, base = 0;
+    pthread_mutex_lock(&s->lock);
+    if (!(type & MEM_RESERVE)) {
+        err = commit_at_locked(s, a, size, prot, out);
+        pthread_mutex_unlock(&s->lock);
+        return err;
+    }
+    if (wants_lma(s, a, size, type, prot)) {
+        err = reserve_lma_locked(s, size, &base);
+    } else {
+        err = reserve_locked(s, a, size, type, &base);
+    }
+    if (err == 0 && (type & MEM_COMMIT)) {
+        /* Reserve and commit at once: the commit starts at the caller's page
+         * within the new reservation. */
+        void *committed;
+        uintptr_t at = a != 0 ? a : base;
+        err = commit_at_locked(s, at, size, prot, &committed);
+        if (err != 0) {
+            undo_reservation_locked(s, base);
+        }
+    }
+    if (err == 0) {
+        *out = (void *)base;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static DWORD release_locked(struct slot *s, uintptr_t a, size_t size)
+{
+    struct region r;
+    if (size != 0 || !find_region(s, a, &r) || r.base != a) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    bool mixed = r.info->committed != 0 && r.info->committed != r.npages;
+    if (mixed && !s->release_mixed) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    if (slot_contains(s, (void *)a)) {
+        release_blocks_locked(s, block_of(s, a));
+    } else {
+        struct lma_res **link = NULL;
+        struct lma_res *l = find_lma(s, a, &link);
+        release_lma_locked(s, l, link);
+    }
+    return 0;
+}
+
+static DWORD decommit_range_locked(struct slot *s, uintptr_t a, size_t size)
+{
+    struct region r;
+    uint32_t first, count;
+    if (size == 0 || !find_region(s, a, &r) || !pages_in_region(s, &r, a, size, &first, &count)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    decommit_locked(s, &r, first, count);
+    return 0;
+}
+
+DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type)
+{
+    if (type != MEM_RELEASE && type != MEM_DECOMMIT) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    pthread_mutex_lock(&s->lock);
+    DWORD err = type == MEM_RELEASE ? release_locked(s, (uintptr_t)addr, size)
+                                    : decommit_range_locked(s, (uintptr_t)addr, size);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- query ---- */
+
+static void query_free_locked(struct slot *s, uintptr_t a, MEMORY_BASIC_INFORMATION *m)
+{
+    uint32_t b = block_of(s, a), end = b + 1;
+    while (end < s->nblocks && s->owner[end] == NO_OWNER) {
+        end++;
+    }
+    m->AllocationBase = NULL;
+    m->AllocationProtect = 0;
+    m->RegionSize = s->base + (uintptr_t)end * s->gran - (uintptr_t)m->BaseAddress;
+    m->State = MEM_FREE;
+    m->Protect = PAGE_NOACCESS;
+    m->Type = 0;
+}
+
+/* The run of pages with the same state and protection from page i. */
+static void query_region_locked(struct slot *s, const struct region *r, uint32_t i,
+                                MEMORY_BASIC_INFORMATION *m)
+{
+    uint16_t word = r->page[i];
+    uint32_t end = i + 1;
+    while (end < r->npages && r->page[end] == word) {
+        end++;
+    }
+    bool committed = (word & PG_COMMITTED) != 0;
+    m->AllocationBase = (void *)r->base;
+    m->AllocationProtect = PAGE_NOACCESS;
+    m->RegionSize = (size_t)(end - i) * s->page_size;
+    m->State = committed ? MEM_COMMIT : MEM_RESERVE;
+    m->Protect = committed ? (word & PG_PROT_MASK) : 0;
+    m->Type = MEM_PRIVATE;
+}
+
+DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMATION *m)
+{
+    uintptr_t a = (uintptr_t)addr;
+    struct region r;
+    DWORD err = 0;
+    pthread_mutex_lock(&s->lock);
+    m->BaseAddress = (void *)(a & ~(uintptr_t)(s->page_size - 1));
+    if (find_region(s, a, &r)) {
+        query_region_locked(s, &r, (uint32_t)(((uintptr_t)m->BaseAddress - r.base) / s->page_size), m);
+    } else if (slot_contains(s, addr) && s->owner[block_of(s, a)] == NO_OWNER) {
+        query_free_locked(s, a, m);
+    } else if (slot_contains(s, addr)) {
+        /* Past the last usable page of a reservation's final block: those
+         * pages can never be committed; they read as free space. */
+        uint32_t b = block_of(s, a) + 1;
+        m->AllocationBase = NULL;
+        m->AllocationProtect = 0;
+        m->RegionSize = s->base + (uintptr_t)b * s->gran - (uintptr_t)m->BaseAddress;
+        m->State = MEM_FREE;
+        m->Protect = PAGE_NOACCESS;
+        m->Type = 0;
+    } else {
+        err = ERROR_INVALID_PARAMETER;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- protection ---- */
+
+DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old)
+{
+    DWORD err = check_protection(prot);
+    if (err != 0) {
+        return err;
+    }
+    if (old == NULL) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    struct region r;
+    uint32_t first, count;
+    pthread_mutex_lock(&s->lock);
+    if (size == 0 || !find_region(s, (uintptr_t)addr, &r) ||
+        !pages_in_region(s, &r, (uintptr_t)addr, size, &first, &count)) {
+        err = ERROR_INVALID_PARAMETER;
+    }
+    for (uint32_t i = first; err == 0 && i < first + count; i++) {
+        if ((r.page[i] & PG_COMMITTED) == 0) {
+            err = ERROR_INVALID_PARAMETER;
+        }
+    }
+    if (err == 0) {
+        *old = r.page[first] & PG_PROT_MASK;
+        err = commit_locked(s, &r, first, count, prot);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- accessors ---- */
+
+void slot_set_tag(struct slot *s, void *base, enum slot_tag tag)
+{
+    struct region r;
+    pthread_mutex_lock(&s->lock);
+    if (find_region(s, (uintptr_t)base, &r) && r.base == (uintptr_t)base) {
+        r.info->tag = (uint8_t)tag;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+uintptr_t slot_base(const struct slot *s)
+{
+    return s->base;
+}
+
+size_t slot_size(const struct slot *s)
+{
+    return s->size;
+}
+
+size_t slot_granularity(const struct slot *s)
+{
+    return s->gran;
+}
+
+size_t slot_page_size(const struct slot *s)
+{
+    return s->page_size;
+}
+
+void slot_get_stats(struct slot *s, struct slot_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    out->blocks = s->nblocks;
+    out->free_blocks = s->nblocks - 1 - s->reserved_blocks;
+    out->largest_free_run = runindex_longest(s->free);
+    out->reserved_blocks = s->reserved_blocks;
+    out->peak_reserved_blocks = s->peak_reserved_blocks;
+    out->committed_pages = s->committed_pages;
+    out->peak_committed_pages = s->peak_committed_pages;
+    out->lma_reserved_bytes = s->lma_bytes;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* One character per block, as CE's "mi full" showed a slot. */
+static char block_char(const struct slot *s, uint32_t b)
+{
+    if (b == 0) {
+        return '-';
+    }
+    uint32_t owner = s->owner[b];
+    if (owner == NO_OWNER) {
+        return '.';
+    }
+    const struct res_info *info = &s->res[owner];
+    switch (info->tag) {
+    case SLOT_TAG_HEAP_REGION: return 'H';
+    case SLOT_TAG_HEAP_LARGE: return 'L';
+    default: return info->committed != 0 ? 'C' : 'R';
+    }
+}
+
+size_t slot_map(struct slot *s, char *buf, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->nblocks < len ? s->nblocks : len;
+    for (uint32_t b = 0; b < n; b++) {
+        buf[b] = block_char(s, b);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}

@@ -1,0 +1,93 @@
+/*
+ * slot.h - the emulated CE process slot: blocks, pages and the VirtualAlloc
+ * family's rules.
+ *
+ * Owns: one real, size-aligned PROT_NONE reservation of the host address
+ * space (the slot), its per-block and per-page state, and the Large Memory
+ * Area reservations made outside it.  Every byte cebox hands to a program
+ * lies in one of these.
+ *
+ * Invariants (under the slot's lock):
+ *  - block 0 is never handed out;
+ *  - a block is either free or belongs to exactly one reservation, whose base
+ *    block records its length in pages and its committed page count;
+ *  - a page is committed exactly when the host has it mapped accessible, and
+ *    each committed page holds one page of device RAM;
+ *  - the bookkeeping lives in a separate private mapping, never in the slot
+ *    and never charged to device RAM.
+ *
+ * Functions return 0 or a Win32 error code (ERROR_*); they never touch errno
+ * or the thread's last error (winapi.c does).  All take the slot's lock.
+ */
+#ifndef CEBOX_SLOT_H
+#define CEBOX_SLOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cebox/winmem.h"
+
+struct ram;
+
+struct slot_config {
+    size_t size;          /* bytes, a multiple of granularity */
+    size_t granularity;   /* 64 KB */
+    size_t page_size;     /* must equal the host page size */
+    bool large_memory_area;
+    size_t lma_min;
+    bool release_mixed;
+    bool honour_top_down;
+    struct ram *ram;      /* charged for every committed page */
+};
+
+/* What a reservation is used for (for maps and reports). */
+enum slot_tag { SLOT_TAG_VIRTUAL = 0, SLOT_TAG_HEAP_REGION, SLOT_TAG_HEAP_LARGE };
+
+struct slot_stats {
+    uint32_t blocks;          /* blocks in the slot, block 0 included */
+    uint32_t free_blocks;     /* block 0 is not free */
+    uint32_t largest_free_run;
+    uint32_t reserved_blocks, peak_reserved_blocks;
+    size_t committed_pages, peak_committed_pages; /* slot and LMA */
+    size_t lma_reserved_bytes;
+};
+
+struct slot;
+
+/* Reserves the slot.  Returns 0, or ERROR_INVALID_PARAMETER for a bad
+ * configuration, or ERROR_NOT_ENOUGH_MEMORY when the host refuses. */
+DWORD slot_create(const struct slot_config *cfg, struct slot **out);
+
+/* Unmaps the slot, its LMA reservations and the bookkeeping, and gives all
+ * committed RAM back.  Pointers into it become invalid. */
+void slot_destroy(struct slot *s);
+
+/* The VirtualAlloc family; see include/cebox/winmem.h for the semantics. */
+DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DWORD prot,
+                         void **out);
+DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type);
+DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMATION *out);
+DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old);
+
+/* Marks the reservation whose base is `base` with a tag. */
+void slot_set_tag(struct slot *s, void *base, enum slot_tag tag);
+
+/* True when p lies in the slot. */
+bool slot_contains(const struct slot *s, const void *p);
+
+uintptr_t slot_base(const struct slot *s);
+size_t slot_size(const struct slot *s);
+size_t slot_granularity(const struct slot *s);
+size_t slot_page_size(const struct slot *s);
+
+void slot_get_stats(struct slot *s, struct slot_stats *out);
+
+/* Writes one character per block (at most len) and returns how many:
+ *   '-' block 0 (never handed out)   '.' free
+ *   'R' reserved, nothing committed  'C' reserved with committed pages
+ *   'H' heap region                  'L' large heap item
+ * Large Memory Area reservations are outside the slot and not shown. */
+size_t slot_map(struct slot *s, char *buf, size_t len);
+
+#endif

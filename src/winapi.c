@@ -1,0 +1,98 @@
+/*
+ * winapi.c - the Win32-named virtual-memory API over the process's slot.
+ *
+ * Owns: the per-thread last-error value.  Everything else is a thin layer:
+ * argument checks that need no state live in slot.c next to the state they
+ * protect, so the preload library and this API run the same code.
+ */
+#include <string.h>
+
+#include "cebox/winmem.h"
+#include "core.h"
+#include "export.h"
+
+static _Thread_local DWORD last_error;
+
+CEBOX_EXPORT DWORD GetLastError(void)
+{
+    return last_error;
+}
+
+CEBOX_EXPORT void SetLastError(DWORD dwErrCode)
+{
+    last_error = dwErrCode;
+}
+
+/* Records err (if any) and reports success as TRUE. */
+static BOOL result(DWORD err)
+{
+    if (err != 0) {
+        last_error = err;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
+                                 DWORD flProtect)
+{
+    void *out = NULL;
+    DWORD err = slot_virtual_alloc(core_get()->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
+    return result(err) ? out : NULL;
+}
+
+CEBOX_EXPORT BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
+{
+    return result(slot_virtual_free(core_get()->slot, lpAddress, dwSize, dwFreeType));
+}
+
+CEBOX_EXPORT SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer,
+                                 SIZE_T dwLength)
+{
+    if (lpBuffer == NULL || dwLength < sizeof(MEMORY_BASIC_INFORMATION)) {
+        result(ERROR_BAD_LENGTH);
+        return 0;
+    }
+    MEMORY_BASIC_INFORMATION m;
+    if (!result(slot_virtual_query(core_get()->slot, lpAddress, &m))) {
+        return 0;
+    }
+    memcpy(lpBuffer, &m, sizeof m);
+    return sizeof m;
+}
+
+CEBOX_EXPORT BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
+                                 PDWORD lpflOldProtect)
+{
+    return result(slot_virtual_protect(core_get()->slot, lpAddress, dwSize, flNewProtect, lpflOldProtect));
+}
+
+CEBOX_EXPORT void GetSystemInfo(LPSYSTEM_INFO si)
+{
+    struct slot *s = core_get()->slot;
+    memset(si, 0, sizeof *si);
+    si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_ARM;
+    si->dwPageSize = (DWORD)slot_page_size(s);
+    si->lpMinimumApplicationAddress = (void *)(slot_base(s) + slot_granularity(s));
+    si->lpMaximumApplicationAddress = (void *)(slot_base(s) + slot_size(s) - 1);
+    si->dwActiveProcessorMask = 1;
+    si->dwNumberOfProcessors = 1;
+    si->dwProcessorType = 2577; /* PROCESSOR_STRONGARM, as on many CE devices */
+    si->dwAllocationGranularity = (DWORD)slot_granularity(s);
+}
+
+CEBOX_EXPORT void GlobalMemoryStatus(LPMEMORYSTATUS ms)
+{
+    struct cebox_core *c = core_get();
+    struct slot_stats st;
+    slot_get_stats(c->slot, &st);
+    size_t page = slot_page_size(c->slot);
+    size_t total = c->ram.total_pages, avail = ram_free_pages(&c->ram);
+    memset(ms, 0, sizeof *ms);
+    ms->dwLength = sizeof *ms;
+    ms->dwMemoryLoad = total == 0 ? 0 : (DWORD)((total - avail) * 100 / total);
+    ms->dwTotalPhys = total * page;
+    ms->dwAvailPhys = avail * page;
+    ms->dwTotalVirtual = slot_size(c->slot);
+    ms->dwAvailVirtual = (size_t)st.free_blocks * slot_granularity(c->slot);
+}
