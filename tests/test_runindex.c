@@ -1,1 +1,126 @@
-int main(void){return 0;}
+/*
+ * test_runindex.c - the free-run index against a brute-force scan.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "runindex.h"
+
+#define MAXB 600
+
+static bool used[MAXB];
+
+static uint32_t brute_first(uint32_t n, uint32_t count)
+{
+    for (uint32_t b = 0; b + count <= n; b++) {
+        uint32_t k = 0;
+        while (k < count && !used[b + k]) {
+            k++;
+        }
+        if (k == count) {
+            return b;
+        }
+    }
+    return UINT32_MAX;
+}
+
+static uint32_t brute_last(uint32_t n, uint32_t count)
+{
+    for (uint32_t e = n; e >= count; e--) {
+        uint32_t k = 0;
+        while (k < count && !used[e - 1 - k]) {
+            k++;
+        }
+        if (k == count) {
+            return e - count;
+        }
+    }
+    return UINT32_MAX;
+}
+
+static uint32_t brute_longest(uint32_t n)
+{
+    uint32_t best = 0, run = 0;
+    for (uint32_t b = 0; b < n; b++) {
+        run = used[b] ? 0 : run + 1;
+        best = run > best ? run : best;
+    }
+    return best;
+}
+
+static void check_random(uint32_t n, unsigned seed)
+{
+    void *mem = calloc(1, runindex_bytes(n));
+    struct runindex *ri = runindex_init(mem, n);
+    srand(seed);
+    for (uint32_t b = 0; b < n; b++) {
+        used[b] = false;
+    }
+    for (int step = 0; step < 4000; step++) {
+        uint32_t first = (uint32_t)rand() % n;
+        uint32_t count = 1 + (uint32_t)rand() % 8;
+        if (first + count > n) {
+            count = n - first;
+        }
+        bool make_used = rand() % 2;
+        for (uint32_t b = first; b < first + count; b++) {
+            used[b] = make_used;
+        }
+        if (make_used) {
+            runindex_set_used(ri, first, count);
+        } else {
+            runindex_set_free(ri, first, count);
+        }
+        uint32_t want = 1 + (uint32_t)rand() % 12;
+        assert_int_equal(runindex_first_fit(ri, want), brute_first(n, want));
+        assert_int_equal(runindex_last_fit(ri, want), brute_last(n, want));
+        assert_int_equal(runindex_longest(ri), brute_longest(n));
+    }
+    free(mem);
+}
+
+static void test_matches_brute_force_512(void **state)
+{
+    (void)state;
+    check_random(512, 1);
+}
+
+static void test_matches_brute_force_odd_sizes(void **state)
+{
+    (void)state;
+    check_random(37, 2);
+    check_random(1, 3);
+    check_random(600, 4);
+}
+
+static void test_empty_and_zero_requests(void **state)
+{
+    (void)state;
+    void *mem = calloc(1, runindex_bytes(8));
+    struct runindex *ri = runindex_init(mem, 8);
+    assert_int_equal(runindex_first_fit(ri, 0), UINT32_MAX);
+    assert_int_equal(runindex_first_fit(ri, 8), 0);
+    assert_int_equal(runindex_first_fit(ri, 9), UINT32_MAX);
+    assert_int_equal(runindex_last_fit(ri, 3), 5);
+    runindex_set_used(ri, 0, 8);
+    assert_int_equal(runindex_first_fit(ri, 1), UINT32_MAX);
+    assert_int_equal(runindex_last_fit(ri, 1), UINT32_MAX);
+    assert_int_equal(runindex_longest(ri), 0);
+    free(mem);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_brute_force_512),
+        cmocka_unit_test(test_matches_brute_force_odd_sizes),
+        cmocka_unit_test(test_empty_and_zero_requests),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,1 +1,638 @@
-int main(void){return 0;}
+/*
+ * test_winapi.c - conformance of the VirtualAlloc family with CE, through
+ * the public API (the code real programs run through).
+ *
+ * Each test starts from a fresh slot built from the CEBOX_* variables it
+ * sets (core_reset), so tests do not see each other's reservations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cebox.h"
+#include "cebox/winmem.h"
+#include "core.h"
+#include "testutil.h"
+
+#define PAGE 4096u
+#define BLOCK 0x10000u
+#define MB (1024u * 1024u)
+
+static void fresh(const char *profile, const char *ram)
+{
+    char err[OPTIONS_ERR_MAX];
+    setenv("CEBOX_PROFILE", profile, 1);
+    if (ram != NULL) {
+        setenv("CEBOX_RAM", ram, 1);
+    } else {
+        unsetenv("CEBOX_RAM");
+    }
+    unsetenv("CEBOX_SLOT_SIZE");
+    unsetenv("CEBOX_LARGE_MEMORY_AREA");
+    assert_int_equal(core_reset(err), 0);
+    SetLastError(0);
+}
+
+static int setup_ce5(void **state)
+{
+    (void)state;
+    fresh("ce5", NULL);
+    return 0;
+}
+
+static int setup_ce6(void **state)
+{
+    (void)state;
+    fresh("ce6", NULL);
+    return 0;
+}
+
+static uintptr_t slot_start(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.base;
+}
+
+static bool in_slot(const void *p)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return (uintptr_t)p >= info.base && (uintptr_t)p < info.base + info.size;
+}
+
+static void expect_error(DWORD err)
+{
+    assert_int_equal(GetLastError(), err);
+    SetLastError(0);
+}
+
+/* ---- the seeds' loops ---- */
+
+static void test_512_one_page_allocations_run_out(void **state)
+{
+    (void)state;
+    void *got[512];
+    int n = 0;
+    for (int i = 0; i < 512; i++) {
+        char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+        if (p == NULL) {
+            break;
+        }
+        assert_true(in_slot(p));
+        assert_int_equal((uintptr_t)p % BLOCK, 0);
+        assert_true((uintptr_t)p >= slot_start() + BLOCK); /* never block 0 */
+        p[PAGE - 1] = 1;
+        got[n++] = p;
+    }
+    assert_true(n < 512);
+    assert_int_equal(n, 511); /* nothing else lives in this slot */
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    /* First fit from the lowest block: they come in address order. */
+    for (int i = 1; i < n; i++) {
+        assert_int_equal((uintptr_t)got[i] - (uintptr_t)got[i - 1], BLOCK);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_true(VirtualFree(got[i], 0, MEM_RELEASE));
+    }
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    assert_int_equal(info.free_blocks, 511);
+    assert_int_equal(info.committed_bytes, 0);
+    assert_int_equal(info.peak_reserved_blocks, 511);
+}
+
+/* 512 pages are 2 MB: with PAGE_NOACCESS that reservation is a Large
+ * Memory Area one on ce5, so reserve with PAGE_READWRITE to stay in the slot. */
+static void reserve_then_commit_each(DWORD reserve_prot, bool expect_in_slot)
+{
+    char *base = VirtualAlloc(NULL, 512 * PAGE, MEM_RESERVE, reserve_prot);
+    assert_non_null(base);
+    assert_int_equal(in_slot(base), expect_in_slot);
+    for (unsigned i = 0; i < 512; i++) {
+        char *p = VirtualAlloc(base + i * PAGE, PAGE, MEM_COMMIT, PAGE_READWRITE);
+        assert_ptr_equal(p, base + i * PAGE);
+        p[0] = (char)i;
+    }
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    assert_int_equal(info.reserved_blocks, expect_in_slot ? 32 : 0);
+    assert_int_equal(info.committed_bytes, 512 * PAGE);
+    assert_int_equal(base[5 * PAGE], 5);
+    assert_true(VirtualFree(base, 0, MEM_RELEASE));
+}
+
+static void test_reserve_512_pages_then_commit_each(void **state)
+{
+    (void)state;
+    reserve_then_commit_each(PAGE_READWRITE, true);
+    reserve_then_commit_each(PAGE_NOACCESS, false);
+}
+
+/* ---- Large Memory Area ---- */
+
+static void test_large_reserve_goes_outside_the_slot(void **state)
+{
+    (void)state;
+    char *big = VirtualAlloc(NULL, 64 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(big);
+    assert_false(in_slot(big));
+    assert_int_equal((uintptr_t)big % BLOCK, 0);
+    char *p = VirtualAlloc(big + 10 * MB, PAGE, MEM_COMMIT, PAGE_READWRITE);
+    assert_ptr_equal(p, big + 10 * MB);
+    p[100] = 7;
+    assert_int_equal(p[100], 7);
+    assert_true(access_faults(big, true)); /* still only reserved */
+
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+    assert_ptr_equal(m.AllocationBase, big);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.RegionSize, PAGE);
+
+    /* The slot did not lose a block to it. */
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    assert_int_equal(info.reserved_blocks, 0);
+
+    /* Same size with MEM_COMMIT must fit in the 32 MB slot: it does not. */
+    assert_null(VirtualAlloc(NULL, 64 * MB, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+
+    /* Mixed: refused; decommitted: released. */
+    assert_false(VirtualFree(big, 0, MEM_RELEASE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_true(VirtualFree(p, PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree(big, 0, MEM_RELEASE));
+    assert_int_equal(VirtualQuery(big, &m, sizeof m), 0);
+    expect_error(ERROR_INVALID_PARAMETER);
+}
+
+static void test_lma_needs_exact_conditions(void **state)
+{
+    (void)state;
+    /* Just under 2 MB: in the slot (32 blocks). */
+    void *a = VirtualAlloc(NULL, 2 * MB - PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_true(in_slot(a));
+    /* 2 MB but PAGE_READWRITE protection: in the slot. */
+    void *b = VirtualAlloc(NULL, 2 * MB, MEM_RESERVE, PAGE_READWRITE);
+    assert_true(in_slot(b));
+    /* 2 MB reserve-only, NOACCESS: outside. */
+    void *c = VirtualAlloc(NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(c);
+    assert_false(in_slot(c));
+    assert_true(VirtualFree(a, 0, MEM_RELEASE));
+    assert_true(VirtualFree(b, 0, MEM_RELEASE));
+    assert_true(VirtualFree(c, 0, MEM_RELEASE));
+}
+
+static void test_ce6_has_no_large_memory_area(void **state)
+{
+    (void)state;
+    void *big = VirtualAlloc(NULL, 64 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_true(in_slot(big));
+    void *both = VirtualAlloc(NULL, 64 * MB, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_true(in_slot(both));
+    assert_true(VirtualFree(big, 0, MEM_RELEASE));
+    assert_true(VirtualFree(both, 0, MEM_RELEASE));
+}
+
+/* ---- VirtualQuery: the seed's example scaled to 4 KB pages ---- */
+
+static void test_virtual_query_seed_example(void **state)
+{
+    (void)state;
+    char *base = VirtualAlloc(NULL, 16 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(base);
+    assert_ptr_equal(VirtualAlloc(base + 2 * PAGE, 9 * PAGE, MEM_COMMIT, PAGE_READWRITE),
+                     base + 2 * PAGE);
+    MEMORY_BASIC_INFORMATION m;
+
+    assert_int_equal(VirtualQuery(base + 4 * PAGE + 123, &m, sizeof m), sizeof m);
+    assert_ptr_equal(m.BaseAddress, base + 4 * PAGE);
+    assert_ptr_equal(m.AllocationBase, base);
+    assert_int_equal(m.AllocationProtect, PAGE_NOACCESS);
+    assert_int_equal(m.RegionSize, 7 * PAGE);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Protect, PAGE_READWRITE);
+    assert_int_equal(m.Type, MEM_PRIVATE);
+
+    /* The reserved run before it ... */
+    assert_int_equal(VirtualQuery(base, &m, sizeof m), sizeof m);
+    assert_ptr_equal(m.BaseAddress, base);
+    assert_int_equal(m.RegionSize, 2 * PAGE);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.Protect, 0);
+    assert_int_equal(m.Type, MEM_PRIVATE);
+
+    /* ... and after it, up to the end of the reservation. */
+    assert_int_equal(VirtualQuery(base + 11 * PAGE, &m, sizeof m), sizeof m);
+    assert_int_equal(m.RegionSize, 5 * PAGE);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_ptr_equal(m.AllocationBase, base);
+
+    /* Free space after the reservation: the rest of the slot. */
+    assert_int_equal(VirtualQuery(base + BLOCK, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_FREE);
+    assert_null(m.AllocationBase);
+    assert_int_equal(m.Type, 0);
+    assert_int_equal((uintptr_t)m.BaseAddress + m.RegionSize, slot_start() + 32 * MB);
+
+    /* Different protections split a committed run. */
+    DWORD old;
+    assert_true(VirtualProtect(base + 5 * PAGE, PAGE, PAGE_READONLY, &old));
+    assert_int_equal(old, PAGE_READWRITE);
+    assert_int_equal(VirtualQuery(base + 2 * PAGE, &m, sizeof m), sizeof m);
+    assert_int_equal(m.RegionSize, 3 * PAGE);
+    assert_int_equal(VirtualQuery(base + 5 * PAGE, &m, sizeof m), sizeof m);
+    assert_int_equal(m.RegionSize, PAGE);
+    assert_int_equal(m.Protect, PAGE_READONLY);
+
+    assert_true(VirtualFree(base + 2 * PAGE, 9 * PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree(base, 0, MEM_RELEASE));
+}
+
+static void test_virtual_query_errors(void **state)
+{
+    (void)state;
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery((void *)(slot_start() + BLOCK), &m, sizeof m - 1), 0);
+    expect_error(ERROR_BAD_LENGTH);
+    assert_int_equal(VirtualQuery((void *)(slot_start() + BLOCK), NULL, sizeof m), 0);
+    expect_error(ERROR_BAD_LENGTH);
+    assert_int_equal(VirtualQuery(&m, &m, sizeof m), 0); /* the stack: not in the slot */
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Pages past a reservation's end in its last block read as free. */
+    char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_int_equal(VirtualQuery(p + PAGE, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_FREE);
+    assert_int_equal(m.RegionSize, BLOCK - PAGE);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* ---- argument checks ---- */
+
+static void test_size_zero_and_bad_flags(void **state)
+{
+    (void)state;
+    assert_null(VirtualAlloc(NULL, 0, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, PAGE, 0, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_RELEASE, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_COMMIT, PAGE_READWRITE)); /* commit needs an address */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_NOT_SUPPORTED);
+    assert_null(VirtualAlloc(NULL, (SIZE_T)3 << 30, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    /* Nothing was reserved by any of these. */
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    assert_int_equal(info.reserved_blocks, 0);
+}
+
+static void test_protection_arguments(void **state)
+{
+    (void)state;
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_WRITECOPY));
+    expect_error(ERROR_NOT_SUPPORTED);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_EXECUTE_WRITECOPY));
+    expect_error(ERROR_NOT_SUPPORTED);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_NOACCESS | PAGE_GUARD));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE | PAGE_READONLY));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, 0));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Modifiers on an accessible protection are accepted. */
+    char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE | PAGE_NOCACHE);
+    assert_non_null(p);
+    p[0] = 1;
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+    assert_int_equal(m.Protect, PAGE_READWRITE | PAGE_NOCACHE);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+static void test_reserve_at_an_address(void **state)
+{
+    (void)state;
+    uintptr_t want = slot_start() + 100 * BLOCK;
+    char *p = VirtualAlloc((void *)(want + 0x1234), PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_ptr_equal(p, (void *)want); /* rounded down to 64 KB */
+    /* Any used block in range: refused. */
+    assert_null(VirtualAlloc((void *)(want - BLOCK), 2 * BLOCK, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc((void *)want, PAGE, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Block 0 and addresses outside the slot: refused. */
+    assert_null(VirtualAlloc((void *)slot_start(), PAGE, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc((void *)(slot_start() + 32 * MB), PAGE, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc((void *)(slot_start() + 32 * MB - BLOCK), 2 * BLOCK, MEM_RESERVE,
+                             PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Reserve and commit at an address commits from the caller's page. */
+    char *q = VirtualAlloc((void *)(want + 3 * BLOCK + 2 * PAGE), PAGE, MEM_RESERVE | MEM_COMMIT,
+                           PAGE_READWRITE);
+    assert_ptr_equal(q, (void *)(want + 3 * BLOCK));
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(q, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.RegionSize, 2 * PAGE);
+    assert_int_equal(VirtualQuery(q + 2 * PAGE, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    assert_false(VirtualFree(q, 0, MEM_RELEASE)); /* mixed */
+    assert_true(VirtualFree(q + 2 * PAGE, PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree(q, 0, MEM_RELEASE));
+}
+
+static void test_top_down(void **state)
+{
+    (void)state;
+    char *low = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    char *top = VirtualAlloc(NULL, 2 * BLOCK, MEM_RESERVE | MEM_TOP_DOWN, PAGE_NOACCESS);
+    assert_ptr_equal(low, (void *)(slot_start() + BLOCK));
+    assert_ptr_equal(top, (void *)(slot_start() + 32 * MB - 2 * BLOCK));
+    assert_true(VirtualFree(low, 0, MEM_RELEASE));
+    assert_true(VirtualFree(top, 0, MEM_RELEASE));
+}
+
+static void test_top_down_ignored_on_ce6(void **state)
+{
+    (void)state;
+    char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_TOP_DOWN, PAGE_NOACCESS);
+    assert_ptr_equal(p, (void *)(slot_start() + BLOCK));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* ---- commit rules ---- */
+
+static void test_commit_must_stay_in_one_reservation(void **state)
+{
+    (void)state;
+    char *a = VirtualAlloc(NULL, BLOCK, MEM_RESERVE, PAGE_NOACCESS);
+    char *b = VirtualAlloc(NULL, BLOCK, MEM_RESERVE, PAGE_NOACCESS);
+    assert_ptr_equal(b, a + BLOCK);
+    assert_null(VirtualAlloc(a + BLOCK - PAGE, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Commit in free space: refused. */
+    assert_null(VirtualAlloc(b + BLOCK, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Commit rounds to pages: 2 bytes across a page boundary = 2 pages. */
+    char *c = VirtualAlloc(a + PAGE - 1, 2, MEM_COMMIT, PAGE_READWRITE);
+    assert_ptr_equal(c, a);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(a, &m, sizeof m), sizeof m);
+    assert_int_equal(m.RegionSize, 2 * PAGE);
+    assert_true(VirtualFree(a, 2 * PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree(a, 0, MEM_RELEASE));
+    assert_true(VirtualFree(b, 0, MEM_RELEASE));
+}
+
+static void test_commits_read_zero_and_recommit_keeps_data(void **state)
+{
+    (void)state;
+    unsigned char *p = VirtualAlloc(NULL, 4 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_true(all_zero(p, 4 * PAGE));
+    memset(p, 0xAB, 4 * PAGE);
+    /* Re-committing a committed page keeps its data and sets protection. */
+    assert_ptr_equal(VirtualAlloc(p, PAGE, MEM_COMMIT, PAGE_READONLY), p);
+    assert_int_equal(p[10], 0xAB);
+    assert_true(access_faults((char *)p, true));
+    assert_false(access_faults((char *)p + PAGE, true));
+    /* Decommit then commit again: zeros. */
+    assert_true(VirtualFree(p + PAGE, 2 * PAGE, MEM_DECOMMIT));
+    assert_true(access_faults((char *)p + PAGE, false));
+    assert_ptr_equal(VirtualAlloc(p + PAGE, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE), p + PAGE);
+    assert_true(all_zero(p + PAGE, 2 * PAGE));
+    assert_int_equal(p[3 * PAGE], 0xAB);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    assert_true(access_faults((char *)p + 3 * PAGE, false));
+}
+
+static void test_reserved_pages_fault(void **state)
+{
+    (void)state;
+    char *p = VirtualAlloc(NULL, 2 * PAGE, MEM_RESERVE, PAGE_READWRITE);
+    assert_true(access_faults(p, true));
+    assert_true(access_faults(p, false));
+    assert_ptr_equal(VirtualAlloc(p, PAGE, MEM_COMMIT, PAGE_READWRITE), p);
+    assert_false(access_faults(p, true));
+    assert_true(access_faults(p + PAGE, true));
+    assert_true(VirtualFree(p, PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* ---- VirtualFree rules ---- */
+
+static void test_release_rules(void **state)
+{
+    (void)state;
+    char *p = VirtualAlloc(NULL, 4 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_false(VirtualFree(p, PAGE, MEM_RELEASE)); /* size must be 0 */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(p + PAGE, 0, MEM_RELEASE)); /* not the base */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(p, 0, MEM_RELEASE | MEM_DECOMMIT));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(p, 0, 0));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(p, 0, MEM_DECOMMIT)); /* decommit needs a size */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(p, 5 * PAGE, MEM_DECOMMIT)); /* beyond the region */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_true(VirtualFree(p, 4 * PAGE, MEM_DECOMMIT)); /* nothing committed: fine */
+
+    /* Partly committed: refused on ce5; wholly committed: released. */
+    assert_non_null(VirtualAlloc(p, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_false(VirtualFree(p, 0, MEM_RELEASE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_non_null(VirtualAlloc(p, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    /* Released: a second release and a decommit fail. */
+    assert_false(VirtualFree(p, 0, MEM_RELEASE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(p, PAGE, MEM_DECOMMIT));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(&p, 0, MEM_RELEASE)); /* not cebox memory */
+    expect_error(ERROR_INVALID_PARAMETER);
+}
+
+static void test_ce6_releases_mixed_regions(void **state)
+{
+    (void)state;
+    char *p = VirtualAlloc(NULL, 4 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(VirtualAlloc(p, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    assert_int_equal(info.committed_bytes, 0);
+}
+
+/* ---- VirtualProtect ---- */
+
+static void test_virtual_protect(void **state)
+{
+    (void)state;
+    char *p = VirtualAlloc(NULL, 3 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    DWORD old = 0;
+    assert_false(VirtualProtect(p, PAGE, PAGE_READONLY, &old)); /* not committed */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_non_null(VirtualAlloc(p, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_false(VirtualProtect(p, 3 * PAGE, PAGE_READONLY, &old)); /* third page reserved */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualProtect(p, PAGE, PAGE_READONLY, NULL));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualProtect(p, PAGE, PAGE_WRITECOPY, &old));
+    expect_error(ERROR_NOT_SUPPORTED);
+    assert_false(VirtualProtect(p, 0, PAGE_READONLY, &old));
+    expect_error(ERROR_INVALID_PARAMETER);
+    p[0] = 5;
+    assert_true(VirtualProtect(p, 2 * PAGE, PAGE_READONLY, &old));
+    assert_int_equal(old, PAGE_READWRITE);
+    assert_int_equal(p[0], 5);
+    assert_true(access_faults(p, true));
+    assert_false(access_faults(p, false));
+    assert_true(VirtualProtect(p, PAGE, PAGE_NOACCESS, &old));
+    assert_int_equal(old, PAGE_READONLY);
+    assert_true(access_faults(p, false));
+    assert_true(VirtualProtect(p + PAGE, PAGE, PAGE_READWRITE | PAGE_GUARD, &old));
+    assert_true(access_faults(p + PAGE, false));
+    assert_true(VirtualProtect(p, 2 * PAGE, PAGE_READWRITE, &old));
+    assert_int_equal(old, PAGE_NOACCESS);
+    assert_int_equal(p[0], 5); /* protection changes never lose data */
+    assert_true(VirtualFree(p, 2 * PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* ---- RAM and status ---- */
+
+static void test_commit_fails_without_ram(void **state)
+{
+    (void)state;
+    fresh("ce5", "256K"); /* 64 pages */
+    char *p = VirtualAlloc(NULL, 65 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_null(p);
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    assert_int_equal(info.reserved_blocks, 0); /* the reservation was undone */
+    p = VirtualAlloc(NULL, 64 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_non_null(p);
+    MEMORYSTATUS ms;
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwAvailPhys, 0);
+    assert_int_equal(ms.dwMemoryLoad, 100);
+    char *q = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_null(VirtualAlloc(q, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    /* Decommit gives RAM back. */
+    assert_true(VirtualFree(p, PAGE, MEM_DECOMMIT));
+    assert_non_null(VirtualAlloc(q, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwAvailPhys, 0);
+    fresh("ce5", NULL);
+}
+
+static void test_system_info_and_memory_status(void **state)
+{
+    (void)state;
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    assert_int_equal(si.dwPageSize, 4096);
+    assert_int_equal(si.dwAllocationGranularity, 0x10000);
+    assert_ptr_equal(si.lpMinimumApplicationAddress, (void *)(slot_start() + 0x10000));
+    assert_int_equal(slot_start() % (32 * MB), 0); /* aligned like a CE slot */
+
+    MEMORYSTATUS ms;
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwLength, sizeof ms);
+    assert_int_equal(ms.dwTotalVirtual, 32 * MB);
+    assert_int_equal(ms.dwAvailVirtual, 32 * MB - BLOCK);
+    assert_int_equal(ms.dwTotalPhys, 64 * MB);
+    assert_int_equal(ms.dwAvailPhys, 64 * MB);
+    assert_int_equal(ms.dwMemoryLoad, 0);
+    assert_int_equal(ms.dwTotalPageFile, 0);
+    void *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwAvailVirtual, 32 * MB - 2 * BLOCK);
+    assert_int_equal(ms.dwAvailPhys, 64 * MB - PAGE);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+static void *set_error_in_thread(void *arg)
+{
+    (void)arg;
+    SetLastError(1234);
+    return (void *)(uintptr_t)GetLastError();
+}
+
+static void test_last_error_is_per_thread(void **state)
+{
+    (void)state;
+    SetLastError(77);
+    pthread_t t;
+    void *ret;
+    assert_int_equal(pthread_create(&t, NULL, set_error_in_thread, NULL), 0);
+    pthread_join(t, &ret);
+    assert_int_equal((uintptr_t)ret, 1234);
+    assert_int_equal(GetLastError(), 77);
+    /* Success leaves the last error alone. */
+    void *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_int_equal(GetLastError(), 77);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+static void test_slot_map(void **state)
+{
+    (void)state;
+    char *r = VirtualAlloc(NULL, BLOCK, MEM_RESERVE, PAGE_NOACCESS);
+    char *c = VirtualAlloc(NULL, 2 * BLOCK, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    char map[600];
+    size_t n = cebox_slot_map(map, sizeof map);
+    assert_int_equal(n, 512);
+    assert_memory_equal(map, "-RCC.", 5);
+    assert_int_equal(cebox_slot_map(map, 3), 3);
+    assert_true(VirtualFree(r, 0, MEM_RELEASE));
+    assert_true(VirtualFree(c, 0, MEM_RELEASE));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_512_one_page_allocations_run_out, setup_ce5),
+        cmocka_unit_test_setup(test_reserve_512_pages_then_commit_each, setup_ce5),
+        cmocka_unit_test_setup(test_large_reserve_goes_outside_the_slot, setup_ce5),
+        cmocka_unit_test_setup(test_lma_needs_exact_conditions, setup_ce5),
+        cmocka_unit_test_setup(test_ce6_has_no_large_memory_area, setup_ce6),
+        cmocka_unit_test_setup(test_virtual_query_seed_example, setup_ce5),
+        cmocka_unit_test_setup(test_virtual_query_errors, setup_ce5),
+        cmocka_unit_test_setup(test_size_zero_and_bad_flags, setup_ce5),
+        cmocka_unit_test_setup(test_protection_arguments, setup_ce5),
+        cmocka_unit_test_setup(test_reserve_at_an_address, setup_ce5),
+        cmocka_unit_test_setup(test_top_down, setup_ce5),
+        cmocka_unit_test_setup(test_top_down_ignored_on_ce6, setup_ce6),
+        cmocka_unit_test_setup(test_commit_must_stay_in_one_reservation, setup_ce5),
+        cmocka_unit_test_setup(test_commits_read_zero_and_recommit_keeps_data, setup_ce5),
+        cmocka_unit_test_setup(test_reserved_pages_fault, setup_ce5),
+        cmocka_unit_test_setup(test_release_rules, setup_ce5),
+        cmocka_unit_test_setup(test_ce6_releases_mixed_regions, setup_ce6),
+        cmocka_unit_test_setup(test_virtual_protect, setup_ce5),
+        cmocka_unit_test_setup(test_commit_fails_without_ram, setup_ce5),
+        cmocka_unit_test_setup(test_system_info_and_memory_status, setup_ce5),
+        cmocka_unit_test_setup(test_last_error_is_per_thread, setup_ce5),
+        cmocka_unit_test_setup(test_slot_map, setup_ce5),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
