@@ -39,6 +39,7 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
         .lma_min = p->lma_min,
         .release_mixed = p->release_mixed,
         .honour_top_down = p->honour_top_down,
+        .alloc_prot_error_is_invalid = p->alloc_prot_error_is_invalid,
         .ram = &c->ram,
     };
     return slot_create(&cfg, &c->slot);

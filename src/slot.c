@@ -53,7 +53,7 @@ struct slot {
     uintptr_t base;
     size_t size, gran, page_size;
     uint32_t nblocks, pages_per_block;
-    bool lma_enabled, release_mixed, top_down;
+    bool lma_enabled, release_mixed, top_down, alloc_prot_error_87;
     size_t lma_min;
     struct ram *ram;
 
@@ -193,6 +193,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->lma_min = cfg->lma_min;
     s->release_mixed = cfg->release_mixed;
     s->top_down = cfg->honour_top_down;
+    s->alloc_prot_error_87 = cfg->alloc_prot_error_is_invalid;
     s->ram = cfg->ram;
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
@@ -459,17 +460,29 @@ static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD t
     return 0;
 }
 
-static DWORD check_alloc_args(size_t size, DWORD type, DWORD prot)
+/* CE 4.2/5 check order: size, the 32 MB limit (which only a Large Memory
+ * Area request escapes), then the protection.  Unknown type bits are ignored,
+ * as the kernel does. */
+static DWORD check_alloc_args(const struct slot *s, uintptr_t addr, size_t size, DWORD type,
+                              DWORD prot)
 {
-    const DWORD known = MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN | MEM_AUTO_COMMIT;
-    if (size == 0 || (type & ~known) != 0 || (type & (MEM_COMMIT | MEM_RESERVE)) == 0) {
+    if (size == 0) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    if (size >= s->size && !wants_lma(s, addr, size, type, prot)) {
         return ERROR_INVALID_PARAMETER;
     }
     DWORD err = check_protection(prot);
     if (err != 0) {
-        return err;
+        return s->alloc_prot_error_87 ? ERROR_INVALID_PARAMETER : err;
     }
-    return (type & MEM_AUTO_COMMIT) ? ERROR_NOT_SUPPORTED : 0;
+    if ((type & (MEM_MAPPED | MEM_IMAGE)) == (MEM_MAPPED | MEM_IMAGE)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    if (type & MEM_AUTO_COMMIT) {
+        return ERROR_NOT_SUPPORTED; /* commit-on-touch is not emulated */
+    }
+    return 0;
 }
 
 static DWORD commit_at_locked(struct slot *s, uintptr_t addr, size_t size, DWORD prot, void **out)
@@ -501,16 +514,18 @@ static void undo_reservation_locked(struct slot *s, uintptr_t base)
 
 DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DWORD prot, void **out)
 {
-    DWORD err = check_alloc_args(size, type, prot);
+    uintptr_t a = (uintptr_t)addr, base = 0;
+    DWORD err = check_alloc_args(s, a, size, type, prot);
     if (err != 0) {
         return err;
     }
-    if (size > s->size && !wants_lma(s, (uintptr_t)addr, size, type, prot)) {
-        return addr == NULL ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER;
+    /* A commit without an address is a reserve and commit. */
+    bool reserve = (type & MEM_RESERVE) || (a == 0 && (type & MEM_COMMIT));
+    if (!reserve && !(type & MEM_COMMIT)) {
+        return ERROR_INVALID_PARAMETER;
     }
-    uintptr_t a = (uintptr_t)addr, base = 0;
     pthread_mutex_lock(&s->lock);
-    if (!(type & MEM_RESERVE)) {
+    if (!reserve) {
         err = commit_at_locked(s, a, size, prot, out);
         pthread_mutex_unlock(&s->lock);
         return err;
@@ -521,11 +536,12 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
         err = reserve_locked(s, a, size, type, &base);
     }
     if (err == 0 && (type & MEM_COMMIT)) {
-        /* Reserve and commit at once: the commit starts at the caller's page
-         * within the new reservation. */
+        /* The commit covers every page of the new reservation, from its
+         * 64 KB-aligned base, whatever address the caller gave. */
         void *committed;
-        uintptr_t at = a != 0 ? a : base;
-        err = commit_at_locked(s, at, size, prot, &committed);
+        struct region r;
+        find_region(s, base, &r);
+        err = commit_at_locked(s, base, (size_t)r.npages * s->page_size, prot, &committed);
         if (err != 0) {
             undo_reservation_locked(s, base);
         }
@@ -540,20 +556,16 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
 static DWORD release_locked(struct slot *s, uintptr_t a, size_t size)
 {
     struct region r;
-    if (size != 0 || !find_region(s, a, &r) || r.base != a) {
+    /* Any address in the region's first page names it (CE checks the page,
+     * not the offset inside it). */
+    if (size != 0 || !find_region(s, a, &r) || a - r.base >= s->page_size) {
         return ERROR_INVALID_PARAMETER;
     }
     bool mixed = r.info->committed != 0 && r.info->committed != r.npages;
     if (mixed && !s->release_mixed) {
         return ERROR_INVALID_PARAMETER;
     }
-    if (slot_contains(s, (void *)a)) {
-        release_blocks_locked(s, block_of(s, a));
-    } else {
-        struct lma_res **link = NULL;
-        struct lma_res *l = find_lma(s, a, &link);
-        release_lma_locked(s, l, link);
-    }
+    undo_reservation_locked(s, r.base);
     return 0;
 }
 
@@ -582,18 +594,32 @@ DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type)
 
 /* ---- query ---- */
 
+/* Free space: from the queried page to the end of its block, then every free
+ * block after it up to the slot's end (CE counts the same way for the unusable
+ * pages past a reservation's end). */
 static void query_free_locked(struct slot *s, uintptr_t a, MEMORY_BASIC_INFORMATION *m)
 {
-    uint32_t b = block_of(s, a), end = b + 1;
+    uint32_t end = block_of(s, a) + 1;
     while (end < s->nblocks && s->owner[end] == NO_OWNER) {
         end++;
     }
     m->AllocationBase = NULL;
-    m->AllocationProtect = 0;
+    m->AllocationProtect = PAGE_NOACCESS;
     m->RegionSize = s->base + (uintptr_t)end * s->gran - (uintptr_t)m->BaseAddress;
     m->State = MEM_FREE;
     m->Protect = PAGE_NOACCESS;
     m->Type = 0;
+}
+
+/* What VirtualQuery reports for a committed page's protection: PAGE_EXECUTE
+ * reads back as PAGE_EXECUTE_READ (the two are one permission on CE). */
+static DWORD reported_protection(uint16_t word)
+{
+    DWORD prot = word & PG_PROT_MASK;
+    if ((prot & ~(DWORD)PAGE_MODIFIERS) == PAGE_EXECUTE) {
+        prot = (prot & PAGE_MODIFIERS) | PAGE_EXECUTE_READ;
+    }
+    return prot;
 }
 
 /* The run of pages with the same state and protection from page i. */
@@ -610,7 +636,7 @@ static void query_region_locked(struct slot *s, const struct region *r, uint32_t
     m->AllocationProtect = PAGE_NOACCESS;
     m->RegionSize = (size_t)(end - i) * s->page_size;
     m->State = committed ? MEM_COMMIT : MEM_RESERVE;
-    m->Protect = committed ? (word & PG_PROT_MASK) : 0;
+    m->Protect = committed ? reported_protection(word) : PAGE_NOACCESS;
     m->Type = MEM_PRIVATE;
 }
 
@@ -623,18 +649,8 @@ DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMAT
     m->BaseAddress = (void *)(a & ~(uintptr_t)(s->page_size - 1));
     if (find_region(s, a, &r)) {
         query_region_locked(s, &r, (uint32_t)(((uintptr_t)m->BaseAddress - r.base) / s->page_size), m);
-    } else if (slot_contains(s, addr) && s->owner[block_of(s, a)] == NO_OWNER) {
-        query_free_locked(s, a, m);
     } else if (slot_contains(s, addr)) {
-        /* Past the last usable page of a reservation's final block: those
-         * pages can never be committed; they read as free space. */
-        uint32_t b = block_of(s, a) + 1;
-        m->AllocationBase = NULL;
-        m->AllocationProtect = 0;
-        m->RegionSize = s->base + (uintptr_t)b * s->gran - (uintptr_t)m->BaseAddress;
-        m->State = MEM_FREE;
-        m->Protect = PAGE_NOACCESS;
-        m->Type = 0;
+        query_free_locked(s, a, m);
     } else {
         err = ERROR_INVALID_PARAMETER;
     }
@@ -644,31 +660,51 @@ DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMAT
 
 /* ---- protection ---- */
 
-DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old)
+/* CE refuses to make "ROM" writable: a range touching block 0, a free block
+ * or an unusable page gets ERROR_ACCESS_DENIED for a writable protection. */
+static bool looks_like_rom_locked(struct slot *s, uintptr_t a, size_t size)
 {
+    if (!slot_contains(s, (void *)a)) {
+        return false;
+    }
+    uintptr_t end = size > s->base + s->size - a ? s->base + s->size : a + size;
+    for (uintptr_t p = a & ~(uintptr_t)(s->page_size - 1); p < end; p += s->page_size) {
+        struct region r;
+        if (!find_region(s, p, &r)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static DWORD protect_locked(struct slot *s, uintptr_t a, size_t size, DWORD prot, DWORD *old)
+{
+    struct region r;
+    uint32_t first, count;
+    if ((prot & (PAGE_READWRITE | PAGE_EXECUTE_READWRITE)) && looks_like_rom_locked(s, a, size)) {
+        return ERROR_ACCESS_DENIED;
+    }
     DWORD err = check_protection(prot);
     if (err != 0) {
         return err;
     }
-    if (old == NULL) {
+    if (size == 0 || old == NULL || !find_region(s, a, &r) ||
+        !pages_in_region(s, &r, a, size, &first, &count)) {
         return ERROR_INVALID_PARAMETER;
     }
-    struct region r;
-    uint32_t first, count;
-    pthread_mutex_lock(&s->lock);
-    if (size == 0 || !find_region(s, (uintptr_t)addr, &r) ||
-        !pages_in_region(s, &r, (uintptr_t)addr, size, &first, &count)) {
-        err = ERROR_INVALID_PARAMETER;
-    }
-    for (uint32_t i = first; err == 0 && i < first + count; i++) {
+    for (uint32_t i = first; i < first + count; i++) {
         if ((r.page[i] & PG_COMMITTED) == 0) {
-            err = ERROR_INVALID_PARAMETER;
+            return ERROR_INVALID_PARAMETER;
         }
     }
-    if (err == 0) {
-        *old = r.page[first] & PG_PROT_MASK;
-        err = commit_locked(s, &r, first, count, prot);
-    }
+    *old = reported_protection(r.page[first]);
+    return commit_locked(s, &r, first, count, prot);
+}
+
+DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old)
+{
+    pthread_mutex_lock(&s->lock);
+    DWORD err = protect_locked(s, (uintptr_t)addr, size, prot, old);
     pthread_mutex_unlock(&s->lock);
     return err;
 }

@@ -38,6 +38,7 @@ struct slot_config {
     size_t lma_min;
     bool release_mixed;
     bool honour_top_down;
+    bool alloc_prot_error_is_invalid; /* VirtualAlloc reports a bad protection as 87 */
     struct ram *ram;      /* charged for every committed page */
 };
 

@@ -46,6 +46,13 @@ static int setup_ce5(void **state)
     return 0;
 }
 
+static int setup_ce3(void **state)
+{
+    (void)state;
+    fresh("ce3", NULL);
+    return 0;
+}
+
 static int setup_ce6(void **state)
 {
     (void)state;
@@ -161,8 +168,12 @@ static void test_large_reserve_goes_outside_the_slot(void **state)
     cebox_slot_info(&info);
     assert_int_equal(info.reserved_blocks, 0);
 
-    /* Same size with MEM_COMMIT must fit in the 32 MB slot: it does not. */
+    /* Same size with MEM_COMMIT must fit in the 32 MB slot: CE refuses any
+     * request of 32 MB or more outright. */
     assert_null(VirtualAlloc(NULL, 64 * MB, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Just under the slot but with no run that long: out of memory. */
+    assert_null(VirtualAlloc(NULL, 32 * MB - BLOCK / 2, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
     expect_error(ERROR_NOT_ENOUGH_MEMORY);
 
     /* Mixed: refused; decommitted: released. */
@@ -228,7 +239,7 @@ static void test_virtual_query_seed_example(void **state)
     assert_ptr_equal(m.BaseAddress, base);
     assert_int_equal(m.RegionSize, 2 * PAGE);
     assert_int_equal(m.State, MEM_RESERVE);
-    assert_int_equal(m.Protect, 0);
+    assert_int_equal(m.Protect, PAGE_NOACCESS);
     assert_int_equal(m.Type, MEM_PRIVATE);
 
     /* ... and after it, up to the end of the reservation. */
@@ -241,6 +252,8 @@ static void test_virtual_query_seed_example(void **state)
     assert_int_equal(VirtualQuery(base + BLOCK, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_FREE);
     assert_null(m.AllocationBase);
+    assert_int_equal(m.AllocationProtect, PAGE_NOACCESS);
+    assert_int_equal(m.Protect, PAGE_NOACCESS);
     assert_int_equal(m.Type, 0);
     assert_int_equal((uintptr_t)m.BaseAddress + m.RegionSize, slot_start() + 32 * MB);
 
@@ -268,12 +281,28 @@ static void test_virtual_query_errors(void **state)
     expect_error(ERROR_BAD_LENGTH);
     assert_int_equal(VirtualQuery(&m, &m, sizeof m), 0); /* the stack: not in the slot */
     expect_error(ERROR_INVALID_PARAMETER);
-    /* Pages past a reservation's end in its last block read as free. */
+    /* Pages past a reservation's end in its last block read as free, and
+     * the free run goes on over the free blocks after it ... */
     char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    char *q = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_ptr_equal(q, p + BLOCK);
     assert_int_equal(VirtualQuery(p + PAGE, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_FREE);
-    assert_int_equal(m.RegionSize, BLOCK - PAGE);
+    assert_null(m.AllocationBase);
+    assert_int_equal(m.RegionSize, BLOCK - PAGE); /* ... up to the next reservation */
+    assert_int_equal(VirtualQuery(q + 3 * PAGE + 5, &m, sizeof m), sizeof m);
+    assert_int_equal((uintptr_t)m.BaseAddress + m.RegionSize, slot_start() + 32 * MB);
+    /* ... yet those pages can never be committed. */
+    assert_null(VirtualAlloc(p + PAGE, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(p, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Block 0 reads as free and is never handed out. */
+    assert_int_equal(VirtualQuery((void *)(slot_start() + 5), &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_FREE);
+    assert_int_equal(m.RegionSize, BLOCK);
     assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    assert_true(VirtualFree(q, 0, MEM_RELEASE));
 }
 
 /* ---- argument checks ---- */
@@ -285,27 +314,40 @@ static void test_size_zero_and_bad_flags(void **state)
     expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc(NULL, PAGE, 0, PAGE_READWRITE));
     expect_error(ERROR_INVALID_PARAMETER);
-    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_RELEASE, PAGE_READWRITE));
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_TOP_DOWN, PAGE_READWRITE)); /* neither */
     expect_error(ERROR_INVALID_PARAMETER);
-    assert_null(VirtualAlloc(NULL, PAGE, MEM_COMMIT, PAGE_READWRITE)); /* commit needs an address */
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_MAPPED | MEM_IMAGE, PAGE_READWRITE));
     expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE));
     expect_error(ERROR_NOT_SUPPORTED);
     assert_null(VirtualAlloc(NULL, (SIZE_T)3 << 30, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
-    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, 32 * MB, MEM_RESERVE, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
     /* Nothing was reserved by any of these. */
     struct cebox_slot_info info;
     cebox_slot_info(&info);
     assert_int_equal(info.reserved_blocks, 0);
+
+    /* A commit without an address is a reserve and commit. */
+    char *p = VirtualAlloc(NULL, PAGE, MEM_COMMIT, PAGE_READWRITE);
+    assert_true(in_slot(p));
+    p[0] = 1;
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    /* Unknown type bits are ignored, as the CE kernel does. */
+    p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_RESET, PAGE_NOACCESS);
+    assert_true(in_slot(p));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
 }
 
 static void test_protection_arguments(void **state)
 {
     (void)state;
+    /* VirtualAlloc reports WRITECOPY as 87 on CE 4.2/5 (VirtualProtect keeps 50). */
     assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_WRITECOPY));
-    expect_error(ERROR_NOT_SUPPORTED);
+    expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_EXECUTE_WRITECOPY));
-    expect_error(ERROR_NOT_SUPPORTED);
+    expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_NOACCESS | PAGE_GUARD));
     expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE | PAGE_READONLY));
@@ -319,7 +361,21 @@ static void test_protection_arguments(void **state)
     MEMORY_BASIC_INFORMATION m;
     assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
     assert_int_equal(m.Protect, PAGE_READWRITE | PAGE_NOCACHE);
+    /* PAGE_EXECUTE reads back as PAGE_EXECUTE_READ. */
+    DWORD old;
+    assert_true(VirtualProtect(p, PAGE, PAGE_EXECUTE, &old));
+    assert_int_equal(old, PAGE_READWRITE | PAGE_NOCACHE);
+    assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+    assert_int_equal(m.Protect, PAGE_EXECUTE_READ);
+    assert_int_equal(p[0], 1);
     assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+static void test_ce3_keeps_not_supported_for_writecopy(void **state)
+{
+    (void)state;
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_WRITECOPY));
+    expect_error(ERROR_NOT_SUPPORTED);
 }
 
 static void test_reserve_at_an_address(void **state)
@@ -341,23 +397,23 @@ static void test_reserve_at_an_address(void **state)
     assert_null(VirtualAlloc((void *)(slot_start() + 32 * MB - BLOCK), 2 * BLOCK, MEM_RESERVE,
                              PAGE_NOACCESS));
     expect_error(ERROR_INVALID_PARAMETER);
-    /* Reserve and commit at an address commits from the caller's page. */
+    /* Reserve and commit at an address: the reservation starts at the 64 KB
+     * boundary below it and every page from there is committed. */
     char *q = VirtualAlloc((void *)(want + 3 * BLOCK + 2 * PAGE), PAGE, MEM_RESERVE | MEM_COMMIT,
                            PAGE_READWRITE);
     assert_ptr_equal(q, (void *)(want + 3 * BLOCK));
     MEMORY_BASIC_INFORMATION m;
     assert_int_equal(VirtualQuery(q, &m, sizeof m), sizeof m);
-    assert_int_equal(m.State, MEM_RESERVE);
-    assert_int_equal(m.RegionSize, 2 * PAGE);
-    assert_int_equal(VirtualQuery(q + 2 * PAGE, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.RegionSize, 3 * PAGE);
+    assert_int_equal(VirtualQuery(q + 3 * PAGE, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_FREE);
     assert_true(VirtualFree(p, 0, MEM_RELEASE));
-    assert_false(VirtualFree(q, 0, MEM_RELEASE)); /* mixed */
-    assert_true(VirtualFree(q + 2 * PAGE, PAGE, MEM_DECOMMIT));
-    assert_true(VirtualFree(q, 0, MEM_RELEASE));
+    assert_true(VirtualFree(q, 0, MEM_RELEASE)); /* wholly committed: released */
 }
 
-static void test_top_down(void **state)
+/* Only CE 3.0 honours MEM_TOP_DOWN for applications; CE 4.2/5 and 6 drop it. */
+static void test_top_down_on_ce3(void **state)
 {
     (void)state;
     char *low = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
@@ -368,11 +424,16 @@ static void test_top_down(void **state)
     assert_true(VirtualFree(top, 0, MEM_RELEASE));
 }
 
-static void test_top_down_ignored_on_ce6(void **state)
+static void test_top_down_ignored(void **state)
 {
     (void)state;
     char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_TOP_DOWN, PAGE_NOACCESS);
     assert_ptr_equal(p, (void *)(slot_start() + BLOCK));
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    /* TOP_DOWN does not stop a reserve-only request from reaching the LMA. */
+    p = VirtualAlloc(NULL, 4 * MB, MEM_RESERVE | MEM_TOP_DOWN, PAGE_NOACCESS);
+    assert_non_null(p);
+    assert_int_equal(in_slot(p), !core_get()->settings.large_memory_area);
     assert_true(VirtualFree(p, 0, MEM_RELEASE));
 }
 
@@ -442,7 +503,9 @@ static void test_release_rules(void **state)
     char *p = VirtualAlloc(NULL, 4 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
     assert_false(VirtualFree(p, PAGE, MEM_RELEASE)); /* size must be 0 */
     expect_error(ERROR_INVALID_PARAMETER);
-    assert_false(VirtualFree(p + PAGE, 0, MEM_RELEASE)); /* not the base */
+    assert_false(VirtualFree(p + PAGE, 0, MEM_RELEASE)); /* not the first page */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(NULL, 0, MEM_RELEASE));
     expect_error(ERROR_INVALID_PARAMETER);
     assert_false(VirtualFree(p, 0, MEM_RELEASE | MEM_DECOMMIT));
     expect_error(ERROR_INVALID_PARAMETER);
@@ -459,7 +522,7 @@ static void test_release_rules(void **state)
     assert_false(VirtualFree(p, 0, MEM_RELEASE));
     expect_error(ERROR_INVALID_PARAMETER);
     assert_non_null(VirtualAlloc(p, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE));
-    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    assert_true(VirtualFree(p + 100, 0, MEM_RELEASE)); /* any address in the first page */
     /* Released: a second release and a decommit fail. */
     assert_false(VirtualFree(p, 0, MEM_RELEASE));
     expect_error(ERROR_INVALID_PARAMETER);
@@ -494,6 +557,13 @@ static void test_virtual_protect(void **state)
     expect_error(ERROR_INVALID_PARAMETER);
     assert_false(VirtualProtect(p, PAGE, PAGE_READONLY, NULL));
     expect_error(ERROR_INVALID_PARAMETER);
+    /* Writable protection on free space is "ROM": access denied; read-only: 87. */
+    assert_false(VirtualProtect(p + BLOCK, PAGE, PAGE_READWRITE, &old));
+    expect_error(ERROR_ACCESS_DENIED);
+    assert_false(VirtualProtect(p + BLOCK, PAGE, PAGE_READONLY, &old));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualProtect((void *)slot_start(), PAGE, PAGE_EXECUTE_READWRITE, &old));
+    expect_error(ERROR_ACCESS_DENIED);
     assert_false(VirtualProtect(p, PAGE, PAGE_WRITECOPY, &old));
     expect_error(ERROR_NOT_SUPPORTED);
     assert_false(VirtualProtect(p, 0, PAGE_READONLY, &old));
@@ -621,8 +691,10 @@ int main(void)
         cmocka_unit_test_setup(test_size_zero_and_bad_flags, setup_ce5),
         cmocka_unit_test_setup(test_protection_arguments, setup_ce5),
         cmocka_unit_test_setup(test_reserve_at_an_address, setup_ce5),
-        cmocka_unit_test_setup(test_top_down, setup_ce5),
-        cmocka_unit_test_setup(test_top_down_ignored_on_ce6, setup_ce6),
+        cmocka_unit_test_setup(test_top_down_on_ce3, setup_ce3),
+        cmocka_unit_test_setup(test_top_down_ignored, setup_ce5),
+        cmocka_unit_test_setup(test_top_down_ignored, setup_ce6),
+        cmocka_unit_test_setup(test_ce3_keeps_not_supported_for_writecopy, setup_ce3),
         cmocka_unit_test_setup(test_commit_must_stay_in_one_reservation, setup_ce5),
         cmocka_unit_test_setup(test_commits_read_zero_and_recommit_keeps_data, setup_ce5),
         cmocka_unit_test_setup(test_reserved_pages_fault, setup_ce5),

@@ -115,6 +115,7 @@ typedef struct _MEMORYSTATUS {
 
 #define ERROR_SUCCESS           0
 #define ERROR_NOT_ENOUGH_MEMORY 8
+#define ERROR_ACCESS_DENIED     5
 #define ERROR_INVALID_HANDLE    6
 #define ERROR_OUTOFMEMORY       14
 #define ERROR_BAD_LENGTH        24
