@@ -1,1 +1,177 @@
-int main(void){return 0;}
+/*
+ * test_slot.c - the slot module directly: configurations, RAM accounting,
+ * bookkeeping, and slots of other sizes than the profiles'.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "os.h"
+#include "ram.h"
+#include "slot.h"
+#include "testutil.h"
+
+#define PAGE 4096u
+#define BLOCK 0x10000u
+#define MB (1024u * 1024u)
+
+static struct slot_config config(size_t size, struct ram *ram)
+{
+    struct slot_config c = {
+        .size = size, .granularity = BLOCK, .page_size = PAGE,
+        .large_memory_area = true, .lma_min = 2 * MB,
+        .release_mixed = false, .honour_top_down = false,
+        .alloc_prot_error_is_invalid = true, .ram = ram,
+    };
+    return c;
+}
+
+static void test_bad_configurations_are_refused(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 100);
+    struct slot *s = NULL;
+    struct slot_config c = config(32 * MB, &ram);
+    c.page_size = 1024; /* not the host's page size */
+    assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
+    c = config(32 * MB, &ram);
+    c.granularity = 3 * PAGE;
+    assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
+    c = config(32 * MB + PAGE, &ram);
+    assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
+    c = config(BLOCK, &ram); /* block 0 only */
+    assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
+    c = config(32 * MB, NULL);
+    assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
+    assert_null(s);
+}
+
+static void test_odd_sized_slot_is_aligned_and_bounded(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 1000);
+    struct slot *s;
+    struct slot_config c = config(3 * MB, &ram); /* 48 blocks */
+    assert_int_equal(slot_create(&c, &s), 0);
+    assert_int_equal(slot_base(s) % (4 * MB), 0);
+    void *p;
+    int n = 0;
+    while (slot_virtual_alloc(s, NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS, &p) == 0) {
+        assert_true(slot_contains(s, p));
+        n++;
+    }
+    assert_int_equal(n, 47);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.blocks, 48);
+    assert_int_equal(st.free_blocks, 0);
+    assert_int_equal(st.largest_free_run, 0);
+    slot_destroy(s);
+}
+
+static void test_ram_is_charged_and_given_back(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 10);
+    struct slot *s;
+    struct slot_config c = config(32 * MB, &ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    void *a, *b;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_COMMIT, PAGE_READWRITE, &a), 0);
+    assert_int_equal(ram_free_pages(&ram), 2);
+    /* Three more pages do not fit; the failed call takes nothing. */
+    assert_int_equal(slot_virtual_alloc(s, NULL, 3 * PAGE, MEM_COMMIT, PAGE_READWRITE, &b),
+                     ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(ram_free_pages(&ram), 2);
+    /* Re-committing committed pages costs nothing. */
+    assert_int_equal(slot_virtual_alloc(s, a, 8 * PAGE, MEM_COMMIT, PAGE_READONLY, &b), 0);
+    assert_int_equal(ram_free_pages(&ram), 2);
+    /* A committed PAGE_NOACCESS page still holds RAM, as on CE. */
+    DWORD old;
+    assert_int_equal(slot_virtual_protect(s, a, PAGE, PAGE_NOACCESS, &old), 0);
+    assert_int_equal(ram_free_pages(&ram), 2);
+    assert_int_equal(slot_virtual_free(s, a, 4 * PAGE, MEM_DECOMMIT), 0);
+    assert_int_equal(ram_free_pages(&ram), 6);
+    /* LMA commits are charged too. */
+    void *big, *page;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * MB, MEM_RESERVE, PAGE_NOACCESS, &big), 0);
+    assert_false(slot_contains(s, big));
+    assert_int_equal(slot_virtual_alloc(s, big, 6 * PAGE, MEM_COMMIT, PAGE_READWRITE, &page), 0);
+    assert_int_equal(ram_free_pages(&ram), 0);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.committed_pages, 10);
+    assert_int_equal(st.peak_committed_pages, 10);
+    assert_int_equal(st.lma_reserved_bytes, 4 * MB);
+    /* Destroying the slot gives everything back. */
+    slot_destroy(s);
+    assert_int_equal(ram_free_pages(&ram), 10);
+}
+
+static void test_ram_charge_is_exact(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 3);
+    assert_int_equal(ram_charge(&ram, 3), 0);
+    assert_int_equal(ram_charge(&ram, 1), -1);
+    ram_credit(&ram, 2);
+    assert_int_equal(ram_charge(&ram, 3), -1);
+    assert_int_equal(ram_charge(&ram, 2), 0);
+    assert_int_equal(ram_free_pages(&ram), 0);
+}
+
+static void test_bookkeeping_is_outside_the_slot(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 100);
+    struct slot *s;
+    struct slot_config c = config(32 * MB, &ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    assert_false(slot_contains(s, s));
+    /* Nothing in the slot is accessible before a commit. */
+    assert_true(access_faults((char *)slot_base(s) + BLOCK, false));
+    assert_true(access_faults((char *)slot_base(s), false));
+    slot_destroy(s);
+}
+
+static void test_release_of_lma_and_unknown_addresses(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 100);
+    struct slot *s;
+    struct slot_config c = config(32 * MB, &ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    void *a, *b;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS, &a), 0);
+    assert_int_equal(slot_virtual_alloc(s, NULL, 3 * MB, MEM_RESERVE, PAGE_NOACCESS, &b), 0);
+    assert_int_equal(slot_virtual_free(s, (char *)a + PAGE, 0, MEM_RELEASE), ERROR_INVALID_PARAMETER);
+    assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), 0);
+    assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), ERROR_INVALID_PARAMETER);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, (char *)b + 3 * MB - 1, &m), 0);
+    assert_int_equal(m.RegionSize, PAGE);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(slot_virtual_query(s, (char *)b + 3 * MB, &m), ERROR_INVALID_PARAMETER);
+    slot_destroy(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_configurations_are_refused),
+        cmocka_unit_test(test_odd_sized_slot_is_aligned_and_bounded),
+        cmocka_unit_test(test_ram_is_charged_and_given_back),
+        cmocka_unit_test(test_ram_charge_is_exact),
+        cmocka_unit_test(test_bookkeeping_is_outside_the_slot),
+        cmocka_unit_test(test_release_of_lma_and_unknown_addresses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

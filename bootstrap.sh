@@ -1,0 +1,44 @@
+#!/bin/sh
+# bootstrap.sh - set up cebox on a Debian 12 machine: install what the build
+# needs (when run as root; otherwise print the apt-get line), generate the
+# build system, configure, build, and run the bundled example.
+#
+#   ./bootstrap.sh [CONFIGURE-OPTIONS...]
+#
+# Environment: CEBOX_SKIP_DEMO=1 builds without running the example.
+set -eu
+cd "$(dirname "$0")"
+
+# Debian packages: the toolchain, autotools, and the three libraries
+# (libunwind for stacks, uthash for tables, cmocka for the tests).
+PACKAGES="gcc make autoconf automake libtool pkg-config libunwind-dev uthash-dev libcmocka-dev"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "bootstrap: installing:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $missing
+    else
+        echo "bootstrap: missing packages:$missing" >&2
+        echo "bootstrap: install them with: sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+fi
+
+autoreconf -fi
+./configure "$@"
+make -j"$(nproc)"
+
+if [ "${CEBOX_SKIP_DEMO:-0}" != 1 ]; then
+    echo
+    ./cebox demo
+fi
