@@ -28,6 +28,7 @@
 
 /* Page word: protection (PAGE_* incl. modifiers) in the low bits, state on top. */
 #define PG_PROT_MASK 0x03FFu
+#define PG_UNMAPPED 0x2000u /* reserved page the program unmapped (munmap) */
 #define PG_RESERVED 0x4000u
 #define PG_COMMITTED 0x8000u
 #define PG_STATE_MASK (PG_RESERVED | PG_COMMITTED)
@@ -37,6 +38,7 @@
 struct res_info {
     uint32_t pages;     /* usable pages from the base */
     uint32_t committed; /* committed pages */
+    uint32_t unmapped;  /* pages given up by munmap; all of them: released */
     uint8_t tag;
 };
 
@@ -66,6 +68,7 @@ struct slot {
 
     uint32_t reserved_blocks, peak_reserved_blocks;
     size_t committed_pages, peak_committed_pages, lma_bytes;
+    size_t fail_exhausted, fail_fragmented, fail_ram;
 };
 
 /* One reservation, in the slot or in the LMA. */
@@ -294,11 +297,13 @@ static void note_committed_locked(struct slot *s, size_t added)
 static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
                            DWORD prot)
 {
-    uint32_t fresh = 0;
+    uint32_t fresh = 0, remapped = 0;
     for (uint32_t i = first; i < first + count; i++) {
         fresh += (r->page[i] & PG_COMMITTED) == 0;
+        remapped += (r->page[i] & PG_UNMAPPED) != 0;
     }
     if (fresh > 0 && ram_charge(s->ram, fresh) != 0) {
+        s->fail_ram++;
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
@@ -310,6 +315,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         r->page[i] = (uint16_t)(PG_COMMITTED | (prot & PG_PROT_MASK));
     }
     r->info->committed += fresh;
+    r->info->unmapped -= remapped;
     note_committed_locked(s, fresh);
     return 0;
 }
@@ -319,7 +325,7 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     uint32_t dropped = 0;
     for (uint32_t i = first; i < first + count; i++) {
         dropped += (r->page[i] & PG_COMMITTED) != 0;
-        r->page[i] = PG_RESERVED;
+        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_UNMAPPED));
     }
     if (dropped == 0) {
         return;
@@ -355,7 +361,7 @@ static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks
     for (uint32_t b = first; b < first + nblocks; b++) {
         s->owner[b] = first;
     }
-    s->res[first] = (struct res_info){.pages = npages, .committed = 0, .tag = SLOT_TAG_VIRTUAL};
+    s->res[first] = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL};
     uint16_t *pg = &s->page[(size_t)first * s->pages_per_block];
     for (uint32_t i = 0; i < npages; i++) {
         pg[i] = PG_RESERVED;
@@ -396,7 +402,7 @@ static DWORD reserve_lma_locked(struct slot *s, size_t size, uintptr_t *out)
     }
     l->base = (uintptr_t)base;
     l->map_bytes = map_bytes;
-    l->info = (struct res_info){.pages = npages, .committed = 0, .tag = SLOT_TAG_VIRTUAL};
+    l->info = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL};
     for (uint32_t i = 0; i < npages; i++) {
         l->page[i] = PG_RESERVED;
     }
@@ -435,6 +441,13 @@ static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD t
         bool down = (type & MEM_TOP_DOWN) && s->top_down;
         first = down ? runindex_last_fit(s->free, nblocks) : runindex_first_fit(s->free, nblocks);
         if (first == UINT32_MAX) {
+            /* Enough free blocks in total but no run: fragmentation. */
+            uint32_t free_blocks = s->nblocks - 1 - s->reserved_blocks;
+            if (free_blocks >= nblocks) {
+                s->fail_fragmented++;
+            } else {
+                s->fail_exhausted++;
+            }
             return ERROR_NOT_ENOUGH_MEMORY;
         }
     } else {
@@ -626,9 +639,9 @@ static DWORD reported_protection(uint16_t word)
 static void query_region_locked(struct slot *s, const struct region *r, uint32_t i,
                                 MEMORY_BASIC_INFORMATION *m)
 {
-    uint16_t word = r->page[i];
+    uint16_t word = r->page[i] & (uint16_t)~PG_UNMAPPED;
     uint32_t end = i + 1;
-    while (end < r->npages && r->page[end] == word) {
+    while (end < r->npages && (r->page[end] & (uint16_t)~PG_UNMAPPED) == word) {
         end++;
     }
     bool committed = (word & PG_COMMITTED) != 0;
@@ -752,6 +765,9 @@ void slot_get_stats(struct slot *s, struct slot_stats *out)
     out->committed_pages = s->committed_pages;
     out->peak_committed_pages = s->peak_committed_pages;
     out->lma_reserved_bytes = s->lma_bytes;
+    out->fail_exhausted = s->fail_exhausted;
+    out->fail_fragmented = s->fail_fragmented;
+    out->fail_ram = s->fail_ram;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -782,4 +798,177 @@ size_t slot_map(struct slot *s, char *buf, size_t len)
     }
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+/* ---- Linux mapping calls over the slot (for the preload library) ----
+ *
+ * munmap, mprotect and MAP_FIXED act on page ranges that may cross several
+ * reservations and free space.  Each walks the range one reservation at a
+ * time with for_each_region_locked. */
+
+typedef DWORD (*region_fn)(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                           void *arg);
+
+/* Calls fn for the part of each reservation inside [a, a+len).  Returns the
+ * first error, or ERROR_INVALID_PARAMETER when `need_mapped` and some page
+ * of the range belongs to no reservation. */
+static DWORD for_each_region_locked(struct slot *s, uintptr_t a, size_t len, bool need_mapped,
+                                    region_fn fn, void *arg)
+{
+    uintptr_t end = align_up(a + len, s->page_size);
+    a &= ~(uintptr_t)(s->page_size - 1);
+    while (a < end) {
+        struct region r;
+        if (!find_region(s, a, &r)) {
+            if (need_mapped) {
+                return ERROR_INVALID_PARAMETER;
+            }
+            a += s->page_size;
+            continue;
+        }
+        uintptr_t r_end = r.base + (uintptr_t)r.npages * s->page_size;
+        uintptr_t stop = end < r_end ? end : r_end;
+        uint32_t first = (uint32_t)((a - r.base) / s->page_size);
+        DWORD err = fn(s, &r, first, (uint32_t)((stop - a) / s->page_size), arg);
+        if (err != 0) {
+            return err;
+        }
+        a = stop;
+    }
+    return 0;
+}
+
+static DWORD unmap_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                                void *arg)
+{
+    (void)arg;
+    decommit_locked(s, r, first, count);
+    for (uint32_t i = first; i < first + count; i++) {
+        if ((r->page[i] & PG_UNMAPPED) == 0) {
+            r->page[i] |= PG_UNMAPPED;
+            r->info->unmapped++;
+        }
+    }
+    if (r->info->unmapped == r->npages) {
+        undo_reservation_locked(s, r->base);
+    }
+    return 0;
+}
+
+DWORD slot_unmap(struct slot *s, void *addr, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    DWORD err = for_each_region_locked(s, (uintptr_t)addr, len, false, unmap_pages_locked, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static DWORD mprotect_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                                   void *arg)
+{
+    DWORD prot = *(const DWORD *)arg;
+    for (uint32_t i = first; i < first + count; i++) {
+        if (r->page[i] & PG_UNMAPPED) {
+            return ERROR_INVALID_PARAMETER;
+        }
+    }
+    if (prot != PAGE_NOACCESS) {
+        return commit_locked(s, r, first, count, prot);
+    }
+    /* PROT_NONE keeps committed pages (and their contents) committed, like
+     * VirtualProtect(PAGE_NOACCESS); reserved pages stay reserved. */
+    for (uint32_t i = first; i < first + count; i++) {
+        if (r->page[i] & PG_COMMITTED) {
+            DWORD err = commit_locked(s, r, i, 1, PAGE_NOACCESS);
+            if (err != 0) {
+                return err;
+            }
+        }
+    }
+    return 0;
+}
+
+DWORD slot_mprotect(struct slot *s, void *addr, size_t len, DWORD prot)
+{
+    pthread_mutex_lock(&s->lock);
+    DWORD err = for_each_region_locked(s, (uintptr_t)addr, len, true, mprotect_pages_locked, &prot);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static DWORD remap_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                                void *arg)
+{
+    DWORD prot = *(const DWORD *)arg;
+    decommit_locked(s, r, first, count);
+    if (prot == PAGE_NOACCESS) {
+        /* A fresh PROT_NONE mapping: reserved, no longer unmapped. */
+        for (uint32_t i = first; i < first + count; i++) {
+            if (r->page[i] & PG_UNMAPPED) {
+                r->page[i] &= (uint16_t)~PG_UNMAPPED;
+                r->info->unmapped--;
+            }
+        }
+        return 0;
+    }
+    return commit_locked(s, r, first, count, prot);
+}
+
+DWORD slot_map_fixed(struct slot *s, void *addr, size_t len, DWORD prot)
+{
+    uintptr_t a = (uintptr_t)addr;
+    if (len == 0 || (a & (s->page_size - 1)) != 0) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    pthread_mutex_lock(&s->lock);
+    struct region r;
+    DWORD err;
+    if (find_region(s, a, &r)) {
+        /* Over existing reservations: fresh zero pages in each. */
+        err = for_each_region_locked(s, a, len, true, remap_pages_locked, &prot);
+    } else {
+        /* Over free blocks: a new reservation at that address. */
+        uintptr_t base;
+        err = (a & (s->gran - 1)) != 0 ? ERROR_INVALID_PARAMETER
+                                        : reserve_locked(s, a, len, MEM_RESERVE, &base);
+        if (err == 0 && prot != PAGE_NOACCESS) {
+            find_region(s, base, &r);
+            err = commit_locked(s, &r, 0, r.npages, prot);
+            if (err != 0) {
+                undo_reservation_locked(s, base);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+bool slot_owns(struct slot *s, const void *addr)
+{
+    pthread_mutex_lock(&s->lock);
+    bool owned = slot_contains(s, addr) || find_lma(s, (uintptr_t)addr, NULL) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return owned;
+}
+
+size_t slot_region_end(struct slot *s, const void *addr)
+{
+    struct region r;
+    size_t end = 0;
+    pthread_mutex_lock(&s->lock);
+    if (find_region(s, (uintptr_t)addr, &r)) {
+        end = r.base + (size_t)r.npages * s->page_size;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return end;
+}
+
+void slot_lock(struct slot *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void slot_unlock(struct slot *s)
+{
+    pthread_mutex_unlock(&s->lock);
 }

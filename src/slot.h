@@ -52,6 +52,9 @@ struct slot_stats {
     uint32_t reserved_blocks, peak_reserved_blocks;
     size_t committed_pages, peak_committed_pages; /* slot and LMA */
     size_t lma_reserved_bytes;
+    /* Failed requests by reason: no free run and too few free blocks; no
+     * free run although enough blocks are free (fragmentation); no RAM. */
+    size_t fail_exhausted, fail_fragmented, fail_ram;
 };
 
 struct slot;
@@ -90,5 +93,35 @@ void slot_get_stats(struct slot *s, struct slot_stats *out);
  *   'H' heap region                  'L' large heap item
  * Large Memory Area reservations are outside the slot and not shown. */
 size_t slot_map(struct slot *s, char *buf, size_t len);
+
+/* ---- Linux mapping calls over the slot (the preload library's mmap family).
+ * Same return convention; ranges are page-rounded. */
+
+/* munmap: pages in [addr, addr+len) are decommitted and given up; a
+ * reservation all of whose pages were given up is released.  Ranges in free
+ * space are ignored. */
+DWORD slot_unmap(struct slot *s, void *addr, size_t len);
+
+/* mprotect: a protection other than PAGE_NOACCESS commits the pages (RAM is
+ * charged for new ones) and sets it; PAGE_NOACCESS keeps committed pages
+ * committed and their contents intact.  ERROR_INVALID_PARAMETER when some
+ * page is not in a reservation or was unmapped. */
+DWORD slot_mprotect(struct slot *s, void *addr, size_t len, DWORD prot);
+
+/* mmap(MAP_FIXED): fresh zero-filled pages with `prot` over [addr,
+ * addr+len), inside existing reservations, or as a new reservation when
+ * addr is a free 64 KB-aligned block. */
+DWORD slot_map_fixed(struct slot *s, void *addr, size_t len, DWORD prot);
+
+/* True when addr is in the slot or in one of its Large Memory Area
+ * reservations. */
+bool slot_owns(struct slot *s, const void *addr);
+
+/* End of the usable pages of the reservation holding addr, or 0. */
+size_t slot_region_end(struct slot *s, const void *addr);
+
+/* Fork support: hold the slot's lock across fork(). */
+void slot_lock(struct slot *s);
+void slot_unlock(struct slot *s);
 
 #endif

@@ -163,6 +163,126 @@ static void test_release_of_lma_and_unknown_addresses(void **state)
     slot_destroy(s);
 }
 
+static struct slot *new_slot(struct ram *ram)
+{
+    struct slot *s;
+    struct slot_config c = config(32 * MB, ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    return s;
+}
+
+static void test_munmap_in_pieces_releases_at_the_end(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 1000);
+    struct slot *s = new_slot(&ram);
+    char *p;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&p), 0);
+    p[7 * PAGE] = 1;
+    /* Unmap the head: those pages fault, the rest keeps its data. */
+    assert_int_equal(slot_unmap(s, p, 3 * PAGE), 0);
+    assert_true(access_faults(p, false));
+    assert_int_equal(p[7 * PAGE], 1);
+    assert_int_equal(ram_free_pages(&ram), 1000 - 5);
+    /* mprotect over an unmapped page is refused, as Linux does (ENOMEM). */
+    assert_int_equal(slot_mprotect(s, p, PAGE, PAGE_READONLY), ERROR_INVALID_PARAMETER);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.reserved_blocks, 1);
+    /* Unmapping the rest (over the edge, into free space) releases the block. */
+    assert_int_equal(slot_unmap(s, p + 3 * PAGE, 2 * BLOCK), 0);
+    slot_get_stats(s, &st);
+    assert_int_equal(st.reserved_blocks, 0);
+    assert_int_equal(ram_free_pages(&ram), 1000);
+    /* Unmapping free space is harmless. */
+    assert_int_equal(slot_unmap(s, p, BLOCK), 0);
+    slot_destroy(s);
+}
+
+static void test_mprotect_commits_and_keeps_contents(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 1000);
+    struct slot *s = new_slot(&ram);
+    char *p;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&p), 0);
+    assert_int_equal(slot_mprotect(s, p, 2 * PAGE, PAGE_READWRITE), 0);
+    assert_int_equal(ram_free_pages(&ram), 998);
+    p[PAGE] = 42;
+    assert_int_equal(slot_mprotect(s, p, 4 * PAGE, PAGE_NOACCESS), 0);
+    assert_true(access_faults(p + PAGE, false));
+    assert_int_equal(ram_free_pages(&ram), 998); /* still committed */
+    assert_int_equal(slot_mprotect(s, p, 2 * PAGE, PAGE_READONLY), 0);
+    assert_int_equal(p[PAGE], 42);
+    assert_true(access_faults(p + PAGE, true));
+    /* A range that leaves the reservation is refused. */
+    assert_int_equal(slot_mprotect(s, p, BLOCK + PAGE, PAGE_READWRITE), ERROR_INVALID_PARAMETER);
+    slot_destroy(s);
+}
+
+static void test_map_fixed(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 1000);
+    struct slot *s = new_slot(&ram);
+    char *p;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&p), 0);
+    p[PAGE] = 9;
+    p[2 * PAGE] = 9;
+    /* Over a reservation: fresh zero pages. */
+    assert_int_equal(slot_map_fixed(s, p + PAGE, PAGE, PAGE_READWRITE), 0);
+    assert_int_equal(p[PAGE], 0);
+    assert_int_equal(p[2 * PAGE], 9);
+    /* Over an unmapped page: mapped again. */
+    assert_int_equal(slot_unmap(s, p + 3 * PAGE, PAGE), 0);
+    assert_int_equal(slot_map_fixed(s, p + 3 * PAGE, PAGE, PAGE_READWRITE), 0);
+    p[3 * PAGE] = 1;
+    /* Over free blocks: a new reservation there, if 64 KB aligned. */
+    char *q = p + 10 * BLOCK;
+    assert_int_equal(slot_map_fixed(s, q, PAGE, PAGE_READWRITE), 0);
+    q[0] = 1;
+    assert_int_equal(slot_map_fixed(s, q + 3 * BLOCK + PAGE, PAGE, PAGE_READWRITE), ERROR_INVALID_PARAMETER);
+    assert_int_equal(slot_map_fixed(s, q + 3 * BLOCK, 0, PAGE_READWRITE), ERROR_INVALID_PARAMETER);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.reserved_blocks, 2);
+    assert_int_equal(st.committed_pages, 5);
+    slot_destroy(s);
+}
+
+static void test_failure_reasons_are_counted(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 4);
+    struct slot *s = new_slot(&ram);
+    void *blocks[511];
+    for (int i = 0; i < 511; i++) {
+        assert_int_equal(slot_virtual_alloc(s, NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS, &blocks[i]), 0);
+    }
+    /* Free every other block: 255 free, none adjacent. */
+    for (int i = 0; i < 511; i += 2) {
+        assert_int_equal(slot_virtual_free(s, blocks[i], 0, MEM_RELEASE), 0);
+    }
+    void *p;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 2 * BLOCK, MEM_RESERVE, PAGE_NOACCESS, &p),
+                     ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(slot_virtual_alloc(s, NULL, 300 * BLOCK, MEM_RESERVE, PAGE_READWRITE, &p),
+                     ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(slot_virtual_alloc(s, NULL, 5 * PAGE, MEM_COMMIT, PAGE_READWRITE, &p),
+                     ERROR_NOT_ENOUGH_MEMORY);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.fail_fragmented, 1);
+    assert_int_equal(st.fail_exhausted, 1);
+    assert_int_equal(st.fail_ram, 1);
+    assert_int_equal(st.largest_free_run, 1);
+    slot_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +292,10 @@ int main(void)
         cmocka_unit_test(test_ram_charge_is_exact),
         cmocka_unit_test(test_bookkeeping_is_outside_the_slot),
         cmocka_unit_test(test_release_of_lma_and_unknown_addresses),
+        cmocka_unit_test(test_munmap_in_pieces_releases_at_the_end),
+        cmocka_unit_test(test_mprotect_commits_and_keeps_contents),
+        cmocka_unit_test(test_map_fixed),
+        cmocka_unit_test(test_failure_reasons_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
