@@ -44,7 +44,7 @@ static const struct cebox_profile profiles[] = {
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 #define DEFAULT_PROFILE (&profiles[1])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
@@ -55,7 +55,10 @@ struct option_def {
     const char *help;
 };
 
-enum { OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_COUNT };
+enum {
+    OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA,
+    OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_COUNT
+};
 
 static const struct option_def table[OPT_IDX_COUNT] = {
     [OPT_IDX_PROFILE] = {"profile", "CEBOX_PROFILE", OPT_PROFILE, 0, 0, 0, "ce5",
@@ -69,6 +72,12 @@ static const struct option_def table[OPT_IDX_COUNT] = {
     [OPT_IDX_LMA] = {"large-memory-area", "CEBOX_LARGE_MEMORY_AREA", OPT_BOOL, 0, 0, 0,
                      "ce3/ce5: yes, ce6: no",
                      "reserve-only requests of 2M or more go outside the slot"},
+    [OPT_IDX_OUT] = {"out", "CEBOX_OUT", OPT_PATH, 0, 0, 0, "none",
+                     "directory for the per-process summaries (cebox-PID.summary)"},
+    [OPT_IDX_QUIET] = {"quiet", "CEBOX_QUIET", OPT_BOOL, 0, 0, 0, "no",
+                       "no summary on stderr when a program exits"},
+    [OPT_IDX_FOLLOW] = {"follow", "CEBOX_FOLLOW", OPT_BOOL, 0, 0, 0, "yes",
+                        "programs started by the program run under cebox too (--no-follow: no)"},
 };
 
 const struct cebox_profile *options_profile(const char *name)
@@ -146,6 +155,9 @@ static void describe_accepted(const struct option_def *d, char *buf, size_t len)
     case OPT_BOOL:
         snprintf(buf, len, "yes, no, 1 or 0");
         break;
+    case OPT_PATH:
+        snprintf(buf, len, "a path of 1 to %zu bytes", sizeof(((struct cebox_settings *)0)->out_dir) - 1);
+        break;
     case OPT_SIZE:
         format_size(lo, sizeof lo, d->min);
         format_size(hi, sizeof hi, d->max);
@@ -188,6 +200,11 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
             return refuse(d, value, err);
         }
         break;
+    case OPT_PATH:
+        if (value[0] == '\0' || strlen(value) >= sizeof s->out_dir) {
+            return refuse(d, value, err);
+        }
+        break;
     }
     if (s == NULL) {
         return 0;
@@ -197,6 +214,9 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     case OPT_IDX_SLOT_SIZE: s->slot_size = size; break;
     case OPT_IDX_RAM: s->ram = size; break;
     case OPT_IDX_LMA: s->large_memory_area = flag; break;
+    case OPT_IDX_OUT: strcpy(s->out_dir, value); break;
+    case OPT_IDX_QUIET: s->quiet = flag; break;
+    case OPT_IDX_FOLLOW: s->follow = flag; break;
     default: break;
     }
     return 0;
@@ -210,11 +230,19 @@ static void apply_profile(const struct cebox_profile *p, struct cebox_settings *
     s->large_memory_area = p->large_memory_area;
 }
 
+static void apply_defaults(struct cebox_settings *s)
+{
+    s->out_dir[0] = '\0';
+    s->quiet = false;
+    s->follow = true;
+}
+
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
     err[0] = '\0';
     struct cebox_settings s;
     const char *name = get(table[OPT_IDX_PROFILE].var);
+    apply_defaults(&s);
     apply_profile(DEFAULT_PROFILE, &s);
     if (name != NULL && apply(OPT_IDX_PROFILE, name, &s, err) != 0) {
         return -1;
@@ -256,6 +284,11 @@ const char *options_flag(size_t i)
     return i < OPT_IDX_COUNT ? table[i].flag : NULL;
 }
 
+bool options_is_flag(size_t i)
+{
+    return i < OPT_IDX_COUNT && table[i].type == OPT_BOOL;
+}
+
 const char *options_help(size_t i)
 {
     return i < OPT_IDX_COUNT ? table[i].help : NULL;
@@ -285,16 +318,21 @@ static void format_value(size_t idx, const struct cebox_settings *s, char *buf, 
     case OPT_IDX_SLOT_SIZE: format_size(buf, len, s->slot_size); break;
     case OPT_IDX_RAM: format_size(buf, len, s->ram); break;
     case OPT_IDX_LMA: snprintf(buf, len, "%s", s->large_memory_area ? "yes" : "no"); break;
+    case OPT_IDX_OUT: snprintf(buf, len, "%s", s->out_dir[0] ? s->out_dir : "(none)"); break;
+    case OPT_IDX_QUIET: snprintf(buf, len, "%s", s->quiet ? "yes" : "no"); break;
+    case OPT_IDX_FOLLOW: snprintf(buf, len, "%s", s->follow ? "yes" : "no"); break;
     default: buf[0] = '\0'; break;
     }
 }
 
 void options_print(int fd, const struct cebox_settings *s, options_getter get)
 {
-    char line[256], value[64];
+    char line[512], value[300];
     for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
         format_value(i, s, value, sizeof value);
-        const char *source = get(table[i].var) != NULL ? "set" : (i == OPT_IDX_PROFILE ? "default" : "profile");
+        const char *source = get(table[i].var) != NULL          ? "set"
+                             : (i == OPT_IDX_PROFILE || i >= OPT_IDX_OUT) ? "default"
+                                                                          : "profile";
         snprintf(line, sizeof line, "%s=%s\t(%s)\n", table[i].var, value, source);
         write_str(fd, line);
     }

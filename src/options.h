@@ -41,6 +41,9 @@ struct cebox_settings {
     size_t slot_size;
     size_t ram;
     bool large_memory_area;
+    char out_dir[256]; /* "" when none */
+    bool quiet;        /* no exit summary on stderr */
+    bool follow;       /* keep LD_PRELOAD for programs this one starts */
 };
 
 /* Looks a variable up; returns NULL when unset.  getenv fits. */
@@ -72,6 +75,9 @@ size_t options_count(void);
 const char *options_var(size_t i);
 const char *options_flag(size_t i);
 const char *options_help(size_t i);
+/* True for yes/no settings: on the command line `--NAME` means yes and
+ * `--no-NAME` means no. */
+bool options_is_flag(size_t i);
 
 /* Parses "123", "64K", "32M", "2G" (binary units).  Returns 0 or -1. */
 int options_parse_size(const char *s, size_t *out);

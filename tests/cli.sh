@@ -28,7 +28,7 @@ check() { # check NAME EXPECTED-STATUS EXPECTED-TEXT -- COMMAND...
 check "version" 0 "cebox 0.1.0" -- "$CEBOX" --version
 check "help" 0 "--slot-size" -- "$CEBOX" --help
 check "no command" 2 "Usage: cebox" -- "$CEBOX"
-check "unknown command" 2 "unknown command 'frob'; accepted: demo, settings" -- "$CEBOX" frob
+check "unknown command" 2 "unknown command 'frob'; accepted: run, demo, settings" -- "$CEBOX" frob
 check "bad size option" 2 "--slot-size: CEBOX_SLOT_SIZE='33x' is not valid; accepted: a size" -- "$CEBOX" settings --slot-size 33x
 check "bad size option (=form)" 2 "CEBOX_RAM='1.5M' is not valid" -- "$CEBOX" settings --ram=1.5M
 check "missing value" 2 "--profile needs a value" -- "$CEBOX" settings --profile
@@ -38,7 +38,9 @@ check "settings" 0 "CEBOX_RAM=16M	(set)" -- "$CEBOX" settings --profile ce3 --ra
 check "settings profile" 0 "CEBOX_PROFILE=ce3	(set)" -- "$CEBOX" settings --profile ce3
 check "demo fills the slot" 0 "511 calls succeeded, call 512 failed with error 8 (ERROR_NOT_ENOUGH_MEMORY)" -- "$CEBOX" demo
 check "demo in a 4 MB slot" 0 "63 calls succeeded" -- "$CEBOX" demo --slot-size 4M
-check "demo bad option" 2 "CEBOX_LARGE_MEMORY_AREA='perhaps'" -- "$CEBOX" demo --large-memory-area perhaps
+check "demo bad option" 2 "CEBOX_LARGE_MEMORY_AREA='perhaps'" -- "$CEBOX" demo --large-memory-area=perhaps
+check "negated flag takes no value" 2 "--no-follow takes no value" -- "$CEBOX" settings --no-follow=yes
+check "flag alone means yes" 0 "CEBOX_QUIET=yes" -- "$CEBOX" settings --quiet
 check "linked program" 0 "offset 0x10000 state 0x1000 protect 0x4 slot 33554432" -- "$LINKED"
 check "linked program, ce6" 0 "slot 2147483648" -- env CEBOX_PROFILE=ce6 "$LINKED"
 check "linked program refuses bad setting" 2 "cebox: CEBOX_SLOT_SIZE='big' is not valid; accepted:" -- env CEBOX_SLOT_SIZE=big "$LINKED"

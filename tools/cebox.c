@@ -7,14 +7,21 @@
  * so the tool and the library can never disagree about a value.
  *
  * Commands:
+ *   cebox run [OPTIONS] [--] PROGRAM [ARGS]  run a program inside the box
  *   cebox settings [OPTIONS] [--markdown]   effective settings
  *   cebox demo [OPTIONS]                    the bundled example
  */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cebox.h"
@@ -35,17 +42,23 @@ static void usage(FILE *f)
             "Usage: cebox COMMAND [OPTIONS]\n"
             "Run code inside an emulated Windows CE process (32 MB slot, 64 KB blocks).\n\n"
             "Commands:\n"
+            "  run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+            "             run PROGRAM with its malloc and mmap served by the emulated CE process\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n\n"
             "Options (each sets the CEBOX_ variable of the same name):\n");
     for (size_t i = 0; i < options_count(); i++) {
-        fprintf(f, "  --%-20s %s (%s)\n", options_flag(i), options_help(i), options_var(i));
+        char flag[64];
+        snprintf(flag, sizeof flag, "%s%s", options_flag(i), options_is_flag(i) ? "" : " VALUE");
+        fprintf(f, "  --%-24s %s (%s)\n", flag, options_help(i), options_var(i));
     }
+    fprintf(f, "  (yes/no settings: --NAME for yes, --no-NAME for no, --NAME=VALUE)\n");
     fprintf(f, "\n  --help, --version\n");
 }
 
-/* Applies "--flag VALUE" / "--flag=VALUE" at argv[*i]; returns 0, 1 when the
- * argument is not a setting, -1 after printing an error. */
+/* Applies "--flag VALUE" / "--flag=VALUE" (and, for yes/no settings,
+ * "--flag" / "--no-flag") at argv[*i]; returns 0, 1 when the argument is not
+ * a setting, -1 after printing an error. */
 static int take_setting(int argc, char **argv, int *i)
 {
     const char *arg = argv[*i];
@@ -53,18 +66,28 @@ static int take_setting(int argc, char **argv, int *i)
         return 1;
     }
     for (size_t k = 0; k < options_count(); k++) {
-        const char *flag = options_flag(k);
+        const char *flag = options_flag(k), *name = arg + 2, *value = NULL;
         size_t n = strlen(flag);
-        if (strncmp(arg + 2, flag, n) != 0 || (arg[2 + n] != '\0' && arg[2 + n] != '=')) {
+        bool negated = options_is_flag(k) && strncmp(name, "no-", 3) == 0;
+        if (negated) {
+            name += 3;
+        }
+        if (strncmp(name, flag, n) != 0 || (name[n] != '\0' && name[n] != '=')) {
             continue;
         }
-        const char *value = arg[2 + n] == '=' ? arg + 3 + n : NULL;
-        if (value == NULL) {
-            if (*i + 1 >= argc) {
-                fprintf(stderr, "cebox: --%s needs a value\n", flag);
+        if (name[n] == '=') {
+            value = name + n + 1;
+            if (negated) {
+                fprintf(stderr, "cebox: --no-%s takes no value\n", flag);
                 return -1;
             }
+        } else if (options_is_flag(k)) {
+            value = negated ? "no" : "yes";
+        } else if (*i + 1 < argc) {
             value = argv[++*i];
+        } else {
+            fprintf(stderr, "cebox: --%s needs a value\n", flag);
+            return -1;
         }
         char err[OPTIONS_ERR_MAX];
         if (options_check(options_var(k), value, err) != 0) {
@@ -174,6 +197,225 @@ static int cmd_demo(int argc, char **argv)
     return 0;
 }
 
+/* ---- cebox run ---- */
+
+/* The preload library: next to this binary in a build tree, else installed. */
+static int find_preload(char *out, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            int n2 = snprintf(out, len, "%.*s/.libs/cebox-preload.so", (int)(len - 32), self);
+            if (n2 > 0 && (size_t)n2 < len && access(out, R_OK) == 0) {
+                return 0;
+            }
+        }
+    }
+    snprintf(out, len, "%s/cebox-preload.so", PKGLIBDIR);
+    return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+/* Finds PROGRAM like the shell does.  Returns 0, or 127 (not found) or 126
+ * (found, not executable) after printing why. */
+static int resolve_program(const char *prog, char *out, size_t len)
+{
+    if (strchr(prog, '/') != NULL) {
+        snprintf(out, len, "%s", prog);
+    } else {
+        const char *path = getenv("PATH");
+        bool found = false;
+        for (const char *p = path ? path : "/usr/bin:/bin"; !found && *p != '\0';) {
+            size_t dlen = strcspn(p, ":");
+            snprintf(out, len, "%.*s/%s", (int)(dlen ? dlen : 1), dlen ? p : ".", prog);
+            found = access(out, F_OK) == 0;
+            p += dlen + (p[dlen] == ':');
+        }
+        if (!found) {
+            fprintf(stderr, "cebox: %s: command not found\n", prog);
+            return 127;
+        }
+    }
+    struct stat st;
+    if (stat(out, &st) != 0) {
+        fprintf(stderr, "cebox: %s: %s\n", prog, strerror(errno));
+        return 127;
+    }
+    if (!S_ISREG(st.st_mode) || access(out, X_OK) != 0) {
+        fprintf(stderr, "cebox: %s: not an executable file\n", prog);
+        return 126;
+    }
+    return 0;
+}
+
+enum escape { ESCAPE_NONE, ESCAPE_STATIC, ESCAPE_SETUID };
+
+/* Programs the dynamic loader will not preload into: statically linked ones
+ * (no PT_INTERP) and set-user/group-ID ones run by someone else. */
+static enum escape escapes_preload(const char *path, int depth)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+                                 ((st.st_mode & S_ISGID) && st.st_gid != getegid()))) {
+        return ESCAPE_SETUID;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return ESCAPE_NONE; /* exec will say why */
+    }
+    unsigned char head[256];
+    ssize_t n = read(fd, head, sizeof head - 1);
+    enum escape result = ESCAPE_NONE;
+    if (n > 2 && head[0] == '#' && head[1] == '!' && depth == 0) {
+        /* A script: what matters is its interpreter. */
+        head[n] = '\0';
+        char *interp = (char *)head + 2 + strspn((char *)head + 2, " \t");
+        interp[strcspn(interp, " \t\n")] = '\0';
+        result = escapes_preload(interp, 1);
+    } else if (n >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(head, ELFMAG, SELFMAG) == 0 &&
+               head[EI_CLASS] == ELFCLASS64) {
+        Elf64_Ehdr eh;
+        memcpy(&eh, head, sizeof eh);
+        bool interp = false;
+        for (int i = 0; i < eh.e_phnum && !interp; i++) {
+            Elf64_Phdr ph;
+            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (size_t)i * eh.e_phentsize)) != sizeof ph) {
+                break;
+            }
+            interp = ph.p_type == PT_INTERP;
+        }
+        result = interp ? ESCAPE_NONE : ESCAPE_STATIC;
+    }
+    close(fd);
+    return result;
+}
+
+static void export_preload(const char *lib)
+{
+    const char *old = getenv("LD_PRELOAD");
+    if (old == NULL || old[0] == '\0') {
+        setenv("LD_PRELOAD", lib, 1);
+        return;
+    }
+    size_t len = strlen(lib) + strlen(old) + 2;
+    char *both = malloc(len);
+    if (both == NULL) {
+        setenv("LD_PRELOAD", lib, 1);
+        return;
+    }
+    snprintf(both, len, "%s:%s", lib, old);
+    setenv("LD_PRELOAD", both, 1);
+    free(both);
+}
+
+static pid_t child_pid;
+
+static void forward_signal(int sig)
+{
+    if (child_pid > 0) {
+        kill(child_pid, sig);
+    }
+}
+
+/* Runs the program and returns its status the way a shell reports it. */
+static int run_and_wait(const char *path, char **args, const struct cebox_settings *s)
+{
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
+    struct sigaction old_int, old_quit;
+    sigaction(SIGINT, &ignore, &old_int); /* the terminal signals the program */
+    sigaction(SIGQUIT, &ignore, &old_quit);
+    sigaction(SIGTERM, &fwd, NULL);
+    sigaction(SIGHUP, &fwd, NULL);
+    fflush(NULL);
+    child_pid = fork();
+    if (child_pid < 0) {
+        fprintf(stderr, "cebox: fork: %s\n", strerror(errno));
+        return 126;
+    }
+    if (child_pid == 0) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        execv(path, args);
+        fprintf(stderr, "cebox: cannot execute %s: %s\n", path, strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    int status;
+    while (waitpid(child_pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "cebox: waitpid: %s\n", strerror(errno));
+            return 126;
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        if (!s->quiet) {
+            fprintf(stderr, "cebox: %s was killed by signal %d (%s)\n", path, WTERMSIG(status),
+                    strsignal(WTERMSIG(status)));
+        }
+        return 128 + WTERMSIG(status);
+    }
+    return WEXITSTATUS(status);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    int i = 2;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        if (argv[i][0] != '-') {
+            break;
+        }
+        int r = take_setting(argc, argv, &i);
+        if (r < 0) {
+            return EXIT_USAGE;
+        }
+        if (r > 0) {
+            fprintf(stderr, "cebox: unknown option '%s' for 'run'; see 'cebox --help'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "cebox: run: no program given; usage: cebox run [OPTIONS] [--] PROGRAM [ARGS...]\n");
+        return EXIT_USAGE;
+    }
+    struct cebox_settings s;
+    if (check_environment(&s) != 0) {
+        return EXIT_USAGE;
+    }
+    if (s.out_dir[0] != '\0' && mkdir(s.out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cebox: --out %s: %s\n", s.out_dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    char path[PATH_MAX], lib[PATH_MAX];
+    int r = resolve_program(argv[i], path, sizeof path);
+    if (r != 0) {
+        return r;
+    }
+    switch (escapes_preload(path, 0)) {
+    case ESCAPE_STATIC:
+        fprintf(stderr, "cebox: %s is statically linked: the loader cannot preload cebox into it, "
+                        "so it cannot run in the box\n", path);
+        return 126;
+    case ESCAPE_SETUID:
+        fprintf(stderr, "cebox: %s is set-user/group-ID: the loader ignores LD_PRELOAD for it, "
+                        "so it cannot run in the box\n", path);
+        return 126;
+    case ESCAPE_NONE:
+        break;
+    }
+    if (find_preload(lib, sizeof lib) != 0) {
+        fprintf(stderr, "cebox: the preload library is missing (%s); reinstall cebox\n", lib);
+        return 126;
+    }
+    export_preload(lib);
+    return run_and_wait(path, argv + i, &s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -195,6 +437,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "demo") == 0) {
         return cmd_demo(argc, argv);
     }
-    fprintf(stderr, "cebox: unknown command '%s'; accepted: demo, settings, --help, --version\n", cmd);
+    if (strcmp(cmd, "run") == 0) {
+        return cmd_run(argc, argv);
+    }
+    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, demo, settings, --help, --version\n", cmd);
     return EXIT_USAGE;
 }
