@@ -1,0 +1,817 @@
+/*
+ * preload.c - the only file that defines libc's allocation and mapping
+ * functions.  Loaded with LD_PRELOAD (by `cebox run` or by hand), it serves
+ * the program's malloc family from the CE process heap and its anonymous
+ * private mmap family from the CE slot.
+ *
+ * Owns: the recursion guard, the bootstrap arena, the table of over-aligned
+ * blocks, the counters behind the exit summary, and the fork handlers.
+ *
+ * Invariants:
+ *  - cebox never calls the interposed functions itself: its memory comes
+ *    from raw system calls (os.c).  A call that arrives while this thread is
+ *    already inside cebox (a signal handler, a library cebox calls) is
+ *    served from the static bootstrap arena, which never takes a lock, so a
+ *    re-entered call cannot deadlock.
+ *  - A pointer that cebox did not hand out (allocated by ld.so before the
+ *    take-over, or simply wrong) is never written through: free ignores
+ *    foreign pointers and reports bad ones inside the slot; realloc copies a
+ *    foreign block with process_vm_readv, which cannot fault.
+ *  - errno is preserved except where libc sets it (ENOMEM, EINVAL).
+ *  - Mappings cebox does not emulate (files, shared memory, thread stacks,
+ *    fixed addresses outside the slot) go to the kernel unchanged.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "heap.h"
+#include "os.h"
+#include "summary.h"
+
+#define API __attribute__((visibility("default")))
+
+/* ---- re-entrance guard and the bootstrap arena ---- */
+
+static __thread int inside __attribute__((tls_model("initial-exec")));
+
+/* Serves calls made while cebox itself is running (and nothing else). */
+#define BOOT_ARENA_SIZE (1u << 20)
+static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE];
+static atomic_size_t boot_used;
+
+static bool in_boot_arena(const void *p)
+{
+    return (const unsigned char *)p >= boot_arena && (const unsigned char *)p < boot_arena + BOOT_ARENA_SIZE;
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+    if (align < 16) {
+        align = 16;
+    }
+    size_t used = atomic_load(&boot_used), start;
+    do {
+        start = (used + align - 1) & ~(align - 1);
+        if (n > BOOT_ARENA_SIZE || start > BOOT_ARENA_SIZE - n) {
+            return NULL;
+        }
+    } while (!atomic_compare_exchange_weak(&boot_used, &used, start + n));
+    return boot_arena + start;
+}
+
+/* ---- the core ---- */
+
+struct ctx {
+    struct cebox_core *core;
+    const struct heap_ops *ops;
+    struct heap *heap;
+    int saved_errno;
+};
+
+static void enter(struct ctx *c)
+{
+    c->saved_errno = errno;
+    inside = 1;
+    c->core = core_get();
+    c->ops = c->core->heap_ops;
+    c->heap = c->core->process_heap;
+}
+
+/* Leaves cebox; errno is the caller's again, or `err` when non-zero. */
+static void leave(struct ctx *c, int err)
+{
+    inside = 0;
+    errno = err != 0 ? err : c->saved_errno;
+}
+
+/* ---- over-aligned blocks: aligned pointer -> base pointer ----
+ *
+ * The CE heap aligns data to 16 bytes.  A larger alignment is served by
+ * allocating alignment-1 bytes more and handing out an aligned address
+ * inside the block; this table remembers the block it came from.  It lives
+ * in its own private mapping, grows by doubling, and is keyed by address
+ * with linear probing; a removed slot gets a tombstone. */
+
+struct align_entry {
+    uintptr_t aligned, base;
+};
+
+#define ALIGN_TOMB ((uintptr_t)1)
+
+static struct {
+    pthread_mutex_t lock;
+    struct align_entry *slots;
+    size_t cap, used; /* used counts live entries and tombstones */
+} amap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t amap_hash(uintptr_t p, size_t cap)
+{
+    return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+static bool amap_grow_locked(void)
+{
+    size_t cap = amap.cap ? amap.cap * 2 : 1024;
+    struct align_entry *fresh = os_map_private(cap * sizeof *fresh);
+    if (fresh == NULL) {
+        return false;
+    }
+    size_t live = 0;
+    for (size_t i = 0; i < amap.cap; i++) {
+        uintptr_t a = amap.slots[i].aligned;
+        if (a != 0 && a != ALIGN_TOMB) {
+            size_t j = amap_hash(a, cap);
+            while (fresh[j].aligned != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            fresh[j] = amap.slots[i];
+            live++;
+        }
+    }
+    if (amap.slots != NULL) {
+        os_release(amap.slots, amap.cap * sizeof *amap.slots);
+    }
+    amap.slots = fresh;
+    amap.cap = cap;
+    amap.used = live;
+    return true;
+}
+
+static bool amap_put(uintptr_t aligned, uintptr_t base)
+{
+    pthread_mutex_lock(&amap.lock);
+    bool ok = (amap.used + 1) * 2 <= amap.cap || amap_grow_locked();
+    if (ok) {
+        size_t j = amap_hash(aligned, amap.cap);
+        while (amap.slots[j].aligned != 0 && amap.slots[j].aligned != ALIGN_TOMB) {
+            j = (j + 1) & (amap.cap - 1);
+        }
+        amap.used += amap.slots[j].aligned == 0;
+        amap.slots[j] = (struct align_entry){aligned, base};
+    }
+    pthread_mutex_unlock(&amap.lock);
+    return ok;
+}
+
+/* Finds (and with `remove`, forgets) the base of an aligned pointer; 0 if p
+ * is not one. */
+static uintptr_t amap_find(uintptr_t aligned, bool remove)
+{
+    uintptr_t base = 0;
+    pthread_mutex_lock(&amap.lock);
+    if (amap.cap != 0) {
+        size_t j = amap_hash(aligned, amap.cap);
+        while (amap.slots[j].aligned != 0) {
+            if (amap.slots[j].aligned == aligned) {
+                base = amap.slots[j].base;
+                if (remove) {
+                    amap.slots[j].aligned = ALIGN_TOMB;
+                }
+                break;
+            }
+            j = (j + 1) & (amap.cap - 1);
+        }
+    }
+    pthread_mutex_unlock(&amap.lock);
+    return base;
+}
+
+/* ---- the malloc family ---- */
+
+static void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api api)
+{
+    DWORD err = 0;
+    void *p = c->ops->alloc(c->heap, flags, n, &err);
+    if (p == NULL) {
+        summary_note_failure(api, n);
+    }
+    return p;
+}
+
+API void *malloc(size_t n)
+{
+    if (inside) {
+        return boot_alloc(n, 16);
+    }
+    struct ctx c;
+    enter(&c);
+    void *p = heap_alloc(&c, n, 0, SUMMARY_API_MALLOC);
+    leave(&c, p == NULL ? ENOMEM : 0);
+    return p;
+}
+
+API void *calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (inside) {
+        return boot_alloc(n, 16); /* the arena is zero and never reused */
+    }
+    struct ctx c;
+    enter(&c);
+    void *p = heap_alloc(&c, n, HEAP_ZERO_MEMORY, SUMMARY_API_MALLOC);
+    leave(&c, p == NULL ? ENOMEM : 0);
+    return p;
+}
+
+/* Frees p inside cebox (the guard is held). */
+static void free_inside(struct ctx *c, void *p)
+{
+    if (!slot_contains(c->core->slot, p)) {
+        summary_note_foreign_free();
+        return;
+    }
+    DWORD err = 0;
+    if (c->ops->free(c->heap, 0, p, &err)) {
+        return;
+    }
+    uintptr_t base = amap_find((uintptr_t)p, true);
+    if (base != 0 && c->ops->free(c->heap, 0, (void *)base, &err)) {
+        return;
+    }
+    summary_note_bad_free(p);
+}
+
+API void free(void *p)
+{
+    if (p == NULL || in_boot_arena(p)) {
+        return;
+    }
+    if (inside) {
+        /* Re-entered (a signal handler during cebox's work): freeing now
+         * could deadlock on the heap's lock, so the block is left alone. */
+        return;
+    }
+    struct ctx c;
+    enter(&c);
+    free_inside(&c, p);
+    leave(&c, 0);
+}
+
+/* Usable size of a block cebox handed out, 0 for anything else. */
+static size_t usable_inside(struct ctx *c, const void *p)
+{
+    if (!slot_contains(c->core->slot, p)) {
+        return 0;
+    }
+    DWORD err = 0;
+    size_t n = c->ops->size(c->heap, 0, p, &err);
+    if (n != (size_t)-1) {
+        return n;
+    }
+    uintptr_t base = amap_find((uintptr_t)p, false);
+    if (base == 0) {
+        return 0;
+    }
+    n = c->ops->size(c->heap, 0, (void *)base, &err);
+    return n == (size_t)-1 ? 0 : n - ((uintptr_t)p - base);
+}
+
+/* Copies up to n bytes of a block cebox did not allocate without ever
+ * faulting: the kernel stops at the first unreadable byte. */
+static void copy_foreign(void *dst, const void *src, size_t n)
+{
+    struct iovec local = {.iov_base = dst, .iov_len = n};
+    struct iovec remote = {.iov_base = (void *)src, .iov_len = n};
+    (void)syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
+}
+
+static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
+{
+    *failed = false;
+    if (!slot_contains(c->core->slot, p)) {
+        /* From before the take-over (or the bootstrap arena): move it in. */
+        void *q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+        if (q != NULL) {
+            if (in_boot_arena(p)) {
+                size_t avail = (size_t)(boot_arena + BOOT_ARENA_SIZE - (unsigned char *)p);
+                memcpy(q, p, n < avail ? n : avail);
+            } else {
+                copy_foreign(q, p, n);
+            }
+        }
+        *failed = q == NULL;
+        return q;
+    }
+    DWORD err = 0;
+    void *q = c->ops->realloc(c->heap, 0, p, n, &err);
+    if (q != NULL) {
+        return q;
+    }
+    size_t old = usable_inside(c, p);
+    if (old == 0) {
+        summary_note_bad_free(p);
+        *failed = true;
+        return NULL;
+    }
+    if (c->ops->size(c->heap, 0, p, &err) != (size_t)-1) {
+        /* A real block the heap could not grow: out of memory. */
+        summary_note_failure(SUMMARY_API_MALLOC, n);
+        *failed = true;
+        return NULL;
+    }
+    /* An over-aligned block: move it to a plain one. */
+    q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+    if (q != NULL) {
+        memcpy(q, p, old < n ? old : n);
+        free_inside(c, p);
+    }
+    *failed = q == NULL;
+    return q;
+}
+
+API void *realloc(void *p, size_t n)
+{
+    if (p == NULL) {
+        return malloc(n);
+    }
+    if (n == 0) {
+        free(p);
+        return NULL;
+    }
+    if (inside) {
+        void *q = boot_alloc(n, 16);
+        if (q != NULL) {
+            memcpy(q, p, n); /* only arena blocks reach here in practice */
+        }
+        return q;
+    }
+    struct ctx c;
+    bool failed;
+    enter(&c);
+    void *q = realloc_inside(&c, p, n, &failed);
+    leave(&c, failed ? ENOMEM : 0);
+    return q;
+}
+
+API void *reallocarray(void *p, size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
+/* Allocates n bytes aligned to `align` (a power of two). */
+static void *aligned_inside(struct ctx *c, size_t align, size_t n)
+{
+    if (align <= 16) {
+        return heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+    }
+    size_t total;
+    if (__builtin_add_overflow(n, align - 1, &total)) {
+        summary_note_failure(SUMMARY_API_MALLOC, n);
+        return NULL;
+    }
+    void *base = heap_alloc(c, total, 0, SUMMARY_API_MALLOC);
+    if (base == NULL) {
+        return NULL;
+    }
+    uintptr_t aligned = ((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1);
+    if (aligned != (uintptr_t)base && !amap_put(aligned, (uintptr_t)base)) {
+        DWORD err = 0;
+        c->ops->free(c->heap, 0, base, &err);
+        return NULL;
+    }
+    return (void *)aligned;
+}
+
+static bool is_pow2(size_t v)
+{
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+API int posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!is_pow2(align) || align % sizeof(void *) != 0) {
+        return EINVAL;
+    }
+    if (inside) {
+        *out = boot_alloc(n, align);
+        return *out != NULL ? 0 : ENOMEM;
+    }
+    struct ctx c;
+    enter(&c);
+    void *p = aligned_inside(&c, align, n);
+    leave(&c, 0);
+    if (p == NULL) {
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+API void *memalign(size_t align, size_t n)
+{
+    /* glibc rounds a non-power-of-two alignment up. */
+    size_t a = 16;
+    while (a < align && a != 0) {
+        a <<= 1;
+    }
+    if (a == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (inside) {
+        return boot_alloc(n, a);
+    }
+    struct ctx c;
+    enter(&c);
+    void *p = aligned_inside(&c, a, n);
+    leave(&c, p == NULL ? ENOMEM : 0);
+    return p;
+}
+
+API void *aligned_alloc(size_t align, size_t n)
+{
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return memalign(align, n);
+}
+
+API void *valloc(size_t n)
+{
+    return memalign(4096, n);
+}
+
+API void *pvalloc(size_t n)
+{
+    size_t rounded;
+    if (__builtin_add_overflow(n, 4095, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return memalign(4096, rounded & ~(size_t)4095);
+}
+
+API size_t malloc_usable_size(void *p)
+{
+    if (p == NULL || in_boot_arena(p) || inside) {
+        return 0;
+    }
+    struct ctx c;
+    enter(&c);
+    size_t n = usable_inside(&c, p);
+    leave(&c, 0);
+    return n;
+}
+
+/* mallinfo's fields from the process heap's totals. */
+static struct mallinfo2 heap_mallinfo(void)
+{
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    if (inside) {
+        return mi;
+    }
+    struct ctx c;
+    struct heap_stats st;
+    enter(&c);
+    c.ops->stats(c.heap, &st);
+    leave(&c, 0);
+    mi.arena = st.committed_bytes;
+    mi.ordblks = st.live_blocks;
+    mi.hblks = st.large_items;
+    mi.uordblks = st.live_bytes;
+    mi.fordblks = st.committed_bytes > st.live_bytes ? st.committed_bytes - st.live_bytes : 0;
+    mi.usmblks = st.peak_committed_bytes;
+    return mi;
+}
+
+API struct mallinfo2 mallinfo2(void)
+{
+    return heap_mallinfo();
+}
+
+static int clamp_int(size_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : (int)v;
+}
+
+API struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m2 = heap_mallinfo();
+    struct mallinfo mi = {
+        .arena = clamp_int(m2.arena), .ordblks = clamp_int(m2.ordblks),
+        .hblks = clamp_int(m2.hblks), .usmblks = clamp_int(m2.usmblks),
+        .uordblks = clamp_int(m2.uordblks), .fordblks = clamp_int(m2.fordblks),
+    };
+    return mi;
+}
+
+/* HeapCompact: gives back the free pages at the end of each region. */
+API int malloc_trim(size_t pad)
+{
+    (void)pad;
+    if (inside) {
+        return 0;
+    }
+    struct ctx c;
+    struct heap_stats before, after;
+    DWORD err = 0;
+    enter(&c);
+    c.ops->stats(c.heap, &before);
+    c.ops->compact(c.heap, 0, &err);
+    c.ops->stats(c.heap, &after);
+    leave(&c, 0);
+    return after.committed_bytes < before.committed_bytes;
+}
+
+/* The CE heap has no tunables: every request is accepted and has no effect. */
+API int mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 1;
+}
+
+API void malloc_stats(void)
+{
+    if (inside) {
+        return;
+    }
+    struct ctx c;
+    enter(&c);
+    summary_write(2, c.core);
+    leave(&c, 0);
+}
+
+/* ---- the mmap family ---- */
+
+static long raw(long nr, long a, long b, long c, long d, long e, long f)
+{
+    return syscall(nr, a, b, c, d, e, f); /* sets errno like libc */
+}
+
+static DWORD page_protection(int prot)
+{
+    bool r = prot & PROT_READ, w = prot & PROT_WRITE, x = prot & PROT_EXEC;
+    if (x) {
+        return w ? PAGE_EXECUTE_READWRITE : PAGE_EXECUTE_READ;
+    }
+    if (w) {
+        return PAGE_READWRITE;
+    }
+    return r ? PAGE_READONLY : PAGE_NOACCESS;
+}
+
+/* Which mappings cebox emulates: private anonymous memory that is not a
+ * thread stack. */
+static bool emulated(int flags)
+{
+    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+           !(flags & (MAP_STACK | MAP_GROWSDOWN));
+}
+
+static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    long r = raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
+    if (r == -1) {
+        return MAP_FAILED;
+    }
+    summary_note_outside_map(len);
+    return (void *)r;
+}
+
+static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int flags, int *err)
+{
+    struct slot *s = c->core->slot;
+    DWORD perm = page_protection(prot);
+    void *p = NULL;
+    DWORD e;
+    if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+        MEMORY_BASIC_INFORMATION m;
+        if ((flags & MAP_FIXED_NOREPLACE) && slot_virtual_query(s, addr, &m) == 0 &&
+            m.State != MEM_FREE) {
+            *err = EEXIST;
+            return MAP_FAILED;
+        }
+        e = slot_map_fixed(s, addr, len, perm);
+        p = addr;
+    } else if (perm == PAGE_NOACCESS) {
+        e = slot_virtual_alloc(s, NULL, len, MEM_RESERVE, PAGE_NOACCESS, &p);
+    } else {
+        e = slot_virtual_alloc(s, NULL, len, MEM_RESERVE | MEM_COMMIT, perm, &p);
+    }
+    if (e != 0) {
+        summary_note_failure(SUMMARY_API_MMAP, len);
+        *err = ENOMEM;
+        return MAP_FAILED;
+    }
+    return p;
+}
+
+API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+    if (inside || !emulated(flags)) {
+        return real_mmap(addr, len, prot, flags, fd, off);
+    }
+    if (len == 0 || (fixed && ((uintptr_t)addr & 4095) != 0)) {
+        errno = EINVAL;
+        return MAP_FAILED;
+    }
+    struct ctx c;
+    enter(&c);
+    if (fixed && !slot_owns(c.core->slot, addr)) {
+        /* A fixed address outside the box is the program's business. */
+        leave(&c, 0);
+        return real_mmap(addr, len, prot, flags, fd, off);
+    }
+    int err = 0;
+    void *p = mmap_inside(&c, addr, len, prot, flags, &err);
+    leave(&c, err);
+    return p;
+}
+
+API void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return mmap(addr, len, prot, flags, fd, off);
+}
+
+API int munmap(void *addr, size_t len)
+{
+    if (((uintptr_t)addr & 4095) != 0 || len == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (inside) {
+        return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+    }
+    struct ctx c;
+    enter(&c);
+    if (slot_owns(c.core->slot, addr)) {
+        slot_unmap(c.core->slot, addr, len);
+        leave(&c, 0);
+        return 0;
+    }
+    leave(&c, 0);
+    summary_note_outside_unmap(len);
+    return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+}
+
+API int mprotect(void *addr, size_t len, int prot)
+{
+    if (((uintptr_t)addr & 4095) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (inside) {
+        return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+    }
+    struct ctx c;
+    enter(&c);
+    if (len != 0 && slot_owns(c.core->slot, addr)) {
+        DWORD e = slot_mprotect(c.core->slot, addr, len, page_protection(prot));
+        if (e == ERROR_NOT_ENOUGH_MEMORY) {
+            summary_note_failure(SUMMARY_API_MMAP, len);
+        }
+        leave(&c, e != 0 ? ENOMEM : 0);
+        return e != 0 ? -1 : 0;
+    }
+    leave(&c, 0);
+    return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+}
+
+static size_t page_round(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+/* Grows [old, old+oldlen) in place when the pages after it are reserved but
+ * unused pages of the same reservation. */
+static bool grow_in_place(struct slot *s, char *old, size_t oldlen, size_t newlen)
+{
+    char *tail = old + oldlen;
+    size_t extra = newlen - oldlen;
+    MEMORY_BASIC_INFORMATION m, first;
+    if ((uintptr_t)old + newlen > slot_region_end(s, old) || slot_virtual_query(s, old, &first) != 0 ||
+        slot_virtual_query(s, tail, &m) != 0 || m.State != MEM_RESERVE || m.RegionSize < extra) {
+        return false;
+    }
+    DWORD prot = first.State == MEM_COMMIT ? first.Protect : PAGE_NOACCESS;
+    return slot_map_fixed(s, tail, extra, prot) == 0;
+}
+
+static void *mremap_inside(struct ctx *c, void *old, size_t oldlen, size_t newlen, int flags,
+                           void *target, int *err)
+{
+    struct slot *s = c->core->slot;
+    oldlen = page_round(oldlen);
+    newlen = page_round(newlen);
+    if (newlen <= oldlen && !(flags & MREMAP_FIXED)) {
+        if (newlen < oldlen) {
+            slot_unmap(s, (char *)old + newlen, oldlen - newlen);
+        }
+        return old;
+    }
+    if (!(flags & MREMAP_FIXED) && grow_in_place(s, old, oldlen, newlen)) {
+        return old;
+    }
+    if (!(flags & MREMAP_MAYMOVE)) {
+        *err = ENOMEM;
+        return MAP_FAILED;
+    }
+    MEMORY_BASIC_INFORMATION m;
+    if (slot_virtual_query(s, old, &m) != 0 || m.State != MEM_COMMIT ||
+        (m.Protect & (PAGE_READONLY | PAGE_READWRITE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE)) == 0) {
+        *err = EFAULT; /* nothing readable to move */
+        return MAP_FAILED;
+    }
+    int mflags = MAP_PRIVATE | MAP_ANONYMOUS | ((flags & MREMAP_FIXED) ? MAP_FIXED : 0);
+    void *p = mmap_inside(c, target, newlen, PROT_READ | PROT_WRITE, mflags, err);
+    if (p == MAP_FAILED) {
+        return MAP_FAILED;
+    }
+    memcpy(p, old, oldlen < newlen ? oldlen : newlen);
+    slot_unmap(s, old, oldlen);
+    return p;
+}
+
+API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+    void *target = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        target = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (inside) {
+        return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
+    }
+    struct ctx c;
+    enter(&c);
+    if (!slot_owns(c.core->slot, old)) {
+        leave(&c, 0);
+        return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
+    }
+    int err = 0;
+    void *p = newlen == 0 ? (err = EINVAL, MAP_FAILED)
+                          : mremap_inside(&c, old, oldlen, newlen, flags, target, &err);
+    leave(&c, err);
+    return p;
+}
+
+/* ---- process life: start, fork, exit ---- */
+
+static void before_fork(void)
+{
+    struct cebox_core *core = core_get();
+    pthread_mutex_lock(&amap.lock);
+    core->heap_ops->lock(core->process_heap);
+    slot_lock(core->slot);
+}
+
+static void after_fork(void)
+{
+    struct cebox_core *core = core_get();
+    slot_unlock(core->slot);
+    core->heap_ops->unlock(core->process_heap);
+    pthread_mutex_unlock(&amap.lock);
+}
+
+static void after_fork_child(void)
+{
+    after_fork();
+    summary_forked();
+}
+
+__attribute__((constructor(101))) static void preload_start(void)
+{
+    inside = 1;
+    struct cebox_core *core = core_get();
+    if (!core->settings.follow) {
+        /* --no-follow: programs this one starts run without cebox. */
+        unsetenv("LD_PRELOAD");
+    }
+    pthread_atfork(before_fork, after_fork, after_fork_child);
+    summary_started(core);
+    inside = 0;
+}
+
+__attribute__((destructor)) static void preload_end(void)
+{
+    inside = 1;
+    summary_exit(core_get());
+    inside = 0; /* later destructors still get a working heap */
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# run.sh - `cebox run` and the preload library end to end: the interposed
+# API, threads, C++, fork+exec with and without --no-follow, exit statuses,
+# the exit summary, --quiet, --out, programs that escape LD_PRELOAD, and bad
+# settings reaching the preload library directly.
+set -u
+B="${top_builddir:-.}"
+CEBOX="$B/cebox"
+P="$B/tests/programs"
+PRELOAD="$B/.libs/cebox-preload.so"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+n=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); [ -f "$TMP/err" ] && sed 's/^/#   /' "$TMP/err" | head -20; }
+
+# expect NAME STATUS [STDERR-TEXT] -- COMMAND...: exit status and stderr text.
+expect() {
+    name=$1 want=$2 text=$3
+    shift 4
+    "$@" > "$TMP/out" 2> "$TMP/err"
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        cat "$TMP/out" >> "$TMP/err"
+        bad "$name (exit $got, expected $want)"
+    elif [ -n "$text" ] && ! grep -qF -- "$text" "$TMP/err"; then
+        bad "$name (stderr lacks '$text')"
+    else
+        ok "$name"
+    fi
+}
+
+expect "the interposed API behaves (see its own checks)" 0 "profile ce5" -- "$CEBOX" run "$P/preload_api"
+grep '^not ok' "$TMP/out" | sed 's/^/#   /'
+if grep -q "bad frees reported 2" "$TMP/err" && grep -q "double free or interior pointer); ignored" "$TMP/err"; then
+    ok "bad frees are reported, one line each, and counted in the summary"
+else
+    bad "bad frees are reported, one line each, and counted in the summary"
+fi
+if grep -q "failed allocations: [1-9]" "$TMP/err"; then ok "the summary counts failed allocations"; else bad "the summary counts failed allocations"; fi
+
+expect "4 threads x 100 000 malloc/free" 0 "" -- "$CEBOX" run --quiet "$P/threads"
+expect "C++ containers and operator new/delete" 0 "" -- "$CEBOX" run --quiet "$P/containers"
+
+expect "fork+exec chain" 0 "" -- "$CEBOX" run --quiet "$P/forkexec" 3
+if [ "$(grep -c 'in the box' "$TMP/out")" -eq 3 ]; then ok "every exec'd level runs in its own box"; else bad "every exec'd level runs in its own box"; cat "$TMP/out"; fi
+expect "fork+exec chain, --no-follow" 0 "" -- "$CEBOX" run --quiet --no-follow "$P/forkexec" 3
+if [ "$(sed -n 1p "$TMP/out")" = "level 3: in the box" ] && [ "$(grep -c 'outside the box' "$TMP/out")" -eq 2 ]; then
+    ok "--no-follow: only the first program is in the box"
+else
+    bad "--no-follow: only the first program is in the box"; cat "$TMP/out"
+fi
+
+expect "exit status is the program's" 3 "" -- "$CEBOX" run "$P/crash" exit 3
+expect "a signal gives 128+signal" 139 "was killed by signal 11" -- "$CEBOX" run "$P/crash" segv
+expect "summary on stderr" 0 "cebox:   slot: peak" -- "$CEBOX" run "$P/crash"
+expect "--quiet" 0 "" -- "$CEBOX" run --quiet "$P/crash"
+if [ -s "$TMP/err" ]; then bad "--quiet prints nothing"; else ok "--quiet prints nothing"; fi
+expect "--out writes a summary per process" 0 "" -- "$CEBOX" run --quiet --out "$TMP/out.d" "$P/forkexec" 3
+if [ "$(ls "$TMP/out.d" | grep -c '^cebox-[0-9]*\.summary$')" -eq 3 ]; then ok "three processes, three summaries"; else bad "three processes, three summaries"; ls "$TMP/out.d"; fi
+expect "--out that cannot be made" 2 "--out /proc/nope" -- "$CEBOX" run --out /proc/nope/x "$P/crash"
+
+expect "missing program" 127 "nosuchprogram: command not found" -- "$CEBOX" run nosuchprogram
+expect "not executable" 126 "not an executable file" -- "$CEBOX" run /etc/hostname
+expect "static program refused" 126 "is statically linked" -- "$CEBOX" run "$P/static_hello"
+expect "bad option" 2 "CEBOX_PROFILE='ce9' is not valid" -- "$CEBOX" run --profile ce9 "$P/crash"
+expect "bad setting in the environment" 2 "CEBOX_SLOT_SIZE='huge'" -- env CEBOX_SLOT_SIZE=huge "$CEBOX" run "$P/crash"
+expect "unknown option" 2 "unknown option '--frob'" -- "$CEBOX" run --frob "$P/crash"
+expect "no program" 2 "no program given" -- "$CEBOX" run --quiet
+
+if [ "$(id -u)" -eq 0 ] && id nobody > /dev/null 2>&1; then
+    cp "$P/crash" "$TMP/suid" && chown nobody "$TMP/suid" && chmod u+s "$TMP/suid"
+    expect "set-user-ID program refused" 126 "is set-user/group-ID" -- "$CEBOX" run "$TMP/suid"
+else
+    echo "# skipped: the set-user-ID check needs root (chown to nobody)"
+fi
+
+# The preload library by hand, without cebox run.
+expect "LD_PRELOAD by hand" 0 "profile ce5" -- env LD_PRELOAD="$PRELOAD" "$P/crash"
+expect "bad setting reaches the preload library" 2 "cebox: CEBOX_RAM='lots' is not valid" -- env CEBOX_RAM=lots LD_PRELOAD="$PRELOAD" "$P/crash"
+expect "a shell script under cebox" 0 "" -- "$CEBOX" run --quiet /bin/sh -c 'x=$(echo hi | tr a-z A-Z); test "$x" = HI'
+
+echo "$((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
