@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +64,25 @@ struct cebox_core *core_get(void)
     return &the_core;
 }
 
+static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct heap *core_process_heap(struct cebox_core *c)
+{
+    struct heap *h = atomic_load_explicit(&c->process_heap, memory_order_acquire);
+    if (h != NULL) {
+        return h;
+    }
+    pthread_mutex_lock(&process_heap_lock);
+    h = atomic_load_explicit(&c->process_heap, memory_order_relaxed);
+    if (h == NULL) {
+        DWORD err = 0;
+        h = heap_create(heap_ops_for(c->settings.profile->heap), c->slot, 0, 0, 0, &err);
+        atomic_store_explicit(&c->process_heap, h, memory_order_release);
+    }
+    pthread_mutex_unlock(&process_heap_lock);
+    return h;
+}
+
 int core_reset(char err[OPTIONS_ERR_MAX])
 {
     struct cebox_settings s;
@@ -70,6 +90,8 @@ int core_reset(char err[OPTIONS_ERR_MAX])
     if (options_load(env_get, &s, err) != 0) {
         return -1;
     }
+    heap_destroy_all_on(the_core.slot);
+    atomic_store(&the_core.process_heap, NULL);
     slot_destroy(the_core.slot);
     the_core.slot = NULL;
     if (build(&the_core, &s) != 0) {

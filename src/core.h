@@ -12,6 +12,7 @@
 #ifndef CEBOX_CORE_H
 #define CEBOX_CORE_H
 
+#include "heap.h"
 #include "options.h"
 #include "ram.h"
 #include "slot.h"
@@ -20,10 +21,19 @@ struct cebox_core {
     struct cebox_settings settings;
     struct ram ram;
     struct slot *slot;
+    /* The process heap: HeapCreate(0, 0, 0) of the profile's algorithm, as
+     * CE's coredll makes it at process start.  Made at its first use (see
+     * core_process_heap) so that a program that never uses a heap sees a
+     * bare slot; the preload library asks for it at start-up. */
+    _Atomic(struct heap *) process_heap;
 };
 
 /* The process's core, created at the first call (thread-safe). */
 struct cebox_core *core_get(void);
+
+/* The process heap, created at the first call (thread-safe); NULL only if
+ * the slot has no room for it (three free blocks). */
+struct heap *core_process_heap(struct cebox_core *c);
 
 /* Exit status used when the settings are refused. */
 #define CORE_EXIT_BAD_SETTINGS 2

@@ -3,24 +3,32 @@
  *
  * Owns: nothing itself; it names the contract.  Each algorithm lives in a
  * file of its own (heap_ce5.c today; heap_ce3.c and heap_ce6.c can follow)
- * and fills a `struct heap_ops`; heap.c picks the profile's one.
+ * and fills a `struct heap_ops`; heap.c picks the profile's one and keeps
+ * the registry of live heaps (handle lookup, fork locking).
  *
  * Contract for every implementation:
+ *  - A heap structure begins with `struct heap` (below); the rest is the
+ *    algorithm's own.
  *  - All memory a heap hands out lies in reservations it makes in the slot
  *    through slot_virtual_alloc (so RAM, the slot map and the block rules
  *    apply); it tags them SLOT_TAG_HEAP_REGION / SLOT_TAG_HEAP_LARGE.
+ *  - The heap's handle is an address inside the slot (on CE: the heap
+ *    header at the base of the first region), so handles look and compare
+ *    as on the device.
  *  - Its bookkeeping lives outside the slot (os_map_private), never in the
  *    program's reach: a program that overruns a buffer can damage its own
  *    data, never cebox's state.  No libc malloc anywhere (inside the preload
  *    library malloc is cebox itself).
  *  - Every heap is serialized by its own lock, whatever the flags say (as
- *    on CE).
+ *    on CE).  Heap locks may be held while calling the slot; the slot never
+ *    calls a heap.
  *  - Failure reporting: functions that fail store the Win32 error code the
  *    CE function would set in *err, or 0 when CE fails *without* setting a
  *    last error (a full fixed heap, a double free).  On success *err is left
  *    alone.
  *  - Invalid pointers (not from this heap, interior, already freed) are
- *    refused and never followed or written through.
+ *    refused and never followed or written through; each refusal is passed
+ *    to heap_report_bad_pointer() (after the heap's lock is released).
  */
 #ifndef CEBOX_HEAP_H
 #define CEBOX_HEAP_H
@@ -33,13 +41,14 @@
 #include "options.h"
 
 struct slot;
-struct heap;
+struct heap_ops;
 
-/* Heap flags (Windows SDK values). */
-#define HEAP_NO_SERIALIZE 0x00000001
-#define HEAP_GENERATE_EXCEPTIONS 0x00000004
-#define HEAP_ZERO_MEMORY 0x00000008
-#define HEAP_REALLOC_IN_PLACE_ONLY 0x00000010
+/* The common head of every implementation's heap structure. */
+struct heap {
+    const struct heap_ops *ops;
+    struct slot *slot;                /* the slot it lives in */
+    struct heap *reg_next, *reg_prev; /* registry links (heap.c) */
+};
 
 /* One thing a heap walk reports. */
 enum heap_walk_kind {
@@ -69,11 +78,15 @@ struct heap_stats {
     size_t live_blocks, peak_live_blocks;  /* busy items, large ones included */
     size_t committed_bytes, peak_committed_bytes; /* regions + large items */
     size_t regions, large_items;
+    size_t bad_pointers;                   /* refused pointers (see below) */
 };
 
 struct heap_ops {
     const char *name;
+    /* HeapCreate's algorithm.  Returns NULL with *err set on failure. */
     struct heap *(*create)(struct slot *s, DWORD flags, size_t initial, size_t max, DWORD *err);
+    /* Gives every block back to the slot and frees the bookkeeping.  The
+     * caller decides whether h may be destroyed (not the process heap). */
     bool (*destroy)(struct heap *h, DWORD *err);
     void *(*alloc)(struct heap *h, DWORD flags, size_t n, DWORD *err);
     void *(*realloc)(struct heap *h, DWORD flags, void *p, size_t n, DWORD *err);
@@ -82,19 +95,85 @@ struct heap_ops {
     size_t (*size)(struct heap *h, DWORD flags, const void *p, DWORD *err);
     /* HeapCompact's return value. */
     size_t (*compact)(struct heap *h, DWORD flags, DWORD *err);
+    /* HeapValidate: never sets an error.  With p NULL it also checks the
+     * heap's own bookkeeping for consistency. */
     bool (*validate)(struct heap *h, DWORD flags, const void *p);
     /* True when p is the data address of a busy item of h (no error set). */
     bool (*owns)(struct heap *h, const void *p);
     void (*walk)(struct heap *h, heap_walk_fn fn, void *ctx);
     void (*stats)(struct heap *h, struct heap_stats *out);
-    /* Fork support: take every lock before fork, release after. */
+    /* The heap's handle: an address in the slot (CE: the heap header). */
+    void *(*handle)(struct heap *h);
+    /* Fork support: take the heap's lock before fork, release after. */
     void (*lock)(struct heap *h);
     void (*unlock)(struct heap *h);
 };
 
-/* The algorithm of a profile's heap kind (heap.c). */
+/* ---- heap.c ---- */
+
+/* The algorithm of a profile's heap kind.  Only the CE 5 algorithm exists
+ * yet: HEAP_KIND_CE3 and HEAP_KIND_CE6 get it too until heap_ce3.c and
+ * heap_ce6.c are written. */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
 
+/* ops->create, then adds the heap to the registry of live heaps.  Same
+ * return and *err as ops->create. */
+struct heap *heap_create(const struct heap_ops *ops, struct slot *s, DWORD flags, size_t initial,
+                         size_t max, DWORD *err);
+
+/* Removes h from the registry, then ops->destroy. */
+bool heap_destroy(struct heap *h, DWORD *err);
+
+/* Bumped each time a heap leaves the registry: a cached handle -> heap
+ * mapping taken at generation g is valid while this still returns g. */
+unsigned long heap_generation(void);
+
+/* Destroys every registered heap of slot s (before the slot goes away). */
+void heap_destroy_all_on(struct slot *s);
+
+/* The live heap whose handle is `handle`, or NULL.  Takes the registry
+ * lock; O(number of heaps). */
+struct heap *heap_lookup(const void *handle);
+
+/* Fork support: the registry lock, then every heap's lock (in registry
+ * order); heap_unlock_all releases them in reverse. */
+void heap_lock_all(void);
+void heap_unlock_all(void);
+
+/* Why a pointer was refused. */
+enum heap_bad_kind {
+    HEAP_BAD_FOREIGN,  /* not inside this heap's regions or large items */
+    HEAP_BAD_INTERIOR, /* inside the heap but not the start of an item's data */
+    HEAP_BAD_FREED,    /* the start of free space: already freed */
+};
+
+/* Receives every refused pointer: the operation ("HeapFree", ...), the
+ * heap's handle, the pointer and why.  Called without any heap lock held;
+ * must not allocate from a CE heap.  NULL (the default) only counts them. */
+typedef void (*heap_bad_pointer_fn)(const char *op, const void *handle, const void *p,
+                                    enum heap_bad_kind why);
+void heap_set_bad_pointer_hook(heap_bad_pointer_fn fn);
+
+/* Called by the algorithms; forwards to the hook, if any. */
+void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
+                             enum heap_bad_kind why);
+
+/* ---- heap_ce5.c: the CE 4.2/5.0 heap (coredll LMEM) ---- */
+
 extern const struct heap_ops heap_ce5_ops;
+
+/* The state CE keeps per region, for tests that compare the heap with a
+ * model.  Offsets are from the slot's base; rover and last (pitLast) are
+ * the offsets of the item headers they point to (the end marker's header
+ * when they point to it). */
+struct heap_ce5_region_state {
+    uintptr_t base;          /* reservation */
+    size_t reserved, committed;
+    uintptr_t rover, last, end;
+    uint32_t max_free;       /* cbMaxFree, raw: bit 0 is the "estimate" flag */
+};
+
+/* Fills *out for region i (list order) of a ce5 heap; false past the last. */
+bool heap_ce5_region_state(struct heap *h, size_t i, struct heap_ce5_region_state *out);
 
 #endif

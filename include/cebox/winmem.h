@@ -212,6 +212,182 @@ void GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
  */
 void GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer);
 
+/* ---- heaps ----
+ *
+ * The CE 5.0 heap (profile ce5, the default; ce3 and ce6 use it too until
+ * their own algorithms exist), placement-exact: every pointer, HeapSize and
+ * committed page is the one a CE 5.0 device (retail build) would give for the
+ * same sequence of calls, as offsets inside the slot.
+ *
+ * A heap is a list of regions of 0x2F000 reserved bytes (three 64 KB blocks
+ * of the slot each), committed page by page as it grows.  Items have an
+ * 8-byte header as on the 32-bit device: an item of n bytes takes
+ * (n + 8) rounded up to 16, data is 16-byte aligned, and HeapSize is that
+ * minus 8 (HeapAlloc(1) -> 8, HeapAlloc(9) -> 24).  The first data byte of
+ * a heap is at its handle + 0x60, of a later region at its base + 0x30.
+ * Requests of 98,280 bytes or more (bytes + 24 >= 0x18000) in a growable
+ * heap get a reservation of their own: data at its 64 KB-aligned base + 0x20,
+ * HeapSize = the committed page-rounded size - 32 (100,000 -> 102,368).
+ * Free space is merged forward only, and given back to the slot only by
+ * HeapCompact (and HeapFree of a large item, and HeapDestroy).
+ *
+ * Handles are addresses in the slot (the heap header, as on CE); an unknown
+ * or destroyed handle is refused with ERROR_INVALID_PARAMETER.  Every heap
+ * is serialized, whatever HEAP_NO_SERIALIZE says (as on CE).
+ *
+ * Pointers that are not the data address of a busy item of the heap are
+ * refused and never followed (cebox's bookkeeping lies outside the slot, so
+ * a program that overruns a buffer cannot damage it): a pointer outside the
+ * heap or inside an item gets ERROR_INVALID_PARAMETER; a pointer to freed
+ * space fails as on CE, which sets no error for HeapFree and HeapSize.
+ *
+ * Sizes are SIZE_T, but the heap computes as CE does in 32 bits: a request
+ * over 1 GB (0x40000000) fails with ERROR_NOT_ENOUGH_MEMORY.
+ */
+
+#define HEAP_NO_SERIALIZE          0x00000001
+#define HEAP_GENERATE_EXCEPTIONS   0x00000004
+#define HEAP_ZERO_MEMORY           0x00000008
+#define HEAP_REALLOC_IN_PLACE_ONLY 0x00000010
+
+#define LMEM_FIXED       0x0000
+#define LMEM_MOVEABLE    0x0002
+#define LMEM_NOCOMPACT   0x0010
+#define LMEM_NODISCARD   0x0020
+#define LMEM_ZEROINIT    0x0040
+#define LMEM_MODIFY      0x0080
+#define LMEM_DISCARDABLE 0x0F00
+#define LMEM_VALID_FLAGS 0x0F72
+#define LHND             (LMEM_MOVEABLE | LMEM_ZEROINIT)
+#define LPTR             (LMEM_FIXED | LMEM_ZEROINIT)
+#define NONZEROLHND      (LMEM_MOVEABLE)
+#define NONZEROLPTR      (LMEM_FIXED)
+
+/* GetProcessHeap - the process heap, created when cebox starts exactly as
+ * CE's coredll does: HeapCreate(0, 0, 0), one region at the first free run
+ * of three blocks, one page committed. */
+HANDLE GetProcessHeap(void);
+
+/*
+ * HeapCreate - a new heap.
+ *
+ * flOptions may only be HEAP_NO_SERIALIZE (stored, ignored), else
+ * ERROR_INVALID_PARAMETER.  (CE 5.0 also accepts HEAP_SHARED_READONLY for
+ * kernel-mode callers, a heap in the shared area; cebox does not emulate it
+ * and refuses it with ERROR_INVALID_PARAMETER like any other flag.)
+ * Both sizes are rounded up to pages in 32-bit arithmetic (so a maximum near
+ * 4 GB wraps to 0).  dwMaximumSize 0: a growable heap, one region of 0x2F000
+ * bytes to start with; otherwise a fixed heap of exactly that (rounded)
+ * size, one region that never grows and never makes large items.  Commits
+ * dwInitialSize (one page if 0; at most the region).  So HeapCreate(0,0,0)
+ * reserves three blocks and commits one page.  Failure: NULL with
+ * ERROR_NOT_ENOUGH_MEMORY (a maximum of 32 MB or more always fails).
+ */
+HANDLE HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwMaximumSize);
+
+/*
+ * HeapDestroy - release every region and large item of a heap to the slot.
+ * ERROR_INVALID_PARAMETER (FALSE) for an unknown handle and for the process
+ * heap.  Pointers into the heap become invalid (they fault).
+ */
+BOOL HeapDestroy(HANDLE hHeap);
+
+/*
+ * HeapAlloc - n bytes from the heap.
+ *
+ * dwFlags: HEAP_NO_SERIALIZE, HEAP_ZERO_MEMORY; anything else (including
+ * HEAP_GENERATE_EXCEPTIONS) is ERROR_INVALID_PARAMETER.  n = 0 is a real
+ * 8-byte block.  Without HEAP_ZERO_MEMORY the data is not cleared, except
+ * the slack between n and the item's end.  Placement is CE's: a next-fit
+ * search from each region's rover, regions in creation order, then the
+ * uncommitted end of a region, then a new region.
+ * Failure (NULL): ERROR_NOT_ENOUGH_MEMORY for n > 1 GB, no slot space or no
+ * RAM; a full fixed heap fails without setting any error (as on CE); a
+ * large item keeps VirtualAlloc's error (ERROR_INVALID_PARAMETER when its
+ * reservation would reach the slot's size).
+ */
+LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes);
+
+/*
+ * HeapReAlloc - resize a block.
+ *
+ * dwFlags: HEAP_NO_SERIALIZE, HEAP_ZERO_MEMORY, HEAP_REALLOC_IN_PLACE_ONLY;
+ * HEAP_GENERATE_EXCEPTIONS gives ERROR_NOT_SUPPORTED, any other bit
+ * ERROR_INVALID_PARAMETER.  lpMem NULL, foreign, interior or freed:
+ * ERROR_INVALID_PARAMETER.  A smaller size shrinks in place (splitting off
+ * the rest if it is 16 bytes or more); a larger one grows in place into the
+ * free space after the block or the region's uncommitted end, else the
+ * block moves (allocate, copy, free) unless HEAP_REALLOC_IN_PLACE_ONLY
+ * (then NULL with ERROR_NOT_ENOUGH_MEMORY).  A large item keeps its place
+ * while its committed pages suffice and never shrinks.  If committing for
+ * an in-place grow fails, CE 5 returns NULL (ERROR_NOT_ENOUGH_MEMORY)
+ * without trying to move.  HEAP_ZERO_MEMORY zeroes the added bytes.
+ */
+LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes);
+
+/*
+ * HeapFree - free a block.  Nothing is merged backward, nothing is
+ * decommitted (except a large item's reservation, which is released).
+ * dwFlags other than HEAP_NO_SERIALIZE, an unknown handle, a foreign or
+ * interior pointer: FALSE with ERROR_INVALID_PARAMETER.  A block already
+ * freed: FALSE without setting an error (as on CE).
+ */
+BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
+
+/*
+ * HeapSize - usable bytes of a block (see above), or (SIZE_T)-1: with
+ * ERROR_INVALID_PARAMETER for bad flags, handle or pointer; without setting
+ * an error for a freed block (as on CE).
+ */
+SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+
+/*
+ * HeapCompact - merge every free run and decommit the whole pages of each
+ * region's trailing free run beyond the page that holds its header.  Free
+ * space elsewhere stays committed; regions are never released.  Returns the
+ * largest free item, header included (0xFA0 for a fresh heap), or 0 with
+ * ERROR_INVALID_PARAMETER for flags other than HEAP_NO_SERIALIZE or an
+ * unknown handle.
+ */
+UINT HeapCompact(HANDLE hHeap, DWORD dwFlags);
+
+/*
+ * HeapValidate - TRUE when lpMem is a busy block of the heap; with lpMem
+ * NULL, when the heap's bookkeeping is consistent.  Never sets an error;
+ * FALSE for bad flags or handle.
+ */
+BOOL HeapValidate(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+
+/*
+ * LocalAlloc - HeapAlloc on the process heap.  uFlags: any of
+ * LMEM_VALID_FLAGS (0x0F72); only LMEM_ZEROINIT has an effect (the result is
+ * always a plain pointer, so LHND works like LPTR).  LMEM_MODIFY or any other
+ * bit: NULL with ERROR_INVALID_PARAMETER.
+ */
+HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes);
+
+/*
+ * LocalReAlloc - HeapReAlloc on the process heap.  Without LMEM_MOVEABLE the
+ * block may only change in place (HEAP_REALLOC_IN_PLACE_ONLY); LMEM_ZEROINIT
+ * zeroes the added bytes.  Flags outside 0x0FF2, or LMEM_DISCARDABLE bits
+ * without LMEM_MODIFY: ERROR_INVALID_PARAMETER.  LMEM_MODIFY does not skip
+ * the resize.
+ */
+HLOCAL LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags);
+
+/*
+ * LocalFree - HeapFree on the process heap.  NULL: returns NULL and sets
+ * nothing.  Success: NULL.  Failure (including a double free): returns hMem
+ * with ERROR_INVALID_PARAMETER.
+ */
+HLOCAL LocalFree(HLOCAL hMem);
+
+/*
+ * LocalSize - HeapSize on the process heap, with 0 instead of (SIZE_T)-1.
+ * The error is set only when HeapSize sets one (not for a freed block).
+ */
+SIZE_T LocalSize(HLOCAL hMem);
+
 #ifdef __cplusplus
 }
 #endif

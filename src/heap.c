@@ -1,0 +1,136 @@
+/*
+ * heap.c - picks a profile's heap algorithm and keeps the registry of live
+ * heaps (see heap.h).
+ *
+ * Owns: the registry (a list of every heap created through heap_create, under
+ * one lock) and the bad-pointer hook.
+ *
+ * Invariant: a heap is in the registry from heap_create's return until
+ * heap_destroy starts; handles are looked up only there, so a destroyed or
+ * invented handle is refused instead of followed.
+ */
+#include "heap.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct heap *registry_head;
+static _Atomic(heap_bad_pointer_fn) bad_pointer_hook;
+static atomic_ulong generation = 1;
+
+const struct heap_ops *heap_ops_for(enum heap_kind kind)
+{
+    switch (kind) {
+    case HEAP_KIND_CE5:
+        return &heap_ce5_ops;
+    case HEAP_KIND_CE3: /* heap_ce3.c (0x60000 regions, 8-byte rounding) is not written yet */
+    case HEAP_KIND_CE6: /* heap_ce6.c (rheap) is not written yet */
+    default:
+        return &heap_ce5_ops;
+    }
+}
+
+struct heap *heap_create(const struct heap_ops *ops, struct slot *s, DWORD flags, size_t initial,
+                         size_t max, DWORD *err)
+{
+    struct heap *h = ops->create(s, flags, initial, max, err);
+    if (h == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&registry_lock);
+    h->reg_prev = NULL;
+    h->reg_next = registry_head;
+    if (registry_head != NULL) {
+        registry_head->reg_prev = h;
+    }
+    registry_head = h;
+    pthread_mutex_unlock(&registry_lock);
+    return h;
+}
+
+bool heap_destroy(struct heap *h, DWORD *err)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (h->reg_prev != NULL) {
+        h->reg_prev->reg_next = h->reg_next;
+    } else if (registry_head == h) {
+        registry_head = h->reg_next;
+    }
+    if (h->reg_next != NULL) {
+        h->reg_next->reg_prev = h->reg_prev;
+    }
+    atomic_fetch_add(&generation, 1);
+    pthread_mutex_unlock(&registry_lock);
+    return h->ops->destroy(h, err);
+}
+
+unsigned long heap_generation(void)
+{
+    return atomic_load_explicit(&generation, memory_order_acquire);
+}
+
+void heap_destroy_all_on(struct slot *s)
+{
+    for (;;) {
+        pthread_mutex_lock(&registry_lock);
+        struct heap *h = registry_head;
+        while (h != NULL && h->slot != s) {
+            h = h->reg_next;
+        }
+        pthread_mutex_unlock(&registry_lock);
+        if (h == NULL) {
+            return;
+        }
+        DWORD ignored;
+        heap_destroy(h, &ignored);
+    }
+}
+
+struct heap *heap_lookup(const void *handle)
+{
+    if (handle == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&registry_lock);
+    struct heap *h = registry_head;
+    while (h != NULL && h->ops->handle(h) != handle) {
+        h = h->reg_next;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return h;
+}
+
+void heap_lock_all(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct heap *h = registry_head; h != NULL; h = h->reg_next) {
+        h->ops->lock(h);
+    }
+}
+
+void heap_unlock_all(void)
+{
+    struct heap *last = registry_head;
+    while (last != NULL && last->reg_next != NULL) {
+        last = last->reg_next;
+    }
+    for (struct heap *h = last; h != NULL; h = h->reg_prev) {
+        h->ops->unlock(h);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void heap_set_bad_pointer_hook(heap_bad_pointer_fn fn)
+{
+    atomic_store(&bad_pointer_hook, fn);
+}
+
+void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
+                             enum heap_bad_kind why)
+{
+    heap_bad_pointer_fn fn = atomic_load(&bad_pointer_hook);
+    if (fn != NULL) {
+        fn(op, handle, p, why);
+    }
+}

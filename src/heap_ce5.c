@@ -1,0 +1,1771 @@
+/*
+ * heap_ce5.c - the Windows CE 4.2 / 5.0 heap (coredll's LMEM heap), with
+ * CE's placement and an index that keeps every operation's cost flat.
+ *
+ * Owns: the heaps of the ce5 algorithm, their regions and large items in
+ * the slot, and all of their bookkeeping (outside the slot).
+ *
+ * What CE does (see /tmp/cebox-notes/heap-ce5-spec.md for the full story):
+ * a heap is a list of regions of 0x2F000 reserved bytes; items carry an
+ * 8-byte header (on a 32-bit device), sizes are multiples of 16 and data is
+ * 16-aligned; each region has a rover where the next search starts; a search
+ * goes from the rover to the end of the region and wraps around, merging free
+ * items forward as it passes them and moving the rover to each merged run; a
+ * region caches its largest free size (cbMaxFree, bit 0 = "estimate"); pass 2
+ * takes space that must be committed at a region's end; new regions are
+ * appended; requests with bytes + 24 >= 0x18000 get a reservation of their
+ * own.
+ *
+ * How cebox does it without CE's linear scans.  Per region, out of band:
+ *  - free bits: one bit per 16-byte granule, 1 = free.  Granules from the
+ *    end marker on are 0, so the end marker acts like a busy item.
+ *  - tree[]: a segment tree over the 64-bit words of free bits, each node
+ *    with the free prefix, free suffix and longest free run below it,
+ *    answering "first run of at least n granules from position p on",
+ *    "longest run within [lo, hi)" and "next/previous busy or free granule"
+ *    in O(log granules), bottom-up so that answers near p are cheap.
+ *  - start bits, beside the free bits word by word: 1 at the first granule
+ *    of each busy item (its size is the distance to the next start or free
+ *    granule).
+ * Per heap: two max-trees over the regions in list order, one keyed by
+ * cbMaxFree (pass 1: first region whose hint admits the request) and one by
+ * the pass-2 tail capacity (cbTail + size of pitLast, or "always" while the
+ * hint is an estimate), and a table from slot block to region / large item,
+ * so a pointer is resolved in O(1).
+ *
+ * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
+ * several adjacent free items where the bitmap shows one free run.  Every
+ * decision of CE's code depends only on the maximal free runs (a search
+ * merges each run before testing it, a free merges forward to the run's
+ * end), on the rover and pitLast (kept here as explicit granule positions)
+ * and on cbMaxFree (kept with CE's exact update rules).  The one place where
+ * a run is seen only partly is a search that starts at a rover inside a run:
+ * CE then tests the run from the rover on, and sees the whole run only when
+ * the wrap comes back to it; region_search() does the same.  The differential
+ * test (tests/test_heap_diff.c) checks this against a literal item-list model
+ * of CE's code after every step.  Walks report each free run as one item.
+ *
+ * Invariants (under the heap's lock), per region:
+ *  - granules [0, end) are items; free bits are 1 exactly for free granules;
+ *    start bits are 1 exactly at the first granule of each busy item;
+ *  - rover and last lie in [0, end]; last is end (the end marker) or a free
+ *    granule whose run reaches end;
+ *  - committed bytes = data_off + 16 * end, a multiple of the page size.
+ */
+#include "heap.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "os.h"
+#include "slot.h"
+
+#define GRAN 16u              /* item size unit and data alignment */
+#define HDR 8u                /* item header on a 32-bit device */
+#define REGION_RESERVE 0x2F000u
+#define FIRST_DATA 0x60u      /* first region: heap header + region + item header */
+#define LATER_DATA 0x30u      /* later regions: region structure + item header */
+#define LARGE_DATA 0x20u      /* large item: link structure ending in the header */
+#define LARGE_OVERHEAD 24u    /* large item threshold: n + 24 >= LARGE_LIMIT */
+#define LARGE_LIMIT 0x18000u
+#define MAX_REQUEST 0x40000000u
+#define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) */
+#define ESTIMATE 1u           /* cbMaxFree bit 0 */
+#define NONE UINT32_MAX
+
+#define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
+#define HEAP_REALLOC_FLAGS \
+    (HEAP_NO_SERIALIZE | HEAP_GENERATE_EXCEPTIONS | HEAP_ZERO_MEMORY | HEAP_REALLOC_IN_PLACE_ONLY)
+
+struct seg {
+    uint32_t pre, suf, max; /* free granules: prefix, suffix, longest run */
+};
+
+struct region {
+    struct ce5_heap *heap;
+    uintptr_t base;     /* reservation base (64 KB aligned) */
+    uint32_t reserve;   /* cbRegion */
+    uint32_t data_off;  /* data of granule 0 = base + data_off */
+    uint32_t end;       /* granule of the end marker */
+    uint32_t rover;     /* pitFree, a granule (end = the end marker) */
+    uint32_t last;      /* pitLast, a granule (end = the end marker) */
+    uint32_t max_free;  /* cbMaxFree, raw */
+    uint32_t index;     /* position in the region list */
+    uint32_t ngran, nwords, leaves;
+    uint64_t *words;    /* per 64 granules: free bits, then start bits */
+    struct seg *tree;   /* 1-based, leaves at [leaves, 2 * leaves) */
+    size_t map_bytes;
+};
+
+/* The free bits and the busy-item start bits of granules [64w, 64w + 64),
+ * side by side so that one cache line holds both. */
+#define FREEW(r, w) ((r)->words[2 * (size_t)(w)])
+#define STARTW(r, w) ((r)->words[2 * (size_t)(w) + 1])
+
+struct large {
+    struct large *next, *prev;
+    uintptr_t base;
+    size_t committed, reserve;
+};
+
+struct large_chunk {
+    struct large_chunk *next;
+    size_t bytes;
+};
+
+/* Max-tree over region indexes, sized for the regions that exist (it
+ * doubles as regions are added, so its height follows the heap, not the
+ * slot). */
+struct rtree {
+    uint32_t leaves;
+    uint32_t *v; /* 1-based; its own mapping of 2 * leaves values */
+};
+
+struct ce5_heap {
+    struct heap common;
+    pthread_mutex_t lock;
+    struct slot *slot;
+    uintptr_t sbase;
+    size_t ssize, page, gran;
+    unsigned gran_shift;
+    uintptr_t handle;      /* base of the first region (the heap header) */
+    uint32_t maximum;      /* cbMaximum: 0 = growable */
+    struct region **regions;
+    uint32_t nregions, cap;
+    struct rtree k_hint, k_tail;
+    uintptr_t *by_block;   /* slot block -> region, or large item | 1 */
+    struct large *large_head, *large_spare;
+    struct large_chunk *chunks;
+    struct heap_stats st;
+    size_t map_bytes;
+};
+
+/* What a pointer is, for this heap. */
+enum loc { LOC_FOREIGN, LOC_INTERIOR, LOC_FREED, LOC_BUSY, LOC_LARGE };
+
+struct where {
+    enum loc loc;
+    struct region *r;
+    uint32_t g;
+    struct large *l;
+};
+
+static struct ce5_heap *ce5(struct heap *h)
+{
+    return (struct ce5_heap *)h;
+}
+
+static uint32_t max2(uint32_t a, uint32_t b)
+{
+    return a > b ? a : b;
+}
+
+static size_t align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n) {
+        p <<= 1;
+    }
+    return p;
+}
+
+/* ======================================================================
+ * Per-region free-granule bitmap and its segment tree
+ * ====================================================================== */
+
+static bool gfree(const struct region *r, uint32_t g)
+{
+    return (FREEW(r, g >> 6) >> (g & 63)) & 1;
+}
+
+static bool gstart(const struct region *r, uint32_t g)
+{
+    return (STARTW(r, g >> 6) >> (g & 63)) & 1;
+}
+
+static void set_start(struct region *r, uint32_t g, bool v)
+{
+    uint64_t m = (uint64_t)1 << (g & 63);
+    STARTW(r, g >> 6) = v ? (STARTW(r, g >> 6) | m) : (STARTW(r, g >> 6) & ~m);
+}
+
+/* End of the busy item that starts at g: the next granule that starts an
+ * item or is free, or the end marker.  (A scan of the item's words: one
+ * word for all but big items.) */
+static uint32_t item_end(const struct region *r, uint32_t g)
+{
+    uint32_t x = g + 1, w = x >> 6;
+    uint64_t mask = ~(uint64_t)0 << (x & 63);
+    for (; (w << 6) < r->end; w++, mask = ~(uint64_t)0) {
+        uint64_t m = (FREEW(r, w) | STARTW(r, w)) & mask;
+        if (m != 0) {
+            uint32_t e = (w << 6) + (uint32_t)__builtin_ctzll(m);
+            return e < r->end ? e : r->end;
+        }
+    }
+    return r->end;
+}
+
+/* Size in granules of the busy item at g. */
+static uint32_t item_size(const struct region *r, uint32_t g)
+{
+    return item_end(r, g) - g;
+}
+
+/* One step of word_max_run: if a run of ans + k ones starts somewhere
+ * (cur marks where runs of ans start, fk where runs of k start), take it. */
+static inline void run_step(uint64_t *cur, uint32_t *ans, uint64_t fk, uint32_t k)
+{
+    uint64_t c = *cur & (fk >> *ans);
+    uint64_t keep = (uint64_t)0 - (uint64_t)(c != 0); /* all ones if c != 0 */
+    *cur = (c & keep) | (*cur & ~keep);
+    *ans += k & (uint32_t)keep;
+}
+
+/* Longest run of ones in w (w != ~0), without data-dependent branches: fk
+ * marks the bits that start a run of at least k ones, and the answer is
+ * built from the largest step down, as f(a + b) = f(a) & (f(b) >> a). */
+static inline uint32_t word_max_run(uint64_t w)
+{
+    uint64_t f1 = w, f2 = f1 & (f1 >> 1), f4 = f2 & (f2 >> 2), f8 = f4 & (f4 >> 4);
+    uint64_t f16 = f8 & (f8 >> 8), f32 = f16 & (f16 >> 16);
+    uint64_t cur = ~(uint64_t)0;
+    uint32_t ans = 0;
+    run_step(&cur, &ans, f32, 32);
+    run_step(&cur, &ans, f16, 16);
+    run_step(&cur, &ans, f8, 8);
+    run_step(&cur, &ans, f4, 4);
+    run_step(&cur, &ans, f2, 2);
+    run_step(&cur, &ans, f1, 1);
+    return ans;
+}
+
+static inline struct seg leaf_of(uint64_t w)
+{
+    if (w == 0) {
+        return (struct seg){0, 0, 0};
+    }
+    if (w == ~(uint64_t)0) {
+        return (struct seg){64, 64, 64};
+    }
+    struct seg s;
+    s.pre = (uint32_t)__builtin_ctzll(~w);
+    s.suf = (uint32_t)__builtin_clzll(~w);
+    s.max = word_max_run(w);
+    return s;
+}
+
+static inline struct seg combine(struct seg a, struct seg b, uint32_t half)
+{
+    struct seg s;
+    s.pre = a.pre == half ? half + b.pre : a.pre;
+    s.suf = b.suf == half ? half + a.suf : b.suf;
+    s.max = max2(max2(a.max, b.max), a.suf + b.pre);
+    return s;
+}
+
+static inline bool seg_same(struct seg a, struct seg b)
+{
+    return a.pre == b.pre && a.suf == b.suf && a.max == b.max;
+}
+
+/* Recomputes the nodes above leaf word w, up to the level where nothing
+ * changes any more. */
+static void tree_update_one(struct region *r, uint32_t w)
+{
+    uint32_t i = r->leaves + w, half = 64;
+    struct seg s = leaf_of(FREEW(r, w));
+    if (seg_same(s, r->tree[i])) {
+        return;
+    }
+    r->tree[i] = s;
+    for (i >>= 1; i >= 1; i >>= 1, half <<= 1) {
+        s = combine(r->tree[2 * i], r->tree[2 * i + 1], half);
+        if (seg_same(s, r->tree[i])) {
+            return;
+        }
+        r->tree[i] = s;
+    }
+}
+
+/* Recomputes the leaves of words [w0, w1] and the nodes above them, up to
+ * the level where nothing changes any more. */
+static void tree_update(struct region *r, uint32_t w0, uint32_t w1)
+{
+    if (w0 == w1) {
+        tree_update_one(r, w0);
+        return;
+    }
+    bool changed = false;
+    for (uint32_t w = w0; w <= w1; w++) {
+        struct seg s = leaf_of(FREEW(r, w));
+        changed |= !seg_same(s, r->tree[r->leaves + w]);
+        r->tree[r->leaves + w] = s;
+    }
+    uint32_t lo = (r->leaves + w0) >> 1, hi = (r->leaves + w1) >> 1, half = 64;
+    while (changed && lo >= 1) {
+        changed = false;
+        for (uint32_t i = lo; i <= hi; i++) {
+            struct seg s = combine(r->tree[2 * i], r->tree[2 * i + 1], half);
+            changed |= !seg_same(s, r->tree[i]);
+            r->tree[i] = s;
+        }
+        lo >>= 1;
+        hi >>= 1;
+        half <<= 1;
+    }
+}
+
+static uint64_t bit_mask(uint32_t b0, uint32_t b1) /* bits [b0, b1), b1 <= 64 */
+{
+    uint64_t hi = b1 >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << b1) - 1);
+    return hi & (~(uint64_t)0 << b0);
+}
+
+/* Marks granules [g0, g1) free (v) or busy. */
+static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
+{
+    if (g0 >= g1) {
+        return;
+    }
+    uint32_t w0 = g0 >> 6, w1 = (g1 - 1) >> 6;
+    for (uint32_t w = w0; w <= w1; w++) {
+        uint32_t b0 = w == w0 ? (g0 & 63) : 0;
+        uint32_t b1 = w == w1 ? ((g1 - 1) & 63) + 1 : 64;
+        uint64_t m = bit_mask(b0, b1);
+        FREEW(r, w) = v ? (FREEW(r, w) | m) : (FREEW(r, w) & ~m);
+    }
+    tree_update(r, w0, w1);
+}
+
+/* First busy granule at or after x.  Granule `end` is always busy, so this
+ * never runs off the region when x <= end. */
+static uint32_t next_busy(const struct region *r, uint32_t x)
+{
+    uint32_t w = x >> 6;
+    uint64_t z = ~FREEW(r, w) & (~(uint64_t)0 << (x & 63));
+    if (z != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    }
+    uint32_t i = r->leaves + w, len = 64;
+    for (;;) {
+        if ((i & 1) == 0 && r->tree[i + 1].pre < len) {
+            i++;
+            break;
+        }
+        i >>= 1;
+        len <<= 1;
+        if (i <= 1) {
+            return r->nwords << 6; /* not reached: the end marker is busy */
+        }
+    }
+    while (i < r->leaves) {
+        i <<= 1;
+        len >>= 1;
+        if (r->tree[i].pre == len) {
+            i++;
+        }
+    }
+    return ((i - r->leaves) << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, i - r->leaves));
+}
+
+/* Last busy granule before x (x > 0), or NONE. */
+static uint32_t prev_busy(const struct region *r, uint32_t x)
+{
+    uint32_t w = (x - 1) >> 6;
+    uint64_t z = ~FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
+    if (z != 0) {
+        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+    }
+    uint32_t i = r->leaves + w, len = 64;
+    for (;;) {
+        if ((i & 1) == 1 && r->tree[i - 1].suf < len) {
+            i--;
+            break;
+        }
+        i >>= 1;
+        len <<= 1;
+        if (i <= 1) {
+            return NONE;
+        }
+    }
+    while (i < r->leaves) {
+        i = 2 * i + 1;
+        len >>= 1;
+        if (r->tree[i].suf == len) {
+            i--;
+        }
+    }
+    return ((i - r->leaves) << 6) + 63 - (uint32_t)__builtin_clzll(~FREEW(r, i - r->leaves));
+}
+
+/* First free granule in [x, end), or NONE. */
+static uint32_t next_free(const struct region *r, uint32_t x)
+{
+    if (x >= r->end) {
+        return NONE;
+    }
+    uint32_t w = x >> 6;
+    uint64_t z = FREEW(r, w) & (~(uint64_t)0 << (x & 63));
+    uint32_t g = NONE;
+    if (z != 0) {
+        g = (w << 6) + (uint32_t)__builtin_ctzll(z);
+    } else {
+        uint32_t i = r->leaves + w;
+        for (;;) {
+            if ((i & 1) == 0 && r->tree[i + 1].max > 0) {
+                i++;
+                break;
+            }
+            i >>= 1;
+            if (i <= 1) {
+                return NONE;
+            }
+        }
+        while (i < r->leaves) {
+            i <<= 1;
+            if (r->tree[i].max == 0) {
+                i++;
+            }
+        }
+        g = ((i - r->leaves) << 6) + (uint32_t)__builtin_ctzll(FREEW(r, i - r->leaves));
+    }
+    return g < r->end ? g : NONE;
+}
+
+/* Last free granule before x (x > 0), or NONE. */
+static uint32_t prev_free(const struct region *r, uint32_t x)
+{
+    uint32_t w = (x - 1) >> 6;
+    uint64_t z = FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
+    if (z != 0) {
+        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+    }
+    uint32_t i = r->leaves + w;
+    for (;;) {
+        if ((i & 1) == 1 && r->tree[i - 1].max > 0) {
+            i--;
+            break;
+        }
+        i >>= 1;
+        if (i <= 1) {
+            return NONE;
+        }
+    }
+    while (i < r->leaves) {
+        i = 2 * i + 1;
+        if (r->tree[i].max == 0) {
+            i--;
+        }
+    }
+    return ((i - r->leaves) << 6) + 63 - (uint32_t)__builtin_clzll(FREEW(r, i - r->leaves));
+}
+
+/* First granule of the free run holding granule x. */
+static uint32_t run_start(const struct region *r, uint32_t x)
+{
+    if (x == 0) {
+        return 0;
+    }
+    uint32_t b = prev_busy(r, x);
+    return b == NONE ? 0 : b + 1;
+}
+
+/* ---- first fit ---- */
+
+struct fitq {
+    uint32_t n;
+    uint32_t carry; /* free granules just before the current position */
+};
+
+/* Runs of the bits [b0, 64) of word `word` (granule base nlo), continuing q. */
+static uint32_t fit_leaf(struct fitq *q, uint64_t word, uint32_t nlo, uint32_t b0)
+{
+    uint32_t b = b0;
+    while (b < 64) {
+        uint64_t x = word >> b;
+        if (x == 0) {
+            q->carry = 0;
+            return NONE;
+        }
+        uint32_t tz = (uint32_t)__builtin_ctzll(x);
+        if (tz > 0) {
+            q->carry = 0;
+            b += tz;
+        }
+        uint64_t inv = ~(word >> b);
+        uint32_t ones = inv == 0 ? 64 - b : (uint32_t)__builtin_ctzll(inv);
+        uint32_t total = q->carry + ones;
+        if (total >= q->n) {
+            return nlo + b - q->carry;
+        }
+        q->carry = total;
+        b += ones;
+    }
+    return NONE;
+}
+
+/* Inside node i (of `len` granules, starting at granule `start`), which is
+ * known to hold the answer: the first run reaching q->n. */
+static uint32_t fit_descend(const struct region *r, struct fitq *q, uint32_t i, uint32_t start,
+                            uint32_t len)
+{
+    while (len > 64) {
+        len >>= 1;
+        i <<= 1;
+        struct seg l = r->tree[i];
+        if (q->carry + l.pre >= q->n) {
+            return start - q->carry;
+        }
+        if (l.max < q->n) {
+            q->carry = l.pre == len ? q->carry + len : l.suf;
+            i++;
+            start += len;
+        }
+    }
+    return fit_leaf(q, FREEW(r, i - r->leaves), start, 0);
+}
+
+/* Start of the first free run of at least n granules that starts at or
+ * after lo, where granule lo - 1 is busy (or lo is 0); NONE if none.  Runs
+ * are seen whole (the end marker bounds them).  Bottom-up from lo, so a fit
+ * near lo costs little. */
+static uint32_t first_fit(const struct region *r, uint32_t lo, uint32_t n)
+{
+    if (lo >= r->end || r->tree[1].max < n) {
+        return NONE;
+    }
+    struct fitq q = {n, 0};
+    uint32_t w = lo >> 6;
+    uint32_t got = fit_leaf(&q, FREEW(r, w) & (~(uint64_t)0 << (lo & 63)), w << 6, lo & 63);
+    if (got != NONE) {
+        return got;
+    }
+    uint32_t i = r->leaves + w, len = 64, start = w << 6;
+    while (i > 1) {
+        if ((i & 1) == 0) {
+            struct seg sib = r->tree[i + 1];
+            uint32_t sstart = start + len;
+            if (q.carry + sib.pre >= n) {
+                return sstart - q.carry;
+            }
+            if (sib.max >= n) {
+                return fit_descend(r, &q, i + 1, sstart, len);
+            }
+            q.carry = sib.pre == len ? q.carry + len : sib.suf;
+        } else {
+            start -= len;
+        }
+        i >>= 1;
+        len <<= 1;
+    }
+    return NONE;
+}
+
+/* ---- longest run within a range ---- */
+
+struct maxq {
+    uint32_t lo, hi, best, carry;
+};
+
+static void max_leaf(struct maxq *q, uint64_t word, uint32_t b0, uint32_t b1)
+{
+    word &= bit_mask(b0, b1);
+    uint32_t b = b0;
+    while (b < b1) {
+        uint64_t x = word >> b;
+        if (x == 0) {
+            q->best = max2(q->best, q->carry);
+            q->carry = 0;
+            return;
+        }
+        uint32_t tz = (uint32_t)__builtin_ctzll(x);
+        if (tz > 0) {
+            q->best = max2(q->best, q->carry);
+            q->carry = 0;
+            b += tz;
+        }
+        uint64_t inv = ~(word >> b);
+        uint32_t ones = inv == 0 ? 64 - b : (uint32_t)__builtin_ctzll(inv);
+        q->carry += ones;
+        b += ones;
+    }
+}
+
+static void max_node(const struct region *r, struct maxq *q, uint32_t node, uint32_t nlo,
+                     uint32_t len)
+{
+    uint32_t nhi = nlo + len;
+    if (nhi <= q->lo || nlo >= q->hi) {
+        return;
+    }
+    if (q->lo <= nlo && nhi <= q->hi) {
+        struct seg s = r->tree[node];
+        if (s.pre == len) {
+            q->carry += len;
+        } else {
+            q->best = max2(max2(q->best, q->carry + s.pre), s.max);
+            q->carry = s.suf;
+        }
+        return;
+    }
+    if (len == 64) {
+        uint32_t b0 = q->lo > nlo ? q->lo - nlo : 0;
+        uint32_t b1 = q->hi < nhi ? q->hi - nlo : 64;
+        max_leaf(q, FREEW(r, node - r->leaves), b0, b1);
+        return;
+    }
+    max_node(r, q, 2 * node, nlo, len / 2);
+    max_node(r, q, 2 * node + 1, nlo + len / 2, len / 2);
+}
+
+/* Longest free run within [lo, hi), runs cut at lo and hi. */
+static uint32_t max_run(const struct region *r, uint32_t lo, uint32_t hi)
+{
+    if (lo >= hi) {
+        return 0;
+    }
+    struct maxq q = {lo, hi, 0, 0};
+    max_node(r, &q, 1, 0, r->leaves * 64);
+    return max2(q.best, q.carry);
+}
+
+/* ======================================================================
+ * Region max-trees
+ * ====================================================================== */
+
+static void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
+{
+    uint32_t k = t->leaves + i;
+    if (t->v[k] == v) {
+        return;
+    }
+    t->v[k] = v;
+    for (k >>= 1; k >= 1; k >>= 1) {
+        uint32_t m = max2(t->v[2 * k], t->v[2 * k + 1]);
+        if (t->v[k] == m) {
+            break;
+        }
+        t->v[k] = m;
+    }
+}
+
+/* First index >= from whose value is >= thr, or NONE. */
+static uint32_t rtree_first(const struct rtree *t, uint32_t from, uint32_t thr)
+{
+    if (from >= t->leaves) {
+        return NONE;
+    }
+    uint32_t i = t->leaves + from;
+    if (t->v[i] < thr) {
+        for (;;) {
+            if ((i & 1) == 0 && t->v[i + 1] >= thr) {
+                i++;
+                break;
+            }
+            i >>= 1;
+            if (i <= 1) {
+                return NONE;
+            }
+        }
+        while (i < t->leaves) {
+            i <<= 1;
+            if (t->v[i] < thr) {
+                i++;
+            }
+        }
+    }
+    return i - t->leaves;
+}
+
+/* Makes room for index `leaves` (doubling); false when out of memory. */
+static bool rtree_grow(struct rtree *t)
+{
+    uint32_t leaves = t->leaves * 2;
+    uint32_t *v = os_map_private(align_up((size_t)2 * leaves * sizeof(uint32_t), os_page_size()));
+    if (v == NULL) {
+        return false;
+    }
+    memcpy(&v[leaves], &t->v[t->leaves], t->leaves * sizeof(uint32_t));
+    for (uint32_t k = leaves - 1; k >= 1; k--) {
+        v[k] = max2(v[2 * k], v[2 * k + 1]);
+    }
+    os_release(t->v, align_up((size_t)2 * t->leaves * sizeof(uint32_t), os_page_size()));
+    t->leaves = leaves;
+    t->v = v;
+    return true;
+}
+
+static bool rtree_init(struct rtree *t, uint32_t leaves)
+{
+    t->leaves = leaves;
+    t->v = os_map_private(align_up((size_t)2 * leaves * sizeof(uint32_t), os_page_size()));
+    return t->v != NULL;
+}
+
+static void rtree_free(struct rtree *t)
+{
+    if (t->v != NULL) {
+        os_release(t->v, align_up((size_t)2 * t->leaves * sizeof(uint32_t), os_page_size()));
+    }
+}
+
+/* ======================================================================
+ * Regions
+ * ====================================================================== */
+
+static uint32_t committed_of(const struct region *r)
+{
+    return r->data_off + r->end * GRAN;
+}
+
+static uint32_t tail_of(const struct region *r)
+{
+    return r->reserve - committed_of(r);
+}
+
+static uintptr_t data_addr(const struct region *r, uint32_t g)
+{
+    return r->base + r->data_off + (uintptr_t)g * GRAN;
+}
+
+/* The pass-2 key: a region whose hint is an estimate is always searched;
+ * otherwise only its tail (pitLast plus the uncommitted bytes) is tried. */
+static uint32_t tail_key(const struct region *r)
+{
+    if (r->max_free & ESTIMATE) {
+        return UINT32_MAX;
+    }
+    return tail_of(r) + (r->end - r->last) * GRAN;
+}
+
+static void reindex(struct ce5_heap *h, struct region *r)
+{
+    rtree_set(&h->k_hint, r->index, r->max_free);
+    rtree_set(&h->k_tail, r->index, tail_key(r));
+}
+
+static void note_committed(struct ce5_heap *h, size_t added)
+{
+    h->st.committed_bytes += added;
+    if (h->st.committed_bytes > h->st.peak_committed_bytes) {
+        h->st.peak_committed_bytes = h->st.committed_bytes;
+    }
+}
+
+static void note_live(struct ce5_heap *h, size_t bytes)
+{
+    h->st.live_bytes += bytes;
+    h->st.live_blocks++;
+    if (h->st.live_bytes > h->st.peak_live_bytes) {
+        h->st.peak_live_bytes = h->st.live_bytes;
+    }
+    if (h->st.live_blocks > h->st.peak_live_blocks) {
+        h->st.peak_live_blocks = h->st.live_blocks;
+    }
+}
+
+static void note_dead(struct ce5_heap *h, size_t bytes)
+{
+    h->st.live_bytes -= bytes;
+    h->st.live_blocks--;
+}
+
+static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
+{
+    h->st.live_bytes = h->st.live_bytes - old_bytes + new_bytes;
+    if (h->st.live_bytes > h->st.peak_live_bytes) {
+        h->st.peak_live_bytes = h->st.live_bytes;
+    }
+}
+
+static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
+{
+    void *out;
+    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
+    if (err == 0) {
+        note_committed(h, bytes);
+    }
+    return err;
+}
+
+static void decommit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
+{
+    if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
+        h->st.committed_bytes -= bytes;
+    }
+}
+
+static void set_blocks(struct ce5_heap *h, uintptr_t base, size_t bytes, uintptr_t tag)
+{
+    size_t first = (base - h->sbase) >> h->gran_shift;
+    size_t count = align_up(bytes, h->gran) >> h->gran_shift;
+    for (size_t b = first; b < first + count; b++) {
+        h->by_block[b] = tag;
+    }
+}
+
+/* Maps the bookkeeping of a region of `reserve` bytes; NULL on failure. */
+static struct region *region_map(uint32_t reserve, uint32_t data_off)
+{
+    uint32_t ngran = (reserve - data_off) / GRAN + 1;
+    uint32_t nwords = (ngran + 63) / 64;
+    uint32_t leaves = pow2_at_least(nwords);
+    size_t off_words = align_up(sizeof(struct region), 64);
+    size_t off_tree = off_words + align_up((size_t)2 * nwords * sizeof(uint64_t), 64);
+    size_t bytes = align_up(off_tree + (size_t)2 * leaves * sizeof(struct seg), os_page_size());
+    char *mem = os_map_private(bytes);
+    if (mem == NULL) {
+        return NULL;
+    }
+    struct region *r = (struct region *)mem;
+    r->reserve = reserve;
+    r->data_off = data_off;
+    r->ngran = ngran;
+    r->nwords = nwords;
+    r->leaves = leaves;
+    r->words = (uint64_t *)(mem + off_words);
+    r->tree = (struct seg *)(mem + off_tree);
+    r->map_bytes = bytes;
+    return r;
+}
+
+/* Reserves and commits a region (and its bookkeeping); on failure nothing is
+ * left behind and the result is ERROR_NOT_ENOUGH_MEMORY, as CE sets. */
+static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_off, uint32_t commit,
+                           struct region **out)
+{
+    if (h->nregions >= h->cap) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    if (h->nregions >= h->k_hint.leaves &&
+        (!rtree_grow(&h->k_hint) || !rtree_grow(&h->k_tail))) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    struct region *r = region_map(reserve, data_off);
+    if (r == NULL) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    void *base;
+    if (slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base) != 0) {
+        os_release(r, r->map_bytes);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    r->base = (uintptr_t)base;
+    if (commit_range(h, r->base, commit) != 0) {
+        slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
+        os_release(r, r->map_bytes);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION);
+    r->heap = h;
+    r->end = (commit - data_off) / GRAN;
+    r->rover = r->last = 0;
+    r->max_free = commit - data_off;
+    bits_set(r, 0, r->end, true);
+    r->index = h->nregions;
+    h->regions[h->nregions++] = r;
+    h->st.regions = h->nregions;
+    set_blocks(h, r->base, reserve, (uintptr_t)r);
+    reindex(h, r);
+    *out = r;
+    return 0;
+}
+
+/* ======================================================================
+ * CE's algorithm: carve, search, allocate
+ * ====================================================================== */
+
+/* CarveItem: make `need` granules at item x busy.  x is a merged free run or
+ * the end marker; when it is too small it lies at the region's end and the
+ * missing pages are committed.  With grow != NONE, the busy item `grow`
+ * (which ends at x) is enlarged instead of a new item being made (realloc).
+ * Returns 0 or the slot's error (nothing changed then). */
+static DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow)
+{
+    uint32_t f = x >= r->end ? 0 : next_busy(r, x) - x;
+    if (f < need) {
+        uint32_t ex = (uint32_t)align_up((size_t)(need - f) * GRAN + HDR, h->page);
+        DWORD err = commit_range(h, r->base + committed_of(r), ex);
+        if (err != 0) {
+            return err;
+        }
+        uint32_t old = r->end;
+        r->end += ex / GRAN;
+        bits_set(r, old, r->end, true);
+        f += ex / GRAN;
+        if ((f - need) * GRAN > r->max_free) {
+            r->max_free = ((f - need) * GRAN) | (r->max_free & ESTIMATE);
+        }
+    }
+    if (f <= need) {
+        need = f; /* only an exact fit takes all: leftovers of 16 are split */
+    }
+    bits_set(r, x, x + need, false);
+    if (grow == NONE) {
+        set_start(r, x, true); /* a grown item keeps its own start */
+    }
+    uint32_t nx = x + need;
+    if (nx == r->end || gfree(r, nx)) {
+        if (r->rover > nx) {
+            r->rover = nx;
+        }
+        if (x + f == r->end) {
+            r->last = nx;
+        }
+    }
+    return 0;
+}
+
+/* Sets cbMaxFree after a search that found a block (CE only raises it). */
+static void hint_found(struct region *r, uint32_t cbmax)
+{
+    if (cbmax * GRAN > r->max_free) {
+        r->max_free = (cbmax * GRAN) | (r->max_free & ESTIMATE);
+    }
+}
+
+/* FindFreeItemInRegion: CE's circular search from the rover, merging as it
+ * goes.  Returns the item to carve: a free run of at least `need` granules,
+ * or the run next to the end marker (or the end marker) when committing
+ * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
+ * updates cbMaxFree exactly as CE's scan does. */
+static uint32_t region_search(struct region *r, uint32_t need)
+{
+    const uint32_t end = r->end;
+    const uint32_t s = r->rover >= end ? 0 : r->rover;
+    /* Runs passed before the found one are shorter than the request, so
+     * they can raise the hint only when it is below the request. */
+    const bool hint_low = r->max_free < need * GRAN;
+    uint32_t p = s, cbmax = 0;
+
+    /* The first candidate is the rover's own item, seen from the rover on. */
+    if (s < end && gfree(r, s)) {
+        uint32_t e = next_busy(r, s);
+        if (e - s >= need) {
+            r->rover = s;
+            if (e == end) {
+                r->last = s;
+            }
+            hint_found(r, e - s - need);
+            return s;
+        }
+        cbmax = e - s;
+        p = e;
+    }
+    /* Then every run up to the end marker. */
+    uint32_t pos = first_fit(r, p, need);
+    if (pos != NONE) {
+        uint32_t e = next_busy(r, pos);
+        r->rover = pos;
+        if (e == end) {
+            r->last = pos;
+        }
+        if (hint_low) {
+            cbmax = max2(cbmax, max_run(r, p, pos));
+        }
+        hint_found(r, max2(cbmax, e - pos - need));
+        return pos;
+    }
+    /* The end marker is reached: what the scan merged so far. */
+    uint32_t tail = end;
+    if (end > s && gfree(r, end - 1)) {
+        tail = max2(run_start(r, end - 1), s);
+        r->last = tail;
+        r->rover = tail;
+    } else if (end > s) {
+        uint32_t q = prev_free(r, end);
+        if (q != NONE && q >= s) {
+            r->rover = max2(run_start(r, q), s);
+        }
+    }
+    /* Wrap: from the first item back to the rover.  Every run from s on was
+     * too small, so the first fit from 0 is either a run that starts before
+     * s (the one holding s - 1 is seen whole this time) or none. */
+    if (s > 0) {
+        pos = first_fit(r, 0, need);
+        if (pos != NONE && pos < s) {
+            uint32_t e = next_busy(r, pos);
+            r->rover = pos;
+            if (e == end) {
+                r->last = pos;
+            }
+            uint32_t m = 0;
+            if (hint_low) {
+                m = max2(max_run(r, s, end), max_run(r, 0, pos));
+            }
+            hint_found(r, max2(m, e - pos - need));
+            return pos;
+        }
+        if (gfree(r, s - 1)) {
+            /* The last run before s is the last candidate, whether it ends at
+             * s or runs on past it. */
+            uint32_t r0 = run_start(r, s - 1);
+            r->rover = r0;
+            if (next_busy(r, s - 1) == end) {
+                r->last = r0;
+                tail = r0;
+            }
+        } else {
+            /* After the last run before s, the scan steps over busy items to
+             * the first free item at or after s (already tested), if any. */
+            uint32_t q = next_free(r, s);
+            if (q != NONE) {
+                r->rover = q;
+            } else {
+                q = prev_free(r, s);
+                if (q != NONE) {
+                    r->rover = run_start(r, q);
+                }
+            }
+        }
+    }
+    /* Not found: every run has been merged, so the hint becomes exact. */
+    r->max_free = r->tree[1].max * GRAN;
+    if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
+        return NONE;
+    }
+    return tail;
+}
+
+/* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
+ * 2, new region) and CarveItem.  Returns the data address, or 0 with *err
+ * (0 when CE sets no error). */
+static uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
+{
+    const uint32_t cb = need * GRAN;
+    struct region *r = NULL;
+    uint32_t x = NONE;
+    /* Pass 1: regions whose hint admits the request, in list order. */
+    for (uint32_t i = rtree_first(&h->k_hint, 0, cb); i != NONE;
+         i = rtree_first(&h->k_hint, i + 1, cb)) {
+        r = h->regions[i];
+        x = region_search(r, need);
+        if (x != NONE) {
+            break;
+        }
+        reindex(h, r);
+    }
+    /* Pass 2: exact regions offer their tail, estimated ones are searched. */
+    if (x == NONE) {
+        for (uint32_t i = rtree_first(&h->k_tail, 0, cb + 1); i != NONE;
+             i = rtree_first(&h->k_tail, i + 1, cb + 1)) {
+            r = h->regions[i];
+            if (!(r->max_free & ESTIMATE)) {
+                x = r->last;
+                break;
+            }
+            x = region_search(r, need);
+            if (x != NONE) {
+                break;
+            }
+            reindex(h, r);
+        }
+    }
+    if (x == NONE) {
+        if (h->maximum != 0) {
+            *err = 0; /* a full fixed heap: CE sets no error */
+            return 0;
+        }
+        uint32_t commit = (uint32_t)align_up(cb + NEW_REGION_EXTRA, h->page);
+        DWORD e = region_create(h, REGION_RESERVE, LATER_DATA, commit, &r);
+        if (e != 0) {
+            *err = e;
+            return 0;
+        }
+        x = 0;
+    }
+    DWORD e = carve(h, r, x, need, NONE);
+    reindex(h, r);
+    if (e != 0) {
+        *err = e;
+        return 0;
+    }
+    note_live(h, (size_t)need * GRAN - HDR); /* only exact fits absorb a leftover */
+    return data_addr(r, x);
+}
+
+/* ======================================================================
+ * Large items
+ * ====================================================================== */
+
+static struct large *large_record(struct ce5_heap *h)
+{
+    if (h->large_spare == NULL) {
+        size_t bytes = os_page_size();
+        struct large_chunk *c = os_map_private(bytes);
+        if (c == NULL) {
+            return NULL;
+        }
+        c->bytes = bytes;
+        c->next = h->chunks;
+        h->chunks = c;
+        struct large *rec = (struct large *)align_up((uintptr_t)(c + 1), _Alignof(struct large));
+        for (; (uintptr_t)(rec + 1) <= (uintptr_t)c + bytes; rec++) {
+            rec->next = h->large_spare;
+            h->large_spare = rec;
+        }
+    }
+    struct large *l = h->large_spare;
+    h->large_spare = l->next;
+    memset(l, 0, sizeof *l);
+    return l;
+}
+
+static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
+{
+    size_t committed = align_up(n + LARGE_DATA, h->page);
+    size_t reserve = align_up(committed, h->gran);
+    void *base;
+    DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
+    if (e != 0) {
+        *err = e; /* VirtualAlloc's error: HeapAlloc sets none itself */
+        return 0;
+    }
+    struct large *l = large_record(h);
+    if (l == NULL) {
+        e = ERROR_NOT_ENOUGH_MEMORY;
+    } else {
+        e = commit_range(h, (uintptr_t)base, committed);
+    }
+    if (e != 0) {
+        if (l != NULL) {
+            l->next = h->large_spare;
+            h->large_spare = l;
+        }
+        slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
+        *err = e;
+        return 0;
+    }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE);
+    l->base = (uintptr_t)base;
+    l->committed = committed;
+    l->reserve = reserve;
+    l->next = h->large_head;
+    if (h->large_head != NULL) {
+        h->large_head->prev = l;
+    }
+    h->large_head = l;
+    h->st.large_items++;
+    set_blocks(h, l->base, reserve, (uintptr_t)l | 1);
+    note_live(h, committed - LARGE_DATA);
+    return l->base + LARGE_DATA;
+}
+
+static void free_large_locked(struct ce5_heap *h, struct large *l)
+{
+    if (l->prev != NULL) {
+        l->prev->next = l->next;
+    } else {
+        h->large_head = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->prev = l->prev;
+    }
+    set_blocks(h, l->base, l->reserve, 0);
+    note_dead(h, l->committed - LARGE_DATA);
+    h->st.large_items--;
+    decommit_range(h, l->base, l->committed);
+    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    l->next = h->large_spare;
+    h->large_spare = l;
+}
+
+/* ======================================================================
+ * Pointers
+ * ====================================================================== */
+
+static struct where locate(const struct ce5_heap *h, const void *p)
+{
+    struct where w = {LOC_FOREIGN, NULL, 0, NULL};
+    uintptr_t a = (uintptr_t)p;
+    if (a - h->sbase >= h->ssize) {
+        return w;
+    }
+    uintptr_t tag = h->by_block[(a - h->sbase) >> h->gran_shift];
+    if (tag == 0) {
+        return w;
+    }
+    if (tag & 1) {
+        w.l = (struct large *)(tag & ~(uintptr_t)1);
+        w.loc = a == w.l->base + LARGE_DATA ? LOC_LARGE : LOC_INTERIOR;
+        return w;
+    }
+    struct region *r = (struct region *)tag;
+    w.r = r;
+    w.loc = LOC_INTERIOR;
+    if (a < r->base + r->data_off || (a - r->base - r->data_off) % GRAN != 0) {
+        return w;
+    }
+    uint32_t g = (uint32_t)((a - r->base - r->data_off) / GRAN);
+    if (g >= r->end) {
+        return w;
+    }
+    w.g = g;
+    if (gstart(r, g)) {
+        w.loc = LOC_BUSY;
+    } else if (gfree(r, g)) {
+        w.loc = LOC_FREED;
+    }
+    return w;
+}
+
+static enum heap_bad_kind bad_kind(enum loc loc)
+{
+    return loc == LOC_FOREIGN ? HEAP_BAD_FOREIGN : loc == LOC_FREED ? HEAP_BAD_FREED : HEAP_BAD_INTERIOR;
+}
+
+/* Counts a refused pointer (lock held); the caller reports it after unlocking. */
+static void count_bad(struct ce5_heap *h)
+{
+    h->st.bad_pointers++;
+}
+
+static void zero(uintptr_t from, uintptr_t to)
+{
+    if (to > from) {
+        memset((void *)from, 0, to - from);
+    }
+}
+
+/* ======================================================================
+ * The operations
+ * ====================================================================== */
+
+static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size_t max, DWORD *err)
+{
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        *err = ERROR_INVALID_PARAMETER;
+        return NULL;
+    }
+    const uint32_t page = (uint32_t)slot_page_size(s);
+    /* CE's 32-bit arithmetic: a size near 4 GB rounds up to 0. */
+    uint32_t ini = initial > UINT32_MAX ? UINT32_MAX : (uint32_t)initial;
+    uint32_t mx = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
+    ini = (ini + page - 1) & ~(page - 1);
+    mx = (mx + page - 1) & ~(page - 1);
+    uint32_t reserve = mx != 0 ? mx : REGION_RESERVE;
+    ini = ini == 0 ? page : (ini < reserve ? ini : reserve);
+
+    size_t gran = slot_granularity(s);
+    size_t nblocks = slot_size(s) / gran;
+    uint32_t cap = mx != 0 ? 1 : (uint32_t)(nblocks / 3 + 1);
+    size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
+    size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    size_t bytes = align_up(off_blocks + nblocks * sizeof(uintptr_t), os_page_size());
+    char *mem = os_map_private(bytes);
+    if (mem == NULL) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    struct ce5_heap *h = (struct ce5_heap *)mem;
+    h->common.ops = &heap_ce5_ops;
+    h->common.slot = s;
+    pthread_mutex_init(&h->lock, NULL);
+    h->slot = s;
+    h->sbase = slot_base(s);
+    h->ssize = slot_size(s);
+    h->page = page;
+    h->gran = gran;
+    h->gran_shift = (unsigned)__builtin_ctzll(gran);
+    h->maximum = mx;
+    h->regions = (struct region **)(mem + off_regions);
+    h->cap = cap;
+    h->by_block = (uintptr_t *)(mem + off_blocks);
+    h->map_bytes = bytes;
+    struct region *r;
+    DWORD e = ERROR_NOT_ENOUGH_MEMORY;
+    if (rtree_init(&h->k_hint, 4) && rtree_init(&h->k_tail, 4)) {
+        e = region_create(h, reserve, FIRST_DATA, ini, &r);
+    }
+    if (e != 0) {
+        rtree_free(&h->k_hint);
+        rtree_free(&h->k_tail);
+        pthread_mutex_destroy(&h->lock);
+        os_release(mem, bytes);
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    h->handle = r->base;
+    return &h->common;
+}
+
+static bool ce5_destroy(struct heap *hh, DWORD *err)
+{
+    (void)err;
+    struct ce5_heap *h = ce5(hh);
+    pthread_mutex_lock(&h->lock);
+    while (h->large_head != NULL) {
+        free_large_locked(h, h->large_head);
+    }
+    for (uint32_t i = h->nregions; i-- > 0;) {
+        struct region *r = h->regions[i];
+        decommit_range(h, r->base, r->reserve);
+        slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
+        os_release(r, r->map_bytes);
+    }
+    for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        os_release(c, c->bytes);
+    }
+    rtree_free(&h->k_hint);
+    rtree_free(&h->k_tail);
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_destroy(&h->lock);
+    os_release(h, h->map_bytes);
+    return true;
+}
+
+static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_ALLOC_FLAGS) {
+        *err = ERROR_INVALID_PARAMETER;
+        return NULL;
+    }
+    if (n > MAX_REQUEST) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    uintptr_t p;
+    pthread_mutex_lock(&h->lock);
+    if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
+        p = alloc_large_locked(h, n, err);
+        pthread_mutex_unlock(&h->lock);
+        return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
+    }
+    /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
+    size_t cbseek = align_up(n + HDR, GRAN);
+    p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
+    pthread_mutex_unlock(&h->lock);
+    if (p != 0) {
+        /* CE zeroes the slack after the request on every carve. */
+        zero(p + ((flags & HEAP_ZERO_MEMORY) ? 0 : n), p + cbseek - HDR);
+    }
+    return (void *)p;
+}
+
+/* HeapFree of a busy small item, lock held. */
+static void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
+{
+    uint32_t sz = item_size(r, g);
+    set_start(r, g, false);
+    bits_set(r, g, g + sz, true);
+    note_dead(h, (size_t)sz * GRAN - HDR);
+    uint32_t e = next_busy(r, g + sz);
+    uint32_t merged = (e - g) * GRAN;
+    r->rover = g;
+    if (e == r->end) {
+        r->last = g;
+    }
+    if (r->max_free < merged) {
+        r->max_free = merged;
+    }
+    r->max_free |= ESTIMATE;
+    reindex(h, r);
+}
+
+static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        *err = ERROR_INVALID_PARAMETER;
+        return false;
+    }
+    pthread_mutex_lock(&h->lock);
+    struct where w = locate(h, p);
+    if (w.loc == LOC_BUSY) {
+        free_small_locked(h, w.r, w.g);
+    } else if (w.loc == LOC_LARGE) {
+        free_large_locked(h, w.l);
+    } else {
+        count_bad(h);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
+        return true;
+    }
+    /* A double free fails without an error on CE; anything else would be
+     * CE's "p < 0x10000" parameter check or a fault. */
+    *err = w.loc == LOC_FREED ? 0 : ERROR_INVALID_PARAMETER;
+    heap_report_bad_pointer("HeapFree", (void *)h->handle, p, bad_kind(w.loc));
+    return false;
+}
+
+static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        *err = ERROR_INVALID_PARAMETER;
+        return (size_t)-1;
+    }
+    size_t n = (size_t)-1;
+    pthread_mutex_lock(&h->lock);
+    struct where w = locate(h, p);
+    if (w.loc == LOC_BUSY) {
+        n = (size_t)item_size(w.r, w.g) * GRAN - HDR;
+    } else if (w.loc == LOC_LARGE) {
+        n = w.l->committed - LARGE_DATA;
+    } else {
+        count_bad(h);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (n == (size_t)-1) {
+        /* A freed block gives -1 without an error on CE. */
+        *err = w.loc == LOC_FREED ? 0 : ERROR_INVALID_PARAMETER;
+        heap_report_bad_pointer("HeapSize", (void *)h->handle, p, bad_kind(w.loc));
+    }
+    return n;
+}
+
+enum in_place { IP_DONE, IP_MOVE, IP_FAILED };
+
+/* In-place resize of a busy small item to `need` granules (CE's rules,
+ * spec 6.2), lock held.  IP_FAILED: the commit at the region's end failed,
+ * and CE 5 then gives up without moving.  On IP_DONE, [*zfrom, *zto) must
+ * be zeroed (after unlocking). */
+static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *r, uint32_t g,
+                                             uint32_t need, size_t n, DWORD flags,
+                                             uintptr_t *zfrom, uintptr_t *zto)
+{
+    uint32_t cur = item_size(r, g);
+    uintptr_t data = data_addr(r, g);
+    if (need <= cur) {
+        if (cur > need) { /* a difference of 16 bytes or more is split off, */
+            /* not merged, rover and pitLast unchanged */
+            bits_set(r, g + need, g + cur, true);
+            note_resize(h, (size_t)cur * GRAN, (size_t)need * GRAN);
+            uint32_t split = (cur - need) * GRAN;
+            if (r->max_free < split) {
+                r->max_free = split | (r->max_free & ESTIMATE);
+            }
+            reindex(h, r);
+        }
+        return IP_DONE;
+    }
+    uint32_t nx = g + cur;
+    if (nx < r->end && !gfree(r, nx)) {
+        return IP_MOVE; /* next item busy: nothing changes */
+    }
+    uint32_t free_g = 0;
+    bool at_end = true;
+    if (nx < r->end) {
+        uint32_t e = next_busy(r, nx);
+        r->rover = nx; /* Merge(N) moves the rover even if the grow fails */
+        if (e == r->end) {
+            r->last = nx;
+        }
+        free_g = e - nx;
+        at_end = e == r->end;
+    }
+    bool fits = cur + free_g >= need ||
+                (at_end && (size_t)(cur + free_g) * GRAN + tail_of(r) > (size_t)need * GRAN);
+    if (!fits) {
+        reindex(h, r);
+        return IP_MOVE;
+    }
+    if (carve(h, r, nx, need - cur, g) != 0) {
+        reindex(h, r);
+        return IP_FAILED;
+    }
+    uint32_t grown = item_size(r, g);
+    if (r->rover > g) {
+        r->rover = g + grown;
+    }
+    reindex(h, r);
+    note_resize(h, (size_t)cur * GRAN, (size_t)grown * GRAN);
+    /* Carving zeroes the slack after n; HEAP_ZERO_MEMORY the whole new part. */
+    *zfrom = (flags & HEAP_ZERO_MEMORY) ? data + (size_t)cur * GRAN - HDR : data + n;
+    *zto = data + (size_t)grown * GRAN - HDR;
+    return IP_DONE;
+}
+
+static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_REALLOC_FLAGS) {
+        *err = ERROR_INVALID_PARAMETER;
+        return NULL;
+    }
+    if (flags & HEAP_GENERATE_EXCEPTIONS) {
+        *err = ERROR_NOT_SUPPORTED;
+        return NULL;
+    }
+    pthread_mutex_lock(&h->lock);
+    struct where w = locate(h, p);
+    if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
+        count_bad(h);
+        pthread_mutex_unlock(&h->lock);
+        *err = ERROR_INVALID_PARAMETER; /* freed blocks too: header size <= 0 */
+        heap_report_bad_pointer("HeapReAlloc", (void *)h->handle, p, bad_kind(w.loc));
+        return NULL;
+    }
+    if (n > MAX_REQUEST) {
+        pthread_mutex_unlock(&h->lock);
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    size_t old_usable;
+    uintptr_t zfrom = 0, zto = 0;
+    if (w.loc == LOC_LARGE) {
+        /* Large items never shrink and never grow in place. */
+        if (align_up(n + LARGE_DATA, h->page) <= w.l->committed) {
+            pthread_mutex_unlock(&h->lock);
+            return p;
+        }
+        old_usable = w.l->committed - LARGE_DATA;
+    } else {
+        uint32_t need = (uint32_t)(align_up(n + HDR, GRAN) / GRAN);
+        old_usable = (size_t)item_size(w.r, w.g) * GRAN - HDR;
+        enum in_place ip = realloc_in_place_locked(h, w.r, w.g, need, n, flags, &zfrom, &zto);
+        if (ip != IP_MOVE) {
+            pthread_mutex_unlock(&h->lock);
+            if (ip == IP_FAILED) {
+                *err = ERROR_NOT_ENOUGH_MEMORY;
+                return NULL;
+            }
+            zero(zfrom, zto);
+            return p;
+        }
+    }
+    if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
+        pthread_mutex_unlock(&h->lock);
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    /* Move: allocate first (so the old place cannot be reused), copy the old
+     * usable size, free the old item. */
+    uintptr_t q;
+    if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
+        q = alloc_large_locked(h, n, err);
+    } else {
+        q = alloc_small_locked(h, (uint32_t)(align_up(n + HDR, GRAN) / GRAN), err);
+    }
+    if (q == 0) {
+        pthread_mutex_unlock(&h->lock);
+        return NULL;
+    }
+    struct where nw = locate(h, (void *)q);
+    size_t new_usable = nw.loc == LOC_LARGE ? nw.l->committed - LARGE_DATA
+                                            : (size_t)item_size(nw.r, nw.g) * GRAN - HDR;
+    memcpy((void *)q, p, old_usable);
+    if (nw.loc == LOC_BUSY) {
+        /* The carve's slack zeroing, then the flag's. */
+        zero(q + ((flags & HEAP_ZERO_MEMORY) ? old_usable : (n > old_usable ? n : old_usable)),
+             q + new_usable);
+    }
+    if (w.loc == LOC_LARGE) {
+        free_large_locked(h, w.l);
+    } else {
+        free_small_locked(h, w.r, w.g);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return (void *)q;
+}
+
+static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        *err = ERROR_INVALID_PARAMETER;
+        return 0;
+    }
+    uint32_t best = 0;
+    pthread_mutex_lock(&h->lock);
+    for (uint32_t i = 0; i < h->nregions; i++) {
+        struct region *r = h->regions[i];
+        uint32_t q = r->end > 0 ? prev_free(r, r->end) : NONE;
+        if (q != NONE) {
+            /* Every run is merged; the rover ends at the last one. */
+            uint32_t t = run_start(r, q);
+            r->rover = t;
+            if (q == r->end - 1) {
+                r->last = t;
+                uint32_t size = (r->end - t) * GRAN;
+                if (size >= h->page) {
+                    uintptr_t hdr = data_addr(r, t) - HDR;
+                    uint32_t head = (uint32_t)(h->page - (hdr & (h->page - 1)) - HDR);
+                    uint32_t ex = (size - head) & ~(uint32_t)(h->page - 1);
+                    uint32_t old_end = r->end;
+                    r->end = t + head / GRAN;
+                    bits_set(r, r->end, old_end, false);
+                    decommit_range(h, hdr + head + HDR, ex);
+                }
+            }
+        }
+        r->max_free = r->tree[1].max * GRAN;
+        reindex(h, r);
+        best = max2(best, r->max_free);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return best;
+}
+
+/* Checks one region's bookkeeping against itself (lock held). */
+static bool region_consistent(const struct region *r)
+{
+    uint32_t g = 0;
+    while (g < r->end) {
+        if (gstart(r, g)) {
+            if (gfree(r, g)) {
+                return false;
+            }
+            g = item_end(r, g); /* the busy granules up to the next item */
+        } else if (gfree(r, g)) {
+            uint32_t e = next_busy(r, g);
+            for (uint32_t k = g; k < e; k++) {
+                if (gstart(r, k)) {
+                    return false;
+                }
+            }
+            g = e;
+        } else {
+            return false; /* a busy granule outside any item */
+        }
+    }
+    for (uint32_t k = r->end; k < r->nwords * 64; k++) {
+        if (gfree(r, k) || gstart(r, k)) {
+            return false;
+        }
+    }
+    for (uint32_t w = 0; w < r->leaves; w++) {
+        struct seg s = leaf_of(w < r->nwords ? FREEW(r, w) : 0);
+        struct seg t = r->tree[r->leaves + w];
+        if (s.pre != t.pre || s.suf != t.suf || s.max != t.max) {
+            return false;
+        }
+    }
+    uint32_t half = 64;
+    for (uint32_t lo = r->leaves / 2; lo >= 1; lo /= 2, half *= 2) {
+        for (uint32_t i = lo; i < 2 * lo; i++) {
+            struct seg s = combine(r->tree[2 * i], r->tree[2 * i + 1], half);
+            if (s.pre != r->tree[i].pre || s.suf != r->tree[i].suf || s.max != r->tree[i].max) {
+                return false;
+            }
+        }
+    }
+    bool last_ok = r->last == r->end || (r->last < r->end && gfree(r, r->last) &&
+                                         next_busy(r, r->last) == r->end);
+    return r->rover <= r->end && last_ok && committed_of(r) % 4096 == 0;
+}
+
+static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        return false;
+    }
+    bool ok = true;
+    pthread_mutex_lock(&h->lock);
+    if (p == NULL) {
+        for (uint32_t i = 0; ok && i < h->nregions; i++) {
+            ok = region_consistent(h->regions[i]);
+        }
+    } else {
+        enum loc loc = locate(h, p).loc;
+        ok = loc == LOC_BUSY || loc == LOC_LARGE;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+static bool ce5_owns(struct heap *hh, const void *p)
+{
+    struct ce5_heap *h = ce5(hh);
+    pthread_mutex_lock(&h->lock);
+    enum loc loc = locate(h, p).loc;
+    pthread_mutex_unlock(&h->lock);
+    return loc == LOC_BUSY || loc == LOC_LARGE;
+}
+
+static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
+{
+    struct ce5_heap *h = ce5(hh);
+    pthread_mutex_lock(&h->lock);
+    bool go = true;
+    for (uint32_t i = 0; go && i < h->nregions; i++) {
+        const struct region *r = h->regions[i];
+        struct heap_walk_entry e = {HEAP_WALK_REGION, r->base, r->reserve, committed_of(r), true};
+        go = fn(ctx, &e);
+        for (uint32_t g = 0; go && g < r->end;) {
+            bool busy = gstart(r, g);
+            uint32_t next = busy ? item_end(r, g) : next_busy(r, g);
+            struct heap_walk_entry it = {HEAP_WALK_ITEM, data_addr(r, g),
+                                         (size_t)(next - g) * GRAN - HDR, 0, busy};
+            go = fn(ctx, &it);
+            g = next;
+        }
+    }
+    for (const struct large *l = h->large_head; go && l != NULL; l = l->next) {
+        struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base + LARGE_DATA, l->committed - LARGE_DATA,
+                                    l->committed, true};
+        go = fn(ctx, &e);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void ce5_stats(struct heap *hh, struct heap_stats *out)
+{
+    struct ce5_heap *h = ce5(hh);
+    pthread_mutex_lock(&h->lock);
+    *out = h->st;
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void *ce5_handle(struct heap *hh)
+{
+    return (void *)ce5(hh)->handle;
+}
+
+static void ce5_lock(struct heap *hh)
+{
+    pthread_mutex_lock(&ce5(hh)->lock);
+}
+
+static void ce5_unlock(struct heap *hh)
+{
+    pthread_mutex_unlock(&ce5(hh)->lock);
+}
+
+bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_state *out)
+{
+    struct ce5_heap *h = ce5(hh);
+    pthread_mutex_lock(&h->lock);
+    bool ok = i < h->nregions;
+    if (ok) {
+        const struct region *r = h->regions[i];
+        uintptr_t hdr0 = r->base + r->data_off - HDR - h->sbase;
+        out->base = r->base - h->sbase;
+        out->reserved = r->reserve;
+        out->committed = committed_of(r);
+        out->rover = hdr0 + (uintptr_t)r->rover * GRAN;
+        out->last = hdr0 + (uintptr_t)r->last * GRAN;
+        out->end = hdr0 + (uintptr_t)r->end * GRAN;
+        out->max_free = r->max_free;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+const struct heap_ops heap_ce5_ops = {
+    .name = "ce5",
+    .create = ce5_create,
+    .destroy = ce5_destroy,
+    .alloc = ce5_alloc,
+    .realloc = ce5_realloc,
+    .free = ce5_free,
+    .size = ce5_size,
+    .compact = ce5_compact,
+    .validate = ce5_validate,
+    .owns = ce5_owns,
+    .walk = ce5_walk,
+    .stats = ce5_stats,
+    .handle = ce5_handle,
+    .lock = ce5_lock,
+    .unlock = ce5_unlock,
+};

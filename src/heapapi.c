@@ -1,0 +1,218 @@
+/*
+ * heapapi.c - the Win32-named heap functions (Heap*, Local*) over the
+ * process's heaps.
+ *
+ * Owns: nothing but the translation: handles to heaps (through the registry
+ * of heap.c, with the process heap checked first), the Local* flags to Heap*
+ * flags, and the last error.  The rules live in the heap algorithms.
+ *
+ * The process heap is made at the first call of any function here (before
+ * a HeapCreate'd heap, as at CE's process start), see core_process_heap.
+ *
+ * Last error: set only when the heap reports a non-zero code; CE fails some
+ * calls without setting any (a full fixed heap, a double free, HeapSize of a
+ * freed block), and so do these.
+ */
+#include "cebox/winmem.h"
+#include "core.h"
+#include "export.h"
+#include "heap.h"
+
+#define LMEM_REALLOC_FLAGS (LMEM_VALID_FLAGS | LMEM_MODIFY)
+
+static void fail(DWORD err)
+{
+    if (err != 0) {
+        SetLastError(err);
+    }
+}
+
+/* The last handle this thread resolved, valid while no heap was destroyed
+ * since (heap_generation), so most calls skip the registry's lock. */
+static _Thread_local struct {
+    HANDLE handle;
+    struct heap *heap;
+    unsigned long generation;
+} last_resolved;
+
+/* The heap behind a handle, or NULL. */
+static struct heap *resolve(HANDLE h)
+{
+    struct heap *ph = core_process_heap(core_get());
+    if (h == NULL) {
+        return NULL;
+    }
+    unsigned long gen = heap_generation();
+    if (h == last_resolved.handle && gen == last_resolved.generation) {
+        return last_resolved.heap;
+    }
+    struct heap *found = ph != NULL && ph->ops->handle(ph) == h ? ph : heap_lookup(h);
+    if (found != NULL) {
+        last_resolved.handle = h;
+        last_resolved.heap = found;
+        last_resolved.generation = gen;
+    }
+    return found;
+}
+
+static struct heap *process_heap(void)
+{
+    return core_process_heap(core_get());
+}
+
+CEBOX_EXPORT HANDLE GetProcessHeap(void)
+{
+    struct heap *h = process_heap();
+    return h != NULL ? h->ops->handle(h) : NULL;
+}
+
+CEBOX_EXPORT HANDLE HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwMaximumSize)
+{
+    struct cebox_core *c = core_get();
+    DWORD err = 0;
+    /* The process heap exists before any other heap, as on CE. */
+    core_process_heap(c);
+    struct heap *h = heap_create(heap_ops_for(c->settings.profile->heap), c->slot, flOptions,
+                                 dwInitialSize, dwMaximumSize, &err);
+    if (h == NULL) {
+        fail(err);
+        return NULL;
+    }
+    return h->ops->handle(h);
+}
+
+CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
+{
+    struct heap *h = resolve(hHeap);
+    if (h == NULL || h == process_heap()) {
+        fail(ERROR_INVALID_PARAMETER);
+        return FALSE;
+    }
+    DWORD err = 0;
+    if (!heap_destroy(h, &err)) {
+        fail(err);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+CEBOX_EXPORT LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
+{
+    struct heap *h = resolve(hHeap);
+    DWORD err = 0;
+    if (h == NULL) {
+        fail(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    void *p = h->ops->alloc(h, dwFlags, dwBytes, &err);
+    if (p == NULL) {
+        fail(err);
+    }
+    return p;
+}
+
+CEBOX_EXPORT LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes)
+{
+    struct heap *h = resolve(hHeap);
+    DWORD err = 0;
+    if (h == NULL) {
+        fail(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    void *p = h->ops->realloc(h, dwFlags, lpMem, dwBytes, &err);
+    if (p == NULL) {
+        fail(err);
+    }
+    return p;
+}
+
+CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
+{
+    struct heap *h = resolve(hHeap);
+    DWORD err = 0;
+    if (h == NULL) {
+        fail(ERROR_INVALID_PARAMETER);
+        return FALSE;
+    }
+    if (!h->ops->free(h, dwFlags, lpMem, &err)) {
+        fail(err);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+CEBOX_EXPORT SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
+{
+    struct heap *h = resolve(hHeap);
+    DWORD err = 0;
+    if (h == NULL) {
+        fail(ERROR_INVALID_PARAMETER);
+        return (SIZE_T)-1;
+    }
+    size_t n = h->ops->size(h, dwFlags, lpMem, &err);
+    if (n == (size_t)-1) {
+        fail(err);
+    }
+    return n;
+}
+
+CEBOX_EXPORT UINT HeapCompact(HANDLE hHeap, DWORD dwFlags)
+{
+    struct heap *h = resolve(hHeap);
+    DWORD err = 0;
+    if (h == NULL) {
+        fail(ERROR_INVALID_PARAMETER);
+        return 0;
+    }
+    size_t n = h->ops->compact(h, dwFlags, &err);
+    if (err != 0) {
+        fail(err);
+        return 0;
+    }
+    return (UINT)n;
+}
+
+CEBOX_EXPORT BOOL HeapValidate(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
+{
+    struct heap *h = resolve(hHeap);
+    return h != NULL && h->ops->validate(h, dwFlags, lpMem) ? TRUE : FALSE;
+}
+
+CEBOX_EXPORT HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes)
+{
+    if (uFlags & ~(UINT)LMEM_VALID_FLAGS) {
+        fail(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    return HeapAlloc(GetProcessHeap(), (uFlags & LMEM_ZEROINIT) ? HEAP_ZERO_MEMORY : 0, uBytes);
+}
+
+CEBOX_EXPORT HLOCAL LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
+{
+    if ((uFlags & ~(UINT)LMEM_REALLOC_FLAGS) ||
+        ((uFlags & LMEM_DISCARDABLE) && !(uFlags & LMEM_MODIFY))) {
+        fail(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    DWORD flags = ((uFlags & LMEM_ZEROINIT) ? HEAP_ZERO_MEMORY : 0) |
+                  ((uFlags & LMEM_MOVEABLE) ? 0 : HEAP_REALLOC_IN_PLACE_ONLY);
+    return HeapReAlloc(GetProcessHeap(), flags, hMem, uBytes);
+}
+
+CEBOX_EXPORT HLOCAL LocalFree(HLOCAL hMem)
+{
+    if (hMem == NULL) {
+        return NULL;
+    }
+    if (!HeapFree(GetProcessHeap(), 0, hMem)) {
+        SetLastError(ERROR_INVALID_PARAMETER);
+        return hMem;
+    }
+    return NULL;
+}
+
+CEBOX_EXPORT SIZE_T LocalSize(HLOCAL hMem)
+{
+    SIZE_T n = HeapSize(GetProcessHeap(), 0, hMem);
+    return n == (SIZE_T)-1 ? 0 : n;
+}
