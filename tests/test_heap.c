@@ -1,0 +1,688 @@
+/*
+ * test_heap.c - the CE 5 heap through the public API: the sizes, addresses
+ * and errors a CE 5.0 device gives (the worked examples of the heap spec),
+ * the Local* family, invalid pointers, heap destruction, threads.
+ *
+ * Each test starts from a fresh core (core_reset), so the process heap is
+ * the first reservation of the slot: H = slot + 64 KB.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cebox.h"
+#include "cebox/winmem.h"
+#include "core.h"
+#include "heap.h"
+#include "testutil.h"
+
+#define PAGE 4096u
+#define BLOCK 0x10000u
+#define SENTINEL 0xC0FFEEu
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[OPTIONS_ERR_MAX];
+    setenv("CEBOX_PROFILE", "ce5", 1);
+    unsetenv("CEBOX_RAM");
+    unsetenv("CEBOX_SLOT_SIZE");
+    unsetenv("CEBOX_LARGE_MEMORY_AREA");
+    assert_int_equal(core_reset(err), 0);
+    heap_set_bad_pointer_hook(NULL);
+    SetLastError(SENTINEL);
+    return 0;
+}
+
+static uintptr_t slot_start(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.base;
+}
+
+static size_t committed(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.committed_bytes;
+}
+
+static unsigned free_blocks(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.free_blocks;
+}
+
+/* Offset of p from the process heap's handle. */
+static uintptr_t hoff(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)GetProcessHeap();
+}
+
+static void expect_error(DWORD err)
+{
+    assert_int_equal(GetLastError(), err);
+    SetLastError(SENTINEL);
+}
+
+/* ---- sizes and places ---- */
+
+static void test_sizes_of_small_items(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    assert_int_equal((uintptr_t)h - slot_start(), BLOCK); /* first free run of 3 blocks */
+    void *p1 = HeapAlloc(h, 0, 1);
+    void *p9 = HeapAlloc(h, 0, 9);
+    void *p0 = HeapAlloc(h, 0, 0);
+    assert_int_equal(HeapSize(h, 0, p1), 8);
+    assert_int_equal(HeapSize(h, 0, p9), 24);
+    assert_int_equal(HeapSize(h, 0, p0), 8); /* HeapAlloc(0) is a real block */
+    assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 100)), 104);
+    assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 5000)), 5000);
+    assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 10000)), 10008);
+    assert_int_equal((uintptr_t)p1 % 16, 0);
+    assert_int_equal((uintptr_t)p9 % 16, 0);
+    assert_int_equal(hoff(p1), 0x60);
+    assert_int_equal(GetLastError(), SENTINEL); /* success sets nothing */
+}
+
+static void test_large_item_at_block_boundary_plus_0x20(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *p = HeapAlloc(h, 0, 100000);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % BLOCK, 0x20);
+    assert_int_equal((uintptr_t)p - 0x20, (uintptr_t)h + 3 * BLOCK); /* first free 2-block run */
+    assert_int_equal(HeapSize(h, 0, p), 102368);
+    p[102367] = 1;
+    /* 98,279 bytes still go into a region; 98,280 is a large item. */
+    void *a = HeapAlloc(h, 0, 98279);
+    void *b = HeapAlloc(h, 0, 98280);
+    assert_int_equal(HeapSize(h, 0, a), 98280);
+    assert_int_equal(HeapSize(h, 0, b), 102368);
+    assert_int_not_equal((uintptr_t)a % BLOCK, 0x20);
+    assert_int_equal((uintptr_t)b % BLOCK, 0x20);
+    char map[512];
+    cebox_slot_map(map, sizeof map);
+    assert_int_equal(map[1], 'H');
+    assert_int_equal(map[4], 'L');
+    assert_true(HeapFree(h, 0, p));
+    assert_true(HeapFree(h, 0, b));
+    cebox_slot_map(map, sizeof map);
+    assert_int_equal(map[4], '.'); /* a large item's blocks go back at once */
+}
+
+/* The worked examples of the CE 5 heap spec, section 10, in order. */
+static void test_spec_worked_examples(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    assert_int_equal(committed(), PAGE);
+    char *a = HeapAlloc(h, 0, 1);
+    char *b = HeapAlloc(h, 0, 9);
+    char *c = HeapAlloc(h, 0, 100);
+    assert_int_equal(hoff(a), 0x60);
+    assert_int_equal(hoff(b), 0x70);
+    assert_int_equal(hoff(c), 0x90);
+    char *l = HeapAlloc(h, 0, 100000);
+    assert_int_equal((uintptr_t)l - (uintptr_t)h, 0x30000 + 0x20);
+    assert_int_equal(committed(), PAGE + 0x19000);
+    char *d = HeapAlloc(h, 0, 5000); /* pass 2: the tail, one more page */
+    assert_int_equal(hoff(d), 0x100);
+    assert_int_equal(committed(), 2 * PAGE + 0x19000);
+    assert_true(HeapFree(h, 0, b));
+    assert_int_equal(hoff(HeapAlloc(h, 0, 20)), 0x70);   /* from the rover, exact fit */
+    assert_int_equal(hoff(HeapAlloc(h, 0, 20)), 0x1490); /* rover onward: the tail run */
+    char *a2 = HeapReAlloc(h, 0, a, 40); /* next item busy: moves */
+    assert_int_equal(hoff(a2), 0x14B0);
+    assert_ptr_equal(HeapReAlloc(h, 0, d, 100), d); /* shrink in place */
+    assert_int_equal(HeapSize(h, 0, d), 104);
+    assert_int_equal(GetLastError(), SENTINEL);
+}
+
+static void test_rover_decides_not_the_lowest_address(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *a = HeapAlloc(h, 0, 16);
+    char *b = HeapAlloc(h, 0, 16);
+    char *c = HeapAlloc(h, 0, 16);
+    assert_int_equal(hoff(a), 0x60);
+    assert_int_equal(b - a, 32);
+    assert_int_equal(c - b, 32);
+    assert_true(HeapFree(h, 0, a));
+    /* A 48-byte item does not fit a's hole: the search goes on to the tail
+     * and leaves the rover there. */
+    char *d = HeapAlloc(h, 0, 40);
+    assert_ptr_equal(d, c + 32);
+    /* So a 32-byte item that would fit at a (the lowest free address) is
+     * placed after d, where the rover is. */
+    char *e = HeapAlloc(h, 0, 16);
+    assert_ptr_equal(e, d + 48);
+    assert_ptr_not_equal(e, a);
+    /* Right after a free, the rover is the freed item: it is reused. */
+    assert_true(HeapFree(h, 0, b));
+    assert_ptr_equal(HeapAlloc(h, 0, 16), b);
+}
+
+static void test_grow_in_place_at_region_end(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *p = HeapAlloc(h, 0, 1);
+    p[0] = 42;
+    assert_ptr_equal(HeapReAlloc(h, 0, p, 10000), p);
+    assert_int_equal(HeapSize(h, 0, p), 10008);
+    assert_int_equal(committed(), 3 * PAGE);
+    assert_int_equal(p[0], 42);
+    p[10007] = 1;
+}
+
+static void test_new_region_when_nothing_fits(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *a = HeapAlloc(h, 0, 0x17FE0);
+    char *b = HeapAlloc(h, 0, 0x17FE0);
+    assert_int_equal(hoff(a), 0x60);
+    /* A new region: the next free run of three blocks, data at +0x30. */
+    assert_int_equal(hoff(b), 3 * BLOCK + 0x30);
+    assert_int_equal(committed(), 2 * 0x19000);
+    char map[512];
+    cebox_slot_map(map, sizeof map);
+    assert_memory_equal(map, "-HHHHHH.", 8);
+}
+
+static void test_compact_gives_the_tail_back(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    size_t before = committed();
+    void *p = HeapAlloc(h, 0, 10000);
+    assert_int_equal(committed(), before + 2 * PAGE);
+    assert_true(HeapFree(h, 0, p));
+    assert_int_equal(committed(), before + 2 * PAGE); /* free never decommits */
+    assert_int_equal(HeapCompact(h, 0), 0xFA0);
+    assert_int_equal(committed(), before);
+    assert_int_equal((uintptr_t)HeapAlloc(h, 0, 1) - (uintptr_t)h, 0x60);
+    assert_true(HeapDestroy(h));
+}
+
+static void test_create_sizes(void **state)
+{
+    (void)state;
+    GetProcessHeap(); /* made at the first heap call */
+    size_t before = committed();
+    unsigned fb = free_blocks();
+    HANDLE h = HeapCreate(0, 1 << 20, 0); /* only the region is committed */
+    assert_int_equal(committed(), before + 0x2F000);
+    assert_int_equal(free_blocks(), fb - 3);
+    assert_true(HeapDestroy(h));
+    h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0x10000); /* fixed: one block */
+    assert_non_null(h);
+    assert_int_equal(free_blocks(), fb - 1);
+    assert_int_equal(committed(), before + PAGE);
+    /* 0xFF88 is the largest request that fits; it commits the rest. */
+    assert_null(HeapAlloc(h, 0, 0xFF89));
+    assert_int_equal(GetLastError(), SENTINEL); /* a full fixed heap sets nothing */
+    char *p = HeapAlloc(h, 0, 0xFF88);
+    assert_non_null(p);
+    assert_int_equal(committed(), before + BLOCK);
+    assert_null(HeapAlloc(h, 0, 9)); /* a 16-byte free item is left at the end */
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_int_equal((char *)HeapAlloc(h, 0, 0) - (char *)h, 0x10000 - 16); /* end marker at 0xFFF8 */
+    assert_true(HeapFree(h, 0, p));
+    /* a fixed heap never makes large items */
+    p = HeapAlloc(h, 0, 0xFF88);
+    assert_int_not_equal((uintptr_t)p % BLOCK, 0x20);
+    assert_true(HeapDestroy(h));
+    assert_int_equal(free_blocks(), fb);
+    /* a maximum of 32 MB cannot be reserved */
+    assert_null(HeapCreate(0, 0, 32u << 20));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    /* a maximum near 4 GB wraps to 0: growable */
+    h = HeapCreate(0, 0, 0xFFFFF001u);
+    assert_non_null(h);
+    assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 200000)), ((200000 + 32 + 4095) & ~4095u) - 32);
+    assert_true(HeapDestroy(h));
+}
+
+/* ---- flags and errors ---- */
+
+static void test_flag_validation(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    assert_null(HeapCreate(0x2, 0, 0));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapAlloc(h, HEAP_GENERATE_EXCEPTIONS, 10));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, 10));
+    expect_error(ERROR_INVALID_PARAMETER);
+    void *p = HeapAlloc(h, HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY, 10);
+    assert_non_null(p);
+    assert_null(HeapReAlloc(h, HEAP_GENERATE_EXCEPTIONS, p, 20));
+    expect_error(ERROR_NOT_SUPPORTED);
+    assert_null(HeapReAlloc(h, 0x100, p, 20));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapFree(h, HEAP_ZERO_MEMORY, p));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(HeapSize(h, 0x2, p), (SIZE_T)-1);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(HeapCompact(h, 0x8), 0);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapValidate(h, 0x8, p));
+    assert_int_equal(GetLastError(), SENTINEL); /* HeapValidate never sets one */
+    /* sizes: over 1 GB fails; exactly 1 GB is a large item whose 64 KB-
+     * rounded reservation reaches the slot size: VirtualAlloc's 87. */
+    assert_null(HeapAlloc(h, 0, 0x40000001));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    assert_null(HeapAlloc(h, 0, 0x40000000));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapAlloc(h, 0, 0x1FEFFE1));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapReAlloc(h, 0, p, 0x40000001));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    /* unknown handles */
+    assert_null(HeapAlloc(NULL, 0, 1));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapAlloc((HANDLE)p, 0, 1));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapValidate(NULL, 0, NULL));
+}
+
+static void test_destroy(void **state)
+{
+    (void)state;
+    HANDLE ph = GetProcessHeap();
+    unsigned fb = free_blocks();
+    size_t before = committed();
+    HANDLE h = HeapCreate(0, 0, 0);
+    for (int i = 0; i < 20; i++) {
+        assert_non_null(HeapAlloc(h, 0, 40000)); /* several regions */
+    }
+    assert_non_null(HeapAlloc(h, 0, 500000)); /* and large items */
+    assert_non_null(HeapAlloc(h, 0, 200000));
+    assert_true(free_blocks() < fb - 10);
+    assert_true(HeapDestroy(h));
+    assert_int_equal(free_blocks(), fb);
+    assert_int_equal(committed(), before);
+    /* the handle is gone */
+    assert_null(HeapAlloc(h, 0, 1));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapDestroy(h));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* the process heap cannot be destroyed */
+    assert_false(HeapDestroy(ph));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_non_null(HeapAlloc(ph, 0, 10));
+}
+
+static void test_in_place_only_realloc(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *a = HeapAlloc(h, 0, 24);
+    char *b = HeapAlloc(h, 0, 24);
+    memset(a, 7, 24);
+    assert_null(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, a, 100));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(HeapSize(h, 0, a), 24);
+    assert_int_equal(a[23], 7);
+    /* shrinking in place is always possible */
+    assert_ptr_equal(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, a, 8), a);
+    assert_int_equal(HeapSize(h, 0, a), 8);
+    /* LocalReAlloc without LMEM_MOVEABLE: in place only */
+    char *c = LocalAlloc(LMEM_FIXED, 24);
+    char *d = LocalAlloc(LMEM_FIXED, 24);
+    assert_ptr_equal(d, c + 32);
+    assert_null(LocalReAlloc(c, 100, LMEM_FIXED));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    char *c2 = LocalReAlloc(c, 100, LMEM_MOVEABLE | LMEM_ZEROINIT);
+    assert_non_null(c2);
+    assert_ptr_not_equal(c2, c);
+    assert_true(all_zero((unsigned char *)c2 + 24, 100 - 24));
+    assert_int_equal(LocalSize(c2), 104);
+    /* growing in place into the free block after it */
+    assert_null(LocalFree(c2));
+    (void)b;
+    char *e = LocalAlloc(LPTR, 40);
+    char *f = LocalAlloc(LPTR, 40);
+    char *g = LocalAlloc(LPTR, 40);
+    assert_ptr_equal(f, e + 48);
+    assert_ptr_equal(g, f + 48);
+    assert_null(LocalFree(f));
+    assert_ptr_equal(LocalReAlloc(e, 80, LMEM_FIXED), e);
+    assert_int_equal(LocalSize(e), 88);
+    assert_null(LocalReAlloc(e, 200, LMEM_FIXED)); /* g is in the way */
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+}
+
+static void test_large_item_realloc(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *p = HeapAlloc(h, 0, 100000);
+    p[0] = 5;
+    assert_ptr_equal(HeapReAlloc(h, 0, p, 1000), p); /* never shrinks */
+    assert_int_equal(HeapSize(h, 0, p), 102368);
+    assert_ptr_equal(HeapReAlloc(h, 0, p, 102368), p); /* still its pages */
+    assert_null(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, p, 102369));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    char *q = HeapReAlloc(h, HEAP_ZERO_MEMORY, p, 150000);
+    assert_non_null(q);
+    assert_ptr_not_equal(q, p);
+    assert_int_equal(q[0], 5);
+    assert_int_equal(HeapSize(h, 0, q), 151520);
+    assert_true(all_zero((unsigned char *)q + 102368, 151520 - 102368));
+    /* a small item grows into a large one by moving */
+    char *s = HeapAlloc(h, 0, 100);
+    char *t = HeapAlloc(h, 0, 100);
+    (void)t;
+    char *s2 = HeapReAlloc(h, 0, s, 200000);
+    assert_int_equal((uintptr_t)s2 % BLOCK, 0x20);
+}
+
+static void test_zeroing(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *p = HeapAlloc(h, 0, 64);
+    memset(p, 0xAB, 64);
+    assert_true(HeapFree(h, 0, p));
+    char *q = HeapAlloc(h, HEAP_ZERO_MEMORY, 60);
+    assert_ptr_equal(q, p);
+    assert_true(all_zero((unsigned char *)q, 72));
+    memset(q, 0xAB, 72);
+    assert_true(HeapFree(h, 0, q));
+    /* without the flag, only the slack after the request is cleared */
+    char *r = HeapAlloc(h, 0, 50);
+    assert_ptr_equal(r, p);
+    assert_int_equal((unsigned char)r[0], 0xAB);
+    assert_int_equal(HeapSize(h, 0, r), 56);
+    assert_int_equal((unsigned char)r[49], 0xAB);
+    assert_true(all_zero((unsigned char *)r + 50, 56 - 50));
+    char *z = LocalAlloc(LPTR, 5000);
+    assert_true(all_zero((unsigned char *)z, 5000));
+}
+
+/* ---- invalid pointers ---- */
+
+static int bad_count[3];
+
+static void count_bad(const char *op, const void *handle, const void *p, enum heap_bad_kind why)
+{
+    (void)op;
+    (void)handle;
+    (void)p;
+    bad_count[why]++;
+}
+
+static void test_invalid_pointers_are_refused(void **state)
+{
+    (void)state;
+    memset(bad_count, 0, sizeof bad_count);
+    heap_set_bad_pointer_hook(count_bad);
+    HANDLE h = GetProcessHeap();
+    char *a = HeapAlloc(h, 0, 40);
+    char *b = HeapAlloc(h, 0, 40);
+    char *big = HeapAlloc(h, 0, 200000);
+    int local = 0;
+    /* not from this heap */
+    assert_false(HeapFree(h, 0, NULL));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapFree(h, 0, &local));
+    expect_error(ERROR_INVALID_PARAMETER);
+    HANDLE other = HeapCreate(0, 0, 0);
+    char *o = HeapAlloc(other, 0, 10);
+    assert_false(HeapFree(h, 0, o));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(HeapSize(h, 0, o), (SIZE_T)-1);
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* interior */
+    assert_false(HeapFree(h, 0, a + 16));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapFree(h, 0, a + 1));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapFree(h, 0, big + 4096));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapReAlloc(h, 0, b + 8, 100));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapFree(h, 0, (char *)h));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* already freed: CE fails without an error, except HeapReAlloc */
+    assert_true(HeapFree(h, 0, a));
+    assert_false(HeapFree(h, 0, a));
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_int_equal(HeapSize(h, 0, a), (SIZE_T)-1);
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_null(HeapReAlloc(h, 0, a, 10));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapValidate(h, 0, a));
+    assert_true(HeapValidate(h, 0, b));
+    assert_true(HeapValidate(h, 0, big));
+    assert_true(HeapFree(h, 0, big));
+    assert_false(HeapFree(h, 0, big)); /* its reservation is gone: foreign */
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* LocalFree reports every failure with 87, LocalSize gives 0 */
+    assert_ptr_equal(LocalFree(a), a);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(LocalFree(NULL));
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_int_equal(LocalSize(a), 0);
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_int_equal(LocalSize(&local), 0);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_true(bad_count[HEAP_BAD_FOREIGN] >= 5);
+    assert_true(bad_count[HEAP_BAD_INTERIOR] >= 5);
+    assert_true(bad_count[HEAP_BAD_FREED] >= 4);
+    struct heap_stats st;
+    struct heap *ph = heap_lookup(h);
+    ph->ops->stats(ph, &st);
+    assert_true(st.bad_pointers >= 14);
+    assert_true(HeapValidate(h, 0, NULL));
+    heap_set_bad_pointer_hook(NULL);
+    assert_true(HeapDestroy(other));
+}
+
+static void test_overrun_cannot_corrupt_the_heap(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *a = HeapAlloc(h, 0, 8);
+    char *b = HeapAlloc(h, 0, 8);
+    char *c = HeapAlloc(h, 0, 8);
+    /* On a device this would overwrite b's header; here bookkeeping is
+     * elsewhere. */
+    memset(a, 0xFF, 48);
+    assert_int_equal(HeapSize(h, 0, b), 8);
+    assert_true(HeapFree(h, 0, b));
+    assert_true(HeapFree(h, 0, c));
+    assert_true(HeapFree(h, 0, a));
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_ptr_equal(HeapAlloc(h, 0, 40), a);
+}
+
+/* ---- Local* ---- */
+
+static void test_local_flags(void **state)
+{
+    (void)state;
+    void *p = LocalAlloc(LHND | LMEM_NOCOMPACT | LMEM_NODISCARD | LMEM_DISCARDABLE, 10);
+    assert_non_null(p); /* accepted, ignored: a plain pointer */
+    assert_int_equal(hoff(p), 0x60);
+    assert_null(LocalAlloc(LMEM_MODIFY, 10));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(LocalAlloc(0x1000, 10));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(LocalReAlloc(p, 20, 0x1000));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(LocalReAlloc(p, 20, LMEM_DISCARDABLE | LMEM_MOVEABLE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* LMEM_MODIFY does not skip the resize */
+    assert_ptr_equal(LocalReAlloc(p, 8, LMEM_MODIFY | LMEM_DISCARDABLE), p);
+    assert_int_equal(LocalSize(p), 8);
+    assert_null(LocalFree(p));
+}
+
+/* ---- walk ---- */
+
+struct walk_totals {
+    size_t regions, items, busy, large, reserved, committed, busy_bytes, free_bytes;
+};
+
+static bool tally(void *ctx, const struct heap_walk_entry *e)
+{
+    struct walk_totals *t = ctx;
+    switch (e->kind) {
+    case HEAP_WALK_REGION:
+        t->regions++;
+        t->reserved += e->size;
+        t->committed += e->committed;
+        break;
+    case HEAP_WALK_ITEM:
+        t->items++;
+        t->busy += e->busy;
+        if (e->busy) {
+            t->busy_bytes += e->size;
+        } else {
+            t->free_bytes += e->size + 8;
+        }
+        break;
+    case HEAP_WALK_LARGE:
+        t->large++;
+        t->committed += e->committed;
+        break;
+    }
+    return true;
+}
+
+static void test_walk_and_stats(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    void *p[5];
+    for (int i = 0; i < 5; i++) {
+        p[i] = HeapAlloc(h, 0, 1000);
+    }
+    HeapFree(h, 0, p[1]);
+    HeapFree(h, 0, p[2]);
+    HeapAlloc(h, 0, 300000);
+    struct heap *hp = heap_lookup(h);
+    struct walk_totals t = {0};
+    hp->ops->walk(hp, tally, &t);
+    assert_int_equal(t.regions, 1);
+    assert_int_equal(t.reserved, 0x2F000);
+    assert_int_equal(t.busy, 3);
+    assert_int_equal(t.busy_bytes, 3 * 1000);
+    assert_int_equal(t.items, 5); /* busy, free run of two, busy, busy, tail */
+    assert_int_equal(t.large, 1);
+    assert_int_equal(t.committed, committed());
+    struct heap_stats st;
+    hp->ops->stats(hp, &st);
+    assert_int_equal(st.live_blocks, 4);
+    assert_int_equal(st.live_bytes, 3000 + 303072);
+    assert_int_equal(st.committed_bytes, committed());
+    assert_int_equal(st.regions, 1);
+    assert_int_equal(st.large_items, 1);
+    assert_true(HeapValidate(h, 0, NULL));
+}
+
+/* ---- threads ---- */
+
+struct worker {
+    HANDLE h;
+    unsigned seed;
+    int failures;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    char *mine[64] = {0};
+    unsigned s = w->seed;
+    for (int i = 0; i < 20000; i++) {
+        s = s * 1103515245u + 12345u;
+        int k = (int)((s >> 8) % 64);
+        if (mine[k] != NULL) {
+            if (mine[k][0] != (char)k || !HeapFree(w->h, 0, mine[k])) {
+                w->failures++;
+            }
+            mine[k] = NULL;
+        } else {
+            size_t n = 1 + (s >> 16) % 600;
+            mine[k] = HeapAlloc(w->h, 0, n);
+            if (mine[k] == NULL) {
+                w->failures++;
+            } else {
+                memset(mine[k], k, n);
+            }
+        }
+    }
+    for (int k = 0; k < 64; k++) {
+        if (mine[k] != NULL && !HeapFree(w->h, 0, mine[k])) {
+            w->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads_are_serialized(void **state)
+{
+    (void)state;
+    HANDLE shared = HeapCreate(0, 0, 0);
+    struct worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){i % 2 ? shared : GetProcessHeap(), (unsigned)i + 1, 0};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_true(HeapValidate(shared, 0, NULL));
+    assert_true(HeapValidate(GetProcessHeap(), 0, NULL));
+    struct heap_stats st;
+    struct heap *hp = heap_lookup(shared);
+    hp->ops->stats(hp, &st);
+    assert_int_equal(st.live_blocks, 0);
+    heap_lock_all(); /* what a fork handler does */
+    heap_unlock_all();
+    assert_true(HeapDestroy(shared));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_sizes_of_small_items, setup),
+        cmocka_unit_test_setup(test_large_item_at_block_boundary_plus_0x20, setup),
+        cmocka_unit_test_setup(test_spec_worked_examples, setup),
+        cmocka_unit_test_setup(test_rover_decides_not_the_lowest_address, setup),
+        cmocka_unit_test_setup(test_grow_in_place_at_region_end, setup),
+        cmocka_unit_test_setup(test_new_region_when_nothing_fits, setup),
+        cmocka_unit_test_setup(test_compact_gives_the_tail_back, setup),
+        cmocka_unit_test_setup(test_create_sizes, setup),
+        cmocka_unit_test_setup(test_flag_validation, setup),
+        cmocka_unit_test_setup(test_destroy, setup),
+        cmocka_unit_test_setup(test_in_place_only_realloc, setup),
+        cmocka_unit_test_setup(test_large_item_realloc, setup),
+        cmocka_unit_test_setup(test_zeroing, setup),
+        cmocka_unit_test_setup(test_invalid_pointers_are_refused, setup),
+        cmocka_unit_test_setup(test_overrun_cannot_corrupt_the_heap, setup),
+        cmocka_unit_test_setup(test_local_flags, setup),
+        cmocka_unit_test_setup(test_walk_and_stats, setup),
+        cmocka_unit_test_setup(test_threads_are_serialized, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
