@@ -535,6 +535,39 @@ static void test_local_flags(void **state)
     assert_null(LocalFree(p));
 }
 
+/* ---- out of RAM ---- */
+
+static void test_commit_failures(void **state)
+{
+    (void)state;
+    char err[OPTIONS_ERR_MAX];
+    setenv("CEBOX_RAM", "128K", 1); /* 32 pages of device RAM: less than a region */
+    assert_int_equal(core_reset(err), 0);
+    HANDLE h = GetProcessHeap();
+    char *p = HeapAlloc(h, 0, 100);
+    assert_non_null(p);
+    /* Grow p in place at the region's end until a commit is refused: CE 5
+     * then fails without moving the block. */
+    size_t n = 100;
+    char *q;
+    while ((q = HeapReAlloc(h, 0, p, n + 4096)) != NULL) {
+        assert_ptr_equal(q, p);
+        n += 4096;
+    }
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(HeapSize(h, 0, p), ((n + 8 + 15) & ~(size_t)15) - 8);
+    /* Allocations that need a commit fail the same way; the heap is intact. */
+    while (HeapAlloc(h, 0, 2000) != NULL) {
+    }
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    assert_null(HeapAlloc(h, 0, 200000)); /* a large item's commit */
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_true(HeapFree(h, 0, p));
+    assert_non_null(HeapAlloc(h, 0, 100)); /* free space needs no commit */
+    unsetenv("CEBOX_RAM");
+}
+
 /* ---- walk ---- */
 
 struct walk_totals {
@@ -681,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup(test_invalid_pointers_are_refused, setup),
         cmocka_unit_test_setup(test_overrun_cannot_corrupt_the_heap, setup),
         cmocka_unit_test_setup(test_local_flags, setup),
+        cmocka_unit_test_setup(test_commit_failures, setup),
         cmocka_unit_test_setup(test_walk_and_stats, setup),
         cmocka_unit_test_setup(test_threads_are_serialized, setup),
     };
