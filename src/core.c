@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,37 @@ static void die(const char *msg)
     _exit(CORE_EXIT_BAD_SETTINGS);
 }
 
+/* The device RAM: the session's when `cebox run` made one, else private,
+ * in the state the settings ask for. */
+static int init_ram(struct cebox_core *c, const struct cebox_settings *s)
+{
+    const struct cebox_profile *p = s->profile;
+    if (s->session[0] != '\0') {
+        int err = ram_session_join(&c->ram, s->session);
+        if (err != 0) {
+            char msg[OPTIONS_ERR_MAX + 64];
+            snprintf(msg, sizeof msg, "cannot join the session %s: %s", s->session, strerror(err));
+            die(msg);
+        }
+        return 0;
+    }
+    const struct memstate_table *t = memstate_table_by_id((enum memstate_table_id)s->thresholds);
+    if (ram_init(&c->ram, s->ram / p->page_size, p->page_size, t) != 0) {
+        return -1;
+    }
+    if (s->state != MEMSTATE_NORMAL) {
+        ram_force_state(&c->ram, (enum memstate)s->state);
+    }
+    return 0;
+}
+
 static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
 {
     const struct cebox_profile *p = s->profile;
     c->settings = *s;
-    ram_init(&c->ram, s->ram / p->page_size);
+    if (init_ram(c, s) != 0) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
     struct slot_config cfg = {
         .size = s->slot_size,
         .granularity = p->granularity,
@@ -94,6 +121,7 @@ int core_reset(char err[OPTIONS_ERR_MAX])
     atomic_store(&the_core.process_heap, NULL);
     slot_destroy(the_core.slot);
     the_core.slot = NULL;
+    ram_release(&the_core.ram);
     if (build(&the_core, &s) != 0) {
         strcpy(err, "cannot reserve the slot");
         return -1;

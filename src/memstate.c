@@ -38,6 +38,9 @@ const struct memstate_table *memstate_table_by_id(enum memstate_table_id id)
 
 enum memstate memstate_of(const struct memstate_table *t, size_t free_bytes)
 {
+    if (t == NULL) {
+        return MEMSTATE_NORMAL;
+    }
     if (free_bytes < t->critical) {
         return MEMSTATE_CRITICAL;
     }
@@ -69,6 +72,9 @@ enum memstate memstate_parse(const char *name)
 
 size_t memstate_pinned_free(const struct memstate_table *t, enum memstate s, size_t total, size_t page)
 {
+    if (t == NULL) {
+        return total;
+    }
     size_t threshold = s == MEMSTATE_CRITICAL ? t->critical
                        : s == MEMSTATE_LOW    ? t->low
                        : s == MEMSTATE_LIMITED ? (t->limited ? t->limited : t->low)
@@ -82,6 +88,9 @@ size_t memstate_pinned_free(const struct memstate_table *t, enum memstate s, siz
 enum commit_verdict memstate_commit_rule(const struct memstate_table *t, size_t page, size_t n,
                                          size_t free_pages)
 {
+    if (t == NULL) {
+        return n <= free_pages ? COMMIT_OK : COMMIT_NO_RAM;
+    }
     size_t low = t->low / page, crit = t->critical / page;
     size_t low_blk = t->low_block / page, crit_blk = t->critical_block / page;
     if (n <= free_pages && free_pages - n >= low) {

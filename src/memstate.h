@@ -29,6 +29,9 @@ struct memstate_table {
 const struct memstate_table *memstate_table(const char *name);
 const struct memstate_table *memstate_table_by_id(enum memstate_table_id id);
 
+/* A NULL table means a device without memory states: always normal, and
+ * a commit fails only when RAM is short.  (Unit tests of other modules.) */
+
 /* The state for `free_bytes` of free RAM. */
 enum memstate memstate_of(const struct memstate_table *t, size_t free_bytes);
 

@@ -5,7 +5,10 @@
  */
 #include "options.h"
 
+#include "memstate.h"
+
 #include <limits.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +28,7 @@ static const struct cebox_profile profiles[] = {
         .large_memory_area = true, .lma_min = 2 * MB,
         .release_mixed = false, .honour_top_down = true, .alloc_prot_error_is_invalid = false,
         .heap = HEAP_KIND_CE3, .heap_region_reserve = 0x60000, .ram = 32 * MB,
+        .thresholds = MEMSTATE_TABLE_PPC,
     },
     {
         .name = "ce5", .describes = "Windows CE .NET 4.2 / CE 5.0",
@@ -32,6 +36,7 @@ static const struct cebox_profile profiles[] = {
         .large_memory_area = true, .lma_min = 2 * MB,
         .release_mixed = false, .honour_top_down = false, .alloc_prot_error_is_invalid = true,
         .heap = HEAP_KIND_CE5, .heap_region_reserve = 0x2F000, .ram = 64 * MB,
+        .thresholds = MEMSTATE_TABLE_CE5,
     },
     {
         .name = "ce6", .describes = "Windows Embedded CE 6.0",
@@ -39,46 +44,101 @@ static const struct cebox_profile profiles[] = {
         .large_memory_area = false, .lma_min = 0,
         .release_mixed = true, .honour_top_down = false, .alloc_prot_error_is_invalid = true,
         .heap = HEAP_KIND_CE6, .heap_region_reserve = 64 * KB, .ram = 512 * MB,
+        .thresholds = MEMSTATE_TABLE_CE5,
     },
 };
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 #define DEFAULT_PROFILE (&profiles[1])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
     const char *var;      /* environment variable */
     enum opt_type type;
     size_t min, max, multiple; /* OPT_SIZE only */
+    const char *const *choices; /* OPT_CHOICE only, NULL-terminated */
     const char *default_text;
     const char *help;
 };
 
 enum {
-    OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA,
-    OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_COUNT
+    OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_THRESHOLDS,
+    OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_SESSION,
+    OPT_IDX_COUNT
 };
 
+static const char *const table_names[] = {"hpc", "ppc", "ce5", NULL};
+static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
+
 static const struct option_def table[OPT_IDX_COUNT] = {
-    [OPT_IDX_PROFILE] = {"profile", "CEBOX_PROFILE", OPT_PROFILE, 0, 0, 0, "ce5",
+    [OPT_IDX_PROFILE] = {"profile", "CEBOX_PROFILE", OPT_PROFILE, 0, 0, 0, NULL, "ce5",
                          "CE version to emulate: ce3, ce5 or ce6; sets every other default"},
-    [OPT_IDX_SLOT_SIZE] = {"slot-size", "CEBOX_SLOT_SIZE", OPT_SIZE, 1 * MB, 2 * GB, 64 * KB,
+    [OPT_IDX_SLOT_SIZE] = {"slot-size", "CEBOX_SLOT_SIZE", OPT_SIZE, 1 * MB, 2 * GB, 64 * KB, NULL,
                            "ce3/ce5: 32M, ce6: 2G",
                            "size of the process slot (the box every allocation must fit in)"},
-    [OPT_IDX_RAM] = {"ram", "CEBOX_RAM", OPT_SIZE, 64 * KB, 64 * GB, 4 * KB,
+    [OPT_IDX_RAM] = {"ram", "CEBOX_RAM", OPT_SIZE, 64 * KB, 64 * GB, 4 * KB, NULL,
                      "ce3: 32M, ce5: 64M, ce6: 512M",
                      "device RAM available to programs; every committed page uses it"},
-    [OPT_IDX_LMA] = {"large-memory-area", "CEBOX_LARGE_MEMORY_AREA", OPT_BOOL, 0, 0, 0,
+    [OPT_IDX_LMA] = {"large-memory-area", "CEBOX_LARGE_MEMORY_AREA", OPT_BOOL, 0, 0, 0, NULL,
                      "ce3/ce5: yes, ce6: no",
                      "reserve-only requests of 2M or more go outside the slot"},
-    [OPT_IDX_OUT] = {"out", "CEBOX_OUT", OPT_PATH, 0, 0, 0, "none",
+    [OPT_IDX_THRESHOLDS] = {"thresholds", "CEBOX_THRESHOLDS", OPT_CHOICE, 0, 0, 0, table_names,
+                            "ce3: ppc, ce5/ce6: ce5",
+                            "memory-state table: H/PC, Pocket PC, or CE 5's SetOOMEvent defaults"},
+    [OPT_IDX_OUT] = {"out", "CEBOX_OUT", OPT_PATH, 0, 0, 0, NULL, "none",
                      "directory for the per-process summaries (cebox-PID.summary)"},
-    [OPT_IDX_QUIET] = {"quiet", "CEBOX_QUIET", OPT_BOOL, 0, 0, 0, "no",
+    [OPT_IDX_QUIET] = {"quiet", "CEBOX_QUIET", OPT_BOOL, 0, 0, 0, NULL, "no",
                        "no summary on stderr when a program exits"},
-    [OPT_IDX_FOLLOW] = {"follow", "CEBOX_FOLLOW", OPT_BOOL, 0, 0, 0, "yes",
+    [OPT_IDX_FOLLOW] = {"follow", "CEBOX_FOLLOW", OPT_BOOL, 0, 0, 0, NULL, "yes",
                         "programs started by the program run under cebox too (--no-follow: no)"},
+    [OPT_IDX_STATE] = {"state", "CEBOX_STATE", OPT_CHOICE, 0, 0, 0, state_names, "normal",
+                       "start in this memory state (free RAM pinned just inside it)"},
+    [OPT_IDX_SCHEDULE] = {"state-schedule", "CEBOX_STATE_SCHEDULE", OPT_SCHEDULE, 0, 0, 0, NULL, "none",
+                          "change the state over time, e.g. 2s:low,10s:normal (normal: free RAM decides)"},
+    [OPT_IDX_SESSION] = {"session", "CEBOX_SESSION", OPT_PATH, 0, 0, 0, NULL, "none",
+                         "device shared by the processes of one run (cebox run sets it)"},
 };
+
+int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
+{
+    size_t n = 0;
+    unsigned long last = 0;
+    while (*s != '\0') {
+        char *end;
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+        unsigned long secs = strtoul(s, &end, 10);
+        if (end[0] != 's' || end[1] != ':' || secs > 86400 || (n > 0 && secs <= last)) {
+            return -1;
+        }
+        s = end + 2;
+        size_t len = strcspn(s, ",");
+        int state = -1;
+        for (int i = 0; state_names[i] != NULL; i++) {
+            if (strlen(state_names[i]) == len && strncmp(state_names[i], s, len) == 0) {
+                state = i;
+            }
+        }
+        if (state < 0 || n >= SCHEDULE_MAX) {
+            return -1;
+        }
+        if (out != NULL && n < max) {
+            out[n] = (struct schedule_step){.seconds = (unsigned)secs, .state = state};
+        }
+        n++;
+        last = secs;
+        s += len;
+        if (*s == ',') {
+            s++;
+            if (*s == '\0') {
+                return -1;
+            }
+        }
+    }
+    return n == 0 ? -1 : (int)n;
+}
 
 const struct cebox_profile *options_profile(const char *name)
 {
@@ -158,6 +218,18 @@ static void describe_accepted(const struct option_def *d, char *buf, size_t len)
     case OPT_PATH:
         snprintf(buf, len, "a path of 1 to %zu bytes", sizeof(((struct cebox_settings *)0)->out_dir) - 1);
         break;
+    case OPT_CHOICE: {
+        size_t used = 0;
+        for (size_t i = 0; d->choices[i] != NULL && used < len; i++) {
+            const char *sep = i == 0 ? "" : d->choices[i + 1] == NULL ? " or " : ", ";
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", sep, d->choices[i]);
+        }
+        break;
+    }
+    case OPT_SCHEDULE:
+        snprintf(buf, len, "comma-separated SECONDSs:STATE steps in increasing time, STATE one of "
+                           "normal, limited, low, critical");
+        break;
     case OPT_SIZE:
         format_size(lo, sizeof lo, d->min);
         format_size(hi, sizeof hi, d->max);
@@ -182,6 +254,7 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     const struct option_def *d = &table[idx];
     size_t size = 0;
     bool flag = false;
+    size_t choice = 0;
     const struct cebox_profile *p = NULL;
     switch (d->type) {
     case OPT_PROFILE:
@@ -205,6 +278,18 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
             return refuse(d, value, err);
         }
         break;
+    case OPT_CHOICE:
+        for (choice = 0; d->choices[choice] != NULL && strcmp(d->choices[choice], value) != 0; choice++) {
+        }
+        if (d->choices[choice] == NULL) {
+            return refuse(d, value, err);
+        }
+        break;
+    case OPT_SCHEDULE:
+        if (options_parse_schedule(value, NULL, 0) < 0) {
+            return refuse(d, value, err);
+        }
+        break;
     }
     if (s == NULL) {
         return 0;
@@ -217,6 +302,10 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     case OPT_IDX_OUT: strcpy(s->out_dir, value); break;
     case OPT_IDX_QUIET: s->quiet = flag; break;
     case OPT_IDX_FOLLOW: s->follow = flag; break;
+    case OPT_IDX_THRESHOLDS: s->thresholds = (int)choice; break;
+    case OPT_IDX_STATE: s->state = (int)choice; break;
+    case OPT_IDX_SCHEDULE: strcpy(s->schedule, value); break;
+    case OPT_IDX_SESSION: strcpy(s->session, value); break;
     default: break;
     }
     return 0;
@@ -228,6 +317,7 @@ static void apply_profile(const struct cebox_profile *p, struct cebox_settings *
     s->slot_size = p->slot_size;
     s->ram = p->ram;
     s->large_memory_area = p->large_memory_area;
+    s->thresholds = p->thresholds;
 }
 
 static void apply_defaults(struct cebox_settings *s)
@@ -235,6 +325,9 @@ static void apply_defaults(struct cebox_settings *s)
     s->out_dir[0] = '\0';
     s->quiet = false;
     s->follow = true;
+    s->state = MEMSTATE_NORMAL;
+    s->schedule[0] = '\0';
+    s->session[0] = '\0';
 }
 
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
@@ -321,6 +414,10 @@ static void format_value(size_t idx, const struct cebox_settings *s, char *buf, 
     case OPT_IDX_OUT: snprintf(buf, len, "%s", s->out_dir[0] ? s->out_dir : "(none)"); break;
     case OPT_IDX_QUIET: snprintf(buf, len, "%s", s->quiet ? "yes" : "no"); break;
     case OPT_IDX_FOLLOW: snprintf(buf, len, "%s", s->follow ? "yes" : "no"); break;
+    case OPT_IDX_THRESHOLDS: snprintf(buf, len, "%s", table_names[s->thresholds]); break;
+    case OPT_IDX_STATE: snprintf(buf, len, "%s", state_names[s->state]); break;
+    case OPT_IDX_SCHEDULE: snprintf(buf, len, "%s", s->schedule[0] ? s->schedule : "(none)"); break;
+    case OPT_IDX_SESSION: snprintf(buf, len, "%s", s->session[0] ? s->session : "(none)"); break;
     default: buf[0] = '\0'; break;
     }
 }

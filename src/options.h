@@ -33,6 +33,7 @@ struct cebox_profile {
     enum heap_kind heap;
     size_t heap_region_reserve; /* bytes reserved per heap region */
     size_t ram;           /* default device RAM for programs */
+    int thresholds;       /* default memory-state table (enum memstate_table_id) */
 };
 
 /* Settings in force: the profile plus whatever the user overrode. */
@@ -44,7 +45,22 @@ struct cebox_settings {
     char out_dir[256]; /* "" when none */
     bool quiet;        /* no exit summary on stderr */
     bool follow;       /* keep LD_PRELOAD for programs this one starts */
+    int thresholds;    /* enum memstate_table_id */
+    int state;         /* enum memstate: the state to start in (normal: not forced) */
+    char schedule[128]; /* "2s:low,10s:normal" or "" */
+    char session[256];  /* session file path or "" */
 };
+
+/* One step of a state schedule: at `seconds` after the start, `state`. */
+struct schedule_step {
+    unsigned seconds;
+    int state; /* enum memstate */
+};
+#define SCHEDULE_MAX 16
+
+/* Parses "2s:low,10s:normal" into at most max steps (out may be NULL).
+ * Returns the number of steps, or -1 when the text is not a schedule. */
+int options_parse_schedule(const char *s, struct schedule_step *out, size_t max);
 
 /* Looks a variable up; returns NULL when unset.  getenv fits. */
 typedef const char *(*options_getter)(const char *name);

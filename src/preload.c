@@ -85,8 +85,8 @@ static void enter(struct ctx *c)
     c->saved_errno = errno;
     inside = 1;
     c->core = core_get();
-    c->ops = c->core->heap_ops;
-    c->heap = c->core->process_heap;
+    c->heap = core_process_heap(c->core);
+    c->ops = c->heap->ops;
 }
 
 /* Leaves cebox; errno is the caller's again, or `err` when non-zero. */
@@ -115,6 +115,7 @@ static struct {
     struct align_entry *slots;
     size_t cap, used; /* used counts live entries and tombstones */
 } amap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static atomic_size_t amap_live; /* live entries, read without the lock */
 
 static size_t amap_hash(uintptr_t p, size_t cap)
 {
@@ -160,6 +161,7 @@ static bool amap_put(uintptr_t aligned, uintptr_t base)
         }
         amap.used += amap.slots[j].aligned == 0;
         amap.slots[j] = (struct align_entry){aligned, base};
+        atomic_fetch_add(&amap_live, 1);
     }
     pthread_mutex_unlock(&amap.lock);
     return ok;
@@ -178,6 +180,7 @@ static uintptr_t amap_find(uintptr_t aligned, bool remove)
                 base = amap.slots[j].base;
                 if (remove) {
                     amap.slots[j].aligned = ALIGN_TOMB;
+                    atomic_fetch_sub(&amap_live, 1);
                 }
                 break;
             }
@@ -229,22 +232,25 @@ API void *calloc(size_t count, size_t size)
     return p;
 }
 
-/* Frees p inside cebox (the guard is held). */
+/* May p be an over-aligned pointer?  Only when some exist, and only if p
+ * is aligned beyond the heap's 16 bytes; this keeps the table's lock off
+ * the path of ordinary frees. */
+static bool maybe_aligned(const void *p)
+{
+    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 && ((uintptr_t)p & 31) == 0;
+}
+
+/* Frees p inside cebox (the guard is held).  The heap refuses and reports
+ * (through the bad-pointer hook) anything that is not a live block. */
 static void free_inside(struct ctx *c, void *p)
 {
     if (!slot_contains(c->core->slot, p)) {
         summary_note_foreign_free();
         return;
     }
+    uintptr_t base = maybe_aligned(p) ? amap_find((uintptr_t)p, true) : 0;
     DWORD err = 0;
-    if (c->ops->free(c->heap, 0, p, &err)) {
-        return;
-    }
-    uintptr_t base = amap_find((uintptr_t)p, true);
-    if (base != 0 && c->ops->free(c->heap, 0, (void *)base, &err)) {
-        return;
-    }
-    summary_note_bad_free(p);
+    c->ops->free(c->heap, 0, base != 0 ? (void *)base : p, &err);
 }
 
 API void free(void *p)
@@ -269,17 +275,13 @@ static size_t usable_inside(struct ctx *c, const void *p)
     if (!slot_contains(c->core->slot, p)) {
         return 0;
     }
+    uintptr_t base = maybe_aligned(p) ? amap_find((uintptr_t)p, false) : 0;
     DWORD err = 0;
-    size_t n = c->ops->size(c->heap, 0, p, &err);
-    if (n != (size_t)-1) {
-        return n;
-    }
-    uintptr_t base = amap_find((uintptr_t)p, false);
-    if (base == 0) {
+    size_t n = c->ops->size(c->heap, 0, base != 0 ? (void *)base : p, &err);
+    if (n == (size_t)-1) {
         return 0;
     }
-    n = c->ops->size(c->heap, 0, (void *)base, &err);
-    return n == (size_t)-1 ? 0 : n - ((uintptr_t)p - base);
+    return base != 0 ? n - ((uintptr_t)p - base) : n;
 }
 
 /* Copies up to n bytes of a block cebox did not allocate without ever
@@ -309,24 +311,18 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
         return q;
     }
     DWORD err = 0;
-    void *q = c->ops->realloc(c->heap, 0, p, n, &err);
-    if (q != NULL) {
+    if (!(maybe_aligned(p) && amap_find((uintptr_t)p, false) != 0)) {
+        /* A block of the heap (or a bad pointer, which the heap reports). */
+        void *q = c->ops->realloc(c->heap, 0, p, n, &err);
+        if (q == NULL && err == ERROR_NOT_ENOUGH_MEMORY) {
+            summary_note_failure(SUMMARY_API_MALLOC, n);
+        }
+        *failed = q == NULL;
         return q;
     }
-    size_t old = usable_inside(c, p);
-    if (old == 0) {
-        summary_note_bad_free(p);
-        *failed = true;
-        return NULL;
-    }
-    if (c->ops->size(c->heap, 0, p, &err) != (size_t)-1) {
-        /* A real block the heap could not grow: out of memory. */
-        summary_note_failure(SUMMARY_API_MALLOC, n);
-        *failed = true;
-        return NULL;
-    }
     /* An over-aligned block: move it to a plain one. */
-    q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+    size_t old = usable_inside(c, p);
+    void *q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
     if (q != NULL) {
         memcpy(q, p, old < n ? old : n);
         free_inside(c, p);
@@ -774,11 +770,13 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 
 /* ---- process life: start, fork, exit ---- */
 
+/* fork: every lock cebox has is taken before and released after, in both
+ * processes, so the child never inherits a lock held by a thread it lacks. */
 static void before_fork(void)
 {
     struct cebox_core *core = core_get();
     pthread_mutex_lock(&amap.lock);
-    core->heap_ops->lock(core->process_heap);
+    heap_lock_all();
     slot_lock(core->slot);
 }
 
@@ -786,14 +784,26 @@ static void after_fork(void)
 {
     struct cebox_core *core = core_get();
     slot_unlock(core->slot);
-    core->heap_ops->unlock(core->process_heap);
+    heap_unlock_all();
     pthread_mutex_unlock(&amap.lock);
 }
 
 static void after_fork_child(void)
 {
     after_fork();
+    struct cebox_core *core = core_get();
+    struct slot_stats st;
+    slot_get_stats(core->slot, &st);
+    ram_forked(&core->ram, st.committed_pages);
     summary_forked();
+}
+
+/* Refused pointers from the heap: one line each (the first few). */
+static void bad_pointer(const char *op, const void *handle, const void *p, enum heap_bad_kind why)
+{
+    (void)op;
+    (void)handle;
+    summary_note_bad_free(p, why);
 }
 
 __attribute__((constructor(101))) static void preload_start(void)
@@ -804,6 +814,8 @@ __attribute__((constructor(101))) static void preload_start(void)
         /* --no-follow: programs this one starts run without cebox. */
         unsetenv("LD_PRELOAD");
     }
+    heap_set_bad_pointer_hook(bad_pointer);
+    core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork, after_fork_child);
     summary_started(core);
     inside = 0;

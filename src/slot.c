@@ -68,7 +68,7 @@ struct slot {
 
     uint32_t reserved_blocks, peak_reserved_blocks;
     size_t committed_pages, peak_committed_pages, lma_bytes;
-    size_t fail_exhausted, fail_fragmented, fail_ram;
+    size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
 };
 
 /* One reservation, in the slot or in the LMA. */
@@ -302,8 +302,13 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         fresh += (r->page[i] & PG_COMMITTED) == 0;
         remapped += (r->page[i] & PG_UNMAPPED) != 0;
     }
-    if (fresh > 0 && ram_charge(s->ram, fresh) != 0) {
-        s->fail_ram++;
+    enum ram_result rr = fresh > 0 ? ram_charge(s->ram, fresh) : RAM_OK;
+    if (rr != RAM_OK) {
+        if (rr == RAM_STATE_CAP) {
+            s->fail_cap++;
+        } else {
+            s->fail_ram++;
+        }
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
@@ -768,6 +773,7 @@ void slot_get_stats(struct slot *s, struct slot_stats *out)
     out->fail_exhausted = s->fail_exhausted;
     out->fail_fragmented = s->fail_fragmented;
     out->fail_ram = s->fail_ram;
+    out->fail_cap = s->fail_cap;
     pthread_mutex_unlock(&s->lock);
 }
 

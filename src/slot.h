@@ -53,8 +53,9 @@ struct slot_stats {
     size_t committed_pages, peak_committed_pages; /* slot and LMA */
     size_t lma_reserved_bytes;
     /* Failed requests by reason: no free run and too few free blocks; no
-     * free run although enough blocks are free (fragmentation); no RAM. */
-    size_t fail_exhausted, fail_fragmented, fail_ram;
+     * free run although enough blocks are free (fragmentation); no RAM;
+     * refused by the low/critical memory-state cap although RAM remained. */
+    size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
 };
 
 struct slot;

@@ -44,15 +44,17 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
-void summary_note_bad_free(const void *p)
+void summary_note_bad_free(const void *p, int why)
 {
+    static const char *const reasons[] = {"not from the heap", "an interior pointer",
+                                          "already freed"};
     size_t n = atomic_fetch_add(&bad_frees, 1);
     if (n < BAD_FREE_LINES) {
-        char line[160];
+        char line[200];
         int len = snprintf(line, sizeof line,
                            "cebox: pid %d: free/realloc of %p, which is no live block of the heap "
-                           "(double free or interior pointer); ignored\n",
-                           (int)getpid(), p);
+                           "(%s); ignored\n",
+                           (int)getpid(), p, why >= 0 && why < 3 ? reasons[why] : "invalid");
         write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
     }
 }
@@ -141,7 +143,8 @@ void summary_write(int fd, struct cebox_core *core)
     struct slot_stats ss;
     struct heap_stats hs;
     slot_get_stats(core->slot, &ss);
-    core->heap_ops->stats(core->process_heap, &hs);
+    struct heap *ph = core_process_heap(core);
+    ph->ops->stats(ph, &hs);
     size_t gran = slot_granularity(core->slot), page = slot_page_size(core->slot);
     size_t fm = atomic_load(&failures[SUMMARY_API_MALLOC]), fmm = atomic_load(&failures[SUMMARY_API_MMAP]);
     size_t n = 0, cap = sizeof buf;

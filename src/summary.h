@@ -19,9 +19,10 @@ enum summary_api { SUMMARY_API_MALLOC, SUMMARY_API_MMAP, SUMMARY_API_COUNT };
 void summary_note_failure(enum summary_api api, size_t size);
 /* free() of a pointer outside the slot (from before the take-over): ignored. */
 void summary_note_foreign_free(void);
-/* free() or realloc() of a pointer inside the slot that is no live block:
- * one line on stderr for the first few, counted always. */
-void summary_note_bad_free(const void *p);
+/* free() or realloc() of a pointer inside the slot that is no live block
+ * (why: enum heap_bad_kind): one line on stderr for the first few, counted
+ * always. */
+void summary_note_bad_free(const void *p, int why);
 /* Mappings left to the kernel (files, shared memory, thread stacks). */
 void summary_note_outside_map(size_t len);
 void summary_note_outside_unmap(size_t len);

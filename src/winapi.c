@@ -87,7 +87,7 @@ CEBOX_EXPORT void GlobalMemoryStatus(LPMEMORYSTATUS ms)
     struct slot_stats st;
     slot_get_stats(c->slot, &st);
     size_t page = slot_page_size(c->slot);
-    size_t total = c->ram.total_pages, avail = ram_free_pages(&c->ram);
+    size_t total = ram_total_pages(&c->ram), avail = ram_free_pages(&c->ram);
     memset(ms, 0, sizeof *ms);
     ms->dwLength = sizeof *ms;
     ms->dwMemoryLoad = total == 0 ? 0 : (DWORD)((total - avail) * 100 / total);

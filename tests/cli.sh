@@ -28,7 +28,7 @@ check() { # check NAME EXPECTED-STATUS EXPECTED-TEXT -- COMMAND...
 check "version" 0 "cebox 0.1.0" -- "$CEBOX" --version
 check "help" 0 "--slot-size" -- "$CEBOX" --help
 check "no command" 2 "Usage: cebox" -- "$CEBOX"
-check "unknown command" 2 "unknown command 'frob'; accepted: run, demo, settings" -- "$CEBOX" frob
+check "unknown command" 2 "unknown command 'frob'; accepted: run, state, demo, settings" -- "$CEBOX" frob
 check "bad size option" 2 "--slot-size: CEBOX_SLOT_SIZE='33x' is not valid; accepted: a size" -- "$CEBOX" settings --slot-size 33x
 check "bad size option (=form)" 2 "CEBOX_RAM='1.5M' is not valid" -- "$CEBOX" settings --ram=1.5M
 check "missing value" 2 "--profile needs a value" -- "$CEBOX" settings --profile

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "os.h"
+#include "memstate.h"
 #include "ram.h"
 #include "slot.h"
 #include "testutil.h"
@@ -32,7 +33,7 @@ static void test_bad_configurations_are_refused(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 100);
+    ram_init(&ram, 100, PAGE, NULL);
     struct slot *s = NULL;
     struct slot_config c = config(32 * MB, &ram);
     c.page_size = 1024; /* not the host's page size */
@@ -53,7 +54,7 @@ static void test_odd_sized_slot_is_aligned_and_bounded(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000);
+    ram_init(&ram, 1000, PAGE, NULL);
     struct slot *s;
     struct slot_config c = config(3 * MB, &ram); /* 48 blocks */
     assert_int_equal(slot_create(&c, &s), 0);
@@ -77,7 +78,7 @@ static void test_ram_is_charged_and_given_back(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 10);
+    ram_init(&ram, 10, PAGE, NULL);
     struct slot *s;
     struct slot_config c = config(32 * MB, &ram);
     assert_int_equal(slot_create(&c, &s), 0);
@@ -117,12 +118,12 @@ static void test_ram_charge_is_exact(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 3);
-    assert_int_equal(ram_charge(&ram, 3), 0);
-    assert_int_equal(ram_charge(&ram, 1), -1);
+    ram_init(&ram, 3, PAGE, NULL);
+    assert_int_equal(ram_charge(&ram, 3), RAM_OK);
+    assert_int_equal(ram_charge(&ram, 1), RAM_NO_RAM);
     ram_credit(&ram, 2);
-    assert_int_equal(ram_charge(&ram, 3), -1);
-    assert_int_equal(ram_charge(&ram, 2), 0);
+    assert_int_equal(ram_charge(&ram, 3), RAM_NO_RAM);
+    assert_int_equal(ram_charge(&ram, 2), RAM_OK);
     assert_int_equal(ram_free_pages(&ram), 0);
 }
 
@@ -130,7 +131,7 @@ static void test_bookkeeping_is_outside_the_slot(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 100);
+    ram_init(&ram, 100, PAGE, NULL);
     struct slot *s;
     struct slot_config c = config(32 * MB, &ram);
     assert_int_equal(slot_create(&c, &s), 0);
@@ -145,7 +146,7 @@ static void test_release_of_lma_and_unknown_addresses(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 100);
+    ram_init(&ram, 100, PAGE, NULL);
     struct slot *s;
     struct slot_config c = config(32 * MB, &ram);
     assert_int_equal(slot_create(&c, &s), 0);
@@ -175,7 +176,7 @@ static void test_munmap_in_pieces_releases_at_the_end(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000);
+    ram_init(&ram, 1000, PAGE, NULL);
     struct slot *s = new_slot(&ram);
     char *p;
     assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&p), 0);
@@ -204,7 +205,7 @@ static void test_mprotect_commits_and_keeps_contents(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000);
+    ram_init(&ram, 1000, PAGE, NULL);
     struct slot *s = new_slot(&ram);
     char *p;
     assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&p), 0);
@@ -226,7 +227,7 @@ static void test_map_fixed(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000);
+    ram_init(&ram, 1000, PAGE, NULL);
     struct slot *s = new_slot(&ram);
     char *p;
     assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&p), 0);
@@ -257,7 +258,7 @@ static void test_failure_reasons_are_counted(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 4);
+    ram_init(&ram, 4, PAGE, NULL);
     struct slot *s = new_slot(&ram);
     void *blocks[511];
     for (int i = 0; i < 511; i++) {

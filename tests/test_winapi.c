@@ -74,11 +74,12 @@ static bool in_slot(const void *p)
     return (uintptr_t)p >= info.base && (uintptr_t)p < info.base + info.size;
 }
 
-static void expect_error(DWORD err)
-{
-    assert_int_equal(GetLastError(), err);
-    SetLastError(0);
-}
+/* Asserts the thread's last error (at the caller's line) and clears it. */
+#define expect_error(err)                       \
+    do {                                        \
+        assert_int_equal(GetLastError(), err);  \
+        SetLastError(0);                        \
+    } while (0)
 
 /* ---- the seeds' loops ---- */
 
@@ -588,30 +589,73 @@ static void test_virtual_protect(void **state)
 
 /* ---- RAM and status ---- */
 
+static size_t avail_pages(void)
+{
+    MEMORYSTATUS ms;
+    GlobalMemoryStatus(&ms);
+    return ms.dwAvailPhys / PAGE;
+}
+
+/* A 1 MB device (256 pages) with the CE 5 table: low under 32 free pages,
+ * critical under 20, caps of 4 and 2 pages, and the kernel's 15-page floor. */
 static void test_commit_fails_without_ram(void **state)
 {
     (void)state;
-    fresh("ce5", "256K"); /* 64 pages */
-    char *p = VirtualAlloc(NULL, 65 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    fresh("ce5", "1M");
+    char *p = VirtualAlloc(NULL, 257 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
     assert_null(p);
     expect_error(ERROR_NOT_ENOUGH_MEMORY);
     struct cebox_slot_info info;
     cebox_slot_info(&info);
     assert_int_equal(info.reserved_blocks, 0); /* the reservation was undone */
-    p = VirtualAlloc(NULL, 64 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    /* Everything down to the low threshold in one commit: allowed. */
+    p = VirtualAlloc(NULL, 224 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
     assert_non_null(p);
+    assert_int_equal(avail_pages(), 32);
     MEMORYSTATUS ms;
     GlobalMemoryStatus(&ms);
-    assert_int_equal(ms.dwAvailPhys, 0);
-    assert_int_equal(ms.dwMemoryLoad, 100);
-    char *q = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
-    assert_null(VirtualAlloc(q, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_int_equal(ms.dwMemoryLoad, 87);
+    /* Past it, a commit larger than 4 pages fails though RAM remains ... */
+    char *q = VirtualAlloc(NULL, 32 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_null(VirtualAlloc(q, 5 * PAGE, MEM_COMMIT, PAGE_READWRITE));
     expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    /* ... 4 pages succeed ... */
+    assert_non_null(VirtualAlloc(q, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_int_equal(avail_pages(), 28);
+    /* ... and single pages go on until 15 would be left. */
+    size_t got = 0;
+    while (VirtualAlloc(q + (4 + got) * PAGE, PAGE, MEM_COMMIT, PAGE_READWRITE) != NULL) {
+        got++;
+    }
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(got, 13);
+    assert_int_equal(avail_pages(), 15);
     /* Decommit gives RAM back. */
     assert_true(VirtualFree(p, PAGE, MEM_DECOMMIT));
-    assert_non_null(VirtualAlloc(q, PAGE, MEM_COMMIT, PAGE_READWRITE));
-    GlobalMemoryStatus(&ms);
-    assert_int_equal(ms.dwAvailPhys, 0);
+    assert_non_null(VirtualAlloc(q + 4 * PAGE + got * PAGE, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_int_equal(avail_pages(), 15);
+    fresh("ce5", NULL);
+}
+
+/* Forcing a state pins free RAM just inside it: 20 KB fails in low while
+ * 4 KB succeeds; 12 KB fails in critical. */
+static void test_forced_states_cap_commits(void **state)
+{
+    (void)state;
+    setenv("CEBOX_THRESHOLDS", "ppc", 1);
+    setenv("CEBOX_STATE", "low", 1);
+    fresh("ce5", NULL);
+    assert_int_equal(avail_pages(), 23);
+    assert_null(VirtualAlloc(NULL, 20 * 1024, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    void *p = VirtualAlloc(NULL, 4 * 1024, MEM_COMMIT, PAGE_READWRITE);
+    assert_non_null(p);
+    setenv("CEBOX_STATE", "critical", 1);
+    fresh("ce5", NULL);
+    assert_null(VirtualAlloc(NULL, 12 * 1024, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    unsetenv("CEBOX_STATE");
+    unsetenv("CEBOX_THRESHOLDS");
     fresh("ce5", NULL);
 }
 
@@ -702,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup(test_ce6_releases_mixed_regions, setup_ce6),
         cmocka_unit_test_setup(test_virtual_protect, setup_ce5),
         cmocka_unit_test_setup(test_commit_fails_without_ram, setup_ce5),
+        cmocka_unit_test_setup(test_forced_states_cap_commits, setup_ce5),
         cmocka_unit_test_setup(test_system_info_and_memory_status, setup_ce5),
         cmocka_unit_test_setup(test_last_error_is_per_thread, setup_ce5),
         cmocka_unit_test_setup(test_slot_map, setup_ce5),

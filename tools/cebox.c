@@ -22,12 +22,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cebox.h"
 #include "cebox/winmem.h"
 #include "config.h"
+#include "memstate.h"
 #include "options.h"
+#include "ram.h"
 
 #define EXIT_USAGE 2
 
@@ -44,6 +47,9 @@ static void usage(FILE *f)
             "Commands:\n"
             "  run [OPTIONS] [--] PROGRAM [ARGS...]\n"
             "             run PROGRAM with its malloc and mmap served by the emulated CE process\n"
+            "  state SESSION|PID STATE\n"
+            "             force the memory state of a running session: normal (free RAM\n"
+            "             decides), limited, low or critical\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n\n"
             "Options (each sets the CEBOX_ variable of the same name):\n");
@@ -320,6 +326,62 @@ static void forward_signal(int sig)
     }
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits for the child; meanwhile applies the state schedule, if any, to the
+ * session.  Returns 0 or -1 (errno set). */
+static int wait_child(const struct cebox_settings *s, int *status)
+{
+    struct schedule_step steps[SCHEDULE_MAX];
+    int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
+    double start = now_seconds();
+    for (int next = 0;;) {
+        pid_t r = waitpid(child_pid, status, next < nsteps ? WNOHANG : 0);
+        if (r == child_pid) {
+            return 0;
+        }
+        if (r < 0 && errno != EINTR) {
+            return -1;
+        }
+        if (next < nsteps && now_seconds() - start >= steps[next].seconds) {
+            ram_session_force(s->session, (enum memstate)steps[next].state);
+            next++;
+        } else if (next < nsteps) {
+            struct timespec tick = {0, 10 * 1000 * 1000};
+            nanosleep(&tick, NULL);
+        }
+    }
+}
+
+/* Makes the device the run's processes share: a file in /dev/shm (or
+ * TMPDIR), named in CEBOX_SESSION for them, removed by end_session. */
+static int start_session(struct cebox_settings *s)
+{
+    const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    unsigned salt = (unsigned)now_seconds() ^ ((unsigned)getpid() << 8);
+    for (int attempt = 0; attempt < 16; attempt++, salt = salt * 1103515245u + 12345u) {
+        snprintf(s->session, sizeof s->session, "%s/cebox-session-%d-%08x", dir, (int)getpid(), salt);
+        enum memstate forced = s->state == MEMSTATE_NORMAL ? MEMSTATE_COUNT : (enum memstate)s->state;
+        int err = ram_session_create(s->session, s->ram / s->profile->page_size, s->profile->page_size,
+                                     (enum memstate_table_id)s->thresholds, forced);
+        if (err == 0) {
+            setenv("CEBOX_SESSION", s->session, 1);
+            return 0;
+        }
+        if (err != EEXIST) {
+            fprintf(stderr, "cebox: cannot create the session file %s: %s\n", s->session, strerror(err));
+            return -1;
+        }
+    }
+    fprintf(stderr, "cebox: cannot create a session file in %s\n", dir);
+    return -1;
+}
+
 /* Runs the program and returns its status the way a shell reports it. */
 static int run_and_wait(const char *path, char **args, const struct cebox_settings *s)
 {
@@ -343,11 +405,9 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
         _exit(errno == ENOENT ? 127 : 126);
     }
     int status;
-    while (waitpid(child_pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "cebox: waitpid: %s\n", strerror(errno));
-            return 126;
-        }
+    if (wait_child(s, &status) != 0) {
+        fprintf(stderr, "cebox: waitpid: %s\n", strerror(errno));
+        return 126;
     }
     if (WIFSIGNALED(status)) {
         if (!s->quiet) {
@@ -412,8 +472,70 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "cebox: the preload library is missing (%s); reinstall cebox\n", lib);
         return 126;
     }
+    if (s.session[0] != '\0') {
+        fprintf(stderr, "cebox: CEBOX_SESSION is set (%s): cebox run makes its own session; "
+                        "unset it to run a program in a new box\n", s.session);
+        return EXIT_USAGE;
+    }
     export_preload(lib);
-    return run_and_wait(path, argv + i, &s);
+    if (start_session(&s) != 0) {
+        return 126;
+    }
+    int status = run_and_wait(path, argv + i, &s);
+    unlink(s.session);
+    return status;
+}
+
+/* ---- cebox state ---- */
+
+/* The session of a running process, from its environment. */
+static int session_of_pid(const char *pid, char *out, size_t len)
+{
+    char path[64], env[65536];
+    snprintf(path, sizeof path, "/proc/%s/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    ssize_t n = read(fd, env, sizeof env - 1);
+    close(fd);
+    for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(env + i) + 1) {
+        env[n] = '\0';
+        if (strncmp(env + i, "CEBOX_SESSION=", 14) == 0) {
+            snprintf(out, len, "%s", env + i + 14);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int cmd_state(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "cebox: usage: cebox state SESSION-FILE|PID normal|limited|low|critical\n");
+        return EXIT_USAGE;
+    }
+    enum memstate st = memstate_parse(argv[3]);
+    if (st == MEMSTATE_COUNT) {
+        fprintf(stderr, "cebox: state '%s' is not valid; accepted: normal, limited, low or critical\n", argv[3]);
+        return EXIT_USAGE;
+    }
+    char session[PATH_MAX];
+    const char *target = argv[2];
+    if (target[0] != '\0' && strspn(target, "0123456789") == strlen(target)) {
+        if (session_of_pid(target, session, sizeof session) != 0) {
+            fprintf(stderr, "cebox: process %s is not running under cebox run (no CEBOX_SESSION)\n", target);
+            return 1;
+        }
+        target = session;
+    }
+    int err = ram_session_force(target, st);
+    if (err != 0) {
+        fprintf(stderr, "cebox: %s: %s\n", target,
+                err == EINVAL ? "not a cebox session file" : strerror(err));
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -440,6 +562,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0) {
         return cmd_run(argc, argv);
     }
-    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, demo, settings, --help, --version\n", cmd);
+    if (strcmp(cmd, "state") == 0) {
+        return cmd_state(argc, argv);
+    }
+    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, --help, --version\n", cmd);
     return EXIT_USAGE;
 }
