@@ -72,6 +72,7 @@
 #define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) */
 #define ESTIMATE 1u           /* cbMaxFree bit 0 */
 #define NONE UINT32_MAX
+#define SUMMARY_WORDS 8u      /* regions of up to 8 * 64 * 64 granules scan summaries */
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
@@ -94,6 +95,18 @@ struct region {
     uint32_t ngran, nwords, leaves;
     uint64_t *words;    /* per 64 granules: free bits, then start bits */
     struct seg *tree;   /* 1-based, leaves at [leaves, 2 * leaves) */
+    /* Summaries, one bit per word of free bits: the word holds a busy
+     * granule / a free granule.  They answer next/previous busy or free
+     * granule with a few word scans in regions of up to SUMMARY_WORDS * 64
+     * words (every growable heap's); bigger fixed regions use the tree. */
+    uint64_t *sum_busy, *sum_free;
+    uint32_t nsum;
+    /* In such regions the tree is brought up to date lazily: bits_set marks
+     * the words it changed here, tree_sync() recomputes them before the
+     * tree is read (most allocations find their fit near the rover with
+     * the summaries alone and never read it). */
+    uint64_t *dirty;
+    bool dirty_any;
     size_t map_bytes;
 };
 
@@ -338,9 +351,69 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
         uint32_t b0 = w == w0 ? (g0 & 63) : 0;
         uint32_t b1 = w == w1 ? ((g1 - 1) & 63) + 1 : 64;
         uint64_t m = bit_mask(b0, b1);
-        FREEW(r, w) = v ? (FREEW(r, w) | m) : (FREEW(r, w) & ~m);
+        uint64_t word = v ? (FREEW(r, w) | m) : (FREEW(r, w) & ~m);
+        uint64_t bit = (uint64_t)1 << (w & 63);
+        FREEW(r, w) = word;
+        r->sum_busy[w >> 6] = word != ~(uint64_t)0 ? (r->sum_busy[w >> 6] | bit) : (r->sum_busy[w >> 6] & ~bit);
+        r->sum_free[w >> 6] = word != 0 ? (r->sum_free[w >> 6] | bit) : (r->sum_free[w >> 6] & ~bit);
+        if (r->nsum <= SUMMARY_WORDS) {
+            r->dirty[w >> 6] |= bit;
+        }
     }
-    tree_update(r, w0, w1);
+    if (r->nsum <= SUMMARY_WORDS) {
+        r->dirty_any = true;
+    } else {
+        tree_update(r, w0, w1);
+    }
+}
+
+/* Brings the tree up to date with the words bits_set changed. */
+static void tree_sync(struct region *r)
+{
+    if (!r->dirty_any) {
+        return;
+    }
+    for (uint32_t i = 0; i < r->nsum; i++) {
+        for (uint64_t m = r->dirty[i]; m != 0; m &= m - 1) {
+            tree_update_one(r, (i << 6) + (uint32_t)__builtin_ctzll(m));
+        }
+        r->dirty[i] = 0;
+    }
+    r->dirty_any = false;
+}
+
+/* First word after w whose summary bit is set, or NONE. */
+static uint32_t sum_next(const uint64_t *sum, uint32_t nsum, uint32_t w)
+{
+    uint32_t x = w + 1, i = x >> 6;
+    if (i >= nsum) {
+        return NONE;
+    }
+    uint64_t m = sum[i] & (~(uint64_t)0 << (x & 63));
+    while (m == 0) {
+        if (++i >= nsum) {
+            return NONE;
+        }
+        m = sum[i];
+    }
+    return (i << 6) + (uint32_t)__builtin_ctzll(m);
+}
+
+/* Last word before w whose summary bit is set, or NONE. */
+static uint32_t sum_prev(const uint64_t *sum, uint32_t w)
+{
+    if (w == 0) {
+        return NONE;
+    }
+    uint32_t x = w - 1, i = x >> 6;
+    uint64_t m = sum[i] & bit_mask(0, (x & 63) + 1);
+    while (m == 0) {
+        if (i == 0) {
+            return NONE;
+        }
+        m = sum[--i];
+    }
+    return (i << 6) + 63 - (uint32_t)__builtin_clzll(m);
 }
 
 /* First busy granule at or after x.  Granule `end` is always busy, so this
@@ -351,6 +424,10 @@ static uint32_t next_busy(const struct region *r, uint32_t x)
     uint64_t z = ~FREEW(r, w) & (~(uint64_t)0 << (x & 63));
     if (z != 0) {
         return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    }
+    if (r->nsum <= SUMMARY_WORDS) {
+        uint32_t n = sum_next(r->sum_busy, r->nsum, w);
+        return n == NONE ? r->nwords << 6 : (n << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, n));
     }
     uint32_t i = r->leaves + w, len = 64;
     for (;;) {
@@ -381,6 +458,10 @@ static uint32_t prev_busy(const struct region *r, uint32_t x)
     uint64_t z = ~FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
     if (z != 0) {
         return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+    }
+    if (r->nsum <= SUMMARY_WORDS) {
+        uint32_t n = sum_prev(r->sum_busy, w);
+        return n == NONE ? NONE : (n << 6) + 63 - (uint32_t)__builtin_clzll(~FREEW(r, n));
     }
     uint32_t i = r->leaves + w, len = 64;
     for (;;) {
@@ -415,6 +496,12 @@ static uint32_t next_free(const struct region *r, uint32_t x)
     uint32_t g = NONE;
     if (z != 0) {
         g = (w << 6) + (uint32_t)__builtin_ctzll(z);
+    } else if (r->nsum <= SUMMARY_WORDS) {
+        uint32_t n = sum_next(r->sum_free, r->nsum, w);
+        if (n == NONE) {
+            return NONE;
+        }
+        g = (n << 6) + (uint32_t)__builtin_ctzll(FREEW(r, n));
     } else {
         uint32_t i = r->leaves + w;
         for (;;) {
@@ -445,6 +532,10 @@ static uint32_t prev_free(const struct region *r, uint32_t x)
     uint64_t z = FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
     if (z != 0) {
         return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+    }
+    if (r->nsum <= SUMMARY_WORDS) {
+        uint32_t n = sum_prev(r->sum_free, w);
+        return n == NONE ? NONE : (n << 6) + 63 - (uint32_t)__builtin_clzll(FREEW(r, n));
     }
     uint32_t i = r->leaves + w;
     for (;;) {
@@ -535,8 +626,9 @@ static uint32_t fit_descend(const struct region *r, struct fitq *q, uint32_t i, 
  * after lo, where granule lo - 1 is busy (or lo is 0); NONE if none.  Runs
  * are seen whole (the end marker bounds them).  Bottom-up from lo, so a fit
  * near lo costs little. */
-static uint32_t first_fit(const struct region *r, uint32_t lo, uint32_t n)
+static uint32_t first_fit_tree(struct region *r, uint32_t lo, uint32_t n)
 {
+    tree_sync(r);
     if (lo >= r->end || r->tree[1].max < n) {
         return NONE;
     }
@@ -565,6 +657,32 @@ static uint32_t first_fit(const struct region *r, uint32_t lo, uint32_t n)
         len <<= 1;
     }
     return NONE;
+}
+
+/* first_fit_tree's answer; the first few runs are looked at directly, which
+ * is all most searches need, before the tree is consulted. */
+#define FIT_SCAN_RUNS 8
+
+static uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_end)
+{
+    uint32_t x = lo;
+    for (int k = 0; r->nsum <= SUMMARY_WORDS && k < FIT_SCAN_RUNS; k++) {
+        uint32_t f = next_free(r, x);
+        if (f == NONE) {
+            return NONE;
+        }
+        uint32_t e = next_busy(r, f);
+        if (e - f >= n) {
+            *run_end = e;
+            return f;
+        }
+        x = e; /* a busy granule: the runs after it are seen whole */
+    }
+    uint32_t f = first_fit_tree(r, x, n);
+    if (f != NONE) {
+        *run_end = next_busy(r, f);
+    }
+    return f;
 }
 
 /* ---- longest run within a range ---- */
@@ -625,11 +743,12 @@ static void max_node(const struct region *r, struct maxq *q, uint32_t node, uint
 }
 
 /* Longest free run within [lo, hi), runs cut at lo and hi. */
-static uint32_t max_run(const struct region *r, uint32_t lo, uint32_t hi)
+static uint32_t max_run(struct region *r, uint32_t lo, uint32_t hi)
 {
     if (lo >= hi) {
         return 0;
     }
+    tree_sync(r);
     struct maxq q = {lo, hi, 0, 0};
     max_node(r, &q, 1, 0, r->leaves * 64);
     return max2(q.best, q.carry);
@@ -817,7 +936,9 @@ static struct region *region_map(uint32_t reserve, uint32_t data_off)
     uint32_t nwords = (ngran + 63) / 64;
     uint32_t leaves = pow2_at_least(nwords);
     size_t off_words = align_up(sizeof(struct region), 64);
-    size_t off_tree = off_words + align_up((size_t)2 * nwords * sizeof(uint64_t), 64);
+    uint32_t nsum = (nwords + 63) / 64;
+    size_t off_sum = off_words + align_up((size_t)2 * nwords * sizeof(uint64_t), 64);
+    size_t off_tree = off_sum + align_up((size_t)3 * nsum * sizeof(uint64_t), 64);
     size_t bytes = align_up(off_tree + (size_t)2 * leaves * sizeof(struct seg), os_page_size());
     char *mem = os_map_private(bytes);
     if (mem == NULL) {
@@ -831,6 +952,13 @@ static struct region *region_map(uint32_t reserve, uint32_t data_off)
     r->leaves = leaves;
     r->words = (uint64_t *)(mem + off_words);
     r->tree = (struct seg *)(mem + off_tree);
+    r->sum_busy = (uint64_t *)(mem + off_sum);
+    r->sum_free = r->sum_busy + nsum;
+    r->dirty = r->sum_free + nsum;
+    r->nsum = nsum;
+    for (uint32_t w = 0; w < nwords; w++) { /* every granule starts busy */
+        r->sum_busy[w >> 6] |= (uint64_t)1 << (w & 63);
+    }
     r->map_bytes = bytes;
     return r;
 }
@@ -886,9 +1014,10 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
  * missing pages are committed.  With grow != NONE, the busy item `grow`
  * (which ends at x) is enlarged instead of a new item being made (realloc).
  * Returns 0 or the slot's error (nothing changed then). */
-static DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow)
+static DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
+                   uint32_t xend)
 {
-    uint32_t f = x >= r->end ? 0 : next_busy(r, x) - x;
+    uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : next_busy(r, x)) - x;
     if (f < need) {
         uint32_t ex = (uint32_t)align_up((size_t)(need - f) * GRAN + HDR, h->page);
         DWORD err = commit_range(h, r->base + committed_of(r), ex);
@@ -935,8 +1064,9 @@ static void hint_found(struct region *r, uint32_t cbmax)
  * or the run next to the end marker (or the end marker) when committing
  * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
  * updates cbMaxFree exactly as CE's scan does. */
-static uint32_t region_search(struct region *r, uint32_t need)
+static uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
 {
+    *xend = NONE; /* known only when a free run is found */
     const uint32_t end = r->end;
     const uint32_t s = r->rover >= end ? 0 : r->rover;
     /* Runs passed before the found one are shorter than the request, so
@@ -953,15 +1083,16 @@ static uint32_t region_search(struct region *r, uint32_t need)
                 r->last = s;
             }
             hint_found(r, e - s - need);
+            *xend = e;
             return s;
         }
         cbmax = e - s;
         p = e;
     }
     /* Then every run up to the end marker. */
-    uint32_t pos = first_fit(r, p, need);
+    uint32_t e;
+    uint32_t pos = first_fit(r, p, need, &e);
     if (pos != NONE) {
-        uint32_t e = next_busy(r, pos);
         r->rover = pos;
         if (e == end) {
             r->last = pos;
@@ -970,6 +1101,7 @@ static uint32_t region_search(struct region *r, uint32_t need)
             cbmax = max2(cbmax, max_run(r, p, pos));
         }
         hint_found(r, max2(cbmax, e - pos - need));
+        *xend = e;
         return pos;
     }
     /* The end marker is reached: what the scan merged so far. */
@@ -988,9 +1120,8 @@ static uint32_t region_search(struct region *r, uint32_t need)
      * too small, so the first fit from 0 is either a run that starts before
      * s (the one holding s - 1 is seen whole this time) or none. */
     if (s > 0) {
-        pos = first_fit(r, 0, need);
+        pos = first_fit(r, 0, need, &e);
         if (pos != NONE && pos < s) {
-            uint32_t e = next_busy(r, pos);
             r->rover = pos;
             if (e == end) {
                 r->last = pos;
@@ -1000,6 +1131,7 @@ static uint32_t region_search(struct region *r, uint32_t need)
                 m = max2(max_run(r, s, end), max_run(r, 0, pos));
             }
             hint_found(r, max2(m, e - pos - need));
+            *xend = e;
             return pos;
         }
         if (gfree(r, s - 1)) {
@@ -1026,6 +1158,7 @@ static uint32_t region_search(struct region *r, uint32_t need)
         }
     }
     /* Not found: every run has been merged, so the hint becomes exact. */
+    tree_sync(r);
     r->max_free = r->tree[1].max * GRAN;
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
@@ -1040,12 +1173,12 @@ static uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *er
 {
     const uint32_t cb = need * GRAN;
     struct region *r = NULL;
-    uint32_t x = NONE;
+    uint32_t x = NONE, xend = NONE;
     /* Pass 1: regions whose hint admits the request, in list order. */
     for (uint32_t i = rtree_first(&h->k_hint, 0, cb); i != NONE;
          i = rtree_first(&h->k_hint, i + 1, cb)) {
         r = h->regions[i];
-        x = region_search(r, need);
+        x = region_search(r, need, &xend);
         if (x != NONE) {
             break;
         }
@@ -1058,9 +1191,10 @@ static uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *er
             r = h->regions[i];
             if (!(r->max_free & ESTIMATE)) {
                 x = r->last;
+                xend = NONE;
                 break;
             }
-            x = region_search(r, need);
+            x = region_search(r, need, &xend);
             if (x != NONE) {
                 break;
             }
@@ -1079,8 +1213,9 @@ static uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *er
             return 0;
         }
         x = 0;
+        xend = NONE;
     }
-    DWORD e = carve(h, r, x, need, NONE);
+    DWORD e = carve(h, r, x, need, NONE, xend);
     reindex(h, r);
     if (e != 0) {
         *err = e;
@@ -1469,7 +1604,7 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
         reindex(h, r);
         return IP_MOVE;
     }
-    if (carve(h, r, nx, need - cur, g) != 0) {
+    if (carve(h, r, nx, need - cur, g, NONE) != 0) {
         reindex(h, r);
         return IP_FAILED;
     }
@@ -1598,6 +1733,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
                 }
             }
         }
+        tree_sync(r);
         r->max_free = r->tree[1].max * GRAN;
         reindex(h, r);
         best = max2(best, r->max_free);
@@ -1664,6 +1800,7 @@ static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
     pthread_mutex_lock(&h->lock);
     if (p == NULL) {
         for (uint32_t i = 0; ok && i < h->nregions; i++) {
+            tree_sync(h->regions[i]);
             ok = region_consistent(h->regions[i]);
         }
     } else {
