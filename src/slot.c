@@ -50,6 +50,9 @@ struct lma_res {
     uint16_t page[];
 };
 
+/* Why this thread's last slot request failed (see slot_last_failure). */
+static _Thread_local enum slot_fail last_failure __attribute__((tls_model("initial-exec")));
+
 struct slot {
     pthread_mutex_t lock;
     uintptr_t base;
@@ -306,8 +309,10 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     if (rr != RAM_OK) {
         if (rr == RAM_STATE_CAP) {
             s->fail_cap++;
+            last_failure = SLOT_FAIL_STATE_CAP;
         } else {
             s->fail_ram++;
+            last_failure = SLOT_FAIL_RAM;
         }
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -450,8 +455,10 @@ static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD t
             uint32_t free_blocks = s->nblocks - 1 - s->reserved_blocks;
             if (free_blocks >= nblocks) {
                 s->fail_fragmented++;
+                last_failure = SLOT_FAIL_FRAGMENTED;
             } else {
                 s->fail_exhausted++;
+                last_failure = SLOT_FAIL_EXHAUSTED;
             }
             return ERROR_NOT_ENOUGH_MEMORY;
         }
@@ -977,4 +984,25 @@ void slot_lock(struct slot *s)
 void slot_unlock(struct slot *s)
 {
     pthread_mutex_unlock(&s->lock);
+}
+
+enum slot_fail slot_last_failure(void)
+{
+    return last_failure;
+}
+
+void slot_clear_failure(void)
+{
+    last_failure = SLOT_FAIL_NONE;
+}
+
+const char *slot_fail_name(enum slot_fail f)
+{
+    switch (f) {
+    case SLOT_FAIL_EXHAUSTED: return "slot exhausted";
+    case SLOT_FAIL_FRAGMENTED: return "no contiguous run";
+    case SLOT_FAIL_RAM: return "device RAM";
+    case SLOT_FAIL_STATE_CAP: return "memory-state cap";
+    default: return "other";
+    }
 }
