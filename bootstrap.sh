@@ -1,7 +1,8 @@
 #!/bin/sh
 # bootstrap.sh - set up cebox on a Debian 12 machine: install what the build
-# needs (when run as root; otherwise print the apt-get line), generate the
-# build system, configure, build, and run the bundled example.
+# and the tests need (when run as root; otherwise print the apt-get line),
+# generate the build system, configure, build, and run the bundled example
+# under `cebox run`.
 #
 #   ./bootstrap.sh [CONFIGURE-OPTIONS...]
 #
@@ -40,7 +41,10 @@ autoreconf -fi
 ./configure "$@"
 make -j"$(nproc)"
 
+# The main job on the bundled example: a Lua program that outgrows the
+# 32 MB slot, gets NULL from malloc, and handles it.
 if [ "${CEBOX_SKIP_DEMO:-0}" != 1 ]; then
     echo
-    ./cebox demo
+    echo "\$ ./cebox run lua5.4 examples/grow.lua"
+    ./cebox run lua5.4 examples/grow.lua
 fi

@@ -153,7 +153,7 @@ void summary_write(int fd, struct cebox_core *core)
     n = append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
                ss.peak_reserved_blocks, ss.blocks, human(a, sizeof a, (size_t)ss.peak_reserved_blocks * gran),
                human(b, sizeof b, ss.peak_committed_pages * page));
-    n = append(buf, n, cap, "cebox:   heap: peak %s live in %zu blocks (at most), peak %s committed\n",
+    n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %zu blocks, peak %s committed\n",
                human(a, sizeof a, hs.peak_live_bytes), hs.peak_live_blocks,
                human(c, sizeof c, hs.peak_committed_bytes));
     n = append(buf, n, cap,
