@@ -37,6 +37,42 @@ void cebox_slot_info(struct cebox_slot_info *out);
  * 'C' with committed pages, 'H' heap region, 'L' large heap item. */
 size_t cebox_slot_map(char *buf, size_t len);
 
+/* ---- device RAM and the CE memory states ----
+ *
+ * Under `cebox run` the device is shared by every process of the run;
+ * otherwise it is private to this process (size: CEBOX_RAM). */
+
+enum cebox_memory_state {
+    CEBOX_STATE_NORMAL,
+    CEBOX_STATE_LIMITED,  /* hibernate notices go out */
+    CEBOX_STATE_LOW,      /* commits over 16 KB that cross the threshold fail */
+    CEBOX_STATE_CRITICAL, /* commits over 8 KB that cross the threshold fail */
+};
+
+/* The state the device's free RAM gives (or the forced one). */
+int cebox_memory_state(void);
+
+/* Free and total device RAM in bytes (free RAM is pinned while a state is
+ * forced). */
+size_t cebox_free_ram(void);
+size_t cebox_total_ram(void);
+
+/* Forces the device into a state (free RAM pinned just inside it), for
+ * every process of the run; CEBOX_STATE_NORMAL hands it back to free RAM.
+ * Returns 0, or -1 for an unknown state. */
+int cebox_force_state(int state);
+
+/* Registers fn(ctx) to run when this process gets a hibernate notice (the
+ * emulation of WM_HIBERNATE): free what you can.  It runs on a thread of
+ * cebox's (started by the first registration), within 20 ms of the notice,
+ * outside any cebox lock: it may free and allocate, and must lock what it
+ * shares with the program's other threads.  At most 8 callbacks; returns 0,
+ * or -1 when the table is full or fn is NULL.  A program that may run
+ * without cebox can declare this function weak and call it only when it is
+ * there. */
+typedef void (*cebox_hibernate_fn)(void *ctx);
+int cebox_on_hibernate(cebox_hibernate_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 #include "memstate.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +51,7 @@ static const struct cebox_profile profiles[] = {
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 #define DEFAULT_PROFILE (&profiles[1])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
@@ -64,7 +65,7 @@ struct option_def {
 
 enum {
     OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_THRESHOLDS,
-    OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_SESSION,
+    OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_HIBERNATE_SIGNAL, OPT_IDX_CLOSE_APPS, OPT_IDX_SESSION,
     OPT_IDX_COUNT
 };
 
@@ -96,6 +97,11 @@ static const struct option_def table[OPT_IDX_COUNT] = {
                        "start in this memory state (free RAM pinned just inside it)"},
     [OPT_IDX_SCHEDULE] = {"state-schedule", "CEBOX_STATE_SCHEDULE", OPT_SCHEDULE, 0, 0, 0, NULL, "none",
                           "change the state over time, e.g. 2s:low,10s:normal (normal: free RAM decides)"},
+    [OPT_IDX_HIBERNATE_SIGNAL] = {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", OPT_SIGNAL, 0, 0, 0, NULL, "none",
+                                  "signal sent with each hibernate notice (none: the callback only)"},
+    [OPT_IDX_CLOSE_APPS] = {"close-apps", "CEBOX_CLOSE_APPS", OPT_BOOL, 0, 0, 0, NULL, "no",
+                            "Pocket PC: in limited memory, ask background processes to close (SIGTERM, "
+                            "SIGKILL after 8 s)"},
     [OPT_IDX_SESSION] = {"session", "CEBOX_SESSION", OPT_PATH, 0, 0, 0, NULL, "none",
                          "device shared by the processes of one run (cebox run sets it)"},
 };
@@ -138,6 +144,31 @@ int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
         }
     }
     return n == 0 ? -1 : (int)n;
+}
+
+int options_parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int signo;
+    } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"TERM", SIGTERM},
+                 {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH},
+                 {"CONT", SIGCONT}, {"PWR", SIGPWR}, {"URG", SIGURG}};
+    if (strcmp(s, "none") == 0) {
+        return 0;
+    }
+    if (*s >= '0' && *s <= '9') {
+        char *end;
+        long v = strtol(s, &end, 10);
+        return (*end == '\0' && v >= 1 && v <= 64) ? (int)v : -1;
+    }
+    const char *n = strncmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(names[i].name, n) == 0) {
+            return names[i].signo;
+        }
+    }
+    return -1;
 }
 
 const struct cebox_profile *options_profile(const char *name)
@@ -226,6 +257,9 @@ static void describe_accepted(const struct option_def *d, char *buf, size_t len)
         }
         break;
     }
+    case OPT_SIGNAL:
+        snprintf(buf, len, "none, a signal name (USR1, SIGUSR2, TERM, ...) or a number from 1 to 64");
+        break;
     case OPT_SCHEDULE:
         snprintf(buf, len, "comma-separated SECONDSs:STATE steps in increasing time, STATE one of "
                            "normal, limited, low, critical");
@@ -255,6 +289,7 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     size_t size = 0;
     bool flag = false;
     size_t choice = 0;
+    int signo = 0;
     const struct cebox_profile *p = NULL;
     switch (d->type) {
     case OPT_PROFILE:
@@ -290,6 +325,11 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
             return refuse(d, value, err);
         }
         break;
+    case OPT_SIGNAL:
+        if ((signo = options_parse_signal(value)) < 0) {
+            return refuse(d, value, err);
+        }
+        break;
     }
     if (s == NULL) {
         return 0;
@@ -306,6 +346,8 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     case OPT_IDX_STATE: s->state = (int)choice; break;
     case OPT_IDX_SCHEDULE: strcpy(s->schedule, value); break;
     case OPT_IDX_SESSION: strcpy(s->session, value); break;
+    case OPT_IDX_HIBERNATE_SIGNAL: s->hibernate_signal = signo; break;
+    case OPT_IDX_CLOSE_APPS: s->close_apps = flag; break;
     default: break;
     }
     return 0;
@@ -328,6 +370,8 @@ static void apply_defaults(struct cebox_settings *s)
     s->state = MEMSTATE_NORMAL;
     s->schedule[0] = '\0';
     s->session[0] = '\0';
+    s->hibernate_signal = 0;
+    s->close_apps = false;
 }
 
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
@@ -418,6 +462,14 @@ static void format_value(size_t idx, const struct cebox_settings *s, char *buf, 
     case OPT_IDX_STATE: snprintf(buf, len, "%s", state_names[s->state]); break;
     case OPT_IDX_SCHEDULE: snprintf(buf, len, "%s", s->schedule[0] ? s->schedule : "(none)"); break;
     case OPT_IDX_SESSION: snprintf(buf, len, "%s", s->session[0] ? s->session : "(none)"); break;
+    case OPT_IDX_HIBERNATE_SIGNAL:
+        if (s->hibernate_signal == 0) {
+            snprintf(buf, len, "none");
+        } else {
+            snprintf(buf, len, "%d", s->hibernate_signal);
+        }
+        break;
+    case OPT_IDX_CLOSE_APPS: snprintf(buf, len, "%s", s->close_apps ? "yes" : "no"); break;
     default: buf[0] = '\0'; break;
     }
 }

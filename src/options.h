@@ -49,7 +49,12 @@ struct cebox_settings {
     int state;         /* enum memstate: the state to start in (normal: not forced) */
     char schedule[128]; /* "2s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
+    int hibernate_signal; /* 0: none */
+    bool close_apps;
 };
+
+/* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */
+int options_parse_signal(const char *s);
 
 /* One step of a state schedule: at `seconds` after the start, `state`. */
 struct schedule_step {

@@ -80,13 +80,60 @@ struct ctx {
     int saved_errno;
 };
 
+/* Stands in for the process heap while it cannot be made (the slot or the
+ * device RAM has no room for its first region): every allocation fails
+ * with ENOMEM, nothing is ever a block of it. */
+static void *no_alloc(struct heap *h, DWORD flags, size_t n, DWORD *err)
+{
+    (void)h, (void)flags, (void)n;
+    *err = ERROR_NOT_ENOUGH_MEMORY;
+    return NULL;
+}
+
+static void *no_realloc(struct heap *h, DWORD flags, void *p, size_t n, DWORD *err)
+{
+    (void)p;
+    return no_alloc(h, flags, n, err);
+}
+
+static bool no_free(struct heap *h, DWORD flags, void *p, DWORD *err)
+{
+    (void)h, (void)flags;
+    *err = ERROR_INVALID_PARAMETER;
+    summary_note_bad_free(p, HEAP_BAD_FOREIGN);
+    return false;
+}
+
+static size_t no_size(struct heap *h, DWORD flags, const void *p, DWORD *err)
+{
+    (void)h, (void)flags, (void)p, (void)err;
+    return (size_t)-1;
+}
+
+static size_t no_compact(struct heap *h, DWORD flags, DWORD *err)
+{
+    (void)h, (void)flags, (void)err;
+    return 0;
+}
+
+static void no_stats(struct heap *h, struct heap_stats *out)
+{
+    (void)h;
+    memset(out, 0, sizeof *out);
+}
+
+static const struct heap_ops no_heap_ops = {
+    .name = "none", .alloc = no_alloc, .realloc = no_realloc, .free = no_free,
+    .size = no_size, .compact = no_compact, .stats = no_stats,
+};
+
 static void enter(struct ctx *c)
 {
     c->saved_errno = errno;
     inside = 1;
     c->core = core_get();
     c->heap = core_process_heap(c->core);
-    c->ops = c->heap->ops;
+    c->ops = c->heap != NULL ? c->heap->ops : &no_heap_ops;
 }
 
 /* Leaves cebox; errno is the caller's again, or `err` when non-zero. */
@@ -796,6 +843,7 @@ static void after_fork_child(void)
     slot_get_stats(core->slot, &st);
     ram_forked(&core->ram, st.committed_pages);
     summary_forked();
+    core_restart_watcher();
 }
 
 /* Refused pointers from the heap: one line each (the first few). */

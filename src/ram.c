@@ -7,22 +7,25 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 1u
+#define RAM_VERSION 2u
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
-    int32_t pid;     /* 0: free row */
-    uint32_t unused;
+    int32_t pid;          /* 0: free row */
+    uint32_t notices;     /* hibernate notices sent to this member */
     uint64_t committed;
+    uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
 };
 
 struct ram_shared {
@@ -32,6 +35,10 @@ struct ram_shared {
     uint64_t used_pages;
     int32_t forced;    /* MEMSTATE_COUNT: none */
     uint32_t table;
+    int32_t state;     /* the state after the last charge or credit */
+    int32_t below_hibernate; /* free RAM is under the table's hibernate level */
+    uint32_t transitions; /* how many were recorded (the ring keeps the last) */
+    struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
 
@@ -56,6 +63,13 @@ static void unlock(struct ram_shared *sh)
     pthread_mutex_unlock(&sh->lock);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, uint32_t table,
                         int32_t forced, bool process_shared)
 {
@@ -72,6 +86,8 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     sh->used_pages = 0;
     sh->forced = forced;
     sh->table = table;
+    sh->state = MEMSTATE_NORMAL;
+    sh->transitions = 0;
     sh->version = RAM_VERSION;
     sh->magic = RAM_MAGIC;
 }
@@ -88,9 +104,33 @@ static uint32_t table_id(const struct memstate_table *t)
 
 /* ---- members ---- */
 
+/* A zombie counts as gone: its memory went with its exit. */
+static bool is_zombie(int32_t pid)
+{
+    char path[48], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the command may hold spaces */
+    return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+bool ram_process_gone(int32_t pid)
+{
+    return pid > 0 && ((kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid));
+}
+
 static bool process_gone(int32_t pid)
 {
-    return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+    return ram_process_gone(pid);
 }
 
 /* Returns the pages of members whose process is gone (lock held). */
@@ -261,6 +301,29 @@ static size_t free_pages_locked(const struct ram_shared *sh, const struct memsta
     return real;
 }
 
+/* Records a change of state (lock held), with the process that caused it. */
+static void note_state_locked(struct ram *r)
+{
+    struct ram_shared *sh = r->sh;
+    size_t free_pages = free_pages_locked(sh, r->table);
+    enum memstate now = memstate_of(r->table, free_pages * sh->page);
+    bool below = r->table != NULL && free_pages * sh->page < r->table->hibernate;
+    if (below && !sh->below_hibernate && !r->session && r->member >= 0) {
+        /* A device of its own: this process is its only application, so it
+         * gets the notice itself.  (In a session, cebox run sends them.) */
+        __atomic_add_fetch(&sh->members[r->member].notices, 1, __ATOMIC_RELEASE);
+    }
+    sh->below_hibernate = below;
+    if ((int32_t)now == sh->state) {
+        return;
+    }
+    struct ram_transition *t = &sh->ring[sh->transitions % RAM_TRANSITIONS];
+    *t = (struct ram_transition){.time_ns = now_ns(), .free_bytes = free_pages * sh->page,
+                                 .pid = (int32_t)getpid(), .from = sh->state, .to = (int32_t)now};
+    sh->transitions++;
+    sh->state = (int32_t)now;
+}
+
 enum ram_result ram_charge(struct ram *r, size_t pages)
 {
     struct ram_shared *sh = r->sh;
@@ -273,7 +336,9 @@ enum ram_result ram_charge(struct ram *r, size_t pages)
         sh->used_pages += pages;
         if (r->member >= 0) {
             sh->members[r->member].committed += pages;
+            sh->members[r->member].last_active = now_ns();
         }
+        note_state_locked(r);
     }
     unlock(sh);
     return v == COMMIT_OK ? RAM_OK : v == COMMIT_NO_RAM ? RAM_NO_RAM : RAM_STATE_CAP;
@@ -287,6 +352,7 @@ void ram_credit(struct ram *r, size_t pages)
     if (r->member >= 0) {
         sh->members[r->member].committed -= pages;
     }
+    note_state_locked(r);
     unlock(sh);
 }
 
@@ -313,7 +379,78 @@ void ram_force_state(struct ram *r, enum memstate s)
     lock(r->sh);
     /* Forcing "normal" hands the state back to free RAM. */
     r->sh->forced = (int32_t)(s == MEMSTATE_NORMAL ? MEMSTATE_COUNT : s);
+    note_state_locked(r);
     unlock(r->sh);
+}
+
+/* ---- hibernate notices ---- */
+
+uint32_t ram_notices(const struct ram *r)
+{
+    if (r->sh == NULL || r->member < 0) {
+        return 0;
+    }
+    return __atomic_load_n(&r->sh->members[r->member].notices, __ATOMIC_RELAXED);
+}
+
+size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max)
+{
+    size_t n = 0;
+    lock(r->sh);
+    reclaim_dead_locked(r->sh);
+    for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
+        const struct ram_member *m = &r->sh->members[i];
+        if (m->pid != 0 && m->pid != (int32_t)getpid()) {
+            out[n++] = (struct ram_member_info){.pid = m->pid, .committed_bytes = m->committed * r->sh->page,
+                                                .last_active_ns = m->last_active};
+        }
+    }
+    unlock(r->sh);
+    return n;
+}
+
+size_t ram_member_committed(struct ram *r, int32_t pid)
+{
+    size_t bytes = 0;
+    lock(r->sh);
+    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+        if (r->sh->members[i].pid == pid) {
+            bytes = r->sh->members[i].committed * r->sh->page;
+        }
+    }
+    unlock(r->sh);
+    return bytes;
+}
+
+void ram_send_notice(struct ram *r, int32_t pid)
+{
+    lock(r->sh);
+    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+        if (r->sh->members[i].pid == pid) {
+            __atomic_add_fetch(&r->sh->members[i].notices, 1, __ATOMIC_RELEASE);
+        }
+    }
+    unlock(r->sh);
+}
+
+uint32_t ram_transitions(struct ram *r, uint32_t since, struct ram_transition *out, uint32_t max)
+{
+    uint32_t n = 0;
+    lock(r->sh);
+    uint32_t total = r->sh->transitions;
+    if (total - since > RAM_TRANSITIONS) {
+        since = total - RAM_TRANSITIONS; /* older ones were overwritten */
+    }
+    for (uint32_t k = since; k < total && n < max; k++) {
+        out[n++] = r->sh->ring[k % RAM_TRANSITIONS];
+    }
+    unlock(r->sh);
+    return n;
+}
+
+size_t ram_hibernate_threshold(const struct ram *r)
+{
+    return r->table == NULL ? 0 : r->table->hibernate;
 }
 
 int ram_session_force(const char *path, enum memstate s)

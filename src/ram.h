@@ -27,6 +27,23 @@
 
 struct ram_shared;
 
+/* A change of memory state, with the process whose charge caused it. */
+struct ram_transition {
+    uint64_t time_ns;   /* CLOCK_MONOTONIC */
+    uint64_t free_bytes;
+    int32_t pid;
+    int32_t from, to;   /* enum memstate */
+    int32_t unused;
+};
+#define RAM_TRANSITIONS 64
+
+/* What a hibernate round needs to know of a member. */
+struct ram_member_info {
+    int32_t pid;
+    size_t committed_bytes;
+    uint64_t last_active_ns; /* its last charge; 0 if none */
+};
+
 struct ram {
     struct ram_shared *sh;
     size_t map_bytes;
@@ -73,6 +90,25 @@ enum memstate ram_state(const struct ram *r);
 /* Forces the device into state s (free RAM pinned just inside it), or back
  * to the state its free RAM gives with MEMSTATE_NORMAL or MEMSTATE_COUNT. */
 void ram_force_state(struct ram *r, enum memstate s);
+
+/* ---- hibernate notices (cebox run is the device's shell) ---- */
+
+/* Hibernate notices sent to this process so far (a cheap, lock-free read). */
+uint32_t ram_notices(const struct ram *r);
+/* The live members other than the caller, dead ones reclaimed first. */
+size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max);
+/* Bytes committed by member pid now (0 once it is gone). */
+size_t ram_member_committed(struct ram *r, int32_t pid);
+/* Counts one more notice for member pid. */
+void ram_send_notice(struct ram *r, int32_t pid);
+/* Copies the transitions recorded since number `since` (at most max, the
+ * ring keeps the last RAM_TRANSITIONS); returns how many. */
+uint32_t ram_transitions(struct ram *r, uint32_t since, struct ram_transition *out, uint32_t max);
+/* Free RAM under which hibernate notices go out (the table's level). */
+size_t ram_hibernate_threshold(const struct ram *r);
+
+/* True when process pid no longer exists or is a zombie. */
+bool ram_process_gone(int32_t pid);
 
 /* Forces the state of the session file at path (for `cebox state`).
  * Returns 0 or an errno value. */

@@ -144,7 +144,11 @@ void summary_write(int fd, struct cebox_core *core)
     struct heap_stats hs;
     slot_get_stats(core->slot, &ss);
     struct heap *ph = core_process_heap(core);
-    ph->ops->stats(ph, &hs);
+    if (ph != NULL) {
+        ph->ops->stats(ph, &hs);
+    } else {
+        memset(&hs, 0, sizeof hs); /* there was never room for it */
+    }
     size_t gran = slot_granularity(core->slot), page = slot_page_size(core->slot);
     size_t fm = atomic_load(&failures[SUMMARY_API_MALLOC]), fmm = atomic_load(&failures[SUMMARY_API_MMAP]);
     size_t n = 0, cap = sizeof buf;

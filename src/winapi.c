@@ -37,7 +37,8 @@ CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAlloca
                                  DWORD flProtect)
 {
     void *out = NULL;
-    DWORD err = slot_virtual_alloc(core_get()->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
+    struct cebox_core *c = core_get();
+    DWORD err = slot_virtual_alloc(c->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
     return result(err) ? out : NULL;
 }
 

@@ -31,6 +31,7 @@
 #include "memstate.h"
 #include "options.h"
 #include "ram.h"
+#include "shell.h"
 
 #define EXIT_USAGE 2
 
@@ -333,31 +334,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Waits for the child; meanwhile applies the state schedule, if any, to the
- * session.  Returns 0 or -1 (errno set). */
-static int wait_child(const struct cebox_settings *s, int *status)
-{
-    struct schedule_step steps[SCHEDULE_MAX];
-    int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
-    double start = now_seconds();
-    for (int next = 0;;) {
-        pid_t r = waitpid(child_pid, status, next < nsteps ? WNOHANG : 0);
-        if (r == child_pid) {
-            return 0;
-        }
-        if (r < 0 && errno != EINTR) {
-            return -1;
-        }
-        if (next < nsteps && now_seconds() - start >= steps[next].seconds) {
-            ram_session_force(s->session, (enum memstate)steps[next].state);
-            next++;
-        } else if (next < nsteps) {
-            struct timespec tick = {0, 10 * 1000 * 1000};
-            nanosleep(&tick, NULL);
-        }
-    }
-}
-
 /* Makes the device the run's processes share: a file in /dev/shm (or
  * TMPDIR), named in CEBOX_SESSION for them, removed by end_session. */
 static int start_session(struct cebox_settings *s)
@@ -405,7 +381,7 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
         _exit(errno == ENOENT ? 127 : 126);
     }
     int status;
-    if (wait_child(s, &status) != 0) {
+    if (shell_wait(child_pid, s, &status) != 0) {
         fprintf(stderr, "cebox: waitpid: %s\n", strerror(errno));
         return 126;
     }

@@ -1,0 +1,90 @@
+#!/bin/sh
+# states.sh - device RAM and the CE memory states under `cebox run`: one
+# budget shared by the processes of a run, a killed member's pages given
+# back, the low/critical caps, forced and scheduled states, `cebox state`,
+# hibernate notices (callback and signal, in least-recently-active order,
+# with the released bytes logged) and --close-apps.
+set -u
+B="${top_builddir:-.}"
+CEBOX="$(cd "$B" && pwd)/cebox"
+P="$(cd "$B" && pwd)/tests/programs"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); sed 's/^/#   /' "$TMP/out" "$TMP/err" 2>/dev/null | head -20; }
+run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
+has() { grep -q -- "$1" "$2"; }
+
+# One budget for the whole run: the second hog does not fit next to the first.
+run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 2 & sleep 0.5; '$P/hog' 1200"
+if [ $? -eq 1 ] && has "out of memory" "$TMP/out"; then ok "two processes share the device RAM"; else bad "two processes share the device RAM"; fi
+
+# A member killed with SIGKILL gives its pages back.
+run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 30 & h=\$!; sleep 0.5; kill -9 \$h; '$P/hog' 1200"
+if [ $? -eq 0 ] && has "holding 1200 KB" "$TMP/out"; then ok "a killed member's pages are reclaimed"; else bad "a killed member's pages are reclaimed"; fi
+
+# Caps: in low state 20 KB fails and 4 KB succeeds; in critical 12 KB fails.
+run "$CEBOX" run --quiet --thresholds ppc --state low "$P/hog" mmap 20
+[ $? -eq 1 ] && ok "low: a 20 KB commit fails" || bad "low: a 20 KB commit fails"
+run "$CEBOX" run --quiet --thresholds ppc --state low "$P/hog" mmap 4
+[ $? -eq 0 ] && ok "low: a 4 KB commit succeeds" || bad "low: a 4 KB commit succeeds"
+run "$CEBOX" run --thresholds ppc --state critical "$P/hog" mmap 12
+if [ $? -eq 1 ] && has "memory-state cap\|, RAM 0" "$TMP/err"; then ok "critical: a 12 KB commit fails"; else bad "critical: a 12 KB commit fails"; fi
+run "$CEBOX" run --quiet --thresholds ppc "$P/hog" mmap 20
+[ $? -eq 0 ] && ok "normal: a 20 KB commit succeeds" || bad "normal: a 20 KB commit succeeds"
+
+# Scheduled and commanded states.
+run "$CEBOX" run --out "$TMP/sched" --state-schedule 1s:low "$P/statewatch" 2 5 "$TMP/pid"
+if [ $? -eq 0 ] && has "schedule: state low" "$TMP/err" && has "memory state normal -> low" "$TMP/sched/cebox-session.log"; then
+    ok "--state-schedule changes the state, and the transition is logged"
+else bad "--state-schedule changes the state, and the transition is logged"; fi
+rm -f "$TMP/pid"
+"$CEBOX" run --quiet "$P/statewatch" 3 8 "$TMP/pid" > "$TMP/out" 2> "$TMP/err" &
+runner=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -s "$TMP/pid" ] && break; sleep 0.2; done
+"$CEBOX" state "$(cat "$TMP/pid")" critical
+wait $runner
+[ $? -eq 0 ] && ok "cebox state PID critical reaches the running program" || bad "cebox state PID critical reaches the running program"
+run "$CEBOX" state 1 low
+if [ $? -eq 1 ] && has "not running under cebox run" "$TMP/err"; then ok "cebox state refuses a process outside cebox"; else bad "cebox state refuses a process outside cebox"; fi
+run "$CEBOX" state /etc/passwd low
+if [ $? -eq 1 ] && has "not a cebox session file" "$TMP/err"; then ok "cebox state refuses a file that is no session"; else bad "cebox state refuses a file that is no session"; fi
+run "$CEBOX" state 1 panic
+if [ $? -eq 2 ] && has "state 'panic' is not valid; accepted: normal, limited, low or critical" "$TMP/err"; then ok "cebox state refuses a bad state"; else bad "cebox state refuses a bad state"; fi
+
+# Hibernate: the callback frees a cache; the notice and the bytes released are logged.
+run "$CEBOX" run --ram 1M --thresholds ppc --out "$TMP/hib" "$P/hibernate" callback
+if [ $? -eq 0 ] && has "cache dropped after the notice" "$TMP/out" &&
+   grep -q "hibernate notice to pid [0-9]*: released [1-9][0-9]* KB" "$TMP/hib/cebox-session.log"; then
+    ok "hibernate callback: the cache is dropped and the released bytes are logged"
+else bad "hibernate callback: the cache is dropped and the released bytes are logged"; fi
+run "$CEBOX" run --quiet --ram 1M --thresholds ppc --hibernate-signal USR1 "$P/hibernate" signal
+[ $? -eq 0 ] && ok "--hibernate-signal USR1 reaches an unmodified handler" || bad "--hibernate-signal USR1 reaches an unmodified handler"
+
+# Two processes: the least recently active gets its notice first.
+run "$CEBOX" run --quiet --ram 2M --thresholds ppc --out "$TMP/two" sh -c "'$P/hibernate' keep 900 2 & sleep 0.5; '$P/hibernate' keep 200 2; wait"
+first=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 1p)
+second=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 2p)
+l1=$(grep -n "notice to pid $first:" "$TMP/two/cebox-session.log" | cut -d: -f1)
+l2=$(grep -n "notice to pid $second:" "$TMP/two/cebox-session.log" | cut -d: -f1)
+if [ -n "$first" ] && [ -n "$second" ] && [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" -lt "$l2" ]; then
+    ok "notices go out least recently active first, once each"
+else bad "notices go out least recently active first, once each"; cat "$TMP/two/cebox-session.log"; fi
+
+# Pocket PC: a background process that ignores the notices is asked to close.
+run "$CEBOX" run --ram 2M --thresholds ppc --close-apps --out "$TMP/close" sh -c "'$P/hog' 800 30 & sleep 0.5; exec '$P/hibernate' keep 120 4"
+if has "asked background pid [0-9]* to close (SIGTERM)" "$TMP/close/cebox-session.log" && has "closed" "$TMP/close/cebox-session.log"; then
+    ok "--close-apps closes the least recently active background process"
+else bad "--close-apps closes the least recently active background process"; cat "$TMP/close/cebox-session.log"; fi
+
+# Bad values for every memory-state option are refused clearly.
+for bad_opt in "--thresholds=wince" "--state=panic" "--state-schedule=2s:low,1s:normal" "--state-schedule=soon" \
+               "--hibernate-signal=FOO" "--hibernate-signal=99" "--close-apps=maybe" "--ram=12X"; do
+    run "$CEBOX" run "$bad_opt" true
+    if [ $? -eq 2 ] && has "is not valid; accepted:" "$TMP/err"; then ok "refused: $bad_opt"; else bad "refused: $bad_opt"; fi
+done
+
+echo "$((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]

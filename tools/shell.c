@@ -1,0 +1,250 @@
+/*
+ * shell.c - the device's shell during `cebox run` (see shell.h).
+ *
+ * Owns: the session's event lines (memory-state transitions, hibernate
+ * notices, closed processes), on stderr unless --quiet and in
+ * OUT/cebox-session.log with --out.
+ *
+ * A tick every 20 ms (or at once when the child ends):
+ *  - the state schedule's next step, when due;
+ *  - new state transitions from the session's ring, logged with the time,
+ *    free RAM and the process whose charge caused them;
+ *  - hibernate: when free RAM falls under the table's hibernate level, the
+ *    session's processes get a notice one at a time, least recently active
+ *    first (the most recent, the "foreground" one, last), each followed by
+ *    a window in which what it released is measured; the round stops as
+ *    soon as free RAM is back over the level, and the next round needs free
+ *    RAM to go over the level and under it again (once per entry, as CE);
+ *  - close-apps (Pocket PC): while free RAM stays under the limited level
+ *    after the notices, the least recently active process other than the
+ *    most recent one gets SIGTERM, and SIGKILL 8 s later if it is still
+ *    there.
+ */
+#include "shell.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memstate.h"
+#include "ram.h"
+
+#define TICK_NS (20 * 1000 * 1000L)
+#define NOTICE_WINDOW_NS (250 * 1000 * 1000L)
+#define CLOSE_GRACE_NS (8 * 1000 * 1000 * 1000LL)
+#define MAX_MEMBERS 256
+
+struct shell {
+    const struct cebox_settings *s;
+    struct ram ram;
+    int log_fd;
+    uint64_t start_ns;
+    uint32_t transitions_seen;
+    /* hibernate round */
+    bool armed;             /* free RAM went over the level since the last round */
+    struct ram_member_info queue[MAX_MEMBERS];
+    size_t queued, next;
+    int32_t noticed_pid;    /* waiting for its window to end, or 0 */
+    size_t noticed_before;
+    uint64_t window_end;
+    /* close-apps */
+    int32_t closing_pid;
+    uint64_t kill_at;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void event(struct shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void event(struct shell *sh, const char *fmt, ...)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line, "cebox: [%7.3f s] ", (double)(now_ns() - sh->start_ns) / 1e9);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof line - 2) {
+        n = (int)sizeof line - 2;
+    }
+    line[n++] = '\n';
+    if (!sh->s->quiet) {
+        (void)!write(2, line, (size_t)n);
+    }
+    if (sh->log_fd >= 0) {
+        (void)!write(sh->log_fd, line, (size_t)n);
+    }
+}
+
+static size_t free_bytes(struct shell *sh)
+{
+    return ram_free_pages(&sh->ram) * sh->ram.page;
+}
+
+static void log_transitions(struct shell *sh)
+{
+    struct ram_transition t[16];
+    uint32_t n;
+    while ((n = ram_transitions(&sh->ram, sh->transitions_seen, t, 16)) > 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            event(sh, "memory state %s -> %s, free RAM %llu KB, caused by pid %d",
+                  memstate_name((enum memstate)t[i].from), memstate_name((enum memstate)t[i].to),
+                  (unsigned long long)(t[i].free_bytes / 1024), (int)t[i].pid);
+        }
+        sh->transitions_seen += n;
+    }
+}
+
+static int by_activity(const void *a, const void *b)
+{
+    const struct ram_member_info *x = a, *y = b;
+    return x->last_active_ns < y->last_active_ns ? -1 : x->last_active_ns > y->last_active_ns;
+}
+
+static void start_round(struct shell *sh, size_t free_now)
+{
+    sh->queued = ram_members(&sh->ram, sh->queue, MAX_MEMBERS);
+    qsort(sh->queue, sh->queued, sizeof sh->queue[0], by_activity);
+    sh->next = 0;
+    sh->armed = false;
+    event(sh, "free RAM %zu KB is under the hibernate level (%zu KB): notices to %zu process(es), "
+              "least recently active first",
+          free_now / 1024, ram_hibernate_threshold(&sh->ram) / 1024, sh->queued);
+}
+
+static void send_next_notice(struct shell *sh, uint64_t now)
+{
+    int32_t pid = sh->queue[sh->next++].pid;
+    sh->noticed_before = ram_member_committed(&sh->ram, pid);
+    ram_send_notice(&sh->ram, pid);
+    if (sh->s->hibernate_signal != 0) {
+        kill(pid, sh->s->hibernate_signal);
+    }
+    sh->noticed_pid = pid;
+    sh->window_end = now + NOTICE_WINDOW_NS;
+}
+
+static void end_notice_window(struct shell *sh)
+{
+    size_t after = ram_member_committed(&sh->ram, sh->noticed_pid);
+    size_t released = sh->noticed_before > after ? sh->noticed_before - after : 0;
+    event(sh, "hibernate notice to pid %d: released %zu KB in %ld ms (free RAM now %zu KB)",
+          (int)sh->noticed_pid, released / 1024, NOTICE_WINDOW_NS / 1000000, free_bytes(sh) / 1024);
+    sh->noticed_pid = 0;
+}
+
+/* Pocket PC: close the least recently active process but the most recent. */
+static void close_background(struct shell *sh, uint64_t now)
+{
+    struct ram_member_info m[MAX_MEMBERS];
+    size_t n = ram_members(&sh->ram, m, MAX_MEMBERS);
+    if (n < 2) {
+        return;
+    }
+    qsort(m, n, sizeof m[0], by_activity);
+    sh->closing_pid = m[0].pid;
+    sh->kill_at = now + (uint64_t)CLOSE_GRACE_NS;
+    kill(sh->closing_pid, SIGTERM);
+    event(sh, "limited memory: asked background pid %d to close (SIGTERM)", (int)sh->closing_pid);
+}
+
+static void check_closing(struct shell *sh, uint64_t now)
+{
+    if (ram_process_gone(sh->closing_pid)) {
+        event(sh, "pid %d closed", (int)sh->closing_pid);
+        sh->closing_pid = 0;
+    } else if (now >= sh->kill_at) {
+        kill(sh->closing_pid, SIGKILL);
+        event(sh, "pid %d did not close within 8 s: killed", (int)sh->closing_pid);
+        sh->closing_pid = 0;
+    }
+}
+
+static void tick(struct shell *sh)
+{
+    uint64_t now = now_ns();
+    log_transitions(sh);
+    size_t level = ram_hibernate_threshold(&sh->ram), f = free_bytes(sh);
+    if (sh->noticed_pid != 0 && now >= sh->window_end) {
+        end_notice_window(sh);
+    }
+    if (f >= level) {
+        sh->armed = true;
+        sh->next = sh->queued; /* back over the level: the round is over */
+    } else if (sh->armed && sh->noticed_pid == 0) {
+        start_round(sh, f);
+    }
+    if (sh->noticed_pid == 0 && sh->next < sh->queued && f < level) {
+        send_next_notice(sh, now);
+    }
+    const struct memstate_table *t = sh->ram.table;
+    bool limited = t != NULL && memstate_of(t, f) != MEMSTATE_NORMAL;
+    if (sh->closing_pid != 0) {
+        check_closing(sh, now);
+    } else if (sh->s->close_apps && limited && sh->noticed_pid == 0 && sh->next >= sh->queued) {
+        close_background(sh, now);
+    }
+}
+
+static int open_log(const struct cebox_settings *s)
+{
+    if (s->out_dir[0] == '\0') {
+        return -1;
+    }
+    char path[sizeof s->out_dir + 32];
+    snprintf(path, sizeof path, "%s/cebox-session.log", s->out_dir);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
+{
+    struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true};
+    bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
+    struct schedule_step steps[SCHEDULE_MAX];
+    int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
+    int next_step = 0, result = 0;
+    for (;;) {
+        pid_t r = waitpid(child, status, WNOHANG);
+        if (r == child) {
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            result = -1;
+            break;
+        }
+        if (next_step < nsteps && (now_ns() - sh.start_ns) / 1000000000u >= steps[next_step].seconds) {
+            ram_force_state(&sh.ram, (enum memstate)steps[next_step].state);
+            event(&sh, "schedule: state %s", memstate_name((enum memstate)steps[next_step].state));
+            next_step++;
+        }
+        if (shell_on) {
+            tick(&sh);
+        }
+        struct timespec pause = {0, TICK_NS};
+        nanosleep(&pause, NULL);
+    }
+    if (shell_on) {
+        if (sh.noticed_pid != 0) {
+            end_notice_window(&sh); /* what it released before it ended */
+        }
+        log_transitions(&sh);
+        ram_release(&sh.ram);
+    }
+    if (sh.log_fd >= 0) {
+        close(sh.log_fd);
+    }
+    return result;
+}

@@ -1,0 +1,18 @@
+/*
+ * shell.h - what `cebox run` does while the program runs: it is the device's
+ * shell (CE's GWES) for the session.
+ */
+#ifndef CEBOX_SHELL_H
+#define CEBOX_SHELL_H
+
+#include <sys/types.h>
+
+#include "options.h"
+
+/* Waits for `child` to end, meanwhile applying the state schedule, logging
+ * memory-state transitions, sending hibernate notices and (with
+ * close-apps) closing background processes.  Stores the wait status.
+ * Returns 0, or -1 with errno set. */
+int shell_wait(pid_t child, const struct cebox_settings *s, int *status);
+
+#endif
