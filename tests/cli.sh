@@ -27,6 +27,7 @@ check() { # check NAME EXPECTED-STATUS EXPECTED-TEXT -- COMMAND...
 
 check "version" 0 "cebox 0.1.0" -- "$CEBOX" --version
 check "help" 0 "--slot-size" -- "$CEBOX" --help
+check "run --help" 0 "run [OPTIONS] [--] PROGRAM" -- "$CEBOX" run --help
 check "no command" 2 "Usage: cebox" -- "$CEBOX"
 check "unknown command" 2 "unknown command 'frob'; accepted: run, state, demo, settings" -- "$CEBOX" frob
 check "bad size option" 2 "--slot-size: CEBOX_SLOT_SIZE='33x' is not valid; accepted: a size" -- "$CEBOX" settings --slot-size 33x
@@ -48,6 +49,17 @@ check "linked program refuses bad setting" 2 "cebox: CEBOX_SLOT_SIZE='big' is no
 lines=$(env CEBOX_RAM=x "$LINKED" 2>&1 | wc -l)
 n=$((n + 1))
 if [ "$lines" -eq 1 ]; then echo "ok $n - refusal is one line"; else echo "not ok $n - refusal is $lines lines"; fails=$((fails + 1)); fi
+
+# Every option of the table is documented in the man page.
+MAN="${top_srcdir:-.}/man/cebox.1"
+for flag in $("$CEBOX" settings --markdown | sed -n 's/^| `CEBOX_[A-Z_]*` | `--\([a-z-]*\)`.*/\1/p'); do
+    n=$((n + 1))
+    if grep -q -- "$(printf '%s' "$flag" | sed 's/-/\\\\-/g')" "$MAN"; then
+        echo "ok $n - man page documents --$flag"
+    else
+        echo "not ok $n - man page lacks --$flag"; fails=$((fails + 1))
+    fi
+done
 
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -406,6 +406,10 @@ static int cmd_run(int argc, char **argv)
         if (argv[i][0] != '-') {
             break;
         }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
         int r = take_setting(argc, argv, &i);
         if (r < 0) {
             return EXIT_USAGE;
