@@ -10,6 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 CEBOX=${CEBOX:-$TOP/cebox}
 W="$HERE/workloads.sh"
+export WORKLOADS="$TOP/tests/real_workloads.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 have_heaptrack=no

@@ -28,7 +28,7 @@ SQL
 w_lua() {
     lua5.4 -e '
 local total = 0
-for round = 1, 20 do
+for round = 1, '"${LUA_ROUNDS:-20}"' do
   local t = {}
   for i = 1, 20000 do t[i] = { i, tostring(i), { i * 2 } } end
   for i = 1, #t, 7 do total = total + t[i][3][1] end
@@ -46,6 +46,8 @@ print(#t)'
 w_python() {
     /usr/bin/python3 -c '
 import json, hashlib
+for _ in range('"${PY_ROUNDS:-1}"' - 1):
+    json.loads(json.dumps([{"id": i, "name": "item%d" % i, "tags": ["a", "b", str(i % 7)], "v": i * 0.5} for i in range(15000)], sort_keys=True))
 data = [{"id": i, "name": "item%d" % i, "tags": ["a", "b", str(i % 7)], "v": i * 0.5} for i in range(15000)]
 text = json.dumps(data, sort_keys=True)
 back = json.loads(text)
