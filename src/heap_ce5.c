@@ -340,6 +340,19 @@ static uint64_t bit_mask(uint32_t b0, uint32_t b1) /* bits [b0, b1), b1 <= 64 */
     return hi & (~(uint64_t)0 << b0);
 }
 
+/* Applies mask m to free word w (set when v, cleared otherwise) and keeps
+ * its summary bits; marks the word for the lazy tree. */
+static inline void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
+{
+    uint64_t word = v ? (FREEW(r, w) | m) : (FREEW(r, w) & ~m);
+    uint64_t bit = (uint64_t)1 << (w & 63);
+    uint32_t i = w >> 6;
+    FREEW(r, w) = word;
+    r->sum_busy[i] = (r->sum_busy[i] & ~bit) | (word != ~(uint64_t)0 ? bit : 0);
+    r->sum_free[i] = (r->sum_free[i] & ~bit) | (word != 0 ? bit : 0);
+    r->dirty[i] |= bit;
+}
+
 /* Marks granules [g0, g1) free (v) or busy. */
 static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
 {
@@ -347,22 +360,21 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
         return;
     }
     uint32_t w0 = g0 >> 6, w1 = (g1 - 1) >> 6;
-    for (uint32_t w = w0; w <= w1; w++) {
-        uint32_t b0 = w == w0 ? (g0 & 63) : 0;
-        uint32_t b1 = w == w1 ? ((g1 - 1) & 63) + 1 : 64;
-        uint64_t m = bit_mask(b0, b1);
-        uint64_t word = v ? (FREEW(r, w) | m) : (FREEW(r, w) & ~m);
-        uint64_t bit = (uint64_t)1 << (w & 63);
-        FREEW(r, w) = word;
-        r->sum_busy[w >> 6] = word != ~(uint64_t)0 ? (r->sum_busy[w >> 6] | bit) : (r->sum_busy[w >> 6] & ~bit);
-        r->sum_free[w >> 6] = word != 0 ? (r->sum_free[w >> 6] | bit) : (r->sum_free[w >> 6] & ~bit);
-        if (r->nsum <= SUMMARY_WORDS) {
-            r->dirty[w >> 6] |= bit;
+    if (w0 == w1) { /* most items lie in one word */
+        word_set(r, w0, bit_mask(g0 & 63, ((g1 - 1) & 63) + 1), v);
+    } else {
+        word_set(r, w0, ~(uint64_t)0 << (g0 & 63), v);
+        for (uint32_t w = w0 + 1; w < w1; w++) {
+            word_set(r, w, ~(uint64_t)0, v);
         }
+        word_set(r, w1, bit_mask(0, ((g1 - 1) & 63) + 1), v);
     }
     if (r->nsum <= SUMMARY_WORDS) {
         r->dirty_any = true;
     } else {
+        /* Big fixed regions keep the tree current: their next/previous
+         * lookups walk it. */
+        memset(r->dirty, 0, (size_t)r->nsum * sizeof(uint64_t));
         tree_update(r, w0, w1);
     }
 }
