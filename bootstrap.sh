@@ -11,8 +11,9 @@ set -eu
 cd "$(dirname "$0")"
 
 # Debian packages: the toolchain (g++ for the C++ test program), autotools, and the three libraries
-# (libunwind for stacks, uthash for tables, cmocka for the tests).
-PACKAGES="gcc g++ make autoconf automake libtool pkg-config libunwind-dev uthash-dev libcmocka-dev"
+# (libunwind for stacks, uthash for tables, cmocka for the tests) and libdw
+# (elfutils: `cebox report` symbolizes stacks with it).
+PACKAGES="gcc g++ make autoconf automake libtool pkg-config libunwind-dev uthash-dev libcmocka-dev libdw-dev"
 # The real programs `make check` runs under cebox (tests/real_programs.sh).
 PACKAGES="$PACKAGES sqlite3 lua5.4 python3 perl gawk jq gzip git coreutils bash"
 

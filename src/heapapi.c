@@ -15,6 +15,7 @@
  */
 #include "cebox/winmem.h"
 #include "core.h"
+#include "eventlog.h"
 #include "export.h"
 #include "heap.h"
 
@@ -72,9 +73,13 @@ CEBOX_EXPORT HANDLE HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwM
     DWORD err = 0;
     /* The process heap exists before any other heap, as on CE. */
     core_process_heap(c);
+    slot_clear_failure();
     struct heap *h = heap_create(heap_ops_for(c->settings.profile->heap), c->slot, flOptions,
                                  dwInitialSize, dwMaximumSize, &err);
     if (h == NULL) {
+        if (err == ERROR_NOT_ENOUGH_MEMORY) {
+            eventlog_failure(LOG_API_HEAPCREATE, dwInitialSize, err, LOG_REASON_OTHER);
+        }
         fail(err);
         return NULL;
     }
@@ -96,7 +101,9 @@ CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
     return TRUE;
 }
 
-CEBOX_EXPORT LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
+/* HeapAlloc, recorded as `api` when it fails for lack of memory (or, as a
+ * full fixed-size heap does, without an error). */
+static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api api)
 {
     struct heap *h = resolve(hHeap);
     DWORD err = 0;
@@ -104,14 +111,18 @@ CEBOX_EXPORT LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
         fail(ERROR_INVALID_PARAMETER);
         return NULL;
     }
+    slot_clear_failure();
     void *p = h->ops->alloc(h, dwFlags, dwBytes, &err);
     if (p == NULL) {
+        if (err == ERROR_NOT_ENOUGH_MEMORY || err == 0) {
+            eventlog_failure(api, dwBytes, err, err == 0 ? LOG_REASON_HEAP_FULL : LOG_REASON_OTHER);
+        }
         fail(err);
     }
     return p;
 }
 
-CEBOX_EXPORT LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes)
+static LPVOID realloc_as(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes, enum log_api api)
 {
     struct heap *h = resolve(hHeap);
     DWORD err = 0;
@@ -119,11 +130,26 @@ CEBOX_EXPORT LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_
         fail(ERROR_INVALID_PARAMETER);
         return NULL;
     }
+    slot_clear_failure();
     void *p = h->ops->realloc(h, dwFlags, lpMem, dwBytes, &err);
     if (p == NULL) {
+        if (err == ERROR_NOT_ENOUGH_MEMORY) {
+            eventlog_failure(api, dwBytes, err,
+                             (dwFlags & HEAP_REALLOC_IN_PLACE_ONLY) ? LOG_REASON_IN_PLACE : LOG_REASON_OTHER);
+        }
         fail(err);
     }
     return p;
+}
+
+CEBOX_EXPORT LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
+{
+    return alloc_as(hHeap, dwFlags, dwBytes, LOG_API_HEAPALLOC);
+}
+
+CEBOX_EXPORT LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes)
+{
+    return realloc_as(hHeap, dwFlags, lpMem, dwBytes, LOG_API_HEAPREALLOC);
 }
 
 CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
@@ -184,7 +210,7 @@ CEBOX_EXPORT HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes)
         fail(ERROR_INVALID_PARAMETER);
         return NULL;
     }
-    return HeapAlloc(GetProcessHeap(), (uFlags & LMEM_ZEROINIT) ? HEAP_ZERO_MEMORY : 0, uBytes);
+    return alloc_as(GetProcessHeap(), (uFlags & LMEM_ZEROINIT) ? HEAP_ZERO_MEMORY : 0, uBytes, LOG_API_LOCALALLOC);
 }
 
 CEBOX_EXPORT HLOCAL LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
@@ -196,7 +222,7 @@ CEBOX_EXPORT HLOCAL LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
     }
     DWORD flags = ((uFlags & LMEM_ZEROINIT) ? HEAP_ZERO_MEMORY : 0) |
                   ((uFlags & LMEM_MOVEABLE) ? 0 : HEAP_REALLOC_IN_PLACE_ONLY);
-    return HeapReAlloc(GetProcessHeap(), flags, hMem, uBytes);
+    return realloc_as(GetProcessHeap(), flags, hMem, uBytes, LOG_API_LOCALREALLOC);
 }
 
 CEBOX_EXPORT HLOCAL LocalFree(HLOCAL hMem)

@@ -51,13 +51,13 @@ static const struct cebox_profile profiles[] = {
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 #define DEFAULT_PROFILE (&profiles[1])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
     const char *var;      /* environment variable */
     enum opt_type type;
-    size_t min, max, multiple; /* OPT_SIZE only */
+    size_t min, max, multiple; /* OPT_SIZE; min and max for OPT_INT too */
     const char *const *choices; /* OPT_CHOICE only, NULL-terminated */
     const char *default_text;
     const char *help;
@@ -66,7 +66,7 @@ struct option_def {
 enum {
     OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_THRESHOLDS,
     OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_HIBERNATE_SIGNAL, OPT_IDX_CLOSE_APPS, OPT_IDX_SESSION,
-    OPT_IDX_COUNT
+    OPT_IDX_STACK_DEPTH, OPT_IDX_COUNT
 };
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", NULL};
@@ -88,7 +88,8 @@ static const struct option_def table[OPT_IDX_COUNT] = {
                             "ce3: ppc, ce5/ce6: ce5",
                             "memory-state table: H/PC, Pocket PC, or CE 5's SetOOMEvent defaults"},
     [OPT_IDX_OUT] = {"out", "CEBOX_OUT", OPT_PATH, 0, 0, 0, NULL, "none",
-                     "directory for the per-process summaries (cebox-PID.summary)"},
+                     "directory for the per-process summaries and event logs with the call stacks of "
+                     "failed allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},
     [OPT_IDX_QUIET] = {"quiet", "CEBOX_QUIET", OPT_BOOL, 0, 0, 0, NULL, "no",
                        "no summary on stderr when a program exits"},
     [OPT_IDX_FOLLOW] = {"follow", "CEBOX_FOLLOW", OPT_BOOL, 0, 0, 0, NULL, "yes",
@@ -104,6 +105,8 @@ static const struct option_def table[OPT_IDX_COUNT] = {
                             "SIGKILL after 8 s)"},
     [OPT_IDX_SESSION] = {"session", "CEBOX_SESSION", OPT_PATH, 0, 0, 0, NULL, "none",
                          "device shared by the processes of one run (cebox run sets it)"},
+    [OPT_IDX_STACK_DEPTH] = {"stack-depth", "CEBOX_STACK_DEPTH", OPT_INT, 1, 128, 1, NULL, "32",
+                             "frames recorded per call stack of a failed allocation (innermost first)"},
 };
 
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
@@ -260,6 +263,9 @@ static void describe_accepted(const struct option_def *d, char *buf, size_t len)
     case OPT_SIGNAL:
         snprintf(buf, len, "none, a signal name (USR1, SIGUSR2, TERM, ...) or a number from 1 to 64");
         break;
+    case OPT_INT:
+        snprintf(buf, len, "a whole number from %zu to %zu", d->min, d->max);
+        break;
     case OPT_SCHEDULE:
         snprintf(buf, len, "comma-separated SECONDSs:STATE steps in increasing time, STATE one of "
                            "normal, limited, low, critical");
@@ -330,6 +336,12 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
             return refuse(d, value, err);
         }
         break;
+    case OPT_INT:
+        if (value[0] < '0' || value[0] > '9' || value[strspn(value, "0123456789")] != '\0' ||
+            strlen(value) > 9 || (size = strtoul(value, NULL, 10)) < d->min || size > d->max) {
+            return refuse(d, value, err);
+        }
+        break;
     }
     if (s == NULL) {
         return 0;
@@ -348,6 +360,7 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     case OPT_IDX_SESSION: strcpy(s->session, value); break;
     case OPT_IDX_HIBERNATE_SIGNAL: s->hibernate_signal = signo; break;
     case OPT_IDX_CLOSE_APPS: s->close_apps = flag; break;
+    case OPT_IDX_STACK_DEPTH: s->stack_depth = (unsigned)size; break;
     default: break;
     }
     return 0;
@@ -372,6 +385,7 @@ static void apply_defaults(struct cebox_settings *s)
     s->session[0] = '\0';
     s->hibernate_signal = 0;
     s->close_apps = false;
+    s->stack_depth = 32;
 }
 
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
@@ -470,6 +484,7 @@ static void format_value(size_t idx, const struct cebox_settings *s, char *buf, 
         }
         break;
     case OPT_IDX_CLOSE_APPS: snprintf(buf, len, "%s", s->close_apps ? "yes" : "no"); break;
+    case OPT_IDX_STACK_DEPTH: snprintf(buf, len, "%u", s->stack_depth); break;
     default: buf[0] = '\0'; break;
     }
 }
@@ -485,6 +500,25 @@ void options_print(int fd, const struct cebox_settings *s, options_getter get)
         snprintf(line, sizeof line, "%s=%s\t(%s)\n", table[i].var, value, source);
         write_str(fd, line);
     }
+}
+
+size_t options_format(const struct cebox_settings *s, options_getter get, char *buf, size_t len)
+{
+    char value[300];
+    size_t used = 0;
+    if (len == 0) {
+        return 0;
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < OPT_IDX_COUNT && used < len - 1; i++) {
+        format_value(i, s, value, sizeof value);
+        const char *source = get(table[i].var) != NULL          ? "set"
+                             : (i == OPT_IDX_PROFILE || i >= OPT_IDX_OUT) ? "default"
+                                                                          : "profile";
+        int n = snprintf(buf + used, len - used, "%s=%s\t(%s)\n", table[i].var, value, source);
+        used = n < 0 ? used : (used + (size_t)n < len ? used + (size_t)n : len - 1);
+    }
+    return used;
 }
 
 void options_print_markdown(int fd)

@@ -51,6 +51,7 @@ struct cebox_settings {
     char session[256];  /* session file path or "" */
     int hibernate_signal; /* 0: none */
     bool close_apps;
+    unsigned stack_depth; /* frames kept per recorded call stack */
 };
 
 /* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */
@@ -87,6 +88,10 @@ const struct cebox_profile *options_profile(const char *name);
 
 /* Writes "VARIABLE=value  (source)" lines describing `s` to fd. */
 void options_print(int fd, const struct cebox_settings *s, options_getter get);
+
+/* Writes the same lines as options_print into buf (at most len bytes,
+ * NUL-terminated; no allocation).  Returns the length written. */
+size_t options_format(const struct cebox_settings *s, options_getter get, char *buf, size_t len);
 
 /* Writes the option table as a Markdown table to fd (for the README). */
 void options_print_markdown(int fd);

@@ -12,19 +12,21 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "eventlog.h"
 #include "heap.h"
+#include "runsummary.h"
 
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
 
-static atomic_size_t failures[SUMMARY_API_COUNT];
 static atomic_size_t bad_frees, foreign_frees;
 static atomic_size_t outside_bytes, outside_peak;
-static char command[256];
 
+/* The choke point of the malloc and mmap families' failures: the event log
+ * counts them and, with --out, records their stacks. */
 void summary_note_failure(enum summary_api api, size_t size)
 {
-    (void)size;
-    atomic_fetch_add(&failures[api], 1);
+    eventlog_failure(api == SUMMARY_API_MMAP ? LOG_API_MMAP : LOG_API_MALLOC, size, ERROR_NOT_ENOUGH_MEMORY,
+                     LOG_REASON_OTHER);
 }
 
 void summary_note_foreign_free(void)
@@ -74,120 +76,61 @@ void summary_note_outside_unmap(size_t len)
     }
 }
 
-/* The command line from /proc, arguments joined by spaces. */
-static void read_command(void)
-{
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, command, sizeof command - 1) : -1;
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (n <= 0) {
-        strcpy(command, "?");
-        return;
-    }
-    command[n] = '\0';
-    for (ssize_t i = 0; i < n - 1; i++) {
-        if (command[i] == '\0') {
-            command[i] = ' ';
-        }
-    }
-}
-
 void summary_started(struct cebox_core *core)
 {
-    (void)core;
-    read_command();
+    eventlog_start(core);
 }
 
 void summary_forked(void)
 {
-    for (int i = 0; i < SUMMARY_API_COUNT; i++) {
-        atomic_store(&failures[i], 0);
-    }
     atomic_store(&bad_frees, 0);
     atomic_store(&foreign_frees, 0);
 }
 
-/* "12.3 MB" style sizes for people. */
-static const char *human(char *buf, size_t len, size_t bytes)
+/* The numbers of the summary: the core's (eventlog_summary) and this
+ * file's counters. */
+static void collect(struct cebox_core *core, struct run_summary *rs)
 {
-    if (bytes >= 10u * 1024 * 1024) {
-        snprintf(buf, len, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
-    } else if (bytes >= 10u * 1024) {
-        snprintf(buf, len, "%.1f KB", (double)bytes / 1024.0);
-    } else {
-        snprintf(buf, len, "%zu bytes", bytes);
-    }
-    return buf;
+    eventlog_summary(core, rs);
+    rs->bad_frees = atomic_load(&bad_frees);
+    rs->foreign_frees = atomic_load(&foreign_frees);
+    rs->outside_peak = atomic_load(&outside_peak);
 }
 
-static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
+/* The text, with the line on call stacks: where they are, or how to get
+ * them (the same function formats the summary in `cebox report`). */
+static void write_summary(int fd, struct cebox_core *core, const struct run_summary *rs)
 {
-    if (used >= cap) {
-        return used;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + used, cap - used, fmt, ap);
-    va_end(ap);
-    return n < 0 ? used : (used + (size_t)n < cap ? used + (size_t)n : cap - 1);
+    char buf[2048];
+    const char *log = eventlog_path();
+    enum run_summary_hint hint = core->settings.out_dir[0] == '\0' ? RUN_SUMMARY_HINT_OUT
+                                 : log[0] != '\0'                  ? RUN_SUMMARY_HINT_LOG
+                                                                   : RUN_SUMMARY_NO_HINT;
+    size_t n = run_summary_format(rs, hint, log, buf, sizeof buf);
+    write_all(fd, buf, n);
 }
 
 void summary_write(int fd, struct cebox_core *core)
 {
-    char buf[2048], a[32], b[32], c[32];
-    struct slot_stats ss;
-    struct heap_stats hs;
-    slot_get_stats(core->slot, &ss);
-    struct heap *ph = core_process_heap(core);
-    if (ph != NULL) {
-        ph->ops->stats(ph, &hs);
-    } else {
-        memset(&hs, 0, sizeof hs); /* there was never room for it */
-    }
-    size_t gran = slot_granularity(core->slot), page = slot_page_size(core->slot);
-    size_t fm = atomic_load(&failures[SUMMARY_API_MALLOC]), fmm = atomic_load(&failures[SUMMARY_API_MMAP]);
-    size_t n = 0, cap = sizeof buf;
-    n = append(buf, n, cap, "cebox: pid %d (%s), profile %s\n", (int)getpid(), command,
-               core->settings.profile->name);
-    n = append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
-               ss.peak_reserved_blocks, ss.blocks, human(a, sizeof a, (size_t)ss.peak_reserved_blocks * gran),
-               human(b, sizeof b, ss.peak_committed_pages * page));
-    n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %zu blocks, peak %s committed\n",
-               human(a, sizeof a, hs.peak_live_bytes), hs.peak_live_blocks,
-               human(c, sizeof c, hs.peak_committed_bytes));
-    n = append(buf, n, cap,
-               "cebox:   failed allocations: %zu (malloc family %zu, mmap family %zu); slot exhausted %zu, "
-               "no contiguous run %zu, RAM %zu\n",
-               fm + fmm, fm, fmm, ss.fail_exhausted, ss.fail_fragmented, ss.fail_ram);
-    size_t bad = atomic_load(&bad_frees), foreign = atomic_load(&foreign_frees);
-    if (bad != 0 || foreign != 0) {
-        n = append(buf, n, cap, "cebox:   bad frees reported %zu, frees of memory from before cebox ignored %zu\n",
-                   bad, foreign);
-    }
-    size_t outside = atomic_load(&outside_peak);
-    if (outside != 0) {
-        n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
-                   human(a, sizeof a, outside));
-    }
-    write_all(fd, buf, n);
+    struct run_summary rs;
+    collect(core, &rs);
+    write_summary(fd, core, &rs);
 }
 
 void summary_exit(struct cebox_core *core)
 {
+    struct run_summary rs;
+    collect(core, &rs);
+    eventlog_exit(&rs); /* first: the summary names the log */
     if (!core->settings.quiet) {
-        summary_write(2, core);
+        write_summary(2, core, &rs);
     }
     if (core->settings.out_dir[0] != '\0') {
         char path[sizeof core->settings.out_dir + 48];
         snprintf(path, sizeof path, "%s/cebox-%d.summary", core->settings.out_dir, (int)getpid());
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd >= 0) {
-            summary_write(fd, core);
+            write_summary(fd, core, &rs);
             close(fd);
         } else if (!core->settings.quiet) {
             char line[sizeof path + 64];

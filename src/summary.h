@@ -1,9 +1,10 @@
 /*
  * summary.h - what the preload library tells the user at exit.
  *
- * Owns: the process-wide counters of failed allocations by entry point, of
- * bad and foreign frees, and of memory mapped outside the slot; and the text
- * of the exit summary.  Counters are atomic (any thread, no lock); the
+ * Owns: the process-wide counters of bad and foreign frees and of memory
+ * mapped outside the slot, and the exit summary (its text comes from
+ * runsummary.c; failed allocations are counted and recorded by eventlog.c,
+ * through summary_note_failure).  Counters are atomic (any thread, no lock); the
  * writers use write(2) and a stack buffer only (no stdio, no heap), so they
  * are safe inside the allocator and at exit.
  */
@@ -16,6 +17,9 @@ struct cebox_core;
 
 enum summary_api { SUMMARY_API_MALLOC, SUMMARY_API_MMAP, SUMMARY_API_COUNT };
 
+/* A request of the malloc or mmap family failed: call right after the
+ * failing heap or slot call, holding no cebox lock, with the recursion
+ * guard still set (see eventlog_failure). */
 void summary_note_failure(enum summary_api api, size_t size);
 /* free() of a pointer outside the slot (from before the take-over): ignored. */
 void summary_note_foreign_free(void);

@@ -9,6 +9,7 @@
 
 #include "cebox/winmem.h"
 #include "core.h"
+#include "eventlog.h"
 #include "export.h"
 
 static _Thread_local DWORD last_error;
@@ -38,7 +39,11 @@ CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAlloca
 {
     void *out = NULL;
     struct cebox_core *c = core_get();
+    slot_clear_failure();
     DWORD err = slot_virtual_alloc(c->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
+    if (err == ERROR_NOT_ENOUGH_MEMORY) {
+        eventlog_failure(LOG_API_VIRTUALALLOC, dwSize, err, LOG_REASON_OTHER);
+    }
     return result(err) ? out : NULL;
 }
 

@@ -31,6 +31,7 @@
 #include "memstate.h"
 #include "options.h"
 #include "ram.h"
+#include "report.h"
 #include "shell.h"
 
 #define EXIT_USAGE 2
@@ -51,6 +52,8 @@ static void usage(FILE *f)
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
+            "  report [--format text|json|folded] DIR|LOGFILE...\n"
+            "             the failed allocations of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n\n"
             "Options (each sets the CEBOX_ variable of the same name):\n");
@@ -545,6 +548,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "state") == 0) {
         return cmd_state(argc, argv);
     }
-    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, --help, --version\n", cmd);
+    if (strcmp(cmd, "report") == 0) {
+        return report_main(argc, argv);
+    }
+    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, --help, --version\n", cmd);
     return EXIT_USAGE;
 }

@@ -1,0 +1,653 @@
+/*
+ * eventlog.c - failed allocations, recorded as they happen (see eventlog.h
+ * for the contract and docs/LOG-FORMAT.md for the bytes).
+ *
+ * The cost model: nothing on the success path; on a failure with no
+ * CEBOX_OUT, two atomic operations; with CEBOX_OUT, one unwind, a look at
+ * the loader's object counters, and three write(2) calls (stack on its
+ * first use, failure, slot map).
+ */
+#include "eventlog.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "memstate.h"
+#include "os.h"
+#include "stack.h"
+
+/* Large enough for any record: the biggest is the slot map of a 2 GB slot
+ * (32 768 blocks) in the worst case of one run per block (5 bytes each). */
+#define REC_BUF_SIZE ((size_t)256 * 1024)
+#define CMDLINE_MAX 4096
+#define LOG_PATH_MAX 4096
+
+struct module_seen {
+    uintptr_t bias, lo, hi;
+    uint64_t path_hash;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    bool owns_summary;  /* the preload library writes the exit summary */
+    pid_t pid;          /* the process the state below belongs to (0: none yet) */
+    int fd;             /* the open log, or -1 */
+    bool broken;        /* cannot open or a write failed: this process writes no more */
+    bool warned;
+    uint32_t generation; /* bumped for each log file started in this address space */
+    uint32_t seq;        /* failures recorded in the current file */
+    char setting[sizeof(((struct cebox_settings *)0)->out_dir)]; /* CEBOX_OUT as given */
+    char dir[LOG_PATH_MAX]; /* the same, made absolute at the start */
+    char path[LOG_PATH_MAX + 32];
+    unsigned char *rec; /* REC_BUF_SIZE bytes, a private mapping */
+    char *map;
+    size_t map_cap;
+    struct stack_table stacks;
+    struct module_seen *mods;
+    size_t nmods, mods_cap;
+    unsigned long long dl_adds, dl_subs;
+    bool dl_known;
+    char exe[LOG_PATH_MAX];
+    char command[CMDLINE_MAX];
+    size_t command_len;
+    uint64_t start_mono, start_real;
+    pid_t start_pid; /* eventlog_start ran in this process */
+} lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static atomic_uint_fast64_t failures[LOG_API_COUNT];
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* ---- small helpers: time, text, output ---- */
+
+static uint64_t now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void say(const char *a, const char *b, const char *c)
+{
+    const char *parts[] = {"cebox: ", a, b, c, "\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        (void)!write(2, parts[i], strlen(parts[i]));
+    }
+}
+
+/* The command line, arguments separated by NUL bytes (as the kernel keeps
+ * it), and the executable's path. */
+static void read_identity(void)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, lg.command, sizeof lg.command - 1) : -1;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n <= 0) {
+        strcpy(lg.command, "?");
+        n = 2;
+    }
+    while (n > 1 && lg.command[n - 1] == '\0') {
+        n--;
+    }
+    lg.command[n] = '\0';
+    lg.command_len = (size_t)n;
+    ssize_t m = readlink("/proc/self/exe", lg.exe, sizeof lg.exe - 1);
+    lg.exe[m > 0 ? m : 0] = '\0';
+}
+
+/* CEBOX_OUT made absolute, so a program that changes its directory still
+ * writes where the user asked. */
+static void resolve_dir(const char *setting)
+{
+    snprintf(lg.setting, sizeof lg.setting, "%s", setting);
+    char cwd[LOG_PATH_MAX - sizeof lg.setting - 2];
+    if (setting[0] != '/' && getcwd(cwd, sizeof cwd) != NULL) {
+        snprintf(lg.dir, sizeof lg.dir, "%s/%s", cwd, setting);
+    } else {
+        snprintf(lg.dir, sizeof lg.dir, "%s", setting);
+    }
+}
+
+/* Writes one record; a short or failed write stops the log for good, so
+ * that no record ever follows a torn one. */
+static void emit_locked(struct log_enc *e)
+{
+    size_t len = log_enc_finish(e);
+    if (len == 0 || lg.broken || lg.fd < 0) {
+        return;
+    }
+    const unsigned char *p = e->buf;
+    while (len > 0) {
+        ssize_t n = write(lg.fd, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            lg.broken = true;
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void put_cstr(struct log_enc *e, const char *s)
+{
+    log_put_str(e, s, strlen(s));
+}
+
+/* ---- the module map ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* The GNU build-id of an object, read from its PT_NOTE segments in memory.
+ * Returns its length (0: none). */
+static size_t build_id(const struct dl_phdr_info *info, unsigned char *out, size_t cap)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) {
+            continue;
+        }
+        size_t align = ph->p_align == 8 ? 8 : 4;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+        const unsigned char *end = p + ph->p_memsz;
+        while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+            ElfW(Nhdr) nh;
+            memcpy(&nh, p, sizeof nh);
+            size_t name_off = sizeof nh;
+            size_t desc_off = name_off + ((nh.n_namesz + align - 1) & ~(align - 1));
+            size_t next = desc_off + ((nh.n_descsz + align - 1) & ~(align - 1));
+            if (next > (size_t)(end - p)) {
+                break;
+            }
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp(p + name_off, "GNU", 4) == 0) {
+                size_t n = nh.n_descsz < cap ? nh.n_descsz : cap;
+                memcpy(out, p + desc_off, n);
+                return n;
+            }
+            p += next;
+        }
+    }
+    return 0;
+}
+
+static bool remember_module_locked(const struct module_seen *m)
+{
+    for (size_t i = 0; i < lg.nmods; i++) {
+        const struct module_seen *o = &lg.mods[i];
+        if (o->bias == m->bias && o->lo == m->lo && o->hi == m->hi && o->path_hash == m->path_hash) {
+            return false;
+        }
+    }
+    if (lg.nmods == lg.mods_cap) {
+        size_t cap = lg.mods_cap ? lg.mods_cap * 2 : 128;
+        struct module_seen *fresh = os_map_private(cap * sizeof *fresh);
+        if (fresh == NULL) {
+            return true; /* written again next time: harmless */
+        }
+        if (lg.mods != NULL) {
+            memcpy(fresh, lg.mods, lg.nmods * sizeof *fresh);
+            os_release(lg.mods, lg.mods_cap * sizeof *lg.mods);
+        }
+        lg.mods = fresh;
+        lg.mods_cap = cap;
+    }
+    lg.mods[lg.nmods++] = *m;
+    return true;
+}
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    struct module_seen m = {.bias = info->dlpi_addr, .lo = UINTPTR_MAX, .hi = 0};
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            m.lo = a < m.lo ? a : m.lo;
+            m.hi = a + ph->p_memsz > m.hi ? a + ph->p_memsz : m.hi;
+        }
+    }
+    if (m.hi == 0) {
+        return 0;
+    }
+    const char *path = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : lg.exe;
+    m.path_hash = hash_str(path);
+    if (!remember_module_locked(&m)) {
+        return 0;
+    }
+    unsigned char id[LOG_MAX_BUILD_ID];
+    size_t idlen = build_id(info, id, sizeof id);
+    struct log_enc e;
+    log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_MODULE);
+    log_put_u64(&e, m.bias);
+    log_put_u64(&e, m.lo);
+    log_put_u64(&e, m.hi);
+    log_put_str(&e, id, idlen);
+    put_cstr(&e, path);
+    emit_locked(&e);
+    return 0;
+}
+
+static int counters_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    bool *ok = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        *ok = lg.dl_known && info->dlpi_adds == lg.dl_adds && info->dlpi_subs == lg.dl_subs;
+        lg.dl_adds = info->dlpi_adds;
+        lg.dl_subs = info->dlpi_subs;
+        lg.dl_known = true;
+    }
+    return 1; /* the counters are the same in every entry */
+}
+
+/* Writes a record for each loaded object not written yet; skipped when the
+ * loader's counters of loads and unloads have not moved. */
+static void scan_modules_locked(void)
+{
+    bool unchanged = false;
+    dl_iterate_phdr(counters_cb, &unchanged);
+    if (!unchanged) {
+        dl_iterate_phdr(module_cb, NULL);
+    }
+}
+
+/* ---- opening the log ---- */
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void header_locked(struct cebox_core *core, bool forked)
+{
+    struct log_enc e;
+    char settings[3072];
+    options_format(&core->settings, env_get, settings, sizeof settings);
+    log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_HEADER);
+    log_put_bytes(&e, LOG_HEADER_TAG, 8);
+    log_put_u32(&e, LOG_VERSION);
+    log_put_u32(&e, (uint32_t)lg.pid);
+    log_put_u32(&e, (uint32_t)getppid());
+    log_put_u32(&e, forked ? 1u : 0u);
+    log_put_u64(&e, lg.start_real);
+    log_put_u64(&e, lg.start_mono);
+    log_put_u32(&e, (uint32_t)slot_page_size(core->slot));
+    log_put_u32(&e, (uint32_t)slot_granularity(core->slot));
+    log_put_u64(&e, slot_base(core->slot));
+    log_put_u64(&e, slot_size(core->slot));
+    log_put_u64(&e, (uint64_t)ram_total_pages(&core->ram) * core->ram.page);
+    log_put_u32(&e, core->settings.stack_depth);
+    put_cstr(&e, core->settings.profile->name);
+    log_put_str(&e, lg.command, lg.command_len);
+    put_cstr(&e, settings);
+    put_cstr(&e, lg.exe);
+    emit_locked(&e);
+}
+
+static bool map_buffers_locked(struct cebox_core *core)
+{
+    if (lg.rec == NULL) {
+        lg.rec = os_map_private(REC_BUF_SIZE);
+    }
+    size_t blocks = slot_size(core->slot) / slot_granularity(core->slot);
+    if (lg.map_cap < blocks) {
+        char *fresh = os_map_private(blocks);
+        if (fresh != NULL) {
+            if (lg.map != NULL) {
+                os_release(lg.map, lg.map_cap);
+            }
+            lg.map = fresh;
+            lg.map_cap = blocks;
+        }
+    }
+    return lg.rec != NULL && lg.map != NULL;
+}
+
+/* Makes sure this process has its log open; starts the file (header and
+ * module map) when it has not.  False when nothing can be written. */
+static bool ensure_open_locked(struct cebox_core *core)
+{
+    pid_t pid = getpid();
+    const char *setting = core->settings.out_dir;
+    if (lg.pid == pid && strcmp(lg.setting, setting) == 0) {
+        return lg.fd >= 0 && !lg.broken;
+    }
+    /* A new process (forked: the open file is the parent's) or, in tests,
+     * a new CEBOX_OUT. */
+    bool forked = lg.pid != 0 && lg.pid != pid;
+    if (lg.fd >= 0) {
+        close(lg.fd);
+        lg.fd = -1;
+    }
+    if (lg.dir[0] == '\0' || strcmp(lg.setting, setting) != 0) {
+        resolve_dir(setting); /* a forked child keeps the directory its parent resolved */
+    }
+    lg.pid = pid;
+    lg.broken = false;
+    lg.seq = 0;
+    lg.nmods = 0;
+    lg.dl_known = false;
+    lg.generation++;
+    if (lg.start_pid != pid) {
+        lg.start_mono = now_ns(CLOCK_MONOTONIC);
+        lg.start_real = now_ns(CLOCK_REALTIME);
+    }
+    read_identity();
+    snprintf(lg.path, sizeof lg.path, "%s/cebox-%d.log", lg.dir, (int)pid);
+    if (!map_buffers_locked(core)) {
+        lg.broken = true;
+        return false;
+    }
+    lg.fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (lg.fd < 0) {
+        lg.broken = true;
+        if (!lg.warned && !core->settings.quiet) {
+            lg.warned = true;
+            say("cannot write the event log ", lg.path, ": failures are counted but not recorded");
+        }
+        return false;
+    }
+    header_locked(core, forked);
+    scan_modules_locked();
+    return !lg.broken;
+}
+
+/* ---- fork ---- */
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&lg.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&lg.lock);
+}
+
+static void fork_child(void)
+{
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        atomic_store(&failures[i], 0);
+    }
+    if (lg.fd >= 0) {
+        close(lg.fd); /* the parent's file; this process starts its own at its first event */
+        lg.fd = -1;
+    }
+    pthread_mutex_unlock(&lg.lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* ---- the public functions ---- */
+
+void eventlog_start(struct cebox_core *core)
+{
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&lg.lock);
+    lg.owns_summary = true;
+    lg.start_pid = getpid();
+    lg.start_mono = now_ns(CLOCK_MONOTONIC);
+    lg.start_real = now_ns(CLOCK_REALTIME);
+    if (core->settings.out_dir[0] != '\0') {
+        resolve_dir(core->settings.out_dir);
+        ensure_open_locked(core);
+    }
+    pthread_mutex_unlock(&lg.lock);
+}
+
+/* Why the request failed: what the slot recorded, unless the request could
+ * never fit or the entry point knows better. */
+static enum log_reason classify(enum slot_fail f, size_t size, size_t slot_bytes, enum log_reason hint)
+{
+    if (hint == LOG_REASON_HEAP_FULL || hint == LOG_REASON_INJECTED) {
+        return hint;
+    }
+    if (size >= slot_bytes) {
+        return LOG_REASON_TOO_LARGE;
+    }
+    switch (f) {
+    case SLOT_FAIL_EXHAUSTED: return LOG_REASON_EXHAUSTED;
+    case SLOT_FAIL_FRAGMENTED: return LOG_REASON_FRAGMENTED;
+    case SLOT_FAIL_RAM: return LOG_REASON_RAM;
+    case SLOT_FAIL_STATE_CAP: return LOG_REASON_STATE_CAP;
+    case SLOT_FAIL_NONE: break;
+    }
+    return hint != LOG_REASON_NONE ? hint : LOG_REASON_OTHER;
+}
+
+static uint32_t stack_record_locked(const uintptr_t *ips, size_t depth)
+{
+    if (depth == 0) {
+        return 0;
+    }
+    bool added;
+    struct stack_info *si = stack_table_intern(&lg.stacks, ips, depth, &added);
+    if (si == NULL) {
+        return 0;
+    }
+    if (si->mark != lg.generation) {
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_STACK);
+        log_put_u32(&e, si->id);
+        log_put_u32(&e, (uint32_t)depth);
+        for (size_t i = 0; i < depth; i++) {
+            log_put_u64(&e, ips[i]);
+        }
+        emit_locked(&e);
+        si->mark = lg.generation;
+    }
+    return si->id;
+}
+
+static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lma_bytes)
+{
+    size_t n = slot_map(core->slot, lg.map, lg.map_cap);
+    struct log_enc e;
+    log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_MAP);
+    log_put_u32(&e, seq);
+    log_put_u32(&e, (uint32_t)n);
+    log_put_u64(&e, lma_bytes);
+    uint32_t runs = 0;
+    for (size_t i = 0; i < n; i++) {
+        runs += i == 0 || lg.map[i] != lg.map[i - 1];
+    }
+    log_put_u32(&e, runs);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && lg.map[j] == lg.map[i]) {
+            j++;
+        }
+        log_put_u8(&e, (uint8_t)lg.map[i]);
+        log_put_u32(&e, (uint32_t)(j - i));
+        i = j;
+    }
+    emit_locked(&e);
+}
+
+static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, size_t size, DWORD err,
+                   enum log_reason hint)
+{
+    pthread_once(&atfork_once, register_atfork);
+    /* Everything about the moment first, outside the log's lock. */
+    uintptr_t ips[LOG_MAX_DEPTH];
+    size_t depth = stack_capture(ips, core->settings.stack_depth);
+    uint64_t when = now_ns(CLOCK_MONOTONIC);
+    enum log_reason reason = classify(f, size, slot_size(core->slot), hint);
+    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    enum memstate state = ram_state(&core->ram);
+    uint64_t ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
+    struct slot_stats st;
+    slot_get_stats(core->slot, &st);
+
+    pthread_mutex_lock(&lg.lock);
+    if (ensure_open_locked(core)) {
+        scan_modules_locked(); /* objects dlopen'ed since: before the stack that may need them */
+        uint32_t id = stack_record_locked(ips, depth);
+        uint32_t seq = ++lg.seq;
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_FAILURE);
+        log_put_u32(&e, seq);
+        log_put_u16(&e, (uint16_t)api);
+        log_put_u16(&e, (uint16_t)reason);
+        log_put_u32(&e, tid);
+        log_put_u32(&e, (uint32_t)state);
+        log_put_u64(&e, size);
+        log_put_u64(&e, when);
+        log_put_u32(&e, id);
+        log_put_u32(&e, err);
+        log_put_u32(&e, st.blocks);
+        log_put_u32(&e, st.free_blocks);
+        log_put_u32(&e, st.largest_free_run);
+        log_put_u64(&e, (uint64_t)st.committed_pages * slot_page_size(core->slot));
+        log_put_u64(&e, ram_free);
+        log_put_u64(&e, st.lma_reserved_bytes);
+        emit_locked(&e);
+        map_record_locked(core, seq, st.lma_reserved_bytes);
+    }
+    pthread_mutex_unlock(&lg.lock);
+}
+
+void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason hint)
+{
+    enum slot_fail f = slot_last_failure();
+    slot_clear_failure();
+    if ((unsigned)api < LOG_API_COUNT) {
+        atomic_fetch_add(&failures[api], 1);
+    }
+    struct cebox_core *core = core_get();
+    if (core->settings.out_dir[0] != '\0' && core->slot != NULL) {
+        int saved = errno; /* the caller sets errno as libc would */
+        record(core, f, api, size, err, hint);
+        errno = saved;
+    }
+}
+
+uint64_t eventlog_failures(enum log_api api)
+{
+    return (unsigned)api < LOG_API_COUNT ? atomic_load(&failures[api]) : 0;
+}
+
+void eventlog_summary(struct cebox_core *core, struct run_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    out->pid = (uint32_t)getpid();
+    pthread_mutex_lock(&lg.lock);
+    if (lg.pid != getpid() || lg.command_len == 0) {
+        read_identity();
+    }
+    size_t n = lg.command_len < sizeof out->command - 1 ? lg.command_len : sizeof out->command - 1;
+    memcpy(out->command, lg.command, n);
+    pthread_mutex_unlock(&lg.lock);
+    for (size_t i = 0; i < n; i++) {
+        out->command[i] = out->command[i] == '\0' ? ' ' : out->command[i];
+    }
+    snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
+    if (core->slot != NULL) {
+        struct slot_stats ss;
+        slot_get_stats(core->slot, &ss);
+        out->granularity = slot_granularity(core->slot);
+        out->page_size = slot_page_size(core->slot);
+        out->blocks = ss.blocks;
+        out->peak_reserved_blocks = ss.peak_reserved_blocks;
+        out->peak_committed_pages = ss.peak_committed_pages;
+        out->fail_exhausted = ss.fail_exhausted;
+        out->fail_fragmented = ss.fail_fragmented;
+        out->fail_ram = ss.fail_ram;
+        out->fail_cap = ss.fail_cap;
+    }
+    struct heap *ph = atomic_load(&core->process_heap);
+    if (ph != NULL) {
+        struct heap_stats hs;
+        ph->ops->stats(ph, &hs);
+        out->heap_peak_live_bytes = hs.peak_live_bytes;
+        out->heap_peak_live_blocks = hs.peak_live_blocks;
+        out->heap_peak_committed_bytes = hs.peak_committed_bytes;
+    }
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        out->failures[i] = atomic_load(&failures[i]);
+    }
+}
+
+void eventlog_exit(const struct run_summary *s)
+{
+    struct cebox_core *core = core_get();
+    if (core->settings.out_dir[0] == '\0' || core->slot == NULL) {
+        return;
+    }
+    int saved = errno;
+    pthread_mutex_lock(&lg.lock);
+    if (ensure_open_locked(core)) {
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_SUMMARY);
+        log_put_u64(&e, now_ns(CLOCK_MONOTONIC));
+        log_put_u32(&e, s->pid);
+        put_cstr(&e, s->command);
+        put_cstr(&e, s->profile);
+        log_put_u64(&e, s->granularity);
+        log_put_u64(&e, s->page_size);
+        log_put_u32(&e, s->blocks);
+        log_put_u32(&e, s->peak_reserved_blocks);
+        log_put_u64(&e, s->peak_committed_pages);
+        log_put_u64(&e, s->heap_peak_live_bytes);
+        log_put_u64(&e, s->heap_peak_live_blocks);
+        log_put_u64(&e, s->heap_peak_committed_bytes);
+        log_put_u32(&e, LOG_API_COUNT);
+        for (int i = 0; i < LOG_API_COUNT; i++) {
+            log_put_u64(&e, s->failures[i]);
+        }
+        log_put_u64(&e, s->fail_exhausted);
+        log_put_u64(&e, s->fail_fragmented);
+        log_put_u64(&e, s->fail_ram);
+        log_put_u64(&e, s->fail_cap);
+        log_put_u64(&e, s->bad_frees);
+        log_put_u64(&e, s->foreign_frees);
+        log_put_u64(&e, s->outside_peak);
+        emit_locked(&e);
+    }
+    pthread_mutex_unlock(&lg.lock);
+    errno = saved;
+}
+
+const char *eventlog_path(void)
+{
+    const char *setting = core_get()->settings.out_dir;
+    return lg.fd >= 0 && lg.pid == getpid() && setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path
+                                                                                                       : "";
+}
+
+/* A program linked with libcebox: its exit summary, when it has a log. */
+__attribute__((destructor)) static void eventlog_end(void)
+{
+    if (lg.owns_summary || lg.fd < 0 || lg.pid != getpid()) {
+        return;
+    }
+    struct run_summary s;
+    eventlog_summary(core_get(), &s);
+    eventlog_exit(&s);
+}

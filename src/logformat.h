@@ -1,0 +1,123 @@
+/*
+ * logformat.h - the event log's on-disk format, shared by its only writer
+ * (eventlog.c, inside the target) and its reader (tools/logread.c, in
+ * `cebox report`).  docs/LOG-FORMAT.md is the prose version of this file.
+ *
+ * Owns: record types and framing, the entry-point and reason codes and
+ * their names, CRC-32, and a bounded byte-buffer encoder and decoder.
+ *
+ * Invariants: integers are little-endian whatever the host; a record is
+ * a 16-byte head followed by `length` payload bytes, and its CRC covers
+ * the first 12 bytes of the head and the payload, so a torn or altered
+ * record is detected where it starts.  Nothing here allocates (the writer
+ * runs inside the allocator).
+ */
+#ifndef CEBOX_LOGFORMAT_H
+#define CEBOX_LOGFORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOG_VERSION 1
+#define LOG_MAGIC 0x474c4243u       /* the bytes "CBLG" */
+#define LOG_HEAD_SIZE 16
+#define LOG_MAX_PAYLOAD (1u << 20)  /* no record is larger */
+#define LOG_HEADER_TAG "CEBOXLOG"   /* first 8 payload bytes of a header record */
+#define LOG_MAX_DEPTH 128           /* frames per stack */
+#define LOG_MAX_BUILD_ID 64
+
+enum log_record {
+    LOG_REC_HEADER = 1,  /* starts a process: pid, command, settings */
+    LOG_REC_MODULE = 2,  /* a loaded object: path, load bias, range, build-id */
+    LOG_REC_STACK = 3,   /* a distinct call stack, by id */
+    LOG_REC_FAILURE = 4, /* a failed allocation */
+    LOG_REC_MAP = 5,     /* the slot map at a failure */
+    LOG_REC_SUMMARY = 6, /* the exit summary */
+};
+
+/* The entry point a failed request came through. */
+enum log_api {
+    LOG_API_MALLOC,       /* malloc, calloc, realloc, memalign, ... */
+    LOG_API_MMAP,         /* mmap, mremap, mprotect over the slot */
+    LOG_API_VIRTUALALLOC,
+    LOG_API_HEAPALLOC,
+    LOG_API_HEAPREALLOC,
+    LOG_API_LOCALALLOC,
+    LOG_API_LOCALREALLOC,
+    LOG_API_HEAPCREATE,
+    LOG_API_COUNT
+};
+
+/* Why it failed. */
+enum log_reason {
+    LOG_REASON_NONE,
+    LOG_REASON_EXHAUSTED,  /* too few free blocks in the slot */
+    LOG_REASON_FRAGMENTED, /* enough free blocks, but no contiguous run */
+    LOG_REASON_RAM,        /* device RAM exhausted */
+    LOG_REASON_STATE_CAP,  /* refused by the low/critical memory-state cap */
+    LOG_REASON_HEAP_FULL,  /* a fixed-size heap is full (CE sets no error) */
+    LOG_REASON_TOO_LARGE,  /* at least the size of the slot */
+    LOG_REASON_IN_PLACE,   /* cannot grow in place and may not move */
+    LOG_REASON_INJECTED,   /* a failure cebox was told to inject */
+    LOG_REASON_OTHER,
+    LOG_REASON_COUNT
+};
+
+/* "malloc", "mmap", "VirtualAlloc", ...; "?" when out of range. */
+const char *log_api_name(unsigned api);
+/* Short names for machines ("exhausted", "fragmented", ...) and the
+ * sentence for people ("slot exhausted", ...); "?" when out of range. */
+const char *log_reason_key(unsigned reason);
+const char *log_reason_text(unsigned reason);
+
+/* CRC-32 (IEEE 802.3, as zlib), continued from `crc` (start with 0). */
+uint32_t log_crc32(uint32_t crc, const void *data, size_t len);
+
+/* ---- encoding: a fixed buffer filled front to back ---- */
+
+struct log_enc {
+    unsigned char *buf;
+    size_t cap, len;
+    bool overflow; /* something did not fit: the record must not be written */
+};
+
+/* Starts a record of `type` in buf (the head is completed by log_enc_finish). */
+void log_enc_begin(struct log_enc *e, unsigned char *buf, size_t cap, unsigned type);
+void log_put_u8(struct log_enc *e, uint8_t v);
+void log_put_u16(struct log_enc *e, uint16_t v);
+void log_put_u32(struct log_enc *e, uint32_t v);
+void log_put_u64(struct log_enc *e, uint64_t v);
+void log_put_bytes(struct log_enc *e, const void *p, size_t n);
+/* A u32 length, then the bytes. */
+void log_put_str(struct log_enc *e, const void *p, size_t n);
+/* Fills in length and CRC.  Returns the record's size, or 0 on overflow. */
+size_t log_enc_finish(struct log_enc *e);
+
+/* ---- decoding: a cursor over one payload ---- */
+
+struct log_dec {
+    const unsigned char *p;
+    size_t len, pos;
+    bool short_read; /* a field ran past the payload */
+};
+
+void log_dec_init(struct log_dec *d, const void *payload, size_t len);
+uint8_t log_get_u8(struct log_dec *d);
+uint16_t log_get_u16(struct log_dec *d);
+uint32_t log_get_u32(struct log_dec *d);
+uint64_t log_get_u64(struct log_dec *d);
+/* Copies n bytes (zero-fills on a short read). */
+void log_get_bytes(struct log_dec *d, void *out, size_t n);
+/* A length-prefixed string: points *out into the payload (not
+ * NUL-terminated) and returns its length; 0 and NULL on a short read. */
+size_t log_get_str(struct log_dec *d, const char **out);
+
+/* Parses a 16-byte head.  Returns 0, or -1 with a reason in *why (bad
+ * magic, impossible length). */
+int log_head_parse(const unsigned char head[LOG_HEAD_SIZE], unsigned *type, uint32_t *length,
+                   uint32_t *crc, const char **why);
+/* The CRC a record with this head and payload must carry. */
+uint32_t log_record_crc(const unsigned char head[LOG_HEAD_SIZE], const void *payload, size_t len);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * runsummary.c - the text of the exit summary (see runsummary.h).
+ */
+#include "runsummary.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* "12.3 MB" style sizes for people. */
+static const char *human(char *buf, size_t len, uint64_t bytes)
+{
+    if (bytes >= 10u * 1024 * 1024) {
+        snprintf(buf, len, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
+    } else if (bytes >= 10u * 1024) {
+        snprintf(buf, len, "%.1f KB", (double)bytes / 1024.0);
+    } else {
+        snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
+    }
+    return buf;
+}
+
+static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
+{
+    if (cap == 0 || used >= cap - 1) {
+        return used;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + used, cap - used, fmt, ap);
+    va_end(ap);
+    return n < 0 ? used : (used + (size_t)n < cap ? used + (size_t)n : cap - 1);
+}
+
+uint64_t run_summary_failures(const struct run_summary *s)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        total += s->failures[i];
+    }
+    return total;
+}
+
+typedef unsigned long long ull;
+
+size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
+                          char *buf, size_t cap)
+{
+    char a[32], b[32];
+    size_t n = 0;
+    if (cap != 0) {
+        buf[0] = '\0';
+    }
+    n = append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
+    n = append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
+               (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
+               human(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
+               human(b, sizeof b, s->peak_committed_pages * s->page_size));
+    n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
+               human(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
+               human(b, sizeof b, s->heap_peak_committed_bytes));
+    uint64_t total = run_summary_failures(s);
+    n = append(buf, n, cap, "cebox:   failed allocations: %llu (malloc family %llu, mmap family %llu", (ull)total,
+               (ull)s->failures[LOG_API_MALLOC], (ull)s->failures[LOG_API_MMAP]);
+    for (int i = LOG_API_MMAP + 1; i < LOG_API_COUNT; i++) {
+        if (s->failures[i] != 0) {
+            n = append(buf, n, cap, ", %s %llu", log_api_name((unsigned)i), (ull)s->failures[i]);
+        }
+    }
+    n = append(buf, n, cap, "); slot exhausted %llu, no contiguous run %llu, RAM %llu", (ull)s->fail_exhausted,
+               (ull)s->fail_fragmented, (ull)s->fail_ram);
+    if (s->fail_cap != 0) {
+        n = append(buf, n, cap, ", low/critical cap %llu", (ull)s->fail_cap);
+    }
+    n = append(buf, n, cap, "\n");
+    if (s->bad_frees != 0 || s->foreign_frees != 0) {
+        n = append(buf, n, cap, "cebox:   bad frees reported %llu, frees of memory from before cebox ignored %llu\n",
+                   (ull)s->bad_frees, (ull)s->foreign_frees);
+    }
+    if (s->outside_peak != 0) {
+        n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
+                   human(a, sizeof a, s->outside_peak));
+    }
+    if (total != 0 && hint == RUN_SUMMARY_HINT_OUT) {
+        n = append(buf, n, cap, "cebox:   where they failed: run with --out DIR to record their call stacks, "
+                                "then: cebox report DIR\n");
+    } else if (total != 0 && hint == RUN_SUMMARY_HINT_LOG && log != NULL) {
+        n = append(buf, n, cap, "cebox:   call stacks of the failures: cebox report %s\n", log);
+    }
+    return n;
+}

@@ -1,0 +1,49 @@
+/*
+ * runsummary.h - the numbers of a process's exit summary and the one
+ * function that turns them into text.
+ *
+ * The preload library prints the summary at exit (summary.c), the event
+ * log stores the same numbers (eventlog.c), and `cebox report` prints them
+ * back (tools/report.c): all three go through run_summary_format, so the
+ * report shows exactly what the run showed.
+ *
+ * No allocation, no I/O: the formatter writes into the caller's buffer.
+ */
+#ifndef CEBOX_RUNSUMMARY_H
+#define CEBOX_RUNSUMMARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logformat.h"
+
+struct run_summary {
+    uint32_t pid;
+    char command[256];  /* arguments joined by spaces */
+    char profile[16];
+    uint64_t granularity, page_size;
+    uint32_t blocks, peak_reserved_blocks;
+    uint64_t peak_committed_pages;
+    uint64_t heap_peak_live_bytes, heap_peak_live_blocks, heap_peak_committed_bytes;
+    uint64_t failures[LOG_API_COUNT]; /* failed requests by entry point */
+    uint64_t fail_exhausted, fail_fragmented, fail_ram, fail_cap; /* the slot's, by reason */
+    uint64_t bad_frees, foreign_frees;
+    uint64_t outside_peak; /* bytes mapped outside the slot, at the peak */
+};
+
+/* What the summary says after the numbers about the call stacks. */
+enum run_summary_hint {
+    RUN_SUMMARY_NO_HINT,   /* nothing (cebox report) */
+    RUN_SUMMARY_HINT_OUT,  /* failures, no --out: how to record their stacks */
+    RUN_SUMMARY_HINT_LOG,  /* failures recorded in `log`: how to read them */
+};
+
+/* Writes the summary, lines starting with "cebox: ", into buf (at most
+ * cap bytes, NUL-terminated).  Returns the length written. */
+size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
+                          char *buf, size_t cap);
+
+/* The total of s->failures. */
+uint64_t run_summary_failures(const struct run_summary *s);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * stack.h - call stacks of failed allocations: capture with libunwind, and
+ * a table that gives each distinct stack one id.
+ *
+ * Owns: the stack table (a uthash table keyed by the instruction pointers)
+ * and all of its memory, which comes from private mappings (os.c), never
+ * from libc's malloc: inside the preload library malloc is cebox itself.
+ *
+ * Locking: none here.  A table is used by one thread at a time (the event
+ * log's lock serializes it); stack_capture needs no lock and takes none of
+ * cebox's, but libunwind may take the dynamic loader's and may allocate the
+ * first time (inside the preload library that goes to the bootstrap arena,
+ * because the recursion guard is still set).
+ */
+#ifndef CEBOX_STACK_H
+#define CEBOX_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Captures at most `max` return addresses of the caller's stack, innermost
+ * first, leaving out the frames of the object that contains cebox itself
+ * (the preload library, or libcebox.so) that come first.  When every frame
+ * is cebox's (a program linked statically with cebox's core: the unit
+ * tests), only stack_capture's own frame is left out.  Returns the count. */
+size_t stack_capture(uintptr_t *ips, size_t max);
+
+struct stack_entry;
+struct stack_chunk;
+
+/* What the table keeps per stack besides its frames. */
+struct stack_info {
+    uint32_t id;   /* 1, 2, 3, ... in order of insertion */
+    uint32_t hits; /* times stack_table_intern found or added it */
+    uint32_t mark; /* the caller's (the event log keeps the generation of
+                      the log its record was written to) */
+};
+
+struct stack_table {
+    struct stack_entry *head; /* uthash's handle on the table */
+    uint32_t next_id;
+    size_t count;
+    struct stack_chunk *chunks; /* entries are carved from these */
+};
+
+/* An empty table (also the state of a zeroed struct). */
+void stack_table_init(struct stack_table *t);
+
+/* Gives back every mapping of the table; it is empty again afterwards. */
+void stack_table_destroy(struct stack_table *t);
+
+/* The stack ips[0..depth) (depth 0 to LOG_MAX_DEPTH), added if new (then
+ * *added is true and hits 1), its hits counted otherwise.  Returns NULL
+ * when a new stack cannot be stored (no memory for it). */
+struct stack_info *stack_table_intern(struct stack_table *t, const uintptr_t *ips, size_t depth,
+                                      bool *added);
+
+#endif

@@ -1,0 +1,267 @@
+#!/bin/sh
+# report.sh - failed allocations recorded under `cebox run --out DIR` (and
+# by a program linked with libcebox), read back with `cebox report`:
+#  - known chains of functions, through malloc, mmap, HeapAlloc, LocalAlloc
+#    and VirtualAlloc, appear in order with the right file:line, in text,
+#    JSON and folded output; sites are grouped by stack, most frequent first;
+#  - reasons: slot exhausted, larger than the slot, fragmentation, full
+#    fixed heap; the slot map at the first failure of a site;
+#  - a program that crashes right after a failure still has it in its log;
+#  - truncated and corrupt logs: a clear error naming the file and offset,
+#    and everything intact before it still reported;
+#  - real programs (lua5.4, sqlite3) pushed past the slot: their stacks name
+#    their library functions;
+#  - without --out nothing is written and the summary says how to get
+#    stacks; --stack-depth; usage errors.
+set -u
+B="${top_builddir:-.}"
+S="${top_srcdir:-.}"
+CEBOX="$B/cebox"
+ABS=$(cd "$B" && pwd)
+P="$B/tests/programs"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+n=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); }
+check() { # check NAME COMMAND...: ok when the command succeeds
+    name=$1
+    shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+show() { sed 's/^/#   /' "$1" | head -"${2:-40}"; }
+
+# The line of a marker in a test program's source.
+line_of() { grep -n -- "$2" "$S/tests/programs/$1" | head -1 | cut -d: -f1; }
+
+# in_order FILE PATTERN...: the patterns (grep -E) match consecutive lines
+# of FILE, in this order.
+in_order() {
+    file=$1
+    shift
+    printf '%s\n' "$@" > "$TMP/patterns"
+    awk 'FNR == NR { p[++n] = $0; next }
+        { lines[++m] = $0 }
+        END {
+            for (i = 1; i <= m; i++) {
+                k = 0
+                while (k < n && i + k <= m && lines[i + k] ~ p[k + 1]) k++
+                if (k == n) exit 0
+            }
+            exit 1
+        }' "$TMP/patterns" "$file"
+}
+
+C=oom_chain.c
+L3=$(line_of $C 'SITE:malloc') L2=$(line_of $C 'CALL:level3') L1=$(line_of $C 'CALL:level2')
+LM=$(line_of $C 'CALL:level1 ') LMAIN=$(line_of $C 'SITE:main') LMMAP=$(line_of $C 'SITE:mmap')
+LMM=$(line_of $C 'CALL:level1-mmap') LSEGV=$(line_of $C 'CALL:level1-segv') LFRAG=$(line_of $C 'CALL:level1-frag')
+
+# ---- malloc: a chain of three functions, three times, and main once more
+"$CEBOX" run --slot-size 1M --out "$TMP/m" "$P/oom_chain" malloc > "$TMP/out" 2> "$TMP/err"
+st=$?
+if [ "$st" -eq 0 ] && grep -q "failed 4" "$TMP/out"; then ok "oom_chain malloc runs (4 failures)"; else bad "oom_chain malloc runs (exit $st)"; show "$TMP/err"; fi
+log=$(ls "$TMP"/m/cebox-[0-9]*.log 2> /dev/null | head -1)
+check "one event log per process, cebox-PID.log" test -n "$log" -a "$(ls "$TMP"/m/cebox-[0-9]*.log | wc -l)" -eq 1
+check "the exit summary names the log" grep -qF "call stacks of the failures: cebox report $log" "$TMP/err"
+
+"$CEBOX" report "$TMP/m" > "$TMP/text" 2> "$TMP/rerr"
+st=$?
+check "cebox report DIR succeeds" test "$st" -eq 0
+if in_order "$TMP/text" \
+    "^    #0 +0x[0-9a-f]+  chain_level3 at .*$C:$L3\$" \
+    "^    #1 +0x[0-9a-f]+  chain_level2 at .*$C:$L2\$" \
+    "^    #2 +0x[0-9a-f]+  chain_level1 at .*$C:$L1\$" \
+    "^    #3 +0x[0-9a-f]+  main at .*$C:$LM\$"; then
+    ok "text: the chain in order with file:line (malloc)"
+else
+    bad "text: the chain in order with file:line (malloc: lines $L3 $L2 $L1 $LM)"; show "$TMP/text"
+fi
+check "text: the most frequent site first, counted" grep -q "^site 1: 3 failures, malloc family, size 900.0 KB" "$TMP/text"
+check "text: reason of the chain's failures" grep -q "reason: slot exhausted (3); memory state: normal (3)" "$TMP/text"
+check "text: the second site, larger than the slot" in_order "$TMP/text" "^site 2: 1 failure" \
+    "reason: request at least the size of the slot" "^    #0 .* main at .*$C:$LMAIN\$"
+check "text: the exit summary of the run" grep -q "^cebox:   failed allocations: 4 (malloc family 4" "$TMP/text"
+check "text: slot map at the first failure" in_order "$TMP/text" "^  slot at the first failure .*12 of 16 blocks free" \
+    "^    00000000  -HHH\.\.\.\.\.\.\.\.\.\.\.\.\$"
+check "cebox report LOGFILE gives the same" sh -c "'$CEBOX' report '$log' | cmp -s - '$TMP/text'"
+
+"$CEBOX" report --format json "$TMP/m" > "$TMP/json"
+if python3 - "$TMP/json" "$C" "$L3" "$L2" "$L1" "$LM" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+c, lines = sys.argv[2], [int(x) for x in sys.argv[3:]]
+p = doc["processes"][0]
+assert p["command"].endswith("oom_chain malloc") and p["profile"] == "ce5"
+assert p["summary"]["failed"] == 4 and p["summary"]["failures"]["malloc"] == 4
+site = p["oom"][0]
+assert site["count"] == 3 and site["reasons"] == ["exhausted"] and site["api"] == "malloc"
+assert site["size_min"] == site["size_max"] == 921600 and site["states"] == ["normal"]
+names = ["chain_level3", "chain_level2", "chain_level1", "main"]
+for frame, name, line in zip(site["stack"], names, lines):
+    assert frame["function"] == name, frame
+    assert frame["file"].endswith(c) and frame["line"] == line, frame
+    assert frame["module"] == "oom_chain" and frame["address"] > frame["offset"] >= 0, frame
+assert p["oom"][1]["reasons"] == ["too-large"] and p["oom"][1]["count"] == 1
+assert doc["errors"] == []
+PY
+then ok "json: the document, the site and the chain with file and line"; else bad "json: the document"; show "$TMP/json" 60; fi
+
+"$CEBOX" report --format folded "$TMP/m" > "$TMP/folded"
+check "folded: one line per site, outermost first, then the count" \
+    grep -qE '(^|;)main;chain_level1;chain_level2;chain_level3 3$' "$TMP/folded"
+check "folded: two sites" test "$(wc -l < "$TMP/folded")" -eq 2
+
+# ---- mmap
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/mm" "$P/oom_chain" mmap > /dev/null 2>&1
+"$CEBOX" report "$TMP/mm" > "$TMP/text"
+if in_order "$TMP/text" "^site 1: 2 failures, mmap family" "reason: slot exhausted \(2\)" \
+    "^    #0 .*  chain_level3 at .*$C:$LMMAP\$" "^    #1 .*  chain_level2 at .*$C:$L2\$" \
+    "^    #2 .*  chain_level1 at .*$C:$L1\$" "^    #3 .*  main at .*$C:$LMM\$"; then
+    ok "text: the chain in order with file:line (mmap)"
+else
+    bad "text: the chain in order with file:line (mmap)"; show "$TMP/text"
+fi
+"$CEBOX" report --format json "$TMP/mm" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["processes"][0]["oom"][0]
+assert s["api"] == "mmap" and s["count"] == 2
+assert [f["function"] for f in s["stack"][:4]] == ["chain_level3", "chain_level2", "chain_level1", "main"]
+' && ok "json: mmap site" || bad "json: mmap site"
+check "folded: mmap chain" sh -c "'$CEBOX' report --format folded '$TMP/mm' | grep -qE ';main;chain_level1;chain_level2;chain_level3 2\$'"
+
+# ---- fragmentation: enough free blocks, no two together
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/fr" "$P/oom_chain" frag > /dev/null 2>&1
+"$CEBOX" report "$TMP/fr" > "$TMP/text"
+if in_order "$TMP/text" "reason: no contiguous run of free blocks \(fragmentation\) \(1\)" \
+    "^    #0 .*  chain_level3 at .*$C:$LMMAP\$" "chain_level2" "chain_level1" "^    #3 .*  main at .*$C:$LFRAG\$" &&
+    in_order "$TMP/text" "^  slot at the first failure .*: 6 of 16 blocks free, largest free run 1;" "^    00000000  -HHH(\.C)+\$"; then
+    ok "fragmentation: the reason, the chain, and a map of alternating free and used blocks"
+else
+    bad "fragmentation: the reason, the chain, and the map"; show "$TMP/text" 60
+fi
+
+# ---- HeapAlloc, LocalAlloc, VirtualAlloc: a program linked with libcebox
+W=oom_winapi.c
+mkdir -p "$TMP/w"
+CEBOX_SLOT_SIZE=1M CEBOX_OUT="$TMP/w" "$P/oom_winapi" > "$TMP/out" 2> "$TMP/err"
+check "oom_winapi runs" grep -q "failed 3, fixed heap full after" "$TMP/out"
+"$CEBOX" report "$TMP/w" > "$TMP/text"
+for api in HeapAlloc LocalAlloc VirtualAlloc; do
+    if in_order "$TMP/text" "^site [0-9]: 1 failure, $api, size 900.0 KB" "reason: slot exhausted \(1\)" \
+        "^    #0 .*  win_level2 at .*$W:$(line_of $W "SITE:$api")\$" \
+        "^    #1 .*  win_level1 at .*$W:$(line_of $W 'CALL:win_level2')\$" \
+        "^    #2 .*  main at .*$W:$(line_of $W 'CALL:win_level1')\$"; then
+        ok "text: the chain in order with file:line ($api)"
+    else
+        bad "text: the chain in order with file:line ($api)"; show "$TMP/text" 60
+    fi
+done
+check "HeapAlloc on a full fixed-size heap: its own reason" in_order "$TMP/text" "^site 1: 4 failures, HeapAlloc" \
+    "reason: fixed-size heap full \(4\)" "^    #0 .*  fill_fixed_heap at .*$W:$(line_of $W 'SITE:heapfull')\$"
+check "a linked program's log has its exit summary" grep -q "^cebox:   failed allocations: 7 (malloc family 0, mmap family 0, VirtualAlloc 1, HeapAlloc 5, LocalAlloc 1)" "$TMP/text"
+"$CEBOX" report --format json "$TMP/w" | python3 -c '
+import json, sys
+oom = json.load(sys.stdin)["processes"][0]["oom"]
+heap = [s for s in oom if s["api"] == "HeapAlloc" and s["reasons"] == ["exhausted"]][0]
+assert [f["function"] for f in heap["stack"][:3]] == ["win_level2", "win_level1", "main"]
+assert oom[0]["reasons"] == ["heap-full"] and oom[0]["count"] == 4
+' && ok "json: HeapAlloc sites" || bad "json: HeapAlloc sites"
+check "folded: HeapAlloc chain" sh -c "'$CEBOX' report --format folded '$TMP/w' | grep -qE ';main;win_level1;win_level2 1\$'"
+
+# ---- a crash right after the failure loses nothing
+"$CEBOX" run --slot-size 1M --out "$TMP/s" "$P/oom_chain" segv > /dev/null 2> "$TMP/err"
+st=$?
+check "the program crashes (128+SIGSEGV)" test "$st" -eq 139
+"$CEBOX" report "$TMP/s" > "$TMP/text" 2> "$TMP/rerr"
+st=$?
+if [ "$st" -eq 0 ] && in_order "$TMP/text" "^site 1: 1 failure, malloc family" "reason: slot exhausted" \
+    "chain_level3 at .*$C:$L3\$" "chain_level2" "chain_level1" "main at .*$C:$LSEGV\$" &&
+    grep -q "no exit summary: the process was killed, crashed" "$TMP/text"; then
+    ok "a crash right after the failure: the failure and its stack are in the log"
+else
+    bad "a crash right after the failure (report exit $st)"; show "$TMP/text"; show "$TMP/rerr"
+fi
+
+# ---- damaged logs
+size=$(wc -c < "$log")
+head -c $((size - 5)) "$log" > "$TMP/cut.log"
+"$CEBOX" report "$TMP/cut.log" > "$TMP/text" 2> "$TMP/rerr"
+st=$?
+if [ "$st" -eq 1 ] && grep -qE "^cebox report: $TMP/cut.log: offset [1-9][0-9]*: record truncated \([0-9]+ of its [0-9]+ payload bytes\); the [0-9]+ intact records before it are reported\$" "$TMP/rerr" &&
+    grep -q "^site 1: 3 failures" "$TMP/text" && grep -q "chain_level3 at .*$C:$L3\$" "$TMP/text"; then
+    ok "truncated log: error with file and offset (exit 1), the failures before it reported"
+else
+    bad "truncated log (exit $st)"; show "$TMP/rerr"; show "$TMP/text" 10
+fi
+cp "$log" "$TMP/bad.log"
+printf 'X' | dd of="$TMP/bad.log" bs=1 seek=$((size - 30)) conv=notrunc 2> /dev/null
+"$CEBOX" report "$TMP/bad.log" > "$TMP/text" 2> "$TMP/rerr"
+st=$?
+if [ "$st" -eq 1 ] && grep -qE "^cebox report: $TMP/bad.log: offset [1-9][0-9]*: corrupt record \(checksum mismatch\)" "$TMP/rerr" &&
+    grep -q "^site 1: 3 failures" "$TMP/text"; then
+    ok "corrupt log: error with file and offset (exit 1), the failures before it reported"
+else
+    bad "corrupt log (exit $st)"; show "$TMP/rerr"
+fi
+"$CEBOX" report --format json "$TMP/bad.log" > "$TMP/json" 2> /dev/null
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["processes"][0]["oom"][0]["count"] == 3
+e = d["errors"][0]
+assert e["file"].endswith("bad.log") and e["offset"] > 0 and "checksum" in e["message"]
+' "$TMP/json" && ok "json: damage listed under errors, events before it kept" || bad "json: damage under errors"
+echo "just some text, not a log" > "$TMP/text.log"
+"$CEBOX" report "$TMP/text.log" > /dev/null 2> "$TMP/rerr"
+st=$?
+check "a file that is no log: exit 1, offset 0" sh -c "test $st -eq 1 && grep -q 'text.log: offset 0: not a cebox event log' '$TMP/rerr'"
+
+# ---- real programs pushed past the slot
+WORKLOADS="$(cd "$S" && pwd)/tests/real_workloads.sh"
+(cd "$TMP" && "$ABS/cebox" run --quiet --out "$TMP/lua" sh -c ". '$WORKLOADS'; w_lua_big") > /dev/null 2>&1
+"$CEBOX" report "$TMP/lua" > "$TMP/text" 2> "$TMP/rerr"
+if grep -q "reason: slot exhausted" "$TMP/text" && grep -qE '^    #[0-9]+ +0x[0-9a-f]+  luaL?_[a-z]+ \(lua5\.4\+0x[0-9a-f]+\)$' "$TMP/text"; then
+    ok "lua5.4 past the slot: stacks name Lua's functions ($(grep -oE ' luaL?_[a-z]+ ' "$TMP/text" | sort -u | tr -d ' ' | tr '\n' ' '))"
+else
+    bad "lua5.4 past the slot: stacks name Lua's functions"; show "$TMP/text" 60
+fi
+(cd "$TMP" && "$ABS/cebox" run --quiet --out "$TMP/sql" sh -c ". '$WORKLOADS'; w_sqlite_big") > /dev/null 2>&1
+"$CEBOX" report "$TMP/sql" > "$TMP/text" 2> "$TMP/rerr"
+if grep -q "reason: slot exhausted" "$TMP/text" && grep -qE '  sqlite3_[a-z_]+ \(libsqlite3\.so\.0\+0x[0-9a-f]+\)$' "$TMP/text"; then
+    ok "sqlite3 past the slot: stacks name SQLite's functions ($(grep -oE ' sqlite3_[a-z_]+ ' "$TMP/text" | sort -u | tr -d ' ' | tr '\n' ' '))"
+else
+    bad "sqlite3 past the slot: stacks name SQLite's functions"; show "$TMP/text" 60
+fi
+check "several processes of one run (sh and its child): a log each, all reported" \
+    test "$(grep -c '^== pid ' "$TMP/text")" -ge 2
+
+# ---- settings and defaults
+mkdir -p "$TMP/cwd"
+(cd "$TMP/cwd" && "$ABS/cebox" run --slot-size 1M "$ABS/tests/programs/oom_chain" malloc) > /dev/null 2> "$TMP/err"
+check "without --out: the summary says how to record stacks" grep -q "run with --out DIR to record their call stacks" "$TMP/err"
+check "without --out: no file is written" test -z "$(ls "$TMP/cwd")"
+"$CEBOX" run --quiet --slot-size 1M --stack-depth 2 --out "$TMP/d2" "$P/oom_chain" malloc > /dev/null 2>&1
+"$CEBOX" report "$TMP/d2" > "$TMP/text"
+if in_order "$TMP/text" "^    #0 .*chain_level3" "^    #1 .*chain_level2" "^  slot at the first failure"; then
+    ok "--stack-depth 2 keeps two frames"
+else
+    bad "--stack-depth 2 keeps two frames"; show "$TMP/text"
+fi
+"$CEBOX" settings --stack-depth 0 > /dev/null 2> "$TMP/rerr"; st=$?
+check "--stack-depth refuses 0 (exit 2, one line)" sh -c "test $st -eq 2 && grep -q \"CEBOX_STACK_DEPTH='0' is not valid; accepted: a whole number from 1 to 128\" '$TMP/rerr'"
+check "--stack-depth 128 is accepted" sh -c "'$CEBOX' settings --stack-depth 128 | grep -q 'CEBOX_STACK_DEPTH=128	(set)'"
+
+# ---- usage
+"$CEBOX" report > /dev/null 2>&1; check "no log given: exit 2" test $? -eq 2
+"$CEBOX" report --format xml "$TMP/m" > /dev/null 2> "$TMP/rerr"; st=$?
+check "bad --format: exit 2, one line" sh -c "test $st -eq 2 && grep -q \"format 'xml' is not valid; accepted: text, json or folded\" '$TMP/rerr'"
+mkdir -p "$TMP/empty"
+"$CEBOX" report "$TMP/empty" > /dev/null 2> "$TMP/rerr"; st=$?
+check "a directory without logs: exit 2, says how to record" sh -c "test $st -eq 2 && grep -q 'no event logs' '$TMP/rerr'"
+"$CEBOX" report "$TMP/nothing-here" > /dev/null 2>&1; check "a missing path: exit 2" test $? -eq 2
+
+echo "$((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,406 @@
+/*
+ * test_logread.c - the event log reader on logs built here with the
+ * writer's encoder: every field read back; every truncation and every
+ * single-byte corruption stops reading at the damaged record's offset,
+ * with every record before it intact; two processes in one file; foreign
+ * files; newer record types skipped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "logformat.h"
+#include "logread.h"
+
+#define MAX_RECORDS 32
+
+struct built {
+    unsigned char data[16384];
+    size_t len;
+    size_t starts[MAX_RECORDS]; /* offset of each record */
+    size_t n;
+};
+
+static unsigned char rec[8192];
+
+static void add(struct built *b, struct log_enc *e)
+{
+    size_t n = log_enc_finish(e);
+    assert_true(n > 0);
+    assert_true(b->len + n <= sizeof b->data);
+    b->starts[b->n++] = b->len;
+    memcpy(b->data + b->len, e->buf, n);
+    b->len += n;
+}
+
+static void header(struct built *b, uint32_t pid, uint32_t version)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_HEADER);
+    log_put_bytes(&e, LOG_HEADER_TAG, 8);
+    log_put_u32(&e, version);
+    log_put_u32(&e, pid);
+    log_put_u32(&e, 1);       /* ppid */
+    log_put_u32(&e, 0);       /* flags */
+    log_put_u64(&e, 1000);    /* realtime start */
+    log_put_u64(&e, 5000);    /* monotonic start */
+    log_put_u32(&e, 4096);
+    log_put_u32(&e, 65536);
+    log_put_u64(&e, 0x7f0000000000ull);
+    log_put_u64(&e, 1u << 20);
+    log_put_u64(&e, 64u << 20);
+    log_put_u32(&e, 32);
+    log_put_str(&e, "ce5", 3);
+    log_put_str(&e, "prog\0arg one\0two", 16);
+    log_put_str(&e, "CEBOX_OUT=x\t(set)\n", 18);
+    log_put_str(&e, "/bin/prog", 9);
+    add(b, &e);
+}
+
+static void module(struct built *b, uint64_t bias, uint64_t lo, uint64_t hi, const char *path)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_MODULE);
+    log_put_u64(&e, bias);
+    log_put_u64(&e, lo);
+    log_put_u64(&e, hi);
+    log_put_str(&e, "\x01\x02\x03\x04", 4);
+    log_put_str(&e, path, strlen(path));
+    add(b, &e);
+}
+
+static void stack(struct built *b, uint32_t id, const uint64_t *ips, uint32_t depth)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_STACK);
+    log_put_u32(&e, id);
+    log_put_u32(&e, depth);
+    for (uint32_t i = 0; i < depth; i++) {
+        log_put_u64(&e, ips[i]);
+    }
+    add(b, &e);
+}
+
+static void failure(struct built *b, uint32_t seq, uint32_t stack_id, uint64_t size, unsigned reason)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_FAILURE);
+    log_put_u32(&e, seq);
+    log_put_u16(&e, LOG_API_MALLOC);
+    log_put_u16(&e, (uint16_t)reason);
+    log_put_u32(&e, 77);        /* tid */
+    log_put_u32(&e, 2);         /* low */
+    log_put_u64(&e, size);
+    log_put_u64(&e, 5000 + 1500000000ull); /* 1.5 s after the start */
+    log_put_u32(&e, stack_id);
+    log_put_u32(&e, 8);
+    log_put_u32(&e, 16);
+    log_put_u32(&e, 5);
+    log_put_u32(&e, 3);
+    log_put_u64(&e, 8192);
+    log_put_u64(&e, 1u << 20);
+    log_put_u64(&e, 0);
+    add(b, &e);
+}
+
+static void map(struct built *b, uint32_t seq)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_MAP);
+    log_put_u32(&e, seq);
+    log_put_u32(&e, 16);
+    log_put_u64(&e, 0);
+    log_put_u32(&e, 3);
+    log_put_u8(&e, '-');
+    log_put_u32(&e, 1);
+    log_put_u8(&e, 'H');
+    log_put_u32(&e, 3);
+    log_put_u8(&e, '.');
+    log_put_u32(&e, 12);
+    add(b, &e);
+}
+
+static void summary(struct built *b, uint32_t pid)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_SUMMARY);
+    log_put_u64(&e, 5000 + 2000000000ull);
+    log_put_u32(&e, pid);
+    log_put_str(&e, "prog arg one two", 16);
+    log_put_str(&e, "ce5", 3);
+    log_put_u64(&e, 65536);
+    log_put_u64(&e, 4096);
+    log_put_u32(&e, 16);
+    log_put_u32(&e, 4);
+    log_put_u64(&e, 3);
+    log_put_u64(&e, 100);
+    log_put_u64(&e, 2);
+    log_put_u64(&e, 8192);
+    log_put_u32(&e, LOG_API_COUNT);
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        log_put_u64(&e, (uint64_t)i);
+    }
+    for (int i = 0; i < 7; i++) {
+        log_put_u64(&e, (uint64_t)(10 + i));
+    }
+    add(b, &e);
+}
+
+/* header, 2 modules, a stack, failure+map twice (same stack), summary. */
+static void build(struct built *b)
+{
+    memset(b, 0, sizeof *b);
+    header(b, 4242, LOG_VERSION);
+    module(b, 0x1000, 0x1000, 0x5000, "/bin/prog");
+    module(b, 0x7000, 0x7000, 0x9000, "/lib/libc.so.6");
+    uint64_t ips[3] = {0x1100, 0x7100, 0xdead};
+    stack(b, 1, ips, 3);
+    failure(b, 1, 1, 4096, LOG_REASON_EXHAUSTED);
+    map(b, 1);
+    failure(b, 2, 1, 8192, LOG_REASON_FRAGMENTED);
+    map(b, 2);
+    summary(b, 4242);
+}
+
+static void reads_every_field(void **state)
+{
+    (void)state;
+    struct built b;
+    build(&b);
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    assert_int_equal(log.records, b.n);
+    assert_string_equal(log.path, "mem.log");
+    assert_int_equal(log.nprocs, 1);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->pid, 4242);
+    assert_int_equal(p->ppid, 1);
+    assert_string_equal(p->command, "prog arg one two");
+    assert_string_equal(p->profile, "ce5");
+    assert_string_equal(p->exe, "/bin/prog");
+    assert_int_equal(p->granularity, 65536);
+    assert_int_equal(p->slot_size, 1u << 20);
+    assert_int_equal(p->nmodules, 2);
+    assert_string_equal(p->modules[1].path, "/lib/libc.so.6");
+    assert_int_equal(p->modules[1].build_id_len, 4);
+    assert_int_equal(p->nstacks, 1);
+    const struct lr_stack *s = logread_stack(p, 1);
+    assert_non_null(s);
+    assert_int_equal(s->depth, 3);
+    assert_int_equal(s->module[0], 0);
+    assert_int_equal(s->module[1], 1);
+    assert_int_equal(s->module[2], -1); /* in no module */
+    assert_null(logread_stack(p, 2));
+    assert_int_equal(p->nfailures, 2);
+    const struct lr_failure *f = &p->failures[1];
+    assert_int_equal(f->seq, 2);
+    assert_int_equal(f->reason, LOG_REASON_FRAGMENTED);
+    assert_int_equal(f->size, 8192);
+    assert_int_equal(f->time_ns, 1500000000ull);
+    assert_int_equal(f->tid, 77);
+    assert_int_equal(f->state, 2);
+    assert_int_equal(f->free_blocks, 5);
+    assert_int_equal(f->largest_free_run, 3);
+    assert_string_equal(f->map, "-HHH............");
+    assert_string_equal(p->failures[0].map, "-HHH............");
+    assert_true(p->has_summary);
+    assert_int_equal(p->summary.pid, 4242);
+    assert_string_equal(p->summary.command, "prog arg one two");
+    assert_int_equal(p->summary.failures[LOG_API_VIRTUALALLOC], LOG_API_VIRTUALALLOC);
+    assert_int_equal(p->summary.outside_peak, 16);
+    assert_int_equal(p->exit_ns, 2000000000ull);
+    logread_free(&log);
+}
+
+/* The record that holds byte `at`. */
+static size_t record_of(const struct built *b, size_t at)
+{
+    size_t r = 0;
+    while (r + 1 < b->n && b->starts[r + 1] <= at) {
+        r++;
+    }
+    return r;
+}
+
+/* Cut anywhere: at a record boundary the log is simply shorter; inside a
+ * record, reading stops at that record's start with every earlier record
+ * kept. */
+static void every_truncation(void **state)
+{
+    (void)state;
+    struct built b;
+    build(&b);
+    for (size_t cut = 0; cut < b.len; cut++) {
+        struct lr_log log;
+        logread_buffer("cut.log", b.data, cut, &log);
+        size_t r = record_of(&b, cut);
+        if (cut == 0) {
+            assert_true(log.damaged);
+            assert_int_equal(log.damage_offset, 0);
+        } else if (cut == b.starts[r]) {
+            assert_false(log.damaged);
+            assert_int_equal(log.records, r);
+        } else {
+            assert_true(log.damaged);
+            assert_int_equal(log.damage_offset, b.starts[r]);
+            assert_int_equal(log.records, r);
+            assert_non_null(strstr(log.damage, "truncated"));
+            if (r > 0) {
+                assert_int_equal(log.nprocs, 1);
+            }
+        }
+        /* Failures recorded before the cut are all there. */
+        if (r > 4 && log.nprocs == 1) {
+            assert_true(log.procs[0].nfailures >= 1);
+            assert_int_equal(log.procs[0].failures[0].size, 4096);
+        }
+        logread_free(&log);
+    }
+}
+
+/* Any single byte altered: reading stops at the record holding it, at its
+ * start, with the records before it intact. */
+static void every_corruption(void **state)
+{
+    (void)state;
+    struct built b;
+    build(&b);
+    for (size_t at = 0; at < b.len; at++) {
+        unsigned char copy[sizeof b.data];
+        memcpy(copy, b.data, b.len);
+        copy[at] ^= 0x5a;
+        struct lr_log log;
+        logread_buffer("bad.log", copy, b.len, &log);
+        size_t r = record_of(&b, at);
+        assert_true(log.damaged);
+        assert_int_equal(log.damage_offset, b.starts[r]);
+        assert_int_equal(log.records, r);
+        assert_true(log.damage[0] != '\0');
+        logread_free(&log);
+    }
+}
+
+static void two_processes_in_one_file(void **state)
+{
+    (void)state;
+    struct built b;
+    build(&b);
+    header(&b, 4242, LOG_VERSION); /* the same pid after exec */
+    uint64_t ips[1] = {0x1234};
+    stack(&b, 1, ips, 1);
+    failure(&b, 1, 1, 64, LOG_REASON_RAM);
+    struct lr_log log;
+    logread_buffer("two.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    assert_int_equal(log.nprocs, 2);
+    assert_int_equal(log.procs[0].nfailures, 2);
+    assert_int_equal(log.procs[1].nfailures, 1);
+    assert_int_equal(log.procs[1].nmodules, 0);
+    assert_int_equal(log.procs[1].failures[0].reason, LOG_REASON_RAM);
+    assert_null(log.procs[1].failures[0].map);
+    assert_false(log.procs[1].has_summary);
+    logread_free(&log);
+}
+
+static void foreign_and_future_files(void **state)
+{
+    (void)state;
+    struct lr_log log;
+    const char text[] = "this is not a log at all, just some text long enough";
+    logread_buffer("text.log", (const unsigned char *)text, sizeof text, &log);
+    assert_true(log.damaged);
+    assert_int_equal(log.damage_offset, 0);
+    assert_non_null(strstr(log.damage, "not a cebox event log"));
+    logread_free(&log);
+
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 1, LOG_VERSION + 1);
+    logread_buffer("future.log", b.data, b.len, &log);
+    assert_true(log.damaged);
+    assert_non_null(strstr(log.damage, "version"));
+    logread_free(&log);
+
+    /* A record type this reader does not know is skipped. */
+    build(&b);
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, 99);
+    log_put_u32(&e, 1234);
+    add(&b, &e);
+    failure(&b, 3, 0, 1, LOG_REASON_OTHER);
+    logread_buffer("newer.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    assert_int_equal(log.procs[0].nfailures, 3);
+    logread_free(&log);
+
+    /* A record of the right size whose fields are short. */
+    memset(&b, 0, sizeof b);
+    header(&b, 1, LOG_VERSION);
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_FAILURE);
+    log_put_u32(&e, 1);
+    add(&b, &e);
+    logread_buffer("short.log", b.data, b.len, &log);
+    assert_true(log.damaged);
+    assert_int_equal(log.damage_offset, b.starts[1]);
+    assert_non_null(strstr(log.damage, "too short"));
+    logread_free(&log);
+}
+
+static void reads_files(void **state)
+{
+    (void)state;
+    struct built b;
+    build(&b);
+    char path[] = "/tmp/cebox-test-logread-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+    close(fd);
+    struct lr_log log;
+    char err[256];
+    assert_int_equal(logread_file(path, &log, err, sizeof err), 0);
+    assert_false(log.damaged);
+    assert_int_equal(log.procs[0].nfailures, 2);
+    logread_free(&log);
+    unlink(path);
+    assert_int_equal(logread_file(path, &log, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+}
+
+static void crc_and_names(void **state)
+{
+    (void)state;
+    assert_int_equal(log_crc32(0, "123456789", 9), 0xcbf43926u);
+    assert_string_equal(log_api_name(LOG_API_HEAPALLOC), "HeapAlloc");
+    assert_string_equal(log_api_name(999), "?");
+    assert_string_equal(log_reason_key(LOG_REASON_FRAGMENTED), "fragmented");
+    assert_string_equal(log_reason_text(999), "?");
+    /* The encoder refuses what does not fit instead of writing past it. */
+    unsigned char small[20];
+    struct log_enc e;
+    log_enc_begin(&e, small, sizeof small, LOG_REC_STACK);
+    log_put_u64(&e, 1);
+    assert_int_equal(log_enc_finish(&e), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reads_every_field),
+        cmocka_unit_test(every_truncation),
+        cmocka_unit_test(every_corruption),
+        cmocka_unit_test(two_processes_in_one_file),
+        cmocka_unit_test(foreign_and_future_files),
+        cmocka_unit_test(reads_files),
+        cmocka_unit_test(crc_and_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

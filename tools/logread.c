@@ -1,0 +1,426 @@
+/*
+ * logread.c - the event log reader (see logread.h).
+ */
+#include "logread.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Out of memory in the tool: nothing sensible is left to do. */
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n != 0 ? n : 1);
+    if (q == NULL) {
+        fprintf(stderr, "cebox report: out of memory\n");
+        exit(2);
+    }
+    return q;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = xrealloc(NULL, n + 1);
+    if (n != 0) {
+        memcpy(d, s, n);
+    }
+    d[n] = '\0';
+    return d;
+}
+
+/* Appends one zeroed element to an array of `size`-byte elements. */
+static void *grow(void *arr, size_t *count, size_t size)
+{
+    arr = xrealloc(arr, (*count + 1) * size);
+    memset((char *)arr + *count * size, 0, size);
+    (*count)++;
+    return arr;
+}
+
+static char *get_string(struct log_dec *d)
+{
+    const char *s;
+    size_t n = log_get_str(d, &s);
+    return xstrndup(s != NULL ? s : "", s != NULL ? n : 0);
+}
+
+/* A NUL-separated list of strings, joined by spaces. */
+static char *get_joined(struct log_dec *d)
+{
+    const char *s;
+    size_t n = log_get_str(d, &s);
+    char *out = xstrndup(s != NULL ? s : "", s != NULL ? n : 0);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = out[i] == '\0' ? ' ' : out[i];
+    }
+    return out;
+}
+
+/* ---- one record each ---- */
+
+static int read_header(struct lr_log *log, struct log_dec *d, uint64_t offset)
+{
+    char tag[8];
+    log_get_bytes(d, tag, sizeof tag);
+    uint32_t version = log_get_u32(d);
+    if (d->short_read || memcmp(tag, LOG_HEADER_TAG, 8) != 0) {
+        snprintf(log->damage, sizeof log->damage, "corrupt header record");
+        return -1;
+    }
+    if (version != LOG_VERSION) {
+        snprintf(log->damage, sizeof log->damage, "log format version %u; this cebox reads version %u",
+                 (unsigned)version, LOG_VERSION);
+        return -1;
+    }
+    log->procs = grow(log->procs, &log->nprocs, sizeof *log->procs);
+    struct lr_process *p = &log->procs[log->nprocs - 1];
+    p->offset = offset;
+    p->version = version;
+    p->pid = log_get_u32(d);
+    p->ppid = log_get_u32(d);
+    p->flags = log_get_u32(d);
+    p->start_real_ns = log_get_u64(d);
+    p->start_mono_ns = log_get_u64(d);
+    p->page_size = log_get_u32(d);
+    p->granularity = log_get_u32(d);
+    p->slot_base = log_get_u64(d);
+    p->slot_size = log_get_u64(d);
+    p->ram_bytes = log_get_u64(d);
+    p->stack_depth = log_get_u32(d);
+    p->profile = get_string(d);
+    p->command = get_joined(d); /* arguments separated by NUL bytes */
+    p->settings = get_string(d);
+    p->exe = get_string(d);
+    if (d->short_read) {
+        snprintf(log->damage, sizeof log->damage, "header record too short");
+        return -1;
+    }
+    return 0;
+}
+
+static int read_module(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_module m;
+    memset(&m, 0, sizeof m);
+    m.bias = log_get_u64(d);
+    m.lo = log_get_u64(d);
+    m.hi = log_get_u64(d);
+    const char *id;
+    size_t idlen = log_get_str(d, &id);
+    const char *path;
+    size_t plen = log_get_str(d, &path);
+    if (d->short_read || idlen > LOG_MAX_BUILD_ID) {
+        snprintf(log->damage, sizeof log->damage, "module record too short");
+        return -1;
+    }
+    m.build_id_len = idlen;
+    if (idlen != 0) {
+        memcpy(m.build_id, id, idlen);
+    }
+    m.path = xstrndup(path, plen);
+    p->modules = grow(p->modules, &p->nmodules, sizeof *p->modules);
+    p->modules[p->nmodules - 1] = m;
+    return 0;
+}
+
+/* The module holding ip now: the latest record whose range covers it (an
+ * object loaded where an unloaded one was supersedes it). */
+static int module_of(const struct lr_process *p, uint64_t ip)
+{
+    for (size_t i = p->nmodules; i-- > 0;) {
+        if (ip >= p->modules[i].lo && ip < p->modules[i].hi) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int read_stack(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    uint32_t id = log_get_u32(d);
+    uint32_t depth = log_get_u32(d);
+    if (d->short_read || depth > LOG_MAX_DEPTH || (size_t)depth * 8 > d->len - d->pos) {
+        snprintf(log->damage, sizeof log->damage, "stack record too short");
+        return -1;
+    }
+    struct lr_stack s = {.id = id, .depth = depth};
+    s.ips = xrealloc(NULL, (depth ? depth : 1) * sizeof *s.ips);
+    s.module = xrealloc(NULL, (depth ? depth : 1) * sizeof *s.module);
+    for (uint32_t i = 0; i < depth; i++) {
+        s.ips[i] = log_get_u64(d);
+        s.module[i] = module_of(p, s.ips[i]);
+    }
+    /* A stack id written again (a forked child's new file) replaces the old. */
+    for (size_t i = 0; i < p->nstacks; i++) {
+        if (p->stacks[i].id == id) {
+            free(p->stacks[i].ips);
+            free(p->stacks[i].module);
+            p->stacks[i] = s;
+            return 0;
+        }
+    }
+    p->stacks = grow(p->stacks, &p->nstacks, sizeof *p->stacks);
+    p->stacks[p->nstacks - 1] = s;
+    return 0;
+}
+
+static int read_failure(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_failure f;
+    memset(&f, 0, sizeof f);
+    f.seq = log_get_u32(d);
+    f.api = log_get_u16(d);
+    f.reason = log_get_u16(d);
+    f.tid = log_get_u32(d);
+    f.state = log_get_u32(d);
+    f.size = log_get_u64(d);
+    uint64_t when = log_get_u64(d);
+    f.time_ns = when >= p->start_mono_ns ? when - p->start_mono_ns : 0;
+    f.stack_id = log_get_u32(d);
+    f.error = log_get_u32(d);
+    f.blocks = log_get_u32(d);
+    f.free_blocks = log_get_u32(d);
+    f.largest_free_run = log_get_u32(d);
+    f.committed_bytes = log_get_u64(d);
+    f.ram_free_bytes = log_get_u64(d);
+    f.lma_bytes = log_get_u64(d);
+    if (d->short_read) {
+        snprintf(log->damage, sizeof log->damage, "failure record too short");
+        return -1;
+    }
+    p->failures = grow(p->failures, &p->nfailures, sizeof *p->failures);
+    p->failures[p->nfailures - 1] = f;
+    return 0;
+}
+
+static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    uint32_t seq = log_get_u32(d);
+    uint32_t blocks = log_get_u32(d);
+    (void)log_get_u64(d); /* LMA bytes: also in the failure record */
+    uint32_t runs = log_get_u32(d);
+    if (d->short_read || blocks > (1u << 24) || (size_t)runs * 5 > d->len - d->pos) {
+        snprintf(log->damage, sizeof log->damage, "slot map record too short");
+        return -1;
+    }
+    char *map = xrealloc(NULL, (size_t)blocks + 1);
+    size_t n = 0;
+    for (uint32_t r = 0; r < runs; r++) {
+        char c = (char)log_get_u8(d);
+        uint32_t count = log_get_u32(d);
+        if (count > blocks - n) {
+            free(map);
+            snprintf(log->damage, sizeof log->damage, "slot map record inconsistent (more blocks than the slot)");
+            return -1;
+        }
+        memset(map + n, c, count);
+        n += count;
+    }
+    map[n] = '\0';
+    for (size_t i = p->nfailures; i-- > 0;) {
+        if (p->failures[i].seq == seq) {
+            free(p->failures[i].map);
+            p->failures[i].map = map;
+            return 0;
+        }
+    }
+    free(map); /* no failure to attach it to: ignored */
+    return 0;
+}
+
+static void copy_field(char *dst, size_t cap, struct log_dec *d)
+{
+    const char *s;
+    size_t n = log_get_str(d, &s);
+    n = n < cap - 1 ? n : cap - 1;
+    if (n != 0) {
+        memcpy(dst, s, n);
+    }
+    dst[n] = '\0';
+}
+
+static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct run_summary s;
+    memset(&s, 0, sizeof s);
+    uint64_t when = log_get_u64(d);
+    s.pid = log_get_u32(d);
+    copy_field(s.command, sizeof s.command, d);
+    copy_field(s.profile, sizeof s.profile, d);
+    s.granularity = log_get_u64(d);
+    s.page_size = log_get_u64(d);
+    s.blocks = log_get_u32(d);
+    s.peak_reserved_blocks = log_get_u32(d);
+    s.peak_committed_pages = log_get_u64(d);
+    s.heap_peak_live_bytes = log_get_u64(d);
+    s.heap_peak_live_blocks = log_get_u64(d);
+    s.heap_peak_committed_bytes = log_get_u64(d);
+    uint32_t apis = log_get_u32(d);
+    if (apis > 1024) {
+        d->short_read = true;
+    }
+    for (uint32_t i = 0; i < apis && !d->short_read; i++) {
+        uint64_t v = log_get_u64(d);
+        if (i < LOG_API_COUNT) {
+            s.failures[i] = v;
+        }
+    }
+    s.fail_exhausted = log_get_u64(d);
+    s.fail_fragmented = log_get_u64(d);
+    s.fail_ram = log_get_u64(d);
+    s.fail_cap = log_get_u64(d);
+    s.bad_frees = log_get_u64(d);
+    s.foreign_frees = log_get_u64(d);
+    s.outside_peak = log_get_u64(d);
+    if (d->short_read) {
+        snprintf(log->damage, sizeof log->damage, "summary record too short");
+        return -1;
+    }
+    p->has_summary = true;
+    p->summary = s;
+    p->exit_ns = when >= p->start_mono_ns ? when - p->start_mono_ns : 0;
+    return 0;
+}
+
+/* ---- the file ---- */
+
+static void damage(struct lr_log *log, uint64_t offset, const char *fmt, const char *detail)
+{
+    log->damaged = true;
+    log->damage_offset = offset;
+    if (fmt != NULL) {
+        snprintf(log->damage, sizeof log->damage, fmt, detail);
+    }
+}
+
+void logread_buffer(const char *name, const unsigned char *data, size_t len, struct lr_log *log)
+{
+    memset(log, 0, sizeof *log);
+    log->path = xstrndup(name, strlen(name));
+    if (len == 0) {
+        damage(log, 0, "%s", "empty file: no header record");
+        return;
+    }
+    size_t off = 0;
+    while (off < len) {
+        if (len - off < LOG_HEAD_SIZE) {
+            char what[64];
+            snprintf(what, sizeof what, "%zu of its %d head bytes", len - off, LOG_HEAD_SIZE);
+            damage(log, off, "record truncated (%s)", what);
+            return;
+        }
+        unsigned type;
+        uint32_t length, crc;
+        const char *why;
+        if (log_head_parse(data + off, &type, &length, &crc, &why) != 0) {
+            damage(log, off, off == 0 ? "not a cebox event log (%s)" : "corrupt record (%s)", why);
+            return;
+        }
+        if (length > len - off - LOG_HEAD_SIZE) {
+            char what[64];
+            snprintf(what, sizeof what, "%zu of its %u payload bytes", len - off - LOG_HEAD_SIZE, (unsigned)length);
+            damage(log, off, "record truncated (%s)", what);
+            return;
+        }
+        const unsigned char *payload = data + off + LOG_HEAD_SIZE;
+        if (log_record_crc(data + off, payload, length) != crc) {
+            damage(log, off, "%s", "corrupt record (checksum mismatch)");
+            return;
+        }
+        if (off == 0 && type != LOG_REC_HEADER) {
+            damage(log, off, "%s", "not a cebox event log (it does not begin with a header record)");
+            return;
+        }
+        struct log_dec d;
+        log_dec_init(&d, payload, length);
+        struct lr_process *p = log->nprocs ? &log->procs[log->nprocs - 1] : NULL;
+        int r = 0;
+        switch (type) {
+        case LOG_REC_HEADER:
+            r = read_header(log, &d, off);
+            break;
+        case LOG_REC_MODULE: r = read_module(log, p, &d); break;
+        case LOG_REC_STACK: r = read_stack(log, p, &d); break;
+        case LOG_REC_FAILURE: r = read_failure(log, p, &d); break;
+        case LOG_REC_MAP: r = read_map(log, p, &d); break;
+        case LOG_REC_SUMMARY: r = read_summary(log, p, &d); break;
+        default: break; /* a record of a newer writer: skipped */
+        }
+        if (r != 0) {
+            damage(log, off, NULL, NULL);
+            return;
+        }
+        log->records++;
+        off += LOG_HEAD_SIZE + length;
+    }
+}
+
+int logread_file(const char *path, struct lr_log *log, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char *data = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            data = xrealloc(data, cap);
+        }
+        size_t n = fread(data + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(data);
+        snprintf(err, errlen, "%s: read error", path);
+        return -1;
+    }
+    logread_buffer(path, data, len, log);
+    free(data);
+    return 0;
+}
+
+void logread_free(struct lr_log *log)
+{
+    for (size_t i = 0; i < log->nprocs; i++) {
+        struct lr_process *p = &log->procs[i];
+        free(p->profile);
+        free(p->command);
+        free(p->settings);
+        free(p->exe);
+        for (size_t m = 0; m < p->nmodules; m++) {
+            free(p->modules[m].path);
+        }
+        free(p->modules);
+        for (size_t s = 0; s < p->nstacks; s++) {
+            free(p->stacks[s].ips);
+            free(p->stacks[s].module);
+        }
+        free(p->stacks);
+        for (size_t f = 0; f < p->nfailures; f++) {
+            free(p->failures[f].map);
+        }
+        free(p->failures);
+    }
+    free(log->procs);
+    free(log->path);
+    memset(log, 0, sizeof *log);
+}
+
+const struct lr_stack *logread_stack(const struct lr_process *p, uint32_t id)
+{
+    for (size_t i = 0; i < p->nstacks; i++) {
+        if (p->stacks[i].id == id) {
+            return &p->stacks[i];
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,93 @@
+/*
+ * logread.h - reads cebox event logs (src/logformat.h, docs/LOG-FORMAT.md)
+ * for `cebox report`.
+ *
+ * Owns: the in-memory form of a log: its processes (one per header
+ * record), each with its modules, stacks, failures, slot maps and exit
+ * summary.  Every address of a stack is tied to the module that held it
+ * when the stack was recorded.
+ *
+ * Failure behaviour: reading stops at the first record that is truncated
+ * or corrupt (bad magic, impossible length, checksum mismatch, fields
+ * missing); everything before it is kept, and the log carries the offset
+ * and the reason.  Unknown record types are skipped (newer writers).
+ */
+#ifndef CEBOX_LOGREAD_H
+#define CEBOX_LOGREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logformat.h"
+#include "runsummary.h"
+
+struct lr_module {
+    uint64_t bias, lo, hi; /* load bias and the range of its loadable segments */
+    unsigned char build_id[LOG_MAX_BUILD_ID];
+    size_t build_id_len;
+    char *path;
+};
+
+struct lr_stack {
+    uint32_t id;
+    uint32_t depth;
+    uint64_t *ips;   /* innermost first */
+    int *module;     /* per frame: index in the process's modules, or -1 */
+};
+
+struct lr_failure {
+    uint32_t seq;
+    unsigned api, reason, state;
+    uint32_t tid;
+    uint64_t size;
+    uint64_t time_ns;   /* since the process's log started */
+    uint32_t stack_id;  /* 0: none */
+    uint32_t error;     /* the Win32 error the entry point failed with */
+    uint32_t blocks, free_blocks, largest_free_run;
+    uint64_t committed_bytes, ram_free_bytes, lma_bytes;
+    char *map;          /* one character per block, NUL-terminated; NULL when not recorded */
+};
+
+struct lr_process {
+    uint64_t offset;    /* of its header record in the file */
+    uint32_t version, pid, ppid, flags;
+    uint64_t start_real_ns, start_mono_ns;
+    uint32_t page_size, granularity;
+    uint64_t slot_base, slot_size, ram_bytes;
+    uint32_t stack_depth;
+    char *profile, *command, *settings, *exe; /* command: arguments joined by spaces */
+    struct lr_module *modules;
+    size_t nmodules;
+    struct lr_stack *stacks;
+    size_t nstacks;
+    struct lr_failure *failures;
+    size_t nfailures;
+    bool has_summary;
+    struct run_summary summary;
+    uint64_t exit_ns;   /* since the log started (with the summary) */
+};
+
+struct lr_log {
+    char *path;
+    struct lr_process *procs;
+    size_t nprocs;
+    bool damaged;          /* reading stopped early */
+    uint64_t damage_offset;
+    char damage[160];      /* why, without the file name or offset */
+    size_t records;        /* intact records read */
+};
+
+/* Reads the log at `path`.  Returns 0 (check log->damaged), or -1 when the
+ * file cannot be read at all, with the reason in err. */
+int logread_file(const char *path, struct lr_log *log, char *err, size_t errlen);
+
+/* The same over bytes already in memory; `name` is kept as the path. */
+void logread_buffer(const char *name, const unsigned char *data, size_t len, struct lr_log *log);
+
+void logread_free(struct lr_log *log);
+
+/* The stack with this id in p, or NULL. */
+const struct lr_stack *logread_stack(const struct lr_process *p, uint32_t id);
+
+#endif
