@@ -48,7 +48,9 @@ int main(int argc, char **argv)
         double t0 = now();
         long failed = 0;
         for (long i = 0; i < ops; i++) {
-            failed += allocate((size_t)64 << 20) == NULL;
+            void *p = allocate((size_t)64 << 20);
+            failed += p == NULL;
+            free(p);
         }
         double t1 = now();
         if (failed != ops) {

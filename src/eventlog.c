@@ -561,12 +561,11 @@ void eventlog_summary(struct cebox_core *core, struct run_summary *out)
     if (lg.pid != getpid() || lg.command_len == 0) {
         read_identity();
     }
-    size_t n = lg.command_len < sizeof out->command - 1 ? lg.command_len : sizeof out->command - 1;
-    memcpy(out->command, lg.command, n);
-    pthread_mutex_unlock(&lg.lock);
-    for (size_t i = 0; i < n; i++) {
-        out->command[i] = out->command[i] == '\0' ? ' ' : out->command[i];
+    /* Arguments joined by spaces (the kernel separates them by NULs). */
+    for (size_t i = 0; i < lg.command_len && i < sizeof out->command - 1; i++) {
+        out->command[i] = lg.command[i] != '\0' ? lg.command[i] : ' ';
     }
+    pthread_mutex_unlock(&lg.lock);
     snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
     if (core->slot != NULL) {
         struct slot_stats ss;

@@ -164,7 +164,7 @@ int log_head_parse(const unsigned char head[LOG_HEAD_SIZE], unsigned *type, uint
                    uint32_t *crc, const char **why)
 {
     if (load_le(head, 4) != LOG_MAGIC) {
-        *why = "no record starts here (bad magic)";
+        *why = "bad magic";
         return -1;
     }
     *type = (unsigned)load_le(head + 4, 2);

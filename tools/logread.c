@@ -70,7 +70,7 @@ static int read_header(struct lr_log *log, struct log_dec *d, uint64_t offset)
     }
     if (version != LOG_VERSION) {
         snprintf(log->damage, sizeof log->damage, "log format version %u; this cebox reads version %u",
-                 (unsigned)version, LOG_VERSION);
+                 (unsigned)version, (unsigned)LOG_VERSION);
         return -1;
     }
     log->procs = grow(log->procs, &log->nprocs, sizeof *log->procs);
@@ -314,7 +314,8 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         uint32_t length, crc;
         const char *why;
         if (log_head_parse(data + off, &type, &length, &crc, &why) != 0) {
-            damage(log, off, off == 0 ? "not a cebox event log (%s)" : "corrupt record (%s)", why);
+            damage(log, off, off == 0 ? "not a cebox event log (%s)" : "corrupt record (%s: no record starts here)",
+                   why);
             return;
         }
         if (length > len - off - LOG_HEAD_SIZE) {

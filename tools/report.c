@@ -246,7 +246,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
             p->nfailures, p->nfailures == 1 ? "" : "s", nsites, nsites == 1 ? "" : "s");
     for (size_t k = 0; k < nsites; k++) {
         const struct site *s = &sites[k];
-        char a[32], b[32];
+        char a[32];
         fprintf(out, "\nsite %zu: %zu failure%s", k + 1, s->count, s->count == 1 ? "" : "s");
         for (unsigned i = 0; i < LOG_API_COUNT; i++) {
             if (s->apis[i] != 0) {
@@ -256,6 +256,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
         if (s->size_min == s->size_max) {
             fprintf(out, ", size %s (%" PRIu64 " bytes)", human(a, sizeof a, s->size_min), s->size_min);
         } else {
+            char b[32];
             fprintf(out, ", sizes %s to %s", human(a, sizeof a, s->size_min), human(b, sizeof b, s->size_max));
         }
         fprintf(out, "\n  reason:");
@@ -624,10 +625,15 @@ int report_main(int argc, char **argv)
     /* Damage last, on stderr, where it is not lost in the report. */
     for (size_t i = 0; i < logs.n; i++) {
         if (all[i].damaged) {
-            fprintf(stderr,
-                    "cebox report: %s: offset %" PRIu64 ": %s; the %zu intact record%s before it are reported\n",
-                    all[i].path, all[i].damage_offset, all[i].damage, all[i].records,
-                    all[i].records == 1 ? "" : "s");
+            if (all[i].records == 0) {
+                fprintf(stderr, "cebox report: %s: offset %" PRIu64 ": %s\n", all[i].path, all[i].damage_offset,
+                        all[i].damage);
+            } else {
+                fprintf(stderr,
+                        "cebox report: %s: offset %" PRIu64 ": %s; the %zu intact record%s before it %s reported\n",
+                        all[i].path, all[i].damage_offset, all[i].damage, all[i].records,
+                        all[i].records == 1 ? "" : "s", all[i].records == 1 ? "is" : "are");
+            }
         }
         logread_free(&all[i]);
         free(logs.paths[i]);
