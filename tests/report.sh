@@ -132,6 +132,18 @@ assert [f["function"] for f in s["stack"][:4]] == ["chain_level3", "chain_level2
 ' && ok "json: mmap site" || bad "json: mmap site"
 check "folded: mmap chain" sh -c "'$CEBOX' report --format folded '$TMP/mm' | grep -qE ';main;chain_level1;chain_level2;chain_level3 2\$'"
 
+# ---- threads failing at once
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/th" "$P/oom_chain" threads > "$TMP/out" 2>&1
+"$CEBOX" report "$TMP/th" > "$TMP/text" 2> "$TMP/rerr"
+st=$?
+if [ "$st" -eq 0 ] && grep -q "failed 800" "$TMP/out" && grep -q "^site 1: 800 failures, malloc family" "$TMP/text" &&
+    in_order "$TMP/text" "chain_level3 at .*$C:$L3\$" "chain_level2" "chain_level1" "thread_main at .*$C:$(line_of $C 'CALL:level1-thread')\$" &&
+    [ "$(grep -c '^site ' "$TMP/text")" -eq 1 ]; then
+    ok "4 threads failing at once: one intact log, one site of 800"
+else
+    bad "4 threads failing at once (report exit $st)"; show "$TMP/rerr"; show "$TMP/text"
+fi
+
 # ---- fragmentation: enough free blocks, no two together
 "$CEBOX" run --quiet --slot-size 1M --out "$TMP/fr" "$P/oom_chain" frag > /dev/null 2>&1
 "$CEBOX" report "$TMP/fr" > "$TMP/text"

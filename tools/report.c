@@ -127,13 +127,16 @@ static struct site *group(struct symbolizer *sym, const struct lr_process *p, si
 {
     struct site *sites = xcalloc(p->nfailures, sizeof *sites);
     size_t n = 0;
+    uint32_t max_id = 0;
+    for (size_t i = 0; i < p->nfailures; i++) {
+        max_id = p->failures[i].stack_id > max_id ? p->failures[i].stack_id : max_id;
+    }
+    size_t *site_of = xcalloc((size_t)max_id + 1, sizeof *site_of); /* stack id -> site + 1 */
     for (size_t i = 0; i < p->nfailures; i++) {
         const struct lr_failure *f = &p->failures[i];
-        struct site *s = NULL;
-        for (size_t k = 0; k < n && s == NULL; k++) {
-            s = sites[k].stack_id == f->stack_id ? &sites[k] : NULL;
-        }
+        struct site *s = site_of[f->stack_id] != 0 ? &sites[site_of[f->stack_id] - 1] : NULL;
         if (s == NULL) {
+            site_of[f->stack_id] = n + 1;
             s = &sites[n++];
             s->stack_id = f->stack_id;
             s->first = i;
@@ -146,6 +149,7 @@ static struct site *group(struct symbolizer *sym, const struct lr_process *p, si
         s->apis[f->api < LOG_API_COUNT ? f->api : 0]++;
         s->states[f->state < MEMSTATE_COUNT ? f->state : MEMSTATE_COUNT]++;
     }
+    free(site_of);
     qsort(sites, n, sizeof *sites, by_count);
     for (size_t k = 0; k < n; k++) {
         symbolize_site(sym, p, &sites[k]);

@@ -10,6 +10,8 @@
  *                      more than the slot (a second site)
  *   oom_chain mmap     the chain fails twice through mmap
  *   oom_chain segv     the chain fails once, then the program crashes
+ *   oom_chain threads  4 threads fail through the chain 200 times each, at
+ *                      once: one site of 800 failures in an intact log
  *   oom_chain frag     64 KB mappings fill the slot, every other one is
  *                      unmapped, and the chain asks for 128 KB: enough free
  *                      blocks but no two together (fragmentation)
@@ -18,7 +20,9 @@
  * keep each marker on the line of its call.  Built with -O1 -g and no
  * sibling calls, so that every function keeps its frame.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +80,15 @@ NOINLINE static void fragment(void)
     }
 }
 
+static void *thread_main(void *arg)
+{
+    intptr_t failed = 0;
+    for (int i = 0; i < 200; i++) {
+        failed += chain_level1(BIG, arg == NULL ? HOW_MALLOC : HOW_MMAP) == NULL; /* CALL:level1-thread */
+    }
+    return (void *)failed;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "malloc";
@@ -96,11 +109,21 @@ int main(int argc, char **argv)
         printf("failed %d, now crashing\n", failed);
         fflush(stdout);
         raise(SIGSEGV);
+    } else if (strcmp(mode, "threads") == 0) {
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++) {
+            pthread_create(&t[i], NULL, thread_main, NULL);
+        }
+        for (int i = 0; i < 4; i++) {
+            void *r;
+            pthread_join(t[i], &r);
+            failed += (int)(intptr_t)r;
+        }
     } else if (strcmp(mode, "frag") == 0) {
         fragment();
         failed += chain_level1(2 * 65536, HOW_MMAP) == NULL; /* CALL:level1-frag */
     } else {
-        fprintf(stderr, "usage: oom_chain malloc|mmap|segv|frag\n");
+        fprintf(stderr, "usage: oom_chain malloc|mmap|segv|threads|frag\n");
         return 2;
     }
     printf("failed %d\n", failed);
