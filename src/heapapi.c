@@ -12,6 +12,10 @@
  * Last error: set only when the heap reports a non-zero code; CE fails some
  * calls without setting any (a full fixed heap, a double free, HeapSize of a
  * freed block), and so do these.
+ *
+ * Failed allocations (ERROR_NOT_ENOUGH_MEMORY, or a full fixed heap's
+ * failure without an error) go to the event log under the name of the
+ * function the program called (eventlog_failure), after the heap returned.
  */
 #include "cebox/winmem.h"
 #include "core.h"

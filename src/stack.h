@@ -19,11 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Captures at most `max` return addresses of the caller's stack, innermost
- * first, leaving out the frames of the object that contains cebox itself
- * (the preload library, or libcebox.so) that come first.  When every frame
- * is cebox's (a program linked statically with cebox's core: the unit
- * tests), only stack_capture's own frame is left out.  Returns the count. */
+/* Captures at most `max` (at most LOG_MAX_DEPTH) return addresses of the
+ * calling thread's stack, innermost first, leaving out the frames at the
+ * top that belong to the shared object holding cebox (the preload library
+ * or libcebox.so), so that the first is the program's call into cebox.
+ * When the core is linked into the program itself (the unit tests), only
+ * stack_capture's own frame is left out.  Returns the count (0 when
+ * libunwind cannot unwind). */
 size_t stack_capture(uintptr_t *ips, size_t max);
 
 struct stack_entry;

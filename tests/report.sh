@@ -197,6 +197,28 @@ else
     bad "a crash right after the failure (report exit $st)"; show "$TMP/text"; show "$TMP/rerr"
 fi
 
+# ---- separate debug files; a program rebuilt since the run
+mkdir -p "$TMP/dbg"
+cp "$P/oom_chain" "$TMP/dbg/oom_chain"
+(cd "$TMP/dbg" && objcopy --only-keep-debug oom_chain oom_chain.debug &&
+    objcopy --strip-debug --add-gnu-debuglink=oom_chain.debug oom_chain)
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/dbg/o" "$TMP/dbg/oom_chain" malloc > /dev/null 2>&1
+"$CEBOX" report "$TMP/dbg/o" > "$TMP/text" 2> "$TMP/rerr"
+check "a stripped program: file:line from its separate debug file" \
+    in_order "$TMP/text" "chain_level3 at .*$C:$L3\$" "chain_level2 at .*$C:$L2\$"
+rm "$TMP/dbg/oom_chain.debug"
+"$CEBOX" report "$TMP/dbg/o" > "$TMP/text" 2> "$TMP/rerr"
+check "without debug information: the symbol, with module+offset" \
+    in_order "$TMP/text" "^    #0 +0x[0-9a-f]+  chain_level3 \(oom_chain\+0x[0-9a-f]+\)\$" "^    #1 +0x[0-9a-f]+  chain_level2 \(oom_chain"
+cp "$P/crash" "$TMP/dbg/oom_chain"
+"$CEBOX" report "$TMP/dbg/o" > "$TMP/text" 2> "$TMP/rerr"
+if grep -q "oom_chain: rebuilt since the run (its build-id differs); its frames are shown as module+offset" "$TMP/rerr" &&
+    in_order "$TMP/text" "^    #0 +0x[0-9a-f]+  oom_chain\+0x[0-9a-f]+\$"; then
+    ok "a program rebuilt since the run: not symbolized from the new file, and said so"
+else
+    bad "a program rebuilt since the run"; show "$TMP/rerr"
+fi
+
 # ---- damaged logs
 size=$(wc -c < "$log")
 head -c $((size - 5)) "$log" > "$TMP/cut.log"
