@@ -201,10 +201,23 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
             (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->blocks,
             (unsigned)f->largest_free_run, human(a, sizeof a, f->committed_bytes), human(b, sizeof b, f->ram_free_bytes));
     if (f->map != NULL) {
-        size_t n = strlen(f->map);
+        /* 64 blocks a line; repeated lines (a 2 GB ce6 box is mostly
+         * free) collapse into one "*" line, as hexdump does. */
+        size_t n = strlen(f->map), repeats = 0;
         for (size_t i = 0; i < n; i += 64) {
-            fprintf(out, "    %08" PRIx64 "  %.*s\n", (uint64_t)i * p->granularity, (int)(n - i < 64 ? n - i : 64),
-                    f->map + i);
+            size_t len = n - i < 64 ? n - i : 64;
+            if (i >= 64 && len == 64 && memcmp(f->map + i, f->map + i - 64, 64) == 0) {
+                repeats++;
+                continue;
+            }
+            if (repeats != 0) {
+                fprintf(out, "    *         (%zu more line%s like the one above)\n", repeats, repeats == 1 ? "" : "s");
+                repeats = 0;
+            }
+            fprintf(out, "    %08" PRIx64 "  %.*s\n", (uint64_t)i * p->granularity, (int)len, f->map + i);
+        }
+        if (repeats != 0) {
+            fprintf(out, "    *         (%zu more line%s like the one above)\n", repeats, repeats == 1 ? "" : "s");
         }
     }
     if (f->lma_bytes != 0 && p->granularity != 0) {
