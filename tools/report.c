@@ -206,7 +206,7 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
         size_t n = strlen(f->map), repeats = 0;
         for (size_t i = 0; i < n; i += 64) {
             size_t len = n - i < 64 ? n - i : 64;
-            if (i >= 64 && len == 64 && memcmp(f->map + i, f->map + i - 64, 64) == 0) {
+            if (i >= 64 && n - i >= 64 && memcmp(f->map + i, f->map + i - 64, 64) == 0) {
                 repeats++;
                 continue;
             }
