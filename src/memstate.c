@@ -17,6 +17,10 @@ static const struct memstate_table tables[MEMSTATE_TABLE_COUNT] = {
     /* CE 5 SetOOMEvent defaults: low 32 pages, critical 20, blocks 4 and 2
      * pages; no limited level, so notices go out on entering low. */
     [MEMSTATE_TABLE_CE5] = {"ce5", 128 * KB, 0, 128 * KB, 80 * KB, 16 * KB, 8 * KB},
+    /* Boling, H/PC with 1 KB pages (CE 3 CPUs such as the SH3).  cebox's
+     * pages are 4 KB, so its critical level lies under the kernel's 15-page
+     * floor and commits never get there; forcing the state reaches it. */
+    [MEMSTATE_TABLE_HPC1K] = {"hpc1k", 128 * KB, 128 * KB, 64 * KB, 16 * KB, 16 * KB, 8 * KB},
 };
 
 #define STACK_RESERVE_PAGES 15

@@ -14,7 +14,9 @@
 
 enum memstate { MEMSTATE_NORMAL, MEMSTATE_LIMITED, MEMSTATE_LOW, MEMSTATE_CRITICAL, MEMSTATE_COUNT };
 
-enum memstate_table_id { MEMSTATE_TABLE_HPC, MEMSTATE_TABLE_PPC, MEMSTATE_TABLE_CE5, MEMSTATE_TABLE_COUNT };
+enum memstate_table_id {
+    MEMSTATE_TABLE_HPC, MEMSTATE_TABLE_PPC, MEMSTATE_TABLE_CE5, MEMSTATE_TABLE_HPC1K, MEMSTATE_TABLE_COUNT
+};
 
 /* All sizes in bytes; the rule works in pages of the profile. */
 struct memstate_table {

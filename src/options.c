@@ -69,7 +69,7 @@ enum {
     OPT_IDX_STACK_DEPTH, OPT_IDX_COUNT
 };
 
-static const char *const table_names[] = {"hpc", "ppc", "ce5", NULL};
+static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
 static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
 
 static const struct option_def table[OPT_IDX_COUNT] = {
@@ -86,7 +86,8 @@ static const struct option_def table[OPT_IDX_COUNT] = {
                      "reserve-only requests of 2M or more go outside the slot"},
     [OPT_IDX_THRESHOLDS] = {"thresholds", "CEBOX_THRESHOLDS", OPT_CHOICE, 0, 0, 0, table_names,
                             "ce3: ppc, ce5/ce6: ce5",
-                            "memory-state table: H/PC, Pocket PC, or CE 5's SetOOMEvent defaults"},
+                            "memory-state table: H/PC, Pocket PC, CE 5's SetOOMEvent defaults, or H/PC with "
+                            "1 KB pages"},
     [OPT_IDX_OUT] = {"out", "CEBOX_OUT", OPT_PATH, 0, 0, 0, NULL, "none",
                      "directory for the per-process summaries and event logs with the call stacks of "
                      "failed allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},

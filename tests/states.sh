@@ -26,7 +26,7 @@ run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 30 & h=\$!; sleep 0.5; ki
 if [ $? -eq 0 ] && has "holding 1200 KB" "$TMP/out"; then ok "a killed member's pages are reclaimed"; else bad "a killed member's pages are reclaimed"; fi
 
 # Every transition at its exact threshold, for each table, committing page by page.
-for t in "hpc 160 96 48" "ppc 160 96 48" "ce5 0 128 80"; do
+for t in "hpc 160 96 48" "ppc 160 96 48" "ce5 0 128 80" "hpc1k 128 64 16"; do
     set -- $t
     run "$CEBOX" run --quiet --ram 1M --thresholds "$1" "$P/steps" "$2" "$3" "$4"
     if [ $? -eq 0 ] && has "1 -> 2 at\|0 -> 2 at" "$TMP/out"; then ok "table $1: each state exactly under its threshold"; else bad "table $1: each state exactly under its threshold"; fi

@@ -35,6 +35,7 @@ static void test_tables_at_their_thresholds(void **state)
     expect_thresholds("hpc", 160 * KB, 96 * KB, 48 * KB);
     expect_thresholds("ppc", 160 * KB, 96 * KB, 48 * KB);
     expect_thresholds("ce5", 0, 128 * KB, 80 * KB);
+    expect_thresholds("hpc1k", 128 * KB, 64 * KB, 16 * KB);
     assert_null(memstate_table("wince"));
     assert_int_equal(memstate_table("ppc")->hibernate, 224 * KB);
 }
