@@ -29,10 +29,14 @@ static char *xstrndup(const char *s, size_t n)
     return d;
 }
 
-/* Appends one zeroed element to an array of `size`-byte elements. */
+/* Appends one zeroed element to an array of `size`-byte elements whose
+ * capacity is the smallest power of two holding `count` (doubled when full,
+ * so a log of a million failures reads in linear time). */
 static void *grow(void *arr, size_t *count, size_t size)
 {
-    arr = xrealloc(arr, (*count + 1) * size);
+    if ((*count & (*count - 1)) == 0) {
+        arr = xrealloc(arr, (*count != 0 ? *count * 2 : 1) * size);
+    }
     memset((char *)arr + *count * size, 0, size);
     (*count)++;
     return arr;
