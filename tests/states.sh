@@ -71,7 +71,7 @@ run "$CEBOX" run --quiet --ram 1M --thresholds ppc --hibernate-signal USR1 "$P/h
 [ $? -eq 0 ] && ok "--hibernate-signal USR1 reaches an unmodified handler" || bad "--hibernate-signal USR1 reaches an unmodified handler"
 
 # Two processes: the least recently active gets its notice first.
-run "$CEBOX" run --quiet --ram 2M --thresholds ppc --out "$TMP/two" sh -c "'$P/hibernate' keep 900 2 & sleep 0.5; '$P/hibernate' keep 200 2; wait"
+run "$CEBOX" run --quiet --ram 2M --thresholds ppc --out "$TMP/two" sh -c "'$P/hibernate' keep 900 5 & sleep 0.5; '$P/hibernate' keep 200 4; wait"
 first=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 1p)
 second=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 2p)
 l1=$(grep -n "notice to pid $first:" "$TMP/two/cebox-session.log" | cut -d: -f1)
@@ -81,7 +81,7 @@ if [ -n "$first" ] && [ -n "$second" ] && [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1
 else bad "notices go out least recently active first, once each"; cat "$TMP/two/cebox-session.log"; fi
 
 # Pocket PC: a background process that ignores the notices is asked to close.
-run "$CEBOX" run --ram 2M --thresholds ppc --close-apps --out "$TMP/close" sh -c "'$P/hog' 800 30 & sleep 0.5; exec '$P/hibernate' keep 120 4"
+run "$CEBOX" run --ram 2M --thresholds ppc --close-apps --out "$TMP/close" sh -c "'$P/hog' 800 30 & sleep 0.5; exec '$P/hibernate' keep 120 6"
 if has "asked background pid [0-9]* to close (SIGTERM)" "$TMP/close/cebox-session.log" && has "closed" "$TMP/close/cebox-session.log"; then
     ok "--close-apps closes the least recently active background process"
 else bad "--close-apps closes the least recently active background process"; cat "$TMP/close/cebox-session.log"; fi

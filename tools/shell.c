@@ -12,7 +12,8 @@
  *  - hibernate: when free RAM falls under the table's hibernate level, the
  *    session's processes get a notice one at a time, least recently active
  *    first (the most recent, the "foreground" one, last), each followed by
- *    a window in which what it released is measured; the round stops as
+ *    a window (up to 1 s, over as soon as free RAM is back over the level)
+ *    in which what it released is measured; the round stops as
  *    soon as free RAM is back over the level, and the next round needs free
  *    RAM to go over the level and under it again (once per entry, as CE);
  *  - close-apps (Pocket PC): while free RAM stays under the limited level
@@ -38,7 +39,7 @@
 #include "ram.h"
 
 #define TICK_NS (20 * 1000 * 1000L)
-#define NOTICE_WINDOW_NS (250 * 1000 * 1000L)
+#define NOTICE_WINDOW_NS (1000 * 1000 * 1000L) /* at most; it ends early once RAM is back */
 #define CLOSE_GRACE_NS (8 * 1000 * 1000 * 1000LL)
 #define MAX_MEMBERS 256
 
@@ -137,12 +138,13 @@ static void send_next_notice(struct shell *sh, uint64_t now)
     sh->window_end = now + NOTICE_WINDOW_NS;
 }
 
-static void end_notice_window(struct shell *sh)
+static void end_notice_window(struct shell *sh, uint64_t now)
 {
     size_t after = ram_member_committed(&sh->ram, sh->noticed_pid);
     size_t released = sh->noticed_before > after ? sh->noticed_before - after : 0;
-    event(sh, "hibernate notice to pid %d: released %zu KB in %ld ms (free RAM now %zu KB)",
-          (int)sh->noticed_pid, released / 1024, NOTICE_WINDOW_NS / 1000000, free_bytes(sh) / 1024);
+    uint64_t waited = now - (sh->window_end - (uint64_t)NOTICE_WINDOW_NS);
+    event(sh, "hibernate notice to pid %d: released %zu KB in %llu ms (free RAM now %zu KB)",
+          (int)sh->noticed_pid, released / 1024, (unsigned long long)(waited / 1000000), free_bytes(sh) / 1024);
     sh->noticed_pid = 0;
 }
 
@@ -178,8 +180,8 @@ static void tick(struct shell *sh)
     uint64_t now = now_ns();
     log_transitions(sh);
     size_t level = ram_hibernate_threshold(&sh->ram), f = free_bytes(sh);
-    if (sh->noticed_pid != 0 && now >= sh->window_end) {
-        end_notice_window(sh);
+    if (sh->noticed_pid != 0 && (now >= sh->window_end || f >= level)) {
+        end_notice_window(sh, now);
     }
     if (f >= level) {
         sh->armed = true;
@@ -238,7 +240,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
     }
     if (shell_on) {
         if (sh.noticed_pid != 0) {
-            end_notice_window(&sh); /* what it released before it ended */
+            end_notice_window(&sh, now_ns()); /* what it released before it ended */
         }
         log_transitions(&sh);
         ram_release(&sh.ram);
