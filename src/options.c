@@ -6,6 +6,7 @@
 #include "options.h"
 
 #include "memstate.h"
+#include "os.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -446,21 +447,9 @@ const char *options_help(size_t i)
     return i < OPT_IDX_COUNT ? table[i].help : NULL;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n <= 0) {
-            return;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 static void write_str(int fd, const char *s)
 {
-    write_all(fd, s, strlen(s));
+    os_write_all(fd, s, strlen(s));
 }
 
 static void format_value(size_t idx, const struct cebox_settings *s, char *buf, size_t len)

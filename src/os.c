@@ -106,6 +106,24 @@ void *os_map_private(size_t size)
     return syscall_error(ret) ? NULL : (void *)ret;
 }
 
+int os_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        long n = raw_syscall6(SYS_write, fd, (long)p, (long)len, 0, 0, 0);
+        int err = syscall_error(n);
+        if (err == EINTR) {
+            continue;
+        }
+        if (err != 0 || n == 0) {
+            return err != 0 ? err : EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 size_t os_page_size(void)
 {
     return (size_t)getauxval(AT_PAGESZ);

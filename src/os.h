@@ -1,7 +1,8 @@
 /*
  * os.h - the only way cebox maps, protects and unmaps memory.
  *
- * Owns: every call to the kernel's mmap/mprotect/munmap/madvise made by cebox.
+ * Owns: every call to the kernel's mmap/mprotect/munmap/madvise made by cebox,
+ * and the raw write helper the allocation paths use for messages.
  * They are made as raw system calls so that they never reach the interposed
  * libc functions of the preload library and never touch errno of the caller
  * (see os.c).
@@ -37,6 +38,11 @@ int os_decommit(void *addr, size_t len);
 /* Map `size` bytes read-write for cebox's own bookkeeping (never in a slot).
  * Zero-filled.  Returns NULL on failure. */
 void *os_map_private(size_t size);
+
+/* Writes all of buf to fd (retrying short writes and EINTR), as a raw
+ * system call: the caller's errno is left alone.  Returns 0, or the errno
+ * value of the write that failed. */
+int os_write_all(int fd, const void *buf, size_t len);
 
 /* The host's page size, from the auxiliary vector (no allocation). */
 size_t os_page_size(void);

@@ -14,6 +14,7 @@
 #include "core.h"
 #include "eventlog.h"
 #include "heap.h"
+#include "os.h"
 #include "runsummary.h"
 
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
@@ -34,18 +35,6 @@ void summary_note_foreign_free(void)
     atomic_fetch_add(&foreign_frees, 1);
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n <= 0) {
-            return;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 void summary_note_bad_free(const void *p, int why)
 {
     static const char *const reasons[] = {"not from the heap", "an interior pointer",
@@ -57,7 +46,7 @@ void summary_note_bad_free(const void *p, int why)
                            "cebox: pid %d: free/realloc of %p, which is no live block of the heap "
                            "(%s); ignored\n",
                            (int)getpid(), p, why >= 0 && why < 3 ? reasons[why] : "invalid");
-        write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+        os_write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
     }
 }
 
@@ -107,7 +96,7 @@ static void write_summary(int fd, struct cebox_core *core, const struct run_summ
                                  : log[0] != '\0'                  ? RUN_SUMMARY_HINT_LOG
                                                                    : RUN_SUMMARY_NO_HINT;
     size_t n = run_summary_format(rs, hint, log, buf, sizeof buf);
-    write_all(fd, buf, n);
+    os_write_all(fd, buf, n);
 }
 
 void summary_write(int fd, struct cebox_core *core)
@@ -135,7 +124,7 @@ void summary_exit(struct cebox_core *core)
         } else if (!core->settings.quiet) {
             char line[sizeof path + 64];
             int len = snprintf(line, sizeof line, "cebox: cannot write %s\n", path);
-            write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+            os_write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
         }
     }
 }
