@@ -120,6 +120,10 @@ static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api
     if (p == NULL) {
         if (err == ERROR_NOT_ENOUGH_MEMORY || err == 0) {
             eventlog_failure(api, dwBytes, err, err == 0 ? LOG_REASON_HEAP_FULL : LOG_REASON_OTHER);
+        } else if (err == ERROR_INVALID_PARAMETER && dwBytes + 32 > slot_size(core_get()->slot) - 0x10000) {
+            /* A large item whose reservation would reach the slot's size:
+             * CE passes VirtualAlloc's "bad parameter" on. */
+            eventlog_failure(api, dwBytes, err, LOG_REASON_TOO_LARGE);
         }
         fail(err);
     }

@@ -43,6 +43,10 @@ CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAlloca
     DWORD err = slot_virtual_alloc(c->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
     if (err == ERROR_NOT_ENOUGH_MEMORY) {
         eventlog_failure(LOG_API_VIRTUALALLOC, dwSize, err, LOG_REASON_OTHER);
+    } else if (err == ERROR_INVALID_PARAMETER && dwSize >= slot_size(c->slot)) {
+        /* CE refuses a request of the slot's size or more as a bad parameter;
+         * for the user it is an allocation that cannot fit. */
+        eventlog_failure(LOG_API_VIRTUALALLOC, dwSize, err, LOG_REASON_TOO_LARGE);
     }
     return result(err) ? out : NULL;
 }

@@ -183,6 +183,16 @@ assert oom[0]["reasons"] == ["heap-full"] and oom[0]["count"] == 4
 ' && ok "json: HeapAlloc sites" || bad "json: HeapAlloc sites"
 check "folded: HeapAlloc chain" sh -c "'$CEBOX' report --format folded '$TMP/w' | grep -qE ';main;win_level1;win_level2 1\$'"
 
+# ---- requests larger than the slot, refused by CE with 87, are recorded too
+mkdir -p "$TMP/big"
+CEBOX_SLOT_SIZE=1M CEBOX_OUT="$TMP/big" "$P/oom_winapi" toolarge > "$TMP/out" 2> "$TMP/err"
+check "too large: both refused with 87" grep -q "too large: failed failed, error 87" "$TMP/out"
+"$CEBOX" report "$TMP/big" > "$TMP/text"
+for api in VirtualAlloc HeapAlloc; do
+    check "too large: recorded ($api)" in_order "$TMP/text" "^site [0-9]: 1 failure, $api, size 40.0 MB" \
+        "reason: request at least the size of the slot \(1\)"
+done
+
 # ---- a crash right after the failure loses nothing
 "$CEBOX" run --slot-size 1M --out "$TMP/s" "$P/oom_chain" segv > /dev/null 2> "$TMP/err"
 st=$?
