@@ -29,6 +29,14 @@ static struct slot_config config(size_t size, struct ram *ram)
     return c;
 }
 
+static struct slot *new_slot(struct ram *ram)
+{
+    struct slot *s;
+    struct slot_config c = config(32 * MB, ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    return s;
+}
+
 static void test_bad_configurations_are_refused(void **state)
 {
     (void)state;
@@ -79,9 +87,7 @@ static void test_ram_is_charged_and_given_back(void **state)
     (void)state;
     struct ram ram;
     ram_init(&ram, 10, PAGE, NULL);
-    struct slot *s;
-    struct slot_config c = config(32 * MB, &ram);
-    assert_int_equal(slot_create(&c, &s), 0);
+    struct slot *s = new_slot(&ram);
     void *a, *b;
     assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_COMMIT, PAGE_READWRITE, &a), 0);
     assert_int_equal(ram_free_pages(&ram), 2);
@@ -132,9 +138,7 @@ static void test_bookkeeping_is_outside_the_slot(void **state)
     (void)state;
     struct ram ram;
     ram_init(&ram, 100, PAGE, NULL);
-    struct slot *s;
-    struct slot_config c = config(32 * MB, &ram);
-    assert_int_equal(slot_create(&c, &s), 0);
+    struct slot *s = new_slot(&ram);
     assert_false(slot_contains(s, s));
     /* Nothing in the slot is accessible before a commit. */
     assert_true(access_faults((char *)slot_base(s) + BLOCK, false));
@@ -147,9 +151,7 @@ static void test_release_of_lma_and_unknown_addresses(void **state)
     (void)state;
     struct ram ram;
     ram_init(&ram, 100, PAGE, NULL);
-    struct slot *s;
-    struct slot_config c = config(32 * MB, &ram);
-    assert_int_equal(slot_create(&c, &s), 0);
+    struct slot *s = new_slot(&ram);
     void *a, *b;
     assert_int_equal(slot_virtual_alloc(s, NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS, &a), 0);
     assert_int_equal(slot_virtual_alloc(s, NULL, 3 * MB, MEM_RESERVE, PAGE_NOACCESS, &b), 0);
@@ -162,14 +164,6 @@ static void test_release_of_lma_and_unknown_addresses(void **state)
     assert_int_equal(m.State, MEM_RESERVE);
     assert_int_equal(slot_virtual_query(s, (char *)b + 3 * MB, &m), ERROR_INVALID_PARAMETER);
     slot_destroy(s);
-}
-
-static struct slot *new_slot(struct ram *ram)
-{
-    struct slot *s;
-    struct slot_config c = config(32 * MB, ram);
-    assert_int_equal(slot_create(&c, &s), 0);
-    return s;
 }
 
 static void test_munmap_in_pieces_releases_at_the_end(void **state)
