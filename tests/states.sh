@@ -15,14 +15,21 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); sed 's/^/#   /' "$TMP/out" "$TMP/err" 2>/dev/null | head -20; }
 run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
+# Shell text that waits until the background hog writing to $TMP/hog.out
+# holds its memory (it prints one line then): sleeping a fixed time is not
+# enough on a loaded machine.  Built-ins only: every program the shell
+# started would join the session and use its RAM.
+HELD="i=0; while ! [ -s '$TMP/hog.out' ] && [ \$i -lt 3000000 ]; do i=\$((i + 1)); done"
 has() { grep -q -- "$1" "$2"; }
 
 # One budget for the whole run: the second hog does not fit next to the first.
-run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 2 & sleep 0.5; '$P/hog' 1200"
+rm -f "$TMP/hog.out"
+run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 2 > '$TMP/hog.out' & $HELD; '$P/hog' 1200"
 if [ $? -eq 1 ] && has "out of memory" "$TMP/out"; then ok "two processes share the device RAM"; else bad "two processes share the device RAM"; fi
 
 # A member killed with SIGKILL gives its pages back.
-run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 30 & h=\$!; sleep 0.5; kill -9 \$h; '$P/hog' 1200"
+rm -f "$TMP/hog.out"
+run "$CEBOX" run --quiet --ram 2M sh -c "'$P/hog' 1200 30 > '$TMP/hog.out' & h=\$!; $HELD; kill -9 \$h; wait \$h; '$P/hog' 1200"
 if [ $? -eq 0 ] && has "holding 1200 KB" "$TMP/out"; then ok "a killed member's pages are reclaimed"; else bad "a killed member's pages are reclaimed"; fi
 
 # Every transition at its exact threshold, for each table, committing page by page.
@@ -81,7 +88,8 @@ if [ -n "$first" ] && [ -n "$second" ] && [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1
 else bad "notices go out least recently active first, once each"; cat "$TMP/two/cebox-session.log"; fi
 
 # Pocket PC: a background process that ignores the notices is asked to close.
-run "$CEBOX" run --ram 2M --thresholds ppc --close-apps --out "$TMP/close" sh -c "'$P/hog' 800 30 & sleep 0.5; exec '$P/hibernate' keep 120 6"
+rm -f "$TMP/hog.out"
+run "$CEBOX" run --ram 2M --thresholds ppc --close-apps --out "$TMP/close" sh -c "'$P/hog' 800 30 > '$TMP/hog.out' & $HELD; exec '$P/hibernate' keep 120 6"
 if has "asked background pid [0-9]* to close (SIGTERM)" "$TMP/close/cebox-session.log" && has "closed" "$TMP/close/cebox-session.log"; then
     ok "--close-apps closes the least recently active background process"
 else bad "--close-apps closes the least recently active background process"; cat "$TMP/close/cebox-session.log"; fi
