@@ -85,9 +85,16 @@ static void core_init(void)
     }
 }
 
+/* Set once core_init has finished: every later call skips pthread_once
+ * (this runs on every malloc and free of a preloaded program). */
+static atomic_bool core_ready;
+
 struct cebox_core *core_get(void)
 {
-    pthread_once(&core_once, core_init);
+    if (!atomic_load_explicit(&core_ready, memory_order_acquire)) {
+        pthread_once(&core_once, core_init);
+        atomic_store_explicit(&core_ready, true, memory_order_release);
+    }
     return &the_core;
 }
 

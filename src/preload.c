@@ -132,7 +132,14 @@ static void enter(struct ctx *c)
     c->saved_errno = errno;
     inside = 1;
     c->core = core_get();
-    c->heap = core_process_heap(c->core);
+    /* The process heap never goes away in a preloaded program: remember it
+     * once it exists (until then, ask each time: it may become possible). */
+    static struct heap *_Atomic process_heap;
+    c->heap = atomic_load_explicit(&process_heap, memory_order_acquire);
+    if (c->heap == NULL) {
+        c->heap = core_process_heap(c->core);
+        atomic_store_explicit(&process_heap, c->heap, memory_order_release);
+    }
     c->ops = c->heap != NULL ? c->heap->ops : &no_heap_ops;
 }
 
