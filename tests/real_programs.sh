@@ -12,13 +12,8 @@ set -u
 B="${top_builddir:-.}"
 CEBOX="$(cd "$B" && pwd)/cebox"
 WORKLOADS="$(cd "${top_srcdir:-.}" && pwd)/tests/real_workloads.sh"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-n=0
+. "${top_srcdir:-.}/tests/testlib.sh"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); }
 
 need="sqlite3 lua5.4 /usr/bin/python3 perl gawk jq gzip git make gcc sort ls bash"
 for p in $need; do
@@ -81,5 +76,4 @@ for name in ls sort gzip sqlite lua python perl gawk jq bash make git sqlite_big
     esac
 done
 
-echo "$((n - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

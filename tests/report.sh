@@ -19,13 +19,8 @@ S="${top_srcdir:-.}"
 CEBOX="$B/cebox"
 ABS=$(cd "$B" && pwd)
 P="$B/tests/programs"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-n=0
+. "${top_srcdir:-.}/tests/testlib.sh"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); }
 check() { # check NAME COMMAND...: ok when the command succeeds
     name=$1
     shift
@@ -307,5 +302,4 @@ mkdir -p "$TMP/empty"
 check "a directory without logs: exit 2, says how to record" sh -c "test $st -eq 2 && grep -q 'no event logs' '$TMP/rerr'"
 "$CEBOX" report "$TMP/nothing-here" > /dev/null 2>&1; check "a missing path: exit 2" test $? -eq 2
 
-echo "$((n - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -8,13 +8,9 @@ B="${top_builddir:-.}"
 CEBOX="$B/cebox"
 P="$B/tests/programs"
 PRELOAD="$B/.libs/cebox-preload.so"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-n=0
+. "${top_srcdir:-.}/tests/testlib.sh"
+BAD_SHOW="$TMP/err"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); [ -f "$TMP/err" ] && sed 's/^/#   /' "$TMP/err" | head -20; }
 
 # expect NAME STATUS [STDERR-TEXT] -- COMMAND...: exit status and stderr text.
 expect() {
@@ -83,5 +79,4 @@ expect "LD_PRELOAD by hand" 0 "profile ce5" -- env LD_PRELOAD="$PRELOAD" "$P/cra
 expect "bad setting reaches the preload library" 2 "cebox: CEBOX_RAM='lots' is not valid" -- env CEBOX_RAM=lots LD_PRELOAD="$PRELOAD" "$P/crash"
 expect "a shell script under cebox" 0 "" -- "$CEBOX" run --quiet /bin/sh -c 'x=$(echo hi | tr a-z A-Z); test "$x" = HI'
 
-echo "$((n - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -8,12 +8,8 @@ set -u
 B="${top_builddir:-.}"
 CEBOX="$(cd "$B" && pwd)/cebox"
 P="$(cd "$B" && pwd)/tests/programs"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); echo "not ok $n - $1"; fails=$((fails + 1)); sed 's/^/#   /' "$TMP/out" "$TMP/err" 2>/dev/null | head -20; }
+. "${top_srcdir:-.}/tests/testlib.sh"
+BAD_SHOW="$TMP/out $TMP/err"
 run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
 # Shell text that waits until the background hog writing to $TMP/hog.out
 # holds its memory (it prints one line then): sleeping a fixed time is not
@@ -101,5 +97,4 @@ for bad_opt in "--thresholds=wince" "--state=panic" "--state-schedule=2s:low,1s:
     if [ $? -eq 2 ] && has "is not valid; accepted:" "$TMP/err"; then ok "refused: $bad_opt"; else bad "refused: $bad_opt"; fi
 done
 
-echo "$((n - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
