@@ -19,14 +19,17 @@
  * How cebox does it without CE's linear scans.  Per region, out of band:
  *  - free bits: one bit per 16-byte granule, 1 = free.  Granules from the
  *    end marker on are 0, so the end marker acts like a busy item.
- *  - tree[]: a segment tree over the 64-bit words of free bits, each node
- *    with the free prefix, free suffix and longest free run below it,
- *    answering "first run of at least n granules from position p on",
- *    "longest run within [lo, hi)" and "next/previous busy or free granule"
- *    in O(log granules), bottom-up so that answers near p are cheap.
  *  - start bits, beside the free bits word by word: 1 at the first granule
  *    of each busy item (its size is the distance to the next start or free
  *    granule).
+ *  - two summary levels over the free bits (which words hold a busy / a
+ *    free granule, and which summary words are not zero), so the next or
+ *    previous busy or free granule is a few word reads.
+ *  - a max-tree over the words whose leaf w is the longest whole free run
+ *    that starts in word w, answering "first run of at least n granules
+ *    from position p on" and "longest run in the region" in O(log words).
+ *    A change of the bits touches one leaf path, and only when the tree is
+ *    read (it is synced lazily).
  * Per heap: two max-trees over the regions in list order, one keyed by
  * cbMaxFree (pass 1: first region whose hint admits the request) and one by
  * the pass-2 tail capacity (cbTail + size of pitLast, or "always" while the
@@ -72,15 +75,10 @@
 #define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) */
 #define ESTIMATE 1u           /* cbMaxFree bit 0 */
 #define NONE UINT32_MAX
-#define SUMMARY_WORDS 8u      /* regions of up to 8 * 64 * 64 granules scan summaries */
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
     (HEAP_NO_SERIALIZE | HEAP_GENERATE_EXCEPTIONS | HEAP_ZERO_MEMORY | HEAP_REALLOC_IN_PLACE_ONLY)
-
-struct seg {
-    uint32_t pre, suf, max; /* free granules: prefix, suffix, longest run */
-};
 
 struct region {
     struct ce5_heap *heap;
@@ -94,17 +92,19 @@ struct region {
     uint32_t index;     /* position in the region list */
     uint32_t ngran, nwords, leaves;
     uint64_t *words;    /* per 64 granules: free bits, then start bits */
-    struct seg *tree;   /* 1-based, leaves at [leaves, 2 * leaves) */
-    /* Summaries, one bit per word of free bits: the word holds a busy
-     * granule / a free granule.  They answer next/previous busy or free
-     * granule with a few word scans in regions of up to SUMMARY_WORDS * 64
-     * words (every growable heap's); bigger fixed regions use the tree. */
-    uint64_t *sum_busy, *sum_free;
+    /* Summaries of the free bits, one bit per word: the word holds a busy
+     * granule / a free granule; and above each, one bit per summary word
+     * that is not zero.  Next/previous busy or free granule is then a few
+     * word reads in any region. */
+    uint64_t *sum_busy, *sum_free, *top_busy, *top_free;
     uint32_t nsum;
-    /* In such regions the tree is brought up to date lazily: bits_set marks
-     * the words it changed here, tree_sync() recomputes them before the
-     * tree is read (most allocations find their fit near the rover with
-     * the summaries alone and never read it). */
+    /* A max-tree over the words, 1-based, leaves at [leaves, 2 * leaves):
+     * leaf w is the longest free run (whole, wherever it ends) that starts
+     * in word w.  It is brought up to date lazily: bits_set marks the
+     * words whose leaf may have changed, tree_sync() recomputes them before
+     * the tree is read (most allocations find their fit near the rover and
+     * never read it). */
+    uint32_t *tree;
     uint64_t *dirty;
     bool dirty_any;
     size_t map_bytes;
@@ -188,7 +188,7 @@ static uint32_t pow2_at_least(uint32_t n)
 }
 
 /* ======================================================================
- * Per-region free-granule bitmap and its segment tree
+ * Per-region free-granule bitmap, its summaries and the run-length tree
  * ====================================================================== */
 
 static bool gfree(const struct region *r, uint32_t g)
@@ -230,130 +230,171 @@ static uint32_t item_size(const struct region *r, uint32_t g)
     return item_end(r, g) - g;
 }
 
-/* One step of word_max_run: if a run of ans + k ones starts somewhere
- * (cur marks where runs of ans start, fk where runs of k start), take it. */
-static inline void run_step(uint64_t *cur, uint32_t *ans, uint64_t fk, uint32_t k)
-{
-    uint64_t c = *cur & (fk >> *ans);
-    uint64_t keep = (uint64_t)0 - (uint64_t)(c != 0); /* all ones if c != 0 */
-    *cur = (c & keep) | (*cur & ~keep);
-    *ans += k & (uint32_t)keep;
-}
-
-/* Longest run of ones in w (w != ~0), without data-dependent branches: fk
- * marks the bits that start a run of at least k ones, and the answer is
- * built from the largest step down, as f(a + b) = f(a) & (f(b) >> a). */
-static inline uint32_t word_max_run(uint64_t w)
-{
-    uint64_t f1 = w, f2 = f1 & (f1 >> 1), f4 = f2 & (f2 >> 2), f8 = f4 & (f4 >> 4);
-    uint64_t f16 = f8 & (f8 >> 8), f32 = f16 & (f16 >> 16);
-    uint64_t cur = ~(uint64_t)0;
-    uint32_t ans = 0;
-    run_step(&cur, &ans, f32, 32);
-    run_step(&cur, &ans, f16, 16);
-    run_step(&cur, &ans, f8, 8);
-    run_step(&cur, &ans, f4, 4);
-    run_step(&cur, &ans, f2, 2);
-    run_step(&cur, &ans, f1, 1);
-    return ans;
-}
-
-static inline struct seg leaf_of(uint64_t w)
-{
-    if (w == 0) {
-        return (struct seg){0, 0, 0};
-    }
-    if (w == ~(uint64_t)0) {
-        return (struct seg){64, 64, 64};
-    }
-    struct seg s;
-    s.pre = (uint32_t)__builtin_ctzll(~w);
-    s.suf = (uint32_t)__builtin_clzll(~w);
-    s.max = word_max_run(w);
-    return s;
-}
-
-static inline struct seg combine(struct seg a, struct seg b, uint32_t half)
-{
-    struct seg s;
-    s.pre = a.pre == half ? half + b.pre : a.pre;
-    s.suf = b.suf == half ? half + a.suf : b.suf;
-    s.max = max2(max2(a.max, b.max), a.suf + b.pre);
-    return s;
-}
-
-static inline bool seg_same(struct seg a, struct seg b)
-{
-    return a.pre == b.pre && a.suf == b.suf && a.max == b.max;
-}
-
-/* Recomputes the nodes above leaf word w, up to the level where nothing
- * changes any more. */
-static void tree_update_one(struct region *r, uint32_t w)
-{
-    uint32_t i = r->leaves + w, half = 64;
-    struct seg s = leaf_of(FREEW(r, w));
-    if (seg_same(s, r->tree[i])) {
-        return;
-    }
-    r->tree[i] = s;
-    for (i >>= 1; i >= 1; i >>= 1, half <<= 1) {
-        s = combine(r->tree[2 * i], r->tree[2 * i + 1], half);
-        if (seg_same(s, r->tree[i])) {
-            return;
-        }
-        r->tree[i] = s;
-    }
-}
-
-/* Recomputes the leaves of words [w0, w1] and the nodes above them, up to
- * the level where nothing changes any more. */
-static void tree_update(struct region *r, uint32_t w0, uint32_t w1)
-{
-    if (w0 == w1) {
-        tree_update_one(r, w0);
-        return;
-    }
-    bool changed = false;
-    for (uint32_t w = w0; w <= w1; w++) {
-        struct seg s = leaf_of(FREEW(r, w));
-        changed |= !seg_same(s, r->tree[r->leaves + w]);
-        r->tree[r->leaves + w] = s;
-    }
-    uint32_t lo = (r->leaves + w0) >> 1, hi = (r->leaves + w1) >> 1, half = 64;
-    while (changed && lo >= 1) {
-        changed = false;
-        for (uint32_t i = lo; i <= hi; i++) {
-            struct seg s = combine(r->tree[2 * i], r->tree[2 * i + 1], half);
-            changed |= !seg_same(s, r->tree[i]);
-            r->tree[i] = s;
-        }
-        lo >>= 1;
-        hi >>= 1;
-        half <<= 1;
-    }
-}
-
 static uint64_t bit_mask(uint32_t b0, uint32_t b1) /* bits [b0, b1), b1 <= 64 */
 {
     uint64_t hi = b1 >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << b1) - 1);
     return hi & (~(uint64_t)0 << b0);
 }
 
-/* Applies mask m to free word w (set when v, cleared otherwise) and keeps
- * its summary bits; marks the word for the lazy tree. */
-static inline void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
+static void set_bit(uint64_t *bits, uint32_t i, bool v)
 {
-    uint64_t word = v ? (FREEW(r, w) | m) : (FREEW(r, w) & ~m);
-    uint64_t bit = (uint64_t)1 << (w & 63);
-    uint32_t i = w >> 6;
-    FREEW(r, w) = word;
-    r->sum_busy[i] = (r->sum_busy[i] & ~bit) | (word != ~(uint64_t)0 ? bit : 0);
-    r->sum_free[i] = (r->sum_free[i] & ~bit) | (word != 0 ? bit : 0);
-    r->dirty[i] |= bit;
+    uint64_t m = (uint64_t)1 << (i & 63);
+    bits[i >> 6] = (bits[i >> 6] & ~m) | (v ? m : 0);
 }
 
-/* Marks granules [g0, g1) free (v) or busy. */
+/* First set bit at or after x in a bitset of n words whose nonzero words
+ * are marked in `top`, or NONE.  At most one word of each level and a scan
+ * of `top` (8 words for the biggest fixed region) are read. */
+static uint32_t bits_next(const uint64_t *bits, const uint64_t *top, uint32_t n, uint32_t x)
+{
+    uint32_t i = x >> 6;
+    if (i >= n) {
+        return NONE;
+    }
+    uint64_t m = bits[i] & (~(uint64_t)0 << (x & 63));
+    if (m == 0) {
+        uint32_t j = i + 1, k = j >> 6, ntop = (n + 63) / 64;
+        if (j >= n) {
+            return NONE;
+        }
+        uint64_t t = top[k] & (~(uint64_t)0 << (j & 63));
+        while (t == 0) {
+            if (++k >= ntop) {
+                return NONE;
+            }
+            t = top[k];
+        }
+        i = (k << 6) + (uint32_t)__builtin_ctzll(t);
+        m = bits[i];
+    }
+    return (i << 6) + (uint32_t)__builtin_ctzll(m);
+}
+
+/* Last set bit before x in such a bitset, or NONE. */
+static uint32_t bits_prev(const uint64_t *bits, const uint64_t *top, uint32_t x)
+{
+    if (x == 0) {
+        return NONE;
+    }
+    uint32_t i = (x - 1) >> 6;
+    uint64_t m = bits[i] & bit_mask(0, ((x - 1) & 63) + 1);
+    if (m == 0) {
+        if (i == 0) {
+            return NONE;
+        }
+        uint32_t j = i - 1, k = j >> 6;
+        uint64_t t = top[k] & bit_mask(0, (j & 63) + 1);
+        while (t == 0) {
+            if (k == 0) {
+                return NONE;
+            }
+            t = top[--k];
+        }
+        i = (k << 6) + 63 - (uint32_t)__builtin_clzll(t);
+        m = bits[i];
+    }
+    return (i << 6) + 63 - (uint32_t)__builtin_clzll(m);
+}
+
+static inline void mark_dirty(struct region *r, uint32_t w)
+{
+    r->dirty[w >> 6] |= (uint64_t)1 << (w & 63);
+    r->dirty_any = true;
+}
+
+/* Applies mask m to free word w (set when v, cleared otherwise), keeps both
+ * summary levels, and marks the word for the lazy tree. */
+static inline void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
+{
+    uint64_t old = FREEW(r, w), word = v ? (old | m) : (old & ~m);
+    FREEW(r, w) = word;
+    mark_dirty(r, w);
+    /* The summaries change only when the word becomes or stops being all
+     * free or all busy. */
+    uint32_t i = w >> 6;
+    if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
+        set_bit(r->sum_busy, w, word != ~(uint64_t)0);
+        set_bit(r->top_busy, i, r->sum_busy[i] != 0);
+    }
+    if ((old == 0) != (word == 0)) {
+        set_bit(r->sum_free, w, word != 0);
+        set_bit(r->top_free, i, r->sum_free[i] != 0);
+    }
+}
+
+/* First busy granule at or after x.  Granule `end` is always busy, so this
+ * never runs off the region when x <= end. */
+static uint32_t next_busy(const struct region *r, uint32_t x)
+{
+    uint32_t w = x >> 6;
+    uint64_t z = ~FREEW(r, w) & (~(uint64_t)0 << (x & 63));
+    if (z != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    }
+    uint32_t n = bits_next(r->sum_busy, r->top_busy, r->nwords, w + 1);
+    return n == NONE ? r->nwords << 6 : (n << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, n));
+}
+
+/* Last busy granule before x (x > 0), or NONE. */
+static uint32_t prev_busy(const struct region *r, uint32_t x)
+{
+    uint32_t w = (x - 1) >> 6;
+    uint64_t z = ~FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
+    if (z != 0) {
+        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+    }
+    uint32_t n = bits_prev(r->sum_busy, r->top_busy, w);
+    return n == NONE ? NONE : (n << 6) + 63 - (uint32_t)__builtin_clzll(~FREEW(r, n));
+}
+
+/* First free granule in [x, end), or NONE. */
+static uint32_t next_free(const struct region *r, uint32_t x)
+{
+    if (x >= r->end) {
+        return NONE;
+    }
+    uint32_t w = x >> 6;
+    uint64_t z = FREEW(r, w) & (~(uint64_t)0 << (x & 63));
+    if (z == 0) {
+        w = bits_next(r->sum_free, r->top_free, r->nwords, w + 1);
+        if (w == NONE) {
+            return NONE;
+        }
+        z = FREEW(r, w);
+    }
+    uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(z);
+    return g < r->end ? g : NONE;
+}
+
+/* Last free granule before x (x > 0), or NONE. */
+static uint32_t prev_free(const struct region *r, uint32_t x)
+{
+    uint32_t w = (x - 1) >> 6;
+    uint64_t z = FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
+    if (z == 0) {
+        w = bits_prev(r->sum_free, r->top_free, w);
+        if (w == NONE) {
+            return NONE;
+        }
+        z = FREEW(r, w);
+    }
+    return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+}
+
+/* First granule of the free run holding granule x. */
+static uint32_t run_start(const struct region *r, uint32_t x)
+{
+    if (x == 0) {
+        return 0;
+    }
+    uint32_t b = prev_busy(r, x);
+    return b == NONE ? 0 : b + 1;
+}
+
+/* Marks granules [g0, g1) free (v) or busy.  Besides the words changed,
+ * the words where a run now starts or ends its length are marked for the
+ * tree: the word of g1 (a run may start there now, or no longer) and the
+ * word where the run reaching g0 from below starts. */
 static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
 {
     if (g0 >= g1) {
@@ -369,17 +410,35 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
         }
         word_set(r, w1, bit_mask(0, ((g1 - 1) & 63) + 1), v);
     }
-    if (r->nsum <= SUMMARY_WORDS) {
-        r->dirty_any = true;
-    } else {
-        /* Big fixed regions keep the tree current: their next/previous
-         * lookups walk it. */
-        memset(r->dirty, 0, (size_t)r->nsum * sizeof(uint64_t));
-        tree_update(r, w0, w1);
+    if ((g1 >> 6) < r->nwords) {
+        mark_dirty(r, g1 >> 6);
+    }
+    if (g0 > 0 && gfree(r, g0 - 1)) {
+        mark_dirty(r, run_start(r, g0 - 1) >> 6);
     }
 }
 
-/* Brings the tree up to date with the words bits_set changed. */
+/* The granules of word w where a free run starts. */
+static uint64_t run_starts(const struct region *r, uint32_t w)
+{
+    uint64_t f = FREEW(r, w);
+    uint64_t below = w > 0 ? FREEW(r, w - 1) >> 63 : 0;
+    return f & ~((f << 1) | below);
+}
+
+/* The longest whole run that starts in word w at a granule of mask m. */
+static uint32_t longest_start(const struct region *r, uint32_t w, uint64_t m)
+{
+    uint32_t best = 0;
+    for (uint64_t s = run_starts(r, w) & m; s != 0; s &= s - 1) {
+        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
+        best = max2(best, next_busy(r, g) - g);
+    }
+    return best;
+}
+
+/* Brings the tree (leaf w = the longest run starting in word w; each node
+ * the maximum of its children) up to date with the words marked dirty. */
 static void tree_sync(struct region *r)
 {
     if (!r->dirty_any) {
@@ -387,383 +446,137 @@ static void tree_sync(struct region *r)
     }
     for (uint32_t i = 0; i < r->nsum; i++) {
         for (uint64_t m = r->dirty[i]; m != 0; m &= m - 1) {
-            tree_update_one(r, (i << 6) + (uint32_t)__builtin_ctzll(m));
+            uint32_t w = (i << 6) + (uint32_t)__builtin_ctzll(m);
+            uint32_t k = r->leaves + w, v = longest_start(r, w, ~(uint64_t)0);
+            if (r->tree[k] == v) {
+                continue;
+            }
+            r->tree[k] = v;
+            for (k >>= 1; k >= 1; k >>= 1) {
+                v = max2(r->tree[2 * k], r->tree[2 * k + 1]);
+                if (r->tree[k] == v) {
+                    break;
+                }
+                r->tree[k] = v;
+            }
         }
         r->dirty[i] = 0;
     }
     r->dirty_any = false;
 }
 
-/* First word after w whose summary bit is set, or NONE. */
-static uint32_t sum_next(const uint64_t *sum, uint32_t nsum, uint32_t w)
+/* The longest free run anywhere in the region. */
+static uint32_t region_longest(struct region *r)
 {
-    uint32_t x = w + 1, i = x >> 6;
-    if (i >= nsum) {
+    tree_sync(r);
+    return r->tree[1];
+}
+
+/* First word at or after w where a run of at least n granules starts, or
+ * NONE (tree in sync).  Bottom-up from w, so a near answer costs little. */
+static uint32_t tree_first(const struct region *r, uint32_t w, uint32_t n)
+{
+    if (w >= r->nwords || r->tree[1] < n) {
         return NONE;
     }
-    uint64_t m = sum[i] & (~(uint64_t)0 << (x & 63));
-    while (m == 0) {
-        if (++i >= nsum) {
-            return NONE;
-        }
-        m = sum[i];
-    }
-    return (i << 6) + (uint32_t)__builtin_ctzll(m);
-}
-
-/* Last word before w whose summary bit is set, or NONE. */
-static uint32_t sum_prev(const uint64_t *sum, uint32_t w)
-{
-    if (w == 0) {
-        return NONE;
-    }
-    uint32_t x = w - 1, i = x >> 6;
-    uint64_t m = sum[i] & bit_mask(0, (x & 63) + 1);
-    while (m == 0) {
-        if (i == 0) {
-            return NONE;
-        }
-        m = sum[--i];
-    }
-    return (i << 6) + 63 - (uint32_t)__builtin_clzll(m);
-}
-
-/* First busy granule at or after x.  Granule `end` is always busy, so this
- * never runs off the region when x <= end. */
-static uint32_t next_busy(const struct region *r, uint32_t x)
-{
-    uint32_t w = x >> 6;
-    uint64_t z = ~FREEW(r, w) & (~(uint64_t)0 << (x & 63));
-    if (z != 0) {
-        return (w << 6) + (uint32_t)__builtin_ctzll(z);
-    }
-    if (r->nsum <= SUMMARY_WORDS) {
-        uint32_t n = sum_next(r->sum_busy, r->nsum, w);
-        return n == NONE ? r->nwords << 6 : (n << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, n));
-    }
-    uint32_t i = r->leaves + w, len = 64;
-    for (;;) {
-        if ((i & 1) == 0 && r->tree[i + 1].pre < len) {
-            i++;
-            break;
-        }
-        i >>= 1;
-        len <<= 1;
-        if (i <= 1) {
-            return r->nwords << 6; /* not reached: the end marker is busy */
-        }
-    }
-    while (i < r->leaves) {
-        i <<= 1;
-        len >>= 1;
-        if (r->tree[i].pre == len) {
-            i++;
-        }
-    }
-    return ((i - r->leaves) << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, i - r->leaves));
-}
-
-/* Last busy granule before x (x > 0), or NONE. */
-static uint32_t prev_busy(const struct region *r, uint32_t x)
-{
-    uint32_t w = (x - 1) >> 6;
-    uint64_t z = ~FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
-    if (z != 0) {
-        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
-    }
-    if (r->nsum <= SUMMARY_WORDS) {
-        uint32_t n = sum_prev(r->sum_busy, w);
-        return n == NONE ? NONE : (n << 6) + 63 - (uint32_t)__builtin_clzll(~FREEW(r, n));
-    }
-    uint32_t i = r->leaves + w, len = 64;
-    for (;;) {
-        if ((i & 1) == 1 && r->tree[i - 1].suf < len) {
-            i--;
-            break;
-        }
-        i >>= 1;
-        len <<= 1;
-        if (i <= 1) {
-            return NONE;
-        }
-    }
-    while (i < r->leaves) {
-        i = 2 * i + 1;
-        len >>= 1;
-        if (r->tree[i].suf == len) {
-            i--;
-        }
-    }
-    return ((i - r->leaves) << 6) + 63 - (uint32_t)__builtin_clzll(~FREEW(r, i - r->leaves));
-}
-
-/* First free granule in [x, end), or NONE. */
-static uint32_t next_free(const struct region *r, uint32_t x)
-{
-    if (x >= r->end) {
-        return NONE;
-    }
-    uint32_t w = x >> 6;
-    uint64_t z = FREEW(r, w) & (~(uint64_t)0 << (x & 63));
-    uint32_t g = NONE;
-    if (z != 0) {
-        g = (w << 6) + (uint32_t)__builtin_ctzll(z);
-    } else if (r->nsum <= SUMMARY_WORDS) {
-        uint32_t n = sum_next(r->sum_free, r->nsum, w);
-        if (n == NONE) {
-            return NONE;
-        }
-        g = (n << 6) + (uint32_t)__builtin_ctzll(FREEW(r, n));
-    } else {
-        uint32_t i = r->leaves + w;
+    uint32_t k = r->leaves + w;
+    if (r->tree[k] < n) {
         for (;;) {
-            if ((i & 1) == 0 && r->tree[i + 1].max > 0) {
-                i++;
+            if ((k & 1) == 0 && r->tree[k + 1] >= n) {
+                k++;
                 break;
             }
-            i >>= 1;
-            if (i <= 1) {
+            k >>= 1;
+            if (k <= 1) {
                 return NONE;
             }
         }
-        while (i < r->leaves) {
-            i <<= 1;
-            if (r->tree[i].max == 0) {
-                i++;
+        while (k < r->leaves) {
+            k <<= 1;
+            if (r->tree[k] < n) {
+                k++;
             }
         }
-        g = ((i - r->leaves) << 6) + (uint32_t)__builtin_ctzll(FREEW(r, i - r->leaves));
     }
-    return g < r->end ? g : NONE;
+    return k - r->leaves;
 }
 
-/* Last free granule before x (x > 0), or NONE. */
-static uint32_t prev_free(const struct region *r, uint32_t x)
+/* The longest run starting in words [w0, w1] (tree in sync). */
+static uint32_t tree_range_max(const struct region *r, uint32_t w0, uint32_t w1)
 {
-    uint32_t w = (x - 1) >> 6;
-    uint64_t z = FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
-    if (z != 0) {
-        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
-    }
-    if (r->nsum <= SUMMARY_WORDS) {
-        uint32_t n = sum_prev(r->sum_free, w);
-        return n == NONE ? NONE : (n << 6) + 63 - (uint32_t)__builtin_clzll(FREEW(r, n));
-    }
-    uint32_t i = r->leaves + w;
-    for (;;) {
-        if ((i & 1) == 1 && r->tree[i - 1].max > 0) {
-            i--;
-            break;
+    uint32_t best = 0;
+    for (uint32_t lo = r->leaves + w0, hi = r->leaves + w1 + 1; lo < hi; lo >>= 1, hi >>= 1) {
+        if (lo & 1) {
+            best = max2(best, r->tree[lo++]);
         }
-        i >>= 1;
-        if (i <= 1) {
-            return NONE;
+        if (hi & 1) {
+            best = max2(best, r->tree[--hi]);
         }
     }
-    while (i < r->leaves) {
-        i = 2 * i + 1;
-        if (r->tree[i].max == 0) {
-            i--;
-        }
-    }
-    return ((i - r->leaves) << 6) + 63 - (uint32_t)__builtin_clzll(FREEW(r, i - r->leaves));
+    return best;
 }
 
-/* First granule of the free run holding granule x. */
-static uint32_t run_start(const struct region *r, uint32_t x)
+/* The first run of at least n granules starting in word w at a granule of
+ * mask m; its start, with its end in *run_end, or NONE. */
+static uint32_t fit_in_word(const struct region *r, uint32_t w, uint64_t m, uint32_t n,
+                            uint32_t *run_end)
 {
-    if (x == 0) {
-        return 0;
-    }
-    uint32_t b = prev_busy(r, x);
-    return b == NONE ? 0 : b + 1;
-}
-
-/* ---- first fit ---- */
-
-struct fitq {
-    uint32_t n;
-    uint32_t carry; /* free granules just before the current position */
-};
-
-/* Runs of the bits [b0, 64) of word `word` (granule base nlo), continuing q. */
-static uint32_t fit_leaf(struct fitq *q, uint64_t word, uint32_t nlo, uint32_t b0)
-{
-    uint32_t b = b0;
-    while (b < 64) {
-        uint64_t x = word >> b;
-        if (x == 0) {
-            q->carry = 0;
-            return NONE;
+    for (uint64_t s = run_starts(r, w) & m; s != 0; s &= s - 1) {
+        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
+        uint32_t e = next_busy(r, g);
+        if (e - g >= n) {
+            *run_end = e;
+            return g;
         }
-        uint32_t tz = (uint32_t)__builtin_ctzll(x);
-        if (tz > 0) {
-            q->carry = 0;
-            b += tz;
-        }
-        uint64_t inv = ~(word >> b);
-        uint32_t ones = inv == 0 ? 64 - b : (uint32_t)__builtin_ctzll(inv);
-        uint32_t total = q->carry + ones;
-        if (total >= q->n) {
-            return nlo + b - q->carry;
-        }
-        q->carry = total;
-        b += ones;
     }
     return NONE;
 }
 
-/* Inside node i (of `len` granules, starting at granule `start`), which is
- * known to hold the answer: the first run reaching q->n. */
-static uint32_t fit_descend(const struct region *r, struct fitq *q, uint32_t i, uint32_t start,
-                            uint32_t len)
-{
-    while (len > 64) {
-        len >>= 1;
-        i <<= 1;
-        struct seg l = r->tree[i];
-        if (q->carry + l.pre >= q->n) {
-            return start - q->carry;
-        }
-        if (l.max < q->n) {
-            q->carry = l.pre == len ? q->carry + len : l.suf;
-            i++;
-            start += len;
-        }
-    }
-    return fit_leaf(q, FREEW(r, i - r->leaves), start, 0);
-}
+/* Words looked at directly before the tree is brought in: the fit is most
+ * often that near. */
+#define FIT_SCAN_WORDS 2u
 
 /* Start of the first free run of at least n granules that starts at or
  * after lo, where granule lo - 1 is busy (or lo is 0); NONE if none.  Runs
- * are seen whole (the end marker bounds them).  Bottom-up from lo, so a fit
- * near lo costs little. */
-static uint32_t first_fit_tree(struct region *r, uint32_t lo, uint32_t n)
-{
-    tree_sync(r);
-    if (lo >= r->end || r->tree[1].max < n) {
-        return NONE;
-    }
-    struct fitq q = {n, 0};
-    uint32_t w = lo >> 6;
-    uint32_t got = fit_leaf(&q, FREEW(r, w) & (~(uint64_t)0 << (lo & 63)), w << 6, lo & 63);
-    if (got != NONE) {
-        return got;
-    }
-    uint32_t i = r->leaves + w, len = 64, start = w << 6;
-    while (i > 1) {
-        if ((i & 1) == 0) {
-            struct seg sib = r->tree[i + 1];
-            uint32_t sstart = start + len;
-            if (q.carry + sib.pre >= n) {
-                return sstart - q.carry;
-            }
-            if (sib.max >= n) {
-                return fit_descend(r, &q, i + 1, sstart, len);
-            }
-            q.carry = sib.pre == len ? q.carry + len : sib.suf;
-        } else {
-            start -= len;
-        }
-        i >>= 1;
-        len <<= 1;
-    }
-    return NONE;
-}
-
-/* first_fit_tree's answer; the first few runs are looked at directly, which
- * is all most searches need, before the tree is consulted. */
-#define FIT_SCAN_RUNS 8
-
+ * are seen whole (the end marker bounds them). */
 static uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_end)
 {
-    uint32_t x = lo;
-    for (int k = 0; r->nsum <= SUMMARY_WORDS && k < FIT_SCAN_RUNS; k++) {
-        uint32_t f = next_free(r, x);
-        if (f == NONE) {
-            return NONE;
+    uint32_t w = lo >> 6;
+    uint64_t m = ~(uint64_t)0 << (lo & 63);
+    for (uint32_t k = 0; k < FIT_SCAN_WORDS && w < r->nwords; k++, w++, m = ~(uint64_t)0) {
+        uint32_t g = fit_in_word(r, w, m, n, run_end);
+        if (g != NONE) {
+            return g;
         }
-        uint32_t e = next_busy(r, f);
-        if (e - f >= n) {
-            *run_end = e;
-            return f;
-        }
-        x = e; /* a busy granule: the runs after it are seen whole */
     }
-    uint32_t f = first_fit_tree(r, x, n);
-    if (f != NONE) {
-        *run_end = next_busy(r, f);
-    }
-    return f;
+    tree_sync(r);
+    w = tree_first(r, w, n);
+    return w == NONE ? NONE : fit_in_word(r, w, ~(uint64_t)0, n, run_end);
 }
 
-/* ---- longest run within a range ---- */
-
-struct maxq {
-    uint32_t lo, hi, best, carry;
-};
-
-static void max_leaf(struct maxq *q, uint64_t word, uint32_t b0, uint32_t b1)
-{
-    word &= bit_mask(b0, b1);
-    uint32_t b = b0;
-    while (b < b1) {
-        uint64_t x = word >> b;
-        if (x == 0) {
-            q->best = max2(q->best, q->carry);
-            q->carry = 0;
-            return;
-        }
-        uint32_t tz = (uint32_t)__builtin_ctzll(x);
-        if (tz > 0) {
-            q->best = max2(q->best, q->carry);
-            q->carry = 0;
-            b += tz;
-        }
-        uint64_t inv = ~(word >> b);
-        uint32_t ones = inv == 0 ? 64 - b : (uint32_t)__builtin_ctzll(inv);
-        q->carry += ones;
-        b += ones;
-    }
-}
-
-static void max_node(const struct region *r, struct maxq *q, uint32_t node, uint32_t nlo,
-                     uint32_t len)
-{
-    uint32_t nhi = nlo + len;
-    if (nhi <= q->lo || nlo >= q->hi) {
-        return;
-    }
-    if (q->lo <= nlo && nhi <= q->hi) {
-        struct seg s = r->tree[node];
-        if (s.pre == len) {
-            q->carry += len;
-        } else {
-            q->best = max2(max2(q->best, q->carry + s.pre), s.max);
-            q->carry = s.suf;
-        }
-        return;
-    }
-    if (len == 64) {
-        uint32_t b0 = q->lo > nlo ? q->lo - nlo : 0;
-        uint32_t b1 = q->hi < nhi ? q->hi - nlo : 64;
-        max_leaf(q, FREEW(r, node - r->leaves), b0, b1);
-        return;
-    }
-    max_node(r, q, 2 * node, nlo, len / 2);
-    max_node(r, q, 2 * node + 1, nlo + len / 2, len / 2);
-}
-
-/* Longest free run within [lo, hi), runs cut at lo and hi. */
+/* The longest free run seen from lo: the run holding lo counted from lo on,
+ * and every run that starts in (lo, hi).  Callers pass an hi that no run
+ * crosses (the end marker, or the start of a run). */
 static uint32_t max_run(struct region *r, uint32_t lo, uint32_t hi)
 {
     if (lo >= hi) {
         return 0;
     }
-    tree_sync(r);
-    struct maxq q = {lo, hi, 0, 0};
-    max_node(r, &q, 1, 0, r->leaves * 64);
-    return max2(q.best, q.carry);
+    uint32_t best = gfree(r, lo) ? next_busy(r, lo) - lo : 0;
+    uint32_t w0 = (lo + 1) >> 6, w1 = (hi - 1) >> 6;
+    if (lo + 1 >= hi) {
+        return best;
+    }
+    if (w0 == w1) {
+        return max2(best, longest_start(r, w0, bit_mask((lo + 1) & 63, ((hi - 1) & 63) + 1)));
+    }
+    best = max2(best, longest_start(r, w0, ~(uint64_t)0 << ((lo + 1) & 63)));
+    best = max2(best, longest_start(r, w1, bit_mask(0, ((hi - 1) & 63) + 1)));
+    if (w1 > w0 + 1) {
+        tree_sync(r);
+        best = max2(best, tree_range_max(r, w0 + 1, w1 - 1));
+    }
+    return best;
 }
 
 /* ======================================================================
@@ -948,10 +761,10 @@ static struct region *region_map(uint32_t reserve, uint32_t data_off)
     uint32_t nwords = (ngran + 63) / 64;
     uint32_t leaves = pow2_at_least(nwords);
     size_t off_words = align_up(sizeof(struct region), 64);
-    uint32_t nsum = (nwords + 63) / 64;
+    uint32_t nsum = (nwords + 63) / 64, ntop = (nsum + 63) / 64;
     size_t off_sum = off_words + align_up((size_t)2 * nwords * sizeof(uint64_t), 64);
-    size_t off_tree = off_sum + align_up((size_t)3 * nsum * sizeof(uint64_t), 64);
-    size_t bytes = align_up(off_tree + (size_t)2 * leaves * sizeof(struct seg), os_page_size());
+    size_t off_tree = off_sum + align_up((size_t)(3 * nsum + 2 * ntop) * sizeof(uint64_t), 64);
+    size_t bytes = align_up(off_tree + (size_t)2 * leaves * sizeof(uint32_t), os_page_size());
     char *mem = os_map_private(bytes);
     if (mem == NULL) {
         return NULL;
@@ -963,13 +776,16 @@ static struct region *region_map(uint32_t reserve, uint32_t data_off)
     r->nwords = nwords;
     r->leaves = leaves;
     r->words = (uint64_t *)(mem + off_words);
-    r->tree = (struct seg *)(mem + off_tree);
+    r->tree = (uint32_t *)(mem + off_tree);
     r->sum_busy = (uint64_t *)(mem + off_sum);
     r->sum_free = r->sum_busy + nsum;
     r->dirty = r->sum_free + nsum;
+    r->top_busy = r->dirty + nsum;
+    r->top_free = r->top_busy + ntop;
     r->nsum = nsum;
     for (uint32_t w = 0; w < nwords; w++) { /* every granule starts busy */
-        r->sum_busy[w >> 6] |= (uint64_t)1 << (w & 63);
+        set_bit(r->sum_busy, w, true);
+        set_bit(r->top_busy, w >> 6, true);
     }
     r->map_bytes = bytes;
     return r;
@@ -1102,7 +918,7 @@ static uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
         p = e;
     }
     /* Then every run up to the end marker. */
-    uint32_t e;
+    uint32_t e = NONE;
     uint32_t pos = first_fit(r, p, need, &e);
     if (pos != NONE) {
         r->rover = pos;
@@ -1131,8 +947,11 @@ static uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     /* Wrap: from the first item back to the rover.  Every run from s on was
      * too small, so the first fit from 0 is either a run that starts before
      * s (the one holding s - 1 is seen whole this time) or none. */
+    /* When no run anywhere is long enough (a search that will fail), the
+     * wrap needs no looking, only CE's rover and pitLast moves. */
+    const bool fits_somewhere = region_longest(r) >= need;
     if (s > 0) {
-        pos = first_fit(r, 0, need, &e);
+        pos = fits_somewhere ? first_fit(r, 0, need, &e) : NONE;
         if (pos != NONE && pos < s) {
             r->rover = pos;
             if (e == end) {
@@ -1170,8 +989,7 @@ static uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
         }
     }
     /* Not found: every run has been merged, so the hint becomes exact. */
-    tree_sync(r);
-    r->max_free = r->tree[1].max * GRAN;
+    r->max_free = region_longest(r) * GRAN;
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
@@ -1745,8 +1563,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
                 }
             }
         }
-        tree_sync(r);
-        r->max_free = r->tree[1].max * GRAN;
+        r->max_free = region_longest(r) * GRAN;
         reindex(h, r);
         best = max2(best, r->max_free);
     }
@@ -1754,7 +1571,11 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
     return best;
 }
 
-/* Checks one region's bookkeeping against itself (lock held). */
+static bool summaries_consistent(const struct region *r);
+static bool tree_consistent(const struct region *r);
+static bool rover_last_consistent(const struct region *r);
+
+/* Checks one region's bookkeeping against itself (lock held, tree in sync). */
 static bool region_consistent(const struct region *r)
 {
     uint32_t g = 0;
@@ -1781,22 +1602,55 @@ static bool region_consistent(const struct region *r)
             return false;
         }
     }
-    for (uint32_t w = 0; w < r->leaves; w++) {
-        struct seg s = leaf_of(w < r->nwords ? FREEW(r, w) : 0);
-        struct seg t = r->tree[r->leaves + w];
-        if (s.pre != t.pre || s.suf != t.suf || s.max != t.max) {
+    return summaries_consistent(r) && tree_consistent(r) && rover_last_consistent(r);
+}
+
+/* The summary bits against the free bits they summarize. */
+static bool summaries_consistent(const struct region *r)
+{
+    for (uint32_t w = 0; w < r->nwords; w++) {
+        bool busy = (r->sum_busy[w >> 6] >> (w & 63)) & 1, free = (r->sum_free[w >> 6] >> (w & 63)) & 1;
+        if (busy != (FREEW(r, w) != ~(uint64_t)0) || free != (FREEW(r, w) != 0)) {
             return false;
         }
     }
-    uint32_t half = 64;
-    for (uint32_t lo = r->leaves / 2; lo >= 1; lo /= 2, half *= 2) {
-        for (uint32_t i = lo; i < 2 * lo; i++) {
-            struct seg s = combine(r->tree[2 * i], r->tree[2 * i + 1], half);
-            if (s.pre != r->tree[i].pre || s.suf != r->tree[i].suf || s.max != r->tree[i].max) {
-                return false;
-            }
+    for (uint32_t i = 0; i < r->nsum; i++) {
+        bool busy = (r->top_busy[i >> 6] >> (i & 63)) & 1, free = (r->top_free[i >> 6] >> (i & 63)) & 1;
+        if (busy != (r->sum_busy[i] != 0) || free != (r->sum_free[i] != 0)) {
+            return false;
         }
     }
+    return true;
+}
+
+/* The tree (in sync) against runs found granule by granule. */
+static bool tree_consistent(const struct region *r)
+{
+    for (uint32_t w = 0; w < r->leaves; w++) {
+        uint32_t best = 0;
+        for (uint32_t g = w * 64; w < r->nwords && g < w * 64 + 64; g++) {
+            if (gfree(r, g) && (g == 0 || !gfree(r, g - 1))) {
+                uint32_t e = g;
+                while (e < r->nwords * 64 && gfree(r, e)) {
+                    e++;
+                }
+                best = max2(best, e - g);
+            }
+        }
+        if (r->tree[r->leaves + w] != best) {
+            return false;
+        }
+    }
+    for (uint32_t k = 1; k < r->leaves; k++) {
+        if (r->tree[k] != max2(r->tree[2 * k], r->tree[2 * k + 1])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool rover_last_consistent(const struct region *r)
+{
     bool last_ok = r->last == r->end || (r->last < r->end && gfree(r, r->last) &&
                                          next_busy(r, r->last) == r->end);
     return r->rover <= r->end && last_ok && committed_of(r) % 4096 == 0;
