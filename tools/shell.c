@@ -29,8 +29,10 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +40,7 @@
 #include "memstate.h"
 #include "ram.h"
 
-#define TICK_NS (20 * 1000 * 1000L)
+#define TICK_MS 20
 #define NOTICE_WINDOW_NS (1000 * 1000 * 1000L) /* at most; it ends early once RAM is back */
 #define CLOSE_GRACE_NS (8 * 1000 * 1000 * 1000LL)
 #define MAX_MEMBERS 256
@@ -211,6 +213,20 @@ static int open_log(const struct cebox_settings *s)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+/* Waits one tick, or less when the child ends first: a pidfd becomes
+ * readable when its process exits, so a short program is not kept waiting
+ * for the rest of a tick.  Without pidfds (kernels before 5.3) it sleeps. */
+static void wait_tick(int pidfd)
+{
+    if (pidfd >= 0) {
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        (void)poll(&p, 1, TICK_MS);
+        return;
+    }
+    struct timespec pause = {0, TICK_MS * 1000 * 1000L};
+    nanosleep(&pause, NULL);
+}
+
 int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
 {
     struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true};
@@ -218,6 +234,11 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
     struct schedule_step steps[SCHEDULE_MAX];
     int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
     int next_step = 0, result = 0;
+#ifdef SYS_pidfd_open
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+#else
+    int pidfd = -1;
+#endif
     for (;;) {
         pid_t r = waitpid(child, status, WNOHANG);
         if (r == child) {
@@ -235,8 +256,10 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
         if (shell_on) {
             tick(&sh);
         }
-        struct timespec pause = {0, TICK_NS};
-        nanosleep(&pause, NULL);
+        wait_tick(pidfd);
+    }
+    if (pidfd >= 0) {
+        close(pidfd);
     }
     if (shell_on) {
         if (sh.noticed_pid != 0) {
