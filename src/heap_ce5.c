@@ -57,9 +57,9 @@
  */
 #include "heap.h"
 
-#include <pthread.h>
 #include <string.h>
 
+#include "lock.h"
 #include "os.h"
 #include "slot.h"
 
@@ -75,6 +75,7 @@
 #define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) */
 #define ESTIMATE 1u           /* cbMaxFree bit 0 */
 #define NONE UINT32_MAX
+#define HOT static inline __attribute__((always_inline)) /* small, on every operation */
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
@@ -136,7 +137,7 @@ struct rtree {
 
 struct ce5_heap {
     struct heap common;
-    pthread_mutex_t lock;
+    struct lock lock; /* serializes everything below, as CE does */
     struct slot *slot;
     uintptr_t sbase;
     size_t ssize, page, gran;
@@ -191,17 +192,17 @@ static uint32_t pow2_at_least(uint32_t n)
  * Per-region free-granule bitmap, its summaries and the run-length tree
  * ====================================================================== */
 
-static bool gfree(const struct region *r, uint32_t g)
+HOT bool gfree(const struct region *r, uint32_t g)
 {
     return (FREEW(r, g >> 6) >> (g & 63)) & 1;
 }
 
-static bool gstart(const struct region *r, uint32_t g)
+HOT bool gstart(const struct region *r, uint32_t g)
 {
     return (STARTW(r, g >> 6) >> (g & 63)) & 1;
 }
 
-static void set_start(struct region *r, uint32_t g, bool v)
+HOT void set_start(struct region *r, uint32_t g, bool v)
 {
     uint64_t m = (uint64_t)1 << (g & 63);
     STARTW(r, g >> 6) = v ? (STARTW(r, g >> 6) | m) : (STARTW(r, g >> 6) & ~m);
@@ -236,7 +237,7 @@ static uint64_t bit_mask(uint32_t b0, uint32_t b1) /* bits [b0, b1), b1 <= 64 */
     return hi & (~(uint64_t)0 << b0);
 }
 
-static void set_bit(uint64_t *bits, uint32_t i, bool v)
+HOT void set_bit(uint64_t *bits, uint32_t i, bool v)
 {
     uint64_t m = (uint64_t)1 << (i & 63);
     bits[i >> 6] = (bits[i >> 6] & ~m) | (v ? m : 0);
@@ -296,7 +297,7 @@ static uint32_t bits_prev(const uint64_t *bits, const uint64_t *top, uint32_t x)
     return (i << 6) + 63 - (uint32_t)__builtin_clzll(m);
 }
 
-static inline void mark_dirty(struct region *r, uint32_t w)
+HOT void mark_dirty(struct region *r, uint32_t w)
 {
     r->dirty[w >> 6] |= (uint64_t)1 << (w & 63);
     r->dirty_any = true;
@@ -304,7 +305,7 @@ static inline void mark_dirty(struct region *r, uint32_t w)
 
 /* Applies mask m to free word w (set when v, cleared otherwise), keeps both
  * summary levels, and marks the word for the lazy tree. */
-static inline void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
+HOT void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
 {
     uint64_t old = FREEW(r, w), word = v ? (old | m) : (old & ~m);
     FREEW(r, w) = word;
@@ -324,7 +325,7 @@ static inline void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
 
 /* First busy granule at or after x.  Granule `end` is always busy, so this
  * never runs off the region when x <= end. */
-static uint32_t next_busy(const struct region *r, uint32_t x)
+HOT uint32_t next_busy(const struct region *r, uint32_t x)
 {
     uint32_t w = x >> 6;
     uint64_t z = ~FREEW(r, w) & (~(uint64_t)0 << (x & 63));
@@ -419,7 +420,7 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
 }
 
 /* The granules of word w where a free run starts. */
-static uint64_t run_starts(const struct region *r, uint32_t w)
+HOT uint64_t run_starts(const struct region *r, uint32_t w)
 {
     uint64_t f = FREEW(r, w);
     uint64_t below = w > 0 ? FREEW(r, w - 1) >> 63 : 0;
@@ -518,7 +519,7 @@ static uint32_t tree_range_max(const struct region *r, uint32_t w0, uint32_t w1)
 
 /* The first run of at least n granules starting in word w at a granule of
  * mask m; its start, with its end in *run_end, or NONE. */
-static uint32_t fit_in_word(const struct region *r, uint32_t w, uint64_t m, uint32_t n,
+HOT uint32_t fit_in_word(const struct region *r, uint32_t w, uint64_t m, uint32_t n,
                             uint32_t *run_end)
 {
     for (uint64_t s = run_starts(r, w) & m; s != 0; s &= s - 1) {
@@ -1231,7 +1232,6 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     struct ce5_heap *h = (struct ce5_heap *)mem;
     h->common.ops = &heap_ce5_ops;
     h->common.slot = s;
-    pthread_mutex_init(&h->lock, NULL);
     h->slot = s;
     h->sbase = slot_base(s);
     h->ssize = slot_size(s);
@@ -1251,7 +1251,6 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     if (e != 0) {
         rtree_free(&h->k_hint);
         rtree_free(&h->k_tail);
-        pthread_mutex_destroy(&h->lock);
         os_release(mem, bytes);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
@@ -1264,7 +1263,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
 {
     (void)err;
     struct ce5_heap *h = ce5(hh);
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     while (h->large_head != NULL) {
         free_large_locked(h, h->large_head);
     }
@@ -1280,8 +1279,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     }
     rtree_free(&h->k_hint);
     rtree_free(&h->k_tail);
-    pthread_mutex_unlock(&h->lock);
-    pthread_mutex_destroy(&h->lock);
+    lock_give(&h->lock);
     os_release(h, h->map_bytes);
     return true;
 }
@@ -1298,16 +1296,16 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
         return NULL;
     }
     uintptr_t p;
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
         p = alloc_large_locked(h, n, err);
-        pthread_mutex_unlock(&h->lock);
+        lock_give(&h->lock);
         return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
     }
     /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
     size_t cbseek = align_up(n + HDR, GRAN);
     p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
         zero(p + ((flags & HEAP_ZERO_MEMORY) ? 0 : n), p + cbseek - HDR);
@@ -1342,7 +1340,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return false;
     }
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     struct where w = locate(h, p);
     if (w.loc == LOC_BUSY) {
         free_small_locked(h, w.r, w.g);
@@ -1351,7 +1349,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
         return true;
     }
@@ -1370,7 +1368,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
         return (size_t)-1;
     }
     size_t n = (size_t)-1;
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     struct where w = locate(h, p);
     if (w.loc == LOC_BUSY) {
         n = (size_t)item_size(w.r, w.g) * GRAN - HDR;
@@ -1379,7 +1377,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     if (n == (size_t)-1) {
         /* A freed block gives -1 without an error on CE. */
         *err = w.loc == LOC_FREED ? 0 : ERROR_INVALID_PARAMETER;
@@ -1461,17 +1459,17 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         *err = ERROR_NOT_SUPPORTED;
         return NULL;
     }
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        pthread_mutex_unlock(&h->lock);
+        lock_give(&h->lock);
         *err = ERROR_INVALID_PARAMETER; /* freed blocks too: header size <= 0 */
         heap_report_bad_pointer("HeapReAlloc", (void *)h->handle, p, bad_kind(w.loc));
         return NULL;
     }
     if (n > MAX_REQUEST) {
-        pthread_mutex_unlock(&h->lock);
+        lock_give(&h->lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -1480,7 +1478,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (w.loc == LOC_LARGE) {
         /* Large items never shrink and never grow in place. */
         if (align_up(n + LARGE_DATA, h->page) <= w.l->committed) {
-            pthread_mutex_unlock(&h->lock);
+            lock_give(&h->lock);
             return p;
         }
         old_usable = w.l->committed - LARGE_DATA;
@@ -1489,7 +1487,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         old_usable = (size_t)item_size(w.r, w.g) * GRAN - HDR;
         enum in_place ip = realloc_in_place_locked(h, w.r, w.g, need, n, flags, &zfrom, &zto);
         if (ip != IP_MOVE) {
-            pthread_mutex_unlock(&h->lock);
+            lock_give(&h->lock);
             if (ip == IP_FAILED) {
                 *err = ERROR_NOT_ENOUGH_MEMORY;
                 return NULL;
@@ -1499,7 +1497,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         }
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        pthread_mutex_unlock(&h->lock);
+        lock_give(&h->lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -1512,7 +1510,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         q = alloc_small_locked(h, (uint32_t)(align_up(n + HDR, GRAN) / GRAN), err);
     }
     if (q == 0) {
-        pthread_mutex_unlock(&h->lock);
+        lock_give(&h->lock);
         return NULL;
     }
     struct where nw = locate(h, (void *)q);
@@ -1529,7 +1527,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     } else {
         free_small_locked(h, w.r, w.g);
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     return (void *)q;
 }
 
@@ -1541,7 +1539,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         return 0;
     }
     uint32_t best = 0;
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     for (uint32_t i = 0; i < h->nregions; i++) {
         struct region *r = h->regions[i];
         uint32_t q = r->end > 0 ? prev_free(r, r->end) : NONE;
@@ -1567,7 +1565,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         reindex(h, r);
         best = max2(best, r->max_free);
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     return best;
 }
 
@@ -1663,7 +1661,7 @@ static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
         return false;
     }
     bool ok = true;
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     if (p == NULL) {
         for (uint32_t i = 0; ok && i < h->nregions; i++) {
             tree_sync(h->regions[i]);
@@ -1673,23 +1671,23 @@ static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
         enum loc loc = locate(h, p).loc;
         ok = loc == LOC_BUSY || loc == LOC_LARGE;
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     return ok;
 }
 
 static bool ce5_owns(struct heap *hh, const void *p)
 {
     struct ce5_heap *h = ce5(hh);
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     enum loc loc = locate(h, p).loc;
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     return loc == LOC_BUSY || loc == LOC_LARGE;
 }
 
 static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
 {
     struct ce5_heap *h = ce5(hh);
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     bool go = true;
     for (uint32_t i = 0; go && i < h->nregions; i++) {
         const struct region *r = h->regions[i];
@@ -1709,15 +1707,15 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
                                     l->committed, true};
         go = fn(ctx, &e);
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
 }
 
 static void ce5_stats(struct heap *hh, struct heap_stats *out)
 {
     struct ce5_heap *h = ce5(hh);
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     *out = h->st;
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
 }
 
 static void *ce5_handle(struct heap *hh)
@@ -1727,18 +1725,18 @@ static void *ce5_handle(struct heap *hh)
 
 static void ce5_lock(struct heap *hh)
 {
-    pthread_mutex_lock(&ce5(hh)->lock);
+    lock_take(&ce5(hh)->lock);
 }
 
 static void ce5_unlock(struct heap *hh)
 {
-    pthread_mutex_unlock(&ce5(hh)->lock);
+    lock_give(&ce5(hh)->lock);
 }
 
 bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_state *out)
 {
     struct ce5_heap *h = ce5(hh);
-    pthread_mutex_lock(&h->lock);
+    lock_take(&h->lock);
     bool ok = i < h->nregions;
     if (ok) {
         const struct region *r = h->regions[i];
@@ -1751,7 +1749,7 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
         out->end = hdr0 + (uintptr_t)r->end * GRAN;
         out->max_free = r->max_free;
     }
-    pthread_mutex_unlock(&h->lock);
+    lock_give(&h->lock);
     return ok;
 }
 

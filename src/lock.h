@@ -1,0 +1,57 @@
+/*
+ * lock.h - the lock that serializes a heap: a futex mutex in one int.
+ *
+ * Owns nothing; each heap owns its lock.
+ *
+ * Why not pthread_mutex_t: every malloc and free takes a heap lock, and
+ * glibc's mutex (type checks, owner and counter bookkeeping) cost about 50
+ * instructions per lock/unlock pair where this costs two atomic operations
+ * when there is no contention.  States (Drepper, "Futexes are tricky",
+ * mutex 3): 0 free, 1 held, 2 held with (possible) waiters.  Not
+ * recursive and not robust: a heap lock is never held across a call out of
+ * cebox, and the preload's re-entry guard keeps a signal handler from
+ * taking it twice.  Zero-initialised memory is an unlocked lock.
+ */
+#ifndef CEBOX_LOCK_H
+#define CEBOX_LOCK_H
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct lock {
+    atomic_int state;
+};
+
+static inline void lock_futex(struct lock *l, int op, int val)
+{
+    (void)syscall(SYS_futex, &l->state, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+}
+
+static inline void lock_take(struct lock *l)
+{
+    int c = 0;
+    if (atomic_compare_exchange_strong_explicit(&l->state, &c, 1, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        return;
+    }
+    if (c != 2) {
+        c = atomic_exchange_explicit(&l->state, 2, memory_order_acquire);
+    }
+    while (c != 0) {
+        lock_futex(l, FUTEX_WAIT, 2);
+        c = atomic_exchange_explicit(&l->state, 2, memory_order_acquire);
+    }
+}
+
+static inline void lock_give(struct lock *l)
+{
+    if (atomic_fetch_sub_explicit(&l->state, 1, memory_order_release) != 1) {
+        atomic_store_explicit(&l->state, 0, memory_order_release);
+        lock_futex(l, FUTEX_WAKE, 1);
+    }
+}
+
+#endif
