@@ -77,6 +77,7 @@ struct ctx {
     struct cebox_core *core;
     const struct heap_ops *ops;
     struct heap *heap;
+    int *errno_at; /* &errno, looked up once per call */
     int saved_errno;
 };
 
@@ -129,7 +130,8 @@ static const struct heap_ops no_heap_ops = {
 
 static void enter(struct ctx *c)
 {
-    c->saved_errno = errno;
+    c->errno_at = &errno;
+    c->saved_errno = *c->errno_at;
     inside = 1;
     c->core = core_get();
     /* The process heap never goes away in a preloaded program: remember it
@@ -147,7 +149,7 @@ static void enter(struct ctx *c)
 static void leave(struct ctx *c, int err)
 {
     inside = 0;
-    errno = err != 0 ? err : c->saved_errno;
+    *c->errno_at = err != 0 ? err : c->saved_errno;
 }
 
 /* ---- over-aligned blocks: aligned pointer -> base pointer ----
