@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_bench.sh - wall and CPU time of real programs natively, under cebox
 # (default profile, failure stacks only) and, when installed, under
-# heaptrack, in alternating runs; prints the median of each and the ratios.
+# heaptrack, in alternating runs; prints the median of each and the ratios;
+# then, when valgrind is installed, the instructions each executes.
 #
 #   bench/run_bench.sh [RUNS]        (default 7; run from the build tree)
 set -eu
@@ -63,3 +64,25 @@ done
 echo
 echo "medians of $RUNS alternating runs; cebox: default profile (ce5), no --out (failure stacks only)"
 [ "$have_heaptrack" = yes ] || echo "heaptrack is not installed (apt-get install heaptrack) - no comparison"
+
+# Instructions executed (callgrind, every process of the run): the same
+# ratio without the machine's timing noise.  BENCH_INSTRUCTIONS=no skips it.
+instructions() {
+    rm -f "$TMP"/cg.*
+    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$TMP/cg.%p" "$@" \
+        > /dev/null 2>&1 || true
+    cat "$TMP"/cg.* | awk '/^totals:/ { s += $2 } END { printf "%.0f\n", s }'
+}
+if [ "${BENCH_INSTRUCTIONS:-yes}" != no ] && command -v valgrind > /dev/null 2>&1; then
+    echo
+    echo '| workload | native instructions | cebox instructions | cebox/native instructions |'
+    echo '|---|---:|---:|---:|'
+    for name in sqlite lua python; do
+        ni=$(instructions sh -c ". '$W'; b_$name")
+        ci=$(instructions "$CEBOX" run --quiet sh -c ". '$W'; b_$name")
+        awk -v n="$name" -v ni="$ni" -v ci="$ci" \
+            'BEGIN { printf "| %s | %.0f M | %.0f M | %.2f |\n", n, ni / 1e6, ci / 1e6, ci / ni }'
+    done
+    echo
+    echo "instructions: callgrind, one run each, every process counted (cebox run itself included)"
+fi
