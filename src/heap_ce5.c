@@ -1263,7 +1263,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
 {
     (void)err;
     struct ce5_heap *h = ce5(hh);
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     while (h->large_head != NULL) {
         free_large_locked(h, h->large_head);
     }
@@ -1279,7 +1279,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     }
     rtree_free(&h->k_hint);
     rtree_free(&h->k_tail);
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     os_release(h, h->map_bytes);
     return true;
 }
@@ -1296,16 +1296,16 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
         return NULL;
     }
     uintptr_t p;
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
         p = alloc_large_locked(h, n, err);
-        lock_give(&h->lock);
+        lock_leave(&h->lock);
         return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
     }
     /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
     size_t cbseek = align_up(n + HDR, GRAN);
     p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
         zero(p + ((flags & HEAP_ZERO_MEMORY) ? 0 : n), p + cbseek - HDR);
@@ -1340,7 +1340,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return false;
     }
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     struct where w = locate(h, p);
     if (w.loc == LOC_BUSY) {
         free_small_locked(h, w.r, w.g);
@@ -1349,7 +1349,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
         return true;
     }
@@ -1368,7 +1368,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
         return (size_t)-1;
     }
     size_t n = (size_t)-1;
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     struct where w = locate(h, p);
     if (w.loc == LOC_BUSY) {
         n = (size_t)item_size(w.r, w.g) * GRAN - HDR;
@@ -1377,7 +1377,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     if (n == (size_t)-1) {
         /* A freed block gives -1 without an error on CE. */
         *err = w.loc == LOC_FREED ? 0 : ERROR_INVALID_PARAMETER;
@@ -1459,17 +1459,17 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         *err = ERROR_NOT_SUPPORTED;
         return NULL;
     }
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        lock_give(&h->lock);
+        lock_leave(&h->lock);
         *err = ERROR_INVALID_PARAMETER; /* freed blocks too: header size <= 0 */
         heap_report_bad_pointer("HeapReAlloc", (void *)h->handle, p, bad_kind(w.loc));
         return NULL;
     }
     if (n > MAX_REQUEST) {
-        lock_give(&h->lock);
+        lock_leave(&h->lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -1478,7 +1478,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (w.loc == LOC_LARGE) {
         /* Large items never shrink and never grow in place. */
         if (align_up(n + LARGE_DATA, h->page) <= w.l->committed) {
-            lock_give(&h->lock);
+            lock_leave(&h->lock);
             return p;
         }
         old_usable = w.l->committed - LARGE_DATA;
@@ -1487,7 +1487,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         old_usable = (size_t)item_size(w.r, w.g) * GRAN - HDR;
         enum in_place ip = realloc_in_place_locked(h, w.r, w.g, need, n, flags, &zfrom, &zto);
         if (ip != IP_MOVE) {
-            lock_give(&h->lock);
+            lock_leave(&h->lock);
             if (ip == IP_FAILED) {
                 *err = ERROR_NOT_ENOUGH_MEMORY;
                 return NULL;
@@ -1497,7 +1497,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         }
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        lock_give(&h->lock);
+        lock_leave(&h->lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -1510,7 +1510,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         q = alloc_small_locked(h, (uint32_t)(align_up(n + HDR, GRAN) / GRAN), err);
     }
     if (q == 0) {
-        lock_give(&h->lock);
+        lock_leave(&h->lock);
         return NULL;
     }
     struct where nw = locate(h, (void *)q);
@@ -1527,7 +1527,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     } else {
         free_small_locked(h, w.r, w.g);
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     return (void *)q;
 }
 
@@ -1539,7 +1539,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         return 0;
     }
     uint32_t best = 0;
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     for (uint32_t i = 0; i < h->nregions; i++) {
         struct region *r = h->regions[i];
         uint32_t q = r->end > 0 ? prev_free(r, r->end) : NONE;
@@ -1565,7 +1565,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         reindex(h, r);
         best = max2(best, r->max_free);
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     return best;
 }
 
@@ -1661,7 +1661,7 @@ static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
         return false;
     }
     bool ok = true;
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     if (p == NULL) {
         for (uint32_t i = 0; ok && i < h->nregions; i++) {
             tree_sync(h->regions[i]);
@@ -1671,23 +1671,23 @@ static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
         enum loc loc = locate(h, p).loc;
         ok = loc == LOC_BUSY || loc == LOC_LARGE;
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     return ok;
 }
 
 static bool ce5_owns(struct heap *hh, const void *p)
 {
     struct ce5_heap *h = ce5(hh);
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     enum loc loc = locate(h, p).loc;
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     return loc == LOC_BUSY || loc == LOC_LARGE;
 }
 
 static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
 {
     struct ce5_heap *h = ce5(hh);
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     bool go = true;
     for (uint32_t i = 0; go && i < h->nregions; i++) {
         const struct region *r = h->regions[i];
@@ -1707,15 +1707,15 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
                                     l->committed, true};
         go = fn(ctx, &e);
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
 }
 
 static void ce5_stats(struct heap *hh, struct heap_stats *out)
 {
     struct ce5_heap *h = ce5(hh);
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     *out = h->st;
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
 }
 
 static void *ce5_handle(struct heap *hh)
@@ -1736,7 +1736,7 @@ static void ce5_unlock(struct heap *hh)
 bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_state *out)
 {
     struct ce5_heap *h = ce5(hh);
-    lock_take(&h->lock);
+    lock_enter(&h->lock);
     bool ok = i < h->nregions;
     if (ok) {
         const struct region *r = h->regions[i];
@@ -1749,7 +1749,7 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
         out->end = hdr0 + (uintptr_t)r->end * GRAN;
         out->max_free = r->max_free;
     }
-    lock_give(&h->lock);
+    lock_leave(&h->lock);
     return ok;
 }
 

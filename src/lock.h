@@ -11,15 +11,27 @@
  * recursive and not robust: a heap lock is never held across a call out of
  * cebox, and the preload's re-entry guard keeps a signal handler from
  * taking it twice.  Zero-initialised memory is an unlocked lock.
+ *
+ * lock_enter/lock_leave, the pair on every heap operation, do not even
+ * that while the process has only ever had one thread (glibc's
+ * __libc_single_threaded, on which glibc's own malloc relies the same way):
+ * nothing can race then, and no heap operation creates a thread, so both
+ * ends of a pair see the same answer.  The fork handlers use lock_take and
+ * lock_give, which always lock: a fork child may see the flag change.
  */
 #ifndef CEBOX_LOCK_H
 #define CEBOX_LOCK_H
 
-#include <limits.h>
+#include "config.h"
+
 #include <linux/futex.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#ifdef HAVE_SYS_SINGLE_THREADED_H
+#include <sys/single_threaded.h>
+#endif
 
 struct lock {
     atomic_int state;
@@ -51,6 +63,29 @@ static inline void lock_give(struct lock *l)
     if (atomic_fetch_sub_explicit(&l->state, 1, memory_order_release) != 1) {
         atomic_store_explicit(&l->state, 0, memory_order_release);
         lock_futex(l, FUTEX_WAKE, 1);
+    }
+}
+
+static inline bool lock_needed(void)
+{
+#ifdef HAVE_SYS_SINGLE_THREADED_H
+    return !__libc_single_threaded;
+#else
+    return true;
+#endif
+}
+
+static inline void lock_enter(struct lock *l)
+{
+    if (lock_needed()) {
+        lock_take(l);
+    }
+}
+
+static inline void lock_leave(struct lock *l)
+{
+    if (lock_needed()) {
+        lock_give(l);
     }
 }
 
