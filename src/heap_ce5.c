@@ -108,6 +108,12 @@ struct region {
     uint32_t *tree;
     uint64_t *dirty;
     bool dirty_any;
+    /* One free run known whole: granules [run_cs, run_ce) are free and
+     * run_ce is busy (none when equal).  Set after a carve (the leftover)
+     * and a free (the merged run), dropped by bits_set when a change breaks
+     * it; the next search or free usually asks for this run's end, and a
+     * long run's end otherwise costs a summary scan. */
+    uint32_t run_cs, run_ce;
     size_t map_bytes;
 };
 
@@ -332,6 +338,9 @@ HOT uint32_t next_busy(const struct region *r, uint32_t x)
     if (z != 0) {
         return (w << 6) + (uint32_t)__builtin_ctzll(z);
     }
+    if (x - r->run_cs < r->run_ce - r->run_cs) { /* run_cs <= x < run_ce */
+        return r->run_ce;
+    }
     uint32_t n = bits_next(r->sum_busy, r->top_busy, r->nwords, w + 1);
     return n == NONE ? r->nwords << 6 : (n << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, n));
 }
@@ -401,6 +410,11 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
     if (g0 >= g1) {
         return;
     }
+    /* The known run stays true unless a granule of it turns busy or its
+     * busy end turns free. */
+    if (v ? (g0 <= r->run_ce && r->run_ce < g1) : (g0 < r->run_ce && r->run_cs < g1)) {
+        r->run_cs = r->run_ce = 0;
+    }
     uint32_t w0 = g0 >> 6, w1 = (g1 - 1) >> 6;
     if (w0 == w1) { /* most items lie in one word */
         word_set(r, w0, bit_mask(g0 & 63, ((g1 - 1) & 63) + 1), v);
@@ -417,6 +431,12 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
     if (g0 > 0 && gfree(r, g0 - 1)) {
         mark_dirty(r, run_start(r, g0 - 1) >> 6);
     }
+}
+
+static void remember_run(struct region *r, uint32_t cs, uint32_t ce)
+{
+    r->run_cs = cs;
+    r->run_ce = ce;
 }
 
 /* The granules of word w where a free run starts. */
@@ -865,6 +885,9 @@ static DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t ne
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
     bits_set(r, x, x + need, false);
+    if (f > need) {
+        remember_run(r, x + need, x + f);
+    }
     if (grow == NONE) {
         set_start(r, x, true); /* a grown item keeps its own start */
     }
@@ -1321,6 +1344,7 @@ static void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     bits_set(r, g, g + sz, true);
     note_dead(h, (size_t)sz * GRAN - HDR);
     uint32_t e = next_busy(r, g + sz);
+    remember_run(r, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;
     if (e == r->end) {
@@ -1571,7 +1595,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
 
 static bool summaries_consistent(const struct region *r);
 static bool tree_consistent(const struct region *r);
-static bool rover_last_consistent(const struct region *r);
+static bool rover_last_consistent(const struct region *r); /* and the known run */
 
 /* Checks one region's bookkeeping against itself (lock held, tree in sync). */
 static bool region_consistent(const struct region *r)
@@ -1651,7 +1675,12 @@ static bool rover_last_consistent(const struct region *r)
 {
     bool last_ok = r->last == r->end || (r->last < r->end && gfree(r, r->last) &&
                                          next_busy(r, r->last) == r->end);
-    return r->rover <= r->end && last_ok && committed_of(r) % 4096 == 0;
+    bool run_ok = r->run_cs <= r->run_ce && r->run_ce <= r->end;
+    for (uint32_t g = r->run_cs; run_ok && g < r->run_ce; g++) {
+        run_ok = gfree(r, g);
+    }
+    run_ok = run_ok && (r->run_cs == r->run_ce || !gfree(r, r->run_ce));
+    return r->rover <= r->end && last_ok && run_ok && committed_of(r) % 4096 == 0;
 }
 
 static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
