@@ -604,12 +604,9 @@ static uint32_t max_run(struct region *r, uint32_t lo, uint32_t hi)
  * Region max-trees
  * ====================================================================== */
 
-static void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
+/* Sets leaf k (a tree position) and the nodes above it that change. */
+static void rtree_update(struct rtree *t, uint32_t k, uint32_t v)
 {
-    uint32_t k = t->leaves + i;
-    if (t->v[k] == v) {
-        return;
-    }
     t->v[k] = v;
     for (k >>= 1; k >= 1; k >>= 1) {
         uint32_t m = max2(t->v[2 * k], t->v[2 * k + 1]);
@@ -617,6 +614,15 @@ static void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
             break;
         }
         t->v[k] = m;
+    }
+}
+
+/* Sets region i's key; most operations leave it as it was. */
+HOT void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
+{
+    uint32_t k = t->leaves + i;
+    if (t->v[k] != v) {
+        rtree_update(t, k, v);
     }
 }
 
@@ -701,7 +707,7 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
 
 /* The pass-2 key: a region whose hint is an estimate is always searched;
  * otherwise only its tail (pitLast plus the uncommitted bytes) is tried. */
-static uint32_t tail_key(const struct region *r)
+HOT uint32_t tail_key(const struct region *r)
 {
     if (r->max_free & ESTIMATE) {
         return UINT32_MAX;
@@ -709,7 +715,7 @@ static uint32_t tail_key(const struct region *r)
     return tail_of(r) + (r->end - r->last) * GRAN;
 }
 
-static void reindex(struct ce5_heap *h, struct region *r)
+HOT void reindex(struct ce5_heap *h, struct region *r)
 {
     rtree_set(&h->k_hint, r->index, r->max_free);
     rtree_set(&h->k_tail, r->index, tail_key(r));
