@@ -12,6 +12,7 @@
  * cache was dropped), 1 otherwise.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,9 @@ extern int cebox_memory_state(void) __attribute__((weak));
 
 static char *cache[CACHE_BLOCKS];
 static volatile sig_atomic_t got_signal;
-static int dropped;
-
-static int keep_mode, noticed;
+/* Set by the callback, which runs on cebox's notice thread. */
+static atomic_int dropped, noticed;
+static int keep_mode;
 
 static void note_only(void *ctx)
 {
@@ -44,12 +45,13 @@ static void note_only(void *ctx)
 static void drop_cache(void *ctx)
 {
     (void)ctx;
-    noticed = 1;
     for (int i = 0; i < CACHE_BLOCKS; i++) {
         free(cache[i]);
         cache[i] = NULL;
     }
+    /* Only now: main() stops waiting once it sees either flag. */
     dropped = 1;
+    noticed = 1;
 }
 
 static void on_usr1(int sig)
