@@ -256,6 +256,8 @@ static void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api a
     if (p == NULL) {
         summary_note_failure(api, n);
     }
+    /* (cppcheck takes the block for something made from &err) */
+    /* cppcheck-suppress returnDanglingLifetime */
     return p;
 }
 
@@ -374,6 +376,7 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
             summary_note_failure(SUMMARY_API_MALLOC, n);
         }
         *failed = q == NULL;
+        /* cppcheck-suppress returnDanglingLifetime */
         return q;
     }
     /* An over-aligned block: move it to a plain one. */
