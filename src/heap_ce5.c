@@ -1478,6 +1478,25 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
     return IP_DONE;
 }
 
+/* Copies the n usable bytes of a moving block.  From a large item to a
+ * larger one (the data at the same offset of the first page in both) the
+ * kernel moves the old pages instead: the same bytes, without copying them
+ * or faulting in the new item's pages, which is what keeps a program that
+ * grows a big buffer step by step from paying for every byte each time. */
+static void move_contents(const struct where *from, const struct where *to, void *q,
+                          const void *p, size_t n)
+{
+    if (from->loc == LOC_LARGE && to->loc == LOC_LARGE && from->l->committed <= to->l->committed &&
+        os_move_pages((void *)to->l->base, (void *)from->l->base, from->l->committed) == 0) {
+        /* The pages came with the old range's protection, which the
+         * program may have changed with VirtualProtect: the new item is
+         * read/write like any fresh one. */
+        (void)os_protect((void *)to->l->base, from->l->committed, OS_PROT_READ | OS_PROT_WRITE);
+        return;
+    }
+    memcpy(q, p, n);
+}
+
 static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1546,7 +1565,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     struct where nw = locate(h, (void *)q);
     size_t new_usable = nw.loc == LOC_LARGE ? nw.l->committed - LARGE_DATA
                                             : (size_t)item_size(nw.r, nw.g) * GRAN - HDR;
-    memcpy((void *)q, p, old_usable);
+    move_contents(&w, &nw, (void *)q, p, old_usable);
     if (nw.loc == LOC_BUSY) {
         /* The carve's slack zeroing, then the flag's. */
         zero(q + ((flags & HEAP_ZERO_MEMORY) ? old_usable : (n > old_usable ? n : old_usable)),

@@ -100,6 +100,20 @@ int os_decommit(void *addr, size_t len)
     return syscall_error(ret);
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
+#endif
+
+int os_move_pages(void *dst, void *src, size_t len)
+{
+    long ret = raw_syscall6(SYS_mremap, (long)src, (long)len, (long)len,
+                            MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (long)dst, 0);
+    if (syscall_error(ret) != 0) {
+        return -1;
+    }
+    return ret == (long)dst ? 0 : -1;
+}
+
 void *os_map_private(size_t size)
 {
     long ret = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

@@ -35,6 +35,12 @@ int os_protect(void *addr, size_t len, int prot);
  * The next os_protect of the range shows zero-filled pages. */
 int os_decommit(void *addr, size_t len);
 
+/* Moves the pages of [src, src + len) to dst (page aligned, both private
+ * anonymous read/write mappings) without copying them; src stays mapped
+ * and reads as zero.  0, or -1 when the kernel cannot (before Linux 5.7):
+ * the caller copies then. */
+int os_move_pages(void *dst, void *src, size_t len);
+
 /* Map `size` bytes read-write for cebox's own bookkeeping (never in a slot).
  * Zero-filled.  Returns NULL on failure. */
 void *os_map_private(size_t size);

@@ -393,6 +393,55 @@ static void test_large_item_realloc(void **state)
     assert_int_equal((uintptr_t)s2 % BLOCK, 0x20);
 }
 
+/* A large item that keeps growing moves each time (CE never grows one in
+ * place); every byte comes along, the old pages are given back, and the
+ * new item's tail reads as zero. */
+static void test_large_item_moves_keep_every_byte(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    struct cebox_slot_info before, after;
+    size_t n = 100000;
+    unsigned char *p = HeapAlloc(h, 0, n);
+    assert_non_null(p);
+    for (size_t i = 0; i < HeapSize(h, 0, p); i++) {
+        p[i] = (unsigned char)(i * 7 + 3);
+    }
+    for (int round = 0; round < 4; round++) {
+        size_t old = HeapSize(h, 0, p);
+        cebox_slot_info(&before);
+        n *= 2;
+        unsigned char *q = HeapReAlloc(h, 0, p, n);
+        assert_non_null(q);
+        assert_ptr_not_equal(q, p);
+        assert_int_equal((uintptr_t)q % BLOCK, 0x20);
+        for (size_t i = 0; i < old; i++) {
+            if (q[i] != (unsigned char)(i * 7 + 3)) {
+                fail_msg("round %d: byte %zu lost", round, i);
+            }
+        }
+        assert_true(all_zero(q + old, HeapSize(h, 0, q) - old));
+        cebox_slot_info(&after);
+        /* committed: the old item's pages (old + 0x20) out, the new ones in */
+        assert_int_equal(after.committed_bytes + old + 0x20, before.committed_bytes + HeapSize(h, 0, q) + 0x20);
+        for (size_t i = old; i < HeapSize(h, 0, q); i++) {
+            q[i] = (unsigned char)(i * 7 + 3);
+        }
+        p = q;
+    }
+    /* A block the program made read-only still moves into a writable one. */
+    DWORD was;
+    uintptr_t first_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
+    assert_true(VirtualProtect((void *)first_page, HeapSize(h, 0, p) + 0x20, PAGE_READONLY, &was));
+    size_t old = HeapSize(h, 0, p);
+    unsigned char *q = HeapReAlloc(h, 0, p, old * 2);
+    assert_non_null(q);
+    assert_int_equal(q[old - 1], (unsigned char)((old - 1) * 7 + 3));
+    q[0] = 1;
+    q[old * 2 - 1] = 2;
+    assert_true(HeapFree(h, 0, q));
+}
+
 static void test_zeroing(void **state)
 {
     (void)state;
@@ -710,6 +759,7 @@ int main(void)
         cmocka_unit_test_setup(test_destroy, setup),
         cmocka_unit_test_setup(test_in_place_only_realloc, setup),
         cmocka_unit_test_setup(test_large_item_realloc, setup),
+        cmocka_unit_test_setup(test_large_item_moves_keep_every_byte, setup),
         cmocka_unit_test_setup(test_zeroing, setup),
         cmocka_unit_test_setup(test_invalid_pointers_are_refused, setup),
         cmocka_unit_test_setup(test_overrun_cannot_corrupt_the_heap, setup),
