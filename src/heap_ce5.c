@@ -626,9 +626,24 @@ HOT void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
     }
 }
 
-/* First index >= from whose value is >= thr, or NONE. */
+/* First index >= from whose value is >= thr, or NONE.  From 0 (every
+ * allocation's first question) straight down from the root; otherwise up
+ * from `from` and down again. */
 static uint32_t rtree_first(const struct rtree *t, uint32_t from, uint32_t thr)
 {
+    if (from == 0) {
+        if (t->v[t->leaves] >= thr || t->v[1] < thr) {
+            return t->v[1] < thr ? NONE : 0;
+        }
+        uint32_t k = 1;
+        while (k < t->leaves) {
+            k <<= 1;
+            if (t->v[k] < thr) {
+                k++;
+            }
+        }
+        return k - t->leaves;
+    }
     if (from >= t->leaves) {
         return NONE;
     }
