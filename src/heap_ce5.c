@@ -195,6 +195,60 @@ static uint32_t pow2_at_least(uint32_t n)
 }
 
 /* ======================================================================
+ * Max-trees: 1-based arrays, leaves at [leaves, 2 * leaves), each node the
+ * maximum of its two children.  The regions' word trees and the heap's
+ * region trees are both of this kind.
+ * ====================================================================== */
+
+/* Sets leaf position k to val and the nodes above it that change. */
+static void maxtree_set(uint32_t *v, uint32_t k, uint32_t val)
+{
+    v[k] = val;
+    for (k >>= 1; k >= 1; k >>= 1) {
+        uint32_t m = max2(v[2 * k], v[2 * k + 1]);
+        if (v[k] == m) {
+            break;
+        }
+        v[k] = m;
+    }
+}
+
+/* The first leaf at or after `from` whose value is at least thr, or NONE.
+ * From 0 (every allocation's first question) straight down from the root;
+ * otherwise up from `from` and down again, so a near answer costs little. */
+static uint32_t maxtree_first(const uint32_t *v, uint32_t leaves, uint32_t from, uint32_t thr)
+{
+    if (from >= leaves || v[1] < thr) {
+        return NONE;
+    }
+    uint32_t k = leaves + from;
+    if (v[k] >= thr) {
+        return from;
+    }
+    if (from == 0) {
+        k = 1;
+    } else {
+        for (;;) {
+            if ((k & 1) == 0 && v[k + 1] >= thr) {
+                k++;
+                break;
+            }
+            k >>= 1;
+            if (k <= 1) {
+                return NONE;
+            }
+        }
+    }
+    while (k < leaves) {
+        k <<= 1;
+        if (v[k] < thr) {
+            k++;
+        }
+    }
+    return k - leaves;
+}
+
+/* ======================================================================
  * Per-region free-granule bitmap, its summaries and the run-length tree
  * ====================================================================== */
 
@@ -469,16 +523,8 @@ static void tree_sync(struct region *r)
         for (uint64_t m = r->dirty[i]; m != 0; m &= m - 1) {
             uint32_t w = (i << 6) + (uint32_t)__builtin_ctzll(m);
             uint32_t k = r->leaves + w, v = longest_start(r, w, ~(uint64_t)0);
-            if (r->tree[k] == v) {
-                continue;
-            }
-            r->tree[k] = v;
-            for (k >>= 1; k >= 1; k >>= 1) {
-                v = max2(r->tree[2 * k], r->tree[2 * k + 1]);
-                if (r->tree[k] == v) {
-                    break;
-                }
-                r->tree[k] = v;
+            if (r->tree[k] != v) {
+                maxtree_set(r->tree, k, v);
             }
         }
         r->dirty[i] = 0;
@@ -497,29 +543,7 @@ static uint32_t region_longest(struct region *r)
  * NONE (tree in sync).  Bottom-up from w, so a near answer costs little. */
 static uint32_t tree_first(const struct region *r, uint32_t w, uint32_t n)
 {
-    if (w >= r->nwords || r->tree[1] < n) {
-        return NONE;
-    }
-    uint32_t k = r->leaves + w;
-    if (r->tree[k] < n) {
-        for (;;) {
-            if ((k & 1) == 0 && r->tree[k + 1] >= n) {
-                k++;
-                break;
-            }
-            k >>= 1;
-            if (k <= 1) {
-                return NONE;
-            }
-        }
-        while (k < r->leaves) {
-            k <<= 1;
-            if (r->tree[k] < n) {
-                k++;
-            }
-        }
-    }
-    return k - r->leaves;
+    return maxtree_first(r->tree, r->leaves, w, n);
 }
 
 /* The longest run starting in words [w0, w1] (tree in sync). */
@@ -604,69 +628,20 @@ static uint32_t max_run(struct region *r, uint32_t lo, uint32_t hi)
  * Region max-trees
  * ====================================================================== */
 
-/* Sets leaf k (a tree position) and the nodes above it that change. */
-static void rtree_update(struct rtree *t, uint32_t k, uint32_t v)
-{
-    t->v[k] = v;
-    for (k >>= 1; k >= 1; k >>= 1) {
-        uint32_t m = max2(t->v[2 * k], t->v[2 * k + 1]);
-        if (t->v[k] == m) {
-            break;
-        }
-        t->v[k] = m;
-    }
-}
 
 /* Sets region i's key; most operations leave it as it was. */
 HOT void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
 {
     uint32_t k = t->leaves + i;
     if (t->v[k] != v) {
-        rtree_update(t, k, v);
+        maxtree_set(t->v, k, v);
     }
 }
 
-/* First index >= from whose value is >= thr, or NONE.  From 0 (every
- * allocation's first question) straight down from the root; otherwise up
- * from `from` and down again. */
+/* First region index >= from whose key is >= thr, or NONE. */
 static uint32_t rtree_first(const struct rtree *t, uint32_t from, uint32_t thr)
 {
-    if (from == 0) {
-        if (t->v[t->leaves] >= thr || t->v[1] < thr) {
-            return t->v[1] < thr ? NONE : 0;
-        }
-        uint32_t k = 1;
-        while (k < t->leaves) {
-            k <<= 1;
-            if (t->v[k] < thr) {
-                k++;
-            }
-        }
-        return k - t->leaves;
-    }
-    if (from >= t->leaves) {
-        return NONE;
-    }
-    uint32_t i = t->leaves + from;
-    if (t->v[i] < thr) {
-        for (;;) {
-            if ((i & 1) == 0 && t->v[i + 1] >= thr) {
-                i++;
-                break;
-            }
-            i >>= 1;
-            if (i <= 1) {
-                return NONE;
-            }
-        }
-        while (i < t->leaves) {
-            i <<= 1;
-            if (t->v[i] < thr) {
-                i++;
-            }
-        }
-    }
-    return i - t->leaves;
+    return maxtree_first(t->v, t->leaves, from, thr);
 }
 
 /* Makes room for index `leaves` (doubling); false when out of memory. */
