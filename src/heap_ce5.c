@@ -479,7 +479,7 @@ static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
         }
         word_set(r, w1, bit_mask(0, ((g1 - 1) & 63) + 1), v);
     }
-    if ((g1 >> 6) < r->nwords) {
+    if ((g1 >> 6) != w1 && (g1 >> 6) < r->nwords) { /* word_set marked w0 to w1 */
         mark_dirty(r, g1 >> 6);
     }
     if (g0 > 0 && gfree(r, g0 - 1)) {
@@ -586,6 +586,12 @@ HOT uint32_t fit_in_word(const struct region *r, uint32_t w, uint64_t m, uint32_
  * are seen whole (the end marker bounds them). */
 static uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_end)
 {
+    /* The remembered run, when it is the first one from lo on: no granule
+     * before it is free (so it starts a run), and it is long enough. */
+    if (r->run_cs >= lo && r->run_ce - r->run_cs >= n && next_free(r, lo) == r->run_cs) {
+        *run_end = r->run_ce;
+        return r->run_cs;
+    }
     uint32_t w = lo >> 6;
     uint64_t m = ~(uint64_t)0 << (lo & 63);
     for (uint32_t k = 0; k < FIT_SCAN_WORDS && w < r->nwords; k++, w++, m = ~(uint64_t)0) {
