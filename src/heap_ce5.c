@@ -459,7 +459,7 @@ static uint32_t run_start(const struct region *r, uint32_t x)
  * the words where a run now starts or ends its length are marked for the
  * tree: the word of g1 (a run may start there now, or no longer) and the
  * word where the run reaching g0 from below starts. */
-static void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
+HOT void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
 {
     if (g0 >= g1) {
         return;
@@ -584,7 +584,7 @@ HOT uint32_t fit_in_word(const struct region *r, uint32_t w, uint64_t m, uint32_
 /* Start of the first free run of at least n granules that starts at or
  * after lo, where granule lo - 1 is busy (or lo is 0); NONE if none.  Runs
  * are seen whole (the end marker bounds them). */
-static uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_end)
+HOT uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_end)
 {
     /* The remembered run, when it is the first one from lo on: no granule
      * before it is free (so it starts a run), and it is long enough. */
@@ -865,7 +865,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
  * missing pages are committed.  With grow != NONE, the busy item `grow`
  * (which ends at x) is enlarged instead of a new item being made (realloc).
  * Returns 0 or the slot's error (nothing changed then). */
-static DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
+HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
                    uint32_t xend)
 {
     uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : next_busy(r, x)) - x;
@@ -1339,7 +1339,7 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
 }
 
 /* HeapFree of a busy small item, lock held. */
-static void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
+HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
 {
     uint32_t sz = item_size(r, g);
     set_start(r, g, false);
