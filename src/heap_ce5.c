@@ -1224,6 +1224,26 @@ static void zero(uintptr_t from, uintptr_t to)
     }
 }
 
+/* The slack of a carve (under 16 bytes, as items are multiples of 16):
+ * two overlapping stores instead of a call, on every allocation. */
+HOT void zero_slack(uintptr_t from, uintptr_t to)
+{
+    size_t len = to - from;
+    static const uint64_t z8 = 0;
+    static const uint32_t z4 = 0;
+    if (len >= 8) {
+        memcpy((void *)from, &z8, 8);
+        memcpy((void *)(to - 8), &z8, 8);
+    } else if (len >= 4) {
+        memcpy((void *)from, &z4, 4);
+        memcpy((void *)(to - 4), &z4, 4);
+    } else {
+        for (uintptr_t a = from; a < to; a++) {
+            *(unsigned char *)a = 0;
+        }
+    }
+}
+
 /* ======================================================================
  * The operations
  * ====================================================================== */
@@ -1333,7 +1353,11 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     lock_leave(&h->lock);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
-        zero(p + ((flags & HEAP_ZERO_MEMORY) ? 0 : n), p + cbseek - HDR);
+        if (flags & HEAP_ZERO_MEMORY) {
+            zero(p, p + cbseek - HDR);
+        } else {
+            zero_slack(p + n, p + cbseek - HDR);
+        }
     }
     return (void *)p;
 }

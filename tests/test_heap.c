@@ -461,6 +461,18 @@ static void test_zeroing(void **state)
     assert_int_equal(HeapSize(h, 0, r), 56);
     assert_int_equal((unsigned char)r[49], 0xAB);
     assert_true(all_zero((unsigned char *)r + 50, 56 - 50));
+    assert_true(HeapFree(h, 0, r));
+    /* every slack length, 15 bytes down to none */
+    for (size_t n = 41; n <= 56; n++) {
+        unsigned char *a = HeapAlloc(h, 0, 56);
+        memset(a, 0xAB, 56);
+        assert_true(HeapFree(h, 0, a));
+        unsigned char *b = HeapAlloc(h, 0, n);
+        assert_ptr_equal(b, a);
+        assert_int_equal(b[n - 1], 0xAB);
+        assert_true(all_zero(b + n, 56 - n));
+        assert_true(HeapFree(h, 0, b));
+    }
     char *z = LocalAlloc(LPTR, 5000);
     assert_true(all_zero((unsigned char *)z, 5000));
 }
