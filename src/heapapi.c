@@ -60,6 +60,16 @@ static struct heap *resolve(HANDLE h)
     return found;
 }
 
+/* resolve(), with CE's error for a handle that names no heap. */
+static struct heap *resolve_or_fail(HANDLE h)
+{
+    struct heap *found = resolve(h);
+    if (found == NULL) {
+        fail(ERROR_INVALID_PARAMETER);
+    }
+    return found;
+}
+
 static struct heap *process_heap(void)
 {
     return core_process_heap(core_get());
@@ -109,12 +119,11 @@ CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
  * full fixed-size heap does, without an error). */
 static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api api)
 {
-    struct heap *h = resolve(hHeap);
-    DWORD err = 0;
+    struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
-        fail(ERROR_INVALID_PARAMETER);
         return NULL;
     }
+    DWORD err = 0;
     slot_clear_failure();
     void *p = h->ops->alloc(h, dwFlags, dwBytes, &err);
     if (p == NULL) {
@@ -132,12 +141,11 @@ static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api
 
 static LPVOID realloc_as(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes, enum log_api api)
 {
-    struct heap *h = resolve(hHeap);
-    DWORD err = 0;
+    struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
-        fail(ERROR_INVALID_PARAMETER);
         return NULL;
     }
+    DWORD err = 0;
     slot_clear_failure();
     void *p = h->ops->realloc(h, dwFlags, lpMem, dwBytes, &err);
     if (p == NULL) {
@@ -162,12 +170,11 @@ CEBOX_EXPORT LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_
 
 CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 {
-    struct heap *h = resolve(hHeap);
-    DWORD err = 0;
+    struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
-        fail(ERROR_INVALID_PARAMETER);
         return FALSE;
     }
+    DWORD err = 0;
     if (!h->ops->free(h, dwFlags, lpMem, &err)) {
         fail(err);
         return FALSE;
@@ -177,12 +184,11 @@ CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 
 CEBOX_EXPORT SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
 {
-    struct heap *h = resolve(hHeap);
-    DWORD err = 0;
+    struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
-        fail(ERROR_INVALID_PARAMETER);
         return (SIZE_T)-1;
     }
+    DWORD err = 0;
     size_t n = h->ops->size(h, dwFlags, lpMem, &err);
     if (n == (size_t)-1) {
         fail(err);
@@ -192,12 +198,11 @@ CEBOX_EXPORT SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
 
 CEBOX_EXPORT UINT HeapCompact(HANDLE hHeap, DWORD dwFlags)
 {
-    struct heap *h = resolve(hHeap);
-    DWORD err = 0;
+    struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
-        fail(ERROR_INVALID_PARAMETER);
         return 0;
     }
+    DWORD err = 0;
     size_t n = h->ops->compact(h, dwFlags, &err);
     if (err != 0) {
         fail(err);

@@ -298,6 +298,15 @@ static void test_flag_validation(void **state)
     expect_error(ERROR_INVALID_PARAMETER);
     assert_null(HeapAlloc((HANDLE)p, 0, 1));
     expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(HeapReAlloc((HANDLE)p, 0, p, 8));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(HeapFree((HANDLE)p, 0, p));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(HeapSize((HANDLE)p, 0, p), (SIZE_T)-1);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(HeapCompact((HANDLE)p, 0), 0);
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_true(HeapValidate(h, 0, p)); /* and p is still a live block */
     assert_false(HeapValidate(NULL, 0, NULL));
 }
 
