@@ -918,7 +918,7 @@ static void hint_found(struct region *r, uint32_t cbmax)
  * or the run next to the end marker (or the end marker) when committing
  * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
  * updates cbMaxFree exactly as CE's scan does. */
-static uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
+HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
 {
     *xend = NONE; /* known only when a free run is found */
     const uint32_t end = r->end;
@@ -1025,7 +1025,7 @@ static uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
  * 2, new region) and CarveItem.  Returns the data address, or 0 with *err
  * (0 when CE sets no error). */
-static uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
+HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
     const uint32_t cb = need * GRAN;
     struct region *r = NULL;
@@ -1171,7 +1171,7 @@ static void free_large_locked(struct ce5_heap *h, struct large *l)
  * Pointers
  * ====================================================================== */
 
-static struct where locate(const struct ce5_heap *h, const void *p)
+HOT struct where locate(const struct ce5_heap *h, const void *p)
 {
     struct where w = {LOC_FOREIGN, NULL, 0, NULL};
     uintptr_t a = (uintptr_t)p;
