@@ -73,13 +73,25 @@ static void *boot_alloc(size_t n, size_t align)
 
 /* ---- the core ---- */
 
-struct ctx {
+/* The process's core, heap and slot, as every call sees them. */
+struct proc {
     struct cebox_core *core;
     const struct heap_ops *ops;
     struct heap *heap;
+    uintptr_t slot_base; /* the slot, for the test of every pointer */
+    size_t slot_size;
+};
+
+struct ctx {
+    const struct proc *p; /* the published one, or own */
+    struct proc own;
     int *errno_at; /* &errno, looked up once per call */
     int saved_errno;
 };
+
+/* Small functions on the path of every malloc and free, inlined so that a
+ * call costs what glibc's does rather than a chain of calls. */
+#define HOT static inline __attribute__((always_inline))
 
 /* Stands in for the process heap while it cannot be made (the slot or the
  * device RAM has no room for its first region): every allocation fails
@@ -128,25 +140,56 @@ static const struct heap_ops no_heap_ops = {
     .size = no_size, .compact = no_compact, .stats = no_stats,
 };
 
-static void enter(struct ctx *c)
+/* What every call needs once the process heap exists.  A preloaded
+ * process never drops its heap or its slot, so this is published once
+ * (proc_ready) and then read by every call without a lock. */
+static struct proc proc;
+static atomic_bool proc_ready;
+static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* enter() until the process heap exists: asks the core each time (the heap
+ * may become possible later), and publishes it once it does. */
+static __attribute__((noinline)) void enter_slow(struct ctx *c)
 {
-    c->errno_at = &errno;
-    c->saved_errno = *c->errno_at;
-    inside = 1;
-    c->core = core_get();
-    /* The process heap never goes away in a preloaded program: remember it
-     * once it exists (until then, ask each time: it may become possible). */
-    static struct heap *_Atomic process_heap;
-    c->heap = atomic_load_explicit(&process_heap, memory_order_acquire);
-    if (c->heap == NULL) {
-        c->heap = core_process_heap(c->core);
-        atomic_store_explicit(&process_heap, c->heap, memory_order_release);
+    struct proc *o = &c->own;
+    o->core = core_get();
+    o->heap = core_process_heap(o->core);
+    o->ops = o->heap != NULL ? o->heap->ops : &no_heap_ops;
+    o->slot_base = slot_base(o->core->slot);
+    o->slot_size = slot_size(o->core->slot);
+    c->p = o;
+    if (o->heap != NULL) {
+        pthread_mutex_lock(&proc_lock);
+        if (!atomic_load_explicit(&proc_ready, memory_order_relaxed)) {
+            proc = *o;
+            atomic_store_explicit(&proc_ready, true, memory_order_release);
+        }
+        pthread_mutex_unlock(&proc_lock);
     }
-    c->ops = c->heap != NULL ? c->heap->ops : &no_heap_ops;
+}
+
+HOT void enter(struct ctx *c)
+{
+    int *errno_at = &errno;
+    int saved = *errno_at;
+    inside = 1;
+    if (__builtin_expect(atomic_load_explicit(&proc_ready, memory_order_acquire), 1)) {
+        c->p = &proc;
+    } else {
+        enter_slow(c);
+    }
+    c->errno_at = errno_at;
+    c->saved_errno = saved;
+}
+
+/* Is p inside the slot (where every block cebox hands out lies)? */
+HOT bool in_slot(const struct ctx *c, const void *p)
+{
+    return (uintptr_t)p - c->p->slot_base < c->p->slot_size;
 }
 
 /* Leaves cebox; errno is the caller's again, or `err` when non-zero. */
-static void leave(struct ctx *c, int err)
+HOT void leave(struct ctx *c, int err)
 {
     inside = 0;
     *c->errno_at = err != 0 ? err : c->saved_errno;
@@ -249,10 +292,10 @@ static uintptr_t amap_find(uintptr_t aligned, bool remove)
 
 /* ---- the malloc family ---- */
 
-static void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api api)
+HOT void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api api)
 {
     DWORD err = 0;
-    void *p = c->ops->alloc(c->heap, flags, n, &err);
+    void *p = c->p->ops->alloc(c->p->heap, flags, n, &err);
     if (p == NULL) {
         summary_note_failure(api, n);
     }
@@ -261,7 +304,10 @@ static void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api a
     return p;
 }
 
-API void *malloc(size_t n)
+/* malloc, exported under its own name below.  realloc calls these local
+ * names: a call to the exported symbol would go through the PLT, and a
+ * local one is a plain jump. */
+static __attribute__((noinline)) void *cebox_malloc(size_t n)
 {
     if (inside) {
         return boot_alloc(n, 16);
@@ -272,6 +318,8 @@ API void *malloc(size_t n)
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
+
+API void *malloc(size_t n) __attribute__((alias("cebox_malloc")));
 
 API void *calloc(size_t count, size_t size)
 {
@@ -293,25 +341,26 @@ API void *calloc(size_t count, size_t size)
 /* May p be an over-aligned pointer?  Only when some exist, and only if p
  * is aligned beyond the heap's 16 bytes; this keeps the table's lock off
  * the path of ordinary frees. */
-static bool maybe_aligned(const void *p)
+HOT bool maybe_aligned(const void *p)
 {
     return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 && ((uintptr_t)p & 31) == 0;
 }
 
 /* Frees p inside cebox (the guard is held).  The heap refuses and reports
  * (through the bad-pointer hook) anything that is not a live block. */
-static void free_inside(struct ctx *c, void *p)
+HOT void free_inside(struct ctx *c, void *p)
 {
-    if (!slot_contains(c->core->slot, p)) {
+    if (!in_slot(c, p)) {
         summary_note_foreign_free();
         return;
     }
     uintptr_t base = maybe_aligned(p) ? amap_find((uintptr_t)p, true) : 0;
     DWORD err = 0;
-    c->ops->free(c->heap, 0, base != 0 ? (void *)base : p, &err);
+    c->p->ops->free(c->p->heap, 0, base != 0 ? (void *)base : p, &err);
 }
 
-API void free(void *p)
+/* free, exported under its own name below. */
+static __attribute__((noinline)) void cebox_free(void *p)
 {
     if (p == NULL || in_boot_arena(p)) {
         return;
@@ -327,15 +376,17 @@ API void free(void *p)
     leave(&c, 0);
 }
 
+API void free(void *p) __attribute__((alias("cebox_free")));
+
 /* Usable size of a block cebox handed out, 0 for anything else. */
 static size_t usable_inside(struct ctx *c, const void *p)
 {
-    if (!slot_contains(c->core->slot, p)) {
+    if (!in_slot(c, p)) {
         return 0;
     }
     uintptr_t base = maybe_aligned(p) ? amap_find((uintptr_t)p, false) : 0;
     DWORD err = 0;
-    size_t n = c->ops->size(c->heap, 0, base != 0 ? (void *)base : p, &err);
+    size_t n = c->p->ops->size(c->p->heap, 0, base != 0 ? (void *)base : p, &err);
     if (n == (size_t)-1) {
         return 0;
     }
@@ -354,7 +405,7 @@ static void copy_foreign(void *dst, const void *src, size_t n)
 static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
 {
     *failed = false;
-    if (!slot_contains(c->core->slot, p)) {
+    if (!in_slot(c, p)) {
         /* From before the take-over (or the bootstrap arena): move it in. */
         void *q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
         if (q != NULL) {
@@ -371,7 +422,7 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     DWORD err = 0;
     if (!(maybe_aligned(p) && amap_find((uintptr_t)p, false) != 0)) {
         /* A block of the heap (or a bad pointer, which the heap reports). */
-        void *q = c->ops->realloc(c->heap, 0, p, n, &err);
+        void *q = c->p->ops->realloc(c->p->heap, 0, p, n, &err);
         if (q == NULL && err == ERROR_NOT_ENOUGH_MEMORY) {
             summary_note_failure(SUMMARY_API_MALLOC, n);
         }
@@ -390,15 +441,9 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     return q;
 }
 
-API void *realloc(void *p, size_t n)
+/* realloc of a real block to a real size. */
+static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
 {
-    if (p == NULL) {
-        return malloc(n);
-    }
-    if (n == 0) {
-        free(p);
-        return NULL;
-    }
     if (inside) {
         void *q = boot_alloc(n, 16);
         if (q != NULL) {
@@ -412,6 +457,20 @@ API void *realloc(void *p, size_t n)
     void *q = realloc_inside(&c, p, n, &failed);
     leave(&c, failed ? ENOMEM : 0);
     return q;
+}
+
+/* Each case is a jump to its own function, so the common realloc(NULL, n)
+ * of programs that allocate through realloc costs what malloc costs. */
+API void *realloc(void *p, size_t n)
+{
+    if (p == NULL) {
+        return cebox_malloc(n);
+    }
+    if (n == 0) {
+        cebox_free(p);
+        return NULL;
+    }
+    return cebox_resize(p, n);
 }
 
 API void *reallocarray(void *p, size_t count, size_t size)
@@ -442,7 +501,7 @@ static void *aligned_inside(struct ctx *c, size_t align, size_t n)
     uintptr_t aligned = ((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1);
     if (aligned != (uintptr_t)base && !amap_put(aligned, (uintptr_t)base)) {
         DWORD err = 0;
-        c->ops->free(c->heap, 0, base, &err);
+        c->p->ops->free(c->p->heap, 0, base, &err);
         return NULL;
     }
     return (void *)aligned;
@@ -541,7 +600,7 @@ static struct mallinfo2 heap_mallinfo(void)
     struct ctx c;
     struct heap_stats st;
     enter(&c);
-    c.ops->stats(c.heap, &st);
+    c.p->ops->stats(c.p->heap, &st);
     leave(&c, 0);
     mi.arena = st.committed_bytes;
     mi.ordblks = st.live_blocks;
@@ -584,9 +643,9 @@ API int malloc_trim(size_t pad)
     struct heap_stats before, after;
     DWORD err = 0;
     enter(&c);
-    c.ops->stats(c.heap, &before);
-    c.ops->compact(c.heap, 0, &err);
-    c.ops->stats(c.heap, &after);
+    c.p->ops->stats(c.p->heap, &before);
+    c.p->ops->compact(c.p->heap, 0, &err);
+    c.p->ops->stats(c.p->heap, &after);
     leave(&c, 0);
     return after.committed_bytes < before.committed_bytes;
 }
@@ -606,7 +665,7 @@ API void malloc_stats(void)
     }
     struct ctx c;
     enter(&c);
-    summary_write(2, c.core);
+    summary_write(2, c.p->core);
     leave(&c, 0);
 }
 
@@ -649,7 +708,7 @@ static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 
 static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int flags, int *err)
 {
-    struct slot *s = c->core->slot;
+    struct slot *s = c->p->core->slot;
     DWORD perm = page_protection(prot);
     void *p = NULL;
     DWORD e;
@@ -687,7 +746,7 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     }
     struct ctx c;
     enter(&c);
-    if (fixed && !slot_owns(c.core->slot, addr)) {
+    if (fixed && !slot_owns(c.p->core->slot, addr)) {
         /* A fixed address outside the box is the program's business. */
         leave(&c, 0);
         return real_mmap(addr, len, prot, flags, fd, off);
@@ -714,8 +773,8 @@ API int munmap(void *addr, size_t len)
     }
     struct ctx c;
     enter(&c);
-    if (slot_owns(c.core->slot, addr)) {
-        slot_unmap(c.core->slot, addr, len);
+    if (slot_owns(c.p->core->slot, addr)) {
+        slot_unmap(c.p->core->slot, addr, len);
         leave(&c, 0);
         return 0;
     }
@@ -735,8 +794,8 @@ API int mprotect(void *addr, size_t len, int prot)
     }
     struct ctx c;
     enter(&c);
-    if (len != 0 && slot_owns(c.core->slot, addr)) {
-        DWORD e = slot_mprotect(c.core->slot, addr, len, page_protection(prot));
+    if (len != 0 && slot_owns(c.p->core->slot, addr)) {
+        DWORD e = slot_mprotect(c.p->core->slot, addr, len, page_protection(prot));
         if (e == ERROR_NOT_ENOUGH_MEMORY) {
             summary_note_failure(SUMMARY_API_MMAP, len);
         }
@@ -770,7 +829,7 @@ static bool grow_in_place(struct slot *s, char *old, size_t oldlen, size_t newle
 static void *mremap_inside(struct ctx *c, void *old, size_t oldlen, size_t newlen, int flags,
                            void *target, int *err)
 {
-    struct slot *s = c->core->slot;
+    struct slot *s = c->p->core->slot;
     oldlen = page_round(oldlen);
     newlen = page_round(newlen);
     if (newlen <= oldlen && !(flags & MREMAP_FIXED)) {
@@ -816,7 +875,7 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
     }
     struct ctx c;
     enter(&c);
-    if (!slot_owns(c.core->slot, old)) {
+    if (!slot_owns(c.p->core->slot, old)) {
         leave(&c, 0);
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
