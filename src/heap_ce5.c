@@ -139,6 +139,12 @@ struct large_chunk {
 struct rtree {
     uint32_t leaves;
     uint32_t *v; /* 1-based; its own mapping of 2 * leaves values */
+    /* The last answer from index 0 and a bound on the keys before it:
+     * every key at an index below memo_at is at most memo_max (leaves and
+     * the root's value when the answer was "none").  Allocations ask the
+     * same question over and over with similar sizes; this answers most of
+     * them with two reads. */
+    uint32_t memo_at, memo_max;
 };
 
 struct ce5_heap {
@@ -271,7 +277,7 @@ HOT void set_start(struct region *r, uint32_t g, bool v)
 /* End of the busy item that starts at g: the next granule that starts an
  * item or is free, or the end marker.  (A scan of the item's words: one
  * word for all but big items.) */
-static uint32_t item_end(const struct region *r, uint32_t g)
+HOT uint32_t item_end(const struct region *r, uint32_t g)
 {
     uint32_t x = g + 1, w = x >> 6;
     uint64_t mask = ~(uint64_t)0 << (x & 63);
@@ -286,15 +292,16 @@ static uint32_t item_end(const struct region *r, uint32_t g)
 }
 
 /* Size in granules of the busy item at g. */
-static uint32_t item_size(const struct region *r, uint32_t g)
+HOT uint32_t item_size(const struct region *r, uint32_t g)
 {
     return item_end(r, g) - g;
 }
 
-static uint64_t bit_mask(uint32_t b0, uint32_t b1) /* bits [b0, b1), b1 <= 64 */
+/* Bits [b0, b1) of a word, for b0 < b1 <= 64 (every caller's b1 is a
+ * bit number plus one, so it is never 0). */
+HOT uint64_t bit_mask(uint32_t b0, uint32_t b1)
 {
-    uint64_t hi = b1 >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << b1) - 1);
-    return hi & (~(uint64_t)0 << b0);
+    return (~(uint64_t)0 >> (64 - b1)) & (~(uint64_t)0 << b0);
 }
 
 HOT void set_bit(uint64_t *bits, uint32_t i, bool v)
@@ -445,6 +452,25 @@ static uint32_t prev_free(const struct region *r, uint32_t x)
     return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
 }
 
+/* Is no granule of [lo, hi) free (hi <= end)?  Inline for a range of one
+ * or two words, the usual distance from the rover to the run after it. */
+HOT bool none_free(const struct region *r, uint32_t lo, uint32_t hi)
+{
+    if (lo >= hi) {
+        return true;
+    }
+    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
+    uint64_t first = FREEW(r, w0) & (~(uint64_t)0 << (lo & 63));
+    uint64_t last_mask = bit_mask(0, ((hi - 1) & 63) + 1);
+    if (w0 == w1) {
+        return (first & last_mask) == 0;
+    }
+    if (w1 == w0 + 1) {
+        return first == 0 && (FREEW(r, w1) & last_mask) == 0;
+    }
+    return next_free(r, lo) >= hi;
+}
+
 /* First granule of the free run holding granule x. */
 static uint32_t run_start(const struct region *r, uint32_t x)
 {
@@ -588,7 +614,7 @@ HOT uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_
 {
     /* The remembered run, when it is the first one from lo on: no granule
      * before it is free (so it starts a run), and it is long enough. */
-    if (r->run_cs >= lo && r->run_ce - r->run_cs >= n && next_free(r, lo) == r->run_cs) {
+    if (r->run_cs >= lo && r->run_ce - r->run_cs >= n && none_free(r, lo, r->run_cs)) {
         *run_end = r->run_ce;
         return r->run_cs;
     }
@@ -641,6 +667,9 @@ HOT void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
     uint32_t k = t->leaves + i;
     if (t->v[k] != v) {
         maxtree_set(t->v, k, v);
+        if (i < t->memo_at && v > t->memo_max) {
+            t->memo_max = v; /* keeps the bound true */
+        }
     }
 }
 
@@ -648,6 +677,33 @@ HOT void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
 static uint32_t rtree_first(const struct rtree *t, uint32_t from, uint32_t thr)
 {
     return maxtree_first(t->v, t->leaves, from, thr);
+}
+
+/* First region index whose key is >= thr, or NONE: from the memo when it
+ * settles the question, otherwise down from the root, noting the largest
+ * key of the subtrees passed on the left (the keys before the answer). */
+HOT uint32_t rtree_first_from0(struct rtree *t, uint32_t thr)
+{
+    if (t->memo_max < thr && (t->memo_at >= t->leaves || t->v[t->leaves + t->memo_at] >= thr)) {
+        return t->memo_at >= t->leaves ? NONE : t->memo_at;
+    }
+    const uint32_t *v = t->v;
+    uint32_t k = 1, left = 0;
+    if (v[1] < thr) {
+        t->memo_at = t->leaves;
+        t->memo_max = v[1];
+        return NONE;
+    }
+    while (k < t->leaves) {
+        k <<= 1;
+        if (v[k] < thr) {
+            left = max2(left, v[k]);
+            k++;
+        }
+    }
+    t->memo_at = k - t->leaves;
+    t->memo_max = left;
+    return t->memo_at;
 }
 
 /* Makes room for index `leaves` (doubling); false when out of memory. */
@@ -671,6 +727,7 @@ static bool rtree_grow(struct rtree *t)
 static bool rtree_init(struct rtree *t, uint32_t leaves)
 {
     t->leaves = leaves;
+    t->memo_at = t->memo_max = 0; /* no key lies before index 0 */
     t->v = os_map_private(align_up((size_t)2 * leaves * sizeof(uint32_t), os_page_size()));
     return t->v != NULL;
 }
@@ -1031,7 +1088,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     struct region *r = NULL;
     uint32_t x = NONE, xend = NONE;
     /* Pass 1: regions whose hint admits the request, in list order. */
-    for (uint32_t i = rtree_first(&h->k_hint, 0, cb); i != NONE;
+    for (uint32_t i = rtree_first_from0(&h->k_hint, cb); i != NONE;
          i = rtree_first(&h->k_hint, i + 1, cb)) {
         r = h->regions[i];
         x = region_search(r, need, &xend);
@@ -1042,7 +1099,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     }
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     if (x == NONE) {
-        for (uint32_t i = rtree_first(&h->k_tail, 0, cb + 1); i != NONE;
+        for (uint32_t i = rtree_first_from0(&h->k_tail, cb + 1); i != NONE;
              i = rtree_first(&h->k_tail, i + 1, cb + 1)) {
             r = h->regions[i];
             if (!(r->max_free & ESTIMATE)) {
