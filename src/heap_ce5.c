@@ -114,6 +114,9 @@ struct region {
      * it; the next search or free usually asks for this run's end, and a
      * long run's end otherwise costs a summary scan. */
     uint32_t run_cs, run_ce;
+    /* This region's keys as the heap's region trees hold them (both 0 in
+     * a fresh mapping, as in the trees), so reindex compares locally. */
+    uint32_t key_hint, key_tail;
     size_t map_bytes;
 };
 
@@ -770,8 +773,15 @@ HOT uint32_t tail_key(const struct region *r)
 
 HOT void reindex(struct ce5_heap *h, struct region *r)
 {
-    rtree_set(&h->k_hint, r->index, r->max_free);
-    rtree_set(&h->k_tail, r->index, tail_key(r));
+    if (r->key_hint != r->max_free) {
+        r->key_hint = r->max_free;
+        rtree_set(&h->k_hint, r->index, r->key_hint);
+    }
+    uint32_t tail = tail_key(r);
+    if (r->key_tail != tail) {
+        r->key_tail = tail;
+        rtree_set(&h->k_tail, r->index, tail);
+    }
 }
 
 static void note_committed(struct ce5_heap *h, size_t added)
