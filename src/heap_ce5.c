@@ -209,10 +209,19 @@ static uint32_t pow2_at_least(uint32_t n)
  * region trees are both of this kind.
  * ====================================================================== */
 
-/* Sets leaf position k to val and the nodes above it that change. */
+/* Sets leaf position k to val and the nodes above it that change.  A
+ * raised value (every free raises its region's hint) only needs to be
+ * carried up while it is the larger one. */
 static void maxtree_set(uint32_t *v, uint32_t k, uint32_t val)
 {
+    uint32_t old = v[k];
     v[k] = val;
+    if (val >= old) {
+        for (k >>= 1; k >= 1 && v[k] < val; k >>= 1) {
+            v[k] = val;
+        }
+        return;
+    }
     for (k >>= 1; k >= 1; k >>= 1) {
         uint32_t m = max2(v[2 * k], v[2 * k + 1]);
         if (v[k] == m) {
