@@ -37,8 +37,8 @@ int os_decommit(void *addr, size_t len);
 
 /* Moves the pages of [src, src + len) to dst (page aligned, both private
  * anonymous read/write mappings) without copying them; src stays mapped
- * and reads as zero.  0, or -1 when the kernel cannot (before Linux 5.7):
- * the caller copies then. */
+ * and reads as zero.  0, or -1 when the kernel cannot (before Linux 5.7)
+ * or the move was seen not to work (probed once): the caller copies then. */
 int os_move_pages(void *dst, void *src, size_t len);
 
 /* Map `size` bytes read-write for cebox's own bookkeeping (never in a slot).

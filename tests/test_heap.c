@@ -12,9 +12,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cebox.h"
 #include "cebox/winmem.h"
@@ -402,17 +411,21 @@ static void test_large_item_realloc(void **state)
     assert_int_equal((uintptr_t)s2 % BLOCK, 0x20);
 }
 
-/* A large item that keeps growing moves each time (CE never grows one in
- * place); every byte comes along, the old pages are given back, and the
- * new item's tail reads as zero. */
-static void test_large_item_moves_keep_every_byte(void **state)
+/* Grows a large item step by step and checks every move (CE never grows
+ * one in place): every byte comes along, the old pages are given back, the
+ * new item's tail reads as zero, and a block the program made read-only,
+ * wholly or half, still moves into a writable one.  Returns NULL when all
+ * is well, else what went wrong: it also runs in a child process, where
+ * cmocka's asserts cannot be used. */
+static const char *check_large_moves(char *why, size_t len)
 {
-    (void)state;
     HANDLE h = GetProcessHeap();
     struct cebox_slot_info before, after;
     size_t n = 100000;
     unsigned char *p = HeapAlloc(h, 0, n);
-    assert_non_null(p);
+    if (p == NULL) {
+        return "the first large item failed";
+    }
     for (size_t i = 0; i < HeapSize(h, 0, p); i++) {
         p[i] = (unsigned char)(i * 7 + 3);
     }
@@ -421,31 +434,41 @@ static void test_large_item_moves_keep_every_byte(void **state)
         cebox_slot_info(&before);
         n *= 2;
         unsigned char *q = HeapReAlloc(h, 0, p, n);
-        assert_non_null(q);
-        assert_ptr_not_equal(q, p);
-        assert_int_equal((uintptr_t)q % BLOCK, 0x20);
+        if (q == NULL || q == p || (uintptr_t)q % BLOCK != 0x20) {
+            snprintf(why, len, "round %d: moved to %p from %p", round, (void *)q, (void *)p);
+            return why;
+        }
         for (size_t i = 0; i < old; i++) {
             if (q[i] != (unsigned char)(i * 7 + 3)) {
-                fail_msg("round %d: byte %zu lost", round, i);
+                snprintf(why, len, "round %d: byte %zu lost", round, i);
+                return why;
             }
         }
-        assert_true(all_zero(q + old, HeapSize(h, 0, q) - old));
+        if (!all_zero(q + old, HeapSize(h, 0, q) - old)) {
+            return "the grown part is not zero";
+        }
         cebox_slot_info(&after);
         /* committed: the old item's pages (old + 0x20) out, the new ones in */
-        assert_int_equal(after.committed_bytes + old + 0x20, before.committed_bytes + HeapSize(h, 0, q) + 0x20);
+        if (after.committed_bytes + old + 0x20 != before.committed_bytes + HeapSize(h, 0, q) + 0x20) {
+            snprintf(why, len, "round %d: committed %zu -> %zu", round, before.committed_bytes,
+                     after.committed_bytes);
+            return why;
+        }
         for (size_t i = old; i < HeapSize(h, 0, q); i++) {
             q[i] = (unsigned char)(i * 7 + 3);
         }
         p = q;
     }
-    /* A block the program made read-only still moves into a writable one. */
     DWORD was;
     uintptr_t first_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
-    assert_true(VirtualProtect((void *)first_page, HeapSize(h, 0, p) + 0x20, PAGE_READONLY, &was));
+    if (!VirtualProtect((void *)first_page, HeapSize(h, 0, p) + 0x20, PAGE_READONLY, &was)) {
+        return "VirtualProtect of the item failed";
+    }
     size_t old = HeapSize(h, 0, p);
     unsigned char *q = HeapReAlloc(h, 0, p, old * 2);
-    assert_non_null(q);
-    assert_int_equal(q[old - 1], (unsigned char)((old - 1) * 7 + 3));
+    if (q == NULL || q[old - 1] != (unsigned char)((old - 1) * 7 + 3)) {
+        return "the read-only item did not move whole";
+    }
     q[0] = 1;
     q[old * 2 - 1] = 2;
     /* Half of it read-only: two host mappings.  Older kernels will not
@@ -457,17 +480,86 @@ static void test_large_item_moves_keep_every_byte(void **state)
         q[i] = (unsigned char)(i * 5 + 1);
     }
     uintptr_t q_page = (uintptr_t)q & ~(uintptr_t)0xFFF;
-    assert_true(VirtualProtect((void *)q_page, (qn + 0x20) / 2 & ~(size_t)0xFFF, PAGE_READONLY, &was));
+    if (!VirtualProtect((void *)q_page, (qn + 0x20) / 2 & ~(size_t)0xFFF, PAGE_READONLY, &was)) {
+        return "VirtualProtect of half the item failed";
+    }
     unsigned char *c = HeapReAlloc(h, 0, q, qn * 2);
-    assert_non_null(c);
+    if (c == NULL) {
+        return "the half read-only item did not move";
+    }
     for (size_t i = 0; i < qn; i++) {
         if (c[i] != (unsigned char)(i * 5 + 1)) {
-            fail_msg("copied move: byte %zu lost", i);
+            snprintf(why, len, "half read-only move: byte %zu lost", i);
+            return why;
         }
     }
     c[0] = 3;
     c[qn / 4] = 3;
-    assert_true(HeapFree(h, 0, c));
+    return HeapFree(h, 0, c) ? NULL : "HeapFree of the moved item failed";
+}
+
+static void test_large_item_moves_keep_every_byte(void **state)
+{
+    (void)state;
+    char why[160];
+    const char *problem = check_large_moves(why, sizeof why);
+    if (problem != NULL) {
+        fail_msg("%s", problem);
+    }
+}
+
+/* Makes every mremap of this process fail with EPERM, as a kernel without
+ * MREMAP_DONTUNMAP (before 5.7) or a sandbox does. */
+static bool forbid_mremap(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mremap, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+/* The same moves where the kernel refuses to move pages: the heap copies
+ * the bytes instead, with the same results.  (In a child, since a filter
+ * cannot be taken back.) */
+static void test_large_item_moves_without_mremap(void **state)
+{
+    (void)state;
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload != NULL && strstr(preload, "vgpreload") != NULL) {
+        skip(); /* under valgrind, whose own mremap calls would meet the filter */
+    }
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char why[160] = "";
+        const char *problem = "cannot install the seccomp filter";
+        if (forbid_mremap()) {
+            char *probe = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            problem = mremap(probe, 8192, 4096, 0) == MAP_FAILED && errno == EPERM
+                          ? check_large_moves(why, sizeof why)
+                          : "mremap still works under the filter";
+        }
+        if (problem != NULL) {
+            (void)!write(fds[1], problem, strlen(problem));
+        }
+        _exit(problem == NULL ? 0 : 1);
+    }
+    close(fds[1]);
+    char msg[160] = "";
+    ssize_t got = read(fds[0], msg, sizeof msg - 1);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fail_msg("child: %s (status 0x%x)", got > 0 ? msg : "no message", status);
+    }
 }
 
 static void test_zeroing(void **state)
@@ -800,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup(test_in_place_only_realloc, setup),
         cmocka_unit_test_setup(test_large_item_realloc, setup),
         cmocka_unit_test_setup(test_large_item_moves_keep_every_byte, setup),
+        cmocka_unit_test_setup(test_large_item_moves_without_mremap, setup),
         cmocka_unit_test_setup(test_zeroing, setup),
         cmocka_unit_test_setup(test_invalid_pointers_are_refused, setup),
         cmocka_unit_test_setup(test_overrun_cannot_corrupt_the_heap, setup),
