@@ -627,6 +627,7 @@ void eventlog_exit(const struct run_summary *s)
         log_put_u64(&e, s->bad_frees);
         log_put_u64(&e, s->foreign_frees);
         log_put_u64(&e, s->outside_peak);
+        log_put_u64(&e, s->libc_malloc_bytes);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

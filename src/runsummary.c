@@ -83,6 +83,12 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
                    human(a, sizeof a, s->outside_peak));
     }
+    if (s->libc_malloc_bytes != 0) {
+        n = append(buf, n, cap,
+                   "cebox:   not emulated: glibc's own malloc holds %s (code bound to it around cebox, "
+                   "such as a library loaded with RTLD_DEEPBIND)\n",
+                   human(a, sizeof a, s->libc_malloc_bytes));
+    }
     if (total != 0 && hint == RUN_SUMMARY_HINT_OUT) {
         n = append(buf, n, cap, "cebox:   where they failed: run with --out DIR to record their call stacks, "
                                 "then: cebox report DIR\n");

@@ -29,6 +29,9 @@ struct run_summary {
     uint64_t fail_exhausted, fail_fragmented, fail_ram, fail_cap; /* the slot's, by reason */
     uint64_t bad_frees, foreign_frees;
     uint64_t outside_peak; /* bytes mapped outside the slot, at the peak */
+    /* Bytes glibc's own malloc held at exit: 0 unless some code reached it
+     * around cebox (a library dlopen'ed with RTLD_DEEPBIND). */
+    uint64_t libc_malloc_bytes;
 };
 
 /* What the summary says after the numbers about the call stacks. */

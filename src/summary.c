@@ -4,7 +4,9 @@
  */
 #include "summary.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,6 +78,23 @@ void summary_forked(void)
     atomic_store(&foreign_frees, 0);
 }
 
+/* What glibc's own malloc holds from the system (its arena and its mapped
+ * chunks).  Nothing, as long as every call reaches cebox: the preloaded
+ * symbols come first in every lookup but one, that of a library dlopen'ed
+ * with RTLD_DEEPBIND, which binds to its own dependencies (libc) first.
+ * Such code runs outside the emulation, and the summary says so. */
+static uint64_t libc_malloc_bytes(void)
+{
+    struct mallinfo2 (*libc_mallinfo2)(void);
+    void *sym = dlsym(RTLD_NEXT, "mallinfo2");
+    if (sym == NULL) {
+        return 0;
+    }
+    memcpy(&libc_mallinfo2, &sym, sizeof sym); /* object to function pointer */
+    struct mallinfo2 mi = libc_mallinfo2();
+    return (uint64_t)mi.arena + (uint64_t)mi.hblkhd;
+}
+
 /* The numbers of the summary: the core's (eventlog_summary) and this
  * file's counters. */
 static void collect(struct cebox_core *core, struct run_summary *rs)
@@ -84,6 +103,7 @@ static void collect(struct cebox_core *core, struct run_summary *rs)
     rs->bad_frees = atomic_load(&bad_frees);
     rs->foreign_frees = atomic_load(&foreign_frees);
     rs->outside_peak = atomic_load(&outside_peak);
+    rs->libc_malloc_bytes = libc_malloc_bytes();
 }
 
 /* The text, with the line on call stacks: where they are, or how to get

@@ -61,6 +61,14 @@ expect "--out that cannot be made" 2 "--out /proc/nope" -- "$CEBOX" run --out /p
 expect "missing program" 127 "nosuchprogram: command not found" -- "$CEBOX" run nosuchprogram
 touch "$TMP/plain" && chmod 644 "$TMP/plain"
 expect "not executable" 126 "not an executable file" -- "$CEBOX" run "$TMP/plain"
+# A library loaded with RTLD_DEEPBIND binds to libc's malloc: the summary
+# says how much went around the emulation, and programs whose every call
+# reaches cebox never see that line.
+expect "RTLD_DEEPBIND library detected" 0 "not emulated: glibc's own malloc holds" -- \
+    "$CEBOX" run "$P/deepbind" "$P/.libs/deepbind_lib.so"
+if grep -q "^cebox:   heap: .* peak [1-9]" "$TMP/err"; then ok "the program's own malloc still reaches cebox beside it"; else bad "the program's own malloc still reaches cebox beside it"; fi
+expect "no such line for a program that stays inside" 0 "profile ce5" -- "$CEBOX" run "$P/threads"
+if grep -q "not emulated" "$TMP/err"; then bad "a program inside cebox is not reported as escaping"; else ok "a program inside cebox is not reported as escaping"; fi
 expect "static program refused" 126 "is statically linked" -- "$CEBOX" run "$P/static_hello"
 expect "bad option" 2 "CEBOX_PROFILE='ce9' is not valid" -- "$CEBOX" run --profile ce9 "$P/crash"
 expect "bad setting in the environment" 2 "CEBOX_SLOT_SIZE='huge'" -- env CEBOX_SLOT_SIZE=huge "$CEBOX" run "$P/crash"
