@@ -3,7 +3,6 @@
  * than to the preloaded one, and has it allocate: the exit summary of
  * `cebox run` must say that memory went around the emulation.  Exits 0
  * when the library ran, 1 otherwise. */
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
