@@ -142,10 +142,11 @@ static const struct heap_ops no_heap_ops = {
 
 /* What every call needs once the process heap exists.  A preloaded
  * process never drops its heap or its slot, so this is published once
- * (proc_ready) and then read by every call without a lock. */
+ * (proc_state) and then read by every call without a lock. */
 static struct proc proc;
-static atomic_bool proc_ready;
-static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
+enum { PROC_NONE, PROC_WRITING, PROC_READY };
+static atomic_int proc_state; /* one writer, chosen by compare-and-swap: no
+                               * lock that a fork could leave taken */
 
 /* enter() until the process heap exists: asks the core each time (the heap
  * may become possible later), and publishes it once it does. */
@@ -159,12 +160,11 @@ static __attribute__((noinline)) void enter_slow(struct ctx *c)
     o->slot_size = slot_size(o->core->slot);
     c->p = o;
     if (o->heap != NULL) {
-        pthread_mutex_lock(&proc_lock);
-        if (!atomic_load_explicit(&proc_ready, memory_order_relaxed)) {
+        int expected = PROC_NONE;
+        if (atomic_compare_exchange_strong(&proc_state, &expected, PROC_WRITING)) {
             proc = *o;
-            atomic_store_explicit(&proc_ready, true, memory_order_release);
+            atomic_store_explicit(&proc_state, PROC_READY, memory_order_release);
         }
-        pthread_mutex_unlock(&proc_lock);
     }
 }
 
@@ -173,7 +173,7 @@ HOT void enter(struct ctx *c)
     int *errno_at = &errno;
     int saved = *errno_at;
     inside = 1;
-    if (__builtin_expect(atomic_load_explicit(&proc_ready, memory_order_acquire), 1)) {
+    if (__builtin_expect(atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY, 1)) {
         c->p = &proc;
     } else {
         enter_slow(c);
