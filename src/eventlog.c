@@ -48,6 +48,7 @@ static struct {
     bool warned;
     uint32_t generation; /* bumped for each log file started in this address space */
     uint32_t seq;        /* failures recorded in the current file */
+    uint64_t bytes;      /* written to the current file */
     char setting[sizeof(((struct cebox_settings *)0)->out_dir)]; /* CEBOX_OUT as given */
     char dir[LOG_PATH_MAX]; /* the same, made absolute at the start */
     char path[LOG_PATH_MAX + 32];
@@ -67,6 +68,9 @@ static struct {
 } lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 static atomic_uint_fast64_t failures[LOG_API_COUNT];
+/* Failures of this process counted but not recorded: the log had reached
+ * CEBOX_LOG_LIMIT. */
+static atomic_uint_fast64_t unrecorded;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* ---- small helpers: time, text, output ---- */
@@ -141,6 +145,7 @@ static void emit_locked(struct log_enc *e)
         }
         p += n;
         len -= (size_t)n;
+        lg.bytes += (uint64_t)n;
     }
 }
 
@@ -348,6 +353,7 @@ static bool ensure_open_locked(struct cebox_core *core)
     lg.pid = pid;
     lg.broken = false;
     lg.seq = 0;
+    lg.bytes = 0;
     lg.nmods = 0;
     lg.dl_known = false;
     lg.generation++;
@@ -392,6 +398,7 @@ static void fork_child(void)
     for (int i = 0; i < LOG_API_COUNT; i++) {
         atomic_store(&failures[i], 0);
     }
+    atomic_store(&unrecorded, 0);
     if (lg.fd >= 0) {
         close(lg.fd); /* the parent's file; this process starts its own at its first event */
         lg.fd = -1;
@@ -490,10 +497,35 @@ static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lm
     emit_locked(&e);
 }
 
+/* Has this process's log reached its limit (lock held)?  Then failures
+ * are counted (the summary says how many went unrecorded) but neither
+ * written nor unwound: a program that fails in a loop must not fill the
+ * disk.  The file grows by at most one failure's records past the limit,
+ * and the exit summary always goes in. */
+static bool log_full_locked(const struct cebox_core *core)
+{
+    return lg.pid == getpid() && lg.bytes >= core->settings.log_limit;
+}
+
+/* Counts the failure as unrecorded when the log is full. */
+static bool skip_when_full(const struct cebox_core *core)
+{
+    pthread_mutex_lock(&lg.lock);
+    bool full = log_full_locked(core);
+    pthread_mutex_unlock(&lg.lock);
+    if (full) {
+        atomic_fetch_add(&unrecorded, 1);
+    }
+    return full;
+}
+
 static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, size_t size, DWORD err,
                    enum log_reason hint)
 {
     pthread_once(&atfork_once, register_atfork);
+    if (skip_when_full(core)) {
+        return;
+    }
     /* Everything about the moment first, outside the log's lock. */
     uintptr_t ips[LOG_MAX_DEPTH];
     size_t depth = stack_capture(ips, core->settings.stack_depth);
@@ -506,7 +538,10 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
     slot_get_stats(core->slot, &st);
 
     pthread_mutex_lock(&lg.lock);
-    if (ensure_open_locked(core)) {
+    bool open = ensure_open_locked(core);
+    if (open && log_full_locked(core)) { /* filled by another thread meanwhile */
+        atomic_fetch_add(&unrecorded, 1);
+    } else if (open) {
         scan_modules_locked(); /* objects dlopen'ed since: before the stack that may need them */
         uint32_t id = stack_record_locked(ips, depth);
         uint32_t seq = ++lg.seq;
@@ -591,6 +626,7 @@ void eventlog_summary(struct cebox_core *core, struct run_summary *out)
     for (int i = 0; i < LOG_API_COUNT; i++) {
         out->failures[i] = atomic_load(&failures[i]);
     }
+    out->unrecorded_failures = atomic_load(&unrecorded);
 }
 
 void eventlog_exit(const struct run_summary *s)
@@ -628,6 +664,7 @@ void eventlog_exit(const struct run_summary *s)
         log_put_u64(&e, s->foreign_frees);
         log_put_u64(&e, s->outside_peak);
         log_put_u64(&e, s->libc_malloc_bytes);
+        log_put_u64(&e, s->unrecorded_failures);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

@@ -67,7 +67,7 @@ struct option_def {
 enum {
     OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_THRESHOLDS,
     OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_HIBERNATE_SIGNAL, OPT_IDX_CLOSE_APPS, OPT_IDX_SESSION,
-    OPT_IDX_STACK_DEPTH, OPT_IDX_COUNT
+    OPT_IDX_STACK_DEPTH, OPT_IDX_LOG_LIMIT, OPT_IDX_COUNT
 };
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
@@ -109,6 +109,9 @@ static const struct option_def table[OPT_IDX_COUNT] = {
                          "device shared by the processes of one run (cebox run sets it)"},
     [OPT_IDX_STACK_DEPTH] = {"stack-depth", "CEBOX_STACK_DEPTH", OPT_INT, 1, 128, 1, NULL, "32",
                              "frames recorded per call stack of a failed allocation (innermost first)"},
+    [OPT_IDX_LOG_LIMIT] = {"log-limit", "CEBOX_LOG_LIMIT", OPT_SIZE, 64 * KB, 64 * GB, 1 * KB, NULL, "64M",
+                           "size at which a process's event log stops taking failures (they are still "
+                           "counted; the summary says how many went unrecorded)"},
 };
 
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
@@ -363,6 +366,7 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     case OPT_IDX_HIBERNATE_SIGNAL: s->hibernate_signal = signo; break;
     case OPT_IDX_CLOSE_APPS: s->close_apps = flag; break;
     case OPT_IDX_STACK_DEPTH: s->stack_depth = (unsigned)size; break;
+    case OPT_IDX_LOG_LIMIT: s->log_limit = size; break;
     default: break;
     }
     return 0;
@@ -388,6 +392,7 @@ static void apply_defaults(struct cebox_settings *s)
     s->hibernate_signal = 0;
     s->close_apps = false;
     s->stack_depth = 32;
+    s->log_limit = 64 * MB;
 }
 
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
@@ -475,6 +480,7 @@ static void format_value(size_t idx, const struct cebox_settings *s, char *buf, 
         break;
     case OPT_IDX_CLOSE_APPS: snprintf(buf, len, "%s", s->close_apps ? "yes" : "no"); break;
     case OPT_IDX_STACK_DEPTH: snprintf(buf, len, "%u", s->stack_depth); break;
+    case OPT_IDX_LOG_LIMIT: format_size(buf, len, s->log_limit); break;
     default: buf[0] = '\0'; break;
     }
 }

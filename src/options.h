@@ -52,6 +52,7 @@ struct cebox_settings {
     int hibernate_signal; /* 0: none */
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */
+    size_t log_limit;     /* bytes after which a log takes no more failures */
 };
 
 /* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */

@@ -83,6 +83,12 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
                    human(a, sizeof a, s->outside_peak));
     }
+    if (s->unrecorded_failures != 0) {
+        n = append(buf, n, cap,
+                   "cebox:   %llu of them not recorded: the log reached its size limit "
+                   "(--log-limit)\n",
+                   (ull)s->unrecorded_failures);
+    }
     if (s->libc_malloc_bytes != 0) {
         n = append(buf, n, cap,
                    "cebox:   not emulated: glibc's own malloc holds %s (code bound to it around cebox, "

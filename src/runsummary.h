@@ -32,6 +32,8 @@ struct run_summary {
     /* Bytes glibc's own malloc held at exit: 0 unless some code reached it
      * around cebox (a library dlopen'ed with RTLD_DEEPBIND). */
     uint64_t libc_malloc_bytes;
+    /* Failures counted but not recorded: the log had reached its limit. */
+    uint64_t unrecorded_failures;
 };
 
 /* What the summary says after the numbers about the call stacks. */

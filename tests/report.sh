@@ -139,6 +139,33 @@ else
     bad "4 threads failing at once (report exit $st)"; show "$TMP/rerr"; show "$TMP/text"
 fi
 
+if ! grep -q "not recorded" "$TMP/text"; then
+    ok "under the default log limit every failure is recorded"
+else
+    bad "under the default log limit every failure is recorded"; show "$TMP/text"
+fi
+
+# ---- the log limit: failures past it are counted, not written
+"$CEBOX" run --slot-size 1M --log-limit 64K --out "$TMP/lim" "$P/oom_chain" threads > /dev/null 2> "$TMP/err"
+st_run=$?
+"$CEBOX" report "$TMP/lim" > "$TMP/text" 2> "$TMP/rerr"
+st=$?
+"$CEBOX" report --format json "$TMP/lim" > "$TMP/json" 2>> "$TMP/rerr"
+lim_log=$(ls "$TMP/lim"/cebox-[0-9]*.log)
+lim_size=$(wc -c < "$lim_log")
+unrec=$(sed -n 's/.* \([0-9][0-9]*\) of them not recorded: the log reached its size limit.*/\1/p' "$TMP/err")
+recorded=$(sed -n 's/^\([0-9][0-9]*\) failed allocations recorded at.*/\1/p' "$TMP/text")
+if [ "$st_run" -eq 0 ] && [ "$st" -eq 0 ] && [ -n "$unrec" ] && [ "$unrec" -gt 0 ] && [ -n "$recorded" ] &&
+    [ $((recorded + unrec)) -eq 800 ] && [ "$lim_size" -ge 65536 ] && [ "$lim_size" -lt $((65536 + 4096)) ] &&
+    grep -q "\"unrecorded_failures\": $unrec" "$TMP/json"; then
+    ok "--log-limit 64K: the log stops near 64K, $recorded recorded + $unrec counted = 800"
+else
+    bad "--log-limit 64K (run $st_run, report $st, log $lim_size bytes, recorded '$recorded', unrecorded '$unrec')"
+    show "$TMP/err"; show "$TMP/rerr"
+fi
+"$CEBOX" settings --log-limit 1K > /dev/null 2> "$TMP/rerr"; st=$?
+check "--log-limit refuses 1K (exit 2, one line)" sh -c "test $st -eq 2 && test \$(wc -l < '$TMP/rerr') -eq 1 && grep -q \"CEBOX_LOG_LIMIT='1K' is not valid; accepted: a size in bytes with optional K, M or G, from 64K to 64G\" '$TMP/rerr'"
+
 # ---- fragmentation: enough free blocks, no two together
 "$CEBOX" run --quiet --slot-size 1M --out "$TMP/fr" "$P/oom_chain" frag > /dev/null 2>&1
 "$CEBOX" report "$TMP/fr" > "$TMP/text"

@@ -277,8 +277,11 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
     s.bad_frees = log_get_u64(d);
     s.foreign_frees = log_get_u64(d);
     s.outside_peak = log_get_u64(d);
-    if (d->pos < d->len) { /* absent from logs of cebox 0.1 */
+    if (d->pos < d->len) { /* absent from older logs */
         s.libc_malloc_bytes = log_get_u64(d);
+    }
+    if (d->pos < d->len) {
+        s.unrecorded_failures = log_get_u64(d);
     }
     if (d->short_read) {
         snprintf(log->damage, sizeof log->damage, "summary record too short");
