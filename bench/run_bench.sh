@@ -1,6 +1,7 @@
 #!/bin/sh
 # run_bench.sh - wall and CPU time of real programs natively, under cebox
-# (default profile, failure stacks only) and, when installed, under
+# (default profile, recording on: --out, which records only the call stacks
+# of failed allocations) and, when installed, under
 # heaptrack, in alternating runs; prints the median of each and the ratios;
 # then, when valgrind is installed, the instructions each executes.
 #
@@ -22,7 +23,7 @@ one() {
     name=$1 mode=$2
     case $mode in
     native) set -- sh -c ". '$W'; b_$name" ;;
-    cebox) set -- "$CEBOX" run --quiet sh -c ". '$W'; b_$name" ;;
+    cebox) rm -rf "$TMP/logs"; set -- "$CEBOX" run --quiet --out "$TMP/logs" sh -c ". '$W'; b_$name" ;;
     heaptrack) set -- heaptrack -o "$TMP/ht" sh -c ". '$W'; b_$name" ;;
     esac
     start=$(date +%s%N)
@@ -62,7 +63,7 @@ for name in sqlite lua python; do
     echo "$line"
 done
 echo
-echo "medians of $RUNS alternating runs; cebox: default profile (ce5), no --out (failure stacks only)"
+echo "medians of $RUNS alternating runs; cebox: default profile (ce5), --out DIR (logs written; only failed allocations' stacks are recorded)"
 [ "$have_heaptrack" = yes ] || echo "heaptrack is not installed (apt-get install heaptrack) - no comparison"
 
 # Instructions executed (callgrind, every process of the run): the same
@@ -79,7 +80,8 @@ if [ "${BENCH_INSTRUCTIONS:-yes}" != no ] && command -v valgrind > /dev/null 2>&
     echo '|---|---:|---:|---:|'
     for name in sqlite lua python; do
         ni=$(instructions sh -c ". '$W'; b_$name")
-        ci=$(instructions "$CEBOX" run --quiet sh -c ". '$W'; b_$name")
+        rm -rf "$TMP/logs"
+        ci=$(instructions "$CEBOX" run --quiet --out "$TMP/logs" sh -c ". '$W'; b_$name")
         awk -v n="$name" -v ni="$ni" -v ci="$ci" \
             'BEGIN { printf "| %s | %.0f M | %.0f M | %.2f |\n", n, ni / 1e6, ci / 1e6, ci / ni }'
     done
