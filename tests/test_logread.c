@@ -127,7 +127,9 @@ static void map(struct built *b, uint32_t seq)
     add(b, &e);
 }
 
-static void summary(struct built *b, uint32_t pid)
+/* An exit summary; `trailing` u64 fields after outside_peak (0: a log of
+ * before libc_malloc_bytes, 2: with it and unrecorded_failures). */
+static void summary_with(struct built *b, uint32_t pid, int trailing)
 {
     struct log_enc e;
     log_enc_begin(&e, rec, sizeof rec, LOG_REC_SUMMARY);
@@ -147,10 +149,15 @@ static void summary(struct built *b, uint32_t pid)
     for (int i = 0; i < LOG_API_COUNT; i++) {
         log_put_u64(&e, (uint64_t)i);
     }
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 7 + trailing; i++) {
         log_put_u64(&e, (uint64_t)(10 + i));
     }
     add(b, &e);
+}
+
+static void summary(struct built *b, uint32_t pid)
+{
+    summary_with(b, pid, 0);
 }
 
 /* header, 2 modules, a stack, failure+map twice (same stack), summary. */
@@ -216,7 +223,27 @@ static void reads_every_field(void **state)
     assert_string_equal(p->summary.command, "prog arg one two");
     assert_int_equal(p->summary.failures[LOG_API_VIRTUALALLOC], LOG_API_VIRTUALALLOC);
     assert_int_equal(p->summary.outside_peak, 16);
+    assert_int_equal(p->summary.libc_malloc_bytes, 0); /* absent: an older log */
+    assert_int_equal(p->summary.unrecorded_failures, 0);
     assert_int_equal(p->exit_ns, 2000000000ull);
+    logread_free(&log);
+}
+
+/* The summary's optional trailing fields are read when present. */
+static void reads_the_optional_summary_fields(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    summary_with(&b, 4242, 2);
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    assert_true(log.procs[0].has_summary);
+    assert_int_equal(log.procs[0].summary.outside_peak, 16);
+    assert_int_equal(log.procs[0].summary.libc_malloc_bytes, 17);
+    assert_int_equal(log.procs[0].summary.unrecorded_failures, 18);
     logread_free(&log);
 }
 
@@ -395,6 +422,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_every_field),
+        cmocka_unit_test(reads_the_optional_summary_fields),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),
