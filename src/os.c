@@ -124,7 +124,7 @@ static bool move_works(void)
     if (k != 0) {
         return k == 1;
     }
-    const size_t len = (size_t)2 * 4096;
+    const size_t len = 2 * os_page_size();
     long a = raw_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     long b = raw_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     bool ok = false;
