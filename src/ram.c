@@ -196,7 +196,10 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
 
 static void *map_shared(int fd, size_t bytes)
 {
-    long ret = syscall(SYS_mmap, NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* syscall() reads every argument as a long, and the offset goes on the
+     * stack: an int 0 there may carry garbage in its upper half (clang
+     * stores only 4 bytes), which maps far past the end of the file. */
+    long ret = syscall(SYS_mmap, 0L, (long)bytes, (long)(PROT_READ | PROT_WRITE), (long)MAP_SHARED, (long)fd, 0L);
     return ret == -1 ? NULL : (void *)ret;
 }
 

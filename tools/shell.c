@@ -235,7 +235,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
     int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
     int next_step = 0, result = 0;
 #ifdef SYS_pidfd_open
-    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    int pidfd = (int)syscall(SYS_pidfd_open, (long)child, 0L);
 #else
     int pidfd = -1;
 #endif
