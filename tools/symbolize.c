@@ -261,6 +261,24 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *inl, const char **file, int *lin
     }
 }
 
+/* The compilation unit holding address a of the module.  libdw finds it
+ * through .debug_aranges, which clang does not emit (and libdw before 0.189
+ * has no other way), so without it the units' own ranges are walked. */
+static Dwarf_Die *unit_of(Dwfl_Module *mod, Dwarf_Addr a, Dwarf_Die *storage, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, a, bias);
+    if (cu != NULL) {
+        return cu;
+    }
+    while ((cu = dwfl_module_nextcu(mod, cu, bias)) != NULL) {
+        if (dwarf_haspc(cu, a - *bias) > 0) {
+            *storage = *cu;
+            return storage;
+        }
+    }
+    return NULL;
+}
+
 size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, bool is_return,
                  struct sym_frame *out, size_t max)
 {
@@ -278,8 +296,14 @@ size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, b
     Dwfl_Line *dl = dwfl_module_getsrc(sm->mod, a);
     const char *file = dl != NULL ? dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL) : NULL;
     size_t n = 0;
-    Dwarf_Addr bias;
-    Dwarf_Die *cu = dwfl_module_addrdie(sm->mod, a, &bias);
+    Dwarf_Addr bias = 0;
+    Dwarf_Die unit;
+    Dwarf_Die *cu = unit_of(sm->mod, a, &unit, &bias);
+    Dwarf_Line *l = file == NULL && cu != NULL ? dwarf_getsrc_die(cu, a - bias) : NULL;
+    if (l != NULL) { /* the line table of a unit found by its ranges */
+        file = dwarf_linesrc(l, NULL, NULL);
+        dwarf_lineno(l, &line);
+    }
     Dwarf_Die *scopes = NULL;
     int nscopes = cu != NULL ? dwarf_getscopes(cu, a - bias, &scopes) : 0;
     for (int i = 0; i < nscopes && n < max; i++) {
