@@ -17,8 +17,9 @@
  *                      blocks but no two together (fragmentation)
  *
  * The test finds the lines of the calls by their SITE and CALL markers:
- * keep each marker on the line of its call.  Built with -O1 -g and no
- * sibling calls, so that every function keeps its frame.
+ * keep each marker on the line of its call.  Built with -O1 -g, no
+ * sibling calls and no unrolling, so that every function keeps its frame
+ * and every loop its one call site.
  */
 #include <pthread.h>
 #include <signal.h>
