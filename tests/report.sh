@@ -229,6 +229,18 @@ else
     bad "a crash right after the failure (report exit $st)"; show "$TMP/text"; show "$TMP/rerr"
 fi
 
+# ---- no .debug_aranges (as clang builds them): the units' ranges are walked
+mkdir -p "$TMP/nar"
+objcopy --remove-section .debug_aranges "$P/oom_chain" "$TMP/nar/oom_chain"
+if readelf -S "$TMP/nar/oom_chain" | grep -q debug_aranges; then
+    bad "a program without .debug_aranges (objcopy left the section)"
+else
+    "$CEBOX" run --quiet --slot-size 1M --out "$TMP/nar/o" "$TMP/nar/oom_chain" malloc > /dev/null 2>&1
+    "$CEBOX" report "$TMP/nar/o" > "$TMP/text" 2> "$TMP/rerr"
+    check "a program without .debug_aranges: file:line all the same" \
+        in_order "$TMP/text" "chain_level3 at .*$C:$L3\$" "chain_level2 at .*$C:$L2\$" "chain_level1"
+fi
+
 # ---- separate debug files; a program rebuilt since the run
 mkdir -p "$TMP/dbg"
 cp "$P/oom_chain" "$TMP/dbg/oom_chain"
