@@ -518,7 +518,9 @@ static int add_directory(struct log_list *l, const char *dir)
         }
     }
     closedir(d);
-    qsort(l->paths + before, l->n - before, sizeof *l->paths, by_pid);
+    if (l->n > before) { /* qsort's array may not be NULL, even when empty */
+        qsort(l->paths + before, l->n - before, sizeof *l->paths, by_pid);
+    }
     return (int)(l->n - before);
 }
 
