@@ -11,11 +11,12 @@ P="$(cd "$B" && pwd)/tests/programs"
 . "${top_srcdir:-.}/tests/testlib.sh"
 BAD_SHOW="$TMP/out $TMP/err"
 run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
-# Shell text that waits until the background hog writing to $TMP/hog.out
-# holds its memory (it prints one line then): sleeping a fixed time is not
-# enough on a loaded machine.  Built-ins only: every program the shell
-# started would join the session and use its RAM.
-HELD="i=0; while ! [ -s '$TMP/hog.out' ] && [ \$i -lt 3000000 ]; do i=\$((i + 1)); done"
+# Shell text that waits until the background hog writing to file $1 holds
+# its memory (it prints one line then): sleeping a fixed time is not enough
+# on a loaded machine.  Built-ins only: every program the shell started
+# would join the session and use its RAM.
+held() { printf "i=0; while ! [ -s '%s' ] && [ \$i -lt 3000000 ]; do i=\$((i + 1)); done" "$1"; }
+HELD=$(held "$TMP/hog.out")
 has() { grep -q -- "$1" "$2"; }
 
 # One budget for the whole run: the second hog does not fit next to the first.
@@ -74,7 +75,9 @@ run "$CEBOX" run --quiet --ram 1M --thresholds ppc --hibernate-signal USR1 "$P/h
 [ $? -eq 0 ] && ok "--hibernate-signal USR1 reaches an unmodified handler" || bad "--hibernate-signal USR1 reaches an unmodified handler"
 
 # Two processes: the least recently active gets its notice first.
-run "$CEBOX" run --quiet --ram 2M --thresholds ppc --out "$TMP/two" sh -c "'$P/hibernate' keep 900 5 & sleep 0.5; '$P/hibernate' keep 200 4; wait"
+# (The first prints to the shared $TMP/out, so the order of the notices
+# there is the order they arrived.)
+run "$CEBOX" run --quiet --ram 2M --thresholds ppc --out "$TMP/two" sh -c "'$P/hibernate' keep 900 5 & $(held "$TMP/out"); '$P/hibernate' keep 200 4; wait"
 first=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 1p)
 second=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 2p)
 l1=$(grep -n "notice to pid $first:" "$TMP/two/cebox-session.log" | cut -d: -f1)

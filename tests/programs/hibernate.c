@@ -96,6 +96,7 @@ int main(int argc, char **argv)
     }
     printf("allocated %zu KB; free RAM %zu KB; state %d\n", used / 1024, cebox_free_ram() / 1024,
            cebox_memory_state());
+    fflush(stdout); /* a test may wait for this line: the memory is held now */
     struct timespec tick = {0, 10 * 1000 * 1000};
     /* keep: stays the whole time, busy, like a foreground application. */
     for (int i = 0; i < seconds * 100 && !dropped && (keep_mode || !noticed); i++) {
