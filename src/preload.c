@@ -399,7 +399,7 @@ static void copy_foreign(void *dst, const void *src, size_t n)
 {
     struct iovec local = {.iov_base = dst, .iov_len = n};
     struct iovec remote = {.iov_base = (void *)src, .iov_len = n};
-    (void)syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
+    (void)syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL);
 }
 
 static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
