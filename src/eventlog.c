@@ -622,6 +622,8 @@ void eventlog_summary(struct cebox_core *core, struct run_summary *out)
         out->heap_peak_live_bytes = hs.peak_live_bytes;
         out->heap_peak_live_blocks = hs.peak_live_blocks;
         out->heap_peak_committed_bytes = hs.peak_committed_bytes;
+        out->heap_live_bytes = hs.live_bytes;
+        out->heap_live_blocks = hs.live_blocks;
     }
     for (int i = 0; i < LOG_API_COUNT; i++) {
         out->failures[i] = atomic_load(&failures[i]);
@@ -665,6 +667,8 @@ void eventlog_exit(const struct run_summary *s)
         log_put_u64(&e, s->outside_peak);
         log_put_u64(&e, s->libc_malloc_bytes);
         log_put_u64(&e, s->unrecorded_failures);
+        log_put_u64(&e, s->heap_live_bytes);
+        log_put_u64(&e, s->heap_live_blocks);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

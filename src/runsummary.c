@@ -61,6 +61,11 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
                human(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
                human(b, sizeof b, s->heap_peak_committed_bytes));
+    if (s->heap_live_blocks != 0) {
+        n = append(buf, n, cap, "cebox:   still allocated: %s in %llu block%s\n",
+                   human(a, sizeof a, s->heap_live_bytes), (ull)s->heap_live_blocks,
+                   s->heap_live_blocks == 1 ? "" : "s");
+    }
     uint64_t total = run_summary_failures(s);
     n = append(buf, n, cap, "cebox:   failed allocations: %llu (malloc family %llu, mmap family %llu", (ull)total,
                (ull)s->failures[LOG_API_MALLOC], (ull)s->failures[LOG_API_MMAP]);

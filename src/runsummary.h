@@ -34,6 +34,9 @@ struct run_summary {
     uint64_t libc_malloc_bytes;
     /* Failures counted but not recorded: the log had reached its limit. */
     uint64_t unrecorded_failures;
+    /* The heap's blocks still allocated when the summary was made: at exit,
+     * what the program never freed (the first lead when hunting leaks). */
+    uint64_t heap_live_bytes, heap_live_blocks;
 };
 
 /* What the summary says after the numbers about the call stacks. */

@@ -69,6 +69,18 @@ expect "RTLD_DEEPBIND library detected" 0 "not emulated: glibc's own malloc hold
 if grep -q "^cebox:   heap: .* peak [1-9]" "$TMP/err"; then ok "the program's own malloc still reaches cebox beside it"; else bad "the program's own malloc still reaches cebox beside it"; fi
 expect "no such line for a program that stays inside" 0 "profile ce5" -- "$CEBOX" run "$P/threads"
 if grep -q "not emulated" "$TMP/err"; then bad "a program inside cebox is not reported as escaping"; else ok "a program inside cebox is not reported as escaping"; fi
+# What a program never frees is counted at exit: hog leaves 100 blocks of
+# 4000 bytes (and stdio its buffer); true leaves nothing, and no such line.
+expect "blocks never freed are counted at exit" 0 "still allocated: " -- "$CEBOX" run --out "$TMP/leak" "$P/hog" 400
+left=$(sed -n 's/^cebox:   still allocated: .* in \([0-9]*\) blocks\{0,1\}$/\1/p' "$TMP/err")
+if [ -n "$left" ] && [ "$left" -ge 100 ] && [ "$left" -le 110 ] &&
+    "$CEBOX" report --format json "$TMP/leak" | grep -q "\"heap_live_blocks\": $left,"; then
+    ok "hog's $left unfreed blocks: in the summary and in report's JSON"
+else
+    bad "hog's unfreed blocks (summary says '$left')"
+fi
+expect "a program that frees everything" 0 "profile ce5" -- "$CEBOX" run true
+if grep -q "still allocated" "$TMP/err"; then bad "nothing left: no 'still allocated' line"; else ok "nothing left: no 'still allocated' line"; fi
 expect "static program refused" 126 "is statically linked" -- "$CEBOX" run "$P/static_hello"
 expect "bad option" 2 "CEBOX_PROFILE='ce9' is not valid" -- "$CEBOX" run --profile ce9 "$P/crash"
 expect "bad setting in the environment" 2 "CEBOX_SLOT_SIZE='huge'" -- env CEBOX_SLOT_SIZE=huge "$CEBOX" run "$P/crash"

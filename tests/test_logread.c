@@ -128,7 +128,8 @@ static void map(struct built *b, uint32_t seq)
 }
 
 /* An exit summary; `trailing` u64 fields after outside_peak (0: a log of
- * before libc_malloc_bytes, 2: with it and unrecorded_failures). */
+ * before libc_malloc_bytes; 4: with it, unrecorded_failures and the live
+ * heap at exit). */
 static void summary_with(struct built *b, uint32_t pid, int trailing)
 {
     struct log_enc e;
@@ -225,6 +226,7 @@ static void reads_every_field(void **state)
     assert_int_equal(p->summary.outside_peak, 16);
     assert_int_equal(p->summary.libc_malloc_bytes, 0); /* absent: an older log */
     assert_int_equal(p->summary.unrecorded_failures, 0);
+    assert_int_equal(p->summary.heap_live_blocks, 0);
     assert_int_equal(p->exit_ns, 2000000000ull);
     logread_free(&log);
 }
@@ -236,7 +238,7 @@ static void reads_the_optional_summary_fields(void **state)
     struct built b;
     memset(&b, 0, sizeof b);
     header(&b, 4242, LOG_VERSION);
-    summary_with(&b, 4242, 2);
+    summary_with(&b, 4242, 4);
     struct lr_log log;
     logread_buffer("mem.log", b.data, b.len, &log);
     assert_false(log.damaged);
@@ -244,6 +246,8 @@ static void reads_the_optional_summary_fields(void **state)
     assert_int_equal(log.procs[0].summary.outside_peak, 16);
     assert_int_equal(log.procs[0].summary.libc_malloc_bytes, 17);
     assert_int_equal(log.procs[0].summary.unrecorded_failures, 18);
+    assert_int_equal(log.procs[0].summary.heap_live_bytes, 19);
+    assert_int_equal(log.procs[0].summary.heap_live_blocks, 20);
     logread_free(&log);
 }
 

@@ -351,11 +351,12 @@ static void json_summary(FILE *out, const struct lr_process *p)
             ", \"state_cap\": %" PRIu64 ", \"blocks\": %u, \"peak_reserved_blocks\": %u, \"peak_committed_bytes\": %" PRIu64
             ", \"heap_peak_live_bytes\": %" PRIu64 ", \"heap_peak_live_blocks\": %" PRIu64
             ", \"heap_peak_committed_bytes\": %" PRIu64 ", \"bad_frees\": %" PRIu64 ", \"foreign_frees\": %" PRIu64
-            ", \"outside_peak_bytes\": %" PRIu64 ", \"libc_malloc_bytes\": %" PRIu64 ", \"unrecorded_failures\": %" PRIu64 ", \"text\": ",
+            ", \"outside_peak_bytes\": %" PRIu64 ", \"libc_malloc_bytes\": %" PRIu64 ", \"unrecorded_failures\": %" PRIu64 ", \"heap_live_bytes\": %" PRIu64
+            ", \"heap_live_blocks\": %" PRIu64 ", \"text\": ",
             s->fail_exhausted, s->fail_fragmented, s->fail_ram, s->fail_cap, (unsigned)s->blocks,
             (unsigned)s->peak_reserved_blocks, s->peak_committed_pages * s->page_size, s->heap_peak_live_bytes,
             s->heap_peak_live_blocks, s->heap_peak_committed_bytes, s->bad_frees, s->foreign_frees, s->outside_peak,
-            s->libc_malloc_bytes, s->unrecorded_failures);
+            s->libc_malloc_bytes, s->unrecorded_failures, s->heap_live_bytes, s->heap_live_blocks);
     json_str(out, text);
     fputc('}', out);
 }
