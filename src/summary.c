@@ -85,11 +85,18 @@ void summary_forked(void)
  * Such code runs outside the emulation, and the summary says so. */
 static uint64_t libc_malloc_bytes(void)
 {
-    struct mallinfo2 (*libc_mallinfo2)(void);
-    void *sym = dlsym(RTLD_NEXT, "mallinfo2");
+    /* Looked up once: malloc_stats may ask many times, and each dlsym in
+     * cebox may take bootstrap-arena memory that is never given back. */
+    static void *_Atomic found;
+    void *sym = atomic_load(&found);
     if (sym == NULL) {
-        return 0;
+        sym = dlsym(RTLD_NEXT, "mallinfo2");
+        if (sym == NULL) {
+            return 0;
+        }
+        atomic_store(&found, sym);
     }
+    struct mallinfo2 (*libc_mallinfo2)(void);
     memcpy(&libc_mallinfo2, &sym, sizeof sym); /* object to function pointer */
     struct mallinfo2 mi = libc_mallinfo2();
     return (uint64_t)mi.arena + (uint64_t)mi.hblkhd;
