@@ -12,7 +12,7 @@
 #ifndef CEBOX_CORE_H
 #define CEBOX_CORE_H
 
-#include "heap.h"
+#include "heap/heap.h"
 #include "options.h"
 #include "ram.h"
 #include "slot.h"

@@ -19,9 +19,9 @@
  */
 #include "cebox/winmem.h"
 #include "core.h"
-#include "eventlog.h"
+#include "record/eventlog.h"
 #include "export.h"
-#include "heap.h"
+#include "heap/heap.h"
 
 #define LMEM_REALLOC_FLAGS (LMEM_VALID_FLAGS | LMEM_MODIFY)
 

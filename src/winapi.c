@@ -9,7 +9,7 @@
 
 #include "cebox/winmem.h"
 #include "core.h"
-#include "eventlog.h"
+#include "record/eventlog.h"
 #include "export.h"
 
 static _Thread_local DWORD last_error;

@@ -4,7 +4,7 @@
  * Written from the algorithm's description for clarity, not speed: item
  * headers live in an image of each region's memory, every lookup walks the
  * items from the first, every search is CE's linear scan.  Nothing here is
- * shared with src/heap_ce5.c.
+ * shared with src/heap/ce5.c.
  */
 #include "heapmodel.h"
 

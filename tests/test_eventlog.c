@@ -24,8 +24,8 @@
 
 #include "cebox/winmem.h"
 #include "core.h"
-#include "eventlog.h"
-#include "logread.h"
+#include "record/eventlog.h"
+#include "report/logread.h"
 
 static char top[] = "/tmp/cebox-test-eventlog-XXXXXX";
 static char dir[sizeof top + 32];

@@ -28,7 +28,7 @@
 #include "cebox.h"
 #include "cebox/winmem.h"
 #include "core.h"
-#include "heap.h"
+#include "heap/heap.h"
 #include "testutil.h"
 
 #define PAGE 4096u

@@ -27,7 +27,7 @@
 #include "cebox.h"
 #include "cebox/winmem.h"
 #include "core.h"
-#include "heap.h"
+#include "heap/heap.h"
 #include "heapmodel.h"
 
 #define PAGE 4096u

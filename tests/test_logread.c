@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "logformat.h"
-#include "logread.h"
+#include "record/logformat.h"
+#include "report/logread.h"
 
 #define MAX_RECORDS 32
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "logformat.h"
-#include "stack.h"
+#include "record/logformat.h"
+#include "record/stack.h"
 
 static void same_stack_same_id(void **state)
 {

@@ -31,7 +31,7 @@
 #include "memstate.h"
 #include "options.h"
 #include "ram.h"
-#include "report.h"
+#include "report/report.h"
 #include "shell.h"
 
 #define EXIT_USAGE 2

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "logread.h"
+#include "report/logread.h"
 
 struct symbolizer;
 

@@ -8,14 +8,14 @@
  * live as long as the table.  Nothing here calls libc's malloc.
  */
 #define UNW_LOCAL_ONLY
-#include "stack.h"
+#include "record/stack.h"
 
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
 
-#include "logformat.h"
+#include "record/logformat.h"
 #include "os.h"
 
 /* ---- memory for uthash: private mappings only ---- */

@@ -2,7 +2,7 @@
  * heap.h - the one interface every CE heap algorithm implements.
  *
  * Owns: nothing itself; it names the contract.  Each algorithm lives in a
- * file of its own (heap_ce5.c today; heap_ce3.c and heap_ce6.c can follow)
+ * file of its own (ce5.c today; ce3.c and ce6.c can follow)
  * and fills a `struct heap_ops`; heap.c picks the profile's one and keeps
  * the registry of live heaps (handle lookup, fork locking).
  *

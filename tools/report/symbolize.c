@@ -1,7 +1,7 @@
 /*
  * symbolize.c - offline symbolization with libdw (see symbolize.h).
  */
-#include "symbolize.h"
+#include "report/symbolize.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>

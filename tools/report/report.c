@@ -12,7 +12,7 @@
  * intact before the damage is still reported); 2 for bad usage or when no
  * log could be read.
  */
-#include "report.h"
+#include "report/report.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,10 +24,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "logread.h"
+#include "report/logread.h"
 #include "memstate.h"
-#include "runsummary.h"
-#include "symbolize.h"
+#include "record/runsummary.h"
+#include "report/symbolize.h"
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED };
 

@@ -1,7 +1,7 @@
 /*
  * runsummary.c - the text of the exit summary (see runsummary.h).
  */
-#include "runsummary.h"
+#include "record/runsummary.h"
 
 #include <stdarg.h>
 #include <stdio.h>

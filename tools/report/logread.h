@@ -1,5 +1,5 @@
 /*
- * logread.h - reads cebox event logs (src/logformat.h, docs/LOG-FORMAT.md)
+ * logread.h - reads cebox event logs (src/record/logformat.h, docs/LOG-FORMAT.md)
  * for `cebox report`.
  *
  * Owns: the in-memory form of a log: its processes (one per header
@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "logformat.h"
-#include "runsummary.h"
+#include "record/logformat.h"
+#include "record/runsummary.h"
 
 struct lr_module {
     uint64_t bias, lo, hi; /* load bias and the range of its loadable segments */

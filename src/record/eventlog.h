@@ -28,8 +28,8 @@
 #include <stdint.h>
 
 #include "cebox/winmem.h"
-#include "logformat.h"
-#include "runsummary.h"
+#include "record/logformat.h"
+#include "record/runsummary.h"
 
 struct cebox_core;
 

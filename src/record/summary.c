@@ -2,7 +2,7 @@
  * summary.c - counters and the exit summary of the preload library
  * (see summary.h).
  */
-#include "summary.h"
+#include "record/summary.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "core.h"
-#include "eventlog.h"
-#include "heap.h"
+#include "record/eventlog.h"
+#include "heap/heap.h"
 #include "os.h"
-#include "runsummary.h"
+#include "record/runsummary.h"
 
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
 

@@ -7,7 +7,7 @@
  * the loader's object counters, and three write(2) calls (stack on its
  * first use, failure, slot map).
  */
-#include "eventlog.h"
+#include "record/eventlog.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -26,7 +26,7 @@
 #include "core.h"
 #include "memstate.h"
 #include "os.h"
-#include "stack.h"
+#include "record/stack.h"
 
 /* Large enough for any record: the biggest is the slot map of a 2 GB slot
  * (32 768 blocks) in the worst case of one run per block (5 bytes each). */

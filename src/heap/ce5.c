@@ -1,5 +1,5 @@
 /*
- * heap_ce5.c - the Windows CE 4.2 / 5.0 heap (coredll's LMEM heap), with
+ * ce5.c - the Windows CE 4.2 / 5.0 heap (coredll's LMEM heap), with
  * CE's placement and an index that keeps every operation's cost flat.
  *
  * Owns: the heaps of the ce5 algorithm, their regions and large items in
@@ -55,7 +55,7 @@
  *    granule whose run reaches end;
  *  - committed bytes = data_off + 16 * end, a multiple of the page size.
  */
-#include "heap.h"
+#include "heap/heap.h"
 
 #include <string.h>
 

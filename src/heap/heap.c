@@ -9,7 +9,7 @@
  * heap_destroy starts; handles are looked up only there, so a destroyed or
  * invented handle is refused instead of followed.
  */
-#include "heap.h"
+#include "heap/heap.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

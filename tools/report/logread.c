@@ -1,7 +1,7 @@
 /*
  * logread.c - the event log reader (see logread.h).
  */
-#include "logread.h"
+#include "report/logread.h"
 
 #include <errno.h>
 #include <stdio.h>

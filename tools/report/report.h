@@ -1,5 +1,5 @@
 /*
- * report.h - `cebox report` (tools/report.c).
+ * report.h - `cebox report` (tools/report/report.c).
  */
 #ifndef CEBOX_REPORT_H
 #define CEBOX_REPORT_H

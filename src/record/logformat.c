@@ -2,7 +2,7 @@
  * logformat.c - encoding, decoding and names of the event log (see
  * logformat.h and docs/LOG-FORMAT.md).  No allocation, no I/O.
  */
-#include "logformat.h"
+#include "record/logformat.h"
 
 #include <string.h>
 

@@ -36,9 +36,9 @@
 #include <unistd.h>
 
 #include "core.h"
-#include "heap.h"
+#include "heap/heap.h"
 #include "os.h"
-#include "summary.h"
+#include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
 

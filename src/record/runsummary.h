@@ -4,7 +4,7 @@
  *
  * The preload library prints the summary at exit (summary.c), the event
  * log stores the same numbers (eventlog.c), and `cebox report` prints them
- * back (tools/report.c): all three go through run_summary_format, so the
+ * back (tools/report/report.c): all three go through run_summary_format, so the
  * report shows exactly what the run showed.
  *
  * No allocation, no I/O: the formatter writes into the caller's buffer.
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "logformat.h"
+#include "record/logformat.h"
 
 struct run_summary {
     uint32_t pid;

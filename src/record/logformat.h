@@ -1,6 +1,6 @@
 /*
  * logformat.h - the event log's on-disk format, shared by its only writer
- * (eventlog.c, inside the target) and its reader (tools/logread.c, in
+ * (eventlog.c, inside the target) and its reader (tools/report/logread.c, in
  * `cebox report`).  docs/LOG-FORMAT.md is the prose version of this file.
  *
  * Owns: record types and framing, the entry-point and reason codes and
