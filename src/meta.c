@@ -1,0 +1,84 @@
+/*
+ * meta.c - cebox's bookkeeping allocator (see meta.h for the contract).
+ *
+ * Every block is a private anonymous mapping of its own, rounded up to the
+ * page: the structures it serves are few and large (tables sized by the slot
+ * or a heap region), so a mapping each costs little and keeps the
+ * allocator free of locks, which matters because it runs inside malloc, in
+ * signal handlers and across fork.
+ */
+#include "meta.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "os.h"
+
+static atomic_ulong fail_countdown; /* 0: off; 1: the next allocation fails */
+static atomic_size_t in_use;
+
+static size_t page_round(size_t n)
+{
+    size_t page = os_page_size();
+    return n > SIZE_MAX - (page - 1) ? 0 : (n + page - 1) & ~(page - 1);
+}
+
+/* The test switch: true when this allocation is the one chosen to fail. */
+static int injected_failure(void)
+{
+    unsigned long left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    while (left != 0) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &left, left - 1)) {
+            return left == 1;
+        }
+    }
+    return 0;
+}
+
+void *meta_alloc(size_t size)
+{
+    size_t bytes = page_round(size);
+    if (bytes == 0 || injected_failure()) {
+        return NULL;
+    }
+    void *p = os_map_private(bytes);
+    if (p != NULL) {
+        atomic_fetch_add_explicit(&in_use, bytes, memory_order_relaxed);
+    }
+    return p;
+}
+
+void meta_free(void *p, size_t size)
+{
+    if (p == NULL) {
+        return;
+    }
+    size_t bytes = page_round(size);
+    os_release(p, bytes);
+    atomic_fetch_sub_explicit(&in_use, bytes, memory_order_relaxed);
+}
+
+void *meta_grow(void *p, size_t old_size, size_t new_size)
+{
+    if (p == NULL) {
+        return meta_alloc(new_size);
+    }
+    void *fresh = meta_alloc(new_size);
+    if (fresh == NULL) {
+        return NULL;
+    }
+    memcpy(fresh, p, old_size < new_size ? old_size : new_size);
+    meta_free(p, old_size);
+    return fresh;
+}
+
+void meta_fail_after(unsigned long n)
+{
+    atomic_store(&fail_countdown, n);
+}
+
+size_t meta_bytes_in_use(void)
+{
+    return atomic_load_explicit(&in_use, memory_order_relaxed);
+}
