@@ -15,7 +15,10 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include "invariant.h"
 
 /* A system call that returns -errno in the register instead of setting errno.
  * x86_64 and aarch64 Linux both report errors as values in [-4095, -1]. */
@@ -184,4 +187,31 @@ int os_write_all(int fd, const void *buf, size_t len)
 size_t os_page_size(void)
 {
     return (size_t)getauxval(AT_PAGESZ);
+}
+
+_Noreturn void invariant_failed(const char *file, int line, const char *what)
+{
+    /* Built by hand: snprintf may allocate on some paths, and this runs
+     * where nothing may. */
+    char buf[512];
+    size_t n = 0;
+    const char *parts[] = {"cebox: internal error at ", file, ":", NULL, ": ", what, "\n"};
+    char num[16];
+    size_t k = sizeof num;
+    unsigned v = line > 0 ? (unsigned)line : 0;
+    num[--k] = '\0';
+    do {
+        num[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && k > 0);
+    parts[3] = num + k;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        for (const char *c = parts[i]; *c != '\0' && n < sizeof buf; c++) {
+            buf[n++] = *c;
+        }
+    }
+    os_write_all(2, buf, n);
+    /* glibc's abort() is async-signal-safe and ends the process even when
+     * the program catches SIGABRT and returns. */
+    abort();
 }
