@@ -1,10 +1,23 @@
 /*
  * options.c - the option table, the profiles and the value parsers.
- * See options.h for the contract.  No allocation here: the preload library
- * parses its settings before any heap exists.
+ * See options.h for the contract.
+ *
+ * Each row of the table describes its own field of struct cebox_settings:
+ * its offset and size (the C type is checked when this file compiles), its
+ * type, and where its default comes from: a text parsed exactly as a user's
+ * value, or the field of the same name in the profile.  The type alone
+ * chooses the parser, the formatter and the "accepted" text, so nothing here
+ * names a particular option and adding one is a row plus a field.
+ *
+ * Invariants: every text field is written by copy_text() only, which refuses
+ * a value that does not fit its field (never truncates it); bit i of
+ * `set` is on exactly when the getter gave row i a value; the getter is asked
+ * about each variable once.  No allocation: the preload library parses its
+ * settings inside the program's first malloc.
  */
 #include "options.h"
 
+#include "invariant.h"
 #include "memstate.h"
 #include "os.h"
 
@@ -50,7 +63,6 @@ static const struct cebox_profile profiles[] = {
     },
 };
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
-#define DEFAULT_PROFILE (&profiles[1])
 
 enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT };
 
@@ -58,61 +70,83 @@ struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
     const char *var;      /* environment variable */
     enum opt_type type;
+    size_t offset, size;  /* the field in struct cebox_settings */
+    bool from_profile;    /* the default is the profile's field at profile_offset */
+    size_t profile_offset;
+    const char *default_value; /* otherwise parsed as if given; NULL: zero, "" */
+    const char *default_doc;   /* the README's default when not default_value */
     size_t min, max, multiple; /* OPT_SIZE; min and max for OPT_INT too */
     const char *const *choices; /* OPT_CHOICE only, NULL-terminated */
-    const char *default_text;
     const char *help;
 };
 
-enum {
-    OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_THRESHOLDS,
-    OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_HIBERNATE_SIGNAL, OPT_IDX_CLOSE_APPS, OPT_IDX_SESSION,
-    OPT_IDX_STACK_DEPTH, OPT_IDX_LOG_LIMIT, OPT_IDX_COUNT
-};
+/* Compile-time checks inside the rows: 0, or an array of negative size. */
+#define CHECK_ZERO(cond) (0 * sizeof(char[(cond) ? 1 : -1]))
+#define SETTING(m) (((struct cebox_settings *)0)->m)
+#define PROFILE(m) (((struct cebox_profile *)0)->m)
+#define FIELD_AT(m, check) .offset = offsetof(struct cebox_settings, m) + (check), .size = sizeof SETTING(m)
+/* A field of C type `ctype`, and a field that is an array of char. */
+#define SCALAR_FIELD(m, ctype) FIELD_AT(m, CHECK_ZERO(_Generic(&SETTING(m), ctype *: 1, default: 0)))
+#define TEXT_FIELD(m) FIELD_AT(m, CHECK_ZERO(_Generic(&SETTING(m), char(*)[sizeof SETTING(m)]: 1, default: 0)))
+
+#define PROFILE_OPTION(m) .type = OPT_PROFILE, SCALAR_FIELD(m, const struct cebox_profile *)
+#define SIZE_OPTION(m) .type = OPT_SIZE, SCALAR_FIELD(m, size_t)
+#define BOOL_OPTION(m) .type = OPT_BOOL, SCALAR_FIELD(m, bool)
+#define INT_OPTION(m) .type = OPT_INT, SCALAR_FIELD(m, unsigned)
+#define CHOICE_OPTION(m) .type = OPT_CHOICE, SCALAR_FIELD(m, int)
+#define SIGNAL_OPTION(m) .type = OPT_SIGNAL, SCALAR_FIELD(m, int)
+#define PATH_OPTION(m) .type = OPT_PATH, TEXT_FIELD(m)
+#define SCHEDULE_OPTION(m) .type = OPT_SCHEDULE, TEXT_FIELD(m)
+/* OPTION(m) whose default is the profile's member m, of the same type as the
+ * setting (subtracting pointers to different types does not compile). */
+#define FROM_PROFILE(OPTION, m) OPTION(m), .from_profile = true, \
+    .profile_offset = offsetof(struct cebox_profile, m) + 0 * sizeof(&PROFILE(m) - &SETTING(m))
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
 static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
 
-static const struct option_def table[OPT_IDX_COUNT] = {
-    [OPT_IDX_PROFILE] = {"profile", "CEBOX_PROFILE", OPT_PROFILE, 0, 0, 0, NULL, "ce5",
-                         "CE version to emulate: ce3, ce5 or ce6; sets every other default"},
-    [OPT_IDX_SLOT_SIZE] = {"slot-size", "CEBOX_SLOT_SIZE", OPT_SIZE, 1 * MB, 2 * GB, 64 * KB, NULL,
-                           "ce3/ce5: 32M, ce6: 2G",
-                           "size of the process slot (the box every allocation must fit in)"},
-    [OPT_IDX_RAM] = {"ram", "CEBOX_RAM", OPT_SIZE, 64 * KB, 64 * GB, 4 * KB, NULL,
-                     "ce3: 32M, ce5: 64M, ce6: 512M",
-                     "device RAM available to programs; every committed page uses it"},
-    [OPT_IDX_LMA] = {"large-memory-area", "CEBOX_LARGE_MEMORY_AREA", OPT_BOOL, 0, 0, 0, NULL,
-                     "ce3/ce5: yes, ce6: no",
-                     "reserve-only requests of 2M or more go outside the slot"},
-    [OPT_IDX_THRESHOLDS] = {"thresholds", "CEBOX_THRESHOLDS", OPT_CHOICE, 0, 0, 0, table_names,
-                            "ce3: ppc, ce5/ce6: ce5",
-                            "memory-state table: H/PC, Pocket PC, CE 5's SetOOMEvent defaults, or H/PC with "
-                            "1 KB pages"},
-    [OPT_IDX_OUT] = {"out", "CEBOX_OUT", OPT_PATH, 0, 0, 0, NULL, "none",
-                     "directory for the per-process summaries and event logs with the call stacks of "
-                     "failed allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},
-    [OPT_IDX_QUIET] = {"quiet", "CEBOX_QUIET", OPT_BOOL, 0, 0, 0, NULL, "no",
-                       "no summary on stderr when a program exits"},
-    [OPT_IDX_FOLLOW] = {"follow", "CEBOX_FOLLOW", OPT_BOOL, 0, 0, 0, NULL, "yes",
-                        "programs started by the program run under cebox too (--no-follow: no)"},
-    [OPT_IDX_STATE] = {"state", "CEBOX_STATE", OPT_CHOICE, 0, 0, 0, state_names, "normal",
-                       "start in this memory state (free RAM pinned just inside it)"},
-    [OPT_IDX_SCHEDULE] = {"state-schedule", "CEBOX_STATE_SCHEDULE", OPT_SCHEDULE, 0, 0, 0, NULL, "none",
-                          "change the state over time, e.g. 2s:low,10s:normal (normal: free RAM decides)"},
-    [OPT_IDX_HIBERNATE_SIGNAL] = {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", OPT_SIGNAL, 0, 0, 0, NULL, "none",
-                                  "signal sent with each hibernate notice (none: the callback only)"},
-    [OPT_IDX_CLOSE_APPS] = {"close-apps", "CEBOX_CLOSE_APPS", OPT_BOOL, 0, 0, 0, NULL, "no",
-                            "Pocket PC: in limited memory, ask background processes to close (SIGTERM, "
-                            "SIGKILL after 8 s)"},
-    [OPT_IDX_SESSION] = {"session", "CEBOX_SESSION", OPT_PATH, 0, 0, 0, NULL, "none",
-                         "device shared by the processes of one run (cebox run sets it)"},
-    [OPT_IDX_STACK_DEPTH] = {"stack-depth", "CEBOX_STACK_DEPTH", OPT_INT, 1, 128, 1, NULL, "32",
-                             "frames recorded per call stack of a failed allocation (innermost first)"},
-    [OPT_IDX_LOG_LIMIT] = {"log-limit", "CEBOX_LOG_LIMIT", OPT_SIZE, 64 * KB, 64 * GB, 1 * KB, NULL, "64M",
-                           "size at which a process's event log stops taking failures (they are still "
-                           "counted; the summary says how many went unrecorded)"},
+static const struct option_def table[] = {
+    {"profile", "CEBOX_PROFILE", PROFILE_OPTION(profile), .default_value = "ce5",
+     .help = "CE version to emulate: ce3, ce5 or ce6; sets every other default"},
+    {"slot-size", "CEBOX_SLOT_SIZE", FROM_PROFILE(SIZE_OPTION, slot_size),
+     .min = 1 * MB, .max = 2 * GB, .multiple = 64 * KB, .default_doc = "ce3/ce5: 32M, ce6: 2G",
+     .help = "size of the process slot (the box every allocation must fit in)"},
+    {"ram", "CEBOX_RAM", FROM_PROFILE(SIZE_OPTION, ram),
+     .min = 64 * KB, .max = 64 * GB, .multiple = 4 * KB, .default_doc = "ce3: 32M, ce5: 64M, ce6: 512M",
+     .help = "device RAM available to programs; every committed page uses it"},
+    {"large-memory-area", "CEBOX_LARGE_MEMORY_AREA", FROM_PROFILE(BOOL_OPTION, large_memory_area),
+     .default_doc = "ce3/ce5: yes, ce6: no",
+     .help = "reserve-only requests of 2M or more go outside the slot"},
+    {"thresholds", "CEBOX_THRESHOLDS", FROM_PROFILE(CHOICE_OPTION, thresholds),
+     .choices = table_names, .default_doc = "ce3: ppc, ce5/ce6: ce5",
+     .help = "memory-state table: H/PC, Pocket PC, CE 5's SetOOMEvent defaults, or H/PC with 1 KB pages"},
+    {"out", "CEBOX_OUT", PATH_OPTION(out_dir), .default_doc = "none",
+     .help = "directory for the per-process summaries and event logs with the call stacks of failed "
+             "allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},
+    {"quiet", "CEBOX_QUIET", BOOL_OPTION(quiet), .default_value = "no",
+     .help = "no summary on stderr when a program exits"},
+    {"follow", "CEBOX_FOLLOW", BOOL_OPTION(follow), .default_value = "yes",
+     .help = "programs started by the program run under cebox too (--no-follow: no)"},
+    {"state", "CEBOX_STATE", CHOICE_OPTION(state), .choices = state_names, .default_value = "normal",
+     .help = "start in this memory state (free RAM pinned just inside it)"},
+    {"state-schedule", "CEBOX_STATE_SCHEDULE", SCHEDULE_OPTION(schedule), .default_doc = "none",
+     .help = "change the state over time, e.g. 2s:low,10s:normal (normal: free RAM decides)"},
+    {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", SIGNAL_OPTION(hibernate_signal), .default_value = "none",
+     .help = "signal sent with each hibernate notice (none: the callback only)"},
+    {"close-apps", "CEBOX_CLOSE_APPS", BOOL_OPTION(close_apps), .default_value = "no",
+     .help = "Pocket PC: in limited memory, ask background processes to close (SIGTERM, SIGKILL after 8 s)"},
+    {"session", "CEBOX_SESSION", PATH_OPTION(session), .default_doc = "none",
+     .help = "device shared by the processes of one run (cebox run sets it)"},
+    {"stack-depth", "CEBOX_STACK_DEPTH", INT_OPTION(stack_depth), .min = 1, .max = 128,
+     .default_value = "32",
+     .help = "frames recorded per call stack of a failed allocation (innermost first)"},
+    {"log-limit", "CEBOX_LOG_LIMIT", SIZE_OPTION(log_limit), .min = 64 * KB, .max = 64 * GB,
+     .multiple = 1 * KB, .default_value = "64M",
+     .help = "size at which a process's event log stops taking failures (they are still counted; the "
+             "summary says how many went unrecorded)"},
 };
+#define OPT_COUNT (sizeof table / sizeof table[0])
+_Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");
 
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
 {
@@ -124,7 +158,7 @@ int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
             return -1;
         }
         unsigned long secs = strtoul(s, &end, 10);
-        if (end[0] != 's' || end[1] != ':' || secs > 86400 || (n > 0 && secs <= last)) {
+        if (end[0] != 's' || end[1] != ':' || secs > SCHEDULE_SECONDS_MAX || (n > 0 && secs <= last)) {
             return -1;
         }
         s = end + 2;
@@ -217,17 +251,108 @@ int options_parse_size(const char *s, size_t *out)
     return 0;
 }
 
-static int parse_bool(const char *s, bool *out)
+/* ---- the types: parse into a field, format a field, say what is accepted ---- */
+
+/* Appends the i-th of n names of a list, "a, b or c", at buf + used;
+ * returns the new length (at most len - 1). */
+static size_t list_append(char *buf, size_t len, size_t used, size_t i, size_t n, const char *name)
 {
-    if (strcasecmp(s, "yes") == 0 || strcmp(s, "1") == 0) {
+    const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+    int w = used < len ? snprintf(buf + used, len - used, "%s%s", sep, name) : 0;
+    used += w < 0 ? 0 : (size_t)w;
+    return used < len ? used : len - 1;
+}
+
+static size_t choice_count(const char *const *choices)
+{
+    size_t n = 0;
+    while (choices[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+/* The one place a text field is written: a value that does not fit is
+ * refused, never cut. */
+static int copy_text(const struct option_def *d, const char *value, void *field)
+{
+    size_t n = strlen(value);
+    if (n >= d->size) {
+        return -1;
+    }
+    memcpy(field, value, n + 1);
+    return 0;
+}
+
+static void format_text(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    const char *text = field;
+    snprintf(buf, len, "%s", text[0] != '\0' ? text : "(none)");
+}
+
+static int parse_profile(const struct option_def *d, const char *value, void *field)
+{
+    (void)d;
+    const struct cebox_profile *p = options_profile(value);
+    if (p == NULL) {
+        return -1;
+    }
+    *(const struct cebox_profile **)field = p;
+    return 0;
+}
+
+static void format_profile(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "%s", (*(const struct cebox_profile *const *)field)->name);
+}
+
+static void describe_profile(const struct option_def *d, char *buf, size_t len)
+{
+    (void)d;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < PROFILE_COUNT; i++) {
+        used = list_append(buf, len, used, i, PROFILE_COUNT, profiles[i].name);
+    }
+}
+
+static int parse_bool(const struct option_def *d, const char *value, void *field)
+{
+    (void)d;
+    bool *out = field;
+    if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0) {
         *out = true;
         return 0;
     }
-    if (strcasecmp(s, "no") == 0 || strcmp(s, "0") == 0) {
+    if (strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0) {
         *out = false;
         return 0;
     }
     return -1;
+}
+
+static void format_bool(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "%s", *(const bool *)field ? "yes" : "no");
+}
+
+static void describe_bool(const struct option_def *d, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "yes, no, 1 or 0");
+}
+
+static int parse_sized(const struct option_def *d, const char *value, void *field)
+{
+    size_t v;
+    if (options_parse_size(value, &v) != 0 || v < d->min || v > d->max || v % d->multiple != 0) {
+        return -1;
+    }
+    *(size_t *)field = v;
+    return 0;
 }
 
 /* Writes "32M" rather than 33554432 when the value is a whole unit. */
@@ -244,172 +369,226 @@ static void format_size(char *buf, size_t len, size_t v)
     }
 }
 
-static void describe_accepted(const struct option_def *d, char *buf, size_t len)
+static void format_sized(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    format_size(buf, len, *(const size_t *)field);
+}
+
+static void describe_sized(const struct option_def *d, char *buf, size_t len)
 {
     char lo[32], hi[32], mul[32];
-    switch (d->type) {
-    case OPT_PROFILE:
-        snprintf(buf, len, "ce3, ce5 or ce6");
-        break;
-    case OPT_BOOL:
-        snprintf(buf, len, "yes, no, 1 or 0");
-        break;
-    case OPT_PATH:
-        snprintf(buf, len, "a path of 1 to %zu bytes", sizeof(((struct cebox_settings *)0)->out_dir) - 1);
-        break;
-    case OPT_CHOICE: {
-        size_t used = 0;
-        for (size_t i = 0; d->choices[i] != NULL && used < len; i++) {
-            const char *sep = i == 0 ? "" : d->choices[i + 1] == NULL ? " or " : ", ";
-            used += (size_t)snprintf(buf + used, len - used, "%s%s", sep, d->choices[i]);
+    format_size(lo, sizeof lo, d->min);
+    format_size(hi, sizeof hi, d->max);
+    format_size(mul, sizeof mul, d->multiple);
+    snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s, a multiple of %s", lo, hi, mul);
+}
+
+static int parse_int(const struct option_def *d, const char *value, void *field)
+{
+    size_t digits = strspn(value, "0123456789");
+    if (digits == 0 || value[digits] != '\0' || digits > 9) {
+        return -1;
+    }
+    unsigned long v = strtoul(value, NULL, 10);
+    if (v < d->min || v > d->max) {
+        return -1;
+    }
+    *(unsigned *)field = (unsigned)v;
+    return 0;
+}
+
+static void format_int(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "%u", *(const unsigned *)field);
+}
+
+static void describe_int(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "a whole number from %zu to %zu", d->min, d->max);
+}
+
+static int parse_choice(const struct option_def *d, const char *value, void *field)
+{
+    for (size_t i = 0; d->choices[i] != NULL; i++) {
+        if (strcmp(d->choices[i], value) == 0) {
+            *(int *)field = (int)i;
+            return 0;
         }
-        break;
     }
-    case OPT_SIGNAL:
-        snprintf(buf, len, "none, a signal name (USR1, SIGUSR2, TERM, ...) or a number from 1 to 64");
-        break;
-    case OPT_INT:
-        snprintf(buf, len, "a whole number from %zu to %zu", d->min, d->max);
-        break;
-    case OPT_SCHEDULE:
-        snprintf(buf, len, "comma-separated SECONDSs:STATE steps in increasing time, STATE one of "
-                           "normal, limited, low, critical");
-        break;
-    case OPT_SIZE:
-        format_size(lo, sizeof lo, d->min);
-        format_size(hi, sizeof hi, d->max);
-        format_size(mul, sizeof mul, d->multiple);
-        snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s, a multiple of %s",
-                 lo, hi, mul);
-        break;
+    return -1;
+}
+
+static void format_choice(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    int v = *(const int *)field;
+    snprintf(buf, len, "%s", v >= 0 && (size_t)v < choice_count(d->choices) ? d->choices[v] : "?");
+}
+
+static void describe_choice(const struct option_def *d, char *buf, size_t len)
+{
+    size_t used = 0, n = choice_count(d->choices);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        used = list_append(buf, len, used, i, n, d->choices[i]);
     }
+}
+
+static int parse_signal(const struct option_def *d, const char *value, void *field)
+{
+    (void)d;
+    int signo = options_parse_signal(value);
+    if (signo < 0) {
+        return -1;
+    }
+    *(int *)field = signo;
+    return 0;
+}
+
+static void format_signal(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    int signo = *(const int *)field;
+    if (signo == 0) {
+        snprintf(buf, len, "none");
+    } else {
+        snprintf(buf, len, "%d", signo);
+    }
+}
+
+static void describe_signal(const struct option_def *d, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "none, a signal name (USR1, SIGUSR2, TERM, ...) or a number from 1 to 64");
+}
+
+static int parse_path(const struct option_def *d, const char *value, void *field)
+{
+    return value[0] == '\0' ? -1 : copy_text(d, value, field);
+}
+
+static void describe_path(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "a path of 1 to %zu bytes", d->size - 1);
+}
+
+static int parse_schedule(const struct option_def *d, const char *value, void *field)
+{
+    return options_parse_schedule(value, NULL, 0) < 0 ? -1 : copy_text(d, value, field);
+}
+
+static void describe_schedule(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "up to %d comma-separated SECONDSs:STATE steps in increasing time, %zu bytes at "
+                       "most, STATE one of normal, limited, low, critical", SCHEDULE_MAX, d->size - 1);
+}
+
+struct option_type {
+    /* Parses value into the row's field: 0, or -1 with the field unspecified. */
+    int (*parse)(const struct option_def *d, const char *value, void *field);
+    void (*format)(const struct option_def *d, const void *field, char *buf, size_t len);
+    void (*describe)(const struct option_def *d, char *buf, size_t len);
+};
+
+static const struct option_type types[] = {
+    [OPT_PROFILE] = {parse_profile, format_profile, describe_profile},
+    [OPT_SIZE] = {parse_sized, format_sized, describe_sized},
+    [OPT_BOOL] = {parse_bool, format_bool, describe_bool},
+    [OPT_PATH] = {parse_path, format_text, describe_path},
+    [OPT_CHOICE] = {parse_choice, format_choice, describe_choice},
+    [OPT_SCHEDULE] = {parse_schedule, format_text, describe_schedule},
+    [OPT_SIGNAL] = {parse_signal, format_signal, describe_signal},
+    [OPT_INT] = {parse_int, format_int, describe_int},
+};
+
+/* ---- rows and settings ---- */
+
+enum {
+    ACCEPTED_MAX = 192, /* the "accepted" text of any row */
+    SHOWN_VALUE_MAX = 64, /* a refused value longer than this is abbreviated */
+    SHOWN_VALUE_CUT = 40,
+};
+
+static void *field_of(const struct option_def *d, struct cebox_settings *s)
+{
+    return (char *)s + d->offset;
+}
+
+static const void *field_in(const struct option_def *d, const struct cebox_settings *s)
+{
+    return (const char *)s + d->offset;
+}
+
+/* Copies at most `cut` bytes of value for a message, on a character boundary,
+ * with control characters as '?' so that the message stays one line. */
+static void shown_value(const char *value, size_t cut, char *buf)
+{
+    size_t n = strnlen(value, cut + 1);
+    if (n > cut) {
+        n = cut;
+        while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        buf[i] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+    }
+    buf[n] = '\0';
 }
 
 static int refuse(const struct option_def *d, const char *value, char err[OPTIONS_ERR_MAX])
 {
-    char accepted[160];
-    describe_accepted(d, accepted, sizeof accepted);
-    snprintf(err, OPTIONS_ERR_MAX, "%s='%s' is not valid; accepted: %s", d->var, value, accepted);
+    char accepted[ACCEPTED_MAX], shown[SHOWN_VALUE_MAX + 1];
+    types[d->type].describe(d, accepted, sizeof accepted);
+    size_t n = strlen(value);
+    if (n <= SHOWN_VALUE_MAX) {
+        shown_value(value, n, shown);
+        snprintf(err, OPTIONS_ERR_MAX, "%s='%s' is not valid; accepted: %s", d->var, shown, accepted);
+    } else {
+        shown_value(value, SHOWN_VALUE_CUT, shown);
+        snprintf(err, OPTIONS_ERR_MAX, "%s='%s...' (%zu bytes) is not valid; accepted: %s", d->var, shown, n,
+                 accepted);
+    }
     return -1;
 }
 
-/* Parses `value` for row `d` into the matching field of *s (if s != NULL). */
-static int apply(size_t idx, const char *value, struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
+/* Gives row i the value the getter returned, or its default when none. */
+static int load_row(size_t i, const char *given, struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
-    const struct option_def *d = &table[idx];
-    size_t size = 0;
-    bool flag = false;
-    size_t choice = 0;
-    int signo = 0;
-    const struct cebox_profile *p = NULL;
-    switch (d->type) {
-    case OPT_PROFILE:
-        if ((p = options_profile(value)) == NULL) {
-            return refuse(d, value, err);
+    const struct option_def *d = &table[i];
+    void *field = field_of(d, s);
+    if (given != NULL) {
+        if (types[d->type].parse(d, given, field) != 0) {
+            return refuse(d, given, err);
         }
-        break;
-    case OPT_BOOL:
-        if (parse_bool(value, &flag) != 0) {
-            return refuse(d, value, err);
-        }
-        break;
-    case OPT_SIZE:
-        if (options_parse_size(value, &size) != 0 || size < d->min || size > d->max ||
-            size % d->multiple != 0) {
-            return refuse(d, value, err);
-        }
-        break;
-    case OPT_PATH:
-        if (value[0] == '\0' || strlen(value) >= sizeof s->out_dir) {
-            return refuse(d, value, err);
-        }
-        break;
-    case OPT_CHOICE:
-        for (choice = 0; d->choices[choice] != NULL && strcmp(d->choices[choice], value) != 0; choice++) {
-        }
-        if (d->choices[choice] == NULL) {
-            return refuse(d, value, err);
-        }
-        break;
-    case OPT_SCHEDULE:
-        if (options_parse_schedule(value, NULL, 0) < 0) {
-            return refuse(d, value, err);
-        }
-        break;
-    case OPT_SIGNAL:
-        if ((signo = options_parse_signal(value)) < 0) {
-            return refuse(d, value, err);
-        }
-        break;
-    case OPT_INT:
-        if (value[0] < '0' || value[0] > '9' || value[strspn(value, "0123456789")] != '\0' ||
-            strlen(value) > 9 || (size = strtoul(value, NULL, 10)) < d->min || size > d->max) {
-            return refuse(d, value, err);
-        }
-        break;
-    }
-    if (s == NULL) {
-        return 0;
-    }
-    switch (idx) {
-    case OPT_IDX_PROFILE: s->profile = p; break;
-    case OPT_IDX_SLOT_SIZE: s->slot_size = size; break;
-    case OPT_IDX_RAM: s->ram = size; break;
-    case OPT_IDX_LMA: s->large_memory_area = flag; break;
-    case OPT_IDX_OUT: strcpy(s->out_dir, value); break;
-    case OPT_IDX_QUIET: s->quiet = flag; break;
-    case OPT_IDX_FOLLOW: s->follow = flag; break;
-    case OPT_IDX_THRESHOLDS: s->thresholds = (int)choice; break;
-    case OPT_IDX_STATE: s->state = (int)choice; break;
-    case OPT_IDX_SCHEDULE: strcpy(s->schedule, value); break;
-    case OPT_IDX_SESSION: strcpy(s->session, value); break;
-    case OPT_IDX_HIBERNATE_SIGNAL: s->hibernate_signal = signo; break;
-    case OPT_IDX_CLOSE_APPS: s->close_apps = flag; break;
-    case OPT_IDX_STACK_DEPTH: s->stack_depth = (unsigned)size; break;
-    case OPT_IDX_LOG_LIMIT: s->log_limit = size; break;
-    default: break;
+        s->set |= (uint32_t)1 << i;
+    } else if (d->from_profile) {
+        INVARIANT(s->profile != NULL, "the profile is loaded before the defaults that come from it");
+        memcpy(field, (const char *)s->profile + d->profile_offset, d->size);
+    } else if (d->default_value != NULL) {
+        int parsed = types[d->type].parse(d, d->default_value, field);
+        INVARIANT(parsed == 0, "an option's default is one of its values");
     }
     return 0;
 }
 
-static void apply_profile(const struct cebox_profile *p, struct cebox_settings *s)
-{
-    s->profile = p;
-    s->slot_size = p->slot_size;
-    s->ram = p->ram;
-    s->large_memory_area = p->large_memory_area;
-    s->thresholds = p->thresholds;
-}
-
-static void apply_defaults(struct cebox_settings *s)
-{
-    s->out_dir[0] = '\0';
-    s->quiet = false;
-    s->follow = true;
-    s->state = MEMSTATE_NORMAL;
-    s->schedule[0] = '\0';
-    s->session[0] = '\0';
-    s->hibernate_signal = 0;
-    s->close_apps = false;
-    s->stack_depth = 32;
-    s->log_limit = 64 * MB;
-}
-
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
-    err[0] = '\0';
+    const char *given[OPT_COUNT];
     struct cebox_settings s;
-    const char *name = get(table[OPT_IDX_PROFILE].var);
-    apply_defaults(&s);
-    apply_profile(DEFAULT_PROFILE, &s);
-    if (name != NULL && apply(OPT_IDX_PROFILE, name, &s, err) != 0) {
-        return -1;
+    err[0] = '\0';
+    memset(&s, 0, sizeof s);
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        given[i] = get(table[i].var);
     }
-    apply_profile(s.profile, &s);
-    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
-        const char *v = (i == OPT_IDX_PROFILE) ? NULL : get(table[i].var);
-        if (v != NULL && apply(i, v, &s, err) != 0) {
-            return -1;
+    /* The profile first: the other rows' defaults come from it. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < OPT_COUNT; i++) {
+            if ((table[i].type == OPT_PROFILE) == (pass == 0) && load_row(i, given[i], &s, err) != 0) {
+                return -1;
+            }
         }
     }
     *out = s;
@@ -418,9 +597,11 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
 
 int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
 {
-    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
-        if (strcmp(table[i].var, var) == 0) {
-            return apply(i, value, NULL, err);
+    struct cebox_settings scratch;
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const struct option_def *d = &table[i];
+        if (strcmp(d->var, var) == 0) {
+            return types[d->type].parse(d, value, field_of(d, &scratch)) == 0 ? 0 : refuse(d, value, err);
         }
     }
     snprintf(err, OPTIONS_ERR_MAX, "%s is not a cebox setting", var);
@@ -429,27 +610,27 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
 
 size_t options_count(void)
 {
-    return OPT_IDX_COUNT;
+    return OPT_COUNT;
 }
 
 const char *options_var(size_t i)
 {
-    return i < OPT_IDX_COUNT ? table[i].var : NULL;
+    return i < OPT_COUNT ? table[i].var : NULL;
 }
 
 const char *options_flag(size_t i)
 {
-    return i < OPT_IDX_COUNT ? table[i].flag : NULL;
+    return i < OPT_COUNT ? table[i].flag : NULL;
 }
 
 bool options_is_flag(size_t i)
 {
-    return i < OPT_IDX_COUNT && table[i].type == OPT_BOOL;
+    return i < OPT_COUNT && table[i].type == OPT_BOOL;
 }
 
 const char *options_help(size_t i)
 {
-    return i < OPT_IDX_COUNT ? table[i].help : NULL;
+    return i < OPT_COUNT ? table[i].help : NULL;
 }
 
 static void write_str(int fd, const char *s)
@@ -457,61 +638,34 @@ static void write_str(int fd, const char *s)
     os_write_all(fd, s, strlen(s));
 }
 
-static void format_value(size_t idx, const struct cebox_settings *s, char *buf, size_t len)
+/* Writes "VARIABLE=value\t(source)\n" for row i into buf, as snprintf. */
+static int format_line(size_t i, const struct cebox_settings *s, char *buf, size_t len)
 {
-    switch (idx) {
-    case OPT_IDX_PROFILE: snprintf(buf, len, "%s", s->profile->name); break;
-    case OPT_IDX_SLOT_SIZE: format_size(buf, len, s->slot_size); break;
-    case OPT_IDX_RAM: format_size(buf, len, s->ram); break;
-    case OPT_IDX_LMA: snprintf(buf, len, "%s", s->large_memory_area ? "yes" : "no"); break;
-    case OPT_IDX_OUT: snprintf(buf, len, "%s", s->out_dir[0] ? s->out_dir : "(none)"); break;
-    case OPT_IDX_QUIET: snprintf(buf, len, "%s", s->quiet ? "yes" : "no"); break;
-    case OPT_IDX_FOLLOW: snprintf(buf, len, "%s", s->follow ? "yes" : "no"); break;
-    case OPT_IDX_THRESHOLDS: snprintf(buf, len, "%s", table_names[s->thresholds]); break;
-    case OPT_IDX_STATE: snprintf(buf, len, "%s", state_names[s->state]); break;
-    case OPT_IDX_SCHEDULE: snprintf(buf, len, "%s", s->schedule[0] ? s->schedule : "(none)"); break;
-    case OPT_IDX_SESSION: snprintf(buf, len, "%s", s->session[0] ? s->session : "(none)"); break;
-    case OPT_IDX_HIBERNATE_SIGNAL:
-        if (s->hibernate_signal == 0) {
-            snprintf(buf, len, "none");
-        } else {
-            snprintf(buf, len, "%d", s->hibernate_signal);
-        }
-        break;
-    case OPT_IDX_CLOSE_APPS: snprintf(buf, len, "%s", s->close_apps ? "yes" : "no"); break;
-    case OPT_IDX_STACK_DEPTH: snprintf(buf, len, "%u", s->stack_depth); break;
-    case OPT_IDX_LOG_LIMIT: format_size(buf, len, s->log_limit); break;
-    default: buf[0] = '\0'; break;
-    }
+    const struct option_def *d = &table[i];
+    char value[sizeof(struct cebox_settings)]; /* holds any text field */
+    types[d->type].format(d, field_in(d, s), value, sizeof value);
+    const char *source = (s->set >> i & 1u) != 0 ? "set" : d->from_profile ? "profile" : "default";
+    return snprintf(buf, len, "%s=%s\t(%s)\n", d->var, value, source);
 }
 
-void options_print(int fd, const struct cebox_settings *s, options_getter get)
+void options_print(int fd, const struct cebox_settings *s)
 {
-    char line[512], value[300];
-    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
-        format_value(i, s, value, sizeof value);
-        const char *source = get(table[i].var) != NULL          ? "set"
-                             : (i == OPT_IDX_PROFILE || i >= OPT_IDX_OUT) ? "default"
-                                                                          : "profile";
-        snprintf(line, sizeof line, "%s=%s\t(%s)\n", table[i].var, value, source);
+    char line[sizeof(struct cebox_settings) + 64];
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        format_line(i, s, line, sizeof line);
         write_str(fd, line);
     }
 }
 
-size_t options_format(const struct cebox_settings *s, options_getter get, char *buf, size_t len)
+size_t options_format(const struct cebox_settings *s, char *buf, size_t len)
 {
-    char value[300];
     size_t used = 0;
     if (len == 0) {
         return 0;
     }
     buf[0] = '\0';
-    for (size_t i = 0; i < OPT_IDX_COUNT && used < len - 1; i++) {
-        format_value(i, s, value, sizeof value);
-        const char *source = get(table[i].var) != NULL          ? "set"
-                             : (i == OPT_IDX_PROFILE || i >= OPT_IDX_OUT) ? "default"
-                                                                          : "profile";
-        int n = snprintf(buf + used, len - used, "%s=%s\t(%s)\n", table[i].var, value, source);
+    for (size_t i = 0; i < OPT_COUNT && used < len - 1; i++) {
+        int n = format_line(i, s, buf + used, len - used);
         used = n < 0 ? used : (used + (size_t)n < len ? used + (size_t)n : len - 1);
     }
     return used;
@@ -519,13 +673,14 @@ size_t options_format(const struct cebox_settings *s, options_getter get, char *
 
 void options_print_markdown(int fd)
 {
-    char line[512], accepted[160];
+    char line[1024], accepted[ACCEPTED_MAX];
     write_str(fd, "| variable | `cebox` option | default | accepted | meaning |\n");
     write_str(fd, "|---|---|---|---|---|\n");
-    for (size_t i = 0; i < OPT_IDX_COUNT; i++) {
-        describe_accepted(&table[i], accepted, sizeof accepted);
-        snprintf(line, sizeof line, "| `%s` | `--%s` | %s | %s | %s |\n", table[i].var, table[i].flag,
-                 table[i].default_text, accepted, table[i].help);
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const struct option_def *d = &table[i];
+        types[d->type].describe(d, accepted, sizeof accepted);
+        snprintf(line, sizeof line, "| `%s` | `--%s` | %s | %s | %s |\n", d->var, d->flag,
+                 d->default_doc != NULL ? d->default_doc : d->default_value, accepted, d->help);
         write_str(fd, line);
     }
 }

@@ -1,20 +1,25 @@
 /*
  * options.h - the one table of cebox's settings and the CE profiles.
  *
- * Owns: the option table (name, variable, default, range, help), the profile
- * constants (every number of CE-SEMANTICS.md that differs between CE
- * versions), and the parsing of CEBOX_* values.
+ * Owns: the option table (one row per setting: variable, flag, the field it
+ * fills, its type, default, range, help), the profile constants (every
+ * number of CE-SEMANTICS.md that differs between CE versions), and the
+ * parsing and printing of CEBOX_* values.
  *
  * Invariants: a `struct cebox_settings` that options_load() returned without
- * error holds only values inside the table's ranges; nothing in cebox reads a
- * CEBOX_* variable except through options_load().  Parsing allocates nothing
- * (it runs inside the preload library before malloc exists).
+ * error holds only values inside the table's ranges, every text whole (a
+ * value that does not fit its field is refused, never cut), and says in
+ * `set` which variables were given; nothing in cebox reads a CEBOX_*
+ * variable except through options_load(), which asks for each once.  Parsing
+ * allocates nothing (it runs inside the preload library before malloc
+ * exists).
  */
 #ifndef CEBOX_OPTIONS_H
 #define CEBOX_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum heap_kind { HEAP_KIND_CE3, HEAP_KIND_CE5, HEAP_KIND_CE6 };
 
@@ -36,6 +41,18 @@ struct cebox_profile {
     int thresholds;       /* default memory-state table (enum memstate_table_id) */
 };
 
+/* One step of a state schedule: at `seconds` after the start, `state`. */
+struct schedule_step {
+    unsigned seconds;
+    int state; /* enum memstate */
+};
+#define SCHEDULE_MAX 16
+#define SCHEDULE_SECONDS_MAX 86400
+/* Room for SCHEDULE_MAX steps of the longest step, "86400s:critical", each
+ * followed by its comma (the last one's place holds the NUL).  A longer
+ * schedule can only be spelled with leading zeros; it is refused. */
+#define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400s:critical")
+
 /* Settings in force: the profile plus whatever the user overrode. */
 struct cebox_settings {
     const struct cebox_profile *profile;
@@ -47,23 +64,17 @@ struct cebox_settings {
     bool follow;       /* keep LD_PRELOAD for programs this one starts */
     int thresholds;    /* enum memstate_table_id */
     int state;         /* enum memstate: the state to start in (normal: not forced) */
-    char schedule[128]; /* "2s:low,10s:normal" or "" */
+    char schedule[SCHEDULE_TEXT_MAX]; /* "2s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
     int hibernate_signal; /* 0: none */
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */
     size_t log_limit;     /* bytes after which a log takes no more failures */
+    uint32_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 
 /* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */
 int options_parse_signal(const char *s);
-
-/* One step of a state schedule: at `seconds` after the start, `state`. */
-struct schedule_step {
-    unsigned seconds;
-    int state; /* enum memstate */
-};
-#define SCHEDULE_MAX 16
 
 /* Parses "2s:low,10s:normal" into at most max steps (out may be NULL).
  * Returns the number of steps, or -1 when the text is not a schedule. */
@@ -87,12 +98,15 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
 /* Looks up a profile by name; NULL if there is none. */
 const struct cebox_profile *options_profile(const char *name);
 
-/* Writes "VARIABLE=value  (source)" lines describing `s` to fd. */
-void options_print(int fd, const struct cebox_settings *s, options_getter get);
+/* Writes "VARIABLE=value\t(source)" lines describing `s` (as options_load
+ * returned it) to fd; the source is "set" when the variable was given,
+ * otherwise "profile" or "default", from `s` alone (the environment is not
+ * read again). */
+void options_print(int fd, const struct cebox_settings *s);
 
 /* Writes the same lines as options_print into buf (at most len bytes,
  * NUL-terminated; no allocation).  Returns the length written. */
-size_t options_format(const struct cebox_settings *s, options_getter get, char *buf, size_t len);
+size_t options_format(const struct cebox_settings *s, char *buf, size_t len);
 
 /* Writes the option table as a Markdown table to fd (for the README). */
 void options_print_markdown(int fd);

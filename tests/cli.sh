@@ -50,6 +50,52 @@ lines=$(env CEBOX_RAM=x "$LINKED" 2>&1 | wc -l)
 n=$((n + 1))
 if [ "$lines" -eq 1 ]; then echo "ok $n - refusal is one line"; else echo "not ok $n - refusal is $lines lines"; fails=$((fails + 1)); fi
 
+# Long string settings: a 16-step schedule (198 bytes) stays whole and leaves
+# the other settings alone; a value one byte over its field is refused before
+# anything runs, from an option or from the environment.
+s16=$(i=1; sep=; while [ $i -le 16 ]; do printf '%s%ss:critical' "$sep" $i; sep=,; i=$((i + 1)); done)
+check "16-step schedule shown whole" 0 "CEBOX_STATE_SCHEDULE=$s16	(set)" -- "$CEBOX" settings --state-schedule "$s16"
+check "16-step schedule leaves the session alone" 0 "CEBOX_SESSION=(none)	(default)" -- "$CEBOX" settings --state-schedule "$s16"
+check "16-step schedule from the environment" 0 "CEBOX_SESSION=(none)	(default)" -- env CEBOX_STATE_SCHEDULE="$s16" "$CEBOX" settings
+plain=$("$CEBOX" settings | grep -v '^CEBOX_STATE_SCHEDULE=')
+with16=$("$CEBOX" settings --state-schedule "$s16" | grep -v '^CEBOX_STATE_SCHEDULE=')
+n=$((n + 1))
+if [ "$plain" = "$with16" ]; then echo "ok $n - 16-step schedule changes no other setting"; else
+    echo "not ok $n - 16-step schedule changed other settings"; printf '%s\n' "$with16" | sed 's/^/#   /'; fails=$((fails + 1)); fi
+check "run with a 16-step schedule" 0 "" -- "$CEBOX" run --quiet --state-schedule "$s16" -- true
+tmp=$(mktemp -d) || exit 1
+long=/$(printf '%0255d' 0 | tr 0 a)
+long256=$long
+long255=${long%a}
+check "out dir of 255 bytes" 0 "CEBOX_OUT=$long255	(set)" -- "$CEBOX" settings --out "$long255"
+for opt in out session state-schedule; do
+    var=CEBOX_$(printf '%s' "$opt" | tr a-z- A-Z_)
+    value=$long256
+    [ "$opt" = state-schedule ] && value=0$(printf '%s' "$s16" | sed 's/\([0-9]*\)s/0000\1s/g')
+    accepted="a path of 1 to 255 bytes"
+    [ "$opt" = state-schedule ] && accepted="255 bytes"
+    check "settings --$opt too long" 2 "accepted: " -- "$CEBOX" settings --"$opt" "$value"
+    check "settings --$opt too long names what fits" 2 "$accepted" -- "$CEBOX" settings --"$opt" "$value"
+    check "$var too long in the environment" 2 "cebox: $var='" -- env "$var=$value" "$CEBOX" settings
+    for how in option environment; do
+        if [ "$how" = option ]; then
+            out=$("$CEBOX" run --"$opt" "$value" -- sh -c "touch '$tmp/ran'" 2>&1); got=$?
+        else
+            out=$(env "$var=$value" "$CEBOX" run -- sh -c "touch '$tmp/ran'" 2>&1); got=$?
+        fi
+        n=$((n + 1))
+        lines=$(printf '%s\n' "$out" | wc -l)
+        if [ "$got" -eq 2 ] && [ ! -e "$tmp/ran" ] && [ "$lines" -eq 1 ] && printf '%s\n' "$out" | grep -qF "$accepted"; then
+            echo "ok $n - run refuses a too long $var ($how), runs nothing"
+        else
+            echo "not ok $n - run with a too long $var ($how): exit $got, $lines lines"; printf '%s\n' "$out" | sed 's/^/#   /'
+            fails=$((fails + 1))
+        fi
+        rm -f "$tmp/ran"
+    done
+done
+rm -rf "$tmp"
+
 # Every option of the table is documented in the man page.
 MAN="${top_srcdir:-.}/man/cebox.1"
 for flag in $("$CEBOX" settings --markdown | sed -n 's/^| `CEBOX_[A-Z_]*` | `--\([a-z-]*\)`.*/\1/p'); do

@@ -206,7 +206,7 @@ static void test_print_effective_settings(void **state)
     fake_set("CEBOX_SLOT_SIZE", "8M");
     assert_int_equal(load(&s, err), 0);
     assert_int_equal(pipe(fds), 0);
-    options_print(fds[1], &s, fake_get);
+    options_print(fds[1], &s);
     close(fds[1]);
     read_pipe(fds[0], out, sizeof out);
     close(fds[0]);
@@ -214,6 +214,178 @@ static void test_print_effective_settings(void **state)
     assert_non_null(strstr(out, "CEBOX_SLOT_SIZE=8M\t(set)\n"));
     assert_non_null(strstr(out, "CEBOX_RAM=64M\t(profile)\n"));
     assert_non_null(strstr(out, "CEBOX_LARGE_MEMORY_AREA=yes\t(profile)\n"));
+}
+
+/* "1s:critical,2s:critical,...,16s:critical": 16 steps, 198 bytes. */
+static void sixteen_steps(char *buf, size_t len)
+{
+    size_t used = 0;
+    for (int i = 1; i <= SCHEDULE_MAX; i++) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%ds:critical", i == 1 ? "" : ",", i);
+    }
+}
+
+static void test_sixteen_step_schedule_round_trips(void **state)
+{
+    (void)state;
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX], schedule[256];
+    sixteen_steps(schedule, sizeof schedule);
+    assert_int_equal(strlen(schedule), 198);
+    fake_clear();
+    fake_set("CEBOX_STATE_SCHEDULE", schedule);
+    fake_set("CEBOX_OUT", "/tmp/out");
+    assert_int_equal(load(&s, err), 0);
+    assert_string_equal(s.schedule, schedule);
+    assert_string_equal(s.session, "");
+    assert_string_equal(s.out_dir, "/tmp/out");
+    assert_int_equal(s.hibernate_signal, 0);
+    assert_false(s.close_apps);
+    assert_int_equal(s.stack_depth, 32);
+    struct schedule_step steps[SCHEDULE_MAX];
+    assert_int_equal(options_parse_schedule(s.schedule, steps, SCHEDULE_MAX), SCHEDULE_MAX);
+    assert_int_equal(steps[15].seconds, 16);
+    assert_int_equal(steps[15].state, 3);
+}
+
+/* A path of n bytes: "/aaa...". */
+static char *long_path(size_t n)
+{
+    static char buf[8192];
+    assert_true(n < sizeof buf);
+    memset(buf, 'a', n);
+    buf[0] = '/';
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Refused by options_load and options_check with the same single line,
+ * naming the variable and what is accepted, never cut short. */
+static void expect_too_long(const char *var, const char *value, const char *accepted)
+{
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX], err2[OPTIONS_ERR_MAX], want[64];
+    fake_clear();
+    fake_set(var, value);
+    assert_int_equal(load(&s, err), -1);
+    snprintf(want, sizeof want, "%s='%.8s", var, value);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "is not valid; accepted: "));
+    assert_non_null(strstr(err, accepted));
+    assert_null(strchr(err, '\n'));
+    assert_true(strlen(err) < OPTIONS_ERR_MAX - 1);
+    assert_int_equal(options_check(var, value, err2), -1);
+    assert_string_equal(err, err2);
+}
+
+static void test_string_capacity_boundaries(void **state)
+{
+    (void)state;
+    const char *vars[] = {"CEBOX_OUT", "CEBOX_SESSION"};
+    for (size_t i = 0; i < 2; i++) {
+        struct cebox_settings s;
+        char err[OPTIONS_ERR_MAX];
+        fake_clear();
+        fake_set(vars[i], long_path(255));
+        assert_int_equal(load(&s, err), 0);
+        assert_string_equal(i == 0 ? s.out_dir : s.session, long_path(255));
+        assert_int_equal(options_check(vars[i], long_path(255), err), 0);
+        expect_too_long(vars[i], long_path(256), "a path of 1 to 255 bytes");
+        expect_too_long(vars[i], long_path(5000), "a path of 1 to 255 bytes");
+    }
+}
+
+/* The longest schedule in its plainest spelling: 16 steps of
+ * "864NNs:critical", 255 bytes; a leading zero makes it 256. */
+static void test_longest_schedule_fits(void **state)
+{
+    (void)state;
+    char schedule[400];
+    size_t used = 0;
+    for (int i = 0; i < SCHEDULE_MAX; i++) {
+        used += (size_t)snprintf(schedule + used, sizeof schedule - used, "%s%ds:critical", i == 0 ? "" : ",",
+                                 86400 - SCHEDULE_MAX + 1 + i);
+    }
+    assert_int_equal(strlen(schedule), 255);
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX];
+    fake_clear();
+    fake_set("CEBOX_STATE_SCHEDULE", schedule);
+    assert_int_equal(load(&s, err), 0);
+    assert_string_equal(s.schedule, schedule);
+    assert_string_equal(s.session, "");
+
+    char padded[401];
+    snprintf(padded, sizeof padded, "0%s", schedule);
+    assert_int_equal(options_parse_schedule(padded, NULL, 0), SCHEDULE_MAX);
+    expect_too_long("CEBOX_STATE_SCHEDULE", padded, "255 bytes");
+}
+
+/* Every option refuses a huge value with the whole message. */
+static void test_huge_values_keep_the_message_whole(void **state)
+{
+    (void)state;
+    char *huge = long_path(5000);
+    for (size_t i = 0; i < options_count(); i++) {
+        char err[OPTIONS_ERR_MAX];
+        assert_int_equal(options_check(options_var(i), huge, err), -1);
+        assert_non_null(strstr(err, options_var(i)));
+        assert_non_null(strstr(err, "accepted: "));
+        assert_true(strlen(err) < OPTIONS_ERR_MAX - 1);
+    }
+}
+
+/* A getter that answers only its first question about each variable. */
+static unsigned once_calls[64];
+static const char *once_get(const char *name)
+{
+    static const char *const names[] = {"CEBOX_SLOT_SIZE", "CEBOX_QUIET", "CEBOX_OUT", NULL};
+    static const char *const values[] = {"8M", "yes", "/tmp/x"};
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return once_calls[i]++ == 0 ? values[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
+static void test_sources_come_from_the_load(void **state)
+{
+    (void)state;
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX], out[4096], buf[4096];
+    int fds[2];
+    memset(once_calls, 0, sizeof once_calls);
+    assert_int_equal(options_load(once_get, &s, err), 0);
+    assert_int_equal(pipe(fds), 0);
+    options_print(fds[1], &s);
+    close(fds[1]);
+    read_pipe(fds[0], out, sizeof out);
+    close(fds[0]);
+    options_format(&s, buf, sizeof buf);
+    assert_string_equal(out, buf);
+    assert_non_null(strstr(out, "CEBOX_PROFILE=ce5\t(default)\n"));
+    assert_non_null(strstr(out, "CEBOX_SLOT_SIZE=8M\t(set)\n"));
+    assert_non_null(strstr(out, "CEBOX_RAM=64M\t(profile)\n"));
+    assert_non_null(strstr(out, "CEBOX_THRESHOLDS=ce5\t(profile)\n"));
+    assert_non_null(strstr(out, "CEBOX_QUIET=yes\t(set)\n"));
+    assert_non_null(strstr(out, "CEBOX_OUT=/tmp/x\t(set)\n"));
+    assert_non_null(strstr(out, "CEBOX_FOLLOW=yes\t(default)\n"));
+    assert_non_null(strstr(out, "CEBOX_SESSION=(none)\t(default)\n"));
+    assert_non_null(strstr(out, "CEBOX_LOG_LIMIT=64M\t(default)\n"));
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(once_calls[i], 1); /* each variable read once, by the load */
+    }
+}
+
+/* A refused value with a newline still gives one line. */
+static void test_refusal_stays_one_line(void **state)
+{
+    (void)state;
+    char err[OPTIONS_ERR_MAX];
+    assert_int_equal(options_check("CEBOX_RAM", "1\n2", err), -1);
+    assert_null(strchr(err, '\n'));
+    assert_non_null(strstr(err, "CEBOX_RAM='1?2' is not valid; accepted: a size"));
 }
 
 static void test_markdown_lists_every_row(void **state)
@@ -246,6 +418,12 @@ int main(void)
         cmocka_unit_test(test_unknown_variable_in_check),
         cmocka_unit_test(test_print_effective_settings),
         cmocka_unit_test(test_markdown_lists_every_row),
+        cmocka_unit_test(test_sixteen_step_schedule_round_trips),
+        cmocka_unit_test(test_string_capacity_boundaries),
+        cmocka_unit_test(test_longest_schedule_fits),
+        cmocka_unit_test(test_huge_values_keep_the_message_whole),
+        cmocka_unit_test(test_sources_come_from_the_load),
+        cmocka_unit_test(test_refusal_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

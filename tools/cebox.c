@@ -154,7 +154,7 @@ static int cmd_settings(int argc, char **argv)
     if (markdown) {
         options_print_markdown(1);
     } else {
-        options_print(1, &s, env_get);
+        options_print(1, &s);
     }
     return 0;
 }

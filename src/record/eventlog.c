@@ -281,16 +281,11 @@ static void scan_modules_locked(void)
 
 /* ---- opening the log ---- */
 
-static const char *env_get(const char *name)
-{
-    return getenv(name);
-}
-
 static void header_locked(struct cebox_core *core, bool forked)
 {
     struct log_enc e;
     char settings[3072];
-    options_format(&core->settings, env_get, settings, sizeof settings);
+    options_format(&core->settings, settings, sizeof settings);
     log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_HEADER);
     log_put_bytes(&e, LOG_HEADER_TAG, 8);
     log_put_u32(&e, LOG_VERSION);
