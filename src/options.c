@@ -520,16 +520,12 @@ static const void *field_in(const struct option_def *d, const struct cebox_setti
     return (const char *)s + d->offset;
 }
 
-/* Copies at most `cut` bytes of value for a message, on a character boundary,
- * with control characters as '?' so that the message stays one line. */
-static void shown_value(const char *value, size_t cut, char *buf)
+/* Copies the first n bytes of value (cut back to a character boundary) for a
+ * message, with control characters as '?' so that the message stays one line. */
+static void shown_value(const char *value, size_t n, char *buf)
 {
-    size_t n = strnlen(value, cut + 1);
-    if (n > cut) {
-        n = cut;
-        while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80) {
-            n--;
-        }
+    while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80) {
+        n--;
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)value[i];

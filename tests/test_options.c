@@ -386,6 +386,16 @@ static void test_refusal_stays_one_line(void **state)
     assert_int_equal(options_check("CEBOX_RAM", "1\n2", err), -1);
     assert_null(strchr(err, '\n'));
     assert_non_null(strstr(err, "CEBOX_RAM='1?2' is not valid; accepted: a size"));
+
+    /* Abbreviated on a character boundary: "é" straddles byte 40. */
+    char value[160], want[128];
+    memset(value, 'a', 39);
+    memcpy(value + 39, "\xc3\xa9", 2);
+    memset(value + 41, 'b', 100);
+    value[141] = '\0';
+    assert_int_equal(options_check("CEBOX_RAM", value, err), -1);
+    snprintf(want, sizeof want, "CEBOX_RAM='%.39s...' (141 bytes) is not valid", value);
+    assert_non_null(strstr(err, want));
 }
 
 static void test_markdown_lists_every_row(void **state)
