@@ -500,8 +500,11 @@ static void *aligned_inside(struct ctx *c, size_t align, size_t n)
     }
     uintptr_t aligned = ((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1);
     if (aligned != (uintptr_t)base && !amap_put(aligned, (uintptr_t)base)) {
+        /* No room to remember it (the table could not grow): the block
+         * goes back, and this is a failed malloc like any other. */
         DWORD err = 0;
         c->p->ops->free(c->p->heap, 0, base, &err);
+        summary_note_failure(SUMMARY_API_MALLOC, n);
         return NULL;
     }
     return (void *)aligned;
