@@ -57,7 +57,16 @@ static void fresh(const char *profile)
     unsetenv("CEBOX_LARGE_MEMORY_AREA");
     unsetenv("CEBOX_OUT");
     assert_int_equal(core_reset(err), 0);
+    assert_non_null(GetProcessHeap()); /* made at start, as on CE */
     SetLastError(0);
+}
+
+/* A new core with the same settings. */
+static void new_core(void)
+{
+    char err[OPTIONS_ERR_MAX];
+    assert_int_equal(core_reset(err), 0);
+    assert_non_null(GetProcessHeap());
 }
 
 struct snapshot {
@@ -108,6 +117,10 @@ struct op {
     bool (*run)(struct fixture *);
     void (*undo)(struct fixture *);
     void (*teardown)(struct fixture *);
+    /* On the process heap, which may keep what it grew (a table of large
+     * items) for later calls: each attempt runs on a new core, and what is
+     * compared is the bookkeeping of a new core after it. */
+    bool process_heap;
 };
 
 static void nothing(struct fixture *f)
@@ -145,6 +158,9 @@ static unsigned sweep(const struct op *op)
             fail_msg("%s: still allocating at N=%d", op->name, MAX_N);
         }
         struct fixture f = {0};
+        if (op->process_heap) {
+            new_core();
+        }
         size_t meta_before = meta_bytes_in_use();
         op->prepare(&f);
         struct snapshot before, after;
@@ -174,8 +190,21 @@ static unsigned sweep(const struct op *op)
             }
             take(&after);
             assert_same(&before, &after, op->name, n);
+            /* Nothing half done stays behind to trip the next call: the
+             * same operation now succeeds, and the heaps still hold. */
+            if (!op->run(&f)) {
+                fail_msg("%s, N=%lu: fails again with memory back (error %u)", op->name, n,
+                         (unsigned)GetLastError());
+            }
+            if (!heaps_valid(&f)) {
+                fail_msg("%s, N=%lu: a heap no longer validates after the retry", op->name, n);
+            }
+            op->undo(&f);
         }
         op->teardown(&f);
+        if (op->process_heap) {
+            new_core();
+        }
         if (meta_bytes_in_use() != meta_before) {
             fail_msg("%s, N=%lu (%s): bookkeeping %zu bytes before, %zu after", op->name, n,
                      ok ? "succeeded" : "failed", meta_before, meta_bytes_in_use());
@@ -308,29 +337,29 @@ static bool run_query(struct fixture *f)
 
 static const struct op virtual_ops[] = {
     {"VirtualAlloc reserve", LOG_API_VIRTUALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, nothing, run_reserve,
-     release_v, nothing},
+     release_v, nothing, false},
     {"VirtualAlloc commit", LOG_API_VIRTUALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_reserved,
-     run_commit, decommit_p, release_p},
+     run_commit, decommit_p, release_p, false},
     {"VirtualAlloc reserve+commit", LOG_API_VIRTUALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, nothing,
-     run_reserve_commit, release_v, nothing},
+     run_reserve_commit, release_v, nothing, false},
     {"VirtualAlloc MEM_TOP_DOWN", LOG_API_VIRTUALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, nothing,
-     run_top_down, release_v, nothing},
+     run_top_down, release_v, nothing, false},
     /* (undone by decommitting the rest: CE 3-5 refuse to release a region
      * partly committed) */
     {"VirtualFree decommit", LOG_API_COUNT, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_committed, run_decommit,
-     decommit_p, release_p},
+     decommit_p, release_p, false},
     {"VirtualFree release", LOG_API_COUNT, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_committed, run_release,
-     nothing, release_p},
+     nothing, release_p, false},
     {"VirtualProtect", LOG_API_COUNT, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_committed, run_protect,
-     protect_back, release_p},
+     protect_back, release_p, false},
     {"VirtualQuery", LOG_API_COUNT, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_committed, run_query, nothing,
-     release_p},
+     release_p, false},
     /* The LMA page array is the one piece of bookkeeping a reservation
      * needs: CE fails that request with ERROR_OUTOFMEMORY. */
     {"Large Memory Area reserve", LOG_API_VIRTUALALLOC, ERROR_OUTOFMEMORY, 1, nothing, run_lma_reserve,
-     release_v, nothing},
+     release_v, nothing, false},
     {"Large Memory Area commit", LOG_API_VIRTUALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_lma,
-     run_commit, decommit_p, release_p},
+     run_commit, decommit_p, release_p, false},
 };
 
 static void sweep_all(const struct op *ops, size_t n)
@@ -346,7 +375,6 @@ static void virtual_memory(void **state)
     const char *profiles[] = {"ce5", "ce3"}; /* ce3 honours MEM_TOP_DOWN */
     for (size_t i = 0; i < 2; i++) {
         fresh(profiles[i]);
-        GetProcessHeap(); /* made before the first baseline, as at a program's start */
         sweep_all(virtual_ops, sizeof virtual_ops / sizeof virtual_ops[0]);
     }
 }
@@ -409,6 +437,16 @@ static void prepare_full_region(struct fixture *f)
 {
     prepare_heap(f);
     for (int i = 0; i < 5; i++) {
+        assert_non_null(HeapAlloc(f->heap, 0, 0x8000));
+    }
+}
+
+/* Four full regions: the fifth outgrows the heap's per-region trees, which
+ * start with room for four. */
+static void prepare_four_regions(struct fixture *f)
+{
+    prepare_heap(f);
+    for (int i = 0; i < 4 * 5; i++) {
         assert_non_null(HeapAlloc(f->heap, 0, 0x8000));
     }
 }
@@ -530,38 +568,39 @@ static void local_free_both(struct fixture *f)
 
 static const struct op heap_ops[] = {
     {"HeapCreate growable", LOG_API_HEAPCREATE, ERROR_NOT_ENOUGH_MEMORY, 0, nothing, run_heap_create,
-     destroy_v, nothing},
+     destroy_v, nothing, false},
     {"HeapCreate fixed", LOG_API_HEAPCREATE, ERROR_NOT_ENOUGH_MEMORY, 0, nothing, run_heap_create_fixed,
-     destroy_v, nothing},
+     destroy_v, nothing, false},
     {"HeapAlloc small", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_heap, run_heap_alloc_small,
-     free_q, destroy_heap},
+     free_q, destroy_heap, false},
     {"HeapAlloc new region", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_full_region,
-     run_heap_alloc_region, free_q, destroy_heap},
+     run_heap_alloc_region, free_q, destroy_heap, false},
+    {"HeapAlloc fifth region", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_four_regions,
+     run_heap_alloc_region, free_q, destroy_heap, false},
     {"HeapAlloc large", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_heap, run_heap_alloc_large,
-     free_q, destroy_heap},
+     free_q, destroy_heap, false},
     {"HeapReAlloc move", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_two_small,
-     run_realloc_move, nothing, destroy_heap},
+     run_realloc_move, nothing, destroy_heap, false},
     {"HeapReAlloc to a large item", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_two_small,
-     run_realloc_to_large, nothing, destroy_heap},
+     run_realloc_to_large, nothing, destroy_heap, false},
     {"HeapReAlloc large item", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_two_large,
-     run_realloc_large, nothing, destroy_heap},
+     run_realloc_large, nothing, destroy_heap, false},
     {"HeapFree", LOG_API_COUNT, ERROR_INVALID_PARAMETER, 0, prepare_two_small, run_heap_free, nothing,
-     destroy_heap},
+     destroy_heap, false},
     {"HeapFree large", LOG_API_COUNT, ERROR_INVALID_PARAMETER, 0, prepare_two_large, run_heap_free,
-     nothing, destroy_heap},
+     nothing, destroy_heap, false},
     {"LocalAlloc", LOG_API_LOCALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, nothing, run_local_alloc, local_free_q,
-     nothing},
+     nothing, true},
     {"LocalAlloc large", LOG_API_LOCALALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, nothing, run_local_alloc_large,
-     local_free_q, nothing},
+     local_free_q, nothing, true},
     {"LocalReAlloc", LOG_API_LOCALREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_local_two,
-     run_local_realloc, nothing, local_free_both},
+     run_local_realloc, nothing, local_free_both, true},
 };
 
 static void heaps(void **state)
 {
     (void)state;
     fresh("ce5");
-    GetProcessHeap();
     sweep_all(heap_ops, sizeof heap_ops / sizeof heap_ops[0]);
 }
 
