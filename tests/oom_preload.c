@@ -1,5 +1,5 @@
 /*
- * test_oom_preload.c - the preload library's over-aligned blocks when the
+ * oom_preload.c - the preload library's over-aligned blocks when the
  * alignment table cannot be had or grown.
  *
  * This program is linked with the preload library's sources, so its own
