@@ -5,7 +5,8 @@
  * page: the structures it serves are few and large (tables sized by the slot
  * or a heap region), so a mapping each costs little and keeps the
  * allocator free of locks, which matters because it runs inside malloc, in
- * signal handlers and across fork.
+ * signal handlers and across fork.  A grow within the block's pages is made
+ * in place; a bigger one maps the new block, copies and unmaps the old.
  */
 #include "meta.h"
 
@@ -61,8 +62,9 @@ void meta_free(void *p, size_t size)
 
 /* A grow that stays inside the pages the block already has is done in
  * place (and a shrink in place too): the bookkeeping tables grow a few
- * entries at a time, and most of their grows need no new mapping.  It still counts as an allocation for
- * the test switch, so a sweep fails every grow whatever its size. */
+ * entries at a time, and most of their grows need no new mapping.  It
+ * still counts as an allocation for the test switch, so that a sweep fails
+ * every grow, whatever its size. */
 void *meta_grow(void *p, size_t old_size, size_t new_size)
 {
     if (p == NULL) {
