@@ -441,7 +441,11 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
 
 static DWORD reserve_lma_locked(struct slot *s, size_t size, uintptr_t *out)
 {
-    uint32_t npages = (uint32_t)(align_up(size, s->page_size) / s->page_size);
+    size_t pages = align_up(size, s->page_size) / s->page_size;
+    if (pages > UINT32_MAX) {
+        return ERROR_OUTOFMEMORY; /* beyond the page array's index (and any host) */
+    }
+    uint32_t npages = (uint32_t)pages;
     size_t map_bytes = sizeof(struct lma_res) + npages * sizeof(uint16_t);
     struct lma_res *l = meta_alloc(map_bytes);
     void *base;
