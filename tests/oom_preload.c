@@ -27,6 +27,7 @@
 #include "cebox/winmem.h"
 #include "core.h"
 #include "meta.h"
+#include "oomutil.h"
 #include "record/eventlog.h"
 
 #define ALIGN 64
@@ -48,19 +49,6 @@ static void take(struct state *s)
     s->free_ram = ms.dwAvailPhys;
     s->meta = meta_bytes_in_use();
     s->failures = eventlog_failures(LOG_API_MALLOC);
-}
-
-/* As in test_oom_sweep.c: did the n-th allocation happen inside the call? */
-static bool failure_landed(unsigned long n)
-{
-    bool landed = true;
-    for (unsigned long i = 0; i < n && landed; i++) {
-        void *p = meta_alloc(1);
-        landed = p != NULL;
-        meta_free(p, 1);
-    }
-    meta_fail_after(0);
-    return landed;
 }
 
 static void *aligned(bool posix, size_t n)

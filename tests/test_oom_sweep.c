@@ -36,6 +36,7 @@
 #include "cebox/winmem.h"
 #include "core.h"
 #include "meta.h"
+#include "oomutil.h"
 #include "record/eventlog.h"
 #include "record/stack.h"
 #include "report/logread.h"
@@ -126,22 +127,6 @@ struct op {
 static void nothing(struct fixture *f)
 {
     (void)f;
-}
-
-/* After an operation run under meta_fail_after(n): true when its n-th
- * bookkeeping allocation happened (and failed) inside it; false when it
- * made fewer, and then one of these probes takes the failure instead.
- * Turns the switch off either way. */
-static bool failure_landed(unsigned long n)
-{
-    bool landed = true;
-    for (unsigned long i = 0; i < n && landed; i++) {
-        void *p = meta_alloc(1);
-        landed = p != NULL;
-        meta_free(p, 1);
-    }
-    meta_fail_after(0);
-    return landed;
 }
 
 static bool heaps_valid(const struct fixture *f)
@@ -491,14 +476,19 @@ static void free_q(struct fixture *f)
 }
 
 /* Two blocks, the second stopping the first from growing in place. */
-static void prepare_two(struct fixture *f, size_t n)
+static void two_blocks(struct fixture *f, HANDLE heap, size_t n)
 {
-    prepare_heap(f);
-    f->p = HeapAlloc(f->heap, 0, n);
-    f->q = HeapAlloc(f->heap, 0, 16);
+    f->p = HeapAlloc(heap, 0, n);
+    f->q = HeapAlloc(heap, 0, 16);
     assert_non_null(f->p);
     assert_non_null(f->q);
     memset(f->p, 0x77, n);
+}
+
+static void prepare_two(struct fixture *f, size_t n)
+{
+    prepare_heap(f);
+    two_blocks(f, f->heap, n);
 }
 
 static void prepare_two_small(struct fixture *f)
@@ -511,19 +501,25 @@ static void prepare_two_large(struct fixture *f)
     prepare_two(f, LARGE_ITEM);
 }
 
-static bool realloc_p(struct fixture *f, size_t from, size_t to)
+/* After a resize of f->p's `from` bytes to r (NULL: failed): the bytes are
+ * intact where they now live, which f->p then names. */
+static bool resized(struct fixture *f, char *r, size_t from)
 {
-    char *r = HeapReAlloc(f->heap, 0, f->p, to);
     const char *keep = r != NULL ? r : f->p;
     for (size_t i = 0; i < from; i++) {
         if (keep[i] != 0x77) {
-            fail_msg("HeapReAlloc %zu -> %zu: byte %zu changed", from, to, i);
+            fail_msg("resize of %zu bytes (%s): byte %zu changed", from, r != NULL ? "moved" : "failed", i);
         }
     }
     if (r != NULL) {
         f->p = r;
     }
     return r != NULL;
+}
+
+static bool realloc_p(struct fixture *f, size_t from, size_t to)
+{
+    return resized(f, HeapReAlloc(f->heap, 0, f->p, to), from);
 }
 
 static bool run_realloc_move(struct fixture *f)
@@ -567,26 +563,15 @@ static void local_free_q(struct fixture *f)
     assert_null(LocalFree(f->q));
 }
 
+/* (LocalAlloc is HeapAlloc on the process heap) */
 static void prepare_local_two(struct fixture *f)
 {
-    f->p = LocalAlloc(LMEM_FIXED, 100);
-    f->q = LocalAlloc(LMEM_FIXED, 16);
-    assert_non_null(f->p);
-    assert_non_null(f->q);
-    memset(f->p, 0x77, 100);
+    two_blocks(f, GetProcessHeap(), 100);
 }
 
 static bool run_local_realloc(struct fixture *f)
 {
-    char *r = LocalReAlloc(f->p, 30000, LMEM_MOVEABLE);
-    const char *keep = r != NULL ? r : f->p;
-    for (size_t i = 0; i < 100; i++) {
-        assert_int_equal(keep[i], 0x77);
-    }
-    if (r != NULL) {
-        f->p = r;
-    }
-    return r != NULL;
+    return resized(f, LocalReAlloc(f->p, 30000, LMEM_MOVEABLE), 100);
 }
 
 static void local_free_both(struct fixture *f)
