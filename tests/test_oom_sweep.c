@@ -522,6 +522,25 @@ static bool realloc_p(struct fixture *f, size_t from, size_t to)
     return resized(f, HeapReAlloc(f->heap, 0, f->p, to), from);
 }
 
+/* One block and nothing after it: it grows in place. */
+static void prepare_one(struct fixture *f)
+{
+    prepare_heap(f);
+    f->p = HeapAlloc(f->heap, 0, 100);
+    assert_non_null(f->p);
+    memset(f->p, 0x77, 100);
+}
+
+static bool run_realloc_in_place(struct fixture *f)
+{
+    char *before = f->p;
+    bool ok = realloc_p(f, 100, 20000);
+    if (ok) {
+        assert_ptr_equal(f->p, before);
+    }
+    return ok;
+}
+
 static bool run_realloc_move(struct fixture *f)
 {
     return realloc_p(f, 100, 20000);
@@ -593,6 +612,8 @@ static const struct op heap_ops[] = {
      run_heap_alloc_fifth, free_q, destroy_heap, false},
     {"HeapAlloc large", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_heap, run_heap_alloc_large,
      free_q, destroy_heap, false},
+    {"HeapReAlloc grow in place", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_one,
+     run_realloc_in_place, nothing, destroy_heap, false},
     {"HeapReAlloc move", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_two_small,
      run_realloc_move, nothing, destroy_heap, false},
     {"HeapReAlloc to a large item", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_two_small,
