@@ -70,7 +70,13 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
         .alloc_prot_error_is_invalid = p->alloc_prot_error_is_invalid,
         .ram = &c->ram,
     };
-    return slot_create(&cfg, &c->slot);
+    DWORD err = slot_create(&cfg, &c->slot);
+    if (err != 0) {
+        /* Nothing half built stays behind: the device goes with the slot. */
+        ram_release(&c->ram);
+        c->slot = NULL;
+    }
+    return err;
 }
 
 static void core_init(void)

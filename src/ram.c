@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "os.h"
+#include "meta.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
 #define RAM_VERSION 2u
@@ -184,7 +184,7 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
 int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memstate_table *t)
 {
     size_t bytes = (sizeof(struct ram_shared) + 4095) & ~(size_t)4095;
-    struct ram_shared *sh = os_map_private(bytes);
+    struct ram_shared *sh = meta_alloc(bytes);
     if (sh == NULL) {
         return -1;
     }
@@ -273,7 +273,7 @@ void ram_release(struct ram *r)
     if (r->session) {
         syscall(SYS_munmap, r->sh, r->map_bytes);
     } else {
-        os_release(r->sh, r->map_bytes);
+        meta_free(r->sh, r->map_bytes);
     }
     r->sh = NULL;
 }

@@ -1,7 +1,7 @@
 /*
  * slot.c - the emulated CE process slot (see slot.h for what it owns).
  *
- * Layout of the bookkeeping (one private mapping, outside the slot):
+ * Layout of the bookkeeping (one block from meta.c, outside the slot):
  *   owner[block]      base block of the reservation holding the block, or
  *                     NO_OWNER when the block is free;
  *   res[block]        at a reservation's base block: its usable pages,
@@ -9,7 +9,7 @@
  *   page[page]        state and protection of each page of the slot;
  *   runindex          free runs of blocks, for first fit and top-down.
  * A Large Memory Area reservation carries the same per-page array in a
- * mapping of its own, linked from lma_list.
+ * meta.c block of its own, linked from lma_list.
  *
  * A "region" below is one reservation seen through struct region: its base,
  * pages and counters, whether it lies in the slot or in the LMA, so commit,
@@ -20,6 +20,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "invariant.h"
+#include "meta.h"
 #include "os.h"
 #include "ram.h"
 #include "runindex.h"
@@ -45,7 +47,7 @@ struct res_info {
 struct lma_res {
     struct lma_res *next;
     uintptr_t base;
-    size_t map_bytes;   /* size of this record's own mapping */
+    size_t map_bytes;   /* size of this record's own meta.c block */
     struct res_info info;
     uint16_t page[];
 };
@@ -172,7 +174,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
                   align_up(nblocks * sizeof(struct res_info), 16) +
                   align_up((size_t)nblocks * ppb * sizeof(uint16_t), 16) + runindex_bytes(nblocks);
     meta = align_up(meta, cfg->page_size);
-    char *mem = os_map_private(meta);
+    char *mem = meta_alloc(meta);
     if (mem == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -185,7 +187,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
         align <<= 1;
     }
     if (os_reserve_aligned(cfg->size, align, &base) != 0) {
-        os_release(mem, meta);
+        meta_free(mem, meta);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     pthread_mutex_init(&s->lock, NULL);
@@ -217,10 +219,10 @@ void slot_destroy(struct slot *s)
     for (struct lma_res *l = s->lma_list, *next; l != NULL; l = next) {
         next = l->next;
         os_release((void *)l->base, (size_t)l->info.pages * s->page_size);
-        os_release(l, l->map_bytes);
+        meta_free(l, l->map_bytes);
     }
     pthread_mutex_destroy(&s->lock);
-    os_release(s, s->meta_bytes);
+    meta_free(s, s->meta_bytes);
 }
 
 /* ---- finding regions ---- */
@@ -297,14 +299,48 @@ static void note_committed_locked(struct slot *s, size_t added)
     }
 }
 
+/* A page of a reservation is in exactly one state, reserved or committed. */
+static bool page_state_valid(uint16_t word)
+{
+    return (word & PG_STATE_MASK) == PG_RESERVED || (word & PG_STATE_MASK) == PG_COMMITTED;
+}
+
+/* The committed pages of r, counted from the page array (for checks; only
+ * debug builds call it). */
+__attribute__((unused)) static uint32_t count_committed(const struct region *r)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->npages; i++) {
+        n += (r->page[i] & PG_COMMITTED) != 0;
+    }
+    return n;
+}
+
+/* The reservation's committed count is its pages' states, and the slot's
+ * total covers it.  A scan of the region: debug builds only. */
+static void check_region_counts(const struct slot *s, const struct region *r)
+{
+    DEBUG_INVARIANT(count_committed(r) == r->info->committed,
+                    "a reservation's committed count equals its committed pages");
+    INVARIANT(r->info->committed <= r->npages && r->info->committed <= s->committed_pages,
+              "a reservation's committed pages are at most its pages and counted in the slot's");
+    (void)s;
+}
+
+/* Commits [first, first+count) of r with prot.  Only pages not committed
+ * yet are charged to RAM, so a committed page holds exactly one page of
+ * RAM however often it is committed again (which only sets its protection). */
 static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
                            DWORD prot)
 {
     uint32_t fresh = 0, remapped = 0;
     for (uint32_t i = first; i < first + count; i++) {
+        INVARIANT(page_state_valid(r->page[i]), "a page being committed is reserved or committed");
         fresh += (r->page[i] & PG_COMMITTED) == 0;
         remapped += (r->page[i] & PG_UNMAPPED) != 0;
     }
+    INVARIANT(r->info->committed + fresh <= r->npages && remapped <= r->info->unmapped,
+              "a commit adds only the region's uncommitted pages");
     enum ram_result rr = fresh > 0 ? ram_charge(s->ram, fresh) : RAM_OK;
     if (rr != RAM_OK) {
         if (rr == RAM_STATE_CAP) {
@@ -327,6 +363,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     r->info->committed += fresh;
     r->info->unmapped -= remapped;
     note_committed_locked(s, fresh);
+    check_region_counts(s, r);
     return 0;
 }
 
@@ -334,16 +371,20 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
 {
     uint32_t dropped = 0;
     for (uint32_t i = first; i < first + count; i++) {
+        INVARIANT(page_state_valid(r->page[i]), "a page being decommitted is reserved or committed");
         dropped += (r->page[i] & PG_COMMITTED) != 0;
         r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_UNMAPPED));
     }
     if (dropped == 0) {
         return;
     }
+    INVARIANT(dropped <= r->info->committed && dropped <= s->committed_pages,
+              "a decommit gives back only pages that were counted committed");
     os_decommit((void *)(r->base + (uintptr_t)first * s->page_size), (size_t)count * s->page_size);
     r->info->committed -= dropped;
     s->committed_pages -= dropped;
     ram_credit(s->ram, dropped);
+    check_region_counts(s, r);
 }
 
 /* Page range [first, first+count) of region r covering [a, a+size), or false
@@ -388,6 +429,7 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
     struct region r = slot_region(s, first);
     uint32_t nblocks = (uint32_t)(align_up((size_t)r.npages * s->page_size, s->gran) / s->gran);
     decommit_locked(s, &r, 0, r.npages);
+    INVARIANT(r.info->committed == 0, "a released reservation holds no committed page");
     for (uint32_t b = first; b < first + nblocks; b++) {
         s->owner[b] = NO_OWNER;
     }
@@ -399,15 +441,19 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
 
 static DWORD reserve_lma_locked(struct slot *s, size_t size, uintptr_t *out)
 {
-    uint32_t npages = (uint32_t)(align_up(size, s->page_size) / s->page_size);
-    size_t map_bytes = align_up(sizeof(struct lma_res) + npages * sizeof(uint16_t), s->page_size);
-    struct lma_res *l = os_map_private(map_bytes);
+    size_t pages = align_up(size, s->page_size) / s->page_size;
+    if (pages > UINT32_MAX) {
+        return ERROR_OUTOFMEMORY; /* beyond the page array's index (and any host) */
+    }
+    uint32_t npages = (uint32_t)pages;
+    size_t map_bytes = sizeof(struct lma_res) + npages * sizeof(uint16_t);
+    struct lma_res *l = meta_alloc(map_bytes);
     void *base;
     if (l == NULL) {
         return ERROR_OUTOFMEMORY;
     }
     if (os_reserve_aligned((size_t)npages * s->page_size, s->gran, &base) != 0) {
-        os_release(l, map_bytes);
+        meta_free(l, map_bytes);
         return ERROR_OUTOFMEMORY;
     }
     l->base = (uintptr_t)base;
@@ -427,10 +473,11 @@ static void release_lma_locked(struct slot *s, struct lma_res *l, struct lma_res
 {
     struct region r = lma_region(l);
     decommit_locked(s, &r, 0, r.npages);
+    INVARIANT(l->info.committed == 0, "a released reservation holds no committed page");
     *link = l->next;
     s->lma_bytes -= (size_t)l->info.pages * s->page_size;
     os_release((void *)l->base, (size_t)l->info.pages * s->page_size);
-    os_release(l, l->map_bytes);
+    meta_free(l, l->map_bytes);
 }
 
 static bool wants_lma(const struct slot *s, uintptr_t addr, size_t size, DWORD type, DWORD prot)

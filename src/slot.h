@@ -13,8 +13,9 @@
  *    block records its length in pages and its committed page count;
  *  - a page is committed exactly when the host has it mapped accessible, and
  *    each committed page holds one page of device RAM;
- *  - the bookkeeping lives in a separate private mapping, never in the slot
- *    and never charged to device RAM.
+ *  - the bookkeeping lives in meta.c blocks, never in the slot and never
+ *    charged to device RAM; when it cannot be had, the request fails with
+ *    its documented error and leaves every state as it was.
  *
  * Functions return 0 or a Win32 error code (ERROR_*); they never touch errno
  * or the thread's last error (winapi.c does).  All take the slot's lock.

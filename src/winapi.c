@@ -41,7 +41,8 @@ CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAlloca
     struct cebox_core *c = core_get();
     slot_clear_failure();
     DWORD err = slot_virtual_alloc(c->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
-    if (err == ERROR_NOT_ENOUGH_MEMORY) {
+    if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_OUTOFMEMORY) {
+        /* (ERROR_OUTOFMEMORY: a Large Memory Area reservation the host refused) */
         eventlog_failure(LOG_API_VIRTUALALLOC, dwSize, err, LOG_REASON_OTHER);
     } else if (err == ERROR_INVALID_PARAMETER && dwSize >= slot_size(c->slot)) {
         /* CE refuses a request of the slot's size or more as a bad parameter;

@@ -204,6 +204,19 @@ static void test_lma_needs_exact_conditions(void **state)
     assert_true(VirtualFree(c, 0, MEM_RELEASE));
 }
 
+/* A reservation whose page count does not fit the page array's 32-bit
+ * index (16 TB and more): refused as the host would refuse it, never
+ * reserved at the truncated size. */
+static void test_lma_beyond_the_page_index(void **state)
+{
+    (void)state;
+    size_t huge = ((size_t)1 << 44) + 2 * MB;
+    assert_null(VirtualAlloc(NULL, huge, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_OUTOFMEMORY);
+    assert_null(VirtualAlloc(NULL, (size_t)1 << 44, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_OUTOFMEMORY);
+}
+
 static void test_ce6_has_no_large_memory_area(void **state)
 {
     (void)state;
@@ -729,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup(test_reserve_512_pages_then_commit_each, setup_ce5),
         cmocka_unit_test_setup(test_large_reserve_goes_outside_the_slot, setup_ce5),
         cmocka_unit_test_setup(test_lma_needs_exact_conditions, setup_ce5),
+        cmocka_unit_test_setup(test_lma_beyond_the_page_index, setup_ce5),
         cmocka_unit_test_setup(test_ce6_has_no_large_memory_area, setup_ce6),
         cmocka_unit_test_setup(test_virtual_query_seed_example, setup_ce5),
         cmocka_unit_test_setup(test_virtual_query_errors, setup_ce5),

@@ -37,7 +37,7 @@
 
 #include "core.h"
 #include "heap/heap.h"
-#include "os.h"
+#include "meta.h"
 #include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
@@ -200,8 +200,10 @@ HOT void leave(struct ctx *c, int err)
  * The CE heap aligns data to 16 bytes.  A larger alignment is served by
  * allocating alignment-1 bytes more and handing out an aligned address
  * inside the block; this table remembers the block it came from.  It lives
- * in its own private mapping, grows by doubling, and is keyed by address
- * with linear probing; a removed slot gets a tombstone. */
+ * in a meta.c block, is rehashed into one twice the size when half full,
+ * and is keyed by address with linear probing; a removed slot gets a
+ * tombstone.  When the bigger table cannot be had, the old one stays and
+ * the aligned allocation fails (ENOMEM), its block given back. */
 
 struct align_entry {
     uintptr_t aligned, base;
@@ -224,7 +226,7 @@ static size_t amap_hash(uintptr_t p, size_t cap)
 static bool amap_grow_locked(void)
 {
     size_t cap = amap.cap ? amap.cap * 2 : 1024;
-    struct align_entry *fresh = os_map_private(cap * sizeof *fresh);
+    struct align_entry *fresh = meta_alloc(cap * sizeof *fresh);
     if (fresh == NULL) {
         return false;
     }
@@ -240,9 +242,7 @@ static bool amap_grow_locked(void)
             live++;
         }
     }
-    if (amap.slots != NULL) {
-        os_release(amap.slots, amap.cap * sizeof *amap.slots);
-    }
+    meta_free(amap.slots, amap.cap * sizeof *amap.slots);
     amap.slots = fresh;
     amap.cap = cap;
     amap.used = live;
@@ -500,8 +500,11 @@ static void *aligned_inside(struct ctx *c, size_t align, size_t n)
     }
     uintptr_t aligned = ((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1);
     if (aligned != (uintptr_t)base && !amap_put(aligned, (uintptr_t)base)) {
+        /* No room to remember it (the table could not grow): the block
+         * goes back, and this is a failed malloc like any other. */
         DWORD err = 0;
         c->p->ops->free(c->p->heap, 0, base, &err);
+        summary_note_failure(SUMMARY_API_MALLOC, n);
         return NULL;
     }
     return (void *)aligned;

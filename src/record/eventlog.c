@@ -25,7 +25,7 @@
 
 #include "core.h"
 #include "memstate.h"
-#include "os.h"
+#include "meta.h"
 #include "record/stack.h"
 
 /* Large enough for any record: the biggest is the slot map of a 2 GB slot
@@ -52,7 +52,7 @@ static struct {
     char setting[sizeof(((struct cebox_settings *)0)->out_dir)]; /* CEBOX_OUT as given */
     char dir[LOG_PATH_MAX]; /* the same, made absolute at the start */
     char path[LOG_PATH_MAX + 32];
-    unsigned char *rec; /* REC_BUF_SIZE bytes, a private mapping */
+    unsigned char *rec; /* REC_BUF_SIZE bytes (meta.c) */
     char *map;
     size_t map_cap;
     struct stack_table stacks;
@@ -207,15 +207,11 @@ static bool remember_module_locked(const struct module_seen *m)
     }
     if (lg.nmods == lg.mods_cap) {
         size_t cap = lg.mods_cap ? lg.mods_cap * 2 : 128;
-        struct module_seen *fresh = os_map_private(cap * sizeof *fresh);
-        if (fresh == NULL) {
-            return true; /* written again next time: harmless */
+        struct module_seen *grown = meta_grow(lg.mods, lg.mods_cap * sizeof *grown, cap * sizeof *grown);
+        if (grown == NULL) {
+            return true; /* not remembered: written again at a later scan, harmless */
         }
-        if (lg.mods != NULL) {
-            memcpy(fresh, lg.mods, lg.nmods * sizeof *fresh);
-            os_release(lg.mods, lg.mods_cap * sizeof *lg.mods);
-        }
-        lg.mods = fresh;
+        lg.mods = grown;
         lg.mods_cap = cap;
     }
     lg.mods[lg.nmods++] = *m;
@@ -307,23 +303,22 @@ static void header_locked(struct cebox_core *core, bool forked)
     emit_locked(&e);
 }
 
+/* The record buffer, and a slot map buffer with a byte per block.  A
+ * buffer that cannot be had now is asked for again at the next event. */
 static bool map_buffers_locked(struct cebox_core *core)
 {
     if (lg.rec == NULL) {
-        lg.rec = os_map_private(REC_BUF_SIZE);
+        lg.rec = meta_alloc(REC_BUF_SIZE);
     }
     size_t blocks = slot_size(core->slot) / slot_granularity(core->slot);
     if (lg.map_cap < blocks) {
-        char *fresh = os_map_private(blocks);
-        if (fresh != NULL) {
-            if (lg.map != NULL) {
-                os_release(lg.map, lg.map_cap);
-            }
-            lg.map = fresh;
+        char *grown = meta_grow(lg.map, lg.map_cap, blocks);
+        if (grown != NULL) {
+            lg.map = grown;
             lg.map_cap = blocks;
         }
     }
-    return lg.rec != NULL && lg.map != NULL;
+    return lg.rec != NULL && lg.map_cap >= blocks;
 }
 
 /* Makes sure this process has its log open; starts the file (header and
@@ -334,6 +329,11 @@ static bool ensure_open_locked(struct cebox_core *core)
     const char *setting = core->settings.out_dir;
     if (lg.pid == pid && strcmp(lg.setting, setting) == 0) {
         return lg.fd >= 0 && !lg.broken;
+    }
+    /* No bookkeeping memory: this event goes unwritten (it is counted),
+     * and the next one tries again; the log is not given up for it. */
+    if (!map_buffers_locked(core)) {
+        return false;
     }
     /* A new process (forked: the open file is the parent's) or, in tests,
      * a new CEBOX_OUT. */
@@ -358,10 +358,6 @@ static bool ensure_open_locked(struct cebox_core *core)
     }
     read_identity();
     snprintf(lg.path, sizeof lg.path, "%s/cebox-%d.log", lg.dir, (int)pid);
-    if (!map_buffers_locked(core)) {
-        lg.broken = true;
-        return false;
-    }
     lg.fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (lg.fd < 0) {
         lg.broken = true;
@@ -668,6 +664,29 @@ void eventlog_exit(const struct run_summary *s)
     }
     pthread_mutex_unlock(&lg.lock);
     errno = saved;
+}
+
+void eventlog_forget(void)
+{
+    pthread_mutex_lock(&lg.lock);
+    if (lg.fd >= 0) {
+        close(lg.fd);
+        lg.fd = -1;
+    }
+    meta_free(lg.rec, REC_BUF_SIZE);
+    meta_free(lg.map, lg.map_cap);
+    meta_free(lg.mods, lg.mods_cap * sizeof *lg.mods);
+    lg.rec = NULL;
+    lg.map = NULL;
+    lg.mods = NULL;
+    lg.map_cap = lg.mods_cap = lg.nmods = 0;
+    stack_table_destroy(&lg.stacks);
+    lg.pid = 0;
+    lg.setting[0] = '\0';
+    lg.dir[0] = '\0';
+    lg.broken = false;
+    lg.dl_known = false;
+    pthread_mutex_unlock(&lg.lock);
 }
 
 const char *eventlog_path(void)

@@ -12,7 +12,8 @@
  *  - each record is one write(2) on a file opened with O_APPEND, written
  *    when the event happens: a process that dies right after a failure has
  *    already recorded it.  No stdio, nothing from the program's heap: the
- *    buffers are private mappings;
+ *    buffers are meta.c blocks, and an event for which they cannot be had
+ *    is counted but not written (the next event tries again);
  *  - a stack record, and the module records its addresses need, precede the
  *    first failure record that refers to it in the same file;
  *  - a log never mixes two processes' records without a header record
@@ -61,6 +62,12 @@ void eventlog_summary(struct cebox_core *core, struct run_summary *out);
 /* At exit: appends the summary record (opening the log first if this
  * process has not written one yet) when CEBOX_OUT is set. */
 void eventlog_exit(const struct run_summary *s);
+
+/* Tests only: closes this process's log and gives back all of the log's
+ * bookkeeping (buffers, module list, stack table), as if no event had
+ * happened; the next one starts a new file.  No other thread may be
+ * recording. */
+void eventlog_forget(void);
 
 /* The path of this process's log, or "" when it writes none. */
 const char *eventlog_path(void);

@@ -3,9 +3,12 @@
  * stack.h).
  *
  * Memory: uthash's own allocations (the table header and the bucket
- * arrays) are whole private mappings, given back with the size uthash
- * passes to uthash_free; entries are carved from 64 KB private chunks that
- * live as long as the table.  Nothing here calls libc's malloc.
+ * arrays) are meta.c blocks, given back with the size uthash passes to
+ * uthash_free; entries are carved from 64 KB meta.c chunks that live as
+ * long as the table.  Nothing here calls libc's malloc.  When uthash has
+ * no memory for a new entry (HASH_NONFATAL_OOM: it undoes the add), the
+ * entry's bytes are given back to its chunk, and a chunk made for it alone
+ * goes too, so a failed insert leaves the table as it was.
  */
 #define UNW_LOCAL_ONLY
 #include "record/stack.h"
@@ -15,31 +18,11 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "meta.h"
 #include "record/logformat.h"
-#include "os.h"
 
-/* ---- memory for uthash: private mappings only ---- */
-
-static size_t page_round(size_t n)
-{
-    size_t page = os_page_size();
-    return (n + page - 1) & ~(page - 1);
-}
-
-static void *table_map(size_t n)
-{
-    return os_map_private(page_round(n));
-}
-
-static void table_unmap(void *p, size_t n)
-{
-    if (p != NULL) {
-        os_release(p, page_round(n));
-    }
-}
-
-#define uthash_malloc(sz) table_map(sz)
-#define uthash_free(ptr, sz) table_unmap((ptr), (sz))
+#define uthash_malloc(sz) meta_alloc(sz)
+#define uthash_free(ptr, sz) meta_free((ptr), (sz))
 /* A failed allocation leaves the new entry out (hh.tbl == NULL) instead of
  * calling exit(). */
 #define HASH_NONFATAL_OOM 1
@@ -69,30 +52,48 @@ void stack_table_destroy(struct stack_table *t)
     HASH_CLEAR(hh, t->head); /* frees the buckets and the table header */
     for (struct stack_chunk *c = t->chunks, *next; c != NULL; c = next) {
         next = c->next;
-        os_release(c, c->size);
+        meta_free(c, c->size);
     }
     stack_table_init(t);
 }
 
+#define CHUNK_HDR ((sizeof(struct stack_chunk) + 15) & ~(size_t)15)
+
+static size_t carved_size(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
 static void *carve(struct stack_table *t, size_t n)
 {
-    n = (n + 15) & ~(size_t)15;
+    n = carved_size(n);
     struct stack_chunk *c = t->chunks;
     if (c == NULL || c->size - c->used < n) {
-        size_t hdr = (sizeof *c + 15) & ~(size_t)15;
-        size_t size = page_round(hdr + n > CHUNK_SIZE ? hdr + n : CHUNK_SIZE);
-        c = os_map_private(size);
+        size_t size = CHUNK_HDR + n > CHUNK_SIZE ? CHUNK_HDR + n : CHUNK_SIZE;
+        c = meta_alloc(size);
         if (c == NULL) {
             return NULL;
         }
         c->size = size;
-        c->used = hdr;
+        c->used = CHUNK_HDR;
         c->next = t->chunks;
         t->chunks = c;
     }
     void *p = (unsigned char *)c + c->used;
     c->used += n;
     return p;
+}
+
+/* Takes back the last carve of n bytes (an entry uthash could not add),
+ * with its chunk when nothing else was carved from it. */
+static void uncarve(struct stack_table *t, size_t n)
+{
+    struct stack_chunk *c = t->chunks;
+    c->used -= carved_size(n);
+    if (c->used == CHUNK_HDR) {
+        t->chunks = c->next;
+        meta_free(c, c->size);
+    }
 }
 
 struct stack_info *stack_table_intern(struct stack_table *t, const uintptr_t *ips, size_t depth,
@@ -120,7 +121,8 @@ struct stack_info *stack_table_intern(struct stack_table *t, const uintptr_t *ip
     }
     HASH_ADD_KEYPTR(hh, t->head, e->ips, keylen, e);
     if (e->hh.tbl == NULL) {
-        return NULL; /* uthash had no memory: the entry stays unused */
+        uncarve(t, sizeof *e + keylen); /* uthash had no memory and undid the add */
+        return NULL;
     }
     e->info.id = ++t->next_id;
     e->info.hits = 1;

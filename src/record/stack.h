@@ -3,8 +3,9 @@
  * a table that gives each distinct stack one id.
  *
  * Owns: the stack table (a uthash table keyed by the instruction pointers)
- * and all of its memory, which comes from private mappings (os.c), never
- * from libc's malloc: inside the preload library malloc is cebox itself.
+ * and all of its memory, which comes from meta.c, never from libc's
+ * malloc: inside the preload library malloc is cebox itself.  A stack that
+ * cannot be stored (no bookkeeping memory) leaves the table as it was.
  *
  * Locking: none here.  A table is used by one thread at a time (the event
  * log's lock serializes it); stack_capture needs no lock and takes none of
