@@ -9,11 +9,15 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -214,4 +218,58 @@ _Noreturn void invariant_failed(const char *file, int line, const char *what)
     /* glibc's abort() is async-signal-safe and ends the process even when
      * the program catches SIGABRT and returns. */
     abort();
+}
+
+/* ---- descriptors and threads ---- */
+
+int os_gettid(void)
+{
+    return (int)raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+}
+
+int os_open(const char *path, int flags, int mode)
+{
+    return (int)raw_syscall6(SYS_openat, AT_FDCWD, (long)path, flags, mode, 0, 0);
+}
+
+int os_close(int fd)
+{
+    return syscall_error(raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0));
+}
+
+long os_write(int fd, const void *buf, size_t len)
+{
+    return raw_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0);
+}
+
+long os_read(int fd, void *buf, size_t len)
+{
+    return raw_syscall6(SYS_read, fd, (long)buf, (long)len, 0, 0, 0);
+}
+
+int os_dup_above(int fd, int base)
+{
+    return (int)raw_syscall6(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base, 0, 0, 0);
+}
+
+int os_fd_identity(int fd, struct os_file_id *out)
+{
+    struct stat st;
+    int err = syscall_error(raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0));
+    if (err == 0) {
+        out->dev = (unsigned long long)st.st_dev;
+        out->ino = (unsigned long long)st.st_ino;
+        out->links = (unsigned long long)st.st_nlink;
+        out->size = st.st_size > 0 ? (unsigned long long)st.st_size : 0;
+    }
+    return err;
+}
+
+int os_fd_limit(void)
+{
+    struct rlimit lim;
+    if (syscall_error(raw_syscall6(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&lim, 0, 0)) != 0) {
+        return -1;
+    }
+    return lim.rlim_cur >= (rlim_t)INT_MAX ? INT_MAX : (int)lim.rlim_cur;
 }
