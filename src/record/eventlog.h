@@ -13,6 +13,10 @@
  *    when the event happens: a process that dies right after a failure has
  *    already recorded it.  No stdio, nothing from the program's heap: the
  *    buffers are private mappings;
+ *  - the log's descriptor is cebox's alone (ownfd.h): high, close-on-exec,
+ *    and checked (fstat) before each write; a program that closes it or
+ *    dup2s its own file onto it loses nothing and gets none of cebox's
+ *    bytes: the log is opened again by path;
  *  - a stack record, and the module records its addresses need, precede the
  *    first failure record that refers to it in the same file;
  *  - a log never mixes two processes' records without a header record
@@ -61,6 +65,10 @@ void eventlog_summary(struct cebox_core *core, struct run_summary *out);
 /* At exit: appends the summary record (opening the log first if this
  * process has not written one yet) when CEBOX_OUT is set. */
 void eventlog_exit(const struct run_summary *s);
+
+/* CEBOX_OUT as it was made absolute at the start (a program may change
+ * its directory since), or as set when this process has not resolved it. */
+const char *eventlog_dir(void);
 
 /* The path of this process's log, or "" when it writes none. */
 const char *eventlog_path(void);
