@@ -345,6 +345,10 @@ else
     bad "a forked child leaves the program's fd 3 alone (exit $st, printed '$out')"; show "$TMP/err"
 fi
 
+(cd "$TMP/fd" && "$ABS/cebox" run --quiet --out o5 -- bash -c 'cd /; true') > /dev/null 2>&1
+check "a program that changes its directory: its summary still goes to the relative --out" \
+    test "$(ls "$TMP/fd/o5" | grep -c '^cebox-[0-9]*\.summary$')" -eq 1
+
 # fdsteal FILE: takes the log's number with dup2, forks, then close_range.
 steal() { # steal DIR [ULIMIT]: runs fdsteal, checks its file and the logs
     dir=$1 lim=${2:-}
