@@ -265,6 +265,11 @@ int os_fd_identity(int fd, struct os_file_id *out)
     return err;
 }
 
+int os_pipe2(int fds[2], int flags)
+{
+    return syscall_error(raw_syscall6(SYS_pipe2, (long)fds, flags, 0, 0, 0, 0));
+}
+
 int os_fd_limit(void)
 {
     struct rlimit lim;

@@ -85,6 +85,9 @@ struct os_file_id {
 /* Fills *out for fd: 0, or the errno value (EBADF: fd is not open). */
 int os_fd_identity(int fd, struct os_file_id *out);
 
+/* pipe2(2): 0 (fds filled), or the errno value. */
+int os_pipe2(int fds[2], int flags);
+
 /* The soft RLIMIT_NOFILE (descriptors this process may open), or -1 when
  * it cannot be read; RLIM_INFINITY reads as INT_MAX. */
 int os_fd_limit(void);

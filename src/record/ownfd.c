@@ -26,8 +26,7 @@ int ownfd_base(int limit)
     return top - top / 4;
 }
 
-/* fd, or a close-on-exec copy of it at a high number (fd closed then). */
-static int move_high(int fd)
+int ownfd_move_high(int fd)
 {
     int base = ownfd_base(os_fd_limit());
     if (base <= fd) {
@@ -53,7 +52,7 @@ static int open_high(const char *path, int flags, int mode, struct os_file_id *i
     if (fd < 0) {
         return fd;
     }
-    fd = move_high(fd);
+    fd = ownfd_move_high(fd);
     int err = os_fd_identity(fd, id);
     if (err != 0) {
         os_close(fd);

@@ -68,6 +68,10 @@ int ownfd_write(struct ownfd *f, const void *buf, size_t len, size_t *written);
 /* Closes the descriptor if it still holds f's file; f holds none after. */
 void ownfd_close(struct ownfd *f);
 
+/* fd (one of cebox's, close-on-exec) moved to a high number: the new
+ * number (fd closed), or fd itself when nothing is free up there. */
+int ownfd_move_high(int fd);
+
 /* The number where cebox's descriptors go, given the soft RLIMIT_NOFILE
  * (exposed for the tests). */
 int ownfd_base(int limit);

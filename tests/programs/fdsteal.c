@@ -7,13 +7,19 @@
  * log (found in /proc/self/fd: the link to cebox-PID.log) with dup2, forks
  * a child that writes to that number and records a failure of its own,
  * records a failure, writes to the number again, closes every descriptor
- * above 2 (close_range), and records two more failures.  FILE must end up
+ * above 2 (close_range), and records two more failures.  Then it makes a
+ * pipe of its own (on the lowest numbers, where libunwind's pipe was before
+ * close_range), writes to it, records a failure in a new thread (whose
+ * unwind checks addresses through libunwind's pipe) and reads the pipe
+ * back: it must hold exactly what the program wrote.  FILE must end up
  * holding exactly its own three lines, and every failure must be in the
- * logs (tests/report.sh checks both).  Prints "failed N" and what it saw
- * of cebox's descriptor; exits 1 when one of its own steps failed.
+ * logs (tests/report.sh checks both).  Prints "failed N", what it saw of
+ * cebox's descriptor and of its pipe; exits 1 when one of its own steps
+ * failed.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +65,31 @@ static int find_log_fd(void)
     }
     closedir(d);
     return found;
+}
+
+static void *fail_in_thread(void *arg)
+{
+    (void)arg;
+    fail_once();
+    return NULL;
+}
+
+/* A pipe of the program's own across a failure in a new thread: "pipe
+ * intact" when it reads back exactly what was written. */
+static void own_pipe_across_failure(void)
+{
+    int p[2];
+    char back[16] = {0};
+    pthread_t t;
+    if (pipe(p) != 0 || write(p[1], "data", 4) != 4 || pthread_create(&t, NULL, fail_in_thread, NULL) != 0) {
+        perror("fdsteal: pipe");
+        exit(1);
+    }
+    pthread_join(t, NULL);
+    close(p[1]);
+    ssize_t n = read(p[0], back, sizeof back - 1);
+    printf("pipe %d,%d %s\n", p[0], p[1], n == 4 && memcmp(back, "data", 4) == 0 ? "intact" : "damaged");
+    close(p[0]);
 }
 
 static int say(int fd, const char *line)
@@ -118,6 +149,7 @@ int main(int argc, char **argv)
     close_above_2();
     fail_once();
     fail_once();
+    own_pipe_across_failure();
     printf("failed %d\n", failed);
     return 0;
 }
