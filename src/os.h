@@ -76,8 +76,10 @@ long os_read(int fd, void *buf, size_t len);
  * below the soft RLIMIT_NOFILE, EMFILE when no number is free there). */
 int os_dup_above(int fd, int base);
 
-/* The identity of the file behind a descriptor (fstat's st_dev, st_ino),
- * and its link count (0: removed from every directory) and size when read. */
+/* The identity of the file behind a descriptor (its device and inode
+ * numbers), and its link count (0: removed from every directory) and size
+ * when read.  From statx, asking for these fields only (fstat when the
+ * kernel has no statx). */
 struct os_file_id {
     unsigned long long dev, ino, links, size;
 };

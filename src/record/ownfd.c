@@ -6,7 +6,8 @@
  * or dup2 its own file onto any number; a number cebox only remembered
  * would then be written into the program's file, or closed under it.  An
  * fstat costs well under a microsecond, and cebox writes only at start, on
- * a failed allocation and at exit, so every write checks first.
+ * a failed allocation and at exit, so every write checks first (once per
+ * write: a check made by ownfd_ensure serves the write that follows it).
  */
 #include "record/ownfd.h"
 
@@ -65,6 +66,7 @@ int ownfd_open(struct ownfd *f, const char *path, int flags, int mode)
 {
     f->fd = -1;
     f->written = 0;
+    f->checked = false;
     f->path = path;
     f->flags = flags & ~(O_CREAT | O_TRUNC | O_EXCL);
     int fd = open_high(path, flags, mode, &f->id);
@@ -72,6 +74,7 @@ int ownfd_open(struct ownfd *f, const char *path, int flags, int mode)
         return -fd;
     }
     f->fd = fd;
+    f->checked = true;
     return 0;
 }
 
@@ -130,10 +133,9 @@ static enum ownfd_state reopen(struct ownfd *f, enum holding h, bool create, boo
 enum ownfd_state ownfd_ensure(struct ownfd *f, bool create)
 {
     enum holding h = holding(f);
-    if (h == HOLDS_FILE) {
-        return OWNFD_SAME;
-    }
-    return reopen(f, h, create, true);
+    enum ownfd_state st = h == HOLDS_FILE ? OWNFD_SAME : reopen(f, h, create, true);
+    f->checked = st != OWNFD_LOST;
+    return st;
 }
 
 /* Before a write: the descriptor holds f's file, reopened if need be, and
@@ -156,7 +158,8 @@ int ownfd_write(struct ownfd *f, const void *buf, size_t len, size_t *written)
 {
     const char *p = buf;
     *written = 0;
-    int err = check_before_write(f);
+    int err = f->checked ? 0 : check_before_write(f);
+    f->checked = false;
     bool retried = false;
     while (err == 0 && len > 0) {
         long n = os_write(f->fd, p, len);

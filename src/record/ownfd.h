@@ -33,6 +33,7 @@ struct ownfd {
     int flags;              /* to open the file again (without O_CREAT, O_TRUNC) */
     struct os_file_id id;   /* the file fd was opened on */
     unsigned long long written; /* bytes written to it through this struct */
+    bool checked;           /* just opened or checked: the next write skips its fstat */
     const char *path;       /* the caller's string, alive as long as the struct is used */
 };
 
@@ -58,7 +59,8 @@ enum ownfd_state {
 enum ownfd_state ownfd_ensure(struct ownfd *f, bool create);
 
 /* Writes all of buf to f's file, checking first that the descriptor is
- * still the file (reopened by path, without creating it, when not).
+ * still the file (reopened by path, without creating it, when not), unless
+ * ownfd_open or ownfd_ensure has just done so.
  * 0, or an errno value with *written set to the bytes that did get
  * written: ENOENT when the file cannot be opened again, ESTALE when the
  * path now names another file (nothing is written there: ownfd_ensure
