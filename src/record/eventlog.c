@@ -5,7 +5,7 @@
  * The cost model: nothing on the success path; on a failure with no
  * CEBOX_OUT, two atomic operations; with CEBOX_OUT, one unwind, a look at
  * the loader's object counters, and three write(2) calls (stack on its
- * first use, failure, slot map), each after an fstat that checks the
+ * first use, failure, slot map), each after a statx that checks the
  * descriptor still holds the log (ownfd.h: the program may have closed it
  * or put its own file on that number).
  */

@@ -14,7 +14,7 @@
  *    already recorded it.  No stdio, nothing from the program's heap: the
  *    buffers are private mappings;
  *  - the log's descriptor is cebox's alone (ownfd.h): high, close-on-exec,
- *    and checked (fstat) before each write; a program that closes it or
+ *    and checked (statx) before each write; a program that closes it or
  *    dup2s its own file onto it loses nothing and gets none of cebox's
  *    bytes: the log is opened again by path;
  *  - a stack record, and the module records its addresses need, precede the

@@ -4,10 +4,10 @@
  * Why the identity check: the program owns the descriptor table.  It may
  * close every descriptor above 2 before it execs (close_range, closefrom),
  * or dup2 its own file onto any number; a number cebox only remembered
- * would then be written into the program's file, or closed under it.  An
- * fstat costs well under a microsecond, and cebox writes only at start, on
- * a failed allocation and at exit, so every write checks first (once per
- * write: a check made by ownfd_ensure serves the write that follows it).
+ * would then be written into the program's file, or closed under it.  The
+ * identity check (one statx) costs about half a microsecond, and cebox
+ * writes only at start, on a failed allocation and at exit, so every write
+ * checks first (a check made by ownfd_ensure serves the write after it).
  */
 #include "record/ownfd.h"
 

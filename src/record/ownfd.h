@@ -10,7 +10,7 @@
  *    programs do not look (they get the lowest free numbers, and dup2 onto
  *    small ones), but below the soft RLIMIT_NOFILE; when nothing is free up
  *    there it stays where open() put it;
- *  - cebox writes or closes a descriptor only after fstat shows it still
+ *  - cebox writes or closes a descriptor only after statx shows it still
  *    holds the file it opened: a program that closed it (close,
  *    close_range, closefrom) or put its own file on that number (dup2) keeps
  *    its file untouched, and cebox opens its file again by path;
@@ -33,7 +33,7 @@ struct ownfd {
     int flags;              /* to open the file again (without O_CREAT, O_TRUNC) */
     struct os_file_id id;   /* the file fd was opened on */
     unsigned long long written; /* bytes written to it through this struct */
-    bool checked;           /* just opened or checked: the next write skips its fstat */
+    bool checked;           /* just opened or checked: the next write skips its check */
     const char *path;       /* the caller's string, alive as long as the struct is used */
 };
 
