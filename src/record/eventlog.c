@@ -45,6 +45,7 @@ static struct {
     pthread_mutex_t lock;
     bool owns_summary;  /* the preload library writes the exit summary */
     pid_t pid;          /* the process the state below belongs to (0: none yet) */
+    bool forked;        /* that process is a forked child (its log's header says so) */
     struct ownfd file;  /* the open log (path: .path), high and identity-checked */
     bool broken;        /* cannot open, or a record was torn: this process writes no more */
     bool lost;          /* a record could not be written at all: the rest of this event is
@@ -342,7 +343,7 @@ static void warn_unwritable_locked(const struct cebox_core *core)
 
 /* Starts the records of the current file: the header and the module map;
  * every stack is written again before its next use. */
-static void begin_file_locked(struct cebox_core *core, bool forked)
+static void begin_file_locked(struct cebox_core *core)
 {
     lg.lost = false;
     lg.seq = 0;
@@ -350,7 +351,7 @@ static void begin_file_locked(struct cebox_core *core, bool forked)
     lg.nmods = 0;
     lg.dl_known = false;
     lg.generation++;
-    header_locked(core, forked);
+    header_locked(core, lg.forked);
     scan_modules_locked();
 }
 
@@ -371,7 +372,7 @@ static bool still_open_locked(struct cebox_core *core)
         }
         return true;
     case OWNFD_NEW:
-        begin_file_locked(core, false);
+        begin_file_locked(core);
         return !lg.broken && !lg.lost;
     case OWNFD_LOST:
         break;
@@ -391,7 +392,7 @@ static bool ensure_open_locked(struct cebox_core *core)
     }
     /* A new process (forked: fork_child let go of the parent's file) or,
      * in tests, a new CEBOX_OUT. */
-    bool forked = lg.pid != 0 && lg.pid != pid;
+    lg.forked = lg.pid != 0 && lg.pid != pid;
     ownfd_close(&lg.file);
     if (lg.dir[0] == '\0' || strcmp(lg.setting, setting) != 0) {
         resolve_dir(setting); /* a forked child keeps the directory its parent resolved */
@@ -413,7 +414,7 @@ static bool ensure_open_locked(struct cebox_core *core)
         warn_unwritable_locked(core);
         return false;
     }
-    begin_file_locked(core, forked);
+    begin_file_locked(core);
     return !lg.broken && !lg.lost;
 }
 
