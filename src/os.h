@@ -53,4 +53,45 @@ int os_write_all(int fd, const void *buf, size_t len);
 /* The host's page size, from the auxiliary vector (no allocation). */
 size_t os_page_size(void);
 
+/* ---- descriptors and threads, with the same contract: raw system calls,
+ * the caller's errno untouched ---- */
+
+/* The calling thread's id. */
+int os_gettid(void);
+
+/* open(2) of path: the new descriptor, or -errno. */
+int os_open(const char *path, int flags, int mode);
+
+/* close(2): 0 or the errno value. */
+int os_close(int fd);
+
+/* One write(2): the bytes written, or -errno. */
+long os_write(int fd, const void *buf, size_t len);
+
+/* One read(2): the bytes read, or -errno. */
+long os_read(int fd, void *buf, size_t len);
+
+/* fcntl(fd, F_DUPFD_CLOEXEC, base): the lowest free descriptor at or above
+ * base, now a close-on-exec copy of fd, or -errno (EINVAL when base is not
+ * below the soft RLIMIT_NOFILE, EMFILE when no number is free there). */
+int os_dup_above(int fd, int base);
+
+/* The identity of the file behind a descriptor (its device and inode
+ * numbers), and its link count (0: removed from every directory) and size
+ * when read.  From statx, asking for these fields only (fstat when the
+ * kernel has no statx). */
+struct os_file_id {
+    unsigned long long dev, ino, links, size;
+};
+
+/* Fills *out for fd: 0, or the errno value (EBADF: fd is not open). */
+int os_fd_identity(int fd, struct os_file_id *out);
+
+/* pipe2(2): 0 (fds filled), or the errno value. */
+int os_pipe2(int fds[2], int flags);
+
+/* The soft RLIMIT_NOFILE (descriptors this process may open), or -1 when
+ * it cannot be read; RLIM_INFINITY reads as INT_MAX. */
+int os_fd_limit(void);
+
 #endif

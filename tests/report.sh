@@ -7,6 +7,11 @@
 #  - reasons: slot exhausted, larger than the slot, fragmentation, full
 #    fixed heap; the slot map at the first failure of a site;
 #  - a program that crashes right after a failure still has it in its log;
+#  - programs that use fd 3, close it, dup2 their own file over the log's
+#    descriptor or close_range everything: their files get none of cebox's
+#    bytes, forked children keep their descriptors, no failure is lost
+#    (also under ulimit -n 16), and libunwind's pipe never takes the numbers
+#    of the program's pipe;
 #  - truncated and corrupt logs: a clear error naming the file and offset,
 #    and everything intact before it still reported;
 #  - real programs (lua5.4, sqlite3) pushed past the slot: their stacks name
@@ -315,6 +320,75 @@ else
 fi
 check "several processes of one run (sh and its child): a log each, all reported" \
     test "$(grep -c '^== pid ' "$TMP/text")" -ge 2
+
+# ---- the program's descriptors are its own: cebox's log lives apart
+# (high, close-on-exec, checked before each write, opened again by path)
+mkdir -p "$TMP/fd"
+(cd "$TMP/fd" && "$ABS/cebox" run --quiet --out o3 -- bash -c 'exec 3>f.txt; echo data >&3; true') > /dev/null 2>&1
+"$CEBOX" report --format json "$TMP/fd/o3" > "$TMP/json" 2> "$TMP/rerr"
+st=$?
+if [ "$(cat "$TMP/fd/f.txt" 2> /dev/null)" = data ] && [ "$(wc -c < "$TMP/fd/f.txt")" -eq 5 ] && [ "$st" -eq 0 ] &&
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["errors"] == [] and len(d["processes"]) == 1
+assert d["processes"][0]["summary"] is not None
+' "$TMP/json"; then
+    ok "a program that opens its own fd 3: its file holds only its 5 bytes, the log is complete"
+else
+    bad "a program that opens its own fd 3 (f.txt $(wc -c < "$TMP/fd/f.txt") bytes, report exit $st)"; show "$TMP/rerr"
+fi
+out=$(cd "$TMP/fd" && "$ABS/cebox" run --quiet --out o4 -- bash -c 'exec 3>&-; echo hello | tr a-z A-Z' 2> "$TMP/err")
+st=$?
+if [ "$st" -eq 0 ] && [ "$out" = HELLO ]; then
+    ok "a forked child leaves the program's new fd 3 (a pipe) alone: the pipeline prints HELLO"
+else
+    bad "a forked child leaves the program's fd 3 alone (exit $st, printed '$out')"; show "$TMP/err"
+fi
+
+(cd "$TMP/fd" && "$ABS/cebox" run --quiet --out o5 -- bash -c 'cd /; true') > /dev/null 2>&1
+check "a program that changes its directory: its summary still goes to the relative --out" \
+    test "$(ls "$TMP/fd/o5" | grep -c '^cebox-[0-9]*\.summary$')" -eq 1
+
+# fdsteal FILE: takes the log's number with dup2, forks, then close_range.
+steal() { # steal DIR [ULIMIT]: runs fdsteal, checks its file and the logs
+    dir=$1 lim=${2:-}
+    if [ -n "$lim" ]; then
+        (ulimit -n "$lim" && "$CEBOX" run --quiet --slot-size 1M --out "$dir" "$P/fdsteal" "$dir.own") > "$TMP/out" 2> "$TMP/err"
+    else
+        "$CEBOX" run --quiet --slot-size 1M --out "$dir" "$P/fdsteal" "$dir.own" > "$TMP/out" 2> "$TMP/err"
+    fi
+    st=$?
+    "$CEBOX" report --format json "$dir" > "$TMP/json" 2> "$TMP/rerr"
+    rst=$?
+    printf 'child\nchild again\nparent\n' > "$TMP/own.want"
+    [ "$st" -eq 0 ] && [ "$rst" -eq 0 ] && grep -q "^failed 5$" "$TMP/out" &&
+        grep -q "^log fd high, close-on-exec$" "$TMP/out" && grep -q "^pipe 3,4 intact$" "$TMP/out" &&
+        cmp -s "$dir.own" "$TMP/own.want" &&
+        python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["errors"] == [], d["errors"]
+procs = sorted(d["processes"], key=lambda p: p["forked"])
+assert len(procs) == 2, len(procs)
+parent, child = procs
+assert not parent["forked"] and child["forked"] and child["ppid"] == parent["pid"]
+assert sum(s["count"] for s in parent["oom"]) == 5 and parent["summary"]["failed"] == 5
+assert all(s["reasons"] == ["too-large"] for s in parent["oom"] + child["oom"])
+assert sum(s["count"] for s in child["oom"]) == 1
+' "$TMP/json"
+}
+if steal "$TMP/fd/st"; then
+    ok "dup2 over the log, a forked child, close_range, a pipe on libunwind's old numbers: all 6 failures logged, undamaged; the program's file and pipe are its own"
+else
+    bad "dup2 over the log, a forked child, close_range (exit $st, report exit $rst)"
+    show "$TMP/out"; show "$TMP/err"; show "$TMP/rerr"; od -c "$TMP/fd/st.own" | head -5 | sed 's/^/#   /'
+fi
+if steal "$TMP/fd/lo" 16; then
+    ok "the same under ulimit -n 16: the log's number stays below the limit"
+else
+    bad "the same under ulimit -n 16 (exit $st, report exit $rst)"; show "$TMP/out"; show "$TMP/err"; show "$TMP/rerr"
+fi
 
 # ---- settings and defaults
 mkdir -p "$TMP/cwd"

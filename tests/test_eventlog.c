@@ -3,7 +3,8 @@
  * failures through VirtualAlloc, HeapAlloc (a full fixed heap), LocalAlloc
  * and device RAM, with their reasons, call stacks (deduplicated: one stack
  * record per distinct stack), slot maps and the module map (an object
- * dlopen'ed later included); a forked child's own log; nothing written
+ * dlopen'ed later included); a forked child's own log; a log removed while
+ * the process runs begun again; nothing written
  * without CEBOX_OUT; errno untouched.
  */
 #include <dirent.h>
@@ -220,6 +221,29 @@ static void forked_child_has_its_own_log(void **state)
     logread_free(&log);
 }
 
+/* The program removes the log while it runs: the next failure begins the
+ * file again (header, modules, its stack), readable on its own. */
+static void removed_log_begun_again(void **state)
+{
+    (void)state;
+    box("removed", NULL);
+    assert_non_null(reserve(10));
+    assert_null(reserve(8));
+    char path[sizeof dir + 32];
+    snprintf(path, sizeof path, "%s/cebox-%d.log", dir, (int)getpid());
+    assert_int_equal(unlink(path), 0);
+    assert_null(reserve(8)); /* the same stack as the first */
+    struct lr_log log;
+    read_log(getpid(), &log);
+    assert_int_equal(log.nprocs, 1);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->nfailures, 1);
+    assert_non_null(logread_stack(p, p->failures[0].stack_id));
+    assert_true(stack_has(p, p->failures[0].stack_id, caller));
+    assert_true(p->nmodules >= 2);
+    logread_free(&log);
+}
+
 static size_t files_in(const char *path)
 {
     DIR *d = opendir(path);
@@ -268,6 +292,7 @@ int main(void)
         cmocka_unit_test(heap_failures),
         cmocka_unit_test(ram_failure_and_dlopen),
         cmocka_unit_test(forked_child_has_its_own_log),
+        cmocka_unit_test(removed_log_begun_again),
         cmocka_unit_test(nothing_without_out),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -5,7 +5,9 @@
  * The cost model: nothing on the success path; on a failure with no
  * CEBOX_OUT, two atomic operations; with CEBOX_OUT, one unwind, a look at
  * the loader's object counters, and three write(2) calls (stack on its
- * first use, failure, slot map).
+ * first use, failure, slot map), each after a statx that checks the
+ * descriptor still holds the log (ownfd.h: the program may have closed it
+ * or put its own file on that number).
  */
 #include "record/eventlog.h"
 
@@ -19,13 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "memstate.h"
 #include "meta.h"
+#include "os.h"
+#include "record/ownfd.h"
 #include "record/stack.h"
 
 /* Large enough for any record: the biggest is the slot map of a 2 GB slot
@@ -43,8 +46,11 @@ static struct {
     pthread_mutex_t lock;
     bool owns_summary;  /* the preload library writes the exit summary */
     pid_t pid;          /* the process the state below belongs to (0: none yet) */
-    int fd;             /* the open log, or -1 */
-    bool broken;        /* cannot open or a write failed: this process writes no more */
+    bool forked;        /* that process is a forked child (its log's header says so) */
+    struct ownfd file;  /* the open log (path: .path), high and identity-checked */
+    bool broken;        /* cannot open, or a record was torn: this process writes no more */
+    bool lost;          /* a record could not be written at all: the rest of this event is
+                         * dropped, and the next one writes its modules and stacks again */
     bool warned;
     uint32_t generation; /* bumped for each log file started in this address space */
     uint32_t seq;        /* failures recorded in the current file */
@@ -65,7 +71,7 @@ static struct {
     size_t command_len;
     uint64_t start_mono, start_real;
     pid_t start_pid; /* eventlog_start ran in this process */
-} lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+} lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .file = OWNFD_NONE};
 
 static atomic_uint_fast64_t failures[LOG_API_COUNT];
 /* Failures of this process counted but not recorded: the log had reached
@@ -94,10 +100,10 @@ static void say(const char *a, const char *b, const char *c)
  * it), and the executable's path. */
 static void read_identity(void)
 {
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, lg.command, sizeof lg.command - 1) : -1;
+    int fd = os_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+    long n = fd >= 0 ? os_read(fd, lg.command, sizeof lg.command - 1) : -1;
     if (fd >= 0) {
-        close(fd);
+        os_close(fd);
     }
     if (n <= 0) {
         strcpy(lg.command, "?");
@@ -125,28 +131,25 @@ static void resolve_dir(const char *setting)
     }
 }
 
-/* Writes one record; a short or failed write stops the log for good, so
- * that no record ever follows a torn one. */
-static void emit_locked(struct log_enc *e)
+/* Writes one record (true when it is all in the file).  A record torn by a
+ * failed write stops the log for good, so that no record ever follows a
+ * torn one; a record not written at all (the file cannot be opened again)
+ * drops the rest of the event, and nothing that follows refers to it. */
+static bool emit_locked(struct log_enc *e)
 {
     size_t len = log_enc_finish(e);
-    if (len == 0 || lg.broken || lg.fd < 0) {
-        return;
+    if (len == 0 || lg.broken || lg.lost) {
+        return false;
     }
-    const unsigned char *p = e->buf;
-    while (len > 0) {
-        ssize_t n = write(lg.fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            lg.broken = true;
-            return;
-        }
-        p += n;
-        len -= (size_t)n;
-        lg.bytes += (uint64_t)n;
+    size_t written;
+    int err = ownfd_write(&lg.file, e->buf, len, &written);
+    lg.bytes += written;
+    if (err != 0 && written > 0) {
+        lg.broken = true;
+    } else if (err != 0) {
+        lg.lost = true;
     }
+    return err == 0;
 }
 
 static void put_cstr(struct log_enc *e, const char *s)
@@ -321,6 +324,54 @@ static bool map_buffers_locked(struct cebox_core *core)
     return lg.rec != NULL && lg.map_cap >= blocks;
 }
 
+static void warn_unwritable_locked(const struct cebox_core *core)
+{
+    if (!lg.warned && !core->settings.quiet) {
+        lg.warned = true;
+        say("cannot write the event log ", lg.path, ": failures are counted but not recorded");
+    }
+}
+
+/* Starts the records of the current file: the header and the module map;
+ * every stack is written again before its next use. */
+static void begin_file_locked(struct cebox_core *core)
+{
+    lg.lost = false;
+    lg.seq = 0;
+    lg.bytes = 0;
+    lg.nmods = 0;
+    lg.dl_known = false;
+    lg.generation++;
+    header_locked(core, lg.forked);
+    scan_modules_locked();
+}
+
+/* Is the log still open on this process's file?  Opened again when the
+ * program closed its descriptor or put its own file on that number; begun
+ * again when the path now names another file (removed and made anew).
+ * After an event whose records were lost, modules and stacks are written
+ * again before their next use (the reader takes the repeats). */
+static bool still_open_locked(struct cebox_core *core)
+{
+    switch (ownfd_ensure(&lg.file, true)) {
+    case OWNFD_SAME:
+        if (lg.lost) {
+            lg.lost = false;
+            lg.nmods = 0;
+            lg.dl_known = false;
+            lg.generation++;
+        }
+        return true;
+    case OWNFD_NEW:
+        begin_file_locked(core);
+        return !lg.broken && !lg.lost;
+    case OWNFD_LOST:
+        break;
+    }
+    warn_unwritable_locked(core);
+    return false;
+}
+
 /* Makes sure this process has its log open; starts the file (header and
  * module map) when it has not.  False when nothing can be written. */
 static bool ensure_open_locked(struct cebox_core *core)
@@ -328,48 +379,35 @@ static bool ensure_open_locked(struct cebox_core *core)
     pid_t pid = getpid();
     const char *setting = core->settings.out_dir;
     if (lg.pid == pid && strcmp(lg.setting, setting) == 0) {
-        return lg.fd >= 0 && !lg.broken;
+        return !lg.broken && still_open_locked(core);
     }
     /* No bookkeeping memory: this event goes unwritten (it is counted),
      * and the next one tries again; the log is not given up for it. */
     if (!map_buffers_locked(core)) {
         return false;
     }
-    /* A new process (forked: the open file is the parent's) or, in tests,
-     * a new CEBOX_OUT. */
-    bool forked = lg.pid != 0 && lg.pid != pid;
-    if (lg.fd >= 0) {
-        close(lg.fd);
-        lg.fd = -1;
-    }
+    /* A new process (forked: fork_child let go of the parent's file) or,
+     * in tests, a new CEBOX_OUT. */
+    lg.forked = lg.pid != 0 && lg.pid != pid;
+    ownfd_close(&lg.file);
     if (lg.dir[0] == '\0' || strcmp(lg.setting, setting) != 0) {
         resolve_dir(setting); /* a forked child keeps the directory its parent resolved */
     }
     lg.pid = pid;
     lg.broken = false;
-    lg.seq = 0;
-    lg.bytes = 0;
-    lg.nmods = 0;
-    lg.dl_known = false;
-    lg.generation++;
     if (lg.start_pid != pid) {
         lg.start_mono = now_ns(CLOCK_MONOTONIC);
         lg.start_real = now_ns(CLOCK_REALTIME);
     }
     read_identity();
     snprintf(lg.path, sizeof lg.path, "%s/cebox-%d.log", lg.dir, (int)pid);
-    lg.fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (lg.fd < 0) {
+    if (ownfd_open(&lg.file, lg.path, O_WRONLY | O_CREAT | O_APPEND, 0644) != 0) {
         lg.broken = true;
-        if (!lg.warned && !core->settings.quiet) {
-            lg.warned = true;
-            say("cannot write the event log ", lg.path, ": failures are counted but not recorded");
-        }
+        warn_unwritable_locked(core);
         return false;
     }
-    header_locked(core, forked);
-    scan_modules_locked();
-    return !lg.broken;
+    begin_file_locked(core);
+    return !lg.broken && !lg.lost;
 }
 
 /* ---- fork ---- */
@@ -390,10 +428,9 @@ static void fork_child(void)
         atomic_store(&failures[i], 0);
     }
     atomic_store(&unrecorded, 0);
-    if (lg.fd >= 0) {
-        close(lg.fd); /* the parent's file; this process starts its own at its first event */
-        lg.fd = -1;
-    }
+    /* The parent's file (this process starts its own at its first event),
+     * closed only if the number still holds it: it may be the program's. */
+    ownfd_close(&lg.file);
     pthread_mutex_unlock(&lg.lock);
 }
 
@@ -457,8 +494,9 @@ static uint32_t stack_record_locked(const uintptr_t *ips, size_t depth)
         for (size_t i = 0; i < depth; i++) {
             log_put_u64(&e, ips[i]);
         }
-        emit_locked(&e);
-        si->mark = lg.generation;
+        if (emit_locked(&e)) {
+            si->mark = lg.generation;
+        }
     }
     return si->id;
 }
@@ -522,7 +560,7 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
     size_t depth = stack_capture(ips, core->settings.stack_depth);
     uint64_t when = now_ns(CLOCK_MONOTONIC);
     enum log_reason reason = classify(f, size, slot_size(core->slot), hint);
-    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    uint32_t tid = (uint32_t)os_gettid();
     enum memstate state = ram_state(&core->ram);
     uint64_t ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
     struct slot_stats st;
@@ -669,10 +707,7 @@ void eventlog_exit(const struct run_summary *s)
 void eventlog_forget(void)
 {
     pthread_mutex_lock(&lg.lock);
-    if (lg.fd >= 0) {
-        close(lg.fd);
-        lg.fd = -1;
-    }
+    ownfd_close(&lg.file);
     meta_free(lg.rec, REC_BUF_SIZE);
     meta_free(lg.map, lg.map_cap);
     meta_free(lg.mods, lg.mods_cap * sizeof *lg.mods);
@@ -689,17 +724,23 @@ void eventlog_forget(void)
     pthread_mutex_unlock(&lg.lock);
 }
 
+const char *eventlog_dir(void)
+{
+    const char *setting = core_get()->settings.out_dir;
+    return lg.dir[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.dir : setting;
+}
+
 const char *eventlog_path(void)
 {
     const char *setting = core_get()->settings.out_dir;
-    return lg.fd >= 0 && lg.pid == getpid() && setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path
+    return lg.file.fd >= 0 && lg.pid == getpid() && setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path
                                                                                                        : "";
 }
 
 /* A program linked with libcebox: its exit summary, when it has a log. */
 __attribute__((destructor)) static void eventlog_end(void)
 {
-    if (lg.owns_summary || lg.fd < 0 || lg.pid != getpid()) {
+    if (lg.owns_summary || lg.file.fd < 0 || lg.pid != getpid()) {
         return;
     }
     struct run_summary s;

@@ -14,6 +14,10 @@
  *    already recorded it.  No stdio, nothing from the program's heap: the
  *    buffers are meta.c blocks, and an event for which they cannot be had
  *    is counted but not written (the next event tries again);
+ *  - the log's descriptor is cebox's alone (ownfd.h): high, close-on-exec,
+ *    and checked (statx) before each write; a program that closes it or
+ *    dup2s its own file onto it loses nothing and gets none of cebox's
+ *    bytes: the log is opened again by path;
  *  - a stack record, and the module records its addresses need, precede the
  *    first failure record that refers to it in the same file;
  *  - a log never mixes two processes' records without a header record
@@ -68,6 +72,10 @@ void eventlog_exit(const struct run_summary *s);
  * happened; the next one starts a new file.  No other thread may be
  * recording. */
 void eventlog_forget(void);
+
+/* CEBOX_OUT as it was made absolute at the start (a program may change
+ * its directory since), or as set when this process has not resolved it. */
+const char *eventlog_dir(void);
 
 /* The path of this process's log, or "" when it writes none. */
 const char *eventlog_path(void);

@@ -20,6 +20,8 @@
 
 #include "meta.h"
 #include "record/logformat.h"
+#include "record/unwpipe.h"
+#include "os.h"
 
 #define uthash_malloc(sz) meta_alloc(sz)
 #define uthash_free(ptr, sz) meta_free((ptr), (sz))
@@ -163,9 +165,12 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* Also, before libunwind's first unwind opens its pipe: that pipe goes
+ * where the program does not look (unwpipe.h). */
 static void find_self_once(void)
 {
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&stack_capture);
+    unwpipe_install((uintptr_t)&unw_backtrace);
 }
 
 static bool is_self(uintptr_t ip)

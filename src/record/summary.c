@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "record/eventlog.h"
+#include "record/ownfd.h"
 #include "heap/heap.h"
 #include "os.h"
 #include "record/runsummary.h"
@@ -113,24 +114,49 @@ static void collect(struct cebox_core *core, struct run_summary *rs)
     rs->libc_malloc_bytes = libc_malloc_bytes();
 }
 
+#define SUMMARY_TEXT_MAX 2048
+#define SUMMARY_PATH_MAX (4096 + 48) /* eventlog_dir() is at most 4095 bytes */
+
 /* The text, with the line on call stacks: where they are, or how to get
- * them (the same function formats the summary in `cebox report`). */
-static void write_summary(int fd, struct cebox_core *core, const struct run_summary *rs)
+ * them (the same function formats the summary in `cebox report`).
+ * Returns its length; buf holds SUMMARY_TEXT_MAX bytes. */
+static size_t format_summary(char *buf, struct cebox_core *core, const struct run_summary *rs)
 {
-    char buf[2048];
     const char *log = eventlog_path();
     enum run_summary_hint hint = core->settings.out_dir[0] == '\0' ? RUN_SUMMARY_HINT_OUT
                                  : log[0] != '\0'                  ? RUN_SUMMARY_HINT_LOG
                                                                    : RUN_SUMMARY_NO_HINT;
-    size_t n = run_summary_format(rs, hint, log, buf, sizeof buf);
-    os_write_all(fd, buf, n);
+    return run_summary_format(rs, hint, log, buf, SUMMARY_TEXT_MAX);
 }
 
 void summary_write(int fd, struct cebox_core *core)
 {
     struct run_summary rs;
+    char buf[SUMMARY_TEXT_MAX];
     collect(core, &rs);
-    write_summary(fd, core, &rs);
+    os_write_all(fd, buf, format_summary(buf, core, &rs));
+}
+
+/* DIR/cebox-PID.summary, in the directory made absolute at the start (the
+ * program may have changed its own since), through a descriptor of cebox's
+ * own (ownfd.h): a program thread that closes or dup2s descriptors at exit
+ * never gets these bytes in its file. */
+static void write_summary_file(const char *text, size_t len)
+{
+    char path[SUMMARY_PATH_MAX];
+    snprintf(path, sizeof path, "%s/cebox-%d.summary", eventlog_dir(), (int)getpid());
+    struct ownfd f;
+    size_t written;
+    int err = ownfd_open(&f, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (err == 0) {
+        err = ownfd_write(&f, text, len, &written);
+        ownfd_close(&f);
+    }
+    if (err != 0 && !core_get()->settings.quiet) {
+        char line[sizeof path + 64];
+        int n = snprintf(line, sizeof line, "cebox: cannot write %s\n", path);
+        os_write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    }
 }
 
 void summary_exit(struct cebox_core *core)
@@ -138,20 +164,12 @@ void summary_exit(struct cebox_core *core)
     struct run_summary rs;
     collect(core, &rs);
     eventlog_exit(&rs); /* first: the summary names the log */
+    char text[SUMMARY_TEXT_MAX];
+    size_t len = format_summary(text, core, &rs);
     if (!core->settings.quiet) {
-        write_summary(2, core, &rs);
+        os_write_all(2, text, len);
     }
     if (core->settings.out_dir[0] != '\0') {
-        char path[sizeof core->settings.out_dir + 48];
-        snprintf(path, sizeof path, "%s/cebox-%d.summary", core->settings.out_dir, (int)getpid());
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            write_summary(fd, core, &rs);
-            close(fd);
-        } else if (!core->settings.quiet) {
-            char line[sizeof path + 64];
-            int len = snprintf(line, sizeof line, "cebox: cannot write %s\n", path);
-            os_write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
-        }
+        write_summary_file(text, len);
     }
 }
