@@ -41,7 +41,6 @@ struct module_seen {
 
 static struct {
     pthread_mutex_t lock;
-    bool owns_summary;  /* the preload library writes the exit summary */
     pid_t pid;          /* the process the state below belongs to (0: none yet) */
     int fd;             /* the open log, or -1 */
     bool broken;        /* cannot open or a write failed: this process writes no more */
@@ -67,7 +66,6 @@ static struct {
     pid_t start_pid; /* eventlog_start ran in this process */
 } lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
-static atomic_uint_fast64_t failures[LOG_API_COUNT];
 /* Failures of this process counted but not recorded: the log had reached
  * CEBOX_LOG_LIMIT. */
 static atomic_uint_fast64_t unrecorded;
@@ -395,9 +393,6 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    for (int i = 0; i < LOG_API_COUNT; i++) {
-        atomic_store(&failures[i], 0);
-    }
     atomic_store(&unrecorded, 0);
     if (lg.fd >= 0) {
         close(lg.fd); /* the parent's file; this process starts its own at its first event */
@@ -417,7 +412,6 @@ void eventlog_start(struct cebox_core *core)
 {
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&lg.lock);
-    lg.owns_summary = true;
     lg.start_pid = getpid();
     lg.start_mono = now_ns(CLOCK_MONOTONIC);
     lg.start_real = now_ns(CLOCK_REALTIME);
@@ -426,26 +420,6 @@ void eventlog_start(struct cebox_core *core)
         ensure_open_locked(core);
     }
     pthread_mutex_unlock(&lg.lock);
-}
-
-/* Why the request failed: what the slot recorded, unless the request could
- * never fit or the entry point knows better. */
-static enum log_reason classify(enum slot_fail f, size_t size, size_t slot_bytes, enum log_reason hint)
-{
-    if (hint == LOG_REASON_HEAP_FULL || hint == LOG_REASON_INJECTED) {
-        return hint;
-    }
-    if (size >= slot_bytes) {
-        return LOG_REASON_TOO_LARGE;
-    }
-    switch (f) {
-    case SLOT_FAIL_EXHAUSTED: return LOG_REASON_EXHAUSTED;
-    case SLOT_FAIL_FRAGMENTED: return LOG_REASON_FRAGMENTED;
-    case SLOT_FAIL_RAM: return LOG_REASON_RAM;
-    case SLOT_FAIL_STATE_CAP: return LOG_REASON_STATE_CAP;
-    case SLOT_FAIL_NONE: break;
-    }
-    return hint != LOG_REASON_NONE ? hint : LOG_REASON_OTHER;
 }
 
 static uint32_t stack_record_locked(const uintptr_t *ips, size_t depth)
@@ -519,8 +493,7 @@ static bool skip_when_full(const struct cebox_core *core)
     return full;
 }
 
-static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, size_t size, DWORD err,
-                   enum log_reason hint)
+static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD err, enum log_reason reason)
 {
     pthread_once(&atfork_once, register_atfork);
     if (skip_when_full(core)) {
@@ -530,7 +503,6 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
     uintptr_t ips[LOG_MAX_DEPTH];
     size_t depth = stack_capture(ips, core->settings.stack_depth);
     uint64_t when = now_ns(CLOCK_MONOTONIC);
-    enum log_reason reason = classify(f, size, slot_size(core->slot), hint);
     uint32_t tid = (uint32_t)syscall(SYS_gettid);
     enum memstate state = ram_state(&core->ram);
     uint64_t ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
@@ -568,67 +540,36 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
     pthread_mutex_unlock(&lg.lock);
 }
 
-void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason hint)
+void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason)
 {
-    enum slot_fail f = slot_last_failure();
-    slot_clear_failure();
-    if ((unsigned)api < LOG_API_COUNT) {
-        atomic_fetch_add(&failures[api], 1);
-    }
     struct cebox_core *core = core_get();
     if (core->settings.out_dir[0] != '\0' && core->slot != NULL) {
         int saved = errno; /* the caller sets errno as libc would */
-        record(core, f, api, size, err, hint);
+        record(core, api, size, err, reason);
         errno = saved;
     }
 }
 
-uint64_t eventlog_failures(enum log_api api)
+uint64_t eventlog_unrecorded(void)
 {
-    return (unsigned)api < LOG_API_COUNT ? atomic_load(&failures[api]) : 0;
+    return atomic_load(&unrecorded);
 }
 
-void eventlog_summary(struct cebox_core *core, struct run_summary *out)
+void eventlog_command(char *out, size_t cap)
 {
-    memset(out, 0, sizeof *out);
-    out->pid = (uint32_t)getpid();
     pthread_mutex_lock(&lg.lock);
     if (lg.pid != getpid() || lg.command_len == 0) {
         read_identity();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
-    for (size_t i = 0; i < lg.command_len && i < sizeof out->command - 1; i++) {
-        out->command[i] = lg.command[i] != '\0' ? lg.command[i] : ' ';
+    size_t i = 0;
+    for (; i < lg.command_len && i + 1 < cap; i++) {
+        out[i] = lg.command[i] != '\0' ? lg.command[i] : ' ';
+    }
+    if (cap != 0) {
+        out[i] = '\0';
     }
     pthread_mutex_unlock(&lg.lock);
-    snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
-    if (core->slot != NULL) {
-        struct slot_stats ss;
-        slot_get_stats(core->slot, &ss);
-        out->granularity = slot_granularity(core->slot);
-        out->page_size = slot_page_size(core->slot);
-        out->blocks = ss.blocks;
-        out->peak_reserved_blocks = ss.peak_reserved_blocks;
-        out->peak_committed_pages = ss.peak_committed_pages;
-        out->fail_exhausted = ss.fail_exhausted;
-        out->fail_fragmented = ss.fail_fragmented;
-        out->fail_ram = ss.fail_ram;
-        out->fail_cap = ss.fail_cap;
-    }
-    struct heap *ph = atomic_load(&core->process_heap);
-    if (ph != NULL) {
-        struct heap_stats hs;
-        ph->ops->stats(ph, &hs);
-        out->heap_peak_live_bytes = hs.peak_live_bytes;
-        out->heap_peak_live_blocks = hs.peak_live_blocks;
-        out->heap_peak_committed_bytes = hs.peak_committed_bytes;
-        out->heap_live_bytes = hs.live_bytes;
-        out->heap_live_blocks = hs.live_blocks;
-    }
-    for (int i = 0; i < LOG_API_COUNT; i++) {
-        out->failures[i] = atomic_load(&failures[i]);
-    }
-    out->unrecorded_failures = atomic_load(&unrecorded);
 }
 
 void eventlog_exit(const struct run_summary *s)
@@ -677,18 +618,11 @@ void eventlog_exit(const struct run_summary *s)
 
 const char *eventlog_path(void)
 {
-    const char *setting = core_get()->settings.out_dir;
-    return lg.fd >= 0 && lg.pid == getpid() && setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path
-                                                                                                       : "";
-}
-
-/* A program linked with libcebox: its exit summary, when it has a log. */
-__attribute__((destructor)) static void eventlog_end(void)
-{
-    if (lg.owns_summary || lg.fd < 0 || lg.pid != getpid()) {
-        return;
+    /* The core is asked only when a log is open: it exists then, and a
+     * process that never used cebox gets none made here. */
+    if (lg.fd < 0 || lg.pid != getpid()) {
+        return "";
     }
-    struct run_summary s;
-    eventlog_summary(core_get(), &s);
-    eventlog_exit(&s);
+    const char *setting = core_get()->settings.out_dir;
+    return setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path : "";
 }
