@@ -27,12 +27,17 @@ void entry_set_hook(entry_hook_fn fn)
 
 bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size)
 {
+    /* Inside cebox while the hook and the recording run: what they
+     * allocate comes from the bootstrap arena, so entry_begin may be
+     * called before the preload library sets the guard itself. */
+    int was_inside = entry_inside;
+    entry_inside = 1;
     enum log_reason why = fn(api, size);
-    if (why == LOG_REASON_NONE) {
-        return true;
+    if (why != LOG_REASON_NONE) {
+        entry_fail(api, size, ERROR_NOT_ENOUGH_MEMORY, why); /* the log's error for ENOMEM too */
     }
-    entry_fail(api, size, ERROR_NOT_ENOUGH_MEMORY, why); /* the log's error for ENOMEM too */
-    return false;
+    entry_inside = was_inside;
+    return why == LOG_REASON_NONE;
 }
 
 /* The malloc and mmap families report failures in errno; the Win32 names

@@ -45,17 +45,18 @@ extern _Thread_local int entry_inside __attribute__((tls_model("initial-exec")))
  * Returns LOG_REASON_NONE to let it proceed, or the reason to fail it with
  * (LOG_REASON_INJECTED for fault injection): the call then fails as for
  * lack of memory (ENOMEM, ERROR_NOT_ENOUGH_MEMORY) and is recorded.  It
- * runs inside cebox (in the preload library with the recursion guard set,
- * so an allocation it makes comes from the bootstrap arena), holding no
- * cebox lock, in the thread of the request. */
+ * runs with entry_inside set (so an allocation it makes comes from the
+ * preload library's bootstrap arena), holding no cebox lock, in the
+ * thread of the request. */
 typedef enum log_reason (*entry_hook_fn)(enum log_api api, size_t size);
 
 /* Registers the hook (NULL: none).  Any thread; calls already past
  * entry_begin keep the hook they saw. */
 void entry_set_hook(entry_hook_fn fn);
 
-/* The registered hook (entry_begin's only read). */
-extern entry_hook_fn _Atomic entry_hook;
+/* The registered hook (entry_begin's only read).  Hidden, so that the
+ * test reads it directly rather than through the GOT. */
+extern entry_hook_fn _Atomic entry_hook __attribute__((visibility("hidden")));
 
 /* Asks the hook about a request; with none, true and nothing else.  Out
  * of line because it is the rare case. */

@@ -318,9 +318,13 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
     if (entry_inside) {
         return boot_alloc(n, 16);
     }
+    /* Before enter(): nothing is live yet when a hook is called. */
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
+    }
     struct ctx c;
     enter(&c);
-    void *p = entry_begin(LOG_API_MALLOC, n) ? alloc_from_heap(&c, n, 0) : NULL;
+    void *p = alloc_from_heap(&c, n, 0);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -337,9 +341,12 @@ API void *calloc(size_t count, size_t size)
     if (entry_inside) {
         return boot_alloc(n, 16); /* the arena is zero and never reused */
     }
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
+    }
     struct ctx c;
     enter(&c);
-    void *p = entry_begin(LOG_API_MALLOC, n) ? alloc_from_heap(&c, n, HEAP_ZERO_MEMORY) : NULL;
+    void *p = alloc_from_heap(&c, n, HEAP_ZERO_MEMORY);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -410,10 +417,6 @@ static void copy_foreign(void *dst, const void *src, size_t n)
 
 static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
 {
-    *failed = true;
-    if (!entry_begin(LOG_API_MALLOC, n)) {
-        return NULL;
-    }
     *failed = false;
     if (!in_slot(c, p)) {
         /* From before the take-over (or the bootstrap arena): move it in. */
@@ -460,6 +463,9 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
             memcpy(q, p, n); /* only arena blocks reach here in practice */
         }
         return q;
+    }
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
     }
     struct ctx c;
     bool failed;
