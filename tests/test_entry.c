@@ -286,7 +286,7 @@ static int run_again_with_settings(char **argv, char *dir)
     setenv("CEBOX_OUT", dir, 1);
     setenv("CEBOX_SLOT_SIZE", "8M", 1);
     setenv("CEBOX_QUIET", "yes", 1);
-    execv("/proc/self/exe", argv);
+    execv(strchr(argv[0], '/') != NULL ? argv[0] : "/proc/self/exe", argv);
     perror("execv");
     return 1;
 }

@@ -609,7 +609,7 @@ API size_t malloc_usable_size(void *p)
 }
 
 /* mallinfo's fields from the process heap's totals. */
-static struct mallinfo2 heap_mallinfo(void)
+static struct mallinfo2 mallinfo_of_heap(void)
 {
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
@@ -632,7 +632,7 @@ static struct mallinfo2 heap_mallinfo(void)
 
 API struct mallinfo2 mallinfo2(void)
 {
-    return heap_mallinfo();
+    return mallinfo_of_heap();
 }
 
 static int clamp_int(size_t v)
@@ -642,7 +642,7 @@ static int clamp_int(size_t v)
 
 API struct mallinfo mallinfo(void)
 {
-    struct mallinfo2 m2 = heap_mallinfo();
+    struct mallinfo2 m2 = mallinfo_of_heap();
     struct mallinfo mi = {
         .arena = clamp_int(m2.arena), .ordblks = clamp_int(m2.ordblks),
         .hblks = clamp_int(m2.hblks), .usmblks = clamp_int(m2.usmblks),

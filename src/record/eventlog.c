@@ -3,9 +3,9 @@
  * for the contract and docs/LOG-FORMAT.md for the bytes).
  *
  * The cost model: nothing on the success path; on a failure with no
- * CEBOX_OUT, two atomic operations; with CEBOX_OUT, one unwind, a look at
- * the loader's object counters, and three write(2) calls (stack on its
- * first use, failure, slot map).
+ * CEBOX_OUT, nothing (entry_fail counts it in summary.c); with CEBOX_OUT,
+ * one unwind, a look at the loader's object counters, and three write(2)
+ * calls (stack on its first use, failure, slot map).
  */
 #include "record/eventlog.h"
 
@@ -476,7 +476,7 @@ static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lm
  * written nor unwound: a program that fails in a loop must not fill the
  * disk.  The file grows by at most one failure's records past the limit,
  * and the exit summary always goes in. */
-static bool log_full_locked(const struct cebox_core *core)
+static bool limit_reached_locked(const struct cebox_core *core)
 {
     return lg.pid == getpid() && lg.bytes >= core->settings.log_limit;
 }
@@ -485,7 +485,7 @@ static bool log_full_locked(const struct cebox_core *core)
 static bool skip_when_full(const struct cebox_core *core)
 {
     pthread_mutex_lock(&lg.lock);
-    bool full = log_full_locked(core);
+    bool full = limit_reached_locked(core);
     pthread_mutex_unlock(&lg.lock);
     if (full) {
         atomic_fetch_add(&unrecorded, 1);
@@ -511,7 +511,7 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
 
     pthread_mutex_lock(&lg.lock);
     bool open = ensure_open_locked(core);
-    if (open && log_full_locked(core)) { /* filled by another thread meanwhile */
+    if (open && limit_reached_locked(core)) { /* filled by another thread meanwhile */
         atomic_fetch_add(&unrecorded, 1);
     } else if (open) {
         scan_modules_locked(); /* objects dlopen'ed since: before the stack that may need them */

@@ -40,20 +40,20 @@ static void forked_child(void)
     atomic_store(&foreign_frees, 0);
 }
 
-static void register_atfork(void)
+static void register_fork_reset(void)
 {
     pthread_atfork(NULL, NULL, forked_child);
 }
 
 void summary_start_preloaded(void)
 {
-    pthread_once(&atfork_once, register_atfork);
+    pthread_once(&atfork_once, register_fork_reset);
     atomic_store(&preloaded, true);
 }
 
 void summary_count_failure(enum log_api api)
 {
-    pthread_once(&atfork_once, register_atfork);
+    pthread_once(&atfork_once, register_fork_reset);
     if ((unsigned)api < LOG_API_COUNT) {
         atomic_fetch_add(&failures[api], 1);
     }

@@ -479,7 +479,7 @@ static void add_path(struct log_list *l, const char *path)
 }
 
 /* cebox-PID.log: the pid, or -1 for any other name. */
-static long log_pid(const char *name)
+static long pid_in_log_name(const char *name)
 {
     if (strncmp(name, "cebox-", 6) != 0) {
         return -1;
@@ -491,7 +491,7 @@ static long log_pid(const char *name)
 
 static int by_pid(const void *a, const void *b)
 {
-    long x = log_pid(base_name(*(char *const *)a)), y = log_pid(base_name(*(char *const *)b));
+    long x = pid_in_log_name(base_name(*(char *const *)a)), y = pid_in_log_name(base_name(*(char *const *)b));
     return x < y ? -1 : x > y;
 }
 
@@ -506,7 +506,7 @@ static int add_directory(struct log_list *l, const char *dir)
     size_t before = l->n;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (log_pid(e->d_name) >= 0) {
+        if (pid_in_log_name(e->d_name) >= 0) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             add_path(l, path);
