@@ -38,9 +38,9 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "entry.h"
 #include "heap/heap.h"
 #include "os.h"
-#include "entry.h"
 #include "record/eventlog.h"
 #include "record/summary.h"
 
