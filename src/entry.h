@@ -58,8 +58,8 @@ void entry_set_hook(entry_hook_fn fn);
  * test reads it directly rather than through the GOT. */
 extern entry_hook_fn _Atomic entry_hook __attribute__((visibility("hidden")));
 
-/* Asks the hook about a request; with none, true and nothing else.  Out
- * of line because it is the rare case. */
+/* entry_begin's rare case, out of line: calls the registered hook fn.
+ * True to serve the request; false once its refusal is recorded. */
 bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size);
 
 /* Before a request of `size` bytes through `api` is served.  Returns true
@@ -68,7 +68,7 @@ bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size);
  * error ERROR_NOT_ENOUGH_MEMORY set). */
 static inline __attribute__((always_inline)) bool entry_begin(enum log_api api, size_t size)
 {
-    entry_hook_fn fn = atomic_load_explicit(&entry_hook, memory_order_relaxed);
+    entry_hook_fn fn = atomic_load_explicit(&entry_hook, memory_order_acquire); /* a plain load on x86 */
     return __builtin_expect(fn == NULL, 1) || entry_ask_hook(fn, api, size);
 }
 
