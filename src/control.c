@@ -131,11 +131,6 @@ CEBOX_EXPORT int cebox_on_hibernate(cebox_hibernate_fn fn, void *ctx)
     return 0;
 }
 
-bool core_hibernate_pending(struct cebox_core *c)
-{
-    return ram_notices(&c->ram) != atomic_load_explicit(&notices_seen, memory_order_relaxed);
-}
-
 void core_deliver_hibernate(struct cebox_core *c)
 {
     unsigned seen = atomic_load(&notices_seen), now = ram_notices(&c->ram);

@@ -35,12 +35,11 @@ struct cebox_core *core_get(void);
  * the slot has no room for it (three free blocks). */
 struct heap *core_process_heap(struct cebox_core *c);
 
-/* Hibernate notices (control.c): true when a notice came that this process
- * has not delivered yet (a lock-free read); core_deliver_hibernate runs the
- * registered callbacks once per notice (the watcher thread calls it).
+/* Hibernate notices (control.c): core_deliver_hibernate runs the
+ * registered callbacks once per notice that this process has not
+ * delivered yet (the watcher thread calls it).
  * core_restart_watcher: in a forked child, a new watcher if callbacks are
  * registered. */
-bool core_hibernate_pending(struct cebox_core *c);
 void core_deliver_hibernate(struct cebox_core *c);
 void core_restart_watcher(void);
 

@@ -13,13 +13,15 @@
  * calls without setting any (a full fixed heap, a double free, HeapSize of a
  * freed block), and so do these.
  *
- * Failed allocations (ERROR_NOT_ENOUGH_MEMORY, or a full fixed heap's
- * failure without an error) go to the event log under the name of the
- * function the program called (eventlog_failure), after the heap returned.
+ * Every allocating call passes entry_begin_win32 first, and its failure
+ * goes to entry_fail_win32 (entry.h) under the name of the function the
+ * program called, which records it when it lacked room (the heap says
+ * why: a full fixed heap, a realloc that may not move, a request too
+ * large) and sets the last error.
  */
 #include "cebox/winmem.h"
 #include "core.h"
-#include "record/eventlog.h"
+#include "entry.h"
 #include "export.h"
 #include "heap/heap.h"
 
@@ -87,14 +89,13 @@ CEBOX_EXPORT HANDLE HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwM
     DWORD err = 0;
     /* The process heap exists before any other heap, as on CE. */
     core_process_heap(c);
-    slot_clear_failure();
+    if (!entry_begin_win32(LOG_API_HEAPCREATE, dwInitialSize)) {
+        return NULL;
+    }
     struct heap *h = heap_create(heap_ops_for(c->settings.profile->heap), c->slot, flOptions,
                                  dwInitialSize, dwMaximumSize, &err);
     if (h == NULL) {
-        if (err == ERROR_NOT_ENOUGH_MEMORY) {
-            eventlog_failure(LOG_API_HEAPCREATE, dwInitialSize, err, LOG_REASON_OTHER);
-        }
-        fail(err);
+        entry_fail_win32(LOG_API_HEAPCREATE, dwInitialSize, err);
         return NULL;
     }
     return h->ops->handle(h);
@@ -115,26 +116,17 @@ CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
     return TRUE;
 }
 
-/* HeapAlloc, recorded as `api` when it fails for lack of memory (or, as a
- * full fixed-size heap does, without an error). */
+/* HeapAlloc, recorded as `api` when it fails for lack of room. */
 static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api api)
 {
     struct heap *h = resolve_or_fail(hHeap);
-    if (h == NULL) {
+    if (h == NULL || !entry_begin_win32(api, dwBytes)) {
         return NULL;
     }
     DWORD err = 0;
-    slot_clear_failure();
     void *p = h->ops->alloc(h, dwFlags, dwBytes, &err);
     if (p == NULL) {
-        if (err == ERROR_NOT_ENOUGH_MEMORY || err == 0) {
-            eventlog_failure(api, dwBytes, err, err == 0 ? LOG_REASON_HEAP_FULL : LOG_REASON_OTHER);
-        } else if (err == ERROR_INVALID_PARAMETER && dwBytes + 32 > slot_size(core_get()->slot) - 0x10000) {
-            /* A large item whose reservation would reach the slot's size:
-             * CE passes VirtualAlloc's "bad parameter" on. */
-            eventlog_failure(api, dwBytes, err, LOG_REASON_TOO_LARGE);
-        }
-        fail(err);
+        entry_fail_win32(api, dwBytes, err);
     }
     return p;
 }
@@ -142,18 +134,13 @@ static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api
 static LPVOID realloc_as(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes, enum log_api api)
 {
     struct heap *h = resolve_or_fail(hHeap);
-    if (h == NULL) {
+    if (h == NULL || !entry_begin_win32(api, dwBytes)) {
         return NULL;
     }
     DWORD err = 0;
-    slot_clear_failure();
     void *p = h->ops->realloc(h, dwFlags, lpMem, dwBytes, &err);
     if (p == NULL) {
-        if (err == ERROR_NOT_ENOUGH_MEMORY) {
-            eventlog_failure(api, dwBytes, err,
-                             (dwFlags & HEAP_REALLOC_IN_PLACE_ONLY) ? LOG_REASON_IN_PLACE : LOG_REASON_OTHER);
-        }
-        fail(err);
+        entry_fail_win32(api, dwBytes, err);
     }
     return p;
 }

@@ -14,12 +14,17 @@
  * A "region" below is one reservation seen through struct region: its base,
  * pages and counters, whether it lies in the slot or in the LMA, so commit,
  * decommit, protect and query have one implementation for both.
+ *
+ * A request refused for lack of room (blocks, a run, RAM, a state cap) or
+ * for its size (the slot's or more) notes why for entry_fail
+ * (entry_note_reason); argument errors note nothing.
  */
 #include "slot.h"
 
 #include <pthread.h>
 #include <string.h>
 
+#include "entry.h"
 #include "invariant.h"
 #include "meta.h"
 #include "os.h"
@@ -51,9 +56,6 @@ struct lma_res {
     struct res_info info;
     uint16_t page[];
 };
-
-/* Why this thread's last slot request failed (see slot_last_failure). */
-static _Thread_local enum slot_fail last_failure __attribute__((tls_model("initial-exec")));
 
 struct slot {
     pthread_mutex_t lock;
@@ -345,10 +347,10 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     if (rr != RAM_OK) {
         if (rr == RAM_STATE_CAP) {
             s->fail_cap++;
-            last_failure = SLOT_FAIL_STATE_CAP;
+            entry_note_reason(LOG_REASON_STATE_CAP);
         } else {
             s->fail_ram++;
-            last_failure = SLOT_FAIL_RAM;
+            entry_note_reason(LOG_REASON_RAM);
         }
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -502,16 +504,20 @@ static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD t
             uint32_t free_blocks = s->nblocks - 1 - s->reserved_blocks;
             if (free_blocks >= nblocks) {
                 s->fail_fragmented++;
-                last_failure = SLOT_FAIL_FRAGMENTED;
+                entry_note_reason(LOG_REASON_FRAGMENTED);
             } else {
                 s->fail_exhausted++;
-                last_failure = SLOT_FAIL_EXHAUSTED;
+                entry_note_reason(LOG_REASON_EXHAUSTED);
             }
             return ERROR_NOT_ENOUGH_MEMORY;
         }
     } else {
         uintptr_t base = addr & ~(uintptr_t)(s->gran - 1);
-        if (!slot_contains(s, (void *)base) || size > s->size) {
+        if (!slot_contains(s, (void *)base)) {
+            return ERROR_INVALID_PARAMETER;
+        }
+        if (size > s->size) {
+            entry_note_reason(LOG_REASON_TOO_LARGE);
             return ERROR_INVALID_PARAMETER;
         }
         span = align_up(addr + size, s->page_size) - base;
@@ -542,6 +548,7 @@ static DWORD check_alloc_args(const struct slot *s, uintptr_t addr, size_t size,
         return ERROR_INVALID_PARAMETER;
     }
     if (size >= s->size && !wants_lma(s, addr, size, type, prot)) {
+        entry_note_reason(LOG_REASON_TOO_LARGE);
         return ERROR_INVALID_PARAMETER;
     }
     DWORD err = check_protection(prot);
@@ -1031,25 +1038,4 @@ void slot_lock(struct slot *s)
 void slot_unlock(struct slot *s)
 {
     pthread_mutex_unlock(&s->lock);
-}
-
-enum slot_fail slot_last_failure(void)
-{
-    return last_failure;
-}
-
-void slot_clear_failure(void)
-{
-    last_failure = SLOT_FAIL_NONE;
-}
-
-const char *slot_fail_name(enum slot_fail f)
-{
-    switch (f) {
-    case SLOT_FAIL_EXHAUSTED: return "slot exhausted";
-    case SLOT_FAIL_FRAGMENTED: return "no contiguous run";
-    case SLOT_FAIL_RAM: return "device RAM";
-    case SLOT_FAIL_STATE_CAP: return "memory-state cap";
-    default: return "other";
-    }
 }

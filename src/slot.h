@@ -18,7 +18,9 @@
  *    its documented error and leaves every state as it was.
  *
  * Functions return 0 or a Win32 error code (ERROR_*); they never touch errno
- * or the thread's last error (winapi.c does).  All take the slot's lock.
+ * or the thread's last error (winapi.c does), and note the reason of a
+ * refusal for lack of room or for the request's size (entry.h).  All take
+ * the slot's lock.
  */
 #ifndef CEBOX_SLOT_H
 #define CEBOX_SLOT_H
@@ -121,20 +123,6 @@ bool slot_owns(struct slot *s, const void *addr);
 
 /* End of the usable pages of the reservation holding addr, or 0. */
 size_t slot_region_end(struct slot *s, const void *addr);
-
-/* Why the calling thread's last failed request failed, for reports:
- * set at each failure for lack of blocks, RAM or a state cap (argument
- * errors leave it alone; slot_clear_failure resets it before a request). */
-enum slot_fail {
-    SLOT_FAIL_NONE,
-    SLOT_FAIL_EXHAUSTED,  /* too few free blocks */
-    SLOT_FAIL_FRAGMENTED, /* enough free blocks, no contiguous run */
-    SLOT_FAIL_RAM,        /* device RAM exhausted */
-    SLOT_FAIL_STATE_CAP,  /* refused by the low/critical memory-state cap */
-};
-enum slot_fail slot_last_failure(void);
-void slot_clear_failure(void);
-const char *slot_fail_name(enum slot_fail f);
 
 /* Fork support: hold the slot's lock across fork(). */
 void slot_lock(struct slot *s);

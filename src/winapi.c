@@ -3,13 +3,15 @@
  *
  * Owns: the per-thread last-error value.  Everything else is a thin layer:
  * argument checks that need no state live in slot.c next to the state they
- * protect, so the preload library and this API run the same code.
+ * protect, so the preload library and this API run the same code; a
+ * VirtualAlloc passes entry_begin and reports its failures through
+ * entry_fail_win32 (entry.h).
  */
 #include <string.h>
 
 #include "cebox/winmem.h"
 #include "core.h"
-#include "record/eventlog.h"
+#include "entry.h"
 #include "export.h"
 
 static _Thread_local DWORD last_error;
@@ -37,19 +39,18 @@ static BOOL result(DWORD err)
 CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
                                  DWORD flProtect)
 {
-    void *out = NULL;
-    struct cebox_core *c = core_get();
-    slot_clear_failure();
-    DWORD err = slot_virtual_alloc(c->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
-    if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_OUTOFMEMORY) {
-        /* (ERROR_OUTOFMEMORY: a Large Memory Area reservation the host refused) */
-        eventlog_failure(LOG_API_VIRTUALALLOC, dwSize, err, LOG_REASON_OTHER);
-    } else if (err == ERROR_INVALID_PARAMETER && dwSize >= slot_size(c->slot)) {
-        /* CE refuses a request of the slot's size or more as a bad parameter;
-         * for the user it is an allocation that cannot fit. */
-        eventlog_failure(LOG_API_VIRTUALALLOC, dwSize, err, LOG_REASON_TOO_LARGE);
+    if (!entry_begin_win32(LOG_API_VIRTUALALLOC, dwSize)) {
+        return NULL;
     }
-    return result(err) ? out : NULL;
+    void *out = NULL;
+    DWORD err = slot_virtual_alloc(core_get()->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
+    if (err != 0) {
+        /* A request of the slot's size or more fails with CE's 87, and is
+         * recorded: for the user it is an allocation that cannot fit. */
+        entry_fail_win32(LOG_API_VIRTUALALLOC, dwSize, err);
+        return NULL;
+    }
+    return out;
 }
 
 CEBOX_EXPORT BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)

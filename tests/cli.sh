@@ -27,6 +27,9 @@ check() { # check NAME EXPECTED-STATUS EXPECTED-TEXT -- COMMAND...
 
 check "version" 0 "cebox 0.1.0" -- "$CEBOX" --version
 check "help" 0 "--slot-size" -- "$CEBOX" --help
+# The exit summary's destructor is linked into the tool too: a process that
+# never used the emulation has nothing to summarize and makes no core then.
+check "no core made at exit" 0 "cebox 0.1.0" -- env CEBOX_SLOT_SIZE=33x "$CEBOX" --version
 check "run --help" 0 "run [OPTIONS] [--] PROGRAM" -- "$CEBOX" run --help
 check "no command" 2 "Usage: cebox" -- "$CEBOX"
 check "unknown command" 2 "unknown command 'frob'; accepted: run, state, demo, settings" -- "$CEBOX" frob

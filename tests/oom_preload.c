@@ -29,6 +29,7 @@
 #include "meta.h"
 #include "oomutil.h"
 #include "record/eventlog.h"
+#include "record/summary.h"
 
 #define ALIGN 64
 #define GROWTH 512 /* entries (and tombstones) at which the first table doubles */
@@ -48,7 +49,7 @@ static void take(struct state *s)
     s->live_blocks = hs.live_blocks;
     s->free_ram = ms.dwAvailPhys;
     s->meta = meta_bytes_in_use();
-    s->failures = eventlog_failures(LOG_API_MALLOC);
+    s->failures = summary_failures(LOG_API_MALLOC);
 }
 
 static void *aligned(bool posix, size_t n)

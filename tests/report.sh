@@ -220,6 +220,22 @@ for api in VirtualAlloc HeapAlloc; do
         "reason: request at least the size of the slot \(1\)"
 done
 
+# ---- one byte formatter: the exit summary and the report's own lines
+# print a count the same way (N usable bytes left allocated, and a failed
+# request of N bytes)
+for count in 1000 4088 12280; do
+    rm -rf "$TMP/bytes"; mkdir -p "$TMP/bytes"
+    CEBOX_SLOT_SIZE=1M CEBOX_OUT="$TMP/bytes" "$P/oom_winapi" bytes "$count" > /dev/null 2>&1
+    "$CEBOX" report "$TMP/bytes" > "$TMP/text"
+    in_summary=$(sed -n 's/^cebox:   still allocated: \(.*\) in 1 block$/\1/p' "$TMP/text")
+    in_site=$(sed -n "s/^site [0-9]*: 1 failure, VirtualAlloc, size \([^(]*[^ (]\)\( ($count bytes)\)\{0,1\}\$/\1/p" "$TMP/text")
+    if [ -n "$in_summary" ] && [ "$in_summary" = "$in_site" ]; then
+        ok "$count bytes: printed as '$in_site' by the summary and the report"
+    else
+        bad "$count bytes: the summary says '$in_summary', the report '$in_site'"; show "$TMP/text" 30
+    fi
+done
+
 # ---- a crash right after the failure loses nothing
 "$CEBOX" run --slot-size 1M --out "$TMP/s" "$P/oom_chain" segv > /dev/null 2> "$TMP/err"
 st=$?

@@ -38,6 +38,7 @@
 #include "meta.h"
 #include "oomutil.h"
 #include "record/eventlog.h"
+#include "record/summary.h"
 #include "record/stack.h"
 #include "report/logread.h"
 
@@ -150,7 +151,7 @@ static unsigned sweep(const struct op *op)
         op->prepare(&f);
         struct snapshot before, after;
         take(&before);
-        uint64_t counted = op->api < LOG_API_COUNT ? eventlog_failures(op->api) : 0;
+        uint64_t counted = op->api < LOG_API_COUNT ? summary_failures(op->api) : 0;
         SetLastError(0);
         meta_fail_after(n);
         bool ok = op->run(&f);
@@ -170,7 +171,7 @@ static unsigned sweep(const struct op *op)
                 fail_msg("%s, N=%lu: last error %u, expected %u", op->name, n, (unsigned)GetLastError(),
                          (unsigned)op->error);
             }
-            if (op->api < LOG_API_COUNT && eventlog_failures(op->api) != counted + 1) {
+            if (op->api < LOG_API_COUNT && summary_failures(op->api) != counted + 1) {
                 fail_msg("%s, N=%lu: the failure was not counted", op->name, n);
             }
             take(&after);
@@ -820,7 +821,7 @@ static void event_log(void **state)
         log_box(n);
         eventlog_forget();
         size_t meta_before = meta_bytes_in_use();
-        uint64_t counted = eventlog_failures(LOG_API_VIRTUALALLOC);
+        uint64_t counted = summary_failures(LOG_API_VIRTUALALLOC);
         errno = 1234;
         meta_fail_after(n);
         void *p = fail_from(0);
@@ -829,7 +830,7 @@ static void event_log(void **state)
         assert_null(p);
         assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
         assert_int_equal(errno, 1234);
-        assert_int_equal(eventlog_failures(LOG_API_VIRTUALALLOC), counted + 1);
+        assert_int_equal(summary_failures(LOG_API_VIRTUALALLOC), counted + 1);
         bool whole;
         uint32_t logged = logged_failures(n, &whole);
         assert_true(logged <= 1);

@@ -59,6 +59,7 @@
 
 #include <string.h>
 
+#include "entry.h"
 #include "lock.h"
 #include "os.h"
 #include "slot.h"
@@ -1136,6 +1137,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     if (x == NONE) {
         if (h->maximum != 0) {
             *err = 0; /* a full fixed heap: CE sets no error */
+            entry_note_reason(LOG_REASON_HEAP_FULL);
             return 0;
         }
         uint32_t commit = (uint32_t)align_up(cb + NEW_REGION_EXTRA, h->page);
@@ -1414,6 +1416,7 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     }
     if (n > MAX_REQUEST) {
         *err = ERROR_NOT_ENOUGH_MEMORY;
+        entry_note_reason(LOG_REASON_TOO_LARGE);
         return NULL;
     }
     uintptr_t p;
@@ -1616,6 +1619,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (n > MAX_REQUEST) {
         lock_leave(&h->lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
+        entry_note_reason(LOG_REASON_TOO_LARGE);
         return NULL;
     }
     size_t old_usable;
@@ -1644,6 +1648,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
         lock_leave(&h->lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
+        entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
     }
     /* Move: allocate first (so the old place cannot be reused), copy the old

@@ -25,7 +25,10 @@
  *  - Failure reporting: functions that fail store the Win32 error code the
  *    CE function would set in *err, or 0 when CE fails *without* setting a
  *    last error (a full fixed heap, a double free).  On success *err is left
- *    alone.
+ *    alone.  alloc and realloc tell why they failed for lack of room
+ *    (entry_note_reason, entry.h): a full fixed heap, a realloc that may
+ *    not move, a request too large for any heap; a refusal of the slot
+ *    underneath carries the slot's reason.
  *  - Invalid pointers (not from this heap, interior, already freed) are
  *    refused and never followed or written through; each refusal is passed
  *    to heap_report_bad_pointer() (after the heap's lock is released).

@@ -4,8 +4,10 @@
  * the program's malloc family from the CE process heap and its anonymous
  * private mmap family from the CE slot.
  *
- * Owns: the recursion guard, the bootstrap arena, the table of over-aligned
- * blocks, the counters behind the exit summary, and the fork handlers.
+ * Owns: the use of the recursion guard (entry_inside), the bootstrap arena,
+ * the table of over-aligned blocks, and the fork handlers.  Every request
+ * passes entry_begin and every failure is recorded by entry_fail (entry.h);
+ * the exit summary is summary.c's.
  *
  * Invariants:
  *  - cebox never calls the interposed functions itself: its memory comes
@@ -36,15 +38,18 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "entry.h"
 #include "heap/heap.h"
 #include "meta.h"
+#include "os.h"
+#include "record/eventlog.h"
 #include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
 
 /* ---- re-entrance guard and the bootstrap arena ---- */
 
-static __thread int inside __attribute__((tls_model("initial-exec")));
+/* The guard is entry_inside (entry.h), shared with the exit summary. */
 
 /* Serves calls made while cebox itself is running (and nothing else). */
 #define BOOT_ARENA_SIZE (1u << 20)
@@ -172,7 +177,7 @@ HOT void enter(struct ctx *c)
 {
     int *errno_at = &errno;
     int saved = *errno_at;
-    inside = 1;
+    entry_inside = 1;
     if (__builtin_expect(atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY, 1)) {
         c->p = &proc;
     } else {
@@ -191,7 +196,7 @@ HOT bool in_slot(const struct ctx *c, const void *p)
 /* Leaves cebox; errno is the caller's again, or `err` when non-zero. */
 HOT void leave(struct ctx *c, int err)
 {
-    inside = 0;
+    entry_inside = 0;
     *c->errno_at = err != 0 ? err : c->saved_errno;
 }
 
@@ -292,12 +297,14 @@ static uintptr_t amap_find(uintptr_t aligned, bool remove)
 
 /* ---- the malloc family ---- */
 
-HOT void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api api)
+/* A block of n bytes from the process heap, the failure recorded (the
+ * caller has passed entry_begin). */
+HOT void *alloc_from_heap(struct ctx *c, size_t n, DWORD flags)
 {
     DWORD err = 0;
     void *p = c->p->ops->alloc(c->p->heap, flags, n, &err);
     if (p == NULL) {
-        summary_note_failure(api, n);
+        entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
     }
     /* (cppcheck takes the block for something made from &err) */
     /* cppcheck-suppress returnDanglingLifetime */
@@ -309,12 +316,16 @@ HOT void *heap_alloc(struct ctx *c, size_t n, DWORD flags, enum summary_api api)
  * local one is a plain jump. */
 static __attribute__((noinline)) void *cebox_malloc(size_t n)
 {
-    if (inside) {
+    if (entry_inside) {
         return boot_alloc(n, 16);
+    }
+    /* Before enter(): nothing is live yet when a hook is called. */
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
     }
     struct ctx c;
     enter(&c);
-    void *p = heap_alloc(&c, n, 0, SUMMARY_API_MALLOC);
+    void *p = alloc_from_heap(&c, n, 0);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -328,12 +339,15 @@ API void *calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (inside) {
+    if (entry_inside) {
         return boot_alloc(n, 16); /* the arena is zero and never reused */
+    }
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
     }
     struct ctx c;
     enter(&c);
-    void *p = heap_alloc(&c, n, HEAP_ZERO_MEMORY, SUMMARY_API_MALLOC);
+    void *p = alloc_from_heap(&c, n, HEAP_ZERO_MEMORY);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -365,7 +379,7 @@ static __attribute__((noinline)) void cebox_free(void *p)
     if (p == NULL || in_boot_arena(p)) {
         return;
     }
-    if (inside) {
+    if (entry_inside) {
         /* Re-entered (a signal handler during cebox's work): freeing now
          * could deadlock on the heap's lock, so the block is left alone. */
         return;
@@ -407,7 +421,7 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     *failed = false;
     if (!in_slot(c, p)) {
         /* From before the take-over (or the bootstrap arena): move it in. */
-        void *q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+        void *q = alloc_from_heap(c, n, 0);
         if (q != NULL) {
             if (in_boot_arena(p)) {
                 size_t avail = (size_t)(boot_arena + BOOT_ARENA_SIZE - (unsigned char *)p);
@@ -423,8 +437,8 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     if (!(maybe_aligned(p) && amap_find((uintptr_t)p, false) != 0)) {
         /* A block of the heap (or a bad pointer, which the heap reports). */
         void *q = c->p->ops->realloc(c->p->heap, 0, p, n, &err);
-        if (q == NULL && err == ERROR_NOT_ENOUGH_MEMORY) {
-            summary_note_failure(SUMMARY_API_MALLOC, n);
+        if (q == NULL && entry_lacked_room(err)) {
+            entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
         }
         *failed = q == NULL;
         /* cppcheck-suppress returnDanglingLifetime */
@@ -432,7 +446,7 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     }
     /* An over-aligned block: move it to a plain one. */
     size_t old = usable_inside(c, p);
-    void *q = heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+    void *q = alloc_from_heap(c, n, 0);
     if (q != NULL) {
         memcpy(q, p, old < n ? old : n);
         free_inside(c, p);
@@ -444,12 +458,15 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
 /* realloc of a real block to a real size. */
 static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
 {
-    if (inside) {
+    if (entry_inside) {
         void *q = boot_alloc(n, 16);
         if (q != NULL) {
             memcpy(q, p, n); /* only arena blocks reach here in practice */
         }
         return q;
+    }
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
     }
     struct ctx c;
     bool failed;
@@ -486,15 +503,18 @@ API void *reallocarray(void *p, size_t count, size_t size)
 /* Allocates n bytes aligned to `align` (a power of two). */
 static void *aligned_inside(struct ctx *c, size_t align, size_t n)
 {
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
+    }
     if (align <= 16) {
-        return heap_alloc(c, n, 0, SUMMARY_API_MALLOC);
+        return alloc_from_heap(c, n, 0);
     }
     size_t total;
     if (__builtin_add_overflow(n, align - 1, &total)) {
-        summary_note_failure(SUMMARY_API_MALLOC, n);
+        entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_TOO_LARGE);
         return NULL;
     }
-    void *base = heap_alloc(c, total, 0, SUMMARY_API_MALLOC);
+    void *base = alloc_from_heap(c, total, 0);
     if (base == NULL) {
         return NULL;
     }
@@ -504,7 +524,7 @@ static void *aligned_inside(struct ctx *c, size_t align, size_t n)
          * goes back, and this is a failed malloc like any other. */
         DWORD err = 0;
         c->p->ops->free(c->p->heap, 0, base, &err);
-        summary_note_failure(SUMMARY_API_MALLOC, n);
+        entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_OTHER);
         return NULL;
     }
     return (void *)aligned;
@@ -520,7 +540,7 @@ API int posix_memalign(void **out, size_t align, size_t n)
     if (!is_pow2(align) || align % sizeof(void *) != 0) {
         return EINVAL;
     }
-    if (inside) {
+    if (entry_inside) {
         *out = boot_alloc(n, align);
         return *out != NULL ? 0 : ENOMEM;
     }
@@ -546,7 +566,7 @@ API void *memalign(size_t align, size_t n)
         errno = EINVAL;
         return NULL;
     }
-    if (inside) {
+    if (entry_inside) {
         return boot_alloc(n, a);
     }
     struct ctx c;
@@ -582,7 +602,7 @@ API void *pvalloc(size_t n)
 
 API size_t malloc_usable_size(void *p)
 {
-    if (p == NULL || in_boot_arena(p) || inside) {
+    if (p == NULL || in_boot_arena(p) || entry_inside) {
         return 0;
     }
     struct ctx c;
@@ -593,11 +613,11 @@ API size_t malloc_usable_size(void *p)
 }
 
 /* mallinfo's fields from the process heap's totals. */
-static struct mallinfo2 heap_mallinfo(void)
+static struct mallinfo2 mallinfo_of_heap(void)
 {
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    if (inside) {
+    if (entry_inside) {
         return mi;
     }
     struct ctx c;
@@ -616,7 +636,7 @@ static struct mallinfo2 heap_mallinfo(void)
 
 API struct mallinfo2 mallinfo2(void)
 {
-    return heap_mallinfo();
+    return mallinfo_of_heap();
 }
 
 static int clamp_int(size_t v)
@@ -626,7 +646,7 @@ static int clamp_int(size_t v)
 
 API struct mallinfo mallinfo(void)
 {
-    struct mallinfo2 m2 = heap_mallinfo();
+    struct mallinfo2 m2 = mallinfo_of_heap();
     struct mallinfo mi = {
         .arena = clamp_int(m2.arena), .ordblks = clamp_int(m2.ordblks),
         .hblks = clamp_int(m2.hblks), .usmblks = clamp_int(m2.usmblks),
@@ -639,7 +659,7 @@ API struct mallinfo mallinfo(void)
 API int malloc_trim(size_t pad)
 {
     (void)pad;
-    if (inside) {
+    if (entry_inside) {
         return 0;
     }
     struct ctx c;
@@ -663,7 +683,7 @@ API int mallopt(int param, int value)
 
 API void malloc_stats(void)
 {
-    if (inside) {
+    if (entry_inside) {
         return;
     }
     struct ctx c;
@@ -730,7 +750,7 @@ static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int fl
         e = slot_virtual_alloc(s, NULL, len, MEM_RESERVE | MEM_COMMIT, perm, &p);
     }
     if (e != 0) {
-        summary_note_failure(SUMMARY_API_MMAP, len);
+        entry_fail(LOG_API_MMAP, len, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
         *err = ENOMEM;
         return MAP_FAILED;
     }
@@ -740,7 +760,7 @@ static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int fl
 API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-    if (inside || !emulated(flags)) {
+    if (entry_inside || !emulated(flags)) {
         return real_mmap(addr, len, prot, flags, fd, off);
     }
     if (len == 0 || (fixed && ((uintptr_t)addr & 4095) != 0)) {
@@ -754,8 +774,12 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
         leave(&c, 0);
         return real_mmap(addr, len, prot, flags, fd, off);
     }
-    int err = 0;
-    void *p = mmap_inside(&c, addr, len, prot, flags, &err);
+    int err = ENOMEM;
+    void *p = MAP_FAILED;
+    if (entry_begin(LOG_API_MMAP, len)) {
+        err = 0;
+        p = mmap_inside(&c, addr, len, prot, flags, &err);
+    }
     leave(&c, err);
     return p;
 }
@@ -771,7 +795,7 @@ API int munmap(void *addr, size_t len)
         errno = EINVAL;
         return -1;
     }
-    if (inside) {
+    if (entry_inside) {
         return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
     }
     struct ctx c;
@@ -792,15 +816,18 @@ API int mprotect(void *addr, size_t len, int prot)
         errno = EINVAL;
         return -1;
     }
-    if (inside) {
+    if (entry_inside) {
         return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
     }
     struct ctx c;
     enter(&c);
     if (len != 0 && slot_owns(c.p->core->slot, addr)) {
-        DWORD e = slot_mprotect(c.p->core->slot, addr, len, page_protection(prot));
-        if (e == ERROR_NOT_ENOUGH_MEMORY) {
-            summary_note_failure(SUMMARY_API_MMAP, len);
+        DWORD e = ERROR_NOT_ENOUGH_MEMORY; /* the hook's refusal is recorded already */
+        if (entry_begin(LOG_API_MMAP, len)) {
+            e = slot_mprotect(c.p->core->slot, addr, len, page_protection(prot));
+            if (e == ERROR_NOT_ENOUGH_MEMORY) {
+                entry_fail(LOG_API_MMAP, len, e, LOG_REASON_NONE);
+            }
         }
         leave(&c, e != 0 ? ENOMEM : 0);
         return e != 0 ? -1 : 0;
@@ -841,8 +868,11 @@ static void *mremap_inside(struct ctx *c, void *old, size_t oldlen, size_t newle
         }
         return old;
     }
-    if (!(flags & MREMAP_FIXED) && grow_in_place(s, old, oldlen, newlen)) {
-        return old;
+    if (!(flags & MREMAP_FIXED)) {
+        if (grow_in_place(s, old, oldlen, newlen)) {
+            return old;
+        }
+        entry_clear_reason(); /* a move may still succeed: no cause left over */
     }
     if (!(flags & MREMAP_MAYMOVE)) {
         *err = ENOMEM;
@@ -873,7 +903,7 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         target = va_arg(ap, void *);
         va_end(ap);
     }
-    if (inside) {
+    if (entry_inside) {
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     struct ctx c;
@@ -883,13 +913,19 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     int err = 0;
-    void *p = newlen == 0 ? (err = EINVAL, MAP_FAILED)
-                          : mremap_inside(&c, old, oldlen, newlen, flags, target, &err);
+    void *p = MAP_FAILED;
+    if (newlen == 0) {
+        err = EINVAL;
+    } else if (!entry_begin(LOG_API_MMAP, newlen)) {
+        err = ENOMEM;
+    } else {
+        p = mremap_inside(&c, old, oldlen, newlen, flags, target, &err);
+    }
     leave(&c, err);
     return p;
 }
 
-/* ---- process life: start, fork, exit ---- */
+/* ---- process life: start and fork (exit: summary.c) ---- */
 
 /* fork: every lock cebox has is taken before and released after, in both
  * processes, so the child never inherits a lock held by a thread it lacks. */
@@ -916,7 +952,6 @@ static void after_fork_child(void)
     struct slot_stats st;
     slot_get_stats(core->slot, &st);
     ram_forked(&core->ram, st.committed_pages);
-    summary_forked();
     core_restart_watcher();
 }
 
@@ -930,7 +965,7 @@ static void bad_pointer(const char *op, const void *handle, const void *p, enum 
 
 __attribute__((constructor(101))) static void preload_start(void)
 {
-    inside = 1;
+    entry_inside = 1;
     struct cebox_core *core = core_get();
     if (!core->settings.follow) {
         /* --no-follow: programs this one starts run without cebox. */
@@ -939,13 +974,7 @@ __attribute__((constructor(101))) static void preload_start(void)
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork, after_fork_child);
-    summary_started(core);
-    inside = 0;
-}
-
-__attribute__((destructor)) static void preload_end(void)
-{
-    inside = 1;
-    summary_exit(core_get());
-    inside = 0; /* later destructors still get a working heap */
+    eventlog_start(core);
+    summary_start_preloaded(); /* the exit summary: summary.c's destructor */
+    entry_inside = 0;
 }

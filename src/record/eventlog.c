@@ -3,11 +3,11 @@
  * for the contract and docs/LOG-FORMAT.md for the bytes).
  *
  * The cost model: nothing on the success path; on a failure with no
- * CEBOX_OUT, two atomic operations; with CEBOX_OUT, one unwind, a look at
- * the loader's object counters, and three write(2) calls (stack on its
- * first use, failure, slot map), each after a statx that checks the
- * descriptor still holds the log (ownfd.h: the program may have closed it
- * or put its own file on that number).
+ * CEBOX_OUT, nothing (entry_fail counts it in summary.c); with CEBOX_OUT,
+ * one unwind, a look at the loader's object counters, and three write(2)
+ * calls (stack on its first use, failure, slot map), each after a statx
+ * that checks the descriptor still holds the log (ownfd.h: the program may
+ * have closed it or put its own file on that number).
  */
 #include "record/eventlog.h"
 
@@ -44,7 +44,6 @@ struct module_seen {
 
 static struct {
     pthread_mutex_t lock;
-    bool owns_summary;  /* the preload library writes the exit summary */
     pid_t pid;          /* the process the state below belongs to (0: none yet) */
     bool forked;        /* that process is a forked child (its log's header says so) */
     struct ownfd file;  /* the open log (path: .path), high and identity-checked */
@@ -73,7 +72,6 @@ static struct {
     pid_t start_pid; /* eventlog_start ran in this process */
 } lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .file = OWNFD_NONE};
 
-static atomic_uint_fast64_t failures[LOG_API_COUNT];
 /* Failures of this process counted but not recorded: the log had reached
  * CEBOX_LOG_LIMIT. */
 static atomic_uint_fast64_t unrecorded;
@@ -424,9 +422,6 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    for (int i = 0; i < LOG_API_COUNT; i++) {
-        atomic_store(&failures[i], 0);
-    }
     atomic_store(&unrecorded, 0);
     /* The parent's file (this process starts its own at its first event),
      * closed only if the number still holds it: it may be the program's. */
@@ -445,7 +440,6 @@ void eventlog_start(struct cebox_core *core)
 {
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&lg.lock);
-    lg.owns_summary = true;
     lg.start_pid = getpid();
     lg.start_mono = now_ns(CLOCK_MONOTONIC);
     lg.start_real = now_ns(CLOCK_REALTIME);
@@ -454,26 +448,6 @@ void eventlog_start(struct cebox_core *core)
         ensure_open_locked(core);
     }
     pthread_mutex_unlock(&lg.lock);
-}
-
-/* Why the request failed: what the slot recorded, unless the request could
- * never fit or the entry point knows better. */
-static enum log_reason classify(enum slot_fail f, size_t size, size_t slot_bytes, enum log_reason hint)
-{
-    if (hint == LOG_REASON_HEAP_FULL || hint == LOG_REASON_INJECTED) {
-        return hint;
-    }
-    if (size >= slot_bytes) {
-        return LOG_REASON_TOO_LARGE;
-    }
-    switch (f) {
-    case SLOT_FAIL_EXHAUSTED: return LOG_REASON_EXHAUSTED;
-    case SLOT_FAIL_FRAGMENTED: return LOG_REASON_FRAGMENTED;
-    case SLOT_FAIL_RAM: return LOG_REASON_RAM;
-    case SLOT_FAIL_STATE_CAP: return LOG_REASON_STATE_CAP;
-    case SLOT_FAIL_NONE: break;
-    }
-    return hint != LOG_REASON_NONE ? hint : LOG_REASON_OTHER;
 }
 
 static uint32_t stack_record_locked(const uintptr_t *ips, size_t depth)
@@ -531,7 +505,7 @@ static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lm
  * written nor unwound: a program that fails in a loop must not fill the
  * disk.  The file grows by at most one failure's records past the limit,
  * and the exit summary always goes in. */
-static bool log_full_locked(const struct cebox_core *core)
+static bool limit_reached_locked(const struct cebox_core *core)
 {
     return lg.pid == getpid() && lg.bytes >= core->settings.log_limit;
 }
@@ -540,7 +514,7 @@ static bool log_full_locked(const struct cebox_core *core)
 static bool skip_when_full(const struct cebox_core *core)
 {
     pthread_mutex_lock(&lg.lock);
-    bool full = log_full_locked(core);
+    bool full = limit_reached_locked(core);
     pthread_mutex_unlock(&lg.lock);
     if (full) {
         atomic_fetch_add(&unrecorded, 1);
@@ -548,8 +522,7 @@ static bool skip_when_full(const struct cebox_core *core)
     return full;
 }
 
-static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, size_t size, DWORD err,
-                   enum log_reason hint)
+static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD err, enum log_reason reason)
 {
     pthread_once(&atfork_once, register_atfork);
     if (skip_when_full(core)) {
@@ -559,7 +532,6 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
     uintptr_t ips[LOG_MAX_DEPTH];
     size_t depth = stack_capture(ips, core->settings.stack_depth);
     uint64_t when = now_ns(CLOCK_MONOTONIC);
-    enum log_reason reason = classify(f, size, slot_size(core->slot), hint);
     uint32_t tid = (uint32_t)os_gettid();
     enum memstate state = ram_state(&core->ram);
     uint64_t ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
@@ -568,7 +540,7 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
 
     pthread_mutex_lock(&lg.lock);
     bool open = ensure_open_locked(core);
-    if (open && log_full_locked(core)) { /* filled by another thread meanwhile */
+    if (open && limit_reached_locked(core)) { /* filled by another thread meanwhile */
         atomic_fetch_add(&unrecorded, 1);
     } else if (open) {
         scan_modules_locked(); /* objects dlopen'ed since: before the stack that may need them */
@@ -597,67 +569,36 @@ static void record(struct cebox_core *core, enum slot_fail f, enum log_api api, 
     pthread_mutex_unlock(&lg.lock);
 }
 
-void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason hint)
+void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason)
 {
-    enum slot_fail f = slot_last_failure();
-    slot_clear_failure();
-    if ((unsigned)api < LOG_API_COUNT) {
-        atomic_fetch_add(&failures[api], 1);
-    }
     struct cebox_core *core = core_get();
     if (core->settings.out_dir[0] != '\0' && core->slot != NULL) {
         int saved = errno; /* the caller sets errno as libc would */
-        record(core, f, api, size, err, hint);
+        record(core, api, size, err, reason);
         errno = saved;
     }
 }
 
-uint64_t eventlog_failures(enum log_api api)
+uint64_t eventlog_unrecorded(void)
 {
-    return (unsigned)api < LOG_API_COUNT ? atomic_load(&failures[api]) : 0;
+    return atomic_load(&unrecorded);
 }
 
-void eventlog_summary(struct cebox_core *core, struct run_summary *out)
+void eventlog_command(char *out, size_t cap)
 {
-    memset(out, 0, sizeof *out);
-    out->pid = (uint32_t)getpid();
     pthread_mutex_lock(&lg.lock);
     if (lg.pid != getpid() || lg.command_len == 0) {
         read_identity();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
-    for (size_t i = 0; i < lg.command_len && i < sizeof out->command - 1; i++) {
-        out->command[i] = lg.command[i] != '\0' ? lg.command[i] : ' ';
+    size_t i = 0;
+    for (; i < lg.command_len && i + 1 < cap; i++) {
+        out[i] = lg.command[i] != '\0' ? lg.command[i] : ' ';
+    }
+    if (cap != 0) {
+        out[i] = '\0';
     }
     pthread_mutex_unlock(&lg.lock);
-    snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
-    if (core->slot != NULL) {
-        struct slot_stats ss;
-        slot_get_stats(core->slot, &ss);
-        out->granularity = slot_granularity(core->slot);
-        out->page_size = slot_page_size(core->slot);
-        out->blocks = ss.blocks;
-        out->peak_reserved_blocks = ss.peak_reserved_blocks;
-        out->peak_committed_pages = ss.peak_committed_pages;
-        out->fail_exhausted = ss.fail_exhausted;
-        out->fail_fragmented = ss.fail_fragmented;
-        out->fail_ram = ss.fail_ram;
-        out->fail_cap = ss.fail_cap;
-    }
-    struct heap *ph = atomic_load(&core->process_heap);
-    if (ph != NULL) {
-        struct heap_stats hs;
-        ph->ops->stats(ph, &hs);
-        out->heap_peak_live_bytes = hs.peak_live_bytes;
-        out->heap_peak_live_blocks = hs.peak_live_blocks;
-        out->heap_peak_committed_bytes = hs.peak_committed_bytes;
-        out->heap_live_bytes = hs.live_bytes;
-        out->heap_live_blocks = hs.live_blocks;
-    }
-    for (int i = 0; i < LOG_API_COUNT; i++) {
-        out->failures[i] = atomic_load(&failures[i]);
-    }
-    out->unrecorded_failures = atomic_load(&unrecorded);
 }
 
 void eventlog_exit(const struct run_summary *s)
@@ -732,18 +673,11 @@ const char *eventlog_dir(void)
 
 const char *eventlog_path(void)
 {
-    const char *setting = core_get()->settings.out_dir;
-    return lg.file.fd >= 0 && lg.pid == getpid() && setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path
-                                                                                                       : "";
-}
-
-/* A program linked with libcebox: its exit summary, when it has a log. */
-__attribute__((destructor)) static void eventlog_end(void)
-{
-    if (lg.owns_summary || lg.file.fd < 0 || lg.pid != getpid()) {
-        return;
+    /* The core is asked only when a log is open: it exists then, and a
+     * process that never used cebox gets none made here. */
+    if (lg.file.fd < 0 || lg.pid != getpid()) {
+        return "";
     }
-    struct run_summary s;
-    eventlog_summary(core_get(), &s);
-    eventlog_exit(&s);
+    const char *setting = core_get()->settings.out_dir;
+    return setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path : "";
 }

@@ -4,7 +4,7 @@
  *
  * Owns: the per-process log file CEBOX_OUT/cebox-PID.log, the table of
  * distinct stacks (stack.c), the list of modules already written, and the
- * failure counters by entry point.
+ * count of failures past the log's size limit.
  *
  * Invariants:
  *  - nothing is written unless CEBOX_OUT is set, and the success path of
@@ -39,29 +39,25 @@
 struct cebox_core;
 
 /* At process start (the preload library): opens the log now when CEBOX_OUT
- * is set, so it begins with the header and the module map, and leaves the
- * exit summary record to eventlog_exit.  Without this call (a program
- * linked with libcebox) the log is opened at the first failure and gets a
- * summary of the slot and heap at exit. */
+ * is set, so it begins with the header and the module map.  Without this
+ * call (a program linked with libcebox) the log is opened at the first
+ * failure. */
 void eventlog_start(struct cebox_core *core);
 
-/* A failed request for `size` bytes through `api`: counted, and with
- * CEBOX_OUT set recorded with its reason, memory state, slot state, call
- * stack and slot map.  err is the Win32 error the entry point fails with
- * (0 when CE sets none, as for a full fixed-size heap); hint is the reason
- * when the slot recorded none (LOG_REASON_OTHER: unknown).  Call it in the
- * thread that made the request, right after it failed, holding no cebox
- * lock (inside the preload library with the recursion guard still set, so
- * that an allocation by libunwind goes to the bootstrap arena).  Reads and
- * clears the thread's slot failure reason. */
-void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason hint);
+/* Records a failed request for `size` bytes through `api` when CEBOX_OUT
+ * is set: its reason, memory state, slot state, call stack and slot map;
+ * nothing otherwise.  err is the Win32 error the entry point fails with (0
+ * when CE sets none, as for a full fixed-size heap).  Only entry_fail
+ * calls it (entry.h says when and from where); errno is left as it was. */
+void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason);
 
-/* Failed requests through `api` in this process (since its fork). */
-uint64_t eventlog_failures(enum log_api api);
+/* Failures counted but not recorded in this process (since its fork): the
+ * log had reached CEBOX_LOG_LIMIT. */
+uint64_t eventlog_unrecorded(void);
 
-/* Fills the parts of an exit summary the core knows: pid, command,
- * profile, slot and heap peaks, failures by entry point and by reason. */
-void eventlog_summary(struct cebox_core *core, struct run_summary *out);
+/* The process's command line, arguments joined by spaces, truncated to
+ * cap - 1 bytes and NUL-terminated. */
+void eventlog_command(char *out, size_t cap);
 
 /* At exit: appends the summary record (opening the log first if this
  * process has not written one yet) when CEBOX_OUT is set. */

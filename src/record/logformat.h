@@ -3,8 +3,9 @@
  * (eventlog.c, inside the target) and its reader (tools/report/logread.c, in
  * `cebox report`).  docs/LOG-FORMAT.md is the prose version of this file.
  *
- * Owns: record types and framing, the entry-point and reason codes and
- * their names, CRC-32, and a bounded byte-buffer encoder and decoder.
+ * Owns: record types and framing, the entry-point codes and the one
+ * enumeration of failure reasons, and their names, CRC-32, and a bounded
+ * byte-buffer encoder and decoder.
  *
  * Invariants: integers are little-endian whatever the host; a record is
  * a 16-byte head followed by `length` payload bytes, and its CRC covers
@@ -49,7 +50,10 @@ enum log_api {
     LOG_API_COUNT
 };
 
-/* Why it failed. */
+/* Why a request failed: the one list of reasons in cebox (noted by the
+ * slot and the heap, taken by entry_fail, written to the log, read by
+ * `cebox report`).  The numbers are the log's codes (docs/LOG-FORMAT.md):
+ * old logs keep their meaning, so values are only ever added at the end. */
 enum log_reason {
     LOG_REASON_NONE,
     LOG_REASON_EXHAUSTED,  /* too few free blocks in the slot */

@@ -6,8 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* "12.3 MB" style sizes for people. */
-static const char *human(char *buf, size_t len, uint64_t bytes)
+const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes)
 {
     if (bytes >= 10u * 1024 * 1024) {
         snprintf(buf, len, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
@@ -56,14 +55,14 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     n = append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
     n = append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
-               human(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
-               human(b, sizeof b, s->peak_committed_pages * s->page_size));
+               run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
+               run_summary_bytes(b, sizeof b, s->peak_committed_pages * s->page_size));
     n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
-               human(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
-               human(b, sizeof b, s->heap_peak_committed_bytes));
+               run_summary_bytes(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
+               run_summary_bytes(b, sizeof b, s->heap_peak_committed_bytes));
     if (s->heap_live_blocks != 0) {
         n = append(buf, n, cap, "cebox:   still allocated: %s in %llu block%s\n",
-                   human(a, sizeof a, s->heap_live_bytes), (ull)s->heap_live_blocks,
+                   run_summary_bytes(a, sizeof a, s->heap_live_bytes), (ull)s->heap_live_blocks,
                    s->heap_live_blocks == 1 ? "" : "s");
     }
     uint64_t total = run_summary_failures(s);
@@ -86,7 +85,7 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     }
     if (s->outside_peak != 0) {
         n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
-                   human(a, sizeof a, s->outside_peak));
+                   run_summary_bytes(a, sizeof a, s->outside_peak));
     }
     if (s->unrecorded_failures != 0) {
         n = append(buf, n, cap,
@@ -98,7 +97,7 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         n = append(buf, n, cap,
                    "cebox:   not emulated: glibc's own malloc holds %s (code bound to it around cebox, "
                    "such as a library loaded with RTLD_DEEPBIND)\n",
-                   human(a, sizeof a, s->libc_malloc_bytes));
+                   run_summary_bytes(a, sizeof a, s->libc_malloc_bytes));
     }
     if (total != 0 && hint == RUN_SUMMARY_HINT_OUT) {
         n = append(buf, n, cap, "cebox:   where they failed: run with --out DIR to record their call stacks, "

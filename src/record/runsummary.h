@@ -51,6 +51,12 @@ enum run_summary_hint {
 size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
                           char *buf, size_t cap);
 
+/* A byte count for people, the one way cebox prints one (the summary, at
+ * exit and in `cebox report`, and the report's own lines): exact below
+ * 10 KB ("4088 bytes"), then KB below 10 MB ("900.0 KB"), then MB ("40.0
+ * MB"), one decimal.  Writes into buf (len bytes) and returns it. */
+const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes);
+
 /* The total of s->failures. */
 uint64_t run_summary_failures(const struct run_summary *s);
 

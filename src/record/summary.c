@@ -1,36 +1,68 @@
 /*
- * summary.c - counters and the exit summary of the preload library
- * (see summary.h).
+ * summary.c - the counters and the exit summary of both libraries (see
+ * summary.h).
  */
 #include "record/summary.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core.h"
-#include "record/eventlog.h"
+#include "entry.h"
 #include "record/ownfd.h"
 #include "heap/heap.h"
 #include "os.h"
+#include "record/eventlog.h"
 #include "record/runsummary.h"
 
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
 
+static atomic_bool preloaded;
+static atomic_uint_fast64_t failures[LOG_API_COUNT];
 static atomic_size_t bad_frees, foreign_frees;
 static atomic_size_t outside_bytes, outside_peak;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-/* The choke point of the malloc and mmap families' failures: the event log
- * counts them and, with --out, records their stacks. */
-void summary_note_failure(enum summary_api api, size_t size)
+/* A forked child is a new process: its summary counts its own events. */
+static void forked_child(void)
 {
-    eventlog_failure(api == SUMMARY_API_MMAP ? LOG_API_MMAP : LOG_API_MALLOC, size, ERROR_NOT_ENOUGH_MEMORY,
-                     LOG_REASON_OTHER);
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        atomic_store(&failures[i], 0);
+    }
+    atomic_store(&bad_frees, 0);
+    atomic_store(&foreign_frees, 0);
+}
+
+static void register_fork_reset(void)
+{
+    pthread_atfork(NULL, NULL, forked_child);
+}
+
+void summary_start_preloaded(void)
+{
+    pthread_once(&atfork_once, register_fork_reset);
+    atomic_store(&preloaded, true);
+}
+
+void summary_count_failure(enum log_api api)
+{
+    pthread_once(&atfork_once, register_fork_reset);
+    if ((unsigned)api < LOG_API_COUNT) {
+        atomic_fetch_add(&failures[api], 1);
+    }
+}
+
+uint64_t summary_failures(enum log_api api)
+{
+    return (unsigned)api < LOG_API_COUNT ? atomic_load(&failures[api]) : 0;
 }
 
 void summary_note_foreign_free(void)
@@ -68,17 +100,6 @@ void summary_note_outside_unmap(size_t len)
     }
 }
 
-void summary_started(struct cebox_core *core)
-{
-    eventlog_start(core);
-}
-
-void summary_forked(void)
-{
-    atomic_store(&bad_frees, 0);
-    atomic_store(&foreign_frees, 0);
-}
-
 /* What glibc's own malloc holds from the system (its arena and its mapped
  * chunks).  Nothing, as long as every call reaches cebox: the preloaded
  * symbols come first in every lookup but one, that of a library dlopen'ed
@@ -103,15 +124,46 @@ static uint64_t libc_malloc_bytes(void)
     return (uint64_t)mi.arena + (uint64_t)mi.hblkhd;
 }
 
-/* The numbers of the summary: the core's (eventlog_summary) and this
- * file's counters. */
-static void collect(struct cebox_core *core, struct run_summary *rs)
+/* The numbers of the summary: the slot's, the process heap's, the log's
+ * and this file's counters. */
+static void collect(struct cebox_core *core, struct run_summary *out)
 {
-    eventlog_summary(core, rs);
-    rs->bad_frees = atomic_load(&bad_frees);
-    rs->foreign_frees = atomic_load(&foreign_frees);
-    rs->outside_peak = atomic_load(&outside_peak);
-    rs->libc_malloc_bytes = libc_malloc_bytes();
+    memset(out, 0, sizeof *out);
+    out->pid = (uint32_t)getpid();
+    eventlog_command(out->command, sizeof out->command);
+    snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
+    if (core->slot != NULL) {
+        struct slot_stats ss;
+        slot_get_stats(core->slot, &ss);
+        out->granularity = slot_granularity(core->slot);
+        out->page_size = slot_page_size(core->slot);
+        out->blocks = ss.blocks;
+        out->peak_reserved_blocks = ss.peak_reserved_blocks;
+        out->peak_committed_pages = ss.peak_committed_pages;
+        out->fail_exhausted = ss.fail_exhausted;
+        out->fail_fragmented = ss.fail_fragmented;
+        out->fail_ram = ss.fail_ram;
+        out->fail_cap = ss.fail_cap;
+    }
+    struct heap *ph = atomic_load(&core->process_heap);
+    if (ph != NULL) {
+        struct heap_stats hs;
+        ph->ops->stats(ph, &hs);
+        out->heap_peak_live_bytes = hs.peak_live_bytes;
+        out->heap_peak_live_blocks = hs.peak_live_blocks;
+        out->heap_peak_committed_bytes = hs.peak_committed_bytes;
+        out->heap_live_bytes = hs.live_bytes;
+        out->heap_live_blocks = hs.live_blocks;
+    }
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        out->failures[i] = atomic_load(&failures[i]);
+    }
+    out->unrecorded_failures = eventlog_unrecorded();
+    out->bad_frees = atomic_load(&bad_frees);
+    out->foreign_frees = atomic_load(&foreign_frees);
+    out->outside_peak = atomic_load(&outside_peak);
+    /* Linked (not preloaded), glibc's malloc is the program's own. */
+    out->libc_malloc_bytes = atomic_load(&preloaded) ? libc_malloc_bytes() : 0;
 }
 
 #define SUMMARY_TEXT_MAX 2048
@@ -159,17 +211,29 @@ static void write_summary_file(const char *text, size_t len)
     }
 }
 
-void summary_exit(struct cebox_core *core)
+/* At exit: the summary record in the log (first: the printed summary names
+ * the log) and, preloaded, the printed summary.  A linked program without
+ * a log has nothing to say (and its core may not even exist: none is made
+ * now). */
+__attribute__((destructor)) static void summary_end(void)
 {
+    bool printed = atomic_load(&preloaded);
+    if (!printed && eventlog_path()[0] == '\0') {
+        return;
+    }
+    int was_inside = entry_inside;
+    entry_inside = 1; /* what cebox may allocate now is not the program's */
+    struct cebox_core *core = core_get();
     struct run_summary rs;
     collect(core, &rs);
-    eventlog_exit(&rs); /* first: the summary names the log */
+    eventlog_exit(&rs);
     char text[SUMMARY_TEXT_MAX];
-    size_t len = format_summary(text, core, &rs);
-    if (!core->settings.quiet) {
+    size_t len = printed ? format_summary(text, core, &rs) : 0;
+    if (printed && !core->settings.quiet) {
         os_write_all(2, text, len);
     }
-    if (core->settings.out_dir[0] != '\0') {
+    if (printed && core->settings.out_dir[0] != '\0') {
         write_summary_file(text, len);
     }
+    entry_inside = was_inside; /* later destructors still get a working heap */
 }

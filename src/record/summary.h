@@ -1,26 +1,39 @@
 /*
- * summary.h - what the preload library tells the user at exit.
+ * summary.h - the process's exit summary, in both libraries: the preload
+ * library prints it (stderr, CEBOX_OUT/cebox-PID.summary) and logs it; a
+ * program linked with libcebox logs it when it has a log.
  *
- * Owns: the process-wide counters of bad and foreign frees and of memory
- * mapped outside the slot, and the exit summary (its text comes from
- * runsummary.c; failed allocations are counted and recorded by eventlog.c,
- * through summary_note_failure).  Counters are atomic (any thread, no lock); the
- * writers use write(2) and a stack buffer only (no stdio, no heap), so they
- * are safe inside the allocator and at exit.
+ * Owns: the process-wide counters of failed requests by entry point
+ * (counted by entry_fail), of bad and foreign frees and of memory mapped
+ * outside the slot; the numbers of the summary (struct run_summary, from
+ * these, the slot, the process heap and the log) and the one exit
+ * destructor.  The text comes from runsummary.c.
+ *
+ * Counters are atomic (any thread, no lock) and start again in a forked
+ * child.  The writers use write(2) and a stack buffer only (no stdio, no
+ * heap), so they are safe inside the allocator and at exit.
  */
 #ifndef CEBOX_SUMMARY_H
 #define CEBOX_SUMMARY_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "record/logformat.h"
 
 struct cebox_core;
 
-enum summary_api { SUMMARY_API_MALLOC, SUMMARY_API_MMAP, SUMMARY_API_COUNT };
+/* The preload library serves this process: at exit the summary is printed
+ * (stderr unless --quiet, and CEBOX_OUT/cebox-PID.summary) as well as
+ * logged, and it reports what glibc's own malloc holds (code that escaped
+ * cebox).  Without this call only the log gets it, when there is one. */
+void summary_start_preloaded(void);
 
-/* A request of the malloc or mmap family failed: call right after the
- * failing heap or slot call, holding no cebox lock, with the recursion
- * guard still set (see eventlog_failure). */
-void summary_note_failure(enum summary_api api, size_t size);
+/* One failed request through api (entry_fail's count). */
+void summary_count_failure(enum log_api api);
+/* Failed requests through api in this process (since its fork). */
+uint64_t summary_failures(enum log_api api);
+
 /* free() of a pointer outside the slot (from before the take-over): ignored. */
 void summary_note_foreign_free(void);
 /* free() or realloc() of a pointer inside the slot that is no live block
@@ -31,13 +44,7 @@ void summary_note_bad_free(const void *p, int why);
 void summary_note_outside_map(size_t len);
 void summary_note_outside_unmap(size_t len);
 
-/* Records the process start (pid, command line) once the core exists. */
-void summary_started(struct cebox_core *core);
-/* In a forked child: the counters start again for the new process. */
-void summary_forked(void);
-/* At exit: the summary on stderr unless quiet, and in the out directory. */
-void summary_exit(struct cebox_core *core);
-/* Writes the summary to fd. */
+/* Writes the summary, as it stands, to fd (malloc_stats). */
 void summary_write(int fd, struct cebox_core *core);
 
 #endif

@@ -6,6 +6,8 @@
  * log.  Keep the SITE and CALL markers on the lines of their calls.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cebox/winmem.h"
 
@@ -43,8 +45,26 @@ NOINLINE static int fill_fixed_heap(void)
     return failed;
 }
 
+/* "bytes N": one block of N usable bytes left allocated (the exit
+ * summary's "still allocated"), and a VirtualAlloc of N bytes failing in
+ * the full slot (a site of that size in the report): the same count,
+ * printed by both. */
+static int same_count_twice(SIZE_T n)
+{
+    void *kept = HeapAlloc(GetProcessHeap(), 0, n);
+    if (kept == NULL || HeapSize(GetProcessHeap(), 0, kept) != n) {
+        return 1; /* n must be a usable size: 16k - 8 */
+    }
+    while (VirtualAlloc(NULL, 65536, MEM_RESERVE, PAGE_NOACCESS) != NULL) {
+    }
+    return VirtualAlloc(NULL, n, MEM_RESERVE, PAGE_NOACCESS) == NULL ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "bytes") == 0) {
+        return same_count_twice((SIZE_T)strtoul(argv[2], NULL, 10));
+    }
     if (argc > 1) { /* "toolarge": requests of more than the slot, which CE refuses with 87 */
         void *v = VirtualAlloc(NULL, (SIZE_T)40 << 20, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
         void *h = HeapAlloc(GetProcessHeap(), 0, (SIZE_T)40 << 20);

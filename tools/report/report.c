@@ -71,18 +71,6 @@ static const char *base_name(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
-static const char *human(char *buf, size_t len, uint64_t bytes)
-{
-    if (bytes >= 1024u * 1024) {
-        snprintf(buf, len, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
-    } else if (bytes >= 1024u) {
-        snprintf(buf, len, "%.1f KB", (double)bytes / 1024.0);
-    } else {
-        snprintf(buf, len, "%" PRIu64 " bytes", bytes);
-    }
-    return buf;
-}
-
 /* ---- grouping and symbolizing ---- */
 
 static int by_count(const void *a, const void *b)
@@ -199,7 +187,7 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
     fprintf(out, "  slot at the first failure (%.3f s after start, thread %u): %u of %u blocks free, "
                  "largest free run %u; %s committed; %s RAM free\n",
             (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->blocks,
-            (unsigned)f->largest_free_run, human(a, sizeof a, f->committed_bytes), human(b, sizeof b, f->ram_free_bytes));
+            (unsigned)f->largest_free_run, run_summary_bytes(a, sizeof a, f->committed_bytes), run_summary_bytes(b, sizeof b, f->ram_free_bytes));
     if (f->map != NULL) {
         /* 64 blocks a line; repeated lines (a 2 GB ce6 box is mostly
          * free) collapse into one "*" line, as hexdump does. */
@@ -227,7 +215,7 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
             fputc('A', out);
         }
         fprintf(out, "%s (Large Memory Area, outside the slot: %s)\n", blocks > 256 ? "..." : "",
-                human(a, sizeof a, f->lma_bytes));
+                run_summary_bytes(a, sizeof a, f->lma_bytes));
     }
 }
 
@@ -271,10 +259,16 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
             }
         }
         if (s->size_min == s->size_max) {
-            fprintf(out, ", size %s (%" PRIu64 " bytes)", human(a, sizeof a, s->size_min), s->size_min);
+            /* The exact count too, when the short form rounds it. */
+            const char *text = run_summary_bytes(a, sizeof a, s->size_min);
+            if (strstr(text, " bytes") != NULL) {
+                fprintf(out, ", size %s", text);
+            } else {
+                fprintf(out, ", size %s (%" PRIu64 " bytes)", text, s->size_min);
+            }
         } else {
             char b[32];
-            fprintf(out, ", sizes %s to %s", human(a, sizeof a, s->size_min), human(b, sizeof b, s->size_max));
+            fprintf(out, ", sizes %s to %s", run_summary_bytes(a, sizeof a, s->size_min), run_summary_bytes(b, sizeof b, s->size_max));
         }
         fprintf(out, "\n  reason:");
         const char *sep = " ";
@@ -485,7 +479,7 @@ static void add_path(struct log_list *l, const char *path)
 }
 
 /* cebox-PID.log: the pid, or -1 for any other name. */
-static long log_pid(const char *name)
+static long pid_in_log_name(const char *name)
 {
     if (strncmp(name, "cebox-", 6) != 0) {
         return -1;
@@ -497,7 +491,7 @@ static long log_pid(const char *name)
 
 static int by_pid(const void *a, const void *b)
 {
-    long x = log_pid(base_name(*(char *const *)a)), y = log_pid(base_name(*(char *const *)b));
+    long x = pid_in_log_name(base_name(*(char *const *)a)), y = pid_in_log_name(base_name(*(char *const *)b));
     return x < y ? -1 : x > y;
 }
 
@@ -512,7 +506,7 @@ static int add_directory(struct log_list *l, const char *dir)
     size_t before = l->n;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (log_pid(e->d_name) >= 0) {
+        if (pid_in_log_name(e->d_name) >= 0) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             add_path(l, path);

@@ -1,0 +1,114 @@
+/*
+ * entry.h - the one way into cebox of every allocation API, and the one
+ * way their failures are recorded.
+ *
+ * Every request of the malloc and mmap families (src/preload/preload.c)
+ * and of the Win32-named functions (src/winapi.c, src/heapapi.c) passes
+ * entry_begin before it is served, and every one that fails for lack of
+ * memory ends in entry_fail.
+ *
+ * Owns: the entry hook (one function pointer: fault injection makes calls
+ * fail through it, leak tracking will see every request there), the
+ * thread's "inside cebox" flag, the calling thread's pending failure
+ * reason, and the recording of a failure
+ * (errno or last error, the summary's counters, the event log).
+ *
+ * Invariants:
+ *  - with no hook registered, entry_begin costs one load and one
+ *    predictable branch, nothing else;
+ *  - a failure is counted once and logged once, by entry_fail, under the
+ *    name of the function the program called;
+ *  - the pending reason is noted where the cause is found (the slot: no
+ *    blocks, no run, no RAM, a state cap, a request of the slot's size; the
+ *    heap: a full fixed heap, a realloc that may not move, a request no
+ *    heap can serve) and taken by entry_fail, so it never outlives the
+ *    request that set it (a cause that a caller recovers from is cleared
+ *    with entry_clear_reason).
+ */
+#ifndef CEBOX_ENTRY_H
+#define CEBOX_ENTRY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cebox/winmem.h"
+#include "record/logformat.h"
+
+/* Set while this thread runs inside cebox (the preload library's
+ * re-entrance guard, and the exit summary's): a call of the malloc family
+ * that arrives then is served from the bootstrap arena (preload.c).
+ * Initial-exec, so reading it never allocates. */
+extern _Thread_local int entry_inside __attribute__((tls_model("initial-exec")));
+
+/* Sees every request before it is served: the entry point and the size.
+ * Returns LOG_REASON_NONE to let it proceed, or the reason to fail it with
+ * (LOG_REASON_INJECTED for fault injection): the call then fails as for
+ * lack of memory (ENOMEM, ERROR_NOT_ENOUGH_MEMORY) and is recorded.  It
+ * runs with entry_inside set (so an allocation it makes comes from the
+ * preload library's bootstrap arena), holding no cebox lock, in the
+ * thread of the request. */
+typedef enum log_reason (*entry_hook_fn)(enum log_api api, size_t size);
+
+/* Registers the hook (NULL: none).  Any thread; calls already past
+ * entry_begin keep the hook they saw. */
+void entry_set_hook(entry_hook_fn fn);
+
+/* The registered hook (entry_begin's only read).  Hidden, so that the
+ * test reads it directly rather than through the GOT. */
+extern entry_hook_fn _Atomic entry_hook __attribute__((visibility("hidden")));
+
+/* entry_begin's rare case, out of line: calls the registered hook fn.
+ * True to serve the request; false once its refusal is recorded. */
+bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size);
+
+/* Before a request of `size` bytes through `api` is served.  Returns true
+ * to serve it; false when the hook failed it, already recorded by
+ * entry_fail with the API's out-of-memory error (errno ENOMEM or the last
+ * error ERROR_NOT_ENOUGH_MEMORY set). */
+static inline __attribute__((always_inline)) bool entry_begin(enum log_api api, size_t size)
+{
+    entry_hook_fn fn = atomic_load_explicit(&entry_hook, memory_order_acquire); /* a plain load on x86 */
+    return __builtin_expect(fn == NULL, 1) || entry_ask_hook(fn, api, size);
+}
+
+/* A request through `api` for `size` bytes failed for lack of memory:
+ * counts it (summary.c), records it (eventlog.c: with --out, its reason,
+ * call stack and slot map) and reports it as the API does: errno = ENOMEM
+ * for the malloc and mmap families, the last error = err (when not 0: CE
+ * sets none for a full fixed heap) for the Win32 names, whose errno is left
+ * alone.  err is also the error the log shows.  reason: LOG_REASON_NONE
+ * takes the thread's pending reason (LOG_REASON_OTHER when none was
+ * noted); any other value wins over it.  The pending reason is cleared.
+ * Call it in the thread of the request, right after the failure, holding
+ * no cebox lock (in the preload library with the recursion guard still
+ * set: the stack capture may allocate). */
+void entry_fail(enum log_api api, size_t size, DWORD err, enum log_reason reason);
+
+/* Did a request that failed with err fail for lack of room: err is
+ * ERROR_NOT_ENOUGH_MEMORY, or a cause was noted (a request of the slot's
+ * size or more, which CE refuses with ERROR_INVALID_PARAMETER; a full
+ * fixed heap, with no error)?  Other errors are the caller's mistakes. */
+bool entry_lacked_room(DWORD err);
+
+/* A Win32-named request failed with err (0 when CE sets none):
+ * entry_fail when it lacked room (entry_lacked_room); otherwise only the
+ * last error (when err is not 0). */
+void entry_fail_win32(enum log_api api, size_t size, DWORD err);
+
+/* The thread's pending failure reason: noted by the slot and the heap
+ * where they find the cause (the last one noted wins), taken by
+ * entry_fail; entry_clear_reason forgets it (a cause the caller recovered
+ * from, or a Win32 request starting: see entry_begin_win32). */
+void entry_note_reason(enum log_reason reason);
+void entry_clear_reason(void);
+
+/* entry_begin for the Win32 names, whose failures are told apart by the
+ * pending reason (entry_fail_win32): the request starts with none. */
+static inline bool entry_begin_win32(enum log_api api, size_t size)
+{
+    entry_clear_reason();
+    return entry_begin(api, size);
+}
+
+#endif

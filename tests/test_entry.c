@@ -1,0 +1,316 @@
+/*
+ * test_entry.c - the one entry point (src/entry.c): a registered hook fails
+ * calls of the malloc family, the mmap family and the Win32-named API with
+ * each one's documented error, and each failure is counted and logged with
+ * the hook's reason; entry_fail sets errno or the last error as each kind
+ * of API does, counts, logs, and takes the reason the slot or the heap
+ * noted; the heap tells "too large" itself.
+ *
+ * The program is linked with the preload library's source, so its malloc
+ * and mmap families are cebox's, as in a preloaded process (no
+ * LD_PRELOAD, no exported setter for the hook).  Settings are read at
+ * start, so main() runs itself again with CEBOX_OUT, a small slot and
+ * --quiet set.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cebox/winmem.h"
+#include "entry.h"
+#include "record/eventlog.h"
+#include "record/summary.h"
+#include "report/logread.h"
+
+#define SLOT_BYTES ((size_t)8 << 20)
+
+/* The hook fails requests of exactly this size (cmocka's own allocations
+ * go through too, and must succeed). */
+static size_t doomed_size;
+static int hook_calls;
+static enum log_api hook_last_api;
+
+static enum log_reason fail_doomed(enum log_api api, size_t size)
+{
+    if (size != doomed_size) {
+        return LOG_REASON_NONE;
+    }
+    hook_calls++;
+    hook_last_api = api;
+    return LOG_REASON_INJECTED;
+}
+
+static void doom(size_t size)
+{
+    doomed_size = size;
+    hook_calls = 0;
+    entry_set_hook(fail_doomed);
+}
+
+static int unhook(void **state)
+{
+    (void)state;
+    entry_set_hook(NULL);
+    return 0;
+}
+
+/* Failures of this process's log through api for `size` bytes; the reason
+ * and error of the last one. */
+static size_t logged(enum log_api api, uint64_t size, unsigned *reason, uint32_t *error)
+{
+    struct lr_log log;
+    char err[256];
+    assert_true(eventlog_path()[0] != '\0');
+    assert_int_equal(logread_file(eventlog_path(), &log, err, sizeof err), 0);
+    assert_false(log.damaged);
+    size_t n = 0;
+    for (size_t p = 0; p < log.nprocs; p++) {
+        for (size_t i = 0; i < log.procs[p].nfailures; i++) {
+            const struct lr_failure *f = &log.procs[p].failures[i];
+            if (f->api == (unsigned)api && f->size == size) {
+                n++;
+                *reason = f->reason;
+                *error = f->error;
+            }
+        }
+    }
+    logread_free(&log);
+    return n;
+}
+
+static void assert_logged(enum log_api api, uint64_t size, size_t count, unsigned reason, uint32_t error)
+{
+    unsigned r = 0;
+    uint32_t e = 0;
+    assert_int_equal(logged(api, size, &r, &e), count);
+    assert_int_equal(r, reason);
+    assert_int_equal(e, error);
+}
+
+static void hook_fails_the_malloc_family(void **state)
+{
+    (void)state;
+    const size_t n = 77777;
+    uint64_t before = summary_failures(LOG_API_MALLOC);
+    char *keep = malloc(16);
+    assert_non_null(keep);
+    strcpy(keep, "kept");
+    doom(n);
+    errno = 0;
+    assert_null(malloc(n));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(calloc(1, n));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(realloc(keep, n));
+    assert_int_equal(errno, ENOMEM);
+    assert_string_equal(keep, "kept"); /* a failed realloc leaves the block */
+    errno = 0;
+    assert_null(memalign(64, n));
+    assert_int_equal(errno, ENOMEM);
+    void *q = NULL;
+    errno = 1234;
+    assert_int_equal(posix_memalign(&q, 64, n), ENOMEM);
+    assert_int_equal(errno, 1234); /* posix_memalign reports in its result */
+    assert_int_equal(hook_calls, 5);
+    assert_int_equal(hook_last_api, LOG_API_MALLOC);
+    entry_set_hook(NULL);
+    void *ok = malloc(n);
+    assert_non_null(ok);
+    free(ok);
+    free(keep);
+    assert_int_equal(summary_failures(LOG_API_MALLOC), before + 5);
+    assert_logged(LOG_API_MALLOC, n, 5, LOG_REASON_INJECTED, ERROR_NOT_ENOUGH_MEMORY);
+}
+
+static void hook_fails_the_mmap_family(void **state)
+{
+    (void)state;
+    const size_t n = 7 * 4096;
+    uint64_t before = summary_failures(LOG_API_MMAP);
+    char *p = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    doom(n);
+    errno = 0;
+    assert_true(mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED);
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_int_equal(mprotect(p, n, PROT_READ | PROT_WRITE), -1);
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_true(mremap(p, 4096, n, MREMAP_MAYMOVE) == MAP_FAILED);
+    assert_int_equal(errno, ENOMEM);
+    entry_set_hook(NULL);
+    assert_int_equal(hook_calls, 3);
+    assert_int_equal(mprotect(p, n, PROT_READ | PROT_WRITE), 0);
+    p[n - 1] = 1;
+    assert_int_equal(munmap(p, n), 0);
+    assert_int_equal(summary_failures(LOG_API_MMAP), before + 3);
+    assert_logged(LOG_API_MMAP, n, 3, LOG_REASON_INJECTED, ERROR_NOT_ENOUGH_MEMORY);
+}
+
+/* One Win32-named call failed by the hook: NULL, the last error, errno
+ * untouched, counted and logged under its own name. */
+static void check_win32_refusal(enum log_api api, void *result, size_t n, uint64_t before)
+{
+    assert_null(result);
+    assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(errno, 1234);
+    assert_int_equal(hook_last_api, api);
+    assert_int_equal(summary_failures(api), before + 1);
+    assert_logged(api, n, 1, LOG_REASON_INJECTED, ERROR_NOT_ENOUGH_MEMORY);
+}
+
+static void hook_fails_the_win32_names(void **state)
+{
+    (void)state;
+    const size_t n = 55555;
+    void *block = HeapAlloc(GetProcessHeap(), 0, 100);
+    assert_non_null(block);
+    static const enum log_api apis[] = {LOG_API_VIRTUALALLOC, LOG_API_HEAPALLOC, LOG_API_HEAPREALLOC,
+                                        LOG_API_LOCALALLOC, LOG_API_LOCALREALLOC, LOG_API_HEAPCREATE};
+    for (size_t i = 0; i < sizeof apis / sizeof apis[0]; i++) {
+        uint64_t before = summary_failures(apis[i]);
+        doom(n);
+        SetLastError(0);
+        errno = 1234;
+        void *r = NULL;
+        switch (apis[i]) {
+        case LOG_API_VIRTUALALLOC: r = VirtualAlloc(NULL, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE); break;
+        case LOG_API_HEAPALLOC: r = HeapAlloc(GetProcessHeap(), 0, n); break;
+        case LOG_API_HEAPREALLOC: r = HeapReAlloc(GetProcessHeap(), 0, block, n); break;
+        case LOG_API_LOCALALLOC: r = LocalAlloc(LMEM_FIXED, n); break;
+        case LOG_API_LOCALREALLOC: r = LocalReAlloc(block, n, LMEM_MOVEABLE); break;
+        default: r = HeapCreate(0, n, 0); break;
+        }
+        entry_set_hook(NULL);
+        assert_int_equal(hook_calls, 1);
+        check_win32_refusal(apis[i], r, n, before);
+    }
+    assert_true(HeapFree(GetProcessHeap(), 0, block));
+}
+
+static void entry_fail_reports_as_each_api_does(void **state)
+{
+    (void)state;
+    const size_t n = 33333;
+    /* The malloc and mmap families: errno, and the noted reason. */
+    for (enum log_api api = LOG_API_MALLOC; api <= LOG_API_MMAP; api++) {
+        uint64_t before = summary_failures(api);
+        SetLastError(5);
+        errno = 1234;
+        entry_note_reason(LOG_REASON_RAM);
+        entry_fail(api, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
+        assert_int_equal(errno, ENOMEM);
+        assert_int_equal(GetLastError(), 5);
+        assert_int_equal(summary_failures(api), before + 1);
+        assert_logged(api, n, 1, LOG_REASON_RAM, ERROR_NOT_ENOUGH_MEMORY);
+    }
+    /* The Win32 names: the last error (none for a full fixed heap), errno
+     * untouched; nothing noted: "other". */
+    const struct {
+        enum log_api api;
+        DWORD err, last;
+    } win[] = {
+        {LOG_API_VIRTUALALLOC, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY},
+        {LOG_API_HEAPALLOC, 0, 5},
+        {LOG_API_LOCALREALLOC, ERROR_INVALID_PARAMETER, ERROR_INVALID_PARAMETER},
+    };
+    for (size_t i = 0; i < sizeof win / sizeof win[0]; i++) {
+        uint64_t before = summary_failures(win[i].api);
+        SetLastError(5);
+        errno = 1234;
+        entry_fail(win[i].api, n, win[i].err, LOG_REASON_NONE);
+        assert_int_equal(errno, 1234);
+        assert_int_equal(GetLastError(), win[i].last);
+        assert_int_equal(summary_failures(win[i].api), before + 1);
+        assert_logged(win[i].api, n, 1, LOG_REASON_OTHER, win[i].err);
+    }
+    /* A given reason wins over the noted one, which is used up either way. */
+    entry_note_reason(LOG_REASON_FRAGMENTED);
+    entry_fail(LOG_API_HEAPCREATE, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_INJECTED);
+    assert_logged(LOG_API_HEAPCREATE, n, 1, LOG_REASON_INJECTED, ERROR_NOT_ENOUGH_MEMORY);
+    entry_fail(LOG_API_HEAPCREATE, n + 1, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
+    assert_logged(LOG_API_HEAPCREATE, n + 1, 1, LOG_REASON_OTHER, ERROR_NOT_ENOUGH_MEMORY);
+}
+
+/* "Too large" comes from the heap (and the slot under it), not from
+ * arithmetic in the API layer: a malloc past the heap's largest request,
+ * one of the slot's size, and HeapAlloc / HeapReAlloc of the slot's size
+ * (which CE refuses with 87). */
+static void the_heap_tells_too_large(void **state)
+{
+    (void)state;
+    const size_t huge = (size_t)3 << 30, slot = SLOT_BYTES;
+    errno = 0;
+    assert_null(malloc(huge));
+    assert_int_equal(errno, ENOMEM);
+    assert_logged(LOG_API_MALLOC, huge, 1, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
+    assert_null(malloc(slot));
+    assert_logged(LOG_API_MALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
+    assert_null(HeapAlloc(GetProcessHeap(), 0, slot));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_logged(LOG_API_HEAPALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_INVALID_PARAMETER);
+    void *block = HeapAlloc(GetProcessHeap(), 0, 100);
+    assert_null(HeapReAlloc(GetProcessHeap(), 0, block, slot));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_logged(LOG_API_HEAPREALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_INVALID_PARAMETER);
+    /* A bad argument is the caller's mistake, not a failed allocation. */
+    assert_null(HeapAlloc(GetProcessHeap(), 0x40000000, 64));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    unsigned r;
+    uint32_t e;
+    assert_int_equal(logged(LOG_API_HEAPALLOC, 64, &r, &e), 0);
+    assert_true(HeapFree(GetProcessHeap(), 0, block));
+}
+
+/* Runs the tests in a fresh image of this program with the settings set:
+ * the preload code reads them before main. */
+static int run_again_with_settings(char **argv, char *dir)
+{
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    setenv("CEBOX_OUT", dir, 1);
+    setenv("CEBOX_SLOT_SIZE", "8M", 1);
+    setenv("CEBOX_QUIET", "yes", 1);
+    execv(strchr(argv[0], '/') != NULL ? argv[0] : "/proc/self/exe", argv);
+    perror("execv");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    static char dir[] = "/tmp/cebox-test-entry-XXXXXX";
+    const char *out = getenv("CEBOX_OUT");
+    if (out == NULL || strncmp(out, "/tmp/cebox-test-entry-", 22) != 0) {
+        return run_again_with_settings(argv, dir);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(hook_fails_the_malloc_family, unhook),
+        cmocka_unit_test_teardown(hook_fails_the_mmap_family, unhook),
+        cmocka_unit_test_teardown(hook_fails_the_win32_names, unhook),
+        cmocka_unit_test(entry_fail_reports_as_each_api_does),
+        cmocka_unit_test(the_heap_tells_too_large),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    if (system(cmd) != 0) {
+        failed = 1;
+    }
+    return failed;
+}
