@@ -279,6 +279,36 @@ static Dwarf_Die *unit_of(Dwfl_Module *mod, Dwarf_Addr a, Dwarf_Die *storage, Dw
     return NULL;
 }
 
+/* The scopes holding address a of unit cu, innermost first, in the unit's
+ * own tree: each inlined subroutine, then the function it was inlined into,
+ * up to the unit.  dwarf_getscopes alone is not enough: past the innermost
+ * inlined subroutine it continues through that function's abstract
+ * definition, so the functions it was inlined into (main, say) would be
+ * lost; dwarf_getscopes_die walks the parents of that innermost scope
+ * instead, as eu-addr2line -i does.  Returns how many (0 when none, the
+ * array then NULL); the caller frees *scopes. */
+static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr a, Dwarf_Die **scopes)
+{
+    *scopes = NULL;
+    Dwarf_Die *found = NULL;
+    int n = dwarf_getscopes(cu, a, &found);
+    if (n <= 0) {
+        free(found);
+        return 0;
+    }
+    Dwarf_Die innermost = found[0];
+    Dwarf_Die *chain = NULL;
+    int m = dwarf_getscopes_die(&innermost, &chain);
+    if (m <= 0) { /* keep what dwarf_getscopes found: the innermost level at least */
+        free(chain);
+        *scopes = found;
+        return n;
+    }
+    free(found);
+    *scopes = chain;
+    return m;
+}
+
 size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, bool is_return,
                  struct sym_frame *out, size_t max)
 {
@@ -305,7 +335,7 @@ size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, b
         dwarf_lineno(l, &line);
     }
     Dwarf_Die *scopes = NULL;
-    int nscopes = cu != NULL ? dwarf_getscopes(cu, a - bias, &scopes) : 0;
+    int nscopes = cu != NULL ? concrete_scopes(cu, a - bias, &scopes) : 0;
     for (int i = 0; i < nscopes && n < max; i++) {
         int tag = dwarf_tag(&scopes[i]);
         if (tag == DW_TAG_inlined_subroutine) {
