@@ -247,18 +247,31 @@ fi
 I=oom_inline.c
 LII=$(line_of $I 'SITE:inner') LIO=$(line_of $I 'CALL:inner') LIM=$(line_of $I 'CALL:outer')
 LK=$(line_of $I 'SITE:kept') LKM=$(line_of $I 'CALL:kept')
+LD1=$(line_of $I 'SITE:deep1') LDF=$(line_of $I 'DEEP:first') LDM=$(line_of $I 'CALL:deep')
+# The 20 levels of the deep chain, innermost first: deep1 at its malloc,
+# deepK (K >= 2) at the line of its DEEP, then main.
+deep_text="^    #0 +0x[0-9a-f]+  deep1 at .*$I:$LD1 \(inlined\)\$"
+deep_folded="deep1"
+for k in $(seq 2 20); do
+    deep_text="$deep_text
+^    #$((k - 1)) +0x[0-9a-f]+  deep$k at .*$I:$((LDF + k - 2)) \(inlined\)\$"
+    deep_folded="deep$k;$deep_folded"
+done
+deep_text="$deep_text
+^    #20 0x[0-9a-f]+  main at .*$I:$LDM\$"
 # inline_checks LABEL PROGRAM ADDR2LINE: the failure two inlined levels
 # deep shows inline_inner, inline_outer and main at their marked lines, in
-# text, JSON and folded output, and every address of the program the same
-# chain as `ADDR2LINE -f -i` (none: the marked lines only); the frames of
-# the call that is not inlined are as before.
+# text, JSON and folded output, the one 20 levels deep all 21 frames, and
+# every address of the program the same chain as `ADDR2LINE -f -i` (none:
+# the marked lines only); the frames of the call that is not inlined are as
+# before.
 inline_checks() {
     label=$1 prog=$2 a2l=$3
     out="$TMP/inl-$n"
     "$CEBOX" run --quiet --slot-size 1M --out "$out" "$prog" > "$TMP/out" 2>&1
-    check "$label: both allocations fail" grep -q "failed 2" "$TMP/out"
+    check "$label: the three allocations fail" grep -q "failed 3" "$TMP/out"
     "$CEBOX" report "$out" > "$TMP/text" 2> "$TMP/rerr"
-    if in_order "$TMP/text" "^site [12]: 1 failure, malloc family, size 2.0 MB \(2097153 bytes\)" \
+    if in_order "$TMP/text" "^site [123]: 1 failure, malloc family, size 2.0 MB \(2097153 bytes\)" \
         "reason: request at least the size of the slot" \
         "^    #0 +0x[0-9a-f]+  inline_inner at .*$I:$LII \(inlined\)\$" \
         "^    #1 +0x[0-9a-f]+  inline_outer at .*$I:$LIO \(inlined\)\$" \
@@ -269,7 +282,7 @@ inline_checks() {
     else
         bad "$label text: the inline chain (lines $LII $LIO $LIM)"; show "$TMP/text"; show "$TMP/rerr"
     fi
-    if in_order "$TMP/text" "^site [12]: 1 failure, malloc family, size 2.0 MB \(2097152 bytes\)" \
+    if in_order "$TMP/text" "^site [123]: 1 failure, malloc family, size 2.0 MB \(2097152 bytes\)" \
         "reason: request at least the size of the slot" \
         "^    #0 +0x[0-9a-f]+  kept_frame at .*$I:$LK\$" "^    #1 +0x[0-9a-f]+  main at .*$I:$LKM\$" \
         "^    #2 +0x[0-9a-f]+  __libc_start"; then
@@ -277,12 +290,18 @@ inline_checks() {
     else
         bad "$label text: a call that is not inlined"; show "$TMP/text"
     fi
+    # shellcheck disable=SC2086 # one pattern a line
+    (IFS='
+'; set -f; in_order "$TMP/text" "^site [123]: 1 failure, malloc family, size 2.0 MB \(2097154 bytes\)" \
+        "reason: request at least the size of the slot" $deep_text "^    #21 0x[0-9a-f]+  __libc_start") &&
+        ok "$label text: a chain of 20 inlined levels, all of them and main" ||
+        { bad "$label text: a chain of 20 inlined levels"; show "$TMP/text" 80; }
     "$CEBOX" report --format json "$out" > "$TMP/json"
-    if python3 - "$TMP/json" "$prog" "$I" "$a2l" "$LII" "$LIO" "$LIM" "$LK" "$LKM" <<'PY'
+    if python3 - "$TMP/json" "$prog" "$I" "$a2l" "$LII" "$LIO" "$LIM" "$LK" "$LKM" "$LD1" "$LDF" "$LDM" <<'PY'
 import itertools, json, subprocess, sys
 doc = json.load(open(sys.argv[1]))
 prog, src, a2l = sys.argv[2:5]
-lii, lio, lim, lk, lkm = [int(x) for x in sys.argv[5:]]
+lii, lio, lim, lk, lkm, ld1, ldf, ldm = [int(x) for x in sys.argv[5:]]
 oom = doc["processes"][0]["oom"]
 inl = [s for s in oom if s["size_min"] == 2097153][0]["stack"]
 kept = [s for s in oom if s["size_min"] == 2097152][0]["stack"]
@@ -294,11 +313,16 @@ assert len({(f["address"], f["offset"], f["module"]) for f in inl[:3]}) == 1, in
 assert inl[3]["address"] != inl[0]["address"] and not inl[3]["function"].startswith("inline_"), inl[3]
 got = [(f["function"], f["line"], f["inlined"]) for f in kept[:2]]
 assert got == [("kept_frame", lk, False), ("main", lkm, False)], got
+deep = [s for s in oom if s["size_min"] == 2097154][0]["stack"]
+want = [("deep1", ld1, True)] + [("deep%d" % k, ldf + k - 2, True) for k in range(2, 21)] + [("main", ldm, False)]
+got = [(f["function"], f["line"], f["inlined"]) for f in deep[:21]]
+assert got == want, got
+assert len({f["address"] for f in deep[:21]}) == 1 and deep[21]["address"] != deep[0]["address"], deep[:22]
 # Every address of the program, against addr2line -f -i at the call
 # instruction (the return address less one): the same functions, files and
 # lines, in the same order.
 compared = 0
-for stack in (inl, kept) if a2l != "none" else ():
+for stack in (inl, deep, kept) if a2l != "none" else ():
     for addr, frames in itertools.groupby(stack, key=lambda f: f["address"]):
         frames = list(frames)
         if frames[0]["module"] != prog.rsplit("/", 1)[-1]:
@@ -314,13 +338,14 @@ for stack in (inl, kept) if a2l != "none" else ():
         assert mine == expect, (hex(frames[0]["offset"]), mine, expect)
         assert [f["inlined"] for f in frames] == [True] * (len(frames) - 1) + [False], frames
         compared += 1
-assert a2l == "none" or compared >= 4, compared # the inline site, kept_frame, main, _start
+assert a2l == "none" or compared >= 5, compared # the inline sites, kept_frame, main, _start
 PY
     then ok "$label json: one entry per inline level, marked inlined, as $a2l -f -i says"; else bad "$label json: the inline chain"; show "$TMP/json" 80; fi
     "$CEBOX" report --format folded "$out" > "$TMP/folded"
     check "$label folded: each inline level its own frame, outermost first" \
         grep -qE '(^|;)main;inline_outer;inline_inner 1$' "$TMP/folded"
     check "$label folded: the call that is not inlined" grep -qE '(^|;)main;kept_frame 1$' "$TMP/folded"
+    check "$label folded: the 20 inlined levels" grep -qE "(^|;)main;$deep_folded 1\$" "$TMP/folded"
 }
 # The reference for PROGRAM: GNU addr2line (2.40) misses the inlined
 # levels of clang's DWARF 5, so LLVM's own addr2line is the reference for a

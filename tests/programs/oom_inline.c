@@ -6,15 +6,20 @@
  *
  *   main -> inline_outer (inlined) -> inline_inner (inlined) -> malloc
  *
+ * a chain of 20 inlined functions, longer than the report's frame buffer:
+ *
+ *   main -> deep20 (inlined) -> deep19 -> ... -> deep1 (inlined) -> malloc
+ *
  * and, for comparison, one call of a function that is not inlined:
  *
  *   main -> kept_frame (not inlined) -> malloc
  *
- * Both ask for more than the slot (run it under `cebox run --slot-size
- * 1M`), so both fail whatever the slot holds.  always_inline makes the
- * inlining certain with gcc and clang.  The test finds the lines of the
- * calls by their SITE and CALL markers: keep each marker on the line of
- * its call.
+ * All ask for more than the slot (run it under `cebox run --slot-size
+ * 1M`), so all fail whatever the slot holds; each asks for its own size
+ * (2 MB + 1, + 2, + 0) for the test to tell them apart.  always_inline
+ * makes the inlining certain with gcc and clang.  The test finds the lines
+ * of the calls by their SITE, CALL and DEEP markers: keep each marker on
+ * the line of its call, and the DEEP lines one after another.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +45,35 @@ ALWAYS_INLINE void *inline_outer(size_t n)
     return p;
 }
 
+/* deepK calls deepJ on the line of its DEEP: each level has its own line. */
+#define DEEP(k, j) ALWAYS_INLINE void *deep##k(size_t n) { sink++; void *p = deep##j(n); sink++; return p; }
+
+ALWAYS_INLINE void *deep1(size_t n)
+{
+    void *p = malloc(n); /* SITE:deep1 */
+    sink += p != NULL;
+    return p;
+}
+DEEP(2, 1) /* DEEP:first */
+DEEP(3, 2)
+DEEP(4, 3)
+DEEP(5, 4)
+DEEP(6, 5)
+DEEP(7, 6)
+DEEP(8, 7)
+DEEP(9, 8)
+DEEP(10, 9)
+DEEP(11, 10)
+DEEP(12, 11)
+DEEP(13, 12)
+DEEP(14, 13)
+DEEP(15, 14)
+DEEP(16, 15)
+DEEP(17, 16)
+DEEP(18, 17)
+DEEP(19, 18)
+DEEP(20, 19)
+
 NOINLINE static void *kept_frame(size_t n)
 {
     void *p = malloc(n); /* SITE:kept */
@@ -51,6 +85,9 @@ int main(void)
 {
     int failed = 0;
     void *p = inline_outer(big); /* CALL:outer */
+    failed += p == NULL;
+    free(p);
+    p = deep20(big + 2); /* CALL:deep */
     failed += p == NULL;
     free(p);
     p = kept_frame(big); /* CALL:kept */

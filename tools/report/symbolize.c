@@ -309,12 +309,20 @@ static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr a, Dwarf_Die **scopes)
     return m;
 }
 
+/* Stores frame n of a chain when out has room for it. */
+static void put_frame(struct sym_frame *out, size_t max, size_t n, struct sym_frame f)
+{
+    if (n < max) {
+        out[n] = f;
+    }
+}
+
 size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, bool is_return,
                  struct sym_frame *out, size_t max)
 {
-    memset(&out[0], 0, sizeof out[0]);
+    put_frame(out, max, 0, (struct sym_frame){NULL, NULL, 0, false});
     struct sym_module *sm = m != NULL ? module_for(s, m) : NULL;
-    if (sm == NULL || sm->mod == NULL || max == 0) {
+    if (sm == NULL || sm->mod == NULL) {
         return 1;
     }
     uint64_t off = ip - m->bias;
@@ -336,19 +344,20 @@ size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, b
     }
     Dwarf_Die *scopes = NULL;
     int nscopes = cu != NULL ? concrete_scopes(cu, a - bias, &scopes) : 0;
-    for (int i = 0; i < nscopes && n < max; i++) {
+    for (int i = 0; i < nscopes; i++) { /* all of them: the whole chain is counted */
         int tag = dwarf_tag(&scopes[i]);
         if (tag == DW_TAG_inlined_subroutine) {
-            out[n++] = (struct sym_frame){die_name(s, &scopes[i]), file, line, true};
+            put_frame(out, max, n++, (struct sym_frame){die_name(s, &scopes[i]), file, line, true});
             call_site(cu, &scopes[i], &file, &line);
         } else if (tag == DW_TAG_subprogram) {
-            out[n++] = (struct sym_frame){symname != NULL ? symname : die_name(s, &scopes[i]), file, line, false};
+            const char *name = symname != NULL ? symname : die_name(s, &scopes[i]);
+            put_frame(out, max, n++, (struct sym_frame){name, file, line, false});
             break;
         }
     }
     free(scopes);
     if (n == 0) {
-        out[n++] = (struct sym_frame){symname, file, line, false};
+        put_frame(out, max, n++, (struct sym_frame){symname, file, line, false});
     }
     return n;
 }

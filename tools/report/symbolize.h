@@ -46,8 +46,9 @@ void symbolizer_free(struct symbolizer *s);
 /* The frames for `ip` in module m (a return address unless it is the
  * innermost frame of a stack that did not come from a call: callers pass
  * is_return true for recorded stacks, which are all return addresses).
- * Fills at most max frames, the innermost ones when the inline chain is
- * longer, and returns how many (at least 1: a frame with no function).
+ * Returns how many frames the address has (at least 1: a frame with no
+ * function) and fills the first max of them, innermost first: when the
+ * result exceeds max, call again with room for all (as with snprintf).
  * The strings live as long as the symbolizer. */
 size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, bool is_return,
                  struct sym_frame *out, size_t max);
