@@ -4,6 +4,8 @@
 #  - known chains of functions, through malloc, mmap, HeapAlloc, LocalAlloc
 #    and VirtualAlloc, appear in order with the right file:line, in text,
 #    JSON and folded output; sites are grouped by stack, most frequent first;
+#  - a failure two levels of inlining deep (-O2): its whole inline chain,
+#    as addr2line -f -i gives it, also without .debug_aranges and by clang;
 #  - reasons: slot exhausted, larger than the slot, fragmentation, full
 #    fixed heap; the slot map at the first failure of a site;
 #  - a program that crashes right after a failure still has it in its log;
@@ -260,6 +262,134 @@ else
     "$CEBOX" report "$TMP/nar/o" > "$TMP/text" 2> "$TMP/rerr"
     check "a program without .debug_aranges: file:line all the same" \
         in_order "$TMP/text" "chain_level3 at .*$C:$L3\$" "chain_level2 at .*$C:$L2\$" "chain_level1"
+fi
+
+# ---- inlined code (-O2): every level of an inline chain, innermost first
+I=oom_inline.c
+LII=$(line_of $I 'SITE:inner') LIO=$(line_of $I 'CALL:inner') LIM=$(line_of $I 'CALL:outer')
+LK=$(line_of $I 'SITE:kept') LKM=$(line_of $I 'CALL:kept')
+LD1=$(line_of $I 'SITE:deep1') LDF=$(line_of $I 'DEEP:first') LDM=$(line_of $I 'CALL:deep')
+# The 20 levels of the deep chain, innermost first: deep1 at its malloc,
+# deepK (K >= 2) at the line of its DEEP, then main.
+deep_text="^    #0 +0x[0-9a-f]+  deep1 at .*$I:$LD1 \(inlined\)\$"
+deep_folded="deep1"
+for k in $(seq 2 20); do
+    deep_text="$deep_text
+^    #$((k - 1)) +0x[0-9a-f]+  deep$k at .*$I:$((LDF + k - 2)) \(inlined\)\$"
+    deep_folded="deep$k;$deep_folded"
+done
+deep_text="$deep_text
+^    #20 0x[0-9a-f]+  main at .*$I:$LDM\$"
+# inline_checks LABEL PROGRAM ADDR2LINE: the failure two inlined levels
+# deep shows inline_inner, inline_outer and main at their marked lines, in
+# text, JSON and folded output, the one 20 levels deep all 21 frames, and
+# every address of the program the same chain as `ADDR2LINE -f -i` (none:
+# the marked lines only); the frames of the call that is not inlined are as
+# before.
+inline_checks() {
+    label=$1 prog=$2 a2l=$3
+    out="$TMP/inl-$n"
+    "$CEBOX" run --quiet --slot-size 1M --out "$out" "$prog" > "$TMP/out" 2>&1
+    check "$label: the three allocations fail" grep -q "failed 3" "$TMP/out"
+    "$CEBOX" report "$out" > "$TMP/text" 2> "$TMP/rerr"
+    if in_order "$TMP/text" "^site [123]: 1 failure, malloc family, size 2048.0 KB \(2097153 bytes\)" \
+        "reason: request at least the size of the slot" \
+        "^    #0 +0x[0-9a-f]+  inline_inner at .*$I:$LII \(inlined\)\$" \
+        "^    #1 +0x[0-9a-f]+  inline_outer at .*$I:$LIO \(inlined\)\$" \
+        "^    #2 +0x[0-9a-f]+  main at .*$I:$LIM\$" &&
+        [ "$(grep -E "  (inline_inner|inline_outer|main) at .*$I:($LII|$LIO|$LIM)( |\$)" "$TMP/text" |
+            awk '{ print $2 }' | sort -u | wc -l)" -eq 1 ]; then
+        ok "$label text: the inline chain inline_inner, inline_outer, main at one address (lines $LII $LIO $LIM)"
+    else
+        bad "$label text: the inline chain (lines $LII $LIO $LIM)"; show "$TMP/text"; show "$TMP/rerr"
+    fi
+    if in_order "$TMP/text" "^site [123]: 1 failure, malloc family, size 2048.0 KB \(2097152 bytes\)" \
+        "reason: request at least the size of the slot" \
+        "^    #0 +0x[0-9a-f]+  kept_frame at .*$I:$LK\$" "^    #1 +0x[0-9a-f]+  main at .*$I:$LKM\$" \
+        "^    #2 +0x[0-9a-f]+  __libc_start"; then
+        ok "$label text: a call that is not inlined keeps one frame per address"
+    else
+        bad "$label text: a call that is not inlined"; show "$TMP/text"
+    fi
+    # shellcheck disable=SC2086 # one pattern a line
+    (IFS='
+'; set -f; in_order "$TMP/text" "^site [123]: 1 failure, malloc family, size 2048.0 KB \(2097154 bytes\)" \
+        "reason: request at least the size of the slot" $deep_text "^    #21 0x[0-9a-f]+  __libc_start") &&
+        ok "$label text: a chain of 20 inlined levels, all of them and main" ||
+        { bad "$label text: a chain of 20 inlined levels"; show "$TMP/text" 80; }
+    "$CEBOX" report --format json "$out" > "$TMP/json"
+    if python3 - "$TMP/json" "$prog" "$I" "$a2l" "$LII" "$LIO" "$LIM" "$LK" "$LKM" "$LD1" "$LDF" "$LDM" <<'PY'
+import itertools, json, subprocess, sys
+doc = json.load(open(sys.argv[1]))
+prog, src, a2l = sys.argv[2:5]
+lii, lio, lim, lk, lkm, ld1, ldf, ldm = [int(x) for x in sys.argv[5:]]
+oom = doc["processes"][0]["oom"]
+inl = [s for s in oom if s["size_min"] == 2097153][0]["stack"]
+kept = [s for s in oom if s["size_min"] == 2097152][0]["stack"]
+want = [("inline_inner", lii, True), ("inline_outer", lio, True), ("main", lim, False)]
+got = [(f["function"], f["line"], f["inlined"]) for f in inl[:3]]
+assert got == want, got
+assert all(f["file"].endswith(src) for f in inl[:3]), inl[:3]
+assert len({(f["address"], f["offset"], f["module"]) for f in inl[:3]}) == 1, inl[:3]
+assert inl[3]["address"] != inl[0]["address"] and not inl[3]["function"].startswith("inline_"), inl[3]
+got = [(f["function"], f["line"], f["inlined"]) for f in kept[:2]]
+assert got == [("kept_frame", lk, False), ("main", lkm, False)], got
+deep = [s for s in oom if s["size_min"] == 2097154][0]["stack"]
+want = [("deep1", ld1, True)] + [("deep%d" % k, ldf + k - 2, True) for k in range(2, 21)] + [("main", ldm, False)]
+got = [(f["function"], f["line"], f["inlined"]) for f in deep[:21]]
+assert got == want, got
+assert len({f["address"] for f in deep[:21]}) == 1 and deep[21]["address"] != deep[0]["address"], deep[:22]
+# Every address of the program, against addr2line -f -i at the call
+# instruction (the return address less one): the same functions, files and
+# lines, in the same order.
+compared = 0
+for stack in (inl, deep, kept) if a2l != "none" else ():
+    for addr, frames in itertools.groupby(stack, key=lambda f: f["address"]):
+        frames = list(frames)
+        if frames[0]["module"] != prog.rsplit("/", 1)[-1]:
+            continue
+        said = subprocess.run([a2l, "-f", "-i", "-e", prog, hex(frames[0]["offset"] - 1)],
+                              capture_output=True, text=True, check=True).stdout.split("\n")[:-1]
+        expect = []
+        for fn, where in zip(said[0::2], said[1::2]):
+            path, line = where.split(" ")[0].rsplit(":", 1)
+            expect.append((fn, None if path == "??" else path.rsplit("/", 1)[-1],
+                           None if path == "??" else int(line)))
+        mine = [(f["function"], f["file"].rsplit("/", 1)[-1] if f["file"] else None, f["line"]) for f in frames]
+        assert mine == expect, (hex(frames[0]["offset"]), mine, expect)
+        assert [f["inlined"] for f in frames] == [True] * (len(frames) - 1) + [False], frames
+        compared += 1
+assert a2l == "none" or compared >= 5, compared # the inline sites, kept_frame, main, _start
+PY
+    then ok "$label json: one entry per inline level, marked inlined, as $a2l -f -i says"; else bad "$label json: the inline chain"; show "$TMP/json" 80; fi
+    "$CEBOX" report --format folded "$out" > "$TMP/folded"
+    check "$label folded: each inline level its own frame, outermost first" \
+        grep -qE '(^|;)main;inline_outer;inline_inner 1$' "$TMP/folded"
+    check "$label folded: the call that is not inlined" grep -qE '(^|;)main;kept_frame 1$' "$TMP/folded"
+    check "$label folded: the 20 inlined levels" grep -qE "(^|;)main;$deep_folded 1\$" "$TMP/folded"
+}
+# The reference for PROGRAM: GNU addr2line (2.40) misses the inlined
+# levels of clang's DWARF 5, so LLVM's own addr2line is the reference for a
+# program clang built (none when it is not installed).
+reference_addr2line() {
+    if readelf -p .comment "$1" 2> /dev/null | grep -q clang; then
+        command -v llvm-addr2line || echo none
+    else
+        echo addr2line
+    fi
+}
+a2l=$(reference_addr2line "$P/oom_inline")
+inline_checks "-O2" "$P/oom_inline" "$a2l"
+mkdir -p "$TMP/inl"
+objcopy --remove-section .debug_aranges "$P/oom_inline" "$TMP/inl/oom_inline"
+inline_checks "-O2 without .debug_aranges" "$TMP/inl/oom_inline" "$a2l"
+if command -v clang > /dev/null 2>&1; then
+    clang -std=c11 -g -O2 -fno-optimize-sibling-calls -fno-builtin -o "$TMP/inl/oom_inline_clang" "$S/tests/programs/$I"
+    a2l=$(reference_addr2line "$TMP/inl/oom_inline_clang")
+    [ "$a2l" = none ] && echo "# no llvm-addr2line: the clang build is checked against the marked lines only"
+    inline_checks "clang -O2" "$TMP/inl/oom_inline_clang" "$a2l"
+else
+    echo "# skipped: clang -O2 inline chains (no clang installed)"
 fi
 
 # ---- separate debug files; a program rebuilt since the run

@@ -31,7 +31,7 @@
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED };
 
-#define MAX_FRAMES 16 /* source frames per address (inlining) */
+#define CHAIN_FRAMES 16 /* source frames per address held on the stack; longer inline chains use the heap */
 
 /* One displayed frame of a site's stack. */
 struct frame {
@@ -82,31 +82,58 @@ static int by_count(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
+/* Room for `more` frames after the site's nframes. */
+static void reserve_frames(struct site *s, size_t *cap, size_t more)
+{
+    if (s->nframes + more <= *cap) {
+        return;
+    }
+    size_t want = *cap * 2 > s->nframes + more ? *cap * 2 : s->nframes + more;
+    struct frame *grown = realloc(s->frames, want * sizeof *grown);
+    if (grown == NULL) {
+        fprintf(stderr, "cebox report: out of memory\n");
+        exit(2);
+    }
+    s->frames = grown;
+    *cap = want;
+}
+
+/* Appends the frames of the stack's address i to the site: its whole
+ * inline chain, innermost first (on the heap when longer than the buffer). */
+static void add_address(struct symbolizer *sym, const struct lr_process *p, const struct lr_stack *st, uint32_t i,
+                        struct site *s, size_t *cap)
+{
+    const struct lr_module *m = st->module[i] >= 0 ? &p->modules[st->module[i]] : NULL;
+    struct sym_frame buf[CHAIN_FRAMES] = {{NULL, NULL, 0, false}}, *sf = buf;
+    size_t n = m != NULL ? symbolize(sym, m, st->ips[i], true, buf, CHAIN_FRAMES) : 1;
+    if (n > CHAIN_FRAMES) {
+        sf = xcalloc(n, sizeof *sf);
+        size_t again = symbolize(sym, m, st->ips[i], true, sf, n);
+        n = again < n ? again : n;
+    }
+    reserve_frames(s, cap, n);
+    for (size_t k = 0; k < n; k++) {
+        s->frames[s->nframes++] = (struct frame){
+            .address = st->ips[i],
+            .offset = m != NULL ? st->ips[i] - m->bias : st->ips[i],
+            .module = m != NULL ? base_name(m->path) : NULL,
+            .function = sf[k].function,
+            .file = sf[k].file,
+            .line = sf[k].line,
+            .inlined = sf[k].inlined,
+        };
+    }
+    if (sf != buf) {
+        free(sf);
+    }
+}
+
 static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, struct site *s)
 {
     const struct lr_stack *st = s->stack_id != 0 ? logread_stack(p, s->stack_id) : NULL;
-    if (st == NULL) {
-        return;
-    }
-    s->frames = xcalloc((size_t)st->depth * MAX_FRAMES, sizeof *s->frames);
-    for (uint32_t i = 0; i < st->depth; i++) {
-        const struct lr_module *m = st->module[i] >= 0 ? &p->modules[st->module[i]] : NULL;
-        struct sym_frame sf[MAX_FRAMES];
-        size_t n = m != NULL ? symbolize(sym, m, st->ips[i], true, sf, MAX_FRAMES) : 1;
-        if (m == NULL) {
-            memset(&sf[0], 0, sizeof sf[0]);
-        }
-        for (size_t k = 0; k < n; k++) {
-            s->frames[s->nframes++] = (struct frame){
-                .address = st->ips[i],
-                .offset = m != NULL ? st->ips[i] - m->bias : st->ips[i],
-                .module = m != NULL ? base_name(m->path) : NULL,
-                .function = sf[k].function,
-                .file = sf[k].file,
-                .line = sf[k].line,
-                .inlined = sf[k].inlined,
-            };
-        }
+    size_t cap = 0;
+    for (uint32_t i = 0; st != NULL && i < st->depth; i++) {
+        add_address(sym, p, st, i, s, &cap);
     }
 }
 

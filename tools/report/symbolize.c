@@ -279,12 +279,50 @@ static Dwarf_Die *unit_of(Dwfl_Module *mod, Dwarf_Addr a, Dwarf_Die *storage, Dw
     return NULL;
 }
 
+/* The scopes holding address a of unit cu, innermost first, in the unit's
+ * own tree: each inlined subroutine, then the function it was inlined into,
+ * up to the unit.  dwarf_getscopes alone is not enough: past the innermost
+ * inlined subroutine it continues through that function's abstract
+ * definition, so the functions it was inlined into (main, say) would be
+ * lost; dwarf_getscopes_die walks the parents of that innermost scope
+ * instead, as eu-addr2line -i does.  Returns how many (0 when none, the
+ * array then NULL); the caller frees *scopes. */
+static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr a, Dwarf_Die **scopes)
+{
+    *scopes = NULL;
+    Dwarf_Die *found = NULL;
+    int n = dwarf_getscopes(cu, a, &found);
+    if (n <= 0) {
+        free(found);
+        return 0;
+    }
+    Dwarf_Die innermost = found[0];
+    Dwarf_Die *chain = NULL;
+    int m = dwarf_getscopes_die(&innermost, &chain);
+    if (m <= 0) { /* keep what dwarf_getscopes found: the innermost level at least */
+        free(chain);
+        *scopes = found;
+        return n;
+    }
+    free(found);
+    *scopes = chain;
+    return m;
+}
+
+/* Stores frame n of a chain when out has room for it. */
+static void put_frame(struct sym_frame *out, size_t max, size_t n, struct sym_frame f)
+{
+    if (n < max) {
+        out[n] = f;
+    }
+}
+
 size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, bool is_return,
                  struct sym_frame *out, size_t max)
 {
-    memset(&out[0], 0, sizeof out[0]);
+    put_frame(out, max, 0, (struct sym_frame){NULL, NULL, 0, false});
     struct sym_module *sm = m != NULL ? module_for(s, m) : NULL;
-    if (sm == NULL || sm->mod == NULL || max == 0) {
+    if (sm == NULL || sm->mod == NULL) {
         return 1;
     }
     uint64_t off = ip - m->bias;
@@ -305,20 +343,21 @@ size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, b
         dwarf_lineno(l, &line);
     }
     Dwarf_Die *scopes = NULL;
-    int nscopes = cu != NULL ? dwarf_getscopes(cu, a - bias, &scopes) : 0;
-    for (int i = 0; i < nscopes && n < max; i++) {
+    int nscopes = cu != NULL ? concrete_scopes(cu, a - bias, &scopes) : 0;
+    for (int i = 0; i < nscopes; i++) { /* all of them: the whole chain is counted */
         int tag = dwarf_tag(&scopes[i]);
         if (tag == DW_TAG_inlined_subroutine) {
-            out[n++] = (struct sym_frame){die_name(s, &scopes[i]), file, line, true};
+            put_frame(out, max, n++, (struct sym_frame){die_name(s, &scopes[i]), file, line, true});
             call_site(cu, &scopes[i], &file, &line);
         } else if (tag == DW_TAG_subprogram) {
-            out[n++] = (struct sym_frame){symname != NULL ? symname : die_name(s, &scopes[i]), file, line, false};
+            const char *name = symname != NULL ? symname : die_name(s, &scopes[i]);
+            put_frame(out, max, n++, (struct sym_frame){name, file, line, false});
             break;
         }
     }
     free(scopes);
     if (n == 0) {
-        out[n++] = (struct sym_frame){symname, file, line, false};
+        put_frame(out, max, n++, (struct sym_frame){symname, file, line, false});
     }
     return n;
 }

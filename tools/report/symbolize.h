@@ -28,7 +28,11 @@ struct symbolizer;
 
 /* One frame of source: a function (NULL when unknown), and where in it
  * (file NULL and line 0 when there is no line information).  An address
- * inside inlined code gives several frames, the inlined ones first. */
+ * inside inlined code expands to its whole inline chain, innermost first:
+ * one frame per inlined function (inlined true), each at its line, then
+ * the function the code was compiled into; every level but the innermost
+ * is at the line of its call (DW_AT_call_file and DW_AT_call_line of the
+ * inlined subroutine), as `addr2line -f -i` prints them. */
 struct sym_frame {
     const char *function;
     const char *file;
@@ -42,8 +46,10 @@ void symbolizer_free(struct symbolizer *s);
 /* The frames for `ip` in module m (a return address unless it is the
  * innermost frame of a stack that did not come from a call: callers pass
  * is_return true for recorded stacks, which are all return addresses).
- * Fills at most max frames and returns how many (at least 1: a frame with
- * no function).  The strings live as long as the symbolizer. */
+ * Returns how many frames the address has (at least 1: a frame with no
+ * function) and fills the first max of them, innermost first: when the
+ * result exceeds max, call again with room for all (as with snprintf).
+ * The strings live as long as the symbolizer. */
 size_t symbolize(struct symbolizer *s, const struct lr_module *m, uint64_t ip, bool is_return,
                  struct sym_frame *out, size_t max);
 
