@@ -121,6 +121,11 @@ bool slot_owns(struct slot *s, const void *addr);
 /* End of the usable pages of the reservation holding addr, or 0. */
 size_t slot_region_end(struct slot *s, const void *addr);
 
+/* True when every page of [addr, addr+len) lies in one reservation's usable
+ * pages and is mapped (committed, or reserved by a PROT_NONE mapping), or,
+ * with mapped false, every one was given up by slot_unmap. */
+bool slot_pages_mapped(struct slot *s, const void *addr, size_t len, bool mapped);
+
 /* Why the calling thread's last failed request failed, for reports:
  * set at each failure for lack of blocks, RAM or a state cap (argument
  * errors leave it alone; slot_clear_failure resets it before a request). */
