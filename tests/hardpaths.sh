@@ -26,7 +26,9 @@ run_checks() {
 }
 
 run_checks "a signal handler allocating and mapping while the main thread is inside cebox" -- \
-    "$CEBOX" run --quiet "$P/reenter" 500
+    "$CEBOX" run --quiet "$P/reenter" 400 1
+run_checks "the same with 3 threads looping (the heap's lock contended)" -- \
+    "$CEBOX" run --quiet "$P/reenter" 400 3
 
 # Foreign pointers: the program counts its frees of glibc's blocks and its
 # frees and reallocs of slot pointers that are no block; the exit summary

@@ -49,16 +49,25 @@
 
 static __thread int inside __attribute__((tls_model("initial-exec")));
 
-/* Serves calls made while cebox itself is running (and nothing else).  A
- * bump allocator: each block is preceded by its size and the top of the
- * arena before it, so that freeing the block on top (a handler's malloc
- * then free) gives its space back; any other block stays used. */
+/* Serves calls made while cebox itself is running (and nothing else),
+ * without a lock: blocks of power-of-two classes (16 bytes to the whole
+ * arena) cut from its start, each after a 16-byte header; a freed block
+ * goes on its class's free list (a lock-free stack whose head carries a
+ * counter against ABA) for the next re-entered call of that class.
+ * Over-aligned blocks are never reused. */
 #define BOOT_ARENA_SIZE (1u << 20)
+#define BOOT_CLASSES 17                /* 16 << 16 == BOOT_ARENA_SIZE */
+#define BOOT_LIVE 0xB0070000u          /* header tag: magic | class */
+#define BOOT_FREE 0xB0080000u
+#define BOOT_UNCLASSED 0xFFFFu         /* over-aligned: never reused */
 static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE];
 static atomic_size_t boot_used;
+static _Atomic uint64_t boot_lists[BOOT_CLASSES]; /* counter << 32 | offset */
 
 struct boot_block {
-    size_t size, below; /* bytes handed out; boot_used before the block */
+    size_t size;      /* bytes asked for */
+    atomic_uint tag;  /* BOOT_LIVE or BOOT_FREE | class */
+    atomic_uint next; /* on a free list: the next block's offset, 0 ends */
 };
 
 static bool in_boot_arena(const void *p)
@@ -66,22 +75,60 @@ static bool in_boot_arena(const void *p)
     return (const unsigned char *)p >= boot_arena && (const unsigned char *)p < boot_arena + BOOT_ARENA_SIZE;
 }
 
-static void *boot_alloc(size_t n, size_t align)
+static struct boot_block *boot_header(size_t offset)
 {
-    if (align < 16) {
-        align = 16;
+    return (struct boot_block *)(void *)(boot_arena + offset) - 1;
+}
+
+/* A block from its class's free list, or 0. */
+static size_t boot_pop(unsigned cls)
+{
+    uint64_t head = atomic_load(&boot_lists[cls]);
+    while ((uint32_t)head != 0) {
+        /* A stale next (the block taken meanwhile) fails the exchange. */
+        uint64_t next = ((head >> 32) + 1) << 32 | atomic_load(&boot_header((uint32_t)head)->next);
+        if (atomic_compare_exchange_weak(&boot_lists[cls], &head, next)) {
+            return (uint32_t)head;
+        }
     }
+    return 0;
+}
+
+/* Fresh space from the arena's start: the offset of a block, or 0. */
+static size_t boot_cut(size_t n, size_t align)
+{
     size_t used = atomic_load(&boot_used), start;
     do {
         start = (used + sizeof(struct boot_block) + align - 1) & ~(align - 1);
         if (n > BOOT_ARENA_SIZE || start > BOOT_ARENA_SIZE - n) {
-            return NULL;
+            return 0;
         }
     } while (!atomic_compare_exchange_weak(&boot_used, &used, start + n));
-    struct boot_block *b = (struct boot_block *)(void *)(boot_arena + start) - 1;
+    return start;
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+    unsigned cls = 0;
+    while (cls < BOOT_CLASSES && (size_t)16 << cls < n) {
+        cls++;
+    }
+    size_t at = 0;
+    if (align <= 16 && cls < BOOT_CLASSES) {
+        at = boot_pop(cls);
+        at = at != 0 ? at : boot_cut((size_t)16 << cls, 16);
+    } else if (align > 16) {
+        cls = BOOT_UNCLASSED;
+        at = boot_cut(n, align);
+    }
+    if (at == 0) {
+        errno = ENOMEM; /* as malloc's */
+        return NULL;
+    }
+    struct boot_block *b = boot_header(at);
     b->size = n;
-    b->below = used;
-    return boot_arena + start;
+    atomic_store(&b->tag, BOOT_LIVE | cls);
+    return boot_arena + at;
 }
 
 /* Bytes of the arena block at p that may be read (p may be no block). */
@@ -95,15 +142,26 @@ static size_t boot_size(const void *p)
     return n < avail ? n : avail;
 }
 
-/* Gives the block's space back when it is the arena's top. */
+/* Puts a live block of a class on its free list; anything else (a pointer
+ * into a block, a second free, an over-aligned block) is left alone. */
 static void boot_free(const void *p)
 {
-    if ((const unsigned char *)p < boot_arena + sizeof(struct boot_block)) {
+    size_t at = (size_t)((const unsigned char *)p - boot_arena);
+    if (at < sizeof(struct boot_block) || at % 16 != 0) {
         return;
     }
-    const struct boot_block *b = (const struct boot_block *)p - 1;
-    size_t end = (size_t)((const unsigned char *)p - boot_arena) + b->size;
-    (void)atomic_compare_exchange_strong(&boot_used, &end, b->below);
+    struct boot_block *b = boot_header(at);
+    unsigned tag = atomic_load(&b->tag);
+    unsigned cls = tag & 0xFFFFu;
+    if ((tag & ~0xFFFFu) != BOOT_LIVE || cls >= BOOT_CLASSES ||
+        !atomic_compare_exchange_strong(&b->tag, &tag, BOOT_FREE | cls)) {
+        return;
+    }
+    uint64_t head = atomic_load(&boot_lists[cls]), next;
+    do {
+        atomic_store(&b->next, (uint32_t)head);
+        next = ((head >> 32) + 1) << 32 | at;
+    } while (!atomic_compare_exchange_weak(&boot_lists[cls], &head, next));
 }
 
 /* ---- the core ---- */
@@ -644,8 +702,14 @@ API int posix_memalign(void **out, size_t align, size_t n)
         return EINVAL;
     }
     if (inside) {
-        *out = boot_alloc(n, align);
-        return *out != NULL ? 0 : ENOMEM;
+        int saved = errno;
+        void *p = boot_alloc(n, align);
+        errno = saved;
+        if (p == NULL) {
+            return ENOMEM;
+        }
+        *out = p;
+        return 0;
     }
     struct ctx c;
     enter(&c);
@@ -873,7 +937,7 @@ static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int fl
 API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-    if (inside && fixed && reentered_touches_slot(addr, len)) {
+    if (inside && fixed && emulated(flags) && reentered_touches_slot(addr, len)) {
         errno = ENOMEM; /* the slot's pages are not the kernel's to replace */
         return MAP_FAILED;
     }

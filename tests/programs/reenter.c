@@ -1,18 +1,20 @@
 /*
- * reenter.c - a signal handler that allocates while the main thread is
- * inside cebox.  An interval timer (ITIMER_REAL, SA_RESTART) fires every
- * 50 us; its handler keeps a ring of blocks and mappings that outlive one
- * call (so a block made by a re-entered call is freed by a plain one and
- * the other way round), checks each before letting it go, reallocs,
- * mmaps, mprotects, mremaps and munmaps, and frees (and grows) blocks the
- * main thread allocated.  The main thread meanwhile loops on
- * malloc/free/realloc/mmap/munmap for argv[1] ms and checks its own
- * blocks.  At the end everything is given back, and the heap's live
- * blocks and the slot's mapping blocks must be what they were before.
- * Prints TAP-style lines (box.h); exits 0 when every check passed.
+ * reenter.c - a signal handler that allocates while the thread it
+ * interrupted is inside cebox.  An interval timer (ITIMER_REAL,
+ * SA_RESTART) fires every 50 us; its handler keeps a ring of blocks and
+ * mappings that outlive one call (so a block made by a re-entered call is
+ * freed by a plain one and the other way round), checks each before
+ * letting it go, reallocs, mmaps, mprotects, mremaps and munmaps, and frees
+ * (and grows) blocks the looping threads allocated.  argv[2] threads (1 by
+ * default; the signal goes to any of them, each handler with its thread's
+ * own ring) loop on malloc/free/realloc/mmap/munmap for argv[1] ms and
+ * check their own blocks.  At the end everything is given back, and the
+ * heap's live blocks and the slot's mapping blocks must be what they were
+ * before.  Prints TAP-style lines (box.h); exits 0 when every check passed.
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -37,11 +39,12 @@ struct held {
     bool mapped; /* a mapping (munmap) rather than a block (free) */
 };
 
-static struct held ring[RING];
+static __thread struct held ring[RING]; /* each thread's handler has its own */
+static __thread unsigned ring_next;
 /* The slot, read before the timer starts: cebox_slot_info takes the
  * slot's lock, which a handler must not. */
 static struct cebox_slot_info box;
-static volatile sig_atomic_t calls, bad, nulls, outside, map_refused;
+static atomic_int calls, bad, nulls, outside, map_refused, too_much_refused;
 /* Blocks the main thread allocated, for the handler to free or grow. */
 static _Atomic(unsigned char *) to_free, to_grow;
 #define HANDOFF_N 3000
@@ -112,6 +115,9 @@ static void take_block(struct held *h, unsigned k)
     if ((uintptr_t)p - box.base >= box.size) {
         outside++;
     }
+    for (size_t i = 0; k & 4 && i < n; i++) {
+        bad += p[i] != 0; /* calloc's zeros, even from reused space */
+    }
     fill(p, n, (unsigned char)k);
     unsigned char *q = realloc(p, 2 * n);
     if (q == NULL) {
@@ -167,9 +173,13 @@ static void take_handoffs(void)
     }
     p = atomic_exchange(&to_grow, NULL);
     if (p != NULL) {
+        errno = 0;
         unsigned char *q = realloc(p, GROW_N + 64 * 1024);
         if (q == NULL) {
-            nulls++;
+            /* Two such at once, from two threads' handlers, are more than
+             * the bootstrap arena holds: ENOMEM, as for take_too_much. */
+            too_much_refused++;
+            bad += errno != ENOMEM || !intact(p, GROW_N, 0x33);
             free(p);
         } else {
             if (!intact(q, GROW_N, 0x33)) {
@@ -180,12 +190,25 @@ static void take_handoffs(void)
     }
 }
 
+/* More than the bootstrap arena holds: refused while the thread is inside
+ * cebox, but as malloc refuses, with ENOMEM. */
+static void take_too_much(void)
+{
+    errno = 0;
+    void *p = malloc(2 << 20);
+    if (p == NULL) {
+        too_much_refused++;
+        bad += errno != ENOMEM;
+    }
+    free(p);
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
     int saved = errno;
-    unsigned k = (unsigned)calls++;
-    struct held *h = &ring[k % RING];
+    unsigned k = (unsigned)atomic_fetch_add(&calls, 1);
+    struct held *h = &ring[ring_next++ % RING];
     if (h->p != NULL) {
         let_go(h);
     }
@@ -195,6 +218,9 @@ static void on_alarm(int sig)
         take_block(h, k);
     }
     take_handoffs();
+    if (k % 32 == 0) {
+        take_too_much();
+    }
     errno = saved;
 }
 
@@ -223,10 +249,23 @@ static void set_timer(long usec)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* Leaves a new block of n bytes for the handler, unless another thread
+ * just did. */
+static void hand_off(_Atomic(unsigned char *) *to, size_t n, unsigned char tag)
+{
+    unsigned char *p = malloc(n), *none = NULL;
+    if (p != NULL) {
+        fill(p, n, tag);
+        if (!atomic_compare_exchange_strong(to, &none, p)) {
+            free(p);
+        }
+    }
+}
+
 /* The main thread's work: blocks it checks, a mapping, handoffs. */
 static unsigned main_loop(double ms)
 {
-    static unsigned char *mine[64];
+    unsigned char *mine[64] = {NULL};
     unsigned mbad = 0;
     double end = now_ms() + ms;
     for (unsigned i = 0; now_ms() < end; i++) {
@@ -254,18 +293,10 @@ static unsigned main_loop(double ms)
             }
         }
         if (atomic_load(&to_free) == NULL) {
-            unsigned char *p = malloc(HANDOFF_N);
-            if (p != NULL) {
-                fill(p, HANDOFF_N, 0x5A);
-                atomic_store(&to_free, p);
-            }
+            hand_off(&to_free, HANDOFF_N, 0x5A);
         }
         if (i % 256 == 0 && atomic_load(&to_grow) == NULL) {
-            unsigned char *p = malloc(GROW_N);
-            if (p != NULL) {
-                fill(p, GROW_N, 0x33);
-                atomic_store(&to_grow, p);
-            }
+            hand_off(&to_grow, GROW_N, 0x33);
         }
     }
     for (unsigned i = 0; i < 64; i++) {
@@ -275,15 +306,68 @@ static unsigned main_loop(double ms)
     return mbad;
 }
 
+/* Ends a thread's part: no more handlers on it, and its ring given back. */
+static void let_go_ring(void)
+{
+    sigset_t alarm;
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alarm, NULL);
+    for (unsigned i = 0; i < RING; i++) {
+        if (ring[i].p != NULL) {
+            let_go(&ring[i]);
+        }
+    }
+}
+
+static double run_ms;
+static atomic_uint workers_bad;
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&workers_bad, main_loop(run_ms));
+    let_go_ring();
+    return NULL;
+}
+
+static void *idle(void *arg)
+{
+    return arg;
+}
+
+/* Runs fn on threads - 1 new threads and main_loop on this one (fn NULL:
+ * idle threads, no loop); returns the number of threads that ran. */
+static int start_threads(int threads, void *(*fn)(void *))
+{
+    pthread_t tid[8];
+    int started = 0;
+    while (started + 1 < threads && started < 8 &&
+           pthread_create(&tid[started], NULL, fn != NULL ? fn : idle, NULL) == 0) {
+        started++;
+    }
+    if (fn != NULL) {
+        atomic_fetch_add(&workers_bad, main_loop(run_ms));
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(tid[i], NULL);
+    }
+    return started + 1;
+}
+
 int main(int argc, char **argv)
 {
     double ms = argc > 1 ? atof(argv[1]) : 500;
+    int threads = argc > 2 ? atoi(argv[2]) : 1;
     if (!box_present()) {
         printf("reenter: run it under cebox (glibc's malloc is not async-signal-safe)\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     cebox_slot_info(&box);
+    /* glibc keeps a little per thread it has run (its stack cache): a first
+     * round of the same threads, doing nothing, pays for that before. */
+    start_threads(threads, NULL);
     struct mallinfo2 before = mallinfo2();
     unsigned maps_before = mapping_blocks();
     struct sigaction sa;
@@ -293,28 +377,29 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
     set_timer(50);
-    unsigned mbad = main_loop(ms);
+    run_ms = ms;
+    int started = start_threads(threads, worker);
     set_timer(0);
-    for (unsigned i = 0; i < RING; i++) {
-        if (ring[i].p != NULL) {
-            let_go(&ring[i]);
-        }
-    }
+    let_go_ring();
+    unsigned mbad = atomic_load(&workers_bad);
     free(atomic_exchange(&to_free, NULL));
     free(atomic_exchange(&to_grow, NULL));
     free(malloc(16)); /* one more plain free: whatever waits is given back */
     struct mallinfo2 after = mallinfo2();
     unsigned maps_after = mapping_blocks();
 
-    CHECK(calls > 100, "the handler ran (%d calls, %d of its blocks outside the slot)", (int)calls,
-          (int)outside);
-    CHECK(mbad == 0, "the main thread's blocks and mappings stayed intact (%u bad)", mbad);
-    CHECK(bad == 0, "the handler's blocks, mappings and handoffs stayed intact (%d bad)", (int)bad);
-    CHECK(nulls == 0, "no allocation in the handler failed (%d did)", (int)nulls);
+    CHECK(started == threads, "%d threads ran the loop", started);
+    CHECK(calls > 100, "the handler ran (%d calls, %d of its blocks outside the slot)", atomic_load(&calls),
+          atomic_load(&outside));
+    CHECK(mbad == 0, "the looping threads' blocks and mappings stayed intact (%u bad)", mbad);
+    CHECK(bad == 0, "the handler's blocks, mappings and handoffs stayed intact, every refusal ENOMEM (%d bad)",
+          atomic_load(&bad));
+    CHECK(nulls == 0, "no allocation in the handler failed (%d did)", atomic_load(&nulls));
     CHECK(after.ordblks <= before.ordblks, "no heap block is lost: %zu live before, %zu after",
           before.ordblks, after.ordblks);
     CHECK(maps_after == maps_before, "no mapping is lost: %u slot blocks map memory before, %u after",
           maps_before, maps_after);
-    printf("# mmap family calls refused to the handler (slot pages, inside cebox): %d\n", (int)map_refused);
+    printf("# large mallocs and reallocs refused to the handler (inside cebox): %d\n", atomic_load(&too_much_refused));
+    printf("# mmap family calls refused to the handler (slot pages, inside cebox): %d\n", atomic_load(&map_refused));
     return box_done();
 }
