@@ -71,5 +71,9 @@ while IFS= read -r line; do
         bad "mremap, $case"
     fi
 done < "$TMP/native"
+if grep -q "crashed or failed" "$TMP/box"; then
+    grep "crashed or failed" "$TMP/box" > "$TMP/err"
+    bad "no group of mremap cases crashes under cebox"
+fi
 
 finish
