@@ -34,7 +34,7 @@ run_checks "the same with 3 threads looping (the heap's lock contended)" -- \
 # frees and reallocs of slot pointers that are no block; the exit summary
 # must count the same, no more (malloc_usable_size is no free).
 run_checks "free, realloc and malloc_usable_size of blocks cebox did not hand out" -- \
-    "$CEBOX" run "$P/foreign"
+    "$CEBOX" run "$P/foreign" "$P/.libs/deepbind_lib.so"
 mine=$(sed -n 's/^foreign frees \([0-9]*\), bad pointers \([0-9]*\)$/\2 \1/p' "$TMP/out")
 theirs=$(sed -n 's/^cebox:   bad frees reported \([0-9]*\), frees of memory from before cebox ignored \([0-9]*\)$/\1 \2/p' "$TMP/err")
 if [ -n "$mine" ] && [ "$mine" = "$theirs" ]; then

@@ -1,7 +1,8 @@
 /*
  * foreign.c - free, realloc and malloc_usable_size of pointers cebox did
  * not hand out: blocks of glibc's own malloc (called through dlsym on
- * libc.so.6, as code that escaped the preload would), a "block" at the
+ * libc.so.6, and from a library loaded with RTLD_DEEPBIND, argv[1], as
+ * code that escaped the preload would), a "block" at the
  * very end of a mapping outside the slot, pointers inside the slot that
  * are no live block, and blocks of cebox's bootstrap arena (caught from a
  * signal handler that interrupted cebox).  Prints TAP-style lines (box.h)
@@ -96,6 +97,38 @@ static void glibc_free_and_size(void)
     CHECK(realloc(g, 0) == NULL && intact(g, 1000, 9), "realloc(glibc block, 0) frees nothing either");
     foreign_frees++;
     glibc_free(g);
+}
+
+/* Blocks a library loaded with RTLD_DEEPBIND (argv[1]) got from glibc's
+ * malloc, as code that escaped the preload hands them to the program. */
+static void deepbind_blocks(const char *path)
+{
+    void *lib = dlopen(path, RTLD_NOW | RTLD_DEEPBIND);
+    void *(*alloc)(size_t) = NULL;
+    if (lib != NULL) {
+        *(void **)&alloc = dlsym(lib, "deepbind_alloc");
+    }
+    if (alloc == NULL) {
+        CHECK(false, "%s loaded with RTLD_DEEPBIND", path);
+        return;
+    }
+    bool good = true;
+    for (size_t n = 1; n < 200000; n = n * 7 + 3) {
+        unsigned char *g = alloc(n);
+        good = good && g != NULL && !in_slot(g);
+        if (g == NULL) {
+            continue;
+        }
+        fill(g, n, 11);
+        unsigned char *q = realloc(g, n + 5000);
+        good = good && q != NULL && in_slot(q) && intact(q, n, 11) && intact(g, n, 11);
+        free(q);
+        free(g);
+        foreign_frees++;
+        good = good && intact(g, n, 11);
+    }
+    CHECK(good, "blocks of an RTLD_DEEPBIND library's malloc (1 byte to 172 KB): realloc copies, "
+                "free ignores");
 }
 
 /* The last bytes of a mapping outside the slot: a copy of the new size
@@ -204,7 +237,7 @@ static void arena_blocks(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     if (!box_present()) {
         printf("foreign: run it under cebox\n");
@@ -226,6 +259,9 @@ int main(void)
     end_of_mapping();
     slot_non_blocks();
     arena_blocks();
+    if (argc > 1) {
+        deepbind_blocks(argv[1]);
+    }
     printf("foreign frees %d, bad pointers %d\n", foreign_frees, bad_pointers);
     return box_done();
 }
