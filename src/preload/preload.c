@@ -1115,10 +1115,15 @@ static void *move_mapping(struct ctx *c, char *old, size_t oldlen, size_t newlen
             (void)slot_mprotect(s, p, newlen, perm);
         }
     }
-    if (flags & MREMAP_DONTUNMAP) {
-        (void)slot_map_fixed(s, old, oldlen, perm);
-    } else {
+    if (!(flags & MREMAP_DONTUNMAP)) {
         slot_unmap(s, old, oldlen);
+    } else if (committed) {
+        /* Emptied in place, still committed (nothing to charge, so nothing
+         * can fail), with its protection back. */
+        (void)raw(SYS_madvise, (long)old, (long)oldlen, MADV_DONTNEED, 0, 0, 0);
+        if (!(host_protection(perm) & PROT_READ)) {
+            (void)slot_mprotect(s, old, oldlen, perm);
+        }
     }
     return p;
 }

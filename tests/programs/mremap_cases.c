@@ -267,6 +267,19 @@ static void dontunmap(void)
         munmap(r, 2 * PG);
     }
     printf("\n");
+    char *none = map_blocked(2, PROT_READ | PROT_WRITE);
+    fill(none, 2);
+    mprotect(none, 2 * PG, PROT_NONE);
+    r = mremap(none, 2 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+    if (result("MREMAP_DONTUNMAP of a PROT_NONE mapping", r, none, NULL)) {
+        printf(" old=%s", access_of(none));
+        mprotect(r, 2 * PG, PROT_READ);
+        mprotect(none, 2 * PG, PROT_READ);
+        printf(" kept=%d old-zero=%d", holds(r, 2), zero(none, 2));
+        munmap(r, 2 * PG);
+    }
+    printf("\n");
+    munmap(none, 3 * PG);
     r = mremap(a, 2 * PG, 3 * PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
     result("MREMAP_DONTUNMAP that resizes", r, a, NULL);
     printf("\n");
