@@ -292,9 +292,9 @@ HOT void leave(struct ctx *c, int err)
  *
  * A re-entered free of a heap block, or munmap of slot pages, cannot take
  * the locks it needs (the code it interrupted may hold them), so it is
- * queued here without a lock and done by the thread's next plain free,
- * realloc or mmap-family call (or at exit).  A full queue leaves the block
- * or the pages allocated, which the exit summary then counts. */
+ * queued here without a lock and done by the next plain free (any thread's),
+ * realloc or mmap-family call (or at exit).  A full queue leaves a block
+ * allocated (the exit summary counts it) and fails a munmap with ENOMEM. */
 
 #define PENDING_MAX 128
 enum { PENDING_EMPTY, PENDING_FILLING, PENDING_READY, PENDING_TAKEN };
