@@ -43,6 +43,9 @@ else
     bad "the summary counts those bad and foreign frees (program: '$mine', summary: '$theirs')"
 fi
 
+run_checks "the same where a sandbox refuses process_vm_readv" -- \
+    "$CEBOX" run --quiet "$P/foreign" --forbid-process-vm-readv "$P/.libs/deepbind_lib.so"
+
 # mremap: each case's line under cebox must be the kernel's.  The one
 # deliberate difference: MREMAP_DONTUNMAP is emulated as Linux 5.7
 # documents it (the old range stays mapped, with its protection, empty)

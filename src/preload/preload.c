@@ -19,12 +19,13 @@
  *  - A pointer that cebox did not hand out (allocated by ld.so before the
  *    take-over, or simply wrong) is never written through: free ignores
  *    foreign pointers and reports bad ones inside the slot; realloc copies a
- *    foreign block with process_vm_readv, which cannot fault.
+ *    foreign block with process_vm_readv (or a pipe), which cannot fault.
  *  - errno is preserved except where libc sets it (ENOMEM, EINVAL).
  *  - Mappings cebox does not emulate (files, shared memory, thread stacks,
  *    fixed addresses outside the slot) go to the kernel unchanged.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -565,13 +566,39 @@ static size_t usable_inside(struct ctx *c, const void *p)
     return base != 0 ? n - ((uintptr_t)p - base) : n;
 }
 
+/* copy_foreign where process_vm_readv is refused (a sandbox's seccomp
+ * filter): through a pipe, a page at most at a time, since write(2) from
+ * an unreadable page fails with EFAULT instead of faulting.  A pipe holds
+ * more than a page, so neither end ever blocks. */
+static void copy_through_pipe(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    int fd[2];
+    if (syscall(SYS_pipe2, fd, O_CLOEXEC) != 0) {
+        return;
+    }
+    for (size_t done = 0, chunk; done < n; done += chunk) {
+        chunk = 4096 - ((uintptr_t)(src + done) & 4095);
+        chunk = chunk < n - done ? chunk : n - done;
+        if (syscall(SYS_write, fd[1], src + done, chunk) != (long)chunk ||
+            syscall(SYS_read, fd[0], dst + done, chunk) != (long)chunk) {
+            break;
+        }
+    }
+    (void)syscall(SYS_close, fd[0]);
+    (void)syscall(SYS_close, fd[1]);
+}
+
 /* Copies up to n bytes of a block cebox did not allocate without ever
- * faulting: the kernel stops at the first unreadable byte. */
+ * faulting: the kernel stops at the first unreadable byte (EFAULT: the
+ * first one is). */
 static void copy_foreign(void *dst, const void *src, size_t n)
 {
     struct iovec local = {.iov_base = dst, .iov_len = n};
     struct iovec remote = {.iov_base = (void *)src, .iov_len = n};
-    (void)syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL);
+    long got = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL);
+    if (got < 0 && errno != EFAULT) {
+        copy_through_pipe(dst, src, n);
+    }
 }
 
 static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
@@ -622,6 +649,7 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
          * block whose size cannot be asked for now): never read past it. */
         void *q = boot_alloc(n, 16);
         if (q != NULL) {
+            int saved = errno; /* copy_foreign's system calls may set it */
             if (in_boot_arena(p)) {
                 size_t old = boot_size(p);
                 memcpy(q, p, n < old ? n : old);
@@ -629,6 +657,7 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
                 copy_foreign(q, p, n);
             }
             cebox_free(p);
+            errno = saved;
         }
         return q;
     }
