@@ -356,7 +356,8 @@ static bool reentered_touches_slot(const void *addr, size_t len)
         return false;
     }
     uintptr_t a = (uintptr_t)addr;
-    return a < proc.slot_base + proc.slot_size && (len > UINTPTR_MAX - a || a + len > proc.slot_base);
+    return len != 0 && a < proc.slot_base + proc.slot_size &&
+           (len > UINTPTR_MAX - a || a + len > proc.slot_base);
 }
 
 /* ---- over-aligned blocks: aligned pointer -> base pointer ----
