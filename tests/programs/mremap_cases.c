@@ -251,6 +251,10 @@ static void fixed_cases(void)
     char *freed = map(16, PROT_READ | PROT_WRITE);
     munmap(freed, 16 * PG);
     fixed_to(a, freed, 0, "MREMAP_FIXED into free space", 3);
+    a = map_filled();
+    freed = map(16, PROT_READ | PROT_WRITE);
+    munmap(freed, 16 * PG);
+    fixed_to(a, freed, 1, "MREMAP_FIXED into free space off a 64 KB boundary", 3);
     /* A shared mapping is never emulated: outside the slot under cebox. */
     a = map_filled();
     char *out = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
