@@ -1030,6 +1030,22 @@ size_t slot_region_end(struct slot *s, const void *addr)
     return end;
 }
 
+bool slot_pages_mapped(struct slot *s, const void *addr, size_t len, bool mapped)
+{
+    struct region r;
+    uint32_t first, count;
+    bool all = false;
+    pthread_mutex_lock(&s->lock);
+    if (find_region(s, (uintptr_t)addr, &r) && pages_in_region(s, &r, (uintptr_t)addr, len, &first, &count)) {
+        all = true;
+        for (uint32_t i = first; i < first + count && all; i++) {
+            all = ((r.page[i] & PG_UNMAPPED) == 0) == mapped;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return all;
+}
+
 void slot_lock(struct slot *s)
 {
     pthread_mutex_lock(&s->lock);

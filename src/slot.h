@@ -124,6 +124,11 @@ bool slot_owns(struct slot *s, const void *addr);
 /* End of the usable pages of the reservation holding addr, or 0. */
 size_t slot_region_end(struct slot *s, const void *addr);
 
+/* True when every page of [addr, addr+len) lies in one reservation's usable
+ * pages and is mapped (committed, or reserved by a PROT_NONE mapping), or,
+ * with mapped false, every one was given up by slot_unmap. */
+bool slot_pages_mapped(struct slot *s, const void *addr, size_t len, bool mapped);
+
 /* Fork support: hold the slot's lock across fork(). */
 void slot_lock(struct slot *s);
 void slot_unlock(struct slot *s);

@@ -13,14 +13,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +26,7 @@
 #include "cebox/winmem.h"
 #include "core.h"
 #include "heap/heap.h"
+#include "forbid_syscall.h"
 #include "testutil.h"
 
 #define PAGE 4096u
@@ -512,16 +510,7 @@ static void test_large_item_moves_keep_every_byte(void **state)
  * MREMAP_DONTUNMAP (before 5.7) or a sandbox does. */
 static bool forbid_mremap(void)
 {
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mremap, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
-    /* prctl reads its arguments as unsigned longs */
-    return prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) == 0 &&
-           prctl(PR_SET_SECCOMP, (unsigned long)SECCOMP_MODE_FILTER, (unsigned long)&prog) == 0;
+    return forbid_syscall(__NR_mremap);
 }
 
 /* The same moves where the kernel refuses to move pages: the heap copies

@@ -5,25 +5,29 @@
  * private mmap family from the CE slot.
  *
  * Owns: the use of the recursion guard (entry_inside), the bootstrap arena,
- * the table of over-aligned blocks, and the fork handlers.  Every request
- * passes entry_begin and every failure is recorded by entry_fail (entry.h);
- * the exit summary is summary.c's.
+ * the queue of re-entered frees and unmaps, the table of over-aligned
+ * blocks, and the fork handlers.  Every request passes entry_begin and
+ * every failure is recorded by entry_fail (entry.h); the exit summary is
+ * summary.c's.
  *
  * Invariants:
  *  - cebox never calls the interposed functions itself: its memory comes
  *    from raw system calls (os.c).  A call that arrives while this thread is
  *    already inside cebox (a signal handler, a library cebox calls) is
  *    served from the static bootstrap arena, which never takes a lock, so a
- *    re-entered call cannot deadlock.
+ *    re-entered call cannot deadlock; what it cannot do without a lock (free
+ *    a heap block, unmap slot pages) waits in a lock-free queue, and it
+ *    never touches the slot's pages behind the slot's back.
  *  - A pointer that cebox did not hand out (allocated by ld.so before the
  *    take-over, or simply wrong) is never written through: free ignores
  *    foreign pointers and reports bad ones inside the slot; realloc copies a
- *    foreign block with process_vm_readv, which cannot fault.
+ *    foreign block with process_vm_readv (or a pipe), which cannot fault.
  *  - errno is preserved except where libc sets it (ENOMEM, EINVAL).
  *  - Mappings cebox does not emulate (files, shared memory, thread stacks,
  *    fixed addresses outside the slot) go to the kernel unchanged.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -51,29 +55,119 @@
 
 /* The guard is entry_inside (entry.h), shared with the exit summary. */
 
-/* Serves calls made while cebox itself is running (and nothing else). */
+/* Serves calls made while cebox itself is running (and nothing else),
+ * without a lock: blocks of power-of-two classes (16 bytes to the whole
+ * arena) cut from its start, each after a 16-byte header; a freed block
+ * goes on its class's free list (a lock-free stack whose head carries a
+ * counter against ABA) for the next re-entered call of that class.
+ * Over-aligned blocks are never reused. */
 #define BOOT_ARENA_SIZE (1u << 20)
+#define BOOT_CLASSES 17                /* 16 << 16 == BOOT_ARENA_SIZE */
+#define BOOT_LIVE 0xB0070000u          /* header tag: magic | class */
+#define BOOT_FREE 0xB0080000u
+#define BOOT_UNCLASSED 0xFFFFu         /* over-aligned: never reused */
 static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE];
 static atomic_size_t boot_used;
+static _Atomic uint64_t boot_lists[BOOT_CLASSES]; /* counter << 32 | offset */
+
+struct boot_block {
+    size_t size;      /* bytes asked for */
+    atomic_uint tag;  /* BOOT_LIVE or BOOT_FREE | class */
+    atomic_uint next; /* on a free list: the next block's offset, 0 ends */
+};
 
 static bool in_boot_arena(const void *p)
 {
     return (const unsigned char *)p >= boot_arena && (const unsigned char *)p < boot_arena + BOOT_ARENA_SIZE;
 }
 
-static void *boot_alloc(size_t n, size_t align)
+static struct boot_block *boot_header(size_t offset)
 {
-    if (align < 16) {
-        align = 16;
+    return (struct boot_block *)(void *)(boot_arena + offset) - 1;
+}
+
+/* A block from its class's free list, or 0. */
+static size_t boot_pop(unsigned cls)
+{
+    uint64_t head = atomic_load(&boot_lists[cls]);
+    while ((uint32_t)head != 0) {
+        /* A stale next (the block taken meanwhile) fails the exchange. */
+        uint64_t next = ((head >> 32) + 1) << 32 | atomic_load(&boot_header((uint32_t)head)->next);
+        if (atomic_compare_exchange_weak(&boot_lists[cls], &head, next)) {
+            return (uint32_t)head;
+        }
     }
+    return 0;
+}
+
+/* Fresh space from the arena's start: the offset of a block, or 0. */
+static size_t boot_cut(size_t n, size_t align)
+{
     size_t used = atomic_load(&boot_used), start;
     do {
-        start = (used + align - 1) & ~(align - 1);
+        start = (used + sizeof(struct boot_block) + align - 1) & ~(align - 1);
         if (n > BOOT_ARENA_SIZE || start > BOOT_ARENA_SIZE - n) {
-            return NULL;
+            return 0;
         }
     } while (!atomic_compare_exchange_weak(&boot_used, &used, start + n));
-    return boot_arena + start;
+    return start;
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+    unsigned cls = 0;
+    while (cls < BOOT_CLASSES && (size_t)16 << cls < n) {
+        cls++;
+    }
+    size_t at = 0;
+    if (align <= 16 && cls < BOOT_CLASSES) {
+        at = boot_pop(cls);
+        at = at != 0 ? at : boot_cut((size_t)16 << cls, 16);
+    } else if (align > 16) {
+        cls = BOOT_UNCLASSED;
+        at = boot_cut(n, align);
+    }
+    if (at == 0) {
+        errno = ENOMEM; /* as malloc's */
+        return NULL;
+    }
+    struct boot_block *b = boot_header(at);
+    b->size = n;
+    atomic_store(&b->tag, BOOT_LIVE | cls);
+    return boot_arena + at;
+}
+
+/* Bytes of the arena block at p that may be read (p may be no block). */
+static size_t boot_size(const void *p)
+{
+    size_t avail = (size_t)(boot_arena + BOOT_ARENA_SIZE - (const unsigned char *)p);
+    if ((const unsigned char *)p < boot_arena + sizeof(struct boot_block)) {
+        return avail;
+    }
+    size_t n = ((const struct boot_block *)p - 1)->size;
+    return n < avail ? n : avail;
+}
+
+/* Puts a live block of a class on its free list; anything else (a pointer
+ * into a block, a second free, an over-aligned block) is left alone. */
+static void boot_free(const void *p)
+{
+    size_t at = (size_t)((const unsigned char *)p - boot_arena);
+    if (at < sizeof(struct boot_block) || at % 16 != 0) {
+        return;
+    }
+    struct boot_block *b = boot_header(at);
+    unsigned tag = atomic_load(&b->tag);
+    unsigned cls = tag & 0xFFFFu;
+    if ((tag & ~0xFFFFu) != BOOT_LIVE || cls >= BOOT_CLASSES ||
+        !atomic_compare_exchange_strong(&b->tag, &tag, BOOT_FREE | cls)) {
+        return;
+    }
+    uint64_t head = atomic_load(&boot_lists[cls]), next;
+    do {
+        atomic_store(&b->next, (uint32_t)head);
+        next = ((head >> 32) + 1) << 32 | at;
+    } while (!atomic_compare_exchange_weak(&boot_lists[cls], &head, next));
 }
 
 /* ---- the core ---- */
@@ -198,6 +292,77 @@ HOT void leave(struct ctx *c, int err)
 {
     entry_inside = 0;
     *c->errno_at = err != 0 ? err : c->saved_errno;
+}
+
+/* ---- what re-entered calls leave for later ----
+ *
+ * A re-entered free of a heap block, or munmap of slot pages, cannot take
+ * the locks it needs (the code it interrupted may hold them), so it is
+ * queued here without a lock and done by the next plain free (any thread's),
+ * realloc or mmap-family call (or at exit).  A full queue leaves a block
+ * allocated (the exit summary counts it) and fails a munmap with ENOMEM. */
+
+#define PENDING_MAX 128
+enum { PENDING_EMPTY, PENDING_FILLING, PENDING_READY, PENDING_TAKEN };
+
+static struct pending {
+    atomic_int state;
+    void *addr;
+    size_t len; /* pages to unmap; 0 for a heap block to free */
+} pending[PENDING_MAX];
+static atomic_int pending_count;
+
+static bool pending_put(void *addr, size_t len)
+{
+    for (int i = 0; i < PENDING_MAX; i++) {
+        int expected = PENDING_EMPTY;
+        if (atomic_compare_exchange_strong(&pending[i].state, &expected, PENDING_FILLING)) {
+            pending[i].addr = addr;
+            pending[i].len = len;
+            atomic_store(&pending[i].state, PENDING_READY);
+            atomic_fetch_add(&pending_count, 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+HOT bool pending_any(void)
+{
+    return atomic_load_explicit(&pending_count, memory_order_relaxed) != 0;
+}
+
+static void free_inside(struct ctx *c, void *p);
+
+/* Does what re-entered calls left (the guard is held). */
+static __attribute__((noinline)) void pending_run(struct ctx *c)
+{
+    for (int i = 0; i < PENDING_MAX; i++) {
+        int expected = PENDING_READY;
+        if (atomic_compare_exchange_strong(&pending[i].state, &expected, PENDING_TAKEN)) {
+            void *addr = pending[i].addr;
+            size_t len = pending[i].len;
+            atomic_store(&pending[i].state, PENDING_EMPTY);
+            atomic_fetch_sub(&pending_count, 1);
+            if (len == 0) {
+                free_inside(c, addr);
+            } else {
+                slot_unmap(c->p->core->slot, addr, len);
+            }
+        }
+    }
+}
+
+/* Does a re-entered mapping call touch the slot, whose bookkeeping it
+ * cannot take?  (Before the process heap exists, nothing re-enters.) */
+static bool reentered_touches_slot(const void *addr, size_t len)
+{
+    if (atomic_load_explicit(&proc_state, memory_order_acquire) != PROC_READY) {
+        return false;
+    }
+    uintptr_t a = (uintptr_t)addr;
+    return len != 0 && a < proc.slot_base + proc.slot_size &&
+           (len > UINTPTR_MAX - a || a + len > proc.slot_base);
 }
 
 /* ---- over-aligned blocks: aligned pointer -> base pointer ----
@@ -340,7 +505,8 @@ API void *calloc(size_t count, size_t size)
         return NULL;
     }
     if (entry_inside) {
-        return boot_alloc(n, 16); /* the arena is zero and never reused */
+        void *p = boot_alloc(n, 16);
+        return p != NULL ? memset(p, 0, n) : NULL; /* the arena's space is reused */
     }
     if (!entry_begin(LOG_API_MALLOC, n)) {
         return NULL;
@@ -362,7 +528,7 @@ HOT bool maybe_aligned(const void *p)
 
 /* Frees p inside cebox (the guard is held).  The heap refuses and reports
  * (through the bad-pointer hook) anything that is not a live block. */
-HOT void free_inside(struct ctx *c, void *p)
+static inline __attribute__((always_inline)) void free_inside(struct ctx *c, void *p)
 {
     if (!in_slot(c, p)) {
         summary_note_foreign_free();
@@ -376,16 +542,24 @@ HOT void free_inside(struct ctx *c, void *p)
 /* free, exported under its own name below. */
 static __attribute__((noinline)) void cebox_free(void *p)
 {
-    if (p == NULL || in_boot_arena(p)) {
+    if (p == NULL) {
+        return;
+    }
+    if (in_boot_arena(p)) {
+        boot_free(p);
         return;
     }
     if (entry_inside) {
         /* Re-entered (a signal handler during cebox's work): freeing now
-         * could deadlock on the heap's lock, so the block is left alone. */
+         * could deadlock on the heap's lock, so the block waits. */
+        (void)pending_put(p, 0);
         return;
     }
     struct ctx c;
     enter(&c);
+    if (__builtin_expect(pending_any(), 0)) {
+        pending_run(&c);
+    }
     free_inside(&c, p);
     leave(&c, 0);
 }
@@ -407,13 +581,39 @@ static size_t usable_inside(struct ctx *c, const void *p)
     return base != 0 ? n - ((uintptr_t)p - base) : n;
 }
 
+/* copy_foreign where process_vm_readv is refused (a sandbox's seccomp
+ * filter): through a pipe, a page at most at a time, since write(2) from
+ * an unreadable page fails with EFAULT instead of faulting.  A pipe holds
+ * more than a page, so neither end ever blocks. */
+static void copy_through_pipe(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    int fd[2];
+    if (syscall(SYS_pipe2, fd, O_CLOEXEC) != 0) {
+        return;
+    }
+    for (size_t done = 0, chunk; done < n; done += chunk) {
+        chunk = 4096 - ((uintptr_t)(src + done) & 4095);
+        chunk = chunk < n - done ? chunk : n - done;
+        if (syscall(SYS_write, fd[1], src + done, chunk) != (long)chunk ||
+            syscall(SYS_read, fd[0], dst + done, chunk) != (long)chunk) {
+            break;
+        }
+    }
+    (void)syscall(SYS_close, fd[0]);
+    (void)syscall(SYS_close, fd[1]);
+}
+
 /* Copies up to n bytes of a block cebox did not allocate without ever
- * faulting: the kernel stops at the first unreadable byte. */
+ * faulting: the kernel stops at the first unreadable byte (EFAULT: the
+ * first one is). */
 static void copy_foreign(void *dst, const void *src, size_t n)
 {
     struct iovec local = {.iov_base = dst, .iov_len = n};
     struct iovec remote = {.iov_base = (void *)src, .iov_len = n};
-    (void)syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL);
+    long got = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL);
+    if (got < 0 && errno != EFAULT) {
+        copy_through_pipe(dst, src, n);
+    }
 }
 
 static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
@@ -424,8 +624,9 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
         void *q = alloc_from_heap(c, n, 0);
         if (q != NULL) {
             if (in_boot_arena(p)) {
-                size_t avail = (size_t)(boot_arena + BOOT_ARENA_SIZE - (unsigned char *)p);
-                memcpy(q, p, n < avail ? n : avail);
+                size_t old = boot_size(p);
+                memcpy(q, p, n < old ? n : old);
+                boot_free(p);
             } else {
                 copy_foreign(q, p, n);
             }
@@ -459,9 +660,19 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
 static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
 {
     if (entry_inside) {
+        /* A handler's realloc, of an arena block or of any other (a heap
+         * block whose size cannot be asked for now): never read past it. */
         void *q = boot_alloc(n, 16);
         if (q != NULL) {
-            memcpy(q, p, n); /* only arena blocks reach here in practice */
+            int saved = errno; /* copy_foreign's system calls may set it */
+            if (in_boot_arena(p)) {
+                size_t old = boot_size(p);
+                memcpy(q, p, n < old ? n : old);
+            } else {
+                copy_foreign(q, p, n);
+            }
+            cebox_free(p);
+            errno = saved;
         }
         return q;
     }
@@ -471,6 +682,9 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     struct ctx c;
     bool failed;
     enter(&c);
+    if (__builtin_expect(pending_any(), 0)) {
+        pending_run(&c);
+    }
     void *q = realloc_inside(&c, p, n, &failed);
     leave(&c, failed ? ENOMEM : 0);
     return q;
@@ -541,8 +755,14 @@ API int posix_memalign(void **out, size_t align, size_t n)
         return EINVAL;
     }
     if (entry_inside) {
-        *out = boot_alloc(n, align);
-        return *out != NULL ? 0 : ENOMEM;
+        int saved = errno;
+        void *p = boot_alloc(n, align);
+        errno = saved;
+        if (p == NULL) {
+            return ENOMEM;
+        }
+        *out = p;
+        return 0;
     }
     struct ctx c;
     enter(&c);
@@ -719,6 +939,16 @@ static bool emulated(int flags)
            !(flags & (MAP_STACK | MAP_GROWSDOWN));
 }
 
+/* enter() for the mmap family, which first does what re-entered calls
+ * left: a queued munmap must never outlive the pages it names. */
+static void enter_mapping(struct ctx *c)
+{
+    enter(c);
+    if (pending_any()) {
+        pending_run(c);
+    }
+}
+
 static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     long r = raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
@@ -760,6 +990,10 @@ static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int fl
 API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+    if (entry_inside && fixed && emulated(flags) && reentered_touches_slot(addr, len)) {
+        errno = ENOMEM; /* the slot's pages are not the kernel's to replace */
+        return MAP_FAILED;
+    }
     if (entry_inside || !emulated(flags)) {
         return real_mmap(addr, len, prot, flags, fd, off);
     }
@@ -768,7 +1002,7 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
         return MAP_FAILED;
     }
     struct ctx c;
-    enter(&c);
+    enter_mapping(&c);
     if (fixed && !slot_owns(c.p->core->slot, addr)) {
         /* A fixed address outside the box is the program's business. */
         leave(&c, 0);
@@ -795,11 +1029,20 @@ API int munmap(void *addr, size_t len)
         errno = EINVAL;
         return -1;
     }
+    if (entry_inside && reentered_touches_slot(addr, len)) {
+        /* Done by the next plain call; until then the pages stay. */
+        if (!pending_put(addr, len)) {
+            errno = ENOMEM;
+            return -1;
+        }
+        return 0;
+    }
     if (entry_inside) {
+        summary_note_outside_unmap(len);
         return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
     }
     struct ctx c;
-    enter(&c);
+    enter_mapping(&c);
     if (slot_owns(c.p->core->slot, addr)) {
         slot_unmap(c.p->core->slot, addr, len);
         leave(&c, 0);
@@ -816,11 +1059,15 @@ API int mprotect(void *addr, size_t len, int prot)
         errno = EINVAL;
         return -1;
     }
+    if (entry_inside && reentered_touches_slot(addr, len)) {
+        errno = ENOMEM; /* the slot's protections cannot be changed now */
+        return -1;
+    }
     if (entry_inside) {
         return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
     }
     struct ctx c;
-    enter(&c);
+    enter_mapping(&c);
     if (len != 0 && slot_owns(c.p->core->slot, addr)) {
         DWORD e = ERROR_NOT_ENOUGH_MEMORY; /* the hook's refusal is recorded already */
         if (entry_begin(LOG_API_MMAP, len)) {
@@ -841,57 +1088,137 @@ static size_t page_round(size_t n)
     return (n + 4095) & ~(size_t)4095;
 }
 
-/* Grows [old, old+oldlen) in place when the pages after it are reserved but
- * unused pages of the same reservation. */
-static bool grow_in_place(struct slot *s, char *old, size_t oldlen, size_t newlen)
+/* The protection mmap would take for a CE one (page_protection's inverse). */
+static int host_protection(DWORD perm)
 {
-    char *tail = old + oldlen;
-    size_t extra = newlen - oldlen;
-    MEMORY_BASIC_INFORMATION m, first;
-    if ((uintptr_t)old + newlen > slot_region_end(s, old) || slot_virtual_query(s, old, &first) != 0 ||
-        slot_virtual_query(s, tail, &m) != 0 || m.State != MEM_RESERVE || m.RegionSize < extra) {
+    switch (perm & 0xff) {
+    case PAGE_READONLY: return PROT_READ;
+    case PAGE_READWRITE: return PROT_READ | PROT_WRITE;
+    case PAGE_EXECUTE_READ: return PROT_READ | PROT_EXEC;
+    case PAGE_EXECUTE_READWRITE: return PROT_READ | PROT_WRITE | PROT_EXEC;
+    default: return PROT_NONE;
+    }
+}
+
+/* The kernel's checks of mremap's arguments (lengths page-rounded), in its
+ * order: EINVAL or 0. */
+static int mremap_bad_arguments(uintptr_t old, size_t oldlen, size_t newlen, int flags, uintptr_t target)
+{
+    if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) != 0 || (old & 4095) != 0 ||
+        newlen == 0) {
+        return EINVAL;
+    }
+    if (!(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) {
+        return 0;
+    }
+    bool bad = (target & 4095) != 0 || !(flags & MREMAP_MAYMOVE) ||
+               ((flags & MREMAP_DONTUNMAP) && oldlen != newlen) ||
+               ((flags & MREMAP_FIXED) && target < old + oldlen && old < target + newlen);
+    return bad ? EINVAL : 0;
+}
+
+/* The old range must be one mapping, as the kernel's one VMA: mapped pages
+ * of one reservation with one state and protection (EFAULT otherwise); a
+ * private mapping cannot be duplicated with length 0 (EINVAL). */
+static int mremap_old_range(struct slot *s, const void *old, size_t oldlen, MEMORY_BASIC_INFORMATION *m)
+{
+    if (slot_virtual_query(s, old, m) != 0 || !slot_pages_mapped(s, old, oldlen != 0 ? oldlen : 1, true)) {
+        return EFAULT;
+    }
+    if (oldlen == 0) {
+        return EINVAL;
+    }
+    return m->RegionSize >= oldlen ? 0 : EFAULT;
+}
+
+/* Grows [old, old+oldlen) in place when the pages after it are unmapped
+ * pages of the same reservation. */
+static bool grow_in_place(struct slot *s, char *old, size_t oldlen, size_t newlen,
+                          const MEMORY_BASIC_INFORMATION *m)
+{
+    if ((uintptr_t)old + newlen > slot_region_end(s, old) ||
+        !slot_pages_mapped(s, old + oldlen, newlen - oldlen, false)) {
         return false;
     }
-    DWORD prot = first.State == MEM_COMMIT ? first.Protect : PAGE_NOACCESS;
-    return slot_map_fixed(s, tail, extra, prot) == 0;
+    DWORD prot = m->State == MEM_COMMIT ? m->Protect : PAGE_NOACCESS;
+    return slot_map_fixed(s, old + oldlen, newlen - oldlen, prot) == 0;
+}
+
+/* Moves the mapping m describes to fresh pages (at target with
+ * MREMAP_FIXED, which may lie outside the slot, as mmap's fixed addresses
+ * may), with its protection and contents; the old pages are unmapped, or
+ * with MREMAP_DONTUNMAP stay mapped, emptied. */
+static void *move_mapping(struct ctx *c, char *old, size_t oldlen, size_t newlen, int flags, void *target,
+                          const MEMORY_BASIC_INFORMATION *m, int *err)
+{
+    struct slot *s = c->p->core->slot;
+    bool committed = m->State == MEM_COMMIT;
+    DWORD perm = committed ? m->Protect : PAGE_NOACCESS;
+    int mflags = MAP_PRIVATE | MAP_ANONYMOUS | ((flags & MREMAP_FIXED) ? MAP_FIXED : 0);
+    int prot = committed ? PROT_READ | PROT_WRITE : PROT_NONE;
+    bool outside = (flags & MREMAP_FIXED) && !slot_owns(s, target);
+    char *p = outside ? real_mmap(target, newlen, prot, mflags, -1, 0)
+                      : mmap_inside(c, target, newlen, prot, mflags, err);
+    if (p == MAP_FAILED) {
+        *err = outside ? errno : *err;
+        return MAP_FAILED;
+    }
+    if (committed) {
+        if (!(host_protection(perm) & PROT_READ)) {
+            /* committed PROT_NONE pages hold contents too: readable to copy */
+            (void)slot_mprotect(s, old, oldlen, PAGE_READONLY);
+        }
+        memcpy(p, old, oldlen < newlen ? oldlen : newlen);
+        if (perm != PAGE_READWRITE && outside) {
+            (void)raw(SYS_mprotect, (long)p, (long)newlen, host_protection(perm), 0, 0, 0);
+        } else if (perm != PAGE_READWRITE) {
+            (void)slot_mprotect(s, p, newlen, perm);
+        }
+    }
+    if (!(flags & MREMAP_DONTUNMAP)) {
+        slot_unmap(s, old, oldlen);
+    } else if (committed) {
+        /* Emptied in place, still committed (nothing to charge, so nothing
+         * can fail), with its protection back. */
+        (void)raw(SYS_madvise, (long)old, (long)oldlen, MADV_DONTNEED, 0, 0, 0);
+        if (!(host_protection(perm) & PROT_READ)) {
+            (void)slot_mprotect(s, old, oldlen, perm);
+        }
+    }
+    return p;
 }
 
 static void *mremap_inside(struct ctx *c, void *old, size_t oldlen, size_t newlen, int flags,
                            void *target, int *err)
 {
     struct slot *s = c->p->core->slot;
+    MEMORY_BASIC_INFORMATION m;
     oldlen = page_round(oldlen);
     newlen = page_round(newlen);
-    if (newlen <= oldlen && !(flags & MREMAP_FIXED)) {
-        if (newlen < oldlen) {
-            slot_unmap(s, (char *)old + newlen, oldlen - newlen);
-        }
-        return old;
+    *err = mremap_bad_arguments((uintptr_t)old, oldlen, newlen, flags, (uintptr_t)target);
+    if (*err == 0) {
+        *err = mremap_old_range(s, old, oldlen, &m);
     }
-    if (!(flags & MREMAP_FIXED)) {
-        if (grow_in_place(s, old, oldlen, newlen)) {
+    if (*err != 0) {
+        return MAP_FAILED;
+    }
+    if (!(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) {
+        if (newlen <= oldlen) {
+            if (newlen < oldlen) {
+                slot_unmap(s, (char *)old + newlen, oldlen - newlen);
+            }
+            return old;
+        }
+        if (grow_in_place(s, old, oldlen, newlen, &m)) {
             return old;
         }
         entry_clear_reason(); /* a move may still succeed: no cause left over */
+        if (!(flags & MREMAP_MAYMOVE)) {
+            *err = ENOMEM;
+            return MAP_FAILED;
+        }
     }
-    if (!(flags & MREMAP_MAYMOVE)) {
-        *err = ENOMEM;
-        return MAP_FAILED;
-    }
-    MEMORY_BASIC_INFORMATION m;
-    if (slot_virtual_query(s, old, &m) != 0 || m.State != MEM_COMMIT ||
-        (m.Protect & (PAGE_READONLY | PAGE_READWRITE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE)) == 0) {
-        *err = EFAULT; /* nothing readable to move */
-        return MAP_FAILED;
-    }
-    int mflags = MAP_PRIVATE | MAP_ANONYMOUS | ((flags & MREMAP_FIXED) ? MAP_FIXED : 0);
-    void *p = mmap_inside(c, target, newlen, PROT_READ | PROT_WRITE, mflags, err);
-    if (p == MAP_FAILED) {
-        return MAP_FAILED;
-    }
-    memcpy(p, old, oldlen < newlen ? oldlen : newlen);
-    slot_unmap(s, old, oldlen);
-    return p;
+    return move_mapping(c, old, oldlen, newlen, flags, target, &m, err);
 }
 
 API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
@@ -903,29 +1230,43 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         target = va_arg(ap, void *);
         va_end(ap);
     }
+    if (entry_inside && (reentered_touches_slot(old, oldlen) ||
+                   ((flags & MREMAP_FIXED) && reentered_touches_slot(target, newlen)))) {
+        errno = ENOMEM; /* the slot's pages cannot be moved now */
+        return MAP_FAILED;
+    }
     if (entry_inside) {
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     struct ctx c;
-    enter(&c);
+    enter_mapping(&c);
     if (!slot_owns(c.p->core->slot, old)) {
         leave(&c, 0);
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     int err = 0;
-    void *p = MAP_FAILED;
-    if (newlen == 0) {
-        err = EINVAL;
-    } else if (!entry_begin(LOG_API_MMAP, newlen)) {
-        err = ENOMEM;
-    } else {
-        p = mremap_inside(&c, old, oldlen, newlen, flags, target, &err);
+    void *p = entry_begin(LOG_API_MMAP, newlen) ? mremap_inside(&c, old, oldlen, newlen, flags, target, &err)
+                                               : MAP_FAILED;
+    if (p == MAP_FAILED && err == 0) {
+        err = ENOMEM; /* refused by the entry hook */
     }
     leave(&c, err);
     return p;
 }
 
 /* ---- process life: start and fork (exit: summary.c) ---- */
+
+/* At exit, before the summary: the frees and unmaps signal handlers queued
+ * while cebox was busy are done (enter_mapping runs them). */
+static void run_queued_at_exit(void)
+{
+    if (entry_inside) {
+        return;
+    }
+    struct ctx c;
+    enter_mapping(&c);
+    leave(&c, 0);
+}
 
 /* fork: every lock cebox has is taken before and released after, in both
  * processes, so the child never inherits a lock held by a thread it lacks. */
@@ -958,8 +1299,10 @@ static void after_fork_child(void)
 /* Refused pointers from the heap: one line each (the first few). */
 static void bad_pointer(const char *op, const void *handle, const void *p, enum heap_bad_kind why)
 {
-    (void)op;
     (void)handle;
+    if (strcmp(op, "HeapSize") == 0) {
+        return; /* malloc_usable_size of a non-block answers 0; it frees nothing */
+    }
     summary_note_bad_free(p, why);
 }
 
@@ -975,6 +1318,6 @@ __attribute__((constructor(101))) static void preload_start(void)
     core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork, after_fork_child);
     eventlog_start(core);
-    summary_start_preloaded(); /* the exit summary: summary.c's destructor */
+    summary_start_preloaded(run_queued_at_exit); /* the exit summary: summary.c's destructor */
     entry_inside = 0;
 }

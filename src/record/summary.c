@@ -26,6 +26,7 @@
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
 
 static atomic_bool preloaded;
+static void (*settle_at_exit)(void);
 static atomic_uint_fast64_t failures[LOG_API_COUNT];
 static atomic_size_t bad_frees, foreign_frees;
 static atomic_size_t outside_bytes, outside_peak;
@@ -46,8 +47,9 @@ static void register_fork_reset(void)
     pthread_atfork(NULL, NULL, forked_child);
 }
 
-void summary_start_preloaded(void)
+void summary_start_preloaded(void (*settle)(void))
 {
+    settle_at_exit = settle;
     pthread_once(&atfork_once, register_fork_reset);
     atomic_store(&preloaded, true);
 }
@@ -220,6 +222,9 @@ __attribute__((destructor)) static void summary_end(void)
     bool printed = atomic_load(&preloaded);
     if (!printed && eventlog_path()[0] == '\0') {
         return;
+    }
+    if (printed && settle_at_exit != NULL) {
+        settle_at_exit();
     }
     int was_inside = entry_inside;
     entry_inside = 1; /* what cebox may allocate now is not the program's */

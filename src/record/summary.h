@@ -26,8 +26,11 @@ struct cebox_core;
 /* The preload library serves this process: at exit the summary is printed
  * (stderr unless --quiet, and CEBOX_OUT/cebox-PID.summary) as well as
  * logged, and it reports what glibc's own malloc holds (code that escaped
- * cebox).  Without this call only the log gets it, when there is one. */
-void summary_start_preloaded(void);
+ * cebox).  Without this call only the log gets it, when there is one.
+ * settle, when not NULL, runs first at exit, outside the recursion guard:
+ * the preload finishes there the frees and unmaps that signal handlers
+ * queued, so the summary counts what the program really holds. */
+void summary_start_preloaded(void (*settle)(void));
 
 /* One failed request through api (entry_fail's count). */
 void summary_count_failure(enum log_api api);
