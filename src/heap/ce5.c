@@ -298,8 +298,10 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     if (h->nregions >= h->cap) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    if (h->nregions >= h->k_hint.leaves &&
-        (!maxtree_grow(&h->k_hint) || !maxtree_grow(&h->k_tail))) {
+    /* Each tree grows on its own: when the second fails, the first keeps
+     * its (harmless) extra room and the next try grows only the second. */
+    if ((h->nregions >= h->k_hint.leaves && !maxtree_grow(&h->k_hint)) ||
+        (h->nregions >= h->k_tail.leaves && !maxtree_grow(&h->k_tail))) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     struct region *r = region_map(reserve, data_off);
