@@ -99,6 +99,8 @@ static void test_sizes_of_small_items(void **state)
     assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 100)), 104);
     assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 5000)), 5000);
     assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 10000)), 10008);
+    /* The interface states the alignment every block has: CE 5's 16. */
+    assert_int_equal(heap_ops_for(HEAP_KIND_CE5)->align, 16);
     assert_int_equal((uintptr_t)p1 % 16, 0);
     assert_int_equal((uintptr_t)p9 % 16, 0);
     assert_int_equal(hoff(p1), 0x60);

@@ -1343,6 +1343,7 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
 
 const struct heap_ops heap_ce5_ops = {
     .name = "ce5",
+    .align = GRAN,
     .create = ce5_create,
     .destroy = ce5_destroy,
     .alloc = ce5_alloc,
