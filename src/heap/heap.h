@@ -120,8 +120,8 @@ struct heap_ops {
 /* ---- heap.c ---- */
 
 /* The algorithm of a profile's heap kind.  Only the CE 5 algorithm exists
- * yet: HEAP_KIND_CE3 and HEAP_KIND_CE6 get it too until heap_ce3.c and
- * heap_ce6.c are written. */
+ * yet: HEAP_KIND_CE3 and HEAP_KIND_CE6 get it too until ce3.c and ce6.c
+ * are written. */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
 
 /* ops->create, then adds the heap to the registry of live heaps.  Same
