@@ -61,6 +61,7 @@
 
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
+#include "invariant.h"
 #include "lock.h"
 #include "meta.h"
 #include "os.h"
@@ -197,8 +198,20 @@ HOT uint32_t tail_key(const struct region *r)
     return tail_of(r) + (r->end - r->last) * GRAN;
 }
 
+/* pitLast's rule (spec "Regions"): the end marker, or a free granule whose
+ * run reaches it.  For DEBUG_INVARIANT. */
+static bool last_is_tail(const struct region *r)
+{
+    return r->last == r->end ||
+           (r->last < r->end && granmap_free(&r->map, r->last) &&
+            granmap_next_busy(&r->map, r->last) == r->end);
+}
+
+/* Brings region r's keys in the heap's region trees up to date; every
+ * operation that changes r's CE state ends here. */
 HOT void reindex(struct ce5_heap *h, struct region *r)
 {
+    DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
     if (r->key_hint != r->max_free) {
         r->key_hint = r->max_free;
         maxtree_set(&h->k_hint, r->index, r->key_hint);
@@ -346,6 +359,8 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
 HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
                    uint32_t xend)
 {
+    DEBUG_INVARIANT(x >= r->end || granmap_free(&r->map, x), "carving a free item");
+    DEBUG_INVARIANT(xend == NONE || xend == granmap_next_busy(&r->map, x), "carve's run end");
     uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : granmap_next_busy(&r->map, x)) - x;
     if (f < need) {
         uint32_t ex = (uint32_t)align_up((size_t)(need - f) * GRAN + HDR, h->page);
@@ -361,6 +376,7 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
             r->max_free = ((f - need) * GRAN) | (r->max_free & ESTIMATE);
         }
     }
+    DEBUG_INVARIANT(f >= need, "carve has room after committing");
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
@@ -843,6 +859,7 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
 /* HeapFree of a busy small item, lock held. */
 HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
 {
+    DEBUG_INVARIANT(g < r->end && granmap_start(&r->map, g), "freeing a busy item");
     uint32_t sz = item_size(r, g);
     granmap_set_start(&r->map, g, false);
     granmap_set(&r->map, g, g + sz, true);
@@ -1155,10 +1172,7 @@ static bool items_consistent(const struct region *r, size_t *live_bytes, size_t 
  * multiple of the granule apart from its estimate bit. */
 static bool ce_state_consistent(const struct ce5_heap *h, const struct region *r)
 {
-    bool last_ok = r->last == r->end ||
-                   (r->last < r->end && granmap_free(&r->map, r->last) &&
-                    granmap_next_busy(&r->map, r->last) == r->end);
-    return r->rover <= r->end && last_ok && r->end < r->map.ngran &&
+    return r->rover <= r->end && last_is_tail(r) && r->end < r->map.ngran &&
            committed_of(r) % h->page == 0 && committed_of(r) <= r->reserve &&
            r->map.run_ce <= r->end && ((r->max_free & ~ESTIMATE) % GRAN) == 0 &&
            (r->max_free & ~ESTIMATE) <= r->reserve;

@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "heap/maxtree.h"
+#include "invariant.h"
 
 #define GRANMAP_NONE UINT32_MAX /* "no such granule" */
 
@@ -85,6 +86,7 @@ static inline __attribute__((always_inline)) bool granmap_start(const struct gra
 static inline __attribute__((always_inline)) void granmap_set_start(struct granmap *m, uint32_t g,
                                                                     bool v)
 {
+    DEBUG_INVARIANT(!v || !granmap_free(m, g), "an item starts on a busy granule");
     uint64_t bit = (uint64_t)1 << (g & 63);
     uint64_t *w = &GRANMAP_STARTW(m, g >> 6);
     *w = v ? (*w | bit) : (*w & ~bit);
@@ -214,6 +216,7 @@ static inline __attribute__((always_inline)) void granmap_set(struct granmap *m,
     if (g0 >= g1) {
         return;
     }
+    DEBUG_INVARIANT(g1 <= m->ngran, "granules inside the map");
     /* The known run stays true unless a granule of it turns busy or its
      * busy end turns free. */
     if (v ? (g0 <= m->run_ce && m->run_ce < g1) : (g0 < m->run_ce && m->run_cs < g1)) {

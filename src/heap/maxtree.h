@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "invariant.h"
+
 #define MAXTREE_NONE UINT32_MAX /* "no such position" */
 
 static inline uint32_t maxtree_max2(uint32_t a, uint32_t b)
@@ -129,6 +131,7 @@ static inline uint32_t maxtree_key(const struct maxtree *t, uint32_t i)
 /* Sets position i's key; most operations leave it as it was. */
 static inline void maxtree_set(struct maxtree *t, uint32_t i, uint32_t val)
 {
+    DEBUG_INVARIANT(i < t->leaves, "a key inside the tree");
     uint32_t k = t->leaves + i;
     if (t->v[k] != val) {
         maxtree_node_set(t->v, k, val);
