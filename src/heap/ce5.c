@@ -3,38 +3,30 @@
  * CE's placement and an index that keeps every operation's cost flat.
  *
  * Owns: the heaps of the ce5 algorithm, their regions and large items in
- * the slot, and all of their bookkeeping (outside the slot).
+ * the slot, all of their bookkeeping (from meta.h, outside the slot), and
+ * the CE 5 parameters (region size, header, rounding, large threshold).
  *
- * What CE does (see /tmp/cebox-notes/heap-ce5-spec.md for the full story):
- * a heap is a list of regions of 0x2F000 reserved bytes; items carry an
- * 8-byte header (on a 32-bit device), sizes are multiples of 16 and data is
- * 16-aligned; each region has a rover where the next search starts; a search
- * goes from the rover to the end of the region and wraps around, merging free
- * items forward as it passes them and moving the rover to each merged run; a
- * region caches its largest free size (cbMaxFree, bit 0 = "estimate"); pass 2
- * takes space that must be committed at a region's end; new regions are
- * appended; requests with bytes + 24 >= 0x18000 get a reservation of their
- * own.
+ * What CE does is docs/heaps/ce5.md ("spec §N" below): a heap is a list of
+ * regions of 0x2F000 reserved bytes (§2); items carry an 8-byte header and
+ * are multiples of 16 bytes (§3); each region has a rover where the next
+ * search starts and a pitLast (§4) and caches its largest free size,
+ * cbMaxFree, bit 0 = "estimate" (§5); a search goes from the rover to the
+ * end of the region and wraps around, merging free items forward as it
+ * passes them (§6); pass 1 searches regions whose hint admits the request,
+ * pass 2 offers space that must be committed at a region's end, then a new
+ * region is appended (§7); requests with n + 24 >= 0x18000 get a
+ * reservation of their own (§11).
  *
- * How cebox does it without CE's linear scans.  Per region, out of band:
- *  - free bits: one bit per 16-byte granule, 1 = free.  Granules from the
- *    end marker on are 0, so the end marker acts like a busy item.
- *  - start bits, beside the free bits word by word: 1 at the first granule
- *    of each busy item (its size is the distance to the next start or free
- *    granule).
- *  - two summary levels over the free bits (which words hold a busy / a
- *    free granule, and which summary words are not zero), so the next or
- *    previous busy or free granule is a few word reads.
- *  - a max-tree over the words whose leaf w is the longest whole free run
- *    that starts in word w, answering "first run of at least n granules
- *    from position p on" and "longest run in the region" in O(log words).
- *    A change of the bits touches one leaf path, and only when the tree is
- *    read (it is synced lazily).
- * Per heap: two max-trees over the regions in list order, one keyed by
- * cbMaxFree (pass 1: first region whose hint admits the request) and one by
- * the pass-2 tail capacity (cbTail + size of pitLast, or "always" while the
- * hint is an estimate), and a table from slot block to region / large item,
- * so a pointer is resolved in O(1).
+ * How cebox does it without CE's linear scans.  Per region, a granule map
+ * (granmap.h): free and item-start bits per 16-byte granule with summaries
+ * and a lazily synced run tree, so "next busy", "first run of at least n
+ * from p" and "longest run" cost a few word reads or O(log words).
+ * Granules from the end marker on are busy, so the end marker acts like a
+ * busy item.  Per heap: two max-trees over the regions in list order
+ * (maxtree.h), one keyed by cbMaxFree (pass 1: the first region whose hint
+ * admits the request) and one by the pass-2 tail capacity (cbTail + size of
+ * pitLast, or "always" while the hint is an estimate), and a table from
+ * slot block to region / large item, so a pointer is resolved in O(1).
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -47,13 +39,18 @@
  * the wrap comes back to it; region_search() does the same.  The differential
  * test (tests/test_heap_diff.c) checks this against a literal item-list model
  * of CE's code after every step.  Walks report each free run as one item.
+ * Where cebox departs from CE on purpose: spec §17.
  *
- * Invariants (under the heap's lock), per region:
+ * Invariants (under the heap's lock; heap_consistent checks them all), per
+ * region:
  *  - granules [0, end) are items; free bits are 1 exactly for free granules;
  *    start bits are 1 exactly at the first granule of each busy item;
  *  - rover and last lie in [0, end]; last is end (the end marker) or a free
  *    granule whose run reaches end;
- *  - committed bytes = data_off + 16 * end, a multiple of the page size.
+ *  - committed bytes = data_off + 16 * end, a multiple of the page size;
+ *  - key_hint and key_tail are the region's keys in the heap's trees.
+ * Per heap: the statistics are the sums over the items, and the block
+ * table maps exactly the blocks of the regions and large items.
  */
 #include "heap/heap.h"
 
@@ -67,17 +64,18 @@
 #include "os.h"
 #include "slot.h"
 
-#define GRAN 16u              /* item size unit and data alignment */
-#define HDR 8u                /* item header on a 32-bit device */
-#define REGION_RESERVE 0x2F000u
+/* CE 5's parameters (spec §2, §3, §5, §11, §15). */
+#define GRAN 16u              /* item size unit and data alignment (§3) */
+#define HDR 8u                /* item header on a 32-bit device (§3) */
+#define REGION_RESERVE 0x2F000u /* CE_FIXED_HEAP_MAXSIZE (§2) */
 #define FIRST_DATA 0x60u      /* first region: heap header + region + item header */
 #define LATER_DATA 0x30u      /* later regions: region structure + item header */
 #define LARGE_DATA 0x20u      /* large item: link structure ending in the header */
-#define LARGE_OVERHEAD 24u    /* large item threshold: n + 24 >= LARGE_LIMIT */
-#define LARGE_LIMIT 0x18000u
-#define MAX_REQUEST 0x40000000u
-#define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) */
-#define ESTIMATE 1u           /* cbMaxFree bit 0 */
+#define LARGE_OVERHEAD 24u    /* large item threshold: n + 24 >= LARGE_LIMIT (§11) */
+#define LARGE_LIMIT 0x18000u  /* CE_VALLOC_MINSIZE */
+#define MAX_REQUEST 0x40000000u /* HEAP_MAX_ALLOC (§15) */
+#define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) (§2) */
+#define ESTIMATE 1u           /* cbMaxFree bit 0 (§5) */
 #define NONE GRANMAP_NONE
 #define HOT static inline __attribute__((always_inline)) /* small, on every operation */
 
@@ -188,7 +186,7 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
     return r->base + r->data_off + (uintptr_t)g * GRAN;
 }
 
-/* The pass-2 key: a region whose hint is an estimate is always searched;
+/* The pass-2 key (spec §7): a region whose hint is an estimate is always searched;
  * otherwise only its tail (pitLast plus the uncommitted bytes) is tried. */
 HOT uint32_t tail_key(const struct region *r)
 {
@@ -303,7 +301,7 @@ static struct region *region_map(uint32_t reserve, uint32_t data_off)
     return r;
 }
 
-/* Reserves and commits a region (and its bookkeeping); on failure nothing is
+/* Reserves and commits a region (spec §2) and its bookkeeping; on failure nothing is
  * left behind and the result is ERROR_NOT_ENOUGH_MEMORY, as CE sets. */
 static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_off, uint32_t commit,
                            struct region **out)
@@ -351,7 +349,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
  * CE's algorithm: carve, search, allocate
  * ====================================================================== */
 
-/* CarveItem: make `need` granules at item x busy.  x is a merged free run or
+/* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run or
  * the end marker; when it is too small it lies at the region's end and the
  * missing pages are committed.  With grow != NONE, the busy item `grow`
  * (which ends at x) is enlarged instead of a new item being made (realloc).
@@ -399,7 +397,8 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     return 0;
 }
 
-/* Sets cbMaxFree after a search that found a block (CE only raises it). */
+/* Sets cbMaxFree after a search that found a block (CE only raises it;
+ * spec §5). */
 static void hint_found(struct region *r, uint32_t cbmax)
 {
     if (cbmax * GRAN > r->max_free) {
@@ -407,7 +406,7 @@ static void hint_found(struct region *r, uint32_t cbmax)
     }
 }
 
-/* FindFreeItemInRegion: CE's circular search from the rover, merging as it
+/* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
  * goes.  Returns the item to carve: a free run of at least `need` granules,
  * or the run next to the end marker (or the end marker) when committing
  * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
@@ -517,7 +516,7 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
 }
 
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
- * 2, new region) and CarveItem.  Returns the data address, or 0 with *err
+ * 2, new region: spec §7) and CarveItem (§8).  Returns the data address, or 0 with *err
  * (0 when CE sets no error). */
 HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
@@ -576,7 +575,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 }
 
 /* ======================================================================
- * Large items
+ * Large items (spec §11)
  * ====================================================================== */
 
 static struct large *large_record(struct ce5_heap *h)
@@ -742,6 +741,7 @@ HOT void zero_slack(uintptr_t from, uintptr_t to)
  * The operations
  * ====================================================================== */
 
+/* HeapCreate (spec §14); flags as spec §15. */
 static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size_t max, DWORD *err)
 {
     if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
@@ -823,6 +823,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     return true;
 }
 
+/* HeapAlloc: large items (spec §11), else §7-§8; errors as spec §15. */
 static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -856,7 +857,7 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     return (void *)p;
 }
 
-/* HeapFree of a busy small item, lock held. */
+/* HeapFree of a busy small item, lock held (spec §9). */
 HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
 {
     DEBUG_INVARIANT(g < r->end && granmap_start(&r->map, g), "freeing a busy item");
@@ -878,6 +879,7 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     reindex(h, r);
 }
 
+/* HeapFree (spec §9); pointers that are not busy blocks: spec §17. */
 static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -905,6 +907,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     return false;
 }
 
+/* HeapSize (spec §12). */
 static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -934,7 +937,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
 enum in_place { IP_DONE, IP_MOVE, IP_FAILED };
 
 /* In-place resize of a busy small item to `need` granules (CE's rules,
- * spec 6.2), lock held.  IP_FAILED: the commit at the region's end failed,
+ * spec §10.1-10.3), lock held.  IP_FAILED: the commit at the region's end failed,
  * and CE 5 then gives up without moving.  On IP_DONE, [*zfrom, *zto) must
  * be zeroed (after unlocking). */
 static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *r, uint32_t g,
@@ -1012,6 +1015,7 @@ static void move_contents(const struct where *from, const struct where *to, void
     memcpy(q, p, n);
 }
 
+/* HeapReAlloc (spec §10). */
 static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1095,6 +1099,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     return (void *)q;
 }
 
+/* HeapCompact (spec §13). */
 static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
