@@ -554,8 +554,9 @@ static void test_two_heaps_interleaved_match_model(void **state)
 static void test_fixed_heaps_match_model(void **state)
 {
     (void)state;
-    /* up to 24 MB: a region whose summaries need their second level */
-    static const size_t max[] = {0x10000, 0x2F000, 200000, 1 << 20, 24 << 20};
+    /* up to 24 MB: a region whose summaries need their second level; 100 KB
+     * and 400 KB: regions whose run tree starts right after their summaries */
+    static const size_t max[] = {0x10000, 0x19000, 0x2F000, 200000, 0x64000, 1 << 20, 24 << 20};
     for (size_t i = 0; i < sizeof max / sizeof max[0]; i++) {
         static struct heapctx hc;
         struct world w;

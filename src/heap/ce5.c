@@ -1206,20 +1206,14 @@ static bool blocks_tagged(const struct ce5_heap *h, uintptr_t base, size_t bytes
     return true;
 }
 
-/* The region trees: consistent, large enough, and 0 past the last region. */
-static bool trees_consistent(const struct ce5_heap *h)
+/* A region tree: consistent, large enough, and 0 past the last region. */
+static bool tree_consistent(const struct maxtree *t, uint32_t nregions)
 {
-    if (!maxtree_consistent(&h->k_hint) || !maxtree_consistent(&h->k_tail) ||
-        h->k_hint.leaves < h->nregions || h->k_tail.leaves < h->nregions) {
+    if (!maxtree_consistent(t) || t->leaves < nregions) {
         return false;
     }
-    for (uint32_t i = h->nregions; i < h->k_hint.leaves; i++) {
-        if (maxtree_key(&h->k_hint, i) != 0) {
-            return false;
-        }
-    }
-    for (uint32_t i = h->nregions; i < h->k_tail.leaves; i++) {
-        if (maxtree_key(&h->k_tail, i) != 0) {
+    for (uint32_t i = nregions; i < t->leaves; i++) {
+        if (maxtree_key(t, i) != 0) {
             return false;
         }
     }
@@ -1232,7 +1226,8 @@ static bool trees_consistent(const struct ce5_heap *h)
 static bool heap_consistent(struct ce5_heap *h)
 {
     size_t live_bytes = 0, live_blocks = 0, committed = 0, tagged = 0;
-    if (h->nregions == 0 || h->nregions > h->cap || !trees_consistent(h)) {
+    if (h->nregions == 0 || h->nregions > h->cap || !tree_consistent(&h->k_hint, h->nregions) ||
+        !tree_consistent(&h->k_tail, h->nregions)) {
         return false;
     }
     for (uint32_t i = 0; i < h->nregions; i++) {

@@ -70,8 +70,9 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
 }
 
 /* First set bit at or after x in a bitset of n words whose nonzero words
- * are marked in `top`, or GRANMAP_NONE.  At most one word of each level and
- * a scan of `top` are read. */
+ * are marked in `top` (one bit per word of `bits`, so (n + 63) / 64 words),
+ * or GRANMAP_NONE.  At most one word of each level and a scan of `top` are
+ * read, and never a word past either. */
 static uint32_t bits_next(const uint64_t *bits, const uint64_t *top, uint32_t n, uint32_t x)
 {
     uint32_t i = x >> 6;
@@ -125,7 +126,7 @@ static uint32_t bits_prev(const uint64_t *bits, const uint64_t *top, uint32_t x)
 
 uint32_t granmap_next_busy_after_word(const struct granmap *m, uint32_t w)
 {
-    uint32_t n = bits_next(m->sum_busy, m->top_busy, m->nwords, w + 1);
+    uint32_t n = bits_next(m->sum_busy, m->top_busy, m->nsum, w + 1);
     return n == GRANMAP_NONE ? m->nwords << 6
                              : (n << 6) + (uint32_t)__builtin_ctzll(~GRANMAP_FREEW(m, n));
 }
@@ -150,7 +151,7 @@ uint32_t granmap_next_free(const struct granmap *m, uint32_t x)
     }
     uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
     if (z == 0) {
-        w = bits_next(m->sum_free, m->top_free, m->nwords, w + 1);
+        w = bits_next(m->sum_free, m->top_free, m->nsum, w + 1);
         if (w == GRANMAP_NONE) {
             return GRANMAP_NONE;
         }
