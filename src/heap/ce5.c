@@ -1297,7 +1297,8 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
         go = fn(ctx, &e);
         for (uint32_t g = 0; go && g < r->end;) {
             bool busy = granmap_start(&r->map, g);
-            uint32_t next = busy ? granmap_item_end(&r->map, g, r->end) : granmap_next_busy(&r->map, g);
+            uint32_t next =
+                busy ? granmap_item_end(&r->map, g, r->end) : granmap_next_busy(&r->map, g);
             struct heap_walk_entry it = {HEAP_WALK_ITEM, data_addr(r, g),
                                          (size_t)(next - g) * GRAN - HDR, 0, busy};
             go = fn(ctx, &it);
