@@ -42,7 +42,7 @@ static const struct cebox_profile profiles[] = {
         .slot_size = 32 * MB, .granularity = 64 * KB, .page_size = 4 * KB,
         .large_memory_area = true, .lma_min = 2 * MB,
         .release_mixed = false, .honour_top_down = true, .alloc_prot_error_is_invalid = false,
-        .heap = HEAP_KIND_CE3, .heap_region_reserve = 0x60000, .ram = 32 * MB,
+        .heap = HEAP_KIND_CE3, .ram = 32 * MB,
         .thresholds = MEMSTATE_TABLE_PPC,
     },
     {
@@ -50,7 +50,7 @@ static const struct cebox_profile profiles[] = {
         .slot_size = 32 * MB, .granularity = 64 * KB, .page_size = 4 * KB,
         .large_memory_area = true, .lma_min = 2 * MB,
         .release_mixed = false, .honour_top_down = false, .alloc_prot_error_is_invalid = true,
-        .heap = HEAP_KIND_CE5, .heap_region_reserve = 0x2F000, .ram = 64 * MB,
+        .heap = HEAP_KIND_CE5, .ram = 64 * MB,
         .thresholds = MEMSTATE_TABLE_CE5,
     },
     {
@@ -58,7 +58,7 @@ static const struct cebox_profile profiles[] = {
         .slot_size = 2 * GB, .granularity = 64 * KB, .page_size = 4 * KB,
         .large_memory_area = false, .lma_min = 0,
         .release_mixed = true, .honour_top_down = false, .alloc_prot_error_is_invalid = true,
-        .heap = HEAP_KIND_CE6, .heap_region_reserve = 64 * KB, .ram = 512 * MB,
+        .heap = HEAP_KIND_CE6, .ram = 512 * MB,
         .thresholds = MEMSTATE_TABLE_CE5,
     },
 };

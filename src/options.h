@@ -35,8 +35,7 @@ struct cebox_profile {
     bool release_mixed;   /* MEM_RELEASE of a partly committed region allowed */
     bool honour_top_down; /* MEM_TOP_DOWN scans from the top (CE 3 only) */
     bool alloc_prot_error_is_invalid; /* VirtualAlloc turns protection errors into 87 */
-    enum heap_kind heap;
-    size_t heap_region_reserve; /* bytes reserved per heap region */
+    enum heap_kind heap;  /* which heap algorithm; its parameters live in its file */
     size_t ram;           /* default device RAM for programs */
     int thresholds;       /* default memory-state table (enum memstate_table_id) */
 };

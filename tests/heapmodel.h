@@ -3,7 +3,7 @@
  * heap, for differential tests and the benchmark.
  *
  * It shares no code with src/heap/ce5.c.  It follows the algorithm's
- * description (heap-ce5-spec.md) line by line: item headers are kept in an
+ * description (docs/heaps/ce5.md) line by line: item headers are kept in an
  * image of each region's memory (one int per 8 bytes), items are found by
  * walking from the first item, searches are linear.  Clarity first, speed
  * never.

@@ -27,6 +27,7 @@
 #include "core.h"
 #include "heap/heap.h"
 #include "forbid_syscall.h"
+#include "meta.h"
 #include "testutil.h"
 
 #define PAGE 4096u
@@ -96,6 +97,8 @@ static void test_sizes_of_small_items(void **state)
     assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 100)), 104);
     assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 5000)), 5000);
     assert_int_equal(HeapSize(h, 0, HeapAlloc(h, 0, 10000)), 10008);
+    /* The interface states the alignment every block has: CE 5's 16. */
+    assert_int_equal(heap_ops_for(HEAP_KIND_CE5)->align, 16);
     assert_int_equal((uintptr_t)p1 % 16, 0);
     assert_int_equal((uintptr_t)p9 % 16, 0);
     assert_int_equal(hoff(p1), 0x60);
@@ -739,6 +742,130 @@ static void test_commit_failures(void **state)
     unsetenv("CEBOX_RAM");
 }
 
+/* ---- bookkeeping failures ---- */
+
+/* What a failed operation must leave as it was. */
+struct snapshot {
+    size_t committed, meta;
+    unsigned free_blocks;
+};
+
+/* (The process heap is made first, so that its own bookkeeping is not
+ * among the allocations a test makes fail.) */
+static struct snapshot snap(void)
+{
+    assert_non_null(GetProcessHeap());
+    struct snapshot s = {committed(), meta_bytes_in_use(), free_blocks()};
+    return s;
+}
+
+/* The operation failed as CE's out-of-memory does and changed nothing: no
+ * page, block or bookkeeping byte more, and the heap still valid. */
+static void expect_clean_failure(HANDLE h, const struct snapshot *before)
+{
+    expect_error(ERROR_NOT_ENOUGH_MEMORY);
+    struct snapshot now = snap();
+    assert_int_equal(now.committed, before->committed);
+    assert_int_equal(now.free_blocks, before->free_blocks);
+    assert_int_equal(now.meta, before->meta);
+    if (h != NULL) {
+        assert_true(HeapValidate(h, 0, NULL));
+    }
+}
+
+static void test_create_survives_bookkeeping_failures(void **state)
+{
+    (void)state;
+    struct snapshot before = snap();
+    HANDLE h = NULL;
+    unsigned long n = 1;
+    for (; h == NULL; n++) {
+        meta_fail_after(n);
+        h = HeapCreate(0, 0, 0);
+        if (h == NULL) {
+            expect_clean_failure(NULL, &before);
+        }
+    }
+    meta_fail_after(0);
+    assert_true(n > 2); /* the heap and its first region each need bookkeeping */
+    assert_non_null(HeapAlloc(h, 0, 100));
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_true(HeapDestroy(h));
+    assert_int_equal(meta_bytes_in_use(), before.meta);
+}
+
+/* Every bookkeeping allocation a new region needs (its map, and from the
+ * fifth region on the heap's region trees) can fail; each failure leaves
+ * the heap valid, and the next growth works. */
+static void test_growth_survives_bookkeeping_failures(void **state)
+{
+    (void)state;
+    size_t meta0 = snap().meta;
+    HANDLE h = HeapCreate(0, 0, 0);
+    assert_non_null(h);
+    void *blocks[12];
+    blocks[0] = HeapAlloc(h, 0, 0x17FE0); /* fills the first region */
+    unsigned kept_growth = 0;
+    for (int i = 1; i < 12; i++) {
+        unsigned long failures = 0;
+        for (unsigned long n = 1;; n++) {
+            struct snapshot before = snap();
+            meta_fail_after(n);
+            blocks[i] = HeapAlloc(h, 0, 0x17FE0); /* a region each */
+            meta_fail_after(0);
+            if (blocks[i] != NULL) {
+                break;
+            }
+            /* A region tree that did grow keeps its room (the fifth and the
+             * ninth region double them): only then may bookkeeping grow. */
+            struct snapshot now = snap();
+            if (now.meta != before.meta) {
+                kept_growth++;
+                before.meta = now.meta;
+            }
+            expect_clean_failure(h, &before);
+            failures++;
+        }
+        assert_true(failures >= 1);
+        assert_true(HeapValidate(h, 0, NULL));
+    }
+    assert_true(kept_growth <= 2);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(HeapSize(h, 0, blocks[i]), 0x17FE8);
+        assert_true(HeapFree(h, 0, blocks[i]));
+    }
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_true(HeapDestroy(h));
+    assert_int_equal(meta_bytes_in_use(), meta0);
+}
+
+/* A large item's record and a move into a new region fail cleanly too. */
+static void test_large_and_move_survive_bookkeeping_failures(void **state)
+{
+    (void)state;
+    assert_non_null(GetProcessHeap());
+    HANDLE h = HeapCreate(0, 0, 0);
+    struct snapshot before = snap();
+    meta_fail_after(1);
+    assert_null(HeapAlloc(h, 0, 200000));
+    meta_fail_after(0);
+    expect_clean_failure(h, &before);
+    char *p = HeapAlloc(h, 0, 0x10000);
+    memset(p, 0x5A, 0x10000);
+    assert_non_null(HeapAlloc(h, 0, 0x10000)); /* p cannot grow in place */
+    before = snap();
+    meta_fail_after(1); /* the new region the move needs */
+    assert_null(HeapReAlloc(h, 0, p, 0x17FE0));
+    meta_fail_after(0);
+    expect_clean_failure(h, &before);
+    assert_int_equal(HeapSize(h, 0, p), 0x10008);
+    for (size_t i = 0; i < 0x10000; i++) {
+        assert_int_equal((unsigned char)p[i], 0x5A);
+    }
+    assert_non_null(HeapReAlloc(h, 0, p, 0x17FE0));
+    assert_true(HeapDestroy(h));
+}
+
 /* ---- walk ---- */
 
 struct walk_totals {
@@ -888,6 +1015,9 @@ int main(void)
         cmocka_unit_test_setup(test_overrun_cannot_corrupt_the_heap, setup),
         cmocka_unit_test_setup(test_local_flags, setup),
         cmocka_unit_test_setup(test_commit_failures, setup),
+        cmocka_unit_test_setup(test_create_survives_bookkeeping_failures, setup),
+        cmocka_unit_test_setup(test_growth_survives_bookkeeping_failures, setup),
+        cmocka_unit_test_setup(test_large_and_move_survive_bookkeeping_failures, setup),
         cmocka_unit_test_setup(test_walk_and_stats, setup),
         cmocka_unit_test_setup(test_threads_are_serialized, setup),
     };

@@ -10,6 +10,12 @@
  * region (rover, pitLast, end marker, cbMaxFree with its estimate bit).  Every
  * few hundred steps the free space of every region is compared too.
  *
+ * Built with ./configure --enable-debug (CEBOX_DEBUG), every step also
+ * validates the whole heap (HeapValidate with no block: the granule maps
+ * against their summaries and run trees, the items, CE's per-region state,
+ * the cached keys against the region trees, the block table and the
+ * statistics), not only every few hundred steps.
+ *
  * Each scenario runs in a fresh core (core_reset); the model gets a fresh
  * fake slot of the same 512 blocks and starts its own process heap first, as
  * the real API does.
@@ -26,12 +32,19 @@
 
 #include "cebox.h"
 #include "cebox/winmem.h"
+#include "config.h"
 #include "core.h"
 #include "heap/heap.h"
 #include "heapmodel.h"
 
 #define PAGE 4096u
 #define SENTINEL 0xC0FFEEu
+
+#ifdef CEBOX_DEBUG
+#define VALIDATE_EVERY_STEP true
+#else
+#define VALIDATE_EVERY_STEP false
+#endif
 #define MAX_LIVE 4096
 
 struct block {
@@ -227,7 +240,7 @@ static void compare_heap(struct world *w, struct heapctx *hc, bool runs)
     if (i > cov.regions_max) {
         cov.regions_max = i;
     }
-    if (runs) {
+    if (runs || VALIDATE_EVERY_STEP) {
         assert_true(HeapValidate(hc->real, 0, NULL));
     }
 }
@@ -541,8 +554,9 @@ static void test_two_heaps_interleaved_match_model(void **state)
 static void test_fixed_heaps_match_model(void **state)
 {
     (void)state;
-    /* up to 24 MB: a region whose summaries need their second level */
-    static const size_t max[] = {0x10000, 0x2F000, 200000, 1 << 20, 24 << 20};
+    /* up to 24 MB: a region whose summaries need their second level; 100 KB
+     * and 400 KB: regions whose run tree starts right after their summaries */
+    static const size_t max[] = {0x10000, 0x19000, 0x2F000, 200000, 0x64000, 1 << 20, 24 << 20};
     for (size_t i = 0; i < sizeof max / sizeof max[0]; i++) {
         static struct heapctx hc;
         struct world w;

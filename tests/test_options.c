@@ -57,7 +57,7 @@ static void test_defaults_are_ce5(void **state)
     assert_true(s.large_memory_area);
     assert_int_equal(s.profile->granularity, 0x10000);
     assert_int_equal(s.profile->page_size, 4096);
-    assert_int_equal(s.profile->heap_region_reserve, 0x2F000);
+    assert_int_equal(s.profile->heap, HEAP_KIND_CE5);
     assert_int_equal(s.profile->lma_min, 2u << 20);
     assert_false(s.profile->release_mixed);
 }
@@ -79,7 +79,7 @@ static void test_profiles_set_their_numbers(void **state)
     fake_clear();
     fake_set("CEBOX_PROFILE", "ce3");
     assert_int_equal(load(&s, err), 0);
-    assert_int_equal(s.profile->heap_region_reserve, 0x60000);
+    assert_int_equal(s.profile->heap, HEAP_KIND_CE3);
     assert_int_equal(s.ram, 32u << 20);
 }
 

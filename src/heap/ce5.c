@@ -3,38 +3,30 @@
  * CE's placement and an index that keeps every operation's cost flat.
  *
  * Owns: the heaps of the ce5 algorithm, their regions and large items in
- * the slot, and all of their bookkeeping (outside the slot).
+ * the slot, all of their bookkeeping (from meta.h, outside the slot), and
+ * the CE 5 parameters (region size, header, rounding, large threshold).
  *
- * What CE does (see /tmp/cebox-notes/heap-ce5-spec.md for the full story):
- * a heap is a list of regions of 0x2F000 reserved bytes; items carry an
- * 8-byte header (on a 32-bit device), sizes are multiples of 16 and data is
- * 16-aligned; each region has a rover where the next search starts; a search
- * goes from the rover to the end of the region and wraps around, merging free
- * items forward as it passes them and moving the rover to each merged run; a
- * region caches its largest free size (cbMaxFree, bit 0 = "estimate"); pass 2
- * takes space that must be committed at a region's end; new regions are
- * appended; requests with bytes + 24 >= 0x18000 get a reservation of their
- * own.
+ * What CE does is docs/heaps/ce5.md ("spec §N" below): a heap is a list of
+ * regions of 0x2F000 reserved bytes (§2); items carry an 8-byte header and
+ * are multiples of 16 bytes (§3); each region has a rover where the next
+ * search starts and a pitLast (§4) and caches its largest free size,
+ * cbMaxFree, bit 0 = "estimate" (§5); a search goes from the rover to the
+ * end of the region and wraps around, merging free items forward as it
+ * passes them (§6); pass 1 searches regions whose hint admits the request,
+ * pass 2 offers space that must be committed at a region's end, then a new
+ * region is appended (§7); requests with n + 24 >= 0x18000 get a
+ * reservation of their own (§11).
  *
- * How cebox does it without CE's linear scans.  Per region, out of band:
- *  - free bits: one bit per 16-byte granule, 1 = free.  Granules from the
- *    end marker on are 0, so the end marker acts like a busy item.
- *  - start bits, beside the free bits word by word: 1 at the first granule
- *    of each busy item (its size is the distance to the next start or free
- *    granule).
- *  - two summary levels over the free bits (which words hold a busy / a
- *    free granule, and which summary words are not zero), so the next or
- *    previous busy or free granule is a few word reads.
- *  - a max-tree over the words whose leaf w is the longest whole free run
- *    that starts in word w, answering "first run of at least n granules
- *    from position p on" and "longest run in the region" in O(log words).
- *    A change of the bits touches one leaf path, and only when the tree is
- *    read (it is synced lazily).
- * Per heap: two max-trees over the regions in list order, one keyed by
- * cbMaxFree (pass 1: first region whose hint admits the request) and one by
- * the pass-2 tail capacity (cbTail + size of pitLast, or "always" while the
- * hint is an estimate), and a table from slot block to region / large item,
- * so a pointer is resolved in O(1).
+ * How cebox does it without CE's linear scans.  Per region, a granule map
+ * (granmap.h): free and item-start bits per 16-byte granule with summaries
+ * and a lazily synced run tree, so "next busy", "first run of at least n
+ * from p" and "longest run" cost a few word reads or O(log words).
+ * Granules from the end marker on are busy, so the end marker acts like a
+ * busy item.  Per heap: two max-trees over the regions in list order
+ * (maxtree.h), one keyed by cbMaxFree (pass 1: the first region whose hint
+ * admits the request) and one by the pass-2 tail capacity (cbTail + size of
+ * pitLast, or "always" while the hint is an estimate), and a table from
+ * slot block to region / large item, so a pointer is resolved in O(1).
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -47,35 +39,45 @@
  * the wrap comes back to it; region_search() does the same.  The differential
  * test (tests/test_heap_diff.c) checks this against a literal item-list model
  * of CE's code after every step.  Walks report each free run as one item.
+ * Where cebox departs from CE on purpose: spec §17.
  *
- * Invariants (under the heap's lock), per region:
+ * Invariants (under the heap's lock; heap_consistent checks them all), per
+ * region:
  *  - granules [0, end) are items; free bits are 1 exactly for free granules;
  *    start bits are 1 exactly at the first granule of each busy item;
  *  - rover and last lie in [0, end]; last is end (the end marker) or a free
  *    granule whose run reaches end;
- *  - committed bytes = data_off + 16 * end, a multiple of the page size.
+ *  - committed bytes = data_off + 16 * end, a multiple of the page size;
+ *  - key_hint and key_tail are the region's keys in the heap's trees.
+ * Per heap: the statistics are the sums over the items, and the block
+ * table maps exactly the blocks of the regions and large items.
  */
 #include "heap/heap.h"
 
 #include <string.h>
 
 #include "entry.h"
+#include "heap/granmap.h"
+#include "heap/maxtree.h"
+#include "invariant.h"
 #include "lock.h"
+#include "meta.h"
 #include "os.h"
 #include "slot.h"
 
-#define GRAN 16u              /* item size unit and data alignment */
-#define HDR 8u                /* item header on a 32-bit device */
-#define REGION_RESERVE 0x2F000u
+/* CE 5's parameters (spec §2, §3, §5, §11, §15). */
+#define GRAN 16u              /* item size unit and data alignment (§3) */
+#define HDR 8u                /* item header on a 32-bit device (§3) */
+#define REGION_RESERVE 0x2F000u /* CE_FIXED_HEAP_MAXSIZE (§2) */
 #define FIRST_DATA 0x60u      /* first region: heap header + region + item header */
 #define LATER_DATA 0x30u      /* later regions: region structure + item header */
 #define LARGE_DATA 0x20u      /* large item: link structure ending in the header */
-#define LARGE_OVERHEAD 24u    /* large item threshold: n + 24 >= LARGE_LIMIT */
-#define LARGE_LIMIT 0x18000u
-#define MAX_REQUEST 0x40000000u
-#define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) */
-#define ESTIMATE 1u           /* cbMaxFree bit 0 */
-#define NONE UINT32_MAX
+#define LARGE_OVERHEAD 24u    /* large item threshold: n + 24 >= LARGE_LIMIT (§11) */
+#define LARGE_LIMIT 0x18000u  /* CE_VALLOC_MINSIZE */
+#define MAX_REQUEST 0x40000000u /* HEAP_MAX_ALLOC (§15) */
+#define NEW_REGION_EXTRA 0x30u /* commit = PAGEUP(cbSeek + 0x30) (§2) */
+#define ESTIMATE 1u           /* cbMaxFree bit 0 (§5) */
+#define NONE GRANMAP_NONE
 #define HOT static inline __attribute__((always_inline)) /* small, on every operation */
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
@@ -92,39 +94,15 @@ struct region {
     uint32_t last;      /* pitLast, a granule (end = the end marker) */
     uint32_t max_free;  /* cbMaxFree, raw */
     uint32_t index;     /* position in the region list */
-    uint32_t ngran, nwords, leaves;
-    uint64_t *words;    /* per 64 granules: free bits, then start bits */
-    /* Summaries of the free bits, one bit per word: the word holds a busy
-     * granule / a free granule; and above each, one bit per summary word
-     * that is not zero.  Next/previous busy or free granule is then a few
-     * word reads in any region. */
-    uint64_t *sum_busy, *sum_free, *top_busy, *top_free;
-    uint32_t nsum;
-    /* A max-tree over the words, 1-based, leaves at [leaves, 2 * leaves):
-     * leaf w is the longest free run (whole, wherever it ends) that starts
-     * in word w.  It is brought up to date lazily: bits_set marks the
-     * words whose leaf may have changed, tree_sync() recomputes them before
-     * the tree is read (most allocations find their fit near the rover and
-     * never read it). */
-    uint32_t *tree;
-    uint64_t *dirty;
-    bool dirty_any;
-    /* One free run known whole: granules [run_cs, run_ce) are free and
-     * run_ce is busy (none when equal).  Set after a carve (the leftover)
-     * and a free (the merged run), dropped by bits_set when a change breaks
-     * it; the next search or free usually asks for this run's end, and a
-     * long run's end otherwise costs a summary scan. */
-    uint32_t run_cs, run_ce;
+    /* Which granules are free and where busy items start, with the
+     * indexes over them (granmap.h).  Granules from the end marker on are
+     * busy, so the end marker acts like a busy item and runs end there. */
+    struct granmap map;
     /* This region's keys as the heap's region trees hold them (both 0 in
      * a fresh mapping, as in the trees), so reindex compares locally. */
     uint32_t key_hint, key_tail;
-    size_t map_bytes;
+    size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
-
-/* The free bits and the busy-item start bits of granules [64w, 64w + 64),
- * side by side so that one cache line holds both. */
-#define FREEW(r, w) ((r)->words[2 * (size_t)(w)])
-#define STARTW(r, w) ((r)->words[2 * (size_t)(w) + 1])
 
 struct large {
     struct large *next, *prev;
@@ -135,20 +113,6 @@ struct large {
 struct large_chunk {
     struct large_chunk *next;
     size_t bytes;
-};
-
-/* Max-tree over region indexes, sized for the regions that exist (it
- * doubles as regions are added, so its height follows the heap, not the
- * slot). */
-struct rtree {
-    uint32_t leaves;
-    uint32_t *v; /* 1-based; its own mapping of 2 * leaves values */
-    /* The last answer from index 0 and a bound on the keys before it:
-     * every key at an index below memo_at is at most memo_max (leaves and
-     * the root's value when the answer was "none").  Allocations ask the
-     * same question over and over with similar sizes; this answers most of
-     * them with two reads. */
-    uint32_t memo_at, memo_max;
 };
 
 struct ce5_heap {
@@ -162,7 +126,10 @@ struct ce5_heap {
     uint32_t maximum;      /* cbMaximum: 0 = growable */
     struct region **regions;
     uint32_t nregions, cap;
-    struct rtree k_hint, k_tail;
+    /* Max-trees over the regions in list order (maxtree.h): k_hint holds
+     * each region's cbMaxFree (pass 1: the first region whose hint admits
+     * the request), k_tail its pass-2 capacity (tail_key). */
+    struct maxtree k_hint, k_tail;
     uintptr_t *by_block;   /* slot block -> region, or large item | 1 */
     struct large *large_head, *large_spare;
     struct large_chunk *chunks;
@@ -195,561 +162,10 @@ static size_t align_up(size_t v, size_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-    uint32_t p = 1;
-    while (p < n) {
-        p <<= 1;
-    }
-    return p;
-}
-
-/* ======================================================================
- * Max-trees: 1-based arrays, leaves at [leaves, 2 * leaves), each node the
- * maximum of its two children.  The regions' word trees and the heap's
- * region trees are both of this kind.
- * ====================================================================== */
-
-/* Sets leaf position k to val and the nodes above it that change.  A
- * raised value (every free raises its region's hint) only needs to be
- * carried up while it is the larger one. */
-static void maxtree_set(uint32_t *v, uint32_t k, uint32_t val)
-{
-    uint32_t old = v[k];
-    v[k] = val;
-    if (val >= old) {
-        for (k >>= 1; k >= 1 && v[k] < val; k >>= 1) {
-            v[k] = val;
-        }
-        return;
-    }
-    for (k >>= 1; k >= 1; k >>= 1) {
-        uint32_t m = max2(v[2 * k], v[2 * k + 1]);
-        if (v[k] == m) {
-            break;
-        }
-        v[k] = m;
-    }
-}
-
-/* The first leaf at or after `from` whose value is at least thr, or NONE.
- * From 0 (every allocation's first question) straight down from the root;
- * otherwise up from `from` and down again, so a near answer costs little. */
-static uint32_t maxtree_first(const uint32_t *v, uint32_t leaves, uint32_t from, uint32_t thr)
-{
-    if (from >= leaves || v[1] < thr) {
-        return NONE;
-    }
-    uint32_t k = leaves + from;
-    if (v[k] >= thr) {
-        return from;
-    }
-    if (from == 0) {
-        k = 1;
-    } else {
-        for (;;) {
-            if ((k & 1) == 0 && v[k + 1] >= thr) {
-                k++;
-                break;
-            }
-            k >>= 1;
-            if (k <= 1) {
-                return NONE;
-            }
-        }
-    }
-    while (k < leaves) {
-        k <<= 1;
-        if (v[k] < thr) {
-            k++;
-        }
-    }
-    return k - leaves;
-}
-
-/* ======================================================================
- * Per-region free-granule bitmap, its summaries and the run-length tree
- * ====================================================================== */
-
-HOT bool gfree(const struct region *r, uint32_t g)
-{
-    return (FREEW(r, g >> 6) >> (g & 63)) & 1;
-}
-
-HOT bool gstart(const struct region *r, uint32_t g)
-{
-    return (STARTW(r, g >> 6) >> (g & 63)) & 1;
-}
-
-HOT void set_start(struct region *r, uint32_t g, bool v)
-{
-    uint64_t m = (uint64_t)1 << (g & 63);
-    STARTW(r, g >> 6) = v ? (STARTW(r, g >> 6) | m) : (STARTW(r, g >> 6) & ~m);
-}
-
-/* End of the busy item that starts at g: the next granule that starts an
- * item or is free, or the end marker.  (A scan of the item's words: one
- * word for all but big items.) */
-HOT uint32_t item_end(const struct region *r, uint32_t g)
-{
-    uint32_t x = g + 1, w = x >> 6;
-    uint64_t mask = ~(uint64_t)0 << (x & 63);
-    for (; (w << 6) < r->end; w++, mask = ~(uint64_t)0) {
-        uint64_t m = (FREEW(r, w) | STARTW(r, w)) & mask;
-        if (m != 0) {
-            uint32_t e = (w << 6) + (uint32_t)__builtin_ctzll(m);
-            return e < r->end ? e : r->end;
-        }
-    }
-    return r->end;
-}
-
 /* Size in granules of the busy item at g. */
 HOT uint32_t item_size(const struct region *r, uint32_t g)
 {
-    return item_end(r, g) - g;
-}
-
-/* Bits [b0, b1) of a word, for b0 < b1 <= 64 (every caller's b1 is a
- * bit number plus one, so it is never 0). */
-HOT uint64_t bit_mask(uint32_t b0, uint32_t b1)
-{
-    return (~(uint64_t)0 >> (64 - b1)) & (~(uint64_t)0 << b0);
-}
-
-HOT void set_bit(uint64_t *bits, uint32_t i, bool v)
-{
-    uint64_t m = (uint64_t)1 << (i & 63);
-    bits[i >> 6] = (bits[i >> 6] & ~m) | (v ? m : 0);
-}
-
-/* First set bit at or after x in a bitset of n words whose nonzero words
- * are marked in `top`, or NONE.  At most one word of each level and a scan
- * of `top` (8 words for the biggest fixed region) are read. */
-static uint32_t bits_next(const uint64_t *bits, const uint64_t *top, uint32_t n, uint32_t x)
-{
-    uint32_t i = x >> 6;
-    if (i >= n) {
-        return NONE;
-    }
-    uint64_t m = bits[i] & (~(uint64_t)0 << (x & 63));
-    if (m == 0) {
-        uint32_t j = i + 1, k = j >> 6, ntop = (n + 63) / 64;
-        if (j >= n) {
-            return NONE;
-        }
-        uint64_t t = top[k] & (~(uint64_t)0 << (j & 63));
-        while (t == 0) {
-            if (++k >= ntop) {
-                return NONE;
-            }
-            t = top[k];
-        }
-        i = (k << 6) + (uint32_t)__builtin_ctzll(t);
-        m = bits[i];
-    }
-    return (i << 6) + (uint32_t)__builtin_ctzll(m);
-}
-
-/* Last set bit before x in such a bitset, or NONE. */
-static uint32_t bits_prev(const uint64_t *bits, const uint64_t *top, uint32_t x)
-{
-    if (x == 0) {
-        return NONE;
-    }
-    uint32_t i = (x - 1) >> 6;
-    uint64_t m = bits[i] & bit_mask(0, ((x - 1) & 63) + 1);
-    if (m == 0) {
-        if (i == 0) {
-            return NONE;
-        }
-        uint32_t j = i - 1, k = j >> 6;
-        uint64_t t = top[k] & bit_mask(0, (j & 63) + 1);
-        while (t == 0) {
-            if (k == 0) {
-                return NONE;
-            }
-            t = top[--k];
-        }
-        i = (k << 6) + 63 - (uint32_t)__builtin_clzll(t);
-        m = bits[i];
-    }
-    return (i << 6) + 63 - (uint32_t)__builtin_clzll(m);
-}
-
-HOT void mark_dirty(struct region *r, uint32_t w)
-{
-    r->dirty[w >> 6] |= (uint64_t)1 << (w & 63);
-    r->dirty_any = true;
-}
-
-/* Applies mask m to free word w (set when v, cleared otherwise), keeps both
- * summary levels, and marks the word for the lazy tree. */
-HOT void word_set(struct region *r, uint32_t w, uint64_t m, bool v)
-{
-    uint64_t old = FREEW(r, w), word = v ? (old | m) : (old & ~m);
-    FREEW(r, w) = word;
-    mark_dirty(r, w);
-    /* The summaries change only when the word becomes or stops being all
-     * free or all busy. */
-    uint32_t i = w >> 6;
-    if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
-        set_bit(r->sum_busy, w, word != ~(uint64_t)0);
-        set_bit(r->top_busy, i, r->sum_busy[i] != 0);
-    }
-    if ((old == 0) != (word == 0)) {
-        set_bit(r->sum_free, w, word != 0);
-        set_bit(r->top_free, i, r->sum_free[i] != 0);
-    }
-}
-
-/* First busy granule at or after x.  Granule `end` is always busy, so this
- * never runs off the region when x <= end. */
-HOT uint32_t next_busy(const struct region *r, uint32_t x)
-{
-    uint32_t w = x >> 6;
-    uint64_t z = ~FREEW(r, w) & (~(uint64_t)0 << (x & 63));
-    if (z != 0) {
-        return (w << 6) + (uint32_t)__builtin_ctzll(z);
-    }
-    if (x - r->run_cs < r->run_ce - r->run_cs) { /* run_cs <= x < run_ce */
-        return r->run_ce;
-    }
-    uint32_t n = bits_next(r->sum_busy, r->top_busy, r->nwords, w + 1);
-    return n == NONE ? r->nwords << 6 : (n << 6) + (uint32_t)__builtin_ctzll(~FREEW(r, n));
-}
-
-/* Last busy granule before x (x > 0), or NONE. */
-static uint32_t prev_busy(const struct region *r, uint32_t x)
-{
-    uint32_t w = (x - 1) >> 6;
-    uint64_t z = ~FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
-    if (z != 0) {
-        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
-    }
-    uint32_t n = bits_prev(r->sum_busy, r->top_busy, w);
-    return n == NONE ? NONE : (n << 6) + 63 - (uint32_t)__builtin_clzll(~FREEW(r, n));
-}
-
-/* First free granule in [x, end), or NONE. */
-static uint32_t next_free(const struct region *r, uint32_t x)
-{
-    if (x >= r->end) {
-        return NONE;
-    }
-    uint32_t w = x >> 6;
-    uint64_t z = FREEW(r, w) & (~(uint64_t)0 << (x & 63));
-    if (z == 0) {
-        w = bits_next(r->sum_free, r->top_free, r->nwords, w + 1);
-        if (w == NONE) {
-            return NONE;
-        }
-        z = FREEW(r, w);
-    }
-    uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(z);
-    return g < r->end ? g : NONE;
-}
-
-/* Last free granule before x (x > 0), or NONE. */
-static uint32_t prev_free(const struct region *r, uint32_t x)
-{
-    uint32_t w = (x - 1) >> 6;
-    uint64_t z = FREEW(r, w) & bit_mask(0, ((x - 1) & 63) + 1);
-    if (z == 0) {
-        w = bits_prev(r->sum_free, r->top_free, w);
-        if (w == NONE) {
-            return NONE;
-        }
-        z = FREEW(r, w);
-    }
-    return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
-}
-
-/* Is no granule of [lo, hi) free (hi <= end)?  Inline for a range of one
- * or two words, the usual distance from the rover to the run after it. */
-HOT bool none_free(const struct region *r, uint32_t lo, uint32_t hi)
-{
-    if (lo >= hi) {
-        return true;
-    }
-    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
-    uint64_t first = FREEW(r, w0) & (~(uint64_t)0 << (lo & 63));
-    uint64_t last_mask = bit_mask(0, ((hi - 1) & 63) + 1);
-    if (w0 == w1) {
-        return (first & last_mask) == 0;
-    }
-    if (w1 == w0 + 1) {
-        return first == 0 && (FREEW(r, w1) & last_mask) == 0;
-    }
-    return next_free(r, lo) >= hi;
-}
-
-/* First granule of the free run holding granule x. */
-static uint32_t run_start(const struct region *r, uint32_t x)
-{
-    if (x == 0) {
-        return 0;
-    }
-    uint32_t b = prev_busy(r, x);
-    return b == NONE ? 0 : b + 1;
-}
-
-/* Marks granules [g0, g1) free (v) or busy.  Besides the words changed,
- * the words where a run now starts or ends its length are marked for the
- * tree: the word of g1 (a run may start there now, or no longer) and the
- * word where the run reaching g0 from below starts. */
-HOT void bits_set(struct region *r, uint32_t g0, uint32_t g1, bool v)
-{
-    if (g0 >= g1) {
-        return;
-    }
-    /* The known run stays true unless a granule of it turns busy or its
-     * busy end turns free. */
-    if (v ? (g0 <= r->run_ce && r->run_ce < g1) : (g0 < r->run_ce && r->run_cs < g1)) {
-        r->run_cs = r->run_ce = 0;
-    }
-    uint32_t w0 = g0 >> 6, w1 = (g1 - 1) >> 6;
-    if (w0 == w1) { /* most items lie in one word */
-        word_set(r, w0, bit_mask(g0 & 63, ((g1 - 1) & 63) + 1), v);
-    } else {
-        word_set(r, w0, ~(uint64_t)0 << (g0 & 63), v);
-        for (uint32_t w = w0 + 1; w < w1; w++) {
-            word_set(r, w, ~(uint64_t)0, v);
-        }
-        word_set(r, w1, bit_mask(0, ((g1 - 1) & 63) + 1), v);
-    }
-    if ((g1 >> 6) != w1 && (g1 >> 6) < r->nwords) { /* word_set marked w0 to w1 */
-        mark_dirty(r, g1 >> 6);
-    }
-    if (g0 > 0 && gfree(r, g0 - 1)) {
-        mark_dirty(r, run_start(r, g0 - 1) >> 6);
-    }
-}
-
-static void remember_run(struct region *r, uint32_t cs, uint32_t ce)
-{
-    r->run_cs = cs;
-    r->run_ce = ce;
-}
-
-/* The granules of word w where a free run starts. */
-HOT uint64_t run_starts(const struct region *r, uint32_t w)
-{
-    uint64_t f = FREEW(r, w);
-    uint64_t below = w > 0 ? FREEW(r, w - 1) >> 63 : 0;
-    return f & ~((f << 1) | below);
-}
-
-/* The longest whole run that starts in word w at a granule of mask m. */
-static uint32_t longest_start(const struct region *r, uint32_t w, uint64_t m)
-{
-    uint32_t best = 0;
-    for (uint64_t s = run_starts(r, w) & m; s != 0; s &= s - 1) {
-        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
-        best = max2(best, next_busy(r, g) - g);
-    }
-    return best;
-}
-
-/* Brings the tree (leaf w = the longest run starting in word w; each node
- * the maximum of its children) up to date with the words marked dirty. */
-static void tree_sync(struct region *r)
-{
-    if (!r->dirty_any) {
-        return;
-    }
-    for (uint32_t i = 0; i < r->nsum; i++) {
-        for (uint64_t m = r->dirty[i]; m != 0; m &= m - 1) {
-            uint32_t w = (i << 6) + (uint32_t)__builtin_ctzll(m);
-            uint32_t k = r->leaves + w, v = longest_start(r, w, ~(uint64_t)0);
-            if (r->tree[k] != v) {
-                maxtree_set(r->tree, k, v);
-            }
-        }
-        r->dirty[i] = 0;
-    }
-    r->dirty_any = false;
-}
-
-/* The longest free run anywhere in the region. */
-static uint32_t region_longest(struct region *r)
-{
-    tree_sync(r);
-    return r->tree[1];
-}
-
-/* First word at or after w where a run of at least n granules starts, or
- * NONE (tree in sync).  Bottom-up from w, so a near answer costs little. */
-static uint32_t tree_first(const struct region *r, uint32_t w, uint32_t n)
-{
-    return maxtree_first(r->tree, r->leaves, w, n);
-}
-
-/* The longest run starting in words [w0, w1] (tree in sync). */
-static uint32_t tree_range_max(const struct region *r, uint32_t w0, uint32_t w1)
-{
-    uint32_t best = 0;
-    for (uint32_t lo = r->leaves + w0, hi = r->leaves + w1 + 1; lo < hi; lo >>= 1, hi >>= 1) {
-        if (lo & 1) {
-            best = max2(best, r->tree[lo++]);
-        }
-        if (hi & 1) {
-            best = max2(best, r->tree[--hi]);
-        }
-    }
-    return best;
-}
-
-/* The first run of at least n granules starting in word w at a granule of
- * mask m; its start, with its end in *run_end, or NONE. */
-HOT uint32_t fit_in_word(const struct region *r, uint32_t w, uint64_t m, uint32_t n,
-                            uint32_t *run_end)
-{
-    for (uint64_t s = run_starts(r, w) & m; s != 0; s &= s - 1) {
-        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
-        uint32_t e = next_busy(r, g);
-        if (e - g >= n) {
-            *run_end = e;
-            return g;
-        }
-    }
-    return NONE;
-}
-
-/* Words looked at directly before the tree is brought in: the fit is most
- * often that near. */
-#define FIT_SCAN_WORDS 2u
-
-/* Start of the first free run of at least n granules that starts at or
- * after lo, where granule lo - 1 is busy (or lo is 0); NONE if none.  Runs
- * are seen whole (the end marker bounds them). */
-HOT uint32_t first_fit(struct region *r, uint32_t lo, uint32_t n, uint32_t *run_end)
-{
-    /* The remembered run, when it is the first one from lo on: no granule
-     * before it is free (so it starts a run), and it is long enough. */
-    if (r->run_cs >= lo && r->run_ce - r->run_cs >= n && none_free(r, lo, r->run_cs)) {
-        *run_end = r->run_ce;
-        return r->run_cs;
-    }
-    uint32_t w = lo >> 6;
-    uint64_t m = ~(uint64_t)0 << (lo & 63);
-    for (uint32_t k = 0; k < FIT_SCAN_WORDS && w < r->nwords; k++, w++, m = ~(uint64_t)0) {
-        uint32_t g = fit_in_word(r, w, m, n, run_end);
-        if (g != NONE) {
-            return g;
-        }
-    }
-    tree_sync(r);
-    w = tree_first(r, w, n);
-    return w == NONE ? NONE : fit_in_word(r, w, ~(uint64_t)0, n, run_end);
-}
-
-/* The longest free run seen from lo: the run holding lo counted from lo on,
- * and every run that starts in (lo, hi).  Callers pass an hi that no run
- * crosses (the end marker, or the start of a run). */
-static uint32_t max_run(struct region *r, uint32_t lo, uint32_t hi)
-{
-    if (lo >= hi) {
-        return 0;
-    }
-    uint32_t best = gfree(r, lo) ? next_busy(r, lo) - lo : 0;
-    uint32_t w0 = (lo + 1) >> 6, w1 = (hi - 1) >> 6;
-    if (lo + 1 >= hi) {
-        return best;
-    }
-    if (w0 == w1) {
-        return max2(best, longest_start(r, w0, bit_mask((lo + 1) & 63, ((hi - 1) & 63) + 1)));
-    }
-    best = max2(best, longest_start(r, w0, ~(uint64_t)0 << ((lo + 1) & 63)));
-    best = max2(best, longest_start(r, w1, bit_mask(0, ((hi - 1) & 63) + 1)));
-    if (w1 > w0 + 1) {
-        tree_sync(r);
-        best = max2(best, tree_range_max(r, w0 + 1, w1 - 1));
-    }
-    return best;
-}
-
-/* ======================================================================
- * Region max-trees
- * ====================================================================== */
-
-
-/* Sets region i's key; most operations leave it as it was. */
-HOT void rtree_set(struct rtree *t, uint32_t i, uint32_t v)
-{
-    uint32_t k = t->leaves + i;
-    if (t->v[k] != v) {
-        maxtree_set(t->v, k, v);
-        if (i < t->memo_at && v > t->memo_max) {
-            t->memo_max = v; /* keeps the bound true */
-        }
-    }
-}
-
-/* First region index >= from whose key is >= thr, or NONE. */
-static uint32_t rtree_first(const struct rtree *t, uint32_t from, uint32_t thr)
-{
-    return maxtree_first(t->v, t->leaves, from, thr);
-}
-
-/* First region index whose key is >= thr, or NONE: from the memo when it
- * settles the question, otherwise down from the root, noting the largest
- * key of the subtrees passed on the left (the keys before the answer). */
-HOT uint32_t rtree_first_from0(struct rtree *t, uint32_t thr)
-{
-    if (t->memo_max < thr && (t->memo_at >= t->leaves || t->v[t->leaves + t->memo_at] >= thr)) {
-        return t->memo_at >= t->leaves ? NONE : t->memo_at;
-    }
-    const uint32_t *v = t->v;
-    uint32_t k = 1, left = 0;
-    if (v[1] < thr) {
-        t->memo_at = t->leaves;
-        t->memo_max = v[1];
-        return NONE;
-    }
-    while (k < t->leaves) {
-        k <<= 1;
-        if (v[k] < thr) {
-            left = max2(left, v[k]);
-            k++;
-        }
-    }
-    t->memo_at = k - t->leaves;
-    t->memo_max = left;
-    return t->memo_at;
-}
-
-/* Makes room for index `leaves` (doubling); false when out of memory. */
-static bool rtree_grow(struct rtree *t)
-{
-    uint32_t leaves = t->leaves * 2;
-    uint32_t *v = os_map_private(align_up((size_t)2 * leaves * sizeof(uint32_t), os_page_size()));
-    if (v == NULL) {
-        return false;
-    }
-    memcpy(&v[leaves], &t->v[t->leaves], t->leaves * sizeof(uint32_t));
-    for (uint32_t k = leaves - 1; k >= 1; k--) {
-        v[k] = max2(v[2 * k], v[2 * k + 1]);
-    }
-    os_release(t->v, align_up((size_t)2 * t->leaves * sizeof(uint32_t), os_page_size()));
-    t->leaves = leaves;
-    t->v = v;
-    return true;
-}
-
-static bool rtree_init(struct rtree *t, uint32_t leaves)
-{
-    t->leaves = leaves;
-    t->memo_at = t->memo_max = 0; /* no key lies before index 0 */
-    t->v = os_map_private(align_up((size_t)2 * leaves * sizeof(uint32_t), os_page_size()));
-    return t->v != NULL;
-}
-
-static void rtree_free(struct rtree *t)
-{
-    if (t->v != NULL) {
-        os_release(t->v, align_up((size_t)2 * t->leaves * sizeof(uint32_t), os_page_size()));
-    }
+    return granmap_item_end(&r->map, g, r->end) - g;
 }
 
 /* ======================================================================
@@ -771,7 +187,7 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
     return r->base + r->data_off + (uintptr_t)g * GRAN;
 }
 
-/* The pass-2 key: a region whose hint is an estimate is always searched;
+/* The pass-2 key (spec §7): a region whose hint is an estimate is always searched;
  * otherwise only its tail (pitLast plus the uncommitted bytes) is tried. */
 HOT uint32_t tail_key(const struct region *r)
 {
@@ -781,16 +197,28 @@ HOT uint32_t tail_key(const struct region *r)
     return tail_of(r) + (r->end - r->last) * GRAN;
 }
 
+/* pitLast's rule (spec "Regions"): the end marker, or a free granule whose
+ * run reaches it.  For DEBUG_INVARIANT. */
+static bool last_is_tail(const struct region *r)
+{
+    return r->last == r->end ||
+           (r->last < r->end && granmap_free(&r->map, r->last) &&
+            granmap_next_busy(&r->map, r->last) == r->end);
+}
+
+/* Brings region r's keys in the heap's region trees up to date; every
+ * operation that changes r's CE state ends here. */
 HOT void reindex(struct ce5_heap *h, struct region *r)
 {
+    DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
     if (r->key_hint != r->max_free) {
         r->key_hint = r->max_free;
-        rtree_set(&h->k_hint, r->index, r->key_hint);
+        maxtree_set(&h->k_hint, r->index, r->key_hint);
     }
     uint32_t tail = tail_key(r);
     if (r->key_tail != tail) {
         r->key_tail = tail;
-        rtree_set(&h->k_tail, r->index, tail);
+        maxtree_set(&h->k_tail, r->index, tail);
     }
 }
 
@@ -854,44 +282,27 @@ static void set_blocks(struct ce5_heap *h, uintptr_t base, size_t bytes, uintptr
     }
 }
 
-/* Maps the bookkeeping of a region of `reserve` bytes; NULL on failure. */
+/* The bookkeeping of a region of `reserve` bytes, from meta_alloc: the
+ * structure, then its granule map (one granule more than the data, for the
+ * end marker of a full region).  NULL on failure. */
 static struct region *region_map(uint32_t reserve, uint32_t data_off)
 {
     uint32_t ngran = (reserve - data_off) / GRAN + 1;
-    uint32_t nwords = (ngran + 63) / 64;
-    uint32_t leaves = pow2_at_least(nwords);
-    size_t off_words = align_up(sizeof(struct region), 64);
-    uint32_t nsum = (nwords + 63) / 64, ntop = (nsum + 63) / 64;
-    size_t off_sum = off_words + align_up((size_t)2 * nwords * sizeof(uint64_t), 64);
-    size_t off_tree = off_sum + align_up((size_t)(3 * nsum + 2 * ntop) * sizeof(uint64_t), 64);
-    size_t bytes = align_up(off_tree + (size_t)2 * leaves * sizeof(uint32_t), os_page_size());
-    char *mem = os_map_private(bytes);
+    size_t off_map = align_up(sizeof(struct region), 64);
+    size_t bytes = off_map + granmap_bytes(ngran);
+    char *mem = meta_alloc(bytes);
     if (mem == NULL) {
         return NULL;
     }
     struct region *r = (struct region *)mem;
     r->reserve = reserve;
     r->data_off = data_off;
-    r->ngran = ngran;
-    r->nwords = nwords;
-    r->leaves = leaves;
-    r->words = (uint64_t *)(mem + off_words);
-    r->tree = (uint32_t *)(mem + off_tree);
-    r->sum_busy = (uint64_t *)(mem + off_sum);
-    r->sum_free = r->sum_busy + nsum;
-    r->dirty = r->sum_free + nsum;
-    r->top_busy = r->dirty + nsum;
-    r->top_free = r->top_busy + ntop;
-    r->nsum = nsum;
-    for (uint32_t w = 0; w < nwords; w++) { /* every granule starts busy */
-        set_bit(r->sum_busy, w, true);
-        set_bit(r->top_busy, w >> 6, true);
-    }
-    r->map_bytes = bytes;
+    granmap_init(&r->map, mem + off_map, ngran, GRAN);
+    r->meta_bytes = bytes;
     return r;
 }
 
-/* Reserves and commits a region (and its bookkeeping); on failure nothing is
+/* Reserves and commits a region (spec §2) and its bookkeeping; on failure nothing is
  * left behind and the result is ERROR_NOT_ENOUGH_MEMORY, as CE sets. */
 static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_off, uint32_t commit,
                            struct region **out)
@@ -899,8 +310,10 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     if (h->nregions >= h->cap) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    if (h->nregions >= h->k_hint.leaves &&
-        (!rtree_grow(&h->k_hint) || !rtree_grow(&h->k_tail))) {
+    /* Each tree grows on its own: when the second fails, the first keeps
+     * its (harmless) extra room and the next try grows only the second. */
+    if ((h->nregions >= h->k_hint.leaves && !maxtree_grow(&h->k_hint)) ||
+        (h->nregions >= h->k_tail.leaves && !maxtree_grow(&h->k_tail))) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     struct region *r = region_map(reserve, data_off);
@@ -909,13 +322,13 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     }
     void *base;
     if (slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base) != 0) {
-        os_release(r, r->map_bytes);
+        meta_free(r, r->meta_bytes);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     r->base = (uintptr_t)base;
     if (commit_range(h, r->base, commit) != 0) {
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
-        os_release(r, r->map_bytes);
+        meta_free(r, r->meta_bytes);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION);
@@ -923,7 +336,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     r->end = (commit - data_off) / GRAN;
     r->rover = r->last = 0;
     r->max_free = commit - data_off;
-    bits_set(r, 0, r->end, true);
+    granmap_set(&r->map, 0, r->end, true);
     r->index = h->nregions;
     h->regions[h->nregions++] = r;
     h->st.regions = h->nregions;
@@ -937,7 +350,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
  * CE's algorithm: carve, search, allocate
  * ====================================================================== */
 
-/* CarveItem: make `need` granules at item x busy.  x is a merged free run or
+/* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run or
  * the end marker; when it is too small it lies at the region's end and the
  * missing pages are committed.  With grow != NONE, the busy item `grow`
  * (which ends at x) is enlarged instead of a new item being made (realloc).
@@ -945,7 +358,9 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
 HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
                    uint32_t xend)
 {
-    uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : next_busy(r, x)) - x;
+    DEBUG_INVARIANT(x >= r->end || granmap_free(&r->map, x), "carving a free item");
+    DEBUG_INVARIANT(xend == NONE || xend == granmap_next_busy(&r->map, x), "carve's run end");
+    uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : granmap_next_busy(&r->map, x)) - x;
     if (f < need) {
         uint32_t ex = (uint32_t)align_up((size_t)(need - f) * GRAN + HDR, h->page);
         DWORD err = commit_range(h, r->base + committed_of(r), ex);
@@ -954,24 +369,25 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
         }
         uint32_t old = r->end;
         r->end += ex / GRAN;
-        bits_set(r, old, r->end, true);
+        granmap_set(&r->map, old, r->end, true);
         f += ex / GRAN;
         if ((f - need) * GRAN > r->max_free) {
             r->max_free = ((f - need) * GRAN) | (r->max_free & ESTIMATE);
         }
     }
+    DEBUG_INVARIANT(f >= need, "carve has room after committing");
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
-    bits_set(r, x, x + need, false);
+    granmap_set(&r->map, x, x + need, false);
     if (f > need) {
-        remember_run(r, x + need, x + f);
+        granmap_remember_run(&r->map, x + need, x + f);
     }
     if (grow == NONE) {
-        set_start(r, x, true); /* a grown item keeps its own start */
+        granmap_set_start(&r->map, x, true); /* a grown item keeps its own start */
     }
     uint32_t nx = x + need;
-    if (nx == r->end || gfree(r, nx)) {
+    if (nx == r->end || granmap_free(&r->map, nx)) {
         if (r->rover > nx) {
             r->rover = nx;
         }
@@ -982,7 +398,8 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     return 0;
 }
 
-/* Sets cbMaxFree after a search that found a block (CE only raises it). */
+/* Sets cbMaxFree after a search that found a block (CE only raises it;
+ * spec §5). */
 static void hint_found(struct region *r, uint32_t cbmax)
 {
     if (cbmax * GRAN > r->max_free) {
@@ -990,7 +407,7 @@ static void hint_found(struct region *r, uint32_t cbmax)
     }
 }
 
-/* FindFreeItemInRegion: CE's circular search from the rover, merging as it
+/* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
  * goes.  Returns the item to carve: a free run of at least `need` granules,
  * or the run next to the end marker (or the end marker) when committing
  * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
@@ -1006,8 +423,8 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     uint32_t p = s, cbmax = 0;
 
     /* The first candidate is the rover's own item, seen from the rover on. */
-    if (s < end && gfree(r, s)) {
-        uint32_t e = next_busy(r, s);
+    if (s < end && granmap_free(&r->map, s)) {
+        uint32_t e = granmap_next_busy(&r->map, s);
         if (e - s >= need) {
             r->rover = s;
             if (e == end) {
@@ -1022,14 +439,14 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     }
     /* Then every run up to the end marker. */
     uint32_t e = NONE;
-    uint32_t pos = first_fit(r, p, need, &e);
+    uint32_t pos = granmap_first_fit(&r->map, p, need, &e);
     if (pos != NONE) {
         r->rover = pos;
         if (e == end) {
             r->last = pos;
         }
         if (hint_low) {
-            cbmax = max2(cbmax, max_run(r, p, pos));
+            cbmax = max2(cbmax, granmap_longest_in(&r->map, p, pos));
         }
         hint_found(r, max2(cbmax, e - pos - need));
         *xend = e;
@@ -1037,14 +454,14 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     }
     /* The end marker is reached: what the scan merged so far. */
     uint32_t tail = end;
-    if (end > s && gfree(r, end - 1)) {
-        tail = max2(run_start(r, end - 1), s);
+    if (end > s && granmap_free(&r->map, end - 1)) {
+        tail = max2(granmap_run_start(&r->map, end - 1), s);
         r->last = tail;
         r->rover = tail;
     } else if (end > s) {
-        uint32_t q = prev_free(r, end);
+        uint32_t q = granmap_prev_free(&r->map, end);
         if (q != NONE && q >= s) {
-            r->rover = max2(run_start(r, q), s);
+            r->rover = max2(granmap_run_start(&r->map, q), s);
         }
     }
     /* Wrap: from the first item back to the rover.  Every run from s on was
@@ -1052,9 +469,9 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
      * s (the one holding s - 1 is seen whole this time) or none. */
     /* When no run anywhere is long enough (a search that will fail), the
      * wrap needs no looking, only CE's rover and pitLast moves. */
-    const bool fits_somewhere = region_longest(r) >= need;
+    const bool fits_somewhere = granmap_longest(&r->map) >= need;
     if (s > 0) {
-        pos = fits_somewhere ? first_fit(r, 0, need, &e) : NONE;
+        pos = fits_somewhere ? granmap_first_fit(&r->map, 0, need, &e) : NONE;
         if (pos != NONE && pos < s) {
             r->rover = pos;
             if (e == end) {
@@ -1062,37 +479,37 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
             }
             uint32_t m = 0;
             if (hint_low) {
-                m = max2(max_run(r, s, end), max_run(r, 0, pos));
+                m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
             }
             hint_found(r, max2(m, e - pos - need));
             *xend = e;
             return pos;
         }
-        if (gfree(r, s - 1)) {
+        if (granmap_free(&r->map, s - 1)) {
             /* The last run before s is the last candidate, whether it ends at
              * s or runs on past it. */
-            uint32_t r0 = run_start(r, s - 1);
+            uint32_t r0 = granmap_run_start(&r->map, s - 1);
             r->rover = r0;
-            if (next_busy(r, s - 1) == end) {
+            if (granmap_next_busy(&r->map, s - 1) == end) {
                 r->last = r0;
                 tail = r0;
             }
         } else {
             /* After the last run before s, the scan steps over busy items to
              * the first free item at or after s (already tested), if any. */
-            uint32_t q = next_free(r, s);
+            uint32_t q = granmap_next_free(&r->map, s);
             if (q != NONE) {
                 r->rover = q;
             } else {
-                q = prev_free(r, s);
+                q = granmap_prev_free(&r->map, s);
                 if (q != NONE) {
-                    r->rover = run_start(r, q);
+                    r->rover = granmap_run_start(&r->map, q);
                 }
             }
         }
     }
     /* Not found: every run has been merged, so the hint becomes exact. */
-    r->max_free = region_longest(r) * GRAN;
+    r->max_free = granmap_longest(&r->map) * GRAN;
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
@@ -1100,7 +517,7 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
 }
 
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
- * 2, new region) and CarveItem.  Returns the data address, or 0 with *err
+ * 2, new region: spec §7) and CarveItem (§8).  Returns the data address, or 0 with *err
  * (0 when CE sets no error). */
 HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
@@ -1108,8 +525,8 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     struct region *r = NULL;
     uint32_t x = NONE, xend = NONE;
     /* Pass 1: regions whose hint admits the request, in list order. */
-    for (uint32_t i = rtree_first_from0(&h->k_hint, cb); i != NONE;
-         i = rtree_first(&h->k_hint, i + 1, cb)) {
+    for (uint32_t i = maxtree_first(&h->k_hint, cb); i != NONE;
+         i = maxtree_first_after(&h->k_hint, i + 1, cb)) {
         r = h->regions[i];
         x = region_search(r, need, &xend);
         if (x != NONE) {
@@ -1119,8 +536,8 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     }
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     if (x == NONE) {
-        for (uint32_t i = rtree_first_from0(&h->k_tail, cb + 1); i != NONE;
-             i = rtree_first(&h->k_tail, i + 1, cb + 1)) {
+        for (uint32_t i = maxtree_first(&h->k_tail, cb + 1); i != NONE;
+             i = maxtree_first_after(&h->k_tail, i + 1, cb + 1)) {
             r = h->regions[i];
             if (!(r->max_free & ESTIMATE)) {
                 x = r->last;
@@ -1160,14 +577,14 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 }
 
 /* ======================================================================
- * Large items
+ * Large items (spec §11)
  * ====================================================================== */
 
 static struct large *large_record(struct ce5_heap *h)
 {
     if (h->large_spare == NULL) {
         size_t bytes = os_page_size();
-        struct large_chunk *c = os_map_private(bytes);
+        struct large_chunk *c = meta_alloc(bytes);
         if (c == NULL) {
             return NULL;
         }
@@ -1276,9 +693,9 @@ HOT struct where locate(const struct ce5_heap *h, const void *p)
         return w;
     }
     w.g = g;
-    if (gstart(r, g)) {
+    if (granmap_start(&r->map, g)) {
         w.loc = LOC_BUSY;
-    } else if (gfree(r, g)) {
+    } else if (granmap_free(&r->map, g)) {
         w.loc = LOC_FREED;
     }
     return w;
@@ -1326,6 +743,7 @@ HOT void zero_slack(uintptr_t from, uintptr_t to)
  * The operations
  * ====================================================================== */
 
+/* HeapCreate (spec §14); flags as spec §15. */
 static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size_t max, DWORD *err)
 {
     if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
@@ -1347,7 +765,7 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
     size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
     size_t bytes = align_up(off_blocks + nblocks * sizeof(uintptr_t), os_page_size());
-    char *mem = os_map_private(bytes);
+    char *mem = meta_alloc(bytes);
     if (mem == NULL) {
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
@@ -1368,13 +786,13 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     h->map_bytes = bytes;
     struct region *r;
     DWORD e = ERROR_NOT_ENOUGH_MEMORY;
-    if (rtree_init(&h->k_hint, 4) && rtree_init(&h->k_tail, 4)) {
+    if (maxtree_init(&h->k_hint, 4) && maxtree_init(&h->k_tail, 4)) {
         e = region_create(h, reserve, FIRST_DATA, ini, &r);
     }
     if (e != 0) {
-        rtree_free(&h->k_hint);
-        rtree_free(&h->k_tail);
-        os_release(mem, bytes);
+        maxtree_destroy(&h->k_hint);
+        maxtree_destroy(&h->k_tail);
+        meta_free(mem, bytes);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -1394,19 +812,20 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
         struct region *r = h->regions[i];
         decommit_range(h, r->base, r->reserve);
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
-        os_release(r, r->map_bytes);
+        meta_free(r, r->meta_bytes);
     }
     for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
         next = c->next;
-        os_release(c, c->bytes);
+        meta_free(c, c->bytes);
     }
-    rtree_free(&h->k_hint);
-    rtree_free(&h->k_tail);
+    maxtree_destroy(&h->k_hint);
+    maxtree_destroy(&h->k_tail);
     lock_leave(&h->lock);
-    os_release(h, h->map_bytes);
+    meta_free(h, h->map_bytes);
     return true;
 }
 
+/* HeapAlloc: large items (spec §11), else §7-§8; errors as spec §15. */
 static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1441,15 +860,16 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     return (void *)p;
 }
 
-/* HeapFree of a busy small item, lock held. */
+/* HeapFree of a busy small item, lock held (spec §9). */
 HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
 {
+    DEBUG_INVARIANT(g < r->end && granmap_start(&r->map, g), "freeing a busy item");
     uint32_t sz = item_size(r, g);
-    set_start(r, g, false);
-    bits_set(r, g, g + sz, true);
+    granmap_set_start(&r->map, g, false);
+    granmap_set(&r->map, g, g + sz, true);
     note_dead(h, (size_t)sz * GRAN - HDR);
-    uint32_t e = next_busy(r, g + sz);
-    remember_run(r, g, e);
+    uint32_t e = granmap_next_busy(&r->map, g + sz);
+    granmap_remember_run(&r->map, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;
     if (e == r->end) {
@@ -1462,6 +882,7 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     reindex(h, r);
 }
 
+/* HeapFree (spec §9); pointers that are not busy blocks: spec §17. */
 static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1489,6 +910,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     return false;
 }
 
+/* HeapSize (spec §12). */
 static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1518,7 +940,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
 enum in_place { IP_DONE, IP_MOVE, IP_FAILED };
 
 /* In-place resize of a busy small item to `need` granules (CE's rules,
- * spec 6.2), lock held.  IP_FAILED: the commit at the region's end failed,
+ * spec §10.1-10.3), lock held.  IP_FAILED: the commit at the region's end failed,
  * and CE 5 then gives up without moving.  On IP_DONE, [*zfrom, *zto) must
  * be zeroed (after unlocking). */
 static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *r, uint32_t g,
@@ -1530,7 +952,7 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
     if (need <= cur) {
         if (cur > need) { /* a difference of 16 bytes or more is split off, */
             /* not merged, rover and pitLast unchanged */
-            bits_set(r, g + need, g + cur, true);
+            granmap_set(&r->map, g + need, g + cur, true);
             note_resize(h, (size_t)cur * GRAN, (size_t)need * GRAN);
             uint32_t split = (cur - need) * GRAN;
             if (r->max_free < split) {
@@ -1541,13 +963,13 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
         return IP_DONE;
     }
     uint32_t nx = g + cur;
-    if (nx < r->end && !gfree(r, nx)) {
+    if (nx < r->end && !granmap_free(&r->map, nx)) {
         return IP_MOVE; /* next item busy: nothing changes */
     }
     uint32_t free_g = 0;
     bool at_end = true;
     if (nx < r->end) {
-        uint32_t e = next_busy(r, nx);
+        uint32_t e = granmap_next_busy(&r->map, nx);
         r->rover = nx; /* Merge(N) moves the rover even if the grow fails */
         if (e == r->end) {
             r->last = nx;
@@ -1596,6 +1018,7 @@ static void move_contents(const struct where *from, const struct where *to, void
     memcpy(q, p, n);
 }
 
+/* HeapReAlloc (spec §10). */
 static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1681,6 +1104,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     return (void *)q;
 }
 
+/* HeapCompact (spec §13). */
 static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
 {
     struct ce5_heap *h = ce5(hh);
@@ -1692,10 +1116,10 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
     lock_enter(&h->lock);
     for (uint32_t i = 0; i < h->nregions; i++) {
         struct region *r = h->regions[i];
-        uint32_t q = r->end > 0 ? prev_free(r, r->end) : NONE;
+        uint32_t q = r->end > 0 ? granmap_prev_free(&r->map, r->end) : NONE;
         if (q != NONE) {
             /* Every run is merged; the rover ends at the last one. */
-            uint32_t t = run_start(r, q);
+            uint32_t t = granmap_run_start(&r->map, q);
             r->rover = t;
             if (q == r->end - 1) {
                 r->last = t;
@@ -1706,12 +1130,12 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
                     uint32_t ex = (size - head) & ~(uint32_t)(h->page - 1);
                     uint32_t old_end = r->end;
                     r->end = t + head / GRAN;
-                    bits_set(r, r->end, old_end, false);
+                    granmap_set(&r->map, r->end, old_end, false);
                     decommit_range(h, hdr + head + HDR, ex);
                 }
             }
         }
-        r->max_free = region_longest(r) * GRAN;
+        r->max_free = granmap_longest(&r->map) * GRAN;
         reindex(h, r);
         best = max2(best, r->max_free);
     }
@@ -1719,94 +1143,125 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
     return best;
 }
 
-static bool summaries_consistent(const struct region *r);
-static bool tree_consistent(const struct region *r);
-static bool rover_last_consistent(const struct region *r); /* and the known run */
+/* ======================================================================
+ * Consistency: HeapValidate(heap, 0, NULL), and after every step of the
+ * differential test in a debug build.  Each check reads the structures
+ * granule by granule, as if nothing were cached, and compares.
+ * ====================================================================== */
 
-/* Checks one region's bookkeeping against itself (lock held, tree in sync). */
-static bool region_consistent(const struct region *r)
+/* The items tile [0, end): a busy item starts with a start bit and runs to
+ * the next start or free granule; free granules carry no start bit; nothing
+ * from the end marker on is free or starts an item.  Adds up the busy
+ * items' usable bytes and count. */
+static bool items_consistent(const struct region *r, size_t *live_bytes, size_t *live_blocks)
 {
     uint32_t g = 0;
     while (g < r->end) {
-        if (gstart(r, g)) {
-            if (gfree(r, g)) {
-                return false;
-            }
-            g = item_end(r, g); /* the busy granules up to the next item */
-        } else if (gfree(r, g)) {
-            uint32_t e = next_busy(r, g);
-            for (uint32_t k = g; k < e; k++) {
-                if (gstart(r, k)) {
-                    return false;
-                }
-            }
+        if (granmap_start(&r->map, g)) {
+            uint32_t e = granmap_item_end(&r->map, g, r->end);
+            *live_bytes += (size_t)(e - g) * GRAN - HDR;
+            ++*live_blocks;
             g = e;
+        } else if (granmap_free(&r->map, g)) {
+            g = granmap_next_busy(&r->map, g);
         } else {
             return false; /* a busy granule outside any item */
         }
     }
-    for (uint32_t k = r->end; k < r->nwords * 64; k++) {
-        if (gfree(r, k) || gstart(r, k)) {
-            return false;
-        }
-    }
-    return summaries_consistent(r) && tree_consistent(r) && rover_last_consistent(r);
-}
-
-/* The summary bits against the free bits they summarize. */
-static bool summaries_consistent(const struct region *r)
-{
-    for (uint32_t w = 0; w < r->nwords; w++) {
-        bool busy = (r->sum_busy[w >> 6] >> (w & 63)) & 1, free = (r->sum_free[w >> 6] >> (w & 63)) & 1;
-        if (busy != (FREEW(r, w) != ~(uint64_t)0) || free != (FREEW(r, w) != 0)) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < r->nsum; i++) {
-        bool busy = (r->top_busy[i >> 6] >> (i & 63)) & 1, free = (r->top_free[i >> 6] >> (i & 63)) & 1;
-        if (busy != (r->sum_busy[i] != 0) || free != (r->sum_free[i] != 0)) {
+    for (uint32_t k = r->end; k < r->map.nwords * 64; k++) {
+        if (granmap_free(&r->map, k) || granmap_start(&r->map, k)) {
             return false;
         }
     }
     return true;
 }
 
-/* The tree (in sync) against runs found granule by granule. */
-static bool tree_consistent(const struct region *r)
+/* CE's own per-region state: rover and pitLast in range, pitLast on the end
+ * marker or in the run before it (CE's items may split a run, so not
+ * necessarily at the run's start), committed pages whole, cbMaxFree a
+ * multiple of the granule apart from its estimate bit. */
+static bool ce_state_consistent(const struct ce5_heap *h, const struct region *r)
 {
-    for (uint32_t w = 0; w < r->leaves; w++) {
-        uint32_t best = 0;
-        for (uint32_t g = w * 64; w < r->nwords && g < w * 64 + 64; g++) {
-            if (gfree(r, g) && (g == 0 || !gfree(r, g - 1))) {
-                uint32_t e = g;
-                while (e < r->nwords * 64 && gfree(r, e)) {
-                    e++;
-                }
-                best = max2(best, e - g);
-            }
-        }
-        if (r->tree[r->leaves + w] != best) {
+    return r->rover <= r->end && last_is_tail(r) && r->end < r->map.ngran &&
+           committed_of(r) % h->page == 0 && committed_of(r) <= r->reserve &&
+           r->map.run_ce <= r->end && ((r->max_free & ~ESTIMATE) % GRAN) == 0 &&
+           (r->max_free & ~ESTIMATE) <= r->reserve;
+}
+
+/* Region i's cached keys against its state and the heap's region trees. */
+static bool keys_consistent(const struct ce5_heap *h, uint32_t i, const struct region *r)
+{
+    return r->index == i && r->heap == h && r->key_hint == r->max_free &&
+           r->key_tail == tail_key(r) && maxtree_key(&h->k_hint, i) == r->key_hint &&
+           maxtree_key(&h->k_tail, i) == r->key_tail;
+}
+
+/* Every slot block of [base, base + bytes) maps to `tag`; counts them. */
+static bool blocks_tagged(const struct ce5_heap *h, uintptr_t base, size_t bytes, uintptr_t tag,
+                          size_t *count)
+{
+    size_t first = (base - h->sbase) >> h->gran_shift;
+    size_t n = align_up(bytes, h->gran) >> h->gran_shift;
+    for (size_t b = first; b < first + n; b++) {
+        if (h->by_block[b] != tag) {
             return false;
         }
     }
-    for (uint32_t k = 1; k < r->leaves; k++) {
-        if (r->tree[k] != max2(r->tree[2 * k], r->tree[2 * k + 1])) {
+    *count += n;
+    return true;
+}
+
+/* A region tree: consistent, large enough, and 0 past the last region. */
+static bool tree_consistent(const struct maxtree *t, uint32_t nregions)
+{
+    if (!maxtree_consistent(t) || t->leaves < nregions) {
+        return false;
+    }
+    for (uint32_t i = nregions; i < t->leaves; i++) {
+        if (maxtree_key(t, i) != 0) {
             return false;
         }
     }
     return true;
 }
 
-static bool rover_last_consistent(const struct region *r)
+/* The whole heap, lock held: every region's map and items, CE's state, the
+ * cached keys and trees, the block table, the large-item list and the
+ * totals of the statistics. */
+static bool heap_consistent(struct ce5_heap *h)
 {
-    bool last_ok = r->last == r->end || (r->last < r->end && gfree(r, r->last) &&
-                                         next_busy(r, r->last) == r->end);
-    bool run_ok = r->run_cs <= r->run_ce && r->run_ce <= r->end;
-    for (uint32_t g = r->run_cs; run_ok && g < r->run_ce; g++) {
-        run_ok = gfree(r, g);
+    size_t live_bytes = 0, live_blocks = 0, committed = 0, tagged = 0;
+    if (h->nregions == 0 || h->nregions > h->cap || !tree_consistent(&h->k_hint, h->nregions) ||
+        !tree_consistent(&h->k_tail, h->nregions)) {
+        return false;
     }
-    run_ok = run_ok && (r->run_cs == r->run_ce || !gfree(r, r->run_ce));
-    return r->rover <= r->end && last_ok && run_ok && committed_of(r) % 4096 == 0;
+    for (uint32_t i = 0; i < h->nregions; i++) {
+        struct region *r = h->regions[i];
+        if (!granmap_consistent(&r->map) || !items_consistent(r, &live_bytes, &live_blocks) ||
+            !ce_state_consistent(h, r) || !keys_consistent(h, i, r) ||
+            !blocks_tagged(h, r->base, r->reserve, (uintptr_t)r, &tagged)) {
+            return false;
+        }
+        committed += committed_of(r);
+    }
+    size_t nlarge = 0;
+    for (const struct large *l = h->large_head, *prev = NULL; l != NULL; prev = l, l = l->next) {
+        if (l->prev != prev || l->committed > l->reserve ||
+            !blocks_tagged(h, l->base, l->reserve, (uintptr_t)l | 1, &tagged)) {
+            return false;
+        }
+        live_bytes += l->committed - LARGE_DATA;
+        live_blocks++;
+        committed += l->committed;
+        nlarge++;
+    }
+    size_t nonzero = 0;
+    for (size_t b = 0; b < h->ssize >> h->gran_shift; b++) {
+        nonzero += h->by_block[b] != 0;
+    }
+    return nonzero == tagged && live_bytes == h->st.live_bytes &&
+           live_blocks == h->st.live_blocks && committed == h->st.committed_bytes &&
+           h->st.regions == h->nregions && h->st.large_items == nlarge;
 }
 
 static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
@@ -1818,10 +1273,7 @@ static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
     bool ok = true;
     lock_enter(&h->lock);
     if (p == NULL) {
-        for (uint32_t i = 0; ok && i < h->nregions; i++) {
-            tree_sync(h->regions[i]);
-            ok = region_consistent(h->regions[i]);
-        }
+        ok = heap_consistent(h);
     } else {
         enum loc loc = locate(h, p).loc;
         ok = loc == LOC_BUSY || loc == LOC_LARGE;
@@ -1849,8 +1301,9 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
         struct heap_walk_entry e = {HEAP_WALK_REGION, r->base, r->reserve, committed_of(r), true};
         go = fn(ctx, &e);
         for (uint32_t g = 0; go && g < r->end;) {
-            bool busy = gstart(r, g);
-            uint32_t next = busy ? item_end(r, g) : next_busy(r, g);
+            bool busy = granmap_start(&r->map, g);
+            uint32_t next =
+                busy ? granmap_item_end(&r->map, g, r->end) : granmap_next_busy(&r->map, g);
             struct heap_walk_entry it = {HEAP_WALK_ITEM, data_addr(r, g),
                                          (size_t)(next - g) * GRAN - HDR, 0, busy};
             go = fn(ctx, &it);
@@ -1910,6 +1363,7 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
 
 const struct heap_ops heap_ce5_ops = {
     .name = "ce5",
+    .align = GRAN,
     .create = ce5_create,
     .destroy = ce5_destroy,
     .alloc = ce5_alloc,

@@ -15,10 +15,14 @@
  *  - The heap's handle is an address inside the slot (on CE: the heap
  *    header at the base of the first region), so handles look and compare
  *    as on the device.
- *  - Its bookkeeping lives outside the slot (os_map_private), never in the
- *    program's reach: a program that overruns a buffer can damage its own
+ *  - Its bookkeeping comes from meta.h (meta_alloc), outside the slot, never
+ *    in the program's reach: a program that overruns a buffer can damage its own
  *    data, never cebox's state.  No libc malloc anywhere (inside the preload
- *    library malloc is cebox itself).
+ *    library malloc is cebox itself).  When meta_alloc fails, the operation
+ *    fails as for lack of memory (ERROR_NOT_ENOUGH_MEMORY), nothing is
+ *    leaked and the heap stays valid.
+ *  - Its parameters (region sizes, thresholds, rounding) live in its own
+ *    file; the profile (options.h) names only which algorithm it uses.
  *  - Every heap is serialized by its own lock, whatever the flags say (as
  *    on CE).  Heap locks may be held while calling the slot; the slot never
  *    calls a heap.
@@ -86,6 +90,10 @@ struct heap_stats {
 
 struct heap_ops {
     const char *name;
+    /* The alignment of every block alloc and realloc return (a power of
+     * two; CE 5: 16).  Callers that need more over-allocate; callers must
+     * not assume any other figure. */
+    size_t align;
     /* HeapCreate's algorithm.  Returns NULL with *err set on failure. */
     struct heap *(*create)(struct slot *s, DWORD flags, size_t initial, size_t max, DWORD *err);
     /* Gives every block back to the slot and frees the bookkeeping.  The
@@ -115,8 +123,8 @@ struct heap_ops {
 /* ---- heap.c ---- */
 
 /* The algorithm of a profile's heap kind.  Only the CE 5 algorithm exists
- * yet: HEAP_KIND_CE3 and HEAP_KIND_CE6 get it too until heap_ce3.c and
- * heap_ce6.c are written. */
+ * yet: HEAP_KIND_CE3 and HEAP_KIND_CE6 get it too until ce3.c and ce6.c
+ * are written. */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
 
 /* ops->create, then adds the heap to the registry of live heaps.  Same
@@ -161,7 +169,7 @@ void heap_set_bad_pointer_hook(heap_bad_pointer_fn fn);
 void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
                              enum heap_bad_kind why);
 
-/* ---- heap_ce5.c: the CE 4.2/5.0 heap (coredll LMEM) ---- */
+/* ---- ce5.c: the CE 4.2/5.0 heap (coredll LMEM) ---- */
 
 extern const struct heap_ops heap_ce5_ops;
 

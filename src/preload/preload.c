@@ -235,8 +235,8 @@ static void no_stats(struct heap *h, struct heap_stats *out)
 }
 
 static const struct heap_ops no_heap_ops = {
-    .name = "none", .alloc = no_alloc, .realloc = no_realloc, .free = no_free,
-    .size = no_size, .compact = no_compact, .stats = no_stats,
+    .name = "none", .align = _Alignof(max_align_t), .alloc = no_alloc, .realloc = no_realloc,
+    .free = no_free, .size = no_size, .compact = no_compact, .stats = no_stats,
 };
 
 /* What every call needs once the process heap exists.  A preloaded
@@ -367,7 +367,7 @@ static bool reentered_touches_slot(const void *addr, size_t len)
 
 /* ---- over-aligned blocks: aligned pointer -> base pointer ----
  *
- * The CE heap aligns data to 16 bytes.  A larger alignment is served by
+ * The heap aligns data to its ops->align bytes.  A larger alignment is served by
  * allocating alignment-1 bytes more and handing out an aligned address
  * inside the block; this table remembers the block it came from.  It lives
  * in a meta.c block, is rehashed into one twice the size when half full,
@@ -519,11 +519,12 @@ API void *calloc(size_t count, size_t size)
 }
 
 /* May p be an over-aligned pointer?  Only when some exist, and only if p
- * is aligned beyond the heap's 16 bytes; this keeps the table's lock off
- * the path of ordinary frees. */
-HOT bool maybe_aligned(const void *p)
+ * is aligned beyond the heap's own alignment; this keeps the table's lock
+ * off the path of ordinary frees. */
+HOT bool maybe_aligned(const struct ctx *c, const void *p)
 {
-    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 && ((uintptr_t)p & 31) == 0;
+    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 &&
+           ((uintptr_t)p & (2 * c->p->ops->align - 1)) == 0;
 }
 
 /* Frees p inside cebox (the guard is held).  The heap refuses and reports
@@ -534,7 +535,7 @@ static inline __attribute__((always_inline)) void free_inside(struct ctx *c, voi
         summary_note_foreign_free();
         return;
     }
-    uintptr_t base = maybe_aligned(p) ? amap_find((uintptr_t)p, true) : 0;
+    uintptr_t base = maybe_aligned(c, p) ? amap_find((uintptr_t)p, true) : 0;
     DWORD err = 0;
     c->p->ops->free(c->p->heap, 0, base != 0 ? (void *)base : p, &err);
 }
@@ -572,7 +573,7 @@ static size_t usable_inside(struct ctx *c, const void *p)
     if (!in_slot(c, p)) {
         return 0;
     }
-    uintptr_t base = maybe_aligned(p) ? amap_find((uintptr_t)p, false) : 0;
+    uintptr_t base = maybe_aligned(c, p) ? amap_find((uintptr_t)p, false) : 0;
     DWORD err = 0;
     size_t n = c->p->ops->size(c->p->heap, 0, base != 0 ? (void *)base : p, &err);
     if (n == (size_t)-1) {
@@ -635,7 +636,7 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
         return q;
     }
     DWORD err = 0;
-    if (!(maybe_aligned(p) && amap_find((uintptr_t)p, false) != 0)) {
+    if (!(maybe_aligned(c, p) && amap_find((uintptr_t)p, false) != 0)) {
         /* A block of the heap (or a bad pointer, which the heap reports). */
         void *q = c->p->ops->realloc(c->p->heap, 0, p, n, &err);
         if (q == NULL && entry_lacked_room(err)) {
@@ -720,7 +721,7 @@ static void *aligned_inside(struct ctx *c, size_t align, size_t n)
     if (!entry_begin(LOG_API_MALLOC, n)) {
         return NULL;
     }
-    if (align <= 16) {
+    if (align <= c->p->ops->align) {
         return alloc_from_heap(c, n, 0);
     }
     size_t total;
@@ -777,8 +778,9 @@ API int posix_memalign(void **out, size_t align, size_t n)
 
 API void *memalign(size_t align, size_t n)
 {
-    /* glibc rounds a non-power-of-two alignment up. */
-    size_t a = 16;
+    /* glibc rounds a non-power-of-two alignment up (any alignment up to the
+     * heap's own is a plain allocation). */
+    size_t a = 1;
     while (a < align && a != 0) {
         a <<= 1;
     }

@@ -1,0 +1,309 @@
+/*
+ * granmap.c - the granule map's layout, its summary-level searches, the
+ * lazy run tree and the consistency check (see granmap.h; the functions on
+ * every operation's path are inline there).
+ *
+ * Owns: nothing beyond the caller's block (granmap.h).
+ */
+#include "heap/granmap.h"
+
+static size_t round64(size_t v)
+{
+    return (v + 63) & ~(size_t)63;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n) {
+        p <<= 1;
+    }
+    return p;
+}
+
+/* Where each array lies in the block. */
+struct layout {
+    uint32_t nwords, nsum, ntop, leaves;
+    size_t off_sum, off_tree, bytes;
+};
+
+static struct layout layout_of(uint32_t ngran)
+{
+    struct layout l;
+    l.nwords = (ngran + 63) / 64;
+    l.nsum = (l.nwords + 63) / 64;
+    l.ntop = (l.nsum + 63) / 64;
+    l.leaves = pow2_at_least(l.nwords);
+    l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
+    l.off_tree = l.off_sum + round64((size_t)(3 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
+    l.bytes = l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t);
+    return l;
+}
+
+size_t granmap_bytes(uint32_t ngran)
+{
+    return layout_of(ngran).bytes;
+}
+
+void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule)
+{
+    struct layout l = layout_of(ngran);
+    char *base = mem;
+    m->words = (uint64_t *)base;
+    m->sum_busy = (uint64_t *)(base + l.off_sum);
+    m->sum_free = m->sum_busy + l.nsum;
+    m->dirty = m->sum_free + l.nsum;
+    m->top_busy = m->dirty + l.nsum;
+    m->top_free = m->top_busy + l.ntop;
+    m->tree = (uint32_t *)(base + l.off_tree);
+    m->ngran = ngran;
+    m->nwords = l.nwords;
+    m->nsum = l.nsum;
+    m->leaves = l.leaves;
+    m->run_cs = m->run_ce = 0;
+    m->granule = granule;
+    m->dirty_any = false;
+    for (uint32_t w = 0; w < l.nwords; w++) { /* every granule starts busy */
+        granmap_set_bit_(m->sum_busy, w, true);
+        granmap_set_bit_(m->top_busy, w >> 6, true);
+    }
+}
+
+/* First set bit at or after x in a bitset of n words whose nonzero words
+ * are marked in `top` (one bit per word of `bits`, so (n + 63) / 64 words),
+ * or GRANMAP_NONE.  At most one word of each level and a scan of `top` are
+ * read, and never a word past either. */
+static uint32_t bits_next(const uint64_t *bits, const uint64_t *top, uint32_t n, uint32_t x)
+{
+    uint32_t i = x >> 6;
+    if (i >= n) {
+        return GRANMAP_NONE;
+    }
+    uint64_t b = bits[i] & (~(uint64_t)0 << (x & 63));
+    if (b == 0) {
+        uint32_t j = i + 1, k = j >> 6, ntop = (n + 63) / 64;
+        if (j >= n) {
+            return GRANMAP_NONE;
+        }
+        uint64_t t = top[k] & (~(uint64_t)0 << (j & 63));
+        while (t == 0) {
+            if (++k >= ntop) {
+                return GRANMAP_NONE;
+            }
+            t = top[k];
+        }
+        i = (k << 6) + (uint32_t)__builtin_ctzll(t);
+        b = bits[i];
+    }
+    return (i << 6) + (uint32_t)__builtin_ctzll(b);
+}
+
+/* Last set bit before x in such a bitset, or GRANMAP_NONE. */
+static uint32_t bits_prev(const uint64_t *bits, const uint64_t *top, uint32_t x)
+{
+    if (x == 0) {
+        return GRANMAP_NONE;
+    }
+    uint32_t i = (x - 1) >> 6;
+    uint64_t b = bits[i] & granmap_mask(0, ((x - 1) & 63) + 1);
+    if (b == 0) {
+        if (i == 0) {
+            return GRANMAP_NONE;
+        }
+        uint32_t j = i - 1, k = j >> 6;
+        uint64_t t = top[k] & granmap_mask(0, (j & 63) + 1);
+        while (t == 0) {
+            if (k == 0) {
+                return GRANMAP_NONE;
+            }
+            t = top[--k];
+        }
+        i = (k << 6) + 63 - (uint32_t)__builtin_clzll(t);
+        b = bits[i];
+    }
+    return (i << 6) + 63 - (uint32_t)__builtin_clzll(b);
+}
+
+uint32_t granmap_next_busy_after_word(const struct granmap *m, uint32_t w)
+{
+    uint32_t n = bits_next(m->sum_busy, m->top_busy, m->nsum, w + 1);
+    return n == GRANMAP_NONE ? m->nwords << 6
+                             : (n << 6) + (uint32_t)__builtin_ctzll(~GRANMAP_FREEW(m, n));
+}
+
+uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x)
+{
+    uint32_t w = (x - 1) >> 6;
+    uint64_t z = ~GRANMAP_FREEW(m, w) & granmap_mask(0, ((x - 1) & 63) + 1);
+    if (z != 0) {
+        return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+    }
+    uint32_t n = bits_prev(m->sum_busy, m->top_busy, w);
+    return n == GRANMAP_NONE ? GRANMAP_NONE
+                             : (n << 6) + 63 - (uint32_t)__builtin_clzll(~GRANMAP_FREEW(m, n));
+}
+
+uint32_t granmap_next_free(const struct granmap *m, uint32_t x)
+{
+    uint32_t w = x >> 6;
+    if (w >= m->nwords) {
+        return GRANMAP_NONE;
+    }
+    uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
+    if (z == 0) {
+        w = bits_next(m->sum_free, m->top_free, m->nsum, w + 1);
+        if (w == GRANMAP_NONE) {
+            return GRANMAP_NONE;
+        }
+        z = GRANMAP_FREEW(m, w);
+    }
+    return (w << 6) + (uint32_t)__builtin_ctzll(z);
+}
+
+uint32_t granmap_prev_free(const struct granmap *m, uint32_t x)
+{
+    uint32_t w = (x - 1) >> 6;
+    uint64_t z = GRANMAP_FREEW(m, w) & granmap_mask(0, ((x - 1) & 63) + 1);
+    if (z == 0) {
+        w = bits_prev(m->sum_free, m->top_free, w);
+        if (w == GRANMAP_NONE) {
+            return GRANMAP_NONE;
+        }
+        z = GRANMAP_FREEW(m, w);
+    }
+    return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
+}
+
+uint32_t granmap_run_start(const struct granmap *m, uint32_t x)
+{
+    if (x == 0) {
+        return 0;
+    }
+    uint32_t b = granmap_prev_busy(m, x);
+    return b == GRANMAP_NONE ? 0 : b + 1;
+}
+
+/* The longest whole run that starts in word w at a granule of mask `at`. */
+static uint32_t longest_start(const struct granmap *m, uint32_t w, uint64_t at)
+{
+    uint32_t best = 0;
+    for (uint64_t s = granmap_run_starts_(m, w) & at; s != 0; s &= s - 1) {
+        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
+        best = maxtree_max2(best, granmap_next_busy(m, g) - g);
+    }
+    return best;
+}
+
+void granmap_sync_(struct granmap *m)
+{
+    for (uint32_t i = 0; i < m->nsum; i++) {
+        for (uint64_t d = m->dirty[i]; d != 0; d &= d - 1) {
+            uint32_t w = (i << 6) + (uint32_t)__builtin_ctzll(d);
+            uint32_t k = m->leaves + w, v = longest_start(m, w, ~(uint64_t)0);
+            if (m->tree[k] != v) {
+                maxtree_node_set(m->tree, k, v);
+            }
+        }
+        m->dirty[i] = 0;
+    }
+    m->dirty_any = false;
+}
+
+uint32_t granmap_longest_in(struct granmap *m, uint32_t lo, uint32_t hi)
+{
+    if (lo >= hi) {
+        return 0;
+    }
+    uint32_t best = granmap_free(m, lo) ? granmap_next_busy(m, lo) - lo : 0;
+    uint32_t w0 = (lo + 1) >> 6, w1 = (hi - 1) >> 6;
+    if (lo + 1 >= hi) {
+        return best;
+    }
+    if (w0 == w1) {
+        return maxtree_max2(best,
+                            longest_start(m, w0, granmap_mask((lo + 1) & 63, ((hi - 1) & 63) + 1)));
+    }
+    best = maxtree_max2(best, longest_start(m, w0, ~(uint64_t)0 << ((lo + 1) & 63)));
+    best = maxtree_max2(best, longest_start(m, w1, granmap_mask(0, ((hi - 1) & 63) + 1)));
+    if (w1 > w0 + 1) {
+        granmap_sync(m);
+        best = maxtree_max2(best, maxtree_node_range_max(m->tree, m->leaves, w0 + 1, w1 - 1));
+    }
+    return best;
+}
+
+/* ---- the consistency check ---- */
+
+static bool bit_of(const uint64_t *bits, uint32_t i)
+{
+    return (bits[i >> 6] >> (i & 63)) & 1;
+}
+
+/* The summary bits against the free bits they summarize. */
+static bool summaries_consistent(const struct granmap *m)
+{
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        uint64_t f = GRANMAP_FREEW(m, w);
+        if (bit_of(m->sum_busy, w) != (f != ~(uint64_t)0) || bit_of(m->sum_free, w) != (f != 0)) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < m->nsum; i++) {
+        if (bit_of(m->top_busy, i) != (m->sum_busy[i] != 0) ||
+            bit_of(m->top_free, i) != (m->sum_free[i] != 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The tree (in sync) against runs found granule by granule. */
+static bool tree_consistent(const struct granmap *m)
+{
+    const uint32_t limit = m->nwords * 64;
+    for (uint32_t w = 0; w < m->leaves; w++) {
+        uint32_t best = 0;
+        for (uint32_t g = w * 64; w < m->nwords && g < w * 64 + 64; g++) {
+            if (granmap_free(m, g) && (g == 0 || !granmap_free(m, g - 1))) {
+                uint32_t e = g;
+                while (e < limit && granmap_free(m, e)) {
+                    e++;
+                }
+                best = maxtree_max2(best, e - g);
+            }
+        }
+        if (m->tree[m->leaves + w] != best) {
+            return false;
+        }
+    }
+    return maxtree_node_consistent(m->tree, m->leaves);
+}
+
+/* The known run is free and ends at a busy granule; no start bit on a free
+ * granule. */
+static bool runs_and_starts_consistent(const struct granmap *m)
+{
+    if (m->run_cs > m->run_ce || m->run_ce >= m->nwords * 64) {
+        return false;
+    }
+    for (uint32_t g = m->run_cs; g < m->run_ce; g++) {
+        if (!granmap_free(m, g)) {
+            return false;
+        }
+    }
+    if (m->run_cs != m->run_ce && granmap_free(m, m->run_ce)) {
+        return false;
+    }
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        if (GRANMAP_FREEW(m, w) & GRANMAP_STARTW(m, w)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool granmap_consistent(struct granmap *m)
+{
+    granmap_sync(m);
+    return summaries_consistent(m) && tree_consistent(m) && runs_and_starts_consistent(m);
+}

@@ -1,0 +1,331 @@
+/*
+ * granmap.h - the granule map: which granules of a heap region are free and
+ * where busy items start, with the indexes that make "next busy", "next
+ * free", "first free run of at least n" and "longest free run" a few word
+ * reads instead of a walk of the items.
+ *
+ * Owns: nothing but the struct granmap it is handed; its arrays live in one
+ * block the caller provides (sized by granmap_bytes), so a heap keeps a
+ * region's bookkeeping in one allocation.
+ *
+ * A granule is the unit a heap rounds its items to (CE 5: 16 bytes); the
+ * map counts granules only and knows no item rule: the heap says which
+ * granules are free (granmap_set) and where its busy items start
+ * (granmap_set_start).  It keeps, per 64 granules:
+ *  - free bits (1 = free) and start bits (1 = the first granule of a busy
+ *    item), interleaved word by word so that one cache line holds both;
+ *  - two summary levels over the free bits: which words hold a busy
+ *    granule / a free granule, and above each, which summary words are not
+ *    zero;
+ *  - a max-tree (maxtree.h) over the words whose leaf w is the longest
+ *    whole free run that starts in word w, synced lazily: a change marks
+ *    the words whose leaf may change (dirty bits), and granmap_sync
+ *    recomputes them before the tree is read;
+ *  - one free run known whole (run_cs, run_ce), set by the heap after a
+ *    carve or a free and dropped by granmap_set when a change breaks it: the
+ *    next search usually asks for that run's end.
+ *
+ * Invariants (checked by granmap_consistent): the summaries agree with the
+ * free bits; after granmap_sync, every leaf is the longest run starting in
+ * its word and every node the maximum of its children; [run_cs, run_ce) is
+ * free and run_ce is busy (or the run is empty); a start bit is never set
+ * on a free granule.  A fresh map is all busy.  Granules past the end of a
+ * heap's items must stay busy, so runs end there.  Not thread-safe: the
+ * heap's lock serializes it.
+ */
+#ifndef CEBOX_HEAP_GRANMAP_H
+#define CEBOX_HEAP_GRANMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap/maxtree.h"
+#include "invariant.h"
+
+#define GRANMAP_NONE UINT32_MAX /* "no such granule" */
+
+struct granmap {
+    uint64_t *words; /* per 64 granules: free bits, then start bits */
+    uint64_t *sum_busy, *sum_free, *top_busy, *top_free;
+    uint64_t *dirty; /* words whose tree leaf may be stale */
+    uint32_t *tree;  /* node array, leaves at [leaves, 2 * leaves) */
+    uint32_t ngran, nwords, nsum, leaves;
+    uint32_t run_cs, run_ce; /* the known run (none when equal) */
+    uint32_t granule;        /* bytes a granule stands for (the heap's unit) */
+    bool dirty_any;
+};
+
+/* Bytes of the block that granmap_init needs for ngran granules. */
+size_t granmap_bytes(uint32_t ngran);
+
+/* Lays the map out in `mem` (64-byte aligned, zero-filled, granmap_bytes
+ * long): every granule busy, no item start. */
+void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule);
+
+/* Checks the invariants above (syncs the tree first). */
+bool granmap_consistent(struct granmap *m);
+
+/* ---- reading single granules ---- */
+
+#define GRANMAP_FREEW(m, w) ((m)->words[2 * (size_t)(w)])
+#define GRANMAP_STARTW(m, w) ((m)->words[2 * (size_t)(w) + 1])
+
+static inline __attribute__((always_inline)) bool granmap_free(const struct granmap *m,
+                                                               uint32_t g)
+{
+    return (GRANMAP_FREEW(m, g >> 6) >> (g & 63)) & 1;
+}
+
+static inline __attribute__((always_inline)) bool granmap_start(const struct granmap *m,
+                                                                uint32_t g)
+{
+    return (GRANMAP_STARTW(m, g >> 6) >> (g & 63)) & 1;
+}
+
+static inline __attribute__((always_inline)) void granmap_set_start(struct granmap *m, uint32_t g,
+                                                                    bool v)
+{
+    DEBUG_INVARIANT(!v || !granmap_free(m, g), "an item starts on a busy granule");
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    uint64_t *w = &GRANMAP_STARTW(m, g >> 6);
+    *w = v ? (*w | bit) : (*w & ~bit);
+}
+
+/* Bits [b0, b1) of a word, for b0 < b1 <= 64. */
+static inline __attribute__((always_inline)) uint64_t granmap_mask(uint32_t b0, uint32_t b1)
+{
+    return (~(uint64_t)0 >> (64 - b1)) & (~(uint64_t)0 << b0);
+}
+
+/* End of the busy item that starts at g: the next granule below `limit`
+ * that starts an item or is free, else `limit`.  One word for all but big
+ * items. */
+static inline __attribute__((always_inline)) uint32_t
+granmap_item_end(const struct granmap *m, uint32_t g, uint32_t limit)
+{
+    uint32_t x = g + 1, w = x >> 6;
+    uint64_t mask = ~(uint64_t)0 << (x & 63);
+    for (; (w << 6) < limit; w++, mask = ~(uint64_t)0) {
+        uint64_t bits = (GRANMAP_FREEW(m, w) | GRANMAP_STARTW(m, w)) & mask;
+        if (bits != 0) {
+            uint32_t e = (w << 6) + (uint32_t)__builtin_ctzll(bits);
+            return e < limit ? e : limit;
+        }
+    }
+    return limit;
+}
+
+/* ---- next and previous ---- */
+
+/* The summary-level half of granmap_next_busy (word w + 1 on). */
+uint32_t granmap_next_busy_after_word(const struct granmap *m, uint32_t w);
+
+/* First busy granule at or after x; x must be at most a busy granule (the
+ * heap's end), so this never runs off the map. */
+static inline __attribute__((always_inline)) uint32_t granmap_next_busy(const struct granmap *m,
+                                                                        uint32_t x)
+{
+    uint32_t w = x >> 6;
+    uint64_t z = ~GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
+    if (z != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    }
+    if (x - m->run_cs < m->run_ce - m->run_cs) { /* run_cs <= x < run_ce */
+        return m->run_ce;
+    }
+    return granmap_next_busy_after_word(m, w);
+}
+
+/* Last busy granule before x (x > 0), or GRANMAP_NONE. */
+uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x);
+
+/* First free granule at or after x, or GRANMAP_NONE. */
+uint32_t granmap_next_free(const struct granmap *m, uint32_t x);
+
+/* Last free granule before x (x > 0), or GRANMAP_NONE. */
+uint32_t granmap_prev_free(const struct granmap *m, uint32_t x);
+
+/* First granule of the free run holding free granule x. */
+uint32_t granmap_run_start(const struct granmap *m, uint32_t x);
+
+/* Is no granule of [lo, hi) free?  Inline for one or two words, the usual
+ * distance from a heap's rover to the run after it. */
+static inline __attribute__((always_inline)) bool granmap_none_free(const struct granmap *m,
+                                                                    uint32_t lo, uint32_t hi)
+{
+    if (lo >= hi) {
+        return true;
+    }
+    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
+    uint64_t first = GRANMAP_FREEW(m, w0) & (~(uint64_t)0 << (lo & 63));
+    uint64_t last_mask = granmap_mask(0, ((hi - 1) & 63) + 1);
+    if (w0 == w1) {
+        return (first & last_mask) == 0;
+    }
+    if (w1 == w0 + 1) {
+        return first == 0 && (GRANMAP_FREEW(m, w1) & last_mask) == 0;
+    }
+    return granmap_next_free(m, lo) >= hi;
+}
+
+/* ---- changing the free bits ---- */
+
+static inline __attribute__((always_inline)) void granmap_mark_dirty_(struct granmap *m,
+                                                                      uint32_t w)
+{
+    m->dirty[w >> 6] |= (uint64_t)1 << (w & 63);
+    m->dirty_any = true;
+}
+
+static inline __attribute__((always_inline)) void granmap_set_bit_(uint64_t *bits, uint32_t i,
+                                                                   bool v)
+{
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    bits[i >> 6] = (bits[i >> 6] & ~bit) | (v ? bit : 0);
+}
+
+/* Applies mask `bits` to free word w (set when v, cleared otherwise),
+ * keeps both summary levels, and marks the word for the lazy tree. */
+static inline __attribute__((always_inline)) void granmap_word_set_(struct granmap *m, uint32_t w,
+                                                                    uint64_t bits, bool v)
+{
+    uint64_t old = GRANMAP_FREEW(m, w), word = v ? (old | bits) : (old & ~bits);
+    GRANMAP_FREEW(m, w) = word;
+    granmap_mark_dirty_(m, w);
+    /* The summaries change only when the word becomes or stops being all
+     * free or all busy. */
+    uint32_t i = w >> 6;
+    if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
+        granmap_set_bit_(m->sum_busy, w, word != ~(uint64_t)0);
+        granmap_set_bit_(m->top_busy, i, m->sum_busy[i] != 0);
+    }
+    if ((old == 0) != (word == 0)) {
+        granmap_set_bit_(m->sum_free, w, word != 0);
+        granmap_set_bit_(m->top_free, i, m->sum_free[i] != 0);
+    }
+}
+
+/* Marks granules [g0, g1) free (v) or busy.  Besides the words changed,
+ * the words where a run now starts or ends its length are marked for the
+ * tree: the word of g1 (a run may start there now, or no longer) and the
+ * word where the run reaching g0 from below starts. */
+static inline __attribute__((always_inline)) void granmap_set(struct granmap *m, uint32_t g0,
+                                                              uint32_t g1, bool v)
+{
+    if (g0 >= g1) {
+        return;
+    }
+    DEBUG_INVARIANT(g1 <= m->ngran, "granules inside the map");
+    /* The known run stays true unless a granule of it turns busy or its
+     * busy end turns free. */
+    if (v ? (g0 <= m->run_ce && m->run_ce < g1) : (g0 < m->run_ce && m->run_cs < g1)) {
+        m->run_cs = m->run_ce = 0;
+    }
+    uint32_t w0 = g0 >> 6, w1 = (g1 - 1) >> 6;
+    if (w0 == w1) { /* most items lie in one word */
+        granmap_word_set_(m, w0, granmap_mask(g0 & 63, ((g1 - 1) & 63) + 1), v);
+    } else {
+        granmap_word_set_(m, w0, ~(uint64_t)0 << (g0 & 63), v);
+        for (uint32_t w = w0 + 1; w < w1; w++) {
+            granmap_word_set_(m, w, ~(uint64_t)0, v);
+        }
+        granmap_word_set_(m, w1, granmap_mask(0, ((g1 - 1) & 63) + 1), v);
+    }
+    if ((g1 >> 6) != w1 && (g1 >> 6) < m->nwords) { /* word_set marked w0 to w1 */
+        granmap_mark_dirty_(m, g1 >> 6);
+    }
+    if (g0 > 0 && granmap_free(m, g0 - 1)) {
+        granmap_mark_dirty_(m, granmap_run_start(m, g0 - 1) >> 6);
+    }
+}
+
+/* Records that [cs, ce) is free and ce busy: a run known whole. */
+static inline __attribute__((always_inline)) void granmap_remember_run(struct granmap *m,
+                                                                       uint32_t cs, uint32_t ce)
+{
+    m->run_cs = cs;
+    m->run_ce = ce;
+}
+
+/* ---- free runs ---- */
+
+/* Brings the tree up to date with the words marked dirty. */
+void granmap_sync_(struct granmap *m);
+
+static inline __attribute__((always_inline)) void granmap_sync(struct granmap *m)
+{
+    if (m->dirty_any) {
+        granmap_sync_(m);
+    }
+}
+
+/* The longest free run anywhere in the map. */
+static inline uint32_t granmap_longest(struct granmap *m)
+{
+    granmap_sync(m);
+    return m->tree[1];
+}
+
+/* The granules of word w where a free run starts. */
+static inline __attribute__((always_inline)) uint64_t granmap_run_starts_(const struct granmap *m,
+                                                                          uint32_t w)
+{
+    uint64_t f = GRANMAP_FREEW(m, w);
+    uint64_t below = w > 0 ? GRANMAP_FREEW(m, w - 1) >> 63 : 0;
+    return f & ~((f << 1) | below);
+}
+
+/* The first run of at least n granules starting in word w at a granule of
+ * mask `at`; its start, with its end in *run_end, or GRANMAP_NONE. */
+static inline __attribute__((always_inline)) uint32_t
+granmap_fit_in_word_(const struct granmap *m, uint32_t w, uint64_t at, uint32_t n,
+                     uint32_t *run_end)
+{
+    for (uint64_t s = granmap_run_starts_(m, w) & at; s != 0; s &= s - 1) {
+        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
+        uint32_t e = granmap_next_busy(m, g);
+        if (e - g >= n) {
+            *run_end = e;
+            return g;
+        }
+    }
+    return GRANMAP_NONE;
+}
+
+/* Words looked at directly before the tree is brought in: a fit is most
+ * often that near. */
+#define GRANMAP_FIT_SCAN_WORDS 2u
+
+/* Start of the first free run of at least n granules that starts at or
+ * after lo, where granule lo - 1 is busy (or lo is 0), with its end in
+ * *run_end; GRANMAP_NONE if none.  Runs are seen whole. */
+static inline __attribute__((always_inline)) uint32_t
+granmap_first_fit(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
+{
+    /* The known run, when it is the first one from lo on: no granule
+     * before it is free (so it starts a run), and it is long enough. */
+    if (m->run_cs >= lo && m->run_ce - m->run_cs >= n && granmap_none_free(m, lo, m->run_cs)) {
+        *run_end = m->run_ce;
+        return m->run_cs;
+    }
+    uint32_t w = lo >> 6;
+    uint64_t at = ~(uint64_t)0 << (lo & 63);
+    for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords;
+         k++, w++, at = ~(uint64_t)0) {
+        uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+        if (g != GRANMAP_NONE) {
+            return g;
+        }
+    }
+    granmap_sync(m);
+    w = maxtree_node_first(m->tree, m->leaves, w, n);
+    return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
+}
+
+/* The longest free run seen from lo: the run holding lo counted from lo
+ * on, and every run that starts in (lo, hi).  No run may cross hi (pass
+ * the heap's end, or the start of a run). */
+uint32_t granmap_longest_in(struct granmap *m, uint32_t lo, uint32_t hi);
+
+#endif

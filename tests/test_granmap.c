@@ -1,0 +1,339 @@
+/*
+ * test_granmap.c - the heap index structures on their own, against plain
+ * arrays: the granule map (src/heap/granmap.h) and the max-trees
+ * (src/heap/maxtree.h), which every heap algorithm may reuse.
+ *
+ * Random changes (free and busy ranges, item starts, known runs) are made
+ * to a map and to an array of granule states; after each, every query of
+ * the map is compared with a linear scan of the array, and the map's own
+ * consistency check must hold.  The max-trees get random keys and are
+ * compared with a scan of the keys, across growth and with the memo.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/granmap.h"
+#include "heap/maxtree.h"
+#include "meta.h"
+
+#define NONE GRANMAP_NONE
+
+static uint64_t rng_state;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* ---- the reference: one byte per granule ---- */
+
+struct ref {
+    uint32_t n, end; /* granules [end, n) stay busy, as past a heap's end */
+    unsigned char free[5000], start[5000];
+};
+
+static uint32_t ref_next_busy(const struct ref *r, uint32_t x)
+{
+    while (x < r->n && r->free[x]) {
+        x++;
+    }
+    return x;
+}
+
+static uint32_t ref_next_free(const struct ref *r, uint32_t x)
+{
+    for (; x < r->n; x++) {
+        if (r->free[x]) {
+            return x;
+        }
+    }
+    return NONE;
+}
+
+static uint32_t ref_prev(const struct ref *r, uint32_t x, bool want_free)
+{
+    while (x-- > 0) {
+        if ((bool)r->free[x] == want_free) {
+            return x;
+        }
+    }
+    return NONE;
+}
+
+static uint32_t ref_run_start(const struct ref *r, uint32_t x)
+{
+    while (x > 0 && r->free[x - 1]) {
+        x--;
+    }
+    return x;
+}
+
+/* First run of at least len starting at or after lo (a run starts where the
+ * granule before it is busy). */
+static uint32_t ref_first_fit(const struct ref *r, uint32_t lo, uint32_t len, uint32_t *end)
+{
+    for (uint32_t g = lo; g < r->n; g++) {
+        if (r->free[g] && (g == 0 || !r->free[g - 1])) {
+            uint32_t e = ref_next_busy(r, g);
+            if (e - g >= len) {
+                *end = e;
+                return g;
+            }
+        }
+    }
+    return NONE;
+}
+
+static uint32_t ref_longest_in(const struct ref *r, uint32_t lo, uint32_t hi)
+{
+    uint32_t best = lo < hi && r->free[lo] ? ref_next_busy(r, lo) - lo : 0;
+    for (uint32_t g = lo + 1; g < hi; g++) {
+        if (r->free[g] && !r->free[g - 1]) {
+            uint32_t len = ref_next_busy(r, g) - g;
+            best = len > best ? len : best;
+        }
+    }
+    return best;
+}
+
+static uint32_t ref_item_end(const struct ref *r, uint32_t g, uint32_t limit)
+{
+    for (uint32_t x = g + 1; x < limit; x++) {
+        if (r->free[x] || r->start[x]) {
+            return x;
+        }
+    }
+    return limit;
+}
+
+/* ---- the map under test ---- */
+
+struct fixture {
+    struct granmap m;
+    void *mem;
+    size_t bytes;
+    struct ref r;
+};
+
+static void fixture_start(struct fixture *f, uint32_t ngran)
+{
+    f->bytes = granmap_bytes(ngran);
+    f->mem = meta_alloc(f->bytes);
+    assert_non_null(f->mem);
+    granmap_init(&f->m, f->mem, ngran, 16);
+    memset(&f->r, 0, sizeof f->r);
+    f->r.n = f->m.nwords * 64;
+    f->r.end = ngran - 1;
+}
+
+static void fixture_end(struct fixture *f)
+{
+    meta_free(f->mem, f->bytes);
+}
+
+/* One random change, to both. */
+static void change(struct fixture *f)
+{
+    struct ref *r = &f->r;
+    uint32_t g0 = rnd(r->end), len = 1 + rnd(rnd(4) == 0 ? 300 : 20);
+    uint32_t g1 = g0 + len > r->end ? r->end : g0 + len;
+    switch (rnd(3)) {
+    case 0: /* a busy item of [g0, g1) */
+        granmap_set(&f->m, g0, g1, false);
+        for (uint32_t g = g0; g < g1; g++) {
+            granmap_set_start(&f->m, g, g == g0);
+            r->free[g] = 0;
+            r->start[g] = g == g0;
+        }
+        if (g1 < r->end && !r->free[g1]) {
+            granmap_set_start(&f->m, g1, true); /* what followed stays an item */
+            r->start[g1] = 1;
+        }
+        break;
+    case 1: /* freed */
+        for (uint32_t g = g0; g < g1; g++) {
+            granmap_set_start(&f->m, g, false);
+            r->free[g] = 1;
+            r->start[g] = 0;
+        }
+        granmap_set(&f->m, g0, g1, true);
+        if (g1 < r->end && !r->free[g1]) {
+            granmap_set_start(&f->m, g1, true);
+            r->start[g1] = 1;
+        }
+        break;
+    default: { /* the heap learns a run whole */
+        uint32_t x = ref_next_free(r, g0);
+        if (x != NONE) {
+            uint32_t cs = ref_run_start(r, x);
+            granmap_remember_run(&f->m, cs, ref_next_busy(r, cs));
+        }
+        break;
+    }
+    }
+}
+
+/* Every query at a few random places. */
+static void compare(struct fixture *f)
+{
+    const struct ref *r = &f->r;
+    assert_true(granmap_consistent(&f->m));
+    for (int k = 0; k < 8; k++) {
+        uint32_t x = rnd(r->end + 1), y = 1 + rnd(r->end);
+        assert_int_equal(granmap_free(&f->m, x), r->free[x]);
+        assert_int_equal(granmap_next_busy(&f->m, x), ref_next_busy(r, x));
+        assert_int_equal(granmap_next_free(&f->m, x), ref_next_free(r, x));
+        assert_int_equal(granmap_prev_busy(&f->m, y), ref_prev(r, y, false));
+        assert_int_equal(granmap_prev_free(&f->m, y), ref_prev(r, y, true));
+        assert_int_equal(granmap_none_free(&f->m, x, y), ref_next_free(r, x) >= y || x >= y);
+        if (r->free[x]) {
+            assert_int_equal(granmap_run_start(&f->m, x), ref_run_start(r, x));
+        }
+        if (r->start[x]) {
+            assert_int_equal(granmap_item_end(&f->m, x, r->end), ref_item_end(r, x, r->end));
+        }
+        /* first_fit wants lo at a run's start or after a busy granule */
+        uint32_t lo = r->free[x] ? ref_run_start(r, x) : x, len = 1 + rnd(k < 4 ? 8 : 400);
+        uint32_t e_map = 0, e_ref = 0;
+        uint32_t fit = granmap_first_fit(&f->m, lo, len, &e_map);
+        assert_int_equal(fit, ref_first_fit(r, lo, len, &e_ref));
+        if (fit != NONE) {
+            assert_int_equal(e_map, e_ref);
+        }
+        uint32_t hi = x + rnd(r->end + 1 - x);
+        bool crosses = hi > 0 && r->free[hi] && r->free[hi - 1]; /* not allowed */
+        if (!crosses) {
+            assert_int_equal(granmap_longest_in(&f->m, x, hi), ref_longest_in(r, x, hi));
+        }
+    }
+    assert_int_equal(granmap_longest(&f->m), ref_longest_in(r, 0, r->n));
+}
+
+static void run_map(uint32_t ngran, unsigned steps, uint64_t seed)
+{
+    static struct fixture f;
+    rng_state = seed;
+    fixture_start(&f, ngran);
+    compare(&f); /* all busy */
+    granmap_set(&f.m, 0, f.r.end, true); /* a fresh region: one free run */
+    memset(f.r.free, 1, f.r.end);
+    compare(&f);
+    for (unsigned i = 0; i < steps; i++) {
+        change(&f);
+        compare(&f);
+    }
+    fixture_end(&f);
+}
+
+static void test_map_matches_a_scan(void **state)
+{
+    (void)state;
+    run_map(3000, 3000, 0x9E3779B97F4A7C15ull); /* CE 5's 0x2F000 region is 12 000 granules */
+    run_map(64 * 3 + 1, 2000, 42);              /* word boundaries everywhere */
+    run_map(4990, 1500, 7);
+}
+
+/* A planted stale summary is caught by the consistency check. */
+static void test_consistency_check_catches_a_stale_summary(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    fixture_start(&f, 1000);
+    granmap_set(&f.m, 0, 500, true);
+    assert_true(granmap_consistent(&f.m));
+    f.m.sum_free[0] = 0; /* word 0 holds free granules: the summary must say so */
+    assert_false(granmap_consistent(&f.m));
+    fixture_end(&f);
+}
+
+/* ---- max-trees ---- */
+
+static uint32_t ref_first(const uint32_t *keys, uint32_t n, uint32_t from, uint32_t thr)
+{
+    for (uint32_t i = from; i < n; i++) {
+        if (keys[i] >= thr) {
+            return i;
+        }
+    }
+    return MAXTREE_NONE;
+}
+
+static void test_maxtree_matches_a_scan(void **state)
+{
+    (void)state;
+    rng_state = 12345;
+    struct maxtree t;
+    assert_true(maxtree_init(&t, 4));
+    static uint32_t keys[1024];
+    memset(keys, 0, sizeof keys);
+    uint32_t n = 0;
+    for (int step = 0; step < 20000; step++) {
+        if (n < 1000 && rnd(20) == 0) { /* a new position, as a new region */
+            if (n >= t.leaves) {
+                assert_true(maxtree_grow(&t));
+            }
+            n++;
+        }
+        if (n == 0) {
+            continue;
+        }
+        uint32_t i = rnd(n), v = rnd(4) == 0 ? rnd(0x2F000) : rnd(64);
+        maxtree_set(&t, i, v);
+        keys[i] = v;
+        uint32_t thr = rnd(3) == 0 ? rnd(0x2F000) : rnd(80), from = rnd(n);
+        assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr));
+        assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr)); /* from the memo */
+        assert_int_equal(maxtree_first_after(&t, from, thr), ref_first(keys, n, from, thr));
+        uint32_t j = from + rnd(n - from), best = 0;
+        for (uint32_t k = from; k <= j; k++) {
+            best = keys[k] > best ? keys[k] : best;
+        }
+        assert_int_equal(maxtree_node_range_max(t.v, t.leaves, from, j), best);
+        if (step % 512 == 0) {
+            assert_true(maxtree_consistent(&t));
+        }
+    }
+    maxtree_destroy(&t);
+}
+
+/* A failed growth leaves the tree as it was. */
+static void test_maxtree_growth_failure_keeps_the_tree(void **state)
+{
+    (void)state;
+    struct maxtree t;
+    assert_true(maxtree_init(&t, 4));
+    for (uint32_t i = 0; i < 4; i++) {
+        maxtree_set(&t, i, 10 * (i + 1));
+    }
+    meta_fail_after(1);
+    assert_false(maxtree_grow(&t));
+    meta_fail_after(0);
+    assert_int_equal(t.leaves, 4);
+    assert_true(maxtree_consistent(&t));
+    assert_int_equal(maxtree_first(&t, 25), 2);
+    assert_true(maxtree_grow(&t));
+    assert_int_equal(t.leaves, 8);
+    assert_int_equal(maxtree_first(&t, 25), 2);
+    assert_int_equal(maxtree_first(&t, 41), MAXTREE_NONE);
+    maxtree_destroy(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_matches_a_scan),
+        cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
+        cmocka_unit_test(test_maxtree_matches_a_scan),
+        cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
