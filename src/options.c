@@ -67,7 +67,7 @@ struct option_def {
 enum {
     OPT_IDX_PROFILE, OPT_IDX_SLOT_SIZE, OPT_IDX_RAM, OPT_IDX_LMA, OPT_IDX_THRESHOLDS,
     OPT_IDX_OUT, OPT_IDX_QUIET, OPT_IDX_FOLLOW, OPT_IDX_STATE, OPT_IDX_SCHEDULE, OPT_IDX_HIBERNATE_SIGNAL, OPT_IDX_CLOSE_APPS, OPT_IDX_SESSION,
-    OPT_IDX_STACK_DEPTH, OPT_IDX_LOG_LIMIT, OPT_IDX_COUNT
+    OPT_IDX_SESSION_FD, OPT_IDX_STACK_DEPTH, OPT_IDX_LOG_LIMIT, OPT_IDX_COUNT
 };
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
@@ -107,6 +107,9 @@ static const struct option_def table[OPT_IDX_COUNT] = {
                             "SIGKILL after 8 s)"},
     [OPT_IDX_SESSION] = {"session", "CEBOX_SESSION", OPT_PATH, 0, 0, 0, NULL, "none",
                          "device shared by the processes of one run (cebox run sets it)"},
+    [OPT_IDX_SESSION_FD] = {"session-fd", "CEBOX_SESSION_FD", OPT_INT, 3, 1048575, 1, NULL, "none",
+                            "descriptor on which the session file stays open, so that a program that "
+                            "changed user still joins (cebox run sets it)"},
     [OPT_IDX_STACK_DEPTH] = {"stack-depth", "CEBOX_STACK_DEPTH", OPT_INT, 1, 128, 1, NULL, "32",
                              "frames recorded per call stack of a failed allocation (innermost first)"},
     [OPT_IDX_LOG_LIMIT] = {"log-limit", "CEBOX_LOG_LIMIT", OPT_SIZE, 64 * KB, 64 * GB, 1 * KB, NULL, "64M",
@@ -363,6 +366,7 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
     case OPT_IDX_STATE: s->state = (int)choice; break;
     case OPT_IDX_SCHEDULE: strcpy(s->schedule, value); break;
     case OPT_IDX_SESSION: strcpy(s->session, value); break;
+    case OPT_IDX_SESSION_FD: s->session_fd = (int)size; break;
     case OPT_IDX_HIBERNATE_SIGNAL: s->hibernate_signal = signo; break;
     case OPT_IDX_CLOSE_APPS: s->close_apps = flag; break;
     case OPT_IDX_STACK_DEPTH: s->stack_depth = (unsigned)size; break;
@@ -389,6 +393,7 @@ static void apply_defaults(struct cebox_settings *s)
     s->state = MEMSTATE_NORMAL;
     s->schedule[0] = '\0';
     s->session[0] = '\0';
+    s->session_fd = -1;
     s->hibernate_signal = 0;
     s->close_apps = false;
     s->stack_depth = 32;
@@ -471,6 +476,13 @@ static void format_value(size_t idx, const struct cebox_settings *s, char *buf, 
     case OPT_IDX_STATE: snprintf(buf, len, "%s", state_names[s->state]); break;
     case OPT_IDX_SCHEDULE: snprintf(buf, len, "%s", s->schedule[0] ? s->schedule : "(none)"); break;
     case OPT_IDX_SESSION: snprintf(buf, len, "%s", s->session[0] ? s->session : "(none)"); break;
+    case OPT_IDX_SESSION_FD:
+        if (s->session_fd < 0) {
+            snprintf(buf, len, "(none)");
+        } else {
+            snprintf(buf, len, "%d", s->session_fd);
+        }
+        break;
     case OPT_IDX_HIBERNATE_SIGNAL:
         if (s->hibernate_signal == 0) {
             snprintf(buf, len, "none");

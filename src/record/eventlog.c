@@ -602,6 +602,7 @@ void eventlog_summary(struct cebox_core *core, struct run_summary *out)
     }
     pthread_mutex_unlock(&lg.lock);
     snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
+    snprintf(out->private_device, sizeof out->private_device, "%s", ram_private_reason(&core->ram));
     if (core->slot != NULL) {
         struct slot_stats ss;
         slot_get_stats(core->slot, &ss);
@@ -669,6 +670,7 @@ void eventlog_exit(const struct run_summary *s)
         log_put_u64(&e, s->unrecorded_failures);
         log_put_u64(&e, s->heap_live_bytes);
         log_put_u64(&e, s->heap_live_blocks);
+        put_cstr(&e, s->private_device);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);
