@@ -8,6 +8,10 @@
  * one CEBOX_SESSION names: a stale number that now names another file of
  * the program's (a copy of the session included) is never mapped.
  *
+ * A member is alive while its process exists and still maps the session
+ * file (/proc/PID/maps: device and inode): an image that exec'd took its
+ * pages with it, and its row goes even when the new image cannot join.
+ *
  * Invariants checked here (invariant.h): every function named *_locked
  * runs with the lock held (a flag beside the mutex says so; unlocking
  * checks the mutex's own record of its owner); the used pages equal the
@@ -26,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,9 +189,99 @@ bool ram_process_gone(int32_t pid)
     return pid > 0 && ((kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid));
 }
 
-static bool process_gone(int32_t pid)
+/* Reads /proc/PID/maps line by line, looking at each line's device and
+ * inode fields ("start-end perms offset MAJ:MIN INODE path"). */
+struct maps_scan {
+    char line[128]; /* the start of the current line; the rest is not needed */
+    size_t len;
+    bool found;
+};
+
+/* Skips n space-separated fields of p. */
+static const char *skip_fields(const char *p, int n)
 {
-    return ram_process_gone(pid);
+    for (; n > 0; n--) {
+        while (*p == ' ') {
+            p++;
+        }
+        while (*p != ' ' && *p != '\0') {
+            p++;
+        }
+    }
+    while (*p == ' ') {
+        p++;
+    }
+    return p;
+}
+
+/* Reads a number in `base` (10 or 16) at *p and moves *p past it. */
+static uint64_t take_number(const char **p, unsigned base)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : base == 16 && c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                                                          : base;
+        if (d >= base) {
+            return v;
+        }
+        v = v * base + d;
+    }
+}
+
+/* Parsed by hand: this runs inside a charge, on the allocation path,
+ * where stdio may not. */
+static void maps_line(struct maps_scan *m, uint64_t dev_major, uint64_t dev_minor, uint64_t ino)
+{
+    m->line[m->len] = '\0';
+    m->len = 0;
+    const char *p = skip_fields(m->line, 3);
+    uint64_t maj = take_number(&p, 16);
+    if (*p++ != ':') {
+        return;
+    }
+    uint64_t min = take_number(&p, 16);
+    p = skip_fields(p, 0);
+    uint64_t inode = take_number(&p, 10);
+    m->found = maj == dev_major && min == dev_minor && inode == ino;
+}
+
+/* True unless process pid is known not to map the session file any more:
+ * an image that exec'd took its mapping and its pages with it, although
+ * the process lives on (its new image may not be able to join: a program
+ * that gave up root, or one started with --no-follow).  A process whose
+ * maps this one may not read counts as mapping it. */
+static bool still_maps(int32_t pid, const struct ram_header *hdr)
+{
+    char path[48], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return true;
+    }
+    struct maps_scan m = {.len = 0, .found = false};
+    uint64_t maj = major((dev_t)hdr->dev), min = minor((dev_t)hdr->dev);
+    ssize_t n = 0;
+    while (!m.found && (n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n && !m.found; i++) {
+            if (buf[i] == '\n') {
+                maps_line(&m, maj, min, hdr->ino);
+            } else if (m.len < sizeof m.line - 1) {
+                m.line[m.len++] = buf[i];
+            }
+        }
+    }
+    bool unreadable = n < 0 && !m.found;
+    close(fd);
+    return m.found || unreadable;
+}
+
+/* A member's row can go: its process is gone, or (in a session) no longer
+ * maps the session's file. */
+static bool member_gone(const struct ram_shared *sh, int32_t pid)
+{
+    return ram_process_gone(pid) || (sh->hdr.ino != 0 && !still_maps(pid, &sh->hdr));
 }
 
 /* Returns the pages of members whose process is gone (lock held). */
@@ -198,7 +293,7 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
     size_t reclaimed = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &sh->members[i];
-        if (m->pid != 0 && process_gone(m->pid)) {
+        if (m->pid != 0 && member_gone(sh, m->pid)) {
             reclaimed += m->committed;
             sh->used_pages -= m->committed;
             memset(m, 0, sizeof *m);

@@ -14,8 +14,10 @@
  *
  * Invariants:
  *  - used pages == the sum of the members' committed pages;
- *  - a member whose process died (crash, SIGKILL, exec) is reclaimed: its
- *    pages return to the budget the next time anyone runs short or joins;
+ *  - a member whose process died (crash, SIGKILL) or exec'd (its process
+ *    no longer maps the session: the new image may be unable to join) is
+ *    reclaimed: its pages return to the budget the next time anyone runs
+ *    short or joins;
  *  - cebox's own bookkeeping is never charged.
  * Locking: a robust process-shared mutex in the shared area; a member that
  * dies holding it cannot block the others: the next to take it recomputes

@@ -122,6 +122,11 @@ inherited" ]; then ok "the session file stays 0600, open on the inherited descri
     if [ $? -eq 0 ] && has "device: private (could not join" "$TMP/err" && cmp -s "$TMP/copy" "$TMP/copy.orig"; then
         ok "a descriptor that names another file (a copy of the session) is never mapped"
     else bad "a descriptor that names another file (a copy of the session) is never mapped"; fi
+    rm -f "$TMP/hog.out"
+    run "$CEBOX" run --quiet --ram 2M sh -c "'$P/dropexec' --hold 1200 --close-all '$P/hog' 4 3 > '$TMP/hog.out' & $HELD; '$P/hog' 1200"
+    if [ $? -eq 0 ] && has "holding 1200 KB" "$TMP/out" && has "holding 4 KB" "$TMP/hog.out"; then
+        ok "the pages of an image that exec'd a program that cannot join are given back"
+    else bad "the pages of an image that exec'd a program that cannot join are given back"; fi
     # gpgv (apt's signature check, run as _apt after apt closed every
     # descriptor) once hung in textdomain: strerror in cebox's start had
     # broken gettext's lock.  The reason's text now needs no locale.

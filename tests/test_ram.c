@@ -208,6 +208,45 @@ static void test_a_member_killed_holding_the_lock_blocks_nobody(void **state)
     close(fd);
 }
 
+/* A member that exec'd (a program that gave up root cannot join again) is
+ * reclaimed although its process lives: its mapping went with the old image. */
+static void test_a_member_that_execd_is_reclaimed(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ram c;
+        close(p[0]);
+        if (ram_session_join(&c, path) != 0 || ram_charge(&c, 20) != RAM_OK) {
+            _exit(1);
+        }
+        (void)!write(p[1], "x", 1); /* joined and charged */
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(1);
+    }
+    close(p[1]);
+    char x = 0;
+    assert_int_equal(read(p[0], &x, 1), 1);
+    assert_int_equal(x, 'x');
+    assert_int_equal(read(p[0], &x, 1), 0); /* EOF: the child exec'd */
+    close(p[0]);
+    assert_false(ram_process_gone(pid));
+    struct ram_member_info m[4];
+    assert_int_equal(ram_members(&a, m, 4), 0);
+    assert_int_equal(ram_free_pages(&a), 90);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    ram_release(&a);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_a_member_joins_through_the_descriptor),
         cmocka_unit_test(test_a_descriptor_that_names_another_file_is_not_used),
         cmocka_unit_test(test_a_member_killed_holding_the_lock_blocks_nobody),
+        cmocka_unit_test(test_a_member_that_execd_is_reclaimed),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -1,12 +1,13 @@
 /*
  * dropexec.c - gives up root, then execs, as setpriv, su and apt's methods
- * do: `dropexec [--close-all | --stale FILE] PROGRAM [ARGS...]` becomes
- * uid and gid 65534 (nobody) with no supplementary groups and execs
- * PROGRAM.  --close-all first closes every descriptor above 2 (close_range,
- * as Python's subprocess and apt do before they exec); --stale FILE opens
- * FILE read-write on the descriptor CEBOX_SESSION_FD names, so that the
- * number the program inherits names another file.  Exit 126 when a step
- * fails.
+ * do: `dropexec [--hold KB] [--close-all] [--stale FILE] PROGRAM [ARGS...]`
+ * becomes uid and gid 65534 (nobody) with no supplementary groups and
+ * execs PROGRAM.  --hold KB first allocates and touches KB kilobytes (the
+ * image that execs holds them); --close-all closes every descriptor above 2
+ * (close_range, as Python's subprocess and apt do before they exec);
+ * --stale FILE opens FILE read-write on the descriptor CEBOX_SESSION_FD
+ * names, so that the number the program inherits names another file.
+ * Exit 126 when a step fails.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -40,20 +41,34 @@ static int put_on_session_fd(const char *file)
     return 0;
 }
 
+/* Memory the image holds when it execs (touched, so it is committed). */
+static void hold(const char *kb)
+{
+    size_t len = (size_t)atoi(kb) * 1024;
+    char *p = malloc(len);
+    if (p != NULL) {
+        memset(p, 1, len);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
-    if (argc > i && strcmp(argv[i], "--close-all") == 0) {
-        close_above_stderr();
-        i++;
-    } else if (argc > i + 1 && strcmp(argv[i], "--stale") == 0) {
-        if (put_on_session_fd(argv[i + 1]) != 0) {
-            return 126;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--close-all") == 0) {
+            close_above_stderr();
+        } else if (strcmp(argv[i], "--stale") == 0 && i + 1 < argc) {
+            if (put_on_session_fd(argv[++i]) != 0) {
+                return 126;
+            }
+        } else if (strcmp(argv[i], "--hold") == 0 && i + 1 < argc) {
+            hold(argv[++i]);
+        } else {
+            break;
         }
-        i += 2;
     }
     if (argc <= i) {
-        fprintf(stderr, "usage: dropexec [--close-all | --stale FILE] PROGRAM [ARGS...]\n");
+        fprintf(stderr, "usage: dropexec [--hold KB] [--close-all] [--stale FILE] PROGRAM [ARGS...]\n");
         return 126;
     }
     if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
