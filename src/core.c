@@ -3,6 +3,7 @@
  */
 #include "core.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -28,20 +29,10 @@ static void die(const char *msg)
     _exit(CORE_EXIT_BAD_SETTINGS);
 }
 
-/* The device RAM: the session's when `cebox run` made one, else private,
- * in the state the settings ask for. */
-static int init_ram(struct cebox_core *c, const struct cebox_settings *s)
+/* A device of the process's own, in the state the settings ask for. */
+static int init_private(struct cebox_core *c, const struct cebox_settings *s)
 {
     const struct cebox_profile *p = s->profile;
-    if (s->session[0] != '\0') {
-        int err = ram_session_join(&c->ram, s->session);
-        if (err != 0) {
-            char msg[OPTIONS_ERR_MAX + 64];
-            snprintf(msg, sizeof msg, "cannot join the session %s: %s", s->session, strerror(err));
-            die(msg);
-        }
-        return 0;
-    }
     const struct memstate_table *t = memstate_table_by_id((enum memstate_table_id)s->thresholds);
     if (ram_init(&c->ram, s->ram / p->page_size, p->page_size, t) != 0) {
         return -1;
@@ -50,6 +41,36 @@ static int init_ram(struct cebox_core *c, const struct cebox_settings *s)
         ram_force_state(&c->ram, (enum memstate)s->state);
     }
     return 0;
+}
+
+/* The session `cebox run` made: through the descriptor it handed down
+ * while that still names the session's file (a program that changed user
+ * can no longer open the 0600 path), else by the path.  A process that can
+ * do neither runs on a device of its own (of the run's size: cebox run
+ * exported its settings), and its exit summary says why: cebox never stops
+ * a program over its own bookkeeping. */
+static int join_session(struct cebox_core *c, const struct cebox_settings *s)
+{
+    int err = s->session_fd >= 0 ? ram_session_join_fd(&c->ram, s->session_fd, s->session) : EBADF;
+    if (err != 0) {
+        err = ram_session_join(&c->ram, s->session);
+    }
+    if (err == 0) {
+        return 0;
+    }
+    if (init_private(c, s) != 0) {
+        return -1;
+    }
+    char why[RAM_WHY_MAX];
+    snprintf(why, sizeof why, "could not join the session %s: %s", s->session, ram_join_strerror(err));
+    ram_note_private(&c->ram, why);
+    return 0;
+}
+
+/* The device RAM: the session's when `cebox run` made one, else private. */
+static int init_ram(struct cebox_core *c, const struct cebox_settings *s)
+{
+    return s->session[0] != '\0' ? join_session(c, s) : init_private(c, s);
 }
 
 static DWORD build(struct cebox_core *c, const struct cebox_settings *s)

@@ -27,19 +27,21 @@
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #ifdef HAVE_SYS_SINGLE_THREADED_H
 #include <sys/single_threaded.h>
 #endif
+
+#include "os.h"
 
 struct lock {
     atomic_int state;
 };
 
+/* The raw call (os.h): a wait or wake under contention never changes the
+ * program's errno. */
 static inline void lock_futex(struct lock *l, int op, int val)
 {
-    (void)syscall(SYS_futex, &l->state, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+    (void)os_futex(&l->state, op | FUTEX_PRIVATE_FLAG, val);
 }
 
 static inline void lock_take(struct lock *l)

@@ -64,7 +64,7 @@ static const struct cebox_profile profiles[] = {
 };
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT, OPT_FD };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
@@ -95,6 +95,7 @@ struct option_def {
 #define INT_OPTION(m) .type = OPT_INT, SCALAR_FIELD(m, unsigned)
 #define CHOICE_OPTION(m) .type = OPT_CHOICE, SCALAR_FIELD(m, int)
 #define SIGNAL_OPTION(m) .type = OPT_SIGNAL, SCALAR_FIELD(m, int)
+#define FD_OPTION(m) .type = OPT_FD, SCALAR_FIELD(m, int)
 #define PATH_OPTION(m) .type = OPT_PATH, TEXT_FIELD(m)
 #define SCHEDULE_OPTION(m) .type = OPT_SCHEDULE, TEXT_FIELD(m)
 /* OPTION(m) whose default is the profile's member m, of the same type as the
@@ -137,6 +138,9 @@ static const struct option_def table[] = {
      .help = "Pocket PC: in limited memory, ask background processes to close (SIGTERM, SIGKILL after 8 s)"},
     {"session", "CEBOX_SESSION", PATH_OPTION(session), .default_doc = "none",
      .help = "device shared by the processes of one run (cebox run sets it)"},
+    {"session-fd", "CEBOX_SESSION_FD", FD_OPTION(session_fd), .min = 3, .max = 1048575, .default_value = "none",
+     .help = "descriptor on which the session file stays open, so that a program that changed user still "
+             "joins (cebox run sets it)"},
     {"stack-depth", "CEBOX_STACK_DEPTH", INT_OPTION(stack_depth), .min = 1, .max = 128,
      .default_value = "32",
      .help = "frames recorded per call stack of a failed allocation (innermost first)"},
@@ -484,6 +488,37 @@ static void describe_schedule(const struct option_def *d, char *buf, size_t len)
                        "most, STATE one of normal, limited, low, critical", SCHEDULE_MAX, d->size - 1);
 }
 
+/* A descriptor number, or none (-1). */
+static int parse_fd(const struct option_def *d, const char *value, void *field)
+{
+    unsigned v;
+    if (strcmp(value, "none") == 0) {
+        *(int *)field = -1;
+        return 0;
+    }
+    if (parse_int(d, value, &v) != 0) {
+        return -1;
+    }
+    *(int *)field = (int)v;
+    return 0;
+}
+
+static void format_fd(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    int fd = *(const int *)field;
+    if (fd < 0) {
+        snprintf(buf, len, "none");
+    } else {
+        snprintf(buf, len, "%d", fd);
+    }
+}
+
+static void describe_fd(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "none or a descriptor number from %zu to %zu", d->min, d->max);
+}
+
 struct option_type {
     /* Parses value into the row's field: 0, or -1 with the field unspecified. */
     int (*parse)(const struct option_def *d, const char *value, void *field);
@@ -500,6 +535,7 @@ static const struct option_type types[] = {
     [OPT_SCHEDULE] = {parse_schedule, format_text, describe_schedule},
     [OPT_SIGNAL] = {parse_signal, format_signal, describe_signal},
     [OPT_INT] = {parse_int, format_int, describe_int},
+    [OPT_FD] = {parse_fd, format_fd, describe_fd},
 };
 
 /* ---- rows and settings ---- */

@@ -65,6 +65,7 @@ struct cebox_settings {
     int state;         /* enum memstate: the state to start in (normal: not forced) */
     char schedule[SCHEDULE_TEXT_MAX]; /* "2s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
+    int session_fd;     /* descriptor the session file is open on, or -1 */
     int hibernate_signal; /* 0: none */
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */

@@ -25,29 +25,10 @@
 
 #include "invariant.h"
 
-/* A system call that returns -errno in the register instead of setting errno.
- * x86_64 and aarch64 Linux both report errors as values in [-4095, -1]. */
+/* The raw system call of os.h (os_syscall6): -errno in the result, errno untouched. */
 static long raw_syscall6(long nr, long a, long b, long c, long d, long e, long f)
 {
-#if defined(__x86_64__)
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-#else
-    int saved = errno;
-    long ret = syscall(nr, a, b, c, d, e, f);
-    if (ret == -1) {
-        ret = -errno;
-    }
-    errno = saved;
-    return ret;
-#endif
+    return os_syscall6(nr, a, b, c, d, e, f);
 }
 
 static int syscall_error(long ret)
@@ -219,6 +200,16 @@ _Noreturn void invariant_failed(const char *file, int line, const char *what)
     /* glibc's abort() is async-signal-safe and ends the process even when
      * the program catches SIGABRT and returns. */
     abort();
+}
+
+int os_map_shared_file(int fd, size_t len, void **out)
+{
+    long ret = raw_syscall6(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int err = syscall_error(ret);
+    if (err == 0) {
+        *out = (void *)ret;
+    }
+    return err;
 }
 
 /* ---- descriptors and threads ---- */

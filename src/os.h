@@ -1,8 +1,9 @@
 /*
  * os.h - the only way cebox maps, protects and unmaps memory.
  *
- * Owns: every call to the kernel's mmap/mprotect/munmap/madvise made by cebox,
- * and the raw write helper the allocation paths use for messages.
+ * Owns: every call to the kernel's mmap/mprotect/munmap/madvise made by cebox
+ * (the session file's shared mapping included), the futex calls of the heap
+ * lock, and the raw write helper the allocation paths use for messages.
  * They are made as raw system calls so that they never reach the interposed
  * libc functions of the preload library and never touch errno of the caller
  * (see os.c).
@@ -13,7 +14,11 @@
 #ifndef CEBOX_OS_H
 #define CEBOX_OS_H
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define OS_PROT_NONE 0
 #define OS_PROT_READ 1
@@ -52,6 +57,50 @@ int os_write_all(int fd, const void *buf, size_t len);
 
 /* The host's page size, from the auxiliary vector (no allocation). */
 size_t os_page_size(void);
+
+/* ---- the raw system call, a shared file mapping and the futex ---- */
+
+/* A system call that returns -errno in its result instead of setting errno
+ * (x86_64 and aarch64 Linux both report errors as values in [-4095, -1]).
+ * Inline so that lock.h's futex costs no call beyond the kernel's; os.c's
+ * other functions go through it too. */
+static inline long os_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
+    int saved = errno;
+    long ret = syscall(nr, a, b, c, d, e, f);
+    if (ret == -1) {
+        ret = -errno;
+    }
+    errno = saved;
+    return ret;
+#endif
+}
+
+/* Maps the first `len` bytes of file fd (open read-write) shared and
+ * read-write, anywhere; stores the address in *out.  Unmap with
+ * os_release. */
+int os_map_shared_file(int fd, size_t len, void **out);
+
+/* futex(2) on *word with operation op (FUTEX_WAIT or FUTEX_WAKE, flags
+ * included) and value val, no timeout.  Returns 0 or an errno value
+ * (FUTEX_WAIT: EAGAIN when *word no longer held val, EINTR); a waiter must
+ * look at the word again either way. */
+static inline int os_futex(atomic_int *word, int op, int val)
+{
+    long ret = os_syscall6(SYS_futex, (long)word, op, val, 0, 0, 0);
+    return ret < 0 && ret >= -4095 ? (int)-ret : 0;
+}
 
 /* ---- descriptors and threads, with the same contract: raw system calls,
  * the caller's errno untouched ---- */

@@ -1,7 +1,26 @@
 /*
  * ram.c - device RAM, private or shared by a session (see ram.h).
+ *
+ * A session file starts with a header that names the file itself (device
+ * and inode, from fstat at creation).  A descriptor handed down by
+ * `cebox run` is used only after fstat and a read of that header show it
+ * is an original session file and, where the path can be looked at, the
+ * one CEBOX_SESSION names: a stale number that now names another file of
+ * the program's (a copy of the session included) is never mapped.
+ *
+ * A member is alive while its process exists and still maps the session
+ * file (/proc/PID/maps: device and inode): an image that exec'd took its
+ * pages with it, and its row goes even when the new image cannot join.
+ *
+ * Invariants checked here (invariant.h): every function named *_locked
+ * runs with the lock held (a flag beside the mutex says so; unlocking
+ * checks the mutex's own record of its owner); the used pages equal the
+ * sum of the members' pages at every reclaim, and after every charge and
+ * credit with --enable-debug (a scan of the table).
  */
 #include "ram.h"
+
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,16 +28,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "meta.h"
+#include "invariant.h"
+#include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 2u
+#define RAM_VERSION 3u
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -28,9 +49,16 @@ struct ram_member {
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
 };
 
-struct ram_shared {
+/* What a descriptor's file must begin with to be taken for the session. */
+struct ram_header {
     uint32_t magic, version;
+    uint64_t dev, ino; /* the session file's own identity; 0 for a private device */
+};
+
+struct ram_shared {
+    struct ram_header hdr;
     pthread_mutex_t lock;
+    uint32_t held;     /* 1 while the lock is held: what *_locked functions check */
     uint64_t total_pages, page;
     uint64_t used_pages;
     int32_t forced;    /* MEMSTATE_COUNT: none */
@@ -44,23 +72,56 @@ struct ram_shared {
 
 /* ---- locking that survives a member's death ---- */
 
+static void assert_held(const struct ram_shared *sh)
+{
+    INVARIANT(__atomic_load_n(&sh->held, __ATOMIC_RELAXED) != 0, "the device's lock is held");
+}
+
+/* The pages of the rows in use (lock held). */
+static uint64_t members_sum_locked(const struct ram_shared *sh)
+{
+    assert_held(sh);
+    uint64_t sum = 0;
+    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+        sum += sh->members[i].pid != 0 ? sh->members[i].committed : 0;
+    }
+    return sum;
+}
+
+static size_t reclaim_dead_locked(struct ram_shared *sh);
+
+/* The previous holder died mid-update: the rows it may have been writing
+ * are tidied, the used pages recomputed from them, and its row (with any
+ * other dead member's) reclaimed. */
+static void recover_locked(struct ram_shared *sh)
+{
+    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+        if (sh->members[i].pid == 0) {
+            memset(&sh->members[i], 0, sizeof sh->members[i]);
+        }
+    }
+    sh->used_pages = members_sum_locked(sh);
+    reclaim_dead_locked(sh);
+}
+
 static void lock(struct ram_shared *sh)
 {
-    if (pthread_mutex_lock(&sh->lock) == EOWNERDEAD) {
-        /* The holder died mid-update; the counts it was changing are
-         * recomputed from the member rows. */
-        uint64_t used = 0;
-        for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-            used += sh->members[i].committed;
-        }
-        sh->used_pages = used;
+    int rc = pthread_mutex_lock(&sh->lock);
+    INVARIANT(rc == 0 || rc == EOWNERDEAD, "the device's lock can be taken");
+    __atomic_store_n(&sh->held, 1, __ATOMIC_RELAXED);
+    if (rc == EOWNERDEAD) {
+        recover_locked(sh);
         pthread_mutex_consistent(&sh->lock);
     }
 }
 
 static void unlock(struct ram_shared *sh)
 {
-    pthread_mutex_unlock(&sh->lock);
+    __atomic_store_n(&sh->held, 0, __ATOMIC_RELAXED);
+    /* A robust mutex refuses (EPERM) an unlock by a thread that does not
+     * hold it: a lock() and unlock() out of pair shows here. */
+    int rc = pthread_mutex_unlock(&sh->lock);
+    INVARIANT(rc == 0, "the device's lock is released by its holder");
 }
 
 static uint64_t now_ns(void)
@@ -81,6 +142,7 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     }
     pthread_mutex_init(&sh->lock, &attr);
     pthread_mutexattr_destroy(&attr);
+    sh->held = 0;
     sh->total_pages = total_pages;
     sh->page = page;
     sh->used_pages = 0;
@@ -88,8 +150,8 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     sh->table = table;
     sh->state = MEMSTATE_NORMAL;
     sh->transitions = 0;
-    sh->version = RAM_VERSION;
-    sh->magic = RAM_MAGIC;
+    sh->hdr.version = RAM_VERSION;
+    sh->hdr.magic = RAM_MAGIC;
 }
 
 static uint32_t table_id(const struct memstate_table *t)
@@ -128,19 +190,111 @@ bool ram_process_gone(int32_t pid)
     return pid > 0 && ((kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid));
 }
 
-static bool process_gone(int32_t pid)
+/* Reads /proc/PID/maps line by line, looking at each line's device and
+ * inode fields ("start-end perms offset MAJ:MIN INODE path"). */
+struct maps_scan {
+    char line[128]; /* the start of the current line; the rest is not needed */
+    size_t len;
+    bool found;
+};
+
+/* Skips n space-separated fields of p. */
+static const char *skip_fields(const char *p, int n)
 {
-    return ram_process_gone(pid);
+    for (; n > 0; n--) {
+        while (*p == ' ') {
+            p++;
+        }
+        while (*p != ' ' && *p != '\0') {
+            p++;
+        }
+    }
+    while (*p == ' ') {
+        p++;
+    }
+    return p;
+}
+
+/* Reads a number in `base` (10 or 16) at *p and moves *p past it. */
+static uint64_t take_number(const char **p, unsigned base)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : base == 16 && c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                                                          : base;
+        if (d >= base) {
+            return v;
+        }
+        v = v * base + d;
+    }
+}
+
+/* Parsed by hand: this runs inside a charge, on the allocation path,
+ * where stdio may not. */
+static void maps_line(struct maps_scan *m, uint64_t dev_major, uint64_t dev_minor, uint64_t ino)
+{
+    m->line[m->len] = '\0';
+    m->len = 0;
+    const char *p = skip_fields(m->line, 3);
+    uint64_t maj = take_number(&p, 16);
+    if (*p++ != ':') {
+        return;
+    }
+    uint64_t min = take_number(&p, 16);
+    p = skip_fields(p, 0);
+    uint64_t inode = take_number(&p, 10);
+    m->found = maj == dev_major && min == dev_minor && inode == ino;
+}
+
+/* True unless process pid is known not to map the session file any more:
+ * an image that exec'd took its mapping and its pages with it, although
+ * the process lives on (its new image may not be able to join: a program
+ * that gave up root, or one started with --no-follow).  A process whose
+ * maps this one may not read counts as mapping it. */
+static bool still_maps(int32_t pid, const struct ram_header *hdr)
+{
+    char path[48], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return true;
+    }
+    struct maps_scan m = {.len = 0, .found = false};
+    uint64_t maj = major((dev_t)hdr->dev), min = minor((dev_t)hdr->dev);
+    ssize_t n = 0;
+    while (!m.found && (n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n && !m.found; i++) {
+            if (buf[i] == '\n') {
+                maps_line(&m, maj, min, hdr->ino);
+            } else if (m.len < sizeof m.line - 1) {
+                m.line[m.len++] = buf[i];
+            }
+        }
+    }
+    bool unreadable = n < 0 && !m.found;
+    close(fd);
+    return m.found || unreadable;
+}
+
+/* A member's row can go: its process is gone, or (in a session) no longer
+ * maps the session's file. */
+static bool member_gone(const struct ram_shared *sh, int32_t pid)
+{
+    return ram_process_gone(pid) || (sh->hdr.ino != 0 && !still_maps(pid, &sh->hdr));
 }
 
 /* Returns the pages of members whose process is gone (lock held). */
 static size_t reclaim_dead_locked(struct ram_shared *sh)
 {
+    INVARIANT(sh->used_pages == members_sum_locked(sh),
+              "the device's used pages are the sum of its members' pages");
     int saved = errno;
     size_t reclaimed = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &sh->members[i];
-        if (m->pid != 0 && process_gone(m->pid)) {
+        if (m->pid != 0 && member_gone(sh, m->pid)) {
             reclaimed += m->committed;
             sh->used_pages -= m->committed;
             memset(m, 0, sizeof *m);
@@ -151,9 +305,11 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
 }
 
 /* Takes a row for pid (lock held); a row already held by pid belonged to the
- * image this process exec'd from: its pages are gone with it. */
+ * image this process exec'd from: its pages are gone with it.  -1 when the
+ * table is full even after reclaiming the dead. */
 static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t committed)
 {
+    assert_held(sh);
     int free_row = -1;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &sh->members[i];
@@ -190,72 +346,172 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
     }
     init_shared(sh, total_pages, page, table_id(t), MEMSTATE_COUNT, false);
     *r = (struct ram){.sh = sh, .map_bytes = bytes, .page = page, .table = t, .session = false};
+    lock(sh);
     r->member = add_member_locked(sh, (int32_t)getpid(), 0);
+    unlock(sh);
     return 0;
 }
 
-static void *map_shared(int fd, size_t bytes)
+/* fd moved to RAM_SESSION_FD_MIN or above (close-on-exec), out of the way
+ * of the low numbers programs reuse; as it was when the limit is lower. */
+static int move_high(int fd)
 {
-    /* syscall() reads every argument as a long, and the offset goes on the
-     * stack: an int 0 there may carry garbage in its upper half (clang
-     * stores only 4 bytes), which maps far past the end of the file. */
-    long ret = syscall(SYS_mmap, 0L, (long)bytes, (long)(PROT_READ | PROT_WRITE), (long)MAP_SHARED, (long)fd, 0L);
-    return ret == -1 ? NULL : (void *)ret;
+    struct rlimit rl;
+    int min = RAM_SESSION_FD_MIN;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= (rlim_t)min) {
+        min = 3;
+    }
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, min);
+    if (high < 0) {
+        return fd;
+    }
+    close(fd);
+    return high;
 }
 
 int ram_session_create(const char *path, size_t total_pages, size_t page,
-                       enum memstate_table_id table, enum memstate forced)
+                       enum memstate_table_id table, enum memstate forced, int *fd_out)
 {
     size_t bytes = sizeof(struct ram_shared);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         return errno;
     }
-    struct ram_shared *sh = NULL;
-    int err = ftruncate(fd, (off_t)bytes) != 0 ? errno : 0;
-    if (err == 0 && (sh = map_shared(fd, bytes)) == NULL) {
-        err = errno;
+    struct stat st;
+    void *map = NULL;
+    int err = ftruncate(fd, (off_t)bytes) != 0 || fstat(fd, &st) != 0 ? errno : 0;
+    if (err == 0) {
+        err = os_map_shared_file(fd, bytes, &map);
     }
-    close(fd);
     if (err != 0) {
+        close(fd);
         unlink(path);
         return err;
     }
+    struct ram_shared *sh = map;
     init_shared(sh, total_pages, page, (uint32_t)table, (int32_t)forced, true);
-    syscall(SYS_munmap, sh, bytes);
+    sh->hdr.dev = (uint64_t)st.st_dev;
+    sh->hdr.ino = (uint64_t)st.st_ino;
+    os_release(sh, bytes);
+    if (fd_out == NULL) {
+        close(fd);
+        return 0;
+    }
+    fd = move_high(fd);
+    if (fd < 3) {
+        close(fd); /* a standard stream's number: not one to hand down */
+        fd = -1;
+    }
+    *fd_out = fd;
     return 0;
 }
 
-int ram_session_join(struct ram *r, const char *path)
+/* Maps the session open on fd and takes a row in it. */
+static int attach(struct ram *r, int fd)
 {
     size_t bytes = sizeof(struct ram_shared);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        return errno;
-    }
     struct stat st;
-    struct ram_shared *sh = NULL;
-    int err = 0;
-    if (fstat(fd, &st) != 0 || (size_t)st.st_size != bytes) {
-        err = EINVAL;
-    } else if ((sh = map_shared(fd, bytes)) == NULL) {
-        err = errno;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes) {
+        return EINVAL;
     }
-    close(fd);
-    if (err == 0 && (sh->magic != RAM_MAGIC || sh->version != RAM_VERSION ||
-                     sh->table >= MEMSTATE_TABLE_COUNT)) {
-        syscall(SYS_munmap, sh, bytes);
-        err = EINVAL;
-    }
+    void *map = NULL;
+    int err = os_map_shared_file(fd, bytes, &map);
     if (err != 0) {
         return err;
+    }
+    struct ram_shared *sh = map;
+    if (sh->hdr.magic != RAM_MAGIC || sh->hdr.version != RAM_VERSION || sh->table >= MEMSTATE_TABLE_COUNT) {
+        os_release(sh, bytes);
+        return EINVAL;
     }
     *r = (struct ram){.sh = sh, .map_bytes = bytes, .page = sh->page, .session = true,
                       .table = memstate_table_by_id((enum memstate_table_id)sh->table)};
     lock(sh);
     r->member = add_member_locked(sh, (int32_t)getpid(), 0);
     unlock(sh);
-    return r->member < 0 ? EMFILE : 0;
+    if (r->member < 0) {
+        os_release(sh, bytes);
+        r->sh = NULL;
+        return ENOSPC;
+    }
+    return 0;
+}
+
+int ram_session_join(struct ram *r, const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    int err = attach(r, fd);
+    close(fd);
+    return err;
+}
+
+/* True when fd is open read-write on an original session file, the one at
+ * path if path can be looked at: checked with fstat and a read of the
+ * header, before anything is mapped. */
+static bool names_the_session(int fd, const char *path)
+{
+    struct stat st, named;
+    struct ram_header hdr;
+    int saved = errno;
+    int flags = fcntl(fd, F_GETFL);
+    bool ok = flags >= 0 && (flags & O_ACCMODE) == O_RDWR && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              (size_t)st.st_size == sizeof(struct ram_shared) &&
+              pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && hdr.magic == RAM_MAGIC &&
+              hdr.version == RAM_VERSION && hdr.dev == (uint64_t)st.st_dev && hdr.ino == (uint64_t)st.st_ino;
+    if (ok && stat(path, &named) == 0) {
+        ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
+    }
+    errno = saved;
+    return ok;
+}
+
+int ram_session_join_fd(struct ram *r, int fd, const char *path)
+{
+    if (fd < 3 || fcntl(fd, F_GETFD) < 0) {
+        return EBADF;
+    }
+    if (!names_the_session(fd, path)) {
+        return ESTALE;
+    }
+    return attach(r, fd);
+}
+
+/* An errno value's text without strerror: strerror translates through
+ * gettext, whose locale lock a program may hold when cebox first runs
+ * (textdomain's strdup is a first malloc), and gpgv hung so under apt. */
+static const char *plain_strerror(int err)
+{
+#ifdef HAVE_STRERRORDESC_NP
+    const char *text = strerrordesc_np(err);
+    if (text != NULL) {
+        return text;
+    }
+#endif
+    (void)err;
+    return "system error";
+}
+
+const char *ram_join_strerror(int err)
+{
+    switch (err) {
+    case EINVAL: return "not a cebox session file";
+    case ENOSPC: return "its member table is full";
+    case ESTALE: return "the descriptor names another file";
+    default: return plain_strerror(err);
+    }
+}
+
+void ram_note_private(struct ram *r, const char *why)
+{
+    snprintf(r->why_private, sizeof r->why_private, "%s", why);
+}
+
+const char *ram_private_reason(const struct ram *r)
+{
+    return r->why_private;
 }
 
 void ram_release(struct ram *r)
@@ -271,11 +527,35 @@ void ram_release(struct ram *r)
     }
     unlock(r->sh);
     if (r->session) {
-        syscall(SYS_munmap, r->sh, r->map_bytes);
+        os_release(r->sh, r->map_bytes);
     } else {
         meta_free(r->sh, r->map_bytes);
     }
     r->sh = NULL;
+}
+
+/* A forked child that found no row in the session: it goes on with a
+ * device of its own, of the session's size and state, charged with its
+ * copy of the slot, rather than charging pages that nobody would give back.
+ * Without even the memory for that, it runs uncounted (member -1). */
+static void fork_to_private(struct ram *r, size_t committed)
+{
+    struct ram_shared *old = r->sh;
+    size_t total = old->total_pages, old_bytes = r->map_bytes;
+    int32_t forced = old->forced;
+    const struct memstate_table *t = r->table;
+    if (ram_init(r, total, r->page, t) != 0) {
+        r->member = -1;
+        ram_note_private(r, "uncounted: the session's member table was full at fork");
+        return;
+    }
+    os_release(old, old_bytes);
+    lock(r->sh);
+    r->sh->forced = forced;
+    r->sh->members[r->member].committed = committed;
+    r->sh->used_pages = committed;
+    unlock(r->sh);
+    ram_note_private(r, "the session's member table was full at fork");
 }
 
 void ram_forked(struct ram *r, size_t committed)
@@ -289,12 +569,16 @@ void ram_forked(struct ram *r, size_t committed)
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
     unlock(r->sh);
+    if (r->member < 0) {
+        fork_to_private(r, committed);
+    }
 }
 
 /* ---- charging ---- */
 
 static size_t free_pages_locked(const struct ram_shared *sh, const struct memstate_table *t)
 {
+    assert_held(sh);
     size_t real = sh->used_pages >= sh->total_pages ? 0 : sh->total_pages - sh->used_pages;
     if (sh->forced < MEMSTATE_COUNT) {
         size_t total = sh->total_pages * sh->page;
@@ -335,14 +619,16 @@ enum ram_result ram_charge(struct ram *r, size_t pages)
     if (v != COMMIT_OK && reclaim_dead_locked(sh) != 0) {
         v = memstate_commit_rule(r->table, r->page, pages, free_pages_locked(sh, r->table));
     }
-    if (v == COMMIT_OK) {
+    if (v == COMMIT_OK && r->member >= 0) {
         sh->used_pages += pages;
-        if (r->member >= 0) {
-            sh->members[r->member].committed += pages;
-            sh->members[r->member].last_active = now_ns();
-        }
+        sh->members[r->member].committed += pages;
+        sh->members[r->member].last_active = now_ns();
+    }
+    if (v == COMMIT_OK) {
         note_state_locked(r);
     }
+    DEBUG_INVARIANT(sh->used_pages == members_sum_locked(sh),
+                    "the device's used pages are the sum of its members' pages");
     unlock(sh);
     return v == COMMIT_OK ? RAM_OK : v == COMMIT_NO_RAM ? RAM_NO_RAM : RAM_STATE_CAP;
 }
@@ -351,11 +637,18 @@ void ram_credit(struct ram *r, size_t pages)
 {
     struct ram_shared *sh = r->sh;
     lock(sh);
-    sh->used_pages -= pages;
     if (r->member >= 0) {
-        sh->members[r->member].committed -= pages;
+        struct ram_member *m = &sh->members[r->member];
+        DEBUG_INVARIANT(m->committed >= pages, "a member gives back no more pages than it holds");
+        /* Bounded all the same: a row taken from a process still alive
+         * (another pid namespace) must not wrap the count around. */
+        size_t back = m->committed < pages ? (size_t)m->committed : pages;
+        m->committed -= back;
+        sh->used_pages -= back;
     }
     note_state_locked(r);
+    DEBUG_INVARIANT(sh->used_pages == members_sum_locked(sh),
+                    "the device's used pages are the sum of its members' pages");
     unlock(sh);
 }
 
@@ -466,4 +759,10 @@ int ram_session_force(const char *path, enum memstate s)
     ram_force_state(&r, s);
     ram_release(&r);
     return 0;
+}
+
+void ram_hold_lock_for_test(struct ram *r, int64_t skew)
+{
+    lock(r->sh);
+    r->sh->used_pages += (uint64_t)skew;
 }

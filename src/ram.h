@@ -6,15 +6,22 @@
  * linked with libcebox, or preloaded by hand) the device serves one process
  * and lives in a private mapping.  Under `cebox run` the device is a
  * *session*: a shared-memory file (mode 0600, named by CEBOX_SESSION) that
- * every process of the run joins, so they all draw on one budget.
+ * every process of the run joins, so they all draw on one budget.  `cebox
+ * run` also keeps the file open on an inherited descriptor (CEBOX_SESSION_FD),
+ * through which a process that changed user (setpriv, su, apt's _apt) still
+ * joins although it can no longer open the path; a process that can do
+ * neither gets a private device, and the reason (ram_private_reason).
  *
  * Invariants:
  *  - used pages == the sum of the members' committed pages;
- *  - a member whose process died (crash, SIGKILL, exec) is reclaimed: its
- *    pages return to the budget the next time anyone runs short or joins;
+ *  - a member whose process died (crash, SIGKILL) or exec'd (its process
+ *    no longer maps the session: the new image may be unable to join) is
+ *    reclaimed: its pages return to the budget the next time anyone runs
+ *    short or joins;
  *  - cebox's own bookkeeping is never charged.
  * Locking: a robust process-shared mutex in the shared area; a member that
- * dies holding it cannot block the others.
+ * dies holding it cannot block the others: the next to take it recomputes
+ * the used pages from the rows and reclaims the dead.
  */
 #ifndef CEBOX_RAM_H
 #define CEBOX_RAM_H
@@ -44,14 +51,23 @@ struct ram_member_info {
     uint64_t last_active_ns; /* its last charge; 0 if none */
 };
 
+/* Room for why a process that was to join a session has a device of its
+ * own: the session's path and the error. */
+#define RAM_WHY_MAX 320
+
 struct ram {
     struct ram_shared *sh;
     size_t map_bytes;
-    int member;           /* this process's row in the member table */
+    int member;           /* this process's row in the member table; -1: uncounted */
     size_t page;
     const struct memstate_table *table;
     bool session;
+    char why_private[RAM_WHY_MAX]; /* "" unless a session could not be joined */
 };
+
+/* The lowest descriptor number `cebox run` keeps the session file on (when
+ * the descriptor limit allows): far from the low numbers programs reuse. */
+#define RAM_SESSION_FD_MIN 900
 
 enum ram_result { RAM_OK = 0, RAM_NO_RAM, RAM_STATE_CAP };
 
@@ -61,19 +77,44 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
 
 /* Creates a session file at `path` (O_EXCL, mode 0600) for a device of
  * total_pages; `forced` is MEMSTATE_COUNT for none.  Returns 0 or an errno
- * value.  Used by `cebox run`, which removes the file at the end. */
+ * value.  With fd != NULL the file stays open: *fd is a read-write,
+ * close-on-exec descriptor at RAM_SESSION_FD_MIN or above when the limit
+ * allows (never 0 to 2), or -1.  Used by `cebox run`, which hands the
+ * descriptor down to the program and removes the file at the end. */
 int ram_session_create(const char *path, size_t total_pages, size_t page,
-                       enum memstate_table_id table, enum memstate forced);
+                       enum memstate_table_id table, enum memstate forced, int *fd);
 
 /* Joins the session at `path` as a member.  Returns 0 or an errno value
- * (EINVAL for a file that is not a cebox session). */
+ * (EINVAL for a file that is not a cebox session, ENOSPC when its member
+ * table is full). */
 int ram_session_join(struct ram *r, const char *path);
+
+/* Joins the session at `path` through descriptor fd, which the process
+ * inherited, without opening the path (it may no longer have the right).
+ * fd is used only when fstat and a read of its header show an original
+ * session file, the one at path when path can be looked at; it is never
+ * closed.  Returns 0, EBADF (fd is not open), ESTALE (fd names another
+ * file: nothing was mapped) or ram_session_join's errors. */
+int ram_session_join_fd(struct ram *r, int fd, const char *path);
+
+/* The text for a join's error (errno values, and the ones above), with no
+ * locale and no lock: safe where cebox starts, inside a program's first
+ * malloc. */
+const char *ram_join_strerror(int err);
+
+/* Records why this process has a private device although it was to join
+ * a session (copied, at most RAM_WHY_MAX - 1 bytes); "" when it is a
+ * member, or was never asked to join. */
+void ram_note_private(struct ram *r, const char *why);
+const char *ram_private_reason(const struct ram *r);
 
 /* Leaves the device: gives this member's pages back and unmaps. */
 void ram_release(struct ram *r);
 
 /* After fork(), in the child: a new member, charged with `committed` pages
- * (the child's copy of the parent's slot). */
+ * (the child's copy of the parent's slot).  With no row left in the
+ * session, the child gets a private device of the session's size instead
+ * (ram_private_reason says so). */
 void ram_forked(struct ram *r, size_t committed);
 
 /* Takes `pages` pages for this member, by the CE 5 commit rule in low and
@@ -113,5 +154,10 @@ bool ram_process_gone(int32_t pid);
 /* Forces the state of the session file at path (for `cebox state`).
  * Returns 0 or an errno value. */
 int ram_session_force(const char *path, enum memstate s);
+
+/* Tests only: takes the device's lock and returns with it held and the
+ * used pages off by `skew`, as a member that dies in the middle of an
+ * update leaves them. */
+void ram_hold_lock_for_test(struct ram *r, int64_t skew);
 
 #endif

@@ -129,8 +129,8 @@ static void map(struct built *b, uint32_t seq)
 
 /* An exit summary; `trailing` u64 fields after outside_peak (0: a log of
  * before libc_malloc_bytes; 4: with it, unrecorded_failures and the live
- * heap at exit). */
-static void summary_with(struct built *b, uint32_t pid, int trailing)
+ * heap at exit), then the private-device string when `device` is not NULL. */
+static void summary_with(struct built *b, uint32_t pid, int trailing, const char *device)
 {
     struct log_enc e;
     log_enc_begin(&e, rec, sizeof rec, LOG_REC_SUMMARY);
@@ -153,12 +153,15 @@ static void summary_with(struct built *b, uint32_t pid, int trailing)
     for (int i = 0; i < 7 + trailing; i++) {
         log_put_u64(&e, (uint64_t)(10 + i));
     }
+    if (device != NULL) {
+        log_put_str(&e, device, strlen(device));
+    }
     add(b, &e);
 }
 
 static void summary(struct built *b, uint32_t pid)
 {
-    summary_with(b, pid, 0);
+    summary_with(b, pid, 0, NULL);
 }
 
 /* header, 2 modules, a stack, failure+map twice (same stack), summary. */
@@ -238,16 +241,40 @@ static void reads_the_optional_summary_fields(void **state)
     struct built b;
     memset(&b, 0, sizeof b);
     header(&b, 4242, LOG_VERSION);
-    summary_with(&b, 4242, 4);
+    summary_with(&b, 4242, 4, NULL);
     struct lr_log log;
     logread_buffer("mem.log", b.data, b.len, &log);
     assert_false(log.damaged);
     assert_true(log.procs[0].has_summary);
+    assert_string_equal(log.procs[0].summary.private_device, ""); /* absent */
     assert_int_equal(log.procs[0].summary.outside_peak, 16);
     assert_int_equal(log.procs[0].summary.libc_malloc_bytes, 17);
     assert_int_equal(log.procs[0].summary.unrecorded_failures, 18);
     assert_int_equal(log.procs[0].summary.heap_live_bytes, 19);
     assert_int_equal(log.procs[0].summary.heap_live_blocks, 20);
+    logread_free(&log);
+}
+
+/* Why a process ran on a private device: the summary's last field, and
+ * its line in the text. */
+static void reads_the_private_device_reason(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    const char *why = "could not join the session /dev/shm/s: Permission denied";
+    summary_with(&b, 4242, 4, why);
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    assert_true(log.procs[0].has_summary);
+    assert_int_equal(log.procs[0].summary.heap_live_blocks, 20);
+    assert_string_equal(log.procs[0].summary.private_device, why);
+    char text[4096];
+    run_summary_format(&log.procs[0].summary, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    assert_non_null(strstr(text, "\ncebox:   device: private (could not join the session /dev/shm/s: "
+                                 "Permission denied)\n"));
     logread_free(&log);
 }
 
@@ -427,6 +454,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_every_field),
         cmocka_unit_test(reads_the_optional_summary_fields),
+        cmocka_unit_test(reads_the_private_device_reason),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),

@@ -338,7 +338,11 @@ static double now_seconds(void)
 }
 
 /* Makes the device the run's processes share: a file in /dev/shm (or
- * TMPDIR), named in CEBOX_SESSION for them, removed by end_session. */
+ * TMPDIR), mode 0600, named in CEBOX_SESSION for them and removed by
+ * cmd_run at the end.  The file stays open on a high descriptor, named in
+ * CEBOX_SESSION_FD and inherited by the program: a process that drops root
+ * before it execs joins through it, and the file is never opened to other
+ * users. */
 static int start_session(struct cebox_settings *s)
 {
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -347,9 +351,16 @@ static int start_session(struct cebox_settings *s)
         snprintf(s->session, sizeof s->session, "%s/cebox-session-%d-%08x", dir, (int)getpid(), salt);
         enum memstate forced = s->state == MEMSTATE_NORMAL ? MEMSTATE_COUNT : (enum memstate)s->state;
         int err = ram_session_create(s->session, s->ram / s->profile->page_size, s->profile->page_size,
-                                     (enum memstate_table_id)s->thresholds, forced);
+                                     (enum memstate_table_id)s->thresholds, forced, &s->session_fd);
         if (err == 0) {
             setenv("CEBOX_SESSION", s->session, 1);
+            char fd[16];
+            snprintf(fd, sizeof fd, "%d", s->session_fd);
+            if (s->session_fd >= 0) {
+                setenv("CEBOX_SESSION_FD", fd, 1);
+            } else {
+                unsetenv("CEBOX_SESSION_FD");
+            }
             return 0;
         }
         if (err != EEXIST) {
@@ -379,6 +390,9 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
     if (child_pid == 0) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        if (s->session_fd >= 0) {
+            fcntl(s->session_fd, F_SETFD, 0); /* the program inherits the session */
+        }
         execv(path, args);
         fprintf(stderr, "cebox: cannot execute %s: %s\n", path, strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
@@ -466,6 +480,9 @@ static int cmd_run(int argc, char **argv)
     }
     int status = run_and_wait(path, argv + i, &s);
     unlink(s.session);
+    if (s.session_fd >= 0) {
+        close(s.session_fd);
+    }
     return status;
 }
 

@@ -53,6 +53,9 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         buf[0] = '\0';
     }
     n = append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
+    if (s->private_device[0] != '\0') {
+        n = append(buf, n, cap, "cebox:   device: private (%s)\n", s->private_device);
+    }
     n = append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
                run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),

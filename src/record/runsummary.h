@@ -37,6 +37,9 @@ struct run_summary {
     /* The heap's blocks still allocated when the summary was made: at exit,
      * what the program never freed (the first lead when hunting leaks). */
     uint64_t heap_live_bytes, heap_live_blocks;
+    /* Why the process ran on a device of its own although it was to join
+     * the run's session ("" when it joined, or there was none). */
+    char private_device[320];
 };
 
 /* What the summary says after the numbers about the call stacks. */

@@ -134,6 +134,7 @@ static void collect(struct cebox_core *core, struct run_summary *out)
     out->pid = (uint32_t)getpid();
     eventlog_command(out->command, sizeof out->command);
     snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
+    snprintf(out->private_device, sizeof out->private_device, "%s", ram_private_reason(&core->ram));
     if (core->slot != NULL) {
         struct slot_stats ss;
         slot_get_stats(core->slot, &ss);

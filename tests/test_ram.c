@@ -1,0 +1,333 @@
+/*
+ * test_ram.c - the device RAM's session directly: the file cebox run
+ * creates, joining through an inherited descriptor, refusing a descriptor
+ * that names another file, a member killed while it holds the session's
+ * lock, a member that exec'd, and a full member table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memstate.h"
+#include "ram.h"
+
+#define PAGE 4096u
+
+static char dir[64];
+static char path[128], other[128];
+
+static int make_dir(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/cebox-test-ram-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/session", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    return 0;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    unlink(path);
+    unlink(other);
+    return rmdir(dir);
+}
+
+/* A fresh session of `pages` pages at `at`; returns the descriptor it is
+ * kept open on. */
+static int new_session(const char *at, size_t pages)
+{
+    unlink(at);
+    int fd = -1;
+    assert_int_equal(ram_session_create(at, pages, PAGE, MEMSTATE_TABLE_CE5, MEMSTATE_COUNT, &fd), 0);
+    assert_true(fd >= 3);
+    return fd;
+}
+
+/* The whole content of file fd. */
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+    ssize_t n = pread(fd, buf, cap, 0);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+/* The free pages another process sees when it joins (through fd when
+ * fd >= 0, else by the path); -1 when it cannot join.  (A second join in
+ * one process would take over the first one's row: same pid.) */
+static int free_seen_by_another_process(int fd)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ram r;
+        int err = fd >= 0 ? ram_session_join_fd(&r, fd, path) : ram_session_join(&r, path);
+        _exit(err != 0 ? 255 : (int)ram_free_pages(&r));
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status) == 255 ? -1 : WEXITSTATUS(status);
+}
+
+static void test_the_file_is_0600_and_stays_open_high_and_close_on_exec(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct stat named, open_st;
+    assert_int_equal(stat(path, &named), 0);
+    assert_int_equal(named.st_mode & 0777, 0600);
+    assert_int_equal(fstat(fd, &open_st), 0);
+    assert_true(open_st.st_ino == named.st_ino && open_st.st_dev == named.st_dev);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > RAM_SESSION_FD_MIN) {
+        assert_true(fd >= RAM_SESSION_FD_MIN);
+    }
+    assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
+    close(fd);
+}
+
+static void test_a_member_joins_through_the_descriptor(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join_fd(&a, fd, path), 0);
+    assert_true(a.session);
+    assert_string_equal(ram_private_reason(&a), "");
+    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    assert_int_equal(free_seen_by_another_process(-1), 90); /* one device */
+    assert_int_equal(free_seen_by_another_process(fd), 90);
+    assert_true(fcntl(fd, F_GETFD) >= 0); /* never closed by a join */
+    /* The path gone (cebox run ended, or another mount namespace): the
+     * header's own identity still vouches for the descriptor. */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(free_seen_by_another_process(-1), -1);
+    assert_int_equal(free_seen_by_another_process(fd), 90);
+    ram_release(&a);
+    close(fd);
+}
+
+static void test_a_descriptor_that_names_another_file_is_not_used(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram r;
+    int spare = dup(fd);
+    close(spare);
+    assert_int_equal(ram_session_join_fd(&r, spare, path), EBADF); /* closed */
+    assert_int_equal(ram_session_join_fd(&r, 2, path), EBADF);     /* a standard stream */
+    int null = open("/dev/null", O_RDWR);
+    assert_int_equal(ram_session_join_fd(&r, null, path), ESTALE);
+    close(null);
+    int ro = open(path, O_RDONLY);
+    assert_int_equal(ram_session_join_fd(&r, ro, path), ESTALE); /* cannot be shared writable */
+    close(ro);
+
+    /* A byte-for-byte copy of the session: right size, magic and version,
+     * but another file; refused, and never written. */
+    static char orig[65536], after[65536];
+    size_t n = read_all(fd, orig, sizeof orig);
+    int copy = open(other, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_int_equal(write(copy, orig, n), (ssize_t)n);
+    assert_int_equal(ram_session_join_fd(&r, copy, path), ESTALE);
+    assert_int_equal(read_all(copy, after, sizeof after), n);
+    assert_memory_equal(orig, after, n);
+    close(copy);
+
+    /* Another real session: its own header is right, but it is not the
+     * one at path. */
+    int fd2 = new_session(other, 100);
+    assert_int_equal(ram_session_join_fd(&r, fd2, path), ESTALE);
+    assert_int_equal(ram_session_join_fd(&r, fd2, other), 0);
+    ram_release(&r);
+    close(fd2);
+    close(fd);
+}
+
+static void test_a_member_killed_holding_the_lock_blocks_nobody(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ram c;
+        if (ram_session_join(&c, path) != 0 || ram_charge(&c, 20) != RAM_OK) {
+            _exit(1);
+        }
+        /* Dies in the middle of an update: the lock held, the used pages
+         * off by 1000. */
+        ram_hold_lock_for_test(&c, 1000);
+        (void)!write(p[1], "x", 1);
+        pause();
+        _exit(0);
+    }
+    char x = 0;
+    assert_int_equal(read(p[0], &x, 1), 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    /* Left a zombie, as the program of a run is until cebox run reaps it. */
+    siginfo_t info;
+    assert_int_equal(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+    assert_int_equal(info.si_status, SIGKILL);
+
+    alarm(10); /* a deadlock fails the test instead of hanging it */
+    /* The next to take the lock recomputes the count from the rows and
+     * reclaims the dead member's 20 pages. */
+    assert_int_equal(ram_free_pages(&a), 90);
+    struct ram_member_info m[4];
+    assert_int_equal(ram_members(&a, m, 4), 0);
+    assert_int_equal(ram_charge(&a, 5), RAM_OK);
+    assert_int_equal(ram_free_pages(&a), 85);
+    assert_int_equal(free_seen_by_another_process(-1), 85);
+    alarm(0);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    ram_release(&a);
+    close(p[0]);
+    close(p[1]);
+    close(fd);
+}
+
+/* A member that exec'd (a program that gave up root cannot join again) is
+ * reclaimed although its process lives: its mapping went with the old image. */
+static void test_a_member_that_execd_is_reclaimed(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ram c;
+        close(p[0]);
+        if (ram_session_join(&c, path) != 0 || ram_charge(&c, 20) != RAM_OK) {
+            _exit(1);
+        }
+        (void)!write(p[1], "x", 1); /* joined and charged */
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(1);
+    }
+    close(p[1]);
+    char x = 0;
+    assert_int_equal(read(p[0], &x, 1), 1);
+    assert_int_equal(x, 'x');
+    assert_int_equal(read(p[0], &x, 1), 0); /* EOF: the child exec'd */
+    close(p[0]);
+    assert_false(ram_process_gone(pid));
+    struct ram_member_info m[4];
+    assert_int_equal(ram_members(&a, m, 4), 0);
+    assert_int_equal(ram_free_pages(&a), 90);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    ram_release(&a);
+    close(fd);
+}
+
+/* With every row of the member table taken, a joining process is refused
+ * (ENOSPC) and a forked child goes on with a device of its own, charged
+ * with its copy of the slot, rather than with pages nobody would give back. */
+static void test_a_full_member_table(void **state)
+{
+    (void)state;
+    alarm(30);
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t kids[255];
+    int n = 0;
+    for (; n < 255; n++) { /* the other 255 rows */
+        kids[n] = fork();
+        assert_true(kids[n] >= 0);
+        if (kids[n] == 0) {
+            close(go[1]); /* its read ends when the parent closes the last write end */
+            close(ready[0]);
+            struct ram k;
+            char c = ram_session_join(&k, path) == 0 ? 'y' : 'n';
+            (void)!write(ready[1], &c, 1);
+            (void)!read(go[0], &c, 1); /* until the parent closes it */
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        char c = 0;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(c, 'y');
+    }
+    pid_t joiner = fork(); /* another process: a second join here would take this one's row */
+    assert_true(joiner >= 0);
+    if (joiner == 0) {
+        struct ram refused;
+        _exit(ram_session_join(&refused, path) == ENOSPC ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(joiner, &status, 0), joiner);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_string_equal(ram_join_strerror(ENOSPC), "its member table is full");
+
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        ram_forked(&a, 5); /* as the preload's fork handler does */
+        bool ok = !a.session && strstr(ram_private_reason(&a), "member table") != NULL &&
+                  ram_total_pages(&a) == 100 && ram_free_pages(&a) == 95 && ram_charge(&a, 1) == RAM_OK;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(ram_free_pages(&a), 90); /* the session never saw the child's pages */
+    close(go[1]);
+    for (int i = 0; i < n; i++) {
+        waitpid(kids[i], NULL, 0);
+    }
+    close(go[0]);
+    close(ready[0]);
+    close(ready[1]);
+    ram_release(&a);
+    close(fd);
+    alarm(0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_file_is_0600_and_stays_open_high_and_close_on_exec),
+        cmocka_unit_test(test_a_member_joins_through_the_descriptor),
+        cmocka_unit_test(test_a_descriptor_that_names_another_file_is_not_used),
+        cmocka_unit_test(test_a_member_killed_holding_the_lock_blocks_nobody),
+        cmocka_unit_test(test_a_member_that_execd_is_reclaimed),
+        cmocka_unit_test(test_a_full_member_table),
+    };
+    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
