@@ -1295,6 +1295,19 @@ static void count_bad(struct ce5_heap *h)
     h->st.bad_pointers++;
 }
 
+/* The error of a refused pointer (lock not held).  CE 5's Int_HeapFree and
+ * Int_HeapSize set none for freed space, nor for another heap's item: they
+ * read the owner from the item's header and simply fail when it is not this
+ * heap.  Anything else would be CE's "p < 0x10000" parameter check or a
+ * fault: ERROR_INVALID_PARAMETER. */
+static DWORD refusal_error(const struct ce5_heap *h, enum loc loc, const void *p)
+{
+    if (loc == LOC_FREED || (loc == LOC_FOREIGN && heap_item_of_another(&h->common, p))) {
+        return 0;
+    }
+    return ERROR_INVALID_PARAMETER;
+}
+
 static void zero(uintptr_t from, uintptr_t to)
 {
     if (to > from) {
@@ -1460,19 +1473,6 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     }
     r->max_free |= ESTIMATE;
     reindex(h, r);
-}
-
-/* The error of a refused pointer (lock not held).  CE 5's Int_HeapFree and
- * Int_HeapSize set none for freed space, nor for another heap's item: they
- * read the owner from the item's header and simply fail when it is not this
- * heap.  Anything else would be CE's "p < 0x10000" parameter check or a
- * fault: ERROR_INVALID_PARAMETER. */
-static DWORD refusal_error(const struct ce5_heap *h, enum loc loc, const void *p)
-{
-    if (loc == LOC_FREED || (loc == LOC_FOREIGN && heap_item_of_another(&h->common, p))) {
-        return 0;
-    }
-    return ERROR_INVALID_PARAMETER;
 }
 
 static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
