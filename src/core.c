@@ -89,6 +89,7 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
         .release_mixed = p->release_mixed,
         .honour_top_down = p->honour_top_down,
         .alloc_prot_error_is_invalid = p->alloc_prot_error_is_invalid,
+        .ce3_vm_checks = p->ce3_vm_checks,
         .ram = &c->ram,
     };
     DWORD err = slot_create(&cfg, &c->slot);

@@ -32,6 +32,7 @@ struct cebox_profile {
     size_t page_size;     /* commit unit */
     bool large_memory_area;  /* reserve-only >= lma_min goes outside the slot */
     size_t lma_min;
+    bool ce3_vm_checks;   /* CE 3.0's VirtualAlloc/VirtualProtect checks (slot.h) */
     bool release_mixed;   /* MEM_RELEASE of a partly committed region allowed */
     bool honour_top_down; /* MEM_TOP_DOWN scans from the top (CE 3 only) */
     bool alloc_prot_error_is_invalid; /* VirtualAlloc turns protection errors into 87 */

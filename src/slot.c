@@ -35,18 +35,29 @@
 
 /* Page word: protection (PAGE_* incl. modifiers) in the low bits, state on top. */
 #define PG_PROT_MASK 0x03FFu
+/* The page's block has what CE calls a MEMBLOCK: the reservation's first
+ * block, its partial last block, and every block a commit has touched (CE
+ * keeps the MEMBLOCK until the release).  VirtualQuery's Type depends on it. */
+#define PG_MEMBLOCK 0x1000u
 #define PG_UNMAPPED 0x2000u /* reserved page the program unmapped (munmap) */
 #define PG_RESERVED 0x4000u
 #define PG_COMMITTED 0x8000u
 #define PG_STATE_MASK (PG_RESERVED | PG_COMMITTED)
+/* Bits that are no part of a page's state and protection. */
+#define PG_BOOKKEEPING (PG_MEMBLOCK | PG_UNMAPPED)
 
 #define PAGE_MODIFIERS (PAGE_GUARD | PAGE_NOCACHE)
+
+/* CE's pager type of a reservation (MB_PAGER_*), which VirtualQuery reports
+ * as its Type. */
+enum pager { PAGER_NONE = 0, PAGER_LOADER, PAGER_MAPPER };
 
 struct res_info {
     uint32_t pages;     /* usable pages from the base */
     uint32_t committed; /* committed pages */
     uint32_t unmapped;  /* pages given up by munmap; all of them: released */
     uint8_t tag;
+    uint8_t pager;      /* enum pager */
 };
 
 struct lma_res {
@@ -62,7 +73,7 @@ struct slot {
     uintptr_t base;
     size_t size, gran, page_size;
     uint32_t nblocks, pages_per_block;
-    bool lma_enabled, release_mixed, top_down, alloc_prot_error_87;
+    bool lma_enabled, release_mixed, top_down, alloc_prot_error_87, ce3_checks;
     size_t lma_min;
     struct ram *ram;
 
@@ -204,6 +215,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->release_mixed = cfg->release_mixed;
     s->top_down = cfg->honour_top_down;
     s->alloc_prot_error_87 = cfg->alloc_prot_error_is_invalid;
+    s->ce3_checks = cfg->ce3_vm_checks;
     s->ram = cfg->ram;
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
@@ -329,6 +341,21 @@ static void check_region_counts(const struct slot *s, const struct region *r)
     (void)s;
 }
 
+/* Gives the blocks holding pages [first, first+count) of r a MEMBLOCK, as
+ * CE's ScanRegion does for each block a commit reaches.  Region bases are
+ * block-aligned, so blocks are runs of pages_per_block from the base. */
+static void mark_memblocks(const struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    uint32_t ppb = s->pages_per_block;
+    uint32_t end = (first + count + ppb - 1) / ppb * ppb;
+    if (end > r->npages) {
+        end = r->npages;
+    }
+    for (uint32_t i = first / ppb * ppb; i < end; i++) {
+        r->page[i] |= PG_MEMBLOCK;
+    }
+}
+
 /* Commits [first, first+count) of r with prot.  Only pages not committed
  * yet are charged to RAM, so a committed page holds exactly one page of
  * RAM however often it is committed again (which only sets its protection). */
@@ -362,6 +389,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     for (uint32_t i = first; i < first + count; i++) {
         r->page[i] = (uint16_t)(PG_COMMITTED | (prot & PG_PROT_MASK));
     }
+    mark_memblocks(s, r, first, count);
     r->info->committed += fresh;
     r->info->unmapped -= remapped;
     note_committed_locked(s, fresh);
@@ -375,7 +403,7 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     for (uint32_t i = first; i < first + count; i++) {
         INVARIANT(page_state_valid(r->page[i]), "a page being decommitted is reserved or committed");
         dropped += (r->page[i] & PG_COMMITTED) != 0;
-        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_UNMAPPED));
+        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_BOOKKEEPING));
     }
     if (dropped == 0) {
         return;
@@ -409,16 +437,36 @@ static bool pages_in_region(const struct slot *s, const struct region *r, uintpt
 
 /* ---- reservations (lock held) ---- */
 
-static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks, uint32_t npages)
+/* The pages of a new reservation: all reserved; the first block has a
+ * MEMBLOCK (CE's head block), and so has a partial last block when
+ * `partial_tail` (VirtualAlloc gives it one to mark the pages past the end). */
+static void init_reserved_pages(const struct slot *s, struct region *r, bool partial_tail)
+{
+    for (uint32_t i = 0; i < r->npages; i++) {
+        r->page[i] = PG_RESERVED;
+    }
+    mark_memblocks(s, r, 0, 1);
+    if (partial_tail && r->npages % s->pages_per_block != 0) {
+        mark_memblocks(s, r, r->npages - 1, 1);
+    }
+}
+
+/* MEM_IMAGE and MEM_MAPPED choose the pager, as in CE's VirtualAlloc (both
+ * together are refused earlier). */
+static uint8_t pager_of(DWORD type)
+{
+    return (type & MEM_IMAGE) ? PAGER_LOADER : (type & MEM_MAPPED) ? PAGER_MAPPER : PAGER_NONE;
+}
+
+static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks, uint32_t npages,
+                                DWORD type)
 {
     for (uint32_t b = first; b < first + nblocks; b++) {
         s->owner[b] = first;
     }
-    s->res[first] = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL};
-    uint16_t *pg = &s->page[(size_t)first * s->pages_per_block];
-    for (uint32_t i = 0; i < npages; i++) {
-        pg[i] = PG_RESERVED;
-    }
+    s->res[first] = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL, .pager = pager_of(type)};
+    struct region r = slot_region(s, first);
+    init_reserved_pages(s, &r, true);
     runindex_set_used(s->free, first, nblocks);
     s->reserved_blocks += nblocks;
     if (s->reserved_blocks > s->peak_reserved_blocks) {
@@ -460,10 +508,12 @@ static DWORD reserve_lma_locked(struct slot *s, size_t size, uintptr_t *out)
     }
     l->base = (uintptr_t)base;
     l->map_bytes = map_bytes;
-    l->info = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL};
-    for (uint32_t i = 0; i < npages; i++) {
-        l->page[i] = PG_RESERVED;
-    }
+    /* The mapper's regions have its pager.  A MEMBLOCK only in the first
+     * block: the head of the 32 MB mapper section a reservation opens (the
+     * sections themselves are not modelled). */
+    l->info = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL, .pager = PAGER_MAPPER};
+    struct region r = lma_region(l);
+    init_reserved_pages(s, &r, false);
     l->next = s->lma_list;
     s->lma_list = l;
     s->lma_bytes += (size_t)npages * s->page_size;
@@ -482,9 +532,13 @@ static void release_lma_locked(struct slot *s, struct lma_res *l, struct lma_res
     meta_free(l, l->map_bytes);
 }
 
+/* CE 4.2/5 strip MEM_TOP_DOWN before the kernel sees it, so it never keeps
+ * a request from the Large Memory Area; CE 3.0 honours it and tests it
+ * first: a top-down request stays in the slot (VIRTMEM.C SC_VirtualAlloc). */
 static bool wants_lma(const struct slot *s, uintptr_t addr, size_t size, DWORD type, DWORD prot)
 {
-    return s->lma_enabled && addr == 0 && (type & ~(DWORD)MEM_TOP_DOWN) == MEM_RESERVE &&
+    bool top_down = (type & MEM_TOP_DOWN) && s->top_down;
+    return s->lma_enabled && addr == 0 && !top_down && (type & ~(DWORD)MEM_TOP_DOWN) == MEM_RESERVE &&
            prot == PAGE_NOACCESS && align_up(size, s->page_size) >= s->lma_min;
 }
 
@@ -533,27 +587,44 @@ static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD t
         }
     }
     claim_blocks_locked(s, first, (uint32_t)(align_up(span, s->gran) / s->gran),
-                        (uint32_t)(span / s->page_size));
+                        (uint32_t)(span / s->page_size), type);
     *out = s->base + (uintptr_t)first * s->gran;
     return 0;
 }
 
-/* CE 4.2/5 check order: size, the 32 MB limit (which only a Large Memory
- * Area request escapes), then the protection.  Unknown type bits are ignored,
- * as the kernel does. */
+/* The slot-size limit, which only a Large Memory Area request escapes: CE
+ * 4.2/5 refuse the slot's size and more with 87; CE 3.0 only more, and a
+ * request of exactly the slot's size then finds no run of blocks (block 0
+ * is never free): ERROR_NOT_ENOUGH_MEMORY. */
+static DWORD check_size_limit(const struct slot *s, uintptr_t addr, size_t size, DWORD type, DWORD prot)
+{
+    if (size < s->size || wants_lma(s, addr, size, type, prot)) {
+        return 0;
+    }
+    entry_note_reason(LOG_REASON_TOO_LARGE);
+    return s->ce3_checks && size == s->size ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER;
+}
+
+/* Check order: size 0, then the slot-size limit and the protection (CE
+ * 4.2/5 test the limit first, CE 3.0 the protection).  Unknown type bits are
+ * ignored, as the kernel does. */
 static DWORD check_alloc_args(const struct slot *s, uintptr_t addr, size_t size, DWORD type,
                               DWORD prot)
 {
     if (size == 0) {
         return ERROR_INVALID_PARAMETER;
     }
-    if (size >= s->size && !wants_lma(s, addr, size, type, prot)) {
-        entry_note_reason(LOG_REASON_TOO_LARGE);
-        return ERROR_INVALID_PARAMETER;
+    DWORD err = s->ce3_checks ? 0 : check_size_limit(s, addr, size, type, prot);
+    if (err != 0) {
+        return err;
     }
-    DWORD err = check_protection(prot);
+    err = check_protection(prot);
     if (err != 0) {
         return s->alloc_prot_error_87 ? ERROR_INVALID_PARAMETER : err;
+    }
+    err = s->ce3_checks ? check_size_limit(s, addr, size, type, prot) : 0;
+    if (err != 0) {
+        return err;
     }
     if ((type & (MEM_MAPPED | MEM_IMAGE)) == (MEM_MAPPED | MEM_IMAGE)) {
         return ERROR_INVALID_PARAMETER;
@@ -594,7 +665,11 @@ static void undo_reservation_locked(struct slot *s, uintptr_t base)
 DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DWORD prot, void **out)
 {
     uintptr_t a = (uintptr_t)addr, base = 0;
-    DWORD err = check_alloc_args(s, a, size, type, prot);
+    /* The slot's base is "no address" to a reserve: CE 5 looks at the
+     * address's slot-0 alias, CE 3.0 at its bits inside the section, and
+     * both are 0 there.  A commit alone still names that address. */
+    uintptr_t where = a == s->base ? 0 : a;
+    DWORD err = check_alloc_args(s, where, size, type, prot);
     if (err != 0) {
         return err;
     }
@@ -609,10 +684,10 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
         pthread_mutex_unlock(&s->lock);
         return err;
     }
-    if (wants_lma(s, a, size, type, prot)) {
+    if (wants_lma(s, where, size, type, prot)) {
         err = reserve_lma_locked(s, size, &base);
     } else {
-        err = reserve_locked(s, a, size, type, &base);
+        err = reserve_locked(s, where, size, type, &base);
     }
     if (err == 0 && (type & MEM_COMMIT)) {
         /* The commit covers every page of the new reservation, from its
@@ -632,16 +707,25 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
     return err;
 }
 
+/* Whether MEM_RELEASE at a may release region r.  In the slot any address
+ * in the region's first page names it (CE checks the page, not the offset
+ * inside it) and, on CE 3-5, a region partly committed and partly reserved
+ * stays.  A Large Memory Area region goes to the mapper (CE 5 mapfile.c
+ * CloseHugeMemoryAreas): only its exact base names it, and it is released
+ * with whatever is committed. */
+static bool may_release(const struct slot *s, const struct region *r, uintptr_t a)
+{
+    if (!slot_contains(s, (void *)r->base)) {
+        return a == r->base;
+    }
+    bool mixed = r->info->committed != 0 && r->info->committed != r->npages;
+    return a - r->base < s->page_size && (!mixed || s->release_mixed);
+}
+
 static DWORD release_locked(struct slot *s, uintptr_t a, size_t size)
 {
     struct region r;
-    /* Any address in the region's first page names it (CE checks the page,
-     * not the offset inside it). */
-    if (size != 0 || !find_region(s, a, &r) || a - r.base >= s->page_size) {
-        return ERROR_INVALID_PARAMETER;
-    }
-    bool mixed = r.info->committed != 0 && r.info->committed != r.npages;
-    if (mixed && !s->release_mixed) {
+    if (size != 0 || !find_region(s, a, &r) || !may_release(s, &r, a)) {
         return ERROR_INVALID_PARAMETER;
     }
     undo_reservation_locked(s, r.base);
@@ -690,8 +774,12 @@ static void query_free_locked(struct slot *s, uintptr_t a, MEMORY_BASIC_INFORMAT
     m->Type = 0;
 }
 
-/* What VirtualQuery reports for a committed page's protection: PAGE_EXECUTE
- * reads back as PAGE_EXECUTE_READ (the two are one permission on CE). */
+/* What VirtualQuery reports for a committed page's protection, as CE on x86
+ * (the processor GetSystemInfo names) keeps it: the execute bit is a
+ * software bit of the page entry there, so the execute protections stay,
+ * and PAGE_EXECUTE reads back as PAGE_EXECUTE_READ (MakePagePerms gives the
+ * two one entry).  On ARM, which has no such bit, they would read back
+ * without it. */
 static DWORD reported_protection(uint16_t word)
 {
     DWORD prot = word & PG_PROT_MASK;
@@ -701,13 +789,32 @@ static DWORD reported_protection(uint16_t word)
     return prot;
 }
 
+static DWORD type_of_pager(uint8_t pager)
+{
+    return pager == PAGER_LOADER ? MEM_IMAGE : pager == PAGER_MAPPER ? MEM_MAPPED : MEM_PRIVATE;
+}
+
+/* CE's Type for the run [i, end) of r: the reservation's pager type once the
+ * run reaches a block with a MEMBLOCK (every committed page has one), else
+ * MEM_PRIVATE (CE 5 virtmem.c SC_VirtualQuery starts from MEM_PRIVATE and
+ * takes the pager type from each MEMBLOCK it counts pages in). */
+static DWORD run_type(const struct region *r, uint32_t i, uint32_t end)
+{
+    for (; i < end; i++) {
+        if (r->page[i] & PG_MEMBLOCK) {
+            return type_of_pager(r->info->pager);
+        }
+    }
+    return MEM_PRIVATE;
+}
+
 /* The run of pages with the same state and protection from page i. */
 static void query_region_locked(struct slot *s, const struct region *r, uint32_t i,
                                 MEMORY_BASIC_INFORMATION *m)
 {
-    uint16_t word = r->page[i] & (uint16_t)~PG_UNMAPPED;
+    uint16_t word = r->page[i] & (uint16_t)~PG_BOOKKEEPING;
     uint32_t end = i + 1;
-    while (end < r->npages && (r->page[end] & (uint16_t)~PG_UNMAPPED) == word) {
+    while (end < r->npages && (r->page[end] & (uint16_t)~PG_BOOKKEEPING) == word) {
         end++;
     }
     bool committed = (word & PG_COMMITTED) != 0;
@@ -716,7 +823,7 @@ static void query_region_locked(struct slot *s, const struct region *r, uint32_t
     m->RegionSize = (size_t)(end - i) * s->page_size;
     m->State = committed ? MEM_COMMIT : MEM_RESERVE;
     m->Protect = committed ? reported_protection(word) : PAGE_NOACCESS;
-    m->Type = MEM_PRIVATE;
+    m->Type = run_type(r, i, end);
 }
 
 DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMATION *m)
@@ -739,8 +846,9 @@ DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMAT
 
 /* ---- protection ---- */
 
-/* CE refuses to make "ROM" writable: a range touching block 0, a free block
- * or an unusable page gets ERROR_ACCESS_DENIED for a writable protection. */
+/* CE 4.2/5 refuse to make "ROM" writable: a range touching block 0, a free
+ * block or an unusable page gets ERROR_ACCESS_DENIED for a writable
+ * protection (CE 3.0 has no such rule: 87 like any range outside a region). */
 static bool looks_like_rom_locked(struct slot *s, uintptr_t a, size_t size)
 {
     if (!slot_contains(s, (void *)a)) {
@@ -760,7 +868,8 @@ static DWORD protect_locked(struct slot *s, uintptr_t a, size_t size, DWORD prot
 {
     struct region r;
     uint32_t first, count;
-    if ((prot & (PAGE_READWRITE | PAGE_EXECUTE_READWRITE)) && looks_like_rom_locked(s, a, size)) {
+    if (!s->ce3_checks && (prot & (PAGE_READWRITE | PAGE_EXECUTE_READWRITE)) &&
+        looks_like_rom_locked(s, a, size)) {
         return ERROR_ACCESS_DENIED;
     }
     DWORD err = check_protection(prot);

@@ -42,6 +42,10 @@ struct slot_config {
     bool release_mixed;
     bool honour_top_down;
     bool alloc_prot_error_is_invalid; /* VirtualAlloc reports a bad protection as 87 */
+    /* CE 3.0's checks: VirtualAlloc tests the protection before the size and
+     * refuses only sizes over the slot's with 87 (exactly the slot's finds
+     * no room: 8); VirtualProtect has no ERROR_ACCESS_DENIED rule. */
+    bool ce3_vm_checks;
     struct ram *ram;      /* charged for every committed page */
 };
 

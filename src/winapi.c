@@ -79,18 +79,38 @@ CEBOX_EXPORT BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewPro
     return result(slot_virtual_protect(core_get()->slot, lpAddress, dwSize, flNewProtect, lpflOldProtect));
 }
 
+/* CE's top user address (SC_GetSystemInfo: 0x7FFFFFFF, the whole 2 GB user
+ * space, not the slot's end). */
+#define CE_MAX_APPLICATION_ADDRESS 0x7FFFFFFFu
+
+/* Addresses are given in the slot's coordinates: the slot's base stands for
+ * CE's address 0, so the minimum is block 1 and the maximum CE's top.
+ *
+ * The processor is x86 (a CEPC: PROCESSOR_INTEL_486, the kernel's default
+ * in mdx86.c, level and revision 0), not ARM: CE on ARM has no execute bit
+ * and reads PAGE_EXECUTE_* back as PAGE_READONLY/PAGE_READWRITE, while the
+ * host enforces execute permission; a program that saved such a protection
+ * and restored it would make its code non-executable on the host.  x86 CE
+ * keeps the execute protections (a software bit), as the host does. */
 CEBOX_EXPORT void GetSystemInfo(LPSYSTEM_INFO si)
 {
     struct slot *s = core_get()->slot;
     memset(si, 0, sizeof *si);
-    si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_ARM;
+    si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_INTEL;
     si->dwPageSize = (DWORD)slot_page_size(s);
     si->lpMinimumApplicationAddress = (void *)(slot_base(s) + slot_granularity(s));
-    si->lpMaximumApplicationAddress = (void *)(slot_base(s) + slot_size(s) - 1);
+    si->lpMaximumApplicationAddress = (void *)(slot_base(s) + CE_MAX_APPLICATION_ADDRESS);
     si->dwActiveProcessorMask = 1;
     si->dwNumberOfProcessors = 1;
-    si->dwProcessorType = 2577; /* PROCESSOR_STRONGARM, as on many CE devices */
+    si->dwProcessorType = PROCESSOR_INTEL_486;
     si->dwAllocationGranularity = (DWORD)slot_granularity(s);
+}
+
+/* CE's memory load, 100 - free * 100 / total in integer arithmetic: the
+ * load rounds up (one page used of 16384 is 1 %). */
+static DWORD memory_load(size_t total, size_t avail)
+{
+    return total == 0 ? 0 : (DWORD)(100 - avail * 100 / total);
 }
 
 CEBOX_EXPORT void GlobalMemoryStatus(LPMEMORYSTATUS ms)
@@ -102,7 +122,7 @@ CEBOX_EXPORT void GlobalMemoryStatus(LPMEMORYSTATUS ms)
     size_t total = ram_total_pages(&c->ram), avail = ram_free_pages(&c->ram);
     memset(ms, 0, sizeof *ms);
     ms->dwLength = sizeof *ms;
-    ms->dwMemoryLoad = total == 0 ? 0 : (DWORD)((total - avail) * 100 / total);
+    ms->dwMemoryLoad = memory_load(total, avail);
     ms->dwTotalPhys = total * page;
     ms->dwAvailPhys = avail * page;
     ms->dwTotalVirtual = slot_size(c->slot);

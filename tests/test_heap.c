@@ -617,12 +617,24 @@ static void test_invalid_pointers_are_refused(void **state)
     expect_error(ERROR_INVALID_PARAMETER);
     assert_false(HeapFree(h, 0, &local));
     expect_error(ERROR_INVALID_PARAMETER);
+    /* another heap's item: CE 5 fails without an error (heap.c's
+     * Int_HeapFree and Int_HeapSize compare the item's owner) */
     HANDLE other = HeapCreate(0, 0, 0);
     char *o = HeapAlloc(other, 0, 10);
+    char *obig = HeapAlloc(other, 0, 200000);
     assert_false(HeapFree(h, 0, o));
-    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(GetLastError(), SENTINEL);
     assert_int_equal(HeapSize(h, 0, o), (SIZE_T)-1);
-    expect_error(ERROR_INVALID_PARAMETER);
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_false(HeapFree(h, 0, obig));
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_int_equal(HeapSize(h, 0, obig), (SIZE_T)-1);
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_false(HeapFree(other, 0, a)); /* the process heap's item, the other way */
+    assert_int_equal(GetLastError(), SENTINEL);
+    assert_int_equal(HeapSize(other, 0, o), 24); /* untouched by the refusals */
+    assert_true(HeapFree(other, 0, o));
+    assert_true(HeapFree(other, 0, obig));
     /* interior */
     assert_false(HeapFree(h, 0, a + 16));
     expect_error(ERROR_INVALID_PARAMETER);

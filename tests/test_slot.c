@@ -166,6 +166,39 @@ static void test_release_of_lma_and_unknown_addresses(void **state)
     slot_destroy(s);
 }
 
+/* The MEMBLOCK a commit leaves in its block outlives the decommit, however
+ * the pages were committed and given up (mprotect, munmap): VirtualQuery's
+ * Type and run stay CE's. */
+static void test_query_type_after_mprotect_and_munmap(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 100, PAGE, NULL);
+    struct slot *s = new_slot(&ram);
+    char *lma;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS, (void **)&lma), 0);
+    assert_false(slot_contains(s, lma));
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, lma + MB, &m), 0);
+    assert_int_equal(m.Type, MEM_PRIVATE);
+    assert_int_equal(m.RegionSize, MB);
+    assert_int_equal(slot_mprotect(s, lma + MB, BLOCK, PAGE_READWRITE), 0); /* a whole block */
+    assert_int_equal(slot_virtual_query(s, lma + MB + PAGE, &m), 0);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Type, MEM_MAPPED);
+    assert_int_equal(m.RegionSize, BLOCK - PAGE);
+    assert_int_equal(slot_unmap(s, lma + MB, BLOCK), 0);
+    assert_int_equal(slot_virtual_query(s, lma + MB, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.RegionSize, MB); /* one run again, unmapped page included */
+    assert_int_equal(m.Type, MEM_MAPPED); /* the run meets the block's MEMBLOCK */
+    assert_int_equal(slot_virtual_query(s, lma + MB + BLOCK, &m), 0);
+    assert_int_equal(m.Type, MEM_PRIVATE); /* from the next block on: none */
+    assert_int_equal(slot_virtual_free(s, lma, 0, MEM_RELEASE), 0);
+    assert_int_equal(ram_free_pages(&ram), 100);
+    slot_destroy(s);
+}
+
 static void test_munmap_in_pieces_releases_at_the_end(void **state)
 {
     (void)state;
@@ -287,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_ram_charge_is_exact),
         cmocka_unit_test(test_bookkeeping_is_outside_the_slot),
         cmocka_unit_test(test_release_of_lma_and_unknown_addresses),
+        cmocka_unit_test(test_query_type_after_mprotect_and_munmap),
         cmocka_unit_test(test_munmap_in_pieces_releases_at_the_end),
         cmocka_unit_test(test_mprotect_commits_and_keeps_contents),
         cmocka_unit_test(test_map_fixed),

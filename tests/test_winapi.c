@@ -74,6 +74,13 @@ static bool in_slot(const void *p)
     return (uintptr_t)p >= info.base && (uintptr_t)p < info.base + info.size;
 }
 
+static size_t avail_phys(void)
+{
+    MEMORYSTATUS ms;
+    GlobalMemoryStatus(&ms);
+    return ms.dwAvailPhys;
+}
+
 /* Asserts the thread's last error (at the caller's line) and clears it. */
 #define expect_error(err)                       \
     do {                                        \
@@ -177,11 +184,36 @@ static void test_large_reserve_goes_outside_the_slot(void **state)
     assert_null(VirtualAlloc(NULL, 32 * MB - BLOCK / 2, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
     expect_error(ERROR_NOT_ENOUGH_MEMORY);
 
-    /* Mixed: refused; decommitted: released. */
-    assert_false(VirtualFree(big, 0, MEM_RELEASE));
-    expect_error(ERROR_INVALID_PARAMETER);
-    assert_true(VirtualFree(p, PAGE, MEM_DECOMMIT));
+    /* Partly committed: released all the same (the slot's mixed-state rule
+     * is not the mapper's), its RAM given back. */
     assert_true(VirtualFree(big, 0, MEM_RELEASE));
+    assert_int_equal(avail_phys(), 64 * MB);
+    assert_int_equal(VirtualQuery(big, &m, sizeof m), 0);
+    expect_error(ERROR_INVALID_PARAMETER);
+}
+
+/* CE 5 mapfile.c (CloseHugeMemoryAreas): a Large Memory Area region is
+ * released only through its exact base, whatever its pages' states. */
+static void test_lma_release_needs_the_exact_base(void **state)
+{
+    (void)state;
+    size_t ram = avail_phys();
+    char *big = VirtualAlloc(NULL, 4 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_false(in_slot(big));
+    assert_false(VirtualFree(big + 100, 0, MEM_RELEASE)); /* first page, not the base */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(big + MB, 0, MEM_RELEASE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualFree(big, PAGE, MEM_RELEASE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(big, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_RESERVE); /* still there */
+    assert_non_null(VirtualAlloc(big, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_non_null(VirtualAlloc(big + 3 * MB, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_int_equal(avail_phys(), ram - 3 * PAGE);
+    assert_true(VirtualFree(big, 0, MEM_RELEASE));
+    assert_int_equal(avail_phys(), ram);
     assert_int_equal(VirtualQuery(big, &m, sizeof m), 0);
     expect_error(ERROR_INVALID_PARAMETER);
 }
@@ -403,8 +435,9 @@ static void test_reserve_at_an_address(void **state)
     expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc((void *)want, PAGE, MEM_RESERVE, PAGE_NOACCESS));
     expect_error(ERROR_INVALID_PARAMETER);
-    /* Block 0 and addresses outside the slot: refused. */
-    assert_null(VirtualAlloc((void *)slot_start(), PAGE, MEM_RESERVE, PAGE_NOACCESS));
+    /* Block 0 and addresses outside the slot: refused (the slot's base
+     * itself means no address: test_slot_base_means_no_address). */
+    assert_null(VirtualAlloc((void *)(slot_start() + PAGE), PAGE, MEM_RESERVE, PAGE_NOACCESS));
     expect_error(ERROR_INVALID_PARAMETER);
     assert_null(VirtualAlloc((void *)(slot_start() + 32 * MB), PAGE, MEM_RESERVE, PAGE_NOACCESS));
     expect_error(ERROR_INVALID_PARAMETER);
@@ -436,6 +469,85 @@ static void test_top_down_on_ce3(void **state)
     assert_ptr_equal(top, (void *)(slot_start() + 32 * MB - 2 * BLOCK));
     assert_true(VirtualFree(low, 0, MEM_RELEASE));
     assert_true(VirtualFree(top, 0, MEM_RELEASE));
+}
+
+/* CE 3.0 VIRTMEM.C tests MEM_TOP_DOWN before the Large Memory Area rule:
+ * a top-down reserve of 2 MB or more stays in the slot, at its top. */
+static void test_ce3_top_down_before_the_lma(void **state)
+{
+    (void)state;
+    char *p = VirtualAlloc(NULL, 2 * MB, MEM_RESERVE | MEM_TOP_DOWN, PAGE_NOACCESS);
+    assert_ptr_equal(p, (void *)(slot_start() + 30 * MB));
+    char *q = VirtualAlloc(NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS); /* no TOP_DOWN: the LMA */
+    assert_non_null(q);
+    assert_false(in_slot(q));
+    /* Over the slot's size with TOP_DOWN: the size check of that path, 87. */
+    assert_null(VirtualAlloc(NULL, 32 * MB + PAGE, MEM_RESERVE | MEM_TOP_DOWN, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    assert_true(VirtualFree(q, 0, MEM_RELEASE));
+}
+
+/* CE 3.0 refuses only sizes over 32 MB with 87; exactly 32 MB finds no run
+ * of blocks (block 0 is never free): ERROR_NOT_ENOUGH_MEMORY.  CE 5 refuses
+ * 32 MB itself (DoVirtualAlloc: cbSize >= 1 << VA_SECTION). */
+static void test_exactly_the_slot_size(void **state)
+{
+    (void)state;
+    bool ce3 = strcmp(core_get()->settings.profile->name, "ce3") == 0;
+    assert_null(VirtualAlloc(NULL, 32 * MB, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ce3 ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, 32 * MB, MEM_RESERVE | MEM_TOP_DOWN, PAGE_READWRITE));
+    expect_error(ce3 ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc(NULL, 32 * MB + PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    /* Reserve-only and PAGE_NOACCESS: the Large Memory Area takes it. */
+    void *lma = VirtualAlloc(NULL, 32 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(lma);
+    assert_false(in_slot(lma));
+    assert_true(VirtualFree(lma, 0, MEM_RELEASE));
+}
+
+/* The ACCESS_DENIED rule for free space ("ROM") is CE 4.2/5's; CE 3.0's
+ * VirtualProtect finds no region there: 87. */
+static void test_ce3_protect_over_free_space(void **state)
+{
+    (void)state;
+    DWORD old = 0;
+    char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_false(VirtualProtect(p + BLOCK, PAGE, PAGE_READWRITE, &old));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualProtect((void *)slot_start(), PAGE, PAGE_EXECUTE_READWRITE, &old));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_false(VirtualProtect(p, 2 * PAGE, PAGE_READWRITE, &old)); /* runs into free space */
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_true(VirtualProtect(p, PAGE, PAGE_READONLY, &old));
+    assert_int_equal(old, PAGE_READWRITE);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* The slot's base as lpAddress is "no address" (CE 3.0: the address has no
+ * bits inside the section; CE 5: its slot-0 alias is 0): first fit, or the
+ * Large Memory Area.  A commit there still names block 0: 87. */
+static void test_slot_base_means_no_address(void **state)
+{
+    (void)state;
+    void *base = (void *)slot_start();
+    char *p = VirtualAlloc(base, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    assert_ptr_equal(p, (char *)base + BLOCK);
+    char *q = VirtualAlloc(base, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_ptr_equal(q, (char *)base + 2 * BLOCK);
+    q[0] = 1;
+    void *lma = VirtualAlloc(base, 2 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(lma);
+    assert_false(in_slot(lma));
+    assert_null(VirtualAlloc(base, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    expect_error(ERROR_INVALID_PARAMETER);
+    assert_null(VirtualAlloc((char *)base + PAGE, PAGE, MEM_RESERVE, PAGE_NOACCESS));
+    expect_error(ERROR_INVALID_PARAMETER); /* an address in block 0 is one */
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    assert_true(VirtualFree(q, 0, MEM_RELEASE));
+    assert_true(VirtualFree(lma, 0, MEM_RELEASE));
 }
 
 static void test_top_down_ignored(void **state)
@@ -604,9 +716,7 @@ static void test_virtual_protect(void **state)
 
 static size_t avail_pages(void)
 {
-    MEMORYSTATUS ms;
-    GlobalMemoryStatus(&ms);
-    return ms.dwAvailPhys / PAGE;
+    return avail_phys() / PAGE;
 }
 
 /* A 1 MB device (256 pages) with the CE 5 table: low under 32 free pages,
@@ -627,7 +737,7 @@ static void test_commit_fails_without_ram(void **state)
     assert_int_equal(avail_pages(), 32);
     MEMORYSTATUS ms;
     GlobalMemoryStatus(&ms);
-    assert_int_equal(ms.dwMemoryLoad, 87);
+    assert_int_equal(ms.dwMemoryLoad, 88); /* 87.5 % used: CE rounds up */
     /* Past it, a commit larger than 4 pages fails though RAM remains ... */
     char *q = VirtualAlloc(NULL, 32 * PAGE, MEM_RESERVE, PAGE_NOACCESS);
     assert_null(VirtualAlloc(q, 5 * PAGE, MEM_COMMIT, PAGE_READWRITE));
@@ -680,6 +790,13 @@ static void test_system_info_and_memory_status(void **state)
     assert_int_equal(si.dwPageSize, 4096);
     assert_int_equal(si.dwAllocationGranularity, 0x10000);
     assert_ptr_equal(si.lpMinimumApplicationAddress, (void *)(slot_start() + 0x10000));
+    /* CE's 0x7FFFFFFF (the top of the 2 GB user space, beyond the slot), in
+     * the slot's coordinates like the minimum. */
+    assert_ptr_equal(si.lpMaximumApplicationAddress, (void *)(slot_start() + 0x7FFFFFFF));
+    /* x86 CE keeps the execute bit in software, so what VirtualQuery reads
+     * back matches what the host enforces (below). */
+    assert_int_equal(si.wProcessorArchitecture, PROCESSOR_ARCHITECTURE_INTEL);
+    assert_int_equal(si.dwProcessorType, PROCESSOR_INTEL_486);
     assert_int_equal(slot_start() % (32 * MB), 0); /* aligned like a CE slot */
 
     MEMORYSTATUS ms;
@@ -696,6 +813,96 @@ static void test_system_info_and_memory_status(void **state)
     assert_int_equal(ms.dwAvailVirtual, 32 * MB - 2 * BLOCK);
     assert_int_equal(ms.dwAvailPhys, 64 * MB - PAGE);
     assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* CE computes the load as 100 - free * 100 / total: it rounds up. */
+static void test_memory_load_rounds_up(void **state)
+{
+    (void)state;
+    MEMORYSTATUS ms;
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwMemoryLoad, 0);
+    char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwMemoryLoad, 1); /* 1 page of 16384 used */
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    /* 8 MB of 64 MB: exactly 12.5 % -> 13 */
+    p = VirtualAlloc(NULL, 8 * MB, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    GlobalMemoryStatus(&ms);
+    assert_int_equal(ms.dwMemoryLoad, 13);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* Protections read back as the x86 kernel keeps them: the execute ones
+ * stay, PAGE_EXECUTE reads as PAGE_EXECUTE_READ (MakePagePerms maps both to
+ * the same entry). */
+static void test_protection_read_back(void **state)
+{
+    (void)state;
+    static const DWORD set[] = {PAGE_READONLY, PAGE_READWRITE, PAGE_EXECUTE, PAGE_EXECUTE_READ,
+                                PAGE_EXECUTE_READWRITE, PAGE_READWRITE | PAGE_NOCACHE};
+    static const DWORD read[] = {PAGE_READONLY, PAGE_READWRITE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READ,
+                                 PAGE_EXECUTE_READWRITE, PAGE_READWRITE | PAGE_NOCACHE};
+    char *p = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS);
+    MEMORY_BASIC_INFORMATION m;
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++) {
+        assert_non_null(VirtualAlloc(p, PAGE, MEM_COMMIT, set[i]));
+        assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+        assert_int_equal(m.Protect, read[i]);
+    }
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+}
+
+/* VirtualQuery's Type: the pager type the reservation was made with
+ * (MEM_IMAGE, MEM_MAPPED, else MEM_PRIVATE) wherever CE has a MEMBLOCK for
+ * the block: committed pages, the reservation's first block, its partial
+ * last block and any block that was ever committed; a run of reserved whole
+ * blocks that meets none reads MEM_PRIVATE (CE 5 virtmem.c SC_VirtualQuery). */
+static void test_query_type_follows_the_reservation(void **state)
+{
+    (void)state;
+    static const DWORD types[] = {MEM_IMAGE, MEM_MAPPED};
+    MEMORY_BASIC_INFORMATION m;
+    for (size_t i = 0; i < 2; i++) {
+        char *p = VirtualAlloc(NULL, 4 * BLOCK, MEM_RESERVE | types[i], PAGE_NOACCESS);
+        assert_non_null(p);
+        assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+        assert_int_equal(m.Type, types[i]); /* the head block */
+        assert_int_equal(m.RegionSize, 4 * BLOCK);
+        assert_int_equal(VirtualQuery(p + BLOCK, &m, sizeof m), sizeof m);
+        assert_int_equal(m.Type, MEM_PRIVATE); /* whole reserved blocks only */
+        assert_non_null(VirtualAlloc(p + 3 * BLOCK, PAGE, MEM_COMMIT, PAGE_READWRITE));
+        assert_int_equal(VirtualQuery(p + 3 * BLOCK, &m, sizeof m), sizeof m);
+        assert_int_equal(m.Type, types[i]);
+        assert_int_equal(m.State, MEM_COMMIT);
+        assert_int_equal(VirtualQuery(p + BLOCK, &m, sizeof m), sizeof m);
+        assert_int_equal(m.Type, MEM_PRIVATE); /* the run stops at the commit ... */
+        assert_int_equal(m.RegionSize, 2 * BLOCK);
+        assert_true(VirtualFree(p + 3 * BLOCK, PAGE, MEM_DECOMMIT));
+        assert_int_equal(VirtualQuery(p + BLOCK, &m, sizeof m), sizeof m);
+        assert_int_equal(m.Type, types[i]); /* ... then reaches the block's MEMBLOCK */
+        assert_int_equal(m.RegionSize, 3 * BLOCK);
+        assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    }
+    /* A partial last block has a MEMBLOCK from the start. */
+    char *p = VirtualAlloc(NULL, BLOCK + PAGE, MEM_RESERVE | MEM_IMAGE, PAGE_NOACCESS);
+    assert_int_equal(VirtualQuery(p + BLOCK, &m, sizeof m), sizeof m);
+    assert_int_equal(m.Type, MEM_IMAGE);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    /* An ordinary reservation is MEM_PRIVATE throughout. */
+    p = VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+    assert_int_equal(m.Type, MEM_PRIVATE);
+    assert_true(VirtualFree(p, 0, MEM_RELEASE));
+    /* Committed Large Memory Area pages belong to the mapper: MEM_MAPPED. */
+    char *big = VirtualAlloc(NULL, 4 * MB, MEM_RESERVE, PAGE_NOACCESS);
+    assert_non_null(VirtualAlloc(big + 2 * MB, PAGE, MEM_COMMIT, PAGE_READWRITE));
+    assert_int_equal(VirtualQuery(big + 2 * MB, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Type, MEM_MAPPED);
+    assert_int_equal(VirtualQuery(big + MB, &m, sizeof m), sizeof m);
+    assert_int_equal(m.Type, MEM_PRIVATE); /* reserved blocks with no MEMBLOCK */
+    assert_true(VirtualFree(big, 0, MEM_RELEASE));
 }
 
 static void *set_error_in_thread(void *arg)
@@ -741,6 +948,8 @@ int main(void)
         cmocka_unit_test_setup(test_512_one_page_allocations_run_out, setup_ce5),
         cmocka_unit_test_setup(test_reserve_512_pages_then_commit_each, setup_ce5),
         cmocka_unit_test_setup(test_large_reserve_goes_outside_the_slot, setup_ce5),
+        cmocka_unit_test_setup(test_lma_release_needs_the_exact_base, setup_ce5),
+        cmocka_unit_test_setup(test_lma_release_needs_the_exact_base, setup_ce3),
         cmocka_unit_test_setup(test_lma_needs_exact_conditions, setup_ce5),
         cmocka_unit_test_setup(test_lma_beyond_the_page_index, setup_ce5),
         cmocka_unit_test_setup(test_ce6_has_no_large_memory_area, setup_ce6),
@@ -750,6 +959,12 @@ int main(void)
         cmocka_unit_test_setup(test_protection_arguments, setup_ce5),
         cmocka_unit_test_setup(test_reserve_at_an_address, setup_ce5),
         cmocka_unit_test_setup(test_top_down_on_ce3, setup_ce3),
+        cmocka_unit_test_setup(test_ce3_top_down_before_the_lma, setup_ce3),
+        cmocka_unit_test_setup(test_exactly_the_slot_size, setup_ce3),
+        cmocka_unit_test_setup(test_exactly_the_slot_size, setup_ce5),
+        cmocka_unit_test_setup(test_ce3_protect_over_free_space, setup_ce3),
+        cmocka_unit_test_setup(test_slot_base_means_no_address, setup_ce3),
+        cmocka_unit_test_setup(test_slot_base_means_no_address, setup_ce5),
         cmocka_unit_test_setup(test_top_down_ignored, setup_ce5),
         cmocka_unit_test_setup(test_top_down_ignored, setup_ce6),
         cmocka_unit_test_setup(test_ce3_keeps_not_supported_for_writecopy, setup_ce3),
@@ -762,6 +977,9 @@ int main(void)
         cmocka_unit_test_setup(test_commit_fails_without_ram, setup_ce5),
         cmocka_unit_test_setup(test_forced_states_cap_commits, setup_ce5),
         cmocka_unit_test_setup(test_system_info_and_memory_status, setup_ce5),
+        cmocka_unit_test_setup(test_memory_load_rounds_up, setup_ce5),
+        cmocka_unit_test_setup(test_protection_read_back, setup_ce5),
+        cmocka_unit_test_setup(test_query_type_follows_the_reservation, setup_ce5),
         cmocka_unit_test_setup(test_last_error_is_per_thread, setup_ce5),
         cmocka_unit_test_setup(test_slot_map, setup_ce5),
     };

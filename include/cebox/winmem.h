@@ -59,7 +59,7 @@ typedef struct _MEMORY_BASIC_INFORMATION {
     SIZE_T RegionSize;        /* bytes from BaseAddress with same state/protect */
     DWORD State;              /* MEM_COMMIT, MEM_RESERVE or MEM_FREE */
     DWORD Protect;            /* protection of the run (0 unless committed) */
-    DWORD Type;               /* MEM_PRIVATE, 0 when free */
+    DWORD Type;               /* MEM_PRIVATE, MEM_IMAGE or MEM_MAPPED; 0 when free */
 } MEMORY_BASIC_INFORMATION, *PMEMORY_BASIC_INFORMATION;
 
 typedef struct _SYSTEM_INFO {
@@ -111,7 +111,9 @@ typedef struct _MEMORYSTATUS {
 #define MEM_AUTO_COMMIT  0x00200000
 #define MEM_IMAGE        0x01000000
 
+#define PROCESSOR_ARCHITECTURE_INTEL 0
 #define PROCESSOR_ARCHITECTURE_ARM 5
+#define PROCESSOR_INTEL_486 486
 
 #define ERROR_SUCCESS           0
 #define ERROR_NOT_ENOUGH_MEMORY 8
@@ -135,16 +137,21 @@ void SetLastError(DWORD dwErrCode);
  * VirtualAlloc - reserve and/or commit pages of the slot.
  *
  * MEM_RESERVE takes whole 64 KB blocks: first fit from the lowest free block
- * (block 0 is never handed out), or from the top with MEM_TOP_DOWN.  An
+ * (block 0 is never handed out), or from the top with MEM_TOP_DOWN (ce3
+ * only).  The slot's base as lpAddress means no address, as on CE.  An
  * address is rounded down to 64 KB; if any block in the range is in use the
  * call fails with ERROR_INVALID_PARAMETER.  With no free run large enough:
  * ERROR_NOT_ENOUGH_MEMORY.  So 512 one-page MEM_RESERVE|MEM_COMMIT calls run
  * out of the 32 MB slot before the end: each costs a whole block.
+ * A request of 32 MB or more is refused with ERROR_INVALID_PARAMETER (ce3:
+ * more than 32 MB; exactly 32 MB fails with ERROR_NOT_ENOUGH_MEMORY).
+ * MEM_IMAGE or MEM_MAPPED in the type is recorded for VirtualQuery.
  *
- * Large Memory Area (profiles ce3, ce5): lpAddress NULL, a page-rounded size
+ * Large Memory Area (profiles ce3, ce5): no address, a page-rounded size
  * of 2 MB or more, type exactly MEM_RESERVE and PAGE_NOACCESS reserves
  * outside the slot; failure there is ERROR_OUTOFMEMORY.  The same size with
- * MEM_COMMIT must fit in the slot.
+ * MEM_COMMIT must fit in the slot.  On ce3 MEM_TOP_DOWN keeps a request in
+ * the slot (CE 3.0 tests it first).
  *
  * MEM_COMMIT rounds to pages; the range must lie inside one reservation
  * (ERROR_INVALID_PARAMETER).  Committed pages read as zero; committing a
@@ -169,6 +176,8 @@ LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
  * ce3/ce5 a reservation whose pages are partly committed and partly reserved
  * is refused (ERROR_INVALID_PARAMETER); a wholly committed or wholly reserved
  * one is released, and its blocks return to the slot.  ce6 releases any.
+ * A Large Memory Area region is released only through its exact base, and
+ * then whatever its pages' states (CE's mapper rule).
  * MEM_DECOMMIT: dwSize non-zero and the page-rounded range inside one
  * reservation, else ERROR_INVALID_PARAMETER; decommitted pages fault on
  * access and give their RAM back.  Exactly one of the two flags.
@@ -183,6 +192,12 @@ BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
  * than the structure, ERROR_INVALID_PARAMETER for an address neither in the
  * slot nor in a Large Memory Area reservation.  For a free address the run
  * is the free blocks up to the next reservation or the slot's end.
+ * Protect is what was set (the x86 kernel's reading: execute protections
+ * stay; PAGE_EXECUTE reads as PAGE_EXECUTE_READ).  Type is MEM_PRIVATE, or
+ * MEM_IMAGE / MEM_MAPPED for a reservation made with that type (the Large
+ * Memory Area's: MEM_MAPPED) where CE keeps a MEMBLOCK: committed pages, the
+ * reservation's first block, a partial last block, a block once committed;
+ * a run of other reserved blocks reads MEM_PRIVATE, as on CE 5.
  */
 SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer,
                     SIZE_T dwLength);
@@ -200,15 +215,18 @@ BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
                     PDWORD lpflOldProtect);
 
 /* GetSystemInfo - page size 4096, allocation granularity 64 KB, application
- * addresses from the slot's block 1 to its end, one ARM processor. */
+ * addresses from the slot's block 1 to CE's 0x7FFFFFFF counted from the
+ * slot's base (CE's address 0), one x86 processor (PROCESSOR_INTEL_486),
+ * whose CE keeps the execute protections VirtualQuery reports. */
 void GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
 
 /*
  * GlobalMemoryStatus - device RAM and slot use.
  * dwTotalVirtual is the slot size; dwAvailVirtual the 64 KB-aligned free
  * blocks of the slot; dwTotalPhys the device RAM (CEBOX_RAM); dwAvailPhys
- * what is left of it after every commit; dwMemoryLoad the used percentage;
- * page-file fields 0.
+ * what is left of it after every commit; dwMemoryLoad the used percentage
+ * as CE computes it, 100 - free * 100 / total (rounded up); page-file
+ * fields 0.
  */
 void GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer);
 
@@ -239,7 +257,8 @@ void GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer);
  * refused and never followed (cebox's bookkeeping lies outside the slot, so
  * a program that overruns a buffer cannot damage it): a pointer outside the
  * heap or inside an item gets ERROR_INVALID_PARAMETER; a pointer to freed
- * space fails as on CE, which sets no error for HeapFree and HeapSize.
+ * space or to a busy item of another heap fails as on CE 5, which sets no
+ * error for HeapFree and HeapSize then.
  *
  * Sizes are SIZE_T, but the heap computes as CE does in 32 bits: a request
  * over 1 GB (0x40000000) fails with ERROR_NOT_ENOUGH_MEMORY.
@@ -330,14 +349,15 @@ LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes);
  * decommitted (except a large item's reservation, which is released).
  * dwFlags other than HEAP_NO_SERIALIZE, an unknown handle, a foreign or
  * interior pointer: FALSE with ERROR_INVALID_PARAMETER.  A block already
- * freed: FALSE without setting an error (as on CE).
+ * freed, or a block of another heap: FALSE without setting an error (as on
+ * CE 5, whose HeapFree finds the item's owner is not this heap).
  */
 BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
 
 /*
  * HeapSize - usable bytes of a block (see above), or (SIZE_T)-1: with
  * ERROR_INVALID_PARAMETER for bad flags, handle or pointer; without setting
- * an error for a freed block (as on CE).
+ * an error for a freed block or a block of another heap (as on CE 5).
  */
 SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
 

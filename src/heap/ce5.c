@@ -712,6 +712,19 @@ static void count_bad(struct ce5_heap *h)
     h->st.bad_pointers++;
 }
 
+/* The error of a refused pointer (lock not held).  CE 5's Int_HeapFree and
+ * Int_HeapSize set none for freed space, nor for another heap's item: they
+ * read the owner from the item's header and simply fail when it is not this
+ * heap.  Anything else would be CE's "p < 0x10000" parameter check or a
+ * fault: ERROR_INVALID_PARAMETER. */
+static DWORD refusal_error(const struct ce5_heap *h, enum loc loc, const void *p)
+{
+    if (loc == LOC_FREED || (loc == LOC_FOREIGN && heap_item_of_another(&h->common, p))) {
+        return 0;
+    }
+    return ERROR_INVALID_PARAMETER;
+}
+
 static void zero(uintptr_t from, uintptr_t to)
 {
     if (to > from) {
@@ -903,9 +916,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
         return true;
     }
-    /* A double free fails without an error on CE; anything else would be
-     * CE's "p < 0x10000" parameter check or a fault. */
-    *err = w.loc == LOC_FREED ? 0 : ERROR_INVALID_PARAMETER;
+    *err = refusal_error(h, w.loc, p);
     heap_report_bad_pointer("HeapFree", (void *)h->handle, p, bad_kind(w.loc));
     return false;
 }
@@ -930,8 +941,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     }
     lock_leave(&h->lock);
     if (n == (size_t)-1) {
-        /* A freed block gives -1 without an error on CE. */
-        *err = w.loc == LOC_FREED ? 0 : ERROR_INVALID_PARAMETER;
+        *err = refusal_error(h, w.loc, p);
         heap_report_bad_pointer("HeapSize", (void *)h->handle, p, bad_kind(w.loc));
     }
     return n;

@@ -101,6 +101,17 @@ struct heap *heap_lookup(const void *handle)
     return h;
 }
 
+bool heap_item_of_another(const struct heap *h, const void *p)
+{
+    bool found = false;
+    pthread_mutex_lock(&registry_lock);
+    for (struct heap *o = registry_head; o != NULL && !found; o = o->reg_next) {
+        found = o != h && o->ops->owns(o, p);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return found;
+}
+
 void heap_lock_all(void)
 {
     pthread_mutex_lock(&registry_lock);

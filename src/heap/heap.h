@@ -146,6 +146,11 @@ void heap_destroy_all_on(struct slot *s);
  * lock; O(number of heaps). */
 struct heap *heap_lookup(const void *handle);
 
+/* True when p is the data address of a busy item of a live heap other than
+ * h (ops->owns of each).  Takes the registry lock, then each heap's lock: the
+ * caller holds no heap lock. */
+bool heap_item_of_another(const struct heap *h, const void *p);
+
 /* Fork support: the registry lock, then every heap's lock (in registry
  * order); heap_unlock_all releases them in reverse. */
 void heap_lock_all(void);
