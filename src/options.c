@@ -130,7 +130,7 @@ static const struct option_def table[] = {
     {"state", "CEBOX_STATE", CHOICE_OPTION(state), .choices = state_names, .default_value = "normal",
      .help = "start in this memory state (free RAM pinned just inside it)"},
     {"state-schedule", "CEBOX_STATE_SCHEDULE", SCHEDULE_OPTION(schedule), .default_doc = "none",
-     .help = "change the state over time, e.g. 2s:low,10s:normal (normal: free RAM decides)"},
+     .help = "change the state over time, e.g. 0.5s:low,10s:normal (normal: free RAM decides)"},
     {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", SIGNAL_OPTION(hibernate_signal), .default_value = "none",
      .help = "signal sent with each hibernate notice (none: the callback only)"},
     {"close-apps", "CEBOX_CLOSE_APPS", BOOL_OPTION(close_apps), .default_value = "no",
@@ -148,20 +148,46 @@ static const struct option_def table[] = {
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");
 
+/* Parses "SECONDS[.FRACTION]s" (at most millisecond precision) into
+ * milliseconds at *ms; returns the first byte after the 's', or NULL. */
+static const char *parse_step_time(const char *s, unsigned long *ms)
+{
+    if (*s < '0' || *s > '9') {
+        return NULL;
+    }
+    char *end;
+    unsigned long secs = strtoul(s, &end, 10), frac = 0;
+    if (secs > SCHEDULE_SECONDS_MAX) {
+        return NULL;
+    }
+    s = end;
+    if (*s == '.') {
+        unsigned long scale = 100;
+        for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10) {
+            if (scale == 0) {
+                return NULL; /* finer than a millisecond */
+            }
+            frac += (unsigned long)(*s - '0') * scale;
+        }
+        if (scale == 100) {
+            return NULL; /* "2.s" */
+        }
+    }
+    *ms = secs * 1000 + frac;
+    return *s == 's' && *ms <= SCHEDULE_SECONDS_MAX * 1000UL ? s + 1 : NULL;
+}
+
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
 {
     size_t n = 0;
     unsigned long last = 0;
     while (*s != '\0') {
-        char *end;
-        if (*s < '0' || *s > '9') {
+        unsigned long ms;
+        s = parse_step_time(s, &ms);
+        if (s == NULL || *s != ':' || (n > 0 && ms <= last)) {
             return -1;
         }
-        unsigned long secs = strtoul(s, &end, 10);
-        if (end[0] != 's' || end[1] != ':' || secs > SCHEDULE_SECONDS_MAX || (n > 0 && secs <= last)) {
-            return -1;
-        }
-        s = end + 2;
+        s++;
         size_t len = strcspn(s, ",");
         int state = -1;
         for (int i = 0; state_names[i] != NULL; i++) {
@@ -173,10 +199,10 @@ int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
             return -1;
         }
         if (out != NULL && n < max) {
-            out[n] = (struct schedule_step){.seconds = (unsigned)secs, .state = state};
+            out[n] = (struct schedule_step){.ms = (unsigned)ms, .state = state};
         }
         n++;
-        last = secs;
+        last = ms;
         s += len;
         if (*s == ',') {
             s++;
@@ -480,8 +506,9 @@ static int parse_schedule(const struct option_def *d, const char *value, void *f
 
 static void describe_schedule(const struct option_def *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "up to %d comma-separated SECONDSs:STATE steps in increasing time, %zu bytes at "
-                       "most, STATE one of normal, limited, low, critical", SCHEDULE_MAX, d->size - 1);
+    snprintf(buf, len, "up to %d comma-separated SECONDSs:STATE steps in increasing time (SECONDS to the "
+                       "milliseconds: 2, 0.5, 1.25), %zu bytes at most, STATE one of normal, limited, low, critical",
+             SCHEDULE_MAX, d->size - 1);
 }
 
 struct option_type {

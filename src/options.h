@@ -41,17 +41,17 @@ struct cebox_profile {
     int thresholds;       /* default memory-state table (enum memstate_table_id) */
 };
 
-/* One step of a state schedule: at `seconds` after the start, `state`. */
+/* One step of a state schedule: `ms` milliseconds after the start, `state`. */
 struct schedule_step {
-    unsigned seconds;
+    unsigned ms;
     int state; /* enum memstate */
 };
 #define SCHEDULE_MAX 16
 #define SCHEDULE_SECONDS_MAX 86400
-/* Room for SCHEDULE_MAX steps of the longest step, "86400s:critical", each
+/* Room for SCHEDULE_MAX steps of the longest step, "86400.000s:critical", each
  * followed by its comma (the last one's place holds the NUL).  A longer
  * schedule can only be spelled with leading zeros; it is refused. */
-#define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400s:critical")
+#define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400.000s:critical")
 
 /* Settings in force: the profile plus whatever the user overrode. */
 struct cebox_settings {
@@ -64,7 +64,7 @@ struct cebox_settings {
     bool follow;       /* keep LD_PRELOAD for programs this one starts */
     int thresholds;    /* enum memstate_table_id */
     int state;         /* enum memstate: the state to start in (normal: not forced) */
-    char schedule[SCHEDULE_TEXT_MAX]; /* "2s:low,10s:normal" or "" */
+    char schedule[SCHEDULE_TEXT_MAX]; /* "0.5s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
     int hibernate_signal; /* 0: none */
     bool close_apps;
@@ -76,7 +76,8 @@ struct cebox_settings {
 /* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */
 int options_parse_signal(const char *s);
 
-/* Parses "2s:low,10s:normal" into at most max steps (out may be NULL).
+/* Parses "2s:low,10.5s:normal" into at most max steps (out may be NULL);
+ * seconds may have up to three decimals (milliseconds).
  * Returns the number of steps, or -1 when the text is not a schedule. */
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max);
 

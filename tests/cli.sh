@@ -71,9 +71,9 @@ check "out dir of 255 bytes" 0 "CEBOX_OUT=$long255	(set)" -- "$CEBOX" settings -
 for opt in out session state-schedule; do
     var=CEBOX_$(printf '%s' "$opt" | tr a-z- A-Z_)
     value=$long256
-    [ "$opt" = state-schedule ] && value=0$(printf '%s' "$s16" | sed 's/\([0-9]*\)s/0000\1s/g')
+    [ "$opt" = state-schedule ] && value=0$(printf '%s' "$s16" | sed 's/\([0-9]*\)s/00000000\1s/g')
     accepted="a path of 1 to 255 bytes"
-    [ "$opt" = state-schedule ] && accepted="255 bytes"
+    [ "$opt" = state-schedule ] && accepted="319 bytes"
     check "settings --$opt too long" 2 "accepted: " -- "$CEBOX" settings --"$opt" "$value"
     check "settings --$opt too long names what fits" 2 "$accepted" -- "$CEBOX" settings --"$opt" "$value"
     check "$var too long in the environment" 2 "cebox: $var='" -- env "$var=$value" "$CEBOX" settings

@@ -3,7 +3,9 @@
  *
  * Owns: the session's event lines (memory-state transitions, hibernate
  * notices, closed processes), on stderr unless --quiet and in
- * OUT/cebox-session.log with --out.
+ * OUT/cebox.session with --out (not named like the processes' cebox-PID.log,
+ * so that `cebox report` given OUT/STAR.log reads only those), which begins with the
+ * session file's path.
  *
  * A tick every 20 ms (or at once when the child ends):
  *  - the state schedule's next step, when due;
@@ -209,8 +211,14 @@ static int open_log(const struct cebox_settings *s)
         return -1;
     }
     char path[sizeof s->out_dir + 32];
-    snprintf(path, sizeof path, "%s/cebox-session.log", s->out_dir);
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    snprintf(path, sizeof path, "%s/" SHELL_LOG_NAME, s->out_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        char line[sizeof s->session + 64];
+        int n = snprintf(line, sizeof line, "cebox: session %s (cebox run pid %d)\n", s->session, (int)getpid());
+        (void)!write(fd, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0);
+    }
+    return fd;
 }
 
 /* Waits one tick, or less when the child ends first: a pidfd becomes
@@ -248,7 +256,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
             result = -1;
             break;
         }
-        if (next_step < nsteps && (now_ns() - sh.start_ns) / 1000000000u >= steps[next_step].seconds) {
+        if (next_step < nsteps && (now_ns() - sh.start_ns) / 1000000u >= steps[next_step].ms) {
             ram_force_state(&sh.ram, (enum memstate)steps[next_step].state);
             event(&sh, "schedule: state %s", memstate_name((enum memstate)steps[next_step].state));
             next_step++;

@@ -9,6 +9,9 @@
 
 #include "options.h"
 
+/* The session's lines in the --out directory. */
+#define SHELL_LOG_NAME "cebox.session"
+
 /* Waits for `child` to end, meanwhile applying the state schedule, logging
  * memory-state transitions, sending hibernate notices and (with
  * close-apps) closing background processes.  Stores the wait status.

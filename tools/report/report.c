@@ -525,14 +525,33 @@ static int add_directory(struct log_list *l, const char *dir)
     return (int)(l->n - before);
 }
 
+/* The text cebox run's shell writes with --out (cebox.session): each line
+ * begins "cebox: ", where an event log begins with its magic. */
+static bool is_session_log(const char *path)
+{
+    char head[8] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    return strncmp(head, "cebox: ", 7) == 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: cebox report [--format text|json|folded] DIR|LOGFILE...\n"
                "Prints, per process of a run recorded with --out DIR, the exit summary and the failed\n"
-               "allocations grouped by call stack (most frequent first), symbolized offline.\n"
+               "allocations grouped by call stack (most frequent first), symbolized offline.\n\n"
+               "Options of report:\n"
                "  --format text    for people (default)\n"
                "  --format json    one JSON document\n"
-               "  --format folded  folded stacks for flamegraph.pl and speedscope\n");
+               "  --format folded  folded stacks for flamegraph.pl and speedscope\n"
+               "  -h, --help       this help\n\n"
+               "Example:\n"
+               "  cebox run --out /tmp/run1 ./myprog && cebox report /tmp/run1\n");
 }
 
 int report_main(int argc, char **argv)
@@ -581,6 +600,11 @@ int report_main(int argc, char **argv)
                                 "'cebox run --out %s PROGRAM'\n", a, a);
             }
             status = n <= 0 ? 2 : status;
+        } else if (is_session_log(a)) {
+            fprintf(stderr, "cebox report: %s is the session's event lines of cebox run (memory-state changes, "
+                            "hibernate notices; plain text), not a process's event log: the logs are the "
+                            "cebox-PID.log files beside it\n", a);
+            status = 2;
         } else {
             add_path(&logs, a);
         }

@@ -1,0 +1,92 @@
+#!/bin/sh
+# firstuse.sh - what a new user meets when following the README and the man
+# page: which process is boxed (--no-follow behind a wrapper, --only), which
+# summaries are shown (--summaries), what is refused before anything runs
+# (--out that is no writable directory), several runs in one --out
+# directory, fractions of seconds in a state schedule, `cebox state` with the
+# pid of `cebox run`, and each command's own help.
+set -u
+B="${top_builddir:-.}"
+CEBOX="$(cd "$B" && pwd)/cebox"
+P="$(cd "$B" && pwd)/tests/programs"
+. "${top_srcdir:-.}/tests/testlib.sh"
+BAD_SHOW="$TMP/out $TMP/err"
+run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
+has() { grep -q -- "$1" "$2"; }
+hasF() { grep -qF -- "$1" "$2"; }
+
+# ---- refused before running: --out that is a file, or not writable ----
+: > "$TMP/afile"
+rm -f "$TMP/ran"
+run "$CEBOX" run --out "$TMP/afile" sh -c "touch '$TMP/ran'"
+if [ $? -eq 2 ] && [ ! -e "$TMP/ran" ] && hasF "cebox: --out $TMP/afile: Not a directory" "$TMP/err" &&
+    [ "$(wc -l < "$TMP/err")" -eq 1 ]; then
+    ok "--out naming a file is refused before running (one line, exit 2)"
+else bad "--out naming a file is refused before running (one line, exit 2)"; fi
+# A directory nobody can write into (root writes anywhere, but not in sysfs).
+if [ "$(id -u)" -eq 0 ]; then nowrite=/sys/kernel; else nowrite="$TMP/ro"; mkdir "$nowrite"; chmod 555 "$nowrite"; fi
+run "$CEBOX" run --out "$nowrite" sh -c "touch '$TMP/ran'"
+if [ $? -eq 2 ] && [ ! -e "$TMP/ran" ] && hasF "cebox: --out $nowrite: Permission denied" "$TMP/err"; then
+    ok "--out naming an unwritable directory is refused before running"
+else bad "--out naming an unwritable directory is refused before running"; fi
+
+# ---- the session log does not look like a process log ----
+run "$CEBOX" run --quiet --out "$TMP/o1" --state-schedule 0s:low "$P/crash"
+if [ -s "$TMP/o1/cebox.session" ] && [ ! -e "$TMP/o1/cebox-session.log" ]; then
+    ok "the session's lines go to DIR/cebox.session"
+else bad "the session's lines go to DIR/cebox.session"; ls "$TMP/o1" | sed 's/^/#   /'; fi
+run "$CEBOX" report "$TMP"/o1/*.log
+if [ $? -eq 0 ] && ! has "damaged" "$TMP/err"; then ok "cebox report DIR/*.log reads only process logs"; else bad "cebox report DIR/*.log reads only process logs"; fi
+run "$CEBOX" report "$TMP/o1/cebox.session"
+if [ $? -eq 2 ] && hasF "is the session's event lines of cebox run" "$TMP/err" && ! has "damaged" "$TMP/err"; then
+    ok "cebox report names a session log given by hand"
+else bad "cebox report names a session log given by hand"; fi
+
+# ---- fractions of seconds in a state schedule ----
+run "$CEBOX" settings --state-schedule 0.5s:low,1.25s:normal
+if [ $? -eq 0 ] && hasF "CEBOX_STATE_SCHEDULE=0.5s:low,1.25s:normal" "$TMP/out"; then
+    ok "--state-schedule takes fractions of seconds"
+else bad "--state-schedule takes fractions of seconds"; fi
+run "$CEBOX" settings --state-schedule 0.0005s:low
+if [ $? -eq 2 ] && hasF "milliseconds" "$TMP/err"; then ok "more than millisecond precision is refused"; else bad "more than millisecond precision is refused"; fi
+run "$CEBOX" settings --state-schedule 0.5s:low,0.500s:normal
+[ $? -eq 2 ] && ok "0.5s and 0.500s are the same time (not increasing)" || bad "0.5s and 0.500s are the same time (not increasing)"
+run "$CEBOX" run --out "$TMP/frac" --state-schedule 0.3s:low "$P/statewatch" 2 3 "$TMP/pid"
+at=$(sed -n 's/^cebox: \[ *\([0-9.]*\) s\] schedule: state low$/\1/p' "$TMP/frac/cebox.session")
+if [ -n "$at" ] && awk "BEGIN { exit !($at >= 0.3 && $at < 0.9) }"; then
+    ok "a 0.3 s step is applied at 0.3 s (at $at s)"
+else bad "a 0.3 s step is applied at 0.3 s (at '$at' s)"; fi
+
+# ---- cebox state with the pid of cebox run, and with a pid that does not exist ----
+rm -f "$TMP/pid"
+"$CEBOX" run --verbose --out "$TMP/st" "$P/statewatch" 3 8 "$TMP/pid" > "$TMP/st.out" 2> "$TMP/st.err" &
+runner=$!
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -s "$TMP/pid" ] && break; sleep 0.2; done
+"$CEBOX" state "$runner" critical 2> "$TMP/err"
+forced=$?
+wait $runner
+waited=$?
+if [ $forced -eq 0 ] && [ $waited -eq 0 ]; then ok "cebox state PID-of-cebox-run critical reaches the program"; else bad "cebox state PID-of-cebox-run critical reaches the program"; fi
+session=$(sed -n 's/^cebox: session \([^ ]*\) .*/\1/p' "$TMP/st.err")
+if [ -n "$session" ] && grep -qF "session $session" "$TMP/st/cebox.session"; then
+    ok "--verbose prints the session file, which the --out directory keeps too"
+else bad "--verbose prints the session file, which the --out directory keeps too"; sed 's/^/#   /' "$TMP/st.err"; fi
+sleep 30 & gone=$!; kill $gone; wait $gone 2> /dev/null
+run "$CEBOX" state "$gone" low
+if [ $? -eq 1 ] && hasF "cebox: process $gone: no such process" "$TMP/err"; then ok "a pid that does not exist: no such process"; else bad "a pid that does not exist: no such process"; fi
+run "$CEBOX" state $$ low
+if [ $? -eq 1 ] && hasF "is not running under cebox run" "$TMP/err"; then ok "a pid outside any run is named so"; else bad "a pid outside any run is named so"; fi
+
+# ---- each command's own help ----
+for cmd in run state report settings demo; do
+    run "$CEBOX" "$cmd" --help
+    if [ $? -eq 0 ] && has "^Usage: cebox $cmd" "$TMP/out" && has "^Example" "$TMP/out" && ! has "^Commands:" "$TMP/out"; then
+        ok "cebox $cmd --help: its own usage and an example, exit 0"
+    else bad "cebox $cmd --help: its own usage and an example, exit 0"; fi
+done
+run "$CEBOX" run --help
+if has "\-\-slot-size" "$TMP/out"; then ok "cebox run --help lists the settings"; else bad "cebox run --help lists the settings"; fi
+run "$CEBOX" state --help
+if has "\-\-slot-size" "$TMP/out"; then bad "cebox state --help lists only what applies"; else ok "cebox state --help lists only what applies"; fi
+
+finish
