@@ -104,6 +104,8 @@ struct option_def {
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
 static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
+static const char *const summaries_names[] = {"all", "failures", "none", NULL}; /* enum summaries_mode */
+_Static_assert(sizeof summaries_names / sizeof summaries_names[0] == SUMMARIES_NONE + 2, "a name per mode");
 
 static const struct option_def table[] = {
     {"profile", "CEBOX_PROFILE", PROFILE_OPTION(profile), .default_value = "ce5",
@@ -125,6 +127,10 @@ static const struct option_def table[] = {
              "allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},
     {"quiet", "CEBOX_QUIET", BOOL_OPTION(quiet), .default_value = "no",
      .help = "no summary on stderr when a program exits"},
+    {"summaries", "CEBOX_SUMMARIES", CHOICE_OPTION(summaries), .choices = summaries_names,
+     .default_value = "all",
+     .help = "which exit summaries go to stderr: all, failures (only processes with failed allocations or "
+             "heap blocks still allocated at exit), none (--quiet also drops the session's lines)"},
     {"follow", "CEBOX_FOLLOW", BOOL_OPTION(follow), .default_value = "yes",
      .help = "programs started by the program run under cebox too (--no-follow: no)"},
     {"state", "CEBOX_STATE", CHOICE_OPTION(state), .choices = state_names, .default_value = "normal",

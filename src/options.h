@@ -53,6 +53,9 @@ struct schedule_step {
  * schedule can only be spelled with leading zeros; it is refused. */
 #define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400.000s:critical")
 
+/* Which exit summaries a process prints on stderr (CEBOX_SUMMARIES). */
+enum summaries_mode { SUMMARIES_ALL, SUMMARIES_FAILURES, SUMMARIES_NONE };
+
 /* Settings in force: the profile plus whatever the user overrode. */
 struct cebox_settings {
     const struct cebox_profile *profile;
@@ -61,6 +64,7 @@ struct cebox_settings {
     bool large_memory_area;
     char out_dir[256]; /* "" when none */
     bool quiet;        /* no exit summary on stderr */
+    int summaries;     /* enum summaries_mode */
     bool follow;       /* keep LD_PRELOAD for programs this one starts */
     int thresholds;    /* enum memstate_table_id */
     int state;         /* enum memstate: the state to start in (normal: not forced) */

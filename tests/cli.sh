@@ -100,7 +100,8 @@ rm -rf "$tmp"
 MAN="${top_srcdir:-.}/man/cebox.1"
 for flag in $("$CEBOX" settings --markdown | sed -n 's/^| `CEBOX_[A-Z_]*` | `--\([a-z-]*\)`.*/\1/p'); do
     n=$((n + 1))
-    if grep -q -- "$(printf '%s' "$flag" | sed 's/-/\\\\-/g')" "$MAN"; then
+    esc=$(printf '%s' "--$flag" | sed 's/-/\\\\-/g')
+    if grep -q -- "^\.BR* $esc\( \|\$\)" "$MAN"; then
         echo "ok $n - man page documents --$flag"
     else
         echo "not ok $n - man page lacks --$flag"; fails=$((fails + 1))

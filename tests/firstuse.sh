@@ -77,6 +77,21 @@ if [ $? -eq 1 ] && hasF "cebox: process $gone: no such process" "$TMP/err"; then
 run "$CEBOX" state $$ low
 if [ $? -eq 1 ] && hasF "is not running under cebox run" "$TMP/err"; then ok "a pid outside any run is named so"; else bad "a pid outside any run is named so"; fi
 
+# ---- which summaries: all, failures (failed allocations or blocks left), none ----
+run "$CEBOX" run --summaries failures sh -c "/bin/true; '$P/hog' 400; /bin/true"
+if [ $? -eq 0 ] && [ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] && has "^cebox: pid [0-9]* (.*hog 400)" "$TMP/err" &&
+    has "still allocated" "$TMP/err"; then
+    ok "--summaries failures: only the process that left blocks allocated"
+else bad "--summaries failures: only the process that left blocks allocated"; fi
+run "$CEBOX" run --summaries failures --slot-size 1M "$P/hog" 2000
+if [ $? -eq 1 ] && has "failed allocations: [1-9]" "$TMP/err"; then ok "--summaries failures: a process whose allocations failed"; else bad "--summaries failures: a process whose allocations failed"; fi
+run "$CEBOX" run --summaries none --out "$TMP/none" "$P/hog" 400
+if [ $? -eq 0 ] && [ ! -s "$TMP/err" ] && [ -n "$(ls "$TMP"/none/cebox-*.summary)" ]; then
+    ok "--summaries none: nothing on stderr, the summary files still written"
+else bad "--summaries none: nothing on stderr, the summary files still written"; fi
+run "$CEBOX" run "$P/hog" 400
+[ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] && ok "--summaries all by default" || bad "--summaries all by default"
+
 # ---- each command's own help ----
 for cmd in run state report settings demo; do
     run "$CEBOX" "$cmd" --help

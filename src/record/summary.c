@@ -133,12 +133,20 @@ void summary_write(int fd, struct cebox_core *core)
     write_summary(fd, core, &rs);
 }
 
+/* --summaries failures keeps the processes worth a look: failed
+ * allocations, or heap blocks never freed. */
+static bool shown_on_stderr(const struct cebox_settings *s, const struct run_summary *rs)
+{
+    bool worth_a_look = run_summary_failures(rs) != 0 || rs->heap_live_blocks != 0;
+    return !s->quiet && (s->summaries == SUMMARIES_ALL || (s->summaries == SUMMARIES_FAILURES && worth_a_look));
+}
+
 void summary_exit(struct cebox_core *core)
 {
     struct run_summary rs;
     collect(core, &rs);
     eventlog_exit(&rs); /* first: the summary names the log */
-    if (!core->settings.quiet) {
+    if (shown_on_stderr(&core->settings, &rs)) {
         write_summary(2, core, &rs);
     }
     if (core->settings.out_dir[0] != '\0') {
