@@ -21,6 +21,7 @@
 #include "memstate.h"
 #include "os.h"
 
+#include <fnmatch.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -64,7 +65,7 @@ static const struct cebox_profile profiles[] = {
 };
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT, OPT_GLOBS };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
@@ -97,6 +98,7 @@ struct option_def {
 #define SIGNAL_OPTION(m) .type = OPT_SIGNAL, SCALAR_FIELD(m, int)
 #define PATH_OPTION(m) .type = OPT_PATH, TEXT_FIELD(m)
 #define SCHEDULE_OPTION(m) .type = OPT_SCHEDULE, TEXT_FIELD(m)
+#define GLOBS_OPTION(m) .type = OPT_GLOBS, TEXT_FIELD(m)
 /* OPTION(m) whose default is the profile's member m, of the same type as the
  * setting (subtracting pointers to different types does not compile). */
 #define FROM_PROFILE(OPTION, m) OPTION(m), .from_profile = true, \
@@ -127,6 +129,9 @@ static const struct option_def table[] = {
              "allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},
     {"quiet", "CEBOX_QUIET", BOOL_OPTION(quiet), .default_value = "no",
      .help = "no summary on stderr when a program exits"},
+    {"only", "CEBOX_ONLY", GLOBS_OPTION(only), .default_doc = "none (every program)",
+     .help = "box only the programs whose executable's path or base name matches this fnmatch(3) glob "
+             "(repeatable); the others run unboxed and pass cebox on to the programs they start"},
     {"summaries", "CEBOX_SUMMARIES", CHOICE_OPTION(summaries), .choices = summaries_names,
      .default_value = "all",
      .help = "which exit summaries go to stderr: all, failures (only processes with failed allocations or "
@@ -517,6 +522,17 @@ static void describe_schedule(const struct option_def *d, char *buf, size_t len)
              SCHEDULE_MAX, d->size - 1);
 }
 
+/* A list of globs: any text; the front end joins repeated options with ':'. */
+static int parse_globs(const struct option_def *d, const char *value, void *field)
+{
+    return value[strspn(value, ":")] == '\0' ? -1 : copy_text(d, value, field);
+}
+
+static void describe_globs(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "fnmatch(3) globs separated by ':', %zu bytes at most", d->size - 1);
+}
+
 struct option_type {
     /* Parses value into the row's field: 0, or -1 with the field unspecified. */
     int (*parse)(const struct option_def *d, const char *value, void *field);
@@ -533,6 +549,7 @@ static const struct option_type types[] = {
     [OPT_SCHEDULE] = {parse_schedule, format_text, describe_schedule},
     [OPT_SIGNAL] = {parse_signal, format_signal, describe_signal},
     [OPT_INT] = {parse_int, format_int, describe_int},
+    [OPT_GLOBS] = {parse_globs, format_text, describe_globs},
 };
 
 /* ---- rows and settings ---- */
@@ -655,6 +672,28 @@ const char *options_flag(size_t i)
 bool options_is_flag(size_t i)
 {
     return i < OPT_COUNT && table[i].type == OPT_BOOL;
+}
+
+bool options_is_list(size_t i)
+{
+    return i < OPT_COUNT && table[i].type == OPT_GLOBS;
+}
+
+bool options_matches_glob(const char *globs, const char *name)
+{
+    char one[OPTIONS_LIST_MAX];
+    for (const char *g = globs; *g != '\0';) {
+        size_t n = strcspn(g, ":");
+        if (n > 0 && n < sizeof one) {
+            memcpy(one, g, n);
+            one[n] = '\0';
+            if (fnmatch(one, name, 0) == 0) {
+                return true;
+            }
+        }
+        g += n + (g[n] == ':');
+    }
+    return false;
 }
 
 const char *options_help(size_t i)

@@ -53,6 +53,9 @@ struct schedule_step {
  * schedule can only be spelled with leading zeros; it is refused. */
 #define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400.000s:critical")
 
+/* Bytes of a list setting (CEBOX_ONLY), its NUL included. */
+#define OPTIONS_LIST_MAX 256
+
 /* Which exit summaries a process prints on stderr (CEBOX_SUMMARIES). */
 enum summaries_mode { SUMMARIES_ALL, SUMMARIES_FAILURES, SUMMARIES_NONE };
 
@@ -66,6 +69,7 @@ struct cebox_settings {
     bool quiet;        /* no exit summary on stderr */
     int summaries;     /* enum summaries_mode */
     bool follow;       /* keep LD_PRELOAD for programs this one starts */
+    char only[OPTIONS_LIST_MAX]; /* "" (box every program) or globs separated by ':' */
     int thresholds;    /* enum memstate_table_id */
     int state;         /* enum memstate: the state to start in (normal: not forced) */
     char schedule[SCHEDULE_TEXT_MAX]; /* "0.5s:low,10s:normal" or "" */
@@ -124,6 +128,13 @@ const char *options_help(size_t i);
 /* True for yes/no settings: on the command line `--NAME` means yes and
  * `--no-NAME` means no. */
 bool options_is_flag(size_t i);
+/* True for lists (CEBOX_ONLY): on the command line the option may be
+ * repeated, and the values are joined with ':'. */
+bool options_is_list(size_t i);
+
+/* Does `name` match one of the ':'-separated fnmatch(3) globs (no flags: '*'
+ * matches '/' too)?  No allocation in the C locale. */
+bool options_matches_glob(const char *globs, const char *name);
 
 /* Parses "123", "64K", "32M", "2G" (binary units).  Returns 0 or -1. */
 int options_parse_size(const char *s, size_t *out);

@@ -77,6 +77,31 @@ if [ $? -eq 1 ] && hasF "cebox: process $gone: no such process" "$TMP/err"; then
 run "$CEBOX" state $$ low
 if [ $? -eq 1 ] && hasF "is not running under cebox run" "$TMP/err"; then ok "a pid outside any run is named so"; else bad "a pid outside any run is named so"; fi
 
+# ---- --only: box the programs that match, pass cebox on through the others ----
+run "$CEBOX" run --only hog --out "$TMP/only" sh -c "'$P/forkexec' 1; /bin/true; '$P/hog' 100"
+if [ $? -eq 0 ] && hasF "level 1: outside the box" "$TMP/out" && [ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] &&
+    has "^cebox: pid [0-9]* (.*hog 100)" "$TMP/err" && [ "$(ls "$TMP/only" | grep -c '^cebox-[0-9]*\.log$')" -eq 1 ]; then
+    ok "--only hog: only hog is boxed (one summary, one log); the shell and the others run unboxed"
+else bad "--only hog: only hog is boxed (one summary, one log); the shell and the others run unboxed"; fi
+run "$CEBOX" run --only forkexec env "$P/forkexec" 2
+if [ $? -eq 0 ] && [ "$(grep -c 'in the box' "$TMP/out")" -eq 2 ]; then
+    ok "--only: an unboxed wrapper (env) passes cebox on to the program it runs"
+else bad "--only: an unboxed wrapper (env) passes cebox on to the program it runs"; fi
+run "$CEBOX" run --only nomatch --only '*/programs/h?g' "$P/hog" 10
+if [ $? -eq 0 ] && has "^cebox: pid [0-9]* (.*hog 10)" "$TMP/err"; then
+    ok "--only repeated, a glob against the full path"
+else bad "--only repeated, a glob against the full path"; fi
+run "$CEBOX" run --quiet --only nomatch sh -c 'cat /proc/$$/maps'
+rc=$?
+unboxed=failed
+[ $rc -eq 0 ] && unboxed=$(grep -c cebox-session "$TMP/out")
+run "$CEBOX" run --quiet sh -c 'cat /proc/$$/maps'
+boxed=$(grep -c cebox-session "$TMP/out")
+if [ "$unboxed" = 0 ] && [ "$boxed" -ge 1 ]; then ok "an unboxed process makes nothing of cebox's (no session, no slot)"; else
+    bad "an unboxed process makes nothing of cebox's (unboxed $unboxed, boxed $boxed)"; fi
+run "$CEBOX" run --only nomatch python3 -c 'import json; print(json.dumps([1, {"a": 2}]))'
+if [ $? -eq 0 ] && hasF '[1, {"a": 2}]' "$TMP/out" && [ ! -s "$TMP/err" ]; then ok "a real program unboxed runs as without cebox"; else bad "a real program unboxed runs as without cebox"; fi
+
 # ---- which summaries: all, failures (failed allocations or blocks left), none ----
 run "$CEBOX" run --summaries failures sh -c "/bin/true; '$P/hog' 400; /bin/true"
 if [ $? -eq 0 ] && [ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] && has "^cebox: pid [0-9]* (.*hog 400)" "$TMP/err" &&

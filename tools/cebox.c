@@ -136,6 +136,7 @@ static bool is_help(const char *arg)
  * a setting, -1 after printing an error. */
 static int take_setting(int argc, char **argv, int *i)
 {
+    static uint32_t given_lists; /* bit k: list option k was given on this command line */
     const char *arg = argv[*i];
     if (strncmp(arg, "--", 2) != 0) {
         return 1;
@@ -164,13 +165,28 @@ static int take_setting(int argc, char **argv, int *i)
             fprintf(stderr, "cebox: --%s needs a value\n", flag);
             return -1;
         }
-        char err[OPTIONS_ERR_MAX];
-        if (options_check(options_var(k), value, err) != 0) {
-            fprintf(stderr, "cebox: --%s: %s\n", flag, err);
-            return -1;
+        char err[OPTIONS_ERR_MAX], *joined = NULL;
+        if (options_is_list(k) && (given_lists >> k & 1u) != 0) {
+            /* A repeated list option adds to the values given before it. */
+            const char *before = getenv(options_var(k));
+            size_t len = strlen(before) + strlen(value) + 2;
+            joined = malloc(len);
+            if (joined == NULL) {
+                fprintf(stderr, "cebox: out of memory\n");
+                return -1;
+            }
+            snprintf(joined, len, "%s:%s", before, value);
+            value = joined;
         }
-        setenv(options_var(k), value, 1);
-        return 0;
+        int checked = options_check(options_var(k), value, err);
+        if (checked == 0) {
+            setenv(options_var(k), value, 1);
+            given_lists |= (uint32_t)options_is_list(k) << k;
+        } else {
+            fprintf(stderr, "cebox: --%s: %s\n", flag, err);
+        }
+        free(joined);
+        return checked;
     }
     return 1;
 }

@@ -20,7 +20,11 @@
  *  - errno is preserved except where libc sets it (ENOMEM, EINVAL).
  *  - Mappings cebox does not emulate (files, shared memory, thread stacks,
  *    fixed addresses outside the slot) go to the kernel unchanged.
+ *  - A process that CEBOX_ONLY leaves out of the box makes nothing of
+ *    cebox's (no core, slot, log or summary): each call goes to glibc's
+ *    allocator or the kernel after one test of a static variable.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -69,6 +73,81 @@ static void *boot_alloc(size_t n, size_t align)
         }
     } while (!atomic_compare_exchange_weak(&boot_used, &used, start + n));
     return boot_arena + start;
+}
+
+/* ---- processes left out of the box (--only) ----
+ *
+ * Their calls go to glibc's allocator through the __libc_* entry points it
+ * exports for allocators that wrap it (a dlsym would allocate), and the
+ * rarer functions through dlsym once.  Decided at the first call or at the
+ * constructor, whichever comes first, before the core exists. */
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+extern void *__libc_memalign(size_t align, size_t n);
+extern int __libc_mallopt(int param, int value);
+
+enum { SELECTION_UNKNOWN, SELECTION_BOXED, SELECTION_LIBC };
+static atomic_int selection;
+
+static __attribute__((noinline)) bool decide_boxed(void)
+{
+    int saved = errno, was = inside;
+    inside = 1; /* whatever the decision allocates comes from the arena */
+    bool boxed = core_boxes_this_program();
+    inside = was;
+    errno = saved;
+    atomic_store(&selection, boxed ? SELECTION_BOXED : SELECTION_LIBC);
+    return boxed;
+}
+
+/* Is this process in the box?  (Every program is, without --only.) */
+static inline __attribute__((always_inline)) bool boxed_process(void)
+{
+    int sel = atomic_load_explicit(&selection, memory_order_relaxed);
+    return sel == SELECTION_BOXED || (sel == SELECTION_UNKNOWN && decide_boxed());
+}
+
+/* glibc's functions that have no __libc_ name, looked up once each. */
+enum libc_extra { LIBC_USABLE_SIZE, LIBC_MALLINFO2, LIBC_TRIM, LIBC_STATS, LIBC_EXTRA_COUNT };
+union libc_fn {
+    void *sym;
+    size_t (*usable_size)(void *p);
+    struct mallinfo2 (*mallinfo2)(void);
+    int (*trim)(size_t pad);
+    void (*stats)(void);
+};
+
+static union libc_fn libc_extra(enum libc_extra which)
+{
+    static const char *const names[LIBC_EXTRA_COUNT] = {"malloc_usable_size", "mallinfo2", "malloc_trim",
+                                                        "malloc_stats"};
+    static void *_Atomic found[LIBC_EXTRA_COUNT];
+    union libc_fn f = {.sym = atomic_load(&found[which])};
+    if (f.sym == NULL) {
+        inside = 1; /* dlsym may allocate: from the arena */
+        f.sym = dlsym(RTLD_NEXT, names[which]);
+        inside = 0;
+        atomic_store(&found[which], f.sym);
+    }
+    return f;
+}
+
+/* realloc for a process out of the box: a block of cebox's arena (from
+ * its own work) is copied out, everything else is glibc's. */
+static void *libc_resize(void *p, size_t n)
+{
+    if (!in_boot_arena(p)) {
+        return __libc_realloc(p, n);
+    }
+    void *q = __libc_malloc(n);
+    size_t avail = (size_t)(boot_arena + BOOT_ARENA_SIZE - (unsigned char *)p);
+    if (q != NULL) {
+        memcpy(q, p, n < avail ? n : avail);
+    }
+    return q;
 }
 
 /* ---- the core ---- */
@@ -168,18 +247,24 @@ static __attribute__((noinline)) void enter_slow(struct ctx *c)
     }
 }
 
-HOT void enter(struct ctx *c)
+/* Enters cebox; false (and nothing entered) in a process out of the box,
+ * whose caller goes to glibc instead. */
+HOT bool enter(struct ctx *c)
 {
+    bool ready = atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY;
+    if (__builtin_expect(!ready, 0) && !boxed_process()) {
+        return false;
+    }
     int *errno_at = &errno;
-    int saved = *errno_at;
+    c->errno_at = errno_at;
+    c->saved_errno = *errno_at;
     inside = 1;
-    if (__builtin_expect(atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY, 1)) {
+    if (__builtin_expect(ready, 1)) {
         c->p = &proc;
     } else {
         enter_slow(c);
     }
-    c->errno_at = errno_at;
-    c->saved_errno = saved;
+    return true;
 }
 
 /* Is p inside the slot (where every block cebox hands out lies)? */
@@ -313,7 +398,9 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
         return boot_alloc(n, 16);
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return __libc_malloc(n);
+    }
     void *p = heap_alloc(&c, n, 0, SUMMARY_API_MALLOC);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
@@ -332,7 +419,9 @@ API void *calloc(size_t count, size_t size)
         return boot_alloc(n, 16); /* the arena is zero and never reused */
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return __libc_calloc(count, size);
+    }
     void *p = heap_alloc(&c, n, HEAP_ZERO_MEMORY, SUMMARY_API_MALLOC);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
@@ -371,7 +460,10 @@ static __attribute__((noinline)) void cebox_free(void *p)
         return;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        __libc_free(p);
+        return;
+    }
     free_inside(&c, p);
     leave(&c, 0);
 }
@@ -453,7 +545,9 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     }
     struct ctx c;
     bool failed;
-    enter(&c);
+    if (!enter(&c)) {
+        return libc_resize(p, n);
+    }
     void *q = realloc_inside(&c, p, n, &failed);
     leave(&c, failed ? ENOMEM : 0);
     return q;
@@ -522,7 +616,10 @@ API int posix_memalign(void **out, size_t align, size_t n)
         return *out != NULL ? 0 : ENOMEM;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        *out = __libc_memalign(align, n);
+        return *out != NULL ? 0 : ENOMEM;
+    }
     void *p = aligned_inside(&c, align, n);
     leave(&c, 0);
     if (p == NULL) {
@@ -547,7 +644,9 @@ API void *memalign(size_t align, size_t n)
         return boot_alloc(n, a);
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return __libc_memalign(a, n);
+    }
     void *p = aligned_inside(&c, a, n);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
@@ -583,7 +682,10 @@ API size_t malloc_usable_size(void *p)
         return 0;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_USABLE_SIZE);
+        return f.sym != NULL ? f.usable_size(p) : 0;
+    }
     size_t n = usable_inside(&c, p);
     leave(&c, 0);
     return n;
@@ -599,7 +701,10 @@ static struct mallinfo2 heap_mallinfo(void)
     }
     struct ctx c;
     struct heap_stats st;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_MALLINFO2);
+        return f.sym != NULL ? f.mallinfo2() : mi;
+    }
     c.p->ops->stats(c.p->heap, &st);
     leave(&c, 0);
     mi.arena = st.committed_bytes;
@@ -642,7 +747,10 @@ API int malloc_trim(size_t pad)
     struct ctx c;
     struct heap_stats before, after;
     DWORD err = 0;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_TRIM);
+        return f.sym != NULL ? f.trim(pad) : 0;
+    }
     c.p->ops->stats(c.p->heap, &before);
     c.p->ops->compact(c.p->heap, 0, &err);
     c.p->ops->stats(c.p->heap, &after);
@@ -653,8 +761,9 @@ API int malloc_trim(size_t pad)
 /* The CE heap has no tunables: every request is accepted and has no effect. */
 API int mallopt(int param, int value)
 {
-    (void)param;
-    (void)value;
+    if (!boxed_process()) {
+        return __libc_mallopt(param, value);
+    }
     return 1;
 }
 
@@ -664,7 +773,13 @@ API void malloc_stats(void)
         return;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_STATS);
+        if (f.sym != NULL) {
+            f.stats();
+        }
+        return;
+    }
     summary_write(2, c.p->core);
     leave(&c, 0);
 }
@@ -745,7 +860,9 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
         return MAP_FAILED;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return (void *)raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
+    }
     if (fixed && !slot_owns(c.p->core->slot, addr)) {
         /* A fixed address outside the box is the program's business. */
         leave(&c, 0);
@@ -772,7 +889,9 @@ API int munmap(void *addr, size_t len)
         return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+    }
     if (slot_owns(c.p->core->slot, addr)) {
         slot_unmap(c.p->core->slot, addr, len);
         leave(&c, 0);
@@ -793,7 +912,9 @@ API int mprotect(void *addr, size_t len, int prot)
         return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+    }
     if (len != 0 && slot_owns(c.p->core->slot, addr)) {
         DWORD e = slot_mprotect(c.p->core->slot, addr, len, page_protection(prot));
         if (e == ERROR_NOT_ENOUGH_MEMORY) {
@@ -874,9 +995,11 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     struct ctx c;
-    enter(&c);
-    if (!slot_owns(c.p->core->slot, old)) {
-        leave(&c, 0);
+    bool entered = enter(&c);
+    if (!entered || !slot_owns(c.p->core->slot, old)) {
+        if (entered) {
+            leave(&c, 0);
+        }
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     int err = 0;
@@ -927,6 +1050,9 @@ static void bad_pointer(const char *op, const void *handle, const void *p, enum 
 
 __attribute__((constructor(101))) static void preload_start(void)
 {
+    if (!boxed_process()) {
+        return; /* --only: out of the box, and the environment passed on as it is */
+    }
     inside = 1;
     struct cebox_core *core = core_get();
     if (!core->settings.follow) {
@@ -942,6 +1068,9 @@ __attribute__((constructor(101))) static void preload_start(void)
 
 __attribute__((destructor)) static void preload_end(void)
 {
+    if (!boxed_process()) {
+        return;
+    }
     inside = 1;
     summary_exit(core_get());
     inside = 0; /* later destructors still get a working heap */
