@@ -148,6 +148,9 @@ static const struct option_def table[] = {
      .help = "Pocket PC: in limited memory, ask background processes to close (SIGTERM, SIGKILL after 8 s)"},
     {"session", "CEBOX_SESSION", PATH_OPTION(session), .default_doc = "none",
      .help = "device shared by the processes of one run (cebox run sets it)"},
+    {"watch-fd", "CEBOX_WATCH_FD", INT_OPTION(watch_fd), .min = 0, .max = 1048576, .default_value = "0",
+     .help = "with --no-follow, the descriptor on which cebox run learns that the program exec'd "
+             "another, which runs outside the box (cebox run sets it; 0: none)"},
     {"stack-depth", "CEBOX_STACK_DEPTH", INT_OPTION(stack_depth), .min = 1, .max = 128,
      .default_value = "32",
      .help = "frames recorded per call stack of a failed allocation (innermost first)"},

@@ -74,6 +74,7 @@ struct cebox_settings {
     int state;         /* enum memstate: the state to start in (normal: not forced) */
     char schedule[SCHEDULE_TEXT_MAX]; /* "0.5s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
+    unsigned watch_fd;  /* --no-follow: cebox run's exec watch descriptor, 0: none */
     int hibernate_signal; /* 0: none */
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */

@@ -77,6 +77,30 @@ if [ $? -eq 1 ] && hasF "cebox: process $gone: no such process" "$TMP/err"; then
 run "$CEBOX" state $$ low
 if [ $? -eq 1 ] && hasF "is not running under cebox run" "$TMP/err"; then ok "a pid outside any run is named so"; else bad "a pid outside any run is named so"; fi
 
+# ---- --no-follow behind a wrapper: the program that ran outside is named ----
+run "$CEBOX" run --no-follow env sh -c 'exec /bin/sleep 0.3'
+if [ $? -eq 0 ] && has "^cebox: pid [0-9]* exec'd /usr/bin/sleep, which ran outside the box" "$TMP/err"; then
+    ok "--no-follow: a wrapper's exec is named at the end"
+else bad "--no-follow: a wrapper's exec is named at the end"; fi
+run "$CEBOX" run --no-follow env /bin/true
+if [ $? -eq 0 ] && has "^cebox: pid [0-9]* exec'd \(/usr/bin/\)\{0,1\}true, which ran outside the box" "$TMP/err"; then
+    ok "--no-follow: an exec'd program that ends at once is named too"
+else bad "--no-follow: an exec'd program that ends at once is named too"; fi
+printf '#!/bin/sh\nexec /usr/bin/python3 "$@"\n' > "$TMP/python3" && chmod +x "$TMP/python3"
+run env PATH="$TMP:$PATH" "$CEBOX" run --no-follow python3 -c 'import time; time.sleep(0.2); print(42)'
+if [ $? -eq 0 ] && hasF 42 "$TMP/out" && has "^cebox: pid [0-9]* exec'd /usr/bin/python3[.0-9]*, which ran outside the box" "$TMP/err"; then
+    ok "--no-follow: a shim script in front of python3 (as pyenv's) is named"
+else bad "--no-follow: a shim script in front of python3 (as pyenv's) is named"; fi
+silent=0
+for prog in "$P/forkexec 2" "$P/crash segv" "$P/crash exit 3"; do
+    run "$CEBOX" run --no-follow $prog
+    has "exec'd" "$TMP/err" && silent=1
+done
+run "$CEBOX" run --quiet --no-follow env /bin/true
+[ -s "$TMP/err" ] && silent=1
+[ $silent -eq 0 ] && ok "--no-follow: no word when the first program did not exec (fork+exec, crash, exit), nor with --quiet" ||
+    bad "--no-follow: no word when the first program did not exec (fork+exec, crash, exit), nor with --quiet"
+
 # ---- --only: box the programs that match, pass cebox on through the others ----
 run "$CEBOX" run --only hog --out "$TMP/only" sh -c "'$P/forkexec' 1; /bin/true; '$P/hog' 100"
 if [ $? -eq 0 ] && hasF "level 1: outside the box" "$TMP/out" && [ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] &&

@@ -452,6 +452,10 @@ static int start_session(struct cebox_settings *s)
 /* Runs the program and returns its status the way a shell reports it. */
 static int run_and_wait(const char *path, char **args, const struct cebox_settings *s)
 {
+    /* --no-follow: the boxed program tells, through a pipe, whether it
+     * exec'd another program (see tools/execwatch.c). */
+    struct execwatch watch;
+    bool watching = !s->follow && execwatch_open(&watch) == 0;
     struct sigaction ignore = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
     struct sigaction old_int, old_quit;
     sigaction(SIGINT, &ignore, &old_int); /* the terminal signals the program */
@@ -467,12 +471,22 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
     if (child_pid == 0) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        if (watching) {
+            execwatch_child(&watch);
+        }
         execv(path, args);
         fprintf(stderr, "cebox: cannot execute %s: %s\n", path, strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
+    if (watching) {
+        execwatch_parent(&watch, child_pid, path);
+    }
     int status;
-    if (shell_wait(child_pid, s, &status) != 0) {
+    int waited = shell_wait(child_pid, s, watching ? &watch : NULL, &status);
+    if (watching) {
+        execwatch_report(&watch, s->quiet);
+    }
+    if (waited != 0) {
         fprintf(stderr, "cebox: waitpid: %s\n", strerror(errno));
         return 126;
     }

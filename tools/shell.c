@@ -223,19 +223,43 @@ static int open_log(const struct cebox_settings *s)
 
 /* Waits one tick, or less when the child ends first: a pidfd becomes
  * readable when its process exits, so a short program is not kept waiting
- * for the rest of a tick.  Without pidfds (kernels before 5.3) it sleeps. */
-static void wait_tick(int pidfd)
+ * for the rest of a tick; the exec watch's pipe (-1: none) wakes it at an
+ * exec, while the new image can still be looked at.  Without pidfds
+ * (kernels before 5.3) and watch it sleeps. */
+static void wait_tick(int pidfd, int watch_fd)
 {
-    if (pidfd >= 0) {
-        struct pollfd p = {.fd = pidfd, .events = POLLIN};
-        (void)poll(&p, 1, TICK_MS);
+    struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = watch_fd, .events = POLLIN}};
+    if (pidfd >= 0 || watch_fd >= 0) {
+        (void)poll(p, 2, TICK_MS); /* a negative descriptor is ignored */
         return;
     }
     struct timespec pause = {0, TICK_MS * 1000 * 1000L};
     nanosleep(&pause, NULL);
 }
 
-int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
+/* Has the child ended?  Reaps it then (status stored), after a last look
+ * at it for the exec watch: until it is reaped, a zombie keeps its name.
+ * Returns 1, 0 while it runs, -1 on error. */
+static int child_ended(pid_t child, struct execwatch *watch, int *status)
+{
+    siginfo_t info;
+    info.si_pid = 0;
+    if (waitid(P_PID, (id_t)child, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+    if (watch != NULL) {
+        execwatch_check(watch);
+    }
+    if (info.si_pid != child) {
+        return 0;
+    }
+    pid_t r;
+    while ((r = waitpid(child, status, 0)) < 0 && errno == EINTR) {
+    }
+    return r == child ? 1 : -1;
+}
+
+int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status)
 {
     struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true};
     bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
@@ -248,12 +272,9 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
     int pidfd = -1;
 #endif
     for (;;) {
-        pid_t r = waitpid(child, status, WNOHANG);
-        if (r == child) {
-            break;
-        }
-        if (r < 0 && errno != EINTR) {
-            result = -1;
+        int ended = child_ended(child, watch, status);
+        if (ended != 0) {
+            result = ended > 0 ? 0 : -1;
             break;
         }
         if (next_step < nsteps && (now_ns() - sh.start_ns) / 1000000u >= steps[next_step].ms) {
@@ -264,7 +285,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
         if (shell_on) {
             tick(&sh);
         }
-        wait_tick(pidfd);
+        wait_tick(pidfd, watch != NULL ? execwatch_fd(watch) : -1);
     }
     if (pidfd >= 0) {
         close(pidfd);

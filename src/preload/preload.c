@@ -42,6 +42,7 @@
 #include "core.h"
 #include "heap/heap.h"
 #include "os.h"
+#include "preload/execnote.h"
 #include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
@@ -1037,6 +1038,7 @@ static void after_fork_child(void)
     slot_get_stats(core->slot, &st);
     ram_forked(&core->ram, st.committed_pages);
     summary_forked();
+    execnote_forked();
     core_restart_watcher();
 }
 
@@ -1056,8 +1058,10 @@ __attribute__((constructor(101))) static void preload_start(void)
     inside = 1;
     struct cebox_core *core = core_get();
     if (!core->settings.follow) {
-        /* --no-follow: programs this one starts run without cebox. */
+        /* --no-follow: programs this one starts run without cebox, and
+         * cebox run hears of an exec. */
         unsetenv("LD_PRELOAD");
+        execnote_start(&core->settings);
     }
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
@@ -1073,5 +1077,6 @@ __attribute__((destructor)) static void preload_end(void)
     }
     inside = 1;
     summary_exit(core_get());
+    execnote_exit();
     inside = 0; /* later destructors still get a working heap */
 }
