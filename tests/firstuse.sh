@@ -42,6 +42,33 @@ if [ $? -eq 2 ] && hasF "is the session's event lines of cebox run" "$TMP/err" &
     ok "cebox report names a session log given by hand"
 else bad "cebox report names a session log given by hand"; fi
 
+# ---- two runs into one --out directory: told apart, grouped by run ----
+"$CEBOX" run --quiet --out "$TMP/runs" "$P/forkexec" 2 > /dev/null 2>&1
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/runs" "$P/hog" 2000 > /dev/null 2>&1
+hogpid=$(ls "$TMP/runs" | sed -n 's/^cebox-\([0-9]*\)\.log$/\1/p' | sort -n | tail -1)
+run "$CEBOX" report "$TMP/runs"
+if [ $? -eq 0 ] && [ "$(sed -n 1p "$TMP/out")" = "2 runs in $TMP/runs" ] &&
+    [ "$(grep '^=== run \|^== pid ' "$TMP/out" | sed 's/^\(=== run [0-9] of 2\).*, \([0-9]*\) process.*/\1 \2/; s/^== pid [0-9]*: \([^ ]*\).*/\1/' | tr '\n' ' ')" = \
+      "=== run 1 of 2 2 $P/forkexec $P/forkexec === run 2 of 2 1 $P/hog " ]; then
+    ok "cebox report: '2 runs in DIR', each run's processes under it, in order"
+else bad "cebox report: '2 runs in DIR', each run's processes under it, in order"; fi
+run "$CEBOX" report --format json "$TMP/runs"
+if python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+runs = [p["run"] for p in d["processes"]]
+sys.exit(not (runs == [1, 1, 2] and [r["processes"] for r in d["runs"]] == [2, 1] and d["runs"][0]["session"] != d["runs"][1]["session"]))' "$TMP/out"; then
+    ok "cebox report --format json: each process's run, and the runs"
+else bad "cebox report --format json: each process's run, and the runs"; fi
+run "$CEBOX" report --failed-only "$TMP/runs"
+if [ $? -eq 0 ] && [ "$(grep -c '^== pid ' "$TMP/out")" -eq 1 ] && has "^== pid $hogpid: .*hog 2000" "$TMP/out"; then
+    ok "cebox report --failed-only: only the process with failures"
+else bad "cebox report --failed-only: only the process with failures"; fi
+run "$CEBOX" report --pid "$hogpid" --format folded "$TMP/runs"
+if [ $? -eq 0 ] && [ -s "$TMP/out" ] && ! grep -q forkexec "$TMP/out"; then ok "cebox report --pid N: that process only"; else bad "cebox report --pid N: that process only"; fi
+run "$CEBOX" report --pid 1 "$TMP/runs"
+if [ $? -eq 2 ] && hasF "no process with the pids given" "$TMP/err"; then ok "cebox report --pid of no process: said, exit 2"; else bad "cebox report --pid of no process: said, exit 2"; fi
+run "$CEBOX" report "$TMP/o1"
+if [ $? -eq 0 ] && ! has "runs in\|^=== run" "$TMP/out"; then ok "one run: no run headings"; else bad "one run: no run headings"; fi
+
 # ---- fractions of seconds in a state schedule ----
 run "$CEBOX" settings --state-schedule 0.5s:low,1.25s:normal
 if [ $? -eq 0 ] && hasF "CEBOX_STATE_SCHEDULE=0.5s:low,1.25s:normal" "$TMP/out"; then
