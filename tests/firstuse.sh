@@ -150,6 +150,10 @@ run "$CEBOX" run --quiet sh -c 'cat /proc/$$/maps'
 boxed=$(grep -c cebox-session "$TMP/out")
 if [ "$unboxed" = 0 ] && [ "$boxed" -ge 1 ]; then ok "an unboxed process makes nothing of cebox's (no session, no slot)"; else
     bad "an unboxed process makes nothing of cebox's (unboxed $unboxed, boxed $boxed)"; fi
+for how in "--only nomatch" ""; do
+    run "$CEBOX" run --quiet $how "$P/libc_api"
+    if [ $? -eq 0 ] && hasF "api ok" "$TMP/out"; then ok "every interposed function works ${how:-boxed}"; else bad "every interposed function works ${how:-boxed}"; fi
+done
 run "$CEBOX" run --only nomatch python3 -c 'import json; print(json.dumps([1, {"a": 2}]))'
 if [ $? -eq 0 ] && hasF '[1, {"a": 2}]' "$TMP/out" && [ ! -s "$TMP/err" ]; then ok "a real program unboxed runs as without cebox"; else bad "a real program unboxed runs as without cebox"; fi
 

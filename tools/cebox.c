@@ -63,7 +63,7 @@ static void usage(FILE *f)
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
-            "  report [--format text|json|folded] DIR|LOGFILE...\n"
+            "  report [--format text|json|folded] [--pid N] [--failed-only] DIR|LOGFILE...\n"
             "             the failed allocations of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n"
@@ -453,9 +453,10 @@ static int start_session(struct cebox_settings *s)
 static int run_and_wait(const char *path, char **args, const struct cebox_settings *s)
 {
     /* --no-follow: the boxed program tells, through a pipe, whether it
-     * exec'd another program (see tools/execwatch.c). */
+     * exec'd another program (see tools/execwatch.c).  Not with --only: the
+     * first program may be out of the box, and would not take the pipe. */
     struct execwatch watch;
-    bool watching = !s->follow && execwatch_open(&watch) == 0;
+    bool watching = !s->follow && s->only[0] == '\0' && execwatch_open(&watch) == 0;
     struct sigaction ignore = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
     struct sigaction old_int, old_quit;
     sigaction(SIGINT, &ignore, &old_int); /* the terminal signals the program */
@@ -512,8 +513,9 @@ static int prepare_out_dir(const char *dir)
         return -1;
     }
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "cebox: --out %s: %s\n", dir, strerror(S_ISDIR(st.st_mode) ? errno : ENOTDIR));
+    int err = stat(dir, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (err != 0) {
+        fprintf(stderr, "cebox: --out %s: %s\n", dir, strerror(err));
         return -1;
     }
     char probe[PATH_MAX];

@@ -618,8 +618,9 @@ API int posix_memalign(void **out, size_t align, size_t n)
     }
     struct ctx c;
     if (!enter(&c)) {
-        *out = __libc_memalign(align, n);
-        return *out != NULL ? 0 : ENOMEM;
+        void *q = __libc_memalign(align, n);
+        *out = q != NULL ? q : *out;
+        return q != NULL ? 0 : ENOMEM;
     }
     void *p = aligned_inside(&c, align, n);
     leave(&c, 0);
