@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -124,6 +125,22 @@ struct cebox_core *core_get(void)
         atomic_store_explicit(&core_ready, true, memory_order_release);
     }
     return &the_core;
+}
+
+bool core_boxes_this_program(void)
+{
+    char err[OPTIONS_ERR_MAX], exe[PATH_MAX];
+    struct cebox_settings s;
+    if (options_load(env_get, &s, err) != 0 || s.only[0] == '\0') {
+        return true; /* bad settings: core_get stops the process with the reason */
+    }
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        return true;
+    }
+    exe[n] = '\0';
+    const char *slash = strrchr(exe, '/');
+    return options_matches_glob(s.only, exe) || options_matches_glob(s.only, slash != NULL ? slash + 1 : exe);
 }
 
 static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -31,6 +31,11 @@ struct cebox_core {
 /* The process's core, created at the first call (thread-safe). */
 struct cebox_core *core_get(void);
 
+/* Is this process to be boxed?  Yes, unless CEBOX_ONLY is set and none of
+ * its globs matches the executable's path or base name (a script's
+ * executable is its interpreter).  Makes no core; may change errno. */
+bool core_boxes_this_program(void);
+
 /* The process heap, created at the first call (thread-safe); NULL only if
  * the slot has no room for it (three free blocks). */
 struct heap *core_process_heap(struct cebox_core *c);

@@ -21,6 +21,7 @@
 #include "memstate.h"
 #include "os.h"
 
+#include <fnmatch.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static const struct cebox_profile profiles[] = {
 };
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT, OPT_FD };
+enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT, OPT_FD, OPT_GLOBS };
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
@@ -101,6 +102,7 @@ struct option_def {
 #define FD_OPTION(m) .type = OPT_FD, SCALAR_FIELD(m, int)
 #define PATH_OPTION(m) .type = OPT_PATH, TEXT_FIELD(m)
 #define SCHEDULE_OPTION(m) .type = OPT_SCHEDULE, TEXT_FIELD(m)
+#define GLOBS_OPTION(m) .type = OPT_GLOBS, TEXT_FIELD(m)
 /* OPTION(m) whose default is the profile's member m, of the same type as the
  * setting (subtracting pointers to different types does not compile). */
 #define FROM_PROFILE(OPTION, m) OPTION(m), .from_profile = true, \
@@ -108,6 +110,8 @@ struct option_def {
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
 static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
+static const char *const summaries_names[] = {"all", "failures", "none", NULL}; /* enum summaries_mode */
+_Static_assert(sizeof summaries_names / sizeof summaries_names[0] == SUMMARIES_NONE + 2, "a name per mode");
 
 static const struct option_def table[] = {
     {"profile", "CEBOX_PROFILE", PROFILE_OPTION(profile), .default_value = "ce5",
@@ -129,12 +133,19 @@ static const struct option_def table[] = {
              "allocations (cebox-PID.summary, cebox-PID.log; read them with cebox report)"},
     {"quiet", "CEBOX_QUIET", BOOL_OPTION(quiet), .default_value = "no",
      .help = "no summary on stderr when a program exits"},
+    {"only", "CEBOX_ONLY", GLOBS_OPTION(only), .default_doc = "none (every program)",
+     .help = "box only the programs whose executable's path or base name matches this fnmatch(3) glob "
+             "(repeatable); the others run unboxed and pass cebox on to the programs they start"},
+    {"summaries", "CEBOX_SUMMARIES", CHOICE_OPTION(summaries), .choices = summaries_names,
+     .default_value = "all",
+     .help = "which exit summaries go to stderr: all, failures (only processes with failed allocations or "
+             "heap blocks still allocated at exit), none (--quiet also drops the session's lines)"},
     {"follow", "CEBOX_FOLLOW", BOOL_OPTION(follow), .default_value = "yes",
      .help = "programs started by the program run under cebox too (--no-follow: no)"},
     {"state", "CEBOX_STATE", CHOICE_OPTION(state), .choices = state_names, .default_value = "normal",
      .help = "start in this memory state (free RAM pinned just inside it)"},
     {"state-schedule", "CEBOX_STATE_SCHEDULE", SCHEDULE_OPTION(schedule), .default_doc = "none",
-     .help = "change the state over time, e.g. 2s:low,10s:normal (normal: free RAM decides)"},
+     .help = "change the state over time, e.g. 0.5s:low,10s:normal (normal: free RAM decides)"},
     {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", SIGNAL_OPTION(hibernate_signal), .default_value = "none",
      .help = "signal sent with each hibernate notice (none: the callback only)"},
     {"close-apps", "CEBOX_CLOSE_APPS", BOOL_OPTION(close_apps), .default_value = "no",
@@ -144,6 +155,9 @@ static const struct option_def table[] = {
     {"session-fd", "CEBOX_SESSION_FD", FD_OPTION(session_fd), .min = 3, .max = 1048575, .default_value = "none",
      .help = "descriptor on which the session file stays open, so that a program that changed user still "
              "joins (cebox run sets it)"},
+    {"watch-fd", "CEBOX_WATCH_FD", INT_OPTION(watch_fd), .min = 0, .max = 1048576, .default_value = "0",
+     .help = "with --no-follow, the descriptor on which cebox run learns that the program exec'd "
+             "another, which runs outside the box (cebox run sets it; 0: none)"},
     {"stack-depth", "CEBOX_STACK_DEPTH", INT_OPTION(stack_depth), .min = 1, .max = 128,
      .default_value = "32",
      .help = "frames recorded per call stack of a failed allocation (innermost first)"},
@@ -155,20 +169,46 @@ static const struct option_def table[] = {
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");
 
+/* Parses "SECONDS[.FRACTION]s" (at most millisecond precision) into
+ * milliseconds at *ms; returns the first byte after the 's', or NULL. */
+static const char *parse_step_time(const char *s, unsigned long *ms)
+{
+    if (*s < '0' || *s > '9') {
+        return NULL;
+    }
+    char *end;
+    unsigned long secs = strtoul(s, &end, 10), frac = 0;
+    if (secs > SCHEDULE_SECONDS_MAX) {
+        return NULL;
+    }
+    s = end;
+    if (*s == '.') {
+        unsigned long scale = 100;
+        for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10) {
+            if (scale == 0) {
+                return NULL; /* finer than a millisecond */
+            }
+            frac += (unsigned long)(*s - '0') * scale;
+        }
+        if (scale == 100) {
+            return NULL; /* "2.s" */
+        }
+    }
+    *ms = secs * 1000 + frac;
+    return *s == 's' && *ms <= SCHEDULE_SECONDS_MAX * 1000UL ? s + 1 : NULL;
+}
+
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
 {
     size_t n = 0;
     unsigned long last = 0;
     while (*s != '\0') {
-        char *end;
-        if (*s < '0' || *s > '9') {
+        unsigned long ms;
+        s = parse_step_time(s, &ms);
+        if (s == NULL || *s != ':' || (n > 0 && ms <= last)) {
             return -1;
         }
-        unsigned long secs = strtoul(s, &end, 10);
-        if (end[0] != 's' || end[1] != ':' || secs > SCHEDULE_SECONDS_MAX || (n > 0 && secs <= last)) {
-            return -1;
-        }
-        s = end + 2;
+        s++;
         size_t len = strcspn(s, ",");
         int state = -1;
         for (int i = 0; state_names[i] != NULL; i++) {
@@ -180,10 +220,10 @@ int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
             return -1;
         }
         if (out != NULL && n < max) {
-            out[n] = (struct schedule_step){.seconds = (unsigned)secs, .state = state};
+            out[n] = (struct schedule_step){.ms = (unsigned)ms, .state = state};
         }
         n++;
-        last = secs;
+        last = ms;
         s += len;
         if (*s == ',') {
             s++;
@@ -487,8 +527,20 @@ static int parse_schedule(const struct option_def *d, const char *value, void *f
 
 static void describe_schedule(const struct option_def *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "up to %d comma-separated SECONDSs:STATE steps in increasing time, %zu bytes at "
-                       "most, STATE one of normal, limited, low, critical", SCHEDULE_MAX, d->size - 1);
+    snprintf(buf, len, "up to %d comma-separated SECONDSs:STATE steps in increasing time (SECONDS to the "
+                       "milliseconds: 2, 0.5, 1.25), %zu bytes at most, STATE one of normal, limited, low, critical",
+             SCHEDULE_MAX, d->size - 1);
+}
+
+/* A list of globs: any text; the front end joins repeated options with ':'. */
+static int parse_globs(const struct option_def *d, const char *value, void *field)
+{
+    return value[strspn(value, ":")] == '\0' ? -1 : copy_text(d, value, field);
+}
+
+static void describe_globs(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "fnmatch(3) globs separated by ':', %zu bytes at most", d->size - 1);
 }
 
 /* A descriptor number, or none (-1). */
@@ -539,6 +591,7 @@ static const struct option_type types[] = {
     [OPT_SIGNAL] = {parse_signal, format_signal, describe_signal},
     [OPT_INT] = {parse_int, format_int, describe_int},
     [OPT_FD] = {parse_fd, format_fd, describe_fd},
+    [OPT_GLOBS] = {parse_globs, format_text, describe_globs},
 };
 
 /* ---- rows and settings ---- */
@@ -661,6 +714,28 @@ const char *options_flag(size_t i)
 bool options_is_flag(size_t i)
 {
     return i < OPT_COUNT && table[i].type == OPT_BOOL;
+}
+
+bool options_is_list(size_t i)
+{
+    return i < OPT_COUNT && table[i].type == OPT_GLOBS;
+}
+
+bool options_matches_glob(const char *globs, const char *name)
+{
+    char one[OPTIONS_LIST_MAX];
+    for (const char *g = globs; *g != '\0';) {
+        size_t n = strcspn(g, ":");
+        if (n > 0 && n < sizeof one) {
+            memcpy(one, g, n);
+            one[n] = '\0';
+            if (fnmatch(one, name, 0) == 0) {
+                return true;
+            }
+        }
+        g += n + (g[n] == ':');
+    }
+    return false;
 }
 
 const char *options_help(size_t i)

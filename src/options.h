@@ -41,17 +41,23 @@ struct cebox_profile {
     int thresholds;       /* default memory-state table (enum memstate_table_id) */
 };
 
-/* One step of a state schedule: at `seconds` after the start, `state`. */
+/* One step of a state schedule: `ms` milliseconds after the start, `state`. */
 struct schedule_step {
-    unsigned seconds;
+    unsigned ms;
     int state; /* enum memstate */
 };
 #define SCHEDULE_MAX 16
 #define SCHEDULE_SECONDS_MAX 86400
-/* Room for SCHEDULE_MAX steps of the longest step, "86400s:critical", each
+/* Room for SCHEDULE_MAX steps of the longest step, "86400.000s:critical", each
  * followed by its comma (the last one's place holds the NUL).  A longer
  * schedule can only be spelled with leading zeros; it is refused. */
-#define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400s:critical")
+#define SCHEDULE_TEXT_MAX (SCHEDULE_MAX * sizeof "86400.000s:critical")
+
+/* Bytes of a list setting (CEBOX_ONLY), its NUL included. */
+#define OPTIONS_LIST_MAX 256
+
+/* Which exit summaries a process prints on stderr (CEBOX_SUMMARIES). */
+enum summaries_mode { SUMMARIES_ALL, SUMMARIES_FAILURES, SUMMARIES_NONE };
 
 /* Settings in force: the profile plus whatever the user overrode. */
 struct cebox_settings {
@@ -61,12 +67,15 @@ struct cebox_settings {
     bool large_memory_area;
     char out_dir[256]; /* "" when none */
     bool quiet;        /* no exit summary on stderr */
+    int summaries;     /* enum summaries_mode */
     bool follow;       /* keep LD_PRELOAD for programs this one starts */
+    char only[OPTIONS_LIST_MAX]; /* "" (box every program) or globs separated by ':' */
     int thresholds;    /* enum memstate_table_id */
     int state;         /* enum memstate: the state to start in (normal: not forced) */
-    char schedule[SCHEDULE_TEXT_MAX]; /* "2s:low,10s:normal" or "" */
+    char schedule[SCHEDULE_TEXT_MAX]; /* "0.5s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
     int session_fd;     /* descriptor the session file is open on, or -1 */
+    unsigned watch_fd;  /* --no-follow: cebox run's exec watch descriptor, 0: none */
     int hibernate_signal; /* 0: none */
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */
@@ -77,7 +86,8 @@ struct cebox_settings {
 /* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */
 int options_parse_signal(const char *s);
 
-/* Parses "2s:low,10s:normal" into at most max steps (out may be NULL).
+/* Parses "2s:low,10.5s:normal" into at most max steps (out may be NULL);
+ * seconds may have up to three decimals (milliseconds).
  * Returns the number of steps, or -1 when the text is not a schedule. */
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max);
 
@@ -120,6 +130,13 @@ const char *options_help(size_t i);
 /* True for yes/no settings: on the command line `--NAME` means yes and
  * `--no-NAME` means no. */
 bool options_is_flag(size_t i);
+/* True for lists (CEBOX_ONLY): on the command line the option may be
+ * repeated, and the values are joined with ':'. */
+bool options_is_list(size_t i);
+
+/* Does `name` match one of the ':'-separated fnmatch(3) globs (no flags: '*'
+ * matches '/' too)?  No allocation in the C locale. */
+bool options_matches_glob(const char *globs, const char *name);
 
 /* Parses "123", "64K", "32M", "2G" (binary units).  Returns 0 or -1. */
 int options_parse_size(const char *s, size_t *out);

@@ -74,9 +74,9 @@ check "out dir of 255 bytes" 0 "CEBOX_OUT=$long255	(set)" -- "$CEBOX" settings -
 for opt in out session state-schedule; do
     var=CEBOX_$(printf '%s' "$opt" | tr a-z- A-Z_)
     value=$long256
-    [ "$opt" = state-schedule ] && value=0$(printf '%s' "$s16" | sed 's/\([0-9]*\)s/0000\1s/g')
+    [ "$opt" = state-schedule ] && value=0$(printf '%s' "$s16" | sed 's/\([0-9]*\)s/00000000\1s/g')
     accepted="a path of 1 to 255 bytes"
-    [ "$opt" = state-schedule ] && accepted="255 bytes"
+    [ "$opt" = state-schedule ] && accepted="319 bytes"
     check "settings --$opt too long" 2 "accepted: " -- "$CEBOX" settings --"$opt" "$value"
     check "settings --$opt too long names what fits" 2 "$accepted" -- "$CEBOX" settings --"$opt" "$value"
     check "$var too long in the environment" 2 "cebox: $var='" -- env "$var=$value" "$CEBOX" settings
@@ -100,15 +100,63 @@ done
 rm -rf "$tmp"
 
 # Every option of the table is documented in the man page.
+tmpman=$(mktemp)
 MAN="${top_srcdir:-.}/man/cebox.1"
 for flag in $("$CEBOX" settings --markdown | sed -n 's/^| `CEBOX_[A-Z_]*` | `--\([a-z-]*\)`.*/\1/p'); do
     n=$((n + 1))
-    if grep -q -- "$(printf '%s' "$flag" | sed 's/-/\\\\-/g')" "$MAN"; then
+    esc=$(printf '%s' "--$flag" | sed 's/-/\\\\-/g')
+    if grep -q -- "^\.BR* $esc\( \|\$\)" "$MAN"; then
         echo "ok $n - man page documents --$flag"
     else
         echo "not ok $n - man page lacks --$flag"; fails=$((fails + 1))
     fi
 done
+
+# The man page stands alone: its sections, each command, the summary's lines,
+# the failure reasons and the variables are all in it, with no pointer to a
+# source tree an installed copy lacks.
+mancheck() { # mancheck NAME: ok when the command just before succeeded
+    st=$?
+    n=$((n + 1))
+    if [ "$st" -eq 0 ]; then echo "ok $n - man page: $1"; else echo "not ok $n - man page: $1"; fails=$((fails + 1)); fi
+}
+section() { # the text of section $1 (up to the next .SH), with \- as -
+    awk -v s=".SH $1" '$0 == s { on = 1; next } /^\.SH / { on = 0 } on' "$MAN" | sed 's/\\-/-/g'
+}
+for sec in DESCRIPTION COMMANDS OPTIONS EXAMPLES "EXIT STATUS" ENVIRONMENT FILES "SEE ALSO"; do
+    [ -n "$(section "$sec")" ]; mancheck "section $sec"
+done
+[ "$(section EXAMPLES | grep -c '^\.SS ')" -ge 3 ]; mancheck "three examples (a binary under CE constraints, leaks and fragmentation, low memory)"
+! grep -qi 'README\|cebox sources\|docs/' "$MAN"; mancheck "stands alone (no README, no docs/ of a source tree)"
+for cmd in $("$CEBOX" --help | sed -n 's/^  \([a-z][a-z]*\) .*/\1/p'); do
+    section COMMANDS | grep -qx "\.B $cmd"; mancheck "command $cmd"
+done
+for var in $("$CEBOX" settings --markdown | sed -n 's/^| `\(CEBOX_[A-Z_]*\)`.*/\1/p'); do
+    section ENVIRONMENT | grep -q "$var"; mancheck "ENVIRONMENT names $var"
+done
+# Every line a real summary starts with (a failing run prints most, the
+# rarer ones are named) and every failure reason a real report gives.
+"$CEBOX" run --slot-size 1M "$B/tests/programs/hog" 2000 2> "$tmpman" > /dev/null
+{ sed -n 's/^cebox:   \([a-z][a-z ]*\):.*/\1/p' "$tmpman" | grep -vx "where they failed"
+  printf '%s\n' "bad frees" "outside the slot" "not recorded" "not emulated"; } > "$tmpman.labels"
+[ "$(wc -l < "$tmpman.labels")" -ge 8 ]; mancheck "a real summary gives its lines"
+while IFS= read -r label; do
+    section DESCRIPTION | grep -qx "\.B $label"; mancheck "DESCRIPTION explains the summary's '$label'"
+done < "$tmpman.labels"
+mkdir -p "$tmpman.d"
+"$CEBOX" run --quiet --slot-size 1M --out "$tmpman.d" "$B/tests/programs/hog" 2000 > /dev/null 2>&1
+"$CEBOX" report "$tmpman.d" 2>&1 | sed -n 's/^  reason: \(.*\); memory state:.*/\1/p' | tr ',' '\n' |
+    sed 's/^ *//; s/ ([0-9]*)$//' | sort -u > "$tmpman.reasons"
+[ -s "$tmpman.reasons" ]; mancheck "a real report gives reasons"
+printf '%s\n' "no contiguous run of free blocks (fragmentation)" "device RAM exhausted" \
+    "refused by the low/critical memory cap" "fixed-size heap full" >> "$tmpman.reasons"
+while IFS= read -r reason; do
+    section DESCRIPTION | grep -qxF ".B $reason"; mancheck "DESCRIPTION explains the reason '$reason'"
+done < "$tmpman.reasons"
+rm -rf "$tmpman" "$tmpman.d" "$tmpman.labels" "$tmpman.reasons"
+if command -v groff > /dev/null; then
+    [ -z "$(groff -man -Tutf8 -ww "$MAN" 2>&1 > /dev/null)" ]; mancheck "renders without groff warnings"
+fi
 
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -49,7 +49,7 @@ run "$CEBOX" run --quiet --thresholds ppc "$P/hog" mmap 20
 
 # Scheduled and commanded states.
 run "$CEBOX" run --out "$TMP/sched" --state-schedule 1s:low "$P/statewatch" 2 5 "$TMP/pid"
-if [ $? -eq 0 ] && has "schedule: state low" "$TMP/err" && has "memory state normal -> low" "$TMP/sched/cebox-session.log"; then
+if [ $? -eq 0 ] && has "schedule: state low" "$TMP/err" && has "memory state normal -> low" "$TMP/sched/cebox.session"; then
     ok "--state-schedule changes the state, and the transition is logged"
 else bad "--state-schedule changes the state, and the transition is logged"; fi
 rm -f "$TMP/pid"
@@ -69,7 +69,7 @@ if [ $? -eq 2 ] && has "state 'panic' is not valid; accepted: normal, limited, l
 # Hibernate: the callback frees a cache; the notice and the bytes released are logged.
 run "$CEBOX" run --ram 1M --thresholds ppc --out "$TMP/hib" "$P/hibernate" callback
 if [ $? -eq 0 ] && has "cache dropped after the notice" "$TMP/out" &&
-   grep -q "hibernate notice to pid [0-9]*: released [1-9][0-9]* KB" "$TMP/hib/cebox-session.log"; then
+   grep -q "hibernate notice to pid [0-9]*: released [1-9][0-9]* KB" "$TMP/hib/cebox.session"; then
     ok "hibernate callback: the cache is dropped and the released bytes are logged"
 else bad "hibernate callback: the cache is dropped and the released bytes are logged"; fi
 run "$CEBOX" run --quiet --ram 1M --thresholds ppc --hibernate-signal USR1 "$P/hibernate" signal
@@ -81,18 +81,18 @@ run "$CEBOX" run --quiet --ram 1M --thresholds ppc --hibernate-signal USR1 "$P/h
 run "$CEBOX" run --quiet --ram 2M --thresholds ppc --out "$TMP/two" sh -c "'$P/hibernate' keep 900 5 & $(held "$TMP/out"); '$P/hibernate' keep 200 4; wait"
 first=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 1p)
 second=$(sed -n 's/^pid \([0-9]*\): hibernate notice$/\1/p' "$TMP/out" | sed -n 2p)
-l1=$(grep -n "notice to pid $first:" "$TMP/two/cebox-session.log" | cut -d: -f1)
-l2=$(grep -n "notice to pid $second:" "$TMP/two/cebox-session.log" | cut -d: -f1)
+l1=$(grep -n "notice to pid $first:" "$TMP/two/cebox.session" | cut -d: -f1)
+l2=$(grep -n "notice to pid $second:" "$TMP/two/cebox.session" | cut -d: -f1)
 if [ -n "$first" ] && [ -n "$second" ] && [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" -lt "$l2" ]; then
     ok "notices go out least recently active first, once each"
-else bad "notices go out least recently active first, once each"; cat "$TMP/two/cebox-session.log"; fi
+else bad "notices go out least recently active first, once each"; cat "$TMP/two/cebox.session"; fi
 
 # Pocket PC: a background process that ignores the notices is asked to close.
 rm -f "$TMP/hog.out"
 run "$CEBOX" run --ram 2M --thresholds ppc --close-apps --out "$TMP/close" sh -c "'$P/hog' 800 30 > '$TMP/hog.out' & $HELD; exec '$P/hibernate' keep 120 6"
-if has "asked background pid [0-9]* to close (SIGTERM)" "$TMP/close/cebox-session.log" && has "closed" "$TMP/close/cebox-session.log"; then
+if has "asked background pid [0-9]* to close (SIGTERM)" "$TMP/close/cebox.session" && has "closed" "$TMP/close/cebox.session"; then
     ok "--close-apps closes the least recently active background process"
-else bad "--close-apps closes the least recently active background process"; cat "$TMP/close/cebox-session.log"; fi
+else bad "--close-apps closes the least recently active background process"; cat "$TMP/close/cebox.session"; fi
 
 # A change of user: the session file stays 0600, and a program that gives
 # up root before it execs still joins, through the descriptor cebox run

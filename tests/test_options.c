@@ -244,7 +244,7 @@ static void test_sixteen_step_schedule_round_trips(void **state)
     assert_int_equal(s.stack_depth, 32);
     struct schedule_step steps[SCHEDULE_MAX];
     assert_int_equal(options_parse_schedule(s.schedule, steps, SCHEDULE_MAX), SCHEDULE_MAX);
-    assert_int_equal(steps[15].seconds, 16);
+    assert_int_equal(steps[15].ms, 16000);
     assert_int_equal(steps[15].state, 3);
 }
 
@@ -296,17 +296,17 @@ static void test_string_capacity_boundaries(void **state)
 }
 
 /* The longest schedule in its plainest spelling: 16 steps of
- * "864NNs:critical", 255 bytes; a leading zero makes it 256. */
+ * "863NN.999s:critical", 319 bytes; a leading zero makes it 320. */
 static void test_longest_schedule_fits(void **state)
 {
     (void)state;
     char schedule[400];
     size_t used = 0;
     for (int i = 0; i < SCHEDULE_MAX; i++) {
-        used += (size_t)snprintf(schedule + used, sizeof schedule - used, "%s%ds:critical", i == 0 ? "" : ",",
-                                 86400 - SCHEDULE_MAX + 1 + i);
+        used += (size_t)snprintf(schedule + used, sizeof schedule - used, "%s%d.999s:critical", i == 0 ? "" : ",",
+                                 86400 - SCHEDULE_MAX + i);
     }
-    assert_int_equal(strlen(schedule), 255);
+    assert_int_equal(strlen(schedule), 319);
     struct cebox_settings s;
     char err[OPTIONS_ERR_MAX];
     fake_clear();
@@ -318,7 +318,27 @@ static void test_longest_schedule_fits(void **state)
     char padded[401];
     snprintf(padded, sizeof padded, "0%s", schedule);
     assert_int_equal(options_parse_schedule(padded, NULL, 0), SCHEDULE_MAX);
-    expect_too_long("CEBOX_STATE_SCHEDULE", padded, "255 bytes");
+    expect_too_long("CEBOX_STATE_SCHEDULE", padded, "319 bytes");
+}
+
+/* Schedule times to the millisecond: fractions are natural ("0.5s"); what
+ * is finer, malformed or not increasing is refused. */
+static void test_schedule_fractions(void **state)
+{
+    (void)state;
+    struct schedule_step steps[SCHEDULE_MAX];
+    assert_int_equal(options_parse_schedule("0.5s:low,1.25s:critical,2s:normal,2.001s:low", steps, SCHEDULE_MAX), 4);
+    assert_int_equal(steps[0].ms, 500);
+    assert_int_equal(steps[1].ms, 1250);
+    assert_int_equal(steps[2].ms, 2000);
+    assert_int_equal(steps[3].ms, 2001);
+    assert_int_equal(options_parse_schedule("86400.000s:low", steps, SCHEDULE_MAX), 1);
+    assert_int_equal(steps[0].ms, 86400000);
+    const char *bad[] = {"0.0005s:low", "2.s:low", ".5s:low", "86400.001s:low", "1.5s:low,1.500s:normal",
+                         "1,5s:low", "0.5:low", "-0.5s:low"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(options_parse_schedule(bad[i], NULL, 0), -1);
+    }
 }
 
 /* Every option refuses a huge value with the whole message. */
@@ -431,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_sixteen_step_schedule_round_trips),
         cmocka_unit_test(test_string_capacity_boundaries),
         cmocka_unit_test(test_longest_schedule_fits),
+        cmocka_unit_test(test_schedule_fractions),
         cmocka_unit_test(test_huge_values_keep_the_message_whole),
         cmocka_unit_test(test_sources_come_from_the_load),
         cmocka_unit_test(test_refusal_stays_one_line),

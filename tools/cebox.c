@@ -41,6 +41,17 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
+static void print_settings_options(FILE *f)
+{
+    fprintf(f, "Options (each sets the CEBOX_ variable of the same name):\n");
+    for (size_t i = 0; i < options_count(); i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "%s%s", options_flag(i), options_is_flag(i) ? "" : " VALUE");
+        fprintf(f, "  --%-24s %s (%s)\n", flag, options_help(i), options_var(i));
+    }
+    fprintf(f, "  (yes/no settings: --NAME for yes, --no-NAME for no, --NAME=VALUE)\n");
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -52,18 +63,72 @@ static void usage(FILE *f)
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
-            "  report [--format text|json|folded] DIR|LOGFILE...\n"
+            "  report [--format text|json|folded] [--pid N] [--failed-only] DIR|LOGFILE...\n"
             "             the failed allocations of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
-            "  settings   print the settings in force (--markdown: the option table)\n\n"
-            "Options (each sets the CEBOX_ variable of the same name):\n");
-    for (size_t i = 0; i < options_count(); i++) {
-        char flag[64];
-        snprintf(flag, sizeof flag, "%s%s", options_flag(i), options_is_flag(i) ? "" : " VALUE");
-        fprintf(f, "  --%-24s %s (%s)\n", flag, options_help(i), options_var(i));
-    }
-    fprintf(f, "  (yes/no settings: --NAME for yes, --no-NAME for no, --NAME=VALUE)\n");
+            "  settings   print the settings in force (--markdown: the option table)\n"
+            "'cebox COMMAND --help' describes one command.\n\n");
+    print_settings_options(f);
     fprintf(f, "\n  --help, --version\n");
+}
+
+/* The help of one command: what it does, the options that apply, an example. */
+struct command_help {
+    const char *name, *synopsis, *text;
+    bool settings; /* the options of the table apply */
+    const char *extra, *example;
+};
+
+static const struct command_help command_helps[] = {
+    {"run", "run [OPTIONS] [--] PROGRAM [ARGS...]",
+     "Runs PROGRAM with its malloc and mmap families served by an emulated CE process; the\n"
+     "programs it starts get boxes of their own (see --follow, --only) and share the device\n"
+     "RAM of the run.  At each process's exit, a summary on stderr (see --summaries).\n",
+     true,
+     "  -v, --verbose             print the session file (for cebox state) when the run starts\n",
+     "  cebox run --ram 16M --out /tmp/run1 ./myprog --its-args\n"
+     "  cebox run --state-schedule 2s:low,10s:normal ./myprog\n"},
+    {"state", "state SESSION-FILE|PID normal|limited|low|critical",
+     "Forces the memory state of a running session; PID is the pid of cebox run or of any\n"
+     "program it boxes.  normal lets free RAM decide again.\n",
+     false, NULL, "  cebox state 4242 low\n"},
+    {"settings", "settings [OPTIONS] [--markdown]",
+     "Prints the settings in force (from the options given and the CEBOX_ variables), each with\n"
+     "its source: default, profile or set.\n",
+     true, "  --markdown                the option table, in Markdown\n", "  cebox settings --profile ce3\n"},
+    {"demo", "demo [OPTIONS]",
+     "Calls VirtualAlloc(NULL, 4096, MEM_RESERVE|MEM_COMMIT, PAGE_READWRITE) 512 times and shows\n"
+     "that each page costs a 64 KB block: the slot runs out after 511 calls.\n",
+     true, NULL, "  cebox demo --slot-size 4M\n"},
+};
+
+/* Prints the help of `cmd` on stdout (`cebox report --help` is report.c's). */
+static void command_help(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof command_helps / sizeof command_helps[0]; i++) {
+        const struct command_help *h = &command_helps[i];
+        if (strcmp(h->name, cmd) != 0) {
+            continue;
+        }
+        printf("Usage: cebox %s\n%s\n", h->synopsis, h->text);
+        if (h->extra != NULL) {
+            printf("Options of %s:\n%s  -h, --help                this help\n\n", h->name, h->extra);
+        } else {
+            printf("Options of %s:\n  -h, --help                this help\n\n", h->name);
+        }
+        if (h->settings) {
+            print_settings_options(stdout);
+            printf("\n");
+        }
+        printf("Example:\n%s", h->example);
+        return;
+    }
+    usage(stdout);
+}
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
 /* Applies "--flag VALUE" / "--flag=VALUE" (and, for yes/no settings,
@@ -71,6 +136,7 @@ static void usage(FILE *f)
  * a setting, -1 after printing an error. */
 static int take_setting(int argc, char **argv, int *i)
 {
+    static uint32_t given_lists; /* bit k: list option k was given on this command line */
     const char *arg = argv[*i];
     if (strncmp(arg, "--", 2) != 0) {
         return 1;
@@ -99,18 +165,34 @@ static int take_setting(int argc, char **argv, int *i)
             fprintf(stderr, "cebox: --%s needs a value\n", flag);
             return -1;
         }
-        char err[OPTIONS_ERR_MAX];
-        if (options_check(options_var(k), value, err) != 0) {
-            fprintf(stderr, "cebox: --%s: %s\n", flag, err);
-            return -1;
+        char err[OPTIONS_ERR_MAX], *joined = NULL;
+        if (options_is_list(k) && (given_lists >> k & 1u) != 0) {
+            /* A repeated list option adds to the values given before it. */
+            const char *before = getenv(options_var(k));
+            size_t len = strlen(before) + strlen(value) + 2;
+            joined = malloc(len);
+            if (joined == NULL) {
+                fprintf(stderr, "cebox: out of memory\n");
+                return -1;
+            }
+            snprintf(joined, len, "%s:%s", before, value);
+            value = joined;
         }
-        setenv(options_var(k), value, 1);
-        return 0;
+        int checked = options_check(options_var(k), value, err);
+        if (checked == 0) {
+            setenv(options_var(k), value, 1);
+            given_lists |= (uint32_t)options_is_list(k) << k;
+        } else {
+            fprintf(stderr, "cebox: --%s: %s\n", flag, err);
+        }
+        free(joined);
+        return checked;
     }
     return 1;
 }
 
-/* Parses the settings options; `extra` receives --markdown. */
+/* Parses the settings options; `markdown` receives --markdown.  Returns 0,
+ * 1 after printing the help, -1 after printing an error. */
 static int parse_settings(int argc, char **argv, bool *markdown)
 {
     for (int i = 2; i < argc; i++) {
@@ -121,11 +203,15 @@ static int parse_settings(int argc, char **argv, bool *markdown)
         if (r == 0) {
             continue;
         }
+        if (is_help(argv[i])) {
+            command_help(argv[1]);
+            return 1;
+        }
         if (markdown != NULL && strcmp(argv[i], "--markdown") == 0) {
             *markdown = true;
             continue;
         }
-        fprintf(stderr, "cebox: unknown option '%s' for '%s'; see 'cebox --help'\n", argv[i], argv[1]);
+        fprintf(stderr, "cebox: unknown option '%s' for '%s'; see 'cebox %s --help'\n", argv[i], argv[1], argv[1]);
         return -1;
     }
     return 0;
@@ -147,8 +233,9 @@ static int cmd_settings(int argc, char **argv)
 {
     bool markdown = false;
     struct cebox_settings s;
-    if (parse_settings(argc, argv, &markdown) != 0 || check_environment(&s) != 0) {
-        return EXIT_USAGE;
+    int parsed = parse_settings(argc, argv, &markdown);
+    if (parsed != 0 || check_environment(&s) != 0) {
+        return parsed > 0 ? 0 : EXIT_USAGE;
     }
     fflush(stdout);
     if (markdown) {
@@ -172,8 +259,9 @@ static void print_map(void)
 static int cmd_demo(int argc, char **argv)
 {
     struct cebox_settings s;
-    if (parse_settings(argc, argv, NULL) != 0 || check_environment(&s) != 0) {
-        return EXIT_USAGE;
+    int parsed = parse_settings(argc, argv, NULL);
+    if (parsed != 0 || check_environment(&s) != 0) {
+        return parsed > 0 ? 0 : EXIT_USAGE;
     }
     struct cebox_slot_info info;
     cebox_slot_info(&info);
@@ -375,6 +463,11 @@ static int start_session(struct cebox_settings *s)
 /* Runs the program and returns its status the way a shell reports it. */
 static int run_and_wait(const char *path, char **args, const struct cebox_settings *s)
 {
+    /* --no-follow: the boxed program tells, through a pipe, whether it
+     * exec'd another program (see tools/execwatch.c).  Not with --only: the
+     * first program may be out of the box, and would not take the pipe. */
+    struct execwatch watch;
+    bool watching = !s->follow && s->only[0] == '\0' && execwatch_open(&watch) == 0;
     struct sigaction ignore = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
     struct sigaction old_int, old_quit;
     sigaction(SIGINT, &ignore, &old_int); /* the terminal signals the program */
@@ -393,12 +486,22 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
         if (s->session_fd >= 0) {
             fcntl(s->session_fd, F_SETFD, 0); /* the program inherits the session */
         }
+        if (watching) {
+            execwatch_child(&watch);
+        }
         execv(path, args);
         fprintf(stderr, "cebox: cannot execute %s: %s\n", path, strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
+    if (watching) {
+        execwatch_parent(&watch, child_pid, path);
+    }
     int status;
-    if (shell_wait(child_pid, s, &status) != 0) {
+    int waited = shell_wait(child_pid, s, watching ? &watch : NULL, &status);
+    if (watching) {
+        execwatch_report(&watch, s->quiet);
+    }
+    if (waited != 0) {
         fprintf(stderr, "cebox: waitpid: %s\n", strerror(errno));
         return 126;
     }
@@ -412,9 +515,39 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
     return WEXITSTATUS(status);
 }
 
+/* The --out directory: made when missing, refused (one line, before
+ * anything runs) when it is no directory or cebox cannot create files in it:
+ * the program would run with no summaries and no logs.  A file is created
+ * and removed to learn it, since permission bits do not tell (root, read-only
+ * mounts, sysfs). */
+static int prepare_out_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cebox: --out %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int err = stat(dir, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (err != 0) {
+        fprintf(stderr, "cebox: --out %s: %s\n", dir, strerror(err));
+        return -1;
+    }
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/.cebox-probe-%d", dir, (int)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "cebox: --out %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int i = 2;
+    bool verbose = false;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
             i++;
@@ -423,16 +556,20 @@ static int cmd_run(int argc, char **argv)
         if (argv[i][0] != '-') {
             break;
         }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
+        if (is_help(argv[i])) {
+            command_help("run");
             return 0;
+        }
+        if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+            verbose = true;
+            continue;
         }
         int r = take_setting(argc, argv, &i);
         if (r < 0) {
             return EXIT_USAGE;
         }
         if (r > 0) {
-            fprintf(stderr, "cebox: unknown option '%s' for 'run'; see 'cebox --help'\n", argv[i]);
+            fprintf(stderr, "cebox: unknown option '%s' for 'run'; see 'cebox run --help'\n", argv[i]);
             return EXIT_USAGE;
         }
     }
@@ -444,8 +581,7 @@ static int cmd_run(int argc, char **argv)
     if (check_environment(&s) != 0) {
         return EXIT_USAGE;
     }
-    if (s.out_dir[0] != '\0' && mkdir(s.out_dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cebox: --out %s: %s\n", s.out_dir, strerror(errno));
+    if (s.out_dir[0] != '\0' && prepare_out_dir(s.out_dir) != 0) {
         return EXIT_USAGE;
     }
     char path[PATH_MAX], lib[PATH_MAX];
@@ -478,6 +614,10 @@ static int cmd_run(int argc, char **argv)
     if (start_session(&s) != 0) {
         return 126;
     }
+    if (verbose) {
+        fprintf(stderr, "cebox: session %s (cebox state %d STATE forces its memory state)\n", s.session,
+                (int)getpid());
+    }
     int status = run_and_wait(path, argv + i, &s);
     unlink(s.session);
     if (s.session_fd >= 0) {
@@ -488,8 +628,8 @@ static int cmd_run(int argc, char **argv)
 
 /* ---- cebox state ---- */
 
-/* The session of a running process, from its environment. */
-static int session_of_pid(const char *pid, char *out, size_t len)
+/* The session of a running process, from its environment: 0, or -1. */
+static int session_in_environment(const char *pid, char *out, size_t len)
 {
     char path[64], env[65536];
     snprintf(path, sizeof path, "/proc/%s/environ", pid);
@@ -509,8 +649,54 @@ static int session_of_pid(const char *pid, char *out, size_t len)
     return -1;
 }
 
+/* Is process `pid` running the same executable as this one (cebox)? */
+static bool runs_this_program(const char *pid)
+{
+    char path[64], theirs[PATH_MAX], mine[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/%s/exe", pid);
+    ssize_t a = readlink(path, theirs, sizeof theirs - 1), b = readlink("/proc/self/exe", mine, sizeof mine - 1);
+    if (a <= 0 || b <= 0) {
+        return false;
+    }
+    theirs[a] = mine[b] = '\0';
+    return strcmp(theirs, mine) == 0;
+}
+
+/* The session of a boxed process, or of `cebox run` itself: cebox run sets
+ * CEBOX_SESSION after it started, so its own environment lacks it, but the
+ * program it runs (one of its children) has it. */
+static int session_of_pid(const char *pid, char *out, size_t len)
+{
+    if (session_in_environment(pid, out, len) == 0) {
+        return 0;
+    }
+    if (!runs_this_program(pid)) {
+        return -1; /* not a cebox run: its children's sessions are not its own */
+    }
+    char path[64], children[4096];
+    snprintf(path, sizeof path, "/proc/%s/task/%s/children", pid, pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    ssize_t n = read(fd, children, sizeof children - 1);
+    close(fd);
+    children[n > 0 ? n : 0] = '\0';
+    for (char *save = NULL, *child = strtok_r(children, " \n", &save); child != NULL;
+         child = strtok_r(NULL, " \n", &save)) {
+        if (session_in_environment(child, out, len) == 0) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static int cmd_state(int argc, char **argv)
 {
+    if (argc == 3 && is_help(argv[2])) {
+        command_help("state");
+        return 0;
+    }
     if (argc != 4) {
         fprintf(stderr, "cebox: usage: cebox state SESSION-FILE|PID normal|limited|low|critical\n");
         return EXIT_USAGE;
@@ -523,6 +709,12 @@ static int cmd_state(int argc, char **argv)
     char session[PATH_MAX];
     const char *target = argv[2];
     if (target[0] != '\0' && strspn(target, "0123456789") == strlen(target)) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/%s", target);
+        if (access(proc, F_OK) != 0) {
+            fprintf(stderr, "cebox: process %s: no such process\n", target);
+            return 1;
+        }
         if (session_of_pid(target, session, sizeof session) != 0) {
             fprintf(stderr, "cebox: process %s is not running under cebox run (no CEBOX_SESSION)\n", target);
             return 1;

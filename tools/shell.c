@@ -3,7 +3,9 @@
  *
  * Owns: the session's event lines (memory-state transitions, hibernate
  * notices, closed processes), on stderr unless --quiet and in
- * OUT/cebox-session.log with --out.
+ * OUT/cebox.session with --out (not named like the processes' cebox-PID.log,
+ * so that `cebox report` given OUT/STAR.log reads only those), which begins with the
+ * session file's path.
  *
  * A tick every 20 ms (or at once when the child ends):
  *  - the state schedule's next step, when due;
@@ -209,25 +211,55 @@ static int open_log(const struct cebox_settings *s)
         return -1;
     }
     char path[sizeof s->out_dir + 32];
-    snprintf(path, sizeof path, "%s/cebox-session.log", s->out_dir);
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    snprintf(path, sizeof path, "%s/" SHELL_LOG_NAME, s->out_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        char line[sizeof s->session + 64];
+        int n = snprintf(line, sizeof line, "cebox: session %s (cebox run pid %d)\n", s->session, (int)getpid());
+        (void)!write(fd, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0);
+    }
+    return fd;
 }
 
 /* Waits one tick, or less when the child ends first: a pidfd becomes
  * readable when its process exits, so a short program is not kept waiting
- * for the rest of a tick.  Without pidfds (kernels before 5.3) it sleeps. */
-static void wait_tick(int pidfd)
+ * for the rest of a tick; the exec watch's pipe (-1: none) wakes it at an
+ * exec, while the new image can still be looked at.  Without pidfds
+ * (kernels before 5.3) and watch it sleeps. */
+static void wait_tick(int pidfd, int watch_fd)
 {
-    if (pidfd >= 0) {
-        struct pollfd p = {.fd = pidfd, .events = POLLIN};
-        (void)poll(&p, 1, TICK_MS);
+    struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = watch_fd, .events = POLLIN}};
+    if (pidfd >= 0 || watch_fd >= 0) {
+        (void)poll(p, 2, TICK_MS); /* a negative descriptor is ignored */
         return;
     }
     struct timespec pause = {0, TICK_MS * 1000 * 1000L};
     nanosleep(&pause, NULL);
 }
 
-int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
+/* Has the child ended?  Reaps it then (status stored), after a last look
+ * at it for the exec watch: until it is reaped, a zombie keeps its name.
+ * Returns 1, 0 while it runs, -1 on error. */
+static int child_ended(pid_t child, struct execwatch *watch, int *status)
+{
+    siginfo_t info;
+    info.si_pid = 0;
+    if (waitid(P_PID, (id_t)child, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+    if (watch != NULL) {
+        execwatch_check(watch);
+    }
+    if (info.si_pid != child) {
+        return 0;
+    }
+    pid_t r;
+    while ((r = waitpid(child, status, 0)) < 0 && errno == EINTR) {
+    }
+    return r == child ? 1 : -1;
+}
+
+int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status)
 {
     struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true};
     bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
@@ -240,15 +272,12 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
     int pidfd = -1;
 #endif
     for (;;) {
-        pid_t r = waitpid(child, status, WNOHANG);
-        if (r == child) {
+        int ended = child_ended(child, watch, status);
+        if (ended != 0) {
+            result = ended > 0 ? 0 : -1;
             break;
         }
-        if (r < 0 && errno != EINTR) {
-            result = -1;
-            break;
-        }
-        if (next_step < nsteps && (now_ns() - sh.start_ns) / 1000000000u >= steps[next_step].seconds) {
+        if (next_step < nsteps && (now_ns() - sh.start_ns) / 1000000u >= steps[next_step].ms) {
             ram_force_state(&sh.ram, (enum memstate)steps[next_step].state);
             event(&sh, "schedule: state %s", memstate_name((enum memstate)steps[next_step].state));
             next_step++;
@@ -256,7 +285,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, int *status)
         if (shell_on) {
             tick(&sh);
         }
-        wait_tick(pidfd);
+        wait_tick(pidfd, watch != NULL ? execwatch_fd(watch) : -1);
     }
     if (pidfd >= 0) {
         close(pidfd);

@@ -7,12 +7,17 @@
 
 #include <sys/types.h>
 
+#include "execwatch.h"
 #include "options.h"
+
+/* The session's lines in the --out directory. */
+#define SHELL_LOG_NAME "cebox.session"
 
 /* Waits for `child` to end, meanwhile applying the state schedule, logging
  * memory-state transitions, sending hibernate notices and (with
- * close-apps) closing background processes.  Stores the wait status.
+ * close-apps) closing background processes, and (with `watch`, or NULL)
+ * watching for an exec under --no-follow.  Stores the wait status.
  * Returns 0, or -1 with errno set. */
-int shell_wait(pid_t child, const struct cebox_settings *s, int *status);
+int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status);
 
 #endif

@@ -25,7 +25,11 @@
  *  - errno is preserved except where libc sets it (ENOMEM, EINVAL).
  *  - Mappings cebox does not emulate (files, shared memory, thread stacks,
  *    fixed addresses outside the slot) go to the kernel unchanged.
+ *  - A process that CEBOX_ONLY leaves out of the box makes nothing of
+ *    cebox's (no core, slot, log or summary): each call goes to glibc's
+ *    allocator or the kernel after one test of a static variable.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -47,6 +51,7 @@
 #include "meta.h"
 #include "os.h"
 #include "record/eventlog.h"
+#include "preload/execnote.h"
 #include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
@@ -170,6 +175,81 @@ static void boot_free(const void *p)
     } while (!atomic_compare_exchange_weak(&boot_lists[cls], &head, next));
 }
 
+/* ---- processes left out of the box (--only) ----
+ *
+ * Their calls go to glibc's allocator through the __libc_* entry points it
+ * exports for allocators that wrap it (a dlsym would allocate), and the
+ * rarer functions through dlsym once.  Decided at the first call or at the
+ * constructor, whichever comes first, before the core exists. */
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+extern void *__libc_memalign(size_t align, size_t n);
+extern int __libc_mallopt(int param, int value);
+
+enum { SELECTION_UNKNOWN, SELECTION_BOXED, SELECTION_LIBC };
+static atomic_int selection;
+
+static __attribute__((noinline)) bool decide_boxed(void)
+{
+    int saved = errno, was = entry_inside;
+    entry_inside = 1; /* whatever the decision allocates comes from the arena */
+    bool boxed = core_boxes_this_program();
+    entry_inside = was;
+    errno = saved;
+    atomic_store(&selection, boxed ? SELECTION_BOXED : SELECTION_LIBC);
+    return boxed;
+}
+
+/* Is this process in the box?  (Every program is, without --only.) */
+static inline __attribute__((always_inline)) bool boxed_process(void)
+{
+    int sel = atomic_load_explicit(&selection, memory_order_relaxed);
+    return sel == SELECTION_BOXED || (sel == SELECTION_UNKNOWN && decide_boxed());
+}
+
+/* glibc's functions that have no __libc_ name, looked up once each. */
+enum libc_extra { LIBC_USABLE_SIZE, LIBC_MALLINFO2, LIBC_TRIM, LIBC_STATS, LIBC_EXTRA_COUNT };
+union libc_fn {
+    void *sym;
+    size_t (*usable_size)(void *p);
+    struct mallinfo2 (*mallinfo2)(void);
+    int (*trim)(size_t pad);
+    void (*stats)(void);
+};
+
+static union libc_fn libc_extra(enum libc_extra which)
+{
+    static const char *const names[LIBC_EXTRA_COUNT] = {"malloc_usable_size", "mallinfo2", "malloc_trim",
+                                                        "malloc_stats"};
+    static void *_Atomic found[LIBC_EXTRA_COUNT];
+    union libc_fn f = {.sym = atomic_load(&found[which])};
+    if (f.sym == NULL) {
+        entry_inside = 1; /* dlsym may allocate: from the arena */
+        f.sym = dlsym(RTLD_NEXT, names[which]);
+        entry_inside = 0;
+        atomic_store(&found[which], f.sym);
+    }
+    return f;
+}
+
+/* realloc for a process out of the box: a block of cebox's arena (from
+ * its own work) is copied out, everything else is glibc's. */
+static void *libc_resize(void *p, size_t n)
+{
+    if (!in_boot_arena(p)) {
+        return __libc_realloc(p, n);
+    }
+    void *q = __libc_malloc(n);
+    size_t avail = (size_t)(boot_arena + BOOT_ARENA_SIZE - (unsigned char *)p);
+    if (q != NULL) {
+        memcpy(q, p, n < avail ? n : avail);
+    }
+    return q;
+}
+
 /* ---- the core ---- */
 
 /* The process's core, heap and slot, as every call sees them. */
@@ -267,18 +347,24 @@ static __attribute__((noinline)) void enter_slow(struct ctx *c)
     }
 }
 
-HOT void enter(struct ctx *c)
+/* Enters cebox; false (and nothing entered) in a process out of the box,
+ * whose caller goes to glibc instead. */
+HOT bool enter(struct ctx *c)
 {
+    bool ready = atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY;
+    if (__builtin_expect(!ready, 0) && !boxed_process()) {
+        return false;
+    }
     int *errno_at = &errno;
-    int saved = *errno_at;
+    c->errno_at = errno_at;
+    c->saved_errno = *errno_at;
     entry_inside = 1;
-    if (__builtin_expect(atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY, 1)) {
+    if (__builtin_expect(ready, 1)) {
         c->p = &proc;
     } else {
         enter_slow(c);
     }
-    c->errno_at = errno_at;
-    c->saved_errno = saved;
+    return true;
 }
 
 /* Is p inside the slot (where every block cebox hands out lies)? */
@@ -489,7 +575,9 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
         return NULL;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return __libc_malloc(n);
+    }
     void *p = alloc_from_heap(&c, n, 0);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
@@ -512,7 +600,9 @@ API void *calloc(size_t count, size_t size)
         return NULL;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return __libc_calloc(count, size);
+    }
     void *p = alloc_from_heap(&c, n, HEAP_ZERO_MEMORY);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
@@ -557,7 +647,10 @@ static __attribute__((noinline)) void cebox_free(void *p)
         return;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        __libc_free(p);
+        return;
+    }
     if (__builtin_expect(pending_any(), 0)) {
         pending_run(&c);
     }
@@ -682,7 +775,9 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     }
     struct ctx c;
     bool failed;
-    enter(&c);
+    if (!enter(&c)) {
+        return libc_resize(p, n);
+    }
     if (__builtin_expect(pending_any(), 0)) {
         pending_run(&c);
     }
@@ -766,7 +861,11 @@ API int posix_memalign(void **out, size_t align, size_t n)
         return 0;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        void *q = __libc_memalign(align, n);
+        *out = q != NULL ? q : *out;
+        return q != NULL ? 0 : ENOMEM;
+    }
     void *p = aligned_inside(&c, align, n);
     leave(&c, 0);
     if (p == NULL) {
@@ -792,7 +891,9 @@ API void *memalign(size_t align, size_t n)
         return boot_alloc(n, a);
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        return __libc_memalign(a, n);
+    }
     void *p = aligned_inside(&c, a, n);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
@@ -828,7 +929,10 @@ API size_t malloc_usable_size(void *p)
         return 0;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_USABLE_SIZE);
+        return f.sym != NULL ? f.usable_size(p) : 0;
+    }
     size_t n = usable_inside(&c, p);
     leave(&c, 0);
     return n;
@@ -844,7 +948,10 @@ static struct mallinfo2 mallinfo_of_heap(void)
     }
     struct ctx c;
     struct heap_stats st;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_MALLINFO2);
+        return f.sym != NULL ? f.mallinfo2() : mi;
+    }
     c.p->ops->stats(c.p->heap, &st);
     leave(&c, 0);
     mi.arena = st.committed_bytes;
@@ -887,7 +994,10 @@ API int malloc_trim(size_t pad)
     struct ctx c;
     struct heap_stats before, after;
     DWORD err = 0;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_TRIM);
+        return f.sym != NULL ? f.trim(pad) : 0;
+    }
     c.p->ops->stats(c.p->heap, &before);
     c.p->ops->compact(c.p->heap, 0, &err);
     c.p->ops->stats(c.p->heap, &after);
@@ -898,8 +1008,9 @@ API int malloc_trim(size_t pad)
 /* The CE heap has no tunables: every request is accepted and has no effect. */
 API int mallopt(int param, int value)
 {
-    (void)param;
-    (void)value;
+    if (!boxed_process()) {
+        return __libc_mallopt(param, value);
+    }
     return 1;
 }
 
@@ -909,7 +1020,13 @@ API void malloc_stats(void)
         return;
     }
     struct ctx c;
-    enter(&c);
+    if (!enter(&c)) {
+        union libc_fn f = libc_extra(LIBC_STATS);
+        if (f.sym != NULL) {
+            f.stats();
+        }
+        return;
+    }
     summary_write(2, c.p->core);
     leave(&c, 0);
 }
@@ -943,12 +1060,15 @@ static bool emulated(int flags)
 
 /* enter() for the mmap family, which first does what re-entered calls
  * left: a queued munmap must never outlive the pages it names. */
-static void enter_mapping(struct ctx *c)
+static bool enter_mapping(struct ctx *c)
 {
-    enter(c);
+    if (!enter(c)) {
+        return false;
+    }
     if (pending_any()) {
         pending_run(c);
     }
+    return true;
 }
 
 static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -1004,7 +1124,9 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
         return MAP_FAILED;
     }
     struct ctx c;
-    enter_mapping(&c);
+    if (!enter_mapping(&c)) {
+        return (void *)raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
+    }
     if (fixed && !slot_owns(c.p->core->slot, addr)) {
         /* A fixed address outside the box is the program's business. */
         leave(&c, 0);
@@ -1044,7 +1166,9 @@ API int munmap(void *addr, size_t len)
         return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
     }
     struct ctx c;
-    enter_mapping(&c);
+    if (!enter_mapping(&c)) {
+        return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+    }
     if (slot_owns(c.p->core->slot, addr)) {
         slot_unmap(c.p->core->slot, addr, len);
         leave(&c, 0);
@@ -1069,7 +1193,9 @@ API int mprotect(void *addr, size_t len, int prot)
         return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
     }
     struct ctx c;
-    enter_mapping(&c);
+    if (!enter_mapping(&c)) {
+        return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+    }
     if (len != 0 && slot_owns(c.p->core->slot, addr)) {
         DWORD e = ERROR_NOT_ENOUGH_MEMORY; /* the hook's refusal is recorded already */
         if (entry_begin(LOG_API_MMAP, len)) {
@@ -1241,9 +1367,11 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     struct ctx c;
-    enter_mapping(&c);
-    if (!slot_owns(c.p->core->slot, old)) {
-        leave(&c, 0);
+    bool entered = enter_mapping(&c);
+    if (!entered || !slot_owns(c.p->core->slot, old)) {
+        if (entered) {
+            leave(&c, 0);
+        }
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
     int err = 0;
@@ -1259,15 +1387,18 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 /* ---- process life: start and fork (exit: summary.c) ---- */
 
 /* At exit, before the summary: the frees and unmaps signal handlers queued
- * while cebox was busy are done (enter_mapping runs them). */
-static void run_queued_at_exit(void)
+ * while cebox was busy are done (enter_mapping runs them), and with
+ * --no-follow cebox run hears that this image ended without an exec. */
+static void before_exit_summary(void)
 {
+    execnote_exit();
     if (entry_inside) {
         return;
     }
     struct ctx c;
-    enter_mapping(&c);
-    leave(&c, 0);
+    if (enter_mapping(&c)) {
+        leave(&c, 0);
+    }
 }
 
 /* fork: every lock cebox has is taken before and released after, in both
@@ -1295,6 +1426,7 @@ static void after_fork_child(void)
     struct slot_stats st;
     slot_get_stats(core->slot, &st);
     ram_forked(&core->ram, st.committed_pages);
+    execnote_forked();
     core_restart_watcher();
 }
 
@@ -1310,16 +1442,21 @@ static void bad_pointer(const char *op, const void *handle, const void *p, enum 
 
 __attribute__((constructor(101))) static void preload_start(void)
 {
+    if (!boxed_process()) {
+        return; /* --only: out of the box, and the environment passed on as it is */
+    }
     entry_inside = 1;
     struct cebox_core *core = core_get();
     if (!core->settings.follow) {
-        /* --no-follow: programs this one starts run without cebox. */
+        /* --no-follow: programs this one starts run without cebox, and
+         * cebox run hears of an exec. */
         unsetenv("LD_PRELOAD");
+        execnote_start(&core->settings);
     }
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork, after_fork_child);
     eventlog_start(core);
-    summary_start_preloaded(run_queued_at_exit); /* the exit summary: summary.c's destructor */
+    summary_start_preloaded(before_exit_summary); /* the exit summary: summary.c's destructor */
     entry_inside = 0;
 }

@@ -214,6 +214,14 @@ static void write_summary_file(const char *text, size_t len)
     }
 }
 
+/* --summaries failures keeps the processes worth a look: failed
+ * allocations, or heap blocks never freed. */
+static bool shown_on_stderr(const struct cebox_settings *s, const struct run_summary *rs)
+{
+    bool worth_a_look = run_summary_failures(rs) != 0 || rs->heap_live_blocks != 0;
+    return !s->quiet && (s->summaries == SUMMARIES_ALL || (s->summaries == SUMMARIES_FAILURES && worth_a_look));
+}
+
 /* At exit: the summary record in the log (first: the printed summary names
  * the log) and, preloaded, the printed summary.  A linked program without
  * a log has nothing to say (and its core may not even exist: none is made
@@ -235,7 +243,7 @@ __attribute__((destructor)) static void summary_end(void)
     eventlog_exit(&rs);
     char text[SUMMARY_TEXT_MAX];
     size_t len = printed ? format_summary(text, core, &rs) : 0;
-    if (printed && !core->settings.quiet) {
+    if (printed && shown_on_stderr(&core->settings, &rs)) {
         os_write_all(2, text, len);
     }
     if (printed && core->settings.out_dir[0] != '\0') {

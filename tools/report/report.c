@@ -383,10 +383,10 @@ static void json_summary(FILE *out, const struct lr_process *p)
 }
 
 static void json_process(FILE *out, const struct lr_log *log, const struct lr_process *p, struct site *sites,
-                         size_t nsites, bool first)
+                         size_t nsites, bool first, size_t run)
 {
-    fprintf(out, "%s\n  {\"pid\": %u, \"ppid\": %u, \"command\": ", first ? "" : ",", (unsigned)p->pid,
-            (unsigned)p->ppid);
+    fprintf(out, "%s\n  {\"pid\": %u, \"ppid\": %u, \"run\": %zu, \"command\": ", first ? "" : ",",
+            (unsigned)p->pid, (unsigned)p->ppid, run);
     json_str(out, p->command);
     fputs(", \"profile\": ", out);
     json_str(out, p->profile);
@@ -546,20 +546,227 @@ static int add_directory(struct log_list *l, const char *dir)
     return (int)(l->n - before);
 }
 
+/* ---- runs and filters ----
+ *
+ * The processes of one `cebox run` share its session: the CEBOX_SESSION
+ * line of their header's settings (older logs have it too).  Processes
+ * with none (LD_PRELOAD by hand, programs linked with libcebox) make one
+ * group of their own. */
+
+#define MAX_PIDS 64
+
+struct filter {
+    uint32_t pids[MAX_PIDS];
+    size_t npids;
+    bool failed_only;
+};
+
+static bool wanted(const struct filter *f, const struct lr_process *p)
+{
+    bool pid_ok = f->npids == 0;
+    for (size_t i = 0; i < f->npids && !pid_ok; i++) {
+        pid_ok = f->pids[i] == p->pid;
+    }
+    bool failed = p->nfailures != 0 || (p->has_summary && run_summary_failures(&p->summary) != 0);
+    return pid_ok && (!f->failed_only || failed);
+}
+
+struct run {
+    char session[256]; /* "" for processes outside cebox run */
+    uint64_t start_ns; /* the earliest start of its processes */
+    size_t procs, rank;
+};
+
+struct entry {
+    const struct lr_log *log;
+    const struct lr_process *p;
+    struct run *run;
+    size_t order; /* as read: logs by pid, processes in file order */
+};
+
+static void session_of(const struct lr_process *p, char *out, size_t len)
+{
+    static const char key[] = "CEBOX_SESSION=";
+    out[0] = '\0';
+    for (const char *at = p->settings; at != NULL && *at != '\0'; at = strchr(at, '\n'), at = at ? at + 1 : NULL) {
+        if (strncmp(at, key, sizeof key - 1) == 0) {
+            at += sizeof key - 1;
+            size_t n = strcspn(at, "\t\n");
+            if (!(n == 6 && strncmp(at, "(none)", 6) == 0)) {
+                snprintf(out, len, "%.*s", (int)n, at);
+            }
+            return;
+        }
+    }
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const struct run *x = *(const struct run *const *)a, *y = *(const struct run *const *)b;
+    return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+static int by_run(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    if (x->run->rank != y->run->rank) {
+        return x->run->rank < y->run->rank ? -1 : 1;
+    }
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Every process of the logs, grouped by run (runs by start time); returns
+ * how many and sets *nruns. */
+static struct entry *group_runs(const struct lr_log *all, size_t nlogs, struct run **runs_out, size_t *nruns,
+                                size_t *nentries)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nlogs; i++) {
+        n += all[i].nprocs;
+    }
+    struct entry *e = xcalloc(n, sizeof *e);
+    struct run *runs = xcalloc(n, sizeof *runs);
+    size_t k = 0, r = 0;
+    for (size_t i = 0; i < nlogs; i++) {
+        for (size_t j = 0; j < all[i].nprocs; j++, k++) {
+            const struct lr_process *p = &all[i].procs[j];
+            char session[sizeof runs->session];
+            session_of(p, session, sizeof session);
+            size_t at = 0;
+            while (at < r && strcmp(runs[at].session, session) != 0) {
+                at++;
+            }
+            if (at == r) {
+                snprintf(runs[r].session, sizeof runs[r].session, "%s", session);
+                runs[r++].start_ns = p->start_real_ns;
+            }
+            runs[at].start_ns = p->start_real_ns < runs[at].start_ns ? p->start_real_ns : runs[at].start_ns;
+            runs[at].procs++;
+            e[k] = (struct entry){.log = &all[i], .p = p, .run = &runs[at], .order = k};
+        }
+    }
+    struct run **order = xcalloc(r, sizeof *order);
+    for (size_t i = 0; i < r; i++) {
+        order[i] = &runs[i];
+    }
+    if (r > 0) {
+        qsort(order, r, sizeof *order, by_start);
+    }
+    for (size_t i = 0; i < r; i++) {
+        order[i]->rank = i + 1;
+    }
+    free(order);
+    if (n > 0) {
+        qsort(e, n, sizeof *e, by_run);
+    }
+    *runs_out = runs;
+    *nruns = r;
+    *nentries = n;
+    return e;
+}
+
+static void text_run(const struct run *run, size_t nruns)
+{
+    char when[64] = "?";
+    time_t t = (time_t)(run->start_ns / 1000000000u);
+    struct tm tm;
+    if (localtime_r(&t, &tm) != NULL) {
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    printf("=== run %zu of %zu: started %s, %zu process%s", run->rank, nruns, when, run->procs,
+           run->procs == 1 ? "" : "es");
+    if (run->session[0] != '\0') {
+        printf(" (session %s)\n\n", run->session);
+    } else {
+        printf(" not started by cebox run\n\n");
+    }
+}
+
+/* Prints the processes the filter keeps, run by run; returns how many. */
+static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct filter *f, enum format format,
+                         const char *where, struct symbolizer *sym)
+{
+    struct run *runs;
+    size_t nruns, n, shown = 0;
+    struct entry *e = group_runs(all, nlogs, &runs, &nruns, &n);
+    if (format == FORMAT_TEXT && nruns > 1) {
+        printf("%zu runs in %s\n\n", nruns, where);
+    }
+    const struct run *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!wanted(f, e[i].p)) {
+            continue;
+        }
+        if (format == FORMAT_TEXT && nruns > 1 && e[i].run != last) {
+            text_run(e[i].run, nruns);
+            last = e[i].run;
+        }
+        size_t nsites;
+        struct site *sites = group(sym, e[i].p, &nsites);
+        switch (format) {
+        case FORMAT_TEXT: text_process(stdout, e[i].log, e[i].p, sites, nsites); break;
+        case FORMAT_JSON: json_process(stdout, e[i].log, e[i].p, sites, nsites, shown == 0, e[i].run->rank); break;
+        case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
+        }
+        shown++;
+        free_sites(sites, nsites);
+    }
+    if (format == FORMAT_JSON) {
+        printf("\n], \"runs\": [");
+        for (size_t rank = 1; rank <= nruns; rank++) {
+            const struct run *r = runs;
+            while (r->rank != rank) {
+                r++;
+            }
+            printf("%s\n  {\"run\": %zu, \"start_real_ns\": %" PRIu64 ", \"processes\": %zu, \"session\": ",
+                   rank > 1 ? "," : "", rank, r->start_ns, r->procs);
+            json_str(stdout, r->session[0] != '\0' ? r->session : NULL);
+            putchar('}');
+        }
+    }
+    free(e);
+    free(runs);
+    return shown;
+}
+
+/* The text cebox run's shell writes with --out (cebox.session): each line
+ * begins "cebox: ", where an event log begins with its magic. */
+static bool is_session_log(const char *path)
+{
+    char head[8] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    return strncmp(head, "cebox: ", 7) == 0;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cebox report [--format text|json|folded] DIR|LOGFILE...\n"
+    fprintf(f, "Usage: cebox report [--format text|json|folded] [--pid N] [--failed-only] DIR|LOGFILE...\n"
                "Prints, per process of a run recorded with --out DIR, the exit summary and the failed\n"
-               "allocations grouped by call stack (most frequent first), symbolized offline.\n"
+               "allocations grouped by call stack (most frequent first), symbolized offline.\n\n"
+               "Options of report:\n"
                "  --format text    for people (default)\n"
                "  --format json    one JSON document\n"
-               "  --format folded  folded stacks for flamegraph.pl and speedscope\n");
+               "  --format folded  folded stacks for flamegraph.pl and speedscope\n"
+               "  --pid N          only process N (repeatable)\n"
+               "  --failed-only    only the processes with failed allocations\n"
+               "  -h, --help       this help\n\n"
+               "The processes of several runs into one DIR are grouped by run (\"N runs in DIR\").\n\n"
+               "Example:\n"
+               "  cebox run --out /tmp/run1 ./myprog && cebox report /tmp/run1\n");
 }
 
 int report_main(int argc, char **argv)
 {
     enum format format = FORMAT_TEXT;
     struct log_list logs = {NULL, 0};
+    struct filter f = {.npids = 0};
+    const char *where = NULL; /* the directory read, for "N runs in DIR" */
     int status = 0;
     bool options = true;
     for (int i = 2; i < argc; i++) {
@@ -587,6 +794,22 @@ int report_main(int argc, char **argv)
             }
             continue;
         }
+        if (options && (strcmp(a, "--pid") == 0 || strncmp(a, "--pid=", 6) == 0)) {
+            const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            char *end = NULL;
+            unsigned long pid = v != NULL ? strtoul(v, &end, 10) : 0;
+            if (v == NULL || *v < '0' || *v > '9' || *end != '\0' || pid > UINT32_MAX || f.npids == MAX_PIDS) {
+                fprintf(stderr, "cebox report: --pid '%s' is not valid; accepted: a process id (at most %d "
+                                "--pid)\n", v != NULL ? v : "", MAX_PIDS);
+                return 2;
+            }
+            f.pids[f.npids++] = (uint32_t)pid;
+            continue;
+        }
+        if (options && strcmp(a, "--failed-only") == 0) {
+            f.failed_only = true;
+            continue;
+        }
         if (options && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "cebox report: unknown option '%s'; see 'cebox report --help'\n", a);
             return 2;
@@ -596,13 +819,20 @@ int report_main(int argc, char **argv)
             fprintf(stderr, "cebox report: %s: %s\n", a, strerror(errno));
             status = 2;
         } else if (S_ISDIR(st.st_mode)) {
+            where = where == NULL ? a : "these logs";
             int n = add_directory(&logs, a);
             if (n == 0) {
                 fprintf(stderr, "cebox report: %s: no event logs (cebox-PID.log) here; record a run with "
                                 "'cebox run --out %s PROGRAM'\n", a, a);
             }
             status = n <= 0 ? 2 : status;
+        } else if (is_session_log(a)) {
+            fprintf(stderr, "cebox report: %s is the session's event lines of cebox run (memory-state changes, "
+                            "hibernate notices; plain text), not a process's event log: the logs are the "
+                            "cebox-PID.log files beside it\n", a);
+            status = 2;
         } else {
+            where = "these logs";
             add_path(&logs, a);
         }
     }
@@ -614,12 +844,8 @@ int report_main(int argc, char **argv)
         return 2;
     }
 
-    struct symbolizer *sym = symbolizer_new();
-    bool first = true, read_any = false;
-    if (format == FORMAT_JSON) {
-        printf("{\"processes\": [");
-    }
     struct lr_log *all = xcalloc(logs.n, sizeof *all);
+    bool read_any = false;
     for (size_t i = 0; i < logs.n; i++) {
         char err[512];
         if (logread_file(logs.paths[i], &all[i], err, sizeof err) != 0) {
@@ -628,28 +854,28 @@ int report_main(int argc, char **argv)
             continue;
         }
         read_any = true;
-        for (size_t k = 0; k < all[i].nprocs; k++) {
-            const struct lr_process *p = &all[i].procs[k];
-            size_t nsites;
-            struct site *sites = group(sym, p, &nsites);
-            switch (format) {
-            case FORMAT_TEXT: text_process(stdout, &all[i], p, sites, nsites); break;
-            case FORMAT_JSON: json_process(stdout, &all[i], p, sites, nsites, first); break;
-            case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
-            }
-            first = false;
-            free_sites(sites, nsites);
-        }
         if (all[i].damaged) {
-            if (format == FORMAT_TEXT) {
-                printf("(%s is damaged at offset %" PRIu64 ": what follows it is lost)\n\n", all[i].path,
-                       all[i].damage_offset);
-            }
             status = status == 0 ? 1 : status;
         }
     }
+    struct symbolizer *sym = symbolizer_new();
     if (format == FORMAT_JSON) {
-        printf("\n], \"errors\": [");
+        printf("{\"processes\": [");
+    }
+    size_t shown = print_runs(all, logs.n, &f, format, where != NULL ? where : "these logs", sym);
+    for (size_t i = 0; format == FORMAT_TEXT && i < logs.n; i++) {
+        if (all[i].damaged) {
+            printf("(%s is damaged at offset %" PRIu64 ": what follows it is lost)\n\n", all[i].path,
+                   all[i].damage_offset);
+        }
+    }
+    if (shown == 0 && read_any && (f.npids != 0 || f.failed_only)) {
+        fprintf(stderr, "cebox report: no process %s in %s\n",
+                f.npids != 0 ? "with the pids given" : "with failed allocations", where != NULL ? where : "these logs");
+        status = f.npids != 0 ? 2 : status;
+    }
+    if (format == FORMAT_JSON) {
+        printf("], \"errors\": [");
         const char *sep = "";
         for (size_t i = 0; i < logs.n; i++) {
             if (all[i].damaged) {
