@@ -273,7 +273,8 @@ static void describe_accepted(const struct option_def *d, char *buf, size_t len)
         break;
     case OPT_SCHEDULE:
         snprintf(buf, len, "comma-separated SECONDSs:STATE steps in increasing time, STATE one of "
-                           "normal, limited, low, critical");
+                           "normal, limited, low, critical; %zu characters at most",
+                 sizeof(((struct cebox_settings *)0)->schedule) - 1);
         break;
     case OPT_SIZE:
         format_size(lo, sizeof lo, d->min);
@@ -332,7 +333,9 @@ static int apply(size_t idx, const char *value, struct cebox_settings *s, char e
         }
         break;
     case OPT_SCHEDULE:
-        if (options_parse_schedule(value, NULL, 0) < 0) {
+        /* A valid schedule can be longer than the field (16 steps of
+         * "86400s:critical", or leading zeros): refused, never cut. */
+        if (strlen(value) >= sizeof s->schedule || options_parse_schedule(value, NULL, 0) < 0) {
             return refuse(d, value, err);
         }
         break;
