@@ -19,6 +19,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Stores the right CRC in every event-log record head of data, from the
+ * start to where the framing stops (bad magic, impossible or truncated
+ * length), so that mutated payloads reach the record decoders instead of
+ * all stopping at the checksum (repair.c). */
+void fuzz_repair_checksums(unsigned char *data, size_t size);
+
 /* One line naming the broken property, then abort (a crash to both drivers). */
 #define FUZZ_CHECK(cond)                                                                  \
     do {                                                                                  \

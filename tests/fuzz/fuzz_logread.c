@@ -10,9 +10,8 @@
  * its id; every string is NUL-terminated (ASan sees strlen run past an end).
  *
  * Each input is read twice: as it is (the framing, the checksums, damage
- * detection), and with every record's CRC recomputed, as far as the framing
- * holds, so that mutated payloads reach the record decoders instead of all
- * stopping at the checksum.
+ * detection), and with every record's CRC recomputed as far as the framing
+ * holds (fuzz_repair_checksums).
  */
 #include "fuzz.h"
 
@@ -56,26 +55,6 @@ static void check_process(const struct lr_process *p)
     }
 }
 
-/* Stores the right CRC in every record head, from the start to where the
- * framing stops (bad magic, impossible or truncated length). */
-static void repair_checksums(unsigned char *data, size_t size)
-{
-    size_t off = 0;
-    while (size - off >= LOG_HEAD_SIZE) {
-        unsigned type;
-        uint32_t length, crc;
-        const char *why;
-        if (log_head_parse(data + off, &type, &length, &crc, &why) != 0 || length > size - off - LOG_HEAD_SIZE) {
-            return;
-        }
-        crc = log_record_crc(data + off, data + off + LOG_HEAD_SIZE, length);
-        for (int i = 0; i < 4; i++) {
-            data[off + 12 + i] = (unsigned char)(crc >> (8 * i));
-        }
-        off += LOG_HEAD_SIZE + length;
-    }
-}
-
 static void read_and_check(const uint8_t *data, size_t size)
 {
     struct lr_log log;
@@ -104,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size != 0) {
         memcpy(copy, data, size);
     }
-    repair_checksums(copy, size);
+    fuzz_repair_checksums(copy, size);
     read_and_check(copy, size);
     free(copy);
     return 0;

@@ -4,8 +4,9 @@
  * output formats meet whatever the log reader accepts, not only the logs
  * cebox writes.
  *
- * The input is written to an in-memory file (memfd) named by its
- * /proc/self/fd path; the format is chosen by the input's size (size % 3:
+ * The input, its record checksums repaired (fuzz_repair_checksums: the
+ * checksum test itself is the log reader target's), is written to an
+ * in-memory file (memfd) named by its /proc/self/fd path; the format is chosen by the input's size (size % 3:
  * text, json, folded), so that a seed log and its mutations see all three.
  * The report goes to /dev/null.  Checked: no crash, no sanitizer report, no
  * exit (out of memory is an exit), and the status is 0 or 1 (a damaged
@@ -14,6 +15,7 @@
 #include "fuzz.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -46,7 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (log_fd < 0) {
         open_files();
     }
-    write_log(data, size);
+    unsigned char *copy = malloc(size != 0 ? size : 1);
+    FUZZ_CHECK(copy != NULL);
+    if (size != 0) {
+        memcpy(copy, data, size);
+    }
+    fuzz_repair_checksums(copy, size);
+    write_log(copy, size);
+    free(copy);
     char *argv[] = {"cebox", "report", "--format", (char *)formats[size % 3], log_path, NULL};
     fflush(stdout);
     int saved = dup(STDOUT_FILENO);
