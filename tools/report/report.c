@@ -137,34 +137,53 @@ static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, s
     }
 }
 
-/* The sites of p, most frequent first, symbolized. */
+/* A failure by its stack id, for grouping by sorting. */
+struct failure_ref {
+    uint32_t stack_id;
+    size_t index;
+};
+
+static int by_stack(const void *a, const void *b)
+{
+    const struct failure_ref *x = a, *y = b;
+    if (x->stack_id != y->stack_id) {
+        return x->stack_id < y->stack_id ? -1 : 1;
+    }
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static void site_count(struct site *s, const struct lr_failure *f)
+{
+    s->count++;
+    s->size_min = f->size < s->size_min ? f->size : s->size_min;
+    s->size_max = f->size > s->size_max ? f->size : s->size_max;
+    s->reasons[f->reason < LOG_REASON_COUNT ? f->reason : LOG_REASON_OTHER]++;
+    s->apis[f->api < LOG_API_COUNT ? f->api : 0]++;
+    s->states[f->state < MEMSTATE_COUNT ? f->state : MEMSTATE_COUNT]++;
+}
+
+/* The sites of p, most frequent first, symbolized.  Failures are grouped
+ * by sorting them on their stack id: the ids come from the file, and a
+ * table indexed by id would be as large as the largest (4 G entries for a
+ * corrupt one). */
 static struct site *group(struct symbolizer *sym, const struct lr_process *p, size_t *nsites)
 {
     struct site *sites = xcalloc(p->nfailures, sizeof *sites);
+    struct failure_ref *refs = xcalloc(p->nfailures, sizeof *refs);
+    for (size_t i = 0; i < p->nfailures; i++) {
+        refs[i] = (struct failure_ref){.stack_id = p->failures[i].stack_id, .index = i};
+    }
+    qsort(refs, p->nfailures, sizeof *refs, by_stack);
     size_t n = 0;
-    uint32_t max_id = 0;
     for (size_t i = 0; i < p->nfailures; i++) {
-        max_id = p->failures[i].stack_id > max_id ? p->failures[i].stack_id : max_id;
-    }
-    size_t *site_of = xcalloc((size_t)max_id + 1, sizeof *site_of); /* stack id -> site + 1 */
-    for (size_t i = 0; i < p->nfailures; i++) {
-        const struct lr_failure *f = &p->failures[i];
-        struct site *s = site_of[f->stack_id] != 0 ? &sites[site_of[f->stack_id] - 1] : NULL;
-        if (s == NULL) {
-            site_of[f->stack_id] = n + 1;
-            s = &sites[n++];
-            s->stack_id = f->stack_id;
-            s->first = i;
-            s->size_min = f->size;
+        const struct lr_failure *f = &p->failures[refs[i].index];
+        if (i == 0 || refs[i].stack_id != refs[i - 1].stack_id) {
+            sites[n] = (struct site){.stack_id = f->stack_id, .first = refs[i].index, .size_min = f->size};
+            n++;
         }
-        s->count++;
-        s->size_min = f->size < s->size_min ? f->size : s->size_min;
-        s->size_max = f->size > s->size_max ? f->size : s->size_max;
-        s->reasons[f->reason < LOG_REASON_COUNT ? f->reason : LOG_REASON_OTHER]++;
-        s->apis[f->api < LOG_API_COUNT ? f->api : 0]++;
-        s->states[f->state < MEMSTATE_COUNT ? f->state : MEMSTATE_COUNT]++;
+        site_count(&sites[n - 1], f);
     }
-    free(site_of);
+    free(refs);
     qsort(sites, n, sizeof *sites, by_count);
     for (size_t k = 0; k < n; k++) {
         symbolize_site(sym, p, &sites[k]);
