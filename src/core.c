@@ -3,6 +3,8 @@
  */
 #include "core.h"
 
+#include "fault.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -89,6 +91,7 @@ static void core_init(void)
     if (build(&the_core, &s) != 0) {
         die("cannot reserve the slot's address range (the host refused the mapping)");
     }
+    fault_start(&the_core.settings); /* the entry hook, only when a --fail-* rule is given */
 }
 
 /* Set once core_init has finished: every later call skips pthread_once

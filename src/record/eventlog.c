@@ -639,6 +639,7 @@ void eventlog_exit(const struct run_summary *s)
         log_put_u64(&e, s->unrecorded_failures);
         log_put_u64(&e, s->heap_live_bytes);
         log_put_u64(&e, s->heap_live_blocks);
+        log_put_u64(&e, s->fail_injected);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

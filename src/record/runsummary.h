@@ -37,6 +37,8 @@ struct run_summary {
     /* The heap's blocks still allocated when the summary was made: at exit,
      * what the program never freed (the first lead when hunting leaks). */
     uint64_t heap_live_bytes, heap_live_blocks;
+    /* Failures injected on purpose (--fail-*), among `failures`. */
+    uint64_t fail_injected;
 };
 
 /* What the summary says after the numbers about the call stacks. */

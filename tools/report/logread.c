@@ -287,6 +287,9 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
         s.heap_live_bytes = log_get_u64(d);
         s.heap_live_blocks = log_get_u64(d);
     }
+    if (d->pos < d->len) {
+        s.fail_injected = log_get_u64(d);
+    }
     if (d->short_read) {
         snprintf(log->damage, sizeof log->damage, "summary record too short");
         return -1;
