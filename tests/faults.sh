@@ -3,7 +3,8 @@
 # known allocation calls, its output saying which failed) under
 # `cebox run --fail-*`:
 #  - --fail-nth fails exactly the listed calls, --fail-every each multiple,
-#    with ENOMEM; the summary counts them as injected;
+#    with ENOMEM; the summary counts them as injected; a forked child
+#    counts its own calls;
 #  - --fail-probability with --seed: the same seed fails the same calls;
 #  - the size window, the time window, --fail-in a function of the
 #    program, --fail-state with and without --state;
@@ -43,6 +44,7 @@ fi
 expect "--fail-nth 2,5,11 (an mmap among them)" "2 5 11" --fail-nth 2,5,11 "$PROG"
 grep -qx '5 mmap 65536 FAIL ENOMEM' "$TMP/out" && ok "a failed mmap: MAP_FAILED, ENOMEM" || bad "a failed mmap: MAP_FAILED, ENOMEM"
 expect "--fail-every 4" "4 8 12" --fail-every 4 "$PROG"
+expect "a forked child counts from 1 (its parent made 5 calls before)" "3" --fail-nth 3 "$PROG" fork
 expect "CEBOX_FAIL_EVERY in the environment" "5 10" env CEBOX_FAIL_EVERY=5 "$PROG"
 
 first=$(failed --fail-probability 0.5 --seed 3 "$PROG")

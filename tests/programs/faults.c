@@ -8,13 +8,16 @@
  * Calls 7 and 8 are made by parse_config (linked with -rdynamic so that
  * its name is in the dynamic symbol table), 11 and 12 by one call site
  * in a loop (one stack, twice).  With the argument "half" only calls 1-6
- * are made; with "slow" it waits 100 ms before each call.
+ * are made; with "slow" it waits 100 ms before each call; with "fork" the
+ * process makes five calls of its own (not reported), then a forked child
+ * makes the twelve.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char out[4096];
@@ -55,6 +58,16 @@ int main(int argc, char **argv)
     int half = argc > 1 && strcmp(argv[1], "half") == 0;
     pause_us = argc > 1 && strcmp(argv[1], "slow") == 0 ? 100000 : 0;
     usleep(pause_us);
+    if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+        for (int i = 0; i < 5; i++) {
+            free(malloc(8));
+        }
+        pid_t child = fork();
+        if (child > 0) {
+            int status;
+            return waitpid(child, &status, 0) == child && WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+        }
+    }
     void *p1 = checked_malloc(16);
     void *p2 = checked_malloc(32);
     errno = 0;
