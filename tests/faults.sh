@@ -10,6 +10,9 @@
 #    program, --fail-state with and without --state;
 #  - --fail-once-per-stack across runs (the second fails only the stacks
 #    the first did not see) and in parallel runs (each stack once in all);
+#  - a program linked with libcebox: each Win32-named allocation call fails
+#    alone with ERROR_NOT_ENOUGH_MEMORY, its first call (VirtualAlloc,
+#    which starts the core) counted too;
 #  - `cebox report --format json`: reason "injected" and the stack;
 #  - every option's bad value: one line, exit status 2.
 set -u
@@ -98,6 +101,19 @@ wait
 total=$(cat "$TMP/par1" "$TMP/par2" "$TMP/par3" "$TMP/par4" | grep -c ' FAIL ')
 [ "$total" -eq 11 ] && [ "$(wc -l < "$P")" -eq 11 ] && ok "--fail-once-per-stack: four parallel runs fail each stack once in all" \
     || bad "--fail-once-per-stack in parallel: $total failures, $(wc -l < "$P") lines"
+
+# A program linked with libcebox: only its Win32-named calls reach cebox.
+W="$B/tests/programs/faults_winapi"
+k=0
+for api in VirtualAlloc HeapCreate HeapAlloc HeapReAlloc LocalAlloc LocalReAlloc; do
+    k=$((k + 1))
+    CEBOX_QUIET=yes CEBOX_FAIL_NTH=$k "$W" > "$TMP/out" 2> "$TMP/err"
+    if grep -qx "$k $api FAIL 8" "$TMP/out" && [ "$(grep -c ' FAIL ' "$TMP/out")" -eq 1 ] && [ "$(wc -l < "$TMP/out")" -eq 6 ]; then
+        ok "linked program: $api fails with ERROR_NOT_ENOUGH_MEMORY, nothing else"
+    else
+        bad "linked program: $api (CEBOX_FAIL_NTH=$k)"
+    fi
+done
 
 mkdir "$TMP/o"
 "$CEBOX" run --quiet --out "$TMP/o" --fail-nth 7,12 "$PROG" > "$TMP/out" 2> "$TMP/err"
