@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "entry.h"
 #include "fault.h"
 #include "memstate.h"
 
@@ -107,6 +108,27 @@ static void no_rule_no_hook(void **state)
     (void)state;
     assert_false(rules("CEBOX_SEED", "5", "CEBOX_OUT", "/tmp", NULL));
     assert_true(rules("CEBOX_FAIL_STATE", "normal", NULL)); /* given: a rule, whatever the value */
+}
+
+/* fault_start registers the entry hook only when a rule is given. */
+static void hook_only_with_a_rule(void **state)
+{
+    (void)state;
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX];
+    vars[0] = "CEBOX_SEED";
+    vars[1] = "3";
+    vars[2] = NULL;
+    assert_int_equal(options_load(fake_get, &s, err), 0);
+    entry_set_hook(NULL);
+    fault_start(&s);
+    assert_null(atomic_load(&entry_hook));
+    vars[0] = "CEBOX_FAIL_NTH";
+    vars[1] = "1000000000";
+    assert_int_equal(options_load(fake_get, &s, err), 0);
+    fault_start(&s);
+    assert_true(atomic_load(&entry_hook) == fault_decide);
+    entry_set_hook(NULL);
 }
 
 static void every_call_is_counted(void **state)
@@ -343,6 +365,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_rule_no_hook),
+        cmocka_unit_test(hook_only_with_a_rule),
         cmocka_unit_test(every_call_is_counted),
         cmocka_unit_test(nth_fails_exactly_the_listed_calls),
         cmocka_unit_test(every_fails_each_multiple),
