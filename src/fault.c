@@ -12,7 +12,9 @@
  * symbol table: no allocation, the loader's recursive lock, no cebox
  * lock held), so --fail-in sees exported functions and file names of
  * modules; source files need debug information, which only `cebox
- * report` reads.
+ * report` reads.  dladdr scans a module's symbol table, so what it says of
+ * a return address is cached (a lock-free direct-mapped table, cleared by
+ * any change of the loader's module list or of the rules).
  *
  * The generator of --fail-probability is splitmix64 of (seed, call
  * number): a pure function, so threads need no shared state beyond the
@@ -29,6 +31,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -284,21 +287,6 @@ static bool frame_info(uintptr_t ip, Dl_info *info)
     return ip != 0 && dladdr((void *)(ip - 1), info) != 0;
 }
 
-static bool stack_matches(const uintptr_t *ips, size_t depth, const char *pattern)
-{
-    for (size_t i = 0; i < depth; i++) {
-        Dl_info info;
-        if (!frame_info(ips[i], &info)) {
-            continue;
-        }
-        if ((info.dli_sname != NULL && fault_glob(pattern, info.dli_sname)) ||
-            (info.dli_fname != NULL && fault_glob(pattern, file_name(info.dli_fname)))) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -308,18 +296,122 @@ static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+#define FNV_START 0xcbf29ce484222325ull
+
+/* What one return address says: its module file name and offset folded
+ * into a hash (fault_stack_hash), and whether its function or module
+ * matches --fail-in. */
+struct frame_facts {
+    uint64_t hash;
+    bool matches;
+};
+
+static struct frame_facts frame_facts(uintptr_t ip, const char *pattern)
+{
+    struct frame_facts f = {0, false};
+    Dl_info info;
+    uint64_t offset = ip;
+    uint64_t h = FNV_START;
+    if (frame_info(ip, &info) && info.dli_fname != NULL) {
+        const char *name = file_name(info.dli_fname);
+        h = fnv_bytes(h, name, strlen(name) + 1);
+        offset = (uint64_t)(ip - (uintptr_t)info.dli_fbase);
+        f.matches = pattern[0] != '\0' && fault_glob(pattern, name);
+    }
+    if (!f.matches && pattern[0] != '\0' && info.dli_sname != NULL) {
+        f.matches = fault_glob(pattern, info.dli_sname);
+    }
+    f.hash = fnv_bytes(h, &offset, sizeof offset);
+    return f;
+}
+
+/* dladdr scans a module's whole symbol table, so the facts of recent
+ * return addresses are kept: a direct-mapped cache, each entry under its
+ * own sequence count (odd while written: a reader that sees it move asks
+ * dladdr itself), valid for one generation of the loader's list (a
+ * dlclose may put another module at the same address) and of the rules. */
+enum { FRAME_CACHE = 2048 };
+
+static struct frame_entry {
+    atomic_uint_fast64_t seq;
+    _Atomic uintptr_t ip;
+    atomic_uint_fast64_t gen, hash;
+    atomic_bool matches;
+} frame_cache[FRAME_CACHE];
+
+static atomic_uint_fast64_t rules_gen;
+
+static int loader_counters(struct dl_phdr_info *info, size_t size, void *out)
+{
+    (void)size;
+    *(uint64_t *)out = (uint64_t)info->dlpi_adds << 32 ^ (uint64_t)info->dlpi_subs;
+    return 1; /* the counters are in the first answer */
+}
+
+/* Changes whenever the loader adds or removes a module or the rules are set up. */
+static uint64_t facts_generation(void)
+{
+    uint64_t loader = 0;
+    dl_iterate_phdr(loader_counters, &loader);
+    return loader * 0x9e3779b97f4a7c15ull + atomic_load_explicit(&rules_gen, memory_order_relaxed);
+}
+
+static bool cached_facts(uintptr_t ip, uint64_t gen, struct frame_facts *out)
+{
+    struct frame_entry *e = &frame_cache[(ip >> 2) % FRAME_CACHE];
+    uint64_t before = atomic_load_explicit(&e->seq, memory_order_acquire);
+    if (before & 1) {
+        return false;
+    }
+    bool hit = atomic_load_explicit(&e->ip, memory_order_relaxed) == ip &&
+               atomic_load_explicit(&e->gen, memory_order_relaxed) == gen;
+    out->hash = atomic_load_explicit(&e->hash, memory_order_relaxed);
+    out->matches = atomic_load_explicit(&e->matches, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    return hit && atomic_load_explicit(&e->seq, memory_order_relaxed) == before;
+}
+
+static void cache_facts(uintptr_t ip, uint64_t gen, struct frame_facts f)
+{
+    struct frame_entry *e = &frame_cache[(ip >> 2) % FRAME_CACHE];
+    uint64_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+    if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &seq, seq + 1, memory_order_acquire,
+                                                              memory_order_relaxed)) {
+        return; /* another thread writes it: leave it to that one */
+    }
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&e->ip, ip, memory_order_relaxed);
+    atomic_store_explicit(&e->gen, gen, memory_order_relaxed);
+    atomic_store_explicit(&e->hash, f.hash, memory_order_relaxed);
+    atomic_store_explicit(&e->matches, f.matches, memory_order_relaxed);
+    atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+}
+
+/* The facts of every frame: whether one matches --fail-in, and the
+ * stack's hash (fault_stack_hash). */
+static struct frame_facts stack_facts(const uintptr_t *ips, size_t depth, const char *pattern)
+{
+    struct frame_facts all = {FNV_START, false};
+    uint64_t gen = facts_generation();
+    for (size_t i = 0; i < depth; i++) {
+        struct frame_facts f;
+        if (!cached_facts(ips[i], gen, &f)) {
+            f = frame_facts(ips[i], pattern);
+            cache_facts(ips[i], gen, f);
+        }
+        all.matches |= f.matches;
+        all.hash = fnv_bytes(all.hash, &f.hash, sizeof f.hash);
+    }
+    return all;
+}
+
+/* Without the cache, whose matches are for the rules' pattern. */
 uint64_t fault_stack_hash(const uintptr_t *ips, size_t depth)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = FNV_START;
     for (size_t i = 0; i < depth; i++) {
-        Dl_info info;
-        uint64_t offset = ips[i];
-        if (frame_info(ips[i], &info) && info.dli_fname != NULL) {
-            const char *name = file_name(info.dli_fname);
-            h = fnv_bytes(h, name, strlen(name) + 1);
-            offset = (uint64_t)(ips[i] - (uintptr_t)info.dli_fbase);
-        }
-        h = fnv_bytes(h, &offset, sizeof offset);
+        uint64_t frame = frame_facts(ips[i], "").hash;
+        h = fnv_bytes(h, &frame, sizeof frame);
     }
     return h;
 }
@@ -385,11 +477,12 @@ static bool decide(enum log_api api, size_t size)
     if (!filters_hold(r, size)) {
         return false;
     }
-    uintptr_t ips[FAULT_DEPTH];
-    size_t depth = 0;
+    struct frame_facts stack = {0, false};
     if (r->on & (FAULT_IN | FAULT_ONCE_PER_STACK)) {
-        depth = fs.world.stack(ips, FAULT_DEPTH);
-        if ((r->on & FAULT_IN) && !stack_matches(ips, depth, r->in)) {
+        uintptr_t ips[FAULT_DEPTH];
+        size_t depth = fs.world.stack(ips, FAULT_DEPTH);
+        stack = stack_facts(ips, depth, r->in);
+        if ((r->on & FAULT_IN) && !stack.matches) {
             return false;
         }
     }
@@ -397,7 +490,7 @@ static bool decide(enum log_api api, size_t size)
     if (!count_rules_hold(r, k)) {
         return false;
     }
-    return !(r->on & FAULT_ONCE_PER_STACK) || first_failure_of(fault_stack_hash(ips, depth));
+    return !(r->on & FAULT_ONCE_PER_STACK) || first_failure_of(stack.hash);
 }
 
 enum log_reason fault_decide(enum log_api api, size_t size)
@@ -429,6 +522,7 @@ void fault_setup(const struct fault_rules *rules, const struct fault_world *worl
         }
     }
     restart_clock_and_count();
+    atomic_fetch_add(&rules_gen, 1); /* the cached matches were for the old pattern */
     pthread_mutex_unlock(&fs.lock);
 }
 
