@@ -91,7 +91,9 @@ static void core_init(void)
     if (build(&the_core, &s) != 0) {
         die("cannot reserve the slot's address range (the host refused the mapping)");
     }
-    fault_start(&the_core.settings); /* the entry hook, only when a --fail-* rule is given */
+    if (fault_start(&the_core.settings, err) != 0) { /* the entry hook, only when a --fail-* rule is given */
+        die(err);
+    }
 }
 
 /* Set once core_init has finished: every later call skips pthread_once

@@ -34,9 +34,11 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "entry.h"
@@ -101,6 +103,7 @@ static struct {
     uint64_t *set;
     size_t cap, used;
     long file_read;
+    char path[4096 + sizeof(((struct fault_rules *)0)->once_file)]; /* made absolute at setup */
 } fs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void restart_clock_and_count(void)
@@ -205,7 +208,7 @@ static void read_new_lines(int fd)
 
 static int open_once_file(void)
 {
-    return os_open(fs.rules.once_file, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    return os_open(fs.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
 static void append_line(int fd, uint64_t h)
@@ -506,24 +509,47 @@ uint64_t fault_counted(void)
     return atomic_load(&fs.counted);
 }
 
-void fault_setup(const struct fault_rules *rules, const struct fault_world *world)
+/* The file of --fail-once-per-stack made absolute, so that a program
+ * that changes its directory still uses the one the user named. */
+static void resolve_path(const char *file)
 {
+    char cwd[4096];
+    if (file[0] != '/' && getcwd(cwd, sizeof cwd) != NULL) {
+        snprintf(fs.path, sizeof fs.path, "%s/%s", cwd, file);
+    } else {
+        snprintf(fs.path, sizeof fs.path, "%s", file);
+    }
+}
+
+/* Reads what earlier runs failed: 0, or the errno value of the open. */
+static int read_once_file(void)
+{
+    int fd = open_once_file();
+    if (fd < 0) {
+        return -fd;
+    }
+    os_flock(fd, LOCK_EX);
+    read_new_lines(fd);
+    os_flock(fd, LOCK_UN);
+    os_close(fd);
+    return 0;
+}
+
+int fault_setup(const struct fault_rules *rules, const struct fault_world *world)
+{
+    int err = 0;
     pthread_mutex_lock(&fs.lock);
     fs.rules = *rules;
     fs.world = *world;
     set_forget();
     if (rules->on & FAULT_ONCE_PER_STACK) {
-        int fd = open_once_file();
-        if (fd >= 0) {
-            os_flock(fd, LOCK_EX);
-            read_new_lines(fd);
-            os_flock(fd, LOCK_UN);
-            os_close(fd);
-        }
+        resolve_path(rules->once_file);
+        err = read_once_file();
     }
     restart_clock_and_count();
     atomic_fetch_add(&rules_gen, 1); /* the cached matches were for the old pattern */
     pthread_mutex_unlock(&fs.lock);
+    return err;
 }
 
 /* ---- the real process ---- */
@@ -558,14 +584,19 @@ static void after_fork_child(void)
     restart_clock_and_count();
 }
 
-void fault_start(const struct cebox_settings *s)
+int fault_start(const struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
     struct fault_rules rules;
     if (!fault_rules_from(s, &rules)) {
-        return; /* no hook: zero cost */
+        return 0; /* no hook: zero cost */
     }
     static const struct fault_world real = {monotonic_ns, device_state, stack_capture};
-    fault_setup(&rules, &real);
+    int e = fault_setup(&rules, &real);
+    if (e != 0) {
+        snprintf(err, OPTIONS_ERR_MAX, "--fail-once-per-stack: cannot open %s: %s", rules.once_file, strerror(e));
+        return -1;
+    }
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     entry_set_hook(fault_decide);
+    return 0;
 }

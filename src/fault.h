@@ -73,8 +73,10 @@ bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out);
 
 /* Sets up the decision state for rules in world (the clock starts now,
  * the count at 0) and forgets any before.  Reads the file of
- * --fail-once-per-stack when there is one. */
-void fault_setup(const struct fault_rules *rules, const struct fault_world *world);
+ * --fail-once-per-stack when there is one (created when missing; its
+ * path made absolute): 0, or the errno value of a file that cannot be
+ * opened. */
+int fault_setup(const struct fault_rules *rules, const struct fault_world *world);
 
 /* The decision for one call: LOG_REASON_INJECTED to fail it, else
  * LOG_REASON_NONE.  Any thread. */
@@ -85,8 +87,9 @@ uint64_t fault_counted(void);
 
 /* Core start-up: reads the rules from settings and, when any is given,
  * sets them up against the real process (clock, device state, libunwind)
- * and registers the entry hook. */
-void fault_start(const struct cebox_settings *s);
+ * and registers the entry hook.  Returns 0, or -1 with one line in err
+ * (the file of --fail-once-per-stack cannot be opened; no hook then). */
+int fault_start(const struct cebox_settings *s, char err[OPTIONS_ERR_MAX]);
 
 /* Does the glob (`*`, `?`) match the whole of text? */
 bool fault_glob(const char *pattern, const char *text);

@@ -93,6 +93,16 @@ got=$(failed --fail-once-per-stack "$F" "$PROG")
 [ -z "$got" ] && [ "$(wc -l < "$F")" -eq 11 ] && ok "--fail-once-per-stack: a third run fails nothing; one line per stack" \
     || bad "--fail-once-per-stack, third run: '$got', $(wc -l < "$F") lines"
 
+"$CEBOX" run --fail-once-per-stack "$TMP/no/such/dir" "$PROG" > "$TMP/out" 2> "$TMP/err"
+rc=$?
+[ "$rc" -eq 2 ] && [ ! -s "$TMP/out" ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] && grep -q 'cannot open .*No such file or directory' "$TMP/err" \
+    && ok "--fail-once-per-stack: a file that cannot be opened stops the program (exit 2, one line)" \
+    || bad "--fail-once-per-stack: a file that cannot be opened: exit $rc"
+ABS=$(cd "$B" && pwd)
+(cd "$TMP" && "$ABS/cebox" run --quiet --fail-once-per-stack relative "$ABS/tests/programs/faults" half chdir > /dev/null 2>&1)
+[ "$(wc -l < "$TMP/relative")" -eq 6 ] && ok "--fail-once-per-stack: a relative path is in the directory of the start, after the program's chdir" \
+    || bad "--fail-once-per-stack: a relative path"
+
 P="$TMP/parallel"
 for i in 1 2 3 4; do
     "$CEBOX" run --quiet --fail-once-per-stack "$P" "$PROG" slow > "$TMP/par$i" 2>&1 &

@@ -121,14 +121,21 @@ static void hook_only_with_a_rule(void **state)
     vars[2] = NULL;
     assert_int_equal(options_load(fake_get, &s, err), 0);
     entry_set_hook(NULL);
-    fault_start(&s);
+    assert_int_equal(fault_start(&s, err), 0);
     assert_null(atomic_load(&entry_hook));
     vars[0] = "CEBOX_FAIL_NTH";
     vars[1] = "1000000000";
     assert_int_equal(options_load(fake_get, &s, err), 0);
-    fault_start(&s);
+    assert_int_equal(fault_start(&s, err), 0);
     assert_true(atomic_load(&entry_hook) == fault_decide);
     entry_set_hook(NULL);
+    /* A file that cannot be opened: refused, no hook. */
+    vars[0] = "CEBOX_FAIL_ONCE_PER_STACK";
+    vars[1] = "/nonexistent-dir/stacks";
+    assert_int_equal(options_load(fake_get, &s, err), 0);
+    assert_int_equal(fault_start(&s, err), -1);
+    assert_non_null(strstr(err, "cannot open /nonexistent-dir/stacks: No such file or directory"));
+    assert_null(atomic_load(&entry_hook));
 }
 
 static void every_call_is_counted(void **state)

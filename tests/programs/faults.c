@@ -10,7 +10,7 @@
  * in a loop (one stack, twice).  With the argument "half" only calls 1-6
  * are made; with "slow" it waits 100 ms before each call; with "fork" the
  * process makes five calls of its own (not reported), then a forked child
- * makes the twelve.
+ * makes the twelve; with "chdir" it first goes to "/".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +24,16 @@ static char out[4096];
 static size_t used;
 static int calls;
 static unsigned pause_us; /* "slow": between calls, so that parallel runs overlap */
+
+static int has_arg(int argc, char **argv, const char *word)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], word) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static void report(const char *api, size_t size, int ok, int err)
 {
@@ -55,10 +65,13 @@ __attribute__((noinline, visibility("default"))) void parse_config(void)
 
 int main(int argc, char **argv)
 {
-    int half = argc > 1 && strcmp(argv[1], "half") == 0;
-    pause_us = argc > 1 && strcmp(argv[1], "slow") == 0 ? 100000 : 0;
+    int half = has_arg(argc, argv, "half");
+    pause_us = has_arg(argc, argv, "slow") ? 100000 : 0;
+    if (has_arg(argc, argv, "chdir") && chdir("/") != 0) {
+        return 1;
+    }
     usleep(pause_us);
-    if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+    if (has_arg(argc, argv, "fork")) {
         for (int i = 0; i < 5; i++) {
             free(malloc(8));
         }
