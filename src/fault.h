@@ -20,7 +20,10 @@
  *
  * Invariants: fault_decide allocates nothing from the slot (its set of
  * stacks is meta.c memory), takes no cebox lock but its own (never held
- * while it unwinds or calls the loader), and leaves errno as it found it.
+ * while it unwinds or calls the loader) and, for --fail-state, the
+ * device's (ram_state: a leaf), and leaves errno as it found it.  The
+ * stack rules see the 32 innermost frames of a call, whatever
+ * --stack-depth says (that one is for the log).
  */
 #ifndef CEBOX_FAULT_H
 #define CEBOX_FAULT_H
