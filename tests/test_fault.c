@@ -282,7 +282,14 @@ static void fail_in_matches_symbols_and_modules(void **state)
     fake_depth = 1;
     rules("CEBOX_FAIL_IN", "*fprint?", NULL); /* glibc may name it _IO_fprintf */
     assert_true(fails(16));
-    rules("CEBOX_FAIL_IN", "libc.so*", NULL);
+    /* The module's file name (libc.so.6; libasan's under AddressSanitizer,
+     * which intercepts fprintf), as a glob of its first letters. */
+    Dl_info info;
+    assert_int_not_equal(dladdr(sym, &info), 0);
+    const char *slash = strrchr(info.dli_fname, '/');
+    char module[64];
+    snprintf(module, sizeof module, "%.5s*", slash != NULL ? slash + 1 : info.dli_fname);
+    rules("CEBOX_FAIL_IN", module, NULL);
     assert_true(fails(16));
     rules("CEBOX_FAIL_IN", "parse_config", NULL);
     assert_false(fails(16));
