@@ -416,7 +416,8 @@ static void describe_sized(const struct option_def *d, char *buf, size_t len)
     format_size(lo, sizeof lo, d->min);
     format_size(hi, sizeof hi, d->max);
     format_size(mul, sizeof mul, d->multiple);
-    snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s, a multiple of %s", lo, hi, mul);
+    snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s%s%s", lo, hi,
+             d->multiple > 1 ? ", a multiple of " : "", d->multiple > 1 ? mul : "");
 }
 
 static int parse_int(const struct option_def *d, const char *value, void *field)
