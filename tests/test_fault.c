@@ -297,6 +297,26 @@ static void fail_in_matches_symbols_and_modules(void **state)
     fake_depth = 0;
 }
 
+/* What was cached of a return address goes when its module does. */
+static void fail_in_forgets_an_unloaded_module(void **state)
+{
+    (void)state;
+    void *lib = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        skip(); /* no zlib on this machine */
+    }
+    void *sym = dlsym(lib, "zlibVersion");
+    assert_non_null(sym);
+    fake_ips[0] = (uintptr_t)sym + 1;
+    fake_depth = 1;
+    rules("CEBOX_FAIL_IN", "libz.so*", NULL);
+    assert_true(fails(16));
+    assert_true(fails(16)); /* from the cache */
+    assert_int_equal(dlclose(lib), 0);
+    assert_false(fails(16)); /* nothing is there now */
+    fake_depth = 0;
+}
+
 static void once_per_stack_across_runs(void **state)
 {
     (void)state;
@@ -390,6 +410,7 @@ int main(void)
         cmocka_unit_test(counting_rules_count_what_the_filters_let_through),
         cmocka_unit_test(glob),
         cmocka_unit_test(fail_in_matches_symbols_and_modules),
+        cmocka_unit_test(fail_in_forgets_an_unloaded_module),
         cmocka_unit_test(once_per_stack_across_runs),
         cmocka_unit_test(stack_hash_is_module_relative),
         cmocka_unit_test(bad_values_are_refused),
