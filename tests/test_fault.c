@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,8 @@
 
 static uint64_t fake_now;
 static int fake_state;
-static uintptr_t fake_ips[4];
-static size_t fake_depth;
+static _Thread_local uintptr_t fake_ips[4];
+static _Thread_local size_t fake_depth;
 
 static uint64_t fake_clock(void)
 {
@@ -360,6 +361,43 @@ static void once_per_stack_across_runs(void **state)
     fake_depth = 0;
 }
 
+enum { RACERS = 4, RACE_CALLS = 6000, RACE_STACKS = 3000 }; /* the set grows while they race */
+
+/* Every racer goes over the same stacks; returns how many calls failed. */
+static void *race(void *arg)
+{
+    (void)arg;
+    uintptr_t failed = 0;
+    fake_depth = 1;
+    for (int i = 0; i < RACE_CALLS; i++) {
+        fake_ips[0] = 0x10000 + 0x100 * (uintptr_t)(i % RACE_STACKS);
+        failed += fails(16);
+    }
+    return (void *)failed;
+}
+
+static void once_per_stack_in_threads(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cebox-test-fault-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    rules("CEBOX_FAIL_ONCE_PER_STACK", path, NULL);
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, race, NULL), 0);
+    }
+    uintptr_t total = 0;
+    for (int i = 0; i < RACERS; i++) {
+        void *n;
+        assert_int_equal(pthread_join(t[i], &n), 0);
+        total += (uintptr_t)n;
+    }
+    assert_int_equal(total, RACE_STACKS);
+    unlink(path);
+}
+
 static void stack_hash_is_module_relative(void **state)
 {
     (void)state;
@@ -412,6 +450,7 @@ int main(void)
         cmocka_unit_test(fail_in_matches_symbols_and_modules),
         cmocka_unit_test(fail_in_forgets_an_unloaded_module),
         cmocka_unit_test(once_per_stack_across_runs),
+        cmocka_unit_test(once_per_stack_in_threads),
         cmocka_unit_test(stack_hash_is_module_relative),
         cmocka_unit_test(bad_values_are_refused),
     };
