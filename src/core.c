@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
+
 static struct cebox_core the_core;
 static pthread_once_t core_once = PTHREAD_ONCE_INIT;
 
@@ -111,6 +113,9 @@ static void core_init(void)
     }
     if (build(&the_core, &s) != 0) {
         die("cannot reserve the slot's address range (the host refused the mapping)");
+    }
+    if (fault_start(&the_core.settings, err) != 0) { /* the entry hook, only when a --fail-* rule is given */
+        die(err);
     }
 }
 

@@ -55,6 +55,9 @@ void entry_fail(enum log_api api, size_t size, DWORD err, enum log_reason reason
         reason = noted != LOG_REASON_NONE ? noted : LOG_REASON_OTHER;
     }
     summary_count_failure(api);
+    if (reason == LOG_REASON_INJECTED) {
+        summary_count_injected();
+    }
     eventlog_failure(api, size, err, reason);
     if (reports_in_errno(api)) {
         errno = ENOMEM;

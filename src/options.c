@@ -68,7 +68,10 @@ static const struct cebox_profile profiles[] = {
 };
 #define PROFILE_COUNT (sizeof profiles / sizeof profiles[0])
 
-enum opt_type { OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT, OPT_FD, OPT_GLOBS };
+enum opt_type {
+    OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT,
+    OPT_FD, OPT_GLOBS, OPT_COUNTS, OPT_DECIMAL, OPT_PATTERN,
+};
 
 struct option_def {
     const char *flag;     /* command-line spelling, without "--" */
@@ -103,6 +106,10 @@ struct option_def {
 #define PATH_OPTION(m) .type = OPT_PATH, TEXT_FIELD(m)
 #define SCHEDULE_OPTION(m) .type = OPT_SCHEDULE, TEXT_FIELD(m)
 #define GLOBS_OPTION(m) .type = OPT_GLOBS, TEXT_FIELD(m)
+#define COUNTS_OPTION(m) .type = OPT_COUNTS, TEXT_FIELD(m)
+#define PATTERN_OPTION(m) .type = OPT_PATTERN, TEXT_FIELD(m)
+/* A decimal number (at most 9 decimals) kept in billionths. */
+#define DECIMAL_OPTION(m) .type = OPT_DECIMAL, SCALAR_FIELD(m, uint64_t)
 /* OPTION(m) whose default is the profile's member m, of the same type as the
  * setting (subtracting pointers to different types does not compile). */
 #define FROM_PROFILE(OPTION, m) OPTION(m), .from_profile = true, \
@@ -165,6 +172,34 @@ static const struct option_def table[] = {
      .multiple = 1 * KB, .default_value = "64M",
      .help = "size at which a process's event log stops taking failures (they are still counted; the "
              "summary says how many went unrecorded)"},
+    /* Fault injection (src/fault.c).  A call fails when every rule given
+     * holds; the counting rules count the calls the others let through. */
+    {"fail-nth", "CEBOX_FAIL_NTH", COUNTS_OPTION(fail_nth), .default_doc = "none",
+     .help = "fail the Nth allocation call of each process (counted from cebox's start in it, libc's "
+             "start-up calls included; among the calls the other --fail-* rules let through)"},
+    {"fail-every", "CEBOX_FAIL_EVERY", INT_OPTION(fail_every), .min = 1, .max = 999999999,
+     .default_doc = "none", .help = "fail every Nth allocation call (N, 2N, ...), counted as for --fail-nth"},
+    {"fail-probability", "CEBOX_FAIL_PROBABILITY", DECIMAL_OPTION(fail_probability), .min = 0, .max = 1,
+     .default_doc = "none",
+     .help = "fail each allocation call with this probability (the generator is seeded by --seed)"},
+    {"seed", "CEBOX_SEED", INT_OPTION(seed), .min = 0, .max = 999999999, .default_value = "0",
+     .help = "seed of --fail-probability's generator: the same seed fails the same calls"},
+    {"fail-size-min", "CEBOX_FAIL_SIZE_MIN", SIZE_OPTION(fail_size_min), .min = 0, .max = 64 * GB,
+     .multiple = 1, .default_doc = "none", .help = "fail only requests of at least this many bytes"},
+    {"fail-size-max", "CEBOX_FAIL_SIZE_MAX", SIZE_OPTION(fail_size_max), .min = 0, .max = 64 * GB,
+     .multiple = 1, .default_doc = "none", .help = "fail only requests of at most this many bytes"},
+    {"fail-after", "CEBOX_FAIL_AFTER", DECIMAL_OPTION(fail_after), .min = 0, .max = SCHEDULE_SECONDS_MAX,
+     .default_doc = "none", .help = "fail only calls made this many seconds or more after the process began"},
+    {"fail-until", "CEBOX_FAIL_UNTIL", DECIMAL_OPTION(fail_until), .min = 0, .max = SCHEDULE_SECONDS_MAX,
+     .default_doc = "none", .help = "fail only calls made less than this many seconds after the process began"},
+    {"fail-in", "CEBOX_FAIL_IN", PATTERN_OPTION(fail_in), .default_doc = "none",
+     .help = "fail only calls whose stack has a function (exported: link with -rdynamic) or module "
+             "(file name) matching this glob"},
+    {"fail-state", "CEBOX_FAIL_STATE", CHOICE_OPTION(fail_state), .choices = state_names,
+     .default_doc = "none", .help = "fail only while the device's memory state is this one or worse"},
+    {"fail-once-per-stack", "CEBOX_FAIL_ONCE_PER_STACK", PATH_OPTION(fail_once_file), .default_doc = "none",
+     .help = "fail each distinct call stack once, remembering those failed so far in this file "
+             "(shared by parallel and later runs)"},
 };
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");
@@ -428,7 +463,8 @@ static void describe_sized(const struct option_def *d, char *buf, size_t len)
     format_size(lo, sizeof lo, d->min);
     format_size(hi, sizeof hi, d->max);
     format_size(mul, sizeof mul, d->multiple);
-    snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s, a multiple of %s", lo, hi, mul);
+    snprintf(buf, len, "a size in bytes with optional K, M or G, from %s to %s%s%s", lo, hi,
+             d->multiple > 1 ? ", a multiple of " : "", d->multiple > 1 ? mul : "");
 }
 
 static int parse_int(const struct option_def *d, const char *value, void *field)
@@ -574,6 +610,104 @@ static void describe_fd(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "none or a descriptor number from %zu to %zu", d->min, d->max);
 }
 
+int options_parse_counts(const char *s, uint64_t *out, size_t max)
+{
+    size_t n = 0;
+    uint64_t last = 0;
+    for (;;) {
+        size_t digits = strspn(s, "0123456789");
+        if (digits == 0 || digits > 18 || n >= FAIL_NTH_MAX) {
+            return -1;
+        }
+        uint64_t v = strtoull(s, NULL, 10);
+        if (v <= last) {
+            return -1; /* from 1, increasing */
+        }
+        if (out != NULL && n < max) {
+            out[n] = v;
+        }
+        n++;
+        last = v;
+        s += digits;
+        if (*s == '\0') {
+            return (int)n;
+        }
+        if (*s++ != ',') {
+            return -1;
+        }
+    }
+}
+
+static int parse_counts(const struct option_def *d, const char *value, void *field)
+{
+    return options_parse_counts(value, NULL, 0) < 0 ? -1 : copy_text(d, value, field);
+}
+
+static void describe_counts(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "up to %d comma-separated whole numbers from 1, increasing, %zu bytes at most",
+             FAIL_NTH_MAX, d->size - 1);
+}
+
+enum { BILLION = 1000000000 };
+
+/* "0.25", "1", "86400", "2.5": digits, then at most 9 decimals. */
+static int parse_decimal(const struct option_def *d, const char *value, void *field)
+{
+    size_t whole = strspn(value, "0123456789"), decimals = 0;
+    if (whole == 0 || whole > 9) {
+        return -1;
+    }
+    uint64_t v = strtoull(value, NULL, 10) * BILLION;
+    const char *s = value + whole;
+    if (*s == '.') {
+        s++;
+        decimals = strspn(s, "0123456789");
+        if (decimals == 0 || decimals > 9 || s[decimals] != '\0') {
+            return -1;
+        }
+        uint64_t frac = strtoull(s, NULL, 10);
+        for (size_t i = decimals; i < 9; i++) {
+            frac *= 10;
+        }
+        v += frac;
+    } else if (*s != '\0') {
+        return -1;
+    }
+    if (v < (uint64_t)d->min * BILLION || v > (uint64_t)d->max * BILLION) {
+        return -1;
+    }
+    *(uint64_t *)field = v;
+    return 0;
+}
+
+static void format_decimal(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    uint64_t v = *(const uint64_t *)field;
+    unsigned frac = (unsigned)(v % BILLION);
+    if (frac == 0) {
+        snprintf(buf, len, "%llu", (unsigned long long)(v / BILLION));
+        return;
+    }
+    int digits = 9;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    snprintf(buf, len, "%llu.%0*u", (unsigned long long)(v / BILLION), digits, frac);
+}
+
+static void describe_decimal(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "a decimal number from %zu to %zu, at most 9 decimals", d->min, d->max);
+}
+
+static void describe_pattern(const struct option_def *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "a glob (* and ?) of 1 to %zu bytes", d->size - 1);
+}
+
 struct option_type {
     /* Parses value into the row's field: 0, or -1 with the field unspecified. */
     int (*parse)(const struct option_def *d, const char *value, void *field);
@@ -592,6 +726,9 @@ static const struct option_type types[] = {
     [OPT_INT] = {parse_int, format_int, describe_int},
     [OPT_FD] = {parse_fd, format_fd, describe_fd},
     [OPT_GLOBS] = {parse_globs, format_text, describe_globs},
+    [OPT_COUNTS] = {parse_counts, format_text, describe_counts},
+    [OPT_DECIMAL] = {parse_decimal, format_decimal, describe_decimal},
+    [OPT_PATTERN] = {parse_path, format_text, describe_pattern},
 };
 
 /* ---- rows and settings ---- */
@@ -696,6 +833,16 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
     return -1;
 }
 
+bool options_given(const struct cebox_settings *s, const char *var)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        if (strcmp(table[i].var, var) == 0) {
+            return (s->set >> i & 1u) != 0;
+        }
+    }
+    return false;
+}
+
 size_t options_count(void)
 {
     return OPT_COUNT;
@@ -753,8 +900,13 @@ static int format_line(size_t i, const struct cebox_settings *s, char *buf, size
 {
     const struct option_def *d = &table[i];
     char value[sizeof(struct cebox_settings)]; /* holds any text field */
-    types[d->type].format(d, field_in(d, s), value, sizeof value);
-    const char *source = (s->set >> i & 1u) != 0 ? "set" : d->from_profile ? "profile" : "default";
+    bool given = (s->set >> i & 1u) != 0;
+    if (!given && !d->from_profile && d->default_value == NULL) {
+        snprintf(value, sizeof value, "(none)"); /* a rule that is off, not a value of zero */
+    } else {
+        types[d->type].format(d, field_in(d, s), value, sizeof value);
+    }
+    const char *source = given ? "set" : d->from_profile ? "profile" : "default";
     return snprintf(buf, len, "%s=%s\t(%s)\n", d->var, value, source);
 }
 

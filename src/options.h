@@ -59,6 +59,10 @@ struct schedule_step {
 /* Which exit summaries a process prints on stderr (CEBOX_SUMMARIES). */
 enum summaries_mode { SUMMARIES_ALL, SUMMARIES_FAILURES, SUMMARIES_NONE };
 
+/* --fail-nth: at most FAIL_NTH_MAX call numbers, each at most 18 digits. */
+#define FAIL_NTH_MAX 64
+#define FAIL_NTH_TEXT_MAX 256
+
 /* Settings in force: the profile plus whatever the user overrode. */
 struct cebox_settings {
     const struct cebox_profile *profile;
@@ -80,6 +84,17 @@ struct cebox_settings {
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */
     size_t log_limit;     /* bytes after which a log takes no more failures */
+    /* Fault injection (src/fault.c): each rule is on when its option is
+     * given (options_given), whatever its value. */
+    char fail_nth[FAIL_NTH_TEXT_MAX]; /* "3,10": increasing call numbers */
+    unsigned fail_every;          /* every Nth call */
+    uint64_t fail_probability;    /* billionths (1 is 1000000000) */
+    unsigned seed;                /* of the per-process generator */
+    size_t fail_size_min, fail_size_max; /* bytes, inclusive */
+    uint64_t fail_after, fail_until;     /* nanoseconds since the process began */
+    char fail_in[128];            /* a glob over function and module names */
+    int fail_state;               /* enum memstate: at least this state */
+    char fail_once_file[256];     /* the stacks failed so far, across runs */
     uint32_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 
@@ -90,6 +105,14 @@ int options_parse_signal(const char *s);
  * seconds may have up to three decimals (milliseconds).
  * Returns the number of steps, or -1 when the text is not a schedule. */
 int options_parse_schedule(const char *s, struct schedule_step *out, size_t max);
+
+/* Parses "3,10,200" (increasing numbers from 1, at most FAIL_NTH_MAX)
+ * into out (may be NULL).  Returns the count, or -1 when invalid. */
+int options_parse_counts(const char *s, uint64_t *out, size_t max);
+
+/* Was the variable `var` given (its row's bit in s->set)?  False for a
+ * name that is no row. */
+bool options_given(const struct cebox_settings *s, const char *var);
 
 /* Looks a variable up; returns NULL when unset.  getenv fits. */
 typedef const char *(*options_getter)(const char *name);

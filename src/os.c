@@ -239,6 +239,16 @@ long os_read(int fd, void *buf, size_t len)
     return raw_syscall6(SYS_read, fd, (long)buf, (long)len, 0, 0, 0);
 }
 
+long os_pread(int fd, void *buf, size_t len, long offset)
+{
+    return raw_syscall6(SYS_pread64, fd, (long)buf, (long)len, offset, 0, 0);
+}
+
+int os_flock(int fd, int op)
+{
+    return syscall_error(raw_syscall6(SYS_flock, fd, op, 0, 0, 0, 0));
+}
+
 int os_dup_above(int fd, int base)
 {
     return (int)raw_syscall6(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base, 0, 0, 0);

@@ -120,6 +120,12 @@ long os_write(int fd, const void *buf, size_t len);
 /* One read(2): the bytes read, or -errno. */
 long os_read(int fd, void *buf, size_t len);
 
+/* One pread(2): the bytes read at offset, or -errno. */
+long os_pread(int fd, void *buf, size_t len, long offset);
+
+/* flock(2) (LOCK_EX, LOCK_UN): 0 or the errno value. */
+int os_flock(int fd, int op);
+
 /* fcntl(fd, F_DUPFD_CLOEXEC, base): the lowest free descriptor at or above
  * base, now a close-on-exec copy of fd, or -errno (EINVAL when base is not
  * below the soft RLIMIT_NOFILE, EMFILE when no number is free there). */

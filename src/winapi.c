@@ -39,11 +39,14 @@ static BOOL result(DWORD err)
 CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
                                  DWORD flProtect)
 {
+    /* The core first: made by a program's first call, it registers the
+     * entry hook (fault.c) that this call must pass too. */
+    struct cebox_core *core = core_get();
     if (!entry_begin_win32(LOG_API_VIRTUALALLOC, dwSize)) {
         return NULL;
     }
     void *out = NULL;
-    DWORD err = slot_virtual_alloc(core_get()->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
+    DWORD err = slot_virtual_alloc(core->slot, lpAddress, dwSize, flAllocationType, flProtect, &out);
     if (err != 0) {
         /* A request of the slot's size or more fails with CE's 87, and is
          * recorded: for the user it is an allocation that cannot fit. */

@@ -421,7 +421,7 @@ static void test_refusal_stays_one_line(void **state)
 static void test_markdown_lists_every_row(void **state)
 {
     (void)state;
-    char out[4096];
+    char out[16384]; /* the whole table */
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     options_print_markdown(fds[1]);

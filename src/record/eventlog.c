@@ -640,6 +640,7 @@ void eventlog_exit(const struct run_summary *s)
         log_put_u64(&e, s->heap_live_bytes);
         log_put_u64(&e, s->heap_live_blocks);
         put_cstr(&e, s->private_device);
+        log_put_u64(&e, s->fail_injected);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

@@ -81,6 +81,9 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     if (s->fail_cap != 0) {
         n = append(buf, n, cap, ", low/critical cap %llu", (ull)s->fail_cap);
     }
+    if (s->fail_injected != 0) {
+        n = append(buf, n, cap, ", injected %llu", (ull)s->fail_injected);
+    }
     n = append(buf, n, cap, "\n");
     if (s->bad_frees != 0 || s->foreign_frees != 0) {
         n = append(buf, n, cap, "cebox:   bad frees reported %llu, frees of memory from before cebox ignored %llu\n",

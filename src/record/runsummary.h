@@ -40,6 +40,8 @@ struct run_summary {
     /* Why the process ran on a device of its own although it was to join
      * the run's session ("" when it joined, or there was none). */
     char private_device[320];
+    /* Failures injected on purpose (--fail-*), among `failures`. */
+    uint64_t fail_injected;
 };
 
 /* What the summary says after the numbers about the call stacks. */

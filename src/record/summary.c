@@ -29,6 +29,7 @@ static atomic_bool preloaded;
 static void (*settle_at_exit)(void);
 static atomic_uint_fast64_t failures[LOG_API_COUNT];
 static atomic_size_t bad_frees, foreign_frees;
+static atomic_uint_fast64_t injected;
 static atomic_size_t outside_bytes, outside_peak;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -40,6 +41,7 @@ static void forked_child(void)
     }
     atomic_store(&bad_frees, 0);
     atomic_store(&foreign_frees, 0);
+    atomic_store(&injected, 0);
 }
 
 static void register_fork_reset(void)
@@ -60,6 +62,11 @@ void summary_count_failure(enum log_api api)
     if ((unsigned)api < LOG_API_COUNT) {
         atomic_fetch_add(&failures[api], 1);
     }
+}
+
+void summary_count_injected(void)
+{
+    atomic_fetch_add(&injected, 1);
 }
 
 uint64_t summary_failures(enum log_api api)
@@ -162,6 +169,7 @@ static void collect(struct cebox_core *core, struct run_summary *out)
         out->failures[i] = atomic_load(&failures[i]);
     }
     out->unrecorded_failures = eventlog_unrecorded();
+    out->fail_injected = atomic_load(&injected);
     out->bad_frees = atomic_load(&bad_frees);
     out->foreign_frees = atomic_load(&foreign_frees);
     out->outside_peak = atomic_load(&outside_peak);

@@ -34,6 +34,8 @@ void summary_start_preloaded(void (*settle)(void));
 
 /* One failed request through api (entry_fail's count). */
 void summary_count_failure(enum log_api api);
+/* One of them was failed on purpose (LOG_REASON_INJECTED: fault.c). */
+void summary_count_injected(void);
 /* Failed requests through api in this process (since its fork). */
 uint64_t summary_failures(enum log_api api);
 

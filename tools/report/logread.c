@@ -290,6 +290,9 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
     if (d->pos < d->len) {
         copy_field(s.private_device, sizeof s.private_device, d);
     }
+    if (d->pos < d->len) {
+        s.fail_injected = log_get_u64(d);
+    }
     if (d->short_read) {
         snprintf(log->damage, sizeof log->damage, "summary record too short");
         return -1;
