@@ -10,7 +10,7 @@
  * never quite empty and holes form between survivors).  Sizes are
  * log-uniform from 16 bytes to 256 KB - 1 (four 64 KB blocks): as many
  * items of 16-31 bytes as of 128-256 KB.  The peak live size stays near
- * 7 MB, well inside a 32 MB slot.
+ * 5.6 MB (7 MB of the slot under cebox), well inside a 32 MB slot.
  *
  * Deterministic: one seeded generator; prints the bytes allocated; exits 1
  * on a damaged block or a failed allocation.

@@ -25,13 +25,13 @@ b_python() { PY_ROUNDS=6 w_python; }
 # the table.  Sizes: a callgrind run of each takes seconds.
 p_sqlite=sqlite3 p_lua=lua5.4 p_python=python3
 p_larson=bench_larson
-b_larson() { bench_larson 600000 2; }
+b_larson() { bench_larson 1200000 2; }
 p_xmalloc=bench_xmalloc
-b_xmalloc() { bench_xmalloc 800000; }
+b_xmalloc() { bench_xmalloc 1200000; }
 p_mstress=bench_mstress
-b_mstress() { bench_mstress 500; }
+b_mstress() { bench_mstress 1000; }
 p_cfrac=bench_cfrac
-b_cfrac() { bench_cfrac 1000000; }
+b_cfrac() { bench_cfrac 2000000; }
 # realloc of a growing large block in small steps: the substitution builds
 # its result one match at a time
 p_perl=perl
