@@ -143,7 +143,7 @@ check() {
     elif [ ! -e "$TMP/expect.$name" ]; then
         why="no native output to compare with"
     elif ! cmp -s "$TMP/own" "$TMP/expect.$name"; then
-        why="output differs from the native run's: $(head -c 200 "$TMP/own" | tr '\n' ' ')"
+        why="output differs from the native run's: $(head -c 200 "$TMP/own" | tr '\n' ' ')(stderr: $(tail -n 2 "$TMP/err" | tr '\n' ' '))"
     fi
     case $config in
     ce5 | ce6)
@@ -270,6 +270,7 @@ echo "wall: median of $ROUNDS alternating rounds (bench_run: fork to wait); page
 [ -n "$syscall_tool" ] && echo "system calls: $syscall_tool, one run"
 [ "$count_instructions" = yes ] && echo "instructions: callgrind --trace-children=yes, one run, summed over every process; none for heaptrack (under valgrind its library records no allocation)"
 for name in $LIST; do
+    [ -z "$(echo " $CE5_TOO_BIG " | grep " $name ")" ] || echo "$name: no ce5 runs (CE5_TOO_BIG)"
     eval "why=\${note_$name:-}"
     [ -z "$why" ] || echo "$name: $why"
 done
