@@ -18,3 +18,36 @@ SQL
 }
 b_lua() { LUA_ROUNDS=15 w_lua; }
 b_python() { PY_ROUNDS=6 w_python; }
+
+# The workloads of run_alloc.sh.  p_NAME is the program a workload runs,
+# called by name (bench/ is on PATH there): cebox's exit summary of it proves
+# a run was in the box, and heaptrack wraps it.  note_NAME is printed under
+# the table.  Sizes: a callgrind run of each takes seconds.
+p_sqlite=sqlite3 p_lua=lua5.4 p_python=python3
+p_larson=bench_larson
+b_larson() { bench_larson 1200000 2; }
+p_xmalloc=bench_xmalloc
+b_xmalloc() { bench_xmalloc 1200000; }
+p_mstress=bench_mstress
+b_mstress() { bench_mstress 1000; }
+p_cfrac=bench_cfrac
+b_cfrac() { bench_cfrac 2000000; }
+# realloc of a growing large block in small steps: the substitution builds
+# its result one match at a time
+p_perl=perl
+b_perl() {
+    perl -e 'my $s = join(",", 1..200000); (my $t = $s) =~ s/(\d+),/<$1>/g; print length $t' && echo
+}
+# process start: /bin/true, each in a box of its own under cebox.  The loop
+# is bash's: dash leaves by _exit, so cebox prints no summary for it
+p_true=bash
+b_true() {
+    bash -c 'n=0; i=0; while [ $i -lt '"${TRUE_RUNS:-200}"' ]; do
+        /bin/true && n=$((n + 1)); i=$((i + 1)); done; echo "$n started"'
+}
+cg_true() { TRUE_RUNS=20 b_true; }
+note_true="200 starts; instructions over 20 (valgrind's own start-up costs about half a second a process); under heaptrack only the loop's bash is traced, the /bin/true processes carry its preload library untraced"
+# Workloads that do not fit the 32 MB slot of ce5 (their run fails, so they are
+# not timed there; CE5_TOO_BIG= in the environment tries them all).
+CE5_TOO_BIG=${CE5_TOO_BIG-perl}
+note_perl="in the 32 MB slot of ce5 perl dies (Out of memory!: no contiguous run for the growing string)"
