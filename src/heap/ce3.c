@@ -1014,7 +1014,7 @@ static size_t ce3_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     return n;
 }
 
-/* A large item resized (FixedHeapReAlloc's pVallocs branch, spec §11). */
+/* A large item resized (FixedHeapReAlloc's pVallocs branch, spec §13). */
 static uintptr_t realloc_large(struct ce3_heap *h, struct where *w, uint32_t n, bool zero, bool move)
 {
     struct large *l = w->l;
