@@ -21,16 +21,33 @@
 #define PAGE 4096u
 #define REGION 0x60000u
 
-static int setup(void **state)
+static void fresh(const char *ram)
 {
-    (void)state;
     char err[OPTIONS_ERR_MAX];
     setenv("CEBOX_PROFILE", "ce3", 1);
-    unsetenv("CEBOX_RAM");
+    if (ram != NULL) {
+        setenv("CEBOX_RAM", ram, 1);
+    } else {
+        unsetenv("CEBOX_RAM");
+    }
     unsetenv("CEBOX_SLOT_SIZE");
     unsetenv("CEBOX_LARGE_MEMORY_AREA");
     assert_int_equal(core_reset(err), 0);
     SetLastError(0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    fresh(NULL);
+    return 0;
+}
+
+/* A device with less than 2 MB of free RAM. */
+static int setup_low_ram(void **state)
+{
+    (void)state;
+    fresh("2M");
     return 0;
 }
 
@@ -173,6 +190,35 @@ static void test_compaction_dead_block(void **state)
     HeapDestroy(h);
 }
 
+/* Freeing about three pages compacts only when the device has less than
+ * 2 MB of free RAM (two pages more than at the last compaction instead of
+ * six). */
+static void free_three_pages(bool expect_compacted)
+{
+    HANDLE h = HeapCreate(0, 0, 0);
+    char *a = HeapAlloc(h, 0, 8);
+    char *b = HeapAlloc(h, 0, 14000);
+    char *c = HeapAlloc(h, 0, 8);
+    assert_non_null(c);
+    uintptr_t base = (uintptr_t)a - 8;
+    assert_int_equal(committed_at(base), 4 * PAGE);
+    assert_true(HeapFree(h, 0, b));
+    assert_int_equal(committed_at(base), expect_compacted ? PAGE : 4 * PAGE);
+    HeapDestroy(h);
+}
+
+static void test_compaction_threshold_normal_ram(void **state)
+{
+    (void)state;
+    free_three_pages(false);
+}
+
+static void test_compaction_threshold_low_ram(void **state)
+{
+    (void)state;
+    free_three_pages(true);
+}
+
 /* A run reaching the region's start and end: the region is released, and
  * the next allocation reserves one again. */
 static void test_compaction_releases_region(void **state)
@@ -249,6 +295,8 @@ int main(void)
         cmocka_unit_test_setup(test_realloc_rules, setup),
         cmocka_unit_test_setup(test_compaction_dead_block, setup),
         cmocka_unit_test_setup(test_compaction_releases_region, setup),
+        cmocka_unit_test_setup(test_compaction_threshold_normal_ram, setup),
+        cmocka_unit_test_setup(test_compaction_threshold_low_ram, setup_low_ram),
         cmocka_unit_test_setup(test_growth_region, setup),
         cmocka_unit_test_setup(test_no_heap_compact, setup),
         cmocka_unit_test_setup(test_descriptor_in_process_heap, setup),

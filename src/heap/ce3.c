@@ -1007,8 +1007,10 @@ static size_t ce3_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
         n = w.l != NULL ? w.l->size : isize(w.r, w.o);
     }
     lock_leave(&h->lock);
-    if (n == (size_t)-1) {
+    if (n == (size_t)-1 && p != NULL) {
         heap_report_bad_pointer("HeapSize", (void *)h->desc, p, w.why);
+    }
+    if (n == (size_t)-1) {
         *err = 0; /* FixedHeapSize sets no error */
     }
     return n;
