@@ -51,6 +51,12 @@ struct world {
     size_t nfreed;
 };
 
+/* What the sequences exercised (printed with HEAPDIFF_VERBOSE=1). */
+static struct {
+    unsigned long allocs, alloc_fail, reallocs, realloc_fail, frees, double_frees, regions_max,
+        recreates;
+} cov;
+
 static uint64_t rnd(struct world *w)
 {
     w->rng ^= w->rng << 13;
@@ -117,6 +123,9 @@ static void compare_chain(struct world *w, HANDLE real, struct m3_heap *model, c
         bool m = m3_region_state(model, i, &ms);
         same(w, name, r, m);
         if (!r) {
+            if (i > cov.regions_max) {
+                cov.regions_max = i;
+            }
             break;
         }
         same(w, "pMem", rs.base, ms.base);
@@ -163,6 +172,8 @@ static void do_alloc(struct world *w)
     uint32_t m = m3_alloc(process ? w->mproc : w->mh, flags, n, &merr);
     same(w, "HeapAlloc", off_of(w, p), m);
     same(w, "HeapAlloc error", GetLastError(), merr);
+    cov.allocs++;
+    cov.alloc_fail += p == NULL;
     if (p != NULL && w->nlive < MAX_LIVE) {
         w->live[w->nlive++] = (struct block){m, process};
     } else if (p != NULL) {
@@ -182,6 +193,7 @@ static void do_free(struct world *w)
     bool m = m3_free(b.process ? w->mproc : w->mh, 0, b.off, &merr);
     same(w, "HeapFree", r != FALSE, m);
     same(w, "HeapFree error", GetLastError(), merr);
+    cov.frees++;
     remember_freed(w, b.off, b.process);
 }
 
@@ -198,6 +210,8 @@ static void do_realloc(struct world *w)
     uint32_t m = m3_realloc(b->process ? w->mproc : w->mh, flags, b->off, n, &merr);
     same(w, "HeapReAlloc", off_of(w, p), m);
     same(w, "HeapReAlloc error", GetLastError(), merr);
+    cov.reallocs++;
+    cov.realloc_fail += p == NULL;
     if (p != NULL) {
         b->off = m;
     }
@@ -233,6 +247,7 @@ static void do_size_or_double_free(struct world *w)
         bool fm = m3_free(process ? w->mproc : w->mh, 0, off, &merr);
         same(w, "double HeapFree", fr != FALSE, fm);
         same(w, "double HeapFree error", GetLastError(), merr);
+        cov.double_frees++;
     }
 }
 
@@ -248,6 +263,7 @@ static void do_recreate(struct world *w)
     }
     w->nlive = j;
     w->nfreed = 0;
+    cov.recreates++;
     assert_true(HeapDestroy(w->rh));
     m3_destroy(w->mh);
     uint32_t merr = 0;
@@ -303,6 +319,13 @@ static void test_random_sequences(void **state)
     (void)state;
     for (uint64_t seed = 1; seed <= SEEDS; seed++) {
         run_seed(seed);
+    }
+    if (getenv("HEAPDIFF_VERBOSE") != NULL) {
+        fprintf(stderr,
+                "allocs %lu (failed %lu), reallocs %lu (failed %lu), frees %lu, double frees %lu, "
+                "longest chain %lu, heaps recreated %lu\n",
+                cov.allocs, cov.alloc_fail, cov.reallocs, cov.realloc_fail, cov.frees,
+                cov.double_frees, cov.regions_max, cov.recreates);
     }
 }
 
