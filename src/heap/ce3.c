@@ -841,7 +841,7 @@ static bool ensure_regs(struct ce3_heap *h)
     return true;
 }
 
-static struct ce3_heap **process_entry(struct slot *s, bool empty)
+static struct ce3_heap **process_entry(const struct slot *s, bool empty)
 {
     for (size_t i = 0; i < sizeof process_heaps / sizeof process_heaps[0]; i++) {
         if (empty ? process_heaps[i] == NULL
