@@ -285,6 +285,29 @@ static void test_descriptor_in_process_heap(void **state)
     assert_true(HeapDestroy(h2));
 }
 
+/* CE's own structures are not the program's blocks: a created heap's
+ * descriptor (an item of the process heap) and a large item's record are
+ * refused (CE would free them and corrupt the heap; docs/heaps/ce3.md §17). */
+static void test_descriptors_are_not_blocks(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    SetLastError(0);
+    assert_false(HeapFree(GetProcessHeap(), 0, h));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_int_equal(HeapSize(GetProcessHeap(), 0, h), (SIZE_T)-1);
+    char *small = HeapAlloc(h, 0, 8);
+    void *big = HeapAlloc(h, 0, 0x40000);
+    assert_non_null(big);
+    char *record = small + 16; /* the next item: the large item's record */
+    assert_false(HeapFree(h, 0, record));
+    assert_non_null(HeapAlloc(h, 0, 8));
+    assert_true(HeapFree(h, 0, big));
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_true(HeapValidate(GetProcessHeap(), 0, NULL));
+    assert_true(HeapDestroy(h));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup(test_growth_region, setup),
         cmocka_unit_test_setup(test_no_heap_compact, setup),
         cmocka_unit_test_setup(test_descriptor_in_process_heap, setup),
+        cmocka_unit_test_setup(test_descriptors_are_not_blocks, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
