@@ -39,6 +39,9 @@ if grep -q "failed allocations: [1-9]" "$TMP/err"; then ok "the summary counts f
 
 expect "4 threads x 100 000 malloc/free" 0 "" -- "$CEBOX" run --quiet "$P/threads"
 expect "C++ containers and operator new/delete" 0 "" -- "$CEBOX" run --quiet "$P/containers"
+# ce3's heap aligns to 8; malloc still gives max_align_t alignment.
+expect "ce3: 4 threads x 100 000 malloc/free, aligned" 0 "" -- "$CEBOX" run --quiet --profile ce3 "$P/threads"
+expect "ce3: C++ containers and operator new/delete" 0 "" -- "$CEBOX" run --quiet --profile ce3 "$P/containers"
 
 expect "fork+exec chain" 0 "" -- "$CEBOX" run --quiet "$P/forkexec" 3
 if [ "$(grep -c 'in the box' "$TMP/out")" -eq 3 ]; then ok "every exec'd level runs in its own box"; else bad "every exec'd level runs in its own box"; cat "$TMP/out"; fi

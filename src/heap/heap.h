@@ -122,9 +122,8 @@ struct heap_ops {
 
 /* ---- heap.c ---- */
 
-/* The algorithm of a profile's heap kind.  Only the CE 5 algorithm exists
- * yet: HEAP_KIND_CE3 and HEAP_KIND_CE6 get it too until ce3.c and ce6.c
- * are written. */
+/* The algorithm of a profile's heap kind (HEAP_KIND_CE6 gets CE 5's until
+ * ce6.c is written). */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
 
 /* ops->create, then adds the heap to the registry of live heaps.  Same
@@ -191,5 +190,23 @@ struct heap_ce5_region_state {
 
 /* Fills *out for region i (list order) of a ce5 heap; false past the last. */
 bool heap_ce5_region_state(struct heap *h, size_t i, struct heap_ce5_region_state *out);
+
+/* ---- ce3.c: the CE 3.0 heap (coredll LMEM, FIXHEAP.C) ---- */
+
+extern const struct heap_ops heap_ce3_ops;
+
+/* The state CE 3.0 keeps per struct heap of a chain (docs/heaps/ce3.md),
+ * for tests that compare the heap with a model.  base is the slot offset of
+ * the region (0: no memory); the other offsets are from the region's base. */
+struct heap_ce3_region_state {
+    uintptr_t base;
+    uint32_t high, cur;                     /* pHigh, pCur */
+    uint32_t committed, free, max_left;     /* dwCommitted, dwFree, dwMaxLeft */
+    uint32_t last_compact;                  /* dwLastCompact */
+    uint32_t pages;                         /* pages really committed */
+};
+
+/* Fills *out for region i (chain order) of a ce3 heap; false past the last. */
+bool heap_ce3_region_state(struct heap *h, size_t i, struct heap_ce3_region_state *out);
 
 #endif

@@ -562,6 +562,20 @@ HOT void *alloc_from_heap(struct ctx *c, size_t n, DWORD flags)
     return p;
 }
 
+static void *aligned_from_heap(struct ctx *c, size_t align, size_t n, DWORD flags);
+
+/* What malloc, calloc and realloc hand out: a heap block, aligned as glibc
+ * promises on this host (max_align_t).  A heap that aligns less (CE 3.0: 8)
+ * gets its blocks over-aligned like memalign's, so the program never sees
+ * an 8-aligned malloc on a 64-bit host. */
+HOT void *plain_from_heap(struct ctx *c, size_t n, DWORD flags)
+{
+    if (__builtin_expect(c->p->ops->align >= _Alignof(max_align_t), 1)) {
+        return alloc_from_heap(c, n, flags);
+    }
+    return aligned_from_heap(c, _Alignof(max_align_t), n, flags);
+}
+
 /* malloc, exported under its own name below.  realloc calls these local
  * names: a call to the exported symbol would go through the PLT, and a
  * local one is a plain jump. */
@@ -578,7 +592,7 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
     if (!enter(&c)) {
         return __libc_malloc(n);
     }
-    void *p = alloc_from_heap(&c, n, 0);
+    void *p = plain_from_heap(&c, n, 0);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -603,7 +617,7 @@ API void *calloc(size_t count, size_t size)
     if (!enter(&c)) {
         return __libc_calloc(count, size);
     }
-    void *p = alloc_from_heap(&c, n, HEAP_ZERO_MEMORY);
+    void *p = plain_from_heap(&c, n, HEAP_ZERO_MEMORY);
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -710,12 +724,28 @@ static void copy_foreign(void *dst, const void *src, size_t n)
     }
 }
 
+/* A block the heap moved to an address short of malloc's alignment (only a
+ * heap aligning less than max_align_t): moved once more to an aligned
+ * block.  If that cannot be had, the program keeps the heap's block: its
+ * bytes are safe, only the alignment falls short. */
+static void *realign(struct ctx *c, void *q, size_t n)
+{
+    void *r = aligned_from_heap(c, _Alignof(max_align_t), n, 0);
+    if (r == NULL) {
+        return q;
+    }
+    memcpy(r, q, n);
+    DWORD err = 0;
+    c->p->ops->free(c->p->heap, 0, q, &err);
+    return r;
+}
+
 static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
 {
     *failed = false;
     if (!in_slot(c, p)) {
         /* From before the take-over (or the bootstrap arena): move it in. */
-        void *q = alloc_from_heap(c, n, 0);
+        void *q = plain_from_heap(c, n, 0);
         if (q != NULL) {
             if (in_boot_arena(p)) {
                 size_t old = boot_size(p);
@@ -736,12 +766,15 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
             entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
         }
         *failed = q == NULL;
+        if (q != NULL && ((uintptr_t)q & (_Alignof(max_align_t) - 1)) != 0) {
+            q = realign(c, q, n);
+        }
         /* cppcheck-suppress returnDanglingLifetime */
         return q;
     }
     /* An over-aligned block: move it to a plain one. */
     size_t old = usable_inside(c, p);
-    void *q = alloc_from_heap(c, n, 0);
+    void *q = plain_from_heap(c, n, 0);
     if (q != NULL) {
         memcpy(q, p, old < n ? old : n);
         free_inside(c, p);
@@ -816,15 +849,22 @@ static void *aligned_inside(struct ctx *c, size_t align, size_t n)
     if (!entry_begin(LOG_API_MALLOC, n)) {
         return NULL;
     }
+    return aligned_from_heap(c, align, n, 0);
+}
+
+/* A block of n bytes aligned to `align` (a power of two), over-allocated
+ * when the heap aligns less (the caller has passed entry_begin). */
+static void *aligned_from_heap(struct ctx *c, size_t align, size_t n, DWORD flags)
+{
     if (align <= c->p->ops->align) {
-        return alloc_from_heap(c, n, 0);
+        return alloc_from_heap(c, n, flags);
     }
     size_t total;
     if (__builtin_add_overflow(n, align - 1, &total)) {
         entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_TOO_LARGE);
         return NULL;
     }
-    void *base = alloc_from_heap(c, total, 0);
+    void *base = alloc_from_heap(c, total, flags);
     if (base == NULL) {
         return NULL;
     }
