@@ -70,6 +70,7 @@ struct cebox_settings {
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */
     size_t log_limit;     /* bytes after which a log takes no more failures */
+    bool leaks;           /* track every heap block's stack; leak report at exit */
     uint32_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 

@@ -16,6 +16,7 @@
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "meta.h"
@@ -133,6 +134,14 @@ struct stack_info *stack_table_intern(struct stack_table *t, const uintptr_t *ip
     return &e->info;
 }
 
+size_t stack_info_frames(const struct stack_info *si, const uintptr_t **ips)
+{
+    const struct stack_entry *e =
+        (const struct stack_entry *)((const char *)si - offsetof(struct stack_entry, info));
+    *ips = e->ips;
+    return e->depth;
+}
+
 /* ---- capture ---- */
 
 /* The address range of the shared object that holds this code (the
@@ -198,12 +207,17 @@ size_t stack_capture(uintptr_t *ips, size_t max)
     while (first < (size_t)n && is_self((uintptr_t)raw[first])) {
         first++;
     }
-    if (first == (size_t)n) {
+    bool all_self = first == (size_t)n;
+    if (all_self) {
         first = 1; /* all cebox: keep all but this function */
     }
     size_t count = 0;
     for (size_t i = first; i < (size_t)n && count < max; i++) {
-        ips[count++] = (uintptr_t)raw[i];
+        /* cebox's frames further down too: the preload library's wrapper
+         * of main (the exit status) sits under every stack of main. */
+        if (all_self || !is_self((uintptr_t)raw[i])) {
+            ips[count++] = (uintptr_t)raw[i];
+        }
     }
     return count;
 }
