@@ -143,6 +143,27 @@ else
         bad "a malformed suppression is refused, with its line"
 fi
 
+# ---- cebox run --error-exitcode: the logs read at the end of the run
+"$CEBOX" run --leaks --quiet --error-exitcode 23 "$P/leaky" struct > /dev/null 2>&1
+st=$?
+"$CEBOX" run --leaks --quiet --error-exitcode 23 "$P/leaky" global > /dev/null 2>&1
+st2=$?
+"$CEBOX" run --leaks --quiet --error-exitcode 23 --suppressions "$TMP/supp2" "$P/leaky" struct > /dev/null 2>&1
+st3=$?
+"$CEBOX" run --leaks --quiet --error-exitcode 23 "$P/leaky" fork > /dev/null 2>&1
+st4=$?
+if [ "$st" -eq 23 ] && [ "$st2" -eq 0 ] && [ "$st3" -eq 0 ] && [ "$st4" -eq 23 ]; then
+    ok "--error-exitcode 23: lost bytes give 23 (a forked child's too); reachable or suppressed ones the program's 0"
+else
+    bad "--error-exitcode 23: statuses $st $st2 $st3 $st4, expected 23 0 0 23"
+fi
+if "$CEBOX" run --quiet --error-exitcode 23 "$P/leaky" struct > /dev/null 2> "$TMP/err"; then
+    bad "--error-exitcode without --leaks is refused"
+else
+    grep -q "needs --leaks" "$TMP/err" && ok "--error-exitcode without --leaks is refused" ||
+        bad "--error-exitcode without --leaks is refused"
+fi
+
 # ---- without --leaks: nothing tracked
 mkdir -p "$TMP/off"
 "$CEBOX" run --out "$TMP/off" "$P/leaky" struct > /dev/null 2> "$TMP/off.err"

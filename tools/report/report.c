@@ -212,6 +212,16 @@ static const char *const default_suppressions[] = {
     "^__tzfile_read$", "^_dl_",
 };
 
+static void free_suppressions(void)
+{
+    for (size_t i = 0; i < supp.n; i++) {
+        free(supp.patterns[i]);
+    }
+    free(supp.patterns);
+    supp.patterns = NULL;
+    supp.n = 0;
+}
+
 static void add_suppression(const char *pattern)
 {
     char **grown = realloc(supp.patterns, (supp.n + 1) * sizeof *grown);
@@ -852,9 +862,7 @@ static void usage(FILE *f)
                "  --format json    one JSON document\n"
                "  --format folded  folded stacks for flamegraph.pl and speedscope\n"
                "  --suppressions FILE  leak:PATTERN lines (LeakSanitizer's form): leak sites with a frame\n"
-               "                   whose function, source file or module matches are counted as suppressed\n"
-               "  --leak-status    exit with 3 when some process has definitely or indirectly lost bytes\n"
-               "                   that no suppression matched\n");
+               "                   whose function, source file or module matches are counted as suppressed\n");
 }
 
 int report_main(int argc, char **argv)
@@ -862,7 +870,7 @@ int report_main(int argc, char **argv)
     enum format format = FORMAT_TEXT;
     struct log_list logs = {NULL, 0};
     int status = 0;
-    bool options = true, leak_status = false;
+    bool options = true;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (options && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
@@ -881,10 +889,6 @@ int report_main(int argc, char **argv)
                 }
                 return 2;
             }
-            continue;
-        }
-        if (options && (strcmp(a, "--leak-status") == 0)) {
-            leak_status = true;
             continue;
         }
         if (options && (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0)) {
@@ -930,7 +934,7 @@ int report_main(int argc, char **argv)
     }
 
     struct symbolizer *sym = symbolizer_new();
-    bool first = true, read_any = false, lost_any = false;
+    bool first = true, read_any = false;
     if (format == FORMAT_JSON) {
         printf("{\"processes\": [");
     }
@@ -955,7 +959,6 @@ int report_main(int argc, char **argv)
             case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
             }
             first = false;
-            lost_any |= has_lost_bytes(&lk);
             free_leaks(&lk);
             free_sites(sites, nsites);
         }
@@ -1003,12 +1006,40 @@ int report_main(int argc, char **argv)
     symbolizer_free(sym);
     free(all);
     free(logs.paths);
-    for (size_t i = 0; i < supp.n; i++) {
-        free(supp.patterns[i]);
-    }
-    free(supp.patterns);
-    if (read_any && leak_status) {
-        return lost_any ? 3 : status; /* for cebox run --error-exitcode */
-    }
+    free_suppressions();
     return read_any ? status : 2;
+}
+
+int report_leaks_found(const char *dir, const char *const *suppressions, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (read_suppressions(suppressions[i]) != 0) {
+            free_suppressions();
+            return -1;
+        }
+    }
+    struct log_list logs = {NULL, 0};
+    int found = add_directory(&logs, dir) < 0 ? -1 : 0;
+    struct symbolizer *sym = symbolizer_new();
+    for (size_t i = 0; i < logs.n; i++) {
+        struct lr_log log;
+        char err[512];
+        if (logread_file(logs.paths[i], &log, err, sizeof err) != 0) {
+            fprintf(stderr, "cebox: %s\n", err);
+            found = found == 0 ? -1 : found;
+        } else {
+            for (size_t k = 0; k < log.nprocs; k++) {
+                struct leaks lk;
+                group_leaks(sym, &log.procs[k], &lk);
+                found = has_lost_bytes(&lk) ? 1 : found;
+                free_leaks(&lk);
+            }
+            logread_free(&log);
+        }
+        free(logs.paths[i]);
+    }
+    symbolizer_free(sym);
+    free(logs.paths);
+    free_suppressions();
+    return found;
 }

@@ -9,4 +9,12 @@
  * usage or no readable log. */
 int report_main(int argc, char **argv);
 
+/* For `cebox run --error-exitcode`: reads the logs of dir and applies the
+ * default suppressions and the files given.  Returns 1 when some process
+ * has definitely or indirectly lost bytes that no suppression matched, 0
+ * when none has, -1 when a log or a suppressions file cannot be read (the
+ * reason printed). */
+#include <stddef.h>
+int report_leaks_found(const char *dir, const char *const *suppressions, size_t n);
+
 #endif
