@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "record/leaks.h"
+
 static struct cebox_core the_core;
 static pthread_once_t core_once = PTHREAD_ONCE_INIT;
 
@@ -89,6 +91,7 @@ static void core_init(void)
     if (build(&the_core, &s) != 0) {
         die("cannot reserve the slot's address range (the host refused the mapping)");
     }
+    leaks_start(&the_core); /* --leaks: the tracker, from the first block on */
 }
 
 /* Set once core_init has finished: every later call skips pthread_once

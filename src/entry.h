@@ -93,6 +93,13 @@ void entry_set_tracker(const struct entry_tracker *t);
 
 extern const struct entry_tracker *_Atomic entry_tracker __attribute__((visibility("hidden")));
 
+/* Is a tracker registered (for work done only for it: a heap's items
+ * walked before it is destroyed)? */
+static inline bool entry_tracking(void)
+{
+    return atomic_load_explicit(&entry_tracker, memory_order_acquire) != NULL;
+}
+
 static inline __attribute__((always_inline)) void entry_done(enum log_api api, void *p, size_t size)
 {
     const struct entry_tracker *t = atomic_load_explicit(&entry_tracker, memory_order_acquire);

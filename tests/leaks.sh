@@ -10,7 +10,9 @@
 #    are recorded, its exit is signal 15; a crash: signal 11, the fault
 #    address and the crash stack, then death by SIGSEGV as before;
 #  - bytes as CE charges them; the exit summary's lines; exit codes in the
-#    JSON; --suppressions; nothing tracked without --leaks;
+#    JSON; --suppressions; --error-exitcode; nothing tracked without --leaks;
+#  - Win32 heap items (HeapAlloc, HeapReAlloc, LocalAlloc) of a linked
+#    program, a destroyed heap's items forgotten;
 #  - the definite and indirect totals are memcheck's (when valgrind is here).
 set -u
 B="${top_builddir:-.}"
@@ -126,6 +128,13 @@ expect "the crash: signal 11, fault address 0x10, crash stack from crash() to ma
     'procs[0]["exit"]["signal"] == 11 and procs[0]["exit"]["fault_address"] == 16 and
      fn(procs[0]["exit"]["stack"]) == "crash" and fn(procs[0]["exit"]["stack"], 1) == "main"'
 expect "the crash: its 48 bytes lost at crash_leak" crash 'leaks(procs[0]) == [("definite", 48, 64, 1, "crash_leak")]'
+
+# ---- Win32 heap items (a program linked with libcebox)
+mkdir -p "$TMP/winapi"
+CEBOX_LEAKS=yes CEBOX_OUT="$TMP/winapi" "$P/leaky_winapi" > /dev/null 2>&1
+"$CEBOX" report --format json "$TMP/winapi" > "$TMP/winapi.json"
+expect "Win32 heap items: HeapAlloc 100, LocalAlloc 30, HeapReAlloc 70 lost; a destroyed heap's and freed items not" winapi \
+    'leaks(procs[0]) == [("definite", 30, 48, 1, "lose_localalloc"), ("definite", 70, 80, 1, "grow_heapalloc"), ("definite", 100, 112, 1, "lose_heapalloc")]'
 
 # ---- suppressions (matched offline, by function, file or module)
 printf '# the record'"'"'s name is known\nleak:name_record\n' > "$TMP/supp"

@@ -46,7 +46,6 @@
 #include "os.h"
 #include "record/eventlog.h"
 #include "record/fatal.h"
-#include "record/leaks.h"
 #include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
@@ -1083,7 +1082,6 @@ __attribute__((constructor(101))) static void preload_start(void)
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork, after_fork_child);
-    leaks_start(core);
     void *sym = next_symbol("sigaction");
     memcpy(&next_sigaction, &sym, sizeof sym);
     fatal_start(core, next_sigaction);

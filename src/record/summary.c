@@ -274,12 +274,13 @@ void summary_note_exit_status(int status)
 /* The ending of the process: the leak records and the summary record in
  * the log (first: the printed summary names the log), the printed summary
  * (preloaded), and the record of how it ended.  Once per process.  A
- * linked program without a log has nothing to say (and its core may not
- * even exist: none is made now). */
+ * linked program without a log or --leaks has nothing to say (and its
+ * core may not even exist: none is made now); with --leaks it starts its
+ * log now. */
 void summary_finish(const struct eventlog_ending *how, bool in_signal, const struct leak_roots *roots)
 {
     bool printed = atomic_load(&preloaded);
-    if (!printed && eventlog_path()[0] == '\0') {
+    if (!printed && eventlog_path()[0] == '\0' && !leaks_active()) {
         return;
     }
     int pid = (int)getpid();
