@@ -103,7 +103,7 @@ static void die_of(int sig, siginfo_t *si, void *uc)
         end.crash_depth = crash_stack(ips, ft.depth, uc);
         end.crash_ips = ips;
     }
-    struct leak_roots roots = {.stack_from = (uintptr_t)__builtin_frame_address(0)};
+    struct leak_roots roots = {.stack_from = (uintptr_t)__builtin_frame_address(0), .slot_unlocked = true};
 #if defined(__x86_64__) && defined(REG_RSP)
     const mcontext_t *mc = &((const ucontext_t *)uc)->uc_mcontext;
     roots.stack_from = (uintptr_t)mc->gregs[REG_RSP];

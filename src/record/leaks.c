@@ -50,6 +50,7 @@ static struct {
     size_t ids_cap;
     uintptr_t base;
     size_t span;
+    struct slot *slot;
     unsigned depth;
     uint64_t untracked;
 } lt = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -216,6 +217,7 @@ void leaks_start(struct cebox_core *core)
     if (!core->settings.leaks || core->slot == NULL) {
         return;
     }
+    lt.slot = core->slot;
     lt.base = slot_base(core->slot);
     lt.span = slot_size(core->slot);
     lt.depth = core->settings.stack_depth;
@@ -509,6 +511,27 @@ static void scan_thread(struct scan *s, uintptr_t from)
     scan_range(s, tp - tls - 64, tp + TCB_SPAN, M_REACHABLE);
 }
 
+/* The program's own mappings in the slot (mmap, VirtualAlloc: blocks with
+ * committed pages that are no heap region or large item), as memcheck
+ * scans every mapping that is not the heap: an allocator of the program's
+ * (Python's arenas) keeps its pointers there.  Their uncommitted or
+ * inaccessible pages are skipped by the reads. */
+static void scan_slot_mappings(struct scan *s)
+{
+    size_t gran = slot_granularity(lt.slot), blocks = lt.span / gran;
+    char *map = meta_alloc(blocks);
+    if (map == NULL) {
+        return;
+    }
+    size_t n = slot_map(lt.slot, map, blocks);
+    for (size_t i = 0; i < n; i++) {
+        if (map[i] == 'C') {
+            scan_range(s, lt.base + i * gran, lt.base + (i + 1) * gran, M_REACHABLE);
+        }
+    }
+    meta_free(map, blocks);
+}
+
 /* ---- the report ---- */
 
 /* A copy of the table; under its lock, or (in a signal handler whose
@@ -544,6 +567,9 @@ static void mark_all(struct scan *s, const struct leak_roots *roots)
     struct module_roots m = {s, (uintptr_t)&leaks_classify};
     dl_iterate_phdr(scan_module, &m);
     scan_thread(s, roots->stack_from);
+    if (roots->slot_unlocked) {
+        scan_slot_mappings(s);
+    }
     if (roots->regs != NULL) {
         scan_range(s, (uintptr_t)roots->regs, (uintptr_t)roots->regs + roots->regs_len, M_REACHABLE);
     }

@@ -90,13 +90,16 @@ struct leak_roots {
                            * words below the program's stack pointer are no roots) */
     const void *regs;     /* the registers a signal interrupted, or NULL */
     size_t regs_len;
+    bool slot_unlocked;   /* the slot's lock may be taken: the program's own mappings in
+                           * the slot are roots too (not when a signal interrupted cebox) */
 };
 
 /* At the end of the process (exit, or a fatal signal when in_signal):
  * classifies every live block and groups them by kind and stack.  Roots:
  * the writable segments of every loaded object but cebox's own, the
- * calling thread's stack and registers (roots), and its static TLS and
- * thread control block.  Other threads are not stopped and their stacks
+ * program's own mappings in the slot (mmap, VirtualAlloc), the calling
+ * thread's stack and registers (roots), and its static TLS and thread
+ * control block.  Other threads are not stopped and their stacks
  * not scanned.  Returns false (and *r with incomplete set) when there was
  * no memory for it. */
 bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roots *roots);

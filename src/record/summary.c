@@ -297,7 +297,9 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     struct leak_report lr;
     bool leaks = leaks_active();
     if (leaks) {
-        leaks_classify(&lr, in_signal, roots);
+        struct leak_roots r = *roots;
+        r.slot_unlocked = r.slot_unlocked && locks_free;
+        leaks_classify(&lr, in_signal, &r);
         eventlog_leaks(&lr, in_signal);
         end.flags |= LOG_END_LEAKS | (lr.unlocked ? LOG_END_UNLOCKED : 0u) |
                      (lr.incomplete ? LOG_END_INCOMPLETE : 0u);
@@ -332,6 +334,6 @@ __attribute__((destructor)) static void summary_end(void)
     int status = atomic_load(&exit_status);
     struct eventlog_ending end = {.how = status >= 0 ? LOG_END_EXIT : LOG_END_UNKNOWN,
                                   .value = status >= 0 ? status : 0};
-    struct leak_roots roots = {.stack_from = (uintptr_t)__builtin_frame_address(0)};
+    struct leak_roots roots = {.stack_from = (uintptr_t)__builtin_frame_address(0), .slot_unlocked = true};
     summary_finish(&end, false, &roots);
 }
