@@ -121,6 +121,17 @@ else
     bad "its summary file says how it ended"
 fi
 
+# ---- the program's own handlers, as it set them
+run siginfo
+if [ "$(cat "$TMP/siginfo.status")" -eq 5 ] &&
+    grep -q "^handler got signal 2, si_code user; sigaction reports the program's handler: yes" "$TMP/siginfo.out" &&
+    grep -q "^signal returned the previous handler: yes; ignored SIGINT survived" "$TMP/siginfo.out"; then
+    ok "an SA_SIGINFO handler runs with its siginfo and returns; sigaction and signal report the program's actions"
+else
+    bad "the program's own SIGINT handler (status $(cat "$TMP/siginfo.status"))"; sed 's/^/#   /' "$TMP/siginfo.out"
+fi
+expect "a handled SIGINT ends nothing: exit {\"code\": 5}" siginfo 'procs[0]["exit"] == {"code": 5}'
+
 # ---- a crash after leaking
 run crash
 if [ "$(cat "$TMP/crash.status")" -eq 139 ]; then ok "the crash still dies of SIGSEGV (139)"; else bad "the crash still dies of SIGSEGV (status $(cat "$TMP/crash.status"))"; fi

@@ -1024,14 +1024,24 @@ API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 API sighandler_t signal(int sig, sighandler_t handler)
 {
+    if (!fatal_owns(sig)) {
+        static void *_Atomic next_signal;
+        void *sym = atomic_load(&next_signal);
+        if (sym == NULL) {
+            sym = next_symbol("signal");
+            atomic_store(&next_signal, sym);
+        }
+        sighandler_t (*next)(int, sighandler_t);
+        memcpy(&next, &sym, sizeof next);
+        return next(sig, handler);
+    }
+    /* As glibc's signal(): BSD semantics, the signal blocked in its handler. */
     struct sigaction act, old;
     memset(&act, 0, sizeof act);
     act.sa_handler = handler;
-    act.sa_flags = SA_RESTART; /* glibc's signal(): BSD semantics */
+    act.sa_flags = SA_RESTART;
     sigemptyset(&act.sa_mask);
-    if (handler != SIG_DFL && handler != SIG_IGN) {
-        sigaddset(&act.sa_mask, sig);
-    }
+    sigaddset(&act.sa_mask, sig);
     return sigaction(sig, &act, &old) == 0 ? old.sa_handler : SIG_ERR;
 }
 

@@ -15,8 +15,13 @@
  *   crash     loses 48 bytes at crash_leak, then writes to address 0x10
  *   printf    prints "hi" and frees everything it allocated
  *   fork      the child loses 56 bytes at child_leak; the parent nothing
+ *   siginfo   an SA_SIGINFO handler of SIGINT that returns; sigaction and
+ *             signal report the program's own actions; SIGINT raised twice
+ *             (the second time after signal(SIGINT, SIG_IGN)); exits 5
  */
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,9 +127,38 @@ static NOINLINE long scrub(long a, long b, long c, long d)
 static NOINLINE void crash(void)
 {
     crash_leak();
+    int *volatile bad = (int *)0x10;
     if (scrub(1, 2, 3, 4) == 10) {
-        *(volatile int *)0x10 = 1;
+        *bad = 1;
     }
+}
+
+static volatile sig_atomic_t got_signo, got_code;
+
+static void on_int(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    got_signo = sig;
+    got_code = si->si_code;
+}
+
+static int siginfo_mode(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_int;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGINT, NULL, &old);
+    bool own = (old.sa_flags & SA_SIGINFO) && old.sa_sigaction == on_int;
+    raise(SIGINT);
+    printf("handler got signal %d, si_code %s; sigaction reports the program's handler: %s\n", (int)got_signo,
+           got_code == SI_TKILL || got_code == SI_USER ? "user" : "other", own ? "yes" : "no");
+    void (*prev)(int) = signal(SIGINT, SIG_IGN);
+    raise(SIGINT);
+    printf("signal returned the previous handler: %s; ignored SIGINT survived\n",
+           (uintptr_t)prev == (uintptr_t)on_int ? "yes" : "no");
+    return 5;
 }
 
 static NOINLINE void child_leak(void)
@@ -164,6 +198,8 @@ int main(int argc, char **argv)
         printf("hi\n");
     } else if (strcmp(mode, "fork") == 0) {
         return fork_mode();
+    } else if (strcmp(mode, "siginfo") == 0) {
+        return siginfo_mode();
     } else {
         fprintf(stderr, "usage: leaky struct|global|interior|threads|daemon|crash|printf|fork\n");
         return 2;
