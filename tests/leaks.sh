@@ -4,7 +4,8 @@
 # stack (tests/programs/leaky.c leaks known sizes at known functions):
 #  - a record lost with its member: definite 16 + indirect 40; a global:
 #    reachable; an interior pointer only: possible; four threads at one
-#    site: one site of 4 blocks; printf only: nothing (its stdio buffer is
+#    site: one site of 4 blocks; a block held by a thread still running
+#    (stopped and scanned at exit): reachable; printf only: nothing (its stdio buffer is
 #    suppressed); a forked child: its own leak in its own log;
 #  - a daemon killed by SIGTERM: its own handler ran, its leaks and summary
 #    are recorded, its exit is signal 15; a crash: signal 11, the fault
@@ -87,6 +88,9 @@ expect "a block known only by an interior pointer: possibly lost, 200 bytes at k
 run threads
 expect "four threads losing 32 bytes each at one site: one site of 128 bytes in 4 blocks" threads \
     'leaks(procs[0]) == [("definite", 128, 192, 4, "thread_leak")] and totals(procs[0])["definite"] == (128, 4)'
+run worker
+expect "a block only a running thread points to (its stack or registers) at exit: still reachable" worker \
+    'leaks(procs[0]) == [("reachable", 64, 80, 1, "hold_block")]'
 run printf
 expect "printf only: no leak (its stdio buffer counted as suppressed)" printf \
     'leaks(procs[0]) == [] and totals(procs[0])["suppressed"][1] >= 1 and

@@ -33,6 +33,7 @@
 #include "os.h"
 #include "record/logformat.h"
 #include "record/stack.h"
+#include "record/stopthreads.h"
 
 struct live {
     uint32_t off;   /* offset of the block in the slot; 0: empty */
@@ -269,6 +270,7 @@ struct scan {
     size_t nwork, work_cap;
     unsigned char *buf; /* SCAN_CHUNK bytes read from the program */
     size_t leader;      /* the clique being marked, or SIZE_MAX */
+    size_t threads, threads_missed; /* other threads scanned, not answering */
 };
 
 #define SCAN_CHUNK ((size_t)64 * 1024)
@@ -532,6 +534,13 @@ static void scan_slot_mappings(struct scan *s)
     meta_free(map, blocks);
 }
 
+static void scan_stopped(void *ctx, const void *regs, size_t regs_len, uintptr_t sp, uintptr_t stack_end)
+{
+    struct scan *s = ctx;
+    scan_range(s, (uintptr_t)regs, (uintptr_t)regs + regs_len, M_REACHABLE);
+    scan_range(s, sp, stack_end, M_REACHABLE);
+}
+
 /* ---- the report ---- */
 
 /* A copy of the table; under its lock, or (in a signal handler whose
@@ -572,6 +581,9 @@ static void mark_all(struct scan *s, const struct leak_roots *roots)
     }
     if (roots->regs != NULL) {
         scan_range(s, (uintptr_t)roots->regs, (uintptr_t)roots->regs + roots->regs_len, M_REACHABLE);
+    }
+    if (roots->stop_threads) { /* last: a stopped thread may hold the loader's or the slot's lock */
+        s->threads = stopthreads_visit(scan_stopped, s, &s->threads_missed);
     }
     drain(s);
     for (size_t i = 0; i < s->n; i++) {
@@ -654,6 +666,8 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
     if (ok) {
         sort_blocks(s.b, s.n, by_addr);
         mark_all(&s, roots);
+        r->threads = s.threads;
+        r->threads_missed = s.threads_missed;
         ok = group_sites(&s, r, os_page_size());
     }
     scan_free(&s, n_alloc);

@@ -66,6 +66,7 @@ struct leak_report {
     uint64_t bytes[LEAK_KINDS], charged[LEAK_KINDS], blocks[LEAK_KINDS];
     size_t top[LEAK_KINDS];  /* index of the site with most bytes, or SIZE_MAX */
     uint64_t untracked;      /* blocks that could not be tracked */
+    size_t threads, threads_missed; /* other threads scanned, and not answering */
     bool unlocked;           /* the table was read without its lock */
     bool incomplete;         /* no memory to classify: nothing in sites */
 };
@@ -92,15 +93,17 @@ struct leak_roots {
     size_t regs_len;
     bool slot_unlocked;   /* the slot's lock may be taken: the program's own mappings in
                            * the slot are roots too (not when a signal interrupted cebox) */
+    bool stop_threads;    /* the other threads are stopped (stopthreads.h) and their stacks
+                           * and registers are roots too (at exit, not in a signal handler) */
 };
 
 /* At the end of the process (exit, or a fatal signal when in_signal):
  * classifies every live block and groups them by kind and stack.  Roots:
  * the writable segments of every loaded object but cebox's own, the
  * program's own mappings in the slot (mmap, VirtualAlloc), the calling
- * thread's stack and registers (roots), and its static TLS and thread
- * control block.  Other threads are not stopped and their stacks
- * not scanned.  Returns false (and *r with incomplete set) when there was
+ * thread's stack and registers (roots), its static TLS and thread control
+ * block, and with roots->stop_threads the other threads' stacks and
+ * registers (they are stopped for it).  Returns false (and *r with incomplete set) when there was
  * no memory for it. */
 bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roots *roots);
 

@@ -334,6 +334,7 @@ __attribute__((destructor)) static void summary_end(void)
     int status = atomic_load(&exit_status);
     struct eventlog_ending end = {.how = status >= 0 ? LOG_END_EXIT : LOG_END_UNKNOWN,
                                   .value = status >= 0 ? status : 0};
-    struct leak_roots roots = {.stack_from = (uintptr_t)__builtin_frame_address(0), .slot_unlocked = true};
+    struct leak_roots roots = {
+        .stack_from = (uintptr_t)__builtin_frame_address(0), .slot_unlocked = true, .stop_threads = true};
     summary_finish(&end, false, &roots);
 }

@@ -15,6 +15,9 @@
  *   crash     loses 48 bytes at crash_leak, then writes to address 0x10
  *   printf    prints "hi" and frees everything it allocated
  *   fork      the child loses 56 bytes at child_leak; the parent nothing
+ *   worker    a thread holds the only pointer to its 64 bytes (from
+ *             hold_block) in a register or on its stack while main exits:
+ *             still reachable (the thread is stopped and scanned)
  *   siginfo   an SA_SIGINFO handler of SIGINT that returns; sigaction and
  *             signal report the program's own actions; SIGINT raised twice
  *             (the second time after signal(SIGINT, SIG_IGN)); exits 5
@@ -133,6 +136,28 @@ static NOINLINE void crash(void)
     }
 }
 
+static volatile int worker_ready;
+
+static NOINLINE void *hold_block(void *arg)
+{
+    char *volatile p = malloc(64);
+    p[0] = 1;
+    worker_ready = 1;
+    for (;;) {
+        pause(); /* p lives on in this frame */
+    }
+    return arg;
+}
+
+static void worker_mode(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, hold_block, NULL);
+    while (!worker_ready) {
+        usleep(1000);
+    }
+}
+
 static volatile sig_atomic_t got_signo, got_code;
 
 static void on_int(int sig, siginfo_t *si, void *uc)
@@ -198,6 +223,8 @@ int main(int argc, char **argv)
         printf("hi\n");
     } else if (strcmp(mode, "fork") == 0) {
         return fork_mode();
+    } else if (strcmp(mode, "worker") == 0) {
+        worker_mode();
     } else if (strcmp(mode, "siginfo") == 0) {
         return siginfo_mode();
     } else {
