@@ -100,17 +100,24 @@ expect "a forked child: its 56 bytes at child_leak in its own log; the parent lo
     'sorted((p["forked"], leaks(p)) for p in procs) == [(False, []), (True, [("definite", 56, 64, 1, "child_leak")])]'
 
 # ---- a daemon killed by SIGTERM, with its own handler
-mkdir -p "$TMP/daemon"
-"$CEBOX" run --leaks --out "$TMP/daemon" "$P/leaky" daemon > "$TMP/daemon.out" 2> "$TMP/daemon.err" &
-runner=$!
-i=0
-while ! grep -q ready "$TMP/daemon.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-dpid=
-for f in "$TMP"/daemon/cebox-[0-9]*.log; do dpid=$(basename "$f" .log | sed 's/cebox-//'); done
-if [ -n "$dpid" ]; then kill -TERM "$dpid"; else kill -KILL "$runner"; fi
-wait $runner
-echo $? > "$TMP/daemon.status"
-"$CEBOX" report --format json "$TMP/daemon" > "$TMP/daemon.json"
+
+# killed MODE SIGNAL: runs the mode until it says "ready", sends it SIGNAL;
+# its pid in $dpid, cebox run's status in $TMP/MODE.status
+killed() {
+    mkdir -p "$TMP/$1"
+    "$CEBOX" run --leaks --out "$TMP/$1" "$P/leaky" "$1" > "$TMP/$1.out" 2> "$TMP/$1.err" &
+    runner=$!
+    i=0
+    while ! grep -q ready "$TMP/$1.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    dpid=
+    for f in "$TMP/$1"/cebox-[0-9]*.log; do dpid=$(basename "$f" .log | sed 's/cebox-//'); done
+    if [ -n "$dpid" ]; then kill -"$2" "$dpid"; else kill -KILL "$runner"; fi
+    wait $runner
+    echo $? > "$TMP/$1.status"
+    "$CEBOX" report --format json "$TMP/$1" > "$TMP/$1.json"
+}
+
+killed daemon TERM
 if [ "$(cat "$TMP/daemon.status")" -eq 143 ] && grep -q "handler ran" "$TMP/daemon.out"; then
     ok "the daemon's own SIGTERM handler ran, and it died of SIGTERM (143)"
 else
@@ -124,6 +131,11 @@ if grep -q "^cebox:   killed by signal 15 (SIGTERM)" "$TMP/daemon/cebox-$dpid.su
 else
     bad "its summary file says how it ended"
 fi
+
+killed sleeper HUP
+if [ "$(cat "$TMP/sleeper.status")" -eq 129 ]; then ok "a program with no handler still dies of SIGHUP (129)"; else bad "a program with no handler still dies of SIGHUP (status $(cat "$TMP/sleeper.status"))"; fi
+expect "killed by SIGHUP: exit {\"signal\": 1}, its 8 bytes lost at sleeper_leak" sleeper \
+    'procs[0]["exit"] == {"signal": 1} and leaks(procs[0]) == [("definite", 8, 16, 1, "sleeper_leak")]'
 
 # ---- the program's own handlers, as it set them
 run siginfo

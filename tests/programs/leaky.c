@@ -12,6 +12,8 @@
  *   threads   four threads each lose 32 bytes at thread_leak: one site
  *   daemon    loses 24 bytes at daemon_leak, says "ready", waits; its own
  *             SIGTERM handler says "handler ran" and dies of the signal
+ *   sleeper   loses 8 bytes at sleeper_leak, says "ready", waits, with no
+ *             handler of its own (killed by SIGHUP in the test)
  *   crash     loses 48 bytes at crash_leak, then writes to address 0x10
  *   printf    prints "hi" and frees everything it allocated
  *   fork      the child loses 56 bytes at child_leak; the parent nothing
@@ -106,6 +108,22 @@ static void daemon_mode(void)
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
     daemon_leak();
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) {
+        pause();
+    }
+}
+
+static NOINLINE void sleeper_leak(void)
+{
+    void *p = malloc(8);
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+static void sleeper_mode(void)
+{
+    sleeper_leak();
     printf("ready\n");
     fflush(stdout);
     for (;;) {
@@ -217,6 +235,8 @@ int main(int argc, char **argv)
         threads();
     } else if (strcmp(mode, "daemon") == 0) {
         daemon_mode();
+    } else if (strcmp(mode, "sleeper") == 0) {
+        sleeper_mode();
     } else if (strcmp(mode, "crash") == 0) {
         crash();
     } else if (strcmp(mode, "printf") == 0) {

@@ -515,8 +515,8 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
         run_summary_format(&p->summary, RUN_SUMMARY_NO_HINT, NULL, buf, sizeof buf);
         fputs(buf, out);
     } else {
-        fprintf(out, "(no exit summary: the process was killed, crashed, called _exit or exec'd another "
-                     "program)\n");
+        fprintf(out, "(no exit summary: the process called _exit, exec'd another program, was killed by "
+                     "SIGKILL, or was killed or crashed under an older cebox)\n");
     }
     text_ending(out, p, lk);
     if (p->nfailures == 0) {
