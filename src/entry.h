@@ -80,8 +80,9 @@ static inline __attribute__((always_inline)) bool entry_begin(enum log_api api, 
  * pointer the program gets and the size it asked for; entry_freed before a
  * block is given back (before, so that another thread cannot be handed
  * the same address and be told about it first).  Both run in the thread
- * of the request, with entry_inside set (what they allocate comes from the
- * bootstrap arena), holding no heap or slot lock.  With no tracker
+ * of the request, holding no heap or slot lock; in the preload library
+ * with entry_inside set (what they allocate comes from the bootstrap
+ * arena).  With no tracker
  * registered each is one load and one predictable branch. */
 struct entry_tracker {
     void (*done)(enum log_api api, void *p, size_t size);

@@ -2,7 +2,8 @@
  * eventlog.h - the recording path of failed allocations, and the only
  * writer of the event log (format: logformat.h, docs/LOG-FORMAT.md).
  *
- * Owns: the per-process log file CEBOX_OUT/cebox-PID.log, the table of
+ * Owns: the per-process log file CEBOX_OUT/cebox-PID.log (failures, and at
+ * the end of a process its leak sites, summary and ending), the table of
  * distinct stacks (stack.c), the list of modules already written, and the
  * count of failures past the log's size limit.
  *
@@ -61,7 +62,8 @@ uint64_t eventlog_unrecorded(void);
 void eventlog_command(char *out, size_t cap);
 
 /* At exit: appends the summary record (opening the log first if this
- * process has not written one yet) when CEBOX_OUT is set. */
+ * process has not written one yet) when CEBOX_OUT is set.  in_signal (the
+ * end of a process killed by a signal): the log's lock is only tried. */
 void eventlog_exit(const struct run_summary *s, bool in_signal);
 
 /* How the process ends, for eventlog_end. */

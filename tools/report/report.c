@@ -2,8 +2,10 @@
  * report.c - `cebox report`: the event logs of a run, read offline.
  *
  * Owns: finding the logs (a directory's cebox-PID.log files, or the files
- * named), grouping each process's failures by distinct stack, and the
- * three outputs: text for people, one JSON document, folded stacks for
+ * named), grouping each process's failures by distinct stack, its leak
+ * sites (--leaks) with the suppressions (the defaults for libc's and
+ * ld.so's own blocks, and LeakSanitizer-style files), and the three
+ * outputs: text for people, one JSON document, folded stacks for
  * flamegraph.pl and speedscope.  Symbols come from symbolize.c; the exit
  * summary's text from the same function the preload library prints it
  * with (run_summary_format).

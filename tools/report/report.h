@@ -4,6 +4,8 @@
 #ifndef CEBOX_REPORT_H
 #define CEBOX_REPORT_H
 
+#include <stddef.h>
+
 /* Runs `cebox report ARGS...` (argv[1] is "report").  Returns the exit
  * status: 0, 1 when a log was damaged (the rest still reported), 2 for bad
  * usage or no readable log. */
@@ -14,7 +16,6 @@ int report_main(int argc, char **argv);
  * has definitely or indirectly lost bytes that no suppression matched, 0
  * when none has, -1 when a log or a suppressions file cannot be read (the
  * reason printed). */
-#include <stddef.h>
 int report_leaks_found(const char *dir, const char *const *suppressions, size_t n);
 
 #endif
