@@ -9,7 +9,8 @@
 #    suppressed); a forked child: its own leak in its own log;
 #  - a daemon killed by SIGTERM: its own handler ran, its leaks and summary
 #    are recorded, its exit is signal 15; a crash: signal 11, the fault
-#    address and the crash stack, then death by SIGSEGV as before;
+#    address and the crash stack, then death by SIGSEGV as before; SIGTERM
+#    amid allocations in three threads: no hang, the ending recorded;
 #  - bytes as CE charges them; the exit summary's lines; exit codes in the
 #    JSON; --suppressions; --error-exitcode; nothing tracked without --leaks;
 #  - Win32 heap items (HeapAlloc, HeapReAlloc, LocalAlloc) of a linked
@@ -104,6 +105,7 @@ expect "a forked child: its 56 bytes at child_leak in its own log; the parent lo
 # killed MODE SIGNAL: runs the mode until it says "ready", sends it SIGNAL;
 # its pid in $dpid, cebox run's status in $TMP/MODE.status
 killed() {
+    rm -rf "$TMP/$1" "$TMP/$1.out"
     mkdir -p "$TMP/$1"
     "$CEBOX" run --leaks --out "$TMP/$1" "$P/leaky" "$1" > "$TMP/$1.out" 2> "$TMP/$1.err" &
     runner=$!
@@ -112,6 +114,9 @@ killed() {
     dpid=
     for f in "$TMP/$1"/cebox-[0-9]*.log; do dpid=$(basename "$f" .log | sed 's/cebox-//'); done
     if [ -n "$dpid" ]; then kill -"$2" "$dpid"; else kill -KILL "$runner"; fi
+    i=0 # a hang (a lock the signal's thread held) is killed after 20 s
+    while kill -0 "$runner" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -0 "$runner" 2>/dev/null && { echo "# $1 hung"; kill -KILL "$dpid" "$runner"; }
     wait $runner
     echo $? > "$TMP/$1.status"
     "$CEBOX" report --format json "$TMP/$1" > "$TMP/$1.json"
@@ -136,6 +141,14 @@ killed sleeper HUP
 if [ "$(cat "$TMP/sleeper.status")" -eq 129 ]; then ok "a program with no handler still dies of SIGHUP (129)"; else bad "a program with no handler still dies of SIGHUP (status $(cat "$TMP/sleeper.status"))"; fi
 expect "killed by SIGHUP: exit {\"signal\": 1}, its 8 bytes lost at sleeper_leak" sleeper \
     'procs[0]["exit"] == {"signal": 1} and leaks(procs[0]) == [("definite", 8, 16, 1, "sleeper_leak")]'
+
+# three threads allocating without pause: SIGTERM lands inside cebox (its
+# locks possibly held): no hang, the ending still recorded
+for round in 1 2 3; do
+    killed churn TERM
+    expect "SIGTERM amid allocations (round $round): dies of it (143), no hang, its ending recorded" churn \
+        "$(cat "$TMP/churn.status") == 143 and procs[0][\"exit\"] == {\"signal\": 15}"
+done
 
 # ---- the program's own handlers, as it set them
 run siginfo

@@ -14,6 +14,8 @@
  *             SIGTERM handler says "handler ran" and dies of the signal
  *   sleeper   loses 8 bytes at sleeper_leak, says "ready", waits, with no
  *             handler of its own (killed by SIGHUP in the test)
+ *   churn     three threads allocate and free without pause (realloc too),
+ *             after "ready": a signal lands inside cebox most of the time
  *   crash     loses 48 bytes at crash_leak, then writes to address 0x10
  *   printf    prints "hi" and frees everything it allocated
  *   fork      the child loses 56 bytes at child_leak; the parent nothing
@@ -131,6 +133,27 @@ static void sleeper_mode(void)
     }
 }
 
+static void *churn_loop(void *arg)
+{
+    for (unsigned long i = 0;; i++) {
+        char *p = malloc(16 + i % 200);
+        p = realloc(p, 32 + i % 300);
+        free(p);
+    }
+    return arg;
+}
+
+static void churn_mode(void)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&t[i], NULL, churn_loop, NULL);
+    }
+    printf("ready\n");
+    fflush(stdout);
+    churn_loop(NULL);
+}
+
 static NOINLINE void crash_leak(void)
 {
     void *p = malloc(48);
@@ -235,6 +258,8 @@ int main(int argc, char **argv)
         threads();
     } else if (strcmp(mode, "daemon") == 0) {
         daemon_mode();
+    } else if (strcmp(mode, "churn") == 0) {
+        churn_mode();
     } else if (strcmp(mode, "sleeper") == 0) {
         sleeper_mode();
     } else if (strcmp(mode, "crash") == 0) {
