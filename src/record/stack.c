@@ -29,6 +29,24 @@
 /* A failed allocation leaves the new entry out (hh.tbl == NULL) instead of
  * calling exit(). */
 #define HASH_NONFATAL_OOM 1
+
+/* Keys are whole return addresses: hashed a word at a time (a multiply
+ * and a shift each), not byte by byte as uthash's default does; with
+ * --leaks every allocation interns its stack, and this hash is most of
+ * that cost after the unwind itself. */
+static unsigned stack_hash(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
+    for (size_t i = 0; i + sizeof(uint64_t) <= len; i += sizeof(uint64_t)) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return (unsigned)(h ^ (h >> 29));
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = stack_hash((keyptr), (size_t)(keylen)))
 #include <uthash.h>
 
 struct stack_entry {
