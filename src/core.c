@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "record/leaks.h"
 
 static struct cebox_core the_core;
 static pthread_once_t core_once = PTHREAD_ONCE_INIT;
@@ -117,6 +118,7 @@ static void core_init(void)
     if (fault_start(&the_core.settings, err) != 0) { /* the entry hook, only when a --fail-* rule is given */
         die(err);
     }
+    leaks_start(&the_core); /* --leaks: the tracker, from the first block on */
 }
 
 /* Set once core_init has finished: every later call skips pthread_once

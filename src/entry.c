@@ -13,6 +13,7 @@
 #include "record/summary.h"
 
 entry_hook_fn _Atomic entry_hook;
+const struct entry_tracker *_Atomic entry_tracker;
 _Thread_local int entry_inside __attribute__((tls_model("initial-exec")));
 
 /* Why this thread's current request failed, when a lower layer found out
@@ -23,6 +24,11 @@ static _Thread_local enum log_reason pending __attribute__((tls_model("initial-e
 void entry_set_hook(entry_hook_fn fn)
 {
     atomic_store_explicit(&entry_hook, fn, memory_order_release);
+}
+
+void entry_set_tracker(const struct entry_tracker *t)
+{
+    atomic_store_explicit(&entry_tracker, t, memory_order_release);
 }
 
 bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size)

@@ -8,7 +8,8 @@
  * memory ends in entry_fail.
  *
  * Owns: the entry hook (one function pointer: fault injection makes calls
- * fail through it, leak tracking will see every request there), the
+ * fail through it), the tracker (leak tracking sees every block handed
+ * out and taken back through it), the
  * thread's "inside cebox" flag, the calling thread's pending failure
  * reason, and the recording of a failure
  * (errno or last error, the summary's counters, the event log).
@@ -70,6 +71,50 @@ static inline __attribute__((always_inline)) bool entry_begin(enum log_api api, 
 {
     entry_hook_fn fn = atomic_load_explicit(&entry_hook, memory_order_acquire); /* a plain load on x86 */
     return __builtin_expect(fn == NULL, 1) || entry_ask_hook(fn, api, size);
+}
+
+/* ---- the tracker: sees every block handed out and taken back ----
+ *
+ * Leak tracking (record/leaks.c) registers one; fault injection has no
+ * use for it.  entry_done runs after a request succeeded, with the
+ * pointer the program gets and the size it asked for; entry_freed before a
+ * block is given back (before, so that another thread cannot be handed
+ * the same address and be told about it first).  Both run in the thread
+ * of the request, holding no heap or slot lock; in the preload library
+ * with entry_inside set (what they allocate comes from the bootstrap
+ * arena).  With no tracker
+ * registered each is one load and one predictable branch. */
+struct entry_tracker {
+    void (*done)(enum log_api api, void *p, size_t size);
+    void (*freed)(enum log_api api, void *p);
+};
+
+/* Registers the tracker (NULL: none); the struct must outlive its use. */
+void entry_set_tracker(const struct entry_tracker *t);
+
+extern const struct entry_tracker *_Atomic entry_tracker __attribute__((visibility("hidden")));
+
+/* Is a tracker registered (for work done only for it: a heap's items
+ * walked before it is destroyed)? */
+static inline bool entry_tracking(void)
+{
+    return atomic_load_explicit(&entry_tracker, memory_order_acquire) != NULL;
+}
+
+static inline __attribute__((always_inline)) void entry_done(enum log_api api, void *p, size_t size)
+{
+    const struct entry_tracker *t = atomic_load_explicit(&entry_tracker, memory_order_acquire);
+    if (__builtin_expect(t != NULL, 0)) {
+        t->done(api, p, size);
+    }
+}
+
+static inline __attribute__((always_inline)) void entry_freed(enum log_api api, void *p)
+{
+    const struct entry_tracker *t = atomic_load_explicit(&entry_tracker, memory_order_acquire);
+    if (__builtin_expect(t != NULL, 0)) {
+        t->freed(api, p);
+    }
 }
 
 /* A request through `api` for `size` bytes failed for lack of memory:

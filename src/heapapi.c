@@ -101,6 +101,24 @@ CEBOX_EXPORT HANDLE HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwM
     return h->ops->handle(h);
 }
 
+/* A destroyed heap's items are no longer the program's: the tracker is
+ * told of each (leak tracking), before they go. */
+static bool forget_item(void *ctx, const struct heap_walk_entry *e)
+{
+    (void)ctx;
+    if (e->kind != HEAP_WALK_REGION && e->busy) {
+        entry_freed(LOG_API_HEAPALLOC, (void *)e->addr);
+    }
+    return true;
+}
+
+static void forget_items(struct heap *h)
+{
+    if (entry_tracking()) {
+        h->ops->walk(h, forget_item, NULL);
+    }
+}
+
 CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
 {
     struct heap *h = resolve(hHeap);
@@ -108,6 +126,7 @@ CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
         fail(ERROR_INVALID_PARAMETER);
         return FALSE;
     }
+    forget_items(h);
     DWORD err = 0;
     if (!heap_destroy(h, &err)) {
         fail(err);
@@ -127,6 +146,8 @@ static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api
     void *p = h->ops->alloc(h, dwFlags, dwBytes, &err);
     if (p == NULL) {
         entry_fail_win32(api, dwBytes, err);
+    } else {
+        entry_done(api, p, dwBytes);
     }
     return p;
 }
@@ -138,9 +159,18 @@ static LPVOID realloc_as(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwByt
         return NULL;
     }
     DWORD err = 0;
+    bool tracking = entry_tracking();
+    size_t old = tracking ? h->ops->size(h, 0, lpMem, &err) : 0;
+    entry_freed(api, lpMem); /* before: its address may be handed out again at once */
+    err = 0;
     void *p = h->ops->realloc(h, dwFlags, lpMem, dwBytes, &err);
     if (p == NULL) {
         entry_fail_win32(api, dwBytes, err);
+        if (tracking && old != (size_t)-1) {
+            entry_done(api, lpMem, old); /* still the program's */
+        }
+    } else {
+        entry_done(api, p, dwBytes);
     }
     return p;
 }
@@ -162,6 +192,7 @@ CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
         return FALSE;
     }
     DWORD err = 0;
+    entry_freed(LOG_API_HEAPALLOC, lpMem);
     if (!h->ops->free(h, dwFlags, lpMem, &err)) {
         fail(err);
         return FALSE;

@@ -168,6 +168,9 @@ static const struct option_def table[] = {
     {"stack-depth", "CEBOX_STACK_DEPTH", INT_OPTION(stack_depth), .min = 1, .max = 128,
      .default_value = "32",
      .help = "frames recorded per call stack of a failed allocation (innermost first)"},
+    {"leaks", "CEBOX_LEAKS", BOOL_OPTION(leaks), .default_value = "no",
+     .help = "record the call stack of every heap block; at exit, report the blocks never freed by "
+             "kind (definitely, indirectly, possibly lost, still reachable) and call stack"},
     {"log-limit", "CEBOX_LOG_LIMIT", SIZE_OPTION(log_limit), .min = 64 * KB, .max = 64 * GB,
      .multiple = 1 * KB, .default_value = "64M",
      .help = "size at which a process's event log stops taking failures (they are still counted; the "

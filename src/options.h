@@ -95,6 +95,7 @@ struct cebox_settings {
     char fail_in[128];            /* a glob over function and module names */
     int fail_state;               /* enum memstate: at least this state */
     char fail_once_file[256];     /* the stacks failed so far, across runs */
+    bool leaks;           /* track every heap block's stack; leak report at exit */
     uint32_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 

@@ -246,8 +246,8 @@ check "the program crashes (128+SIGSEGV)" test "$st" -eq 139
 st=$?
 if [ "$st" -eq 0 ] && in_order "$TMP/text" "^site 1: 1 failure, malloc family" "reason: slot exhausted" \
     "chain_level3 at .*$C:$L3\$" "chain_level2" "chain_level1" "main at .*$C:$LSEGV\$" &&
-    grep -q "no exit summary: the process was killed, crashed" "$TMP/text"; then
-    ok "a crash right after the failure: the failure and its stack are in the log"
+    grep -q "^cebox:   killed by signal 11 (SIGSEGV)" "$TMP/text"; then
+    ok "a crash right after the failure: the failure, its stack and the crash are in the log"
 else
     bad "a crash right after the failure (report exit $st)"; show "$TMP/text"; show "$TMP/rerr"
 fi

@@ -4,7 +4,9 @@
  * each one's documented error, and each failure is counted and logged with
  * the hook's reason; entry_fail sets errno or the last error as each kind
  * of API does, counts, logs, and takes the reason the slot or the heap
- * noted; the heap tells "too large" itself.
+ * noted; the heap tells "too large" itself; a registered tracker is told of
+ * every block handed out and taken back (a failed realloc's block again,
+ * a destroyed heap's items), and none is told without one.
  *
  * The program is linked with the preload library's source, so its malloc
  * and mmap families are cebox's, as in a preloaded process (no
@@ -15,6 +17,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -277,6 +280,96 @@ static void the_heap_tells_too_large(void **state)
 
 /* Runs the tests in a fresh image of this program with the settings set:
  * the preload code reads them before main. */
+/* ---- the tracker: every block handed out and taken back ---- */
+
+struct seen {
+    bool done;
+    enum log_api api;
+    void *p;
+    size_t size;
+};
+
+/* volatile, and read after a compiler barrier: libc declares malloc and
+ * friends leaf functions (they never call back into this file), so the
+ * compiler would otherwise keep these in registers across the calls that
+ * reach note_done through the tracker. */
+static struct seen seen[256];
+static volatile size_t nseen;
+
+static void note_done(enum log_api api, void *p, size_t size)
+{
+    if (nseen < 256) {
+        seen[nseen++] = (struct seen){true, api, p, size};
+    }
+}
+
+static void note_freed(enum log_api api, void *p)
+{
+    if (nseen < 256) {
+        seen[nseen++] = (struct seen){false, api, p, 0};
+    }
+}
+
+static const struct entry_tracker test_tracker = {note_done, note_freed};
+
+/* Was (done or freed, api, p[, size]) told, at or after event `from`?
+ * Returns its index + 1, or 0. */
+static size_t told(size_t from, bool done, enum log_api api, const void *p, size_t size)
+{
+    __asm__ volatile("" ::: "memory");
+    for (size_t i = from; i < nseen; i++) {
+        if (seen[i].done == done && seen[i].api == api && seen[i].p == p && (!done || seen[i].size == size)) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static void tracker_sees_every_block(void **state)
+{
+    (void)state;
+    nseen = 0;
+    entry_set_tracker(&test_tracker);
+    assert_true(entry_tracking());
+    char *p = malloc(100);
+    char *c = calloc(3, 10);
+    void *a = memalign(64, 200);
+    assert_true(told(0, true, LOG_API_MALLOC, p, 100) && told(0, true, LOG_API_MALLOC, c, 30));
+    assert_true(told(0, true, LOG_API_MALLOC, a, 200)); /* the aligned pointer, as the program has it */
+    strcpy(p, "moved");
+    size_t mark = nseen;
+    char *q = realloc(p, 5000);
+    size_t f = told(mark, false, LOG_API_MALLOC, p, 0);
+    assert_true(f != 0 && told(f, true, LOG_API_MALLOC, q, 5000)); /* taken back first, then handed out */
+    mark = nseen;
+    errno = 0;
+    assert_null(realloc(q, (size_t)64 << 20)); /* larger than the slot: fails in the heap */
+    f = told(mark, false, LOG_API_MALLOC, q, 0);
+    assert_true(f != 0 && told(f, true, LOG_API_MALLOC, q, malloc_usable_size(q))); /* still the program's */
+    mark = nseen;
+    free(q);
+    free(c);
+    free(a);
+    assert_true(told(mark, false, LOG_API_MALLOC, q, 0) && told(mark, false, LOG_API_MALLOC, c, 0));
+    assert_true(told(mark, false, LOG_API_MALLOC, a, 0));
+    void *h = HeapAlloc(GetProcessHeap(), 0, 50);
+    void *l = LocalAlloc(LMEM_FIXED, 60);
+    assert_true(told(mark, true, LOG_API_HEAPALLOC, h, 50) && told(mark, true, LOG_API_LOCALALLOC, l, 60));
+    HeapFree(GetProcessHeap(), 0, h);
+    LocalFree(l);
+    assert_true(told(mark, false, LOG_API_HEAPALLOC, h, 0) && told(mark, false, LOG_API_HEAPALLOC, l, 0));
+    HANDLE own = HeapCreate(0, 0, 0);
+    void *i1 = HeapAlloc(own, 0, 24), *i2 = HeapAlloc(own, 0, 24);
+    mark = nseen;
+    assert_true(HeapDestroy(own));
+    assert_true(told(mark, false, LOG_API_HEAPALLOC, i1, 0) && told(mark, false, LOG_API_HEAPALLOC, i2, 0));
+    entry_set_tracker(NULL);
+    assert_false(entry_tracking());
+    mark = nseen;
+    free(malloc(10));
+    assert_int_equal(nseen, mark); /* none registered: nothing told */
+}
+
 static int run_again_with_settings(char **argv, char *dir)
 {
     if (mkdtemp(dir) == NULL) {
@@ -305,6 +398,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(hook_fails_the_win32_names, unhook),
         cmocka_unit_test(entry_fail_reports_as_each_api_does),
         cmocka_unit_test(the_heap_tells_too_large),
+        cmocka_unit_test(tracker_sees_every_block),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[64];

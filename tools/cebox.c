@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "cebox.h"
@@ -59,12 +60,15 @@ static void usage(FILE *f)
             "Run code inside an emulated Windows CE process (32 MB slot, 64 KB blocks).\n\n"
             "Commands:\n"
             "  run [OPTIONS] [--] PROGRAM [ARGS...]\n"
-            "             run PROGRAM with its malloc and mmap served by the emulated CE process\n"
+            "             run PROGRAM with its malloc and mmap served by the emulated CE process;\n"
+            "             also: --error-exitcode N (exit with N when, with --leaks, some process\n"
+            "             lost definitely or indirectly lost bytes no suppression matched) and\n"
+            "             --suppressions FILE (leak:PATTERN lines; repeatable)\n"
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
-            "  report [--format text|json|folded] [--pid N] [--failed-only] DIR|LOGFILE...\n"
-            "             the failed allocations of a run recorded with --out DIR, by call stack\n"
+            "  report [--format text|json|folded] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
+            "             the failed allocations and leaks of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n"
             "'cebox COMMAND --help' describes one command.\n\n");
@@ -544,10 +548,103 @@ static int prepare_out_dir(const char *dir)
     return 0;
 }
 
+/* --error-exitcode and --suppressions: options of `cebox run` only, read
+ * at its end (they are no setting of the target). */
+struct leak_check {
+    int exitcode; /* -1: none */
+    const char **suppressions;
+    size_t n;
+    char tmpdir[64]; /* the logs' directory when --out was not given */
+};
+
+/* Takes "--error-exitcode N" or "--suppressions FILE" at argv[*i]: 0, 1
+ * when it is neither, -1 after printing an error. */
+static int take_leak_option(int argc, char **argv, int *i, struct leak_check *lc)
+{
+    const char *arg = argv[*i];
+    bool code = strcmp(arg, "--error-exitcode") == 0, supp = strcmp(arg, "--suppressions") == 0;
+    if (!code && !supp) {
+        return 1;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "cebox: %s needs a value\n", arg);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (code) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || n < 1 || n > 255) {
+            fprintf(stderr, "cebox: --error-exitcode '%s': a status from 1 to 255\n", v);
+            return -1;
+        }
+        lc->exitcode = (int)n;
+        return 0;
+    }
+    const char **grown = realloc(lc->suppressions, (lc->n + 1) * sizeof *grown);
+    if (grown == NULL) {
+        fprintf(stderr, "cebox: out of memory\n");
+        return -1;
+    }
+    lc->suppressions = grown;
+    lc->suppressions[lc->n++] = v;
+    return 0;
+}
+
+/* With --error-exitcode and no --out, the logs go to a directory of
+ * their own, removed at the end. */
+static int leak_check_prepare(struct leak_check *lc, struct cebox_settings *s)
+{
+    if (lc->exitcode < 0 || s->out_dir[0] != '\0') {
+        return 0;
+    }
+    snprintf(lc->tmpdir, sizeof lc->tmpdir, "/tmp/cebox-leaks-XXXXXX");
+    if (mkdtemp(lc->tmpdir) == NULL) {
+        fprintf(stderr, "cebox: --error-exitcode: cannot make a directory for the logs: %s\n", strerror(errno));
+        return -1;
+    }
+    setenv("CEBOX_OUT", lc->tmpdir, 1);
+    snprintf(s->out_dir, sizeof s->out_dir, "%s", lc->tmpdir);
+    return 0;
+}
+
+static void remove_tmpdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* The run's status: --error-exitcode's when some process lost bytes. */
+static int leak_check_finish(struct leak_check *lc, const char *out_dir, int status)
+{
+    if (lc->exitcode >= 0) {
+        int found = report_leaks_found(out_dir, lc->suppressions, lc->n);
+        status = found > 0 ? lc->exitcode : status;
+    }
+    if (lc->tmpdir[0] != '\0') {
+        remove_tmpdir(lc->tmpdir);
+    }
+    free(lc->suppressions);
+    return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int i = 2;
     bool verbose = false;
+    struct leak_check lc = {.exitcode = -1};
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
             i++;
@@ -565,6 +662,9 @@ static int cmd_run(int argc, char **argv)
             continue;
         }
         int r = take_setting(argc, argv, &i);
+        if (r > 0) {
+            r = take_leak_option(argc, argv, &i, &lc);
+        }
         if (r < 0) {
             return EXIT_USAGE;
         }
@@ -579,6 +679,10 @@ static int cmd_run(int argc, char **argv)
     }
     struct cebox_settings s;
     if (check_environment(&s) != 0) {
+        return EXIT_USAGE;
+    }
+    if (lc.exitcode >= 0 && !s.leaks) {
+        fprintf(stderr, "cebox: --error-exitcode needs --leaks\n");
         return EXIT_USAGE;
     }
     if (s.out_dir[0] != '\0' && prepare_out_dir(s.out_dir) != 0) {
@@ -610,6 +714,9 @@ static int cmd_run(int argc, char **argv)
                         "unset it to run a program in a new box\n", s.session);
         return EXIT_USAGE;
     }
+    if (leak_check_prepare(&lc, &s) != 0) {
+        return 126;
+    }
     export_preload(lib);
     if (start_session(&s) != 0) {
         return 126;
@@ -623,7 +730,7 @@ static int cmd_run(int argc, char **argv)
     if (s.session_fd >= 0) {
         close(s.session_fd);
     }
-    return status;
+    return leak_check_finish(&lc, s.out_dir, status);
 }
 
 /* ---- cebox state ---- */

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -52,6 +53,7 @@
 #include "os.h"
 #include "record/eventlog.h"
 #include "preload/execnote.h"
+#include "record/fatal.h"
 #include "record/summary.h"
 
 #define API __attribute__((visibility("default")))
@@ -593,6 +595,9 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
         return __libc_malloc(n);
     }
     void *p = plain_from_heap(&c, n, 0);
+    if (p != NULL) {
+        entry_done(LOG_API_MALLOC, p, n);
+    }
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -618,6 +623,9 @@ API void *calloc(size_t count, size_t size)
         return __libc_calloc(count, size);
     }
     void *p = plain_from_heap(&c, n, HEAP_ZERO_MEMORY);
+    if (p != NULL) {
+        entry_done(LOG_API_MALLOC, p, n);
+    }
     leave(&c, p == NULL ? ENOMEM : 0);
     return p;
 }
@@ -668,6 +676,7 @@ static __attribute__((noinline)) void cebox_free(void *p)
     if (__builtin_expect(pending_any(), 0)) {
         pending_run(&c);
     }
+    entry_freed(LOG_API_MALLOC, p); /* before: the address may be handed out again at once */
     free_inside(&c, p);
     leave(&c, 0);
 }
@@ -814,7 +823,13 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     if (__builtin_expect(pending_any(), 0)) {
         pending_run(&c);
     }
+    entry_freed(LOG_API_MALLOC, p);
     void *q = realloc_inside(&c, p, n, &failed);
+    if (q != NULL) {
+        entry_done(LOG_API_MALLOC, q, n);
+    } else if (in_slot(&c, p)) {
+        entry_done(LOG_API_MALLOC, p, usable_inside(&c, p)); /* still the program's */
+    }
     leave(&c, failed ? ENOMEM : 0);
     return q;
 }
@@ -844,7 +859,7 @@ API void *reallocarray(void *p, size_t count, size_t size)
 }
 
 /* Allocates n bytes aligned to `align` (a power of two). */
-static void *aligned_inside(struct ctx *c, size_t align, size_t n)
+static void *aligned_block(struct ctx *c, size_t align, size_t n)
 {
     if (!entry_begin(LOG_API_MALLOC, n)) {
         return NULL;
@@ -878,6 +893,15 @@ static void *aligned_from_heap(struct ctx *c, size_t align, size_t n, DWORD flag
         return NULL;
     }
     return (void *)aligned;
+}
+
+static void *aligned_inside(struct ctx *c, size_t align, size_t n)
+{
+    void *p = aligned_block(c, align, n);
+    if (p != NULL) {
+        entry_done(LOG_API_MALLOC, p, n);
+    }
+    return p;
 }
 
 static bool is_pow2(size_t v)
@@ -1424,7 +1448,100 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
     return p;
 }
 
-/* ---- process life: start and fork (exit: summary.c) ---- */
+/* ---- process life: start, exit status and fork (exit: summary.c) ---- */
+
+/* The status the program exits with, for the summary's ending: exit()
+ * called by the program, and main's return (libc calls exit from inside
+ * itself, which no interposition sees, so main is wrapped: the program's
+ * _start calls __libc_start_main through the PLT). */
+typedef int (*main_fn)(int, char **, char **);
+typedef int (*start_main_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
+static main_fn program_main;
+
+static int main_returns(int argc, char **argv, char **envp)
+{
+    int status = program_main(argc, argv, envp);
+    summary_note_exit_status(status);
+    return status;
+}
+
+/* Looks up the next definition of a libc function (once, at the start). */
+static void *next_symbol(const char *name)
+{
+    int was_inside = entry_inside;
+    entry_inside = 1; /* dlsym's allocations are cebox's, not the program's */
+    void *sym = dlsym(RTLD_NEXT, name);
+    entry_inside = was_inside;
+    return sym;
+}
+
+int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+                      void (*rtld_fini)(void), void *stack_end);
+
+API int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+                          void (*rtld_fini)(void), void *stack_end)
+{
+    start_main_fn next;
+    void *sym = next_symbol("__libc_start_main");
+    memcpy(&next, &sym, sizeof next); /* object to function pointer */
+    program_main = main;
+    return next(main_returns, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+API __attribute__((noreturn)) void exit(int status)
+{
+    static void *_Atomic next_exit;
+    void *sym = atomic_load(&next_exit);
+    if (sym == NULL) {
+        sym = next_symbol("exit");
+        atomic_store(&next_exit, sym);
+    }
+    summary_note_exit_status(status);
+    void (*next)(int);
+    memcpy(&next, &sym, sizeof next);
+    next(status);
+    __builtin_unreachable();
+}
+
+/* ---- the fatal signals' actions (record/fatal.c keeps the program's) ---- */
+
+static fatal_sigaction_fn next_sigaction;
+
+API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (fatal_owns(sig)) {
+        return fatal_sigaction(sig, act, old);
+    }
+    fatal_sigaction_fn next = next_sigaction;
+    if (next == NULL) { /* before the start (an earlier constructor) */
+        void *sym = next_symbol("sigaction");
+        memcpy(&next, &sym, sizeof sym);
+    }
+    return next(sig, act, old);
+}
+
+API sighandler_t signal(int sig, sighandler_t handler)
+{
+    if (!fatal_owns(sig)) {
+        static void *_Atomic next_signal;
+        void *sym = atomic_load(&next_signal);
+        if (sym == NULL) {
+            sym = next_symbol("signal");
+            atomic_store(&next_signal, sym);
+        }
+        sighandler_t (*next)(int, sighandler_t);
+        memcpy(&next, &sym, sizeof next);
+        return next(sig, handler);
+    }
+    /* As glibc's signal(): BSD semantics, the signal blocked in its handler. */
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
+    return sigaction(sig, &act, &old) == 0 ? old.sa_handler : SIG_ERR;
+}
 
 /* At exit, before the summary: the frees and unmaps signal handlers queued
  * while cebox was busy are done (enter_mapping runs them), and with
@@ -1496,6 +1613,9 @@ __attribute__((constructor(101))) static void preload_start(void)
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork, after_fork_child);
+    void *sym = next_symbol("sigaction");
+    memcpy(&next_sigaction, &sym, sizeof sym);
+    fatal_start(core, next_sigaction);
     eventlog_start(core);
     summary_start_preloaded(before_exit_summary); /* the exit summary: summary.c's destructor */
     entry_inside = 0;

@@ -28,6 +28,7 @@
 #include "memstate.h"
 #include "meta.h"
 #include "os.h"
+#include "record/leaks.h"
 #include "record/ownfd.h"
 #include "record/stack.h"
 
@@ -601,15 +602,76 @@ void eventlog_command(char *out, size_t cap)
     pthread_mutex_unlock(&lg.lock);
 }
 
-void eventlog_exit(const struct run_summary *s)
+/* The log's lock at the end of the process: only tried in a signal
+ * handler (the thread it interrupted may hold it; then nothing is
+ * written).  NULL when there is no log to write. */
+static struct cebox_core *end_lock(bool in_signal)
 {
     struct cebox_core *core = core_get();
     if (core->settings.out_dir[0] == '\0' || core->slot == NULL) {
+        return NULL;
+    }
+    if (in_signal ? pthread_mutex_trylock(&lg.lock) != 0 : pthread_mutex_lock(&lg.lock) != 0) {
+        return NULL;
+    }
+    if (!ensure_open_locked(core)) {
+        pthread_mutex_unlock(&lg.lock);
+        return NULL;
+    }
+    return core;
+}
+
+void eventlog_leaks(const struct leak_report *r, bool in_signal)
+{
+    int saved = errno;
+    if (end_lock(in_signal) == NULL) {
         return;
     }
+    scan_modules_locked();
+    for (size_t i = 0; i < r->nsites; i++) {
+        const struct leak_site *t = &r->sites[i];
+        uint32_t id = stack_record_locked(t->ips, t->depth);
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_LEAK);
+        log_put_u32(&e, id);
+        log_put_u8(&e, t->kind);
+        log_put_u64(&e, t->bytes);
+        log_put_u64(&e, t->charged);
+        log_put_u64(&e, t->blocks);
+        emit_locked(&e);
+    }
+    pthread_mutex_unlock(&lg.lock);
+    errno = saved;
+}
+
+void eventlog_end(const struct eventlog_ending *end, bool in_signal)
+{
     int saved = errno;
-    pthread_mutex_lock(&lg.lock);
-    if (ensure_open_locked(core)) {
+    if (end_lock(in_signal) == NULL) {
+        return;
+    }
+    uint32_t crash_id = 0;
+    if (end->crash_depth != 0) {
+        scan_modules_locked();
+        crash_id = stack_record_locked(end->crash_ips, end->crash_depth);
+    }
+    struct log_enc e;
+    log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_END);
+    log_put_u8(&e, (uint8_t)end->how);
+    log_put_u32(&e, (uint32_t)end->value);
+    log_put_u64(&e, end->fault_addr);
+    log_put_u32(&e, crash_id);
+    log_put_u32(&e, end->flags);
+    log_put_u64(&e, end->untracked);
+    emit_locked(&e);
+    pthread_mutex_unlock(&lg.lock);
+    errno = saved;
+}
+
+void eventlog_exit(const struct run_summary *s, bool in_signal)
+{
+    int saved = errno;
+    if (end_lock(in_signal) != NULL) {
         struct log_enc e;
         log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_SUMMARY);
         log_put_u64(&e, now_ns(CLOCK_MONOTONIC));
@@ -642,8 +704,8 @@ void eventlog_exit(const struct run_summary *s)
         put_cstr(&e, s->private_device);
         log_put_u64(&e, s->fail_injected);
         emit_locked(&e);
+        pthread_mutex_unlock(&lg.lock);
     }
-    pthread_mutex_unlock(&lg.lock);
     errno = saved;
 }
 

@@ -2,7 +2,8 @@
  * eventlog.h - the recording path of failed allocations, and the only
  * writer of the event log (format: logformat.h, docs/LOG-FORMAT.md).
  *
- * Owns: the per-process log file CEBOX_OUT/cebox-PID.log, the table of
+ * Owns: the per-process log file CEBOX_OUT/cebox-PID.log (failures, and at
+ * the end of a process its leak sites, summary and ending), the table of
  * distinct stacks (stack.c), the list of modules already written, and the
  * count of failures past the log's size limit.
  *
@@ -30,6 +31,7 @@
 #ifndef CEBOX_EVENTLOG_H
 #define CEBOX_EVENTLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cebox/winmem.h"
@@ -60,8 +62,31 @@ uint64_t eventlog_unrecorded(void);
 void eventlog_command(char *out, size_t cap);
 
 /* At exit: appends the summary record (opening the log first if this
- * process has not written one yet) when CEBOX_OUT is set. */
-void eventlog_exit(const struct run_summary *s);
+ * process has not written one yet) when CEBOX_OUT is set.  in_signal (the
+ * end of a process killed by a signal): the log's lock is only tried. */
+void eventlog_exit(const struct run_summary *s, bool in_signal);
+
+/* How the process ends, for eventlog_end. */
+struct eventlog_ending {
+    enum log_end_how how;
+    int value;                     /* exit status or signal number */
+    uintptr_t fault_addr;          /* si_addr of a crash signal, else 0 */
+    const uintptr_t *crash_ips;    /* the crash stack (innermost first), or NULL */
+    size_t crash_depth;
+    uint32_t flags;                /* LOG_END_* */
+    uint64_t untracked;            /* blocks --leaks could not track */
+};
+
+struct leak_report;
+
+/* At the end of a process run with --leaks (before eventlog_exit): one
+ * LEAK record per site of the report, each after its stack.  in_signal:
+ * the log's lock is only tried (a thread the signal interrupted may hold
+ * it); nothing is written when it is held. */
+void eventlog_leaks(const struct leak_report *r, bool in_signal);
+
+/* The last record of a process: how it ended (with --out only). */
+void eventlog_end(const struct eventlog_ending *end, bool in_signal);
 
 /* Tests only: closes this process's log and gives back all of the log's
  * bookkeeping (buffers, module list, stack table), as if no event had

@@ -35,6 +35,8 @@ enum log_record {
     LOG_REC_FAILURE = 4, /* a failed allocation */
     LOG_REC_MAP = 5,     /* the slot map at a failure */
     LOG_REC_SUMMARY = 6, /* the exit summary */
+    LOG_REC_LEAK = 7,    /* --leaks: the blocks of one kind never freed, at one stack */
+    LOG_REC_END = 8,     /* how the process ended (exit status or signal) */
 };
 
 /* The entry point a failed request came through. */
@@ -67,6 +69,18 @@ enum log_reason {
     LOG_REASON_OTHER,
     LOG_REASON_COUNT
 };
+
+/* How a process ended (LOG_REC_END). */
+enum log_end_how {
+    LOG_END_EXIT,    /* exit(value) or main returned value */
+    LOG_END_SIGNAL,  /* killed by signal value */
+    LOG_END_UNKNOWN, /* exited, with a status cebox did not see */
+};
+
+/* LOG_REC_END flags. */
+#define LOG_END_LEAKS 1u      /* --leaks: the LEAK records before this one are the live set */
+#define LOG_END_UNLOCKED 2u   /* the leak table was read without its lock */
+#define LOG_END_INCOMPLETE 4u /* no memory to classify: no LEAK records */
 
 /* "malloc", "mmap", "VirtualAlloc", ...; "?" when out of range. */
 const char *log_api_name(unsigned api);

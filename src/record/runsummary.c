@@ -5,6 +5,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "record/leaks.h"
 
 const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes)
 {
@@ -112,4 +115,42 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         n = append(buf, n, cap, "cebox:   call stacks of the failures: cebox report %s\n", log);
     }
     return n;
+}
+
+size_t run_summary_leaks(const uint64_t bytes[4], const uint64_t blocks[4], const char *const top[4],
+                         const uint64_t *suppressed, char *buf, size_t len, size_t cap)
+{
+    char a[32];
+    for (int k = 0; k < 4; k++) {
+        if (blocks[k] == 0) {
+            continue;
+        }
+        len = append(buf, len, cap, "cebox:   %s: %s in %llu block%s", leaks_kind_text((unsigned)k),
+                     run_summary_bytes(a, sizeof a, bytes[k]), (ull)blocks[k], blocks[k] == 1 ? "" : "s");
+        if (top[k] != NULL) {
+            len = append(buf, len, cap, "; most at %s", top[k]);
+        }
+        len = append(buf, len, cap, "\n");
+    }
+    if (suppressed != NULL && suppressed[1] != 0) {
+        len = append(buf, len, cap, "cebox:   suppressed: %s in %llu block%s\n",
+                     run_summary_bytes(a, sizeof a, suppressed[0]), (ull)suppressed[1],
+                     suppressed[1] == 1 ? "" : "s");
+    }
+    return len;
+}
+
+size_t run_summary_ending(unsigned how, int value, uint64_t fault_addr, char *buf, size_t len, size_t cap)
+{
+    if (how == LOG_END_SIGNAL) {
+        const char *name = sigabbrev_np(value);
+        len = append(buf, len, cap, "cebox:   killed by signal %d (SIG%s)", value, name != NULL ? name : "?");
+        if (fault_addr != 0) {
+            len = append(buf, len, cap, ", fault address %#llx", (ull)fault_addr);
+        }
+        len = append(buf, len, cap, "\n");
+    } else if (how == LOG_END_EXIT) {
+        len = append(buf, len, cap, "cebox:   exit status %d\n", value);
+    }
+    return len;
 }

@@ -65,4 +65,16 @@ const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes);
 /* The total of s->failures. */
 uint64_t run_summary_failures(const struct run_summary *s);
 
+/* The leak lines of the summary (--leaks): one per kind that has blocks,
+ * in the order definite, indirect, possible, reachable (enum leak_kind),
+ * each with its bytes, blocks and top site (top[k]: text, or NULL), then
+ * `suppressed` when it is not 0 (cebox report knows it).  Appended to buf
+ * (cap bytes, NUL-terminated); returns the new length. */
+size_t run_summary_leaks(const uint64_t bytes[4], const uint64_t blocks[4], const char *const top[4],
+                         const uint64_t *suppressed, char *buf, size_t len, size_t cap);
+
+/* The line saying how the process ended (enum log_end_how, its value).
+ * Appended as run_summary_leaks does. */
+size_t run_summary_ending(unsigned how, int value, uint64_t fault_addr, char *buf, size_t len, size_t cap);
+
 #endif

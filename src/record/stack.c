@@ -16,6 +16,7 @@
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "meta.h"
@@ -28,6 +29,24 @@
 /* A failed allocation leaves the new entry out (hh.tbl == NULL) instead of
  * calling exit(). */
 #define HASH_NONFATAL_OOM 1
+
+/* Keys are whole return addresses: hashed a word at a time (a multiply
+ * and a shift each), not byte by byte as uthash's default does; with
+ * --leaks every allocation interns its stack, and this hash is most of
+ * that cost after the unwind itself. */
+static unsigned stack_hash(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
+    for (size_t i = 0; i + sizeof(uint64_t) <= len; i += sizeof(uint64_t)) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return (unsigned)(h ^ (h >> 29));
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = stack_hash((keyptr), (size_t)(keylen)))
 #include <uthash.h>
 
 struct stack_entry {
@@ -133,6 +152,14 @@ struct stack_info *stack_table_intern(struct stack_table *t, const uintptr_t *ip
     return &e->info;
 }
 
+size_t stack_info_frames(const struct stack_info *si, const uintptr_t **ips)
+{
+    const struct stack_entry *e =
+        (const struct stack_entry *)((const char *)si - offsetof(struct stack_entry, info));
+    *ips = e->ips;
+    return e->depth;
+}
+
 /* ---- capture ---- */
 
 /* The address range of the shared object that holds this code (the
@@ -198,12 +225,17 @@ size_t stack_capture(uintptr_t *ips, size_t max)
     while (first < (size_t)n && is_self((uintptr_t)raw[first])) {
         first++;
     }
-    if (first == (size_t)n) {
+    bool all_self = first == (size_t)n;
+    if (all_self) {
         first = 1; /* all cebox: keep all but this function */
     }
     size_t count = 0;
     for (size_t i = first; i < (size_t)n && count < max; i++) {
-        ips[count++] = (uintptr_t)raw[i];
+        /* cebox's frames further down too: the preload library's wrapper
+         * of main (the exit status) sits under every stack of main. */
+        if (all_self || !is_self((uintptr_t)raw[i])) {
+            ips[count++] = (uintptr_t)raw[i];
+        }
     }
     return count;
 }

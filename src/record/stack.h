@@ -21,9 +21,11 @@
 #include <stdint.h>
 
 /* Captures at most `max` (at most LOG_MAX_DEPTH) return addresses of the
- * calling thread's stack, innermost first, leaving out the frames at the
- * top that belong to the shared object holding cebox (the preload library
- * or libcebox.so), so that the first is the program's call into cebox.
+ * calling thread's stack, innermost first, leaving out the frames that
+ * belong to the shared object holding cebox (the preload library or
+ * libcebox.so): those at the top, so that the first is the program's call
+ * into cebox, and those further down (the preload library's wrapper of
+ * main).
  * When the core is linked into the program itself (the unit tests), only
  * stack_capture's own frame is left out.  Returns the count (0 when
  * libunwind cannot unwind). */
@@ -58,5 +60,10 @@ void stack_table_destroy(struct stack_table *t);
  * when a new stack cannot be stored (no memory for it). */
 struct stack_info *stack_table_intern(struct stack_table *t, const uintptr_t *ips, size_t depth,
                                       bool *added);
+
+/* The frames of a stack the table holds (si from stack_table_intern):
+ * *ips points into the table, valid until it is destroyed.  Returns the
+ * depth. */
+size_t stack_info_frames(const struct stack_info *si, const uintptr_t **ips);
 
 #endif

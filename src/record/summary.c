@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "heap/heap.h"
 #include "os.h"
 #include "record/eventlog.h"
+#include "record/leaks.h"
 #include "record/runsummary.h"
 
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
@@ -135,14 +137,18 @@ static uint64_t libc_malloc_bytes(void)
 
 /* The numbers of the summary: the slot's, the process heap's, the log's
  * and this file's counters. */
-static void collect(struct cebox_core *core, struct run_summary *out)
+static void collect(struct cebox_core *core, struct run_summary *out, bool locks_free)
 {
     memset(out, 0, sizeof *out);
     out->pid = (uint32_t)getpid();
-    eventlog_command(out->command, sizeof out->command);
+    if (locks_free) {
+        eventlog_command(out->command, sizeof out->command);
+    } else {
+        snprintf(out->command, sizeof out->command, "?");
+    }
     snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
     snprintf(out->private_device, sizeof out->private_device, "%s", ram_private_reason(&core->ram));
-    if (core->slot != NULL) {
+    if (core->slot != NULL && locks_free) {
         struct slot_stats ss;
         slot_get_stats(core->slot, &ss);
         out->granularity = slot_granularity(core->slot);
@@ -156,7 +162,7 @@ static void collect(struct cebox_core *core, struct run_summary *out)
         out->fail_cap = ss.fail_cap;
     }
     struct heap *ph = atomic_load(&core->process_heap);
-    if (ph != NULL) {
+    if (ph != NULL && locks_free) {
         struct heap_stats hs;
         ph->ops->stats(ph, &hs);
         out->heap_peak_live_bytes = hs.peak_live_bytes;
@@ -177,7 +183,7 @@ static void collect(struct cebox_core *core, struct run_summary *out)
     out->libc_malloc_bytes = atomic_load(&preloaded) ? libc_malloc_bytes() : 0;
 }
 
-#define SUMMARY_TEXT_MAX 2048
+#define SUMMARY_TEXT_MAX 4096
 #define SUMMARY_PATH_MAX (4096 + 48) /* eventlog_dir() is at most 4095 bytes */
 
 /* The text, with the line on call stacks: where they are, or how to get
@@ -196,7 +202,7 @@ void summary_write(int fd, struct cebox_core *core)
 {
     struct run_summary rs;
     char buf[SUMMARY_TEXT_MAX];
-    collect(core, &rs);
+    collect(core, &rs, true);
     os_write_all(fd, buf, format_summary(buf, core, &rs));
 }
 
@@ -230,32 +236,127 @@ static bool shown_on_stderr(const struct cebox_settings *s, const struct run_sum
     return !s->quiet && (s->summaries == SUMMARIES_ALL || (s->summaries == SUMMARIES_FAILURES && worth_a_look));
 }
 
-/* At exit: the summary record in the log (first: the printed summary names
- * the log) and, preloaded, the printed summary.  A linked program without
- * a log has nothing to say (and its core may not even exist: none is made
- * now). */
-__attribute__((destructor)) static void summary_end(void)
+/* "func (module+0xoff)" for an address of the program, as dladdr finds
+ * it (the exported names only: cebox report has them all); the bare
+ * address in a signal handler, where the loader's lock may be held. */
+static const char *describe_ip(char *buf, size_t cap, uintptr_t ip, bool in_signal)
+{
+    Dl_info di;
+    if (in_signal || dladdr((void *)(ip - 1), &di) == 0 || di.dli_fname == NULL) {
+        snprintf(buf, cap, "%#lx", (unsigned long)ip);
+        return buf;
+    }
+    const char *base = strrchr(di.dli_fname, '/');
+    base = base != NULL ? base + 1 : di.dli_fname;
+    if (di.dli_sname != NULL) {
+        snprintf(buf, cap, "%s (%s+%#lx)", di.dli_sname, base, (unsigned long)(ip - (uintptr_t)di.dli_fbase));
+    } else {
+        snprintf(buf, cap, "%s+%#lx", base, (unsigned long)(ip - (uintptr_t)di.dli_fbase));
+    }
+    return buf;
+}
+
+/* The leak lines of the printed summary. */
+static size_t format_leaks(const struct leak_report *r, bool in_signal, char *buf, size_t len, size_t cap)
+{
+    char tops[LEAK_KINDS][160];
+    const char *top[LEAK_KINDS] = {NULL};
+    for (int k = 0; k < LEAK_KINDS; k++) {
+        const struct leak_site *t = r->top[k] != SIZE_MAX ? &r->sites[r->top[k]] : NULL;
+        if (t != NULL && t->depth != 0) {
+            top[k] = describe_ip(tops[k], sizeof tops[k], t->ips[0], in_signal);
+        }
+    }
+    len = run_summary_leaks(r->bytes, r->blocks, top, NULL, buf, len, cap);
+    if (r->blocks[LEAK_DEFINITE] + r->blocks[LEAK_INDIRECT] + r->blocks[LEAK_POSSIBLE] +
+            r->blocks[LEAK_REACHABLE] ==
+        0) {
+        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "cebox:   leaks: none\n");
+        len = len < cap ? len : cap - 1;
+    }
+    if (r->incomplete) {
+        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,
+                                "cebox:   leaks: no memory left to classify the live blocks\n");
+        len = len < cap ? len : cap - 1;
+    }
+    return len;
+}
+
+static atomic_int exit_status = -1; /* -1: not seen (main returned or exit called) */
+static atomic_int finished_pid;     /* the process whose ending is written */
+
+void summary_note_exit_status(int status)
+{
+    atomic_store(&exit_status, status & 0xff);
+}
+
+/* The ending of the process: the leak records and the summary record in
+ * the log (first: the printed summary names the log), the printed summary
+ * (preloaded), and the record of how it ended.  Once per process.  A
+ * linked program without a log or --leaks has nothing to say (and its
+ * core may not even exist: none is made now); with --leaks it starts its
+ * log now. */
+void summary_finish(const struct eventlog_ending *how, bool in_signal, const struct leak_roots *roots)
 {
     bool printed = atomic_load(&preloaded);
-    if (!printed && eventlog_path()[0] == '\0') {
+    if (!printed && eventlog_path()[0] == '\0' && !leaks_active()) {
         return;
     }
-    if (printed && settle_at_exit != NULL) {
-        settle_at_exit();
+    int pid = (int)getpid();
+    if (atomic_exchange(&finished_pid, pid) == pid) {
+        return;
+    }
+    if (printed && settle_at_exit != NULL && !in_signal) {
+        settle_at_exit(); /* it takes cebox's locks: never from a signal handler */
     }
     int was_inside = entry_inside;
     entry_inside = 1; /* what cebox may allocate now is not the program's */
+    /* A signal that interrupted cebox itself: its thread may hold the
+     * heap's, the slot's or the log's lock, so nothing waits for them. */
+    bool locks_free = !(in_signal && was_inside);
     struct cebox_core *core = core_get();
+    struct eventlog_ending end = *how;
+    struct leak_report lr;
+    bool leaks = leaks_active();
+    if (leaks) {
+        struct leak_roots r = *roots;
+        r.slot_unlocked = r.slot_unlocked && locks_free;
+        leaks_classify(&lr, in_signal, &r);
+        eventlog_leaks(&lr, in_signal);
+        end.flags |= LOG_END_LEAKS | (lr.unlocked ? LOG_END_UNLOCKED : 0u) |
+                     (lr.incomplete ? LOG_END_INCOMPLETE : 0u);
+        end.untracked = lr.untracked;
+    }
     struct run_summary rs;
-    collect(core, &rs);
-    eventlog_exit(&rs);
+    collect(core, &rs, locks_free);
+    eventlog_exit(&rs, in_signal);
     char text[SUMMARY_TEXT_MAX];
     size_t len = printed ? format_summary(text, core, &rs) : 0;
+    if (printed && leaks) {
+        len = format_leaks(&lr, in_signal, text, len, sizeof text);
+    }
+    if (printed && end.how == LOG_END_SIGNAL) {
+        len = run_summary_ending(end.how, end.value, end.fault_addr, text, len, sizeof text);
+    }
     if (printed && shown_on_stderr(&core->settings, &rs)) {
         os_write_all(2, text, len);
     }
     if (printed && core->settings.out_dir[0] != '\0') {
         write_summary_file(text, len);
     }
+    eventlog_end(&end, in_signal);
+    if (leaks) {
+        leaks_report_free(&lr);
+    }
     entry_inside = was_inside; /* later destructors still get a working heap */
+}
+
+__attribute__((destructor)) static void summary_end(void)
+{
+    int status = atomic_load(&exit_status);
+    struct eventlog_ending end = {.how = status >= 0 ? LOG_END_EXIT : LOG_END_UNKNOWN,
+                                  .value = status >= 0 ? status : 0};
+    struct leak_roots roots = {
+        .stack_from = (uintptr_t)__builtin_frame_address(0), .slot_unlocked = true, .stop_threads = true};
+    summary_finish(&end, false, &roots);
 }

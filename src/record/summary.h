@@ -52,4 +52,19 @@ void summary_note_outside_unmap(size_t len);
 /* Writes the summary, as it stands, to fd (malloc_stats). */
 void summary_write(int fd, struct cebox_core *core);
 
+/* The status the program exits with (exit's argument, or what main
+ * returned), seen by the preload library; the ending says "unknown"
+ * without it. */
+void summary_note_exit_status(int status);
+
+struct eventlog_ending;
+struct leak_roots;
+
+/* The end of the process, once: at exit (the destructor) or from the
+ * fatal-signal handler (in_signal: no lock is waited for, nothing is
+ * symbolized).  With --leaks, the live blocks are classified (the
+ * calling thread's roots: leaks.h) and written first; then the summary
+ * (record, stderr, file) and the ending record. */
+void summary_finish(const struct eventlog_ending *how, bool in_signal, const struct leak_roots *roots);
+
 #endif

@@ -303,6 +303,41 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
     return 0;
 }
 
+static int read_leak(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_leak l;
+    l.stack_id = log_get_u32(d);
+    l.kind = log_get_u8(d);
+    l.bytes = log_get_u64(d);
+    l.charged = log_get_u64(d);
+    l.blocks = log_get_u64(d);
+    if (d->short_read) {
+        snprintf(log->damage, sizeof log->damage, "leak record too short");
+        return -1;
+    }
+    p->leaks = grow(p->leaks, &p->nleaks, sizeof *p->leaks);
+    p->leaks[p->nleaks - 1] = l;
+    return 0;
+}
+
+static int read_end(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_end e;
+    e.how = log_get_u8(d);
+    e.value = (int)log_get_u32(d);
+    e.fault_addr = log_get_u64(d);
+    e.crash_stack_id = log_get_u32(d);
+    e.flags = log_get_u32(d);
+    e.untracked = log_get_u64(d);
+    if (d->short_read) {
+        snprintf(log->damage, sizeof log->damage, "end record too short");
+        return -1;
+    }
+    p->has_end = true;
+    p->end = e;
+    return 0;
+}
+
 /* ---- the file ---- */
 
 static void damage(struct lr_log *log, uint64_t offset, const char *fmt, const char *detail)
@@ -366,6 +401,8 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_FAILURE: r = read_failure(log, p, &d); break;
         case LOG_REC_MAP: r = read_map(log, p, &d); break;
         case LOG_REC_SUMMARY: r = read_summary(log, p, &d); break;
+        case LOG_REC_LEAK: r = read_leak(log, p, &d); break;
+        case LOG_REC_END: r = read_end(log, p, &d); break;
         default: break; /* a record of a newer writer: skipped */
         }
         if (r != 0) {
@@ -430,6 +467,7 @@ void logread_free(struct lr_log *log)
             free(p->failures[f].map);
         }
         free(p->failures);
+        free(p->leaks);
     }
     free(log->procs);
     free(log->path);

@@ -49,6 +49,23 @@ struct lr_failure {
     char *map;          /* one character per block, NUL-terminated; NULL when not recorded */
 };
 
+/* The blocks of one kind never freed at one stack (--leaks). */
+struct lr_leak {
+    uint32_t stack_id;  /* 0: none */
+    unsigned kind;      /* enum leak_kind: definite, indirect, possible, reachable */
+    uint64_t bytes, charged, blocks;
+};
+
+/* How the process ended (the END record). */
+struct lr_end {
+    unsigned how;       /* enum log_end_how */
+    int value;          /* exit status or signal */
+    uint64_t fault_addr;
+    uint32_t crash_stack_id;
+    uint32_t flags;     /* LOG_END_* */
+    uint64_t untracked;
+};
+
 struct lr_process {
     uint64_t offset;    /* of its header record in the file */
     uint32_t version, pid, ppid, flags;
@@ -65,6 +82,10 @@ struct lr_process {
     size_t nfailures;
     bool has_summary;
     struct run_summary summary;
+    struct lr_leak *leaks;
+    size_t nleaks;
+    bool has_end;
+    struct lr_end end;
     uint64_t exit_ns;   /* since the log started (with the summary) */
 };
 

@@ -2,8 +2,10 @@
  * report.c - `cebox report`: the event logs of a run, read offline.
  *
  * Owns: finding the logs (a directory's cebox-PID.log files, or the files
- * named), grouping each process's failures by distinct stack, and the
- * three outputs: text for people, one JSON document, folded stacks for
+ * named), grouping each process's failures by distinct stack, its leak
+ * sites (--leaks) with the suppressions (the defaults for libc's and
+ * ld.so's own blocks, and LeakSanitizer-style files), and the three
+ * outputs: text for people, one JSON document, folded stacks for
  * flamegraph.pl and speedscope.  Symbols come from symbolize.c; the exit
  * summary's text from the same function the preload library prints it
  * with (run_summary_format).
@@ -16,6 +18,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 
 #include "report/logread.h"
 #include "memstate.h"
+#include "record/leaks.h"
 #include "record/runsummary.h"
 #include "report/symbolize.h"
 
@@ -137,6 +141,17 @@ static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, s
     }
 }
 
+/* The frames of stack `id` of p (none for 0 or an unknown id), each
+ * address expanded into its whole inline chain. */
+static struct frame *symbolize_stack(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
+                                     size_t *nframes)
+{
+    struct site s = {.stack_id = id};
+    symbolize_site(sym, p, &s);
+    *nframes = s.nframes;
+    return s.frames;
+}
+
 /* A failure by its stack id, for grouping by sorting. */
 struct failure_ref {
     uint32_t stack_id;
@@ -210,6 +225,210 @@ static const char *state_name(size_t i)
     return i < MEMSTATE_COUNT ? memstate_name((enum memstate)i) : "?";
 }
 
+/* ---- leaks (--leaks) ---- */
+
+/* One LEAK record of a process, symbolized, and whether a suppression
+ * matched it. */
+struct leak_view {
+    const struct lr_leak *leak;
+    struct frame *frames;
+    size_t nframes;
+    bool suppressed;
+};
+
+struct leaks {
+    struct leak_view *v; /* by bytes, most first */
+    size_t n;
+    uint64_t bytes[LEAK_KINDS], blocks[LEAK_KINDS]; /* not suppressed */
+    uint64_t suppressed[2];                         /* bytes, blocks */
+    struct frame *crash;                            /* the crash stack */
+    size_t ncrash;
+};
+
+/* Suppressions in LeakSanitizer's form: `leak:PATTERN`, matched against
+ * every frame's function, source file and module; `*` matches anything,
+ * `^` and `$` anchor the pattern, which otherwise matches anywhere. */
+static struct {
+    char **patterns;
+    size_t n;
+} supp;
+
+/* What libc and ld.so allocate for themselves and keep on purpose: stdio
+ * buffers, locale data, the loader's objects and dynamic TLS (a site
+ * whose innermost frame is in ld.so; see is_loader_site). */
+static const char *const default_suppressions[] = {
+    "^_IO_file_doallocate$", "^setlocale$", "^_nl_", "^newlocale$", "^__gconv_open$", "^tzset$",
+    "^__tzfile_read$", "^_dl_",
+};
+
+static void free_suppressions(void)
+{
+    for (size_t i = 0; i < supp.n; i++) {
+        free(supp.patterns[i]);
+    }
+    free(supp.patterns);
+    supp.patterns = NULL;
+    supp.n = 0;
+}
+
+static void add_suppression(const char *pattern)
+{
+    char **grown = realloc(supp.patterns, (supp.n + 1) * sizeof *grown);
+    char *copy = strdup(pattern);
+    if (grown == NULL || copy == NULL) {
+        fprintf(stderr, "cebox report: out of memory\n");
+        exit(2);
+    }
+    supp.patterns = grown;
+    supp.patterns[supp.n++] = copy;
+}
+
+/* Reads a suppressions file: `leak:PATTERN` lines, `#` comments, blank
+ * lines; other kinds of LeakSanitizer's (none exist) are refused.  0, or
+ * -1 with a message printed. */
+static int read_suppressions(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cebox report: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, status = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *t = line + strspn(line, " \t");
+        if (*t == '\0' || *t == '#') {
+            continue;
+        }
+        if (strncmp(t, "leak:", 5) != 0 || t[5] == '\0') {
+            fprintf(stderr, "cebox report: %s:%d: not a suppression (leak:PATTERN): %s\n", path, lineno, t);
+            status = -1;
+            continue;
+        }
+        add_suppression(t + 5);
+    }
+    fclose(f);
+    return status;
+}
+
+/* Does text match an LSan pattern (unanchored unless ^ or $)? */
+static bool pattern_matches(const char *pattern, const char *text)
+{
+    if (text == NULL) {
+        return false;
+    }
+    char glob[1100];
+    size_t len = strlen(pattern);
+    bool head = pattern[0] == '^', tail = len > 0 && pattern[len - 1] == '$';
+    snprintf(glob, sizeof glob, "%s%.*s%s", head ? "" : "*", (int)(len - head - tail), pattern + head,
+             tail ? "" : "*");
+    return fnmatch(glob, text, 0) == 0;
+}
+
+static bool frames_match(const char *pattern, const struct frame *frames, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct frame *f = &frames[i];
+        if (pattern_matches(pattern, f->function) || pattern_matches(pattern, f->file) ||
+            pattern_matches(pattern, f->module)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Was the block allocated by the dynamic loader itself (its innermost
+ * frame in ld.so: link maps, dynamic TLS and thread vectors)? */
+static bool is_loader_site(const struct leak_view *v)
+{
+    const char *m = v->nframes != 0 ? v->frames[0].module : NULL;
+    return m != NULL && strncmp(m, "ld-", 3) == 0;
+}
+
+static bool is_suppressed(const struct leak_view *v)
+{
+    if (is_loader_site(v)) {
+        return true;
+    }
+    for (size_t i = 0; i < sizeof default_suppressions / sizeof default_suppressions[0]; i++) {
+        if (v->nframes != 0 && pattern_matches(default_suppressions[i], v->frames[0].function)) {
+            return true; /* the defaults name the innermost function only */
+        }
+    }
+    for (size_t i = 0; i < supp.n; i++) {
+        if (frames_match(supp.patterns[i], v->frames, v->nframes)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    const struct leak_view *x = a, *y = b;
+    if (x->leak->bytes != y->leak->bytes) {
+        return x->leak->bytes > y->leak->bytes ? -1 : 1;
+    }
+    return x->leak->kind < y->leak->kind ? -1 : x->leak->kind > y->leak->kind;
+}
+
+/* The leak sites of p, symbolized, suppressions applied, most bytes first. */
+static void group_leaks(struct symbolizer *sym, const struct lr_process *p, struct leaks *lk)
+{
+    memset(lk, 0, sizeof *lk);
+    lk->v = xcalloc(p->nleaks, sizeof *lk->v);
+    for (size_t i = 0; i < p->nleaks; i++) {
+        struct leak_view *v = &lk->v[lk->n++];
+        v->leak = &p->leaks[i];
+        v->frames = symbolize_stack(sym, p, v->leak->stack_id, &v->nframes);
+        v->suppressed = is_suppressed(v);
+        unsigned k = v->leak->kind < LEAK_KINDS ? v->leak->kind : LEAK_DEFINITE;
+        if (v->suppressed) {
+            lk->suppressed[0] += v->leak->bytes;
+            lk->suppressed[1] += v->leak->blocks;
+        } else {
+            lk->bytes[k] += v->leak->bytes;
+            lk->blocks[k] += v->leak->blocks;
+        }
+    }
+    if (lk->n > 1) {
+        qsort(lk->v, lk->n, sizeof *lk->v, by_bytes);
+    }
+    if (p->has_end && p->end.crash_stack_id != 0) {
+        lk->crash = symbolize_stack(sym, p, p->end.crash_stack_id, &lk->ncrash);
+    }
+}
+
+static void free_leaks(struct leaks *lk)
+{
+    for (size_t i = 0; i < lk->n; i++) {
+        free(lk->v[i].frames);
+    }
+    free(lk->v);
+    free(lk->crash);
+}
+
+/* Has p unsuppressed definitely or indirectly lost bytes? */
+static bool has_lost_bytes(const struct leaks *lk)
+{
+    return lk->bytes[LEAK_DEFINITE] + lk->bytes[LEAK_INDIRECT] != 0;
+}
+
+/* "function at file:line" or "module+0xoff" of a site's innermost frame. */
+static const char *frame_text(char *buf, size_t cap, const struct frame *f)
+{
+    if (f->function != NULL && f->file != NULL) {
+        snprintf(buf, cap, "%s at %s:%d", f->function, base_name(f->file), f->line);
+    } else if (f->function != NULL) {
+        snprintf(buf, cap, "%s (%s+0x%" PRIx64 ")", f->function, f->module ? f->module : "?", f->offset);
+    } else {
+        snprintf(buf, cap, "%s+0x%" PRIx64, f->module ? f->module : "?", f->offset);
+    }
+    return buf;
+}
+
 /* ---- text ---- */
 
 static void text_frame(FILE *out, size_t n, const struct frame *f)
@@ -265,8 +484,67 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
     }
 }
 
+/* How p ended, and its leaks (--leaks): the summary's lines, then each
+ * site not suppressed, most bytes first. */
+static void text_ending(FILE *out, const struct lr_process *p, const struct leaks *lk)
+{
+    char buf[4096];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (p->has_end && (p->end.flags & LOG_END_LEAKS)) {
+        char tops[LEAK_KINDS][512];
+        const char *top[LEAK_KINDS] = {NULL};
+        for (size_t i = lk->n; i-- > 0;) { /* the first (most bytes) of each kind wins */
+            const struct leak_view *v = &lk->v[i];
+            if (!v->suppressed && v->nframes != 0 && v->leak->kind < LEAK_KINDS) {
+                top[v->leak->kind] = frame_text(tops[v->leak->kind], sizeof tops[0], &v->frames[0]);
+            }
+        }
+        len = run_summary_leaks(lk->bytes, lk->blocks, top, lk->suppressed, buf, len, sizeof buf);
+        if (lk->blocks[0] + lk->blocks[1] + lk->blocks[2] + lk->blocks[3] == 0) {
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "cebox:   leaks: none\n");
+        }
+    }
+    if (p->has_end) {
+        len = run_summary_ending(p->end.how, p->end.value, p->end.fault_addr, buf, len, sizeof buf);
+    }
+    fputs(buf, out);
+    if (lk->ncrash != 0) {
+        fprintf(out, "crash stack:\n");
+        for (size_t i = 0; i < lk->ncrash; i++) {
+            text_frame(out, i, &lk->crash[i]);
+        }
+    }
+    if (p->has_end && (p->end.flags & LOG_END_UNLOCKED)) {
+        fprintf(out, "(the leak table was read without its lock: the signal interrupted its owner)\n");
+    }
+    if (p->has_end && p->end.untracked != 0) {
+        fprintf(out, "(%" PRIu64 " blocks could not be tracked: no bookkeeping memory)\n", p->end.untracked);
+    }
+    size_t shown = 0;
+    for (size_t i = 0; i < lk->n; i++) {
+        const struct leak_view *v = &lk->v[i];
+        if (v->suppressed) {
+            continue;
+        }
+        char a[32], b[32];
+        fprintf(out, "\nleak %zu: %s, %s in %" PRIu64 " block%s (charged %s)\n", ++shown,
+                leaks_kind_text(v->leak->kind), run_summary_bytes(a, sizeof a, v->leak->bytes), v->leak->blocks,
+                v->leak->blocks == 1 ? "" : "s", run_summary_bytes(b, sizeof b, v->leak->charged));
+        if (v->nframes == 0) {
+            fprintf(out, "    (no stack recorded)\n");
+        }
+        for (size_t k = 0; k < v->nframes; k++) {
+            text_frame(out, k, &v->frames[k]);
+        }
+    }
+    if (shown != 0) {
+        fputc('\n', out);
+    }
+}
+
 static void text_process(FILE *out, const struct lr_log *log, const struct lr_process *p, struct site *sites,
-                         size_t nsites)
+                         size_t nsites, const struct leaks *lk)
 {
     char when[64] = "?";
     time_t t = (time_t)(p->start_real_ns / 1000000000u);
@@ -286,9 +564,10 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
         run_summary_format(&p->summary, RUN_SUMMARY_NO_HINT, NULL, buf, sizeof buf);
         fputs(buf, out);
     } else {
-        fprintf(out, "(no exit summary: the process was killed, crashed, called _exit or exec'd another "
-                     "program)\n");
+        fprintf(out, "(no exit summary: the process called _exit, exec'd another program, was killed by "
+                     "SIGKILL, or was killed or crashed under an older cebox)\n");
     }
+    text_ending(out, p, lk);
     if (p->nfailures == 0) {
         fprintf(out, "no failed allocations recorded\n\n");
         return;
@@ -402,8 +681,78 @@ static void json_summary(FILE *out, const struct lr_process *p)
     fputc('}', out);
 }
 
+static void json_frames(FILE *out, const struct frame *frames, size_t nframes)
+{
+    fputs("[", out);
+    for (size_t i = 0; i < nframes; i++) {
+        const struct frame *fr = &frames[i];
+        fprintf(out, "%s\n      {\"address\": %" PRIu64 ", \"module\": ", i ? "," : "", fr->address);
+        json_str(out, fr->module);
+        fprintf(out, ", \"offset\": %" PRIu64 ", \"function\": ", fr->offset);
+        json_str(out, fr->function);
+        fputs(", \"file\": ", out);
+        json_str(out, fr->file);
+        if (fr->file != NULL) {
+            fprintf(out, ", \"line\": %d", fr->line);
+        } else {
+            fputs(", \"line\": null", out);
+        }
+        fprintf(out, ", \"inlined\": %s}", fr->inlined ? "true" : "false");
+    }
+    fputs("]", out);
+}
+
+static void json_total(FILE *out, const char *name, uint64_t bytes, uint64_t blocks, bool last)
+{
+    fprintf(out, "\"%s\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "}%s", name, bytes, blocks,
+            last ? "" : ", ");
+}
+
+/* exit, crash, leaks and leak_totals of a process. */
+static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks *lk)
+{
+    fputs(", \"exit\": ", out);
+    if (!p->has_end || p->end.how == LOG_END_UNKNOWN) {
+        fputs("null", out);
+    } else if (p->end.how == LOG_END_EXIT) {
+        fprintf(out, "{\"code\": %d}", p->end.value);
+    } else {
+        fprintf(out, "{\"signal\": %d", p->end.value);
+        if (lk->ncrash != 0 || p->end.fault_addr != 0) {
+            fprintf(out, ", \"fault_address\": %" PRIu64 ", \"stack\": ", p->end.fault_addr);
+            json_frames(out, lk->crash, lk->ncrash);
+        }
+        fputs("}", out);
+    }
+    fputs(", \"leaks\": ", out);
+    if (!p->has_end || !(p->end.flags & LOG_END_LEAKS)) {
+        fputs("null, \"leak_totals\": null", out);
+        return;
+    }
+    fputs("[", out);
+    const char *sep = "";
+    for (size_t i = 0; i < lk->n; i++) {
+        const struct leak_view *v = &lk->v[i];
+        if (v->suppressed) {
+            continue;
+        }
+        fprintf(out, "%s\n    {\"kind\": \"%s\", \"bytes\": %" PRIu64 ", \"charged_bytes\": %" PRIu64
+                     ", \"blocks\": %" PRIu64 ", \"stack\": ",
+                sep, leaks_kind_key(v->leak->kind), v->leak->bytes, v->leak->charged, v->leak->blocks);
+        json_frames(out, v->frames, v->nframes);
+        fputs("}", out);
+        sep = ",";
+    }
+    fputs("], \"leak_totals\": {", out);
+    for (unsigned k = 0; k < LEAK_KINDS; k++) {
+        json_total(out, leaks_kind_key(k), lk->bytes[k], lk->blocks[k], false);
+    }
+    json_total(out, "suppressed", lk->suppressed[0], lk->suppressed[1], true);
+    fputs("}", out);
+}
+
 static void json_process(FILE *out, const struct lr_log *log, const struct lr_process *p, struct site *sites,
-                         size_t nsites, bool first, size_t run)
+                         size_t nsites, const struct leaks *leaks, bool first, size_t run)
 {
     fprintf(out, "%s\n  {\"pid\": %u, \"ppid\": %u, \"run\": %zu, \"command\": ", first ? "" : ",",
             (unsigned)p->pid, (unsigned)p->ppid, run);
@@ -450,25 +799,13 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
                 (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->largest_free_run,
                 (unsigned)f->blocks, f->committed_bytes, f->ram_free_bytes, f->lma_bytes);
         json_str(out, f->map);
-        fputs("}, \"stack\": [", out);
-        for (size_t i = 0; i < s->nframes; i++) {
-            const struct frame *fr = &s->frames[i];
-            fprintf(out, "%s\n      {\"address\": %" PRIu64 ", \"module\": ", i ? "," : "", fr->address);
-            json_str(out, fr->module);
-            fprintf(out, ", \"offset\": %" PRIu64 ", \"function\": ", fr->offset);
-            json_str(out, fr->function);
-            fputs(", \"file\": ", out);
-            json_str(out, fr->file);
-            if (fr->file != NULL) {
-                fprintf(out, ", \"line\": %d", fr->line);
-            } else {
-                fputs(", \"line\": null", out);
-            }
-            fprintf(out, ", \"inlined\": %s}", fr->inlined ? "true" : "false");
-        }
-        fputs("]}", out);
+        fputs("}, \"stack\": ", out);
+        json_frames(out, s->frames, s->nframes);
+        fputs("}", out);
     }
-    fputs("]}", out);
+    fputs("]", out);
+    json_leaks(out, p, leaks);
+    fputs("}", out);
 }
 
 /* ---- folded stacks ---- */
@@ -723,12 +1060,17 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
         }
         size_t nsites;
         struct site *sites = group(sym, e[i].p, &nsites);
+        struct leaks lk;
+        group_leaks(sym, e[i].p, &lk);
         switch (format) {
-        case FORMAT_TEXT: text_process(stdout, e[i].log, e[i].p, sites, nsites); break;
-        case FORMAT_JSON: json_process(stdout, e[i].log, e[i].p, sites, nsites, shown == 0, e[i].run->rank); break;
+        case FORMAT_TEXT: text_process(stdout, e[i].log, e[i].p, sites, nsites, &lk); break;
+        case FORMAT_JSON:
+            json_process(stdout, e[i].log, e[i].p, sites, nsites, &lk, shown == 0, e[i].run->rank);
+            break;
         case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
         }
         shown++;
+        free_leaks(&lk);
         free_sites(sites, nsites);
     }
     if (format == FORMAT_JSON) {
@@ -766,13 +1108,15 @@ static bool is_session_log(const char *path)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cebox report [--format text|json|folded] [--pid N] [--failed-only] DIR|LOGFILE...\n"
+    fprintf(f, "Usage: cebox report [--format text|json|folded] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
                "Prints, per process of a run recorded with --out DIR, the exit summary and the failed\n"
                "allocations grouped by call stack (most frequent first), symbolized offline.\n\n"
                "Options of report:\n"
                "  --format text    for people (default)\n"
                "  --format json    one JSON document\n"
                "  --format folded  folded stacks for flamegraph.pl and speedscope\n"
+               "  --suppressions FILE  leak:PATTERN lines (LeakSanitizer's form): leak sites with a frame\n"
+               "                   whose function, source file or module matches are counted as suppressed\n"
                "  --pid N          only process N (repeatable)\n"
                "  --failed-only    only the processes with failed allocations\n"
                "  -h, --help       this help\n\n"
@@ -797,6 +1141,16 @@ int report_main(int argc, char **argv)
         }
         if (options && strcmp(a, "--") == 0) {
             options = false;
+            continue;
+        }
+        if (options && (strcmp(a, "--suppressions") == 0 || strncmp(a, "--suppressions=", 15) == 0)) {
+            const char *v = a[14] == '=' ? a + 15 : (i + 1 < argc ? argv[++i] : NULL);
+            if (v == NULL || read_suppressions(v) != 0) {
+                if (v == NULL) {
+                    fprintf(stderr, "cebox report: --suppressions needs a FILE\n");
+                }
+                return 2;
+            }
             continue;
         }
         if (options && (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0)) {
@@ -930,5 +1284,40 @@ int report_main(int argc, char **argv)
     symbolizer_free(sym);
     free(all);
     free(logs.paths);
+    free_suppressions();
     return read_any ? status : 2;
+}
+
+int report_leaks_found(const char *dir, const char *const *suppressions, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (read_suppressions(suppressions[i]) != 0) {
+            free_suppressions();
+            return -1;
+        }
+    }
+    struct log_list logs = {NULL, 0};
+    int found = add_directory(&logs, dir) < 0 ? -1 : 0;
+    struct symbolizer *sym = symbolizer_new();
+    for (size_t i = 0; i < logs.n; i++) {
+        struct lr_log log;
+        char err[512];
+        if (logread_file(logs.paths[i], &log, err, sizeof err) != 0) {
+            fprintf(stderr, "cebox: %s\n", err);
+            found = found == 0 ? -1 : found;
+        } else {
+            for (size_t k = 0; k < log.nprocs; k++) {
+                struct leaks lk;
+                group_leaks(sym, &log.procs[k], &lk);
+                found = has_lost_bytes(&lk) ? 1 : found;
+                free_leaks(&lk);
+            }
+            logread_free(&log);
+        }
+        free(logs.paths[i]);
+    }
+    symbolizer_free(sym);
+    free(logs.paths);
+    free_suppressions();
+    return found;
 }

@@ -1,0 +1,683 @@
+/*
+ * leaks.c - the table of live blocks and the classification at exit (see
+ * leaks.h for the contract).
+ *
+ * The table is keyed by the block's offset in the slot (every heap block
+ * lies there; offset 0 is the slot's first block, which is never a heap
+ * block, so 0 marks an empty entry), with linear probing and
+ * backward-shift deletion (no tombstones), so a table that lives as long as
+ * the process never degrades.
+ *
+ * The classification, at exit, works on a sorted copy of the table: marks
+ * from the roots (a pointer to a block's start makes it reachable, one into
+ * its interior possibly lost; a reachable block passes both on, a possible
+ * one passes "possible" on), then each block still unmarked leads a clique:
+ * it is definitely lost, and every unmarked or definitely lost block it
+ * reaches becomes indirectly lost, as in memcheck.
+ */
+#include "record/leaks.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "entry.h"
+#include "meta.h"
+#include "os.h"
+#include "record/logformat.h"
+#include "record/stack.h"
+#include "record/stopthreads.h"
+
+struct live {
+    uint32_t off;   /* offset of the block in the slot; 0: empty */
+    uint32_t stack; /* id in lt.stacks; 0 when it could not be stored */
+    uint32_t size;  /* bytes requested (the slot is at most 2 GB) */
+};
+_Static_assert(sizeof(struct live) == 12, "12 bytes per table entry");
+
+static struct {
+    pthread_mutex_t lock;
+    struct live *slots;
+    size_t cap, count;
+    struct stack_table stacks;
+    const struct stack_info **by_id; /* stack id -> its entry */
+    size_t ids_cap;
+    uintptr_t base;
+    size_t span;
+    struct slot *slot;
+    unsigned depth;
+    uint64_t untracked;
+} lt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static atomic_bool active;
+
+/* ---- the table ---- */
+
+static size_t slot_of(uint32_t off, size_t cap)
+{
+    return (size_t)(((uint64_t)(off >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+static void place(struct live *slots, size_t cap, struct live e)
+{
+    size_t i = slot_of(e.off, cap);
+    while (slots[i].off != 0 && slots[i].off != e.off) {
+        i = (i + 1) & (cap - 1);
+    }
+    slots[i] = e;
+}
+
+static bool grow_locked(void)
+{
+    size_t cap = lt.cap != 0 ? lt.cap * 2 : 4096;
+    struct live *fresh = meta_alloc(cap * sizeof *fresh);
+    if (fresh == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < lt.cap; i++) {
+        if (lt.slots[i].off != 0) {
+            place(fresh, cap, lt.slots[i]);
+        }
+    }
+    meta_free(lt.slots, lt.cap * sizeof *lt.slots);
+    lt.slots = fresh;
+    lt.cap = cap;
+    return true;
+}
+
+static size_t find_locked(uint32_t off)
+{
+    if (lt.cap == 0) {
+        return SIZE_MAX;
+    }
+    for (size_t i = slot_of(off, lt.cap);; i = (i + 1) & (lt.cap - 1)) {
+        if (lt.slots[i].off == off) {
+            return i;
+        }
+        if (lt.slots[i].off == 0) {
+            return SIZE_MAX;
+        }
+    }
+}
+
+static bool insert_locked(struct live e)
+{
+    size_t at = find_locked(e.off);
+    if (at != SIZE_MAX) {
+        lt.slots[at] = e; /* a block we missed the free of: the newer wins */
+        return true;
+    }
+    if ((lt.count + 1) * 4 > lt.cap * 3 && !grow_locked()) {
+        return false;
+    }
+    place(lt.slots, lt.cap, e);
+    lt.count++;
+    return true;
+}
+
+/* Backward-shift deletion: each entry after the hole that may move into
+ * it (its home is not cyclically inside (hole, entry]) does. */
+static void remove_locked(uint32_t off)
+{
+    size_t i = find_locked(off);
+    if (i == SIZE_MAX) {
+        return;
+    }
+    size_t m = lt.cap - 1;
+    for (size_t j = (i + 1) & m; lt.slots[j].off != 0; j = (j + 1) & m) {
+        size_t k = slot_of(lt.slots[j].off, lt.cap);
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            lt.slots[i] = lt.slots[j];
+            i = j;
+        }
+    }
+    lt.slots[i].off = 0;
+    lt.count--;
+}
+
+/* The stack's id in the leak table's own stack table (0 when it cannot be
+ * stored: the block is still tracked, with no stack). */
+static uint32_t intern_locked(const uintptr_t *ips, size_t depth)
+{
+    bool added;
+    struct stack_info *si = stack_table_intern(&lt.stacks, ips, depth, &added);
+    if (si == NULL) {
+        return 0;
+    }
+    if (si->id >= lt.ids_cap) {
+        size_t cap = lt.ids_cap != 0 ? lt.ids_cap * 2 : 1024;
+        while (cap <= si->id) {
+            cap *= 2;
+        }
+        const struct stack_info **grown =
+            meta_grow(lt.by_id, lt.ids_cap * sizeof *grown, cap * sizeof *grown);
+        if (grown == NULL) {
+            return 0;
+        }
+        lt.by_id = grown;
+        lt.ids_cap = cap;
+    }
+    lt.by_id[si->id] = si;
+    return si->id;
+}
+
+/* ---- the tracker ---- */
+
+static void track_done(enum log_api api, void *p, size_t size)
+{
+    (void)api;
+    uintptr_t off = (uintptr_t)p - lt.base;
+    if (off == 0 || off >= lt.span) {
+        return; /* not a heap block (the bootstrap arena, or NULL) */
+    }
+    uintptr_t ips[LOG_MAX_DEPTH];
+    size_t depth = stack_capture(ips, lt.depth);
+    struct live e = {(uint32_t)off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size};
+    pthread_mutex_lock(&lt.lock);
+    e.stack = intern_locked(ips, depth);
+    if (!insert_locked(e)) {
+        lt.untracked++;
+    }
+    pthread_mutex_unlock(&lt.lock);
+}
+
+static void track_freed(enum log_api api, void *p)
+{
+    (void)api;
+    uintptr_t off = (uintptr_t)p - lt.base;
+    if (off == 0 || off >= lt.span) {
+        return;
+    }
+    pthread_mutex_lock(&lt.lock);
+    remove_locked((uint32_t)off);
+    pthread_mutex_unlock(&lt.lock);
+}
+
+static const struct entry_tracker tracker = {.done = track_done, .freed = track_freed};
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&lt.lock);
+}
+
+static void fork_release(void)
+{
+    pthread_mutex_unlock(&lt.lock);
+}
+
+void leaks_start(struct cebox_core *core)
+{
+    if (!core->settings.leaks || core->slot == NULL) {
+        return;
+    }
+    lt.slot = core->slot;
+    lt.base = slot_base(core->slot);
+    lt.span = slot_size(core->slot);
+    lt.depth = core->settings.stack_depth;
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+    atomic_store(&active, true);
+    entry_set_tracker(&tracker);
+}
+
+bool leaks_active(void)
+{
+    return atomic_load(&active);
+}
+
+uint64_t leaks_charged(uint64_t n, uint64_t page)
+{
+    if (n + 24 >= 0x18000) { /* the heap's large-item threshold (ce5.c) */
+        return (n + 0x20 + page - 1) / page * page;
+    }
+    return (n + 8 + 15) / 16 * 16;
+}
+
+const char *leaks_kind_key(unsigned kind)
+{
+    static const char *const keys[] = {"definite", "indirect", "possible", "reachable"};
+    return kind < LEAK_KINDS ? keys[kind] : "?";
+}
+
+const char *leaks_kind_text(unsigned kind)
+{
+    static const char *const texts[] = {"definitely lost", "indirectly lost", "possibly lost",
+                                        "still reachable"};
+    return kind < LEAK_KINDS ? texts[kind] : "?";
+}
+
+/* ---- the classification ---- */
+
+enum mark { M_NONE, M_POSSIBLE, M_REACHABLE, M_DEFINITE, M_INDIRECT };
+
+struct blk {
+    uintptr_t addr;
+    uint32_t size, stack;
+    uint8_t mark;
+};
+
+struct scan {
+    struct blk *b;
+    size_t n;
+    uint32_t *work; /* indices to scan; a block is pushed at most twice */
+    size_t nwork, work_cap;
+    unsigned char *buf; /* SCAN_CHUNK bytes read from the program */
+    size_t leader;      /* the clique being marked, or SIZE_MAX */
+    size_t threads, threads_missed; /* other threads scanned, not answering */
+};
+
+#define SCAN_CHUNK ((size_t)64 * 1024)
+
+/* Heapsort, so that nothing here calls libc (its qsort may allocate). */
+typedef bool (*blk_less_fn)(const struct blk *a, const struct blk *b);
+
+static void sift(struct blk *v, size_t root, size_t n, blk_less_fn less)
+{
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && less(&v[child], &v[child + 1])) {
+            child++;
+        }
+        if (!less(&v[root], &v[child])) {
+            return;
+        }
+        struct blk t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+    }
+}
+
+static void sort_blocks(struct blk *v, size_t n, blk_less_fn less)
+{
+    for (size_t i = n / 2; i-- > 0;) {
+        sift(v, i, n, less);
+    }
+    for (size_t end = n; end-- > 1;) {
+        struct blk t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift(v, 0, end, less);
+    }
+}
+
+static bool by_addr(const struct blk *a, const struct blk *b)
+{
+    return a->addr < b->addr;
+}
+
+static bool by_site(const struct blk *a, const struct blk *b)
+{
+    return a->mark != b->mark ? a->mark < b->mark : a->stack < b->stack;
+}
+
+/* The block that holds address w (its start or its interior), or SIZE_MAX. */
+static size_t block_at(const struct scan *s, uintptr_t w)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->b[mid].addr <= w) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) {
+        return SIZE_MAX;
+    }
+    const struct blk *c = &s->b[lo - 1];
+    return w == c->addr || w - c->addr < c->size ? lo - 1 : SIZE_MAX;
+}
+
+static void push(struct scan *s, size_t i, uint8_t mark)
+{
+    s->b[i].mark = mark;
+    if (s->nwork < s->work_cap) {
+        s->work[s->nwork++] = (uint32_t)i;
+    }
+}
+
+/* A pointer w found in memory marked `from` (M_REACHABLE for a root). */
+static void found(struct scan *s, uintptr_t w, uint8_t from)
+{
+    size_t i = block_at(s, w);
+    if (i == SIZE_MAX || i == s->leader) {
+        return;
+    }
+    uint8_t m = s->b[i].mark;
+    bool start = w == s->b[i].addr;
+    if (from == M_DEFINITE || from == M_INDIRECT) {
+        if (m == M_NONE || m == M_DEFINITE) {
+            push(s, i, M_INDIRECT);
+        }
+    } else if (from == M_REACHABLE && start && (m == M_NONE || m == M_POSSIBLE)) {
+        push(s, i, M_REACHABLE);
+    } else if (m == M_NONE) {
+        push(s, i, M_POSSIBLE);
+    }
+}
+
+/* Reads [lo, hi) of this process without ever faulting: an unreadable
+ * page is skipped. */
+static void scan_range(struct scan *s, uintptr_t lo, uintptr_t hi, uint8_t from)
+{
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    pid_t pid = getpid();
+    while (lo + sizeof(uintptr_t) <= hi) {
+        size_t want = hi - lo < SCAN_CHUNK ? hi - lo : SCAN_CHUNK;
+        struct iovec local = {.iov_base = s->buf, .iov_len = want};
+        struct iovec remote = {.iov_base = (void *)lo, .iov_len = want};
+        long got = syscall(SYS_process_vm_readv, (long)pid, &local, 1UL, &remote, 1UL, 0UL);
+        if (got < (long)sizeof(uintptr_t)) {
+            lo = (lo | 4095) + 1; /* unreadable: the next page */
+            continue;
+        }
+        size_t words = (size_t)got / sizeof(uintptr_t);
+        for (size_t k = 0; k < words; k++) {
+            uintptr_t w;
+            memcpy(&w, s->buf + k * sizeof w, sizeof w);
+            found(s, w, from);
+        }
+        lo += words * sizeof(uintptr_t);
+    }
+}
+
+/* Scans every pushed block until none is left. */
+static void drain(struct scan *s)
+{
+    while (s->nwork > 0) {
+        const struct blk *b = &s->b[s->work[--s->nwork]];
+        scan_range(s, b->addr, b->addr + b->size, b->mark);
+    }
+}
+
+/* ---- roots ---- */
+
+struct module_roots {
+    struct scan *s;
+    uintptr_t self; /* an address in cebox's own object */
+};
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct module_roots *m = arg;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            lo = a < lo ? a : lo;
+            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
+        }
+    }
+    /* cebox's own shared object (its bootstrap arena, its tables) is no
+     * root; linked into a program (the unit tests), the program is. */
+    bool own = m->self >= lo && m->self < hi && info->dlpi_name != NULL && info->dlpi_name[0] != '\0';
+    for (int i = 0; i < info->dlpi_phnum && !own; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            scan_range(m->s, a, a + ph->p_memsz, M_REACHABLE);
+        }
+    }
+    return 0;
+}
+
+/* The mapping of /proc/self/maps that holds address x: [*lo, *hi). */
+static bool mapping_of(uintptr_t x, uintptr_t *lo, uintptr_t *hi)
+{
+    int fd = os_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    char buf[4096];
+    size_t have = 0;
+    bool ok = false;
+    for (;;) {
+        long n = os_read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0) {
+            break;
+        }
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - buf))) != NULL) {
+            uintptr_t a = 0, b = 0;
+            char *p = line;
+            for (; *p != '-'; p++) {
+                a = a * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+            }
+            for (p++; *p != ' '; p++) {
+                b = b * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+            }
+            if (x >= a && x < b) {
+                *lo = a;
+                *hi = b;
+                ok = true;
+                break;
+            }
+            line = nl + 1;
+        }
+        if (ok) {
+            break;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+    }
+    os_close(fd);
+    return ok;
+}
+
+static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    size_t *total = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_TLS) {
+            size_t align = ph->p_align > 16 ? ph->p_align : 16;
+            *total += (ph->p_memsz + align - 1) / align * align;
+        }
+    }
+    return 0;
+}
+
+/* The thread control block above the thread pointer (glibc's struct
+ * pthread is about 2.3 KB on x86-64): its pointers (the DTV, the
+ * thread's specific data) are roots too. */
+#define TCB_SPAN 4096
+
+/* The calling thread: its stack from `from` up (the frame that entered
+ * cebox: cebox's own frames below hold stale words of the program's dead
+ * frames, which must not keep a block reachable), and its static TLS
+ * (variant II: the loaded objects' TLS blocks just below the thread
+ * pointer, the control block above).  The TLS is bounded by the objects'
+ * PT_TLS sizes, not by its mapping: /proc/self/maps merges that mapping
+ * with the neighbouring ones (cebox's own among them). */
+static void scan_thread(struct scan *s, uintptr_t from)
+{
+    uintptr_t lo, hi;
+    if (mapping_of(from, &lo, &hi)) {
+        scan_range(s, from, hi, M_REACHABLE);
+    }
+    size_t tls = 0;
+    dl_iterate_phdr(add_tls, &tls);
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+    scan_range(s, tp - tls - 64, tp + TCB_SPAN, M_REACHABLE);
+}
+
+/* The program's own mappings in the slot (mmap, VirtualAlloc: blocks with
+ * committed pages that are no heap region or large item), as memcheck
+ * scans every mapping that is not the heap: an allocator of the program's
+ * (Python's arenas) keeps its pointers there.  Their uncommitted or
+ * inaccessible pages are skipped by the reads. */
+static void scan_slot_mappings(struct scan *s)
+{
+    size_t gran = slot_granularity(lt.slot), blocks = lt.span / gran;
+    char *map = meta_alloc(blocks);
+    if (map == NULL) {
+        return;
+    }
+    size_t n = slot_map(lt.slot, map, blocks);
+    for (size_t i = 0; i < n; i++) {
+        if (map[i] == 'C') {
+            scan_range(s, lt.base + i * gran, lt.base + (i + 1) * gran, M_REACHABLE);
+        }
+    }
+    meta_free(map, blocks);
+}
+
+static void scan_stopped(void *ctx, const void *regs, size_t regs_len, uintptr_t sp, uintptr_t stack_end)
+{
+    struct scan *s = ctx;
+    scan_range(s, (uintptr_t)regs, (uintptr_t)regs + regs_len, M_REACHABLE);
+    scan_range(s, sp, stack_end, M_REACHABLE);
+}
+
+/* ---- the report ---- */
+
+/* A copy of the table; under its lock, or (in a signal handler whose
+ * thread holds it) without. */
+static bool snapshot(struct scan *s, bool in_signal, struct leak_report *r)
+{
+    bool locked = in_signal ? pthread_mutex_trylock(&lt.lock) == 0 : pthread_mutex_lock(&lt.lock) == 0;
+    r->unlocked = !locked;
+    r->untracked = lt.untracked;
+    size_t n = lt.count, k = 0;
+    s->b = n != 0 ? meta_alloc(n * sizeof *s->b) : NULL;
+    for (size_t i = 0; s->b != NULL && i < lt.cap && k < n; i++) {
+        if (lt.slots[i].off != 0) {
+            s->b[k++] = (struct blk){lt.base + lt.slots[i].off, lt.slots[i].size, lt.slots[i].stack, M_NONE};
+        }
+    }
+    if (locked) {
+        pthread_mutex_unlock(&lt.lock);
+    }
+    s->n = k;
+    return n == 0 || s->b != NULL;
+}
+
+static void scan_free(struct scan *s, size_t n_alloc)
+{
+    meta_free(s->b, n_alloc * sizeof *s->b);
+    meta_free(s->work, s->work_cap * sizeof *s->work);
+    meta_free(s->buf, SCAN_CHUNK);
+}
+
+static void mark_all(struct scan *s, const struct leak_roots *roots)
+{
+    struct module_roots m = {s, (uintptr_t)&leaks_classify};
+    dl_iterate_phdr(scan_module, &m);
+    scan_thread(s, roots->stack_from);
+    if (roots->slot_unlocked) {
+        scan_slot_mappings(s);
+    }
+    if (roots->regs != NULL) {
+        scan_range(s, (uintptr_t)roots->regs, (uintptr_t)roots->regs + roots->regs_len, M_REACHABLE);
+    }
+    if (roots->stop_threads) { /* last: a stopped thread may hold the loader's or the slot's lock */
+        s->threads = stopthreads_visit(scan_stopped, s, &s->threads_missed);
+    }
+    drain(s);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->b[i].mark == M_NONE) {
+            s->leader = i;
+            push(s, i, M_DEFINITE);
+            drain(s);
+        }
+    }
+    s->leader = SIZE_MAX;
+}
+
+static enum leak_kind kind_of(uint8_t mark)
+{
+    switch (mark) {
+    case M_REACHABLE:
+        return LEAK_REACHABLE;
+    case M_POSSIBLE:
+        return LEAK_POSSIBLE;
+    case M_INDIRECT:
+        return LEAK_INDIRECT;
+    default:
+        return LEAK_DEFINITE;
+    }
+}
+
+static bool group_sites(struct scan *s, struct leak_report *r, uint64_t page)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        s->b[i].mark = (uint8_t)kind_of(s->b[i].mark);
+    }
+    sort_blocks(s->b, s->n, by_site);
+    r->sites_cap = s->n != 0 ? s->n : 1;
+    r->sites = meta_alloc(r->sites_cap * sizeof *r->sites);
+    if (r->sites == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const struct blk *b = &s->b[i];
+        struct leak_site *t = r->nsites != 0 ? &r->sites[r->nsites - 1] : NULL;
+        if (t == NULL || t->kind != b->mark || t->stack != b->stack) {
+            t = &r->sites[r->nsites++];
+            t->kind = b->mark;
+            t->stack = b->stack;
+            const struct stack_info *si = b->stack < lt.ids_cap ? lt.by_id[b->stack] : NULL;
+            t->depth = si != NULL ? stack_info_frames(si, &t->ips) : 0;
+        }
+        uint64_t charged = leaks_charged(b->size, page);
+        t->bytes += b->size;
+        t->charged += charged;
+        t->blocks++;
+        r->bytes[b->mark] += b->size;
+        r->charged[b->mark] += charged;
+        r->blocks[b->mark]++;
+    }
+    for (size_t i = 0; i < r->nsites; i++) {
+        size_t *top = &r->top[r->sites[i].kind];
+        if (*top == SIZE_MAX || r->sites[i].bytes > r->sites[*top].bytes) {
+            *top = i;
+        }
+    }
+    return true;
+}
+
+bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roots *roots)
+{
+    memset(r, 0, sizeof *r);
+    for (int k = 0; k < LEAK_KINDS; k++) {
+        r->top[k] = SIZE_MAX;
+    }
+    struct scan s = {.leader = SIZE_MAX};
+    bool ok = snapshot(&s, in_signal, r);
+    size_t n_alloc = s.n;
+    if (ok && s.n != 0) {
+        s.work_cap = 2 * s.n;
+        s.work = meta_alloc(s.work_cap * sizeof *s.work);
+        s.buf = meta_alloc(SCAN_CHUNK);
+        ok = s.work != NULL && s.buf != NULL;
+    }
+    if (ok) {
+        sort_blocks(s.b, s.n, by_addr);
+        mark_all(&s, roots);
+        r->threads = s.threads;
+        r->threads_missed = s.threads_missed;
+        ok = group_sites(&s, r, os_page_size());
+    }
+    scan_free(&s, n_alloc);
+    r->incomplete = !ok;
+    return ok;
+}
+
+void leaks_report_free(struct leak_report *r)
+{
+    meta_free(r->sites, r->sites_cap * sizeof *r->sites);
+    r->sites = NULL;
+    r->nsites = r->sites_cap = 0;
+}
