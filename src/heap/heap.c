@@ -24,8 +24,9 @@ const struct heap_ops *heap_ops_for(enum heap_kind kind)
     switch (kind) {
     case HEAP_KIND_CE5:
         return &heap_ce5_ops;
+    case HEAP_KIND_CE6:
+        return &heap_ce6_ops;
     case HEAP_KIND_CE3: /* ce3.c (0x60000 regions, 8-byte rounding) is not written yet */
-    case HEAP_KIND_CE6: /* ce6.c (rheap, 64 KB regions) is not written yet */
     default:
         return &heap_ce5_ops;
     }
