@@ -5,7 +5,7 @@
  * HeapCompact (sizes from one byte to several hundred KB, both sides of the
  * 16 KB threshold, requests the slot cannot hold, over 1 GB, invalid and
  * freed pointers) drive the real heap through the public API (profile ce6,
- * a 32 MB slot) and the model of tests/heapmodel_ce6.c.  After every step:
+ * a 32 MB slot, 8 MB for the one that fills it) and the model of tests/heapmodel_ce6.c.  After every step:
  * the same offsets, HeapSize, failures and last errors, the same committed
  * pages and free blocks in the slot, and the same CE counters in every region
  * (base, blocks, committed end, rover, free count, maxBlkFree, which region
@@ -25,13 +25,19 @@
 
 #include "cebox.h"
 #include "cebox/winmem.h"
+#include "config.h"
 #include "core.h"
 #include "heap/heap.h"
 #include "heapmodel_ce6.h"
 
+#ifdef CEBOX_DEBUG
+#define VALIDATE_EVERY_STEP true /* --enable-debug: HeapValidate after every step */
+#else
+#define VALIDATE_EVERY_STEP false
+#endif
 #define PAGE 4096u
 #define SENTINEL 0xC0FFEEu
-#define MAX_LIVE 3000
+#define MAX_LIVE 24000
 
 struct item {
     uint32_t off;
@@ -86,8 +92,11 @@ static unsigned long scale(void)
 static uint32_t some_size(struct world *w, bool small_only)
 {
     unsigned k = below(w, 1000);
-    if (k < 500 || small_only) {
-        return below(w, small_only ? 400 : 100);
+    if (small_only) {
+        return below(w, k < 900 ? 400 : 3000);
+    }
+    if (k < 500) {
+        return below(w, 100);
     }
     if (k < 750) {
         return 100 + below(w, 1500);
@@ -323,19 +332,19 @@ static void step(struct world *w, struct pair *p, unsigned target, bool small_on
         op_free(w, p);
     }
     compare(w, p);
-    if (w->step % 512 == 0) {
+    if (w->step % 512 == 0 || VALIDATE_EVERY_STEP) {
         assert_true(HeapValidate(p->real, 0, NULL));
     }
     w->step++;
     cov.steps++;
 }
 
-static void world_start(struct world *w, const char *scenario, uint64_t seed)
+static void world_start_in(struct world *w, const char *scenario, uint64_t seed, const char *slot)
 {
     char err[OPTIONS_ERR_MAX];
     setenv("CEBOX_PROFILE", "ce6", 1);
     setenv("CEBOX_RAM", "1G", 1); /* RAM never binds: the slot does */
-    setenv("CEBOX_SLOT_SIZE", "32M", 1);
+    setenv("CEBOX_SLOT_SIZE", slot, 1);
     unsetenv("CEBOX_LARGE_MEMORY_AREA");
     assert_int_equal(core_reset(err), 0);
     struct cebox_slot_info info;
@@ -350,6 +359,11 @@ static void world_start(struct world *w, const char *scenario, uint64_t seed)
     w->mprocess = m6_create(w->ms, 0, 0, 0, &e);
     assert_non_null(w->mprocess);
     same(w, "process heap", off_of(w, ph), m6_handle(w->mprocess));
+}
+
+static void world_start(struct world *w, const char *scenario, uint64_t seed)
+{
+    world_start_in(w, scenario, seed, "32M");
 }
 
 static void world_end(struct world *w)
@@ -420,6 +434,33 @@ static void test_small_items_many_regions_match_model(void **state)
     world_end(&w);
 }
 
+/* Enough small items to fill the slot with regions: new regions fail for
+ * want of blocks, freed ones are released by HeapCompact. */
+static void test_slot_full_of_regions_matches_model(void **state)
+{
+    (void)state;
+    struct world w;
+    world_start_in(&w, "slot full of regions", 0x8BB84B93962EACC9ull, "8M");
+    pair_create(&w, &pa, 0, 0);
+    for (unsigned long s = 0; s < 100000 * scale(); s++) {
+        bool filling = (s / 30000) % 2 == 0;
+        if (below(&w, 10) < 7) { /* mostly fill, or mostly empty */
+            if (filling) {
+                op_alloc(&w, &pa, true);
+            } else {
+                op_free(&w, &pa);
+            }
+            compare(&w, &pa);
+            w.step++;
+            cov.steps++;
+        } else {
+            step(&w, &pa, filling ? MAX_LIVE : 0, true);
+        }
+    }
+    pair_destroy(&w, &pa);
+    world_end(&w);
+}
+
 static void test_two_heaps_interleaved_match_model(void **state)
 {
     (void)state;
@@ -470,6 +511,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_process_heap_matches_model),
         cmocka_unit_test(test_small_items_many_regions_match_model),
+        cmocka_unit_test(test_slot_full_of_regions_matches_model),
         cmocka_unit_test(test_two_heaps_interleaved_match_model),
         cmocka_unit_test(test_fixed_heaps_match_model),
     };
