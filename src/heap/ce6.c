@@ -26,8 +26,9 @@
  * regions in list order keyed by maxBlkFree, so the circular region walk
  * skips the regions CE skips without visiting them; a table from slot block
  * to region / large item resolves a pointer in O(1).  The search inside a
- * region follows CE's run-by-run walk (DoFindBlockInRegion) exactly, with
- * the map's "next busy" / "next free" in place of CE's word scans.  The
+ * region gives the answer of CE's run-by-run walk (DoFindBlockInRegion):
+ * the map's first fit finds the run CE would stop at, and the runs it would
+ * have passed are measured (for maxBlkFree) only when no run wins.  The
  * differential test (tests/test_heap_diff_ce6.c) checks this against a
  * literal model of CE's word-level code (tests/heapmodel_ce6.c).
  *
@@ -285,26 +286,42 @@ static DWORD commit_blocks(struct ce6_heap *h, struct region *r, uint32_t upto)
 
 /* One pass of CE's walk from block `from` while the blocks examined start
  * before `limit`: each free run (the first seen from `from` on, clipped at
- * the committed end) is tested; the first of at least n blocks wins.  A run
- * that reaches the committed end counts the uncommitted blocks after it.
- * Raises r->max to the longest run it rejected, as CE does when it gets to
- * the end of its walk. */
+ * the committed end) is tested; the first of at least n blocks wins.  When
+ * none does and the last run examined reaches the committed end (or the
+ * walk stepped over busy blocks up to it), that run counts the uncommitted
+ * blocks after it.  Raises r->max to the longest run rejected, as CE does
+ * at the end of its walk.  CE steps run by run; here the map's first fit
+ * finds the winner, and the runs passed are measured only when none wins. */
 static uint32_t find_pass(struct region *r, uint32_t n, uint32_t from, uint32_t limit)
 {
     uint32_t g = from, found = 0, longest = 0;
-    while (g < limit) {
-        found = free_run_from(r, g);
+    if (from < limit) {
+        found = free_run_from(r, from);
         if (found >= n) {
-            return g;
+            return from;
         }
-        longest = max_u32(longest, found);
-        if (g + found >= limit) {
-            break;
+        longest = found;
+        if (from + found < limit) {
+            uint32_t p = from + found; /* busy: runs after it are seen whole */
+            uint32_t e, pos = granmap_first_fit(&r->map, p, n, &e);
+            if (pos != NONE && pos < limit) {
+                return pos;
+            }
+            /* No winner: the last run starting before limit ends the walk. */
+            uint32_t x = granmap_prev_free(&r->map, limit);
+            uint32_t after = p;
+            if (x != NONE && x > p) {
+                g = granmap_run_start(&r->map, x);
+                found = granmap_next_busy(&r->map, g) - g;
+                after = g + found;
+                longest = max_u32(longest, granmap_longest_in(&r->map, p, after));
+            }
+            if (after < limit) {
+                uint32_t nf = granmap_next_free(&r->map, after);
+                g = nf == NONE || nf > r->commit ? r->commit : nf;
+                found = 0;
+            }
         }
-        g += found;
-        uint32_t nf = granmap_next_free(&r->map, g);
-        g = nf == NONE || nf > r->commit ? r->commit : nf;
-        found = 0;
     }
     if (g + found >= r->commit) {
         found = r->total - g;
