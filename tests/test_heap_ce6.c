@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@
 #include "cebox/winmem.h"
 #include "core.h"
 #include "heap/heap.h"
+#include "meta.h"
+#include "oomutil.h"
 
 #define PAGE 4096u
 #define BLOCK 0x10000u
@@ -284,6 +287,87 @@ static void test_errors(void **state)
     assert_false(HeapValidate(h, 0, a + 32));
 }
 
+/* A heap of `regions` regions, each holding three items of 512 blocks, so
+ * that the next such item needs a new region. */
+static HANDLE heap_of_full_regions(int regions)
+{
+    HANDLE h = HeapCreate(0, 0, 0);
+    assert_non_null(h);
+    for (int i = 0; i < 3 * regions; i++) {
+        assert_non_null(HeapAlloc(h, 0, 16384));
+    }
+    return h;
+}
+
+/* The operation `op` on a heap made by `prep`, with the n-th bookkeeping
+ * allocation failing, for n = 1, 2, ... until it succeeds: each failure
+ * is NULL with ERROR_NOT_ENOUGH_MEMORY and leaves the heap valid and the
+ * slot as it was; once the heap is destroyed nothing is left behind. */
+static void sweep(const char *what, int regions, size_t n_bytes)
+{
+    size_t meta0 = meta_bytes_in_use();
+    unsigned fails = 0;
+    for (unsigned long n = 1; n < 100; n++) {
+        HANDLE h = heap_of_full_regions(regions);
+        size_t c0 = committed();
+        unsigned b0 = free_blocks();
+        SetLastError(SENTINEL);
+        meta_fail_after(n);
+        void *p = HeapAlloc(h, 0, n_bytes);
+        bool landed = failure_landed(n);
+        if (p == NULL) {
+            assert_true(landed);
+            assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+            assert_int_equal(committed(), c0);
+            assert_int_equal(free_blocks(), b0);
+            fails++;
+        }
+        assert_true(HeapValidate(h, 0, NULL));
+        assert_true(HeapDestroy(h));
+        assert_int_equal(meta_bytes_in_use(), meta0);
+        if (!landed) {
+            assert_non_null(p);
+            printf("%-28s %u clean failures\n", what, fails);
+            return;
+        }
+    }
+    fail_msg("%s: never succeeded", what);
+}
+
+static void test_bookkeeping_failures_are_clean(void **state)
+{
+    (void)state;
+    GetProcessHeap();
+    sweep("new region", 1, 16384);
+    sweep("fifth region (tree grows)", 4, 16384);
+    sweep("large item record", 0, 100000);
+    /* HeapCreate itself, growable and fixed. */
+    for (size_t max = 0; max <= 65536; max += 65536) {
+        size_t meta0 = meta_bytes_in_use(), c0 = committed();
+        unsigned fails = 0;
+        for (unsigned long n = 1;; n++) {
+            assert_true(n < 100);
+            SetLastError(SENTINEL);
+            meta_fail_after(n);
+            HANDLE h = HeapCreate(0, 0, max);
+            bool landed = failure_landed(n);
+            if (h == NULL) {
+                assert_true(landed);
+                assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+                assert_int_equal(committed(), c0);
+                assert_int_equal(meta_bytes_in_use(), meta0);
+                fails++;
+                continue;
+            }
+            assert_true(HeapDestroy(h));
+            if (!landed) {
+                printf("HeapCreate (max %-6zu)       %u clean failures\n", max, fails);
+                break;
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup(test_fixed_heap, setup),
         cmocka_unit_test_setup(test_realloc_in_place, setup),
         cmocka_unit_test_setup(test_errors, setup),
+        cmocka_unit_test_setup(test_bookkeeping_failures_are_clean, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
