@@ -34,6 +34,7 @@ struct m6_slot {
     uint32_t *res_blocks; /* at a reservation's first block: its length */
     bool *used;           /* block reserved */
     bool *committed;      /* per page */
+    struct m6_heap *process; /* the first heap made on it */
 };
 
 struct m6_slot *m6_slot_new(uint32_t nblocks)
@@ -124,11 +125,13 @@ struct rgn {
     uint32_t base;                /* pLocalBase */
     uint32_t numBlkFree, numBlkTotal, idxBlkFree, idxBlkCommit, maxBlkFree;
     uint32_t *allocMap;
+    bool *pinned; /* blocks holding a large item's record (cebox refuses them to the program) */
 };
 
 struct vaitem {
     struct vaitem *next;
     uint32_t base, cbSize, cbReserve;
+    uint32_t record; /* its own 32 bytes in the process heap */
 };
 
 struct m6_heap {
@@ -140,6 +143,8 @@ struct m6_heap {
     struct rgn *prgnfree;
     struct vaitem *pvaList;
 };
+
+static void record_free(struct m6_heap *process, uint32_t rec);
 
 static uint32_t page_up(uint32_t v)
 {
@@ -374,6 +379,7 @@ static struct rgn *init_region(uint32_t base, uint32_t cbInit, uint32_t cbMax)
     r->idxBlkCommit = cbInit / BLK;
     r->numBlkFree = r->maxBlkFree = r->numBlkTotal = cbMax / BLK;
     r->allocMap = calloc(r->numBlkTotal / 16 + 1, sizeof(uint32_t));
+    r->pinned = calloc(r->numBlkTotal, sizeof(bool));
     return r;
 }
 
@@ -450,6 +456,9 @@ struct m6_heap *m6_create(struct m6_slot *s, uint32_t flags, uint32_t initial, u
     h->cbMaximum = max ? cbMax : 0;
     h->embedded = max == 0;
     h->rgn = h->prgnLast = h->prgnfree = init_region(base, cbInit, cbMax);
+    if (s->process == NULL) {
+        s->process = h;
+    }
     if (hdr) {
         take_blocks(h->rgn, 0, hdr);
         h->rgn->maxBlkFree = h->rgn->numBlkFree;
@@ -463,6 +472,7 @@ void m6_destroy(struct m6_heap *h)
         struct vaitem *v = h->pvaList;
         h->pvaList = v->next;
         slot_release(h->slot, v->base);
+        record_free(h->slot->process, v->record);
         free(v);
     }
     while (h->rgn != NULL) {
@@ -470,7 +480,11 @@ void m6_destroy(struct m6_heap *h)
         h->rgn = r->next;
         slot_release(h->slot, r->base);
         free(r->allocMap);
+        free(r->pinned);
         free(r);
+    }
+    if (h->slot->process == h) {
+        h->slot->process = NULL;
     }
     free(h);
 }
@@ -480,12 +494,32 @@ uint32_t m6_handle(const struct m6_heap *h)
     return h->rgn->base;
 }
 
-/* DoRHeapVMAlloc. */
+static uint32_t rheap_alloc(struct m6_heap *h, uint32_t n, uint32_t *err);
+
+/* RHeapFree(g_hProcessHeap, record). */
+static void record_free(struct m6_heap *process, uint32_t rec)
+{
+    struct rgn *r = find_region(process, rec);
+    uint32_t idx = (rec - r->base) / BLK;
+    process->prgnfree = r;
+    r->pinned[idx] = false;
+    free_blocks(r, idx, count_alloc_blocks(r, idx));
+}
+
+/* DoRHeapVMAlloc: the record first, from the process heap. */
 static uint32_t va_alloc(struct m6_heap *h, uint32_t n)
 {
+    struct m6_heap *process = h->slot->process;
+    uint32_t ignored, rec = rheap_alloc(process, 32, &ignored);
+    if (rec == 0) {
+        return 0;
+    }
+    struct rgn *rr = find_region(process, rec);
+    rr->pinned[(rec - rr->base) / BLK] = true;
     uint32_t reserve = (n + GRAN - 1) & ~(GRAN - 1);
     uint32_t base = slot_reserve(h->slot, reserve);
     if (base == 0) {
+        record_free(process, rec);
         return 0;
     }
     slot_commit(h->slot, base, n);
@@ -493,6 +527,7 @@ static uint32_t va_alloc(struct m6_heap *h, uint32_t n)
     v->base = base;
     v->cbSize = n;
     v->cbReserve = reserve;
+    v->record = rec;
     v->next = h->pvaList;
     h->pvaList = v;
     return base;
@@ -547,7 +582,8 @@ static bool rheap_free(struct m6_heap *h, uint32_t p)
         h->prgnfree = r;
         uint32_t idx = blk_cnt(p - r->base);
         uint32_t nb = (p - r->base) % BLK ? 0 : count_alloc_blocks(r, idx); /* cebox refuses interior pointers */
-        if (nb && (!h->embedded || idx >= blk_cnt(r == h->rgn ? HEAP_HDR_BYTES : RGN_HDR_BYTES))) {
+        if (nb && !r->pinned[idx] &&
+            (!h->embedded || idx >= blk_cnt(r == h->rgn ? HEAP_HDR_BYTES : RGN_HDR_BYTES))) {
             free_blocks(r, idx, nb);
             return true;
         }
@@ -558,6 +594,7 @@ static bool rheap_free(struct m6_heap *h, uint32_t p)
             struct vaitem *v = *pp;
             *pp = v->next;
             slot_release(h->slot, v->base);
+            record_free(h->slot->process, v->record);
             free(v);
             return true;
         }
@@ -585,7 +622,7 @@ static uint32_t item_at(struct m6_heap *h, struct rgn *r, uint32_t p)
     if (h->embedded && idx < blk_cnt(r == h->rgn ? HEAP_HDR_BYTES : RGN_HDR_BYTES)) {
         return 0;
     }
-    return count_alloc_blocks(r, idx);
+    return idx < r->numBlkTotal && r->pinned[idx] ? 0 : count_alloc_blocks(r, idx);
 }
 
 uint32_t m6_size(struct m6_heap *h, uint32_t flags, uint32_t p, uint32_t *err)
@@ -749,6 +786,7 @@ uint32_t m6_compact(struct m6_heap *h, uint32_t flags, uint32_t *err)
             }
             slot_release(h->slot, r->base);
             free(r->allocMap);
+            free(r->pinned);
             free(r);
         } else {
             uint32_t m = compact_region(h, r);

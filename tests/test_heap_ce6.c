@@ -152,6 +152,27 @@ static void test_over_16k_gets_its_own_reservation(void **state)
     assert_true(HeapDestroy(h));
 }
 
+/* A large item's 32-byte record is an item of the process heap, which
+ * moves the process heap's next placements; the program cannot free it. */
+static void test_large_item_record_in_process_heap(void **state)
+{
+    (void)state;
+    HANDLE ph = GetProcessHeap();
+    void *a = HeapAlloc(ph, 0, 32);
+    assert_int_equal(off(ph, a), 0x260);
+    HANDLE h = HeapCreate(0, 0, 0);
+    void *big = HeapAlloc(h, 0, 20000);
+    assert_non_null(big);
+    void *b = HeapAlloc(ph, 0, 32);
+    assert_int_equal(off(ph, b), 0x2A0); /* the record took 0x280 */
+    assert_false(HeapFree(ph, 0, (char *)ph + 0x280));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_true(HeapFree(h, 0, big)); /* frees the record: the rover goes there */
+    void *c = HeapAlloc(ph, 0, 32);
+    assert_int_equal(off(ph, c), 0x280);
+    assert_true(HeapDestroy(h));
+}
+
 /* A second region carries a 17-block header: its first item is at +0x220. */
 static void test_later_region_header(void **state)
 {
@@ -375,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup(test_fresh_heap_commit_and_compact, setup),
         cmocka_unit_test_setup(test_rover_passes_over_a_hole_below_it, setup),
         cmocka_unit_test_setup(test_over_16k_gets_its_own_reservation, setup),
+        cmocka_unit_test_setup(test_large_item_record_in_process_heap, setup),
         cmocka_unit_test_setup(test_later_region_header, setup),
         cmocka_unit_test_setup(test_compact_decommits_above_last_busy_word, setup),
         cmocka_unit_test_setup(test_fixed_heap, setup),

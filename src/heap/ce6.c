@@ -17,7 +17,8 @@
  * (numBlkFree, uncommitted blocks included) and a cached largest run
  * (maxBlkFree), and per heap the region of the last allocation or free
  * (prgnfree), where the next search starts (§4-§6).  Items of more than 512
- * blocks in a growable heap get their own reservation (§7).
+ * blocks in a growable heap get their own reservation (§7), whose 32-byte
+ * record is a (pinned) block of the process heap, as on CE.
  *
  * How cebox keeps it: per region a granule map (granmap.h) of 32-byte
  * granules, free bits = committed free blocks (uncommitted blocks read as
@@ -80,6 +81,9 @@ struct region {
     uint32_t hdr;      /* header blocks: 19, 17 or 0 */
     uint32_t index;    /* position in the region list */
     struct granmap map;
+    /* Blocks holding a large item's record (process heap only): CE's, not
+     * the program's, so refused to HeapFree and left out of walks. */
+    uint64_t pinned[REGION_RESERVE / BLK / 64];
     size_t meta_bytes; /* this structure and its map */
 };
 
@@ -89,6 +93,7 @@ struct large {
     size_t size;      /* cbSize: the requested bytes */
     size_t committed; /* page-rounded size */
     size_t reserve;   /* cbReserve */
+    uintptr_t record; /* its RHVAITEM's block in the process heap */
 };
 
 struct large_chunk {
@@ -114,7 +119,14 @@ struct ce6_heap {
     struct large_chunk *chunks;
     struct heap_stats st;
     size_t meta_bytes;
+    /* The process heap, where CE keeps every heap's large-item records;
+     * NULL in the process heap itself. */
+    struct ce6_heap *process;
 };
+
+/* The process heap of the core: the first ce6 heap made (the core makes it
+ * before any other, as CE's LMemInit does), until it is destroyed (last). */
+static struct ce6_heap *process_heap;
 
 enum loc { LOC_FOREIGN, LOC_INTERIOR, LOC_FREED, LOC_BUSY, LOC_LARGE };
 
@@ -221,6 +233,18 @@ static void reindex(struct ce6_heap *h, struct region *r)
 static uint32_t item_blocks(const struct region *r, uint32_t g)
 {
     return granmap_item_end(&r->map, g, r->commit) - g;
+}
+
+static bool pinned(const struct region *r, uint32_t g)
+{
+    return g < r->total && g < 64 * (sizeof r->pinned / sizeof r->pinned[0]) &&
+           ((r->pinned[g >> 6] >> (g & 63)) & 1);
+}
+
+static void set_pinned(struct region *r, uint32_t g, bool v)
+{
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    r->pinned[g >> 6] = v ? (r->pinned[g >> 6] | bit) : (r->pinned[g >> 6] & ~bit);
 }
 
 /* Length of the free run from g (0 if g is busy), ending at the committed
@@ -495,10 +519,60 @@ static struct large *large_record(struct ce6_heap *h)
     return l;
 }
 
+static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
+static struct where locate(const struct ce6_heap *h, const void *p);
+static void reindex(struct ce6_heap *h, struct region *r);
+
+/* CE allocates a large item's RHVAITEM (32 bytes: one block) from the
+ * process heap, which moves its later placements as on the device.  The
+ * block is pinned: the program never got it and may not free it.  The
+ * process heap's lock is taken after h's (never the other way round). */
+static uintptr_t record_alloc(struct ce6_heap *h)
+{
+    struct ce6_heap *p = h->process != NULL ? h->process : h;
+    DWORD ignored = 0;
+    if (p != h) {
+        lock_enter(&p->lock);
+    }
+    uintptr_t a = alloc_small_locked(p, 1, &ignored);
+    if (a != 0) {
+        struct where w = locate(p, (void *)a);
+        set_pinned(w.r, w.g, true);
+        note_dead(p, BLK, 1); /* CE's own item, not the program's */
+    }
+    if (p != h) {
+        lock_leave(&p->lock);
+    }
+    return a;
+}
+
+/* RHeapFree of the record: its region becomes the process heap's prgnfree. */
+static void record_free(struct ce6_heap *h, uintptr_t a)
+{
+    struct ce6_heap *p = h->process != NULL ? h->process : h;
+    if (p != h) {
+        lock_enter(&p->lock);
+    }
+    struct where w = locate(p, (void *)a);
+    DEBUG_INVARIANT(w.r != NULL && pinned(w.r, w.g), "a record is a pinned block");
+    set_pinned(w.r, w.g, false);
+    p->cur = w.r->index;
+    free_blocks(w.r, w.g, 1);
+    reindex(p, w.r);
+    if (p != h) {
+        lock_leave(&p->lock);
+    }
+}
+
 static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
 {
     struct large *l = large_record(h);
-    if (l == NULL) {
+    uintptr_t rec = l != NULL ? record_alloc(h) : 0;
+    if (rec == 0) {
+        if (l != NULL) {
+            l->next = h->large_spare;
+            h->large_spare = l;
+        }
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return 0;
     }
@@ -513,12 +587,14 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
         }
     }
     if (e != 0) {
+        record_free(h, rec);
         l->next = h->large_spare;
         h->large_spare = l;
         *err = e;
         return 0;
     }
     slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE);
+    l->record = rec;
     l->base = (uintptr_t)base;
     l->size = n;
     l->committed = committed;
@@ -549,6 +625,7 @@ static void free_large_locked(struct ce6_heap *h, struct large *l)
     h->st.large_items--;
     decommit_range(h, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    record_free(h, l->record);
     l->next = h->large_spare;
     h->large_spare = l;
 }
@@ -584,7 +661,7 @@ static struct where locate(const struct ce6_heap *h, const void *p)
         return w;
     }
     w.g = g;
-    if (granmap_start(&r->map, g)) {
+    if (granmap_start(&r->map, g) && !pinned(r, g)) {
         w.loc = LOC_BUSY;
     } else if (granmap_free(&r->map, g)) {
         w.loc = LOC_FREED;
@@ -712,6 +789,11 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
         reindex(h, r);
     }
     h->handle = r->base;
+    if (process_heap == NULL) {
+        process_heap = h;
+    } else {
+        h->process = process_heap;
+    }
     return &h->common;
 }
 
@@ -735,6 +817,9 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
     }
     maxtree_destroy(&h->k_max);
     lock_leave(&h->lock);
+    if (process_heap == h) {
+        process_heap = NULL;
+    }
     meta_free(h, h->meta_bytes);
     return true;
 }
@@ -1060,7 +1145,11 @@ static bool region_consistent(const struct ce6_heap *h, uint32_t i, struct regio
             g = e;
         } else if (granmap_start(&r->map, g)) {
             uint32_t e = granmap_item_end(&r->map, g, r->commit);
-            if (g >= r->hdr) {
+            if (g >= r->hdr && pinned(r, g)) {
+                if (e != g + 1) {
+                    return false; /* a record is one block */
+                }
+            } else if (g >= r->hdr) {
                 *live_bytes += (size_t)(e - g) * BLK;
                 ++*live_items;
             } else if (g != 0 || e != r->hdr) {
@@ -1145,7 +1234,9 @@ static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
             uint32_t next = busy ? granmap_item_end(&r->map, g, r->commit) : granmap_next_busy(&r->map, g);
             struct heap_walk_entry it = {HEAP_WALK_ITEM, r->base + (size_t)g * BLK,
                                          (size_t)(next - g) * BLK, 0, busy};
-            go = fn(ctx, &it);
+            if (!busy || !pinned(r, g)) {
+                go = fn(ctx, &it);
+            }
             g = next;
         }
     }
