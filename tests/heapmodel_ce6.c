@@ -132,6 +132,7 @@ struct vaitem {
     struct vaitem *next;
     uint32_t base, cbSize, cbReserve;
     uint32_t record; /* its own 32 bytes in the process heap */
+    bool pinned;     /* itself a record (of a fixed heap) */
 };
 
 struct m6_heap {
@@ -142,9 +143,11 @@ struct m6_heap {
     struct rgn *prgnLast;
     struct rgn *prgnfree;
     struct vaitem *pvaList;
+    uint32_t record; /* a fixed heap's structure in the process heap */
 };
 
 static void record_free(struct m6_heap *process, uint32_t rec);
+static uint32_t record_alloc(struct m6_heap *process, uint32_t n);
 
 static uint32_t page_up(uint32_t v)
 {
@@ -445,8 +448,20 @@ struct m6_heap *m6_create(struct m6_slot *s, uint32_t flags, uint32_t initial, u
         cbInit = page_up(HEAP_HDR_BYTES);
         hdr = blk_cnt(HEAP_HDR_BYTES);
     }
+    uint32_t rec = 0;
+    if (max && s->process != NULL) {
+        /* The RHEAP structure and its bitmap, from the process heap first. */
+        rec = record_alloc(s->process, 116 + cbMax / BLK / 16 * 4);
+        if (rec == 0) {
+            *err = E_NOT_ENOUGH_MEMORY;
+            return NULL;
+        }
+    }
     uint32_t base = slot_reserve(s, cbMax);
     if (base == 0) {
+        if (rec) {
+            record_free(s->process, rec);
+        }
         *err = E_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -456,6 +471,7 @@ struct m6_heap *m6_create(struct m6_slot *s, uint32_t flags, uint32_t initial, u
     h->cbMaximum = max ? cbMax : 0;
     h->embedded = max == 0;
     h->rgn = h->prgnLast = h->prgnfree = init_region(base, cbInit, cbMax);
+    h->record = rec;
     if (s->process == NULL) {
         s->process = h;
     }
@@ -483,6 +499,9 @@ void m6_destroy(struct m6_heap *h)
         free(r->pinned);
         free(r);
     }
+    if (h->record) {
+        record_free(h->slot->process, h->record);
+    }
     if (h->slot->process == h) {
         h->slot->process = NULL;
     }
@@ -491,31 +510,59 @@ void m6_destroy(struct m6_heap *h)
 
 uint32_t m6_handle(const struct m6_heap *h)
 {
-    return h->rgn->base;
+    return h->record ? h->record : h->rgn->base;
 }
 
 static uint32_t rheap_alloc(struct m6_heap *h, uint32_t n, uint32_t *err);
+static struct vaitem *find_va(struct m6_heap *h, uint32_t p);
 
-/* RHeapFree(g_hProcessHeap, record). */
+/* RHeapFree(g_hProcessHeap, record): a region item or a large one. */
 static void record_free(struct m6_heap *process, uint32_t rec)
 {
     struct rgn *r = find_region(process, rec);
-    uint32_t idx = (rec - r->base) / BLK;
-    process->prgnfree = r;
-    r->pinned[idx] = false;
-    free_blocks(r, idx, count_alloc_blocks(r, idx));
+    if (r != NULL) {
+        uint32_t idx = (rec - r->base) / BLK;
+        process->prgnfree = r;
+        r->pinned[idx] = false;
+        free_blocks(r, idx, count_alloc_blocks(r, idx));
+        return;
+    }
+    for (struct vaitem **pp = &process->pvaList; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->base == rec) {
+            struct vaitem *v = *pp;
+            *pp = v->next;
+            slot_release(process->slot, v->base);
+            record_free(process, v->record);
+            free(v);
+            return;
+        }
+    }
+    abort(); /* the model lost a record */
+}
+
+/* RHeapAlloc(g_hProcessHeap, n) for CE's own use, pinned. */
+static uint32_t record_alloc(struct m6_heap *process, uint32_t n)
+{
+    uint32_t ignored, rec = rheap_alloc(process, n, &ignored);
+    if (rec != 0) {
+        struct rgn *r = find_region(process, rec);
+        if (r != NULL) {
+            r->pinned[(rec - r->base) / BLK] = true;
+        } else {
+            find_va(process, rec)->pinned = true;
+        }
+    }
+    return rec;
 }
 
 /* DoRHeapVMAlloc: the record first, from the process heap. */
 static uint32_t va_alloc(struct m6_heap *h, uint32_t n)
 {
     struct m6_heap *process = h->slot->process;
-    uint32_t ignored, rec = rheap_alloc(process, 32, &ignored);
+    uint32_t rec = record_alloc(process, 32);
     if (rec == 0) {
         return 0;
     }
-    struct rgn *rr = find_region(process, rec);
-    rr->pinned[(rec - rr->base) / BLK] = true;
     uint32_t reserve = (n + GRAN - 1) & ~(GRAN - 1);
     uint32_t base = slot_reserve(h->slot, reserve);
     if (base == 0) {
@@ -590,7 +637,7 @@ static bool rheap_free(struct m6_heap *h, uint32_t p)
         return false;
     }
     for (struct vaitem **pp = &h->pvaList; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->base == p) {
+        if ((*pp)->base == p && !(*pp)->pinned) {
             struct vaitem *v = *pp;
             *pp = v->next;
             slot_release(h->slot, v->base);
@@ -636,7 +683,7 @@ uint32_t m6_size(struct m6_heap *h, uint32_t flags, uint32_t p, uint32_t *err)
             if (nb) {
                 ret = nb * BLK;
             }
-        } else if ((v = find_va(h, p)) != NULL) {
+        } else if ((v = find_va(h, p)) != NULL && !v->pinned) {
             ret = v->cbSize;
         }
     }
@@ -685,7 +732,7 @@ uint32_t m6_realloc(struct m6_heap *h, uint32_t flags, uint32_t p, uint32_t n, u
                 free_blocks(r, idx - (uint32_t)-more, (uint32_t)-more);
             }
         }
-    } else if ((v = find_va(h, p)) != NULL) {
+    } else if ((v = find_va(h, p)) != NULL && !v->pinned) {
         uint32_t need = page_up(n), have = page_up(v->cbSize);
         ret = p;
         if (need < have) {

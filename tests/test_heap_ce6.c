@@ -220,19 +220,24 @@ static void test_compact_decommits_above_last_busy_word(void **state)
     assert_true(HeapDestroy(h));
 }
 
-/* A fixed heap has no header (first item at its base), commits nothing
- * beyond its initial size, never grows, keeps big items inside, and a full
- * one fails with ERROR_NOT_ENOUGH_MEMORY. */
+/* A fixed heap's structure (116 bytes + a bitmap word per 16 blocks) is an
+ * item of the process heap, and is its handle; its region has no header
+ * (first item at its base), commits nothing beyond its initial size, never
+ * grows, keeps big items inside, and a full one fails with
+ * ERROR_NOT_ENOUGH_MEMORY. */
 static void test_fixed_heap(void **state)
 {
     (void)state;
-    GetProcessHeap();
+    HANDLE ph = GetProcessHeap();
     size_t c0 = committed();
     HANDLE h = HeapCreate(0, 0, 40000);
     assert_non_null(h);
+    assert_int_equal(off(ph, h), 0x260); /* 116 + 80 * 4 = 436 bytes: 14 blocks */
+    assert_int_equal(off(ph, HeapAlloc(ph, 0, 1)), 0x260 + 14 * 32);
+    assert_false(HeapFree(ph, 0, h)); /* not the program's */
     assert_int_equal(committed(), c0);
     void *a = HeapAlloc(h, 0, 20000);
-    assert_ptr_equal(a, h);
+    assert_int_equal((uintptr_t)a % BLOCK, 0);
     assert_int_equal(HeapSize(h, 0, a), 20000); /* 625 blocks */
     assert_int_equal(committed() - c0, 5 * PAGE);
     void *b = HeapAlloc(h, 0, 21000); /* 657 blocks, 655 left */

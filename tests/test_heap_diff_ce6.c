@@ -140,18 +140,19 @@ static void same_error(const struct world *w, const char *what, uint32_t merr)
     same(w, what, GetLastError(), merr);
 }
 
-static void compare(struct world *w, struct pair *p)
+/* CE's counters of every region of one heap, cebox against the model. */
+static void compare_regions(struct world *w, HANDLE real, struct m6_heap *model)
 {
-    struct heap *h = heap_lookup(p->real);
+    struct heap *h = heap_lookup(real);
     assert_non_null(h);
-    size_t nm = m6_region_count(p->model), i = 0;
+    size_t nm = m6_region_count(model), i = 0;
     struct heap_ce6_region_state rs;
     for (; heap_ce6_region_state(h, i, &rs); i++) {
         if (i >= nm) {
             same(w, "region count", i + 1, nm);
         }
         struct m6_region_state ms;
-        m6_region_state(p->model, i, &ms);
+        m6_region_state(model, i, &ms);
         same(w, "region base", rs.base, ms.base);
         same(w, "region blocks", rs.total, ms.total);
         same(w, "region committed end", rs.commit, ms.commit);
@@ -163,6 +164,16 @@ static void compare(struct world *w, struct pair *p)
     same(w, "region count", i, nm);
     if (i > cov.regions_max) {
         cov.regions_max = i;
+    }
+}
+
+/* The pair's heap and the process heap (which holds CE's records of the
+ * others), then the slot. */
+static void compare(struct world *w, struct pair *p)
+{
+    compare_regions(w, p->real, p->model);
+    if (p->model != w->mprocess) {
+        compare_regions(w, GetProcessHeap(), w->mprocess);
     }
     struct cebox_slot_info info;
     cebox_slot_info(&info);
@@ -480,6 +491,7 @@ static void test_fixed_heaps_match_model(void **state)
     (void)state;
     static const uint32_t shapes[][2] = {
         {0, 40000}, {8192, 65536}, {0, 300000}, {4096, 4096}, {12288, 8192},
+        {0, 0x300000}, /* a structure over 16 KB: a large item of the process heap */
     };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         struct world w;

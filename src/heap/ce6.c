@@ -17,8 +17,9 @@
  * (numBlkFree, uncommitted blocks included) and a cached largest run
  * (maxBlkFree), and per heap the region of the last allocation or free
  * (prgnfree), where the next search starts (§4-§6).  Items of more than 512
- * blocks in a growable heap get their own reservation (§7), whose 32-byte
- * record is a (pinned) block of the process heap, as on CE.
+ * blocks in a growable heap get their own reservation (§7).  CE's own
+ * records (a large item's RHVAITEM, a fixed heap's structure, which is its
+ * handle) are pinned items of the process heap, as on CE (§11).
  *
  * How cebox keeps it: per region a granule map (granmap.h) of 32-byte
  * granules, free bits = committed free blocks (uncommitted blocks read as
@@ -63,6 +64,7 @@
 #define FIRST_COMMIT 4096u      /* PAGEALIGN_UP(596) */
 #define LARGE_BLOCKS 512u       /* RHEAP_VA_BLOCK_CNT: more goes to VirtualAlloc */
 #define WORD_BLOCKS 16u         /* blocks per bitmap DWORD */
+#define FIXED_STRUCT 116u       /* sizeof(RHEAP) on a 32-bit device */
 #define MAX_REQUEST 0x40000000u /* HEAP_MAX_ALLOC */
 #define NONE GRANMAP_NONE
 
@@ -94,6 +96,7 @@ struct large {
     size_t committed; /* page-rounded size */
     size_t reserve;   /* cbReserve */
     uintptr_t record; /* its RHVAITEM's block in the process heap */
+    bool pinned;      /* itself a record (of a fixed heap), not the program's */
 };
 
 struct large_chunk {
@@ -122,6 +125,7 @@ struct ce6_heap {
     /* The process heap, where CE keeps every heap's large-item records;
      * NULL in the process heap itself. */
     struct ce6_heap *process;
+    uintptr_t record; /* a fixed heap's structure in the process heap */
 };
 
 /* The process heap of the core: the first ce6 heap made (the core makes it
@@ -523,22 +527,32 @@ static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
 static struct where locate(const struct ce6_heap *h, const void *p);
 static void reindex(struct ce6_heap *h, struct region *r);
 
-/* CE allocates a large item's RHVAITEM (32 bytes: one block) from the
- * process heap, which moves its later placements as on the device.  The
- * block is pinned: the program never got it and may not free it.  The
+static uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err);
+static struct where locate_any(const struct ce6_heap *h, const void *p);
+static void free_item_locked(struct ce6_heap *h, const struct where *w);
+
+/* CE allocates its own records from the process heap: a large item's
+ * RHVAITEM (32 bytes) and a fixed heap's structure.  They move the process
+ * heap's placements as on the device; cebox pins them: the program never
+ * got them and may not free them, and they count as no item of its.  The
  * process heap's lock is taken after h's (never the other way round). */
-static uintptr_t record_alloc(struct ce6_heap *h)
+static uintptr_t record_alloc(struct ce6_heap *h, size_t bytes)
 {
     struct ce6_heap *p = h->process != NULL ? h->process : h;
     DWORD ignored = 0;
     if (p != h) {
         lock_enter(&p->lock);
     }
-    uintptr_t a = alloc_small_locked(p, 1, &ignored);
+    uintptr_t a = alloc_locked(p, bytes, &ignored);
     if (a != 0) {
-        struct where w = locate(p, (void *)a);
-        set_pinned(w.r, w.g, true);
-        note_dead(p, BLK, 1); /* CE's own item, not the program's */
+        struct where w = locate_any(p, (void *)a);
+        if (w.loc == LOC_LARGE) {
+            w.l->pinned = true;
+            note_dead(p, w.l->size, 1);
+        } else {
+            set_pinned(w.r, w.g, true);
+            note_dead(p, (size_t)item_blocks(w.r, w.g) * BLK, 1);
+        }
     }
     if (p != h) {
         lock_leave(&p->lock);
@@ -546,19 +560,25 @@ static uintptr_t record_alloc(struct ce6_heap *h)
     return a;
 }
 
-/* RHeapFree of the record: its region becomes the process heap's prgnfree. */
+/* RHeapFree of a record (its region becomes the process heap's prgnfree). */
 static void record_free(struct ce6_heap *h, uintptr_t a)
 {
     struct ce6_heap *p = h->process != NULL ? h->process : h;
     if (p != h) {
         lock_enter(&p->lock);
     }
-    struct where w = locate(p, (void *)a);
-    DEBUG_INVARIANT(w.r != NULL && pinned(w.r, w.g), "a record is a pinned block");
-    set_pinned(w.r, w.g, false);
-    p->cur = w.r->index;
-    free_blocks(w.r, w.g, 1);
-    reindex(p, w.r);
+    struct where w = locate_any(p, (void *)a);
+    if (w.loc == LOC_LARGE) {
+        DEBUG_INVARIANT(w.l->pinned, "a record is pinned");
+        w.l->pinned = false;
+        note_live(p, w.l->size, 1);
+    } else {
+        DEBUG_INVARIANT(w.loc == LOC_BUSY && pinned(w.r, w.g), "a record is pinned");
+        set_pinned(w.r, w.g, false);
+        note_live(p, (size_t)item_blocks(w.r, w.g) * BLK, 1);
+        p->cur = w.r->index;
+    }
+    free_item_locked(p, &w);
     if (p != h) {
         lock_leave(&p->lock);
     }
@@ -567,7 +587,7 @@ static void record_free(struct ce6_heap *h, uintptr_t a)
 static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
 {
     struct large *l = large_record(h);
-    uintptr_t rec = l != NULL ? record_alloc(h) : 0;
+    uintptr_t rec = l != NULL ? record_alloc(h, 32) : 0;
     if (rec == 0) {
         if (l != NULL) {
             l->next = h->large_spare;
@@ -634,7 +654,8 @@ static void free_large_locked(struct ce6_heap *h, struct large *l)
  * Pointers
  * ====================================================================== */
 
-static struct where locate(const struct ce6_heap *h, const void *p)
+/* What p is, pinned records included. */
+static struct where locate_any(const struct ce6_heap *h, const void *p)
 {
     struct where w = {LOC_FOREIGN, NULL, 0, NULL};
     uintptr_t a = (uintptr_t)p;
@@ -661,10 +682,20 @@ static struct where locate(const struct ce6_heap *h, const void *p)
         return w;
     }
     w.g = g;
-    if (granmap_start(&r->map, g) && !pinned(r, g)) {
+    if (granmap_start(&r->map, g)) {
         w.loc = LOC_BUSY;
     } else if (granmap_free(&r->map, g)) {
         w.loc = LOC_FREED;
+    }
+    return w;
+}
+
+/* What p is for the program: a record is no item of its. */
+static struct where locate(const struct ce6_heap *h, const void *p)
+{
+    struct where w = locate_any(h, p);
+    if ((w.loc == LOC_BUSY && pinned(w.r, w.g)) || (w.loc == LOC_LARGE && w.l->pinned)) {
+        w.loc = LOC_INTERIOR;
     }
     return w;
 }
@@ -774,10 +805,18 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     h->meta_bytes = bytes;
     struct region *r = NULL;
     DWORD e = ERROR_NOT_ENOUGH_MEMORY;
-    if (maxtree_init(&h->k_max, 4)) {
+    h->process = process_heap;
+    if (mx != 0 && process_heap != NULL) {
+        /* The RHEAP structure and its bitmap, from the process heap first. */
+        h->record = record_alloc(h, FIXED_STRUCT + mx / BLK / WORD_BLOCKS * 4);
+    }
+    if (maxtree_init(&h->k_max, 4) && (mx == 0 || process_heap == NULL || h->record != 0)) {
         e = mx != 0 ? region_create(h, mx, ini, &r) : region_create(h, REGION_RESERVE, FIRST_COMMIT, &r);
     }
     if (e != 0) {
+        if (h->record != 0) {
+            record_free(h, h->record);
+        }
         maxtree_destroy(&h->k_max);
         meta_free(mem, bytes);
         *err = e;
@@ -788,11 +827,9 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     } else {
         reindex(h, r);
     }
-    h->handle = r->base;
+    h->handle = h->record != 0 ? h->record : r->base;
     if (process_heap == NULL) {
         process_heap = h;
-    } else {
-        h->process = process_heap;
     }
     return &h->common;
 }
@@ -816,6 +853,9 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
         meta_free(c, c->bytes);
     }
     maxtree_destroy(&h->k_max);
+    if (h->record != 0) {
+        record_free(h, h->record); /* CE frees the structure last */
+    }
     lock_leave(&h->lock);
     if (process_heap == h) {
         process_heap = NULL;
@@ -1146,9 +1186,7 @@ static bool region_consistent(const struct ce6_heap *h, uint32_t i, struct regio
         } else if (granmap_start(&r->map, g)) {
             uint32_t e = granmap_item_end(&r->map, g, r->commit);
             if (g >= r->hdr && pinned(r, g)) {
-                if (e != g + 1) {
-                    return false; /* a record is one block */
-                }
+                /* a record: CE's item, not the program's */
             } else if (g >= r->hdr) {
                 *live_bytes += (size_t)(e - g) * BLK;
                 ++*live_items;
@@ -1183,8 +1221,8 @@ static bool heap_consistent(struct ce6_heap *h)
     }
     size_t nlarge = 0;
     for (const struct large *l = h->large_head; l != NULL; l = l->next) {
-        live_bytes += l->size;
-        live_items++;
+        live_bytes += l->pinned ? 0 : l->size;
+        live_items += !l->pinned;
         committed += l->committed;
         nlarge++;
     }
@@ -1242,7 +1280,7 @@ static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
     }
     for (const struct large *l = h->large_head; go && l != NULL; l = l->next) {
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->committed, true};
-        go = fn(ctx, &e);
+        go = l->pinned || fn(ctx, &e);
     }
     lock_leave(&h->lock);
 }
