@@ -130,7 +130,7 @@ struct ce6_heap {
 
 /* The process heap of the core: the first ce6 heap made (the core makes it
  * before any other, as CE's LMemInit does), until it is destroyed (last). */
-static struct ce6_heap *process_heap;
+static struct ce6_heap *_Atomic process_heap;
 
 enum loc { LOC_FOREIGN, LOC_INTERIOR, LOC_FREED, LOC_BUSY, LOC_LARGE };
 
