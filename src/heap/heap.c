@@ -26,7 +26,8 @@ const struct heap_ops *heap_ops_for(enum heap_kind kind)
         return &heap_ce5_ops;
     case HEAP_KIND_CE3:
         return &heap_ce3_ops;
-    case HEAP_KIND_CE6: /* ce6.c (rheap, 64 KB regions) is not written yet */
+    case HEAP_KIND_CE6:
+        return &heap_ce6_ops;
     default:
         return &heap_ce5_ops;
     }

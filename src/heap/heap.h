@@ -122,8 +122,7 @@ struct heap_ops {
 
 /* ---- heap.c ---- */
 
-/* The algorithm of a profile's heap kind (HEAP_KIND_CE6 gets CE 5's until
- * ce6.c is written). */
+/* The algorithm of a profile's heap kind. */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
 
 /* ops->create, then adds the heap to the registry of live heaps.  Same
@@ -208,5 +207,20 @@ struct heap_ce3_region_state {
 
 /* Fills *out for region i (chain order) of a ce3 heap; false past the last. */
 bool heap_ce3_region_state(struct heap *h, size_t i, struct heap_ce3_region_state *out);
+
+/* ---- ce6.c: the Embedded CE 6.0 heap (coredll rheap) ---- */
+
+extern const struct heap_ops heap_ce6_ops;
+
+/* CE 6's per-region state, in blocks of 32 bytes, for tests that compare
+ * the heap with a model (base: offset from the slot's base). */
+struct heap_ce6_region_state {
+    uintptr_t base;
+    uint32_t total, commit, rover, nfree, max; /* numBlkTotal, idxBlkCommit, idxBlkFree, ... */
+    bool current;                              /* the heap's prgnfree */
+};
+
+/* Fills *out for region i (list order) of a ce6 heap; false past the last. */
+bool heap_ce6_region_state(struct heap *h, size_t i, struct heap_ce6_region_state *out);
 
 #endif

@@ -1,0 +1,1347 @@
+/*
+ * ce6.c - the Windows Embedded CE 6.0 heap (coredll's "rheap"): 32-byte
+ * blocks in 64 KB regions, a bitmap instead of item headers.
+ *
+ * Owns: the heaps of the ce6 algorithm, their regions and large items in
+ * the slot, all of their bookkeeping (from meta.h, outside the slot), and
+ * the CE 6 parameters (block size, region size, header sizes, large
+ * threshold).
+ *
+ * What CE does is docs/heaps/ce6.md ("spec §N" below).  In short: a region
+ * is one reservation of 60 KB (1920 blocks of 32 bytes, §2); each block is
+ * free, the first block of an item or a continuation (§3); a growable heap's
+ * first region starts with the heap structure and the bitmap (19 blocks),
+ * later ones with a region structure (17 blocks); a fixed heap has one region
+ * of its maximum size and no header (§2).  Per region CE keeps a rover
+ * (idxBlkFree), the committed end (idxBlkCommit), the free count
+ * (numBlkFree, uncommitted blocks included) and a cached largest run
+ * (maxBlkFree), and per heap the region of the last allocation or free
+ * (prgnfree), where the next search starts (§4-§6).  Items of more than 512
+ * blocks in a growable heap get their own reservation (§7).  CE's own
+ * records (a large item's RHVAITEM, a fixed heap's structure, which is its
+ * handle) are pinned items of the process heap, as on CE (§11).
+ *
+ * How cebox keeps it: per region a granule map (granmap.h) of 32-byte
+ * granules, free bits = committed free blocks (uncommitted blocks read as
+ * busy, so every run ends at the committed end, as CE's counting does), start
+ * bits = first blocks of items; per heap a max-tree (maxtree.h) over the
+ * regions in list order keyed by maxBlkFree, so the circular region walk
+ * skips the regions CE skips without visiting them; a table from slot block
+ * to region / large item resolves a pointer in O(1).  The search inside a
+ * region gives the answer of CE's run-by-run walk (DoFindBlockInRegion):
+ * the map's first fit finds the run CE would stop at, and the runs it would
+ * have passed are measured (for maxBlkFree) only when no run wins.  The
+ * differential test (tests/test_heap_diff_ce6.c) checks this against a
+ * literal model of CE's word-level code (tests/heapmodel_ce6.c).
+ *
+ * Invariants (under the heap's lock; heap_consistent checks them): per
+ * region, free bits are set exactly on committed free blocks, start bits
+ * exactly on the first block of each item (the header counts as one item,
+ * at block 0), blocks from `commit` on are busy and start nothing; commit
+ * is a multiple of the blocks of a page; rover <= commit; nfree = free
+ * committed blocks + (total - commit).  Per heap: the max-tree's key i is
+ * region i's maxBlkFree, and the block table maps exactly the blocks of the
+ * regions and large items.
+ */
+#include "heap/heap.h"
+
+#include <string.h>
+
+#include "entry.h"
+#include "heap/granmap.h"
+#include "heap/maxtree.h"
+#include "invariant.h"
+#include "lock.h"
+#include "meta.h"
+#include "os.h"
+#include "slot.h"
+
+/* CE 6's parameters (heap.h of LMEM, spec §2, §7). */
+#define BLK 32u                 /* RHEAP_BLOCK_SIZE */
+#define REGION_RESERVE 0xF000u  /* CE_FIXED_HEAP_MAXSIZE: 15 pages */
+#define FIRST_HDR 19u           /* heap structure + bitmap: 596 bytes */
+#define LATER_HDR 17u           /* region structure + bitmap: 528 bytes */
+#define FIRST_COMMIT 4096u      /* PAGEALIGN_UP(596) */
+#define LARGE_BLOCKS 512u       /* RHEAP_VA_BLOCK_CNT: more goes to VirtualAlloc */
+#define WORD_BLOCKS 16u         /* blocks per bitmap DWORD */
+#define FIXED_STRUCT 116u       /* sizeof(RHEAP) on a 32-bit device */
+#define MAX_REQUEST 0x40000000u /* HEAP_MAX_ALLOC */
+#define NONE GRANMAP_NONE
+
+#define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
+#define HEAP_REALLOC_FLAGS \
+    (HEAP_NO_SERIALIZE | HEAP_GENERATE_EXCEPTIONS | HEAP_ZERO_MEMORY | HEAP_REALLOC_IN_PLACE_ONLY)
+
+struct region {
+    uintptr_t base;    /* reservation base (64 KB aligned) */
+    size_t reserve;    /* bytes reserved */
+    uint32_t total;    /* numBlkTotal */
+    uint32_t commit;   /* idxBlkCommit */
+    uint32_t rover;    /* idxBlkFree */
+    uint32_t nfree;    /* numBlkFree (uncommitted included) */
+    uint32_t max;      /* maxBlkFree */
+    uint32_t hdr;      /* header blocks: 19, 17 or 0 */
+    uint32_t index;    /* position in the region list */
+    struct granmap map;
+    /* Blocks holding a large item's record (process heap only): CE's, not
+     * the program's, so refused to HeapFree and left out of walks. */
+    uint64_t pinned[REGION_RESERVE / BLK / 64];
+    size_t meta_bytes; /* this structure and its map */
+};
+
+struct large {
+    struct large *next, *prev;
+    uintptr_t base;
+    size_t size;      /* cbSize: the requested bytes */
+    size_t committed; /* page-rounded size */
+    size_t reserve;   /* cbReserve */
+    uintptr_t record; /* its RHVAITEM's block in the process heap */
+    bool pinned;      /* itself a record (of a fixed heap), not the program's */
+};
+
+struct large_chunk {
+    struct large_chunk *next;
+    size_t bytes;
+};
+
+struct ce6_heap {
+    struct heap common;
+    struct lock lock;
+    struct slot *slot;
+    uintptr_t sbase;
+    size_t ssize, page, gran;
+    unsigned gran_shift;
+    uintptr_t handle;
+    uint32_t maximum; /* cbMaximum: 0 = growable */
+    struct region **regions;
+    uint32_t nregions, cap;
+    uint32_t cur;           /* prgnfree, as a list position */
+    struct maxtree k_max;   /* region i -> maxBlkFree */
+    uintptr_t *by_block;    /* slot block -> region, or large item | 1 */
+    struct large *large_head, *large_spare;
+    struct large_chunk *chunks;
+    struct heap_stats st;
+    size_t meta_bytes;
+    /* The process heap, where CE keeps every heap's large-item records;
+     * NULL in the process heap itself. */
+    struct ce6_heap *process;
+    uintptr_t record; /* a fixed heap's structure in the process heap */
+};
+
+/* The process heap of the core: the first ce6 heap made (the core makes it
+ * before any other, as CE's LMemInit does), until it is destroyed (last). */
+static struct ce6_heap *_Atomic process_heap;
+
+enum loc { LOC_FOREIGN, LOC_INTERIOR, LOC_FREED, LOC_BUSY, LOC_LARGE };
+
+struct where {
+    enum loc loc;
+    struct region *r;
+    uint32_t g;
+    struct large *l;
+};
+
+static struct ce6_heap *ce6(struct heap *h)
+{
+    return (struct ce6_heap *)h;
+}
+
+static size_t align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t blocks_of(size_t bytes)
+{
+    return (uint32_t)((bytes + BLK - 1) / BLK);
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+    return a > b ? a : b;
+}
+
+/* ======================================================================
+ * Accounting and the slot
+ * ====================================================================== */
+
+static void note_committed(struct ce6_heap *h, size_t added)
+{
+    h->st.committed_bytes += added;
+    if (h->st.committed_bytes > h->st.peak_committed_bytes) {
+        h->st.peak_committed_bytes = h->st.committed_bytes;
+    }
+}
+
+static void note_live(struct ce6_heap *h, size_t bytes, long items)
+{
+    h->st.live_bytes += bytes;
+    h->st.live_blocks = (size_t)((long)h->st.live_blocks + items);
+    if (h->st.live_bytes > h->st.peak_live_bytes) {
+        h->st.peak_live_bytes = h->st.live_bytes;
+    }
+    if (h->st.live_blocks > h->st.peak_live_blocks) {
+        h->st.peak_live_blocks = h->st.live_blocks;
+    }
+}
+
+static void note_dead(struct ce6_heap *h, size_t bytes, long items)
+{
+    h->st.live_bytes -= bytes;
+    h->st.live_blocks = (size_t)((long)h->st.live_blocks - items);
+}
+
+static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
+{
+    if (bytes == 0) {
+        return 0;
+    }
+    void *out;
+    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
+    if (err == 0) {
+        note_committed(h, bytes);
+    }
+    return err;
+}
+
+static void decommit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
+{
+    if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
+        h->st.committed_bytes -= bytes;
+    }
+}
+
+static void set_blocks(struct ce6_heap *h, uintptr_t base, size_t bytes, uintptr_t tag)
+{
+    size_t first = (base - h->sbase) >> h->gran_shift;
+    size_t count = align_up(bytes, h->gran) >> h->gran_shift;
+    for (size_t b = first; b < first + count; b++) {
+        h->by_block[b] = tag;
+    }
+}
+
+/* ======================================================================
+ * A region's blocks (TakeBlocks, FreeBlocks, CommitBlocks: spec §3-§5)
+ * ====================================================================== */
+
+static void reindex(struct ce6_heap *h, struct region *r)
+{
+    maxtree_set(&h->k_max, r->index, r->max);
+}
+
+static uint32_t item_blocks(const struct region *r, uint32_t g)
+{
+    return granmap_item_end(&r->map, g, r->commit) - g;
+}
+
+static bool pinned(const struct region *r, uint32_t g)
+{
+    return g < r->total && g < 64 * (sizeof r->pinned / sizeof r->pinned[0]) &&
+           ((r->pinned[g >> 6] >> (g & 63)) & 1);
+}
+
+static void set_pinned(struct region *r, uint32_t g, bool v)
+{
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    r->pinned[g >> 6] = v ? (r->pinned[g >> 6] | bit) : (r->pinned[g >> 6] & ~bit);
+}
+
+/* Length of the free run from g (0 if g is busy), ending at the committed
+ * end at the latest. */
+static uint32_t free_run_from(const struct region *r, uint32_t g)
+{
+    return g < r->commit && granmap_free(&r->map, g) ? granmap_next_busy(&r->map, g) - g : 0;
+}
+
+/* TakeBlocks: n blocks from g become busy; the rover moves after them
+ * (to 0 when that is the committed end).  `start` says whether g begins
+ * an item (false when an item grows into them). */
+static void take_blocks(struct region *r, uint32_t g, uint32_t n, bool start)
+{
+    DEBUG_INVARIANT(g + n <= r->commit && r->nfree >= n, "taking committed free blocks");
+    granmap_set(&r->map, g, g + n, false);
+    if (start) {
+        granmap_set_start(&r->map, g, true);
+    }
+    r->nfree -= n;
+    r->rover = g + n == r->commit ? 0 : g + n;
+}
+
+/* Is every block of g's bitmap word free? */
+static bool word_all_free(const struct region *r, uint32_t g)
+{
+    uint32_t w0 = g & ~(WORD_BLOCKS - 1);
+    return granmap_next_busy(&r->map, w0) >= w0 + WORD_BLOCKS;
+}
+
+/* FreeBlocks: n blocks from g become free; CE assumes all free blocks are
+ * one run (maxBlkFree = numBlkFree) and puts the rover on g, or on the
+ * start of g's bitmap word when that word is now wholly free. */
+static void free_blocks(struct region *r, uint32_t g, uint32_t n)
+{
+    granmap_set_start(&r->map, g, false);
+    granmap_set(&r->map, g, g + n, true);
+    r->nfree += n;
+    r->max = r->nfree;
+    r->rover = word_all_free(r, g) ? (g & ~(WORD_BLOCKS - 1)) : g;
+}
+
+/* CommitBlocks: commit pages so that blocks [0, upto) are committed. */
+static DWORD commit_blocks(struct ce6_heap *h, struct region *r, uint32_t upto)
+{
+    if (upto <= r->commit) {
+        return 0;
+    }
+    size_t bytes = align_up((size_t)(upto - r->commit) * BLK, h->page);
+    DWORD err = commit_range(h, r->base + (size_t)r->commit * BLK, bytes);
+    if (err != 0) {
+        return err;
+    }
+    uint32_t old = r->commit;
+    r->commit += (uint32_t)(bytes / BLK);
+    granmap_set(&r->map, old, r->commit, true);
+    return 0;
+}
+
+/* ======================================================================
+ * The search (DoFindBlockInRegion, FindBlockInRegion: spec §5)
+ * ====================================================================== */
+
+/* One pass of CE's walk from block `from` while the blocks examined start
+ * before `limit`: each free run (the first seen from `from` on, clipped at
+ * the committed end) is tested; the first of at least n blocks wins.  When
+ * none does and the last run examined reaches the committed end (or the
+ * walk stepped over busy blocks up to it), that run counts the uncommitted
+ * blocks after it.  Raises r->max to the longest run rejected, as CE does
+ * at the end of its walk.  CE steps run by run; here the map's first fit
+ * finds the winner, and the runs passed are measured only when none wins. */
+static uint32_t find_pass(struct region *r, uint32_t n, uint32_t from, uint32_t limit)
+{
+    uint32_t g = from, found = 0, longest = 0;
+    if (from < limit) {
+        found = free_run_from(r, from);
+        if (found >= n) {
+            return from;
+        }
+        longest = found;
+        if (from + found < limit) {
+            uint32_t p = from + found; /* busy: runs after it are seen whole */
+            uint32_t e, pos = granmap_first_fit(&r->map, p, n, &e);
+            if (pos != NONE && pos < limit) {
+                return pos;
+            }
+            /* No winner: the last run starting before limit ends the walk. */
+            uint32_t x = granmap_prev_free(&r->map, limit);
+            uint32_t after = p;
+            if (x != NONE && x > p) {
+                g = granmap_run_start(&r->map, x);
+                found = granmap_next_busy(&r->map, g) - g;
+                after = g + found;
+                longest = max_u32(longest, granmap_longest_in(&r->map, p, after));
+            }
+            if (after < limit) {
+                uint32_t nf = granmap_next_free(&r->map, after);
+                g = nf == NONE || nf > r->commit ? r->commit : nf;
+                found = 0;
+            }
+        }
+    }
+    if (g + found >= r->commit) {
+        found = r->total - g;
+        longest = max_u32(longest, found);
+    }
+    r->max = max_u32(r->max, longest);
+    return found >= n ? g : NONE;
+}
+
+/* FindBlockInRegion: from the rover to the committed end first; when that
+ * fails or needs committing, from block 0 to the rover (taken only if it
+ * found something).  Commits what the winner needs and takes its blocks.
+ * Returns the first block, or NONE (with *err the slot's error when the
+ * commit failed). */
+static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n, DWORD *err)
+{
+    uint32_t old_max = r->max;
+    r->max = 0;
+    uint32_t g = find_pass(r, n, r->rover, r->commit);
+    if ((g == NONE || g + n > r->commit) && r->rover != 0) {
+        uint32_t g2 = find_pass(r, n, 0, r->rover);
+        if (g2 != NONE) {
+            g = g2;
+        }
+    }
+    if (g != NONE) {
+        DWORD e = commit_blocks(h, r, g + n);
+        if (e != 0) {
+            *err = e;
+            g = NONE;
+        } else {
+            take_blocks(r, g, n, true);
+            r->max = min_u32(old_max, r->nfree);
+        }
+    }
+    reindex(h, r);
+    return g;
+}
+
+/* ======================================================================
+ * Regions
+ * ====================================================================== */
+
+/* A region's bookkeeping: the structure, then its map of `total` blocks
+ * (all busy: nothing committed yet). */
+static struct region *region_map(uint32_t total)
+{
+    size_t off_map = align_up(sizeof(struct region), 64);
+    size_t bytes = off_map + granmap_bytes(total);
+    char *mem = meta_alloc(bytes);
+    if (mem == NULL) {
+        return NULL;
+    }
+    struct region *r = (struct region *)mem;
+    r->total = total;
+    granmap_init(&r->map, mem + off_map, total, BLK);
+    r->meta_bytes = bytes;
+    return r;
+}
+
+/* Reserves `reserve` bytes, commits `commit` bytes, and appends the region
+ * (InitRegion): all blocks free, the rover at 0.  On failure nothing is
+ * left behind. */
+static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, struct region **out)
+{
+    if (h->nregions >= h->cap ||
+        (h->nregions >= h->k_max.leaves && !maxtree_grow(&h->k_max))) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    struct region *r = region_map((uint32_t)(reserve / BLK));
+    if (r == NULL) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    void *base;
+    DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
+    if (e == 0) {
+        r->base = (uintptr_t)base;
+        e = commit_range(h, r->base, commit);
+        if (e != 0) {
+            slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
+        }
+    }
+    if (e != 0) {
+        meta_free(r, r->meta_bytes);
+        return e;
+    }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION);
+    r->reserve = reserve;
+    r->commit = (uint32_t)(commit / BLK);
+    granmap_set(&r->map, 0, r->commit, true);
+    r->nfree = r->max = r->total;
+    r->index = h->nregions;
+    h->regions[h->nregions++] = r;
+    h->st.regions = h->nregions;
+    set_blocks(h, r->base, reserve, (uintptr_t)r);
+    *out = r;
+    return 0;
+}
+
+/* Takes the header blocks of an embedded region (an item of the bitmap,
+ * never one of the program's). */
+static void region_take_header(struct ce6_heap *h, struct region *r, uint32_t hdr)
+{
+    r->hdr = hdr;
+    take_blocks(r, 0, hdr, true);
+    r->max = r->nfree;
+    reindex(h, r);
+}
+
+/* Drops region i from the list (HeapCompact of a wholly free one). */
+static void region_release(struct ce6_heap *h, uint32_t i)
+{
+    struct region *r = h->regions[i];
+    set_blocks(h, r->base, r->reserve, 0);
+    decommit_range(h, r->base, (size_t)r->commit * BLK);
+    slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
+    meta_free(r, r->meta_bytes);
+    for (uint32_t k = i; k + 1 < h->nregions; k++) {
+        h->regions[k] = h->regions[k + 1];
+        h->regions[k]->index = k;
+        reindex(h, h->regions[k]);
+    }
+    h->nregions--;
+    maxtree_set(&h->k_max, h->nregions, 0);
+    h->st.regions = h->nregions;
+}
+
+/* RHeapGrowNewRegion: a new 60 KB region with its 17 header blocks and the
+ * item of n blocks right after them. */
+static uint32_t region_grow(struct ce6_heap *h, uint32_t n, struct region **out, DWORD *err)
+{
+    struct region *r;
+    size_t commit = align_up((size_t)(n + LATER_HDR) * BLK, h->page);
+    DWORD e = region_create(h, REGION_RESERVE, commit, &r);
+    if (e != 0) {
+        *err = e;
+        return NONE;
+    }
+    region_take_header(h, r, LATER_HDR);
+    take_blocks(r, LATER_HDR, n, true);
+    r->max = r->nfree;
+    reindex(h, r);
+    *out = r;
+    return LATER_HDR;
+}
+
+/* ======================================================================
+ * Large items (DoRHeapVMAlloc / DoRHeapVMFree: spec §7)
+ * ====================================================================== */
+
+static struct large *large_record(struct ce6_heap *h)
+{
+    if (h->large_spare == NULL) {
+        size_t bytes = os_page_size();
+        struct large_chunk *c = meta_alloc(bytes);
+        if (c == NULL) {
+            return NULL;
+        }
+        c->bytes = bytes;
+        c->next = h->chunks;
+        h->chunks = c;
+        struct large *rec = (struct large *)align_up((uintptr_t)(c + 1), _Alignof(struct large));
+        for (; (uintptr_t)(rec + 1) <= (uintptr_t)c + bytes; rec++) {
+            rec->next = h->large_spare;
+            h->large_spare = rec;
+        }
+    }
+    struct large *l = h->large_spare;
+    h->large_spare = l->next;
+    memset(l, 0, sizeof *l);
+    return l;
+}
+
+static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
+static struct where locate(const struct ce6_heap *h, const void *p);
+static void reindex(struct ce6_heap *h, struct region *r);
+
+static uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err);
+static struct where locate_any(const struct ce6_heap *h, const void *p);
+static void free_item_locked(struct ce6_heap *h, const struct where *w);
+
+/* CE allocates its own records from the process heap: a large item's
+ * RHVAITEM (32 bytes) and a fixed heap's structure.  They move the process
+ * heap's placements as on the device; cebox pins them: the program never
+ * got them and may not free them, and they count as no item of its.  The
+ * process heap's lock is taken after h's (never the other way round). */
+static uintptr_t record_alloc(struct ce6_heap *h, size_t bytes)
+{
+    struct ce6_heap *p = h->process != NULL ? h->process : h;
+    DWORD ignored = 0;
+    if (p != h) {
+        lock_enter(&p->lock);
+    }
+    uintptr_t a = alloc_locked(p, bytes, &ignored);
+    if (a != 0) {
+        struct where w = locate_any(p, (void *)a);
+        if (w.loc == LOC_LARGE) {
+            w.l->pinned = true;
+            note_dead(p, w.l->size, 1);
+        } else {
+            set_pinned(w.r, w.g, true);
+            note_dead(p, (size_t)item_blocks(w.r, w.g) * BLK, 1);
+        }
+    }
+    if (p != h) {
+        lock_leave(&p->lock);
+    }
+    return a;
+}
+
+/* RHeapFree of a record (its region becomes the process heap's prgnfree). */
+static void record_free(struct ce6_heap *h, uintptr_t a)
+{
+    struct ce6_heap *p = h->process != NULL ? h->process : h;
+    if (p != h) {
+        lock_enter(&p->lock);
+    }
+    struct where w = locate_any(p, (void *)a);
+    if (w.loc == LOC_LARGE) {
+        DEBUG_INVARIANT(w.l->pinned, "a record is pinned");
+        w.l->pinned = false;
+        note_live(p, w.l->size, 1);
+    } else {
+        DEBUG_INVARIANT(w.loc == LOC_BUSY && pinned(w.r, w.g), "a record is pinned");
+        set_pinned(w.r, w.g, false);
+        note_live(p, (size_t)item_blocks(w.r, w.g) * BLK, 1);
+        p->cur = w.r->index;
+    }
+    free_item_locked(p, &w);
+    if (p != h) {
+        lock_leave(&p->lock);
+    }
+}
+
+static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
+{
+    struct large *l = large_record(h);
+    uintptr_t rec = l != NULL ? record_alloc(h, 32) : 0;
+    if (rec == 0) {
+        if (l != NULL) {
+            l->next = h->large_spare;
+            h->large_spare = l;
+        }
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return 0;
+    }
+    size_t reserve = align_up(n, h->gran);
+    size_t committed = align_up(n, h->page);
+    void *base;
+    DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
+    if (e == 0) {
+        e = commit_range(h, (uintptr_t)base, committed);
+        if (e != 0) {
+            slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
+        }
+    }
+    if (e != 0) {
+        record_free(h, rec);
+        l->next = h->large_spare;
+        h->large_spare = l;
+        *err = e;
+        return 0;
+    }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE);
+    l->record = rec;
+    l->base = (uintptr_t)base;
+    l->size = n;
+    l->committed = committed;
+    l->reserve = reserve;
+    l->next = h->large_head; /* CE pushes onto pvaList */
+    if (h->large_head != NULL) {
+        h->large_head->prev = l;
+    }
+    h->large_head = l;
+    h->st.large_items++;
+    set_blocks(h, l->base, reserve, (uintptr_t)l | 1);
+    note_live(h, n, 1);
+    return l->base;
+}
+
+static void free_large_locked(struct ce6_heap *h, struct large *l)
+{
+    if (l->prev != NULL) {
+        l->prev->next = l->next;
+    } else {
+        h->large_head = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->prev = l->prev;
+    }
+    set_blocks(h, l->base, l->reserve, 0);
+    note_dead(h, l->size, 1);
+    h->st.large_items--;
+    decommit_range(h, l->base, l->committed);
+    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    record_free(h, l->record);
+    l->next = h->large_spare;
+    h->large_spare = l;
+}
+
+/* ======================================================================
+ * Pointers
+ * ====================================================================== */
+
+/* What p is, pinned records included. */
+static struct where locate_any(const struct ce6_heap *h, const void *p)
+{
+    struct where w = {LOC_FOREIGN, NULL, 0, NULL};
+    uintptr_t a = (uintptr_t)p;
+    if (a - h->sbase >= h->ssize) {
+        return w;
+    }
+    uintptr_t tag = h->by_block[(a - h->sbase) >> h->gran_shift];
+    if (tag == 0) {
+        return w;
+    }
+    if (tag & 1) {
+        w.l = (struct large *)(tag & ~(uintptr_t)1);
+        w.loc = a == w.l->base ? LOC_LARGE : LOC_FOREIGN; /* CE looks only at bases */
+        return w;
+    }
+    struct region *r = (struct region *)tag;
+    w.r = r;
+    w.loc = LOC_INTERIOR;
+    if ((a - r->base) % BLK != 0) {
+        return w;
+    }
+    uint32_t g = (uint32_t)((a - r->base) / BLK);
+    if (g < r->hdr || g >= r->commit) {
+        return w;
+    }
+    w.g = g;
+    if (granmap_start(&r->map, g)) {
+        w.loc = LOC_BUSY;
+    } else if (granmap_free(&r->map, g)) {
+        w.loc = LOC_FREED;
+    }
+    return w;
+}
+
+/* What p is for the program: a record is no item of its. */
+static struct where locate(const struct ce6_heap *h, const void *p)
+{
+    struct where w = locate_any(h, p);
+    if ((w.loc == LOC_BUSY && pinned(w.r, w.g)) || (w.loc == LOC_LARGE && w.l->pinned)) {
+        w.loc = LOC_INTERIOR;
+    }
+    return w;
+}
+
+static enum heap_bad_kind bad_kind(enum loc loc)
+{
+    return loc == LOC_FOREIGN ? HEAP_BAD_FOREIGN : loc == LOC_FREED ? HEAP_BAD_FREED : HEAP_BAD_INTERIOR;
+}
+
+static void zero(uintptr_t from, uintptr_t to)
+{
+    if (to > from) {
+        memset((void *)from, 0, to - from);
+    }
+}
+
+/* ======================================================================
+ * The operations
+ * ====================================================================== */
+
+/* The small-item path of RHeapAlloc, lock held: the regions from prgnfree
+ * on, wrapping, those whose maxBlkFree admits n; then a new region. */
+static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err)
+{
+    DWORD e = 0;
+    struct region *r = NULL;
+    uint32_t g = NONE;
+    const uint32_t start = h->cur;
+    for (int lap = 0; lap < 2 && g == NONE; lap++) {
+        uint32_t i = lap == 0 ? maxtree_first_after(&h->k_max, start, n)
+                              : maxtree_first_after(&h->k_max, 0, n);
+        while (i != MAXTREE_NONE && i < h->nregions && (lap == 0 || i < start)) {
+            r = h->regions[i];
+            g = find_in_region(h, r, n, &e);
+            if (g != NONE) {
+                break;
+            }
+            i = i + 1 < h->k_max.leaves ? maxtree_first_after(&h->k_max, i + 1, n) : MAXTREE_NONE;
+        }
+    }
+    if (g == NONE && h->maximum == 0) {
+        e = 0;
+        g = region_grow(h, n, &r, &e);
+    } else if (g == NONE) {
+        entry_note_reason(LOG_REASON_HEAP_FULL);
+    }
+    if (g == NONE) {
+        *err = ERROR_NOT_ENOUGH_MEMORY; /* RHeapAlloc sets it for every failure */
+        return 0;
+    }
+    h->cur = r->index;
+    note_live(h, (size_t)n * BLK, 1);
+    return r->base + (size_t)g * BLK;
+}
+
+static uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err)
+{
+    uint32_t nb = blocks_of(n);
+    if (h->maximum == 0 && nb > LARGE_BLOCKS) {
+        uintptr_t p = alloc_large_locked(h, n, err);
+        if (p == 0) {
+            *err = ERROR_NOT_ENOUGH_MEMORY;
+        }
+        return p;
+    }
+    return alloc_small_locked(h, nb, err);
+}
+
+/* HeapCreate (spec §2, §9). */
+static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size_t max, DWORD *err)
+{
+    if ((flags & ~(DWORD)HEAP_NO_SERIALIZE) || max > MAX_REQUEST) {
+        *err = ERROR_INVALID_PARAMETER;
+        return NULL;
+    }
+    const size_t page = slot_page_size(s);
+    size_t mx = align_up(max, page);
+    size_t ini = align_up(initial > MAX_REQUEST ? MAX_REQUEST + page : initial, page);
+    if (mx != 0 && ini > mx) {
+        *err = ERROR_INVALID_PARAMETER; /* the commit lies outside the reservation */
+        return NULL;
+    }
+    size_t gran = slot_granularity(s);
+    size_t nblocks = slot_size(s) / gran;
+    uint32_t cap = mx != 0 ? 1 : (uint32_t)nblocks;
+    size_t off_regions = align_up(sizeof(struct ce6_heap), 64);
+    size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    size_t bytes = align_up(off_blocks + nblocks * sizeof(uintptr_t), os_page_size());
+    char *mem = meta_alloc(bytes);
+    if (mem == NULL) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    struct ce6_heap *h = (struct ce6_heap *)mem;
+    h->common.ops = &heap_ce6_ops;
+    h->common.slot = s;
+    h->slot = s;
+    h->sbase = slot_base(s);
+    h->ssize = slot_size(s);
+    h->page = page;
+    h->gran = gran;
+    h->gran_shift = (unsigned)__builtin_ctzll(gran);
+    h->maximum = (uint32_t)mx;
+    h->regions = (struct region **)(mem + off_regions);
+    h->cap = cap;
+    h->by_block = (uintptr_t *)(mem + off_blocks);
+    h->meta_bytes = bytes;
+    struct region *r = NULL;
+    DWORD e = ERROR_NOT_ENOUGH_MEMORY;
+    h->process = process_heap;
+    if (mx != 0 && process_heap != NULL) {
+        /* The RHEAP structure and its bitmap, from the process heap first. */
+        h->record = record_alloc(h, FIXED_STRUCT + mx / BLK / WORD_BLOCKS * 4);
+    }
+    if (maxtree_init(&h->k_max, 4) && (mx == 0 || process_heap == NULL || h->record != 0)) {
+        e = mx != 0 ? region_create(h, mx, ini, &r) : region_create(h, REGION_RESERVE, FIRST_COMMIT, &r);
+    }
+    if (e != 0) {
+        if (h->record != 0) {
+            record_free(h, h->record);
+        }
+        maxtree_destroy(&h->k_max);
+        meta_free(mem, bytes);
+        *err = e;
+        return NULL;
+    }
+    if (mx == 0) {
+        region_take_header(h, r, FIRST_HDR);
+    } else {
+        reindex(h, r);
+    }
+    h->handle = h->record != 0 ? h->record : r->base;
+    if (process_heap == NULL) {
+        process_heap = h;
+    }
+    return &h->common;
+}
+
+static bool ce6_destroy(struct heap *hh, DWORD *err)
+{
+    (void)err;
+    struct ce6_heap *h = ce6(hh);
+    lock_enter(&h->lock);
+    while (h->large_head != NULL) {
+        free_large_locked(h, h->large_head);
+    }
+    for (uint32_t i = h->nregions; i-- > 0;) {
+        struct region *r = h->regions[i];
+        decommit_range(h, r->base, (size_t)r->commit * BLK);
+        slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
+        meta_free(r, r->meta_bytes);
+    }
+    for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        meta_free(c, c->bytes);
+    }
+    maxtree_destroy(&h->k_max);
+    if (h->record != 0) {
+        record_free(h, h->record); /* CE frees the structure last */
+    }
+    lock_leave(&h->lock);
+    if (process_heap == h) {
+        process_heap = NULL;
+    }
+    meta_free(h, h->meta_bytes);
+    return true;
+}
+
+/* HeapAlloc (spec §6, §7, §9). */
+static void *ce6_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
+{
+    struct ce6_heap *h = ce6(hh);
+    if ((flags & ~(DWORD)HEAP_ALLOC_FLAGS) || n > MAX_REQUEST) {
+        *err = ERROR_INVALID_PARAMETER; /* SanitizeSize: over 1 GB is a bad parameter */
+        if (n > MAX_REQUEST) {
+            entry_note_reason(LOG_REASON_TOO_LARGE);
+        }
+        return NULL;
+    }
+    n = n == 0 ? 1 : n;
+    lock_enter(&h->lock);
+    uintptr_t p = alloc_locked(h, n, err);
+    lock_leave(&h->lock);
+    if (p != 0 && (flags & HEAP_ZERO_MEMORY) && !(h->maximum == 0 && blocks_of(n) > LARGE_BLOCKS)) {
+        zero(p, p + (size_t)blocks_of(n) * BLK); /* fresh large pages are zero already */
+    }
+    return (void *)p;
+}
+
+/* A pointer refused by HeapFree, HeapSize or HeapReAlloc (lock held). */
+static void count_bad(struct ce6_heap *h)
+{
+    h->st.bad_pointers++;
+}
+
+static void free_item_locked(struct ce6_heap *h, const struct where *w)
+{
+    if (w->loc == LOC_LARGE) {
+        free_large_locked(h, w->l);
+        return;
+    }
+    uint32_t nb = item_blocks(w->r, w->g);
+    free_blocks(w->r, w->g, nb);
+    reindex(h, w->r);
+    note_dead(h, (size_t)nb * BLK, 1);
+}
+
+/* HeapFree (spec §8): every refusal is ERROR_INVALID_PARAMETER. */
+static bool ce6_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
+{
+    struct ce6_heap *h = ce6(hh);
+    if ((flags & ~(DWORD)HEAP_NO_SERIALIZE) || (uintptr_t)p < 0x10000) {
+        *err = ERROR_INVALID_PARAMETER;
+        return false;
+    }
+    lock_enter(&h->lock);
+    struct where w = locate(h, p);
+    if (w.r != NULL) {
+        h->cur = w.r->index; /* prgnfree moves once the region is found */
+    }
+    bool ok = w.loc == LOC_BUSY || w.loc == LOC_LARGE;
+    if (ok) {
+        free_item_locked(h, &w);
+    } else {
+        count_bad(h);
+    }
+    lock_leave(&h->lock);
+    if (!ok) {
+        *err = ERROR_INVALID_PARAMETER;
+        heap_report_bad_pointer("HeapFree", (void *)h->handle, p, bad_kind(w.loc));
+    }
+    return ok;
+}
+
+static size_t usable_of(const struct where *w)
+{
+    return w->loc == LOC_LARGE ? w->l->size : (size_t)item_blocks(w->r, w->g) * BLK;
+}
+
+/* HeapSize (spec §8). */
+static size_t ce6_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
+{
+    struct ce6_heap *h = ce6(hh);
+    if ((flags & ~(DWORD)HEAP_NO_SERIALIZE) || (uintptr_t)p < 0x10000) {
+        *err = ERROR_INVALID_PARAMETER;
+        return (size_t)-1;
+    }
+    lock_enter(&h->lock);
+    struct where w = locate(h, p);
+    size_t n = (size_t)-1;
+    if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
+        n = usable_of(&w);
+    } else {
+        count_bad(h);
+    }
+    lock_leave(&h->lock);
+    if (n == (size_t)-1) {
+        *err = ERROR_INVALID_PARAMETER;
+        heap_report_bad_pointer("HeapSize", (void *)h->handle, p, bad_kind(w.loc));
+    }
+    return n;
+}
+
+enum in_place { IP_DONE, IP_MOVE, IP_FAILED };
+
+/* RHeapReAlloc's in-place part for a region item: shrink frees the tail;
+ * grow takes the free blocks after it, counting the uncommitted ones when
+ * the run reaches the committed end. */
+static enum in_place realloc_region_locked(struct ce6_heap *h, const struct where *w, size_t n,
+                                           size_t *old, size_t *now)
+{
+    struct region *r = w->r;
+    uint32_t cur = item_blocks(r, w->g), need = blocks_of(n);
+    uint32_t after = w->g + cur;
+    *old = *now = (size_t)cur * BLK;
+    if (need < cur) {
+        free_blocks(r, w->g + need, cur - need);
+        reindex(h, r);
+        note_dead(h, (size_t)(cur - need) * BLK, 0);
+        *now = (size_t)need * BLK;
+        return IP_DONE;
+    }
+    if (need == cur) {
+        return IP_DONE;
+    }
+    uint32_t delta = need - cur;
+    uint32_t avail = free_run_from(r, after);
+    if (after + avail >= r->commit) {
+        avail += r->total - r->commit;
+    }
+    if (avail < delta) {
+        return IP_MOVE;
+    }
+    if (commit_blocks(h, r, after + delta) != 0) {
+        return IP_FAILED;
+    }
+    take_blocks(r, after, delta, false);
+    r->max = min_u32(r->max, r->nfree);
+    reindex(h, r);
+    note_live(h, (size_t)delta * BLK, 0);
+    *now = (size_t)need * BLK;
+    return IP_DONE;
+}
+
+/* The same for a large item: pages decommitted or committed inside its
+ * reservation; HeapSize becomes the new request. */
+static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, size_t n,
+                                          size_t *old, size_t *now)
+{
+    size_t need = align_up(n, h->page);
+    *old = l->size;
+    if (need < l->committed) {
+        decommit_range(h, l->base + need, l->committed - need);
+        l->committed = need;
+    } else if (need > l->committed) {
+        if (need > l->reserve) {
+            return IP_MOVE;
+        }
+        if (commit_range(h, l->base + l->committed, need - l->committed) != 0) {
+            return IP_FAILED;
+        }
+        l->committed = need;
+    }
+    h->st.live_bytes = h->st.live_bytes - l->size + n;
+    if (h->st.live_bytes > h->st.peak_live_bytes) {
+        h->st.peak_live_bytes = h->st.live_bytes;
+    }
+    l->size = n;
+    *now = n;
+    return IP_DONE;
+}
+
+/* HeapReAlloc (spec §8). */
+static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
+{
+    struct ce6_heap *h = ce6(hh);
+    if ((flags & ~(DWORD)HEAP_REALLOC_FLAGS) || n > MAX_REQUEST) {
+        *err = ERROR_INVALID_PARAMETER;
+        return NULL;
+    }
+    if (flags & HEAP_GENERATE_EXCEPTIONS) {
+        *err = ERROR_NOT_SUPPORTED;
+        return NULL;
+    }
+    n = n == 0 ? 1 : n;
+    lock_enter(&h->lock);
+    struct where w = locate(h, p);
+    if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
+        count_bad(h);
+        lock_leave(&h->lock);
+        *err = ERROR_INVALID_PARAMETER;
+        heap_report_bad_pointer("HeapReAlloc", (void *)h->handle, p, bad_kind(w.loc));
+        return NULL;
+    }
+    size_t old, now;
+    enum in_place ip = w.loc == LOC_LARGE ? realloc_large_locked(h, w.l, n, &old, &now)
+                                          : realloc_region_locked(h, &w, n, &old, &now);
+    if (ip != IP_MOVE) {
+        lock_leave(&h->lock);
+        if (ip == IP_FAILED) {
+            *err = ERROR_NOT_ENOUGH_MEMORY;
+            return NULL;
+        }
+        if ((flags & HEAP_ZERO_MEMORY) && now > old) {
+            zero((uintptr_t)p + old, (uintptr_t)p + now);
+        }
+        return p;
+    }
+    if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
+        lock_leave(&h->lock);
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        entry_note_reason(LOG_REASON_IN_PLACE);
+        return NULL;
+    }
+    /* Move: allocate (HEAP_ZERO_MEMORY zeroes it all), copy, free the old
+     * item, which makes the old item's region prgnfree. */
+    uintptr_t q = alloc_locked(h, n, err);
+    if (q == 0) {
+        lock_leave(&h->lock);
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    if ((flags & HEAP_ZERO_MEMORY) && !(h->maximum == 0 && blocks_of(n) > LARGE_BLOCKS)) {
+        zero(q, q + (size_t)blocks_of(n) * BLK);
+    }
+    memcpy((void *)q, p, old);
+    if (w.r != NULL) {
+        h->cur = w.r->index;
+    }
+    free_item_locked(h, &w);
+    lock_leave(&h->lock);
+    return (void *)q;
+}
+
+/* EnumerateRegionItems' side effects: the rover goes to the first free
+ * block (the committed end if none), maxBlkFree becomes the longest run,
+ * or the blocks from the last run's start to the region's end when the
+ * region ends free.  Returns the longest committed free run. */
+static uint32_t region_enumerate(struct ce6_heap *h, struct region *r)
+{
+    uint32_t longest = 0, first = r->commit, last = r->commit;
+    for (uint32_t g = 0; g < r->commit;) {
+        if (granmap_free(&r->map, g)) {
+            uint32_t e = granmap_next_busy(&r->map, g);
+            first = min_u32(first, g);
+            longest = max_u32(longest, e - g);
+            last = g;
+            g = e;
+        } else {
+            g += item_blocks(r, g);
+            last = r->commit;
+        }
+    }
+    r->rover = first;
+    r->max = max_u32(longest, r->total - last);
+    reindex(h, r);
+    return longest;
+}
+
+/* DoRHeapCompactRegion: decommits the pages above the last bitmap word
+ * that holds a busy block. */
+static uint32_t region_compact(struct ce6_heap *h, struct region *r)
+{
+    uint32_t w = r->commit / WORD_BLOCKS;
+    while (w > 0 && word_all_free(r, (w - 1) * WORD_BLOCKS)) {
+        w--;
+    }
+    uint32_t page_blocks = (uint32_t)(h->page / BLK);
+    uint32_t keep = (uint32_t)align_up((size_t)w * WORD_BLOCKS, page_blocks);
+    if (keep < r->commit) {
+        decommit_range(h, r->base + (size_t)keep * BLK, (size_t)(r->commit - keep) * BLK);
+        granmap_set(&r->map, keep, r->commit, false);
+        r->commit = keep;
+        if (r->rover >= keep) {
+            r->rover = 0;
+        }
+    }
+    return region_enumerate(h, r);
+}
+
+/* HeapCompact (spec §10). */
+static size_t ce6_compact(struct heap *hh, DWORD flags, DWORD *err)
+{
+    struct ce6_heap *h = ce6(hh);
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        *err = ERROR_INVALID_PARAMETER;
+        return 0;
+    }
+    lock_enter(&h->lock);
+    h->cur = 0;
+    uint32_t best = region_compact(h, h->regions[0]);
+    uint32_t dflt = h->maximum == 0 ? LATER_HDR : 0;
+    for (uint32_t i = 1; i < h->nregions;) {
+        struct region *r = h->regions[i];
+        if (r->total == r->nfree + dflt) {
+            region_release(h, i);
+        } else {
+            best = max_u32(best, region_compact(h, r));
+            i++;
+        }
+    }
+    lock_leave(&h->lock);
+    return (size_t)best * BLK;
+}
+
+/* ======================================================================
+ * Consistency (HeapValidate(heap, 0, NULL))
+ * ====================================================================== */
+
+/* Items tile [0, commit); counts free blocks and the program's items. */
+static bool region_consistent(const struct ce6_heap *h, uint32_t i, struct region *r,
+                              size_t *live_bytes, size_t *live_items)
+{
+    uint32_t free_blocks_seen = 0;
+    if (r->index != i || r->commit > r->total || r->rover > r->commit ||
+        r->commit % (h->page / BLK) != 0 || !granmap_consistent(&r->map) ||
+        maxtree_key(&h->k_max, i) != r->max) {
+        return false;
+    }
+    for (uint32_t g = 0; g < r->commit;) {
+        if (granmap_free(&r->map, g)) {
+            if (granmap_start(&r->map, g)) {
+                return false;
+            }
+            uint32_t e = granmap_next_busy(&r->map, g);
+            free_blocks_seen += e - g;
+            g = e;
+        } else if (granmap_start(&r->map, g)) {
+            uint32_t e = granmap_item_end(&r->map, g, r->commit);
+            if (g >= r->hdr && pinned(r, g)) {
+                /* a record: CE's item, not the program's */
+            } else if (g >= r->hdr) {
+                *live_bytes += (size_t)(e - g) * BLK;
+                ++*live_items;
+            } else if (g != 0 || e != r->hdr) {
+                return false;
+            }
+            g = e;
+        } else {
+            return false;
+        }
+    }
+    for (uint32_t g = r->commit; g < r->total; g++) {
+        if (granmap_free(&r->map, g) || granmap_start(&r->map, g)) {
+            return false;
+        }
+    }
+    return r->nfree == free_blocks_seen + (r->total - r->commit);
+}
+
+static bool heap_consistent(struct ce6_heap *h)
+{
+    size_t live_bytes = 0, live_items = 0, committed = 0;
+    if (h->nregions == 0 || h->cur >= h->nregions || !maxtree_consistent(&h->k_max)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < h->nregions; i++) {
+        struct region *r = h->regions[i];
+        if (!region_consistent(h, i, r, &live_bytes, &live_items)) {
+            return false;
+        }
+        committed += (size_t)r->commit * BLK;
+    }
+    size_t nlarge = 0;
+    for (const struct large *l = h->large_head; l != NULL; l = l->next) {
+        live_bytes += l->pinned ? 0 : l->size;
+        live_items += !l->pinned;
+        committed += l->committed;
+        nlarge++;
+    }
+    return live_bytes == h->st.live_bytes && live_items == h->st.live_blocks &&
+           committed == h->st.committed_bytes && nlarge == h->st.large_items &&
+           h->st.regions == h->nregions;
+}
+
+static bool ce6_validate(struct heap *hh, DWORD flags, const void *p)
+{
+    struct ce6_heap *h = ce6(hh);
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        return false;
+    }
+    lock_enter(&h->lock);
+    bool ok;
+    if (p == NULL) {
+        ok = heap_consistent(h);
+    } else {
+        enum loc loc = locate(h, p).loc;
+        ok = loc == LOC_BUSY || loc == LOC_LARGE;
+    }
+    lock_leave(&h->lock);
+    return ok;
+}
+
+static bool ce6_owns(struct heap *hh, const void *p)
+{
+    struct ce6_heap *h = ce6(hh);
+    lock_enter(&h->lock);
+    enum loc loc = locate(h, p).loc;
+    lock_leave(&h->lock);
+    return loc == LOC_BUSY || loc == LOC_LARGE;
+}
+
+static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
+{
+    struct ce6_heap *h = ce6(hh);
+    lock_enter(&h->lock);
+    bool go = true;
+    for (uint32_t i = 0; go && i < h->nregions; i++) {
+        struct region *r = h->regions[i];
+        struct heap_walk_entry e = {HEAP_WALK_REGION, r->base, r->reserve, (size_t)r->commit * BLK, true};
+        go = fn(ctx, &e);
+        for (uint32_t g = r->hdr; go && g < r->commit;) {
+            bool busy = granmap_start(&r->map, g);
+            uint32_t next = busy ? granmap_item_end(&r->map, g, r->commit) : granmap_next_busy(&r->map, g);
+            struct heap_walk_entry it = {HEAP_WALK_ITEM, r->base + (size_t)g * BLK,
+                                         (size_t)(next - g) * BLK, 0, busy};
+            if (!busy || !pinned(r, g)) {
+                go = fn(ctx, &it);
+            }
+            g = next;
+        }
+    }
+    for (const struct large *l = h->large_head; go && l != NULL; l = l->next) {
+        struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->committed, true};
+        go = l->pinned || fn(ctx, &e);
+    }
+    lock_leave(&h->lock);
+}
+
+static void ce6_stats(struct heap *hh, struct heap_stats *out)
+{
+    struct ce6_heap *h = ce6(hh);
+    lock_enter(&h->lock);
+    *out = h->st;
+    lock_leave(&h->lock);
+}
+
+static void *ce6_handle(struct heap *hh)
+{
+    return (void *)ce6(hh)->handle;
+}
+
+static void ce6_lock(struct heap *hh)
+{
+    lock_take(&ce6(hh)->lock);
+}
+
+static void ce6_unlock(struct heap *hh)
+{
+    lock_give(&ce6(hh)->lock);
+}
+
+bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_state *out)
+{
+    struct ce6_heap *h = ce6(hh);
+    lock_enter(&h->lock);
+    bool ok = i < h->nregions;
+    if (ok) {
+        const struct region *r = h->regions[i];
+        out->base = r->base - h->sbase;
+        out->total = r->total;
+        out->commit = r->commit;
+        out->rover = r->rover;
+        out->nfree = r->nfree;
+        out->max = r->max;
+        out->current = i == h->cur;
+    }
+    lock_leave(&h->lock);
+    return ok;
+}
+
+const struct heap_ops heap_ce6_ops = {
+    .name = "ce6",
+    .align = BLK,
+    .create = ce6_create,
+    .destroy = ce6_destroy,
+    .alloc = ce6_alloc,
+    .realloc = ce6_realloc,
+    .free = ce6_free,
+    .size = ce6_size,
+    .compact = ce6_compact,
+    .validate = ce6_validate,
+    .owns = ce6_owns,
+    .walk = ce6_walk,
+    .stats = ce6_stats,
+    .handle = ce6_handle,
+    .lock = ce6_lock,
+    .unlock = ce6_unlock,
+};

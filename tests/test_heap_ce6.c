@@ -1,0 +1,413 @@
+/*
+ * test_heap_ce6.c - the CE 6.0 heap (profile ce6) through the public API:
+ * the layouts, sizes and errors that CE 6.0's coredll heap (LMEM rheap.cpp,
+ * heap.h, heap.c) gives, worked out from the source (docs/heaps/ce6.md).
+ *
+ * Each test starts from a fresh ce6 core, so the process heap is made at
+ * the first call and H = GetProcessHeap() is its first region's base.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cebox.h"
+#include "cebox/winmem.h"
+#include "core.h"
+#include "heap/heap.h"
+#include "meta.h"
+#include "oomutil.h"
+
+#define PAGE 4096u
+#define BLOCK 0x10000u
+#define SENTINEL 0xC0FFEEu
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[OPTIONS_ERR_MAX];
+    setenv("CEBOX_PROFILE", "ce6", 1);
+    unsetenv("CEBOX_RAM");
+    setenv("CEBOX_SLOT_SIZE", "32M", 1);
+    unsetenv("CEBOX_LARGE_MEMORY_AREA");
+    assert_int_equal(core_reset(err), 0);
+    heap_set_bad_pointer_hook(NULL);
+    SetLastError(SENTINEL);
+    return 0;
+}
+
+static size_t committed(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.committed_bytes;
+}
+
+static unsigned free_blocks(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.free_blocks;
+}
+
+static uintptr_t off(HANDLE h, const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)h;
+}
+
+/* The first item of a growable heap follows the 19 header blocks (heap
+ * structure and bitmap, 596 bytes); sizes are whole 32-byte blocks, 0 and
+ * 1 byte take one block; items follow each other with no header. */
+static void test_first_item_and_block_sizes(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    assert_non_null(h);
+    assert_int_equal((uintptr_t)h % BLOCK, 0);
+    void *a = HeapAlloc(h, 0, 1);
+    void *b = HeapAlloc(h, 0, 0);
+    void *c = HeapAlloc(h, 0, 33);
+    void *d = HeapAlloc(h, 0, 100);
+    assert_int_equal(off(h, a), 0x260);
+    assert_int_equal(off(h, b), 0x280);
+    assert_int_equal(off(h, c), 0x2A0);
+    assert_int_equal(off(h, d), 0x2E0);
+    assert_int_equal(HeapSize(h, 0, a), 32);
+    assert_int_equal(HeapSize(h, 0, b), 32);
+    assert_int_equal(HeapSize(h, 0, c), 64);
+    assert_int_equal(HeapSize(h, 0, d), 128);
+    assert_int_equal(GetLastError(), SENTINEL);
+}
+
+/* A fresh growable heap commits one page; HeapCompact returns the largest
+ * committed free run: 4096 - 19 * 32 = 3488 bytes. */
+static void test_fresh_heap_commit_and_compact(void **state)
+{
+    (void)state;
+    GetProcessHeap();
+    size_t before = committed();
+    unsigned blocks = free_blocks();
+    HANDLE h = HeapCreate(0, 0x20000, 0); /* the initial size is ignored */
+    assert_non_null(h);
+    assert_int_equal(committed() - before, PAGE);
+    assert_int_equal(blocks - free_blocks(), 1);
+    assert_int_equal(HeapCompact(h, 0), 3488);
+    assert_int_equal(HeapCompact(h, 1 << 5), 0);
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_true(HeapDestroy(h));
+}
+
+/* The search runs from the rover (the block after the last item taken)
+ * to the committed end before it looks below the rover: a freed hole
+ * below the rover is passed over while room remains above it. */
+static void test_rover_passes_over_a_hole_below_it(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    void *a = HeapAlloc(h, 0, 32);
+    void *b = HeapAlloc(h, 0, 32);
+    void *c = HeapAlloc(h, 0, 32);
+    assert_int_equal(off(h, c), 0x260 + 64);
+    assert_true(HeapFree(h, 0, a)); /* rover = a */
+    void *d = HeapAlloc(h, 0, 64);  /* a's block is too short: after c */
+    assert_int_equal(off(h, d), 0x260 + 96);
+    void *e = HeapAlloc(h, 0, 32); /* rover after d: not back to a */
+    assert_int_equal(off(h, e), 0x260 + 160);
+    (void)b;
+    assert_true(HeapDestroy(h));
+}
+
+/* Items of more than 16 KB get a reservation of their own: the pointer is
+ * its base, HeapSize the requested byte count, the pages of the request
+ * committed; 16 KB exactly stays in a region. */
+static void test_over_16k_gets_its_own_reservation(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    size_t c0 = committed();
+    unsigned b0 = free_blocks();
+    void *big = HeapAlloc(h, 0, 16385);
+    assert_non_null(big);
+    assert_int_equal((uintptr_t)big % BLOCK, 0);
+    assert_int_equal(HeapSize(h, 0, big), 16385);
+    assert_int_equal(committed() - c0, 5 * PAGE);
+    assert_int_equal(b0 - free_blocks(), 1);
+    void *in = HeapAlloc(h, 0, 16384);
+    assert_int_equal(off(h, in), 0x260);
+    assert_int_equal(HeapSize(h, 0, in), 16384);
+    /* Resizing inside the reservation keeps the base; HeapSize follows. */
+    assert_ptr_equal(HeapReAlloc(h, 0, big, 20000), big);
+    assert_int_equal(HeapSize(h, 0, big), 20000);
+    assert_ptr_equal(HeapReAlloc(h, 0, big, 5000), big);
+    assert_int_equal(HeapSize(h, 0, big), 5000);
+    assert_null(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, big, 70000));
+    assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+    assert_true(HeapFree(h, 0, big));
+    assert_int_equal(b0 - free_blocks(), 0);
+    assert_true(HeapDestroy(h));
+}
+
+/* A large item's 32-byte record is an item of the process heap, which
+ * moves the process heap's next placements; the program cannot free it. */
+static void test_large_item_record_in_process_heap(void **state)
+{
+    (void)state;
+    HANDLE ph = GetProcessHeap();
+    void *a = HeapAlloc(ph, 0, 32);
+    assert_int_equal(off(ph, a), 0x260);
+    HANDLE h = HeapCreate(0, 0, 0);
+    void *big = HeapAlloc(h, 0, 20000);
+    assert_non_null(big);
+    void *b = HeapAlloc(ph, 0, 32);
+    assert_int_equal(off(ph, b), 0x2A0); /* the record took 0x280 */
+    assert_false(HeapFree(ph, 0, (char *)ph + 0x280));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_true(HeapFree(h, 0, big)); /* frees the record: the rover goes there */
+    void *c = HeapAlloc(ph, 0, 32);
+    assert_int_equal(off(ph, c), 0x280);
+    assert_true(HeapDestroy(h));
+}
+
+/* A second region carries a 17-block header: its first item is at +0x220. */
+static void test_later_region_header(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    /* 1901 free blocks in the first region: 3 items of 512 and one of 365. */
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(HeapAlloc(h, 0, 16384));
+    }
+    void *last = HeapAlloc(h, 0, 365 * 32);
+    assert_int_equal(off(h, last), 0x260 + 3 * 16384);
+    unsigned b0 = free_blocks();
+    void *next = HeapAlloc(h, 0, 32);
+    assert_int_equal(b0 - free_blocks(), 1);
+    assert_int_equal((uintptr_t)next % BLOCK, 0x220);
+    /* Freed, the region is wholly free: HeapCompact releases it. */
+    assert_true(HeapFree(h, 0, next));
+    HeapCompact(h, 0);
+    assert_int_equal(free_blocks(), b0);
+    assert_true(HeapDestroy(h));
+}
+
+/* HeapCompact decommits the pages above the last bitmap word (16 blocks)
+ * that holds a busy block. */
+static void test_compact_decommits_above_last_busy_word(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    size_t c0 = committed();
+    void *p[5];
+    for (int i = 0; i < 5; i++) {
+        p[i] = HeapAlloc(h, 0, 4000); /* 125 blocks each */
+    }
+    assert_int_equal(committed() - c0, 5 * PAGE); /* blocks up to 644: 6 pages */
+    for (int i = 4; i >= 1; i--) {
+        assert_true(HeapFree(h, 0, p[i]));
+    }
+    /* p[0] ends at block 144: word 8 is the last busy one, so blocks from
+     * 256 (page 2) on are decommitted; the largest free run is 256 - 144. */
+    assert_int_equal(HeapCompact(h, 0), (256 - 144) * 32);
+    assert_int_equal(committed() - c0, 1 * PAGE);
+    assert_true(HeapFree(h, 0, p[0]));
+    assert_int_equal(HeapCompact(h, 0), 3488);
+    assert_int_equal(committed() - c0, 0);
+    assert_true(HeapDestroy(h));
+}
+
+/* A fixed heap's structure (116 bytes + a bitmap word per 16 blocks) is an
+ * item of the process heap, and is its handle; its region has no header
+ * (first item at its base), commits nothing beyond its initial size, never
+ * grows, keeps big items inside, and a full one fails with
+ * ERROR_NOT_ENOUGH_MEMORY. */
+static void test_fixed_heap(void **state)
+{
+    (void)state;
+    HANDLE ph = GetProcessHeap();
+    size_t c0 = committed();
+    HANDLE h = HeapCreate(0, 0, 40000);
+    assert_non_null(h);
+    assert_int_equal(off(ph, h), 0x260); /* 116 + 80 * 4 = 436 bytes: 14 blocks */
+    assert_int_equal(off(ph, HeapAlloc(ph, 0, 1)), 0x260 + 14 * 32);
+    assert_false(HeapFree(ph, 0, h)); /* not the program's */
+    assert_int_equal(committed(), c0);
+    void *a = HeapAlloc(h, 0, 20000);
+    assert_int_equal((uintptr_t)a % BLOCK, 0);
+    assert_int_equal(HeapSize(h, 0, a), 20000); /* 625 blocks */
+    assert_int_equal(committed() - c0, 5 * PAGE);
+    void *b = HeapAlloc(h, 0, 21000); /* 657 blocks, 655 left */
+    assert_null(b);
+    assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+    assert_true(HeapDestroy(h));
+    assert_null(HeapCreate(0, 3 * PAGE, 2 * PAGE));
+}
+
+/* HeapReAlloc grows into the free blocks after the item and shrinks by
+ * freeing its tail; it moves only when the blocks after it are busy. */
+static void test_realloc_in_place(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    char *a = HeapAlloc(h, 0, 64);
+    memset(a, 7, 64);
+    char *g = HeapReAlloc(h, HEAP_ZERO_MEMORY, a, 200);
+    assert_ptr_equal(g, a);
+    assert_int_equal(HeapSize(h, 0, a), 224);
+    assert_int_equal(a[63], 7);
+    assert_int_equal(a[64], 0);
+    assert_int_equal(a[223], 0);
+    assert_ptr_equal(HeapReAlloc(h, 0, a, 40), a);
+    assert_int_equal(HeapSize(h, 0, a), 64);
+    void *b = HeapAlloc(h, 0, 32); /* right after a (the rover is there) */
+    assert_int_equal(off(h, b), 0x260 + 64);
+    assert_null(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, a, 100));
+    assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+    char *m = HeapReAlloc(h, 0, a, 100);
+    assert_ptr_not_equal(m, a);
+    assert_int_equal(m[0], 7);
+    assert_int_equal(HeapSize(h, 0, m), 128);
+    assert_true(HeapDestroy(h));
+}
+
+/* CE 6's errors: bad pointers and double frees are ERROR_INVALID_PARAMETER,
+ * so is a request over 1 GB; HEAP_GENERATE_EXCEPTIONS on HeapReAlloc is
+ * ERROR_NOT_SUPPORTED; LocalSize of a bad pointer is 0 with 87. */
+static void test_errors(void **state)
+{
+    (void)state;
+    HANDLE h = GetProcessHeap();
+    char *a = HeapAlloc(h, 0, 100);
+    assert_false(HeapFree(h, 0, a + 32));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_true(HeapFree(h, 0, a));
+    SetLastError(SENTINEL);
+    assert_false(HeapFree(h, 0, a));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    SetLastError(SENTINEL);
+    assert_int_equal(HeapSize(h, 0, a), (SIZE_T)-1);
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    SetLastError(SENTINEL);
+    assert_int_equal(LocalSize(a), 0);
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    SetLastError(SENTINEL);
+    assert_null(HeapAlloc(h, 0, 0x40000001u));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    SetLastError(SENTINEL);
+    assert_null(HeapAlloc(h, HEAP_GENERATE_EXCEPTIONS, 10));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    void *b = HeapAlloc(h, 0, 10); /* the rover is on a's block: a again */
+    assert_ptr_equal(b, a);
+    assert_null(HeapReAlloc(h, HEAP_GENERATE_EXCEPTIONS, b, 20));
+    assert_int_equal(GetLastError(), ERROR_NOT_SUPPORTED);
+    assert_null(HeapCreate(0, 0, 0x40001000u));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_false(HeapDestroy(h));
+    assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_true(HeapValidate(h, 0, b));
+    assert_false(HeapValidate(h, 0, a + 32));
+}
+
+/* A heap of `regions` regions, each holding three items of 512 blocks, so
+ * that the next such item needs a new region. */
+static HANDLE heap_of_full_regions(int regions)
+{
+    HANDLE h = HeapCreate(0, 0, 0);
+    assert_non_null(h);
+    for (int i = 0; i < 3 * regions; i++) {
+        assert_non_null(HeapAlloc(h, 0, 16384));
+    }
+    return h;
+}
+
+/* The operation `op` on a heap made by `prep`, with the n-th bookkeeping
+ * allocation failing, for n = 1, 2, ... until it succeeds: each failure
+ * is NULL with ERROR_NOT_ENOUGH_MEMORY and leaves the heap valid and the
+ * slot as it was; once the heap is destroyed nothing is left behind. */
+static void sweep(const char *what, int regions, size_t n_bytes)
+{
+    size_t meta0 = meta_bytes_in_use();
+    unsigned fails = 0;
+    for (unsigned long n = 1; n < 100; n++) {
+        HANDLE h = heap_of_full_regions(regions);
+        size_t c0 = committed();
+        unsigned b0 = free_blocks();
+        SetLastError(SENTINEL);
+        meta_fail_after(n);
+        void *p = HeapAlloc(h, 0, n_bytes);
+        bool landed = failure_landed(n);
+        if (p == NULL) {
+            assert_true(landed);
+            assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+            assert_int_equal(committed(), c0);
+            assert_int_equal(free_blocks(), b0);
+            fails++;
+        }
+        assert_true(HeapValidate(h, 0, NULL));
+        assert_true(HeapDestroy(h));
+        assert_int_equal(meta_bytes_in_use(), meta0);
+        if (!landed) {
+            assert_non_null(p);
+            printf("%-28s %u clean failures\n", what, fails);
+            return;
+        }
+    }
+    fail_msg("%s: never succeeded", what);
+}
+
+static void test_bookkeeping_failures_are_clean(void **state)
+{
+    (void)state;
+    GetProcessHeap();
+    sweep("new region", 1, 16384);
+    sweep("fifth region (tree grows)", 4, 16384);
+    sweep("large item record", 0, 100000);
+    /* HeapCreate itself, growable and fixed. */
+    for (size_t max = 0; max <= 65536; max += 65536) {
+        size_t meta0 = meta_bytes_in_use(), c0 = committed();
+        unsigned fails = 0;
+        for (unsigned long n = 1;; n++) {
+            assert_true(n < 100);
+            SetLastError(SENTINEL);
+            meta_fail_after(n);
+            HANDLE h = HeapCreate(0, 0, max);
+            bool landed = failure_landed(n);
+            if (h == NULL) {
+                assert_true(landed);
+                assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
+                assert_int_equal(committed(), c0);
+                assert_int_equal(meta_bytes_in_use(), meta0);
+                fails++;
+                continue;
+            }
+            assert_true(HeapDestroy(h));
+            if (!landed) {
+                printf("HeapCreate (max %-6zu)       %u clean failures\n", max, fails);
+                break;
+            }
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_first_item_and_block_sizes, setup),
+        cmocka_unit_test_setup(test_fresh_heap_commit_and_compact, setup),
+        cmocka_unit_test_setup(test_rover_passes_over_a_hole_below_it, setup),
+        cmocka_unit_test_setup(test_over_16k_gets_its_own_reservation, setup),
+        cmocka_unit_test_setup(test_large_item_record_in_process_heap, setup),
+        cmocka_unit_test_setup(test_later_region_header, setup),
+        cmocka_unit_test_setup(test_compact_decommits_above_last_busy_word, setup),
+        cmocka_unit_test_setup(test_fixed_heap, setup),
+        cmocka_unit_test_setup(test_realloc_in_place, setup),
+        cmocka_unit_test_setup(test_errors, setup),
+        cmocka_unit_test_setup(test_bookkeeping_failures_are_clean, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
