@@ -323,29 +323,6 @@ static void html_frame(FILE *out, size_t n, const struct frame *f)
     fputs("</td></tr>\n", out);
 }
 
-/* "slot exhausted (3), fragmentation (1)": the site's reasons, then its
- * memory states. */
-static void site_reasons(FILE *out, const struct site *s)
-{
-    const char *sep = "";
-    fputs("<p>reason: ", out);
-    for (unsigned i = 0; i < LOG_REASON_COUNT; i++) {
-        if (s->reasons[i] != 0) {
-            fprintf(out, "%s%s (%zu)", sep, log_reason_text(i), s->reasons[i]);
-            sep = ", ";
-        }
-    }
-    fputs("; memory state: ", out);
-    sep = "";
-    for (size_t i = 0; i <= MEMSTATE_COUNT; i++) {
-        if (s->states[i] != 0) {
-            fprintf(out, "%s%s (%zu)", sep, report_state_name(i), s->states[i]);
-            sep = ", ";
-        }
-    }
-    fputs("</p>\n", out);
-}
-
 static void html_site(FILE *out, size_t index, size_t k, const struct lr_process *p, const struct site *s,
                       size_t drawn)
 {
@@ -359,7 +336,9 @@ static void html_site(FILE *out, size_t index, size_t k, const struct lr_process
         }
     }
     fprintf(out, ", %s</h4>\n", size);
-    site_reasons(out, s);
+    fputs("<p>", out);
+    report_write_causes(out, s); /* fixed text and numbers only */
+    fputs("</p>\n", out);
     const struct lr_failure *f = &p->failures[s->first];
     fprintf(out, "<p>first at %.3f s, thread %u, failure %u", (double)f->time_ns / 1e9, (unsigned)f->tid,
             (unsigned)f->seq);

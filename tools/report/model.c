@@ -188,3 +188,28 @@ const char *report_size_text(char *buf, size_t len, uint64_t min, uint64_t max)
     }
     return buf;
 }
+
+/* Writes "(sep)text (count)" for each non-zero count. */
+static void write_counts(FILE *out, const size_t *counts, size_t n, const char *(*name)(size_t))
+{
+    const char *sep = " ";
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] != 0) {
+            fprintf(out, "%s%s (%zu)", sep, name(i), counts[i]);
+            sep = ", ";
+        }
+    }
+}
+
+static const char *reason_name(size_t i)
+{
+    return log_reason_text((unsigned)i);
+}
+
+void report_write_causes(FILE *out, const struct site *s)
+{
+    fputs("reason:", out);
+    write_counts(out, s->reasons, LOG_REASON_COUNT, reason_name);
+    fputs("; memory state:", out);
+    write_counts(out, s->states, MEMSTATE_COUNT + 1, report_state_name);
+}

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "memstate.h"
 #include "report/logread.h"
@@ -57,5 +58,9 @@ const char *report_state_name(size_t i);
 /* "size 900.0 KB (921600 bytes)", or "sizes A to B" when they differ,
  * into buf; returns buf. */
 const char *report_size_text(char *buf, size_t len, uint64_t min, uint64_t max);
+
+/* "reason: slot exhausted (3), fragmentation (1); memory state: normal
+ * (4)": the site's counts by reason, then by memory state (fixed text). */
+void report_write_causes(FILE *out, const struct site *s);
 
 #endif

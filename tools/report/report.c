@@ -130,23 +130,9 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
         }
         char size[80];
         fprintf(out, ", %s", report_size_text(size, sizeof size, s->size_min, s->size_max));
-        fprintf(out, "\n  reason:");
-        const char *sep = " ";
-        for (unsigned i = 0; i < LOG_REASON_COUNT; i++) {
-            if (s->reasons[i] != 0) {
-                fprintf(out, "%s%s (%zu)", sep, log_reason_text(i), s->reasons[i]);
-                sep = ", ";
-            }
-        }
-        fprintf(out, "; memory state:");
-        sep = " ";
-        for (size_t i = 0; i <= MEMSTATE_COUNT; i++) {
-            if (s->states[i] != 0) {
-                fprintf(out, "%s%s (%zu)", sep, report_state_name(i), s->states[i]);
-                sep = ", ";
-            }
-        }
-        fprintf(out, "\n");
+        fputs("\n  ", out);
+        report_write_causes(out, s);
+        fputc('\n', out);
         if (s->nframes == 0) {
             fprintf(out, "    (no stack recorded)\n");
         }
