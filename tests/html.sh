@@ -87,9 +87,12 @@ fi
     "'$P/forkexec' 2 && '$P/oom_chain' frag; '$P/oom_inline'" > /dev/null 2>&1
 report multi "$TMP/multi"
 procs=$(grep -c '<section class="process"' "$TMP/multi.dom")
-if [ "$procs" -ge 5 ] && grep -q '<span class="fn">inline_inner</span><span class="inl">inlined</span>' "$TMP/multi.dom" &&
+toc=$(sed -n '/<nav id="contents">/,/<\/nav>/p' "$TMP/multi.dom")
+if [ "$procs" -ge 5 ] && [ "$(printf '%s\n' "$toc" | grep -c 'programs/forkexec [12]</a>')" -eq 2 ] &&
+    printf '%s\n' "$toc" | grep -q 'programs/oom_chain frag</a>: 2 failed allocations' &&
+    printf '%s\n' "$toc" | grep -q 'programs/oom_inline</a>: 3 failed allocations' && grep -q '<span class="fn">inline_inner</span><span class="inl">inlined</span>' "$TMP/multi.dom" &&
     grep -q 'id="contents"' "$TMP/multi.dom" && grep -q '<span class="fn">chain_level3</span>' "$TMP/multi.dom"; then
-    ok "multi: $procs processes with contents; inline_inner marked inlined"
+    ok "multi: $procs processes in the contents (sh, forkexec 2 and 1, oom_chain frag, oom_inline with their failures); inline_inner marked inlined"
 else
     bad "multi: processes ($procs), contents, inlined marks"
 fi
