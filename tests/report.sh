@@ -555,7 +555,7 @@ check "--stack-depth 128 is accepted" sh -c "'$CEBOX' settings --stack-depth 128
 # ---- usage
 "$CEBOX" report > /dev/null 2>&1; check "no log given: exit 2" test $? -eq 2
 "$CEBOX" report --format xml "$TMP/m" > /dev/null 2> "$TMP/rerr"; st=$?
-check "bad --format: exit 2, one line" sh -c "test $st -eq 2 && grep -q \"format 'xml' is not valid; accepted: text, json or folded\" '$TMP/rerr'"
+check "bad --format: exit 2, one line" sh -c "test $st -eq 2 && grep -q \"format 'xml' is not valid; accepted: text, json, folded or html\" '$TMP/rerr'"
 mkdir -p "$TMP/empty"
 "$CEBOX" report "$TMP/empty" > /dev/null 2> "$TMP/rerr"; st=$?
 check "a directory without logs: exit 2, says how to record" sh -c "test $st -eq 2 && grep -q 'no event logs' '$TMP/rerr'"

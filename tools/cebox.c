@@ -67,7 +67,7 @@ static void usage(FILE *f)
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
-            "  report [--format text|json|folded] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
+            "  report [--format text|json|folded|html] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
             "             the failed allocations and leaks of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n"

@@ -1,13 +1,13 @@
 /*
  * fuzz_report.c - fuzz target: arbitrary bytes as a log file given to
- * `cebox report` (report_main), so that grouping, symbolizing and the three
+ * `cebox report` (report_main), so that grouping, symbolizing and the four
  * output formats meet whatever the log reader accepts, not only the logs
  * cebox writes.
  *
  * The input, its record checksums repaired (fuzz_repair_checksums: the
  * checksum test itself is the log reader target's), is written to an
- * in-memory file (memfd) named by its /proc/self/fd path; the format is chosen by the input's size (size % 3:
- * text, json, folded), so that a seed log and its mutations see all three.
+ * in-memory file (memfd) named by its /proc/self/fd path; the format is chosen by the input's size (size % 4:
+ * text, json, folded, html), so that a seed log and its mutations see all four.
  * The report goes to /dev/null.  Checked: no crash, no sanitizer report, no
  * exit (out of memory is an exit), and the status is 0 or 1 (a damaged
  * log), never 2: a readable file is always a report.
@@ -44,7 +44,7 @@ static void write_log(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const formats[] = {"text", "json", "folded"};
+    static const char *const formats[] = {"text", "json", "folded", "html"};
     if (log_fd < 0) {
         open_files();
     }
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_repair_checksums(copy, size);
     write_log(copy, size);
     free(copy);
-    char *argv[] = {"cebox", "report", "--format", (char *)formats[size % 3], log_path, NULL};
+    char *argv[] = {"cebox", "report", "--format", (char *)formats[size % 4], log_path, NULL};
     fflush(stdout);
     int saved = dup(STDOUT_FILENO);
     FUZZ_CHECK(saved >= 0 && dup2(null_fd, STDOUT_FILENO) == STDOUT_FILENO);

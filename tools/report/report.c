@@ -2,11 +2,13 @@
  * report.c - `cebox report`: the event logs of a run, read offline.
  *
  * Owns: finding the logs (a directory's cebox-PID.log files, or the files
- * named), grouping each process's failures by distinct stack, its leak
- * sites (--leaks) with the suppressions (the defaults for libc's and
- * ld.so's own blocks, and LeakSanitizer-style files), and the three
- * outputs: text for people, one JSON document, folded stacks for
- * flamegraph.pl and speedscope.  Symbols come from symbolize.c; the exit
+ * named), grouping their processes into runs, each process's leak sites
+ * (--leaks) with the suppressions (the defaults for libc's and ld.so's own
+ * blocks, and LeakSanitizer-style files), and three of the outputs: text
+ * for people, one JSON document, folded stacks for flamegraph.pl and
+ * speedscope; the fourth, an HTML page, is html.c's.  Every format shows
+ * the same model: each process's failures grouped by distinct stack and
+ * symbolized (model.c, with symbolize.c).  The exit
  * summary's text from the same function the preload library prints it
  * with (run_summary_format).
  *
@@ -27,203 +29,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "report/logread.h"
 #include "memstate.h"
 #include "record/leaks.h"
 #include "record/runsummary.h"
+#include "report/html.h"
+#include "report/logread.h"
+#include "report/model.h"
 #include "report/symbolize.h"
 
-enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED };
-
-#define CHAIN_FRAMES 16 /* source frames per address held on the stack; longer inline chains use the heap */
-
-/* One displayed frame of a site's stack. */
-struct frame {
-    uint64_t address, offset;
-    const char *module;   /* base name of the object, or NULL when unknown */
-    const char *function; /* NULL when unknown */
-    const char *file;
-    int line;
-    bool inlined;
-};
-
-/* The failures of one process that share a stack. */
-struct site {
-    uint32_t stack_id;
-    size_t count, first; /* failures, index of the first */
-    uint64_t size_min, size_max;
-    size_t reasons[LOG_REASON_COUNT];
-    size_t apis[LOG_API_COUNT];
-    size_t states[MEMSTATE_COUNT + 1];
-    struct frame *frames;
-    size_t nframes;
-};
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n != 0 ? n : 1, size);
-    if (p == NULL) {
-        fprintf(stderr, "cebox report: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash != NULL ? slash + 1 : path;
-}
-
-/* ---- grouping and symbolizing ---- */
-
-static int by_count(const void *a, const void *b)
-{
-    const struct site *x = a, *y = b;
-    if (x->count != y->count) {
-        return x->count > y->count ? -1 : 1;
-    }
-    return x->first < y->first ? -1 : x->first > y->first;
-}
-
-/* Room for `more` frames after the site's nframes. */
-static void reserve_frames(struct site *s, size_t *cap, size_t more)
-{
-    if (s->nframes + more <= *cap) {
-        return;
-    }
-    size_t want = *cap * 2 > s->nframes + more ? *cap * 2 : s->nframes + more;
-    struct frame *grown = realloc(s->frames, want * sizeof *grown);
-    if (grown == NULL) {
-        fprintf(stderr, "cebox report: out of memory\n");
-        exit(2);
-    }
-    s->frames = grown;
-    *cap = want;
-}
-
-/* Appends the frames of the stack's address i to the site: its whole
- * inline chain, innermost first (on the heap when longer than the buffer). */
-static void add_address(struct symbolizer *sym, const struct lr_process *p, const struct lr_stack *st, uint32_t i,
-                        struct site *s, size_t *cap)
-{
-    const struct lr_module *m = st->module[i] >= 0 ? &p->modules[st->module[i]] : NULL;
-    struct sym_frame buf[CHAIN_FRAMES] = {{NULL, NULL, 0, false}}, *sf = buf;
-    size_t n = m != NULL ? symbolize(sym, m, st->ips[i], true, buf, CHAIN_FRAMES) : 1;
-    if (n > CHAIN_FRAMES) {
-        sf = xcalloc(n, sizeof *sf);
-        size_t again = symbolize(sym, m, st->ips[i], true, sf, n);
-        n = again < n ? again : n;
-    }
-    reserve_frames(s, cap, n);
-    for (size_t k = 0; k < n; k++) {
-        s->frames[s->nframes++] = (struct frame){
-            .address = st->ips[i],
-            .offset = m != NULL ? st->ips[i] - m->bias : st->ips[i],
-            .module = m != NULL ? base_name(m->path) : NULL,
-            .function = sf[k].function,
-            .file = sf[k].file,
-            .line = sf[k].line,
-            .inlined = sf[k].inlined,
-        };
-    }
-    if (sf != buf) {
-        free(sf);
-    }
-}
-
-static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, struct site *s)
-{
-    const struct lr_stack *st = s->stack_id != 0 ? logread_stack(p, s->stack_id) : NULL;
-    size_t cap = 0;
-    for (uint32_t i = 0; st != NULL && i < st->depth; i++) {
-        add_address(sym, p, st, i, s, &cap);
-    }
-}
-
-/* The frames of stack `id` of p (none for 0 or an unknown id), each
- * address expanded into its whole inline chain. */
-static struct frame *symbolize_stack(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
-                                     size_t *nframes)
-{
-    struct site s = {.stack_id = id};
-    symbolize_site(sym, p, &s);
-    *nframes = s.nframes;
-    return s.frames;
-}
-
-/* A failure by its stack id, for grouping by sorting. */
-struct failure_ref {
-    uint32_t stack_id;
-    size_t index;
-};
-
-static int by_stack(const void *a, const void *b)
-{
-    const struct failure_ref *x = a, *y = b;
-    if (x->stack_id != y->stack_id) {
-        return x->stack_id < y->stack_id ? -1 : 1;
-    }
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-static void site_count(struct site *s, const struct lr_failure *f)
-{
-    s->count++;
-    s->size_min = f->size < s->size_min ? f->size : s->size_min;
-    s->size_max = f->size > s->size_max ? f->size : s->size_max;
-    s->reasons[f->reason < LOG_REASON_COUNT ? f->reason : LOG_REASON_OTHER]++;
-    s->apis[f->api < LOG_API_COUNT ? f->api : 0]++;
-    s->states[f->state < MEMSTATE_COUNT ? f->state : MEMSTATE_COUNT]++;
-}
-
-/* The sites of p, most frequent first, symbolized.  Failures are grouped
- * by sorting them on their stack id: the ids come from the file, and a
- * table indexed by id would be as large as the largest (4 G entries for a
- * corrupt one). */
-static struct site *group(struct symbolizer *sym, const struct lr_process *p, size_t *nsites)
-{
-    struct site *sites = xcalloc(p->nfailures, sizeof *sites);
-    struct failure_ref *refs = xcalloc(p->nfailures, sizeof *refs);
-    for (size_t i = 0; i < p->nfailures; i++) {
-        refs[i] = (struct failure_ref){.stack_id = p->failures[i].stack_id, .index = i};
-    }
-    qsort(refs, p->nfailures, sizeof *refs, by_stack);
-    size_t n = 0;
-    for (size_t i = 0; i < p->nfailures; i++) {
-        const struct lr_failure *f = &p->failures[refs[i].index];
-        if (i == 0 || refs[i].stack_id != refs[i - 1].stack_id) {
-            sites[n] = (struct site){.stack_id = f->stack_id, .first = refs[i].index, .size_min = f->size};
-            n++;
-        }
-        site_count(&sites[n - 1], f);
-    }
-    free(refs);
-    qsort(sites, n, sizeof *sites, by_count);
-    for (size_t k = 0; k < n; k++) {
-        symbolize_site(sym, p, &sites[k]);
-    }
-    *nsites = n;
-    return sites;
-}
-
-static void free_sites(struct site *sites, size_t n)
-{
-    for (size_t k = 0; k < n; k++) {
-        free(sites[k].frames);
-    }
-    free(sites);
-}
-
-static const char *api_text(unsigned api)
-{
-    return api == LOG_API_MALLOC ? "malloc family" : api == LOG_API_MMAP ? "mmap family" : log_api_name(api);
-}
-
-static const char *state_name(size_t i)
-{
-    return i < MEMSTATE_COUNT ? memstate_name((enum memstate)i) : "?";
-}
+enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED, FORMAT_HTML };
 
 /* ---- leaks (--leaks) ---- */
 
@@ -378,11 +192,11 @@ static int by_bytes(const void *a, const void *b)
 static void group_leaks(struct symbolizer *sym, const struct lr_process *p, struct leaks *lk)
 {
     memset(lk, 0, sizeof *lk);
-    lk->v = xcalloc(p->nleaks, sizeof *lk->v);
+    lk->v = report_xcalloc(p->nleaks, sizeof *lk->v);
     for (size_t i = 0; i < p->nleaks; i++) {
         struct leak_view *v = &lk->v[lk->n++];
         v->leak = &p->leaks[i];
-        v->frames = symbolize_stack(sym, p, v->leak->stack_id, &v->nframes);
+        v->frames = report_symbolize_stack(sym, p, v->leak->stack_id, &v->nframes);
         v->suppressed = is_suppressed(v);
         unsigned k = v->leak->kind < LEAK_KINDS ? v->leak->kind : LEAK_DEFINITE;
         if (v->suppressed) {
@@ -397,7 +211,7 @@ static void group_leaks(struct symbolizer *sym, const struct lr_process *p, stru
         qsort(lk->v, lk->n, sizeof *lk->v, by_bytes);
     }
     if (p->has_end && p->end.crash_stack_id != 0) {
-        lk->crash = symbolize_stack(sym, p, p->end.crash_stack_id, &lk->ncrash);
+        lk->crash = report_symbolize_stack(sym, p, p->end.crash_stack_id, &lk->ncrash);
     }
 }
 
@@ -420,7 +234,7 @@ static bool has_lost_bytes(const struct leaks *lk)
 static const char *frame_text(char *buf, size_t cap, const struct frame *f)
 {
     if (f->function != NULL && f->file != NULL) {
-        snprintf(buf, cap, "%s at %s:%d", f->function, base_name(f->file), f->line);
+        snprintf(buf, cap, "%s at %s:%d", f->function, report_base_name(f->file), f->line);
     } else if (f->function != NULL) {
         snprintf(buf, cap, "%s (%s+0x%" PRIx64 ")", f->function, f->module ? f->module : "?", f->offset);
     } else {
@@ -576,42 +390,17 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
             p->nfailures, p->nfailures == 1 ? "" : "s", nsites, nsites == 1 ? "" : "s");
     for (size_t k = 0; k < nsites; k++) {
         const struct site *s = &sites[k];
-        char a[32];
         fprintf(out, "\nsite %zu: %zu failure%s", k + 1, s->count, s->count == 1 ? "" : "s");
         for (unsigned i = 0; i < LOG_API_COUNT; i++) {
             if (s->apis[i] != 0) {
-                fprintf(out, ", %s", api_text(i));
+                fprintf(out, ", %s", report_api_text(i));
             }
         }
-        if (s->size_min == s->size_max) {
-            /* The exact count too, when the short form rounds it. */
-            const char *text = run_summary_bytes(a, sizeof a, s->size_min);
-            if (strstr(text, " bytes") != NULL) {
-                fprintf(out, ", size %s", text);
-            } else {
-                fprintf(out, ", size %s (%" PRIu64 " bytes)", text, s->size_min);
-            }
-        } else {
-            char b[32];
-            fprintf(out, ", sizes %s to %s", run_summary_bytes(a, sizeof a, s->size_min), run_summary_bytes(b, sizeof b, s->size_max));
-        }
-        fprintf(out, "\n  reason:");
-        const char *sep = " ";
-        for (unsigned i = 0; i < LOG_REASON_COUNT; i++) {
-            if (s->reasons[i] != 0) {
-                fprintf(out, "%s%s (%zu)", sep, log_reason_text(i), s->reasons[i]);
-                sep = ", ";
-            }
-        }
-        fprintf(out, "; memory state:");
-        sep = " ";
-        for (size_t i = 0; i <= MEMSTATE_COUNT; i++) {
-            if (s->states[i] != 0) {
-                fprintf(out, "%s%s (%zu)", sep, state_name(i), s->states[i]);
-                sep = ", ";
-            }
-        }
-        fprintf(out, "\n");
+        char size[80];
+        fprintf(out, ", %s", report_size_text(size, sizeof size, s->size_min, s->size_max));
+        fputs("\n  ", out);
+        report_write_causes(out, s);
+        fputc('\n', out);
         if (s->nframes == 0) {
             fprintf(out, "    (no stack recorded)\n");
         }
@@ -788,7 +577,7 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
         sep = "";
         for (size_t i = 0; i <= MEMSTATE_COUNT; i++) {
             if (s->states[i] != 0) {
-                fprintf(out, "%s\"%s\"", sep, state_name(i));
+                fprintf(out, "%s\"%s\"", sep, report_state_name(i));
                 sep = ", ";
             }
         }
@@ -875,7 +664,7 @@ static long pid_in_log_name(const char *name)
 
 static int by_pid(const void *a, const void *b)
 {
-    long x = pid_in_log_name(base_name(*(char *const *)a)), y = pid_in_log_name(base_name(*(char *const *)b));
+    long x = pid_in_log_name(report_base_name(*(char *const *)a)), y = pid_in_log_name(report_base_name(*(char *const *)b));
     return x < y ? -1 : x > y;
 }
 
@@ -981,8 +770,8 @@ static struct entry *group_runs(const struct lr_log *all, size_t nlogs, struct r
     for (size_t i = 0; i < nlogs; i++) {
         n += all[i].nprocs;
     }
-    struct entry *e = xcalloc(n, sizeof *e);
-    struct run *runs = xcalloc(n, sizeof *runs);
+    struct entry *e = report_xcalloc(n, sizeof *e);
+    struct run *runs = report_xcalloc(n, sizeof *runs);
     size_t k = 0, r = 0;
     for (size_t i = 0; i < nlogs; i++) {
         for (size_t j = 0; j < all[i].nprocs; j++, k++) {
@@ -1002,7 +791,7 @@ static struct entry *group_runs(const struct lr_log *all, size_t nlogs, struct r
             e[k] = (struct entry){.log = &all[i], .p = p, .run = &runs[at], .order = k};
         }
     }
-    struct run **order = xcalloc(r, sizeof *order);
+    struct run **order = report_xcalloc(r, sizeof *order);
     for (size_t i = 0; i < r; i++) {
         order[i] = &runs[i];
     }
@@ -1049,6 +838,17 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
     if (format == FORMAT_TEXT && nruns > 1) {
         printf("%zu runs in %s\n\n", nruns, where);
     }
+    /* The page's contents come first: the processes it will show. */
+    struct html_proc *page = format == FORMAT_HTML ? report_xcalloc(n, sizeof *page) : NULL;
+    size_t npage = 0;
+    for (size_t i = 0; page != NULL && i < n; i++) {
+        if (wanted(f, e[i].p)) {
+            page[npage++] = (struct html_proc){.log = e[i].log, .p = e[i].p, .run = e[i].run->rank};
+        }
+    }
+    if (page != NULL) {
+        html_begin(stdout, where, page, npage, nruns);
+    }
     const struct run *last = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!wanted(f, e[i].p)) {
@@ -1059,7 +859,7 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
             last = e[i].run;
         }
         size_t nsites;
-        struct site *sites = group(sym, e[i].p, &nsites);
+        struct site *sites = report_group(sym, e[i].p, &nsites);
         struct leaks lk;
         group_leaks(sym, e[i].p, &lk);
         switch (format) {
@@ -1068,10 +868,11 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
             json_process(stdout, e[i].log, e[i].p, sites, nsites, &lk, shown == 0, e[i].run->rank);
             break;
         case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
+        case FORMAT_HTML: html_process(stdout, &page[shown], shown + 1, sites, nsites); break;
         }
         shown++;
         free_leaks(&lk);
-        free_sites(sites, nsites);
+        report_free_sites(sites, nsites);
     }
     if (format == FORMAT_JSON) {
         printf("\n], \"runs\": [");
@@ -1086,6 +887,7 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
             putchar('}');
         }
     }
+    free(page);
     free(e);
     free(runs);
     return shown;
@@ -1108,13 +910,14 @@ static bool is_session_log(const char *path)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cebox report [--format text|json|folded] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
+    fprintf(f, "Usage: cebox report [--format text|json|folded|html] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
                "Prints, per process of a run recorded with --out DIR, the exit summary and the failed\n"
                "allocations grouped by call stack (most frequent first), symbolized offline.\n\n"
                "Options of report:\n"
                "  --format text    for people (default)\n"
                "  --format json    one JSON document\n"
                "  --format folded  folded stacks for flamegraph.pl and speedscope\n"
+               "  --format html    one self-contained page (works offline; charts and slot maps as SVG)\n"
                "  --suppressions FILE  leak:PATTERN lines (LeakSanitizer's form): leak sites with a frame\n"
                "                   whose function, source file or module matches are counted as suppressed\n"
                "  --pid N          only process N (repeatable)\n"
@@ -1161,8 +964,10 @@ int report_main(int argc, char **argv)
                 format = FORMAT_JSON;
             } else if (v != NULL && strcmp(v, "folded") == 0) {
                 format = FORMAT_FOLDED;
+            } else if (v != NULL && strcmp(v, "html") == 0) {
+                format = FORMAT_HTML;
             } else {
-                fprintf(stderr, "cebox report: --format '%s' is not valid; accepted: text, json or folded\n",
+                fprintf(stderr, "cebox report: --format '%s' is not valid; accepted: text, json, folded or html\n",
                         v != NULL ? v : "");
                 return 2;
             }
@@ -1212,13 +1017,13 @@ int report_main(int argc, char **argv)
     }
     if (logs.n == 0) {
         if (status == 0) {
-            fprintf(stderr, "cebox report: no log given; usage: cebox report [--format text|json|folded] "
+            fprintf(stderr, "cebox report: no log given; usage: cebox report [--format text|json|folded|html] "
                             "DIR|LOGFILE...\n");
         }
         return 2;
     }
 
-    struct lr_log *all = xcalloc(logs.n, sizeof *all);
+    struct lr_log *all = report_xcalloc(logs.n, sizeof *all);
     bool read_any = false;
     for (size_t i = 0; i < logs.n; i++) {
         char err[512];
@@ -1247,6 +1052,9 @@ int report_main(int argc, char **argv)
         fprintf(stderr, "cebox report: no process %s in %s\n",
                 f.npids != 0 ? "with the pids given" : "with failed allocations", where != NULL ? where : "these logs");
         status = f.npids != 0 ? 2 : status;
+    }
+    if (format == FORMAT_HTML) {
+        html_end(stdout, all, logs.n);
     }
     if (format == FORMAT_JSON) {
         printf("], \"errors\": [");

@@ -1,0 +1,134 @@
+#!/bin/sh
+# html.sh - `cebox report --format html` over runs recorded with
+# `cebox run --out DIR`, loaded in headless Chromium:
+#  - one process (oom_chain malloc) and a multi-process run (sh running
+#    forkexec, oom_chain frag and oom_inline): the page is well formed (every
+#    element closed), fetches nothing (no http(s) URL, no script, no
+#    external resource), and the DOM Chromium renders holds what the JSON
+#    report says: a section per process with the table of contents, every
+#    site's functions in order with the inlined ones marked, a bar per
+#    reason, and the slot map at each site's first failure, cell by cell;
+#  - the screenshot is not blank and shows the map's and the chart's colours;
+#  - a hostile log (markup in the program's path and arguments) adds no
+#    element to the page.
+# Without chromium (or $CHROMIUM, the browser to use) the test says so and
+# is skipped (exit 77).
+set -u
+B="${top_builddir:-.}"
+S="${top_srcdir:-.}"
+CEBOX="$B/cebox"
+P="$B/tests/programs"
+CHECK="$S/tests/html_check.py"
+. "${top_srcdir:-.}/tests/testlib.sh"
+
+CHROMIUM=${CHROMIUM:-chromium}
+if ! command -v "$CHROMIUM" > /dev/null 2>&1; then
+    echo "# SKIP: $CHROMIUM is not installed (apt-get install chromium), so the page cannot be rendered"
+    exit 77
+fi
+show() { sed 's/^/#   /' "$1" | head -"${2:-20}"; }
+
+# browse PAGE OUT [--screenshot]: the rendered DOM of PAGE into OUT, or its
+# screenshot; a browser of its own each time (no profile, no network use).
+browse() {
+    page=$1 out=$2 mode=${3:-}
+    profile=$(mktemp -d "$TMP/profile.XXXXXX")
+    set -- --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+        --disable-sync --no-first-run --user-data-dir="$profile"
+    if [ "$mode" = --screenshot ]; then
+        (cd "$TMP" && timeout 120 "$CHROMIUM" "$@" --screenshot="$out" --window-size=1200,2000 "file://$page") \
+            > "$TMP/chromium.err" 2>&1
+    else
+        timeout 120 "$CHROMIUM" "$@" --dump-dom "file://$page" > "$out" 2> "$TMP/chromium.err"
+    fi
+}
+
+# report NAME DIR: the HTML and JSON reports of DIR, the page checked
+# well formed and offline, then rendered and checked against the JSON.
+report() {
+    name=$1 dir=$2
+    "$CEBOX" report --format html "$dir" > "$TMP/$name.html" 2> "$TMP/rerr"
+    st=$?
+    "$CEBOX" report --format json "$dir" > "$TMP/$name.json" 2>> "$TMP/rerr"
+    if [ "$st" -eq 0 ] && python3 "$CHECK" valid "$TMP/$name.html" > "$TMP/check" 2>&1; then
+        ok "$name: the page is well formed and fetches nothing"
+    else
+        bad "$name: the page is well formed and fetches nothing (report exit $st)"; show "$TMP/check"; show "$TMP/rerr"
+    fi
+    browse "$TMP/$name.html" "$TMP/$name.dom"
+    if [ -s "$TMP/$name.dom" ] && python3 "$CHECK" content "$TMP/$name.dom" "$TMP/$name.json" > "$TMP/check" 2>&1; then
+        ok "$name: Chromium's DOM has every process, site, stack, bar and map cell of the JSON report"
+    else
+        bad "$name: Chromium's DOM against the JSON report"; show "$TMP/check"; show "$TMP/chromium.err"
+    fi
+}
+
+# ---- one process: 4 failures at 2 sites, a 16-block slot
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/one" "$P/oom_chain" malloc > /dev/null 2>&1
+report one "$TMP/one"
+if grep -q '<span class="fn">chain_level3</span>' "$TMP/one.dom" && [ "$(grep -c '<rect class="block"' "$TMP/one.dom")" -eq 64 ] &&
+    [ "$(grep -c '<g class="bar">' "$TMP/one.dom")" -eq 2 ] && ! grep -q 'id="contents"' "$TMP/one.dom"; then
+    ok "one: chain_level3 named, 4 maps of 16 cells, 2 bars, no contents"
+else
+    bad "one: chain_level3 named, 4 maps of 16 cells, 2 bars, no contents"
+fi
+browse "$TMP/one.html" "$TMP/one.png" --screenshot
+# The map's heap colour and the chart's bar colour (html.c) must be drawn.
+if python3 "$CHECK" png "$TMP/one.png" 3b7dd8 4a78b0 > "$TMP/check" 2>&1; then
+    ok "one: the screenshot shows the page, the map and the chart ($(cat "$TMP/check"))"
+else
+    bad "one: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
+fi
+[ -n "${HTML_KEEP:-}" ] && cp "$TMP/one.html" "$TMP/one.png" "$HTML_KEEP"/
+
+# ---- several processes: sh, forkexec twice (fork and exec), oom_chain
+# frag, oom_inline (inlined frames)
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/multi" sh -c \
+    "'$P/forkexec' 2 && '$P/oom_chain' frag; '$P/oom_inline'" > /dev/null 2>&1
+report multi "$TMP/multi"
+procs=$(grep -c '<section class="process"' "$TMP/multi.dom")
+toc=$(sed -n '/<nav id="contents">/,/<\/nav>/p' "$TMP/multi.dom")
+if [ "$procs" -ge 5 ] && [ "$(printf '%s\n' "$toc" | grep -c 'programs/forkexec [12]</a>')" -eq 2 ] &&
+    printf '%s\n' "$toc" | grep -q 'programs/oom_chain frag</a>: 2 failed allocations' &&
+    printf '%s\n' "$toc" | grep -q 'programs/oom_inline</a>: 3 failed allocations' && grep -q '<span class="fn">inline_inner</span><span class="inl">inlined</span>' "$TMP/multi.dom" &&
+    grep -q 'id="contents"' "$TMP/multi.dom" && grep -q '<span class="fn">chain_level3</span>' "$TMP/multi.dom"; then
+    ok "multi: $procs processes in the contents (sh, forkexec 2 and 1, oom_chain frag, oom_inline with their failures); inline_inner marked inlined"
+else
+    bad "multi: processes ($procs), contents, inlined marks"
+fi
+
+# ---- a hostile log: markup in the executable's path and in the arguments
+evil='<script>alert(1)</script><img src=x onerror=alert(2)><b>&amp;"'"'"
+mkdir -p "$TMP/x<i>y&z"
+cp "$P/oom_chain" "$TMP/x<i>y&z/<b>chain"
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/evil" "$TMP/x<i>y&z/<b>chain" malloc "$evil" > /dev/null 2>&1
+"$CEBOX" report --format html "$TMP/evil" > "$TMP/evil.html" 2> "$TMP/rerr"
+if python3 "$CHECK" hostile "$TMP/evil.html" "$evil" > "$TMP/check" 2>&1 && grep -q '&lt;script&gt;' "$TMP/evil.html" &&
+    grep -q 'x&lt;i&gt;y&amp;z/&lt;b&gt;chain' "$TMP/evil.html"; then
+    ok "a hostile log: its markup is shown as text, no element added"
+else
+    bad "a hostile log: its markup is shown as text"; show "$TMP/check"
+fi
+browse "$TMP/evil.html" "$TMP/evil.dom"
+if [ -s "$TMP/evil.dom" ] && python3 "$CHECK" hostile "$TMP/evil.dom" "$evil" > "$TMP/check" 2>&1; then
+    ok "a hostile log: Chromium's DOM has only the page's own elements, the markup as text"
+else
+    bad "a hostile log: Chromium's DOM"; show "$TMP/check"
+fi
+
+# ---- every log of the fuzz corpus: a well-formed page (or a clean refusal)
+pages=0 broken=""
+for log in "$S"/tests/fuzz/corpus/logread/* "$S"/tests/fuzz/corpus/report/*; do
+    "$CEBOX" report --format html "$log" > "$TMP/c.html" 2> /dev/null
+    st=$?
+    if [ "$st" -gt 1 ] || ! python3 "$CHECK" valid "$TMP/c.html" > /dev/null 2>&1; then
+        broken="$broken $(basename "$log")"
+    fi
+    pages=$((pages + 1))
+done
+if [ -z "$broken" ]; then
+    ok "the fuzz corpus: $pages pages, every one well formed and offline"
+else
+    bad "the fuzz corpus: broken pages for$broken"
+fi
+finish

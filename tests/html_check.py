@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""html_check.py - the checks of tests/html.sh on `cebox report --format html`.
+
+  valid PAGE            every element closed in order (void ones excepted),
+                        nothing fetched: no http(s) URL, no script, no
+                        external stylesheet, image or font
+  content DOM JSON      the page (as Chromium rendered it: --dump-dom) holds
+                        what the JSON report of the same logs says: one
+                        section per process, the table of contents, every
+                        site's functions (inlined frames marked), a bar per
+                        reason, and the slot maps cell by cell
+  hostile PAGE TEXT     TEXT (markup from the log) appears as text only: no
+                        element the page does not write, no on* attribute
+  png SHOT COLOUR...    the screenshot is not blank: many colours, and each
+                        COLOUR (rrggbb: the map's and the chart's) drawn
+Exits 1 with the reason on the first failed check.
+"""
+import html.parser
+import json
+import re
+import struct
+import sys
+import zlib
+
+# Every element html.c writes: any other one came from a log.
+PAGE_TAGS = {"#root", "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "h4", "p",
+             "nav", "ol", "ul", "li", "a", "main", "section", "dl", "dt", "dd", "div", "table", "thead", "tbody",
+             "tr", "th", "td", "span", "code", "details", "summary", "pre", "figure", "figcaption", "svg", "g",
+             "text", "rect", "footer"}
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class Tree(html.parser.HTMLParser):
+    """The elements of a page, each with its attributes, text and children."""
+
+    def __init__(self, strict):
+        super().__init__(convert_charrefs=True)
+        self.strict = strict
+        self.root = {"tag": "#root", "attrs": {}, "children": [], "text": ""}
+        self.stack = [self.root]
+        self.errors = []
+
+    def handle_starttag(self, tag, attrs):
+        node = {"tag": tag, "attrs": dict(attrs), "children": [], "text": ""}
+        self.stack[-1]["children"].append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag, attrs):
+        self.stack[-1]["children"].append({"tag": tag, "attrs": dict(attrs), "children": [], "text": ""})
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if len(self.stack) > 1 and self.stack[-1]["tag"] == tag:
+            self.stack.pop()
+            return
+        self.errors.append("line %d: </%s> closes <%s>" % (self.getpos()[0], tag, self.stack[-1]["tag"]))
+        while self.strict is False and len(self.stack) > 1 and self.stack.pop()["tag"] != tag:
+            pass
+
+    def handle_data(self, data):
+        for node in self.stack:
+            node["text"] += data
+
+
+def parse(path, strict):
+    t = Tree(strict)
+    t.feed(open(path, encoding="utf-8").read())
+    t.close()
+    if strict and len(t.stack) > 1:
+        t.errors.append("unclosed at the end: " + " ".join("<%s>" % n["tag"] for n in t.stack[1:]))
+    return t
+
+
+def walk(node):
+    yield node
+    for c in node["children"]:
+        yield from walk(c)
+
+
+def find(node, tag, cls=None):
+    return [n for n in walk(node) if n["tag"] == tag and (cls is None or cls in n["attrs"].get("class", "").split())]
+
+
+def fail(msg):
+    print("html_check: " + msg)
+    sys.exit(1)
+
+
+def valid(page):
+    t = parse(page, strict=True)
+    if t.errors:
+        fail("not well formed: " + "; ".join(t.errors[:5]))
+    text = open(page, encoding="utf-8").read()
+    if re.search(r"https?://", text, re.I):
+        fail("an http(s) URL: " + re.search(r".{0,40}https?://.{0,40}", text, re.I).group(0))
+    for n in walk(t.root):
+        a = n["attrs"]
+        if n["tag"] in ("script", "iframe", "object", "embed", "link", "img") or "src" in a or \
+                any(k.startswith("on") for k in a):
+            fail("something that loads or runs: <%s %s>" % (n["tag"], a))
+    if "@import" in text or "url(" in text:
+        fail("the style fetches something")
+
+
+def content(dom, report):
+    t = parse(dom, strict=False)
+    procs = json.load(open(report))["processes"]
+    sections = find(t.root, "section", "process")
+    if [s["attrs"].get("data-pid") for s in sections] != [str(p["pid"]) for p in procs]:
+        fail("process sections %s, the JSON report has %s" %
+             ([s["attrs"].get("data-pid") for s in sections], [p["pid"] for p in procs]))
+    nav = [n for n in walk(t.root) if n["tag"] == "nav" and n["attrs"].get("id") == "contents"]
+    if len(procs) > 1:
+        links = [a["attrs"].get("href") for a in find(nav[0], "a")] if nav else []
+        if links != ["#p%d" % (i + 1) for i in range(len(procs))]:
+            fail("contents %s for %d processes" % (links, len(procs)))
+        for p, s in zip(procs, sections):
+            if s["attrs"].get("id") not in [l[1:] for l in links]:
+                fail("no contents entry for the section of %d" % p["pid"])
+    elif nav:
+        fail("contents for a single process")
+    ids = {n["attrs"]["id"]: n for n in walk(t.root) if "id" in n["attrs"]}
+    for p, s in zip(procs, sections):
+        sites = find(s, "section", "site")
+        if len(sites) != len(p["oom"]):
+            fail("pid %d: %d sites drawn, %d in the JSON" % (p["pid"], len(sites), len(p["oom"])))
+        for site, want in zip(sites, p["oom"]):
+            rows = find(find(site, "tbody")[0], "tr") if want["stack"] else []
+            got = [(r["children"][2]["text"].replace("inlined", "", 1) if "inlined" in r["attrs"].get("class", "")
+                    else r["children"][2]["text"], "inlined" in r["attrs"].get("class", "")) for r in rows]
+            expect = [(f["function"] or "?", f["inlined"]) for f in want["stack"]]
+            if got != expect:
+                fail("pid %d: stack %s, the JSON has %s" % (p["pid"], got, expect))
+            for r in rows:
+                if ("inlined" in r["attrs"].get("class", "")) != bool(find(r, "span", "inl")):
+                    fail("pid %d: an inlined frame without its mark" % p["pid"])
+            link = [a["attrs"]["href"][1:] for a in find(site, "a")]
+            fig = ids.get(link[0]) if link else None
+            cells = find(fig, "rect", "block") if fig else []
+            kinds = "".join(c["attrs"].get("data-kind") for c in cells)
+            if kinds != want["first"]["slot_map"] or len(cells) != want["first"]["blocks"]:
+                fail("pid %d: the map at the site's first failure has %d cells '%s', the slot %d blocks '%s'" %
+                     (p["pid"], len(cells), kinds, want["first"]["blocks"], want["first"]["slot_map"]))
+            if any(not find(c, "title") or not re.match(r"block \d+ at 0x[0-9a-f]+: ", find(c, "title")[0]["text"])
+                   for c in cells):
+                fail("pid %d: a map cell without its block on hover" % p["pid"])
+        reasons = {r for site in p["oom"] for r in site["reasons"]}
+        bars = find(s, "g", "bar")
+        if len(bars) != len(reasons):
+            fail("pid %d: %d bars for %d reasons" % (p["pid"], len(bars), len(reasons)))
+        total = sum(int(find(b, "text")[1]["text"]) for b in bars)
+        if total != sum(site["count"] for site in p["oom"]):
+            fail("pid %d: the bars add up to %d" % (p["pid"], total))
+        for m in find(s, "svg", "slot-map"):
+            if len(find(m, "rect", "block")) != int(m["attrs"]["data-blocks"]):
+                fail("pid %d: a map's cells differ from its block count" % p["pid"])
+        if p["summary"] is not None and not find(s, "table", "summary"):
+            fail("pid %d: no summary table" % p["pid"])
+
+
+def hostile(page, text):
+    t = parse(page, strict=True)
+    if t.errors:
+        fail("the hostile page is not well formed: " + "; ".join(t.errors[:5]))
+    for n in walk(t.root):
+        if n["tag"] not in PAGE_TAGS or any(k.startswith("on") for k in n["attrs"]):
+            fail("the log's markup became an element: <%s %s>" % (n["tag"], n["attrs"]))
+    if text not in find(t.root, "h2")[0]["text"]:
+        fail("the log's text is not shown as text: %r" % find(t.root, "h2")[0]["text"])
+
+
+def png_pixels(path):
+    """The pixels of an 8-bit RGB or RGBA PNG, as rows of bytes."""
+    data = open(path, "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        fail("%s is not a PNG" % path)
+    at, idat = 8, b""
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT":
+            idat += body
+        at += 12 + length
+    if depth != 8 or colour not in (2, 6):
+        fail("PNG of depth %d, colour type %d" % (depth, colour))
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride) if f else ():
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+            if f == 1:
+                line[x] = (line[x] + a) & 255
+            elif f == 2:
+                line[x] = (line[x] + b) & 255
+            elif f == 3:
+                line[x] = (line[x] + ((a + b) >> 1)) & 255
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return width, height, bpp, rows
+
+
+def png(shot, *colours):
+    width, height, bpp, rows = png_pixels(shot)
+    seen = set()
+    for line in rows:
+        for x in range(0, len(line), bpp):
+            seen.add(line[x:x + 3])
+    if len(seen) < 16:
+        fail("the screenshot (%dx%d) has %d colours: blank?" % (width, height, len(seen)))
+    for c in colours:
+        if bytes.fromhex(c) not in seen:
+            fail("colour %s is not in the screenshot" % c)
+    print("screenshot %dx%d, %d colours" % (width, height, len(seen)))
+
+
+if __name__ == "__main__":
+    {"valid": valid, "content": content, "hostile": hostile, "png": png}[sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,496 @@
+/*
+ * html.c - `cebox report --format html`: the report as one HTML page.
+ *
+ * Owns: the page's layout.  It is self-contained and works offline: the
+ * style is inline, there is no script, no font, image or anything else
+ * fetched; charts and slot maps are inline SVG, so the tables and pictures
+ * need no JavaScript.  Per process (with a table of contents when there
+ * are several): what was run, the exit summary's numbers, the charts
+ * (failures by reason), the failure sites with their symbolized stacks
+ * (inlined levels marked), and the slot map at each recorded failure, one
+ * cell per block coloured by what owns it, the block and its address on
+ * hover (<title>).
+ *
+ * Invariant: every string that comes from a log (commands, paths, function
+ * and file names, settings) goes through html_escape, in text and in
+ * attributes alike, so a hostile log cannot add markup to the page.
+ * Everything else written is fixed text or a number.
+ */
+#include "report/html.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "record/runsummary.h"
+
+/* Slot-map cells drawn per process, over all its maps: a ce5 slot has 512
+ * blocks, a 2 GB one 32768; maps past the budget are counted, not drawn. */
+#define HTML_MAP_CELLS 65536
+#define MAP_COLUMNS 64
+#define MAP_PITCH 14 /* px from one cell to the next; cells are a pixel smaller */
+
+void html_escape(FILE *out, const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; c != NULL && *c != '\0'; c++) {
+        switch (*c) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&#39;", out); break;
+        default:
+            if (*c < 0x20 && *c != '\n' && *c != '\t') {
+                fputs("&#xFFFD;", out); /* control characters are not allowed in HTML text */
+            } else {
+                fputc(*c, out);
+            }
+        }
+    }
+}
+
+static const char style[] =
+    "body{font:14px/1.4 sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;color:#222;background:#fff}\n"
+    "h1{font-size:1.6em}h2{border-bottom:2px solid #567;padding-bottom:.2em;margin-top:2em}\n"
+    "h3{margin-top:1.5em;color:#345}h4{margin:1.2em 0 .3em}\n"
+    "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccd;padding:.15em .5em;text-align:left;"
+    "vertical-align:top}\n"
+    "th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+    "code,.stack td{font-family:monospace}.stack tr.inlined td{background:#fbf7e8}\n"
+    ".inl{font-size:.8em;color:#8a6d00;border:1px solid #d9c27a;border-radius:3px;padding:0 .3em;margin-left:.4em}\n"
+    "dl.info{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em}dl.info dt{font-weight:bold}\n"
+    "dl.info dd{margin:0;font-family:monospace;word-break:break-all}\n"
+    ".tables{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start}\n"
+    "figure{margin:1em 0}figcaption{margin-bottom:.3em}.note{color:#555}.damaged{color:#a00}\n"
+    "ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1.2em}\n"
+    "ul.legend svg{vertical-align:middle;margin-right:.3em}\n";
+
+/* ---- page ---- */
+
+static void process_title(FILE *out, const struct lr_process *p)
+{
+    fprintf(out, "process %u", (unsigned)p->pid);
+    if (p->command != NULL && p->command[0] != '\0') {
+        fputs(": ", out);
+        html_escape(out, p->command);
+    }
+}
+
+static size_t summary_failures(const struct lr_process *p)
+{
+    return p->has_summary ? (size_t)run_summary_failures(&p->summary) : p->nfailures;
+}
+
+void html_begin(FILE *out, const char *where, const struct html_proc *procs, size_t n, size_t nruns)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>cebox report: ",
+          out);
+    html_escape(out, where);
+    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>cebox report: ", style);
+    html_escape(out, where);
+    fprintf(out, "</h1>\n<p>%zu process%s", n, n == 1 ? "" : "es");
+    if (nruns > 1) {
+        fprintf(out, " of %zu runs", nruns);
+    }
+    fputs(": the failed allocations grouped by call stack (most frequent first), symbolized offline, "
+          "and the slot at each failure.</p>\n</header>\n",
+          out);
+    if (n > 1) {
+        fputs("<nav id=\"contents\">\n<h2>Processes</h2>\n<ol>\n", out);
+        for (size_t i = 0; i < n; i++) {
+            size_t failed = summary_failures(procs[i].p);
+            fprintf(out, "<li><a href=\"#p%zu\">", i + 1);
+            process_title(out, procs[i].p);
+            fprintf(out, "</a>: %zu failed allocation%s", failed, failed == 1 ? "" : "s");
+            if (nruns > 1) {
+                fprintf(out, " (run %zu)", procs[i].run);
+            }
+            fputs("</li>\n", out);
+        }
+        fputs("</ol>\n</nav>\n", out);
+    } else if (n == 0) {
+        fputs("<p>No process to report.</p>\n", out);
+    }
+    fputs("<main>\n", out);
+}
+
+void html_end(FILE *out, const struct lr_log *all, size_t nlogs)
+{
+    fputs("</main>\n<footer>\n", out);
+    for (size_t i = 0; i < nlogs; i++) {
+        if (all[i].damaged) {
+            fputs("<p class=\"damaged\"><code>", out);
+            html_escape(out, all[i].path);
+            fprintf(out, "</code> is damaged at offset %" PRIu64 " (", all[i].damage_offset);
+            html_escape(out, all[i].damage);
+            fputs("): what follows it is lost.</p>\n", out);
+        }
+    }
+    fputs("<p class=\"note\">Written by <code>cebox report --format html</code>.</p>\n</footer>\n</body>\n</html>\n",
+          out);
+}
+
+/* ---- what was run, and the exit summary ---- */
+
+static void info_row(FILE *out, const char *name, const char *value)
+{
+    fprintf(out, "<dt>%s</dt><dd>", name);
+    html_escape(out, value);
+    fputs("</dd>\n", out);
+}
+
+static void html_info(FILE *out, const struct html_proc *hp)
+{
+    const struct lr_process *p = hp->p;
+    char num[64];
+    fputs("<dl class=\"info\">\n", out);
+    info_row(out, "command", p->command);
+    info_row(out, "executable", p->exe);
+    info_row(out, "profile", p->profile);
+    snprintf(num, sizeof num, "%u%s", (unsigned)p->ppid, (p->flags & 1) ? " (begun in a forked child)" : "");
+    info_row(out, "parent", num);
+    snprintf(num, sizeof num, "%zu", hp->run);
+    info_row(out, "run", num);
+    info_row(out, "log", hp->log->path);
+    fputs("</dl>\n", out);
+}
+
+static void number_row(FILE *out, const char *name, uint64_t value)
+{
+    fprintf(out, "<tr><th>%s</th><td class=\"num\">%" PRIu64 "</td></tr>\n", name, value);
+}
+
+static void bytes_row(FILE *out, const char *name, uint64_t bytes)
+{
+    char b[32];
+    fprintf(out, "<tr><th>%s</th><td class=\"num\">%s</td></tr>\n", name, run_summary_bytes(b, sizeof b, bytes));
+}
+
+static void html_summary(FILE *out, const struct lr_process *p)
+{
+    fputs("<h3>Summary</h3>\n", out);
+    if (!p->has_summary) {
+        fputs("<p class=\"note\">No exit summary: the process was killed, crashed, called _exit or exec'd "
+              "another program.</p>\n",
+              out);
+        return;
+    }
+    const struct run_summary *s = &p->summary;
+    char a[32], b[32];
+    fputs("<div class=\"tables\">\n<table class=\"summary\">\n", out);
+    fprintf(out, "<tr><th>slot</th><td class=\"num\">%u blocks of %s (%s)</td></tr>\n", (unsigned)s->blocks,
+            run_summary_bytes(a, sizeof a, s->granularity),
+            run_summary_bytes(b, sizeof b, (uint64_t)s->blocks * s->granularity));
+    number_row(out, "peak reserved blocks", s->peak_reserved_blocks);
+    bytes_row(out, "peak committed", s->peak_committed_pages * s->page_size);
+    bytes_row(out, "heap peak live", s->heap_peak_live_bytes);
+    number_row(out, "heap peak live blocks", s->heap_peak_live_blocks);
+    bytes_row(out, "heap peak committed", s->heap_peak_committed_bytes);
+    bytes_row(out, "heap live at exit", s->heap_live_bytes);
+    number_row(out, "bad frees", s->bad_frees);
+    number_row(out, "foreign frees", s->foreign_frees);
+    bytes_row(out, "mapped outside the slot, at the peak", s->outside_peak);
+    bytes_row(out, "held by libc's malloc at exit", s->libc_malloc_bytes);
+    fputs("</table>\n<table class=\"summary\">\n", out);
+    number_row(out, "failed allocations", run_summary_failures(s));
+    for (unsigned i = 0; i < LOG_API_COUNT; i++) {
+        if (s->failures[i] != 0) {
+            fprintf(out, "<tr><th>&#8195;%s</th><td class=\"num\">%" PRIu64 "</td></tr>\n", report_api_text(i),
+                    s->failures[i]);
+        }
+    }
+    number_row(out, "failures: slot exhausted", s->fail_exhausted);
+    number_row(out, "failures: fragmentation", s->fail_fragmented);
+    number_row(out, "failures: device RAM exhausted", s->fail_ram);
+    number_row(out, "failures: memory-state cap", s->fail_cap);
+    number_row(out, "failures injected", s->fail_injected);
+    number_row(out, "failures not recorded (log limit)", s->unrecorded_failures);
+    fputs("</table>\n</div>\n", out);
+    if (s->private_device[0] != '\0') {
+        fputs("<p>Ran on a device of its own: ", out);
+        html_escape(out, s->private_device);
+        fputs("</p>\n", out);
+    }
+    char text[4096];
+    run_summary_format(s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    fputs("<details><summary>as printed at exit</summary>\n<pre>", out);
+    html_escape(out, text);
+    fputs("</pre></details>\n", out);
+}
+
+/* ---- charts ---- */
+
+#define BAR_LABEL 300 /* px for the labels left of the bars */
+#define BAR_WIDTH 400 /* px for the longest bar */
+#define BAR_ROW 24
+
+/* Failures by reason, as horizontal bars: the recorded failures (the
+ * summary's counts by reason cover the slot's reasons only). */
+static void chart_reasons(FILE *out, const struct lr_process *p)
+{
+    size_t counts[LOG_REASON_COUNT] = {0}, rows = 0, most = 0;
+    for (size_t i = 0; i < p->nfailures; i++) {
+        unsigned r = p->failures[i].reason;
+        counts[r < LOG_REASON_COUNT ? r : LOG_REASON_OTHER]++;
+    }
+    for (unsigned r = 0; r < LOG_REASON_COUNT; r++) {
+        rows += counts[r] != 0;
+        most = counts[r] > most ? counts[r] : most;
+    }
+    if (rows == 0) {
+        return;
+    }
+    fputs("<figure class=\"chart\">\n<figcaption>Recorded failures by reason</figcaption>\n", out);
+    int width = BAR_LABEL + BAR_WIDTH + 60, height = (int)rows * BAR_ROW + 4;
+    fprintf(out,
+            "<svg class=\"bar-chart\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"recorded failures by reason\">\n",
+            width, height, width, height);
+    size_t row = 0;
+    for (unsigned r = 0; r < LOG_REASON_COUNT; r++) {
+        if (counts[r] == 0) {
+            continue;
+        }
+        int y = (int)row++ * BAR_ROW + 2, len = (int)((double)counts[r] / (double)most * BAR_WIDTH);
+        len = len < 2 ? 2 : len;
+        fprintf(out,
+                "<g class=\"bar\"><text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"13\">%s</text>"
+                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#4a78b0\"><title>%s: %zu</title></rect>"
+                "<text x=\"%d\" y=\"%d\" font-size=\"13\">%zu</text></g>\n",
+                BAR_LABEL - 8, y + 15, log_reason_text(r), BAR_LABEL, y, len, BAR_ROW - 6, log_reason_text(r),
+                counts[r], BAR_LABEL + len + 6, y + 15, counts[r]);
+    }
+    fputs("</svg>\n</figure>\n", out);
+}
+
+/* The process's charts, after its summary.  Each chart is one call here,
+ * and one condition in the test before them (whether it has anything to
+ * draw): a chart drawn from other records of the log (a timeline of the
+ * process's memory, say) belongs here too. */
+static void html_charts(FILE *out, const struct html_proc *hp)
+{
+    if (hp->p->nfailures == 0) {
+        return;
+    }
+    fputs("<section class=\"charts\">\n<h3>Charts</h3>\n", out);
+    chart_reasons(out, hp->p);
+    fputs("</section>\n", out);
+}
+
+/* How many of p's failures have their slot map drawn: in order, as long
+ * as the cell budget lasts (one at least). */
+static size_t maps_drawn(const struct lr_process *p)
+{
+    size_t cells = 0, i = 0;
+    for (; i < p->nfailures; i++) {
+        size_t n = p->failures[i].map != NULL ? strlen(p->failures[i].map) : 0;
+        if (i > 0 && cells + n > HTML_MAP_CELLS) {
+            break;
+        }
+        cells += n;
+    }
+    return i;
+}
+
+/* ---- failure sites ---- */
+
+static void html_frame(FILE *out, size_t n, const struct frame *f)
+{
+    fprintf(out, "<tr%s><td class=\"num\">%zu</td><td>0x%012" PRIx64 "</td><td>", f->inlined ? " class=\"inlined\"" : "",
+            n, f->address);
+    if (f->function != NULL) {
+        fputs("<span class=\"fn\">", out);
+        html_escape(out, f->function);
+        fputs("</span>", out);
+    } else {
+        fputs("?", out);
+    }
+    if (f->inlined) {
+        fputs("<span class=\"inl\">inlined</span>", out);
+    }
+    fputs("</td><td>", out);
+    if (f->file != NULL) {
+        html_escape(out, f->file);
+        fprintf(out, ":%d", f->line);
+    }
+    fputs("</td><td>", out);
+    if (f->module != NULL) {
+        html_escape(out, f->module);
+        fprintf(out, "+0x%" PRIx64, f->offset);
+    } else {
+        fputs("(in no known module)", out);
+    }
+    fputs("</td></tr>\n", out);
+}
+
+static void html_site(FILE *out, size_t index, size_t k, const struct lr_process *p, const struct site *s,
+                      size_t drawn)
+{
+    char size[80];
+    report_size_text(size, sizeof size, s->size_min, s->size_max);
+    fprintf(out, "<section class=\"site\" id=\"p%zu-s%zu\">\n<h4>Site %zu: %zu failure%s", index, k + 1, k + 1,
+            s->count, s->count == 1 ? "" : "s");
+    for (unsigned i = 0; i < LOG_API_COUNT; i++) {
+        if (s->apis[i] != 0) {
+            fprintf(out, ", %s", report_api_text(i));
+        }
+    }
+    fprintf(out, ", %s</h4>\n", size);
+    fputs("<p>", out);
+    report_write_causes(out, s); /* fixed text and numbers only */
+    fputs("</p>\n", out);
+    const struct lr_failure *f = &p->failures[s->first];
+    fprintf(out, "<p>first at %.3f s, thread %u, failure %u", (double)f->time_ns / 1e9, (unsigned)f->tid,
+            (unsigned)f->seq);
+    if (s->first < drawn) {
+        fprintf(out, ": <a href=\"#p%zu-f%zu\">the slot then</a>", index, s->first + 1);
+    }
+    fputs("</p>\n", out);
+    if (s->nframes == 0) {
+        fputs("<p class=\"note\">No stack recorded.</p>\n", out);
+    } else {
+        fputs("<table class=\"stack\">\n<thead><tr><th>#</th><th>address</th><th>function</th><th>source</th>"
+              "<th>module</th></tr></thead>\n<tbody>\n",
+              out);
+        for (size_t i = 0; i < s->nframes; i++) {
+            html_frame(out, i, &s->frames[i]);
+        }
+        fputs("</tbody>\n</table>\n", out);
+    }
+    fputs("</section>\n", out);
+}
+
+static void html_sites(FILE *out, size_t index, const struct lr_process *p, const struct site *sites, size_t nsites)
+{
+    if (nsites == 0) {
+        fputs("<p class=\"note\">No failed allocation recorded.</p>\n", out);
+        return;
+    }
+    fprintf(out, "<section class=\"sites\">\n<h3>Failure sites (%zu)</h3>\n", nsites);
+    size_t drawn = maps_drawn(p);
+    for (size_t k = 0; k < nsites; k++) {
+        html_site(out, index, k, p, &sites[k], drawn);
+    }
+    fputs("</section>\n", out);
+}
+
+/* ---- slot maps ---- */
+
+/* What owns a block, by its character in the slot map (LOG-FORMAT.md). */
+struct kind {
+    char c;
+    const char *name, *fill;
+};
+
+static const struct kind kinds[] = {
+    {'-', "block 0 (never handed out)", "#555555"},
+    {'.', "free", "#e8ebef"},
+    {'H', "heap region", "#3b7dd8"},
+    {'L', "large heap item", "#e07b22"},
+    {'R', "VirtualAlloc/mmap, reserved", "#b7e0b0"},
+    {'C', "VirtualAlloc/mmap, committed", "#2e9a3e"},
+};
+static const struct kind unknown_kind = {'?', "unknown", "#d33c8c"};
+
+static const struct kind *kind_of(char c)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (kinds[i].c == c) {
+            return &kinds[i];
+        }
+    }
+    return &unknown_kind;
+}
+
+static void swatch(FILE *out, const struct kind *k)
+{
+    fprintf(out, "<li><svg width=\"12\" height=\"12\"><rect width=\"12\" height=\"12\" fill=\"%s\"/></svg>%s</li>\n",
+            k->fill, k->name);
+}
+
+static void map_legend(FILE *out, uint32_t granularity)
+{
+    fprintf(out, "<p>One cell per %" PRIu32 " KB block, in address order, %d a row; hover a cell for its block "
+                 "and address.</p>\n<ul class=\"legend\">\n",
+            granularity / 1024, MAP_COLUMNS);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        swatch(out, &kinds[i]);
+    }
+    fputs("</ul>\n", out);
+}
+
+static void map_svg(FILE *out, const struct lr_process *p, const char *map, size_t n)
+{
+    int rows = (int)((n + MAP_COLUMNS - 1) / MAP_COLUMNS), width = MAP_COLUMNS * MAP_PITCH, height = rows * MAP_PITCH;
+    fprintf(out,
+            "<svg class=\"slot-map\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" data-blocks=\"%zu\" role=\"img\" aria-label=\"slot map, %zu blocks\">\n",
+            width, height, width, height, n, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct kind *k = kind_of(map[i]);
+        fprintf(out,
+                "<rect class=\"block\" data-kind=\"%c\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">"
+                "<title>block %zu at 0x%" PRIx64 ": %s</title></rect>\n",
+                k->c, (int)(i % MAP_COLUMNS) * MAP_PITCH, (int)(i / MAP_COLUMNS) * MAP_PITCH, MAP_PITCH - 1,
+                MAP_PITCH - 1, k->fill, i, p->slot_base + (uint64_t)i * p->granularity, k->name);
+    }
+    fputs("</svg>\n", out);
+}
+
+static void map_figure(FILE *out, size_t index, size_t i, const struct lr_process *p)
+{
+    const struct lr_failure *f = &p->failures[i];
+    char size[32], a[32], b[32];
+    fprintf(out,
+            "<figure class=\"map\" id=\"p%zu-f%zu\">\n<figcaption>Failure %u at %.3f s, thread %u: %s, %s, "
+            "%s; %u of %u blocks free, largest free run %u; %s committed; %s RAM free",
+            index, i + 1, (unsigned)f->seq, (double)f->time_ns / 1e9, (unsigned)f->tid,
+            report_api_text(f->api < LOG_API_COUNT ? f->api : 0),
+            run_summary_bytes(size, sizeof size, f->size),
+            log_reason_text(f->reason < LOG_REASON_COUNT ? f->reason : LOG_REASON_OTHER), (unsigned)f->free_blocks,
+            (unsigned)f->blocks, (unsigned)f->largest_free_run, run_summary_bytes(a, sizeof a, f->committed_bytes),
+            run_summary_bytes(b, sizeof b, f->ram_free_bytes));
+    if (f->lma_bytes != 0) {
+        fprintf(out, "; %s in the Large Memory Area (outside the slot)", run_summary_bytes(a, sizeof a, f->lma_bytes));
+    }
+    fputs("</figcaption>\n", out);
+    if (f->map != NULL) {
+        map_svg(out, p, f->map, strlen(f->map));
+    } else {
+        fputs("<p class=\"note\">No slot map recorded.</p>\n", out);
+    }
+    fputs("</figure>\n", out);
+}
+
+/* The slot at each recorded failure, as many as maps_drawn allows. */
+static void html_maps(FILE *out, size_t index, const struct lr_process *p)
+{
+    if (p->nfailures == 0) {
+        return;
+    }
+    fputs("<section class=\"maps\">\n<h3>The slot at each failure</h3>\n", out);
+    map_legend(out, p->granularity);
+    size_t drawn = maps_drawn(p);
+    for (size_t i = 0; i < drawn; i++) {
+        map_figure(out, index, i, p);
+    }
+    if (drawn < p->nfailures) {
+        fprintf(out, "<p class=\"note\">The slot at the %zu later failure%s is not drawn, to keep the page "
+                     "small (every site is listed above).</p>\n",
+                p->nfailures - drawn, p->nfailures - drawn == 1 ? "" : "s");
+    }
+    fputs("</section>\n", out);
+}
+
+void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites)
+{
+    fprintf(out, "<section class=\"process\" id=\"p%zu\" data-pid=\"%u\">\n<h2>", index, (unsigned)hp->p->pid);
+    process_title(out, hp->p);
+    fputs("</h2>\n", out);
+    html_info(out, hp);
+    html_summary(out, hp->p);
+    html_charts(out, hp);
+    html_sites(out, index, hp->p, sites, nsites);
+    html_maps(out, index, hp->p);
+    fputs("</section>\n", out);
+}

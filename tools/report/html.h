@@ -1,0 +1,35 @@
+/*
+ * html.h - `cebox report --format html`: one self-contained page
+ * (tools/report/html.c), written from the report's model (model.h).
+ */
+#ifndef CEBOX_REPORT_HTML_H
+#define CEBOX_REPORT_HTML_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "report/logread.h"
+#include "report/model.h"
+
+/* A process as the page lists it. */
+struct html_proc {
+    const struct lr_log *log;
+    const struct lr_process *p;
+    size_t run; /* the rank of its run, 1, 2, ... */
+};
+
+/* The head of the page: title, style, and the table of contents of the
+ * processes that follow (in this order). */
+void html_begin(FILE *out, const char *where, const struct html_proc *procs, size_t n, size_t nruns);
+
+/* The section of the index'th process (from 1, as in the contents). */
+void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites);
+
+/* The end of the page: which logs were damaged, and where. */
+void html_end(FILE *out, const struct lr_log *all, size_t nlogs);
+
+/* Writes s with every character that means something to HTML escaped, for
+ * text and for attribute values alike; NULL writes nothing. */
+void html_escape(FILE *out, const char *s);
+
+#endif
