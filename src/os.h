@@ -150,3 +150,23 @@ int os_pipe2(int fds[2], int flags);
 int os_fd_limit(void);
 
 #endif
+
+/* ---- reading this process's own memory without faulting ---- */
+
+/* Copies up to len bytes at src into dst with process_vm_readv on this
+ * process, which stops at the first unreadable byte instead of faulting:
+ * the bytes copied, or -errno (EFAULT: src itself is unreadable; EPERM or
+ * ENOSYS: a sandbox refuses the call). */
+long os_read_self(void *dst, const void *src, size_t len);
+
+/* As os_read_self, falling back where process_vm_readv is refused to a
+ * pipe, a page at a time (write(2) from an unreadable page fails with
+ * EFAULT rather than faulting).  Bytes it could not read stay as they were
+ * in dst. */
+void os_copy_unfaulting(void *dst, const void *src, size_t len);
+
+/* getdents64(2): bytes filled, 0 at the end, or -errno. */
+long os_getdents64(int fd, void *buf, size_t len);
+
+/* tgkill(2) to thread tid of this process: 0 or the errno value. */
+int os_tgkill(int tid, int sig);

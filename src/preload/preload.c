@@ -43,7 +43,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -698,39 +697,11 @@ static size_t usable_inside(struct ctx *c, const void *p)
     return base != 0 ? n - ((uintptr_t)p - base) : n;
 }
 
-/* copy_foreign where process_vm_readv is refused (a sandbox's seccomp
- * filter): through a pipe, a page at most at a time, since write(2) from
- * an unreadable page fails with EFAULT instead of faulting.  A pipe holds
- * more than a page, so neither end ever blocks. */
-static void copy_through_pipe(unsigned char *dst, const unsigned char *src, size_t n)
-{
-    int fd[2];
-    if (syscall(SYS_pipe2, fd, O_CLOEXEC) != 0) {
-        return;
-    }
-    for (size_t done = 0, chunk; done < n; done += chunk) {
-        chunk = 4096 - ((uintptr_t)(src + done) & 4095);
-        chunk = chunk < n - done ? chunk : n - done;
-        if (syscall(SYS_write, fd[1], src + done, chunk) != (long)chunk ||
-            syscall(SYS_read, fd[0], dst + done, chunk) != (long)chunk) {
-            break;
-        }
-    }
-    (void)syscall(SYS_close, fd[0]);
-    (void)syscall(SYS_close, fd[1]);
-}
-
 /* Copies up to n bytes of a block cebox did not allocate without ever
- * faulting: the kernel stops at the first unreadable byte (EFAULT: the
- * first one is). */
+ * faulting: the kernel stops at the first unreadable byte. */
 static void copy_foreign(void *dst, const void *src, size_t n)
 {
-    struct iovec local = {.iov_base = dst, .iov_len = n};
-    struct iovec remote = {.iov_base = (void *)src, .iov_len = n};
-    long got = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL);
-    if (got < 0 && errno != EFAULT) {
-        copy_through_pipe(dst, src, n);
-    }
+    os_copy_unfaulting(dst, src, n); /* a pipe where a sandbox refuses process_vm_readv */
 }
 
 /* A block the heap moved to an address short of malloc's alignment (only a

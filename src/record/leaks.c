@@ -24,7 +24,6 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -368,12 +367,9 @@ static void found(struct scan *s, uintptr_t w, uint8_t from)
 static void scan_range(struct scan *s, uintptr_t lo, uintptr_t hi, uint8_t from)
 {
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
-    pid_t pid = getpid();
     while (lo + sizeof(uintptr_t) <= hi) {
         size_t want = hi - lo < SCAN_CHUNK ? hi - lo : SCAN_CHUNK;
-        struct iovec local = {.iov_base = s->buf, .iov_len = want};
-        struct iovec remote = {.iov_base = (void *)lo, .iov_len = want};
-        long got = syscall(SYS_process_vm_readv, (long)pid, &local, 1UL, &remote, 1UL, 0UL);
+        long got = os_read_self(s->buf, (const void *)lo, want);
         if (got < (long)sizeof(uintptr_t)) {
             lo = (lo | 4095) + 1; /* unreadable: the next page */
             continue;

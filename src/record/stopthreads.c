@@ -70,7 +70,7 @@ static void list_threads(void)
     int me = os_gettid();
     char buf[4096];
     long n;
-    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+    while ((n = os_getdents64(fd, buf, sizeof buf)) > 0) {
         for (long off = 0; off < n;) {
             const char *name = buf + off + 19; /* d_ino, d_off, d_reclen, d_type */
             unsigned short reclen;
@@ -144,9 +144,8 @@ size_t stopthreads_visit(stopthreads_fn fn, void *ctx, size_t *missed)
         *missed = st.n;
         return 0;
     }
-    pid_t pid = getpid();
     for (size_t i = 0; i < st.n; i++) {
-        syscall(SYS_tgkill, pid, atomic_load(&st.t[i].tid), sig);
+        os_tgkill(atomic_load(&st.t[i].tid), sig);
     }
     size_t parked = 0;
     wait_parked(&parked);
