@@ -1040,14 +1040,22 @@ static DWORD mprotect_pages_locked(struct slot *s, struct region *r, uint32_t fi
         return commit_locked(s, r, first, count, prot);
     }
     /* PROT_NONE keeps committed pages (and their contents) committed, like
-     * VirtualProtect(PAGE_NOACCESS); reserved pages stay reserved. */
-    for (uint32_t i = first; i < first + count; i++) {
-        if (r->page[i] & PG_COMMITTED) {
-            DWORD err = commit_locked(s, r, i, 1, PAGE_NOACCESS);
-            if (err != 0) {
-                return err;
-            }
+     * VirtualProtect(PAGE_NOACCESS); reserved pages stay reserved.  One
+     * host call per run of committed pages. */
+    for (uint32_t i = first; i < first + count;) {
+        if ((r->page[i] & PG_COMMITTED) == 0) {
+            i++;
+            continue;
         }
+        uint32_t end = i + 1;
+        while (end < first + count && (r->page[end] & PG_COMMITTED) != 0) {
+            end++;
+        }
+        DWORD err = commit_locked(s, r, i, end - i, PAGE_NOACCESS);
+        if (err != 0) {
+            return err;
+        }
+        i = end;
     }
     return 0;
 }

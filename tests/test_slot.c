@@ -219,6 +219,41 @@ static void test_mprotect_commits_and_keeps_contents(void **state)
     slot_destroy(s);
 }
 
+/* mprotect(PROT_NONE) over runs of committed pages split by reserved ones
+ * keeps each page's state, contents and RAM (one host call per run). */
+static void test_mprotect_none_keeps_runs_and_gaps(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 1000, PAGE, NULL);
+    struct slot *s = new_slot(&ram);
+    char *p;
+    void *out;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&p), 0);
+    assert_int_equal(slot_virtual_alloc(s, p, 3 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    assert_int_equal(slot_virtual_alloc(s, p + 4 * PAGE, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    p[2 * PAGE] = 7;
+    p[5 * PAGE] = 9;
+    assert_int_equal(slot_mprotect(s, p, 8 * PAGE, PAGE_NOACCESS), 0);
+    assert_int_equal(ram_free_pages(&ram), 995);
+    MEMORY_BASIC_INFORMATION m;
+    static const struct { unsigned page, pages; DWORD state; } runs[] = {
+        {0, 3, MEM_COMMIT}, {3, 1, MEM_RESERVE}, {4, 2, MEM_COMMIT}, {6, 2, MEM_RESERVE},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        assert_int_equal(slot_virtual_query(s, p + runs[i].page * PAGE, &m), 0);
+        assert_int_equal(m.State, runs[i].state);
+        assert_int_equal(m.RegionSize, runs[i].pages * PAGE);
+    }
+    assert_true(access_faults(p + 5 * PAGE, false));
+    assert_int_equal(slot_mprotect(s, p, 3 * PAGE, PAGE_READONLY), 0);
+    assert_int_equal(slot_mprotect(s, p + 4 * PAGE, 2 * PAGE, PAGE_READONLY), 0);
+    assert_int_equal(p[2 * PAGE], 7);
+    assert_int_equal(p[5 * PAGE], 9);
+    assert_int_equal(ram_free_pages(&ram), 995);
+    slot_destroy(s);
+}
+
 static void test_map_fixed(void **state)
 {
     (void)state;
@@ -397,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_release_of_lma_and_unknown_addresses),
         cmocka_unit_test(test_munmap_in_pieces_releases_at_the_end),
         cmocka_unit_test(test_mprotect_commits_and_keeps_contents),
+        cmocka_unit_test(test_mprotect_none_keeps_runs_and_gaps),
         cmocka_unit_test(test_map_fixed),
         cmocka_unit_test(test_failure_reasons_are_counted),
         cmocka_unit_test(test_decommit_then_recommit_reads_zeros),
