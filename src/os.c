@@ -84,12 +84,16 @@ int os_protect(void *addr, size_t len, int prot)
     return syscall_error(raw_syscall6(SYS_mprotect, (long)addr, (long)len, linux_prot(prot), 0, 0, 0));
 }
 
-int os_decommit(void *addr, size_t len)
+int os_discard(void *addr, size_t len)
 {
-    /* Mapping fresh anonymous memory over the range frees the old pages and
-     * guarantees zeros at the next commit, in one call (as Wine does). */
-    long ret = raw_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED);
-    return syscall_error(ret);
+    /* The mapping stays as it is (no new one beside its neighbours); its
+     * private pages are freed and read as zeros when next touched. */
+    return syscall_error(raw_syscall6(SYS_madvise, (long)addr, (long)len, MADV_DONTNEED, 0, 0, 0));
+}
+
+int os_resident(void *addr, size_t len, unsigned char *vec)
+{
+    return syscall_error(raw_syscall6(SYS_mincore, (long)addr, (long)len, (long)vec, 0, 0, 0));
 }
 
 #ifndef MREMAP_DONTUNMAP

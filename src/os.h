@@ -36,9 +36,13 @@ int os_release(void *addr, size_t len);
 /* Make pages accessible with `prot` (OS_PROT_* bits).  Contents are kept. */
 int os_protect(void *addr, size_t len, int prot);
 
-/* Drop the contents and the memory of pages and make them inaccessible.
- * The next os_protect of the range shows zero-filled pages. */
-int os_decommit(void *addr, size_t len);
+/* Drop the contents and the memory of pages, whatever their protection,
+ * which it leaves as it is: the pages read as zero once accessible. */
+int os_discard(void *addr, size_t len);
+
+/* mincore(2): vec[i] bit 0 set when page i of the range is in memory
+ * (a page swapped out, or never touched, reads 0). */
+int os_resident(void *addr, size_t len, unsigned char *vec);
 
 /* Moves the pages of [src, src + len) to dst (page aligned, both private
  * anonymous read/write mappings) without copying them; src stays mapped

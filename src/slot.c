@@ -6,7 +6,10 @@
  *                     NO_OWNER when the block is free;
  *   res[block]        at a reservation's base block: its usable pages,
  *                     committed pages and tag;
- *   page[page]        state and protection of each page of the slot;
+ *   page[page]        state and protection of each page of the slot, and
+ *                     PG_STALE on a page decommitted (or released) whose
+ *                     host memory is kept, inaccessible, to be zeroed
+ *                     when it is committed again (bounded: STALE_PAGES_MAX);
  *   runindex          free runs of blocks, for first fit and top-down.
  * A Large Memory Area reservation carries the same per-page array in a
  * meta.c block of its own, linked from lma_list.
@@ -39,18 +42,23 @@
  * block, its partial last block, and every block a commit has touched (CE
  * keeps the MEMBLOCK until the release).  VirtualQuery's Type depends on it. */
 #define PG_MEMBLOCK 0x1000u
+#define PG_STALE 0x0800u    /* not committed; the host still holds its old contents */
 #define PG_UNMAPPED 0x2000u /* reserved page the program unmapped (munmap) */
 #define PG_RESERVED 0x4000u
 #define PG_COMMITTED 0x8000u
 #define PG_STATE_MASK (PG_RESERVED | PG_COMMITTED)
 /* Bits that are no part of a page's state and protection. */
-#define PG_BOOKKEEPING (PG_MEMBLOCK | PG_UNMAPPED)
+#define PG_BOOKKEEPING (PG_MEMBLOCK | PG_UNMAPPED | PG_STALE)
 
 #define PAGE_MODIFIERS (PAGE_GUARD | PAGE_NOCACHE)
 
 /* CE's pager type of a reservation (MB_PAGER_*), which VirtualQuery reports
  * as its Type. */
 enum pager { PAGER_NONE = 0, PAGER_LOADER, PAGER_MAPPER };
+
+/* Decommitted pages whose host memory is kept (PG_STALE) at most: 8 MB of
+ * 4 KB pages.  Past it a decommit hands its pages back to the host. */
+#define STALE_PAGES_MAX 2048u
 
 struct res_info {
     uint32_t pages;     /* usable pages from the base */
@@ -86,6 +94,7 @@ struct slot {
 
     uint32_t reserved_blocks, peak_reserved_blocks;
     size_t committed_pages, peak_committed_pages, lma_bytes;
+    size_t stale_pages;     /* pages marked PG_STALE, in the slot and the LMA */
     size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
 };
 
@@ -356,6 +365,70 @@ static void mark_memblocks(const struct slot *s, struct region *r, uint32_t firs
     }
 }
 
+/* The stale pages of [first, first+count) of r, unmarked and uncounted. */
+static uint32_t unmark_stale_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    uint32_t n = 0;
+    for (uint32_t i = first; i < first + count; i++) {
+        n += (r->page[i] & PG_STALE) != 0;
+        r->page[i] &= (uint16_t)~PG_STALE;
+    }
+    INVARIANT(n <= s->stale_pages, "stale pages are counted");
+    s->stale_pages -= n;
+    return n;
+}
+
+/* Hands the memory of the range's stale pages back to the host (which
+ * shows zeros there afterwards). */
+static void discard_stale_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    if (unmark_stale_locked(s, r, first, count) != 0) {
+        (void)os_discard((void *)(r->base + (uintptr_t)first * s->page_size),
+                         (size_t)count * s->page_size);
+    }
+}
+
+/* Only a stale page in memory is worth keeping: one never touched holds
+ * no memory, and zeroing it by hand would fault it in; one swapped out
+ * would come back with its contents.  Such pages are discarded (one call
+ * per run of them) and unmarked.  A failed mincore discards the lot. */
+#define RESIDENT_CHUNK 128u
+static void drop_cold_stale_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    unsigned char vec[RESIDENT_CHUNK];
+    for (uint32_t at = first; at < first + count; at += RESIDENT_CHUNK) {
+        uint32_t n = first + count - at < RESIDENT_CHUNK ? first + count - at : RESIDENT_CHUNK;
+        if (os_resident((void *)(r->base + (uintptr_t)at * s->page_size), (size_t)n * s->page_size,
+                        vec) != 0) {
+            discard_stale_locked(s, r, at, n);
+            continue;
+        }
+        for (uint32_t i = 0; i < n;) {
+            if ((r->page[at + i] & PG_STALE) == 0 || (vec[i] & 1) != 0) {
+                i++;
+                continue;
+            }
+            uint32_t run = i;
+            while (run < n && (r->page[at + run] & PG_STALE) != 0 && (vec[run] & 1) == 0) {
+                run++;
+            }
+            discard_stale_locked(s, r, at + i, run - i);
+            i = run;
+        }
+    }
+}
+
+/* Zeroes the stale pages of a range the host now maps writable. */
+static void zero_stale_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        if (r->page[i] & PG_STALE) {
+            memset((void *)(r->base + (uintptr_t)i * s->page_size), 0, s->page_size);
+        }
+    }
+    unmark_stale_locked(s, r, first, count);
+}
+
 /* Commits [first, first+count) of r with prot.  Only pages not committed
  * yet are charged to RAM, so a committed page holds exactly one page of
  * RAM however often it is committed again (which only sets its protection). */
@@ -382,9 +455,17 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
-    if (os_protect(addr, (size_t)count * s->page_size, host_protection(prot)) != 0) {
+    int host = host_protection(prot);
+    bool zero_by_hand = host == (OS_PROT_READ | OS_PROT_WRITE);
+    if (!zero_by_hand) {
+        discard_stale_locked(s, r, first, count); /* zeroed by the host instead */
+    }
+    if (os_protect(addr, (size_t)count * s->page_size, host) != 0) {
         ram_credit(s->ram, fresh);
         return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    if (zero_by_hand) {
+        zero_stale_locked(s, r, first, count);
     }
     for (uint32_t i = first; i < first + count; i++) {
         r->page[i] = (uint16_t)(PG_COMMITTED | (prot & PG_PROT_MASK));
@@ -402,15 +483,26 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     uint32_t dropped = 0;
     for (uint32_t i = first; i < first + count; i++) {
         INVARIANT(page_state_valid(r->page[i]), "a page being decommitted is reserved or committed");
-        dropped += (r->page[i] & PG_COMMITTED) != 0;
-        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_BOOKKEEPING));
+        bool was_committed = (r->page[i] & PG_COMMITTED) != 0;
+        dropped += was_committed;
+        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_BOOKKEEPING) | (was_committed ? PG_STALE : 0));
     }
     if (dropped == 0) {
         return;
     }
     INVARIANT(dropped <= r->info->committed && dropped <= s->committed_pages,
               "a decommit gives back only pages that were counted committed");
-    os_decommit((void *)(r->base + (uintptr_t)first * s->page_size), (size_t)count * s->page_size);
+    /* Inaccessible at once; the memory stays with its mapping (no fault
+     * when the page is committed again, no new mapping beside the old
+     * ones) unless that would keep more than STALE_PAGES_MAX pages. */
+    (void)os_protect((void *)(r->base + (uintptr_t)first * s->page_size),
+                     (size_t)count * s->page_size, OS_PROT_NONE);
+    s->stale_pages += dropped;
+    if (s->stale_pages > STALE_PAGES_MAX) {
+        discard_stale_locked(s, r, first, count);
+    } else {
+        drop_cold_stale_locked(s, r, first, count);
+    }
     r->info->committed -= dropped;
     s->committed_pages -= dropped;
     ram_credit(s->ram, dropped);
@@ -443,7 +535,7 @@ static bool pages_in_region(const struct slot *s, const struct region *r, uintpt
 static void init_reserved_pages(const struct slot *s, struct region *r, bool partial_tail)
 {
     for (uint32_t i = 0; i < r->npages; i++) {
-        r->page[i] = PG_RESERVED;
+        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_STALE)); /* free pages keep PG_STALE */
     }
     mark_memblocks(s, r, 0, 1);
     if (partial_tail && r->npages % s->pages_per_block != 0) {
@@ -483,7 +575,9 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
     for (uint32_t b = first; b < first + nblocks; b++) {
         s->owner[b] = NO_OWNER;
     }
-    memset(r.page, 0, (size_t)r.npages * sizeof(uint16_t));
+    for (uint32_t i = 0; i < r.npages; i++) {
+        r.page[i] &= PG_STALE; /* free, its memory still kept (see decommit_locked) */
+    }
     s->res[first] = (struct res_info){0};
     runindex_set_free(s->free, first, nblocks);
     s->reserved_blocks -= nblocks;
@@ -526,6 +620,7 @@ static void release_lma_locked(struct slot *s, struct lma_res *l, struct lma_res
     struct region r = lma_region(l);
     decommit_locked(s, &r, 0, r.npages);
     INVARIANT(l->info.committed == 0, "a released reservation holds no committed page");
+    unmark_stale_locked(s, &r, 0, r.npages); /* unmapped below with the rest */
     *link = l->next;
     s->lma_bytes -= (size_t)l->info.pages * s->page_size;
     os_release((void *)l->base, (size_t)l->info.pages * s->page_size);
@@ -1052,14 +1147,22 @@ static DWORD mprotect_pages_locked(struct slot *s, struct region *r, uint32_t fi
         return commit_locked(s, r, first, count, prot);
     }
     /* PROT_NONE keeps committed pages (and their contents) committed, like
-     * VirtualProtect(PAGE_NOACCESS); reserved pages stay reserved. */
-    for (uint32_t i = first; i < first + count; i++) {
-        if (r->page[i] & PG_COMMITTED) {
-            DWORD err = commit_locked(s, r, i, 1, PAGE_NOACCESS);
-            if (err != 0) {
-                return err;
-            }
+     * VirtualProtect(PAGE_NOACCESS); reserved pages stay reserved.  One
+     * host call per run of committed pages. */
+    for (uint32_t i = first; i < first + count;) {
+        if ((r->page[i] & PG_COMMITTED) == 0) {
+            i++;
+            continue;
         }
+        uint32_t end = i + 1;
+        while (end < first + count && (r->page[end] & PG_COMMITTED) != 0) {
+            end++;
+        }
+        DWORD err = commit_locked(s, r, i, end - i, PAGE_NOACCESS);
+        if (err != 0) {
+            return err;
+        }
+        i = end;
     }
     return 0;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "os.h"
 #include "memstate.h"
@@ -250,6 +252,41 @@ static void test_mprotect_commits_and_keeps_contents(void **state)
     slot_destroy(s);
 }
 
+/* mprotect(PROT_NONE) over runs of committed pages split by reserved ones
+ * keeps each page's state, contents and RAM (one host call per run). */
+static void test_mprotect_none_keeps_runs_and_gaps(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 1000, PAGE, NULL);
+    struct slot *s = new_slot(&ram);
+    char *p;
+    void *out;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&p), 0);
+    assert_int_equal(slot_virtual_alloc(s, p, 3 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    assert_int_equal(slot_virtual_alloc(s, p + 4 * PAGE, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    p[2 * PAGE] = 7;
+    p[5 * PAGE] = 9;
+    assert_int_equal(slot_mprotect(s, p, 8 * PAGE, PAGE_NOACCESS), 0);
+    assert_int_equal(ram_free_pages(&ram), 995);
+    MEMORY_BASIC_INFORMATION m;
+    static const struct { unsigned page, pages; DWORD state; } runs[] = {
+        {0, 3, MEM_COMMIT}, {3, 1, MEM_RESERVE}, {4, 2, MEM_COMMIT}, {6, 2, MEM_RESERVE},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        assert_int_equal(slot_virtual_query(s, p + runs[i].page * PAGE, &m), 0);
+        assert_int_equal(m.State, runs[i].state);
+        assert_int_equal(m.RegionSize, runs[i].pages * PAGE);
+    }
+    assert_true(access_faults(p + 5 * PAGE, false));
+    assert_int_equal(slot_mprotect(s, p, 3 * PAGE, PAGE_READONLY), 0);
+    assert_int_equal(slot_mprotect(s, p + 4 * PAGE, 2 * PAGE, PAGE_READONLY), 0);
+    assert_int_equal(p[2 * PAGE], 7);
+    assert_int_equal(p[5 * PAGE], 9);
+    assert_int_equal(ram_free_pages(&ram), 995);
+    slot_destroy(s);
+}
+
 static void test_map_fixed(void **state)
 {
     (void)state;
@@ -278,6 +315,112 @@ static void test_map_fixed(void **state)
     slot_get_stats(s, &st);
     assert_int_equal(st.reserved_blocks, 2);
     assert_int_equal(st.committed_pages, 5);
+    slot_destroy(s);
+}
+
+/* Host pages of [p, p+n pages) that are resident (mincore). */
+static unsigned resident_pages(void *p, unsigned n)
+{
+    unsigned char v[64];
+    assert_true(n <= sizeof v);
+    assert_int_equal(mincore(p, (size_t)n * PAGE, v), 0);
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        k += v[i] & 1;
+    }
+    return k;
+}
+
+/* A decommitted page gives its RAM back and reads as zeros when it is
+ * committed again (in the same reservation, after a release in a new one,
+ * and with a protection that cannot be zeroed by hand), while the host
+ * keeps its memory: committed again it does not fault in anew. */
+static void test_decommit_then_recommit_reads_zeros(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 64, PAGE, NULL);
+    struct slot *s = new_slot(&ram);
+    unsigned char *a;
+    void *out;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&a), 0);
+    assert_int_equal(slot_virtual_alloc(s, a, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    memset(a, 0xA5, 4 * PAGE);
+    assert_int_equal(ram_free_pages(&ram), 60);
+    assert_int_equal(slot_virtual_free(s, a, 4 * PAGE, MEM_DECOMMIT), 0);
+    assert_int_equal(ram_free_pages(&ram), 64);
+    assert_int_equal(resident_pages(a, 4), 4); /* kept by the host, inaccessible */
+    /* One reserved run in VirtualQuery, pages decommitted or never committed. */
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, a, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.RegionSize, 8 * PAGE);
+    assert_int_equal(slot_virtual_alloc(s, a, 6 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    assert_int_equal(ram_free_pages(&ram), 58);
+    assert_true(all_zero(a, 6 * PAGE));
+    memset(a, 0x5A, 6 * PAGE);
+    /* A read-only commit cannot be zeroed by writing: the host zeroes it. */
+    assert_int_equal(slot_virtual_free(s, a, 2 * PAGE, MEM_DECOMMIT), 0);
+    assert_int_equal(slot_virtual_alloc(s, a, 2 * PAGE, MEM_COMMIT, PAGE_READONLY, &out), 0);
+    assert_true(all_zero(a, 2 * PAGE));
+    /* Released with contents, reserved again at the same place: zeros. */
+    assert_int_equal(slot_virtual_free(s, a, 8 * PAGE, MEM_DECOMMIT), 0);
+    assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), 0);
+    assert_int_equal(ram_free_pages(&ram), 64);
+    unsigned char *b;
+    assert_int_equal(slot_virtual_alloc(s, a, 8 * PAGE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE,
+                                        (void **)&b), 0);
+    assert_ptr_equal(b, a);
+    assert_int_equal(ram_free_pages(&ram), 56);
+    assert_true(all_zero(b, 8 * PAGE));
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.committed_pages, 8);
+    slot_destroy(s);
+    assert_int_equal(ram_free_pages(&ram), 64);
+}
+
+/* Past the bound on kept pages, a decommit hands its pages to the host:
+ * they are no longer resident, still read as zeros, and RAM is exact. */
+static void test_decommit_past_the_bound_gives_pages_back(void **state)
+{
+    (void)state;
+    const unsigned big = 3000; /* more pages than the slot keeps (2048) */
+    struct ram ram;
+    ram_init(&ram, big + 64, PAGE, NULL);
+    struct slot *s = new_slot(&ram);
+    unsigned char *a;
+    assert_int_equal(slot_virtual_alloc(s, NULL, (size_t)big * PAGE, MEM_COMMIT, PAGE_READWRITE,
+                                        (void **)&a), 0);
+    memset(a, 0xC3, (size_t)big * PAGE);
+    assert_int_equal(slot_virtual_free(s, a, (size_t)big * PAGE, MEM_DECOMMIT), 0);
+    assert_int_equal(ram_free_pages(&ram), big + 64);
+    assert_int_equal(resident_pages(a, 64), 0);
+    void *out;
+    assert_int_equal(slot_virtual_alloc(s, a, (size_t)big * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    assert_true(all_zero(a, (size_t)big * PAGE));
+    assert_int_equal(ram_free_pages(&ram), 64);
+    slot_destroy(s);
+    assert_int_equal(ram_free_pages(&ram), big + 64);
+}
+
+/* A committed page never touched holds no host memory: decommitted and
+ * committed again it is not faulted in by the zeroing. */
+static void test_recommit_does_not_touch_untouched_pages(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 64, PAGE, NULL);
+    struct slot *s = new_slot(&ram);
+    unsigned char *a;
+    void *out;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&a), 0);
+    memset(a, 0x11, 2 * PAGE);
+    assert_int_equal(slot_virtual_free(s, a, 4 * PAGE, MEM_DECOMMIT), 0);
+    assert_int_equal(slot_virtual_alloc(s, a, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    assert_int_equal(resident_pages(a, 4), 2);
+    assert_true(all_zero(a, 4 * PAGE));
+    assert_int_equal(ram_free_pages(&ram), 60);
     slot_destroy(s);
 }
 
@@ -323,8 +466,12 @@ int main(void)
         cmocka_unit_test(test_query_type_after_mprotect_and_munmap),
         cmocka_unit_test(test_munmap_in_pieces_releases_at_the_end),
         cmocka_unit_test(test_mprotect_commits_and_keeps_contents),
+        cmocka_unit_test(test_mprotect_none_keeps_runs_and_gaps),
         cmocka_unit_test(test_map_fixed),
         cmocka_unit_test(test_failure_reasons_are_counted),
+        cmocka_unit_test(test_decommit_then_recommit_reads_zeros),
+        cmocka_unit_test(test_decommit_past_the_bound_gives_pages_back),
+        cmocka_unit_test(test_recommit_does_not_touch_untouched_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
