@@ -17,22 +17,14 @@
 #include "cebox.h"
 #include "cebox/winmem.h"
 #include "core.h"
+#include "testutil.h"
 
 #define PAGE 4096u
 #define REGION 0x60000u
 
 static void fresh(const char *ram)
 {
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce3", 1);
-    if (ram != NULL) {
-        setenv("CEBOX_RAM", ram, 1);
-    } else {
-        unsetenv("CEBOX_RAM");
-    }
-    unsetenv("CEBOX_SLOT_SIZE");
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
+    assert_int_equal(testutil_core_reset("ce3", ram, NULL), 0);
     SetLastError(0);
 }
 
