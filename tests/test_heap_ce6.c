@@ -307,21 +307,29 @@ static HANDLE heap_of_full_regions(int regions)
     return h;
 }
 
-/* The operation `op` on a heap made by `prep`, with the n-th bookkeeping
- * allocation failing, for n = 1, 2, ... until it succeeds: each failure
- * is NULL with ERROR_NOT_ENOUGH_MEMORY and leaves the heap valid and the
- * slot as it was; once the heap is destroyed nothing is left behind. */
-static void sweep(const char *what, int regions, size_t n_bytes)
+/* What a sweep attempts: HeapAlloc(n_bytes) on a fresh
+ * heap_of_full_regions(regions), or (create) HeapCreate(0, 0, max). */
+struct swept {
+    bool create;
+    int regions;
+    size_t n_bytes, max;
+};
+
+/* The operation with the n-th bookkeeping allocation failing, for n = 1,
+ * 2, ... until it succeeds: each failure is NULL with
+ * ERROR_NOT_ENOUGH_MEMORY and leaves the heap valid and the slot as it
+ * was; once the heap is destroyed nothing is left behind. */
+static void sweep(const char *what, struct swept op)
 {
     size_t meta0 = meta_bytes_in_use();
     unsigned fails = 0;
     for (unsigned long n = 1; n < 100; n++) {
-        HANDLE h = heap_of_full_regions(regions);
+        HANDLE h = op.create ? NULL : heap_of_full_regions(op.regions);
         size_t c0 = slot_committed_bytes();
         unsigned b0 = slot_free_blocks();
         SetLastError(SENTINEL);
         meta_fail_after(n);
-        void *p = HeapAlloc(h, 0, n_bytes);
+        void *p = op.create ? HeapCreate(0, 0, op.max) : HeapAlloc(h, 0, op.n_bytes);
         bool landed = failure_landed(n);
         if (p == NULL) {
             assert_true(landed);
@@ -330,8 +338,12 @@ static void sweep(const char *what, int regions, size_t n_bytes)
             assert_int_equal(slot_free_blocks(), b0);
             fails++;
         }
-        assert_true(HeapValidate(h, 0, NULL));
-        assert_true(HeapDestroy(h));
+        if (op.create) {
+            h = p;
+        } else {
+            assert_true(HeapValidate(h, 0, NULL));
+        }
+        assert_true(h == NULL || HeapDestroy(h));
         assert_int_equal(meta_bytes_in_use(), meta0);
         if (!landed) {
             assert_non_null(p);
@@ -346,33 +358,14 @@ static void test_bookkeeping_failures_are_clean(void **state)
 {
     (void)state;
     GetProcessHeap();
-    sweep("new region", 1, 16384);
-    sweep("fifth region (tree grows)", 4, 16384);
-    sweep("large item record", 0, 100000);
+    sweep("new region", (struct swept){.regions = 1, .n_bytes = 16384});
+    sweep("fifth region (tree grows)", (struct swept){.regions = 4, .n_bytes = 16384});
+    sweep("large item record", (struct swept){.regions = 0, .n_bytes = 100000});
     /* HeapCreate itself, growable and fixed. */
     for (size_t max = 0; max <= 65536; max += 65536) {
-        size_t meta0 = meta_bytes_in_use(), c0 = slot_committed_bytes();
-        unsigned fails = 0;
-        for (unsigned long n = 1;; n++) {
-            assert_true(n < 100);
-            SetLastError(SENTINEL);
-            meta_fail_after(n);
-            HANDLE h = HeapCreate(0, 0, max);
-            bool landed = failure_landed(n);
-            if (h == NULL) {
-                assert_true(landed);
-                assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
-                assert_int_equal(slot_committed_bytes(), c0);
-                assert_int_equal(meta_bytes_in_use(), meta0);
-                fails++;
-                continue;
-            }
-            assert_true(HeapDestroy(h));
-            if (!landed) {
-                printf("HeapCreate (max %-6zu)       %u clean failures\n", max, fails);
-                break;
-            }
-        }
+        char what[32];
+        snprintf(what, sizeof what, "HeapCreate (max %-6zu)      ", max);
+        sweep(what, (struct swept){.create = true, .max = max});
     }
 }
 
