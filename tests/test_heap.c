@@ -707,9 +707,8 @@ static void test_local_flags(void **state)
 static void test_commit_failures(void **state)
 {
     (void)state;
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_RAM", "128K", 1); /* 32 pages of device RAM: less than a region */
-    assert_int_equal(core_reset(err), 0);
+    /* 32 pages of device RAM: less than a region */
+    assert_int_equal(testutil_core_reset("ce5", "128K", NULL), 0);
     HANDLE h = GetProcessHeap();
     char *p = HeapAlloc(h, 0, 100);
     assert_non_null(p);
