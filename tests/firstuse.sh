@@ -6,14 +6,10 @@
 # directory, fractions of seconds in a state schedule, `cebox state` with the
 # pid of `cebox run`, and each command's own help.
 set -u
-B="${top_builddir:-.}"
-CEBOX="$(cd "$B" && pwd)/cebox"
-P="$(cd "$B" && pwd)/tests/programs"
 . "${top_srcdir:-.}/tests/testlib.sh"
+CEBOX="$BUILD_ABS/cebox"
+P="$BUILD_ABS/tests/programs"
 BAD_SHOW="$TMP/out $TMP/err"
-run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
-has() { grep -q -- "$1" "$2"; }
-hasF() { grep -qF -- "$1" "$2"; }
 
 # ---- refused before running: --out that is a file, or not writable ----
 : > "$TMP/afile"

@@ -6,19 +6,16 @@
 # with the released bytes logged), --close-apps, and programs that change
 # user.
 set -u
-B="${top_builddir:-.}"
-CEBOX="$(cd "$B" && pwd)/cebox"
-P="$(cd "$B" && pwd)/tests/programs"
 . "${top_srcdir:-.}/tests/testlib.sh"
+CEBOX="$BUILD_ABS/cebox"
+P="$BUILD_ABS/tests/programs"
 BAD_SHOW="$TMP/out $TMP/err"
-run() { "$@" > "$TMP/out" 2> "$TMP/err"; }
 # Shell text that waits until the background hog writing to file $1 holds
 # its memory (it prints one line then): sleeping a fixed time is not enough
 # on a loaded machine.  Built-ins only: every program the shell started
 # would join the session and use its RAM.
 held() { printf "i=0; while ! [ -s '%s' ] && [ \$i -lt 3000000 ]; do i=\$((i + 1)); done" "$1"; }
 HELD=$(held "$TMP/hog.out")
-has() { grep -q -- "$1" "$2"; }
 
 # One budget for the whole run: the second hog does not fit next to the first.
 rm -f "$TMP/hog.out"

@@ -37,12 +37,7 @@
 static int setup(void **state)
 {
     (void)state;
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce5", 1);
-    unsetenv("CEBOX_RAM");
-    unsetenv("CEBOX_SLOT_SIZE");
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
+    assert_int_equal(testutil_core_reset("ce5", NULL, NULL), 0);
     heap_set_bad_pointer_hook(NULL);
     SetLastError(SENTINEL);
     return 0;
@@ -53,20 +48,6 @@ static uintptr_t slot_start(void)
     struct cebox_slot_info info;
     cebox_slot_info(&info);
     return info.base;
-}
-
-static size_t committed(void)
-{
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    return info.committed_bytes;
-}
-
-static unsigned free_blocks(void)
-{
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    return info.free_blocks;
 }
 
 /* Offset of p from the process heap's handle. */
@@ -137,7 +118,7 @@ static void test_spec_worked_examples(void **state)
 {
     (void)state;
     HANDLE h = GetProcessHeap();
-    assert_int_equal(committed(), PAGE);
+    assert_int_equal(slot_committed_bytes(), PAGE);
     char *a = HeapAlloc(h, 0, 1);
     char *b = HeapAlloc(h, 0, 9);
     char *c = HeapAlloc(h, 0, 100);
@@ -146,10 +127,10 @@ static void test_spec_worked_examples(void **state)
     assert_int_equal(hoff(c), 0x90);
     char *l = HeapAlloc(h, 0, 100000);
     assert_int_equal((uintptr_t)l - (uintptr_t)h, 0x30000 + 0x20);
-    assert_int_equal(committed(), PAGE + 0x19000);
+    assert_int_equal(slot_committed_bytes(), PAGE + 0x19000);
     char *d = HeapAlloc(h, 0, 5000); /* pass 2: the tail, one more page */
     assert_int_equal(hoff(d), 0x100);
-    assert_int_equal(committed(), 2 * PAGE + 0x19000);
+    assert_int_equal(slot_committed_bytes(), 2 * PAGE + 0x19000);
     assert_true(HeapFree(h, 0, b));
     assert_int_equal(hoff(HeapAlloc(h, 0, 20)), 0x70);   /* from the rover, exact fit */
     assert_int_equal(hoff(HeapAlloc(h, 0, 20)), 0x1490); /* rover onward: the tail run */
@@ -193,7 +174,7 @@ static void test_grow_in_place_at_region_end(void **state)
     p[0] = 42;
     assert_ptr_equal(HeapReAlloc(h, 0, p, 10000), p);
     assert_int_equal(HeapSize(h, 0, p), 10008);
-    assert_int_equal(committed(), 3 * PAGE);
+    assert_int_equal(slot_committed_bytes(), 3 * PAGE);
     assert_int_equal(p[0], 42);
     p[10007] = 1;
 }
@@ -207,7 +188,7 @@ static void test_new_region_when_nothing_fits(void **state)
     assert_int_equal(hoff(a), 0x60);
     /* A new region: the next free run of three blocks, data at +0x30. */
     assert_int_equal(hoff(b), 3 * BLOCK + 0x30);
-    assert_int_equal(committed(), 2 * 0x19000);
+    assert_int_equal(slot_committed_bytes(), 2 * 0x19000);
     char map[512];
     cebox_slot_map(map, sizeof map);
     assert_memory_equal(map, "-HHHHHH.", 8);
@@ -217,13 +198,13 @@ static void test_compact_gives_the_tail_back(void **state)
 {
     (void)state;
     HANDLE h = HeapCreate(0, 0, 0);
-    size_t before = committed();
+    size_t before = slot_committed_bytes();
     void *p = HeapAlloc(h, 0, 10000);
-    assert_int_equal(committed(), before + 2 * PAGE);
+    assert_int_equal(slot_committed_bytes(), before + 2 * PAGE);
     assert_true(HeapFree(h, 0, p));
-    assert_int_equal(committed(), before + 2 * PAGE); /* free never decommits */
+    assert_int_equal(slot_committed_bytes(), before + 2 * PAGE); /* free never decommits */
     assert_int_equal(HeapCompact(h, 0), 0xFA0);
-    assert_int_equal(committed(), before);
+    assert_int_equal(slot_committed_bytes(), before);
     assert_int_equal((uintptr_t)HeapAlloc(h, 0, 1) - (uintptr_t)h, 0x60);
     assert_true(HeapDestroy(h));
 }
@@ -232,22 +213,22 @@ static void test_create_sizes(void **state)
 {
     (void)state;
     GetProcessHeap(); /* made at the first heap call */
-    size_t before = committed();
-    unsigned fb = free_blocks();
+    size_t before = slot_committed_bytes();
+    unsigned fb = slot_free_blocks();
     HANDLE h = HeapCreate(0, 1 << 20, 0); /* only the region is committed */
-    assert_int_equal(committed(), before + 0x2F000);
-    assert_int_equal(free_blocks(), fb - 3);
+    assert_int_equal(slot_committed_bytes(), before + 0x2F000);
+    assert_int_equal(slot_free_blocks(), fb - 3);
     assert_true(HeapDestroy(h));
     h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0x10000); /* fixed: one block */
     assert_non_null(h);
-    assert_int_equal(free_blocks(), fb - 1);
-    assert_int_equal(committed(), before + PAGE);
+    assert_int_equal(slot_free_blocks(), fb - 1);
+    assert_int_equal(slot_committed_bytes(), before + PAGE);
     /* 0xFF88 is the largest request that fits; it commits the rest. */
     assert_null(HeapAlloc(h, 0, 0xFF89));
     assert_int_equal(GetLastError(), SENTINEL); /* a full fixed heap sets nothing */
     char *p = HeapAlloc(h, 0, 0xFF88);
     assert_non_null(p);
-    assert_int_equal(committed(), before + BLOCK);
+    assert_int_equal(slot_committed_bytes(), before + BLOCK);
     assert_null(HeapAlloc(h, 0, 9)); /* a 16-byte free item is left at the end */
     assert_int_equal(GetLastError(), SENTINEL);
     assert_int_equal((char *)HeapAlloc(h, 0, 0) - (char *)h, 0x10000 - 16); /* end marker at 0xFFF8 */
@@ -256,7 +237,7 @@ static void test_create_sizes(void **state)
     p = HeapAlloc(h, 0, 0xFF88);
     assert_int_not_equal((uintptr_t)p % BLOCK, 0x20);
     assert_true(HeapDestroy(h));
-    assert_int_equal(free_blocks(), fb);
+    assert_int_equal(slot_free_blocks(), fb);
     /* a maximum of 32 MB cannot be reserved */
     assert_null(HeapCreate(0, 0, 32u << 20));
     expect_error(ERROR_NOT_ENOUGH_MEMORY);
@@ -324,18 +305,18 @@ static void test_destroy(void **state)
 {
     (void)state;
     HANDLE ph = GetProcessHeap();
-    unsigned fb = free_blocks();
-    size_t before = committed();
+    unsigned fb = slot_free_blocks();
+    size_t before = slot_committed_bytes();
     HANDLE h = HeapCreate(0, 0, 0);
     for (int i = 0; i < 20; i++) {
         assert_non_null(HeapAlloc(h, 0, 40000)); /* several regions */
     }
     assert_non_null(HeapAlloc(h, 0, 500000)); /* and large items */
     assert_non_null(HeapAlloc(h, 0, 200000));
-    assert_true(free_blocks() < fb - 10);
+    assert_true(slot_free_blocks() < fb - 10);
     assert_true(HeapDestroy(h));
-    assert_int_equal(free_blocks(), fb);
-    assert_int_equal(committed(), before);
+    assert_int_equal(slot_free_blocks(), fb);
+    assert_int_equal(slot_committed_bytes(), before);
     /* the handle is gone */
     assert_null(HeapAlloc(h, 0, 1));
     expect_error(ERROR_INVALID_PARAMETER);
@@ -726,9 +707,8 @@ static void test_local_flags(void **state)
 static void test_commit_failures(void **state)
 {
     (void)state;
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_RAM", "128K", 1); /* 32 pages of device RAM: less than a region */
-    assert_int_equal(core_reset(err), 0);
+    /* 32 pages of device RAM: less than a region */
+    assert_int_equal(testutil_core_reset("ce5", "128K", NULL), 0);
     HANDLE h = GetProcessHeap();
     char *p = HeapAlloc(h, 0, 100);
     assert_non_null(p);
@@ -767,7 +747,7 @@ struct snapshot {
 static struct snapshot snap(void)
 {
     assert_non_null(GetProcessHeap());
-    struct snapshot s = {committed(), meta_bytes_in_use(), free_blocks()};
+    struct snapshot s = {slot_committed_bytes(), meta_bytes_in_use(), slot_free_blocks()};
     return s;
 }
 
@@ -930,12 +910,12 @@ static void test_walk_and_stats(void **state)
     assert_int_equal(t.busy_bytes, 3 * 1000);
     assert_int_equal(t.items, 5); /* busy, free run of two, busy, busy, tail */
     assert_int_equal(t.large, 1);
-    assert_int_equal(t.committed, committed());
+    assert_int_equal(t.committed, slot_committed_bytes());
     struct heap_stats st;
     hp->ops->stats(hp, &st);
     assert_int_equal(st.live_blocks, 4);
     assert_int_equal(st.live_bytes, 3000 + 303072);
-    assert_int_equal(st.committed_bytes, committed());
+    assert_int_equal(st.committed_bytes, slot_committed_bytes());
     assert_int_equal(st.regions, 1);
     assert_int_equal(st.large_items, 1);
     assert_true(HeapValidate(h, 0, NULL));

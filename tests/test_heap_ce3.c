@@ -17,22 +17,14 @@
 #include "cebox.h"
 #include "cebox/winmem.h"
 #include "core.h"
+#include "testutil.h"
 
 #define PAGE 4096u
 #define REGION 0x60000u
 
 static void fresh(const char *ram)
 {
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce3", 1);
-    if (ram != NULL) {
-        setenv("CEBOX_RAM", ram, 1);
-    } else {
-        unsetenv("CEBOX_RAM");
-    }
-    unsetenv("CEBOX_SLOT_SIZE");
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
+    assert_int_equal(testutil_core_reset("ce3", ram, NULL), 0);
     SetLastError(0);
 }
 
@@ -168,6 +160,26 @@ static void test_realloc_rules(void **state)
     HeapDestroy(h);
 }
 
+/* A fresh heap holding, in its first region, an 8-byte item a, one of
+ * middle bytes b and another 8-byte item c; base is the region's start. */
+struct sandwich {
+    HANDLE h;
+    char *a, *b, *c;
+    uintptr_t base;
+};
+
+static struct sandwich sandwich_of(size_t middle)
+{
+    struct sandwich s;
+    s.h = HeapCreate(0, 0, 0);
+    s.a = HeapAlloc(s.h, 0, 8);
+    s.b = HeapAlloc(s.h, 0, middle);
+    s.c = HeapAlloc(s.h, 0, 8);
+    assert_non_null(s.c);
+    s.base = (uintptr_t)s.a - 8;
+    return s;
+}
+
 /* Freeing more than an eighth of the committed bytes (and six pages more
  * than at the last compaction) compacts the region: a free run followed by
  * a busy item keeps its partial pages and becomes a dead item over its
@@ -175,19 +187,15 @@ static void test_realloc_rules(void **state)
 static void test_compaction_dead_block(void **state)
 {
     (void)state;
-    HANDLE h = HeapCreate(0, 0, 0);
-    char *a = HeapAlloc(h, 0, 8);
-    char *b = HeapAlloc(h, 0, 100000);
-    char *c = HeapAlloc(h, 0, 8);
-    uintptr_t base = (uintptr_t)a - 8;
-    assert_int_equal(committed_at(base), 25 * PAGE);
-    assert_true(HeapFree(h, 0, b));
-    assert_int_equal(committed_at(base), PAGE); /* the dead pages follow */
-    assert_int_equal(state_at(base + PAGE), MEM_RESERVE);
-    assert_int_equal(HeapSize(h, 0, c), 8);
-    assert_ptr_equal(HeapAlloc(h, 0, 50000), b); /* pass 2 joins free + dead */
-    assert_true(HeapValidate(h, 0, NULL));
-    HeapDestroy(h);
+    struct sandwich s = sandwich_of(100000);
+    assert_int_equal(committed_at(s.base), 25 * PAGE);
+    assert_true(HeapFree(s.h, 0, s.b));
+    assert_int_equal(committed_at(s.base), PAGE); /* the dead pages follow */
+    assert_int_equal(state_at(s.base + PAGE), MEM_RESERVE);
+    assert_int_equal(HeapSize(s.h, 0, s.c), 8);
+    assert_ptr_equal(HeapAlloc(s.h, 0, 50000), s.b); /* pass 2 joins free + dead */
+    assert_true(HeapValidate(s.h, 0, NULL));
+    HeapDestroy(s.h);
 }
 
 /* Freeing about three pages compacts only when the device has less than
@@ -195,16 +203,11 @@ static void test_compaction_dead_block(void **state)
  * six). */
 static void free_three_pages(bool expect_compacted)
 {
-    HANDLE h = HeapCreate(0, 0, 0);
-    char *a = HeapAlloc(h, 0, 8);
-    char *b = HeapAlloc(h, 0, 14000);
-    char *c = HeapAlloc(h, 0, 8);
-    assert_non_null(c);
-    uintptr_t base = (uintptr_t)a - 8;
-    assert_int_equal(committed_at(base), 4 * PAGE);
-    assert_true(HeapFree(h, 0, b));
-    assert_int_equal(committed_at(base), expect_compacted ? PAGE : 4 * PAGE);
-    HeapDestroy(h);
+    struct sandwich s = sandwich_of(14000);
+    assert_int_equal(committed_at(s.base), 4 * PAGE);
+    assert_true(HeapFree(s.h, 0, s.b));
+    assert_int_equal(committed_at(s.base), expect_compacted ? PAGE : 4 * PAGE);
+    HeapDestroy(s.h);
 }
 
 static void test_compaction_threshold_normal_ram(void **state)

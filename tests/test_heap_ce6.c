@@ -22,6 +22,7 @@
 #include "heap/heap.h"
 #include "meta.h"
 #include "oomutil.h"
+#include "testutil.h"
 
 #define PAGE 4096u
 #define BLOCK 0x10000u
@@ -30,29 +31,10 @@
 static int setup(void **state)
 {
     (void)state;
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce6", 1);
-    unsetenv("CEBOX_RAM");
-    setenv("CEBOX_SLOT_SIZE", "32M", 1);
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
+    assert_int_equal(testutil_core_reset("ce6", NULL, "32M"), 0);
     heap_set_bad_pointer_hook(NULL);
     SetLastError(SENTINEL);
     return 0;
-}
-
-static size_t committed(void)
-{
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    return info.committed_bytes;
-}
-
-static unsigned free_blocks(void)
-{
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    return info.free_blocks;
 }
 
 static uintptr_t off(HANDLE h, const void *p)
@@ -90,12 +72,12 @@ static void test_fresh_heap_commit_and_compact(void **state)
 {
     (void)state;
     GetProcessHeap();
-    size_t before = committed();
-    unsigned blocks = free_blocks();
+    size_t before = slot_committed_bytes();
+    unsigned blocks = slot_free_blocks();
     HANDLE h = HeapCreate(0, 0x20000, 0); /* the initial size is ignored */
     assert_non_null(h);
-    assert_int_equal(committed() - before, PAGE);
-    assert_int_equal(blocks - free_blocks(), 1);
+    assert_int_equal(slot_committed_bytes() - before, PAGE);
+    assert_int_equal(blocks - slot_free_blocks(), 1);
     assert_int_equal(HeapCompact(h, 0), 3488);
     assert_int_equal(HeapCompact(h, 1 << 5), 0);
     assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
@@ -129,14 +111,14 @@ static void test_over_16k_gets_its_own_reservation(void **state)
 {
     (void)state;
     HANDLE h = HeapCreate(0, 0, 0);
-    size_t c0 = committed();
-    unsigned b0 = free_blocks();
+    size_t c0 = slot_committed_bytes();
+    unsigned b0 = slot_free_blocks();
     void *big = HeapAlloc(h, 0, 16385);
     assert_non_null(big);
     assert_int_equal((uintptr_t)big % BLOCK, 0);
     assert_int_equal(HeapSize(h, 0, big), 16385);
-    assert_int_equal(committed() - c0, 5 * PAGE);
-    assert_int_equal(b0 - free_blocks(), 1);
+    assert_int_equal(slot_committed_bytes() - c0, 5 * PAGE);
+    assert_int_equal(b0 - slot_free_blocks(), 1);
     void *in = HeapAlloc(h, 0, 16384);
     assert_int_equal(off(h, in), 0x260);
     assert_int_equal(HeapSize(h, 0, in), 16384);
@@ -148,7 +130,7 @@ static void test_over_16k_gets_its_own_reservation(void **state)
     assert_null(HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, big, 70000));
     assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
     assert_true(HeapFree(h, 0, big));
-    assert_int_equal(b0 - free_blocks(), 0);
+    assert_int_equal(b0 - slot_free_blocks(), 0);
     assert_true(HeapDestroy(h));
 }
 
@@ -184,14 +166,14 @@ static void test_later_region_header(void **state)
     }
     void *last = HeapAlloc(h, 0, 365 * 32);
     assert_int_equal(off(h, last), 0x260 + 3 * 16384);
-    unsigned b0 = free_blocks();
+    unsigned b0 = slot_free_blocks();
     void *next = HeapAlloc(h, 0, 32);
-    assert_int_equal(b0 - free_blocks(), 1);
+    assert_int_equal(b0 - slot_free_blocks(), 1);
     assert_int_equal((uintptr_t)next % BLOCK, 0x220);
     /* Freed, the region is wholly free: HeapCompact releases it. */
     assert_true(HeapFree(h, 0, next));
     HeapCompact(h, 0);
-    assert_int_equal(free_blocks(), b0);
+    assert_int_equal(slot_free_blocks(), b0);
     assert_true(HeapDestroy(h));
 }
 
@@ -201,22 +183,22 @@ static void test_compact_decommits_above_last_busy_word(void **state)
 {
     (void)state;
     HANDLE h = HeapCreate(0, 0, 0);
-    size_t c0 = committed();
+    size_t c0 = slot_committed_bytes();
     void *p[5];
     for (int i = 0; i < 5; i++) {
         p[i] = HeapAlloc(h, 0, 4000); /* 125 blocks each */
     }
-    assert_int_equal(committed() - c0, 5 * PAGE); /* blocks up to 644: 6 pages */
+    assert_int_equal(slot_committed_bytes() - c0, 5 * PAGE); /* blocks up to 644: 6 pages */
     for (int i = 4; i >= 1; i--) {
         assert_true(HeapFree(h, 0, p[i]));
     }
     /* p[0] ends at block 144: word 8 is the last busy one, so blocks from
      * 256 (page 2) on are decommitted; the largest free run is 256 - 144. */
     assert_int_equal(HeapCompact(h, 0), (256 - 144) * 32);
-    assert_int_equal(committed() - c0, 1 * PAGE);
+    assert_int_equal(slot_committed_bytes() - c0, 1 * PAGE);
     assert_true(HeapFree(h, 0, p[0]));
     assert_int_equal(HeapCompact(h, 0), 3488);
-    assert_int_equal(committed() - c0, 0);
+    assert_int_equal(slot_committed_bytes() - c0, 0);
     assert_true(HeapDestroy(h));
 }
 
@@ -229,17 +211,17 @@ static void test_fixed_heap(void **state)
 {
     (void)state;
     HANDLE ph = GetProcessHeap();
-    size_t c0 = committed();
+    size_t c0 = slot_committed_bytes();
     HANDLE h = HeapCreate(0, 0, 40000);
     assert_non_null(h);
     assert_int_equal(off(ph, h), 0x260); /* 116 + 80 * 4 = 436 bytes: 14 blocks */
     assert_int_equal(off(ph, HeapAlloc(ph, 0, 1)), 0x260 + 14 * 32);
     assert_false(HeapFree(ph, 0, h)); /* not the program's */
-    assert_int_equal(committed(), c0);
+    assert_int_equal(slot_committed_bytes(), c0);
     void *a = HeapAlloc(h, 0, 20000);
     assert_int_equal((uintptr_t)a % BLOCK, 0);
     assert_int_equal(HeapSize(h, 0, a), 20000); /* 625 blocks */
-    assert_int_equal(committed() - c0, 5 * PAGE);
+    assert_int_equal(slot_committed_bytes() - c0, 5 * PAGE);
     void *b = HeapAlloc(h, 0, 21000); /* 657 blocks, 655 left */
     assert_null(b);
     assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
@@ -325,31 +307,43 @@ static HANDLE heap_of_full_regions(int regions)
     return h;
 }
 
-/* The operation `op` on a heap made by `prep`, with the n-th bookkeeping
- * allocation failing, for n = 1, 2, ... until it succeeds: each failure
- * is NULL with ERROR_NOT_ENOUGH_MEMORY and leaves the heap valid and the
- * slot as it was; once the heap is destroyed nothing is left behind. */
-static void sweep(const char *what, int regions, size_t n_bytes)
+/* What a sweep attempts: HeapAlloc(n_bytes) on a fresh
+ * heap_of_full_regions(regions), or (create) HeapCreate(0, 0, max). */
+struct swept {
+    bool create;
+    int regions;
+    size_t n_bytes, max;
+};
+
+/* The operation with the n-th bookkeeping allocation failing, for n = 1,
+ * 2, ... until it succeeds: each failure is NULL with
+ * ERROR_NOT_ENOUGH_MEMORY and leaves the heap valid and the slot as it
+ * was; once the heap is destroyed nothing is left behind. */
+static void sweep(const char *what, struct swept op)
 {
     size_t meta0 = meta_bytes_in_use();
     unsigned fails = 0;
     for (unsigned long n = 1; n < 100; n++) {
-        HANDLE h = heap_of_full_regions(regions);
-        size_t c0 = committed();
-        unsigned b0 = free_blocks();
+        HANDLE h = op.create ? NULL : heap_of_full_regions(op.regions);
+        size_t c0 = slot_committed_bytes();
+        unsigned b0 = slot_free_blocks();
         SetLastError(SENTINEL);
         meta_fail_after(n);
-        void *p = HeapAlloc(h, 0, n_bytes);
+        void *p = op.create ? HeapCreate(0, 0, op.max) : HeapAlloc(h, 0, op.n_bytes);
         bool landed = failure_landed(n);
         if (p == NULL) {
             assert_true(landed);
             assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
-            assert_int_equal(committed(), c0);
-            assert_int_equal(free_blocks(), b0);
+            assert_int_equal(slot_committed_bytes(), c0);
+            assert_int_equal(slot_free_blocks(), b0);
             fails++;
         }
-        assert_true(HeapValidate(h, 0, NULL));
-        assert_true(HeapDestroy(h));
+        if (op.create) {
+            h = p;
+        } else {
+            assert_true(HeapValidate(h, 0, NULL));
+        }
+        assert_true(h == NULL || HeapDestroy(h));
         assert_int_equal(meta_bytes_in_use(), meta0);
         if (!landed) {
             assert_non_null(p);
@@ -364,33 +358,14 @@ static void test_bookkeeping_failures_are_clean(void **state)
 {
     (void)state;
     GetProcessHeap();
-    sweep("new region", 1, 16384);
-    sweep("fifth region (tree grows)", 4, 16384);
-    sweep("large item record", 0, 100000);
+    sweep("new region", (struct swept){.regions = 1, .n_bytes = 16384});
+    sweep("fifth region (tree grows)", (struct swept){.regions = 4, .n_bytes = 16384});
+    sweep("large item record", (struct swept){.regions = 0, .n_bytes = 100000});
     /* HeapCreate itself, growable and fixed. */
     for (size_t max = 0; max <= 65536; max += 65536) {
-        size_t meta0 = meta_bytes_in_use(), c0 = committed();
-        unsigned fails = 0;
-        for (unsigned long n = 1;; n++) {
-            assert_true(n < 100);
-            SetLastError(SENTINEL);
-            meta_fail_after(n);
-            HANDLE h = HeapCreate(0, 0, max);
-            bool landed = failure_landed(n);
-            if (h == NULL) {
-                assert_true(landed);
-                assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
-                assert_int_equal(committed(), c0);
-                assert_int_equal(meta_bytes_in_use(), meta0);
-                fails++;
-                continue;
-            }
-            assert_true(HeapDestroy(h));
-            if (!landed) {
-                printf("HeapCreate (max %-6zu)       %u clean failures\n", max, fails);
-                break;
-            }
-        }
+        char what[32];
+        snprintf(what, sizeof what, "HeapCreate (max %-6zu)      ", max);
+        sweep(what, (struct swept){.create = true, .max = max});
     }
 }
 

@@ -19,6 +19,9 @@
  * Each scenario runs in a fresh core (core_reset); the model gets a fresh
  * fake slot of the same 512 blocks and starts its own process heap first, as
  * the real API does.
+ *
+ * The core set-up, random draws and comparisons are the shared harness
+ * (tests/heapdiff.h); this file keeps what is particular to its heap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +38,8 @@
 #include "config.h"
 #include "core.h"
 #include "heap/heap.h"
+#include "heapdiff.h"
+#include "testutil.h"
 #include "heapmodel.h"
 
 #define PAGE 4096u
@@ -71,87 +76,24 @@ static struct {
 struct world {
     struct hm_slot *ms;
     struct hm_heap *mprocess;
-    uintptr_t base;
-    uint64_t rng;
-    unsigned step;
-    const char *scenario;
+    struct heapdiff hd;
 };
-
-static uint64_t rnd(struct world *w)
-{
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return w->rng;
-}
-
-static size_t below(struct world *w, size_t n)
-{
-    return (size_t)(rnd(w) % n);
-}
 
 /* Request sizes: mostly small, some region-sized (near the large threshold
  * too), some large items, a few the slot cannot hold. */
 static size_t some_size(struct world *w)
 {
-    unsigned k = (unsigned)below(w, 1000);
-    if (k < 550) {
-        return below(w, 129);
-    }
-    if (k < 800) {
-        return 129 + below(w, 900);
-    }
-    if (k < 900) {
-        return 1024 + below(w, 8192);
-    }
-    if (k < 950) {
-        return 8192 + below(w, 90000);
-    }
-    if (k < 965) {
-        return 0x17FE0 + below(w, 16); /* both sides of 98,280 */
-    }
-    if (k < 995) {
-        return 98280 + below(w, 600000);
-    }
-    if (k < 998) {
-        return 0x1FEFFE0 + below(w, 64); /* a reserve reaching 32 MB */
-    }
-    return 0x40000000u + below(w, 2); /* exactly 1 GB, just above */
-}
-
-static void fresh_core(void)
-{
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce5", 1);
-    setenv("CEBOX_RAM", "1G", 1); /* RAM never binds: the slot does */
-    unsetenv("CEBOX_SLOT_SIZE");
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
-}
-
-static uint32_t off_of(const struct world *w, const void *p)
-{
-    return p == NULL ? 0 : (uint32_t)((uintptr_t)p - w->base);
-}
-
-static void *ptr_of(const struct world *w, uint32_t off)
-{
-    return off == 0 ? NULL : (void *)(w->base + off);
-}
-
-static void fail_at(const struct world *w, const char *what, unsigned long long real,
-                    unsigned long long model)
-{
-    fail_msg("%s, step %u: %s differs: cebox 0x%llx, model 0x%llx", w->scenario, w->step, what,
-             real, model);
-}
-
-static void same(const struct world *w, const char *what, unsigned long long real,
-                 unsigned long long model)
-{
-    if (real != model) {
-        fail_at(w, what, real, model);
-    }
+    static const struct heapdiff_band bands[] = {
+        {550, 0, 129},
+        {800, 129, 900},
+        {900, 1024, 8192},
+        {950, 8192, 90000},
+        {965, 0x17FE0, 16}, /* both sides of 98,280 */
+        {995, 98280, 600000},
+        {998, 0x1FEFFE0, 64}, /* a reserve reaching 32 MB */
+        {1000, 0x40000000u, 2}, /* exactly 1 GB, just above */
+    };
+    return heapdiff_size(&w->hd, bands);
 }
 
 /* The last error after a failed call, in the model's terms (0: none set). */
@@ -225,7 +167,7 @@ static void compare_heap(struct world *w, struct heapctx *hc, bool runs)
             static struct runs model;
             memset(&real, 0, sizeof real);
             real.want = i;
-            real.base = w->base;
+            real.base = w->hd.base;
             h->ops->walk(h, real_run, &real);
             model.n = 0;
             hm_free_runs(hc->model, i, model_run, &model);
@@ -247,10 +189,8 @@ static void compare_heap(struct world *w, struct heapctx *hc, bool runs)
 
 static void compare_slot(struct world *w)
 {
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    same(w, "committed pages", info.committed_bytes / PAGE, hm_slot_committed_pages(w->ms));
-    same(w, "free blocks", info.free_blocks, hm_slot_free_blocks(w->ms));
+    same(w, "committed pages", slot_committed_bytes() / PAGE, hm_slot_committed_pages(w->ms));
+    same(w, "free blocks", slot_free_blocks(), hm_slot_free_blocks(w->ms));
 }
 
 /* ---- operations ---- */
@@ -267,19 +207,12 @@ static void drop_live(struct heapctx *hc, size_t i)
 
 static void fill(struct world *w, const struct block *b)
 {
-    size_t k = b->n < 64 ? b->n : 64;
-    memset(ptr_of(w, b->off), b->tag, k);
+    heapdiff_fill(&w->hd, b->off, b->n, b->tag);
 }
 
 static void check_fill(struct world *w, const struct block *b, size_t upto)
 {
-    const unsigned char *p = ptr_of(w, b->off);
-    size_t k = upto < 64 ? upto : 64;
-    for (size_t i = 0; i < k; i++) {
-        if (p[i] != b->tag) {
-            fail_at(w, "block contents after realloc", p[i], b->tag);
-        }
-    }
+    heapdiff_check_fill(&w->hd, "block contents after realloc", b->off, upto, b->tag);
 }
 
 static void check_size(struct world *w, struct heapctx *hc, uint32_t off)
@@ -312,12 +245,7 @@ static void op_alloc(struct world *w, struct heapctx *hc)
     }
     cov.large += HeapSize(hc->real, 0, p) >= 98280;
     if (flags & HEAP_ZERO_MEMORY) {
-        const unsigned char *c = p;
-        for (size_t i = 0; i < (n < 256 ? n : 256); i++) {
-            if (c[i] != 0) {
-                fail_at(w, "HEAP_ZERO_MEMORY", i, 0);
-            }
-        }
+        heapdiff_check_zeroed(&w->hd, "HEAP_ZERO_MEMORY", p, n);
     }
     check_size(w, hc, m);
     if (hc->nlive < MAX_LIVE) {
@@ -462,14 +390,11 @@ static void step(struct world *w, struct heapctx *hc, unsigned target_live)
 
 static void world_start(struct world *w, const char *scenario, uint64_t seed)
 {
-    fresh_core();
     memset(w, 0, sizeof *w);
-    w->scenario = scenario;
-    w->rng = seed * 0x9E3779B97F4A7C15ull + 1;
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    w->base = info.base;
-    w->ms = hm_slot_new(info.blocks);
+    /* RAM never binds: the slot does */
+    size_t blocks =
+        heapdiff_start(&w->hd, scenario, seed * 0x9E3779B97F4A7C15ull + 1, "ce5", "1G", NULL);
+    w->ms = hm_slot_new(blocks);
     uint32_t err = 0;
     w->mprocess = hm_create(w->ms, 0, 0, 0, &err);
     assert_non_null(w->mprocess);
@@ -516,10 +441,10 @@ static void run_process_heap(uint64_t seed, unsigned steps, unsigned target)
     struct world w;
     world_start(&w, "process heap", seed);
     heapctx_for_process(&w, &hc);
-    for (w.step = 0; w.step < steps; w.step++) {
+    for (w.hd.step = 0; w.hd.step < steps; w.hd.step++) {
         step(&w, &hc, target);
         compare_slot(&w);
-        compare_heap(&w, &hc, w.step % 256 == 0);
+        compare_heap(&w, &hc, w.hd.step % 256 == 0);
     }
     compare_heap(&w, &hc, true);
     world_end(&w);
@@ -541,11 +466,11 @@ static void test_two_heaps_interleaved_match_model(void **state)
     world_start(&w, "two heaps", 7);
     heapctx_for_process(&w, &a);
     heapctx_create(&w, &b, 0, 0);
-    for (w.step = 0; w.step < 12000; w.step++) {
+    for (w.hd.step = 0; w.hd.step < 12000; w.hd.step++) {
         step(&w, below(&w, 2) ? &a : &b, 800);
         compare_slot(&w);
-        compare_heap(&w, &a, w.step % 512 == 0);
-        compare_heap(&w, &b, w.step % 512 == 256);
+        compare_heap(&w, &a, w.hd.step % 512 == 0);
+        compare_heap(&w, &b, w.hd.step % 512 == 256);
     }
     heapctx_destroy(&w, &b);
     world_end(&w);
@@ -562,10 +487,10 @@ static void test_fixed_heaps_match_model(void **state)
         struct world w;
         world_start(&w, "fixed heap", 11 + i);
         heapctx_create(&w, &hc, i * 5000, max[i]);
-        for (w.step = 0; w.step < 3000; w.step++) {
+        for (w.hd.step = 0; w.hd.step < 3000; w.hd.step++) {
             step(&w, &hc, 400);
             compare_slot(&w);
-            compare_heap(&w, &hc, w.step % 128 == 0);
+            compare_heap(&w, &hc, w.hd.step % 128 == 0);
         }
         heapctx_destroy(&w, &hc);
         world_end(&w);
@@ -581,7 +506,7 @@ static void test_small_only_fragmentation_matches_model(void **state)
     struct world w;
     world_start(&w, "small blocks", 21);
     heapctx_for_process(&w, &hc);
-    for (w.step = 0; w.step < 20000; w.step++) {
+    for (w.hd.step = 0; w.hd.step < 20000; w.hd.step++) {
         unsigned k = (unsigned)below(&w, 100);
         if (k < 52 || hc.nlive == 0) {
             size_t n = below(&w, 4) == 0 ? below(&w, 700) : below(&w, 60);
@@ -601,7 +526,7 @@ static void test_small_only_fragmentation_matches_model(void **state)
             op_compact(&w, &hc);
         }
         compare_slot(&w);
-        compare_heap(&w, &hc, w.step % 1000 == 0);
+        compare_heap(&w, &hc, w.hd.step % 1000 == 0);
     }
     world_end(&w);
 }
@@ -609,7 +534,7 @@ static void test_small_only_fragmentation_matches_model(void **state)
 static int report(void **state)
 {
     (void)state;
-    if (getenv("HEAPDIFF_VERBOSE") != NULL) {
+    if (heapdiff_verbose()) {
         printf("allocs %lu (failed %lu, %lu without error), large %lu, reallocs %lu (moved %lu, "
                "in-place-only failures %lu), frees %lu, compacts %lu, bad pointers %lu, "
                "most regions in a heap %lu\n",
@@ -639,8 +564,8 @@ static void run_script(const char *name, const struct sstep *script)
     heapctx_for_process(&w, &hc);
     uint32_t blocks[64] = {0};
     size_t nb = 0;
-    for (w.step = 0; script[w.step].op != S_END; w.step++) {
-        const struct sstep *st = &script[w.step];
+    for (w.hd.step = 0; script[w.hd.step].op != S_END; w.hd.step++) {
+        const struct sstep *st = &script[w.hd.step];
         uint32_t merr = SENTINEL, m = 0;
         void *p = NULL;
         SetLastError(SENTINEL);
@@ -757,7 +682,7 @@ static void test_medium_blocks_many_regions_match_model(void **state)
         struct world w;
         world_start(&w, "medium blocks", seed);
         heapctx_for_process(&w, &hc);
-        for (w.step = 0; w.step < 15000; w.step++) {
+        for (w.hd.step = 0; w.hd.step < 15000; w.hd.step++) {
             unsigned k = (unsigned)below(&w, 100);
             if (k < 50 || hc.nlive < 200) {
                 size_t n = 16 + below(&w, below(&w, 3) == 0 ? 30000 : 3000);
@@ -780,7 +705,7 @@ static void test_medium_blocks_many_regions_match_model(void **state)
                 op_compact(&w, &hc);
             }
             compare_slot(&w);
-            compare_heap(&w, &hc, w.step % 1000 == 0);
+            compare_heap(&w, &hc, w.hd.step % 1000 == 0);
         }
         world_end(&w);
     }

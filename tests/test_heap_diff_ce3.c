@@ -10,6 +10,9 @@
  * pages in the slot, and the same CE fields (pMem, pHigh, pCur, dwCommitted,
  * dwFree, dwMaxLeft, dwLastCompact) of every struct heap of both chains.
  * Every few hundred steps HeapValidate checks the real heap's bookkeeping.
+ *
+ * The core set-up, random draws and comparisons are the shared harness
+ * (tests/heapdiff.h); this file keeps what is particular to its heap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +28,8 @@
 #include "cebox/winmem.h"
 #include "core.h"
 #include "heap/heap.h"
+#include "heapdiff.h"
+#include "testutil.h"
 #include "heapmodel_ce3.h"
 
 #define PAGE 4096u
@@ -41,9 +46,7 @@ struct world {
     struct m3_slot *ms;
     struct m3_heap *mproc, *mh;
     HANDLE rproc, rh;
-    uintptr_t base;
-    uint64_t rng;
-    unsigned step;
+    struct heapdiff hd;
     struct block live[MAX_LIVE];
     size_t nlive;
     uint32_t freed[32];
@@ -57,59 +60,15 @@ static struct {
         recreates;
 } cov;
 
-static uint64_t rnd(struct world *w)
-{
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return w->rng;
-}
-
-static size_t below(struct world *w, size_t n)
-{
-    return (size_t)(rnd(w) % n);
-}
-
 /* Mostly small; some a page or more; some near and above the large
  * threshold (rounded 0x30000); a few no heap can hold. */
 static size_t some_size(struct world *w)
 {
-    unsigned k = (unsigned)below(w, 1000);
-    if (k < 600) {
-        return below(w, 200);
-    }
-    if (k < 850) {
-        return 200 + below(w, 3000);
-    }
-    if (k < 950) {
-        return 4000 + below(w, 60000);
-    }
-    if (k < 970) {
-        return 0x2FFF0 + below(w, 16);
-    }
-    if (k < 997) {
-        return 0x30000 + below(w, 400000);
-    }
-    return 0x80000000u + below(w, 2);
-}
-
-static void same(struct world *w, const char *what, uint64_t real, uint64_t model)
-{
-    if (real != model) {
-        fprintf(stderr, "step %u: %s: real %#llx, model %#llx\n", w->step, what,
-                (unsigned long long)real, (unsigned long long)model);
-        fail();
-    }
-}
-
-static uint32_t off_of(struct world *w, const void *p)
-{
-    return p == NULL ? 0 : (uint32_t)((uintptr_t)p - w->base);
-}
-
-static void *ptr_of(struct world *w, uint32_t off)
-{
-    return off == 0 ? NULL : (void *)(w->base + off);
+    static const struct heapdiff_band bands[] = {
+        {600, 0, 200},      {850, 200, 3000},       {950, 4000, 60000},
+        {970, 0x2FFF0, 16}, {997, 0x30000, 400000}, {1000, 0x80000000u, 2},
+    };
+    return heapdiff_size(&w->hd, bands);
 }
 
 static void compare_chain(struct world *w, HANDLE real, struct m3_heap *model, const char *name)
@@ -143,12 +102,10 @@ static void compare_chain(struct world *w, HANDLE real, struct m3_heap *model, c
 
 static void compare_all(struct world *w)
 {
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    same(w, "committed pages", info.committed_bytes / PAGE, m3_slot_committed_pages(w->ms));
+    same(w, "committed pages", slot_committed_bytes() / PAGE, m3_slot_committed_pages(w->ms));
     compare_chain(w, w->rproc, w->mproc, "process chain length");
     compare_chain(w, w->rh, w->mh, "heap chain length");
-    if (w->step % 500 == 0) {
+    if (w->hd.step % 500 == 0) {
         assert_true(HeapValidate(w->rproc, 0, NULL));
         assert_true(HeapValidate(w->rh, 0, NULL));
     }
@@ -276,26 +233,18 @@ static void do_recreate(struct world *w)
 
 static void run_seed(uint64_t seed)
 {
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce3", 1);
-    setenv("CEBOX_RAM", "256M", 1);
-    unsetenv("CEBOX_SLOT_SIZE");
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
     static struct world w;
     memset(&w, 0, sizeof w);
-    w.rng = seed * 0x9E3779B97F4A7C15ull + 1;
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    w.base = info.base;
-    w.ms = m3_slot_new(info.blocks);
+    size_t blocks = heapdiff_start(&w.hd, "random sequence", seed * 0x9E3779B97F4A7C15ull + 1,
+                                   "ce3", "256M", NULL);
+    w.ms = m3_slot_new(blocks);
     w.rproc = GetProcessHeap();
     w.mproc = m3_process_heap(w.ms);
     uint32_t merr = 0;
     w.rh = HeapCreate(0, 0, 0);
     w.mh = m3_create(w.mproc, 0, &merr);
     same(&w, "HeapCreate", off_of(&w, w.rh), m3_handle(w.mh));
-    for (w.step = 1; w.step <= STEPS; w.step++) {
+    for (w.hd.step = 1; w.hd.step <= STEPS; w.hd.step++) {
         unsigned k = (unsigned)below(&w, 100);
         if (w.nlive == 0 || k < 45) {
             do_alloc(&w);
@@ -320,7 +269,7 @@ static void test_random_sequences(void **state)
     for (uint64_t seed = 1; seed <= SEEDS; seed++) {
         run_seed(seed);
     }
-    if (getenv("HEAPDIFF_VERBOSE") != NULL) {
+    if (heapdiff_verbose()) {
         fprintf(stderr,
                 "allocs %lu (failed %lu), reallocs %lu (failed %lu), frees %lu, double frees %lu, "
                 "longest chain %lu, heaps recreated %lu\n",

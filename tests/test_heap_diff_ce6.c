@@ -12,6 +12,9 @@
  * is prgnfree).  Block contents are checked across moves.
  *
  * HEAPDIFF_STEPS=n multiplies the lengths (default 1).
+ *
+ * The core set-up, random draws and comparisons are the shared harness
+ * (tests/heapdiff.h); this file keeps what is particular to its heap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +31,8 @@
 #include "config.h"
 #include "core.h"
 #include "heap/heap.h"
+#include "heapdiff.h"
+#include "testutil.h"
 #include "heapmodel_ce6.h"
 
 #ifdef CEBOX_DEBUG
@@ -57,10 +62,7 @@ struct pair {
 struct world {
     struct m6_slot *ms;
     struct m6_heap *mprocess;
-    uintptr_t base;
-    uint64_t rng;
-    unsigned long step;
-    const char *scenario;
+    struct heapdiff hd;
 };
 
 /* What the runs exercised, printed at the end. */
@@ -69,70 +71,19 @@ static struct {
         compacts, released, regions_max;
 } cov;
 
-static uint64_t rnd(struct world *w)
-{
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return w->rng;
-}
-
-static uint32_t below(struct world *w, uint32_t n)
-{
-    return (uint32_t)(rnd(w) % n);
-}
-
-static unsigned long scale(void)
-{
-    const char *s = getenv("HEAPDIFF_STEPS");
-    unsigned long k = s != NULL ? strtoul(s, NULL, 10) : 1;
-    return k == 0 ? 1 : k;
-}
-
 static uint32_t some_size(struct world *w, bool small_only)
 {
-    unsigned k = below(w, 1000);
-    if (small_only) {
-        return below(w, k < 900 ? 400 : 3000);
-    }
-    if (k < 500) {
-        return below(w, 100);
-    }
-    if (k < 750) {
-        return 100 + below(w, 1500);
-    }
-    if (k < 900) {
-        return 1600 + below(w, 8000);
-    }
-    if (k < 940) {
-        return 16352 + below(w, 64); /* both sides of 512 blocks */
-    }
-    if (k < 990) {
-        return 16400 + below(w, 200000);
-    }
-    if (k < 996) {
-        return 0x1F00000 + below(w, 0x100000); /* more than the slot holds */
-    }
-    return 0x40000000u + below(w, 2); /* 1 GB exactly, just above */
-}
-
-static void *ptr_of(const struct world *w, uint32_t off)
-{
-    return off == 0 ? NULL : (void *)(w->base + off);
-}
-
-static uint32_t off_of(const struct world *w, const void *p)
-{
-    return p == NULL ? 0 : (uint32_t)((uintptr_t)p - w->base);
-}
-
-static void same(const struct world *w, const char *what, unsigned long long real,
-                 unsigned long long model)
-{
-    if (real != model) {
-        fail_msg("%s, step %lu: %s differs: cebox 0x%llx, model 0x%llx", w->scenario, w->step,
-                 what, real, model);
-    }
+    static const struct heapdiff_band small[] = {{900, 0, 400}, {1000, 0, 3000}};
+    static const struct heapdiff_band any[] = {
+        {500, 0, 100},
+        {750, 100, 1500},
+        {900, 1600, 8000},
+        {940, 16352, 64}, /* both sides of 512 blocks */
+        {990, 16400, 200000},
+        {996, 0x1F00000, 0x100000}, /* more than the slot holds */
+        {1000, 0x40000000u, 2},     /* 1 GB exactly, just above */
+    };
+    return (uint32_t)heapdiff_size(&w->hd, small_only ? small : any);
 }
 
 static void same_error(const struct world *w, const char *what, uint32_t merr)
@@ -175,23 +126,18 @@ static void compare(struct world *w, struct pair *p)
     if (p->model != w->mprocess) {
         compare_regions(w, GetProcessHeap(), w->mprocess);
     }
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    same(w, "committed pages", info.committed_bytes / PAGE, m6_slot_committed_pages(w->ms));
-    same(w, "free blocks", info.free_blocks, m6_slot_free_blocks(w->ms));
+    same(w, "committed pages", slot_committed_bytes() / PAGE, m6_slot_committed_pages(w->ms));
+    same(w, "free blocks", slot_free_blocks(), m6_slot_free_blocks(w->ms));
 }
 
 static void fill(struct world *w, const struct item *it)
 {
-    memset(ptr_of(w, it->off), it->tag, it->n < 64 ? it->n : 64);
+    heapdiff_fill(&w->hd, it->off, it->n, it->tag);
 }
 
 static void check_fill(struct world *w, const struct item *it, uint32_t upto)
 {
-    const unsigned char *q = ptr_of(w, it->off);
-    for (uint32_t i = 0; i < upto && i < 64; i++) {
-        same(w, "contents", q[i], it->tag);
-    }
+    heapdiff_check_fill(&w->hd, "contents", it->off, upto, it->tag);
 }
 
 static void check_size(struct world *w, struct pair *p, uint32_t off)
@@ -221,10 +167,7 @@ static void op_alloc(struct world *w, struct pair *p, bool small_only)
     }
     cov.large += n > 16384;
     if (flags & HEAP_ZERO_MEMORY) {
-        const unsigned char *q = r;
-        for (uint32_t i = 0; i < n && i < 256; i++) {
-            same(w, "zeroed byte", q[i], 0);
-        }
+        heapdiff_check_zeroed(&w->hd, "zeroed byte", r, n);
     }
     check_size(w, p, m);
     if (p->nlive < MAX_LIVE) {
@@ -343,28 +286,19 @@ static void step(struct world *w, struct pair *p, unsigned target, bool small_on
         op_free(w, p);
     }
     compare(w, p);
-    if (w->step % 512 == 0 || VALIDATE_EVERY_STEP) {
+    if (w->hd.step % 512 == 0 || VALIDATE_EVERY_STEP) {
         assert_true(HeapValidate(p->real, 0, NULL));
     }
-    w->step++;
+    w->hd.step++;
     cov.steps++;
 }
 
 static void world_start_in(struct world *w, const char *scenario, uint64_t seed, const char *slot)
 {
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", "ce6", 1);
-    setenv("CEBOX_RAM", "1G", 1); /* RAM never binds: the slot does */
-    setenv("CEBOX_SLOT_SIZE", slot, 1);
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
     memset(w, 0, sizeof *w);
-    w->base = info.base;
-    w->rng = seed;
-    w->scenario = scenario;
-    w->ms = m6_slot_new((uint32_t)info.blocks);
+    /* RAM never binds: the slot does */
+    size_t blocks = heapdiff_start(&w->hd, scenario, seed, "ce6", "1G", slot);
+    w->ms = m6_slot_new((uint32_t)blocks);
     uint32_t e = 0;
     HANDLE ph = GetProcessHeap(); /* the process heap comes first, in both */
     w->mprocess = m6_create(w->ms, 0, 0, 0, &e);
@@ -409,9 +343,7 @@ static void pair_destroy(struct world *w, struct pair *p)
 {
     assert_true(HeapDestroy(p->real));
     m6_destroy(p->model);
-    struct cebox_slot_info info;
-    cebox_slot_info(&info);
-    same(w, "free blocks after HeapDestroy", info.free_blocks, m6_slot_free_blocks(w->ms));
+    same(w, "free blocks after HeapDestroy", slot_free_blocks(), m6_slot_free_blocks(w->ms));
 }
 
 static struct pair pa, pb;
@@ -423,7 +355,7 @@ static void test_process_heap_matches_model(void **state)
         struct world w;
         world_start(&w, "process heap", 0x9E3779B97F4A7C15ull * seed);
         pair_process(&w, &pa);
-        for (unsigned long s = 0; s < 40000 * scale(); s++) {
+        for (unsigned long s = 0; s < 40000 * heapdiff_scale(); s++) {
             step(&w, &pa, 300, false);
         }
         world_end(&w);
@@ -436,7 +368,7 @@ static void test_small_items_many_regions_match_model(void **state)
     struct world w;
     world_start(&w, "small items", 0xD1B54A32D192ED03ull);
     pair_create(&w, &pa, 0, 0);
-    for (unsigned long s = 0; s < 120000 * scale(); s++) {
+    for (unsigned long s = 0; s < 120000 * heapdiff_scale(); s++) {
         /* Swing the population up and down, so regions fill and empty. */
         unsigned target = (s / 6000) % 2 == 0 ? 2500 : 100;
         step(&w, &pa, target, true);
@@ -453,7 +385,7 @@ static void test_slot_full_of_regions_matches_model(void **state)
     struct world w;
     world_start_in(&w, "slot full of regions", 0x8BB84B93962EACC9ull, "8M");
     pair_create(&w, &pa, 0, 0);
-    for (unsigned long s = 0; s < 100000 * scale(); s++) {
+    for (unsigned long s = 0; s < 100000 * heapdiff_scale(); s++) {
         bool filling = (s / 30000) % 2 == 0;
         if (below(&w, 10) < 7) { /* mostly fill, or mostly empty */
             if (filling) {
@@ -462,7 +394,7 @@ static void test_slot_full_of_regions_matches_model(void **state)
                 op_free(&w, &pa);
             }
             compare(&w, &pa);
-            w.step++;
+            w.hd.step++;
             cov.steps++;
         } else {
             step(&w, &pa, filling ? MAX_LIVE : 0, true);
@@ -479,7 +411,7 @@ static void test_two_heaps_interleaved_match_model(void **state)
     world_start(&w, "two heaps", 0x2545F4914F6CDD1Dull);
     pair_process(&w, &pa);
     pair_create(&w, &pb, 0, 0);
-    for (unsigned long s = 0; s < 40000 * scale(); s++) {
+    for (unsigned long s = 0; s < 40000 * heapdiff_scale(); s++) {
         step(&w, below(&w, 2) ? &pa : &pb, 200, false);
     }
     pair_destroy(&w, &pb);
@@ -498,7 +430,7 @@ static void test_fixed_heaps_match_model(void **state)
         world_start(&w, "fixed heap", 0xA0761D6478BD642Full + k);
         pair_create(&w, &pa, shapes[k][0], shapes[k][1]);
         if (pa.model != NULL) {
-            for (unsigned long s = 0; s < 20000 * scale(); s++) {
+            for (unsigned long s = 0; s < 20000 * heapdiff_scale(); s++) {
                 step(&w, &pa, 150, k % 2 == 0);
             }
             pair_destroy(&w, &pa);

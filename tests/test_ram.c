@@ -61,6 +61,25 @@ static int new_session(const char *at, size_t pages)
     return fd;
 }
 
+/* A session of 100 pages at path, joined by a charged with 10 of them:
+ * returns the session's fd. */
+static int session_with_member(struct ram *a)
+{
+    int fd = new_session(path, 100);
+    assert_int_equal(ram_session_join(a, path), 0);
+    assert_int_equal(ram_charge(a, 10), RAM_OK);
+    return fd;
+}
+
+/* In a forked child (no cmocka there): joins the session at path and
+ * charges pages, or exits 1. */
+static void child_join_charging(struct ram *c, size_t pages)
+{
+    if (ram_session_join(c, path) != 0 || ram_charge(c, pages) != RAM_OK) {
+        _exit(1);
+    }
+}
+
 /* The whole content of file fd. */
 static size_t read_all(int fd, char *buf, size_t cap)
 {
@@ -166,19 +185,15 @@ static void test_a_descriptor_that_names_another_file_is_not_used(void **state)
 static void test_a_member_killed_holding_the_lock_blocks_nobody(void **state)
 {
     (void)state;
-    int fd = new_session(path, 100);
     struct ram a;
-    assert_int_equal(ram_session_join(&a, path), 0);
-    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int fd = session_with_member(&a);
     int p[2];
     assert_int_equal(pipe(p), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         struct ram c;
-        if (ram_session_join(&c, path) != 0 || ram_charge(&c, 20) != RAM_OK) {
-            _exit(1);
-        }
+        child_join_charging(&c, 20);
         /* Dies in the middle of an update: the lock held, the used pages
          * off by 1000. */
         ram_hold_lock_for_test(&c, 1000);
@@ -216,10 +231,8 @@ static void test_a_member_killed_holding_the_lock_blocks_nobody(void **state)
 static void test_a_member_that_execd_is_reclaimed(void **state)
 {
     (void)state;
-    int fd = new_session(path, 100);
     struct ram a;
-    assert_int_equal(ram_session_join(&a, path), 0);
-    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int fd = session_with_member(&a);
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
     pid_t pid = fork();
@@ -227,9 +240,7 @@ static void test_a_member_that_execd_is_reclaimed(void **state)
     if (pid == 0) {
         struct ram c;
         close(p[0]);
-        if (ram_session_join(&c, path) != 0 || ram_charge(&c, 20) != RAM_OK) {
-            _exit(1);
-        }
+        child_join_charging(&c, 20);
         (void)!write(p[1], "x", 1); /* joined and charged */
         execl("/bin/sleep", "sleep", "30", (char *)NULL);
         _exit(1);
@@ -257,10 +268,8 @@ static void test_a_full_member_table(void **state)
 {
     (void)state;
     alarm(30);
-    int fd = new_session(path, 100);
     struct ram a;
-    assert_int_equal(ram_session_join(&a, path), 0);
-    assert_int_equal(ram_charge(&a, 10), RAM_OK);
+    int fd = session_with_member(&a);
     int go[2], ready[2];
     assert_int_equal(pipe(go), 0);
     assert_int_equal(pipe(ready), 0);

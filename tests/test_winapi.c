@@ -26,16 +26,7 @@
 
 static void fresh(const char *profile, const char *ram)
 {
-    char err[OPTIONS_ERR_MAX];
-    setenv("CEBOX_PROFILE", profile, 1);
-    if (ram != NULL) {
-        setenv("CEBOX_RAM", ram, 1);
-    } else {
-        unsetenv("CEBOX_RAM");
-    }
-    unsetenv("CEBOX_SLOT_SIZE");
-    unsetenv("CEBOX_LARGE_MEMORY_AREA");
-    assert_int_equal(core_reset(err), 0);
+    assert_int_equal(testutil_core_reset(profile, ram, NULL), 0);
     SetLastError(0);
 }
 

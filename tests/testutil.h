@@ -1,5 +1,6 @@
 /*
- * testutil.h - helpers shared by the cmocka tests.
+ * testutil.h - helpers shared by the cmocka tests: a fresh core for a
+ * profile, the slot's counters, whether an access faults.
  */
 #ifndef CEBOX_TESTUTIL_H
 #define CEBOX_TESTUTIL_H
@@ -11,6 +12,9 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "cebox.h"
+#include "core.h"
 #if defined(__has_include) && __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #else
@@ -18,6 +22,42 @@
 #endif
 
 #define FAULT_EXIT 42
+
+/* Resets the core with CEBOX_PROFILE=profile and CEBOX_RAM=ram,
+ * CEBOX_SLOT_SIZE=slot (each NULL: unset, the default), no large memory
+ * area; returns core_reset's result (0: done). */
+static inline int testutil_core_reset(const char *profile, const char *ram, const char *slot)
+{
+    char err[OPTIONS_ERR_MAX];
+    setenv("CEBOX_PROFILE", profile, 1);
+    if (ram != NULL) {
+        setenv("CEBOX_RAM", ram, 1);
+    } else {
+        unsetenv("CEBOX_RAM");
+    }
+    if (slot != NULL) {
+        setenv("CEBOX_SLOT_SIZE", slot, 1);
+    } else {
+        unsetenv("CEBOX_SLOT_SIZE");
+    }
+    unsetenv("CEBOX_LARGE_MEMORY_AREA");
+    return core_reset(err);
+}
+
+/* The slot's committed bytes and free 64 KB blocks now. */
+static inline size_t slot_committed_bytes(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.committed_bytes;
+}
+
+static inline unsigned slot_free_blocks(void)
+{
+    struct cebox_slot_info info;
+    cebox_slot_info(&info);
+    return info.free_blocks;
+}
 
 static void fault_handler(int sig)
 {

@@ -25,6 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * all stopping at the checksum (repair.c). */
 void fuzz_repair_checksums(unsigned char *data, size_t size);
 
+/* A malloc'd copy of data (one byte at least) with its checksums repaired;
+ * the caller frees it. */
+unsigned char *fuzz_repaired_copy(const uint8_t *data, size_t size);
+
 /* One line naming the broken property, then abort (a crash to both drivers). */
 #define FUZZ_CHECK(cond)                                                                  \
     do {                                                                                  \

@@ -78,12 +78,7 @@ static void read_and_check(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     read_and_check(data, size);
-    unsigned char *copy = malloc(size != 0 ? size : 1);
-    FUZZ_CHECK(copy != NULL);
-    if (size != 0) {
-        memcpy(copy, data, size);
-    }
-    fuzz_repair_checksums(copy, size);
+    unsigned char *copy = fuzz_repaired_copy(data, size);
     read_and_check(copy, size);
     free(copy);
     return 0;

@@ -48,12 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (log_fd < 0) {
         open_files();
     }
-    unsigned char *copy = malloc(size != 0 ? size : 1);
-    FUZZ_CHECK(copy != NULL);
-    if (size != 0) {
-        memcpy(copy, data, size);
-    }
-    fuzz_repair_checksums(copy, size);
+    unsigned char *copy = fuzz_repaired_copy(data, size);
     write_log(copy, size);
     free(copy);
     char *argv[] = {"cebox", "report", "--format", (char *)formats[size % 4], log_path, NULL};

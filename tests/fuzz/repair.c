@@ -4,6 +4,8 @@
  */
 #include "fuzz.h"
 
+#include <string.h>
+
 #include "record/logformat.h"
 
 void fuzz_repair_checksums(unsigned char *data, size_t size)
@@ -22,4 +24,15 @@ void fuzz_repair_checksums(unsigned char *data, size_t size)
         }
         off += LOG_HEAD_SIZE + length;
     }
+}
+
+unsigned char *fuzz_repaired_copy(const uint8_t *data, size_t size)
+{
+    unsigned char *copy = malloc(size != 0 ? size : 1);
+    FUZZ_CHECK(copy != NULL);
+    if (size != 0) {
+        memcpy(copy, data, size);
+    }
+    fuzz_repair_checksums(copy, size);
+    return copy;
 }
