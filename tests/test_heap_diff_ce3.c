@@ -260,6 +260,7 @@ static void run_seed(uint64_t seed)
         compare_all(&w);
     }
     m3_destroy(w.mh);
+    m3_destroy(w.mproc);
     m3_slot_free(w.ms);
 }
 
