@@ -147,3 +147,25 @@ void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
         fn(op, handle, p, why);
     }
 }
+
+void heap_common_stats(struct heap *h, struct heap_stats *out)
+{
+    lock_enter(&h->lock);
+    *out = h->st;
+    lock_leave(&h->lock);
+}
+
+void *heap_common_handle(struct heap *h)
+{
+    return (void *)h->handle;
+}
+
+void heap_common_lock(struct heap *h)
+{
+    lock_take(&h->lock);
+}
+
+void heap_common_unlock(struct heap *h)
+{
+    lock_give(&h->lock);
+}

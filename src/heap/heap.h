@@ -45,16 +45,31 @@
 #include <stdint.h>
 
 #include "cebox/winmem.h"
+#include "lock.h"
 #include "options.h"
 
 struct slot;
 struct heap_ops;
 
-/* The common head of every implementation's heap structure. */
+/* Totals kept by every heap, for summaries. */
+struct heap_stats {
+    size_t live_bytes, peak_live_bytes;    /* usable bytes of busy items */
+    size_t live_blocks, peak_live_blocks;  /* busy items, large ones included */
+    size_t committed_bytes, peak_committed_bytes; /* regions + large items */
+    size_t regions, large_items;
+    size_t bad_pointers;                   /* refused pointers (see below) */
+};
+
+/* The common head of every implementation's heap structure: what the
+ * interface needs of each heap, so that the stats, handle and fork-lock
+ * operations are one piece of code (heap_common_*, heap.c). */
 struct heap {
     const struct heap_ops *ops;
     struct slot *slot;                /* the slot it lives in */
     struct heap *reg_next, *reg_prev; /* registry links (heap.c) */
+    struct lock lock;                 /* serializes the whole heap, as CE does */
+    uintptr_t handle;                 /* what ops->handle returns (set by create) */
+    struct heap_stats st;             /* the totals, under lock */
 };
 
 /* One thing a heap walk reports. */
@@ -79,14 +94,6 @@ struct heap_walk_entry {
  * callback must not call into the same heap. */
 typedef bool (*heap_walk_fn)(void *ctx, const struct heap_walk_entry *e);
 
-/* Totals kept by every heap, for summaries. */
-struct heap_stats {
-    size_t live_bytes, peak_live_bytes;    /* usable bytes of busy items */
-    size_t live_blocks, peak_live_blocks;  /* busy items, large ones included */
-    size_t committed_bytes, peak_committed_bytes; /* regions + large items */
-    size_t regions, large_items;
-    size_t bad_pointers;                   /* refused pointers (see below) */
-};
 
 struct heap_ops {
     const char *name;
@@ -171,6 +178,13 @@ void heap_set_bad_pointer_hook(heap_bad_pointer_fn fn);
 /* Called by the algorithms; forwards to the hook, if any. */
 void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
                              enum heap_bad_kind why);
+
+/* The operations that only read or lock the common head, the same for every
+ * algorithm: its ops tables point here. */
+void heap_common_stats(struct heap *h, struct heap_stats *out);
+void *heap_common_handle(struct heap *h);
+void heap_common_lock(struct heap *h);
+void heap_common_unlock(struct heap *h);
 
 /* ---- ce5.c: the CE 4.2/5.0 heap (coredll LMEM) ---- */
 
