@@ -26,7 +26,7 @@
  * allocation is therefore CE's too: linear in the items of the regions
  * searched.
  *
- * Invariants (under the heap's lock; ce3_validate checks them), per region
+ * Invariants (under the heap's lock; ce3_consistent checks them), per region
  * with memory: the items tile [0, high); `free` is the sum of the free
  * items' sizes; `committed` is high minus the dead items' sizes; every page
  * holding a header or a free or busy byte is committed; cur is an item.
@@ -1224,27 +1224,15 @@ static bool heap_consistent(const struct ce3_heap *h)
            large == h->common.st.large_items;
 }
 
-static bool ce3_validate(struct heap *hh, DWORD flags, const void *p)
+static bool ce3_busy_item(struct heap *hh, const void *p)
 {
-    struct ce3_heap *h = ce3(hh);
-    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
-        return false;
-    }
-    lock_enter(&h->common.lock);
     struct where w;
-    bool ok = p != NULL ? locate(h, (uintptr_t)p, false, &w) : heap_consistent(h);
-    lock_leave(&h->common.lock);
-    return ok;
+    return locate(ce3(hh), (uintptr_t)p, false, &w);
 }
 
-static bool ce3_owns(struct heap *hh, const void *p)
+static bool ce3_consistent(struct heap *hh)
 {
-    struct ce3_heap *h = ce3(hh);
-    struct where w;
-    lock_enter(&h->common.lock);
-    bool ok = locate(h, (uintptr_t)p, false, &w);
-    lock_leave(&h->common.lock);
-    return ok;
+    return heap_consistent(ce3(hh));
 }
 
 /* Regions with their items (dead items as free; CE's own descriptors and
@@ -1299,21 +1287,4 @@ bool heap_ce3_region_state(struct heap *hh, size_t i, struct heap_ce3_region_sta
     return ok;
 }
 
-const struct heap_ops heap_ce3_ops = {
-    .name = "ce3",
-    .align = G,
-    .create = ce3_create,
-    .destroy = ce3_destroy,
-    .alloc = ce3_alloc,
-    .realloc = ce3_realloc,
-    .free = ce3_free,
-    .size = ce3_size,
-    .compact = ce3_compact,
-    .validate = ce3_validate,
-    .owns = ce3_owns,
-    .walk = ce3_walk,
-    .stats = heap_common_stats,
-    .handle = heap_common_handle,
-    .lock = heap_common_lock,
-    .unlock = heap_common_unlock,
-};
+HEAP_OPS_DEFINE(ce3, G);

@@ -1271,31 +1271,15 @@ static bool heap_consistent(struct ce5_heap *h)
            h->common.st.regions == h->nregions && h->common.st.large_items == nlarge;
 }
 
-static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
+static bool ce5_busy_item(struct heap *hh, const void *p)
 {
-    struct ce5_heap *h = ce5(hh);
-    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
-        return false;
-    }
-    bool ok = true;
-    lock_enter(&h->common.lock);
-    if (p == NULL) {
-        ok = heap_consistent(h);
-    } else {
-        enum loc loc = locate(h, p).loc;
-        ok = loc == LOC_BUSY || loc == LOC_LARGE;
-    }
-    lock_leave(&h->common.lock);
-    return ok;
+    enum loc loc = locate(ce5(hh), p).loc;
+    return loc == LOC_BUSY || loc == LOC_LARGE;
 }
 
-static bool ce5_owns(struct heap *hh, const void *p)
+static bool ce5_consistent(struct heap *hh)
 {
-    struct ce5_heap *h = ce5(hh);
-    lock_enter(&h->common.lock);
-    enum loc loc = locate(h, p).loc;
-    lock_leave(&h->common.lock);
-    return loc == LOC_BUSY || loc == LOC_LARGE;
+    return heap_consistent(ce5(hh));
 }
 
 static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
@@ -1345,21 +1329,4 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
     return ok;
 }
 
-const struct heap_ops heap_ce5_ops = {
-    .name = "ce5",
-    .align = GRAN,
-    .create = ce5_create,
-    .destroy = ce5_destroy,
-    .alloc = ce5_alloc,
-    .realloc = ce5_realloc,
-    .free = ce5_free,
-    .size = ce5_size,
-    .compact = ce5_compact,
-    .validate = ce5_validate,
-    .owns = ce5_owns,
-    .walk = ce5_walk,
-    .stats = heap_common_stats,
-    .handle = heap_common_handle,
-    .lock = heap_common_lock,
-    .unlock = heap_common_unlock,
-};
+HEAP_OPS_DEFINE(ce5, GRAN);

@@ -1228,31 +1228,15 @@ static bool heap_consistent(struct ce6_heap *h)
            h->common.st.regions == h->nregions;
 }
 
-static bool ce6_validate(struct heap *hh, DWORD flags, const void *p)
+static bool ce6_busy_item(struct heap *hh, const void *p)
 {
-    struct ce6_heap *h = ce6(hh);
-    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
-        return false;
-    }
-    lock_enter(&h->common.lock);
-    bool ok;
-    if (p == NULL) {
-        ok = heap_consistent(h);
-    } else {
-        enum loc loc = locate(h, p).loc;
-        ok = loc == LOC_BUSY || loc == LOC_LARGE;
-    }
-    lock_leave(&h->common.lock);
-    return ok;
+    enum loc loc = locate(ce6(hh), p).loc;
+    return loc == LOC_BUSY || loc == LOC_LARGE;
 }
 
-static bool ce6_owns(struct heap *hh, const void *p)
+static bool ce6_consistent(struct heap *hh)
 {
-    struct ce6_heap *h = ce6(hh);
-    lock_enter(&h->common.lock);
-    enum loc loc = locate(h, p).loc;
-    lock_leave(&h->common.lock);
-    return loc == LOC_BUSY || loc == LOC_LARGE;
+    return heap_consistent(ce6(hh));
 }
 
 static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
@@ -1301,21 +1285,4 @@ bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_sta
     return ok;
 }
 
-const struct heap_ops heap_ce6_ops = {
-    .name = "ce6",
-    .align = BLK,
-    .create = ce6_create,
-    .destroy = ce6_destroy,
-    .alloc = ce6_alloc,
-    .realloc = ce6_realloc,
-    .free = ce6_free,
-    .size = ce6_size,
-    .compact = ce6_compact,
-    .validate = ce6_validate,
-    .owns = ce6_owns,
-    .walk = ce6_walk,
-    .stats = heap_common_stats,
-    .handle = heap_common_handle,
-    .lock = heap_common_lock,
-    .unlock = heap_common_unlock,
-};
+HEAP_OPS_DEFINE(ce6, BLK);

@@ -3,7 +3,9 @@
  * heaps (see heap.h).
  *
  * Owns: the registry (a list of every heap created through heap_create, under
- * one lock) and the bad-pointer hook.
+ * one lock), the bad-pointer hook, and the operations that are the same for
+ * every algorithm (heap_common_*: they touch only the common head, or ask
+ * the algorithm through ops->busy_item and ops->consistent).
  *
  * Invariant: a heap is in the registry from heap_create's return until
  * heap_destroy starts; handles are looked up only there, so a destroyed or
@@ -168,4 +170,23 @@ void heap_common_lock(struct heap *h)
 void heap_common_unlock(struct heap *h)
 {
     lock_give(&h->lock);
+}
+
+bool heap_common_validate(struct heap *h, DWORD flags, const void *p)
+{
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        return false;
+    }
+    lock_enter(&h->lock);
+    bool ok = p != NULL ? h->ops->busy_item(h, p) : h->ops->consistent(h);
+    lock_leave(&h->lock);
+    return ok;
+}
+
+bool heap_common_owns(struct heap *h, const void *p)
+{
+    lock_enter(&h->lock);
+    bool ok = h->ops->busy_item(h, p);
+    lock_leave(&h->lock);
+    return ok;
 }

@@ -2,13 +2,14 @@
  * heap.h - the one interface every CE heap algorithm implements.
  *
  * Owns: nothing itself; it names the contract.  Each algorithm lives in a
- * file of its own (ce5.c today; ce3.c and ce6.c can follow)
- * and fills a `struct heap_ops`; heap.c picks the profile's one and keeps
+ * file of its own (ce3.c, ce5.c, ce6.c) and fills a `struct heap_ops`
+ * (HEAP_OPS_DEFINE); heap.c picks the profile's one and keeps
  * the registry of live heaps (handle lookup, fork locking).
  *
  * Contract for every implementation:
- *  - A heap structure begins with `struct heap` (below); the rest is the
- *    algorithm's own.
+ *  - A heap structure begins with `struct heap` (below): the lock, handle
+ *    and stats every heap keeps, read and locked by the common operations
+ *    (heap_common_*, heap.c); the rest is the algorithm's own.
  *  - All memory a heap hands out lies in reservations it makes in the slot
  *    through slot_virtual_alloc (so RAM, the slot map and the block rules
  *    apply); it tags them SLOT_TAG_HEAP_REGION / SLOT_TAG_HEAP_LARGE.
@@ -125,7 +126,37 @@ struct heap_ops {
     /* Fork support: take the heap's lock before fork, release after. */
     void (*lock)(struct heap *h);
     void (*unlock)(struct heap *h);
+    /* The algorithm's answers behind the common validate and owns, with
+     * the heap's lock held: whether p is the data address of a busy item,
+     * and the full consistency check of its bookkeeping. */
+    bool (*busy_item)(struct heap *h, const void *p);
+    bool (*consistent)(struct heap *h);
 };
+
+/* The ops table `heap_PREFIX_ops` of an algorithm whose functions are
+ * PREFIX_create ... PREFIX_walk, PREFIX_busy_item and PREFIX_consistent;
+ * validate, owns, stats, handle, lock and unlock are the common ones. */
+#define HEAP_OPS_DEFINE(prefix, alignment)                                                         \
+    const struct heap_ops heap_##prefix##_ops = {                                                  \
+        .name = #prefix,                                                                           \
+        .align = (alignment),                                                                      \
+        .create = prefix##_create,                                                                 \
+        .destroy = prefix##_destroy,                                                               \
+        .alloc = prefix##_alloc,                                                                   \
+        .realloc = prefix##_realloc,                                                               \
+        .free = prefix##_free,                                                                     \
+        .size = prefix##_size,                                                                     \
+        .compact = prefix##_compact,                                                               \
+        .validate = heap_common_validate,                                                          \
+        .owns = heap_common_owns,                                                                  \
+        .walk = prefix##_walk,                                                                     \
+        .stats = heap_common_stats,                                                                \
+        .handle = heap_common_handle,                                                              \
+        .lock = heap_common_lock,                                                                  \
+        .unlock = heap_common_unlock,                                                              \
+        .busy_item = prefix##_busy_item,                                                           \
+        .consistent = prefix##_consistent,                                                         \
+    }
 
 /* ---- heap.c ---- */
 
@@ -185,6 +216,10 @@ void heap_common_stats(struct heap *h, struct heap_stats *out);
 void *heap_common_handle(struct heap *h);
 void heap_common_lock(struct heap *h);
 void heap_common_unlock(struct heap *h);
+/* HeapValidate (flags other than HEAP_NO_SERIALIZE fail) and owns, through
+ * ops->busy_item and ops->consistent under the heap's lock. */
+bool heap_common_validate(struct heap *h, DWORD flags, const void *p);
+bool heap_common_owns(struct heap *h, const void *p);
 
 /* ---- ce5.c: the CE 4.2/5.0 heap (coredll LMEM) ---- */
 
