@@ -184,16 +184,15 @@ static bool commit(struct ce3_heap *h, struct region *r, uint32_t from, uint32_t
                            PAGE_READWRITE, &out) != 0) {
         return false;
     }
+    size_t added = 0;
     for (uint32_t p = from / h->page; p < to / h->page; p++) {
         if (!r->page[p]) {
             r->page[p] = 1;
             r->npages++;
-            h->common.st.committed_bytes += h->page;
+            added += h->page;
         }
     }
-    if (h->common.st.committed_bytes > h->common.st.peak_committed_bytes) {
-        h->common.st.peak_committed_bytes = h->common.st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, added);
     return true;
 }
 
@@ -374,20 +373,13 @@ static void shrink_busy(struct region *r, uint32_t o, uint32_t size)
     }
 }
 
+/* The totals (heap.h): one busy item more (add) or fewer. */
 static void note_live(struct ce3_heap *h, size_t bytes, bool add)
 {
     if (add) {
-        h->common.st.live_bytes += bytes;
-        h->common.st.live_blocks++;
-        if (h->common.st.live_bytes > h->common.st.peak_live_bytes) {
-            h->common.st.peak_live_bytes = h->common.st.live_bytes;
-        }
-        if (h->common.st.live_blocks > h->common.st.peak_live_blocks) {
-            h->common.st.peak_live_blocks = h->common.st.live_blocks;
-        }
+        heap_stats_live(&h->common.st, bytes, 1);
     } else {
-        h->common.st.live_bytes -= bytes;
-        h->common.st.live_blocks--;
+        heap_stats_dead(&h->common.st, bytes, 1);
     }
 }
 
@@ -611,10 +603,7 @@ static uintptr_t large_alloc(struct ce3_heap *h, uint32_t size)
     l->next = h->large;
     h->large = l;
     h->common.st.large_items++;
-    h->common.st.committed_bytes += commit_bytes;
-    if (h->common.st.committed_bytes > h->common.st.peak_committed_bytes) {
-        h->common.st.peak_committed_bytes = h->common.st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, commit_bytes);
     note_live(h, l->size, true);
     return l->base;
 }

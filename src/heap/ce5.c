@@ -219,38 +219,25 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
     }
 }
 
+/* The totals (heap.h), one item at a time. */
 static void note_committed(struct ce5_heap *h, size_t added)
 {
-    h->common.st.committed_bytes += added;
-    if (h->common.st.committed_bytes > h->common.st.peak_committed_bytes) {
-        h->common.st.peak_committed_bytes = h->common.st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, added);
 }
 
 static void note_live(struct ce5_heap *h, size_t bytes)
 {
-    h->common.st.live_bytes += bytes;
-    h->common.st.live_blocks++;
-    if (h->common.st.live_bytes > h->common.st.peak_live_bytes) {
-        h->common.st.peak_live_bytes = h->common.st.live_bytes;
-    }
-    if (h->common.st.live_blocks > h->common.st.peak_live_blocks) {
-        h->common.st.peak_live_blocks = h->common.st.live_blocks;
-    }
+    heap_stats_live(&h->common.st, bytes, 1);
 }
 
 static void note_dead(struct ce5_heap *h, size_t bytes)
 {
-    h->common.st.live_bytes -= bytes;
-    h->common.st.live_blocks--;
+    heap_stats_dead(&h->common.st, bytes, 1);
 }
 
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
 {
-    h->common.st.live_bytes = h->common.st.live_bytes - old_bytes + new_bytes;
-    if (h->common.st.live_bytes > h->common.st.peak_live_bytes) {
-        h->common.st.peak_live_bytes = h->common.st.live_bytes;
-    }
+    heap_stats_resize(&h->common.st, old_bytes, new_bytes);
 }
 
 static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)

@@ -167,30 +167,20 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
  * Accounting and the slot
  * ====================================================================== */
 
+/* The totals (heap.h). */
 static void note_committed(struct ce6_heap *h, size_t added)
 {
-    h->common.st.committed_bytes += added;
-    if (h->common.st.committed_bytes > h->common.st.peak_committed_bytes) {
-        h->common.st.peak_committed_bytes = h->common.st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, added);
 }
 
 static void note_live(struct ce6_heap *h, size_t bytes, long items)
 {
-    h->common.st.live_bytes += bytes;
-    h->common.st.live_blocks = (size_t)((long)h->common.st.live_blocks + items);
-    if (h->common.st.live_bytes > h->common.st.peak_live_bytes) {
-        h->common.st.peak_live_bytes = h->common.st.live_bytes;
-    }
-    if (h->common.st.live_blocks > h->common.st.peak_live_blocks) {
-        h->common.st.peak_live_blocks = h->common.st.live_blocks;
-    }
+    heap_stats_live(&h->common.st, bytes, items);
 }
 
 static void note_dead(struct ce6_heap *h, size_t bytes, long items)
 {
-    h->common.st.live_bytes -= bytes;
-    h->common.st.live_blocks = (size_t)((long)h->common.st.live_blocks - items);
+    heap_stats_dead(&h->common.st, bytes, items);
 }
 
 static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
@@ -1016,10 +1006,7 @@ static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, s
         }
         l->committed = need;
     }
-    h->common.st.live_bytes = h->common.st.live_bytes - l->size + n;
-    if (h->common.st.live_bytes > h->common.st.peak_live_bytes) {
-        h->common.st.peak_live_bytes = h->common.st.live_bytes;
-    }
+    heap_stats_resize(&h->common.st, l->size, n);
     l->size = n;
     *now = n;
     return IP_DONE;

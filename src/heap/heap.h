@@ -158,6 +158,46 @@ struct heap_ops {
         .consistent = prefix##_consistent,                                                         \
     }
 
+/* ---- the totals, kept the same way by every algorithm (heap's lock held) ---- */
+
+/* bytes more committed (regions or large items); raises its peak. */
+static inline void heap_stats_commit(struct heap_stats *st, size_t bytes)
+{
+    st->committed_bytes += bytes;
+    if (st->committed_bytes > st->peak_committed_bytes) {
+        st->peak_committed_bytes = st->committed_bytes;
+    }
+}
+
+/* items more busy items holding bytes more usable bytes; raises the peaks. */
+static inline void heap_stats_live(struct heap_stats *st, size_t bytes, long items)
+{
+    st->live_bytes += bytes;
+    st->live_blocks += (size_t)items;
+    if (st->live_bytes > st->peak_live_bytes) {
+        st->peak_live_bytes = st->live_bytes;
+    }
+    if (st->live_blocks > st->peak_live_blocks) {
+        st->peak_live_blocks = st->live_blocks;
+    }
+}
+
+/* items fewer busy items, holding bytes usable bytes. */
+static inline void heap_stats_dead(struct heap_stats *st, size_t bytes, long items)
+{
+    st->live_bytes -= bytes;
+    st->live_blocks -= (size_t)items;
+}
+
+/* A busy item resized in place from old_bytes to new_bytes. */
+static inline void heap_stats_resize(struct heap_stats *st, size_t old_bytes, size_t new_bytes)
+{
+    st->live_bytes = st->live_bytes - old_bytes + new_bytes;
+    if (st->live_bytes > st->peak_live_bytes) {
+        st->peak_live_bytes = st->live_bytes;
+    }
+}
+
 /* ---- heap.c ---- */
 
 /* The algorithm of a profile's heap kind. */
