@@ -110,11 +110,6 @@ struct large {
     size_t committed, reserve;
 };
 
-struct large_chunk {
-    struct large_chunk *next;
-    size_t bytes;
-};
-
 struct ce5_heap {
     struct heap common; /* handle: base of the first region (the heap header) */
     struct slot *slot;
@@ -129,8 +124,8 @@ struct ce5_heap {
      * the request), k_tail its pass-2 capacity (tail_key). */
     struct maxtree k_hint, k_tail;
     uintptr_t *by_block;   /* slot block -> region, or large item | 1 */
-    struct large *large_head, *large_spare;
-    struct large_chunk *chunks;
+    struct large *large_head;
+    struct heap_pool large_pool; /* records of struct large */
     size_t map_bytes;
 };
 
@@ -566,25 +561,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 
 static struct large *large_record(struct ce5_heap *h)
 {
-    if (h->large_spare == NULL) {
-        size_t bytes = os_page_size();
-        struct large_chunk *c = meta_alloc(bytes);
-        if (c == NULL) {
-            return NULL;
-        }
-        c->bytes = bytes;
-        c->next = h->chunks;
-        h->chunks = c;
-        struct large *rec = (struct large *)align_up((uintptr_t)(c + 1), _Alignof(struct large));
-        for (; (uintptr_t)(rec + 1) <= (uintptr_t)c + bytes; rec++) {
-            rec->next = h->large_spare;
-            h->large_spare = rec;
-        }
-    }
-    struct large *l = h->large_spare;
-    h->large_spare = l->next;
-    memset(l, 0, sizeof *l);
-    return l;
+    return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
 static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
@@ -605,8 +582,7 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
     }
     if (e != 0) {
         if (l != NULL) {
-            l->next = h->large_spare;
-            h->large_spare = l;
+            heap_pool_give(&h->large_pool, l);
         }
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
         *err = e;
@@ -642,8 +618,7 @@ static void free_large_locked(struct ce5_heap *h, struct large *l)
     h->common.st.large_items--;
     decommit_range(h, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    l->next = h->large_spare;
-    h->large_spare = l;
+    heap_pool_give(&h->large_pool, l);
 }
 
 /* ======================================================================
@@ -811,10 +786,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
     }
-    for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
-        next = c->next;
-        meta_free(c, c->bytes);
-    }
+    heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_hint);
     maxtree_destroy(&h->k_tail);
     lock_leave(&h->common.lock);

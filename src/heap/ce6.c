@@ -99,11 +99,6 @@ struct large {
     bool pinned;      /* itself a record (of a fixed heap), not the program's */
 };
 
-struct large_chunk {
-    struct large_chunk *next;
-    size_t bytes;
-};
-
 struct ce6_heap {
     struct heap common; /* handle: the first region's base, or a fixed heap's record */
     struct slot *slot;
@@ -116,8 +111,8 @@ struct ce6_heap {
     uint32_t cur;           /* prgnfree, as a list position */
     struct maxtree k_max;   /* region i -> maxBlkFree */
     uintptr_t *by_block;    /* slot block -> region, or large item | 1 */
-    struct large *large_head, *large_spare;
-    struct large_chunk *chunks;
+    struct large *large_head;
+    struct heap_pool large_pool; /* records of struct large */
     size_t meta_bytes;
     /* The process heap, where CE keeps every heap's large-item records;
      * NULL in the process heap itself. */
@@ -489,25 +484,7 @@ static uint32_t region_grow(struct ce6_heap *h, uint32_t n, struct region **out,
 
 static struct large *large_record(struct ce6_heap *h)
 {
-    if (h->large_spare == NULL) {
-        size_t bytes = os_page_size();
-        struct large_chunk *c = meta_alloc(bytes);
-        if (c == NULL) {
-            return NULL;
-        }
-        c->bytes = bytes;
-        c->next = h->chunks;
-        h->chunks = c;
-        struct large *rec = (struct large *)align_up((uintptr_t)(c + 1), _Alignof(struct large));
-        for (; (uintptr_t)(rec + 1) <= (uintptr_t)c + bytes; rec++) {
-            rec->next = h->large_spare;
-            h->large_spare = rec;
-        }
-    }
-    struct large *l = h->large_spare;
-    h->large_spare = l->next;
-    memset(l, 0, sizeof *l);
-    return l;
+    return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
 static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
@@ -577,8 +554,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
     uintptr_t rec = l != NULL ? record_alloc(h, 32) : 0;
     if (rec == 0) {
         if (l != NULL) {
-            l->next = h->large_spare;
-            h->large_spare = l;
+            heap_pool_give(&h->large_pool, l);
         }
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return 0;
@@ -595,8 +571,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
     }
     if (e != 0) {
         record_free(h, rec);
-        l->next = h->large_spare;
-        h->large_spare = l;
+        heap_pool_give(&h->large_pool, l);
         *err = e;
         return 0;
     }
@@ -633,8 +608,7 @@ static void free_large_locked(struct ce6_heap *h, struct large *l)
     decommit_range(h, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
     record_free(h, l->record);
-    l->next = h->large_spare;
-    h->large_spare = l;
+    heap_pool_give(&h->large_pool, l);
 }
 
 /* ======================================================================
@@ -835,10 +809,7 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
     }
-    for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
-        next = c->next;
-        meta_free(c, c->bytes);
-    }
+    heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_max);
     if (h->record != 0) {
         record_free(h, h->record); /* CE frees the structure last */

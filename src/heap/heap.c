@@ -5,7 +5,8 @@
  * Owns: the registry (a list of every heap created through heap_create, under
  * one lock), the bad-pointer hook, and the operations that are the same for
  * every algorithm (heap_common_*: they touch only the common head, or ask
- * the algorithm through ops->busy_item and ops->consistent).
+ * the algorithm through ops->busy_item and ops->consistent), and the record
+ * pool the large items of ce5 and ce6 come from.
  *
  * Invariant: a heap is in the registry from heap_create's return until
  * heap_destroy starts; handles are looked up only there, so a destroyed or
@@ -15,6 +16,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
+
+#include "meta.h"
+#include "os.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *registry_head;
@@ -189,4 +194,55 @@ bool heap_common_owns(struct heap *h, const void *p)
     bool ok = h->ops->busy_item(h, p);
     lock_leave(&h->lock);
     return ok;
+}
+
+struct heap_pool_chunk {
+    struct heap_pool_chunk *next;
+    size_t bytes;
+};
+
+/* Pushes rec on the free list: the link goes in its first word (memcpy: the
+ * record's own type is the caller's). */
+static void pool_push(struct heap_pool *p, void *rec)
+{
+    memcpy(rec, &p->spare, sizeof p->spare);
+    p->spare = rec;
+}
+
+void *heap_pool_take(struct heap_pool *p, size_t size, size_t align)
+{
+    if (p->spare == NULL) {
+        size_t bytes = os_page_size();
+        struct heap_pool_chunk *c = meta_alloc(bytes);
+        if (c == NULL) {
+            return NULL;
+        }
+        c->bytes = bytes;
+        c->next = p->chunks;
+        p->chunks = c;
+        uintptr_t end = (uintptr_t)c + bytes;
+        uintptr_t rec = ((uintptr_t)(c + 1) + align - 1) & ~(uintptr_t)(align - 1);
+        for (; rec + size <= end; rec += size) {
+            pool_push(p, (void *)rec);
+        }
+    }
+    void *rec = p->spare;
+    memcpy(&p->spare, rec, sizeof p->spare);
+    memset(rec, 0, size);
+    return rec;
+}
+
+void heap_pool_give(struct heap_pool *p, void *rec)
+{
+    pool_push(p, rec);
+}
+
+void heap_pool_destroy(struct heap_pool *p)
+{
+    for (struct heap_pool_chunk *c = p->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        meta_free(c, c->bytes);
+    }
+    p->chunks = NULL;
+    p->spare = NULL;
 }

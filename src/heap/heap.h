@@ -200,6 +200,27 @@ static inline void heap_stats_resize(struct heap_stats *st, size_t old_bytes, si
 
 /* ---- heap.c ---- */
 
+/* A pool of small fixed-size records (the large-item records of ce5 and
+ * ce6) carved from page-sized meta.c chunks; a free record holds the link
+ * to the next in its first word.  Zero-initialized is empty.  Under the
+ * owning heap's lock. */
+struct heap_pool_chunk;
+struct heap_pool {
+    void *spare;                    /* free records */
+    struct heap_pool_chunk *chunks; /* every chunk, for heap_pool_destroy */
+};
+
+/* A zeroed record of `size` bytes (at least a pointer's) aligned to align,
+ * or NULL when meta_alloc fails (the pool is unchanged then). */
+void *heap_pool_take(struct heap_pool *p, size_t size, size_t align);
+
+/* Gives rec, from heap_pool_take of p, back to p. */
+void heap_pool_give(struct heap_pool *p, void *rec);
+
+/* Frees every chunk of p: its records, given back or not, are gone. */
+void heap_pool_destroy(struct heap_pool *p);
+
+
 /* The algorithm of a profile's heap kind. */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
 
