@@ -26,7 +26,7 @@
  * allocation is therefore CE's too: linear in the items of the regions
  * searched.
  *
- * Invariants (under the heap's lock; ce3_validate checks them), per region
+ * Invariants (under the heap's lock; ce3_consistent checks them), per region
  * with memory: the items tile [0, high); `free` is the sum of the free
  * items' sizes; `committed` is high minus the dead items' sizes; every page
  * holding a header or a free or busy byte is committed; cur is an item.
@@ -89,16 +89,13 @@ struct large {
 };
 
 struct ce3_heap {
-    struct heap common;
-    struct lock lock;
+    struct heap common; /* handle: the descriptor's data address */
     struct slot *slot;
     uint32_t page;
     struct ce3_heap *process; /* the process heap; NULL for itself */
-    uintptr_t desc;           /* the descriptor's data address (the handle) */
     struct region **regs;     /* the chain: own region first, then newest growth */
     size_t nregs, cap;
     struct large *large;      /* pVallocs, newest first */
-    struct heap_stats st;
 };
 
 /* A chain to allocate from: the heap's, or a new region alone (HEAP_IS_NEW:
@@ -187,16 +184,15 @@ static bool commit(struct ce3_heap *h, struct region *r, uint32_t from, uint32_t
                            PAGE_READWRITE, &out) != 0) {
         return false;
     }
+    size_t added = 0;
     for (uint32_t p = from / h->page; p < to / h->page; p++) {
         if (!r->page[p]) {
             r->page[p] = 1;
             r->npages++;
-            h->st.committed_bytes += h->page;
+            added += h->page;
         }
     }
-    if (h->st.committed_bytes > h->st.peak_committed_bytes) {
-        h->st.peak_committed_bytes = h->st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, added);
     return true;
 }
 
@@ -211,7 +207,7 @@ static void decommit(struct ce3_heap *h, struct region *r, uint32_t from, uint32
         if (r->page[p]) {
             r->page[p] = 0;
             r->npages--;
-            h->st.committed_bytes -= h->page;
+            h->common.st.committed_bytes -= h->page;
         }
     }
 }
@@ -226,9 +222,9 @@ static void region_release(struct slot *s, uintptr_t base)
 
 static void region_forget(struct ce3_heap *h, struct region *r)
 {
-    h->st.committed_bytes -= (size_t)r->npages * h->page;
+    h->common.st.committed_bytes -= (size_t)r->npages * h->page;
     region_release(h->slot, r->base);
-    h->st.regions--;
+    h->common.st.regions--;
     uint32_t granules = r->high / G;
     memset(r->w, 0, granules * sizeof r->w[0]);
     memset(r->page, 0, sizeof r->page);
@@ -247,7 +243,7 @@ static bool region_setup(struct ce3_heap *h, struct region *r)
     }
     slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION);
     r->base = (uintptr_t)base;
-    h->st.regions++;
+    h->common.st.regions++;
     if (!commit(h, r, 0, h->page)) {
         region_forget(h, r);
         return false;
@@ -377,20 +373,13 @@ static void shrink_busy(struct region *r, uint32_t o, uint32_t size)
     }
 }
 
+/* The totals (heap.h): one busy item more (add) or fewer. */
 static void note_live(struct ce3_heap *h, size_t bytes, bool add)
 {
     if (add) {
-        h->st.live_bytes += bytes;
-        h->st.live_blocks++;
-        if (h->st.live_bytes > h->st.peak_live_bytes) {
-            h->st.peak_live_bytes = h->st.live_bytes;
-        }
-        if (h->st.live_blocks > h->st.peak_live_blocks) {
-            h->st.peak_live_blocks = h->st.live_blocks;
-        }
+        heap_stats_live(&h->common.st, bytes, 1);
     } else {
-        h->st.live_bytes -= bytes;
-        h->st.live_blocks--;
+        heap_stats_dead(&h->common.st, bytes, 1);
     }
 }
 
@@ -613,11 +602,8 @@ static uintptr_t large_alloc(struct ce3_heap *h, uint32_t size)
     l->rec = rec;
     l->next = h->large;
     h->large = l;
-    h->st.large_items++;
-    h->st.committed_bytes += commit_bytes;
-    if (h->st.committed_bytes > h->st.peak_committed_bytes) {
-        h->st.peak_committed_bytes = h->st.committed_bytes;
-    }
+    h->common.st.large_items++;
+    heap_stats_commit(&h->common.st, commit_bytes);
     note_live(h, l->size, true);
     return l->base;
 }
@@ -814,8 +800,8 @@ static void free_large(struct ce3_heap *h, struct large *l, struct large *prev)
         prev->next = l->next;
     }
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    h->st.committed_bytes -= l->size;
-    h->st.large_items--;
+    h->common.st.committed_bytes -= l->size;
+    h->common.st.large_items--;
     note_live(h, l->size, false);
     uintptr_t rec = l->rec;
     meta_free(l, sizeof *l);
@@ -896,14 +882,14 @@ static struct heap *ce3_create(struct slot *s, DWORD flags, size_t initial, size
             *err = ERROR_NOT_ENOUGH_MEMORY;
             return NULL;
         }
-        h->desc = (uintptr_t)h; /* &ProcessHeap: outside the slot, as in coredll */
+        h->common.handle = (uintptr_t)h; /* &ProcessHeap: outside the slot, as in coredll */
         return &h->common;
     }
-    lock_enter(&proc->lock);
-    h->desc = chain_alloc(proc, heap_chain(proc), DESC_BYTES, false, true);
-    lock_leave(&proc->lock);
+    lock_enter(&proc->common.lock);
+    h->common.handle = chain_alloc(proc, heap_chain(proc), DESC_BYTES, false, true);
+    lock_leave(&proc->common.lock);
     h->process = proc;
-    if (h->desc == 0) {
+    if (h->common.handle == 0) {
         meta_free(h->regs[0], sizeof(struct region));
         meta_free(h->regs, h->cap * sizeof h->regs[0]);
         meta_free(h, sizeof *h);
@@ -917,7 +903,7 @@ static bool ce3_destroy(struct heap *hh, DWORD *err)
 {
     (void)err;
     struct ce3_heap *h = ce3(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     while (h->large != NULL) {
         struct large *l = h->large;
         h->large = l->next;
@@ -931,12 +917,12 @@ static bool ce3_destroy(struct heap *hh, DWORD *err)
         meta_free(h->regs[i], sizeof(struct region));
     }
     meta_free(h->regs, h->cap * sizeof h->regs[0]);
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     struct ce3_heap *proc = h->process;
     if (proc != NULL) {
-        lock_enter(&proc->lock);
-        free_internal(proc, h->desc); /* LocalFree(pHeap) */
-        lock_leave(&proc->lock);
+        lock_enter(&proc->common.lock);
+        free_internal(proc, h->common.handle); /* LocalFree(pHeap) */
+        lock_leave(&proc->common.lock);
     } else {
         pthread_mutex_lock(&process_lock);
         struct ce3_heap **e = process_entry(h->slot, false);
@@ -961,9 +947,9 @@ static void *ce3_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     uintptr_t p = chain_alloc(h, heap_chain(h), (uint32_t)n, (flags & HEAP_ZERO_MEMORY) != 0, false);
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (p == 0) {
         *err = ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -978,16 +964,16 @@ static bool ce3_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
         return false;
     }
     struct where w;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool ok = locate(h, (uintptr_t)p, false, &w);
     if (ok && w.l != NULL) {
         free_large(h, w.l, w.lprev);
     } else if (ok) {
         free_item(h, w.r, w.o);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (!ok) {
-        heap_report_bad_pointer("HeapFree", (void *)h->desc, p, w.why);
+        heap_report_bad_pointer("HeapFree", (void *)h->common.handle, p, w.why);
         *err = ERROR_INVALID_PARAMETER;
     }
     return ok;
@@ -1002,13 +988,13 @@ static size_t ce3_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     }
     struct where w;
     size_t n = (size_t)-1;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     if (locate(h, (uintptr_t)p, false, &w)) {
         n = w.l != NULL ? w.l->size : isize(w.r, w.o);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (n == (size_t)-1 && p != NULL) {
-        heap_report_bad_pointer("HeapSize", (void *)h->desc, p, w.why);
+        heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, w.why);
     }
     if (n == (size_t)-1) {
         *err = 0; /* FixedHeapSize sets no error */
@@ -1126,16 +1112,16 @@ static void *ce3_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     bool move = (flags & HEAP_REALLOC_IN_PLACE_ONLY) == 0;
     struct where w;
     uintptr_t np = 0;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool found = locate(h, (uintptr_t)p, false, &w);
     if (found && w.l != NULL && n <= 0xFFFFFFFFu) {
         np = realloc_large(h, &w, (uint32_t)n, zero, move);
     } else if (found && w.r != NULL && n <= 0x7FFFFFFFu) {
         np = realloc_item(h, &w, ((uint32_t)n + G - 1) & ~(G - 1), zero, move);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (!found) {
-        heap_report_bad_pointer("HeapReAlloc", (void *)h->desc, p, w.why);
+        heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, w.why);
     } else if (n > 0x7FFFFFFFu) {
         entry_note_reason(LOG_REASON_TOO_LARGE);
     } else if (np == 0 && !move) {
@@ -1158,11 +1144,11 @@ static size_t ce3_compact(struct heap *hh, DWORD flags, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return 0;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     for (size_t i = 0; i < h->nregs; i++) {
         compact_region(h, h->regs[i]);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     *err = ERROR_CALL_NOT_IMPLEMENTED;
     return 0;
 }
@@ -1222,32 +1208,20 @@ static bool heap_consistent(const struct ce3_heap *h)
         committed += l->size;
         large++;
     }
-    return live == h->st.live_bytes && blocks == h->st.live_blocks &&
-           committed == h->st.committed_bytes && regions == h->st.regions &&
-           large == h->st.large_items;
+    return live == h->common.st.live_bytes && blocks == h->common.st.live_blocks &&
+           committed == h->common.st.committed_bytes && regions == h->common.st.regions &&
+           large == h->common.st.large_items;
 }
 
-static bool ce3_validate(struct heap *hh, DWORD flags, const void *p)
+static bool ce3_busy_item(struct heap *hh, const void *p)
 {
-    struct ce3_heap *h = ce3(hh);
-    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
-        return false;
-    }
-    lock_enter(&h->lock);
     struct where w;
-    bool ok = p != NULL ? locate(h, (uintptr_t)p, false, &w) : heap_consistent(h);
-    lock_leave(&h->lock);
-    return ok;
+    return locate(ce3(hh), (uintptr_t)p, false, &w);
 }
 
-static bool ce3_owns(struct heap *hh, const void *p)
+static bool ce3_consistent(struct heap *hh)
 {
-    struct ce3_heap *h = ce3(hh);
-    struct where w;
-    lock_enter(&h->lock);
-    bool ok = locate(h, (uintptr_t)p, false, &w);
-    lock_leave(&h->lock);
-    return ok;
+    return heap_consistent(ce3(hh));
 }
 
 /* Regions with their items (dead items as free; CE's own descriptors and
@@ -1255,7 +1229,7 @@ static bool ce3_owns(struct heap *hh, const void *p)
 static void ce3_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
 {
     struct ce3_heap *h = ce3(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool go = true;
     for (size_t i = 0; i < h->nregs && go; i++) {
         const struct region *r = h->regs[i];
@@ -1278,36 +1252,13 @@ static void ce3_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->size, true};
         go = fn(ctx, &e);
     }
-    lock_leave(&h->lock);
-}
-
-static void ce3_stats(struct heap *hh, struct heap_stats *out)
-{
-    struct ce3_heap *h = ce3(hh);
-    lock_enter(&h->lock);
-    *out = h->st;
-    lock_leave(&h->lock);
-}
-
-static void *ce3_handle(struct heap *hh)
-{
-    return (void *)ce3(hh)->desc;
-}
-
-static void ce3_lock(struct heap *hh)
-{
-    lock_take(&ce3(hh)->lock);
-}
-
-static void ce3_unlock(struct heap *hh)
-{
-    lock_give(&ce3(hh)->lock);
+    lock_leave(&h->common.lock);
 }
 
 bool heap_ce3_region_state(struct heap *hh, size_t i, struct heap_ce3_region_state *out)
 {
     struct ce3_heap *h = ce3(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool ok = i < h->nregs;
     if (ok) {
         const struct region *r = h->regs[i];
@@ -1321,25 +1272,8 @@ bool heap_ce3_region_state(struct heap *hh, size_t i, struct heap_ce3_region_sta
         out->last_compact = r->last_compact;
         out->pages = r->npages;
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return ok;
 }
 
-const struct heap_ops heap_ce3_ops = {
-    .name = "ce3",
-    .align = G,
-    .create = ce3_create,
-    .destroy = ce3_destroy,
-    .alloc = ce3_alloc,
-    .realloc = ce3_realloc,
-    .free = ce3_free,
-    .size = ce3_size,
-    .compact = ce3_compact,
-    .validate = ce3_validate,
-    .owns = ce3_owns,
-    .walk = ce3_walk,
-    .stats = ce3_stats,
-    .handle = ce3_handle,
-    .lock = ce3_lock,
-    .unlock = ce3_unlock,
-};
+HEAP_OPS_DEFINE(ce3, G);

@@ -110,19 +110,12 @@ struct large {
     size_t committed, reserve;
 };
 
-struct large_chunk {
-    struct large_chunk *next;
-    size_t bytes;
-};
-
 struct ce5_heap {
-    struct heap common;
-    struct lock lock; /* serializes everything below, as CE does */
+    struct heap common; /* handle: base of the first region (the heap header) */
     struct slot *slot;
     uintptr_t sbase;
     size_t ssize, page, gran;
     unsigned gran_shift;
-    uintptr_t handle;      /* base of the first region (the heap header) */
     uint32_t maximum;      /* cbMaximum: 0 = growable */
     struct region **regions;
     uint32_t nregions, cap;
@@ -131,9 +124,8 @@ struct ce5_heap {
      * the request), k_tail its pass-2 capacity (tail_key). */
     struct maxtree k_hint, k_tail;
     uintptr_t *by_block;   /* slot block -> region, or large item | 1 */
-    struct large *large_head, *large_spare;
-    struct large_chunk *chunks;
-    struct heap_stats st;
+    struct large *large_head;
+    struct heap_pool large_pool; /* records of struct large */
     size_t map_bytes;
 };
 
@@ -222,38 +214,25 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
     }
 }
 
+/* The totals (heap.h), one item at a time. */
 static void note_committed(struct ce5_heap *h, size_t added)
 {
-    h->st.committed_bytes += added;
-    if (h->st.committed_bytes > h->st.peak_committed_bytes) {
-        h->st.peak_committed_bytes = h->st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, added);
 }
 
 static void note_live(struct ce5_heap *h, size_t bytes)
 {
-    h->st.live_bytes += bytes;
-    h->st.live_blocks++;
-    if (h->st.live_bytes > h->st.peak_live_bytes) {
-        h->st.peak_live_bytes = h->st.live_bytes;
-    }
-    if (h->st.live_blocks > h->st.peak_live_blocks) {
-        h->st.peak_live_blocks = h->st.live_blocks;
-    }
+    heap_stats_live(&h->common.st, bytes, 1);
 }
 
 static void note_dead(struct ce5_heap *h, size_t bytes)
 {
-    h->st.live_bytes -= bytes;
-    h->st.live_blocks--;
+    heap_stats_dead(&h->common.st, bytes, 1);
 }
 
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
 {
-    h->st.live_bytes = h->st.live_bytes - old_bytes + new_bytes;
-    if (h->st.live_bytes > h->st.peak_live_bytes) {
-        h->st.peak_live_bytes = h->st.live_bytes;
-    }
+    heap_stats_resize(&h->common.st, old_bytes, new_bytes);
 }
 
 static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
@@ -269,7 +248,7 @@ static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
 static void decommit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
 {
     if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
-        h->st.committed_bytes -= bytes;
+        h->common.st.committed_bytes -= bytes;
     }
 }
 
@@ -339,7 +318,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     granmap_set(&r->map, 0, r->end, true);
     r->index = h->nregions;
     h->regions[h->nregions++] = r;
-    h->st.regions = h->nregions;
+    h->common.st.regions = h->nregions;
     set_blocks(h, r->base, reserve, (uintptr_t)r);
     reindex(h, r);
     *out = r;
@@ -582,25 +561,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 
 static struct large *large_record(struct ce5_heap *h)
 {
-    if (h->large_spare == NULL) {
-        size_t bytes = os_page_size();
-        struct large_chunk *c = meta_alloc(bytes);
-        if (c == NULL) {
-            return NULL;
-        }
-        c->bytes = bytes;
-        c->next = h->chunks;
-        h->chunks = c;
-        struct large *rec = (struct large *)align_up((uintptr_t)(c + 1), _Alignof(struct large));
-        for (; (uintptr_t)(rec + 1) <= (uintptr_t)c + bytes; rec++) {
-            rec->next = h->large_spare;
-            h->large_spare = rec;
-        }
-    }
-    struct large *l = h->large_spare;
-    h->large_spare = l->next;
-    memset(l, 0, sizeof *l);
-    return l;
+    return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
 static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
@@ -621,8 +582,7 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
     }
     if (e != 0) {
         if (l != NULL) {
-            l->next = h->large_spare;
-            h->large_spare = l;
+            heap_pool_give(&h->large_pool, l);
         }
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
         *err = e;
@@ -637,7 +597,7 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
         h->large_head->prev = l;
     }
     h->large_head = l;
-    h->st.large_items++;
+    h->common.st.large_items++;
     set_blocks(h, l->base, reserve, (uintptr_t)l | 1);
     note_live(h, committed - LARGE_DATA);
     return l->base + LARGE_DATA;
@@ -655,11 +615,10 @@ static void free_large_locked(struct ce5_heap *h, struct large *l)
     }
     set_blocks(h, l->base, l->reserve, 0);
     note_dead(h, l->committed - LARGE_DATA);
-    h->st.large_items--;
+    h->common.st.large_items--;
     decommit_range(h, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    l->next = h->large_spare;
-    h->large_spare = l;
+    heap_pool_give(&h->large_pool, l);
 }
 
 /* ======================================================================
@@ -709,7 +668,7 @@ static enum heap_bad_kind bad_kind(enum loc loc)
 /* Counts a refused pointer (lock held); the caller reports it after unlocking. */
 static void count_bad(struct ce5_heap *h)
 {
-    h->st.bad_pointers++;
+    h->common.st.bad_pointers++;
 }
 
 /* The error of a refused pointer (lock not held).  CE 5's Int_HeapFree and
@@ -809,7 +768,7 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
-    h->handle = r->base;
+    h->common.handle = r->base;
     return &h->common;
 }
 
@@ -817,7 +776,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
 {
     (void)err;
     struct ce5_heap *h = ce5(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     while (h->large_head != NULL) {
         free_large_locked(h, h->large_head);
     }
@@ -827,13 +786,10 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
     }
-    for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
-        next = c->next;
-        meta_free(c, c->bytes);
-    }
+    heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_hint);
     maxtree_destroy(&h->k_tail);
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     meta_free(h, h->map_bytes);
     return true;
 }
@@ -852,16 +808,16 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
         return NULL;
     }
     uintptr_t p;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
         p = alloc_large_locked(h, n, err);
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
     }
     /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
     size_t cbseek = align_up(n + HDR, GRAN);
     p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
         if (flags & HEAP_ZERO_MEMORY) {
@@ -903,7 +859,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return false;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     struct where w = locate(h, p);
     if (w.loc == LOC_BUSY) {
         free_small_locked(h, w.r, w.g);
@@ -912,12 +868,12 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
         return true;
     }
     *err = refusal_error(h, w.loc, p);
-    heap_report_bad_pointer("HeapFree", (void *)h->handle, p, bad_kind(w.loc));
+    heap_report_bad_pointer("HeapFree", (void *)h->common.handle, p, bad_kind(w.loc));
     return false;
 }
 
@@ -930,7 +886,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
         return (size_t)-1;
     }
     size_t n = (size_t)-1;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     struct where w = locate(h, p);
     if (w.loc == LOC_BUSY) {
         n = (size_t)item_size(w.r, w.g) * GRAN - HDR;
@@ -939,10 +895,10 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (n == (size_t)-1) {
         *err = refusal_error(h, w.loc, p);
-        heap_report_bad_pointer("HeapSize", (void *)h->handle, p, bad_kind(w.loc));
+        heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, bad_kind(w.loc));
     }
     return n;
 }
@@ -1040,17 +996,17 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         *err = ERROR_NOT_SUPPORTED;
         return NULL;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         *err = ERROR_INVALID_PARAMETER; /* freed blocks too: header size <= 0 */
-        heap_report_bad_pointer("HeapReAlloc", (void *)h->handle, p, bad_kind(w.loc));
+        heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, bad_kind(w.loc));
         return NULL;
     }
     if (n > MAX_REQUEST) {
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_TOO_LARGE);
         return NULL;
@@ -1060,7 +1016,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (w.loc == LOC_LARGE) {
         /* Large items never shrink and never grow in place. */
         if (align_up(n + LARGE_DATA, h->page) <= w.l->committed) {
-            lock_leave(&h->lock);
+            lock_leave(&h->common.lock);
             return p;
         }
         old_usable = w.l->committed - LARGE_DATA;
@@ -1069,7 +1025,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         old_usable = (size_t)item_size(w.r, w.g) * GRAN - HDR;
         enum in_place ip = realloc_in_place_locked(h, w.r, w.g, need, n, flags, &zfrom, &zto);
         if (ip != IP_MOVE) {
-            lock_leave(&h->lock);
+            lock_leave(&h->common.lock);
             if (ip == IP_FAILED) {
                 *err = ERROR_NOT_ENOUGH_MEMORY;
                 return NULL;
@@ -1079,7 +1035,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         }
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
@@ -1093,7 +1049,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         q = alloc_small_locked(h, (uint32_t)(align_up(n + HDR, GRAN) / GRAN), err);
     }
     if (q == 0) {
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         return NULL;
     }
     struct where nw = locate(h, (void *)q);
@@ -1110,7 +1066,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     } else {
         free_small_locked(h, w.r, w.g);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return (void *)q;
 }
 
@@ -1123,7 +1079,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         return 0;
     }
     uint32_t best = 0;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     for (uint32_t i = 0; i < h->nregions; i++) {
         struct region *r = h->regions[i];
         uint32_t q = r->end > 0 ? granmap_prev_free(&r->map, r->end) : NONE;
@@ -1149,7 +1105,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         reindex(h, r);
         best = max2(best, r->max_free);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return best;
 }
 
@@ -1269,42 +1225,26 @@ static bool heap_consistent(struct ce5_heap *h)
     for (size_t b = 0; b < h->ssize >> h->gran_shift; b++) {
         nonzero += h->by_block[b] != 0;
     }
-    return nonzero == tagged && live_bytes == h->st.live_bytes &&
-           live_blocks == h->st.live_blocks && committed == h->st.committed_bytes &&
-           h->st.regions == h->nregions && h->st.large_items == nlarge;
+    return nonzero == tagged && live_bytes == h->common.st.live_bytes &&
+           live_blocks == h->common.st.live_blocks && committed == h->common.st.committed_bytes &&
+           h->common.st.regions == h->nregions && h->common.st.large_items == nlarge;
 }
 
-static bool ce5_validate(struct heap *hh, DWORD flags, const void *p)
+static bool ce5_busy_item(struct heap *hh, const void *p)
 {
-    struct ce5_heap *h = ce5(hh);
-    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
-        return false;
-    }
-    bool ok = true;
-    lock_enter(&h->lock);
-    if (p == NULL) {
-        ok = heap_consistent(h);
-    } else {
-        enum loc loc = locate(h, p).loc;
-        ok = loc == LOC_BUSY || loc == LOC_LARGE;
-    }
-    lock_leave(&h->lock);
-    return ok;
-}
-
-static bool ce5_owns(struct heap *hh, const void *p)
-{
-    struct ce5_heap *h = ce5(hh);
-    lock_enter(&h->lock);
-    enum loc loc = locate(h, p).loc;
-    lock_leave(&h->lock);
+    enum loc loc = locate(ce5(hh), p).loc;
     return loc == LOC_BUSY || loc == LOC_LARGE;
+}
+
+static bool ce5_consistent(struct heap *hh)
+{
+    return heap_consistent(ce5(hh));
 }
 
 static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
 {
     struct ce5_heap *h = ce5(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool go = true;
     for (uint32_t i = 0; go && i < h->nregions; i++) {
         const struct region *r = h->regions[i];
@@ -1325,36 +1265,13 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
                                     l->committed, true};
         go = fn(ctx, &e);
     }
-    lock_leave(&h->lock);
-}
-
-static void ce5_stats(struct heap *hh, struct heap_stats *out)
-{
-    struct ce5_heap *h = ce5(hh);
-    lock_enter(&h->lock);
-    *out = h->st;
-    lock_leave(&h->lock);
-}
-
-static void *ce5_handle(struct heap *hh)
-{
-    return (void *)ce5(hh)->handle;
-}
-
-static void ce5_lock(struct heap *hh)
-{
-    lock_take(&ce5(hh)->lock);
-}
-
-static void ce5_unlock(struct heap *hh)
-{
-    lock_give(&ce5(hh)->lock);
+    lock_leave(&h->common.lock);
 }
 
 bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_state *out)
 {
     struct ce5_heap *h = ce5(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool ok = i < h->nregions;
     if (ok) {
         const struct region *r = h->regions[i];
@@ -1367,25 +1284,8 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
         out->end = hdr0 + (uintptr_t)r->end * GRAN;
         out->max_free = r->max_free;
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return ok;
 }
 
-const struct heap_ops heap_ce5_ops = {
-    .name = "ce5",
-    .align = GRAN,
-    .create = ce5_create,
-    .destroy = ce5_destroy,
-    .alloc = ce5_alloc,
-    .realloc = ce5_realloc,
-    .free = ce5_free,
-    .size = ce5_size,
-    .compact = ce5_compact,
-    .validate = ce5_validate,
-    .owns = ce5_owns,
-    .walk = ce5_walk,
-    .stats = ce5_stats,
-    .handle = ce5_handle,
-    .lock = ce5_lock,
-    .unlock = ce5_unlock,
-};
+HEAP_OPS_DEFINE(ce5, GRAN);

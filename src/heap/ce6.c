@@ -99,28 +99,20 @@ struct large {
     bool pinned;      /* itself a record (of a fixed heap), not the program's */
 };
 
-struct large_chunk {
-    struct large_chunk *next;
-    size_t bytes;
-};
-
 struct ce6_heap {
-    struct heap common;
-    struct lock lock;
+    struct heap common; /* handle: the first region's base, or a fixed heap's record */
     struct slot *slot;
     uintptr_t sbase;
     size_t ssize, page, gran;
     unsigned gran_shift;
-    uintptr_t handle;
     uint32_t maximum; /* cbMaximum: 0 = growable */
     struct region **regions;
     uint32_t nregions, cap;
     uint32_t cur;           /* prgnfree, as a list position */
     struct maxtree k_max;   /* region i -> maxBlkFree */
     uintptr_t *by_block;    /* slot block -> region, or large item | 1 */
-    struct large *large_head, *large_spare;
-    struct large_chunk *chunks;
-    struct heap_stats st;
+    struct large *large_head;
+    struct heap_pool large_pool; /* records of struct large */
     size_t meta_bytes;
     /* The process heap, where CE keeps every heap's large-item records;
      * NULL in the process heap itself. */
@@ -170,30 +162,20 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
  * Accounting and the slot
  * ====================================================================== */
 
+/* The totals (heap.h). */
 static void note_committed(struct ce6_heap *h, size_t added)
 {
-    h->st.committed_bytes += added;
-    if (h->st.committed_bytes > h->st.peak_committed_bytes) {
-        h->st.peak_committed_bytes = h->st.committed_bytes;
-    }
+    heap_stats_commit(&h->common.st, added);
 }
 
 static void note_live(struct ce6_heap *h, size_t bytes, long items)
 {
-    h->st.live_bytes += bytes;
-    h->st.live_blocks = (size_t)((long)h->st.live_blocks + items);
-    if (h->st.live_bytes > h->st.peak_live_bytes) {
-        h->st.peak_live_bytes = h->st.live_bytes;
-    }
-    if (h->st.live_blocks > h->st.peak_live_blocks) {
-        h->st.peak_live_blocks = h->st.live_blocks;
-    }
+    heap_stats_live(&h->common.st, bytes, items);
 }
 
 static void note_dead(struct ce6_heap *h, size_t bytes, long items)
 {
-    h->st.live_bytes -= bytes;
-    h->st.live_blocks = (size_t)((long)h->st.live_blocks - items);
+    heap_stats_dead(&h->common.st, bytes, items);
 }
 
 static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
@@ -212,7 +194,7 @@ static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
 static void decommit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
 {
     if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
-        h->st.committed_bytes -= bytes;
+        h->common.st.committed_bytes -= bytes;
     }
 }
 
@@ -443,7 +425,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
     r->nfree = r->max = r->total;
     r->index = h->nregions;
     h->regions[h->nregions++] = r;
-    h->st.regions = h->nregions;
+    h->common.st.regions = h->nregions;
     set_blocks(h, r->base, reserve, (uintptr_t)r);
     *out = r;
     return 0;
@@ -474,7 +456,7 @@ static void region_release(struct ce6_heap *h, uint32_t i)
     }
     h->nregions--;
     maxtree_set(&h->k_max, h->nregions, 0);
-    h->st.regions = h->nregions;
+    h->common.st.regions = h->nregions;
 }
 
 /* RHeapGrowNewRegion: a new 60 KB region with its 17 header blocks and the
@@ -502,25 +484,7 @@ static uint32_t region_grow(struct ce6_heap *h, uint32_t n, struct region **out,
 
 static struct large *large_record(struct ce6_heap *h)
 {
-    if (h->large_spare == NULL) {
-        size_t bytes = os_page_size();
-        struct large_chunk *c = meta_alloc(bytes);
-        if (c == NULL) {
-            return NULL;
-        }
-        c->bytes = bytes;
-        c->next = h->chunks;
-        h->chunks = c;
-        struct large *rec = (struct large *)align_up((uintptr_t)(c + 1), _Alignof(struct large));
-        for (; (uintptr_t)(rec + 1) <= (uintptr_t)c + bytes; rec++) {
-            rec->next = h->large_spare;
-            h->large_spare = rec;
-        }
-    }
-    struct large *l = h->large_spare;
-    h->large_spare = l->next;
-    memset(l, 0, sizeof *l);
-    return l;
+    return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
 static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
@@ -541,7 +505,7 @@ static uintptr_t record_alloc(struct ce6_heap *h, size_t bytes)
     struct ce6_heap *p = h->process != NULL ? h->process : h;
     DWORD ignored = 0;
     if (p != h) {
-        lock_enter(&p->lock);
+        lock_enter(&p->common.lock);
     }
     uintptr_t a = alloc_locked(p, bytes, &ignored);
     if (a != 0) {
@@ -555,7 +519,7 @@ static uintptr_t record_alloc(struct ce6_heap *h, size_t bytes)
         }
     }
     if (p != h) {
-        lock_leave(&p->lock);
+        lock_leave(&p->common.lock);
     }
     return a;
 }
@@ -565,7 +529,7 @@ static void record_free(struct ce6_heap *h, uintptr_t a)
 {
     struct ce6_heap *p = h->process != NULL ? h->process : h;
     if (p != h) {
-        lock_enter(&p->lock);
+        lock_enter(&p->common.lock);
     }
     struct where w = locate_any(p, (void *)a);
     if (w.loc == LOC_LARGE) {
@@ -580,7 +544,7 @@ static void record_free(struct ce6_heap *h, uintptr_t a)
     }
     free_item_locked(p, &w);
     if (p != h) {
-        lock_leave(&p->lock);
+        lock_leave(&p->common.lock);
     }
 }
 
@@ -590,8 +554,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
     uintptr_t rec = l != NULL ? record_alloc(h, 32) : 0;
     if (rec == 0) {
         if (l != NULL) {
-            l->next = h->large_spare;
-            h->large_spare = l;
+            heap_pool_give(&h->large_pool, l);
         }
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return 0;
@@ -608,8 +571,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
     }
     if (e != 0) {
         record_free(h, rec);
-        l->next = h->large_spare;
-        h->large_spare = l;
+        heap_pool_give(&h->large_pool, l);
         *err = e;
         return 0;
     }
@@ -624,7 +586,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
         h->large_head->prev = l;
     }
     h->large_head = l;
-    h->st.large_items++;
+    h->common.st.large_items++;
     set_blocks(h, l->base, reserve, (uintptr_t)l | 1);
     note_live(h, n, 1);
     return l->base;
@@ -642,12 +604,11 @@ static void free_large_locked(struct ce6_heap *h, struct large *l)
     }
     set_blocks(h, l->base, l->reserve, 0);
     note_dead(h, l->size, 1);
-    h->st.large_items--;
+    h->common.st.large_items--;
     decommit_range(h, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
     record_free(h, l->record);
-    l->next = h->large_spare;
-    h->large_spare = l;
+    heap_pool_give(&h->large_pool, l);
 }
 
 /* ======================================================================
@@ -827,7 +788,7 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     } else {
         reindex(h, r);
     }
-    h->handle = h->record != 0 ? h->record : r->base;
+    h->common.handle = h->record != 0 ? h->record : r->base;
     if (process_heap == NULL) {
         process_heap = h;
     }
@@ -838,7 +799,7 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
 {
     (void)err;
     struct ce6_heap *h = ce6(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     while (h->large_head != NULL) {
         free_large_locked(h, h->large_head);
     }
@@ -848,15 +809,12 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
     }
-    for (struct large_chunk *c = h->chunks, *next; c != NULL; c = next) {
-        next = c->next;
-        meta_free(c, c->bytes);
-    }
+    heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_max);
     if (h->record != 0) {
         record_free(h, h->record); /* CE frees the structure last */
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (process_heap == h) {
         process_heap = NULL;
     }
@@ -876,9 +834,9 @@ static void *ce6_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
         return NULL;
     }
     n = n == 0 ? 1 : n;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     uintptr_t p = alloc_locked(h, n, err);
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (p != 0 && (flags & HEAP_ZERO_MEMORY) && !(h->maximum == 0 && blocks_of(n) > LARGE_BLOCKS)) {
         zero(p, p + (size_t)blocks_of(n) * BLK); /* fresh large pages are zero already */
     }
@@ -888,7 +846,7 @@ static void *ce6_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
 /* A pointer refused by HeapFree, HeapSize or HeapReAlloc (lock held). */
 static void count_bad(struct ce6_heap *h)
 {
-    h->st.bad_pointers++;
+    h->common.st.bad_pointers++;
 }
 
 static void free_item_locked(struct ce6_heap *h, const struct where *w)
@@ -911,7 +869,7 @@ static bool ce6_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return false;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     struct where w = locate(h, p);
     if (w.r != NULL) {
         h->cur = w.r->index; /* prgnfree moves once the region is found */
@@ -922,10 +880,10 @@ static bool ce6_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (!ok) {
         *err = ERROR_INVALID_PARAMETER;
-        heap_report_bad_pointer("HeapFree", (void *)h->handle, p, bad_kind(w.loc));
+        heap_report_bad_pointer("HeapFree", (void *)h->common.handle, p, bad_kind(w.loc));
     }
     return ok;
 }
@@ -943,7 +901,7 @@ static size_t ce6_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return (size_t)-1;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     struct where w = locate(h, p);
     size_t n = (size_t)-1;
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
@@ -951,10 +909,10 @@ static size_t ce6_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     if (n == (size_t)-1) {
         *err = ERROR_INVALID_PARAMETER;
-        heap_report_bad_pointer("HeapSize", (void *)h->handle, p, bad_kind(w.loc));
+        heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, bad_kind(w.loc));
     }
     return n;
 }
@@ -1019,10 +977,7 @@ static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, s
         }
         l->committed = need;
     }
-    h->st.live_bytes = h->st.live_bytes - l->size + n;
-    if (h->st.live_bytes > h->st.peak_live_bytes) {
-        h->st.peak_live_bytes = h->st.live_bytes;
-    }
+    heap_stats_resize(&h->common.st, l->size, n);
     l->size = n;
     *now = n;
     return IP_DONE;
@@ -1041,20 +996,20 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         return NULL;
     }
     n = n == 0 ? 1 : n;
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         *err = ERROR_INVALID_PARAMETER;
-        heap_report_bad_pointer("HeapReAlloc", (void *)h->handle, p, bad_kind(w.loc));
+        heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, bad_kind(w.loc));
         return NULL;
     }
     size_t old, now;
     enum in_place ip = w.loc == LOC_LARGE ? realloc_large_locked(h, w.l, n, &old, &now)
                                           : realloc_region_locked(h, &w, n, &old, &now);
     if (ip != IP_MOVE) {
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         if (ip == IP_FAILED) {
             *err = ERROR_NOT_ENOUGH_MEMORY;
             return NULL;
@@ -1065,7 +1020,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         return p;
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
@@ -1074,7 +1029,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
      * item, which makes the old item's region prgnfree. */
     uintptr_t q = alloc_locked(h, n, err);
     if (q == 0) {
-        lock_leave(&h->lock);
+        lock_leave(&h->common.lock);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -1086,7 +1041,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         h->cur = w.r->index;
     }
     free_item_locked(h, &w);
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return (void *)q;
 }
 
@@ -1144,7 +1099,7 @@ static size_t ce6_compact(struct heap *hh, DWORD flags, DWORD *err)
         *err = ERROR_INVALID_PARAMETER;
         return 0;
     }
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     h->cur = 0;
     uint32_t best = region_compact(h, h->regions[0]);
     uint32_t dflt = h->maximum == 0 ? LATER_HDR : 0;
@@ -1157,7 +1112,7 @@ static size_t ce6_compact(struct heap *hh, DWORD flags, DWORD *err)
             i++;
         }
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return (size_t)best * BLK;
 }
 
@@ -1226,42 +1181,26 @@ static bool heap_consistent(struct ce6_heap *h)
         committed += l->committed;
         nlarge++;
     }
-    return live_bytes == h->st.live_bytes && live_items == h->st.live_blocks &&
-           committed == h->st.committed_bytes && nlarge == h->st.large_items &&
-           h->st.regions == h->nregions;
+    return live_bytes == h->common.st.live_bytes && live_items == h->common.st.live_blocks &&
+           committed == h->common.st.committed_bytes && nlarge == h->common.st.large_items &&
+           h->common.st.regions == h->nregions;
 }
 
-static bool ce6_validate(struct heap *hh, DWORD flags, const void *p)
+static bool ce6_busy_item(struct heap *hh, const void *p)
 {
-    struct ce6_heap *h = ce6(hh);
-    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
-        return false;
-    }
-    lock_enter(&h->lock);
-    bool ok;
-    if (p == NULL) {
-        ok = heap_consistent(h);
-    } else {
-        enum loc loc = locate(h, p).loc;
-        ok = loc == LOC_BUSY || loc == LOC_LARGE;
-    }
-    lock_leave(&h->lock);
-    return ok;
-}
-
-static bool ce6_owns(struct heap *hh, const void *p)
-{
-    struct ce6_heap *h = ce6(hh);
-    lock_enter(&h->lock);
-    enum loc loc = locate(h, p).loc;
-    lock_leave(&h->lock);
+    enum loc loc = locate(ce6(hh), p).loc;
     return loc == LOC_BUSY || loc == LOC_LARGE;
+}
+
+static bool ce6_consistent(struct heap *hh)
+{
+    return heap_consistent(ce6(hh));
 }
 
 static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
 {
     struct ce6_heap *h = ce6(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool go = true;
     for (uint32_t i = 0; go && i < h->nregions; i++) {
         struct region *r = h->regions[i];
@@ -1282,36 +1221,13 @@ static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->committed, true};
         go = l->pinned || fn(ctx, &e);
     }
-    lock_leave(&h->lock);
-}
-
-static void ce6_stats(struct heap *hh, struct heap_stats *out)
-{
-    struct ce6_heap *h = ce6(hh);
-    lock_enter(&h->lock);
-    *out = h->st;
-    lock_leave(&h->lock);
-}
-
-static void *ce6_handle(struct heap *hh)
-{
-    return (void *)ce6(hh)->handle;
-}
-
-static void ce6_lock(struct heap *hh)
-{
-    lock_take(&ce6(hh)->lock);
-}
-
-static void ce6_unlock(struct heap *hh)
-{
-    lock_give(&ce6(hh)->lock);
+    lock_leave(&h->common.lock);
 }
 
 bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_state *out)
 {
     struct ce6_heap *h = ce6(hh);
-    lock_enter(&h->lock);
+    lock_enter(&h->common.lock);
     bool ok = i < h->nregions;
     if (ok) {
         const struct region *r = h->regions[i];
@@ -1323,25 +1239,8 @@ bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_sta
         out->max = r->max;
         out->current = i == h->cur;
     }
-    lock_leave(&h->lock);
+    lock_leave(&h->common.lock);
     return ok;
 }
 
-const struct heap_ops heap_ce6_ops = {
-    .name = "ce6",
-    .align = BLK,
-    .create = ce6_create,
-    .destroy = ce6_destroy,
-    .alloc = ce6_alloc,
-    .realloc = ce6_realloc,
-    .free = ce6_free,
-    .size = ce6_size,
-    .compact = ce6_compact,
-    .validate = ce6_validate,
-    .owns = ce6_owns,
-    .walk = ce6_walk,
-    .stats = ce6_stats,
-    .handle = ce6_handle,
-    .lock = ce6_lock,
-    .unlock = ce6_unlock,
-};
+HEAP_OPS_DEFINE(ce6, BLK);

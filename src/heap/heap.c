@@ -3,7 +3,10 @@
  * heaps (see heap.h).
  *
  * Owns: the registry (a list of every heap created through heap_create, under
- * one lock) and the bad-pointer hook.
+ * one lock), the bad-pointer hook, and the operations that are the same for
+ * every algorithm (heap_common_*: they touch only the common head, or ask
+ * the algorithm through ops->busy_item and ops->consistent), and the record
+ * pool the large items of ce5 and ce6 come from.
  *
  * Invariant: a heap is in the registry from heap_create's return until
  * heap_destroy starts; handles are looked up only there, so a destroyed or
@@ -13,6 +16,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
+
+#include "meta.h"
+#include "os.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *registry_head;
@@ -146,4 +153,96 @@ void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
     if (fn != NULL) {
         fn(op, handle, p, why);
     }
+}
+
+void heap_common_stats(struct heap *h, struct heap_stats *out)
+{
+    lock_enter(&h->lock);
+    *out = h->st;
+    lock_leave(&h->lock);
+}
+
+void *heap_common_handle(struct heap *h)
+{
+    return (void *)h->handle;
+}
+
+void heap_common_lock(struct heap *h)
+{
+    lock_take(&h->lock);
+}
+
+void heap_common_unlock(struct heap *h)
+{
+    lock_give(&h->lock);
+}
+
+bool heap_common_validate(struct heap *h, DWORD flags, const void *p)
+{
+    if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {
+        return false;
+    }
+    lock_enter(&h->lock);
+    bool ok = p != NULL ? h->ops->busy_item(h, p) : h->ops->consistent(h);
+    lock_leave(&h->lock);
+    return ok;
+}
+
+bool heap_common_owns(struct heap *h, const void *p)
+{
+    lock_enter(&h->lock);
+    bool ok = h->ops->busy_item(h, p);
+    lock_leave(&h->lock);
+    return ok;
+}
+
+struct heap_pool_chunk {
+    struct heap_pool_chunk *next;
+    size_t bytes;
+};
+
+/* Pushes rec on the free list: the link goes in its first word (memcpy: the
+ * record's own type is the caller's). */
+static void pool_push(struct heap_pool *p, void *rec)
+{
+    memcpy(rec, &p->spare, sizeof p->spare);
+    p->spare = rec;
+}
+
+void *heap_pool_take(struct heap_pool *p, size_t size, size_t align)
+{
+    if (p->spare == NULL) {
+        size_t bytes = os_page_size();
+        struct heap_pool_chunk *c = meta_alloc(bytes);
+        if (c == NULL) {
+            return NULL;
+        }
+        c->bytes = bytes;
+        c->next = p->chunks;
+        p->chunks = c;
+        uintptr_t end = (uintptr_t)c + bytes;
+        uintptr_t rec = ((uintptr_t)(c + 1) + align - 1) & ~(uintptr_t)(align - 1);
+        for (; rec + size <= end; rec += size) {
+            pool_push(p, (void *)rec);
+        }
+    }
+    void *rec = p->spare;
+    memcpy(&p->spare, rec, sizeof p->spare);
+    memset(rec, 0, size);
+    return rec;
+}
+
+void heap_pool_give(struct heap_pool *p, void *rec)
+{
+    pool_push(p, rec);
+}
+
+void heap_pool_destroy(struct heap_pool *p)
+{
+    for (struct heap_pool_chunk *c = p->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        meta_free(c, c->bytes);
+    }
+    p->chunks = NULL;
+    p->spare = NULL;
 }

@@ -2,13 +2,14 @@
  * heap.h - the one interface every CE heap algorithm implements.
  *
  * Owns: nothing itself; it names the contract.  Each algorithm lives in a
- * file of its own (ce5.c today; ce3.c and ce6.c can follow)
- * and fills a `struct heap_ops`; heap.c picks the profile's one and keeps
+ * file of its own (ce3.c, ce5.c, ce6.c) and fills a `struct heap_ops`
+ * (HEAP_OPS_DEFINE); heap.c picks the profile's one and keeps
  * the registry of live heaps (handle lookup, fork locking).
  *
  * Contract for every implementation:
- *  - A heap structure begins with `struct heap` (below); the rest is the
- *    algorithm's own.
+ *  - A heap structure begins with `struct heap` (below): the lock, handle
+ *    and stats every heap keeps, read and locked by the common operations
+ *    (heap_common_*, heap.c); the rest is the algorithm's own.
  *  - All memory a heap hands out lies in reservations it makes in the slot
  *    through slot_virtual_alloc (so RAM, the slot map and the block rules
  *    apply); it tags them SLOT_TAG_HEAP_REGION / SLOT_TAG_HEAP_LARGE.
@@ -45,16 +46,31 @@
 #include <stdint.h>
 
 #include "cebox/winmem.h"
+#include "lock.h"
 #include "options.h"
 
 struct slot;
 struct heap_ops;
 
-/* The common head of every implementation's heap structure. */
+/* Totals kept by every heap, for summaries. */
+struct heap_stats {
+    size_t live_bytes, peak_live_bytes;    /* usable bytes of busy items */
+    size_t live_blocks, peak_live_blocks;  /* busy items, large ones included */
+    size_t committed_bytes, peak_committed_bytes; /* regions + large items */
+    size_t regions, large_items;
+    size_t bad_pointers;                   /* refused pointers (see below) */
+};
+
+/* The common head of every implementation's heap structure: what the
+ * interface needs of each heap, so that the stats, handle and fork-lock
+ * operations are one piece of code (heap_common_*, heap.c). */
 struct heap {
     const struct heap_ops *ops;
     struct slot *slot;                /* the slot it lives in */
     struct heap *reg_next, *reg_prev; /* registry links (heap.c) */
+    struct lock lock;                 /* serializes the whole heap, as CE does */
+    uintptr_t handle;                 /* what ops->handle returns (set by create) */
+    struct heap_stats st;             /* the totals, under lock */
 };
 
 /* One thing a heap walk reports. */
@@ -79,14 +95,6 @@ struct heap_walk_entry {
  * callback must not call into the same heap. */
 typedef bool (*heap_walk_fn)(void *ctx, const struct heap_walk_entry *e);
 
-/* Totals kept by every heap, for summaries. */
-struct heap_stats {
-    size_t live_bytes, peak_live_bytes;    /* usable bytes of busy items */
-    size_t live_blocks, peak_live_blocks;  /* busy items, large ones included */
-    size_t committed_bytes, peak_committed_bytes; /* regions + large items */
-    size_t regions, large_items;
-    size_t bad_pointers;                   /* refused pointers (see below) */
-};
 
 struct heap_ops {
     const char *name;
@@ -118,9 +126,100 @@ struct heap_ops {
     /* Fork support: take the heap's lock before fork, release after. */
     void (*lock)(struct heap *h);
     void (*unlock)(struct heap *h);
+    /* The algorithm's answers behind the common validate and owns, with
+     * the heap's lock held: whether p is the data address of a busy item,
+     * and the full consistency check of its bookkeeping. */
+    bool (*busy_item)(struct heap *h, const void *p);
+    bool (*consistent)(struct heap *h);
 };
 
+/* The ops table `heap_PREFIX_ops` of an algorithm whose functions are
+ * PREFIX_create ... PREFIX_walk, PREFIX_busy_item and PREFIX_consistent;
+ * validate, owns, stats, handle, lock and unlock are the common ones. */
+#define HEAP_OPS_DEFINE(prefix, alignment)                                                         \
+    const struct heap_ops heap_##prefix##_ops = {                                                  \
+        .name = #prefix,                                                                           \
+        .align = (alignment),                                                                      \
+        .create = prefix##_create,                                                                 \
+        .destroy = prefix##_destroy,                                                               \
+        .alloc = prefix##_alloc,                                                                   \
+        .realloc = prefix##_realloc,                                                               \
+        .free = prefix##_free,                                                                     \
+        .size = prefix##_size,                                                                     \
+        .compact = prefix##_compact,                                                               \
+        .validate = heap_common_validate,                                                          \
+        .owns = heap_common_owns,                                                                  \
+        .walk = prefix##_walk,                                                                     \
+        .stats = heap_common_stats,                                                                \
+        .handle = heap_common_handle,                                                              \
+        .lock = heap_common_lock,                                                                  \
+        .unlock = heap_common_unlock,                                                              \
+        .busy_item = prefix##_busy_item,                                                           \
+        .consistent = prefix##_consistent,                                                         \
+    }
+
+/* ---- the totals, kept the same way by every algorithm (heap's lock held) ---- */
+
+/* bytes more committed (regions or large items); raises its peak. */
+static inline void heap_stats_commit(struct heap_stats *st, size_t bytes)
+{
+    st->committed_bytes += bytes;
+    if (st->committed_bytes > st->peak_committed_bytes) {
+        st->peak_committed_bytes = st->committed_bytes;
+    }
+}
+
+/* items more busy items holding bytes more usable bytes; raises the peaks. */
+static inline void heap_stats_live(struct heap_stats *st, size_t bytes, long items)
+{
+    st->live_bytes += bytes;
+    st->live_blocks += (size_t)items;
+    if (st->live_bytes > st->peak_live_bytes) {
+        st->peak_live_bytes = st->live_bytes;
+    }
+    if (st->live_blocks > st->peak_live_blocks) {
+        st->peak_live_blocks = st->live_blocks;
+    }
+}
+
+/* items fewer busy items, holding bytes usable bytes. */
+static inline void heap_stats_dead(struct heap_stats *st, size_t bytes, long items)
+{
+    st->live_bytes -= bytes;
+    st->live_blocks -= (size_t)items;
+}
+
+/* A busy item resized in place from old_bytes to new_bytes. */
+static inline void heap_stats_resize(struct heap_stats *st, size_t old_bytes, size_t new_bytes)
+{
+    st->live_bytes = st->live_bytes - old_bytes + new_bytes;
+    if (st->live_bytes > st->peak_live_bytes) {
+        st->peak_live_bytes = st->live_bytes;
+    }
+}
+
 /* ---- heap.c ---- */
+
+/* A pool of small fixed-size records (the large-item records of ce5 and
+ * ce6) carved from page-sized meta.c chunks; a free record holds the link
+ * to the next in its first word.  Zero-initialized is empty.  Under the
+ * owning heap's lock. */
+struct heap_pool_chunk;
+struct heap_pool {
+    void *spare;                    /* free records */
+    struct heap_pool_chunk *chunks; /* every chunk, for heap_pool_destroy */
+};
+
+/* A zeroed record of `size` bytes (at least a pointer's) aligned to align,
+ * or NULL when meta_alloc fails (the pool is unchanged then). */
+void *heap_pool_take(struct heap_pool *p, size_t size, size_t align);
+
+/* Gives rec, from heap_pool_take of p, back to p. */
+void heap_pool_give(struct heap_pool *p, void *rec);
+
+/* Frees every chunk of p: its records, given back or not, are gone. */
+void heap_pool_destroy(struct heap_pool *p);
+
 
 /* The algorithm of a profile's heap kind. */
 const struct heap_ops *heap_ops_for(enum heap_kind kind);
@@ -171,6 +270,17 @@ void heap_set_bad_pointer_hook(heap_bad_pointer_fn fn);
 /* Called by the algorithms; forwards to the hook, if any. */
 void heap_report_bad_pointer(const char *op, const void *handle, const void *p,
                              enum heap_bad_kind why);
+
+/* The operations that only read or lock the common head, the same for every
+ * algorithm: its ops tables point here. */
+void heap_common_stats(struct heap *h, struct heap_stats *out);
+void *heap_common_handle(struct heap *h);
+void heap_common_lock(struct heap *h);
+void heap_common_unlock(struct heap *h);
+/* HeapValidate (flags other than HEAP_NO_SERIALIZE fail) and owns, through
+ * ops->busy_item and ops->consistent under the heap's lock. */
+bool heap_common_validate(struct heap *h, DWORD flags, const void *p);
+bool heap_common_owns(struct heap *h, const void *p);
 
 /* ---- ce5.c: the CE 4.2/5.0 heap (coredll LMEM) ---- */
 

@@ -404,15 +404,8 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct module_roots *m = arg;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            lo = a < lo ? a : lo;
-            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
-        }
-    }
+    uintptr_t lo, hi;
+    stack_object_bounds(info, &lo, &hi);
     /* cebox's own shared object (its bootstrap arena, its tables) is no
      * root; linked into a program (the unit tests), the program is. */
     bool own = m->self >= lo && m->self < hi && info->dlpi_name != NULL && info->dlpi_name[0] != '\0';

@@ -170,18 +170,25 @@ static struct {
     uintptr_t lo, hi;
 } self = {.once = PTHREAD_ONCE_INIT};
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+void stack_object_bounds(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
 {
-    (void)size;
-    uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+    *lo = UINTPTR_MAX;
+    *hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD) {
             uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            lo = a < lo ? a : lo;
-            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
+            *lo = a < *lo ? a : *lo;
+            *hi = a + ph->p_memsz > *hi ? a + ph->p_memsz : *hi;
         }
     }
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)arg, lo, hi;
+    stack_object_bounds(info, &lo, &hi);
     if (me >= lo && me < hi) {
         if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
             self.lo = lo;

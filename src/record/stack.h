@@ -31,6 +31,12 @@
  * libunwind cannot unwind). */
 size_t stack_capture(uintptr_t *ips, size_t max);
 
+struct dl_phdr_info;
+
+/* The address range [*lo, *hi) that the loadable segments of one object
+ * of dl_iterate_phdr cover (lo > hi when it has none). */
+void stack_object_bounds(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
+
 struct stack_entry;
 struct stack_chunk;
 

@@ -42,6 +42,24 @@ static void *grow(void *arr, size_t *count, size_t size)
     return arr;
 }
 
+/* Appends rec to the array arr of count elements (grow, then copy). */
+#define APPEND(arr, count, rec)                                                                    \
+    ((arr) = grow((arr), &(count), sizeof *(arr)), (arr)[(count) - 1] = (rec))
+
+/* Notes that a record of kind `what` ended early or broke a bound; the
+ * caller returns what it returns (-1: the reader stops there). */
+static int too_short(struct lr_log *log, const char *what)
+{
+    snprintf(log->damage, sizeof log->damage, "%s record too short", what);
+    return -1;
+}
+
+/* A monotonic time of process p as time since its start (0 before it). */
+static uint64_t since_start(const struct lr_process *p, uint64_t when)
+{
+    return when >= p->start_mono_ns ? when - p->start_mono_ns : 0;
+}
+
 static char *get_string(struct log_dec *d)
 {
     const char *s;
@@ -97,8 +115,7 @@ static int read_header(struct lr_log *log, struct log_dec *d, uint64_t offset)
     p->settings = get_string(d);
     p->exe = get_string(d);
     if (d->short_read) {
-        snprintf(log->damage, sizeof log->damage, "header record too short");
-        return -1;
+        return too_short(log, "header");
     }
     return 0;
 }
@@ -115,16 +132,14 @@ static int read_module(struct lr_log *log, struct lr_process *p, struct log_dec 
     const char *path;
     size_t plen = log_get_str(d, &path);
     if (d->short_read || idlen > LOG_MAX_BUILD_ID) {
-        snprintf(log->damage, sizeof log->damage, "module record too short");
-        return -1;
+        return too_short(log, "module");
     }
     m.build_id_len = idlen;
     if (idlen != 0) {
         memcpy(m.build_id, id, idlen);
     }
     m.path = xstrndup(path, plen);
-    p->modules = grow(p->modules, &p->nmodules, sizeof *p->modules);
-    p->modules[p->nmodules - 1] = m;
+    APPEND(p->modules, p->nmodules, m);
     return 0;
 }
 
@@ -145,8 +160,7 @@ static int read_stack(struct lr_log *log, struct lr_process *p, struct log_dec *
     uint32_t id = log_get_u32(d);
     uint32_t depth = log_get_u32(d);
     if (d->short_read || depth > LOG_MAX_DEPTH || (size_t)depth * 8 > d->len - d->pos) {
-        snprintf(log->damage, sizeof log->damage, "stack record too short");
-        return -1;
+        return too_short(log, "stack");
     }
     struct lr_stack s = {.id = id, .depth = depth};
     s.ips = xrealloc(NULL, (depth ? depth : 1) * sizeof *s.ips);
@@ -164,8 +178,7 @@ static int read_stack(struct lr_log *log, struct lr_process *p, struct log_dec *
             return 0;
         }
     }
-    p->stacks = grow(p->stacks, &p->nstacks, sizeof *p->stacks);
-    p->stacks[p->nstacks - 1] = s;
+    APPEND(p->stacks, p->nstacks, s);
     return 0;
 }
 
@@ -180,7 +193,7 @@ static int read_failure(struct lr_log *log, struct lr_process *p, struct log_dec
     f.state = log_get_u32(d);
     f.size = log_get_u64(d);
     uint64_t when = log_get_u64(d);
-    f.time_ns = when >= p->start_mono_ns ? when - p->start_mono_ns : 0;
+    f.time_ns = since_start(p, when);
     f.stack_id = log_get_u32(d);
     f.error = log_get_u32(d);
     f.blocks = log_get_u32(d);
@@ -190,11 +203,9 @@ static int read_failure(struct lr_log *log, struct lr_process *p, struct log_dec
     f.ram_free_bytes = log_get_u64(d);
     f.lma_bytes = log_get_u64(d);
     if (d->short_read) {
-        snprintf(log->damage, sizeof log->damage, "failure record too short");
-        return -1;
+        return too_short(log, "failure");
     }
-    p->failures = grow(p->failures, &p->nfailures, sizeof *p->failures);
-    p->failures[p->nfailures - 1] = f;
+    APPEND(p->failures, p->nfailures, f);
     return 0;
 }
 
@@ -294,12 +305,11 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
         s.fail_injected = log_get_u64(d);
     }
     if (d->short_read) {
-        snprintf(log->damage, sizeof log->damage, "summary record too short");
-        return -1;
+        return too_short(log, "summary");
     }
     p->has_summary = true;
     p->summary = s;
-    p->exit_ns = when >= p->start_mono_ns ? when - p->start_mono_ns : 0;
+    p->exit_ns = since_start(p, when);
     return 0;
 }
 
@@ -312,11 +322,9 @@ static int read_leak(struct lr_log *log, struct lr_process *p, struct log_dec *d
     l.charged = log_get_u64(d);
     l.blocks = log_get_u64(d);
     if (d->short_read) {
-        snprintf(log->damage, sizeof log->damage, "leak record too short");
-        return -1;
+        return too_short(log, "leak");
     }
-    p->leaks = grow(p->leaks, &p->nleaks, sizeof *p->leaks);
-    p->leaks[p->nleaks - 1] = l;
+    APPEND(p->leaks, p->nleaks, l);
     return 0;
 }
 
@@ -330,8 +338,7 @@ static int read_end(struct lr_log *log, struct lr_process *p, struct log_dec *d)
     e.flags = log_get_u32(d);
     e.untracked = log_get_u64(d);
     if (d->short_read) {
-        snprintf(log->damage, sizeof log->damage, "end record too short");
-        return -1;
+        return too_short(log, "end");
     }
     p->has_end = true;
     p->end = e;
