@@ -168,6 +168,10 @@ static const struct option_def table[] = {
     {"stack-depth", "CEBOX_STACK_DEPTH", INT_OPTION(stack_depth), .min = 1, .max = 128,
      .default_value = "32",
      .help = "frames recorded per call stack of a failed allocation (innermost first)"},
+    {"sample-interval", "CEBOX_SAMPLE_INTERVAL", INT_OPTION(sample_interval_ms), .min = 0, .max = 3600000,
+     .default_value = "50",
+     .help = "with --out, milliseconds between the timeline's samples of each process (slot, heap, RAM), "
+             "taken by cebox run at its 20 ms tick; also one at each failure and at exit (0: those only)"},
     {"log-limit", "CEBOX_LOG_LIMIT", SIZE_OPTION(log_limit), .min = 64 * KB, .max = 64 * GB,
      .multiple = 1 * KB, .default_value = "64M",
      .help = "size at which a process's event log stops taking failures (they are still counted; the "

@@ -39,7 +39,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 3u
+#define RAM_VERSION 4u /* 4: the members' timeline figures */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -47,6 +47,7 @@ struct ram_member {
     uint32_t notices;     /* hibernate notices sent to this member */
     uint64_t committed;
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
+    struct ram_timeline tl; /* written by the member only, relaxed */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -765,4 +766,60 @@ void ram_hold_lock_for_test(struct ram *r, int64_t skew)
 {
     lock(r->sh);
     r->sh->used_pages += (uint64_t)skew;
+}
+
+/* ---- the timeline ---- */
+
+void ram_publish_slot(struct ram *r, uint32_t reserved_blocks, uint32_t largest_free_run,
+                      uint32_t peak_reserved_blocks, uint32_t min_largest_free_run)
+{
+    if (r != NULL && r->sh != NULL && r->member >= 0) {
+        struct ram_timeline *tl = &r->sh->members[r->member].tl;
+        __atomic_store_n(&tl->slot_reserved_blocks, reserved_blocks, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->largest_free_run_blocks, largest_free_run, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->peak_reserved_blocks, peak_reserved_blocks, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->min_largest_free_run_blocks, min_largest_free_run, __ATOMIC_RELAXED);
+    }
+}
+
+void ram_publish_heap(struct ram *r, size_t live_bytes, size_t committed_bytes)
+{
+    if (r != NULL && r->sh != NULL && r->member >= 0) {
+        struct ram_timeline *tl = &r->sh->members[r->member].tl;
+        __atomic_store_n(&tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
+    }
+}
+
+void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
+{
+    *out = (struct ram_timeline){0};
+    if (r->sh != NULL && r->member >= 0) {
+        const struct ram_timeline *tl = &r->sh->members[r->member].tl;
+        out->heap_live_bytes = __atomic_load_n(&tl->heap_live_bytes, __ATOMIC_RELAXED);
+        out->heap_committed_bytes = __atomic_load_n(&tl->heap_committed_bytes, __ATOMIC_RELAXED);
+    }
+}
+
+size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
+        const struct ram_member *m = &r->sh->members[i];
+        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        if (pid == 0) {
+            continue;
+        }
+        out[n].pid = pid;
+        out[n].committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * r->sh->page;
+        out[n].tl.slot_reserved_blocks = __atomic_load_n(&m->tl.slot_reserved_blocks, __ATOMIC_RELAXED);
+        out[n].tl.largest_free_run_blocks = __atomic_load_n(&m->tl.largest_free_run_blocks, __ATOMIC_RELAXED);
+        out[n].tl.peak_reserved_blocks = __atomic_load_n(&m->tl.peak_reserved_blocks, __ATOMIC_RELAXED);
+        out[n].tl.min_largest_free_run_blocks =
+            __atomic_load_n(&m->tl.min_largest_free_run_blocks, __ATOMIC_RELAXED);
+        out[n].tl.heap_live_bytes = __atomic_load_n(&m->tl.heap_live_bytes, __ATOMIC_RELAXED);
+        out[n].tl.heap_committed_bytes = __atomic_load_n(&m->tl.heap_committed_bytes, __ATOMIC_RELAXED);
+        n++;
+    }
+    return n;
 }

@@ -63,6 +63,7 @@
 #include "lock.h"
 #include "meta.h"
 #include "os.h"
+#include "ram.h"
 #include "slot.h"
 
 /* CE 5's parameters (spec §2, §3, §5, §11, §15). */
@@ -135,6 +136,7 @@ struct ce5_heap {
     struct large_chunk *chunks;
     struct heap_stats st;
     size_t map_bytes;
+    struct ram *pub; /* the timeline's figures go there (the process heap), or NULL */
 };
 
 /* What a pointer is, for this heap. */
@@ -222,12 +224,22 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
     }
 }
 
+/* The timeline's figures, after every change of them: a predictable
+ * branch for every heap but the process heap, two relaxed stores for it. */
+static inline void publish(struct ce5_heap *h)
+{
+    if (h->pub != NULL) {
+        ram_publish_heap(h->pub, h->st.live_bytes, h->st.committed_bytes);
+    }
+}
+
 static void note_committed(struct ce5_heap *h, size_t added)
 {
     h->st.committed_bytes += added;
     if (h->st.committed_bytes > h->st.peak_committed_bytes) {
         h->st.peak_committed_bytes = h->st.committed_bytes;
     }
+    publish(h);
 }
 
 static void note_live(struct ce5_heap *h, size_t bytes)
@@ -240,12 +252,14 @@ static void note_live(struct ce5_heap *h, size_t bytes)
     if (h->st.live_blocks > h->st.peak_live_blocks) {
         h->st.peak_live_blocks = h->st.live_blocks;
     }
+    publish(h);
 }
 
 static void note_dead(struct ce5_heap *h, size_t bytes)
 {
     h->st.live_bytes -= bytes;
     h->st.live_blocks--;
+    publish(h);
 }
 
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
@@ -254,6 +268,7 @@ static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
     if (h->st.live_bytes > h->st.peak_live_bytes) {
         h->st.peak_live_bytes = h->st.live_bytes;
     }
+    publish(h);
 }
 
 static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
@@ -270,6 +285,7 @@ static void decommit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
 {
     if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
         h->st.committed_bytes -= bytes;
+        publish(h);
     }
 }
 
@@ -1371,6 +1387,15 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
     return ok;
 }
 
+static void ce5_publish(struct heap *hh, struct ram *r)
+{
+    struct ce5_heap *h = (struct ce5_heap *)hh;
+    lock_enter(&h->lock);
+    h->pub = r;
+    publish(h);
+    lock_leave(&h->lock);
+}
+
 const struct heap_ops heap_ce5_ops = {
     .name = "ce5",
     .align = GRAN,
@@ -1388,4 +1413,5 @@ const struct heap_ops heap_ce5_ops = {
     .handle = ce5_handle,
     .lock = ce5_lock,
     .unlock = ce5_unlock,
+    .publish = ce5_publish,
 };

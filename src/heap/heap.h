@@ -48,6 +48,7 @@
 #include "options.h"
 
 struct slot;
+struct ram;
 struct heap_ops;
 
 /* The common head of every implementation's heap structure. */
@@ -118,6 +119,10 @@ struct heap_ops {
     /* Fork support: take the heap's lock before fork, release after. */
     void (*lock)(struct heap *h);
     void (*unlock)(struct heap *h);
+    /* Optional (NULL: the heap publishes nothing): from now on, every
+     * change of live_bytes or committed_bytes goes to ram_publish_heap(r)
+     * too (the timeline; core.c asks it of the process heap only). */
+    void (*publish)(struct heap *h, struct ram *r);
 };
 
 /* ---- heap.c ---- */

@@ -28,6 +28,7 @@
 #include "memstate.h"
 #include "record/runsummary.h"
 #include "report/symbolize.h"
+#include "report/timeline.h"
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED };
 
@@ -289,6 +290,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
         fprintf(out, "(no exit summary: the process was killed, crashed, called _exit or exec'd another "
                      "program)\n");
     }
+    timeline_text(out, p);
     if (p->nfailures == 0) {
         fprintf(out, "no failed allocations recorded\n\n");
         return;
@@ -468,7 +470,9 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
         }
         fputs("]}", out);
     }
-    fputs("]}", out);
+    fputc(']', out);
+    timeline_json(out, p);
+    fputc('}', out);
 }
 
 /* ---- folded stacks ---- */
