@@ -336,6 +336,13 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     return free_row;
 }
 
+/* Points r->tl at this member's row (NULL without one): the timeline's
+ * figures are published through it without a lock. */
+static void point_timeline(struct ram *r)
+{
+    r->tl = r->sh != NULL && r->member >= 0 ? &r->sh->members[r->member].tl : NULL;
+}
+
 /* ---- creation ---- */
 
 int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memstate_table *t)
@@ -350,6 +357,7 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
     lock(sh);
     r->member = add_member_locked(sh, (int32_t)getpid(), 0);
     unlock(sh);
+    point_timeline(r);
     return 0;
 }
 
@@ -435,6 +443,7 @@ static int attach(struct ram *r, int fd)
         r->sh = NULL;
         return ENOSPC;
     }
+    point_timeline(r);
     return 0;
 }
 
@@ -533,6 +542,7 @@ void ram_release(struct ram *r)
         meta_free(r->sh, r->map_bytes);
     }
     r->sh = NULL;
+    r->tl = NULL;
 }
 
 /* A forked child that found no row in the session: it goes on with a
@@ -547,6 +557,7 @@ static void fork_to_private(struct ram *r, size_t committed)
     const struct memstate_table *t = r->table;
     if (ram_init(r, total, r->page, t) != 0) {
         r->member = -1;
+        point_timeline(r);
         ram_note_private(r, "uncounted: the session's member table was full at fork");
         return;
     }
@@ -570,6 +581,7 @@ void ram_forked(struct ram *r, size_t committed)
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
     unlock(r->sh);
+    point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
     }
@@ -769,27 +781,6 @@ void ram_hold_lock_for_test(struct ram *r, int64_t skew)
 }
 
 /* ---- the timeline ---- */
-
-void ram_publish_slot(struct ram *r, uint32_t reserved_blocks, uint32_t largest_free_run,
-                      uint32_t peak_reserved_blocks, uint32_t min_largest_free_run)
-{
-    if (r != NULL && r->sh != NULL && r->member >= 0) {
-        struct ram_timeline *tl = &r->sh->members[r->member].tl;
-        __atomic_store_n(&tl->slot_reserved_blocks, reserved_blocks, __ATOMIC_RELAXED);
-        __atomic_store_n(&tl->largest_free_run_blocks, largest_free_run, __ATOMIC_RELAXED);
-        __atomic_store_n(&tl->peak_reserved_blocks, peak_reserved_blocks, __ATOMIC_RELAXED);
-        __atomic_store_n(&tl->min_largest_free_run_blocks, min_largest_free_run, __ATOMIC_RELAXED);
-    }
-}
-
-void ram_publish_heap(struct ram *r, size_t live_bytes, size_t committed_bytes)
-{
-    if (r != NULL && r->sh != NULL && r->member >= 0) {
-        struct ram_timeline *tl = &r->sh->members[r->member].tl;
-        __atomic_store_n(&tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
-        __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
-    }
-}
 
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
 {

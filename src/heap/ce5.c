@@ -225,11 +225,18 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
 }
 
 /* The timeline's figures, after every change of them: a predictable
- * branch for every heap but the process heap, two relaxed stores for it. */
-static inline void publish(struct ce5_heap *h)
+ * branch for every heap but the process heap, one relaxed store for it. */
+static inline void publish_live(struct ce5_heap *h)
 {
     if (h->pub != NULL) {
-        ram_publish_heap(h->pub, h->st.live_bytes, h->st.committed_bytes);
+        ram_publish_heap_live(h->pub, h->st.live_bytes);
+    }
+}
+
+static inline void publish_committed(struct ce5_heap *h)
+{
+    if (h->pub != NULL) {
+        ram_publish_heap_committed(h->pub, h->st.committed_bytes);
     }
 }
 
@@ -239,7 +246,7 @@ static void note_committed(struct ce5_heap *h, size_t added)
     if (h->st.committed_bytes > h->st.peak_committed_bytes) {
         h->st.peak_committed_bytes = h->st.committed_bytes;
     }
-    publish(h);
+    publish_committed(h);
 }
 
 static void note_live(struct ce5_heap *h, size_t bytes)
@@ -252,14 +259,14 @@ static void note_live(struct ce5_heap *h, size_t bytes)
     if (h->st.live_blocks > h->st.peak_live_blocks) {
         h->st.peak_live_blocks = h->st.live_blocks;
     }
-    publish(h);
+    publish_live(h);
 }
 
 static void note_dead(struct ce5_heap *h, size_t bytes)
 {
     h->st.live_bytes -= bytes;
     h->st.live_blocks--;
-    publish(h);
+    publish_live(h);
 }
 
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
@@ -268,7 +275,7 @@ static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
     if (h->st.live_bytes > h->st.peak_live_bytes) {
         h->st.peak_live_bytes = h->st.live_bytes;
     }
-    publish(h);
+    publish_live(h);
 }
 
 static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
@@ -285,7 +292,7 @@ static void decommit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
 {
     if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
         h->st.committed_bytes -= bytes;
-        publish(h);
+        publish_committed(h);
     }
 }
 
@@ -1392,7 +1399,8 @@ static void ce5_publish(struct heap *hh, struct ram *r)
     struct ce5_heap *h = (struct ce5_heap *)hh;
     lock_enter(&h->lock);
     h->pub = r;
-    publish(h);
+    publish_live(h);
+    publish_committed(h);
     lock_leave(&h->lock);
 }
 

@@ -120,7 +120,7 @@ struct heap_ops {
     void (*lock)(struct heap *h);
     void (*unlock)(struct heap *h);
     /* Optional (NULL: the heap publishes nothing): from now on, every
-     * change of live_bytes or committed_bytes goes to ram_publish_heap(r)
+     * change of live_bytes or committed_bytes goes to ram_publish_heap_live and _committed(r)
      * too (the timeline; core.c asks it of the process heap only). */
     void (*publish)(struct heap *h, struct ram *r);
 };
