@@ -578,12 +578,19 @@ void ram_forked(struct ram *r, size_t committed)
         m->pid = (int32_t)getpid();
         return;
     }
+    /* The child's slot and heap are copies of the parent's: so are their
+     * figures, until the child next changes them (a zeroed row would show
+     * the timeline a slot with no free run). */
+    struct ram_timeline copied = r->tl != NULL ? *r->tl : (struct ram_timeline){0};
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
     unlock(r->sh);
     point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
+    }
+    if (r->tl != NULL) {
+        *r->tl = copied;
     }
 }
 
