@@ -163,6 +163,10 @@ struct heap *core_process_heap(struct cebox_core *c)
     if (h == NULL) {
         DWORD err = 0;
         h = heap_create(heap_ops_for(c->settings.profile->heap), c->slot, 0, 0, 0, &err);
+        /* The timeline's heap figures, only where a log will use them. */
+        if (h != NULL && h->ops->publish != NULL && c->settings.out_dir[0] != '\0') {
+            h->ops->publish(h, &c->ram);
+        }
         atomic_store_explicit(&c->process_heap, h, memory_order_release);
     }
     pthread_mutex_unlock(&process_heap_lock);

@@ -171,6 +171,10 @@ static const struct option_def table[] = {
     {"leaks", "CEBOX_LEAKS", BOOL_OPTION(leaks), .default_value = "no",
      .help = "record the call stack of every heap block; at exit, report the blocks never freed by "
              "kind (definitely, indirectly, possibly lost, still reachable) and call stack"},
+    {"sample-interval", "CEBOX_SAMPLE_INTERVAL", INT_OPTION(sample_interval_ms), .min = 0, .max = 3600000,
+     .default_value = "50",
+     .help = "with --out, milliseconds between the timeline's samples of each process (slot, heap, RAM), "
+             "taken by cebox run at its 20 ms tick; also one at each failure and at exit (0: those only)"},
     {"log-limit", "CEBOX_LOG_LIMIT", SIZE_OPTION(log_limit), .min = 64 * KB, .max = 64 * GB,
      .multiple = 1 * KB, .default_value = "64M",
      .help = "size at which a process's event log stops taking failures (they are still counted; the "

@@ -84,6 +84,7 @@ struct cebox_settings {
     bool close_apps;
     unsigned stack_depth; /* frames kept per recorded call stack */
     size_t log_limit;     /* bytes after which a log takes no more failures */
+    unsigned sample_interval_ms; /* the timeline's period under cebox run (0: failures and exit only) */
     /* Fault injection (src/fault.c): each rule is on when its option is
      * given (options_given), whatever its value. */
     char fail_nth[FAIL_NTH_TEXT_MAX]; /* "3,10": increasing call numbers */

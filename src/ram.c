@@ -39,7 +39,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 3u
+#define RAM_VERSION 4u /* 4: the members' timeline figures */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -47,6 +47,7 @@ struct ram_member {
     uint32_t notices;     /* hibernate notices sent to this member */
     uint64_t committed;
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
+    struct ram_timeline tl; /* written by the member only, relaxed */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -335,6 +336,13 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     return free_row;
 }
 
+/* Points r->tl at this member's row (NULL without one): the timeline's
+ * figures are published through it without a lock. */
+static void point_timeline(struct ram *r)
+{
+    r->tl = r->sh != NULL && r->member >= 0 ? &r->sh->members[r->member].tl : NULL;
+}
+
 /* ---- creation ---- */
 
 int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memstate_table *t)
@@ -349,6 +357,7 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
     lock(sh);
     r->member = add_member_locked(sh, (int32_t)getpid(), 0);
     unlock(sh);
+    point_timeline(r);
     return 0;
 }
 
@@ -434,6 +443,7 @@ static int attach(struct ram *r, int fd)
         r->sh = NULL;
         return ENOSPC;
     }
+    point_timeline(r);
     return 0;
 }
 
@@ -532,6 +542,7 @@ void ram_release(struct ram *r)
         meta_free(r->sh, r->map_bytes);
     }
     r->sh = NULL;
+    r->tl = NULL;
 }
 
 /* A forked child that found no row in the session: it goes on with a
@@ -546,6 +557,7 @@ static void fork_to_private(struct ram *r, size_t committed)
     const struct memstate_table *t = r->table;
     if (ram_init(r, total, r->page, t) != 0) {
         r->member = -1;
+        point_timeline(r);
         ram_note_private(r, "uncounted: the session's member table was full at fork");
         return;
     }
@@ -566,11 +578,19 @@ void ram_forked(struct ram *r, size_t committed)
         m->pid = (int32_t)getpid();
         return;
     }
+    /* The child's slot and heap are copies of the parent's: so are their
+     * figures, until the child next changes them (a zeroed row would show
+     * the timeline a slot with no free run). */
+    struct ram_timeline copied = r->tl != NULL ? *r->tl : (struct ram_timeline){0};
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
     unlock(r->sh);
+    point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
+    }
+    if (r->tl != NULL) {
+        *r->tl = copied;
     }
 }
 
@@ -765,4 +785,39 @@ void ram_hold_lock_for_test(struct ram *r, int64_t skew)
 {
     lock(r->sh);
     r->sh->used_pages += (uint64_t)skew;
+}
+
+/* ---- the timeline ---- */
+
+void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
+{
+    *out = (struct ram_timeline){0};
+    if (r->sh != NULL && r->member >= 0) {
+        const struct ram_timeline *tl = &r->sh->members[r->member].tl;
+        out->heap_live_bytes = __atomic_load_n(&tl->heap_live_bytes, __ATOMIC_RELAXED);
+        out->heap_committed_bytes = __atomic_load_n(&tl->heap_committed_bytes, __ATOMIC_RELAXED);
+    }
+}
+
+size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
+        const struct ram_member *m = &r->sh->members[i];
+        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        if (pid == 0) {
+            continue;
+        }
+        out[n].pid = pid;
+        out[n].committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * r->sh->page;
+        out[n].tl.slot_reserved_blocks = __atomic_load_n(&m->tl.slot_reserved_blocks, __ATOMIC_RELAXED);
+        out[n].tl.largest_free_run_blocks = __atomic_load_n(&m->tl.largest_free_run_blocks, __ATOMIC_RELAXED);
+        out[n].tl.peak_reserved_blocks = __atomic_load_n(&m->tl.peak_reserved_blocks, __ATOMIC_RELAXED);
+        out[n].tl.min_largest_free_run_blocks =
+            __atomic_load_n(&m->tl.min_largest_free_run_blocks, __ATOMIC_RELAXED);
+        out[n].tl.heap_live_bytes = __atomic_load_n(&m->tl.heap_live_bytes, __ATOMIC_RELAXED);
+        out[n].tl.heap_committed_bytes = __atomic_load_n(&m->tl.heap_committed_bytes, __ATOMIC_RELAXED);
+        n++;
+    }
+    return n;
 }

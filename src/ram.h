@@ -44,6 +44,24 @@ struct ram_transition {
 };
 #define RAM_TRANSITIONS 64
 
+/* What a member publishes of itself for the timeline `cebox run` samples
+ * (relaxed stores by the member where it updates its own statistics,
+ * relaxed loads by the shell: a sample may mix figures a few instructions
+ * apart, never a torn one).  Zero until first published. */
+struct ram_timeline {
+    uint64_t slot_reserved_blocks;
+    uint64_t largest_free_run_blocks;
+    uint64_t peak_reserved_blocks, min_largest_free_run_blocks; /* the worst moment so far */
+    uint64_t heap_live_bytes, heap_committed_bytes; /* the process heap */
+};
+
+/* One member's row as the shell samples it. */
+struct ram_member_sample {
+    int32_t pid;
+    uint64_t committed_bytes; /* slot and Large Memory Area */
+    struct ram_timeline tl;
+};
+
 /* What a hibernate round needs to know of a member. */
 struct ram_member_info {
     int32_t pid;
@@ -62,6 +80,7 @@ struct ram {
     size_t page;
     const struct memstate_table *table;
     bool session;
+    struct ram_timeline *tl; /* this member's row's figures, or NULL (kept by ram.c) */
     char why_private[RAM_WHY_MAX]; /* "" unless a session could not be joined */
 };
 
@@ -147,6 +166,45 @@ void ram_send_notice(struct ram *r, int32_t pid);
 uint32_t ram_transitions(struct ram *r, uint32_t since, struct ram_transition *out, uint32_t max);
 /* Free RAM under which hibernate notices go out (the table's level). */
 size_t ram_hibernate_threshold(const struct ram *r);
+
+/* ---- the timeline (relaxed atomics, no lock: cheap enough for every
+ * change of the slot and of the process heap) ---- */
+
+/* This member's slot figures, its process heap's: inline, a load, a test
+ * and relaxed stores into its row (r may be NULL: a slot made without a
+ * device, in tests). */
+static inline void ram_publish_slot(struct ram *r, uint32_t reserved_blocks, uint32_t largest_free_run,
+                                    uint32_t peak_reserved_blocks, uint32_t min_largest_free_run)
+{
+    struct ram_timeline *tl = r != NULL ? r->tl : NULL;
+    if (tl != NULL) {
+        __atomic_store_n(&tl->slot_reserved_blocks, reserved_blocks, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->largest_free_run_blocks, largest_free_run, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->peak_reserved_blocks, peak_reserved_blocks, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->min_largest_free_run_blocks, min_largest_free_run, __ATOMIC_RELAXED);
+    }
+}
+
+static inline void ram_publish_heap_live(struct ram *r, size_t live_bytes)
+{
+    struct ram_timeline *tl = r->tl;
+    if (tl != NULL) {
+        __atomic_store_n(&tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
+    }
+}
+
+static inline void ram_publish_heap_committed(struct ram *r, size_t committed_bytes)
+{
+    struct ram_timeline *tl = r->tl;
+    if (tl != NULL) {
+        __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
+    }
+}
+/* This process's own published figures (zeros when it has no row). */
+void ram_own_timeline(const struct ram *r, struct ram_timeline *out);
+/* The live members' rows (the caller's included), without reclaiming:
+ * returns how many were copied (at most max). */
+size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t max);
 
 /* True when process pid no longer exists or is a zombie. */
 bool ram_process_gone(int32_t pid);

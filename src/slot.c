@@ -93,6 +93,7 @@ struct slot {
     size_t meta_bytes;
 
     uint32_t reserved_blocks, peak_reserved_blocks;
+    uint32_t min_largest_free_run; /* the smallest longest free run so far (the timeline) */
     size_t committed_pages, peak_committed_pages, lma_bytes;
     size_t stale_pages;     /* pages marked PG_STALE, in the slot and the LMA */
     size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
@@ -168,6 +169,8 @@ static bool config_ok(const struct slot_config *c)
            c->size % c->granularity == 0 && c->ram != NULL;
 }
 
+static void publish_locked(struct slot *s);
+
 static void lay_out_bookkeeping(struct slot *s, char *mem)
 {
     size_t npages = (size_t)s->nblocks * s->pages_per_block;
@@ -183,6 +186,7 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     }
     /* Block 0 is never handed out: it is simply never free in the index. */
     runindex_set_used(s->free, 0, 1);
+    s->min_largest_free_run = runindex_longest(s->free);
 }
 
 DWORD slot_create(const struct slot_config *cfg, struct slot **out)
@@ -228,6 +232,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->ram = cfg->ram;
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
+    publish_locked(s); /* the timeline never sees a slot before its first figures */
     *out = s;
     return 0;
 }
@@ -550,6 +555,17 @@ static uint8_t pager_of(DWORD type)
     return (type & MEM_IMAGE) ? PAGER_LOADER : (type & MEM_MAPPED) ? PAGER_MAPPER : PAGER_NONE;
 }
 
+/* The timeline's slot figures (ram.h), after each claim and release: the
+ * longest run is the run index's root, so this is a few loads and stores. */
+static void publish_locked(struct slot *s)
+{
+    uint32_t longest = runindex_longest(s->free);
+    if (longest < s->min_largest_free_run) {
+        s->min_largest_free_run = longest;
+    }
+    ram_publish_slot(s->ram, s->reserved_blocks, longest, s->peak_reserved_blocks, s->min_largest_free_run);
+}
+
 static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks, uint32_t npages,
                                 DWORD type)
 {
@@ -564,6 +580,7 @@ static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks
     if (s->reserved_blocks > s->peak_reserved_blocks) {
         s->peak_reserved_blocks = s->reserved_blocks;
     }
+    publish_locked(s);
 }
 
 static void release_blocks_locked(struct slot *s, uint32_t first)
@@ -581,6 +598,7 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
     s->res[first] = (struct res_info){0};
     runindex_set_free(s->free, first, nblocks);
     s->reserved_blocks -= nblocks;
+    publish_locked(s);
 }
 
 static DWORD reserve_lma_locked(struct slot *s, size_t size, uintptr_t *out)
@@ -1032,6 +1050,7 @@ void slot_get_stats(struct slot *s, struct slot_stats *out)
     out->largest_free_run = runindex_longest(s->free);
     out->reserved_blocks = s->reserved_blocks;
     out->peak_reserved_blocks = s->peak_reserved_blocks;
+    out->min_largest_free_run = s->min_largest_free_run;
     out->committed_pages = s->committed_pages;
     out->peak_committed_pages = s->peak_committed_pages;
     out->lma_reserved_bytes = s->lma_bytes;

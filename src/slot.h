@@ -57,6 +57,7 @@ struct slot_stats {
     uint32_t free_blocks;     /* block 0 is not free */
     uint32_t largest_free_run;
     uint32_t reserved_blocks, peak_reserved_blocks;
+    uint32_t min_largest_free_run; /* the smallest largest_free_run reached */
     size_t committed_pages, peak_committed_pages; /* slot and LMA */
     size_t lma_reserved_bytes;
     /* Failed requests by reason: no free run and too few free blocks; no

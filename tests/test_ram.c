@@ -261,6 +261,69 @@ static void test_a_member_that_execd_is_reclaimed(void **state)
     close(fd);
 }
 
+/* The timeline: what a member publishes is what the shell samples, in the
+ * member's own row; a forked child's row starts with the parent's figures
+ * (its slot and heap are copies), then goes its own way. */
+static void test_the_timeline_figures_of_a_member_and_its_forked_child(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    ram_publish_slot(&a, 7, 40, 9, 30);
+    ram_publish_heap_live(&a, 12345);
+    ram_publish_heap_committed(&a, 65536);
+    assert_int_equal(ram_charge(&a, 3), RAM_OK);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(p[0]);
+        ram_forked(&a, 3);
+        struct ram_timeline t;
+        ram_own_timeline(&a, &t);
+        bool copied = t.heap_live_bytes == 12345 && t.heap_committed_bytes == 65536;
+        ram_publish_slot(&a, 8, 20, 10, 20);
+        (void)!write(p[1], copied ? "y" : "n", 1);
+        alarm(5); /* never outlives a parent whose check failed */
+        pause(); /* until killed: stays a member while the parent looks */
+        _exit(0);
+    }
+    close(p[1]);
+    char x = 0;
+    assert_int_equal(read(p[0], &x, 1), 1);
+    assert_int_equal(x, 'y');
+    struct ram_member_sample m[8];
+    size_t n = ram_sample_members(&a, m, 8);
+    assert_int_equal(n, 2); /* a and the child */
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].pid == getpid()) {
+            assert_int_equal(m[i].committed_bytes, 3 * PAGE);
+            assert_int_equal(m[i].tl.slot_reserved_blocks, 7);
+            assert_int_equal(m[i].tl.largest_free_run_blocks, 40);
+            assert_int_equal(m[i].tl.peak_reserved_blocks, 9);
+            assert_int_equal(m[i].tl.min_largest_free_run_blocks, 30);
+            assert_int_equal(m[i].tl.heap_live_bytes, 12345);
+            seen |= 1;
+        } else if (m[i].pid == child) {
+            assert_int_equal(m[i].tl.slot_reserved_blocks, 8);
+            assert_int_equal(m[i].tl.largest_free_run_blocks, 20);
+            assert_int_equal(m[i].tl.heap_live_bytes, 12345);
+            assert_int_equal(m[i].tl.heap_committed_bytes, 65536);
+            assert_int_equal(m[i].committed_bytes, 3 * PAGE);
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(p[0]);
+    ram_release(&a);
+    close(fd);
+}
+
 /* With every row of the member table taken, a joining process is refused
  * (ENOSPC) and a forked child goes on with a device of its own, charged
  * with its copy of the slot, rather than with pages nobody would give back. */
@@ -337,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_a_member_killed_holding_the_lock_blocks_nobody),
         cmocka_unit_test(test_a_member_that_execd_is_reclaimed),
         cmocka_unit_test(test_a_full_member_table),
+        cmocka_unit_test(test_the_timeline_figures_of_a_member_and_its_forked_child),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -33,6 +33,7 @@
 #include "options.h"
 #include "ram.h"
 #include "report/report.h"
+#include "fit.h"
 #include "shell.h"
 
 #define EXIT_USAGE 2
@@ -67,6 +68,8 @@ static void usage(FILE *f)
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
+            "  fit [OPTIONS] [--format text|json] [--] PROGRAM [ARGS...]\n"
+            "             the smallest slot and device RAM PROGRAM still runs the same in\n"
             "  report [--format text|json|folded|html] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
             "             the failed allocations and leaks of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
@@ -92,6 +95,13 @@ static const struct command_help command_helps[] = {
      "  -v, --verbose             print the session file (for cebox state) when the run starts\n",
      "  cebox run --ram 16M --out /tmp/run1 ./myprog --its-args\n"
      "  cebox run --state-schedule 2s:low,10s:normal ./myprog\n"},
+    {"fit", "fit [OPTIONS] [--format text|json] [--] PROGRAM [ARGS...]",
+     "Finds by bisection the smallest slot (in 64 KB blocks) and, separately, the smallest device\n"
+     "RAM (in 4 KB pages) at which PROGRAM still exits with the status it has with the settings in\n"
+     "force, and prints both with their margin to 32 MB.  Each trial is a cebox run of PROGRAM\n"
+     "(its output discarded, no --out); the program should behave the same at every run.\n",
+     true, "  --format text|json        json: {\"slot_size\": BYTES, \"ram\": BYTES, \"status\": N}\n",
+     "  cebox fit -- ./myprog --its-args\n"},
     {"state", "state SESSION-FILE|PID normal|limited|low|critical",
      "Forces the memory state of a running session; PID is the pid of cebox run or of any\n"
      "program it boxes.  normal lets free RAM decide again.\n",
@@ -733,6 +743,49 @@ static int cmd_run(int argc, char **argv)
     return leak_check_finish(&lc, s.out_dir, status);
 }
 
+/* ---- cebox fit ---- */
+
+static int cmd_fit(int argc, char **argv)
+{
+    int i = 2;
+    bool json = false;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        if (argv[i][0] != '-') {
+            break;
+        }
+        if (is_help(argv[i])) {
+            command_help("fit");
+            return 0;
+        }
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
+            (strcmp(argv[i + 1], "json") == 0 || strcmp(argv[i + 1], "text") == 0)) {
+            json = strcmp(argv[++i], "json") == 0;
+            continue;
+        }
+        int r = take_setting(argc, argv, &i);
+        if (r < 0) {
+            return EXIT_USAGE;
+        }
+        if (r > 0) {
+            fprintf(stderr, "cebox: unknown option '%s' for 'fit'; see 'cebox fit --help'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "cebox: fit: no program given; usage: cebox fit [OPTIONS] [--] PROGRAM [ARGS...]\n");
+        return EXIT_USAGE;
+    }
+    struct cebox_settings s;
+    if (check_environment(&s) != 0) {
+        return EXIT_USAGE;
+    }
+    return fit_main(&s, argv + i, json);
+}
+
 /* ---- cebox state ---- */
 
 /* The session of a running process, from its environment: 0, or -1. */
@@ -867,6 +920,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "report") == 0) {
         return report_main(argc, argv);
     }
-    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, --help, --version\n", cmd);
+    if (strcmp(cmd, "fit") == 0) {
+        return cmd_fit(argc, argv);
+    }
+    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, fit, --help, --version\n", cmd);
     return EXIT_USAGE;
 }

@@ -18,6 +18,11 @@
  *    in which what it released is measured; the round stops as
  *    soon as free RAM is back over the level, and the next round needs free
  *    RAM to go over the level and under it again (once per entry, as CE);
+ *  - the timeline (with --out, every --sample-interval): each member's
+ *    published figures (ram.h) with the device's free RAM and state, one
+ *    sample record appended to the member's own DIR/cebox-PID.log once
+ *    the process has begun it (O_APPEND, one write: the process's own
+ *    records are never split); nothing is read from the process itself;
  *  - close-apps (Pocket PC): while free RAM stays under the limited level
  *    after the notices, the least recently active process other than the
  *    most recent one gets SIGTERM, and SIGKILL 8 s later if it is still
@@ -34,6 +39,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +47,7 @@
 
 #include "memstate.h"
 #include "ram.h"
+#include "record/logformat.h"
 
 #define TICK_MS 20
 #define NOTICE_WINDOW_NS (1000 * 1000 * 1000L) /* at most; it ends early once RAM is back */
@@ -63,6 +70,8 @@ struct shell {
     /* close-apps */
     int32_t closing_pid;
     uint64_t kill_at;
+    /* the timeline */
+    uint64_t next_sample;
 };
 
 static uint64_t now_ns(void)
@@ -179,10 +188,67 @@ static void check_closing(struct shell *sh, uint64_t now)
     }
 }
 
+/* Appends one sample to DIR/cebox-PID.log, if the process has begun it:
+ * a file without its header would not be a log. */
+static void append_sample(struct shell *sh, int32_t pid, const struct log_sample *smp)
+{
+    char path[sizeof sh->s->out_dir + 32];
+    snprintf(path, sizeof path, "%s/cebox-%d.log", sh->s->out_dir, (int)pid);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        unsigned char buf[LOG_HEAD_SIZE + 128];
+        struct log_enc e;
+        log_enc_begin(&e, buf, sizeof buf, LOG_REC_SAMPLE);
+        log_put_sample(&e, smp);
+        size_t len = log_enc_finish(&e);
+        if (len > 0) {
+            (void)!write(fd, buf, len);
+        }
+    }
+    close(fd);
+}
+
+/* One timeline point for every member but the shell itself. */
+static void sample_members(struct shell *sh, uint64_t now)
+{
+    struct ram_member_sample m[MAX_MEMBERS];
+    size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
+    uint64_t ram_free = free_bytes(sh);
+    unsigned state = (unsigned)ram_state(&sh->ram);
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].pid == (int32_t)getpid()) {
+            continue;
+        }
+        struct log_sample smp = {
+            .time_ns = now,
+            .kind = LOG_SAMPLE_TICK,
+            .slot_reserved_blocks = (uint32_t)m[i].tl.slot_reserved_blocks,
+            .largest_free_run_blocks = (uint32_t)m[i].tl.largest_free_run_blocks,
+            .peak_reserved_blocks = (uint32_t)m[i].tl.peak_reserved_blocks,
+            .min_largest_free_run_blocks = (uint32_t)m[i].tl.min_largest_free_run_blocks,
+            .slot_committed_bytes = m[i].committed_bytes,
+            .heap_live_bytes = m[i].tl.heap_live_bytes,
+            .heap_committed_bytes = m[i].tl.heap_committed_bytes,
+            .ram_free_bytes = ram_free,
+            .state = state,
+        };
+        append_sample(sh, m[i].pid, &smp);
+    }
+}
+
 static void tick(struct shell *sh)
 {
     uint64_t now = now_ns();
     log_transitions(sh);
+    unsigned interval = sh->s->sample_interval_ms;
+    if (sh->s->out_dir[0] != '\0' && interval > 0 && now >= sh->next_sample) {
+        sample_members(sh, now);
+        sh->next_sample = now + (uint64_t)interval * 1000000u;
+    }
     size_t level = ram_hibernate_threshold(&sh->ram), f = free_bytes(sh);
     if (sh->noticed_pid != 0 && (now >= sh->window_end || f >= level)) {
         end_notice_window(sh, now);

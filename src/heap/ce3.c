@@ -192,7 +192,7 @@ static bool commit(struct ce3_heap *h, struct region *r, uint32_t from, uint32_t
             added += h->page;
         }
     }
-    heap_stats_commit(&h->common.st, added);
+    heap_stats_commit(&h->common, added);
     return true;
 }
 
@@ -207,7 +207,7 @@ static void decommit(struct ce3_heap *h, struct region *r, uint32_t from, uint32
         if (r->page[p]) {
             r->page[p] = 0;
             r->npages--;
-            h->common.st.committed_bytes -= h->page;
+            heap_stats_decommit(&h->common, h->page);
         }
     }
 }
@@ -222,7 +222,7 @@ static void region_release(struct slot *s, uintptr_t base)
 
 static void region_forget(struct ce3_heap *h, struct region *r)
 {
-    h->common.st.committed_bytes -= (size_t)r->npages * h->page;
+    heap_stats_decommit(&h->common, (size_t)r->npages * h->page);
     region_release(h->slot, r->base);
     h->common.st.regions--;
     uint32_t granules = r->high / G;
@@ -377,9 +377,9 @@ static void shrink_busy(struct region *r, uint32_t o, uint32_t size)
 static void note_live(struct ce3_heap *h, size_t bytes, bool add)
 {
     if (add) {
-        heap_stats_live(&h->common.st, bytes, 1);
+        heap_stats_live(&h->common, bytes, 1);
     } else {
-        heap_stats_dead(&h->common.st, bytes, 1);
+        heap_stats_dead(&h->common, bytes, 1);
     }
 }
 
@@ -603,7 +603,7 @@ static uintptr_t large_alloc(struct ce3_heap *h, uint32_t size)
     l->next = h->large;
     h->large = l;
     h->common.st.large_items++;
-    heap_stats_commit(&h->common.st, commit_bytes);
+    heap_stats_commit(&h->common, commit_bytes);
     note_live(h, l->size, true);
     return l->base;
 }
@@ -800,7 +800,7 @@ static void free_large(struct ce3_heap *h, struct large *l, struct large *prev)
         prev->next = l->next;
     }
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    h->common.st.committed_bytes -= l->size;
+    heap_stats_decommit(&h->common, l->size);
     h->common.st.large_items--;
     note_live(h, l->size, false);
     uintptr_t rec = l->rec;

@@ -63,6 +63,7 @@
 #include "lock.h"
 #include "meta.h"
 #include "os.h"
+#include "ram.h"
 #include "slot.h"
 
 /* CE 5's parameters (spec §2, §3, §5, §11, §15). */
@@ -217,22 +218,22 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
 /* The totals (heap.h), one item at a time. */
 static void note_committed(struct ce5_heap *h, size_t added)
 {
-    heap_stats_commit(&h->common.st, added);
+    heap_stats_commit(&h->common, added);
 }
 
 static void note_live(struct ce5_heap *h, size_t bytes)
 {
-    heap_stats_live(&h->common.st, bytes, 1);
+    heap_stats_live(&h->common, bytes, 1);
 }
 
 static void note_dead(struct ce5_heap *h, size_t bytes)
 {
-    heap_stats_dead(&h->common.st, bytes, 1);
+    heap_stats_dead(&h->common, bytes, 1);
 }
 
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
 {
-    heap_stats_resize(&h->common.st, old_bytes, new_bytes);
+    heap_stats_resize(&h->common, old_bytes, new_bytes);
 }
 
 static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
@@ -248,7 +249,7 @@ static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
 static void decommit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
 {
     if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
-        h->common.st.committed_bytes -= bytes;
+        heap_stats_decommit(&h->common, bytes);
     }
 }
 

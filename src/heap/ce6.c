@@ -165,17 +165,17 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
 /* The totals (heap.h). */
 static void note_committed(struct ce6_heap *h, size_t added)
 {
-    heap_stats_commit(&h->common.st, added);
+    heap_stats_commit(&h->common, added);
 }
 
 static void note_live(struct ce6_heap *h, size_t bytes, long items)
 {
-    heap_stats_live(&h->common.st, bytes, items);
+    heap_stats_live(&h->common, bytes, items);
 }
 
 static void note_dead(struct ce6_heap *h, size_t bytes, long items)
 {
-    heap_stats_dead(&h->common.st, bytes, items);
+    heap_stats_dead(&h->common, bytes, items);
 }
 
 static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
@@ -194,7 +194,7 @@ static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
 static void decommit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
 {
     if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
-        h->common.st.committed_bytes -= bytes;
+        heap_stats_decommit(&h->common, bytes);
     }
 }
 
@@ -977,7 +977,7 @@ static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, s
         }
         l->committed = need;
     }
-    heap_stats_resize(&h->common.st, l->size, n);
+    heap_stats_resize(&h->common, l->size, n);
     l->size = n;
     *now = n;
     return IP_DONE;

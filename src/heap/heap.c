@@ -177,6 +177,14 @@ void heap_common_unlock(struct heap *h)
     lock_give(&h->lock);
 }
 
+void heap_common_publish(struct heap *h, struct ram *r)
+{
+    lock_enter(&h->lock);
+    h->pub = r;
+    heap_publish(h);
+    lock_leave(&h->lock);
+}
+
 bool heap_common_validate(struct heap *h, DWORD flags, const void *p)
 {
     if (flags & ~(DWORD)HEAP_NO_SERIALIZE) {

@@ -48,8 +48,10 @@
 #include "cebox/winmem.h"
 #include "lock.h"
 #include "options.h"
+#include "ram.h"
 
 struct slot;
+struct ram;
 struct heap_ops;
 
 /* Totals kept by every heap, for summaries. */
@@ -71,6 +73,7 @@ struct heap {
     struct lock lock;                 /* serializes the whole heap, as CE does */
     uintptr_t handle;                 /* what ops->handle returns (set by create) */
     struct heap_stats st;             /* the totals, under lock */
+    struct ram *pub;                  /* the timeline's figures go here (ops->publish), or NULL */
 };
 
 /* One thing a heap walk reports. */
@@ -131,6 +134,10 @@ struct heap_ops {
      * and the full consistency check of its bookkeeping. */
     bool (*busy_item)(struct heap *h, const void *p);
     bool (*consistent)(struct heap *h);
+    /* From now on, every change of live_bytes or committed_bytes goes to
+     * ram_publish_heap_live and _committed(r) too (the timeline; core.c
+     * asks it of the process heap only, with --out). */
+    void (*publish)(struct heap *h, struct ram *r);
 };
 
 /* The ops table `heap_PREFIX_ops` of an algorithm whose functions are
@@ -154,6 +161,7 @@ struct heap_ops {
         .handle = heap_common_handle,                                                              \
         .lock = heap_common_lock,                                                                  \
         .unlock = heap_common_unlock,                                                              \
+        .publish = heap_common_publish,                                                            \
         .busy_item = prefix##_busy_item,                                                           \
         .consistent = prefix##_consistent,                                                         \
     }
@@ -161,17 +169,37 @@ struct heap_ops {
 /* ---- the totals, kept the same way by every algorithm (heap's lock held) ---- */
 
 /* bytes more committed (regions or large items); raises its peak. */
-static inline void heap_stats_commit(struct heap_stats *st, size_t bytes)
+/* The timeline's figures (the process heap with --out): a predictable
+ * branch for every other heap, one relaxed store for it. */
+static inline void heap_publish(struct heap *c)
 {
+    if (c->pub != NULL) {
+        ram_publish_heap_live(c->pub, c->st.live_bytes);
+        ram_publish_heap_committed(c->pub, c->st.committed_bytes);
+    }
+}
+
+static inline void heap_stats_commit(struct heap *c, size_t bytes)
+{
+    struct heap_stats *st = &c->st;
     st->committed_bytes += bytes;
     if (st->committed_bytes > st->peak_committed_bytes) {
         st->peak_committed_bytes = st->committed_bytes;
     }
+    heap_publish(c);
+}
+
+/* bytes fewer committed bytes. */
+static inline void heap_stats_decommit(struct heap *c, size_t bytes)
+{
+    c->st.committed_bytes -= bytes;
+    heap_publish(c);
 }
 
 /* items more busy items holding bytes more usable bytes; raises the peaks. */
-static inline void heap_stats_live(struct heap_stats *st, size_t bytes, long items)
+static inline void heap_stats_live(struct heap *c, size_t bytes, long items)
 {
+    struct heap_stats *st = &c->st;
     st->live_bytes += bytes;
     st->live_blocks += (size_t)items;
     if (st->live_bytes > st->peak_live_bytes) {
@@ -180,22 +208,26 @@ static inline void heap_stats_live(struct heap_stats *st, size_t bytes, long ite
     if (st->live_blocks > st->peak_live_blocks) {
         st->peak_live_blocks = st->live_blocks;
     }
+    heap_publish(c);
 }
 
 /* items fewer busy items, holding bytes usable bytes. */
-static inline void heap_stats_dead(struct heap_stats *st, size_t bytes, long items)
+static inline void heap_stats_dead(struct heap *c, size_t bytes, long items)
 {
-    st->live_bytes -= bytes;
-    st->live_blocks -= (size_t)items;
+    c->st.live_bytes -= bytes;
+    c->st.live_blocks -= (size_t)items;
+    heap_publish(c);
 }
 
 /* A busy item resized in place from old_bytes to new_bytes. */
-static inline void heap_stats_resize(struct heap_stats *st, size_t old_bytes, size_t new_bytes)
+static inline void heap_stats_resize(struct heap *c, size_t old_bytes, size_t new_bytes)
 {
+    struct heap_stats *st = &c->st;
     st->live_bytes = st->live_bytes - old_bytes + new_bytes;
     if (st->live_bytes > st->peak_live_bytes) {
         st->peak_live_bytes = st->live_bytes;
     }
+    heap_publish(c);
 }
 
 /* ---- heap.c ---- */
@@ -277,6 +309,8 @@ void heap_common_stats(struct heap *h, struct heap_stats *out);
 void *heap_common_handle(struct heap *h);
 void heap_common_lock(struct heap *h);
 void heap_common_unlock(struct heap *h);
+/* ops->publish for every heap: sets h->pub under the lock and publishes the figures now. */
+void heap_common_publish(struct heap *h, struct ram *r);
 /* HeapValidate (flags other than HEAP_NO_SERIALIZE fail) and owns, through
  * ops->busy_item and ops->consistent under the heap's lock. */
 bool heap_common_validate(struct heap *h, DWORD flags, const void *p);

@@ -506,6 +506,33 @@ static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lm
  * written nor unwound: a program that fails in a loop must not fill the
  * disk.  The file grows by at most one failure's records past the limit,
  * and the exit summary always goes in. */
+/* A timeline point of the target's own (a failure, the exit), from the
+ * slot's figures taken for the moment and the process heap's published
+ * ones (read without the heap's lock, which a failing heap may hold). */
+static void sample_record_locked(struct cebox_core *core, unsigned kind, uint64_t when,
+                                 const struct slot_stats *st, uint64_t ram_free, enum memstate state)
+{
+    struct ram_timeline tl;
+    ram_own_timeline(&core->ram, &tl);
+    struct log_sample smp = {
+        .time_ns = when,
+        .kind = kind,
+        .slot_reserved_blocks = st->reserved_blocks,
+        .largest_free_run_blocks = st->largest_free_run,
+        .peak_reserved_blocks = st->peak_reserved_blocks,
+        .min_largest_free_run_blocks = st->min_largest_free_run,
+        .slot_committed_bytes = (uint64_t)st->committed_pages * slot_page_size(core->slot),
+        .heap_live_bytes = tl.heap_live_bytes,
+        .heap_committed_bytes = tl.heap_committed_bytes,
+        .ram_free_bytes = ram_free,
+        .state = (unsigned)state,
+    };
+    struct log_enc e;
+    log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_SAMPLE);
+    log_put_sample(&e, &smp);
+    emit_locked(&e);
+}
+
 static bool limit_reached_locked(const struct cebox_core *core)
 {
     return lg.pid == getpid() && lg.bytes >= core->settings.log_limit;
@@ -566,6 +593,7 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
         log_put_u64(&e, st.lma_reserved_bytes);
         emit_locked(&e);
         map_record_locked(core, seq, st.lma_reserved_bytes);
+        sample_record_locked(core, LOG_SAMPLE_FAILURE, when, &st, ram_free, state);
     }
     pthread_mutex_unlock(&lg.lock);
 }
@@ -671,10 +699,26 @@ void eventlog_end(const struct eventlog_ending *end, bool in_signal)
 void eventlog_exit(const struct run_summary *s, bool in_signal)
 {
     int saved = errno;
+    /* The exit sample takes the slot's and the session's locks: not from a
+     * signal handler, whose thread may have been holding them. */
+    struct cebox_core *core = core_get();
+    bool sample = !in_signal && core->slot != NULL;
+    struct slot_stats st;
+    uint64_t ram_free = 0;
+    enum memstate state = MEMSTATE_NORMAL;
+    if (sample) {
+        slot_get_stats(core->slot, &st);
+        ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
+        state = ram_state(&core->ram);
+    }
+    uint64_t when = now_ns(CLOCK_MONOTONIC);
     if (end_lock(in_signal) != NULL) {
+        if (sample) {
+            sample_record_locked(core, LOG_SAMPLE_EXIT, when, &st, ram_free, state);
+        }
         struct log_enc e;
         log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_SUMMARY);
-        log_put_u64(&e, now_ns(CLOCK_MONOTONIC));
+        log_put_u64(&e, when);
         log_put_u32(&e, s->pid);
         put_cstr(&e, s->command);
         put_cstr(&e, s->profile);

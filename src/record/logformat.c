@@ -241,3 +241,33 @@ size_t log_get_str(struct log_dec *d, const char **out)
     *out = (const char *)p;
     return p != NULL ? n : 0;
 }
+
+void log_put_sample(struct log_enc *e, const struct log_sample *s)
+{
+    log_put_u64(e, s->time_ns);
+    log_put_u8(e, (uint8_t)s->kind);
+    log_put_u32(e, s->slot_reserved_blocks);
+    log_put_u32(e, s->largest_free_run_blocks);
+    log_put_u32(e, s->peak_reserved_blocks);
+    log_put_u32(e, s->min_largest_free_run_blocks);
+    log_put_u64(e, s->slot_committed_bytes);
+    log_put_u64(e, s->heap_live_bytes);
+    log_put_u64(e, s->heap_committed_bytes);
+    log_put_u64(e, s->ram_free_bytes);
+    log_put_u32(e, s->state);
+}
+
+void log_get_sample(struct log_dec *d, struct log_sample *s)
+{
+    s->time_ns = log_get_u64(d);
+    s->kind = log_get_u8(d);
+    s->slot_reserved_blocks = log_get_u32(d);
+    s->largest_free_run_blocks = log_get_u32(d);
+    s->peak_reserved_blocks = log_get_u32(d);
+    s->min_largest_free_run_blocks = log_get_u32(d);
+    s->slot_committed_bytes = log_get_u64(d);
+    s->heap_live_bytes = log_get_u64(d);
+    s->heap_committed_bytes = log_get_u64(d);
+    s->ram_free_bytes = log_get_u64(d);
+    s->state = log_get_u32(d);
+}

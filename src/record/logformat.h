@@ -37,6 +37,26 @@ enum log_record {
     LOG_REC_SUMMARY = 6, /* the exit summary */
     LOG_REC_LEAK = 7,    /* --leaks: the blocks of one kind never freed, at one stack */
     LOG_REC_END = 8,     /* how the process ended (exit status or signal) */
+    LOG_REC_SAMPLE = 9,  /* one point of the timeline */
+};
+
+/* Who took a timeline sample, and when. */
+enum log_sample_kind {
+    LOG_SAMPLE_TICK = 0,    /* cebox run, every --sample-interval */
+    LOG_SAMPLE_FAILURE = 1, /* the target, right after a failure record */
+    LOG_SAMPLE_EXIT = 2,    /* the target, right before its exit summary */
+};
+
+/* One point of a process's timeline (record 9). */
+struct log_sample {
+    uint64_t time_ns;     /* CLOCK_MONOTONIC */
+    unsigned kind;        /* enum log_sample_kind */
+    uint32_t slot_reserved_blocks, largest_free_run_blocks;
+    uint32_t peak_reserved_blocks, min_largest_free_run_blocks; /* so far */
+    uint64_t slot_committed_bytes; /* slot and Large Memory Area */
+    uint64_t heap_live_bytes, heap_committed_bytes; /* the process heap */
+    uint64_t ram_free_bytes;
+    unsigned state;       /* enum memstate */
 };
 
 /* The entry point a failed request came through. */
@@ -112,6 +132,9 @@ void log_put_str(struct log_enc *e, const void *p, size_t n);
 /* Fills in length and CRC.  Returns the record's size, or 0 on overflow. */
 size_t log_enc_finish(struct log_enc *e);
 
+/* A whole sample record's payload. */
+void log_put_sample(struct log_enc *e, const struct log_sample *s);
+
 /* ---- decoding: a cursor over one payload ---- */
 
 struct log_dec {
@@ -130,6 +153,8 @@ void log_get_bytes(struct log_dec *d, void *out, size_t n);
 /* A length-prefixed string: points *out into the payload (not
  * NUL-terminated) and returns its length; 0 and NULL on a short read. */
 size_t log_get_str(struct log_dec *d, const char **out);
+
+void log_get_sample(struct log_dec *d, struct log_sample *s);
 
 /* Parses a 16-byte head.  Returns 0, or -1 with a reason in *why (bad
  * magic, impossible length). */

@@ -63,6 +63,12 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
                run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
                run_summary_bytes(b, sizeof b, s->peak_committed_pages * s->page_size));
+    if (s->headroom_known) {
+        n = append(buf, n, cap, "cebox:   headroom: smallest largest free run %u blocks (%s), peak %u blocks reserved\n",
+                   (unsigned)s->min_largest_free_run,
+                   run_summary_bytes(a, sizeof a, (uint64_t)s->min_largest_free_run * s->granularity),
+                   (unsigned)s->peak_reserved_blocks);
+    }
     n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
                run_summary_bytes(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
                run_summary_bytes(b, sizeof b, s->heap_peak_committed_bytes));

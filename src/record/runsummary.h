@@ -42,6 +42,10 @@ struct run_summary {
     char private_device[320];
     /* Failures injected on purpose (--fail-*), among `failures`. */
     uint64_t fail_injected;
+    /* The slot's worst moment: the smallest largest free run (blocks) it
+     * reached; printed when known (at exit, not from an old log). */
+    bool headroom_known;
+    uint32_t min_largest_free_run;
 };
 
 /* What the summary says after the numbers about the call stacks. */

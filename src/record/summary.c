@@ -155,6 +155,8 @@ static void collect(struct cebox_core *core, struct run_summary *out, bool locks
         out->page_size = slot_page_size(core->slot);
         out->blocks = ss.blocks;
         out->peak_reserved_blocks = ss.peak_reserved_blocks;
+        out->headroom_known = true;
+        out->min_largest_free_run = ss.min_largest_free_run;
         out->peak_committed_pages = ss.peak_committed_pages;
         out->fail_exhausted = ss.fail_exhausted;
         out->fail_fragmented = ss.fail_fragmented;

@@ -244,6 +244,26 @@ static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
     return 0;
 }
 
+/* A timeline sample, kept in time order: cebox run's are appended by
+ * another process and may land a little after the target's later ones. */
+static int read_sample(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct log_sample smp;
+    log_get_sample(d, &smp);
+    if (d->short_read) {
+        snprintf(log->damage, sizeof log->damage, "sample record too short");
+        return -1;
+    }
+    smp.time_ns = smp.time_ns >= p->start_mono_ns ? smp.time_ns - p->start_mono_ns : 0;
+    p->samples = grow(p->samples, &p->nsamples, sizeof *p->samples);
+    size_t i = p->nsamples - 1;
+    for (; i > 0 && p->samples[i - 1].time_ns > smp.time_ns; i--) {
+        p->samples[i] = p->samples[i - 1];
+    }
+    p->samples[i] = smp;
+    return 0;
+}
+
 static void copy_field(char *dst, size_t cap, struct log_dec *d)
 {
     const char *s;
@@ -410,6 +430,7 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_SUMMARY: r = read_summary(log, p, &d); break;
         case LOG_REC_LEAK: r = read_leak(log, p, &d); break;
         case LOG_REC_END: r = read_end(log, p, &d); break;
+        case LOG_REC_SAMPLE: r = read_sample(log, p, &d); break;
         default: break; /* a record of a newer writer: skipped */
         }
         if (r != 0) {
@@ -475,6 +496,7 @@ void logread_free(struct lr_log *log)
         }
         free(p->failures);
         free(p->leaks);
+        free(p->samples);
     }
     free(log->procs);
     free(log->path);

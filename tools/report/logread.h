@@ -3,8 +3,9 @@
  * for `cebox report`.
  *
  * Owns: the in-memory form of a log: its processes (one per header
- * record), each with its modules, stacks, failures, slot maps and exit
- * summary.  Every address of a stack is tied to the module that held it
+ * record), each with its modules, stacks, failures, slot maps, timeline
+ * samples (kept in time order: cebox run appends its own to the file) and
+ * exit summary.  Every address of a stack is tied to the module that held it
  * when the stack was recorded.
  *
  * Failure behaviour: reading stops at the first record that is truncated
@@ -80,6 +81,8 @@ struct lr_process {
     size_t nstacks;
     struct lr_failure *failures;
     size_t nfailures;
+    struct log_sample *samples; /* the timeline, by time; time_ns since the log started */
+    size_t nsamples;
     bool has_summary;
     struct run_summary summary;
     struct lr_leak *leaks;

@@ -36,6 +36,7 @@
 #include "report/logread.h"
 #include "report/model.h"
 #include "report/symbolize.h"
+#include "report/timeline.h"
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED, FORMAT_HTML };
 
@@ -382,6 +383,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
                      "SIGKILL, or was killed or crashed under an older cebox)\n");
     }
     text_ending(out, p, lk);
+    timeline_text(out, p);
     if (p->nfailures == 0) {
         fprintf(out, "no failed allocations recorded\n\n");
         return;
@@ -594,6 +596,7 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
     }
     fputs("]", out);
     json_leaks(out, p, leaks);
+    timeline_json(out, p);
     fputs("}", out);
 }
 

@@ -1,0 +1,121 @@
+#!/bin/sh
+# timeline.sh - fragmentation over time: `cebox run --out` samples each
+# process's slot, heap and RAM (--sample-interval), the target adds a
+# sample at each failure and at exit, and `cebox report` shows them (text
+# table, sparklines, JSON "timeline" and "headroom").
+#  - tests/programs/fragment fragments a 64-block slot on purpose: its
+#    largest free run falls round after round while its free space stays
+#    high, then a 20-block request fails for fragmentation;
+#  - --sample-interval 0: the failure's and the exit's samples only.
+set -u
+B="${top_builddir:-.}"
+CEBOX="$B/cebox"
+P="$B/tests/programs"
+. "${top_srcdir:-.}/tests/testlib.sh"
+
+# A field of every JSON timeline entry, one per line, in time order.
+field() { grep -o "\"$1\": [^,}]*" "$2" | sed 's/.*: //; s/"//g'; }
+
+D="$TMP/frag"
+mkdir "$D"
+"$CEBOX" run --quiet --slot-size 4M --sample-interval 20 --out "$D" -- "$P/fragment" 8 20 25 >"$TMP/out" 2>&1
+rc=$?
+"$CEBOX" report --format json "$D" >"$TMP/json" 2>"$TMP/err"
+"$CEBOX" report "$D" >"$TMP/text" 2>&1
+BAD_SHOW="$TMP/out $TMP/text"
+if [ $rc -eq 0 ] && grep -qx "big: failed" "$TMP/out"; then ok "fragment ran, its big request failed"; else bad "fragment ran, its big request failed (rc $rc)"; fi
+
+# Only the timeline's entries (they alone carry "largest_free_run_blocks"),
+# up to the failure (then the program unmaps its small buffers).
+grep '"largest_free_run_blocks"' "$TMP/json" >"$TMP/all"
+sed '/"sample": "failure"/q' "$TMP/all" >"$TMP/tl"
+runs=$(field largest_free_run_blocks "$TMP/tl")
+reserved=$(field slot_reserved_blocks "$TMP/tl")
+kinds=$(field sample "$TMP/tl")
+count=$(printf '%s\n' "$runs" | grep -c .)
+first=$(printf '%s\n' "$runs" | head -1)
+low=$(printf '%s\n' "$runs" | sort -n | head -1)
+maxres=$(printf '%s\n' "$reserved" | sort -n | tail -1)
+# Ticks every 20 ms over 8 rounds of 25 ms: at least 8 samples.
+if [ "$count" -ge 8 ]; then ok "timeline has $count samples"; else bad "timeline has $count samples"; fi
+# The slot has 64 blocks; at the start nearly all of it is one free run,
+# at the end the longest is under 12 blocks (the holes are 2 to 9 blocks).
+if [ "$first" -ge 50 ] && [ "$low" -le 11 ] && [ "$low" -ge 1 ]; then
+    ok "largest free run falls from $first to $low blocks"
+else
+    bad "largest free run falls ($first to $low blocks)"
+fi
+# It never rises: each large buffer goes past every hole.
+if printf '%s\n' "$runs" | awk 'NR > 1 && $1 > prev { exit 1 } { prev = $1 }'; then
+    ok "largest free run never rises"
+else
+    bad "largest free run never rises: $(echo $runs)"
+fi
+# Free space stays high: never more than 12 blocks reserved between samples
+# (63 usable blocks: over 50 free at every sample).
+if [ "$maxres" -le 12 ] && [ "$maxres" -ge 8 ]; then ok "free space stays high (at most $maxres of 64 blocks reserved)"; else bad "free space stays high ($maxres reserved)"; fi
+if [ "$(printf '%s\n' "$kinds" | tail -1)" = failure ]; then
+    ok "a sample at the failure"
+else
+    bad "a sample at the failure: $(echo $kinds)"
+fi
+# After the failure the small buffers go: cebox run's last tick, from the
+# figures the target publishes, matches the target's own exit sample (the
+# whole slot free again: 63 blocks, the heap's region aside).
+last_tick=$(grep '"sample": "tick"' "$TMP/all" | tail -1 | grep -o '"slot_reserved_blocks": [0-9]*, "slot_committed_bytes": [0-9]*, "largest_free_run_blocks": [0-9]*')
+at_exit=$(grep '"sample": "exit"' "$TMP/all" | grep -o '"slot_reserved_blocks": [0-9]*, "slot_committed_bytes": [0-9]*, "largest_free_run_blocks": [0-9]*')
+exit_run=$(echo "$at_exit" | sed 's/.*: //')
+if [ -n "$at_exit" ] && [ "$last_tick" = "$at_exit" ] && [ "$(grep -c '"sample": "exit"' "$TMP/all")" -eq 1 ] &&
+    [ "$exit_run" -ge 55 ]; then
+    ok "the last tick matches the exit sample ($at_exit)"
+else
+    bad "the last tick ($last_tick) matches the exit sample ($at_exit)"
+fi
+# The process heap's figures: at exit those of the summary (printf's buffer).
+heap_exit=$(grep '"sample": "exit"' "$TMP/all" | grep -o '"heap_live_bytes": [0-9]*' | sed 's/.*: //')
+heap_sum=$(grep -o '"heap_live_bytes": [0-9]*, "heap_live_blocks"' "$TMP/json" | sed 's/.*: \([0-9]*\),.*/\1/')
+if [ -n "$heap_exit" ] && [ "$heap_exit" -gt 0 ] && [ "$heap_exit" = "$heap_sum" ]; then
+    ok "heap live at exit: $heap_exit bytes, as the summary says"
+else
+    bad "heap live at exit: $heap_exit bytes, summary $heap_sum"
+fi
+# The failure's own sample: 20 blocks asked for, fewer in one run.
+fail_run=$(grep '"sample": "failure"' "$TMP/tl" | head -1 | grep -o '"largest_free_run_blocks": [0-9]*' | sed 's/.*: //')
+if grep -q '"reasons": \["fragmented"\]' "$TMP/json" && [ -n "$fail_run" ] && [ "$fail_run" -lt 20 ]; then
+    ok "the failure is fragmentation, with a largest run of $fail_run blocks"
+else
+    bad "the failure is fragmentation ($fail_run)"
+fi
+# Headroom: the target's running minimum, never above what the samples saw;
+# the peak slot use counts the large buffer in flight (over the samples').
+hmin=$(grep -o '"min_largest_free_run_blocks": [0-9]*' "$TMP/json" | sed 's/.*: //')
+hpeak=$(grep -o '"peak_reserved_blocks": [0-9]*' "$TMP/json" | tail -1 | sed 's/.*: //')
+if [ -n "$hmin" ] && [ "$hmin" -le "$low" ] && [ "$hmin" -ge 1 ] && [ "$hpeak" -gt "$maxres" ] && [ "$hpeak" -le 22 ]; then
+    ok "headroom: smallest largest free run $hmin, peak $hpeak blocks"
+else
+    bad "headroom: smallest largest free run $hmin (samples $low), peak $hpeak (samples $maxres)"
+fi
+if grep -q "^timeline: $(grep -c . "$TMP/all") samples" "$TMP/text" && grep -q "largest free run (blocks) .* $first -> " "$TMP/text" &&
+    grep -q "^worst moment: largest free run $hmin blocks (.*) at [0-9.]* s; peak slot use $hpeak of 64 blocks reserved" "$TMP/text"; then
+    ok "text: table, sparklines and the worst moment"
+else
+    bad "text: table, sparklines and the worst moment"
+fi
+if grep -q "headroom: smallest largest free run $hmin blocks" "$D"/cebox-*.summary; then
+    ok "the exit summary gives the worst moment"
+else
+    bad "the exit summary gives the worst moment"
+fi
+
+# --sample-interval 0: the target's own samples only.
+D0="$TMP/zero"
+mkdir "$D0"
+"$CEBOX" run --quiet --slot-size 4M --sample-interval 0 --out "$D0" -- "$P/fragment" 8 20 5 >/dev/null 2>&1
+"$CEBOX" report --format json "$D0" | grep '"largest_free_run_blocks"' >"$TMP/tl0"
+
+if [ "$(field sample "$TMP/tl0" | tr '\n' ' ')" = "failure exit " ]; then
+    ok "--sample-interval 0: the failure's and the exit's samples"
+else
+    bad "--sample-interval 0: $(field sample "$TMP/tl0" | tr '\n' ' ')"
+fi
+finish
