@@ -795,7 +795,7 @@ static int load_row(size_t i, const char *given, struct cebox_settings *s, char 
         if (types[d->type].parse(d, given, field) != 0) {
             return refuse(d, given, err);
         }
-        s->set |= (uint32_t)1 << i;
+        s->set |= (uint64_t)1 << i;
     } else if (d->from_profile) {
         INVARIANT(s->profile != NULL, "the profile is loaded before the defaults that come from it");
         memcpy(field, (const char *)s->profile + d->profile_offset, d->size);

@@ -97,7 +97,7 @@ struct cebox_settings {
     int fail_state;               /* enum memstate: at least this state */
     char fail_once_file[256];     /* the stacks failed so far, across runs */
     bool leaks;           /* track every heap block's stack; leak report at exit */
-    uint32_t set;         /* bit i: options_var(i) was given (else its default) */
+    uint64_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 
 /* Parses "none" (0), "USR1", "SIGUSR1" or a number 1..64; -1 if invalid. */
