@@ -205,6 +205,13 @@ static int take_setting(int argc, char **argv, int *i)
     return 1;
 }
 
+/* An option the command does not take: one line, and the usage status. */
+static int unknown_option(const char *cmd, const char *arg)
+{
+    fprintf(stderr, "cebox: unknown option '%s' for '%s'; see 'cebox %s --help'\n", arg, cmd, cmd);
+    return EXIT_USAGE;
+}
+
 /* Parses the settings options; `markdown` receives --markdown.  Returns 0,
  * 1 after printing the help, -1 after printing an error. */
 static int parse_settings(int argc, char **argv, bool *markdown)
@@ -225,7 +232,7 @@ static int parse_settings(int argc, char **argv, bool *markdown)
             *markdown = true;
             continue;
         }
-        fprintf(stderr, "cebox: unknown option '%s' for '%s'; see 'cebox %s --help'\n", argv[i], argv[1], argv[1]);
+        unknown_option(argv[1], argv[i]);
         return -1;
     }
     return 0;
@@ -650,6 +657,19 @@ static int leak_check_finish(struct leak_check *lc, const char *out_dir, int sta
     return status;
 }
 
+/* The end of a command's options: PROGRAM must follow, and the settings
+ * (the options given and the CEBOX_* variables) must hold.  0, or
+ * EXIT_USAGE after a one-line message. */
+static int program_and_settings(int argc, int i, const char *cmd, struct cebox_settings *s)
+{
+    if (i >= argc) {
+        fprintf(stderr, "cebox: %s: no program given; usage: cebox %s [OPTIONS] [--] PROGRAM [ARGS...]\n", cmd,
+                cmd);
+        return EXIT_USAGE;
+    }
+    return check_environment(s) != 0 ? EXIT_USAGE : 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int i = 2;
@@ -679,16 +699,11 @@ static int cmd_run(int argc, char **argv)
             return EXIT_USAGE;
         }
         if (r > 0) {
-            fprintf(stderr, "cebox: unknown option '%s' for 'run'; see 'cebox run --help'\n", argv[i]);
-            return EXIT_USAGE;
+            return unknown_option("run", argv[i]);
         }
     }
-    if (i >= argc) {
-        fprintf(stderr, "cebox: run: no program given; usage: cebox run [OPTIONS] [--] PROGRAM [ARGS...]\n");
-        return EXIT_USAGE;
-    }
     struct cebox_settings s;
-    if (check_environment(&s) != 0) {
+    if (program_and_settings(argc, i, "run", &s) != 0) {
         return EXIT_USAGE;
     }
     if (lc.exitcode >= 0 && !s.leaks) {
@@ -771,16 +786,11 @@ static int cmd_fit(int argc, char **argv)
             return EXIT_USAGE;
         }
         if (r > 0) {
-            fprintf(stderr, "cebox: unknown option '%s' for 'fit'; see 'cebox fit --help'\n", argv[i]);
-            return EXIT_USAGE;
+            return unknown_option("fit", argv[i]);
         }
     }
-    if (i >= argc) {
-        fprintf(stderr, "cebox: fit: no program given; usage: cebox fit [OPTIONS] [--] PROGRAM [ARGS...]\n");
-        return EXIT_USAGE;
-    }
     struct cebox_settings s;
-    if (check_environment(&s) != 0) {
+    if (program_and_settings(argc, i, "fit", &s) != 0) {
         return EXIT_USAGE;
     }
     return fit_main(&s, argv + i, json);
