@@ -149,6 +149,7 @@ static LPVOID alloc_as(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes, enum log_api
     } else {
         entry_done(api, p, dwBytes);
     }
+    /* cppcheck-suppress returnDanglingLifetime */
     return p;
 }
 
@@ -172,6 +173,7 @@ static LPVOID realloc_as(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwByt
     } else {
         entry_done(api, p, dwBytes);
     }
+    /* cppcheck-suppress returnDanglingLifetime */
     return p;
 }
 
