@@ -39,6 +39,42 @@ static struct slot *new_slot(struct ram *ram)
     return s;
 }
 
+/* A 32 MB slot over *ram, made fresh with `pages` free pages. */
+static struct slot *new_slot_with_ram(struct ram *ram, size_t pages)
+{
+    ram_init(ram, pages, PAGE, NULL);
+    return new_slot(ram);
+}
+
+/* A new reservation of `bytes` anywhere in s, no access; must succeed. */
+static void *reserve_new(struct slot *s, size_t bytes)
+{
+    void *p;
+    assert_int_equal(slot_virtual_alloc(s, NULL, bytes, MEM_RESERVE, PAGE_NOACCESS, &p), 0);
+    return p;
+}
+
+/* A new read-write commitment of `bytes` anywhere in s; must succeed. */
+static void *commit_new(struct slot *s, size_t bytes)
+{
+    void *p;
+    assert_int_equal(slot_virtual_alloc(s, NULL, bytes, MEM_COMMIT, PAGE_READWRITE, &p), 0);
+    return p;
+}
+
+/* Commits [p, p + bytes) of a reservation with prot; must succeed. */
+static void commit_at(struct slot *s, void *p, size_t bytes, DWORD prot)
+{
+    void *out;
+    assert_int_equal(slot_virtual_alloc(s, p, bytes, MEM_COMMIT, prot, &out), 0);
+}
+
+/* Decommits [p, p + bytes); must succeed. */
+static void decommit_at(struct slot *s, void *p, size_t bytes)
+{
+    assert_int_equal(slot_virtual_free(s, p, bytes, MEM_DECOMMIT), 0);
+}
+
 static void test_bad_configurations_are_refused(void **state)
 {
     (void)state;
@@ -88,10 +124,9 @@ static void test_ram_is_charged_and_given_back(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 10, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
+    struct slot *s = new_slot_with_ram(&ram, 10);
     void *a, *b;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_COMMIT, PAGE_READWRITE, &a), 0);
+    a = commit_new(s, 8 * PAGE);
     assert_int_equal(ram_free_pages(&ram), 2);
     /* Three more pages do not fit; the failed call takes nothing. */
     assert_int_equal(slot_virtual_alloc(s, NULL, 3 * PAGE, MEM_COMMIT, PAGE_READWRITE, &b),
@@ -104,11 +139,11 @@ static void test_ram_is_charged_and_given_back(void **state)
     DWORD old;
     assert_int_equal(slot_virtual_protect(s, a, PAGE, PAGE_NOACCESS, &old), 0);
     assert_int_equal(ram_free_pages(&ram), 2);
-    assert_int_equal(slot_virtual_free(s, a, 4 * PAGE, MEM_DECOMMIT), 0);
+    decommit_at(s, a, 4 * PAGE);
     assert_int_equal(ram_free_pages(&ram), 6);
     /* LMA commits are charged too. */
     void *big, *page;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * MB, MEM_RESERVE, PAGE_NOACCESS, &big), 0);
+    big = reserve_new(s, 4 * MB);
     assert_false(slot_contains(s, big));
     assert_int_equal(slot_virtual_alloc(s, big, 6 * PAGE, MEM_COMMIT, PAGE_READWRITE, &page), 0);
     assert_int_equal(ram_free_pages(&ram), 0);
@@ -139,8 +174,7 @@ static void test_bookkeeping_is_outside_the_slot(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 100, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
+    struct slot *s = new_slot_with_ram(&ram, 100);
     assert_false(slot_contains(s, s));
     /* Nothing in the slot is accessible before a commit. */
     assert_true(access_faults((char *)slot_base(s) + BLOCK, false));
@@ -152,11 +186,10 @@ static void test_release_of_lma_and_unknown_addresses(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 100, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
+    struct slot *s = new_slot_with_ram(&ram, 100);
     void *a, *b;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS, &a), 0);
-    assert_int_equal(slot_virtual_alloc(s, NULL, 3 * MB, MEM_RESERVE, PAGE_NOACCESS, &b), 0);
+    a = reserve_new(s, 2 * MB);
+    b = reserve_new(s, 3 * MB);
     assert_int_equal(slot_virtual_free(s, (char *)a + PAGE, 0, MEM_RELEASE), ERROR_INVALID_PARAMETER);
     assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), 0);
     assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), ERROR_INVALID_PARAMETER);
@@ -175,10 +208,8 @@ static void test_query_type_after_mprotect_and_munmap(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 100, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    char *lma;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 2 * MB, MEM_RESERVE, PAGE_NOACCESS, (void **)&lma), 0);
+    struct slot *s = new_slot_with_ram(&ram, 100);
+    char *lma = reserve_new(s, 2 * MB);
     assert_false(slot_contains(s, lma));
     MEMORY_BASIC_INFORMATION m;
     assert_int_equal(slot_virtual_query(s, lma + MB, &m), 0);
@@ -205,10 +236,8 @@ static void test_munmap_in_pieces_releases_at_the_end(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    char *p;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&p), 0);
+    struct slot *s = new_slot_with_ram(&ram, 1000);
+    char *p = commit_new(s, 8 * PAGE);
     p[7 * PAGE] = 1;
     /* Unmap the head: those pages fault, the rest keeps its data. */
     assert_int_equal(slot_unmap(s, p, 3 * PAGE), 0);
@@ -234,10 +263,8 @@ static void test_mprotect_commits_and_keeps_contents(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    char *p;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&p), 0);
+    struct slot *s = new_slot_with_ram(&ram, 1000);
+    char *p = reserve_new(s, 4 * PAGE);
     assert_int_equal(slot_mprotect(s, p, 2 * PAGE, PAGE_READWRITE), 0);
     assert_int_equal(ram_free_pages(&ram), 998);
     p[PAGE] = 42;
@@ -258,13 +285,10 @@ static void test_mprotect_none_keeps_runs_and_gaps(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    char *p;
-    void *out;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&p), 0);
-    assert_int_equal(slot_virtual_alloc(s, p, 3 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
-    assert_int_equal(slot_virtual_alloc(s, p + 4 * PAGE, 2 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    struct slot *s = new_slot_with_ram(&ram, 1000);
+    char *p = reserve_new(s, 8 * PAGE);
+    commit_at(s, p, 3 * PAGE, PAGE_READWRITE);
+    commit_at(s, p + 4 * PAGE, 2 * PAGE, PAGE_READWRITE);
     p[2 * PAGE] = 7;
     p[5 * PAGE] = 9;
     assert_int_equal(slot_mprotect(s, p, 8 * PAGE, PAGE_NOACCESS), 0);
@@ -291,10 +315,8 @@ static void test_map_fixed(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 1000, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    char *p;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&p), 0);
+    struct slot *s = new_slot_with_ram(&ram, 1000);
+    char *p = commit_new(s, 4 * PAGE);
     p[PAGE] = 9;
     p[2 * PAGE] = 9;
     /* Over a reservation: fresh zero pages. */
@@ -339,15 +361,12 @@ static void test_decommit_then_recommit_reads_zeros(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 64, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    unsigned char *a;
-    void *out;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 8 * PAGE, MEM_RESERVE, PAGE_NOACCESS, (void **)&a), 0);
-    assert_int_equal(slot_virtual_alloc(s, a, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    struct slot *s = new_slot_with_ram(&ram, 64);
+    unsigned char *a = reserve_new(s, 8 * PAGE);
+    commit_at(s, a, 4 * PAGE, PAGE_READWRITE);
     memset(a, 0xA5, 4 * PAGE);
     assert_int_equal(ram_free_pages(&ram), 60);
-    assert_int_equal(slot_virtual_free(s, a, 4 * PAGE, MEM_DECOMMIT), 0);
+    decommit_at(s, a, 4 * PAGE);
     assert_int_equal(ram_free_pages(&ram), 64);
     assert_int_equal(resident_pages(a, 4), 4); /* kept by the host, inaccessible */
     /* One reserved run in VirtualQuery, pages decommitted or never committed. */
@@ -355,16 +374,16 @@ static void test_decommit_then_recommit_reads_zeros(void **state)
     assert_int_equal(slot_virtual_query(s, a, &m), 0);
     assert_int_equal(m.State, MEM_RESERVE);
     assert_int_equal(m.RegionSize, 8 * PAGE);
-    assert_int_equal(slot_virtual_alloc(s, a, 6 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    commit_at(s, a, 6 * PAGE, PAGE_READWRITE);
     assert_int_equal(ram_free_pages(&ram), 58);
     assert_true(all_zero(a, 6 * PAGE));
     memset(a, 0x5A, 6 * PAGE);
     /* A read-only commit cannot be zeroed by writing: the host zeroes it. */
-    assert_int_equal(slot_virtual_free(s, a, 2 * PAGE, MEM_DECOMMIT), 0);
-    assert_int_equal(slot_virtual_alloc(s, a, 2 * PAGE, MEM_COMMIT, PAGE_READONLY, &out), 0);
+    decommit_at(s, a, 2 * PAGE);
+    commit_at(s, a, 2 * PAGE, PAGE_READONLY);
     assert_true(all_zero(a, 2 * PAGE));
     /* Released with contents, reserved again at the same place: zeros. */
-    assert_int_equal(slot_virtual_free(s, a, 8 * PAGE, MEM_DECOMMIT), 0);
+    decommit_at(s, a, 8 * PAGE);
     assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), 0);
     assert_int_equal(ram_free_pages(&ram), 64);
     unsigned char *b;
@@ -387,17 +406,13 @@ static void test_decommit_past_the_bound_gives_pages_back(void **state)
     (void)state;
     const unsigned big = 3000; /* more pages than the slot keeps (2048) */
     struct ram ram;
-    ram_init(&ram, big + 64, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    unsigned char *a;
-    assert_int_equal(slot_virtual_alloc(s, NULL, (size_t)big * PAGE, MEM_COMMIT, PAGE_READWRITE,
-                                        (void **)&a), 0);
+    struct slot *s = new_slot_with_ram(&ram, big + 64);
+    unsigned char *a = commit_new(s, (size_t)big * PAGE);
     memset(a, 0xC3, (size_t)big * PAGE);
-    assert_int_equal(slot_virtual_free(s, a, (size_t)big * PAGE, MEM_DECOMMIT), 0);
+    decommit_at(s, a, (size_t)big * PAGE);
     assert_int_equal(ram_free_pages(&ram), big + 64);
     assert_int_equal(resident_pages(a, 64), 0);
-    void *out;
-    assert_int_equal(slot_virtual_alloc(s, a, (size_t)big * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    commit_at(s, a, (size_t)big * PAGE, PAGE_READWRITE);
     assert_true(all_zero(a, (size_t)big * PAGE));
     assert_int_equal(ram_free_pages(&ram), 64);
     slot_destroy(s);
@@ -410,14 +425,11 @@ static void test_recommit_does_not_touch_untouched_pages(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 64, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
-    unsigned char *a;
-    void *out;
-    assert_int_equal(slot_virtual_alloc(s, NULL, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, (void **)&a), 0);
+    struct slot *s = new_slot_with_ram(&ram, 64);
+    unsigned char *a = commit_new(s, 4 * PAGE);
     memset(a, 0x11, 2 * PAGE);
-    assert_int_equal(slot_virtual_free(s, a, 4 * PAGE, MEM_DECOMMIT), 0);
-    assert_int_equal(slot_virtual_alloc(s, a, 4 * PAGE, MEM_COMMIT, PAGE_READWRITE, &out), 0);
+    decommit_at(s, a, 4 * PAGE);
+    commit_at(s, a, 4 * PAGE, PAGE_READWRITE);
     assert_int_equal(resident_pages(a, 4), 2);
     assert_true(all_zero(a, 4 * PAGE));
     assert_int_equal(ram_free_pages(&ram), 60);
@@ -428,8 +440,7 @@ static void test_failure_reasons_are_counted(void **state)
 {
     (void)state;
     struct ram ram;
-    ram_init(&ram, 4, PAGE, NULL);
-    struct slot *s = new_slot(&ram);
+    struct slot *s = new_slot_with_ram(&ram, 4);
     void *blocks[511];
     for (int i = 0; i < 511; i++) {
         assert_int_equal(slot_virtual_alloc(s, NULL, PAGE, MEM_RESERVE, PAGE_NOACCESS, &blocks[i]), 0);

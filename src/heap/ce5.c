@@ -57,6 +57,7 @@
 #include <string.h>
 
 #include "entry.h"
+#include "heap/blockmap.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "invariant.h"
@@ -106,7 +107,7 @@ struct region {
 };
 
 struct large {
-    struct large *next, *prev;
+    struct heap_large_link link; /* first: a link is its record */
     uintptr_t base;
     size_t committed, reserve;
 };
@@ -114,9 +115,7 @@ struct large {
 struct ce5_heap {
     struct heap common; /* handle: base of the first region (the heap header) */
     struct slot *slot;
-    uintptr_t sbase;
-    size_t ssize, page, gran;
-    unsigned gran_shift;
+    size_t page, gran;
     uint32_t maximum;      /* cbMaximum: 0 = growable */
     struct region **regions;
     uint32_t nregions, cap;
@@ -124,8 +123,8 @@ struct ce5_heap {
      * each region's cbMaxFree (pass 1: the first region whose hint admits
      * the request), k_tail its pass-2 capacity (tail_key). */
     struct maxtree k_hint, k_tail;
-    uintptr_t *by_block;   /* slot block -> region, or large item | 1 */
-    struct large *large_head;
+    struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
+    struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
     size_t map_bytes;
 };
@@ -216,11 +215,6 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
 }
 
 /* The totals (heap.h), one item at a time. */
-static void note_committed(struct ce5_heap *h, size_t added)
-{
-    heap_stats_commit(&h->common, added);
-}
-
 static void note_live(struct ce5_heap *h, size_t bytes)
 {
     heap_stats_live(&h->common, bytes, 1);
@@ -234,32 +228,6 @@ static void note_dead(struct ce5_heap *h, size_t bytes)
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
 {
     heap_stats_resize(&h->common, old_bytes, new_bytes);
-}
-
-static DWORD commit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
-{
-    void *out;
-    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
-    if (err == 0) {
-        note_committed(h, bytes);
-    }
-    return err;
-}
-
-static void decommit_range(struct ce5_heap *h, uintptr_t addr, size_t bytes)
-{
-    if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
-        heap_stats_decommit(&h->common, bytes);
-    }
-}
-
-static void set_blocks(struct ce5_heap *h, uintptr_t base, size_t bytes, uintptr_t tag)
-{
-    size_t first = (base - h->sbase) >> h->gran_shift;
-    size_t count = align_up(bytes, h->gran) >> h->gran_shift;
-    for (size_t b = first; b < first + count; b++) {
-        h->by_block[b] = tag;
-    }
 }
 
 /* The bookkeeping of a region of `reserve` bytes, from meta_alloc: the
@@ -306,7 +274,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     r->base = (uintptr_t)base;
-    if (commit_range(h, r->base, commit) != 0) {
+    if (heap_slot_commit(&h->common, r->base, commit) != 0) {
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
         return ERROR_NOT_ENOUGH_MEMORY;
@@ -320,7 +288,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     r->index = h->nregions;
     h->regions[h->nregions++] = r;
     h->common.st.regions = h->nregions;
-    set_blocks(h, r->base, reserve, (uintptr_t)r);
+    heap_blockmap_set(&h->blocks, r->base, reserve, (uintptr_t)r);
     reindex(h, r);
     *out = r;
     return 0;
@@ -343,7 +311,7 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : granmap_next_busy(&r->map, x)) - x;
     if (f < need) {
         uint32_t ex = (uint32_t)align_up((size_t)(need - f) * GRAN + HDR, h->page);
-        DWORD err = commit_range(h, r->base + committed_of(r), ex);
+        DWORD err = heap_slot_commit(&h->common, r->base + committed_of(r), ex);
         if (err != 0) {
             return err;
         }
@@ -579,7 +547,7 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
     if (l == NULL) {
         e = ERROR_NOT_ENOUGH_MEMORY;
     } else {
-        e = commit_range(h, (uintptr_t)base, committed);
+        e = heap_slot_commit(&h->common, (uintptr_t)base, committed);
     }
     if (e != 0) {
         if (l != NULL) {
@@ -593,31 +561,18 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
     l->base = (uintptr_t)base;
     l->committed = committed;
     l->reserve = reserve;
-    l->next = h->large_head;
-    if (h->large_head != NULL) {
-        h->large_head->prev = l;
-    }
-    h->large_head = l;
-    h->common.st.large_items++;
-    set_blocks(h, l->base, reserve, (uintptr_t)l | 1);
+    heap_large_push(&h->common, &h->large_head, &l->link);
+    heap_blockmap_set(&h->blocks, l->base, reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
     note_live(h, committed - LARGE_DATA);
     return l->base + LARGE_DATA;
 }
 
 static void free_large_locked(struct ce5_heap *h, struct large *l)
 {
-    if (l->prev != NULL) {
-        l->prev->next = l->next;
-    } else {
-        h->large_head = l->next;
-    }
-    if (l->next != NULL) {
-        l->next->prev = l->prev;
-    }
-    set_blocks(h, l->base, l->reserve, 0);
+    heap_large_unlink(&h->common, &h->large_head, &l->link);
+    heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
     note_dead(h, l->committed - LARGE_DATA);
-    h->common.st.large_items--;
-    decommit_range(h, l->base, l->committed);
+    heap_slot_decommit(&h->common, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
     heap_pool_give(&h->large_pool, l);
 }
@@ -630,15 +585,12 @@ HOT struct where locate(const struct ce5_heap *h, const void *p)
 {
     struct where w = {LOC_FOREIGN, NULL, 0, NULL};
     uintptr_t a = (uintptr_t)p;
-    if (a - h->sbase >= h->ssize) {
-        return w;
-    }
-    uintptr_t tag = h->by_block[(a - h->sbase) >> h->gran_shift];
+    uintptr_t tag = heap_blockmap_get(&h->blocks, a);
     if (tag == 0) {
         return w;
     }
-    if (tag & 1) {
-        w.l = (struct large *)(tag & ~(uintptr_t)1);
+    if (tag & HEAP_BLOCKMAP_LARGE) {
+        w.l = (struct large *)(tag & ~HEAP_BLOCKMAP_LARGE);
         w.loc = a == w.l->base + LARGE_DATA ? LOC_LARGE : LOC_INTERIOR;
         return w;
     }
@@ -737,7 +689,7 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     uint32_t cap = mx != 0 ? 1 : (uint32_t)(nblocks / 3 + 1);
     size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
     size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
-    size_t bytes = align_up(off_blocks + nblocks * sizeof(uintptr_t), os_page_size());
+    size_t bytes = align_up(off_blocks + heap_blockmap_bytes(slot_size(s), gran), os_page_size());
     char *mem = meta_alloc(bytes);
     if (mem == NULL) {
         *err = ERROR_NOT_ENOUGH_MEMORY;
@@ -747,15 +699,12 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     h->common.ops = &heap_ce5_ops;
     h->common.slot = s;
     h->slot = s;
-    h->sbase = slot_base(s);
-    h->ssize = slot_size(s);
     h->page = page;
     h->gran = gran;
-    h->gran_shift = (unsigned)__builtin_ctzll(gran);
     h->maximum = mx;
     h->regions = (struct region **)(mem + off_regions);
     h->cap = cap;
-    h->by_block = (uintptr_t *)(mem + off_blocks);
+    heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->map_bytes = bytes;
     struct region *r;
     DWORD e = ERROR_NOT_ENOUGH_MEMORY;
@@ -779,11 +728,11 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     struct ce5_heap *h = ce5(hh);
     lock_enter(&h->common.lock);
     while (h->large_head != NULL) {
-        free_large_locked(h, h->large_head);
+        free_large_locked(h, (struct large *)h->large_head);
     }
     for (uint32_t i = h->nregions; i-- > 0;) {
         struct region *r = h->regions[i];
-        decommit_range(h, r->base, r->reserve);
+        heap_slot_decommit(&h->common, r->base, r->reserve);
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
     }
@@ -1098,7 +1047,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
                     uint32_t old_end = r->end;
                     r->end = t + head / GRAN;
                     granmap_set(&r->map, r->end, old_end, false);
-                    decommit_range(h, hdr + head + HDR, ex);
+                    heap_slot_decommit(&h->common, hdr + head + HDR, ex);
                 }
             }
         }
@@ -1163,21 +1112,6 @@ static bool keys_consistent(const struct ce5_heap *h, uint32_t i, const struct r
            maxtree_key(&h->k_tail, i) == r->key_tail;
 }
 
-/* Every slot block of [base, base + bytes) maps to `tag`; counts them. */
-static bool blocks_tagged(const struct ce5_heap *h, uintptr_t base, size_t bytes, uintptr_t tag,
-                          size_t *count)
-{
-    size_t first = (base - h->sbase) >> h->gran_shift;
-    size_t n = align_up(bytes, h->gran) >> h->gran_shift;
-    for (size_t b = first; b < first + n; b++) {
-        if (h->by_block[b] != tag) {
-            return false;
-        }
-    }
-    *count += n;
-    return true;
-}
-
 /* A region tree: consistent, large enough, and 0 past the last region. */
 static bool tree_consistent(const struct maxtree *t, uint32_t nregions)
 {
@@ -1206,15 +1140,18 @@ static bool heap_consistent(struct ce5_heap *h)
         struct region *r = h->regions[i];
         if (!granmap_consistent(&r->map) || !items_consistent(r, &live_bytes, &live_blocks) ||
             !ce_state_consistent(h, r) || !keys_consistent(h, i, r) ||
-            !blocks_tagged(h, r->base, r->reserve, (uintptr_t)r, &tagged)) {
+            !heap_blockmap_tagged(&h->blocks, r->base, r->reserve, (uintptr_t)r, &tagged)) {
             return false;
         }
         committed += committed_of(r);
     }
     size_t nlarge = 0;
-    for (const struct large *l = h->large_head, *prev = NULL; l != NULL; prev = l, l = l->next) {
-        if (l->prev != prev || l->committed > l->reserve ||
-            !blocks_tagged(h, l->base, l->reserve, (uintptr_t)l | 1, &tagged)) {
+    for (const struct heap_large_link *k = h->large_head, *prev = NULL; k != NULL;
+         prev = k, k = k->next) {
+        const struct large *l = (const struct large *)k;
+        if (k->prev != prev || l->committed > l->reserve ||
+            !heap_blockmap_tagged(&h->blocks, l->base, l->reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE,
+                                  &tagged)) {
             return false;
         }
         live_bytes += l->committed - LARGE_DATA;
@@ -1222,11 +1159,7 @@ static bool heap_consistent(struct ce5_heap *h)
         committed += l->committed;
         nlarge++;
     }
-    size_t nonzero = 0;
-    for (size_t b = 0; b < h->ssize >> h->gran_shift; b++) {
-        nonzero += h->by_block[b] != 0;
-    }
-    return nonzero == tagged && live_bytes == h->common.st.live_bytes &&
+    return heap_blockmap_used(&h->blocks) == tagged && live_bytes == h->common.st.live_bytes &&
            live_blocks == h->common.st.live_blocks && committed == h->common.st.committed_bytes &&
            h->common.st.regions == h->nregions && h->common.st.large_items == nlarge;
 }
@@ -1261,7 +1194,8 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
             g = next;
         }
     }
-    for (const struct large *l = h->large_head; go && l != NULL; l = l->next) {
+    for (const struct large *l = (struct large *)h->large_head; go && l != NULL;
+         l = (struct large *)l->link.next) {
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base + LARGE_DATA, l->committed - LARGE_DATA,
                                     l->committed, true};
         go = fn(ctx, &e);
@@ -1276,8 +1210,8 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
     bool ok = i < h->nregions;
     if (ok) {
         const struct region *r = h->regions[i];
-        uintptr_t hdr0 = r->base + r->data_off - HDR - h->sbase;
-        out->base = r->base - h->sbase;
+        uintptr_t hdr0 = r->base + r->data_off - HDR - h->blocks.base;
+        out->base = r->base - h->blocks.base;
         out->reserved = r->reserve;
         out->committed = committed_of(r);
         out->rover = hdr0 + (uintptr_t)r->rover * GRAN;

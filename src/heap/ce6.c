@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "entry.h"
+#include "heap/blockmap.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "invariant.h"
@@ -90,7 +91,7 @@ struct region {
 };
 
 struct large {
-    struct large *next, *prev;
+    struct heap_large_link link; /* first: a link is its record */
     uintptr_t base;
     size_t size;      /* cbSize: the requested bytes */
     size_t committed; /* page-rounded size */
@@ -102,16 +103,14 @@ struct large {
 struct ce6_heap {
     struct heap common; /* handle: the first region's base, or a fixed heap's record */
     struct slot *slot;
-    uintptr_t sbase;
-    size_t ssize, page, gran;
-    unsigned gran_shift;
+    size_t page, gran;
     uint32_t maximum; /* cbMaximum: 0 = growable */
     struct region **regions;
     uint32_t nregions, cap;
     uint32_t cur;           /* prgnfree, as a list position */
     struct maxtree k_max;   /* region i -> maxBlkFree */
-    uintptr_t *by_block;    /* slot block -> region, or large item | 1 */
-    struct large *large_head;
+    struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
+    struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
     size_t meta_bytes;
     /* The process heap, where CE keeps every heap's large-item records;
@@ -163,11 +162,6 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
  * ====================================================================== */
 
 /* The totals (heap.h). */
-static void note_committed(struct ce6_heap *h, size_t added)
-{
-    heap_stats_commit(&h->common, added);
-}
-
 static void note_live(struct ce6_heap *h, size_t bytes, long items)
 {
     heap_stats_live(&h->common, bytes, items);
@@ -178,33 +172,11 @@ static void note_dead(struct ce6_heap *h, size_t bytes, long items)
     heap_stats_dead(&h->common, bytes, items);
 }
 
+/* An empty range commits nothing (a region or large item grown by no
+ * page), where the slot would refuse a zero-byte commit. */
 static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
 {
-    if (bytes == 0) {
-        return 0;
-    }
-    void *out;
-    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
-    if (err == 0) {
-        note_committed(h, bytes);
-    }
-    return err;
-}
-
-static void decommit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
-{
-    if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
-        heap_stats_decommit(&h->common, bytes);
-    }
-}
-
-static void set_blocks(struct ce6_heap *h, uintptr_t base, size_t bytes, uintptr_t tag)
-{
-    size_t first = (base - h->sbase) >> h->gran_shift;
-    size_t count = align_up(bytes, h->gran) >> h->gran_shift;
-    for (size_t b = first; b < first + count; b++) {
-        h->by_block[b] = tag;
-    }
+    return bytes == 0 ? 0 : heap_slot_commit(&h->common, addr, bytes);
 }
 
 /* ======================================================================
@@ -426,7 +398,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
     r->index = h->nregions;
     h->regions[h->nregions++] = r;
     h->common.st.regions = h->nregions;
-    set_blocks(h, r->base, reserve, (uintptr_t)r);
+    heap_blockmap_set(&h->blocks, r->base, reserve, (uintptr_t)r);
     *out = r;
     return 0;
 }
@@ -445,8 +417,8 @@ static void region_take_header(struct ce6_heap *h, struct region *r, uint32_t hd
 static void region_release(struct ce6_heap *h, uint32_t i)
 {
     struct region *r = h->regions[i];
-    set_blocks(h, r->base, r->reserve, 0);
-    decommit_range(h, r->base, (size_t)r->commit * BLK);
+    heap_blockmap_set(&h->blocks, r->base, r->reserve, 0);
+    heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
     slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
     meta_free(r, r->meta_bytes);
     for (uint32_t k = i; k + 1 < h->nregions; k++) {
@@ -581,31 +553,18 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
     l->size = n;
     l->committed = committed;
     l->reserve = reserve;
-    l->next = h->large_head; /* CE pushes onto pvaList */
-    if (h->large_head != NULL) {
-        h->large_head->prev = l;
-    }
-    h->large_head = l;
-    h->common.st.large_items++;
-    set_blocks(h, l->base, reserve, (uintptr_t)l | 1);
+    heap_large_push(&h->common, &h->large_head, &l->link);
+    heap_blockmap_set(&h->blocks, l->base, reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
     note_live(h, n, 1);
     return l->base;
 }
 
 static void free_large_locked(struct ce6_heap *h, struct large *l)
 {
-    if (l->prev != NULL) {
-        l->prev->next = l->next;
-    } else {
-        h->large_head = l->next;
-    }
-    if (l->next != NULL) {
-        l->next->prev = l->prev;
-    }
-    set_blocks(h, l->base, l->reserve, 0);
+    heap_large_unlink(&h->common, &h->large_head, &l->link);
+    heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
     note_dead(h, l->size, 1);
-    h->common.st.large_items--;
-    decommit_range(h, l->base, l->committed);
+    heap_slot_decommit(&h->common, l->base, l->committed);
     slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
     record_free(h, l->record);
     heap_pool_give(&h->large_pool, l);
@@ -620,15 +579,12 @@ static struct where locate_any(const struct ce6_heap *h, const void *p)
 {
     struct where w = {LOC_FOREIGN, NULL, 0, NULL};
     uintptr_t a = (uintptr_t)p;
-    if (a - h->sbase >= h->ssize) {
-        return w;
-    }
-    uintptr_t tag = h->by_block[(a - h->sbase) >> h->gran_shift];
+    uintptr_t tag = heap_blockmap_get(&h->blocks, a);
     if (tag == 0) {
         return w;
     }
-    if (tag & 1) {
-        w.l = (struct large *)(tag & ~(uintptr_t)1);
+    if (tag & HEAP_BLOCKMAP_LARGE) {
+        w.l = (struct large *)(tag & ~HEAP_BLOCKMAP_LARGE);
         w.loc = a == w.l->base ? LOC_LARGE : LOC_FOREIGN; /* CE looks only at bases */
         return w;
     }
@@ -744,7 +700,7 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     uint32_t cap = mx != 0 ? 1 : (uint32_t)nblocks;
     size_t off_regions = align_up(sizeof(struct ce6_heap), 64);
     size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
-    size_t bytes = align_up(off_blocks + nblocks * sizeof(uintptr_t), os_page_size());
+    size_t bytes = align_up(off_blocks + heap_blockmap_bytes(slot_size(s), gran), os_page_size());
     char *mem = meta_alloc(bytes);
     if (mem == NULL) {
         *err = ERROR_NOT_ENOUGH_MEMORY;
@@ -754,15 +710,12 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     h->common.ops = &heap_ce6_ops;
     h->common.slot = s;
     h->slot = s;
-    h->sbase = slot_base(s);
-    h->ssize = slot_size(s);
     h->page = page;
     h->gran = gran;
-    h->gran_shift = (unsigned)__builtin_ctzll(gran);
     h->maximum = (uint32_t)mx;
     h->regions = (struct region **)(mem + off_regions);
     h->cap = cap;
-    h->by_block = (uintptr_t *)(mem + off_blocks);
+    heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->meta_bytes = bytes;
     struct region *r = NULL;
     DWORD e = ERROR_NOT_ENOUGH_MEMORY;
@@ -801,11 +754,11 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
     struct ce6_heap *h = ce6(hh);
     lock_enter(&h->common.lock);
     while (h->large_head != NULL) {
-        free_large_locked(h, h->large_head);
+        free_large_locked(h, (struct large *)h->large_head);
     }
     for (uint32_t i = h->nregions; i-- > 0;) {
         struct region *r = h->regions[i];
-        decommit_range(h, r->base, (size_t)r->commit * BLK);
+        heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
     }
@@ -966,7 +919,7 @@ static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, s
     size_t need = align_up(n, h->page);
     *old = l->size;
     if (need < l->committed) {
-        decommit_range(h, l->base + need, l->committed - need);
+        heap_slot_decommit(&h->common, l->base + need, l->committed - need);
         l->committed = need;
     } else if (need > l->committed) {
         if (need > l->reserve) {
@@ -1081,7 +1034,7 @@ static uint32_t region_compact(struct ce6_heap *h, struct region *r)
     uint32_t page_blocks = (uint32_t)(h->page / BLK);
     uint32_t keep = (uint32_t)align_up((size_t)w * WORD_BLOCKS, page_blocks);
     if (keep < r->commit) {
-        decommit_range(h, r->base + (size_t)keep * BLK, (size_t)(r->commit - keep) * BLK);
+        heap_slot_decommit(&h->common, r->base + (size_t)keep * BLK, (size_t)(r->commit - keep) * BLK);
         granmap_set(&r->map, keep, r->commit, false);
         r->commit = keep;
         if (r->rover >= keep) {
@@ -1175,7 +1128,8 @@ static bool heap_consistent(struct ce6_heap *h)
         committed += (size_t)r->commit * BLK;
     }
     size_t nlarge = 0;
-    for (const struct large *l = h->large_head; l != NULL; l = l->next) {
+    for (const struct large *l = (struct large *)h->large_head; l != NULL;
+         l = (struct large *)l->link.next) {
         live_bytes += l->pinned ? 0 : l->size;
         live_items += !l->pinned;
         committed += l->committed;
@@ -1217,7 +1171,8 @@ static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
             g = next;
         }
     }
-    for (const struct large *l = h->large_head; go && l != NULL; l = l->next) {
+    for (const struct large *l = (struct large *)h->large_head; go && l != NULL;
+         l = (struct large *)l->link.next) {
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->committed, true};
         go = l->pinned || fn(ctx, &e);
     }
@@ -1231,7 +1186,7 @@ bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_sta
     bool ok = i < h->nregions;
     if (ok) {
         const struct region *r = h->regions[i];
-        out->base = r->base - h->sbase;
+        out->base = r->base - h->blocks.base;
         out->total = r->total;
         out->commit = r->commit;
         out->rover = r->rover;

@@ -20,6 +20,7 @@
 
 #include "meta.h"
 #include "os.h"
+#include "slot.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *registry_head;
@@ -253,4 +254,21 @@ void heap_pool_destroy(struct heap_pool *p)
     }
     p->chunks = NULL;
     p->spare = NULL;
+}
+
+DWORD heap_slot_commit(struct heap *h, uintptr_t addr, size_t bytes)
+{
+    void *out;
+    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
+    if (err == 0) {
+        heap_stats_commit(h, bytes);
+    }
+    return err;
+}
+
+void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes)
+{
+    if (bytes != 0 && slot_virtual_free(h->slot, (void *)addr, bytes, MEM_DECOMMIT) == 0) {
+        heap_stats_decommit(h, bytes);
+    }
 }

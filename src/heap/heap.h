@@ -230,7 +230,52 @@ static inline void heap_stats_resize(struct heap *c, size_t old_bytes, size_t ne
     heap_publish(c);
 }
 
+/* ---- large items, linked the same way by ce5 and ce6 (heap's lock held) ---- */
+
+/* The list links of a large item's record: its record's first member, so
+ * the algorithm converts a link back to its record with a cast. */
+struct heap_large_link {
+    struct heap_large_link *next, *prev;
+};
+
+/* Pushes l onto the front of *head (CE pushes onto pvaList) and counts it. */
+static inline void heap_large_push(struct heap *h, struct heap_large_link **head,
+                                   struct heap_large_link *l)
+{
+    l->prev = NULL;
+    l->next = *head;
+    if (*head != NULL) {
+        (*head)->prev = l;
+    }
+    *head = l;
+    h->st.large_items++;
+}
+
+/* Takes l off *head and uncounts it. */
+static inline void heap_large_unlink(struct heap *h, struct heap_large_link **head,
+                                     struct heap_large_link *l)
+{
+    if (l->prev != NULL) {
+        l->prev->next = l->next;
+    } else {
+        *head = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->prev = l->prev;
+    }
+    h->st.large_items--;
+}
+
 /* ---- heap.c ---- */
+
+/* Commits [addr, addr + bytes) of h's slot read-write and counts it
+ * committed; the slot's error (nothing counted) otherwise. */
+DWORD heap_slot_commit(struct heap *h, uintptr_t addr, size_t bytes);
+
+/* Decommits [addr, addr + bytes) of h's slot and uncounts it; nothing for
+ * 0 bytes or when the slot refuses. */
+void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes);
+
 
 /* A pool of small fixed-size records (the large-item records of ce5 and
  * ce6) carved from page-sized meta.c chunks; a free record holds the link
