@@ -670,17 +670,24 @@ static int program_and_settings(int argc, int i, const char *cmd, struct cebox_s
     return check_environment(s) != 0 ? EXIT_USAGE : 0;
 }
 
+/* Where a command's options end: at "--" (skipped) or at the first word
+ * that is no option, PROGRAM.  Returns true there, with *i on PROGRAM. */
+static bool options_end(char **argv, int *i)
+{
+    if (strcmp(argv[*i], "--") == 0) {
+        ++*i;
+        return true;
+    }
+    return argv[*i][0] != '-';
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int i = 2;
     bool verbose = false;
     struct leak_check lc = {.exitcode = -1};
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            i++;
-            break;
-        }
-        if (argv[i][0] != '-') {
+        if (options_end(argv, &i)) {
             break;
         }
         if (is_help(argv[i])) {
@@ -765,11 +772,7 @@ static int cmd_fit(int argc, char **argv)
     int i = 2;
     bool json = false;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            i++;
-            break;
-        }
-        if (argv[i][0] != '-') {
+        if (options_end(argv, &i)) {
             break;
         }
         if (is_help(argv[i])) {
