@@ -115,15 +115,24 @@ static void release(struct m3_slot *s, uint32_t a, uint32_t bytes)
 
 /* ---- headers ---- */
 
-static uint32_t *H(struct m3_region *r, uint32_t p)
+/* The header word of the item at p.  CE reads it wherever p points, so
+ * p need not be aligned: read and written with memcpy. */
+static uint32_t H(struct m3_region *r, uint32_t p)
 {
-    return (uint32_t *)(r->img + (p - r->mem));
+    uint32_t v;
+    memcpy(&v, r->img + (p - r->mem), sizeof v);
+    return v;
 }
 
-#define SIZE(r, p) (*H(r, p) & SMASK)
-#define ISFREE(r, p) (*H(r, p) & FREEB)
-#define ISDEAD(r, p) (*H(r, p) & DEADB)
-#define INUSE(r, p) (!(*H(r, p) & (FREEB | DEADB)))
+static void set_H(struct m3_region *r, uint32_t p, uint32_t v)
+{
+    memcpy(r->img + (p - r->mem), &v, sizeof v);
+}
+
+#define SIZE(r, p) (H(r, p) & SMASK)
+#define ISFREE(r, p) (H(r, p) & FREEB)
+#define ISDEAD(r, p) (H(r, p) & DEADB)
+#define INUSE(r, p) (!(H(r, p) & (FREEB | DEADB)))
 
 static uint32_t NEXT(struct m3_region *r, uint32_t p)
 {
@@ -133,17 +142,17 @@ static uint32_t NEXT(struct m3_region *r, uint32_t p)
 
 static void initfree(struct m3_region *r, uint32_t p, uint32_t size)
 {
-    *H(r, p) = (size & SMASK) | FREEB;
+    set_H(r, p, (size & SMASK) | FREEB);
 }
 
 static void initused(struct m3_region *r, uint32_t p, uint32_t size)
 {
-    *H(r, p) = size & SMASK;
+    set_H(r, p, size & SMASK);
 }
 
 static void initdead(struct m3_region *r, uint32_t p, uint32_t size)
 {
-    *H(r, p) = (size & SMASK) | DEADB;
+    set_H(r, p, (size & SMASK) | DEADB);
 }
 
 /* Our stricter IsSigValid: p must be an item start, busy. */
@@ -173,7 +182,7 @@ static void growfree(struct m3_region *r, uint32_t p)
         n = NEXT(r, n);
     }
     if (growth) {
-        *H(r, p) += growth;
+        set_H(r, p, H(r, p) + growth);
         r->free += HS * numnew;
     }
     if (r->maxleft && r->maxleft < SIZE(r, p)) {
@@ -253,7 +262,7 @@ static void shrinkblock(struct m3_region *r, uint32_t p, uint32_t size)
     uint32_t cur = SIZE(r, p);
     if (cur - size > HS) {
         uint32_t p2 = p + HS + size;
-        *H(r, p) = size;
+        set_H(r, p, size);
         initfree(r, p2, cur - size - HS);
         if (r->maxleft && r->maxleft < SIZE(r, p2)) {
             r->maxleft = SIZE(r, p2);
