@@ -20,6 +20,9 @@ _Thread_local int entry_inside __attribute__((tls_model("initial-exec")));
  * (see entry_note_reason).  Initial-exec: it is written inside the
  * allocator, where a lazily allocated TLS block would recurse. */
 static _Thread_local enum log_reason pending __attribute__((tls_model("initial-exec")));
+/* The state that request met, when worse than the device's (normal, 0,
+ * otherwise: see entry_note_state). */
+static _Thread_local enum memstate pending_state __attribute__((tls_model("initial-exec")));
 
 void entry_set_hook(entry_hook_fn fn)
 {
@@ -56,7 +59,8 @@ static bool reports_in_errno(enum log_api api)
 void entry_fail(enum log_api api, size_t size, DWORD err, enum log_reason reason)
 {
     enum log_reason noted = pending;
-    pending = LOG_REASON_NONE;
+    enum memstate met = pending_state;
+    entry_clear_reason();
     if (reason == LOG_REASON_NONE) {
         reason = noted != LOG_REASON_NONE ? noted : LOG_REASON_OTHER;
     }
@@ -64,7 +68,7 @@ void entry_fail(enum log_api api, size_t size, DWORD err, enum log_reason reason
     if (reason == LOG_REASON_INJECTED) {
         summary_count_injected();
     }
-    eventlog_failure(api, size, err, reason);
+    eventlog_failure(api, size, err, reason, met);
     if (reports_in_errno(api)) {
         errno = ENOMEM;
     } else if (err != 0) {
@@ -92,7 +96,13 @@ void entry_note_reason(enum log_reason reason)
     pending = reason;
 }
 
+void entry_note_state(enum memstate state)
+{
+    pending_state = state;
+}
+
 void entry_clear_reason(void)
 {
     pending = LOG_REASON_NONE;
+    pending_state = MEMSTATE_NORMAL;
 }

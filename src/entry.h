@@ -34,6 +34,7 @@
 #include <stddef.h>
 
 #include "cebox/winmem.h"
+#include "memstate.h"
 #include "record/logformat.h"
 
 /* Set while this thread runs inside cebox (the preload library's
@@ -147,6 +148,12 @@ void entry_fail_win32(enum log_api api, size_t size, DWORD err);
  * from, or a Win32 request starting: see entry_begin_win32). */
 void entry_note_reason(enum log_reason reason);
 void entry_clear_reason(void);
+
+/* The memory state the thread's pending failure met, when it is worse
+ * than the device's (a commit the low/critical cap refused: the device
+ * is still in the state before it).  Taken by entry_fail with the reason
+ * and cleared with it; the log records the worse of the two. */
+void entry_note_state(enum memstate state);
 
 /* entry_begin for the Win32 names, whose failures are told apart by the
  * pending reason (entry_fail_win32): the request starts with none. */

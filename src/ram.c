@@ -690,6 +690,12 @@ enum memstate ram_state(const struct ram *r)
     return memstate_of(r->table, ram_free_pages(r) * r->page);
 }
 
+enum memstate ram_state_after(const struct ram *r, size_t pages)
+{
+    size_t f = ram_free_pages(r);
+    return memstate_of(r->table, (pages < f ? f - pages : 0) * r->page);
+}
+
 void ram_force_state(struct ram *r, enum memstate s)
 {
     lock(r->sh);

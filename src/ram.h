@@ -146,6 +146,10 @@ void ram_credit(struct ram *r, size_t pages);
 size_t ram_total_pages(const struct ram *r);
 size_t ram_free_pages(const struct ram *r);
 enum memstate ram_state(const struct ram *r);
+/* The state a commit of `pages` more would leave the device in: the state
+ * a request the cap refused met (the device's state is still the one
+ * before it). */
+enum memstate ram_state_after(const struct ram *r, size_t pages);
 
 /* Forces the device into state s (free RAM pinned just inside it), or back
  * to the state its free RAM gives with MEMSTATE_NORMAL or MEMSTATE_COUNT. */

@@ -453,6 +453,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         if (rr == RAM_STATE_CAP) {
             s->fail_cap++;
             entry_note_reason(LOG_REASON_STATE_CAP);
+            entry_note_state(ram_state_after(s->ram, fresh));
         } else {
             s->fail_ram++;
             entry_note_reason(LOG_REASON_RAM);

@@ -43,6 +43,14 @@ run "$CEBOX" run --thresholds ppc --state critical "$P/hog" mmap 12
 if [ $? -eq 1 ] && has "memory-state cap\|, RAM 0" "$TMP/err"; then ok "critical: a 12 KB commit fails"; else bad "critical: a 12 KB commit fails"; fi
 run "$CEBOX" run --quiet --thresholds ppc "$P/hog" mmap 20
 [ $? -eq 0 ] && ok "normal: a 20 KB commit succeeds" || bad "normal: a 20 KB commit succeeds"
+# A commit the cap refuses in normal state (it would take free RAM under the
+# low level) is logged with the state it met, not the one it started from.
+rm -rf "$TMP/capstate"; mkdir "$TMP/capstate"
+run "$CEBOX" run --quiet --out "$TMP/capstate" --ram 1M --thresholds ppc "$P/hog" mmap 950
+"$CEBOX" report "$TMP/capstate" > "$TMP/out" 2>&1
+if has "reason: refused by the low/critical memory cap (1); memory state: \(low\|critical\) (1)" "$TMP/out"; then
+    ok "a cap refusal in normal state is logged with the state it met"
+else bad "a cap refusal in normal state is logged with the state it met"; fi
 
 # Scheduled and commanded states.
 run "$CEBOX" run --out "$TMP/sched" --state-schedule 1s:low "$P/statewatch" 2 5 "$TMP/pid"

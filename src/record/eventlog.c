@@ -550,7 +550,8 @@ static bool skip_when_full(const struct cebox_core *core)
     return full;
 }
 
-static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD err, enum log_reason reason)
+static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD err, enum log_reason reason,
+                   enum memstate met)
 {
     pthread_once(&atfork_once, register_atfork);
     if (skip_when_full(core)) {
@@ -562,6 +563,9 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
     uint64_t when = now_ns(CLOCK_MONOTONIC);
     uint32_t tid = (uint32_t)os_gettid();
     enum memstate state = ram_state(&core->ram);
+    if (met > state) {
+        state = met;
+    }
     uint64_t ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
     struct slot_stats st;
     slot_get_stats(core->slot, &st);
@@ -598,12 +602,12 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
     pthread_mutex_unlock(&lg.lock);
 }
 
-void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason)
+void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason, enum memstate met)
 {
     struct cebox_core *core = core_get();
     if (core->settings.out_dir[0] != '\0' && core->slot != NULL) {
         int saved = errno; /* the caller sets errno as libc would */
-        record(core, api, size, err, reason);
+        record(core, api, size, err, reason, met);
         errno = saved;
     }
 }

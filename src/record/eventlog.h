@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "cebox/winmem.h"
+#include "memstate.h"
 #include "record/logformat.h"
 #include "record/runsummary.h"
 
@@ -50,8 +51,11 @@ void eventlog_start(struct cebox_core *core);
  * is set: its reason, memory state, slot state, call stack and slot map;
  * nothing otherwise.  err is the Win32 error the entry point fails with (0
  * when CE sets none, as for a full fixed-size heap).  Only entry_fail
- * calls it (entry.h says when and from where); errno is left as it was. */
-void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason);
+ * calls it (entry.h says when and from where); errno is left as it was.
+ * met: the state the request met when worse than the device's now (a
+ * commit the cap refused), MEMSTATE_NORMAL otherwise: the worse is
+ * recorded. */
+void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason, enum memstate met);
 
 /* Failures counted but not recorded in this process (since its fork): the
  * log had reached CEBOX_LOG_LIMIT. */
