@@ -1112,7 +1112,11 @@ static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
     if (r == -1) {
         return MAP_FAILED;
     }
-    summary_note_outside_map(len);
+    /* A call made while cebox is inside is cebox's own (the unwinder's,
+     * the loader's for dladdr): never counted as the program's memory. */
+    if (!entry_inside) {
+        summary_note_outside_map(len);
+    }
     return (void *)r;
 }
 
@@ -1196,8 +1200,7 @@ API int munmap(void *addr, size_t len)
         }
         return 0;
     }
-    if (entry_inside) {
-        summary_note_outside_unmap(len);
+    if (entry_inside) { /* cebox's own mapping: not counted (real_mmap) */
         return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
     }
     struct ctx c;
