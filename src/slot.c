@@ -95,6 +95,9 @@ struct slot {
     uint32_t reserved_blocks, peak_reserved_blocks;
     uint32_t min_largest_free_run; /* the smallest longest free run so far (the timeline) */
     size_t committed_pages, peak_committed_pages, lma_bytes;
+    /* Of committed_pages, those of the heap's reservations; and their
+     * share at the peak (the rest was mapped by the program itself). */
+    size_t heap_committed_pages, heap_pages_at_peak;
     size_t stale_pages;     /* pages marked PG_STALE, in the slot and the LMA */
     size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
 };
@@ -319,11 +322,20 @@ static bool find_region(struct slot *s, uintptr_t a, struct region *out)
 
 /* ---- page operations on one region (lock held) ---- */
 
-static void note_committed_locked(struct slot *s, size_t added)
+static bool heap_tag(uint8_t tag)
+{
+    return tag == SLOT_TAG_HEAP_REGION || tag == SLOT_TAG_HEAP_LARGE;
+}
+
+static void note_committed_locked(struct slot *s, const struct region *r, size_t added)
 {
     s->committed_pages += added;
+    if (heap_tag(r->info->tag)) {
+        s->heap_committed_pages += added;
+    }
     if (s->committed_pages > s->peak_committed_pages) {
         s->peak_committed_pages = s->committed_pages;
+        s->heap_pages_at_peak = s->heap_committed_pages;
     }
 }
 
@@ -479,7 +491,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     mark_memblocks(s, r, first, count);
     r->info->committed += fresh;
     r->info->unmapped -= remapped;
-    note_committed_locked(s, fresh);
+    note_committed_locked(s, r, fresh);
     check_region_counts(s, r);
     return 0;
 }
@@ -511,6 +523,9 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     }
     r->info->committed -= dropped;
     s->committed_pages -= dropped;
+    if (heap_tag(r->info->tag)) {
+        s->heap_committed_pages -= dropped;
+    }
     ram_credit(s->ram, dropped);
     check_region_counts(s, r);
 }
@@ -1018,6 +1033,15 @@ void slot_set_tag(struct slot *s, void *base, enum slot_tag tag)
     struct region r;
     pthread_mutex_lock(&s->lock);
     if (find_region(s, (uintptr_t)base, &r) && r.base == (uintptr_t)base) {
+        /* Pages committed before the tag move with it (the peak's share
+         * stays as it was counted). */
+        if (heap_tag(r.info->tag) != heap_tag((uint8_t)tag)) {
+            if (heap_tag((uint8_t)tag)) {
+                s->heap_committed_pages += r.info->committed;
+            } else {
+                s->heap_committed_pages -= r.info->committed;
+            }
+        }
         r.info->tag = (uint8_t)tag;
     }
     pthread_mutex_unlock(&s->lock);
@@ -1054,6 +1078,7 @@ void slot_get_stats(struct slot *s, struct slot_stats *out)
     out->min_largest_free_run = s->min_largest_free_run;
     out->committed_pages = s->committed_pages;
     out->peak_committed_pages = s->peak_committed_pages;
+    out->heap_pages_at_peak = s->heap_pages_at_peak;
     out->lma_reserved_bytes = s->lma_bytes;
     out->fail_exhausted = s->fail_exhausted;
     out->fail_fragmented = s->fail_fragmented;

@@ -59,6 +59,9 @@ struct slot_stats {
     uint32_t reserved_blocks, peak_reserved_blocks;
     uint32_t min_largest_free_run; /* the smallest largest_free_run reached */
     size_t committed_pages, peak_committed_pages; /* slot and LMA */
+    /* The heap's reservations' share of peak_committed_pages (the rest:
+     * anonymous mappings and VirtualAlloc). */
+    size_t heap_pages_at_peak;
     size_t lma_reserved_bytes;
     /* Failed requests by reason: no free run and too few free blocks; no
      * free run although enough blocks are free (fragmentation); no RAM;

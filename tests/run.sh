@@ -110,4 +110,12 @@ if has "injected 1" "$TMP/err" && ! has "outside the slot" "$TMP/err"; then
     ok "cebox's own mappings (the unwinder's) are not counted outside the slot"
 else bad "cebox's own mappings (the unwinder's) are not counted outside the slot"; fi
 
+# Committed slot memory by kind: one 1 MB anonymous mapping is not heap.
+rm -rf "$TMP/kinds"; mkdir "$TMP/kinds"
+run "$CEBOX" run --out "$TMP/kinds" "$P/hog" mmap 1024
+kinds='slot committed at its peak: heap [0-9.]* [KMb][a-zB]*, mappings and VirtualAlloc 10[0-9][0-9]\.[0-9] KB'
+if grep -q "$kinds" "$TMP/err" && "$CEBOX" report "$TMP/kinds" 2>&1 | grep -q "$kinds"; then
+    ok "the summary splits committed slot memory by kind (at exit and in the report)"
+else bad "the summary splits committed slot memory by kind (at exit and in the report)"; fi
+
 finish

@@ -751,6 +751,7 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
         log_put_u64(&e, s->heap_live_blocks);
         put_cstr(&e, s->private_device);
         log_put_u64(&e, s->fail_injected);
+        log_put_u64(&e, s->peak_committed_heap_pages);
         emit_locked(&e);
         pthread_mutex_unlock(&lg.lock);
     }

@@ -63,6 +63,13 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
                run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
                run_summary_bytes(b, sizeof b, s->peak_committed_pages * s->page_size));
+    if (s->kinds_known && s->peak_committed_pages != 0) {
+        uint64_t heap = s->peak_committed_heap_pages;
+        uint64_t mapped = s->peak_committed_pages > heap ? s->peak_committed_pages - heap : 0;
+        n = append(buf, n, cap, "cebox:   slot committed at its peak: heap %s, mappings and VirtualAlloc %s\n",
+                   run_summary_bytes(a, sizeof a, heap * s->page_size),
+                   run_summary_bytes(b, sizeof b, mapped * s->page_size));
+    }
     if (s->headroom_known) {
         n = append(buf, n, cap, "cebox:   headroom: smallest largest free run %u blocks (%s), peak %u blocks reserved\n",
                    (unsigned)s->min_largest_free_run,

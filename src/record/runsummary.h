@@ -46,6 +46,11 @@ struct run_summary {
      * reached; printed when known (at exit, not from an old log). */
     bool headroom_known;
     uint32_t min_largest_free_run;
+    /* The process heap's share of peak_committed_pages (the rest: anonymous
+     * mappings and VirtualAlloc); printed when known (absent from older
+     * logs, read as 0 there). */
+    bool kinds_known;
+    uint64_t peak_committed_heap_pages;
 };
 
 /* What the summary says after the numbers about the call stacks. */

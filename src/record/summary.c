@@ -158,6 +158,8 @@ static void collect(struct cebox_core *core, struct run_summary *out, bool locks
         out->headroom_known = true;
         out->min_largest_free_run = ss.min_largest_free_run;
         out->peak_committed_pages = ss.peak_committed_pages;
+        out->kinds_known = true;
+        out->peak_committed_heap_pages = ss.heap_pages_at_peak;
         out->fail_exhausted = ss.fail_exhausted;
         out->fail_fragmented = ss.fail_fragmented;
         out->fail_ram = ss.fail_ram;

@@ -324,6 +324,10 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
     if (d->pos < d->len) {
         s.fail_injected = log_get_u64(d);
     }
+    if (d->pos < d->len) {
+        s.kinds_known = true;
+        s.peak_committed_heap_pages = log_get_u64(d);
+    }
     if (d->short_read) {
         return too_short(log, "summary");
     }
