@@ -130,7 +130,10 @@ static void map(struct built *b, uint32_t seq)
 /* An exit summary; `trailing` u64 fields after outside_peak (0: a log of
  * before libc_malloc_bytes; 4: with it, unrecorded_failures and the live
  * heap at exit), then the private-device string when `device` is not NULL. */
-static void summary_with(struct built *b, uint32_t pid, int trailing, const char *device)
+/* A summary record: `trailing` optional u64 fields after the fixed ones,
+ * then the device string when not NULL and `after` u64 fields (30, 31,
+ * ...) after it. */
+static void summary_tail(struct built *b, uint32_t pid, int trailing, const char *device, int after)
 {
     struct log_enc e;
     log_enc_begin(&e, rec, sizeof rec, LOG_REC_SUMMARY);
@@ -156,7 +159,15 @@ static void summary_with(struct built *b, uint32_t pid, int trailing, const char
     if (device != NULL) {
         log_put_str(&e, device, strlen(device));
     }
+    for (int i = 0; i < after; i++) {
+        log_put_u64(&e, (uint64_t)(30 + i));
+    }
     add(b, &e);
+}
+
+static void summary_with(struct built *b, uint32_t pid, int trailing, const char *device)
+{
+    summary_tail(b, pid, trailing, device, 0);
 }
 
 static void summary(struct built *b, uint32_t pid)
@@ -230,6 +241,8 @@ static void reads_every_field(void **state)
     assert_int_equal(p->summary.libc_malloc_bytes, 0); /* absent: an older log */
     assert_int_equal(p->summary.unrecorded_failures, 0);
     assert_int_equal(p->summary.heap_live_blocks, 0);
+    assert_false(p->summary.kinds_known); /* absent: read as 0, not printed */
+    assert_int_equal(p->summary.peak_committed_heap_pages, 0);
     assert_int_equal(p->exit_ns, 2000000000ull);
     logread_free(&log);
 }
@@ -275,6 +288,31 @@ static void reads_the_private_device_reason(void **state)
     run_summary_format(&log.procs[0].summary, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
     assert_non_null(strstr(text, "\ncebox:   device: private (could not join the session /dev/shm/s: "
                                  "Permission denied)\n"));
+    logread_free(&log);
+}
+
+/* The heap's share of the committed peak: the field after fail_injected,
+ * and its line in the text. */
+static void reads_the_committed_kinds(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    summary_tail(&b, 4242, 4, "", 2); /* fail_injected 30, heap pages 31 */
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct run_summary *s = &log.procs[0].summary;
+    assert_int_equal(s->fail_injected, 30);
+    assert_true(s->kinds_known);
+    assert_int_equal(s->peak_committed_heap_pages, 31);
+    char text[4096];
+    run_summary_format(s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    /* peak committed 3 pages of 4096 in this record: the heap's 31 exceed
+     * it, so the rest is 0, never a wrapped count */
+    assert_non_null(strstr(text, "\ncebox:   slot committed at its peak: heap 124.0 KB, "
+                                 "mappings and VirtualAlloc 0 bytes\n"));
     logread_free(&log);
 }
 
@@ -455,6 +493,7 @@ int main(void)
         cmocka_unit_test(reads_every_field),
         cmocka_unit_test(reads_the_optional_summary_fields),
         cmocka_unit_test(reads_the_private_device_reason),
+        cmocka_unit_test(reads_the_committed_kinds),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),
