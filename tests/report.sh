@@ -561,4 +561,10 @@ mkdir -p "$TMP/empty"
 check "a directory without logs: exit 2, says how to record" sh -c "test $st -eq 2 && grep -q 'no event logs' '$TMP/rerr'"
 "$CEBOX" report "$TMP/nothing-here" > /dev/null 2>&1; check "a missing path: exit 2" test $? -eq 2
 
+# A size that needs no rounding is printed once: "size 4000 bytes".
+rm -rf "$TMP/small"; mkdir "$TMP/small"
+"$CEBOX" run --quiet --out "$TMP/small" --fail-nth 1 --fail-size-min 4000 --fail-size-max 4000 "$P/hog" 8 > /dev/null 2>&1
+"$CEBOX" report "$TMP/small" > "$TMP/text" 2>&1
+check "text: a small size printed once" grep -q "^site 1: 1 failure, malloc family, size 4000 bytes\$" "$TMP/text"
+
 finish
