@@ -109,6 +109,10 @@ run "$CEBOX" run --out "$TMP/own" --fail-nth 1 --fail-size-min 4000 --fail-size-
 if has "injected 1" "$TMP/err" && ! has "outside the slot" "$TMP/err"; then
     ok "cebox's own mappings (the unwinder's) are not counted outside the slot"
 else bad "cebox's own mappings (the unwinder's) are not counted outside the slot"; fi
+if has "^cebox:   own memory (cebox's, not the program's): bookkeeping [0-9.]* [KMb][a-zB]* at exit, mappings peak [1-9][0-9.]* [KMb]" "$TMP/err" &&
+    "$CEBOX" report "$TMP/own" 2>&1 | grep -q "^cebox:   own memory (cebox's"; then
+    ok "cebox's own memory is reported on a line of its own (at exit and in the report)"
+else bad "cebox's own memory is reported on a line of its own (at exit and in the report)"; fi
 
 # Committed slot memory by kind: one 1 MB anonymous mapping is not heap.
 rm -rf "$TMP/kinds"; mkdir "$TMP/kinds"

@@ -1114,7 +1114,9 @@ static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
     }
     /* A call made while cebox is inside is cebox's own (the unwinder's,
      * the loader's for dladdr): never counted as the program's memory. */
-    if (!entry_inside) {
+    if (entry_inside) {
+        summary_note_own_map(len);
+    } else {
         summary_note_outside_map(len);
     }
     return (void *)r;
@@ -1200,7 +1202,8 @@ API int munmap(void *addr, size_t len)
         }
         return 0;
     }
-    if (entry_inside) { /* cebox's own mapping: not counted (real_mmap) */
+    if (entry_inside) { /* cebox's own mapping (real_mmap) */
+        summary_note_own_unmap(len);
         return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
     }
     struct ctx c;

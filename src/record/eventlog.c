@@ -752,6 +752,8 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
         put_cstr(&e, s->private_device);
         log_put_u64(&e, s->fail_injected);
         log_put_u64(&e, s->peak_committed_heap_pages);
+        log_put_u64(&e, s->own_meta_bytes);
+        log_put_u64(&e, s->own_mapped_peak);
         emit_locked(&e);
         pthread_mutex_unlock(&lg.lock);
     }

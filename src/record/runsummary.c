@@ -109,6 +109,10 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
                    run_summary_bytes(a, sizeof a, s->outside_peak));
     }
+    if (s->own_known && s->own_mapped_peak != 0) { /* only when it mapped for itself: recording failures */
+        n = append(buf, n, cap, "cebox:   own memory (cebox's, not the program's): bookkeeping %s at exit, mappings peak %s\n",
+                   run_summary_bytes(a, sizeof a, s->own_meta_bytes), run_summary_bytes(b, sizeof b, s->own_mapped_peak));
+    }
     if (s->unrecorded_failures != 0) {
         n = append(buf, n, cap,
                    "cebox:   %llu of them not recorded: the log reached its size limit "

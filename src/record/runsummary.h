@@ -51,6 +51,11 @@ struct run_summary {
      * logs, read as 0 there). */
     bool kinds_known;
     uint64_t peak_committed_heap_pages;
+    /* cebox's own memory: its bookkeeping (meta.c) at exit and the peak of
+     * what it mapped besides (the unwinder's); never the program's.  Known
+     * at exit and from logs that hold it. */
+    bool own_known;
+    uint64_t own_meta_bytes, own_mapped_peak;
 };
 
 /* What the summary says after the numbers about the call stacks. */

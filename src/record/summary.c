@@ -20,6 +20,7 @@
 #include "entry.h"
 #include "record/ownfd.h"
 #include "heap/heap.h"
+#include "meta.h"
 #include "os.h"
 #include "record/eventlog.h"
 #include "record/leaks.h"
@@ -32,7 +33,12 @@ static void (*settle_at_exit)(void);
 static atomic_uint_fast64_t failures[LOG_API_COUNT];
 static atomic_size_t bad_frees, foreign_frees;
 static atomic_uint_fast64_t injected;
-static atomic_size_t outside_bytes, outside_peak;
+/* Bytes mapped and their peak: the program's outside the slot, and
+ * cebox's own (made while it is inside: the unwinder's, the loader's). */
+struct mapped {
+    atomic_size_t now, peak;
+};
+static struct mapped outside, own;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* A forked child is a new process: its summary counts its own events. */
@@ -96,19 +102,39 @@ void summary_note_bad_free(const void *p, int why)
     }
 }
 
+static void mapped_add(struct mapped *m, size_t len)
+{
+    size_t now = atomic_fetch_add(&m->now, len) + len;
+    size_t peak = atomic_load(&m->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&m->peak, &peak, now)) {
+    }
+}
+
+static void mapped_remove(struct mapped *m, size_t len)
+{
+    size_t now = atomic_load(&m->now);
+    while (!atomic_compare_exchange_weak(&m->now, &now, now > len ? now - len : 0)) {
+    }
+}
+
 void summary_note_outside_map(size_t len)
 {
-    size_t now = atomic_fetch_add(&outside_bytes, len) + len;
-    size_t peak = atomic_load(&outside_peak);
-    while (now > peak && !atomic_compare_exchange_weak(&outside_peak, &peak, now)) {
-    }
+    mapped_add(&outside, len);
 }
 
 void summary_note_outside_unmap(size_t len)
 {
-    size_t now = atomic_load(&outside_bytes);
-    while (!atomic_compare_exchange_weak(&outside_bytes, &now, now > len ? now - len : 0)) {
-    }
+    mapped_remove(&outside, len);
+}
+
+void summary_note_own_map(size_t len)
+{
+    mapped_add(&own, len);
+}
+
+void summary_note_own_unmap(size_t len)
+{
+    mapped_remove(&own, len);
 }
 
 /* What glibc's own malloc holds from the system (its arena and its mapped
@@ -182,7 +208,10 @@ static void collect(struct cebox_core *core, struct run_summary *out, bool locks
     out->fail_injected = atomic_load(&injected);
     out->bad_frees = atomic_load(&bad_frees);
     out->foreign_frees = atomic_load(&foreign_frees);
-    out->outside_peak = atomic_load(&outside_peak);
+    out->outside_peak = atomic_load(&outside.peak);
+    out->own_known = true;
+    out->own_meta_bytes = meta_bytes_in_use();
+    out->own_mapped_peak = atomic_load(&own.peak);
     /* Linked (not preloaded), glibc's malloc is the program's own. */
     out->libc_malloc_bytes = atomic_load(&preloaded) ? libc_malloc_bytes() : 0;
 }

@@ -48,6 +48,10 @@ void summary_note_bad_free(const void *p, int why);
 /* Mappings left to the kernel (files, shared memory, thread stacks). */
 void summary_note_outside_map(size_t len);
 void summary_note_outside_unmap(size_t len);
+/* Mappings cebox made for itself outside meta.c (while inside: the
+ * unwinder's, the loader's): its overhead, never the program's. */
+void summary_note_own_map(size_t len);
+void summary_note_own_unmap(size_t len);
 
 /* Writes the summary, as it stands, to fd (malloc_stats). */
 void summary_write(int fd, struct cebox_core *core);

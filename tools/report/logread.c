@@ -328,6 +328,11 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
         s.kinds_known = true;
         s.peak_committed_heap_pages = log_get_u64(d);
     }
+    if (d->pos < d->len) {
+        s.own_known = true;
+        s.own_meta_bytes = log_get_u64(d);
+        s.own_mapped_peak = log_get_u64(d);
+    }
     if (d->short_read) {
         return too_short(log, "summary");
     }
