@@ -243,6 +243,7 @@ static void reads_every_field(void **state)
     assert_int_equal(p->summary.heap_live_blocks, 0);
     assert_false(p->summary.kinds_known); /* absent: read as 0, not printed */
     assert_int_equal(p->summary.peak_committed_heap_pages, 0);
+    assert_false(p->summary.own_known);
     assert_int_equal(p->exit_ns, 2000000000ull);
     logread_free(&log);
 }
@@ -307,12 +308,36 @@ static void reads_the_committed_kinds(void **state)
     assert_int_equal(s->fail_injected, 30);
     assert_true(s->kinds_known);
     assert_int_equal(s->peak_committed_heap_pages, 31);
+    assert_false(s->own_known); /* cebox's own memory: absent here */
     char text[4096];
     run_summary_format(s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
     /* peak committed 3 pages of 4096 in this record: the heap's 31 exceed
      * it, so the rest is 0, never a wrapped count */
     assert_non_null(strstr(text, "\ncebox:   slot committed at its peak: heap 124.0 KB, "
                                  "mappings and VirtualAlloc 0 bytes\n"));
+    logread_free(&log);
+}
+
+/* cebox's own memory: the two fields after the committed kinds, and its
+ * line in the text. */
+static void reads_cebox_own_memory(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    summary_tail(&b, 4242, 4, "", 4); /* ..., own bookkeeping 32, own mappings 33 */
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct run_summary *s = &log.procs[0].summary;
+    assert_true(s->own_known);
+    assert_int_equal(s->own_meta_bytes, 32);
+    assert_int_equal(s->own_mapped_peak, 33);
+    char text[4096];
+    run_summary_format(s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    assert_non_null(strstr(text, "\ncebox:   own memory (cebox's, not the program's): bookkeeping 32 bytes at exit, "
+                                 "mappings peak 33 bytes\n"));
     logread_free(&log);
 }
 
@@ -494,6 +519,7 @@ int main(void)
         cmocka_unit_test(reads_the_optional_summary_fields),
         cmocka_unit_test(reads_the_private_device_reason),
         cmocka_unit_test(reads_the_committed_kinds),
+        cmocka_unit_test(reads_cebox_own_memory),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),
