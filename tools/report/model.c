@@ -63,14 +63,14 @@ static void reserve_frames(struct site *s, size_t *cap, size_t more)
 /* Appends the frames of the stack's address i to the site: its whole
  * inline chain, innermost first (on the heap when longer than the buffer). */
 static void add_address(struct symbolizer *sym, const struct lr_process *p, const struct lr_stack *st, uint32_t i,
-                        struct site *s, size_t *cap)
+                        bool is_return, struct site *s, size_t *cap)
 {
     const struct lr_module *m = st->module[i] >= 0 ? &p->modules[st->module[i]] : NULL;
     struct sym_frame buf[CHAIN_FRAMES] = {{NULL, NULL, 0, false}}, *sf = buf;
-    size_t n = m != NULL ? symbolize(sym, m, st->ips[i], true, buf, CHAIN_FRAMES) : 1;
+    size_t n = m != NULL ? symbolize(sym, m, st->ips[i], is_return, buf, CHAIN_FRAMES) : 1;
     if (n > CHAIN_FRAMES) {
         sf = report_xcalloc(n, sizeof *sf);
-        size_t again = symbolize(sym, m, st->ips[i], true, sf, n);
+        size_t again = symbolize(sym, m, st->ips[i], is_return, sf, n);
         n = again < n ? again : n;
     }
     reserve_frames(s, cap, n);
@@ -90,22 +90,36 @@ static void add_address(struct symbolizer *sym, const struct lr_process *p, cons
     }
 }
 
-static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, struct site *s)
+/* fault: the innermost address is the faulting instruction, not a
+ * return address (a crash stack). */
+static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, bool fault, struct site *s)
 {
     const struct lr_stack *st = s->stack_id != 0 ? logread_stack(p, s->stack_id) : NULL;
     size_t cap = 0;
     for (uint32_t i = 0; st != NULL && i < st->depth; i++) {
-        add_address(sym, p, st, i, s, &cap);
+        add_address(sym, p, st, i, !(fault && i == 0), s, &cap);
     }
+}
+
+static struct frame *symbolize_stack(struct symbolizer *sym, const struct lr_process *p, uint32_t id, bool fault,
+                                     size_t *nframes)
+{
+    struct site s = {.stack_id = id};
+    symbolize_site(sym, p, fault, &s);
+    *nframes = s.nframes;
+    return s.frames;
 }
 
 struct frame *report_symbolize_stack(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
                                      size_t *nframes)
 {
-    struct site s = {.stack_id = id};
-    symbolize_site(sym, p, &s);
-    *nframes = s.nframes;
-    return s.frames;
+    return symbolize_stack(sym, p, id, false, nframes);
+}
+
+struct frame *report_symbolize_crash(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
+                                     size_t *nframes)
+{
+    return symbolize_stack(sym, p, id, true, nframes);
 }
 
 /* A failure by its stack id, for grouping by sorting. */
@@ -157,7 +171,7 @@ struct site *report_group(struct symbolizer *sym, const struct lr_process *p, si
     free(refs);
     qsort(sites, n, sizeof *sites, by_count);
     for (size_t k = 0; k < n; k++) {
-        symbolize_site(sym, p, &sites[k]);
+        symbolize_site(sym, p, false, &sites[k]);
     }
     *nsites = n;
     return sites;

@@ -51,6 +51,11 @@ void report_free_sites(struct site *sites, size_t n);
 struct frame *report_symbolize_stack(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
                                      size_t *nframes);
 
+/* The same for a crash stack, whose innermost address is the faulting
+ * instruction itself (the others are return addresses). */
+struct frame *report_symbolize_crash(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
+                                     size_t *nframes);
+
 /* calloc that never returns NULL: out of memory ends the report (exit 2). */
 void *report_xcalloc(size_t n, size_t size);
 

@@ -58,6 +58,10 @@ struct leaks {
     uint64_t suppressed[2];                         /* bytes, blocks */
     struct frame *crash;                            /* the crash stack */
     size_t ncrash;
+    const struct lr_failure *before;                /* the last failure before a crash, or NULL */
+    struct frame *before_frames;                    /* its stack */
+    size_t nbefore;
+    bool inside_cebox;                              /* the crash's innermost frame is cebox's */
 };
 
 /* Suppressions in LeakSanitizer's form: `leak:PATTERN`, matched against
@@ -189,6 +193,54 @@ static int by_bytes(const void *a, const void *b)
     return x->leak->kind < y->leak->kind ? -1 : x->leak->kind > y->leak->kind;
 }
 
+/* ---- crash triage ---- */
+
+/* The module cebox's preload library is loaded as. */
+static const char cebox_preload_module[] = "cebox-preload.so";
+
+/* The last failure recorded before the crash, by time (the crash is at the
+ * exit summary cebox's signal handler wrote; without one, any failure is
+ * before it).  NULL when there is none. */
+static const struct lr_failure *last_failure_before_crash(const struct lr_process *p)
+{
+    const struct lr_failure *last = NULL;
+    for (size_t i = 0; i < p->nfailures; i++) {
+        const struct lr_failure *f = &p->failures[i];
+        if (p->has_summary && f->time_ns > p->exit_ns) {
+            continue;
+        }
+        if (last == NULL || f->time_ns >= last->time_ns) {
+            last = f;
+        }
+    }
+    return last;
+}
+
+/* For a process killed by a signal: the failure that may explain it, and
+ * whether the fault is cebox's own (innermost frame in its library). */
+static void triage_crash(struct symbolizer *sym, const struct lr_process *p, struct leaks *lk)
+{
+    if (!p->has_end || p->end.how != LOG_END_SIGNAL) {
+        return;
+    }
+    lk->before = last_failure_before_crash(p);
+    if (lk->before != NULL) {
+        lk->before_frames = report_symbolize_stack(sym, p, lk->before->stack_id, &lk->nbefore);
+    }
+    lk->inside_cebox = lk->ncrash != 0 && lk->crash[0].module != NULL &&
+                       strcmp(lk->crash[0].module, cebox_preload_module) == 0;
+}
+
+/* Milliseconds from the failure to the crash, or -1 when the crash's time
+ * is unknown (no exit summary). */
+static double ms_before_crash(const struct lr_process *p, const struct lr_failure *f)
+{
+    if (!p->has_summary || p->exit_ns < f->time_ns) {
+        return -1;
+    }
+    return (double)(p->exit_ns - f->time_ns) / 1e6;
+}
+
 /* The leak sites of p, symbolized, suppressions applied, most bytes first. */
 static void group_leaks(struct symbolizer *sym, const struct lr_process *p, struct leaks *lk)
 {
@@ -212,8 +264,9 @@ static void group_leaks(struct symbolizer *sym, const struct lr_process *p, stru
         qsort(lk->v, lk->n, sizeof *lk->v, by_bytes);
     }
     if (p->has_end && p->end.crash_stack_id != 0) {
-        lk->crash = report_symbolize_stack(sym, p, p->end.crash_stack_id, &lk->ncrash);
+        lk->crash = report_symbolize_crash(sym, p, p->end.crash_stack_id, &lk->ncrash);
     }
+    triage_crash(sym, p, lk);
 }
 
 static void free_leaks(struct leaks *lk)
@@ -223,6 +276,7 @@ static void free_leaks(struct leaks *lk)
     }
     free(lk->v);
     free(lk->crash);
+    free(lk->before_frames);
 }
 
 /* Has p unsuppressed definitely or indirectly lost bytes? */
@@ -299,6 +353,62 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
     }
 }
 
+/* "SIGSEGV", or "signal N" for a number without a name. */
+static const char *signal_text(char *buf, size_t cap, int sig)
+{
+    const char *name = sigabbrev_np(sig);
+    if (name != NULL) {
+        snprintf(buf, cap, "SIG%s", name);
+    } else {
+        snprintf(buf, cap, "signal %d", sig);
+    }
+    return buf;
+}
+
+/* " at function file:line" of a stack's innermost frame, or the
+ * frame_text form when something is unknown. */
+static void text_where(FILE *out, const struct frame *frames, size_t n)
+{
+    char buf[512];
+    if (n == 0) {
+        return;
+    }
+    if (frames[0].function != NULL && frames[0].file != NULL) {
+        fprintf(out, " at %s %s:%d", frames[0].function, report_base_name(frames[0].file), frames[0].line);
+    } else {
+        fprintf(out, " at %s", frame_text(buf, sizeof buf, &frames[0]));
+    }
+}
+
+/* One line on a crash: where, and the last failed allocation before it
+ * (a program that did not check what malloc returned), or that the
+ * fault is in cebox's own code. */
+static void text_crash(FILE *out, const struct lr_process *p, const struct leaks *lk)
+{
+    if (!p->has_end || p->end.how != LOG_END_SIGNAL) {
+        return;
+    }
+    char sig[32];
+    fprintf(out, "pid %u died of %s", (unsigned)p->pid, signal_text(sig, sizeof sig, p->end.value));
+    text_where(out, lk->crash, lk->ncrash);
+    if (lk->inside_cebox) {
+        fprintf(out, ": crash inside cebox (a cebox bug: please report it)");
+    }
+    const struct lr_failure *f = lk->before;
+    if (f != NULL) {
+        double ms = ms_before_crash(p, f);
+        if (ms >= 0) {
+            fprintf(out, ", %.2f ms after", ms);
+        } else {
+            fprintf(out, ", after");
+        }
+        fprintf(out, " the %s failure of %s(%" PRIu64 ")", f->reason == LOG_REASON_INJECTED ? "injected" : "last",
+                log_api_name(f->api), f->size);
+        text_where(out, lk->before_frames, lk->nbefore);
+    }
+    fputc('\n', out);
+}
+
 /* How p ended, and its leaks (--leaks): the summary's lines, then each
  * site not suppressed, most bytes first. */
 static void text_ending(FILE *out, const struct lr_process *p, const struct leaks *lk)
@@ -330,6 +440,7 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
             text_frame(out, i, &lk->crash[i]);
         }
     }
+    text_crash(out, p, lk);
     if (p->has_end && (p->end.flags & LOG_END_UNLOCKED)) {
         fprintf(out, "(the leak table was read without its lock: the signal interrupted its owner)\n");
     }
@@ -499,6 +610,38 @@ static void json_total(FILE *out, const char *name, uint64_t bytes, uint64_t blo
             last ? "" : ", ");
 }
 
+/* "crash" of a process: null unless a signal killed it. */
+static void json_crash(FILE *out, const struct lr_process *p, const struct leaks *lk)
+{
+    fputs(", \"crash\": ", out);
+    if (!p->has_end || p->end.how != LOG_END_SIGNAL) {
+        fputs("null", out);
+        return;
+    }
+    char sig[32];
+    fputs("{\"signal\": ", out);
+    json_str(out, signal_text(sig, sizeof sig, p->end.value));
+    fprintf(out, ", \"fault_addr\": %" PRIu64 ", \"inside_cebox\": %s, \"stack\": ", p->end.fault_addr,
+            lk->inside_cebox ? "true" : "false");
+    json_frames(out, lk->crash, lk->ncrash);
+    fputs(", \"after_failure\": ", out);
+    const struct lr_failure *f = lk->before;
+    if (f == NULL) {
+        fputs("null}", out);
+        return;
+    }
+    double ms = ms_before_crash(p, f);
+    if (ms >= 0) {
+        fprintf(out, "{\"ms_before\": %.3f", ms);
+    } else {
+        fputs("{\"ms_before\": null", out);
+    }
+    fprintf(out, ", \"reason\": \"%s\", \"api\": \"%s\", \"size\": %" PRIu64 ", \"stack\": ",
+            log_reason_key(f->reason), log_api_name(f->api), f->size);
+    json_frames(out, lk->before_frames, lk->nbefore);
+    fputs("}}", out);
+}
+
 /* exit, crash, leaks and leak_totals of a process. */
 static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks *lk)
 {
@@ -515,6 +658,7 @@ static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks
         }
         fputs("}", out);
     }
+    json_crash(out, p, lk);
     fputs(", \"leaks\": ", out);
     if (!p->has_end || !(p->end.flags & LOG_END_LEAKS)) {
         fputs("null, \"leak_totals\": null", out);
