@@ -58,6 +58,25 @@ assert c["stack"][0]["function"] == "plain_crash" and c["stack"][0]["line"] == i
 PY
 then ok "json: after_failure null without a failure"; else bad "json: after_failure null without a failure"; fi
 
+# ---- the first allocation call is the unwinder's own, in cebox's crash
+# handler: fault injection must not see it (it once hung there, unwinding
+# from inside the unwinder)
+# (in a process group of its own, killed whole after 20 s: a hang must fail
+# the check, not the suite)
+set -m
+"$CEBOX" run --out "$TMP/d" --fail-nth 1 "$P/crash_after_oom" crash > "$TMP/out4" 2>&1 < /dev/null &
+pg=$!
+set +m
+for _ in $(seq 200); do kill -0 "$pg" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pg" 2>/dev/null && kill -KILL -- "-$pg" 2>/dev/null
+st=0
+wait "$pg" || st=$?
+if [ "$st" -eq 139 ] && grep -q "injected 0\|failed allocations: 0" "$TMP/out4"; then
+    ok "a crash handler's unwind is no program call: not injected into, no hang (exit 139)"
+else
+    bad "a crash handler's unwind is no program call: not injected into, no hang (exit $st, expected 139)"
+fi
+
 # ---- a process that exited has no crash
 "$CEBOX" run --out "$TMP/c" "$P/crash_after_oom" > /dev/null 2>&1
 "$CEBOX" report --format json "$TMP/c" > "$TMP/json3" 2> /dev/null

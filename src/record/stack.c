@@ -22,6 +22,7 @@
 #include "meta.h"
 #include "record/logformat.h"
 #include "record/unwpipe.h"
+#include "entry.h"
 #include "os.h"
 
 #define uthash_malloc(sz) meta_alloc(sz)
@@ -224,7 +225,16 @@ size_t stack_capture(uintptr_t *ips, size_t max)
         max = LOG_MAX_DEPTH;
     }
     void *raw[LOG_MAX_DEPTH + OWN_FRAMES_SLACK];
+    /* What libunwind allocates or maps is cebox's, never the program's: with
+     * the guard set it goes to the bootstrap arena or the kernel, and no
+     * hook (fault injection) sees it.  Without it, a failure injected into
+     * libunwind's own mmap would be recorded, and so unwound, from inside
+     * unw_backtrace, which then waits for the lock it holds (a crash
+     * handler's capture hung so). */
+    int was_inside = entry_inside;
+    entry_inside = 1;
     int n = unw_backtrace(raw, (int)(max + OWN_FRAMES_SLACK));
+    entry_inside = was_inside;
     if (n <= 0) {
         return 0;
     }
