@@ -213,6 +213,16 @@ else
         bad "--error-exitcode without --leaks is refused"
 fi
 
+# ---- --error-exitcode without --out: the logs' directory follows TMPDIR, and is removed
+mkdir -p "$TMP/tmpd"
+TMPDIR="$TMP/tmpd" "$CEBOX" run --leaks --quiet --error-exitcode 23 sh -c 'echo "$CEBOX_OUT"' > "$TMP/tmpd.out" 2>&1
+case $(cat "$TMP/tmpd.out") in
+"$TMP/tmpd/cebox-leaks-"*)
+    if [ -z "$(ls -A "$TMP/tmpd")" ]; then ok "--error-exitcode's log directory is made under TMPDIR and removed"
+    else bad "--error-exitcode's log directory under TMPDIR was left: $(ls -A "$TMP/tmpd")"; fi ;;
+*) bad "--error-exitcode's log directory is not under TMPDIR: $(cat "$TMP/tmpd.out")" ;;
+esac
+
 # ---- without --leaks: nothing tracked
 mkdir -p "$TMP/off"
 "$CEBOX" run --out "$TMP/off" "$P/leaky" struct > /dev/null 2> "$TMP/off.err"

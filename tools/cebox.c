@@ -571,7 +571,7 @@ struct leak_check {
     int exitcode; /* -1: none */
     const char **suppressions;
     size_t n;
-    char tmpdir[64]; /* the logs' directory when --out was not given */
+    char tmpdir[sizeof ((struct cebox_settings *)0)->out_dir]; /* the logs' directory when --out was not given */
 };
 
 /* Takes "--error-exitcode N" or "--suppressions FILE" at argv[*i]: 0, 1
@@ -615,8 +615,16 @@ static int leak_check_prepare(struct leak_check *lc, struct cebox_settings *s)
     if (lc->exitcode < 0 || s->out_dir[0] != '\0') {
         return 0;
     }
-    snprintf(lc->tmpdir, sizeof lc->tmpdir, "/tmp/cebox-leaks-XXXXXX");
-    if (mkdtemp(lc->tmpdir) == NULL) {
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] != '/') {
+        base = "/tmp";
+    }
+    int n = snprintf(lc->tmpdir, sizeof lc->tmpdir, "%s/cebox-leaks-XXXXXX", base);
+    if (n < 0 || (size_t)n >= sizeof lc->tmpdir) {
+        errno = ENAMETOOLONG;
+    }
+    if (n < 0 || (size_t)n >= sizeof lc->tmpdir || mkdtemp(lc->tmpdir) == NULL) {
+        lc->tmpdir[0] = '\0'; /* nothing of ours to remove at the end */
         fprintf(stderr, "cebox: --error-exitcode: cannot make a directory for the logs: %s\n", strerror(errno));
         return -1;
     }
