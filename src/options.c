@@ -151,7 +151,7 @@ static const struct option_def table[] = {
     {"follow", "CEBOX_FOLLOW", BOOL_OPTION(follow), .default_value = "yes",
      .help = "programs started by the program run under cebox too (--no-follow: no)"},
     {"state", "CEBOX_STATE", CHOICE_OPTION(state), .choices = state_names, .default_value = "normal",
-     .help = "start in this memory state (free RAM pinned just inside it)"},
+     .help = "start in this memory state (free RAM pinned just inside it, or see --state-by)"},
     {"state-schedule", "CEBOX_STATE_SCHEDULE", SCHEDULE_OPTION(schedule), .default_doc = "none",
      .help = "change the state over time, e.g. 0.5s:low,10s:normal (normal: free RAM decides)"},
     {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", SIGNAL_OPTION(hibernate_signal), .default_value = "none",
