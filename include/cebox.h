@@ -57,9 +57,11 @@ int cebox_memory_state(void);
 size_t cebox_free_ram(void);
 size_t cebox_total_ram(void);
 
-/* Forces the device into a state (free RAM pinned just inside it), for
- * every process of the run; CEBOX_STATE_NORMAL hands it back to free RAM.
- * Returns 0, or -1 for an unknown state. */
+/* Forces the device into a state (free RAM pinned just inside it, or with
+ * CEBOX_STATE_BY=ballast RAM taken as by another process), for every
+ * process of the run; CEBOX_STATE_NORMAL hands it back to free RAM.
+ * Returns 0, or -1 for an unknown state or one the table has not
+ * (CEBOX_STATE_LIMITED under the ce5 table). */
 int cebox_force_state(int state);
 
 /* Registers fn(ctx) to run when this process gets a hibernate notice (the

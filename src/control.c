@@ -59,10 +59,12 @@ CEBOX_EXPORT size_t cebox_total_ram(void)
 
 CEBOX_EXPORT int cebox_force_state(int state)
 {
-    if (state < CEBOX_STATE_NORMAL || state > CEBOX_STATE_CRITICAL) {
+    struct ram *r = &core_get()->ram;
+    if (state < CEBOX_STATE_NORMAL || state > CEBOX_STATE_CRITICAL ||
+        (state == CEBOX_STATE_LIMITED && r->table != NULL && r->table->limited == 0)) {
         return -1;
     }
-    ram_force_state(&core_get()->ram, (enum memstate)state);
+    ram_force_state(r, (enum memstate)state);
     return 0;
 }
 
@@ -80,15 +82,18 @@ static atomic_bool watcher_running;
 
 /* The notice watcher: CE posts WM_HIBERNATE to the application's message
  * queue; cebox has no queue to post to, so a thread of its own (started
- * with the first callback) picks the notices up every 20 ms and runs the
- * callbacks.  Running them inside an arbitrary malloc call instead would
- * re-enter whatever the program was doing (stdio, its own locks). */
+ * with the first callback) sleeps on this process's notice count (a futex:
+ * the shell's notice wakes it at once; 20 ms at most, should a wake be
+ * missed) and runs the callbacks.  Running them inside an arbitrary malloc
+ * call instead would re-enter whatever the program was doing (stdio, its
+ * own locks). */
+#define WATCH_TIMEOUT_MS 20
+
 static void *watch_notices(void *arg)
 {
     struct cebox_core *c = arg;
-    struct timespec tick = {0, 20 * 1000 * 1000};
     for (;;) {
-        nanosleep(&tick, NULL);
+        ram_wait_notice(&c->ram, atomic_load(&notices_seen), WATCH_TIMEOUT_MS);
         core_deliver_hibernate(c);
     }
     return NULL;
@@ -111,8 +116,10 @@ static void start_watcher(void)
 
 void core_restart_watcher(void)
 {
-    /* After fork the child has no watcher thread. */
+    /* After fork the child has no watcher thread, and a row of its own
+     * whose count starts afresh: the parent's notices are not the child's. */
     atomic_store(&watcher_running, false);
+    atomic_store(&notices_seen, ram_notices(&core_get()->ram));
     if (atomic_load(&ncallbacks) > 0) {
         start_watcher();
     }

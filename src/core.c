@@ -41,6 +41,7 @@ static int init_private(struct cebox_core *c, const struct cebox_settings *s)
     if (ram_init(&c->ram, s->ram / p->page_size, p->page_size, t) != 0) {
         return -1;
     }
+    ram_set_force_mode(&c->ram, (enum ram_force_mode)s->state_by);
     if (s->state != MEMSTATE_NORMAL) {
         ram_force_state(&c->ram, (enum memstate)s->state);
     }
@@ -163,8 +164,10 @@ struct heap *core_process_heap(struct cebox_core *c)
     if (h == NULL) {
         DWORD err = 0;
         h = heap_create(heap_ops_for(c->settings.profile->heap), c->slot, 0, 0, 0, &err);
-        /* The timeline's heap figures, only where a log will use them. */
-        if (h != NULL && h->ops->publish != NULL && c->settings.out_dir[0] != '\0') {
+        /* The heap's figures, only where they are read: the timeline's log,
+         * or the session's shell (a notice that released nothing says
+         * whether the heap holds freed pages still committed). */
+        if (h != NULL && h->ops->publish != NULL && (c->settings.out_dir[0] != '\0' || c->ram.session)) {
             h->ops->publish(h, &c->ram);
         }
         atomic_store_explicit(&c->process_heap, h, memory_order_release);

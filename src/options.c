@@ -117,6 +117,7 @@ struct option_def {
 
 static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
 static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
+static const char *const state_by_names[] = {"pin", "ballast", NULL}; /* enum ram_force_mode */
 static const char *const summaries_names[] = {"all", "failures", "none", NULL}; /* enum summaries_mode */
 _Static_assert(sizeof summaries_names / sizeof summaries_names[0] == SUMMARIES_NONE + 2, "a name per mode");
 
@@ -150,7 +151,7 @@ static const struct option_def table[] = {
     {"follow", "CEBOX_FOLLOW", BOOL_OPTION(follow), .default_value = "yes",
      .help = "programs started by the program run under cebox too (--no-follow: no)"},
     {"state", "CEBOX_STATE", CHOICE_OPTION(state), .choices = state_names, .default_value = "normal",
-     .help = "start in this memory state (free RAM pinned just inside it)"},
+     .help = "start in this memory state (free RAM pinned just inside it, or see --state-by)"},
     {"state-schedule", "CEBOX_STATE_SCHEDULE", SCHEDULE_OPTION(schedule), .default_doc = "none",
      .help = "change the state over time, e.g. 0.5s:low,10s:normal (normal: free RAM decides)"},
     {"hibernate-signal", "CEBOX_HIBERNATE_SIGNAL", SIGNAL_OPTION(hibernate_signal), .default_value = "none",
@@ -207,6 +208,9 @@ static const struct option_def table[] = {
     {"fail-once-per-stack", "CEBOX_FAIL_ONCE_PER_STACK", PATH_OPTION(fail_once_file), .default_doc = "none",
      .help = "fail each distinct call stack once, remembering those failed so far in this file "
              "(shared by parallel and later runs)"},
+    {"state-by", "CEBOX_STATE_BY", CHOICE_OPTION(state_by), .choices = state_by_names, .default_value = "pin",
+     .help = "how a forced state is held: pin (free RAM pinned just inside it) or ballast (device RAM taken "
+             "as by another process, so the programs' frees move the state back up)"},
 };
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");
@@ -806,6 +810,35 @@ static int load_row(size_t i, const char *given, struct cebox_settings *s, char 
     return 0;
 }
 
+/* A state the table cannot give: limited under a table without a
+ * limited level (ce5), which would otherwise silently mean low. */
+static bool state_in_table(int state, int thresholds)
+{
+    const struct memstate_table *t = memstate_table_by_id((enum memstate_table_id)thresholds);
+    return state != MEMSTATE_LIMITED || t->limited != 0;
+}
+
+/* The settings that must agree with each other: --state and
+ * --state-schedule with --thresholds. */
+static int check_states_in_table(const struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
+{
+    const char *table_name = memstate_table_by_id((enum memstate_table_id)s->thresholds)->name;
+    struct schedule_step steps[SCHEDULE_MAX];
+    int n = s->schedule[0] != '\0' ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
+    const char *var = !state_in_table(s->state, s->thresholds) ? "CEBOX_STATE" : NULL;
+    for (int i = 0; i < n && var == NULL; i++) {
+        var = !state_in_table(steps[i].state, s->thresholds) ? "CEBOX_STATE_SCHEDULE" : NULL;
+    }
+    if (var == NULL) {
+        return 0;
+    }
+    snprintf(err, OPTIONS_ERR_MAX,
+             "%s: state limited is not valid with CEBOX_THRESHOLDS=%s, which has no limited level; "
+             "accepted: normal, low or critical (or a table with a limited level: hpc, ppc, hpc1k)",
+             var, table_name);
+    return -1;
+}
+
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
     const char *given[OPT_COUNT];
@@ -822,6 +855,9 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
                 return -1;
             }
         }
+    }
+    if (check_states_in_table(&s, err) != 0) {
+        return -1;
     }
     *out = s;
     return 0;

@@ -97,6 +97,7 @@ struct cebox_settings {
     int fail_state;               /* enum memstate: at least this state */
     char fail_once_file[256];     /* the stacks failed so far, across runs */
     bool leaks;           /* track every heap block's stack; leak report at exit */
+    int state_by;         /* enum ram_force_mode: how forced states are held (pin, ballast) */
     uint64_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 

@@ -12,6 +12,13 @@
  * file (/proc/PID/maps: device and inode): an image that exec'd took its
  * pages with it, and its row goes even when the new image cannot join.
  *
+ * Free RAM is the pages neither the members nor the ballast hold (a
+ * forced state under --state-by ballast); a pinned forced state caps it.
+ * The session's wake words are futexes: the charge or credit that crosses
+ * the hibernate level, and every join, changes shell_wake and wakes the
+ * shell after the lock is released; a notice wakes its member's watcher
+ * on the member's notice count.  Nothing is allocated to wake anyone.
+ *
  * Invariants checked here (invariant.h): every function named *_locked
  * runs with the lock held (a flag beside the mutex says so; unlocking
  * checks the mutex's own record of its owner); the used pages equal the
@@ -29,7 +36,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 4u /* 4: the members' timeline figures */
+#define RAM_VERSION 5u /* 4: the members' timeline figures; 5: wake words, joins, ballast */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -63,10 +73,16 @@ struct ram_shared {
     uint64_t total_pages, page;
     uint64_t used_pages;
     int32_t forced;    /* MEMSTATE_COUNT: none */
+    int32_t force_mode; /* enum ram_force_mode: how a forced state is held */
+    uint64_t ballast_pages; /* RAM a forced state took as another process would */
     uint32_t table;
     int32_t state;     /* the state after the last charge or credit */
     int32_t below_hibernate; /* free RAM is under the table's hibernate level */
     uint32_t transitions; /* how many were recorded (the ring keeps the last) */
+    /* Futex words (no lock needed): shell_wake changes at every crossing
+     * of the hibernate level and every join, and wakes the shell waiting
+     * on it; joins counts the members that took a row. */
+    uint32_t shell_wake, joins;
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
@@ -132,6 +148,34 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- waking without a lock: futexes on words of the device ----
+ * Shared futex operations (no FUTEX_PRIVATE_FLAG): the words live in a
+ * file mapped by several processes.  Neither side allocates or holds a
+ * lock; a wake with nobody waiting is one system call, and only crossings,
+ * joins and notices make one, never an ordinary charge. */
+
+static void futex_wake_all(uint32_t *word)
+{
+    (void)syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Sleeps while *word == seen, at most timeout_ms; a change before the
+ * call returns at once (EAGAIN), a signal early (EINTR): both are fine for
+ * callers that look again. */
+static void futex_wait_ms(uint32_t *word, uint32_t seen, unsigned timeout_ms)
+{
+    struct timespec t = {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L};
+    int saved = errno;
+    (void)syscall(SYS_futex, word, FUTEX_WAIT, seen, &t, NULL, 0);
+    errno = saved;
+}
+
+static void bump_and_wake(uint32_t *word)
+{
+    __atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+    futex_wake_all(word);
+}
+
 static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, uint32_t table,
                         int32_t forced, bool process_shared)
 {
@@ -148,6 +192,10 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     sh->page = page;
     sh->used_pages = 0;
     sh->forced = forced;
+    sh->force_mode = RAM_FORCE_PIN;
+    sh->ballast_pages = 0;
+    sh->shell_wake = 0;
+    sh->joins = 0;
     sh->table = table;
     sh->state = MEMSTATE_NORMAL;
     sh->transitions = 0;
@@ -332,6 +380,7 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
         sh->members[free_row].pid = pid;
         sh->members[free_row].committed = committed;
         sh->used_pages += committed;
+        __atomic_add_fetch(&sh->joins, 1, __ATOMIC_RELEASE);
     }
     return free_row;
 }
@@ -415,8 +464,10 @@ int ram_session_create(const char *path, size_t total_pages, size_t page,
     return 0;
 }
 
-/* Maps the session open on fd and takes a row in it. */
-static int attach(struct ram *r, int fd)
+/* Maps the session open on fd and, as a member, takes a row in it; a
+ * controller (`cebox state`, cebox run's setup) takes none: it commits
+ * nothing, and is no process for the shell to notify. */
+static int attach(struct ram *r, int fd, bool member)
 {
     size_t bytes = sizeof(struct ram_shared);
     struct stat st;
@@ -435,9 +486,16 @@ static int attach(struct ram *r, int fd)
     }
     *r = (struct ram){.sh = sh, .map_bytes = bytes, .page = sh->page, .session = true,
                       .table = memstate_table_by_id((enum memstate_table_id)sh->table)};
+    if (!member) {
+        r->member = -1;
+        return 0;
+    }
     lock(sh);
     r->member = add_member_locked(sh, (int32_t)getpid(), 0);
     unlock(sh);
+    /* The shell learns of a new member at once: one that joins a device
+     * already under the hibernate level is owed its notice. */
+    bump_and_wake(&sh->shell_wake);
     if (r->member < 0) {
         os_release(sh, bytes);
         r->sh = NULL;
@@ -447,15 +505,20 @@ static int attach(struct ram *r, int fd)
     return 0;
 }
 
-int ram_session_join(struct ram *r, const char *path)
+static int open_and_attach(struct ram *r, const char *path, bool member)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         return errno;
     }
-    int err = attach(r, fd);
+    int err = attach(r, fd, member);
     close(fd);
     return err;
+}
+
+int ram_session_join(struct ram *r, const char *path)
+{
+    return open_and_attach(r, path, true);
 }
 
 /* True when fd is open read-write on an original session file, the one at
@@ -486,7 +549,7 @@ int ram_session_join_fd(struct ram *r, int fd, const char *path)
     if (!names_the_session(fd, path)) {
         return ESTALE;
     }
-    return attach(r, fd);
+    return attach(r, fd, true);
 }
 
 /* An errno value's text without strerror: strerror translates through
@@ -553,7 +616,8 @@ static void fork_to_private(struct ram *r, size_t committed)
 {
     struct ram_shared *old = r->sh;
     size_t total = old->total_pages, old_bytes = r->map_bytes;
-    int32_t forced = old->forced;
+    int32_t forced = old->forced, force_mode = old->force_mode;
+    uint64_t ballast = old->ballast_pages;
     const struct memstate_table *t = r->table;
     if (ram_init(r, total, r->page, t) != 0) {
         r->member = -1;
@@ -564,6 +628,8 @@ static void fork_to_private(struct ram *r, size_t committed)
     os_release(old, old_bytes);
     lock(r->sh);
     r->sh->forced = forced;
+    r->sh->force_mode = force_mode;
+    r->sh->ballast_pages = ballast;
     r->sh->members[r->member].committed = committed;
     r->sh->used_pages = committed;
     unlock(r->sh);
@@ -585,6 +651,7 @@ void ram_forked(struct ram *r, size_t committed)
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
     unlock(r->sh);
+    bump_and_wake(&r->sh->shell_wake);
     point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
@@ -599,7 +666,8 @@ void ram_forked(struct ram *r, size_t committed)
 static size_t free_pages_locked(const struct ram_shared *sh, const struct memstate_table *t)
 {
     assert_held(sh);
-    size_t real = sh->used_pages >= sh->total_pages ? 0 : sh->total_pages - sh->used_pages;
+    uint64_t taken = sh->used_pages + sh->ballast_pages;
+    size_t real = taken >= sh->total_pages ? 0 : sh->total_pages - taken;
     if (sh->forced < MEMSTATE_COUNT) {
         size_t total = sh->total_pages * sh->page;
         size_t pinned = memstate_pinned_free(t, (enum memstate)sh->forced, total, sh->page) / sh->page;
@@ -608,27 +676,52 @@ static size_t free_pages_locked(const struct ram_shared *sh, const struct memsta
     return real;
 }
 
-/* Records a change of state (lock held), with the process that caused it. */
-static void note_state_locked(struct ram *r)
+/* What a change of free RAM owes, to be done once the lock is released:
+ * wake the shell (the hibernate level was crossed, either way), wake this
+ * process's own notice watcher (a private device's notice). */
+enum { WAKE_SHELL = 1, WAKE_SELF = 2 };
+
+/* Records a change of state (lock held), with the process that caused it;
+ * returns the wakes it owes (WAKE_*). */
+static unsigned note_state_locked(struct ram *r)
 {
     struct ram_shared *sh = r->sh;
     size_t free_pages = free_pages_locked(sh, r->table);
     enum memstate now = memstate_of(r->table, free_pages * sh->page);
     bool below = r->table != NULL && free_pages * sh->page < r->table->hibernate;
+    unsigned wakes = 0;
+    if (below != (sh->below_hibernate != 0)) {
+        __atomic_add_fetch(&sh->shell_wake, 1, __ATOMIC_RELEASE);
+        wakes |= WAKE_SHELL;
+    }
     if (below && !sh->below_hibernate && !r->session && r->member >= 0) {
         /* A device of its own: this process is its only application, so it
          * gets the notice itself.  (In a session, cebox run sends them.) */
         __atomic_add_fetch(&sh->members[r->member].notices, 1, __ATOMIC_RELEASE);
+        wakes |= WAKE_SELF;
     }
     sh->below_hibernate = below;
     if ((int32_t)now == sh->state) {
-        return;
+        return wakes;
     }
     struct ram_transition *t = &sh->ring[sh->transitions % RAM_TRANSITIONS];
     *t = (struct ram_transition){.time_ns = now_ns(), .free_bytes = free_pages * sh->page,
                                  .pid = (int32_t)getpid(), .from = sh->state, .to = (int32_t)now};
     sh->transitions++;
     sh->state = (int32_t)now;
+    return wakes;
+}
+
+/* Unlocks, then makes the wakes note_state_locked asked for. */
+static void unlock_and_wake(struct ram *r, unsigned wakes)
+{
+    unlock(r->sh);
+    if (wakes & WAKE_SHELL) {
+        futex_wake_all(&r->sh->shell_wake);
+    }
+    if ((wakes & WAKE_SELF) && r->member >= 0) {
+        futex_wake_all(&r->sh->members[r->member].notices);
+    }
 }
 
 enum ram_result ram_charge(struct ram *r, size_t pages)
@@ -644,12 +737,10 @@ enum ram_result ram_charge(struct ram *r, size_t pages)
         sh->members[r->member].committed += pages;
         sh->members[r->member].last_active = now_ns();
     }
-    if (v == COMMIT_OK) {
-        note_state_locked(r);
-    }
+    unsigned wakes = v == COMMIT_OK ? note_state_locked(r) : 0;
     DEBUG_INVARIANT(sh->used_pages == members_sum_locked(sh),
                     "the device's used pages are the sum of its members' pages");
-    unlock(sh);
+    unlock_and_wake(r, wakes);
     return v == COMMIT_OK ? RAM_OK : v == COMMIT_NO_RAM ? RAM_NO_RAM : RAM_STATE_CAP;
 }
 
@@ -666,10 +757,10 @@ void ram_credit(struct ram *r, size_t pages)
         m->committed -= back;
         sh->used_pages -= back;
     }
-    note_state_locked(r);
+    unsigned wakes = note_state_locked(r);
     DEBUG_INVARIANT(sh->used_pages == members_sum_locked(sh),
                     "the device's used pages are the sum of its members' pages");
-    unlock(sh);
+    unlock_and_wake(r, wakes);
 }
 
 size_t ram_total_pages(const struct ram *r)
@@ -696,13 +787,45 @@ enum memstate ram_state_after(const struct ram *r, size_t pages)
     return memstate_of(r->table, (pages < f ? f - pages : 0) * r->page);
 }
 
+/* The ballast that puts free RAM just inside state s now (lock held):
+ * what free RAM, without a ballast, has beyond the state's pinned level. */
+static uint64_t ballast_for_locked(const struct ram *r, enum memstate s)
+{
+    const struct ram_shared *sh = r->sh;
+    assert_held(sh);
+    if (s == MEMSTATE_NORMAL) {
+        return 0;
+    }
+    size_t total = sh->total_pages * sh->page;
+    uint64_t level = memstate_pinned_free(r->table, s, total, sh->page) / sh->page;
+    uint64_t unballasted = sh->used_pages >= sh->total_pages ? 0 : sh->total_pages - sh->used_pages;
+    return unballasted > level ? unballasted - level : 0;
+}
+
 void ram_force_state(struct ram *r, enum memstate s)
 {
     lock(r->sh);
-    /* Forcing "normal" hands the state back to free RAM. */
-    r->sh->forced = (int32_t)(s == MEMSTATE_NORMAL ? MEMSTATE_COUNT : s);
-    note_state_locked(r);
+    if (r->sh->force_mode == RAM_FORCE_BALLAST) {
+        r->sh->forced = MEMSTATE_COUNT;
+        r->sh->ballast_pages = ballast_for_locked(r, s);
+    } else {
+        /* Forcing "normal" hands the state back to free RAM. */
+        r->sh->forced = (int32_t)(s == MEMSTATE_NORMAL ? MEMSTATE_COUNT : s);
+        r->sh->ballast_pages = 0;
+    }
+    unlock_and_wake(r, note_state_locked(r));
+}
+
+void ram_set_force_mode(struct ram *r, enum ram_force_mode m)
+{
+    lock(r->sh);
+    r->sh->force_mode = (int32_t)m;
     unlock(r->sh);
+}
+
+size_t ram_ballast_pages(const struct ram *r)
+{
+    return (size_t)__atomic_load_n(&r->sh->ballast_pages, __ATOMIC_RELAXED);
 }
 
 /* ---- hibernate notices ---- */
@@ -712,7 +835,37 @@ uint32_t ram_notices(const struct ram *r)
     if (r->sh == NULL || r->member < 0) {
         return 0;
     }
-    return __atomic_load_n(&r->sh->members[r->member].notices, __ATOMIC_RELAXED);
+    return __atomic_load_n(&r->sh->members[r->member].notices, __ATOMIC_ACQUIRE);
+}
+
+void ram_wait_notice(const struct ram *r, uint32_t seen, unsigned timeout_ms)
+{
+    if (r->sh == NULL || r->member < 0) {
+        struct timespec t = {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+        return;
+    }
+    futex_wait_ms(&r->sh->members[r->member].notices, seen, timeout_ms);
+}
+
+uint32_t ram_shell_word(const struct ram *r)
+{
+    return __atomic_load_n(&r->sh->shell_wake, __ATOMIC_ACQUIRE);
+}
+
+void ram_wait_shell(const struct ram *r, uint32_t seen, unsigned timeout_ms)
+{
+    futex_wait_ms(&r->sh->shell_wake, seen, timeout_ms);
+}
+
+void ram_wake_shell(struct ram *r)
+{
+    bump_and_wake(&r->sh->shell_wake);
+}
+
+uint32_t ram_joins(const struct ram *r)
+{
+    return __atomic_load_n(&r->sh->joins, __ATOMIC_ACQUIRE);
 }
 
 size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max)
@@ -744,15 +897,23 @@ size_t ram_member_committed(struct ram *r, int32_t pid)
     return bytes;
 }
 
-void ram_send_notice(struct ram *r, int32_t pid)
+bool ram_send_notice(struct ram *r, int32_t pid)
 {
+    int row = -1;
     lock(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         if (r->sh->members[i].pid == pid) {
             __atomic_add_fetch(&r->sh->members[i].notices, 1, __ATOMIC_RELEASE);
+            row = i;
         }
     }
     unlock(r->sh);
+    if (row >= 0) {
+        /* The member's watcher sleeps on this word (a row taken by another
+         * process meanwhile only gets a spurious wake). */
+        futex_wake_all(&r->sh->members[row].notices);
+    }
+    return row >= 0;
 }
 
 uint32_t ram_transitions(struct ram *r, uint32_t since, struct ram_transition *out, uint32_t max)
@@ -778,10 +939,27 @@ size_t ram_hibernate_threshold(const struct ram *r)
 int ram_session_force(const char *path, enum memstate s)
 {
     struct ram r;
-    int err = ram_session_join(&r, path);
+    int err = open_and_attach(&r, path, false);
     if (err != 0) {
         return err;
     }
+    if (s == MEMSTATE_LIMITED && r.table != NULL && r.table->limited == 0) {
+        err = ENOTSUP;
+    } else {
+        ram_force_state(&r, s);
+    }
+    ram_release(&r);
+    return err;
+}
+
+int ram_session_force_by(const char *path, enum ram_force_mode m, enum memstate s)
+{
+    struct ram r;
+    int err = open_and_attach(&r, path, false);
+    if (err != 0) {
+        return err;
+    }
+    ram_set_force_mode(&r, m);
     ram_force_state(&r, s);
     ram_release(&r);
     return 0;

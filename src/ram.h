@@ -151,20 +151,50 @@ enum memstate ram_state(const struct ram *r);
  * before it). */
 enum memstate ram_state_after(const struct ram *r, size_t pages);
 
-/* Forces the device into state s (free RAM pinned just inside it), or back
- * to the state its free RAM gives with MEMSTATE_NORMAL or MEMSTATE_COUNT. */
+/* How a forced state is held.  PIN: free RAM is pinned just inside the
+ * state whatever the programs commit or free.  BALLAST: the device takes
+ * RAM as another process would, enough to put free RAM just inside the
+ * state at the moment of forcing; the programs' commits then lower free RAM
+ * further and their frees raise it, so a program that releases memory
+ * moves the state back up (a state above the present one is not reached:
+ * a ballast cannot give RAM). */
+enum ram_force_mode { RAM_FORCE_PIN = 0, RAM_FORCE_BALLAST = 1 };
+
+/* Forces the device into state s (held as the device's force mode says),
+ * or back to the state its free RAM gives with MEMSTATE_NORMAL or
+ * MEMSTATE_COUNT (the ballast, if any, is given back). */
 void ram_force_state(struct ram *r, enum memstate s);
+/* Sets how the device holds forced states from now on (the device's,
+ * so every member's forcing follows it). */
+void ram_set_force_mode(struct ram *r, enum ram_force_mode m);
+/* The pages the ballast holds now (0 without one). */
+size_t ram_ballast_pages(const struct ram *r);
 
 /* ---- hibernate notices (cebox run is the device's shell) ---- */
 
 /* Hibernate notices sent to this process so far (a cheap, lock-free read). */
 uint32_t ram_notices(const struct ram *r);
+/* Sleeps until this process's notice count is no longer `seen`, at most
+ * timeout_ms (a futex on its row: ram_send_notice wakes it at once); may
+ * return early.  Without a row it just sleeps. */
+void ram_wait_notice(const struct ram *r, uint32_t seen, unsigned timeout_ms);
+/* The shell's wake word: it changes whenever free RAM crosses the
+ * hibernate level (either way), a member joins, or ram_wake_shell is
+ * called.  ram_wait_shell sleeps while it still reads `seen`, at most
+ * timeout_ms (may return early); the crossing charge or credit wakes it
+ * once the device's lock is released, with no allocation. */
+uint32_t ram_shell_word(const struct ram *r);
+void ram_wait_shell(const struct ram *r, uint32_t seen, unsigned timeout_ms);
+void ram_wake_shell(struct ram *r);
+/* How many members took a row so far (it only grows). */
+uint32_t ram_joins(const struct ram *r);
 /* The live members other than the caller, dead ones reclaimed first. */
 size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max);
 /* Bytes committed by member pid now (0 once it is gone). */
 size_t ram_member_committed(struct ram *r, int32_t pid);
-/* Counts one more notice for member pid. */
-void ram_send_notice(struct ram *r, int32_t pid);
+/* Counts one more notice for member pid and wakes its watcher; false
+ * when pid is no member (any more). */
+bool ram_send_notice(struct ram *r, int32_t pid);
 /* Copies the transitions recorded since number `since` (at most max, the
  * ring keeps the last RAM_TRANSITIONS); returns how many. */
 uint32_t ram_transitions(struct ram *r, uint32_t since, struct ram_transition *out, uint32_t max);
@@ -214,8 +244,12 @@ size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t m
 bool ram_process_gone(int32_t pid);
 
 /* Forces the state of the session file at path (for `cebox state`).
- * Returns 0 or an errno value. */
+ * Returns 0 or an errno value (ENOTSUP: limited under a table without a
+ * limited level, nothing changed). */
 int ram_session_force(const char *path, enum memstate s);
+/* Sets the force mode of the session file at path and forces state s in
+ * it (cebox run, before the program starts).  Returns 0 or an errno value. */
+int ram_session_force_by(const char *path, enum ram_force_mode m, enum memstate s);
 
 /* Tests only: takes the device's lock and returns with it held and the
  * used pages off by `skew`, as a member that dies in the middle of an

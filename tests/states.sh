@@ -3,8 +3,10 @@
 # budget shared by the processes of a run, a killed member's pages given
 # back, the low/critical caps, forced and scheduled states, `cebox state`,
 # hibernate notices (callback and signal, in least-recently-active order,
-# with the released bytes logged), --close-apps, and programs that change
-# user.
+# with the released bytes logged and why nothing was; at once after the
+# crossing; to a program started under the level), limited refused under
+# ce5, forced states held by a ballast, --close-apps, and programs that
+# change user.
 set -u
 . "${top_srcdir:-.}/tests/testlib.sh"
 CEBOX="$BUILD_ABS/cebox"
@@ -147,9 +149,80 @@ else
     echo "# skipped: the change-of-user tests need root and setpriv"
 fi
 
+# The start race: a program that joins a device already under the
+# hibernate level (--state low from the start) gets its notice, in every
+# run (the shell once began its round before the program had joined, and
+# sent "notices to 0 process(es)").
+lost=0
+for i in 1 2 3 4 5 6; do
+    run "$CEBOX" run --quiet --thresholds ppc --state low "$P/notice" wait 10
+    [ $? -eq 0 ] || lost=$((lost + 1))
+done
+[ $lost -eq 0 ] && ok "a program started under the hibernate level gets its notice (6 runs)" ||
+    bad "a program started under the hibernate level gets its notice ($lost of 6 runs lost it)"
+
+# The crossing commit wakes the shell at once, and the shell's notice the
+# program's watcher: the median latency from the crossing commit to the
+# callback over 7 rounds is under 5 ms (with the shell's 20 ms tick and
+# the watcher's 20 ms poll it was about 20 ms), so a program committing a
+# page every 150 us still has its notice before the low level, 32 pages
+# further on ppc.  The benchmark's own program, with few rounds.
+run "$CEBOX" run --quiet --ram 1M --thresholds ppc "$BUILD_ABS/bench/bench_notice" 7
+median=$(sed -n 's/^notice latency over [0-9]* rounds: median \([0-9]*\) us.*/\1/p' "$TMP/out")
+if [ -n "$median" ] && [ "$median" -lt 5000 ]; then
+    ok "a notice follows the crossing commit at once (median ${median} us)"
+else bad "a notice follows the crossing commit at once (median ${median:-none} us)"; fi
+
+# ce5 has no limited level: forcing limited there is refused, not taken for low.
+run "$CEBOX" run --thresholds ce5 --state limited true
+if [ $? -eq 2 ] && has "^cebox: CEBOX_STATE: state limited is not valid with CEBOX_THRESHOLDS=ce5, which has no limited level; accepted: normal, low or critical" "$TMP/err" &&
+   [ "$(wc -l < "$TMP/err")" -eq 1 ]; then
+    ok "--state limited under ce5 is refused in one line"
+else bad "--state limited under ce5 is refused in one line"; fi
+run "$CEBOX" run --state-schedule 0.5s:limited true
+if [ $? -eq 2 ] && has "^cebox: CEBOX_STATE_SCHEDULE: state limited is not valid with CEBOX_THRESHOLDS=ce5" "$TMP/err"; then
+    ok "--state-schedule with limited under ce5 is refused"
+else bad "--state-schedule with limited under ce5 is refused"; fi
+run "$CEBOX" run --quiet sh -c "'$CEBOX' state \"\$CEBOX_SESSION\" limited; echo \"state exit \$?\""
+if has "^state exit 2$" "$TMP/out" && has "the session's table has no limited level" "$TMP/err"; then
+    ok "cebox state SESSION limited under ce5 is refused"
+else bad "cebox state SESSION limited under ce5 is refused"; fi
+
+# A forced state held by a ballast (--state-by ballast) lets the program
+# recover: forced low while it holds 7 MB, it frees them at its notice and
+# the state returns to normal.  Pinned (the default), it stays low.  The
+# notice goes to the program only: `cebox state` is no member of the
+# session (it once got the first notice, and its 1 s window).
+recover_run() { # MODE SECONDS: runs `notice recover`, forcing low once it holds its memory
+    rm -f "$TMP/pid"
+    "$CEBOX" run --summaries none --state-by "$1" --ram 16M --thresholds ppc "$P/notice" recover 7000 "$2" "$TMP/pid" \
+        > "$TMP/out" 2> "$TMP/err" &
+    runner=$!
+    i=0; while ! [ -s "$TMP/pid" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -s "$TMP/pid" ] && "$CEBOX" state "$(cat "$TMP/pid")" low
+    wait $runner
+}
+recover_run ballast 20
+if [ $? -eq 0 ] && has "^state 0 after freeing 7000 KB" "$TMP/out" &&
+   [ "$(sed -n 's/.*hibernate notice to pid \([0-9]*\):.*/\1/p' "$TMP/err")" = "$(cat "$TMP/pid")" ]; then
+    ok "--state-by ballast: a program that frees after its notice returns to normal"
+else bad "--state-by ballast: a program that frees after its notice returns to normal"; fi
+recover_run pin 1
+if [ $? -eq 1 ] && has "^state 2 after freeing 7000 KB" "$TMP/out"; then
+    ok "--state-by pin: the forced state stays whatever the program frees"
+else bad "--state-by pin: the forced state stays whatever the program frees"; fi
+
+# A notice that released nothing says why when the heap holds its freed
+# items' pages still committed.
+rm -rf "$TMP/nofree"; mkdir "$TMP/nofree"
+run "$CEBOX" run --quiet --ram 1M --thresholds ppc --out "$TMP/nofree" "$P/notice" nofree 20 "$TMP/nofree/cebox.session"
+if [ $? -eq 0 ] && has "hibernate notice to pid [0-9]*: released 0 KB in [0-9]* ms (free RAM now [0-9]* KB): the heap holds [0-9.]* [KM]B free but committed; HeapCompact (malloc_trim) returns it$" "$TMP/nofree/cebox.session"; then
+    ok "a notice that released nothing names the heap's free but committed pages"
+else bad "a notice that released nothing names the heap's free but committed pages"; cat "$TMP/nofree/cebox.session"; fi
+
 # Bad values for every memory-state option are refused clearly.
 for bad_opt in "--thresholds=wince" "--state=panic" "--state-schedule=2s:low,1s:normal" "--state-schedule=soon" \
-               "--hibernate-signal=FOO" "--hibernate-signal=99" "--close-apps=maybe" "--ram=12X"; do
+               "--hibernate-signal=FOO" "--hibernate-signal=99" "--close-apps=maybe" "--ram=12X" "--state-by=sometimes"; do
     run "$CEBOX" run "$bad_opt" true
     if [ $? -eq 2 ] && has "is not valid; accepted:" "$TMP/err"; then ok "refused: $bad_opt"; else bad "refused: $bad_opt"; fi
 done

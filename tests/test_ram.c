@@ -2,7 +2,8 @@
  * test_ram.c - the device RAM's session directly: the file cebox run
  * creates, joining through an inherited descriptor, refusing a descriptor
  * that names another file, a member killed while it holds the session's
- * lock, a member that exec'd, and a full member table.
+ * lock, a member that exec'd, and a full member table; forced states held
+ * by a ballast or pinned, the shell's wake word, limited under ce5.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -391,6 +392,102 @@ static void test_a_full_member_table(void **state)
     alarm(0);
 }
 
+/* A private device of 256 pages with the ppc table (hibernate 224 KB,
+ * low 96 KB), its forced states held as `mode` says, charged 100 pages
+ * and then forced low. */
+static void forced_low_holding_100(struct ram *r, enum ram_force_mode mode)
+{
+    assert_int_equal(ram_init(r, 256, PAGE, memstate_table_by_id(MEMSTATE_TABLE_PPC)), 0);
+    ram_set_force_mode(r, mode);
+    assert_int_equal(ram_charge(r, 100), RAM_OK);
+    ram_force_state(r, MEMSTATE_LOW);
+    assert_int_equal(ram_state(r), MEMSTATE_LOW);
+    assert_int_equal(ram_free_pages(r), 96 * 1024 / PAGE - 1); /* just inside low */
+}
+
+static void test_a_ballast_lets_frees_move_the_state_back_up(void **state)
+{
+    (void)state;
+    struct ram r;
+    forced_low_holding_100(&r, RAM_FORCE_BALLAST);
+    assert_int_equal(ram_ballast_pages(&r), 256 - 100 - (96 * 1024 / PAGE - 1));
+    ram_credit(&r, 100);
+    assert_int_equal(ram_state(&r), MEMSTATE_NORMAL);
+    assert_int_equal(ram_free_pages(&r), 100 + 96 * 1024 / PAGE - 1);
+    /* Commits take it down again (the last page by itself: the CE rule
+     * refuses a large commit that would enter low). */
+    assert_int_equal(ram_charge(&r, 99), RAM_OK);
+    assert_int_equal(ram_state(&r), MEMSTATE_LIMITED);
+    assert_int_equal(ram_charge(&r, 1), RAM_OK);
+    assert_int_equal(ram_state(&r), MEMSTATE_LOW);
+    ram_force_state(&r, MEMSTATE_NORMAL); /* gives the ballast back */
+    assert_int_equal(ram_ballast_pages(&r), 0);
+    assert_int_equal(ram_free_pages(&r), 156);
+    ram_release(&r);
+}
+
+static void test_a_pinned_state_stays_whatever_is_freed(void **state)
+{
+    (void)state;
+    struct ram r;
+    forced_low_holding_100(&r, RAM_FORCE_PIN);
+    assert_int_equal(ram_ballast_pages(&r), 0);
+    ram_credit(&r, 100);
+    assert_int_equal(ram_state(&r), MEMSTATE_LOW);
+    ram_release(&r);
+}
+
+/* The shell's wake word changes when free RAM crosses the hibernate level
+ * (down and up) and when a member joins, not at an ordinary charge; the
+ * private device's own notice is counted at the crossing down. */
+static void test_the_wake_word_follows_crossings_and_joins(void **state)
+{
+    (void)state;
+    struct ram r;
+    assert_int_equal(ram_init(&r, 256, PAGE, memstate_table_by_id(MEMSTATE_TABLE_PPC)), 0);
+    uint32_t w = ram_shell_word(&r);
+    assert_int_equal(ram_charge(&r, 10), RAM_OK);
+    assert_int_equal(ram_shell_word(&r), w);
+    assert_int_equal(ram_charge(&r, 256 - 10 - 224 * 1024 / PAGE), RAM_OK); /* free exactly at the level */
+    assert_int_equal(ram_shell_word(&r), w);
+    assert_int_equal(ram_notices(&r), 0);
+    assert_int_equal(ram_charge(&r, 1), RAM_OK); /* under it */
+    assert_int_not_equal(ram_shell_word(&r), w);
+    assert_int_equal(ram_notices(&r), 1);
+    w = ram_shell_word(&r);
+    ram_credit(&r, 1); /* over it again */
+    assert_int_not_equal(ram_shell_word(&r), w);
+    ram_release(&r);
+
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    w = ram_shell_word(&a);
+    uint32_t joins = ram_joins(&a);
+    struct ram b;
+    assert_int_equal(ram_session_join(&b, path), 0);
+    assert_int_not_equal(ram_shell_word(&a), w);
+    assert_int_equal(ram_joins(&a), joins + 1);
+    /* `cebox state` is no member: it takes no row, so the shell never
+     * counts it among the processes to notify. */
+    assert_int_equal(ram_session_force(path, MEMSTATE_LOW), 0);
+    assert_int_equal(ram_joins(&a), joins + 1);
+    assert_int_equal(ram_state(&a), MEMSTATE_LOW);
+    ram_release(&b);
+    ram_release(&a);
+    close(fd);
+}
+
+/* ce5 has no limited level: a session there refuses to be forced limited. */
+static void test_limited_is_refused_under_ce5(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    assert_int_equal(ram_session_force(path, MEMSTATE_LIMITED), ENOTSUP);
+    assert_int_equal(ram_session_force(path, MEMSTATE_LOW), 0);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +498,10 @@ int main(void)
         cmocka_unit_test(test_a_member_that_execd_is_reclaimed),
         cmocka_unit_test(test_a_full_member_table),
         cmocka_unit_test(test_the_timeline_figures_of_a_member_and_its_forked_child),
+        cmocka_unit_test(test_a_ballast_lets_frees_move_the_state_back_up),
+        cmocka_unit_test(test_a_pinned_state_stays_whatever_is_freed),
+        cmocka_unit_test(test_the_wake_word_follows_crossings_and_joins),
+        cmocka_unit_test(test_limited_is_refused_under_ce5),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -458,9 +458,21 @@ static int start_session(struct cebox_settings *s)
     unsigned salt = (unsigned)now_seconds() ^ ((unsigned)getpid() << 8);
     for (int attempt = 0; attempt < 16; attempt++, salt = salt * 1103515245u + 12345u) {
         snprintf(s->session, sizeof s->session, "%s/cebox-session-%d-%08x", dir, (int)getpid(), salt);
-        enum memstate forced = s->state == MEMSTATE_NORMAL ? MEMSTATE_COUNT : (enum memstate)s->state;
+        bool pinned = s->state != MEMSTATE_NORMAL && s->state_by == RAM_FORCE_PIN;
+        enum memstate forced = pinned ? (enum memstate)s->state : MEMSTATE_COUNT;
         int err = ram_session_create(s->session, s->ram / s->profile->page_size, s->profile->page_size,
                                      (enum memstate_table_id)s->thresholds, forced, &s->session_fd);
+        if (err == 0 && s->state_by == RAM_FORCE_BALLAST) {
+            /* Before the program starts: it never sees the device otherwise. */
+            err = ram_session_force_by(s->session, RAM_FORCE_BALLAST, (enum memstate)s->state);
+            if (err != 0) {
+                unlink(s->session);
+                if (s->session_fd >= 0) {
+                    close(s->session_fd);
+                }
+                err = err == EEXIST ? EIO : err; /* not a name to try again */
+            }
+        }
         if (err == 0) {
             setenv("CEBOX_SESSION", s->session, 1);
             char fd[16];
@@ -905,8 +917,11 @@ static int cmd_state(int argc, char **argv)
     int err = ram_session_force(target, st);
     if (err != 0) {
         fprintf(stderr, "cebox: %s: %s\n", target,
-                err == EINVAL ? "not a cebox session file" : strerror(err));
-        return 1;
+                err == EINVAL    ? "not a cebox session file"
+                : err == ENOTSUP ? "state limited is not valid: the session's table has no limited level; "
+                                   "accepted: normal, low or critical"
+                                 : strerror(err));
+        return err == ENOTSUP ? EXIT_USAGE : 1;
     }
     return 0;
 }

@@ -7,7 +7,11 @@
  * so that `cebox report` given OUT/STAR.log reads only those), which begins with the
  * session file's path.
  *
- * A tick every 20 ms (or at once when the child ends):
+ * A tick every 20 ms, at once when the child ends, and at once when free
+ * RAM crosses the hibernate level or a process joins the session (a thread
+ * of the shell sleeps on the session's wake word, a futex the crossing
+ * charge wakes, and passes the wake on through an eventfd the tick's poll
+ * includes):
  *  - the state schedule's next step, when due;
  *  - new state transitions from the session's ring, logged with the time,
  *    free RAM and the process whose charge caused them;
@@ -15,7 +19,11 @@
  *    session's processes get a notice one at a time, least recently active
  *    first (the most recent, the "foreground" one, last), each followed by
  *    a window (up to 1 s, over as soon as free RAM is back over the level)
- *    in which what it released is measured; the round stops as
+ *    in which what it released is measured (when it released nothing
+ *    while its heap holds freed pages still committed, the line says so:
+ *    only HeapCompact or malloc_trim gives those back); a process that
+ *    joins during the round (one started under the level, as with --state
+ *    low) is queued too, so none is missed; the round stops as
  *    soon as free RAM is back over the level, and the next round needs free
  *    RAM to go over the level and under it again (once per entry, as CE);
  *  - the timeline (with --out, every --sample-interval): each member's
@@ -37,8 +45,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -53,6 +64,9 @@
 #define NOTICE_WINDOW_NS (1000 * 1000 * 1000L) /* at most; it ends early once RAM is back */
 #define CLOSE_GRACE_NS (8 * 1000 * 1000 * 1000LL)
 #define MAX_MEMBERS 256
+/* Freed heap pages still committed worth a word when a notice released
+ * nothing: a 64 KB block's worth (less is the heap's own overhead). */
+#define FREE_COMMITTED_WORTH_SAYING (64 * 1024)
 
 struct shell {
     const struct cebox_settings *s;
@@ -62,7 +76,10 @@ struct shell {
     uint32_t transitions_seen;
     /* hibernate round */
     bool armed;             /* free RAM went over the level since the last round */
-    struct ram_member_info queue[MAX_MEMBERS];
+    bool in_round;
+    bool none_to_notify;    /* under the level, but no process to notify yet */
+    uint32_t joins_seen;    /* the session's join count when the queue was last filled */
+    struct ram_member_info queue[MAX_MEMBERS]; /* this round's members; [0, next) noticed */
     size_t queued, next;
     int32_t noticed_pid;    /* waiting for its window to end, or 0 */
     size_t noticed_before;
@@ -72,6 +89,10 @@ struct shell {
     uint64_t kill_at;
     /* the timeline */
     uint64_t next_sample;
+    /* the crossing waker */
+    int wake_fd;            /* eventfd the waker thread writes to, or -1 */
+    pthread_t waker;
+    atomic_bool stop_waker;
 };
 
 static uint64_t now_ns(void)
@@ -128,27 +149,106 @@ static int by_activity(const void *a, const void *b)
     return x->last_active_ns < y->last_active_ns ? -1 : x->last_active_ns > y->last_active_ns;
 }
 
+static bool queued_already(const struct shell *sh, int32_t pid)
+{
+    for (size_t i = 0; i < sh->queued; i++) {
+        if (sh->queue[i].pid == pid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adds the members not yet in this round's queue, and orders the part not
+ * yet noticed least recently active first.  Returns how many it added. */
+static size_t queue_new_members(struct shell *sh)
+{
+    struct ram_member_info m[MAX_MEMBERS];
+    sh->joins_seen = ram_joins(&sh->ram); /* before the scan: a later join is seen next time */
+    size_t n = ram_members(&sh->ram, m, MAX_MEMBERS), added = 0;
+    for (size_t i = 0; i < n && sh->queued < MAX_MEMBERS; i++) {
+        if (!queued_already(sh, m[i].pid)) {
+            sh->queue[sh->queued++] = m[i];
+            added++;
+        }
+    }
+    qsort(sh->queue + sh->next, sh->queued - sh->next, sizeof sh->queue[0], by_activity);
+    return added;
+}
+
+/* A round begins once there is a process to notify: the program may not
+ * have joined yet when free RAM is already under the level (--state low
+ * from the start). */
 static void start_round(struct shell *sh, size_t free_now)
 {
-    sh->queued = ram_members(&sh->ram, sh->queue, MAX_MEMBERS);
-    qsort(sh->queue, sh->queued, sizeof sh->queue[0], by_activity);
-    sh->next = 0;
+    if (sh->none_to_notify && ram_joins(&sh->ram) == sh->joins_seen) {
+        return; /* nobody new since the last look */
+    }
+    sh->queued = sh->next = 0;
+    sh->none_to_notify = queue_new_members(sh) == 0;
+    if (sh->none_to_notify) {
+        return;
+    }
     sh->armed = false;
+    sh->in_round = true;
     event(sh, "free RAM %zu KB is under the hibernate level (%zu KB): notices to %zu process(es), "
               "least recently active first",
           free_now / 1024, ram_hibernate_threshold(&sh->ram) / 1024, sh->queued);
 }
 
+static void end_round(struct shell *sh)
+{
+    sh->armed = true;
+    sh->in_round = false;
+    sh->none_to_notify = false;
+    sh->queued = sh->next = 0;
+}
+
+/* The next queued process that is still a member gets its notice. */
 static void send_next_notice(struct shell *sh, uint64_t now)
 {
-    int32_t pid = sh->queue[sh->next++].pid;
-    sh->noticed_before = ram_member_committed(&sh->ram, pid);
-    ram_send_notice(&sh->ram, pid);
-    if (sh->s->hibernate_signal != 0) {
-        kill(pid, sh->s->hibernate_signal);
+    while (sh->next < sh->queued) {
+        int32_t pid = sh->queue[sh->next++].pid;
+        size_t before = ram_member_committed(&sh->ram, pid);
+        if (!ram_send_notice(&sh->ram, pid)) {
+            continue; /* it left the session meanwhile */
+        }
+        if (sh->s->hibernate_signal != 0) {
+            kill(pid, sh->s->hibernate_signal);
+        }
+        sh->noticed_before = before;
+        sh->noticed_pid = pid;
+        sh->window_end = now + NOTICE_WINDOW_NS;
+        return;
     }
-    sh->noticed_pid = pid;
-    sh->window_end = now + NOTICE_WINDOW_NS;
+}
+
+/* "7.0 MB" or "512 KB". */
+static void format_size(char *out, size_t len, uint64_t bytes)
+{
+    if (bytes >= 1024 * 1024) {
+        snprintf(out, len, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
+    } else {
+        snprintf(out, len, "%llu KB", (unsigned long long)(bytes / 1024));
+    }
+}
+
+/* Why a notice released nothing, when the reason is the CE lesson: freed
+ * heap items leave their pages committed until the heap is compacted.
+ * "" when the member's heap holds no such pages (or publishes nothing). */
+static void why_nothing_released(struct shell *sh, int32_t pid, char *out, size_t len)
+{
+    struct ram_member_sample m[MAX_MEMBERS];
+    size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        uint64_t live = m[i].tl.heap_live_bytes, committed = m[i].tl.heap_committed_bytes;
+        if (m[i].pid == pid && committed > live && committed - live >= FREE_COMMITTED_WORTH_SAYING) {
+            char size[32];
+            format_size(size, sizeof size, committed - live);
+            snprintf(out, len, ": the heap holds %s free but committed; HeapCompact (malloc_trim) returns it", size);
+        }
+    }
 }
 
 static void end_notice_window(struct shell *sh, uint64_t now)
@@ -156,8 +256,13 @@ static void end_notice_window(struct shell *sh, uint64_t now)
     size_t after = ram_member_committed(&sh->ram, sh->noticed_pid);
     size_t released = sh->noticed_before > after ? sh->noticed_before - after : 0;
     uint64_t waited = now - (sh->window_end - (uint64_t)NOTICE_WINDOW_NS);
-    event(sh, "hibernate notice to pid %d: released %zu KB in %llu ms (free RAM now %zu KB)",
-          (int)sh->noticed_pid, released / 1024, (unsigned long long)(waited / 1000000), free_bytes(sh) / 1024);
+    char why[160] = "";
+    if (released == 0) {
+        why_nothing_released(sh, sh->noticed_pid, why, sizeof why);
+    }
+    event(sh, "hibernate notice to pid %d: released %zu KB in %llu ms (free RAM now %zu KB)%s",
+          (int)sh->noticed_pid, released / 1024, (unsigned long long)(waited / 1000000), free_bytes(sh) / 1024,
+          why);
     sh->noticed_pid = 0;
 }
 
@@ -254,12 +359,13 @@ static void tick(struct shell *sh)
         end_notice_window(sh, now);
     }
     if (f >= level) {
-        sh->armed = true;
-        sh->next = sh->queued; /* back over the level: the round is over */
+        end_round(sh); /* back over the level */
     } else if (sh->armed && sh->noticed_pid == 0) {
         start_round(sh, f);
+    } else if (sh->in_round && ram_joins(&sh->ram) != sh->joins_seen) {
+        queue_new_members(sh); /* joined under the level: owed a notice too */
     }
-    if (sh->noticed_pid == 0 && sh->next < sh->queued && f < level) {
+    if (sh->in_round && sh->noticed_pid == 0 && sh->next < sh->queued && f < level) {
         send_next_notice(sh, now);
     }
     const struct memstate_table *t = sh->ram.table;
@@ -287,16 +393,72 @@ static int open_log(const struct cebox_settings *s)
     return fd;
 }
 
+/* The waker thread: sleeps on the session's wake word and passes every
+ * change on to the tick's poll (the futex cannot be polled itself). */
+static void *wake_on_crossing(void *arg)
+{
+    struct shell *sh = arg;
+    uint32_t seen = ram_shell_word(&sh->ram);
+    while (!atomic_load(&sh->stop_waker)) {
+        ram_wait_shell(&sh->ram, seen, 1000);
+        uint32_t now = ram_shell_word(&sh->ram);
+        if (now != seen) {
+            seen = now;
+            uint64_t one = 1;
+            (void)!write(sh->wake_fd, &one, sizeof one);
+        }
+    }
+    return NULL;
+}
+
+/* Starts the waker, every signal blocked in it (the signals cebox run
+ * forwards to the program are still taken by the main thread, as before);
+ * without it (no eventfd, no thread) the shell still ticks every 20 ms. */
+static void start_waker(struct shell *sh)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    sh->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sh->wake_fd < 0) {
+        return;
+    }
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&sh->waker, NULL, wake_on_crossing, sh);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        close(sh->wake_fd);
+        sh->wake_fd = -1;
+    }
+}
+
+static void stop_waker(struct shell *sh)
+{
+    if (sh->wake_fd < 0) {
+        return;
+    }
+    atomic_store(&sh->stop_waker, true);
+    ram_wake_shell(&sh->ram);
+    pthread_join(sh->waker, NULL);
+    close(sh->wake_fd);
+    sh->wake_fd = -1;
+}
+
 /* Waits one tick, or less when the child ends first: a pidfd becomes
  * readable when its process exits, so a short program is not kept waiting
  * for the rest of a tick; the exec watch's pipe (-1: none) wakes it at an
- * exec, while the new image can still be looked at.  Without pidfds
- * (kernels before 5.3) and watch it sleeps. */
-static void wait_tick(int pidfd, int watch_fd)
+ * exec, while the new image can still be looked at; the waker's eventfd
+ * (-1: none) at a crossing of the hibernate level or a join.  With none of
+ * them (kernels before 5.3 have no pidfds) it sleeps. */
+static void wait_tick(int pidfd, int watch_fd, int wake_fd)
 {
-    struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = watch_fd, .events = POLLIN}};
-    if (pidfd >= 0 || watch_fd >= 0) {
-        (void)poll(p, 2, TICK_MS); /* a negative descriptor is ignored */
+    struct pollfd p[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = watch_fd, .events = POLLIN},
+                          {.fd = wake_fd, .events = POLLIN}};
+    if (pidfd >= 0 || watch_fd >= 0 || wake_fd >= 0) {
+        (void)poll(p, 3, TICK_MS); /* a negative descriptor is ignored */
+        uint64_t count;
+        if (wake_fd >= 0 && (p[2].revents & POLLIN) != 0) {
+            (void)!read(wake_fd, &count, sizeof count);
+        }
         return;
     }
     struct timespec pause = {0, TICK_MS * 1000 * 1000L};
@@ -327,8 +489,11 @@ static int child_ended(pid_t child, struct execwatch *watch, int *status)
 
 int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status)
 {
-    struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true};
+    struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true, .wake_fd = -1};
     bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
+    if (shell_on) {
+        start_waker(&sh);
+    }
     struct schedule_step steps[SCHEDULE_MAX];
     int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
     int next_step = 0, result = 0;
@@ -351,12 +516,13 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
         if (shell_on) {
             tick(&sh);
         }
-        wait_tick(pidfd, watch != NULL ? execwatch_fd(watch) : -1);
+        wait_tick(pidfd, watch != NULL ? execwatch_fd(watch) : -1, sh.wake_fd);
     }
     if (pidfd >= 0) {
         close(pidfd);
     }
     if (shell_on) {
+        stop_waker(&sh);
         if (sh.noticed_pid != 0) {
             end_notice_window(&sh, now_ns()); /* what it released before it ended */
         }
