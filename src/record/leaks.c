@@ -24,13 +24,16 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "entry.h"
 #include "meta.h"
 #include "os.h"
+#include "record/eventlog.h"
 #include "record/logformat.h"
+#include "record/pinning.h"
 #include "record/stack.h"
 #include "record/stopthreads.h"
 
@@ -41,13 +44,32 @@ struct live {
 };
 _Static_assert(sizeof(struct live) == 12, "12 bytes per table entry");
 
+/* What the tracker keeps per allocation site (stack id): its entry in
+ * the stack table, its blocks live now, and their copy at the heap's
+ * peak (the views: record/leaks.h). */
+struct site_live {
+    uint64_t bytes, blocks;
+};
+struct site {
+    const struct stack_info *si;
+    struct site_live now, peak;
+};
+
 static struct {
     pthread_mutex_t lock;
     struct live *slots;
     size_t cap, count;
     struct stack_table stacks;
-    const struct stack_info **by_id; /* stack id -> its entry */
+    struct site *ids; /* stack id -> its site */
     size_t ids_cap;
+    uint32_t nids;    /* the highest id in use + 1 */
+    uint64_t live_bytes, live_blocks; /* every tracked block */
+    uint64_t peak_bytes;              /* the most live_bytes have been */
+    bool peak_pending;                /* live_bytes is a new peak not copied yet */
+    uint64_t snap_time, snap_bytes, snap_blocks; /* when the peak copy was taken, its totals */
+    bool views;                       /* --out: growth samples, peak and pinning records */
+    uint32_t allocs;                  /* allocations since the start (wraps) */
+    uint64_t interval_ns, next_sample; /* periodic growth samples (interval 0: none) */
     uintptr_t base;
     size_t span;
     struct slot *slot;
@@ -106,10 +128,14 @@ static size_t find_locked(uint32_t off)
     }
 }
 
-static bool insert_locked(struct live e)
+/* *old: the entry e replaced (a block whose free was missed), or one
+ * with off 0. */
+static bool insert_locked(struct live e, struct live *old)
 {
     size_t at = find_locked(e.off);
+    old->off = 0;
     if (at != SIZE_MAX) {
+        *old = lt.slots[at];
         lt.slots[at] = e; /* a block we missed the free of: the newer wins */
         return true;
     }
@@ -123,12 +149,13 @@ static bool insert_locked(struct live e)
 
 /* Backward-shift deletion: each entry after the hole that may move into
  * it (its home is not cyclically inside (hole, entry]) does. */
-static void remove_locked(uint32_t off)
+static struct live remove_locked(uint32_t off)
 {
     size_t i = find_locked(off);
     if (i == SIZE_MAX) {
-        return;
+        return (struct live){0, 0, 0};
     }
+    struct live gone = lt.slots[i];
     size_t m = lt.cap - 1;
     for (size_t j = (i + 1) & m; lt.slots[j].off != 0; j = (j + 1) & m) {
         size_t k = slot_of(lt.slots[j].off, lt.cap);
@@ -140,6 +167,7 @@ static void remove_locked(uint32_t off)
     }
     lt.slots[i].off = 0;
     lt.count--;
+    return gone;
 }
 
 /* The stack's id in the leak table's own stack table (0 when it cannot be
@@ -156,16 +184,77 @@ static uint32_t intern_locked(const uintptr_t *ips, size_t depth)
         while (cap <= si->id) {
             cap *= 2;
         }
-        const struct stack_info **grown =
-            meta_grow(lt.by_id, lt.ids_cap * sizeof *grown, cap * sizeof *grown);
+        struct site *grown = meta_grow(lt.ids, lt.ids_cap * sizeof *grown, cap * sizeof *grown);
         if (grown == NULL) {
             return 0;
         }
-        lt.by_id = grown;
+        lt.ids = grown;
         lt.ids_cap = cap;
     }
-    lt.by_id[si->id] = si;
+    lt.ids[si->id].si = si;
+    lt.nids = si->id >= lt.nids ? si->id + 1 : lt.nids;
     return si->id;
+}
+
+/* ---- the sites' live figures and the heap's peak ---- */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void site_count_locked(struct live e, int sign)
+{
+    uint64_t bytes = (uint64_t)(int64_t)sign * e.size, blocks = (uint64_t)(int64_t)sign;
+    lt.live_bytes += bytes;
+    lt.live_blocks += blocks;
+    if (e.stack < lt.ids_cap) {
+        lt.ids[e.stack].now.bytes += bytes;
+        lt.ids[e.stack].now.blocks += blocks;
+    }
+    if (lt.live_bytes > lt.peak_bytes) {
+        lt.peak_bytes = lt.live_bytes;
+        lt.peak_pending = true;
+    }
+}
+
+/* The live set is about to fall from a new peak: it is copied when it
+ * passed the last copy by 1/32 (the first time, always), so a heap that
+ * grows by small steps is copied O(log) times, each a pass over the sites;
+ * the copy is never more than 1/32 below the real peak (the record
+ * carries both). */
+static void peak_copy_locked(void)
+{
+    lt.peak_pending = false;
+    if (lt.snap_time != 0 && lt.live_bytes < lt.snap_bytes + lt.snap_bytes / 32) {
+        return;
+    }
+    for (uint32_t i = 0; i < lt.nids; i++) {
+        lt.ids[i].peak = lt.ids[i].now;
+    }
+    lt.snap_time = mono_ns();
+    lt.snap_bytes = lt.live_bytes;
+    lt.snap_blocks = lt.live_blocks;
+}
+
+/* Is a periodic growth sample due?  The clock is read every
+ * SAMPLE_CHECK allocations only, so the allocation path pays one
+ * increment and one branch for it. */
+#define SAMPLE_CHECK 1024u
+
+static bool sample_due_locked(void)
+{
+    if (lt.interval_ns == 0 || (++lt.allocs & (SAMPLE_CHECK - 1)) != 0) {
+        return false;
+    }
+    uint64_t now = mono_ns();
+    if (now < lt.next_sample) {
+        return false;
+    }
+    lt.next_sample = now + lt.interval_ns;
+    return true;
 }
 
 /* ---- the tracker ---- */
@@ -179,13 +268,22 @@ static void track_done(enum log_api api, void *p, size_t size)
     }
     uintptr_t ips[LOG_MAX_DEPTH];
     size_t depth = stack_capture(ips, lt.depth);
-    struct live e = {(uint32_t)off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size};
+    struct live e = {(uint32_t)off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size}, old;
     pthread_mutex_lock(&lt.lock);
     e.stack = intern_locked(ips, depth);
-    if (!insert_locked(e)) {
+    if (!insert_locked(e, &old)) {
         lt.untracked++;
+    } else {
+        if (old.off != 0) {
+            site_count_locked(old, -1);
+        }
+        site_count_locked(e, 1);
     }
+    bool due = sample_due_locked();
     pthread_mutex_unlock(&lt.lock);
+    if (due) {
+        leaks_sample(LOG_SAMPLE_TICK);
+    }
 }
 
 static void track_freed(enum log_api api, void *p)
@@ -196,7 +294,13 @@ static void track_freed(enum log_api api, void *p)
         return;
     }
     pthread_mutex_lock(&lt.lock);
-    remove_locked((uint32_t)off);
+    if (lt.peak_pending && lt.views) {
+        peak_copy_locked(); /* before the free: the live set at its peak */
+    }
+    struct live gone = remove_locked((uint32_t)off);
+    if (gone.off != 0) {
+        site_count_locked(gone, -1);
+    }
     pthread_mutex_unlock(&lt.lock);
 }
 
@@ -221,6 +325,8 @@ void leaks_start(struct cebox_core *core)
     lt.base = slot_base(core->slot);
     lt.span = slot_size(core->slot);
     lt.depth = core->settings.stack_depth;
+    lt.views = core->settings.out_dir[0] != '\0';
+    lt.interval_ns = lt.views ? (uint64_t)core->settings.sample_interval_ms * 1000000u : 0;
     pthread_atfork(fork_prepare, fork_release, fork_release);
     atomic_store(&active, true);
     entry_set_tracker(&tracker);
@@ -256,14 +362,8 @@ const char *leaks_kind_text(unsigned kind)
 
 enum mark { M_NONE, M_POSSIBLE, M_REACHABLE, M_DEFINITE, M_INDIRECT };
 
-struct blk {
-    uintptr_t addr;
-    uint32_t size, stack;
-    uint8_t mark;
-};
-
 struct scan {
-    struct blk *b;
+    struct leak_block *b;
     size_t n;
     uint32_t *work; /* indices to scan; a block is pushed at most twice */
     size_t nwork, work_cap;
@@ -275,9 +375,9 @@ struct scan {
 #define SCAN_CHUNK ((size_t)64 * 1024)
 
 /* Heapsort, so that nothing here calls libc (its qsort may allocate). */
-typedef bool (*blk_less_fn)(const struct blk *a, const struct blk *b);
+typedef bool (*blk_less_fn)(const struct leak_block *a, const struct leak_block *b);
 
-static void sift(struct blk *v, size_t root, size_t n, blk_less_fn less)
+static void sift(struct leak_block *v, size_t root, size_t n, blk_less_fn less)
 {
     for (size_t child; (child = 2 * root + 1) < n; root = child) {
         if (child + 1 < n && less(&v[child], &v[child + 1])) {
@@ -286,31 +386,31 @@ static void sift(struct blk *v, size_t root, size_t n, blk_less_fn less)
         if (!less(&v[root], &v[child])) {
             return;
         }
-        struct blk t = v[root];
+        struct leak_block t = v[root];
         v[root] = v[child];
         v[child] = t;
     }
 }
 
-static void sort_blocks(struct blk *v, size_t n, blk_less_fn less)
+static void sort_blocks(struct leak_block *v, size_t n, blk_less_fn less)
 {
     for (size_t i = n / 2; i-- > 0;) {
         sift(v, i, n, less);
     }
     for (size_t end = n; end-- > 1;) {
-        struct blk t = v[0];
+        struct leak_block t = v[0];
         v[0] = v[end];
         v[end] = t;
         sift(v, 0, end, less);
     }
 }
 
-static bool by_addr(const struct blk *a, const struct blk *b)
+static bool by_addr(const struct leak_block *a, const struct leak_block *b)
 {
     return a->addr < b->addr;
 }
 
-static bool by_site(const struct blk *a, const struct blk *b)
+static bool by_site(const struct leak_block *a, const struct leak_block *b)
 {
     return a->mark != b->mark ? a->mark < b->mark : a->stack < b->stack;
 }
@@ -330,7 +430,7 @@ static size_t block_at(const struct scan *s, uintptr_t w)
     if (lo == 0) {
         return SIZE_MAX;
     }
-    const struct blk *c = &s->b[lo - 1];
+    const struct leak_block *c = &s->b[lo - 1];
     return w == c->addr || w - c->addr < c->size ? lo - 1 : SIZE_MAX;
 }
 
@@ -388,7 +488,7 @@ static void scan_range(struct scan *s, uintptr_t lo, uintptr_t hi, uint8_t from)
 static void drain(struct scan *s)
 {
     while (s->nwork > 0) {
-        const struct blk *b = &s->b[s->work[--s->nwork]];
+        const struct leak_block *b = &s->b[s->work[--s->nwork]];
         scan_range(s, b->addr, b->addr + b->size, b->mark);
     }
 }
@@ -543,7 +643,7 @@ static bool snapshot(struct scan *s, bool in_signal, struct leak_report *r)
     s->b = n != 0 ? meta_alloc(n * sizeof *s->b) : NULL;
     for (size_t i = 0; s->b != NULL && i < lt.cap && k < n; i++) {
         if (lt.slots[i].off != 0) {
-            s->b[k++] = (struct blk){lt.base + lt.slots[i].off, lt.slots[i].size, lt.slots[i].stack, M_NONE};
+            s->b[k++] = (struct leak_block){lt.base + lt.slots[i].off, lt.slots[i].size, lt.slots[i].stack, M_NONE};
         }
     }
     if (locked) {
@@ -611,13 +711,13 @@ static bool group_sites(struct scan *s, struct leak_report *r, uint64_t page)
         return false;
     }
     for (size_t i = 0; i < s->n; i++) {
-        const struct blk *b = &s->b[i];
+        const struct leak_block *b = &s->b[i];
         struct leak_site *t = r->nsites != 0 ? &r->sites[r->nsites - 1] : NULL;
         if (t == NULL || t->kind != b->mark || t->stack != b->stack) {
             t = &r->sites[r->nsites++];
             t->kind = b->mark;
             t->stack = b->stack;
-            const struct stack_info *si = b->stack < lt.ids_cap ? lt.by_id[b->stack] : NULL;
+            const struct stack_info *si = b->stack < lt.ids_cap ? lt.ids[b->stack].si : NULL;
             t->depth = si != NULL ? stack_info_frames(si, &t->ips) : 0;
         }
         uint64_t charged = leaks_charged(b->size, page);
@@ -669,4 +769,153 @@ void leaks_report_free(struct leak_report *r)
     meta_free(r->sites, r->sites_cap * sizeof *r->sites);
     r->sites = NULL;
     r->nsites = r->sites_cap = 0;
+}
+
+/* ---- the views (--out): growth samples, the peak, pinning ---- */
+
+#define GROWTH_TOP 32 /* sites per growth sample */
+#define PEAK_TOP 256  /* sites in the peak record (the rest summed) */
+
+/* The sites with most bytes in `now` or `peak` (at most max, most bytes
+ * first) into out; the others' sum in rest[0] (bytes), rest[1] (blocks),
+ * and how many sites have live blocks in *sites.  Returns how many. */
+static size_t top_sites_locked(bool at_peak, struct eventlog_site *out, size_t max, uint64_t rest[2],
+                               uint64_t *sites)
+{
+    size_t n = 0;
+    rest[0] = rest[1] = 0;
+    *sites = 0;
+    for (uint32_t i = 0; i < lt.nids; i++) {
+        const struct site_live *v = at_peak ? &lt.ids[i].peak : &lt.ids[i].now;
+        if (v->blocks == 0) {
+            continue;
+        }
+        ++*sites;
+        rest[0] += v->bytes;
+        rest[1] += v->blocks;
+        size_t at = n < max ? n++ : max;
+        for (; at > 0 && out[at - 1].v[0] < v->bytes; at--) {
+            if (at < max) {
+                out[at] = out[at - 1];
+            }
+        }
+        if (at < max) {
+            const struct stack_info *si = lt.ids[i].si;
+            out[at] = (struct eventlog_site){.v = {v->bytes, v->blocks}};
+            out[at].depth = si != NULL ? stack_info_frames(si, &out[at].ips) : 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        rest[0] -= out[i].v[0];
+        rest[1] -= out[i].v[1];
+    }
+    return n;
+}
+
+/* The table's lock at the end of a process killed by a signal is only
+ * tried (its thread may hold it). */
+static bool views_lock(bool in_signal)
+{
+    return in_signal ? pthread_mutex_trylock(&lt.lock) == 0 : pthread_mutex_lock(&lt.lock) == 0;
+}
+
+static void growth_sample(enum log_sample_kind kind, bool in_signal)
+{
+    struct eventlog_site top[GROWTH_TOP];
+    uint64_t head[LOG_GROWTH_NHEAD], rest[2];
+    if (!views_lock(in_signal)) {
+        return;
+    }
+    size_t n = top_sites_locked(false, top, GROWTH_TOP, rest, &head[LOG_GROWTH_SITES]);
+    head[LOG_GROWTH_TIME] = mono_ns();
+    head[LOG_GROWTH_KIND] = kind;
+    head[LOG_GROWTH_LIVE_BYTES] = lt.live_bytes;
+    head[LOG_GROWTH_LIVE_BLOCKS] = lt.live_blocks;
+    pthread_mutex_unlock(&lt.lock);
+    eventlog_sites(LOG_REC_GROWTH, head, LOG_GROWTH_NHEAD, top, n, LOG_GROWTH_NFIELDS, kind == LOG_SAMPLE_TICK,
+                   in_signal);
+}
+
+void leaks_sample(enum log_sample_kind kind)
+{
+    if (atomic_load(&active) && lt.views) {
+        growth_sample(kind, false);
+    }
+}
+
+static void peak_record(bool in_signal)
+{
+    struct eventlog_site *top = meta_alloc(PEAK_TOP * sizeof *top);
+    if (top == NULL || !views_lock(in_signal)) {
+        meta_free(top, PEAK_TOP * sizeof *top);
+        return;
+    }
+    if (lt.peak_pending) {
+        peak_copy_locked(); /* the peak is now */
+    }
+    uint64_t head[LOG_PEAK_NHEAD], rest[2], sites;
+    size_t n = top_sites_locked(true, top, PEAK_TOP, rest, &sites);
+    head[LOG_PEAK_TIME] = lt.snap_time;
+    head[LOG_PEAK_LIVE_BYTES] = lt.snap_bytes;
+    head[LOG_PEAK_LIVE_BLOCKS] = lt.snap_blocks;
+    head[LOG_PEAK_MAX_BYTES] = lt.peak_bytes;
+    head[LOG_PEAK_REST_BYTES] = rest[0];
+    head[LOG_PEAK_REST_BLOCKS] = rest[1];
+    pthread_mutex_unlock(&lt.lock);
+    if (lt.snap_time != 0) {
+        eventlog_sites(LOG_REC_PEAK, head, LOG_PEAK_NHEAD, top, n, LOG_PEAK_NFIELDS, false, in_signal);
+    }
+    meta_free(top, PEAK_TOP * sizeof *top);
+}
+
+/* The pinning sites of the live set now (pinning.c), their stacks taken
+ * from the table under its lock. */
+static void pinning_record(bool in_signal)
+{
+    struct scan s = {.leader = SIZE_MAX};
+    struct leak_report tmp;
+    if (!snapshot(&s, in_signal, &tmp)) {
+        return;
+    }
+    size_t n_alloc = s.n;
+    sort_blocks(s.b, s.n, by_addr);
+    struct pin_report pr;
+    bool ok = pinning_compute(lt.slot, s.b, s.n, lt.nids, &pr);
+    scan_free(&s, n_alloc);
+    struct eventlog_site *out = ok ? meta_alloc((pr.n != 0 ? pr.n : 1) * sizeof *out) : NULL;
+    if (out != NULL && views_lock(in_signal)) {
+        for (size_t i = 0; i < pr.n; i++) {
+            const struct pin_site *t = &pr.sites[i];
+            const struct stack_info *si = t->stack < lt.ids_cap ? lt.ids[t->stack].si : NULL;
+            out[i] = (struct eventlog_site){.v = {t->bytes, t->regions, t->pages, t->free_run_without}};
+            out[i].depth = si != NULL ? stack_info_frames(si, &out[i].ips) : 0;
+        }
+        pthread_mutex_unlock(&lt.lock);
+        uint64_t head[LOG_PIN_NHEAD] = {
+            [LOG_PIN_TIME] = mono_ns(),
+            [LOG_PIN_REGIONS] = pr.regions,
+            [LOG_PIN_COMMITTED_PAGES] = pr.committed_pages,
+            [LOG_PIN_EMPTY_PAGES] = pr.empty_pages,
+            [LOG_PIN_SHARED_PAGES] = pr.shared_pages,
+            [LOG_PIN_SHARED_REGIONS] = pr.shared_regions,
+            [LOG_PIN_LARGEST_FREE_RUN] = pr.largest_free_run,
+        };
+        eventlog_sites(LOG_REC_PINNING, head, LOG_PIN_NHEAD, out, pr.n, LOG_PIN_NFIELDS, false, in_signal);
+    }
+    meta_free(out, (ok && pr.n != 0 ? pr.n : 1) * sizeof *out);
+    if (ok) {
+        pinning_free(&pr);
+    }
+}
+
+void leaks_write_views(bool in_signal, bool slot_unlocked)
+{
+    if (!atomic_load(&active) || !lt.views) {
+        return;
+    }
+    growth_sample(LOG_SAMPLE_EXIT, in_signal);
+    peak_record(in_signal);
+    if (slot_unlocked) {
+        pinning_record(in_signal);
+    }
 }

@@ -33,7 +33,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record/logformat.h"
+
 struct cebox_core;
+
+/* One live block as the end-of-process passes see it (a copy of the
+ * table): address, bytes requested, stack id, and the classification's
+ * mark. */
+struct leak_block {
+    uintptr_t addr;
+    uint32_t size, stack;
+    uint8_t mark;
+};
 
 /* The log's codes of the kinds (docs/LOG-FORMAT.md): only ever added. */
 enum leak_kind {
@@ -109,5 +120,26 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
 
 /* Gives back the report's memory. */
 void leaks_report_free(struct leak_report *r);
+
+/* ---- the views (with --out as well: docs/LOG-FORMAT.md, records 10-12) ----
+ *
+ * The tracker keeps, per stack, the bytes and blocks live now (two adds
+ * per allocation and free) and a copy of them at the heap's peak (taken
+ * when a free is about to lower a live total that passed the last copy
+ * by 1/32: O(log peak) copies, each a pass over the distinct stacks).
+ * Growth samples: the GROWTH_TOP sites with most live bytes, written at
+ * every failure, at the end, and every --sample-interval (the clock is
+ * read once per 1024 allocations; no timer, no signal).  None of it runs
+ * without --out. */
+
+/* A growth sample now (LOG_SAMPLE_FAILURE from the event log, right after
+ * a failure's records; LOG_SAMPLE_TICK from the tracker).  Takes the
+ * table's lock, then the log's; hold neither. */
+void leaks_sample(enum log_sample_kind kind);
+
+/* At the end of a process (after leaks_classify): the last growth sample,
+ * the peak record and, when slot_unlocked (the slot's lock may be taken),
+ * the pinning record (record/pinning.h). */
+void leaks_write_views(bool in_signal, bool slot_unlocked);
 
 #endif
