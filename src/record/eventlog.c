@@ -671,6 +671,7 @@ void eventlog_leaks(const struct leak_report *r, bool in_signal)
         log_put_u64(&e, t->bytes);
         log_put_u64(&e, t->charged);
         log_put_u64(&e, t->blocks);
+        log_put_u8(&e, t->map ? LOG_LEAK_MAPPINGS : LOG_LEAK_HEAP);
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

@@ -55,10 +55,16 @@ struct site {
     struct site_live now, peak;
 };
 
-static struct {
-    pthread_mutex_t lock;
+/* An open-addressed table of entries keyed by slot offset. */
+struct live_table {
     struct live *slots;
     size_t cap, count;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct live_table blocks; /* the heap blocks */
+    struct live_table maps;   /* the program's reservations (mmap family, VirtualAlloc), by base */
     struct stack_table stacks;
     struct site *ids; /* stack id -> its site */
     size_t ids_cap;
@@ -95,34 +101,34 @@ static void place(struct live *slots, size_t cap, struct live e)
     slots[i] = e;
 }
 
-static bool grow_locked(void)
+static bool grow_locked(struct live_table *t)
 {
-    size_t cap = lt.cap != 0 ? lt.cap * 2 : 4096;
+    size_t cap = t->cap != 0 ? t->cap * 2 : 4096;
     struct live *fresh = meta_alloc(cap * sizeof *fresh);
     if (fresh == NULL) {
         return false;
     }
-    for (size_t i = 0; i < lt.cap; i++) {
-        if (lt.slots[i].off != 0) {
-            place(fresh, cap, lt.slots[i]);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].off != 0) {
+            place(fresh, cap, t->slots[i]);
         }
     }
-    meta_free(lt.slots, lt.cap * sizeof *lt.slots);
-    lt.slots = fresh;
-    lt.cap = cap;
+    meta_free(t->slots, t->cap * sizeof *t->slots);
+    t->slots = fresh;
+    t->cap = cap;
     return true;
 }
 
-static size_t find_locked(uint32_t off)
+static size_t find_locked(const struct live_table *t, uint32_t off)
 {
-    if (lt.cap == 0) {
+    if (t->cap == 0) {
         return SIZE_MAX;
     }
-    for (size_t i = slot_of(off, lt.cap);; i = (i + 1) & (lt.cap - 1)) {
-        if (lt.slots[i].off == off) {
+    for (size_t i = slot_of(off, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (t->slots[i].off == off) {
             return i;
         }
-        if (lt.slots[i].off == 0) {
+        if (t->slots[i].off == 0) {
             return SIZE_MAX;
         }
     }
@@ -130,43 +136,43 @@ static size_t find_locked(uint32_t off)
 
 /* *old: the entry e replaced (a block whose free was missed), or one
  * with off 0. */
-static bool insert_locked(struct live e, struct live *old)
+static bool insert_locked(struct live_table *t, struct live e, struct live *old)
 {
-    size_t at = find_locked(e.off);
+    size_t at = find_locked(t, e.off);
     old->off = 0;
     if (at != SIZE_MAX) {
-        *old = lt.slots[at];
-        lt.slots[at] = e; /* a block we missed the free of: the newer wins */
+        *old = t->slots[at];
+        t->slots[at] = e; /* a block we missed the free of: the newer wins */
         return true;
     }
-    if ((lt.count + 1) * 4 > lt.cap * 3 && !grow_locked()) {
+    if ((t->count + 1) * 4 > t->cap * 3 && !grow_locked(t)) {
         return false;
     }
-    place(lt.slots, lt.cap, e);
-    lt.count++;
+    place(t->slots, t->cap, e);
+    t->count++;
     return true;
 }
 
 /* Backward-shift deletion: each entry after the hole that may move into
  * it (its home is not cyclically inside (hole, entry]) does. */
-static struct live remove_locked(uint32_t off)
+static struct live remove_locked(struct live_table *t, uint32_t off)
 {
-    size_t i = find_locked(off);
+    size_t i = find_locked(t, off);
     if (i == SIZE_MAX) {
         return (struct live){0, 0, 0};
     }
-    struct live gone = lt.slots[i];
-    size_t m = lt.cap - 1;
-    for (size_t j = (i + 1) & m; lt.slots[j].off != 0; j = (j + 1) & m) {
-        size_t k = slot_of(lt.slots[j].off, lt.cap);
+    struct live gone = t->slots[i];
+    size_t m = t->cap - 1;
+    for (size_t j = (i + 1) & m; t->slots[j].off != 0; j = (j + 1) & m) {
+        size_t k = slot_of(t->slots[j].off, t->cap);
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
-            lt.slots[i] = lt.slots[j];
+            t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    lt.slots[i].off = 0;
-    lt.count--;
+    t->slots[i].off = 0;
+    t->count--;
     return gone;
 }
 
@@ -259,19 +265,52 @@ static bool sample_due_locked(void)
 
 /* ---- the tracker ---- */
 
+static bool is_mapping_api(enum log_api api)
+{
+    return api == LOG_API_MMAP || api == LOG_API_VIRTUALALLOC;
+}
+
+/* Does a reservation begin at p (not pages mapped inside one)? */
+static bool reservation_at(const void *p)
+{
+    MEMORY_BASIC_INFORMATION m;
+    return slot_virtual_query(lt.slot, p, &m) == 0 && m.AllocationBase == p && m.State != MEM_FREE;
+}
+
+/* A reservation the program made (mmap, VirtualAlloc with MEM_RESERVE):
+ * its base, length and stack, in the table of reservations. */
+static void track_map(void *p, size_t size, uint32_t off)
+{
+    if (!reservation_at(p)) {
+        return; /* pages mapped or committed inside a reservation: not a new one */
+    }
+    uintptr_t ips[LOG_MAX_DEPTH];
+    size_t depth = stack_capture(ips, lt.depth);
+    struct live e = {off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size}, old;
+    pthread_mutex_lock(&lt.lock);
+    e.stack = intern_locked(ips, depth);
+    if (!insert_locked(&lt.maps, e, &old)) {
+        lt.untracked++;
+    }
+    pthread_mutex_unlock(&lt.lock);
+}
+
 static void track_done(enum log_api api, void *p, size_t size)
 {
-    (void)api;
     uintptr_t off = (uintptr_t)p - lt.base;
     if (off == 0 || off >= lt.span) {
         return; /* not a heap block (the bootstrap arena, or NULL) */
+    }
+    if (is_mapping_api(api)) {
+        track_map(p, size, (uint32_t)off);
+        return;
     }
     uintptr_t ips[LOG_MAX_DEPTH];
     size_t depth = stack_capture(ips, lt.depth);
     struct live e = {(uint32_t)off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size}, old;
     pthread_mutex_lock(&lt.lock);
     e.stack = intern_locked(ips, depth);
-    if (!insert_locked(e, &old)) {
+    if (!insert_locked(&lt.blocks, e, &old)) {
         lt.untracked++;
     } else {
         if (old.off != 0) {
@@ -288,16 +327,27 @@ static void track_done(enum log_api api, void *p, size_t size)
 
 static void track_freed(enum log_api api, void *p)
 {
-    (void)api;
     uintptr_t off = (uintptr_t)p - lt.base;
     if (off == 0 || off >= lt.span) {
+        return;
+    }
+    if (is_mapping_api(api)) {
+        /* After the release: gone unless a reservation still begins there
+         * (a part given back, or a new one another thread made at once:
+         * looked at under the lock, so its entry is never the one removed;
+         * the slot's lock is taken inside this one, never the other way). */
+        pthread_mutex_lock(&lt.lock);
+        if (!reservation_at(p)) {
+            remove_locked(&lt.maps, (uint32_t)off);
+        }
+        pthread_mutex_unlock(&lt.lock);
         return;
     }
     pthread_mutex_lock(&lt.lock);
     if (lt.peak_pending && lt.views) {
         peak_copy_locked(); /* before the free: the live set at its peak */
     }
-    struct live gone = remove_locked((uint32_t)off);
+    struct live gone = remove_locked(&lt.blocks, (uint32_t)off);
     if (gone.off != 0) {
         site_count_locked(gone, -1);
     }
@@ -364,7 +414,7 @@ enum mark { M_NONE, M_POSSIBLE, M_REACHABLE, M_DEFINITE, M_INDIRECT };
 
 struct scan {
     struct leak_block *b;
-    size_t n;
+    size_t n, cap; /* cap: the entries b was allocated for */
     uint32_t *work; /* indices to scan; a block is pushed at most twice */
     size_t nwork, work_cap;
     unsigned char *buf; /* SCAN_CHUNK bytes read from the program */
@@ -412,7 +462,10 @@ static bool by_addr(const struct leak_block *a, const struct leak_block *b)
 
 static bool by_site(const struct leak_block *a, const struct leak_block *b)
 {
-    return a->mark != b->mark ? a->mark < b->mark : a->stack < b->stack;
+    if (a->mark != b->mark) {
+        return a->mark < b->mark;
+    }
+    return a->map != b->map ? a->map < b->map : a->stack < b->stack;
 }
 
 /* The block that holds address w (its start or its interior), or SIZE_MAX. */
@@ -489,7 +542,9 @@ static void drain(struct scan *s)
 {
     while (s->nwork > 0) {
         const struct leak_block *b = &s->b[s->work[--s->nwork]];
-        scan_range(s, b->addr, b->addr + b->size, b->mark);
+        if (!b->map) { /* a reservation's pages are roots already (scan_slot_mappings) */
+            scan_range(s, b->addr, b->addr + b->size, b->mark);
+        }
     }
 }
 
@@ -632,30 +687,73 @@ static void scan_stopped(void *ctx, const void *regs, size_t regs_len, uintptr_t
 
 /* ---- the report ---- */
 
-/* A copy of the table; under its lock, or (in a signal handler whose
+static size_t copy_table(const struct live_table *t, struct leak_block *out, size_t k, size_t n, bool map)
+{
+    for (size_t i = 0; i < t->cap && k < n; i++) {
+        const struct live *e = &t->slots[i];
+        if (e->off != 0) {
+            out[k++] = (struct leak_block){lt.base + e->off, e->size, e->stack, M_NONE, map};
+        }
+    }
+    return k;
+}
+
+/* Is the reservation the tracker saw made at base still the program's:
+ * a reservation still begins there, and no heap took its place? */
+static bool still_reserved(uintptr_t base, const char *map)
+{
+    MEMORY_BASIC_INFORMATION m;
+    char c = map[(base - lt.base) / slot_granularity(lt.slot)];
+    return (c == 'R' || c == 'C') && slot_virtual_query(lt.slot, (void *)base, &m) == 0 &&
+           (uintptr_t)m.AllocationBase == base && m.State != MEM_FREE;
+}
+
+/* Drops the reservations of s->b[from..) the program gave back since
+ * (a munmap of part of one, a range over several, or a moved one). */
+static void keep_reserved(struct scan *s, size_t from)
+{
+    size_t blocks = lt.span / slot_granularity(lt.slot), k = from;
+    char *map = meta_alloc(blocks);
+    if (map != NULL) {
+        slot_map(lt.slot, map, blocks);
+        for (size_t i = from; i < s->n; i++) {
+            if (still_reserved(s->b[i].addr, map)) {
+                s->b[k++] = s->b[i];
+            }
+        }
+    }
+    meta_free(map, blocks);
+    s->n = k;
+}
+
+/* A copy of the table (with maps, the reservations still held too: that
+ * needs the slot's lock); under its lock, or (in a signal handler whose
  * thread holds it) without. */
-static bool snapshot(struct scan *s, bool in_signal, struct leak_report *r)
+static bool snapshot(struct scan *s, bool in_signal, struct leak_report *r, bool maps)
 {
     bool locked = in_signal ? pthread_mutex_trylock(&lt.lock) == 0 : pthread_mutex_lock(&lt.lock) == 0;
     r->unlocked = !locked;
     r->untracked = lt.untracked;
-    size_t n = lt.count, k = 0;
+    size_t nb = lt.blocks.count, n = nb + (maps ? lt.maps.count : 0), k = 0;
     s->b = n != 0 ? meta_alloc(n * sizeof *s->b) : NULL;
-    for (size_t i = 0; s->b != NULL && i < lt.cap && k < n; i++) {
-        if (lt.slots[i].off != 0) {
-            s->b[k++] = (struct leak_block){lt.base + lt.slots[i].off, lt.slots[i].size, lt.slots[i].stack, M_NONE};
-        }
+    s->cap = n;
+    if (s->b != NULL) {
+        k = copy_table(&lt.blocks, s->b, 0, nb, false);
+        k = maps ? copy_table(&lt.maps, s->b, k, n, true) : k;
     }
     if (locked) {
         pthread_mutex_unlock(&lt.lock);
     }
     s->n = k;
+    if (maps && s->b != NULL) {
+        keep_reserved(s, nb < k ? nb : k);
+    }
     return n == 0 || s->b != NULL;
 }
 
-static void scan_free(struct scan *s, size_t n_alloc)
+static void scan_free(struct scan *s)
 {
-    meta_free(s->b, n_alloc * sizeof *s->b);
+    meta_free(s->b, s->cap * sizeof *s->b);
     meta_free(s->work, s->work_cap * sizeof *s->work);
     meta_free(s->buf, SCAN_CHUNK);
 }
@@ -713,14 +811,16 @@ static bool group_sites(struct scan *s, struct leak_report *r, uint64_t page)
     for (size_t i = 0; i < s->n; i++) {
         const struct leak_block *b = &s->b[i];
         struct leak_site *t = r->nsites != 0 ? &r->sites[r->nsites - 1] : NULL;
-        if (t == NULL || t->kind != b->mark || t->stack != b->stack) {
+        if (t == NULL || t->kind != b->mark || t->map != b->map || t->stack != b->stack) {
             t = &r->sites[r->nsites++];
             t->kind = b->mark;
+            t->map = b->map;
             t->stack = b->stack;
             const struct stack_info *si = b->stack < lt.ids_cap ? lt.ids[b->stack].si : NULL;
             t->depth = si != NULL ? stack_info_frames(si, &t->ips) : 0;
         }
-        uint64_t charged = leaks_charged(b->size, page);
+        uint64_t gran = slot_granularity(lt.slot);
+        uint64_t charged = b->map ? ((uint64_t)b->size + gran - 1) / gran * gran : leaks_charged(b->size, page);
         t->bytes += b->size;
         t->charged += charged;
         t->blocks++;
@@ -744,8 +844,7 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
         r->top[k] = SIZE_MAX;
     }
     struct scan s = {.leader = SIZE_MAX};
-    bool ok = snapshot(&s, in_signal, r);
-    size_t n_alloc = s.n;
+    bool ok = snapshot(&s, in_signal, r, roots->slot_unlocked);
     if (ok && s.n != 0) {
         s.work_cap = 2 * s.n;
         s.work = meta_alloc(s.work_cap * sizeof *s.work);
@@ -759,7 +858,7 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
         r->threads_missed = s.threads_missed;
         ok = group_sites(&s, r, os_page_size());
     }
-    scan_free(&s, n_alloc);
+    scan_free(&s);
     r->incomplete = !ok;
     return ok;
 }
@@ -874,14 +973,13 @@ static void pinning_record(bool in_signal)
 {
     struct scan s = {.leader = SIZE_MAX};
     struct leak_report tmp;
-    if (!snapshot(&s, in_signal, &tmp)) {
+    if (!snapshot(&s, in_signal, &tmp, false)) {
         return;
     }
-    size_t n_alloc = s.n;
     sort_blocks(s.b, s.n, by_addr);
     struct pin_report pr;
     bool ok = pinning_compute(lt.slot, s.b, s.n, lt.nids, &pr);
-    scan_free(&s, n_alloc);
+    scan_free(&s);
     struct eventlog_site *out = ok ? meta_alloc((pr.n != 0 ? pr.n : 1) * sizeof *out) : NULL;
     if (out != NULL && views_lock(in_signal)) {
         for (size_t i = 0; i < pr.n; i++) {

@@ -38,12 +38,14 @@
 struct cebox_core;
 
 /* One live block as the end-of-process passes see it (a copy of the
- * table): address, bytes requested, stack id, and the classification's
- * mark. */
+ * table): address, bytes requested, stack id, the classification's mark,
+ * and whether it is a reservation of the program's (mmap, VirtualAlloc)
+ * rather than a heap block. */
 struct leak_block {
     uintptr_t addr;
     uint32_t size, stack;
     uint8_t mark;
+    bool map;
 };
 
 /* The log's codes of the kinds (docs/LOG-FORMAT.md): only ever added. */
@@ -64,8 +66,9 @@ const char *leaks_kind_text(unsigned kind);
 struct leak_site {
     uint32_t stack;          /* id in the leak table's own stack table (0: none) */
     uint8_t kind;            /* enum leak_kind */
+    bool map;                /* reservations (mmap family, VirtualAlloc), not heap blocks */
     uint64_t bytes;          /* requested */
-    uint64_t charged;        /* as the CE heap charges them (leaks_charged) */
+    uint64_t charged;        /* as the CE heap charges them (leaks_charged); a reservation: its 64 KB blocks */
     uint64_t blocks;
     const uintptr_t *ips;    /* the stack's frames (the table's memory) */
     size_t depth;

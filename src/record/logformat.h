@@ -118,6 +118,9 @@ enum log_end_how {
     LOG_END_UNKNOWN, /* exited, with a status cebox did not see */
 };
 
+/* What a LEAK record's blocks are (its trailing `what` field). */
+enum log_leak_what { LOG_LEAK_HEAP = 0, LOG_LEAK_MAPPINGS = 1 };
+
 /* LOG_REC_END flags. */
 #define LOG_END_LEAKS 1u      /* --leaks: the LEAK records before this one are the live set */
 #define LOG_END_UNLOCKED 2u   /* the leak table was read without its lock */

@@ -10,11 +10,17 @@
  *   peak         10 blocks of 3000 bytes at peak_a and 5 of 2000 at peak_b
  *                (the peak: 40 000 bytes), then frees peak_a's and makes
  *                20 of 1000 bytes at after_peak (30 000 live at exit)
- *   pin ROUNDS   fragments the heap on purpose: each round a short-lived
- *                buffer of 60 000 bytes (big_buffer) and a long-lived
- *                block of 100 bytes (keep_small), kept in a global; then
- *                every buffer is freed: the heap's regions hold only
- *                keep_small's blocks, which pin them
+ *   pin ROUNDS [BIG SMALL]  fragments the heap on purpose: each round a
+ *                short-lived buffer of BIG bytes (big_buffer, 90 000) and
+ *                a long-lived block of SMALL (keep_small, 7000), kept in a
+ *                global; then every buffer is freed: the heap's regions
+ *                hold only keep_small's blocks, which pin them
+ *   maps         reservations: 3 blocks (map_kept) kept in a global, 1
+ *                block (map_lost) whose address is dropped, 2 blocks
+ *                (map_gone) unmapped in two calls, 4 blocks (map_part) of which only the
+ *                first page is unmapped: at exit the program still holds
+ *                map_kept's (reachable), map_lost's (definitely lost) and
+ *                map_part's (possibly lost: only a pointer into it is left)
  *
  * Nothing is printed before the end (stdio's buffer is a block of its
  * own).
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -119,6 +126,47 @@ static void pin(int rounds, size_t big_bytes, size_t small_bytes)
     }
 }
 
+#define BLOCK (64 * 1024)
+
+static void *map_blocks(size_t n)
+{
+    return mmap(NULL, n * BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static NOINLINE void *map_kept(void)
+{
+    return map_blocks(3);
+}
+
+static NOINLINE void map_lost(void)
+{
+    char *p = map_blocks(1);
+    p[0] = 1; /* its address is forgotten on return */
+}
+
+static NOINLINE void map_gone(void)
+{
+    char *p = map_blocks(2);
+    p[1] = 2;
+    munmap(p, 4096); /* its first page, then the rest: the second call does not start at its base */
+    munmap(p + 4096, 2 * BLOCK - 4096);
+}
+
+static NOINLINE void *map_part(void)
+{
+    char *p = map_blocks(4);
+    munmap(p, 4096);
+    return p + 4096;
+}
+
+static void maps(void)
+{
+    kept[0] = map_kept();
+    map_lost();
+    kept[1] = map_part();
+    map_gone(); /* last: no later reservation takes its address */
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -127,10 +175,12 @@ int main(int argc, char **argv)
         grow(n);
     } else if (strcmp(mode, "peak") == 0) {
         peak();
+    } else if (strcmp(mode, "maps") == 0) {
+        maps();
     } else if (strcmp(mode, "pin") == 0) {
         pin(n, argc > 3 ? (size_t)atol(argv[3]) : 90000, argc > 4 ? (size_t)atol(argv[4]) : 7000);
     } else {
-        fprintf(stderr, "usage: siteviews grow STEPS | peak | pin ROUNDS\n");
+        fprintf(stderr, "usage: siteviews grow STEPS | peak | maps | pin ROUNDS [BIG SMALL]\n");
         return 2;
     }
     return 0;

@@ -353,6 +353,7 @@ static int read_leak(struct lr_log *log, struct lr_process *p, struct log_dec *d
     if (d->short_read) {
         return too_short(log, "leak");
     }
+    l.what = d->pos < d->len ? log_get_u8(d) : LOG_LEAK_HEAP; /* absent from older logs */
     APPEND(p->leaks, p->nleaks, l);
     return 0;
 }

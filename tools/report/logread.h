@@ -55,6 +55,7 @@ struct lr_leak {
     uint32_t stack_id;  /* 0: none */
     unsigned kind;      /* enum leak_kind: definite, indirect, possible, reachable */
     uint64_t bytes, charged, blocks;
+    unsigned what;      /* enum log_leak_what: heap blocks, or reservations (mmap, VirtualAlloc) */
 };
 
 /* A record of the sites' views (--leaks with --out: GROWTH, PEAK,

@@ -455,9 +455,11 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
             continue;
         }
         char a[32], b[32];
-        fprintf(out, "\nleak %zu: %s, %s in %" PRIu64 " block%s (charged %s)\n", ++shown,
-                leaks_kind_text(v->leak->kind), run_summary_bytes(a, sizeof a, v->leak->bytes), v->leak->blocks,
-                v->leak->blocks == 1 ? "" : "s", run_summary_bytes(b, sizeof b, v->leak->charged));
+        bool map = v->leak->what == LOG_LEAK_MAPPINGS;
+        fprintf(out, "\nleak %zu: %s, %s in %" PRIu64 " %s%s (%s %s)\n", ++shown, leaks_kind_text(v->leak->kind),
+                run_summary_bytes(a, sizeof a, v->leak->bytes), v->leak->blocks, map ? "reservation" : "block",
+                v->leak->blocks == 1 ? "" : "s", map ? "mmap or VirtualAlloc, slot blocks" : "charged",
+                run_summary_bytes(b, sizeof b, v->leak->charged));
         if (v->nframes == 0) {
             fprintf(out, "    (no stack recorded)\n");
         }
@@ -673,9 +675,10 @@ static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks
         if (v->suppressed) {
             continue;
         }
-        fprintf(out, "%s\n    {\"kind\": \"%s\", \"bytes\": %" PRIu64 ", \"charged_bytes\": %" PRIu64
+        fprintf(out, "%s\n    {\"kind\": \"%s\", \"what\": \"%s\", \"bytes\": %" PRIu64 ", \"charged_bytes\": %" PRIu64
                      ", \"blocks\": %" PRIu64 ", \"stack\": ",
-                sep, leaks_kind_key(v->leak->kind), v->leak->bytes, v->leak->charged, v->leak->blocks);
+                sep, leaks_kind_key(v->leak->kind), v->leak->what == LOG_LEAK_MAPPINGS ? "mapping" : "heap",
+                v->leak->bytes, v->leak->charged, v->leak->blocks);
         report_json_frames(out, v->frames, v->nframes);
         fputs("}", out);
         sep = ",";
