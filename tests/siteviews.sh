@@ -1,7 +1,8 @@
 #!/bin/sh
 # siteviews.sh - the views of the live set by allocation site (`cebox run
 # --leaks --out`; tests/programs/siteviews.c knows every site's bytes):
-#  - growth: a site that loses 1000 bytes a step grows steadily, by exactly
+#  - growth: samples at a failure and at the exit with the live set then;
+#    a site that loses 1000 bytes a step grows steadily, by exactly
 #    its blocks, at a rate that fills the slot's free blocks and the free
 #    RAM in the time the report gives; a site that churns does not grow;
 #  - the peak view: the live set at the heap's peak (40 000 bytes: 30 000 at
@@ -72,6 +73,16 @@ if grep -q "^growing site 1: +[0-9.]* [KB]* in [0-9.]* s (12 blocks now), at [0-
 else
     bad "growth in text: the rate, the slot and the RAM it would fill and when, the stack"; grep -A2 "leak growth" "$TMP/grow.text" | sed 's/^/#   /'
 fi
+
+# a failure injected into slow_leak's third call: a growth sample right
+# at it (two blocks live), and the exit's (four, of five steps)
+mkdir -p "$TMP/gfail"
+"$CEBOX" run --leaks --out "$TMP/gfail" --fail-size-min 1000 --fail-size-max 1000 --fail-nth 3 "$P/siteviews" grow 5 > /dev/null 2>&1
+"$CEBOX" report --format json "$TMP/gfail" > "$TMP/gfail.json"
+expect "growth: a sample at the failure (2000 bytes in 2 blocks live) and at the exit (4000 in 4)" gfail \
+    '[(s["live_bytes"], s["live_blocks"]) for s in p["growth"]["series"] if s["sample"] == "failure"] == [(2000, 2)]
+     and [(s["live_bytes"], s["live_blocks"]) for s in p["growth"]["series"] if s["sample"] == "exit"] == [(4000, 4)]
+     and len(p["oom"]) == 1'
 
 # ---- the peak view
 views peak peak

@@ -13,7 +13,16 @@
  * its interior possibly lost; a reachable block passes both on, a possible
  * one passes "possible" on), then each block still unmarked leads a clique:
  * it is definitely lost, and every unmarked or definitely lost block it
- * reaches becomes indirectly lost, as in memcheck.
+ * reaches becomes indirectly lost, as in memcheck.  The program's
+ * reservations still held are classified with them by the pointers to
+ * them (their pages are roots already, so they pass nothing on).
+ *
+ * The views (with --out): per stack id the bytes and blocks live now and
+ * their copy at the peak, updated under the table's lock beside each
+ * insertion and removal; growth samples, the peak record and the
+ * pinning record (pinning.c) are written through the event log after the
+ * lock is let go (the table's lock is never held while the log's or the
+ * slot's is taken, but for the slot's queries of reservation_at).
  */
 #include "record/leaks.h"
 
@@ -68,7 +77,6 @@ static struct {
     struct stack_table stacks;
     struct site *ids; /* stack id -> its site */
     size_t ids_cap;
-    uint32_t nids;    /* the highest id in use + 1 */
     uint64_t live_bytes, live_blocks; /* every tracked block */
     uint64_t peak_bytes;              /* the most live_bytes have been */
     bool peak_pending;                /* live_bytes is a new peak not copied yet */
@@ -85,14 +93,17 @@ static struct {
 
 static atomic_bool active;
 
+/* The tracker's own steps, on every allocation and free: inlined. */
+#define HOT static inline __attribute__((always_inline))
+
 /* ---- the table ---- */
 
-static size_t slot_of(uint32_t off, size_t cap)
+HOT size_t slot_of(uint32_t off, size_t cap)
 {
     return (size_t)(((uint64_t)(off >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
 }
 
-static void place(struct live *slots, size_t cap, struct live e)
+HOT void place(struct live *slots, size_t cap, struct live e)
 {
     size_t i = slot_of(e.off, cap);
     while (slots[i].off != 0 && slots[i].off != e.off) {
@@ -119,7 +130,7 @@ static bool grow_locked(struct live_table *t)
     return true;
 }
 
-static size_t find_locked(const struct live_table *t, uint32_t off)
+HOT size_t find_locked(const struct live_table *t, uint32_t off)
 {
     if (t->cap == 0) {
         return SIZE_MAX;
@@ -136,7 +147,7 @@ static size_t find_locked(const struct live_table *t, uint32_t off)
 
 /* *old: the entry e replaced (a block whose free was missed), or one
  * with off 0. */
-static bool insert_locked(struct live_table *t, struct live e, struct live *old)
+HOT bool insert_locked(struct live_table *t, struct live e, struct live *old)
 {
     size_t at = find_locked(t, e.off);
     old->off = 0;
@@ -155,7 +166,7 @@ static bool insert_locked(struct live_table *t, struct live e, struct live *old)
 
 /* Backward-shift deletion: each entry after the hole that may move into
  * it (its home is not cyclically inside (hole, entry]) does. */
-static struct live remove_locked(struct live_table *t, uint32_t off)
+HOT struct live remove_locked(struct live_table *t, uint32_t off)
 {
     size_t i = find_locked(t, off);
     if (i == SIZE_MAX) {
@@ -178,7 +189,7 @@ static struct live remove_locked(struct live_table *t, uint32_t off)
 
 /* The stack's id in the leak table's own stack table (0 when it cannot be
  * stored: the block is still tracked, with no stack). */
-static uint32_t intern_locked(const uintptr_t *ips, size_t depth)
+HOT uint32_t intern_locked(const uintptr_t *ips, size_t depth)
 {
     bool added;
     struct stack_info *si = stack_table_intern(&lt.stacks, ips, depth, &added);
@@ -198,11 +209,17 @@ static uint32_t intern_locked(const uintptr_t *ips, size_t depth)
         lt.ids_cap = cap;
     }
     lt.ids[si->id].si = si;
-    lt.nids = si->id >= lt.nids ? si->id + 1 : lt.nids;
     return si->id;
 }
 
 /* ---- the sites' live figures and the heap's peak ---- */
+
+/* The highest stack id in use + 1 (ids are given in order from 1). */
+static uint32_t nids_locked(void)
+{
+    uint32_t n = lt.stacks.next_id + 1;
+    return n < lt.ids_cap ? n : (uint32_t)lt.ids_cap;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -211,18 +228,35 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void site_count_locked(struct live e, int sign)
+/* The per-stack figures only feed the views (--out): without them the
+ * tracker keeps none. */
+HOT void site_add_locked(struct live e)
 {
-    uint64_t bytes = (uint64_t)(int64_t)sign * e.size, blocks = (uint64_t)(int64_t)sign;
-    lt.live_bytes += bytes;
-    lt.live_blocks += blocks;
+    if (!lt.views) {
+        return;
+    }
+    lt.live_bytes += e.size;
+    lt.live_blocks++;
     if (e.stack < lt.ids_cap) {
-        lt.ids[e.stack].now.bytes += bytes;
-        lt.ids[e.stack].now.blocks += blocks;
+        lt.ids[e.stack].now.bytes += e.size;
+        lt.ids[e.stack].now.blocks++;
     }
     if (lt.live_bytes > lt.peak_bytes) {
         lt.peak_bytes = lt.live_bytes;
         lt.peak_pending = true;
+    }
+}
+
+HOT void site_sub_locked(struct live e)
+{
+    if (!lt.views) {
+        return;
+    }
+    lt.live_bytes -= e.size;
+    lt.live_blocks--;
+    if (e.stack < lt.ids_cap) {
+        lt.ids[e.stack].now.bytes -= e.size;
+        lt.ids[e.stack].now.blocks--;
     }
 }
 
@@ -237,7 +271,7 @@ static void peak_copy_locked(void)
     if (lt.snap_time != 0 && lt.live_bytes < lt.snap_bytes + lt.snap_bytes / 32) {
         return;
     }
-    for (uint32_t i = 0; i < lt.nids; i++) {
+    for (uint32_t i = 0, n = nids_locked(); i < n; i++) {
         lt.ids[i].peak = lt.ids[i].now;
     }
     lt.snap_time = mono_ns();
@@ -267,7 +301,7 @@ static bool sample_due_locked(void)
 
 static bool is_mapping_api(enum log_api api)
 {
-    return api == LOG_API_MMAP || api == LOG_API_VIRTUALALLOC;
+    return __builtin_expect(api == LOG_API_MMAP || api == LOG_API_VIRTUALALLOC, 0);
 }
 
 /* Does a reservation begin at p (not pages mapped inside one)? */
@@ -314,9 +348,9 @@ static void track_done(enum log_api api, void *p, size_t size)
         lt.untracked++;
     } else {
         if (old.off != 0) {
-            site_count_locked(old, -1);
+            site_sub_locked(old);
         }
-        site_count_locked(e, 1);
+        site_add_locked(e);
     }
     bool due = sample_due_locked();
     pthread_mutex_unlock(&lt.lock);
@@ -349,7 +383,7 @@ static void track_freed(enum log_api api, void *p)
     }
     struct live gone = remove_locked(&lt.blocks, (uint32_t)off);
     if (gone.off != 0) {
-        site_count_locked(gone, -1);
+        site_sub_locked(gone);
     }
     pthread_mutex_unlock(&lt.lock);
 }
@@ -884,7 +918,7 @@ static size_t top_sites_locked(bool at_peak, struct eventlog_site *out, size_t m
     size_t n = 0;
     rest[0] = rest[1] = 0;
     *sites = 0;
-    for (uint32_t i = 0; i < lt.nids; i++) {
+    for (uint32_t i = 0, nids = nids_locked(); i < nids; i++) {
         const struct site_live *v = at_peak ? &lt.ids[i].peak : &lt.ids[i].now;
         if (v->blocks == 0) {
             continue;
@@ -977,8 +1011,13 @@ static void pinning_record(bool in_signal)
         return;
     }
     sort_blocks(s.b, s.n, by_addr);
+    uint32_t nids = 0;
+    if (views_lock(in_signal)) {
+        nids = nids_locked();
+        pthread_mutex_unlock(&lt.lock);
+    }
     struct pin_report pr;
-    bool ok = pinning_compute(lt.slot, s.b, s.n, lt.nids, &pr);
+    bool ok = pinning_compute(lt.slot, s.b, s.n, nids, &pr);
     scan_free(&s);
     struct eventlog_site *out = ok ? meta_alloc((pr.n != 0 ? pr.n : 1) * sizeof *out) : NULL;
     if (out != NULL && views_lock(in_signal)) {

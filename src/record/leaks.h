@@ -5,8 +5,10 @@
  *
  * Owns: the table of live blocks (address -> stack id, requested size;
  * 12-byte entries in an open-addressed table kept between 3/8 and 3/4
- * full, so 16 to 32 bytes per live block), its own table of distinct
- * stacks (stack.c), and the classification at exit.  All of it is meta.c
+ * full, so 16 to 32 bytes per live block), the table of the program's
+ * reservations (mmap family, VirtualAlloc: base -> stack id, length), its
+ * own table of distinct stacks (stack.c) with the per-stack live figures
+ * of the views (40 bytes per stack), and the classification at exit.  All of it is meta.c
  * memory: nothing in the slot, nothing charged to device RAM, nothing from
  * libc's malloc.
  *

@@ -199,7 +199,17 @@ static void json_growth(FILE *out, struct symbolizer *sym, const struct lr_proce
     }
     size_t n;
     struct growth_site *g = siteviews_growth(p, &n);
-    fprintf(out, "{\"samples\": %zu, \"sites\": [", p->ngrowth);
+    fprintf(out, "{\"samples\": %zu, \"series\": [", p->ngrowth);
+    for (size_t i = 0; i < p->ngrowth; i++) {
+        const uint64_t *h = p->growth[i].head;
+        unsigned kind = (unsigned)h[LOG_GROWTH_KIND];
+        fprintf(out, "%s{\"t\": %.6f, \"sample\": \"%s\", \"live_bytes\": %" PRIu64 ", \"live_blocks\": %" PRIu64
+                     ", \"sites\": %" PRIu64 "}",
+                i ? ", " : "", (double)h[LOG_GROWTH_TIME] / 1e9,
+                kind == LOG_SAMPLE_FAILURE ? "failure" : kind == LOG_SAMPLE_EXIT ? "exit" : "tick",
+                h[LOG_GROWTH_LIVE_BYTES], h[LOG_GROWTH_LIVE_BLOCKS], h[LOG_GROWTH_SITES]);
+    }
+    fputs("], \"sites\": [", out);
     for (size_t i = 0; i < n; i++) {
         struct growth_room room;
         siteviews_room(p, &g[i], &room);
