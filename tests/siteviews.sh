@@ -93,6 +93,11 @@ expect "peak: by site, peak_a 30000 in 10 and peak_b 10000 in 5; after_peak not 
     '[(fn(s["stack"]), s["bytes"], s["blocks"]) for s in p["peak"]["sites"]] == [("peak_a", 30000, 10), ("peak_b", 10000, 5)]
      and (p["peak"]["other_bytes"], p["peak"]["other_blocks"]) == (0, 0)'
 
+expect "pinning with two sites in one region: the region is shared, no site pins it; every committed page is one site's, shared or empty" peak \
+    '(p["pinning"]["regions"], p["pinning"]["shared_regions"]) == (1, 1) and all(s["regions"] == 0 for s in p["pinning"]["sites"])
+     and sum(s["pages"] for s in p["pinning"]["sites"]) + p["pinning"]["shared_pages"] + p["pinning"]["empty_pages"] == p["pinning"]["committed_pages"]
+     and sorted(fn(s["stack"]) for s in p["pinning"]["sites"]) == ["after_peak", "peak_b"] and p["pinning"]["shared_pages"] >= 1'
+
 # ---- pinning: 12 rounds of a 90000-byte buffer and a 7000-byte block kept
 views pin pin 12 90000 7000
 expect "pinning: keep_small is the top (and only) pinning site, of every heap region (3 blocks each)" pin \
