@@ -80,7 +80,11 @@ static inline __attribute__((always_inline)) bool entry_begin(enum log_api api, 
  * use for it.  entry_done runs after a request succeeded, with the
  * pointer the program gets and the size it asked for; entry_freed before a
  * block is given back (before, so that another thread cannot be handed
- * the same address and be told about it first).  Both run in the thread
+ * the same address and be told about it first).  A reservation of the
+ * mmap family or VirtualAlloc (MEM_RESERVE) is reported to done with its
+ * base and length, and its munmap or MEM_RELEASE to freed after the
+ * release (a munmap may give back only part of it: the tracker asks the
+ * slot what is left).  Both run in the thread
  * of the request, holding no heap or slot lock; in the preload library
  * with entry_inside set (what they allocate comes from the bootstrap
  * arena).  With no tracker

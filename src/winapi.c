@@ -53,12 +53,19 @@ CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAlloca
         entry_fail_win32(LOG_API_VIRTUALALLOC, dwSize, err);
         return NULL;
     }
+    if (flAllocationType & MEM_RESERVE) {
+        entry_done(LOG_API_VIRTUALALLOC, out, dwSize); /* --leaks keeps the reservation's stack */
+    }
     return out;
 }
 
 CEBOX_EXPORT BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 {
-    return result(slot_virtual_free(core_get()->slot, lpAddress, dwSize, dwFreeType));
+    DWORD err = slot_virtual_free(core_get()->slot, lpAddress, dwSize, dwFreeType);
+    if (err == 0 && (dwFreeType & MEM_RELEASE)) {
+        entry_freed(LOG_API_VIRTUALALLOC, lpAddress); /* after: the reservation is gone */
+    }
+    return result(err);
 }
 
 CEBOX_EXPORT SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer,

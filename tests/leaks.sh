@@ -13,8 +13,9 @@
 #    amid allocations in three threads: no hang, the ending recorded;
 #  - bytes as CE charges them; the exit summary's lines; exit codes in the
 #    JSON; --suppressions; --error-exitcode; nothing tracked without --leaks;
-#  - Win32 heap items (HeapAlloc, HeapReAlloc, LocalAlloc) of a linked
-#    program, a destroyed heap's items forgotten;
+#  - Win32 heap items (HeapAlloc, HeapReAlloc, LocalAlloc) and VirtualAlloc
+#    reservations of a linked program, a destroyed heap's items and a
+#    released reservation forgotten;
 #  - the definite and indirect totals are memcheck's (when valgrind is here).
 set -u
 B="${top_builddir:-.}"
@@ -173,8 +174,9 @@ expect "the crash: its 48 bytes lost at crash_leak" crash 'leaks(procs[0]) == [(
 mkdir -p "$TMP/winapi"
 CEBOX_LEAKS=yes CEBOX_OUT="$TMP/winapi" "$P/leaky_winapi" > /dev/null 2>&1
 "$CEBOX" report --format json "$TMP/winapi" > "$TMP/winapi.json"
-expect "Win32 heap items: HeapAlloc 100, LocalAlloc 30, HeapReAlloc 70 lost; a destroyed heap's and freed items not" winapi \
-    'leaks(procs[0]) == [("definite", 30, 48, 1, "lose_localalloc"), ("definite", 70, 80, 1, "grow_heapalloc"), ("definite", 100, 112, 1, "lose_heapalloc")]'
+expect "Win32 heap items: HeapAlloc 100, LocalAlloc 30, HeapReAlloc 70, a VirtualAlloc reservation of 128 KB lost; a destroyed heap's, freed items and a released reservation not" winapi \
+    'leaks(procs[0]) == [("definite", 30, 48, 1, "lose_localalloc"), ("definite", 70, 80, 1, "grow_heapalloc"), ("definite", 100, 112, 1, "lose_heapalloc"),
+                         ("definite", 131072, 131072, 1, "lose_virtualalloc")]'
 
 # ---- suppressions (matched offline, by function, file or module)
 printf '# the record'"'"'s name is known\nleak:name_record\n' > "$TMP/supp"

@@ -341,6 +341,116 @@ static void reads_cebox_own_memory(void **state)
     logread_free(&log);
 }
 
+/* A GROWTH, PEAK or PINNING record: nhead head fields 100, 101, ... (the
+ * first, the time, 5000 + 2 s), and two sites (stack 7 and 9) of nfields
+ * fields 10, 11, ... and 20, 21, ... */
+static void sites_record(struct built *b, unsigned type, unsigned nhead, unsigned nfields)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, type);
+    log_put_u8(&e, (uint8_t)nhead);
+    log_put_u8(&e, (uint8_t)nfields);
+    for (unsigned i = 0; i < nhead; i++) {
+        log_put_u64(&e, i == 0 ? 5000 + 2000000000ull : 100 + i);
+    }
+    log_put_u32(&e, 2);
+    for (unsigned k = 0; k < 2; k++) {
+        log_put_u32(&e, k == 0 ? 7 : 9);
+        for (unsigned f = 0; f < nfields; f++) {
+            log_put_u64(&e, (k == 0 ? 10 : 20) + f);
+        }
+    }
+    add(b, &e);
+}
+
+static void leak_record(struct built *b, bool with_what, uint8_t what)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_LEAK);
+    log_put_u32(&e, 7);
+    log_put_u8(&e, 0);
+    log_put_u64(&e, 65536);
+    log_put_u64(&e, 65536);
+    log_put_u64(&e, 1);
+    if (with_what) {
+        log_put_u8(&e, what);
+    }
+    add(b, &e);
+}
+
+/* Records 10-12: head fields and site fields the writer had not are read
+ * as 0, those this reader does not know are skipped; the time is made
+ * relative to the start; growth samples accumulate, the last peak and
+ * pinning records win.  A LEAK record's `what`: absent (older logs) is
+ * heap blocks. */
+static void reads_site_views(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    sites_record(&b, LOG_REC_GROWTH, 3, LOG_GROWTH_NFIELDS + 2); /* fewer head fields, more site fields */
+    sites_record(&b, LOG_REC_GROWTH, LOG_SITES_MAX_HEAD + 3, 1);  /* more head fields, fewer site fields */
+    sites_record(&b, LOG_REC_PEAK, LOG_PEAK_NHEAD, LOG_PEAK_NFIELDS);
+    sites_record(&b, LOG_REC_PEAK, LOG_PEAK_NHEAD, LOG_PEAK_NFIELDS + 1);
+    sites_record(&b, LOG_REC_PINNING, LOG_PIN_NHEAD, LOG_PIN_NFIELDS);
+    leak_record(&b, false, 0);
+    leak_record(&b, true, LOG_LEAK_MAPPINGS);
+    struct lr_log log;
+    logread_buffer("views.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->ngrowth, 2);
+    const struct lr_sites *g = &p->growth[0];
+    assert_int_equal(g->head[LOG_GROWTH_TIME], 2000000000ull);
+    assert_int_equal(g->head[1], 101);
+    assert_int_equal(g->head[2], 102);
+    assert_int_equal(g->head[3], 0); /* not written */
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->sites[1].stack_id, 9);
+    assert_int_equal(g->sites[1].v[LOG_GROWTH_BYTES], 20);
+    assert_int_equal(g->sites[1].v[LOG_GROWTH_BLOCKS], 21);
+    g = &p->growth[1];
+    assert_int_equal(g->head[LOG_SITES_MAX_HEAD - 1], 100 + LOG_SITES_MAX_HEAD - 1);
+    assert_int_equal(g->sites[0].v[0], 10);
+    assert_int_equal(g->sites[0].v[1], 0); /* not written */
+    assert_int_equal(g->sites[1].stack_id, 9);
+    assert_true(p->has_peak);
+    assert_int_equal(p->peak.n, 2);
+    assert_int_equal(p->peak.sites[1].v[LOG_PEAK_BLOCKS], 21);
+    assert_int_equal(p->peak.sites[1].v[LOG_PEAK_NFIELDS], 22); /* the second one's extra field: it won */
+    assert_true(p->has_pinning);
+    assert_int_equal(p->pinning.head[LOG_PIN_LARGEST_FREE_RUN], 100 + LOG_PIN_LARGEST_FREE_RUN);
+    assert_int_equal(p->pinning.sites[0].v[LOG_PIN_FREE_RUN_WITHOUT], 10 + LOG_PIN_FREE_RUN_WITHOUT);
+    assert_int_equal(p->nleaks, 2);
+    assert_int_equal(p->leaks[0].what, LOG_LEAK_HEAP);
+    assert_int_equal(p->leaks[1].what, LOG_LEAK_MAPPINGS);
+    logread_free(&log);
+}
+
+/* A site record whose count promises more sites than it holds is damage. */
+static void short_site_record(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_PINNING);
+    log_put_u8(&e, 1);
+    log_put_u8(&e, 4);
+    log_put_u64(&e, 5000);
+    log_put_u32(&e, 3); /* three sites of 36 bytes: none follows */
+    log_put_u32(&e, 1);
+    add(&b, &e);
+    struct lr_log log;
+    logread_buffer("short.log", b.data, b.len, &log);
+    assert_true(log.damaged);
+    assert_int_equal(log.damage_offset, b.starts[1]);
+    assert_false(log.procs[0].has_pinning);
+    logread_free(&log);
+}
+
 /* The record that holds byte `at`. */
 static size_t record_of(const struct built *b, size_t at)
 {
@@ -520,6 +630,8 @@ int main(void)
         cmocka_unit_test(reads_the_private_device_reason),
         cmocka_unit_test(reads_the_committed_kinds),
         cmocka_unit_test(reads_cebox_own_memory),
+        cmocka_unit_test(reads_site_views),
+        cmocka_unit_test(short_site_record),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),

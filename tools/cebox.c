@@ -70,7 +70,7 @@ static void usage(FILE *f)
             "             decides), limited, low or critical\n"
             "  fit [OPTIONS] [--format text|json] [--] PROGRAM [ARGS...]\n"
             "             the smallest slot and device RAM PROGRAM still runs the same in\n"
-            "  report [--format text|json|folded|html] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
+            "  report [--format text|json|folded|html] [--folded-of WHAT] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
             "             the failed allocations and leaks of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
             "  settings   print the settings in force (--markdown: the option table)\n"

@@ -1178,6 +1178,9 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     if (entry_begin(LOG_API_MMAP, len)) {
         err = 0;
         p = mmap_inside(&c, addr, len, prot, flags, &err);
+        if (p != MAP_FAILED) {
+            entry_done(LOG_API_MMAP, p, len); /* a new reservation at p: --leaks keeps its stack */
+        }
     }
     leave(&c, err);
     return p;
@@ -1212,6 +1215,7 @@ API int munmap(void *addr, size_t len)
     }
     if (slot_owns(c.p->core->slot, addr)) {
         slot_unmap(c.p->core->slot, addr, len);
+        entry_freed(LOG_API_MMAP, addr); /* after: the tracker asks the slot what is left */
         leave(&c, 0);
         return 0;
     }

@@ -608,6 +608,7 @@ void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason 
     if (core->settings.out_dir[0] != '\0' && core->slot != NULL) {
         int saved = errno; /* the caller sets errno as libc would */
         record(core, api, size, err, reason, met);
+        leaks_sample(LOG_SAMPLE_FAILURE); /* the sites' live bytes beside the timeline's point */
         errno = saved;
     }
 }
@@ -670,6 +671,42 @@ void eventlog_leaks(const struct leak_report *r, bool in_signal)
         log_put_u64(&e, t->bytes);
         log_put_u64(&e, t->charged);
         log_put_u64(&e, t->blocks);
+        log_put_u8(&e, t->map ? LOG_LEAK_MAPPINGS : LOG_LEAK_HEAP);
+        emit_locked(&e);
+    }
+    pthread_mutex_unlock(&lg.lock);
+    errno = saved;
+}
+
+void eventlog_sites(unsigned type, const uint64_t *head, size_t nhead, const struct eventlog_site *sites,
+                    size_t n, size_t nfields, bool periodic, bool in_signal)
+{
+    int saved = errno;
+    struct cebox_core *core = end_lock(in_signal);
+    if (core == NULL) {
+        return;
+    }
+    if (!periodic || !limit_reached_locked(core)) {
+        scan_modules_locked();
+        uint32_t ids[EVENTLOG_SITES_MAX];
+        n = n < EVENTLOG_SITES_MAX ? n : EVENTLOG_SITES_MAX;
+        for (size_t i = 0; i < n; i++) { /* the stacks first: a record never precedes its stacks */
+            ids[i] = stack_record_locked(sites[i].ips, sites[i].depth);
+        }
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, type);
+        log_put_u8(&e, (uint8_t)nhead);
+        log_put_u8(&e, (uint8_t)nfields);
+        for (size_t i = 0; i < nhead; i++) {
+            log_put_u64(&e, head[i]);
+        }
+        log_put_u32(&e, (uint32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            log_put_u32(&e, ids[i]);
+            for (size_t f = 0; f < nfields; f++) {
+                log_put_u64(&e, sites[i].v[f]);
+            }
+        }
         emit_locked(&e);
     }
     pthread_mutex_unlock(&lg.lock);

@@ -89,6 +89,25 @@ struct leak_report;
  * it); nothing is written when it is held. */
 void eventlog_leaks(const struct leak_report *r, bool in_signal);
 
+/* One site of a GROWTH, PEAK or PINNING record: its stack (the frames
+ * are written as a stack record before the first record that uses it)
+ * and its fields (enum log_growth_field, log_peak_field, log_pin_field). */
+struct eventlog_site {
+    const uintptr_t *ips;
+    size_t depth;
+    uint64_t v[LOG_SITES_MAX_FIELDS];
+};
+
+#define EVENTLOG_SITES_MAX 256 /* sites per record; more are left out */
+
+/* With --out: one record of type 10, 11 or 12 (logformat.h): the head
+ * fields, then the sites (at most EVENTLOG_SITES_MAX).  periodic: a sample taken on the allocation
+ * path, dropped once the log has reached CEBOX_LOG_LIMIT (those at a
+ * failure or the end always go in).  in_signal: the log's lock is only
+ * tried.  Takes the log's lock; call it holding no other cebox lock. */
+void eventlog_sites(unsigned type, const uint64_t *head, size_t nhead, const struct eventlog_site *sites,
+                    size_t n, size_t nfields, bool periodic, bool in_signal);
+
 /* The last record of a process: how it ended (with --out only). */
 void eventlog_end(const struct eventlog_ending *end, bool in_signal);
 

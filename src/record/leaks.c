@@ -13,7 +13,16 @@
  * its interior possibly lost; a reachable block passes both on, a possible
  * one passes "possible" on), then each block still unmarked leads a clique:
  * it is definitely lost, and every unmarked or definitely lost block it
- * reaches becomes indirectly lost, as in memcheck.
+ * reaches becomes indirectly lost, as in memcheck.  The program's
+ * reservations still held are classified with them by the pointers to
+ * them (their pages are roots already, so they pass nothing on).
+ *
+ * The views (with --out): per stack id the bytes and blocks live now and
+ * their copy at the peak, updated under the table's lock beside each
+ * insertion and removal; growth samples, the peak record and the
+ * pinning record (pinning.c) are written through the event log after the
+ * lock is let go (the table's lock is never held while the log's or the
+ * slot's is taken, but for the slot's queries of reservation_at).
  */
 #include "record/leaks.h"
 
@@ -24,13 +33,16 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "entry.h"
 #include "meta.h"
 #include "os.h"
+#include "record/eventlog.h"
 #include "record/logformat.h"
+#include "record/pinning.h"
 #include "record/stack.h"
 #include "record/stopthreads.h"
 
@@ -41,13 +53,37 @@ struct live {
 };
 _Static_assert(sizeof(struct live) == 12, "12 bytes per table entry");
 
-static struct {
-    pthread_mutex_t lock;
+/* What the tracker keeps per allocation site (stack id): its entry in
+ * the stack table, its blocks live now, and their copy at the heap's
+ * peak (the views: record/leaks.h). */
+struct site_live {
+    uint64_t bytes, blocks;
+};
+struct site {
+    const struct stack_info *si;
+    struct site_live now, peak;
+};
+
+/* An open-addressed table of entries keyed by slot offset. */
+struct live_table {
     struct live *slots;
     size_t cap, count;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct live_table blocks; /* the heap blocks */
+    struct live_table maps;   /* the program's reservations (mmap family, VirtualAlloc), by base */
     struct stack_table stacks;
-    const struct stack_info **by_id; /* stack id -> its entry */
+    struct site *ids; /* stack id -> its site */
     size_t ids_cap;
+    uint64_t live_bytes, live_blocks; /* every tracked block */
+    uint64_t peak_bytes;              /* the most live_bytes have been */
+    bool peak_pending;                /* live_bytes is a new peak not copied yet */
+    uint64_t snap_time, snap_bytes, snap_blocks; /* when the peak copy was taken, its totals */
+    bool views;                       /* --out: growth samples, peak and pinning records */
+    uint32_t allocs;                  /* allocations since the start (wraps) */
+    uint64_t interval_ns, next_sample; /* periodic growth samples (interval 0: none) */
     uintptr_t base;
     size_t span;
     struct slot *slot;
@@ -57,14 +93,17 @@ static struct {
 
 static atomic_bool active;
 
+/* The tracker's own steps, on every allocation and free: inlined. */
+#define HOT static inline __attribute__((always_inline))
+
 /* ---- the table ---- */
 
-static size_t slot_of(uint32_t off, size_t cap)
+HOT size_t slot_of(uint32_t off, size_t cap)
 {
     return (size_t)(((uint64_t)(off >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
 }
 
-static void place(struct live *slots, size_t cap, struct live e)
+HOT void place(struct live *slots, size_t cap, struct live e)
 {
     size_t i = slot_of(e.off, cap);
     while (slots[i].off != 0 && slots[i].off != e.off) {
@@ -73,78 +112,84 @@ static void place(struct live *slots, size_t cap, struct live e)
     slots[i] = e;
 }
 
-static bool grow_locked(void)
+static bool grow_locked(struct live_table *t)
 {
-    size_t cap = lt.cap != 0 ? lt.cap * 2 : 4096;
+    size_t cap = t->cap != 0 ? t->cap * 2 : 4096;
     struct live *fresh = meta_alloc(cap * sizeof *fresh);
     if (fresh == NULL) {
         return false;
     }
-    for (size_t i = 0; i < lt.cap; i++) {
-        if (lt.slots[i].off != 0) {
-            place(fresh, cap, lt.slots[i]);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].off != 0) {
+            place(fresh, cap, t->slots[i]);
         }
     }
-    meta_free(lt.slots, lt.cap * sizeof *lt.slots);
-    lt.slots = fresh;
-    lt.cap = cap;
+    meta_free(t->slots, t->cap * sizeof *t->slots);
+    t->slots = fresh;
+    t->cap = cap;
     return true;
 }
 
-static size_t find_locked(uint32_t off)
+HOT size_t find_locked(const struct live_table *t, uint32_t off)
 {
-    if (lt.cap == 0) {
+    if (t->cap == 0) {
         return SIZE_MAX;
     }
-    for (size_t i = slot_of(off, lt.cap);; i = (i + 1) & (lt.cap - 1)) {
-        if (lt.slots[i].off == off) {
+    for (size_t i = slot_of(off, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (t->slots[i].off == off) {
             return i;
         }
-        if (lt.slots[i].off == 0) {
+        if (t->slots[i].off == 0) {
             return SIZE_MAX;
         }
     }
 }
 
-static bool insert_locked(struct live e)
+/* *old: the entry e replaced (a block whose free was missed), or one
+ * with off 0. */
+HOT bool insert_locked(struct live_table *t, struct live e, struct live *old)
 {
-    size_t at = find_locked(e.off);
+    size_t at = find_locked(t, e.off);
+    old->off = 0;
     if (at != SIZE_MAX) {
-        lt.slots[at] = e; /* a block we missed the free of: the newer wins */
+        *old = t->slots[at];
+        t->slots[at] = e; /* a block we missed the free of: the newer wins */
         return true;
     }
-    if ((lt.count + 1) * 4 > lt.cap * 3 && !grow_locked()) {
+    if ((t->count + 1) * 4 > t->cap * 3 && !grow_locked(t)) {
         return false;
     }
-    place(lt.slots, lt.cap, e);
-    lt.count++;
+    place(t->slots, t->cap, e);
+    t->count++;
     return true;
 }
 
 /* Backward-shift deletion: each entry after the hole that may move into
  * it (its home is not cyclically inside (hole, entry]) does. */
-static void remove_locked(uint32_t off)
+HOT struct live remove_locked(struct live_table *t, uint32_t off)
 {
-    size_t i = find_locked(off);
+    size_t i = find_locked(t, off);
     if (i == SIZE_MAX) {
-        return;
+        return (struct live){0, 0, 0};
     }
-    size_t m = lt.cap - 1;
-    for (size_t j = (i + 1) & m; lt.slots[j].off != 0; j = (j + 1) & m) {
-        size_t k = slot_of(lt.slots[j].off, lt.cap);
+    struct live gone = t->slots[i];
+    size_t m = t->cap - 1;
+    for (size_t j = (i + 1) & m; t->slots[j].off != 0; j = (j + 1) & m) {
+        size_t k = slot_of(t->slots[j].off, t->cap);
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
-            lt.slots[i] = lt.slots[j];
+            t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    lt.slots[i].off = 0;
-    lt.count--;
+    t->slots[i].off = 0;
+    t->count--;
+    return gone;
 }
 
 /* The stack's id in the leak table's own stack table (0 when it cannot be
  * stored: the block is still tracked, with no stack). */
-static uint32_t intern_locked(const uintptr_t *ips, size_t depth)
+HOT uint32_t intern_locked(const uintptr_t *ips, size_t depth)
 {
     bool added;
     struct stack_info *si = stack_table_intern(&lt.stacks, ips, depth, &added);
@@ -156,47 +201,190 @@ static uint32_t intern_locked(const uintptr_t *ips, size_t depth)
         while (cap <= si->id) {
             cap *= 2;
         }
-        const struct stack_info **grown =
-            meta_grow(lt.by_id, lt.ids_cap * sizeof *grown, cap * sizeof *grown);
+        struct site *grown = meta_grow(lt.ids, lt.ids_cap * sizeof *grown, cap * sizeof *grown);
         if (grown == NULL) {
             return 0;
         }
-        lt.by_id = grown;
+        lt.ids = grown;
         lt.ids_cap = cap;
     }
-    lt.by_id[si->id] = si;
+    lt.ids[si->id].si = si;
     return si->id;
+}
+
+/* ---- the sites' live figures and the heap's peak ---- */
+
+/* The highest stack id in use + 1 (ids are given in order from 1). */
+static uint32_t nids_locked(void)
+{
+    uint32_t n = lt.stacks.next_id + 1;
+    return n < lt.ids_cap ? n : (uint32_t)lt.ids_cap;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The per-stack figures only feed the views (--out): without them the
+ * tracker keeps none. */
+HOT void site_add_locked(struct live e)
+{
+    if (!lt.views) {
+        return;
+    }
+    lt.live_bytes += e.size;
+    lt.live_blocks++;
+    if (e.stack < lt.ids_cap) {
+        lt.ids[e.stack].now.bytes += e.size;
+        lt.ids[e.stack].now.blocks++;
+    }
+    if (lt.live_bytes > lt.peak_bytes) {
+        lt.peak_bytes = lt.live_bytes;
+        lt.peak_pending = true;
+    }
+}
+
+HOT void site_sub_locked(struct live e)
+{
+    if (!lt.views) {
+        return;
+    }
+    lt.live_bytes -= e.size;
+    lt.live_blocks--;
+    if (e.stack < lt.ids_cap) {
+        lt.ids[e.stack].now.bytes -= e.size;
+        lt.ids[e.stack].now.blocks--;
+    }
+}
+
+/* The live set is about to fall from a new peak: it is copied when it
+ * passed the last copy by 1/32 (the first time, always), so a heap that
+ * grows by small steps is copied O(log) times, each a pass over the sites;
+ * the copy is never more than 1/32 below the real peak (the record
+ * carries both). */
+static void peak_copy_locked(void)
+{
+    lt.peak_pending = false;
+    if (lt.snap_time != 0 && lt.live_bytes < lt.snap_bytes + lt.snap_bytes / 32) {
+        return;
+    }
+    for (uint32_t i = 0, n = nids_locked(); i < n; i++) {
+        lt.ids[i].peak = lt.ids[i].now;
+    }
+    lt.snap_time = mono_ns();
+    lt.snap_bytes = lt.live_bytes;
+    lt.snap_blocks = lt.live_blocks;
+}
+
+/* Is a periodic growth sample due?  The clock is read every
+ * SAMPLE_CHECK allocations only, so the allocation path pays one
+ * increment and one branch for it. */
+#define SAMPLE_CHECK 1024u
+
+static bool sample_due_locked(void)
+{
+    if (lt.interval_ns == 0 || (++lt.allocs & (SAMPLE_CHECK - 1)) != 0) {
+        return false;
+    }
+    uint64_t now = mono_ns();
+    if (now < lt.next_sample) {
+        return false;
+    }
+    lt.next_sample = now + lt.interval_ns;
+    return true;
 }
 
 /* ---- the tracker ---- */
 
-static void track_done(enum log_api api, void *p, size_t size)
+static bool is_mapping_api(enum log_api api)
 {
-    (void)api;
-    uintptr_t off = (uintptr_t)p - lt.base;
-    if (off == 0 || off >= lt.span) {
-        return; /* not a heap block (the bootstrap arena, or NULL) */
+    return __builtin_expect(api == LOG_API_MMAP || api == LOG_API_VIRTUALALLOC, 0);
+}
+
+/* Does a reservation begin at p (not pages mapped inside one)? */
+static bool reservation_at(const void *p)
+{
+    MEMORY_BASIC_INFORMATION m;
+    return slot_virtual_query(lt.slot, p, &m) == 0 && m.AllocationBase == p && m.State != MEM_FREE;
+}
+
+/* A reservation the program made (mmap, VirtualAlloc with MEM_RESERVE):
+ * its base, length and stack, in the table of reservations. */
+static void track_map(void *p, size_t size, uint32_t off)
+{
+    if (!reservation_at(p)) {
+        return; /* pages mapped or committed inside a reservation: not a new one */
     }
     uintptr_t ips[LOG_MAX_DEPTH];
     size_t depth = stack_capture(ips, lt.depth);
-    struct live e = {(uint32_t)off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size};
+    struct live e = {off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size}, old;
     pthread_mutex_lock(&lt.lock);
     e.stack = intern_locked(ips, depth);
-    if (!insert_locked(e)) {
+    if (!insert_locked(&lt.maps, e, &old)) {
         lt.untracked++;
     }
     pthread_mutex_unlock(&lt.lock);
 }
 
+static void track_done(enum log_api api, void *p, size_t size)
+{
+    uintptr_t off = (uintptr_t)p - lt.base;
+    if (off == 0 || off >= lt.span) {
+        return; /* not a heap block (the bootstrap arena, or NULL) */
+    }
+    if (is_mapping_api(api)) {
+        track_map(p, size, (uint32_t)off);
+        return;
+    }
+    uintptr_t ips[LOG_MAX_DEPTH];
+    size_t depth = stack_capture(ips, lt.depth);
+    struct live e = {(uint32_t)off, 0, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size}, old;
+    pthread_mutex_lock(&lt.lock);
+    e.stack = intern_locked(ips, depth);
+    if (!insert_locked(&lt.blocks, e, &old)) {
+        lt.untracked++;
+    } else {
+        if (old.off != 0) {
+            site_sub_locked(old);
+        }
+        site_add_locked(e);
+    }
+    bool due = sample_due_locked();
+    pthread_mutex_unlock(&lt.lock);
+    if (due) {
+        leaks_sample(LOG_SAMPLE_TICK);
+    }
+}
+
 static void track_freed(enum log_api api, void *p)
 {
-    (void)api;
     uintptr_t off = (uintptr_t)p - lt.base;
     if (off == 0 || off >= lt.span) {
         return;
     }
+    if (is_mapping_api(api)) {
+        /* After the release: gone unless a reservation still begins there
+         * (a part given back, or a new one another thread made at once:
+         * looked at under the lock, so its entry is never the one removed;
+         * the slot's lock is taken inside this one, never the other way). */
+        pthread_mutex_lock(&lt.lock);
+        if (!reservation_at(p)) {
+            remove_locked(&lt.maps, (uint32_t)off);
+        }
+        pthread_mutex_unlock(&lt.lock);
+        return;
+    }
     pthread_mutex_lock(&lt.lock);
-    remove_locked((uint32_t)off);
+    if (lt.peak_pending && lt.views) {
+        peak_copy_locked(); /* before the free: the live set at its peak */
+    }
+    struct live gone = remove_locked(&lt.blocks, (uint32_t)off);
+    if (gone.off != 0) {
+        site_sub_locked(gone);
+    }
     pthread_mutex_unlock(&lt.lock);
 }
 
@@ -221,6 +409,8 @@ void leaks_start(struct cebox_core *core)
     lt.base = slot_base(core->slot);
     lt.span = slot_size(core->slot);
     lt.depth = core->settings.stack_depth;
+    lt.views = core->settings.out_dir[0] != '\0';
+    lt.interval_ns = lt.views ? (uint64_t)core->settings.sample_interval_ms * 1000000u : 0;
     pthread_atfork(fork_prepare, fork_release, fork_release);
     atomic_store(&active, true);
     entry_set_tracker(&tracker);
@@ -256,15 +446,9 @@ const char *leaks_kind_text(unsigned kind)
 
 enum mark { M_NONE, M_POSSIBLE, M_REACHABLE, M_DEFINITE, M_INDIRECT };
 
-struct blk {
-    uintptr_t addr;
-    uint32_t size, stack;
-    uint8_t mark;
-};
-
 struct scan {
-    struct blk *b;
-    size_t n;
+    struct leak_block *b;
+    size_t n, cap; /* cap: the entries b was allocated for */
     uint32_t *work; /* indices to scan; a block is pushed at most twice */
     size_t nwork, work_cap;
     unsigned char *buf; /* SCAN_CHUNK bytes read from the program */
@@ -275,9 +459,9 @@ struct scan {
 #define SCAN_CHUNK ((size_t)64 * 1024)
 
 /* Heapsort, so that nothing here calls libc (its qsort may allocate). */
-typedef bool (*blk_less_fn)(const struct blk *a, const struct blk *b);
+typedef bool (*blk_less_fn)(const struct leak_block *a, const struct leak_block *b);
 
-static void sift(struct blk *v, size_t root, size_t n, blk_less_fn less)
+static void sift(struct leak_block *v, size_t root, size_t n, blk_less_fn less)
 {
     for (size_t child; (child = 2 * root + 1) < n; root = child) {
         if (child + 1 < n && less(&v[child], &v[child + 1])) {
@@ -286,33 +470,36 @@ static void sift(struct blk *v, size_t root, size_t n, blk_less_fn less)
         if (!less(&v[root], &v[child])) {
             return;
         }
-        struct blk t = v[root];
+        struct leak_block t = v[root];
         v[root] = v[child];
         v[child] = t;
     }
 }
 
-static void sort_blocks(struct blk *v, size_t n, blk_less_fn less)
+static void sort_blocks(struct leak_block *v, size_t n, blk_less_fn less)
 {
     for (size_t i = n / 2; i-- > 0;) {
         sift(v, i, n, less);
     }
     for (size_t end = n; end-- > 1;) {
-        struct blk t = v[0];
+        struct leak_block t = v[0];
         v[0] = v[end];
         v[end] = t;
         sift(v, 0, end, less);
     }
 }
 
-static bool by_addr(const struct blk *a, const struct blk *b)
+static bool by_addr(const struct leak_block *a, const struct leak_block *b)
 {
     return a->addr < b->addr;
 }
 
-static bool by_site(const struct blk *a, const struct blk *b)
+static bool by_site(const struct leak_block *a, const struct leak_block *b)
 {
-    return a->mark != b->mark ? a->mark < b->mark : a->stack < b->stack;
+    if (a->mark != b->mark) {
+        return a->mark < b->mark;
+    }
+    return a->map != b->map ? a->map < b->map : a->stack < b->stack;
 }
 
 /* The block that holds address w (its start or its interior), or SIZE_MAX. */
@@ -330,7 +517,7 @@ static size_t block_at(const struct scan *s, uintptr_t w)
     if (lo == 0) {
         return SIZE_MAX;
     }
-    const struct blk *c = &s->b[lo - 1];
+    const struct leak_block *c = &s->b[lo - 1];
     return w == c->addr || w - c->addr < c->size ? lo - 1 : SIZE_MAX;
 }
 
@@ -388,8 +575,10 @@ static void scan_range(struct scan *s, uintptr_t lo, uintptr_t hi, uint8_t from)
 static void drain(struct scan *s)
 {
     while (s->nwork > 0) {
-        const struct blk *b = &s->b[s->work[--s->nwork]];
-        scan_range(s, b->addr, b->addr + b->size, b->mark);
+        const struct leak_block *b = &s->b[s->work[--s->nwork]];
+        if (!b->map) { /* a reservation's pages are roots already (scan_slot_mappings) */
+            scan_range(s, b->addr, b->addr + b->size, b->mark);
+        }
     }
 }
 
@@ -532,30 +721,73 @@ static void scan_stopped(void *ctx, const void *regs, size_t regs_len, uintptr_t
 
 /* ---- the report ---- */
 
-/* A copy of the table; under its lock, or (in a signal handler whose
+static size_t copy_table(const struct live_table *t, struct leak_block *out, size_t k, size_t n, bool map)
+{
+    for (size_t i = 0; i < t->cap && k < n; i++) {
+        const struct live *e = &t->slots[i];
+        if (e->off != 0) {
+            out[k++] = (struct leak_block){lt.base + e->off, e->size, e->stack, M_NONE, map};
+        }
+    }
+    return k;
+}
+
+/* Is the reservation the tracker saw made at base still the program's:
+ * a reservation still begins there, and no heap took its place? */
+static bool still_reserved(uintptr_t base, const char *map)
+{
+    MEMORY_BASIC_INFORMATION m;
+    char c = map[(base - lt.base) / slot_granularity(lt.slot)];
+    return (c == 'R' || c == 'C') && slot_virtual_query(lt.slot, (void *)base, &m) == 0 &&
+           (uintptr_t)m.AllocationBase == base && m.State != MEM_FREE;
+}
+
+/* Drops the reservations of s->b[from..) the program gave back since
+ * (a munmap of part of one, a range over several, or a moved one). */
+static void keep_reserved(struct scan *s, size_t from)
+{
+    size_t blocks = lt.span / slot_granularity(lt.slot), k = from;
+    char *map = meta_alloc(blocks);
+    if (map != NULL) {
+        slot_map(lt.slot, map, blocks);
+        for (size_t i = from; i < s->n; i++) {
+            if (still_reserved(s->b[i].addr, map)) {
+                s->b[k++] = s->b[i];
+            }
+        }
+    }
+    meta_free(map, blocks);
+    s->n = k;
+}
+
+/* A copy of the table (with maps, the reservations still held too: that
+ * needs the slot's lock); under its lock, or (in a signal handler whose
  * thread holds it) without. */
-static bool snapshot(struct scan *s, bool in_signal, struct leak_report *r)
+static bool snapshot(struct scan *s, bool in_signal, struct leak_report *r, bool maps)
 {
     bool locked = in_signal ? pthread_mutex_trylock(&lt.lock) == 0 : pthread_mutex_lock(&lt.lock) == 0;
     r->unlocked = !locked;
     r->untracked = lt.untracked;
-    size_t n = lt.count, k = 0;
+    size_t nb = lt.blocks.count, n = nb + (maps ? lt.maps.count : 0), k = 0;
     s->b = n != 0 ? meta_alloc(n * sizeof *s->b) : NULL;
-    for (size_t i = 0; s->b != NULL && i < lt.cap && k < n; i++) {
-        if (lt.slots[i].off != 0) {
-            s->b[k++] = (struct blk){lt.base + lt.slots[i].off, lt.slots[i].size, lt.slots[i].stack, M_NONE};
-        }
+    s->cap = n;
+    if (s->b != NULL) {
+        k = copy_table(&lt.blocks, s->b, 0, nb, false);
+        k = maps ? copy_table(&lt.maps, s->b, k, n, true) : k;
     }
     if (locked) {
         pthread_mutex_unlock(&lt.lock);
     }
     s->n = k;
+    if (maps && s->b != NULL) {
+        keep_reserved(s, nb < k ? nb : k);
+    }
     return n == 0 || s->b != NULL;
 }
 
-static void scan_free(struct scan *s, size_t n_alloc)
+static void scan_free(struct scan *s)
 {
-    meta_free(s->b, n_alloc * sizeof *s->b);
+    meta_free(s->b, s->cap * sizeof *s->b);
     meta_free(s->work, s->work_cap * sizeof *s->work);
     meta_free(s->buf, SCAN_CHUNK);
 }
@@ -611,16 +843,18 @@ static bool group_sites(struct scan *s, struct leak_report *r, uint64_t page)
         return false;
     }
     for (size_t i = 0; i < s->n; i++) {
-        const struct blk *b = &s->b[i];
+        const struct leak_block *b = &s->b[i];
         struct leak_site *t = r->nsites != 0 ? &r->sites[r->nsites - 1] : NULL;
-        if (t == NULL || t->kind != b->mark || t->stack != b->stack) {
+        if (t == NULL || t->kind != b->mark || t->map != b->map || t->stack != b->stack) {
             t = &r->sites[r->nsites++];
             t->kind = b->mark;
+            t->map = b->map;
             t->stack = b->stack;
-            const struct stack_info *si = b->stack < lt.ids_cap ? lt.by_id[b->stack] : NULL;
+            const struct stack_info *si = b->stack < lt.ids_cap ? lt.ids[b->stack].si : NULL;
             t->depth = si != NULL ? stack_info_frames(si, &t->ips) : 0;
         }
-        uint64_t charged = leaks_charged(b->size, page);
+        uint64_t gran = slot_granularity(lt.slot);
+        uint64_t charged = b->map ? ((uint64_t)b->size + gran - 1) / gran * gran : leaks_charged(b->size, page);
         t->bytes += b->size;
         t->charged += charged;
         t->blocks++;
@@ -644,8 +878,7 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
         r->top[k] = SIZE_MAX;
     }
     struct scan s = {.leader = SIZE_MAX};
-    bool ok = snapshot(&s, in_signal, r);
-    size_t n_alloc = s.n;
+    bool ok = snapshot(&s, in_signal, r, roots->slot_unlocked);
     if (ok && s.n != 0) {
         s.work_cap = 2 * s.n;
         s.work = meta_alloc(s.work_cap * sizeof *s.work);
@@ -659,7 +892,7 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
         r->threads_missed = s.threads_missed;
         ok = group_sites(&s, r, os_page_size());
     }
-    scan_free(&s, n_alloc);
+    scan_free(&s);
     r->incomplete = !ok;
     return ok;
 }
@@ -669,4 +902,157 @@ void leaks_report_free(struct leak_report *r)
     meta_free(r->sites, r->sites_cap * sizeof *r->sites);
     r->sites = NULL;
     r->nsites = r->sites_cap = 0;
+}
+
+/* ---- the views (--out): growth samples, the peak, pinning ---- */
+
+#define GROWTH_TOP 32 /* sites per growth sample */
+#define PEAK_TOP 256  /* sites in the peak record (the rest summed) */
+
+/* The sites with most bytes in `now` or `peak` (at most max, most bytes
+ * first) into out; the others' sum in rest[0] (bytes), rest[1] (blocks),
+ * and how many sites have live blocks in *sites.  Returns how many. */
+static size_t top_sites_locked(bool at_peak, struct eventlog_site *out, size_t max, uint64_t rest[2],
+                               uint64_t *sites)
+{
+    size_t n = 0;
+    rest[0] = rest[1] = 0;
+    *sites = 0;
+    for (uint32_t i = 0, nids = nids_locked(); i < nids; i++) {
+        const struct site_live *v = at_peak ? &lt.ids[i].peak : &lt.ids[i].now;
+        if (v->blocks == 0) {
+            continue;
+        }
+        ++*sites;
+        rest[0] += v->bytes;
+        rest[1] += v->blocks;
+        size_t at = n < max ? n++ : max;
+        for (; at > 0 && out[at - 1].v[0] < v->bytes; at--) {
+            if (at < max) {
+                out[at] = out[at - 1];
+            }
+        }
+        if (at < max) {
+            const struct stack_info *si = lt.ids[i].si;
+            out[at] = (struct eventlog_site){.v = {v->bytes, v->blocks}};
+            out[at].depth = si != NULL ? stack_info_frames(si, &out[at].ips) : 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        rest[0] -= out[i].v[0];
+        rest[1] -= out[i].v[1];
+    }
+    return n;
+}
+
+/* The table's lock at the end of a process killed by a signal is only
+ * tried (its thread may hold it). */
+static bool views_lock(bool in_signal)
+{
+    return in_signal ? pthread_mutex_trylock(&lt.lock) == 0 : pthread_mutex_lock(&lt.lock) == 0;
+}
+
+static void growth_sample(enum log_sample_kind kind, bool in_signal)
+{
+    struct eventlog_site top[GROWTH_TOP];
+    uint64_t head[LOG_GROWTH_NHEAD], rest[2];
+    if (!views_lock(in_signal)) {
+        return;
+    }
+    size_t n = top_sites_locked(false, top, GROWTH_TOP, rest, &head[LOG_GROWTH_SITES]);
+    head[LOG_GROWTH_TIME] = mono_ns();
+    head[LOG_GROWTH_KIND] = kind;
+    head[LOG_GROWTH_LIVE_BYTES] = lt.live_bytes;
+    head[LOG_GROWTH_LIVE_BLOCKS] = lt.live_blocks;
+    pthread_mutex_unlock(&lt.lock);
+    eventlog_sites(LOG_REC_GROWTH, head, LOG_GROWTH_NHEAD, top, n, LOG_GROWTH_NFIELDS, kind == LOG_SAMPLE_TICK,
+                   in_signal);
+}
+
+void leaks_sample(enum log_sample_kind kind)
+{
+    if (atomic_load(&active) && lt.views) {
+        growth_sample(kind, false);
+    }
+}
+
+static void peak_record(bool in_signal)
+{
+    struct eventlog_site *top = meta_alloc(PEAK_TOP * sizeof *top);
+    if (top == NULL || !views_lock(in_signal)) {
+        meta_free(top, PEAK_TOP * sizeof *top);
+        return;
+    }
+    if (lt.peak_pending) {
+        peak_copy_locked(); /* the peak is now */
+    }
+    uint64_t head[LOG_PEAK_NHEAD], rest[2], sites;
+    size_t n = top_sites_locked(true, top, PEAK_TOP, rest, &sites);
+    head[LOG_PEAK_TIME] = lt.snap_time;
+    head[LOG_PEAK_LIVE_BYTES] = lt.snap_bytes;
+    head[LOG_PEAK_LIVE_BLOCKS] = lt.snap_blocks;
+    head[LOG_PEAK_MAX_BYTES] = lt.peak_bytes;
+    head[LOG_PEAK_REST_BYTES] = rest[0];
+    head[LOG_PEAK_REST_BLOCKS] = rest[1];
+    pthread_mutex_unlock(&lt.lock);
+    if (lt.snap_time != 0) {
+        eventlog_sites(LOG_REC_PEAK, head, LOG_PEAK_NHEAD, top, n, LOG_PEAK_NFIELDS, false, in_signal);
+    }
+    meta_free(top, PEAK_TOP * sizeof *top);
+}
+
+/* The pinning sites of the live set now (pinning.c), their stacks taken
+ * from the table under its lock. */
+static void pinning_record(bool in_signal)
+{
+    struct scan s = {.leader = SIZE_MAX};
+    struct leak_report tmp;
+    if (!snapshot(&s, in_signal, &tmp, false)) {
+        return;
+    }
+    sort_blocks(s.b, s.n, by_addr);
+    uint32_t nids = 0;
+    if (views_lock(in_signal)) {
+        nids = nids_locked();
+        pthread_mutex_unlock(&lt.lock);
+    }
+    struct pin_report pr;
+    bool ok = pinning_compute(lt.slot, s.b, s.n, nids, &pr);
+    scan_free(&s);
+    struct eventlog_site *out = ok ? meta_alloc((pr.n != 0 ? pr.n : 1) * sizeof *out) : NULL;
+    if (out != NULL && views_lock(in_signal)) {
+        for (size_t i = 0; i < pr.n; i++) {
+            const struct pin_site *t = &pr.sites[i];
+            const struct stack_info *si = t->stack < lt.ids_cap ? lt.ids[t->stack].si : NULL;
+            out[i] = (struct eventlog_site){.v = {t->bytes, t->regions, t->pages, t->free_run_without}};
+            out[i].depth = si != NULL ? stack_info_frames(si, &out[i].ips) : 0;
+        }
+        pthread_mutex_unlock(&lt.lock);
+        uint64_t head[LOG_PIN_NHEAD] = {
+            [LOG_PIN_TIME] = mono_ns(),
+            [LOG_PIN_REGIONS] = pr.regions,
+            [LOG_PIN_COMMITTED_PAGES] = pr.committed_pages,
+            [LOG_PIN_EMPTY_PAGES] = pr.empty_pages,
+            [LOG_PIN_SHARED_PAGES] = pr.shared_pages,
+            [LOG_PIN_SHARED_REGIONS] = pr.shared_regions,
+            [LOG_PIN_LARGEST_FREE_RUN] = pr.largest_free_run,
+        };
+        eventlog_sites(LOG_REC_PINNING, head, LOG_PIN_NHEAD, out, pr.n, LOG_PIN_NFIELDS, false, in_signal);
+    }
+    meta_free(out, (ok && pr.n != 0 ? pr.n : 1) * sizeof *out);
+    if (ok) {
+        pinning_free(&pr);
+    }
+}
+
+void leaks_write_views(bool in_signal, bool slot_unlocked)
+{
+    if (!atomic_load(&active) || !lt.views) {
+        return;
+    }
+    growth_sample(LOG_SAMPLE_EXIT, in_signal);
+    peak_record(in_signal);
+    if (slot_unlocked) {
+        pinning_record(in_signal);
+    }
 }

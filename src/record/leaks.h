@@ -5,8 +5,10 @@
  *
  * Owns: the table of live blocks (address -> stack id, requested size;
  * 12-byte entries in an open-addressed table kept between 3/8 and 3/4
- * full, so 16 to 32 bytes per live block), its own table of distinct
- * stacks (stack.c), and the classification at exit.  All of it is meta.c
+ * full, so 16 to 32 bytes per live block), the table of the program's
+ * reservations (mmap family, VirtualAlloc: base -> stack id, length), its
+ * own table of distinct stacks (stack.c) with the per-stack live figures
+ * of the views (40 bytes per stack), and the classification at exit.  All of it is meta.c
  * memory: nothing in the slot, nothing charged to device RAM, nothing from
  * libc's malloc.
  *
@@ -33,7 +35,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record/logformat.h"
+
 struct cebox_core;
+
+/* One live block as the end-of-process passes see it (a copy of the
+ * table): address, bytes requested, stack id, the classification's mark,
+ * and whether it is a reservation of the program's (mmap, VirtualAlloc)
+ * rather than a heap block. */
+struct leak_block {
+    uintptr_t addr;
+    uint32_t size, stack;
+    uint8_t mark;
+    bool map;
+};
 
 /* The log's codes of the kinds (docs/LOG-FORMAT.md): only ever added. */
 enum leak_kind {
@@ -53,8 +68,9 @@ const char *leaks_kind_text(unsigned kind);
 struct leak_site {
     uint32_t stack;          /* id in the leak table's own stack table (0: none) */
     uint8_t kind;            /* enum leak_kind */
+    bool map;                /* reservations (mmap family, VirtualAlloc), not heap blocks */
     uint64_t bytes;          /* requested */
-    uint64_t charged;        /* as the CE heap charges them (leaks_charged) */
+    uint64_t charged;        /* as the CE heap charges them (leaks_charged); a reservation: its 64 KB blocks */
     uint64_t blocks;
     const uintptr_t *ips;    /* the stack's frames (the table's memory) */
     size_t depth;
@@ -109,5 +125,26 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
 
 /* Gives back the report's memory. */
 void leaks_report_free(struct leak_report *r);
+
+/* ---- the views (with --out as well: docs/LOG-FORMAT.md, records 10-12) ----
+ *
+ * The tracker keeps, per stack, the bytes and blocks live now (two adds
+ * per allocation and free) and a copy of them at the heap's peak (taken
+ * when a free is about to lower a live total that passed the last copy
+ * by 1/32: O(log peak) copies, each a pass over the distinct stacks).
+ * Growth samples: the GROWTH_TOP sites with most live bytes, written at
+ * every failure, at the end, and every --sample-interval (the clock is
+ * read once per 1024 allocations; no timer, no signal).  None of it runs
+ * without --out. */
+
+/* A growth sample now (LOG_SAMPLE_FAILURE from the event log, right after
+ * a failure's records; LOG_SAMPLE_TICK from the tracker).  Takes the
+ * table's lock, then the log's; hold neither. */
+void leaks_sample(enum log_sample_kind kind);
+
+/* At the end of a process (after leaks_classify): the last growth sample,
+ * the peak record and, when slot_unlocked (the slot's lock may be taken),
+ * the pinning record (record/pinning.h). */
+void leaks_write_views(bool in_signal, bool slot_unlocked);
 
 #endif

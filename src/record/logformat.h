@@ -38,7 +38,28 @@ enum log_record {
     LOG_REC_LEAK = 7,    /* --leaks: the blocks of one kind never freed, at one stack */
     LOG_REC_END = 8,     /* how the process ended (exit status or signal) */
     LOG_REC_SAMPLE = 9,  /* one point of the timeline */
+    LOG_REC_GROWTH = 10, /* --leaks: live bytes of the top allocation sites at one moment */
+    LOG_REC_PEAK = 11,   /* --leaks: the live set by site at the heap's peak */
+    LOG_REC_PINNING = 12, /* --leaks: the sites whose blocks pin heap regions and pages */
 };
+
+/* Records 10, 11 and 12 share one layout (docs/LOG-FORMAT.md): u8 nhead,
+ * u8 nfields, nhead u64 head fields, u32 n, then n sites, each a u32 stack
+ * id and nfields u64 fields.  The counts let a writer append fields to
+ * either list; a reader takes the ones it knows and reads absent ones as
+ * 0.  The fields of each record, in order: */
+enum log_growth_head { LOG_GROWTH_TIME, LOG_GROWTH_KIND, LOG_GROWTH_LIVE_BYTES, LOG_GROWTH_LIVE_BLOCKS,
+                       LOG_GROWTH_SITES, LOG_GROWTH_NHEAD };
+enum log_growth_field { LOG_GROWTH_BYTES, LOG_GROWTH_BLOCKS, LOG_GROWTH_NFIELDS };
+enum log_peak_head { LOG_PEAK_TIME, LOG_PEAK_LIVE_BYTES, LOG_PEAK_LIVE_BLOCKS, LOG_PEAK_MAX_BYTES,
+                     LOG_PEAK_REST_BYTES, LOG_PEAK_REST_BLOCKS, LOG_PEAK_NHEAD };
+enum log_peak_field { LOG_PEAK_BYTES, LOG_PEAK_BLOCKS, LOG_PEAK_NFIELDS };
+enum log_pin_head { LOG_PIN_TIME, LOG_PIN_REGIONS, LOG_PIN_COMMITTED_PAGES, LOG_PIN_EMPTY_PAGES,
+                    LOG_PIN_SHARED_PAGES, LOG_PIN_SHARED_REGIONS, LOG_PIN_LARGEST_FREE_RUN, LOG_PIN_NHEAD };
+enum log_pin_field { LOG_PIN_BYTES, LOG_PIN_REGIONS_PINNED, LOG_PIN_PAGES, LOG_PIN_FREE_RUN_WITHOUT,
+                     LOG_PIN_NFIELDS };
+#define LOG_SITES_MAX_HEAD 16   /* the most head fields a reader keeps */
+#define LOG_SITES_MAX_FIELDS 8  /* the most fields per site a reader keeps */
 
 /* Who took a timeline sample, and when. */
 enum log_sample_kind {
@@ -96,6 +117,9 @@ enum log_end_how {
     LOG_END_SIGNAL,  /* killed by signal value */
     LOG_END_UNKNOWN, /* exited, with a status cebox did not see */
 };
+
+/* What a LEAK record's blocks are (its trailing `what` field). */
+enum log_leak_what { LOG_LEAK_HEAP = 0, LOG_LEAK_MAPPINGS = 1 };
 
 /* LOG_REC_END flags. */
 #define LOG_END_LEAKS 1u      /* --leaks: the LEAK records before this one are the live set */

@@ -356,6 +356,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
         r.slot_unlocked = r.slot_unlocked && locks_free;
         leaks_classify(&lr, in_signal, &r);
         eventlog_leaks(&lr, in_signal);
+        leaks_write_views(in_signal, r.slot_unlocked);
         end.flags |= LOG_END_LEAKS | (lr.unlocked ? LOG_END_UNLOCKED : 0u) |
                      (lr.incomplete ? LOG_END_INCOMPLETE : 0u);
         end.untracked = lr.untracked;

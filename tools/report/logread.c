@@ -353,7 +353,64 @@ static int read_leak(struct lr_log *log, struct lr_process *p, struct log_dec *d
     if (d->short_read) {
         return too_short(log, "leak");
     }
+    l.what = d->pos < d->len ? log_get_u8(d) : LOG_LEAK_HEAP; /* absent from older logs */
     APPEND(p->leaks, p->nleaks, l);
+    return 0;
+}
+
+/* Records 10-12: nhead, nfields, the head, the sites; fields past what
+ * this reader keeps are skipped, fields the writer did not have are 0.
+ * The time (the first head field) is made relative to the start. */
+static int read_sites(struct lr_log *log, struct lr_process *p, struct log_dec *d, struct lr_sites *out)
+{
+    memset(out, 0, sizeof *out);
+    unsigned nhead = log_get_u8(d), nfields = log_get_u8(d);
+    for (unsigned i = 0; i < nhead; i++) {
+        uint64_t v = log_get_u64(d);
+        if (i < LOG_SITES_MAX_HEAD) {
+            out->head[i] = v;
+        }
+    }
+    out->head[0] = since_start(p, out->head[0]);
+    uint32_t n = log_get_u32(d);
+    if (d->short_read || (uint64_t)n * (4 + 8 * (uint64_t)nfields) > d->len - d->pos) {
+        return too_short(log, "site");
+    }
+    out->sites = n != 0 ? xrealloc(NULL, n * sizeof *out->sites) : NULL;
+    for (uint32_t k = 0; k < n; k++) {
+        struct lr_site_val *t = &out->sites[out->n++];
+        memset(t, 0, sizeof *t);
+        t->stack_id = log_get_u32(d);
+        for (unsigned f = 0; f < nfields; f++) {
+            uint64_t v = log_get_u64(d);
+            if (f < LOG_SITES_MAX_FIELDS) {
+                t->v[f] = v;
+            }
+        }
+    }
+    return 0;
+}
+
+static int read_growth(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_sites g;
+    if (read_sites(log, p, d, &g) != 0) {
+        return -1;
+    }
+    APPEND(p->growth, p->ngrowth, g);
+    return 0;
+}
+
+/* A PEAK or PINNING record: the last one of a process wins. */
+static int read_last(struct lr_log *log, struct lr_process *p, struct log_dec *d, struct lr_sites *dst, bool *has)
+{
+    struct lr_sites t;
+    if (read_sites(log, p, d, &t) != 0) {
+        return -1;
+    }
+    free(dst->sites);
+    *dst = t;
+    *has = true;
     return 0;
 }
 
@@ -440,6 +497,9 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_LEAK: r = read_leak(log, p, &d); break;
         case LOG_REC_END: r = read_end(log, p, &d); break;
         case LOG_REC_SAMPLE: r = read_sample(log, p, &d); break;
+        case LOG_REC_GROWTH: r = read_growth(log, p, &d); break;
+        case LOG_REC_PEAK: r = read_last(log, p, &d, &p->peak, &p->has_peak); break;
+        case LOG_REC_PINNING: r = read_last(log, p, &d, &p->pinning, &p->has_pinning); break;
         default: break; /* a record of a newer writer: skipped */
         }
         if (r != 0) {
@@ -506,6 +566,12 @@ void logread_free(struct lr_log *log)
         free(p->failures);
         free(p->leaks);
         free(p->samples);
+        for (size_t g = 0; g < p->ngrowth; g++) {
+            free(p->growth[g].sites);
+        }
+        free(p->growth);
+        free(p->peak.sites);
+        free(p->pinning.sites);
     }
     free(log->procs);
     free(log->path);

@@ -55,6 +55,21 @@ struct lr_leak {
     uint32_t stack_id;  /* 0: none */
     unsigned kind;      /* enum leak_kind: definite, indirect, possible, reachable */
     uint64_t bytes, charged, blocks;
+    unsigned what;      /* enum log_leak_what: heap blocks, or reservations (mmap, VirtualAlloc) */
+};
+
+/* A record of the sites' views (--leaks with --out: GROWTH, PEAK,
+ * PINNING): its head fields and its sites, each a stack id and fields
+ * (logformat.h's enums; a field the writer did not have reads as 0). */
+struct lr_site_val {
+    uint32_t stack_id;
+    uint64_t v[LOG_SITES_MAX_FIELDS];
+};
+
+struct lr_sites {
+    uint64_t head[LOG_SITES_MAX_HEAD]; /* times made relative to the process's start */
+    struct lr_site_val *sites;
+    size_t n;
 };
 
 /* How the process ended (the END record). */
@@ -87,6 +102,10 @@ struct lr_process {
     struct run_summary summary;
     struct lr_leak *leaks;
     size_t nleaks;
+    struct lr_sites *growth; /* growth samples, by time */
+    size_t ngrowth;
+    bool has_peak, has_pinning; /* the last of each */
+    struct lr_sites peak, pinning;
     bool has_end;
     struct lr_end end;
     uint64_t exit_ns;   /* since the log started (with the summary) */

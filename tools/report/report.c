@@ -36,6 +36,7 @@
 #include "report/logread.h"
 #include "report/model.h"
 #include "report/symbolize.h"
+#include "report/siteviews.h"
 #include "report/timeline.h"
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED, FORMAT_HTML };
@@ -300,7 +301,7 @@ static const char *frame_text(char *buf, size_t cap, const struct frame *f)
 
 /* ---- text ---- */
 
-static void text_frame(FILE *out, size_t n, const struct frame *f)
+void report_text_frame(FILE *out, size_t n, const struct frame *f)
 {
     fprintf(out, "    #%-2zu 0x%012" PRIx64 "  ", n, f->address);
     if (f->function != NULL && f->file != NULL) {
@@ -437,7 +438,7 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
     if (lk->ncrash != 0) {
         fprintf(out, "crash stack:\n");
         for (size_t i = 0; i < lk->ncrash; i++) {
-            text_frame(out, i, &lk->crash[i]);
+            report_text_frame(out, i, &lk->crash[i]);
         }
     }
     text_crash(out, p, lk);
@@ -454,14 +455,16 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
             continue;
         }
         char a[32], b[32];
-        fprintf(out, "\nleak %zu: %s, %s in %" PRIu64 " block%s (charged %s)\n", ++shown,
-                leaks_kind_text(v->leak->kind), run_summary_bytes(a, sizeof a, v->leak->bytes), v->leak->blocks,
-                v->leak->blocks == 1 ? "" : "s", run_summary_bytes(b, sizeof b, v->leak->charged));
+        bool map = v->leak->what == LOG_LEAK_MAPPINGS;
+        fprintf(out, "\nleak %zu: %s, %s in %" PRIu64 " %s%s (%s %s)\n", ++shown, leaks_kind_text(v->leak->kind),
+                run_summary_bytes(a, sizeof a, v->leak->bytes), v->leak->blocks, map ? "reservation" : "block",
+                v->leak->blocks == 1 ? "" : "s", map ? "mmap or VirtualAlloc, slot blocks" : "charged",
+                run_summary_bytes(b, sizeof b, v->leak->charged));
         if (v->nframes == 0) {
             fprintf(out, "    (no stack recorded)\n");
         }
         for (size_t k = 0; k < v->nframes; k++) {
-            text_frame(out, k, &v->frames[k]);
+            report_text_frame(out, k, &v->frames[k]);
         }
     }
     if (shown != 0) {
@@ -469,8 +472,8 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
     }
 }
 
-static void text_process(FILE *out, const struct lr_log *log, const struct lr_process *p, struct site *sites,
-                         size_t nsites, const struct leaks *lk)
+static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log *log, const struct lr_process *p,
+                         struct site *sites, size_t nsites, const struct leaks *lk)
 {
     char when[64] = "?";
     time_t t = (time_t)(p->start_real_ns / 1000000000u);
@@ -494,6 +497,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
                      "SIGKILL, or was killed or crashed under an older cebox)\n");
     }
     text_ending(out, p, lk);
+    siteviews_text(out, sym, p);
     timeline_text(out, p);
     if (p->nfailures == 0) {
         fprintf(out, "no failed allocations recorded\n\n");
@@ -518,7 +522,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
             fprintf(out, "    (no stack recorded)\n");
         }
         for (size_t i = 0; i < s->nframes; i++) {
-            text_frame(out, i, &s->frames[i]);
+            report_text_frame(out, i, &s->frames[i]);
         }
         text_map(out, p, &p->failures[s->first]);
     }
@@ -529,7 +533,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
 
 /* ---- JSON ---- */
 
-static void json_str(FILE *out, const char *s)
+void report_json_str(FILE *out, const char *s)
 {
     if (s == NULL) {
         fputs("null", out);
@@ -579,21 +583,21 @@ static void json_summary(FILE *out, const struct lr_process *p)
             s->heap_peak_live_blocks, s->heap_peak_committed_bytes, s->bad_frees, s->foreign_frees, s->outside_peak,
             s->libc_malloc_bytes, s->unrecorded_failures, s->heap_live_bytes, s->heap_live_blocks,
             s->fail_injected);
-    json_str(out, text);
+    report_json_str(out, text);
     fputc('}', out);
 }
 
-static void json_frames(FILE *out, const struct frame *frames, size_t nframes)
+void report_json_frames(FILE *out, const struct frame *frames, size_t nframes)
 {
     fputs("[", out);
     for (size_t i = 0; i < nframes; i++) {
         const struct frame *fr = &frames[i];
         fprintf(out, "%s\n      {\"address\": %" PRIu64 ", \"module\": ", i ? "," : "", fr->address);
-        json_str(out, fr->module);
+        report_json_str(out, fr->module);
         fprintf(out, ", \"offset\": %" PRIu64 ", \"function\": ", fr->offset);
-        json_str(out, fr->function);
+        report_json_str(out, fr->function);
         fputs(", \"file\": ", out);
-        json_str(out, fr->file);
+        report_json_str(out, fr->file);
         if (fr->file != NULL) {
             fprintf(out, ", \"line\": %d", fr->line);
         } else {
@@ -620,10 +624,10 @@ static void json_crash(FILE *out, const struct lr_process *p, const struct leaks
     }
     char sig[32];
     fputs("{\"signal\": ", out);
-    json_str(out, signal_text(sig, sizeof sig, p->end.value));
+    report_json_str(out, signal_text(sig, sizeof sig, p->end.value));
     fprintf(out, ", \"fault_addr\": %" PRIu64 ", \"inside_cebox\": %s, \"stack\": ", p->end.fault_addr,
             lk->inside_cebox ? "true" : "false");
-    json_frames(out, lk->crash, lk->ncrash);
+    report_json_frames(out, lk->crash, lk->ncrash);
     fputs(", \"after_failure\": ", out);
     const struct lr_failure *f = lk->before;
     if (f == NULL) {
@@ -638,7 +642,7 @@ static void json_crash(FILE *out, const struct lr_process *p, const struct leaks
     }
     fprintf(out, ", \"reason\": \"%s\", \"api\": \"%s\", \"size\": %" PRIu64 ", \"stack\": ",
             log_reason_key(f->reason), log_api_name(f->api), f->size);
-    json_frames(out, lk->before_frames, lk->nbefore);
+    report_json_frames(out, lk->before_frames, lk->nbefore);
     fputs("}}", out);
 }
 
@@ -654,7 +658,7 @@ static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks
         fprintf(out, "{\"signal\": %d", p->end.value);
         if (lk->ncrash != 0 || p->end.fault_addr != 0) {
             fprintf(out, ", \"fault_address\": %" PRIu64 ", \"stack\": ", p->end.fault_addr);
-            json_frames(out, lk->crash, lk->ncrash);
+            report_json_frames(out, lk->crash, lk->ncrash);
         }
         fputs("}", out);
     }
@@ -671,10 +675,11 @@ static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks
         if (v->suppressed) {
             continue;
         }
-        fprintf(out, "%s\n    {\"kind\": \"%s\", \"bytes\": %" PRIu64 ", \"charged_bytes\": %" PRIu64
+        fprintf(out, "%s\n    {\"kind\": \"%s\", \"what\": \"%s\", \"bytes\": %" PRIu64 ", \"charged_bytes\": %" PRIu64
                      ", \"blocks\": %" PRIu64 ", \"stack\": ",
-                sep, leaks_kind_key(v->leak->kind), v->leak->bytes, v->leak->charged, v->leak->blocks);
-        json_frames(out, v->frames, v->nframes);
+                sep, leaks_kind_key(v->leak->kind), v->leak->what == LOG_LEAK_MAPPINGS ? "mapping" : "heap",
+                v->leak->bytes, v->leak->charged, v->leak->blocks);
+        report_json_frames(out, v->frames, v->nframes);
         fputs("}", out);
         sep = ",";
     }
@@ -686,16 +691,17 @@ static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks
     fputs("}", out);
 }
 
-static void json_process(FILE *out, const struct lr_log *log, const struct lr_process *p, struct site *sites,
+static void json_process(FILE *out, struct symbolizer *sym, const struct lr_log *log, const struct lr_process *p,
+                         struct site *sites,
                          size_t nsites, const struct leaks *leaks, bool first, size_t run)
 {
     fprintf(out, "%s\n  {\"pid\": %u, \"ppid\": %u, \"run\": %zu, \"command\": ", first ? "" : ",",
             (unsigned)p->pid, (unsigned)p->ppid, run);
-    json_str(out, p->command);
+    report_json_str(out, p->command);
     fputs(", \"profile\": ", out);
-    json_str(out, p->profile);
+    report_json_str(out, p->profile);
     fputs(", \"log\": ", out);
-    json_str(out, log->path);
+    report_json_str(out, log->path);
     fprintf(out, ", \"forked\": %s, \"summary\": ", (p->flags & 1) ? "true" : "false");
     json_summary(out, p);
     fputs(", \"oom\": [", out);
@@ -733,13 +739,14 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
                 ", \"lma_bytes\": %" PRIu64 ", \"slot_map\": ",
                 (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->largest_free_run,
                 (unsigned)f->blocks, f->committed_bytes, f->ram_free_bytes, f->lma_bytes);
-        json_str(out, f->map);
+        report_json_str(out, f->map);
         fputs("}, \"stack\": ", out);
-        json_frames(out, s->frames, s->nframes);
+        report_json_frames(out, s->frames, s->nframes);
         fputs("}", out);
     }
     fputs("]", out);
     json_leaks(out, p, leaks);
+    siteviews_json(out, sym, p);
     timeline_json(out, p);
     fputs("}", out);
 }
@@ -762,20 +769,43 @@ static void folded_name(FILE *out, const struct frame *f)
     fputs(buf, out);
 }
 
-static void folded_process(FILE *out, const struct site *sites, size_t nsites)
+void report_folded_line(FILE *out, const struct lr_process *p, const struct frame *frames, size_t nframes,
+                        uint64_t value)
 {
-    for (size_t k = 0; k < nsites; k++) {
-        const struct site *s = &sites[k];
-        if (s->nframes == 0) {
-            fputs("[no stack]", out);
+    const char *name = p->exe != NULL && p->exe[0] != '\0' ? report_base_name(p->exe) : p->command;
+    struct frame root = {.function = name};
+    folded_name(out, &root);
+    fprintf(out, "[%u];", (unsigned)p->pid);
+    if (nframes == 0) {
+        fputs("[no stack]", out);
+    }
+    for (size_t i = nframes; i-- > 0;) {
+        folded_name(out, &frames[i]);
+        if (i != 0) {
+            fputc(';', out);
         }
-        for (size_t i = s->nframes; i-- > 0;) {
-            folded_name(out, &s->frames[i]);
-            if (i != 0) {
-                fputc(';', out);
+    }
+    fprintf(out, " %" PRIu64 "\n", value);
+}
+
+/* Failures (count per site), leak sites not suppressed (bytes), or a view
+ * of siteviews.c (bytes). */
+static void folded_process(FILE *out, struct symbolizer *sym, const struct lr_process *p, const struct site *sites,
+                           size_t nsites, const struct leaks *lk, enum siteviews_folded which)
+{
+    if (which == SITEVIEWS_FOLD_FAILURES) {
+        for (size_t k = 0; k < nsites; k++) {
+            report_folded_line(out, p, sites[k].frames, sites[k].nframes, sites[k].count);
+        }
+    } else if (which == SITEVIEWS_FOLD_LEAKS) {
+        for (size_t i = 0; i < lk->n; i++) {
+            const struct leak_view *v = &lk->v[i];
+            if (!v->suppressed) {
+                report_folded_line(out, p, v->frames, v->nframes, v->leak->bytes);
             }
         }
-        fprintf(out, " %zu\n", s->count);
+    } else {
+        siteviews_folded(out, sym, p, which);
     }
 }
 
@@ -852,6 +882,7 @@ struct filter {
     uint32_t pids[MAX_PIDS];
     size_t npids;
     bool failed_only;
+    enum siteviews_folded fold; /* what --format folded folds (--folded-of) */
 };
 
 static bool wanted(const struct filter *f, const struct lr_process *p)
@@ -1010,11 +1041,11 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
         struct leaks lk;
         group_leaks(sym, e[i].p, &lk);
         switch (format) {
-        case FORMAT_TEXT: text_process(stdout, e[i].log, e[i].p, sites, nsites, &lk); break;
+        case FORMAT_TEXT: text_process(stdout, sym, e[i].log, e[i].p, sites, nsites, &lk); break;
         case FORMAT_JSON:
-            json_process(stdout, e[i].log, e[i].p, sites, nsites, &lk, shown == 0, e[i].run->rank);
+            json_process(stdout, sym, e[i].log, e[i].p, sites, nsites, &lk, shown == 0, e[i].run->rank);
             break;
-        case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
+        case FORMAT_FOLDED: folded_process(stdout, sym, e[i].p, sites, nsites, &lk, f->fold); break;
         case FORMAT_HTML: html_process(stdout, &page[shown], shown + 1, sites, nsites); break;
         }
         shown++;
@@ -1030,7 +1061,7 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
             }
             printf("%s\n  {\"run\": %zu, \"start_real_ns\": %" PRIu64 ", \"processes\": %zu, \"session\": ",
                    rank > 1 ? "," : "", rank, r->start_ns, r->procs);
-            json_str(stdout, r->session[0] != '\0' ? r->session : NULL);
+            report_json_str(stdout, r->session[0] != '\0' ? r->session : NULL);
             putchar('}');
         }
     }
@@ -1057,13 +1088,15 @@ static bool is_session_log(const char *path)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cebox report [--format text|json|folded|html] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
+    fprintf(f, "Usage: cebox report [--format text|json|folded|html] [--folded-of WHAT] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
                "Prints, per process of a run recorded with --out DIR, the exit summary and the failed\n"
                "allocations grouped by call stack (most frequent first), symbolized offline.\n\n"
                "Options of report:\n"
                "  --format text    for people (default)\n"
                "  --format json    one JSON document\n"
-               "  --format folded  folded stacks for flamegraph.pl and speedscope\n"
+               "  --format folded  folded stacks for flamegraph.pl and speedscope (root: name[pid])\n"
+               "  --folded-of failures|leaks|peak|pinning  what folded stacks count: failures per\n"
+               "                   stack (default), bytes never freed, bytes live at the peak, bytes pinned\n"
                "  --format html    one self-contained page (works offline; charts and slot maps as SVG)\n"
                "  --suppressions FILE  leak:PATTERN lines (LeakSanitizer's form): leak sites with a frame\n"
                "                   whose function, source file or module matches are counted as suppressed\n"
@@ -1130,6 +1163,21 @@ int report_main(int argc, char **argv)
                 return 2;
             }
             f.pids[f.npids++] = (uint32_t)pid;
+            continue;
+        }
+        if (options && (strcmp(a, "--folded-of") == 0 || strncmp(a, "--folded-of=", 12) == 0)) {
+            static const char *const names[] = {"failures", "leaks", "peak", "pinning"};
+            const char *v = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+            size_t k = 0;
+            while (v != NULL && k < sizeof names / sizeof names[0] && strcmp(v, names[k]) != 0) {
+                k++;
+            }
+            if (v == NULL || k == sizeof names / sizeof names[0]) {
+                fprintf(stderr, "cebox report: --folded-of '%s' is not valid; accepted: failures, leaks, peak or "
+                                "pinning\n", v != NULL ? v : "");
+                return 2;
+            }
+            f.fold = (enum siteviews_folded)k;
             continue;
         }
         if (options && strcmp(a, "--failed-only") == 0) {
@@ -1209,9 +1257,9 @@ int report_main(int argc, char **argv)
         for (size_t i = 0; i < logs.n; i++) {
             if (all[i].damaged) {
                 printf("%s\n  {\"file\": ", sep);
-                json_str(stdout, all[i].path);
+                report_json_str(stdout, all[i].path);
                 printf(", \"offset\": %" PRIu64 ", \"message\": ", all[i].damage_offset);
-                json_str(stdout, all[i].damage);
+                report_json_str(stdout, all[i].damage);
                 printf("}");
                 sep = ",";
             }
