@@ -39,7 +39,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 4u /* 4: the members' timeline figures */
+#define RAM_VERSION 5u /* 4: the members' timeline figures; 5: the start time */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -67,6 +67,7 @@ struct ram_shared {
     int32_t state;     /* the state after the last charge or credit */
     int32_t below_hibernate; /* free RAM is under the table's hibernate level */
     uint32_t transitions; /* how many were recorded (the ring keeps the last) */
+    uint64_t start_ns;    /* CLOCK_MONOTONIC when the device was made: the run's time origin */
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
@@ -151,6 +152,7 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     sh->table = table;
     sh->state = MEMSTATE_NORMAL;
     sh->transitions = 0;
+    sh->start_ns = now_ns();
     sh->hdr.version = RAM_VERSION;
     sh->hdr.magic = RAM_MAGIC;
 }
@@ -794,6 +796,11 @@ void ram_hold_lock_for_test(struct ram *r, int64_t skew)
 }
 
 /* ---- the timeline ---- */
+
+uint64_t ram_start_ns(const struct ram *r)
+{
+    return r->sh != NULL ? r->sh->start_ns : 0;
+}
 
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
 {

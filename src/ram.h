@@ -204,6 +204,9 @@ static inline void ram_publish_heap_committed(struct ram *r, size_t committed_by
         __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
     }
 }
+/* CLOCK_MONOTONIC ns when the device was made (for a session: when
+ * `cebox run` created it, the origin of every time of the run); 0 without one. */
+uint64_t ram_start_ns(const struct ram *r);
 /* This process's own published figures (zeros when it has no row). */
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out);
 /* The live members' rows (the caller's included), without reclaiming:

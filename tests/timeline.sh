@@ -118,4 +118,24 @@ if [ "$(field sample "$TMP/tl0" | tr '\n' ' ')" = "failure exit " ]; then
 else
     bad "--sample-interval 0: $(field sample "$TMP/tl0" | tr '\n' ' ')"
 fi
+
+# One time origin: the session log (cebox.session) and the report both
+# count from the run's start.  The boxed shell waits 0.6 s, then execs hog,
+# whose first failure comes right after the device's state fell to low; the
+# report puts the failure no earlier than the session log's transition, and
+# both after the wait (counted from hog's own start, the failure would be
+# at about 0 s).
+DT="$TMP/origin"
+mkdir "$DT"
+"$CEBOX" run --quiet --ram 2M --sample-interval 0 --out "$DT" -- sh -c "sleep 0.6; exec $P/hog 4096" >/dev/null 2>&1
+"$CEBOX" report --format json "$DT" >"$TMP/origin.json" 2>&1
+fail_t=$(grep -o '"first": {"seconds": [0-9.]*' "$TMP/origin.json" | head -1 | sed 's/.*: //')
+state_t=$(grep -m1 'memory state normal -> ' "$DT/cebox.session" | sed 's/^cebox: \[ *\([0-9.]*\) s\].*/\1/')
+if [ -n "$fail_t" ] && [ -n "$state_t" ] &&
+    awk -v f="$fail_t" -v s="$state_t" 'BEGIN { exit !(s >= 0.6 && f >= s && f < s + 0.2) }' &&
+    grep -q '"time_origin": "run"' "$TMP/origin.json"; then
+    ok "one time origin: state change at $state_t s (session log), failure at $fail_t s (report)"
+else
+    bad "one time origin: state change at $state_t s (session log), failure at $fail_t s (report)"
+fi
 finish

@@ -81,12 +81,16 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void event(struct shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void event_at(struct shell *sh, uint64_t when, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define event(sh, ...) event_at((sh), now_ns(), __VA_ARGS__)
 
-static void event(struct shell *sh, const char *fmt, ...)
+/* One line at time `when` (CLOCK_MONOTONIC), counted from the run's start:
+ * the origin `cebox report` counts every time of the run's processes from. */
+static void event_at(struct shell *sh, uint64_t when, const char *fmt, ...)
 {
     char line[512];
-    int n = snprintf(line, sizeof line, "cebox: [%7.3f s] ", (double)(now_ns() - sh->start_ns) / 1e9);
+    double t = when > sh->start_ns ? (double)(when - sh->start_ns) / 1e9 : 0.0;
+    int n = snprintf(line, sizeof line, "cebox: [%7.3f s] ", t);
     va_list ap;
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -114,7 +118,7 @@ static void log_transitions(struct shell *sh)
     uint32_t n;
     while ((n = ram_transitions(&sh->ram, sh->transitions_seen, t, 16)) > 0) {
         for (uint32_t i = 0; i < n; i++) {
-            event(sh, "memory state %s -> %s, free RAM %llu KB, caused by pid %d",
+            event_at(sh, t[i].time_ns, "memory state %s -> %s, free RAM %llu KB, caused by pid %d",
                   memstate_name((enum memstate)t[i].from), memstate_name((enum memstate)t[i].to),
                   (unsigned long long)(t[i].free_bytes / 1024), (int)t[i].pid);
         }
@@ -329,6 +333,9 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
 {
     struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true};
     bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
+    if (shell_on) {
+        sh.start_ns = ram_start_ns(&sh.ram); /* the run's origin, as in every process's log */
+    }
     struct schedule_step steps[SCHEDULE_MAX];
     int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
     int next_step = 0, result = 0;

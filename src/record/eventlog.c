@@ -302,6 +302,7 @@ static void header_locked(struct cebox_core *core, bool forked)
     log_put_str(&e, lg.command, lg.command_len);
     put_cstr(&e, settings);
     put_cstr(&e, lg.exe);
+    log_put_u64(&e, core->ram.session ? ram_start_ns(&core->ram) : 0);
     emit_locked(&e);
 }
 

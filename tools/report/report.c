@@ -318,7 +318,7 @@ static void text_frame(FILE *out, size_t n, const struct frame *f)
 static void text_map(FILE *out, const struct lr_process *p, const struct lr_failure *f)
 {
     char a[32], b[32];
-    fprintf(out, "  slot at the first failure (%.3f s after start, thread %u): %u of %u blocks free, "
+    fprintf(out, "  slot at the first failure (at %.3f s, thread %u): %u of %u blocks free, "
                  "largest free run %u; %s committed; %s RAM free\n",
             (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->blocks,
             (unsigned)f->largest_free_run, run_summary_bytes(a, sizeof a, f->committed_bytes), run_summary_bytes(b, sizeof b, f->ram_free_bytes));
@@ -483,8 +483,12 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
     for (char *c = command; *c != '\0'; c++) {
         *c = (*c == '\n' || *c == '\t') ? ' ' : *c; /* one line per process */
     }
-    fprintf(out, "== pid %u: %s (profile %s, started %s%s)\n   log %s\n", (unsigned)p->pid, command, p->profile,
-            when, (p->flags & 1) ? ", forked" : "", log->path);
+    char origin[64] = "";
+    if (p->run_origin) { /* every time below counts from the run's start, as its session log does */
+        snprintf(origin, sizeof origin, ", at %.3f s of the run", (double)p->run_offset_ns / 1e9);
+    }
+    fprintf(out, "== pid %u: %s (profile %s, started %s%s%s)\n   log %s\n", (unsigned)p->pid, command, p->profile,
+            when, origin, (p->flags & 1) ? ", forked" : "", log->path);
     if (p->has_summary) {
         char buf[4096];
         run_summary_format(&p->summary, RUN_SUMMARY_NO_HINT, NULL, buf, sizeof buf);
@@ -696,7 +700,8 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
     json_str(out, p->profile);
     fputs(", \"log\": ", out);
     json_str(out, log->path);
-    fprintf(out, ", \"forked\": %s, \"summary\": ", (p->flags & 1) ? "true" : "false");
+    fprintf(out, ", \"forked\": %s, \"time_origin\": \"%s\", \"started_t\": %.6f, \"summary\": ",
+            (p->flags & 1) ? "true" : "false", p->run_origin ? "run" : "process", (double)p->run_offset_ns / 1e9);
     json_summary(out, p);
     fputs(", \"oom\": [", out);
     for (size_t k = 0; k < nsites; k++) {
