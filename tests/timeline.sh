@@ -119,6 +119,53 @@ else
     bad "--sample-interval 0: $(field sample "$TMP/tl0" | tr '\n' ' ')"
 fi
 
+# The heap's free space, a sample at each state change and at the peak:
+# heapholes leaves 32 holes of 10000 bytes in its heap, holds a 6 MB block
+# for 100 ms between two samples 300 ms apart, frees it, and frees the
+# rest before it exits; the schedule moves the state away from normal and
+# back.
+DH="$TMP/holes"
+mkdir "$DH"
+"$CEBOX" run --quiet --state-schedule 0.1s:limited,0.2s:normal --sample-interval 300 --out "$DH" -- "$P/heapholes" \
+    >/dev/null 2>&1
+"$CEBOX" report --format json "$DH" | grep '"largest_free_run_blocks"' >"$TMP/holes.tl"
+num() { grep -o "\"$1\": [0-9]*" | sed 's/.*: //'; }
+after_peak=$(sed -n '/"sample": "peak", "slot_reserved_blocks": [0-9]*, "slot_committed_bytes": [0-9]\{7\}/,$p' "$TMP/holes.tl" |
+    grep '"sample": "tick"' | head -1)
+items=$(echo "$after_peak" | num heap_free_items)
+largest=$(echo "$after_peak" | num heap_largest_free_bytes)
+empty=$(echo "$after_peak" | num empty_committed_pages)
+if [ -n "$items" ] && [ "$items" -ge 32 ] && [ "$items" -le 40 ] && [ "$largest" -ge 9984 ] && [ "$empty" -ge 32 ]; then
+    ok "free space: $items free items, the largest $largest bytes, $empty empty committed pages"
+else
+    bad "free space: $items free items, the largest $largest bytes, $empty empty committed pages: $after_peak"
+fi
+exit_items=$(grep '"sample": "exit"' "$TMP/holes.tl" | num heap_free_items)
+exit_largest=$(grep '"sample": "exit"' "$TMP/holes.tl" | num heap_largest_free_bytes)
+if [ -n "$exit_items" ] && [ "$exit_items" -lt 32 ] && [ "$exit_largest" -gt 100000 ]; then
+    ok "everything freed at exit: $exit_items free items, the largest $exit_largest bytes"
+else
+    bad "everything freed at exit: $exit_items free items, the largest $exit_largest bytes"
+fi
+peak=$(grep '"sample": "peak"' "$TMP/holes.tl" | num slot_committed_bytes | sort -n | tail -1)
+tick_max=$(grep '"sample": "tick"' "$TMP/holes.tl" | num slot_committed_bytes | sort -n | tail -1)
+if [ -n "$peak" ] && [ "$peak" -ge 6291456 ] && [ "$tick_max" -lt 6291456 ]; then
+    ok "a peak sample between two ticks: $peak bytes committed (ticks at most $tick_max)"
+else
+    bad "a peak sample between two ticks: $peak bytes committed (ticks at most $tick_max)"
+fi
+state_ts=$(grep '"sample": "state"' "$TMP/holes.tl" | grep -o '"t": [0-9.]*' | sed 's/.*: //' | tr '\n' ' ')
+line_ts=$(grep 'memory state .* -> ' "$DH/cebox.session" | sed 's/^cebox: \[ *\([0-9.]*\) s\].*/\1/' | tr '\n' ' ')
+states=$(grep '"sample": "state"' "$TMP/holes.tl" | grep -o '"state": "[a-z]*"' | sed 's/.*: //; s/"//g' | tr '\n' ' ')
+if [ "$(echo "$state_ts" | wc -w)" -eq 2 ] && [ "$(echo "$line_ts" | wc -w)" -eq 2 ] &&
+    [ "$states" = "$(grep 'memory state .* -> ' "$DH/cebox.session" | sed 's/.* -> \([a-z]*\),.*/\1/' | tr '\n' ' ')" ] &&
+    awk -v a="$state_ts" -v b="$line_ts" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        for (i = 1; i <= 2; i++) if (x[i] - y[i] > 0.001 || y[i] - x[i] > 0.001) exit 1 }'; then
+    ok "a sample at each state change ($states at $state_ts s, as the session log says)"
+else
+    bad "a sample at each state change ($states at $state_ts s; session log: $line_ts s)"
+fi
+
 # One time origin: the session log (cebox.session) and the report both
 # count from the run's start.  The boxed shell waits 0.6 s, then execs hog,
 # whose first failure comes right after the device's state fell to low; the

@@ -54,6 +54,15 @@
 #define CLOSE_GRACE_NS (8 * 1000 * 1000 * 1000LL)
 #define MAX_MEMBERS 256
 
+/* A member's highest committed memory seen at a tick (pending: not yet
+ * in its log), against the highest its log's samples of cebox run show. */
+struct peak_watch {
+    int32_t pid;
+    bool has_pending;
+    uint64_t written;
+    struct log_sample pending;
+};
+
 struct shell {
     const struct cebox_settings *s;
     struct ram ram;
@@ -72,6 +81,8 @@ struct shell {
     uint64_t kill_at;
     /* the timeline */
     uint64_t next_sample;
+    struct peak_watch peaks[MAX_MEMBERS];
+    size_t npeaks;
 };
 
 static uint64_t now_ns(void)
@@ -112,12 +123,24 @@ static size_t free_bytes(struct shell *sh)
     return ram_free_pages(&sh->ram) * sh->ram.page;
 }
 
+static void sample_members(struct shell *sh, uint64_t when, unsigned kind, uint64_t ram_free, unsigned state);
+
+static bool timeline_on(const struct shell *sh)
+{
+    return sh->s->out_dir[0] != '\0' && sh->s->sample_interval_ms > 0;
+}
+
+/* Each transition is a line, and with the timeline a sample of every
+ * member at its time, in the state it entered. */
 static void log_transitions(struct shell *sh)
 {
     struct ram_transition t[16];
     uint32_t n;
     while ((n = ram_transitions(&sh->ram, sh->transitions_seen, t, 16)) > 0) {
         for (uint32_t i = 0; i < n; i++) {
+            if (timeline_on(sh)) {
+                sample_members(sh, t[i].time_ns, LOG_SAMPLE_STATE, t[i].free_bytes, (unsigned)t[i].to);
+            }
             event_at(sh, t[i].time_ns, "memory state %s -> %s, free RAM %llu KB, caused by pid %d",
                   memstate_name((enum memstate)t[i].from), memstate_name((enum memstate)t[i].to),
                   (unsigned long long)(t[i].free_bytes / 1024), (int)t[i].pid);
@@ -216,31 +239,112 @@ static void append_sample(struct shell *sh, int32_t pid, const struct log_sample
     close(fd);
 }
 
+static struct log_sample member_sample(const struct ram_member_sample *m, uint64_t when, unsigned kind,
+                                       uint64_t ram_free, unsigned state)
+{
+    return (struct log_sample){
+        .time_ns = when,
+        .kind = kind,
+        .slot_reserved_blocks = (uint32_t)m->tl.slot_reserved_blocks,
+        .largest_free_run_blocks = (uint32_t)m->tl.largest_free_run_blocks,
+        .peak_reserved_blocks = (uint32_t)m->tl.peak_reserved_blocks,
+        .min_largest_free_run_blocks = (uint32_t)m->tl.min_largest_free_run_blocks,
+        .slot_committed_bytes = m->committed_bytes,
+        .heap_live_bytes = m->tl.heap_live_bytes,
+        .heap_committed_bytes = m->tl.heap_committed_bytes,
+        .ram_free_bytes = ram_free,
+        .state = state,
+        .has_free = ram_free_figures_fresh(&m->tl), /* else stale: the log says nothing of them */
+        .heap_free_items = m->tl.heap_free_items,
+        .heap_largest_free_bytes = m->tl.heap_largest_free_bytes,
+        .heap_empty_pages = m->tl.heap_empty_pages,
+    };
+}
+
+/* The peak watch of pid (NULL when the table is full). */
+static struct peak_watch *peak_of(struct shell *sh, int32_t pid)
+{
+    for (size_t i = 0; i < sh->npeaks; i++) {
+        if (sh->peaks[i].pid == pid) {
+            return &sh->peaks[i];
+        }
+    }
+    if (sh->npeaks == MAX_MEMBERS) {
+        return NULL;
+    }
+    sh->peaks[sh->npeaks] = (struct peak_watch){.pid = pid};
+    return &sh->peaks[sh->npeaks++];
+}
+
+static void append_watched(struct shell *sh, int32_t pid, const struct log_sample *smp)
+{
+    struct peak_watch *w = peak_of(sh, pid);
+    if (w != NULL && smp->slot_committed_bytes >= w->written) {
+        w->written = smp->slot_committed_bytes;
+        w->has_pending = false; /* this sample shows as much */
+    }
+    append_sample(sh, pid, smp);
+}
+
 /* One timeline point for every member but the shell itself. */
-static void sample_members(struct shell *sh, uint64_t now)
+static void sample_members(struct shell *sh, uint64_t when, unsigned kind, uint64_t ram_free, unsigned state)
 {
     struct ram_member_sample m[MAX_MEMBERS];
     size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
-    uint64_t ram_free = free_bytes(sh);
-    unsigned state = (unsigned)ram_state(&sh->ram);
     for (size_t i = 0; i < n; i++) {
-        if (m[i].pid == (int32_t)getpid()) {
-            continue;
+        if (m[i].pid != (int32_t)getpid()) {
+            struct log_sample smp = member_sample(&m[i], when, kind, ram_free, state);
+            append_watched(sh, m[i].pid, &smp);
         }
-        struct log_sample smp = {
-            .time_ns = now,
-            .kind = LOG_SAMPLE_TICK,
-            .slot_reserved_blocks = (uint32_t)m[i].tl.slot_reserved_blocks,
-            .largest_free_run_blocks = (uint32_t)m[i].tl.largest_free_run_blocks,
-            .peak_reserved_blocks = (uint32_t)m[i].tl.peak_reserved_blocks,
-            .min_largest_free_run_blocks = (uint32_t)m[i].tl.min_largest_free_run_blocks,
-            .slot_committed_bytes = m[i].committed_bytes,
-            .heap_live_bytes = m[i].tl.heap_live_bytes,
-            .heap_committed_bytes = m[i].tl.heap_committed_bytes,
-            .ram_free_bytes = ram_free,
-            .state = state,
-        };
-        append_sample(sh, m[i].pid, &smp);
+    }
+}
+
+/* At a tick that takes no sample: a member above everything its log shows
+ * is remembered, to be written as a peak sample before the next one. */
+static void watch_peaks(struct shell *sh, uint64_t now)
+{
+    struct ram_member_sample m[MAX_MEMBERS];
+    size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
+    for (size_t i = 0; i < n; i++) {
+        struct peak_watch *w = m[i].pid != (int32_t)getpid() ? peak_of(sh, m[i].pid) : NULL;
+        uint64_t c = m[i].committed_bytes;
+        if (w != NULL && c > w->written && (!w->has_pending || c > w->pending.slot_committed_bytes)) {
+            w->pending = member_sample(&m[i], now, LOG_SAMPLE_PEAK, free_bytes(sh), (unsigned)ram_state(&sh->ram));
+            w->has_pending = true;
+        }
+    }
+}
+
+/* The peaks seen since the last samples, into their logs (a member gone
+ * since is written too: the reader orders its samples by time). */
+static void flush_peaks(struct shell *sh)
+{
+    for (size_t i = 0; i < sh->npeaks; i++) {
+        struct peak_watch *w = &sh->peaks[i];
+        if (w->has_pending) {
+            struct log_sample smp = w->pending;
+            append_watched(sh, w->pid, &smp);
+        }
+    }
+}
+
+/* The free figures (a pass over the heap's index) are asked for at every
+ * tick: a member computes them at its first heap call after it, so a
+ * sample shows them at most a tick old, or exact when the heap has not
+ * changed since (member_sample leaves out stale ones). */
+static void timeline_tick(struct shell *sh, uint64_t now)
+{
+    if (now >= sh->next_sample) {
+        flush_peaks(sh);
+        sample_members(sh, now, LOG_SAMPLE_TICK, free_bytes(sh), (unsigned)ram_state(&sh->ram));
+        sh->next_sample = now + (uint64_t)sh->s->sample_interval_ms * 1000000u;
+    } else {
+        watch_peaks(sh, now);
+    }
+    struct ram_member_sample m[MAX_MEMBERS];
+    size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
+    for (size_t i = 0; i < n; i++) {
+        ram_want_free_figures(&sh->ram, m[i].pid);
     }
 }
 
@@ -248,10 +352,8 @@ static void tick(struct shell *sh)
 {
     uint64_t now = now_ns();
     log_transitions(sh);
-    unsigned interval = sh->s->sample_interval_ms;
-    if (sh->s->out_dir[0] != '\0' && interval > 0 && now >= sh->next_sample) {
-        sample_members(sh, now);
-        sh->next_sample = now + (uint64_t)interval * 1000000u;
+    if (timeline_on(sh)) {
+        timeline_tick(sh, now);
     }
     size_t level = ram_hibernate_threshold(&sh->ram), f = free_bytes(sh);
     if (sh->noticed_pid != 0 && (now >= sh->window_end || f >= level)) {
@@ -368,6 +470,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
             end_notice_window(&sh, now_ns()); /* what it released before it ended */
         }
         log_transitions(&sh);
+        flush_peaks(&sh);
         ram_release(&sh.ram);
     }
     if (sh.log_fd >= 0) {

@@ -1,0 +1,45 @@
+/*
+ * heapholes.c - a heap with holes, then a short peak, for the timeline:
+ * `heapholes` allocates 64 blocks of 10000 bytes and frees every other one
+ * (32 free items, none next to another, each spanning at least one whole
+ * page), waits 350 ms, then holds a 6 MB block for 100 ms, frees it and
+ * waits 350 ms more before it exits 0 (1 when an allocation failed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int main(void)
+{
+    static char *blocks[64];
+    for (int i = 0; i < 64; i++) {
+        if ((blocks[i] = malloc(10000)) == NULL) {
+            return 1;
+        }
+        memset(blocks[i], 1, 10000);
+    }
+    for (int i = 1; i < 64; i += 2) {
+        free(blocks[i]);
+    }
+    pause_ms(350);
+    char *big = malloc(6u << 20);
+    if (big == NULL) {
+        return 1;
+    }
+    memset(big, 2, 6u << 20);
+    pause_ms(100);
+    free(big);
+    pause_ms(350);
+    for (int i = 0; i < 64; i += 2) {
+        free(blocks[i]);
+    }
+    puts("heapholes: done");
+    return 0;
+}
