@@ -558,6 +558,25 @@ static void json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* The newer figures of the summary, null in logs of older writers:
+ * committed slot memory at its peak by kind, and cebox's own memory. */
+static void json_summary_kinds(FILE *out, const struct run_summary *s)
+{
+    if (s->kinds_known) {
+        uint64_t heap = s->peak_committed_heap_pages, all = s->peak_committed_pages;
+        fprintf(out, "\"peak_committed_heap_bytes\": %" PRIu64 ", \"peak_committed_mapped_bytes\": %" PRIu64 ", ",
+                heap * s->page_size, (all > heap ? all - heap : 0) * s->page_size);
+    } else {
+        fputs("\"peak_committed_heap_bytes\": null, \"peak_committed_mapped_bytes\": null, ", out);
+    }
+    if (s->own_known) {
+        fprintf(out, "\"own_meta_bytes\": %" PRIu64 ", \"own_mapped_peak_bytes\": %" PRIu64 ", ", s->own_meta_bytes,
+                s->own_mapped_peak);
+    } else {
+        fputs("\"own_meta_bytes\": null, \"own_mapped_peak_bytes\": null, ", out);
+    }
+}
+
 static void json_summary(FILE *out, const struct lr_process *p)
 {
     if (!p->has_summary) {
@@ -577,12 +596,14 @@ static void json_summary(FILE *out, const struct lr_process *p)
             ", \"heap_peak_live_bytes\": %" PRIu64 ", \"heap_peak_live_blocks\": %" PRIu64
             ", \"heap_peak_committed_bytes\": %" PRIu64 ", \"bad_frees\": %" PRIu64 ", \"foreign_frees\": %" PRIu64
             ", \"outside_peak_bytes\": %" PRIu64 ", \"libc_malloc_bytes\": %" PRIu64 ", \"unrecorded_failures\": %" PRIu64 ", \"heap_live_bytes\": %" PRIu64
-            ", \"heap_live_blocks\": %" PRIu64 ", \"injected\": %" PRIu64 ", \"text\": ",
+            ", \"heap_live_blocks\": %" PRIu64 ", \"injected\": %" PRIu64 ", ",
             s->fail_exhausted, s->fail_fragmented, s->fail_ram, s->fail_cap, (unsigned)s->blocks,
             (unsigned)s->peak_reserved_blocks, s->peak_committed_pages * s->page_size, s->heap_peak_live_bytes,
             s->heap_peak_live_blocks, s->heap_peak_committed_bytes, s->bad_frees, s->foreign_frees, s->outside_peak,
             s->libc_malloc_bytes, s->unrecorded_failures, s->heap_live_bytes, s->heap_live_blocks,
             s->fail_injected);
+    json_summary_kinds(out, s);
+    fputs("\"text\": ", out);
     json_str(out, text);
     fputc('}', out);
 }
@@ -644,6 +665,24 @@ static void json_crash(FILE *out, const struct lr_process *p, const struct leaks
             log_reason_key(f->reason), log_api_name(f->api), f->size);
     json_frames(out, lk->before_frames, lk->nbefore);
     fputs("}}", out);
+}
+
+/* The HTML section of a process, with its crash view when a signal
+ * killed it (the same triage as the text's and the JSON's). */
+static void html_with_crash(struct html_proc *hp, size_t index, const struct site *sites, size_t nsites,
+                            const struct leaks *lk)
+{
+    const struct lr_process *p = hp->p;
+    struct html_crash c;
+    if (p->has_end && p->end.how == LOG_END_SIGNAL) {
+        c = (struct html_crash){.stack = lk->crash, .nstack = lk->ncrash, .inside_cebox = lk->inside_cebox,
+                                .before = lk->before, .before_stack = lk->before_frames, .nbefore = lk->nbefore,
+                                .ms_before = lk->before != NULL ? ms_before_crash(p, lk->before) : -1};
+        signal_text(c.signal, sizeof c.signal, p->end.value);
+        hp->crash = &c;
+    }
+    html_process(stdout, hp, index, sites, nsites);
+    hp->crash = NULL;
 }
 
 /* exit, crash, leaks and leak_totals of a process. */
@@ -1020,7 +1059,7 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
             json_process(stdout, e[i].log, e[i].p, sites, nsites, &lk, shown == 0, e[i].run->rank);
             break;
         case FORMAT_FOLDED: folded_process(stdout, sites, nsites); break;
-        case FORMAT_HTML: html_process(stdout, &page[shown], shown + 1, sites, nsites); break;
+        case FORMAT_HTML: html_with_crash(&page[shown], shown + 1, sites, nsites, &lk); break;
         }
         shown++;
         free_leaks(&lk);
