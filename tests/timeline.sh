@@ -166,6 +166,42 @@ else
     bad "a sample at each state change ($states at $state_ts s; session log: $line_ts s)"
 fi
 
+# A forked child publishes into a row of its own: the parent, whose heap
+# stays small, never shows the child's 2 MB; the child's exit sample does.
+DF="$TMP/fork"
+mkdir "$DF"
+"$CEBOX" run --quiet --sample-interval 40 --out "$DF" -- "$P/heapholes" fork >/dev/null 2>&1
+"$CEBOX" report --format json "$DF" >"$TMP/fork.json" 2>&1
+if python3 - "$TMP/fork.json" <<'PY'
+import json, sys
+procs = json.load(open(sys.argv[1]))["processes"]
+parent = [p for p in procs if not p["forked"]][0]
+child = [p for p in procs if p["forked"]][0]
+ticks = [x["heap_live_bytes"] for x in parent["timeline"] if x["sample"] == "tick"]
+child_exit = [x["heap_live_bytes"] for x in child["timeline"] if x["sample"] == "exit"]
+sys.exit(0 if len(ticks) >= 5 and max(ticks) < 1 << 20 and child_exit and child_exit[0] >= 2048000 else 1)
+PY
+then
+    ok "a forked child's heap figures go to its own row, not its parent's"
+else
+    bad "a forked child's heap figures go to its own row, not its parent's"
+fi
+
+# The summary's newer figures in JSON: committed at the peak by kind adds
+# up, cebox's own memory is there.
+if python3 - "$TMP/fork.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["processes"][0]["summary"]
+ok = s["peak_committed_heap_bytes"] + s["peak_committed_mapped_bytes"] == s["peak_committed_bytes"] and \
+    s["peak_committed_heap_bytes"] > 0 and s["own_meta_bytes"] > 0 and s["own_mapped_peak_bytes"] is not None
+sys.exit(0 if ok else 1)
+PY
+then
+    ok "JSON summary: committed at the peak by kind, cebox's own memory"
+else
+    bad "JSON summary: committed at the peak by kind, cebox's own memory"
+fi
+
 # One time origin: the session log (cebox.session) and the report both
 # count from the run's start.  The boxed shell waits 0.6 s, then execs hog,
 # whose first failure comes right after the device's state fell to low; the
