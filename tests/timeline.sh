@@ -167,7 +167,8 @@ else
 fi
 
 # A forked child publishes into a row of its own: the parent, whose heap
-# stays small, never shows the child's 2 MB; the child's exit sample does.
+# stays small, never shows the child's 2 MB; the child's exit sample does,
+# and is its last (the child is a zombie until its parent reaps it).
 DF="$TMP/fork"
 mkdir "$DF"
 "$CEBOX" run --quiet --sample-interval 40 --out "$DF" -- "$P/heapholes" fork >/dev/null 2>&1
@@ -179,12 +180,14 @@ parent = [p for p in procs if not p["forked"]][0]
 child = [p for p in procs if p["forked"]][0]
 ticks = [x["heap_live_bytes"] for x in parent["timeline"] if x["sample"] == "tick"]
 child_exit = [x["heap_live_bytes"] for x in child["timeline"] if x["sample"] == "exit"]
-sys.exit(0 if len(ticks) >= 5 and max(ticks) < 1 << 20 and child_exit and child_exit[0] >= 2048000 else 1)
+# and no process has a sample after its exit's (a zombie is not sampled)
+ends = all(p["timeline"] and p["timeline"][-1]["sample"] == "exit" for p in procs)
+sys.exit(0 if len(ticks) >= 5 and max(ticks) < 1 << 20 and child_exit and child_exit[0] >= 2048000 and ends else 1)
 PY
 then
-    ok "a forked child's heap figures go to its own row, not its parent's"
+    ok "a forked child's heap figures go to its own row, not its parent's; nothing sampled after an exit"
 else
-    bad "a forked child's heap figures go to its own row, not its parent's"
+    bad "a forked child's heap figures go to its own row, not its parent's; nothing sampled after an exit"
 fi
 
 # The summary's newer figures in JSON: committed at the peak by kind adds

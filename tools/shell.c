@@ -286,13 +286,15 @@ static void append_watched(struct shell *sh, int32_t pid, const struct log_sampl
     append_sample(sh, pid, smp);
 }
 
-/* One timeline point for every member but the shell itself. */
+/* One timeline point for every member but the shell itself and those
+ * that have ended (a zombie's row stays until it is reaped: its log ends
+ * with its exit sample). */
 static void sample_members(struct shell *sh, uint64_t when, unsigned kind, uint64_t ram_free, unsigned state)
 {
     struct ram_member_sample m[MAX_MEMBERS];
     size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
     for (size_t i = 0; i < n; i++) {
-        if (m[i].pid != (int32_t)getpid()) {
+        if (m[i].pid != (int32_t)getpid() && !ram_process_gone(m[i].pid)) {
             struct log_sample smp = member_sample(&m[i], when, kind, ram_free, state);
             append_watched(sh, m[i].pid, &smp);
         }
