@@ -803,13 +803,14 @@ uint64_t ram_start_ns(const struct ram *r)
 }
 
 void ram_publish_free_figures(struct ram *r, uint64_t free_items, uint64_t largest_free_bytes,
-                              uint64_t empty_pages)
+                              uint64_t empty_pages, uint64_t work)
 {
     struct ram_timeline *tl = r->tl;
     if (tl != NULL) {
         __atomic_store_n(&tl->heap_free_items, free_items, __ATOMIC_RELAXED);
         __atomic_store_n(&tl->heap_largest_free_bytes, largest_free_bytes, __ATOMIC_RELAXED);
         __atomic_store_n(&tl->heap_empty_pages, empty_pages, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->figures_work, work, __ATOMIC_RELAXED);
         __atomic_store_n(&tl->heap_dirty, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&tl->figures_answered, 1, __ATOMIC_RELAXED);
     }
@@ -840,6 +841,7 @@ static void load_timeline(const struct ram_timeline *tl, struct ram_timeline *ou
     out->heap_empty_pages = __atomic_load_n(&tl->heap_empty_pages, __ATOMIC_RELAXED);
     out->figures_answered = __atomic_load_n(&tl->figures_answered, __ATOMIC_RELAXED);
     out->heap_dirty = __atomic_load_n(&tl->heap_dirty, __ATOMIC_RELAXED);
+    out->figures_work = __atomic_load_n(&tl->figures_work, __ATOMIC_RELAXED);
 }
 
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out)

@@ -63,6 +63,7 @@ struct ram_timeline {
      * request, but had before it). */
     uint64_t heap_free_items, heap_largest_free_bytes, heap_empty_pages;
     uint64_t figures_answered, heap_dirty;
+    uint64_t figures_work; /* what their last pass visited: `cebox run` asks less often after a long one */
 };
 
 /* One member's row as the shell samples it. */
@@ -240,7 +241,7 @@ static inline bool ram_free_figures_fresh(const struct ram_timeline *tl)
 uint64_t ram_start_ns(const struct ram *r);
 /* Publishes the process heap's free figures (and answers the request). */
 void ram_publish_free_figures(struct ram *r, uint64_t free_items, uint64_t largest_free_bytes,
-                              uint64_t empty_pages);
+                              uint64_t empty_pages, uint64_t work);
 /* cebox run: asks member pid to compute its free figures at the end of
  * its next heap call (a relaxed store into its row; nothing for a pid with
  * none). */

@@ -1281,6 +1281,7 @@ static void ce3_free_figures(struct heap *hh, struct heap_free_figures *out)
         }
         uint32_t run = UINT32_MAX; /* offset where the current free run began */
         for (uint32_t o = 0; o < r->high; o += HDR + isize(r, o)) {
+            out->work++;
             if (is_free(r, o)) {
                 run = run == UINT32_MAX ? o : run;
             } else if (run != UINT32_MAX) {

@@ -1218,6 +1218,7 @@ static void ce5_free_figures(struct heap *hh, struct heap_free_figures *out)
         out->free_items += runs.runs;
         out->largest_free_bytes = largest > out->largest_free_bytes ? largest : out->largest_free_bytes;
         out->empty_pages += runs.pages;
+        out->work += runs.runs + 1;
     }
 }
 

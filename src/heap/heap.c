@@ -182,7 +182,7 @@ void heap_publish_free_figures_locked(struct heap *c)
 {
     struct heap_free_figures f = {0};
     c->ops->free_figures(c, &f);
-    ram_publish_free_figures(c->pub, f.free_items, f.largest_free_bytes, f.empty_pages);
+    ram_publish_free_figures(c->pub, f.free_items, f.largest_free_bytes, f.empty_pages, f.work);
 }
 
 void heap_common_publish(struct heap *h, struct ram *r)

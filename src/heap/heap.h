@@ -69,6 +69,7 @@ struct heap_stats {
  * which no byte belongs to a busy item (or to the region's header). */
 struct heap_free_figures {
     size_t free_items, largest_free_bytes, empty_pages;
+    size_t work; /* what the pass visited (free runs, or items for ce3): its cost */
 };
 
 /* The common head of every implementation's heap structure: what the
