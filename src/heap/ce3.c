@@ -917,7 +917,7 @@ static bool ce3_destroy(struct heap *hh, DWORD *err)
         meta_free(h->regs[i], sizeof(struct region));
     }
     meta_free(h->regs, h->cap * sizeof h->regs[0]);
-    heap_leave(&h->common);
+    lock_leave(&h->common.lock); /* no figures of a heap that is gone */
     struct ce3_heap *proc = h->process;
     if (proc != NULL) {
         lock_enter(&proc->common.lock);

@@ -739,7 +739,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_hint);
     maxtree_destroy(&h->k_tail);
-    heap_leave(&h->common);
+    lock_leave(&h->common.lock); /* no figures of a heap that is gone */
     meta_free(h, h->map_bytes);
     return true;
 }

@@ -767,7 +767,7 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
     if (h->record != 0) {
         record_free(h, h->record); /* CE frees the structure last */
     }
-    heap_leave(&h->common);
+    lock_leave(&h->common.lock); /* no figures of a heap that is gone */
     if (process_heap == h) {
         process_heap = NULL;
     }

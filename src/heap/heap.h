@@ -194,7 +194,8 @@ static inline void heap_publish(struct heap *c)
 
 void heap_publish_free_figures_locked(struct heap *c);
 
-/* The end of every operation of an algorithm (ops and their error paths):
+/* The end of every operation of an algorithm (ops and their error paths;
+ * destroy releases the lock itself, its regions gone):
  * for the process heap with --out, its free figures marked inexact and,
  * when `cebox run` asked for them (once per tick, not per call), computed
  * from the heap whole again; then the lock is released. */
