@@ -175,7 +175,8 @@ static const struct option_def table[] = {
     {"sample-interval", "CEBOX_SAMPLE_INTERVAL", INT_OPTION(sample_interval_ms), .min = 0, .max = 3600000,
      .default_value = "50",
      .help = "with --out, milliseconds between the timeline's samples of each process (slot, heap, RAM), "
-             "taken by cebox run at its 20 ms tick; also one at each failure and at exit (0: those only)"},
+             "taken by cebox run at its 20 ms tick; also one at each state change and peak between two, "
+             "and at each failure and at exit (0: those two only)"},
     {"log-limit", "CEBOX_LOG_LIMIT", SIZE_OPTION(log_limit), .min = 64 * KB, .max = 64 * GB,
      .multiple = 1 * KB, .default_value = "64M",
      .help = "size at which a process's event log stops taking failures (they are still counted; the "

@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 5u /* 4: the members' timeline figures; 5: wake words, joins, ballast */
+#define RAM_VERSION 6u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -83,6 +83,7 @@ struct ram_shared {
      * of the hibernate level and every join, and wakes the shell waiting
      * on it; joins counts the members that took a row. */
     uint32_t shell_wake, joins;
+    uint64_t start_ns;    /* CLOCK_MONOTONIC when the device was made: the run's time origin */
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
@@ -199,6 +200,7 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     sh->table = table;
     sh->state = MEMSTATE_NORMAL;
     sh->transitions = 0;
+    sh->start_ns = now_ns();
     sh->hdr.version = RAM_VERSION;
     sh->hdr.magic = RAM_MAGIC;
 }
@@ -973,13 +975,58 @@ void ram_hold_lock_for_test(struct ram *r, int64_t skew)
 
 /* ---- the timeline ---- */
 
+uint64_t ram_start_ns(const struct ram *r)
+{
+    return r->sh != NULL ? r->sh->start_ns : 0;
+}
+
+void ram_publish_free_figures(struct ram *r, uint64_t free_items, uint64_t largest_free_bytes,
+                              uint64_t empty_pages, uint64_t work)
+{
+    struct ram_timeline *tl = r->tl;
+    if (tl != NULL) {
+        __atomic_store_n(&tl->heap_free_items, free_items, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->heap_largest_free_bytes, largest_free_bytes, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->heap_empty_pages, empty_pages, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->figures_work, work, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->heap_dirty, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&tl->figures_answered, 1, __ATOMIC_RELAXED);
+    }
+}
+
+void ram_want_free_figures(struct ram *r, int32_t pid)
+{
+    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+        struct ram_member *m = &r->sh->members[i];
+        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) == pid) {
+            __atomic_store_n(&m->tl.figures_answered, 0, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
+
+/* One member's figures, each loaded relaxed (a word is never torn). */
+static void load_timeline(const struct ram_timeline *tl, struct ram_timeline *out)
+{
+    out->slot_reserved_blocks = __atomic_load_n(&tl->slot_reserved_blocks, __ATOMIC_RELAXED);
+    out->largest_free_run_blocks = __atomic_load_n(&tl->largest_free_run_blocks, __ATOMIC_RELAXED);
+    out->peak_reserved_blocks = __atomic_load_n(&tl->peak_reserved_blocks, __ATOMIC_RELAXED);
+    out->min_largest_free_run_blocks = __atomic_load_n(&tl->min_largest_free_run_blocks, __ATOMIC_RELAXED);
+    out->heap_live_bytes = __atomic_load_n(&tl->heap_live_bytes, __ATOMIC_RELAXED);
+    out->heap_committed_bytes = __atomic_load_n(&tl->heap_committed_bytes, __ATOMIC_RELAXED);
+    out->heap_free_items = __atomic_load_n(&tl->heap_free_items, __ATOMIC_RELAXED);
+    out->heap_largest_free_bytes = __atomic_load_n(&tl->heap_largest_free_bytes, __ATOMIC_RELAXED);
+    out->heap_empty_pages = __atomic_load_n(&tl->heap_empty_pages, __ATOMIC_RELAXED);
+    out->figures_answered = __atomic_load_n(&tl->figures_answered, __ATOMIC_RELAXED);
+    out->heap_dirty = __atomic_load_n(&tl->heap_dirty, __ATOMIC_RELAXED);
+    out->figures_work = __atomic_load_n(&tl->figures_work, __ATOMIC_RELAXED);
+}
+
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
 {
     *out = (struct ram_timeline){0};
     if (r->sh != NULL && r->member >= 0) {
-        const struct ram_timeline *tl = &r->sh->members[r->member].tl;
-        out->heap_live_bytes = __atomic_load_n(&tl->heap_live_bytes, __ATOMIC_RELAXED);
-        out->heap_committed_bytes = __atomic_load_n(&tl->heap_committed_bytes, __ATOMIC_RELAXED);
+        load_timeline(&r->sh->members[r->member].tl, out);
     }
 }
 
@@ -994,13 +1041,7 @@ size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t m
         }
         out[n].pid = pid;
         out[n].committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * r->sh->page;
-        out[n].tl.slot_reserved_blocks = __atomic_load_n(&m->tl.slot_reserved_blocks, __ATOMIC_RELAXED);
-        out[n].tl.largest_free_run_blocks = __atomic_load_n(&m->tl.largest_free_run_blocks, __ATOMIC_RELAXED);
-        out[n].tl.peak_reserved_blocks = __atomic_load_n(&m->tl.peak_reserved_blocks, __ATOMIC_RELAXED);
-        out[n].tl.min_largest_free_run_blocks =
-            __atomic_load_n(&m->tl.min_largest_free_run_blocks, __ATOMIC_RELAXED);
-        out[n].tl.heap_live_bytes = __atomic_load_n(&m->tl.heap_live_bytes, __ATOMIC_RELAXED);
-        out[n].tl.heap_committed_bytes = __atomic_load_n(&m->tl.heap_committed_bytes, __ATOMIC_RELAXED);
+        load_timeline(&m->tl, &out[n].tl);
         n++;
     }
     return n;

@@ -53,6 +53,17 @@ struct ram_timeline {
     uint64_t largest_free_run_blocks;
     uint64_t peak_reserved_blocks, min_largest_free_run_blocks; /* the worst moment so far */
     uint64_t heap_live_bytes, heap_committed_bytes; /* the process heap */
+    /* The process heap's free space, which takes a pass over its indexes:
+     * computed only when asked, at the end of the first heap call after
+     * `cebox run` cleared figures_answered (at each of its ticks), which
+     * the member then sets again; heap_dirty is set at the end of every
+     * heap call and cleared with each computation.  So the figures are
+     * exact (dirty clear), or at most about a tick old (answered), or
+     * stale (neither: the program has not called the heap since the
+     * request, but had before it). */
+    uint64_t heap_free_items, heap_largest_free_bytes, heap_empty_pages;
+    uint64_t figures_answered, heap_dirty;
+    uint64_t figures_work; /* what their last pass visited: `cebox run` asks less often after a long one */
 };
 
 /* One member's row as the shell samples it. */
@@ -219,21 +230,52 @@ static inline void ram_publish_slot(struct ram *r, uint32_t reserved_blocks, uin
     }
 }
 
+/* The process heap's figures, into its row (tl: the member's row, kept
+ * by the heap so that each call costs one pointer test). */
+static inline void ram_timeline_heap(struct ram_timeline *tl, size_t live_bytes, size_t committed_bytes)
+{
+    __atomic_store_n(&tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
+}
+
+/* The end of a call of the process heap: its free figures are no longer
+ * exact.  Returns whether `cebox run` asks for them.  A store and a load. */
+static inline bool ram_timeline_call_done(struct ram_timeline *tl)
+{
+    __atomic_store_n(&tl->heap_dirty, 1, __ATOMIC_RELAXED);
+    return __atomic_load_n(&tl->figures_answered, __ATOMIC_RELAXED) == 0;
+}
+
+/* The same through the device (nothing without a row). */
 static inline void ram_publish_heap_live(struct ram *r, size_t live_bytes)
 {
-    struct ram_timeline *tl = r->tl;
-    if (tl != NULL) {
-        __atomic_store_n(&tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
+    if (r->tl != NULL) {
+        __atomic_store_n(&r->tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
     }
 }
 
 static inline void ram_publish_heap_committed(struct ram *r, size_t committed_bytes)
 {
-    struct ram_timeline *tl = r->tl;
-    if (tl != NULL) {
-        __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
+    if (r->tl != NULL) {
+        __atomic_store_n(&r->tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
     }
 }
+
+/* Whether a member's free figures can be shown with its other figures. */
+static inline bool ram_free_figures_fresh(const struct ram_timeline *tl)
+{
+    return tl->figures_answered != 0 || tl->heap_dirty == 0;
+}
+/* CLOCK_MONOTONIC ns when the device was made (for a session: when
+ * `cebox run` created it, the origin of every time of the run); 0 without one. */
+uint64_t ram_start_ns(const struct ram *r);
+/* Publishes the process heap's free figures (and answers the request). */
+void ram_publish_free_figures(struct ram *r, uint64_t free_items, uint64_t largest_free_bytes,
+                              uint64_t empty_pages, uint64_t work);
+/* cebox run: asks member pid to compute its free figures at the end of
+ * its next heap call (a relaxed store into its row; nothing for a pid with
+ * none). */
+void ram_want_free_figures(struct ram *r, int32_t pid);
 /* This process's own published figures (zeros when it has no row). */
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out);
 /* The live members' rows (the caller's included), without reclaiming:

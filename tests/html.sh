@@ -9,6 +9,11 @@
 #    site's functions in order with the inlined ones marked, a bar per
 #    reason, and the slot map at each site's first failure, cell by cell;
 #  - the screenshot is not blank and shows the map's and the chart's colours;
+#  - a timeline (heapholes under a state schedule) and a crash
+#    (crash_after_oom after an injected failure): the charts (a path and a
+#    point per sample, state bands, failure and crash markers, the samples'
+#    table), the crash view with both stacks, the summary's newer rows, and
+#    screenshots that show the bands and the crash view;
 #  - a hostile log (markup in the program's path and arguments) adds no
 #    element to the page.
 # Without chromium (or $CHROMIUM, the browser to use) the test says so and
@@ -36,7 +41,7 @@ browse() {
     set -- --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
         --disable-sync --no-first-run --user-data-dir="$profile"
     if [ "$mode" = --screenshot ]; then
-        (cd "$TMP" && timeout 120 "$CHROMIUM" "$@" --screenshot="$out" --window-size=1200,2000 "file://$page") \
+        (cd "$TMP" && timeout 120 "$CHROMIUM" "$@" --screenshot="$out" --window-size=1200,5000 "file://$page") \
             > "$TMP/chromium.err" 2>&1
     else
         timeout 120 "$CHROMIUM" "$@" --dump-dom "file://$page" > "$out" 2> "$TMP/chromium.err"
@@ -96,6 +101,48 @@ if [ "$procs" -ge 5 ] && [ "$(printf '%s\n' "$toc" | grep -c 'programs/forkexec 
 else
     bad "multi: processes ($procs), contents, inlined marks"
 fi
+
+# ---- the timeline and the crash: heapholes (its heap with holes, a 6 MB
+# peak) under a state schedule, so its charts have bands; crash_after_oom,
+# whose injected failure makes it die of SIGSEGV (failure and crash
+# markers, the crash view with both stacks)
+"$CEBOX" run --quiet --state-schedule 0.1s:low,0.2s:normal --sample-interval 50 --out "$TMP/tl" \
+    "$P/heapholes" > /dev/null 2>&1
+report timeline "$TMP/tl"
+bands=$(grep -c '<rect class="state-band" data-state="low"' "$TMP/timeline.dom")
+points=$(grep -c '<circle class="point"' "$TMP/timeline.dom")
+if [ "$bands" -ge 4 ] && [ "$points" -ge 40 ] && [ "$(grep -c '<path class="series"' "$TMP/timeline.dom")" -eq 4 ] &&
+    grep -q '<th>empty committed pages</th>' "$TMP/timeline.dom" && grep -q 'mappings and VirtualAlloc</th>' "$TMP/timeline.dom" &&
+    grep -q "<th>cebox's own: bookkeeping at exit</th>" "$TMP/timeline.dom"; then
+    ok "timeline: 4 charts, $points points, $bands bands of the low state; the samples' table; the summary's kinds and cebox's own memory"
+else
+    bad "timeline: 4 charts ($points points, $bands low-state bands), the samples' table, the summary's newer rows"
+fi
+browse "$TMP/timeline.html" "$TMP/timeline.png" --screenshot
+# The low state's band and the series' colour (charts.c) must be drawn.
+if python3 "$CHECK" png "$TMP/timeline.png" ffd9a8 2a62a8 > "$TMP/check" 2>&1; then
+    ok "timeline: the screenshot shows the charts with their bands ($(cat "$TMP/check"))"
+else
+    bad "timeline: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
+fi
+"$CEBOX" run --quiet --fail-nth 1 --out "$TMP/crash" "$P/crash_after_oom" > /dev/null 2>&1
+report crash "$TMP/crash"
+if grep -q '<section class="crash" data-signal="SIGSEGV">' "$TMP/crash.dom" &&
+    grep -q 'Died of SIGSEGV at <code>format_sample</code> (.*crash_after_oom.c:[0-9]*)' "$TMP/crash.dom" &&
+    grep -q 'the injected failure of <code>malloc</code>(48 bytes)' "$TMP/crash.dom" &&
+    [ "$(grep -c '<line class="failure-marker"' "$TMP/crash.dom")" -eq 4 ] &&
+    [ "$(grep -c '<line class="crash-marker"' "$TMP/crash.dom")" -eq 4 ]; then
+    ok "crash: the crash view (SIGSEGV in format_sample after the injected malloc(48)), failure and crash markers"
+else
+    bad "crash: the crash view and the markers"
+fi
+browse "$TMP/crash.html" "$TMP/crash.png" --screenshot
+if python3 "$CHECK" png "$TMP/crash.png" c0392b 4a78b0 > "$TMP/check" 2>&1; then
+    ok "crash: the screenshot shows the crash view and the chart ($(cat "$TMP/check"))"
+else
+    bad "crash: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
+fi
+[ -n "${HTML_KEEP:-}" ] && cp "$TMP/timeline.html" "$TMP/timeline.png" "$TMP/crash.html" "$TMP/crash.png" "$HTML_KEEP"/
 
 # ---- a hostile log: markup in the executable's path and in the arguments
 evil='<script>alert(1)</script><img src=x onerror=alert(2)><b>&amp;"'"'"

@@ -9,6 +9,11 @@
                         section per process, the table of contents, every
                         site's functions (inlined frames marked), a bar per
                         reason, and the slot maps cell by cell
+                        and, per process, its timeline charts (a path and
+                        a point per sample, a band per run of samples in a
+                        state other than normal, a marker per failure, the
+                        samples' table) and its crash view (the signal, the
+                        crash stack, the failure before it and its stack)
   hostile PAGE TEXT     TEXT (markup from the log) appears as text only: no
                         element the page does not write, no on* attribute
   png SHOT COLOUR...    the screenshot is not blank: many colours, and each
@@ -26,7 +31,7 @@ import zlib
 PAGE_TAGS = {"#root", "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "h4", "p",
              "nav", "ol", "ul", "li", "a", "main", "section", "dl", "dt", "dd", "div", "table", "thead", "tbody",
              "tr", "th", "td", "span", "code", "details", "summary", "pre", "figure", "figcaption", "svg", "g",
-             "text", "rect", "footer"}
+             "text", "rect", "footer", "path", "line", "circle"}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
@@ -158,6 +163,88 @@ def content(dom, report):
                 fail("pid %d: a map's cells differ from its block count" % p["pid"])
         if p["summary"] is not None and not find(s, "table", "summary"):
             fail("pid %d: no summary table" % p["pid"])
+        timeline_charts(p, s)
+        crash_view(p, s)
+
+
+def stack_functions(table):
+    rows = find(find(table, "tbody")[0], "tr")
+    return [r["children"][2]["text"].replace("inlined", "", 1) if "inlined" in r["attrs"].get("class", "")
+            else r["children"][2]["text"] for r in rows]
+
+
+def timeline_charts(p, s):
+    """The charts of p's timeline against its JSON samples."""
+    samples = p.get("timeline", [])
+    div = find(s, "div", "timeline")
+    if not samples:
+        if div:
+            fail("pid %d: a timeline without samples" % p["pid"])
+        return
+    if len(div) != 1 or div[0]["attrs"].get("data-samples") != str(len(samples)):
+        fail("pid %d: the timeline is not drawn for its %d samples" % (p["pid"], len(samples)))
+    figs = find(div[0], "figure", "timeline-chart")
+    if [f["attrs"].get("data-measure") for f in figs] != ["committed", "live", "largest-free-run", "ram-free"]:
+        fail("pid %d: timeline charts %s" % (p["pid"], [f["attrs"].get("data-measure") for f in figs]))
+    # a band per run of consecutive samples in one state other than normal
+    runs = [st for i, st in enumerate(x["state"] for x in samples) if i == 0 or samples[i - 1]["state"] != st]
+    bands = [st for st in runs if st != "normal"]
+    failures = sum(site["count"] for site in p["oom"])
+    for f in figs:
+        paths = find(f, "path", "series")
+        if len(paths) != 1 or len(re.findall(r"[ML]", paths[0]["attrs"].get("d", ""))) != len(samples):
+            fail("pid %d: chart %s: its path does not go through the %d samples" %
+                 (p["pid"], f["attrs"]["data-measure"], len(samples)))
+        if len(find(f, "circle", "point")) != len(samples):
+            fail("pid %d: chart %s: %d points for %d samples" %
+                 (p["pid"], f["attrs"]["data-measure"], len(find(f, "circle", "point")), len(samples)))
+        got = [b["attrs"].get("data-state") for b in find(f, "rect", "state-band")]
+        if got != bands:
+            fail("pid %d: chart %s: state bands %s, the samples' states give %s" %
+                 (p["pid"], f["attrs"]["data-measure"], got, bands))
+        if len(find(f, "line", "failure-marker")) != failures:
+            fail("pid %d: chart %s: %d failure markers for %d failures" %
+                 (p["pid"], f["attrs"]["data-measure"], len(find(f, "line", "failure-marker")), failures))
+        crashed = p.get("crash") is not None and p["summary"] is not None
+        if len(find(f, "line", "crash-marker")) != (1 if crashed else 0):
+            fail("pid %d: chart %s: crash marker" % (p["pid"], f["attrs"]["data-measure"]))
+    rows = find(find(find(div[0], "table", "samples")[0], "tbody")[0], "tr")
+    if len(rows) != len(samples) or [r["children"][1]["text"] for r in rows] != [x["sample"] for x in samples]:
+        fail("pid %d: the samples' table differs from the JSON timeline" % p["pid"])
+    for r, x in zip(rows, samples):
+        items = r["children"][7]["text"]
+        if items != ("-" if x["heap_free_items"] is None else str(x["heap_free_items"])):
+            fail("pid %d: free items %s in the table, %s in the JSON" % (p["pid"], items, x["heap_free_items"]))
+
+
+def crash_view(p, s):
+    """The crash of p (the JSON's "crash") as its section shows it."""
+    crash = p.get("crash")
+    views = find(s, "section", "crash")
+    if crash is None:
+        if views:
+            fail("pid %d: a crash view for a process that did not crash" % p["pid"])
+        return
+    if len(views) != 1 or views[0]["attrs"].get("data-signal") != crash["signal"]:
+        fail("pid %d: no crash view for %s" % (p["pid"], crash["signal"]))
+    v = views[0]
+    where = find(v, "p", "where")[0]["text"]
+    if not where.startswith("Died of " + crash["signal"]):
+        fail("pid %d: the crash view says %r" % (p["pid"], where))
+    tables = find(v, "table", "stack")
+    want = [f["function"] or "?" for f in crash["stack"]]
+    if not want or stack_functions(tables[0]) != want or (crash["stack"][0]["function"] or "?") not in where:
+        fail("pid %d: crash stack %s, the JSON has %s" % (p["pid"], stack_functions(tables[0]) if tables else [], want))
+    before = crash.get("after_failure")
+    if before is None:
+        if find(v, "p", "before"):
+            fail("pid %d: a failure before a crash that had none" % p["pid"])
+        return
+    text = find(v, "p", "before")[0]["text"] if find(v, "p", "before") else ""
+    if ("%s failure of %s(" % ("injected" if before["reason"] == "injected" else "last", before["api"])) not in text:
+        fail("pid %d: the failure before the crash reads %r" % (p["pid"], text))
+    if len(tables) != 2 or stack_functions(tables[1]) != [f["function"] or "?" for f in before["stack"]]:
+        fail("pid %d: the stack of the failure before the crash" % p["pid"])
 
 
 def hostile(page, text):

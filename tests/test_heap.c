@@ -328,6 +328,49 @@ static void test_destroy(void **state)
     assert_non_null(HeapAlloc(ph, 0, 10));
 }
 
+/* The timeline's free figures of the process heap: computed at the end of
+ * the first heap call after a request, exact then; a reset (which destroys
+ * every heap) with a request pending computes nothing over freed regions. */
+static void test_timeline_free_figures(void **state)
+{
+    (void)state;
+    struct cebox_core *core = core_get();
+    struct heap *ph = core_process_heap(core);
+    ph->ops->publish(ph, &core->ram);
+    HANDLE h = GetProcessHeap();
+    void *p[10];
+    for (int i = 0; i < 10; i++) {
+        assert_non_null(p[i] = HeapAlloc(h, 0, 10000));
+    }
+    for (int i = 1; i < 10; i += 2) {
+        assert_true(HeapFree(h, 0, p[i])); /* 5 holes, none next to another */
+    }
+    struct ram_timeline tl;
+    ram_want_free_figures(&core->ram, (int32_t)getpid());
+    ram_own_timeline(&core->ram, &tl);
+    assert_int_equal(tl.figures_answered, 0);
+    assert_true(HeapSize(h, 0, p[0]) >= 10000); /* the next heap call answers */
+    ram_own_timeline(&core->ram, &tl);
+    assert_int_equal(tl.figures_answered, 1);
+    assert_true(ram_free_figures_fresh(&tl));
+    /* the holes, the last running on into the rest of the region */
+    assert_int_equal(tl.heap_free_items, 5);
+    assert_true(tl.heap_largest_free_bytes >= 10000);
+    /* each 10008-byte hole holds at least one whole page, the rest more */
+    assert_true(tl.heap_empty_pages >= 5);
+    size_t holes_pages = tl.heap_empty_pages;
+    assert_true(HeapFree(h, 0, p[2])); /* three holes become one */
+    ram_own_timeline(&core->ram, &tl);
+    assert_false(ram_free_figures_fresh(&tl) && tl.heap_dirty == 0);
+    ram_want_free_figures(&core->ram, (int32_t)getpid());
+    assert_true(HeapSize(h, 0, p[0]) >= 10000);
+    ram_own_timeline(&core->ram, &tl);
+    assert_int_equal(tl.heap_free_items, 4);
+    assert_true(tl.heap_empty_pages >= holes_pages);
+    ram_want_free_figures(&core->ram, (int32_t)getpid());
+    assert_int_equal(testutil_core_reset("ce5", NULL, NULL), 0);
+}
+
 static void test_in_place_only_realloc(void **state)
 {
     (void)state;
@@ -998,6 +1041,7 @@ int main(void)
         cmocka_unit_test_setup(test_create_sizes, setup),
         cmocka_unit_test_setup(test_flag_validation, setup),
         cmocka_unit_test_setup(test_destroy, setup),
+        cmocka_unit_test_setup(test_timeline_free_figures, setup),
         cmocka_unit_test_setup(test_in_place_only_realloc, setup),
         cmocka_unit_test_setup(test_large_item_realloc, setup),
         cmocka_unit_test_setup(test_large_item_moves_keep_every_byte, setup),

@@ -118,4 +118,110 @@ if [ "$(field sample "$TMP/tl0" | tr '\n' ' ')" = "failure exit " ]; then
 else
     bad "--sample-interval 0: $(field sample "$TMP/tl0" | tr '\n' ' ')"
 fi
+
+# The heap's free space, a sample at each state change and at the peak:
+# heapholes leaves 32 holes of 10000 bytes in its heap, holds a 6 MB block
+# for 100 ms between two samples 300 ms apart, frees it, and frees the
+# rest before it exits; the schedule moves the state away from normal and
+# back.
+DH="$TMP/holes"
+mkdir "$DH"
+"$CEBOX" run --quiet --state-schedule 0.1s:low,0.2s:normal --sample-interval 300 --out "$DH" -- "$P/heapholes" \
+    >/dev/null 2>&1
+"$CEBOX" report --format json "$DH" | grep '"largest_free_run_blocks"' >"$TMP/holes.tl"
+num() { grep -o "\"$1\": [0-9]*" | sed 's/.*: //'; }
+after_peak=$(sed -n '/"sample": "peak", "slot_reserved_blocks": [0-9]*, "slot_committed_bytes": [0-9]\{7\}/,$p' "$TMP/holes.tl" |
+    grep '"sample": "tick"' | head -1)
+items=$(echo "$after_peak" | num heap_free_items)
+largest=$(echo "$after_peak" | num heap_largest_free_bytes)
+empty=$(echo "$after_peak" | num empty_committed_pages)
+if [ -n "$items" ] && [ "$items" -ge 32 ] && [ "$items" -le 40 ] && [ "$largest" -ge 9984 ] && [ "$empty" -ge 32 ]; then
+    ok "free space: $items free items, the largest $largest bytes, $empty empty committed pages"
+else
+    bad "free space: $items free items, the largest $largest bytes, $empty empty committed pages: $after_peak"
+fi
+exit_items=$(grep '"sample": "exit"' "$TMP/holes.tl" | num heap_free_items)
+exit_largest=$(grep '"sample": "exit"' "$TMP/holes.tl" | num heap_largest_free_bytes)
+if [ -n "$exit_items" ] && [ "$exit_items" -lt 32 ] && [ "$exit_largest" -gt 100000 ]; then
+    ok "everything freed at exit: $exit_items free items, the largest $exit_largest bytes"
+else
+    bad "everything freed at exit: $exit_items free items, the largest $exit_largest bytes"
+fi
+peak=$(grep '"sample": "peak"' "$TMP/holes.tl" | num slot_committed_bytes | sort -n | tail -1)
+tick_max=$(grep '"sample": "tick"' "$TMP/holes.tl" | num slot_committed_bytes | sort -n | tail -1)
+if [ -n "$peak" ] && [ "$peak" -ge 6291456 ] && [ "$tick_max" -lt 6291456 ]; then
+    ok "a peak sample between two ticks: $peak bytes committed (ticks at most $tick_max)"
+else
+    bad "a peak sample between two ticks: $peak bytes committed (ticks at most $tick_max)"
+fi
+state_ts=$(grep '"sample": "state"' "$TMP/holes.tl" | grep -o '"t": [0-9.]*' | sed 's/.*: //' | tr '\n' ' ')
+line_ts=$(grep 'memory state .* -> ' "$DH/cebox.session" | sed 's/^cebox: \[ *\([0-9.]*\) s\].*/\1/' | tr '\n' ' ')
+states=$(grep '"sample": "state"' "$TMP/holes.tl" | grep -o '"state": "[a-z]*"' | sed 's/.*: //; s/"//g' | tr '\n' ' ')
+if [ "$(echo "$state_ts" | wc -w)" -eq 2 ] && [ "$(echo "$line_ts" | wc -w)" -eq 2 ] &&
+    [ "$states" = "$(grep 'memory state .* -> ' "$DH/cebox.session" | sed 's/.* -> \([a-z]*\),.*/\1/' | tr '\n' ' ')" ] &&
+    awk -v a="$state_ts" -v b="$line_ts" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        for (i = 1; i <= 2; i++) if (x[i] - y[i] > 0.001 || y[i] - x[i] > 0.001) exit 1 }'; then
+    ok "a sample at each state change ($states at $state_ts s, as the session log says)"
+else
+    bad "a sample at each state change ($states at $state_ts s; session log: $line_ts s)"
+fi
+
+# A forked child publishes into a row of its own: the parent, whose heap
+# stays small, never shows the child's 2 MB; the child's exit sample does,
+# and is its last (the child is a zombie until its parent reaps it).
+DF="$TMP/fork"
+mkdir "$DF"
+"$CEBOX" run --quiet --sample-interval 40 --out "$DF" -- "$P/heapholes" fork >/dev/null 2>&1
+"$CEBOX" report --format json "$DF" >"$TMP/fork.json" 2>&1
+if python3 - "$TMP/fork.json" <<'PY'
+import json, sys
+procs = json.load(open(sys.argv[1]))["processes"]
+parent = [p for p in procs if not p["forked"]][0]
+child = [p for p in procs if p["forked"]][0]
+ticks = [x["heap_live_bytes"] for x in parent["timeline"] if x["sample"] == "tick"]
+child_exit = [x["heap_live_bytes"] for x in child["timeline"] if x["sample"] == "exit"]
+# and no process has a sample after its exit's (a zombie is not sampled)
+ends = all(p["timeline"] and p["timeline"][-1]["sample"] == "exit" for p in procs)
+sys.exit(0 if len(ticks) >= 5 and max(ticks) < 1 << 20 and child_exit and child_exit[0] >= 2048000 and ends else 1)
+PY
+then
+    ok "a forked child's heap figures go to its own row, not its parent's; nothing sampled after an exit"
+else
+    bad "a forked child's heap figures go to its own row, not its parent's; nothing sampled after an exit"
+fi
+
+# The summary's newer figures in JSON: committed at the peak by kind adds
+# up, cebox's own memory is there.
+if python3 - "$TMP/fork.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["processes"][0]["summary"]
+ok = s["peak_committed_heap_bytes"] + s["peak_committed_mapped_bytes"] == s["peak_committed_bytes"] and \
+    s["peak_committed_heap_bytes"] > 0 and s["own_meta_bytes"] > 0 and s["own_mapped_peak_bytes"] is not None
+sys.exit(0 if ok else 1)
+PY
+then
+    ok "JSON summary: committed at the peak by kind, cebox's own memory"
+else
+    bad "JSON summary: committed at the peak by kind, cebox's own memory"
+fi
+
+# One time origin: the session log (cebox.session) and the report both
+# count from the run's start.  The boxed shell waits 0.6 s, then execs hog,
+# whose first failure comes right after the device's state fell to low; the
+# report puts the failure no earlier than the session log's transition, and
+# both after the wait (counted from hog's own start, the failure would be
+# at about 0 s).
+DT="$TMP/origin"
+mkdir "$DT"
+"$CEBOX" run --quiet --ram 2M --sample-interval 0 --out "$DT" -- sh -c "sleep 0.6; exec $P/hog 4096" >/dev/null 2>&1
+"$CEBOX" report --format json "$DT" >"$TMP/origin.json" 2>&1
+fail_t=$(grep -o '"first": {"seconds": [0-9.]*' "$TMP/origin.json" | head -1 | sed 's/.*: //')
+state_t=$(grep -m1 'memory state normal -> ' "$DT/cebox.session" | sed 's/^cebox: \[ *\([0-9.]*\) s\].*/\1/')
+if [ -n "$fail_t" ] && [ -n "$state_t" ] &&
+    awk -v f="$fail_t" -v s="$state_t" 'BEGIN { exit !(s >= 0.6 && f >= s && f < s + 0.2) }' &&
+    grep -q '"time_origin": "run"' "$TMP/origin.json"; then
+    ok "one time origin: state change at $state_t s (session log), failure at $fail_t s (report)"
+else
+    bad "one time origin: state change at $state_t s (session log), failure at $fail_t s (report)"
+fi
 finish

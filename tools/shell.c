@@ -68,6 +68,24 @@
  * nothing: a 64 KB block's worth (less is the heap's own overhead). */
 #define FREE_COMMITTED_WORTH_SAYING (64 * 1024)
 
+/* What the timeline keeps of a member: its highest committed memory seen
+ * at a tick (pending: not yet in its log), against the highest its log's
+ * samples of cebox run show; the ticks to let pass before it is asked for
+ * its free figures again. */
+struct member_watch {
+    int32_t pid;
+    bool has_pending;
+    uint64_t written;
+    struct log_sample pending;
+    uint64_t wait;
+};
+
+/* The free figures' pass may visit this many runs or items per tick of
+ * the member's: a longer one is asked for less often (a CE 3 heap of
+ * 100 000 items every 24 ticks), so it never costs the program more than
+ * a few hundred thousand instructions a second. */
+#define FIGURES_WORK_PER_TICK 4096
+
 struct shell {
     const struct cebox_settings *s;
     struct ram ram;
@@ -93,6 +111,8 @@ struct shell {
     int wake_fd;            /* eventfd the waker thread writes to, or -1 */
     pthread_t waker;
     atomic_bool stop_waker;
+    struct member_watch peaks[MAX_MEMBERS];
+    size_t npeaks;
 };
 
 static uint64_t now_ns(void)
@@ -102,12 +122,16 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void event(struct shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void event_at(struct shell *sh, uint64_t when, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define event(sh, ...) event_at((sh), now_ns(), __VA_ARGS__)
 
-static void event(struct shell *sh, const char *fmt, ...)
+/* One line at time `when` (CLOCK_MONOTONIC), counted from the run's start:
+ * the origin `cebox report` counts every time of the run's processes from. */
+static void event_at(struct shell *sh, uint64_t when, const char *fmt, ...)
 {
     char line[512];
-    int n = snprintf(line, sizeof line, "cebox: [%7.3f s] ", (double)(now_ns() - sh->start_ns) / 1e9);
+    double t = when > sh->start_ns ? (double)(when - sh->start_ns) / 1e9 : 0.0;
+    int n = snprintf(line, sizeof line, "cebox: [%7.3f s] ", t);
     va_list ap;
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -129,13 +153,25 @@ static size_t free_bytes(struct shell *sh)
     return ram_free_pages(&sh->ram) * sh->ram.page;
 }
 
+static void sample_members(struct shell *sh, uint64_t when, unsigned kind, uint64_t ram_free, unsigned state);
+
+static bool timeline_on(const struct shell *sh)
+{
+    return sh->s->out_dir[0] != '\0' && sh->s->sample_interval_ms > 0;
+}
+
+/* Each transition is a line, and with the timeline a sample of every
+ * member at its time, in the state it entered. */
 static void log_transitions(struct shell *sh)
 {
     struct ram_transition t[16];
     uint32_t n;
     while ((n = ram_transitions(&sh->ram, sh->transitions_seen, t, 16)) > 0) {
         for (uint32_t i = 0; i < n; i++) {
-            event(sh, "memory state %s -> %s, free RAM %llu KB, caused by pid %d",
+            if (timeline_on(sh)) {
+                sample_members(sh, t[i].time_ns, LOG_SAMPLE_STATE, t[i].free_bytes, (unsigned)t[i].to);
+            }
+            event_at(sh, t[i].time_ns, "memory state %s -> %s, free RAM %llu KB, caused by pid %d",
                   memstate_name((enum memstate)t[i].from), memstate_name((enum memstate)t[i].to),
                   (unsigned long long)(t[i].free_bytes / 1024), (int)t[i].pid);
         }
@@ -317,31 +353,131 @@ static void append_sample(struct shell *sh, int32_t pid, const struct log_sample
     close(fd);
 }
 
-/* One timeline point for every member but the shell itself. */
-static void sample_members(struct shell *sh, uint64_t now)
+static struct log_sample member_sample(const struct ram_member_sample *m, uint64_t when, unsigned kind,
+                                       uint64_t ram_free, unsigned state)
+{
+    return (struct log_sample){
+        .time_ns = when,
+        .kind = kind,
+        .slot_reserved_blocks = (uint32_t)m->tl.slot_reserved_blocks,
+        .largest_free_run_blocks = (uint32_t)m->tl.largest_free_run_blocks,
+        .peak_reserved_blocks = (uint32_t)m->tl.peak_reserved_blocks,
+        .min_largest_free_run_blocks = (uint32_t)m->tl.min_largest_free_run_blocks,
+        .slot_committed_bytes = m->committed_bytes,
+        .heap_live_bytes = m->tl.heap_live_bytes,
+        .heap_committed_bytes = m->tl.heap_committed_bytes,
+        .ram_free_bytes = ram_free,
+        .state = state,
+        .has_free = ram_free_figures_fresh(&m->tl), /* else stale: the log says nothing of them */
+        .heap_free_items = m->tl.heap_free_items,
+        .heap_largest_free_bytes = m->tl.heap_largest_free_bytes,
+        .heap_empty_pages = m->tl.heap_empty_pages,
+    };
+}
+
+/* What the timeline keeps of member pid (NULL when the table is full). */
+static struct member_watch *watch_of(struct shell *sh, int32_t pid)
+{
+    for (size_t i = 0; i < sh->npeaks; i++) {
+        if (sh->peaks[i].pid == pid) {
+            return &sh->peaks[i];
+        }
+    }
+    if (sh->npeaks == MAX_MEMBERS) {
+        return NULL;
+    }
+    sh->peaks[sh->npeaks] = (struct member_watch){.pid = pid};
+    return &sh->peaks[sh->npeaks++];
+}
+
+static void append_watched(struct shell *sh, int32_t pid, const struct log_sample *smp)
+{
+    struct member_watch *w = watch_of(sh, pid);
+    if (w != NULL && smp->slot_committed_bytes >= w->written) {
+        w->written = smp->slot_committed_bytes;
+        w->has_pending = false; /* this sample shows as much */
+    }
+    append_sample(sh, pid, smp);
+}
+
+/* One timeline point for every member but the shell itself and those
+ * that have ended (a zombie's row stays until it is reaped: its log ends
+ * with its exit sample). */
+static void sample_members(struct shell *sh, uint64_t when, unsigned kind, uint64_t ram_free, unsigned state)
 {
     struct ram_member_sample m[MAX_MEMBERS];
     size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
-    uint64_t ram_free = free_bytes(sh);
-    unsigned state = (unsigned)ram_state(&sh->ram);
     for (size_t i = 0; i < n; i++) {
-        if (m[i].pid == (int32_t)getpid()) {
-            continue;
+        if (m[i].pid != (int32_t)getpid() && !ram_process_gone(m[i].pid)) {
+            struct log_sample smp = member_sample(&m[i], when, kind, ram_free, state);
+            append_watched(sh, m[i].pid, &smp);
         }
-        struct log_sample smp = {
-            .time_ns = now,
-            .kind = LOG_SAMPLE_TICK,
-            .slot_reserved_blocks = (uint32_t)m[i].tl.slot_reserved_blocks,
-            .largest_free_run_blocks = (uint32_t)m[i].tl.largest_free_run_blocks,
-            .peak_reserved_blocks = (uint32_t)m[i].tl.peak_reserved_blocks,
-            .min_largest_free_run_blocks = (uint32_t)m[i].tl.min_largest_free_run_blocks,
-            .slot_committed_bytes = m[i].committed_bytes,
-            .heap_live_bytes = m[i].tl.heap_live_bytes,
-            .heap_committed_bytes = m[i].tl.heap_committed_bytes,
-            .ram_free_bytes = ram_free,
-            .state = state,
-        };
-        append_sample(sh, m[i].pid, &smp);
+    }
+}
+
+/* At a tick that takes no sample: a member above everything its log shows
+ * is remembered, to be written as a peak sample before the next one. */
+static void watch_peaks(struct shell *sh, uint64_t now)
+{
+    struct ram_member_sample m[MAX_MEMBERS];
+    size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
+    for (size_t i = 0; i < n; i++) {
+        struct member_watch *w = m[i].pid != (int32_t)getpid() ? watch_of(sh, m[i].pid) : NULL;
+        uint64_t c = m[i].committed_bytes;
+        if (w != NULL && c > w->written && (!w->has_pending || c > w->pending.slot_committed_bytes)) {
+            w->pending = member_sample(&m[i], now, LOG_SAMPLE_PEAK, free_bytes(sh), (unsigned)ram_state(&sh->ram));
+            w->has_pending = true;
+        }
+    }
+}
+
+/* The peaks seen since the last samples, into their logs (a member gone
+ * since is written too: the reader orders its samples by time). */
+static void flush_peaks(struct shell *sh)
+{
+    for (size_t i = 0; i < sh->npeaks; i++) {
+        struct member_watch *w = &sh->peaks[i];
+        if (w->has_pending) {
+            struct log_sample smp = w->pending;
+            append_watched(sh, w->pid, &smp);
+        }
+    }
+}
+
+/* Asks a member for its free figures, unless its last pass was long
+ * enough to wait a few ticks (or the watch table is full). */
+static void ask_free_figures(struct shell *sh, const struct ram_member_sample *m)
+{
+    struct member_watch *w = m->pid != (int32_t)getpid() ? watch_of(sh, m->pid) : NULL;
+    if (w == NULL) {
+        return;
+    }
+    if (w->wait > 0) {
+        w->wait--;
+        return;
+    }
+    ram_want_free_figures(&sh->ram, m->pid);
+    w->wait = m->tl.figures_work / FIGURES_WORK_PER_TICK;
+}
+
+/* The free figures (a pass over the heap's index) are asked for at every
+ * tick (every few ticks after a long pass): a member computes them at the
+ * end of its first heap call after the request, so a sample shows them at
+ * most a tick old (or the few ticks), or exact when the heap has not
+ * changed since (member_sample leaves out stale ones). */
+static void timeline_tick(struct shell *sh, uint64_t now)
+{
+    if (now >= sh->next_sample) {
+        flush_peaks(sh);
+        sample_members(sh, now, LOG_SAMPLE_TICK, free_bytes(sh), (unsigned)ram_state(&sh->ram));
+        sh->next_sample = now + (uint64_t)sh->s->sample_interval_ms * 1000000u;
+    } else {
+        watch_peaks(sh, now);
+    }
+    struct ram_member_sample m[MAX_MEMBERS];
+    size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
+    for (size_t i = 0; i < n; i++) {
+        ask_free_figures(sh, &m[i]);
     }
 }
 
@@ -349,10 +485,8 @@ static void tick(struct shell *sh)
 {
     uint64_t now = now_ns();
     log_transitions(sh);
-    unsigned interval = sh->s->sample_interval_ms;
-    if (sh->s->out_dir[0] != '\0' && interval > 0 && now >= sh->next_sample) {
-        sample_members(sh, now);
-        sh->next_sample = now + (uint64_t)interval * 1000000u;
+    if (timeline_on(sh)) {
+        timeline_tick(sh, now);
     }
     size_t level = ram_hibernate_threshold(&sh->ram), f = free_bytes(sh);
     if (sh->noticed_pid != 0 && (now >= sh->window_end || f >= level)) {
@@ -493,6 +627,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
     bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
     if (shell_on) {
         start_waker(&sh);
+        sh.start_ns = ram_start_ns(&sh.ram); /* the run's origin, as in every process's log */
     }
     struct schedule_step steps[SCHEDULE_MAX];
     int nsteps = s->schedule[0] ? options_parse_schedule(s->schedule, steps, SCHEDULE_MAX) : 0;
@@ -527,6 +662,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
             end_notice_window(&sh, now_ns()); /* what it released before it ended */
         }
         log_transitions(&sh);
+        flush_peaks(&sh);
         ram_release(&sh.ram);
     }
     if (sh.log_fd >= 0) {

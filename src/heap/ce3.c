@@ -917,7 +917,7 @@ static bool ce3_destroy(struct heap *hh, DWORD *err)
         meta_free(h->regs[i], sizeof(struct region));
     }
     meta_free(h->regs, h->cap * sizeof h->regs[0]);
-    lock_leave(&h->common.lock);
+    lock_leave(&h->common.lock); /* no figures of a heap that is gone */
     struct ce3_heap *proc = h->process;
     if (proc != NULL) {
         lock_enter(&proc->common.lock);
@@ -949,7 +949,7 @@ static void *ce3_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     }
     lock_enter(&h->common.lock);
     uintptr_t p = chain_alloc(h, heap_chain(h), (uint32_t)n, (flags & HEAP_ZERO_MEMORY) != 0, false);
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (p == 0) {
         *err = ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -971,7 +971,7 @@ static bool ce3_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else if (ok) {
         free_item(h, w.r, w.o);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (!ok) {
         heap_report_bad_pointer("HeapFree", (void *)h->common.handle, p, w.why);
         *err = ERROR_INVALID_PARAMETER;
@@ -992,7 +992,7 @@ static size_t ce3_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     if (locate(h, (uintptr_t)p, false, &w)) {
         n = w.l != NULL ? w.l->size : isize(w.r, w.o);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (n == (size_t)-1 && p != NULL) {
         heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, w.why);
     }
@@ -1119,7 +1119,7 @@ static void *ce3_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     } else if (found && w.r != NULL && n <= 0x7FFFFFFFu) {
         np = realloc_item(h, &w, ((uint32_t)n + G - 1) & ~(G - 1), zero, move);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (!found) {
         heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, w.why);
     } else if (n > 0x7FFFFFFFu) {
@@ -1148,7 +1148,7 @@ static size_t ce3_compact(struct heap *hh, DWORD flags, DWORD *err)
     for (size_t i = 0; i < h->nregs; i++) {
         compact_region(h, h->regs[i]);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     *err = ERROR_CALL_NOT_IMPLEMENTED;
     return 0;
 }
@@ -1252,7 +1252,47 @@ static void ce3_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->size, true};
         go = fn(ctx, &e);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
+}
+
+/* One maximal free run [from, to) of a region into the free figures. */
+static void add_free_run(const struct ce3_heap *h, uintptr_t from, uintptr_t to, struct heap_free_figures *out)
+{
+    uintptr_t mask = ~(uintptr_t)(h->page - 1);
+    uintptr_t first = (from + h->page - 1) & mask, last = to & mask;
+    size_t usable = (size_t)(to - from) - HDR;
+    out->free_items++;
+    out->largest_free_bytes = usable > out->largest_free_bytes ? usable : out->largest_free_bytes;
+    out->empty_pages += last > first ? (last - first) / h->page : 0;
+}
+
+/* The timeline's free figures, from a walk of the items (CE 3's heap has
+ * no index).  Free items next to each other (CE 3 merges them only when a
+ * search passes) count as one, as in the other heaps; dead items have no
+ * backing store, so they end a run and hold no committed page. */
+static void ce3_free_figures(struct heap *hh, struct heap_free_figures *out)
+{
+    struct ce3_heap *h = ce3(hh);
+    *out = (struct heap_free_figures){0};
+    for (size_t i = 0; i < h->nregs; i++) {
+        const struct region *r = h->regs[i];
+        if (r->base == 0) {
+            continue;
+        }
+        uint32_t run = UINT32_MAX; /* offset where the current free run began */
+        for (uint32_t o = 0; o < r->high; o += HDR + isize(r, o)) {
+            out->work++;
+            if (is_free(r, o)) {
+                run = run == UINT32_MAX ? o : run;
+            } else if (run != UINT32_MAX) {
+                add_free_run(h, r->base + run, r->base + o, out);
+                run = UINT32_MAX;
+            }
+        }
+        if (run != UINT32_MAX) {
+            add_free_run(h, r->base + run, r->base + r->high, out);
+        }
+    }
 }
 
 bool heap_ce3_region_state(struct heap *hh, size_t i, struct heap_ce3_region_state *out)
@@ -1272,7 +1312,7 @@ bool heap_ce3_region_state(struct heap *hh, size_t i, struct heap_ce3_region_sta
         out->last_compact = r->last_compact;
         out->pages = r->npages;
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return ok;
 }
 

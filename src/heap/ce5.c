@@ -739,7 +739,7 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_hint);
     maxtree_destroy(&h->k_tail);
-    lock_leave(&h->common.lock);
+    lock_leave(&h->common.lock); /* no figures of a heap that is gone */
     meta_free(h, h->map_bytes);
     return true;
 }
@@ -761,13 +761,13 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     lock_enter(&h->common.lock);
     if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
         p = alloc_large_locked(h, n, err);
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
     }
     /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
     size_t cbseek = align_up(n + HDR, GRAN);
     p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
         if (flags & HEAP_ZERO_MEMORY) {
@@ -818,7 +818,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
         return true;
     }
@@ -845,7 +845,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (n == (size_t)-1) {
         *err = refusal_error(h, w.loc, p);
         heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, bad_kind(w.loc));
@@ -950,13 +950,13 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         *err = ERROR_INVALID_PARAMETER; /* freed blocks too: header size <= 0 */
         heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, bad_kind(w.loc));
         return NULL;
     }
     if (n > MAX_REQUEST) {
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_TOO_LARGE);
         return NULL;
@@ -966,7 +966,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (w.loc == LOC_LARGE) {
         /* Large items never shrink and never grow in place. */
         if (align_up(n + LARGE_DATA, h->page) <= w.l->committed) {
-            lock_leave(&h->common.lock);
+            heap_leave(&h->common);
             return p;
         }
         old_usable = w.l->committed - LARGE_DATA;
@@ -975,7 +975,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         old_usable = (size_t)item_size(w.r, w.g) * GRAN - HDR;
         enum in_place ip = realloc_in_place_locked(h, w.r, w.g, need, n, flags, &zfrom, &zto);
         if (ip != IP_MOVE) {
-            lock_leave(&h->common.lock);
+            heap_leave(&h->common);
             if (ip == IP_FAILED) {
                 *err = ERROR_NOT_ENOUGH_MEMORY;
                 return NULL;
@@ -985,7 +985,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         }
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
@@ -999,7 +999,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         q = alloc_small_locked(h, (uint32_t)(align_up(n + HDR, GRAN) / GRAN), err);
     }
     if (q == 0) {
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         return NULL;
     }
     struct where nw = locate(h, (void *)q);
@@ -1016,7 +1016,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     } else {
         free_small_locked(h, w.r, w.g);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return (void *)q;
 }
 
@@ -1055,7 +1055,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         reindex(h, r);
         best = max2(best, r->max_free);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return best;
 }
 
@@ -1200,7 +1200,26 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
                                     l->committed, true};
         go = fn(ctx, &e);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
+}
+
+/* The timeline's free figures: a free item is a maximal free run of a
+ * region (as the walk reports it), its usable bytes the run less a header;
+ * the region's header lies before granule 0, so no empty page holds it. */
+static void ce5_free_figures(struct heap *hh, struct heap_free_figures *out)
+{
+    struct ce5_heap *h = ce5(hh);
+    *out = (struct heap_free_figures){0};
+    for (uint32_t i = 0; i < h->nregions; i++) {
+        const struct region *r = h->regions[i];
+        struct granmap_runs runs;
+        granmap_free_runs(&r->map, 0, r->end, data_addr(r, 0) - HDR, h->page, &runs);
+        size_t largest = runs.longest > 0 ? (size_t)runs.longest * GRAN - HDR : 0;
+        out->free_items += runs.runs;
+        out->largest_free_bytes = largest > out->largest_free_bytes ? largest : out->largest_free_bytes;
+        out->empty_pages += runs.pages;
+        out->work += runs.runs + 1;
+    }
 }
 
 bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_state *out)
@@ -1219,7 +1238,7 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
         out->end = hdr0 + (uintptr_t)r->end * GRAN;
         out->max_free = r->max_free;
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return ok;
 }
 

@@ -767,7 +767,7 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
     if (h->record != 0) {
         record_free(h, h->record); /* CE frees the structure last */
     }
-    lock_leave(&h->common.lock);
+    lock_leave(&h->common.lock); /* no figures of a heap that is gone */
     if (process_heap == h) {
         process_heap = NULL;
     }
@@ -789,7 +789,7 @@ static void *ce6_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     n = n == 0 ? 1 : n;
     lock_enter(&h->common.lock);
     uintptr_t p = alloc_locked(h, n, err);
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (p != 0 && (flags & HEAP_ZERO_MEMORY) && !(h->maximum == 0 && blocks_of(n) > LARGE_BLOCKS)) {
         zero(p, p + (size_t)blocks_of(n) * BLK); /* fresh large pages are zero already */
     }
@@ -833,7 +833,7 @@ static bool ce6_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (!ok) {
         *err = ERROR_INVALID_PARAMETER;
         heap_report_bad_pointer("HeapFree", (void *)h->common.handle, p, bad_kind(w.loc));
@@ -862,7 +862,7 @@ static size_t ce6_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     if (n == (size_t)-1) {
         *err = ERROR_INVALID_PARAMETER;
         heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, bad_kind(w.loc));
@@ -953,7 +953,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         *err = ERROR_INVALID_PARAMETER;
         heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, bad_kind(w.loc));
         return NULL;
@@ -962,7 +962,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     enum in_place ip = w.loc == LOC_LARGE ? realloc_large_locked(h, w.l, n, &old, &now)
                                           : realloc_region_locked(h, &w, n, &old, &now);
     if (ip != IP_MOVE) {
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         if (ip == IP_FAILED) {
             *err = ERROR_NOT_ENOUGH_MEMORY;
             return NULL;
@@ -973,7 +973,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         return p;
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
@@ -982,7 +982,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
      * item, which makes the old item's region prgnfree. */
     uintptr_t q = alloc_locked(h, n, err);
     if (q == 0) {
-        lock_leave(&h->common.lock);
+        heap_leave(&h->common);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
@@ -994,7 +994,7 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         h->cur = w.r->index;
     }
     free_item_locked(h, &w);
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return (void *)q;
 }
 
@@ -1065,7 +1065,7 @@ static size_t ce6_compact(struct heap *hh, DWORD flags, DWORD *err)
             i++;
         }
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return (size_t)best * BLK;
 }
 
@@ -1176,7 +1176,26 @@ static void ce6_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
         struct heap_walk_entry e = {HEAP_WALK_LARGE, l->base, l->size, l->committed, true};
         go = l->pinned || fn(ctx, &e);
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
+}
+
+/* The timeline's free figures: a free item is a maximal free run of
+ * blocks of a region (as the walk reports it), from its header's blocks to
+ * its committed end. */
+static void ce6_free_figures(struct heap *hh, struct heap_free_figures *out)
+{
+    struct ce6_heap *h = ce6(hh);
+    *out = (struct heap_free_figures){0};
+    for (uint32_t i = 0; i < h->nregions; i++) {
+        const struct region *r = h->regions[i];
+        struct granmap_runs runs;
+        granmap_free_runs(&r->map, r->hdr, r->commit, r->base, h->page, &runs);
+        size_t largest = (size_t)runs.longest * BLK;
+        out->free_items += runs.runs;
+        out->largest_free_bytes = largest > out->largest_free_bytes ? largest : out->largest_free_bytes;
+        out->empty_pages += runs.pages;
+        out->work += runs.runs + 1;
+    }
 }
 
 bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_state *out)
@@ -1194,7 +1213,7 @@ bool heap_ce6_region_state(struct heap *hh, size_t i, struct heap_ce6_region_sta
         out->max = r->max;
         out->current = i == h->cur;
     }
-    lock_leave(&h->common.lock);
+    heap_leave(&h->common);
     return ok;
 }
 

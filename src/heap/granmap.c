@@ -307,3 +307,20 @@ bool granmap_consistent(struct granmap *m)
     granmap_sync(m);
     return summaries_consistent(m) && tree_consistent(m) && runs_and_starts_consistent(m);
 }
+
+void granmap_free_runs(const struct granmap *m, uint32_t lo, uint32_t hi, uintptr_t at0, size_t page,
+                       struct granmap_runs *out)
+{
+    *out = (struct granmap_runs){0};
+    uint32_t g = lo < hi ? granmap_next_free(m, lo) : GRANMAP_NONE;
+    while (g < hi) {
+        uint32_t e = granmap_next_busy(m, g);
+        e = e <= g ? g + 1 : e > hi ? hi : e; /* always forward, whatever the bits say */
+        out->runs++;
+        out->longest = e - g > out->longest ? e - g : out->longest;
+        uintptr_t from = (at0 + (uintptr_t)g * m->granule + page - 1) & ~(uintptr_t)(page - 1);
+        uintptr_t to = (at0 + (uintptr_t)e * m->granule) & ~(uintptr_t)(page - 1);
+        out->pages += to > from ? (to - from) / page : 0;
+        g = e < hi ? granmap_next_free(m, e) : GRANMAP_NONE;
+    }
+}

@@ -260,6 +260,17 @@ static inline __attribute__((always_inline)) void granmap_sync(struct granmap *m
     }
 }
 
+/* The maximal free runs in [lo, hi) (a run is cut at hi): how many, the
+ * longest in granules, and how many whole pages of `page` bytes (a power
+ * of two) lie inside them, granule 0 being at address at0.  Reads only:
+ * O(runs) plus the summaries' skips over busy words. */
+struct granmap_runs {
+    uint32_t runs, longest;
+    size_t pages;
+};
+void granmap_free_runs(const struct granmap *m, uint32_t lo, uint32_t hi, uintptr_t at0, size_t page,
+                       struct granmap_runs *out);
+
 /* The longest free run anywhere in the map. */
 static inline uint32_t granmap_longest(struct granmap *m)
 {

@@ -178,11 +178,31 @@ void heap_common_unlock(struct heap *h)
     lock_give(&h->lock);
 }
 
+void heap_publish_free_figures_locked(struct heap *c)
+{
+    struct heap_free_figures f = {0};
+    c->ops->free_figures(c, &f);
+    ram_publish_free_figures(c->pub, f.free_items, f.largest_free_bytes, f.empty_pages, f.work);
+}
+
 void heap_common_publish(struct heap *h, struct ram *r)
 {
     lock_enter(&h->lock);
     h->pub = r;
+    h->tl = r->tl;
     heap_publish(h);
+    if (h->tl != NULL) {
+        heap_publish_free_figures_locked(h);
+    }
+    lock_leave(&h->lock);
+}
+
+void heap_refresh_free_figures(struct heap *h)
+{
+    lock_enter(&h->lock);
+    if (h->tl != NULL) {
+        heap_publish_free_figures_locked(h);
+    }
     lock_leave(&h->lock);
 }
 

@@ -63,6 +63,15 @@ struct heap_stats {
     size_t bad_pointers;                   /* refused pointers (see below) */
 };
 
+/* A heap's free space now (the timeline's figures): its free items, each
+ * maximal run of free space counted once (as the walk reports them), the
+ * usable bytes of the largest, and the committed pages of its regions in
+ * which no byte belongs to a busy item (or to the region's header). */
+struct heap_free_figures {
+    size_t free_items, largest_free_bytes, empty_pages;
+    size_t work; /* what the pass visited (free runs, or items for ce3): its cost */
+};
+
 /* The common head of every implementation's heap structure: what the
  * interface needs of each heap, so that the stats, handle and fork-lock
  * operations are one piece of code (heap_common_*, heap.c). */
@@ -74,6 +83,7 @@ struct heap {
     uintptr_t handle;                 /* what ops->handle returns (set by create) */
     struct heap_stats st;             /* the totals, under lock */
     struct ram *pub;                  /* the timeline's figures go here (ops->publish), or NULL */
+    struct ram_timeline *tl;          /* and into this row of it (NULL: none) */
 };
 
 /* One thing a heap walk reports. */
@@ -138,6 +148,9 @@ struct heap_ops {
      * ram_publish_heap_live and _committed(r) too (the timeline; core.c
      * asks it of the process heap only, with --out). */
     void (*publish)(struct heap *h, struct ram *r);
+    /* The free figures, with the heap's lock held: a pass over the free
+     * runs' index (ce5, ce6) or over the items (ce3), no allocation. */
+    void (*free_figures)(struct heap *h, struct heap_free_figures *out);
 };
 
 /* The ops table `heap_PREFIX_ops` of an algorithm whose functions are
@@ -164,19 +177,34 @@ struct heap_ops {
         .publish = heap_common_publish,                                                            \
         .busy_item = prefix##_busy_item,                                                           \
         .consistent = prefix##_consistent,                                                         \
+        .free_figures = prefix##_free_figures,                                                     \
     }
 
 /* ---- the totals, kept the same way by every algorithm (heap's lock held) ---- */
 
 /* bytes more committed (regions or large items); raises its peak. */
 /* The timeline's figures (the process heap with --out): a predictable
- * branch for every other heap, one relaxed store for it. */
+ * branch for every other heap, relaxed stores for it. */
 static inline void heap_publish(struct heap *c)
 {
-    if (c->pub != NULL) {
-        ram_publish_heap_live(c->pub, c->st.live_bytes);
-        ram_publish_heap_committed(c->pub, c->st.committed_bytes);
+    if (c->tl != NULL) {
+        ram_timeline_heap(c->tl, c->st.live_bytes, c->st.committed_bytes);
     }
+}
+
+void heap_publish_free_figures_locked(struct heap *c);
+
+/* The end of every operation of an algorithm (ops and their error paths;
+ * destroy releases the lock itself, its regions gone):
+ * for the process heap with --out, its free figures marked inexact and,
+ * when `cebox run` asked for them (once per tick, not per call), computed
+ * from the heap whole again; then the lock is released. */
+static inline void heap_leave(struct heap *c)
+{
+    if (c->tl != NULL && __builtin_expect(ram_timeline_call_done(c->tl), 0)) {
+        heap_publish_free_figures_locked(c);
+    }
+    lock_leave(&c->lock);
 }
 
 static inline void heap_stats_commit(struct heap *c, size_t bytes)
@@ -356,6 +384,8 @@ void heap_common_lock(struct heap *h);
 void heap_common_unlock(struct heap *h);
 /* ops->publish for every heap: sets h->pub under the lock and publishes the figures now. */
 void heap_common_publish(struct heap *h, struct ram *r);
+/* Publishes h's free figures now, under its lock (nothing unless it publishes). */
+void heap_refresh_free_figures(struct heap *h);
 /* HeapValidate (flags other than HEAP_NO_SERIALIZE fail) and owns, through
  * ops->busy_item and ops->consistent under the heap's lock. */
 bool heap_common_validate(struct heap *h, DWORD flags, const void *p);

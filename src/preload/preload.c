@@ -1564,6 +1564,10 @@ static void after_fork_child(void)
     struct slot_stats st;
     slot_get_stats(core->slot, &st);
     ram_forked(&core->ram, st.committed_pages);
+    struct heap *ph = atomic_load(&core->process_heap);
+    if (ph != NULL && ph->pub != NULL) {
+        ph->ops->publish(ph, &core->ram); /* the timeline's figures into the child's own row now */
+    }
     execnote_forked();
     core_restart_watcher();
 }

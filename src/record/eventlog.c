@@ -302,6 +302,7 @@ static void header_locked(struct cebox_core *core, bool forked)
     log_put_str(&e, lg.command, lg.command_len);
     put_cstr(&e, settings);
     put_cstr(&e, lg.exe);
+    log_put_u64(&e, core->ram.session ? ram_start_ns(&core->ram) : 0);
     emit_locked(&e);
 }
 
@@ -508,7 +509,8 @@ static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lm
  * and the exit summary always goes in. */
 /* A timeline point of the target's own (a failure, the exit), from the
  * slot's figures taken for the moment and the process heap's published
- * ones (read without the heap's lock, which a failing heap may hold). */
+ * ones (read without the heap's lock, which a failing heap may hold; the
+ * free figures are those of the last request, fresh at exit). */
 static void sample_record_locked(struct cebox_core *core, unsigned kind, uint64_t when,
                                  const struct slot_stats *st, uint64_t ram_free, enum memstate state)
 {
@@ -526,6 +528,10 @@ static void sample_record_locked(struct cebox_core *core, unsigned kind, uint64_
         .heap_committed_bytes = tl.heap_committed_bytes,
         .ram_free_bytes = ram_free,
         .state = (unsigned)state,
+        .has_free = ram_free_figures_fresh(&tl),
+        .heap_free_items = tl.heap_free_items,
+        .heap_largest_free_bytes = tl.heap_largest_free_bytes,
+        .heap_empty_pages = tl.heap_empty_pages,
     };
     struct log_enc e;
     log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_SAMPLE);
@@ -748,6 +754,10 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
     uint64_t ram_free = 0;
     enum memstate state = MEMSTATE_NORMAL;
     if (sample) {
+        struct heap *ph = atomic_load(&core->process_heap);
+        if (ph != NULL) {
+            heap_refresh_free_figures(ph); /* its lock, before the log's */
+        }
         slot_get_stats(core->slot, &st);
         ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
         state = ram_state(&core->ram);

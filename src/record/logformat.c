@@ -255,6 +255,10 @@ void log_put_sample(struct log_enc *e, const struct log_sample *s)
     log_put_u64(e, s->heap_committed_bytes);
     log_put_u64(e, s->ram_free_bytes);
     log_put_u32(e, s->state);
+    log_put_u8(e, s->has_free ? 1 : 0);
+    log_put_u64(e, s->heap_free_items);
+    log_put_u64(e, s->heap_largest_free_bytes);
+    log_put_u64(e, s->heap_empty_pages);
 }
 
 void log_get_sample(struct log_dec *d, struct log_sample *s)
@@ -270,4 +274,13 @@ void log_get_sample(struct log_dec *d, struct log_sample *s)
     s->heap_committed_bytes = log_get_u64(d);
     s->ram_free_bytes = log_get_u64(d);
     s->state = log_get_u32(d);
+    s->has_free = false;
+    s->heap_free_items = s->heap_largest_free_bytes = s->heap_empty_pages = 0;
+    if (!d->short_read && d->pos < d->len) { /* absent from older logs */
+        bool known = log_get_u8(d) != 0;
+        s->heap_free_items = log_get_u64(d);
+        s->heap_largest_free_bytes = log_get_u64(d);
+        s->heap_empty_pages = log_get_u64(d);
+        s->has_free = known && !d->short_read;
+    }
 }

@@ -66,6 +66,8 @@ enum log_sample_kind {
     LOG_SAMPLE_TICK = 0,    /* cebox run, every --sample-interval */
     LOG_SAMPLE_FAILURE = 1, /* the target, right after a failure record */
     LOG_SAMPLE_EXIT = 2,    /* the target, right before its exit summary */
+    LOG_SAMPLE_STATE = 3,   /* cebox run, at a change of the memory state */
+    LOG_SAMPLE_PEAK = 4,    /* cebox run, at a tick that saw more committed than every sample before */
 };
 
 /* One point of a process's timeline (record 9). */
@@ -78,6 +80,9 @@ struct log_sample {
     uint64_t heap_live_bytes, heap_committed_bytes; /* the process heap */
     uint64_t ram_free_bytes;
     unsigned state;       /* enum memstate */
+    /* The process heap's free space (absent from older logs: has_free false) */
+    bool has_free;
+    uint64_t heap_free_items, heap_largest_free_bytes, heap_empty_pages;
 };
 
 /* The entry point a failed request came through. */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "record/runsummary.h"
+#include "report/charts.h"
 
 /* Slot-map cells drawn per process, over all its maps: a ce5 slot has 512
  * blocks, a 2 GB one 32768; maps past the budget are counted, not drawn. */
@@ -62,7 +63,8 @@ static const char style[] =
     ".tables{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start}\n"
     "figure{margin:1em 0}figcaption{margin-bottom:.3em}.note{color:#555}.damaged{color:#a00}\n"
     "ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1.2em}\n"
-    "ul.legend svg{vertical-align:middle;margin-right:.3em}\n";
+    "ul.legend svg{vertical-align:middle;margin-right:.3em}\n"
+    ".crash{border-left:4px solid #c0392b;padding-left:1em}.crash .where{font-weight:bold}\n";
 
 /* ---- page ---- */
 
@@ -183,6 +185,12 @@ static void html_summary(FILE *out, const struct lr_process *p)
             run_summary_bytes(b, sizeof b, (uint64_t)s->blocks * s->granularity));
     number_row(out, "peak reserved blocks", s->peak_reserved_blocks);
     bytes_row(out, "peak committed", s->peak_committed_pages * s->page_size);
+    if (s->kinds_known) { /* committed slot memory at its peak, by kind */
+        uint64_t heap = s->peak_committed_heap_pages;
+        bytes_row(out, "&#8195;of it the heap's", heap * s->page_size);
+        bytes_row(out, "&#8195;mappings and VirtualAlloc",
+                  (s->peak_committed_pages > heap ? s->peak_committed_pages - heap : 0) * s->page_size);
+    }
     bytes_row(out, "heap peak live", s->heap_peak_live_bytes);
     number_row(out, "heap peak live blocks", s->heap_peak_live_blocks);
     bytes_row(out, "heap peak committed", s->heap_peak_committed_bytes);
@@ -191,6 +199,10 @@ static void html_summary(FILE *out, const struct lr_process *p)
     number_row(out, "foreign frees", s->foreign_frees);
     bytes_row(out, "mapped outside the slot, at the peak", s->outside_peak);
     bytes_row(out, "held by libc's malloc at exit", s->libc_malloc_bytes);
+    if (s->own_known) { /* never the program's */
+        bytes_row(out, "cebox's own: bookkeeping at exit", s->own_meta_bytes);
+        bytes_row(out, "cebox's own: mappings, peak", s->own_mapped_peak);
+    }
     fputs("</table>\n<table class=\"summary\">\n", out);
     number_row(out, "failed allocations", run_summary_failures(s));
     for (unsigned i = 0; i < LOG_API_COUNT; i++) {
@@ -269,10 +281,11 @@ static void chart_reasons(FILE *out, const struct lr_process *p)
  * process's memory, say) belongs here too. */
 static void html_charts(FILE *out, const struct html_proc *hp)
 {
-    if (hp->p->nfailures == 0) {
+    if (hp->p->nfailures == 0 && hp->p->nsamples == 0) {
         return;
     }
     fputs("<section class=\"charts\">\n<h3>Charts</h3>\n", out);
+    charts_timeline(out, hp->p);
     chart_reasons(out, hp->p);
     fputs("</section>\n", out);
 }
@@ -346,18 +359,23 @@ static void html_site(FILE *out, size_t index, size_t k, const struct lr_process
         fprintf(out, ": <a href=\"#p%zu-f%zu\">the slot then</a>", index, s->first + 1);
     }
     fputs("</p>\n", out);
-    if (s->nframes == 0) {
-        fputs("<p class=\"note\">No stack recorded.</p>\n", out);
-    } else {
-        fputs("<table class=\"stack\">\n<thead><tr><th>#</th><th>address</th><th>function</th><th>source</th>"
-              "<th>module</th></tr></thead>\n<tbody>\n",
-              out);
-        for (size_t i = 0; i < s->nframes; i++) {
-            html_frame(out, i, &s->frames[i]);
-        }
-        fputs("</tbody>\n</table>\n", out);
-    }
+    html_stack(out, s->frames, s->nframes);
     fputs("</section>\n", out);
+}
+
+void html_stack(FILE *out, const struct frame *frames, size_t n)
+{
+    if (n == 0) {
+        fputs("<p class=\"note\">No stack recorded.</p>\n", out);
+        return;
+    }
+    fputs("<table class=\"stack\">\n<thead><tr><th>#</th><th>address</th><th>function</th><th>source</th>"
+          "<th>module</th></tr></thead>\n<tbody>\n",
+          out);
+    for (size_t i = 0; i < n; i++) {
+        html_frame(out, i, &frames[i]);
+    }
+    fputs("</tbody>\n</table>\n", out);
 }
 
 static void html_sites(FILE *out, size_t index, const struct lr_process *p, const struct site *sites, size_t nsites)
@@ -489,6 +507,7 @@ void html_process(FILE *out, const struct html_proc *hp, size_t index, const str
     fputs("</h2>\n", out);
     html_info(out, hp);
     html_summary(out, hp->p);
+    charts_crash(out, hp);
     html_charts(out, hp);
     html_sites(out, index, hp->p, sites, nsites);
     html_maps(out, index, hp->p);

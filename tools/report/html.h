@@ -11,11 +11,25 @@
 #include "report/logread.h"
 #include "report/model.h"
 
+/* How a process killed by a signal died, as the text and JSON triage
+ * found it (report.c): the crash view of the page. */
+struct html_crash {
+    char signal[32];                  /* "SIGSEGV" */
+    const struct frame *stack;        /* the crash stack, innermost first */
+    size_t nstack;
+    bool inside_cebox;                /* its innermost frame is cebox's */
+    const struct lr_failure *before;  /* the last failed allocation before it, or NULL */
+    const struct frame *before_stack;
+    size_t nbefore;
+    double ms_before;                 /* from that failure to the crash; -1: unknown */
+};
+
 /* A process as the page lists it. */
 struct html_proc {
     const struct lr_log *log;
     const struct lr_process *p;
     size_t run; /* the rank of its run, 1, 2, ... */
+    const struct html_crash *crash; /* NULL unless a signal killed it */
 };
 
 /* The head of the page: title, style, and the table of contents of the
@@ -27,6 +41,10 @@ void html_process(FILE *out, const struct html_proc *hp, size_t index, const str
 
 /* The end of the page: which logs were damaged, and where. */
 void html_end(FILE *out, const struct lr_log *all, size_t nlogs);
+
+/* A stack as a table (number, address, function with inlined levels
+ * marked, source, module); a note when n is 0. */
+void html_stack(FILE *out, const struct frame *frames, size_t n);
 
 /* Writes s with every character that means something to HTML escaped, for
  * text and for attribute values alike; NULL writes nothing. */

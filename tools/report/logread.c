@@ -54,10 +54,10 @@ static int too_short(struct lr_log *log, const char *what)
     return -1;
 }
 
-/* A monotonic time of process p as time since its start (0 before it). */
+/* A monotonic time of process p as time since its origin (0 before it). */
 static uint64_t since_start(const struct lr_process *p, uint64_t when)
 {
-    return when >= p->start_mono_ns ? when - p->start_mono_ns : 0;
+    return when >= p->origin_ns ? when - p->origin_ns : 0;
 }
 
 static char *get_string(struct log_dec *d)
@@ -117,6 +117,10 @@ static int read_header(struct lr_log *log, struct log_dec *d, uint64_t offset)
     if (d->short_read) {
         return too_short(log, "header");
     }
+    uint64_t run_start = d->pos < d->len ? log_get_u64(d) : 0; /* absent from older logs */
+    p->run_origin = run_start != 0 && run_start <= p->start_mono_ns && !d->short_read;
+    p->origin_ns = p->run_origin ? run_start : p->start_mono_ns;
+    p->run_offset_ns = p->start_mono_ns - p->origin_ns;
     return 0;
 }
 
@@ -254,7 +258,7 @@ static int read_sample(struct lr_log *log, struct lr_process *p, struct log_dec 
         snprintf(log->damage, sizeof log->damage, "sample record too short");
         return -1;
     }
-    smp.time_ns = smp.time_ns >= p->start_mono_ns ? smp.time_ns - p->start_mono_ns : 0;
+    smp.time_ns = since_start(p, smp.time_ns);
     p->samples = grow(p->samples, &p->nsamples, sizeof *p->samples);
     size_t i = p->nsamples - 1;
     for (; i > 0 && p->samples[i - 1].time_ns > smp.time_ns; i--) {

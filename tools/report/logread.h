@@ -86,6 +86,12 @@ struct lr_process {
     uint64_t offset;    /* of its header record in the file */
     uint32_t version, pid, ppid, flags;
     uint64_t start_real_ns, start_mono_ns;
+    /* The origin of every time the reader gives (failures, samples, the
+     * end): the start of its `cebox run` (CLOCK_MONOTONIC, the header's
+     * run_start), the origin of the run's session log too; the process's own
+     * start in logs without one.  run_offset_ns: the process's start after it. */
+    uint64_t origin_ns, run_offset_ns;
+    bool run_origin;    /* origin_ns is the run's start */
     uint32_t page_size, granularity;
     uint64_t slot_base, slot_size, ram_bytes;
     uint32_t stack_depth;

@@ -319,7 +319,7 @@ void report_text_frame(FILE *out, size_t n, const struct frame *f)
 static void text_map(FILE *out, const struct lr_process *p, const struct lr_failure *f)
 {
     char a[32], b[32];
-    fprintf(out, "  slot at the first failure (%.3f s after start, thread %u): %u of %u blocks free, "
+    fprintf(out, "  slot at the first failure (at %.3f s, thread %u): %u of %u blocks free, "
                  "largest free run %u; %s committed; %s RAM free\n",
             (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->blocks,
             (unsigned)f->largest_free_run, run_summary_bytes(a, sizeof a, f->committed_bytes), run_summary_bytes(b, sizeof b, f->ram_free_bytes));
@@ -486,8 +486,12 @@ static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log 
     for (char *c = command; *c != '\0'; c++) {
         *c = (*c == '\n' || *c == '\t') ? ' ' : *c; /* one line per process */
     }
-    fprintf(out, "== pid %u: %s (profile %s, started %s%s)\n   log %s\n", (unsigned)p->pid, command, p->profile,
-            when, (p->flags & 1) ? ", forked" : "", log->path);
+    char origin[64] = "";
+    if (p->run_origin) { /* every time below counts from the run's start, as its session log does */
+        snprintf(origin, sizeof origin, ", at %.3f s of the run", (double)p->run_offset_ns / 1e9);
+    }
+    fprintf(out, "== pid %u: %s (profile %s, started %s%s%s)\n   log %s\n", (unsigned)p->pid, command, p->profile,
+            when, origin, (p->flags & 1) ? ", forked" : "", log->path);
     if (p->has_summary) {
         char buf[4096];
         run_summary_format(&p->summary, RUN_SUMMARY_NO_HINT, NULL, buf, sizeof buf);
@@ -558,6 +562,25 @@ void report_json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* The newer figures of the summary, null in logs of older writers:
+ * committed slot memory at its peak by kind, and cebox's own memory. */
+static void json_summary_kinds(FILE *out, const struct run_summary *s)
+{
+    if (s->kinds_known) {
+        uint64_t heap = s->peak_committed_heap_pages, all = s->peak_committed_pages;
+        fprintf(out, "\"peak_committed_heap_bytes\": %" PRIu64 ", \"peak_committed_mapped_bytes\": %" PRIu64 ", ",
+                heap * s->page_size, (all > heap ? all - heap : 0) * s->page_size);
+    } else {
+        fputs("\"peak_committed_heap_bytes\": null, \"peak_committed_mapped_bytes\": null, ", out);
+    }
+    if (s->own_known) {
+        fprintf(out, "\"own_meta_bytes\": %" PRIu64 ", \"own_mapped_peak_bytes\": %" PRIu64 ", ", s->own_meta_bytes,
+                s->own_mapped_peak);
+    } else {
+        fputs("\"own_meta_bytes\": null, \"own_mapped_peak_bytes\": null, ", out);
+    }
+}
+
 static void json_summary(FILE *out, const struct lr_process *p)
 {
     if (!p->has_summary) {
@@ -577,12 +600,14 @@ static void json_summary(FILE *out, const struct lr_process *p)
             ", \"heap_peak_live_bytes\": %" PRIu64 ", \"heap_peak_live_blocks\": %" PRIu64
             ", \"heap_peak_committed_bytes\": %" PRIu64 ", \"bad_frees\": %" PRIu64 ", \"foreign_frees\": %" PRIu64
             ", \"outside_peak_bytes\": %" PRIu64 ", \"libc_malloc_bytes\": %" PRIu64 ", \"unrecorded_failures\": %" PRIu64 ", \"heap_live_bytes\": %" PRIu64
-            ", \"heap_live_blocks\": %" PRIu64 ", \"injected\": %" PRIu64 ", \"text\": ",
+            ", \"heap_live_blocks\": %" PRIu64 ", \"injected\": %" PRIu64 ", ",
             s->fail_exhausted, s->fail_fragmented, s->fail_ram, s->fail_cap, (unsigned)s->blocks,
             (unsigned)s->peak_reserved_blocks, s->peak_committed_pages * s->page_size, s->heap_peak_live_bytes,
             s->heap_peak_live_blocks, s->heap_peak_committed_bytes, s->bad_frees, s->foreign_frees, s->outside_peak,
             s->libc_malloc_bytes, s->unrecorded_failures, s->heap_live_bytes, s->heap_live_blocks,
             s->fail_injected);
+    json_summary_kinds(out, s);
+    fputs("\"text\": ", out);
     report_json_str(out, text);
     fputc('}', out);
 }
@@ -646,6 +671,24 @@ static void json_crash(FILE *out, const struct lr_process *p, const struct leaks
     fputs("}}", out);
 }
 
+/* The HTML section of a process, with its crash view when a signal
+ * killed it (the same triage as the text's and the JSON's). */
+static void html_with_crash(struct html_proc *hp, size_t index, const struct site *sites, size_t nsites,
+                            const struct leaks *lk)
+{
+    const struct lr_process *p = hp->p;
+    struct html_crash c;
+    if (p->has_end && p->end.how == LOG_END_SIGNAL) {
+        c = (struct html_crash){.stack = lk->crash, .nstack = lk->ncrash, .inside_cebox = lk->inside_cebox,
+                                .before = lk->before, .before_stack = lk->before_frames, .nbefore = lk->nbefore,
+                                .ms_before = lk->before != NULL ? ms_before_crash(p, lk->before) : -1};
+        signal_text(c.signal, sizeof c.signal, p->end.value);
+        hp->crash = &c;
+    }
+    html_process(stdout, hp, index, sites, nsites);
+    hp->crash = NULL;
+}
+
 /* exit, crash, leaks and leak_totals of a process. */
 static void json_leaks(FILE *out, const struct lr_process *p, const struct leaks *lk)
 {
@@ -702,7 +745,8 @@ static void json_process(FILE *out, struct symbolizer *sym, const struct lr_log 
     report_json_str(out, p->profile);
     fputs(", \"log\": ", out);
     report_json_str(out, log->path);
-    fprintf(out, ", \"forked\": %s, \"summary\": ", (p->flags & 1) ? "true" : "false");
+    fprintf(out, ", \"forked\": %s, \"time_origin\": \"%s\", \"started_t\": %.6f, \"summary\": ",
+            (p->flags & 1) ? "true" : "false", p->run_origin ? "run" : "process", (double)p->run_offset_ns / 1e9);
     json_summary(out, p);
     fputs(", \"oom\": [", out);
     for (size_t k = 0; k < nsites; k++) {
@@ -1046,7 +1090,7 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
             json_process(stdout, sym, e[i].log, e[i].p, sites, nsites, &lk, shown == 0, e[i].run->rank);
             break;
         case FORMAT_FOLDED: folded_process(stdout, sym, e[i].p, sites, nsites, &lk, f->fold); break;
-        case FORMAT_HTML: html_process(stdout, &page[shown], shown + 1, sites, nsites); break;
+        case FORMAT_HTML: html_with_crash(&page[shown], shown + 1, sites, nsites, &lk); break;
         }
         shown++;
         free_leaks(&lk);

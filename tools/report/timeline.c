@@ -22,7 +22,8 @@
 
 static const char *kind_name(unsigned k)
 {
-    return k == LOG_SAMPLE_FAILURE ? "failure" : k == LOG_SAMPLE_EXIT ? "exit" : "tick";
+    static const char *const names[] = {"tick", "failure", "exit", "state", "peak"};
+    return k < sizeof names / sizeof names[0] ? names[k] : "tick";
 }
 
 static const char *state_text(unsigned s)
@@ -137,20 +138,29 @@ void timeline_text(FILE *out, const struct lr_process *p)
     const struct log_sample *last = &p->samples[p->nsamples - 1];
     char a[32];
     fprintf(out, "timeline: %zu samples over %.3f s\n", p->nsamples, (double)last->time_ns / 1e9);
-    fprintf(out, "  %8s %-7s %8s %10s %8s %10s %10s %10s %s\n", "t (s)", "sample", "reserved", "committed",
-            "largest", "heap live", "heap comm.", "RAM free", "state");
+    fprintf(out, "  %8s %-7s %8s %10s %8s %10s %10s %6s %10s %6s %10s %s\n", "t (s)", "sample", "reserved",
+            "committed", "largest", "heap live", "heap comm.", "free", "largest", "empty", "RAM free", "state");
     for (size_t i = 0; i < p->nsamples; i++) {
         if (!row_wanted(p, i)) {
             continue;
         }
         const struct log_sample *s = &p->samples[i];
-        char c[32], l[32], hc[32], r[32];
-        fprintf(out, "  %8.3f %-7s %8" PRIu32 " %10s %8" PRIu32 " %10s %10s %10s %s\n", (double)s->time_ns / 1e9,
-                kind_name(s->kind), s->slot_reserved_blocks, run_summary_bytes(c, sizeof c, s->slot_committed_bytes),
-                s->largest_free_run_blocks, run_summary_bytes(l, sizeof l, s->heap_live_bytes),
-                run_summary_bytes(hc, sizeof hc, s->heap_committed_bytes),
+        char c[32], l[32], hc[32], r[32], fi[32] = "-", lf[32] = "-", ep[32] = "-";
+        if (s->has_free) {
+            snprintf(fi, sizeof fi, "%" PRIu64, s->heap_free_items);
+            run_summary_bytes(lf, sizeof lf, s->heap_largest_free_bytes);
+            snprintf(ep, sizeof ep, "%" PRIu64, s->heap_empty_pages);
+        }
+        fprintf(out, "  %8.3f %-7s %8" PRIu32 " %10s %8" PRIu32 " %10s %10s %6s %10s %6s %10s %s\n",
+                (double)s->time_ns / 1e9, kind_name(s->kind), s->slot_reserved_blocks,
+                run_summary_bytes(c, sizeof c, s->slot_committed_bytes), s->largest_free_run_blocks,
+                run_summary_bytes(l, sizeof l, s->heap_live_bytes),
+                run_summary_bytes(hc, sizeof hc, s->heap_committed_bytes), fi, lf, ep,
                 run_summary_bytes(r, sizeof r, s->ram_free_bytes), state_text(s->state));
     }
+    fputs("  (free, largest, empty: the process heap's free items, the largest one, its committed pages with no "
+          "live byte)\n",
+          out);
     for (int m = 0; m < MEASURES; m++) {
         sparkline(out, p, m);
     }
@@ -171,11 +181,18 @@ void timeline_json(FILE *out, const struct lr_process *p)
         fprintf(out,
                 "%s\n    {\"t\": %.6f, \"sample\": \"%s\", \"slot_reserved_blocks\": %" PRIu32
                 ", \"slot_committed_bytes\": %" PRIu64 ", \"largest_free_run_blocks\": %" PRIu32
-                ", \"heap_live_bytes\": %" PRIu64 ", \"heap_committed_bytes\": %" PRIu64 ", \"ram_free_bytes\": %" PRIu64
-                ", \"state\": \"%s\"}",
+                ", \"heap_live_bytes\": %" PRIu64 ", \"heap_committed_bytes\": %" PRIu64,
                 i ? "," : "", (double)s->time_ns / 1e9, kind_name(s->kind), s->slot_reserved_blocks,
-                s->slot_committed_bytes, s->largest_free_run_blocks, s->heap_live_bytes, s->heap_committed_bytes,
-                s->ram_free_bytes, state_text(s->state));
+                s->slot_committed_bytes, s->largest_free_run_blocks, s->heap_live_bytes, s->heap_committed_bytes);
+        if (s->has_free) {
+            fprintf(out,
+                    ", \"heap_free_items\": %" PRIu64 ", \"heap_largest_free_bytes\": %" PRIu64
+                    ", \"empty_committed_pages\": %" PRIu64,
+                    s->heap_free_items, s->heap_largest_free_bytes, s->heap_empty_pages);
+        } else {
+            fputs(", \"heap_free_items\": null, \"heap_largest_free_bytes\": null, \"empty_committed_pages\": null", out);
+        }
+        fprintf(out, ", \"ram_free_bytes\": %" PRIu64 ", \"state\": \"%s\"}", s->ram_free_bytes, state_text(s->state));
     }
     fputs("], \"headroom\": ", out);
     struct timeline_headroom h;

@@ -1,0 +1,102 @@
+#!/bin/sh
+# bench_timeline.sh - what the timeline costs the program: bench workloads
+# under `cebox run` without --out (no timeline) and with --out (the
+# timeline on, every --sample-interval, 50 ms by default).
+#
+# Three settings: no --out; --out --sample-interval 0 (the log, and the
+# figures the program publishes, but no sample from cebox run); --out (the
+# timeline every 50 ms).  Per workload and setting: the instructions of the
+# workload's own process
+# (callgrind, --trace-children=yes; the files of cebox run's shell, which
+# does the sampling, are left out), then ROUNDS alternating wall-time runs
+# (their median).  Under callgrind the program runs some 50 times
+# slower while cebox run's tick stays at 20 ms, so the free figures (asked
+# for at every tick) are computed about 50 times as often per instruction
+# of the program as in a real run: the instruction counts overstate their
+# share.
+#
+#   bench/bench_timeline.sh [ROUNDS]      (default 3; BENCH_ROUNDS=N too)
+#   BENCH_WORKLOADS="cfrac lua xmalloc"   (the default)
+#   CEBOX=path/to/cebox BENCH_BIN=dir-of-bench_*  (make bench-timeline sets both)
+set -eu
+ROUNDS=${BENCH_ROUNDS:-${1:-3}}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/.." && pwd)
+CEBOX=${CEBOX:-$TOP/cebox}
+BENCH_BIN=${BENCH_BIN:-$TOP/bench}
+export WORKLOADS="$TOP/tests/real_workloads.sh"
+PATH="$BENCH_BIN:$PATH"
+export PATH
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+. "$HERE/workloads.sh"
+LIST=${BENCH_WORKLOADS:-cfrac lua xmalloc}
+# Smaller variants for callgrind (seconds each).
+cg_cfrac() { bench_cfrac 400000; }
+cg_lua() { LUA_ROUNDS=3 w_lua; }
+cg_xmalloc() { bench_xmalloc 200000; }
+
+# `bench_timeline.sh --run FUNC`: runs one workload function (what cebox
+# run starts, so the workload's programs are boxed).
+if [ "${1:-}" = --run ]; then
+    "$2"
+    exit
+fi
+
+# Runs workload function $2 under cebox run, the timeline off or on ($1),
+# with the words after them (a tool) in front of cebox run.
+in_box() {
+    mode=$1 func=$2
+    shift 2
+    set -- "$@" "$CEBOX" run --quiet
+    if [ "$mode" != off ]; then
+        rm -rf "$TMP/out" && mkdir "$TMP/out"
+        set -- "$@" --out "$TMP/out"
+    fi
+    if [ "$mode" = zero ]; then
+        set -- "$@" --sample-interval 0
+    fi
+    "$@" -- sh "$HERE/bench_timeline.sh" --run "$func" > /dev/null
+}
+
+# Instructions of the workload's process: every callgrind file but those of
+# cebox (the shell) and sh (the wrapper).
+instructions() {
+    rm -f "$TMP"/cg.*
+    in_box "$1" "$2" valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$TMP/cg.%p" 2> /dev/null
+    for f in "$TMP"/cg.*; do
+        cmd=$(sed -n 's/^cmd: //p' "$f" | awk '{ print $1 }')
+        case "$(basename "$cmd")" in cebox | sh | dash) continue ;; esac
+        sed -n 's/^totals: //p' "$f"
+    done | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "| workload | instructions, no --out | --out --sample-interval 0 | --out (timeline) | timeline / no --out | wall s, no --out | --out, interval 0 | --out | --out / no --out |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for name in $LIST; do
+    func=b_$name cgf=cg_$name
+    i_off=$(instructions off "$cgf")
+    i_zero=$(instructions zero "$cgf")
+    i_on=$(instructions on "$cgf")
+    : > "$TMP/w.off"
+    : > "$TMP/w.zero"
+    : > "$TMP/w.on"
+    r=0
+    while [ $r -lt "$ROUNDS" ]; do
+        for mode in off zero on; do
+            start=$(date +%s.%N)
+            in_box "$mode" "$func"
+            end=$(date +%s.%N)
+            awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }' >> "$TMP/w.$mode"
+        done
+        r=$((r + 1))
+    done
+    w_off=$(median < "$TMP/w.off")
+    w_zero=$(median < "$TMP/w.zero")
+    w_on=$(median < "$TMP/w.on")
+    awk -v n="$name" -v a="$i_off" -v z="$i_zero" -v b="$i_on" -v c="$w_off" -v y="$w_zero" -v d="$w_on" 'BEGIN {
+        printf "| %s | %d | %d | %d | %.4f | %.3f | %.3f | %.3f | %.3f |\n", n, a, z, b, b / a, c, y, d, d / c }'
+done
+echo "instructions: callgrind, the workload's processes only (not cebox run's shell), one run each; wall: median of $ROUNDS alternating runs"
