@@ -115,6 +115,27 @@ static void test_large_items(void **state)
     HeapDestroy(h);
 }
 
+/* A large item is one VirtualAlloc(MEM_RESERVE|MEM_COMMIT, PAGE_READWRITE)
+ * (FIXHEAP.C's FixedHeapAlloc): never a reserve-only PAGE_NOACCESS request,
+ * so one of 2 MB or more stays in the slot instead of going to the Large
+ * Memory Area, and freeing it releases its blocks. */
+static void test_large_item_stays_in_slot(void **state)
+{
+    (void)state;
+    struct cebox_slot_info before, during;
+    void *small = HeapAlloc(GetProcessHeap(), 0, 8); /* the region the record goes to */
+    assert_non_null(small);
+    cebox_slot_info(&before);
+    void *big = HeapAlloc(GetProcessHeap(), 0, 6u << 20);
+    assert_non_null(big);
+    cebox_slot_info(&during);
+    assert_true((uintptr_t)big - during.base < during.size);
+    assert_int_equal(during.reserved_blocks, before.reserved_blocks + (6u << 20) / 0x10000);
+    assert_int_equal(HeapSize(GetProcessHeap(), 0, big), 6u << 20);
+    assert_true(HeapFree(GetProcessHeap(), 0, big));
+    assert_int_equal(state_at((uintptr_t)big), MEM_FREE);
+}
+
 /* HeapFree of a freed block: FALSE with ERROR_INVALID_PARAMETER; HeapSize
  * of it: -1 without an error. */
 static void test_double_free(void **state)
@@ -317,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup(test_sizes_and_first_region, setup),
         cmocka_unit_test_setup(test_pass3_commit, setup),
         cmocka_unit_test_setup(test_large_items, setup),
+        cmocka_unit_test_setup(test_large_item_stays_in_slot, setup),
         cmocka_unit_test_setup(test_double_free, setup),
         cmocka_unit_test_setup(test_realloc_rules, setup),
         cmocka_unit_test_setup(test_compaction_dead_block, setup),

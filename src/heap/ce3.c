@@ -580,13 +580,10 @@ static uintptr_t large_alloc(struct ce3_heap *h, uint32_t size)
     }
     void *base;
     size_t commit_bytes = pageup(h, size);
-    if (slot_virtual_alloc(h->slot, NULL, size, MEM_RESERVE, PAGE_NOACCESS, &base) != 0) {
-        meta_free(l, sizeof *l);
-        return 0;
-    }
-    void *out;
-    if (slot_virtual_alloc(h->slot, base, commit_bytes, MEM_COMMIT, PAGE_READWRITE, &out) != 0) {
-        slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
+    /* One reserve-and-commit, read-write, as FixedHeapAlloc makes it: never
+     * a reserve-only PAGE_NOACCESS request, which from 2 MB would go to the
+     * Large Memory Area, outside the slot. */
+    if (slot_virtual_alloc(h->slot, NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, &base) != 0) {
         meta_free(l, sizeof *l);
         return 0;
     }
