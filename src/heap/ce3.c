@@ -580,14 +580,22 @@ static uintptr_t large_alloc(struct ce3_heap *h, uint32_t size)
     }
     void *base;
     size_t commit_bytes = pageup(h, size);
-    /* One reserve-and-commit, read-write, as FixedHeapAlloc makes it: never
-     * a reserve-only PAGE_NOACCESS request, which from 2 MB would go to the
-     * Large Memory Area, outside the slot. */
-    if (slot_virtual_alloc(h->slot, NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, &base) != 0) {
+    /* FixedHeapAlloc makes one read-write reserve-and-commit: never a
+     * reserve-only PAGE_NOACCESS request, which from 2 MB would go to the
+     * Large Memory Area, outside the slot.  Reserved read-write, tagged, then
+     * committed: the same placement and failures, and the peak's share of
+     * its pages is the heap's. */
+    if (slot_virtual_alloc(h->slot, NULL, size, MEM_RESERVE, PAGE_READWRITE, &base) != 0) {
         meta_free(l, sizeof *l);
         return 0;
     }
     slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE);
+    void *out;
+    if (slot_virtual_alloc(h->slot, base, commit_bytes, MEM_COMMIT, PAGE_READWRITE, &out) != 0) {
+        slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
+        meta_free(l, sizeof *l);
+        return 0;
+    }
     uintptr_t rec = chain_alloc(h, heap_chain(h), VREC_BYTES, false, true);
     if (rec == 0) {
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);

@@ -274,12 +274,12 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     r->base = (uintptr_t)base;
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION); /* before its pages: the peak's share is the heap's */
     if (heap_slot_commit(&h->common, r->base, commit) != 0) {
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
         meta_free(r, r->meta_bytes);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION);
     r->heap = h;
     r->end = (commit - data_off) / GRAN;
     r->rover = r->last = 0;
@@ -547,6 +547,7 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
     if (l == NULL) {
         e = ERROR_NOT_ENOUGH_MEMORY;
     } else {
+        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
         e = heap_slot_commit(&h->common, (uintptr_t)base, committed);
     }
     if (e != 0) {
@@ -557,7 +558,6 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
         *err = e;
         return 0;
     }
-    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE);
     l->base = (uintptr_t)base;
     l->committed = committed;
     l->reserve = reserve;

@@ -381,6 +381,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
     DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
     if (e == 0) {
         r->base = (uintptr_t)base;
+        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION); /* before its pages: the peak's share is the heap's */
         e = commit_range(h, r->base, commit);
         if (e != 0) {
             slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
@@ -390,7 +391,6 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
         meta_free(r, r->meta_bytes);
         return e;
     }
-    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION);
     r->reserve = reserve;
     r->commit = (uint32_t)(commit / BLK);
     granmap_set(&r->map, 0, r->commit, true);
@@ -536,6 +536,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
     void *base;
     DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
     if (e == 0) {
+        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
         e = commit_range(h, (uintptr_t)base, committed);
         if (e != 0) {
             slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
@@ -547,7 +548,6 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
         *err = e;
         return 0;
     }
-    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE);
     l->record = rec;
     l->base = (uintptr_t)base;
     l->size = n;
