@@ -1560,6 +1560,7 @@ static void after_fork_child(void)
     struct slot_stats st;
     slot_get_stats(core->slot, &st);
     ram_forked(&core->ram, st.committed_pages);
+    slot_publish_map(core->slot); /* the child's new row of the session starts empty */
     execnote_forked();
     core_restart_watcher();
 }
