@@ -632,6 +632,14 @@ static uint32_t res_blocks(const struct slot *s, uint32_t first)
     return (uint32_t)(align_up((size_t)s->res[first].pages * s->page_size, s->gran) / s->gran);
 }
 
+/* The map's letter of a reservation (LOG-FORMAT.md): what owns it. */
+static char reservation_letter(const struct res_info *info)
+{
+    return info->tag == SLOT_TAG_HEAP_REGION ? 'H'
+           : info->tag == SLOT_TAG_HEAP_LARGE ? 'L'
+           : info->committed != 0 ? 'C' : 'R';
+}
+
 /* A block's new cell; the first change of a block while the slot is below
  * its peak keeps the old cell for the peak's map. */
 static void set_cell_locked(struct slot *s, uint32_t b, char c)
@@ -653,10 +661,7 @@ static void refresh_cells_locked(struct slot *s, uint32_t first, uint32_t nblock
 {
     char c = '.';
     if (reserved) {
-        const struct res_info *info = &s->res[first];
-        c = info->tag == SLOT_TAG_HEAP_REGION ? 'H'
-            : info->tag == SLOT_TAG_HEAP_LARGE ? 'L'
-            : info->committed != 0 ? 'C' : 'R';
+        c = reservation_letter(&s->res[first]);
         nblocks = res_blocks(s, first);
     }
     ram_map_begin(s->ram);
@@ -1219,9 +1224,24 @@ size_t slot_map(struct slot *s, char *buf, size_t len)
     return n;
 }
 
+/* A block's cell from its owner and reservation, as refresh_cells_locked
+ * keeps it (for checks; only debug builds call it). */
+__attribute__((unused)) static char expected_cell(const struct slot *s, uint32_t b)
+{
+    uint32_t owner = s->owner[b];
+    if (b == 0 || owner == NO_OWNER) {
+        return b == 0 ? '-' : '.';
+    }
+    char c = reservation_letter(&s->res[owner]);
+    return b == owner ? c : (char)(c | 0x20);
+}
+
 size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, size_t len, uint64_t *peak_ns)
 {
     pthread_mutex_lock(&s->lock);
+    for (uint32_t b = 0; b < s->nblocks; b++) {
+        DEBUG_INVARIANT(s->cell[b] == expected_cell(s, b), "a block's map cell is its reservation's state");
+    }
     size_t n = s->nblocks < len ? s->nblocks : len;
     for (uint32_t b = 0; b < n; b++) {
         bool saved = which == SLOT_MAP_PEAK && s->peak_epoch[b] == s->epoch;

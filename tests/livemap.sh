@@ -7,7 +7,8 @@
 #    and time, in text and JSON, and the two items stay two ("LllL...");
 #  - `cebox map` and `cebox status` while it holds them, given its pid, the
 #    pid of cebox run, or the session file; a pid that does not exist and
-#    one that is not boxed get clear errors; --help for both.
+#    one that is not boxed get clear errors; --help for both;
+#  - a forked child (holdmap hold fork): its map, published at its fork.
 set -u
 B="${top_builddir:-.}"
 CEBOX="$B/cebox"
@@ -56,6 +57,32 @@ exec 7>&- # the program frees its blocks and exits
 wait $RUNPID
 rc=$?
 if [ $rc -eq 0 ]; then ok "holdmap exited 0"; else bad "holdmap exited $rc"; fi
+
+# A forked child: a new member of the session, whose row gets its copy of
+# the map at once.
+D2="$TMP/fork"
+mkdir "$D2"
+mkfifo "$TMP/in2"
+"$CEBOX" run --quiet -- "$P/holdmap" hold fork <"$TMP/in2" >"$TMP/prog2" 2>&1 &
+RUN2=$!
+exec 8>"$TMP/in2"
+i=0
+while ! { grep -q '^ready ' "$TMP/prog2" && grep -q '^child ' "$TMP/prog2"; } 2>/dev/null && [ $i -lt 400 ] &&
+    kill -0 $RUN2 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
+CHILD=$(sed -n 's/^child \([0-9]*\)$/\1/p' "$TMP/prog2")
+run "$CEBOX" map "$RUN2"
+if [ -n "$CHILD" ] && [ "$(grep -c "^    00000000  $TWO" "$TMP/out")" -eq 2 ] && has "^pid $CHILD: " "$TMP/out"; then
+    ok "cebox map: a forked child's map, published at its fork"
+else
+    bad "cebox map: a forked child's map"
+fi
+exec 8>&-
+wait $RUN2
+rc=$?
+if [ $rc -eq 0 ]; then ok "holdmap fork exited 0"; else bad "holdmap fork exited $rc"; fi
 
 # Errors: a pid that does not exist, one not boxed, a file that is no session.
 run "$CEBOX" map 999999999
