@@ -899,8 +899,9 @@ size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, s
     size_t n = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &v->sh->members[i];
-        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) == 0 || ram_process_gone(m->pid)) {
-            continue;
+        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        if (pid == 0 || ram_process_gone(pid)) {
+            continue; /* a free row, or one not reclaimed yet */
         }
         sample_row(v->sh, m, &out[n].s);
         out[n].map_blocks = __atomic_load_n(&m->map.blocks, __ATOMIC_RELAXED);
