@@ -209,7 +209,12 @@ _Noreturn void invariant_failed(const char *file, int line, const char *what)
 
 int os_map_shared_file(int fd, size_t len, void **out)
 {
-    long ret = raw_syscall6(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return os_map_shared_file_prot(fd, len, true, out);
+}
+
+int os_map_shared_file_prot(int fd, size_t len, bool writable, void **out)
+{
+    long ret = raw_syscall6(SYS_mmap, 0, (long)len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     int err = syscall_error(ret);
     if (err == 0) {
         *out = (void *)ret;

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,6 +96,8 @@ static inline long os_syscall6(long nr, long a, long b, long c, long d, long e, 
  * read-write, anywhere; stores the address in *out.  Unmap with
  * os_release. */
 int os_map_shared_file(int fd, size_t len, void **out);
+/* The same, read-only unless `writable` (fd open for reading is enough). */
+int os_map_shared_file_prot(int fd, size_t len, bool writable, void **out);
 
 /* futex(2) on *word with operation op (FUTEX_WAIT or FUTEX_WAKE, flags
  * included) and value val, no timeout.  Returns 0 or an errno value

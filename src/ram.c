@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 6u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures */
+#define RAM_VERSION 7u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -58,6 +58,7 @@ struct ram_member {
     uint64_t committed;
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
     struct ram_timeline tl; /* written by the member only, relaxed */
+    struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -87,6 +88,16 @@ struct ram_shared {
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
+
+/* A session file: the shared area, then each row's RAM_MAP_BLOCKS map
+ * bytes from a page boundary (sparse: pages no member writes cost nothing). */
+#define RAM_MAPS_OFFSET ((sizeof(struct ram_shared) + 4095) & ~(size_t)4095)
+#define RAM_SESSION_BYTES (RAM_MAPS_OFFSET + (size_t)RAM_MAX_MEMBERS * RAM_MAP_BLOCKS)
+
+static const unsigned char *row_map(const struct ram_shared *sh, int row)
+{
+    return (const unsigned char *)sh + RAM_MAPS_OFFSET + (size_t)row * RAM_MAP_BLOCKS;
+}
 
 /* ---- locking that survives a member's death ---- */
 
@@ -391,7 +402,11 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
  * figures are published through it without a lock. */
 static void point_timeline(struct ram *r)
 {
-    r->tl = r->sh != NULL && r->member >= 0 ? &r->sh->members[r->member].tl : NULL;
+    bool row = r->sh != NULL && r->member >= 0;
+    r->tl = row ? &r->sh->members[r->member].tl : NULL;
+    /* Only a session has the map bytes; nobody outside reads a private device. */
+    r->map_row = row && r->session ? &r->sh->members[r->member].map : NULL;
+    r->map = r->map_row != NULL ? (unsigned char *)row_map(r->sh, r->member) : NULL;
 }
 
 /* ---- creation ---- */
@@ -432,7 +447,7 @@ static int move_high(int fd)
 int ram_session_create(const char *path, size_t total_pages, size_t page,
                        enum memstate_table_id table, enum memstate forced, int *fd_out)
 {
-    size_t bytes = sizeof(struct ram_shared);
+    size_t bytes = RAM_SESSION_BYTES;
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         return errno;
@@ -471,7 +486,7 @@ int ram_session_create(const char *path, size_t total_pages, size_t page,
  * nothing, and is no process for the shell to notify. */
 static int attach(struct ram *r, int fd, bool member)
 {
-    size_t bytes = sizeof(struct ram_shared);
+    size_t bytes = RAM_SESSION_BYTES;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes) {
         return EINVAL;
@@ -533,7 +548,7 @@ static bool names_the_session(int fd, const char *path)
     int saved = errno;
     int flags = fcntl(fd, F_GETFL);
     bool ok = flags >= 0 && (flags & O_ACCMODE) == O_RDWR && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              (size_t)st.st_size == sizeof(struct ram_shared) &&
+              (size_t)st.st_size == RAM_SESSION_BYTES &&
               pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && hdr.magic == RAM_MAGIC &&
               hdr.version == RAM_VERSION && hdr.dev == (uint64_t)st.st_dev && hdr.ino == (uint64_t)st.st_ino;
     if (ok && stat(path, &named) == 0) {
@@ -608,6 +623,8 @@ void ram_release(struct ram *r)
     }
     r->sh = NULL;
     r->tl = NULL;
+    r->map_row = NULL;
+    r->map = NULL;
 }
 
 /* A forked child that found no row in the session: it goes on with a
@@ -665,17 +682,22 @@ void ram_forked(struct ram *r, size_t committed)
 
 /* ---- charging ---- */
 
-static size_t free_pages_locked(const struct ram_shared *sh, const struct memstate_table *t)
+/* Free pages from the counts: a forced state pins free RAM just inside it. */
+static uint64_t free_pages_of(const struct memstate_table *t, uint64_t total, uint64_t used, int32_t forced,
+                              uint64_t page)
 {
-    assert_held(sh);
-    uint64_t taken = sh->used_pages + sh->ballast_pages;
-    size_t real = taken >= sh->total_pages ? 0 : sh->total_pages - taken;
-    if (sh->forced < MEMSTATE_COUNT) {
-        size_t total = sh->total_pages * sh->page;
-        size_t pinned = memstate_pinned_free(t, (enum memstate)sh->forced, total, sh->page) / sh->page;
+    uint64_t real = used >= total ? 0 : total - used; /* used: the members' pages and the ballast */
+    if (forced >= 0 && forced < MEMSTATE_COUNT) {
+        uint64_t pinned = memstate_pinned_free(t, (enum memstate)forced, total * page, page) / page;
         return real < pinned ? real : pinned;
     }
     return real;
+}
+
+static size_t free_pages_locked(const struct ram_shared *sh, const struct memstate_table *t)
+{
+    assert_held(sh);
+    return (size_t)free_pages_of(t, sh->total_pages, sh->used_pages + sh->ballast_pages, sh->forced, sh->page);
 }
 
 /* What a change of free RAM owes, to be done once the lock is released:
@@ -1030,6 +1052,14 @@ void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
     }
 }
 
+/* One row's figures, read without the lock. */
+static void sample_row(const struct ram_shared *sh, const struct ram_member *m, struct ram_member_sample *out)
+{
+    out->pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+    out->committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * sh->page;
+    load_timeline(&m->tl, &out->tl);
+}
+
 size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t max)
 {
     size_t n = 0;
@@ -1039,10 +1069,111 @@ size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t m
         if (pid == 0) {
             continue;
         }
-        out[n].pid = pid;
-        out[n].committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * r->sh->page;
-        load_timeline(&m->tl, &out[n].tl);
+        sample_row(r->sh, m, &out[n]);
         n++;
     }
     return n;
+}
+
+/* ---- the view from outside ---- */
+
+int ram_view_open(struct ram_view *v, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    struct stat st;
+    void *map = NULL;
+    int err = fstat(fd, &st) != 0 ? errno
+              : !S_ISREG(st.st_mode) || (size_t)st.st_size != RAM_SESSION_BYTES ? EINVAL
+                                                                                : 0;
+    if (err == 0) {
+        err = os_map_shared_file_prot(fd, RAM_SESSION_BYTES, false, &map);
+    }
+    close(fd);
+    if (err != 0) {
+        return err;
+    }
+    const struct ram_shared *sh = map;
+    if (sh->hdr.magic != RAM_MAGIC || sh->hdr.version != RAM_VERSION || sh->table >= MEMSTATE_TABLE_COUNT ||
+        sh->page == 0) {
+        os_release(map, RAM_SESSION_BYTES);
+        return EINVAL;
+    }
+    *v = (struct ram_view){.sh = sh, .map_bytes = RAM_SESSION_BYTES};
+    return 0;
+}
+
+void ram_view_close(struct ram_view *v)
+{
+    if (v->sh != NULL) {
+        os_release((void *)v->sh, v->map_bytes);
+        v->sh = NULL;
+    }
+}
+
+size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
+        const struct ram_member *m = &v->sh->members[i];
+        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        if (pid == 0 || ram_process_gone(pid)) {
+            continue; /* a free row, or one not reclaimed yet */
+        }
+        sample_row(v->sh, m, &out[n].s);
+        out[n].map_blocks = __atomic_load_n(&m->map.blocks, __ATOMIC_RELAXED);
+        n++;
+    }
+    return n;
+}
+
+/* A consistent copy of row i's map, or 0 after too many tries (the member
+ * writes it under its slot's lock: a batch is a few stores). */
+static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t len)
+{
+    const struct ram_member *m = &sh->members[i];
+    const unsigned char *cells = row_map(sh, i);
+    for (int attempt = 0; attempt < 100000; attempt++) {
+        uint32_t s1 = __atomic_load_n(&m->map.seq, __ATOMIC_ACQUIRE);
+        uint32_t blocks = __atomic_load_n(&m->map.blocks, __ATOMIC_RELAXED);
+        if (blocks == 0 || blocks > RAM_MAP_BLOCKS) {
+            return 0;
+        }
+        size_t n = blocks < len ? blocks : len;
+        for (size_t b = 0; b < n; b++) {
+            buf[b] = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if ((s1 & 1) == 0 && __atomic_load_n(&m->map.seq, __ATOMIC_RELAXED) == s1) {
+            return n;
+        }
+    }
+    return 0;
+}
+
+size_t ram_view_map(const struct ram_view *v, int32_t pid, char *buf, size_t len)
+{
+    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+        if (__atomic_load_n(&v->sh->members[i].pid, __ATOMIC_RELAXED) == pid && pid != 0) {
+            size_t n = copy_row_map(v->sh, i, buf, len);
+            /* The row may have changed hands while it was copied. */
+            return __atomic_load_n(&v->sh->members[i].pid, __ATOMIC_RELAXED) == pid ? n : 0;
+        }
+    }
+    return 0;
+}
+
+void ram_view_device(const struct ram_view *v, uint64_t *free_bytes, enum memstate *state, uint64_t *total_bytes)
+{
+    const struct ram_shared *sh = v->sh;
+    const struct memstate_table *t = memstate_table_by_id((enum memstate_table_id)sh->table);
+    uint64_t total = __atomic_load_n(&sh->total_pages, __ATOMIC_RELAXED);
+    uint64_t used = __atomic_load_n(&sh->used_pages, __ATOMIC_RELAXED) +
+                    __atomic_load_n(&sh->ballast_pages, __ATOMIC_RELAXED);
+    int32_t forced = __atomic_load_n(&sh->forced, __ATOMIC_RELAXED);
+    *free_bytes = free_pages_of(t, total, used, forced, sh->page) * sh->page;
+    *total_bytes = total * sh->page;
+    *state = memstate_of(t, (size_t)*free_bytes);
 }

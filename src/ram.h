@@ -84,8 +84,22 @@ struct ram_member_info {
  * own: the session's path and the error. */
 #define RAM_WHY_MAX 320
 
+/* A member's slot map in the session: one byte per block (the cells of
+ * slot_map_marked), for slots of up to RAM_MAP_BLOCKS blocks (2 GB of
+ * 64 KB blocks, ce6's); the file is sparse, so a member uses only the
+ * pages its slot's blocks cover.  The member writes it under a sequence
+ * count (odd while it writes), so a reader gets a consistent copy. */
+#define RAM_MAP_BLOCKS 32768u
+
+struct ram_map_row {
+    uint32_t seq;    /* even: the map is whole */
+    uint32_t blocks; /* the slot's blocks; 0: nothing published */
+};
+
 struct ram {
     struct ram_shared *sh;
+    struct ram_map_row *map_row; /* this member's, in a session; NULL otherwise */
+    unsigned char *map;          /* its RAM_MAP_BLOCKS bytes */
     size_t map_bytes;
     int member;           /* this process's row in the member table; -1: uncounted */
     size_t page;
@@ -276,6 +290,69 @@ void ram_publish_free_figures(struct ram *r, uint64_t free_items, uint64_t large
  * its next heap call (a relaxed store into its row; nothing for a pid with
  * none). */
 void ram_want_free_figures(struct ram *r, int32_t pid);
+/* The slot map's publication (slot.c, under the slot's lock: one writer
+ * per member).  A store of a cell is a relaxed byte store; begin and end
+ * bracket a batch of them with the sequence count. */
+static inline void ram_map_begin(struct ram *r)
+{
+    struct ram_map_row *row = r != NULL ? r->map_row : NULL;
+    if (row != NULL) {
+        __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+    }
+}
+
+static inline void ram_map_set(struct ram *r, uint32_t block, char cell)
+{
+    if (r != NULL && r->map_row != NULL && block < RAM_MAP_BLOCKS) {
+        __atomic_store_n(&r->map[block], (unsigned char)cell, __ATOMIC_RELAXED);
+    }
+}
+
+static inline void ram_map_end(struct ram *r)
+{
+    struct ram_map_row *row = r != NULL ? r->map_row : NULL;
+    if (row != NULL) {
+        __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* The slot's block count (a slot larger than the session's map publishes
+ * none: its readers are told so). */
+static inline void ram_map_blocks(struct ram *r, uint32_t blocks)
+{
+    if (r != NULL && r->map_row != NULL) {
+        __atomic_store_n(&r->map_row->blocks, blocks <= RAM_MAP_BLOCKS ? blocks : UINT32_MAX, __ATOMIC_RELAXED);
+    }
+}
+
+/* ---- reading a running session from outside (cebox map, cebox status):
+ * the file mapped read-only, no row taken, no lock (the figures are the
+ * members' relaxed stores) ---- */
+
+struct ram_view {
+    const struct ram_shared *sh;
+    size_t map_bytes;
+};
+
+/* One member as a viewer sees it. */
+struct ram_view_member {
+    struct ram_member_sample s;
+    uint32_t map_blocks;   /* 0: no map published; UINT32_MAX: its slot is larger than the map */
+};
+
+/* Opens the session at path for reading.  Returns 0 or an errno value
+ * (EINVAL: not a cebox session file). */
+int ram_view_open(struct ram_view *v, const char *path);
+void ram_view_close(struct ram_view *v);
+/* The live members (at most max), in row order; returns how many. */
+size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, size_t max);
+/* Copies member pid's map (at most len bytes) consistently: returns the
+ * blocks copied, 0 when pid has none (not a member, or nothing published). */
+size_t ram_view_map(const struct ram_view *v, int32_t pid, char *buf, size_t len);
+/* The device: free RAM in bytes, its state and its total. */
+void ram_view_device(const struct ram_view *v, uint64_t *free_bytes, enum memstate *state, uint64_t *total_bytes);
+
 /* This process's own published figures (zeros when it has no row). */
 void ram_own_timeline(const struct ram *r, struct ram_timeline *out);
 /* The live members' rows (the caller's included), without reclaiming:

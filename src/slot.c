@@ -10,7 +10,19 @@
  *                     PG_STALE on a page decommitted (or released) whose
  *                     host memory is kept, inaccessible, to be zeroed
  *                     when it is committed again (bounded: STALE_PAGES_MAX);
- *   runindex          free runs of blocks, for first fit and top-down.
+ *   runindex          free runs of blocks, for first fit and top-down;
+ *   cell[block]       the block's character in the slot map, the first
+ *                     block of a reservation a capital, its others lower
+ *                     case (slot_map_marked); kept where a block changes
+ *                     state, and published to the session (ram_map_*);
+ *   peak_cell[block], peak_epoch[block]
+ *                     the map at the peak, copy on write: epoch counts the
+ *                     times the slot reached its peak of reserved blocks;
+ *                     the first change of a block while the slot is below
+ *                     its peak saves the block's old cell with the epoch,
+ *                     so the peak map is peak_cell where peak_epoch is the
+ *                     epoch and cell elsewhere: O(1) per change, nothing
+ *                     copied when the peak is reached, read at exit.
  * A Large Memory Area reservation carries the same per-page array in a
  * meta.c block of its own, linked from lma_list.
  *
@@ -26,6 +38,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "entry.h"
 #include "invariant.h"
@@ -100,6 +113,11 @@ struct slot {
     size_t heap_committed_pages, heap_pages_at_peak;
     size_t stale_pages;     /* pages marked PG_STALE, in the slot and the LMA */
     size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
+
+    char *cell, *peak_cell;  /* the map now, and the saved cells of the peak's */
+    uint32_t *peak_epoch;
+    uint32_t epoch;          /* bumped each time reserved_blocks reaches its peak */
+    uint64_t peak_ns;        /* CLOCK_MONOTONIC when it last did */
 };
 
 /* One reservation, in the slot or in the LMA. */
@@ -173,6 +191,15 @@ static bool config_ok(const struct slot_config *c)
 }
 
 static void publish_locked(struct slot *s);
+static void publish_map_locked(struct slot *s);
+static void committed_changed_locked(struct slot *s, const struct region *r, bool was_committed);
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void lay_out_bookkeeping(struct slot *s, char *mem)
 {
@@ -184,9 +211,19 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     s->page = (uint16_t *)mem;
     mem += align_up(npages * sizeof(uint16_t), 16);
     s->free = runindex_init(mem, s->nblocks);
+    mem += align_up(runindex_bytes(s->nblocks), 16);
+    s->peak_epoch = (uint32_t *)mem;
+    mem += align_up(s->nblocks * sizeof(uint32_t), 16);
+    s->cell = mem;
+    mem += align_up(s->nblocks, 16);
+    s->peak_cell = mem;
     for (uint32_t b = 0; b < s->nblocks; b++) {
         s->owner[b] = NO_OWNER;
+        s->cell[b] = b == 0 ? '-' : '.';
+        s->peak_epoch[b] = 0;
     }
+    s->epoch = 1;
+    s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */
     runindex_set_used(s->free, 0, 1);
     s->min_largest_free_run = runindex_longest(s->free);
@@ -201,7 +238,8 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     uint32_t ppb = (uint32_t)(cfg->granularity / cfg->page_size);
     size_t meta = align_up(sizeof(struct slot), 16) + align_up(nblocks * sizeof(uint32_t), 16) +
                   align_up(nblocks * sizeof(struct res_info), 16) +
-                  align_up((size_t)nblocks * ppb * sizeof(uint16_t), 16) + runindex_bytes(nblocks);
+                  align_up((size_t)nblocks * ppb * sizeof(uint16_t), 16) + align_up(runindex_bytes(nblocks), 16) +
+                  align_up(nblocks * sizeof(uint32_t), 16) + 2 * align_up(nblocks, 16);
     meta = align_up(meta, cfg->page_size);
     char *mem = meta_alloc(meta);
     if (mem == NULL) {
@@ -236,6 +274,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
     publish_locked(s); /* the timeline never sees a slot before its first figures */
+    publish_map_locked(s);
     *out = s;
     return 0;
 }
@@ -489,9 +528,11 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         r->page[i] = (uint16_t)(PG_COMMITTED | (prot & PG_PROT_MASK));
     }
     mark_memblocks(s, r, first, count);
+    bool was_committed = r->info->committed != 0;
     r->info->committed += fresh;
     r->info->unmapped -= remapped;
     note_committed_locked(s, r, fresh);
+    committed_changed_locked(s, r, was_committed);
     check_region_counts(s, r);
     return 0;
 }
@@ -526,6 +567,7 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     if (heap_tag(r->info->tag)) {
         s->heap_committed_pages -= dropped;
     }
+    committed_changed_locked(s, r, true);
     ram_credit(s->ram, dropped);
     check_region_counts(s, r);
 }
@@ -582,6 +624,87 @@ static void publish_locked(struct slot *s)
     ram_publish_slot(s->ram, s->reserved_blocks, longest, s->peak_reserved_blocks, s->min_largest_free_run);
 }
 
+/* ---- the slot map's cells (lock held) ---- */
+
+/* Blocks of the reservation based at block `first`. */
+static uint32_t res_blocks(const struct slot *s, uint32_t first)
+{
+    return (uint32_t)(align_up((size_t)s->res[first].pages * s->page_size, s->gran) / s->gran);
+}
+
+/* The map's letter of a reservation (LOG-FORMAT.md): what owns it. */
+static char reservation_letter(const struct res_info *info)
+{
+    return info->tag == SLOT_TAG_HEAP_REGION ? 'H'
+           : info->tag == SLOT_TAG_HEAP_LARGE ? 'L'
+           : info->committed != 0 ? 'C' : 'R';
+}
+
+/* A block's new cell; the first change of a block while the slot is below
+ * its peak keeps the old cell for the peak's map. */
+static void set_cell_locked(struct slot *s, uint32_t b, char c)
+{
+    if (s->cell[b] == c) {
+        return;
+    }
+    if (s->reserved_blocks < s->peak_reserved_blocks && s->peak_epoch[b] != s->epoch) {
+        s->peak_cell[b] = s->cell[b];
+        s->peak_epoch[b] = s->epoch;
+    }
+    s->cell[b] = c;
+    ram_map_set(s->ram, b, c);
+}
+
+/* The cells of the reservation at `first` from its tag and committed
+ * count (a capital for its first block), or free cells for nblocks. */
+static void refresh_cells_locked(struct slot *s, uint32_t first, uint32_t nblocks, bool reserved)
+{
+    char c = '.';
+    if (reserved) {
+        c = reservation_letter(&s->res[first]);
+        nblocks = res_blocks(s, first);
+    }
+    ram_map_begin(s->ram);
+    for (uint32_t b = first; b < first + nblocks; b++) {
+        set_cell_locked(s, b, b == first || c == '.' ? c : (char)(c | 0x20));
+    }
+    ram_map_end(s->ram);
+}
+
+/* A commit or decommit that took a plain reservation's count from or to 0
+ * turns its cells between R and C (base_block: NO_OWNER for the LMA). */
+static void committed_changed_locked(struct slot *s, const struct region *r, bool was_committed)
+{
+    if (r->info >= s->res && r->info < s->res + s->nblocks && was_committed != (r->info->committed != 0) &&
+        r->info->tag == SLOT_TAG_VIRTUAL) {
+        refresh_cells_locked(s, (uint32_t)(r->info - s->res), 0, true);
+    }
+}
+
+/* The slot reached its peak of reserved blocks (again): the map now is the
+ * peak's, and so are the changes made while it stays there. */
+static void note_peak_locked(struct slot *s)
+{
+    s->peak_reserved_blocks = s->reserved_blocks;
+    if (++s->epoch == 0) { /* after 2^32 peaks: the saved epochs could match again */
+        memset(s->peak_epoch, 0, s->nblocks * sizeof *s->peak_epoch);
+        s->epoch = 1;
+    }
+    s->peak_ns = now_ns();
+}
+
+/* The whole map into this member's row of the session (at the start, and
+ * in a forked child's new row). */
+static void publish_map_locked(struct slot *s)
+{
+    ram_map_begin(s->ram);
+    for (uint32_t b = 0; b < s->nblocks; b++) {
+        ram_map_set(s->ram, b, s->cell[b]);
+    }
+    ram_map_blocks(s->ram, s->nblocks);
+    ram_map_end(s->ram);
+}
+
 static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks, uint32_t npages,
                                 DWORD type)
 {
@@ -593,16 +716,17 @@ static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks
     init_reserved_pages(s, &r, true);
     runindex_set_used(s->free, first, nblocks);
     s->reserved_blocks += nblocks;
-    if (s->reserved_blocks > s->peak_reserved_blocks) {
-        s->peak_reserved_blocks = s->reserved_blocks;
+    if (s->reserved_blocks >= s->peak_reserved_blocks) {
+        note_peak_locked(s);
     }
+    refresh_cells_locked(s, first, nblocks, true);
     publish_locked(s);
 }
 
 static void release_blocks_locked(struct slot *s, uint32_t first)
 {
     struct region r = slot_region(s, first);
-    uint32_t nblocks = (uint32_t)(align_up((size_t)r.npages * s->page_size, s->gran) / s->gran);
+    uint32_t nblocks = res_blocks(s, first);
     decommit_locked(s, &r, 0, r.npages);
     INVARIANT(r.info->committed == 0, "a released reservation holds no committed page");
     for (uint32_t b = first; b < first + nblocks; b++) {
@@ -614,6 +738,7 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
     s->res[first] = (struct res_info){0};
     runindex_set_free(s->free, first, nblocks);
     s->reserved_blocks -= nblocks;
+    refresh_cells_locked(s, first, nblocks, false);
     publish_locked(s);
 }
 
@@ -1043,6 +1168,9 @@ void slot_set_tag(struct slot *s, void *base, enum slot_tag tag)
             }
         }
         r.info->tag = (uint8_t)tag;
+        if (slot_contains(s, base)) {
+            refresh_cells_locked(s, block_of(s, r.base), 0, true);
+        }
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -1087,33 +1215,50 @@ void slot_get_stats(struct slot *s, struct slot_stats *out)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* One character per block, as CE's "mi full" showed a slot. */
-static char block_char(const struct slot *s, uint32_t b)
-{
-    if (b == 0) {
-        return '-';
-    }
-    uint32_t owner = s->owner[b];
-    if (owner == NO_OWNER) {
-        return '.';
-    }
-    const struct res_info *info = &s->res[owner];
-    switch (info->tag) {
-    case SLOT_TAG_HEAP_REGION: return 'H';
-    case SLOT_TAG_HEAP_LARGE: return 'L';
-    default: return info->committed != 0 ? 'C' : 'R';
-    }
-}
-
 size_t slot_map(struct slot *s, char *buf, size_t len)
 {
+    size_t n = slot_map_marked(s, SLOT_MAP_NOW, buf, len, NULL);
+    for (size_t b = 0; b < n; b++) {
+        buf[b] = buf[b] >= 'a' && buf[b] <= 'z' ? (char)(buf[b] & ~0x20) : buf[b];
+    }
+    return n;
+}
+
+/* A block's cell from its owner and reservation, as refresh_cells_locked
+ * keeps it (for checks; only debug builds call it). */
+__attribute__((unused)) static char expected_cell(const struct slot *s, uint32_t b)
+{
+    uint32_t owner = s->owner[b];
+    if (b == 0 || owner == NO_OWNER) {
+        return b == 0 ? '-' : '.';
+    }
+    char c = reservation_letter(&s->res[owner]);
+    return b == owner ? c : (char)(c | 0x20);
+}
+
+size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, size_t len, uint64_t *peak_ns)
+{
     pthread_mutex_lock(&s->lock);
+    for (uint32_t b = 0; b < s->nblocks; b++) {
+        DEBUG_INVARIANT(s->cell[b] == expected_cell(s, b), "a block's map cell is its reservation's state");
+    }
     size_t n = s->nblocks < len ? s->nblocks : len;
     for (uint32_t b = 0; b < n; b++) {
-        buf[b] = block_char(s, b);
+        bool saved = which == SLOT_MAP_PEAK && s->peak_epoch[b] == s->epoch;
+        buf[b] = saved ? s->peak_cell[b] : s->cell[b];
+    }
+    if (peak_ns != NULL) {
+        *peak_ns = s->peak_ns;
     }
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+void slot_publish_map(struct slot *s)
+{
+    pthread_mutex_lock(&s->lock);
+    publish_map_locked(s);
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- Linux mapping calls over the slot (for the preload library) ----

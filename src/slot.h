@@ -106,6 +106,18 @@ void slot_get_stats(struct slot *s, struct slot_stats *out);
  * Large Memory Area reservations are outside the slot and not shown. */
 size_t slot_map(struct slot *s, char *buf, size_t len);
 
+/* The same with each reservation told apart from its neighbours: its first
+ * block a capital, its other blocks in lower case ('h', 'l', 'r', 'c').
+ * SLOT_MAP_PEAK gives the map of the last moment the slot held its peak
+ * of reserved blocks (the changes made while it stayed there included),
+ * and *peak_ns (if not NULL) when it reached it (CLOCK_MONOTONIC). */
+enum slot_map_which { SLOT_MAP_NOW, SLOT_MAP_PEAK };
+size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, size_t len, uint64_t *peak_ns);
+
+/* Copies the whole map into this process's row of the session (a forked
+ * child's new row starts empty). */
+void slot_publish_map(struct slot *s);
+
 /* ---- Linux mapping calls over the slot (the preload library's mmap family).
  * Same return convention; ranges are page-rounded. */
 

@@ -71,11 +71,15 @@ report() {
 # ---- one process: 4 failures at 2 sites, a 16-block slot
 "$CEBOX" run --quiet --slot-size 1M --out "$TMP/one" "$P/oom_chain" malloc > /dev/null 2>&1
 report one "$TMP/one"
-if grep -q '<span class="fn">chain_level3</span>' "$TMP/one.dom" && [ "$(grep -c '<rect class="block"' "$TMP/one.dom")" -eq 64 ] &&
+# 6 maps: the 4 failures', the peak's and the exit's; each reservation's
+# first block has its bar.
+if grep -q '<span class="fn">chain_level3</span>' "$TMP/one.dom" && [ "$(grep -c '<rect class="block"' "$TMP/one.dom")" -eq 96 ] &&
+    [ "$(grep -c '<rect class="start"' "$TMP/one.dom")" -ge 6 ] && grep -q '<figure class="map" data-cause="peak">' "$TMP/one.dom" &&
+    grep -q '<figure class="map" data-cause="exit">' "$TMP/one.dom" &&
     [ "$(grep -c '<g class="bar">' "$TMP/one.dom")" -eq 2 ] && ! grep -q 'id="contents"' "$TMP/one.dom"; then
-    ok "one: chain_level3 named, 4 maps of 16 cells, 2 bars, no contents"
+    ok "one: chain_level3 named, 6 maps of 16 cells (peak and exit too) with reservation bars, 2 bars, no contents"
 else
-    bad "one: chain_level3 named, 4 maps of 16 cells, 2 bars, no contents"
+    bad "one: chain_level3 named, 6 maps of 16 cells (peak and exit too) with reservation bars, 2 bars, no contents"
 fi
 browse "$TMP/one.html" "$TMP/one.png" --screenshot
 # The map's heap colour and the chart's bar colour (html.c) must be drawn.

@@ -130,7 +130,7 @@ static void virtualalloc_failures(void **state)
     assert_int_equal(f->largest_free_run, 5);
     assert_int_equal(f->blocks, 16);
     assert_non_null(f->map);
-    assert_string_equal(f->map, "-RRRRRRRRRR.....");
+    assert_string_equal(f->map, "-Rrrrrrrrrr....."); /* one reservation of 10 blocks */
     assert_true(stack_has(p, f->stack_id, first_site));
     /* One stack for the three identical failures, written once. */
     assert_int_equal(p->failures[1].stack_id, f->stack_id);

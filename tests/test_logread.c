@@ -231,8 +231,8 @@ static void reads_every_field(void **state)
     assert_int_equal(f->state, 2);
     assert_int_equal(f->free_blocks, 5);
     assert_int_equal(f->largest_free_run, 3);
-    assert_string_equal(f->map, "-HHH............");
-    assert_string_equal(p->failures[0].map, "-HHH............");
+    assert_string_equal(f->map, "-Hhh............"); /* an unmarked map: a run of one letter is one reservation */
+    assert_string_equal(p->failures[0].map, "-Hhh............");
     assert_true(p->has_summary);
     assert_int_equal(p->summary.pid, 4242);
     assert_string_equal(p->summary.command, "prog arg one two");
@@ -315,6 +315,46 @@ static void reads_the_committed_kinds(void **state)
      * it, so the rest is 0, never a wrapped count */
     assert_non_null(strstr(text, "\ncebox:   slot committed at its peak: heap 124.0 KB, "
                                  "mappings and VirtualAlloc 0 bytes\n"));
+    logread_free(&log);
+}
+
+/* Maps of the marked format (cause, time, flags at the end): a failure's
+ * goes with its failure, the peak's and the exit's are the process's with
+ * their times; two adjacent large items stay two; a cause of a newer
+ * writer is kept as a number. */
+static void reads_marked_maps(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    failure(&b, 1, 0, 8192, LOG_REASON_FRAGMENTED);
+    static const char *const cells[] = {"-HhhLlLl........", "-HhhLllLll......", "-Hhh............", "-C.............."};
+    static const unsigned causes[] = {LOG_MAP_FAILURE, LOG_MAP_PEAK, LOG_MAP_EXIT, 9};
+    for (unsigned i = 0; i < 4; i++) {
+        struct log_enc e;
+        log_enc_begin(&e, rec, sizeof rec, LOG_REC_MAP);
+        log_put_map(&e, i == 0 ? 1 : 0, cells[i], 16, 0, (enum log_map_cause)causes[i],
+                    5000 + (i + 1) * 1000000000ull);
+        add(&b, &e);
+    }
+    struct lr_log log;
+    logread_buffer("maps.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->nmaps, 4);
+    assert_string_equal(p->failures[0].map, "-HhhLlLl........");
+    assert_ptr_equal(p->failures[0].map, p->maps[0].cells);
+    assert_int_equal(p->maps[0].time_ns, p->failures[0].time_ns); /* a failure's map has its failure's time */
+    for (unsigned i = 1; i < 4; i++) {
+        assert_int_equal(p->maps[i].cause, causes[i]);
+        assert_true(p->maps[i].marked);
+        assert_int_equal(p->maps[i].seq, 0);
+        assert_int_equal(p->maps[i].time_ns, (i + 1) * 1000000000ull);
+        assert_string_equal(p->maps[i].cells, cells[i]);
+    }
+    assert_string_equal(log_map_cause_key(LOG_MAP_PEAK), "peak");
+    assert_string_equal(log_map_cause_key(9), "?");
     logread_free(&log);
 }
 
@@ -632,6 +672,7 @@ int main(void)
         cmocka_unit_test(reads_cebox_own_memory),
         cmocka_unit_test(reads_site_views),
         cmocka_unit_test(short_site_record),
+        cmocka_unit_test(reads_marked_maps),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),

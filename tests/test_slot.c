@@ -465,6 +465,85 @@ static void test_failure_reasons_are_counted(void **state)
     slot_destroy(s);
 }
 
+/* The map's cells: a capital for each reservation's first block; and the
+ * peak's map, kept copy-on-write: the last moment the slot held its peak
+ * of reserved blocks, with the changes made while it stayed there. */
+static void test_map_marks_reservations_and_keeps_the_peak(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 4096, PAGE, NULL);
+    struct slot *s;
+    struct slot_config c = config(MB, &ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    char now[17] = {0}, peak[17] = {0};
+    uint64_t t0 = 0, t1 = 0;
+    char *a = reserve_new(s, 2 * BLOCK), *b = reserve_new(s, 2 * BLOCK);
+    commit_at(s, a, PAGE, PAGE_READWRITE);
+    slot_set_tag(s, b, SLOT_TAG_HEAP_LARGE);
+    char *c3 = reserve_new(s, 3 * BLOCK);
+    commit_at(s, c3, PAGE, PAGE_READWRITE); /* at the peak: part of its map */
+    assert_int_equal(slot_map_marked(s, SLOT_MAP_NOW, now, 16, NULL), 16);
+    assert_string_equal(now, "-CcLlCcc........");
+    slot_map(s, now, 16);
+    assert_string_equal(now, "-CCLLCCC........"); /* cebox_slot_map's form, unchanged */
+    slot_map_marked(s, SLOT_MAP_PEAK, peak, 16, &t0);
+    assert_string_equal(peak, "-CcLlCcc........");
+    assert_true(t0 != 0);
+    assert_int_equal(slot_virtual_free(s, b, 0, MEM_RELEASE), 0);
+    decommit_at(s, a, PAGE);
+    slot_map_marked(s, SLOT_MAP_NOW, now, 16, NULL);
+    assert_string_equal(now, "-Rr..Ccc........");
+    slot_map_marked(s, SLOT_MAP_PEAK, peak, 16, &t1);
+    assert_string_equal(peak, "-CcLlCcc........");
+    assert_int_equal(t1, t0);
+    /* Two reservations side by side stay two; the slot is at its peak
+     * again, so the map now is the peak's. */
+    reserve_new(s, BLOCK);
+    reserve_new(s, BLOCK);
+    slot_map_marked(s, SLOT_MAP_PEAK, peak, 16, &t1);
+    assert_string_equal(peak, "-RrRRCcc........");
+    assert_true(t1 >= t0);
+    slot_destroy(s);
+    ram_release(&ram);
+}
+
+/* In a session, the map is published in the member's row: a reader of the
+ * file (cebox map) copies what slot_map_marked gives. */
+static void test_map_is_published_to_the_session(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/cebox-test-slot-%d", (int)getpid());
+    unlink(path);
+    assert_int_equal(ram_session_create(path, 4096, PAGE, MEMSTATE_TABLE_CE5, MEMSTATE_COUNT, NULL), 0);
+    struct ram ram;
+    assert_int_equal(ram_session_join(&ram, path), 0);
+    struct slot *s;
+    struct slot_config c = config(MB, &ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    char *a = reserve_new(s, 3 * BLOCK);
+    commit_new(s, BLOCK);
+    assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), 0);
+    reserve_new(s, 2 * BLOCK);
+    char mine[17] = {0}, seen[17] = {0};
+    slot_map_marked(s, SLOT_MAP_NOW, mine, 16, NULL);
+    struct ram_view v;
+    assert_int_equal(ram_view_open(&v, path), 0);
+    struct ram_view_member m[4];
+    assert_int_equal(ram_view_members(&v, m, 4), 1);
+    assert_int_equal(m[0].s.pid, getpid());
+    assert_int_equal(m[0].map_blocks, 16);
+    assert_int_equal(ram_view_map(&v, getpid(), seen, 16), 16);
+    assert_string_equal(seen, mine);
+    assert_string_equal(seen, "-Rr.C...........");
+    assert_int_equal(ram_view_map(&v, getpid() + 1, seen, 16), 0); /* no such member */
+    ram_view_close(&v);
+    slot_destroy(s);
+    ram_release(&ram);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_decommit_then_recommit_reads_zeros),
         cmocka_unit_test(test_decommit_past_the_bound_gives_pages_back),
         cmocka_unit_test(test_recommit_does_not_touch_untouched_pages),
+        cmocka_unit_test(test_map_marks_reservations_and_keeps_the_peak),
+        cmocka_unit_test(test_map_is_published_to_the_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

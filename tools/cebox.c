@@ -33,7 +33,9 @@
 #include "options.h"
 #include "ram.h"
 #include "report/report.h"
+#include "findsession.h"
 #include "fit.h"
+#include "livemap.h"
 #include "shell.h"
 
 #define EXIT_USAGE 2
@@ -68,6 +70,10 @@ static void usage(FILE *f)
             "  state SESSION|PID STATE\n"
             "             force the memory state of a running session: normal (free RAM\n"
             "             decides), limited, low or critical\n"
+            "  map SESSION|PID\n"
+            "             the slot map of each boxed process of a running session, now\n"
+            "  status SESSION|PID\n"
+            "             state, free RAM, slot use, largest free run and slot map, now\n"
             "  fit [OPTIONS] [--format text|json] [--] PROGRAM [ARGS...]\n"
             "             the smallest slot and device RAM PROGRAM still runs the same in\n"
             "  report [--format text|json|folded|html] [--folded-of WHAT] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
@@ -106,6 +112,18 @@ static const struct command_help command_helps[] = {
      "Forces the memory state of a running session; PID is the pid of cebox run or of any\n"
      "program it boxes.  normal lets free RAM decide again.\n",
      false, NULL, "  cebox state 4242 low\n"},
+    {"map", "map SESSION-FILE|PID",
+     "Prints the slot map of each boxed process of a running session as it is now, one character\n"
+     "per 64 KB block (a capital starts each reservation).  PID is a boxed process (that process\n"
+     "only) or cebox run (all of its processes).  Read from the session's shared memory: the\n"
+     "program runs no thread and takes no signal for it.\n",
+     false, NULL, "  cebox map 4242\n"},
+    {"status", "status SESSION-FILE|PID",
+     "The live view of a running session: its memory state and free device RAM, then per boxed\n"
+     "process the slot's reserved blocks (and their peak), the largest free run (and the smallest\n"
+     "so far), committed bytes, the process heap's live and committed bytes and the slot map now.\n"
+     "PID as for cebox map.\n",
+     false, NULL, "  cebox status 4242\n"},
     {"settings", "settings [OPTIONS] [--markdown]",
      "Prints the settings in force (from the options given and the CEBOX_ variables), each with\n"
      "its source: default, profile or set.\n",
@@ -821,69 +839,6 @@ static int cmd_fit(int argc, char **argv)
 
 /* ---- cebox state ---- */
 
-/* The session of a running process, from its environment: 0, or -1. */
-static int session_in_environment(const char *pid, char *out, size_t len)
-{
-    char path[64], env[65536];
-    snprintf(path, sizeof path, "/proc/%s/environ", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    ssize_t n = read(fd, env, sizeof env - 1);
-    close(fd);
-    for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(env + i) + 1) {
-        env[n] = '\0';
-        if (strncmp(env + i, "CEBOX_SESSION=", 14) == 0) {
-            snprintf(out, len, "%s", env + i + 14);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Is process `pid` running the same executable as this one (cebox)? */
-static bool runs_this_program(const char *pid)
-{
-    char path[64], theirs[PATH_MAX], mine[PATH_MAX];
-    snprintf(path, sizeof path, "/proc/%s/exe", pid);
-    ssize_t a = readlink(path, theirs, sizeof theirs - 1), b = readlink("/proc/self/exe", mine, sizeof mine - 1);
-    if (a <= 0 || b <= 0) {
-        return false;
-    }
-    theirs[a] = mine[b] = '\0';
-    return strcmp(theirs, mine) == 0;
-}
-
-/* The session of a boxed process, or of `cebox run` itself: cebox run sets
- * CEBOX_SESSION after it started, so its own environment lacks it, but the
- * program it runs (one of its children) has it. */
-static int session_of_pid(const char *pid, char *out, size_t len)
-{
-    if (session_in_environment(pid, out, len) == 0) {
-        return 0;
-    }
-    if (!runs_this_program(pid)) {
-        return -1; /* not a cebox run: its children's sessions are not its own */
-    }
-    char path[64], children[4096];
-    snprintf(path, sizeof path, "/proc/%s/task/%s/children", pid, pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    ssize_t n = read(fd, children, sizeof children - 1);
-    close(fd);
-    children[n > 0 ? n : 0] = '\0';
-    for (char *save = NULL, *child = strtok_r(children, " \n", &save); child != NULL;
-         child = strtok_r(NULL, " \n", &save)) {
-        if (session_in_environment(child, out, len) == 0) {
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static int cmd_state(int argc, char **argv)
 {
     if (argc == 3 && is_help(argv[2])) {
@@ -900,20 +855,10 @@ static int cmd_state(int argc, char **argv)
         return EXIT_USAGE;
     }
     char session[PATH_MAX];
-    const char *target = argv[2];
-    if (target[0] != '\0' && strspn(target, "0123456789") == strlen(target)) {
-        char proc[64];
-        snprintf(proc, sizeof proc, "/proc/%s", target);
-        if (access(proc, F_OK) != 0) {
-            fprintf(stderr, "cebox: process %s: no such process\n", target);
-            return 1;
-        }
-        if (session_of_pid(target, session, sizeof session) != 0) {
-            fprintf(stderr, "cebox: process %s is not running under cebox run (no CEBOX_SESSION)\n", target);
-            return 1;
-        }
-        target = session;
+    if (findsession_resolve(argv[2], session, sizeof session, NULL) != 0) {
+        return 1;
     }
+    const char *target = session;
     int err = ram_session_force(target, st);
     if (err != 0) {
         fprintf(stderr, "cebox: %s: %s\n", target,
@@ -924,6 +869,20 @@ static int cmd_state(int argc, char **argv)
         return err == ENOTSUP ? EXIT_USAGE : 1;
     }
     return 0;
+}
+
+/* cebox map and cebox status: livemap.c. */
+static int cmd_live(int argc, char **argv, bool status)
+{
+    if (argc == 3 && is_help(argv[2])) {
+        command_help(argv[1]);
+        return 0;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "cebox: usage: cebox %s SESSION-FILE|PID\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    return livemap_main(argv[2], status);
 }
 
 int main(int argc, char **argv)
@@ -953,12 +912,15 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "state") == 0) {
         return cmd_state(argc, argv);
     }
+    if (strcmp(cmd, "map") == 0 || strcmp(cmd, "status") == 0) {
+        return cmd_live(argc, argv, strcmp(cmd, "status") == 0);
+    }
     if (strcmp(cmd, "report") == 0) {
         return report_main(argc, argv);
     }
     if (strcmp(cmd, "fit") == 0) {
         return cmd_fit(argc, argv);
     }
-    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, fit, --help, --version\n", cmd);
+    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, fit, map, status, --help, --version\n", cmd);
     return EXIT_USAGE;
 }

@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -329,28 +330,33 @@ static void check_closing(struct shell *sh, uint64_t now)
     }
 }
 
-/* Appends one sample to DIR/cebox-PID.log, if the process has begun it:
- * a file without its header would not be a log. */
-static void append_sample(struct shell *sh, int32_t pid, const struct log_sample *smp)
+int shell_append_record(const char *dir, int32_t pid, const unsigned char *rec, size_t len)
 {
-    char path[sizeof sh->s->out_dir + 32];
-    snprintf(path, sizeof path, "%s/cebox-%d.log", sh->s->out_dir, (int)pid);
+    char path[PATH_MAX];
+    if (len == 0 || snprintf(path, sizeof path, "%s/cebox-%d.log", dir, (int)pid) >= (int)sizeof path) {
+        return -1;
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        return;
+        return -1;
     }
     struct stat st;
+    int rc = -1;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        unsigned char buf[LOG_HEAD_SIZE + 128];
-        struct log_enc e;
-        log_enc_begin(&e, buf, sizeof buf, LOG_REC_SAMPLE);
-        log_put_sample(&e, smp);
-        size_t len = log_enc_finish(&e);
-        if (len > 0) {
-            (void)!write(fd, buf, len);
-        }
+        rc = write(fd, rec, len) == (ssize_t)len ? 0 : -1;
     }
     close(fd);
+    return rc;
+}
+
+/* Appends one sample to the member's log. */
+static void append_sample(struct shell *sh, int32_t pid, const struct log_sample *smp)
+{
+    unsigned char buf[LOG_HEAD_SIZE + 128];
+    struct log_enc e;
+    log_enc_begin(&e, buf, sizeof buf, LOG_REC_SAMPLE);
+    log_put_sample(&e, smp);
+    (void)shell_append_record(sh->s->out_dir, pid, buf, log_enc_finish(&e));
 }
 
 static struct log_sample member_sample(const struct ram_member_sample *m, uint64_t when, unsigned kind,

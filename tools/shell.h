@@ -5,6 +5,8 @@
 #ifndef CEBOX_SHELL_H
 #define CEBOX_SHELL_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "execwatch.h"
@@ -18,6 +20,12 @@
  * close-apps) closing background processes, and (with `watch`, or NULL)
  * watching for an exec under --no-follow.  Stores the wait status.
  * Returns 0, or -1 with errno set. */
+/* Appends one whole record (len bytes, one write(2), O_APPEND) to
+ * DIR/cebox-PID.log, if the process has begun it: a file without its
+ * header would not be a log.  Returns 0, or -1 when nothing was written.
+ * `cebox run`'s samples and `cebox map`'s maps go in so. */
+int shell_append_record(const char *dir, int32_t pid, const unsigned char *rec, size_t len);
+
 int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status);
 
 #endif

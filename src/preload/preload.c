@@ -1568,6 +1568,7 @@ static void after_fork_child(void)
     if (ph != NULL && ph->pub != NULL) {
         ph->ops->publish(ph, &core->ram); /* the timeline's figures into the child's own row now */
     }
+    slot_publish_map(core->slot); /* the child's new row of the session starts empty */
     execnote_forked();
     core_restart_watcher();
 }

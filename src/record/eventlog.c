@@ -477,28 +477,17 @@ static uint32_t stack_record_locked(const uintptr_t *ips, size_t depth)
     return si->id;
 }
 
-static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lma_bytes)
+/* A slot map record: the map now (a failure's, the exit's) or at the
+ * peak, whose own time replaces `when`. */
+static void map_record_locked(struct cebox_core *core, uint32_t seq, uint64_t lma_bytes, enum log_map_cause cause,
+                              uint64_t when)
 {
-    size_t n = slot_map(core->slot, lg.map, lg.map_cap);
+    uint64_t peak_ns = 0;
+    enum slot_map_which which = cause == LOG_MAP_PEAK ? SLOT_MAP_PEAK : SLOT_MAP_NOW;
+    size_t n = slot_map_marked(core->slot, which, lg.map, lg.map_cap, &peak_ns);
     struct log_enc e;
     log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_MAP);
-    log_put_u32(&e, seq);
-    log_put_u32(&e, (uint32_t)n);
-    log_put_u64(&e, lma_bytes);
-    uint32_t runs = 0;
-    for (size_t i = 0; i < n; i++) {
-        runs += i == 0 || lg.map[i] != lg.map[i - 1];
-    }
-    log_put_u32(&e, runs);
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && lg.map[j] == lg.map[i]) {
-            j++;
-        }
-        log_put_u8(&e, (uint8_t)lg.map[i]);
-        log_put_u32(&e, (uint32_t)(j - i));
-        i = j;
-    }
+    log_put_map(&e, seq, lg.map, n, lma_bytes, cause, cause == LOG_MAP_PEAK ? peak_ns : when);
     emit_locked(&e);
 }
 
@@ -602,7 +591,7 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
         log_put_u64(&e, ram_free);
         log_put_u64(&e, st.lma_reserved_bytes);
         emit_locked(&e);
-        map_record_locked(core, seq, st.lma_reserved_bytes);
+        map_record_locked(core, seq, st.lma_reserved_bytes, LOG_MAP_FAILURE, when);
         sample_record_locked(core, LOG_SAMPLE_FAILURE, when, &st, ram_free, state);
     }
     pthread_mutex_unlock(&lg.lock);
@@ -766,6 +755,10 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
     if (end_lock(in_signal) != NULL) {
         if (sample) {
             sample_record_locked(core, LOG_SAMPLE_EXIT, when, &st, ram_free, state);
+            /* The peak's map, kept lazily by the slot (slot.c), then the
+             * exit's: with a failure's, the moments a user asks about. */
+            map_record_locked(core, 0, st.lma_reserved_bytes, LOG_MAP_PEAK, when);
+            map_record_locked(core, 0, st.lma_reserved_bytes, LOG_MAP_EXIT, when);
         }
         struct log_enc e;
         log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_SUMMARY);

@@ -65,9 +65,12 @@ uint64_t eventlog_unrecorded(void);
  * cap - 1 bytes and NUL-terminated. */
 void eventlog_command(char *out, size_t cap);
 
-/* At exit: appends the summary record (opening the log first if this
- * process has not written one yet) when CEBOX_OUT is set.  in_signal (the
- * end of a process killed by a signal): the log's lock is only tried. */
+/* At exit: appends the exit sample, the slot maps at the peak and at exit
+ * (each with its cause and time) and the summary record (opening the log
+ * first if this process has not written one yet) when CEBOX_OUT is set.
+ * in_signal (the end of a process killed by a signal): the log's lock is
+ * only tried, and the sample and maps, which need the slot's lock, are left
+ * out. */
 void eventlog_exit(const struct run_summary *s, bool in_signal);
 
 /* How the process ends, for eventlog_end. */

@@ -261,6 +261,37 @@ void log_put_sample(struct log_enc *e, const struct log_sample *s)
     log_put_u64(e, s->heap_empty_pages);
 }
 
+void log_put_map(struct log_enc *e, uint32_t seq, const char *cells, size_t n, uint64_t lma_bytes,
+                 enum log_map_cause cause, uint64_t time_ns)
+{
+    log_put_u32(e, seq);
+    log_put_u32(e, (uint32_t)n);
+    log_put_u64(e, lma_bytes);
+    uint32_t runs = 0;
+    for (size_t i = 0; i < n; i++) {
+        runs += i == 0 || cells[i] != cells[i - 1];
+    }
+    log_put_u32(e, runs);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && cells[j] == cells[i]) {
+            j++;
+        }
+        log_put_u8(e, (uint8_t)cells[i]);
+        log_put_u32(e, (uint32_t)(j - i));
+        i = j;
+    }
+    log_put_u8(e, (uint8_t)cause);
+    log_put_u64(e, time_ns);
+    log_put_u32(e, LOG_MAP_MARKED);
+}
+
+const char *log_map_cause_key(unsigned cause)
+{
+    static const char *const keys[LOG_MAP_CAUSES] = {"failure", "peak", "exit", "on-demand"};
+    return cause < LOG_MAP_CAUSES ? keys[cause] : "?";
+}
+
 void log_get_sample(struct log_dec *d, struct log_sample *s)
 {
     s->time_ns = log_get_u64(d);

@@ -33,7 +33,7 @@ enum log_record {
     LOG_REC_MODULE = 2,  /* a loaded object: path, load bias, range, build-id */
     LOG_REC_STACK = 3,   /* a distinct call stack, by id */
     LOG_REC_FAILURE = 4, /* a failed allocation */
-    LOG_REC_MAP = 5,     /* the slot map at a failure */
+    LOG_REC_MAP = 5,     /* a slot map: at a failure, the peak, the exit */
     LOG_REC_SUMMARY = 6, /* the exit summary */
     LOG_REC_LEAK = 7,    /* --leaks: the blocks of one kind never freed, at one stack */
     LOG_REC_END = 8,     /* how the process ended (exit status or signal) */
@@ -69,6 +69,18 @@ enum log_sample_kind {
     LOG_SAMPLE_STATE = 3,   /* cebox run, at a change of the memory state */
     LOG_SAMPLE_PEAK = 4,    /* cebox run, at a tick that saw more committed than every sample before */
 };
+
+/* Why a slot map was taken (record 5's trailing cause; absent: a failure). */
+enum log_map_cause {
+    LOG_MAP_FAILURE = 0,   /* follows the failure its seq names */
+    LOG_MAP_PEAK = 1,      /* the last moment the slot held its peak of reserved blocks */
+    LOG_MAP_EXIT = 2,      /* at the exit summary */
+    LOG_MAP_ON_DEMAND = 3, /* asked for while the process ran */
+    LOG_MAP_CAUSES
+};
+/* Record 5's flags: each reservation's first block a capital, its other
+ * blocks in lower case (absent: every block a capital). */
+#define LOG_MAP_MARKED 1u
 
 /* One point of a process's timeline (record 9). */
 struct log_sample {
@@ -163,6 +175,13 @@ size_t log_enc_finish(struct log_enc *e);
 
 /* A whole sample record's payload. */
 void log_put_sample(struct log_enc *e, const struct log_sample *s);
+
+/* The payload of a slot map (record 5): n cells run-length encoded, then
+ * the cause, its time (CLOCK_MONOTONIC ns) and LOG_MAP_MARKED. */
+void log_put_map(struct log_enc *e, uint32_t seq, const char *cells, size_t n, uint64_t lma_bytes,
+                 enum log_map_cause cause, uint64_t time_ns);
+/* "failure", "peak", "exit", "on-demand" ("?" past the list). */
+const char *log_map_cause_key(unsigned cause);
 
 /* ---- decoding: a cursor over one payload ---- */
 

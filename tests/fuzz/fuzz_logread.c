@@ -49,6 +49,11 @@ static void check_process(const struct lr_process *p)
         FUZZ_CHECK(f->map == NULL || strlen(f->map) <= (1u << 24));
         (void)logread_stack(p, f->stack_id);
     }
+    for (size_t i = 0; i < p->nmaps; i++) {
+        /* A failure's map follows its failure; the others have seq 0. */
+        FUZZ_CHECK(p->maps[i].cells != NULL && strlen(p->maps[i].cells) <= (1u << 24));
+        FUZZ_CHECK(p->maps[i].cause != LOG_MAP_FAILURE || p->maps[i].seq != 0 || p->nfailures != 0);
+    }
     if (p->has_summary) {
         FUZZ_CHECK(memchr(p->summary.command, '\0', sizeof p->summary.command) != NULL);
         FUZZ_CHECK(memchr(p->summary.profile, '\0', sizeof p->summary.profile) != NULL);

@@ -23,6 +23,7 @@
 
 #include "record/runsummary.h"
 #include "report/charts.h"
+#include "report/slotmaps.h"
 
 /* Slot-map cells drawn per process, over all its maps: a ce5 slot has 512
  * blocks, a 2 GB one 32768; maps past the budget are counted, not drawn. */
@@ -412,6 +413,7 @@ static const struct kind unknown_kind = {'?', "unknown", "#d33c8c"};
 
 static const struct kind *kind_of(char c)
 {
+    c = c >= 'a' && c <= 'z' ? (char)(c & ~0x20) : c; /* a reservation's later blocks */
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (kinds[i].c == c) {
             return &kinds[i];
@@ -428,8 +430,9 @@ static void swatch(FILE *out, const struct kind *k)
 
 static void map_legend(FILE *out, uint32_t granularity)
 {
-    fprintf(out, "<p>One cell per %" PRIu32 " KB block, in address order, %d a row; hover a cell for its block "
-                 "and address.</p>\n<ul class=\"legend\">\n",
+    fprintf(out, "<p>One cell per %" PRIu32 " KB block, in address order, %d a row; a dark bar on a cell's "
+                 "left edge marks the first block of a reservation (a heap region, a large item, a mapping); "
+                 "hover a cell for its block and address.</p>\n<ul class=\"legend\">\n",
             granularity / 1024, MAP_COLUMNS);
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         swatch(out, &kinds[i]);
@@ -446,11 +449,20 @@ static void map_svg(FILE *out, const struct lr_process *p, const char *map, size
             width, height, width, height, n, n);
     for (size_t i = 0; i < n; i++) {
         const struct kind *k = kind_of(map[i]);
+        /* The cell's own character (lower case past a reservation's first
+         * block); a first block has a dark bar on its left edge, so two
+         * reservations side by side are told apart. */
+        bool first = map[i] >= 'A' && map[i] <= 'Z' && k != &unknown_kind;
+        int x = (int)(i % MAP_COLUMNS) * MAP_PITCH, y = (int)(i / MAP_COLUMNS) * MAP_PITCH;
         fprintf(out,
                 "<rect class=\"block\" data-kind=\"%c\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">"
-                "<title>block %zu at 0x%" PRIx64 ": %s</title></rect>\n",
-                k->c, (int)(i % MAP_COLUMNS) * MAP_PITCH, (int)(i / MAP_COLUMNS) * MAP_PITCH, MAP_PITCH - 1,
-                MAP_PITCH - 1, k->fill, i, p->slot_base + (uint64_t)i * p->granularity, k->name);
+                "<title>block %zu at 0x%" PRIx64 ": %s%s</title></rect>\n",
+                k == &unknown_kind ? '?' : map[i], x, y, MAP_PITCH - 1, MAP_PITCH - 1, k->fill, i,
+                p->slot_base + (uint64_t)i * p->granularity, k->name, first ? ", its first block" : "");
+        if (first) {
+            fprintf(out, "<rect class=\"start\" x=\"%d\" y=\"%d\" width=\"3\" height=\"%d\" fill=\"#1a1a1a\"/>\n",
+                    x, y, MAP_PITCH - 1);
+        }
     }
     fputs("</svg>\n", out);
 }
@@ -480,9 +492,35 @@ static void map_figure(FILE *out, size_t index, size_t i, const struct lr_proces
     fputs("</figure>\n", out);
 }
 
+/* The maps that follow no failure: at the peak, at exit, on demand. */
+static void html_moment_maps(FILE *out, const struct lr_process *p)
+{
+    bool any = false;
+    for (size_t i = 0; i < p->nmaps; i++) {
+        const struct lr_map *m = &p->maps[i];
+        if (m->cause == LOG_MAP_FAILURE) {
+            continue;
+        }
+        if (!any) {
+            fputs("<section class=\"maps\">\n<h3>The slot at its peak and at exit</h3>\n", out);
+            map_legend(out, p->granularity);
+            any = true;
+        }
+        fprintf(out, "<figure class=\"map\" data-cause=\"%s\">\n<figcaption>The slot %s, %.3f s after start"
+                     "</figcaption>\n",
+                log_map_cause_key(m->cause), slotmaps_cause_text(m->cause), (double)m->time_ns / 1e9);
+        map_svg(out, p, m->cells, strlen(m->cells));
+        fputs("</figure>\n", out);
+    }
+    if (any) {
+        fputs("</section>\n", out);
+    }
+}
+
 /* The slot at each recorded failure, as many as maps_drawn allows. */
 static void html_maps(FILE *out, size_t index, const struct lr_process *p)
 {
+    html_moment_maps(out, p);
     if (p->nfailures == 0) {
         return;
     }

@@ -213,6 +213,17 @@ static int read_failure(struct lr_log *log, struct lr_process *p, struct log_dec
     return 0;
 }
 
+/* An unmarked map (an older writer's): each run of one letter is taken as
+ * one reservation, its first block a capital. */
+static void mark_runs(char *cells, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (cells[i] >= 'A' && cells[i] <= 'Z' && (cells[i - 1] & ~0x20) == cells[i]) {
+            cells[i] = (char)(cells[i] | 0x20);
+        }
+    }
+}
+
 static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
 {
     uint32_t seq = log_get_u32(d);
@@ -223,28 +234,51 @@ static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
         snprintf(log->damage, sizeof log->damage, "slot map record too short");
         return -1;
     }
-    char *map = xrealloc(NULL, (size_t)blocks + 1);
+    char *cells = xrealloc(NULL, (size_t)blocks + 1);
     size_t n = 0;
     for (uint32_t r = 0; r < runs; r++) {
         char c = (char)log_get_u8(d);
         uint32_t count = log_get_u32(d);
         if (count > blocks - n) {
-            free(map);
+            free(cells);
             snprintf(log->damage, sizeof log->damage, "slot map record inconsistent (more blocks than the slot)");
             return -1;
         }
-        memset(map + n, c, count);
+        memset(cells + n, c, count);
         n += count;
     }
-    map[n] = '\0';
-    for (size_t i = p->nfailures; i-- > 0;) {
-        if (p->failures[i].seq == seq) {
-            free(p->failures[i].map);
-            p->failures[i].map = map;
-            return 0;
+    cells[n] = '\0';
+    struct lr_map m = {.seq = seq, .cause = LOG_MAP_FAILURE, .cells = cells};
+    if (d->pos < d->len) { /* cause, time and flags: absent from older logs */
+        m.cause = log_get_u8(d);
+        uint64_t t = log_get_u64(d);
+        m.marked = (log_get_u32(d) & LOG_MAP_MARKED) != 0;
+        m.time_ns = since_start(p, t);
+        if (d->short_read) {
+            free(cells);
+            snprintf(log->damage, sizeof log->damage, "slot map record too short");
+            return -1;
         }
     }
-    free(map); /* no failure to attach it to: ignored */
+    if (!m.marked) {
+        mark_runs(cells, n);
+    }
+    struct lr_failure *f = NULL;
+    for (size_t i = p->nfailures; m.cause == LOG_MAP_FAILURE && i-- > 0;) {
+        if (p->failures[i].seq == seq) {
+            f = &p->failures[i];
+            break;
+        }
+    }
+    if (m.cause == LOG_MAP_FAILURE && f == NULL) {
+        free(cells); /* no failure to attach it to: ignored */
+        return 0;
+    }
+    if (f != NULL) {
+        f->map = cells; /* the latest map of that failure; the process's list owns them all */
+        m.time_ns = f->time_ns;
+    }
+    APPEND(p->maps, p->nmaps, m);
     return 0;
 }
 
@@ -564,9 +598,10 @@ void logread_free(struct lr_log *log)
             free(p->stacks[s].module);
         }
         free(p->stacks);
-        for (size_t f = 0; f < p->nfailures; f++) {
-            free(p->failures[f].map);
+        for (size_t m = 0; m < p->nmaps; m++) {
+            free(p->maps[m].cells);
         }
+        free(p->maps);
         free(p->failures);
         free(p->leaks);
         free(p->samples);

@@ -47,7 +47,18 @@ struct lr_failure {
     uint32_t error;     /* the Win32 error the entry point failed with */
     uint32_t blocks, free_blocks, largest_free_run;
     uint64_t committed_bytes, ram_free_bytes, lma_bytes;
-    char *map;          /* one character per block, NUL-terminated; NULL when not recorded */
+    char *map;          /* its slot map's cells (owned by the process's maps); NULL when not recorded */
+};
+
+/* A slot map: one character per block, NUL-terminated, each reservation's
+ * first block a capital and its others in lower case (read so from logs
+ * that did not mark them: each run of one letter taken as one). */
+struct lr_map {
+    uint32_t seq;       /* the failure it follows; 0 for the others */
+    unsigned cause;     /* enum log_map_cause */
+    uint64_t time_ns;   /* since the process's log started */
+    bool marked;        /* the writer told reservations apart */
+    char *cells;
 };
 
 /* The blocks of one kind never freed at one stack (--leaks). */
@@ -102,6 +113,8 @@ struct lr_process {
     size_t nstacks;
     struct lr_failure *failures;
     size_t nfailures;
+    struct lr_map *maps;        /* in the order written (failures', then the peak's and the exit's) */
+    size_t nmaps;
     struct log_sample *samples; /* the timeline, by time; time_ns since the log started */
     size_t nsamples;
     bool has_summary;

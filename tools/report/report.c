@@ -37,6 +37,7 @@
 #include "report/model.h"
 #include "report/symbolize.h"
 #include "report/siteviews.h"
+#include "report/slotmaps.h"
 #include "report/timeline.h"
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED, FORMAT_HTML };
@@ -324,24 +325,7 @@ static void text_map(FILE *out, const struct lr_process *p, const struct lr_fail
             (double)f->time_ns / 1e9, (unsigned)f->tid, (unsigned)f->free_blocks, (unsigned)f->blocks,
             (unsigned)f->largest_free_run, run_summary_bytes(a, sizeof a, f->committed_bytes), run_summary_bytes(b, sizeof b, f->ram_free_bytes));
     if (f->map != NULL) {
-        /* 64 blocks a line; repeated lines (a 2 GB ce6 box is mostly
-         * free) collapse into one "*" line, as hexdump does. */
-        size_t n = strlen(f->map), repeats = 0;
-        for (size_t i = 0; i < n; i += 64) {
-            size_t len = n - i < 64 ? n - i : 64;
-            if (i >= 64 && n - i >= 64 && memcmp(f->map + i, f->map + i - 64, 64) == 0) {
-                repeats++;
-                continue;
-            }
-            if (repeats != 0) {
-                fprintf(out, "    *         (%zu more line%s like the one above)\n", repeats, repeats == 1 ? "" : "s");
-                repeats = 0;
-            }
-            fprintf(out, "    %08" PRIx64 "  %.*s\n", (uint64_t)i * p->granularity, (int)len, f->map + i);
-        }
-        if (repeats != 0) {
-            fprintf(out, "    *         (%zu more line%s like the one above)\n", repeats, repeats == 1 ? "" : "s");
-        }
+        slotmaps_print(out, f->map, p->granularity);
     }
     if (f->lma_bytes != 0 && p->granularity != 0) {
         uint64_t blocks = f->lma_bytes / p->granularity;
@@ -503,6 +487,7 @@ static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log 
     text_ending(out, p, lk);
     siteviews_text(out, sym, p);
     timeline_text(out, p);
+    slotmaps_text(out, p);
     if (p->nfailures == 0) {
         fprintf(out, "no failed allocations recorded\n\n");
         return;
@@ -530,9 +515,9 @@ static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log 
         }
         text_map(out, p, &p->failures[s->first]);
     }
-    fprintf(out, "\n(slot map: one character per %" PRIu32 " KB block: - block 0, . free, R reserved, "
-                 "C committed, H heap region, L large heap item)\n\n",
-            p->granularity / 1024);
+    fputc('\n', out);
+    slotmaps_legend(out, p->granularity);
+    fputc('\n', out);
 }
 
 /* ---- JSON ---- */
@@ -792,6 +777,7 @@ static void json_process(FILE *out, struct symbolizer *sym, const struct lr_log 
     json_leaks(out, p, leaks);
     siteviews_json(out, sym, p);
     timeline_json(out, p);
+    slotmaps_json(out, p);
     fputs("}", out);
 }
 

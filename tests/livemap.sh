@@ -1,0 +1,132 @@
+#!/bin/sh
+# livemap.sh - slot maps beyond failures, and the live view of a running
+# program:
+#  - tests/programs/holdmap holds two 1 MB blocks side by side (two large
+#    heap items) and a 4-block mapping, then frees them and exits:
+#    `cebox report` shows its maps at the peak and at exit with their cause
+#    and time, in text and JSON, and the two items stay two ("LllL...");
+#  - `cebox map` and `cebox status` while it holds them, given its pid, the
+#    pid of cebox run, or the session file; a pid that does not exist and
+#    one that is not boxed get clear errors; --help for both;
+#  - a forked child (holdmap hold fork): its map, published at its fork.
+set -u
+B="${top_builddir:-.}"
+CEBOX="$B/cebox"
+P="$B/tests/programs"
+. "${top_srcdir:-.}/tests/testlib.sh"
+
+D="$TMP/run"
+mkdir "$D"
+mkfifo "$TMP/in"
+"$CEBOX" run --quiet --out "$D" -- "$P/holdmap" hold <"$TMP/in" >"$TMP/prog" 2>&1 &
+RUNPID=$!
+exec 7>"$TMP/in" # holds the program until it is closed
+# Bounded poll for the program's "ready PID" line (at most 20 s).
+i=0
+while ! grep -q '^ready ' "$TMP/prog" 2>/dev/null && [ $i -lt 400 ] && kill -0 $RUNPID 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
+PID=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$TMP/prog")
+SESSION=$(sed -n '1s/^cebox: session \([^ ]*\) .*/\1/p' "$D/cebox.session" 2>/dev/null)
+BAD_SHOW="$TMP/out $TMP/err"
+if [ -n "$PID" ] && [ -n "$SESSION" ]; then ok "holdmap is ready (pid $PID, session $SESSION)"; else bad "holdmap is ready"; fi
+
+# Two adjacent large items: each starts with a capital.
+TWO='-Hhh\(Ll\{16,\}\)\{2\}Cccc'
+for target in "$PID" "$RUNPID" "$SESSION"; do
+    run "$CEBOX" map "$target"
+    if [ $? -eq 0 ] && has "^pid $PID: .*holdmap hold\$" "$TMP/out" && has "^    00000000  $TWO\.*\$" "$TMP/out" &&
+        hasF 'a capital starts each reservation' "$TMP/out"; then
+        ok "cebox map $target: the live map, the two large items apart"
+    else
+        bad "cebox map $target"
+    fi
+done
+run "$CEBOX" status "$RUNPID"
+if [ $? -eq 0 ] && has "^session $SESSION: memory state normal, device RAM .* free of 64.0 MB\$" "$TMP/out" &&
+    has "^  slot: 41 of 511 blocks reserved (peak 41), largest free run 470 blocks" "$TMP/out" &&
+    has "^  process heap: 20[0-9.]* KB live" "$TMP/out" && has "^  slot map now:\$" "$TMP/out" &&
+    has "^    00000000  $TWO" "$TMP/out"; then
+    ok "cebox status: state, free RAM, slot use, largest free run, heap, map"
+else
+    bad "cebox status"
+fi
+
+exec 7>&- # the program frees its blocks and exits
+wait $RUNPID
+rc=$?
+if [ $rc -eq 0 ]; then ok "holdmap exited 0"; else bad "holdmap exited $rc"; fi
+
+# A forked child: a new member of the session, whose row gets its copy of
+# the map at once.
+D2="$TMP/fork"
+mkdir "$D2"
+mkfifo "$TMP/in2"
+"$CEBOX" run --quiet -- "$P/holdmap" hold fork <"$TMP/in2" >"$TMP/prog2" 2>&1 &
+RUN2=$!
+exec 8>"$TMP/in2"
+i=0
+while ! { grep -q '^ready ' "$TMP/prog2" && grep -q '^child ' "$TMP/prog2"; } 2>/dev/null && [ $i -lt 400 ] &&
+    kill -0 $RUN2 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
+CHILD=$(sed -n 's/^child \([0-9]*\)$/\1/p' "$TMP/prog2")
+run "$CEBOX" map "$RUN2"
+if [ -n "$CHILD" ] && [ "$(grep -c "^    00000000  $TWO" "$TMP/out")" -eq 2 ] && has "^pid $CHILD: " "$TMP/out"; then
+    ok "cebox map: a forked child's map, published at its fork"
+else
+    bad "cebox map: a forked child's map"
+fi
+exec 8>&-
+wait $RUN2
+rc=$?
+if [ $rc -eq 0 ]; then ok "holdmap fork exited 0"; else bad "holdmap fork exited $rc"; fi
+
+# Errors: a pid that does not exist, one not boxed, a file that is no session.
+run "$CEBOX" map 999999999
+if [ $? -eq 1 ] && hasF "process 999999999: no such process" "$TMP/err"; then ok "map: no such process"; else bad "map: no such process"; fi
+sleep 30 </dev/null & LONE=$!
+run "$CEBOX" status $LONE
+st=$?
+kill $LONE 2>/dev/null
+if [ $st -eq 1 ] && hasF "process $LONE is not running under cebox run" "$TMP/err"; then ok "status: a pid not boxed"; else bad "status: a pid not boxed"; fi
+run "$CEBOX" map "$D/cebox.session"
+if [ $? -eq 1 ] && hasF "not a cebox session file" "$TMP/err"; then ok "map: not a session file"; else bad "map: not a session file"; fi
+run "$CEBOX" map "$SESSION"
+if [ $? -eq 1 ] && hasF "No such file or directory" "$TMP/err"; then ok "map: the session is over"; else bad "map: the session is over"; fi
+for c in map status; do
+    run "$CEBOX" $c --help
+    if [ $? -eq 0 ] && has "^Usage: cebox $c SESSION-FILE|PID" "$TMP/out"; then ok "$c --help"; else bad "$c --help"; fi
+done
+
+# The report: the peak's map (both items, the mapping) and the exit's.
+"$CEBOX" report "$D" >"$TMP/text" 2>&1
+"$CEBOX" report --format json "$D" >"$TMP/json" 2>&1
+BAD_SHOW="$TMP/text"
+if grep -A1 '^slot at the peak of reserved blocks (0\.[0-9]* s after start):$' "$TMP/text" | has "^    00000000  $TWO" - &&
+    grep -A1 '^slot at exit ([0-9.]* s after start):$' "$TMP/text" | has '^    00000000  -Hhh\.*$' -; then
+    ok "text: the maps at the peak and at exit"
+else
+    bad "text: the maps at the peak and at exit"
+fi
+BAD_SHOW="$TMP/json"
+if has '{"t": [0-9.]*, "cause": "peak", "seq": 0, "slot_map": "'"$TWO" "$TMP/json" &&
+    has '{"t": [0-9.]*, "cause": "exit", "seq": 0, "slot_map": "-Hhh\.*"}' "$TMP/json"; then
+    ok "json: maps with their cause and time"
+else
+    bad "json: maps with their cause and time"
+fi
+# Each cebox map and status above recorded its map into the log (--out).
+ondemand=$(grep -c '"cause": "on-demand", "seq": 0, "slot_map": "'"$TWO" "$TMP/json")
+if [ "$ondemand" -eq 4 ] && has '^slot on demand ([0-9.]* s after start):$' "$TMP/text"; then
+    ok "the 4 maps asked for while it ran are in its report"
+else
+    bad "on-demand maps in the report: $ondemand"
+fi
+# The peak came before the exit.
+tp=$(sed -n 's/.*{"t": \([0-9.]*\), "cause": "peak".*/\1/p' "$TMP/json")
+te=$(sed -n 's/.*{"t": \([0-9.]*\), "cause": "exit".*/\1/p' "$TMP/json")
+if [ -n "$tp" ] && [ -n "$te" ] && awk "BEGIN { exit !($tp > 0 && $tp <= $te) }"; then ok "the peak ($tp s) before the exit ($te s)"; else bad "peak $tp, exit $te"; fi
+finish

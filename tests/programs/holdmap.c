@@ -1,0 +1,47 @@
+/*
+ * holdmap.c - a known slot layout, held while a test looks at it:
+ * `holdmap [hold [fork]]` allocates two 1 MB blocks one after the other
+ * (two large heap items, side by side in the slot) and one 4-block
+ * mapping, prints "ready PID", and with "hold" waits for its standard
+ * input to close (at most 30 s).  With "fork" it first forks a child (a
+ * copy of that slot) that prints "child PID" and waits the same way.  Then
+ * it frees the second block and the mapping (so its exit's map differs
+ * from its peak's) and exits 0 (the parent after its child).
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MB (1024 * 1024)
+
+int main(int argc, char **argv)
+{
+    char *a = malloc(MB), *b = malloc(MB);
+    void *m = mmap(NULL, 4 * 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == NULL || b == NULL || m == MAP_FAILED) {
+        return 1;
+    }
+    memset(a, 1, MB);
+    memset(b, 2, MB);
+    pid_t child = argc > 2 && strcmp(argv[2], "fork") == 0 ? fork() : -1;
+    printf(child == 0 ? "child %d\n" : "ready %d\n", (int)getpid());
+    fflush(stdout);
+    if (argc > 1 && strcmp(argv[1], "hold") == 0) {
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        char c;
+        while (poll(&p, 1, 30000) == 1 && read(0, &c, 1) == 1) {
+        }
+    }
+    free(b);
+    munmap(m, 4 * 65536);
+    free(a);
+    int status = 0;
+    if (child > 0 && (waitpid(child, &status, 0) != child || status != 0)) {
+        return 1;
+    }
+    return 0;
+}

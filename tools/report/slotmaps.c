@@ -1,0 +1,90 @@
+/*
+ * slotmaps.c - slot maps in text and JSON (see slotmaps.h).
+ */
+#include "report/slotmaps.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define LINE_BLOCKS 64
+
+static void repeats_line(FILE *out, size_t repeats)
+{
+    fprintf(out, "    *         (%zu more line%s like the one above)\n", repeats, repeats == 1 ? "" : "s");
+}
+
+void slotmaps_print(FILE *out, const char *cells, uint64_t granularity)
+{
+    /* Repeated lines (a 2 GB ce6 box is mostly free) collapse into one "*"
+     * line, as hexdump does. */
+    size_t n = strlen(cells), repeats = 0;
+    for (size_t i = 0; i < n; i += LINE_BLOCKS) {
+        size_t len = n - i < LINE_BLOCKS ? n - i : LINE_BLOCKS;
+        if (i >= LINE_BLOCKS && n - i >= LINE_BLOCKS && memcmp(cells + i, cells + i - LINE_BLOCKS, LINE_BLOCKS) == 0) {
+            repeats++;
+            continue;
+        }
+        if (repeats != 0) {
+            repeats_line(out, repeats);
+            repeats = 0;
+        }
+        fprintf(out, "    %08" PRIx64 "  %.*s\n", (uint64_t)i * granularity, (int)len, cells + i);
+    }
+    if (repeats != 0) {
+        repeats_line(out, repeats);
+    }
+}
+
+void slotmaps_legend(FILE *out, uint64_t granularity)
+{
+    fprintf(out, "(slot map: one character per %" PRIu64 " KB block: - block 0, . free, R reserved, C committed, "
+                 "H heap region, L large heap item; a capital starts each reservation, its other blocks in "
+                 "lower case: \"LllLl\" is two large items)\n",
+            granularity / 1024);
+}
+
+const char *slotmaps_cause_text(unsigned cause)
+{
+    switch (cause) {
+    case LOG_MAP_FAILURE: return "at a failure";
+    case LOG_MAP_PEAK: return "at the peak of reserved blocks";
+    case LOG_MAP_EXIT: return "at exit";
+    case LOG_MAP_ON_DEMAND: return "on demand";
+    default: return "(unknown cause)";
+    }
+}
+
+void slotmaps_text(FILE *out, const struct lr_process *p)
+{
+    size_t shown = 0;
+    for (size_t i = 0; i < p->nmaps; i++) {
+        const struct lr_map *m = &p->maps[i];
+        if (m->cause == LOG_MAP_FAILURE) {
+            continue;
+        }
+        fprintf(out, "%sslot %s (%.3f s after start):\n", shown++ == 0 ? "\n" : "", slotmaps_cause_text(m->cause),
+                (double)m->time_ns / 1e9);
+        slotmaps_print(out, m->cells, p->granularity);
+    }
+    if (shown != 0) {
+        slotmaps_legend(out, p->granularity);
+        fputc('\n', out);
+    }
+}
+
+void slotmaps_json(FILE *out, const struct lr_process *p)
+{
+    fputs(", \"maps\": [", out);
+    for (size_t i = 0; i < p->nmaps; i++) {
+        const struct lr_map *m = &p->maps[i];
+        /* The cells are map characters only ("-.RCHLrchl", or what a
+         * damaged writer put there): anything else is written as '?'. */
+        fprintf(out, "%s\n    {\"t\": %.6f, \"cause\": \"%s\", \"seq\": %" PRIu32 ", \"slot_map\": \"", i ? "," : "",
+                (double)m->time_ns / 1e9, log_map_cause_key(m->cause), m->seq);
+        for (const char *c = m->cells; *c != '\0'; c++) {
+            fputc(strchr("-.RCHLrchl", *c) != NULL ? *c : '?', out);
+        }
+        fputs("\"}", out);
+    }
+    fputs("]", out);
+}
