@@ -523,7 +523,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
         text_map(out, p, &p->failures[s->first]);
     }
     fprintf(out, "\n(slot map: one character per %" PRIu32 " KB block: - block 0, . free, R reserved, "
-                 "C committed, H heap region, L large heap item)\n\n",
+                 "C committed, H heap region, L large heap item, E image, D DLL, S stack)\n\n",
             p->granularity / 1024);
 }
 
