@@ -700,6 +700,19 @@ void eventlog_end(const struct eventlog_ending *end, bool in_signal)
     errno = saved;
 }
 
+/* The summary's occupancy fields (LOG-FORMAT.md: after cebox's own memory). */
+static void put_occupancy(struct log_enc *e, const struct run_summary *s)
+{
+    const uint32_t counts[] = {s->image_blocks, s->xip_dlls, s->xip_dll_blocks, s->ram_dlls, s->ram_dll_blocks,
+                               s->stack_blocks, s->peak_stacks, s->threads_refused, s->occupants_refused};
+    log_put_u64(e, s->slot_base);
+    log_put_u64(e, s->peak_committed_image_pages);
+    log_put_u64(e, s->peak_committed_stack_pages);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        log_put_u32(e, counts[i]);
+    }
+}
+
 void eventlog_exit(const struct run_summary *s, bool in_signal)
 {
     int saved = errno;
@@ -754,6 +767,7 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
         log_put_u64(&e, s->peak_committed_heap_pages);
         log_put_u64(&e, s->own_meta_bytes);
         log_put_u64(&e, s->own_mapped_peak);
+        put_occupancy(&e, s);
         emit_locked(&e);
         pthread_mutex_unlock(&lg.lock);
     }

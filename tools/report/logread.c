@@ -275,6 +275,21 @@ static void copy_field(char *dst, size_t cap, struct log_dec *d)
     dst[n] = '\0';
 }
 
+/* The summary's occupancy fields (LOG-FORMAT.md), in put_occupancy's order. */
+static void get_occupancy(struct log_dec *d, struct run_summary *s)
+{
+    uint32_t *const counts[] = {&s->image_blocks, &s->xip_dlls, &s->xip_dll_blocks, &s->ram_dlls,
+                                &s->ram_dll_blocks, &s->stack_blocks, &s->peak_stacks, &s->threads_refused,
+                                &s->occupants_refused};
+    s->occupancy_known = true;
+    s->slot_base = log_get_u64(d);
+    s->peak_committed_image_pages = log_get_u64(d);
+    s->peak_committed_stack_pages = log_get_u64(d);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        *counts[i] = log_get_u32(d);
+    }
+}
+
 static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec *d)
 {
     struct run_summary s;
@@ -332,6 +347,9 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
         s.own_known = true;
         s.own_meta_bytes = log_get_u64(d);
         s.own_mapped_peak = log_get_u64(d);
+    }
+    if (d->pos < d->len) {
+        get_occupancy(d, &s);
     }
     if (d->short_read) {
         return too_short(log, "summary");

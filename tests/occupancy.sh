@@ -1,0 +1,93 @@
+#!/bin/sh
+# occupancy.sh - a process occupies its slot as on a device (occupancy.c),
+# seen from a real program under cebox run (tests/programs/occupant):
+#  - the slot at a device's place (32 MB-aligned, below 2 GB), MAP_32BIT
+#    mappings inside it;
+#  - the image from block 1 (E), the main stack after it (S), the heap's
+#    first region, the system libraries' writable data at the top (D);
+#    --no-occupy, --libraries and --stack-size change that;
+#  - the seeds' loop of one-page reservations fails where those blocks
+#    leave it (about 470 on a device; here 511 less what the map shows);
+#  - a thread whose stack finds no block is refused with EAGAIN, and the
+#    blocks of joined threads come back.
+set -u
+B="${top_builddir:-.}"
+CEBOX="$B/cebox"
+P="$B/tests/programs"
+. "${top_srcdir:-.}/tests/testlib.sh"
+BAD_SHOW="$TMP/out $TMP/err"
+
+check() { # check NAME COMMAND...: ok when the command succeeds
+    name=$1
+    shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+map_of() { sed -n 's/^map //p' "$TMP/out"; }
+count() { printf '%s' "$2" | tr -cd "$1" | wc -c; }
+
+run "$CEBOX" run --summaries none "$P/occupant" map
+base=$(sed -n 's/^base //p' "$TMP/out")
+if [ -n "$base" ] && [ $((base % 0x2000000)) -eq 0 ] && [ $((base + 0x2000000)) -le $((0x80000000)) ] && [ $((base)) -ge $((0x4000000)) ]; then
+    ok "the slot at a device's place ($base: 32 MB-aligned, below 2 GB)"
+else bad "the slot at a device's place ($base)"; fi
+map=$(map_of)
+if printf '%s' "$map" | grep -qE '^-E+SHHH\.+D+$'; then
+    ok "image from block 1, main stack, heap, system libraries' data at the top ($(printf '%s' "$map" | cut -c1-8)..., $(count D "$map") DLL blocks)"
+else bad "the map's occupants: $map"; fi
+used=$(( $(count 'ESHD' "$map") ))
+
+run "$CEBOX" run --summaries none "$P/occupant" loop
+loop=$(sed -n 's/^\([0-9]*\) calls succeeded$/\1/p' "$TMP/out")
+if [ -n "$loop" ] && [ "$loop" -eq $((511 - used)) ] && [ "$loop" -lt 508 ]; then
+    ok "the 512 one-page loop: $loop succeed (511 less the $used blocks the map shows taken)"
+else bad "the 512 one-page loop: '$loop' succeed, $used blocks taken"; fi
+run "$CEBOX" run --summaries none --libraries all-ram "$P/occupant" loop
+ram_loop=$(sed -n 's/^\([0-9]*\) calls succeeded$/\1/p' "$TMP/out")
+if [ -n "$ram_loop" ] && [ "$ram_loop" -lt "$loop" ]; then
+    ok "with every library a RAM DLL (charged whole): $ram_loop succeed"
+else bad "--libraries all-ram: '$ram_loop' succeed (default $loop)"; fi
+
+run "$CEBOX" run --summaries none --no-occupy "$P/occupant" map
+check_map() {
+    if printf '%s' "$(map_of)" | grep -qE "$2"; then ok "$1"; else bad "$1: $(map_of)"; fi
+}
+check_map "--no-occupy: the slot starts empty (the heap at block 1)" '^-HHH\.+$'
+run "$CEBOX" run --summaries none --no-occupy "$P/occupant" loop
+check "--no-occupy: the loop as before (508)" grep -qx "508 calls succeeded" "$TMP/out"
+run "$CEBOX" run --summaries none --libraries none "$P/occupant" map
+check_map "--libraries none: no DLL" '^-E+SHHH\.+$'
+run "$CEBOX" run --summaries none --libraries all-ram "$P/occupant" map
+ram=$(count D "$(map_of)")
+check_map "--libraries all-ram: libc whole, more blocks than its data ($ram)" '^-E+SHHH\.+DDDDDDDDDD+$'
+run "$CEBOX" run --summaries none --stack-size 128K "$P/occupant" map
+check_map "--stack-size 128K: two blocks" '^-E+SSHHH\.+D+$'
+run "$CEBOX" run --summaries none --stack-size 0 "$P/occupant" map
+check_map "--stack-size 0: stacks take nothing" '^-E+HHH\.+D+$'
+run "$CEBOX" run --stack-size 1100K "$P/occupant" map
+check "--stack-size over 1M is refused (exit 2)" has "CEBOX_STACK_SIZE='1100K' is not valid" "$TMP/err"
+
+# Threads in a 1 MB slot: as many start as free blocks remain, the next one
+# gets EAGAIN, and after the joins as many start again.
+run "$CEBOX" run --slot-size 1M "$P/occupant" map
+free=$(count . "$(map_of)")
+run "$CEBOX" run --slot-size 1M "$P/occupant" threads 40
+check "1 MB slot: $free threads start (one per free block), the next is refused with EAGAIN" \
+    grep -qx "$free threads started, first refused: EAGAIN" "$TMP/out"
+check "their blocks come back when they end" grep -qx "$free started again after the joins" "$TMP/out"
+check "the summary counts the refused thread and the peak of stacks" \
+    has "stacks 1 block each (peak $((free + 1))); threads refused for want of a stack block: 1" "$TMP/err"
+check "the summary says where the slot is" has "^cebox:   slot at 0x[0-9a-f]* (below 2 GB, as on a device): image" "$TMP/err"
+check "the summary's committed kinds gain images and stacks" \
+    has "^cebox:   slot committed at its peak: heap .*, image and DLLs [0-9.]* [KM]B, stacks [0-9.]* [Kb]" "$TMP/err"
+
+# MAP_32BIT holds: the slot is below 2 GB.
+run "$CEBOX" run --summaries none "$P/occupant" low
+check "MAP_32BIT: in the slot, below 2 GB" grep -qx "MAP_32BIT below 2 GB, in the slot" "$TMP/out"
+
+# A report reads the occupancy back from the log.
+mkdir "$TMP/d"
+"$CEBOX" run --quiet --slot-size 1M --out "$TMP/d" "$P/occupant" threads 40 > /dev/null 2>&1
+"$CEBOX" report "$TMP/d" > "$TMP/out" 2>&1
+check "cebox report: the occupancy line from the log" has "threads refused for want of a stack block: 1" "$TMP/out"
+
+finish

@@ -1,0 +1,128 @@
+/*
+ * occupant.c - a program run under cebox run by tests/occupancy.sh: what
+ * the slot holds before the program allocates (image, DLLs, stacks), the
+ * seeds' loop of one-page reservations, and threads until one is refused.
+ *   occupant map          the slot's base and its map (one line of blocks)
+ *   occupant loop         512 one-page anonymous mmaps (VirtualAlloc
+ *                         reserve+commit): how many succeed
+ *   occupant threads N    starts N threads that wait; the count started and
+ *                         the error of the first refused
+ *   occupant low          mmap(MAP_32BIT) lands below 2 GB
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "box.h"
+
+extern size_t cebox_slot_map(char *buf, size_t len) __attribute__((weak));
+
+static int print_map(void)
+{
+    static char map[65536];
+    struct cebox_slot_info info;
+    if (!box_present() || cebox_slot_map == NULL) {
+        printf("no box\n");
+        return 1;
+    }
+    cebox_slot_info(&info);
+    size_t n = cebox_slot_map(map, sizeof map - 1);
+    map[n] = '\0';
+    printf("base %#lx\nmap %s\n", (unsigned long)info.base, map);
+    return 0;
+}
+
+static int loop(void)
+{
+    int ok = 0;
+    for (int i = 0; i < 512; i++) {
+        char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            break;
+        }
+        p[0] = (char)i;
+        ok++;
+    }
+    printf("%d calls succeeded\n", ok);
+    return 0;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t go = PTHREAD_COND_INITIALIZER;
+static int released;
+
+static void *wait_for_go(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    while (!released) {
+        pthread_cond_wait(&go, &lock);
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static int threads(int n)
+{
+    pthread_t *t = calloc((size_t)n, sizeof *t);
+    int started = 0, err = 0;
+    for (; started < n; started++) {
+        err = pthread_create(&t[started], NULL, wait_for_go, NULL);
+        if (err != 0) {
+            break;
+        }
+    }
+    printf("%d threads started, first refused: %s\n", started, err == 0 ? "none" : err == EAGAIN ? "EAGAIN" : strerror(err));
+    pthread_mutex_lock(&lock);
+    released = 1;
+    pthread_cond_broadcast(&go);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < started; i++) {
+        pthread_join(t[i], NULL);
+    }
+    /* Their stacks are back: as many start again. */
+    released = 0;
+    int again = 0;
+    for (; again < started; again++) {
+        if (pthread_create(&t[again], NULL, wait_for_go, NULL) != 0) {
+            break;
+        }
+    }
+    printf("%d started again after the joins\n", again);
+    pthread_mutex_lock(&lock);
+    released = 1;
+    pthread_cond_broadcast(&go);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < again; i++) {
+        pthread_join(t[i], NULL);
+    }
+    free(t);
+    return 0;
+}
+
+static int low(void)
+{
+    void *p = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    printf("MAP_32BIT %s, %s\n", p == MAP_FAILED ? "failed" : (uintptr_t)p < 0x80000000u ? "below 2 GB" : "above 2 GB",
+           in_box(p) ? "in the slot" : "outside the slot");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "map";
+    if (strcmp(mode, "loop") == 0) {
+        return loop();
+    }
+    if (strcmp(mode, "threads") == 0) {
+        return threads(argc > 2 ? atoi(argv[2]) : 8);
+    }
+    if (strcmp(mode, "low") == 0) {
+        return low();
+    }
+    return print_map();
+}
