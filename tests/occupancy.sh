@@ -9,7 +9,8 @@
 #  - the seeds' loop of one-page reservations fails where those blocks
 #    leave it (about 470 on a device; here 511 less what the map shows);
 #  - a thread whose stack finds no block is refused with EAGAIN, and the
-#    blocks of joined threads come back.
+#    blocks of joined threads come back; a forked child keeps only the
+#    forking thread's.
 set -u
 B="${top_builddir:-.}"
 CEBOX="$B/cebox"
@@ -79,6 +80,14 @@ check "the summary counts the refused thread and the peak of stacks" \
 check "the summary says where the slot is" has "^cebox:   slot at 0x[0-9a-f]* (below 2 GB, as on a device): image" "$TMP/err"
 check "the summary's committed kinds gain images and stacks" \
     has "^cebox:   slot committed at its peak: heap .*, image and DLLs [0-9.]* [KM]B, stacks [0-9.]* [Kb]" "$TMP/err"
+
+# fork: the child has only the forking thread, so only its stack stays.
+run "$CEBOX" run --summaries none "$P/occupant" fork 3
+pmap=$(sed -n '/^parent/,/^map/s/^map //p' "$TMP/out" | head -1)
+cmap=$(sed -n '/^child/,/^map/s/^map //p' "$TMP/out" | head -1)
+if [ "$(count S "$pmap")" -eq 4 ] && [ "$(count S "$cmap")" -eq 1 ]; then
+    ok "a forked child keeps the forking thread's stack only (parent $(count S "$pmap"), child $(count S "$cmap"))"
+else bad "fork: parent's stacks $(count S "$pmap"), child's $(count S "$cmap")"; fi
 
 # MAP_32BIT holds: the slot is below 2 GB.
 run "$CEBOX" run --summaries none "$P/occupant" low

@@ -8,6 +8,9 @@
  *   occupant threads N    starts N threads that wait; the count started and
  *                         the error of the first refused
  *   occupant low          mmap(MAP_32BIT) lands below 2 GB
+ *   occupant fork N       starts N threads that wait, forks: the child
+ *                         prints its map (its slot keeps the main stack
+ *                         only), then the parent lets them end
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "box.h"
 
@@ -112,6 +117,42 @@ static int low(void)
     return 0;
 }
 
+static void release_all(void)
+{
+    pthread_mutex_lock(&lock);
+    released = 1;
+    pthread_cond_broadcast(&go);
+    pthread_mutex_unlock(&lock);
+}
+
+static int fork_with_threads(int n)
+{
+    pthread_t t[16];
+    n = n > 16 ? 16 : n;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&t[i], NULL, wait_for_go, NULL) != 0) {
+            return 1;
+        }
+    }
+    printf("parent ");
+    print_map();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        printf("child ");
+        print_map();
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    release_all();
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "map";
@@ -120,6 +161,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "threads") == 0) {
         return threads(argc > 2 ? atoi(argv[2]) : 8);
+    }
+    if (strcmp(mode, "fork") == 0) {
+        return fork_with_threads(argc > 2 ? atoi(argv[2]) : 3);
     }
     if (strcmp(mode, "low") == 0) {
         return low();
