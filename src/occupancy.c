@@ -19,12 +19,17 @@
  * Which objects are the program's: the executable and the DT_NEEDED
  * closure of it, matched by soname (or file name).  The preload library
  * and the libraries only it needs are cebox's own and are left out; so are
- * the vDSO and objects preloaded beside cebox.  Libraries the program
- * dlopens later are not charged (that would take a hook on dlopen).
+ * the vDSO and objects preloaded beside cebox.  Objects loaded later (the
+ * program's dlopen, with what they need) are the program's: they are
+ * charged, and those unloaded (dlclose) given back, at the next check
+ * (occupancy_check_loaded: the mmap family, pthread_create, the exit), when
+ * the loader's counters have moved.  dlopen itself is not wrapped: glibc
+ * finds a library by its caller's RUNPATH, which a wrapper would hide.
  */
 #include "occupancy.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -165,6 +170,20 @@ struct object {
 static struct object objects[OBJECTS_MAX];
 static size_t nobjects;
 
+/* Every object seen so far (by its program headers' address), charged or
+ * not, with its reservation; objects[] and known[] are used under
+ * loaded_lock, which is only ever tried (see occupancy_check_loaded). */
+struct known {
+    const ElfW(Phdr) *ph;
+    void *base;    /* its DLL reservation, NULL when not charged */
+    uint32_t blocks;
+    bool xip, present;
+};
+static struct known known[OBJECTS_MAX];
+static size_t nknown;
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long seen_adds, seen_subs; /* the loader's counters at the last look */
+
 /* A dynamic entry's address: the loader relocates them in place on most
  * machines; where it does not, they are offsets from the load address. */
 static uintptr_t dyn_address(const struct object *o, uintptr_t ptr)
@@ -188,7 +207,11 @@ static void read_dynamic(struct object *o)
 
 static int collect(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    (void)size, (void)arg;
+    (void)arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        seen_adds = info->dlpi_adds;
+        seen_subs = info->dlpi_subs;
+    }
     if (nobjects == OBJECTS_MAX) {
         return 1;
     }
@@ -241,41 +264,130 @@ static bool is_xip(int split, const char *path)
     return split == LIBRARIES_ALL_XIP || (split == LIBRARIES_SYSTEM_XIP && occupancy_system_path(path));
 }
 
-/* One library: an XIP DLL's writable range, or a RAM DLL whole, top-down. */
-static void place_library(struct slot *s, int split, const struct object *o)
+/* One library: an XIP DLL's writable range, or a RAM DLL whole, top-down;
+ * k says what it took. */
+static void place_library(struct slot *s, int split, const struct object *o, struct known *k)
 {
     struct occupancy_extent e;
-    void *base;
-    if (!occupancy_extent_of(o->ph, o->phnum, slot_page_size(s), &e)) {
-        return;
+    if (o->path[0] != '/' || !occupancy_extent_of(o->ph, o->phnum, slot_page_size(s), &e)) {
+        return; /* the vDSO, or nothing to load */
     }
     bool xip = is_xip(split, o->path);
     if (xip && e.w_end == e.w_start) {
         return; /* all in ROM */
     }
     size_t bytes = xip ? e.w_end - e.w_start : e.size, c_off = xip ? 0 : e.w_start;
-    if (!occupy(s, SLOT_TAG_DLL, SLOT_PLACE_TOP, bytes, c_off, e.w_end - e.w_start, &base)) {
+    if (!occupy(s, SLOT_TAG_DLL, SLOT_PLACE_TOP, bytes, c_off, e.w_end - e.w_start, &k->base)) {
         atomic_fetch_add(&st.refused, 1);
         return;
     }
+    k->xip = xip;
+    k->blocks = blocks_of(s, bytes);
     atomic_fetch_add(xip ? &st.xip_dlls : &st.ram_dlls, 1);
-    atomic_fetch_add(xip ? &st.xip_dll_blocks : &st.ram_dll_blocks, blocks_of(s, bytes));
+    atomic_fetch_add(xip ? &st.xip_dll_blocks : &st.ram_dll_blocks, k->blocks);
+}
+
+static void vacate_library(struct slot *s, struct known *k)
+{
+    if (k->base != NULL && slot_vacate(s, k->base) == 0) {
+        atomic_fetch_sub(k->xip ? &st.xip_dlls : &st.ram_dlls, 1);
+        atomic_fetch_sub(k->xip ? &st.xip_dll_blocks : &st.ram_dll_blocks, k->blocks);
+    }
+}
+
+static struct known *known_of(const ElfW(Phdr) *ph)
+{
+    for (size_t i = 0; i < nknown; i++) {
+        if (known[i].ph == ph) {
+            return &known[i];
+        }
+    }
+    return NULL;
+}
+
+/* After the loader's list is in objects[]: new objects the program's
+ * (`program`) are placed, known ones gone are given back.  Lock held. */
+static void update_libraries_locked(struct slot *s, int split)
+{
+    for (size_t i = 0; i < nknown; i++) {
+        known[i].present = false;
+    }
+    for (size_t i = 0; i < nobjects; i++) {
+        struct known *k = known_of(objects[i].ph);
+        if (k == NULL && nknown < OBJECTS_MAX) {
+            k = &known[nknown++];
+            *k = (struct known){.ph = objects[i].ph};
+            if (i != 0 && objects[i].program) {
+                place_library(s, split, &objects[i], k);
+            }
+        }
+        if (k != NULL) {
+            k->present = true;
+        }
+    }
+    for (size_t i = 0; i < nknown;) {
+        if (known[i].present) {
+            i++;
+            continue;
+        }
+        vacate_library(s, &known[i]); /* dlclose'd */
+        known[i] = known[--nknown];
+    }
+}
+
+/* The loader's list now; the caller holds loaded_lock (the loader's own
+ * lock is taken inside, never with the slot's). */
+static void collect_objects_locked(void)
+{
+    nobjects = 0;
+    dl_iterate_phdr(collect, NULL);
 }
 
 static void place_libraries(struct slot *s, int split)
 {
-    nobjects = 0;
-    dl_iterate_phdr(collect, NULL); /* the loader's lock only here, never with the slot's */
-    if (nobjects == 0) {
+    pthread_mutex_lock(&loaded_lock);
+    collect_objects_locked();
+    if (nobjects != 0) {
+        objects[0].program = true; /* the executable comes first */
+        mark_needed_by(0);
+        update_libraries_locked(s, split);
+    }
+    pthread_mutex_unlock(&loaded_lock);
+}
+
+/* The loader's counters alone: the first object is enough. */
+static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    unsigned long long *c = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        c[0] = info->dlpi_adds;
+        c[1] = info->dlpi_subs;
+    }
+    return 1;
+}
+
+void occupancy_check_loaded(struct cebox_core *c)
+{
+    if (!atomic_load_explicit(&started, memory_order_relaxed) || !c->settings.occupy ||
+        c->settings.libraries == LIBRARIES_NONE) {
         return;
     }
-    objects[0].program = true; /* the executable comes first */
-    mark_needed_by(0);
-    for (size_t i = 1; i < nobjects; i++) {
-        if (objects[i].program && objects[i].path[0] == '/') {
-            place_library(s, split, &objects[i]);
-        }
+    /* Only tried: a thread in a dl_iterate_phdr callback of the program's
+     * holds the loader's lock and may land here while another thread holds
+     * this one and waits for the loader's. */
+    if (pthread_mutex_trylock(&loaded_lock) != 0) {
+        return;
     }
+    unsigned long long now[2] = {seen_adds, seen_subs};
+    dl_iterate_phdr(read_counters, now);
+    if (now[0] != seen_adds || now[1] != seen_subs) {
+        collect_objects_locked();
+        for (size_t i = 0; i < nobjects; i++) {
+            objects[i].program = true; /* loaded since the start: the program's */
+        }
+        update_libraries_locked(c->slot, c->settings.libraries);
+    }
+    pthread_mutex_unlock(&loaded_lock);
 }
 
 void occupancy_start(struct cebox_core *c)

@@ -12,8 +12,9 @@
  * accounting (blocks, and RAM for the pages a device commits).
  *
  * Invariants: only objects the program itself needs (the DT_NEEDED closure
- * of its executable) are charged, never cebox's own (the preload library
- * and what it alone needs: libunwind, liblzma); nothing here allocates
+ * of its executable, and what it loads later) are charged, never cebox's
+ * own (the preload library and what it alone needs: libunwind, liblzma);
+ * a library unloaded is given back at the next check; nothing here allocates
  * (tables are static), and the loader's lock (dl_iterate_phdr) is never
  * held while the slot's is taken.
  */
@@ -50,6 +51,13 @@ int occupancy_stack_reserve(struct cebox_core *c, void **base);
 
 /* Gives a stack of occupancy_stack_reserve back (NULL: nothing). */
 void occupancy_stack_release(struct cebox_core *c, void *base);
+
+/* Libraries loaded (dlopen) or unloaded (dlclose) since the last look:
+ * those loaded are the program's and are placed as at the start, those
+ * gone are given back.  One look at the loader's counters when nothing
+ * changed; does nothing while another thread is at it.  Call it with no
+ * cebox lock held. */
+void occupancy_check_loaded(struct cebox_core *c);
 
 void occupancy_get_stats(struct occupancy_stats *out);
 

@@ -8,6 +8,7 @@
 #    --no-occupy, --libraries and --stack-size change that;
 #  - the seeds' loop of one-page reservations fails where those blocks
 #    leave it (about 470 on a device; here 511 less what the map shows);
+#  - libraries dlopen'ed later, and given back when dlclose'd;
 #  - a thread whose stack finds no block is refused with EAGAIN, and the
 #    blocks of joined threads come back; a forked child keeps only the
 #    forking thread's.
@@ -88,6 +89,30 @@ cmap=$(sed -n '/^child/,/^map/s/^map //p' "$TMP/out" | head -1)
 if [ "$(count S "$pmap")" -eq 4 ] && [ "$(count S "$cmap")" -eq 1 ]; then
     ok "a forked child keeps the forking thread's stack only (parent $(count S "$pmap"), child $(count S "$cmap"))"
 else bad "fork: parent's stacks $(count S "$pmap"), child's $(count S "$cmap")"; fi
+
+# dlopen: a library loaded later takes its blocks at the next mmap, and
+# gives them back once dlclose'd: a system one its data (XIP), one of the
+# build tree whole (a RAM DLL).
+dl_maps() { # dl_maps LIB [OPTIONS]
+    lib=$1
+    shift
+    run "$CEBOX" run --summaries none "$@" "$P/occupant" dlopen "$lib"
+    before=$(count D "$(sed -n '/^before/,/^map/s/^map //p' "$TMP/out")")
+    loaded=$(count D "$(sed -n '/^loaded/,/^map/s/^map //p' "$TMP/out")")
+    unloaded=$(count D "$(sed -n '/^unloaded/,/^map/s/^map //p' "$TMP/out")")
+}
+dl_maps libm.so.6
+if [ "$loaded" -eq $((before + 1)) ] && [ "$unloaded" -eq "$before" ]; then
+    ok "dlopen of libm: its data takes a block ($before -> $loaded DLL blocks), dlclose gives it back ($unloaded)"
+else bad "dlopen of libm: $before -> $loaded -> $unloaded DLL blocks"; fi
+dl_maps "$BUILD_ABS/tests/programs/.libs/deepbind_lib.so"
+if [ "$loaded" -eq $((before + 1)) ] && [ "$unloaded" -eq "$before" ]; then
+    ok "dlopen of a library of the build tree ($before -> $loaded DLL blocks -> $unloaded)"
+else bad "dlopen of a library of the build tree: $before -> $loaded -> $unloaded DLL blocks"; fi
+dl_maps libm.so.6 --libraries all-ram
+if [ "$loaded" -gt $((before + 5)) ] && [ "$unloaded" -eq "$before" ]; then
+    ok "--libraries all-ram: a dlopen'ed libm charged whole ($before -> $loaded DLL blocks -> $unloaded)"
+else bad "--libraries all-ram, dlopen of libm: $before -> $loaded -> $unloaded DLL blocks"; fi
 
 # MAP_32BIT holds: the slot is below 2 GB.
 run "$CEBOX" run --summaries none "$P/occupant" low

@@ -1104,7 +1104,9 @@ static bool emulated(int flags)
 }
 
 /* enter() for the mmap family, which first does what re-entered calls
- * left: a queued munmap must never outlive the pages it names. */
+ * left: a queued munmap must never outlive the pages it names; and takes
+ * note of the libraries loaded or unloaded since the last call (their
+ * blocks in the slot, occupancy.c). */
 static bool enter_mapping(struct ctx *c)
 {
     if (!enter(c)) {
@@ -1113,6 +1115,7 @@ static bool enter_mapping(struct ctx *c)
     if (pending_any()) {
         pending_run(c);
     }
+    occupancy_check_loaded(c->p->core);
     return true;
 }
 
@@ -1595,6 +1598,7 @@ API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
     }
     int saved = errno;
     struct cebox_core *core = boxed_core();
+    occupancy_check_loaded(core);
     struct thread_start *t = meta_alloc(sizeof *t);
     if (t == NULL) {
         errno = saved;

@@ -8,10 +8,14 @@
  *   occupant threads N    starts N threads that wait; the count started and
  *                         the error of the first refused
  *   occupant low          mmap(MAP_32BIT) lands below 2 GB
+ *   occupant dlopen LIB   the map before dlopen(LIB), after it and after
+ *                         dlclose (each after an mmap: cebox looks at
+ *                         the loader's list there)
  *   occupant fork N       starts N threads that wait, forks: the child
  *                         prints its map (its slot keeps the main stack
  *                         only), then the parent lets them end
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -153,6 +157,35 @@ static int fork_with_threads(int n)
     return 0;
 }
 
+/* An mmap and munmap: cebox notes the libraries loaded since its last look. */
+static void touch_mmap(void)
+{
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+        munmap(p, 4096);
+    }
+}
+
+static int load_and_unload(const char *lib)
+{
+    touch_mmap();
+    printf("before ");
+    print_map();
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        printf("dlopen failed: %s\n", dlerror());
+        return 1;
+    }
+    touch_mmap();
+    printf("loaded ");
+    print_map();
+    dlclose(h);
+    touch_mmap();
+    printf("unloaded ");
+    print_map();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "map";
@@ -161,6 +194,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "threads") == 0) {
         return threads(argc > 2 ? atoi(argv[2]) : 8);
+    }
+    if (strcmp(mode, "dlopen") == 0 && argc > 2) {
+        return load_and_unload(argv[2]);
     }
     if (strcmp(mode, "fork") == 0) {
         return fork_with_threads(argc > 2 ? atoi(argv[2]) : 3);
