@@ -69,6 +69,7 @@ struct res_info {
     uint32_t unmapped;  /* pages given up by munmap; all of them: released */
     uint8_t tag;
     uint8_t pager;      /* enum pager */
+    uint8_t auto_commit; /* MEM_AUTO_COMMIT: a page is committed when first touched */
 };
 
 struct lma_res {
@@ -85,6 +86,7 @@ struct slot {
     size_t size, gran, page_size;
     uint32_t nblocks, pages_per_block;
     bool lma_enabled, release_mixed, top_down, alloc_prot_error_87, ce3_checks;
+    bool auto_commit; /* MEM_AUTO_COMMIT accepted (slot_set_auto_commit) */
     size_t lma_min;
     struct ram *ram;
 
@@ -792,8 +794,8 @@ static DWORD check_alloc_args(const struct slot *s, uintptr_t addr, size_t size,
     if ((type & (MEM_MAPPED | MEM_IMAGE)) == (MEM_MAPPED | MEM_IMAGE)) {
         return ERROR_INVALID_PARAMETER;
     }
-    if (type & MEM_AUTO_COMMIT) {
-        return ERROR_NOT_SUPPORTED; /* commit-on-touch is not emulated */
+    if ((type & MEM_AUTO_COMMIT) && !s->auto_commit) {
+        return ERROR_NOT_SUPPORTED; /* commit-on-touch needs the fault handler (slot_touch) */
     }
     return 0;
 }
@@ -851,6 +853,9 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
         err = reserve_lma_locked(s, size, &base);
     } else {
         err = reserve_locked(s, where, size, type, &base);
+    }
+    if (err == 0 && (type & MEM_AUTO_COMMIT) && slot_contains(s, (void *)base)) {
+        s->res[block_of(s, base)].auto_commit = 1;
     }
     if (err == 0 && (type & MEM_COMMIT)) {
         /* The commit covers every page of the new reservation, from its
@@ -1264,6 +1269,36 @@ DWORD slot_vacate(struct slot *s, void *base)
     }
     pthread_mutex_unlock(&s->lock);
     return err;
+}
+
+/* ---- MEM_AUTO_COMMIT (commit on first touch; autocommit.c's fault
+ * handler asks) ---- */
+
+void slot_set_auto_commit(struct slot *s, bool on)
+{
+    pthread_mutex_lock(&s->lock);
+    s->auto_commit = on;
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool slot_touch(struct slot *s, const void *addr)
+{
+    struct region r;
+    bool committed = false;
+    if (!slot_contains(s, addr)) {
+        return false;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (find_region(s, (uintptr_t)addr, &r) && r.info->auto_commit) {
+        uint32_t i = (uint32_t)(((uintptr_t)addr - r.base) / s->page_size);
+        bool reserved = (r.page[i] & (PG_RESERVED | PG_UNMAPPED)) == PG_RESERVED;
+        /* A touch with no RAM left faults, as on CE: the reason noted
+         * belongs to no request. */
+        committed = reserved && commit_locked(s, &r, i, 1, PAGE_READWRITE) == 0;
+        entry_clear_reason();
+    }
+    pthread_mutex_unlock(&s->lock);
+    return committed;
 }
 
 /* ---- Linux mapping calls over the slot (for the preload library) ----

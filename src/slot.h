@@ -147,6 +147,20 @@ DWORD slot_occupy(struct slot *s, const struct slot_occupant *o, void **base);
  * ERROR_INVALID_PARAMETER when no occupant starts there. */
 DWORD slot_vacate(struct slot *s, void *base);
 
+/* ---- MEM_AUTO_COMMIT ---- */
+
+/* Whether VirtualAlloc accepts MEM_AUTO_COMMIT (else ERROR_NOT_SUPPORTED):
+ * only while a fault handler calls slot_touch (autocommit.c). */
+void slot_set_auto_commit(struct slot *s, bool on);
+
+/* A fault at addr: when it is a reserved page of a MEM_AUTO_COMMIT
+ * reservation, commits it read/write (charging RAM) and returns true (the
+ * access may be retried); false otherwise, and when no RAM is left (the
+ * access faults, as on CE).  Takes the slot's lock: never call it from a
+ * fault raised while this thread holds it (cebox itself never touches
+ * such a page). */
+bool slot_touch(struct slot *s, const void *addr);
+
 /* ---- Linux mapping calls over the slot (the preload library's mmap family).
  * Same return convention; ranges are page-rounded. */
 
