@@ -57,7 +57,7 @@ static const char *plural(uint64_t n)
 static size_t occupancy_line(const struct run_summary *s, char *buf, size_t n, size_t cap)
 {
     bool device = s->slot_base + (uint64_t)s->blocks * s->granularity <= 0x80000000u;
-    const char *where = device ? "below 2 GB, as on a device" : "the device's range was taken";
+    const char *where = device ? "below 2 GB, as on a device" : "above 2 GB: no device range of its size was free";
     if (s->image_blocks + s->xip_dll_blocks + s->ram_dll_blocks + s->stack_blocks + s->occupants_refused == 0) {
         return append(buf, n, cap, "cebox:   slot at %#llx (%s)\n", (ull)s->slot_base, where); /* --occupy no */
     }
