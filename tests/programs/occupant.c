@@ -75,40 +75,49 @@ static void *wait_for_go(void *arg)
     return NULL;
 }
 
+static void release_all(void)
+{
+    pthread_mutex_lock(&lock);
+    released = 1;
+    pthread_cond_broadcast(&go);
+    pthread_mutex_unlock(&lock);
+}
+
+/* Starts up to n waiting threads; returns how many, *err the first
+ * refusal's error (0: none). */
+static int start_waiting(pthread_t *t, int n, int *err)
+{
+    int started = 0;
+    released = 0;
+    *err = 0;
+    for (; started < n; started++) {
+        *err = pthread_create(&t[started], NULL, wait_for_go, NULL);
+        if (*err != 0) {
+            break;
+        }
+    }
+    return started;
+}
+
+static void release_and_join(pthread_t *t, int n)
+{
+    release_all();
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+    }
+}
+
 static int threads(int n)
 {
     pthread_t *t = calloc((size_t)n, sizeof *t);
-    int started = 0, err = 0;
-    for (; started < n; started++) {
-        err = pthread_create(&t[started], NULL, wait_for_go, NULL);
-        if (err != 0) {
-            break;
-        }
-    }
+    int err;
+    int started = start_waiting(t, n, &err);
     printf("%d threads started, first refused: %s\n", started, err == 0 ? "none" : err == EAGAIN ? "EAGAIN" : strerror(err));
-    pthread_mutex_lock(&lock);
-    released = 1;
-    pthread_cond_broadcast(&go);
-    pthread_mutex_unlock(&lock);
-    for (int i = 0; i < started; i++) {
-        pthread_join(t[i], NULL);
-    }
+    release_and_join(t, started);
     /* Their stacks are back: as many start again. */
-    released = 0;
-    int again = 0;
-    for (; again < started; again++) {
-        if (pthread_create(&t[again], NULL, wait_for_go, NULL) != 0) {
-            break;
-        }
-    }
+    int again = start_waiting(t, started, &err);
     printf("%d started again after the joins\n", again);
-    pthread_mutex_lock(&lock);
-    released = 1;
-    pthread_cond_broadcast(&go);
-    pthread_mutex_unlock(&lock);
-    for (int i = 0; i < again; i++) {
-        pthread_join(t[i], NULL);
-    }
+    release_and_join(t, again);
     free(t);
     return 0;
 }
@@ -121,22 +130,14 @@ static int low(void)
     return 0;
 }
 
-static void release_all(void)
-{
-    pthread_mutex_lock(&lock);
-    released = 1;
-    pthread_cond_broadcast(&go);
-    pthread_mutex_unlock(&lock);
-}
-
 static int fork_with_threads(int n)
 {
     pthread_t t[16];
-    n = n > 16 ? 16 : n;
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&t[i], NULL, wait_for_go, NULL) != 0) {
-            return 1;
-        }
+    int err;
+    n = start_waiting(t, n > 16 ? 16 : n, &err);
+    if (err != 0) {
+        release_and_join(t, n);
+        return 1;
     }
     printf("parent ");
     print_map();
@@ -150,10 +151,7 @@ static int fork_with_threads(int n)
     }
     int status;
     waitpid(pid, &status, 0);
-    release_all();
-    for (int i = 0; i < n; i++) {
-        pthread_join(t[i], NULL);
-    }
+    release_and_join(t, n);
     return 0;
 }
 
