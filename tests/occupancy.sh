@@ -117,6 +117,10 @@ else bad "--libraries all-ram, dlopen of libm: $before -> $loaded -> $unloaded D
 # MAP_32BIT holds: the slot is below 2 GB.
 run "$CEBOX" run --summaries none "$P/occupant" low
 check "MAP_32BIT: in the slot, below 2 GB" grep -qx "MAP_32BIT below 2 GB, in the slot" "$TMP/out"
+# A slot that cannot lie below 2 GB (ce6's 2 GB): the kernel serves it.
+run "$CEBOX" run --summaries none --profile ce6 "$P/occupant" low
+check "MAP_32BIT with a slot above 2 GB (ce6): below 2 GB, outside the slot" \
+    grep -qx "MAP_32BIT below 2 GB, outside the slot" "$TMP/out"
 
 # A report reads the occupancy back from the log.
 mkdir "$TMP/d"

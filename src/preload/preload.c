@@ -1163,6 +1163,12 @@ static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int fl
     return p;
 }
 
+/* Is the whole slot below 2 GB, where MAP_32BIT asks for memory? */
+static bool slot_is_low(const struct ctx *c)
+{
+    return c->p->slot_base + c->p->slot_size <= 0x80000000u;
+}
+
 API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -1181,8 +1187,10 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     if (!enter_mapping(&c)) {
         return (void *)raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
     }
-    if (fixed && !slot_owns(c.p->core->slot, addr)) {
-        /* A fixed address outside the box is the program's business. */
+    if ((fixed && !slot_owns(c.p->core->slot, addr)) || ((flags & MAP_32BIT) && !slot_is_low(&c))) {
+        /* A fixed address outside the box is the program's business; so is
+         * a MAP_32BIT request when the slot could not be put below 2 GB
+         * (slot.c's place_slot): the kernel's low memory holds it. */
         leave(&c, 0);
         return real_mmap(addr, len, prot, flags, fd, off);
     }
