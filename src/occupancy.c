@@ -106,6 +106,20 @@ static bool occupy(struct slot *s, enum slot_tag tag, enum slot_place place, siz
     return slot_occupy(s, &o, base) == 0;
 }
 
+/* What an occupant took, for the log (occupancy_list). */
+static struct occupancy_entry entry_of(const struct slot *s, char kind, const void *base, size_t bytes,
+                                       size_t c_bytes, const char *name)
+{
+    size_t gran = slot_granularity(s), page = slot_page_size(s);
+    return (struct occupancy_entry){.kind = kind, .name = name,
+                                    .first_block = (uint32_t)(((uintptr_t)base - slot_base(s)) / gran),
+                                    .blocks = (uint32_t)(round_up(bytes, gran) / gran),
+                                    .pages = (uint32_t)(round_up(c_bytes, page) / page)};
+}
+
+/* The image and the main stack as placed (kind 0: not placed). */
+static struct occupancy_entry image_entry, main_stack_entry;
+
 static unsigned blocks_of(const struct slot *s, size_t bytes)
 {
     return (unsigned)(round_up(bytes, slot_granularity(s)) / slot_granularity(s));
@@ -122,6 +136,8 @@ static void place_image(struct slot *s)
         return;
     }
     if (occupy(s, SLOT_TAG_IMAGE, SLOT_PLACE_AT, e.size, e.w_start, e.w_end - e.w_start, &base)) {
+        const char *name = (const char *)getauxval(AT_EXECFN);
+        image_entry = entry_of(s, 'E', base, e.size, e.w_end - e.w_start, name != NULL ? name : "");
         atomic_store(&st.image_blocks, blocks_of(s, e.size));
     } else {
         atomic_fetch_add(&st.refused, 1);
@@ -178,6 +194,7 @@ struct known {
     void *base;    /* its DLL reservation, NULL when not charged */
     uint32_t blocks;
     bool xip, present;
+    struct occupancy_entry entry; /* for the log, when charged */
 };
 static struct known known[OBJECTS_MAX];
 static size_t nknown;
@@ -283,6 +300,8 @@ static void place_library(struct slot *s, int split, const struct object *o, str
     }
     k->xip = xip;
     k->blocks = blocks_of(s, bytes);
+    k->entry = entry_of(s, 'D', k->base, bytes, e.w_end - e.w_start, o->path); /* the loader keeps the path */
+    k->entry.xip = xip;
     atomic_fetch_add(xip ? &st.xip_dlls : &st.ram_dlls, 1);
     atomic_fetch_add(xip ? &st.xip_dll_blocks : &st.ram_dll_blocks, k->blocks);
 }
@@ -402,10 +421,34 @@ void occupancy_start(struct cebox_core *c)
     if (occupancy_stack_reserve(c, &main_stack) != 0) {
         atomic_fetch_sub(&st.threads_refused, 1);
         atomic_fetch_add(&st.refused, 1);
+    } else if (main_stack != NULL) {
+        main_stack_entry = entry_of(c->slot, 'S', main_stack, stack_bytes(c), slot_page_size(c->slot),
+                                    "the main thread's stack");
     }
     if (c->settings.libraries != LIBRARIES_NONE) {
         place_libraries(c->slot, c->settings.libraries);
     }
+}
+
+size_t occupancy_list(size_t from, struct occupancy_entry *out, size_t max)
+{
+    size_t n = 0, at = 0; /* at: the occupants' index, counted from the first */
+    const struct occupancy_entry *fixed[] = {&image_entry, &main_stack_entry};
+    for (size_t i = 0; i < 2; i++) {
+        if (fixed[i]->kind != 0 && at++ >= from && n < max) {
+            out[n++] = *fixed[i];
+        }
+    }
+    if (pthread_mutex_trylock(&loaded_lock) != 0) {
+        return n; /* a check under way (or a signal handler interrupted one) */
+    }
+    for (size_t i = 0; i < nknown && n < max; i++) {
+        if (known[i].base != NULL && at++ >= from) {
+            out[n++] = known[i].entry;
+        }
+    }
+    pthread_mutex_unlock(&loaded_lock);
+    return n;
 }
 
 void occupancy_get_stats(struct occupancy_stats *out)

@@ -61,6 +61,20 @@ void occupancy_check_loaded(struct cebox_core *c);
 
 void occupancy_get_stats(struct occupancy_stats *out);
 
+/* One occupant in place, for the event log's occupancy record. */
+struct occupancy_entry {
+    char kind;             /* 'E' image, 'D' DLL, 'S' stack (the slot map's letters) */
+    bool xip;              /* a DLL in ROM: only its writable data is in the slot */
+    uint32_t first_block, blocks, pages; /* pages: committed from the start */
+    const char *name;      /* the executable's or library's path, or a description */
+};
+
+/* The image, the main thread's stack and the libraries in place now (not
+ * the other threads' stacks), from the `from`th on, at most max; returns
+ * how many.  Without the libraries when a check is under way (never waits:
+ * a signal handler may ask). */
+size_t occupancy_list(size_t from, struct occupancy_entry *out, size_t max);
+
 /* ---- the rules, for the tests ---- */
 
 /* Is `path` one of the system's libraries (under /lib, /usr/lib, /lib64,

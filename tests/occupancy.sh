@@ -24,6 +24,21 @@ check() { # check NAME COMMAND...: ok when the command succeeds
     shift
     if "$@"; then ok "$name"; else bad "$name"; fi
 }
+# in_order_lines FILE PATTERN...: consecutive lines of FILE match the
+# patterns (grep basic regular expressions), in this order.
+in_order_lines() {
+    file=$1
+    shift
+    first=$1
+    grep -n -- "$first" "$file" | cut -d: -f1 | while read -r at; do
+        i=0 all=1
+        for pat in "$@"; do
+            sed -n "$((at + i))p" "$file" | grep -q -- "$pat" || { all=0; break; }
+            i=$((i + 1))
+        done
+        [ $all -eq 1 ] && echo yes && break
+    done | grep -q yes
+}
 map_of() { sed -n 's/^map //p' "$TMP/out"; }
 count() { printf '%s' "$2" | tr -cd "$1" | wc -c; }
 
@@ -127,5 +142,17 @@ mkdir "$TMP/d"
 "$CEBOX" run --quiet --slot-size 1M --out "$TMP/d" "$P/occupant" threads 40 > /dev/null 2>&1
 "$CEBOX" report "$TMP/d" > "$TMP/out" 2>&1
 check "cebox report: the occupancy line from the log" has "threads refused for want of a stack block: 1" "$TMP/out"
+check "cebox report: the image, the main stack and libc in the slot at the start" in_order_lines "$TMP/out" \
+    "^slot at the start: [0-9]* occupants (image, DLLs, main stack)\$" \
+    "^  E block[s 0-9-]*1[-,].* committed  .*tests/programs/occupant\$" \
+    "^  S block [0-9]*, 1 page committed  the main thread's stack\$"
+check "cebox report: libc's writable data as XIP" has "^  D block.* committed  .*/libc\.so\.6 (XIP: its writable data)\$" "$TMP/out"
+"$CEBOX" report --format json "$TMP/d" | python3 -c '
+import json, sys
+occ = json.load(sys.stdin)["processes"][0]["occupants"]
+assert occ[0]["kind"] == "image" and occ[0]["first_block"] == 1, occ
+assert occ[1]["kind"] == "stack" and occ[1]["committed_pages"] == 1, occ
+assert any(o["kind"] == "xip-dll" and o["name"].endswith("/libc.so.6") for o in occ), occ
+' && ok "cebox report --format json: the occupants" || bad "cebox report --format json: the occupants"
 
 finish

@@ -396,6 +396,54 @@ static void reads_the_occupancy(void **state)
     logread_free(&log);
 }
 
+static void occupant_record(struct built *b, char kind, bool xip, uint32_t first, uint32_t blocks, const char *name)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_OCCUPANT);
+    log_put_u8(&e, (uint8_t)kind);
+    log_put_u8(&e, xip);
+    log_put_u32(&e, first);
+    log_put_u32(&e, blocks);
+    log_put_u32(&e, 3);
+    if (name != NULL) {
+        log_put_str(&e, name, strlen(name));
+    }
+    add(b, &e);
+}
+
+/* The occupancy records (14): each image, DLL and stack in order; one cut
+ * short stops the reading there. */
+static void reads_the_occupants(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    occupant_record(&b, 'E', false, 1, 2, "/usr/bin/app");
+    occupant_record(&b, 'D', true, 509, 3, "/lib/x86_64-linux-gnu/libc.so.6");
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->noccupants, 2);
+    assert_int_equal(p->occupants[0].kind, 'E');
+    assert_int_equal(p->occupants[0].first_block, 1);
+    assert_int_equal(p->occupants[0].blocks, 2);
+    assert_int_equal(p->occupants[0].pages, 3);
+    assert_string_equal(p->occupants[0].name, "/usr/bin/app");
+    assert_true(p->occupants[1].xip);
+    assert_string_equal(p->occupants[1].name, "/lib/x86_64-linux-gnu/libc.so.6");
+    logread_free(&log);
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    occupant_record(&b, 'S', false, 3, 1, NULL);
+    logread_buffer("short.log", b.data, b.len, &log);
+    assert_true(log.damaged);
+    assert_non_null(strstr(log.damage, "occupant record too short"));
+    assert_int_equal(log.procs[0].noccupants, 0);
+    logread_free(&log);
+}
+
 /* The record that holds byte `at`. */
 static size_t record_of(const struct built *b, size_t at)
 {
@@ -576,6 +624,7 @@ int main(void)
         cmocka_unit_test(reads_the_committed_kinds),
         cmocka_unit_test(reads_cebox_own_memory),
         cmocka_unit_test(reads_the_occupancy),
+        cmocka_unit_test(reads_the_occupants),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),

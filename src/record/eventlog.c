@@ -27,6 +27,7 @@
 #include "core.h"
 #include "memstate.h"
 #include "meta.h"
+#include "occupancy.h"
 #include "os.h"
 #include "record/leaks.h"
 #include "record/ownfd.h"
@@ -331,6 +332,39 @@ static void warn_unwritable_locked(const struct cebox_core *core)
     }
 }
 
+/* One occupancy record per entry; false when a write failed. */
+static bool occupant_records_locked(const struct occupancy_entry *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_OCCUPANT);
+        log_put_u8(&e, (uint8_t)list[i].kind);
+        log_put_u8(&e, list[i].xip);
+        log_put_u32(&e, list[i].first_block);
+        log_put_u32(&e, list[i].blocks);
+        log_put_u32(&e, list[i].pages);
+        put_cstr(&e, list[i].name);
+        if (!emit_locked(&e)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The image, main stack and libraries in the slot (occupancy.c), one
+ * record each, after the module map: what the slot held when the file was
+ * begun (libraries loaded later are in the summary's counts only). */
+static void occupants_locked(void)
+{
+    struct occupancy_entry list[16];
+    size_t n;
+    for (size_t from = 0; (n = occupancy_list(from, list, sizeof list / sizeof list[0])) != 0; from += n) {
+        if (!occupant_records_locked(list, n)) {
+            return;
+        }
+    }
+}
+
 /* Starts the records of the current file: the header and the module map;
  * every stack is written again before its next use. */
 static void begin_file_locked(struct cebox_core *core)
@@ -343,6 +377,7 @@ static void begin_file_locked(struct cebox_core *core)
     lg.generation++;
     header_locked(core, lg.forked);
     scan_modules_locked();
+    occupants_locked();
 }
 
 /* Is the log still open on this process's file?  Opened again when the

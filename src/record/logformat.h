@@ -38,6 +38,7 @@ enum log_record {
     LOG_REC_LEAK = 7,    /* --leaks: the blocks of one kind never freed, at one stack */
     LOG_REC_END = 8,     /* how the process ended (exit status or signal) */
     LOG_REC_SAMPLE = 9,  /* one point of the timeline */
+    LOG_REC_OCCUPANT = 14, /* an image, DLL or stack reservation in the slot (occupancy.c) */
 };
 
 /* Who took a timeline sample, and when. */

@@ -143,6 +143,25 @@ static int read_module(struct lr_log *log, struct lr_process *p, struct log_dec 
     return 0;
 }
 
+static int read_occupant(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_occupant o;
+    memset(&o, 0, sizeof o);
+    o.kind = (char)log_get_u8(d);
+    o.xip = log_get_u8(d) != 0;
+    o.first_block = log_get_u32(d);
+    o.blocks = log_get_u32(d);
+    o.pages = log_get_u32(d);
+    const char *name;
+    size_t len = log_get_str(d, &name);
+    if (d->short_read) {
+        return too_short(log, "occupant");
+    }
+    o.name = xstrndup(name, len);
+    APPEND(p->occupants, p->noccupants, o);
+    return 0;
+}
+
 /* The module holding ip now: the latest record whose range covers it (an
  * object loaded where an unloaded one was supersedes it). */
 static int module_of(const struct lr_process *p, uint64_t ip)
@@ -458,6 +477,7 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_LEAK: r = read_leak(log, p, &d); break;
         case LOG_REC_END: r = read_end(log, p, &d); break;
         case LOG_REC_SAMPLE: r = read_sample(log, p, &d); break;
+        case LOG_REC_OCCUPANT: r = read_occupant(log, p, &d); break;
         default: break; /* a record of a newer writer: skipped */
         }
         if (r != 0) {
@@ -524,6 +544,10 @@ void logread_free(struct lr_log *log)
         free(p->failures);
         free(p->leaks);
         free(p->samples);
+        for (size_t o = 0; o < p->noccupants; o++) {
+            free(p->occupants[o].name);
+        }
+        free(p->occupants);
     }
     free(log->procs);
     free(log->path);

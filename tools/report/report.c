@@ -469,6 +469,30 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
     }
 }
 
+/* What the slot held when the log was begun (the OCCUPANT records): one
+ * line per image, DLL and stack, with its blocks. */
+static void text_occupants(FILE *out, const struct lr_process *p)
+{
+    if (p->noccupants == 0) {
+        return;
+    }
+    fprintf(out, "slot at the start: %zu occupant%s (image, DLLs, main stack)\n", p->noccupants,
+            p->noccupants == 1 ? "" : "s");
+    for (size_t i = 0; i < p->noccupants; i++) {
+        const struct lr_occupant *o = &p->occupants[i];
+        char where[48];
+        if (o->blocks > 1) {
+            snprintf(where, sizeof where, "blocks %u-%u", (unsigned)o->first_block,
+                     (unsigned)(o->first_block + o->blocks - 1));
+        } else {
+            snprintf(where, sizeof where, "block %u", (unsigned)o->first_block);
+        }
+        fprintf(out, "  %c %s, %u page%s committed  %s%s\n", o->kind, where, (unsigned)o->pages,
+                o->pages == 1 ? "" : "s", o->name,
+                o->xip ? " (XIP: its writable data)" : o->kind == 'D' ? " (RAM DLL)" : "");
+    }
+}
+
 static void text_process(FILE *out, const struct lr_log *log, const struct lr_process *p, struct site *sites,
                          size_t nsites, const struct leaks *lk)
 {
@@ -494,6 +518,7 @@ static void text_process(FILE *out, const struct lr_log *log, const struct lr_pr
                      "SIGKILL, or was killed or crashed under an older cebox)\n");
     }
     text_ending(out, p, lk);
+    text_occupants(out, p);
     timeline_text(out, p);
     if (p->nfailures == 0) {
         fprintf(out, "no failed allocations recorded\n\n");
@@ -552,6 +577,21 @@ static void json_str(FILE *out, const char *s)
         }
     }
     fputc('"', out);
+}
+
+/* "occupants": the OCCUPANT records, in order. */
+static void json_occupants(FILE *out, const struct lr_process *p)
+{
+    fputs(", \"occupants\": [", out);
+    for (size_t i = 0; i < p->noccupants; i++) {
+        const struct lr_occupant *o = &p->occupants[i];
+        fprintf(out, "%s{\"kind\": \"%s\", \"first_block\": %u, \"blocks\": %u, \"committed_pages\": %u, \"name\": ",
+                i == 0 ? "" : ", ", o->kind == 'E' ? "image" : o->kind == 'S' ? "stack" : o->xip ? "xip-dll" : "ram-dll",
+                (unsigned)o->first_block, (unsigned)o->blocks, (unsigned)o->pages);
+        json_str(out, o->name);
+        fputs("}", out);
+    }
+    fputs("]", out);
 }
 
 static void json_summary(FILE *out, const struct lr_process *p)
@@ -741,6 +781,7 @@ static void json_process(FILE *out, const struct lr_log *log, const struct lr_pr
     fputs("]", out);
     json_leaks(out, p, leaks);
     timeline_json(out, p);
+    json_occupants(out, p);
     fputs("}", out);
 }
 
