@@ -965,6 +965,9 @@ static bool plain_fault_reaches_the_program(void)
 static void test_auto_commit_on_first_touch(void **state)
 {
     (void)state;
+    if (RUNNING_ON_VALGRIND) {
+        skip(); /* it reports the faulting first touch as an invalid write */
+    }
     MEMORY_BASIC_INFORMATION m;
     struct sigaction before;
     sigaction(SIGSEGV, NULL, &before);
@@ -984,9 +987,7 @@ static void test_auto_commit_on_first_touch(void **state)
     assert_int_equal(m.RegionSize, PAGE);
     assert_int_equal(VirtualQuery((void *)p, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_RESERVE);
-    if (!RUNNING_ON_VALGRIND) {
-        assert_true(plain_fault_reaches_the_program());
-    }
+    assert_true(plain_fault_reaches_the_program());
     /* Given back: the flag refused again, the displaced action back. */
     assert_true(VirtualFree((void *)p, 4 * PAGE, MEM_DECOMMIT));
     assert_true(VirtualFree((void *)p, 0, MEM_RELEASE));
