@@ -1548,12 +1548,28 @@ static void thread_unlink_locked(struct thread_start *t)
     }
 }
 
-static void thread_ended(void *value)
+static void thread_unlink(struct thread_start *t)
 {
-    struct thread_start *t = value;
     pthread_mutex_lock(&threads_lock);
     thread_unlink_locked(t);
     pthread_mutex_unlock(&threads_lock);
+}
+
+static void thread_link(struct thread_start *t)
+{
+    pthread_mutex_lock(&threads_lock);
+    t->next = threads;
+    if (threads != NULL) {
+        threads->prev = t;
+    }
+    threads = t;
+    pthread_mutex_unlock(&threads_lock);
+}
+
+static void thread_ended(void *value)
+{
+    struct thread_start *t = value;
+    thread_unlink(t);
     thread_record_free(t);
 }
 
@@ -1607,6 +1623,10 @@ API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
     int saved = errno;
     struct cebox_core *core = boxed_core();
     occupancy_check_loaded(core);
+    errno = saved;
+    if (!core->settings.occupy || core->settings.stack_size == 0) {
+        return next_pthread_create(thread, attr, fn, arg); /* stacks take nothing: no record */
+    }
     struct thread_start *t = meta_alloc(sizeof *t);
     if (t == NULL) {
         errno = saved;
@@ -1615,18 +1635,10 @@ API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
     *t = (struct thread_start){.fn = fn, .arg = arg};
     int err = occupancy_stack_reserve(core, &t->stack);
     if (err == 0) {
-        pthread_mutex_lock(&threads_lock);
-        t->next = threads;
-        if (threads != NULL) {
-            threads->prev = t;
-        }
-        threads = t;
-        pthread_mutex_unlock(&threads_lock);
+        thread_link(t);
         err = next_pthread_create(thread, attr, thread_begins, t);
         if (err != 0) {
-            pthread_mutex_lock(&threads_lock);
-            thread_unlink_locked(t);
-            pthread_mutex_unlock(&threads_lock);
+            thread_unlink(t);
         }
     }
     if (err != 0) {
