@@ -430,6 +430,16 @@ void occupancy_start(struct cebox_core *c)
     }
 }
 
+void occupancy_lock(void)
+{
+    pthread_mutex_lock(&loaded_lock);
+}
+
+void occupancy_unlock(void)
+{
+    pthread_mutex_unlock(&loaded_lock);
+}
+
 size_t occupancy_list(size_t from, struct occupancy_entry *out, size_t max)
 {
     size_t n = 0, at = 0; /* at: the occupants' index, counted from the first */

@@ -59,6 +59,11 @@ void occupancy_stack_release(struct cebox_core *c, void *base);
  * cebox lock held. */
 void occupancy_check_loaded(struct cebox_core *c);
 
+/* Fork support: the library table's lock across fork() (taken before the
+ * slot's, as occupancy_check_loaded takes them). */
+void occupancy_lock(void);
+void occupancy_unlock(void);
+
 void occupancy_get_stats(struct occupancy_stats *out);
 
 /* One occupant in place, for the event log's occupancy record. */

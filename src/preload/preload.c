@@ -1709,6 +1709,7 @@ static void before_fork(void)
 {
     struct cebox_core *core = core_get();
     pthread_mutex_lock(&threads_lock);
+    occupancy_lock();
     pthread_mutex_lock(&amap.lock);
     heap_lock_all();
     slot_lock(core->slot);
@@ -1720,6 +1721,7 @@ static void after_fork(void)
     slot_unlock(core->slot);
     heap_unlock_all();
     pthread_mutex_unlock(&amap.lock);
+    occupancy_unlock();
     pthread_mutex_unlock(&threads_lock);
 }
 
