@@ -22,7 +22,7 @@
  * the vDSO and objects preloaded beside cebox.  Objects loaded later (the
  * program's dlopen, with what they need) are the program's: they are
  * charged, and those unloaded (dlclose) given back, at the next check
- * (occupancy_check_loaded: the mmap family, pthread_create, the exit), when
+ * (occupancy_check_loaded: mmap, pthread_create, the exit), when
  * the loader's counters have moved.  dlopen itself is not wrapped: glibc
  * finds a library by its caller's RUNPATH, which a wrapper would hide.
  */

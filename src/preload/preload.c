@@ -1104,9 +1104,7 @@ static bool emulated(int flags)
 }
 
 /* enter() for the mmap family, which first does what re-entered calls
- * left: a queued munmap must never outlive the pages it names; and takes
- * note of the libraries loaded or unloaded since the last call (their
- * blocks in the slot, occupancy.c). */
+ * left: a queued munmap must never outlive the pages it names. */
 static bool enter_mapping(struct ctx *c)
 {
     if (!enter(c)) {
@@ -1115,7 +1113,6 @@ static bool enter_mapping(struct ctx *c)
     if (pending_any()) {
         pending_run(c);
     }
-    occupancy_check_loaded(c->p->core);
     return true;
 }
 
@@ -1187,6 +1184,7 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     if (!enter_mapping(&c)) {
         return (void *)raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
     }
+    occupancy_check_loaded(c.p->core); /* libraries loaded or unloaded since: their blocks (occupancy.c) */
     if ((fixed && !slot_owns(c.p->core->slot, addr)) || ((flags & MAP_32BIT) && !slot_is_low(&c))) {
         /* A fixed address outside the box is the program's business; so is
          * a MAP_32BIT request when the slot could not be put below 2 GB
@@ -1699,6 +1697,7 @@ static void before_exit_summary(void)
     }
     struct ctx c;
     if (enter_mapping(&c)) {
+        occupancy_check_loaded(c.p->core); /* the summary counts what is loaded now */
         leave(&c, 0);
     }
 }
