@@ -75,6 +75,19 @@ int cebox_force_state(int state);
 typedef void (*cebox_hibernate_fn)(void *ctx);
 int cebox_on_hibernate(cebox_hibernate_fn fn, void *ctx);
 
+/* MEM_AUTO_COMMIT (CE: reserved pages committed read/write when first
+ * touched; with no RAM left the access faults).  It needs a SIGSEGV
+ * handler, so cebox installs one only when the program asks: enable
+ * installs it (chaining to the action it displaces for every other fault)
+ * and lets VirtualAlloc accept the flag; 0 puts the program's action back
+ * and refuses the flag again (ERROR_NOT_SUPPORTED), existing reservations
+ * then faulting on an untouched page.  A program that installs its own
+ * SIGSEGV action afterwards takes the faults over until it enables this
+ * again (which then displaces that one).  Returns 0, or -1 when
+ * the handler cannot be installed.  Pages committed so are charged to RAM
+ * like any other. */
+int cebox_auto_commit(int enable);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "entry.h"
 #include "export.h"
 #include "memstate.h"
 
@@ -108,7 +109,14 @@ static void start_watcher(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, watch_notices, core_get()) != 0) {
+    /* Inside cebox: the watcher is cebox's thread, not the program's, so
+     * it takes no stack in the slot (occupancy.c) and what its creation
+     * allocates is cebox's own. */
+    int was_inside = entry_inside;
+    entry_inside = 1;
+    int err = pthread_create(&t, &attr, watch_notices, core_get());
+    entry_inside = was_inside;
+    if (err != 0) {
         atomic_store(&watcher_running, false);
     }
     pthread_attr_destroy(&attr);

@@ -119,6 +119,8 @@ static const char *const table_names[] = {"hpc", "ppc", "ce5", "hpc1k", NULL};
 static const char *const state_names[] = {"normal", "limited", "low", "critical", NULL};
 static const char *const state_by_names[] = {"pin", "ballast", NULL}; /* enum ram_force_mode */
 static const char *const summaries_names[] = {"all", "failures", "none", NULL}; /* enum summaries_mode */
+static const char *const libraries_names[] = {"system-xip", "all-ram", "all-xip", "none", NULL}; /* enum libraries_split */
+_Static_assert(sizeof libraries_names / sizeof libraries_names[0] == LIBRARIES_NONE + 2, "a name per split");
 _Static_assert(sizeof summaries_names / sizeof summaries_names[0] == SUMMARIES_NONE + 2, "a name per mode");
 
 static const struct option_def table[] = {
@@ -212,6 +214,19 @@ static const struct option_def table[] = {
     {"state-by", "CEBOX_STATE_BY", CHOICE_OPTION(state_by), .choices = state_by_names, .default_value = "pin",
      .help = "how a forced state is held: pin (free RAM pinned just inside it) or ballast (device RAM taken "
              "as by another process, so the programs' frees move the state back up)"},
+    /* The process's occupants (src/occupancy.c). */
+    {"occupy", "CEBOX_OCCUPY", BOOL_OPTION(occupy), .default_value = "yes",
+     .help = "the program's image (from block 1), its libraries (top-down) and its threads' stacks take "
+             "their blocks in the slot as on a device (no: the slot starts empty)"},
+    {"stack-size", "CEBOX_STACK_SIZE", SIZE_OPTION(stack_size), .min = 0, .max = 1 * MB,
+     .multiple = 4 * KB, .default_value = "64K",
+     .help = "each thread's stack in the slot (the main thread's too), rounded up to 64K; its top page "
+             "is committed (0: stacks take nothing)"},
+    {"libraries", "CEBOX_LIBRARIES", CHOICE_OPTION(libraries), .choices = libraries_names,
+     .default_value = "system-xip",
+     .help = "which shared libraries are in ROM (XIP: only their writable data takes blocks) and which "
+             "are RAM DLLs (charged whole, top-down): system-xip (those under /lib, /usr/lib, /lib64, "
+             "/usr/lib64, /lib32, /usr/lib32 are XIP), all-ram, all-xip, none"},
 };
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");

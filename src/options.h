@@ -59,6 +59,10 @@ struct schedule_step {
 /* Which exit summaries a process prints on stderr (CEBOX_SUMMARIES). */
 enum summaries_mode { SUMMARIES_ALL, SUMMARIES_FAILURES, SUMMARIES_NONE };
 
+/* Which shared libraries are ROM (XIP: only their writable data is
+ * reserved in the slot) and which RAM DLLs (charged whole), CEBOX_LIBRARIES. */
+enum libraries_split { LIBRARIES_SYSTEM_XIP, LIBRARIES_ALL_RAM, LIBRARIES_ALL_XIP, LIBRARIES_NONE };
+
 /* --fail-nth: at most FAIL_NTH_MAX call numbers, each at most 18 digits. */
 #define FAIL_NTH_MAX 64
 #define FAIL_NTH_TEXT_MAX 256
@@ -98,6 +102,10 @@ struct cebox_settings {
     char fail_once_file[256];     /* the stacks failed so far, across runs */
     bool leaks;           /* track every heap block's stack; leak report at exit */
     int state_by;         /* enum ram_force_mode: how forced states are held (pin, ballast) */
+    /* The process's occupants in a preloaded process's slot (occupancy.c). */
+    bool occupy;          /* image, libraries and stacks take their blocks */
+    size_t stack_size;    /* per thread, rounded up to 64 KB in the slot; 0: none */
+    int libraries;        /* enum libraries_split */
     uint64_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 

@@ -79,6 +79,23 @@ int os_reserve_aligned(size_t size, size_t align, void **out)
     return 0;
 }
 
+int os_reserve_at(void *addr, size_t size)
+{
+    /* MAP_FIXED_NOREPLACE never replaces a mapping; a kernel older than
+     * 4.17 takes the flag for a hint and may answer elsewhere, which is
+     * given back. */
+    long ret = raw_mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE);
+    int err = syscall_error(ret);
+    if (err) {
+        return err;
+    }
+    if ((uintptr_t)ret != (uintptr_t)addr) {
+        os_release((void *)ret, size);
+        return EEXIST;
+    }
+    return 0;
+}
+
 int os_protect(void *addr, size_t len, int prot)
 {
     return syscall_error(raw_syscall6(SYS_mprotect, (long)addr, (long)len, linux_prot(prot), 0, 0, 0));

@@ -31,6 +31,10 @@
  * the base in *out.  Fails with ENOMEM when the address space is full. */
 int os_reserve_aligned(size_t size, size_t align, void **out);
 
+/* Reserves [addr, addr+size) PROT_NONE exactly there, or fails (EEXIST
+ * when something is mapped in the range) and maps nothing. */
+int os_reserve_at(void *addr, size_t size);
+
 /* Give pages back to the kernel: the range is unmapped. */
 int os_release(void *addr, size_t len);
 

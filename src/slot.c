@@ -69,6 +69,9 @@
  * as its Type. */
 enum pager { PAGER_NONE = 0, PAGER_LOADER, PAGER_MAPPER };
 
+/* What the summary splits committed pages by (enum slot_tag, grouped). */
+enum kind { KIND_MAPPED = 0, KIND_HEAP, KIND_IMAGE, KIND_STACK, KINDS };
+
 /* Decommitted pages whose host memory is kept (PG_STALE) at most: 8 MB of
  * 4 KB pages.  Past it a decommit hands its pages back to the host. */
 #define STALE_PAGES_MAX 2048u
@@ -79,6 +82,7 @@ struct res_info {
     uint32_t unmapped;  /* pages given up by munmap; all of them: released */
     uint8_t tag;
     uint8_t pager;      /* enum pager */
+    uint8_t auto_commit; /* MEM_AUTO_COMMIT: a page is committed when first touched */
 };
 
 struct lma_res {
@@ -95,6 +99,7 @@ struct slot {
     size_t size, gran, page_size;
     uint32_t nblocks, pages_per_block;
     bool lma_enabled, release_mixed, top_down, alloc_prot_error_87, ce3_checks;
+    bool auto_commit; /* MEM_AUTO_COMMIT accepted (slot_set_auto_commit) */
     size_t lma_min;
     struct ram *ram;
 
@@ -108,9 +113,10 @@ struct slot {
     uint32_t reserved_blocks, peak_reserved_blocks;
     uint32_t min_largest_free_run; /* the smallest longest free run so far (the timeline) */
     size_t committed_pages, peak_committed_pages, lma_bytes;
-    /* Of committed_pages, those of the heap's reservations; and their
-     * share at the peak (the rest was mapped by the program itself). */
-    size_t heap_committed_pages, heap_pages_at_peak;
+    /* Of committed_pages, those of each kind of reservation (the heap's,
+     * the occupants', the rest mapped by the program itself); and their
+     * shares at the peak. */
+    size_t kind_pages[KINDS], kind_at_peak[KINDS];
     size_t stale_pages;     /* pages marked PG_STALE, in the slot and the LMA */
     size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
 
@@ -229,6 +235,45 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     s->min_largest_free_run = runindex_longest(s->free);
 }
 
+/* Where a CE .NET device has a process slot: 32 MB apart from 0x02000000
+ * (slot 1 holds the XIP DLLs, so processes start at slot 2), all below
+ * 2 GB, so pointers fit in 31 bits as ported code may assume and
+ * MAP_32BIT requests served in the slot hold.  The first free one from
+ * slot 11 (0x16000000), a later process's: the lowest slots' addresses
+ * are byte patterns libc's tables are full of (0x04040404, 0x06060601),
+ * which the conservative leak scan would take for pointers into the slot
+ * and call a lost block "possibly lost". */
+#define DEVICE_SLOT_STRIDE ((uintptr_t)0x02000000)
+#define DEVICE_SLOT_FIRST (11 * DEVICE_SLOT_STRIDE)
+#define DEVICE_SPACE_END ((uintptr_t)0x80000000)
+
+static int place_at_device_slot(size_t size, size_t align, void **base)
+{
+    uintptr_t step = align > DEVICE_SLOT_STRIDE ? align : DEVICE_SLOT_STRIDE;
+    uintptr_t a = (DEVICE_SLOT_FIRST + step - 1) & ~(step - 1);
+    for (; a < DEVICE_SPACE_END && size <= DEVICE_SPACE_END - a; a += step) {
+        if (os_reserve_at((void *)a, size) == 0) {
+            *base = (void *)a;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The slot's range: a device's when free, else anywhere aligned to its own
+ * size (rounded up to a power of two), like a CE slot. */
+static int place_slot(const struct slot_config *cfg, void **base)
+{
+    size_t align = cfg->granularity;
+    while (align < cfg->size) {
+        align <<= 1;
+    }
+    if (place_at_device_slot(cfg->size, align, base) == 0) {
+        return 0;
+    }
+    return os_reserve_aligned(cfg->size, align, base);
+}
+
 DWORD slot_create(const struct slot_config *cfg, struct slot **out)
 {
     if (!config_ok(cfg)) {
@@ -247,13 +292,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     }
     struct slot *s = (struct slot *)mem;
     void *base;
-    /* Aligned to its own size, like a CE slot (slot 1 at 32 MB, ...); a size
-     * that is not a power of two aligns to the next one. */
-    size_t align = cfg->granularity;
-    while (align < cfg->size) {
-        align <<= 1;
-    }
-    if (os_reserve_aligned(cfg->size, align, &base) != 0) {
+    if (place_slot(cfg, &base) != 0) {
         meta_free(mem, meta);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -361,20 +400,23 @@ static bool find_region(struct slot *s, uintptr_t a, struct region *out)
 
 /* ---- page operations on one region (lock held) ---- */
 
-static bool heap_tag(uint8_t tag)
+static enum kind kind_of_tag(uint8_t tag)
 {
-    return tag == SLOT_TAG_HEAP_REGION || tag == SLOT_TAG_HEAP_LARGE;
+    switch (tag) {
+    case SLOT_TAG_HEAP_REGION: case SLOT_TAG_HEAP_LARGE: return KIND_HEAP;
+    case SLOT_TAG_IMAGE: case SLOT_TAG_DLL: return KIND_IMAGE;
+    case SLOT_TAG_STACK: return KIND_STACK;
+    default: return KIND_MAPPED;
+    }
 }
 
 static void note_committed_locked(struct slot *s, const struct region *r, size_t added)
 {
     s->committed_pages += added;
-    if (heap_tag(r->info->tag)) {
-        s->heap_committed_pages += added;
-    }
+    s->kind_pages[kind_of_tag(r->info->tag)] += added;
     if (s->committed_pages > s->peak_committed_pages) {
         s->peak_committed_pages = s->committed_pages;
-        s->heap_pages_at_peak = s->heap_committed_pages;
+        memcpy(s->kind_at_peak, s->kind_pages, sizeof s->kind_at_peak);
     }
 }
 
@@ -564,9 +606,7 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     }
     r->info->committed -= dropped;
     s->committed_pages -= dropped;
-    if (heap_tag(r->info->tag)) {
-        s->heap_committed_pages -= dropped;
-    }
+    s->kind_pages[kind_of_tag(r->info->tag)] -= dropped;
     committed_changed_locked(s, r, true);
     ram_credit(s->ram, dropped);
     check_region_counts(s, r);
@@ -635,9 +675,14 @@ static uint32_t res_blocks(const struct slot *s, uint32_t first)
 /* The map's letter of a reservation (LOG-FORMAT.md): what owns it. */
 static char reservation_letter(const struct res_info *info)
 {
-    return info->tag == SLOT_TAG_HEAP_REGION ? 'H'
-           : info->tag == SLOT_TAG_HEAP_LARGE ? 'L'
-           : info->committed != 0 ? 'C' : 'R';
+    switch (info->tag) {
+    case SLOT_TAG_HEAP_REGION: return 'H';
+    case SLOT_TAG_HEAP_LARGE: return 'L';
+    case SLOT_TAG_IMAGE: return 'E';
+    case SLOT_TAG_DLL: return 'D';
+    case SLOT_TAG_STACK: return 'S';
+    default: return info->committed != 0 ? 'C' : 'R';
+    }
 }
 
 /* A block's new cell; the first change of a block while the slot is below
@@ -883,8 +928,8 @@ static DWORD check_alloc_args(const struct slot *s, uintptr_t addr, size_t size,
     if ((type & (MEM_MAPPED | MEM_IMAGE)) == (MEM_MAPPED | MEM_IMAGE)) {
         return ERROR_INVALID_PARAMETER;
     }
-    if (type & MEM_AUTO_COMMIT) {
-        return ERROR_NOT_SUPPORTED; /* commit-on-touch is not emulated */
+    if ((type & MEM_AUTO_COMMIT) && !s->auto_commit) {
+        return ERROR_NOT_SUPPORTED; /* commit-on-touch needs the fault handler (slot_touch) */
     }
     return 0;
 }
@@ -942,6 +987,9 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
         err = reserve_lma_locked(s, size, &base);
     } else {
         err = reserve_locked(s, where, size, type, &base);
+    }
+    if (err == 0 && (type & MEM_AUTO_COMMIT) && slot_contains(s, (void *)base)) {
+        s->res[block_of(s, base)].auto_commit = 1;
     }
     if (err == 0 && (type & MEM_COMMIT)) {
         /* The commit covers every page of the new reservation, from its
@@ -1153,24 +1201,24 @@ DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, 
 
 /* ---- accessors ---- */
 
+/* Pages committed before the tag move with it (the peak's share stays as
+ * it was counted). */
+static void retag_locked(struct slot *s, struct region *r, enum slot_tag tag)
+{
+    s->kind_pages[kind_of_tag(r->info->tag)] -= r->info->committed;
+    s->kind_pages[kind_of_tag((uint8_t)tag)] += r->info->committed;
+    r->info->tag = (uint8_t)tag;
+    if (slot_contains(s, (void *)r->base)) {
+        refresh_cells_locked(s, block_of(s, r->base), 0, true); /* its letter follows its tag */
+    }
+}
+
 void slot_set_tag(struct slot *s, void *base, enum slot_tag tag)
 {
     struct region r;
     pthread_mutex_lock(&s->lock);
     if (find_region(s, (uintptr_t)base, &r) && r.base == (uintptr_t)base) {
-        /* Pages committed before the tag move with it (the peak's share
-         * stays as it was counted). */
-        if (heap_tag(r.info->tag) != heap_tag((uint8_t)tag)) {
-            if (heap_tag((uint8_t)tag)) {
-                s->heap_committed_pages += r.info->committed;
-            } else {
-                s->heap_committed_pages -= r.info->committed;
-            }
-        }
-        r.info->tag = (uint8_t)tag;
-        if (slot_contains(s, base)) {
-            refresh_cells_locked(s, block_of(s, r.base), 0, true);
-        }
+        retag_locked(s, &r, tag);
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -1206,7 +1254,9 @@ void slot_get_stats(struct slot *s, struct slot_stats *out)
     out->min_largest_free_run = s->min_largest_free_run;
     out->committed_pages = s->committed_pages;
     out->peak_committed_pages = s->peak_committed_pages;
-    out->heap_pages_at_peak = s->heap_pages_at_peak;
+    out->heap_pages_at_peak = s->kind_at_peak[KIND_HEAP];
+    out->image_pages_at_peak = s->kind_at_peak[KIND_IMAGE];
+    out->stack_pages_at_peak = s->kind_at_peak[KIND_STACK];
     out->lma_reserved_bytes = s->lma_bytes;
     out->fail_exhausted = s->fail_exhausted;
     out->fail_fragmented = s->fail_fragmented;
@@ -1259,6 +1309,147 @@ void slot_publish_map(struct slot *s)
     pthread_mutex_lock(&s->lock);
     publish_map_locked(s);
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- occupants (the image, DLLs and stacks a device's loader and kernel
+ * reserve; see slot.h) ----
+ *
+ * Kept apart from the VirtualAlloc rules: an occupant is placed by the
+ * loader's rule (block 1, top-down, first fit), never by the program's
+ * request, so it notes no failure reason and counts no failure. */
+
+static bool occupant_tag(enum slot_tag tag)
+{
+    return tag == SLOT_TAG_IMAGE || tag == SLOT_TAG_DLL || tag == SLOT_TAG_STACK;
+}
+
+/* The first block of a free run of nblocks at the occupant's place, or
+ * UINT32_MAX. */
+static uint32_t occupant_block_locked(struct slot *s, const struct slot_occupant *o, uint32_t nblocks)
+{
+    switch (o->place) {
+    case SLOT_PLACE_BOTTOM: return runindex_first_fit(s->free, nblocks);
+    case SLOT_PLACE_TOP: return runindex_last_fit(s->free, nblocks);
+    default: break;
+    }
+    if (o->offset % s->gran != 0 || o->offset >= s->size || nblocks > s->nblocks - o->offset / s->gran) {
+        return UINT32_MAX;
+    }
+    uint32_t first = (uint32_t)(o->offset / s->gran);
+    for (uint32_t b = first; b < first + nblocks; b++) {
+        if (b == 0 || s->owner[b] != NO_OWNER) {
+            return UINT32_MAX;
+        }
+    }
+    return first;
+}
+
+/* Commits an occupant's pages one at a time, as CE's pager commits a
+ * section's pages as they are touched (so a low or critical state's cap,
+ * which bounds each commit, lets them through while RAM lasts).
+ * Inaccessible: nothing of the program lives there (its real code and
+ * stack are where Linux put them), but each page holds RAM.  A refusal is
+ * no failure of the program's: the counters and the pending reason stay
+ * as they were. */
+static DWORD commit_paged_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    size_t fail_ram = s->fail_ram, fail_cap = s->fail_cap;
+    for (uint32_t i = first; i < first + count; i++) {
+        if (commit_locked(s, r, i, 1, PAGE_NOACCESS) != 0) {
+            s->fail_ram = fail_ram;
+            s->fail_cap = fail_cap;
+            entry_clear_reason();
+            return ERROR_NOT_ENOUGH_MEMORY;
+        }
+    }
+    return 0;
+}
+
+static DWORD occupy_locked(struct slot *s, const struct slot_occupant *o, uintptr_t *base)
+{
+    size_t span = align_up(o->bytes, s->gran);
+    uintptr_t c_start = o->commit_offset & ~(uintptr_t)(s->page_size - 1);
+    if (span == 0 || span > s->size || o->commit_offset > span || o->commit_bytes > span - o->commit_offset) {
+        return o->bytes > s->size ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER;
+    }
+    uintptr_t c_end = align_up(o->commit_offset + o->commit_bytes, s->page_size);
+    uint32_t nblocks = (uint32_t)(span / s->gran);
+    uint32_t first = occupant_block_locked(s, o, nblocks);
+    if (first == UINT32_MAX) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    /* The loader's pager: VirtualQuery reads an image or DLL as MEM_IMAGE. */
+    claim_blocks_locked(s, first, nblocks, (uint32_t)(span / s->page_size),
+                        o->tag == SLOT_TAG_STACK ? MEM_RESERVE : MEM_IMAGE);
+    struct region r = slot_region(s, first);
+    retag_locked(s, &r, o->tag);
+    DWORD err = commit_paged_locked(s, &r, (uint32_t)(c_start / s->page_size),
+                                    (uint32_t)(c_end > c_start ? (c_end - c_start) / s->page_size : 0));
+    if (err != 0) {
+        release_blocks_locked(s, first);
+        return err;
+    }
+    *base = r.base;
+    return 0;
+}
+
+DWORD slot_occupy(struct slot *s, const struct slot_occupant *o, void **base)
+{
+    if (!occupant_tag(o->tag)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    uintptr_t b = 0;
+    pthread_mutex_lock(&s->lock);
+    DWORD err = occupy_locked(s, o, &b);
+    pthread_mutex_unlock(&s->lock);
+    if (err == 0) {
+        *base = (void *)b;
+    }
+    return err;
+}
+
+DWORD slot_vacate(struct slot *s, void *base)
+{
+    struct region r;
+    DWORD err = ERROR_INVALID_PARAMETER;
+    pthread_mutex_lock(&s->lock);
+    if (slot_contains(s, base) && find_region(s, (uintptr_t)base, &r) && r.base == (uintptr_t)base &&
+        occupant_tag((enum slot_tag)r.info->tag)) {
+        release_blocks_locked(s, block_of(s, r.base));
+        err = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- MEM_AUTO_COMMIT (commit on first touch; autocommit.c's fault
+ * handler asks) ---- */
+
+void slot_set_auto_commit(struct slot *s, bool on)
+{
+    pthread_mutex_lock(&s->lock);
+    s->auto_commit = on;
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool slot_touch(struct slot *s, const void *addr)
+{
+    struct region r;
+    bool committed = false;
+    if (!slot_contains(s, addr)) {
+        return false;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (find_region(s, (uintptr_t)addr, &r) && r.info->auto_commit) {
+        uint32_t i = (uint32_t)(((uintptr_t)addr - r.base) / s->page_size);
+        bool reserved = (r.page[i] & (PG_RESERVED | PG_UNMAPPED)) == PG_RESERVED;
+        /* A touch with no RAM left faults, as on CE: the reason noted
+         * belongs to no request. */
+        committed = reserved && commit_locked(s, &r, i, 1, PAGE_READWRITE) == 0;
+        entry_clear_reason();
+    }
+    pthread_mutex_unlock(&s->lock);
+    return committed;
 }
 
 /* ---- Linux mapping calls over the slot (for the preload library) ----

@@ -49,8 +49,13 @@ struct slot_config {
     struct ram *ram;      /* charged for every committed page */
 };
 
-/* What a reservation is used for (for maps and reports). */
-enum slot_tag { SLOT_TAG_VIRTUAL = 0, SLOT_TAG_HEAP_REGION, SLOT_TAG_HEAP_LARGE };
+/* What a reservation is used for (for maps and reports).  The last three
+ * are occupants (slot_occupy): what a device's loader and kernel put in
+ * the slot, the program's image, its DLLs and its threads' stacks. */
+enum slot_tag {
+    SLOT_TAG_VIRTUAL = 0, SLOT_TAG_HEAP_REGION, SLOT_TAG_HEAP_LARGE,
+    SLOT_TAG_IMAGE, SLOT_TAG_DLL, SLOT_TAG_STACK
+};
 
 struct slot_stats {
     uint32_t blocks;          /* blocks in the slot, block 0 included */
@@ -62,6 +67,8 @@ struct slot_stats {
     /* The heap's reservations' share of peak_committed_pages (the rest:
      * anonymous mappings and VirtualAlloc). */
     size_t heap_pages_at_peak;
+    /* The occupants' share of it: image and DLLs, stacks (slot_occupy). */
+    size_t image_pages_at_peak, stack_pages_at_peak;
     size_t lma_reserved_bytes;
     /* Failed requests by reason: no free run and too few free blocks; no
      * free run although enough blocks are free (fragmentation); no RAM;
@@ -103,6 +110,8 @@ void slot_get_stats(struct slot *s, struct slot_stats *out);
  *   '-' block 0 (never handed out)   '.' free
  *   'R' reserved, nothing committed  'C' reserved with committed pages
  *   'H' heap region                  'L' large heap item
+ *   'E' the program's image (EXE)    'D' a DLL (a RAM DLL, or an XIP DLL's data)
+ *   'S' a thread's stack
  * Large Memory Area reservations are outside the slot and not shown. */
 size_t slot_map(struct slot *s, char *buf, size_t len);
 
@@ -117,6 +126,51 @@ size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, siz
 /* Copies the whole map into this process's row of the session (a forked
  * child's new row starts empty). */
 void slot_publish_map(struct slot *s);
+/* ---- occupants: what a device's loader and kernel reserve in the slot
+ * (the image at block 1, DLLs top-down, stacks first fit from the bottom).
+ * The host's real code and stacks stay where Linux put them: an occupant
+ * is accounting, blocks and RAM, with pages committed inaccessible to
+ * nobody's use. */
+
+enum slot_place {
+    SLOT_PLACE_AT,     /* at `offset` bytes from the slot's base (64 KB-aligned) */
+    SLOT_PLACE_BOTTOM, /* first fit from the lowest free block (CE's "no address") */
+    SLOT_PLACE_TOP     /* the highest free run (CE's loader puts DLLs there) */
+};
+
+struct slot_occupant {
+    enum slot_tag tag;      /* SLOT_TAG_IMAGE, SLOT_TAG_DLL or SLOT_TAG_STACK */
+    enum slot_place place;
+    size_t offset;          /* SLOT_PLACE_AT only */
+    size_t bytes;           /* reserved: rounded up to whole blocks */
+    /* The pages committed (charged to RAM) from the start: [commit_offset,
+     * commit_offset + commit_bytes) of the reservation, page-rounded. */
+    size_t commit_offset, commit_bytes;
+};
+
+/* Reserves and commits an occupant.  Returns 0 and its base, or
+ * ERROR_NOT_ENOUGH_MEMORY (no room at that place, or no RAM for its
+ * pages), ERROR_INVALID_PARAMETER (a bad tag or range).  On failure
+ * nothing is reserved.  Notes no entry reason: no program request failed. */
+DWORD slot_occupy(struct slot *s, const struct slot_occupant *o, void **base);
+
+/* Releases the occupant whose base is `base` with its committed pages.
+ * ERROR_INVALID_PARAMETER when no occupant starts there. */
+DWORD slot_vacate(struct slot *s, void *base);
+
+/* ---- MEM_AUTO_COMMIT ---- */
+
+/* Whether VirtualAlloc accepts MEM_AUTO_COMMIT (else ERROR_NOT_SUPPORTED):
+ * only while a fault handler calls slot_touch (autocommit.c). */
+void slot_set_auto_commit(struct slot *s, bool on);
+
+/* A fault at addr: when it is a reserved page of a MEM_AUTO_COMMIT
+ * reservation, commits it read/write (charging RAM) and returns true (the
+ * access may be retried); false otherwise, and when no RAM is left (the
+ * access faults, as on CE).  Takes the slot's lock: never call it from a
+ * fault raised while this thread holds it (cebox itself never touches
+ * such a page). */
+bool slot_touch(struct slot *s, const void *addr);
 
 /* ---- Linux mapping calls over the slot (the preload library's mmap family).
  * Same return convention; ranges are page-rounded. */

@@ -14,11 +14,14 @@ B="${top_builddir:-.}"
 CEBOX="$B/cebox"
 P="$B/tests/programs"
 . "${top_srcdir:-.}/tests/testlib.sh"
+# The slot starts empty here (--no-occupy): the figures below are those
+# of the program's own reservations; tests/occupancy.sh covers the image,
+# DLLs and stacks a device would add.
 
 D="$TMP/run"
 mkdir "$D"
 mkfifo "$TMP/in"
-"$CEBOX" run --quiet --out "$D" -- "$P/holdmap" hold <"$TMP/in" >"$TMP/prog" 2>&1 &
+"$CEBOX" run --quiet --no-occupy --out "$D" -- "$P/holdmap" hold <"$TMP/in" >"$TMP/prog" 2>&1 &
 RUNPID=$!
 exec 7>"$TMP/in" # holds the program until it is closed
 # Bounded poll for the program's "ready PID" line (at most 20 s).
@@ -63,7 +66,7 @@ if [ $rc -eq 0 ]; then ok "holdmap exited 0"; else bad "holdmap exited $rc"; fi
 D2="$TMP/fork"
 mkdir "$D2"
 mkfifo "$TMP/in2"
-"$CEBOX" run --quiet -- "$P/holdmap" hold fork <"$TMP/in2" >"$TMP/prog2" 2>&1 &
+"$CEBOX" run --quiet --no-occupy -- "$P/holdmap" hold fork <"$TMP/in2" >"$TMP/prog2" 2>&1 &
 RUN2=$!
 exec 8>"$TMP/in2"
 i=0

@@ -86,8 +86,11 @@ check "text: reason of the chain's failures" grep -q "reason: slot exhausted (3)
 check "text: the second site, larger than the slot" in_order "$TMP/text" "^site 2: 1 failure" \
     "reason: request at least the size of the slot" "^    #0 .* main at .*$C:$LMAIN\$"
 check "text: the exit summary of the run" grep -q "^cebox:   failed allocations: 4 (malloc family 4" "$TMP/text"
-check "text: slot map at the first failure" in_order "$TMP/text" "^  slot at the first failure .*12 of 16 blocks free" \
-    "^    00000000  -Hhh\.\.\.\.\.\.\.\.\.\.\.\.\$"
+# The image at block 1, the main stack after it, the heap's first region,
+# free blocks, and the system libraries' writable data at the top (as many
+# blocks as this machine's libc and ld.so need: 3 on Debian 12, 7 free).
+check "text: slot map at the first failure" in_order "$TMP/text" "^  slot at the first failure .*[0-9] of 16 blocks free" \
+    "^    00000000  -Ee*SHhh\.+D[Dd]*\$"
 check "cebox report LOGFILE gives the same" sh -c "'$CEBOX' report '$log' | cmp -s - '$TMP/text'"
 
 "$CEBOX" report --format json "$TMP/m" > "$TMP/json"
@@ -178,7 +181,7 @@ check "--log-limit refuses 1K (exit 2, one line)" sh -c "test $st -eq 2 && test 
 "$CEBOX" report "$TMP/fr" > "$TMP/text"
 if in_order "$TMP/text" "reason: no contiguous run of free blocks \(fragmentation\) \(1\)" \
     "^    #0 .*  chain_level3 at .*$C:$LMMAP\$" "chain_level2" "chain_level1" "^    #3 .*  main at .*$C:$LFRAG\$" &&
-    in_order "$TMP/text" "^  slot at the first failure .*: 6 of 16 blocks free, largest free run 1;" "^    00000000  -Hhh(\.C)+\$"; then
+    in_order "$TMP/text" "^  slot at the first failure .*: [2-5] of 16 blocks free, largest free run 1;" "^    00000000  -Ee*SHhh(\.C)+\.D[Dd]*\$"; then
     ok "fragmentation: the reason, the chain, and a map of alternating free and used blocks"
 else
     bad "fragmentation: the reason, the chain, and the map"; show "$TMP/text" 60

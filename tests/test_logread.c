@@ -130,38 +130,41 @@ static void map(struct built *b, uint32_t seq)
 /* An exit summary; `trailing` u64 fields after outside_peak (0: a log of
  * before libc_malloc_bytes; 4: with it, unrecorded_failures and the live
  * heap at exit), then the private-device string when `device` is not NULL. */
-/* A summary record: `trailing` optional u64 fields after the fixed ones,
- * then the device string when not NULL and `after` u64 fields (30, 31,
- * ...) after it. */
+/* A summary record's fields up to cebox's own memory (with `after` 4). */
+static void summary_fields(struct log_enc *e, uint32_t pid, int trailing, const char *device, int after)
+{
+    log_put_u64(e, 5000 + 2000000000ull);
+    log_put_u32(e, pid);
+    log_put_str(e, "prog arg one two", 16);
+    log_put_str(e, "ce5", 3);
+    log_put_u64(e, 65536);
+    log_put_u64(e, 4096);
+    log_put_u32(e, 16);
+    log_put_u32(e, 4);
+    log_put_u64(e, 3);
+    log_put_u64(e, 100);
+    log_put_u64(e, 2);
+    log_put_u64(e, 8192);
+    log_put_u32(e, LOG_API_COUNT);
+    for (int i = 0; i < LOG_API_COUNT; i++) {
+        log_put_u64(e, (uint64_t)i);
+    }
+    for (int i = 0; i < 7 + trailing; i++) {
+        log_put_u64(e, (uint64_t)(10 + i));
+    }
+    if (device != NULL) {
+        log_put_str(e, device, strlen(device));
+    }
+    for (int i = 0; i < after; i++) {
+        log_put_u64(e, (uint64_t)(30 + i));
+    }
+}
+
 static void summary_tail(struct built *b, uint32_t pid, int trailing, const char *device, int after)
 {
     struct log_enc e;
     log_enc_begin(&e, rec, sizeof rec, LOG_REC_SUMMARY);
-    log_put_u64(&e, 5000 + 2000000000ull);
-    log_put_u32(&e, pid);
-    log_put_str(&e, "prog arg one two", 16);
-    log_put_str(&e, "ce5", 3);
-    log_put_u64(&e, 65536);
-    log_put_u64(&e, 4096);
-    log_put_u32(&e, 16);
-    log_put_u32(&e, 4);
-    log_put_u64(&e, 3);
-    log_put_u64(&e, 100);
-    log_put_u64(&e, 2);
-    log_put_u64(&e, 8192);
-    log_put_u32(&e, LOG_API_COUNT);
-    for (int i = 0; i < LOG_API_COUNT; i++) {
-        log_put_u64(&e, (uint64_t)i);
-    }
-    for (int i = 0; i < 7 + trailing; i++) {
-        log_put_u64(&e, (uint64_t)(10 + i));
-    }
-    if (device != NULL) {
-        log_put_str(&e, device, strlen(device));
-    }
-    for (int i = 0; i < after; i++) {
-        log_put_u64(&e, (uint64_t)(30 + i));
-    }
+    summary_fields(&e, pid, trailing, device, after);
     add(b, &e);
 }
 
@@ -662,6 +665,110 @@ static void crc_and_names(void **state)
     assert_int_equal(log_enc_finish(&e), 0);
 }
 
+/* An exit summary; `trailing` u64 fields after outside_peak (0: a log of
+ * before libc_malloc_bytes; 4: with it, unrecorded_failures and the live
+ * heap at exit), then the private-device string when `device` is not NULL. */
+/* A summary record: `trailing` optional u64 fields after the fixed ones,
+ * then the device string when not NULL and `after` u64 fields (30, 31,
+ * ...) after it. */
+
+/* Where the slot is and what the image, DLLs and stacks took: the fields
+ * after cebox's own memory, and the summary's lines. */
+static void reads_the_occupancy(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_SUMMARY);
+    summary_fields(&e, 4242, 4, "", 4);
+    log_put_u64(&e, 0x4000000);
+    log_put_u64(&e, 1); /* image and DLL pages at the peak: not more than the peak's 3 */
+    log_put_u64(&e, 1); /* stack pages */
+    const uint32_t counts[] = {2, 3, 4, 1, 5, 1, 7, 1, 2};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        log_put_u32(&e, counts[i]);
+    }
+    add(&b, &e);
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct run_summary *s = &log.procs[0].summary;
+    assert_true(s->occupancy_known);
+    assert_int_equal(s->slot_base, 0x4000000);
+    assert_int_equal(s->image_blocks, 2);
+    assert_int_equal(s->ram_dll_blocks, 5);
+    assert_int_equal(s->peak_stacks, 7);
+    assert_int_equal(s->occupants_refused, 2);
+    char text[4096];
+    run_summary_format(s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    assert_non_null(strstr(text, "\ncebox:   slot at 0x4000000 (below 2 GB, as on a device): image 2 blocks, DLLs 3 XIP "
+                                 "(data, 4 blocks) and 1 in RAM (5 blocks), stacks 1 block each (peak 7); threads "
+                                 "refused for want of a stack block: 1; found no room: 2\n"));
+    /* peak 3 pages: heap 31 (more than all), so the others' 0 and the kinds' */
+    assert_non_null(strstr(text, ", image and DLLs 4096 bytes, stacks 4096 bytes\n"));
+    logread_free(&log);
+    /* An older log has none of it: no such line. */
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    summary_tail(&b, 4242, 4, "", 4);
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.procs[0].summary.occupancy_known);
+    run_summary_format(&log.procs[0].summary, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    assert_null(strstr(text, "slot at"));
+    assert_null(strstr(text, "image and DLLs"));
+    logread_free(&log);
+}
+
+static void occupant_record(struct built *b, char kind, bool xip, uint32_t first, uint32_t blocks, const char *name)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_OCCUPANT);
+    log_put_u8(&e, (uint8_t)kind);
+    log_put_u8(&e, xip);
+    log_put_u32(&e, first);
+    log_put_u32(&e, blocks);
+    log_put_u32(&e, 3);
+    if (name != NULL) {
+        log_put_str(&e, name, strlen(name));
+    }
+    add(b, &e);
+}
+
+/* The occupancy records (14): each image, DLL and stack in order; one cut
+ * short stops the reading there. */
+static void reads_the_occupants(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    occupant_record(&b, 'E', false, 1, 2, "/usr/bin/app");
+    occupant_record(&b, 'D', true, 509, 3, "/lib/x86_64-linux-gnu/libc.so.6");
+    struct lr_log log;
+    logread_buffer("mem.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->noccupants, 2);
+    assert_int_equal(p->occupants[0].kind, 'E');
+    assert_int_equal(p->occupants[0].first_block, 1);
+    assert_int_equal(p->occupants[0].blocks, 2);
+    assert_int_equal(p->occupants[0].pages, 3);
+    assert_string_equal(p->occupants[0].name, "/usr/bin/app");
+    assert_true(p->occupants[1].xip);
+    assert_string_equal(p->occupants[1].name, "/lib/x86_64-linux-gnu/libc.so.6");
+    logread_free(&log);
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    occupant_record(&b, 'S', false, 3, 1, NULL);
+    logread_buffer("short.log", b.data, b.len, &log);
+    assert_true(log.damaged);
+    assert_non_null(strstr(log.damage, "occupant record too short"));
+    assert_int_equal(log.procs[0].noccupants, 0);
+    logread_free(&log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +786,8 @@ int main(void)
         cmocka_unit_test(foreign_and_future_files),
         cmocka_unit_test(reads_files),
         cmocka_unit_test(crc_and_names),
+        cmocka_unit_test(reads_the_occupancy),
+        cmocka_unit_test(reads_the_occupants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

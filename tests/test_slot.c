@@ -544,6 +544,123 @@ static void test_map_is_published_to_the_session(void **state)
     unlink(path);
 }
 
+static void *occupy_ok(struct slot *s, enum slot_tag tag, enum slot_place place, size_t offset, size_t bytes,
+                       size_t c_off, size_t c_bytes)
+{
+    struct slot_occupant o = {.tag = tag, .place = place, .offset = offset, .bytes = bytes,
+                              .commit_offset = c_off, .commit_bytes = c_bytes};
+    void *base = NULL;
+    assert_int_equal(slot_occupy(s, &o, &base), 0);
+    return base;
+}
+
+static void test_occupants_take_their_places(void **state)
+{
+    (void)state;
+    struct ram ram;
+    struct slot *s = new_slot_with_ram(&ram, 4096);
+    uintptr_t base = slot_base(s);
+    /* The image at block 1 (70 KB: two blocks, its last page committed),
+     * a stack first fit from the bottom, a DLL at the top. */
+    char *image = occupy_ok(s, SLOT_TAG_IMAGE, SLOT_PLACE_AT, BLOCK, 70 * 1024, 68 * 1024, 2 * 1024);
+    char *stack = occupy_ok(s, SLOT_TAG_STACK, SLOT_PLACE_BOTTOM, 0, BLOCK, BLOCK - PAGE, PAGE);
+    char *dll = occupy_ok(s, SLOT_TAG_DLL, SLOT_PLACE_TOP, 0, 3 * PAGE, 0, 3 * PAGE);
+    assert_ptr_equal(image, (char *)base + BLOCK);
+    assert_ptr_equal(stack, (char *)base + 3 * BLOCK);
+    assert_ptr_equal(dll, (char *)base + 511 * BLOCK);
+    char map[512];
+    assert_int_equal(slot_map(s, map, sizeof map), 512);
+    assert_memory_equal(map, "-EES.", 5);
+    assert_int_equal(map[511], 'D');
+    assert_int_equal(ram_free_pages(&ram), 4096 - 1 - 1 - 3);
+    /* Committed where asked, inaccessible; an image reads MEM_IMAGE. */
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, image + 68 * 1024, &m), 0);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Protect, PAGE_NOACCESS);
+    assert_int_equal(m.Type, MEM_IMAGE);
+    assert_int_equal(slot_virtual_query(s, image, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(slot_virtual_query(s, stack + BLOCK - PAGE, &m), 0);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Type, MEM_PRIVATE);
+    /* The kinds of the peak. */
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.image_pages_at_peak, 4);
+    assert_int_equal(st.stack_pages_at_peak, 1);
+    assert_int_equal(st.heap_pages_at_peak, 0);
+    /* Block 1 is taken: a second image there finds no room. */
+    struct slot_occupant again = {.tag = SLOT_TAG_IMAGE, .place = SLOT_PLACE_AT, .offset = BLOCK, .bytes = PAGE};
+    void *p;
+    assert_int_equal(slot_occupy(s, &again, &p), ERROR_NOT_ENOUGH_MEMORY);
+    /* A stack goes back with its page; the next one takes its block. */
+    assert_int_equal(slot_vacate(s, stack), 0);
+    assert_int_equal(ram_free_pages(&ram), 4096 - 1 - 3);
+    assert_int_equal(slot_vacate(s, stack), ERROR_INVALID_PARAMETER);
+    assert_ptr_equal(occupy_ok(s, SLOT_TAG_STACK, SLOT_PLACE_BOTTOM, 0, BLOCK, BLOCK - PAGE, PAGE), stack);
+    /* The program's own reservation is no occupant. */
+    void *mine = reserve_new(s, PAGE);
+    assert_int_equal(slot_vacate(s, mine), ERROR_INVALID_PARAMETER);
+    slot_destroy(s);
+    ram_release(&ram);
+}
+
+static void test_occupants_refused_cleanly(void **state)
+{
+    (void)state;
+    struct ram ram;
+    struct slot *s = new_slot_with_ram(&ram, 2);
+    void *p = NULL;
+    struct slot_occupant bad_tag = {.tag = SLOT_TAG_VIRTUAL, .place = SLOT_PLACE_BOTTOM, .bytes = PAGE};
+    assert_int_equal(slot_occupy(s, &bad_tag, &p), ERROR_INVALID_PARAMETER);
+    struct slot_occupant outside = {.tag = SLOT_TAG_DLL, .place = SLOT_PLACE_BOTTOM, .bytes = PAGE,
+                                    .commit_offset = BLOCK, .commit_bytes = PAGE};
+    assert_int_equal(slot_occupy(s, &outside, &p), ERROR_INVALID_PARAMETER);
+    /* No RAM for its pages: nothing stays reserved. */
+    struct slot_occupant big = {.tag = SLOT_TAG_STACK, .place = SLOT_PLACE_BOTTOM, .bytes = BLOCK,
+                                .commit_bytes = 3 * PAGE};
+    assert_int_equal(slot_occupy(s, &big, &p), ERROR_NOT_ENOUGH_MEMORY);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.reserved_blocks, 0);
+    assert_int_equal(st.fail_ram + st.fail_exhausted, 0); /* no request of the program failed */
+    /* No run of blocks. */
+    struct slot_occupant huge = {.tag = SLOT_TAG_DLL, .place = SLOT_PLACE_TOP, .bytes = 512 * BLOCK};
+    assert_int_equal(slot_occupy(s, &huge, &p), ERROR_NOT_ENOUGH_MEMORY);
+    struct slot_occupant past_end = {.tag = SLOT_TAG_IMAGE, .place = SLOT_PLACE_AT, .offset = 511 * BLOCK,
+                                     .bytes = 2 * BLOCK};
+    assert_int_equal(slot_occupy(s, &past_end, &p), ERROR_NOT_ENOUGH_MEMORY);
+    slot_destroy(s);
+    ram_release(&ram);
+}
+
+/* Where a device has its slot: 32 MB-aligned below 2 GB, the first free
+ * one from 0x04000000; a second slot takes the next. */
+static void test_slot_is_placed_as_on_a_device(void **state)
+{
+    (void)state;
+    struct ram ram;
+    ram_init(&ram, 64, PAGE, NULL);
+    struct slot *a = new_slot(&ram), *b = new_slot(&ram);
+    assert_true(slot_base(a) >= 0x16000000u && slot_base(a) + 32 * MB <= 0x80000000u);
+    assert_int_equal(slot_base(a) % (32 * MB), 0);
+    assert_int_equal(slot_base(b) % (32 * MB), 0);
+    assert_true(slot_base(b) < 0x80000000u);
+    assert_true(slot_base(b) != slot_base(a));
+    /* Something mapped where the first one was: the next free place. */
+    uintptr_t first = slot_base(a);
+    slot_destroy(a);
+    void *blocker = mmap((void *)first, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    assert_ptr_equal(blocker, (void *)first);
+    a = new_slot(&ram);
+    assert_true(slot_base(a) != first && slot_base(a) % (32 * MB) == 0);
+    munmap(blocker, PAGE);
+    slot_destroy(a);
+    slot_destroy(b);
+    ram_release(&ram);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +681,9 @@ int main(void)
         cmocka_unit_test(test_recommit_does_not_touch_untouched_pages),
         cmocka_unit_test(test_map_marks_reservations_and_keeps_the_peak),
         cmocka_unit_test(test_map_is_published_to_the_session),
+        cmocka_unit_test(test_occupants_take_their_places),
+        cmocka_unit_test(test_occupants_refused_cleanly),
+        cmocka_unit_test(test_slot_is_placed_as_on_a_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

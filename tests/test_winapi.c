@@ -14,6 +14,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "cebox.h"
 #include "cebox/winmem.h"
@@ -933,6 +936,113 @@ static void test_slot_map(void **state)
     assert_true(VirtualFree(c, 0, MEM_RELEASE));
 }
 
+/* ---- MEM_AUTO_COMMIT (cebox_auto_commit) ---- */
+
+/* In a forked child (bounded by an alarm: a fault retried for ever ends by
+ * SIGALRM): with the program's SIGSEGV action installed first, a reserved
+ * page of a plain reservation still faults into it. */
+static bool plain_fault_reaches_the_program(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        struct sigaction mine = {.sa_handler = fault_handler};
+        sigaction(SIGSEGV, &mine, NULL);
+        if (cebox_auto_commit(1) != 0) {
+            _exit(3);
+        }
+        volatile char *plain = VirtualAlloc(NULL, PAGE, MEM_RESERVE, PAGE_READWRITE);
+        if (plain != NULL) {
+            plain[0] = 1;
+        }
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == FAULT_EXIT;
+}
+
+static void test_auto_commit_on_first_touch(void **state)
+{
+    (void)state;
+    if (RUNNING_ON_VALGRIND) {
+        skip(); /* it reports the faulting first touch as an invalid write */
+    }
+    MEMORY_BASIC_INFORMATION m;
+    struct sigaction before;
+    sigaction(SIGSEGV, NULL, &before);
+    assert_int_equal(cebox_auto_commit(1), 0);
+    volatile char *p = VirtualAlloc(NULL, 4 * PAGE, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE);
+    assert_non_null(p);
+    assert_int_equal(VirtualQuery((void *)p, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_RESERVE);
+    size_t free_ram = cebox_free_ram();
+    p[PAGE + 5] = 7; /* the first touch commits the page */
+    assert_int_equal(p[PAGE + 5], 7);
+    assert_int_equal(p[PAGE], 0);
+    assert_int_equal(cebox_free_ram(), free_ram - PAGE);
+    assert_int_equal(VirtualQuery((void *)(p + PAGE), &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Protect, PAGE_READWRITE);
+    assert_int_equal(m.RegionSize, PAGE);
+    assert_int_equal(VirtualQuery((void *)p, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_true(plain_fault_reaches_the_program());
+    /* Given back: the flag refused again, the displaced action back. */
+    assert_true(VirtualFree((void *)p, 4 * PAGE, MEM_DECOMMIT));
+    assert_true(VirtualFree((void *)p, 0, MEM_RELEASE));
+    assert_int_equal(cebox_auto_commit(0), 0);
+    assert_null(VirtualAlloc(NULL, PAGE, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE));
+    assert_int_equal(GetLastError(), ERROR_NOT_SUPPORTED);
+    struct sigaction now;
+    sigaction(SIGSEGV, NULL, &now);
+    assert_ptr_equal(now.sa_sigaction, before.sa_sigaction);
+}
+
+/* With no RAM left the touch faults, as on CE: the child dies of SIGSEGV
+ * after the pages RAM allowed. */
+static void test_auto_commit_without_ram_faults(void **state)
+{
+    (void)state;
+    if (RUNNING_ON_VALGRIND) {
+        skip();
+    }
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGSEGV, SIG_DFL); /* not cmocka's: the default action is the one displaced */
+        alarm(10); /* a touch retried for ever ends by SIGALRM, not SIGSEGV */
+        if (testutil_core_reset("ce5", "256K", NULL) != 0 || cebox_auto_commit(1) != 0) {
+            _exit(3);
+        }
+        volatile char *p = VirtualAlloc(NULL, 128 * PAGE, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE);
+        if (p == NULL) {
+            _exit(4);
+        }
+        for (unsigned i = 0; i < 128; i++) {
+            p[(size_t)i * PAGE] = 1;
+            char one = 1;
+            (void)!write(fds[1], &one, 1); /* one byte per page committed */
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[256];
+    ssize_t n, pages = 0;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0) {
+        pages += n;
+    }
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+    /* 64 pages of RAM, 15 never given (CE's HoldPages): about 49 touched. */
+    assert_true(pages >= 40 && pages < 64);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,6 +1083,8 @@ int main(void)
         cmocka_unit_test_setup(test_query_type_follows_the_reservation, setup_ce5),
         cmocka_unit_test_setup(test_last_error_is_per_thread, setup_ce5),
         cmocka_unit_test_setup(test_slot_map, setup_ce5),
+        cmocka_unit_test_setup(test_auto_commit_on_first_touch, setup_ce5),
+        cmocka_unit_test_setup(test_auto_commit_without_ram_faults, setup_ce5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

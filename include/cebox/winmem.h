@@ -160,8 +160,10 @@ void SetLastError(DWORD dwErrCode);
  *
  * Size 0, unknown flags, PAGE_NOACCESS with a modifier, or several base
  * protections: ERROR_INVALID_PARAMETER.  PAGE_WRITECOPY and
- * PAGE_EXECUTE_WRITECOPY: ERROR_NOT_SUPPORTED.  MEM_AUTO_COMMIT is not
- * emulated: ERROR_NOT_SUPPORTED.
+ * PAGE_EXECUTE_WRITECOPY: ERROR_NOT_SUPPORTED.  MEM_AUTO_COMMIT (with
+ * MEM_RESERVE: each page committed read/write when first touched, the
+ * access faulting when no RAM is left) only after cebox_auto_commit(1)
+ * (cebox.h), else ERROR_NOT_SUPPORTED.
  *
  * Returns the base of what was reserved or committed (page- or block-
  * rounded), NULL on failure.

@@ -49,6 +49,7 @@
 #include "entry.h"
 #include "heap/heap.h"
 #include "meta.h"
+#include "occupancy.h"
 #include "os.h"
 #include "record/eventlog.h"
 #include "preload/execnote.h"
@@ -328,12 +329,21 @@ enum { PROC_NONE, PROC_WRITING, PROC_READY };
 static atomic_int proc_state; /* one writer, chosen by compare-and-swap: no
                                * lock that a fork could leave taken */
 
+/* The core, with the process's image, main stack and libraries placed in
+ * its slot before anything else takes a block (occupancy.c: once). */
+static struct cebox_core *boxed_core(void)
+{
+    struct cebox_core *core = core_get();
+    occupancy_start(core);
+    return core;
+}
+
 /* enter() until the process heap exists: asks the core each time (the heap
  * may become possible later), and publishes it once it does. */
 static __attribute__((noinline)) void enter_slow(struct ctx *c)
 {
     struct proc *o = &c->own;
-    o->core = core_get();
+    o->core = boxed_core();
     o->heap = core_process_heap(o->core);
     o->ops = o->heap != NULL ? o->heap->ops : &no_heap_ops;
     o->slot_base = slot_base(o->core->slot);
@@ -1150,6 +1160,12 @@ static void *mmap_inside(struct ctx *c, void *addr, size_t len, int prot, int fl
     return p;
 }
 
+/* Is the whole slot below 2 GB, where MAP_32BIT asks for memory? */
+static bool slot_is_low(const struct ctx *c)
+{
+    return c->p->slot_base + c->p->slot_size <= 0x80000000u;
+}
+
 API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -1168,8 +1184,11 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     if (!enter_mapping(&c)) {
         return (void *)raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
     }
-    if (fixed && !slot_owns(c.p->core->slot, addr)) {
-        /* A fixed address outside the box is the program's business. */
+    occupancy_check_loaded(c.p->core); /* libraries loaded or unloaded since: their blocks (occupancy.c) */
+    if ((fixed && !slot_owns(c.p->core->slot, addr)) || ((flags & MAP_32BIT) && !slot_is_low(&c))) {
+        /* A fixed address outside the box is the program's business; so is
+         * a MAP_32BIT request when the slot could not be put below 2 GB
+         * (slot.c's place_slot): the kernel's low memory holds it. */
         leave(&c, 0);
         return real_mmap(addr, len, prot, flags, fd, off);
     }
@@ -1484,6 +1503,153 @@ API __attribute__((noreturn)) void exit(int status)
     __builtin_unreachable();
 }
 
+/* ---- threads: each one's stack in the slot (occupancy.c) ----
+ *
+ * pthread_create is wrapped, rather than the stack charged when the thread
+ * starts, because only the call itself can refuse the thread: one whose
+ * stack finds no room never starts and the call answers EAGAIN, as
+ * CreateThread fails on a device.  The wrapper adds nothing to the thread
+ * but a start record: the real pthread_create makes the real thread with
+ * the program's attributes.  The stack goes back when the thread ends,
+ * however it ends (return, pthread_exit, cancellation): the destructor of a
+ * thread-specific value.  Threads cebox starts itself (the hibernate
+ * watcher: created with entry_inside set) take no stack. */
+
+struct thread_start {
+    void *(*fn)(void *);
+    void *arg;
+    void *stack;                 /* the slot's stack block, or NULL */
+    pthread_t self;              /* set by the thread (0 until it runs) */
+    struct thread_start *prev, *next;
+};
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static pthread_create_fn next_pthread_create;
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+/* The live threads' records, for a forked child (only the forking thread
+ * lives on there: the others' stacks go back). */
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_start *threads;
+
+static void thread_record_free(struct thread_start *t)
+{
+    occupancy_stack_release(core_get(), t->stack);
+    meta_free(t, sizeof *t);
+}
+
+static void thread_unlink_locked(struct thread_start *t)
+{
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    } else {
+        threads = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    }
+}
+
+static void thread_unlink(struct thread_start *t)
+{
+    pthread_mutex_lock(&threads_lock);
+    thread_unlink_locked(t);
+    pthread_mutex_unlock(&threads_lock);
+}
+
+static void thread_link(struct thread_start *t)
+{
+    pthread_mutex_lock(&threads_lock);
+    t->next = threads;
+    if (threads != NULL) {
+        threads->prev = t;
+    }
+    threads = t;
+    pthread_mutex_unlock(&threads_lock);
+}
+
+static void thread_ended(void *value)
+{
+    struct thread_start *t = value;
+    thread_unlink(t);
+    thread_record_free(t);
+}
+
+static void thread_key_make(void)
+{
+    void *sym = next_symbol("pthread_create");
+    memcpy(&next_pthread_create, &sym, sizeof sym);
+    if (pthread_key_create(&thread_key, thread_ended) != 0) {
+        thread_key = (pthread_key_t)-1;
+    }
+}
+
+static void *thread_begins(void *arg)
+{
+    struct thread_start *t = arg;
+    t->self = pthread_self();
+    int was_inside = entry_inside;
+    entry_inside = 1; /* a key past the first 32 makes glibc allocate: cebox's own */
+    (void)pthread_setspecific(thread_key, t);
+    entry_inside = was_inside;
+    return t->fn(t->arg);
+}
+
+/* A forked child: the threads that did not fork are gone, and so are
+ * their stacks. */
+static void threads_forked(void)
+{
+    pthread_t me = pthread_self();
+    pthread_mutex_lock(&threads_lock);
+    for (struct thread_start *t = threads, *next; t != NULL; t = next) {
+        next = t->next;
+        if (t->self == 0 || !pthread_equal(t->self, me)) {
+            thread_unlink_locked(t);
+            thread_record_free(t);
+        }
+    }
+    pthread_mutex_unlock(&threads_lock);
+}
+
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    pthread_once(&thread_key_once, thread_key_make);
+    if (next_pthread_create == NULL) {
+        return EAGAIN; /* no libc below: nothing can start a thread */
+    }
+    if (entry_inside || !boxed_process() || thread_key == (pthread_key_t)-1) {
+        return next_pthread_create(thread, attr, fn, arg);
+    }
+    int saved = errno;
+    struct cebox_core *core = boxed_core();
+    occupancy_check_loaded(core);
+    errno = saved;
+    if (!core->settings.occupy || core->settings.stack_size == 0) {
+        return next_pthread_create(thread, attr, fn, arg); /* stacks take nothing: no record */
+    }
+    struct thread_start *t = meta_alloc(sizeof *t);
+    if (t == NULL) {
+        errno = saved;
+        return next_pthread_create(thread, attr, fn, arg); /* cebox's bookkeeping: never the program's loss */
+    }
+    *t = (struct thread_start){.fn = fn, .arg = arg};
+    int err = occupancy_stack_reserve(core, &t->stack);
+    if (err == 0) {
+        thread_link(t);
+        err = next_pthread_create(thread, attr, thread_begins, t);
+        if (err != 0) {
+            thread_unlink(t);
+        }
+    }
+    if (err != 0) {
+        thread_record_free(t);
+    }
+    errno = saved;
+    return err;
+}
+
 /* ---- the fatal signals' actions (record/fatal.c keeps the program's) ---- */
 
 static fatal_sigaction_fn next_sigaction;
@@ -1535,6 +1701,7 @@ static void before_exit_summary(void)
     }
     struct ctx c;
     if (enter_mapping(&c)) {
+        occupancy_check_loaded(c.p->core); /* the summary counts what is loaded now */
         leave(&c, 0);
     }
 }
@@ -1544,6 +1711,8 @@ static void before_exit_summary(void)
 static void before_fork(void)
 {
     struct cebox_core *core = core_get();
+    pthread_mutex_lock(&threads_lock);
+    occupancy_lock();
     pthread_mutex_lock(&amap.lock);
     heap_lock_all();
     slot_lock(core->slot);
@@ -1555,6 +1724,8 @@ static void after_fork(void)
     slot_unlock(core->slot);
     heap_unlock_all();
     pthread_mutex_unlock(&amap.lock);
+    occupancy_unlock();
+    pthread_mutex_unlock(&threads_lock);
 }
 
 static void after_fork_child(void)
@@ -1571,6 +1742,7 @@ static void after_fork_child(void)
     slot_publish_map(core->slot); /* the child's new row of the session starts empty */
     execnote_forked();
     core_restart_watcher();
+    threads_forked(); /* the child's slot loses the stacks of the threads it lacks */
 }
 
 /* Refused pointers from the heap: one line each (the first few). */
@@ -1589,7 +1761,7 @@ __attribute__((constructor(101))) static void preload_start(void)
         return; /* --only: out of the box, and the environment passed on as it is */
     }
     entry_inside = 1;
-    struct cebox_core *core = core_get();
+    struct cebox_core *core = boxed_core();
     if (!core->settings.follow) {
         /* --no-follow: programs this one starts run without cebox, and
          * cebox run hears of an exec. */

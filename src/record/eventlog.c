@@ -27,6 +27,7 @@
 #include "core.h"
 #include "memstate.h"
 #include "meta.h"
+#include "occupancy.h"
 #include "os.h"
 #include "record/leaks.h"
 #include "record/ownfd.h"
@@ -332,6 +333,39 @@ static void warn_unwritable_locked(const struct cebox_core *core)
     }
 }
 
+/* One occupancy record per entry; false when a write failed. */
+static bool occupant_records_locked(const struct occupancy_entry *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct log_enc e;
+        log_enc_begin(&e, lg.rec, REC_BUF_SIZE, LOG_REC_OCCUPANT);
+        log_put_u8(&e, (uint8_t)list[i].kind);
+        log_put_u8(&e, list[i].xip);
+        log_put_u32(&e, list[i].first_block);
+        log_put_u32(&e, list[i].blocks);
+        log_put_u32(&e, list[i].pages);
+        put_cstr(&e, list[i].name);
+        if (!emit_locked(&e)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The image, main stack and libraries in the slot (occupancy.c), one
+ * record each, after the module map: what the slot held when the file was
+ * begun (libraries loaded later are in the summary's counts only). */
+static void occupants_locked(void)
+{
+    struct occupancy_entry list[16];
+    size_t n;
+    for (size_t from = 0; (n = occupancy_list(from, list, sizeof list / sizeof list[0])) != 0; from += n) {
+        if (!occupant_records_locked(list, n)) {
+            return;
+        }
+    }
+}
+
 /* Starts the records of the current file: the header and the module map;
  * every stack is written again before its next use. */
 static void begin_file_locked(struct cebox_core *core)
@@ -344,6 +378,7 @@ static void begin_file_locked(struct cebox_core *core)
     lg.generation++;
     header_locked(core, lg.forked);
     scan_modules_locked();
+    occupants_locked();
 }
 
 /* Is the log still open on this process's file?  Opened again when the
@@ -732,6 +767,19 @@ void eventlog_end(const struct eventlog_ending *end, bool in_signal)
     errno = saved;
 }
 
+/* The summary's occupancy fields (LOG-FORMAT.md: after cebox's own memory). */
+static void put_occupancy(struct log_enc *e, const struct run_summary *s)
+{
+    const uint32_t counts[] = {s->image_blocks, s->xip_dlls, s->xip_dll_blocks, s->ram_dlls, s->ram_dll_blocks,
+                               s->stack_blocks, s->peak_stacks, s->threads_refused, s->occupants_refused};
+    log_put_u64(e, s->slot_base);
+    log_put_u64(e, s->peak_committed_image_pages);
+    log_put_u64(e, s->peak_committed_stack_pages);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        log_put_u32(e, counts[i]);
+    }
+}
+
 void eventlog_exit(const struct run_summary *s, bool in_signal)
 {
     int saved = errno;
@@ -794,6 +842,7 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
         log_put_u64(&e, s->peak_committed_heap_pages);
         log_put_u64(&e, s->own_meta_bytes);
         log_put_u64(&e, s->own_mapped_peak);
+        put_occupancy(&e, s);
         emit_locked(&e);
         pthread_mutex_unlock(&lg.lock);
     }

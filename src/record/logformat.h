@@ -41,6 +41,7 @@ enum log_record {
     LOG_REC_GROWTH = 10, /* --leaks: live bytes of the top allocation sites at one moment */
     LOG_REC_PEAK = 11,   /* --leaks: the live set by site at the heap's peak */
     LOG_REC_PINNING = 12, /* --leaks: the sites whose blocks pin heap regions and pages */
+    LOG_REC_OCCUPANT = 14, /* an image, DLL or stack reservation in the slot (occupancy.c) */
 };
 
 /* Records 10, 11 and 12 share one layout (docs/LOG-FORMAT.md): u8 nhead,

@@ -47,6 +47,36 @@ uint64_t run_summary_failures(const struct run_summary *s)
 
 typedef unsigned long long ull;
 
+static const char *plural(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* Where the slot is (a device's place: below 2 GB) and what the image,
+ * DLLs and stacks took in it. */
+static size_t occupancy_line(const struct run_summary *s, char *buf, size_t n, size_t cap)
+{
+    bool device = s->slot_base + (uint64_t)s->blocks * s->granularity <= 0x80000000u;
+    const char *where = device ? "below 2 GB, as on a device" : "above 2 GB: no device range of its size was free";
+    if (s->image_blocks + s->xip_dll_blocks + s->ram_dll_blocks + s->stack_blocks + s->occupants_refused == 0) {
+        return append(buf, n, cap, "cebox:   slot at %#llx (%s)\n", (ull)s->slot_base, where); /* --occupy no */
+    }
+    n = append(buf, n, cap, "cebox:   slot at %#llx (%s): image %u block%s, DLLs %u XIP (data, %u block%s) and %u in RAM "
+               "(%u block%s), stacks %u block%s each (peak %u)",
+               (ull)s->slot_base, where,
+               (unsigned)s->image_blocks, plural(s->image_blocks), (unsigned)s->xip_dlls,
+               (unsigned)s->xip_dll_blocks, plural(s->xip_dll_blocks), (unsigned)s->ram_dlls,
+               (unsigned)s->ram_dll_blocks, plural(s->ram_dll_blocks), (unsigned)s->stack_blocks,
+               plural(s->stack_blocks), (unsigned)s->peak_stacks);
+    if (s->threads_refused != 0) {
+        n = append(buf, n, cap, "; threads refused for want of a stack block: %u", (unsigned)s->threads_refused);
+    }
+    if (s->occupants_refused != 0) {
+        n = append(buf, n, cap, "; found no room: %u", (unsigned)s->occupants_refused);
+    }
+    return append(buf, n, cap, "\n");
+}
+
 size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
                           char *buf, size_t cap)
 {
@@ -63,12 +93,22 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
                run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
                run_summary_bytes(b, sizeof b, s->peak_committed_pages * s->page_size));
+    if (s->occupancy_known) {
+        n = occupancy_line(s, buf, n, cap);
+    }
     if (s->kinds_known && s->peak_committed_pages != 0) {
         uint64_t heap = s->peak_committed_heap_pages;
-        uint64_t mapped = s->peak_committed_pages > heap ? s->peak_committed_pages - heap : 0;
-        n = append(buf, n, cap, "cebox:   slot committed at its peak: heap %s, mappings and VirtualAlloc %s\n",
+        uint64_t others = heap + s->peak_committed_image_pages + s->peak_committed_stack_pages;
+        uint64_t mapped = s->peak_committed_pages > others ? s->peak_committed_pages - others : 0;
+        n = append(buf, n, cap, "cebox:   slot committed at its peak: heap %s, mappings and VirtualAlloc %s",
                    run_summary_bytes(a, sizeof a, heap * s->page_size),
                    run_summary_bytes(b, sizeof b, mapped * s->page_size));
+        if (s->occupancy_known) {
+            n = append(buf, n, cap, ", image and DLLs %s, stacks %s",
+                       run_summary_bytes(a, sizeof a, s->peak_committed_image_pages * s->page_size),
+                       run_summary_bytes(b, sizeof b, s->peak_committed_stack_pages * s->page_size));
+        }
+        n = append(buf, n, cap, "\n");
     }
     if (s->headroom_known) {
         n = append(buf, n, cap, "cebox:   headroom: smallest largest free run %u blocks (%s), peak %u blocks reserved\n",

@@ -56,6 +56,15 @@ struct run_summary {
      * at exit and from logs that hold it. */
     bool own_known;
     uint64_t own_meta_bytes, own_mapped_peak;
+    /* Where the slot is and what the process's occupants took in it
+     * (occupancy.c): its image, DLLs and stacks, their share of
+     * peak_committed_pages, threads refused for want of a stack block.
+     * Known at exit and from logs that hold it. */
+    bool occupancy_known;
+    uint64_t slot_base;
+    uint64_t peak_committed_image_pages, peak_committed_stack_pages;
+    uint32_t image_blocks, xip_dlls, xip_dll_blocks, ram_dlls, ram_dll_blocks;
+    uint32_t stack_blocks, peak_stacks, threads_refused, occupants_refused;
 };
 
 /* What the summary says after the numbers about the call stacks. */

@@ -21,6 +21,7 @@
 #include "record/ownfd.h"
 #include "heap/heap.h"
 #include "meta.h"
+#include "occupancy.h"
 #include "os.h"
 #include "record/eventlog.h"
 #include "record/leaks.h"
@@ -42,6 +43,26 @@ static struct mapped outside, own;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* A forked child is a new process: its summary counts its own events. */
+/* Where the slot is and what the image, DLLs and stacks took (occupancy.c). */
+static void note_occupancy(struct run_summary *out, struct cebox_core *core, const struct slot_stats *ss)
+{
+    struct occupancy_stats os;
+    occupancy_get_stats(&os);
+    out->occupancy_known = true;
+    out->slot_base = slot_base(core->slot);
+    out->peak_committed_image_pages = ss->image_pages_at_peak;
+    out->peak_committed_stack_pages = ss->stack_pages_at_peak;
+    out->image_blocks = os.image_blocks;
+    out->xip_dlls = os.xip_dlls;
+    out->xip_dll_blocks = os.xip_dll_blocks;
+    out->ram_dlls = os.ram_dlls;
+    out->ram_dll_blocks = os.ram_dll_blocks;
+    out->stack_blocks = os.peak_stacks != 0 ? os.stack_blocks : 0;
+    out->peak_stacks = os.peak_stacks;
+    out->threads_refused = os.threads_refused;
+    out->occupants_refused = os.refused;
+}
+
 static void forked_child(void)
 {
     for (int i = 0; i < LOG_API_COUNT; i++) {
@@ -186,6 +207,7 @@ static void collect(struct cebox_core *core, struct run_summary *out, bool locks
         out->peak_committed_pages = ss.peak_committed_pages;
         out->kinds_known = true;
         out->peak_committed_heap_pages = ss.heap_pages_at_peak;
+        note_occupancy(out, core, &ss);
         out->fail_exhausted = ss.fail_exhausted;
         out->fail_fragmented = ss.fail_fragmented;
         out->fail_ram = ss.fail_ram;

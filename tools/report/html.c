@@ -408,6 +408,9 @@ static const struct kind kinds[] = {
     {'L', "large heap item", "#e07b22"},
     {'R', "VirtualAlloc/mmap, reserved", "#b7e0b0"},
     {'C', "VirtualAlloc/mmap, committed", "#2e9a3e"},
+    {'E', "the program's image", "#7a4fb5"},
+    {'D', "a DLL (XIP data or RAM DLL)", "#b08cd8"},
+    {'S', "a thread's stack", "#c9a227"},
 };
 static const struct kind unknown_kind = {'?', "unknown", "#d33c8c"};
 

@@ -147,6 +147,25 @@ static int read_module(struct lr_log *log, struct lr_process *p, struct log_dec 
     return 0;
 }
 
+static int read_occupant(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_occupant o;
+    memset(&o, 0, sizeof o);
+    o.kind = (char)log_get_u8(d);
+    o.xip = log_get_u8(d) != 0;
+    o.first_block = log_get_u32(d);
+    o.blocks = log_get_u32(d);
+    o.pages = log_get_u32(d);
+    const char *name;
+    size_t len = log_get_str(d, &name);
+    if (d->short_read) {
+        return too_short(log, "occupant");
+    }
+    o.name = xstrndup(name, len);
+    APPEND(p->occupants, p->noccupants, o);
+    return 0;
+}
+
 /* The module holding ip now: the latest record whose range covers it (an
  * object loaded where an unloaded one was supersedes it). */
 static int module_of(const struct lr_process *p, uint64_t ip)
@@ -313,6 +332,21 @@ static void copy_field(char *dst, size_t cap, struct log_dec *d)
     dst[n] = '\0';
 }
 
+/* The summary's occupancy fields (LOG-FORMAT.md), in put_occupancy's order. */
+static void get_occupancy(struct log_dec *d, struct run_summary *s)
+{
+    uint32_t *const counts[] = {&s->image_blocks, &s->xip_dlls, &s->xip_dll_blocks, &s->ram_dlls,
+                                &s->ram_dll_blocks, &s->stack_blocks, &s->peak_stacks, &s->threads_refused,
+                                &s->occupants_refused};
+    s->occupancy_known = true;
+    s->slot_base = log_get_u64(d);
+    s->peak_committed_image_pages = log_get_u64(d);
+    s->peak_committed_stack_pages = log_get_u64(d);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        *counts[i] = log_get_u32(d);
+    }
+}
+
 static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec *d)
 {
     struct run_summary s;
@@ -370,6 +404,9 @@ static int read_summary(struct lr_log *log, struct lr_process *p, struct log_dec
         s.own_known = true;
         s.own_meta_bytes = log_get_u64(d);
         s.own_mapped_peak = log_get_u64(d);
+    }
+    if (d->pos < d->len) {
+        get_occupancy(d, &s);
     }
     if (d->short_read) {
         return too_short(log, "summary");
@@ -538,6 +575,7 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_GROWTH: r = read_growth(log, p, &d); break;
         case LOG_REC_PEAK: r = read_last(log, p, &d, &p->peak, &p->has_peak); break;
         case LOG_REC_PINNING: r = read_last(log, p, &d, &p->pinning, &p->has_pinning); break;
+        case LOG_REC_OCCUPANT: r = read_occupant(log, p, &d); break;
         default: break; /* a record of a newer writer: skipped */
         }
         if (r != 0) {
@@ -611,6 +649,10 @@ void logread_free(struct lr_log *log)
         free(p->growth);
         free(p->peak.sites);
         free(p->pinning.sites);
+        for (size_t o = 0; o < p->noccupants; o++) {
+            free(p->occupants[o].name);
+        }
+        free(p->occupants);
     }
     free(log->procs);
     free(log->path);

@@ -83,6 +83,14 @@ struct lr_sites {
     size_t n;
 };
 
+/* An image, DLL or stack reservation in the slot (the OCCUPANT record). */
+struct lr_occupant {
+    char kind;          /* 'E' image, 'D' DLL, 'S' stack */
+    bool xip;           /* a DLL's writable data only */
+    uint32_t first_block, blocks, pages;
+    char *name;
+};
+
 /* How the process ended (the END record). */
 struct lr_end {
     unsigned how;       /* enum log_end_how */
@@ -117,6 +125,8 @@ struct lr_process {
     size_t nmaps;
     struct log_sample *samples; /* the timeline, by time; time_ns since the log started */
     size_t nsamples;
+    struct lr_occupant *occupants; /* what the slot held when the log was begun */
+    size_t noccupants;
     bool has_summary;
     struct run_summary summary;
     struct lr_leak *leaks;

@@ -456,6 +456,30 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
     }
 }
 
+/* What the slot held when the log was begun (the OCCUPANT records): one
+ * line per image, DLL and stack, with its blocks. */
+static void text_occupants(FILE *out, const struct lr_process *p)
+{
+    if (p->noccupants == 0) {
+        return;
+    }
+    fprintf(out, "slot at the start: %zu occupant%s (image, DLLs, main stack)\n", p->noccupants,
+            p->noccupants == 1 ? "" : "s");
+    for (size_t i = 0; i < p->noccupants; i++) {
+        const struct lr_occupant *o = &p->occupants[i];
+        char where[48];
+        if (o->blocks > 1) {
+            snprintf(where, sizeof where, "blocks %u-%u", (unsigned)o->first_block,
+                     (unsigned)(o->first_block + o->blocks - 1));
+        } else {
+            snprintf(where, sizeof where, "block %u", (unsigned)o->first_block);
+        }
+        fprintf(out, "  %c %s, %u page%s committed  %s%s\n", o->kind, where, (unsigned)o->pages,
+                o->pages == 1 ? "" : "s", o->name,
+                o->xip ? " (XIP: its writable data)" : o->kind == 'D' ? " (RAM DLL)" : "");
+    }
+}
+
 static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log *log, const struct lr_process *p,
                          struct site *sites, size_t nsites, const struct leaks *lk)
 {
@@ -486,6 +510,7 @@ static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log 
     }
     text_ending(out, p, lk);
     siteviews_text(out, sym, p);
+    text_occupants(out, p);
     timeline_text(out, p);
     slotmaps_text(out, p);
     if (p->nfailures == 0) {
@@ -553,10 +578,20 @@ static void json_summary_kinds(FILE *out, const struct run_summary *s)
 {
     if (s->kinds_known) {
         uint64_t heap = s->peak_committed_heap_pages, all = s->peak_committed_pages;
+        uint64_t others = heap + s->peak_committed_image_pages + s->peak_committed_stack_pages;
         fprintf(out, "\"peak_committed_heap_bytes\": %" PRIu64 ", \"peak_committed_mapped_bytes\": %" PRIu64 ", ",
-                heap * s->page_size, (all > heap ? all - heap : 0) * s->page_size);
+                heap * s->page_size, (all > others ? all - others : 0) * s->page_size);
     } else {
         fputs("\"peak_committed_heap_bytes\": null, \"peak_committed_mapped_bytes\": null, ", out);
+    }
+    if (s->occupancy_known) {
+        fprintf(out,
+                "\"slot_base\": %" PRIu64 ", \"peak_committed_image_bytes\": %" PRIu64
+                ", \"peak_committed_stack_bytes\": %" PRIu64 ", ",
+                s->slot_base, s->peak_committed_image_pages * s->page_size,
+                s->peak_committed_stack_pages * s->page_size);
+    } else {
+        fputs("\"slot_base\": null, \"peak_committed_image_bytes\": null, \"peak_committed_stack_bytes\": null, ", out);
     }
     if (s->own_known) {
         fprintf(out, "\"own_meta_bytes\": %" PRIu64 ", \"own_mapped_peak_bytes\": %" PRIu64 ", ", s->own_meta_bytes,
@@ -564,6 +599,21 @@ static void json_summary_kinds(FILE *out, const struct run_summary *s)
     } else {
         fputs("\"own_meta_bytes\": null, \"own_mapped_peak_bytes\": null, ", out);
     }
+}
+
+/* "occupants": the OCCUPANT records, in order. */
+static void json_occupants(FILE *out, const struct lr_process *p)
+{
+    fputs(", \"occupants\": [", out);
+    for (size_t i = 0; i < p->noccupants; i++) {
+        const struct lr_occupant *o = &p->occupants[i];
+        fprintf(out, "%s{\"kind\": \"%s\", \"first_block\": %u, \"blocks\": %u, \"committed_pages\": %u, \"name\": ",
+                i == 0 ? "" : ", ", o->kind == 'E' ? "image" : o->kind == 'S' ? "stack" : o->xip ? "xip-dll" : "ram-dll",
+                (unsigned)o->first_block, (unsigned)o->blocks, (unsigned)o->pages);
+        report_json_str(out, o->name);
+        fputs("}", out);
+    }
+    fputs("]", out);
 }
 
 static void json_summary(FILE *out, const struct lr_process *p)
@@ -778,6 +828,7 @@ static void json_process(FILE *out, struct symbolizer *sym, const struct lr_log 
     siteviews_json(out, sym, p);
     timeline_json(out, p);
     slotmaps_json(out, p);
+    json_occupants(out, p);
     fputs("}", out);
 }
 

@@ -38,7 +38,7 @@ void slotmaps_print(FILE *out, const char *cells, uint64_t granularity)
 void slotmaps_legend(FILE *out, uint64_t granularity)
 {
     fprintf(out, "(slot map: one character per %" PRIu64 " KB block: - block 0, . free, R reserved, C committed, "
-                 "H heap region, L large heap item; a capital starts each reservation, its other blocks in "
+                 "H heap region, L large heap item, E image, D DLL, S stack; a capital starts each reservation, its other blocks in "
                  "lower case: \"LllLl\" is two large items)\n",
             granularity / 1024);
 }
