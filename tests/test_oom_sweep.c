@@ -931,12 +931,9 @@ static void event_log(void **state)
     unsetenv("CEBOX_STACK_DEPTH");
 }
 
-/* One test per profile, its state the profile. */
-#define PER_PROFILE(f)                                                               \
-    {#f " ce3", f, NULL, NULL, (void *)&profiles[0]}, {#f " ce5", f, NULL, NULL, (void *)&profiles[1]}, \
-    {                                                                                \
-        #f " ce6", f, NULL, NULL, (void *)&profiles[2]                               \
-    }
+/* One test per profile, its state the profile (named so in profiles[]). */
+#define ON_PROFILE(f, i) {#f " ce" #i, f, NULL, NULL, (void *)&profiles[i == 3 ? 0 : i == 5 ? 1 : 2]}
+#define PER_PROFILE(f) ON_PROFILE(f, 3), ON_PROFILE(f, 5), ON_PROFILE(f, 6)
 
 int main(void)
 {

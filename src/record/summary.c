@@ -319,6 +319,31 @@ static size_t append_line(char *buf, size_t len, size_t cap, const char *line)
     return len < cap ? len : cap - 1;
 }
 
+/* The sites left once the default suppressions took theirs. */
+struct leak_tally {
+    uint64_t bytes[LEAK_KINDS], blocks[LEAK_KINDS];
+    uint64_t suppressed[2]; /* bytes, blocks */
+    const struct leak_site *top[LEAK_KINDS]; /* most bytes of each kind, or NULL */
+};
+
+static void tally_sites(const struct leak_report *r, bool in_signal, struct leak_tally *y)
+{
+    memset(y, 0, sizeof *y);
+    for (size_t i = 0; i < r->nsites; i++) {
+        const struct leak_site *t = &r->sites[i];
+        if (suppressed_by_default(t, in_signal)) {
+            y->suppressed[0] += t->bytes;
+            y->suppressed[1] += t->blocks;
+            continue;
+        }
+        y->bytes[t->kind] += t->bytes;
+        y->blocks[t->kind] += t->blocks;
+        if (y->top[t->kind] == NULL || t->bytes > y->top[t->kind]->bytes) {
+            y->top[t->kind] = t;
+        }
+    }
+}
+
 /* The leak lines of the printed summary: the sites the default
  * suppressions take are counted as suppressed, as cebox report counts
  * them, and the rest by kind with the top site of each; `log`: the event
@@ -326,34 +351,21 @@ static size_t append_line(char *buf, size_t len, size_t cap, const char *line)
 static size_t format_leaks(const struct leak_report *r, bool in_signal, const char *log, char *buf, size_t len,
                            size_t cap)
 {
-    uint64_t bytes[LEAK_KINDS] = {0}, blocks[LEAK_KINDS] = {0}, suppressed[2] = {0, 0};
-    const struct leak_site *top_site[LEAK_KINDS] = {NULL};
-    for (size_t i = 0; i < r->nsites; i++) {
-        const struct leak_site *t = &r->sites[i];
-        if (suppressed_by_default(t, in_signal)) {
-            suppressed[0] += t->bytes;
-            suppressed[1] += t->blocks;
-            continue;
-        }
-        bytes[t->kind] += t->bytes;
-        blocks[t->kind] += t->blocks;
-        if (top_site[t->kind] == NULL || t->bytes > top_site[t->kind]->bytes) {
-            top_site[t->kind] = t;
-        }
-    }
+    struct leak_tally y;
+    tally_sites(r, in_signal, &y);
     char tops[LEAK_KINDS][160];
     const char *top[LEAK_KINDS] = {NULL};
     bool all_named = true;
     for (int k = 0; k < LEAK_KINDS; k++) {
-        const struct leak_site *t = top_site[k];
+        const struct leak_site *t = y.top[k];
         if (t != NULL && t->depth != 0) {
             bool named;
             top[k] = describe_ip(tops[k], sizeof tops[k], t->ips[0], in_signal, &named);
             all_named = all_named && named;
         }
     }
-    len = run_summary_leaks(bytes, blocks, top, suppressed, buf, len, cap);
-    if (blocks[LEAK_DEFINITE] + blocks[LEAK_INDIRECT] + blocks[LEAK_POSSIBLE] + blocks[LEAK_REACHABLE] == 0) {
+    len = run_summary_leaks(y.bytes, y.blocks, top, y.suppressed, buf, len, cap);
+    if (y.blocks[LEAK_DEFINITE] + y.blocks[LEAK_INDIRECT] + y.blocks[LEAK_POSSIBLE] + y.blocks[LEAK_REACHABLE] == 0) {
         len = append_line(buf, len, cap, "cebox:   leaks: none\n");
     } else if (!all_named && log[0] != '\0') {
         len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,
