@@ -73,6 +73,14 @@ if grep -q "^cebox:   definitely lost: 16 bytes in 1 block; most at leaky+0x" "$
 else
     bad "the exit summary has a line per kind with its top site"; sed 's/^/#   /' "$TMP/struct.err"
 fi
+# ... and says where the whole stacks are: the report of the log it names
+# has the static function the summary could only give as an offset
+log=$(sed -n 's/^cebox:   leak stacks in full (static functions, files and lines): cebox report //p' "$TMP/struct.err")
+if [ -n "$log" ] && [ -f "$log" ] && "$CEBOX" report "$log" | grep -q "leak_record at .*leaky.c:[0-9]*$"; then
+    ok "the exit summary names the log whose report has the static functions"
+else
+    bad "the exit summary names the log whose report has the static functions"; sed 's/^/#   /' "$TMP/struct.err"
+fi
 "$CEBOX" report "$TMP/struct" > "$TMP/struct.text"
 if grep -q "^leak 1: indirectly lost, 40 bytes in 1 block (charged 48 bytes)" "$TMP/struct.text" &&
     grep -q "name_record at .*leaky.c:[0-9]*$" "$TMP/struct.text"; then
@@ -97,6 +105,18 @@ run printf
 expect "printf only: no leak (its stdio buffer counted as suppressed)" printf \
     'leaks(procs[0]) == [] and totals(procs[0])["suppressed"][1] >= 1 and
      all(totals(procs[0])[k] == (0, 0) for k in ("definite", "indirect", "possible", "reachable"))'
+# The exit summary applies the same default suppressions: its leak lines
+# are the report's, and none is a kind of leak.
+leak_lines='^cebox:   \(suppressed\|definitely lost\|indirectly lost\|possibly lost\|still reachable\|leaks\):'
+grep "$leak_lines" "$TMP/printf.err" > "$TMP/printf.summary"
+"$CEBOX" report "$TMP/printf" | grep "$leak_lines" > "$TMP/printf.reported"
+if grep -q "^cebox:   leaks: none$" "$TMP/printf.summary" && grep -q "^cebox:   suppressed: " "$TMP/printf.summary" &&
+    ! grep -q "lost\|reachable" "$TMP/printf.summary" && cmp -s "$TMP/printf.summary" "$TMP/printf.reported"; then
+    ok "printf only: the exit summary says nothing leaked (stdio's buffer suppressed), as the report does"
+else
+    bad "printf only: the exit summary says nothing leaked (stdio's buffer suppressed), as the report does"
+    sed 's/^/#   summary: /' "$TMP/printf.summary"; sed 's/^/#   report: /' "$TMP/printf.reported"
+fi
 run fork
 expect "a forked child: its 56 bytes at child_leak in its own log; the parent loses nothing" fork \
     'sorted((p["forked"], leaks(p)) for p in procs) == [(False, []), (True, [("definite", 56, 64, 1, "child_leak")])]'

@@ -45,8 +45,36 @@
 #define PAGE 4096u
 #define BLOCK 0x10000u
 #define MB (1024u * 1024u)
-#define LARGE_ITEM 100000u /* >= 98,280 bytes: a reservation of its own */
-#define MAX_N 200          /* no operation makes this many allocations */
+#define MAX_N 200 /* no operation makes this many allocations */
+
+/* ---- the profile under the sweep ----
+ *
+ * Every test but the stack table's runs once per profile; what differs is
+ * the heap's geometry, which the heap operations are sized by. */
+
+struct profile {
+    const char *name;
+    size_t large;       /* an item with a reservation of its own */
+    size_t medium;      /* an item still inside a region, for the resizes */
+    size_t region_item; /* per_region of these fill a region: one more needs a new one */
+    unsigned per_region;
+    unsigned index_regions; /* regions the heap's per-region index holds before it grows */
+    bool lma;               /* has a Large Memory Area */
+};
+
+static const struct profile profiles[] = {
+    /* 0x60000-byte regions, 8-byte headers; large items from 0x30000 */
+    {"ce3", 200000, 20000, 0x8000, 11, 8, true},
+    /* 0x2F000-byte regions, 8-byte headers; large items from 98,280 bytes */
+    {"ce5", 100000, 20000, 0x8000, 5, 4, true},
+    /* 60 KB regions of 32-byte blocks (19 of them the heap's header);
+     * large items from 513 blocks */
+    {"ce6", 100000, 8000, 0x2000, 7, 4, false},
+};
+
+static const struct profile *prof; /* the one the current test runs */
+
+#define LARGE_ITEM (prof->large)
 
 /* ---- the box and what "nothing lost" compares ---- */
 
@@ -340,6 +368,10 @@ static const struct op virtual_ops[] = {
      protect_back, release_p, false},
     {"VirtualQuery", LOG_API_COUNT, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_committed, run_query, nothing,
      release_p, false},
+};
+
+/* Under the profiles with a Large Memory Area (not ce6). */
+static const struct op lma_ops[] = {
     /* The LMA page array is the one piece of bookkeeping a reservation
      * needs: CE fails that request with ERROR_OUTOFMEMORY. */
     {"Large Memory Area reserve", LOG_API_VIRTUALALLOC, ERROR_OUTOFMEMORY, 1, nothing, run_lma_reserve,
@@ -348,6 +380,17 @@ static const struct op virtual_ops[] = {
      run_commit, decommit_p, release_p, false},
 };
 
+#define COUNT(a) (sizeof(a) / sizeof(a)[0])
+
+/* A fresh core under the profile of the test (`state`, set by
+ * PER_PROFILE). */
+static void begin_profile(void **state)
+{
+    prof = *state;
+    fresh(prof->name);
+    print_message("profile %s\n", prof->name);
+}
+
 static void sweep_all(const struct op *ops, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -355,13 +398,14 @@ static void sweep_all(const struct op *ops, size_t n)
     }
 }
 
+/* (ce3 honours MEM_TOP_DOWN; ce6 has no Large Memory Area and a 2 GB
+ * slot) */
 static void virtual_memory(void **state)
 {
-    (void)state;
-    const char *profiles[] = {"ce5", "ce3"}; /* ce3 honours MEM_TOP_DOWN */
-    for (size_t i = 0; i < 2; i++) {
-        fresh(profiles[i]);
-        sweep_all(virtual_ops, sizeof virtual_ops / sizeof virtual_ops[0]);
+    begin_profile(state);
+    sweep_all(virtual_ops, COUNT(virtual_ops));
+    if (prof->lma) {
+        sweep_all(lma_ops, COUNT(lma_ops));
     }
 }
 
@@ -417,31 +461,6 @@ static bool run_heap_alloc_large(struct fixture *f)
     return heap_alloc_into(f, LARGE_ITEM);
 }
 
-/* A heap whose first region (0x2F000 bytes) holds five 32 KB items: a
- * sixth needs a new region. */
-static void prepare_full_region(struct fixture *f)
-{
-    prepare_heap(f);
-    for (int i = 0; i < 5; i++) {
-        assert_non_null(HeapAlloc(f->heap, 0, 0x8000));
-    }
-}
-
-/* Four full regions: the fifth outgrows the heap's per-region trees, which
- * start with room for four. */
-static void prepare_four_regions(struct fixture *f)
-{
-    prepare_heap(f);
-    for (int i = 0; i < 4 * 5; i++) {
-        assert_non_null(HeapAlloc(f->heap, 0, 0x8000));
-    }
-}
-
-static bool run_heap_alloc_region(struct fixture *f)
-{
-    return heap_alloc_into(f, 0x8000);
-}
-
 static void *reservation_of(const void *p)
 {
     MEMORY_BASIC_INFORMATION m;
@@ -449,23 +468,70 @@ static void *reservation_of(const void *p)
     return m.AllocationBase;
 }
 
-/* The new region is then used like any other: it takes four more items
- * (committing its tail, pass 2), not yet another region.  (A heap whose
- * per-region trees were left half grown by a failure loses sight of it.) */
-static bool run_heap_alloc_fifth(struct fixture *f)
+/* A heap with `regions` full regions: each holds per_region items, the
+ * next needs a new region (checked, so that the geometry above stays
+ * true). */
+static void fill_regions(struct fixture *f, unsigned regions)
 {
-    if (!heap_alloc_into(f, 0x8000)) {
-        return false;
-    }
-    void *next[4];
-    for (int i = 0; i < 4; i++) {
-        next[i] = HeapAlloc(f->heap, 0, 0x8000);
-        assert_non_null(next[i]);
-        if (reservation_of(next[i]) != reservation_of(f->q)) {
-            fail_msg("HeapAlloc fifth region: item %d after it went to another region", i + 2);
+    prepare_heap(f);
+    void *first = NULL;
+    for (unsigned i = 0; i < regions * prof->per_region; i++) {
+        void *p = HeapAlloc(f->heap, 0, prof->region_item);
+        assert_non_null(p);
+        if (i % prof->per_region == 0) {
+            assert_true(first == NULL || reservation_of(p) != reservation_of(first));
+            first = p;
+        } else if (reservation_of(p) != reservation_of(first)) {
+            fail_msg("%s: item %u of a region went to another one", prof->name, i % prof->per_region);
         }
     }
-    for (int i = 0; i < 4; i++) {
+    f->p = first; /* an item of the last full region */
+}
+
+static void prepare_full_region(struct fixture *f)
+{
+    fill_regions(f, 1);
+}
+
+/* As many full regions as the heap's per-region index starts with room
+ * for (the max-trees of ce5 and ce6: four, ce3's chain: eight): the next
+ * one outgrows it. */
+static void prepare_full_index(struct fixture *f)
+{
+    fill_regions(f, prof->index_regions);
+}
+
+static bool run_heap_alloc_region(struct fixture *f)
+{
+    if (!heap_alloc_into(f, prof->region_item)) {
+        return false;
+    }
+    if (reservation_of(f->q) == reservation_of(f->p)) {
+        fail_msg("%s: item %u went into the full region", prof->name, prof->per_region + 1);
+    }
+    return true;
+}
+
+/* The new region is then used like any other: it takes the rest of a
+ * region's items (on ce5 committing its tail, pass 2), not yet another
+ * region.  (A heap whose per-region index was left half grown by a failure
+ * loses sight of it.) */
+static bool run_heap_alloc_past_index(struct fixture *f)
+{
+    if (!run_heap_alloc_region(f)) {
+        return false;
+    }
+    void *next[16];
+    unsigned rest = prof->per_region - 1;
+    assert_true(rest <= sizeof next / sizeof next[0]);
+    for (unsigned i = 0; i < rest; i++) {
+        next[i] = HeapAlloc(f->heap, 0, prof->region_item);
+        assert_non_null(next[i]);
+        if (reservation_of(next[i]) != reservation_of(f->q)) {
+            fail_msg("HeapAlloc past the index: item %u after it went to another region", i + 2);
+        }
+    }
+    for (unsigned i = 0; i < rest; i++) {
         assert_true(HeapFree(f->heap, 0, next[i]));
     }
     return true;
@@ -523,19 +589,23 @@ static bool realloc_p(struct fixture *f, size_t from, size_t to)
     return resized(f, HeapReAlloc(f->heap, 0, f->p, to), from);
 }
 
-/* One block and nothing after it: it grows in place. */
+/* One block and free committed space after it: it grows in place (CE 3
+ * never grows into a region's uncommitted tail). */
 static void prepare_one(struct fixture *f)
 {
     prepare_heap(f);
     f->p = HeapAlloc(f->heap, 0, 100);
+    void *room = HeapAlloc(f->heap, 0, prof->medium);
     assert_non_null(f->p);
+    assert_non_null(room);
+    assert_true(HeapFree(f->heap, 0, room));
     memset(f->p, 0x77, 100);
 }
 
 static bool run_realloc_in_place(struct fixture *f)
 {
     char *before = f->p;
-    bool ok = realloc_p(f, 100, 20000);
+    bool ok = realloc_p(f, 100, prof->medium);
     if (ok) {
         assert_ptr_equal(f->p, before);
     }
@@ -544,7 +614,7 @@ static bool run_realloc_in_place(struct fixture *f)
 
 static bool run_realloc_move(struct fixture *f)
 {
-    return realloc_p(f, 100, 20000);
+    return realloc_p(f, 100, prof->medium);
 }
 
 static bool run_realloc_to_large(struct fixture *f)
@@ -591,7 +661,7 @@ static void prepare_local_two(struct fixture *f)
 
 static bool run_local_realloc(struct fixture *f)
 {
-    return resized(f, LocalReAlloc(f->p, 30000, LMEM_MOVEABLE), 100);
+    return resized(f, LocalReAlloc(f->p, prof->medium, LMEM_MOVEABLE), 100);
 }
 
 static void local_free_both(struct fixture *f)
@@ -609,8 +679,8 @@ static const struct op heap_ops[] = {
      free_q, destroy_heap, false},
     {"HeapAlloc new region", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_full_region,
      run_heap_alloc_region, free_q, destroy_heap, false},
-    {"HeapAlloc fifth region", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_four_regions,
-     run_heap_alloc_fifth, free_q, destroy_heap, false},
+    {"HeapAlloc past the index", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_full_index,
+     run_heap_alloc_past_index, free_q, destroy_heap, false},
     {"HeapAlloc large", LOG_API_HEAPALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_heap, run_heap_alloc_large,
      free_q, destroy_heap, false},
     {"HeapReAlloc grow in place", LOG_API_HEAPREALLOC, ERROR_NOT_ENOUGH_MEMORY, 0, prepare_one,
@@ -635,17 +705,15 @@ static const struct op heap_ops[] = {
 
 static void heaps(void **state)
 {
-    (void)state;
-    fresh("ce5");
-    sweep_all(heap_ops, sizeof heap_ops / sizeof heap_ops[0]);
+    begin_profile(state);
+    sweep_all(heap_ops, COUNT(heap_ops));
 }
 
 /* ---- the core's start: device RAM, slot and process heap ---- */
 
 static void process_start(void **state)
 {
-    (void)state;
-    fresh("ce5");
+    begin_profile(state);
     char err[OPTIONS_ERR_MAX];
     size_t meta_before = meta_bytes_in_use(); /* one whole core */
     size_t meta_failed = SIZE_MAX;            /* what a failed start leaves: always the same */
@@ -690,7 +758,7 @@ static void process_start(void **state)
         assert_int_equal(ms.dwAvailPhys + info.committed_bytes, ms.dwTotalPhys);
     }
     assert_true(fails >= 2); /* the device RAM and the slot's tables */
-    print_message("%-30s %u clean failures\n", "core start", fails);
+    print_message("%-30s %u clean failures (%s)\n", "core start", fails, prof->name);
 }
 
 /* ---- the stack table ---- */
@@ -863,12 +931,17 @@ static void event_log(void **state)
     unsetenv("CEBOX_STACK_DEPTH");
 }
 
+/* One test per profile, its state the profile (named so in profiles[]). */
+#define ON_PROFILE(f, i) {#f " ce" #i, f, NULL, NULL, (void *)&profiles[i == 3 ? 0 : i == 5 ? 1 : 2]}
+#define PER_PROFILE(f) ON_PROFILE(f, 3), ON_PROFILE(f, 5), ON_PROFILE(f, 6)
+
 int main(void)
 {
+    _Static_assert(COUNT(profiles) == 3, "PER_PROFILE names every profile");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(virtual_memory),
-        cmocka_unit_test(heaps),
-        cmocka_unit_test(process_start),
+        PER_PROFILE(virtual_memory),
+        PER_PROFILE(heaps),
+        PER_PROFILE(process_start),
         cmocka_unit_test(stack_table_insert),
         cmocka_unit_test(event_log),
     };

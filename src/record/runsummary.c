@@ -197,6 +197,36 @@ size_t run_summary_leaks(const uint64_t bytes[4], const uint64_t blocks[4], cons
     return len;
 }
 
+/* The innermost function's name, anchored at its start ("^"), and at its
+ * end too when it ends in "$" (LeakSanitizer's notation, as in the
+ * suppression files); a site allocated by ld.so itself (link maps, dynamic
+ * TLS, thread vectors) is known by its module. */
+static const char *const default_suppressions[] = {
+    "^_IO_file_doallocate$", "^setlocale$", "^_nl_", "^newlocale$", "^__gconv_open$", "^tzset$",
+    "^__tzfile_read$", "^_dl_",
+};
+
+static bool anchored_match(const char *pattern, const char *text)
+{
+    size_t len = strlen(pattern + 1);
+    bool whole = len != 0 && pattern[len] == '$';
+    size_t n = whole ? len - 1 : len;
+    return strncmp(text, pattern + 1, n) == 0 && (!whole || text[n] == '\0');
+}
+
+bool run_summary_default_suppressed(const char *function, const char *module)
+{
+    if (module != NULL && strncmp(module, "ld-", 3) == 0) {
+        return true;
+    }
+    for (size_t i = 0; function != NULL && i < sizeof default_suppressions / sizeof default_suppressions[0]; i++) {
+        if (anchored_match(default_suppressions[i], function)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t run_summary_ending(unsigned how, int value, uint64_t fault_addr, char *buf, size_t len, size_t cap)
 {
     if (how == LOG_END_SIGNAL) {

@@ -12,6 +12,7 @@
 #ifndef CEBOX_RUNSUMMARY_H
 #define CEBOX_RUNSUMMARY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,14 @@ uint64_t run_summary_failures(const struct run_summary *s);
  * (cap bytes, NUL-terminated); returns the new length. */
 size_t run_summary_leaks(const uint64_t bytes[4], const uint64_t blocks[4], const char *const top[4],
                          const uint64_t *suppressed, char *buf, size_t len, size_t cap);
+
+/* The suppressions every leak report applies by default, the one list
+ * both the exit summary and `cebox report` use: libc's and ld.so's own
+ * intentional allocations (stdio buffers, locale data, the loader's objects
+ * and dynamic TLS).  True when a site whose innermost frame is `function`
+ * in `module` (a file's base name; either may be NULL, unknown) is
+ * suppressed by them.  Pure: allocates nothing, takes no lock. */
+bool run_summary_default_suppressed(const char *function, const char *module);
 
 /* The line saying how the process ended (enum log_end_how, its value).
  * Appended as run_summary_leaks does. */

@@ -291,19 +291,30 @@ static bool shown_on_stderr(const struct cebox_settings *s, const struct run_sum
     return !s->quiet && (s->summaries == SUMMARIES_ALL || (s->summaries == SUMMARIES_FAILURES && worth_a_look));
 }
 
+/* The base name of a module's path. */
+static const char *base_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    return base != NULL ? base + 1 : path;
+}
+
 /* "func (module+0xoff)" for an address of the program, as dladdr finds
- * it (the exported names only: cebox report has them all); the bare
- * address in a signal handler, where the loader's lock may be held. */
-static const char *describe_ip(char *buf, size_t cap, uintptr_t ip, bool in_signal)
+ * it: the exported names only, a static function's address reads
+ * "module+0xoff" (cebox report symbolizes every frame from the log, with
+ * the static names, files and lines); the bare address in a signal
+ * handler, where the loader's lock may be held.  *named: a name was
+ * found. */
+static const char *describe_ip(char *buf, size_t cap, uintptr_t ip, bool in_signal, bool *named)
 {
     Dl_info di;
+    *named = false;
     if (in_signal || dladdr((void *)(ip - 1), &di) == 0 || di.dli_fname == NULL) {
         snprintf(buf, cap, "%#lx", (unsigned long)ip);
         return buf;
     }
-    const char *base = strrchr(di.dli_fname, '/');
-    base = base != NULL ? base + 1 : di.dli_fname;
-    if (di.dli_sname != NULL) {
+    const char *base = base_name(di.dli_fname);
+    *named = di.dli_sname != NULL;
+    if (*named) {
         snprintf(buf, cap, "%s (%s+%#lx)", di.dli_sname, base, (unsigned long)(ip - (uintptr_t)di.dli_fbase));
     } else {
         snprintf(buf, cap, "%s+%#lx", base, (unsigned long)(ip - (uintptr_t)di.dli_fbase));
@@ -311,28 +322,83 @@ static const char *describe_ip(char *buf, size_t cap, uintptr_t ip, bool in_sign
     return buf;
 }
 
-/* The leak lines of the printed summary. */
-static size_t format_leaks(const struct leak_report *r, bool in_signal, char *buf, size_t len, size_t cap)
+/* Does one of the default suppressions (the ones cebox report applies)
+ * take the site?  Its innermost frame as dladdr names it, so only libc's
+ * exported functions and ld.so's module are seen; in a signal handler,
+ * nothing is. */
+static bool suppressed_by_default(const struct leak_site *t, bool in_signal)
 {
-    char tops[LEAK_KINDS][160];
-    const char *top[LEAK_KINDS] = {NULL};
-    for (int k = 0; k < LEAK_KINDS; k++) {
-        const struct leak_site *t = r->top[k] != SIZE_MAX ? &r->sites[r->top[k]] : NULL;
-        if (t != NULL && t->depth != 0) {
-            top[k] = describe_ip(tops[k], sizeof tops[k], t->ips[0], in_signal);
+    Dl_info di;
+    if (in_signal || t->depth == 0 || dladdr((void *)(t->ips[0] - 1), &di) == 0 || di.dli_fname == NULL) {
+        return false;
+    }
+    return run_summary_default_suppressed(di.dli_sname, base_name(di.dli_fname));
+}
+
+static size_t append_line(char *buf, size_t len, size_t cap, const char *line)
+{
+    len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s", line);
+    return len < cap ? len : cap - 1;
+}
+
+/* The sites left once the default suppressions took theirs. */
+struct leak_tally {
+    uint64_t bytes[LEAK_KINDS], blocks[LEAK_KINDS];
+    uint64_t suppressed[2]; /* bytes, blocks */
+    const struct leak_site *top[LEAK_KINDS]; /* most bytes of each kind, or NULL */
+};
+
+static void tally_sites(const struct leak_report *r, bool in_signal, struct leak_tally *y)
+{
+    memset(y, 0, sizeof *y);
+    for (size_t i = 0; i < r->nsites; i++) {
+        const struct leak_site *t = &r->sites[i];
+        if (suppressed_by_default(t, in_signal)) {
+            y->suppressed[0] += t->bytes;
+            y->suppressed[1] += t->blocks;
+            continue;
+        }
+        y->bytes[t->kind] += t->bytes;
+        y->blocks[t->kind] += t->blocks;
+        if (y->top[t->kind] == NULL || t->bytes > y->top[t->kind]->bytes) {
+            y->top[t->kind] = t;
         }
     }
-    len = run_summary_leaks(r->bytes, r->blocks, top, NULL, buf, len, cap);
-    if (r->blocks[LEAK_DEFINITE] + r->blocks[LEAK_INDIRECT] + r->blocks[LEAK_POSSIBLE] +
-            r->blocks[LEAK_REACHABLE] ==
-        0) {
-        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "cebox:   leaks: none\n");
+}
+
+/* The leak lines of the printed summary: the sites the default
+ * suppressions take are counted as suppressed, as cebox report counts
+ * them, and the rest by kind with the top site of each; `log`: the event
+ * log the leak records went to ("": none). */
+static size_t format_leaks(const struct leak_report *r, bool in_signal, const char *log, char *buf, size_t len,
+                           size_t cap)
+{
+    struct leak_tally y;
+    tally_sites(r, in_signal, &y);
+    char tops[LEAK_KINDS][160];
+    const char *top[LEAK_KINDS] = {NULL};
+    bool all_named = true;
+    for (int k = 0; k < LEAK_KINDS; k++) {
+        const struct leak_site *t = y.top[k];
+        if (t != NULL && t->depth != 0) {
+            bool named;
+            top[k] = describe_ip(tops[k], sizeof tops[k], t->ips[0], in_signal, &named);
+            all_named = all_named && named;
+        }
+    }
+    len = run_summary_leaks(y.bytes, y.blocks, top, y.suppressed, buf, len, cap);
+    if (y.blocks[LEAK_DEFINITE] + y.blocks[LEAK_INDIRECT] + y.blocks[LEAK_POSSIBLE] + y.blocks[LEAK_REACHABLE] == 0) {
+        len = append_line(buf, len, cap, "cebox:   leaks: none\n");
+    } else if (!all_named && log[0] != '\0') {
+        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,
+                                "cebox:   leak stacks in full (static functions, files and lines): cebox report %s\n",
+                                log);
         len = len < cap ? len : cap - 1;
+    } else if (!all_named) {
+        len = append_line(buf, len, cap, "cebox:   leak stacks in full: run with --out DIR, then: cebox report DIR\n");
     }
     if (r->incomplete) {
-        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,
-                                "cebox:   leaks: no memory left to classify the live blocks\n");
-        len = len < cap ? len : cap - 1;
+        len = append_line(buf, len, cap, "cebox:   leaks: no memory left to classify the live blocks\n");
     }
     return len;
 }
@@ -389,7 +455,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     char text[SUMMARY_TEXT_MAX];
     size_t len = printed ? format_summary(text, core, &rs) : 0;
     if (printed && leaks) {
-        len = format_leaks(&lr, in_signal, text, len, sizeof text);
+        len = format_leaks(&lr, in_signal, eventlog_path(), text, len, sizeof text);
     }
     if (printed && end.how == LOG_END_SIGNAL) {
         len = run_summary_ending(end.how, end.value, end.fault_addr, text, len, sizeof text);

@@ -74,14 +74,6 @@ static struct {
     size_t n;
 } supp;
 
-/* What libc and ld.so allocate for themselves and keep on purpose: stdio
- * buffers, locale data, the loader's objects and dynamic TLS (a site
- * whose innermost frame is in ld.so; see is_loader_site). */
-static const char *const default_suppressions[] = {
-    "^_IO_file_doallocate$", "^setlocale$", "^_nl_", "^newlocale$", "^__gconv_open$", "^tzset$",
-    "^__tzfile_read$", "^_dl_",
-};
-
 static void free_suppressions(void)
 {
     for (size_t i = 0; i < supp.n; i++) {
@@ -160,23 +152,12 @@ static bool frames_match(const char *pattern, const struct frame *frames, size_t
     return false;
 }
 
-/* Was the block allocated by the dynamic loader itself (its innermost
- * frame in ld.so: link maps, dynamic TLS and thread vectors)? */
-static bool is_loader_site(const struct leak_view *v)
-{
-    const char *m = v->nframes != 0 ? v->frames[0].module : NULL;
-    return m != NULL && strncmp(m, "ld-", 3) == 0;
-}
-
+/* The default suppressions (the exit summary's too) name the innermost
+ * frame only; the files' patterns any frame. */
 static bool is_suppressed(const struct leak_view *v)
 {
-    if (is_loader_site(v)) {
+    if (v->nframes != 0 && run_summary_default_suppressed(v->frames[0].function, v->frames[0].module)) {
         return true;
-    }
-    for (size_t i = 0; i < sizeof default_suppressions / sizeof default_suppressions[0]; i++) {
-        if (v->nframes != 0 && pattern_matches(default_suppressions[i], v->frames[0].function)) {
-            return true; /* the defaults name the innermost function only */
-        }
     }
     for (size_t i = 0; i < supp.n; i++) {
         if (frames_match(supp.patterns[i], v->frames, v->nframes)) {
