@@ -31,6 +31,12 @@
  * libunwind cannot unwind). */
 size_t stack_capture(uintptr_t *ips, size_t max);
 
+/* stack_capture with the unwinder named: the fast one (unwind.h: what
+ * stack_capture uses; libunwind for what it cannot do) or libunwind alone
+ * (the reference the tests compare it with).  The same frames either way. */
+enum stack_unwinder { STACK_UNWIND_FAST, STACK_UNWIND_LIBUNWIND };
+size_t stack_capture_using(enum stack_unwinder u, uintptr_t *ips, size_t max);
+
 struct dl_phdr_info;
 
 /* The address range [*lo, *hi) that the loadable segments of one object
