@@ -210,9 +210,9 @@ static void find_self_once(void)
     unwpipe_install((uintptr_t)&unw_backtrace);
 }
 
-static bool is_self(uintptr_t ip)
+static bool is_self(uintptr_t ip, uintptr_t lo, uintptr_t hi)
 {
-    return ip >= self.lo && ip < self.hi;
+    return ip >= lo && ip < hi;
 }
 
 /* Frames of cebox above the program's: stack_capture, the event log, the
@@ -265,20 +265,23 @@ __attribute__((always_inline)) static inline size_t capture(enum stack_unwinder 
         return 0;
     }
     size_t first = 1; /* this function */
-    while (first < (size_t)n && is_self((uintptr_t)raw[first])) {
+    uintptr_t lo = self.lo, hi = self.hi; /* loaded once: the stores to ips may alias self */
+    while (first < (size_t)n && is_self((uintptr_t)raw[first], lo, hi)) {
         first++;
     }
     bool all_self = first == (size_t)n;
     if (all_self) {
         first = 1; /* all cebox: keep all but this function */
     }
-    size_t count = 0;
+    size_t count = 0, keep_all = all_self;
     for (size_t i = first; i < (size_t)n && count < max; i++) {
         /* cebox's frames further down too: the preload library's wrapper
-         * of main (the exit status) sits under every stack of main. */
-        if (all_self || !is_self((uintptr_t)raw[i])) {
-            ips[count++] = (uintptr_t)raw[i];
-        }
+         * of main (the exit status) sits under every stack of main.  (No
+         * branch: with --leaks this runs for every frame of every
+         * allocation.) */
+        uintptr_t ip = (uintptr_t)raw[i];
+        ips[count] = ip;
+        count += keep_all | (ip < lo) | (ip >= hi);
     }
     return count;
 }

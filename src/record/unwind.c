@@ -130,7 +130,7 @@ struct thread_rule {
     uint64_t rule;
 };
 
-#define THREAD_RULES 256u
+#define THREAD_RULES 256u /* 128 pairs */
 #define CACHE_BYTES ((size_t)8192)
 
 struct cache {
@@ -247,8 +247,9 @@ struct walk {
 enum step_result { STEP_OK, STEP_END, STEP_ZERO, STEP_FAIL };
 
 /* A rule the thread's table does not have: from the shared table, else
- * from .eh_frame (then put in both). */
-__attribute__((noinline)) static uint64_t rule_miss(struct walk *w, struct thread_rule *t, uintptr_t ip)
+ * from .eh_frame (then put in both).  The thread's table is two-way: the
+ * pair's first entry is the newer, the older goes. */
+__attribute__((noinline)) static uint64_t rule_miss(struct walk *w, struct thread_rule *pair, uintptr_t ip)
 {
     struct shared_rule *e = &w->shared[shared_index(ip)];
     uint64_t packed;
@@ -258,15 +259,18 @@ __attribute__((noinline)) static uint64_t rule_miss(struct walk *w, struct threa
         packed = rule_pack(&fresh);
         shared_put(e, ip, packed);
     }
-    t->ip = ip;
-    t->rule = packed;
+    pair[1] = pair[0];
+    pair[0] = (struct thread_rule){ip, packed};
     return packed;
 }
 
 static inline uint64_t rule_of(struct walk *w, uintptr_t ip)
 {
-    struct thread_rule *t = &w->c->rules[(ip * 0x9E3779B97F4A7C15ull) >> 56];
-    return t->ip == ip ? t->rule : rule_miss(w, t, ip);
+    struct thread_rule *pair = &w->c->rules[((ip * 0x9E3779B97F4A7C15ull) >> 57) * 2];
+    if (pair[0].ip == ip) {
+        return pair[0].rule;
+    }
+    return pair[1].ip == ip ? pair[1].rule : rule_miss(w, pair, ip);
 }
 
 /* From frame *from to its caller, into *to (the rule of the step noted in
@@ -357,10 +361,11 @@ static uint32_t walk_cached(struct walk *w, uint32_t k, uintptr_t rbp)
  * is rbp-based or it passes rbp on unchanged to a caller whose matters. */
 static void mark_needed(struct cache *c, uint32_t from)
 {
+    unsigned outer = from > 0 ? c->needed[from - 1] : 0;
     for (uint32_t i = from; i < c->count; i++) {
         uint64_t r = c->frames[i].rule;
-        bool outer = i > 0 && c->needed[i - 1];
-        c->needed[i] = RULE_CFA_RBP(r) || (!RULE_RBP_SAVED(r) && outer);
+        outer = RULE_CFA_RBP(r) | ((RULE_RBP_SAVED(r) ^ 1u) & outer);
+        c->needed[i] = (uint8_t)outer;
     }
 }
 
@@ -474,6 +479,23 @@ static uint32_t walk_shifted(struct walk *w, struct frame *fresh)
     return nt;
 }
 
+/* The cached frames are in order of stack pointer, highest first: the
+ * count of them whose stack pointer is at least sp (the frame at j - 1 is
+ * then the innermost of those). */
+static uint32_t first_not_below(const struct cache *c, uintptr_t sp)
+{
+    uint32_t lo = 0, hi = c->count; /* frames[0, lo) are at or above sp; [hi, count) below */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->frames[mid].sp >= sp) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 /* The unwind proper, into raw[0..max) (its own frames first): the count,
  * or -1 to give up. */
 __attribute__((noinline)) static int walk(struct cache *c, struct shared_rule *shared, void **raw,
@@ -490,6 +512,7 @@ __attribute__((noinline)) static int walk(struct cache *c, struct shared_rule *s
         nt = walk_shifted(&w, fresh);
     }
     bool met = false;
+    j = first_not_below(c, fresh[nt].sp);
     for (;;) {
         while (j > 0 && c->frames[j - 1].sp < fresh[nt].sp) {
             j--;
