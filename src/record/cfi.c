@@ -332,6 +332,13 @@ static void restore_reg(struct machine *m, uint64_t reg)
     }
 }
 
+static void set_cfa(struct machine *m, uint64_t reg, int64_t off)
+{
+    m->row.cfa_reg = reg;
+    m->row.cfa_off = off;
+    m->row.cfa_other = false;
+}
+
 static void advance(struct machine *m, uint64_t delta)
 {
     m->loc += delta * m->cie->code_align;
@@ -395,13 +402,13 @@ static void step_insn(struct machine *m, struct reader *r)
             m->row = m->saved[--m->nsaved];
         }
         break;
-    case 0x0c: m->row.cfa_reg = read_uleb(r); m->row.cfa_off = (int64_t)read_uleb(r); m->row.cfa_other = false; break;
-    case 0x0d: m->row.cfa_reg = read_uleb(r); m->row.cfa_other = false; break;
+    case 0x0c: reg = read_uleb(r); set_cfa(m, reg, (int64_t)read_uleb(r)); break;
+    case 0x0d: set_cfa(m, read_uleb(r), m->row.cfa_off); break;
     case 0x0e: m->row.cfa_off = (int64_t)read_uleb(r); break;
     case 0x0f: skip_block(r); m->row.cfa_other = true; break;
     case 0x10: reg = read_uleb(r); skip_block(r); set_reg(m, reg, OTHER, 0); break;
     case 0x11: reg = read_uleb(r); set_reg(m, reg, AT_CFA, read_sleb(r) * da); break;
-    case 0x12: m->row.cfa_reg = read_uleb(r); m->row.cfa_off = read_sleb(r) * da; m->row.cfa_other = false; break;
+    case 0x12: reg = read_uleb(r); set_cfa(m, reg, read_sleb(r) * da); break;
     case 0x13: m->row.cfa_off = read_sleb(r) * da; break;
     case 0x14: reg = read_uleb(r); (void)read_uleb(r); set_reg(m, reg, OTHER, 0); break;
     case 0x15: reg = read_uleb(r); (void)read_sleb(r); set_reg(m, reg, OTHER, 0); break;

@@ -14,6 +14,16 @@
  * that matters); where one differs, fresh steps take over again.  An
  * unwind is a function of the starting registers and of the words it
  * reads, so a frame taken from the cache is the one a fresh unwind finds.
+ * Before that, a capture that starts where the last one did but at
+ * another depth takes the last one's inner frames moved by the
+ * difference, checked the same way, as far as their CFAs are rsp-based
+ * (the allocator's frames and cebox's own are the same from call to call
+ * whatever the depth).
+ *
+ * Rules are cached by address and never dropped: an object unloaded and
+ * another loaded at the same addresses would find the old rules (as
+ * libunwind's per-address caches would); the reads stay checked, so the
+ * worst is a wrong stack, never a fault.
  *
  * It never faults: it reads the stack only inside a range it has checked
  * readable (os_read_self, a page at a time, at most CHECK_PAGES a
@@ -276,7 +286,9 @@ static inline uint64_t rule_of(struct walk *w, uintptr_t ip)
 /* From frame *from to its caller, into *to (the rule of the step noted in
  * from).  STEP_END: from is the outermost frame (its rule says so);
  * STEP_ZERO: its return address is 0, where libunwind stops too. */
-static inline enum step_result step_fresh(struct walk *w, struct frame *from, struct frame *to)
+__attribute__((always_inline)) static inline enum step_result step_fresh(struct walk *w,
+                                                                         struct frame *from,
+                                                                         struct frame *to)
 {
     uint64_t r = rule_of(w, from->ip);
     if (RULE_KIND(r) != CFI_STEP) {
@@ -565,13 +577,13 @@ int unwind_fast(void **raw, int max)
     if (unwinding || max <= 0) {
         return -1; /* a signal handler's capture amid this thread's own */
     }
+    unwinding = 1; /* before the caches are made too: a handler makes none */
+    atomic_signal_fence(memory_order_seq_cst);
     int saved = errno;
     struct shared_rule *shared = shared_table();
     struct cache *c = cache_of_thread();
     int n = -1;
     if (shared != NULL && c != NULL) {
-        unwinding = 1;
-        atomic_signal_fence(memory_order_seq_cst);
         void *buf[FRESH_MAX + CACHE_FRAMES + OWN];
         if (max + OWN <= (int)(sizeof buf / sizeof *buf)) {
             n = walk(c, shared, buf, max + OWN);
@@ -582,9 +594,9 @@ int unwind_fast(void **raw, int max)
             n = n > OWN ? n - OWN : 0;
             memcpy(raw, buf + OWN, (size_t)n * sizeof *raw);
         }
-        atomic_signal_fence(memory_order_seq_cst);
-        unwinding = 0;
     }
     errno = saved;
+    atomic_signal_fence(memory_order_seq_cst);
+    unwinding = 0;
     return n;
 }
