@@ -520,7 +520,9 @@ __attribute__((noinline)) static int walk(struct cache *c, struct shared_rule *s
     struct walk w = {.c = c, .shared = shared, .budget = CHECK_PAGES, .out = raw, .end = raw + max};
     fresh[0] = (struct frame){.ip = regs.ip, .sp = regs.sp, .rbp = regs.rbp};
     uint32_t nt = 0, j = c->count;
-    if (j > 0 && c->frames[j - 1].ip == fresh[0].ip) {
+    /* (at the same depth the loop below meets the cache at once, and its
+     * frames stay where they are) */
+    if (j > 0 && c->frames[j - 1].ip == fresh[0].ip && c->frames[j - 1].sp != fresh[0].sp) {
         nt = walk_shifted(&w, fresh);
     }
     bool met = false;
