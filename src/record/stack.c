@@ -273,15 +273,21 @@ __attribute__((always_inline)) static inline size_t capture(enum stack_unwinder 
     if (all_self) {
         first = 1; /* all cebox: keep all but this function */
     }
-    size_t count = 0, keep_all = all_self;
-    for (size_t i = first; i < (size_t)n && count < max; i++) {
-        /* cebox's frames further down too: the preload library's wrapper
-         * of main (the exit status) sits under every stack of main.  (No
-         * branch: with --leaks this runs for every frame of every
-         * allocation.) */
-        uintptr_t ip = (uintptr_t)raw[i];
-        ips[count] = ip;
-        count += keep_all | (ip < lo) | (ip >= hi);
+    /* Runs of the program's frames, copied whole: cebox's frames further
+     * down are left out too (the preload library's wrapper of main, for
+     * the exit status, sits under every stack of main).  With --leaks this
+     * runs for every allocation. */
+    size_t count = 0;
+    uintptr_t span = hi - lo;
+    for (size_t i = first; i < (size_t)n && count < max;) {
+        size_t end = (size_t)n - i > max - count ? i + (max - count) : (size_t)n;
+        size_t j = i;
+        while (j < end && (all_self || (uintptr_t)raw[j] - lo >= span)) {
+            j++;
+        }
+        memcpy(ips + count, raw + i, (j - i) * sizeof *ips);
+        count += j - i;
+        i = j + 1; /* past a frame of cebox's (or the end) */
     }
     return count;
 }
