@@ -44,7 +44,7 @@ for i = 1, 1000000 do t[i] = string.rep("x", 20) .. i end
 print(#t)'
 }
 w_python() {
-    /usr/bin/python3 -c '
+    "${PYTHON3:-/usr/bin/python3}" -c '
 import json, hashlib
 for _ in range('"${PY_ROUNDS:-1}"' - 1):
     json.loads(json.dumps([{"id": i, "name": "item%d" % i, "tags": ["a", "b", str(i % 7)], "v": i * 0.5} for i in range(15000)], sort_keys=True))
@@ -54,7 +54,7 @@ back = json.loads(text)
 print(len(text), len(back), hashlib.md5(text.encode()).hexdigest())'
 }
 w_python_big() {
-    /usr/bin/python3 -c '
+    "${PYTHON3:-/usr/bin/python3}" -c '
 import json
 data = [{"id": i, "payload": "x" * 100} for i in range(300000)]
 print(len(json.dumps(data)))'

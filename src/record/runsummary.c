@@ -149,7 +149,7 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
         n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
                    run_summary_bytes(a, sizeof a, s->outside_peak));
     }
-    if (s->own_known && s->own_mapped_peak != 0) { /* only when it mapped for itself: recording failures */
+    if (s->own_known) {
         n = append(buf, n, cap, "cebox:   own memory (cebox's, not the program's): bookkeeping %s at exit, mappings peak %s\n",
                    run_summary_bytes(a, sizeof a, s->own_meta_bytes), run_summary_bytes(b, sizeof b, s->own_mapped_peak));
     }

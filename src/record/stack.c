@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "invariant.h"
 #include "meta.h"
 #include "record/logformat.h"
+#include "record/unwind.h"
 #include "record/unwpipe.h"
 #include "entry.h"
 #include "os.h"
@@ -208,51 +210,94 @@ static void find_self_once(void)
     unwpipe_install((uintptr_t)&unw_backtrace);
 }
 
-static bool is_self(uintptr_t ip)
+static bool is_self(uintptr_t ip, uintptr_t lo, uintptr_t hi)
 {
-    return ip >= self.lo && ip < self.hi;
+    return ip >= lo && ip < hi;
 }
 
 /* Frames of cebox above the program's: stack_capture, the event log, the
  * entry point and the helpers between (a handful); this many more are
  * captured so that the program still gets `max`. */
 #define OWN_FRAMES_SLACK 16
+#define RAW_MAX (LOG_MAX_DEPTH + OWN_FRAMES_SLACK)
 
-size_t stack_capture(uintptr_t *ips, size_t max)
+#ifdef CEBOX_DEBUG
+/* Whether libunwind finds the frames the fast unwinder found (raw[0],
+ * where each was called, differs; libunwind has this function's frame
+ * more). */
+__attribute__((noinline)) static bool same_as_libunwind(void *const *raw, int n, int max)
+{
+    void *ref[RAW_MAX + 1];
+    int m = unw_backtrace(ref, max + 1);
+    return m == n + 1 && (n <= 1 || memcmp(raw + 1, ref + 2, (size_t)(n - 1) * sizeof *raw) == 0);
+}
+#endif
+
+/* Inlined in both callers, so that raw[0] is the caller's own frame. */
+__attribute__((always_inline)) static inline size_t capture(enum stack_unwinder u, uintptr_t *ips,
+                                                            size_t max)
 {
     pthread_once(&self.once, find_self_once);
     if (max > LOG_MAX_DEPTH) {
         max = LOG_MAX_DEPTH;
     }
-    void *raw[LOG_MAX_DEPTH + OWN_FRAMES_SLACK];
+    void *raw[RAW_MAX];
     /* What libunwind allocates or maps is cebox's, never the program's: with
      * the guard set it goes to the bootstrap arena or the kernel, and no
      * hook (fault injection) sees it.  Without it, a failure injected into
      * libunwind's own mmap would be recorded, and so unwound, from inside
      * unw_backtrace, which then waits for the lock it holds (a crash
-     * handler's capture hung so). */
+     * handler's capture hung so).  The fast path's rule lookups call the
+     * loader, and are guarded the same way. */
     int was_inside = entry_inside;
     entry_inside = 1;
-    int n = unw_backtrace(raw, (int)(max + OWN_FRAMES_SLACK));
+    int n = -1;
+    if (u == STACK_UNWIND_FAST) {
+        n = unwind_fast(raw, (int)(max + OWN_FRAMES_SLACK));
+        DEBUG_INVARIANT(n < 0 || same_as_libunwind(raw, n, (int)(max + OWN_FRAMES_SLACK)),
+                        "the fast unwinder's frames are libunwind's");
+    }
+    if (n < 0) {
+        n = unw_backtrace(raw, (int)(max + OWN_FRAMES_SLACK));
+    }
     entry_inside = was_inside;
     if (n <= 0) {
         return 0;
     }
     size_t first = 1; /* this function */
-    while (first < (size_t)n && is_self((uintptr_t)raw[first])) {
+    uintptr_t lo = self.lo, hi = self.hi; /* loaded once: the stores to ips may alias self */
+    while (first < (size_t)n && is_self((uintptr_t)raw[first], lo, hi)) {
         first++;
     }
     bool all_self = first == (size_t)n;
     if (all_self) {
         first = 1; /* all cebox: keep all but this function */
     }
+    /* Runs of the program's frames, copied whole: cebox's frames further
+     * down are left out too (the preload library's wrapper of main, for
+     * the exit status, sits under every stack of main).  With --leaks this
+     * runs for every allocation. */
     size_t count = 0;
-    for (size_t i = first; i < (size_t)n && count < max; i++) {
-        /* cebox's frames further down too: the preload library's wrapper
-         * of main (the exit status) sits under every stack of main. */
-        if (all_self || !is_self((uintptr_t)raw[i])) {
-            ips[count++] = (uintptr_t)raw[i];
+    uintptr_t span = hi - lo;
+    for (size_t i = first; i < (size_t)n && count < max;) {
+        size_t end = (size_t)n - i > max - count ? i + (max - count) : (size_t)n;
+        size_t j = i;
+        while (j < end && (all_self || (uintptr_t)raw[j] - lo >= span)) {
+            j++;
         }
+        memcpy(ips + count, raw + i, (j - i) * sizeof *ips);
+        count += j - i;
+        i = j + 1; /* past a frame of cebox's (or the end) */
     }
     return count;
+}
+
+size_t stack_capture(uintptr_t *ips, size_t max)
+{
+    return capture(STACK_UNWIND_FAST, ips, max);
+}
+
+size_t stack_capture_using(enum stack_unwinder u, uintptr_t *ips, size_t max)
+{
+    return capture(u, ips, max);
 }

@@ -1,17 +1,22 @@
 /*
- * stack.h - call stacks of failed allocations: capture with libunwind, and
- * a table that gives each distinct stack one id.
+ * stack.h - call stacks of failed allocations (and, with --leaks, of every
+ * allocation): capture, and a table that gives each distinct stack one id.
  *
  * Owns: the stack table (a uthash table keyed by the instruction pointers)
  * and all of its memory, which comes from meta.c, never from libc's
  * malloc: inside the preload library malloc is cebox itself.  A stack that
  * cannot be stored (no bookkeeping memory) leaves the table as it was.
  *
+ * Capture: the fast unwinder of unwind.h (DWARF rules read by cfi.c,
+ * each thread's last stack reused where it still holds), with libunwind's
+ * unw_backtrace for every capture it cannot do; both give the same frames.
+ *
  * Locking: none here.  A table is used by one thread at a time (the event
  * log's lock serializes it); stack_capture needs no lock and takes none of
- * cebox's, but libunwind may take the dynamic loader's and may allocate the
- * first time (inside the preload library that goes to the bootstrap arena,
- * because the recursion guard is still set).
+ * cebox's, but the unwinders may take the dynamic loader's and may
+ * allocate the first time (meta.c for the fast one; inside the preload
+ * library libunwind's goes to the bootstrap arena, because the recursion
+ * guard is still set).
  */
 #ifndef CEBOX_STACK_H
 #define CEBOX_STACK_H
@@ -30,6 +35,12 @@
  * stack_capture's own frame is left out.  Returns the count (0 when
  * libunwind cannot unwind). */
 size_t stack_capture(uintptr_t *ips, size_t max);
+
+/* stack_capture with the unwinder named: the fast one (unwind.h: what
+ * stack_capture uses; libunwind for what it cannot do) or libunwind alone
+ * (the reference the tests compare it with).  The same frames either way. */
+enum stack_unwinder { STACK_UNWIND_FAST, STACK_UNWIND_LIBUNWIND };
+size_t stack_capture_using(enum stack_unwinder u, uintptr_t *ips, size_t max);
 
 struct dl_phdr_info;
 
