@@ -4,7 +4,11 @@
 #ifndef CEBOX_REPORT_H
 #define CEBOX_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "report/model.h"
 
 /* Runs `cebox report ARGS...` (argv[1] is "report").  Returns the exit
  * status: 0, 1 when a log was damaged (the rest still reported), 2 for bad
@@ -17,5 +21,31 @@ int report_main(int argc, char **argv);
  * when none has, -1 when a log or a suppressions file cannot be read (the
  * reason printed). */
 int report_leaks_found(const char *dir, const char *const *suppressions, size_t n);
+
+/* A process killed by a signal, triaged as `cebox report` does: where it
+ * died, the last failed allocation before it (pointing into p's failures)
+ * and whether the fault is in cebox's own library.  For cebox stress. */
+struct report_crash {
+    int signal;
+    struct frame *stack; /* the crash stack, innermost first */
+    size_t nstack;
+    const struct lr_failure *before; /* or NULL */
+    struct frame *before_frames;
+    size_t nbefore;
+    bool inside_cebox;
+};
+
+/* Fills out and returns true when p died of a signal; free with
+ * report_crash_free.  The frames' strings live as long as sym and p. */
+bool report_crash_of(struct symbolizer *sym, const struct lr_process *p, struct report_crash *out);
+void report_crash_free(struct report_crash *c);
+
+/* The report's own ways of printing: one text line of a frame ("#N 0x...
+ * function at file:line"), a JSON array of frames, a JSON string, and a
+ * signal's name ("SIGSEGV"). */
+void report_text_frame(FILE *out, size_t n, const struct frame *f);
+void report_json_frames(FILE *out, const struct frame *frames, size_t n);
+void report_json_str(FILE *out, const char *s);
+const char *report_signal_text(char *buf, size_t cap, int sig);
 
 #endif
