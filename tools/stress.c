@@ -100,6 +100,8 @@ struct campaign {
     size_t nbuckets;
     struct spec *hangs;
     size_t nhangs;
+    struct spec *specs;    /* the campaign's runs */
+    struct result recorded; /* the recording run's */
     /* progress */
     size_t total, done, crashes;
     double start, last_progress;
@@ -768,12 +770,10 @@ static int run_all(struct campaign *c, const struct spec *specs, size_t n, const
 /* ---- the campaign ---- */
 
 /* The recording run's result (run_all's callback). */
-static struct result recorded;
-
 static void record_done(struct campaign *c, size_t index, struct result *r)
 {
-    (void)c, (void)index;
-    recorded = *r;
+    (void)index;
+    c->recorded = *r;
 }
 
 /* The stack hashes the recording run wrote: how many, into *out. */
@@ -800,8 +800,6 @@ static size_t read_stacks(const char *dir, uint64_t **out)
     return n;
 }
 
-static struct spec *campaign_specs;
-
 static void campaign_done(struct campaign *c, size_t index, struct result *r)
 {
     c->runs++;
@@ -809,7 +807,7 @@ static void campaign_done(struct campaign *c, size_t index, struct result *r)
     c->outcomes[r->outcome]++;
     if (r->outcome == OUT_HANG) {
         c->hangs = xrealloc(c->hangs, (c->nhangs + 1) * sizeof *c->hangs);
-        c->hangs[c->nhangs++] = campaign_specs[index];
+        c->hangs[c->nhangs++] = c->specs[index];
     }
     if (r->key == NULL || (r->outcome != OUT_CRASH && r->outcome != OUT_CEBOX)) {
         result_free(r);
@@ -824,7 +822,7 @@ static void campaign_done(struct campaign *c, size_t index, struct result *r)
         }
     }
     c->buckets = xrealloc(c->buckets, (c->nbuckets + 1) * sizeof *c->buckets);
-    c->buckets[c->nbuckets++] = (struct bucket){.first = *r, .spec = campaign_specs[index], .count = 1};
+    c->buckets[c->nbuckets++] = (struct bucket){.first = *r, .spec = c->specs[index], .count = 1};
 }
 
 static void confirm_done(struct campaign *c, size_t index, struct result *r)
@@ -984,18 +982,19 @@ static int record(struct campaign *c, uint64_t **stacks)
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/record-1", c->base);
     c->unique_stacks = read_stacks(dir, stacks);
-    c->calls = recorded.calls;
-    c->ref_status = recorded.status;
-    c->ref_stderr = recorded.wrote_stderr;
-    if (recorded.outcome == OUT_HANG || recorded.key != NULL || recorded.status == 127 || recorded.status == 126) {
+    const struct result *recorded = &c->recorded;
+    c->calls = recorded->calls;
+    c->ref_status = recorded->status;
+    c->ref_stderr = recorded->wrote_stderr;
+    if (recorded->outcome == OUT_HANG || recorded->key != NULL || recorded->status == 127 || recorded->status == 126) {
         fprintf(stderr, "cebox stress: %s %s with no failure injected (status %d%s%s); see %s\n", c->argv[0],
-                recorded.outcome == OUT_HANG ? "hung" : recorded.key != NULL ? "crashed" : "could not be run",
-                recorded.status, recorded.where != NULL ? ", at " : "", recorded.where ? recorded.where : "",
+                recorded->outcome == OUT_HANG ? "hung" : recorded->key != NULL ? "crashed" : "could not be run",
+                recorded->status, recorded->where != NULL ? ", at " : "", recorded->where ? recorded->where : "",
                 c->temporary ? "its output with --out DIR" : dir);
-        result_free(&recorded);
+        result_free(&c->recorded);
         return 1;
     }
-    result_free(&recorded);
+    result_free(&c->recorded);
     return 0;
 }
 
@@ -1030,14 +1029,14 @@ int stress_main(const struct stress_options *opts, char **argv)
     int status = record(&c, &stacks);
     if (status == 0) {
         struct spec one;
-        size_t n = o.replay != NULL && parse_spec(o.replay, &one) ? 1 : plan(&c, stacks, &campaign_specs);
+        size_t n = o.replay != NULL && parse_spec(o.replay, &one) ? 1 : plan(&c, stacks, &c.specs);
         if (o.replay != NULL) {
-            campaign_specs = xcalloc(1, sizeof *campaign_specs);
-            campaign_specs[0] = one;
+            c.specs = xcalloc(1, sizeof *c.specs);
+            c.specs[0] = one;
         }
         c.total = n;
         c.progress = o.replay == NULL;
-        status = run_all(&c, campaign_specs, n, "run", campaign_done) != 0 ? 2 : 0;
+        status = run_all(&c, c.specs, n, "run", campaign_done) != 0 ? 2 : 0;
         progress(&c, true);
         struct spec *again = xcalloc(c.nbuckets + 1, sizeof *again);
         for (size_t b = 0; b < c.nbuckets; b++) {
@@ -1046,8 +1045,8 @@ int stress_main(const struct stress_options *opts, char **argv)
         c.progress = false;
         run_all(&c, again, c.nbuckets, "confirm", confirm_done);
         free(again);
-        free(campaign_specs);
-        campaign_specs = NULL;
+        free(c.specs);
+        c.specs = NULL;
         double elapsed = now_s() - c.start;
         if (write_outputs(&c, elapsed) != 0 && status == 0) {
             status = 2;
