@@ -132,6 +132,15 @@ PY
 then ok "a hang is an outcome, killed after --timeout ($took s)"; else bad "hang (exit $st, $took s)"; fi
 if pgrep -f "stress_target hang" > /dev/null; then bad "the hung run's processes are gone"; else ok "the hung run's processes are gone"; fi
 
+# ---- a program that crashes with nothing injected: nothing to stress
+st=0
+"$CEBOX" stress -- "$B/tests/programs/crash_after_oom" crash > "$TMP/x.out" 2> "$TMP/x.err" || st=$?
+if [ "$st" -eq 1 ] && hasF "crashed with no failure injected (status 139, at plain_crash crash_after_oom.c:" "$TMP/x.err"; then
+    ok "a crash of the recording run: said, with its status and place (exit 1)"
+else
+    bad "a crash of the recording run (exit $st)"; sed 's/^/#   /' "$TMP/x.err"
+fi
+
 # ---- usage errors: one line naming what is accepted, status 2
 usage() { # usage NAME TEXT ARGS...
     name=$1 text=$2

@@ -479,7 +479,8 @@ static void take_crash(struct result *r, const struct report_crash *rc)
     }
 }
 
-static void result_free(struct result *r)
+/* Frees what a crash gave r, leaving its other figures. */
+static void crash_free(struct result *r)
 {
     free(r->key);
     free(r->where);
@@ -487,6 +488,12 @@ static void result_free(struct result *r)
     free(r->crash_json);
     free(r->failure_text);
     free(r->failure_json);
+    r->key = r->where = r->crash_text = r->crash_json = r->failure_text = r->failure_json = NULL;
+}
+
+static void result_free(struct result *r)
+{
+    crash_free(r);
     memset(r, 0, sizeof *r);
 }
 
@@ -507,7 +514,7 @@ static void read_process(struct campaign *c, const struct lr_process *p, struct 
     bool crash = crash_signal(rc.signal);
     /* The first crash names the run; one inside cebox wins over it. */
     if (crash && (!*crashed || (rc.inside_cebox && !*inside))) {
-        result_free(r);
+        crash_free(r);
         take_crash(r, &rc);
         *crashed = true;
         *inside = rc.inside_cebox;
@@ -967,6 +974,20 @@ static int write_outputs(const struct campaign *c, double elapsed)
     return 0;
 }
 
+/* Copies the first line of dir/name to f (what `cebox run` said). */
+static void copy_first_line(const char *dir, const char *name, FILE *f)
+{
+    char path[PATH_MAX + 32], line[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *in = fopen(path, "r");
+    if (in != NULL && fgets(line, sizeof line, in) != NULL) {
+        fputs(line, f);
+    }
+    if (in != NULL) {
+        fclose(in);
+    }
+}
+
 /* The recording run: the reference and the figures the plan needs.  0, or
  * 1 after saying why there is nothing to stress. */
 static int record(struct campaign *c, uint64_t **stacks)
@@ -986,9 +1007,15 @@ static int record(struct campaign *c, uint64_t **stacks)
     c->calls = recorded->calls;
     c->ref_status = recorded->status;
     c->ref_stderr = recorded->wrote_stderr;
-    if (recorded->outcome == OUT_HANG || recorded->key != NULL || recorded->status == 127 || recorded->status == 126) {
+    if (recorded->status == 127 || recorded->status == 126) {
+        fprintf(stderr, "cebox stress: %s could not be run (status %d):\n", c->argv[0], recorded->status);
+        copy_first_line(dir, "stderr", stderr);
+        result_free(&c->recorded);
+        return 1;
+    }
+    if (recorded->outcome == OUT_HANG || recorded->key != NULL) {
         fprintf(stderr, "cebox stress: %s %s with no failure injected (status %d%s%s); see %s\n", c->argv[0],
-                recorded->outcome == OUT_HANG ? "hung" : recorded->key != NULL ? "crashed" : "could not be run",
+                recorded->outcome == OUT_HANG ? "hung" : "crashed",
                 recorded->status, recorded->where != NULL ? ", at " : "", recorded->where ? recorded->where : "",
                 c->temporary ? "its output with --out DIR" : dir);
         result_free(&c->recorded);
