@@ -614,8 +614,9 @@ static void remove_session_file(const char *dir)
     }
     if (fgets(line, sizeof line, f) != NULL) {
         line[strcspn(line, "\n")] = '\0';
-        const char *file = strstr(line, "/dev/shm/");
-        if (file != NULL && strstr(file, "cebox") != NULL) {
+        char *file = strstr(line, "/dev/shm/cebox"); /* "cebox: session FILE (cebox run pid N)" */
+        if (file != NULL) {
+            file[strcspn(file, " ")] = '\0';
             unlink(file);
         }
     }
