@@ -136,6 +136,18 @@ session=$(sed -n '1s/^cebox: session \([^ ]*\) .*/\1/p' "$TMP/hung/run-1/cebox.s
 if [ "$st" -eq 1 ] && [ -n "$session" ] && [ ! -e "$session" ]; then ok "the hung run's session file is removed"; else bad "the hung run's session file ($session) is left"; fi
 if pgrep -f "stress_target hang" > /dev/null; then bad "the hung run's processes are gone"; else ok "the hung run's processes are gone"; fi
 
+# ---- stdin: --input FILE, else /dev/null
+printf 'line one\nline two\n' > "$TMP/input"
+st=0
+"$CEBOX" stress --strategy states --out "$TMP/in1" --input "$TMP/input" -- cat > /dev/null 2>&1 || st=$?
+"$CEBOX" stress --strategy states --out "$TMP/in2" -- cat > /dev/null 2>&1 || st=$((st + $?))
+if [ "$st" -eq 0 ] && cmp -s "$TMP/input" "$TMP/in1/run-3/stdout" && cmp -s "$TMP/input" "$TMP/in1/record-1/stdout" &&
+   [ -f "$TMP/in2/run-1/stdout" ] && [ ! -s "$TMP/in2/run-1/stdout" ]; then
+    ok "every run reads --input FILE, or /dev/null"
+else
+    bad "--input (exit $st)"
+fi
+
 # ---- a program that crashes with nothing injected: nothing to stress
 st=0
 "$CEBOX" stress -- "$B/tests/programs/crash_after_oom" crash > "$TMP/x.out" 2> "$TMP/x.err" || st=$?
