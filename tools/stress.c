@@ -581,6 +581,12 @@ static void analyse(struct campaign *c, const char *dir, int status, bool timed_
         snprintf(key, sizeof key, "signal %d | (no crash stack recorded)", r->status - 128);
         r->key = strdup(key);
         r->where = strdup("(no crash stack recorded)");
+        r->crash_text = strdup("    (none)\n");
+        r->crash_json = strdup("[]");
+        if (r->key == NULL || r->where == NULL || r->crash_text == NULL || r->crash_json == NULL) {
+            fprintf(stderr, "cebox stress: out of memory\n");
+            exit(2);
+        }
         r->signal = r->status - 128;
         r->outcome = OUT_CRASH;
     } else if (r->status != c->ref_status || (r->wrote_stderr && !c->ref_stderr)) {
