@@ -25,6 +25,8 @@
  * file, one line of 16 hex digits per stack.  A stack not in the set is
  * decided under flock(2) of the file after reading what other processes
  * appended since: parallel runs never fail the same stack twice.
+ * --record-stacks keeps the stacks seen the same way, in a set and file
+ * of its own (struct stack_file: the same code for both).
  */
 #include "fault.h"
 
@@ -66,6 +68,7 @@ bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out)
         {"CEBOX_FAIL_SIZE_MAX", FAULT_SIZE_MAX}, {"CEBOX_FAIL_AFTER", FAULT_AFTER},
         {"CEBOX_FAIL_UNTIL", FAULT_UNTIL}, {"CEBOX_FAIL_IN", FAULT_IN},
         {"CEBOX_FAIL_STATE", FAULT_STATE}, {"CEBOX_FAIL_ONCE_PER_STACK", FAULT_ONCE_PER_STACK},
+        {"CEBOX_FAIL_STACK", FAULT_STACK}, {"CEBOX_RECORD_STACKS", FAULT_RECORD_STACKS},
     };
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
@@ -85,6 +88,8 @@ bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out)
     out->state = s->fail_state;
     copy_field(out->in, sizeof out->in, s->fail_in);
     copy_field(out->once_file, sizeof out->once_file, s->fail_once_file);
+    out->stack = s->fail_stack;
+    copy_field(out->record_file, sizeof out->record_file, s->record_stacks_file);
     return out->on != 0;
 }
 
@@ -92,18 +97,23 @@ bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out)
 
 enum { FAULT_DEPTH = 32, ONCE_LINE = 17 /* 16 hex digits and '\n' */ };
 
+/* A set of stack hashes (0 marks a free place) kept in step with its file:
+ * how much of the file it holds, and the file's path made absolute. */
+struct stack_file {
+    uint64_t *set;
+    size_t cap, used;
+    long file_read;
+    char path[4096 + sizeof(((struct fault_rules *)0)->once_file)];
+};
+
 static struct {
     struct fault_rules rules;
     struct fault_world world;
     atomic_uint_fast64_t counted;
     uint64_t start_ns;
-    /* --fail-once-per-stack: the set (0 marks a free place) and how much
-     * of the file it holds. */
-    pthread_mutex_t lock;
-    uint64_t *set;
-    size_t cap, used;
-    long file_read;
-    char path[4096 + sizeof(((struct fault_rules *)0)->once_file)]; /* made absolute at setup */
+    uint64_t last_nth; /* the largest --fail-nth number (0: no such rule) */
+    pthread_mutex_t lock; /* of both stack files */
+    struct stack_file once, seen; /* --fail-once-per-stack, --record-stacks */
 } fs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void restart_clock_and_count(void)
@@ -114,13 +124,13 @@ static void restart_clock_and_count(void)
 
 /* ---- the stack's hash set ---- */
 
-static bool set_has(uint64_t h)
+static bool set_has(const struct stack_file *sf, uint64_t h)
 {
-    for (size_t i = fs.cap == 0 ? 0 : h & (fs.cap - 1); fs.cap != 0; i = (i + 1) & (fs.cap - 1)) {
-        if (fs.set[i] == h) {
+    for (size_t i = sf->cap == 0 ? 0 : h & (sf->cap - 1); sf->cap != 0; i = (i + 1) & (sf->cap - 1)) {
+        if (sf->set[i] == h) {
             return true;
         }
-        if (fs.set[i] == 0) {
+        if (sf->set[i] == 0) {
             return false;
         }
     }
@@ -137,37 +147,37 @@ static void set_place(uint64_t *set, size_t cap, uint64_t h)
 }
 
 /* Adds h (not 0); false when the set could not grow. */
-static bool set_add(uint64_t h)
+static bool set_add(struct stack_file *sf, uint64_t h)
 {
-    if (set_has(h)) {
+    if (set_has(sf, h)) {
         return true;
     }
-    if ((fs.used + 1) * 2 > fs.cap) {
-        size_t cap = fs.cap == 0 ? 256 : fs.cap * 2;
+    if ((sf->used + 1) * 2 > sf->cap) {
+        size_t cap = sf->cap == 0 ? 256 : sf->cap * 2;
         uint64_t *set = meta_alloc(cap * sizeof *set);
         if (set == NULL) {
             return false;
         }
-        for (size_t i = 0; i < fs.cap; i++) {
-            if (fs.set[i] != 0) {
-                set_place(set, cap, fs.set[i]);
+        for (size_t i = 0; i < sf->cap; i++) {
+            if (sf->set[i] != 0) {
+                set_place(set, cap, sf->set[i]);
             }
         }
-        meta_free(fs.set, fs.cap * sizeof *fs.set);
-        fs.set = set;
-        fs.cap = cap;
+        meta_free(sf->set, sf->cap * sizeof *sf->set);
+        sf->set = set;
+        sf->cap = cap;
     }
-    set_place(fs.set, fs.cap, h);
-    fs.used++;
+    set_place(sf->set, sf->cap, h);
+    sf->used++;
     return true;
 }
 
-static void set_forget(void)
+static void set_forget(struct stack_file *sf)
 {
-    meta_free(fs.set, fs.cap * sizeof *fs.set);
-    fs.set = NULL;
-    fs.cap = fs.used = 0;
-    fs.file_read = 0;
+    meta_free(sf->set, sf->cap * sizeof *sf->set);
+    sf->set = NULL;
+    sf->cap = sf->used = 0;
+    sf->file_read = 0;
 }
 
 /* ---- the file of --fail-once-per-stack ---- */
@@ -187,31 +197,31 @@ static uint64_t parse_hex_line(const char *line)
 }
 
 /* Adds the whole lines of fd past what the set holds. */
-static void read_new_lines(int fd)
+static void read_new_lines(struct stack_file *sf, int fd)
 {
     char buf[ONCE_LINE * 240];
     for (;;) {
-        long n = os_pread(fd, buf, sizeof buf, fs.file_read);
+        long n = os_pread(fd, buf, sizeof buf, sf->file_read);
         if (n < ONCE_LINE) {
             return;
         }
         long whole = n / ONCE_LINE * ONCE_LINE;
         for (long at = 0; at < whole; at += ONCE_LINE) {
             uint64_t h = parse_hex_line(buf + at);
-            if (h != 0 && !set_add(h)) {
+            if (h != 0 && !set_add(sf, h)) {
                 return;
             }
         }
-        fs.file_read += whole;
+        sf->file_read += whole;
     }
 }
 
-static int open_once_file(void)
+static int open_stack_file(const struct stack_file *sf)
 {
-    return os_open(fs.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    return os_open(sf->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-static void append_line(int fd, uint64_t h)
+static void append_line(struct stack_file *sf, int fd, uint64_t h)
 {
     static const char hex[] = "0123456789abcdef";
     char line[ONCE_LINE];
@@ -220,28 +230,27 @@ static void append_line(int fd, uint64_t h)
     }
     line[16] = '\n';
     if (os_write(fd, line, sizeof line) == (long)sizeof line) {
-        fs.file_read += ONCE_LINE; /* ours is the last line: the lock is held */
+        sf->file_read += ONCE_LINE; /* ours is the last line: the lock is held */
     }
 }
 
-/* Is this the first time stack h is failed, in this run or the ones
- * before that shared the file?  Remembers it when it is. */
-static bool first_failure_of(uint64_t h)
+/* Is this the first time stack h (not 0) is in sf, in this run or the
+ * ones before that shared the file?  Remembers it when it is. */
+static bool first_time_in(struct stack_file *sf, uint64_t h)
 {
-    h = h == 0 ? 1 : h;
     pthread_mutex_lock(&fs.lock);
     bool first = false;
-    if (!set_has(h)) {
-        int fd = open_once_file();
+    if (!set_has(sf, h)) {
+        int fd = open_stack_file(sf);
         if (fd >= 0 && os_flock(fd, LOCK_EX) == 0) {
-            read_new_lines(fd);
-            first = !set_has(h) && set_add(h);
+            read_new_lines(sf, fd);
+            first = !set_has(sf, h) && set_add(sf, h);
             if (first) {
-                append_line(fd, h);
+                append_line(sf, fd, h);
             }
             os_flock(fd, LOCK_UN);
         } else {
-            first = set_add(h); /* no file: once in this process */
+            first = set_add(sf, h); /* no file: once in this process */
         }
         if (fd >= 0) {
             os_close(fd);
@@ -390,6 +399,12 @@ static void cache_facts(uintptr_t ip, uint64_t gen, struct frame_facts f)
     atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
 
+/* 0 is no hash (a free place in the sets, "none" for --fail-stack). */
+static uint64_t nonzero(uint64_t h)
+{
+    return h == 0 ? 1 : h;
+}
+
 /* The facts of every frame: whether one matches --fail-in, and the
  * stack's hash (fault_stack_hash). */
 static struct frame_facts stack_facts(const uintptr_t *ips, size_t depth, const char *pattern)
@@ -405,6 +420,7 @@ static struct frame_facts stack_facts(const uintptr_t *ips, size_t depth, const 
         all.matches |= f.matches;
         all.hash = fnv_bytes(all.hash, &f.hash, sizeof f.hash);
     }
+    all.hash = nonzero(all.hash);
     return all;
 }
 
@@ -416,7 +432,7 @@ uint64_t fault_stack_hash(const uintptr_t *ips, size_t depth)
         uint64_t frame = frame_facts(ips[i], "").hash;
         h = fnv_bytes(h, &frame, sizeof frame);
     }
-    return h;
+    return nonzero(h);
 }
 
 /* ---- the decision ---- */
@@ -473,27 +489,40 @@ static bool count_rules_hold(const struct fault_rules *r, uint64_t k)
     return !(r->on & FAULT_PROBABILITY) || splitmix64(r->seed * 0x2545f4914f6cdd1dull + k) % 1000000000u < r->probability;
 }
 
+/* The rules that need the call's stack. */
+#define FAULT_STACK_RULES (FAULT_IN | FAULT_ONCE_PER_STACK | FAULT_STACK | FAULT_RECORD_STACKS)
+
+/* Every --fail-nth number is past: no later call can fail. */
+static bool nth_exhausted(void)
+{
+    return fs.last_nth != 0 && atomic_load_explicit(&fs.counted, memory_order_relaxed) >= fs.last_nth &&
+           !(fs.rules.on & FAULT_RECORD_STACKS);
+}
+
 static bool decide(enum log_api api, size_t size)
 {
     (void)api;
     const struct fault_rules *r = &fs.rules;
-    if (!filters_hold(r, size)) {
+    if (nth_exhausted() || !filters_hold(r, size)) {
         return false;
     }
     struct frame_facts stack = {0, false};
-    if (r->on & (FAULT_IN | FAULT_ONCE_PER_STACK)) {
+    if (r->on & FAULT_STACK_RULES) {
         uintptr_t ips[FAULT_DEPTH];
         size_t depth = fs.world.stack(ips, FAULT_DEPTH);
         stack = stack_facts(ips, depth, r->in);
-        if ((r->on & FAULT_IN) && !stack.matches) {
+        if (((r->on & FAULT_IN) && !stack.matches) || ((r->on & FAULT_STACK) && stack.hash != r->stack)) {
             return false;
+        }
+        if (r->on & FAULT_RECORD_STACKS) {
+            first_time_in(&fs.seen, stack.hash);
         }
     }
     uint64_t k = atomic_fetch_add(&fs.counted, 1) + 1;
-    if (!count_rules_hold(r, k)) {
-        return false;
+    if ((r->on & ~(uint32_t)FAULT_RECORD_STACKS) == 0 || !count_rules_hold(r, k)) {
+        return false; /* only observed */
     }
-    return !(r->on & FAULT_ONCE_PER_STACK) || first_failure_of(stack.hash);
+    return !(r->on & FAULT_ONCE_PER_STACK) || first_time_in(&fs.once, stack.hash);
 }
 
 enum log_reason fault_decide(enum log_api api, size_t size)
@@ -509,31 +538,36 @@ uint64_t fault_counted(void)
     return atomic_load(&fs.counted);
 }
 
-/* The file of --fail-once-per-stack made absolute, so that a program
- * that changes its directory still uses the one the user named. */
-static void resolve_path(const char *file)
+/* A stack file's path made absolute, so that a program that changes its
+ * directory still uses the one the user named. */
+static void resolve_path(struct stack_file *sf, const char *file)
 {
     char cwd[4096];
     if (file[0] != '/' && getcwd(cwd, sizeof cwd) != NULL) {
-        snprintf(fs.path, sizeof fs.path, "%s/%s", cwd, file);
+        snprintf(sf->path, sizeof sf->path, "%s/%s", cwd, file);
     } else {
-        snprintf(fs.path, sizeof fs.path, "%s", file);
+        snprintf(sf->path, sizeof sf->path, "%s", file);
     }
 }
 
-/* Reads what earlier runs failed: 0, or the errno value of the open. */
-static int read_once_file(void)
+/* Reads what earlier runs wrote in the file: 0, or the errno value of the
+ * open. */
+static int read_stack_file(struct stack_file *sf, const char *file)
 {
-    int fd = open_once_file();
+    resolve_path(sf, file);
+    int fd = open_stack_file(sf);
     if (fd < 0) {
         return -fd;
     }
     os_flock(fd, LOCK_EX);
-    read_new_lines(fd);
+    read_new_lines(sf, fd);
     os_flock(fd, LOCK_UN);
     os_close(fd);
     return 0;
 }
+
+/* The option whose file the last fault_setup could not open, or NULL. */
+static const char *setup_failed;
 
 int fault_setup(const struct fault_rules *rules, const struct fault_world *world)
 {
@@ -541,10 +575,17 @@ int fault_setup(const struct fault_rules *rules, const struct fault_world *world
     pthread_mutex_lock(&fs.lock);
     fs.rules = *rules;
     fs.world = *world;
-    set_forget();
+    fs.last_nth = (rules->on & FAULT_NTH) && rules->nnth != 0 ? rules->nth[rules->nnth - 1] : 0;
+    set_forget(&fs.once);
+    set_forget(&fs.seen);
+    setup_failed = NULL;
     if (rules->on & FAULT_ONCE_PER_STACK) {
-        resolve_path(rules->once_file);
-        err = read_once_file();
+        err = read_stack_file(&fs.once, rules->once_file);
+        setup_failed = err != 0 ? "--fail-once-per-stack" : NULL;
+    }
+    if (err == 0 && (rules->on & FAULT_RECORD_STACKS)) {
+        err = read_stack_file(&fs.seen, rules->record_file);
+        setup_failed = err != 0 ? "--record-stacks" : NULL;
     }
     restart_clock_and_count();
     atomic_fetch_add(&rules_gen, 1); /* the cached matches were for the old pattern */
@@ -593,7 +634,9 @@ int fault_start(const struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
     static const struct fault_world real = {monotonic_ns, device_state, stack_capture};
     int e = fault_setup(&rules, &real);
     if (e != 0) {
-        snprintf(err, OPTIONS_ERR_MAX, "--fail-once-per-stack: cannot open %s: %s", rules.once_file, strerror(e));
+        bool once = strcmp(setup_failed, "--fail-once-per-stack") == 0;
+        snprintf(err, OPTIONS_ERR_MAX, "%s: cannot open %s: %s", setup_failed, once ? rules.once_file : rules.record_file,
+                 strerror(e));
         return -1;
     }
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);

@@ -10,11 +10,17 @@
  * one predictable branch).
  *
  * Rules combine: a call fails when every rule given holds.  The filters
- * (size window, time window, memory state, --fail-in) are tested first;
+ * (size window, time window, memory state, --fail-in, --fail-stack) are
+ * tested first;
  * the calls they let through are counted (1, 2, 3, ...) and the counting
  * rules (--fail-nth, --fail-every, --fail-probability) test that number;
  * --fail-once-per-stack is tested last, so a stack is remembered only when
- * it really fails.  With no filter every call is counted, from cebox's
+ * it really fails.  --record-stacks fails nothing: it notes the stack of
+ * every call the filters let through in its file (once per distinct
+ * stack, as --fail-once-per-stack writes them), and those calls are
+ * counted; with no other rule, nothing fails.  Once every --fail-nth
+ * number is past, no call can fail and none is unwound any more (unless
+ * --record-stacks needs the stacks).  With no filter every call is counted, from cebox's
  * start in the process: libc's and the loader's start-up calls count too.
  * A forked child counts again from 1 and its clock starts again.
  *
@@ -47,6 +53,8 @@ enum {
     FAULT_IN = 1u << 7,
     FAULT_STATE = 1u << 8,
     FAULT_ONCE_PER_STACK = 1u << 9,
+    FAULT_STACK = 1u << 10,
+    FAULT_RECORD_STACKS = 1u << 11, /* an observer: fails nothing by itself */
 };
 
 struct fault_rules {
@@ -61,6 +69,8 @@ struct fault_rules {
     char in[sizeof(((struct cebox_settings *)0)->fail_in)];
     int state; /* enum memstate */
     char once_file[sizeof(((struct cebox_settings *)0)->fail_once_file)];
+    uint64_t stack; /* --fail-stack */
+    char record_file[sizeof(((struct cebox_settings *)0)->record_stacks_file)];
 };
 
 /* What a decision reads from the process; the tests give their own. */
@@ -75,10 +85,10 @@ struct fault_world {
 bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out);
 
 /* Sets up the decision state for rules in world (the clock starts now,
- * the count at 0) and forgets any before.  Reads the file of
- * --fail-once-per-stack when there is one (created when missing; its
- * path made absolute): 0, or the errno value of a file that cannot be
- * opened. */
+ * the count at 0) and forgets any before.  Reads the files of
+ * --fail-once-per-stack and --record-stacks when given (created when
+ * missing; their paths made absolute): 0, or the errno value of a file
+ * that cannot be opened. */
 int fault_setup(const struct fault_rules *rules, const struct fault_world *world);
 
 /* The decision for one call: LOG_REASON_INJECTED to fail it, else
@@ -98,7 +108,8 @@ int fault_start(const struct cebox_settings *s, char err[OPTIONS_ERR_MAX]);
 bool fault_glob(const char *pattern, const char *text);
 
 /* A call stack's identity across runs: each return address as its
- * module's file name and offset (ASLR moves the modules, not these). */
+ * module's file name and offset (ASLR moves the modules, not these).
+ * Never 0 (the files and --fail-stack use 0 for "none"). */
 uint64_t fault_stack_hash(const uintptr_t *ips, size_t depth);
 
 #endif

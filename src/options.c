@@ -70,7 +70,7 @@ static const struct cebox_profile profiles[] = {
 
 enum opt_type {
     OPT_PROFILE, OPT_SIZE, OPT_BOOL, OPT_PATH, OPT_CHOICE, OPT_SCHEDULE, OPT_SIGNAL, OPT_INT,
-    OPT_FD, OPT_GLOBS, OPT_COUNTS, OPT_DECIMAL, OPT_PATTERN,
+    OPT_FD, OPT_GLOBS, OPT_COUNTS, OPT_DECIMAL, OPT_PATTERN, OPT_HASH,
 };
 
 struct option_def {
@@ -108,6 +108,7 @@ struct option_def {
 #define GLOBS_OPTION(m) .type = OPT_GLOBS, TEXT_FIELD(m)
 #define COUNTS_OPTION(m) .type = OPT_COUNTS, TEXT_FIELD(m)
 #define PATTERN_OPTION(m) .type = OPT_PATTERN, TEXT_FIELD(m)
+#define HASH_OPTION(m) .type = OPT_HASH, SCALAR_FIELD(m, uint64_t)
 /* A decimal number (at most 9 decimals) kept in billionths. */
 #define DECIMAL_OPTION(m) .type = OPT_DECIMAL, SCALAR_FIELD(m, uint64_t)
 /* OPTION(m) whose default is the profile's member m, of the same type as the
@@ -227,6 +228,12 @@ static const struct option_def table[] = {
      .help = "which shared libraries are in ROM (XIP: only their writable data takes blocks) and which "
              "are RAM DLLs (charged whole, top-down): system-xip (those under /lib, /usr/lib, /lib64, "
              "/usr/lib64, /lib32, /usr/lib32 are XIP), all-ram, all-xip, none"},
+    {"fail-stack", "CEBOX_FAIL_STACK", HASH_OPTION(fail_stack), .default_doc = "none",
+     .help = "fail only calls whose call stack has this hash (16 hex digits, as --record-stacks, "
+             "--fail-once-per-stack and cebox stress write them)"},
+    {"record-stacks", "CEBOX_RECORD_STACKS", PATH_OPTION(record_stacks_file), .default_doc = "none",
+     .help = "append the hash of each distinct allocation call stack to this file, failing nothing "
+             "(one line each, as --fail-once-per-stack; shared by parallel runs)"},
 };
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");
@@ -735,6 +742,34 @@ static void describe_pattern(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "a glob (* and ?) of 1 to %zu bytes", d->size - 1);
 }
 
+/* A call stack's hash: exactly 16 hex digits, not all zero (fault.c
+ * never gives 0). */
+static int parse_hash(const struct option_def *d, const char *value, void *field)
+{
+    (void)d;
+    if (strlen(value) != 16 || strspn(value, "0123456789abcdefABCDEF") != 16) {
+        return -1;
+    }
+    uint64_t v = strtoull(value, NULL, 16);
+    if (v == 0) {
+        return -1;
+    }
+    *(uint64_t *)field = v;
+    return 0;
+}
+
+static void format_hash(const struct option_def *d, const void *field, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "%016llx", (unsigned long long)*(const uint64_t *)field);
+}
+
+static void describe_hash(const struct option_def *d, char *buf, size_t len)
+{
+    (void)d;
+    snprintf(buf, len, "a call stack's hash: 16 hexadecimal digits, not all 0");
+}
+
 struct option_type {
     /* Parses value into the row's field: 0, or -1 with the field unspecified. */
     int (*parse)(const struct option_def *d, const char *value, void *field);
@@ -756,6 +791,7 @@ static const struct option_type types[] = {
     [OPT_COUNTS] = {parse_counts, format_text, describe_counts},
     [OPT_DECIMAL] = {parse_decimal, format_decimal, describe_decimal},
     [OPT_PATTERN] = {parse_path, format_text, describe_pattern},
+    [OPT_HASH] = {parse_hash, format_hash, describe_hash},
 };
 
 /* ---- rows and settings ---- */

@@ -100,6 +100,8 @@ struct cebox_settings {
     char fail_in[128];            /* a glob over function and module names */
     int fail_state;               /* enum memstate: at least this state */
     char fail_once_file[256];     /* the stacks failed so far, across runs */
+    uint64_t fail_stack;          /* only calls with this stack hash (fault_stack_hash, never 0) */
+    char record_stacks_file[256]; /* the distinct stacks seen, appended (nothing failed for it) */
     bool leaks;           /* track every heap block's stack; leak report at exit */
     int state_by;         /* enum ram_force_mode: how forced states are held (pin, ballast) */
     /* The process's occupants in a preloaded process's slot (occupancy.c). */

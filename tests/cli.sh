@@ -154,6 +154,10 @@ while IFS= read -r reason; do
     section DESCRIPTION | grep -qxF ".B $reason"; mancheck "DESCRIPTION explains the reason '$reason'"
 done < "$tmpman.reasons"
 rm -rf "$tmpman" "$tmpman.d" "$tmpman.labels" "$tmpman.reasons"
+# Every option of cebox stress's own is in the man page's stress entry.
+for opt in $("$CEBOX" stress --help | sed -n '/^Options of stress:/,/^$/s/^  \(-[a-z]*, \)*\(--[a-z]*\).*/\2/p'); do
+    section COMMANDS | sed 's/\\fB//g; s/\\fR//g' | grep -q -- "$opt"; mancheck "stress entry documents $opt"
+done
 if command -v groff > /dev/null; then
     [ -z "$(groff -man -Tutf8 -ww "$MAN" 2>&1 > /dev/null)" ]; mancheck "renders without groff warnings"
 fi

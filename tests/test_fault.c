@@ -361,6 +361,70 @@ static void once_per_stack_across_runs(void **state)
     fake_depth = 0;
 }
 
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    int lines = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;) {
+        lines += ch == '\n';
+    }
+    fclose(f);
+    return lines;
+}
+
+/* --record-stacks notes each distinct stack once and fails nothing; the
+ * hashes it writes are what --fail-stack takes, and --fail-stack with
+ * --fail-nth 1 fails exactly the first call with that stack. */
+static void record_stacks_then_fail_one(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cebox-test-fault-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    fake_depth = 1;
+    rules("CEBOX_RECORD_STACKS", path, NULL);
+    static const uintptr_t sites[] = {0x1000, 0x2000, 0x1000, 0x3000, 0x2000};
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+        fake_ips[0] = sites[i];
+        assert_false(fails(16));
+    }
+    assert_int_equal(fault_counted(), 5);
+    assert_int_equal(count_lines(path), 3);
+    char line[32] = "";
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f)); /* 0x1000's */
+    assert_non_null(fgets(line, sizeof line, f)); /* 0x2000's */
+    fclose(f);
+    line[16] = '\0';
+    uintptr_t second = 0x2000;
+    assert_int_equal(strtoull(line, NULL, 16), fault_stack_hash(&second, 1));
+    rules("CEBOX_FAIL_STACK", line, "CEBOX_FAIL_NTH", "1", NULL);
+    const char *failed = "";
+    char got[64] = "";
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+        fake_ips[0] = sites[i];
+        if (fails(16)) {
+            snprintf(got, sizeof got, "%s%zu", failed, i);
+            failed = got;
+        }
+    }
+    assert_string_equal(got, "1"); /* the first 0x2000 call only */
+    /* Alone, --fail-stack fails every call with the stack. */
+    rules("CEBOX_FAIL_STACK", line, NULL);
+    fake_ips[0] = 0x2000;
+    assert_true(fails(16));
+    assert_true(fails(16));
+    fake_ips[0] = 0x3000;
+    assert_false(fails(16));
+    unlink(path);
+    fake_depth = 0;
+}
+
 enum { RACERS = 4, RACE_CALLS = 6000, RACE_STACKS = 3000 }; /* the set grows while they race */
 
 /* Every racer goes over the same stacks; returns how many calls failed. */
@@ -421,7 +485,9 @@ static void bad_values_are_refused(void **state)
         {"CEBOX_FAIL_PROBABILITY", ".5"}, {"CEBOX_FAIL_PROBABILITY", "0,5"}, {"CEBOX_SEED", "x"},
         {"CEBOX_FAIL_SIZE_MIN", "1X"}, {"CEBOX_FAIL_SIZE_MAX", "-3"}, {"CEBOX_FAIL_AFTER", "86401"},
         {"CEBOX_FAIL_UNTIL", "1."}, {"CEBOX_FAIL_IN", ""}, {"CEBOX_FAIL_STATE", "dire"},
-        {"CEBOX_FAIL_ONCE_PER_STACK", ""},
+        {"CEBOX_FAIL_ONCE_PER_STACK", ""}, {"CEBOX_FAIL_STACK", "0000000000000000"},
+        {"CEBOX_FAIL_STACK", "12345"}, {"CEBOX_FAIL_STACK", "0123456789abcdefg"}, {"CEBOX_FAIL_STACK", "x123456789abcdef"},
+        {"CEBOX_RECORD_STACKS", ""},
     };
     char err[OPTIONS_ERR_MAX];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -451,6 +517,7 @@ int main(void)
         cmocka_unit_test(fail_in_forgets_an_unloaded_module),
         cmocka_unit_test(once_per_stack_across_runs),
         cmocka_unit_test(once_per_stack_in_threads),
+        cmocka_unit_test(record_stacks_then_fail_one),
         cmocka_unit_test(stack_hash_is_module_relative),
         cmocka_unit_test(bad_values_are_refused),
     };

@@ -10,6 +10,7 @@
  *   cebox run [OPTIONS] [--] PROGRAM [ARGS]  run a program inside the box
  *   cebox settings [OPTIONS] [--markdown]   effective settings
  *   cebox demo [OPTIONS]                    the bundled example
+ *   cebox stress [OPTIONS] [--] PROGRAM     a fault-injection campaign (stress.c)
  */
 #include <elf.h>
 #include <errno.h>
@@ -37,6 +38,7 @@
 #include "fit.h"
 #include "livemap.h"
 #include "shell.h"
+#include "stress.h"
 
 #define EXIT_USAGE 2
 
@@ -76,6 +78,9 @@ static void usage(FILE *f)
             "             state, free RAM, slot use, largest free run and slot map, now\n"
             "  fit [OPTIONS] [--format text|json] [--] PROGRAM [ARGS...]\n"
             "             the smallest slot and device RAM PROGRAM still runs the same in\n"
+            "  stress [OPTIONS] [--strategy stacks|nth|states] [-j N] [--timeout S] [--] PROGRAM [ARGS...]\n"
+            "             fail each allocation stack (or call, or memory state) of PROGRAM in turn,\n"
+            "             one run each, and group the crashes with the command that replays each\n"
             "  report [--format text|json|folded|html] [--folded-of WHAT] [--pid N] [--failed-only] [--suppressions FILE]... DIR|LOGFILE...\n"
             "             the failed allocations and leaks of a run recorded with --out DIR, by call stack\n"
             "  demo       fill the slot with 512 one-page VirtualAlloc calls and show it\n"
@@ -108,6 +113,31 @@ static const struct command_help command_helps[] = {
      "(its output discarded, no --out); the program should behave the same at every run.\n",
      true, "  --format text|json        json: {\"slot_size\": BYTES, \"ram\": BYTES, \"status\": N}\n",
      "  cebox fit -- ./myprog --its-args\n"},
+    {"stress", "stress [OPTIONS] [--] PROGRAM [ARGS...]",
+     "A fault-injection campaign.  A recording run (nothing failed; --record-stacks) finds the\n"
+     "distinct call stacks of PROGRAM's allocation calls; then one run per stack fails the first\n"
+     "call with that stack (--fail-stack HASH --fail-nth 1), in parallel.  Each run is ok, handled\n"
+     "(another exit status, or output on stderr the recording run did not give), crash (a signal),\n"
+     "hang (killed at --timeout with its process group) or crash inside cebox.  Crashes are\n"
+     "grouped by the crash stack's innermost frames of the program; each group gets both stacks,\n"
+     "symbolized, and the command that replays it, which is run once more to confirm that the\n"
+     "single injected failure reproduces the crash.  The setting options apply to every run\n"
+     "(--fail-in, --fail-size-min, ... narrow the campaign).  Exit status: 0 when no run crashed\n"
+     "or hung, 1 when some did, 2 for bad usage.\n",
+     true,
+     "  --strategy stacks|nth|states  stacks (default): one run per distinct allocation stack;\n"
+     "                            nth: --fail-nth 1, 2, ... up to the calls of the recording run;\n"
+     "                            states: one run per forced state (limited, low, critical)\n"
+     "  -j, --jobs N              parallel runs (default: the number of CPUs)\n"
+     "  --timeout SECONDS         a run still going after this is a hang (default 10)\n"
+     "  --input FILE              every run's standard input (default /dev/null)\n"
+     "  --format text|json        the final table, or one JSON document on stdout\n"
+     "  --json FILE               the JSON document into FILE as well\n"
+     "  --out DIR                 keep each run's logs, stdout and stderr in DIR/run-N\n"
+     "                            (default: a directory in $TMPDIR, removed at the end)\n"
+     "  --replay ID               only the run ID (stack:HASH, nth:N, state:NAME) of a campaign\n",
+     "  cebox stress -j 2 --timeout 5 -- ./myprog --its-args\n"
+     "  cebox stress --strategy nth --format json -- ./myprog < /dev/null\n"},
     {"state", "state SESSION-FILE|PID normal|limited|low|critical",
      "Forces the memory state of a running session; PID is the pid of cebox run or of any\n"
      "program it boxes.  normal lets free RAM decide again.\n",
@@ -837,6 +867,52 @@ static int cmd_fit(int argc, char **argv)
     return fit_main(&s, argv + i, json);
 }
 
+/* ---- cebox stress ---- */
+
+static int cmd_stress(int argc, char **argv)
+{
+    struct stress_options o;
+    stress_defaults(&o);
+    const char **settings = calloc((size_t)argc + 1, sizeof *settings); /* for the replay lines */
+    if (settings == NULL) {
+        return EXIT_USAGE;
+    }
+    size_t nsettings = 0;
+    int i = 2, status = EXIT_USAGE;
+    for (; i < argc; i++) {
+        if (options_end(argv, &i)) {
+            break;
+        }
+        if (is_help(argv[i])) {
+            command_help("stress");
+            free(settings);
+            return 0;
+        }
+        int first = i, r = stress_take_option(argc, argv, &i, &o);
+        if (r > 0) {
+            r = take_setting(argc, argv, &i);
+            for (int k = first; r == 0 && k <= i; k++) {
+                settings[nsettings++] = argv[k];
+            }
+        }
+        if (r != 0) {
+            if (r > 0) {
+                unknown_option("stress", argv[i]);
+            }
+            free(settings);
+            return EXIT_USAGE;
+        }
+    }
+    struct cebox_settings s;
+    if (program_and_settings(argc, i, "stress", &s) == 0) {
+        o.settings = settings;
+        o.has_limited = memstate_table_by_id((enum memstate_table_id)s.thresholds)->limited != 0;
+        status = stress_main(&o, argv + i);
+    }
+    free(settings);
+    return status;
+}
+
 /* ---- cebox state ---- */
 
 static int cmd_state(int argc, char **argv)
@@ -921,6 +997,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "fit") == 0) {
         return cmd_fit(argc, argv);
     }
-    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, fit, map, status, --help, --version\n", cmd);
+    if (strcmp(cmd, "stress") == 0) {
+        return cmd_stress(argc, argv);
+    }
+    fprintf(stderr, "cebox: unknown command '%s'; accepted: run, state, demo, settings, report, fit, stress, map, status, --help, --version\n", cmd);
     return EXIT_USAGE;
 }

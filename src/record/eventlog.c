@@ -762,6 +762,7 @@ void eventlog_end(const struct eventlog_ending *end, bool in_signal)
     log_put_u32(&e, crash_id);
     log_put_u32(&e, end->flags);
     log_put_u64(&e, end->untracked);
+    log_put_u64(&e, end->calls);
     emit_locked(&e);
     pthread_mutex_unlock(&lg.lock);
     errno = saved;

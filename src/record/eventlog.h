@@ -82,6 +82,7 @@ struct eventlog_ending {
     size_t crash_depth;
     uint32_t flags;                /* LOG_END_* */
     uint64_t untracked;            /* blocks --leaks could not track */
+    uint64_t calls;                /* the calls fault injection counted (fault_counted) */
 };
 
 struct leak_report;

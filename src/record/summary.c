@@ -18,6 +18,7 @@
 
 #include "core.h"
 #include "entry.h"
+#include "fault.h"
 #include "record/ownfd.h"
 #include "heap/heap.h"
 #include "meta.h"
@@ -437,6 +438,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     bool locks_free = !(in_signal && was_inside);
     struct cebox_core *core = core_get();
     struct eventlog_ending end = *how;
+    end.calls = fault_counted();
     struct leak_report lr;
     bool leaks = leaks_active();
     if (leaks) {

@@ -501,6 +501,7 @@ static int read_end(struct lr_log *log, struct lr_process *p, struct log_dec *d)
     if (d->short_read) {
         return too_short(log, "end");
     }
+    e.calls = d->pos < d->len ? log_get_u64(d) : 0; /* absent from older logs */
     p->has_end = true;
     p->end = e;
     return 0;

@@ -99,6 +99,7 @@ struct lr_end {
     uint32_t crash_stack_id;
     uint32_t flags;     /* LOG_END_* */
     uint64_t untracked;
+    uint64_t calls;     /* allocation calls fault injection counted (0: no rule, or an older log) */
 };
 
 struct lr_process {

@@ -224,6 +224,15 @@ static double ms_before_crash(const struct lr_process *p, const struct lr_failur
     return (double)(p->exit_ns - f->time_ns) / 1e6;
 }
 
+/* The crash stack of p, when it has one, and its triage. */
+static void symbolize_ending(struct symbolizer *sym, const struct lr_process *p, struct leaks *lk)
+{
+    if (p->has_end && p->end.crash_stack_id != 0) {
+        lk->crash = report_symbolize_crash(sym, p, p->end.crash_stack_id, &lk->ncrash);
+    }
+    triage_crash(sym, p, lk);
+}
+
 /* The leak sites of p, symbolized, suppressions applied, most bytes first. */
 static void group_leaks(struct symbolizer *sym, const struct lr_process *p, struct leaks *lk)
 {
@@ -246,10 +255,7 @@ static void group_leaks(struct symbolizer *sym, const struct lr_process *p, stru
     if (lk->n > 1) {
         qsort(lk->v, lk->n, sizeof *lk->v, by_bytes);
     }
-    if (p->has_end && p->end.crash_stack_id != 0) {
-        lk->crash = report_symbolize_crash(sym, p, p->end.crash_stack_id, &lk->ncrash);
-    }
-    triage_crash(sym, p, lk);
+    symbolize_ending(sym, p, lk);
 }
 
 static void free_leaks(struct leaks *lk)
@@ -1385,4 +1391,33 @@ int report_leaks_found(const char *dir, const char *const *suppressions, size_t 
     free(logs.paths);
     free_suppressions();
     return found;
+}
+
+/* ---- for cebox stress (report.h) ---- */
+
+bool report_crash_of(struct symbolizer *sym, const struct lr_process *p, struct report_crash *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!p->has_end || p->end.how != LOG_END_SIGNAL) {
+        return false;
+    }
+    struct leaks lk;
+    memset(&lk, 0, sizeof lk);
+    symbolize_ending(sym, p, &lk);
+    *out = (struct report_crash){.signal = p->end.value, .stack = lk.crash, .nstack = lk.ncrash,
+                                 .before = lk.before, .before_frames = lk.before_frames, .nbefore = lk.nbefore,
+                                 .inside_cebox = lk.inside_cebox};
+    return true;
+}
+
+void report_crash_free(struct report_crash *c)
+{
+    free(c->stack);
+    free(c->before_frames);
+    memset(c, 0, sizeof *c);
+}
+
+const char *report_signal_text(char *buf, size_t cap, int sig)
+{
+    return signal_text(buf, cap, sig);
 }

@@ -4,11 +4,13 @@
 #ifndef CEBOX_REPORT_H
 #define CEBOX_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-struct frame;
+#include "report/model.h"
+
 struct lr_process;
 
 /* Runs `cebox report ARGS...` (argv[1] is "report").  Returns the exit
@@ -33,5 +35,26 @@ void report_json_str(FILE *out, const char *s);
 void report_json_frames(FILE *out, const struct frame *frames, size_t nframes);
 void report_folded_line(FILE *out, const struct lr_process *p, const struct frame *frames, size_t nframes,
                         uint64_t value);
+
+/* A process killed by a signal, triaged as `cebox report` does: where it
+ * died, the last failed allocation before it (pointing into p's failures)
+ * and whether the fault is in cebox's own library.  For cebox stress. */
+struct report_crash {
+    int signal;
+    struct frame *stack; /* the crash stack, innermost first */
+    size_t nstack;
+    const struct lr_failure *before; /* or NULL */
+    struct frame *before_frames;
+    size_t nbefore;
+    bool inside_cebox;
+};
+
+/* Fills out and returns true when p died of a signal; free with
+ * report_crash_free.  The frames' strings live as long as sym and p. */
+bool report_crash_of(struct symbolizer *sym, const struct lr_process *p, struct report_crash *out);
+void report_crash_free(struct report_crash *c);
+
+/* A signal's name ("SIGSEGV"). */
+const char *report_signal_text(char *buf, size_t cap, int sig);
 
 #endif
