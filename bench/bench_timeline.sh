@@ -21,15 +21,7 @@
 set -eu
 ROUNDS=${BENCH_ROUNDS:-${1:-3}}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/.." && pwd)
-CEBOX=${CEBOX:-$TOP/cebox}
-BENCH_BIN=${BENCH_BIN:-$TOP/bench}
-export WORKLOADS="$TOP/tests/real_workloads.sh"
-PATH="$BENCH_BIN:$PATH"
-export PATH
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-. "$HERE/workloads.sh"
+. "$HERE/setup.sh"
 LIST=${BENCH_WORKLOADS:-cfrac lua xmalloc}
 # Smaller variants for callgrind (seconds each).
 cg_cfrac() { bench_cfrac 400000; }

@@ -32,16 +32,8 @@
 set -eu
 ROUNDS=${BENCH_ROUNDS:-${1:-3}}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/.." && pwd)
-CEBOX=${CEBOX:-$TOP/cebox}
-BENCH_BIN=${BENCH_BIN:-$TOP/bench}
 W="$HERE/workloads.sh"
-export WORKLOADS="$TOP/tests/real_workloads.sh"
-PATH="$BENCH_BIN:$PATH"
-export PATH
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-. "$W"
+. "$HERE/setup.sh"
 LIST=${BENCH_WORKLOADS:-sqlite lua python cfrac}
 CONFIGS="native cebox leaks"
 note() { echo "run_leaks: $*" >&2; }
