@@ -34,7 +34,10 @@
 #include "ram.h"
 #include "runindex.h"
 
-#define NO_OWNER UINT32_MAX
+/* 0: block 0 is never handed out, so no reservation has it for its base,
+ * and the zero-filled table starts with every block free without a write
+ * (a 2 GB slot's table is 128 KB). */
+#define NO_OWNER 0u
 
 /* Page word: protection (PAGE_* incl. modifiers) in the low bits, state on top. */
 #define PG_PROT_MASK 0x03FFu
@@ -183,10 +186,7 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     mem += align_up(s->nblocks * sizeof(struct res_info), 16);
     s->page = (uint16_t *)mem;
     mem += align_up(npages * sizeof(uint16_t), 16);
-    s->free = runindex_init(mem, s->nblocks);
-    for (uint32_t b = 0; b < s->nblocks; b++) {
-        s->owner[b] = NO_OWNER;
-    }
+    s->free = runindex_init(mem, s->nblocks); /* owner[]: all NO_OWNER, as meta_alloc zeroes */
     /* Block 0 is never handed out: it is simply never free in the index. */
     runindex_set_used(s->free, 0, 1);
     s->min_largest_free_run = runindex_longest(s->free);
