@@ -206,6 +206,22 @@ static inline __attribute__((always_inline)) void granmap_word_set_(struct granm
     }
 }
 
+/* Marks the word where the free run holding granule x starts, unless it
+ * is word `marked` (done already).  When a busy granule lies below x in
+ * x's own word, the run starts in that word: the common case needs no
+ * search of the summaries. */
+static inline __attribute__((always_inline)) void granmap_mark_run_of_(struct granmap *m, uint32_t x,
+                                                                       uint32_t marked)
+{
+    uint32_t w = x >> 6;
+    if ((~GRANMAP_FREEW(m, w) & granmap_mask(0, (x & 63) + 1)) == 0) {
+        w = granmap_run_start(m, x) >> 6;
+    }
+    if (w != marked) {
+        granmap_mark_dirty_(m, w);
+    }
+}
+
 /* Marks granules [g0, g1) free (v) or busy.  Besides the words changed,
  * the words where a run now starts or ends its length are marked for the
  * tree: the word of g1 (a run may start there now, or no longer) and the
@@ -236,7 +252,7 @@ static inline __attribute__((always_inline)) void granmap_set(struct granmap *m,
         granmap_mark_dirty_(m, g1 >> 6);
     }
     if (g0 > 0 && granmap_free(m, g0 - 1)) {
-        granmap_mark_dirty_(m, granmap_run_start(m, g0 - 1) >> 6);
+        granmap_mark_run_of_(m, g0 - 1, w0);
     }
 }
 
