@@ -39,14 +39,30 @@ bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size)
     /* Inside cebox while the hook and the recording run: what they
      * allocate comes from the bootstrap arena, so entry_begin may be
      * called before the preload library sets the guard itself. */
-    int was_inside = entry_inside;
+    int was_inside = entry_inside, saved = errno;
     entry_inside = 1;
     enum log_reason why = fn(api, size);
     if (why != LOG_REASON_NONE) {
         entry_fail(api, size, ERROR_NOT_ENOUGH_MEMORY, why); /* the log's error for ENOMEM too */
+    } else {
+        errno = saved; /* the caller does not save it */
     }
     entry_inside = was_inside;
     return why == LOG_REASON_NONE;
+}
+
+void entry_track_done(const struct entry_tracker *t, enum log_api api, void *p, size_t size)
+{
+    int saved = errno;
+    t->done(api, p, size);
+    errno = saved;
+}
+
+void entry_track_freed(const struct entry_tracker *t, enum log_api api, void *p)
+{
+    int saved = errno;
+    t->freed(api, p);
+    errno = saved;
 }
 
 /* The malloc and mmap families report failures in errno; the Win32 names

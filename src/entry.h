@@ -61,7 +61,8 @@ void entry_set_hook(entry_hook_fn fn);
 extern entry_hook_fn _Atomic entry_hook __attribute__((visibility("hidden")));
 
 /* entry_begin's rare case, out of line: calls the registered hook fn.
- * True to serve the request; false once its refusal is recorded. */
+ * True to serve the request, errno as it was; false once its refusal is
+ * recorded. */
 bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size);
 
 /* Before a request of `size` bytes through `api` is served.  Returns true
@@ -106,11 +107,16 @@ static inline bool entry_tracking(void)
     return atomic_load_explicit(&entry_tracker, memory_order_acquire) != NULL;
 }
 
+/* The tracker's calls, out of line; each keeps errno (the entry points
+ * do not save it). */
+void entry_track_done(const struct entry_tracker *t, enum log_api api, void *p, size_t size);
+void entry_track_freed(const struct entry_tracker *t, enum log_api api, void *p);
+
 static inline __attribute__((always_inline)) void entry_done(enum log_api api, void *p, size_t size)
 {
     const struct entry_tracker *t = atomic_load_explicit(&entry_tracker, memory_order_acquire);
     if (__builtin_expect(t != NULL, 0)) {
-        t->done(api, p, size);
+        entry_track_done(t, api, p, size);
     }
 }
 
@@ -118,7 +124,7 @@ static inline __attribute__((always_inline)) void entry_freed(enum log_api api, 
 {
     const struct entry_tracker *t = atomic_load_explicit(&entry_tracker, memory_order_acquire);
     if (__builtin_expect(t != NULL, 0)) {
-        t->freed(api, p);
+        entry_track_freed(t, api, p);
     }
 }
 

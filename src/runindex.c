@@ -3,6 +3,11 @@
  */
 #include "runindex.h"
 
+/* A node as stored: each count plus one, so that a node never written
+ * (zero, as the caller's memory comes) is told apart from a used one.
+ * Such a node still holds what init would have written (blocks
+ * [0, nblocks) free): it is computed from its position when read, so a
+ * slot of 32 768 blocks starts without writing its 768 KB tree. */
 struct node {
     uint32_t prefix;  /* free blocks at the node's low end */
     uint32_t suffix;  /* free blocks at its high end */
@@ -35,14 +40,40 @@ static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
     return m > c ? m : c;
 }
 
-/* Combines two children that each span `half` blocks. */
+/* Node i as init leaves it: the blocks it spans that lie below nblocks
+ * are free, and they are its low end. */
+static struct node pristine(const struct runindex *ri, uint32_t i)
+{
+    uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
+    uint32_t span = ri->leaves >> depth, lo = (i - (1u << depth)) * span;
+    uint32_t len = lo >= ri->nblocks ? 0 : (ri->nblocks - lo < span ? ri->nblocks - lo : span);
+    struct node n = {len, len == span ? span : 0, len};
+    return n;
+}
+
+static struct node get(const struct runindex *ri, uint32_t i)
+{
+    struct node n = ri->tree[i];
+    if (n.longest == 0) {
+        return pristine(ri, i);
+    }
+    n.prefix--, n.suffix--, n.longest--;
+    return n;
+}
+
+static void put(struct runindex *ri, uint32_t i, struct node n)
+{
+    ri->tree[i] = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1};
+}
+
+/* Combines the two children of node i, each spanning `half` blocks. */
 static void pull(struct runindex *ri, uint32_t i, uint32_t half)
 {
-    const struct node *l = &ri->tree[2 * i], *r = &ri->tree[2 * i + 1];
-    struct node *n = &ri->tree[i];
-    n->prefix = l->prefix == half ? half + r->prefix : l->prefix;
-    n->suffix = r->suffix == half ? half + l->suffix : r->suffix;
-    n->longest = max3(l->longest, r->longest, l->suffix + r->prefix);
+    struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1), n;
+    n.prefix = l.prefix == half ? half + r.prefix : l.prefix;
+    n.suffix = r.suffix == half ? half + l.suffix : r.suffix;
+    n.longest = max3(l.longest, r.longest, l.suffix + r.prefix);
+    put(ri, i, n);
 }
 
 static void rebuild_up(struct runindex *ri, uint32_t leaf)
@@ -55,8 +86,7 @@ static void rebuild_up(struct runindex *ri, uint32_t leaf)
 
 static void set_leaf(struct runindex *ri, uint32_t b, uint32_t is_free)
 {
-    struct node *n = &ri->tree[ri->leaves + b];
-    n->prefix = n->suffix = n->longest = is_free;
+    put(ri, ri->leaves + b, (struct node){is_free, is_free, is_free});
 }
 
 struct runindex *runindex_init(void *mem, uint32_t nblocks)
@@ -64,16 +94,7 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     struct runindex *ri = mem;
     ri->nblocks = nblocks;
     ri->leaves = leaves_for(nblocks);
-    for (uint32_t b = 0; b < ri->leaves; b++) {
-        set_leaf(ri, b, b < nblocks);
-    }
-    uint32_t half = 1;
-    for (uint32_t level_start = ri->leaves >> 1; level_start >= 1; level_start >>= 1, half <<= 1) {
-        for (uint32_t i = level_start; i < 2 * level_start; i++) {
-            pull(ri, i, half);
-        }
-    }
-    return ri;
+    return ri; /* every node pristine */
 }
 
 static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint32_t is_free)
@@ -96,22 +117,22 @@ void runindex_set_free(struct runindex *ri, uint32_t first, uint32_t count)
 
 uint32_t runindex_longest(const struct runindex *ri)
 {
-    return ri->tree[1].longest;
+    return get(ri, 1).longest;
 }
 
 uint32_t runindex_first_fit(const struct runindex *ri, uint32_t count)
 {
-    if (count == 0 || ri->tree[1].longest < count) {
+    if (count == 0 || runindex_longest(ri) < count) {
         return UINT32_MAX;
     }
     uint32_t i = 1, lo = 0, span = ri->leaves;
     while (span > 1) {
         uint32_t half = span >> 1;
-        const struct node *l = &ri->tree[2 * i], *r = &ri->tree[2 * i + 1];
-        if (l->longest >= count) {
+        struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1);
+        if (l.longest >= count) {
             i = 2 * i;
-        } else if (l->suffix + r->prefix >= count) {
-            return lo + half - l->suffix;
+        } else if (l.suffix + r.prefix >= count) {
+            return lo + half - l.suffix;
         } else {
             i = 2 * i + 1;
             lo += half;
@@ -123,18 +144,18 @@ uint32_t runindex_first_fit(const struct runindex *ri, uint32_t count)
 
 uint32_t runindex_last_fit(const struct runindex *ri, uint32_t count)
 {
-    if (count == 0 || ri->tree[1].longest < count) {
+    if (count == 0 || runindex_longest(ri) < count) {
         return UINT32_MAX;
     }
     uint32_t i = 1, lo = 0, span = ri->leaves;
     while (span > 1) {
         uint32_t half = span >> 1;
-        const struct node *l = &ri->tree[2 * i], *r = &ri->tree[2 * i + 1];
-        if (r->longest >= count) {
+        struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1);
+        if (r.longest >= count) {
             i = 2 * i + 1;
             lo += half;
-        } else if (l->suffix + r->prefix >= count) {
-            return lo + half + r->prefix - count;
+        } else if (l.suffix + r.prefix >= count) {
+            return lo + half + r.prefix - count;
         } else {
             i = 2 * i;
         }

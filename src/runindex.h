@@ -20,7 +20,9 @@ struct runindex;
 /* Storage needed for `nblocks` blocks; the caller provides it zero-filled. */
 size_t runindex_bytes(uint32_t nblocks);
 
-/* Lays the index over `mem`, all blocks free. */
+/* Lays the index over `mem` (zero-filled), all blocks free.  Writes
+ * nothing there: a node is computed from its place until it first changes,
+ * so a large slot starts without touching its tree's pages. */
 struct runindex *runindex_init(void *mem, uint32_t nblocks);
 
 void runindex_set_used(struct runindex *ri, uint32_t first, uint32_t count);

@@ -47,7 +47,10 @@
 #include "ram.h"
 #include "runindex.h"
 
-#define NO_OWNER UINT32_MAX
+/* 0: block 0 is never handed out, so no reservation has it for its base,
+ * and the zero-filled table starts with every block free without a write
+ * (a 2 GB slot's table is 128 KB). */
+#define NO_OWNER 0u
 
 /* Page word: protection (PAGE_* incl. modifiers) in the low bits, state on top. */
 #define PG_PROT_MASK 0x03FFu
@@ -216,18 +219,15 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     mem += align_up(s->nblocks * sizeof(struct res_info), 16);
     s->page = (uint16_t *)mem;
     mem += align_up(npages * sizeof(uint16_t), 16);
-    s->free = runindex_init(mem, s->nblocks);
+    s->free = runindex_init(mem, s->nblocks); /* owner[] and peak_epoch[]: all 0 (NO_OWNER), as meta_alloc zeroes */
     mem += align_up(runindex_bytes(s->nblocks), 16);
     s->peak_epoch = (uint32_t *)mem;
     mem += align_up(s->nblocks * sizeof(uint32_t), 16);
     s->cell = mem;
     mem += align_up(s->nblocks, 16);
     s->peak_cell = mem;
-    for (uint32_t b = 0; b < s->nblocks; b++) {
-        s->owner[b] = NO_OWNER;
-        s->cell[b] = b == 0 ? '-' : '.';
-        s->peak_epoch[b] = 0;
-    }
+    memset(s->cell, '.', s->nblocks); /* one store per block, the map's cells only */
+    s->cell[0] = '-';
     s->epoch = 1;
     s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */

@@ -115,12 +115,41 @@ static void test_empty_and_zero_requests(void **state)
     free(mem);
 }
 
+/* A fresh index writes nothing (its nodes are computed from their place
+ * until first changed): queries over an untouched tree of a size that is
+ * no power of two, then right after the first change. */
+static void test_untouched_tree(void **state)
+{
+    (void)state;
+    const uint32_t n = 1000;
+    void *mem = calloc(1, runindex_bytes(n));
+    struct runindex *ri = runindex_init(mem, n);
+    assert_int_equal(runindex_longest(ri), n);
+    assert_int_equal(runindex_first_fit(ri, n), 0);
+    assert_int_equal(runindex_first_fit(ri, n + 1), UINT32_MAX);
+    assert_int_equal(runindex_last_fit(ri, 1), n - 1);
+    assert_int_equal(runindex_last_fit(ri, 24), n - 24);
+    assert_int_equal(runindex_last_fit(ri, n), 0);
+    runindex_set_used(ri, 0, 1);
+    assert_int_equal(runindex_longest(ri), n - 1);
+    assert_int_equal(runindex_first_fit(ri, n - 1), 1);
+    assert_int_equal(runindex_first_fit(ri, 3), 1);
+    assert_int_equal(runindex_last_fit(ri, 5), n - 5);
+    runindex_set_used(ri, 700, 1);
+    assert_int_equal(runindex_longest(ri), 699);
+    assert_int_equal(runindex_first_fit(ri, 300), 1);
+    assert_int_equal(runindex_last_fit(ri, 299), 701);
+    assert_int_equal(runindex_last_fit(ri, 300), 400);
+    free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_brute_force_512),
         cmocka_unit_test(test_matches_brute_force_odd_sizes),
         cmocka_unit_test(test_empty_and_zero_requests),
+        cmocka_unit_test(test_untouched_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,7 @@ struct region {
     uintptr_t base;     /* reservation base (64 KB aligned) */
     uint32_t reserve;   /* cbRegion */
     uint32_t data_off;  /* data of granule 0 = base + data_off */
+    uintptr_t data;     /* base + data_off: the address of granule 0 */
     uint32_t end;       /* granule of the end marker */
     uint32_t rover;     /* pitFree, a granule (end = the end marker) */
     uint32_t last;      /* pitLast, a granule (end = the end marker) */
@@ -176,7 +177,7 @@ static uint32_t tail_of(const struct region *r)
 
 static uintptr_t data_addr(const struct region *r, uint32_t g)
 {
-    return r->base + r->data_off + (uintptr_t)g * GRAN;
+    return r->data + (uintptr_t)g * GRAN;
 }
 
 /* The pass-2 key (spec §7): a region whose hint is an estimate is always searched;
@@ -274,6 +275,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     r->base = (uintptr_t)base;
+    r->data = r->base + data_off;
     slot_set_tag(h->slot, base, SLOT_TAG_HEAP_REGION); /* before its pages: the peak's share is the heap's */
     if (heap_slot_commit(&h->common, r->base, commit) != 0) {
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
@@ -597,10 +599,10 @@ HOT struct where locate(const struct ce5_heap *h, const void *p)
     struct region *r = (struct region *)tag;
     w.r = r;
     w.loc = LOC_INTERIOR;
-    if (a < r->base + r->data_off || (a - r->base - r->data_off) % GRAN != 0) {
+    if (a < r->data || (a - r->data) % GRAN != 0) {
         return w;
     }
-    uint32_t g = (uint32_t)((a - r->base - r->data_off) / GRAN);
+    uint32_t g = (uint32_t)((a - r->data) / GRAN);
     if (g >= r->end) {
         return w;
     }

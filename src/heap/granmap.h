@@ -194,15 +194,51 @@ static inline __attribute__((always_inline)) void granmap_word_set_(struct granm
     GRANMAP_FREEW(m, w) = word;
     granmap_mark_dirty_(m, w);
     /* The summaries change only when the word becomes or stops being all
-     * free or all busy. */
-    uint32_t i = w >> 6;
-    if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
-        granmap_set_bit_(m->sum_busy, w, word != ~(uint64_t)0);
-        granmap_set_bit_(m->top_busy, i, m->sum_busy[i] != 0);
+     * free or all busy: one test (v + 1 < 2 for 0 and all ones) for the
+     * common case where neither word is either. */
+    if (__builtin_expect(old + 1 < 2 || word + 1 < 2, 0)) {
+        uint32_t i = w >> 6;
+        if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
+            granmap_set_bit_(m->sum_busy, w, word != ~(uint64_t)0);
+            granmap_set_bit_(m->top_busy, i, m->sum_busy[i] != 0);
+        }
+        if ((old == 0) != (word == 0)) {
+            granmap_set_bit_(m->sum_free, w, word != 0);
+            granmap_set_bit_(m->top_free, i, m->sum_free[i] != 0);
+        }
     }
-    if ((old == 0) != (word == 0)) {
-        granmap_set_bit_(m->sum_free, w, word != 0);
-        granmap_set_bit_(m->top_free, i, m->sum_free[i] != 0);
+}
+
+/* The word where the free run holding granule x starts, when no busy
+ * granule lies below x in x's own word: found from the word before, or
+ * (a run longer than a word) by the summaries. */
+static inline __attribute__((always_inline)) uint32_t granmap_run_word_below_(const struct granmap *m,
+                                                                              uint32_t x)
+{
+    uint32_t w = x >> 6;
+    if (w == 0) {
+        return 0;
+    }
+    uint64_t busy = ~GRANMAP_FREEW(m, w - 1);
+    if (busy != 0) { /* the run starts after the word's last busy granule */
+        return ((w - 1) * 64 + 64 - (uint32_t)__builtin_clzll(busy)) >> 6;
+    }
+    return granmap_run_start(m, x) >> 6;
+}
+
+/* Marks the word where the free run holding granule x starts, unless it
+ * is word `marked` (done already).  When a busy granule lies below x in
+ * x's own word, the run starts in that word: the common case needs no
+ * search of the summaries. */
+static inline __attribute__((always_inline)) void granmap_mark_run_of_(struct granmap *m, uint32_t x,
+                                                                       uint32_t marked)
+{
+    uint32_t w = x >> 6;
+    if ((~GRANMAP_FREEW(m, w) & granmap_mask(0, (x & 63) + 1)) == 0) {
+        w = granmap_run_word_below_(m, x);
+    }
+    if (w != marked) {
+        granmap_mark_dirty_(m, w);
     }
 }
 
@@ -236,7 +272,7 @@ static inline __attribute__((always_inline)) void granmap_set(struct granmap *m,
         granmap_mark_dirty_(m, g1 >> 6);
     }
     if (g0 > 0 && granmap_free(m, g0 - 1)) {
-        granmap_mark_dirty_(m, granmap_run_start(m, g0 - 1) >> 6);
+        granmap_mark_run_of_(m, g0 - 1, w0);
     }
 }
 

@@ -48,6 +48,7 @@
 #include "core.h"
 #include "entry.h"
 #include "heap/heap.h"
+#include "invariant.h"
 #include "meta.h"
 #include "occupancy.h"
 #include "os.h"
@@ -263,11 +264,20 @@ struct proc {
     size_t slot_size;
 };
 
+/* errno is not saved on the way in: nothing on the served path sets it
+ * (raw system calls, no libc call that reports in errno), and each rare
+ * path that might (the core's start, the entry hook and tracker, queued
+ * frees, a refused pointer's report) keeps it itself.  So a call touches
+ * errno only to report a failure.  Under --enable-debug, leave checks it. */
 struct ctx {
     const struct proc *p; /* the published one, or own */
     struct proc own;
-    int *errno_at; /* &errno, looked up once per call */
+    bool restore_errno; /* the mmap family's calls (enter_mapping): libc's
+                         * syscall() may set it on their rarer paths */
     int saved_errno;
+#ifdef CEBOX_DEBUG
+    int errno_in; /* errno on the way in, for leave's check */
+#endif
 };
 
 /* Small functions on the path of every malloc and free, inlined so that a
@@ -342,6 +352,7 @@ static struct cebox_core *boxed_core(void)
  * may become possible later), and publishes it once it does. */
 static __attribute__((noinline)) void enter_slow(struct ctx *c)
 {
+    int saved = errno; /* the core's start opens and reads files */
     struct proc *o = &c->own;
     o->core = boxed_core();
     o->heap = core_process_heap(o->core);
@@ -356,6 +367,7 @@ static __attribute__((noinline)) void enter_slow(struct ctx *c)
             atomic_store_explicit(&proc_state, PROC_READY, memory_order_release);
         }
     }
+    errno = saved;
 }
 
 /* Enters cebox; false (and nothing entered) in a process out of the box,
@@ -366,9 +378,10 @@ HOT bool enter(struct ctx *c)
     if (__builtin_expect(!ready, 0) && !boxed_process()) {
         return false;
     }
-    int *errno_at = &errno;
-    c->errno_at = errno_at;
-    c->saved_errno = *errno_at;
+#ifdef CEBOX_DEBUG
+    c->errno_in = errno;
+#endif
+    c->restore_errno = false;
     entry_inside = 1;
     if (__builtin_expect(ready, 1)) {
         c->p = &proc;
@@ -378,17 +391,36 @@ HOT bool enter(struct ctx *c)
     return true;
 }
 
+/* enter() for a call that restores errno in leave (unless it reports an
+ * error there): one whose failure is not reported in errno
+ * (posix_memalign), or that may call libc's syscall() (the mmap family). */
+static bool enter_keeping_errno(struct ctx *c)
+{
+    if (!enter(c)) {
+        return false;
+    }
+    c->saved_errno = errno;
+    c->restore_errno = true;
+    return true;
+}
+
 /* Is p inside the slot (where every block cebox hands out lies)? */
 HOT bool in_slot(const struct ctx *c, const void *p)
 {
     return (uintptr_t)p - c->p->slot_base < c->p->slot_size;
 }
 
-/* Leaves cebox; errno is the caller's again, or `err` when non-zero. */
+/* Leaves cebox; errno is set to `err` when non-zero, else left as the
+ * caller had it. */
 HOT void leave(struct ctx *c, int err)
 {
     entry_inside = 0;
-    *c->errno_at = err != 0 ? err : c->saved_errno;
+    if (__builtin_expect(err != 0, 0)) {
+        errno = err;
+    } else if (c->restore_errno) {
+        errno = c->saved_errno;
+    }
+    DEBUG_INVARIANT(err != 0 || errno == c->errno_in, "errno kept by a call that did not fail");
 }
 
 /* ---- what re-entered calls leave for later ----
@@ -434,6 +466,7 @@ static void free_inside(struct ctx *c, void *p);
 /* Does what re-entered calls left (the guard is held). */
 static __attribute__((noinline)) void pending_run(struct ctx *c)
 {
+    int saved = errno; /* a refused block is reported */
     for (int i = 0; i < PENDING_MAX; i++) {
         int expected = PENDING_READY;
         if (atomic_compare_exchange_strong(&pending[i].state, &expected, PENDING_TAKEN)) {
@@ -448,6 +481,7 @@ static __attribute__((noinline)) void pending_run(struct ctx *c)
             }
         }
     }
+    errno = saved;
 }
 
 /* Does a re-entered mapping call touch the slot, whose bookkeeping it
@@ -906,7 +940,7 @@ API int posix_memalign(void **out, size_t align, size_t n)
         return 0;
     }
     struct ctx c;
-    if (!enter(&c)) {
+    if (!enter_keeping_errno(&c)) { /* a failure is reported in the result */
         void *q = __libc_memalign(align, n);
         *out = q != NULL ? q : *out;
         return q != NULL ? 0 : ENOMEM;
@@ -1072,7 +1106,9 @@ API void malloc_stats(void)
         }
         return;
     }
+    int saved = errno;
     summary_write(2, c.p->core);
+    errno = saved;
     leave(&c, 0);
 }
 
@@ -1107,7 +1143,7 @@ static bool emulated(int flags)
  * left: a queued munmap must never outlive the pages it names. */
 static bool enter_mapping(struct ctx *c)
 {
-    if (!enter(c)) {
+    if (!enter_keeping_errno(c)) {
         return false;
     }
     if (pending_any()) {
@@ -1752,7 +1788,9 @@ static void bad_pointer(const char *op, const void *handle, const void *p, enum 
     if (strcmp(op, "HeapSize") == 0) {
         return; /* malloc_usable_size of a non-block answers 0; it frees nothing */
     }
+    int saved = errno; /* free keeps errno (ctx) */
     summary_note_bad_free(p, why);
+    errno = saved;
 }
 
 __attribute__((constructor(101))) static void preload_start(void)
