@@ -15,7 +15,9 @@
  *
  * Usage: bench_heap [ops-per-size [only]]   (default 200000; the model runs
  * at most 40000 of them at 100 000 blocks, it is that slow; `only` = cebox,
- * model or glibc runs just that one, for profiling)
+ * model or glibc runs just that one, for profiling).  BENCH_PROFILE=ce3 or
+ * ce6 runs that profile's heap instead of CE 5's (the model, CE 5's, is then
+ * left out); bench/bench_heaps.sh puts the three side by side.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -162,9 +164,15 @@ int main(int argc, char **argv)
 {
     size_t nops = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
     const char *only = argc > 2 ? argv[2] : "";
+    const char *profile = getenv("BENCH_PROFILE") != NULL ? getenv("BENCH_PROFILE") : "ce5";
+    if (strcmp(profile, "ce3") != 0 && strcmp(profile, "ce5") != 0 && strcmp(profile, "ce6") != 0) {
+        fprintf(stderr, "bench_heap: BENCH_PROFILE '%s': accepted: ce3, ce5, ce6\n", profile);
+        return 2;
+    }
+    bool with_model = strcmp(profile, "ce5") == 0; /* tests/heapmodel.c is CE 5's algorithm */
     bool all = only[0] == '\0';
-    /* A 2 GB slot and enough RAM for 100 000 blocks; the ce5 heap. */
-    setenv("CEBOX_PROFILE", "ce5", 1);
+    /* A 2 GB slot and enough RAM for 100 000 blocks; the profile's heap. */
+    setenv("CEBOX_PROFILE", profile, 1);
     setenv("CEBOX_SLOT_SIZE", "2G", 1);
     setenv("CEBOX_RAM", "8G", 1);
     static size_t sizes[] = {1000, 10000, 100000};
@@ -190,13 +198,13 @@ int main(int argc, char **argv)
                 cebox[i] = r == 0 || t < cebox[i] ? t : cebox[i];
             }
         }
-        if (all || strcmp(only, "model") == 0) {
+        if (with_model && (all || strcmp(only, "model") == 0)) {
             model[i] = run_model(&s, model_ops[i]);
         }
         free(s.fill);
         free(s.ops);
     }
-    printf("mixed alloc/free, %zu operation pairs per size (model: %zu at 100 000)\n\n", nops,
+    printf("mixed alloc/free, %s heap, %zu operation pairs per size (model: %zu at 100 000)\n\n", profile, nops,
            model_ops[2]);
     printf("| live blocks | cebox heap (ns/op) | reference model (ns/op) | glibc malloc (ns/op) "
            "| cebox / glibc |\n");
