@@ -14,6 +14,10 @@
 #    point per sample, state bands, failure and crash markers, the samples'
 #    table), the crash view with both stacks, the summary's newer rows, and
 #    screenshots that show the bands and the crash view;
+#  - the leak views (--leaks: siteviews grow, peak and pin; leaky struct):
+#    the leak totals and sites, the growing, peak and pinning sites and the
+#    slot's occupants, each figure and stack as in the JSON report, the
+#    known sites in their tables, and a screenshot that shows them;
 #  - a hostile log (markup in the program's path and arguments) adds no
 #    element to the page.
 # Without chromium (or $CHROMIUM, the browser to use) the test says so and
@@ -148,11 +152,48 @@ else
 fi
 [ -n "${HTML_KEEP:-}" ] && cp "$TMP/timeline.html" "$TMP/timeline.png" "$TMP/crash.html" "$TMP/crash.png" "$HTML_KEEP"/
 
+# ---- the leak views (--leaks): siteviews grow, peak and pin in one run,
+# the slot empty at the start (as tests/siteviews.sh runs them), then
+# leaky struct with its image, DLLs and stack in the slot
+"$CEBOX" run --quiet --no-occupy --leaks --sample-interval 5 --out "$TMP/sv" sh -c \
+    "'$P/siteviews' grow 12; '$P/siteviews' peak; '$P/siteviews' pin" > /dev/null 2>&1
+report siteviews "$TMP/sv"
+counts=$(grep '^leak views:' "$TMP/check")
+# view CLASS: the rows of the page's leak-view table of that class
+view() { sed -n "/<table class=\"leakview $1\">/,/<\/section>/p" "$TMP/siteviews.dom"; }
+if printf '%s\n' "$counts" | grep -Eq ' [1-9][0-9]* growing, [1-9][0-9]* at the peak, [1-9][0-9]* pinning' &&
+    view growth | grep -q '<span class="fn">slow_leak</span>' && view peak | grep -q '<span class="fn">peak_a</span>' &&
+    view peak | grep -q '<span class="fn">peak_b</span>' && view pinning | grep -q '<span class="fn">keep_small</span>' &&
+    view leak-sites | grep -q '<span class="fn">slow_leak</span>'; then
+    ok "siteviews: slow_leak grows, peak_a and peak_b at the peak, keep_small pins, as in the JSON (${counts#leak views: })"
+else
+    bad "siteviews: the growth, peak and pinning tables (${counts:-no counts})"
+fi
+"$CEBOX" run --quiet --leaks --out "$TMP/leaky" "$P/leaky" struct > /dev/null 2>&1
+report leaky "$TMP/leaky"
+counts=$(grep '^leak views:' "$TMP/check")
+if printf '%s\n' "$counts" | grep -Eq ' [1-9][0-9]* leak sites, .* [3-9][0-9]* occupants' &&
+    grep -q '<tr class="occupant" data-kind="image"' "$TMP/leaky.dom" &&
+    grep -q '<td data-field="kind" data-value="definite">definitely lost</td>' "$TMP/leaky.dom" &&
+    grep -q '<td data-field="kind" data-value="indirect">indirectly lost</td>' "$TMP/leaky.dom"; then
+    ok "leaky: definitely and indirectly lost sites with their stacks, the totals and the occupants as in the JSON (${counts#leak views: })"
+else
+    bad "leaky: the leak sites and the occupants (${counts:-no counts})"
+fi
+browse "$TMP/leaky.html" "$TMP/leaky.png" --screenshot
+# The leak views' head colour (html.c's style) must be drawn.
+if python3 "$CHECK" png "$TMP/leaky.png" f1e4d0 3b7dd8 > "$TMP/check" 2>&1; then
+    ok "leaky: the screenshot shows the leak views and the map ($(cat "$TMP/check"))"
+else
+    bad "leaky: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
+fi
+[ -n "${HTML_KEEP:-}" ] && cp "$TMP/siteviews.html" "$TMP/leaky.html" "$TMP/leaky.png" "$HTML_KEEP"/
+
 # ---- a hostile log: markup in the executable's path and in the arguments
 evil='<script>alert(1)</script><img src=x onerror=alert(2)><b>&amp;"'"'"
 mkdir -p "$TMP/x<i>y&z"
 cp "$P/oom_chain" "$TMP/x<i>y&z/<b>chain"
-"$CEBOX" run --quiet --slot-size 1M --out "$TMP/evil" "$TMP/x<i>y&z/<b>chain" malloc "$evil" > /dev/null 2>&1
+"$CEBOX" run --quiet --leaks --slot-size 1M --out "$TMP/evil" "$TMP/x<i>y&z/<b>chain" malloc "$evil" > /dev/null 2>&1
 "$CEBOX" report --format html "$TMP/evil" > "$TMP/evil.html" 2> "$TMP/rerr"
 if python3 "$CHECK" hostile "$TMP/evil.html" "$evil" > "$TMP/check" 2>&1 && grep -q '&lt;script&gt;' "$TMP/evil.html" &&
     grep -q 'x&lt;i&gt;y&amp;z/&lt;b&gt;chain' "$TMP/evil.html"; then

@@ -14,6 +14,11 @@
                         state other than normal, a marker per failure, the
                         samples' table) and its crash view (the signal, the
                         crash stack, the failure before it and its stack)
+                        and its leak views: the totals by kind, the leak
+                        sites, the steadily growing sites, the peak's and
+                        the pinning sites, each site's figures and stack,
+                        and the slot's occupants; prints how many rows of
+                        each it checked
   hostile PAGE TEXT     TEXT (markup from the log) appears as text only: no
                         element the page does not write, no on* attribute
   png SHOT COLOUR...    the screenshot is not blank: many colours, and each
@@ -127,6 +132,7 @@ def content(dom, report):
     elif nav:
         fail("contents for a single process")
     ids = {n["attrs"]["id"]: n for n in walk(t.root) if "id" in n["attrs"]}
+    counts = [0] * 5
     for p, s in zip(procs, sections):
         sites = find(s, "section", "site")
         if len(sites) != len(p["oom"]):
@@ -165,6 +171,8 @@ def content(dom, report):
             fail("pid %d: no summary table" % p["pid"])
         timeline_charts(p, s)
         crash_view(p, s)
+        counts = [a + b for a, b in zip(counts, leak_views(p, s))]
+    print("leak views: %d leak sites, %d growing, %d at the peak, %d pinning, %d occupants" % tuple(counts))
 
 
 def stack_functions(table):
@@ -245,6 +253,91 @@ def crash_view(p, s):
         fail("pid %d: the failure before the crash reads %r" % (p["pid"], text))
     if len(tables) != 2 or stack_functions(tables[1]) != [f["function"] or "?" for f in before["stack"]]:
         fail("pid %d: the stack of the failure before the crash" % p["pid"])
+
+
+def view_rows(s, cls):
+    """The sites of the view table of class cls in section s: per site, its
+    figures (data-field: data-value) and its stack's functions."""
+    tables = [t for t in find(s, "table", "leakview") if cls in t["attrs"]["class"].split()]
+    if len(tables) != 1:
+        return None
+    rows = [r for b in tables[0]["children"] if b["tag"] == "tbody" for r in b["children"] if r["tag"] == "tr"]
+    sites = [r for r in rows if "site" in r["attrs"].get("class", "").split()]
+    stacks = [r for r in rows if "site-stack" in r["attrs"].get("class", "").split()]
+    if len(sites) != len(stacks):
+        fail("%s: %d sites but %d stacks" % (cls, len(sites), len(stacks)))
+    got = []
+    for r, st in zip(sites, stacks):
+        fields = {c["attrs"]["data-field"]: c["attrs"]["data-value"]
+                  for c in r["children"] if "data-field" in c["attrs"]}
+        t = find(st, "table", "stack")
+        got.append((fields, stack_functions(t[0]) if t else []))
+    return got
+
+
+def functions(stack):
+    return [f["function"] or "?" for f in stack]
+
+
+def same_view(p, s, cls, want, keys):
+    """The rows of view cls hold the JSON's sites want: each key's value
+    (numbers exactly, floats to a thousandth) and the stack."""
+    got = view_rows(s, cls)
+    if got is None:
+        fail("pid %d: no %s table for the JSON's %d sites" % (p["pid"], cls, len(want)))
+    expect = [({k: ("" if w[k] is None else ("%.3f" % w[k] if isinstance(w[k], float) else str(w[k]))) for k in keys},
+               functions(w["stack"])) for w in want]
+    if got != expect:
+        fail("pid %d: %s rows %s, the JSON has %s" % (p["pid"], cls, got[:3], expect[:3]))
+    return len(got)
+
+
+def occupant_name(td):
+    """An occupant's name: its cell's text but the note after it."""
+    note = find(td, "span", "note")
+    return td["text"][:-len(note[0]["text"]) - 1] if note else td["text"]
+
+
+def leak_views(p, s):
+    """The leaks, growth, peak, pinning and occupants of p as its section
+    shows them; returns how many rows of each were checked."""
+    n = [0] * 5
+    for key, cls in (("leaks", "leaks"), ("growth", "growth"), ("peak", "peak"), ("pinning", "pinning")):
+        if (p.get(key) is None) != (not find(s, "section", cls)):
+            fail("pid %d: the JSON's %s is %s, the page has %d such sections" %
+                 (p["pid"], key, "null" if p.get(key) is None else "there", len(find(s, "section", cls))))
+    if p.get("leaks") is not None:
+        totals = {r["attrs"]["data-kind"]: tuple(int(c["attrs"]["data-value"]) for c in r["children"]
+                                                 if "data-field" in c["attrs"])
+                  for r in find(s, "tr", "total")}
+        if totals != {k: (v["bytes"], v["blocks"]) for k, v in p["leak_totals"].items()}:
+            fail("pid %d: leak totals %s, the JSON has %s" % (p["pid"], totals, p["leak_totals"]))
+        if p["leaks"]:
+            n[0] = same_view(p, s, "leak-sites", p["leaks"], ("kind", "what", "bytes", "charged_bytes", "blocks"))
+        elif view_rows(s, "leak-sites") is not None:
+            fail("pid %d: a leak-sites table without leaks" % p["pid"])
+    if p.get("growth") is not None:
+        g = find(s, "section", "growth")[0]
+        if g["attrs"].get("data-samples") != str(p["growth"]["samples"]):
+            fail("pid %d: growth of %s samples, the JSON has %d" % (p["pid"], g["attrs"].get("data-samples"),
+                                                                    p["growth"]["samples"]))
+        steady = [dict(x, bytes_per_s=int(x["bytes_per_s"] + 0.5)) for x in p["growth"]["sites"] if x["steady"]]
+        if steady:
+            n[1] = same_view(p, s, "growth", steady, ("points", "first_bytes", "bytes", "blocks", "bytes_per_s",
+                                                      "slot_free_bytes", "slot_fill_s", "ram_free_bytes", "ram_fill_s"))
+    if p.get("peak") is not None and p["peak"]["sites"]:
+        n[2] = same_view(p, s, "peak", p["peak"]["sites"], ("bytes", "blocks"))
+    if p.get("pinning") is not None and p["pinning"]["sites"]:
+        n[3] = same_view(p, s, "pinning", p["pinning"]["sites"], ("bytes", "regions", "pages",
+                                                                 "largest_free_run_without_blocks"))
+    rows = find(s, "tr", "occupant")
+    got = [(r["attrs"].get("data-kind"), int(r["attrs"].get("data-first-block")), int(r["attrs"].get("data-blocks")),
+            occupant_name(find(r, "td", "name")[0])) for r in rows]
+    want = [(o["kind"], o["first_block"], o["blocks"], o["name"]) for o in p.get("occupants", [])]
+    if got != want:
+        fail("pid %d: occupants %s, the JSON has %s" % (p["pid"], got, want))
+    n[4] = len(rows)
+    return n
 
 
 def hostile(page, text):

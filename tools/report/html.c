@@ -7,9 +7,9 @@
  * need no JavaScript.  Per process (with a table of contents when there
  * are several): what was run, the exit summary's numbers, the charts
  * (failures by reason), the failure sites with their symbolized stacks
- * (inlined levels marked), and the slot map at each recorded failure, one
- * cell per block coloured by what owns it, the block and its address on
- * hover (<title>).
+ * (inlined levels marked), the leak views (htmlleaks.c), and the slot
+ * map at each recorded failure, one cell per block coloured by what owns
+ * it, the block and its address on hover (<title>).
  *
  * Invariant: every string that comes from a log (commands, paths, function
  * and file names, settings) goes through html_escape, in text and in
@@ -65,6 +65,8 @@ static const char style[] =
     "figure{margin:1em 0}figcaption{margin-bottom:.3em}.note{color:#555}.damaged{color:#a00}\n"
     "ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1.2em}\n"
     "ul.legend svg{vertical-align:middle;margin-right:.3em}\n"
+    ".leakview td.num{white-space:nowrap}.leakview tr.site-stack>td{padding:.1em .5em .6em 2em;border-top:none}\n"
+    ".leakview>thead th{background:#f1e4d0}.leakview tr.site>td{border-bottom:none;background:#f6f8fa}\n"
     ".crash{border-left:4px solid #c0392b;padding-left:1em}.crash .where{font-weight:bold}\n";
 
 /* ---- page ---- */
@@ -176,6 +178,7 @@ static void html_summary(FILE *out, const struct lr_process *p)
         fputs("<p class=\"note\">No exit summary: the process was killed, crashed, called _exit or exec'd "
               "another program.</p>\n",
               out);
+        htmlleaks_occupants(out, p);
         return;
     }
     const struct run_summary *s = &p->summary;
@@ -218,7 +221,9 @@ static void html_summary(FILE *out, const struct lr_process *p)
     number_row(out, "failures: memory-state cap", s->fail_cap);
     number_row(out, "failures injected", s->fail_injected);
     number_row(out, "failures not recorded (log limit)", s->unrecorded_failures);
-    fputs("</table>\n</div>\n", out);
+    fputs("</table>\n", out);
+    htmlleaks_occupants(out, p);
+    fputs("</div>\n", out);
     if (s->private_device[0] != '\0') {
         fputs("<p>Ran on a device of its own: ", out);
         html_escape(out, s->private_device);
@@ -541,7 +546,8 @@ static void html_maps(FILE *out, size_t index, const struct lr_process *p)
     fputs("</section>\n", out);
 }
 
-void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites)
+void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites,
+                  const struct leaks *lk)
 {
     fprintf(out, "<section class=\"process\" id=\"p%zu\" data-pid=\"%u\">\n<h2>", index, (unsigned)hp->p->pid);
     process_title(out, hp->p);
@@ -551,6 +557,7 @@ void html_process(FILE *out, const struct html_proc *hp, size_t index, const str
     charts_crash(out, hp);
     html_charts(out, hp);
     html_sites(out, index, hp->p, sites, nsites);
+    htmlleaks_views(out, hp, lk);
     html_maps(out, index, hp->p);
     fputs("</section>\n", out);
 }

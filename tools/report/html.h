@@ -10,6 +10,8 @@
 
 #include "report/logread.h"
 #include "report/model.h"
+#include "report/report.h"
+#include "report/symbolize.h"
 
 /* How a process killed by a signal died, as the text and JSON triage
  * found it (report.c): the crash view of the page. */
@@ -30,14 +32,24 @@ struct html_proc {
     const struct lr_process *p;
     size_t run; /* the rank of its run, 1, 2, ... */
     const struct html_crash *crash; /* NULL unless a signal killed it */
+    struct symbolizer *sym;         /* for the stacks of the leak views */
 };
 
 /* The head of the page: title, style, and the table of contents of the
  * processes that follow (in this order). */
 void html_begin(FILE *out, const char *where, const struct html_proc *procs, size_t n, size_t nruns);
 
-/* The section of the index'th process (from 1, as in the contents). */
-void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites);
+/* The section of the index'th process (from 1, as in the contents), with
+ * its leak sites as report.c grouped them. */
+void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites,
+                  const struct leaks *lk);
+
+/* The leak views of a process (tools/report/htmlleaks.c): the leak totals
+ * by kind and the leak sites (--leaks), then the growth, the peak and the
+ * pinning tables (siteviews.h's models); nothing for a process without
+ * them.  The slot's occupants at the start, as rows of the summary. */
+void htmlleaks_views(FILE *out, const struct html_proc *hp, const struct leaks *lk);
+void htmlleaks_occupants(FILE *out, const struct lr_process *p);
 
 /* The end of the page: which logs were damaged, and where. */
 void html_end(FILE *out, const struct lr_log *all, size_t nlogs);

@@ -44,28 +44,6 @@ enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_FOLDED, FORMAT_HTML };
 
 /* ---- leaks (--leaks) ---- */
 
-/* One LEAK record of a process, symbolized, and whether a suppression
- * matched it. */
-struct leak_view {
-    const struct lr_leak *leak;
-    struct frame *frames;
-    size_t nframes;
-    bool suppressed;
-};
-
-struct leaks {
-    struct leak_view *v; /* by bytes, most first */
-    size_t n;
-    uint64_t bytes[LEAK_KINDS], blocks[LEAK_KINDS]; /* not suppressed */
-    uint64_t suppressed[2];                         /* bytes, blocks */
-    struct frame *crash;                            /* the crash stack */
-    size_t ncrash;
-    const struct lr_failure *before;                /* the last failure before a crash, or NULL */
-    struct frame *before_frames;                    /* its stack */
-    size_t nbefore;
-    bool inside_cebox;                              /* the crash's innermost frame is cebox's */
-};
-
 /* Suppressions in LeakSanitizer's form: `leak:PATTERN`, matched against
  * every frame's function, source file and module; `*` matches anything,
  * `^` and `$` anchor the pattern, which otherwise matches anywhere. */
@@ -443,6 +421,26 @@ static void text_ending(FILE *out, const struct lr_process *p, const struct leak
     }
 }
 
+const char *report_occupant_blocks(char *buf, size_t cap, const struct lr_occupant *o)
+{
+    if (o->blocks > 1) {
+        snprintf(buf, cap, "blocks %u-%u", (unsigned)o->first_block, (unsigned)(o->first_block + o->blocks - 1));
+    } else {
+        snprintf(buf, cap, "block %u", (unsigned)o->first_block);
+    }
+    return buf;
+}
+
+const char *report_occupant_note(const struct lr_occupant *o)
+{
+    return o->xip ? "XIP: its writable data" : o->kind == 'D' ? "RAM DLL" : "";
+}
+
+const char *report_occupant_key(const struct lr_occupant *o)
+{
+    return o->kind == 'E' ? "image" : o->kind == 'S' ? "stack" : o->xip ? "xip-dll" : "ram-dll";
+}
+
 /* What the slot held when the log was begun (the OCCUPANT records): one
  * line per image, DLL and stack, with its blocks. */
 static void text_occupants(FILE *out, const struct lr_process *p)
@@ -454,16 +452,12 @@ static void text_occupants(FILE *out, const struct lr_process *p)
             p->noccupants == 1 ? "" : "s");
     for (size_t i = 0; i < p->noccupants; i++) {
         const struct lr_occupant *o = &p->occupants[i];
+        const char *note = report_occupant_note(o);
         char where[48];
-        if (o->blocks > 1) {
-            snprintf(where, sizeof where, "blocks %u-%u", (unsigned)o->first_block,
-                     (unsigned)(o->first_block + o->blocks - 1));
-        } else {
-            snprintf(where, sizeof where, "block %u", (unsigned)o->first_block);
-        }
-        fprintf(out, "  %c %s, %u page%s committed  %s%s\n", o->kind, where, (unsigned)o->pages,
-                o->pages == 1 ? "" : "s", o->name,
-                o->xip ? " (XIP: its writable data)" : o->kind == 'D' ? " (RAM DLL)" : "");
+        bool noted = note[0] != '\0';
+        fprintf(out, "  %c %s, %u page%s committed  %s%s%s%s\n", o->kind,
+                report_occupant_blocks(where, sizeof where, o), (unsigned)o->pages, o->pages == 1 ? "" : "s",
+                o->name, noted ? " (" : "", note, noted ? ")" : "");
     }
 }
 
@@ -595,7 +589,7 @@ static void json_occupants(FILE *out, const struct lr_process *p)
     for (size_t i = 0; i < p->noccupants; i++) {
         const struct lr_occupant *o = &p->occupants[i];
         fprintf(out, "%s{\"kind\": \"%s\", \"first_block\": %u, \"blocks\": %u, \"committed_pages\": %u, \"name\": ",
-                i == 0 ? "" : ", ", o->kind == 'E' ? "image" : o->kind == 'S' ? "stack" : o->xip ? "xip-dll" : "ram-dll",
+                i == 0 ? "" : ", ", report_occupant_key(o),
                 (unsigned)o->first_block, (unsigned)o->blocks, (unsigned)o->pages);
         report_json_str(out, o->name);
         fputs("}", out);
@@ -707,7 +701,7 @@ static void html_with_crash(struct html_proc *hp, size_t index, const struct sit
         signal_text(c.signal, sizeof c.signal, p->end.value);
         hp->crash = &c;
     }
-    html_process(stdout, hp, index, sites, nsites);
+    html_process(stdout, hp, index, sites, nsites, lk);
     hp->crash = NULL;
 }
 
@@ -1089,7 +1083,7 @@ static size_t print_runs(const struct lr_log *all, size_t nlogs, const struct fi
     size_t npage = 0;
     for (size_t i = 0; page != NULL && i < n; i++) {
         if (wanted(f, e[i].p)) {
-            page[npage++] = (struct html_proc){.log = e[i].log, .p = e[i].p, .run = e[i].run->rank};
+            page[npage++] = (struct html_proc){.log = e[i].log, .p = e[i].p, .run = e[i].run->rank, .sym = sym};
         }
     }
     if (page != NULL) {

@@ -9,9 +9,36 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "record/leaks.h"
+#include "report/logread.h"
 #include "report/model.h"
 
-struct lr_process;
+/* The leaks of one process as every format shows them (report.c groups
+ * them, html.c lays them out): its LEAK records (--leaks) symbolized, the
+ * suppressions applied, the totals by kind; and, for a process killed by
+ * a signal, its crash triage. */
+/* One LEAK record of a process, symbolized, and whether a suppression
+ * matched it. */
+struct leak_view {
+    const struct lr_leak *leak;
+    struct frame *frames;
+    size_t nframes;
+    bool suppressed;
+};
+
+struct leaks {
+    struct leak_view *v; /* by bytes, most first */
+    size_t n;
+    uint64_t bytes[LEAK_KINDS], blocks[LEAK_KINDS]; /* not suppressed */
+    uint64_t suppressed[2];                         /* bytes, blocks */
+    struct frame *crash;                            /* the crash stack */
+    size_t ncrash;
+    const struct lr_failure *before;                /* the last failure before a crash, or NULL */
+    struct frame *before_frames;                    /* its stack */
+    size_t nbefore;
+    bool inside_cebox;                              /* the crash's innermost frame is cebox's */
+};
+
 
 /* Runs `cebox report ARGS...` (argv[1] is "report").  Returns the exit
  * status: 0, 1 when a log was damaged (the rest still reported), 2 for bad
@@ -53,6 +80,14 @@ struct report_crash {
  * report_crash_free.  The frames' strings live as long as sym and p. */
 bool report_crash_of(struct symbolizer *sym, const struct lr_process *p, struct report_crash *out);
 void report_crash_free(struct report_crash *c);
+
+/* An OCCUPANT record's blocks ("blocks 3-9", "block 3") into buf (returns
+ * buf), what its kind leaves unsaid ("XIP: its writable data", "RAM DLL"
+ * or ""), and its kind's JSON key ("image", "stack", "xip-dll",
+ * "ram-dll"). */
+const char *report_occupant_blocks(char *buf, size_t cap, const struct lr_occupant *o);
+const char *report_occupant_note(const struct lr_occupant *o);
+const char *report_occupant_key(const struct lr_occupant *o);
 
 /* A signal's name ("SIGSEGV"). */
 const char *report_signal_text(char *buf, size_t cap, int sig);

@@ -113,8 +113,7 @@ void siteviews_room(const struct lr_process *p, const struct growth_site *g, str
     }
 }
 
-/* "51 min", "3.2 s", "2 h 5 min", "4 days" */
-static const char *duration_text(char *buf, size_t cap, double s)
+const char *siteviews_duration_text(char *buf, size_t cap, double s)
 {
     if (s < 60) {
         snprintf(buf, cap, "%.1f s", s);
@@ -179,9 +178,9 @@ static void text_growth(FILE *out, struct symbolizer *sym, const struct lr_proce
         if (room.slot_fill_s >= 0) {
             fprintf(out, " this site fills the remaining %s of the slot in %s and the %s of free device RAM in %s",
                     run_summary_bytes(slot, sizeof slot, room.slot_free_bytes),
-                    duration_text(a, sizeof a, room.slot_fill_s),
+                    siteviews_duration_text(a, sizeof a, room.slot_fill_s),
                     run_summary_bytes(ram, sizeof ram, room.ram_free_bytes),
-                    duration_text(b, sizeof b, room.ram_fill_s));
+                    siteviews_duration_text(b, sizeof b, room.ram_fill_s));
         }
         fputc('\n', out);
         text_stack(out, sym, p, g[i].stack_id);

@@ -47,6 +47,10 @@ struct growth_room {
 };
 void siteviews_room(const struct lr_process *p, const struct growth_site *g, struct growth_room *out);
 
+/* A time to fill as text into buf ("3.2 s", "51 min", "2 h 5 min", "4
+ * days"); returns buf. */
+const char *siteviews_duration_text(char *buf, size_t cap, double s);
+
 /* Text: the growth figures, the peak view, the pinning sites (nothing
  * for a process without those records). */
 void siteviews_text(FILE *out, struct symbolizer *sym, const struct lr_process *p);
