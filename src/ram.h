@@ -106,7 +106,8 @@ struct ram_map_row {
 
 struct ram_live_site {
     uint64_t bytes, blocks;
-    uint32_t depth, unused;
+    uint32_t depth;      /* the addresses below */
+    uint32_t full_depth; /* the stack's own (more than depth: its outer frames left out) */
     uint64_t ips[RAM_LIVE_DEPTH]; /* innermost first */
 };
 

@@ -118,6 +118,15 @@ if [ $st -eq 0 ] && has '^  live sites (--leaks): .* published [0-9.]* s ago aft
 else
     bad "cebox status --leaks: the live sites"
 fi
+# A stack deeper than a row keeps: its 16 innermost frames, then how many more.
+grep -A17 '^  live site [1-8]: 333 bytes in 1 block (333 bytes)$' "$TMP/out" >"$TMP/deep"
+if has '^    #0  0x[0-9a-f]*  hold_deep at .*holdmap\.c:[0-9]*$' "$TMP/deep" &&
+    [ "$(grep -c '^    #[0-9]* *0x[0-9a-f]*  hold_deep at' "$TMP/deep")" -eq 16 ] &&
+    has '^    ([0-9]* outer frames not published)$' "$TMP/deep"; then
+    ok "cebox status --leaks: a deep stack's 16 innermost frames, the rest counted"
+else
+    bad "cebox status --leaks: a deep stack"
+fi
 exec 9>&-
 wait $RUN3
 rc=$?

@@ -126,6 +126,9 @@ static void print_live_site(size_t n, const struct ram_live_site *site, struct s
     for (size_t i = 0; i < nframes; i++) {
         report_text_frame(stdout, i, &frames[i]);
     }
+    if (site->full_depth > depth) {
+        printf("    (%" PRIu32 " outer frames not published)\n", site->full_depth - (uint32_t)depth);
+    }
     free(frames);
 }
 

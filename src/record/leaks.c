@@ -333,7 +333,8 @@ static void live_publish_locked(const struct eventlog_site *top, size_t n, uint6
         struct ram_live_site *d = &out.site[i];
         d->bytes = top[i].v[0];
         d->blocks = top[i].v[1];
-        d->depth = (uint32_t)(top[i].depth < RAM_LIVE_DEPTH ? top[i].depth : RAM_LIVE_DEPTH);
+        d->full_depth = (uint32_t)top[i].depth;
+        d->depth = d->full_depth < RAM_LIVE_DEPTH ? d->full_depth : RAM_LIVE_DEPTH;
         for (uint32_t k = 0; k < d->depth; k++) {
             d->ips[k] = top[i].ips[k];
         }

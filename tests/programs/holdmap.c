@@ -10,8 +10,10 @@
  *
  * With "sites" instead of "fork" it also holds blocks from two sites of
  * its own, 12 blocks of 1000 bytes from hold_rows and 3 of 70000 bytes
- * from hold_tables (for `cebox status` under --leaks), then allocates and
- * frees 4096 small blocks, after which their figures are published.
+ * from hold_tables (for `cebox status` under --leaks), and one of 333
+ * bytes from hold_deep 20 calls deep (a stack deeper than a session row
+ * keeps), then allocates and frees 4096 small blocks, after which their
+ * figures are published.
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -24,7 +26,7 @@
 
 #define MB (1024 * 1024)
 
-static void *rows[12], *tables[3];
+static void *rows[12], *tables[3], *deep;
 
 static __attribute__((noinline)) void hold_rows(void)
 {
@@ -39,6 +41,19 @@ static __attribute__((noinline)) void hold_tables(void)
     for (int i = 0; i < n; i++) {
         tables[i] = malloc(70000);
     }
+}
+
+/* A frame of its own per level: a volatile local read after each call
+ * keeps the compiler from making the recursion a loop. */
+static __attribute__((noipa)) int hold_deep(int n)
+{
+    volatile int level = n;
+    if (n == 0) {
+        deep = malloc(333);
+        return 0;
+    }
+    int below = hold_deep(n - 1);
+    return below + (level != 0);
 }
 
 static __attribute__((noinline)) void churn(void)
@@ -58,6 +73,7 @@ static void release_sites(void)
     for (int i = 0; i < 3; i++) {
         free(tables[i]);
     }
+    free(deep);
 }
 
 int main(int argc, char **argv)
@@ -73,6 +89,9 @@ int main(int argc, char **argv)
     if (sites) {
         hold_rows();
         hold_tables();
+        if (hold_deep(20) != 20) {
+            return 1;
+        }
         churn();
     }
     pid_t child = argc > 2 && strcmp(argv[2], "fork") == 0 ? fork() : -1;
