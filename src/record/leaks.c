@@ -479,7 +479,9 @@ void leaks_start(struct cebox_core *core)
     lt.per_site = lt.views || lt.ram != NULL;
     lt.interval_ns = lt.views ? (uint64_t)core->settings.sample_interval_ms * 1000000u : 0;
     if (lt.ram != NULL) {
-        live_walk_locked(); /* tracking, nothing live yet (no other thread is here so early) */
+        pthread_mutex_lock(&lt.lock);
+        live_walk_locked(); /* the row says --leaks is on, nothing live yet */
+        pthread_mutex_unlock(&lt.lock);
     }
     pthread_atfork(fork_prepare, fork_release, fork_release);
     atomic_store(&active, true);
