@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 7u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps */
+#define RAM_VERSION 8u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks) */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -59,6 +59,7 @@ struct ram_member {
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
     struct ram_timeline tl; /* written by the member only, relaxed */
     struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
+    struct ram_live_sites live; /* written by the member only, under its count */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -407,6 +408,7 @@ static void point_timeline(struct ram *r)
     /* Only a session has the map bytes; nobody outside reads a private device. */
     r->map_row = row && r->session ? &r->sh->members[r->member].map : NULL;
     r->map = r->map_row != NULL ? (unsigned char *)row_map(r->sh, r->member) : NULL;
+    r->live = r->map_row != NULL ? &r->sh->members[r->member].live : NULL;
 }
 
 /* ---- creation ---- */
@@ -623,6 +625,7 @@ void ram_release(struct ram *r)
     }
     r->sh = NULL;
     r->tl = NULL;
+    r->live = NULL;
     r->map_row = NULL;
     r->map = NULL;
 }
@@ -667,6 +670,7 @@ void ram_forked(struct ram *r, size_t committed)
      * figures, until the child next changes them (a zeroed row would show
      * the timeline a slot with no free run). */
     struct ram_timeline copied = r->tl != NULL ? *r->tl : (struct ram_timeline){0};
+    struct ram_live_sites live = r->live != NULL ? *r->live : (struct ram_live_sites){0};
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
     unlock(r->sh);
@@ -677,6 +681,9 @@ void ram_forked(struct ram *r, size_t committed)
     }
     if (r->tl != NULL) {
         *r->tl = copied;
+    }
+    if (r->live != NULL) {
+        ram_publish_live_sites(r, &live); /* so are its live sites: the leak table is copied too */
     }
 }
 
@@ -1075,6 +1082,43 @@ size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t m
     return n;
 }
 
+/* ---- the live sites (--leaks) ---- */
+
+/* The live sites after their count and flag, as 64-bit words: each is
+ * stored and loaded whole (relaxed), so a reader's copy is torn only
+ * between words, which the count then tells it to retry. */
+#define LIVE_WORDS_FROM offsetof(struct ram_live_sites, count)
+#define LIVE_WORDS ((sizeof(struct ram_live_sites) - LIVE_WORDS_FROM) / sizeof(uint64_t))
+_Static_assert(LIVE_WORDS_FROM % sizeof(uint64_t) == 0 && sizeof(struct ram_live_sites) % sizeof(uint64_t) == 0,
+               "the live sites copy in whole words");
+
+static uint64_t *live_words(struct ram_live_sites *l)
+{
+    return (uint64_t *)(void *)((char *)l + LIVE_WORDS_FROM);
+}
+
+static const uint64_t *live_words_of(const struct ram_live_sites *l)
+{
+    return (const uint64_t *)(const void *)((const char *)l + LIVE_WORDS_FROM);
+}
+
+void ram_publish_live_sites(struct ram *r, const struct ram_live_sites *in)
+{
+    struct ram_live_sites *row = r->live;
+    if (row == NULL) {
+        return;
+    }
+    __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&row->tracking, in->tracking, __ATOMIC_RELAXED);
+    uint64_t *to = live_words(row);
+    const uint64_t *from = live_words_of(in);
+    for (size_t i = 0; i < LIVE_WORDS; i++) {
+        __atomic_store_n(&to[i], from[i], __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELEASE);
+}
+
 /* ---- the view from outside ---- */
 
 int ram_view_open(struct ram_view *v, const char *path)
@@ -1163,6 +1207,34 @@ size_t ram_view_map(const struct ram_view *v, int32_t pid, char *buf, size_t len
         }
     }
     return 0;
+}
+
+bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_sites *out)
+{
+    for (int i = 0; i < RAM_MAX_MEMBERS && pid != 0; i++) {
+        const struct ram_member *m = &v->sh->members[i];
+        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) != pid) {
+            continue;
+        }
+        for (int attempt = 0; attempt < 100000; attempt++) {
+            uint32_t s1 = __atomic_load_n(&m->live.seq, __ATOMIC_ACQUIRE);
+            out->tracking = __atomic_load_n(&m->live.tracking, __ATOMIC_RELAXED);
+            uint64_t *to = live_words(out);
+            const uint64_t *from = live_words_of(&m->live);
+            for (size_t w = 0; w < LIVE_WORDS; w++) {
+                to[w] = __atomic_load_n(&from[w], __ATOMIC_RELAXED);
+            }
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if ((s1 & 1) == 0 && __atomic_load_n(&m->live.seq, __ATOMIC_RELAXED) == s1) {
+                out->seq = s1;
+                out->count = out->count <= RAM_LIVE_SITES ? out->count : RAM_LIVE_SITES;
+                /* The row may have changed hands while it was copied. */
+                return __atomic_load_n(&m->pid, __ATOMIC_RELAXED) == pid;
+            }
+        }
+        return false;
+    }
+    return false;
 }
 
 void ram_view_device(const struct ram_view *v, uint64_t *free_bytes, enum memstate *state, uint64_t *total_bytes)

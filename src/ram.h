@@ -96,8 +96,36 @@ struct ram_map_row {
     uint32_t blocks; /* the slot's blocks; 0: nothing published */
 };
 
+/* A member's top live sites under --leaks (record/leaks.c publishes
+ * them, `cebox status` shows them): the RAM_LIVE_SITES stacks with the most
+ * live bytes, most first, each with its first RAM_LIVE_DEPTH return
+ * addresses (in the member's address space: the reader maps them to its
+ * modules), under a sequence count (odd while written) as the map is. */
+#define RAM_LIVE_SITES 8u
+#define RAM_LIVE_DEPTH 16u
+
+struct ram_live_site {
+    uint64_t bytes, blocks;
+    uint32_t depth;      /* the addresses below */
+    uint32_t full_depth; /* the stack's own (more than depth: its outer frames left out) */
+    uint64_t ips[RAM_LIVE_DEPTH]; /* innermost first */
+};
+
+struct ram_live_sites {
+    uint32_t seq;
+    uint32_t tracking;   /* 1: --leaks is on in the member (0: the rest means nothing) */
+    uint32_t count;      /* sites below */
+    uint32_t unused;
+    uint64_t time_ns;    /* CLOCK_MONOTONIC of the publication; 0: none yet */
+    uint64_t allocations; /* the allocations tracked until then */
+    uint64_t sites;      /* stacks with live blocks then (count of them are below) */
+    uint64_t live_bytes, live_blocks; /* every tracked block then */
+    struct ram_live_site site[RAM_LIVE_SITES];
+};
+
 struct ram {
     struct ram_shared *sh;
+    struct ram_live_sites *live; /* this member's row's live sites, or NULL (kept by ram.c) */
     struct ram_map_row *map_row; /* this member's, in a session; NULL otherwise */
     unsigned char *map;          /* its RAM_MAP_BLOCKS bytes */
     size_t map_bytes;
@@ -326,6 +354,11 @@ static inline void ram_map_blocks(struct ram *r, uint32_t blocks)
     }
 }
 
+/* The live sites' publication (record/leaks.c, under its table's lock:
+ * one writer per member): the whole of *in copied into the row under its
+ * sequence count; nothing without a row in a session. */
+void ram_publish_live_sites(struct ram *r, const struct ram_live_sites *in);
+
 /* ---- reading a running session from outside (cebox map, cebox status):
  * the file mapped read-only, no row taken, no lock (the figures are the
  * members' relaxed stores) ---- */
@@ -350,6 +383,9 @@ size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, s
 /* Copies member pid's map (at most len bytes) consistently: returns the
  * blocks copied, 0 when pid has none (not a member, or nothing published). */
 size_t ram_view_map(const struct ram_view *v, int32_t pid, char *buf, size_t len);
+/* Copies member pid's live sites consistently into out: false when pid
+ * has no row (or it changed hands, or a writer kept it busy throughout). */
+bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_sites *out);
 /* The device: free RAM in bytes, its state and its total. */
 void ram_view_device(const struct ram_view *v, uint64_t *free_bytes, enum memstate *state, uint64_t *total_bytes);
 

@@ -8,7 +8,10 @@
 #  - `cebox map` and `cebox status` while it holds them, given its pid, the
 #    pid of cebox run, or the session file; a pid that does not exist and
 #    one that is not boxed get clear errors; --help for both;
-#  - a forked child (holdmap hold fork): its map, published at its fork.
+#  - a forked child (holdmap hold fork): its map, published at its fork;
+#  - `cebox status` under --leaks (holdmap hold sites): its top live
+#    sites with their exact bytes and blocks and symbolized stacks, and
+#    without --leaks a line saying they are not tracked.
 set -u
 B="${top_builddir:-.}"
 CEBOX="$B/cebox"
@@ -50,8 +53,9 @@ run "$CEBOX" status "$RUNPID"
 if [ $? -eq 0 ] && has "^session $SESSION: memory state normal, device RAM .* free of 64.0 MB\$" "$TMP/out" &&
     has "^  slot: 41 of 511 blocks reserved (peak 41), largest free run 470 blocks" "$TMP/out" &&
     has "^  process heap: 20[0-9.]* KB live" "$TMP/out" && has "^  slot map now:\$" "$TMP/out" &&
-    has "^    00000000  $TWO" "$TMP/out"; then
-    ok "cebox status: state, free RAM, slot use, largest free run, heap, map"
+    has "^    00000000  $TWO" "$TMP/out" && has '^  live sites: not tracked (run it with --leaks to see them here)$' "$TMP/out" &&
+    ! has '^  live site 1:' "$TMP/out"; then
+    ok "cebox status: state, free RAM, slot use, largest free run, heap, map; no live sites without --leaks"
 else
     bad "cebox status"
 fi
@@ -86,6 +90,47 @@ exec 8>&-
 wait $RUN2
 rc=$?
 if [ $rc -eq 0 ]; then ok "holdmap fork exited 0"; else bad "holdmap fork exited $rc"; fi
+
+# The live sites under --leaks: holdmap's two sites (12 blocks of 1000
+# bytes from hold_rows, 3 of 70000 from hold_tables), published after the
+# 4096 allocations it makes before it says it is ready.
+mkfifo "$TMP/in3"
+"$CEBOX" run --quiet --no-occupy --leaks -- "$P/holdmap" hold sites <"$TMP/in3" >"$TMP/prog3" 2>&1 &
+RUN3=$!
+exec 9>"$TMP/in3"
+i=0
+while ! grep -q '^ready ' "$TMP/prog3" 2>/dev/null && [ $i -lt 400 ] && kill -0 $RUN3 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
+run "$CEBOX" status "$RUN3"
+st=$?
+BAD_SHOW="$TMP/out $TMP/err"
+# A site's line, then its two innermost frames (its function, then main).
+site_is() { # FIGURES FUNCTION
+    grep -A2 "^  live site [1-8]: $1\$" "$TMP/out" >"$TMP/site"
+    has "^    #0  0x[0-9a-f]*  $2 at .*holdmap\.c:[0-9]*\$" "$TMP/site" &&
+        has '^    #1  0x[0-9a-f]*  main at .*holdmap\.c:[0-9]*$' "$TMP/site"
+}
+if [ $st -eq 0 ] && has '^  live sites (--leaks): .* published [0-9.]* s ago after [0-9]* allocations; the [1-8] with most bytes:$' "$TMP/out" &&
+    site_is '11.7 KB in 12 blocks (12000 bytes)' hold_rows && site_is '205.1 KB in 3 blocks (210000 bytes)' hold_tables; then
+    ok "cebox status --leaks: both sites, exact bytes and blocks, their functions"
+else
+    bad "cebox status --leaks: the live sites"
+fi
+# A stack deeper than a row keeps: its 16 innermost frames, then how many more.
+grep -A17 '^  live site [1-8]: 333 bytes in 1 block (333 bytes)$' "$TMP/out" >"$TMP/deep"
+if has '^    #0  0x[0-9a-f]*  hold_deep at .*holdmap\.c:[0-9]*$' "$TMP/deep" &&
+    [ "$(grep -c '^    #[0-9]* *0x[0-9a-f]*  hold_deep at' "$TMP/deep")" -eq 16 ] &&
+    has '^    ([0-9]* outer frames not published)$' "$TMP/deep"; then
+    ok "cebox status --leaks: a deep stack's 16 innermost frames, the rest counted"
+else
+    bad "cebox status --leaks: a deep stack"
+fi
+exec 9>&-
+wait $RUN3
+rc=$?
+if [ $rc -eq 0 ]; then ok "holdmap sites exited 0"; else bad "holdmap sites exited $rc"; fi
 
 # Errors: a pid that does not exist, one not boxed, a file that is no session.
 run "$CEBOX" map 999999999

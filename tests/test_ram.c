@@ -3,7 +3,8 @@
  * creates, joining through an inherited descriptor, refusing a descriptor
  * that names another file, a member killed while it holds the session's
  * lock, a member that exec'd, and a full member table; forced states held
- * by a ballast or pinned, the shell's wake word, limited under ce5.
+ * by a ballast or pinned, the shell's wake word, limited under ce5; a
+ * member's live sites as a viewer reads them, and its forked child's copy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -325,6 +326,67 @@ static void test_the_timeline_figures_of_a_member_and_its_forked_child(void **st
     close(fd);
 }
 
+/* A member's live sites reach a viewer whole, a forked child's row starts
+ * with the parent's (its leak table is a copy), and a pid with no row
+ * has none. */
+static void test_live_sites_of_a_member_and_its_forked_child(void **state)
+{
+    (void)state;
+    int fd = new_session(path, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    struct ram_live_sites in = {.tracking = 1, .count = 2, .time_ns = 5, .allocations = 4096, .sites = 3,
+                                .live_bytes = 12016, .live_blocks = 13};
+    in.site[0] = (struct ram_live_site){.bytes = 12000, .blocks = 12, .depth = 2, .full_depth = 40,
+                                        .ips = {0x1234, 0x5678}};
+    in.site[1] = (struct ram_live_site){.bytes = 16, .blocks = 1, .depth = 1, .full_depth = 1, .ips = {0x9abc}};
+    in.site[RAM_LIVE_SITES - 1].ips[RAM_LIVE_DEPTH - 1] = 0xfeed; /* the copy's last word */
+    ram_publish_live_sites(&a, &in);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(p[0]);
+        ram_forked(&a, 0);
+        (void)!write(p[1], "y", 1);
+        alarm(5);
+        pause();
+        _exit(0);
+    }
+    close(p[1]);
+    char x = 0;
+    assert_int_equal(read(p[0], &x, 1), 1);
+    struct ram_view v;
+    assert_int_equal(ram_view_open(&v, path), 0);
+    pid_t pids[2] = {getpid(), child};
+    for (int k = 0; k < 2; k++) {
+        struct ram_live_sites out;
+        assert_true(ram_view_live_sites(&v, pids[k], &out));
+        assert_int_equal(out.seq % 2, 0);
+        assert_int_equal(out.tracking, 1);
+        assert_int_equal(out.count, 2);
+        assert_int_equal(out.allocations, 4096);
+        assert_int_equal(out.sites, 3);
+        assert_int_equal(out.live_bytes, 12016);
+        assert_int_equal(out.live_blocks, 13);
+        assert_int_equal(out.site[0].bytes, 12000);
+        assert_int_equal(out.site[0].blocks, 12);
+        assert_int_equal(out.site[0].full_depth, 40);
+        assert_int_equal(out.site[0].ips[1], 0x5678);
+        assert_int_equal(out.site[1].ips[0], 0x9abc);
+        assert_int_equal(out.site[RAM_LIVE_SITES - 1].ips[RAM_LIVE_DEPTH - 1], 0xfeed);
+    }
+    struct ram_live_sites none;
+    assert_false(ram_view_live_sites(&v, 999999999, &none));
+    ram_view_close(&v);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(p[0]);
+    ram_release(&a);
+    close(fd);
+}
+
 /* With every row of the member table taken, a joining process is refused
  * (ENOSPC) and a forked child goes on with a device of its own, charged
  * with its copy of the slot, rather than with pages nobody would give back. */
@@ -502,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_a_pinned_state_stays_whatever_is_freed),
         cmocka_unit_test(test_the_wake_word_follows_crossings_and_joins),
         cmocka_unit_test(test_limited_is_refused_under_ce5),
+        cmocka_unit_test(test_live_sites_of_a_member_and_its_forked_child),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

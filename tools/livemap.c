@@ -3,7 +3,11 @@
  *
  * Each member publishes its slot map in its row of the session (slot.c
  * writes a cell where a block changes state, under a sequence count) and
- * its timeline figures (ram.h); this reads them without disturbing it.
+ * its timeline figures (ram.h), and under --leaks its top live sites
+ * (record/leaks.c); this reads them without disturbing it.  The sites'
+ * return addresses are the member's: they are symbolized against the
+ * objects it maps now (procmodules.h), as `cebox report` symbolizes a
+ * log's, and printed with its frame lines.
  */
 #include "livemap.h"
 
@@ -12,16 +16,21 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "findsession.h"
 #include "memstate.h"
+#include "procmodules.h"
 #include "ram.h"
 #include "record/runsummary.h"
 #include "record/logformat.h"
+#include "report/model.h"
+#include "report/report.h"
 #include "report/slotmaps.h"
+#include "report/symbolize.h"
 #include "shell.h"
 
 #define MAX_MEMBERS 256
@@ -91,7 +100,70 @@ static void print_map(const struct ram_view *v, const struct ram_view_member *m)
     record_map(m->s.pid, cells, n);
 }
 
-static void print_status(const struct ram_view_member *m)
+static uint64_t mono_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One site: its figures, then its stack as `cebox report` prints a leak's. */
+static void print_live_site(size_t n, const struct ram_live_site *site, struct symbolizer *sym,
+                            const struct lr_module *mods, size_t nmods)
+{
+    char a[32];
+    uint64_t ips[RAM_LIVE_DEPTH];
+    size_t depth = site->depth < RAM_LIVE_DEPTH ? site->depth : RAM_LIVE_DEPTH, nframes = 0;
+    for (size_t i = 0; i < depth; i++) {
+        ips[i] = site->ips[i];
+    }
+    printf("\n  live site %zu: %s in %" PRIu64 " block%s (%" PRIu64 " bytes)\n", n,
+           run_summary_bytes(a, sizeof a, site->bytes), site->blocks, site->blocks == 1 ? "" : "s", site->bytes);
+    struct frame *frames = report_symbolize_addresses(sym, mods, nmods, ips, depth, &nframes);
+    if (nframes == 0) {
+        printf("    (no stack recorded)\n");
+    }
+    for (size_t i = 0; i < nframes; i++) {
+        report_text_frame(stdout, i, &frames[i]);
+    }
+    if (site->full_depth > depth) {
+        printf("    (%" PRIu32 " outer frames not published)\n", site->full_depth - (uint32_t)depth);
+    }
+    free(frames);
+}
+
+/* The member's top live sites (--leaks), as it last published them. */
+static void print_live_sites(const struct ram_view *v, int32_t pid)
+{
+    struct ram_live_sites ls;
+    if (!ram_view_live_sites(v, pid, &ls) || ls.tracking == 0) {
+        printf("  live sites: not tracked (run it with --leaks to see them here)\n");
+        return;
+    }
+    char a[32];
+    uint64_t now = mono_now_ns(), age = now > ls.time_ns ? now - ls.time_ns : 0;
+    if (ls.count == 0) {
+        printf("  live sites (--leaks): none at its last publication, %.1f s ago after %" PRIu64 " allocations\n",
+               (double)age / 1e9, ls.allocations);
+        return;
+    }
+    printf("  live sites (--leaks): %s in %" PRIu64 " blocks from %" PRIu64 " stack%s, published %.1f s ago "
+           "after %" PRIu64 " allocations; the %u with most bytes:\n",
+           run_summary_bytes(a, sizeof a, ls.live_bytes), ls.live_blocks, ls.sites, ls.sites == 1 ? "" : "s",
+           (double)age / 1e9, ls.allocations, ls.count);
+    struct symbolizer *sym = symbolizer_new(); /* never NULL: out of memory ends the command */
+    struct lr_module *mods = NULL;
+    size_t nmods = procmodules_read(pid, &mods);
+    for (uint32_t i = 0; i < ls.count; i++) {
+        print_live_site(i + 1, &ls.site[i], sym, mods, nmods);
+    }
+    symbolizer_warnings(sym, stdout);
+    symbolizer_free(sym);
+    procmodules_free(mods, nmods);
+    printf("\n");
+}
+
+static void print_status(const struct ram_view *v, const struct ram_view_member *m)
 {
     const struct ram_timeline *tl = &m->s.tl;
     char a[32], b[32], c[32];
@@ -102,11 +174,7 @@ static void print_status(const struct ram_view_member *m)
            tl->min_largest_free_run_blocks, run_summary_bytes(a, sizeof a, m->s.committed_bytes));
     printf("  process heap: %s live, %s committed\n", run_summary_bytes(b, sizeof b, tl->heap_live_bytes),
            run_summary_bytes(c, sizeof c, tl->heap_committed_bytes));
-    char leaks[16];
-    if (findsession_environ(m->s.pid, "CEBOX_LEAKS", leaks, sizeof leaks) && leaks[0] != '\0' &&
-        strcmp(leaks, "no") != 0 && strcmp(leaks, "0") != 0) {
-        printf("  live sites (--leaks): not published while it runs; cebox report lists them after its exit\n");
-    }
+    print_live_sites(v, m->s.pid);
     printf("  slot map now:\n");
 }
 
@@ -147,7 +215,7 @@ int livemap_main(const char *target, bool status)
         command_of(m->s.pid, command, sizeof command);
         printf("%spid %d: %s\n", shown++ == 0 || !status ? "" : "\n", (int)m->s.pid, command);
         if (status) {
-            print_status(m);
+            print_status(&v, m);
         }
         print_map(&v, m);
     }

@@ -23,6 +23,13 @@
  * pinning record (pinning.c) are written through the event log after the
  * lock is let go (the table's lock is never held while the log's or the
  * slot's is taken, but for the slot's queries of reservation_at).
+ *
+ * Under `cebox run` the same per-stack figures feed the member's top live
+ * sites in its session row (ram.h, shown by `cebox status`): published
+ * from the pass of each growth sample, and otherwise once every
+ * max(LIVE_EVERY, distinct stacks) allocations, so that the pass over the
+ * stacks costs each allocation at most one visit, and a run with few
+ * stacks shows its sites after its first LIVE_EVERY allocations.
  */
 #include "record/leaks.h"
 
@@ -37,6 +44,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "ram.h"
 #include "entry.h"
 #include "meta.h"
 #include "os.h"
@@ -82,6 +90,9 @@ static struct {
     bool peak_pending;                /* live_bytes is a new peak not copied yet */
     uint64_t snap_time, snap_bytes, snap_blocks; /* when the peak copy was taken, its totals */
     bool views;                       /* --out: growth samples, peak and pinning records */
+    bool per_site;                    /* the per-stack live figures are kept (views, or live sites) */
+    struct ram *ram;                  /* the device whose row gets the live sites, or NULL */
+    uint64_t tracked, next_publish;   /* allocations tracked; when the live sites are due */
     uint32_t allocs;                  /* allocations since the start (wraps) */
     uint64_t interval_ns, next_sample; /* periodic growth samples (interval 0: none) */
     uintptr_t base;
@@ -228,11 +239,11 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The per-stack figures only feed the views (--out): without them the
- * tracker keeps none. */
+/* The per-stack figures only feed the views (--out) and the live sites
+ * (a session row): without either the tracker keeps none. */
 HOT void site_add_locked(struct live e)
 {
-    if (!lt.views) {
+    if (!lt.per_site) {
         return;
     }
     lt.live_bytes += e.size;
@@ -249,7 +260,7 @@ HOT void site_add_locked(struct live e)
 
 HOT void site_sub_locked(struct live e)
 {
-    if (!lt.views) {
+    if (!lt.per_site) {
         return;
     }
     lt.live_bytes -= e.size;
@@ -295,6 +306,59 @@ static bool sample_due_locked(void)
     }
     lt.next_sample = now + lt.interval_ns;
     return true;
+}
+
+/* ---- the live sites in the session row ---- */
+
+#define LIVE_EVERY 1024u
+
+static size_t top_sites_locked(bool at_peak, struct eventlog_site *out, size_t max, uint64_t rest[2],
+                               uint64_t *sites);
+
+/* The first n of top (most bytes first, from top_sites_locked) into the
+ * row, with the totals; the next publication is due a pass's worth of
+ * allocations later. */
+static void live_publish_locked(const struct eventlog_site *top, size_t n, uint64_t sites)
+{
+    static struct ram_live_sites out; /* under the table's lock: too large for a deep stack */
+    memset(&out, 0, sizeof out);
+    out.tracking = 1;
+    out.time_ns = mono_ns();
+    out.allocations = lt.tracked;
+    out.sites = sites;
+    out.live_bytes = lt.live_bytes;
+    out.live_blocks = lt.live_blocks;
+    out.count = (uint32_t)(n < RAM_LIVE_SITES ? n : RAM_LIVE_SITES);
+    for (uint32_t i = 0; i < out.count; i++) {
+        struct ram_live_site *d = &out.site[i];
+        d->bytes = top[i].v[0];
+        d->blocks = top[i].v[1];
+        d->full_depth = (uint32_t)top[i].depth;
+        d->depth = d->full_depth < RAM_LIVE_DEPTH ? d->full_depth : RAM_LIVE_DEPTH;
+        for (uint32_t k = 0; k < d->depth; k++) {
+            d->ips[k] = top[i].ips[k];
+        }
+    }
+    ram_publish_live_sites(lt.ram, &out);
+    uint32_t ids = nids_locked();
+    lt.next_publish = lt.tracked + (ids > LIVE_EVERY ? ids : LIVE_EVERY);
+}
+
+/* A pass of its own for the live sites. */
+static void live_walk_locked(void)
+{
+    struct eventlog_site top[RAM_LIVE_SITES];
+    uint64_t rest[2], sites;
+    size_t n = top_sites_locked(false, top, RAM_LIVE_SITES, rest, &sites);
+    live_publish_locked(top, n, sites);
+}
+
+/* Per allocation: an increment and a compare (nothing without a row). */
+HOT void live_tick_locked(void)
+{
+    if (lt.ram != NULL && ++lt.tracked >= lt.next_publish) {
+        live_walk_locked();
+    }
 }
 
 /* ---- the tracker ---- */
@@ -352,6 +416,7 @@ static void track_done(enum log_api api, void *p, size_t size)
         }
         site_add_locked(e);
     }
+    live_tick_locked();
     bool due = sample_due_locked();
     pthread_mutex_unlock(&lt.lock);
     if (due) {
@@ -410,7 +475,14 @@ void leaks_start(struct cebox_core *core)
     lt.span = slot_size(core->slot);
     lt.depth = core->settings.stack_depth;
     lt.views = core->settings.out_dir[0] != '\0';
+    lt.ram = core->ram.live != NULL ? &core->ram : NULL;
+    lt.per_site = lt.views || lt.ram != NULL;
     lt.interval_ns = lt.views ? (uint64_t)core->settings.sample_interval_ms * 1000000u : 0;
+    if (lt.ram != NULL) {
+        pthread_mutex_lock(&lt.lock);
+        live_walk_locked(); /* the row says --leaks is on, nothing live yet */
+        pthread_mutex_unlock(&lt.lock);
+    }
     pthread_atfork(fork_prepare, fork_release, fork_release);
     atomic_store(&active, true);
     entry_set_tracker(&tracker);
@@ -960,6 +1032,9 @@ static void growth_sample(enum log_sample_kind kind, bool in_signal)
         return;
     }
     size_t n = top_sites_locked(false, top, GROWTH_TOP, rest, &head[LOG_GROWTH_SITES]);
+    if (lt.ram != NULL) {
+        live_publish_locked(top, n, head[LOG_GROWTH_SITES]); /* the same pass's first sites */
+    }
     head[LOG_GROWTH_TIME] = mono_ns();
     head[LOG_GROWTH_KIND] = kind;
     head[LOG_GROWTH_LIVE_BYTES] = lt.live_bytes;

@@ -135,7 +135,13 @@ void leaks_report_free(struct leak_report *r);
  * Growth samples: the GROWTH_TOP sites with most live bytes, written at
  * every failure, at the end, and every --sample-interval (the clock is
  * read once per 1024 allocations; no timer, no signal).  None of it runs
- * without --out. */
+ * without --out.
+ *
+ * The live sites (with a session row, under `cebox run`, --out or not):
+ * the per-stack figures kept as for the views, and the 8 stacks with most
+ * live bytes published into the row (ram_publish_live_sites) from each
+ * growth sample's pass, else once every max(1024, distinct stacks)
+ * allocations: at most one stack visited per allocation. */
 
 /* A growth sample now (LOG_SAMPLE_FAILURE from the event log, right after
  * a failure's records; LOG_SAMPLE_TICK from the tracker).  Takes the

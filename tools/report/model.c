@@ -60,24 +60,24 @@ static void reserve_frames(struct site *s, size_t *cap, size_t more)
     *cap = want;
 }
 
-/* Appends the frames of the stack's address i to the site: its whole
- * inline chain, innermost first (on the heap when longer than the buffer). */
-static void add_address(struct symbolizer *sym, const struct lr_process *p, const struct lr_stack *st, uint32_t i,
-                        bool is_return, struct site *s, size_t *cap)
+/* Appends the frames of address ip, in module m (NULL: none known), to
+ * the site: its whole inline chain, innermost first (on the heap when
+ * longer than the buffer). */
+static void add_address(struct symbolizer *sym, const struct lr_module *m, uint64_t ip, bool is_return,
+                        struct site *s, size_t *cap)
 {
-    const struct lr_module *m = st->module[i] >= 0 ? &p->modules[st->module[i]] : NULL;
     struct sym_frame buf[CHAIN_FRAMES] = {{NULL, NULL, 0, false}}, *sf = buf;
-    size_t n = m != NULL ? symbolize(sym, m, st->ips[i], is_return, buf, CHAIN_FRAMES) : 1;
+    size_t n = m != NULL ? symbolize(sym, m, ip, is_return, buf, CHAIN_FRAMES) : 1;
     if (n > CHAIN_FRAMES) {
         sf = report_xcalloc(n, sizeof *sf);
-        size_t again = symbolize(sym, m, st->ips[i], is_return, sf, n);
+        size_t again = symbolize(sym, m, ip, is_return, sf, n);
         n = again < n ? again : n;
     }
     reserve_frames(s, cap, n);
     for (size_t k = 0; k < n; k++) {
         s->frames[s->nframes++] = (struct frame){
-            .address = st->ips[i],
-            .offset = m != NULL ? st->ips[i] - m->bias : st->ips[i],
+            .address = ip,
+            .offset = m != NULL ? ip - m->bias : ip,
             .module = m != NULL ? report_base_name(m->path) : NULL,
             .function = sf[k].function,
             .file = sf[k].file,
@@ -97,7 +97,8 @@ static void symbolize_site(struct symbolizer *sym, const struct lr_process *p, b
     const struct lr_stack *st = s->stack_id != 0 ? logread_stack(p, s->stack_id) : NULL;
     size_t cap = 0;
     for (uint32_t i = 0; st != NULL && i < st->depth; i++) {
-        add_address(sym, p, st, i, !(fault && i == 0), s, &cap);
+        const struct lr_module *m = st->module[i] >= 0 ? &p->modules[st->module[i]] : NULL;
+        add_address(sym, m, st->ips[i], !(fault && i == 0), s, &cap);
     }
 }
 
@@ -120,6 +121,22 @@ struct frame *report_symbolize_crash(struct symbolizer *sym, const struct lr_pro
                                      size_t *nframes)
 {
     return symbolize_stack(sym, p, id, true, nframes);
+}
+
+struct frame *report_symbolize_addresses(struct symbolizer *sym, const struct lr_module *mods, size_t nmods,
+                                         const uint64_t *ips, size_t depth, size_t *nframes)
+{
+    struct site s = {.stack_id = 0};
+    size_t cap = 0;
+    for (size_t i = 0; i < depth; i++) {
+        const struct lr_module *m = NULL;
+        for (size_t k = 0; k < nmods && m == NULL; k++) {
+            m = ips[i] >= mods[k].lo && ips[i] < mods[k].hi ? &mods[k] : NULL;
+        }
+        add_address(sym, m, ips[i], true, &s, &cap);
+    }
+    *nframes = s.nframes;
+    return s.frames;
 }
 
 /* A failure by its stack id, for grouping by sorting. */

@@ -56,6 +56,12 @@ struct frame *report_symbolize_stack(struct symbolizer *sym, const struct lr_pro
 struct frame *report_symbolize_crash(struct symbolizer *sym, const struct lr_process *p, uint32_t id,
                                      size_t *nframes);
 
+/* The frames of return addresses taken outside a log (a running
+ * process's, for cebox status): each address's module is the one of mods
+ * whose range holds it (none: module+offset stays unknown). */
+struct frame *report_symbolize_addresses(struct symbolizer *sym, const struct lr_module *mods, size_t nmods,
+                                         const uint64_t *ips, size_t depth, size_t *nframes);
+
 /* calloc that never returns NULL: out of memory ends the report (exit 2). */
 void *report_xcalloc(size_t n, size_t size);
 
