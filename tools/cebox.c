@@ -198,7 +198,7 @@ static bool is_help(const char *arg)
  * a setting, -1 after printing an error. */
 static int take_setting(int argc, char **argv, int *i)
 {
-    static uint32_t given_lists; /* bit k: list option k was given on this command line */
+    static uint64_t given_lists; /* bit k: list option k was given on this command line */
     const char *arg = argv[*i];
     if (strncmp(arg, "--", 2) != 0) {
         return 1;
@@ -243,7 +243,7 @@ static int take_setting(int argc, char **argv, int *i)
         int checked = options_check(options_var(k), value, err);
         if (checked == 0) {
             setenv(options_var(k), value, 1);
-            given_lists |= (uint32_t)options_is_list(k) << k;
+            given_lists |= (uint64_t)options_is_list(k) << k;
         } else {
             fprintf(stderr, "cebox: --%s: %s\n", flag, err);
         }
