@@ -26,4 +26,9 @@
  * raw: ask libunwind). */
 int unwind_fast(void **raw, int max);
 
+/* How many frames the calling thread's captures have not found in one of
+ * its copies at their place (stepped fresh, or shifted from another depth)
+ * since its first: what tests of the cache look at. */
+unsigned long unwind_frames_unmet(void);
+
 #endif
