@@ -2,23 +2,28 @@
  * unwind.c - the fast unwinder (see unwind.h).
  *
  * unw_backtrace costs about 40 instructions a frame, and with --leaks
- * every allocation unwinds some 20 to 50 frames, most of them those of the
+ * every allocation unwinds some 20 to 50 frames, most of them those of an
  * allocation before (main, the interpreter's loop, ...).  So each thread
- * keeps the frames of its last capture (instruction pointer, stack
- * pointer, rbp), and a capture steps fresh frames, with the DWARF rules
- * of cfi.c cached by address, only until it meets a frame of the last
- * capture: the same stack pointer, the same instruction pointer, and the
- * same rbp where a CFA further out depends on it.  From there on the
- * frames are the cached ones as long as the words the unwind read for
- * them still hold what they held (each return address, and each saved rbp
- * that matters); where one differs, fresh steps take over again.  An
- * unwind is a function of the starting registers and of the words it
- * reads, so a frame taken from the cache is the one a fresh unwind finds.
- * Before that, a capture that starts where the last one did but at
- * another depth takes the last one's inner frames moved by the
- * difference, checked the same way, as far as their CFAs are rsp-based
- * (the allocator's frames and cebox's own are the same from call to call
- * whatever the depth).
+ * keeps the frames of its last four captures (instruction pointer, stack
+ * pointer, rbp), its copies: a program allocating from a few sites in
+ * turn (lua: three) finds each site's stack in a copy of its own.  A
+ * capture is met with a copy whose innermost frame is its own (same stack
+ * pointer and code), the one confirmed furthest of those; without one,
+ * with the newest copy, stepping fresh frames, with the DWARF rules of
+ * cfi.c cached by address, until it meets one of the copy's: the same
+ * stack pointer, the same instruction pointer, and the same rbp where a
+ * CFA further out depends on it.  From there on the frames are the copy's
+ * as long as the words the unwind read for them still hold what they held
+ * (each return address, and each saved rbp that matters); where one
+ * differs, fresh steps take over again.  An unwind is a function of the
+ * starting registers and of the words it reads, so a frame taken from a
+ * copy is the one a fresh unwind finds.  Before that, a capture that
+ * starts where the newest copy did but at another depth takes its inner
+ * frames moved by the difference, checked the same way, as far as their
+ * CFAs are rsp-based (the allocator's frames and cebox's own are the same
+ * from call to call whatever the depth).  A capture that stepped anything
+ * goes to the oldest other copy (the one it met stays for its own stack);
+ * one met all along leaves its copy as it is.
  *
  * Rules are cached by address and never dropped: an object unloaded and
  * another loaded at the same addresses would find the old rules (as
@@ -31,9 +36,10 @@
  * only from addresses that have an FDE in an executable segment of a
  * loaded object.  Anything else gives up, and libunwind does that capture.
  *
- * The cache is kept outermost frame first, so that the frames a capture
- * shares with the one before stay where they are and only the fresh
- * inner frames are written.
+ * A copy is kept outermost frame first, so that the frames a capture
+ * shares with the copy it met are copied (or stay, written over the same
+ * copy) as a block and only the fresh inner frames are written one by
+ * one.
  */
 #include "record/unwind.h"
 
@@ -345,40 +351,40 @@ static int walk_fresh(struct walk *w, struct frame *from, struct frame *out, int
 
 /* From frame k of copy m (whose true rbp is `rbp`) outwards: each caller
  * whose return address, and saved rbp where it matters, are still in
- * place goes to the capture, its rbp brought up to date (the rbp of a
- * frame confirmed is this stack's: where m's own frames further out do
- * not depend on it, it may differ from what m's stack had, and the
- * frames m keeps for its own stack never read it before a walk has set
- * it again).  Returns the index of the outermost frame confirmed (k or
- * further out). */
+ * place goes to the capture.  Returns the index of the outermost frame
+ * confirmed (k or further out), its rbp set to this stack's: the one a
+ * fresh step from it needs.  The rbp of the frames between is left as it
+ * was: where a CFA further out depends on it, it was checked equal, and
+ * elsewhere nothing reads it before a walk has set it again. */
 static uint32_t walk_cached(struct walk *w, struct copy *m, uint32_t k, uintptr_t rbp)
 {
     struct frame *fr = m->frames;
-    fr[k].rbp = rbp;
     uint32_t room = (uint32_t)(w->end - w->out);
     uint32_t stop = k > room ? k - room : 0;
     /* every word read below lies in [fr[k].sp, fr[stop].sp) */
     if (!readable(w->c, fr[stop].sp - 8, &w->budget)) {
+        fr[k].rbp = rbp;
         return k;
     }
     void **out = w->out;
-    uint32_t i = k;
-    for (; i > stop; i--) {
-        const struct frame *from = &fr[i];
-        struct frame *to = &fr[i - 1];
+    const struct frame *from = &fr[k], *last = &fr[stop];
+    const uint8_t *needed = &m->needed[k]; /* from's */
+    for (; from > last; from--, needed--) {
+        const struct frame *to = from - 1;
         if (*(const uintptr_t *)(to->sp - 8) != to->ip) {
             break;
         }
-        uintptr_t next_rbp = from->rbp;
         if (RULE_RBP_SAVED(from->rule)) {
-            next_rbp = *(const uintptr_t *)(to->sp + RULE_RBP_OFF(from->rule));
-            if (m->needed[i - 1] && next_rbp != to->rbp) {
+            uintptr_t saved = *(const uintptr_t *)(to->sp + RULE_RBP_OFF(from->rule));
+            if (needed[-1] && saved != to->rbp) {
                 break;
             }
+            rbp = saved;
         }
-        to->rbp = next_rbp;
         *out++ = (void *)to->ip;
     }
+    uint32_t i = (uint32_t)(from - fr);
+    fr[i].rbp = rbp;
     w->out = out;
     return i;
 }
