@@ -18,6 +18,7 @@
 
 #include "record/logformat.h"
 #include "record/stack.h"
+#include "record/unwind.h"
 
 static void same_stack_same_id(void **state)
 {
@@ -309,6 +310,44 @@ static void another_caller_is_seen(void **state)
     }
 }
 
+__attribute__((noinline)) static void caller_c(leaf_fn leaf, struct pair *p)
+{
+    shared_frame(leaf, p);
+    side = 3;
+}
+
+__attribute__((noinline)) static void deeper_a(leaf_fn leaf, struct pair *p)
+{
+    caller_a(leaf, p);
+    side = 4;
+}
+
+/* Allocation sites taken in turn, three at the same depth (the same inner
+ * frames, other callers further out) and one deeper: after a first round
+ * every capture is exact and found all in the thread's copies, each site
+ * in its own, none of its frames stepped again. */
+static void alternating_sites_reuse_their_own(void **state)
+{
+    (void)state;
+    static struct pair p;
+    static void (*const sites[])(leaf_fn, struct pair *) = {caller_a, caller_b, caller_c, deeper_a};
+    unsigned long after_first = 0;
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < sizeof sites / sizeof *sites; i++) {
+            memset(&p, 0, sizeof p);
+            sites[i](leaf_small, &p);
+            if (!pair_same(&p)) {
+                fail_msg("round %d, site %zu: fast %zu frames, libunwind %zu", round, i, p.n[0], p.n[1]);
+            }
+        }
+        if (round == 0) {
+            after_first = unwind_frames_unmet();
+        }
+    }
+    assert_true(after_first > 0);
+    assert_int_equal(unwind_frames_unmet(), after_first);
+}
+
 static struct pair in_handler;
 
 static void on_usr1(int sig)
@@ -406,6 +445,7 @@ int main(void)
         cmocka_unit_test(capture_sees_callers),
         cmocka_unit_test(fast_matches_libunwind_at_every_depth),
         cmocka_unit_test(another_caller_is_seen),
+        cmocka_unit_test(alternating_sites_reuse_their_own),
         cmocka_unit_test(signal_handler_frames),
         cmocka_unit_test(threads_have_their_own),
         cmocka_unit_test(frame_leaving_the_stack),

@@ -2,23 +2,28 @@
  * unwind.c - the fast unwinder (see unwind.h).
  *
  * unw_backtrace costs about 40 instructions a frame, and with --leaks
- * every allocation unwinds some 20 to 50 frames, most of them those of the
+ * every allocation unwinds some 20 to 50 frames, most of them those of an
  * allocation before (main, the interpreter's loop, ...).  So each thread
- * keeps the frames of its last capture (instruction pointer, stack
- * pointer, rbp), and a capture steps fresh frames, with the DWARF rules
- * of cfi.c cached by address, only until it meets a frame of the last
- * capture: the same stack pointer, the same instruction pointer, and the
- * same rbp where a CFA further out depends on it.  From there on the
- * frames are the cached ones as long as the words the unwind read for
- * them still hold what they held (each return address, and each saved rbp
- * that matters); where one differs, fresh steps take over again.  An
- * unwind is a function of the starting registers and of the words it
- * reads, so a frame taken from the cache is the one a fresh unwind finds.
- * Before that, a capture that starts where the last one did but at
- * another depth takes the last one's inner frames moved by the
- * difference, checked the same way, as far as their CFAs are rsp-based
- * (the allocator's frames and cebox's own are the same from call to call
- * whatever the depth).
+ * keeps the frames of its last four captures (instruction pointer, stack
+ * pointer, rbp), its copies: a program allocating from a few sites in
+ * turn (lua: three) finds each site's stack in a copy of its own.  A
+ * capture is met with a copy whose innermost frame is its own (same stack
+ * pointer and code), the one confirmed furthest of those; without one,
+ * with the newest copy, stepping fresh frames, with the DWARF rules of
+ * cfi.c cached by address, until it meets one of the copy's: the same
+ * stack pointer, the same instruction pointer, and the same rbp where a
+ * CFA further out depends on it.  From there on the frames are the copy's
+ * as long as the words the unwind read for them still hold what they held
+ * (each return address, and each saved rbp that matters); where one
+ * differs, fresh steps take over again.  An unwind is a function of the
+ * starting registers and of the words it reads, so a frame taken from a
+ * copy is the one a fresh unwind finds.  Before that, a capture that
+ * starts where the newest copy did but at another depth takes its inner
+ * frames moved by the difference, checked the same way, as far as their
+ * CFAs are rsp-based (the allocator's frames and cebox's own are the same
+ * from call to call whatever the depth).  A capture that stepped anything
+ * goes to the oldest other copy (the one it met stays for its own stack);
+ * one met all along leaves its copy as it is.
  *
  * Rules are cached by address and never dropped: an object unloaded and
  * another loaded at the same addresses would find the old rules (as
@@ -31,9 +36,10 @@
  * only from addresses that have an FDE in an executable segment of a
  * loaded object.  Anything else gives up, and libunwind does that capture.
  *
- * The cache is kept outermost frame first, so that the frames a capture
- * shares with the one before stay where they are and only the fresh
- * inner frames are written.
+ * A copy is kept outermost frame first, so that the frames a capture
+ * shares with the copy it met are copied (or stay, written over the same
+ * copy) as a block and only the fresh inner frames are written one by
+ * one.
  */
 #include "record/unwind.h"
 
@@ -140,21 +146,32 @@ struct thread_rule {
     uint64_t rule;
 };
 
-#define THREAD_RULES 256u /* 128 pairs */
-#define CACHE_BYTES ((size_t)8192)
+/* One capture kept: its frames outermost first, and for each whether a
+ * CFA further out depends on its rbp. */
+#define COPIES 4u
+#define COPY_FRAMES 88u
 
-struct cache {
-    uint32_t count;    /* frames[0..count), outermost first */
+struct copy {
+    uint32_t count;    /* frames[0..count) */
     uint32_t complete; /* frames[0] is the stack's outermost frame */
-    uintptr_t safe_lo, safe_hi; /* checked readable: [safe_lo, safe_hi) */
-    uint8_t needed[128]; /* a CFA further out depends on frame i's rbp */
-    struct thread_rule rules[THREAD_RULES];
-    struct frame frames[];
+    uint64_t used;     /* the cache's clock when last met or written */
+    uint8_t needed[COPY_FRAMES];
+    struct frame frames[COPY_FRAMES];
 };
 
-#define CACHE_FRAMES ((CACHE_BYTES - sizeof(struct cache)) / sizeof(struct frame))
-_Static_assert(CACHE_FRAMES <= 128, "needed[] covers every frame");
-_Static_assert(CACHE_FRAMES >= 64, "a default capture (48 frames) fits");
+#define THREAD_RULES 256u /* 128 pairs */
+#define CACHE_BYTES ((size_t)16384)
+
+struct cache {
+    uintptr_t safe_lo, safe_hi; /* checked readable: [safe_lo, safe_hi) */
+    uint64_t clock;             /* counts the captures */
+    uint64_t unmet;             /* frames captured that no copy held at their place */
+    struct thread_rule rules[THREAD_RULES];
+    struct copy copies[COPIES];
+};
+
+_Static_assert(sizeof(struct cache) <= CACHE_BYTES, "the cache fits its block");
+_Static_assert(COPY_FRAMES >= 64, "a default capture (48 frames) fits");
 
 static _Thread_local struct cache *thread_cache __attribute__((tls_model("initial-exec")));
 static _Thread_local int unwinding __attribute__((tls_model("initial-exec")));
@@ -332,65 +349,69 @@ static int walk_fresh(struct walk *w, struct frame *from, struct frame *out, int
     return count;
 }
 
-/* From cached frame k (whose true rbp is `rbp`) outwards: each caller
+/* From frame k of copy m (whose true rbp is `rbp`) outwards: each caller
  * whose return address, and saved rbp where it matters, are still in
- * place goes to the capture, its rbp brought up to date.  Returns the
- * index of the outermost frame confirmed (k or further out). */
-static uint32_t walk_cached(struct walk *w, uint32_t k, uintptr_t rbp)
+ * place goes to the capture.  Returns the index of the outermost frame
+ * confirmed (k or further out), its rbp set to this stack's: the one a
+ * fresh step from it needs.  The rbp of the frames between is left as it
+ * was: where a CFA further out depends on it, it was checked equal, and
+ * elsewhere nothing reads it before a walk has set it again. */
+static uint32_t walk_cached(struct walk *w, struct copy *m, uint32_t k, uintptr_t rbp)
 {
-    struct cache *c = w->c;
-    struct frame *fr = c->frames;
-    fr[k].rbp = rbp;
+    struct frame *fr = m->frames;
     uint32_t room = (uint32_t)(w->end - w->out);
     uint32_t stop = k > room ? k - room : 0;
     /* every word read below lies in [fr[k].sp, fr[stop].sp) */
-    if (!readable(c, fr[stop].sp - 8, &w->budget)) {
+    if (!readable(w->c, fr[stop].sp - 8, &w->budget)) {
+        fr[k].rbp = rbp;
         return k;
     }
     void **out = w->out;
-    uint32_t i = k;
-    for (; i > stop; i--) {
-        const struct frame *from = &fr[i];
-        struct frame *to = &fr[i - 1];
+    const struct frame *from = &fr[k], *last = &fr[stop];
+    const uint8_t *needed = &m->needed[k]; /* from's */
+    for (; from > last; from--, needed--) {
+        const struct frame *to = from - 1;
         if (*(const uintptr_t *)(to->sp - 8) != to->ip) {
             break;
         }
-        uintptr_t next_rbp = from->rbp;
         if (RULE_RBP_SAVED(from->rule)) {
-            next_rbp = *(const uintptr_t *)(to->sp + RULE_RBP_OFF(from->rule));
-            if (c->needed[i - 1] && next_rbp != to->rbp) {
+            uintptr_t saved = *(const uintptr_t *)(to->sp + RULE_RBP_OFF(from->rule));
+            if (needed[-1] && saved != to->rbp) {
                 break;
             }
+            rbp = saved;
         }
-        to->rbp = next_rbp;
         *out++ = (void *)to->ip;
     }
+    uint32_t i = (uint32_t)(from - fr);
+    fr[i].rbp = rbp;
     w->out = out;
     return i;
 }
 
 /* needed[] of frames [from, count): a frame's rbp matters when its own CFA
  * is rbp-based or it passes rbp on unchanged to a caller whose matters. */
-static void mark_needed(struct cache *c, uint32_t from)
+static void mark_needed(struct copy *m, uint32_t from)
 {
-    unsigned outer = from > 0 ? c->needed[from - 1] : 0;
-    for (uint32_t i = from; i < c->count; i++) {
-        uint64_t r = c->frames[i].rule;
+    unsigned outer = from > 0 ? m->needed[from - 1] : 0;
+    for (uint32_t i = from; i < m->count; i++) {
+        uint64_t r = m->frames[i].rule;
         outer = RULE_CFA_RBP(r) | ((RULE_RBP_SAVED(r) ^ 1u) & outer);
-        c->needed[i] = (uint8_t)outer;
+        m->needed[i] = (uint8_t)outer;
     }
 }
 
-/* The cache after a capture, outermost first: deep[0..nd) (fresh frames
- * beyond the kept ones, innermost first), the old cache's frames
- * [lo, lo + keep), top[0..nt) (the fresh frames before them, innermost
- * first); the outermost are left out past CACHE_FRAMES. */
-static void remember(struct cache *c, const struct frame *deep, uint32_t nd, uint32_t lo,
-                     uint32_t keep, const struct frame *top, uint32_t nt, bool complete)
+/* Copy dst after a capture, outermost first: deep[0..nd) (fresh frames
+ * beyond the kept ones, innermost first), src's frames [lo, lo + keep)
+ * (src may be dst), top[0..nt) (the fresh frames before them, innermost
+ * first); the outermost are left out past COPY_FRAMES. */
+static void remember(struct copy *dst, const struct copy *src, const struct frame *deep,
+                     uint32_t nd, uint32_t lo, uint32_t keep, const struct frame *top,
+                     uint32_t nt, bool complete)
 {
     uint32_t total = nd + keep + nt;
-    if (total > CACHE_FRAMES) {
-        uint32_t drop = total - (uint32_t)CACHE_FRAMES;
+    if (total > COPY_FRAMES) {
+        uint32_t drop = total - COPY_FRAMES;
         uint32_t from_deep = drop < nd ? drop : nd;
         nd -= from_deep;
         drop -= from_deep;
@@ -402,20 +423,24 @@ static void remember(struct cache *c, const struct frame *deep, uint32_t nd, uin
         keep -= drop;
         complete = false;
     }
-    bool moved = nd != lo && keep != 0;
-    if (moved) {
-        memmove(&c->frames[nd], &c->frames[lo], keep * sizeof *c->frames);
+    /* needed[] of the kept frames holds where they stay outermost */
+    bool needed_kept = nd == 0 && lo == 0;
+    if (keep != 0 && (dst != src || nd != lo)) {
+        memmove(&dst->frames[nd], &src->frames[lo], keep * sizeof *dst->frames);
+        if (needed_kept && dst != src) {
+            memcpy(dst->needed, src->needed, keep);
+        }
     }
     for (uint32_t i = 0; i < nd; i++) {
-        c->frames[nd - 1 - i] = deep[i];
+        dst->frames[nd - 1 - i] = deep[i];
     }
-    struct frame *after = &c->frames[nd + keep + nt - 1];
+    struct frame *after = &dst->frames[nd + keep + nt - 1];
     for (uint32_t i = 0; i < nt; i++) {
         after[-(intptr_t)i] = top[i];
     }
-    c->count = nd + keep + nt;
-    c->complete = complete;
-    mark_needed(c, moved || nd != 0 ? 0 : keep);
+    dst->count = nd + keep + nt;
+    dst->complete = complete;
+    mark_needed(dst, needed_kept ? keep : 0);
 }
 
 /* The registers of the caller just after its call: ip (the return
@@ -444,40 +469,39 @@ __asm__(".text\n"
 /* The walker's own frames, ahead of the caller's: walk's and unwind_fast's */
 #define OWN 2
 
-/* Whether fresh frame f is cached frame k: same place, same code, and the
- * same rbp where a CFA further out depends on it. */
-static inline bool same_frame(const struct cache *c, const struct frame *f, uint32_t k)
+/* Whether fresh frame f is frame k of copy m: same place, same code, and
+ * the same rbp where a CFA further out depends on it. */
+static inline bool same_frame(const struct copy *m, const struct frame *f, uint32_t k)
 {
-    const struct frame *m = &c->frames[k];
-    return f->sp == m->sp && f->ip == m->ip && (!c->needed[k] || f->rbp == m->rbp);
+    const struct frame *g = &m->frames[k];
+    return f->sp == g->sp && f->ip == g->ip && (!m->needed[k] || f->rbp == g->rbp);
 }
 
 /* The inner frames again at another depth: when the capture starts where
- * the last one did (same instruction pointer) but with the stack pointer
- * moved by delta, the last capture's inner frames, moved by delta, are
- * this one's as far as their return addresses are still in place and
- * their CFAs are rsp-based (a frame's size is then its code's).  Puts
- * them in fresh[0..nt), emitted, and leaves fresh[nt] as the first frame
- * not confirmed (its registers right, its rule not yet known). */
-static uint32_t walk_shifted(struct walk *w, struct frame *fresh)
+ * copy m did (same instruction pointer) but with the stack pointer moved
+ * by delta, m's inner frames, moved by delta, are this capture's as far
+ * as their return addresses are still in place and their CFAs are
+ * rsp-based (a frame's size is then its code's).  Puts them in
+ * fresh[0..nt), emitted, and leaves fresh[nt] as the first frame not
+ * confirmed (its registers right, its rule not yet known). */
+static uint32_t walk_shifted(struct walk *w, const struct copy *m, struct frame *fresh)
 {
-    struct cache *c = w->c;
-    uint32_t i = c->count - 1, nt = 0;
-    uintptr_t delta = fresh[0].sp - c->frames[i].sp;
+    uint32_t i = m->count - 1, nt = 0;
+    uintptr_t delta = fresh[0].sp - m->frames[i].sp;
     uintptr_t rbp = fresh[0].rbp;
     while (i > 0 && nt + 1 < FRESH_MAX && w->end - w->out > 1) {
-        uint64_t r = c->frames[i].rule;
+        uint64_t r = m->frames[i].rule;
         if (RULE_KIND(r) != CFI_STEP || RULE_CFA_RBP(r)) {
             break;
         }
-        const struct frame *caller = &c->frames[i - 1];
+        const struct frame *caller = &m->frames[i - 1];
         uintptr_t sp = caller->sp + delta;
-        if (!readable(c, sp - 8, &w->budget) || *(const uintptr_t *)(sp - 8) != caller->ip) {
+        if (!readable(w->c, sp - 8, &w->budget) || *(const uintptr_t *)(sp - 8) != caller->ip) {
             break;
         }
         if (RULE_RBP_SAVED(r)) {
             uintptr_t slot = sp + RULE_RBP_OFF(r);
-            if (!readable(c, slot, &w->budget)) {
+            if (!readable(w->c, slot, &w->budget)) {
                 break;
             }
             rbp = *(const uintptr_t *)slot;
@@ -491,15 +515,15 @@ static uint32_t walk_shifted(struct walk *w, struct frame *fresh)
     return nt;
 }
 
-/* The cached frames are in order of stack pointer, highest first: the
+/* The frames of a copy are in order of stack pointer, highest first: the
  * count of them whose stack pointer is at least sp (the frame at j - 1 is
  * then the innermost of those). */
-static uint32_t first_not_below(const struct cache *c, uintptr_t sp)
+static uint32_t first_not_below(const struct copy *m, uintptr_t sp)
 {
-    uint32_t lo = 0, hi = c->count; /* frames[0, lo) are at or above sp; [hi, count) below */
+    uint32_t lo = 0, hi = m->count; /* frames[0, lo) are at or above sp; [hi, count) below */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (c->frames[mid].sp >= sp) {
+        if (m->frames[mid].sp >= sp) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -508,10 +532,115 @@ static uint32_t first_not_below(const struct cache *c, uintptr_t sp)
     return lo;
 }
 
+/* The copy met last (the newest), and the one to write over (the oldest
+ * other than keep, unless it is the only one). */
+static struct copy *newest_copy(struct cache *c)
+{
+    struct copy *best = &c->copies[0];
+    for (unsigned i = 1; i < COPIES; i++) {
+        best = c->copies[i].used > best->used ? &c->copies[i] : best;
+    }
+    return best;
+}
+
+static struct copy *oldest_copy_but(struct cache *c, struct copy *keep)
+{
+    struct copy *best = NULL;
+    for (unsigned i = 0; i < COPIES; i++) {
+        struct copy *m = &c->copies[i];
+        if (m != keep && (best == NULL || m->used < best->used)) {
+            best = m;
+        }
+    }
+    return best != NULL ? best : keep; /* one copy only: over itself */
+}
+
+/* The copies whose innermost frame is the capture's first, *top (another
+ * allocation site at the same depth, or the same one again): each is
+ * walked outwards, and the first confirmed to the stack's end (or to the
+ * capture's), else the one confirmed furthest, is the one returned, its
+ * frames emitted and *lo the outermost confirmed; NULL when none. */
+static struct copy *meet_at_top(struct walk *w, const struct frame *top, uint32_t *lo)
+{
+    void **start = w->out;
+    struct copy *best = NULL, *last = NULL;
+    uint32_t best_lo = UINT32_MAX;
+    for (unsigned i = 0; i < COPIES; i++) {
+        struct copy *m = &w->c->copies[i];
+        if (m->count == 0 || !same_frame(m, top, m->count - 1)) {
+            continue;
+        }
+        w->out = start;
+        *w->out++ = (void *)top->ip;
+        last = m;
+        *lo = walk_cached(w, m, m->count - 1, top->rbp);
+        if ((*lo == 0 && m->complete) || w->out == w->end) {
+            return m;
+        }
+        if (*lo < best_lo) {
+            best = m;
+            best_lo = *lo;
+        }
+    }
+    if (best != last) { /* walk the best again: the emitted frames are the last one's */
+        w->out = start;
+        *w->out++ = (void *)top->ip;
+        *lo = walk_cached(w, best, best->count - 1, top->rbp);
+    }
+    w->out = best != NULL ? w->out : start;
+    return best;
+}
+
+/* The fresh frames from fresh[0] until one of copy m is met (then *k is
+ * its index, emitted, and true is returned) or the stack or capture ends;
+ * *nt is the count of fresh frames emitted, -1 to give up. */
+static int walk_to_copy(struct walk *w, const struct copy *m, struct frame *fresh, uint32_t *k)
+{
+    uint32_t nt = 0, j;
+    /* (at the same depth the loop below meets the copy at once, and its
+     * frames stay where they are) */
+    if (m->count > 0 && m->frames[m->count - 1].ip == fresh[0].ip &&
+        m->frames[m->count - 1].sp != fresh[0].sp) {
+        nt = walk_shifted(w, m, fresh);
+    }
+    j = first_not_below(m, fresh[nt].sp);
+    for (;;) {
+        while (j > 0 && m->frames[j - 1].sp < fresh[nt].sp) {
+            j--;
+        }
+        if (j > 0 && same_frame(m, &fresh[nt], j - 1)) {
+            *k = j - 1;
+            *w->out++ = (void *)m->frames[j - 1].ip;
+            return (int)nt;
+        }
+        *w->out++ = (void *)fresh[nt].ip;
+        nt++;
+        if (w->out == w->end) {
+            break;
+        }
+        if (nt == FRESH_MAX) {
+            return -1;
+        }
+        enum step_result s = step_fresh(w, &fresh[nt - 1], &fresh[nt]);
+        if (s == STEP_FAIL) {
+            return -1;
+        }
+        if (s != STEP_OK) {
+            w->ended = s == STEP_END;
+            break;
+        }
+    }
+    *k = UINT32_MAX; /* nothing shared */
+    return (int)nt;
+}
+
 /* The unwind proper, into raw[0..max) (its own frames first): the count,
- * or -1 to give up. */
+ * or -1 to give up (*walked: the copy it was walking).  The capture is
+ * met with a copy (one at the same depth, else the newest), and what it
+ * stepped fresh goes to the oldest other copy, with the frames it shared;
+ * a capture all met in its copy leaves it as it is. */
 __attribute__((noinline)) static int walk(struct cache *c, struct shared_rule *shared, void **raw,
-                                          int max)
+                                          int max, struct copy **walked)
 {
     struct frame fresh[FRESH_MAX + 1];
     struct regs regs;
@@ -519,59 +648,56 @@ __attribute__((noinline)) static int walk(struct cache *c, struct shared_rule *s
     anchor_readable(c, regs.sp);
     struct walk w = {.c = c, .shared = shared, .budget = CHECK_PAGES, .out = raw, .end = raw + max};
     fresh[0] = (struct frame){.ip = regs.ip, .sp = regs.sp, .rbp = regs.rbp};
-    uint32_t nt = 0, j = c->count;
-    /* (at the same depth the loop below meets the cache at once, and its
-     * frames stay where they are) */
-    if (j > 0 && c->frames[j - 1].ip == fresh[0].ip && c->frames[j - 1].sp != fresh[0].sp) {
-        nt = walk_shifted(&w, fresh);
-    }
-    bool met = false;
-    j = first_not_below(c, fresh[nt].sp);
-    for (;;) {
-        while (j > 0 && c->frames[j - 1].sp < fresh[nt].sp) {
-            j--;
-        }
-        if (j > 0 && same_frame(c, &fresh[nt], j - 1)) {
-            met = true;
-            break;
-        }
-        *w.out++ = (void *)fresh[nt].ip;
-        nt++;
-        if (w.out == w.end) {
-            break;
-        }
-        if (nt == FRESH_MAX) {
-            return -1;
-        }
-        enum step_result s = step_fresh(&w, &fresh[nt - 1], &fresh[nt]);
-        if (s == STEP_FAIL) {
-            return -1;
-        }
-        if (s != STEP_OK) {
-            w.ended = s == STEP_END;
-            break;
-        }
-    }
-    if (!met) { /* nothing shared: the cache is this stack */
-        remember(c, NULL, 0, 0, 0, fresh, nt, w.ended);
-        return (int)(w.out - raw);
-    }
-    uint32_t k = j - 1;
-    *w.out++ = (void *)c->frames[k].ip;
-    uint32_t lo = walk_cached(&w, k, fresh[nt].rbp);
-    if (w.out < w.end && (lo > 0 || !c->complete)) {
-        /* a caller changed, or the cache ends short of the stack's end */
-        struct frame from = c->frames[lo];
-        int nd = walk_fresh(&w, &from, fresh + nt, (int)(FRESH_MAX - nt));
-        if (nd < 0) {
-            return -1;
-        }
-        c->frames[lo].rule = from.rule;
-        remember(c, fresh + nt, (uint32_t)nd, lo, k + 1 - lo, fresh, nt, w.ended);
+    uint32_t nt = 0, k, lo;
+    struct copy *src = meet_at_top(&w, &fresh[0], &lo);
+    if (src != NULL) {
+        k = src->count - 1;
     } else {
-        remember(c, NULL, 0, 0, k + 1, fresh, nt, c->complete);
+        src = newest_copy(c);
+        *walked = src;
+        int n = walk_to_copy(&w, src, fresh, &k);
+        if (n < 0) {
+            return -1;
+        }
+        nt = (uint32_t)n;
+        if (k == UINT32_MAX) {
+            struct copy *dst = oldest_copy_but(c, NULL);
+            remember(dst, src, NULL, 0, 0, 0, fresh, nt, w.ended);
+            dst->used = ++c->clock;
+            c->unmet += nt;
+            return (int)(w.out - raw);
+        }
+        lo = walk_cached(&w, src, k, fresh[nt].rbp);
     }
+    *walked = src;
+    src->used = ++c->clock;
+    uint32_t nd = 0;
+    bool complete = src->complete;
+    if (w.out < w.end && (lo > 0 || !src->complete)) {
+        /* a caller changed, or the copy ends short of the stack's end */
+        struct frame from = src->frames[lo];
+        int n = walk_fresh(&w, &from, fresh + nt, (int)(FRESH_MAX - nt));
+        if (n < 0) {
+            return -1;
+        }
+        src->frames[lo].rule = from.rule;
+        nd = (uint32_t)n;
+        complete = w.ended;
+    } else {
+        lo = 0;
+    }
+    if (nt != 0 || nd != 0 || lo != 0 || k + 1 != src->count) {
+        struct copy *dst = oldest_copy_but(c, src);
+        remember(dst, src, fresh + nt, nd, lo, k + 1 - lo, fresh, nt, complete);
+        dst->used = ++c->clock;
+    }
+    c->unmet += nt + nd;
     return (int)(w.out - raw);
+}
+
+unsigned long unwind_frames_unmet(void)
+{
+    return thread_cache != NULL ? (unsigned long)thread_cache->unmet : 0;
 }
 
 int unwind_fast(void **raw, int max)
@@ -586,13 +712,14 @@ int unwind_fast(void **raw, int max)
     struct cache *c = cache_of_thread();
     int n = -1;
     if (shared != NULL && c != NULL) {
-        void *buf[FRESH_MAX + CACHE_FRAMES + OWN];
+        void *buf[FRESH_MAX + COPY_FRAMES + OWN];
+        struct copy *walked = NULL;
         if (max + OWN <= (int)(sizeof buf / sizeof *buf)) {
-            n = walk(c, shared, buf, max + OWN);
+            n = walk(c, shared, buf, max + OWN, &walked);
         }
-        if (n < 0) {
-            c->count = 0; /* forget it: the next capture starts afresh */
-        } else {
+        if (n < 0 && walked != NULL) {
+            walked->count = 0; /* forget it: the next capture there starts afresh */
+        } else if (n >= 0) {
             n = n > OWN ? n - OWN : 0;
             memcpy(raw, buf + OWN, (size_t)n * sizeof *raw);
         }

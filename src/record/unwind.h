@@ -1,11 +1,11 @@
 /*
  * unwind.h - the fast unwinder of stack_capture: return addresses from the
- * .eh_frame rules of cfi.c, with each thread's last stack as a cache.
+ * .eh_frame rules of cfi.c, with each thread's last stacks as a cache.
  *
  * Owns: a table of rules by address shared by all threads, and per thread
- * the frames of its last capture, a small table of rules and the range of
- * its stack found readable (one 8 KB meta.c block, given back when the
- * thread ends).  All of it is meta.c memory; nothing here calls malloc.
+ * the frames of its last four captures, a small table of rules and the
+ * range of its stack found readable (one 16 KB meta.c block, given back
+ * when the thread ends).  All of it is meta.c memory; nothing here calls malloc.
  *
  * Exactness: it finds the frames libunwind finds, or gives up (-1) and
  * the caller asks libunwind: on a frame it has no simple rule for (a
@@ -25,5 +25,10 @@
  * raw[0] is in the caller.  Returns the count, or -1 (nothing usable in
  * raw: ask libunwind). */
 int unwind_fast(void **raw, int max);
+
+/* How many frames the calling thread's captures have not found in one of
+ * its copies at their place (stepped fresh, or shifted from another depth)
+ * since its first: what tests of the cache look at. */
+unsigned long unwind_frames_unmet(void);
 
 #endif
