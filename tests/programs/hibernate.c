@@ -84,9 +84,12 @@ int main(int argc, char **argv)
         cebox_on_hibernate(keep_mode ? note_only : drop_cache, NULL);
     }
     /* Allocate until free RAM is under the hibernate level of the tables
-     * (224 KB at most), then keep the allocator busy while waiting. */
+     * (224 KB at most), then keep the allocator busy while waiting.  The
+     * notice can come while it still allocates (the crossing commit wakes
+     * the shell at once): then it stops, as a program that heeds it would,
+     * rather than take back what the callback released. */
     size_t used = 0;
-    while (cebox_free_ram() > target && used < (64u << 20)) {
+    while (cebox_free_ram() > target && used < (64u << 20) && (keep_mode || !noticed)) {
         char *p = malloc(4000);
         if (p == NULL) {
             break;
