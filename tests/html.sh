@@ -180,6 +180,24 @@ if printf '%s\n' "$counts" | grep -Eq ' [1-9][0-9]* leak sites, .* [3-9][0-9]* o
 else
     bad "leaky: the leak sites and the occupants (${counts:-no counts})"
 fi
+# The committed memory by kind, as the exit summary says it: the image,
+# DLLs and stack are their own rows, not "mappings" (the program maps
+# nothing itself).
+if python3 - "$TMP/leaky.dom" "$TMP/leaky.json" <<'PY'
+import json, re, sys
+dom = open(sys.argv[1]).read()
+s = json.load(open(sys.argv[2]))["processes"][0]["summary"]
+def cell(name):
+    m = re.search(r"&emsp;%s</th><td class=\"num\">([^<]*)<" % name, dom) or \
+        re.search(r"\u2003%s</th><td class=\"num\">([^<]*)<" % name, dom)
+    return m.group(1) if m else None
+ok = s["peak_committed_mapped_bytes"] == 0 and cell("mappings and VirtualAlloc") == "0 bytes" and \
+    s["peak_committed_image_bytes"] > 0 and cell("image and DLLs") not in (None, "0 bytes") and \
+    cell("stacks") not in (None, "0 bytes")
+sys.exit(0 if ok else 1)
+PY
+then ok "leaky: committed at the peak by kind: no mappings, the image and DLLs and the stack on rows of their own"
+else bad "leaky: committed at the peak by kind (mappings $(grep -o 'mappings and VirtualAlloc</th><td class="num">[^<]*' "$TMP/leaky.dom"))"; fi
 browse "$TMP/leaky.html" "$TMP/leaky.png" --screenshot
 # The leak views' head colour (html.c's style) must be drawn.
 if python3 "$CHECK" png "$TMP/leaky.png" f1e4d0 3b7dd8 > "$TMP/check" 2>&1; then

@@ -9,6 +9,12 @@
 
 #include "record/leaks.h"
 
+uint64_t run_summary_mapped_peak_pages(const struct run_summary *s)
+{
+    uint64_t others = s->peak_committed_heap_pages + s->peak_committed_image_pages + s->peak_committed_stack_pages;
+    return s->peak_committed_pages > others ? s->peak_committed_pages - others : 0;
+}
+
 const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes)
 {
     if (bytes >= 10u * 1024 * 1024) {
@@ -98,8 +104,7 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     }
     if (s->kinds_known && s->peak_committed_pages != 0) {
         uint64_t heap = s->peak_committed_heap_pages;
-        uint64_t others = heap + s->peak_committed_image_pages + s->peak_committed_stack_pages;
-        uint64_t mapped = s->peak_committed_pages > others ? s->peak_committed_pages - others : 0;
+        uint64_t mapped = run_summary_mapped_peak_pages(s);
         n = append(buf, n, cap, "cebox:   slot committed at its peak: heap %s, mappings and VirtualAlloc %s",
                    run_summary_bytes(a, sizeof a, heap * s->page_size),
                    run_summary_bytes(b, sizeof b, mapped * s->page_size));

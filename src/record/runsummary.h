@@ -85,6 +85,10 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
  * 10 KB ("4088 bytes"), then KB below 10 MB ("900.0 KB"), then MB ("40.0
  * MB"), one decimal.  Writes into buf (len bytes) and returns it. */
 const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes);
+/* Pages committed at the peak that are neither the heap's nor the
+ * occupants' (image, DLLs, stacks): the program's mappings and VirtualAlloc.
+ * The one place every writer (text, JSON, HTML) takes that figure from. */
+uint64_t run_summary_mapped_peak_pages(const struct run_summary *s);
 
 /* The total of s->failures. */
 uint64_t run_summary_failures(const struct run_summary *s);

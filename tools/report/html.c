@@ -97,8 +97,9 @@ void html_begin(FILE *out, const char *where, const struct html_proc *procs, siz
     if (nruns > 1) {
         fprintf(out, " of %zu runs", nruns);
     }
-    fputs(": the failed allocations grouped by call stack (most frequent first), symbolized offline, "
-          "and the slot at each failure.</p>\n</header>\n",
+    fputs(": each process's summary and timeline, its failed allocations grouped by call stack (most "
+          "frequent first) with the slot at each failure, its crash, and, with --leaks, what it never freed "
+          "and who pins the heap; stacks symbolized offline.</p>\n</header>\n",
           out);
     if (n > 1) {
         fputs("<nav id=\"contents\">\n<h2>Processes</h2>\n<ol>\n", out);
@@ -190,10 +191,12 @@ static void html_summary(FILE *out, const struct lr_process *p)
     number_row(out, "peak reserved blocks", s->peak_reserved_blocks);
     bytes_row(out, "peak committed", s->peak_committed_pages * s->page_size);
     if (s->kinds_known) { /* committed slot memory at its peak, by kind */
-        uint64_t heap = s->peak_committed_heap_pages;
-        bytes_row(out, "&#8195;of it the heap's", heap * s->page_size);
-        bytes_row(out, "&#8195;mappings and VirtualAlloc",
-                  (s->peak_committed_pages > heap ? s->peak_committed_pages - heap : 0) * s->page_size);
+        bytes_row(out, "&#8195;of it the heap's", s->peak_committed_heap_pages * s->page_size);
+        bytes_row(out, "&#8195;mappings and VirtualAlloc", run_summary_mapped_peak_pages(s) * s->page_size);
+        if (s->occupancy_known) {
+            bytes_row(out, "&#8195;image and DLLs", s->peak_committed_image_pages * s->page_size);
+            bytes_row(out, "&#8195;stacks", s->peak_committed_stack_pages * s->page_size);
+        }
     }
     bytes_row(out, "heap peak live", s->heap_peak_live_bytes);
     number_row(out, "heap peak live blocks", s->heap_peak_live_blocks);

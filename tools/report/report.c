@@ -558,10 +558,8 @@ void report_json_str(FILE *out, const char *s)
 static void json_summary_kinds(FILE *out, const struct run_summary *s)
 {
     if (s->kinds_known) {
-        uint64_t heap = s->peak_committed_heap_pages, all = s->peak_committed_pages;
-        uint64_t others = heap + s->peak_committed_image_pages + s->peak_committed_stack_pages;
         fprintf(out, "\"peak_committed_heap_bytes\": %" PRIu64 ", \"peak_committed_mapped_bytes\": %" PRIu64 ", ",
-                heap * s->page_size, (all > others ? all - others : 0) * s->page_size);
+                s->peak_committed_heap_pages * s->page_size, run_summary_mapped_peak_pages(s) * s->page_size);
     } else {
         fputs("\"peak_committed_heap_bytes\": null, \"peak_committed_mapped_bytes\": null, ", out);
     }
