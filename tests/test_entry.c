@@ -14,6 +14,7 @@
  * start, so main() runs itself again with CEBOX_OUT, a small slot and
  * --quiet set.
  */
+#include <limits.h>
 #include <errno.h>
 #include <malloc.h>
 #include <setjmp.h>
@@ -34,6 +35,7 @@
 #include "record/eventlog.h"
 #include "record/summary.h"
 #include "report/logread.h"
+#include "testutil.h"
 
 #define SLOT_BYTES ((size_t)8 << 20)
 
@@ -387,9 +389,13 @@ static int run_again_with_settings(char **argv, char *dir)
 int main(int argc, char **argv)
 {
     (void)argc;
-    static char dir[] = "/tmp/cebox-test-entry-XXXXXX";
+    static char dir[PATH_MAX];
     const char *out = getenv("CEBOX_OUT");
-    if (out == NULL || strncmp(out, "/tmp/cebox-test-entry-", 22) != 0) {
+    if (out == NULL || strstr(out, "/cebox-test-entry-") == NULL) { /* not yet re-run with the settings */
+        if (testutil_temp_template(dir, sizeof dir, "entry") != 0) {
+            fputs("test_entry: TMPDIR is too long\n", stderr);
+            return 1;
+        }
         return run_again_with_settings(argv, dir);
     }
     const struct CMUnitTest tests[] = {

@@ -3,6 +3,7 @@
  * a fake process: its clock, memory state and call stack are this file's.
  * Rules come from CEBOX_FAIL_* values through options_load, as in a run.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "entry.h"
 #include "fault.h"
 #include "memstate.h"
+#include "testutil.h"
 
 /* ---- the fake process ---- */
 
@@ -321,10 +323,8 @@ static void fail_in_forgets_an_unloaded_module(void **state)
 static void once_per_stack_across_runs(void **state)
 {
     (void)state;
-    char path[] = "/tmp/cebox-test-fault-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[PATH_MAX];
+    assert_int_equal(testutil_temp_file(path, sizeof path, "fault"), 0);
     uintptr_t a = 0x1000, b = 0x2000, c = 0x3000;
     fake_depth = 1;
     rules("CEBOX_FAIL_ONCE_PER_STACK", path, NULL);
@@ -381,10 +381,8 @@ static int count_lines(const char *path)
 static void record_stacks_then_fail_one(void **state)
 {
     (void)state;
-    char path[] = "/tmp/cebox-test-fault-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[PATH_MAX];
+    assert_int_equal(testutil_temp_file(path, sizeof path, "fault"), 0);
     fake_depth = 1;
     rules("CEBOX_RECORD_STACKS", path, NULL);
     static const uintptr_t sites[] = {0x1000, 0x2000, 0x1000, 0x3000, 0x2000};
@@ -443,10 +441,8 @@ static void *race(void *arg)
 static void once_per_stack_in_threads(void **state)
 {
     (void)state;
-    char path[] = "/tmp/cebox-test-fault-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[PATH_MAX];
+    assert_int_equal(testutil_temp_file(path, sizeof path, "fault"), 0);
     rules("CEBOX_FAIL_ONCE_PER_STACK", path, NULL);
     pthread_t t[RACERS];
     for (int i = 0; i < RACERS; i++) {

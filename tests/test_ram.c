@@ -6,6 +6,7 @@
  * by a ballast or pinned, the shell's wake word, limited under ce5; a
  * member's live sites as a viewer reads them, and its forked child's copy.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,17 +27,17 @@
 
 #include "memstate.h"
 #include "ram.h"
+#include "testutil.h"
 
 #define PAGE 4096u
 
-static char dir[64];
+static char dir[100]; /* its files' paths must fit a session header's 128 bytes */
 static char path[128], other[128];
 
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/cebox-test-ram-XXXXXX");
-    if (mkdtemp(dir) == NULL) {
+    if (testutil_temp_template(dir, sizeof dir, "ram") != 0 || mkdtemp(dir) == NULL) {
         return -1;
     }
     snprintf(path, sizeof path, "%s/session", dir);

@@ -23,6 +23,28 @@
 
 #define FAULT_EXIT 42
 
+/* A mkstemp/mkdtemp template for a test's scratch file or directory:
+ * "$TMPDIR/cebox-test-NAME-XXXXXX" (/tmp without an absolute TMPDIR).
+ * Returns 0, or -1 when it does not fit in len bytes. */
+static inline int testutil_temp_template(char *buf, size_t len, const char *name)
+{
+    const char *base = getenv("TMPDIR");
+    base = base != NULL && base[0] == '/' ? base : "/tmp";
+    int n = snprintf(buf, len, "%s/cebox-test-%s-XXXXXX", base, name);
+    return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* A new empty scratch file (closed), its path in buf. */
+static inline int testutil_temp_file(char *buf, size_t len, const char *name)
+{
+    int fd = testutil_temp_template(buf, len, name) == 0 ? mkstemp(buf) : -1;
+    if (fd < 0) {
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 /* Resets the core with CEBOX_PROFILE=profile and CEBOX_RAM=ram,
  * CEBOX_SLOT_SIZE=slot (each NULL: unset, the default), no large memory
  * area; returns core_reset's result (0: done). */
