@@ -191,7 +191,7 @@ static void html_growth(FILE *out, const struct html_proc *hp)
             bytes_cell(out, "first_bytes", g[i].first_bytes);
             bytes_cell(out, "bytes", g[i].last_bytes);
             count_cell(out, "blocks", g[i].last_blocks);
-            bytes_cell(out, "bytes_per_s", (uint64_t)(g[i].bytes_per_s + 0.5));
+            bytes_cell(out, "bytes_per_s", siteviews_rate(&g[i]));
             fprintf(out, "<td class=\"num\">%.2f</td>", (double)(g[i].t_last_ns - g[i].t_first_ns) / 1e9);
             bytes_cell(out, "slot_free_bytes", room.slot_free_bytes);
             duration_cell(out, "slot_fill_s", room.slot_fill_s);

@@ -113,6 +113,12 @@ void siteviews_room(const struct lr_process *p, const struct growth_site *g, str
     }
 }
 
+uint64_t siteviews_rate(const struct growth_site *g)
+{
+    double r = g->bytes_per_s + 0.5;
+    return r >= 18446744073709551616.0 ? UINT64_MAX : r > 0 ? (uint64_t)r : 0;
+}
+
 const char *siteviews_duration_text(char *buf, size_t cap, double s)
 {
     if (s < 60) {
@@ -174,7 +180,7 @@ static void text_growth(FILE *out, struct symbolizer *sym, const struct lr_proce
         fprintf(out, "\ngrowing site %zu: +%s in %.2f s (%" PRIu64 " blocks now), at %s/s", i + 1,
                 run_summary_bytes(grown, sizeof grown, g[i].last_bytes - g[i].first_bytes),
                 (double)(g[i].t_last_ns - g[i].t_first_ns) / 1e9, g[i].last_blocks,
-                run_summary_bytes(rate, sizeof rate, (uint64_t)(g[i].bytes_per_s + 0.5)));
+                run_summary_bytes(rate, sizeof rate, siteviews_rate(&g[i])));
         if (room.slot_fill_s >= 0) {
             fprintf(out, " this site fills the remaining %s of the slot in %s and the %s of free device RAM in %s",
                     run_summary_bytes(slot, sizeof slot, room.slot_free_bytes),

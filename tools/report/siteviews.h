@@ -46,6 +46,9 @@ struct growth_room {
     double slot_fill_s, ram_fill_s;
 };
 void siteviews_room(const struct lr_process *p, const struct growth_site *g, struct growth_room *out);
+/* A site's rate in whole bytes a second, rounded; a rate past 2^64 (a
+ * damaged log's nanosecond between samples) reads as UINT64_MAX. */
+uint64_t siteviews_rate(const struct growth_site *g);
 
 /* A time to fill as text into buf ("3.2 s", "51 min", "2 h 5 min", "4
  * days"); returns buf. */
