@@ -96,6 +96,7 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
         .alloc_prot_error_is_invalid = p->alloc_prot_error_is_invalid,
         .ce3_vm_checks = p->ce3_vm_checks,
         .ram = &c->ram,
+        .commit_ahead = s->commit_ahead,
     };
     DWORD err = slot_create(&cfg, &c->slot);
     if (err != 0) {

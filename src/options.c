@@ -234,6 +234,14 @@ static const struct option_def table[] = {
     {"record-stacks", "CEBOX_RECORD_STACKS", PATH_OPTION(record_stacks_file), .default_doc = "none",
      .help = "append the hash of each distinct allocation call stack to this file, failing nothing "
              "(one line each, as --fail-once-per-stack; shared by parallel runs)"},
+    /* The host's protection of the slot's pages (src/slot.c). */
+    {"commit-ahead", "CEBOX_COMMIT_AHEAD", INT_OPTION(commit_ahead), .min = 0, .max = 4096,
+     .default_value = "32",
+     .help = "when a heap region's commit needs a system call, the host maps up to this many of the "
+             "region's next pages read/write with it (and the rest of its last block once it reaches "
+             "the region's end), so its next commits need none; those pages stay uncommitted in RAM, "
+             "the counts, the maps and VirtualQuery, but a stray touch of them does not fault "
+             "(0: exact, a page is accessible only while committed)"},
 };
 #define OPT_COUNT (sizeof table / sizeof table[0])
 _Static_assert(OPT_COUNT <= sizeof SETTING(set) * CHAR_BIT, "one bit of cebox_settings.set per option");

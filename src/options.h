@@ -108,6 +108,7 @@ struct cebox_settings {
     bool occupy;          /* image, libraries and stacks take their blocks */
     size_t stack_size;    /* per thread, rounded up to 64 KB in the slot; 0: none */
     int libraries;        /* enum libraries_split */
+    unsigned commit_ahead; /* pages a heap region's commit maps read/write ahead (slot.h; 0: exact) */
     uint64_t set;         /* bit i: options_var(i) was given (else its default) */
 };
 

@@ -10,6 +10,10 @@
  *                     PG_STALE on a page decommitted (or released) whose
  *                     host memory is kept, inaccessible, to be zeroed
  *                     when it is committed again (bounded: STALE_PAGES_MAX);
+ *                     PG_AHEAD on a reserved page of a heap region the
+ *                     host maps read/write ahead of its commit
+ *                     (commit_ahead), and on the unusable pages past such
+ *                     a region's end once its last usable page has it;
  *   runindex          free runs of blocks, for first fit and top-down;
  *   cell[block]       the block's character in the slot map, the first
  *                     block of a reservation a capital, its others lower
@@ -58,13 +62,14 @@
  * block, its partial last block, and every block a commit has touched (CE
  * keeps the MEMBLOCK until the release).  VirtualQuery's Type depends on it. */
 #define PG_MEMBLOCK 0x1000u
+#define PG_AHEAD 0x0400u    /* not committed; the host maps it read/write (read-ahead) */
 #define PG_STALE 0x0800u    /* not committed; the host still holds its old contents */
 #define PG_UNMAPPED 0x2000u /* reserved page the program unmapped (munmap) */
 #define PG_RESERVED 0x4000u
 #define PG_COMMITTED 0x8000u
 #define PG_STATE_MASK (PG_RESERVED | PG_COMMITTED)
 /* Bits that are no part of a page's state and protection. */
-#define PG_BOOKKEEPING (PG_MEMBLOCK | PG_UNMAPPED | PG_STALE)
+#define PG_BOOKKEEPING (PG_MEMBLOCK | PG_UNMAPPED | PG_STALE | PG_AHEAD)
 
 #define PAGE_MODIFIERS (PAGE_GUARD | PAGE_NOCACHE)
 
@@ -103,6 +108,7 @@ struct slot {
     uint32_t nblocks, pages_per_block;
     bool lma_enabled, release_mixed, top_down, alloc_prot_error_87, ce3_checks;
     bool auto_commit; /* MEM_AUTO_COMMIT accepted (slot_set_auto_commit) */
+    uint32_t commit_ahead; /* pages a heap region's commit maps read/write ahead (0: none) */
     size_t lma_min;
     struct ram *ram;
 
@@ -309,6 +315,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->top_down = cfg->honour_top_down;
     s->alloc_prot_error_87 = cfg->alloc_prot_error_is_invalid;
     s->ce3_checks = cfg->ce3_vm_checks;
+    s->commit_ahead = cfg->commit_ahead;
     s->ram = cfg->ram;
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
@@ -420,10 +427,12 @@ static void note_committed_locked(struct slot *s, const struct region *r, size_t
     }
 }
 
-/* A page of a reservation is in exactly one state, reserved or committed. */
+/* A page of a reservation is in exactly one state, reserved or committed;
+ * only a reserved page is read ahead. */
 static bool page_state_valid(uint16_t word)
 {
-    return (word & PG_STATE_MASK) == PG_RESERVED || (word & PG_STATE_MASK) == PG_COMMITTED;
+    uint16_t state = word & PG_STATE_MASK;
+    return state == PG_COMMITTED ? (word & PG_AHEAD) == 0 : state == PG_RESERVED;
 }
 
 /* The committed pages of r, counted from the page array (for checks; only
@@ -516,6 +525,83 @@ static void drop_cold_stale_locked(struct slot *s, struct region *r, uint32_t fi
     }
 }
 
+/* ---- the host's protection of a region's pages (lock held) ----
+ *
+ * The host maps a committed page with its protection, a read-ahead page
+ * (PG_AHEAD) read/write and every other page inaccessible; a commit or
+ * decommit makes a host call only where that changes. */
+
+static int host_now(uint16_t word)
+{
+    if (word & PG_COMMITTED) {
+        return host_protection(word & PG_PROT_MASK);
+    }
+    return (word & PG_AHEAD) ? OS_PROT_READ | OS_PROT_WRITE : OS_PROT_NONE;
+}
+
+/* The end of r's pages on the host: a slot reservation's last block may
+ * hold unusable pages past its usable ones (their words follow the
+ * region's in the slot's page array, and no other reservation has them). */
+static uint32_t block_end(const struct slot *s, const struct region *r)
+{
+    if (!slot_contains(s, (void *)r->base)) {
+        return r->npages;
+    }
+    uint32_t ppb = s->pages_per_block;
+    return (r->npages + ppb - 1) / ppb * ppb;
+}
+
+/* Where the host call of a commit of pages up to `end` of r with prot may
+ * stop: end, or for a heap region committed read/write with read-ahead
+ * on, past the next commit_ahead pages that are still reserved, and at the
+ * end of the last block once that reaches the last usable page, so that
+ * full regions side by side make one host mapping.  A heap commits a
+ * region's pages in order as it grows, so its next commits find their
+ * pages mapped already. */
+static uint32_t ahead_end(const struct slot *s, const struct region *r, uint32_t end, DWORD prot)
+{
+    if (s->commit_ahead == 0 || prot != PAGE_READWRITE || r->info->tag != SLOT_TAG_HEAP_REGION) {
+        return end;
+    }
+    uint32_t stop = r->npages - end <= s->commit_ahead ? r->npages : end + s->commit_ahead;
+    uint32_t at = end;
+    while (at < stop && (r->page[at] & (PG_STATE_MASK | PG_UNMAPPED)) == PG_RESERVED) {
+        at++;
+    }
+    return at == r->npages ? block_end(s, r) : at;
+}
+
+/* Makes the host pages [first, end) of r inaccessible (one call; none when
+ * they are already) and ends their read-ahead.  A read-ahead page is
+ * discarded as well: nothing was committed in it since it was opened, so
+ * only a stray write can have left bytes there, which a later commit of
+ * the page must not show. */
+static void close_host_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t end)
+{
+    bool open = false;
+    for (uint32_t i = first; i < end && !open; i++) {
+        open = host_now(r->page[i]) != OS_PROT_NONE;
+    }
+    if (!open) {
+        return;
+    }
+    (void)os_protect((void *)(r->base + (uintptr_t)first * s->page_size),
+                     (size_t)(end - first) * s->page_size, OS_PROT_NONE);
+    for (uint32_t i = first; i < end;) {
+        if ((r->page[i] & PG_AHEAD) == 0) {
+            i++;
+            continue;
+        }
+        uint32_t run = i;
+        while (run < end && (r->page[run] & PG_AHEAD) != 0) {
+            r->page[run++] &= (uint16_t)~PG_AHEAD;
+        }
+        unmark_stale_locked(s, r, i, run - i);
+        (void)os_discard((void *)(r->base + (uintptr_t)i * s->page_size), (size_t)(run - i) * s->page_size);
+        i = run;
+    }
+}
+
 /* Zeroes the stale pages of a range the host now maps writable. */
 static void zero_stale_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
 {
@@ -533,11 +619,13 @@ static void zero_stale_locked(struct slot *s, struct region *r, uint32_t first, 
 static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
                            DWORD prot)
 {
-    uint32_t fresh = 0, remapped = 0;
+    int host = host_protection(prot);
+    uint32_t fresh = 0, remapped = 0, changed = 0;
     for (uint32_t i = first; i < first + count; i++) {
         INVARIANT(page_state_valid(r->page[i]), "a page being committed is reserved or committed");
         fresh += (r->page[i] & PG_COMMITTED) == 0;
         remapped += (r->page[i] & PG_UNMAPPED) != 0;
+        changed += host_now(r->page[i]) != host;
     }
     INVARIANT(r->info->committed + fresh <= r->npages && remapped <= r->info->unmapped,
               "a commit adds only the region's uncommitted pages");
@@ -554,20 +642,23 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
-    int host = host_protection(prot);
+    uint32_t end = first + count, host_end = changed != 0 ? ahead_end(s, r, end, prot) : end;
     bool zero_by_hand = host == (OS_PROT_READ | OS_PROT_WRITE);
     if (!zero_by_hand) {
         discard_stale_locked(s, r, first, count); /* zeroed by the host instead */
     }
-    if (os_protect(addr, (size_t)count * s->page_size, host) != 0) {
+    if (changed != 0 && os_protect(addr, (size_t)(host_end - first) * s->page_size, host) != 0) {
         ram_credit(s->ram, fresh);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     if (zero_by_hand) {
-        zero_stale_locked(s, r, first, count);
+        zero_stale_locked(s, r, first, count); /* a read-ahead page too: it may have been stale */
     }
-    for (uint32_t i = first; i < first + count; i++) {
+    for (uint32_t i = first; i < end; i++) {
         r->page[i] = (uint16_t)(PG_COMMITTED | (prot & PG_PROT_MASK));
+    }
+    for (uint32_t i = end; i < host_end; i++) {
+        r->page[i] |= PG_AHEAD; /* still reserved: only the host maps it */
     }
     mark_memblocks(s, r, first, count);
     bool was_committed = r->info->committed != 0;
@@ -581,8 +672,15 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
 
 static void decommit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
 {
+    /* Inaccessible at once (a range to the region's end takes the
+     * read-ahead of its last block's unusable pages along); the memory
+     * stays with its mapping (no fault when the page is committed again,
+     * no new mapping beside the old ones) unless that would keep more than
+     * STALE_PAGES_MAX pages. */
+    uint32_t end = first + count;
+    close_host_pages_locked(s, r, first, end == r->npages ? block_end(s, r) : end);
     uint32_t dropped = 0;
-    for (uint32_t i = first; i < first + count; i++) {
+    for (uint32_t i = first; i < end; i++) {
         INVARIANT(page_state_valid(r->page[i]), "a page being decommitted is reserved or committed");
         bool was_committed = (r->page[i] & PG_COMMITTED) != 0;
         dropped += was_committed;
@@ -593,11 +691,6 @@ static void decommit_locked(struct slot *s, struct region *r, uint32_t first, ui
     }
     INVARIANT(dropped <= r->info->committed && dropped <= s->committed_pages,
               "a decommit gives back only pages that were counted committed");
-    /* Inaccessible at once; the memory stays with its mapping (no fault
-     * when the page is committed again, no new mapping beside the old
-     * ones) unless that would keep more than STALE_PAGES_MAX pages. */
-    (void)os_protect((void *)(r->base + (uintptr_t)first * s->page_size),
-                     (size_t)count * s->page_size, OS_PROT_NONE);
     s->stale_pages += dropped;
     if (s->stale_pages > STALE_PAGES_MAX) {
         discard_stale_locked(s, r, first, count);
@@ -638,6 +731,7 @@ static bool pages_in_region(const struct slot *s, const struct region *r, uintpt
 static void init_reserved_pages(const struct slot *s, struct region *r, bool partial_tail)
 {
     for (uint32_t i = 0; i < r->npages; i++) {
+        INVARIANT((r->page[i] & PG_AHEAD) == 0, "a free page is inaccessible to the host");
         r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_STALE)); /* free pages keep PG_STALE */
     }
     mark_memblocks(s, r, 0, 1);

@@ -11,8 +11,10 @@
  *  - block 0 is never handed out;
  *  - a block is either free or belongs to exactly one reservation, whose base
  *    block records its length in pages and its committed page count;
- *  - a page is committed exactly when the host has it mapped accessible, and
- *    each committed page holds one page of device RAM;
+ *  - the host maps a committed page with its protection, and each committed
+ *    page holds one page of device RAM; an uncommitted page is inaccessible
+ *    to the host, except a heap region's read-ahead pages (commit_ahead
+ *    below): reserved in every count, mapped read/write;
  *  - the bookkeeping lives in meta.c blocks, never in the slot and never
  *    charged to device RAM; when it cannot be had, the request fails with
  *    its documented error and leaves every state as it was.
@@ -47,6 +49,15 @@ struct slot_config {
      * no room: 8); VirtualProtect has no ERROR_ACCESS_DENIED rule. */
     bool ce3_vm_checks;
     struct ram *ram;      /* charged for every committed page */
+    /* Read-ahead of host protection: when a commit of a heap region's pages
+     * read/write needs a host call, that call also maps up to this many of
+     * the region's next reserved pages read/write (and, once it reaches
+     * the region's last usable page, the unusable rest of its last block),
+     * so that the region's next commits need none.  They stay reserved in
+     * every count (RAM, committed pages, map, VirtualQuery); only a stray
+     * touch of them does not fault.  0: exact (the host maps a page
+     * accessible only while it is committed). */
+    uint32_t commit_ahead;
 };
 
 /* What a reservation is used for (for maps and reports).  The last three

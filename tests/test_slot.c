@@ -635,6 +635,97 @@ static void test_occupants_refused_cleanly(void **state)
     ram_release(&ram);
 }
 
+/* Host mappings (lines of /proc/self/maps) that overlap [p, p + len). */
+static unsigned host_mappings(const void *p, size_t len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long lo, hi;
+    unsigned n = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        n += sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi > (uintptr_t)p && lo < (uintptr_t)p + len;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return n;
+}
+
+#define REGION_BYTES 0x2F000u /* a CE 5 heap region: 47 pages in 3 blocks */
+
+/* A slot with --commit-ahead `ahead` and a heap region in it. */
+static char *new_heap_region(struct slot **s, struct ram *ram, uint32_t ahead)
+{
+    ram_init(ram, 1000, PAGE, NULL);
+    struct slot_config c = config(32 * MB, ram);
+    c.commit_ahead = ahead;
+    assert_int_equal(slot_create(&c, s), 0);
+    char *r;
+    assert_int_equal(slot_virtual_alloc(*s, NULL, REGION_BYTES, MEM_RESERVE, PAGE_READWRITE, (void **)&r), 0);
+    slot_set_tag(*s, r, SLOT_TAG_HEAP_REGION);
+    return r;
+}
+
+/* With read-ahead, a heap region's commit that needs a host call opens
+ * the next pages too, uncommitted in the books; a decommit closes them
+ * (even with no committed page in its range); once the region's last
+ * usable page is open its block's unusable page is too, so full regions
+ * side by side are one host mapping; a release closes everything.  The
+ * exact mode and other reservations open nothing ahead. */
+static void test_commit_ahead_opens_only_the_host(void **state)
+{
+    (void)state;
+    struct ram ram, ram0;
+    struct slot *s, *s0;
+    char *r = new_heap_region(&s, &ram, 4), *r0 = new_heap_region(&s0, &ram0, 0);
+    commit_at(s, r, PAGE, PAGE_READWRITE);
+    commit_at(s0, r0, PAGE, PAGE_READWRITE);
+    assert_false(access_faults(r + 4 * PAGE, true));
+    assert_true(access_faults(r + 5 * PAGE, false));
+    assert_true(access_faults(r0 + PAGE, false));
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, r + PAGE, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.RegionSize, REGION_BYTES - PAGE);
+    assert_int_equal(ram_free_pages(&ram), 999);
+    /* Commits inside the open window; one past it opens the next. */
+    commit_at(s, r + PAGE, 4 * PAGE, PAGE_READWRITE);
+    assert_true(access_faults(r + 5 * PAGE, false));
+    commit_at(s, r + 5 * PAGE, PAGE, PAGE_READWRITE);
+    assert_false(access_faults(r + 9 * PAGE, true));
+    assert_true(access_faults(r + 10 * PAGE, false));
+    /* A decommit of reserved pages only closes the open ones. */
+    decommit_at(s, r + 6 * PAGE, 10 * PAGE);
+    assert_true(access_faults(r + 6 * PAGE, false));
+    assert_int_equal(ram_free_pages(&ram), 994);
+    /* Two full regions side by side: one host mapping with read-ahead. */
+    char *r2, *q2;
+    assert_int_equal(slot_virtual_alloc(s, NULL, REGION_BYTES, MEM_RESERVE, PAGE_READWRITE, (void **)&r2), 0);
+    assert_int_equal(slot_virtual_alloc(s0, NULL, REGION_BYTES, MEM_RESERVE, PAGE_READWRITE, (void **)&q2), 0);
+    assert_ptr_equal(r2, r + 3 * BLOCK);
+    slot_set_tag(s, r2, SLOT_TAG_HEAP_REGION);
+    slot_set_tag(s0, q2, SLOT_TAG_HEAP_REGION);
+    commit_at(s, r, REGION_BYTES, PAGE_READWRITE);
+    commit_at(s, r2, REGION_BYTES, PAGE_READWRITE);
+    commit_at(s0, r0, REGION_BYTES, PAGE_READWRITE);
+    commit_at(s0, q2, REGION_BYTES, PAGE_READWRITE);
+    assert_int_equal(host_mappings(r, 6 * BLOCK), 1);
+    assert_int_equal(host_mappings(r0, 6 * BLOCK), 4);
+    assert_int_equal(ram_free_pages(&ram), ram_free_pages(&ram0));
+    /* Released: the unusable page closes with the rest. */
+    assert_int_equal(slot_virtual_free(s, r, 0, MEM_RELEASE), 0);
+    assert_true(access_faults(r + REGION_BYTES, false));
+    assert_true(access_faults(r, false));
+    /* A reservation of the program's own reads nothing ahead. */
+    char *v = reserve_new(s, 4 * PAGE);
+    commit_at(s, v, PAGE, PAGE_READWRITE);
+    assert_true(access_faults(v + PAGE, false));
+    slot_destroy(s);
+    slot_destroy(s0);
+    ram_release(&ram);
+    ram_release(&ram0);
+}
+
 /* Where a device has its slot: 32 MB-aligned below 2 GB, the first free
  * one from 0x04000000; a second slot takes the next. */
 static void test_slot_is_placed_as_on_a_device(void **state)
@@ -684,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_occupants_take_their_places),
         cmocka_unit_test(test_occupants_refused_cleanly),
         cmocka_unit_test(test_slot_is_placed_as_on_a_device),
+        cmocka_unit_test(test_commit_ahead_opens_only_the_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
