@@ -6,8 +6,10 @@
 # then, when valgrind is installed, the instructions each executes.
 #
 #   bench/run_bench.sh [RUNS]        (default 7; run from the build tree)
+#   BENCH_PROGRAMS="sqlite"          (default: sqlite lua python)
 set -eu
 RUNS=${1:-7}
+PROGRAMS=${BENCH_PROGRAMS:-sqlite lua python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 CEBOX=${CEBOX:-$TOP/cebox}
@@ -42,7 +44,7 @@ printf '| workload | native wall (s) | cebox wall (s) | cebox/native wall | cebo
 printf '\n|---|---:|---:|---:|---:|'
 [ "$have_heaptrack" = yes ] && printf -- '---:|---:|'
 printf '\n'
-for name in sqlite lua python; do
+for name in $PROGRAMS; do
     for i in $(seq 1 "$RUNS"); do
         for mode in $modes; do
             one "$name" "$mode" >> "$TMP/$name.$mode"
@@ -78,7 +80,7 @@ if [ "${BENCH_INSTRUCTIONS:-yes}" != no ] && command -v valgrind > /dev/null 2>&
     echo
     echo '| workload | native instructions | cebox instructions | cebox/native instructions |'
     echo '|---|---:|---:|---:|'
-    for name in sqlite lua python; do
+    for name in $PROGRAMS; do
         ni=$(instructions sh -c ". '$W'; b_$name")
         rm -rf "$TMP/logs"
         ci=$(instructions "$CEBOX" run --quiet --out "$TMP/logs" sh -c ". '$W'; b_$name")
