@@ -76,4 +76,20 @@ for name in ls sort gzip sqlite lua python perl gawk jq bash make git sqlite_big
     esac
 done
 
+# The host's read-ahead of heap commits (--commit-ahead) changes nothing
+# CE sees: the exit summary (slot, committed pages and their kinds, heap,
+# headroom) is the exact mode's, line for line.
+summary_of() { grep '^cebox:' "$TMP/$1.$2.err" | sed 's/pid [0-9]*/pid N/'; }
+for name in sqlite lua; do
+    run "$name" ahead "$CEBOX" run; st_ahead=$?
+    run "$name" exact "$CEBOX" run --commit-ahead 0; st_exact=$?
+    if [ "$st_ahead" -eq 0 ] && [ "$st_exact" -eq 0 ] && [ -n "$(summary_of "$name" ahead)" ] &&
+       [ "$(summary_of "$name" ahead)" = "$(summary_of "$name" exact)" ]; then
+        ok "$name: the exit summary with read-ahead is the exact mode's"
+    else
+        bad "$name: the exit summary differs with --commit-ahead 0 (exit $st_ahead, $st_exact)"
+        diff "$TMP/$name.ahead.err" "$TMP/$name.exact.err" | head -10 | sed 's/^/#   /'
+    fi
+done
+
 finish
