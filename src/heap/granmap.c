@@ -183,13 +183,25 @@ uint32_t granmap_run_start(const struct granmap *m, uint32_t x)
     return b == GRANMAP_NONE ? 0 : b + 1;
 }
 
-/* The longest whole run that starts in word w at a granule of mask `at`. */
-static uint32_t longest_start(const struct granmap *m, uint32_t w, uint64_t at)
+/* The longest whole run that starts in word w at a granule of mask `at`
+ * (a contiguous range of bits).  A run's end inside the word is the k-th
+ * end bit at or after the first start taken (runs do not overlap, so
+ * starts and ends alternate); only a run that reaches bit 63 may go on
+ * into the next words, and only it needs the map read further. */
+static inline __attribute__((always_inline)) uint32_t longest_start(const struct granmap *m,
+                                                                    uint32_t w, uint64_t at)
 {
+    uint64_t starts = granmap_run_starts_(m, w) & at;
+    if (starts == 0) {
+        return 0;
+    }
+    uint64_t f = GRANMAP_FREEW(m, w);
+    uint64_t ends = f & ~(f >> 1) & ~((starts & -starts) - 1);
     uint32_t best = 0;
-    for (uint64_t s = granmap_run_starts_(m, w) & at; s != 0; s &= s - 1) {
-        uint32_t g = (w << 6) + (uint32_t)__builtin_ctzll(s);
-        best = maxtree_max2(best, granmap_next_busy(m, g) - g);
+    for (; starts != 0; starts &= starts - 1, ends &= ends - 1) {
+        uint32_t s = (uint32_t)__builtin_ctzll(starts), e = (uint32_t)__builtin_ctzll(ends);
+        uint32_t len = e < 63 ? e + 1 - s : granmap_next_busy(m, (w << 6) + s) - ((w << 6) + s);
+        best = maxtree_max2(best, len);
     }
     return best;
 }
