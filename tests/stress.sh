@@ -71,6 +71,13 @@ if grep -q "^bucket 1: SIGSEGV at make_label stress_target.c:$LC, 1 run (alone, 
 else
     bad "stacks: the text table"
 fi
+# The buckets come in the plan's order, not in the order parallel runs end.
+"$CEBOX" stress -j 1 -- "$P" > "$TMP/c1.txt" 2> /dev/null
+if [ "$(grep '^bucket ' "$TMP/c1.txt")" = "$(grep '^bucket ' "$TMP/c.txt")" ] && grep -q '^bucket 2' "$TMP/c1.txt"; then
+    ok "stacks: the same buckets in the same order with -j 1 as with -j 2"
+else
+    bad "stacks: the buckets' order depends on -j"
+fi
 has "crash inside cebox 0" "$TMP/c.txt" && ok "stacks: no crash inside cebox" || bad "stacks: no crash inside cebox"
 [ -z "$(ls -A "$TMP/tmpdir")" ] && ok "the runs' directory (in TMPDIR) is removed at the end" || bad "TMPDIR left: $(ls "$TMP/tmpdir")"
 

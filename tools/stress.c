@@ -79,11 +79,20 @@ struct result {
     char *failure_text, *failure_json; /* the failure before it, or NULL */
 };
 
+/* A bucket's first run and the hangs are the earliest in the plan's order,
+ * not in the order parallel runs happen to finish, so that a campaign
+ * reports the same buckets, numbered alike, every time. */
 struct bucket {
-    struct result first; /* the first run that fell in it */
+    struct result first; /* the run that fell in it earliest in the plan */
     struct spec spec;
+    size_t index; /* that run's place in the plan */
     size_t count;
     bool confirmed;
+};
+
+struct hang {
+    struct spec spec;
+    size_t index;
 };
 
 struct campaign {
@@ -99,7 +108,7 @@ struct campaign {
     size_t runs, outcomes[OUT_KINDS];
     struct bucket *buckets;
     size_t nbuckets;
-    struct spec *hangs;
+    struct hang *hangs;
     size_t nhangs;
     struct spec *specs;    /* the campaign's runs */
     struct result recorded; /* the recording run's */
@@ -822,7 +831,7 @@ static void campaign_done(struct campaign *c, size_t index, struct result *r)
     c->outcomes[r->outcome]++;
     if (r->outcome == OUT_HANG) {
         c->hangs = xrealloc(c->hangs, (c->nhangs + 1) * sizeof *c->hangs);
-        c->hangs[c->nhangs++] = c->specs[index];
+        c->hangs[c->nhangs++] = (struct hang){.spec = c->specs[index], .index = index};
     }
     if (r->key == NULL || (r->outcome != OUT_CRASH && r->outcome != OUT_CEBOX)) {
         result_free(r);
@@ -830,14 +839,46 @@ static void campaign_done(struct campaign *c, size_t index, struct result *r)
     }
     c->crashes++;
     for (size_t b = 0; b < c->nbuckets; b++) {
-        if (strcmp(c->buckets[b].first.key, r->key) == 0) {
-            c->buckets[b].count++;
-            result_free(r);
+        struct bucket *k = &c->buckets[b];
+        if (strcmp(k->first.key, r->key) == 0) {
+            k->count++;
+            if (index < k->index) {
+                result_free(&k->first);
+                k->first = *r;
+                k->spec = c->specs[index];
+                k->index = index;
+            } else {
+                result_free(r);
+            }
             return;
         }
     }
     c->buckets = xrealloc(c->buckets, (c->nbuckets + 1) * sizeof *c->buckets);
-    c->buckets[c->nbuckets++] = (struct bucket){.first = *r, .spec = c->specs[index], .count = 1};
+    c->buckets[c->nbuckets++] =
+        (struct bucket){.first = *r, .spec = c->specs[index], .index = index, .count = 1};
+}
+
+static int by_bucket_index(const void *a, const void *b)
+{
+    size_t x = ((const struct bucket *)a)->index, y = ((const struct bucket *)b)->index;
+    return (x > y) - (x < y);
+}
+
+static int by_hang_index(const void *a, const void *b)
+{
+    size_t x = ((const struct hang *)a)->index, y = ((const struct hang *)b)->index;
+    return (x > y) - (x < y);
+}
+
+/* The buckets and hangs in the plan's order, whatever order the runs ended in. */
+static void campaign_order(struct campaign *c)
+{
+    if (c->nbuckets > 1) {
+        qsort(c->buckets, c->nbuckets, sizeof *c->buckets, by_bucket_index);
+    }
+    if (c->nhangs > 1) {
+        qsort(c->hangs, c->nhangs, sizeof *c->hangs, by_hang_index);
+    }
 }
 
 static void confirm_done(struct campaign *c, size_t index, struct result *r)
@@ -922,7 +963,7 @@ static void print_text(const struct campaign *c, FILE *f, double elapsed)
         free(stress);
     }
     for (size_t i = 0; i < c->nhangs; i++) {
-        char *run = replay_line(c, &c->hangs[i], false);
+        char *run = replay_line(c, &c->hangs[i].spec, false);
         fprintf(f, "\nhang %zu (killed after %.1f s): replay: %s\n", i + 1, c->o->timeout, run);
         free(run);
     }
@@ -959,7 +1000,7 @@ static void print_json(const struct campaign *c, FILE *f, double elapsed)
     }
     fprintf(f, "],\n \"hangs\": [");
     for (size_t i = 0; i < c->nhangs; i++) {
-        char *run = replay_line(c, &c->hangs[i], false);
+        char *run = replay_line(c, &c->hangs[i].spec, false);
         fprintf(f, "%s{\"replay\": ", i ? ", " : "");
         report_json_str(f, run);
         fputc('}', f);
@@ -1078,6 +1119,7 @@ int stress_main(const struct stress_options *opts, char **argv)
         c.progress = o.replay == NULL;
         status = run_all(&c, c.specs, n, "run", campaign_done) != 0 ? 2 : 0;
         progress(&c, true);
+        campaign_order(&c);
         struct spec *again = xcalloc(c.nbuckets + 1, sizeof *again);
         for (size_t b = 0; b < c.nbuckets; b++) {
             again[b] = c.buckets[b].spec;
