@@ -14,8 +14,9 @@
 #    point per sample, state bands, failure and crash markers, the samples'
 #    table), the crash view with both stacks, the summary's newer rows, and
 #    screenshots that show the bands and the crash view;
-#  - the leak views (--leaks: siteviews grow, peak and pin; leaky struct):
-#    the leak totals and sites, the growing, peak and pinning sites and the
+#  - the leak views (--leaks: siteviews grow, peak, pin and pinfree; leaky
+#    struct): the leak totals and sites, the growing, peak and pinning sites
+#    (at exit and at the slot's least free run, side by side) and the
 #    slot's occupants, each figure and stack as in the JSON report, the
 #    known sites in their tables, and a screenshot that shows them;
 #  - a hostile log (markup in the program's path and arguments) adds no
@@ -156,7 +157,7 @@ fi
 # the slot empty at the start (as tests/siteviews.sh runs them), then
 # leaky struct with its image, DLLs and stack in the slot
 "$CEBOX" run --quiet --no-occupy --leaks --sample-interval 5 --out "$TMP/sv" sh -c \
-    "'$P/siteviews' grow 12; '$P/siteviews' peak; '$P/siteviews' pin" > /dev/null 2>&1
+    "'$P/siteviews' grow 12; '$P/siteviews' peak; '$P/siteviews' pin; '$P/siteviews' pinfree 12" > /dev/null 2>&1
 report siteviews "$TMP/sv"
 counts=$(grep '^leak views:' "$TMP/check")
 # view CLASS: the rows of the page's leak-view table of that class
@@ -164,8 +165,9 @@ view() { sed -n "/<table class=\"leakview $1\">/,/<\/section>/p" "$TMP/siteviews
 if printf '%s\n' "$counts" | grep -Eq ' [1-9][0-9]* growing, [1-9][0-9]* at the peak, [1-9][0-9]* pinning' &&
     view growth | grep -q '<span class="fn">slow_leak</span>' && view peak | grep -q '<span class="fn">peak_a</span>' &&
     view peak | grep -q '<span class="fn">peak_b</span>' && view pinning | grep -q '<span class="fn">keep_small</span>' &&
+    view pinning-peak | grep -q '<span class="fn">keep_small</span>' && grep -q '<div class="pin-view" data-when="least_free_run">' "$TMP/siteviews.dom" &&
     view leak-sites | grep -q '<span class="fn">slow_leak</span>'; then
-    ok "siteviews: slow_leak grows, peak_a and peak_b at the peak, keep_small pins, as in the JSON (${counts#leak views: })"
+    ok "siteviews: slow_leak grows, peak_a and peak_b at the peak, keep_small pins (at exit and at the least free run), as in the JSON (${counts#leak views: })"
 else
     bad "siteviews: the growth, peak and pinning tables (${counts:-no counts})"
 fi

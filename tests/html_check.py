@@ -303,7 +303,8 @@ def leak_views(p, s):
     shows them; returns how many rows of each were checked."""
     n = [0] * 5
     for key, cls in (("leaks", "leaks"), ("growth", "growth"), ("peak", "peak"), ("pinning", "pinning")):
-        if (p.get(key) is None) != (not find(s, "section", cls)):
+        absent = p.get(key) is None and (key != "pinning" or p.get("pinning_peak") is None)
+        if absent != (not find(s, "section", cls)):
             fail("pid %d: the JSON's %s is %s, the page has %d such sections" %
                  (p["pid"], key, "null" if p.get(key) is None else "there", len(find(s, "section", cls))))
     if p.get("leaks") is not None:
@@ -330,6 +331,9 @@ def leak_views(p, s):
     if p.get("pinning") is not None and p["pinning"]["sites"]:
         n[3] = same_view(p, s, "pinning", p["pinning"]["sites"], ("bytes", "regions", "pages",
                                                                  "largest_free_run_without_blocks"))
+    if p.get("pinning_peak") is not None and p["pinning_peak"]["sites"]:
+        n[3] += same_view(p, s, "pinning-peak", p["pinning_peak"]["sites"], ("bytes", "regions", "pages",
+                                                                           "largest_free_run_without_blocks"))
     rows = find(s, "tr", "occupant")
     got = [(r["attrs"].get("data-kind"), int(r["attrs"].get("data-first-block")), int(r["attrs"].get("data-blocks")),
             occupant_name(find(r, "td", "name")[0])) for r in rows]

@@ -234,35 +234,54 @@ static void html_peak(FILE *out, const struct html_proc *hp)
     fputs("</section>\n", out);
 }
 
-static void html_pinning(FILE *out, const struct html_proc *hp)
+/* One pinning record as a figure of its own: what it says of the heap,
+ * then its sites (a table of class cls). */
+static void pinning_view(FILE *out, const struct html_proc *hp, const struct lr_sites *pn, const char *cls)
 {
-    const struct lr_sites *pn = &hp->p->pinning;
-    fprintf(out, "<section class=\"pinning\">\n<h3>Who pins the heap</h3>\n<p>At exit: %" PRIu64 " heap regions "
-                 "with %" PRIu64 " committed pages (%" PRIu64 " holding no live byte, %" PRIu64
-                 " shared by several sites; %" PRIu64 " regions shared); largest free run %" PRIu64 " blocks. "
-                 "%s</p>\n",
+    bool least = pn->head[LOG_PIN_KIND] == LOG_PIN_AT_LEAST_RUN;
+    fprintf(out, "<div class=\"pin-view\" data-when=\"%s\">\n<p>", least ? "least_free_run" : "exit");
+    if (least) {
+        fprintf(out, "At the peak (the slot's smallest largest free run, %.3f s): ", (double)pn->head[LOG_PIN_TIME] / 1e9);
+    } else {
+        fputs("At exit: ", out);
+    }
+    fprintf(out, "%" PRIu64 " heap regions with %" PRIu64 " committed pages (%" PRIu64 " holding no live byte, %" PRIu64
+                 " shared by several sites; %" PRIu64 " regions shared); largest free run %" PRIu64 " blocks. %s</p>\n",
             pn->head[LOG_PIN_REGIONS], pn->head[LOG_PIN_COMMITTED_PAGES], pn->head[LOG_PIN_EMPTY_PAGES],
             pn->head[LOG_PIN_SHARED_PAGES], pn->head[LOG_PIN_SHARED_REGIONS], pn->head[LOG_PIN_LARGEST_FREE_RUN],
             pn->n != 0 ? "The sites whose blocks alone keep regions and pages committed, with the largest free run "
                          "the slot would have without their regions:"
                        : "No site pins any.");
-    if (pn->n == 0) {
-        fputs("</section>\n", out);
-        return;
+    if (pn->n != 0) {
+        static const char *const cols[] = {"#", "bytes", "regions", "pages", "largest free run without (blocks)"};
+        table_begin(out, cls, cols, NCOLS(cols));
+        for (size_t i = 0; i < pn->n; i++) {
+            const struct lr_site_val *t = &pn->sites[i];
+            row_begin(out, i + 1);
+            bytes_cell(out, "bytes", t->v[LOG_PIN_BYTES]);
+            count_cell(out, "regions", t->v[LOG_PIN_REGIONS_PINNED]);
+            count_cell(out, "pages", t->v[LOG_PIN_PAGES]);
+            count_cell(out, "largest_free_run_without_blocks", t->v[LOG_PIN_FREE_RUN_WITHOUT]);
+            stack_row(out, NCOLS(cols), hp, t->stack_id);
+        }
+        table_end(out);
     }
-    static const char *const cols[] = {"#", "bytes", "regions", "pages", "largest free run without (blocks)"};
-    table_begin(out, "pinning", cols, NCOLS(cols));
-    for (size_t i = 0; i < pn->n; i++) {
-        const struct lr_site_val *t = &pn->sites[i];
-        row_begin(out, i + 1);
-        bytes_cell(out, "bytes", t->v[LOG_PIN_BYTES]);
-        count_cell(out, "regions", t->v[LOG_PIN_REGIONS_PINNED]);
-        count_cell(out, "pages", t->v[LOG_PIN_PAGES]);
-        count_cell(out, "largest_free_run_without_blocks", t->v[LOG_PIN_FREE_RUN_WITHOUT]);
-        stack_row(out, NCOLS(cols), hp, t->stack_id);
+    fputs("</div>\n", out);
+}
+
+/* Who pins the heap: at the slot's least free run and at exit, side by
+ * side (either may be missing). */
+static void html_pinning(FILE *out, const struct html_proc *hp)
+{
+    const struct lr_process *p = hp->p;
+    fputs("<section class=\"pinning\">\n<h3>Who pins the heap</h3>\n<div class=\"tables\">\n", out);
+    if (p->has_pinning_least) {
+        pinning_view(out, hp, &p->pinning_least, "pinning-peak");
     }
-    table_end(out);
-    fputs("</section>\n", out);
+    if (p->has_pinning) {
+        pinning_view(out, hp, &p->pinning, "pinning");
+    }
+    fputs("</div>\n</section>\n", out);
 }
 
 void htmlleaks_views(FILE *out, const struct html_proc *hp, const struct leaks *lk)
@@ -274,7 +293,7 @@ void htmlleaks_views(FILE *out, const struct html_proc *hp, const struct leaks *
     if (hp->p->has_peak) {
         html_peak(out, hp);
     }
-    if (hp->p->has_pinning) {
+    if (hp->p->has_pinning || hp->p->has_pinning_least) {
         html_pinning(out, hp);
     }
 }
