@@ -1210,13 +1210,16 @@ static void pinning_record(bool in_signal)
  * no lock held) and kept when the run is smaller than the kept view's,
  * or the same and the sites pin at least as many bytes (the stretch's
  * worst moment, not its end, when the program frees all before its
- * regions go).  A walk costs about its live blocks (their copy and sort)
- * and the slot's blocks; but for the first, it is paid for beforehand:
- * it waits for PIN_EVERY frees since the last per block it will go over,
- * so the walks cost a bounded share of the frees whatever the program
- * does (and a program that frees little keeps its first view). */
-#define PIN_EVERY 8     /* frees between walks, per live block */
+ * regions go).  A walk costs about its live blocks (their copy and sort),
+ * the table's entries (the copy passes over every one, and the table
+ * never shrinks) and the slot's blocks; but for the first, it is paid for
+ * beforehand: it waits for PIN_EVERY frees since the last per block's
+ * worth of them, so the walks cost a bounded share of the frees whatever
+ * the program does (and a program that frees little keeps its first
+ * view). */
+#define PIN_EVERY 8     /* frees between walks, per live block's worth */
 #define PIN_FIXED 512   /* blocks' worth of a walk's fixed cost (the slot's map, its buffers) */
+#define PIN_SLOTS_PER_BLOCK 16 /* the table's entries the copy passes over in the time of one block's walk */
 
 #define PIN_RECHECK 64 /* frees before looking again when the slot is not at its worst */
 
@@ -1227,7 +1230,8 @@ static void pinning_record(bool in_signal)
 static bool pin_due_locked(void)
 {
     uint32_t now, least;
-    uint64_t price = lt.has_pin_least ? lt.pin_last + PIN_EVERY * ((uint64_t)lt.blocks.count + PIN_FIXED) : 0;
+    uint64_t blocks = lt.blocks.count + lt.blocks.cap / PIN_SLOTS_PER_BLOCK + PIN_FIXED;
+    uint64_t price = lt.has_pin_least ? lt.pin_last + PIN_EVERY * blocks : 0;
     if (lt.pin_frees < price) {
         uint64_t wait = price - lt.pin_frees; /* not paid for yet */
         lt.pin_next = lt.pin_frees + (wait < PIN_RECHECK ? wait : PIN_RECHECK);

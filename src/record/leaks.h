@@ -138,8 +138,8 @@ void leaks_report_free(struct leak_report *r);
  * at the slot's least free run: computed on a free (after the block left
  * the table, with no lock held, the slot's taken inside), the first at
  * once, each later one when the frees since the last paid for it (8 per
- * live block, plus 512), and only its compact result kept (meta.c
- * memory).  None of it runs without --out.
+ * live block, per 16 table entries, plus 512), and only its compact
+ * result kept (meta.c memory).  None of it runs without --out.
  *
  * The live sites (with a session row, under `cebox run`, --out or not):
  * the per-stack figures kept as for the views, and the 8 stacks with most
