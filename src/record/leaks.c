@@ -1265,11 +1265,12 @@ static void pin_least_view(void)
     const struct pin_report *kept = &lt.pin_least;
     bool keep = ok && (!lt.has_pin_least || pr.largest_free_run < kept->largest_free_run ||
                        (pr.largest_free_run == kept->largest_free_run && bytes >= lt.pin_least_bytes));
+    bool drop = ok; /* pr holds a report to give back, outside the lock */
     if (keep) {
         struct pin_report old = lt.pin_least;
         lt.pin_least = pr;
-        pr = old; /* freed below, outside the lock */
-        ok = lt.has_pin_least;
+        pr = old;
+        drop = lt.has_pin_least;
         lt.has_pin_least = true;
         lt.pin_least_time = t;
         lt.pin_least_bytes = bytes;
@@ -1278,7 +1279,7 @@ static void pin_least_view(void)
     lt.pin_next = lt.pin_frees + PIN_EVERY * PIN_FIXED; /* the least the next waits */
     lt.pin_busy = false;
     pthread_mutex_unlock(&lt.lock);
-    if (ok) {
+    if (drop) {
         pinning_free(&pr);
     }
 }
