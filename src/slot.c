@@ -121,6 +121,7 @@ struct slot {
 
     uint32_t reserved_blocks, peak_reserved_blocks;
     uint32_t min_largest_free_run; /* the smallest longest free run so far (the timeline) */
+    uint32_t largest_free_run;     /* the longest free run now (a copy of the index's root) */
     size_t committed_pages, peak_committed_pages, lma_bytes;
     /* Of committed_pages, those of each kind of reservation (the heap's,
      * the occupants', the rest mapped by the program itself); and their
@@ -238,7 +239,7 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */
     runindex_set_used(s->free, 0, 1);
-    s->min_largest_free_run = runindex_longest(s->free);
+    s->min_largest_free_run = s->largest_free_run = runindex_longest(s->free);
 }
 
 /* Where a CE .NET device has a process slot: 32 MB apart from 0x02000000
@@ -753,8 +754,9 @@ static void publish_locked(struct slot *s)
 {
     uint32_t longest = runindex_longest(s->free);
     if (longest < s->min_largest_free_run) {
-        s->min_largest_free_run = longest;
+        __atomic_store_n(&s->min_largest_free_run, longest, __ATOMIC_RELAXED);
     }
+    __atomic_store_n(&s->largest_free_run, longest, __ATOMIC_RELAXED); /* read by slot_free_runs */
     ram_publish_slot(s->ram, s->reserved_blocks, longest, s->peak_reserved_blocks, s->min_largest_free_run);
 }
 
@@ -1325,6 +1327,12 @@ uintptr_t slot_base(const struct slot *s)
 size_t slot_size(const struct slot *s)
 {
     return s->size;
+}
+
+void slot_free_runs(struct slot *s, uint32_t *now, uint32_t *least)
+{
+    *now = __atomic_load_n(&s->largest_free_run, __ATOMIC_RELAXED);
+    *least = __atomic_load_n(&s->min_largest_free_run, __ATOMIC_RELAXED);
 }
 
 size_t slot_granularity(const struct slot *s)

@@ -117,6 +117,12 @@ size_t slot_page_size(const struct slot *s);
 
 void slot_get_stats(struct slot *s, struct slot_stats *out);
 
+/* The slot's largest free run now and the smallest it has been, in
+ * blocks, without the lock (two relaxed loads: the leak tracker looks at
+ * them on every free; each figure is one moment's, the pair may straddle
+ * a claim or a release). */
+void slot_free_runs(struct slot *s, uint32_t *now, uint32_t *least);
+
 /* Writes one character per block (at most len) and returns how many:
  *   '-' block 0 (never handed out)   '.' free
  *   'R' reserved, nothing committed  'C' reserved with committed pages

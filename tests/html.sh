@@ -14,10 +14,16 @@
 #    point per sample, state bands, failure and crash markers, the samples'
 #    table), the crash view with both stacks, the summary's newer rows, and
 #    screenshots that show the bands and the crash view;
-#  - the leak views (--leaks: siteviews grow, peak and pin; leaky struct):
-#    the leak totals and sites, the growing, peak and pinning sites and the
+#  - the leak views (--leaks: siteviews grow, peak, pin and pinfree; leaky
+#    struct): the leak totals and sites, the growing, peak and pinning sites
+#    (at exit and at the slot's least free run, side by side) and the
 #    slot's occupants, each figure and stack as in the JSON report, the
 #    known sites in their tables, and a screenshot that shows them;
+#  - links between failure sites and leak views (siteviews grow with a
+#    failure injected into slow_leak, which leaks, grows, is live at the
+#    peak and pins): the failed site links to each view's row of its stack
+#    and each row back, plain anchors that all resolve in Chromium's DOM
+#    (on every page checked, each link's target exists);
 #  - a hostile log (markup in the program's path and arguments) adds no
 #    element to the page.
 # Without chromium (or $CHROMIUM, the browser to use) the test says so and
@@ -152,11 +158,27 @@ else
 fi
 [ -n "${HTML_KEEP:-}" ] && cp "$TMP/timeline.html" "$TMP/timeline.png" "$TMP/crash.html" "$TMP/crash.png" "$HTML_KEEP"/
 
+# ---- links: slow_leak's third call fails (injected), its others leak
+"$CEBOX" run --quiet --no-occupy --leaks --sample-interval 5 --out "$TMP/links" --fail-size-min 1000 \
+    --fail-size-max 1000 --fail-nth 3 "$P/siteviews" grow 8 > /dev/null 2>&1
+report links "$TMP/links"
+links=$(grep '^links:' "$TMP/check")
+site=$(sed -n '/<section class="site" id="p1-s1">/,/<\/section>/p' "$TMP/links.dom")
+if [ "$links" = "links: 5 from failure sites to views, 6 back" ] &&
+    printf '%s\n' "$site" | grep -q '<a class="to-view" href="#p1-leak-1">leaks</a>' &&
+    printf '%s\n' "$site" | grep -q '<a class="to-view" href="#p1-pinpeak-1">pins heap at the peak</a>' &&
+    grep -q '<tr class="site" id="p1-growth-1">' "$TMP/links.dom" &&
+    grep -q '<a class="to-failure" href="#p1-s1">failure site 1</a> (1 failure)' "$TMP/links.dom"; then
+    ok "links: slow_leak's failure site and its leak, growth, peak and pinning rows link to each other ($links)"
+else
+    bad "links: slow_leak's failure site and its views (${links:-no links line})"; printf '%s\n' "$site" | grep also | show /dev/stdin
+fi
+
 # ---- the leak views (--leaks): siteviews grow, peak and pin in one run,
 # the slot empty at the start (as tests/siteviews.sh runs them), then
 # leaky struct with its image, DLLs and stack in the slot
 "$CEBOX" run --quiet --no-occupy --leaks --sample-interval 5 --out "$TMP/sv" sh -c \
-    "'$P/siteviews' grow 12; '$P/siteviews' peak; '$P/siteviews' pin" > /dev/null 2>&1
+    "'$P/siteviews' grow 12; '$P/siteviews' peak; '$P/siteviews' pin; '$P/siteviews' pinfree 12" > /dev/null 2>&1
 report siteviews "$TMP/sv"
 counts=$(grep '^leak views:' "$TMP/check")
 # view CLASS: the rows of the page's leak-view table of that class
@@ -164,8 +186,9 @@ view() { sed -n "/<table class=\"leakview $1\">/,/<\/section>/p" "$TMP/siteviews
 if printf '%s\n' "$counts" | grep -Eq ' [1-9][0-9]* growing, [1-9][0-9]* at the peak, [1-9][0-9]* pinning' &&
     view growth | grep -q '<span class="fn">slow_leak</span>' && view peak | grep -q '<span class="fn">peak_a</span>' &&
     view peak | grep -q '<span class="fn">peak_b</span>' && view pinning | grep -q '<span class="fn">keep_small</span>' &&
+    view pinning-peak | grep -q '<span class="fn">keep_small</span>' && grep -q '<div class="pin-view" data-when="least_free_run">' "$TMP/siteviews.dom" &&
     view leak-sites | grep -q '<span class="fn">slow_leak</span>'; then
-    ok "siteviews: slow_leak grows, peak_a and peak_b at the peak, keep_small pins, as in the JSON (${counts#leak views: })"
+    ok "siteviews: slow_leak grows, peak_a and peak_b at the peak, keep_small pins (at exit and at the least free run), as in the JSON (${counts#leak views: })"
 else
     bad "siteviews: the growth, peak and pinning tables (${counts:-no counts})"
 fi

@@ -173,6 +173,58 @@ def content(dom, report):
         crash_view(p, s)
         counts = [a + b for a, b in zip(counts, leak_views(p, s))]
     print("leak views: %d leak sites, %d growing, %d at the peak, %d pinning, %d occupants" % tuple(counts))
+    print("links: %d from failure sites to views, %d back" % cross_links(t.root, procs, sections, ids))
+
+
+def stack_key(stack):
+    return tuple((f["address"], f["function"], f["inlined"]) for f in stack)
+
+
+def view_stacks(p):
+    """Per view key of the page's row ids, the stacks of its rows in order."""
+    def sites(key):
+        return [stack_key(x["stack"]) for x in p[key]["sites"]] if p.get(key) else []
+    return {"leak": [stack_key(l["stack"]) for l in p.get("leaks") or []],
+            "growth": [stack_key(g["stack"]) for g in p["growth"]["sites"] if g["steady"]] if p.get("growth") else [],
+            "peak": sites("peak"), "pin": sites("pinning"), "pinpeak": sites("pinning_peak")}
+
+
+def row_after(s, row):
+    """The table row after row (a view's site: its stack's row), or None."""
+    for body in find(s, "tbody"):
+        kids = [c for c in body["children"] if c["tag"] == "tr"]
+        for i, r in enumerate(kids[:-1]):
+            if r is row:
+                return kids[i + 1]
+    return None
+
+
+def cross_links(root, procs, sections, ids):
+    """Every in-page anchor resolves to an element of the page; a failure
+    site links to the first row of each view with its very stack (the JSON
+    tells which), and that row links back to it; returns how many of each."""
+    for a in walk(root):
+        href = a["attrs"].get("href", "") if a["tag"] == "a" else ""
+        if href.startswith("#") and href[1:] not in ids:
+            fail("a link to #%s, which no element of the page is" % href[1:])
+    to_views = back = 0
+    for p, s in zip(procs, sections):
+        pre = s["attrs"]["id"] + "-"
+        views = view_stacks(p)
+        for k, (site, want) in enumerate(zip(find(s, "section", "site"), p["oom"])):
+            expect = ["#%s%s-%d" % (pre, v, rows.index(stack_key(want["stack"])) + 1)
+                      for v, rows in views.items() if want["stack"] and stack_key(want["stack"]) in rows]
+            got = [a["attrs"]["href"] for a in find(site, "a", "to-view")]
+            if sorted(got) != sorted(expect):
+                fail("pid %d: failure site %d links to %s, its stack is in %s" % (p["pid"], k + 1, got, expect))
+            for h in got:
+                stack_row = row_after(s, ids[h[1:]])
+                ret = [a["attrs"]["href"] for a in find(stack_row, "a", "to-failure")] if stack_row else []
+                if ret != ["#" + site["attrs"]["id"]]:
+                    fail("pid %d: the row %s links back to %s, not to #%s" % (p["pid"], h, ret, site["attrs"]["id"]))
+            to_views += len(got)
+        back += len(find(s, "a", "to-failure"))
+    return to_views, back
 
 
 def stack_functions(table):
@@ -303,7 +355,8 @@ def leak_views(p, s):
     shows them; returns how many rows of each were checked."""
     n = [0] * 5
     for key, cls in (("leaks", "leaks"), ("growth", "growth"), ("peak", "peak"), ("pinning", "pinning")):
-        if (p.get(key) is None) != (not find(s, "section", cls)):
+        absent = p.get(key) is None and (key != "pinning" or p.get("pinning_peak") is None)
+        if absent != (not find(s, "section", cls)):
             fail("pid %d: the JSON's %s is %s, the page has %d such sections" %
                  (p["pid"], key, "null" if p.get(key) is None else "there", len(find(s, "section", cls))))
     if p.get("leaks") is not None:
@@ -330,6 +383,9 @@ def leak_views(p, s):
     if p.get("pinning") is not None and p["pinning"]["sites"]:
         n[3] = same_view(p, s, "pinning", p["pinning"]["sites"], ("bytes", "regions", "pages",
                                                                  "largest_free_run_without_blocks"))
+    if p.get("pinning_peak") is not None and p["pinning_peak"]["sites"]:
+        n[3] += same_view(p, s, "pinning-peak", p["pinning_peak"]["sites"], ("bytes", "regions", "pages",
+                                                                           "largest_free_run_without_blocks"))
     rows = find(s, "tr", "occupant")
     got = [(r["attrs"].get("data-kind"), int(r["attrs"].get("data-first-block")), int(r["attrs"].get("data-blocks")),
             occupant_name(find(r, "td", "name")[0])) for r in rows]

@@ -11,6 +11,9 @@
 #    the only thing in the heap's regions: their site pins all of them, its
 #    bytes are the regions' committed bytes but its own, and without it the
 #    whole slot would be one free run;
+#  - pinning at the peak (the slot's least free run): a program that frees
+#    everything before exit has no pinning site at exit, while the view at
+#    its least free run names the long-lived site as the top pinner;
 #  - reservations still held at exit (mmap): classified by the pointers
 #    to them, one given back not reported, one given back in part still;
 #  - folded stacks of failures, leaks, the peak and pinning, under a
@@ -120,6 +123,42 @@ else
     bad "pinning in text"; grep -A2 "^pinning" "$TMP/pin.text" | sed 's/^/#   /'
 fi
 
+# 200 rounds of small blocks: more live blocks than the sort by address
+# leaves to heapsort (64), for the walks and for the classification
+views pinmany pin 200 2000 100
+expect "pinning with 200 blocks sorted by address: keep_small pins every region, its bytes all but its 200 x 100; all reachable" pinmany \
+    '[fn(s["stack"]) for s in p["pinning"]["sites"]] == ["keep_small"] and p["pinning"]["sites"][0]["regions"] == p["pinning"]["regions"]
+     and p["pinning"]["sites"][0]["bytes"] == p["pinning"]["committed_pages"] * page - 200 * 100
+     and p["leak_totals"]["reachable"]["blocks"] == 200 and p["leak_totals"]["definite"]["blocks"] == 0'
+
+# ---- pinning at the peak (the slot's least free run): pin's rounds, then
+# churn at the least free run, then keep_small's blocks freed too: the exit
+# view has no site, the peak's names keep_small as the pinner of every region
+views pinfree pinfree 12 20000
+expect "pinning at exit after everything was freed: no site, every committed page empty" pinfree \
+    'p["pinning"]["when"] == "exit" and p["pinning"]["sites"] == [] and p["pinning"]["empty_pages"] == p["pinning"]["committed_pages"]'
+expect "pinning at the peak: taken at the least free run (511 - 3 x regions), before the exit's" pinfree \
+    'p["pinning_peak"]["when"] == "least_free_run" and p["pinning_peak"]["regions"] >= 4
+     and p["pinning_peak"]["largest_free_run_blocks"] == 511 - 3 * p["pinning_peak"]["regions"] == p["headroom"]["min_largest_free_run_blocks"]
+     and p["pinning_peak"]["t"] < p["pinning"]["t"]'
+expect "pinning at the peak: keep_small alone pins every region, its bytes all but its 12 x 7000; without it the run is 511" pinfree \
+    '[fn(s["stack"]) for s in p["pinning_peak"]["sites"]] == ["keep_small"]
+     and p["pinning_peak"]["sites"][0]["regions"] == p["pinning_peak"]["regions"] and p["pinning_peak"]["shared_regions"] == 0
+     and p["pinning_peak"]["sites"][0]["bytes"] == p["pinning_peak"]["committed_pages"] * page - 12 * 7000
+     and p["pinning_peak"]["sites"][0]["largest_free_run_without_blocks"] == 511'
+"$CEBOX" report "$TMP/pinfree" > "$TMP/pinfree.text"
+if grep -q "^pinning at the peak (the slot's smallest largest free run, at [0-9.]* s): [0-9]* heap regions" "$TMP/pinfree.text" &&
+    grep -A2 "^pinning at the peak" "$TMP/pinfree.text" | grep -q "^pinning site 1: .* it splits the slot's free space: without its regions the largest free run would be 511 blocks" &&
+    grep -q "^pinning at exit: .*; no site pins any$" "$TMP/pinfree.text"; then
+    ok "pinning at the peak in text, before the exit's"
+else
+    bad "pinning at the peak in text, before the exit's"; grep -A2 "^pinning" "$TMP/pinfree.text" | sed 's/^/#   /'
+fi
+# the pin run above takes fewer frees than a second walk needs: its view is
+# the first free's, while the big buffers were live (shared regions)
+expect "pinning at the peak with too few frees for a second walk: the first free's view, the regions shared" pin \
+    'p["pinning_peak"]["shared_regions"] >= 1 and p["pinning_peak"]["largest_free_run_blocks"] == p["pinning"]["largest_free_run_blocks"]'
+
 # ---- reservations the program still holds at exit (mmap)
 views maps maps
 maps_expr='sorted((l["kind"], l["what"], l["bytes"], l["charged_bytes"], l["blocks"], l["stack"][1]["function"])
@@ -170,6 +209,6 @@ mkdir -p "$TMP/noleaks"
 "$CEBOX" run --no-occupy --out "$TMP/noleaks" "$P/siteviews" peak > /dev/null 2>&1
 "$CEBOX" report --format json "$TMP/noleaks" > "$TMP/noleaks.json"
 expect "without --leaks: growth, peak and pinning are null" noleaks \
-    'p["growth"] is None and p["peak"] is None and p["pinning"] is None'
+    'p["growth"] is None and p["peak"] is None and p["pinning"] is None and p["pinning_peak"] is None'
 
 finish

@@ -100,6 +100,13 @@ static struct {
     struct slot *slot;
     unsigned depth;
     uint64_t untracked;
+    /* The pinning view at the slot's least free run (views only): looked
+     * for on a free once pin_frees reaches pin_next, one walk at a time
+     * (pin_busy); the view kept and when it was taken. */
+    uint64_t pin_frees, pin_last, pin_next; /* frees; at the last walk; the earliest the next may be */
+    bool pin_busy, has_pin_least;
+    struct pin_report pin_least;
+    uint64_t pin_least_time, pin_least_bytes;
 } lt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_bool active;
@@ -363,6 +370,9 @@ HOT void live_tick_locked(void)
 
 /* ---- the tracker ---- */
 
+static bool pin_due_locked(void);
+static void pin_least_view(void);
+
 static bool is_mapping_api(enum log_api api)
 {
     return __builtin_expect(api == LOG_API_MMAP || api == LOG_API_VIRTUALALLOC, 0);
@@ -450,7 +460,11 @@ static void track_freed(enum log_api api, void *p)
     if (gone.off != 0) {
         site_sub_locked(gone);
     }
+    bool pin_due = lt.views && ++lt.pin_frees >= lt.pin_next && pin_due_locked();
     pthread_mutex_unlock(&lt.lock);
+    if (pin_due) {
+        pin_least_view(); /* the block is out of the table: the live set just after this free */
+    }
 }
 
 static const struct entry_tracker tracker = {.done = track_done, .freed = track_freed};
@@ -462,6 +476,12 @@ static void fork_prepare(void)
 
 static void fork_release(void)
 {
+    pthread_mutex_unlock(&lt.lock);
+}
+
+static void fork_child(void)
+{
+    lt.pin_busy = false; /* a walk another thread had under way did not come along */
     pthread_mutex_unlock(&lt.lock);
 }
 
@@ -483,7 +503,7 @@ void leaks_start(struct cebox_core *core)
         live_walk_locked(); /* the row says --leaks is on, nothing live yet */
         pthread_mutex_unlock(&lt.lock);
     }
-    pthread_atfork(fork_prepare, fork_release, fork_release);
+    pthread_atfork(fork_prepare, fork_release, fork_child);
     atomic_store(&active, true);
     entry_set_tracker(&tracker);
 }
@@ -564,6 +584,53 @@ static void sort_blocks(struct leak_block *v, size_t n, blk_less_fn less)
 static bool by_addr(const struct leak_block *a, const struct leak_block *b)
 {
     return a->addr < b->addr;
+}
+
+/* The blocks by address, in O(n): a radix sort of their offsets in the
+ * slot (32 bits: the slot is at most 2 GB), a byte at a time, through a
+ * meta.c buffer as large as v; heapsort when there is none.  The walks of
+ * the pinning view sort the whole live set each time, which heapsort's
+ * n log n comparisons made the better part of their cost. */
+#define RADIX_BITS 8
+#define RADIX (1u << RADIX_BITS)
+
+static uint32_t addr_key(const struct leak_block *b)
+{
+    return (uint32_t)(b->addr - lt.base);
+}
+
+static void sort_by_addr(struct leak_block *v, size_t n)
+{
+    struct leak_block *tmp = n > 64 ? meta_alloc(n * sizeof *tmp) : NULL;
+    if (tmp == NULL) {
+        sort_blocks(v, n, by_addr);
+        return;
+    }
+    struct leak_block *from = v, *to = tmp;
+    for (unsigned shift = 0; shift < 32; shift += RADIX_BITS) {
+        size_t at[RADIX] = {0};
+        for (size_t i = 0; i < n; i++) {
+            at[(addr_key(&from[i]) >> shift) & (RADIX - 1)]++;
+        }
+        if (at[(addr_key(&from[0]) >> shift) & (RADIX - 1)] == n) {
+            continue; /* one value of this byte: the order stands */
+        }
+        for (size_t d = 0, sum = 0; d < RADIX; d++) {
+            size_t c = at[d];
+            at[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            to[at[(addr_key(&from[i]) >> shift) & (RADIX - 1)]++] = from[i];
+        }
+        struct leak_block *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != v) {
+        memcpy(v, from, n * sizeof *v);
+    }
+    meta_free(tmp, n * sizeof *tmp);
 }
 
 static bool by_site(const struct leak_block *a, const struct leak_block *b)
@@ -958,7 +1025,7 @@ bool leaks_classify(struct leak_report *r, bool in_signal, const struct leak_roo
         ok = s.work != NULL && s.buf != NULL;
     }
     if (ok) {
-        sort_blocks(s.b, s.n, by_addr);
+        sort_by_addr(s.b, s.n);
         mark_all(&s, roots);
         r->threads = s.threads;
         r->threads_missed = s.threads_missed;
@@ -1076,47 +1143,158 @@ static void peak_record(bool in_signal)
     meta_free(top, PEAK_TOP * sizeof *top);
 }
 
-/* The pinning sites of the live set now (pinning.c), their stacks taken
- * from the table under its lock. */
-static void pinning_record(bool in_signal)
+/* The pinning sites of the live set now (pinning.c) into *pr.  False
+ * (nothing to free) when there was no memory for it. */
+static bool pinning_now(bool in_signal, struct pin_report *pr)
 {
     struct scan s = {.leader = SIZE_MAX};
     struct leak_report tmp;
     if (!snapshot(&s, in_signal, &tmp, false)) {
-        return;
+        return false;
     }
-    sort_blocks(s.b, s.n, by_addr);
+    sort_by_addr(s.b, s.n);
     uint32_t nids = 0;
     if (views_lock(in_signal)) {
         nids = nids_locked();
         pthread_mutex_unlock(&lt.lock);
     }
-    struct pin_report pr;
-    bool ok = pinning_compute(lt.slot, s.b, s.n, nids, &pr);
+    bool ok = pinning_compute(lt.slot, s.b, s.n, nids, pr);
     scan_free(&s);
-    struct eventlog_site *out = ok ? meta_alloc((pr.n != 0 ? pr.n : 1) * sizeof *out) : NULL;
+    return ok;
+}
+
+/* A pinning record of pr (taken at `time`, at the moment `kind` says),
+ * its stacks taken from the table under its lock. */
+static void pinning_write(const struct pin_report *pr, uint64_t time, enum log_pin_kind kind, bool in_signal)
+{
+    struct eventlog_site *out = meta_alloc((pr->n != 0 ? pr->n : 1) * sizeof *out);
     if (out != NULL && views_lock(in_signal)) {
-        for (size_t i = 0; i < pr.n; i++) {
-            const struct pin_site *t = &pr.sites[i];
+        for (size_t i = 0; i < pr->n; i++) {
+            const struct pin_site *t = &pr->sites[i];
             const struct stack_info *si = t->stack < lt.ids_cap ? lt.ids[t->stack].si : NULL;
             out[i] = (struct eventlog_site){.v = {t->bytes, t->regions, t->pages, t->free_run_without}};
             out[i].depth = si != NULL ? stack_info_frames(si, &out[i].ips) : 0;
         }
         pthread_mutex_unlock(&lt.lock);
         uint64_t head[LOG_PIN_NHEAD] = {
-            [LOG_PIN_TIME] = mono_ns(),
-            [LOG_PIN_REGIONS] = pr.regions,
-            [LOG_PIN_COMMITTED_PAGES] = pr.committed_pages,
-            [LOG_PIN_EMPTY_PAGES] = pr.empty_pages,
-            [LOG_PIN_SHARED_PAGES] = pr.shared_pages,
-            [LOG_PIN_SHARED_REGIONS] = pr.shared_regions,
-            [LOG_PIN_LARGEST_FREE_RUN] = pr.largest_free_run,
+            [LOG_PIN_TIME] = time,
+            [LOG_PIN_REGIONS] = pr->regions,
+            [LOG_PIN_COMMITTED_PAGES] = pr->committed_pages,
+            [LOG_PIN_EMPTY_PAGES] = pr->empty_pages,
+            [LOG_PIN_SHARED_PAGES] = pr->shared_pages,
+            [LOG_PIN_SHARED_REGIONS] = pr->shared_regions,
+            [LOG_PIN_LARGEST_FREE_RUN] = pr->largest_free_run,
+            [LOG_PIN_KIND] = kind,
         };
-        eventlog_sites(LOG_REC_PINNING, head, LOG_PIN_NHEAD, out, pr.n, LOG_PIN_NFIELDS, false, in_signal);
+        eventlog_sites(LOG_REC_PINNING, head, LOG_PIN_NHEAD, out, pr->n, LOG_PIN_NFIELDS, false, in_signal);
     }
-    meta_free(out, (ok && pr.n != 0 ? pr.n : 1) * sizeof *out);
-    if (ok) {
+    meta_free(out, (pr->n != 0 ? pr->n : 1) * sizeof *out);
+}
+
+/* The pinning record at exit: of the live set then. */
+static void pinning_record(bool in_signal)
+{
+    struct pin_report pr;
+    if (pinning_now(in_signal, &pr)) {
+        pinning_write(&pr, mono_ns(), LOG_PIN_AT_EXIT, in_signal);
         pinning_free(&pr);
+    }
+}
+
+/* ---- pinning at the slot's least free run ----
+ *
+ * The moment a fragmented slot fails a request is when its largest free
+ * run is smallest, and by exit the program may have freed what pinned it.
+ * So on a free that leaves the slot at the least free run it has had,
+ * the pinning sites are computed (after the block left the table, with
+ * no lock held) and kept when the run is smaller than the kept view's,
+ * or the same and the sites pin at least as many bytes (the stretch's
+ * worst moment, not its end, when the program frees all before its
+ * regions go).  A walk costs about its live blocks (their copy and sort),
+ * the table's entries (the copy passes over every one, and the table
+ * never shrinks) and the slot's blocks; but for the first, it is paid for
+ * beforehand: it waits for PIN_EVERY frees since the last per block's
+ * worth of them, so the walks cost a bounded share of the frees whatever
+ * the program does (and a program that frees little keeps its first
+ * view). */
+#define PIN_EVERY 8     /* frees between walks, per live block's worth */
+#define PIN_FIXED 512   /* blocks' worth of a walk's fixed cost (the slot's map, its buffers) */
+#define PIN_SLOTS_PER_BLOCK 16 /* the table's entries the copy passes over in the time of one block's walk */
+
+#define PIN_RECHECK 64 /* frees before looking again when the slot is not at its worst */
+
+/* Is a walk due now?  When it is not, pin_next says when to look again
+ * (the frees' hot path compares one counter with it): PIN_RECHECK frees
+ * on, or sooner when the walk is paid for then (its price is the live set
+ * of the moment, which frees shrink). */
+static bool pin_due_locked(void)
+{
+    uint32_t now, least;
+    uint64_t blocks = lt.blocks.count + lt.blocks.cap / PIN_SLOTS_PER_BLOCK + PIN_FIXED;
+    uint64_t price = lt.has_pin_least ? lt.pin_last + PIN_EVERY * blocks : 0;
+    if (lt.pin_frees < price) {
+        uint64_t wait = price - lt.pin_frees; /* not paid for yet */
+        lt.pin_next = lt.pin_frees + (wait < PIN_RECHECK ? wait : PIN_RECHECK);
+        return false;
+    }
+    slot_free_runs(lt.slot, &now, &least);
+    if (lt.pin_busy || now != least) { /* a walk under way; the slot roomier than it has been */
+        lt.pin_next = lt.pin_frees + PIN_RECHECK;
+        return false;
+    }
+    lt.pin_busy = true;
+    return true;
+}
+
+static uint64_t pinned_bytes(const struct pin_report *r)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        sum += r->sites[i].bytes;
+    }
+    return sum;
+}
+
+static void pin_least_view(void)
+{
+    struct pin_report pr;
+    uint64_t t = mono_ns();
+    bool ok = pinning_now(false, &pr);
+    uint64_t bytes = ok ? pinned_bytes(&pr) : 0;
+    pthread_mutex_lock(&lt.lock);
+    const struct pin_report *kept = &lt.pin_least;
+    bool keep = ok && (!lt.has_pin_least || pr.largest_free_run < kept->largest_free_run ||
+                       (pr.largest_free_run == kept->largest_free_run && bytes >= lt.pin_least_bytes));
+    bool drop = ok; /* pr holds a report to give back, outside the lock */
+    if (keep) {
+        struct pin_report old = lt.pin_least;
+        lt.pin_least = pr;
+        pr = old;
+        drop = lt.has_pin_least;
+        lt.has_pin_least = true;
+        lt.pin_least_time = t;
+        lt.pin_least_bytes = bytes;
+    }
+    lt.pin_last = lt.pin_frees;
+    lt.pin_next = lt.pin_frees + PIN_EVERY * PIN_FIXED; /* the least the next waits */
+    lt.pin_busy = false;
+    pthread_mutex_unlock(&lt.lock);
+    if (drop) {
+        pinning_free(&pr);
+    }
+}
+
+/* The kept view's record (at the end; nothing is computed). */
+static void pin_least_record(bool in_signal)
+{
+    if (!views_lock(in_signal)) {
+        return;
+    }
+    bool has = lt.has_pin_least && !lt.pin_busy; /* a walk under way may be about to replace it */
+    lt.pin_busy = true; /* and no walk from now on: the view stays as written */
+    pthread_mutex_unlock(&lt.lock);
+    if (has) {
+        pinning_write(&lt.pin_least, lt.pin_least_time, LOG_PIN_AT_LEAST_RUN, in_signal);
     }
 }
 
@@ -1127,6 +1305,7 @@ void leaks_write_views(bool in_signal, bool slot_unlocked)
     }
     growth_sample(LOG_SAMPLE_EXIT, in_signal);
     peak_record(in_signal);
+    pin_least_record(in_signal); /* before the exit's: a reader that knows no kind keeps the last */
     if (slot_unlocked) {
         pinning_record(in_signal);
     }

@@ -134,8 +134,12 @@ void leaks_report_free(struct leak_report *r);
  * by 1/32: O(log peak) copies, each a pass over the distinct stacks).
  * Growth samples: the GROWTH_TOP sites with most live bytes, written at
  * every failure, at the end, and every --sample-interval (the clock is
- * read once per 1024 allocations; no timer, no signal).  None of it runs
- * without --out.
+ * read once per 1024 allocations; no timer, no signal).  The pinning view
+ * at the slot's least free run: computed on a free (after the block left
+ * the table, with no lock held, the slot's taken inside), the first at
+ * once, each later one when the frees since the last paid for it (8 per
+ * live block, per 16 table entries, plus 512), and only its compact
+ * result kept (meta.c memory).  None of it runs without --out.
  *
  * The live sites (with a session row, under `cebox run`, --out or not):
  * the per-stack figures kept as for the views, and the 8 stacks with most
@@ -149,8 +153,9 @@ void leaks_report_free(struct leak_report *r);
 void leaks_sample(enum log_sample_kind kind);
 
 /* At the end of a process (after leaks_classify): the last growth sample,
- * the peak record and, when slot_unlocked (the slot's lock may be taken),
- * the pinning record (record/pinning.h). */
+ * the peak record, the kept pinning view at the least free run (no walk
+ * from then on) and, when slot_unlocked (the slot's lock may be taken),
+ * the pinning record of the end (record/pinning.h). */
 void leaks_write_views(bool in_signal, bool slot_unlocked);
 
 #endif

@@ -56,7 +56,10 @@ enum log_peak_head { LOG_PEAK_TIME, LOG_PEAK_LIVE_BYTES, LOG_PEAK_LIVE_BLOCKS, L
                      LOG_PEAK_REST_BYTES, LOG_PEAK_REST_BLOCKS, LOG_PEAK_NHEAD };
 enum log_peak_field { LOG_PEAK_BYTES, LOG_PEAK_BLOCKS, LOG_PEAK_NFIELDS };
 enum log_pin_head { LOG_PIN_TIME, LOG_PIN_REGIONS, LOG_PIN_COMMITTED_PAGES, LOG_PIN_EMPTY_PAGES,
-                    LOG_PIN_SHARED_PAGES, LOG_PIN_SHARED_REGIONS, LOG_PIN_LARGEST_FREE_RUN, LOG_PIN_NHEAD };
+                    LOG_PIN_SHARED_PAGES, LOG_PIN_SHARED_REGIONS, LOG_PIN_LARGEST_FREE_RUN, LOG_PIN_KIND,
+                    LOG_PIN_NHEAD };
+/* A pinning record's moment (its head's kind; absent from older logs: 0). */
+enum log_pin_kind { LOG_PIN_AT_EXIT = 0, LOG_PIN_AT_LEAST_RUN = 1 };
 enum log_pin_field { LOG_PIN_BYTES, LOG_PIN_REGIONS_PINNED, LOG_PIN_PAGES, LOG_PIN_FREE_RUN_WITHOUT,
                      LOG_PIN_NFIELDS };
 #define LOG_SITES_MAX_HEAD 16   /* the most head fields a reader keeps */

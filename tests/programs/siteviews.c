@@ -15,6 +15,11 @@
  *                a long-lived block of SMALL (keep_small, 7000), kept in a
  *                global; then every buffer is freed: the heap's regions
  *                hold only keep_small's blocks, which pin them
+ *   pinfree ROUNDS CHURN  pin ROUNDS, then CHURN blocks at churn_block
+ *                (allocated and freed at once: frees enough for the view
+ *                at the slot's least free run to be taken again), then
+ *                frees keep_small's blocks too: nothing is live at exit,
+ *                while at the least free run keep_small pinned every region
  *   maps         reservations: 3 blocks (map_kept) kept in a global, 1
  *                block (map_lost) whose address is dropped, 2 blocks
  *                (map_gone) unmapped in two calls, 4 blocks (map_part) of which only the
@@ -128,6 +133,18 @@ static void pin(int rounds, size_t big_bytes, size_t small_bytes)
     }
 }
 
+static void pin_then_free(int rounds, int churn)
+{
+    pin(rounds, 90000, 7000);
+    for (int i = 0; i < churn; i++) {
+        churn_block();
+    }
+    for (int i = 0; i < rounds && i < MAX_ROUNDS; i++) {
+        free(kept[i]);
+        kept[i] = NULL;
+    }
+}
+
 #define BLOCK (64 * 1024)
 
 static void *map_blocks(size_t n)
@@ -181,8 +198,10 @@ int main(int argc, char **argv)
         maps();
     } else if (strcmp(mode, "pin") == 0) {
         pin(n, argc > 3 ? (size_t)atol(argv[3]) : 90000, argc > 4 ? (size_t)atol(argv[4]) : 7000);
+    } else if (strcmp(mode, "pinfree") == 0) {
+        pin_then_free(n, argc > 3 ? atoi(argv[3]) : 20000);
     } else {
-        fprintf(stderr, "usage: siteviews grow STEPS | peak | maps | pin ROUNDS [BIG SMALL]\n");
+        fprintf(stderr, "usage: siteviews grow STEPS | peak | maps | pin ROUNDS [BIG SMALL] | pinfree ROUNDS [CHURN]\n");
         return 2;
     }
     return 0;

@@ -345,9 +345,10 @@ static void html_frame(FILE *out, size_t n, const struct frame *f)
     fputs("</td></tr>\n", out);
 }
 
-static void html_site(FILE *out, size_t index, size_t k, const struct lr_process *p, const struct site *s,
-                      size_t drawn)
+static void html_site(FILE *out, const struct html_proc *hp, size_t k, const struct site *s, size_t drawn)
 {
+    size_t index = hp->index;
+    const struct lr_process *p = hp->p;
     char size[80];
     report_size_text(size, sizeof size, s->size_min, s->size_max);
     fprintf(out, "<section class=\"site\" id=\"p%zu-s%zu\">\n<h4>Site %zu: %zu failure%s", index, k + 1, k + 1,
@@ -368,6 +369,7 @@ static void html_site(FILE *out, size_t index, size_t k, const struct lr_process
         fprintf(out, ": <a href=\"#p%zu-f%zu\">the slot then</a>", index, s->first + 1);
     }
     fputs("</p>\n", out);
+    htmlleaks_failure_links(out, hp, s->stack_id);
     html_stack(out, s->frames, s->nframes);
     fputs("</section>\n", out);
 }
@@ -387,8 +389,10 @@ void html_stack(FILE *out, const struct frame *frames, size_t n)
     fputs("</tbody>\n</table>\n", out);
 }
 
-static void html_sites(FILE *out, size_t index, const struct lr_process *p, const struct site *sites, size_t nsites)
+static void html_sites(FILE *out, const struct html_proc *hp)
 {
+    const struct lr_process *p = hp->p;
+    size_t nsites = hp->nsites;
     if (nsites == 0) {
         fputs("<p class=\"note\">No failed allocation recorded.</p>\n", out);
         return;
@@ -396,7 +400,7 @@ static void html_sites(FILE *out, size_t index, const struct lr_process *p, cons
     fprintf(out, "<section class=\"sites\">\n<h3>Failure sites (%zu)</h3>\n", nsites);
     size_t drawn = maps_drawn(p);
     for (size_t k = 0; k < nsites; k++) {
-        html_site(out, index, k, p, &sites[k], drawn);
+        html_site(out, hp, k, &hp->sites[k], drawn);
     }
     fputs("</section>\n", out);
 }
@@ -549,9 +553,15 @@ static void html_maps(FILE *out, size_t index, const struct lr_process *p)
     fputs("</section>\n", out);
 }
 
-void html_process(FILE *out, const struct html_proc *hp, size_t index, const struct site *sites, size_t nsites,
+void html_process(FILE *out, const struct html_proc *proc, size_t index, const struct site *sites, size_t nsites,
                   const struct leaks *lk)
 {
+    struct html_proc h = *proc;
+    h.index = index;
+    h.sites = sites;
+    h.nsites = nsites;
+    h.lk = lk;
+    const struct html_proc *hp = &h;
     fprintf(out, "<section class=\"process\" id=\"p%zu\" data-pid=\"%u\">\n<h2>", index, (unsigned)hp->p->pid);
     process_title(out, hp->p);
     fputs("</h2>\n", out);
@@ -559,8 +569,8 @@ void html_process(FILE *out, const struct html_proc *hp, size_t index, const str
     html_summary(out, hp->p);
     charts_crash(out, hp);
     html_charts(out, hp);
-    html_sites(out, index, hp->p, sites, nsites);
-    htmlleaks_views(out, hp, lk);
+    html_sites(out, hp);
+    htmlleaks_views(out, hp);
     html_maps(out, index, hp->p);
     fputs("</section>\n", out);
 }

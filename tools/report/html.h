@@ -6,6 +6,7 @@
 #define CEBOX_REPORT_HTML_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "report/logread.h"
@@ -33,6 +34,13 @@ struct html_proc {
     size_t run; /* the rank of its run, 1, 2, ... */
     const struct html_crash *crash; /* NULL unless a signal killed it */
     struct symbolizer *sym;         /* for the stacks of the leak views */
+    /* Set by html_process, for the links between the failure sites and
+     * the leak views: the process's rank on the page (its ids' prefix
+     * "pN-"), its failure sites and its leaks as report.c grouped them. */
+    size_t index;
+    const struct site *sites;
+    size_t nsites;
+    const struct leaks *lk;
 };
 
 /* The head of the page: title, style, and the table of contents of the
@@ -47,8 +55,13 @@ void html_process(FILE *out, const struct html_proc *hp, size_t index, const str
 /* The leak views of a process (tools/report/htmlleaks.c): the leak totals
  * by kind and the leak sites (--leaks), then the growth, the peak and the
  * pinning tables (siteviews.h's models); nothing for a process without
- * them.  The slot's occupants at the start, as rows of the summary. */
-void htmlleaks_views(FILE *out, const struct html_proc *hp, const struct leaks *lk);
+ * them.  The slot's occupants at the start, as rows of the summary.
+ * A view's row whose stack is a failure site's links to it, and
+ * htmlleaks_failure_links writes, in a failure site's section, the links
+ * to the view rows of its stack (nothing when there is none): the same
+ * stack id, the same call path to the same allocation call. */
+void htmlleaks_views(FILE *out, const struct html_proc *hp);
+void htmlleaks_failure_links(FILE *out, const struct html_proc *hp, uint32_t stack_id);
 void htmlleaks_occupants(FILE *out, const struct lr_process *p);
 
 /* The end of the page: which logs were damaged, and where. */

@@ -8,7 +8,13 @@
  * summary.
  *
  * Every view is a plain table, one row per site with the site's stack in
- * its last cell (html_stack), so it reads without JavaScript.  Each
+ * its last cell (html_stack), so it reads without JavaScript.  Each row
+ * has an id ("pN-leak-K", "pN-growth-K", "pN-peak-K", "pN-pin-K",
+ * "pN-pinpeak-K": process N, row K), and a site whose stack is also a
+ * failure site's (the same stack id: the same call path to the same
+ * allocation call) links to that site's section ("pN-sK", html.c), which
+ * links back to it: plain anchors, for the page works offline and
+ * without script.  Each
  * figure's cell carries its exact value (data-field, data-value) next to
  * the rounded text, so a test can hold the page against the JSON report.
  * Invariant: as in html.c, every string from a log (the occupants' names,
@@ -42,9 +48,95 @@ static void table_end(FILE *out)
     fputs("</tbody>\n</table>\n", out);
 }
 
-static void row_begin(FILE *out, size_t n)
+/* ---- links between the failure sites and the views' rows ---- */
+
+/* The views whose rows a failure site links to, with their ids' word. */
+enum view { VIEW_LEAK, VIEW_GROWTH, VIEW_PEAK, VIEW_PIN, VIEW_PINPEAK, VIEWS };
+static const char *const view_key[VIEWS] = {"leak", "growth", "peak", "pin", "pinpeak"};
+static const char *const view_text[VIEWS] = {"leaks", "grows steadily", "is live at the peak",
+                                             "pins heap at exit", "pins heap at the peak"};
+
+/* Is the leak view shown: a process that ended with its leak records. */
+static bool leaks_shown(const struct lr_process *p)
 {
-    fprintf(out, "<tr class=\"site\"><td class=\"num\">%zu</td>", n);
+    return p->has_end && (p->end.flags & LOG_END_LEAKS);
+}
+
+/* The row (from 1) of a record's sites (PEAK, PINNING) holding stack id, or 0. */
+static size_t sites_row(const struct lr_sites *v, bool has, uint32_t id)
+{
+    for (size_t i = 0; has && i < v->n; i++) {
+        if (v->sites[i].stack_id == id) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* The row (from 1) of view `which` that shows stack id, or 0: counted as
+ * the tables below number their rows. */
+static size_t view_row(const struct html_proc *hp, enum view which, uint32_t id)
+{
+    const struct lr_process *p = hp->p;
+    size_t row = 0, n;
+    switch (which) {
+    case VIEW_LEAK:
+        for (size_t i = 0, shown = 0; leaks_shown(p) && hp->lk != NULL && i < hp->lk->n && row == 0; i++) {
+            const struct leak_view *v = &hp->lk->v[i];
+            shown += !v->suppressed;
+            row = !v->suppressed && v->leak->stack_id == id ? shown : 0;
+        }
+        return row;
+    case VIEW_GROWTH: {
+        struct growth_site *g = p->ngrowth != 0 ? siteviews_growth(p, &n) : NULL;
+        for (size_t i = 0; g != NULL && i < n && g[i].steady && row == 0; i++) {
+            row = g[i].stack_id == id ? i + 1 : 0;
+        }
+        free(g);
+        return row;
+    }
+    case VIEW_PEAK: return sites_row(&p->peak, p->has_peak, id);
+    case VIEW_PIN: return sites_row(&p->pinning, p->has_pinning, id);
+    case VIEW_PINPEAK: return sites_row(&p->pinning_least, p->has_pinning_least, id);
+    default: return 0;
+    }
+}
+
+void htmlleaks_failure_links(FILE *out, const struct html_proc *hp, uint32_t stack_id)
+{
+    size_t links = 0;
+    for (unsigned v = 0; stack_id != 0 && v < VIEWS; v++) {
+        size_t row = view_row(hp, (enum view)v, stack_id);
+        if (row == 0) {
+            continue;
+        }
+        fprintf(out, "%s<a class=\"to-view\" href=\"#p%zu-%s-%zu\">%s</a>",
+                links++ == 0 ? "<p class=\"also\">The same allocation site (this call stack) also " : ", ", hp->index,
+                view_key[v], row, view_text[v]);
+    }
+    if (links != 0) {
+        fputs(".</p>\n", out);
+    }
+}
+
+/* A view's row: its number, and its id for the failure sites' links. */
+static void row_begin(FILE *out, const struct html_proc *hp, enum view which, size_t n)
+{
+    fprintf(out, "<tr class=\"site\" id=\"p%zu-%s-%zu\"><td class=\"num\">%zu</td>", hp->index, view_key[which], n,
+            n);
+}
+
+/* In a view's stack row: the failure site of the same stack, if any. */
+static void failure_link(FILE *out, const struct html_proc *hp, uint32_t stack_id)
+{
+    for (size_t k = 0; stack_id != 0 && k < hp->nsites; k++) {
+        if (hp->sites[k].stack_id == stack_id) {
+            fprintf(out, "<p class=\"also\">Allocations failed at this site too: <a class=\"to-failure\" "
+                         "href=\"#p%zu-s%zu\">failure site %zu</a> (%zu failure%s).</p>\n",
+                    hp->index, k + 1, k + 1, hp->sites[k].count, hp->sites[k].count == 1 ? "" : "s");
+            return;
+        }
+    }
 }
 
 static void count_cell(FILE *out, const char *field, uint64_t v)
@@ -73,9 +165,11 @@ static void duration_cell(FILE *out, const char *field, double s)
 
 /* The site's stack, in a row of its own under the row of its figures,
  * across the table's ncols columns. */
-static void frames_row(FILE *out, size_t ncols, const struct frame *frames, size_t n)
+static void frames_row(FILE *out, size_t ncols, const struct html_proc *hp, uint32_t stack_id,
+                       const struct frame *frames, size_t n)
 {
     fprintf(out, "</tr>\n<tr class=\"site-stack\"><td colspan=\"%zu\">\n", ncols);
+    failure_link(out, hp, stack_id);
     html_stack(out, frames, n);
     fputs("</td></tr>\n", out);
 }
@@ -86,7 +180,7 @@ static void stack_row(FILE *out, size_t ncols, const struct html_proc *hp, uint3
 {
     size_t n;
     struct frame *frames = report_symbolize_stack(hp->sym, hp->p, id, &n);
-    frames_row(out, ncols, frames, n);
+    frames_row(out, ncols, hp, id, frames, n);
     free(frames);
 }
 
@@ -111,8 +205,9 @@ static void leak_totals(FILE *out, const struct leaks *lk)
     table_end(out);
 }
 
-static void leak_sites(FILE *out, const struct leaks *lk)
+static void leak_sites(FILE *out, const struct html_proc *hp)
 {
+    const struct leaks *lk = hp->lk;
     static const char *const cols[] = {"#", "kind", "of", "bytes", "charged bytes", "blocks"};
     size_t shown = 0;
     for (size_t i = 0; i < lk->n; i++) {
@@ -129,7 +224,7 @@ static void leak_sites(FILE *out, const struct leaks *lk)
         if (v->suppressed) {
             continue;
         }
-        row_begin(out, ++shown);
+        row_begin(out, hp, VIEW_LEAK, ++shown);
         bool map = v->leak->what == LOG_LEAK_MAPPINGS;
         fprintf(out, "<td data-field=\"kind\" data-value=\"%s\">%s</td>"
                      "<td data-field=\"what\" data-value=\"%s\">%s</td>",
@@ -138,14 +233,16 @@ static void leak_sites(FILE *out, const struct leaks *lk)
         bytes_cell(out, "bytes", v->leak->bytes);
         bytes_cell(out, "charged_bytes", v->leak->charged);
         count_cell(out, "blocks", v->leak->blocks);
-        frames_row(out, NCOLS(cols), v->frames, v->nframes);
+        frames_row(out, NCOLS(cols), hp, v->leak->stack_id, v->frames, v->nframes);
     }
     table_end(out);
 }
 
-static void html_leaks(FILE *out, const struct lr_process *p, const struct leaks *lk)
+static void html_leaks(FILE *out, const struct html_proc *hp)
 {
-    if (!p->has_end || !(p->end.flags & LOG_END_LEAKS)) {
+    const struct lr_process *p = hp->p;
+    const struct leaks *lk = hp->lk;
+    if (!leaks_shown(p) || lk == NULL) {
         return;
     }
     fputs("<section class=\"leaks\">\n<h3>Leaks at exit</h3>\n<p>What the program never freed, by kind "
@@ -160,7 +257,7 @@ static void html_leaks(FILE *out, const struct lr_process *p, const struct leaks
         fprintf(out, "<p class=\"note\">%" PRIu64 " blocks could not be tracked: no bookkeeping memory.</p>\n",
                 p->end.untracked);
     }
-    leak_sites(out, lk);
+    leak_sites(out, hp);
     fputs("</section>\n", out);
 }
 
@@ -186,7 +283,7 @@ static void html_growth(FILE *out, const struct html_proc *hp)
         for (size_t i = 0; i < steady; i++) {
             struct growth_room room;
             siteviews_room(p, &g[i], &room);
-            row_begin(out, i + 1);
+            row_begin(out, hp, VIEW_GROWTH, i + 1);
             count_cell(out, "points", g[i].points);
             bytes_cell(out, "first_bytes", g[i].first_bytes);
             bytes_cell(out, "bytes", g[i].last_bytes);
@@ -225,7 +322,7 @@ static void html_peak(FILE *out, const struct html_proc *hp)
     static const char *const cols[] = {"#", "bytes", "blocks"};
     table_begin(out, "peak", cols, NCOLS(cols));
     for (size_t i = 0; i < pk->n; i++) {
-        row_begin(out, i + 1);
+        row_begin(out, hp, VIEW_PEAK, i + 1);
         bytes_cell(out, "bytes", pk->sites[i].v[LOG_PEAK_BYTES]);
         count_cell(out, "blocks", pk->sites[i].v[LOG_PEAK_BLOCKS]);
         stack_row(out, NCOLS(cols), hp, pk->sites[i].stack_id);
@@ -234,47 +331,66 @@ static void html_peak(FILE *out, const struct html_proc *hp)
     fputs("</section>\n", out);
 }
 
-static void html_pinning(FILE *out, const struct html_proc *hp)
+/* One pinning record as a figure of its own: what it says of the heap,
+ * then its sites (a table of class cls). */
+static void pinning_view(FILE *out, const struct html_proc *hp, const struct lr_sites *pn, const char *cls)
 {
-    const struct lr_sites *pn = &hp->p->pinning;
-    fprintf(out, "<section class=\"pinning\">\n<h3>Who pins the heap</h3>\n<p>At exit: %" PRIu64 " heap regions "
-                 "with %" PRIu64 " committed pages (%" PRIu64 " holding no live byte, %" PRIu64
-                 " shared by several sites; %" PRIu64 " regions shared); largest free run %" PRIu64 " blocks. "
-                 "%s</p>\n",
+    bool least = pn->head[LOG_PIN_KIND] == LOG_PIN_AT_LEAST_RUN;
+    fprintf(out, "<div class=\"pin-view\" data-when=\"%s\">\n<p>", least ? "least_free_run" : "exit");
+    if (least) {
+        fprintf(out, "At the peak (the slot's smallest largest free run, %.3f s): ", (double)pn->head[LOG_PIN_TIME] / 1e9);
+    } else {
+        fputs("At exit: ", out);
+    }
+    fprintf(out, "%" PRIu64 " heap regions with %" PRIu64 " committed pages (%" PRIu64 " holding no live byte, %" PRIu64
+                 " shared by several sites; %" PRIu64 " regions shared); largest free run %" PRIu64 " blocks. %s</p>\n",
             pn->head[LOG_PIN_REGIONS], pn->head[LOG_PIN_COMMITTED_PAGES], pn->head[LOG_PIN_EMPTY_PAGES],
             pn->head[LOG_PIN_SHARED_PAGES], pn->head[LOG_PIN_SHARED_REGIONS], pn->head[LOG_PIN_LARGEST_FREE_RUN],
             pn->n != 0 ? "The sites whose blocks alone keep regions and pages committed, with the largest free run "
                          "the slot would have without their regions:"
                        : "No site pins any.");
-    if (pn->n == 0) {
-        fputs("</section>\n", out);
-        return;
+    if (pn->n != 0) {
+        static const char *const cols[] = {"#", "bytes", "regions", "pages", "largest free run without (blocks)"};
+        table_begin(out, cls, cols, NCOLS(cols));
+        for (size_t i = 0; i < pn->n; i++) {
+            const struct lr_site_val *t = &pn->sites[i];
+            row_begin(out, hp, least ? VIEW_PINPEAK : VIEW_PIN, i + 1);
+            bytes_cell(out, "bytes", t->v[LOG_PIN_BYTES]);
+            count_cell(out, "regions", t->v[LOG_PIN_REGIONS_PINNED]);
+            count_cell(out, "pages", t->v[LOG_PIN_PAGES]);
+            count_cell(out, "largest_free_run_without_blocks", t->v[LOG_PIN_FREE_RUN_WITHOUT]);
+            stack_row(out, NCOLS(cols), hp, t->stack_id);
+        }
+        table_end(out);
     }
-    static const char *const cols[] = {"#", "bytes", "regions", "pages", "largest free run without (blocks)"};
-    table_begin(out, "pinning", cols, NCOLS(cols));
-    for (size_t i = 0; i < pn->n; i++) {
-        const struct lr_site_val *t = &pn->sites[i];
-        row_begin(out, i + 1);
-        bytes_cell(out, "bytes", t->v[LOG_PIN_BYTES]);
-        count_cell(out, "regions", t->v[LOG_PIN_REGIONS_PINNED]);
-        count_cell(out, "pages", t->v[LOG_PIN_PAGES]);
-        count_cell(out, "largest_free_run_without_blocks", t->v[LOG_PIN_FREE_RUN_WITHOUT]);
-        stack_row(out, NCOLS(cols), hp, t->stack_id);
-    }
-    table_end(out);
-    fputs("</section>\n", out);
+    fputs("</div>\n", out);
 }
 
-void htmlleaks_views(FILE *out, const struct html_proc *hp, const struct leaks *lk)
+/* Who pins the heap: at the slot's least free run and at exit, side by
+ * side (either may be missing). */
+static void html_pinning(FILE *out, const struct html_proc *hp)
 {
-    html_leaks(out, hp->p, lk);
+    const struct lr_process *p = hp->p;
+    fputs("<section class=\"pinning\">\n<h3>Who pins the heap</h3>\n<div class=\"tables\">\n", out);
+    if (p->has_pinning_least) {
+        pinning_view(out, hp, &p->pinning_least, "pinning-peak");
+    }
+    if (p->has_pinning) {
+        pinning_view(out, hp, &p->pinning, "pinning");
+    }
+    fputs("</div>\n</section>\n", out);
+}
+
+void htmlleaks_views(FILE *out, const struct html_proc *hp)
+{
+    html_leaks(out, hp);
     if (hp->p->ngrowth != 0) {
         html_growth(out, hp);
     }
     if (hp->p->has_peak) {
         html_peak(out, hp);
     }
-    if (hp->p->has_pinning) {
+    if (hp->p->has_pinning || hp->p->has_pinning_least) {
         html_pinning(out, hp);
     }
 }

@@ -476,7 +476,7 @@ static int read_growth(struct lr_log *log, struct lr_process *p, struct log_dec 
     return 0;
 }
 
-/* A PEAK or PINNING record: the last one of a process wins. */
+/* A PEAK record: the last one of a process wins. */
 static int read_last(struct lr_log *log, struct lr_process *p, struct log_dec *d, struct lr_sites *dst, bool *has)
 {
     struct lr_sites t;
@@ -486,6 +486,22 @@ static int read_last(struct lr_log *log, struct lr_process *p, struct log_dec *d
     free(dst->sites);
     *dst = t;
     *has = true;
+    return 0;
+}
+
+/* A PINNING record: at exit, or at the slot's least free run (its head's
+ * kind; a log without it has the exit's only).  The last of each wins. */
+static int read_pinning(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_sites t;
+    if (read_sites(log, p, d, &t) != 0) {
+        return -1;
+    }
+    bool least = t.head[LOG_PIN_KIND] == LOG_PIN_AT_LEAST_RUN;
+    struct lr_sites *dst = least ? &p->pinning_least : &p->pinning;
+    free(dst->sites);
+    *dst = t;
+    *(least ? &p->has_pinning_least : &p->has_pinning) = true;
     return 0;
 }
 
@@ -575,7 +591,7 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_SAMPLE: r = read_sample(log, p, &d); break;
         case LOG_REC_GROWTH: r = read_growth(log, p, &d); break;
         case LOG_REC_PEAK: r = read_last(log, p, &d, &p->peak, &p->has_peak); break;
-        case LOG_REC_PINNING: r = read_last(log, p, &d, &p->pinning, &p->has_pinning); break;
+        case LOG_REC_PINNING: r = read_pinning(log, p, &d); break;
         case LOG_REC_OCCUPANT: r = read_occupant(log, p, &d); break;
         default: break; /* a record of a newer writer: skipped */
         }
@@ -650,6 +666,7 @@ void logread_free(struct lr_log *log)
         free(p->growth);
         free(p->peak.sites);
         free(p->pinning.sites);
+        free(p->pinning_least.sites);
         for (size_t o = 0; o < p->noccupants; o++) {
             free(p->occupants[o].name);
         }

@@ -136,6 +136,8 @@ struct lr_process {
     size_t ngrowth;
     bool has_peak, has_pinning; /* the last of each */
     struct lr_sites peak, pinning;
+    bool has_pinning_least;      /* the pinning at the slot's least free run */
+    struct lr_sites pinning_least;
     bool has_end;
     struct lr_end end;
     uint64_t exit_ns;   /* since the log started (with the summary) */

@@ -284,10 +284,17 @@ static void json_peak(FILE *out, struct symbolizer *sym, const struct lr_process
 
 /* ---- pinning ---- */
 
-static void text_pinning(FILE *out, struct symbolizer *sym, const struct lr_process *p)
+/* One pinning record: at exit, or at the slot's least free run ("at the
+ * peak", with its time). */
+static void text_pinning(FILE *out, struct symbolizer *sym, const struct lr_process *p, const struct lr_sites *pn)
 {
-    const struct lr_sites *pn = &p->pinning;
-    fprintf(out, "pinning at exit: %" PRIu64 " heap regions with %" PRIu64 " committed pages (%" PRIu64
+    if (pn->head[LOG_PIN_KIND] == LOG_PIN_AT_LEAST_RUN) {
+        fprintf(out, "pinning at the peak (the slot's smallest largest free run, at %.3f s): ",
+                (double)pn->head[LOG_PIN_TIME] / 1e9);
+    } else {
+        fputs("pinning at exit: ", out);
+    }
+    fprintf(out, "%" PRIu64 " heap regions with %" PRIu64 " committed pages (%" PRIu64
                  " holding no live byte, %" PRIu64 " shared by several sites; %" PRIu64
                  " regions shared); largest free run %" PRIu64 " blocks",
             pn->head[LOG_PIN_REGIONS], pn->head[LOG_PIN_COMMITTED_PAGES], pn->head[LOG_PIN_EMPTY_PAGES],
@@ -312,15 +319,18 @@ static void text_pinning(FILE *out, struct symbolizer *sym, const struct lr_proc
     fputc('\n', out);
 }
 
-static void json_pinning(FILE *out, struct symbolizer *sym, const struct lr_process *p)
+/* `, "KEY": {...}` of one pinning record, or null without it; the one at
+ * the least free run says so ("when"). */
+static void json_pinning(FILE *out, struct symbolizer *sym, const struct lr_process *p, const char *key,
+                         const struct lr_sites *pn, bool has)
 {
-    fputs(", \"pinning\": ", out);
-    if (!p->has_pinning) {
+    fprintf(out, ", \"%s\": ", key);
+    if (!has) {
         fputs("null", out);
         return;
     }
-    const struct lr_sites *pn = &p->pinning;
-    fprintf(out, "{\"t\": %.6f, \"regions\": %" PRIu64 ", \"committed_pages\": %" PRIu64 ", \"empty_pages\": %" PRIu64
+    fprintf(out, "{\"when\": \"%s\", ", pn->head[LOG_PIN_KIND] == LOG_PIN_AT_LEAST_RUN ? "least_free_run" : "exit");
+    fprintf(out, "\"t\": %.6f, \"regions\": %" PRIu64 ", \"committed_pages\": %" PRIu64 ", \"empty_pages\": %" PRIu64
                  ", \"shared_pages\": %" PRIu64 ", \"shared_regions\": %" PRIu64
                  ", \"largest_free_run_blocks\": %" PRIu64 ", \"sites\": [",
             (double)pn->head[LOG_PIN_TIME] / 1e9, pn->head[LOG_PIN_REGIONS], pn->head[LOG_PIN_COMMITTED_PAGES],
@@ -348,8 +358,11 @@ void siteviews_text(FILE *out, struct symbolizer *sym, const struct lr_process *
     if (p->has_peak) {
         text_peak(out, sym, p);
     }
+    if (p->has_pinning_least) {
+        text_pinning(out, sym, p, &p->pinning_least);
+    }
     if (p->has_pinning) {
-        text_pinning(out, sym, p);
+        text_pinning(out, sym, p, &p->pinning);
     }
 }
 
@@ -357,7 +370,8 @@ void siteviews_json(FILE *out, struct symbolizer *sym, const struct lr_process *
 {
     json_growth(out, sym, p);
     json_peak(out, sym, p);
-    json_pinning(out, sym, p);
+    json_pinning(out, sym, p, "pinning", &p->pinning, p->has_pinning);
+    json_pinning(out, sym, p, "pinning_peak", &p->pinning_least, p->has_pinning_least);
 }
 
 void siteviews_folded(FILE *out, struct symbolizer *sym, const struct lr_process *p, enum siteviews_folded which)
