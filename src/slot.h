@@ -93,6 +93,17 @@ DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type);
 DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMATION *out);
 DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old);
 
+/* Moves the len bytes of committed pages at src (all read/write) onto the
+ * reserved pages at dst, in another reservation, without copying them:
+ * the host hands the pages over (one mremap), dst becomes committed
+ * read/write with src's contents, src reserved.  RAM is charged for dst
+ * before src is credited, so the peak and a refusal are those of a copy.
+ * 0; ERROR_NOT_ENOUGH_MEMORY when RAM or the memory state refuses (reason
+ * noted); ERROR_NOT_SUPPORTED when the pages are not in those states or
+ * the host cannot move them (the caller copies instead); nothing changes
+ * on failure. */
+DWORD slot_move_committed(struct slot *s, void *dst, void *src, size_t len);
+
 /* Marks the reservation whose base is `base` with a tag. */
 void slot_set_tag(struct slot *s, void *base, enum slot_tag tag);
 

@@ -399,6 +399,71 @@ static void test_decommit_then_recommit_reads_zeros(void **state)
     assert_int_equal(ram_free_pages(&ram), 64);
 }
 
+/* Committed pages moved to another reservation (a heap's large item that
+ * moves): the contents arrive without a copy, the source is reserved and
+ * holds no memory, RAM is charged for both at once (the peak of a copy) and
+ * given back for one; a move RAM cannot hold, or of pages in other states,
+ * changes nothing. */
+static void test_move_committed_hands_pages_over(void **state)
+{
+    (void)state;
+    struct ram ram;
+    struct slot *s = new_slot_with_ram(&ram, 64);
+    unsigned char *a = reserve_new(s, 8 * PAGE), *b = reserve_new(s, 8 * PAGE);
+    commit_at(s, a, 4 * PAGE, PAGE_READWRITE);
+    for (unsigned i = 0; i < 4 * PAGE; i++) {
+        a[i] = (unsigned char)(i * 7 + 1);
+    }
+    DWORD err = slot_move_committed(s, b, a, 4 * PAGE);
+    if (err == ERROR_NOT_SUPPORTED) {
+        assert_int_equal(a[4 * PAGE - 1], (unsigned char)((4 * PAGE - 1) * 7 + 1));
+        slot_destroy(s);
+        skip(); /* a host (or emulator) without MREMAP_DONTUNMAP */
+    }
+    assert_int_equal(err, 0);
+    for (unsigned i = 0; i < 4 * PAGE; i++) {
+        assert_int_equal(b[i], (unsigned char)(i * 7 + 1));
+    }
+    assert_int_equal(resident_pages(a, 4), 0);
+    assert_int_equal(ram_free_pages(&ram), 60);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, a, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.RegionSize, 8 * PAGE);
+    assert_int_equal(slot_virtual_query(s, b, &m), 0);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(m.Protect, PAGE_READWRITE);
+    assert_int_equal(m.RegionSize, 4 * PAGE);
+    struct slot_stats st;
+    slot_get_stats(s, &st);
+    assert_int_equal(st.committed_pages, 4);
+    assert_int_equal(st.peak_committed_pages, 8);
+    /* The source committed again reads zeros. */
+    commit_at(s, a, 4 * PAGE, PAGE_READWRITE);
+    assert_true(all_zero(a, 4 * PAGE));
+    decommit_at(s, a, 4 * PAGE);
+    /* Refused: RAM for both copies (60 free, 40 + 40 needed), a source page
+     * not read/write, a destination page committed, the same reservation. */
+    unsigned char *c = reserve_new(s, 48 * PAGE), *d = reserve_new(s, 48 * PAGE);
+    commit_at(s, c, 40 * PAGE, PAGE_READWRITE);
+    c[0] = 9;
+    assert_int_equal(slot_move_committed(s, d, c, 40 * PAGE), ERROR_NOT_ENOUGH_MEMORY);
+    assert_int_equal(c[0], 9);
+    assert_int_equal(ram_free_pages(&ram), 20);
+    assert_int_equal(slot_virtual_query(s, d, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    DWORD was;
+    assert_int_equal(slot_virtual_protect(s, c + PAGE, PAGE, PAGE_READONLY, &was), 0);
+    assert_int_equal(slot_move_committed(s, d, c, 4 * PAGE), ERROR_NOT_SUPPORTED);
+    commit_at(s, d + 2 * PAGE, PAGE, PAGE_READWRITE);
+    assert_int_equal(slot_move_committed(s, d, c + 2 * PAGE, 4 * PAGE), ERROR_NOT_SUPPORTED);
+    assert_int_equal(slot_move_committed(s, c + 8 * PAGE, c + 2 * PAGE, 4 * PAGE), ERROR_INVALID_PARAMETER);
+    assert_int_equal(c[2 * PAGE], 0);
+    assert_int_equal(ram_free_pages(&ram), 19);
+    slot_destroy(s);
+    assert_int_equal(ram_free_pages(&ram), 64);
+}
+
 /* Past the bound on kept pages, a decommit hands its pages to the host:
  * they are no longer resident, still read as zeros, and RAM is exact. */
 static void test_decommit_past_the_bound_gives_pages_back(void **state)
@@ -684,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_occupants_take_their_places),
         cmocka_unit_test(test_occupants_refused_cleanly),
         cmocka_unit_test(test_slot_is_placed_as_on_a_device),
+        cmocka_unit_test(test_move_committed_hands_pages_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

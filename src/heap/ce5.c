@@ -535,38 +535,60 @@ static struct large *large_record(struct ce5_heap *h)
     return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
-static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
+/* A large item's reservation and record, nothing committed yet: NULL with
+ * *err (VirtualAlloc's error: HeapAlloc sets none itself). */
+static struct large *large_reserve(struct ce5_heap *h, size_t n, DWORD *err)
 {
     size_t committed = align_up(n + LARGE_DATA, h->page);
     size_t reserve = align_up(committed, h->gran);
     void *base;
     DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
     if (e != 0) {
-        *err = e; /* VirtualAlloc's error: HeapAlloc sets none itself */
-        return 0;
+        *err = e;
+        return NULL;
     }
     struct large *l = large_record(h);
     if (l == NULL) {
-        e = ERROR_NOT_ENOUGH_MEMORY;
-    } else {
-        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
-        e = heap_slot_commit(&h->common, (uintptr_t)base, committed);
-    }
-    if (e != 0) {
-        if (l != NULL) {
-            heap_pool_give(&h->large_pool, l);
-        }
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
-        *err = e;
-        return 0;
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
     }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
     l->base = (uintptr_t)base;
     l->committed = committed;
     l->reserve = reserve;
+    return l;
+}
+
+/* Gives back what large_reserve took (its pages decommitted already). */
+static void large_unreserve(struct ce5_heap *h, struct large *l)
+{
+    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    heap_pool_give(&h->large_pool, l);
+}
+
+/* Makes a reserved and committed large item live; its data address. */
+static uintptr_t large_publish(struct ce5_heap *h, struct large *l)
+{
     heap_large_push(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
-    note_live(h, committed - LARGE_DATA);
+    heap_blockmap_set(&h->blocks, l->base, l->reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
+    note_live(h, l->committed - LARGE_DATA);
     return l->base + LARGE_DATA;
+}
+
+static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
+{
+    struct large *l = large_reserve(h, n, err);
+    if (l == NULL) {
+        return 0;
+    }
+    DWORD e = heap_slot_commit(&h->common, l->base, l->committed);
+    if (e != 0) {
+        large_unreserve(h, l);
+        *err = e;
+        return 0;
+    }
+    return large_publish(h, l);
 }
 
 static void free_large_locked(struct ce5_heap *h, struct large *l)
@@ -575,8 +597,37 @@ static void free_large_locked(struct ce5_heap *h, struct large *l)
     heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
     note_dead(h, l->committed - LARGE_DATA);
     heap_slot_decommit(&h->common, l->base, l->committed);
-    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    heap_pool_give(&h->large_pool, l);
+    large_unreserve(h, l);
+}
+
+/* HeapReAlloc's move of large item `old` to a new one of n bytes (larger:
+ * large items never shrink), lock held: CE allocates the new item, copies
+ * the old one's usable bytes and frees it.  Here the old pages move into
+ * the new item and only its tail is committed.  The new data address, or
+ * 0 with *err, the old item unchanged. */
+static uintptr_t move_large_locked(struct ce5_heap *h, struct large *old, size_t n, DWORD *err)
+{
+    struct large *l = large_reserve(h, n, err);
+    if (l == NULL) {
+        return 0;
+    }
+    size_t head = old->committed;
+    DEBUG_INVARIANT(head < l->committed, "a moved large item grows");
+    DWORD e = heap_slot_commit(&h->common, l->base + head, l->committed - head);
+    if (e == 0) {
+        e = heap_slot_take_pages(&h->common, l->base, old->base, head);
+        if (e != 0) {
+            heap_slot_decommit(&h->common, l->base + head, l->committed - head);
+        }
+    }
+    if (e != 0) {
+        large_unreserve(h, l);
+        *err = e;
+        return 0;
+    }
+    uintptr_t q = large_publish(h, l);
+    free_large_locked(h, old);
+    return q;
 }
 
 /* ======================================================================
@@ -917,25 +968,6 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
     return IP_DONE;
 }
 
-/* Copies the n usable bytes of a moving block.  From a large item to a
- * larger one (the data at the same offset of the first page in both) the
- * kernel moves the old pages instead: the same bytes, without copying them
- * or faulting in the new item's pages, which is what keeps a program that
- * grows a big buffer step by step from paying for every byte each time. */
-static void move_contents(const struct where *from, const struct where *to, void *q,
-                          const void *p, size_t n)
-{
-    if (from->loc == LOC_LARGE && to->loc == LOC_LARGE && from->l->committed <= to->l->committed &&
-        os_move_pages((void *)to->l->base, (void *)from->l->base, from->l->committed) == 0) {
-        /* The pages came with the old range's protection, which the
-         * program may have changed with VirtualProtect: the new item is
-         * read/write like any fresh one. */
-        (void)os_protect((void *)to->l->base, from->l->committed, OS_PROT_READ | OS_PROT_WRITE);
-        return;
-    }
-    memcpy(q, p, n);
-}
-
 /* HeapReAlloc (spec §10). */
 static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
 {
@@ -992,8 +1024,13 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
     }
-    /* Move: allocate first (so the old place cannot be reused), copy the old
-     * usable size, free the old item. */
+    if (w.loc == LOC_LARGE) {
+        uintptr_t q = move_large_locked(h, w.l, n, err);
+        heap_leave(&h->common);
+        return (void *)q;
+    }
+    /* Move of a small item: allocate first (so the old place cannot be
+     * reused), copy the old usable size, free the old item. */
     uintptr_t q;
     if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
         q = alloc_large_locked(h, n, err);
@@ -1007,17 +1044,13 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     struct where nw = locate(h, (void *)q);
     size_t new_usable = nw.loc == LOC_LARGE ? nw.l->committed - LARGE_DATA
                                             : (size_t)item_size(nw.r, nw.g) * GRAN - HDR;
-    move_contents(&w, &nw, (void *)q, p, old_usable);
+    memcpy((void *)q, p, old_usable);
     if (nw.loc == LOC_BUSY) {
         /* The carve's slack zeroing, then the flag's. */
         zero(q + ((flags & HEAP_ZERO_MEMORY) ? old_usable : (n > old_usable ? n : old_usable)),
              q + new_usable);
     }
-    if (w.loc == LOC_LARGE) {
-        free_large_locked(h, w.l);
-    } else {
-        free_small_locked(h, w.r, w.g);
-    }
+    free_small_locked(h, w.r, w.g);
     heap_leave(&h->common);
     return (void *)q;
 }
