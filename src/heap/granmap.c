@@ -324,3 +324,18 @@ void granmap_free_runs(const struct granmap *m, uint32_t lo, uint32_t hi, uintpt
         g = e < hi ? granmap_next_free(m, e) : GRANMAP_NONE;
     }
 }
+
+uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
+{
+    uint32_t w = lo >> 6;
+    uint64_t at = ~(uint64_t)0 << (lo & 63);
+    for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+        uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+        if (g != GRANMAP_NONE) {
+            return g;
+        }
+    }
+    granmap_sync(m);
+    w = maxtree_node_first(m->tree, m->leaves, w, n);
+    return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
+}
