@@ -19,7 +19,7 @@
  *    zero;
  *  - a max-tree (maxtree.h) over the words whose leaf w is the longest
  *    whole free run that starts in word w, synced lazily: a change marks
- *    the words whose leaf may change (dirty bits), and granmap_sync
+ *    the words whose leaf may change (a dirty byte per word), and granmap_sync
  *    recomputes them before the tree is read;
  *  - one free run known whole (run_cs, run_ce), set by the heap after a
  *    carve or a free and dropped by granmap_set when a change breaks it: the
@@ -48,7 +48,7 @@
 struct granmap {
     uint64_t *words; /* per 64 granules: free bits, then start bits */
     uint64_t *sum_busy, *sum_free, *top_busy, *top_free;
-    uint64_t *dirty; /* words whose tree leaf may be stale */
+    uint8_t *dirty; /* per word: 1 when its tree leaf may be stale */
     uint32_t *tree;  /* node array, leaves at [leaves, 2 * leaves) */
     uint32_t ngran, nwords, nsum, leaves;
     uint32_t run_cs, run_ce; /* the known run (none when equal) */
@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) bool granmap_none_free(const struct
 static inline __attribute__((always_inline)) void granmap_mark_dirty_(struct granmap *m,
                                                                       uint32_t w)
 {
-    m->dirty[w >> 6] |= (uint64_t)1 << (w & 63);
+    m->dirty[w] = 1; /* one store: words are marked on every change */
     m->dirty_any = true;
 }
 
