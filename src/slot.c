@@ -1684,28 +1684,35 @@ static bool all_reserved(const struct region *r, uint32_t first, uint32_t count)
     return true;
 }
 
-/* The page states of a move that the host has done: d's pages committed
- * read/write, the source's reserved, with no stale memory on either side
- * (the destination's old pages were replaced, the source's went along). */
-static void note_moved_locked(struct slot *s, struct region *d, uint32_t dfirst, struct region *src,
-                              uint32_t sfirst, uint32_t count)
+/* Pages [first, first+count) of d, all reserved, committed read/write
+ * with contents written by the caller (moved in or copied): no stale
+ * memory is left to zero there, and RAM was charged already. */
+static void note_filled_locked(struct slot *s, struct region *d, uint32_t first, uint32_t count)
 {
-    (void)unmark_stale_locked(s, d, dfirst, count);
-    for (uint32_t i = 0; i < count; i++) {
-        d->page[dfirst + i] = (uint16_t)(PG_COMMITTED | PAGE_READWRITE | (d->page[dfirst + i] & PG_MEMBLOCK));
-        src->page[sfirst + i] = (uint16_t)(PG_RESERVED | (src->page[sfirst + i] & PG_MEMBLOCK));
+    (void)unmark_stale_locked(s, d, first, count);
+    for (uint32_t i = first; i < first + count; i++) {
+        d->page[i] = (uint16_t)(PG_COMMITTED | PAGE_READWRITE | (d->page[i] & PG_MEMBLOCK));
     }
-    mark_memblocks(s, d, dfirst, count);
-    bool d_was = d->info->committed != 0;
+    mark_memblocks(s, d, first, count);
+    bool was_committed = d->info->committed != 0;
     d->info->committed += count;
-    note_committed_locked(s, d, count); /* both held at once: the peak CE's copy reaches */
-    committed_changed_locked(s, d, d_was);
-    src->info->committed -= count;
-    s->committed_pages -= count;
-    s->kind_pages[kind_of_tag(src->info->tag)] -= count;
-    committed_changed_locked(s, src, true);
+    note_committed_locked(s, d, count); /* with the source still counted: the peak of a copy */
+    committed_changed_locked(s, d, was_committed);
     check_region_counts(s, d);
-    check_region_counts(s, src);
+}
+
+/* Pages [first, first+count) of r, committed, whose memory the host has
+ * moved away: reserved, with nothing stale to keep. */
+static void note_emptied_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_MEMBLOCK));
+    }
+    r->info->committed -= count;
+    s->committed_pages -= count;
+    s->kind_pages[kind_of_tag(r->info->tag)] -= count;
+    committed_changed_locked(s, r, true);
+    check_region_counts(s, r);
 }
 
 static DWORD move_committed_locked(struct slot *s, uintptr_t dst, uintptr_t src, size_t len)
@@ -1725,15 +1732,23 @@ static DWORD move_committed_locked(struct slot *s, uintptr_t dst, uintptr_t src,
     if (!charge_locked(s, count)) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    if (os_move_pages((void *)dst, (void *)src, len) != 0) {
+    if (os_move_pages((void *)dst, (void *)src, len) == 0) {
+        /* The source keeps an empty read/write mapping: inaccessible again,
+         * as a decommitted page is. */
+        (void)os_protect((void *)src, len, OS_PROT_NONE);
+        note_filled_locked(s, &d, dfirst, count);
+        note_emptied_locked(s, &r, sfirst, count);
         ram_credit(s->ram, count);
-        return ERROR_NOT_SUPPORTED;
+        return 0;
     }
-    /* The source keeps an empty read/write mapping: inaccessible again,
-     * as a decommitted page is. */
-    (void)os_protect((void *)src, len, OS_PROT_NONE);
-    note_moved_locked(s, &d, dfirst, &r, sfirst, count);
-    ram_credit(s->ram, count);
+    /* The host cannot move them: a copy, into pages not zeroed first (every
+     * byte is written); the source stays committed. */
+    if (os_protect((void *)dst, len, OS_PROT_READ | OS_PROT_WRITE) != 0) {
+        ram_credit(s->ram, count);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    memcpy((void *)dst, (const void *)src, len);
+    note_filled_locked(s, &d, dfirst, count);
     return 0;
 }
 
