@@ -373,7 +373,9 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
         granmap_set_start(&r->map, x, true); /* a grown item keeps its own start */
     }
     uint32_t nx = x + need;
-    if (nx == r->end || granmap_free(&r->map, nx)) {
+    /* nx is free exactly when a leftover was split off (f > need): the run
+     * [x, x + f) was free and x + f is busy or the end. */
+    if (nx == r->end || f > need) {
         if (r->rover > nx) {
             r->rover = nx;
         }
