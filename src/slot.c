@@ -614,6 +614,25 @@ static void zero_stale_locked(struct slot *s, struct region *r, uint32_t first, 
     unmark_stale_locked(s, r, first, count);
 }
 
+/* Charges `pages` of device RAM; when RAM or the memory state refuses,
+ * counts and notes why (for entry_fail) and returns false. */
+static bool charge_locked(struct slot *s, uint32_t pages)
+{
+    enum ram_result rr = ram_charge(s->ram, pages);
+    if (rr == RAM_OK) {
+        return true;
+    }
+    if (rr == RAM_STATE_CAP) {
+        s->fail_cap++;
+        entry_note_reason(LOG_REASON_STATE_CAP);
+        entry_note_state(ram_state_after(s->ram, pages));
+    } else {
+        s->fail_ram++;
+        entry_note_reason(LOG_REASON_RAM);
+    }
+    return false;
+}
+
 /* Commits [first, first+count) of r with prot.  Only pages not committed
  * yet are charged to RAM, so a committed page holds exactly one page of
  * RAM however often it is committed again (which only sets its protection). */
@@ -630,16 +649,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     }
     INVARIANT(r->info->committed + fresh <= r->npages && remapped <= r->info->unmapped,
               "a commit adds only the region's uncommitted pages");
-    enum ram_result rr = fresh > 0 ? ram_charge(s->ram, fresh) : RAM_OK;
-    if (rr != RAM_OK) {
-        if (rr == RAM_STATE_CAP) {
-            s->fail_cap++;
-            entry_note_reason(LOG_REASON_STATE_CAP);
-            entry_note_state(ram_state_after(s->ram, fresh));
-        } else {
-            s->fail_ram++;
-            entry_note_reason(LOG_REASON_RAM);
-        }
+    if (fresh > 0 && !charge_locked(s, fresh)) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
@@ -1749,4 +1759,105 @@ void slot_lock(struct slot *s)
 void slot_unlock(struct slot *s)
 {
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- moving committed pages ---- */
+
+/* Are pages [first, first+count) of r all committed read/write, with no
+ * modifier (what a move may carry over as they are)? */
+static bool all_read_write(const struct region *r, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        if ((r->page[i] & (PG_STATE_MASK | PG_PROT_MASK)) != (PG_COMMITTED | PAGE_READWRITE)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Are pages [first, first+count) of r all reserved and mapped? */
+static bool all_reserved(const struct region *r, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        if ((r->page[i] & (PG_STATE_MASK | PG_UNMAPPED)) != PG_RESERVED) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Pages [first, first+count) of d, all reserved, committed read/write
+ * with contents written by the caller (moved in or copied): no stale
+ * memory is left to zero there, and RAM was charged already. */
+static void note_filled_locked(struct slot *s, struct region *d, uint32_t first, uint32_t count)
+{
+    (void)unmark_stale_locked(s, d, first, count);
+    for (uint32_t i = first; i < first + count; i++) {
+        d->page[i] = (uint16_t)(PG_COMMITTED | PAGE_READWRITE | (d->page[i] & PG_MEMBLOCK));
+    }
+    mark_memblocks(s, d, first, count);
+    bool was_committed = d->info->committed != 0;
+    d->info->committed += count;
+    note_committed_locked(s, d, count); /* with the source still counted: the peak of a copy */
+    committed_changed_locked(s, d, was_committed);
+    check_region_counts(s, d);
+}
+
+/* Pages [first, first+count) of r, committed, whose memory the host has
+ * moved away: reserved, with nothing stale to keep. */
+static void note_emptied_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        r->page[i] = (uint16_t)(PG_RESERVED | (r->page[i] & PG_MEMBLOCK));
+    }
+    r->info->committed -= count;
+    s->committed_pages -= count;
+    s->kind_pages[kind_of_tag(r->info->tag)] -= count;
+    committed_changed_locked(s, r, true);
+    check_region_counts(s, r);
+}
+
+static DWORD move_committed_locked(struct slot *s, uintptr_t dst, uintptr_t src, size_t len)
+{
+    struct region d, r;
+    uint32_t dfirst, sfirst, count, scount;
+    if (len == 0 || ((dst | src | len) & (s->page_size - 1)) != 0 || !find_region(s, dst, &d) ||
+        !find_region(s, src, &r) || d.base == r.base || !pages_in_region(s, &d, dst, len, &dfirst, &count) ||
+        !pages_in_region(s, &r, src, len, &sfirst, &scount)) {
+        return ERROR_INVALID_PARAMETER;
+    }
+    if (!all_read_write(&r, sfirst, count) || !all_reserved(&d, dfirst, count)) {
+        return ERROR_NOT_SUPPORTED;
+    }
+    /* The destination is charged before the source is credited, as a copy
+     * into freshly committed pages would be. */
+    if (!charge_locked(s, count)) {
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    if (os_move_pages((void *)dst, (void *)src, len) == 0) {
+        /* The source keeps an empty read/write mapping: inaccessible again,
+         * as a decommitted page is. */
+        (void)os_protect((void *)src, len, OS_PROT_NONE);
+        note_filled_locked(s, &d, dfirst, count);
+        note_emptied_locked(s, &r, sfirst, count);
+        ram_credit(s->ram, count);
+        return 0;
+    }
+    /* The host cannot move them: a copy, into pages not zeroed first (every
+     * byte is written); the source stays committed. */
+    if (os_protect((void *)dst, len, OS_PROT_READ | OS_PROT_WRITE) != 0) {
+        ram_credit(s->ram, count);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    memcpy((void *)dst, (const void *)src, len);
+    note_filled_locked(s, &d, dfirst, count);
+    return 0;
+}
+
+DWORD slot_move_committed(struct slot *s, void *dst, void *src, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    DWORD err = move_committed_locked(s, (uintptr_t)dst, (uintptr_t)src, len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
 }

@@ -104,6 +104,19 @@ DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type);
 DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMATION *out);
 DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old);
 
+/* Moves the len bytes of committed pages at src (all read/write) onto the
+ * reserved pages at dst, in another reservation: the host hands the pages
+ * over (one mremap) and src becomes reserved; where it cannot (a kernel
+ * without MREMAP_DONTUNMAP, a sandbox, valgrind) they are copied, without
+ * zeroing dst first, and src stays committed.  Either way dst is committed
+ * read/write with src's contents, and the caller releases src.  RAM is
+ * charged for dst before src is credited, so the peak and a refusal are
+ * those of a copy.  0; ERROR_NOT_ENOUGH_MEMORY when RAM or the memory
+ * state refuses (reason noted) or the host will not map dst;
+ * ERROR_NOT_SUPPORTED when the pages are not in those states (the caller
+ * commits and copies); nothing changes on failure. */
+DWORD slot_move_committed(struct slot *s, void *dst, void *src, size_t len);
+
 /* Marks the reservation whose base is `base` with a tag. */
 void slot_set_tag(struct slot *s, void *base, enum slot_tag tag);
 

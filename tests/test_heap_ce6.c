@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cebox.h"
 #include "cebox/winmem.h"
@@ -22,6 +23,7 @@
 #include "heap/heap.h"
 #include "meta.h"
 #include "oomutil.h"
+#include "os.h"
 #include "testutil.h"
 
 #define PAGE 4096u
@@ -131,6 +133,61 @@ static void test_over_16k_gets_its_own_reservation(void **state)
     assert_int_equal(GetLastError(), ERROR_NOT_ENOUGH_MEMORY);
     assert_true(HeapFree(h, 0, big));
     assert_int_equal(b0 - slot_free_blocks(), 0);
+    assert_true(HeapDestroy(h));
+}
+
+/* Host pages of [p, p + n pages) that are resident. */
+static unsigned resident_pages(const void *p, unsigned n)
+{
+    unsigned char v[64];
+    assert_true(n <= sizeof v);
+    assert_int_equal(mincore((void *)p, (size_t)n * PAGE, v), 0);
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        k += v[i] & 1;
+    }
+    return k;
+}
+
+/* Does the host hand pages over (os_move_pages)?  Not under valgrind. */
+static bool host_moves_pages(void)
+{
+    void *a = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *b = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(a != MAP_FAILED && b != MAP_FAILED);
+    bool moved = os_move_pages(b, a, PAGE) == 0;
+    munmap(a, PAGE);
+    munmap(b, PAGE);
+    return moved;
+}
+
+/* A large item that grows past its reservation moves: its bytes up to
+ * cbSize arrive, the rest of its last page reads as zero (CE copies cbSize
+ * bytes into fresh pages), and where the host can move pages the old ones
+ * go along instead of being copied (the old range then holds no memory). */
+static void test_large_item_moves_its_pages(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    unsigned char *big = HeapAlloc(h, 0, 60000);
+    assert_non_null(big);
+    memset(big, 0x5A, 15 * PAGE); /* past cbSize, inside its last page */
+    size_t c0 = slot_committed_bytes();
+    unsigned char *moved = HeapReAlloc(h, 0, big, 100000);
+    assert_non_null(moved);
+    assert_ptr_not_equal(moved, big);
+    for (size_t i = 0; i < 60000; i++) {
+        assert_int_equal(moved[i], 0x5A);
+    }
+    assert_true(all_zero(moved + 60000, 25 * PAGE - 60000));
+    assert_int_equal(slot_committed_bytes() - c0, 25 * PAGE - 15 * PAGE);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(big, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_FREE);
+    if (host_moves_pages()) {
+        assert_int_equal(resident_pages(big, 15), 0);
+    }
+    assert_true(HeapFree(h, 0, moved));
     assert_true(HeapDestroy(h));
 }
 
@@ -376,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup(test_fresh_heap_commit_and_compact, setup),
         cmocka_unit_test_setup(test_rover_passes_over_a_hole_below_it, setup),
         cmocka_unit_test_setup(test_over_16k_gets_its_own_reservation, setup),
+        cmocka_unit_test_setup(test_large_item_moves_its_pages, setup),
         cmocka_unit_test_setup(test_large_item_record_in_process_heap, setup),
         cmocka_unit_test_setup(test_later_region_header, setup),
         cmocka_unit_test_setup(test_compact_decommits_above_last_busy_word, setup),

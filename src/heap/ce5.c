@@ -48,7 +48,8 @@
  *  - rover and last lie in [0, end]; last is end (the end marker) or a free
  *    granule whose run reaches end;
  *  - committed bytes = data_off + 16 * end, a multiple of the page size;
- *  - key_hint and key_tail are the region's keys in the heap's trees.
+ *  - key_hint and key_tail are the region's keys in the heap's trees
+ *    (key_tail in k_tail once tail_sync has run: the stale ones are listed);
  * Per heap: the statistics are the sums over the items, and the block
  * table maps exactly the blocks of the regions and large items.
  */
@@ -81,6 +82,9 @@
 #define ESTIMATE 1u           /* cbMaxFree bit 0 (§5) */
 #define NONE GRANMAP_NONE
 #define HOT static inline __attribute__((always_inline)) /* small, on every operation */
+/* Off the common path: kept out of line so that the hot code around its
+ * call keeps its values in registers. */
+#define COLD static __attribute__((noinline, cold))
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
@@ -101,9 +105,11 @@ struct region {
      * indexes over them (granmap.h).  Granules from the end marker on are
      * busy, so the end marker acts like a busy item and runs end there. */
     struct granmap map;
-    /* This region's keys as the heap's region trees hold them (both 0 in
-     * a fresh mapping, as in the trees), so reindex compares locally. */
+    /* This region's keys (both 0 in a fresh mapping, as in the trees), so
+     * reindex compares locally.  key_hint is always k_hint's; key_tail is
+     * k_tail's unless tail_stale (see tail_sync). */
     uint32_t key_hint, key_tail;
+    bool tail_stale;
     size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
 
@@ -124,6 +130,10 @@ struct ce5_heap {
      * each region's cbMaxFree (pass 1: the first region whose hint admits
      * the request), k_tail its pass-2 capacity (tail_key). */
     struct maxtree k_hint, k_tail;
+    /* The regions whose key_tail k_tail does not hold yet: the tree is read
+     * only by pass 2, so each change of a tail key (most allocations at a
+     * region's end make one) is carried to it only then (tail_sync). */
+    uint32_t *tail_stale, ntail_stale;
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
@@ -211,8 +221,22 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
     uint32_t tail = tail_key(r);
     if (r->key_tail != tail) {
         r->key_tail = tail;
-        maxtree_set(&h->k_tail, r->index, tail);
+        if (!r->tail_stale) {
+            r->tail_stale = true;
+            h->tail_stale[h->ntail_stale++] = r->index;
+        }
     }
+}
+
+/* Brings k_tail up to date with the regions' key_tail, before it is read. */
+static void tail_sync(struct ce5_heap *h)
+{
+    for (uint32_t k = 0; k < h->ntail_stale; k++) {
+        struct region *r = h->regions[h->tail_stale[k]];
+        maxtree_set(&h->k_tail, r->index, r->key_tail);
+        r->tail_stale = false;
+    }
+    h->ntail_stale = 0;
 }
 
 /* The totals (heap.h), one item at a time. */
@@ -300,6 +324,26 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
  * CE's algorithm: carve, search, allocate
  * ====================================================================== */
 
+/* The commit of CarveItem when the item at the region's end (f granules
+ * free, *f updated) is too small: the missing pages, and the hint when the
+ * leftover beats it.  0 or the slot's error (nothing changed then). */
+COLD DWORD carve_commit(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *f)
+{
+    uint32_t ex = (uint32_t)align_up((size_t)(need - *f) * GRAN + HDR, h->page);
+    DWORD err = heap_slot_commit(&h->common, r->base + committed_of(r), ex);
+    if (err != 0) {
+        return err;
+    }
+    uint32_t old = r->end;
+    r->end += ex / GRAN;
+    granmap_set(&r->map, old, r->end, true);
+    *f += ex / GRAN;
+    if ((*f - need) * GRAN > r->max_free) {
+        r->max_free = ((*f - need) * GRAN) | (r->max_free & ESTIMATE);
+    }
+    return 0;
+}
+
 /* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run or
  * the end marker; when it is too small it lies at the region's end and the
  * missing pages are committed.  With grow != NONE, the busy item `grow`
@@ -312,17 +356,9 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     DEBUG_INVARIANT(xend == NONE || xend == granmap_next_busy(&r->map, x), "carve's run end");
     uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : granmap_next_busy(&r->map, x)) - x;
     if (f < need) {
-        uint32_t ex = (uint32_t)align_up((size_t)(need - f) * GRAN + HDR, h->page);
-        DWORD err = heap_slot_commit(&h->common, r->base + committed_of(r), ex);
+        DWORD err = carve_commit(h, r, need, &f);
         if (err != 0) {
             return err;
-        }
-        uint32_t old = r->end;
-        r->end += ex / GRAN;
-        granmap_set(&r->map, old, r->end, true);
-        f += ex / GRAN;
-        if ((f - need) * GRAN > r->max_free) {
-            r->max_free = ((f - need) * GRAN) | (r->max_free & ESTIMATE);
         }
     }
     DEBUG_INVARIANT(f >= need, "carve has room after committing");
@@ -337,7 +373,9 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
         granmap_set_start(&r->map, x, true); /* a grown item keeps its own start */
     }
     uint32_t nx = x + need;
-    if (nx == r->end || granmap_free(&r->map, nx)) {
+    /* nx is free exactly when a leftover was split off (f > need): the run
+     * [x, x + f) was free and x + f is busy or the end. */
+    if (nx == r->end || f > need) {
         if (r->rover > nx) {
             r->rover = nx;
         }
@@ -357,51 +395,13 @@ static void hint_found(struct region *r, uint32_t cbmax)
     }
 }
 
-/* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
- * goes.  Returns the item to carve: a free run of at least `need` granules,
- * or the run next to the end marker (or the end marker) when committing
- * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
- * updates cbMaxFree exactly as CE's scan does. */
-HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
+/* The rest of region_search once the scan from the rover has reached the
+ * end marker with no fit: CE's moves of the rover and pitLast there, then
+ * the wrap from the first item back to the rover s. */
+COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bool hint_low, uint32_t *xend)
 {
-    *xend = NONE; /* known only when a free run is found */
     const uint32_t end = r->end;
-    const uint32_t s = r->rover >= end ? 0 : r->rover;
-    /* Runs passed before the found one are shorter than the request, so
-     * they can raise the hint only when it is below the request. */
-    const bool hint_low = r->max_free < need * GRAN;
-    uint32_t p = s, cbmax = 0;
-
-    /* The first candidate is the rover's own item, seen from the rover on. */
-    if (s < end && granmap_free(&r->map, s)) {
-        uint32_t e = granmap_next_busy(&r->map, s);
-        if (e - s >= need) {
-            r->rover = s;
-            if (e == end) {
-                r->last = s;
-            }
-            hint_found(r, e - s - need);
-            *xend = e;
-            return s;
-        }
-        cbmax = e - s;
-        p = e;
-    }
-    /* Then every run up to the end marker. */
-    uint32_t e = NONE;
-    uint32_t pos = granmap_first_fit(&r->map, p, need, &e);
-    if (pos != NONE) {
-        r->rover = pos;
-        if (e == end) {
-            r->last = pos;
-        }
-        if (hint_low) {
-            cbmax = max2(cbmax, granmap_longest_in(&r->map, p, pos));
-        }
-        hint_found(r, max2(cbmax, e - pos - need));
-        *xend = e;
-        return pos;
-    }
+    uint32_t pos, e = NONE;
     /* The end marker is reached: what the scan merged so far. */
     uint32_t tail = end;
     if (end > s && granmap_free(&r->map, end - 1)) {
@@ -466,56 +466,59 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     return tail;
 }
 
-/* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
- * 2, new region: spec §7) and CarveItem (§8).  Returns the data address, or 0 with *err
- * (0 when CE sets no error). */
-HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
+/* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
+ * goes.  Returns the item to carve: a free run of at least `need` granules,
+ * or the run next to the end marker (or the end marker) when committing
+ * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
+ * updates cbMaxFree exactly as CE's scan does. */
+HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
 {
-    const uint32_t cb = need * GRAN;
-    struct region *r = NULL;
-    uint32_t x = NONE, xend = NONE;
-    /* Pass 1: regions whose hint admits the request, in list order. */
-    for (uint32_t i = maxtree_first(&h->k_hint, cb); i != NONE;
-         i = maxtree_first_after(&h->k_hint, i + 1, cb)) {
-        r = h->regions[i];
-        x = region_search(r, need, &xend);
-        if (x != NONE) {
-            break;
-        }
-        reindex(h, r);
-    }
-    /* Pass 2: exact regions offer their tail, estimated ones are searched. */
-    if (x == NONE) {
-        for (uint32_t i = maxtree_first(&h->k_tail, cb + 1); i != NONE;
-             i = maxtree_first_after(&h->k_tail, i + 1, cb + 1)) {
-            r = h->regions[i];
-            if (!(r->max_free & ESTIMATE)) {
-                x = r->last;
-                xend = NONE;
-                break;
+    *xend = NONE; /* known only when a free run is found */
+    const uint32_t end = r->end;
+    const uint32_t s = r->rover >= end ? 0 : r->rover;
+    /* Runs passed before the found one are shorter than the request, so
+     * they can raise the hint only when it is below the request. */
+    const bool hint_low = r->max_free < need * GRAN;
+    uint32_t p = s, cbmax = 0;
+
+    /* The first candidate is the rover's own item, seen from the rover on. */
+    if (s < end && granmap_free(&r->map, s)) {
+        uint32_t e = granmap_next_busy(&r->map, s);
+        if (e - s >= need) {
+            r->rover = s;
+            if (e == end) {
+                r->last = s;
             }
-            x = region_search(r, need, &xend);
-            if (x != NONE) {
-                break;
-            }
-            reindex(h, r);
+            hint_found(r, e - s - need);
+            *xend = e;
+            return s;
         }
+        cbmax = e - s;
+        p = e;
     }
-    if (x == NONE) {
-        if (h->maximum != 0) {
-            *err = 0; /* a full fixed heap: CE sets no error */
-            entry_note_reason(LOG_REASON_HEAP_FULL);
-            return 0;
+    /* Then every run up to the end marker. */
+    uint32_t e = NONE;
+    uint32_t pos = granmap_first_fit(&r->map, p, need, &e);
+    if (pos != NONE) {
+        r->rover = pos;
+        if (e == end) {
+            r->last = pos;
         }
-        uint32_t commit = (uint32_t)align_up(cb + NEW_REGION_EXTRA, h->page);
-        DWORD e = region_create(h, REGION_RESERVE, LATER_DATA, commit, &r);
-        if (e != 0) {
-            *err = e;
-            return 0;
+        if (hint_low) {
+            cbmax = max2(cbmax, granmap_longest_in(&r->map, p, pos));
         }
-        x = 0;
-        xend = NONE;
+        hint_found(r, max2(cbmax, e - pos - need));
+        *xend = e;
+        return pos;
     }
+    return region_search_wrap(r, need, s, hint_low, xend);
+}
+
+/* CarveItem (§8) of the item found, and the heap's figures: the data
+ * address, or 0 with *err. */
+HOT uintptr_t alloc_carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t xend,
+                          DWORD *err)
+{
     DWORD e = carve(h, r, x, need, NONE, xend);
     reindex(h, r);
     if (e != 0) {
@@ -524,6 +527,70 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     }
     note_live(h, (size_t)need * GRAN - HDR); /* only exact fits absorb a leftover */
     return data_addr(r, x);
+}
+
+/* FindFreeItem (spec §7) past pass 1's first candidate `first` (NONE: pass
+ * 1 had none), which did not fit: the rest of pass 1, pass 2, then a new
+ * region.  As alloc_small_locked. */
+COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t first, DWORD *err)
+{
+    const uint32_t cb = need * GRAN;
+    struct region *r = NULL;
+    uint32_t x = NONE, xend = NONE;
+    for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, cb); i != NONE;
+         i = maxtree_first_after(&h->k_hint, i + 1, cb)) {
+        r = h->regions[i];
+        x = region_search(r, need, &xend);
+        if (x != NONE) {
+            return alloc_carve(h, r, x, need, xend, err);
+        }
+        reindex(h, r);
+    }
+    /* Pass 2: exact regions offer their tail, estimated ones are searched. */
+    tail_sync(h);
+    for (uint32_t i = maxtree_first(&h->k_tail, cb + 1); i != NONE;
+         i = maxtree_first_after(&h->k_tail, i + 1, cb + 1)) {
+        r = h->regions[i];
+        if (!(r->max_free & ESTIMATE)) {
+            return alloc_carve(h, r, r->last, need, NONE, err);
+        }
+        x = region_search(r, need, &xend);
+        if (x != NONE) {
+            return alloc_carve(h, r, x, need, xend, err);
+        }
+        reindex(h, r);
+    }
+    if (h->maximum != 0) {
+        *err = 0; /* a full fixed heap: CE sets no error */
+        entry_note_reason(LOG_REASON_HEAP_FULL);
+        return 0;
+    }
+    uint32_t commit = (uint32_t)align_up(cb + NEW_REGION_EXTRA, h->page);
+    DWORD e = region_create(h, REGION_RESERVE, LATER_DATA, commit, &r);
+    if (e != 0) {
+        *err = e;
+        return 0;
+    }
+    return alloc_carve(h, r, 0, need, NONE, err);
+}
+
+/* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
+ * 2, new region: spec §7) and CarveItem (§8).  Returns the data address, or
+ * 0 with *err (0 when CE sets no error).  Inline: pass 1's first region,
+ * where nearly every request is served. */
+HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
+{
+    uint32_t i = maxtree_first(&h->k_hint, need * GRAN);
+    if (i != NONE) {
+        struct region *r = h->regions[i];
+        uint32_t xend;
+        uint32_t x = region_search(r, need, &xend);
+        if (x != NONE) {
+            return alloc_carve(h, r, x, need, xend, err);
+        }
+        reindex(h, r);
+    }
+    return alloc_small_slow(h, need, i, err);
 }
 
 /* ======================================================================
@@ -535,38 +602,60 @@ static struct large *large_record(struct ce5_heap *h)
     return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
-static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
+/* A large item's reservation and record, nothing committed yet: NULL with
+ * *err (VirtualAlloc's error: HeapAlloc sets none itself). */
+static struct large *large_reserve(struct ce5_heap *h, size_t n, DWORD *err)
 {
     size_t committed = align_up(n + LARGE_DATA, h->page);
     size_t reserve = align_up(committed, h->gran);
     void *base;
     DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
     if (e != 0) {
-        *err = e; /* VirtualAlloc's error: HeapAlloc sets none itself */
-        return 0;
+        *err = e;
+        return NULL;
     }
     struct large *l = large_record(h);
     if (l == NULL) {
-        e = ERROR_NOT_ENOUGH_MEMORY;
-    } else {
-        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
-        e = heap_slot_commit(&h->common, (uintptr_t)base, committed);
-    }
-    if (e != 0) {
-        if (l != NULL) {
-            heap_pool_give(&h->large_pool, l);
-        }
         slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
-        *err = e;
-        return 0;
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
     }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
     l->base = (uintptr_t)base;
     l->committed = committed;
     l->reserve = reserve;
+    return l;
+}
+
+/* Gives back what large_reserve took (its pages decommitted already). */
+static void large_unreserve(struct ce5_heap *h, struct large *l)
+{
+    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    heap_pool_give(&h->large_pool, l);
+}
+
+/* Makes a reserved and committed large item live; its data address. */
+static uintptr_t large_publish(struct ce5_heap *h, struct large *l)
+{
     heap_large_push(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
-    note_live(h, committed - LARGE_DATA);
+    heap_blockmap_set(&h->blocks, l->base, l->reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
+    note_live(h, l->committed - LARGE_DATA);
     return l->base + LARGE_DATA;
+}
+
+static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
+{
+    struct large *l = large_reserve(h, n, err);
+    if (l == NULL) {
+        return 0;
+    }
+    DWORD e = heap_slot_commit(&h->common, l->base, l->committed);
+    if (e != 0) {
+        large_unreserve(h, l);
+        *err = e;
+        return 0;
+    }
+    return large_publish(h, l);
 }
 
 static void free_large_locked(struct ce5_heap *h, struct large *l)
@@ -575,8 +664,37 @@ static void free_large_locked(struct ce5_heap *h, struct large *l)
     heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
     note_dead(h, l->committed - LARGE_DATA);
     heap_slot_decommit(&h->common, l->base, l->committed);
-    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    heap_pool_give(&h->large_pool, l);
+    large_unreserve(h, l);
+}
+
+/* HeapReAlloc's move of large item `old` to a new one of n bytes (larger:
+ * large items never shrink), lock held: CE allocates the new item, copies
+ * the old one's usable bytes and frees it.  Here the old pages move into
+ * the new item and only its tail is committed.  The new data address, or
+ * 0 with *err, the old item unchanged. */
+static uintptr_t move_large_locked(struct ce5_heap *h, struct large *old, size_t n, DWORD *err)
+{
+    struct large *l = large_reserve(h, n, err);
+    if (l == NULL) {
+        return 0;
+    }
+    size_t head = old->committed;
+    DEBUG_INVARIANT(head < l->committed, "a moved large item grows");
+    DWORD e = heap_slot_commit(&h->common, l->base + head, l->committed - head);
+    if (e == 0) {
+        e = heap_slot_take_pages(&h->common, l->base, old->base, head);
+        if (e != 0) {
+            heap_slot_decommit(&h->common, l->base + head, l->committed - head);
+        }
+    }
+    if (e != 0) {
+        large_unreserve(h, l);
+        *err = e;
+        return 0;
+    }
+    uintptr_t q = large_publish(h, l);
+    free_large_locked(h, old);
+    return q;
 }
 
 /* ======================================================================
@@ -690,7 +808,8 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     size_t nblocks = slot_size(s) / gran;
     uint32_t cap = mx != 0 ? 1 : (uint32_t)(nblocks / 3 + 1);
     size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
-    size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    size_t off_stale = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    size_t off_blocks = off_stale + align_up((size_t)cap * sizeof(uint32_t), 64);
     size_t bytes = align_up(off_blocks + heap_blockmap_bytes(slot_size(s), gran), os_page_size());
     char *mem = meta_alloc(bytes);
     if (mem == NULL) {
@@ -705,6 +824,7 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     h->gran = gran;
     h->maximum = mx;
     h->regions = (struct region **)(mem + off_regions);
+    h->tail_stale = (uint32_t *)(mem + off_stale);
     h->cap = cap;
     heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->map_bytes = bytes;
@@ -917,25 +1037,6 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
     return IP_DONE;
 }
 
-/* Copies the n usable bytes of a moving block.  From a large item to a
- * larger one (the data at the same offset of the first page in both) the
- * kernel moves the old pages instead: the same bytes, without copying them
- * or faulting in the new item's pages, which is what keeps a program that
- * grows a big buffer step by step from paying for every byte each time. */
-static void move_contents(const struct where *from, const struct where *to, void *q,
-                          const void *p, size_t n)
-{
-    if (from->loc == LOC_LARGE && to->loc == LOC_LARGE && from->l->committed <= to->l->committed &&
-        os_move_pages((void *)to->l->base, (void *)from->l->base, from->l->committed) == 0) {
-        /* The pages came with the old range's protection, which the
-         * program may have changed with VirtualProtect: the new item is
-         * read/write like any fresh one. */
-        (void)os_protect((void *)to->l->base, from->l->committed, OS_PROT_READ | OS_PROT_WRITE);
-        return;
-    }
-    memcpy(q, p, n);
-}
-
 /* HeapReAlloc (spec §10). */
 static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD *err)
 {
@@ -992,8 +1093,13 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
     }
-    /* Move: allocate first (so the old place cannot be reused), copy the old
-     * usable size, free the old item. */
+    if (w.loc == LOC_LARGE) {
+        uintptr_t q = move_large_locked(h, w.l, n, err);
+        heap_leave(&h->common);
+        return (void *)q;
+    }
+    /* Move of a small item: allocate first (so the old place cannot be
+     * reused), copy the old usable size, free the old item. */
     uintptr_t q;
     if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
         q = alloc_large_locked(h, n, err);
@@ -1007,17 +1113,13 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     struct where nw = locate(h, (void *)q);
     size_t new_usable = nw.loc == LOC_LARGE ? nw.l->committed - LARGE_DATA
                                             : (size_t)item_size(nw.r, nw.g) * GRAN - HDR;
-    move_contents(&w, &nw, (void *)q, p, old_usable);
+    memcpy((void *)q, p, old_usable);
     if (nw.loc == LOC_BUSY) {
         /* The carve's slack zeroing, then the flag's. */
         zero(q + ((flags & HEAP_ZERO_MEMORY) ? old_usable : (n > old_usable ? n : old_usable)),
              q + new_usable);
     }
-    if (w.loc == LOC_LARGE) {
-        free_large_locked(h, w.l);
-    } else {
-        free_small_locked(h, w.r, w.g);
-    }
+    free_small_locked(h, w.r, w.g);
     heap_leave(&h->common);
     return (void *)q;
 }
@@ -1134,6 +1236,7 @@ static bool tree_consistent(const struct maxtree *t, uint32_t nregions)
 static bool heap_consistent(struct ce5_heap *h)
 {
     size_t live_bytes = 0, live_blocks = 0, committed = 0, tagged = 0;
+    tail_sync(h);
     if (h->nregions == 0 || h->nregions > h->cap || !tree_consistent(&h->k_hint, h->nregions) ||
         !tree_consistent(&h->k_tail, h->nregions)) {
         return false;

@@ -520,7 +520,9 @@ static void record_free(struct ce6_heap *h, uintptr_t a)
     }
 }
 
-static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
+/* A large item's record, RHVAITEM and reservation, nothing committed: NULL
+ * with *err. */
+static struct large *large_reserve(struct ce6_heap *h, size_t n, DWORD *err)
 {
     struct large *l = large_record(h);
     uintptr_t rec = l != NULL ? record_alloc(h, 32) : 0;
@@ -529,34 +531,56 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
             heap_pool_give(&h->large_pool, l);
         }
         *err = ERROR_NOT_ENOUGH_MEMORY;
-        return 0;
+        return NULL;
     }
     size_t reserve = align_up(n, h->gran);
-    size_t committed = align_up(n, h->page);
     void *base;
     DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
-    if (e == 0) {
-        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
-        e = commit_range(h, (uintptr_t)base, committed);
-        if (e != 0) {
-            slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
-        }
-    }
     if (e != 0) {
         record_free(h, rec);
         heap_pool_give(&h->large_pool, l);
         *err = e;
-        return 0;
+        return NULL;
     }
+    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
     l->record = rec;
     l->base = (uintptr_t)base;
     l->size = n;
-    l->committed = committed;
+    l->committed = align_up(n, h->page);
     l->reserve = reserve;
+    return l;
+}
+
+/* Gives back what large_reserve took (its pages decommitted already). */
+static void large_unreserve(struct ce6_heap *h, struct large *l)
+{
+    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    record_free(h, l->record);
+    heap_pool_give(&h->large_pool, l);
+}
+
+/* Makes a reserved and committed large item live; its address. */
+static uintptr_t large_publish(struct ce6_heap *h, struct large *l)
+{
     heap_large_push(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
-    note_live(h, n, 1);
+    heap_blockmap_set(&h->blocks, l->base, l->reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
+    note_live(h, l->size, 1);
     return l->base;
+}
+
+static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
+{
+    struct large *l = large_reserve(h, n, err);
+    if (l == NULL) {
+        return 0;
+    }
+    DWORD e = commit_range(h, l->base, l->committed);
+    if (e != 0) {
+        large_unreserve(h, l);
+        *err = e;
+        return 0;
+    }
+    return large_publish(h, l);
 }
 
 static void free_large_locked(struct ce6_heap *h, struct large *l)
@@ -565,9 +589,39 @@ static void free_large_locked(struct ce6_heap *h, struct large *l)
     heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
     note_dead(h, l->size, 1);
     heap_slot_decommit(&h->common, l->base, l->committed);
-    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
-    record_free(h, l->record);
-    heap_pool_give(&h->large_pool, l);
+    large_unreserve(h, l);
+}
+
+/* HeapReAlloc's move of large item `old` beyond its reservation to a new
+ * one of n bytes, lock held: CE allocates the new item, copies the old
+ * one's cbSize bytes into it and frees it.  Here the old pages move into
+ * the new item, the bytes of its last page past cbSize are zeroed as the
+ * fresh page of a copy would hold them, and only the tail is committed.
+ * The new address, or 0 with *err, the old item unchanged. */
+static uintptr_t move_large_locked(struct ce6_heap *h, struct large *old, size_t n, DWORD *err)
+{
+    struct large *l = large_reserve(h, n, err);
+    if (l == NULL) {
+        return 0;
+    }
+    size_t head = old->committed;
+    DEBUG_INVARIANT(head < l->committed, "a moved large item grows");
+    DWORD e = commit_range(h, l->base + head, l->committed - head);
+    if (e == 0) {
+        e = heap_slot_take_pages(&h->common, l->base, old->base, head);
+        if (e != 0) {
+            heap_slot_decommit(&h->common, l->base + head, l->committed - head);
+        }
+    }
+    if (e != 0) {
+        large_unreserve(h, l);
+        *err = e;
+        return 0;
+    }
+    memset((void *)(l->base + old->size), 0, head - old->size);
+    uintptr_t q = large_publish(h, l);
+    free_large_locked(h, old);
+    return q;
 }
 
 /* ======================================================================
@@ -977,6 +1031,14 @@ static void *ce6_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
+    }
+    if (w.loc == LOC_LARGE && h->maximum == 0 && blocks_of(n) > LARGE_BLOCKS) {
+        uintptr_t q = move_large_locked(h, w.l, n, err);
+        heap_leave(&h->common);
+        if (q == 0) {
+            *err = ERROR_NOT_ENOUGH_MEMORY;
+        }
+        return (void *)q;
     }
     /* Move: allocate (HEAP_ZERO_MEMORY zeroes it all), copy, free the old
      * item, which makes the old item's region prgnfree. */

@@ -7,6 +7,8 @@
  */
 #include "heap/granmap.h"
 
+#include <string.h>
+
 static size_t round64(size_t v)
 {
     return (v + 63) & ~(size_t)63;
@@ -24,7 +26,7 @@ static uint32_t pow2_at_least(uint32_t n)
 /* Where each array lies in the block. */
 struct layout {
     uint32_t nwords, nsum, ntop, leaves;
-    size_t off_sum, off_tree, bytes;
+    size_t off_sum, off_tree, off_dirty, bytes;
 };
 
 static struct layout layout_of(uint32_t ngran)
@@ -35,8 +37,9 @@ static struct layout layout_of(uint32_t ngran)
     l.ntop = (l.nsum + 63) / 64;
     l.leaves = pow2_at_least(l.nwords);
     l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
-    l.off_tree = l.off_sum + round64((size_t)(3 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
-    l.bytes = l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t);
+    l.off_tree = l.off_sum + round64((size_t)(2 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
+    l.off_dirty = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
+    l.bytes = l.off_dirty + round64(l.nwords); /* read 8 bytes at a time */
     return l;
 }
 
@@ -52,10 +55,10 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
     m->words = (uint64_t *)base;
     m->sum_busy = (uint64_t *)(base + l.off_sum);
     m->sum_free = m->sum_busy + l.nsum;
-    m->dirty = m->sum_free + l.nsum;
-    m->top_busy = m->dirty + l.nsum;
+    m->top_busy = m->sum_free + l.nsum;
     m->top_free = m->top_busy + l.ntop;
     m->tree = (uint32_t *)(base + l.off_tree);
+    m->dirty = (uint8_t *)(base + l.off_dirty);
     m->ngran = ngran;
     m->nwords = l.nwords;
     m->nsum = l.nsum;
@@ -206,17 +209,28 @@ static inline __attribute__((always_inline)) uint32_t longest_start(const struct
     return best;
 }
 
+/* The leaf of word w recomputed, and the nodes above it. */
+static void sync_word(struct granmap *m, uint32_t w)
+{
+    uint32_t k = m->leaves + w, v = longest_start(m, w, ~(uint64_t)0);
+    if (m->tree[k] != v) {
+        maxtree_node_set(m->tree, k, v);
+    }
+}
+
 void granmap_sync_(struct granmap *m)
 {
-    for (uint32_t i = 0; i < m->nsum; i++) {
-        for (uint64_t d = m->dirty[i]; d != 0; d &= d - 1) {
-            uint32_t w = (i << 6) + (uint32_t)__builtin_ctzll(d);
-            uint32_t k = m->leaves + w, v = longest_start(m, w, ~(uint64_t)0);
-            if (m->tree[k] != v) {
-                maxtree_node_set(m->tree, k, v);
-            }
+    /* Eight dirty bytes at a time (each 0 or 1: one bit a marked word). */
+    for (uint32_t i = 0; i < m->nwords; i += 8) {
+        uint64_t d;
+        memcpy(&d, m->dirty + i, sizeof d);
+        if (d == 0) {
+            continue;
         }
-        m->dirty[i] = 0;
+        for (; d != 0; d &= d - 1) {
+            sync_word(m, i + (uint32_t)__builtin_ctzll(d) / 8);
+        }
+        memset(m->dirty + i, 0, sizeof d);
     }
     m->dirty_any = false;
 }
@@ -335,4 +349,19 @@ void granmap_free_runs(const struct granmap *m, uint32_t lo, uint32_t hi, uintpt
         out->pages += to > from ? (to - from) / page : 0;
         g = e < hi ? granmap_next_free(m, e) : GRANMAP_NONE;
     }
+}
+
+uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
+{
+    uint32_t w = lo >> 6;
+    uint64_t at = ~(uint64_t)0 << (lo & 63);
+    for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+        uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+        if (g != GRANMAP_NONE) {
+            return g;
+        }
+    }
+    granmap_sync(m);
+    w = maxtree_node_first(m->tree, m->leaves, w, n);
+    return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
 }

@@ -19,7 +19,7 @@
  *    zero;
  *  - a max-tree (maxtree.h) over the words whose leaf w is the longest
  *    whole free run that starts in word w, synced lazily: a change marks
- *    the words whose leaf may change (dirty bits), and granmap_sync
+ *    the words whose leaf may change (a dirty byte per word), and granmap_sync
  *    recomputes them before the tree is read;
  *  - one free run known whole (run_cs, run_ce), set by the heap after a
  *    carve or a free and dropped by granmap_set when a change breaks it: the
@@ -48,7 +48,7 @@
 struct granmap {
     uint64_t *words; /* per 64 granules: free bits, then start bits */
     uint64_t *sum_busy, *sum_free, *top_busy, *top_free;
-    uint64_t *dirty; /* words whose tree leaf may be stale */
+    uint8_t *dirty; /* per word: 1 when its tree leaf may be stale */
     uint32_t *tree;  /* node array, leaves at [leaves, 2 * leaves) */
     uint32_t ngran, nwords, nsum, leaves;
     uint32_t run_cs, run_ce; /* the known run (none when equal) */
@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) bool granmap_none_free(const struct
 static inline __attribute__((always_inline)) void granmap_mark_dirty_(struct granmap *m,
                                                                       uint32_t w)
 {
-    m->dirty[w >> 6] |= (uint64_t)1 << (w & 63);
+    m->dirty[w] = 1; /* one store: words are marked on every change */
     m->dirty_any = true;
 }
 
@@ -344,6 +344,10 @@ granmap_fit_in_word_(const struct granmap *m, uint32_t w, uint64_t at, uint32_t 
  * often that near. */
 #define GRANMAP_FIT_SCAN_WORDS 2u
 
+/* granmap_first_fit past the known run: the words from lo, then the tree
+ * (out of line: the known run answers most searches). */
+uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end);
+
 /* Start of the first free run of at least n granules that starts at or
  * after lo, where granule lo - 1 is busy (or lo is 0), with its end in
  * *run_end; GRANMAP_NONE if none.  Runs are seen whole. */
@@ -356,18 +360,7 @@ granmap_first_fit(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
         *run_end = m->run_ce;
         return m->run_cs;
     }
-    uint32_t w = lo >> 6;
-    uint64_t at = ~(uint64_t)0 << (lo & 63);
-    for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords;
-         k++, w++, at = ~(uint64_t)0) {
-        uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
-        if (g != GRANMAP_NONE) {
-            return g;
-        }
-    }
-    granmap_sync(m);
-    w = maxtree_node_first(m->tree, m->leaves, w, n);
-    return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
+    return granmap_first_fit_scan(m, lo, n, run_end);
 }
 
 /* The longest free run seen from lo: the run holding lo counted from lo

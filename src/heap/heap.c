@@ -292,3 +292,20 @@ void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes)
         heap_stats_decommit(h, bytes);
     }
 }
+
+DWORD heap_slot_take_pages(struct heap *h, uintptr_t dst, uintptr_t src, size_t bytes)
+{
+    DWORD err = slot_move_committed(h->slot, (void *)dst, (void *)src, bytes);
+    if (err == 0) {
+        heap_stats_commit(h, bytes);
+        return 0;
+    }
+    if (err != ERROR_NOT_SUPPORTED) {
+        return err;
+    }
+    err = heap_slot_commit(h, dst, bytes);
+    if (err == 0) {
+        memcpy((void *)dst, (const void *)src, bytes);
+    }
+    return err;
+}

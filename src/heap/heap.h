@@ -304,6 +304,14 @@ DWORD heap_slot_commit(struct heap *h, uintptr_t addr, size_t bytes);
  * 0 bytes or when the slot refuses. */
 void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes);
 
+/* Fills the reserved pages [dst, dst + bytes) of a moving item with the
+ * committed pages at src (whole pages, in another reservation): the slot
+ * hands them over (slot_move_committed: no copy, no page fault at dst) or,
+ * where it cannot, they are committed and copied.  Counts dst committed;
+ * src is left reserved or as it was, to be decommitted by the caller.  0,
+ * or the commit's error with nothing changed. */
+DWORD heap_slot_take_pages(struct heap *h, uintptr_t dst, uintptr_t src, size_t bytes);
+
 
 /* A pool of small fixed-size records (the large-item records of ce5 and
  * ce6) carved from page-sized meta.c chunks; a free record holds the link
