@@ -40,7 +40,10 @@ maxres=$(printf '%s\n' "$reserved" | sort -n | tail -1)
 if [ "$count" -ge 8 ]; then ok "timeline has $count samples"; else bad "timeline has $count samples"; fi
 # The slot has 64 blocks; at the start nearly all of it is one free run,
 # at the end the longest is under 12 blocks (the holes are 2 to 9 blocks).
-if [ "$first" -ge 50 ] && [ "$low" -le 11 ] && [ "$low" -ge 1 ]; then
+# On a loaded machine the first tick may come a round or two late (a first
+# sample of 48 blocks has been seen), so the first figure is only asked to
+# be far above the last.
+if [ "$first" -ge 40 ] && [ "$low" -le 11 ] && [ "$low" -ge 1 ]; then
     ok "largest free run falls from $first to $low blocks"
 else
     bad "largest free run falls ($first to $low blocks)"
