@@ -25,6 +25,10 @@
  * header would not be a log.  Returns 0, or -1 when nothing was written.
  * `cebox run`'s samples and `cebox map`'s maps go in so. */
 int shell_append_record(const char *dir, int32_t pid, const unsigned char *rec, size_t len);
+/* The same, unless the file would then be larger than limit bytes
+ * (--log-limit).  Returns 0 when written, 1 when the limit kept it out,
+ * -1 when nothing was written otherwise. */
+int shell_append_record_within(const char *dir, int32_t pid, const unsigned char *rec, size_t len, uint64_t limit);
 
 int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status);
 
