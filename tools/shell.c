@@ -83,7 +83,8 @@ struct member_watch {
     struct log_sample pending;
     uint64_t wait;
     uint32_t map_seq;  /* the sequence count of its map at the last copy (MAP_NONE: none yet) */
-    uint64_t map_hash; /* the cells last written to its log (0: none) */
+    char *last_map;    /* the cells last written to its log (RAM_MAP_BLOCKS bytes once needed) */
+    size_t last_map_blocks; /* 0: none written */
     char *pending_map; /* its map at the pending peak (RAM_MAP_BLOCKS bytes once needed; NULL: none) */
     size_t pending_map_blocks; /* 0: no copy */
     uint32_t pending_map_seq;
@@ -365,6 +366,16 @@ int shell_append_record_within(const char *dir, int32_t pid, const unsigned char
     return rc;
 }
 
+int shell_append_map(const char *dir, int32_t pid, unsigned type, unsigned cause, const char *cells, size_t n,
+                     uint64_t when, uint64_t limit)
+{
+    static unsigned char rec[LOG_HEAD_SIZE + 64 + 5 * (size_t)RAM_MAP_BLOCKS];
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, (uint16_t)type);
+    log_put_map(&e, 0, cells, n, 0, (enum log_map_cause)cause, when);
+    return shell_append_record_within(dir, pid, rec, log_enc_finish(&e), limit);
+}
+
 /* Appends one sample to the member's log. */
 static void append_sample(struct shell *sh, int32_t pid, const struct log_sample *smp)
 {
@@ -422,39 +433,30 @@ static void append_watched(struct shell *sh, int32_t pid, const struct log_sampl
     append_sample(sh, pid, smp);
 }
 
-/* FNV-1a over the cells (never 0, the hash of none written). */
-static uint64_t cells_hash(const char *cells, size_t n)
-{
-    uint64_t h = 14695981039346656037u;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)cells[i]) * 1099511628211u;
-    }
-    return h != 0 ? h : 1;
-}
-
 /* Writes a member's map (n cells copied under sequence count seq) into
  * its log as record 13 at time `when`, unless its cells are the last
- * written (a batch may leave them as they were) or --log-limit keeps it
- * out: then, as once written, the count is taken as seen, so only a
- * change of the map tries again (a log not begun yet: the next tick). */
+ * written (a batch may leave them as they were: compared whole, a memcmp)
+ * or --log-limit keeps it out: then, as once written, the count is taken
+ * as seen, so only a change of the map tries again (a log not begun yet:
+ * the next tick).  Without memory for the copy, every change is written. */
 static void write_map(struct shell *sh, struct member_watch *w, const char *cells, size_t n, uint32_t seq,
                       uint64_t when)
 {
-    static unsigned char rec[LOG_HEAD_SIZE + 64 + 5 * (size_t)RAM_MAP_BLOCKS];
-    uint64_t hash = cells_hash(cells, n);
-    if (hash == w->map_hash) {
+    if (n == w->last_map_blocks && memcmp(cells, w->last_map, n) == 0) {
         w->map_seq = seq;
         return;
     }
-    struct log_enc e;
-    log_enc_begin(&e, rec, sizeof rec, LOG_REC_TIMELINE_MAP);
-    log_put_map(&e, 0, cells, n, 0, LOG_MAP_SAMPLE, when);
-    int rc = shell_append_record_within(sh->s->out_dir, w->pid, rec, log_enc_finish(&e), sh->s->log_limit);
+    int rc = shell_append_map(sh->s->out_dir, w->pid, LOG_REC_TIMELINE_MAP, LOG_MAP_SAMPLE, cells, n, when,
+                              sh->s->log_limit);
     if (rc >= 0) {
         w->map_seq = seq;
     }
-    if (rc == 0) {
-        w->map_hash = hash;
+    if (rc == 0 && w->last_map == NULL) {
+        w->last_map = malloc(RAM_MAP_BLOCKS);
+    }
+    if (rc == 0 && w->last_map != NULL) {
+        memcpy(w->last_map, cells, n);
+        w->last_map_blocks = n;
     }
 }
 
@@ -760,6 +762,7 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
     }
     for (size_t i = 0; i < sh.npeaks; i++) {
         free(sh.peaks[i].pending_map);
+        free(sh.peaks[i].last_map);
     }
     if (sh.log_fd >= 0) {
         close(sh.log_fd);
