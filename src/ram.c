@@ -1174,15 +1174,17 @@ size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, s
 }
 
 /* A consistent copy of row i's map, or 0 after too many tries (the member
- * writes it under its slot's lock: a batch is a few stores). */
-static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t len)
+ * writes it under its slot's lock: a batch is a few stores).  With seq,
+ * nothing is copied (0) while the count is still *seq, and *seq takes the
+ * count of the copy made. */
+static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t len, uint32_t *seq)
 {
     const struct ram_member *m = &sh->members[i];
     const unsigned char *cells = row_map(sh, i);
     for (int attempt = 0; attempt < 100000; attempt++) {
         uint32_t s1 = __atomic_load_n(&m->map.seq, __ATOMIC_ACQUIRE);
         uint32_t blocks = __atomic_load_n(&m->map.blocks, __ATOMIC_RELAXED);
-        if (blocks == 0 || blocks > RAM_MAP_BLOCKS) {
+        if (blocks == 0 || blocks > RAM_MAP_BLOCKS || (seq != NULL && s1 == *seq)) {
             return 0;
         }
         size_t n = blocks < len ? blocks : len;
@@ -1191,7 +1193,23 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if ((s1 & 1) == 0 && __atomic_load_n(&m->map.seq, __ATOMIC_RELAXED) == s1) {
+            if (seq != NULL) {
+                *seq = s1;
+            }
             return n;
+        }
+    }
+    return 0;
+}
+
+/* Member pid's map, copied as copy_row_map does. */
+static size_t copy_member_map(const struct ram_shared *sh, int32_t pid, char *buf, size_t len, uint32_t *seq)
+{
+    for (int i = 0; i < RAM_MAX_MEMBERS && pid != 0; i++) {
+        if (__atomic_load_n(&sh->members[i].pid, __ATOMIC_RELAXED) == pid) {
+            size_t n = copy_row_map(sh, i, buf, len, seq);
+            /* The row may have changed hands while it was copied. */
+            return __atomic_load_n(&sh->members[i].pid, __ATOMIC_RELAXED) == pid ? n : 0;
         }
     }
     return 0;
@@ -1199,14 +1217,12 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
 
 size_t ram_view_map(const struct ram_view *v, int32_t pid, char *buf, size_t len)
 {
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (__atomic_load_n(&v->sh->members[i].pid, __ATOMIC_RELAXED) == pid && pid != 0) {
-            size_t n = copy_row_map(v->sh, i, buf, len);
-            /* The row may have changed hands while it was copied. */
-            return __atomic_load_n(&v->sh->members[i].pid, __ATOMIC_RELAXED) == pid ? n : 0;
-        }
-    }
-    return 0;
+    return copy_member_map(v->sh, pid, buf, len, NULL);
+}
+
+size_t ram_member_map(struct ram *r, int32_t pid, uint32_t *seq, char *buf, size_t len)
+{
+    return copy_member_map(r->sh, pid, buf, len, seq);
 }
 
 bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_sites *out)

@@ -395,6 +395,12 @@ void ram_own_timeline(const struct ram *r, struct ram_timeline *out);
  * returns how many were copied (at most max). */
 size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t max);
 
+/* cebox run's tick: member pid's map, copied (at most len bytes) as
+ * ram_view_map does, only when its sequence count is no longer *seq (the
+ * count of the last copy, which *seq then takes).  Returns the blocks
+ * copied, 0 when unchanged, or none published, or no consistent copy. */
+size_t ram_member_map(struct ram *r, int32_t pid, uint32_t *seq, char *buf, size_t len);
+
 /* True when process pid no longer exists or is a zombie. */
 bool ram_process_gone(int32_t pid);
 

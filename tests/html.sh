@@ -14,6 +14,10 @@
 #    point per sample, state bands, failure and crash markers, the samples'
 #    table), the crash view with both stacks, the summary's newer rows, and
 #    screenshots that show the bands and the crash view;
+#  - the slot on the timeline (fragment, its slot more fragmented round
+#    by round): the sampled maps drawn and linked from every sample as the
+#    JSON says, and a real click (DevTools pipe) on an early and a late
+#    sample shows that moment's map, with a screenshot of it;
 #  - the leak views (--leaks: siteviews grow, peak, pin and pinfree; leaky
 #    struct): the leak totals and sites, the growing, peak and pinning sites
 #    (at exit and at the slot's least free run, side by side) and the
@@ -81,11 +85,12 @@ report() {
 # ---- one process: 4 failures at 2 sites, a 16-block slot
 "$CEBOX" run --quiet --slot-size 1M --out "$TMP/one" "$P/oom_chain" malloc > /dev/null 2>&1
 report one "$TMP/one"
-# 6 maps: the 4 failures', the peak's and the exit's; each reservation's
-# first block has its bar.
-if grep -q '<span class="fn">chain_level3</span>' "$TMP/one.dom" && [ "$(grep -c '<rect class="block"' "$TMP/one.dom")" -eq 96 ] &&
-    [ "$(grep -c '<rect class="start"' "$TMP/one.dom")" -ge 6 ] && grep -q '<figure class="map" data-cause="peak">' "$TMP/one.dom" &&
-    grep -q '<figure class="map" data-cause="exit">' "$TMP/one.dom" &&
+# 6 maps: the 4 failures', the peak's and the exit's (besides those
+# sampled on the timeline); each reservation's first block has its bar.
+sed '/<section class="maps tlmaps"/,/<\/section>/d' "$TMP/one.dom" > "$TMP/one.moments"
+if grep -q '<span class="fn">chain_level3</span>' "$TMP/one.dom" && [ "$(grep -c '<rect class="block"' "$TMP/one.moments")" -eq 96 ] &&
+    [ "$(grep -c '<rect class="start"' "$TMP/one.moments")" -ge 6 ] && grep -q '<figure class="map" id="p1-m[0-9]*" data-cause="peak">' "$TMP/one.dom" &&
+    grep -q '<figure class="map" id="p1-m[0-9]*" data-cause="exit">' "$TMP/one.dom" &&
     [ "$(grep -c '<g class="bar">' "$TMP/one.dom")" -eq 2 ] && ! grep -q 'id="contents"' "$TMP/one.dom"; then
     ok "one: chain_level3 named, 6 maps of 16 cells (peak and exit too) with reservation bars, 2 bars, no contents"
 else
@@ -173,6 +178,27 @@ if [ "$links" = "links: 5 from failure sites to views, 6 back" ] &&
 else
     bad "links: slow_leak's failure site and its views (${links:-no links line})"; printf '%s\n' "$site" | grep also | show /dev/stdin
 fi
+# ---- the slot on the timeline: fragment maps one block more each round,
+# 60 ms apart, so cebox run's ticks copy a changed map each time; the
+# page's sampled maps are checked against the JSON (content), then a real
+# click on an early and a late sample's row and point shows the map of
+# that moment (its cells as the JSON's, the two different)
+"$CEBOX" run --quiet --sample-interval 50 --out "$TMP/frag" "$P/fragment" 8 20 60 > /dev/null 2>&1
+report fragment "$TMP/frag"
+drawn=$(grep -c '<figure class="map tlmap"' "$TMP/fragment.dom")
+if [ "$drawn" -ge 3 ] && grep -q '<a class="sample-map" href="#p1-t' "$TMP/fragment.dom" &&
+    grep -q '<a class="point-map" href="#p1-t' "$TMP/fragment.dom"; then
+    ok "fragment: $drawn sampled maps drawn, the samples' rows and the charts' points link to them"
+else
+    bad "fragment: sampled maps drawn ($drawn) and linked"
+fi
+if python3 "$CHECK" target "$TMP/fragment.html" "$TMP/fragment.json" "$TMP/fragment.png" > "$TMP/check" 2>&1 &&
+    python3 "$CHECK" png "$TMP/fragment.png" 2e9a3e e8ebef >> "$TMP/check" 2>&1; then
+    ok "fragment: clicking a sample shows the slot then, as in the JSON ($(tr '\n' ';' < "$TMP/check"))"
+else
+    bad "fragment: clicking a sample shows the slot then"; show "$TMP/check"
+fi
+[ -n "${HTML_KEEP:-}" ] && cp "$TMP/fragment.html" "$TMP/fragment.png" "$HTML_KEEP"/
 
 # ---- the leak views (--leaks): siteviews grow, peak and pin in one run,
 # the slot empty at the start (as tests/siteviews.sh runs them), then

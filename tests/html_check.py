@@ -19,17 +19,36 @@
                         the pinning sites, each site's figures and stack,
                         and the slot's occupants; prints how many rows of
                         each it checked
+                        and the maps sampled on its timeline: each drawn
+                        map cell by cell as the JSON's "sampled_maps", and
+                        each chart point and samples' row linking to the
+                        map the JSON's "map" names (or, for a sample after
+                        a failure's or the exit's map, to that one)
+  target PAGE JSON SHOT headless Chromium driven over its DevTools pipe:
+                        a real click on the chart point and on the
+                        samples' row of an early and of a late sample makes
+                        that sample's map the page's :target, shown (the
+                        other sampled maps hidden) with the cells of the
+                        JSON's map for that moment, which differ between
+                        the two; SHOT: a screenshot of the late one
   hostile PAGE TEXT     TEXT (markup from the log) appears as text only: no
                         element the page does not write, no on* attribute
   png SHOT COLOUR...    the screenshot is not blank: many colours, and each
                         COLOUR (rrggbb: the map's and the chart's) drawn
 Exits 1 with the reason on the first failed check.
 """
+import base64
+import fcntl
 import html.parser
 import json
+import os
 import re
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
+import time
 import zlib
 
 # Every element html.c writes: any other one came from a log.
@@ -275,6 +294,57 @@ def timeline_charts(p, s):
         items = r["children"][7]["text"]
         if items != ("-" if x["heap_free_items"] is None else str(x["heap_free_items"])):
             fail("pid %d: free items %s in the table, %s in the JSON" % (p["pid"], items, x["heap_free_items"]))
+    map_targets(p, s, rows)
+
+
+def runs_cells(runs):
+    """The cells of a JSON sampled map's run-length encoding ("-1H1h7.503")."""
+    return "".join(c * int(n) for c, n in re.findall(r"(\D)(\d+)", runs))
+
+
+def map_targets(p, s, rows):
+    """The sampled maps of p's timeline: the drawn figures against the
+    JSON, and each sample's links (its row's, its points') to its map."""
+    maps, samples = p.get("sampled_maps", []), p.get("timeline", [])
+    sec = find(s, "section", "tlmaps")
+    figs = {f["attrs"]["id"]: f for f in find(s, "figure", "tlmap")}
+    if not maps:
+        if sec or figs:
+            fail("pid %d: sampled maps drawn without any in the JSON" % p["pid"])
+        return
+    if len(sec) != 1 or sec[0]["attrs"].get("data-sampled") != str(len(maps)) or not figs or \
+            len(figs) > 16 or len(figs) != int(sec[0]["attrs"].get("data-drawn", -1)):
+        fail("pid %d: %d sampled maps drawn of the JSON's %d" % (p["pid"], len(figs), len(maps)))
+    index = s["attrs"]["id"]
+    for fid, f in figs.items():
+        m = re.fullmatch(r"%s-t(\d+)" % index, fid)
+        want = runs_cells(maps[int(m.group(1)) - 1]["runs"]) if m and int(m.group(1)) <= len(maps) else None
+        got = "".join(c["attrs"].get("data-kind") for c in find(f, "rect", "block"))
+        if got != want:
+            fail("pid %d: sampled map %s has cells '%s', the JSON '%s'" % (p["pid"], fid, got[:80], (want or "")[:80]))
+    exact = 0
+    for i, (r, x) in enumerate(zip(rows, samples)):
+        a = find(r["children"][-1], "a", "sample-map")
+        if x["map"] is None:
+            continue  # before the first sampled map: a failure's may still be shown
+        href = a[0]["attrs"]["href"] if a else None
+        own = "#%s-t%d" % (index, x["map"] + 1)
+        if href is None or (href != own and own[1:] in figs):
+            # A failure's, the exit's or an on-demand map taken after the
+            # sampled map in force and not after the sample is the later one.
+            since = maps[x["map"]]["t"]
+            later = any(since <= m["t"] <= x["t"] for m in p.get("maps", []))
+            if (x["sample"] not in ("failure", "exit") and not later) or href is None or \
+                    not re.fullmatch(r"#%s-[fm]\d+" % index, href):
+                fail("pid %d: sample %d (%.3f s, map %d) links to %s" % (p["pid"], i, x["t"], x["map"], href))
+        exact += href == own
+    if exact == 0:
+        fail("pid %d: no sample links to its own sampled map" % p["pid"])
+    links = [a["attrs"]["href"] for r in rows for a in find(r["children"][-1], "a", "sample-map")]
+    for fig in find(s, "figure", "timeline-chart"):
+        if [a["attrs"]["href"] for a in find(fig, "a", "point-map")] != links:
+            fail("pid %d: chart %s: its points link elsewhere than the samples' rows" %
+                 (p["pid"], fig["attrs"]["data-measure"]))
 
 
 def crash_view(p, s):
@@ -396,6 +466,152 @@ def leak_views(p, s):
     return n
 
 
+class Browser:
+    """Headless Chromium driven over its DevTools pipe (--remote-debugging-
+    pipe: it reads commands on descriptor 3 and answers on 4, each message
+    a JSON text ended by a NUL byte), with one page open."""
+
+    def __init__(self):
+        ours_r, theirs_w = os.pipe()
+        theirs_r, ours_w = os.pipe()
+        # the child's ends moved above 4 first, so that dup2 onto 3 and 4
+        # cannot close one of them
+        theirs_r, theirs_w = [self.high(fd) for fd in (theirs_r, theirs_w)]
+        self.profile = tempfile.mkdtemp()
+        chromium = os.environ.get("CHROMIUM", "chromium")
+
+        def descriptors():
+            os.dup2(theirs_r, 3)
+            os.dup2(theirs_w, 4)
+        self.proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                      "--disable-background-networking", "--disable-component-update",
+                                      "--disable-sync", "--remote-debugging-pipe", "--user-data-dir=" + self.profile,
+                                      "--window-size=1200,900", "about:blank"],
+                                     preexec_fn=descriptors, close_fds=False, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(theirs_r)
+        os.close(theirs_w)
+        self.out, self.inp, self.buf, self.n = os.fdopen(ours_w, "wb", buffering=0), os.fdopen(ours_r, "rb"), b"", 0
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+    @staticmethod
+    def high(fd):
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+        os.close(fd)
+        return moved
+
+    def call(self, method, **params):
+        self.n += 1
+        msg = {"id": self.n, "method": method, "params": params}
+        if getattr(self, "session", None):
+            msg["sessionId"] = self.session
+        self.out.write(json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buf:
+                chunk = self.inp.read1(1 << 16)
+                if not chunk:
+                    fail("the browser closed its DevTools pipe")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\0", 1)
+            m = json.loads(line)
+            if m.get("id") == self.n:
+                if "error" in m:
+                    fail("DevTools %s: %s" % (method, m["error"]))
+                return m["result"]
+
+    def js(self, expr):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        if "exceptionDetails" in r:
+            fail("in the page: %s: %s" % (expr[:60], r["exceptionDetails"].get("text")))
+        return r["result"].get("value")
+
+    def click(self, selector):
+        """A real click (mouse events at the centre of the element's first
+        box, as a user's)."""
+        box = self.js("(() => { const e = document.querySelector(%s); e.scrollIntoView({block: 'center'}); "
+                      "const r = e.getClientRects()[0]; return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+                      % json.dumps(selector))
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+        for _ in range(50):  # the fragment's navigation is asynchronous
+            if self.js("location.hash") == self.js("document.querySelector(%s).getAttribute('href')"
+                                                   % json.dumps(selector)):
+                return
+            time.sleep(0.1)
+        fail("clicking %s did not follow its link" % selector)
+
+    def close(self):
+        try:
+            self.session = None
+            self.call("Browser.close")
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# In the page: the figure that is the :target, whether it and the other
+# sampled maps are displayed, and its cells by kind.
+SHOWN = """(() => {
+  const t = document.querySelector(':target');
+  const shown = [...document.querySelectorAll('figure.tlmap')].filter(f => getComputedStyle(f).display != 'none');
+  const cells = t ? [...t.querySelectorAll('rect.block')].map(r => r.getAttribute('data-kind')).join('') : '';
+  return {id: t ? t.id : null, shown: shown.map(f => f.id), cells: cells};
+})()"""
+
+
+def target(page, report, shot):
+    p = json.load(open(report))["processes"][0]
+    samples, maps = p["timeline"], p["sampled_maps"]
+    ticks = [i for i, x in enumerate(samples) if x["sample"] == "tick" and x["map"] is not None]
+    if len(maps) < 3 or len(ticks) < 2:
+        fail("%d sampled maps, %d tick samples with one: not a timeline of a changing slot" % (len(maps), len(ticks)))
+    early, late = ticks[0], ticks[-1]
+    b = Browser()
+    try:
+        b.call("Page.enable")
+        b.call("Page.navigate", url="file://" + os.path.abspath(page))
+        for _ in range(100):
+            if b.js("document.readyState") == "complete":
+                break
+            time.sleep(0.1)
+        if b.js("[...document.querySelectorAll('figure.tlmap')].filter(f => getComputedStyle(f).display != 'none')"
+                ".length") != 0:
+            fail("a sampled map is shown before any is chosen")
+        b.js("document.querySelector('details.samples').open = true")
+        seen = []
+        for i in (early, late):
+            want = runs_cells(maps[samples[i]["map"]]["runs"])
+            # the sample's row, then its point in the first chart
+            b.js("document.querySelectorAll('table.samples tbody tr')[%d].querySelector('a.sample-map')"
+                 ".setAttribute('data-probe', 'row')" % i)
+            if not b.js("(() => { const a = document.querySelectorAll('figure.timeline-chart circle.point')[%d]"
+                        ".closest('a'); if (a) a.setAttribute('data-probe', 'point'); return !!a; })()" % i):
+                fail("the point of sample %d links to no map" % i)
+            for how in ("row", "point"):
+                b.js("location.hash = 'none'")  # no map shown: the click must show it
+                b.click("[data-probe=%s]" % how)
+                got = b.js(SHOWN)
+                if got["id"] is None or got["shown"] != [got["id"]]:
+                    fail("after clicking the %s of sample %d: target %s, shown %s" % (how, i, got["id"], got["shown"]))
+                if got["cells"] != want:
+                    fail("the %s of sample %d (%.3f s) shows '%s', the JSON's map then is '%s'" %
+                         (how, i, samples[i]["t"], got["cells"][:80], want[:80]))
+                b.js("document.querySelector('[data-probe=%s]').removeAttribute('data-probe')" % how)
+            seen.append(want)
+        if seen[0] == seen[1]:
+            fail("the early and the late sample show the same map")
+        data = b.call("Page.captureScreenshot", format="png")["data"]
+        open(shot, "wb").write(base64.b64decode(data))
+    finally:
+        b.close()
+    count = lambda cells, k: sum(c.upper() == k for c in cells)
+    print("sample %d at %.3f s: %d C and %d free cells; sample %d at %.3f s: %d C and %d free cells" %
+          (early, samples[early]["t"], count(seen[0], "C"), count(seen[0], "."),
+           late, samples[late]["t"], count(seen[1], "C"), count(seen[1], ".")))
+
+
 def hostile(page, text):
     t = parse(page, strict=True)
     if t.errors:
@@ -460,4 +676,4 @@ def png(shot, *colours):
 
 
 if __name__ == "__main__":
-    {"valid": valid, "content": content, "hostile": hostile, "png": png}[sys.argv[1]](*sys.argv[2:])
+    {"valid": valid, "content": content, "target": target, "hostile": hostile, "png": png}[sys.argv[1]](*sys.argv[2:])

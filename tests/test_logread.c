@@ -3,7 +3,7 @@
  * writer's encoder: every field read back; every truncation and every
  * single-byte corruption stops reading at the damaged record's offset,
  * with every record before it intact; two processes in one file; foreign
- * files; newer record types skipped.
+ * files; newer record types skipped; the maps sampled on the timeline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 
 #include "record/logformat.h"
 #include "report/logread.h"
+#include "report/timeline.h"
 
 #define MAX_RECORDS 32
 
@@ -124,6 +125,16 @@ static void map(struct built *b, uint32_t seq)
     log_put_u32(&e, 3);
     log_put_u8(&e, '.');
     log_put_u32(&e, 12);
+    add(b, &e);
+}
+
+/* A map cebox run sampled on the timeline (record 13) at `at` ns after
+ * the header's start. */
+static void timeline_map(struct built *b, const char *cells, uint64_t at)
+{
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_TIMELINE_MAP);
+    log_put_map(&e, 0, cells, strlen(cells), 0, LOG_MAP_SAMPLE, 5000 + at);
     add(b, &e);
 }
 
@@ -318,6 +329,63 @@ static void reads_the_committed_kinds(void **state)
      * it, so the rest is 0, never a wrapped count */
     assert_non_null(strstr(text, "\ncebox:   slot committed at its peak: heap 124.0 KB, "
                                  "mappings and VirtualAlloc 0 bytes\n"));
+    logread_free(&log);
+}
+
+/* The maps cebox run samples (record 13): kept apart from the others, in
+ * time order although appended late, each with its cells and time, and
+ * the one in force at a moment found by time; one whose runs pass the
+ * slot's blocks stops the reading, every record before it kept. */
+static void reads_timeline_maps(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    timeline_map(&b, "-Hhh.C..........", 1000000000ull);
+    timeline_map(&b, "-Hhh.C.C.C.C....", 3000000000ull);
+    timeline_map(&b, "-Hhh.C.C........", 2000000000ull); /* a tick written after a later one */
+    struct lr_log log;
+    logread_buffer("tlmaps.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->nmaps, 0);
+    assert_int_equal(p->ntlmaps, 3);
+    static const char *const in_order[] = {"-Hhh.C..........", "-Hhh.C.C........", "-Hhh.C.C.C.C...."};
+    for (unsigned i = 0; i < 3; i++) {
+        assert_string_equal(p->tlmaps[i].cells, in_order[i]);
+        assert_int_equal(p->tlmaps[i].time_ns, (i + 1) * 1000000000ull);
+        assert_int_equal(p->tlmaps[i].cause, LOG_MAP_SAMPLE);
+        assert_true(p->tlmaps[i].marked);
+    }
+    assert_string_equal(log_map_cause_key(LOG_MAP_SAMPLE), "sample");
+    /* the map in force: the latest at or before the moment */
+    assert_int_equal(timeline_map_at(p, 999999999ull), TIMELINE_NO_MAP);
+    assert_int_equal(timeline_map_at(p, 1000000000ull), 0);
+    assert_int_equal(timeline_map_at(p, 2500000000ull), 1);
+    assert_int_equal(timeline_map_at(p, 3000000000ull), 2);
+    assert_int_equal(timeline_map_at(p, 9000000000ull), 2);
+    logread_free(&log);
+
+    /* 17 blocks in a map of 16: damaged there */
+    size_t before = b.len;
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_TIMELINE_MAP);
+    log_put_u32(&e, 0);
+    log_put_u32(&e, 16);
+    log_put_u64(&e, 0);
+    log_put_u32(&e, 2);
+    log_put_u8(&e, '-');
+    log_put_u32(&e, 1);
+    log_put_u8(&e, '.');
+    log_put_u32(&e, 16);
+    add(&b, &e);
+    timeline_map(&b, "-Hhh............", 4000000000ull);
+    logread_buffer("tlmaps.log", b.data, b.len, &log);
+    assert_true(log.damaged);
+    assert_int_equal(log.damage_offset, before);
+    assert_non_null(strstr(log.damage, "more blocks than the slot"));
+    assert_int_equal(log.procs[0].ntlmaps, 3);
     logread_free(&log);
 }
 
@@ -780,6 +848,7 @@ int main(void)
         cmocka_unit_test(reads_site_views),
         cmocka_unit_test(short_site_record),
         cmocka_unit_test(reads_marked_maps),
+        cmocka_unit_test(reads_timeline_maps),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),

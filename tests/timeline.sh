@@ -6,7 +6,10 @@
 #  - tests/programs/fragment fragments a 64-block slot on purpose: its
 #    largest free run falls round after round while its free space stays
 #    high, then a 20-block request fails for fragmentation;
-#  - --sample-interval 0: the failure's and the exit's samples only.
+#  - --sample-interval 0: the failure's and the exit's samples only;
+#  - the slot maps cebox run samples when they change (record 13): one a
+#    round for fragment, one (or a few at its start) for a steady program,
+#    none past --log-limit.
 set -u
 B="${top_builddir:-.}"
 CEBOX="$B/cebox"
@@ -216,6 +219,71 @@ then
     ok "JSON summary: committed at the peak by kind, cebox's own memory"
 else
     bad "JSON summary: committed at the peak by kind, cebox's own memory"
+fi
+
+# The slot maps sampled on the timeline (record 13): the fragment run above
+# has about one per round (4 at least, on a loaded machine), never fewer
+# mappings than the last until the failure; every sample's "map" is the latest sampled map at or
+# before it, and the text report counts them.  A program that leaves its
+# slot alone (sleep) gets one map for all its samples (or two or three,
+# when a tick came during its start).  Past --log-limit
+# cebox run writes none: a log filled to 64K by failures gets no map after
+# it, while the same run without the limit gets one a round.
+if python3 - "$TMP/json" <<'PY'
+import json, re, sys
+p = json.load(open(sys.argv[1]))["processes"][0]
+maps, samples = p["sampled_maps"], p["timeline"]
+cells = lambda m: "".join(c * int(n) for c, n in re.findall(r"(\D)(\d+)", m["runs"]))
+failed = [s["t"] for s in samples if s["sample"] == "failure"][:1] or [0]
+rising = [cells(m).count("C") for m in maps if m["t"] <= failed[0]]  # then the small ones go
+ok = len(maps) >= 4 and all(m["cause"] == "sample" and m["blocks"] == 64 and len(cells(m)) == 64 for m in maps) and \
+    len(rising) >= 3 and all(b >= a for a, b in zip(rising, rising[1:])) and rising[-1] - rising[0] >= 2
+for s in samples:
+    before = [i for i, m in enumerate(maps) if m["t"] <= s["t"]]
+    ok = ok and s["map"] == (before[-1] if before else None)
+sys.exit(0 if ok else 1)
+PY
+then ok "sampled maps: $(grep -c '"cause": "sample"' "$TMP/json") maps, more mappings round by round, every sample's map the latest before it"
+else bad "sampled maps: $(grep -c '"cause": "sample"' "$TMP/json") maps, rising mappings, each sample's map"; fi
+if grep -q "^slot maps sampled on the timeline: [0-9]" "$TMP/text"; then ok "the text report counts the sampled maps"
+else bad "the text report counts the sampled maps"; fi
+DS="$TMP/steady"
+mkdir "$DS"
+"$CEBOX" run --quiet --sample-interval 20 --out "$DS" -- sleep 0.5 >/dev/null 2>&1
+"$CEBOX" report --format json "$DS" >"$TMP/steady.json" 2>&1
+nmaps=$(grep -c '"cause": "sample"' "$TMP/steady.json")
+nticks=$(grep -c '"sample": "tick"' "$TMP/steady.json")
+# (a tick during its start may catch the map before the start is done)
+if [ "$nmaps" -ge 1 ] && [ "$nmaps" -le 3 ] && [ "$nticks" -ge 10 ]; then ok "a steady program: $nmaps sampled maps for $nticks ticks"
+else bad "a steady program: $nmaps sampled maps for $nticks ticks"; fi
+# record 13's end offsets in a log, one per line
+map_ends() {
+    python3 - "$1" <<'PY'
+import struct, sys
+d, off = open(sys.argv[1], "rb").read(), 0
+while off + 16 <= len(d):
+    magic, kind, _, length, _ = struct.unpack("<IHHII", d[off:off + 16])
+    if magic != 0x474C4243:
+        break
+    off += 16 + length
+    if kind == 13:
+        print(off)
+PY
+}
+for lim in 64K 64M; do
+    mkdir "$TMP/lim$lim"
+    "$CEBOX" run --quiet --slot-size 4M --log-limit $lim --sample-interval 20 --out "$TMP/lim$lim" -- \
+        "$P/fragment" 8 20 40 400 >/dev/null 2>&1
+done
+over=$(for f in "$TMP"/lim64K/cebox-*.log; do map_ends "$f"; done | awk '$1 > 65536' | wc -l)
+limited=$(for f in "$TMP"/lim64K/cebox-*.log; do map_ends "$f"; done | wc -l)
+unlimited=$(for f in "$TMP"/lim64M/cebox-*.log; do map_ends "$f"; done | wc -l)
+# (cebox run checks the file's size before its write: one map may end past
+# the limit when the target appended its own records in between)
+if [ "$over" -le 1 ] && [ "$limited" -le 2 ] && [ "$unlimited" -ge 4 ]; then
+    ok "--log-limit 64K: $limited sampled maps, $over ending past the limit ($unlimited without it)"
+else
+    bad "--log-limit 64K: $limited sampled maps, $over past the limit ($unlimited without it)"
 fi
 
 # One time origin: the session log (cebox.session) and the report both

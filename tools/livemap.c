@@ -74,13 +74,10 @@ static void record_map(int32_t pid, const char *cells, size_t n)
     } else {
         snprintf(dir, sizeof dir, "/proc/%d/cwd/%s", (int)pid, out);
     }
-    static unsigned char rec[LOG_HEAD_SIZE + 64 + 5 * (size_t)RAM_MAP_BLOCKS];
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    struct log_enc e;
-    log_enc_begin(&e, rec, sizeof rec, LOG_REC_MAP);
-    log_put_map(&e, 0, cells, n, 0, LOG_MAP_ON_DEMAND, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
-    (void)shell_append_record(dir, pid, rec, log_enc_finish(&e));
+    (void)shell_append_map(dir, pid, LOG_REC_MAP, LOG_MAP_ON_DEMAND, cells, n,
+                           (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, UINT64_MAX);
 }
 
 static void print_map(const struct ram_view *v, const struct ram_view_member *m)

@@ -30,7 +30,10 @@
  *    published figures (ram.h) with the device's free RAM and state, one
  *    sample record appended to the member's own DIR/cebox-PID.log once
  *    the process has begun it (O_APPEND, one write: the process's own
- *    records are never split); nothing is read from the process itself;
+ *    records are never split), and before it the member's published slot
+ *    map when it changed since the last one written (record 13, not past
+ *    --log-limit; a peak sample's map is copied at the tick of the peak);
+ *    nothing is read from the process itself;
  *  - close-apps (Pocket PC): while free RAM stays under the limited level
  *    after the notices, the least recently active process other than the
  *    most recent one gets SIGTERM, and SIGKILL 8 s later if it is still
@@ -79,7 +82,16 @@ struct member_watch {
     uint64_t written;
     struct log_sample pending;
     uint64_t wait;
+    uint32_t map_seq;  /* the sequence count of its map at the last copy (MAP_NONE: none yet) */
+    char *last_map;    /* the cells last written to its log (RAM_MAP_BLOCKS bytes once needed) */
+    size_t last_map_blocks; /* 0: none written */
+    char *pending_map; /* its map at the pending peak (RAM_MAP_BLOCKS bytes once needed; NULL: none) */
+    size_t pending_map_blocks; /* 0: no copy */
+    uint32_t pending_map_seq;
 };
+
+/* A map's sequence count is even when whole: this one is never seen. */
+#define MAP_NONE UINT32_MAX
 
 /* The free figures' pass may visit this many runs or items per tick of
  * the member's: a longer one is asked for less often (a CE 3 heap of
@@ -332,6 +344,11 @@ static void check_closing(struct shell *sh, uint64_t now)
 
 int shell_append_record(const char *dir, int32_t pid, const unsigned char *rec, size_t len)
 {
+    return shell_append_record_within(dir, pid, rec, len, UINT64_MAX) == 0 ? 0 : -1;
+}
+
+int shell_append_record_within(const char *dir, int32_t pid, const unsigned char *rec, size_t len, uint64_t limit)
+{
     char path[PATH_MAX];
     if (len == 0 || snprintf(path, sizeof path, "%s/cebox-%d.log", dir, (int)pid) >= (int)sizeof path) {
         return -1;
@@ -343,10 +360,20 @@ int shell_append_record(const char *dir, int32_t pid, const unsigned char *rec, 
     struct stat st;
     int rc = -1;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        rc = write(fd, rec, len) == (ssize_t)len ? 0 : -1;
+        rc = (uint64_t)st.st_size + len > limit ? 1 : write(fd, rec, len) == (ssize_t)len ? 0 : -1;
     }
     close(fd);
     return rc;
+}
+
+int shell_append_map(const char *dir, int32_t pid, unsigned type, unsigned cause, const char *cells, size_t n,
+                     uint64_t when, uint64_t limit)
+{
+    static unsigned char rec[LOG_HEAD_SIZE + 64 + 5 * (size_t)RAM_MAP_BLOCKS];
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, (uint16_t)type);
+    log_put_map(&e, 0, cells, n, 0, (enum log_map_cause)cause, when);
+    return shell_append_record_within(dir, pid, rec, log_enc_finish(&e), limit);
 }
 
 /* Appends one sample to the member's log. */
@@ -392,7 +419,7 @@ static struct member_watch *watch_of(struct shell *sh, int32_t pid)
     if (sh->npeaks == MAX_MEMBERS) {
         return NULL;
     }
-    sh->peaks[sh->npeaks] = (struct member_watch){.pid = pid};
+    sh->peaks[sh->npeaks] = (struct member_watch){.pid = pid, .map_seq = MAP_NONE};
     return &sh->peaks[sh->npeaks++];
 }
 
@@ -406,15 +433,73 @@ static void append_watched(struct shell *sh, int32_t pid, const struct log_sampl
     append_sample(sh, pid, smp);
 }
 
+/* Writes a member's map (n cells copied under sequence count seq) into
+ * its log as record 13 at time `when`, unless its cells are the last
+ * written (a batch may leave them as they were: compared whole, a memcmp)
+ * or --log-limit keeps it out: then, as once written, the count is taken
+ * as seen, so only a change of the map tries again (a log not begun yet:
+ * the next tick).  Without memory for the copy, every change is written. */
+static void write_map(struct shell *sh, struct member_watch *w, const char *cells, size_t n, uint32_t seq,
+                      uint64_t when)
+{
+    if (n == w->last_map_blocks && memcmp(cells, w->last_map, n) == 0) {
+        w->map_seq = seq;
+        return;
+    }
+    int rc = shell_append_map(sh->s->out_dir, w->pid, LOG_REC_TIMELINE_MAP, LOG_MAP_SAMPLE, cells, n, when,
+                              sh->s->log_limit);
+    if (rc >= 0) {
+        w->map_seq = seq;
+    }
+    if (rc == 0 && w->last_map == NULL) {
+        w->last_map = malloc(RAM_MAP_BLOCKS);
+    }
+    if (rc == 0 && w->last_map != NULL) {
+        memcpy(w->last_map, cells, n);
+        w->last_map_blocks = n;
+    }
+}
+
+/* A tick sample's slot map: the member's published map, copied (from the
+ * session file: nothing is asked of the member) only when its sequence
+ * count moved since the last copy, so a steady program adds nothing; its
+ * samples refer to the latest map before them. */
+static void append_map(struct shell *sh, int32_t pid, uint64_t when)
+{
+    static char cells[RAM_MAP_BLOCKS];
+    struct member_watch *w = watch_of(sh, pid);
+    uint32_t seq = w != NULL ? w->map_seq : MAP_NONE;
+    size_t n = w != NULL ? ram_member_map(&sh->ram, pid, &seq, cells, sizeof cells) : 0;
+    if (n != 0) { /* else unchanged, none published (a private device, a slot past the map's size), or busy */
+        write_map(sh, w, cells, n, seq, when);
+    }
+}
+
+/* The map at a pending peak, kept to go in before the peak's sample (a
+ * copy per pending peak; cebox run's own memory, none of the member's). */
+static void keep_peak_map(struct shell *sh, struct member_watch *w)
+{
+    if (w->pending_map == NULL) {
+        w->pending_map = malloc(RAM_MAP_BLOCKS);
+    }
+    uint32_t seq = MAP_NONE;
+    w->pending_map_blocks =
+        w->pending_map != NULL ? ram_member_map(&sh->ram, w->pid, &seq, w->pending_map, RAM_MAP_BLOCKS) : 0;
+    w->pending_map_seq = seq;
+}
+
 /* One timeline point for every member but the shell itself and those
  * that have ended (a zombie's row stays until it is reaped: its log ends
- * with its exit sample). */
+ * with its exit sample); at a tick, with its slot map when it changed. */
 static void sample_members(struct shell *sh, uint64_t when, unsigned kind, uint64_t ram_free, unsigned state)
 {
     struct ram_member_sample m[MAX_MEMBERS];
     size_t n = ram_sample_members(&sh->ram, m, MAX_MEMBERS);
     for (size_t i = 0; i < n; i++) {
         if (m[i].pid != (int32_t)getpid() && !ram_process_gone(m[i].pid)) {
+            if (kind == LOG_SAMPLE_TICK) {
+                append_map(sh, m[i].pid, when);
+            }
             struct log_sample smp = member_sample(&m[i], when, kind, ram_free, state);
             append_watched(sh, m[i].pid, &smp);
         }
@@ -433,6 +518,7 @@ static void watch_peaks(struct shell *sh, uint64_t now)
         if (w != NULL && c > w->written && (!w->has_pending || c > w->pending.slot_committed_bytes)) {
             w->pending = member_sample(&m[i], now, LOG_SAMPLE_PEAK, free_bytes(sh), (unsigned)ram_state(&sh->ram));
             w->has_pending = true;
+            keep_peak_map(sh, w);
         }
     }
 }
@@ -445,6 +531,9 @@ static void flush_peaks(struct shell *sh)
         struct member_watch *w = &sh->peaks[i];
         if (w->has_pending) {
             struct log_sample smp = w->pending;
+            if (w->pending_map_blocks != 0) {
+                write_map(sh, w, w->pending_map, w->pending_map_blocks, w->pending_map_seq, smp.time_ns);
+            }
             append_watched(sh, w->pid, &smp);
         }
     }
@@ -670,6 +759,10 @@ int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *wa
         log_transitions(&sh);
         flush_peaks(&sh);
         ram_release(&sh.ram);
+    }
+    for (size_t i = 0; i < sh.npeaks; i++) {
+        free(sh.peaks[i].pending_map);
+        free(sh.peaks[i].last_map);
     }
     if (sh.log_fd >= 0) {
         close(sh.log_fd);

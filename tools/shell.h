@@ -25,6 +25,17 @@
  * header would not be a log.  Returns 0, or -1 when nothing was written.
  * `cebox run`'s samples and `cebox map`'s maps go in so. */
 int shell_append_record(const char *dir, int32_t pid, const unsigned char *rec, size_t len);
+/* The same, unless the file would then be larger than limit bytes
+ * (--log-limit).  Returns 0 when written, 1 when the limit kept it out,
+ * -1 when nothing was written otherwise. */
+int shell_append_record_within(const char *dir, int32_t pid, const unsigned char *rec, size_t len, uint64_t limit);
+/* A slot map of n cells (record type LOG_REC_MAP or LOG_REC_TIMELINE_MAP,
+ * cause enum log_map_cause, CLOCK_MONOTONIC time `when`) appended so, run-
+ * length encoded; returns as shell_append_record_within.  One buffer of
+ * the largest map's size, static: the caller is cebox's only thread that
+ * writes maps. */
+int shell_append_map(const char *dir, int32_t pid, unsigned type, unsigned cause, const char *cells, size_t n,
+                     uint64_t when, uint64_t limit);
 
 int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status);
 

@@ -288,7 +288,7 @@ void log_put_map(struct log_enc *e, uint32_t seq, const char *cells, size_t n, u
 
 const char *log_map_cause_key(unsigned cause)
 {
-    static const char *const keys[LOG_MAP_CAUSES] = {"failure", "peak", "exit", "on-demand"};
+    static const char *const keys[LOG_MAP_CAUSES] = {"failure", "peak", "exit", "on-demand", "sample"};
     return cause < LOG_MAP_CAUSES ? keys[cause] : "?";
 }
 

@@ -41,6 +41,7 @@ enum log_record {
     LOG_REC_GROWTH = 10, /* --leaks: live bytes of the top allocation sites at one moment */
     LOG_REC_PEAK = 11,   /* --leaks: the live set by site at the heap's peak */
     LOG_REC_PINNING = 12, /* --leaks: the sites whose blocks pin heap regions and pages */
+    LOG_REC_TIMELINE_MAP = 13, /* cebox run: a member's slot map at a tick, when it changed (record 5's payload) */
     LOG_REC_OCCUPANT = 14, /* an image, DLL or stack reservation in the slot (occupancy.c) */
 };
 
@@ -80,6 +81,7 @@ enum log_map_cause {
     LOG_MAP_PEAK = 1,      /* the last moment the slot held its peak of reserved blocks */
     LOG_MAP_EXIT = 2,      /* at the exit summary */
     LOG_MAP_ON_DEMAND = 3, /* asked for while the process ran */
+    LOG_MAP_SAMPLE = 4,    /* record 13: cebox run's copy at a timeline tick */
     LOG_MAP_CAUSES
 };
 /* Record 5's flags: each reservation's first block a capital, its other
@@ -184,7 +186,7 @@ void log_put_sample(struct log_enc *e, const struct log_sample *s);
  * the cause, its time (CLOCK_MONOTONIC ns) and LOG_MAP_MARKED. */
 void log_put_map(struct log_enc *e, uint32_t seq, const char *cells, size_t n, uint64_t lma_bytes,
                  enum log_map_cause cause, uint64_t time_ns);
-/* "failure", "peak", "exit", "on-demand" ("?" past the list). */
+/* "failure", "peak", "exit", "on-demand", "sample" ("?" past the list). */
 const char *log_map_cause_key(unsigned cause);
 
 /* ---- decoding: a cursor over one payload ---- */

@@ -9,7 +9,9 @@
  * the timeline sees each one, then asks for BIG blocks in one mmap, then
  * unmaps the small ones (the slot is whole again) and sleeps once more.
  * Prints "big: ok" or "big: failed"; exits 0 when every round's mappings
- * succeeded, 1 otherwise.
+ * succeeded, 1 otherwise.  `fragment ROUNDS BIG MS FAILS` first makes FAILS
+ * mmap requests larger than any slot (each fails and is logged), to fill
+ * a log up to --log-limit before the rounds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,12 @@ int main(int argc, char **argv)
     rounds = rounds < MAX_ROUNDS ? rounds : MAX_ROUNDS;
     size_t big = argc > 2 ? (size_t)atoi(argv[2]) : 20;
     long ms = argc > 3 ? atol(argv[3]) : 30;
+    for (int i = argc > 4 ? atoi(argv[4]) : 0; i > 0; i--) {
+        if (mmap(NULL, (size_t)1 << 31, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
+            printf("a 2 GB mapping did not fail\n");
+            return 1;
+        }
+    }
     for (int i = 0; i < rounds; i++) {
         size_t n = 2 + (size_t)i;
         char *large = map_blocks(NULL, n + 1);

@@ -8,7 +8,8 @@
  * through its samples, a background band per memory state from one sample
  * to the next (a state sample starts its band at the change itself), a
  * red line at each recorded failure and a dark one at the crash; the
- * samples again as a table; and the crash view, from what report.c's
+ * samples again as a table, each point and row a link to the slot map of
+ * its moment (html_tlmaps_link); and the crash view, from what report.c's
  * triage found.
  *
  * Invariant: like html.c, nothing from a log is written unescaped: the
@@ -154,8 +155,28 @@ static void axes(FILE *out, const struct measure *m, uint64_t max, uint64_t end)
             PLOT_Y + PLOT_H + 14, PLOT_X + PLOT_W, PLOT_Y + PLOT_H + 14, (double)end / 1e9);
 }
 
-/* The measure's path through the samples, a dot at each. */
-static void series(FILE *out, const struct lr_process *p, const struct measure *m, uint64_t max, uint64_t end)
+/* Sample s's link to the slot map of its moment (href empty when no map
+ * is drawn before it), with that map's time and whether it is the one in
+ * force then. */
+struct sample_link {
+    char href[48];
+    uint64_t at;
+    bool exact;
+};
+
+static struct sample_link link_of(const struct html_tlmaps *maps, const struct log_sample *s)
+{
+    struct sample_link l = {.href = ""};
+    if (!html_tlmaps_link(maps, s->time_ns, l.href, sizeof l.href, &l.at, &l.exact)) {
+        l.href[0] = '\0';
+    }
+    return l;
+}
+
+/* The measure's path through the samples, a dot at each (a link to the
+ * slot then, when one is drawn). */
+static void series(FILE *out, const struct lr_process *p, const struct measure *m, uint64_t max, uint64_t end,
+                   const struct html_tlmaps *maps)
 {
     char first[32], last[32];
     value_text(first, sizeof first, m, m->get(&p->samples[0]));
@@ -170,15 +191,21 @@ static void series(FILE *out, const struct lr_process *p, const struct measure *
         const struct log_sample *s = &p->samples[i];
         char v[32];
         value_text(v, sizeof v, m, m->get(s));
+        struct sample_link l = link_of(maps, s);
+        if (l.href[0] != '\0') {
+            fprintf(out, "<a class=\"point-map\" href=\"%s\">", l.href);
+        }
         fprintf(out,
                 "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\" fill=\"#2a62a8\"><title>%.3f s (%s): %s, "
-                "%s</title></circle>\n",
+                "%s</title></circle>",
                 x_of(s->time_ns, end), y_of(m->get(s), max), (double)s->time_ns / 1e9, sample_kind(s->kind), v,
                 state_name(s->state));
+        fputs(l.href[0] != '\0' ? "</a>\n" : "\n", out);
     }
 }
 
-static void chart(FILE *out, const struct lr_process *p, const struct measure *m, uint64_t end)
+static void chart(FILE *out, const struct lr_process *p, const struct measure *m, uint64_t end,
+                  const struct html_tlmaps *maps)
 {
     uint64_t max = 0;
     for (size_t i = 0; i < p->nsamples; i++) {
@@ -193,7 +220,7 @@ static void chart(FILE *out, const struct lr_process *p, const struct measure *m
     state_bands(out, p, end);
     axes(out, m, max, end);
     markers(out, p, end);
-    series(out, p, m, max, end);
+    series(out, p, m, max, end, maps);
     fputs("</svg>\n</figure>\n", out);
 }
 
@@ -237,13 +264,28 @@ static void free_cells(FILE *out, const struct log_sample *s)
             s->heap_free_items, run_summary_bytes(b, sizeof b, s->heap_largest_free_bytes), s->heap_empty_pages);
 }
 
-static void samples_table(FILE *out, const struct lr_process *p)
+/* The row's last cell: a link to the slot map of its moment, named by
+ * that map's time (marked when it is an earlier map than the one in
+ * force, which is not drawn). */
+static void map_cell(FILE *out, const struct html_tlmaps *maps, const struct log_sample *s)
+{
+    struct sample_link l = link_of(maps, s);
+    if (l.href[0] == '\0') {
+        fputs("<td>-</td>", out);
+        return;
+    }
+    fprintf(out, "<td><a class=\"sample-map\" href=\"%s\">%s%.3f s</a></td>", l.href, l.exact ? "" : "&#8776; ",
+            (double)l.at / 1e9);
+}
+
+static void samples_table(FILE *out, const struct lr_process *p, const struct html_tlmaps *maps)
 {
     fprintf(out,
             "<details class=\"samples\"><summary>the samples (%zu)</summary>\n<table class=\"samples\">\n"
             "<thead><tr><th>t (s)</th><th>sample</th><th>reserved blocks</th><th>committed</th>"
             "<th>largest free run</th><th>heap live</th><th>heap committed</th><th>heap free items</th>"
-            "<th>largest free item</th><th>empty committed pages</th><th>RAM free</th><th>state</th></tr></thead>\n"
+            "<th>largest free item</th><th>empty committed pages</th><th>RAM free</th><th>state</th><th>slot map</th>"
+            "</tr></thead>\n"
             "<tbody>\n",
             p->nsamples);
     for (size_t i = 0; i < p->nsamples; i++) {
@@ -257,13 +299,15 @@ static void samples_table(FILE *out, const struct lr_process *p)
                 run_summary_bytes(l, sizeof l, s->heap_live_bytes),
                 run_summary_bytes(hc, sizeof hc, s->heap_committed_bytes));
         free_cells(out, s);
-        fprintf(out, "<td class=\"num\">%s</td><td>%s</td></tr>\n", run_summary_bytes(r, sizeof r, s->ram_free_bytes),
+        fprintf(out, "<td class=\"num\">%s</td><td>%s</td>", run_summary_bytes(r, sizeof r, s->ram_free_bytes),
                 state_name(s->state));
+        map_cell(out, maps, s);
+        fputs("</tr>\n", out);
     }
     fputs("</tbody>\n</table>\n</details>\n", out);
 }
 
-void charts_timeline(FILE *out, const struct lr_process *p)
+void charts_timeline(FILE *out, const struct lr_process *p, const struct html_tlmaps *maps)
 {
     if (p->nsamples == 0) {
         return;
@@ -273,9 +317,9 @@ void charts_timeline(FILE *out, const struct lr_process *p)
             p->nsamples, p->nsamples, p->nsamples == 1 ? "" : "s", (double)end / 1e9);
     legend(out, p);
     for (size_t m = 0; m < sizeof measures / sizeof measures[0]; m++) {
-        chart(out, p, &measures[m], end);
+        chart(out, p, &measures[m], end, maps);
     }
-    samples_table(out, p);
+    samples_table(out, p, maps);
     fputs("</div>\n", out);
 }
 

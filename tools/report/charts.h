@@ -15,8 +15,9 @@
  * largest free run, device RAM free), each over the same time axis, with a
  * background band per memory state and a marker at each failure (and at
  * the crash), then the samples as a table (inside <details>, readable
- * without JavaScript).  Nothing when p has no sample. */
-void charts_timeline(FILE *out, const struct lr_process *p);
+ * without JavaScript); each point and row links to the slot map maps
+ * shows for its moment.  Nothing when p has no sample. */
+void charts_timeline(FILE *out, const struct lr_process *p, const struct html_tlmaps *maps);
 
 /* The crash view of hp (hp->crash): the signal, where it died (its stack),
  * and the failed allocation before it with its stack.  Nothing when the

@@ -9,7 +9,10 @@
  * (failures by reason), the failure sites with their symbolized stacks
  * (inlined levels marked), the leak views (htmlleaks.c), and the slot
  * map at each recorded failure, one cell per block coloured by what owns
- * it, the block and its address on hover (<title>).
+ * it, the block and its address on hover (<title>); the maps sampled on
+ * the timeline (record 13: at most HTML_TIMELINE_MAPS, evenly chosen),
+ * each hidden until a chart's point or a sample's row links to it (CSS
+ * :target), so the slot at any moment is a click away without a script.
  *
  * Invariant: every string that comes from a log (commands, paths, function
  * and file names, settings) goes through html_escape, in text and in
@@ -24,6 +27,7 @@
 #include "record/runsummary.h"
 #include "report/charts.h"
 #include "report/slotmaps.h"
+#include "report/timeline.h"
 
 /* Slot-map cells drawn per process, over all its maps: a ce5 slot has 512
  * blocks, a 2 GB one 32768; maps past the budget are counted, not drawn. */
@@ -67,7 +71,11 @@ static const char style[] =
     "ul.legend svg{vertical-align:middle;margin-right:.3em}\n"
     ".leakview td.num{white-space:nowrap}.leakview tr.site-stack>td{padding:.1em .5em .6em 2em;border-top:none}\n"
     ".leakview>thead th{background:#f1e4d0}.leakview tr.site>td{border-bottom:none;background:#f6f8fa}\n"
-    ".crash{border-left:4px solid #c0392b;padding-left:1em}.crash .where{font-weight:bold}\n";
+    ".crash{border-left:4px solid #c0392b;padding-left:1em}.crash .where{font-weight:bold}\n"
+    /* A timeline's sampled maps: hidden until a point or a row links to
+     * one (the fragment makes it the :target), so no script is needed. */
+    "figure.tlmap{display:none}figure.tlmap:target{display:block;outline:2px solid #567;outline-offset:4px}\n"
+    "ul.tlmaps{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.2em 1em}a.sample-map{white-space:nowrap}\n";
 
 /* ---- page ---- */
 
@@ -288,13 +296,13 @@ static void chart_reasons(FILE *out, const struct lr_process *p)
  * and one condition in the test before them (whether it has anything to
  * draw): a chart drawn from other records of the log (a timeline of the
  * process's memory, say) belongs here too. */
-static void html_charts(FILE *out, const struct html_proc *hp)
+static void html_charts(FILE *out, const struct html_proc *hp, const struct html_tlmaps *maps)
 {
     if (hp->p->nfailures == 0 && hp->p->nsamples == 0) {
         return;
     }
     fputs("<section class=\"charts\">\n<h3>Charts</h3>\n", out);
-    charts_timeline(out, hp->p);
+    charts_timeline(out, hp->p, maps);
     chart_reasons(out, hp->p);
     fputs("</section>\n", out);
 }
@@ -312,6 +320,114 @@ static size_t maps_drawn(const struct lr_process *p)
         cells += n;
     }
     return i;
+}
+
+void html_tlmaps_choose(struct html_tlmaps *t, const struct lr_process *p, size_t index)
+{
+    *t = (struct html_tlmaps){.p = p, .index = index, .failures_drawn = maps_drawn(p), .failures_sorted = true};
+    for (size_t i = 1; i < t->failures_drawn; i++) {
+        t->failures_sorted = t->failures_sorted && p->failures[i - 1].time_ns <= p->failures[i].time_ns;
+    }
+    for (size_t i = 0; i < p->nmaps; i++) { /* the first on-demand ones, and the exit's always */
+        unsigned c = p->maps[i].cause;
+        if ((c == LOG_MAP_ON_DEMAND && t->nmoments < HTML_TIMELINE_MAPS) || c == LOG_MAP_EXIT) {
+            t->moments[t->nmoments < HTML_TIMELINE_MAPS ? t->nmoments++ : HTML_TIMELINE_MAPS - 1] = i;
+        }
+    }
+    size_t n = p->ntlmaps, widest = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(p->tlmaps[i].cells);
+        widest = len > widest ? len : widest;
+    }
+    size_t k = n < HTML_TIMELINE_MAPS ? n : HTML_TIMELINE_MAPS, fit = HTML_MAP_CELLS / widest;
+    fit = fit < 2 ? 2 : fit; /* a 2 GB slot's maps: the first and the last still */
+    k = k < fit ? k : fit;
+    for (size_t j = 0; j < k; j++) {
+        /* Evenly over the maps, the first and the last included: with k
+         * at most n, the indices strictly increase. */
+        t->drawn[j] = k == 1 ? 0 : j * (n - 1) / (k - 1);
+    }
+    t->ndrawn = k;
+}
+
+/* The latest map drawn at or before a moment, as html_tlmaps_link looks
+ * for it: its time, and the letter and number of its figure's id. */
+struct map_pick {
+    bool found;
+    uint64_t at;
+    char kind; /* 't' sampled, 'f' a failure's, 'm' the exit's or on demand */
+    size_t n;  /* from 1 */
+};
+
+static void consider(struct map_pick *pk, uint64_t at, uint64_t time, char kind, size_t n)
+{
+    if (at <= time && (!pk->found || at >= pk->at)) {
+        *pk = (struct map_pick){.found = true, .at = at, .kind = kind, .n = n};
+    }
+}
+
+/* How many of the first n failures of p came at or before time (they are
+ * in time order). */
+static size_t failures_until(const struct lr_process *p, size_t n, uint64_t time)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->failures[mid].time_ns <= time) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The drawn failures' maps: the latest at or before time, found by halves
+ * when they are in time order (a log of many failures has as many
+ * samples), else by looking at each. */
+static void consider_failures(struct map_pick *pk, const struct html_tlmaps *t, uint64_t time)
+{
+    const struct lr_process *p = t->p;
+    if (!t->failures_sorted) {
+        for (size_t i = 0; i < t->failures_drawn; i++) {
+            if (p->failures[i].map != NULL) {
+                consider(pk, p->failures[i].time_ns, time, 'f', i + 1);
+            }
+        }
+        return;
+    }
+    size_t i = failures_until(p, t->failures_drawn, time);
+    while (i > 0 && p->failures[i - 1].map == NULL) {
+        i--;
+    }
+    if (i > 0) {
+        consider(pk, p->failures[i - 1].time_ns, time, 'f', i);
+    }
+}
+
+bool html_tlmaps_link(const struct html_tlmaps *t, uint64_t time, char *href, size_t len, uint64_t *at,
+                      bool *exact)
+{
+    const struct lr_process *p = t->p;
+    size_t in_force = timeline_map_at(p, time);
+    struct map_pick pk = {.found = false};
+    for (size_t j = t->ndrawn; in_force != TIMELINE_NO_MAP && j-- > 0;) {
+        if (t->drawn[j] <= in_force) {
+            consider(&pk, p->tlmaps[t->drawn[j]].time_ns, time, 't', t->drawn[j] + 1);
+            break;
+        }
+    }
+    consider_failures(&pk, t, time);
+    for (size_t i = 0; i < t->nmoments; i++) {
+        consider(&pk, p->maps[t->moments[i]].time_ns, time, 'm', t->moments[i] + 1);
+    }
+    if (!pk.found) {
+        return false;
+    }
+    snprintf(href, len, "#p%zu-%c%zu", t->index, pk.kind, pk.n);
+    *at = pk.at;
+    *exact = in_force == TIMELINE_NO_MAP || pk.at >= p->tlmaps[in_force].time_ns;
+    return true;
 }
 
 /* ---- failure sites ---- */
@@ -508,7 +624,7 @@ static void map_figure(FILE *out, size_t index, size_t i, const struct lr_proces
 }
 
 /* The maps that follow no failure: at the peak, at exit, on demand. */
-static void html_moment_maps(FILE *out, const struct lr_process *p)
+static void html_moment_maps(FILE *out, size_t index, const struct lr_process *p)
 {
     bool any = false;
     for (size_t i = 0; i < p->nmaps; i++) {
@@ -521,9 +637,9 @@ static void html_moment_maps(FILE *out, const struct lr_process *p)
             map_legend(out, p->granularity);
             any = true;
         }
-        fprintf(out, "<figure class=\"map\" data-cause=\"%s\">\n<figcaption>The slot %s, %.3f s after start"
-                     "</figcaption>\n",
-                log_map_cause_key(m->cause), slotmaps_cause_text(m->cause), (double)m->time_ns / 1e9);
+        fprintf(out, "<figure class=\"map\" id=\"p%zu-m%zu\" data-cause=\"%s\">\n<figcaption>The slot %s, %.3f s "
+                     "after start</figcaption>\n",
+                index, i + 1, log_map_cause_key(m->cause), slotmaps_cause_text(m->cause), (double)m->time_ns / 1e9);
         map_svg(out, p, m->cells, strlen(m->cells));
         fputs("</figure>\n", out);
     }
@@ -532,10 +648,61 @@ static void html_moment_maps(FILE *out, const struct lr_process *p)
     }
 }
 
-/* The slot at each recorded failure, as many as maps_drawn allows. */
-static void html_maps(FILE *out, size_t index, const struct lr_process *p)
+/* One sampled map, hidden until it is the page's :target. */
+static void tlmap_figure(FILE *out, const struct html_tlmaps *t, size_t i)
 {
-    html_moment_maps(out, p);
+    const struct lr_process *p = t->p;
+    const struct lr_map *m = &p->tlmaps[i];
+    fprintf(out, "<figure class=\"map tlmap\" id=\"p%zu-t%zu\" data-cause=\"sample\" data-t=\"%.6f\">\n"
+                 "<figcaption>The slot at %.3f s (copied at a timeline tick), ",
+            t->index, i + 1, (double)m->time_ns / 1e9, (double)m->time_ns / 1e9);
+    if (i + 1 < p->ntlmaps) {
+        fprintf(out, "as it stayed until the next change seen, at %.3f s", (double)p->tlmaps[i + 1].time_ns / 1e9);
+    } else {
+        fputs("as it stayed to the last sample", out);
+    }
+    fputs("</figcaption>\n", out);
+    map_svg(out, p, m->cells, strlen(m->cells));
+    fputs("</figure>\n", out);
+}
+
+/* The maps cebox run sampled on the timeline: a list of the drawn ones,
+ * then their figures, each shown when a point, a row or this list links
+ * to it. */
+static void html_timeline_maps(FILE *out, const struct html_tlmaps *t)
+{
+    const struct lr_process *p = t->p;
+    if (t->ndrawn == 0) {
+        return;
+    }
+    fprintf(out, "<section class=\"maps tlmaps\" data-sampled=\"%zu\" data-drawn=\"%zu\">\n"
+                 "<h3>The slot on the timeline</h3>\n<p>The map cebox run copied at each tick that saw it "
+                 "change: %zu; ",
+            p->ntlmaps, t->ndrawn, p->ntlmaps);
+    if (t->ndrawn < p->ntlmaps) {
+        fprintf(out, "%zu of them are drawn, evenly spread, to keep the page small (a sample whose own map is "
+                     "not drawn links to the latest drawn before it, marked &#8776;). ",
+                t->ndrawn);
+    }
+    fputs("Choose a point of a chart, a row of the samples or a time here to see the slot then.</p>\n", out);
+    map_legend(out, p->granularity);
+    fputs("<ul class=\"tlmaps\">\n", out);
+    for (size_t j = 0; j < t->ndrawn; j++) {
+        fprintf(out, "<li><a href=\"#p%zu-t%zu\">%.3f s</a></li>\n", t->index, t->drawn[j] + 1,
+                (double)p->tlmaps[t->drawn[j]].time_ns / 1e9);
+    }
+    fputs("</ul>\n", out);
+    for (size_t j = 0; j < t->ndrawn; j++) {
+        tlmap_figure(out, t, t->drawn[j]);
+    }
+    fputs("</section>\n", out);
+}
+
+/* The slot at each recorded failure, as many as maps_drawn allows. */
+static void html_maps(FILE *out, size_t index, const struct lr_process *p, const struct html_tlmaps *t)
+{
+    html_timeline_maps(out, t);
+    html_moment_maps(out, index, p);
     if (p->nfailures == 0) {
         return;
     }
@@ -568,9 +735,11 @@ void html_process(FILE *out, const struct html_proc *proc, size_t index, const s
     html_info(out, hp);
     html_summary(out, hp->p);
     charts_crash(out, hp);
-    html_charts(out, hp);
+    struct html_tlmaps maps;
+    html_tlmaps_choose(&maps, hp->p, index);
+    html_charts(out, hp, &maps);
     html_sites(out, hp);
     htmlleaks_views(out, hp);
-    html_maps(out, index, hp->p);
+    html_maps(out, index, hp->p, &maps);
     fputs("</section>\n", out);
 }

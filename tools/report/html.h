@@ -5,6 +5,7 @@
 #ifndef CEBOX_REPORT_HTML_H
 #define CEBOX_REPORT_HTML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +43,34 @@ struct html_proc {
     size_t nsites;
     const struct leaks *lk;
 };
+
+/* The slot maps a process's timeline links to: of the maps cebox run
+ * sampled (record 13), at most HTML_TIMELINE_MAPS, evenly chosen over them
+ * (the first and the last among them) and within the page's cell budget;
+ * besides, the failures' maps html.c draws, and the exit's and on-demand
+ * ones (the peak's is left out: it holds changes made after its time). */
+#define HTML_TIMELINE_MAPS 16
+
+struct html_tlmaps {
+    const struct lr_process *p;
+    size_t index;                      /* the process's, from 1: the figures' ids */
+    size_t drawn[HTML_TIMELINE_MAPS];  /* indices in p->tlmaps, ascending */
+    size_t ndrawn;
+    size_t failures_drawn;             /* p's failures whose map is drawn, from the first */
+    bool failures_sorted;              /* and those are in time order (then searched by halves) */
+    size_t moments[HTML_TIMELINE_MAPS]; /* indices in p->maps of the exit's and on-demand maps */
+    size_t nmoments;
+};
+
+void html_tlmaps_choose(struct html_tlmaps *t, const struct lr_process *p, size_t index);
+
+/* The drawn figure showing the slot at time t (since the origin): the
+ * latest drawn map at or before t.  Writes its fragment ("#p1-t3") into
+ * href and its time into *at; *exact is false when the sampled map in
+ * force at t is not among those drawn (an earlier one is shown).  False
+ * when no drawn map comes before t. */
+bool html_tlmaps_link(const struct html_tlmaps *t, uint64_t time, char *href, size_t len, uint64_t *at,
+                      bool *exact);
 
 /* The head of the page: title, style, and the table of contents of the
  * processes that follow (in this order). */

@@ -46,6 +46,19 @@ static void *grow(void *arr, size_t *count, size_t size)
 #define APPEND(arr, count, rec)                                                                    \
     ((arr) = grow((arr), &(count), sizeof *(arr)), (arr)[(count) - 1] = (rec))
 
+/* Inserts rec into arr, kept in order of time_ns: after every element
+ * of its time (what another writer appended lands mostly last, so this is
+ * linear over a whole log). */
+#define INSERT_BY_TIME(arr, count, rec)                                                            \
+    do {                                                                                           \
+        (arr) = grow((arr), &(count), sizeof *(arr));                                              \
+        size_t at_ = (count) - 1;                                                                  \
+        for (; at_ > 0 && (arr)[at_ - 1].time_ns > (rec).time_ns; at_--) {                         \
+            (arr)[at_] = (arr)[at_ - 1];                                                           \
+        }                                                                                          \
+        (arr)[at_] = (rec);                                                                        \
+    } while (0)
+
 /* Notes that a record of kind `what` ended early or broke a bound; the
  * caller returns what it returns (-1: the reader stops there). */
 static int too_short(struct lr_log *log, const char *what)
@@ -243,7 +256,9 @@ static void mark_runs(char *cells, size_t n)
     }
 }
 
-static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+/* The payload of records 5 and 13 into m (its cells owned by the caller
+ * after a success); -1 with the damage noted. */
+static int decode_map(struct lr_log *log, struct lr_process *p, struct log_dec *d, struct lr_map *m)
 {
     uint32_t seq = log_get_u32(d);
     uint32_t blocks = log_get_u32(d);
@@ -267,37 +282,60 @@ static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
         n += count;
     }
     cells[n] = '\0';
-    struct lr_map m = {.seq = seq, .cause = LOG_MAP_FAILURE, .cells = cells};
+    *m = (struct lr_map){.seq = seq, .cause = LOG_MAP_FAILURE, .cells = cells};
     if (d->pos < d->len) { /* cause, time and flags: absent from older logs */
-        m.cause = log_get_u8(d);
+        m->cause = log_get_u8(d);
         uint64_t t = log_get_u64(d);
-        m.marked = (log_get_u32(d) & LOG_MAP_MARKED) != 0;
-        m.time_ns = since_start(p, t);
+        m->marked = (log_get_u32(d) & LOG_MAP_MARKED) != 0;
+        m->time_ns = since_start(p, t);
         if (d->short_read) {
             free(cells);
             snprintf(log->damage, sizeof log->damage, "slot map record too short");
             return -1;
         }
     }
-    if (!m.marked) {
+    if (!m->marked) {
         mark_runs(cells, n);
+    }
+    return 0;
+}
+
+static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_map m;
+    if (decode_map(log, p, d, &m) != 0) {
+        return -1;
     }
     struct lr_failure *f = NULL;
     for (size_t i = p->nfailures; m.cause == LOG_MAP_FAILURE && i-- > 0;) {
-        if (p->failures[i].seq == seq) {
+        if (p->failures[i].seq == m.seq) {
             f = &p->failures[i];
             break;
         }
     }
     if (m.cause == LOG_MAP_FAILURE && f == NULL) {
-        free(cells); /* no failure to attach it to: ignored */
+        free(m.cells); /* no failure to attach it to: ignored */
         return 0;
     }
     if (f != NULL) {
-        f->map = cells; /* the latest map of that failure; the process's list owns them all */
+        f->map = m.cells; /* the latest map of that failure; the process's list owns them all */
         m.time_ns = f->time_ns;
     }
     APPEND(p->maps, p->nmaps, m);
+    return 0;
+}
+
+/* A map cebox run copied at a tick (record 13), kept in time order as the
+ * samples are; whatever cause it says, it is a sampled one. */
+static int read_timeline_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
+{
+    struct lr_map m;
+    if (decode_map(log, p, d, &m) != 0) {
+        return -1;
+    }
+    m.cause = LOG_MAP_SAMPLE;
+    m.seq = 0;
+    INSERT_BY_TIME(p->tlmaps, p->ntlmaps, m);
     return 0;
 }
 
@@ -312,12 +350,7 @@ static int read_sample(struct lr_log *log, struct lr_process *p, struct log_dec 
         return -1;
     }
     smp.time_ns = since_start(p, smp.time_ns);
-    p->samples = grow(p->samples, &p->nsamples, sizeof *p->samples);
-    size_t i = p->nsamples - 1;
-    for (; i > 0 && p->samples[i - 1].time_ns > smp.time_ns; i--) {
-        p->samples[i] = p->samples[i - 1];
-    }
-    p->samples[i] = smp;
+    INSERT_BY_TIME(p->samples, p->nsamples, smp);
     return 0;
 }
 
@@ -593,6 +626,7 @@ void logread_buffer(const char *name, const unsigned char *data, size_t len, str
         case LOG_REC_PEAK: r = read_last(log, p, &d, &p->peak, &p->has_peak); break;
         case LOG_REC_PINNING: r = read_pinning(log, p, &d); break;
         case LOG_REC_OCCUPANT: r = read_occupant(log, p, &d); break;
+        case LOG_REC_TIMELINE_MAP: r = read_timeline_map(log, p, &d); break;
         default: break; /* a record of a newer writer: skipped */
         }
         if (r != 0) {
@@ -657,6 +691,10 @@ void logread_free(struct lr_log *log)
             free(p->maps[m].cells);
         }
         free(p->maps);
+        for (size_t m = 0; m < p->ntlmaps; m++) {
+            free(p->tlmaps[m].cells);
+        }
+        free(p->tlmaps);
         free(p->failures);
         free(p->leaks);
         free(p->samples);

@@ -4,8 +4,8 @@
  *
  * Owns: the in-memory form of a log: its processes (one per header
  * record), each with its modules, stacks, failures, slot maps, timeline
- * samples (kept in time order: cebox run appends its own to the file) and
- * exit summary.  Every address of a stack is tied to the module that held it
+ * samples and the maps sampled with them (both kept in time order: cebox
+ * run appends its own to the file) and exit summary.  Every address of a stack is tied to the module that held it
  * when the stack was recorded.
  *
  * Failure behaviour: reading stops at the first record that is truncated
@@ -126,6 +126,8 @@ struct lr_process {
     size_t nmaps;
     struct log_sample *samples; /* the timeline, by time; time_ns since the log started */
     size_t nsamples;
+    struct lr_map *tlmaps;      /* the slot maps cebox run copied at its ticks (record 13), by time */
+    size_t ntlmaps;
     struct lr_occupant *occupants; /* what the slot held when the log was begun */
     size_t noccupants;
     bool has_summary;

@@ -50,6 +50,7 @@ const char *slotmaps_cause_text(unsigned cause)
     case LOG_MAP_PEAK: return "at the peak of reserved blocks";
     case LOG_MAP_EXIT: return "at exit";
     case LOG_MAP_ON_DEMAND: return "on demand";
+    case LOG_MAP_SAMPLE: return "at a timeline tick";
     default: return "(unknown cause)";
     }
 }
@@ -70,6 +71,40 @@ void slotmaps_text(FILE *out, const struct lr_process *p)
         slotmaps_legend(out, p->granularity);
         fputc('\n', out);
     }
+    if (p->ntlmaps != 0) {
+        fprintf(out, "slot maps sampled on the timeline: %zu (one at each tick that saw the map change; drawn "
+                     "in --format html, listed in JSON's \"sampled_maps\")\n\n",
+                p->ntlmaps);
+    }
+}
+
+/* A map character, or '?' for anything else a damaged writer put there. */
+static char json_cell(char c)
+{
+    return c != '\0' && strchr("-.RCHLESDrchlesd", c) != NULL ? c : '?';
+}
+
+/* ", \"sampled_maps\": [...]": each map's cells run-length encoded, a
+ * character then its count ("-1H1h7.503"), so that a 2 GB slot's map of
+ * 32768 blocks takes a few bytes per reservation, not 32 KB per sample. */
+static void sampled_maps_json(FILE *out, const struct lr_process *p)
+{
+    fputs(", \"sampled_maps\": [", out);
+    for (size_t i = 0; i < p->ntlmaps; i++) {
+        const struct lr_map *m = &p->tlmaps[i];
+        fprintf(out, "%s\n    {\"t\": %.6f, \"cause\": \"%s\", \"blocks\": %zu, \"runs\": \"", i ? "," : "",
+                (double)m->time_ns / 1e9, log_map_cause_key(m->cause), strlen(m->cells));
+        for (const char *c = m->cells; *c != '\0';) {
+            const char *e = c;
+            while (*e == *c) {
+                e++;
+            }
+            fprintf(out, "%c%zu", json_cell(*c), (size_t)(e - c));
+            c = e;
+        }
+        fputs("\"}", out);
+    }
+    fputs("]", out);
 }
 
 void slotmaps_json(FILE *out, const struct lr_process *p)
@@ -77,14 +112,13 @@ void slotmaps_json(FILE *out, const struct lr_process *p)
     fputs(", \"maps\": [", out);
     for (size_t i = 0; i < p->nmaps; i++) {
         const struct lr_map *m = &p->maps[i];
-        /* The cells are map characters only ("-.RCHLrchl", or what a
-         * damaged writer put there): anything else is written as '?'. */
         fprintf(out, "%s\n    {\"t\": %.6f, \"cause\": \"%s\", \"seq\": %" PRIu32 ", \"slot_map\": \"", i ? "," : "",
                 (double)m->time_ns / 1e9, log_map_cause_key(m->cause), m->seq);
         for (const char *c = m->cells; *c != '\0'; c++) {
-            fputc(strchr("-.RCHLrchl", *c) != NULL ? *c : '?', out);
+            fputc(json_cell(*c), out);
         }
         fputs("\"}", out);
     }
     fputs("]", out);
+    sampled_maps_json(out, p);
 }

@@ -57,6 +57,20 @@ void timeline_headroom(const struct lr_process *p, struct timeline_headroom *out
     }
 }
 
+size_t timeline_map_at(const struct lr_process *p, uint64_t t)
+{
+    size_t lo = 0, hi = p->ntlmaps; /* the first map after t is in [lo, hi] */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->tlmaps[mid].time_ns <= t) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo == 0 ? TIMELINE_NO_MAP : lo - 1;
+}
+
 /* ---- text ---- */
 
 static bool row_wanted(const struct lr_process *p, size_t i)
@@ -192,7 +206,13 @@ void timeline_json(FILE *out, const struct lr_process *p)
         } else {
             fputs(", \"heap_free_items\": null, \"heap_largest_free_bytes\": null, \"empty_committed_pages\": null", out);
         }
-        fprintf(out, ", \"ram_free_bytes\": %" PRIu64 ", \"state\": \"%s\"}", s->ram_free_bytes, state_text(s->state));
+        fprintf(out, ", \"ram_free_bytes\": %" PRIu64 ", \"state\": \"%s\"", s->ram_free_bytes, state_text(s->state));
+        size_t map = timeline_map_at(p, s->time_ns);
+        if (map == TIMELINE_NO_MAP) {
+            fputs(", \"map\": null}", out);
+        } else {
+            fprintf(out, ", \"map\": %zu}", map);
+        }
     }
     fputs("], \"headroom\": ", out);
     struct timeline_headroom h;
