@@ -58,6 +58,7 @@
 
 #include "entry.h"
 #include "heap/blockmap.h"
+#include "heap/ce56.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "invariant.h"
@@ -535,47 +536,37 @@ static struct large *large_record(struct ce5_heap *h)
     return heap_pool_take(&h->large_pool, sizeof(struct large), _Alignof(struct large));
 }
 
+/* The record is taken first: it is cebox's bookkeeping (meta.c), not the
+ * slot's, so the reservation's place does not depend on it. */
 static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
 {
     size_t committed = align_up(n + LARGE_DATA, h->page);
     size_t reserve = align_up(committed, h->gran);
-    void *base;
-    DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
-    if (e != 0) {
-        *err = e; /* VirtualAlloc's error: HeapAlloc sets none itself */
-        return 0;
-    }
     struct large *l = large_record(h);
     if (l == NULL) {
-        e = ERROR_NOT_ENOUGH_MEMORY;
-    } else {
-        slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
-        e = heap_slot_commit(&h->common, (uintptr_t)base, committed);
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return 0;
     }
+    void *base;
+    DWORD e = heap_large_map(&h->common, reserve, committed, &base);
     if (e != 0) {
-        if (l != NULL) {
-            heap_pool_give(&h->large_pool, l);
-        }
-        slot_virtual_free(h->slot, base, 0, MEM_RELEASE);
-        *err = e;
+        heap_pool_give(&h->large_pool, l);
+        *err = e; /* VirtualAlloc's error: HeapAlloc sets none itself */
         return 0;
     }
     l->base = (uintptr_t)base;
     l->committed = committed;
     l->reserve = reserve;
-    heap_large_push(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
+    heap_large_enter(&h->common, &h->blocks, &h->large_head, &l->link, l->base, reserve);
     note_live(h, committed - LARGE_DATA);
     return l->base + LARGE_DATA;
 }
 
 static void free_large_locked(struct ce5_heap *h, struct large *l)
 {
-    heap_large_unlink(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
+    heap_large_leave(&h->common, &h->blocks, &h->large_head, &l->link, l->base, l->reserve);
     note_dead(h, l->committed - LARGE_DATA);
-    heap_slot_decommit(&h->common, l->base, l->committed);
-    slot_virtual_free(h->slot, (void *)l->base, 0, MEM_RELEASE);
+    heap_large_unmap(&h->common, l->base, l->committed);
     heap_pool_give(&h->large_pool, l);
 }
 
@@ -1214,13 +1205,7 @@ static void ce5_free_figures(struct heap *hh, struct heap_free_figures *out)
     *out = (struct heap_free_figures){0};
     for (uint32_t i = 0; i < h->nregions; i++) {
         const struct region *r = h->regions[i];
-        struct granmap_runs runs;
-        granmap_free_runs(&r->map, 0, r->end, data_addr(r, 0) - HDR, h->page, &runs);
-        size_t largest = runs.longest > 0 ? (size_t)runs.longest * GRAN - HDR : 0;
-        out->free_items += runs.runs;
-        out->largest_free_bytes = largest > out->largest_free_bytes ? largest : out->largest_free_bytes;
-        out->empty_pages += runs.pages;
-        out->work += runs.runs + 1;
+        heap_free_figures_add(out, &r->map, 0, r->end, data_addr(r, 0) - HDR, h->page, GRAN, HDR);
     }
 }
 
