@@ -40,6 +40,8 @@ run_checks "a signal handler allocating at cebox's system calls under its locks 
 # --out: cebox keeps the program's actions for the signals that end it.
 run_checks "sigaction from a signal handler while its thread is inside sigaction" -- \
     "$CEBOX" run --quiet --out "$TMP/runs" "$P/sigaction_reenter" 300
+run_checks "a signal handler allocating while its thread is inside libcebox's Win32 API, preloaded too" -- \
+    "$CEBOX" run --quiet "$P/reenter_winapi" 300
 
 # Foreign pointers: the program counts its frees of glibc's blocks and its
 # frees and reallocs of slot pointers that are no block; the exit summary

@@ -63,6 +63,14 @@
 
 /* The guard is entry_inside (entry.h), shared with the exit summary. */
 
+/* The calling thread's guard, for libcebox's Win32-named functions in a
+ * program linked with it (a copy of the core of its own): they set this
+ * one, which this library's malloc tests (entry.h, ENTRY_WIN32_INSIDE). */
+API int *cebox_inside_flag(void)
+{
+    return &entry_inside;
+}
+
 /* Serves calls made while cebox itself is running (and nothing else),
  * without a lock: blocks of power-of-two classes (16 bytes to the whole
  * arena) cut from its start, each after a 16-byte header; a freed block
