@@ -173,4 +173,38 @@ static inline bool entry_begin_win32(enum log_api api, size_t size)
     return entry_begin(api, size);
 }
 
+/* ---- the Win32-named functions inside cebox ----
+ *
+ * Each marks its thread inside cebox until it returns (ENTRY_WIN32_INSIDE,
+ * its first statement), as the preload library's entry points do: a signal
+ * handler's malloc-family call meanwhile is served as re-entered (from the
+ * bootstrap arena) instead of waiting for a lock this thread holds (a
+ * heap's, the slot's, the RAM session's), and a fatal signal's summary
+ * leaves those locks alone.  A program linked with libcebox and preloaded
+ * too has two copies of the core, each with its own flag: the one set is
+ * the preload library's (it exports cebox_inside_flag), whose malloc is the
+ * one a handler reaches. */
+extern int *cebox_inside_flag(void) __attribute__((weak, visibility("default")));
+
+struct entry_win32_guard {
+    int *flag;
+    int was;
+};
+
+static inline struct entry_win32_guard entry_win32_enter(void)
+{
+    int *flag = cebox_inside_flag != NULL ? cebox_inside_flag() : &entry_inside;
+    struct entry_win32_guard g = {flag, *flag};
+    *flag = 1;
+    return g;
+}
+
+static inline void entry_win32_leave(const struct entry_win32_guard *g)
+{
+    *g->flag = g->was;
+}
+
+#define ENTRY_WIN32_INSIDE \
+    struct entry_win32_guard entry_win32_guard_ __attribute__((cleanup(entry_win32_leave))) = entry_win32_enter()
+
 #endif

@@ -79,12 +79,14 @@ static struct heap *process_heap(void)
 
 CEBOX_EXPORT HANDLE GetProcessHeap(void)
 {
+    ENTRY_WIN32_INSIDE;
     struct heap *h = process_heap();
     return h != NULL ? h->ops->handle(h) : NULL;
 }
 
 CEBOX_EXPORT HANDLE HeapCreate(DWORD flOptions, SIZE_T dwInitialSize, SIZE_T dwMaximumSize)
 {
+    ENTRY_WIN32_INSIDE;
     struct cebox_core *c = core_get();
     DWORD err = 0;
     /* The process heap exists before any other heap, as on CE. */
@@ -121,6 +123,7 @@ static void forget_items(struct heap *h)
 
 CEBOX_EXPORT BOOL HeapDestroy(HANDLE hHeap)
 {
+    ENTRY_WIN32_INSIDE;
     struct heap *h = resolve(hHeap);
     if (h == NULL || h == process_heap()) {
         fail(ERROR_INVALID_PARAMETER);
@@ -179,16 +182,19 @@ static LPVOID realloc_as(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwByt
 
 CEBOX_EXPORT LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 {
+    ENTRY_WIN32_INSIDE;
     return alloc_as(hHeap, dwFlags, dwBytes, LOG_API_HEAPALLOC);
 }
 
 CEBOX_EXPORT LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes)
 {
+    ENTRY_WIN32_INSIDE;
     return realloc_as(hHeap, dwFlags, lpMem, dwBytes, LOG_API_HEAPREALLOC);
 }
 
 CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 {
+    ENTRY_WIN32_INSIDE;
     struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
         return FALSE;
@@ -204,6 +210,7 @@ CEBOX_EXPORT BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 
 CEBOX_EXPORT SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
 {
+    ENTRY_WIN32_INSIDE;
     struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
         return (SIZE_T)-1;
@@ -218,6 +225,7 @@ CEBOX_EXPORT SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
 
 CEBOX_EXPORT UINT HeapCompact(HANDLE hHeap, DWORD dwFlags)
 {
+    ENTRY_WIN32_INSIDE;
     struct heap *h = resolve_or_fail(hHeap);
     if (h == NULL) {
         return 0;
@@ -233,12 +241,14 @@ CEBOX_EXPORT UINT HeapCompact(HANDLE hHeap, DWORD dwFlags)
 
 CEBOX_EXPORT BOOL HeapValidate(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
 {
+    ENTRY_WIN32_INSIDE;
     struct heap *h = resolve(hHeap);
     return h != NULL && h->ops->validate(h, dwFlags, lpMem) ? TRUE : FALSE;
 }
 
 CEBOX_EXPORT HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes)
 {
+    ENTRY_WIN32_INSIDE;
     if (uFlags & ~(UINT)LMEM_VALID_FLAGS) {
         fail(ERROR_INVALID_PARAMETER);
         return NULL;
@@ -248,6 +258,7 @@ CEBOX_EXPORT HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes)
 
 CEBOX_EXPORT HLOCAL LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
 {
+    ENTRY_WIN32_INSIDE;
     if ((uFlags & ~(UINT)LMEM_REALLOC_FLAGS) ||
         ((uFlags & LMEM_DISCARDABLE) && !(uFlags & LMEM_MODIFY))) {
         fail(ERROR_INVALID_PARAMETER);
@@ -260,6 +271,7 @@ CEBOX_EXPORT HLOCAL LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
 
 CEBOX_EXPORT HLOCAL LocalFree(HLOCAL hMem)
 {
+    ENTRY_WIN32_INSIDE;
     if (hMem == NULL) {
         return NULL;
     }
@@ -272,6 +284,7 @@ CEBOX_EXPORT HLOCAL LocalFree(HLOCAL hMem)
 
 CEBOX_EXPORT SIZE_T LocalSize(HLOCAL hMem)
 {
+    ENTRY_WIN32_INSIDE;
     SIZE_T n = HeapSize(GetProcessHeap(), 0, hMem);
     return n == (SIZE_T)-1 ? 0 : n;
 }

@@ -39,6 +39,7 @@ static BOOL result(DWORD err)
 CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
                                  DWORD flProtect)
 {
+    ENTRY_WIN32_INSIDE;
     /* The core first: made by a program's first call, it registers the
      * entry hook (fault.c) that this call must pass too. */
     struct cebox_core *core = core_get();
@@ -61,6 +62,7 @@ CEBOX_EXPORT LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAlloca
 
 CEBOX_EXPORT BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 {
+    ENTRY_WIN32_INSIDE;
     DWORD err = slot_virtual_free(core_get()->slot, lpAddress, dwSize, dwFreeType);
     if (err == 0 && (dwFreeType & MEM_RELEASE)) {
         entry_freed(LOG_API_VIRTUALALLOC, lpAddress); /* after: the reservation is gone */
@@ -71,6 +73,7 @@ CEBOX_EXPORT BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 CEBOX_EXPORT SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer,
                                  SIZE_T dwLength)
 {
+    ENTRY_WIN32_INSIDE;
     if (lpBuffer == NULL || dwLength < sizeof(MEMORY_BASIC_INFORMATION)) {
         result(ERROR_BAD_LENGTH);
         return 0;
@@ -86,6 +89,7 @@ CEBOX_EXPORT SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lp
 CEBOX_EXPORT BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
                                  PDWORD lpflOldProtect)
 {
+    ENTRY_WIN32_INSIDE;
     return result(slot_virtual_protect(core_get()->slot, lpAddress, dwSize, flNewProtect, lpflOldProtect));
 }
 
@@ -104,6 +108,7 @@ CEBOX_EXPORT BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewPro
  * keeps the execute protections (a software bit), as the host does. */
 CEBOX_EXPORT void GetSystemInfo(LPSYSTEM_INFO si)
 {
+    ENTRY_WIN32_INSIDE;
     struct slot *s = core_get()->slot;
     memset(si, 0, sizeof *si);
     si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_INTEL;
@@ -125,6 +130,7 @@ static DWORD memory_load(size_t total, size_t avail)
 
 CEBOX_EXPORT void GlobalMemoryStatus(LPMEMORYSTATUS ms)
 {
+    ENTRY_WIN32_INSIDE;
     struct cebox_core *c = core_get();
     struct slot_stats st;
     slot_get_stats(c->slot, &st);

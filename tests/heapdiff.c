@@ -1,6 +1,7 @@
 /*
  * heapdiff.c - the harness of the differential heap tests (heapdiff.h).
- * Knows the public API and the core's reset, nothing of a heap's insides.
+ * Knows the public API, the core's reset and the heap interface's walk and
+ * free figures (heap/heap.h), nothing of a heap's insides.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "cebox.h"
 #include "core.h"
+#include "heap/heap.h"
 #include "heapdiff.h"
 #include "testutil.h"
 
@@ -110,4 +112,39 @@ unsigned long heapdiff_scale(void)
 bool heapdiff_verbose(void)
 {
     return getenv("HEAPDIFF_VERBOSE") != NULL;
+}
+
+/* The free items of a walk, counted as the free figures count them. */
+struct free_walk {
+    struct heap_free_figures f;
+    size_t header, page;
+};
+
+static bool count_free(void *ctx, const struct heap_walk_entry *e)
+{
+    struct free_walk *w = ctx;
+    if (e->kind != HEAP_WALK_ITEM || e->busy) {
+        return true;
+    }
+    w->f.free_items++;
+    w->f.largest_free_bytes = e->size > w->f.largest_free_bytes ? e->size : w->f.largest_free_bytes;
+    uintptr_t from = (e->addr - w->header + w->page - 1) & ~(uintptr_t)(w->page - 1);
+    uintptr_t to = (e->addr + e->size) & ~(uintptr_t)(w->page - 1);
+    w->f.empty_pages += to > from ? (to - from) / w->page : 0;
+    return true;
+}
+
+void heapdiff_check_free_figures(const struct heapdiff *d, void *handle, size_t header, size_t page)
+{
+    struct heap *h = heap_lookup(handle);
+    assert_non_null(h);
+    struct free_walk walked = {.header = header, .page = page};
+    h->ops->walk(h, count_free, &walked);
+    struct heap_free_figures f;
+    lock_enter(&h->lock);
+    h->ops->free_figures(h, &f);
+    lock_leave(&h->lock);
+    heapdiff_same(d, "free figures: free items", f.free_items, walked.f.free_items);
+    heapdiff_same(d, "free figures: largest free item", f.largest_free_bytes, walked.f.largest_free_bytes);
+    heapdiff_same(d, "free figures: empty pages", f.empty_pages, walked.f.empty_pages);
 }

@@ -65,6 +65,12 @@ void heapdiff_check_fill(const struct heapdiff *d, const char *what, uint32_t of
 /* The first (at most 256) bytes of a HEAP_ZERO_MEMORY block are zero. */
 void heapdiff_check_zeroed(const struct heapdiff *d, const char *what, const void *p, size_t n);
 
+/* Fails unless the timeline's free figures of the heap `handle` (ce5,
+ * ce6) are what its walk shows: as many free items, the largest of them,
+ * and the whole pages of `page` bytes inside their runs (a free item's run
+ * starts `header` bytes before the address the walk gives). */
+void heapdiff_check_free_figures(const struct heapdiff *d, void *handle, size_t header, size_t page);
+
 /* HEAPDIFF_STEPS=k multiplies the sequences' lengths (default and 0: 1). */
 unsigned long heapdiff_scale(void);
 /* HEAPDIFF_VERBOSE set: print what the sequences exercised. */

@@ -172,6 +172,7 @@ static void compare_heap(struct world *w, struct heapctx *hc, bool runs)
             model.n = 0;
             hm_free_runs(hc->model, i, model_run, &model);
             same(w, "free run count", real.runs.n, model.n);
+            heapdiff_check_free_figures(&w->hd, hc->real, 8, PAGE);
             for (size_t k = 0; k < model.n && k < 20000; k++) {
                 same(w, "free run start", real.runs.hdr[k], model.hdr[k]);
                 same(w, "free run size", real.runs.bytes[k], model.bytes[k]);

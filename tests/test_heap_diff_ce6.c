@@ -289,6 +289,9 @@ static void step(struct world *w, struct pair *p, unsigned target, bool small_on
     if (w->hd.step % 512 == 0 || VALIDATE_EVERY_STEP) {
         assert_true(HeapValidate(p->real, 0, NULL));
     }
+    if (w->hd.step % 128 == 0) {
+        heapdiff_check_free_figures(&w->hd, p->real, 0, PAGE);
+    }
     w->hd.step++;
     cov.steps++;
 }

@@ -25,9 +25,11 @@
  * run again alone (a single injected failure per process) to confirm that
  * it reproduces the same bucket.
  *
- * Invariants: every child is reaped; a run's directory is removed once read
- * unless --out keeps it; rendered stacks are copied out of the logs before
- * they are freed (the frames point into them).
+ * Invariants: every child is reaped, and so is every process a run leaves
+ * in its group (adopted: this process is a child subreaper), before the run
+ * is read; a run's directory is removed once read unless --out keeps it;
+ * rendered stacks are copied out of the logs before they are freed (the
+ * frames point into them).
  */
 #include "stress.h"
 
@@ -42,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -694,9 +697,20 @@ static int start_job(struct campaign *c, struct job *j, const struct spec *s, si
     return 0;
 }
 
+/* Kills whatever the run left behind in its group and waits until it is
+ * gone: this process adopts the run's orphans (a child subreaper,
+ * stress_main), so each one is reaped here, not at some later time by
+ * whichever process adopts orphans otherwise. */
+static void end_group(pid_t group)
+{
+    kill(-group, SIGKILL);
+    while (waitpid(-group, NULL, 0) > 0 || errno == EINTR) {
+    }
+}
+
 static void finish_job(struct campaign *c, struct job *j, int status, run_done_fn done)
 {
-    kill(-j->pid, SIGKILL); /* whatever the run left behind in its group */
+    end_group(j->pid);
     if (j->killed) {
         remove_session_file(j->dir);
     }
@@ -1099,6 +1113,9 @@ int stress_main(const struct stress_options *opts, char **argv)
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o.jobs = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 1;
     }
+    /* A run's processes whose parent dies (killed at --timeout with their
+     * group) become this process's children, for end_group to reap. */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL);
     struct campaign c = {.o = &o, .argv = argv, .sym = symbolizer_new()};
     if (make_base(&c) != 0) {
         symbolizer_free(c.sym);

@@ -59,6 +59,7 @@
 
 #include "entry.h"
 #include "heap/blockmap.h"
+#include "heap/ce56.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "invariant.h"
@@ -609,7 +610,7 @@ static struct large *large_reserve(struct ce5_heap *h, size_t n, DWORD *err)
     size_t committed = align_up(n + LARGE_DATA, h->page);
     size_t reserve = align_up(committed, h->gran);
     void *base;
-    DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
+    DWORD e = heap_large_map(&h->common, reserve, 0, &base);
     if (e != 0) {
         *err = e;
         return NULL;
@@ -620,7 +621,6 @@ static struct large *large_reserve(struct ce5_heap *h, size_t n, DWORD *err)
         *err = ERROR_NOT_ENOUGH_MEMORY;
         return NULL;
     }
-    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
     l->base = (uintptr_t)base;
     l->committed = committed;
     l->reserve = reserve;
@@ -637,8 +637,7 @@ static void large_unreserve(struct ce5_heap *h, struct large *l)
 /* Makes a reserved and committed large item live; its data address. */
 static uintptr_t large_publish(struct ce5_heap *h, struct large *l)
 {
-    heap_large_push(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, l->reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
+    heap_large_enter(&h->common, &h->blocks, &h->large_head, &l->link, l->base, l->reserve);
     note_live(h, l->committed - LARGE_DATA);
     return l->base + LARGE_DATA;
 }
@@ -660,8 +659,7 @@ static uintptr_t alloc_large_locked(struct ce5_heap *h, size_t n, DWORD *err)
 
 static void free_large_locked(struct ce5_heap *h, struct large *l)
 {
-    heap_large_unlink(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
+    heap_large_leave(&h->common, &h->blocks, &h->large_head, &l->link, l->base, l->reserve);
     note_dead(h, l->committed - LARGE_DATA);
     heap_slot_decommit(&h->common, l->base, l->committed);
     large_unreserve(h, l);
@@ -1317,13 +1315,7 @@ static void ce5_free_figures(struct heap *hh, struct heap_free_figures *out)
     *out = (struct heap_free_figures){0};
     for (uint32_t i = 0; i < h->nregions; i++) {
         const struct region *r = h->regions[i];
-        struct granmap_runs runs;
-        granmap_free_runs(&r->map, 0, r->end, data_addr(r, 0) - HDR, h->page, &runs);
-        size_t largest = runs.longest > 0 ? (size_t)runs.longest * GRAN - HDR : 0;
-        out->free_items += runs.runs;
-        out->largest_free_bytes = largest > out->largest_free_bytes ? largest : out->largest_free_bytes;
-        out->empty_pages += runs.pages;
-        out->work += runs.runs + 1;
+        heap_free_figures_add(out, &r->map, 0, r->end, data_addr(r, 0) - HDR, h->page, GRAN, HDR);
     }
 }
 

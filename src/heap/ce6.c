@@ -49,6 +49,7 @@
 
 #include "entry.h"
 #include "heap/blockmap.h"
+#include "heap/ce56.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "invariant.h"
@@ -535,14 +536,13 @@ static struct large *large_reserve(struct ce6_heap *h, size_t n, DWORD *err)
     }
     size_t reserve = align_up(n, h->gran);
     void *base;
-    DWORD e = slot_virtual_alloc(h->slot, NULL, reserve, MEM_RESERVE, PAGE_READWRITE, &base);
+    DWORD e = heap_large_map(&h->common, reserve, 0, &base);
     if (e != 0) {
         record_free(h, rec);
         heap_pool_give(&h->large_pool, l);
         *err = e;
         return NULL;
     }
-    slot_set_tag(h->slot, base, SLOT_TAG_HEAP_LARGE); /* before its pages: the peak's share is the heap's */
     l->record = rec;
     l->base = (uintptr_t)base;
     l->size = n;
@@ -562,8 +562,7 @@ static void large_unreserve(struct ce6_heap *h, struct large *l)
 /* Makes a reserved and committed large item live; its address. */
 static uintptr_t large_publish(struct ce6_heap *h, struct large *l)
 {
-    heap_large_push(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, l->reserve, (uintptr_t)l | HEAP_BLOCKMAP_LARGE);
+    heap_large_enter(&h->common, &h->blocks, &h->large_head, &l->link, l->base, l->reserve);
     note_live(h, l->size, 1);
     return l->base;
 }
@@ -585,8 +584,7 @@ static uintptr_t alloc_large_locked(struct ce6_heap *h, size_t n, DWORD *err)
 
 static void free_large_locked(struct ce6_heap *h, struct large *l)
 {
-    heap_large_unlink(&h->common, &h->large_head, &l->link);
-    heap_blockmap_set(&h->blocks, l->base, l->reserve, 0);
+    heap_large_leave(&h->common, &h->blocks, &h->large_head, &l->link, l->base, l->reserve);
     note_dead(h, l->size, 1);
     heap_slot_decommit(&h->common, l->base, l->committed);
     large_unreserve(h, l);
@@ -1250,13 +1248,7 @@ static void ce6_free_figures(struct heap *hh, struct heap_free_figures *out)
     *out = (struct heap_free_figures){0};
     for (uint32_t i = 0; i < h->nregions; i++) {
         const struct region *r = h->regions[i];
-        struct granmap_runs runs;
-        granmap_free_runs(&r->map, r->hdr, r->commit, r->base, h->page, &runs);
-        size_t largest = (size_t)runs.longest * BLK;
-        out->free_items += runs.runs;
-        out->largest_free_bytes = largest > out->largest_free_bytes ? largest : out->largest_free_bytes;
-        out->empty_pages += runs.pages;
-        out->work += runs.runs + 1;
+        heap_free_figures_add(out, &r->map, r->hdr, r->commit, r->base, h->page, BLK, 0);
     }
 }
 

@@ -63,6 +63,14 @@
 
 /* The guard is entry_inside (entry.h), shared with the exit summary. */
 
+/* The calling thread's guard, for libcebox's Win32-named functions in a
+ * program linked with it (a copy of the core of its own): they set this
+ * one, which this library's malloc tests (entry.h, ENTRY_WIN32_INSIDE). */
+API int *cebox_inside_flag(void)
+{
+    return &entry_inside;
+}
+
 /* Serves calls made while cebox itself is running (and nothing else),
  * without a lock: blocks of power-of-two classes (16 bytes to the whole
  * arena) cut from its start, each after a 16-byte header; a freed block
@@ -1604,11 +1612,21 @@ static void thread_link(struct thread_start *t)
     pthread_mutex_unlock(&threads_lock);
 }
 
-static void thread_ended(void *value)
+/* Unlinks and frees a record, inside cebox: the slot's lock and the
+ * bookkeeping's are taken, and a signal handler's calls meanwhile must not
+ * wait for them (they come from the bootstrap arena). */
+static void thread_record_drop(struct thread_start *t)
 {
-    struct thread_start *t = value;
+    int was_inside = entry_inside;
+    entry_inside = 1;
     thread_unlink(t);
     thread_record_free(t);
+    entry_inside = was_inside;
+}
+
+static void thread_ended(void *value)
+{
+    thread_record_drop(value);
 }
 
 static void thread_key_make(void)
@@ -1647,6 +1665,36 @@ static void threads_forked(void)
     pthread_mutex_unlock(&threads_lock);
 }
 
+/* The start record of a new thread, its stack reserved and the record
+ * linked; NULL with *err 0 when the thread needs none (stacks take nothing,
+ * or cebox's bookkeeping is out of room: never the program's loss), NULL
+ * with *err EAGAIN when its stack finds no room.  Runs inside cebox: the
+ * occupancy's, the slot's and the bookkeeping's locks are taken here, and a
+ * signal handler that comes meanwhile must not wait for them (its calls
+ * come from the bootstrap arena, as while a malloc runs). */
+static struct thread_start *thread_record_make(void *(*fn)(void *), void *arg, int *err)
+{
+    entry_inside = 1;
+    struct cebox_core *core = boxed_core();
+    occupancy_check_loaded(core);
+    struct thread_start *t = NULL;
+    if (core->settings.occupy && core->settings.stack_size != 0) {
+        t = meta_alloc(sizeof *t);
+    }
+    if (t != NULL) {
+        *t = (struct thread_start){.fn = fn, .arg = arg};
+        *err = occupancy_stack_reserve(core, &t->stack);
+        if (*err == 0) {
+            thread_link(t);
+        } else {
+            thread_record_free(t);
+            t = NULL;
+        }
+    }
+    entry_inside = 0;
+    return t;
+}
+
 int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
 API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
@@ -1658,29 +1706,19 @@ API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
     if (entry_inside || !boxed_process() || thread_key == (pthread_key_t)-1) {
         return next_pthread_create(thread, attr, fn, arg);
     }
-    int saved = errno;
-    struct cebox_core *core = boxed_core();
-    occupancy_check_loaded(core);
+    int saved = errno, err = 0;
+    struct thread_start *t = thread_record_make(fn, arg, &err);
     errno = saved;
-    if (!core->settings.occupy || core->settings.stack_size == 0) {
-        return next_pthread_create(thread, attr, fn, arg); /* stacks take nothing: no record */
+    if (t == NULL && err == 0) {
+        return next_pthread_create(thread, attr, fn, arg);
     }
-    struct thread_start *t = meta_alloc(sizeof *t);
     if (t == NULL) {
-        errno = saved;
-        return next_pthread_create(thread, attr, fn, arg); /* cebox's bookkeeping: never the program's loss */
+        return err;
     }
-    *t = (struct thread_start){.fn = fn, .arg = arg};
-    int err = occupancy_stack_reserve(core, &t->stack);
-    if (err == 0) {
-        thread_link(t);
-        err = next_pthread_create(thread, attr, thread_begins, t);
-        if (err != 0) {
-            thread_unlink(t);
-        }
-    }
+    /* Outside cebox: what glibc allocates for the thread is the program's. */
+    err = next_pthread_create(thread, attr, thread_begins, t);
     if (err != 0) {
-        thread_record_free(t);
+        thread_record_drop(t);
     }
     errno = saved;
     return err;
@@ -1743,9 +1781,17 @@ static void before_exit_summary(void)
 }
 
 /* fork: every lock cebox has is taken before and released after, in both
- * processes, so the child never inherits a lock held by a thread it lacks. */
+ * processes, so the child never inherits a lock held by a thread it lacks.
+ * Between the two the forking thread is inside cebox: a signal that comes
+ * there (glibc delivers the ones that came during the clone as it returns,
+ * before the handlers after) has its calls served from the bootstrap
+ * arena, not from a heap whose lock this thread holds. */
+static _Thread_local int fork_was_inside;
+
 static void before_fork(void)
 {
+    fork_was_inside = entry_inside;
+    entry_inside = 1;
     struct cebox_core *core = core_get();
     pthread_mutex_lock(&threads_lock);
     occupancy_lock();
@@ -1764,6 +1810,12 @@ static void after_fork(void)
     pthread_mutex_unlock(&threads_lock);
 }
 
+static void after_fork_parent(void)
+{
+    after_fork();
+    entry_inside = fork_was_inside;
+}
+
 static void after_fork_child(void)
 {
     after_fork();
@@ -1779,6 +1831,7 @@ static void after_fork_child(void)
     execnote_forked();
     core_restart_watcher();
     threads_forked(); /* the child's slot loses the stacks of the threads it lacks */
+    entry_inside = fork_was_inside;
 }
 
 /* Refused pointers from the heap: one line each (the first few). */
@@ -1808,7 +1861,7 @@ __attribute__((constructor(101))) static void preload_start(void)
     }
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
-    pthread_atfork(before_fork, after_fork, after_fork_child);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     void *sym = next_symbol("sigaction");
     memcpy(&next_sigaction, &sym, sizeof sym);
     fatal_start(core, next_sigaction);

@@ -35,7 +35,7 @@ static struct {
     fatal_sigaction_fn next;
     bool ours[NSIG];
     struct sigaction program[NSIG]; /* the program's own action */
-    pthread_mutex_t lock;           /* the program's sigaction calls */
+    pthread_mutex_t lock;           /* the program's sigaction calls, signals blocked */
     unsigned depth;                 /* stack depth of a crash */
 } ft = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -164,8 +164,15 @@ bool fatal_owns(int sig)
     return sig > 0 && sig < NSIG && ft.ours[sig];
 }
 
+/* sigaction is async-signal-safe: a handler may call it while its thread
+ * is inside this one, and must not wait for a lock that thread holds.
+ * Every signal is blocked while the lock is held (the kernel's own
+ * sigaction is one step for the thread that calls it, too). */
 int fatal_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
     pthread_mutex_lock(&ft.lock);
     if (old != NULL) {
         *old = ft.program[sig];
@@ -174,5 +181,6 @@ int fatal_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         ft.program[sig] = *act;
     }
     pthread_mutex_unlock(&ft.lock);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     return 0;
 }

@@ -370,12 +370,7 @@ int main(int argc, char **argv)
     start_threads(threads, NULL);
     struct mallinfo2 before = mallinfo2();
     unsigned maps_before = mapping_blocks();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    box_set_handler(SIGALRM, on_alarm);
     set_timer(50);
     run_ms = ms;
     int started = start_threads(threads, worker);
