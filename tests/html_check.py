@@ -295,6 +295,39 @@ def timeline_charts(p, s):
         if items != ("-" if x["heap_free_items"] is None else str(x["heap_free_items"])):
             fail("pid %d: free items %s in the table, %s in the JSON" % (p["pid"], items, x["heap_free_items"]))
     map_targets(p, s, rows)
+    headroom_table(p, s, ids_of(s))
+
+
+def ids_of(s):
+    """The ids of the elements under s."""
+    out, todo = set(), [s]
+    while todo:
+        e = todo.pop()
+        if "id" in e["attrs"]:
+            out.add(e["attrs"]["id"])
+        todo.extend(e["children"])
+    return out
+
+
+def headroom_table(p, s, ids):
+    """The headroom section against the JSON's headroom, its map link resolving."""
+    h = p.get("headroom")
+    sec = find(s, "section", "headroom")
+    if h is None:
+        if sec:
+            fail("pid %d: a headroom section without headroom in the JSON" % p["pid"])
+        return
+    if len(sec) != 1:
+        fail("pid %d: %d headroom sections" % (p["pid"], len(sec)))
+    cells = [c["attrs"].get("data-value") for c in find(sec[0], "td", "num") if "data-value" in c["attrs"]]
+    want = [str(h["min_largest_free_run_blocks"]), str(h["peak_reserved_blocks"])]
+    if cells != want:
+        fail("pid %d: headroom %s in the page, %s in the JSON" % (p["pid"], cells, want))
+    for a in find(sec[0], "a", "headroom-map"):
+        if a["attrs"]["href"][1:] not in ids:
+            fail("pid %d: the headroom's map link %s resolves to nothing" % (p["pid"], a["attrs"]["href"]))
+    if not any("cebox fit" in c["text"] for c in find(sec[0], "code", None)):
+        fail("pid %d: the headroom names no cebox fit command" % p["pid"])
 
 
 def runs_cells(runs):

@@ -307,6 +307,51 @@ static void html_charts(FILE *out, const struct html_proc *hp, const struct html
     fputs("</section>\n", out);
 }
 
+/* The run's worst moment and how much room it had, from the timeline (as
+ * the text's "worst moment" line and the JSON's "headroom"): a lower bound
+ * on the slot and RAM it needs, and the command that finds the exact
+ * smallest (cebox fit bisects them by running the program again). */
+static void html_headroom(FILE *out, const struct html_proc *hp, const struct html_tlmaps *maps)
+{
+    const struct lr_process *p = hp->p;
+    struct timeline_headroom h;
+    timeline_headroom(p, &h);
+    if (!h.known) {
+        return;
+    }
+    char b[32], href[64];
+    uint64_t at;
+    bool exact;
+    fprintf(out, "<section class=\"headroom\" id=\"p%zu-headroom\">\n<h3>Headroom</h3>\n<table class=\"headroom\">\n",
+            hp->index);
+    fprintf(out, "<tr><th>smallest largest free run</th><td class=\"num\" data-value=\"%" PRIu32 "\">%" PRIu32
+                 " blocks (%s)</td><td>at %.3f s",
+            h.min_largest_free_run_blocks, h.min_largest_free_run_blocks,
+            run_summary_bytes(b, sizeof b, (uint64_t)h.min_largest_free_run_blocks * p->granularity),
+            (double)h.min_at_ns / 1e9);
+    if (html_tlmaps_link(maps, h.min_at_ns, href, sizeof href, &at, &exact)) {
+        fprintf(out, " (<a class=\"headroom-map\" href=\"%s\">%sthe slot then</a>)", href, exact ? "" : "&#8776; ");
+    }
+    fputs("</td></tr>\n", out);
+    fprintf(out, "<tr><th>peak slot use</th><td class=\"num\" data-value=\"%" PRIu32 "\">%" PRIu32
+                 " of %" PRIu32 " blocks</td><td>%s reserved at most: a smaller slot than that cannot hold this "
+                 "run</td></tr>\n",
+            h.peak_reserved_blocks, h.peak_reserved_blocks, h.blocks,
+            run_summary_bytes(b, sizeof b, (uint64_t)h.peak_reserved_blocks * p->granularity));
+    if (p->has_summary) {
+        fprintf(out, "<tr><th>peak committed</th><td class=\"num\">%s</td><td>device RAM it needs at least, "
+                     "besides the other processes'</td></tr>\n",
+                run_summary_bytes(b, sizeof b, p->summary.peak_committed_pages * p->summary.page_size));
+    }
+    fputs("</table>\n<p>The smallest slot and the smallest device RAM in which the program still exits as it "
+          "did are found by running it again: <code>cebox fit --profile ",
+          out);
+    html_escape(out, p->profile != NULL ? p->profile : "ce5");
+    fputs(" -- ", out);
+    html_escape(out, p->command != NULL ? p->command : "PROGRAM");
+    fputs("</code></p>\n</section>\n", out);
+}
+
 /* How many of p's failures have their slot map drawn: in order, as long
  * as the cell budget lasts (one at least). */
 static size_t maps_drawn(const struct lr_process *p)
@@ -738,6 +783,7 @@ void html_process(FILE *out, const struct html_proc *proc, size_t index, const s
     struct html_tlmaps maps;
     html_tlmaps_choose(&maps, hp->p, index);
     html_charts(out, hp, &maps);
+    html_headroom(out, hp, &maps);
     html_sites(out, hp);
     htmlleaks_views(out, hp);
     html_maps(out, index, hp->p, &maps);
