@@ -45,7 +45,7 @@ procs = json.load(open(sys.argv[1]))["processes"]
 def fn(stack, i=0):
     return stack[i]["function"] if len(stack) > i else None
 def leaks(p):
-    return sorted((l["kind"], l["bytes"], l["charged_bytes"], l["blocks"], fn(l["stack"])) for l in p["leaks"])
+    return sorted((l["kind"], l["bytes"], l["charged_bytes"], l["blocks"], fn(l["stack"])) for l in p["leaks"] or [])
 def totals(p):
     return {k: (v["bytes"], v["blocks"]) for k, v in p["leak_totals"].items()}
 ok = eval("(" + sys.argv[2] + ")")
