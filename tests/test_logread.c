@@ -332,6 +332,46 @@ static void reads_the_committed_kinds(void **state)
     logread_free(&log);
 }
 
+/* A timeline sample of `kind` at `at` ns after the header's start. */
+static void sample(struct built *b, unsigned kind, uint64_t at)
+{
+    struct log_sample s;
+    memset(&s, 0, sizeof s);
+    s.time_ns = 5000 + at;
+    s.kind = kind;
+    s.slot_reserved_blocks = (uint32_t)(at / 1000000);
+    struct log_enc e;
+    log_enc_begin(&e, rec, sizeof rec, LOG_REC_SAMPLE);
+    log_put_sample(&e, &s);
+    add(b, &e);
+}
+
+/* The exit sample is a process's last: a tick of cebox run's after it
+ * (taken between the target's exit sample and its end) is dropped,
+ * whether its record comes before the exit's in the file or after. */
+static void drops_samples_after_the_exit(void **state)
+{
+    (void)state;
+    struct built b;
+    memset(&b, 0, sizeof b);
+    header(&b, 4242, LOG_VERSION);
+    sample(&b, LOG_SAMPLE_TICK, 1000000);
+    sample(&b, LOG_SAMPLE_TICK, 5000000); /* written before the exit's, later than it */
+    sample(&b, LOG_SAMPLE_EXIT, 4000000);
+    sample(&b, LOG_SAMPLE_TICK, 3000000); /* late, but before the exit: kept */
+    sample(&b, LOG_SAMPLE_TICK, 6000000); /* after the exit */
+    struct lr_log log;
+    logread_buffer("exit.log", b.data, b.len, &log);
+    assert_false(log.damaged);
+    const struct lr_process *p = &log.procs[0];
+    assert_int_equal(p->nsamples, 3);
+    assert_int_equal(p->samples[0].slot_reserved_blocks, 1);
+    assert_int_equal(p->samples[1].slot_reserved_blocks, 3);
+    assert_int_equal(p->samples[2].slot_reserved_blocks, 4);
+    assert_int_equal(p->samples[2].kind, LOG_SAMPLE_EXIT);
+    logread_free(&log);
+}
+
 /* The maps cebox run samples (record 13): kept apart from the others, in
  * time order although appended late, each with its cells and time, and
  * the one in force at a moment found by time; one whose runs pass the
@@ -849,6 +889,7 @@ int main(void)
         cmocka_unit_test(short_site_record),
         cmocka_unit_test(reads_marked_maps),
         cmocka_unit_test(reads_timeline_maps),
+        cmocka_unit_test(drops_samples_after_the_exit),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(every_corruption),
         cmocka_unit_test(two_processes_in_one_file),

@@ -339,6 +339,17 @@ static int read_timeline_map(struct lr_log *log, struct lr_process *p, struct lo
     return 0;
 }
 
+/* The process's exit sample is its last: cebox run sees a process as
+ * gone only once it is a zombie, so a tick between the target's exit
+ * sample and its end may sample it once more (its figures then are the
+ * exit's); such samples are dropped, whichever record comes first. */
+static void drop_after_exit(struct lr_process *p, uint64_t exit_ns)
+{
+    while (p->nsamples != 0 && p->samples[p->nsamples - 1].time_ns > exit_ns) {
+        p->nsamples--;
+    }
+}
+
 /* A timeline sample, kept in time order: cebox run's are appended by
  * another process and may land a little after the target's later ones. */
 static int read_sample(struct lr_log *log, struct lr_process *p, struct log_dec *d)
@@ -350,6 +361,13 @@ static int read_sample(struct lr_log *log, struct lr_process *p, struct log_dec 
         return -1;
     }
     smp.time_ns = since_start(p, smp.time_ns);
+    if (p->nsamples != 0 && p->samples[p->nsamples - 1].kind == LOG_SAMPLE_EXIT &&
+        smp.time_ns >= p->samples[p->nsamples - 1].time_ns) {
+        return 0; /* after the exit's: see drop_after_exit */
+    }
+    if (smp.kind == LOG_SAMPLE_EXIT) {
+        drop_after_exit(p, smp.time_ns);
+    }
     INSERT_BY_TIME(p->samples, p->nsamples, smp);
     return 0;
 }
