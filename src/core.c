@@ -14,6 +14,7 @@
 
 #include "fault.h"
 #include "record/leaks.h"
+#include "record/stack.h"
 
 static struct cebox_core the_core;
 static pthread_once_t core_once = PTHREAD_ONCE_INIT;
@@ -120,6 +121,9 @@ static void core_init(void)
         die(err);
     }
     leaks_start(&the_core); /* --leaks: the tracker, from the first block on */
+    if (s.out_dir[0] != '\0' || s.leaks) {
+        stack_load_unwinder(); /* the failures', the crash's and the blocks' stacks (fault_start: its rules') */
+    }
 }
 
 /* Set once core_init has finished: every later call skips pthread_once
