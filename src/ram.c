@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 8u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks) */
+#define RAM_VERSION 9u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -60,6 +60,8 @@ struct ram_member {
     struct ram_timeline tl; /* written by the member only, relaxed */
     struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
     struct ram_live_sites live; /* written by the member only, under its count */
+    uint32_t map_stale;   /* cells former members of the row may have left in its
+                           * map, cleared by the member that takes the row */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -121,13 +123,15 @@ static uint64_t members_sum_locked(const struct ram_shared *sh)
 static size_t reclaim_dead_locked(struct ram_shared *sh);
 
 /* The previous holder died mid-update: the rows it may have been writing
- * are tidied, the used pages recomputed from them, and its row (with any
- * other dead member's) reclaimed. */
+ * are tidied (their whole maps left for their next members to clear), the
+ * used pages recomputed from them, and its row (with any other dead
+ * member's) reclaimed. */
 static void recover_locked(struct ram_shared *sh)
 {
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         if (sh->members[i].pid == 0) {
             memset(&sh->members[i], 0, sizeof sh->members[i]);
+            sh->members[i].map_stale = RAM_MAP_BLOCKS;
         }
     }
     sh->used_pages = members_sum_locked(sh);
@@ -348,6 +352,20 @@ static bool member_gone(const struct ram_shared *sh, int32_t pid)
     return ram_process_gone(pid) || (sh->hdr.ino != 0 && !still_maps(pid, &sh->hdr));
 }
 
+/* Frees a member's row (lock held): its pages go back to the device, and
+ * the extent of the cells it may have written stays, for the next member
+ * of the row to clear.  Returns the pages. */
+static uint64_t free_row_locked(struct ram_shared *sh, struct ram_member *m)
+{
+    uint64_t pages = m->committed;
+    uint32_t written = m->map.blocks < RAM_MAP_BLOCKS ? m->map.blocks : RAM_MAP_BLOCKS;
+    uint32_t stale = m->map_stale > written ? m->map_stale : written;
+    sh->used_pages -= pages;
+    memset(m, 0, sizeof *m);
+    m->map_stale = stale;
+    return pages;
+}
+
 /* Returns the pages of members whose process is gone (lock held). */
 static size_t reclaim_dead_locked(struct ram_shared *sh)
 {
@@ -358,9 +376,7 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &sh->members[i];
         if (m->pid != 0 && member_gone(sh, m->pid)) {
-            reclaimed += m->committed;
-            sh->used_pages -= m->committed;
-            memset(m, 0, sizeof *m);
+            reclaimed += free_row_locked(sh, m);
         }
     }
     errno = saved;
@@ -377,8 +393,7 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &sh->members[i];
         if (m->pid == pid) {
-            sh->used_pages -= m->committed;
-            memset(m, 0, sizeof *m);
+            free_row_locked(sh, m);
         }
         if (m->pid == 0 && free_row < 0) {
             free_row = i;
@@ -409,6 +424,23 @@ static void point_timeline(struct ram *r)
     r->map_row = row && r->session ? &r->sh->members[r->member].map : NULL;
     r->map = r->map_row != NULL ? (unsigned char *)row_map(r->sh, r->member) : NULL;
     r->live = r->map_row != NULL ? &r->sh->members[r->member].live : NULL;
+}
+
+/* The row just taken starts with an all-free map: the cells former members
+ * left are cleared, a page or less by stores, more by giving the file's
+ * pages back (they read as zeros again, and the session's file shrinks). */
+static void clear_stale_map(struct ram *r)
+{
+    if (r->map == NULL) {
+        return;
+    }
+    struct ram_member *m = &r->sh->members[r->member];
+    size_t stale = m->map_stale, page = os_page_size();
+    if (stale > page && os_discard_shared(r->map, (stale + page - 1) / page * page) == 0) {
+        stale = 0;
+    }
+    memset(r->map, RAM_MAP_FREE, stale);
+    m->map_stale = 0;
 }
 
 /* ---- creation ---- */
@@ -521,6 +553,7 @@ static int attach(struct ram *r, int fd, bool member)
         return ENOSPC;
     }
     point_timeline(r);
+    clear_stale_map(r);
     return 0;
 }
 
@@ -613,9 +646,7 @@ void ram_release(struct ram *r)
     }
     lock(r->sh);
     if (r->member >= 0) {
-        struct ram_member *m = &r->sh->members[r->member];
-        r->sh->used_pages -= m->committed;
-        memset(m, 0, sizeof *m);
+        free_row_locked(r->sh, &r->sh->members[r->member]);
     }
     unlock(r->sh);
     if (r->session) {
@@ -678,6 +709,8 @@ void ram_forked(struct ram *r, size_t committed)
     point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
+    } else {
+        clear_stale_map(r);
     }
     if (r->tl != NULL) {
         *r->tl = copied;
@@ -1187,7 +1220,8 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
         }
         size_t n = blocks < len ? blocks : len;
         for (size_t b = 0; b < n; b++) {
-            buf[b] = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+            char c = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+            buf[b] = c != RAM_MAP_FREE ? c : '.';
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if ((s1 & 1) == 0 && __atomic_load_n(&m->map.seq, __ATOMIC_RELAXED) == s1) {
