@@ -924,9 +924,10 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
 #define VAR_PREFIX "CEBOX_"
 #define VAR_PREFIX_LEN (sizeof VAR_PREFIX - 1)
 
-/* The row whose variable the environment entry "NAME=value" names, or
- * OPT_COUNT.  Every row's name starts with the prefix and one more
- * character, which rules out most rows before a comparison. */
+/* The row whose variable is the first name_len characters of `entry` (an
+ * environment entry "NAME=value", or a name), or OPT_COUNT; name_len is
+ * more than the prefix.  Every row's name starts with the prefix and one
+ * more character, which rules out most rows before a comparison. */
 static size_t row_of_entry(const char *entry, size_t name_len)
 {
     for (size_t i = 0; i < OPT_COUNT; i++) {
@@ -947,7 +948,8 @@ int options_load_environ(char *const *env, struct cebox_settings *out, char err[
         if (strncmp(entry, VAR_PREFIX, VAR_PREFIX_LEN) != 0 || (eq = strchr(entry, '=')) == NULL) {
             continue;
         }
-        size_t i = row_of_entry(entry, (size_t)(eq - entry));
+        size_t n = (size_t)(eq - entry);
+        size_t i = n > VAR_PREFIX_LEN ? row_of_entry(entry, n) : OPT_COUNT;
         if (i < OPT_COUNT && given[i] == NULL) { /* the first entry of a name, as getenv finds */
             given[i] = eq + 1;
         }
@@ -970,12 +972,9 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
 
 bool options_given(const struct cebox_settings *s, const char *var)
 {
-    for (size_t i = 0; i < OPT_COUNT; i++) {
-        if (strcmp(table[i].var, var) == 0) {
-            return (s->set >> i & 1u) != 0;
-        }
-    }
-    return false;
+    size_t n = strlen(var);
+    size_t i = n > VAR_PREFIX_LEN ? row_of_entry(var, n) : OPT_COUNT;
+    return i < OPT_COUNT && (s->set >> i & 1u) != 0;
 }
 
 size_t options_count(void)

@@ -432,6 +432,27 @@ static void test_environ_load_is_getenvs(void **state)
     assert_int_equal(s.slot_size, 8u << 20);
 }
 
+/* options_given names a row exactly: the given ones, none of the others,
+ * no near name. */
+static void test_given_names_a_row(void **state)
+{
+    (void)state;
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX];
+    char *env[] = {"CEBOX_QUIET=yes", "CEBOX_FAIL_NTH=3", NULL};
+    assert_int_equal(options_load_environ(env, &s, err), 0);
+    assert_true(options_given(&s, "CEBOX_QUIET"));
+    assert_true(options_given(&s, "CEBOX_FAIL_NTH"));
+    for (size_t i = 0; i < options_count(); i++) {
+        const char *var = options_var(i);
+        assert_int_equal(options_given(&s, var), strcmp(var, "CEBOX_QUIET") == 0 || strcmp(var, "CEBOX_FAIL_NTH") == 0);
+    }
+    static const char *const near[] = {"CEBOX_QUIE", "CEBOX_QUIETER", "CEBOX_", "CEBOX", "", "X", "cebox_quiet"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        assert_false(options_given(&s, near[i]));
+    }
+}
+
 static void test_sources_come_from_the_load(void **state)
 {
     (void)state;
@@ -518,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_huge_values_keep_the_message_whole),
         cmocka_unit_test(test_sources_come_from_the_load),
         cmocka_unit_test(test_environ_load_is_getenvs),
+        cmocka_unit_test(test_given_names_a_row),
         cmocka_unit_test(test_refusal_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
