@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 9u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells */
+#define RAM_VERSION 9u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -87,6 +87,10 @@ struct ram_shared {
      * of the hibernate level and every join, and wakes the shell waiting
      * on it; joins counts the members that took a row. */
     uint32_t shell_wake, joins;
+    /* Rows [0, rows_used) have been taken (lock held): those above are
+     * free, and the joins, sums and reclaims look no further (the member
+     * table is 96 pages; a start reads the rows in use only). */
+    uint32_t rows_used;
     uint64_t start_ns;    /* CLOCK_MONOTONIC when the device was made: the run's time origin */
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
@@ -109,12 +113,18 @@ static void assert_held(const struct ram_shared *sh)
     INVARIANT(__atomic_load_n(&sh->held, __ATOMIC_RELAXED) != 0, "the device's lock is held");
 }
 
+/* The rows taken so far (lock held): no row above holds a member. */
+static int rows_used_locked(const struct ram_shared *sh)
+{
+    return sh->rows_used < RAM_MAX_MEMBERS ? (int)sh->rows_used : RAM_MAX_MEMBERS;
+}
+
 /* The pages of the rows in use (lock held). */
 static uint64_t members_sum_locked(const struct ram_shared *sh)
 {
     assert_held(sh);
     uint64_t sum = 0;
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+    for (int i = 0; i < rows_used_locked(sh); i++) {
         sum += sh->members[i].pid != 0 ? sh->members[i].committed : 0;
     }
     return sum;
@@ -128,10 +138,13 @@ static size_t reclaim_dead_locked(struct ram_shared *sh);
  * member's) reclaimed. */
 static void recover_locked(struct ram_shared *sh)
 {
+    sh->rows_used = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         if (sh->members[i].pid == 0) {
             memset(&sh->members[i], 0, sizeof sh->members[i]);
             sh->members[i].map_stale = RAM_MAP_BLOCKS;
+        } else {
+            sh->rows_used = (uint32_t)i + 1;
         }
     }
     sh->used_pages = members_sum_locked(sh);
@@ -373,7 +386,7 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
               "the device's used pages are the sum of its members' pages");
     int saved = errno;
     size_t reclaimed = 0;
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+    for (int i = 0; i < rows_used_locked(sh); i++) {
         struct ram_member *m = &sh->members[i];
         if (m->pid != 0 && member_gone(sh, m->pid)) {
             reclaimed += free_row_locked(sh, m);
@@ -389,8 +402,8 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
 static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t committed)
 {
     assert_held(sh);
-    int free_row = -1;
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+    int free_row = -1, rows = rows_used_locked(sh);
+    for (int i = 0; i < rows; i++) {
         struct ram_member *m = &sh->members[i];
         if (m->pid == pid) {
             free_row_locked(sh, m);
@@ -399,6 +412,9 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
             free_row = i;
         }
     }
+    if (free_row < 0 && rows < RAM_MAX_MEMBERS) {
+        free_row = rows; /* the lowest free row: none below it is */
+    }
     if (free_row < 0) {
         reclaim_dead_locked(sh);
         for (int i = 0; i < RAM_MAX_MEMBERS && free_row < 0; i++) {
@@ -406,6 +422,9 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
         }
     }
     if (free_row >= 0) {
+        if (free_row >= rows) {
+            sh->rows_used = (uint32_t)free_row + 1;
+        }
         sh->members[free_row].pid = pid;
         sh->members[free_row].committed = committed;
         sh->used_pages += committed;
@@ -517,12 +536,13 @@ int ram_session_create(const char *path, size_t total_pages, size_t page,
 
 /* Maps the session open on fd and, as a member, takes a row in it; a
  * controller (`cebox state`, cebox run's setup) takes none: it commits
- * nothing, and is no process for the shell to notify. */
-static int attach(struct ram *r, int fd, bool member)
+ * nothing, and is no process for the shell to notify.  `checked`: fd was
+ * found to be a regular file of the session's size already. */
+static int attach(struct ram *r, int fd, bool member, bool checked)
 {
     size_t bytes = RAM_SESSION_BYTES;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes) {
+    if (!checked && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes)) {
         return EINVAL;
     }
     void *map = NULL;
@@ -563,7 +583,7 @@ static int open_and_attach(struct ram *r, const char *path, bool member)
     if (fd < 0) {
         return errno;
     }
-    int err = attach(r, fd, member);
+    int err = attach(r, fd, member, false);
     close(fd);
     return err;
 }
@@ -573,10 +593,11 @@ int ram_session_join(struct ram *r, const char *path)
     return open_and_attach(r, path, true);
 }
 
-/* True when fd is open read-write on an original session file, the one at
+/* 0 when fd is open read-write on an original session file, the one at
  * path if path can be looked at: checked with fstat and a read of the
- * header, before anything is mapped. */
-static bool names_the_session(int fd, const char *path)
+ * header, before anything is mapped; EBADF when fd is not open, ESTALE
+ * when it names another file. */
+static int names_the_session(int fd, const char *path)
 {
     struct stat st, named;
     struct ram_header hdr;
@@ -590,18 +611,13 @@ static bool names_the_session(int fd, const char *path)
         ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
     }
     errno = saved;
-    return ok;
+    return flags < 0 ? EBADF : ok ? 0 : ESTALE;
 }
 
 int ram_session_join_fd(struct ram *r, int fd, const char *path)
 {
-    if (fd < 3 || fcntl(fd, F_GETFD) < 0) {
-        return EBADF;
-    }
-    if (!names_the_session(fd, path)) {
-        return ESTALE;
-    }
-    return attach(r, fd, true);
+    int err = fd < 3 ? EBADF : names_the_session(fd, path);
+    return err != 0 ? err : attach(r, fd, true, true);
 }
 
 /* An errno value's text without strerror: strerror translates through

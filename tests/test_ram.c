@@ -501,6 +501,63 @@ static void test_a_full_member_table(void **state)
     alarm(0);
 }
 
+/* A forked child that joins the session at path, writes its row's number
+ * (-1: refused) to rows_w, gives the row back at once when `leave`, and
+ * stays until the write end of go is closed. */
+static pid_t member_child(int rows_w, int go[2], bool leave)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(go[1]); /* its read ends when the parent's write end closes */
+        struct ram k;
+        int row = ram_session_join(&k, path) == 0 ? k.member : -1;
+        if (row >= 0 && leave) {
+            ram_release(&k);
+        }
+        (void)!write(rows_w, &row, sizeof row);
+        char c;
+        (void)!read(go[0], &c, 1);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* A join takes the lowest free row: one given back below the rows in use,
+ * else the next never taken. */
+static void test_rows_are_taken_lowest_first(void **state)
+{
+    (void)state;
+    alarm(10);
+    struct ram a;
+    int fd = session_with_member(&a);
+    assert_int_equal(a.member, 0);
+    int rows[2], go[2];
+    assert_int_equal(pipe(rows), 0);
+    assert_int_equal(pipe(go), 0);
+    static const struct {
+        bool leave;
+        int row;
+    } steps[] = {{false, 1}, {true, 2}, {false, 2}, {false, 3}};
+    pid_t kids[4];
+    for (int i = 0; i < 4; i++) {
+        kids[i] = member_child(rows[1], go, steps[i].leave);
+        int row = -2;
+        assert_int_equal(read(rows[0], &row, sizeof row), sizeof row);
+        assert_int_equal(row, steps[i].row);
+    }
+    close(go[1]);
+    for (int i = 0; i < 4; i++) {
+        waitpid(kids[i], NULL, 0);
+    }
+    close(go[0]);
+    close(rows[0]);
+    close(rows[1]);
+    ram_release(&a);
+    close(fd);
+    alarm(0);
+}
+
 /* A private device of 256 pages with the ppc table (hibernate 224 KB,
  * low 96 KB), its forced states held as `mode` says, charged 100 pages
  * and then forced low. */
@@ -613,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_limited_is_refused_under_ce5),
         cmocka_unit_test(test_live_sites_of_a_member_and_its_forked_child),
         cmocka_unit_test(test_a_row_taken_over_starts_free),
+        cmocka_unit_test(test_rows_are_taken_lowest_first),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
