@@ -97,8 +97,8 @@ static void say(const char *a, const char *b, const char *c)
 }
 
 /* The command line, arguments separated by NUL bytes (as the kernel keeps
- * it), and the executable's path. */
-static void read_identity(void)
+ * it): all the exit summary needs. */
+static void read_command(void)
 {
     int fd = os_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
     long n = fd >= 0 ? os_read(fd, lg.command, sizeof lg.command - 1) : -1;
@@ -114,6 +114,12 @@ static void read_identity(void)
     }
     lg.command[n] = '\0';
     lg.command_len = (size_t)n;
+}
+
+/* The command line and the executable's path, for a log's header. */
+static void read_identity(void)
+{
+    read_command();
     ssize_t m = readlink("/proc/self/exe", lg.exe, sizeof lg.exe - 1);
     lg.exe[m > 0 ? m : 0] = '\0';
 }
@@ -652,7 +658,7 @@ void eventlog_command(char *out, size_t cap)
 {
     pthread_mutex_lock(&lg.lock);
     if (lg.pid != getpid() || lg.command_len == 0) {
-        read_identity();
+        read_command();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
     size_t i = 0;
