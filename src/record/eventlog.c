@@ -147,22 +147,30 @@ void eventlog_note_arguments(int argc, char **argv)
  * cannot be read (the caller reads the file then). */
 static long read_command_area(char *buf, size_t cap)
 {
-    char last;
-    if (args.start == 0 || os_read_self(&last, (const void *)(args.end - 1), 1) != 1) {
+    if (args.start == 0 || cap == 0) {
         return -1;
     }
-    size_t len = last == '\0' ? args.end - args.start : args.env_end - args.start;
-    size_t want = len < cap ? len : cap;
-    size_t page = os_page_size();
-    if (last != '\0' && want > page) {
-        want = page; /* the kernel reads one page of the title */
+    /* One read: the arguments, or the most a title could give (a page,
+     * within the environment's end), whichever is longer. */
+    size_t args_len = args.end - args.start, area = args.env_end - args.start, page = os_page_size();
+    size_t title_max = area < page ? area : page;
+    size_t want = args_len > title_max ? args_len : title_max;
+    long got = os_read_self(buf, (const void *)args.start, want < cap ? want : cap);
+    char last;
+    if (got < 0) {
+        return -1;
     }
-    long got = os_read_self(buf, (const void *)args.start, want);
-    if (got < 0 || last == '\0') {
-        return got < 0 ? -1 : got;
+    if ((size_t)got >= args_len) {
+        last = buf[args_len - 1];
+    } else if (os_read_self(&last, (const void *)(args.end - 1), 1) != 1) {
+        return -1; /* arguments longer than cap */
     }
-    size_t n = strnlen(buf, (size_t)got);
-    return (long)(n < (size_t)got ? n + 1 : n); /* the NUL, when found */
+    if (last == '\0') {
+        return (long)((size_t)got < args_len ? (size_t)got : args_len);
+    }
+    size_t lim = (size_t)got < title_max ? (size_t)got : title_max;
+    size_t n = strnlen(buf, lim);
+    return (long)(n < lim ? n + 1 : n); /* the NUL, when found */
 }
 
 /* The command line, arguments separated by NUL bytes (as the kernel keeps
