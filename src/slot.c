@@ -196,6 +196,10 @@ static int host_protection(DWORD prot)
 
 /* ---- creation ---- */
 
+/* Bookkeeping of this size or less (a 32 MB slot's: 45 KB) is faulted in
+ * at once; a larger one (ce6's 2 GB slot: 2.6 MB) page by page as used. */
+#define SLOT_META_POPULATE_MAX ((size_t)64 * 1024)
+
 static bool config_ok(const struct slot_config *c)
 {
     return is_pow2(c->granularity) && is_pow2(c->page_size) && c->page_size == os_page_size() &&
@@ -293,6 +297,9 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     char *mem = meta_alloc(meta);
     if (mem == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    if (meta <= SLOT_META_POPULATE_MAX) {
+        os_populate(mem, meta); /* its start touches most of these pages, some twice (read, then written) */
     }
     struct slot *s = (struct slot *)mem;
     void *base;
