@@ -14,13 +14,40 @@
 
 #include "fault.h"
 #include "record/leaks.h"
+#include "record/stack.h"
 
 static struct cebox_core the_core;
 static pthread_once_t core_once = PTHREAD_ONCE_INIT;
 
-static const char *env_get(const char *name)
+/* The settings as the process's start read them, kept by the --only
+ * decision (core_boxes_this_program) for the core's start, which follows
+ * it in the same call: the environment is read and parsed once. */
+enum { START_NONE, START_WRITING, START_READY };
+static atomic_int start_state;
+static struct cebox_settings start_settings;
+
+static int load_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
-    return getenv(name);
+    return options_load_environ(environ, s, err);
+}
+
+static void keep_start_settings(const struct cebox_settings *s)
+{
+    int expected = START_NONE;
+    if (atomic_compare_exchange_strong(&start_state, &expected, START_WRITING)) {
+        start_settings = *s;
+        atomic_store_explicit(&start_state, START_READY, memory_order_release);
+    }
+}
+
+/* The start's settings: those the decision kept, else read now. */
+static int load_start_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
+{
+    if (atomic_load_explicit(&start_state, memory_order_acquire) == START_READY) {
+        *s = start_settings;
+        return 0;
+    }
+    return load_settings(s, err);
 }
 
 static void die(const char *msg)
@@ -111,7 +138,7 @@ static void core_init(void)
 {
     char err[OPTIONS_ERR_MAX];
     struct cebox_settings s;
-    if (options_load(env_get, &s, err) != 0) {
+    if (load_start_settings(&s, err) != 0) {
         die(err);
     }
     if (build(&the_core, &s) != 0) {
@@ -121,6 +148,9 @@ static void core_init(void)
         die(err);
     }
     leaks_start(&the_core); /* --leaks: the tracker, from the first block on */
+    if (s.out_dir[0] != '\0' || s.leaks) {
+        stack_load_unwinder(); /* the failures', the crash's and the blocks' stacks (fault_start: its rules') */
+    }
 }
 
 /* Set once core_init has finished: every later call skips pthread_once
@@ -140,8 +170,12 @@ bool core_boxes_this_program(void)
 {
     char err[OPTIONS_ERR_MAX], exe[PATH_MAX];
     struct cebox_settings s;
-    if (options_load(env_get, &s, err) != 0 || s.only[0] == '\0') {
+    if (load_settings(&s, err) != 0) {
         return true; /* bad settings: core_get stops the process with the reason */
+    }
+    keep_start_settings(&s);
+    if (s.only[0] == '\0') {
+        return true;
     }
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
@@ -181,7 +215,7 @@ int core_reset(char err[OPTIONS_ERR_MAX])
 {
     struct cebox_settings s;
     core_get();
-    if (options_load(env_get, &s, err) != 0) {
+    if (load_settings(&s, err) != 0) {
         return -1;
     }
     heap_destroy_all_on(the_core.slot);

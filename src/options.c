@@ -899,15 +899,12 @@ static int check_states_in_table(const struct cebox_settings *s, char err[OPTION
     return -1;
 }
 
-int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+/* Fills *out from each row's given value (NULL: its default). */
+static int load_given(const char *const given[OPT_COUNT], struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
-    const char *given[OPT_COUNT];
     struct cebox_settings s;
     err[0] = '\0';
     memset(&s, 0, sizeof s);
-    for (size_t i = 0; i < OPT_COUNT; i++) {
-        given[i] = get(table[i].var);
-    }
     /* The profile first: the other rows' defaults come from it. */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < OPT_COUNT; i++) {
@@ -921,6 +918,51 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
     }
     *out = s;
     return 0;
+}
+
+int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+{
+    const char *given[OPT_COUNT];
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        given[i] = get(table[i].var);
+    }
+    return load_given(given, out, err);
+}
+
+#define VAR_PREFIX "CEBOX_"
+#define VAR_PREFIX_LEN (sizeof VAR_PREFIX - 1)
+
+/* The row whose variable is the first name_len characters of `entry` (an
+ * environment entry "NAME=value", or a name), or OPT_COUNT; name_len is
+ * more than the prefix.  Every row's name starts with the prefix and one
+ * more character, which rules out most rows before a comparison. */
+static size_t row_of_entry(const char *entry, size_t name_len)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const char *var = table[i].var;
+        if (var[VAR_PREFIX_LEN] == entry[VAR_PREFIX_LEN] && strncmp(var, entry, name_len) == 0 &&
+            var[name_len] == '\0') {
+            return i;
+        }
+    }
+    return OPT_COUNT;
+}
+
+int options_load_environ(char *const *env, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+{
+    const char *given[OPT_COUNT] = {NULL};
+    for (; env != NULL && *env != NULL; env++) {
+        const char *entry = *env, *eq;
+        if (strncmp(entry, VAR_PREFIX, VAR_PREFIX_LEN) != 0 || (eq = strchr(entry, '=')) == NULL) {
+            continue;
+        }
+        size_t n = (size_t)(eq - entry);
+        size_t i = n > VAR_PREFIX_LEN ? row_of_entry(entry, n) : OPT_COUNT;
+        if (i < OPT_COUNT && given[i] == NULL) { /* the first entry of a name, as getenv finds */
+            given[i] = eq + 1;
+        }
+    }
+    return load_given(given, out, err);
 }
 
 int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
@@ -938,12 +980,9 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
 
 bool options_given(const struct cebox_settings *s, const char *var)
 {
-    for (size_t i = 0; i < OPT_COUNT; i++) {
-        if (strcmp(table[i].var, var) == 0) {
-            return (s->set >> i & 1u) != 0;
-        }
-    }
-    return false;
+    size_t n = strlen(var);
+    size_t i = n > VAR_PREFIX_LEN ? row_of_entry(var, n) : OPT_COUNT;
+    return i < OPT_COUNT && (s->set >> i & 1u) != 0;
 }
 
 size_t options_count(void)

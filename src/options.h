@@ -139,6 +139,12 @@ enum { OPTIONS_ERR_MAX = 320 };
  * then unspecified and must not be used. */
 int options_load(options_getter get, struct cebox_settings *out, char err[OPTIONS_ERR_MAX]);
 
+/* options_load with getenv's answers taken from env (an environ-style
+ * array: "NAME=value" entries, NULL-terminated; the first entry of a name
+ * counts, as getenv finds it) in one pass over it, rather than a search of
+ * it per option: the preload library's start. */
+int options_load_environ(char *const *env, struct cebox_settings *out, char err[OPTIONS_ERR_MAX]);
+
 /* Checks one value for the option whose variable is `var` (for command-line
  * front ends).  Same return and message as options_load. */
 int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX]);

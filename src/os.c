@@ -108,6 +108,21 @@ int os_discard(void *addr, size_t len)
     return syscall_error(raw_syscall6(SYS_madvise, (long)addr, (long)len, MADV_DONTNEED, 0, 0, 0));
 }
 
+int os_discard_shared(void *addr, size_t len)
+{
+    return syscall_error(raw_syscall6(SYS_madvise, (long)addr, (long)len, MADV_REMOVE, 0, 0, 0));
+}
+
+int os_populate(void *addr, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    return syscall_error(raw_syscall6(SYS_madvise, (long)addr, (long)len, MADV_POPULATE_WRITE, 0, 0, 0));
+#else
+    (void)addr, (void)len;
+    return EINVAL;
+#endif
+}
+
 int os_resident(void *addr, size_t len, unsigned char *vec)
 {
     return syscall_error(raw_syscall6(SYS_mincore, (long)addr, (long)len, (long)vec, 0, 0, 0));

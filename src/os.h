@@ -45,6 +45,18 @@ int os_protect(void *addr, size_t len, int prot);
  * which it leaves as it is: the pages read as zero once accessible. */
 int os_discard(void *addr, size_t len);
 
+/* Gives back the file pages under a shared mapping's range (page-aligned):
+ * they read as zero again, and a tmpfs file no longer holds them
+ * (MADV_REMOVE).  Returns 0 or an errno value (EINVAL, EOPNOTSUPP where the
+ * file system cannot). */
+int os_discard_shared(void *addr, size_t len);
+
+/* Faults a private mapping's pages in, writable, in one call
+ * (MADV_POPULATE_WRITE): cheaper than a fault per page for memory about to
+ * be written.  Returns 0 or an errno value (EINVAL before Linux 5.14: the
+ * pages then fault in when touched, as without the call). */
+int os_populate(void *addr, size_t len);
+
 /* mincore(2): vec[i] bit 0 set when page i of the range is in memory
  * (a page swapped out, or never touched, reads 0). */
 int os_resident(void *addr, size_t len, unsigned char *vec);

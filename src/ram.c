@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 8u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks) */
+#define RAM_VERSION 9u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -60,6 +60,8 @@ struct ram_member {
     struct ram_timeline tl; /* written by the member only, relaxed */
     struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
     struct ram_live_sites live; /* written by the member only, under its count */
+    uint32_t map_stale;   /* cells former members of the row may have left in its
+                           * map, cleared by the member that takes the row */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -85,6 +87,10 @@ struct ram_shared {
      * of the hibernate level and every join, and wakes the shell waiting
      * on it; joins counts the members that took a row. */
     uint32_t shell_wake, joins;
+    /* Rows [0, rows_used) have been taken (lock held): those above are
+     * free, and the joins, sums and reclaims look no further (the member
+     * table is 96 pages; a start reads the rows in use only). */
+    uint32_t rows_used;
     uint64_t start_ns;    /* CLOCK_MONOTONIC when the device was made: the run's time origin */
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
@@ -107,12 +113,18 @@ static void assert_held(const struct ram_shared *sh)
     INVARIANT(__atomic_load_n(&sh->held, __ATOMIC_RELAXED) != 0, "the device's lock is held");
 }
 
+/* The rows taken so far (lock held): no row above holds a member. */
+static int rows_used_locked(const struct ram_shared *sh)
+{
+    return sh->rows_used < RAM_MAX_MEMBERS ? (int)sh->rows_used : RAM_MAX_MEMBERS;
+}
+
 /* The pages of the rows in use (lock held). */
 static uint64_t members_sum_locked(const struct ram_shared *sh)
 {
     assert_held(sh);
     uint64_t sum = 0;
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+    for (int i = 0; i < rows_used_locked(sh); i++) {
         sum += sh->members[i].pid != 0 ? sh->members[i].committed : 0;
     }
     return sum;
@@ -121,13 +133,18 @@ static uint64_t members_sum_locked(const struct ram_shared *sh)
 static size_t reclaim_dead_locked(struct ram_shared *sh);
 
 /* The previous holder died mid-update: the rows it may have been writing
- * are tidied, the used pages recomputed from them, and its row (with any
- * other dead member's) reclaimed. */
+ * are tidied (their whole maps left for their next members to clear), the
+ * used pages recomputed from them, and its row (with any other dead
+ * member's) reclaimed. */
 static void recover_locked(struct ram_shared *sh)
 {
+    sh->rows_used = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         if (sh->members[i].pid == 0) {
             memset(&sh->members[i], 0, sizeof sh->members[i]);
+            sh->members[i].map_stale = RAM_MAP_BLOCKS;
+        } else {
+            sh->rows_used = (uint32_t)i + 1;
         }
     }
     sh->used_pages = members_sum_locked(sh);
@@ -348,6 +365,20 @@ static bool member_gone(const struct ram_shared *sh, int32_t pid)
     return ram_process_gone(pid) || (sh->hdr.ino != 0 && !still_maps(pid, &sh->hdr));
 }
 
+/* Frees a member's row (lock held): its pages go back to the device, and
+ * the extent of the cells it may have written stays, for the next member
+ * of the row to clear.  Returns the pages. */
+static uint64_t free_row_locked(struct ram_shared *sh, struct ram_member *m)
+{
+    uint64_t pages = m->committed;
+    uint32_t written = m->map.blocks < RAM_MAP_BLOCKS ? m->map.blocks : RAM_MAP_BLOCKS;
+    uint32_t stale = m->map_stale > written ? m->map_stale : written;
+    sh->used_pages -= pages;
+    memset(m, 0, sizeof *m);
+    m->map_stale = stale;
+    return pages;
+}
+
 /* Returns the pages of members whose process is gone (lock held). */
 static size_t reclaim_dead_locked(struct ram_shared *sh)
 {
@@ -355,12 +386,10 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
               "the device's used pages are the sum of its members' pages");
     int saved = errno;
     size_t reclaimed = 0;
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+    for (int i = 0; i < rows_used_locked(sh); i++) {
         struct ram_member *m = &sh->members[i];
         if (m->pid != 0 && member_gone(sh, m->pid)) {
-            reclaimed += m->committed;
-            sh->used_pages -= m->committed;
-            memset(m, 0, sizeof *m);
+            reclaimed += free_row_locked(sh, m);
         }
     }
     errno = saved;
@@ -373,16 +402,18 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
 static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t committed)
 {
     assert_held(sh);
-    int free_row = -1;
-    for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
+    int free_row = -1, rows = rows_used_locked(sh);
+    for (int i = 0; i < rows; i++) {
         struct ram_member *m = &sh->members[i];
         if (m->pid == pid) {
-            sh->used_pages -= m->committed;
-            memset(m, 0, sizeof *m);
+            free_row_locked(sh, m);
         }
         if (m->pid == 0 && free_row < 0) {
             free_row = i;
         }
+    }
+    if (free_row < 0 && rows < RAM_MAX_MEMBERS) {
+        free_row = rows; /* the lowest free row: none below it is */
     }
     if (free_row < 0) {
         reclaim_dead_locked(sh);
@@ -391,6 +422,9 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
         }
     }
     if (free_row >= 0) {
+        if (free_row >= rows) {
+            sh->rows_used = (uint32_t)free_row + 1;
+        }
         sh->members[free_row].pid = pid;
         sh->members[free_row].committed = committed;
         sh->used_pages += committed;
@@ -409,6 +443,23 @@ static void point_timeline(struct ram *r)
     r->map_row = row && r->session ? &r->sh->members[r->member].map : NULL;
     r->map = r->map_row != NULL ? (unsigned char *)row_map(r->sh, r->member) : NULL;
     r->live = r->map_row != NULL ? &r->sh->members[r->member].live : NULL;
+}
+
+/* The row just taken starts with an all-free map: the cells former members
+ * left are cleared, a page or less by stores, more by giving the file's
+ * pages back (they read as zeros again, and the session's file shrinks). */
+static void clear_stale_map(struct ram *r)
+{
+    if (r->map == NULL) {
+        return;
+    }
+    struct ram_member *m = &r->sh->members[r->member];
+    size_t stale = m->map_stale, page = os_page_size();
+    if (stale > page && os_discard_shared(r->map, (stale + page - 1) / page * page) == 0) {
+        stale = 0;
+    }
+    memset(r->map, RAM_MAP_FREE, stale);
+    m->map_stale = 0;
 }
 
 /* ---- creation ---- */
@@ -485,12 +536,13 @@ int ram_session_create(const char *path, size_t total_pages, size_t page,
 
 /* Maps the session open on fd and, as a member, takes a row in it; a
  * controller (`cebox state`, cebox run's setup) takes none: it commits
- * nothing, and is no process for the shell to notify. */
-static int attach(struct ram *r, int fd, bool member)
+ * nothing, and is no process for the shell to notify.  `checked`: fd was
+ * found to be a regular file of the session's size already. */
+static int attach(struct ram *r, int fd, bool member, bool checked)
 {
     size_t bytes = RAM_SESSION_BYTES;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes) {
+    if (!checked && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes)) {
         return EINVAL;
     }
     void *map = NULL;
@@ -521,6 +573,7 @@ static int attach(struct ram *r, int fd, bool member)
         return ENOSPC;
     }
     point_timeline(r);
+    clear_stale_map(r);
     return 0;
 }
 
@@ -530,7 +583,7 @@ static int open_and_attach(struct ram *r, const char *path, bool member)
     if (fd < 0) {
         return errno;
     }
-    int err = attach(r, fd, member);
+    int err = attach(r, fd, member, false);
     close(fd);
     return err;
 }
@@ -540,10 +593,11 @@ int ram_session_join(struct ram *r, const char *path)
     return open_and_attach(r, path, true);
 }
 
-/* True when fd is open read-write on an original session file, the one at
+/* 0 when fd is open read-write on an original session file, the one at
  * path if path can be looked at: checked with fstat and a read of the
- * header, before anything is mapped. */
-static bool names_the_session(int fd, const char *path)
+ * header, before anything is mapped; EBADF when fd is not open, ESTALE
+ * when it names another file. */
+static int names_the_session(int fd, const char *path)
 {
     struct stat st, named;
     struct ram_header hdr;
@@ -557,18 +611,13 @@ static bool names_the_session(int fd, const char *path)
         ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
     }
     errno = saved;
-    return ok;
+    return flags < 0 ? EBADF : ok ? 0 : ESTALE;
 }
 
 int ram_session_join_fd(struct ram *r, int fd, const char *path)
 {
-    if (fd < 3 || fcntl(fd, F_GETFD) < 0) {
-        return EBADF;
-    }
-    if (!names_the_session(fd, path)) {
-        return ESTALE;
-    }
-    return attach(r, fd, true);
+    int err = fd < 3 ? EBADF : names_the_session(fd, path);
+    return err != 0 ? err : attach(r, fd, true, true);
 }
 
 /* An errno value's text without strerror: strerror translates through
@@ -613,9 +662,7 @@ void ram_release(struct ram *r)
     }
     lock(r->sh);
     if (r->member >= 0) {
-        struct ram_member *m = &r->sh->members[r->member];
-        r->sh->used_pages -= m->committed;
-        memset(m, 0, sizeof *m);
+        free_row_locked(r->sh, &r->sh->members[r->member]);
     }
     unlock(r->sh);
     if (r->session) {
@@ -678,6 +725,8 @@ void ram_forked(struct ram *r, size_t committed)
     point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
+    } else {
+        clear_stale_map(r);
     }
     if (r->tl != NULL) {
         *r->tl = copied;
@@ -1189,7 +1238,8 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
         }
         size_t n = blocks < len ? blocks : len;
         for (size_t b = 0; b < n; b++) {
-            buf[b] = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+            char c = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+            buf[b] = c != RAM_MAP_FREE ? c : '.';
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if ((s1 & 1) == 0 && __atomic_load_n(&m->map.seq, __ATOMIC_RELAXED) == s1) {

@@ -85,11 +85,15 @@ struct ram_member_info {
 #define RAM_WHY_MAX 320
 
 /* A member's slot map in the session: one byte per block (the cells of
- * slot_map_marked), for slots of up to RAM_MAP_BLOCKS blocks (2 GB of
- * 64 KB blocks, ce6's); the file is sparse, so a member uses only the
- * pages its slot's blocks cover.  The member writes it under a sequence
- * count (odd while it writes), so a reader gets a consistent copy. */
+ * slot_map_marked, RAM_MAP_FREE for a free block), for slots of up to
+ * RAM_MAP_BLOCKS blocks (2 GB of 64 KB blocks, ce6's); the file is sparse
+ * and a row's map is all free when a member takes the row (the cells a
+ * former member left are cleared then), so a member writes only its
+ * blocks that are not free and uses only the pages they fall in.  The
+ * member writes it under a sequence count (odd while it writes), so a
+ * reader gets a consistent copy. */
 #define RAM_MAP_BLOCKS 32768u
+#define RAM_MAP_FREE '\0' /* what a page of the file never written reads; '.' when read */
 
 struct ram_map_row {
     uint32_t seq;    /* even: the map is whole */

@@ -17,8 +17,12 @@
  *   runindex          free runs of blocks, for first fit and top-down;
  *   cell[block]       the block's character in the slot map, the first
  *                     block of a reservation a capital, its others lower
- *                     case (slot_map_marked); kept where a block changes
- *                     state, and published to the session (ram_map_*);
+ *                     case (slot_map_marked), 0 for a free block ('.'
+ *                     when read: the zeroed bookkeeping and the session's
+ *                     untouched map already hold it, so nothing is written
+ *                     for free blocks at the start); kept where a block
+ *                     changes state, and published to the session
+ *                     (ram_map_*);
  *   peak_cell[block], peak_epoch[block]
  *                     the map at the peak, copy on write: epoch counts the
  *                     times the slot reached its peak of reserved blocks;
@@ -199,6 +203,10 @@ static int host_protection(DWORD prot)
 
 /* ---- creation ---- */
 
+/* Bookkeeping of this size or less (a 32 MB slot's: 45 KB) is faulted in
+ * at once; a larger one (ce6's 2 GB slot: 2.6 MB) page by page as used. */
+#define SLOT_META_POPULATE_MAX ((size_t)64 * 1024)
+
 static bool config_ok(const struct slot_config *c)
 {
     return is_pow2(c->granularity) && is_pow2(c->page_size) && c->page_size == os_page_size() &&
@@ -208,6 +216,7 @@ static bool config_ok(const struct slot_config *c)
 
 static void publish_locked(struct slot *s);
 static void publish_map_locked(struct slot *s);
+static void publish_first_map_locked(struct slot *s);
 static void committed_changed_locked(struct slot *s, const struct region *r, bool was_committed);
 
 static uint64_t now_ns(void)
@@ -233,8 +242,7 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     s->cell = mem;
     mem += align_up(s->nblocks, 16);
     s->peak_cell = mem;
-    memset(s->cell, '.', s->nblocks); /* one store per block, the map's cells only */
-    s->cell[0] = '-';
+    s->cell[0] = '-'; /* the others free: 0, as meta_alloc zeroes */
     s->epoch = 1;
     s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */
@@ -297,6 +305,9 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     if (mem == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
+    if (meta <= SLOT_META_POPULATE_MAX) {
+        os_populate(mem, meta); /* its start touches most of these pages, some twice (read, then written) */
+    }
     struct slot *s = (struct slot *)mem;
     void *base;
     if (place_slot(cfg, &base) != 0) {
@@ -321,7 +332,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
     publish_locked(s); /* the timeline never sees a slot before its first figures */
-    publish_map_locked(s);
+    publish_first_map_locked(s);
     *out = s;
     return 0;
 }
@@ -791,10 +802,22 @@ static char reservation_letter(const struct res_info *info)
     }
 }
 
+/* A map cell as kept (0 for a free block) and as read ('.'). */
+static char kept_cell(char c)
+{
+    return c == '.' ? RAM_MAP_FREE : c;
+}
+
+static char read_cell(char kept)
+{
+    return kept == RAM_MAP_FREE ? '.' : kept;
+}
+
 /* A block's new cell; the first change of a block while the slot is below
  * its peak keeps the old cell for the peak's map. */
-static void set_cell_locked(struct slot *s, uint32_t b, char c)
+static void set_cell_locked(struct slot *s, uint32_t b, char shown)
 {
+    char c = kept_cell(shown);
     if (s->cell[b] == c) {
         return;
     }
@@ -844,15 +867,32 @@ static void note_peak_locked(struct slot *s)
     s->peak_ns = now_ns();
 }
 
-/* The whole map into this member's row of the session (at the start, and
- * in a forked child's new row). */
+/* The whole map into this member's row of the session (a forked child's
+ * new row): its blocks that are not free, the row's map being all free
+ * when the member takes it (ram.h), eight cells tested at a time. */
 static void publish_map_locked(struct slot *s)
 {
     ram_map_begin(s->ram);
-    for (uint32_t b = 0; b < s->nblocks; b++) {
-        ram_map_set(s->ram, b, s->cell[b]);
+    ram_map_blocks(s->ram, s->nblocks); /* first: the row's extent of cells to clear, should it die now */
+    for (uint32_t b = 0; b < s->nblocks; b += sizeof(uint64_t)) {
+        uint64_t eight = 0;
+        uint32_t n = s->nblocks - b < sizeof eight ? s->nblocks - b : (uint32_t)sizeof eight;
+        memcpy(&eight, s->cell + b, n);
+        for (uint32_t i = 0; eight != 0 && i < n; i++) {
+            if (s->cell[b + i] != RAM_MAP_FREE) {
+                ram_map_set(s->ram, b + i, s->cell[b + i]);
+            }
+        }
     }
+    ram_map_end(s->ram);
+}
+
+/* The map of a new slot into the session: block 0 alone is not free. */
+static void publish_first_map_locked(struct slot *s)
+{
+    ram_map_begin(s->ram);
     ram_map_blocks(s->ram, s->nblocks);
+    ram_map_set(s->ram, 0, s->cell[0]);
     ram_map_end(s->ram);
 }
 
@@ -1402,12 +1442,12 @@ size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, siz
 {
     pthread_mutex_lock(&s->lock);
     for (uint32_t b = 0; b < s->nblocks; b++) {
-        DEBUG_INVARIANT(s->cell[b] == expected_cell(s, b), "a block's map cell is its reservation's state");
+        DEBUG_INVARIANT(read_cell(s->cell[b]) == expected_cell(s, b), "a block's map cell is its reservation's state");
     }
     size_t n = s->nblocks < len ? s->nblocks : len;
     for (uint32_t b = 0; b < n; b++) {
         bool saved = which == SLOT_MAP_PEAK && s->peak_epoch[b] == s->epoch;
-        buf[b] = saved ? s->peak_cell[b] : s->cell[b];
+        buf[b] = read_cell(saved ? s->peak_cell[b] : s->cell[b]);
     }
     if (peak_ns != NULL) {
         *peak_ns = s->peak_ns;

@@ -39,6 +39,7 @@ in_order_lines() {
         [ $all -eq 1 ] && echo yes && break
     done | grep -q yes
 }
+not_has() { ! grep -q -- "$1" "$2"; }
 map_of() { sed -n 's/^map //p' "$TMP/out"; }
 count() { printf '%s' "$2" | tr -cd "$1" | wc -c; }
 
@@ -159,5 +160,22 @@ assert occ[0]["kind"] == "image" and occ[0]["first_block"] == 1, occ
 assert occ[1]["kind"] == "stack" and occ[1]["committed_pages"] == 1, occ
 assert any(o["kind"] == "xip-dll" and o["name"].endswith("/libc.so.6") for o in occ), occ
 ' && ok "cebox report --format json: the occupants" || bad "cebox report --format json: the occupants"
+
+# libunwind (and liblzma) are cebox's own: loaded only when a stack may be
+# recorded, before the occupants are placed, and never charged as DLLs.
+# (bash's own maps and summary: cat closes its stderr before its exit, and
+# dash leaves without the summary)
+run "$CEBOX" run bash -c 'cat /proc/$$/maps; true'
+check "without --out, --leaks or a --fail-* rule, libunwind is not loaded" not_has libunwind "$TMP/out"
+dlls_plain=$(sed -n 's/.*: image [0-9]* blocks\{0,1\}, \(DLLs .*\), stacks.*/\1/p' "$TMP/err")
+mkdir "$TMP/u"
+run "$CEBOX" run --out "$TMP/u" bash -c 'cat /proc/$$/maps; true'
+check "with --out, libunwind is loaded from the start" has libunwind "$TMP/out"
+dlls_out=$(sed -n 's/.*: image [0-9]* blocks\{0,1\}, \(DLLs .*\), stacks.*/\1/p' "$TMP/err")
+if [ -n "$dlls_plain" ] && [ "$dlls_plain" = "$dlls_out" ]; then
+    ok "with --out, libunwind and liblzma take no DLL blocks ($dlls_out)"
+else bad "the DLLs without --out ($dlls_plain) and with it ($dlls_out)"; fi
+"$CEBOX" report "$TMP/u" > "$TMP/out" 2>&1
+check "cebox report: no occupant is cebox's libunwind or liblzma" not_has "libunwind\|liblzma" "$TMP/out"
 
 finish

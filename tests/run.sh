@@ -131,4 +131,22 @@ for profile in ce5 ce6; do
     else bad "$profile: the heap's first page is counted as heap at the peak: $(grep 'at its peak' "$TMP/err")"; fi
 done
 
+# The summary names the process by its command line as /proc/self/cmdline
+# gives it (cebox reads it from the process's memory by the kernel's rule):
+# as started, and after the program rewrote its arguments with perl's $0
+# (which blanks the rest of their area: setproctitle's case), a title
+# longer than the arguments reaching into the environment's area.
+if command -v perl > /dev/null; then
+    long=$(printf 'title%.0s' $(seq 1 48))
+    for title in "" "short" "$long"; do
+        run env "TITLE=$title" "$CEBOX" run -- perl -e '$0 = $ENV{TITLE} if $ENV{TITLE} ne ""; open my $f, "<", "/proc/self/cmdline"; local $/; my $c = <$f>; $c =~ s/\0+$//; $c =~ s/\0/ /g; print substr($c, 0, 250), "\n"'
+        seen=$(cat "$TMP/out")
+        named=$(sed -n 's/^cebox: pid [0-9]* (\(.*\)), profile .*/\1/p' "$TMP/err" | cut -c1-250)
+        first=$(printf "%s" "${title:-perl -e}" | cut -c1-5)
+        if [ -n "$seen" ] && [ "$seen" = "$named" ] && [ "$(printf '%s' "$seen" | cut -c1-5)" = "$first" ]; then
+            ok "the summary's command line is /proc/self/cmdline's (\$0 of ${#title} characters)"
+        else bad "the summary's command line (\$0 of ${#title} characters): '$named', /proc/self/cmdline: '$seen'"; fi
+    done
+fi
+
 finish

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "record/logformat.h"
+#include "record/runsummary.h"
 #include "report/logread.h"
 #include "report/timeline.h"
 
@@ -877,9 +878,55 @@ static void reads_the_occupants(void **state)
     logread_free(&log);
 }
 
+/* run_summary_bytes writes what snprintf's "%.1f" of the quotient would:
+ * every size from 10 KB for 300 000 bytes, every tie of a tenth among the
+ * KB and MB sizes tried, the unit boundaries and a spread of large sizes. */
+static void assert_bytes_as_printf(uint64_t b)
+{
+    char got[32], want[32];
+    if (b >= 10u * 1024 * 1024) {
+        snprintf(want, sizeof want, "%.1f MB", (double)b / (1024.0 * 1024.0));
+    } else if (b >= 10u * 1024) {
+        snprintf(want, sizeof want, "%.1f KB", (double)b / 1024.0);
+    } else {
+        snprintf(want, sizeof want, "%llu bytes", (unsigned long long)b);
+    }
+    assert_string_equal(run_summary_bytes(got, sizeof got, b), want);
+}
+
+static void formats_bytes_as_printf(void **state)
+{
+    (void)state;
+    for (uint64_t b = 0; b < 10 * 1024 + 300000; b++) {
+        assert_bytes_as_printf(b);
+    }
+    for (uint64_t q = 2; q < 2000000; q += 5) { /* b * 10 = 1024 q + 512: a tie of KB tenths */
+        assert_bytes_as_printf((1024 * q + 512) / 10);
+    }
+    for (uint64_t q = 0; q < 200000; q++) { /* MB tenths: b * 10 = 2^20 q + 2^19 when a whole b */
+        uint64_t x = ((uint64_t)1 << 20) * q + ((uint64_t)1 << 19);
+        if (x % 10 == 0) {
+            assert_bytes_as_printf(x / 10);
+        }
+        assert_bytes_as_printf(10u * 1024 * 1024 + q * 977);
+    }
+    uint64_t v = 1;
+    for (int i = 0; i < 2000; i++) {
+        v = v * 6364136223846793005ull + 1442695040888963407ull;
+        assert_bytes_as_printf(v >> (i % 64));
+    }
+    static const uint64_t edges[] = {10239, 10240, 10485759, 10485760, (1ull << 53) - 1, 1ull << 53, UINT64_MAX};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        assert_bytes_as_printf(edges[i]);
+    }
+    char small[5];
+    assert_string_equal(run_summary_bytes(small, sizeof small, 123456), "120."); /* truncated as snprintf does */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(formats_bytes_as_printf),
         cmocka_unit_test(reads_every_field),
         cmocka_unit_test(reads_the_optional_summary_fields),
         cmocka_unit_test(reads_the_private_device_reason),

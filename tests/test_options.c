@@ -369,6 +369,90 @@ static const char *once_get(const char *name)
     return NULL;
 }
 
+/* The reference for options_load_environ: getenv's answer from the same
+ * array (the first entry of the name). */
+static char *const *ref_env;
+
+static const char *ref_get(const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = ref_env; *e != NULL; e++) {
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
+            return *e + n + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Both loads of env agree: the same answer, the same refusal or the same
+ * settings (their printed form and which variables were given). */
+static void assert_loads_agree(char *const *env)
+{
+    struct cebox_settings a, b;
+    char err_a[OPTIONS_ERR_MAX], err_b[OPTIONS_ERR_MAX], text_a[4096], text_b[4096];
+    ref_env = env;
+    int rc_a = options_load(ref_get, &a, err_a), rc_b = options_load_environ(env, &b, err_b);
+    assert_int_equal(rc_a, rc_b);
+    if (rc_a != 0) {
+        assert_string_equal(err_a, err_b);
+        return;
+    }
+    options_format(&a, text_a, sizeof text_a);
+    options_format(&b, text_b, sizeof text_b);
+    assert_string_equal(text_a, text_b);
+    assert_true(a.set == b.set);
+}
+
+/* One pass over the environment finds every option as getenv does: each
+ * row's variable, the first of two entries, nothing for a near name. */
+static void test_environ_load_is_getenvs(void **state)
+{
+    (void)state;
+    static const char *const values[] = {"yes", "1", "ce6", "8M", ""};
+    char first[128], second[128];
+    for (size_t i = 0; i < options_count(); i++) {
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            snprintf(first, sizeof first, "%s=%s", options_var(i), values[v]);
+            snprintf(second, sizeof second, "%s=no", options_var(i));
+            char *env[] = {"PATH=/bin", "CEBOX_=1", "CEBOXQUIET=yes", "CEBOX_QUIE=yes", "NO_EQUALS",
+                           first, second, "CEBOX_NOT_AN_OPTION=1", NULL};
+            assert_loads_agree(env);
+        }
+    }
+    char *none[] = {NULL};
+    assert_loads_agree(none);
+    char *several[] = {"CEBOX_PROFILE=ce6", "HOME=/", "CEBOX_QUIET=yes", "CEBOX_SLOT_SIZE=8M",
+                       "CEBOX_PROFILE=ce3", NULL};
+    assert_loads_agree(several);
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX];
+    assert_int_equal(options_load_environ(several, &s, err), 0);
+    assert_string_equal(s.profile->name, "ce6");
+    assert_true(s.quiet);
+    assert_int_equal(s.slot_size, 8u << 20);
+}
+
+/* options_given names a row exactly: the given ones, none of the others,
+ * no near name. */
+static void test_given_names_a_row(void **state)
+{
+    (void)state;
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX];
+    char *env[] = {"CEBOX_QUIET=yes", "CEBOX_FAIL_NTH=3", NULL};
+    assert_int_equal(options_load_environ(env, &s, err), 0);
+    assert_true(options_given(&s, "CEBOX_QUIET"));
+    assert_true(options_given(&s, "CEBOX_FAIL_NTH"));
+    for (size_t i = 0; i < options_count(); i++) {
+        const char *var = options_var(i);
+        assert_int_equal(options_given(&s, var), strcmp(var, "CEBOX_QUIET") == 0 || strcmp(var, "CEBOX_FAIL_NTH") == 0);
+    }
+    static const char *const near[] = {"CEBOX_QUIE", "CEBOX_QUIETER", "CEBOX_", "CEBOX", "", "X", "cebox_quiet"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        assert_false(options_given(&s, near[i]));
+    }
+}
+
 static void test_sources_come_from_the_load(void **state)
 {
     (void)state;
@@ -454,6 +538,8 @@ int main(void)
         cmocka_unit_test(test_schedule_fractions),
         cmocka_unit_test(test_huge_values_keep_the_message_whole),
         cmocka_unit_test(test_sources_come_from_the_load),
+        cmocka_unit_test(test_environ_load_is_getenvs),
+        cmocka_unit_test(test_given_names_a_row),
         cmocka_unit_test(test_refusal_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

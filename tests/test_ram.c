@@ -388,6 +388,52 @@ static void test_live_sites_of_a_member_and_its_forked_child(void **state)
     close(fd);
 }
 
+/* A row taken over shows none of its former member's cells.  The member of
+ * a row writes every cell of a map of `blocks`; the same process joins
+ * again (as the image it exec'd does: its old row is freed and the first
+ * free row, that one, taken) and writes only its block 0: the rest of its
+ * map reads free.  A map of more than a page is cleared by giving the
+ * file's pages back, a smaller one by stores. */
+static void check_row_taken_over(uint32_t blocks)
+{
+    static char cells[RAM_MAP_BLOCKS];
+    int fd = new_session(path, 100);
+    struct ram a, b;
+    assert_int_equal(ram_session_join(&a, path), 0);
+    ram_map_begin(&a);
+    ram_map_blocks(&a, blocks);
+    for (uint32_t i = 0; i < blocks; i++) {
+        ram_map_set(&a, i, i == 0 ? '-' : 'C');
+    }
+    ram_map_end(&a);
+    assert_int_equal(ram_session_join(&b, path), 0);
+    assert_int_equal(b.member, a.member);
+    ram_map_begin(&b);
+    ram_map_blocks(&b, blocks);
+    ram_map_set(&b, 0, '-');
+    ram_map_end(&b);
+    struct ram_view v;
+    assert_int_equal(ram_view_open(&v, path), 0);
+    assert_int_equal(ram_view_map(&v, getpid(), cells, sizeof cells), blocks);
+    assert_int_equal(cells[0], '-');
+    uint32_t free_cells = 0;
+    for (uint32_t i = 1; i < blocks; i++) {
+        free_cells += cells[i] == '.';
+    }
+    assert_int_equal(free_cells, blocks - 1);
+    ram_view_close(&v);
+    ram_release(&b);
+    ram_release(&a); /* its row went with the second join: only its mapping is left */
+    close(fd);
+}
+
+static void test_a_row_taken_over_starts_free(void **state)
+{
+    (void)state;
+    check_row_taken_over(RAM_MAP_BLOCKS);
+    check_row_taken_over(512);
+}
+
 /* With every row of the member table taken, a joining process is refused
  * (ENOSPC) and a forked child goes on with a device of its own, charged
  * with its copy of the slot, rather than with pages nobody would give back. */
@@ -450,6 +496,63 @@ static void test_a_full_member_table(void **state)
     close(go[0]);
     close(ready[0]);
     close(ready[1]);
+    ram_release(&a);
+    close(fd);
+    alarm(0);
+}
+
+/* A forked child that joins the session at path, writes its row's number
+ * (-1: refused) to rows_w, gives the row back at once when `leave`, and
+ * stays until the write end of go is closed. */
+static pid_t member_child(int rows_w, int go[2], bool leave)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(go[1]); /* its read ends when the parent's write end closes */
+        struct ram k;
+        int row = ram_session_join(&k, path) == 0 ? k.member : -1;
+        if (row >= 0 && leave) {
+            ram_release(&k);
+        }
+        (void)!write(rows_w, &row, sizeof row);
+        char c;
+        (void)!read(go[0], &c, 1);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* A join takes the lowest free row: one given back below the rows in use,
+ * else the next never taken. */
+static void test_rows_are_taken_lowest_first(void **state)
+{
+    (void)state;
+    alarm(10);
+    struct ram a;
+    int fd = session_with_member(&a);
+    assert_int_equal(a.member, 0);
+    int rows[2], go[2];
+    assert_int_equal(pipe(rows), 0);
+    assert_int_equal(pipe(go), 0);
+    static const struct {
+        bool leave;
+        int row;
+    } steps[] = {{false, 1}, {true, 2}, {false, 2}, {false, 3}};
+    pid_t kids[4];
+    for (int i = 0; i < 4; i++) {
+        kids[i] = member_child(rows[1], go, steps[i].leave);
+        int row = -2;
+        assert_int_equal(read(rows[0], &row, sizeof row), sizeof row);
+        assert_int_equal(row, steps[i].row);
+    }
+    close(go[1]);
+    for (int i = 0; i < 4; i++) {
+        waitpid(kids[i], NULL, 0);
+    }
+    close(go[0]);
+    close(rows[0]);
+    close(rows[1]);
     ram_release(&a);
     close(fd);
     alarm(0);
@@ -566,6 +669,8 @@ int main(void)
         cmocka_unit_test(test_the_wake_word_follows_crossings_and_joins),
         cmocka_unit_test(test_limited_is_refused_under_ce5),
         cmocka_unit_test(test_live_sites_of_a_member_and_its_forked_child),
+        cmocka_unit_test(test_a_row_taken_over_starts_free),
+        cmocka_unit_test(test_rows_are_taken_lowest_first),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

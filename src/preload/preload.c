@@ -1529,6 +1529,7 @@ API int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void
     void *sym = next_symbol("__libc_start_main");
     memcpy(&next, &sym, sizeof next); /* object to function pointer */
     program_main = main;
+    eventlog_note_arguments(argc, argv); /* the summary's command line, without /proc */
     return next(main_returns, argc, argv, init, fini, rtld_fini, stack_end);
 }
 

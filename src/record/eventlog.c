@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,13 +97,91 @@ static void say(const char *a, const char *b, const char *c)
     }
 }
 
-/* The command line, arguments separated by NUL bytes (as the kernel keeps
- * it), and the executable's path. */
-static void read_identity(void)
+/* Where the kernel laid out the arguments' strings ([start, end), the
+ * environment's after them up to env_end), as the preload library's
+ * __libc_start_main saw them; start 0: unknown. */
+static struct {
+    uintptr_t start, end, env_end;
+} args;
+
+/* The end of n strings laid out one after the other from strs[0], or 0
+ * when they are not so laid out. */
+static uintptr_t end_of_packed(char *const *strs, size_t n)
 {
-    int fd = os_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
-    long n = fd >= 0 ? os_read(fd, lg.command, sizeof lg.command - 1) : -1;
+    uintptr_t end = (uintptr_t)strs[0];
+    for (size_t i = 0; i < n; i++) {
+        if ((uintptr_t)strs[i] != end) {
+            return 0;
+        }
+        end += strlen(strs[i]) + 1;
+    }
+    return end;
+}
+
+void eventlog_note_arguments(int argc, char **argv)
+{
+    /* ld.so run as the program (no AT_BASE) has dropped its own arguments
+     * from argv: the kernel's area starts before argv[0] then. */
+    if (argc <= 0 || argv == NULL || getauxval(AT_BASE) == 0) {
+        return;
+    }
+    char **envp = argv + argc + 1;
+    size_t nenv = 0;
+    while (envp[nenv] != NULL) {
+        nenv++;
+    }
+    uintptr_t end = end_of_packed(argv, (size_t)argc);
+    uintptr_t env_end = nenv != 0 && (uintptr_t)envp[0] == end ? end_of_packed(envp, nenv) : end;
+    if (end != 0) {
+        args.start = (uintptr_t)argv[0];
+        args.end = end;
+        args.env_end = env_end != 0 ? env_end : end;
+    }
+}
+
+/* What a read of /proc/self/cmdline of up to cap bytes gives, read from
+ * the process's own memory by the kernel's rule (fs/proc/base.c,
+ * get_mm_cmdline): the arguments' area, unless its last byte is no longer
+ * NUL (setproctitle: then the text from its start to the first NUL, within
+ * a page and the environment's end).  -1 when the area is unknown or
+ * cannot be read (the caller reads the file then). */
+static long read_command_area(char *buf, size_t cap)
+{
+    if (args.start == 0 || cap == 0) {
+        return -1;
+    }
+    /* One read: the arguments, or the most a title could give (a page,
+     * within the environment's end), whichever is longer. */
+    size_t args_len = args.end - args.start, area = args.env_end - args.start, page = os_page_size();
+    size_t title_max = area < page ? area : page;
+    size_t want = args_len > title_max ? args_len : title_max;
+    long got = os_read_self(buf, (const void *)args.start, want < cap ? want : cap);
+    char last;
+    if (got < 0) {
+        return -1;
+    }
+    if ((size_t)got >= args_len) {
+        last = buf[args_len - 1];
+    } else if (os_read_self(&last, (const void *)(args.end - 1), 1) != 1) {
+        return -1; /* arguments longer than cap */
+    }
+    if (last == '\0') {
+        return (long)((size_t)got < args_len ? (size_t)got : args_len);
+    }
+    size_t lim = (size_t)got < title_max ? (size_t)got : title_max;
+    size_t n = strnlen(buf, lim);
+    return (long)(n < lim ? n + 1 : n); /* the NUL, when found */
+}
+
+/* The command line, arguments separated by NUL bytes (as the kernel keeps
+ * it): all the exit summary needs.  From memory when the arguments' area
+ * is known, else from /proc/self/cmdline. */
+static void read_command(void)
+{
+    long n = read_command_area(lg.command, sizeof lg.command - 1);
+    int fd = n < 0 ? os_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0) : -1;
     if (fd >= 0) {
+        n = os_read(fd, lg.command, sizeof lg.command - 1);
         os_close(fd);
     }
     if (n <= 0) {
@@ -114,6 +193,12 @@ static void read_identity(void)
     }
     lg.command[n] = '\0';
     lg.command_len = (size_t)n;
+}
+
+/* The command line and the executable's path, for a log's header. */
+static void read_identity(void)
+{
+    read_command();
     ssize_t m = readlink("/proc/self/exe", lg.exe, sizeof lg.exe - 1);
     lg.exe[m > 0 ? m : 0] = '\0';
 }
@@ -652,7 +737,7 @@ void eventlog_command(char *out, size_t cap)
 {
     pthread_mutex_lock(&lg.lock);
     if (lg.pid != getpid() || lg.command_len == 0) {
-        read_identity();
+        read_command();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
     size_t i = 0;

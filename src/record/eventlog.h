@@ -62,8 +62,16 @@ void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason 
 uint64_t eventlog_unrecorded(void);
 
 /* The process's command line, arguments joined by spaces, truncated to
- * cap - 1 bytes and NUL-terminated. */
+ * cap - 1 bytes and NUL-terminated: what /proc/self/cmdline gives, read
+ * from memory when eventlog_note_arguments was told where the arguments
+ * are, else from that file. */
 void eventlog_command(char *out, size_t cap);
+
+/* The program's arguments as __libc_start_main receives them (the
+ * environment follows argv's NULL), so that the command line is read
+ * without /proc.  Not thread-safe: the preload library calls it once,
+ * before main. */
+void eventlog_note_arguments(int argc, char **argv);
 
 /* At exit: appends the exit sample, the slot maps at the peak and at exit
  * (each with its cause and time) and the summary record (opening the log

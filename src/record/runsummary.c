@@ -15,14 +15,56 @@ uint64_t run_summary_mapped_peak_pages(const struct run_summary *s)
     return s->peak_committed_pages > others ? s->peak_committed_pages - others : 0;
 }
 
+/* The digits of v, in order, at out (room for 20); returns their count. */
+static size_t decimal(char *out, uint64_t v)
+{
+    char rev[20];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = rev[n - 1 - i];
+    }
+    return n;
+}
+
+/* bytes / 2^shift with one decimal and the unit, as printf's "%.1f" writes
+ * that quotient (exact in binary below 2^53 bytes): rounded to nearest, a
+ * tie to the even tenth.  Integer arithmetic: the start of every process
+ * prints its exit summary, and printf's float formatting was a third of
+ * it. */
+static size_t tenths_with_unit(char *out, uint64_t bytes, unsigned shift, const char *unit)
+{
+    unsigned __int128 x = (unsigned __int128)bytes * 10;
+    uint64_t q = (uint64_t)(x >> shift), half = (uint64_t)1 << (shift - 1);
+    uint64_t r = (uint64_t)(x & (((unsigned __int128)1 << shift) - 1));
+    q += r > half || (r == half && (q & 1) != 0);
+    size_t n = decimal(out, q / 10);
+    out[n++] = '.';
+    out[n++] = (char)('0' + q % 10);
+    out[n++] = ' ';
+    memcpy(out + n, unit, strlen(unit) + 1);
+    return n + strlen(unit);
+}
+
 const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes)
 {
-    if (bytes >= 10u * 1024 * 1024) {
-        snprintf(buf, len, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
+    char text[40];
+    if (bytes >= (uint64_t)1 << 53) {
+        snprintf(text, sizeof text, "%.1f MB", (double)bytes / (1024.0 * 1024.0)); /* as printf rounds it then */
+    } else if (bytes >= 10u * 1024 * 1024) {
+        tenths_with_unit(text, bytes, 20, "MB");
     } else if (bytes >= 10u * 1024) {
-        snprintf(buf, len, "%.1f KB", (double)bytes / 1024.0);
+        tenths_with_unit(text, bytes, 10, "KB");
     } else {
-        snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
+        memcpy(text + decimal(text, bytes), " bytes", sizeof " bytes");
+    }
+    if (len != 0) { /* snprintf's truncation */
+        size_t n = strlen(text) < len - 1 ? strlen(text) : len - 1;
+        memcpy(buf, text, n);
+        buf[n] = '\0';
     }
     return buf;
 }

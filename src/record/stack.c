@@ -1,6 +1,6 @@
 /*
- * stack.c - libunwind capture and the table of distinct stacks (see
- * stack.h).
+ * stack.c - capture (the fast unwinder, libunwind loaded when needed) and
+ * the table of distinct stacks (see stack.h).
  *
  * Memory: uthash's own allocations (the table header and the bucket
  * arrays) are meta.c blocks, given back with the size uthash passes to
@@ -10,15 +10,16 @@
  * entry's bytes are given back to its chunk, and a chunk made for it alone
  * goes too, so a failed insert leaves the table as it was.
  */
-#define UNW_LOCAL_ONLY
 #include "record/stack.h"
 
-#include <libunwind.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "config.h"
 #include "invariant.h"
 #include "meta.h"
 #include "record/logformat.h"
@@ -202,12 +203,47 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* Also, before libunwind's first unwind opens its pipe: that pipe goes
- * where the program does not look (unwpipe.h). */
 static void find_self_once(void)
 {
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&stack_capture);
-    unwpipe_install((uintptr_t)&unw_backtrace);
+}
+
+/* libunwind's unw_backtrace, from the library loaded when a stack may be
+ * asked for (stack_load_unwinder); NULL until then, or when it cannot be
+ * loaded (a capture the fast unwinder cannot do then has no frames). */
+static struct {
+    pthread_once_t once;
+    int (*backtrace)(void **frames, int max);
+} unw = {.once = PTHREAD_ONCE_INIT};
+
+/* Loads libunwind (and its own dependencies) with the guard set, so that
+ * what the loader allocates is cebox's, and points libunwind's pipe2 at
+ * cebox's before its first unwind opens that pipe (unwpipe.h). */
+static void load_libunwind(void)
+{
+    int saved = errno, was_inside = entry_inside;
+    entry_inside = 1;
+    void *lib = dlopen(CEBOX_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+    void *sym = lib != NULL ? dlsym(lib, "unw_backtrace") : NULL;
+    if (sym != NULL) {
+        unwpipe_install((uintptr_t)sym);
+    }
+    memcpy(&unw.backtrace, &sym, sizeof sym); /* object to function pointer */
+    entry_inside = was_inside;
+    errno = saved;
+}
+
+void stack_load_unwinder(void)
+{
+    pthread_once(&unw.once, load_libunwind);
+}
+
+/* libunwind's frames (0 without it); inlined, so that the first frame is
+ * the caller's, as when it calls unw_backtrace itself. */
+__attribute__((always_inline)) static inline int libunwind_backtrace(void **frames, int max)
+{
+    stack_load_unwinder();
+    return unw.backtrace != NULL ? unw.backtrace(frames, max) : 0;
 }
 
 static bool is_self(uintptr_t ip, uintptr_t lo, uintptr_t hi)
@@ -228,7 +264,7 @@ static bool is_self(uintptr_t ip, uintptr_t lo, uintptr_t hi)
 __attribute__((noinline)) static bool same_as_libunwind(void *const *raw, int n, int max)
 {
     void *ref[RAW_MAX + 1];
-    int m = unw_backtrace(ref, max + 1);
+    int m = libunwind_backtrace(ref, max + 1);
     return m == n + 1 && (n <= 1 || memcmp(raw + 1, ref + 2, (size_t)(n - 1) * sizeof *raw) == 0);
 }
 #endif
@@ -258,7 +294,7 @@ __attribute__((always_inline)) static inline size_t capture(enum stack_unwinder 
                         "the fast unwinder's frames are libunwind's");
     }
     if (n < 0) {
-        n = unw_backtrace(raw, (int)(max + OWN_FRAMES_SLACK));
+        n = libunwind_backtrace(raw, (int)(max + OWN_FRAMES_SLACK));
     }
     entry_inside = was_inside;
     if (n <= 0) {

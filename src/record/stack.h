@@ -9,7 +9,8 @@
  *
  * Capture: the fast unwinder of unwind.h (DWARF rules read by cfi.c,
  * each thread's last stack reused where it still holds), with libunwind's
- * unw_backtrace for every capture it cannot do; both give the same frames.
+ * unw_backtrace (loaded by stack_load_unwinder) for every capture it cannot
+ * do; both give the same frames.
  *
  * Locking: none here.  A table is used by one thread at a time (the event
  * log's lock serializes it); stack_capture needs no lock and takes none of
@@ -41,6 +42,15 @@ size_t stack_capture(uintptr_t *ips, size_t max);
  * (the reference the tests compare it with).  The same frames either way. */
 enum stack_unwinder { STACK_UNWIND_FAST, STACK_UNWIND_LIBUNWIND };
 size_t stack_capture_using(enum stack_unwinder u, uintptr_t *ips, size_t max);
+
+/* Loads libunwind (dlopen, once; the guard set, errno kept).  It is not
+ * linked in: the loader's work for it and liblzma would cost every process
+ * about 100 000 instructions, 16 system calls and 9 page faults at its
+ * start.  The core loads it at its start when the settings may ask for a
+ * stack (--out, --leaks, a --fail-* rule), before the occupants are placed,
+ * so that it stays cebox's own library and no signal handler loads it; a
+ * capture that needs it and finds it not loaded loads it then (tests). */
+void stack_load_unwinder(void);
 
 struct dl_phdr_info;
 
