@@ -348,18 +348,22 @@ static void sample(struct built *b, unsigned kind, uint64_t at)
 }
 
 /* The exit sample is a process's last: a tick of cebox run's after it
- * (taken between the target's exit sample and its end) is dropped,
- * whether its record comes before the exit's in the file or after. */
+ * (taken between the target's exit sample and its end) is dropped, with
+ * the map copied then, whether its record comes before the exit's in the
+ * file or after. */
 static void drops_samples_after_the_exit(void **state)
 {
     (void)state;
     struct built b;
     memset(&b, 0, sizeof b);
     header(&b, 4242, LOG_VERSION);
+    timeline_map(&b, "-Hhh............", 1000000);
     sample(&b, LOG_SAMPLE_TICK, 1000000);
+    timeline_map(&b, "-Hhh.C..........", 5000000);
     sample(&b, LOG_SAMPLE_TICK, 5000000); /* written before the exit's, later than it */
     sample(&b, LOG_SAMPLE_EXIT, 4000000);
     sample(&b, LOG_SAMPLE_TICK, 3000000); /* late, but before the exit: kept */
+    timeline_map(&b, "-Hhh.C.C........", 6000000);
     sample(&b, LOG_SAMPLE_TICK, 6000000); /* after the exit */
     struct lr_log log;
     logread_buffer("exit.log", b.data, b.len, &log);
@@ -370,6 +374,8 @@ static void drops_samples_after_the_exit(void **state)
     assert_int_equal(p->samples[1].slot_reserved_blocks, 3);
     assert_int_equal(p->samples[2].slot_reserved_blocks, 4);
     assert_int_equal(p->samples[2].kind, LOG_SAMPLE_EXIT);
+    assert_int_equal(p->ntlmaps, 1);
+    assert_string_equal(p->tlmaps[0].cells, "-Hhh............");
     logread_free(&log);
 }
 

@@ -325,6 +325,31 @@ static int read_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
     return 0;
 }
 
+/* The process's exit sample is its last: cebox run sees a process as
+ * gone only once it is a zombie, so a tick between the target's exit
+ * sample and its end may sample it once more (its figures then are the
+ * exit's); such samples, and the maps copied then, are dropped,
+ * whichever record comes first. */
+static void drop_after_exit(struct lr_process *p, uint64_t exit_ns)
+{
+    while (p->nsamples != 0 && p->samples[p->nsamples - 1].time_ns > exit_ns) {
+        p->nsamples--;
+    }
+    while (p->ntlmaps != 0 && p->tlmaps[p->ntlmaps - 1].time_ns > exit_ns) {
+        free(p->tlmaps[--p->ntlmaps].cells);
+    }
+}
+
+/* The time of p's exit sample, if it has one yet (it is the last). */
+static bool exit_sampled(const struct lr_process *p, uint64_t *at)
+{
+    if (p->nsamples == 0 || p->samples[p->nsamples - 1].kind != LOG_SAMPLE_EXIT) {
+        return false;
+    }
+    *at = p->samples[p->nsamples - 1].time_ns;
+    return true;
+}
+
 /* A map cebox run copied at a tick (record 13), kept in time order as the
  * samples are; whatever cause it says, it is a sampled one. */
 static int read_timeline_map(struct lr_log *log, struct lr_process *p, struct log_dec *d)
@@ -335,19 +360,13 @@ static int read_timeline_map(struct lr_log *log, struct lr_process *p, struct lo
     }
     m.cause = LOG_MAP_SAMPLE;
     m.seq = 0;
+    uint64_t exit_ns;
+    if (exit_sampled(p, &exit_ns) && m.time_ns > exit_ns) {
+        free(m.cells); /* copied after the exit's sample: see drop_after_exit */
+        return 0;
+    }
     INSERT_BY_TIME(p->tlmaps, p->ntlmaps, m);
     return 0;
-}
-
-/* The process's exit sample is its last: cebox run sees a process as
- * gone only once it is a zombie, so a tick between the target's exit
- * sample and its end may sample it once more (its figures then are the
- * exit's); such samples are dropped, whichever record comes first. */
-static void drop_after_exit(struct lr_process *p, uint64_t exit_ns)
-{
-    while (p->nsamples != 0 && p->samples[p->nsamples - 1].time_ns > exit_ns) {
-        p->nsamples--;
-    }
 }
 
 /* A timeline sample, kept in time order: cebox run's are appended by
@@ -361,8 +380,8 @@ static int read_sample(struct lr_log *log, struct lr_process *p, struct log_dec 
         return -1;
     }
     smp.time_ns = since_start(p, smp.time_ns);
-    if (p->nsamples != 0 && p->samples[p->nsamples - 1].kind == LOG_SAMPLE_EXIT &&
-        smp.time_ns >= p->samples[p->nsamples - 1].time_ns) {
+    uint64_t exit_ns;
+    if (exit_sampled(p, &exit_ns) && smp.time_ns >= exit_ns) {
         return 0; /* after the exit's: see drop_after_exit */
     }
     if (smp.kind == LOG_SAMPLE_EXIT) {
