@@ -149,18 +149,6 @@ static unsigned resident_pages(const void *p, unsigned n)
     return k;
 }
 
-/* Does the host hand pages over (os_move_pages)?  Not under valgrind. */
-static bool host_moves_pages(void)
-{
-    void *a = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void *b = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(a != MAP_FAILED && b != MAP_FAILED);
-    bool moved = os_move_pages(b, a, PAGE) == 0;
-    munmap(a, PAGE);
-    munmap(b, PAGE);
-    return moved;
-}
-
 /* A large item that grows past its reservation moves: its bytes up to
  * cbSize arrive, the rest of its last page reads as zero (CE copies cbSize
  * bytes into fresh pages), and where the host can move pages the old ones
@@ -184,7 +172,9 @@ static void test_large_item_moves_its_pages(void **state)
     MEMORY_BASIC_INFORMATION m;
     assert_int_equal(VirtualQuery(big, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_FREE);
-    if (host_moves_pages()) {
+    int moves = testutil_host_moves_pages();
+    assert_true(moves >= 0);
+    if (moves) {
         assert_int_equal(resident_pages(big, 15), 0);
     }
     assert_true(HeapFree(h, 0, moved));

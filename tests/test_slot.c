@@ -474,22 +474,12 @@ static const char *check_move_committed(bool moved)
     return ram_free_pages(&ram) == 64 ? NULL : "RAM not all given back";
 }
 
-/* Does the host hand pages over (os_move_pages)?  Not under valgrind. */
-static bool host_moves_pages(void)
-{
-    void *a = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void *b = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(a != MAP_FAILED && b != MAP_FAILED);
-    bool moved = os_move_pages(b, a, PAGE) == 0;
-    munmap(a, PAGE);
-    munmap(b, PAGE);
-    return moved;
-}
-
 static void test_move_committed_hands_pages_over(void **state)
 {
     (void)state;
-    const char *problem = check_move_committed(host_moves_pages());
+    int moves = testutil_host_moves_pages();
+    assert_true(moves >= 0);
+    const char *problem = check_move_committed(moves == 1);
     if (problem != NULL) {
         fail_msg("%s", problem);
     }
@@ -504,7 +494,7 @@ static void test_move_committed_copies_without_mremap(void **state)
     if (preload != NULL && strstr(preload, "vgpreload") != NULL) {
         skip(); /* under valgrind, whose own mremap calls would meet the filter */
     }
-    (void)host_moves_pages(); /* the probe's answer, before the filter */
+    (void)testutil_host_moves_pages(); /* the probe's answer, before the filter */
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {

@@ -10,11 +10,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cebox.h"
 #include "core.h"
+#include "os.h"
 #if defined(__has_include) && __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #else
@@ -142,6 +144,23 @@ static inline bool all_zero(const unsigned char *p, size_t n)
         }
     }
     return true;
+}
+
+/* Does the host hand pages over (os_move_pages)?  Not under valgrind.
+ * -1 when the probe's own pages cannot be mapped. */
+static inline int testutil_host_moves_pages(void)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *a = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *b = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int moved = a == MAP_FAILED || b == MAP_FAILED ? -1 : os_move_pages(b, a, page) == 0;
+    if (a != MAP_FAILED) {
+        munmap(a, page);
+    }
+    if (b != MAP_FAILED) {
+        munmap(b, page);
+    }
+    return moved;
 }
 
 #endif

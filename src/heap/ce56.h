@@ -38,6 +38,24 @@ static inline DWORD heap_large_map(struct heap *h, size_t reserve, size_t commit
     return e;
 }
 
+/* A moving large item's pages: the new reservation at base commits its
+ * tail past `head` bytes (committed in all), then takes the old item's
+ * first `head` committed bytes at old_base over (heap_slot_take_pages).
+ * 0, or the error with the new tail decommitted and the old item as it
+ * was. */
+static inline DWORD heap_large_take_pages(struct heap *h, uintptr_t base, size_t committed, uintptr_t old_base,
+                                          size_t head)
+{
+    DWORD e = heap_slot_commit(h, base + head, committed - head);
+    if (e == 0) {
+        e = heap_slot_take_pages(h, base, old_base, head);
+        if (e != 0) {
+            heap_slot_decommit(h, base + head, committed - head);
+        }
+    }
+    return e;
+}
+
 /* Links a large item's record onto *head (heap_large_push) and tags the
  * blocks of its reservation [base, base + reserve) in m with it. */
 static inline void heap_large_enter(struct heap *h, struct heap_blockmap *m, struct heap_large_link **head,
