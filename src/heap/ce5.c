@@ -23,10 +23,11 @@
  * from p" and "longest run" cost a few word reads or O(log words).
  * Granules from the end marker on are busy, so the end marker acts like a
  * busy item.  Per heap: two max-trees over the regions in list order
- * (maxtree.h), one keyed by cbMaxFree (pass 1: the first region whose hint
- * admits the request) and one by the pass-2 tail capacity (cbTail + size of
- * pitLast, or "always" while the hint is an estimate), and a table from
- * slot block to region / large item, so a pointer is resolved in O(1).
+ * (maxtree.h), one keyed by cbMaxFree without its estimate bit (pass 1: the
+ * first region whose hint admits the request) and one by the pass-2 tail
+ * capacity (cbTail + size of pitLast, or "always" while the hint is an
+ * estimate), and a table from slot block to region / large item, so a
+ * pointer is resolved in O(1).
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -121,8 +122,9 @@ struct ce5_heap {
     struct region **regions;
     uint32_t nregions, cap;
     /* Max-trees over the regions in list order (maxtree.h): k_hint holds
-     * each region's cbMaxFree (pass 1: the first region whose hint admits
-     * the request), k_tail its pass-2 capacity (tail_key). */
+     * each region's cbMaxFree without the estimate bit (pass 1: the first
+     * region whose hint admits the request), k_tail its pass-2 capacity
+     * (tail_key). */
     struct maxtree k_hint, k_tail;
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
@@ -199,14 +201,24 @@ static bool last_is_tail(const struct region *r)
             granmap_next_busy(&r->map, r->last) == r->end);
 }
 
+/* The pass-1 key: cbMaxFree without its estimate bit.  Sizes are
+ * multiples of the granule and so is every request, so "cbMaxFree >=
+ * cbSeek" (spec §7, bit included) has the same answer either way, and a
+ * free that only sets the bit leaves the tree alone. */
+HOT uint32_t hint_key(const struct region *r)
+{
+    return r->max_free & ~ESTIMATE;
+}
+
 /* Brings region r's keys in the heap's region trees up to date; every
  * operation that changes r's CE state ends here. */
 HOT void reindex(struct ce5_heap *h, struct region *r)
 {
     DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
-    if (r->key_hint != r->max_free) {
-        r->key_hint = r->max_free;
-        maxtree_set(&h->k_hint, r->index, r->key_hint);
+    uint32_t hint = hint_key(r);
+    if (r->key_hint != hint) {
+        r->key_hint = hint;
+        maxtree_set(&h->k_hint, r->index, hint);
     }
     uint32_t tail = tail_key(r);
     if (r->key_tail != tail) {
@@ -1109,7 +1121,7 @@ static bool ce_state_consistent(const struct ce5_heap *h, const struct region *r
 /* Region i's cached keys against its state and the heap's region trees. */
 static bool keys_consistent(const struct ce5_heap *h, uint32_t i, const struct region *r)
 {
-    return r->index == i && r->heap == h && r->key_hint == r->max_free &&
+    return r->index == i && r->heap == h && r->key_hint == hint_key(r) &&
            r->key_tail == tail_key(r) && maxtree_key(&h->k_hint, i) == r->key_hint &&
            maxtree_key(&h->k_tail, i) == r->key_tail;
 }
