@@ -25,9 +25,12 @@
  * busy item.  Per heap: two max-trees over the regions in list order
  * (maxtree.h), one keyed by cbMaxFree without its estimate bit (pass 1: the
  * first region whose hint admits the request) and one by the pass-2 tail
- * capacity (cbTail + size of pitLast, or "always" while the hint is an
- * estimate), and a table from slot block to region / large item, so a
- * pointer is resolved in O(1).
+ * capacity (cbTail + size of pitLast), with the set of regions whose hint
+ * is an estimate beside it (bitsum.h: pass 2 searches those whatever their
+ * tail); and a table from slot block to region / large item, so a pointer
+ * is resolved in O(1).  The estimate bit is set by nearly every free and
+ * cleared by every failed search, the tail capacity changes only where a
+ * region's end does: so the bit costs a word, not a climb of the tree.
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -49,7 +52,8 @@
  *  - rover and last lie in [0, end]; last is end (the end marker) or a free
  *    granule whose run reaches end;
  *  - committed bytes = data_off + 16 * end, a multiple of the page size;
- *  - key_hint and key_tail are the region's keys in the heap's trees.
+ *  - key_hint and key_tail are the region's keys in the heap's trees, and
+ *    key_estimate its bit in the heap's estimate set.
  * Per heap: the statistics are the sums over the items, and the block
  * table maps exactly the blocks of the regions and large items.
  */
@@ -58,6 +62,7 @@
 #include <string.h>
 
 #include "entry.h"
+#include "heap/bitsum.h"
 #include "heap/blockmap.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
@@ -102,9 +107,11 @@ struct region {
      * indexes over them (granmap.h).  Granules from the end marker on are
      * busy, so the end marker acts like a busy item and runs end there. */
     struct granmap map;
-    /* This region's keys as the heap's region trees hold them (both 0 in
-     * a fresh mapping, as in the trees), so reindex compares locally. */
+    /* This region's keys as the heap's region trees and estimate set hold
+     * them (all 0 in a fresh mapping, as there), so reindex compares
+     * locally. */
     uint32_t key_hint, key_tail;
+    bool key_estimate;
     size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
 
@@ -124,8 +131,12 @@ struct ce5_heap {
     /* Max-trees over the regions in list order (maxtree.h): k_hint holds
      * each region's cbMaxFree without the estimate bit (pass 1: the first
      * region whose hint admits the request), k_tail its pass-2 capacity
-     * (tail_key). */
+     * (tail_capacity).  estimated (est_words words, summarized by
+     * estimated_top: bitsum.h) holds the regions whose cbMaxFree is an
+     * estimate. */
     struct maxtree k_hint, k_tail;
+    uint64_t *estimated, *estimated_top;
+    uint32_t est_words;
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
@@ -182,13 +193,11 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
     return r->data + (uintptr_t)g * GRAN;
 }
 
-/* The pass-2 key (spec §7): a region whose hint is an estimate is always searched;
- * otherwise only its tail (pitLast plus the uncommitted bytes) is tried. */
-HOT uint32_t tail_key(const struct region *r)
+/* The pass-2 capacity (spec §7): what a region whose hint is exact offers,
+ * pitLast plus the uncommitted bytes (a region whose hint is an estimate is
+ * searched instead). */
+HOT uint32_t tail_capacity(const struct region *r)
 {
-    if (r->max_free & ESTIMATE) {
-        return UINT32_MAX;
-    }
     return tail_of(r) + (r->end - r->last) * GRAN;
 }
 
@@ -220,11 +229,34 @@ HOT void reindex(struct ce5_heap *h, struct region *r)
         r->key_hint = hint;
         maxtree_set(&h->k_hint, r->index, hint);
     }
-    uint32_t tail = tail_key(r);
+    bool estimate = (r->max_free & ESTIMATE) != 0;
+    if (r->key_estimate != estimate) {
+        r->key_estimate = estimate;
+        bitsum_set(h->estimated, h->estimated_top, r->index, estimate);
+    }
+    uint32_t tail = tail_capacity(r);
     if (r->key_tail != tail) {
         r->key_tail = tail;
         maxtree_set(&h->k_tail, r->index, tail);
     }
+}
+
+/* The first region from position `from` on that pass 2 (spec §7) looks
+ * at for a request of cb bytes: one whose hint is an estimate, or whose
+ * tail offers more than cb bytes; NONE if none.  *tail is the first of the
+ * latter from some position at or before `from` (NONE before the first
+ * call), looked up again only once `from` has passed it: pass 2 changes no
+ * key after the region it looks at, and most of the regions it looks at
+ * are estimated ones. */
+HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t cb, uint32_t *tail)
+{
+    if (from == 0) {
+        *tail = maxtree_first(&h->k_tail, cb + 1);
+    } else if (*tail < from) {
+        *tail = maxtree_first_after(&h->k_tail, from, cb + 1);
+    }
+    uint32_t e = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
+    return e < *tail ? e : *tail;
 }
 
 /* The totals (heap.h), one item at a time. */
@@ -498,8 +530,8 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     }
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     if (x == NONE) {
-        for (uint32_t i = maxtree_first(&h->k_tail, cb + 1); i != NONE;
-             i = maxtree_first_after(&h->k_tail, i + 1, cb + 1)) {
+        uint32_t tail = NONE;
+        for (uint32_t i = pass2_next(h, 0, cb, &tail); i != NONE; i = pass2_next(h, i + 1, cb, &tail)) {
             r = h->regions[i];
             if (!(r->max_free & ESTIMATE)) {
                 x = r->last;
@@ -702,7 +734,9 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     size_t nblocks = slot_size(s) / gran;
     uint32_t cap = mx != 0 ? 1 : (uint32_t)(nblocks / 3 + 1);
     size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
-    size_t off_blocks = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    uint32_t est_words = (cap + 63) / 64;
+    size_t off_estimated = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    size_t off_blocks = off_estimated + align_up((size_t)(est_words + (est_words + 63) / 64) * sizeof(uint64_t), 64);
     size_t bytes = align_up(off_blocks + heap_blockmap_bytes(slot_size(s), gran), os_page_size());
     char *mem = meta_alloc(bytes);
     if (mem == NULL) {
@@ -718,6 +752,9 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     h->maximum = mx;
     h->regions = (struct region **)(mem + off_regions);
     h->cap = cap;
+    h->estimated = (uint64_t *)(mem + off_estimated);
+    h->estimated_top = h->estimated + est_words;
+    h->est_words = est_words;
     heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->map_bytes = bytes;
     struct region *r;
@@ -1118,12 +1155,15 @@ static bool ce_state_consistent(const struct ce5_heap *h, const struct region *r
            (r->max_free & ~ESTIMATE) <= r->reserve;
 }
 
-/* Region i's cached keys against its state and the heap's region trees. */
+/* Region i's cached keys against its state, the heap's region trees and
+ * its estimate set. */
 static bool keys_consistent(const struct ce5_heap *h, uint32_t i, const struct region *r)
 {
+    bool estimated = (h->estimated[i >> 6] >> (i & 63)) & 1;
     return r->index == i && r->heap == h && r->key_hint == hint_key(r) &&
-           r->key_tail == tail_key(r) && maxtree_key(&h->k_hint, i) == r->key_hint &&
-           maxtree_key(&h->k_tail, i) == r->key_tail;
+           r->key_tail == tail_capacity(r) && r->key_estimate == ((r->max_free & ESTIMATE) != 0) &&
+           maxtree_key(&h->k_hint, i) == r->key_hint && maxtree_key(&h->k_tail, i) == r->key_tail &&
+           estimated == r->key_estimate;
 }
 
 /* A region tree: consistent, large enough, and 0 past the last region. */
@@ -1147,7 +1187,9 @@ static bool heap_consistent(struct ce5_heap *h)
 {
     size_t live_bytes = 0, live_blocks = 0, committed = 0, tagged = 0;
     if (h->nregions == 0 || h->nregions > h->cap || !tree_consistent(&h->k_hint, h->nregions) ||
-        !tree_consistent(&h->k_tail, h->nregions)) {
+        !tree_consistent(&h->k_tail, h->nregions) ||
+        !bitsum_consistent(h->estimated, h->estimated_top, h->est_words) ||
+        bitsum_next(h->estimated, h->estimated_top, h->est_words, h->nregions) != BITSUM_NONE) {
         return false;
     }
     for (uint32_t i = 0; i < h->nregions; i++) {

@@ -7,6 +7,10 @@
  */
 #include "heap/granmap.h"
 
+#include "heap/bitsum.h"
+
+_Static_assert(GRANMAP_NONE == BITSUM_NONE, "the summaries' \"none\" is the map's");
+
 static size_t round64(size_t v)
 {
     return (v + 63) & ~(size_t)63;
@@ -69,64 +73,9 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
     }
 }
 
-/* First set bit at or after x in a bitset of n words whose nonzero words
- * are marked in `top` (one bit per word of `bits`, so (n + 63) / 64 words),
- * or GRANMAP_NONE.  At most one word of each level and a scan of `top` are
- * read, and never a word past either. */
-static uint32_t bits_next(const uint64_t *bits, const uint64_t *top, uint32_t n, uint32_t x)
-{
-    uint32_t i = x >> 6;
-    if (i >= n) {
-        return GRANMAP_NONE;
-    }
-    uint64_t b = bits[i] & (~(uint64_t)0 << (x & 63));
-    if (b == 0) {
-        uint32_t j = i + 1, k = j >> 6, ntop = (n + 63) / 64;
-        if (j >= n) {
-            return GRANMAP_NONE;
-        }
-        uint64_t t = top[k] & (~(uint64_t)0 << (j & 63));
-        while (t == 0) {
-            if (++k >= ntop) {
-                return GRANMAP_NONE;
-            }
-            t = top[k];
-        }
-        i = (k << 6) + (uint32_t)__builtin_ctzll(t);
-        b = bits[i];
-    }
-    return (i << 6) + (uint32_t)__builtin_ctzll(b);
-}
-
-/* Last set bit before x in such a bitset, or GRANMAP_NONE. */
-static uint32_t bits_prev(const uint64_t *bits, const uint64_t *top, uint32_t x)
-{
-    if (x == 0) {
-        return GRANMAP_NONE;
-    }
-    uint32_t i = (x - 1) >> 6;
-    uint64_t b = bits[i] & granmap_mask(0, ((x - 1) & 63) + 1);
-    if (b == 0) {
-        if (i == 0) {
-            return GRANMAP_NONE;
-        }
-        uint32_t j = i - 1, k = j >> 6;
-        uint64_t t = top[k] & granmap_mask(0, (j & 63) + 1);
-        while (t == 0) {
-            if (k == 0) {
-                return GRANMAP_NONE;
-            }
-            t = top[--k];
-        }
-        i = (k << 6) + 63 - (uint32_t)__builtin_clzll(t);
-        b = bits[i];
-    }
-    return (i << 6) + 63 - (uint32_t)__builtin_clzll(b);
-}
-
 uint32_t granmap_next_busy_after_word(const struct granmap *m, uint32_t w)
 {
-    uint32_t n = bits_next(m->sum_busy, m->top_busy, m->nsum, w + 1);
+    uint32_t n = bitsum_next(m->sum_busy, m->top_busy, m->nsum, w + 1);
     return n == GRANMAP_NONE ? m->nwords << 6
                              : (n << 6) + (uint32_t)__builtin_ctzll(~GRANMAP_FREEW(m, n));
 }
@@ -138,7 +87,7 @@ uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x)
     if (z != 0) {
         return (w << 6) + 63 - (uint32_t)__builtin_clzll(z);
     }
-    uint32_t n = bits_prev(m->sum_busy, m->top_busy, w);
+    uint32_t n = bitsum_prev(m->sum_busy, m->top_busy, w);
     return n == GRANMAP_NONE ? GRANMAP_NONE
                              : (n << 6) + 63 - (uint32_t)__builtin_clzll(~GRANMAP_FREEW(m, n));
 }
@@ -151,7 +100,7 @@ uint32_t granmap_next_free(const struct granmap *m, uint32_t x)
     }
     uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
     if (z == 0) {
-        w = bits_next(m->sum_free, m->top_free, m->nsum, w + 1);
+        w = bitsum_next(m->sum_free, m->top_free, m->nsum, w + 1);
         if (w == GRANMAP_NONE) {
             return GRANMAP_NONE;
         }
@@ -165,7 +114,7 @@ uint32_t granmap_prev_free(const struct granmap *m, uint32_t x)
     uint32_t w = (x - 1) >> 6;
     uint64_t z = GRANMAP_FREEW(m, w) & granmap_mask(0, ((x - 1) & 63) + 1);
     if (z == 0) {
-        w = bits_prev(m->sum_free, m->top_free, w);
+        w = bitsum_prev(m->sum_free, m->top_free, w);
         if (w == GRANMAP_NONE) {
             return GRANMAP_NONE;
         }
