@@ -19,15 +19,18 @@
 
 #define BITSUM_NONE UINT32_MAX /* "no such bit" */
 
-/* Sets (v) or clears bit i and its word's summary bit. */
+/* Sets (v) or clears bit i, and its word's summary bit when the word
+ * becomes or stops being zero. */
 static inline __attribute__((always_inline)) void bitsum_set(uint64_t *bits, uint64_t *top,
                                                              uint32_t i, bool v)
 {
     uint64_t bit = (uint64_t)1 << (i & 63);
     uint32_t w = i >> 6;
-    bits[w] = (bits[w] & ~bit) | (v ? bit : 0);
-    uint64_t tbit = (uint64_t)1 << (w & 63);
-    top[w >> 6] = (top[w >> 6] & ~tbit) | (bits[w] != 0 ? tbit : 0);
+    uint64_t old = bits[w], word = v ? (old | bit) : (old & ~bit);
+    bits[w] = word;
+    if ((old == 0) != (word == 0)) {
+        top[w >> 6] ^= (uint64_t)1 << (w & 63);
+    }
 }
 
 /* First set bit at or after x in n words of bits, or BITSUM_NONE.  At most

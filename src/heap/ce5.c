@@ -452,7 +452,10 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
         tail = max2(granmap_run_start(&r->map, end - 1), s);
         r->last = tail;
         r->rover = tail;
-    } else if (end > s) {
+    } else if (s == 0 && end > s) {
+        /* (From a rover past the first item the wrap below moves the rover
+         * again whenever any granule is free, so only a search from the
+         * first item keeps this one.) */
         uint32_t q = granmap_prev_free(&r->map, end);
         if (q != NONE && q >= s) {
             r->rover = max2(granmap_run_start(&r->map, q), s);

@@ -356,6 +356,9 @@ granmap_first_fit(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
         *run_end = m->run_ce;
         return m->run_cs;
     }
+    if (!m->dirty_any && m->tree[1] < n) {
+        return GRANMAP_NONE; /* the tree is up to date: no run is that long */
+    }
     uint32_t w = lo >> 6;
     uint64_t at = ~(uint64_t)0 << (lo & 63);
     for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords;
