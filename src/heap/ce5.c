@@ -195,10 +195,11 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
 
 /* The pass-2 capacity (spec §7): what a region whose hint is exact offers,
  * pitLast plus the uncommitted bytes (a region whose hint is an estimate is
- * searched instead). */
+ * searched instead): cbTail + (end - pitLast) granules, which is everything
+ * reserved from pitLast on, so it moves with pitLast alone. */
 HOT uint32_t tail_capacity(const struct region *r)
 {
-    return tail_of(r) + (r->end - r->last) * GRAN;
+    return r->reserve - r->data_off - r->last * GRAN;
 }
 
 /* pitLast's rule (spec "Regions"): the end marker, or a free granule whose
