@@ -29,8 +29,8 @@
  * is an estimate beside it (bitsum.h: pass 2 searches those whatever their
  * tail); and a table from slot block to region / large item, so a pointer
  * is resolved in O(1).  The estimate bit is set by nearly every free and
- * cleared by every failed search, the tail capacity changes only where a
- * region's end does: so the bit costs a word, not a climb of the tree.
+ * cleared by every failed search, the tail capacity changes only where
+ * pitLast moves: so the bit costs a word, not a climb of the tree.
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -535,7 +535,8 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     if (x == NONE) {
         uint32_t tail = NONE;
-        for (uint32_t i = pass2_next(h, 0, cb, &tail); i != NONE; i = pass2_next(h, i + 1, cb, &tail)) {
+        for (uint32_t i = pass2_next(h, 0, cb, &tail); i != NONE;
+             i = pass2_next(h, i + 1, cb, &tail)) {
             r = h->regions[i];
             if (!(r->max_free & ESTIMATE)) {
                 x = r->last;
@@ -740,7 +741,8 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
     uint32_t est_words = (cap + 63) / 64;
     size_t off_estimated = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
-    size_t off_blocks = off_estimated + align_up((size_t)(est_words + (est_words + 63) / 64) * sizeof(uint64_t), 64);
+    size_t est_bytes = (size_t)(est_words + (est_words + 63) / 64) * sizeof(uint64_t);
+    size_t off_blocks = off_estimated + align_up(est_bytes, 64);
     size_t bytes = align_up(off_blocks + heap_blockmap_bytes(slot_size(s), gran), os_page_size());
     char *mem = meta_alloc(bytes);
     if (mem == NULL) {

@@ -1,7 +1,8 @@
 /*
- * granmap.c - the granule map's layout, its summary-level searches, the
- * lazy run tree and the consistency check (see granmap.h; the functions on
- * every operation's path are inline there).
+ * granmap.c - the granule map's layout, its searches past the nearby
+ * words (through the summaries, bitsum.h), the lazy run tree and the
+ * consistency check (see granmap.h; the functions on every operation's path
+ * are inline there).
  *
  * Owns: nothing beyond the caller's block (granmap.h).
  */
