@@ -44,7 +44,7 @@ static struct layout layout_of(uint32_t ngran)
     l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
     l.off_tree = l.off_sum + round64((size_t)(2 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
     l.off_dirty = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
-    l.bytes = l.off_dirty + round64(l.nwords); /* read 8 bytes at a time */
+    l.bytes = l.off_dirty + round64(l.nwords); /* read 32 bytes at a time */
     return l;
 }
 
@@ -168,19 +168,34 @@ static void sync_word(struct granmap *m, uint32_t w)
     }
 }
 
+/* Eight dirty bytes (each 0 or 1: one bit a marked word). */
+static inline uint64_t dirty_bytes(const uint8_t *p)
+{
+    uint64_t d;
+    memcpy(&d, p, sizeof d);
+    return d;
+}
+
 void granmap_sync_(struct granmap *m)
 {
-    /* Eight dirty bytes at a time (each 0 or 1: one bit a marked word). */
-    for (uint32_t i = 0; i < m->nwords; i += 8) {
-        uint64_t d;
-        memcpy(&d, m->dirty + i, sizeof d);
-        if (d == 0) {
+    /* 32 dirty bytes a step (the array's length is a multiple of 64), the
+     * map's fields in locals: a 188 KB region has 188 words, and a sync
+     * finds only a few marked, so the steps over clean bytes are its cost
+     * (where a search passes the nearby words on nearly every allocation,
+     * as in a random workload over many regions, it syncs that often). */
+    uint8_t *dirty = m->dirty;
+    const uint32_t n = m->nwords;
+    for (uint32_t i = 0; i < n; i += 32) {
+        const uint8_t *p = dirty + i;
+        if ((dirty_bytes(p) | dirty_bytes(p + 8) | dirty_bytes(p + 16) | dirty_bytes(p + 24)) == 0) {
             continue;
         }
-        for (; d != 0; d &= d - 1) {
-            sync_word(m, i + (uint32_t)__builtin_ctzll(d) / 8);
+        for (uint32_t j = i; j < i + 32; j += 8) {
+            for (uint64_t d = dirty_bytes(dirty + j); d != 0; d &= d - 1) {
+                sync_word(m, j + (uint32_t)__builtin_ctzll(d) / 8);
+            }
         }
-        memset(m->dirty + i, 0, sizeof d);
+        memset(dirty + i, 0, 32);
     }
     m->dirty_any = false;
 }
