@@ -23,10 +23,15 @@
  * from p" and "longest run" cost a few word reads or O(log words).
  * Granules from the end marker on are busy, so the end marker acts like a
  * busy item.  Per heap: two max-trees over the regions in list order
- * (maxtree.h), one keyed by cbMaxFree (pass 1: the first region whose hint
- * admits the request) and one by the pass-2 tail capacity (cbTail + size of
- * pitLast, or "always" while the hint is an estimate), and a table from
- * slot block to region / large item, so a pointer is resolved in O(1).
+ * (maxtree.h), one keyed by cbMaxFree without its estimate bit (pass 1: the
+ * first region whose hint admits the request) and one by the pass-2 tail
+ * capacity (cbTail + size of pitLast), with the set of regions whose hint
+ * is an estimate beside it (bitsum.h: pass 2 searches those whatever their
+ * tail); and a table from slot block to region / large item, so a pointer
+ * is resolved in O(1).  The estimate bit is set by nearly every free and
+ * cleared by every failed search, the tail capacity changes only where
+ * pitLast moves: so the bit costs a word, not a climb of the tree; and the
+ * tail tree takes a region's new capacity only when pass 2 reads it.
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -49,7 +54,8 @@
  *    granule whose run reaches end;
  *  - committed bytes = data_off + 16 * end, a multiple of the page size;
  *  - key_hint and key_tail are the region's keys in the heap's trees
- *    (key_tail in k_tail once tail_sync has run: the stale ones are listed);
+ *    (key_tail in k_tail once tail_sync has run: the stale ones are listed),
+ *    and key_estimate its bit in the heap's estimate set.
  * Per heap: the statistics are the sums over the items, and the block
  * table maps exactly the blocks of the regions and large items.
  */
@@ -58,6 +64,7 @@
 #include <string.h>
 
 #include "entry.h"
+#include "heap/bitsum.h"
 #include "heap/blockmap.h"
 #include "heap/ce56.h"
 #include "heap/granmap.h"
@@ -106,11 +113,12 @@ struct region {
      * indexes over them (granmap.h).  Granules from the end marker on are
      * busy, so the end marker acts like a busy item and runs end there. */
     struct granmap map;
-    /* This region's keys (both 0 in a fresh mapping, as in the trees), so
-     * reindex compares locally.  key_hint is always k_hint's; key_tail is
-     * k_tail's unless tail_stale (see tail_sync). */
+    /* This region's keys (all 0 in a fresh mapping, as in the trees and
+     * the estimate set), so reindex compares locally.  key_hint is always
+     * k_hint's and key_estimate the estimate set's; key_tail is k_tail's
+     * unless tail_stale (see tail_sync). */
     uint32_t key_hint, key_tail;
-    bool tail_stale;
+    bool key_estimate, tail_stale;
     size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
 
@@ -128,9 +136,14 @@ struct ce5_heap {
     struct region **regions;
     uint32_t nregions, cap;
     /* Max-trees over the regions in list order (maxtree.h): k_hint holds
-     * each region's cbMaxFree (pass 1: the first region whose hint admits
-     * the request), k_tail its pass-2 capacity (tail_key). */
+     * each region's cbMaxFree without the estimate bit (pass 1: the first
+     * region whose hint admits the request), k_tail its pass-2 capacity
+     * (tail_capacity).  estimated (est_words words, summarized by
+     * estimated_top: bitsum.h) holds the regions whose cbMaxFree is an
+     * estimate. */
     struct maxtree k_hint, k_tail;
+    uint64_t *estimated, *estimated_top;
+    uint32_t est_words;
     /* The regions whose key_tail k_tail does not hold yet: the tree is read
      * only by pass 2, so each change of a tail key (most allocations at a
      * region's end make one) is carried to it only then (tail_sync). */
@@ -191,14 +204,13 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
     return r->data + (uintptr_t)g * GRAN;
 }
 
-/* The pass-2 key (spec §7): a region whose hint is an estimate is always searched;
- * otherwise only its tail (pitLast plus the uncommitted bytes) is tried. */
-HOT uint32_t tail_key(const struct region *r)
+/* The pass-2 capacity (spec §7): what a region whose hint is exact offers,
+ * pitLast plus the uncommitted bytes (a region whose hint is an estimate is
+ * searched instead): cbTail + (end - pitLast) granules, which is everything
+ * reserved from pitLast on, so it moves with pitLast alone. */
+HOT uint32_t tail_capacity(const struct region *r)
 {
-    if (r->max_free & ESTIMATE) {
-        return UINT32_MAX;
-    }
-    return tail_of(r) + (r->end - r->last) * GRAN;
+    return r->reserve - r->data_off - r->last * GRAN;
 }
 
 /* pitLast's rule (spec "Regions"): the end marker, or a free granule whose
@@ -210,16 +222,31 @@ static bool last_is_tail(const struct region *r)
             granmap_next_busy(&r->map, r->last) == r->end);
 }
 
+/* The pass-1 key: cbMaxFree without its estimate bit.  Sizes are
+ * multiples of the granule and so is every request, so "cbMaxFree >=
+ * cbSeek" (spec §7, bit included) has the same answer either way, and a
+ * free that only sets the bit leaves the tree alone. */
+HOT uint32_t hint_key(const struct region *r)
+{
+    return r->max_free & ~ESTIMATE;
+}
+
 /* Brings region r's keys in the heap's region trees up to date; every
  * operation that changes r's CE state ends here. */
 HOT void reindex(struct ce5_heap *h, struct region *r)
 {
     DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
-    if (r->key_hint != r->max_free) {
-        r->key_hint = r->max_free;
-        maxtree_set(&h->k_hint, r->index, r->key_hint);
+    uint32_t hint = hint_key(r);
+    if (r->key_hint != hint) {
+        r->key_hint = hint;
+        maxtree_set(&h->k_hint, r->index, hint);
     }
-    uint32_t tail = tail_key(r);
+    bool estimate = (r->max_free & ESTIMATE) != 0;
+    if (r->key_estimate != estimate) {
+        r->key_estimate = estimate;
+        bitsum_set(h->estimated, h->estimated_top, r->index, estimate);
+    }
+    uint32_t tail = tail_capacity(r);
     if (r->key_tail != tail) {
         r->key_tail = tail;
         if (!r->tail_stale) {
@@ -238,6 +265,25 @@ static void tail_sync(struct ce5_heap *h)
         r->tail_stale = false;
     }
     h->ntail_stale = 0;
+}
+
+/* The first region from position `from` on that pass 2 (spec §7) looks
+ * at for a request of cb bytes: one whose hint is an estimate, or whose
+ * tail offers more than cb bytes; NONE if none.  *tail is the first of the
+ * latter from some position at or before `from` (NONE before the first
+ * call), looked up again only once `from` has passed it: k_tail is synced
+ * (tail_sync) before pass 2 and pass 2 changes no key in it (its changes
+ * wait in the stale list), and most of the regions it looks at are
+ * estimated ones. */
+HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t cb, uint32_t *tail)
+{
+    if (from == 0) {
+        *tail = maxtree_first(&h->k_tail, cb + 1);
+    } else if (*tail < from) {
+        *tail = maxtree_first_after(&h->k_tail, from, cb + 1);
+    }
+    uint32_t e = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
+    return e < *tail ? e : *tail;
 }
 
 /* The totals (heap.h), one item at a time. */
@@ -409,7 +455,10 @@ COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bo
         tail = max2(granmap_run_start(&r->map, end - 1), s);
         r->last = tail;
         r->rover = tail;
-    } else if (end > s) {
+    } else if (s == 0 && end > s) {
+        /* (From a rover past the first item the wrap below moves the rover
+         * again whenever any granule is free, so only a search from the
+         * first item keeps this one.) */
         uint32_t q = granmap_prev_free(&r->map, end);
         if (q != NONE && q >= s) {
             r->rover = max2(granmap_run_start(&r->map, q), s);
@@ -549,8 +598,8 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     }
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     tail_sync(h);
-    for (uint32_t i = maxtree_first(&h->k_tail, cb + 1); i != NONE;
-         i = maxtree_first_after(&h->k_tail, i + 1, cb + 1)) {
+    uint32_t tail = NONE;
+    for (uint32_t i = pass2_next(h, 0, cb, &tail); i != NONE; i = pass2_next(h, i + 1, cb, &tail)) {
         r = h->regions[i];
         if (!(r->max_free & ESTIMATE)) {
             return alloc_carve(h, r, r->last, need, NONE, err);
@@ -800,7 +849,10 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     size_t nblocks = slot_size(s) / gran;
     uint32_t cap = mx != 0 ? 1 : (uint32_t)(nblocks / 3 + 1);
     size_t off_regions = align_up(sizeof(struct ce5_heap), 64);
-    size_t off_stale = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    uint32_t est_words = (cap + 63) / 64;
+    size_t off_estimated = off_regions + align_up((size_t)cap * sizeof(struct region *), 64);
+    size_t est_bytes = (size_t)(est_words + (est_words + 63) / 64) * sizeof(uint64_t);
+    size_t off_stale = off_estimated + align_up(est_bytes, 64);
     size_t off_blocks = off_stale + align_up((size_t)cap * sizeof(uint32_t), 64);
     size_t bytes = align_up(off_blocks + heap_blockmap_bytes(slot_size(s), gran), os_page_size());
     char *mem = meta_alloc(bytes);
@@ -818,6 +870,9 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     h->regions = (struct region **)(mem + off_regions);
     h->tail_stale = (uint32_t *)(mem + off_stale);
     h->cap = cap;
+    h->estimated = (uint64_t *)(mem + off_estimated);
+    h->estimated_top = h->estimated + est_words;
+    h->est_words = est_words;
     heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->map_bytes = bytes;
     struct region *r;
@@ -1200,12 +1255,15 @@ static bool ce_state_consistent(const struct ce5_heap *h, const struct region *r
            (r->max_free & ~ESTIMATE) <= r->reserve;
 }
 
-/* Region i's cached keys against its state and the heap's region trees. */
+/* Region i's cached keys against its state, the heap's region trees and
+ * its estimate set. */
 static bool keys_consistent(const struct ce5_heap *h, uint32_t i, const struct region *r)
 {
-    return r->index == i && r->heap == h && r->key_hint == r->max_free &&
-           r->key_tail == tail_key(r) && maxtree_key(&h->k_hint, i) == r->key_hint &&
-           maxtree_key(&h->k_tail, i) == r->key_tail;
+    bool estimated = (h->estimated[i >> 6] >> (i & 63)) & 1;
+    return r->index == i && r->heap == h && r->key_hint == hint_key(r) &&
+           r->key_tail == tail_capacity(r) && r->key_estimate == ((r->max_free & ESTIMATE) != 0) &&
+           maxtree_key(&h->k_hint, i) == r->key_hint && maxtree_key(&h->k_tail, i) == r->key_tail &&
+           estimated == r->key_estimate;
 }
 
 /* A region tree: consistent, large enough, and 0 past the last region. */
@@ -1230,7 +1288,9 @@ static bool heap_consistent(struct ce5_heap *h)
     size_t live_bytes = 0, live_blocks = 0, committed = 0, tagged = 0;
     tail_sync(h);
     if (h->nregions == 0 || h->nregions > h->cap || !tree_consistent(&h->k_hint, h->nregions) ||
-        !tree_consistent(&h->k_tail, h->nregions)) {
+        !tree_consistent(&h->k_tail, h->nregions) ||
+        !bitsum_consistent(h->estimated, h->estimated_top, h->est_words) ||
+        bitsum_next(h->estimated, h->estimated_top, h->est_words, h->nregions) != BITSUM_NONE) {
         return false;
     }
     for (uint32_t i = 0; i < h->nregions; i++) {
