@@ -39,7 +39,7 @@ static struct layout layout_of(uint32_t ngran)
     l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
     l.off_tree = l.off_sum + round64((size_t)(2 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
     l.off_dirty = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
-    l.bytes = l.off_dirty + round64(l.nwords); /* read 8 bytes at a time */
+    l.bytes = l.off_dirty + round64(l.nwords); /* read 64 bytes at a time */
     return l;
 }
 
@@ -218,19 +218,42 @@ static void sync_word(struct granmap *m, uint32_t w)
     }
 }
 
+/* The marked words among the 64 whose dirty bytes start at d (64-byte
+ * aligned; the block is padded to a multiple of 64), one bit each.  A sync
+ * finds a few marked words among a region's hundreds: the eight loads of a
+ * block are or-ed and tested once, and only a block with a mark gathers
+ * its bytes into bits (bytes of 0 or 1: the multiply moves bit 0 of each
+ * byte to the top byte, no two products meeting). */
+static uint64_t dirty_block(const uint8_t *d)
+{
+    uint64_t c[8], any = 0;
+#pragma GCC unroll 8
+    for (unsigned j = 0; j < 8; j++) {
+        memcpy(&c[j], d + 8 * j, sizeof c[j]);
+        any |= c[j];
+    }
+    if (any == 0) {
+        return 0;
+    }
+    uint64_t bits = 0;
+#pragma GCC unroll 8
+    for (unsigned j = 0; j < 8; j++) {
+        bits |= ((c[j] * 0x0102040810204080ull) >> 56) << (8 * j);
+    }
+    return bits;
+}
+
 void granmap_sync_(struct granmap *m)
 {
-    /* Eight dirty bytes at a time (each 0 or 1: one bit a marked word). */
-    for (uint32_t i = 0; i < m->nwords; i += 8) {
-        uint64_t d;
-        memcpy(&d, m->dirty + i, sizeof d);
+    for (uint32_t i = 0; i < m->nwords; i += 64) {
+        uint64_t d = dirty_block(m->dirty + i);
         if (d == 0) {
             continue;
         }
+        memset(m->dirty + i, 0, 64);
         for (; d != 0; d &= d - 1) {
-            sync_word(m, i + (uint32_t)__builtin_ctzll(d) / 8);
+            sync_word(m, i + (uint32_t)__builtin_ctzll(d));
         }
-        memset(m->dirty + i, 0, sizeof d);
     }
     m->dirty_any = false;
 }
