@@ -209,10 +209,51 @@ static inline __attribute__((always_inline)) uint32_t longest_start(const struct
     return best;
 }
 
+/* End of the free run that reaches the end of word w: the first busy
+ * granule after the word, most often in the next one. */
+static uint32_t run_end_past_word(const struct granmap *m, uint32_t w)
+{
+    if (w + 1 >= m->nwords) {
+        return m->nwords << 6;
+    }
+    uint64_t busy = ~GRANMAP_FREEW(m, w + 1);
+    if (busy != 0) {
+        return ((w + 1) << 6) + (uint32_t)__builtin_ctzll(busy);
+    }
+    return granmap_next_busy(m, (w + 1) << 6);
+}
+
+/* Word w's leaf: the longest whole free run that starts in it.  The run
+ * going on from the word below is cleared first (f & (f + 1) clears the
+ * low ones); a run reaching bit 63 is measured into the next words and
+ * cleared; each run left ends inside the word, and adding its lowest bit
+ * to the word carries to the granule after its end. */
+static uint32_t leaf_of(const struct granmap *m, uint32_t w)
+{
+    uint64_t f = GRANMAP_FREEW(m, w);
+    if (w > 0 && (GRANMAP_FREEW(m, w - 1) >> 63) != 0) {
+        f &= f + 1;
+    }
+    uint32_t best = 0;
+    if ((f >> 63) != 0) {
+        uint64_t busy = ~f;
+        uint32_t s = busy == 0 ? 0 : 64 - (uint32_t)__builtin_clzll(busy);
+        best = run_end_past_word(m, w) - ((w << 6) + s);
+        f &= busy == 0 ? 0 : ~(uint64_t)0 >> (64 - s);
+    }
+    while (f != 0) {
+        uint64_t after = f + (f & -f);
+        best = maxtree_max2(best,
+                            (uint32_t)__builtin_ctzll(after) - (uint32_t)__builtin_ctzll(f));
+        f &= after;
+    }
+    return best;
+}
+
 /* The leaf of word w recomputed, and the nodes above it. */
 static void sync_word(struct granmap *m, uint32_t w)
 {
-    uint32_t k = m->leaves + w, v = longest_start(m, w, ~(uint64_t)0);
+    uint32_t k = m->leaves + w, v = leaf_of(m, w);
     if (m->tree[k] != v) {
         maxtree_node_set(m->tree, k, v);
     }
