@@ -8,6 +8,9 @@
 #include "heap/granmap.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static size_t round64(size_t v)
 {
@@ -265,7 +268,7 @@ static void sync_word(struct granmap *m, uint32_t w)
  * block are or-ed and tested once, and only a block with a mark gathers
  * its bytes into bits (bytes of 0 or 1: the multiply moves bit 0 of each
  * byte to the top byte, no two products meeting). */
-static uint64_t dirty_block(const uint8_t *d)
+static uint64_t dirty_bits_portable(const uint8_t *d)
 {
     uint64_t c[8], any = 0;
 #pragma GCC unroll 8
@@ -284,10 +287,31 @@ static uint64_t dirty_block(const uint8_t *d)
     return bits;
 }
 
+/* The same with SSE2 where the target has it (every x86-64): a byte's
+ * bit 0 shifted to its top bit, sixteen of them taken by one movemask. */
+static inline __attribute__((always_inline)) uint64_t dirty_bits(const uint8_t *d)
+{
+#if defined(__SSE2__)
+    const __m128i *v = (const __m128i *)(const void *)d;
+    __m128i q0 = _mm_load_si128(v), q1 = _mm_load_si128(v + 1);
+    __m128i q2 = _mm_load_si128(v + 2), q3 = _mm_load_si128(v + 3);
+    __m128i any = _mm_or_si128(_mm_or_si128(q0, q1), _mm_or_si128(q2, q3));
+    if (_mm_movemask_epi8(_mm_slli_epi16(any, 7)) == 0) {
+        return 0;
+    }
+    return (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q0, 7)) |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q1, 7)) << 16 |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q2, 7)) << 32 |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q3, 7)) << 48;
+#else
+    return dirty_bits_portable(d);
+#endif
+}
+
 void granmap_sync_(struct granmap *m)
 {
     for (uint32_t i = 0; i < m->nwords; i += 64) {
-        uint64_t d = dirty_block(m->dirty + i);
+        uint64_t d = dirty_bits(m->dirty + i);
         if (d == 0) {
             continue;
         }
@@ -392,8 +416,29 @@ static bool runs_and_starts_consistent(const struct granmap *m)
     return true;
 }
 
+/* The marks, before a sync clears them: each byte 0 or 1, and read alike by
+ * both forms of dirty_bits (so a test build on x86 checks the portable one
+ * too). */
+static bool marks_consistent(const struct granmap *m)
+{
+    for (uint32_t i = 0; i < m->nwords; i++) {
+        if (m->dirty[i] > 1) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < m->nwords; i += 64) {
+        if (dirty_bits(m->dirty + i) != dirty_bits_portable(m->dirty + i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool granmap_consistent(struct granmap *m)
 {
+    if (!marks_consistent(m)) {
+        return false;
+    }
     granmap_sync(m);
     return summaries_consistent(m) && tree_consistent(m) && runs_and_starts_consistent(m);
 }
