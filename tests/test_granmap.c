@@ -38,7 +38,7 @@ static uint32_t rnd(uint32_t n)
 
 struct ref {
     uint32_t n, end; /* granules [end, n) stay busy, as past a heap's end */
-    unsigned char free[5000], start[5000];
+    unsigned char free[12100], start[12100];
 };
 
 static uint32_t ref_next_busy(const struct ref *r, uint32_t x)
@@ -218,7 +218,10 @@ static void compare(struct fixture *f)
     assert_int_equal(granmap_longest(&f->m), ref_longest_in(r, 0, r->n));
 }
 
-static void run_map(uint32_t ngran, unsigned steps, uint64_t seed)
+/* `steps` random changes to a map of ngran granules, compared after every
+ * one (batch 1) or after up to `batch` of them, so that one sync finds
+ * many marked words, in several blocks of marks. */
+static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch)
 {
     static struct fixture f;
     rng_state = seed;
@@ -227,8 +230,10 @@ static void run_map(uint32_t ngran, unsigned steps, uint64_t seed)
     granmap_set(&f.m, 0, f.r.end, true); /* a fresh region: one free run */
     memset(f.r.free, 1, f.r.end);
     compare(&f);
-    for (unsigned i = 0; i < steps; i++) {
-        change(&f);
+    for (unsigned i = 0; i < steps;) {
+        for (uint32_t k = 1 + rnd(batch); k > 0 && i < steps; k--, i++) {
+            change(&f);
+        }
         compare(&f);
     }
     fixture_end(&f);
@@ -237,9 +242,18 @@ static void run_map(uint32_t ngran, unsigned steps, uint64_t seed)
 static void test_map_matches_a_scan(void **state)
 {
     (void)state;
-    run_map(3000, 3000, 0x9E3779B97F4A7C15ull); /* CE 5's 0x2F000 region is 12 000 granules */
-    run_map(64 * 3 + 1, 2000, 42);              /* word boundaries everywhere */
-    run_map(4990, 1500, 7);
+    run_map(3000, 3000, 0x9E3779B97F4A7C15ull, 1); /* CE 5's 0x2F000 region is 12 000 granules */
+    run_map(64 * 3 + 1, 2000, 42, 1);              /* word boundaries everywhere */
+    run_map(4990, 1500, 7, 1);
+}
+
+/* A region of CE 5's size: 188 words, three blocks of dirty marks; many
+ * changes between two searches. */
+static void test_map_matches_a_scan_in_batches(void **state)
+{
+    (void)state;
+    run_map(12000, 3000, 99, 40);
+    run_map(64 * 128 + 5, 600, 3, 300); /* a last block of one word */
 }
 
 /* A planted stale summary is caught by the consistency check. */
@@ -331,6 +345,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_matches_a_scan),
+        cmocka_unit_test(test_map_matches_a_scan_in_batches),
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),

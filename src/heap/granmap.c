@@ -9,6 +9,9 @@
 #include "heap/granmap.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "heap/bitsum.h"
 
@@ -44,7 +47,7 @@ static struct layout layout_of(uint32_t ngran)
     l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
     l.off_tree = l.off_sum + round64((size_t)(2 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
     l.off_dirty = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
-    l.bytes = l.off_dirty + round64(l.nwords); /* read 32 bytes at a time */
+    l.bytes = l.off_dirty + round64(l.nwords); /* read 64 bytes at a time */
     return l;
 }
 
@@ -159,43 +162,113 @@ static inline __attribute__((always_inline)) uint32_t longest_start(const struct
     return best;
 }
 
+/* End of the free run that reaches the end of word w: the first busy
+ * granule after the word, most often in the next one. */
+static uint32_t run_end_past_word(const struct granmap *m, uint32_t w)
+{
+    if (w + 1 >= m->nwords) {
+        return m->nwords << 6;
+    }
+    uint64_t busy = ~GRANMAP_FREEW(m, w + 1);
+    if (busy != 0) {
+        return ((w + 1) << 6) + (uint32_t)__builtin_ctzll(busy);
+    }
+    return granmap_next_busy(m, (w + 1) << 6);
+}
+
+/* Word w's leaf: the longest whole free run that starts in it.  The run
+ * going on from the word below is cleared first (f & (f + 1) clears the
+ * low ones); a run reaching bit 63 is measured into the next words and
+ * cleared; each run left ends inside the word, and adding its lowest bit
+ * to the word carries to the granule after its end. */
+static uint32_t leaf_of(const struct granmap *m, uint32_t w)
+{
+    uint64_t f = GRANMAP_FREEW(m, w);
+    if (w > 0 && (GRANMAP_FREEW(m, w - 1) >> 63) != 0) {
+        f &= f + 1;
+    }
+    uint32_t best = 0;
+    if ((f >> 63) != 0) {
+        uint64_t busy = ~f;
+        uint32_t s = busy == 0 ? 0 : 64 - (uint32_t)__builtin_clzll(busy);
+        best = run_end_past_word(m, w) - ((w << 6) + s);
+        f &= busy == 0 ? 0 : ~(uint64_t)0 >> (64 - s);
+    }
+    while (f != 0) {
+        uint64_t after = f + (f & -f);
+        best = maxtree_max2(best,
+                            (uint32_t)__builtin_ctzll(after) - (uint32_t)__builtin_ctzll(f));
+        f &= after;
+    }
+    return best;
+}
+
 /* The leaf of word w recomputed, and the nodes above it. */
 static void sync_word(struct granmap *m, uint32_t w)
 {
-    uint32_t k = m->leaves + w, v = longest_start(m, w, ~(uint64_t)0);
+    uint32_t k = m->leaves + w, v = leaf_of(m, w);
     if (m->tree[k] != v) {
         maxtree_node_set(m->tree, k, v);
     }
 }
 
-/* Eight dirty bytes (each 0 or 1: one bit a marked word). */
-static inline uint64_t dirty_bytes(const uint8_t *p)
+/* The marked words among the 64 whose dirty bytes start at d (64-byte
+ * aligned; the block is padded to a multiple of 64), one bit each.  A sync
+ * finds a few marked words among a region's hundreds: the eight loads of a
+ * block are or-ed and tested once, and only a block with a mark gathers
+ * its bytes into bits (bytes of 0 or 1: the multiply moves bit 0 of each
+ * byte to the top byte, no two products meeting). */
+static uint64_t dirty_bits_portable(const uint8_t *d)
 {
-    uint64_t d;
-    memcpy(&d, p, sizeof d);
-    return d;
+    uint64_t c[8], any = 0;
+#pragma GCC unroll 8
+    for (unsigned j = 0; j < 8; j++) {
+        memcpy(&c[j], d + 8 * j, sizeof c[j]);
+        any |= c[j];
+    }
+    if (any == 0) {
+        return 0;
+    }
+    uint64_t bits = 0;
+#pragma GCC unroll 8
+    for (unsigned j = 0; j < 8; j++) {
+        bits |= ((c[j] * 0x0102040810204080ull) >> 56) << (8 * j);
+    }
+    return bits;
+}
+
+/* The same with SSE2 where the target has it (every x86-64): a byte's
+ * bit 0 shifted to its top bit, sixteen of them taken by one movemask. */
+static inline __attribute__((always_inline)) uint64_t dirty_bits(const uint8_t *d)
+{
+#if defined(__SSE2__)
+    const __m128i *v = (const __m128i *)(const void *)d;
+    __m128i q0 = _mm_load_si128(v), q1 = _mm_load_si128(v + 1);
+    __m128i q2 = _mm_load_si128(v + 2), q3 = _mm_load_si128(v + 3);
+    __m128i any = _mm_or_si128(_mm_or_si128(q0, q1), _mm_or_si128(q2, q3));
+    if (_mm_movemask_epi8(_mm_slli_epi16(any, 7)) == 0) {
+        return 0;
+    }
+    return (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q0, 7)) |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q1, 7)) << 16 |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q2, 7)) << 32 |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q3, 7)) << 48;
+#else
+    return dirty_bits_portable(d);
+#endif
 }
 
 void granmap_sync_(struct granmap *m)
 {
-    /* 32 dirty bytes a step (the array's length is a multiple of 64), the
-     * map's fields in locals: a 188 KB region has 188 words, and a sync
-     * finds only a few marked, so the steps over clean bytes are its cost
-     * (where a search passes the nearby words on nearly every allocation,
-     * as in a random workload over many regions, it syncs that often). */
-    uint8_t *dirty = m->dirty;
-    const uint32_t n = m->nwords;
-    for (uint32_t i = 0; i < n; i += 32) {
-        const uint8_t *p = dirty + i;
-        if ((dirty_bytes(p) | dirty_bytes(p + 8) | dirty_bytes(p + 16) | dirty_bytes(p + 24)) == 0) {
+    for (uint32_t i = 0; i < m->nwords; i += 64) {
+        uint64_t d = dirty_bits(m->dirty + i);
+        if (d == 0) {
             continue;
         }
-        for (uint32_t j = i; j < i + 32; j += 8) {
-            for (uint64_t d = dirty_bytes(dirty + j); d != 0; d &= d - 1) {
-                sync_word(m, j + (uint32_t)__builtin_ctzll(d) / 8);
-            }
+        memset(m->dirty + i, 0, 64);
+        for (; d != 0; d &= d - 1) {
+            sync_word(m, i + (uint32_t)__builtin_ctzll(d));
         }
-        memset(dirty + i, 0, 32);
     }
     m->dirty_any = false;
 }
@@ -293,8 +366,29 @@ static bool runs_and_starts_consistent(const struct granmap *m)
     return true;
 }
 
+/* The marks, before a sync clears them: each byte 0 or 1, and read alike by
+ * both forms of dirty_bits (so a test build on x86 checks the portable one
+ * too). */
+static bool marks_consistent(const struct granmap *m)
+{
+    for (uint32_t i = 0; i < m->nwords; i++) {
+        if (m->dirty[i] > 1) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < m->nwords; i += 64) {
+        if (dirty_bits(m->dirty + i) != dirty_bits_portable(m->dirty + i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool granmap_consistent(struct granmap *m)
 {
+    if (!marks_consistent(m)) {
+        return false;
+    }
     granmap_sync(m);
     return summaries_consistent(m) && tree_consistent(m) && runs_and_starts_consistent(m);
 }
