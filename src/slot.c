@@ -10,10 +10,12 @@
  *                     PG_STALE on a page decommitted (or released) whose
  *                     host memory is kept, inaccessible, to be zeroed
  *                     when it is committed again (bounded: STALE_PAGES_MAX);
- *                     PG_AHEAD on a reserved page of a heap region the
+ *                     PG_AHEAD on a reserved page of a heap region, or
+ *                     of a heap's large item grown in place, that the
  *                     host maps read/write ahead of its commit
  *                     (commit_ahead), and on the unusable pages past such
- *                     a region's end once its last usable page has it;
+ *                     a reservation's end once its last usable page has
+ *                     it;
  *   runindex          free runs of blocks, for first fit and top-down;
  *   cell[block]       the block's character in the slot map, the first
  *                     block of a reservation a capital, its others lower
@@ -563,16 +565,27 @@ static uint32_t block_end(const struct slot *s, const struct region *r)
     return (r->npages + ppb - 1) / ppb * ppb;
 }
 
-/* Where the host call of a commit of pages up to `end` of r with prot may
- * stop: end, or for a heap region committed read/write with read-ahead
- * on, past the next commit_ahead pages that are still reserved, and at the
- * end of the last block once that reaches the last usable page, so that
- * full regions side by side make one host mapping.  A heap commits a
- * region's pages in order as it grows, so its next commits find their
- * pages mapped already. */
-static uint32_t ahead_end(const struct slot *s, const struct region *r, uint32_t end, DWORD prot)
+/* Whether a read/write commit of r's pages may read ahead: a heap
+ * region's always (a heap commits a region's pages in order as it grows),
+ * a heap's large item's only when the heap grows it (slot_commit_growth:
+ * in place, or the tail of its move): most large items are never grown,
+ * and read-ahead pages would only cost their release a discard. */
+static bool reads_ahead(const struct region *r, bool growth)
 {
-    if (s->commit_ahead == 0 || prot != PAGE_READWRITE || r->info->tag != SLOT_TAG_HEAP_REGION) {
+    enum slot_tag tag = (enum slot_tag)r->info->tag;
+    return tag == SLOT_TAG_HEAP_REGION || (growth && tag == SLOT_TAG_HEAP_LARGE);
+}
+
+/* Where the host call of a commit of pages up to `end` of r with prot may
+ * stop: end, or for a commit that reads ahead (reads_ahead) with
+ * read-ahead on, past the next commit_ahead pages that are still
+ * reserved, and at the end of the last block once that reaches the last
+ * usable page, so that full regions side by side make one host mapping.
+ * The reservation's next commits find their pages mapped already. */
+static uint32_t ahead_end(const struct slot *s, const struct region *r, uint32_t end, DWORD prot,
+                          bool growth)
+{
+    if (s->commit_ahead == 0 || prot != PAGE_READWRITE || !reads_ahead(r, growth)) {
         return end;
     }
     uint32_t stop = r->npages - end <= s->commit_ahead ? r->npages : end + s->commit_ahead;
@@ -581,6 +594,17 @@ static uint32_t ahead_end(const struct slot *s, const struct region *r, uint32_t
         at++;
     }
     return at == r->npages ? block_end(s, r) : at;
+}
+
+/* The end of the run of read-ahead pages of r from page `from` (`from`
+ * itself when it is not read ahead). */
+static uint32_t ahead_run_end(const struct slot *s, const struct region *r, uint32_t from)
+{
+    uint32_t end = block_end(s, r), at = from;
+    while (at < end && (r->page[at] & PG_AHEAD) != 0) {
+        at++;
+    }
+    return at;
 }
 
 /* Makes the host pages [first, end) of r inaccessible (one call; none when
@@ -644,11 +668,12 @@ static bool charge_locked(struct slot *s, uint32_t pages)
     return false;
 }
 
-/* Commits [first, first+count) of r with prot.  Only pages not committed
- * yet are charged to RAM, so a committed page holds exactly one page of
- * RAM however often it is committed again (which only sets its protection). */
-static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
-                           DWORD prot)
+/* Commits [first, first+count) of r with prot; `growth` when a heap grows
+ * a large item (see reads_ahead).  Only pages not committed yet
+ * are charged to RAM, so a committed page holds exactly one page of RAM
+ * however often it is committed again (which only sets its protection). */
+static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                                 DWORD prot, bool growth)
 {
     int host = host_protection(prot);
     uint32_t fresh = 0, remapped = 0, changed = 0;
@@ -664,7 +689,7 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
-    uint32_t end = first + count, host_end = changed != 0 ? ahead_end(s, r, end, prot) : end;
+    uint32_t end = first + count, host_end = changed != 0 ? ahead_end(s, r, end, prot, growth) : end;
     bool zero_by_hand = host == (OS_PROT_READ | OS_PROT_WRITE);
     if (!zero_by_hand) {
         discard_stale_locked(s, r, first, count); /* zeroed by the host instead */
@@ -692,15 +717,30 @@ static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uin
     return 0;
 }
 
+static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
+                           DWORD prot)
+{
+    return commit_pages_locked(s, r, first, count, prot, false);
+}
+
+/* Where a decommit of r's pages up to `end` closes the host's: end, or
+ * past the read-ahead pages that follow when that is the region's end
+ * (its last block's unusable pages) or r is a heap's large item (one that
+ * shrinks or is freed is not growing into them, and its release then
+ * makes no host call). */
+static uint32_t close_end(const struct slot *s, const struct region *r, uint32_t end)
+{
+    return end == r->npages || r->info->tag == SLOT_TAG_HEAP_LARGE ? ahead_run_end(s, r, end) : end;
+}
+
 static void decommit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
 {
-    /* Inaccessible at once (a range to the region's end takes the
-     * read-ahead of its last block's unusable pages along); the memory
-     * stays with its mapping (no fault when the page is committed again,
-     * no new mapping beside the old ones) unless that would keep more than
-     * STALE_PAGES_MAX pages. */
+    /* Inaccessible at once (with the read-ahead close_end takes along);
+     * the memory stays with its mapping (no fault when the page is
+     * committed again, no new mapping beside the old ones) unless that
+     * would keep more than STALE_PAGES_MAX pages. */
     uint32_t end = first + count;
-    close_host_pages_locked(s, r, first, end == r->npages ? block_end(s, r) : end);
+    close_host_pages_locked(s, r, first, close_end(s, r, end));
     uint32_t dropped = 0;
     for (uint32_t i = first; i < end; i++) {
         INVARIANT(page_state_valid(r->page[i]), "a page being decommitted is reserved or committed");
@@ -1080,14 +1120,15 @@ static DWORD check_alloc_args(const struct slot *s, uintptr_t addr, size_t size,
     return 0;
 }
 
-static DWORD commit_at_locked(struct slot *s, uintptr_t addr, size_t size, DWORD prot, void **out)
+static DWORD commit_at_locked(struct slot *s, uintptr_t addr, size_t size, DWORD prot, bool growth,
+                              void **out)
 {
     struct region r;
     uint32_t first, count;
     if (addr == 0 || !find_region(s, addr, &r) || !pages_in_region(s, &r, addr, size, &first, &count)) {
         return ERROR_INVALID_PARAMETER;
     }
-    DWORD err = commit_locked(s, &r, first, count, prot);
+    DWORD err = commit_pages_locked(s, &r, first, count, prot, growth);
     if (err == 0) {
         *out = (void *)(r.base + (uintptr_t)first * s->page_size);
     }
@@ -1125,7 +1166,7 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
     }
     pthread_mutex_lock(&s->lock);
     if (!reserve) {
-        err = commit_at_locked(s, a, size, prot, out);
+        err = commit_at_locked(s, a, size, prot, false, out);
         pthread_mutex_unlock(&s->lock);
         return err;
     }
@@ -1143,7 +1184,7 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
         void *committed;
         struct region r;
         find_region(s, base, &r);
-        err = commit_at_locked(s, base, (size_t)r.npages * s->page_size, prot, &committed);
+        err = commit_at_locked(s, base, (size_t)r.npages * s->page_size, prot, false, &committed);
         if (err != 0) {
             undo_reservation_locked(s, base);
         }
@@ -1151,6 +1192,19 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
     if (err == 0) {
         *out = (void *)base;
     }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+DWORD slot_commit_growth(struct slot *s, void *addr, size_t size)
+{
+    DWORD err = check_alloc_args(s, (uintptr_t)addr, size, MEM_COMMIT, PAGE_READWRITE);
+    if (err != 0) {
+        return err;
+    }
+    void *out;
+    pthread_mutex_lock(&s->lock);
+    err = commit_at_locked(s, (uintptr_t)addr, size, PAGE_READWRITE, true, &out);
     pthread_mutex_unlock(&s->lock);
     return err;
 }
@@ -1876,8 +1930,10 @@ static DWORD move_committed_locked(struct slot *s, uintptr_t dst, uintptr_t src,
     }
     if (os_move_pages((void *)dst, (void *)src, len) == 0) {
         /* The source keeps an empty read/write mapping: inaccessible again,
-         * as a decommitted page is. */
-        (void)os_protect((void *)src, len, OS_PROT_NONE);
+         * as a decommitted page is, with the read-ahead pages that follow
+         * it in the same call (discarded: the release the caller makes
+         * next would otherwise have to close them). */
+        close_host_pages_locked(s, &r, sfirst, ahead_run_end(s, &r, sfirst + count));
         note_filled_locked(s, &d, dfirst, count);
         note_emptied_locked(s, &r, sfirst, count);
         ram_credit(s->ram, count);

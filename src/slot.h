@@ -13,8 +13,9 @@
  *    block records its length in pages and its committed page count;
  *  - the host maps a committed page with its protection, and each committed
  *    page holds one page of device RAM; an uncommitted page is inaccessible
- *    to the host, except a heap region's read-ahead pages (commit_ahead
- *    below): reserved in every count, mapped read/write;
+ *    to the host, except the read-ahead pages of a heap region or of a
+ *    heap's large item grown in place (commit_ahead below): reserved in
+ *    every count, mapped read/write;
  *  - the bookkeeping lives in meta.c blocks, never in the slot and never
  *    charged to device RAM; when it cannot be had, the request fails with
  *    its documented error and leaves every state as it was.
@@ -53,7 +54,8 @@ struct slot_config {
      * read/write needs a host call, that call also maps up to this many of
      * the region's next reserved pages read/write (and, once it reaches
      * the region's last usable page, the unusable rest of its last block),
-     * so that the region's next commits need none.  They stay reserved in
+     * so that the region's next commits need none (the same for a large
+     * item's growth, slot_commit_growth).  They stay reserved in
      * every count (RAM, committed pages, map, VirtualQuery); only a stray
      * touch of them does not fault.  0: exact (the host maps a page
      * accessible only while it is committed). */
@@ -102,6 +104,14 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
                          void **out);
 DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type);
 DWORD slot_virtual_query(struct slot *s, const void *addr, MEMORY_BASIC_INFORMATION *out);
+
+/* Commits [addr, addr + size) read/write for a heap's large item (tag
+ * SLOT_TAG_HEAP_LARGE) that grows, in place or by a move, as a MEM_COMMIT of
+ * slot_virtual_alloc does (the same errors), and reads ahead as a heap
+ * region's commit does (commit_ahead): a host call it needs also opens the
+ * reservation's next reserved pages, so the item's next growth steps need
+ * none.  Any other reservation is committed exactly. */
+DWORD slot_commit_growth(struct slot *s, void *addr, size_t size);
 DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, DWORD *old);
 
 /* Moves the len bytes of committed pages at src (all read/write) onto the

@@ -416,6 +416,132 @@ static void test_bookkeeping_failures_are_clean(void **state)
     }
 }
 
+/* ---- the host's read-ahead of a large item's growth (--commit-ahead) ---- */
+
+#define GROW_STEPS 40
+#define GROW_FROM 20000u
+#define GROW_BY 3000u /* under a page: a step commits a page or none */
+
+/* What CE's books say after each step of a large item's growth. */
+struct grow_books {
+    size_t committed[GROW_STEPS], free_ram[GROW_STEPS];
+    uintptr_t item[GROW_STEPS], commit_end[GROW_STEPS];
+    char map[GROW_STEPS][64];
+};
+
+/* A fresh ce6 core with --commit-ahead `pages`; a heap of its own grows
+ * one large item by GROW_BY bytes a step (in place inside its
+ * reservation, moving past its end), each step's bytes written, and the
+ * books are read after each.  Returns the item. */
+static unsigned char *grow_large_with_ahead(const char *pages, struct grow_books *b, HANDLE *heap)
+{
+    setenv("CEBOX_COMMIT_AHEAD", pages, 1);
+    assert_int_equal(testutil_core_reset("ce6", NULL, "32M"), 0);
+    unsetenv("CEBOX_COMMIT_AHEAD");
+    *heap = HeapCreate(0, 0, 0);
+    assert_non_null(*heap);
+    unsigned char *p = HeapAlloc(*heap, 0, GROW_FROM);
+    assert_non_null(p);
+    MEMORY_BASIC_INFORMATION m;
+    for (unsigned i = 0; i < GROW_STEPS; i++) {
+        size_t n = GROW_FROM + (size_t)GROW_BY * (i + 1);
+        p = HeapReAlloc(*heap, 0, p, n);
+        assert_non_null(p);
+        memset(p + n - GROW_BY, (int)i, GROW_BY);
+        b->item[i] = (uintptr_t)p;
+        b->committed[i] = slot_committed_bytes();
+        b->free_ram[i] = cebox_free_ram();
+        cebox_slot_map(b->map[i], sizeof b->map[i]);
+        assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
+        assert_int_equal(m.State, MEM_COMMIT);
+        b->commit_end[i] = (uintptr_t)m.BaseAddress + m.RegionSize;
+    }
+    return p;
+}
+
+/* The read-ahead of a growing large item changes no figure of CE's books:
+ * committed bytes, free RAM, the slot map, the item's place and its
+ * committed run are step for step those of the exact mode, through moves
+ * and steps in place, and its bytes arrive.  Only the host differs: in
+ * the exact mode a touch of the page after the committed end faults, with
+ * read-ahead it does not (the documented loss), and once the heap is
+ * destroyed it faults again. */
+static void test_commit_ahead_keeps_the_books_of_a_large_item(void **state)
+{
+    (void)state;
+    static struct grow_books exact, ahead;
+    HANDLE h;
+    unsigned char *p = grow_large_with_ahead("0", &exact, &h);
+    char *end = (char *)exact.commit_end[GROW_STEPS - 1];
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(end, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_true(access_faults(end, false));
+    assert_true(access_faults(end, true));
+    unsigned moves = 0;
+    for (unsigned i = 1; i < GROW_STEPS; i++) {
+        moves += exact.item[i] != exact.item[i - 1];
+    }
+    assert_true(moves >= 2 && moves <= GROW_STEPS / 8);
+    assert_true(HeapDestroy(h));
+    unsigned char *q = grow_large_with_ahead("32", &ahead, &h);
+    assert_ptr_equal(q, p);
+    assert_memory_equal(&ahead, &exact, sizeof exact);
+    assert_false(access_faults(end, true));
+    for (unsigned i = 0; i < GROW_STEPS; i++) {
+        assert_int_equal(q[GROW_FROM + GROW_BY * i], i);
+        assert_int_equal(q[GROW_FROM + GROW_BY * (i + 1) - 1], i);
+    }
+    assert_true(HeapDestroy(h));
+    assert_true(access_faults(end, false));
+}
+
+/* Writes a stray byte into the first read-ahead page of a large item just
+ * grown in place to `n` bytes (open to the host, uncommitted). */
+static void write_past_committed_end(unsigned char *p, size_t n)
+{
+    char *past = (char *)p + (n + PAGE - 1) / PAGE * PAGE + 8;
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(VirtualQuery(past, &m, sizeof m), sizeof m);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_false(access_faults(past, true));
+    *past = 0x77;
+}
+
+/* A fresh reservation at the block of p reads as zeros. */
+static void expect_zeros_at(const unsigned char *p)
+{
+    void *v = VirtualAlloc((void *)p, BLOCK, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    assert_ptr_equal(v, p);
+    assert_true(all_zero(v, BLOCK));
+    assert_true(VirtualFree(v, 0, MEM_RELEASE));
+}
+
+/* A stray write into a large item's read-ahead page never shows in a later
+ * allocation there, whether the item was freed or moved away. */
+static void test_commit_ahead_stray_writes_of_a_large_item_vanish(void **state)
+{
+    (void)state;
+    setenv("CEBOX_COMMIT_AHEAD", "32", 1);
+    assert_int_equal(testutil_core_reset("ce6", NULL, "32M"), 0);
+    unsetenv("CEBOX_COMMIT_AHEAD");
+    HANDLE h = HeapCreate(0, 0, 0);
+    unsigned char *freed = HeapAlloc(h, 0, GROW_FROM);
+    assert_ptr_equal(HeapReAlloc(h, 0, freed, GROW_FROM + GROW_BY), freed);
+    write_past_committed_end(freed, GROW_FROM + GROW_BY);
+    assert_true(HeapFree(h, 0, freed));
+    expect_zeros_at(freed);
+    unsigned char *moved = HeapAlloc(h, 0, GROW_FROM);
+    assert_ptr_equal(HeapReAlloc(h, 0, moved, GROW_FROM + GROW_BY), moved);
+    write_past_committed_end(moved, GROW_FROM + GROW_BY);
+    unsigned char *to = HeapReAlloc(h, 0, moved, 2 * BLOCK);
+    assert_non_null(to);
+    assert_ptr_not_equal(to, moved);
+    expect_zeros_at(moved);
+    assert_true(HeapFree(h, 0, to));
+    assert_true(HeapDestroy(h));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +557,8 @@ int main(void)
         cmocka_unit_test_setup(test_realloc_in_place, setup),
         cmocka_unit_test_setup(test_errors, setup),
         cmocka_unit_test_setup(test_bookkeeping_failures_are_clean, setup),
+        cmocka_unit_test_setup(test_commit_ahead_keeps_the_books_of_a_large_item, setup),
+        cmocka_unit_test_setup(test_commit_ahead_stray_writes_of_a_large_item_vanish, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

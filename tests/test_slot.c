@@ -763,17 +763,31 @@ static unsigned host_mappings(const void *p, size_t len)
 
 #define REGION_BYTES 0x2F000u /* a CE 5 heap region: 47 pages in 3 blocks */
 
-/* A slot with --commit-ahead `ahead` and a heap region in it. */
-static char *new_heap_region(struct slot **s, struct ram *ram, uint32_t ahead)
+/* A slot with --commit-ahead `ahead` and a reservation of `bytes` in it
+ * tagged `tag` (a heap's). */
+static char *new_heap_reservation(struct slot **s, struct ram *ram, uint32_t ahead, size_t bytes,
+                                  enum slot_tag tag)
 {
     ram_init(ram, 1000, PAGE, NULL);
     struct slot_config c = config(32 * MB, ram);
     c.commit_ahead = ahead;
     assert_int_equal(slot_create(&c, s), 0);
     char *r;
-    assert_int_equal(slot_virtual_alloc(*s, NULL, REGION_BYTES, MEM_RESERVE, PAGE_READWRITE, (void **)&r), 0);
-    slot_set_tag(*s, r, SLOT_TAG_HEAP_REGION);
+    assert_int_equal(slot_virtual_alloc(*s, NULL, bytes, MEM_RESERVE, PAGE_READWRITE, (void **)&r), 0);
+    slot_set_tag(*s, r, tag);
     return r;
+}
+
+/* A slot with --commit-ahead `ahead` and a heap region in it. */
+static char *new_heap_region(struct slot **s, struct ram *ram, uint32_t ahead)
+{
+    return new_heap_reservation(s, ram, ahead, REGION_BYTES, SLOT_TAG_HEAP_REGION);
+}
+
+/* Grows the large item at l of s by `pages` pages from page `at`. */
+static void grow_at(struct slot *s, char *l, unsigned at, unsigned pages)
+{
+    assert_int_equal(slot_commit_growth(s, l + (size_t)at * PAGE, (size_t)pages * PAGE), 0);
 }
 
 /* With read-ahead, a heap region's commit that needs a host call opens
@@ -836,6 +850,102 @@ static void test_commit_ahead_opens_only_the_host(void **state)
     ram_release(&ram0);
 }
 
+/* A heap's large item reads ahead only as it grows in place
+ * (slot_commit_growth), never at its first commit; its read-ahead pages
+ * are reserved in the books (RAM, VirtualQuery: those of the exact mode),
+ * stop at its reservation's end, and a decommit of its tail (a shrink)
+ * closes and discards them: a stray write there reads as zero once the
+ * item grows over it.  The exact mode, and a growth of a reservation that
+ * is no large item, open nothing ahead. */
+static void test_commit_ahead_grows_large_items(void **state)
+{
+    (void)state;
+    struct ram ram, ram0;
+    struct slot *s, *s0;
+    char *l = new_heap_reservation(&s, &ram, 4, BLOCK, SLOT_TAG_HEAP_LARGE);
+    char *l0 = new_heap_reservation(&s0, &ram0, 0, BLOCK, SLOT_TAG_HEAP_LARGE);
+    commit_at(s, l, PAGE, PAGE_READWRITE);
+    commit_at(s0, l0, PAGE, PAGE_READWRITE);
+    assert_true(access_faults(l + PAGE, false));
+    grow_at(s, l, 1, 1);
+    grow_at(s0, l0, 1, 1);
+    assert_false(access_faults(l + 5 * PAGE, true));
+    assert_true(access_faults(l + 6 * PAGE, false));
+    assert_true(access_faults(l0 + 2 * PAGE, false));
+    MEMORY_BASIC_INFORMATION m, m0;
+    assert_int_equal(slot_virtual_query(s, l + 2 * PAGE, &m), 0);
+    assert_int_equal(slot_virtual_query(s0, l0 + 2 * PAGE, &m0), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(m.RegionSize, m0.RegionSize);
+    assert_int_equal(ram_free_pages(&ram), 998);
+    assert_int_equal(ram_free_pages(&ram0), 998);
+    /* Steps inside the open window open nothing; the next one does. */
+    grow_at(s, l, 2, 4);
+    assert_true(access_faults(l + 6 * PAGE, false));
+    grow_at(s, l, 6, 1);
+    assert_false(access_faults(l + 10 * PAGE, true));
+    assert_true(access_faults(l + 11 * PAGE, false));
+    /* A shrink closes the read-ahead above it, and what a stray write
+     * left there is gone when the item grows over it again. */
+    l[8 * PAGE] = 0x77;
+    decommit_at(s, l + 4 * PAGE, 3 * PAGE);
+    assert_true(access_faults(l + 8 * PAGE, false));
+    grow_at(s, l, 4, 5);
+    assert_int_equal(l[8 * PAGE], 0);
+    /* The read-ahead stops at the reservation's end. */
+    grow_at(s, l, 9, 5);
+    assert_false(access_faults(l + 15 * PAGE, true));
+    assert_true(access_faults(l + BLOCK, false));
+    assert_int_equal(ram_free_pages(&ram), 1000 - 14);
+    /* Freed (decommitted, then released): nothing stays open. */
+    decommit_at(s, l, 14 * PAGE);
+    assert_true(access_faults(l + 15 * PAGE, false));
+    assert_int_equal(slot_virtual_free(s, l, 0, MEM_RELEASE), 0);
+    /* A growth of a reservation of the program's own reads nothing ahead. */
+    char *v = reserve_new(s, 4 * PAGE);
+    commit_at(s, v, PAGE, PAGE_READWRITE);
+    grow_at(s, v, 1, 1);
+    assert_true(access_faults(v + 2 * PAGE, false));
+    slot_destroy(s);
+    slot_destroy(s0);
+    ram_release(&ram);
+    ram_release(&ram0);
+}
+
+/* A large item that moves (slot_move_committed) takes no read-ahead
+ * along: the old item's read-ahead pages close with the move, and a stray
+ * write into them reads as zero in the next reservation there. */
+static void test_commit_ahead_closes_with_a_move(void **state)
+{
+    (void)state;
+    struct ram ram;
+    struct slot *s;
+    char *l = new_heap_reservation(&s, &ram, 4, BLOCK, SLOT_TAG_HEAP_LARGE);
+    commit_at(s, l, PAGE, PAGE_READWRITE);
+    grow_at(s, l, 1, 1);
+    memset(l, 0x5A, 2 * PAGE);
+    assert_false(access_faults(l + 3 * PAGE, true));
+    l[3 * PAGE] = 0x77;
+    char *d;
+    assert_int_equal(slot_virtual_alloc(s, NULL, 2 * BLOCK, MEM_RESERVE, PAGE_READWRITE, (void **)&d), 0);
+    slot_set_tag(s, d, SLOT_TAG_HEAP_LARGE);
+    grow_at(s, d, 2, 1);
+    assert_int_equal(slot_move_committed(s, d, l, 2 * PAGE), 0);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, l, &m), 0);
+    if (m.State == MEM_RESERVE) { /* the host moved the pages */
+        assert_true(access_faults(l + 3 * PAGE, false));
+    }
+    assert_int_equal(d[2 * PAGE - 1], 0x5A);
+    assert_int_equal(slot_virtual_free(s, l, 0, MEM_RELEASE), 0);
+    char *again;
+    assert_int_equal(slot_virtual_alloc(s, l, BLOCK, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, (void **)&again), 0);
+    assert_ptr_equal(again, l);
+    assert_true(all_zero((unsigned char *)l, BLOCK));
+    slot_destroy(s);
+    ram_release(&ram);
+}
+
 /* Where a device has its slot: 32 MB-aligned below 2 GB, the first free
  * one from 0x04000000; a second slot takes the next. */
 static void test_slot_is_placed_as_on_a_device(void **state)
@@ -886,6 +996,8 @@ int main(void)
         cmocka_unit_test(test_occupants_refused_cleanly),
         cmocka_unit_test(test_slot_is_placed_as_on_a_device),
         cmocka_unit_test(test_commit_ahead_opens_only_the_host),
+        cmocka_unit_test(test_commit_ahead_grows_large_items),
+        cmocka_unit_test(test_commit_ahead_closes_with_a_move),
         cmocka_unit_test(test_move_committed_hands_pages_over),
         cmocka_unit_test(test_move_committed_copies_without_mremap),
     };

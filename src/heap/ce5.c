@@ -727,7 +727,7 @@ static uintptr_t move_large_locked(struct ce5_heap *h, struct large *old, size_t
     }
     size_t head = old->committed;
     DEBUG_INVARIANT(head < l->committed, "a moved large item grows");
-    DWORD e = heap_large_take_pages(&h->common, l->base, l->committed, old->base, head);
+    DWORD e = heap_large_take_pages(&h->common, l->base, l->committed, old->base, head, false);
     if (e != 0) {
         large_unreserve(h, l);
         *err = e;

@@ -39,14 +39,16 @@ static inline DWORD heap_large_map(struct heap *h, size_t reserve, size_t commit
 }
 
 /* A moving large item's pages: the new reservation at base commits its
- * tail past `head` bytes (committed in all), then takes the old item's
- * first `head` committed bytes at old_base over (heap_slot_take_pages).
- * 0, or the error with the new tail decommitted and the old item as it
- * was. */
+ * tail past `head` bytes (committed in all; as a growth, reading ahead,
+ * where the heap grows its large items in place), then takes the old
+ * item's first `head` committed bytes at old_base over
+ * (heap_slot_take_pages).  0, or the error with the new tail decommitted
+ * and the old item as it was. */
 static inline DWORD heap_large_take_pages(struct heap *h, uintptr_t base, size_t committed, uintptr_t old_base,
-                                          size_t head)
+                                          size_t head, bool grows)
 {
-    DWORD e = heap_slot_commit(h, base + head, committed - head);
+    DWORD e = grows ? heap_slot_commit_growth(h, base + head, committed - head)
+                    : heap_slot_commit(h, base + head, committed - head);
     if (e == 0) {
         e = heap_slot_take_pages(h, base, old_base, head);
         if (e != 0) {

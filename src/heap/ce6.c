@@ -594,7 +594,8 @@ static void free_large_locked(struct ce6_heap *h, struct large *l)
  * one of n bytes, lock held: CE allocates the new item, copies the old
  * one's cbSize bytes into it and frees it.  Here the old pages move into
  * the new item, the bytes of its last page past cbSize are zeroed as the
- * fresh page of a copy would hold them, and only the tail is committed.
+ * fresh page of a copy would hold them, and only the tail is committed,
+ * as a growth (an item that moved is growing: the slot may read ahead).
  * The new address, or 0 with *err, the old item unchanged. */
 static uintptr_t move_large_locked(struct ce6_heap *h, struct large *old, size_t n, DWORD *err)
 {
@@ -604,7 +605,7 @@ static uintptr_t move_large_locked(struct ce6_heap *h, struct large *old, size_t
     }
     size_t head = old->committed;
     DEBUG_INVARIANT(head < l->committed, "a moved large item grows");
-    DWORD e = heap_large_take_pages(&h->common, l->base, l->committed, old->base, head);
+    DWORD e = heap_large_take_pages(&h->common, l->base, l->committed, old->base, head, true);
     if (e != 0) {
         large_unreserve(h, l);
         *err = e;
@@ -958,7 +959,9 @@ static enum in_place realloc_region_locked(struct ce6_heap *h, const struct wher
 }
 
 /* The same for a large item: pages decommitted or committed inside its
- * reservation; HeapSize becomes the new request. */
+ * reservation (a commit as a growth: the slot may read ahead, so that the
+ * next steps of a string grown by small reallocs make no host call);
+ * HeapSize becomes the new request. */
 static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, size_t n,
                                           size_t *old, size_t *now)
 {
@@ -971,7 +974,7 @@ static enum in_place realloc_large_locked(struct ce6_heap *h, struct large *l, s
         if (need > l->reserve) {
             return IP_MOVE;
         }
-        if (commit_range(h, l->base + l->committed, need - l->committed) != 0) {
+        if (heap_slot_commit_growth(&h->common, l->base + l->committed, need - l->committed) != 0) {
             return IP_FAILED;
         }
         l->committed = need;

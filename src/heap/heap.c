@@ -276,14 +276,25 @@ void heap_pool_destroy(struct heap_pool *p)
     p->spare = NULL;
 }
 
-DWORD heap_slot_commit(struct heap *h, uintptr_t addr, size_t bytes)
+/* A commit's result, its bytes counted committed when it succeeded. */
+static DWORD counted_commit(struct heap *h, size_t bytes, DWORD err)
 {
-    void *out;
-    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
     if (err == 0) {
         heap_stats_commit(h, bytes);
     }
     return err;
+}
+
+DWORD heap_slot_commit(struct heap *h, uintptr_t addr, size_t bytes)
+{
+    void *out;
+    DWORD err = slot_virtual_alloc(h->slot, (void *)addr, bytes, MEM_COMMIT, PAGE_READWRITE, &out);
+    return counted_commit(h, bytes, err);
+}
+
+DWORD heap_slot_commit_growth(struct heap *h, uintptr_t addr, size_t bytes)
+{
+    return counted_commit(h, bytes, slot_commit_growth(h->slot, (void *)addr, bytes));
 }
 
 void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes)

@@ -300,6 +300,10 @@ static inline void heap_large_unlink(struct heap *h, struct heap_large_link **he
  * committed; the slot's error (nothing counted) otherwise. */
 DWORD heap_slot_commit(struct heap *h, uintptr_t addr, size_t bytes);
 
+/* The same for the pages a large item grows by in place (or the tail of
+ * its move): the slot may read ahead (slot_commit_growth). */
+DWORD heap_slot_commit_growth(struct heap *h, uintptr_t addr, size_t bytes);
+
 /* Decommits [addr, addr + bytes) of h's slot and uncounts it; nothing for
  * 0 bytes or when the slot refuses. */
 void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes);
