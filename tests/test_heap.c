@@ -970,9 +970,7 @@ static void test_walk_and_stats(void **state)
 
 /* What CE's books say after each step of one allocation sequence. */
 struct books {
-    size_t committed[AHEAD_STEPS], free_ram[AHEAD_STEPS];
-    uintptr_t commit_end[AHEAD_STEPS]; /* end of the committed run of the step's item */
-    char map[AHEAD_STEPS][64];
+    struct testutil_books step[AHEAD_STEPS]; /* commit_end: of the step's item */
 };
 
 /* A fresh core with --commit-ahead `pages`; a heap of its own grows one
@@ -991,14 +989,9 @@ static char *grow_heap_with_ahead(const char *pages, struct books *b, HANDLE *he
         char *p = HeapAlloc(*heap, 0, 3000 + 37 * i);
         assert_non_null(p);
         memset(p, 0x5A, 3000 + 37 * i);
-        b->committed[i] = slot_committed_bytes();
-        b->free_ram[i] = cebox_free_ram();
-        cebox_slot_map(b->map[i], sizeof b->map[i]);
-        assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
-        assert_int_equal(m.State, MEM_COMMIT);
-        b->commit_end[i] = (uintptr_t)m.BaseAddress + m.RegionSize;
+        assert_true(testutil_read_books(&b->step[i], p));
     }
-    char *end = (char *)b->commit_end[AHEAD_STEPS - 1];
+    char *end = (char *)b->step[AHEAD_STEPS - 1].commit_end;
     assert_int_equal(VirtualQuery(end, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_RESERVE);
     return end;

@@ -424,9 +424,8 @@ static void test_bookkeeping_failures_are_clean(void **state)
 
 /* What CE's books say after each step of a large item's growth. */
 struct grow_books {
-    size_t committed[GROW_STEPS], free_ram[GROW_STEPS];
-    uintptr_t item[GROW_STEPS], commit_end[GROW_STEPS];
-    char map[GROW_STEPS][64];
+    uintptr_t item[GROW_STEPS];
+    struct testutil_books step[GROW_STEPS];
 };
 
 /* A fresh ce6 core with --commit-ahead `pages`; a heap of its own grows
@@ -442,19 +441,13 @@ static unsigned char *grow_large_with_ahead(const char *pages, struct grow_books
     assert_non_null(*heap);
     unsigned char *p = HeapAlloc(*heap, 0, GROW_FROM);
     assert_non_null(p);
-    MEMORY_BASIC_INFORMATION m;
     for (unsigned i = 0; i < GROW_STEPS; i++) {
         size_t n = GROW_FROM + (size_t)GROW_BY * (i + 1);
         p = HeapReAlloc(*heap, 0, p, n);
         assert_non_null(p);
         memset(p + n - GROW_BY, (int)i, GROW_BY);
         b->item[i] = (uintptr_t)p;
-        b->committed[i] = slot_committed_bytes();
-        b->free_ram[i] = cebox_free_ram();
-        cebox_slot_map(b->map[i], sizeof b->map[i]);
-        assert_int_equal(VirtualQuery(p, &m, sizeof m), sizeof m);
-        assert_int_equal(m.State, MEM_COMMIT);
-        b->commit_end[i] = (uintptr_t)m.BaseAddress + m.RegionSize;
+        assert_true(testutil_read_books(&b->step[i], p));
     }
     return p;
 }
@@ -472,7 +465,7 @@ static void test_commit_ahead_keeps_the_books_of_a_large_item(void **state)
     static struct grow_books exact, ahead;
     HANDLE h;
     unsigned char *p = grow_large_with_ahead("0", &exact, &h);
-    char *end = (char *)exact.commit_end[GROW_STEPS - 1];
+    char *end = (char *)exact.step[GROW_STEPS - 1].commit_end;
     MEMORY_BASIC_INFORMATION m;
     assert_int_equal(VirtualQuery(end, &m, sizeof m), sizeof m);
     assert_int_equal(m.State, MEM_RESERVE);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cebox.h"
+#include "cebox/winmem.h"
 #include "core.h"
 #include "os.h"
 #if defined(__has_include) && __has_include(<valgrind/valgrind.h>)
@@ -161,6 +162,29 @@ static inline int testutil_host_moves_pages(void)
         munmap(b, page);
     }
     return moved;
+}
+
+/* What CE's books say at one moment: committed slot bytes, free RAM, the
+ * slot map and the end of the committed run holding p (VirtualQuery).
+ * Two runs of one sequence compare step for step with memcmp (no
+ * padding).  False when p is not committed. */
+struct testutil_books {
+    size_t committed, free_ram;
+    uintptr_t commit_end;
+    char map[64];
+};
+
+static inline bool testutil_read_books(struct testutil_books *b, const void *p)
+{
+    MEMORY_BASIC_INFORMATION m;
+    b->committed = slot_committed_bytes();
+    b->free_ram = cebox_free_ram();
+    cebox_slot_map(b->map, sizeof b->map);
+    if (VirtualQuery(p, &m, sizeof m) != sizeof m || m.State != MEM_COMMIT) {
+        return false;
+    }
+    b->commit_end = (uintptr_t)m.BaseAddress + m.RegionSize;
+    return true;
 }
 
 #endif
