@@ -8,9 +8,14 @@
  * whole array to the next thread and starts a new one; the thread that
  * receives an array frees all its blocks, so most frees happen on a thread
  * other than the one that allocated.  Each thread has a mailbox, a list of
- * the arrays handed to it, that it empties at each of its own hand-offs;
- * posting never waits (a bounded mailbox would deadlock once its owner has
- * finished), and what is left when all threads are done is freed by main.
+ * the arrays handed to it, that it empties at each of its own hand-offs.
+ * A thread posts only once the target's mailbox is empty again, unless
+ * the target has finished (it would never empty it; main frees what is
+ * left): otherwise a thread that runs far ahead of the other (valgrind
+ * runs one thread at a time, a loaded machine may too) piles up every
+ * array it hands over, 30 MB at 1 200 000 replacements, more than a
+ * 32 MB slot holds.  A poster empties its own mailbox before it waits, so
+ * no ring of waiting threads can form.
  *
  * Deterministic: each thread draws its sizes from its own seeded generator
  * in a fixed order, so the bytes allocated (printed) do not depend on the
@@ -20,6 +25,7 @@
  * Usage: bench_larson [OPS [THREADS]]   (defaults 200000 per thread, 2)
  */
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "workload.h"
 
@@ -37,7 +43,9 @@ struct worker {
 };
 
 static pthread_mutex_t mailbox_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mailbox_emptied = PTHREAD_COND_INITIALIZER;
 static void **mailbox[MAX_THREADS];
+static bool finished[MAX_THREADS];
 static unsigned nthreads;
 static unsigned long ops_per_thread;
 
@@ -84,6 +92,10 @@ static void hand_off(struct worker *w, void **a)
     pthread_mutex_lock(&mailbox_lock);
     void **received = mailbox[w->id];
     mailbox[w->id] = NULL;
+    pthread_cond_broadcast(&mailbox_emptied);
+    while (mailbox[target] != NULL && !finished[target] && target != w->id) {
+        pthread_cond_wait(&mailbox_emptied, &mailbox_lock);
+    }
     a[SLOTS] = mailbox[target];
     mailbox[target] = a;
     pthread_mutex_unlock(&mailbox_lock);
@@ -105,6 +117,10 @@ static void *churn(void *arg)
     }
     a[SLOTS] = NULL;
     w->freed += free_arrays(a);
+    pthread_mutex_lock(&mailbox_lock);
+    finished[w->id] = true; /* its mailbox is main's to empty now */
+    pthread_cond_broadcast(&mailbox_emptied);
+    pthread_mutex_unlock(&mailbox_lock);
     return NULL;
 }
 
