@@ -437,6 +437,22 @@ static void test_a_row_taken_over_starts_free(void **state)
 /* With every row of the member table taken, a joining process is refused
  * (ENOSPC) and a forked child goes on with a device of its own, charged
  * with its copy of the slot, rather than with pages nobody would give back. */
+/* Ends a test's member children: closing go's write end lets each one
+ * exit, each is reaped, then the pipes, the session and its file go. */
+static void end_members(int go[2], const pid_t *kids, int n, int report[2], struct ram *a, int fd)
+{
+    close(go[1]);
+    for (int i = 0; i < n; i++) {
+        waitpid(kids[i], NULL, 0);
+    }
+    close(go[0]);
+    close(report[0]);
+    close(report[1]);
+    ram_release(a);
+    close(fd);
+    alarm(0);
+}
+
 static void test_a_full_member_table(void **state)
 {
     (void)state;
@@ -489,16 +505,7 @@ static void test_a_full_member_table(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(ram_free_pages(&a), 90); /* the session never saw the child's pages */
-    close(go[1]);
-    for (int i = 0; i < n; i++) {
-        waitpid(kids[i], NULL, 0);
-    }
-    close(go[0]);
-    close(ready[0]);
-    close(ready[1]);
-    ram_release(&a);
-    close(fd);
-    alarm(0);
+    end_members(go, kids, n, ready, &a, fd);
 }
 
 /* A forked child that joins the session at path, writes its row's number
@@ -546,16 +553,7 @@ static void test_rows_are_taken_lowest_first(void **state)
         assert_int_equal(read(rows[0], &row, sizeof row), sizeof row);
         assert_int_equal(row, steps[i].row);
     }
-    close(go[1]);
-    for (int i = 0; i < 4; i++) {
-        waitpid(kids[i], NULL, 0);
-    }
-    close(go[0]);
-    close(rows[0]);
-    close(rows[1]);
-    ram_release(&a);
-    close(fd);
-    alarm(0);
+    end_members(go, kids, 4, rows, &a, fd);
 }
 
 /* A private device of 256 pages with the ppc table (hibernate 224 KB,
