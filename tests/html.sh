@@ -62,6 +62,19 @@ browse() {
     fi
 }
 
+# screenshot NAME WHAT COLOUR...: NAME's page as a screenshot, which must
+# show each COLOUR (hex) somewhere and be no blank page; WHAT says what it shows.
+screenshot() {
+    name=$1 what=$2
+    shift 2
+    browse "$TMP/$name.html" "$TMP/$name.png" --screenshot
+    if python3 "$CHECK" png "$TMP/$name.png" "$@" > "$TMP/check" 2>&1; then
+        ok "$name: the screenshot shows $what ($(cat "$TMP/check"))"
+    else
+        bad "$name: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
+    fi
+}
+
 # report NAME DIR: the HTML and JSON reports of DIR, the page checked
 # well formed and offline, then rendered and checked against the JSON.
 report() {
@@ -96,13 +109,8 @@ if grep -q '<span class="fn">chain_level3</span>' "$TMP/one.dom" && [ "$(grep -c
 else
     bad "one: chain_level3 named, 6 maps of 16 cells (peak and exit too) with reservation bars, 2 bars, no contents"
 fi
-browse "$TMP/one.html" "$TMP/one.png" --screenshot
 # The map's heap colour and the chart's bar colour (html.c) must be drawn.
-if python3 "$CHECK" png "$TMP/one.png" 3b7dd8 4a78b0 > "$TMP/check" 2>&1; then
-    ok "one: the screenshot shows the page, the map and the chart ($(cat "$TMP/check"))"
-else
-    bad "one: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
-fi
+screenshot one "the page, the map and the chart" 3b7dd8 4a78b0
 [ -n "${HTML_KEEP:-}" ] && cp "$TMP/one.html" "$TMP/one.png" "$HTML_KEEP"/
 
 # ---- several processes: sh, forkexec twice (fork and exec), oom_chain
@@ -137,13 +145,8 @@ if [ "$bands" -ge 4 ] && [ "$points" -ge 40 ] && [ "$(grep -c '<path class="seri
 else
     bad "timeline: 4 charts ($points points, $bands low-state bands), the samples' table, the summary's newer rows"
 fi
-browse "$TMP/timeline.html" "$TMP/timeline.png" --screenshot
 # The low state's band and the series' colour (charts.c) must be drawn.
-if python3 "$CHECK" png "$TMP/timeline.png" ffd9a8 2a62a8 > "$TMP/check" 2>&1; then
-    ok "timeline: the screenshot shows the charts with their bands ($(cat "$TMP/check"))"
-else
-    bad "timeline: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
-fi
+screenshot timeline "the charts with their bands" ffd9a8 2a62a8
 "$CEBOX" run --quiet --fail-nth 1 --out "$TMP/crash" "$P/crash_after_oom" > /dev/null 2>&1
 report crash "$TMP/crash"
 if grep -q '<section class="crash" data-signal="SIGSEGV">' "$TMP/crash.dom" &&
@@ -155,12 +158,7 @@ if grep -q '<section class="crash" data-signal="SIGSEGV">' "$TMP/crash.dom" &&
 else
     bad "crash: the crash view and the markers"
 fi
-browse "$TMP/crash.html" "$TMP/crash.png" --screenshot
-if python3 "$CHECK" png "$TMP/crash.png" c0392b 4a78b0 > "$TMP/check" 2>&1; then
-    ok "crash: the screenshot shows the crash view and the chart ($(cat "$TMP/check"))"
-else
-    bad "crash: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
-fi
+screenshot crash "the crash view and the chart" c0392b 4a78b0
 [ -n "${HTML_KEEP:-}" ] && cp "$TMP/timeline.html" "$TMP/timeline.png" "$TMP/crash.html" "$TMP/crash.png" "$HTML_KEEP"/
 
 # ---- links: slow_leak's third call fails (injected), its others leak
@@ -247,13 +245,8 @@ sys.exit(0 if ok else 1)
 PY
 then ok "leaky: committed at the peak by kind: no mappings, the image and DLLs and the stack on rows of their own"
 else bad "leaky: committed at the peak by kind (mappings $(grep -o 'mappings and VirtualAlloc</th><td class="num">[^<]*' "$TMP/leaky.dom"))"; fi
-browse "$TMP/leaky.html" "$TMP/leaky.png" --screenshot
 # The leak views' head colour (html.c's style) must be drawn.
-if python3 "$CHECK" png "$TMP/leaky.png" f1e4d0 3b7dd8 > "$TMP/check" 2>&1; then
-    ok "leaky: the screenshot shows the leak views and the map ($(cat "$TMP/check"))"
-else
-    bad "leaky: the screenshot"; show "$TMP/check"; show "$TMP/chromium.err"
-fi
+screenshot leaky "the leak views and the map" f1e4d0 3b7dd8
 [ -n "${HTML_KEEP:-}" ] && cp "$TMP/siteviews.html" "$TMP/leaky.html" "$TMP/leaky.png" "$HTML_KEEP"/
 
 # ---- a hostile log: markup in the executable's path and in the arguments
