@@ -31,11 +31,24 @@ if [ $rc -eq 0 ] && grep -qx "big: failed" "$TMP/out"; then ok "fragment ran, it
 # Only the timeline's entries (they alone carry "largest_free_run_blocks"),
 # up to the failure (then the program unmaps its small buffers).
 grep '"largest_free_run_blocks"' "$TMP/json" >"$TMP/all"
-sed '/"sample": "failure"/q' "$TMP/all" >"$TMP/tl"
+sed '/"sample": "failure"/q' "$TMP/all" >"$TMP/tl.raw"
+# A tick can land between a round's mmap and munmap of its short-lived
+# buffer (seen once on a fast machine): that sample holds 3 to 10 blocks
+# more than every later one, which no sample after the buffer's round can.
+# Such samples are the program's doing, not cebox's, so they are dropped
+# before the checks below; a sample that holds more than the later minimum
+# for any other reason would still be caught by the checks on the rest.
+awk '{ line[NR] = $0; match($0, /"slot_reserved_blocks": [0-9]+/);
+       res[NR] = substr($0, RSTART + 24, RLENGTH - 24) + 0 }
+     END { low = 1e9; for (i = NR; i >= 1; i--) { keep[i] = res[i] <= low; if (res[i] < low) low = res[i] }
+           for (i = 1; i <= NR; i++) if (keep[i]) print line[i] }' "$TMP/tl.raw" >"$TMP/tl"
+dropped=$(( $(grep -c . "$TMP/tl.raw") - $(grep -c . "$TMP/tl") ))
+[ "$dropped" -le 2 ] && ok "at most 2 samples caught a round's short-lived buffer ($dropped)" ||
+    bad "at most 2 samples caught a round's short-lived buffer ($dropped did)"
 runs=$(field largest_free_run_blocks "$TMP/tl")
 reserved=$(field slot_reserved_blocks "$TMP/tl")
 kinds=$(field sample "$TMP/tl")
-count=$(printf '%s\n' "$runs" | grep -c .)
+count=$(grep -c . "$TMP/tl.raw")
 first=$(printf '%s\n' "$runs" | head -1)
 low=$(printf '%s\n' "$runs" | sort -n | head -1)
 maxres=$(printf '%s\n' "$reserved" | sort -n | tail -1)
