@@ -287,35 +287,86 @@ static void test_maxtree_matches_a_scan(void **state)
     rng_state = 12345;
     struct maxtree t;
     assert_true(maxtree_init(&t, 4));
-    static uint32_t keys[1024];
+    static uint32_t keys[1024], nodes[2 * 1024];
     memset(keys, 0, sizeof keys);
+    memset(nodes, 0, sizeof nodes);
     uint32_t n = 0;
-    for (int step = 0; step < 20000; step++) {
+    for (int step = 0; step < 40000; step++) {
         if (n < 1000 && rnd(20) == 0) { /* a new position, as a new region */
             if (n >= t.leaves) {
+                uint32_t before = t.leaves;
                 assert_true(maxtree_grow(&t));
+                assert_int_equal(t.leaves, 2 * before);
+                assert_true(maxtree_consistent(&t));
             }
             n++;
         }
         if (n == 0) {
             continue;
         }
-        uint32_t i = rnd(n), v = rnd(4) == 0 ? rnd(0x2F000) : rnd(64);
+        /* Keys around the levels' cap (kept whole beside them), and runs
+         * of equal ones (a lowering stops where another key of a group
+         * holds the old maximum). */
+        uint32_t i = rnd(n), v = rnd(4) == 0 ? MAXTREE_KEY_MAX - 2 + rnd(5) : rnd(64);
+        v = rnd(8) == 0 ? rnd(0x30000) : v;
         maxtree_set(&t, i, v);
+        maxtree_node_set(nodes, 1024 + i, v);
         keys[i] = v;
-        uint32_t thr = rnd(3) == 0 ? rnd(0x2F000) : rnd(80), from = rnd(n);
+        uint32_t thr = rnd(3) == 0 ? MAXTREE_KEY_MAX - 2 + rnd(5) : rnd(80), from = rnd(n + 20);
+        thr = rnd(8) == 0 ? rnd(0x30000) : thr;
         assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr));
         assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr)); /* from the memo */
-        assert_int_equal(maxtree_first_after(&t, from, thr), ref_first(keys, n, from, thr));
+        /* Positions past the last key hold 0 (a threshold of 0 finds one). */
+        assert_int_equal(maxtree_first_after(&t, from, thr), ref_first(keys, t.leaves, from, thr));
+        from = from < n ? from : n - 1;
         uint32_t j = from + rnd(n - from), best = 0;
         for (uint32_t k = from; k <= j; k++) {
             best = keys[k] > best ? keys[k] : best;
         }
-        assert_int_equal(maxtree_node_range_max(t.v, t.leaves, from, j), best);
+        assert_int_equal(maxtree_node_range_max(nodes, 1024, from, j), best);
         if (step % 512 == 0) {
             assert_true(maxtree_consistent(&t));
+            assert_true(maxtree_node_consistent(nodes, 1024));
         }
     }
+    maxtree_destroy(&t);
+}
+
+/* The SSE2 group tests agree with the portable ones, lane by lane, for
+ * every threshold around each key (the portable ones run where SSE2 is
+ * missing). */
+static void test_maxtree_group_tests_agree(void **state)
+{
+    (void)state;
+    rng_state = 777;
+    static uint16_t g[MAXTREE_FAN] __attribute__((aligned(32)));
+    for (int round = 0; round < 2000; round++) {
+        for (uint32_t j = 0; j < MAXTREE_FAN; j++) {
+            g[j] = (uint16_t)(rnd(3) == 0 ? rnd(MAXTREE_KEY_MAX + 1) : rnd(40));
+        }
+        assert_int_equal(maxtree_group_max(g), maxtree_group_max_portable(g));
+        for (uint32_t j = 0; j < MAXTREE_FAN; j++) {
+            for (int d = -1; d <= 1; d++) {
+                int32_t b = (int32_t)g[j] + d;
+                if (b >= -1 && b < (int32_t)MAXTREE_KEY_MAX) {
+                    assert_int_equal(maxtree_group_above(g, (int16_t)b),
+                                     maxtree_group_above_portable(g, (int16_t)b));
+                }
+            }
+        }
+    }
+}
+
+/* A corrupt entry is caught: the check is not vacuous. */
+static void test_maxtree_consistency_catches_a_stale_entry(void **state)
+{
+    (void)state;
+    struct maxtree t;
+    assert_true(maxtree_init(&t, 300));
+    maxtree_set(&t, 200, 7);
+    assert_true(maxtree_consistent(&t));
+    t.v[t.off[1] + 200 / MAXTREE_FAN] = 6;
+    assert_false(maxtree_consistent(&t));
     maxtree_destroy(&t);
 }
 
@@ -331,11 +382,11 @@ static void test_maxtree_growth_failure_keeps_the_tree(void **state)
     meta_fail_after(1);
     assert_false(maxtree_grow(&t));
     meta_fail_after(0);
-    assert_int_equal(t.leaves, 4);
+    assert_int_equal(t.leaves, MAXTREE_FAN);
     assert_true(maxtree_consistent(&t));
     assert_int_equal(maxtree_first(&t, 25), 2);
     assert_true(maxtree_grow(&t));
-    assert_int_equal(t.leaves, 8);
+    assert_int_equal(t.leaves, 2 * MAXTREE_FAN);
     assert_int_equal(maxtree_first(&t, 25), 2);
     assert_int_equal(maxtree_first(&t, 41), MAXTREE_NONE);
     maxtree_destroy(&t);
@@ -349,6 +400,8 @@ int main(void)
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),
+        cmocka_unit_test(test_maxtree_group_tests_agree),
+        cmocka_unit_test(test_maxtree_consistency_catches_a_stale_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,13 +204,14 @@ static uintptr_t data_addr(const struct region *r, uint32_t g)
     return r->data + (uintptr_t)g * GRAN;
 }
 
-/* The pass-2 capacity (spec §7): what a region whose hint is exact offers,
- * pitLast plus the uncommitted bytes (a region whose hint is an estimate is
- * searched instead): cbTail + (end - pitLast) granules, which is everything
- * reserved from pitLast on, so it moves with pitLast alone. */
+/* The pass-2 capacity (spec §7) in granules: what a region whose hint is
+ * exact offers, pitLast plus the uncommitted bytes (a region whose hint is
+ * an estimate is searched instead): cbTail + (end - pitLast) granules,
+ * which is everything reserved from pitLast on, so it moves with pitLast
+ * alone. */
 HOT uint32_t tail_capacity(const struct region *r)
 {
-    return r->reserve - r->data_off - r->last * GRAN;
+    return (r->reserve - r->data_off) / GRAN - r->last;
 }
 
 /* pitLast's rule (spec "Regions"): the end marker, or a free granule whose
@@ -222,13 +223,14 @@ static bool last_is_tail(const struct region *r)
             granmap_next_busy(&r->map, r->last) == r->end);
 }
 
-/* The pass-1 key: cbMaxFree without its estimate bit.  Sizes are
- * multiples of the granule and so is every request, so "cbMaxFree >=
- * cbSeek" (spec §7, bit included) has the same answer either way, and a
- * free that only sets the bit leaves the tree alone. */
+/* The pass-1 key: cbMaxFree without its estimate bit, in granules (the
+ * trees hold keys of 15 bits: maxtree.h).  Sizes are multiples of the
+ * granule and so is every request, so "cbMaxFree >= cbSeek" (spec §7, bit
+ * included) has the same answer either way, and a free that only sets the
+ * bit leaves the tree alone. */
 HOT uint32_t hint_key(const struct region *r)
 {
-    return r->max_free & ~ESTIMATE;
+    return r->max_free / GRAN;
 }
 
 /* Brings region r's keys in the heap's region trees up to date; every
@@ -268,19 +270,19 @@ static void tail_sync(struct ce5_heap *h)
 }
 
 /* The first region from position `from` on that pass 2 (spec §7) looks
- * at for a request of cb bytes: one whose hint is an estimate, or whose
- * tail offers more than cb bytes; NONE if none.  *tail is the first of the
+ * at for a request of `need` granules: one whose hint is an estimate, or
+ * whose tail offers more than that; NONE if none.  *tail is the first of the
  * latter from some position at or before `from` (NONE before the first
  * call), looked up again only once `from` has passed it: k_tail is synced
  * (tail_sync) before pass 2 and pass 2 changes no key in it (its changes
  * wait in the stale list), and most of the regions it looks at are
  * estimated ones. */
-HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t cb, uint32_t *tail)
+HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t need, uint32_t *tail)
 {
     if (from == 0) {
-        *tail = maxtree_first(&h->k_tail, cb + 1);
+        *tail = maxtree_first(&h->k_tail, need + 1);
     } else if (*tail < from) {
-        *tail = maxtree_first_after(&h->k_tail, from, cb + 1);
+        *tail = maxtree_first_after(&h->k_tail, from, need + 1);
     }
     uint32_t e = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
     return e < *tail ? e : *tail;
@@ -587,8 +589,8 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     const uint32_t cb = need * GRAN;
     struct region *r = NULL;
     uint32_t x = NONE, xend = NONE;
-    for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, cb); i != NONE;
-         i = maxtree_first_after(&h->k_hint, i + 1, cb)) {
+    for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, need); i != NONE;
+         i = maxtree_first_after(&h->k_hint, i + 1, need)) {
         r = h->regions[i];
         x = region_search(r, need, &xend);
         if (x != NONE) {
@@ -599,7 +601,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     tail_sync(h);
     uint32_t tail = NONE;
-    for (uint32_t i = pass2_next(h, 0, cb, &tail); i != NONE; i = pass2_next(h, i + 1, cb, &tail)) {
+    for (uint32_t i = pass2_next(h, 0, need, &tail); i != NONE; i = pass2_next(h, i + 1, need, &tail)) {
         r = h->regions[i];
         if (!(r->max_free & ESTIMATE)) {
             return alloc_carve(h, r, r->last, need, NONE, err);
@@ -630,7 +632,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
  * where nearly every request is served. */
 HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
-    uint32_t i = maxtree_first(&h->k_hint, need * GRAN);
+    uint32_t i = maxtree_first(&h->k_hint, need);
     if (i != NONE) {
         struct region *r = h->regions[i];
         uint32_t xend;

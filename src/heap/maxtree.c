@@ -1,8 +1,9 @@
 /*
- * maxtree.c - the parts of max-trees off the hot path: range maxima,
- * growth, and the consistency checks (see maxtree.h for the contract).
+ * maxtree.c - the parts of max-trees off the hot path: range maxima, the
+ * wide trees' layout and growth, and the consistency checks (see
+ * maxtree.h for the contract).
  *
- * Owns: the node arrays of every struct maxtree (from meta.h).
+ * Owns: the levels of every struct maxtree (from meta.h).
  */
 #include "heap/maxtree.h"
 
@@ -34,49 +35,108 @@ bool maxtree_node_consistent(const uint32_t *v, uint32_t leaves)
     return true;
 }
 
-static size_t array_bytes(uint32_t leaves)
+/* The layout of a tree of `leaves` positions: each level a whole number
+ * of groups, up to a level of one group.  Its entries in all. */
+static uint32_t layout(struct maxtree *t, uint32_t leaves)
 {
-    return (size_t)2 * leaves * sizeof(uint32_t);
+    uint32_t at = 0, n = leaves, l = 0;
+    for (;; l++) {
+        t->off[l] = at;
+        t->size[l] = n;
+        at += n;
+        if (n <= MAXTREE_FAN) {
+            break;
+        }
+        n = (n / MAXTREE_FAN + MAXTREE_FAN - 1) & ~(MAXTREE_FAN - 1);
+    }
+    t->top = l;
+    t->leaves = leaves;
+    return at;
+}
+
+/* One block: the keys, then the levels (both 16-byte aligned, as leaves
+ * is a multiple of 16). */
+static size_t block_bytes(const struct maxtree *t)
+{
+    return (size_t)t->leaves * sizeof(uint32_t) + ((size_t)t->off[t->top] + MAXTREE_FAN) * sizeof(uint16_t);
+}
+
+static bool take_block(struct maxtree *t)
+{
+    t->keys = meta_alloc(block_bytes(t));
+    t->v = t->keys == NULL ? NULL : (uint16_t *)(void *)(t->keys + t->leaves);
+    return t->keys != NULL;
+}
+
+/* Every level above the leaves, from the leaves. */
+static void build(struct maxtree *t)
+{
+    for (uint32_t l = 1; l <= t->top; l++) {
+        for (uint32_t j = 0; j < t->size[l - 1] / MAXTREE_FAN; j++) {
+            t->v[t->off[l] + j] = (uint16_t)maxtree_group_max(&t->v[t->off[l - 1] + j * MAXTREE_FAN]);
+        }
+    }
 }
 
 bool maxtree_init(struct maxtree *t, uint32_t leaves)
 {
-    t->leaves = leaves;
+    uint32_t n = MAXTREE_FAN;
+    while (n < leaves) {
+        n *= 2;
+    }
+    layout(t, n);
     t->memo_at = t->memo_max = 0; /* no key lies before position 0 */
-    t->v = meta_alloc(array_bytes(leaves));
-    return t->v != NULL;
+    return take_block(t);
 }
 
 bool maxtree_grow(struct maxtree *t)
 {
-    uint32_t leaves = t->leaves * 2;
-    uint32_t *v = meta_alloc(array_bytes(leaves));
-    if (v == NULL) {
+    struct maxtree g = *t;
+    layout(&g, t->leaves * 2);
+    if (!take_block(&g)) {
         return false;
     }
-    memcpy(&v[leaves], &t->v[t->leaves], t->leaves * sizeof(uint32_t));
-    for (uint32_t k = leaves - 1; k >= 1; k--) {
-        v[k] = maxtree_max2(v[2 * k], v[2 * k + 1]);
-    }
-    meta_free(t->v, array_bytes(t->leaves));
-    t->leaves = leaves;
-    t->v = v;
+    memcpy(g.keys, t->keys, t->leaves * sizeof(uint32_t));
+    memcpy(g.v, t->v, t->leaves * sizeof(uint16_t));
+    build(&g);
+    meta_free(t->keys, block_bytes(t));
+    *t = g;
     return true;
 }
 
 void maxtree_destroy(struct maxtree *t)
 {
-    meta_free(t->v, array_bytes(t->leaves));
+    meta_free(t->keys, block_bytes(t));
+    t->keys = NULL;
     t->v = NULL;
+}
+
+uint32_t maxtree_first_above_cap_(const struct maxtree *t, uint32_t from, uint32_t thr)
+{
+    uint32_t i = maxtree_first_capped_(t, from, MAXTREE_KEY_MAX);
+    while (i != MAXTREE_NONE && t->keys[i] < thr) {
+        i = maxtree_first_capped_(t, i + 1, MAXTREE_KEY_MAX);
+    }
+    return i;
 }
 
 bool maxtree_consistent(const struct maxtree *t)
 {
     uint32_t below = t->memo_at < t->leaves ? t->memo_at : t->leaves;
-    for (uint32_t i = 0; i < below; i++) {
-        if (maxtree_key(t, i) > t->memo_max) {
+    for (uint32_t i = 0; i < t->leaves; i++) {
+        uint32_t k = maxtree_key(t, i);
+        if (t->v[i] != (k < MAXTREE_KEY_MAX ? k : MAXTREE_KEY_MAX) || (i < below && k > t->memo_max)) {
             return false;
         }
     }
-    return maxtree_node_consistent(t->v, t->leaves);
+    for (uint32_t l = 1; l <= t->top; l++) {
+        uint32_t groups = t->size[l - 1] / MAXTREE_FAN;
+        for (uint32_t j = 0; j < t->size[l]; j++) {
+            uint32_t want = j < groups ? maxtree_group_max_portable(&t->v[t->off[l - 1] + j * MAXTREE_FAN]) : 0;
+            if (t->v[t->off[l] + j] != want) {
+                return false;
+            }
+        }
+    }
+    return true;
 }
