@@ -284,9 +284,14 @@ static inline uint32_t maxtree_first_capped_(const struct maxtree *t, uint32_t f
  * capped leaves give the candidates, the keys decide. */
 uint32_t maxtree_first_above_cap_(const struct maxtree *t, uint32_t from, uint32_t thr);
 
-/* First position >= from whose key is >= thr, or MAXTREE_NONE. */
+/* First position >= from whose key is >= thr, or MAXTREE_NONE.  The key
+ * at `from` itself is read first: a heap that starts at its last region
+ * (CE 6) most often stops there. */
 static inline uint32_t maxtree_first_after(const struct maxtree *t, uint32_t from, uint32_t thr)
 {
+    if (from < t->leaves && t->keys[from] >= thr) {
+        return from;
+    }
     if (__builtin_expect(thr > MAXTREE_KEY_MAX, 0)) {
         return maxtree_first_above_cap_(t, from, thr);
     }
