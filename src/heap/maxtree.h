@@ -10,18 +10,19 @@
  *  - struct maxtree: a tree of fan-out 16 over uint32 keys (a heap's
  *    region property, counted in its units: CE 5's granules, CE 6's
  *    blocks), whose levels hold the keys capped at 15 bits (every region
- *    of a growable heap fits), sized for the keys that exist, taken from meta.h and doubled as keys
- *    are added, with a memo of the last answer from position 0.  A heap
- *    keeps one per region property (CE 5: cbMaxFree, the pass-2 tail; CE 6:
- *    maxBlkFree) to find the first region in list order that admits a
- *    request.  Its levels lie one after the other in one block, leaves
- *    first, each a whole number of 16-key groups (32 bytes): entry j of
- *    level l + 1 is the maximum of group j of level l, and the top level is
- *    one group.  A group is tested with two SSE2 compares (a loop without
- *    SSE2), so a search reads one group per level: 4 levels for 4 096
- *    regions where a binary tree has 13, and an update climbs as many.  A
- *    threshold above the cap (a fixed heap's one large region) checks the
- *    candidates' own keys.
+ *    of a growable heap fits), sized for the keys that exist, taken from
+ *    meta.h and doubled as keys are added, with a memo of the last answer
+ *    from position 0.  A heap keeps one per region property (CE 5:
+ *    cbMaxFree, the pass-2 tail; CE 6: maxBlkFree) to find the first
+ *    region in list order that admits a request.  Its levels lie one after
+ *    the other in one block, leaves first, each a whole number of 16-key
+ *    groups (32 bytes): entry j of level l + 1 is the maximum of group j
+ *    of level l, and the top level is one group.  A group is tested with
+ *    two SSE2 compares (a loop without SSE2), so a search reads one group
+ *    per level: 4 levels for 4 200 regions (8 192 positions) where a
+ *    binary tree has 13, and an update climbs as many.  A threshold above
+ *    the cap (a fixed heap's one large region) checks the candidates' own
+ *    keys.
  *
  * Invariants: every inner node (entry) is the maximum of its children (its
  * group), entries past the last group's are 0; for a struct maxtree, leaf
