@@ -88,7 +88,7 @@ struct region {
     /* Blocks holding a large item's record (process heap only): CE's, not
      * the program's, so refused to HeapFree and left out of walks. */
     uint64_t pinned[REGION_RESERVE / BLK / 64];
-    size_t meta_bytes; /* this structure and its map */
+    size_t meta_bytes; /* this structure and its map; 0: a record of the heap's region_pool */
 };
 
 struct large {
@@ -113,6 +113,7 @@ struct ce6_heap {
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
+    struct heap_pool region_pool; /* records of the 60 KB regions (region_map) */
     size_t meta_bytes;
     /* The process heap, where CE keeps every heap's large-item records;
      * NULL in the process heap itself. */
@@ -349,20 +350,34 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
  * ====================================================================== */
 
 /* A region's bookkeeping: the structure, then its map of `total` blocks
- * (all busy: nothing committed yet). */
-static struct region *region_map(uint32_t total)
+ * (all busy: nothing committed yet).  A 60 KB region's (every region of a
+ * growable heap, of which a program may make thousands) is a record of the
+ * heap's region_pool, about a third of a page, so that a new region costs
+ * no mapping of its own; a fixed heap's one region has a meta.c block. */
+static struct region *region_map(struct ce6_heap *h, uint32_t total)
 {
     size_t off_map = align_up(sizeof(struct region), 64);
     size_t bytes = off_map + granmap_bytes(total);
-    char *mem = meta_alloc(bytes);
+    bool pooled = total == REGION_RESERVE / BLK;
+    char *mem = pooled ? heap_pool_take(&h->region_pool, bytes, 64) : meta_alloc(bytes);
     if (mem == NULL) {
         return NULL;
     }
     struct region *r = (struct region *)mem;
     r->total = total;
     granmap_init(&r->map, mem + off_map, total, BLK);
-    r->meta_bytes = bytes;
+    r->meta_bytes = pooled ? 0 : bytes;
     return r;
+}
+
+/* Gives back what region_map took. */
+static void region_unmap(struct ce6_heap *h, struct region *r)
+{
+    if (r->meta_bytes == 0) {
+        heap_pool_give(&h->region_pool, r);
+    } else {
+        meta_free(r, r->meta_bytes);
+    }
 }
 
 /* Reserves `reserve` bytes, commits `commit` bytes, and appends the region
@@ -374,7 +389,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
         (h->nregions >= h->k_max.leaves && !maxtree_grow(&h->k_max))) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    struct region *r = region_map((uint32_t)(reserve / BLK));
+    struct region *r = region_map(h, (uint32_t)(reserve / BLK));
     if (r == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -389,7 +404,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
         }
     }
     if (e != 0) {
-        meta_free(r, r->meta_bytes);
+        region_unmap(h, r);
         return e;
     }
     r->reserve = reserve;
@@ -421,7 +436,7 @@ static void region_release(struct ce6_heap *h, uint32_t i)
     heap_blockmap_set(&h->blocks, r->base, r->reserve, 0);
     heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
     slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
-    meta_free(r, r->meta_bytes);
+    region_unmap(h, r);
     for (uint32_t k = i; k + 1 < h->nregions; k++) {
         h->regions[k] = h->regions[k + 1];
         h->regions[k]->index = k;
@@ -778,6 +793,7 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
         if (h->record != 0) {
             record_free(h, h->record);
         }
+        heap_pool_destroy(&h->region_pool); /* the failed first region's chunk */
         maxtree_destroy(&h->k_max);
         meta_free(mem, bytes);
         *err = e;
@@ -807,8 +823,9 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
         struct region *r = h->regions[i];
         heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
-        meta_free(r, r->meta_bytes);
+        region_unmap(h, r);
     }
+    heap_pool_destroy(&h->region_pool);
     heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_max);
     if (h->record != 0) {
