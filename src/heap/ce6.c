@@ -40,8 +40,11 @@
  * at block 0), blocks from `commit` on are busy and start nothing; commit
  * is a multiple of the blocks of a page; rover <= commit; nfree = free
  * committed blocks + (total - commit).  Per heap: the max-tree's key i is
- * region i's maxBlkFree, and the block table maps exactly the blocks of the
- * regions and large items.
+ * region i's maxBlkFree, but for the region `hot` (the last one changed),
+ * whose key is written only when another region changes or the tree is
+ * read past it (nearly every call works in the region of the last one, and
+ * each key change would climb the tree); the block table maps exactly the
+ * blocks of the regions and large items.
  */
 #include "heap/heap.h"
 
@@ -109,7 +112,8 @@ struct ce6_heap {
     struct region **regions;
     uint32_t nregions, cap;
     uint32_t cur;           /* prgnfree, as a list position */
-    struct maxtree k_max;   /* region i -> maxBlkFree */
+    struct maxtree k_max;   /* region i -> maxBlkFree (but hot's, see reindex) */
+    uint32_t hot;           /* the region whose key may be stale, or NONE */
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
@@ -185,9 +189,36 @@ static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
  * A region's blocks (TakeBlocks, FreeBlocks, CommitBlocks: spec §3-§5)
  * ====================================================================== */
 
+/* Writes the hot region's key: the tree is then exact. */
+static void flush_key(struct ce6_heap *h)
+{
+    if (h->hot != NONE) {
+        maxtree_set(&h->k_max, h->hot, h->regions[h->hot]->max);
+        h->hot = NONE;
+    }
+}
+
+/* r's maxBlkFree changed: its key is written when another region changes
+ * or the tree is read (flush_key), so that a run of calls in one region
+ * climbs the tree once. */
 static void reindex(struct ce6_heap *h, struct region *r)
 {
-    maxtree_set(&h->k_max, r->index, r->max);
+    if (h->hot != r->index) {
+        flush_key(h);
+        h->hot = r->index;
+    }
+}
+
+/* The first region from `from` on whose maxBlkFree admits n blocks, or
+ * MAXTREE_NONE (maxtree_first_after of the exact tree): the hot region
+ * answers for itself without the tree being written. */
+static uint32_t first_region_after(struct ce6_heap *h, uint32_t from, uint32_t n)
+{
+    if (from == h->hot && h->regions[from]->max >= n) {
+        return from;
+    }
+    flush_key(h);
+    return maxtree_first_after(&h->k_max, from, n);
 }
 
 static uint32_t item_blocks(const struct region *r, uint32_t g)
@@ -433,6 +464,7 @@ static void region_take_header(struct ce6_heap *h, struct region *r, uint32_t hd
 static void region_release(struct ce6_heap *h, uint32_t i)
 {
     struct region *r = h->regions[i];
+    flush_key(h); /* the positions move: every key exact first */
     heap_blockmap_set(&h->blocks, r->base, r->reserve, 0);
     heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
     slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
@@ -440,7 +472,7 @@ static void region_release(struct ce6_heap *h, uint32_t i)
     for (uint32_t k = i; k + 1 < h->nregions; k++) {
         h->regions[k] = h->regions[k + 1];
         h->regions[k]->index = k;
-        reindex(h, h->regions[k]);
+        maxtree_set(&h->k_max, k, h->regions[k]->max);
     }
     h->nregions--;
     maxtree_set(&h->k_max, h->nregions, 0);
@@ -704,15 +736,14 @@ static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err)
     uint32_t g = NONE;
     const uint32_t start = h->cur;
     for (int lap = 0; lap < 2 && g == NONE; lap++) {
-        uint32_t i = lap == 0 ? maxtree_first_after(&h->k_max, start, n)
-                              : maxtree_first_after(&h->k_max, 0, n);
+        uint32_t i = lap == 0 ? first_region_after(h, start, n) : first_region_after(h, 0, n);
         while (i != MAXTREE_NONE && i < h->nregions && (lap == 0 || i < start)) {
             r = h->regions[i];
             g = find_in_region(h, r, n, &e);
             if (g != NONE) {
                 break;
             }
-            i = i + 1 < h->k_max.leaves ? maxtree_first_after(&h->k_max, i + 1, n) : MAXTREE_NONE;
+            i = i + 1 < h->k_max.leaves ? first_region_after(h, i + 1, n) : MAXTREE_NONE;
         }
     }
     if (g == NONE && h->maximum == 0) {
@@ -777,6 +808,7 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     h->maximum = (uint32_t)mx;
     h->regions = (struct region **)(mem + off_regions);
     h->cap = cap;
+    h->hot = NONE;
     heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->meta_bytes = bytes;
     struct region *r = NULL;
@@ -1191,6 +1223,7 @@ static bool region_consistent(const struct ce6_heap *h, uint32_t i, struct regio
 static bool heap_consistent(struct ce6_heap *h)
 {
     size_t live_bytes = 0, live_items = 0, committed = 0;
+    flush_key(h); /* then every key is its region's maxBlkFree */
     if (h->nregions == 0 || h->cur >= h->nregions || !maxtree_consistent(&h->k_max)) {
         return false;
     }
