@@ -346,6 +346,14 @@ static uint32_t find_pass(struct region *r, uint32_t n, uint32_t from, uint32_t 
     return found >= n ? g : NONE;
 }
 
+/* The usual answer of the first pass: the n blocks from the rover are
+ * committed and free (find_pass's first test, without measuring the whole
+ * run, which CE does not use then either). */
+static bool rover_fits(const struct region *r, uint32_t n)
+{
+    return r->rover + n <= r->commit && granmap_all_free(&r->map, r->rover, r->rover + n);
+}
+
 /* FindBlockInRegion: from the rover to the committed end first; when that
  * fails or needs committing, from block 0 to the rover (taken only if it
  * found something).  Commits what the winner needs and takes its blocks.
@@ -355,7 +363,7 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
 {
     uint32_t old_max = r->max;
     r->max = 0;
-    uint32_t g = find_pass(r, n, r->rover, r->commit);
+    uint32_t g = rover_fits(r, n) ? r->rover : find_pass(r, n, r->rover, r->commit);
     if ((g == NONE || g + n > r->commit) && r->rover != 0) {
         uint32_t g2 = find_pass(r, n, 0, r->rover);
         if (g2 != NONE) {

@@ -169,6 +169,28 @@ static inline __attribute__((always_inline)) bool granmap_none_free(const struct
     return granmap_next_free(m, lo) >= hi;
 }
 
+/* Is every granule of [lo, hi) free (hi at most the map's end)?  Inline
+ * for one or two words (a request from the heap's rover), where the run's
+ * whole length would cost a search of the summaries when it reaches past
+ * them. */
+static inline __attribute__((always_inline)) bool granmap_all_free(const struct granmap *m,
+                                                                   uint32_t lo, uint32_t hi)
+{
+    if (lo >= hi) {
+        return true;
+    }
+    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
+    uint64_t first = ~GRANMAP_FREEW(m, w0) & (~(uint64_t)0 << (lo & 63));
+    uint64_t last_mask = granmap_mask(0, ((hi - 1) & 63) + 1);
+    if (w0 == w1) {
+        return (first & last_mask) == 0;
+    }
+    if (w1 == w0 + 1) {
+        return first == 0 && (~GRANMAP_FREEW(m, w1) & last_mask) == 0;
+    }
+    return granmap_next_busy(m, lo) >= hi;
+}
+
 /* ---- changing the free bits ---- */
 
 static inline __attribute__((always_inline)) void granmap_mark_dirty_(struct granmap *m,
