@@ -212,7 +212,7 @@ static void reindex(struct ce6_heap *h, struct region *r)
 /* The first region from `from` on whose maxBlkFree admits n blocks, or
  * MAXTREE_NONE (maxtree_first_after of the exact tree): the hot region
  * answers for itself without the tree being written. */
-static uint32_t first_region_after(struct ce6_heap *h, uint32_t from, uint32_t n)
+static inline uint32_t first_region_after(struct ce6_heap *h, uint32_t from, uint32_t n)
 {
     if (from == h->hot && h->regions[from]->max >= n) {
         return from;
