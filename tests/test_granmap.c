@@ -195,6 +195,9 @@ static void compare(struct fixture *f)
         assert_int_equal(granmap_prev_busy(&f->m, y), ref_prev(r, y, false));
         assert_int_equal(granmap_prev_free(&f->m, y), ref_prev(r, y, true));
         assert_int_equal(granmap_none_free(&f->m, x, y), ref_next_free(r, x) >= y || x >= y);
+        assert_int_equal(granmap_all_free(&f->m, x, y), ref_next_busy(r, x) >= y || x >= y);
+        uint32_t near = x + rnd(r->end - x < 130 ? r->end - x + 1 : 130); /* one to three words */
+        assert_int_equal(granmap_all_free(&f->m, x, near), ref_next_busy(r, x) >= near || x >= near);
         if (r->free[x]) {
             assert_int_equal(granmap_run_start(&f->m, x), ref_run_start(r, x));
         }

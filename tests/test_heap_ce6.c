@@ -224,6 +224,129 @@ static void test_later_region_header(void **state)
     assert_true(HeapDestroy(h));
 }
 
+/* The regions of a growable heap (three 16 KB items fill one) in list
+ * order, through the core's view of heap h. */
+static size_t regions_of(HANDLE h)
+{
+    struct heap_ce6_region_state st;
+    size_t n = 0;
+    while (heap_ce6_region_state(heap_lookup(h), n, &st)) {
+        n++;
+    }
+    return n;
+}
+
+static void fill_regions(HANDLE h, void **items, size_t first, size_t count)
+{
+    for (size_t i = first; i < first + count; i++) {
+        items[i] = HeapAlloc(h, 0, 16384);
+        assert_non_null(items[i]);
+    }
+}
+
+/* The bookkeeping of a growable heap's regions shares cebox's mappings: a
+ * region's record is about a third of a page, 150 regions cost well under
+ * half a page each; one released by HeapCompact hands its record on to
+ * the next region made (nothing more is taken), and HeapDestroy gives all
+ * of it back. */
+static void test_region_records_are_pooled(void **state)
+{
+    (void)state;
+    enum { REGIONS = 150, PER_REGION = 3 };
+    static void *items[REGIONS * PER_REGION];
+    GetProcessHeap();
+    size_t meta0 = meta_bytes_in_use();
+    HANDLE h = HeapCreate(0, 0, 0);
+    fill_regions(h, items, 0, REGIONS * PER_REGION);
+    assert_int_equal(regions_of(h), REGIONS);
+    assert_true(meta_bytes_in_use() - meta0 < (size_t)REGIONS * PAGE / 2);
+    for (size_t i = PER_REGION; i < REGIONS * PER_REGION; i++) {
+        assert_true(HeapFree(h, 0, items[i]));
+    }
+    HeapCompact(h, 0);
+    assert_int_equal(regions_of(h), 1);
+    size_t kept = meta_bytes_in_use();
+    fill_regions(h, items, PER_REGION, (REGIONS - 1) * PER_REGION);
+    assert_int_equal(regions_of(h), REGIONS);
+    assert_int_equal(meta_bytes_in_use(), kept);
+    assert_true(HeapDestroy(h));
+    assert_int_equal(meta_bytes_in_use(), meta0);
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The record pool (heap.c) that holds the regions' records: its chunks
+ * double from a page, so 400 records of a region's size come from a few
+ * mappings, not one per three records; records are zeroed, aligned and
+ * apart; given back they serve the next takes with nothing more mapped,
+ * and heap_pool_destroy frees every chunk. */
+static void test_record_pool_chunks_double(void **state)
+{
+    (void)state;
+    enum { RECORDS = 400, SIZE = 1344, ALIGN = 64 };
+    static uintptr_t rec[RECORDS];
+    struct heap_pool pool = {0};
+    size_t meta0 = meta_bytes_in_use();
+    for (int i = 0; i < RECORDS; i++) {
+        unsigned char *r = heap_pool_take(&pool, SIZE, ALIGN);
+        assert_non_null(r);
+        assert_int_equal((uintptr_t)r % ALIGN, 0);
+        assert_int_equal(r[0] | r[SIZE - 1], 0);
+        memset(r, 0xAB, SIZE);
+        rec[i] = (uintptr_t)r;
+    }
+    size_t mapped = meta_bytes_in_use();
+    for (int i = 0; i < RECORDS; i++) {
+        heap_pool_give(&pool, (void *)rec[i]);
+    }
+    for (int i = 0; i < RECORDS; i++) {
+        unsigned char *r = heap_pool_take(&pool, SIZE, ALIGN);
+        assert_int_equal(r[0] | r[SIZE - 1], 0);
+        rec[i] = (uintptr_t)r;
+    }
+    assert_int_equal(meta_bytes_in_use(), mapped);
+    qsort(rec, RECORDS, sizeof rec[0], cmp_addr);
+    unsigned chunks = 1;
+    for (int i = 1; i < RECORDS; i++) {
+        assert_true(rec[i] >= rec[i - 1] + SIZE);
+        chunks += rec[i] != rec[i - 1] + SIZE;
+    }
+    assert_true(chunks <= 9); /* 1, 2, 4 ... 64 pages: 7 chunks hold 385 */
+    heap_pool_destroy(&pool);
+    assert_int_equal(meta_bytes_in_use(), meta0);
+}
+
+/* A growable heap whose first region finds no free block in the slot is
+ * not made, and leaves none of its bookkeeping behind (the region's record
+ * chunk included); with a block free again it is. */
+static void test_heap_create_in_a_full_slot(void **state)
+{
+    (void)state;
+    enum { MAX_RESERVATIONS = 4096 };
+    static void *res[MAX_RESERVATIONS];
+    GetProcessHeap();
+    size_t n = 0;
+    while (n < MAX_RESERVATIONS && (res[n] = VirtualAlloc(NULL, BLOCK, MEM_RESERVE, PAGE_NOACCESS)) != NULL) {
+        n++;
+    }
+    assert_true(n > 0 && n < MAX_RESERVATIONS);
+    size_t meta0 = meta_bytes_in_use();
+    assert_null(HeapCreate(0, 0, 0));
+    assert_int_equal(meta_bytes_in_use(), meta0);
+    assert_true(VirtualFree(res[--n], 0, MEM_RELEASE));
+    HANDLE h = HeapCreate(0, 0, 0);
+    assert_non_null(h);
+    assert_true(HeapDestroy(h));
+    assert_int_equal(meta_bytes_in_use(), meta0);
+    while (n > 0) {
+        assert_true(VirtualFree(res[--n], 0, MEM_RELEASE));
+    }
+}
+
 /* HeapCompact decommits the pages above the last bitmap word (16 blocks)
  * that holds a busy block. */
 static void test_compact_decommits_above_last_busy_word(void **state)
@@ -405,7 +528,10 @@ static void test_bookkeeping_failures_are_clean(void **state)
 {
     (void)state;
     GetProcessHeap();
-    sweep("new region", (struct swept){.regions = 1, .n_bytes = 16384});
+    /* A region's record comes from the heap's pool: the second region's
+     * from the first chunk (no allocation), the fourth's from a new one. */
+    sweep("new region (spare record)", (struct swept){.regions = 1, .n_bytes = 16384});
+    sweep("new region (record chunk)", (struct swept){.regions = 3, .n_bytes = 16384});
     sweep("fifth region (tree grows)", (struct swept){.regions = 4, .n_bytes = 16384});
     sweep("large item record", (struct swept){.regions = 0, .n_bytes = 100000});
     /* HeapCreate itself, growable and fixed. */
@@ -545,6 +671,9 @@ int main(void)
         cmocka_unit_test_setup(test_large_item_moves_its_pages, setup),
         cmocka_unit_test_setup(test_large_item_record_in_process_heap, setup),
         cmocka_unit_test_setup(test_later_region_header, setup),
+        cmocka_unit_test_setup(test_region_records_are_pooled, setup),
+        cmocka_unit_test_setup(test_record_pool_chunks_double, setup),
+        cmocka_unit_test_setup(test_heap_create_in_a_full_slot, setup),
         cmocka_unit_test_setup(test_compact_decommits_above_last_busy_word, setup),
         cmocka_unit_test_setup(test_fixed_heap, setup),
         cmocka_unit_test_setup(test_realloc_in_place, setup),

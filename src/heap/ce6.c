@@ -40,8 +40,11 @@
  * at block 0), blocks from `commit` on are busy and start nothing; commit
  * is a multiple of the blocks of a page; rover <= commit; nfree = free
  * committed blocks + (total - commit).  Per heap: the max-tree's key i is
- * region i's maxBlkFree, and the block table maps exactly the blocks of the
- * regions and large items.
+ * region i's maxBlkFree, but for the region `hot` (the last one changed),
+ * whose key is written only when another region changes or the tree is
+ * read past it (nearly every call works in the region of the last one, and
+ * each key change would climb the tree); the block table maps exactly the
+ * blocks of the regions and large items.
  */
 #include "heap/heap.h"
 
@@ -88,7 +91,7 @@ struct region {
     /* Blocks holding a large item's record (process heap only): CE's, not
      * the program's, so refused to HeapFree and left out of walks. */
     uint64_t pinned[REGION_RESERVE / BLK / 64];
-    size_t meta_bytes; /* this structure and its map */
+    size_t meta_bytes; /* this structure and its map; 0: a record of the heap's region_pool */
 };
 
 struct large {
@@ -109,10 +112,12 @@ struct ce6_heap {
     struct region **regions;
     uint32_t nregions, cap;
     uint32_t cur;           /* prgnfree, as a list position */
-    struct maxtree k_max;   /* region i -> maxBlkFree */
+    struct maxtree k_max;   /* region i -> maxBlkFree (but hot's, see reindex) */
+    uint32_t hot;           /* the region whose key may be stale, or NONE */
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
+    struct heap_pool region_pool; /* records of the 60 KB regions (region_map) */
     size_t meta_bytes;
     /* The process heap, where CE keeps every heap's large-item records;
      * NULL in the process heap itself. */
@@ -184,9 +189,36 @@ static DWORD commit_range(struct ce6_heap *h, uintptr_t addr, size_t bytes)
  * A region's blocks (TakeBlocks, FreeBlocks, CommitBlocks: spec §3-§5)
  * ====================================================================== */
 
+/* Writes the hot region's key: the tree is then exact. */
+static void flush_key(struct ce6_heap *h)
+{
+    if (h->hot != NONE) {
+        maxtree_set(&h->k_max, h->hot, h->regions[h->hot]->max);
+        h->hot = NONE;
+    }
+}
+
+/* r's maxBlkFree changed: its key is written when another region changes
+ * or the tree is read (flush_key), so that a run of calls in one region
+ * climbs the tree once. */
 static void reindex(struct ce6_heap *h, struct region *r)
 {
-    maxtree_set(&h->k_max, r->index, r->max);
+    if (h->hot != r->index) {
+        flush_key(h);
+        h->hot = r->index;
+    }
+}
+
+/* The first region from `from` on whose maxBlkFree admits n blocks, or
+ * MAXTREE_NONE (maxtree_first_after of the exact tree): the hot region
+ * answers for itself without the tree being written. */
+static inline uint32_t first_region_after(struct ce6_heap *h, uint32_t from, uint32_t n)
+{
+    if (from == h->hot && h->regions[from]->max >= n) {
+        return from;
+    }
+    flush_key(h);
+    return maxtree_first_after(&h->k_max, from, n);
 }
 
 static uint32_t item_blocks(const struct region *r, uint32_t g)
@@ -314,6 +346,14 @@ static uint32_t find_pass(struct region *r, uint32_t n, uint32_t from, uint32_t 
     return found >= n ? g : NONE;
 }
 
+/* The usual answer of the first pass: the n blocks from the rover are
+ * committed and free (find_pass's first test, without measuring the whole
+ * run, which CE does not use then either). */
+static bool rover_fits(const struct region *r, uint32_t n)
+{
+    return r->rover + n <= r->commit && granmap_all_free(&r->map, r->rover, r->rover + n);
+}
+
 /* FindBlockInRegion: from the rover to the committed end first; when that
  * fails or needs committing, from block 0 to the rover (taken only if it
  * found something).  Commits what the winner needs and takes its blocks.
@@ -323,7 +363,7 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
 {
     uint32_t old_max = r->max;
     r->max = 0;
-    uint32_t g = find_pass(r, n, r->rover, r->commit);
+    uint32_t g = rover_fits(r, n) ? r->rover : find_pass(r, n, r->rover, r->commit);
     if ((g == NONE || g + n > r->commit) && r->rover != 0) {
         uint32_t g2 = find_pass(r, n, 0, r->rover);
         if (g2 != NONE) {
@@ -349,20 +389,34 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
  * ====================================================================== */
 
 /* A region's bookkeeping: the structure, then its map of `total` blocks
- * (all busy: nothing committed yet). */
-static struct region *region_map(uint32_t total)
+ * (all busy: nothing committed yet).  A 60 KB region's (every region of a
+ * growable heap, of which a program may make thousands) is a record of the
+ * heap's region_pool, about a third of a page, so that a new region costs
+ * no mapping of its own; a fixed heap's one region has a meta.c block. */
+static struct region *region_map(struct ce6_heap *h, uint32_t total)
 {
     size_t off_map = align_up(sizeof(struct region), 64);
     size_t bytes = off_map + granmap_bytes(total);
-    char *mem = meta_alloc(bytes);
+    bool pooled = total == REGION_RESERVE / BLK;
+    char *mem = pooled ? heap_pool_take(&h->region_pool, bytes, 64) : meta_alloc(bytes);
     if (mem == NULL) {
         return NULL;
     }
     struct region *r = (struct region *)mem;
     r->total = total;
     granmap_init(&r->map, mem + off_map, total, BLK);
-    r->meta_bytes = bytes;
+    r->meta_bytes = pooled ? 0 : bytes;
     return r;
+}
+
+/* Gives back what region_map took. */
+static void region_unmap(struct ce6_heap *h, struct region *r)
+{
+    if (r->meta_bytes == 0) {
+        heap_pool_give(&h->region_pool, r);
+    } else {
+        meta_free(r, r->meta_bytes);
+    }
 }
 
 /* Reserves `reserve` bytes, commits `commit` bytes, and appends the region
@@ -374,7 +428,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
         (h->nregions >= h->k_max.leaves && !maxtree_grow(&h->k_max))) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    struct region *r = region_map((uint32_t)(reserve / BLK));
+    struct region *r = region_map(h, (uint32_t)(reserve / BLK));
     if (r == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -389,7 +443,7 @@ static DWORD region_create(struct ce6_heap *h, size_t reserve, size_t commit, st
         }
     }
     if (e != 0) {
-        meta_free(r, r->meta_bytes);
+        region_unmap(h, r);
         return e;
     }
     r->reserve = reserve;
@@ -418,14 +472,15 @@ static void region_take_header(struct ce6_heap *h, struct region *r, uint32_t hd
 static void region_release(struct ce6_heap *h, uint32_t i)
 {
     struct region *r = h->regions[i];
+    flush_key(h); /* the positions move: every key exact first */
     heap_blockmap_set(&h->blocks, r->base, r->reserve, 0);
     heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
     slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
-    meta_free(r, r->meta_bytes);
+    region_unmap(h, r);
     for (uint32_t k = i; k + 1 < h->nregions; k++) {
         h->regions[k] = h->regions[k + 1];
         h->regions[k]->index = k;
-        reindex(h, h->regions[k]);
+        maxtree_set(&h->k_max, k, h->regions[k]->max);
     }
     h->nregions--;
     maxtree_set(&h->k_max, h->nregions, 0);
@@ -689,15 +744,14 @@ static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err)
     uint32_t g = NONE;
     const uint32_t start = h->cur;
     for (int lap = 0; lap < 2 && g == NONE; lap++) {
-        uint32_t i = lap == 0 ? maxtree_first_after(&h->k_max, start, n)
-                              : maxtree_first_after(&h->k_max, 0, n);
+        uint32_t i = lap == 0 ? first_region_after(h, start, n) : first_region_after(h, 0, n);
         while (i != MAXTREE_NONE && i < h->nregions && (lap == 0 || i < start)) {
             r = h->regions[i];
             g = find_in_region(h, r, n, &e);
             if (g != NONE) {
                 break;
             }
-            i = i + 1 < h->k_max.leaves ? maxtree_first_after(&h->k_max, i + 1, n) : MAXTREE_NONE;
+            i = i + 1 < h->k_max.leaves ? first_region_after(h, i + 1, n) : MAXTREE_NONE;
         }
     }
     if (g == NONE && h->maximum == 0) {
@@ -762,6 +816,7 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
     h->maximum = (uint32_t)mx;
     h->regions = (struct region **)(mem + off_regions);
     h->cap = cap;
+    h->hot = NONE;
     heap_blockmap_init(&h->blocks, slot_base(s), slot_size(s), gran, (uintptr_t *)(mem + off_blocks));
     h->meta_bytes = bytes;
     struct region *r = NULL;
@@ -778,6 +833,7 @@ static struct heap *ce6_create(struct slot *s, DWORD flags, size_t initial, size
         if (h->record != 0) {
             record_free(h, h->record);
         }
+        heap_pool_destroy(&h->region_pool); /* the failed first region's chunk */
         maxtree_destroy(&h->k_max);
         meta_free(mem, bytes);
         *err = e;
@@ -807,8 +863,9 @@ static bool ce6_destroy(struct heap *hh, DWORD *err)
         struct region *r = h->regions[i];
         heap_slot_decommit(&h->common, r->base, (size_t)r->commit * BLK);
         slot_virtual_free(h->slot, (void *)r->base, 0, MEM_RELEASE);
-        meta_free(r, r->meta_bytes);
+        region_unmap(h, r);
     }
+    heap_pool_destroy(&h->region_pool);
     heap_pool_destroy(&h->large_pool);
     maxtree_destroy(&h->k_max);
     if (h->record != 0) {
@@ -1174,6 +1231,7 @@ static bool region_consistent(const struct ce6_heap *h, uint32_t i, struct regio
 static bool heap_consistent(struct ce6_heap *h)
 {
     size_t live_bytes = 0, live_items = 0, committed = 0;
+    flush_key(h); /* then every key is its region's maxBlkFree */
     if (h->nregions == 0 || h->cur >= h->nregions || !maxtree_consistent(&h->k_max)) {
         return false;
     }

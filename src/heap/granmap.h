@@ -149,6 +149,25 @@ uint32_t granmap_prev_free(const struct granmap *m, uint32_t x);
 /* First granule of the free run holding free granule x. */
 uint32_t granmap_run_start(const struct granmap *m, uint32_t x);
 
+/* For lo < hi within one or two words: 1 when no free bit of [lo, hi)
+ * differs from `flip`'s (0: none free, all ones: none busy), 0 when one
+ * does, -1 when the range is longer (the caller searches then). */
+static inline __attribute__((always_inline)) int granmap_near_same_(const struct granmap *m,
+                                                                   uint32_t lo, uint32_t hi,
+                                                                   uint64_t flip)
+{
+    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
+    uint64_t first = (GRANMAP_FREEW(m, w0) ^ flip) & (~(uint64_t)0 << (lo & 63));
+    uint64_t last_mask = granmap_mask(0, ((hi - 1) & 63) + 1);
+    if (w0 == w1) {
+        return (first & last_mask) == 0;
+    }
+    if (w1 == w0 + 1) {
+        return first == 0 && ((GRANMAP_FREEW(m, w1) ^ flip) & last_mask) == 0;
+    }
+    return -1;
+}
+
 /* Is no granule of [lo, hi) free?  Inline for one or two words, the usual
  * distance from a heap's rover to the run after it. */
 static inline __attribute__((always_inline)) bool granmap_none_free(const struct granmap *m,
@@ -157,16 +176,22 @@ static inline __attribute__((always_inline)) bool granmap_none_free(const struct
     if (lo >= hi) {
         return true;
     }
-    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
-    uint64_t first = GRANMAP_FREEW(m, w0) & (~(uint64_t)0 << (lo & 63));
-    uint64_t last_mask = granmap_mask(0, ((hi - 1) & 63) + 1);
-    if (w0 == w1) {
-        return (first & last_mask) == 0;
+    int near = granmap_near_same_(m, lo, hi, 0);
+    return near >= 0 ? near == 1 : granmap_next_free(m, lo) >= hi;
+}
+
+/* Is every granule of [lo, hi) free (hi at most the map's end)?  Inline
+ * for one or two words (a request from the heap's rover), where the run's
+ * whole length would cost a search of the summaries when it reaches past
+ * them. */
+static inline __attribute__((always_inline)) bool granmap_all_free(const struct granmap *m,
+                                                                   uint32_t lo, uint32_t hi)
+{
+    if (lo >= hi) {
+        return true;
     }
-    if (w1 == w0 + 1) {
-        return first == 0 && (GRANMAP_FREEW(m, w1) & last_mask) == 0;
-    }
-    return granmap_next_free(m, lo) >= hi;
+    int near = granmap_near_same_(m, lo, hi, ~(uint64_t)0);
+    return near >= 0 ? near == 1 : granmap_next_busy(m, lo) >= hi;
 }
 
 /* ---- changing the free bits ---- */

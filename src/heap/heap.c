@@ -238,10 +238,21 @@ static void pool_push(struct heap_pool *p, void *rec)
     p->spare = rec;
 }
 
+/* The next chunk's bytes (see heap.h): twice the last, from a page up to
+ * the cap, and never too small for one record after the chunk's header. */
+static size_t pool_chunk_bytes(const struct heap_pool *p, size_t size, size_t align)
+{
+    size_t page = os_page_size();
+    size_t bytes = p->chunks == NULL ? page : 2 * p->chunks->bytes;
+    bytes = bytes < HEAP_POOL_CHUNK_MAX ? bytes : HEAP_POOL_CHUNK_MAX;
+    size_t one = (sizeof(struct heap_pool_chunk) + align - 1 + size + page - 1) & ~(page - 1);
+    return bytes > one ? bytes : one;
+}
+
 void *heap_pool_take(struct heap_pool *p, size_t size, size_t align)
 {
     if (p->spare == NULL) {
-        size_t bytes = os_page_size();
+        size_t bytes = pool_chunk_bytes(p, size, align);
         struct heap_pool_chunk *c = meta_alloc(bytes);
         if (c == NULL) {
             return NULL;

@@ -317,10 +317,15 @@ void heap_slot_decommit(struct heap *h, uintptr_t addr, size_t bytes);
 DWORD heap_slot_take_pages(struct heap *h, uintptr_t dst, uintptr_t src, size_t bytes);
 
 
-/* A pool of small fixed-size records (the large-item records of ce5 and
- * ce6) carved from page-sized meta.c chunks; a free record holds the link
- * to the next in its first word.  Zero-initialized is empty.  Under the
+/* A pool of fixed-size records (the large-item records of ce5 and ce6,
+ * ce6's region records) carved from meta.c chunks; a free record holds the
+ * link to the next in its first word.  A chunk is a page, each new one
+ * twice the last up to HEAP_POOL_CHUNK_MAX (and always room for one
+ * record): a heap of many regions costs a few mappings, not one each, and
+ * at most the last chunk's spare records.  Records given back stay with
+ * the pool until heap_pool_destroy.  Zero-initialized is empty.  Under the
  * owning heap's lock. */
+#define HEAP_POOL_CHUNK_MAX ((size_t)256 * 1024)
 struct heap_pool_chunk;
 struct heap_pool {
     void *spare;                    /* free records */
