@@ -952,11 +952,9 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
 HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
 {
     DEBUG_INVARIANT(g < r->end && granmap_start(&r->map, g), "freeing a busy item");
-    uint32_t sz = item_size(r, g);
-    granmap_set_start(&r->map, g, false);
-    granmap_set(&r->map, g, g + sz, true);
+    uint32_t e;
+    uint32_t sz = granmap_free_item(&r->map, g, r->end, &e) - g;
     note_dead(h, (size_t)sz * GRAN - HDR);
-    uint32_t e = granmap_next_busy(&r->map, g + sz);
     granmap_remember_run(&r->map, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;

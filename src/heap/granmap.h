@@ -185,17 +185,13 @@ static inline __attribute__((always_inline)) void granmap_set_bit_(uint64_t *bit
     bits[i >> 6] = (bits[i >> 6] & ~bit) | (v ? bit : 0);
 }
 
-/* Applies mask `bits` to free word w (set when v, cleared otherwise),
- * keeps both summary levels, and marks the word for the lazy tree. */
-static inline __attribute__((always_inline)) void granmap_word_set_(struct granmap *m, uint32_t w,
-                                                                    uint64_t bits, bool v)
+/* Keeps both summary levels when free word w went from old to word.  They
+ * change only when the word becomes or stops being all free or all busy:
+ * one test (v + 1 < 2 for 0 and all ones) for the common case where
+ * neither word is either. */
+static inline __attribute__((always_inline)) void granmap_summarize_(struct granmap *m, uint32_t w,
+                                                                     uint64_t old, uint64_t word)
 {
-    uint64_t old = GRANMAP_FREEW(m, w), word = v ? (old | bits) : (old & ~bits);
-    GRANMAP_FREEW(m, w) = word;
-    granmap_mark_dirty_(m, w);
-    /* The summaries change only when the word becomes or stops being all
-     * free or all busy: one test (v + 1 < 2 for 0 and all ones) for the
-     * common case where neither word is either. */
     if (__builtin_expect(old + 1 < 2 || word + 1 < 2, 0)) {
         uint32_t i = w >> 6;
         if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
@@ -207,6 +203,17 @@ static inline __attribute__((always_inline)) void granmap_word_set_(struct granm
             granmap_set_bit_(m->top_free, i, m->sum_free[i] != 0);
         }
     }
+}
+
+/* Applies mask `bits` to free word w (set when v, cleared otherwise),
+ * keeps both summary levels, and marks the word for the lazy tree. */
+static inline __attribute__((always_inline)) void granmap_word_set_(struct granmap *m, uint32_t w,
+                                                                    uint64_t bits, bool v)
+{
+    uint64_t old = GRANMAP_FREEW(m, w), word = v ? (old | bits) : (old & ~bits);
+    GRANMAP_FREEW(m, w) = word;
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, old, word);
 }
 
 /* The word where the free run holding granule x starts, when no busy
@@ -282,6 +289,47 @@ static inline __attribute__((always_inline)) void granmap_remember_run(struct gr
 {
     m->run_cs = cs;
     m->run_ce = ce;
+}
+
+/* Frees the busy item that starts at g (its granules free, its start bit
+ * cleared), as granmap_item_end(m, g, limit), granmap_set_start(m, g,
+ * false), granmap_set(m, g, end, true) and granmap_next_busy(m, end)
+ * would: returns the item's end, with the first busy granule after it in
+ * *run_end.  The usual item lies in g's word, which is then read and
+ * written once; a longer one takes those steps. */
+static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct granmap *m, uint32_t g,
+                                                                        uint32_t limit, uint32_t *run_end)
+{
+    uint32_t w = g >> 6, b = g & 63, base = w << 6;
+    uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
+    /* (b < 63: the item may end in the word; its end is the next free or
+     * start bit.) */
+    uint64_t ends = b < 63 ? (f | st) & (~(uint64_t)0 << (b + 1)) : 0;
+    uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64;
+    uint64_t word = f | granmap_mask(b, ie < 64 ? ie : 63);
+    if (__builtin_expect(ie == 64 || base + ie > limit, 0)) {
+        uint32_t end = granmap_item_end(m, g, limit);
+        granmap_set_start(m, g, false);
+        granmap_set(m, g, end, true);
+        *run_end = granmap_next_busy(m, end);
+        return end;
+    }
+    uint32_t end = base + ie;
+    if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
+        m->run_cs = m->run_ce = 0;
+    }
+    GRANMAP_FREEW(m, w) = word;
+    GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, f, word);
+    if (g > 0 && granmap_free(m, g - 1)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+    /* The run goes on past the word when no busy granule follows in it
+     * (then the heap's end lies beyond the word). */
+    uint64_t busy_after = ~word & (~(uint64_t)0 << ie);
+    *run_end = busy_after != 0 ? base + (uint32_t)__builtin_ctzll(busy_after) : granmap_next_busy(m, base + 64);
+    return end;
 }
 
 /* ---- free runs ---- */
