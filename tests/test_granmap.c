@@ -147,8 +147,12 @@ static void change(struct fixture *f)
     uint32_t g0 = rnd(r->end), len = 1 + rnd(rnd(4) == 0 ? 300 : 20);
     uint32_t g1 = g0 + len > r->end ? r->end : g0 + len;
     switch (rnd(4)) {
-    case 0: /* a busy item of [g0, g1) */
-        granmap_set(&f->m, g0, g1, false);
+    case 0: /* a busy item of [g0, g1): carved from free space as a heap does, or over anything */
+        if (ref_next_busy(r, g0) >= g1) {
+            granmap_take(&f->m, g0, g1 - g0, true);
+        } else {
+            granmap_set(&f->m, g0, g1, false);
+        }
         for (uint32_t g = g0; g < g1; g++) {
             granmap_set_start(&f->m, g, g == g0);
             r->free[g] = 0;

@@ -412,12 +412,9 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
-    granmap_set(&r->map, x, x + need, false);
+    granmap_take(&r->map, x, need, grow == NONE); /* a grown item keeps its own start */
     if (f > need) {
         granmap_remember_run(&r->map, x + need, x + f);
-    }
-    if (grow == NONE) {
-        granmap_set_start(&r->map, x, true); /* a grown item keeps its own start */
     }
     uint32_t nx = x + need;
     /* nx is free exactly when a leftover was split off (f > need): the run

@@ -291,6 +291,40 @@ static inline __attribute__((always_inline)) void granmap_remember_run(struct gr
     m->run_ce = ce;
 }
 
+/* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
+ * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
+ * at once, one read and write of the word for the usual item, which lies
+ * in g's word. */
+static inline __attribute__((always_inline)) void granmap_take(struct granmap *m, uint32_t g, uint32_t n,
+                                                               bool start)
+{
+    uint32_t w = g >> 6, b = g & 63, b1 = b + n;
+    if (__builtin_expect(b1 > 64, 0)) {
+        granmap_set(m, g, g + n, false);
+        if (start) {
+            granmap_set_start(m, g, true);
+        }
+        return;
+    }
+    DEBUG_INVARIANT(n > 0 && g + n <= m->ngran, "granules inside the map");
+    if (g < m->run_ce && m->run_cs < g + n) { /* granmap_set's rule: a granule of the run turns busy */
+        m->run_cs = m->run_ce = 0;
+    }
+    uint64_t old = GRANMAP_FREEW(m, w), word = old & ~granmap_mask(b, b1);
+    GRANMAP_FREEW(m, w) = word;
+    if (start) {
+        GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
+    }
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, old, word);
+    if (b1 == 64 && w + 1 < m->nwords) { /* a run may start in the next word now, or no longer */
+        granmap_mark_dirty_(m, w + 1);
+    }
+    if (g > 0 && granmap_free(m, g - 1)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+}
+
 /* Frees the busy item that starts at g (its granules free, its start bit
  * cleared), as granmap_item_end(m, g, limit), granmap_set_start(m, g,
  * false), granmap_set(m, g, end, true) and granmap_next_busy(m, end)
