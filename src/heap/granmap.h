@@ -185,6 +185,22 @@ static inline __attribute__((always_inline)) void granmap_set_bit_(uint64_t *bit
     bits[i >> 6] = (bits[i >> 6] & ~bit) | (v ? bit : 0);
 }
 
+/* Sets (v) or clears word w's bit in a summary and keeps the level above
+ * it: a set bit sets its summary word's bit there; a cleared one clears
+ * it only when it was the summary word's last. */
+static inline __attribute__((always_inline)) void granmap_summary_bit_(uint64_t *sum, uint64_t *top, uint32_t w,
+                                                                       bool v)
+{
+    uint32_t i = w >> 6;
+    uint64_t bit = (uint64_t)1 << (w & 63), top_bit = (uint64_t)1 << (i & 63);
+    if (v) {
+        sum[i] |= bit;
+        top[i >> 6] |= top_bit;
+    } else if ((sum[i] &= ~bit) == 0) {
+        top[i >> 6] &= ~top_bit;
+    }
+}
+
 /* Keeps both summary levels when free word w went from old to word.  They
  * change only when the word becomes or stops being all free or all busy:
  * one test (v + 1 < 2 for 0 and all ones) for the common case where
@@ -193,14 +209,11 @@ static inline __attribute__((always_inline)) void granmap_summarize_(struct gran
                                                                      uint64_t old, uint64_t word)
 {
     if (__builtin_expect(old + 1 < 2 || word + 1 < 2, 0)) {
-        uint32_t i = w >> 6;
         if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
-            granmap_set_bit_(m->sum_busy, w, word != ~(uint64_t)0);
-            granmap_set_bit_(m->top_busy, i, m->sum_busy[i] != 0);
+            granmap_summary_bit_(m->sum_busy, m->top_busy, w, word != ~(uint64_t)0);
         }
         if ((old == 0) != (word == 0)) {
-            granmap_set_bit_(m->sum_free, w, word != 0);
-            granmap_set_bit_(m->top_free, i, m->sum_free[i] != 0);
+            granmap_summary_bit_(m->sum_free, m->top_free, w, word != 0);
         }
     }
 }
@@ -291,6 +304,18 @@ static inline __attribute__((always_inline)) void granmap_remember_run(struct gr
     m->run_ce = ce;
 }
 
+/* Is granule g - 1 free?  `word` is g's free word, before or after a
+ * change that starts at g (its bits below g are the same either way): the
+ * usual g - 1 lies in it. */
+static inline __attribute__((always_inline)) bool granmap_free_below_(const struct granmap *m, uint32_t g,
+                                                                      uint64_t word)
+{
+    if ((g & 63) != 0) {
+        return (word >> ((g & 63) - 1)) & 1;
+    }
+    return g > 0 && granmap_free(m, g - 1);
+}
+
 /* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
  * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
  * at once, one read and write of the word for the usual item, which lies
@@ -320,7 +345,7 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
     if (b1 == 64 && w + 1 < m->nwords) { /* a run may start in the next word now, or no longer */
         granmap_mark_dirty_(m, w + 1);
     }
-    if (g > 0 && granmap_free(m, g - 1)) {
+    if (granmap_free_below_(m, g, old)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
 }
@@ -356,7 +381,7 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
     GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
     granmap_mark_dirty_(m, w);
     granmap_summarize_(m, w, f, word);
-    if (g > 0 && granmap_free(m, g - 1)) {
+    if (granmap_free_below_(m, g, f)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
     /* The run goes on past the word when no busy granule follows in it
