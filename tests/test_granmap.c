@@ -146,9 +146,13 @@ static void change(struct fixture *f)
     struct ref *r = &f->r;
     uint32_t g0 = rnd(r->end), len = 1 + rnd(rnd(4) == 0 ? 300 : 20);
     uint32_t g1 = g0 + len > r->end ? r->end : g0 + len;
-    switch (rnd(3)) {
-    case 0: /* a busy item of [g0, g1) */
-        granmap_set(&f->m, g0, g1, false);
+    switch (rnd(4)) {
+    case 0: /* a busy item of [g0, g1): carved from free space as a heap does, or over anything */
+        if (ref_next_busy(r, g0) >= g1) {
+            granmap_take(&f->m, g0, g1 - g0, true);
+        } else {
+            granmap_set(&f->m, g0, g1, false);
+        }
         for (uint32_t g = g0; g < g1; g++) {
             granmap_set_start(&f->m, g, g == g0);
             r->free[g] = 0;
@@ -171,6 +175,23 @@ static void change(struct fixture *f)
             r->start[g1] = 1;
         }
         break;
+    case 2: { /* the first item from g0 on freed whole, as a heap frees one */
+        uint32_t g = g0;
+        while (g < r->end && !r->start[g]) {
+            g++;
+        }
+        if (g == r->end) {
+            break;
+        }
+        uint32_t end = ref_item_end(r, g, r->end), run_end = 0;
+        for (uint32_t x = g; x < end; x++) {
+            r->free[x] = 1;
+        }
+        r->start[g] = 0;
+        assert_int_equal(granmap_free_item(&f->m, g, r->end, &run_end), end);
+        assert_int_equal(run_end, ref_next_busy(r, end));
+        break;
+    }
     default: { /* the heap learns a run whole */
         uint32_t x = ref_next_free(r, g0);
         if (x != NONE) {

@@ -414,12 +414,9 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
-    granmap_set(&r->map, x, x + need, false);
+    granmap_take(&r->map, x, need, grow == NONE); /* a grown item keeps its own start */
     if (f > need) {
         granmap_remember_run(&r->map, x + need, x + f);
-    }
-    if (grow == NONE) {
-        granmap_set_start(&r->map, x, true); /* a grown item keeps its own start */
     }
     uint32_t nx = x + need;
     /* nx is free exactly when a leftover was split off (f > need): the run
@@ -915,29 +912,13 @@ static bool ce5_destroy(struct heap *hh, DWORD *err)
     return true;
 }
 
-/* HeapAlloc: large items (spec §11), else §7-§8; errors as spec §15. */
-static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
+/* HeapAlloc's small items (§7-§8) under the lock, then CE's zeroing. */
+HOT void *alloc_small(struct ce5_heap *h, DWORD flags, size_t n, DWORD *err)
 {
-    struct ce5_heap *h = ce5(hh);
-    if (flags & ~(DWORD)HEAP_ALLOC_FLAGS) {
-        *err = ERROR_INVALID_PARAMETER;
-        return NULL;
-    }
-    if (n > MAX_REQUEST) {
-        *err = ERROR_NOT_ENOUGH_MEMORY;
-        entry_note_reason(LOG_REASON_TOO_LARGE);
-        return NULL;
-    }
-    uintptr_t p;
     lock_enter(&h->common.lock);
-    if (h->maximum == 0 && n + LARGE_OVERHEAD >= LARGE_LIMIT) {
-        p = alloc_large_locked(h, n, err);
-        heap_leave(&h->common);
-        return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
-    }
     /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
     size_t cbseek = align_up(n + HDR, GRAN);
-    p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
+    uintptr_t p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
     heap_leave(&h->common);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
@@ -950,15 +931,47 @@ static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
     return (void *)p;
 }
 
+/* HeapAlloc of a request at or above the large threshold: too large (spec
+ * §15), a large item (§11), or in a fixed heap a small one. */
+COLD void *alloc_big(struct ce5_heap *h, DWORD flags, size_t n, DWORD *err)
+{
+    if (n > MAX_REQUEST) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        entry_note_reason(LOG_REASON_TOO_LARGE);
+        return NULL;
+    }
+    if (h->maximum != 0) {
+        return alloc_small(h, flags, n, err);
+    }
+    lock_enter(&h->common.lock);
+    uintptr_t p = alloc_large_locked(h, n, err);
+    heap_leave(&h->common);
+    return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
+}
+
+/* HeapAlloc: large items (spec §11), else §7-§8; errors as spec §15.  One
+ * test sends every request that is not small to alloc_big (MAX_REQUEST
+ * lies above the large threshold). */
+static void *ce5_alloc(struct heap *hh, DWORD flags, size_t n, DWORD *err)
+{
+    struct ce5_heap *h = ce5(hh);
+    if (flags & ~(DWORD)HEAP_ALLOC_FLAGS) {
+        *err = ERROR_INVALID_PARAMETER;
+        return NULL;
+    }
+    if (__builtin_expect(n >= LARGE_LIMIT - LARGE_OVERHEAD, 0)) {
+        return alloc_big(h, flags, n, err);
+    }
+    return alloc_small(h, flags, n, err);
+}
+
 /* HeapFree of a busy small item, lock held (spec §9). */
 HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
 {
     DEBUG_INVARIANT(g < r->end && granmap_start(&r->map, g), "freeing a busy item");
-    uint32_t sz = item_size(r, g);
-    granmap_set_start(&r->map, g, false);
-    granmap_set(&r->map, g, g + sz, true);
+    uint32_t e;
+    uint32_t sz = granmap_free_item(&r->map, g, r->end, &e) - g;
     note_dead(h, (size_t)sz * GRAN - HDR);
-    uint32_t e = granmap_next_busy(&r->map, g + sz);
     granmap_remember_run(&r->map, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;

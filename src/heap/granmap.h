@@ -210,6 +210,39 @@ static inline __attribute__((always_inline)) void granmap_set_bit_(uint64_t *bit
     bits[i >> 6] = (bits[i >> 6] & ~bit) | (v ? bit : 0);
 }
 
+/* Sets (v) or clears word w's bit in a summary and keeps the level above
+ * it: a set bit sets its summary word's bit there; a cleared one clears
+ * it only when it was the summary word's last. */
+static inline __attribute__((always_inline)) void granmap_summary_bit_(uint64_t *sum, uint64_t *top, uint32_t w,
+                                                                       bool v)
+{
+    uint32_t i = w >> 6;
+    uint64_t bit = (uint64_t)1 << (w & 63), top_bit = (uint64_t)1 << (i & 63);
+    if (v) {
+        sum[i] |= bit;
+        top[i >> 6] |= top_bit;
+    } else if ((sum[i] &= ~bit) == 0) {
+        top[i >> 6] &= ~top_bit;
+    }
+}
+
+/* Keeps both summary levels when free word w went from old to word.  They
+ * change only when the word becomes or stops being all free or all busy:
+ * one test (v + 1 < 2 for 0 and all ones) for the common case where
+ * neither word is either. */
+static inline __attribute__((always_inline)) void granmap_summarize_(struct granmap *m, uint32_t w,
+                                                                     uint64_t old, uint64_t word)
+{
+    if (__builtin_expect(old + 1 < 2 || word + 1 < 2, 0)) {
+        if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
+            granmap_summary_bit_(m->sum_busy, m->top_busy, w, word != ~(uint64_t)0);
+        }
+        if ((old == 0) != (word == 0)) {
+            granmap_summary_bit_(m->sum_free, m->top_free, w, word != 0);
+        }
+    }
+}
+
 /* Applies mask `bits` to free word w (set when v, cleared otherwise),
  * keeps both summary levels, and marks the word for the lazy tree. */
 static inline __attribute__((always_inline)) void granmap_word_set_(struct granmap *m, uint32_t w,
@@ -218,20 +251,7 @@ static inline __attribute__((always_inline)) void granmap_word_set_(struct granm
     uint64_t old = GRANMAP_FREEW(m, w), word = v ? (old | bits) : (old & ~bits);
     GRANMAP_FREEW(m, w) = word;
     granmap_mark_dirty_(m, w);
-    /* The summaries change only when the word becomes or stops being all
-     * free or all busy: one test (v + 1 < 2 for 0 and all ones) for the
-     * common case where neither word is either. */
-    if (__builtin_expect(old + 1 < 2 || word + 1 < 2, 0)) {
-        uint32_t i = w >> 6;
-        if ((old == ~(uint64_t)0) != (word == ~(uint64_t)0)) {
-            granmap_set_bit_(m->sum_busy, w, word != ~(uint64_t)0);
-            granmap_set_bit_(m->top_busy, i, m->sum_busy[i] != 0);
-        }
-        if ((old == 0) != (word == 0)) {
-            granmap_set_bit_(m->sum_free, w, word != 0);
-            granmap_set_bit_(m->top_free, i, m->sum_free[i] != 0);
-        }
-    }
+    granmap_summarize_(m, w, old, word);
 }
 
 /* The word where the free run holding granule x starts, when no busy
@@ -307,6 +327,93 @@ static inline __attribute__((always_inline)) void granmap_remember_run(struct gr
 {
     m->run_cs = cs;
     m->run_ce = ce;
+}
+
+/* Is granule g - 1 free?  `word` is g's free word, before or after a
+ * change that starts at g (its bits below g are the same either way): the
+ * usual g - 1 lies in it. */
+static inline __attribute__((always_inline)) bool granmap_free_below_(const struct granmap *m, uint32_t g,
+                                                                      uint64_t word)
+{
+    if ((g & 63) != 0) {
+        return (word >> ((g & 63) - 1)) & 1;
+    }
+    return g > 0 && granmap_free(m, g - 1);
+}
+
+/* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
+ * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
+ * at once, one read and write of the word for the usual item, which lies
+ * in g's word. */
+static inline __attribute__((always_inline)) void granmap_take(struct granmap *m, uint32_t g, uint32_t n,
+                                                               bool start)
+{
+    uint32_t w = g >> 6, b = g & 63, b1 = b + n;
+    if (__builtin_expect(b1 > 64, 0)) {
+        granmap_set(m, g, g + n, false);
+        if (start) {
+            granmap_set_start(m, g, true);
+        }
+        return;
+    }
+    DEBUG_INVARIANT(n > 0 && g + n <= m->ngran, "granules inside the map");
+    if (g < m->run_ce && m->run_cs < g + n) { /* granmap_set's rule: a granule of the run turns busy */
+        m->run_cs = m->run_ce = 0;
+    }
+    uint64_t old = GRANMAP_FREEW(m, w), word = old & ~granmap_mask(b, b1);
+    GRANMAP_FREEW(m, w) = word;
+    if (start) {
+        GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
+    }
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, old, word);
+    if (b1 == 64 && w + 1 < m->nwords) { /* a run may start in the next word now, or no longer */
+        granmap_mark_dirty_(m, w + 1);
+    }
+    if (granmap_free_below_(m, g, old)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+}
+
+/* Frees the busy item that starts at g (its granules free, its start bit
+ * cleared), as granmap_item_end(m, g, limit), granmap_set_start(m, g,
+ * false), granmap_set(m, g, end, true) and granmap_next_busy(m, end)
+ * would: returns the item's end, with the first busy granule after it in
+ * *run_end.  The usual item lies in g's word, which is then read and
+ * written once; a longer one takes those steps. */
+static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct granmap *m, uint32_t g,
+                                                                        uint32_t limit, uint32_t *run_end)
+{
+    uint32_t w = g >> 6, b = g & 63, base = w << 6;
+    uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
+    /* (b < 63: the item may end in the word; its end is the next free or
+     * start bit.) */
+    uint64_t ends = b < 63 ? (f | st) & (~(uint64_t)0 << (b + 1)) : 0;
+    uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64;
+    uint64_t word = f | granmap_mask(b, ie < 64 ? ie : 63);
+    if (__builtin_expect(ie == 64 || base + ie > limit, 0)) {
+        uint32_t end = granmap_item_end(m, g, limit);
+        granmap_set_start(m, g, false);
+        granmap_set(m, g, end, true);
+        *run_end = granmap_next_busy(m, end);
+        return end;
+    }
+    uint32_t end = base + ie;
+    if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
+        m->run_cs = m->run_ce = 0;
+    }
+    GRANMAP_FREEW(m, w) = word;
+    GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, f, word);
+    if (granmap_free_below_(m, g, f)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+    /* The run goes on past the word when no busy granule follows in it
+     * (then the heap's end lies beyond the word). */
+    uint64_t busy_after = ~word & (~(uint64_t)0 << ie);
+    *run_end = busy_after != 0 ? base + (uint32_t)__builtin_ctzll(busy_after) : granmap_next_busy(m, base + 64);
+    return end;
 }
 
 /* ---- free runs ---- */

@@ -280,9 +280,7 @@ struct proc {
 struct ctx {
     const struct proc *p; /* the published one, or own */
     struct proc own;
-    bool restore_errno; /* the mmap family's calls (enter_mapping): libc's
-                         * syscall() may set it on their rarer paths */
-    int saved_errno;
+    int saved_errno; /* for leave_keeping_errno */
 #ifdef CEBOX_DEBUG
     int errno_in; /* errno on the way in, for leave's check */
 #endif
@@ -389,7 +387,6 @@ HOT bool enter(struct ctx *c)
 #ifdef CEBOX_DEBUG
     c->errno_in = errno;
 #endif
-    c->restore_errno = false;
     entry_inside = 1;
     if (__builtin_expect(ready, 1)) {
         c->p = &proc;
@@ -399,8 +396,8 @@ HOT bool enter(struct ctx *c)
     return true;
 }
 
-/* enter() for a call that restores errno in leave (unless it reports an
- * error there): one whose failure is not reported in errno
+/* enter() for a call that restores errno in leave_keeping_errno (unless
+ * it reports an error there): one whose failure is not reported in errno
  * (posix_memalign), or that may call libc's syscall() (the mmap family). */
 static bool enter_keeping_errno(struct ctx *c)
 {
@@ -408,7 +405,6 @@ static bool enter_keeping_errno(struct ctx *c)
         return false;
     }
     c->saved_errno = errno;
-    c->restore_errno = true;
     return true;
 }
 
@@ -418,17 +414,26 @@ HOT bool in_slot(const struct ctx *c, const void *p)
     return (uintptr_t)p - c->p->slot_base < c->p->slot_size;
 }
 
-/* Leaves cebox; errno is set to `err` when non-zero, else left as the
- * caller had it. */
+/* Leaves cebox after enter(); errno is set to `err` when non-zero, else
+ * left as the call found it (nothing on its way set it). */
 HOT void leave(struct ctx *c, int err)
 {
+    (void)c; /* (read by the check under --enable-debug) */
     entry_inside = 0;
     if (__builtin_expect(err != 0, 0)) {
         errno = err;
-    } else if (c->restore_errno) {
-        errno = c->saved_errno;
     }
     DEBUG_INVARIANT(err != 0 || errno == c->errno_in, "errno kept by a call that did not fail");
+}
+
+/* leave() after enter_keeping_errno (or enter_mapping): errno as it was on
+ * the way in unless `err` reports a failure. */
+static void leave_keeping_errno(struct ctx *c, int err)
+{
+    if (err == 0) {
+        errno = c->saved_errno;
+    }
+    leave(c, err);
 }
 
 /* ---- what re-entered calls leave for later ----
@@ -954,7 +959,7 @@ API int posix_memalign(void **out, size_t align, size_t n)
         return q != NULL ? 0 : ENOMEM;
     }
     void *p = aligned_inside(&c, align, n);
-    leave(&c, 0);
+    leave_keeping_errno(&c, 0);
     if (p == NULL) {
         return ENOMEM;
     }
@@ -1233,7 +1238,7 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
         /* A fixed address outside the box is the program's business; so is
          * a MAP_32BIT request when the slot could not be put below 2 GB
          * (slot.c's place_slot): the kernel's low memory holds it. */
-        leave(&c, 0);
+        leave_keeping_errno(&c, 0);
         return real_mmap(addr, len, prot, flags, fd, off);
     }
     int err = ENOMEM;
@@ -1245,7 +1250,7 @@ API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
             entry_done(LOG_API_MMAP, p, len); /* a new reservation at p: --leaks keeps its stack */
         }
     }
-    leave(&c, err);
+    leave_keeping_errno(&c, err);
     return p;
 }
 
@@ -1279,10 +1284,10 @@ API int munmap(void *addr, size_t len)
     if (slot_owns(c.p->core->slot, addr)) {
         slot_unmap(c.p->core->slot, addr, len);
         entry_freed(LOG_API_MMAP, addr); /* after: the tracker asks the slot what is left */
-        leave(&c, 0);
+        leave_keeping_errno(&c, 0);
         return 0;
     }
-    leave(&c, 0);
+    leave_keeping_errno(&c, 0);
     summary_note_outside_unmap(len);
     return (int)raw(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 }
@@ -1312,10 +1317,10 @@ API int mprotect(void *addr, size_t len, int prot)
                 entry_fail(LOG_API_MMAP, len, e, LOG_REASON_NONE);
             }
         }
-        leave(&c, e != 0 ? ENOMEM : 0);
+        leave_keeping_errno(&c, e != 0 ? ENOMEM : 0);
         return e != 0 ? -1 : 0;
     }
-    leave(&c, 0);
+    leave_keeping_errno(&c, 0);
     return (int)raw(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
 }
 
@@ -1478,7 +1483,7 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
     bool entered = enter_mapping(&c);
     if (!entered || !slot_owns(c.p->core->slot, old)) {
         if (entered) {
-            leave(&c, 0);
+            leave_keeping_errno(&c, 0);
         }
         return (void *)raw(SYS_mremap, (long)old, (long)oldlen, (long)newlen, flags, (long)target, 0);
     }
@@ -1488,7 +1493,7 @@ API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
     if (p == MAP_FAILED && err == 0) {
         err = ENOMEM; /* refused by the entry hook */
     }
-    leave(&c, err);
+    leave_keeping_errno(&c, err);
     return p;
 }
 
@@ -1777,7 +1782,7 @@ static void before_exit_summary(void)
     struct ctx c;
     if (enter_mapping(&c)) {
         occupancy_check_loaded(c.p->core); /* the summary counts what is loaded now */
-        leave(&c, 0);
+        leave_keeping_errno(&c, 0);
     }
 }
 
