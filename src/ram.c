@@ -49,19 +49,19 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 9u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used */
+#define RAM_VERSION 10u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
-    int32_t pid;          /* 0: free row */
     uint32_t notices;     /* hibernate notices sent to this member */
     uint64_t committed;
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
     struct ram_timeline tl; /* written by the member only, relaxed */
     struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
     struct ram_live_sites live; /* written by the member only, under its count */
-    uint32_t map_stale;   /* cells former members of the row may have left in its
-                           * map, cleared by the member that takes the row */
+    uint32_t map_stale;   /* the chunks of its map (bits, as map.dirty) in which former
+                           * members of the row may have left cells, cleared by the
+                           * member that takes the row */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -89,9 +89,14 @@ struct ram_shared {
     uint32_t shell_wake, joins;
     /* Rows [0, rows_used) have been taken (lock held): those above are
      * free, and the joins, sums and reclaims look no further (the member
-     * table is 96 pages; a start reads the rows in use only). */
+     * table is 96 pages; a start reads the pids of the rows in use, and
+     * its own row). */
     uint32_t rows_used;
     uint64_t start_ns;    /* CLOCK_MONOTONIC when the device was made: the run's time origin */
+    /* Each row's member (0: a free row), apart from the rows: a join looks
+     * for its free row and for its own pid in this kilobyte, on the
+     * header's page, not in a word of each row (a page per three rows). */
+    int32_t pids[RAM_MAX_MEMBERS];
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
@@ -104,6 +109,18 @@ struct ram_shared {
 static const unsigned char *row_map(const struct ram_shared *sh, int row)
 {
     return (const unsigned char *)sh + RAM_MAPS_OFFSET + (size_t)row * RAM_MAP_BLOCKS;
+}
+
+/* Row i's member, 0 for a free row (relaxed: readers without the lock
+ * check it again after their copy). */
+static int32_t row_pid(const struct ram_shared *sh, int i)
+{
+    return __atomic_load_n(&sh->pids[i], __ATOMIC_RELAXED);
+}
+
+static int row_of(const struct ram_shared *sh, const struct ram_member *m)
+{
+    return (int)(m - sh->members);
 }
 
 /* ---- locking that survives a member's death ---- */
@@ -125,7 +142,7 @@ static uint64_t members_sum_locked(const struct ram_shared *sh)
     assert_held(sh);
     uint64_t sum = 0;
     for (int i = 0; i < rows_used_locked(sh); i++) {
-        sum += sh->members[i].pid != 0 ? sh->members[i].committed : 0;
+        sum += row_pid(sh, i) != 0 ? sh->members[i].committed : 0;
     }
     return sum;
 }
@@ -140,9 +157,9 @@ static void recover_locked(struct ram_shared *sh)
 {
     sh->rows_used = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (sh->members[i].pid == 0) {
+        if (row_pid(sh, i) == 0) {
             memset(&sh->members[i], 0, sizeof sh->members[i]);
-            sh->members[i].map_stale = RAM_MAP_BLOCKS;
+            sh->members[i].map_stale = UINT32_MAX;
         } else {
             sh->rows_used = (uint32_t)i + 1;
         }
@@ -371,11 +388,11 @@ static bool member_gone(const struct ram_shared *sh, int32_t pid)
 static uint64_t free_row_locked(struct ram_shared *sh, struct ram_member *m)
 {
     uint64_t pages = m->committed;
-    uint32_t written = m->map.blocks < RAM_MAP_BLOCKS ? m->map.blocks : RAM_MAP_BLOCKS;
-    uint32_t stale = m->map_stale > written ? m->map_stale : written;
+    uint32_t stale = m->map_stale | __atomic_load_n(&m->map.dirty, __ATOMIC_RELAXED);
     sh->used_pages -= pages;
     memset(m, 0, sizeof *m);
     m->map_stale = stale;
+    __atomic_store_n(&sh->pids[row_of(sh, m)], 0, __ATOMIC_RELAXED);
     return pages;
 }
 
@@ -387,9 +404,9 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
     int saved = errno;
     size_t reclaimed = 0;
     for (int i = 0; i < rows_used_locked(sh); i++) {
-        struct ram_member *m = &sh->members[i];
-        if (m->pid != 0 && member_gone(sh, m->pid)) {
-            reclaimed += free_row_locked(sh, m);
+        int32_t pid = row_pid(sh, i);
+        if (pid != 0 && member_gone(sh, pid)) {
+            reclaimed += free_row_locked(sh, &sh->members[i]);
         }
     }
     errno = saved;
@@ -404,11 +421,10 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     assert_held(sh);
     int free_row = -1, rows = rows_used_locked(sh);
     for (int i = 0; i < rows; i++) {
-        struct ram_member *m = &sh->members[i];
-        if (m->pid == pid) {
-            free_row_locked(sh, m);
+        if (row_pid(sh, i) == pid) {
+            free_row_locked(sh, &sh->members[i]);
         }
-        if (m->pid == 0 && free_row < 0) {
+        if (row_pid(sh, i) == 0 && free_row < 0) {
             free_row = i;
         }
     }
@@ -418,14 +434,14 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     if (free_row < 0) {
         reclaim_dead_locked(sh);
         for (int i = 0; i < RAM_MAX_MEMBERS && free_row < 0; i++) {
-            free_row = sh->members[i].pid == 0 ? i : -1;
+            free_row = row_pid(sh, i) == 0 ? i : -1;
         }
     }
     if (free_row >= 0) {
         if (free_row >= rows) {
             sh->rows_used = (uint32_t)free_row + 1;
         }
-        sh->members[free_row].pid = pid;
+        __atomic_store_n(&sh->pids[free_row], pid, __ATOMIC_RELAXED);
         sh->members[free_row].committed = committed;
         sh->used_pages += committed;
         __atomic_add_fetch(&sh->joins, 1, __ATOMIC_RELEASE);
@@ -445,20 +461,32 @@ static void point_timeline(struct ram *r)
     r->live = r->map_row != NULL ? &r->sh->members[r->member].live : NULL;
 }
 
-/* The row just taken starts with an all-free map: the cells former members
- * left are cleared, a page or less by stores, more by giving the file's
- * pages back (they read as zeros again, and the session's file shrinks). */
+/* Chunks of stale cells cleared by stores: a member of the same program
+ * (the image its fork child exec'd, say) writes into the same few chunks
+ * again at once, and a store costs no system call nor a page to give back
+ * and fault in anew; more are given back (they read as zeros again). */
+#define STALE_CHUNKS_STORED 4
+
+/* The row just taken starts with an all-free map: the chunks in which
+ * former members left cells are cleared, by stores or by giving the
+ * file's pages back. */
 static void clear_stale_map(struct ram *r)
 {
     if (r->map == NULL) {
         return;
     }
     struct ram_member *m = &r->sh->members[r->member];
-    size_t stale = m->map_stale, page = os_page_size();
-    if (stale > page && os_discard_shared(r->map, (stale + page - 1) / page * page) == 0) {
+    uint32_t stale = m->map_stale;
+    int chunks = __builtin_popcount(stale);
+    if (chunks > STALE_CHUNKS_STORED && os_discard_shared(r->map, RAM_MAP_BLOCKS) == 0) {
         stale = 0;
     }
-    memset(r->map, RAM_MAP_FREE, stale);
+    for (; stale != 0; stale &= stale - 1) {
+        uint32_t first = (uint32_t)__builtin_ctz(stale) * RAM_MAP_CHUNK;
+        if (first < RAM_MAP_BLOCKS) {
+            memset(r->map + first, RAM_MAP_FREE, RAM_MAP_CHUNK);
+        }
+    }
     m->map_stale = 0;
 }
 
@@ -709,8 +737,7 @@ void ram_forked(struct ram *r, size_t committed)
 {
     if (!r->session) {
         /* A private device is copied with the process: the child's own. */
-        struct ram_member *m = &r->sh->members[r->member];
-        m->pid = (int32_t)getpid();
+        r->sh->pids[r->member] = (int32_t)getpid();
         return;
     }
     /* The child's slot and heap are copies of the parent's: so are their
@@ -955,8 +982,9 @@ size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max)
     reclaim_dead_locked(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &r->sh->members[i];
-        if (m->pid != 0 && m->pid != (int32_t)getpid()) {
-            out[n++] = (struct ram_member_info){.pid = m->pid, .committed_bytes = m->committed * r->sh->page,
+        int32_t pid = row_pid(r->sh, i);
+        if (pid != 0 && pid != (int32_t)getpid()) {
+            out[n++] = (struct ram_member_info){.pid = pid, .committed_bytes = m->committed * r->sh->page,
                                                 .last_active_ns = m->last_active};
         }
     }
@@ -969,7 +997,7 @@ size_t ram_member_committed(struct ram *r, int32_t pid)
     size_t bytes = 0;
     lock(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (r->sh->members[i].pid == pid) {
+        if (row_pid(r->sh, i) == pid) {
             bytes = r->sh->members[i].committed * r->sh->page;
         }
     }
@@ -982,7 +1010,7 @@ bool ram_send_notice(struct ram *r, int32_t pid)
     int row = -1;
     lock(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (r->sh->members[i].pid == pid) {
+        if (row_pid(r->sh, i) == pid) {
             __atomic_add_fetch(&r->sh->members[i].notices, 1, __ATOMIC_RELEASE);
             row = i;
         }
@@ -1076,7 +1104,7 @@ void ram_want_free_figures(struct ram *r, int32_t pid)
 {
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &r->sh->members[i];
-        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) == pid) {
+        if (row_pid(r->sh, i) == pid) {
             __atomic_store_n(&m->tl.figures_answered, 0, __ATOMIC_RELAXED);
             return;
         }
@@ -1111,7 +1139,7 @@ void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
 /* One row's figures, read without the lock. */
 static void sample_row(const struct ram_shared *sh, const struct ram_member *m, struct ram_member_sample *out)
 {
-    out->pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+    out->pid = row_pid(sh, row_of(sh, m));
     out->committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * sh->page;
     load_timeline(&m->tl, &out->tl);
 }
@@ -1121,7 +1149,7 @@ size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t m
     size_t n = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &r->sh->members[i];
-        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        int32_t pid = row_pid(r->sh, i);
         if (pid == 0) {
             continue;
         }
@@ -1211,7 +1239,7 @@ size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, s
     size_t n = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &v->sh->members[i];
-        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        int32_t pid = row_pid(v->sh, i);
         if (pid == 0 || ram_process_gone(pid)) {
             continue; /* a free row, or one not reclaimed yet */
         }
@@ -1256,10 +1284,10 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
 static size_t copy_member_map(const struct ram_shared *sh, int32_t pid, char *buf, size_t len, uint32_t *seq)
 {
     for (int i = 0; i < RAM_MAX_MEMBERS && pid != 0; i++) {
-        if (__atomic_load_n(&sh->members[i].pid, __ATOMIC_RELAXED) == pid) {
+        if (row_pid(sh, i) == pid) {
             size_t n = copy_row_map(sh, i, buf, len, seq);
             /* The row may have changed hands while it was copied. */
-            return __atomic_load_n(&sh->members[i].pid, __ATOMIC_RELAXED) == pid ? n : 0;
+            return row_pid(sh, i) == pid ? n : 0;
         }
     }
     return 0;
@@ -1279,7 +1307,7 @@ bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_
 {
     for (int i = 0; i < RAM_MAX_MEMBERS && pid != 0; i++) {
         const struct ram_member *m = &v->sh->members[i];
-        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) != pid) {
+        if (row_pid(v->sh, i) != pid) {
             continue;
         }
         for (int attempt = 0; attempt < 100000; attempt++) {
@@ -1295,7 +1323,7 @@ bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_
                 out->seq = s1;
                 out->count = out->count <= RAM_LIVE_SITES ? out->count : RAM_LIVE_SITES;
                 /* The row may have changed hands while it was copied. */
-                return __atomic_load_n(&m->pid, __ATOMIC_RELAXED) == pid;
+                return row_pid(v->sh, i) == pid;
             }
         }
         return false;
