@@ -477,7 +477,10 @@ static void clear_stale_map(struct ram *r)
     }
     struct ram_member *m = &r->sh->members[r->member];
     uint32_t stale = m->map_stale;
-    int chunks = __builtin_popcount(stale);
+    int chunks = 0;
+    for (uint32_t left = stale; left != 0; left &= left - 1) {
+        chunks++; /* no __builtin_popcount: without -mpopcnt it is a call into libgcc's code */
+    }
     if (chunks > STALE_CHUNKS_STORED && os_discard_shared(r->map, RAM_MAP_BLOCKS) == 0) {
         stale = 0;
     }
