@@ -33,14 +33,17 @@ struct node {
 #define GROUP_LEVELS 7u
 #define TILE_SLOTS 256u /* two heaps of 2^7 slots (their slot 0 unused) */
 #define TILE_BYTES ((size_t)TILE_SLOTS * sizeof(struct node))
-#define MAX_GROUPS 5u   /* 33 levels at most (2^32 leaves) */
+#define MAX_LEVELS 33u  /* 2^32 leaves */
 
 struct runindex {
     uint32_t nblocks;
     uint32_t leaves;     /* power of two >= nblocks */
     uint32_t top_levels; /* the levels of the top tile */
     uint32_t lower_off;  /* bytes from the index to its first lower tile (page-aligned) */
-    size_t group_base[MAX_GROUPS]; /* each lower group's first tile, in tiles */
+    /* Per level below the top tile: its level within its group, and the
+     * group's first tile (a table, not a division, on every node's way). */
+    uint32_t level_in[MAX_LEVELS];
+    uint32_t group_tile[MAX_LEVELS];
     struct node top[];   /* the top tile, heap order (slot 0 unused) */
 };
 
@@ -89,15 +92,14 @@ size_t runindex_bytes(uint32_t nblocks)
 }
 
 /* Where heap node i is stored. */
-static struct node *node_at(const struct runindex *ri, uint32_t i)
+static inline __attribute__((always_inline)) struct node *node_at(const struct runindex *ri, uint32_t i)
 {
     uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
     if (depth < ri->top_levels) {
         return (struct node *)&ri->top[i];
     }
-    uint32_t pos = i - (1u << depth), d = depth - ri->top_levels;
-    uint32_t g = d / GROUP_LEVELS, in = d % GROUP_LEVELS; /* its group, and its level in it */
-    size_t tile = ri->group_base[g] + (pos >> (in + 1));
+    uint32_t pos = i - (1u << depth), in = ri->level_in[depth];
+    size_t tile = (size_t)ri->group_tile[depth] + (pos >> (in + 1));
     uint32_t half = (pos >> in) & 1, local = (1u << in) | (pos & ((1u << in) - 1));
     struct node *lower = (struct node *)((char *)ri + ri->lower_off);
     return lower + tile * TILE_SLOTS + half * (TILE_SLOTS / 2) + local;
@@ -167,8 +169,10 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     ri->top_levels = levels - groups * GROUP_LEVELS;
     uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels);
     ri->lower_off = (uint32_t)(((after + TILE_BYTES - 1) & ~(uintptr_t)(TILE_BYTES - 1)) - (uintptr_t)mem);
-    for (uint32_t g = 0; g < groups; g++) {
-        ri->group_base[g] = tiles_before(ri->top_levels, g);
+    for (uint32_t d = ri->top_levels; d < levels; d++) {
+        uint32_t g = (d - ri->top_levels) / GROUP_LEVELS;
+        ri->level_in[d] = (d - ri->top_levels) % GROUP_LEVELS;
+        ri->group_tile[d] = (uint32_t)tiles_before(ri->top_levels, g);
     }
     return ri; /* every node pristine */
 }
