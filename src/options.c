@@ -443,15 +443,30 @@ static void describe_profile(const struct option_def *d, char *buf, size_t len)
     }
 }
 
+/* strcasecmp(value, word) == 0 for a lower-case word, in ASCII as the C
+ * locale compares.  Every start parses its settings (the defaults too), and
+ * libc's strcasecmp, strspn and strtoul were a page of libc's code each
+ * to fault in and a symbol each to bind. */
+static bool is_word_nocase(const char *value, const char *word)
+{
+    for (; *word != '\0'; value++, word++) {
+        char c = *value >= 'A' && *value <= 'Z' ? (char)(*value - 'A' + 'a') : *value;
+        if (c != *word) {
+            return false;
+        }
+    }
+    return *value == '\0';
+}
+
 static int parse_bool(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     bool *out = field;
-    if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0) {
+    if (is_word_nocase(value, "yes") || strcmp(value, "1") == 0) {
         *out = true;
         return 0;
     }
-    if (strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0) {
+    if (is_word_nocase(value, "no") || strcmp(value, "0") == 0) {
         *out = false;
         return 0;
     }
@@ -512,11 +527,14 @@ static void describe_sized(const struct option_def *d, char *buf, size_t len)
 
 static int parse_int(const struct option_def *d, const char *value, void *field)
 {
-    size_t digits = strspn(value, "0123456789");
+    unsigned long v = 0;
+    size_t digits = 0;
+    for (; value[digits] >= '0' && value[digits] <= '9' && digits <= 9; digits++) {
+        v = v * 10 + (unsigned long)(value[digits] - '0');
+    }
     if (digits == 0 || value[digits] != '\0' || digits > 9) {
         return -1;
     }
-    unsigned long v = strtoul(value, NULL, 10);
     if (v < d->min || v > d->max) {
         return -1;
     }
