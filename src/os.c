@@ -261,6 +261,11 @@ int os_gettid(void)
     return (int)raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
 }
 
+int os_getpid(void)
+{
+    return (int)raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+
 int os_open(const char *path, int flags, int mode)
 {
     return (int)raw_syscall6(SYS_openat, AT_FDCWD, (long)path, flags, mode, 0, 0);
@@ -356,8 +361,7 @@ long os_read_self(void *dst, const void *src, size_t len)
 {
     struct iovec local = {.iov_base = dst, .iov_len = len};
     struct iovec remote = {.iov_base = (void *)src, .iov_len = len};
-    long pid = raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    return raw_syscall6(SYS_process_vm_readv, pid, (long)&local, 1, (long)&remote, 1, 0);
+    return raw_syscall6(SYS_process_vm_readv, os_getpid(), (long)&local, 1, (long)&remote, 1, 0);
 }
 
 /* A pipe holds more than a page, so neither end ever blocks. */
@@ -394,6 +398,5 @@ long os_getdents64(int fd, void *buf, size_t len)
 
 int os_tgkill(int tid, int sig)
 {
-    long pid = raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    return syscall_error(raw_syscall6(SYS_tgkill, pid, tid, sig, 0, 0, 0));
+    return syscall_error(raw_syscall6(SYS_tgkill, os_getpid(), tid, sig, 0, 0, 0));
 }

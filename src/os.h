@@ -131,6 +131,11 @@ static inline int os_futex(atomic_int *word, int op, int val)
 /* The calling thread's id. */
 int os_gettid(void);
 
+/* The process's id (getpid(2) without libc: the start and the exit
+ * summary of every process ask it, and it was a page of libc's code to
+ * fault in and a symbol to bind). */
+int os_getpid(void);
+
 /* open(2) of path: the new descriptor, or -errno. */
 int os_open(const char *path, int flags, int mode);
 

@@ -505,7 +505,7 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
     init_shared(sh, total_pages, page, table_id(t), MEMSTATE_COUNT, false);
     *r = (struct ram){.sh = sh, .map_bytes = bytes, .page = page, .table = t, .session = false};
     lock(sh);
-    r->member = add_member_locked(sh, (int32_t)getpid(), 0);
+    r->member = add_member_locked(sh, (int32_t)os_getpid(), 0);
     unlock(sh);
     point_timeline(r);
     return 0;
@@ -593,7 +593,7 @@ static int attach(struct ram *r, int fd, bool member, bool checked)
         return 0;
     }
     lock(sh);
-    r->member = add_member_locked(sh, (int32_t)getpid(), 0);
+    r->member = add_member_locked(sh, (int32_t)os_getpid(), 0);
     unlock(sh);
     /* The shell learns of a new member at once: one that joins a device
      * already under the hibernate level is owed its notice. */
@@ -636,7 +636,7 @@ static int names_the_session(int fd, const char *path)
     int flags = fcntl(fd, F_GETFL);
     bool ok = flags >= 0 && (flags & O_ACCMODE) == O_RDWR && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
               (size_t)st.st_size == RAM_SESSION_BYTES &&
-              pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && hdr.magic == RAM_MAGIC &&
+              os_pread(fd, &hdr, sizeof hdr, 0) == (long)sizeof hdr && hdr.magic == RAM_MAGIC &&
               hdr.version == RAM_VERSION && hdr.dev == (uint64_t)st.st_dev && hdr.ino == (uint64_t)st.st_ino;
     if (ok && stat(path, &named) == 0) {
         ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
@@ -740,7 +740,7 @@ void ram_forked(struct ram *r, size_t committed)
 {
     if (!r->session) {
         /* A private device is copied with the process: the child's own. */
-        r->sh->pids[r->member] = (int32_t)getpid();
+        r->sh->pids[r->member] = (int32_t)os_getpid();
         return;
     }
     /* The child's slot and heap are copies of the parent's: so are their
@@ -749,7 +749,7 @@ void ram_forked(struct ram *r, size_t committed)
     struct ram_timeline copied = r->tl != NULL ? *r->tl : (struct ram_timeline){0};
     struct ram_live_sites live = r->live != NULL ? *r->live : (struct ram_live_sites){0};
     lock(r->sh);
-    r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
+    r->member = add_member_locked(r->sh, (int32_t)os_getpid(), committed);
     unlock(r->sh);
     bump_and_wake(&r->sh->shell_wake);
     point_timeline(r);
@@ -816,7 +816,7 @@ static unsigned note_state_locked(struct ram *r)
     }
     struct ram_transition *t = &sh->ring[sh->transitions % RAM_TRANSITIONS];
     *t = (struct ram_transition){.time_ns = now_ns(), .free_bytes = free_pages * sh->page,
-                                 .pid = (int32_t)getpid(), .from = sh->state, .to = (int32_t)now};
+                                 .pid = (int32_t)os_getpid(), .from = sh->state, .to = (int32_t)now};
     sh->transitions++;
     sh->state = (int32_t)now;
     return wakes;
@@ -986,7 +986,7 @@ size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max)
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &r->sh->members[i];
         int32_t pid = row_pid(r->sh, i);
-        if (pid != 0 && pid != (int32_t)getpid()) {
+        if (pid != 0 && pid != (int32_t)os_getpid()) {
             out[n++] = (struct ram_member_info){.pid = pid, .committed_bytes = m->committed * r->sh->page,
                                                 .last_active_ns = m->last_active};
         }
