@@ -49,6 +49,7 @@
 #include "entry.h"
 #include "heap/heap.h"
 #include "invariant.h"
+#include "layout.h"
 #include "lock.h"
 #include "meta.h"
 #include "occupancy.h"
@@ -83,7 +84,7 @@ API int *cebox_inside_flag(void)
 #define BOOT_LIVE 0xB0070000u          /* header tag: magic | class */
 #define BOOT_FREE 0xB0080000u
 #define BOOT_UNCLASSED 0xFFFFu         /* over-aligned: never reused */
-static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE];
+static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE] CEBOX_LARGE_TABLE;
 static atomic_size_t boot_used;
 static _Atomic uint64_t boot_lists[BOOT_CLASSES]; /* counter << 32 | offset */
 
