@@ -96,6 +96,19 @@ int os_reserve_at(void *addr, size_t size)
     return 0;
 }
 
+int os_reserve_aligned_below(const void *below, size_t size, size_t align, void **out)
+{
+    uintptr_t top = (uintptr_t)below;
+    if (top > size) {
+        uintptr_t hint = (top - size) & ~(uintptr_t)(align - 1);
+        if (hint != 0 && os_reserve_at((void *)hint, size) == 0) {
+            *out = (void *)hint;
+            return 0;
+        }
+    }
+    return os_reserve_aligned(size, align, out);
+}
+
 int os_protect(void *addr, size_t len, int prot)
 {
     return syscall_error(raw_syscall6(SYS_mprotect, (long)addr, (long)len, linux_prot(prot), 0, 0, 0));

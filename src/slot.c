@@ -296,8 +296,9 @@ static int place_at_device_slot(size_t size, size_t align, void **base)
 }
 
 /* The slot's range: a device's when free, else anywhere aligned to its own
- * size (rounded up to a power of two), like a CE slot. */
-static int place_slot(const struct slot_config *cfg, void **base)
+ * size (rounded up to a power of two), like a CE slot: first just under
+ * `below`, the slot's bookkeeping mapped a moment before. */
+static int place_slot(const struct slot_config *cfg, const void *below, void **base)
 {
     size_t align = cfg->granularity;
     while (align < cfg->size) {
@@ -306,7 +307,7 @@ static int place_slot(const struct slot_config *cfg, void **base)
     if (place_at_device_slot(cfg->size, align, base) == 0) {
         return 0;
     }
-    return os_reserve_aligned(cfg->size, align, base);
+    return os_reserve_aligned_below(below, cfg->size, align, base);
 }
 
 DWORD slot_create(const struct slot_config *cfg, struct slot **out)
@@ -331,7 +332,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     }
     struct slot *s = (struct slot *)mem;
     void *base;
-    if (place_slot(cfg, &base) != 0) {
+    if (place_slot(cfg, mem, &base) != 0) {
         meta_free(mem, meta);
         return ERROR_NOT_ENOUGH_MEMORY;
     }

@@ -664,6 +664,37 @@ static void *occupy_ok(struct slot *s, enum slot_tag tag, enum slot_place place,
     return base;
 }
 
+/* os_reserve_aligned_below: an aligned reservation just under a mapping
+ * made a moment before, in one call when that room is free, elsewhere
+ * (still aligned, nothing overlapped) when it is not. */
+static void test_reserve_aligned_below(void **state)
+{
+    (void)state;
+    const size_t size = 64 * MB;
+    char *probe = os_map_private(PAGE);
+    assert_non_null(probe);
+    uintptr_t hint = ((uintptr_t)probe - size) & ~(uintptr_t)(size - 1);
+    bool room = os_reserve_at((void *)hint, size) == 0;
+    if (room) {
+        assert_int_equal(os_release((void *)hint, size), 0);
+    }
+    void *a = NULL;
+    assert_int_equal(os_reserve_aligned_below(probe, size, size, &a), 0);
+    assert_int_equal((uintptr_t)a % size, 0);
+    if (room) {
+        assert_ptr_equal(a, (void *)hint);
+    }
+    assert_int_equal(os_release(a, size), 0);
+    /* The room taken: the reservation goes elsewhere, clear of it. */
+    assert_int_equal(os_reserve_at((void *)(hint + size - PAGE), PAGE), 0);
+    assert_int_equal(os_reserve_aligned_below(probe, size, size, &a), 0);
+    assert_int_equal((uintptr_t)a % size, 0);
+    assert_true((uintptr_t)a + size <= hint + size - PAGE || (uintptr_t)a >= hint + size);
+    assert_int_equal(os_release(a, size), 0);
+    assert_int_equal(os_release((void *)(hint + size - PAGE), PAGE), 0);
+    assert_int_equal(os_release(probe, PAGE), 0);
+}
+
 /* A forked child's new row gets the whole map again (slot_publish_map):
  * reservations far apart, in chunks of cells other than the first, the
  * top block's included, read back from the session as they are in the
@@ -1053,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_move_committed_hands_pages_over),
         cmocka_unit_test(test_move_committed_copies_without_mremap),
         cmocka_unit_test(test_forked_child_publishes_the_whole_map),
+        cmocka_unit_test(test_reserve_aligned_below),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
