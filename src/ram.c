@@ -201,9 +201,11 @@ static uint64_t now_ns(void)
  * lock; a wake with nobody waiting is one system call, and only crossings,
  * joins and notices make one, never an ordinary charge. */
 
+/* The raw call (os.h): libc's syscall() would set errno on a failure, and
+ * is one more symbol to bind and page of libc's code at every join. */
 static void futex_wake_all(uint32_t *word)
 {
-    (void)syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    (void)os_syscall6(SYS_futex, (long)word, FUTEX_WAKE, INT_MAX, 0, 0, 0);
 }
 
 /* Sleeps while *word == seen, at most timeout_ms; a change before the
@@ -212,9 +214,7 @@ static void futex_wake_all(uint32_t *word)
 static void futex_wait_ms(uint32_t *word, uint32_t seen, unsigned timeout_ms)
 {
     struct timespec t = {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L};
-    int saved = errno;
-    (void)syscall(SYS_futex, word, FUTEX_WAIT, seen, &t, NULL, 0);
-    errno = saved;
+    (void)os_syscall6(SYS_futex, (long)word, FUTEX_WAIT, (long)seen, (long)&t, 0, 0);
 }
 
 static void bump_and_wake(uint32_t *word)
