@@ -525,14 +525,28 @@ static void describe_sized(const struct option_def *d, char *buf, size_t len)
              d->multiple > 1 ? ", a multiple of " : "", d->multiple > 1 ? mul : "");
 }
 
+/* The decimal digits s starts with and their value in *value; more than
+ * `most` of them count as most + 1 (*value then unset).  strspn and
+ * strtoul without libc (see is_word_nocase). */
+static size_t leading_digits(const char *s, size_t most, uint64_t *value)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == most) {
+            return most + 1;
+        }
+        v = v * 10 + (uint64_t)(s[n] - '0');
+    }
+    *value = v;
+    return n;
+}
+
 static int parse_int(const struct option_def *d, const char *value, void *field)
 {
-    unsigned long v = 0;
-    size_t digits = 0;
-    for (; value[digits] >= '0' && value[digits] <= '9' && digits <= 9; digits++) {
-        v = v * 10 + (unsigned long)(value[digits] - '0');
-    }
-    if (digits == 0 || value[digits] != '\0' || digits > 9) {
+    uint64_t v = 0;
+    size_t digits = leading_digits(value, 9, &v);
+    if (digits == 0 || digits > 9 || value[digits] != '\0') {
         return -1;
     }
     if (v < d->min || v > d->max) {
@@ -676,11 +690,11 @@ int options_parse_counts(const char *s, uint64_t *out, size_t max)
     size_t n = 0;
     uint64_t last = 0;
     for (;;) {
-        size_t digits = strspn(s, "0123456789");
+        uint64_t v = 0;
+        size_t digits = leading_digits(s, 18, &v);
         if (digits == 0 || digits > 18 || n >= FAIL_NTH_MAX) {
             return -1;
         }
-        uint64_t v = strtoull(s, NULL, 10);
         if (v <= last) {
             return -1; /* from 1, increasing */
         }

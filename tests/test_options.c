@@ -175,6 +175,14 @@ static void test_every_bad_value_is_refused(void **state)
     assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "12x", err), 0);
     assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "", err), 0);
     assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "0", err), 0); /* below its minimum */
+    uint64_t counts[4];
+    assert_int_equal(options_parse_counts("3,17,999999999999999999", counts, 4), 3);
+    assert_true(counts[0] == 3 && counts[1] == 17 && counts[2] == 999999999999999999ull);
+    assert_int_equal(options_parse_counts("1,1000000000000000000", counts, 4), -1); /* 19 digits */
+    assert_int_equal(options_parse_counts("5,4", counts, 4), -1);                   /* not increasing */
+    assert_int_equal(options_parse_counts("0", counts, 4), -1);
+    assert_int_equal(options_parse_counts("1,", counts, 4), -1);
+    assert_int_equal(options_parse_counts("1;2", counts, 4), -1);
 }
 
 static void test_bad_override_refused_even_with_good_profile(void **state)
