@@ -15,8 +15,8 @@
  * Free RAM is the pages neither the members nor the ballast hold (a
  * forced state under --state-by ballast); a pinned forced state caps it.
  * The session's wake words are futexes: the charge or credit that crosses
- * the hibernate level, and every join, changes shell_wake and wakes the
- * shell after the lock is released; a notice wakes its member's watcher
+ * the hibernate level, and every join while free RAM is under it, changes
+ * shell_wake and wakes the shell after the lock is released; a notice wakes its member's watcher
  * on the member's notice count.  Nothing is allocated to wake anyone.
  *
  * Invariants checked here (invariant.h): every function named *_locked
@@ -449,6 +449,24 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     return free_row;
 }
 
+/* Whether a join owes the shell a wake (lock held): a member that joins a
+ * device under the hibernate level is owed its notice at once.  Above the
+ * level the shell has nothing to do for it (the join is counted, and its
+ * next tick sees the member); a wake there cost every start two switches
+ * to cebox run and back (a shell's fork child joins, then its exec). */
+static bool joined_under_level_locked(const struct ram_shared *sh)
+{
+    assert_held(sh);
+    return sh->below_hibernate != 0;
+}
+
+static void wake_shell_for_join(struct ram_shared *sh, bool owed)
+{
+    if (owed) {
+        bump_and_wake(&sh->shell_wake);
+    }
+}
+
 /* Points r->tl at this member's row (NULL without one): the timeline's
  * figures are published through it without a lock. */
 static void point_timeline(struct ram *r)
@@ -594,10 +612,9 @@ static int attach(struct ram *r, int fd, bool member, bool checked)
     }
     lock(sh);
     r->member = add_member_locked(sh, (int32_t)os_getpid(), 0);
+    bool owed = joined_under_level_locked(sh);
     unlock(sh);
-    /* The shell learns of a new member at once: one that joins a device
-     * already under the hibernate level is owed its notice. */
-    bump_and_wake(&sh->shell_wake);
+    wake_shell_for_join(sh, owed);
     if (r->member < 0) {
         os_release(sh, bytes);
         r->sh = NULL;
@@ -750,8 +767,9 @@ void ram_forked(struct ram *r, size_t committed)
     struct ram_live_sites live = r->live != NULL ? *r->live : (struct ram_live_sites){0};
     lock(r->sh);
     r->member = add_member_locked(r->sh, (int32_t)os_getpid(), committed);
+    bool owed = joined_under_level_locked(r->sh);
     unlock(r->sh);
-    bump_and_wake(&r->sh->shell_wake);
+    wake_shell_for_join(r->sh, owed);
     point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);

@@ -630,15 +630,25 @@ static void test_the_wake_word_follows_crossings_and_joins(void **state)
     assert_int_equal(ram_session_join(&a, path), 0);
     w = ram_shell_word(&a);
     uint32_t joins = ram_joins(&a);
+    /* A join over the hibernate level is counted, and wakes nobody: the
+     * shell has nothing to do for it until its next tick. */
     struct ram b;
     assert_int_equal(ram_session_join(&b, path), 0);
-    assert_int_not_equal(ram_shell_word(&a), w);
+    assert_int_equal(ram_shell_word(&a), w);
     assert_int_equal(ram_joins(&a), joins + 1);
     /* `cebox state` is no member: it takes no row, so the shell never
      * counts it among the processes to notify. */
     assert_int_equal(ram_session_force(path, MEMSTATE_LOW), 0);
     assert_int_equal(ram_joins(&a), joins + 1);
     assert_int_equal(ram_state(&a), MEMSTATE_LOW);
+    /* Under the level, a member that joins is owed its notice: the shell
+     * is woken at once. */
+    w = ram_shell_word(&a);
+    struct ram c;
+    assert_int_equal(ram_session_join(&c, path), 0);
+    assert_int_not_equal(ram_shell_word(&a), w);
+    assert_int_equal(ram_joins(&a), joins + 2);
+    ram_release(&c);
     ram_release(&b);
     ram_release(&a);
     close(fd);
