@@ -670,29 +670,30 @@ static void *occupy_ok(struct slot *s, enum slot_tag tag, enum slot_place place,
 static void test_reserve_aligned_below(void **state)
 {
     (void)state;
-    const size_t size = 64 * MB;
-    char *probe = os_map_private(PAGE);
+    const size_t size = 64 * MB, probe_bytes = 8 * MB;
+    /* As large as a slot's bookkeeping, so that it goes under the
+     * libraries' mappings, not into a hole between them: the room under it
+     * is free. */
+    char *probe = os_map_private(probe_bytes);
     assert_non_null(probe);
-    uintptr_t hint = ((uintptr_t)probe - size) & ~(uintptr_t)(size - 1);
-    bool room = os_reserve_at((void *)hint, size) == 0;
-    if (room) {
-        assert_int_equal(os_release((void *)hint, size), 0);
-    }
+    /* Asked for well under the probe (where the kernel's own choice, right
+     * under it, would not be): taken exactly there. */
+    char *below = probe - 4 * size;
+    uintptr_t hint = ((uintptr_t)below - size) & ~(uintptr_t)(size - 1);
+    assert_int_equal(os_reserve_at((void *)hint, size), 0);
+    assert_int_equal(os_release((void *)hint, size), 0);
     void *a = NULL;
-    assert_int_equal(os_reserve_aligned_below(probe, size, size, &a), 0);
-    assert_int_equal((uintptr_t)a % size, 0);
-    if (room) {
-        assert_ptr_equal(a, (void *)hint);
-    }
+    assert_int_equal(os_reserve_aligned_below(below, size, size, &a), 0);
+    assert_ptr_equal(a, (void *)hint);
     assert_int_equal(os_release(a, size), 0);
     /* The room taken: the reservation goes elsewhere, clear of it. */
     assert_int_equal(os_reserve_at((void *)(hint + size - PAGE), PAGE), 0);
-    assert_int_equal(os_reserve_aligned_below(probe, size, size, &a), 0);
+    assert_int_equal(os_reserve_aligned_below(below, size, size, &a), 0);
     assert_int_equal((uintptr_t)a % size, 0);
     assert_true((uintptr_t)a + size <= hint + size - PAGE || (uintptr_t)a >= hint + size);
     assert_int_equal(os_release(a, size), 0);
     assert_int_equal(os_release((void *)(hint + size - PAGE), PAGE), 0);
-    assert_int_equal(os_release(probe, PAGE), 0);
+    assert_int_equal(os_release(probe, probe_bytes), 0);
 }
 
 /* A forked child's new row gets the whole map again (slot_publish_map):
