@@ -44,6 +44,7 @@
 
 #include "core.h"
 #include "entry.h"
+#include "layout.h"
 #include "meta.h"
 #include "os.h"
 #include "record/stack.h"
@@ -349,7 +350,7 @@ static struct frame_entry {
     _Atomic uintptr_t ip;
     atomic_uint_fast64_t gen, hash;
     atomic_bool matches;
-} frame_cache[FRAME_CACHE];
+} frame_cache[FRAME_CACHE] CEBOX_LARGE_TABLE;
 
 static atomic_uint_fast64_t rules_gen;
 

@@ -35,6 +35,7 @@
 #include <sys/auxv.h>
 
 #include "core.h"
+#include "layout.h"
 #include "slot.h"
 
 /* Objects looked at, at most (a program with more: the rest uncharged). */
@@ -183,7 +184,7 @@ struct object {
     bool program; /* in the executable's DT_NEEDED closure */
 };
 
-static struct object objects[OBJECTS_MAX];
+static struct object objects[OBJECTS_MAX] CEBOX_LARGE_TABLE;
 static size_t nobjects;
 
 /* Every object seen so far (by its program headers' address), charged or
@@ -196,7 +197,7 @@ struct known {
     bool xip, present;
     struct occupancy_entry entry; /* for the log, when charged */
 };
-static struct known known[OBJECTS_MAX];
+static struct known known[OBJECTS_MAX] CEBOX_LARGE_TABLE;
 static size_t nknown;
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long seen_adds, seen_subs; /* the loader's counters at the last look */

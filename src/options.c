@@ -443,15 +443,30 @@ static void describe_profile(const struct option_def *d, char *buf, size_t len)
     }
 }
 
+/* strcasecmp(value, word) == 0 for a lower-case word, in ASCII as the C
+ * locale compares.  Every start parses its settings (the defaults too), and
+ * libc's strcasecmp, strspn and strtoul were a page of libc's code each
+ * to fault in and a symbol each to bind. */
+static bool is_word_nocase(const char *value, const char *word)
+{
+    for (; *word != '\0'; value++, word++) {
+        char c = *value >= 'A' && *value <= 'Z' ? (char)(*value - 'A' + 'a') : *value;
+        if (c != *word) {
+            return false;
+        }
+    }
+    return *value == '\0';
+}
+
 static int parse_bool(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     bool *out = field;
-    if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0) {
+    if (is_word_nocase(value, "yes") || strcmp(value, "1") == 0) {
         *out = true;
         return 0;
     }
-    if (strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0) {
+    if (is_word_nocase(value, "no") || strcmp(value, "0") == 0) {
         *out = false;
         return 0;
     }
@@ -510,13 +525,30 @@ static void describe_sized(const struct option_def *d, char *buf, size_t len)
              d->multiple > 1 ? ", a multiple of " : "", d->multiple > 1 ? mul : "");
 }
 
+/* The decimal digits s starts with and their value in *value; more than
+ * `most` of them count as most + 1 (*value then unset).  strspn and
+ * strtoul without libc (see is_word_nocase). */
+static size_t leading_digits(const char *s, size_t most, uint64_t *value)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == most) {
+            return most + 1;
+        }
+        v = v * 10 + (uint64_t)(s[n] - '0');
+    }
+    *value = v;
+    return n;
+}
+
 static int parse_int(const struct option_def *d, const char *value, void *field)
 {
-    size_t digits = strspn(value, "0123456789");
-    if (digits == 0 || value[digits] != '\0' || digits > 9) {
+    uint64_t v = 0;
+    size_t digits = leading_digits(value, 9, &v);
+    if (digits == 0 || digits > 9 || value[digits] != '\0') {
         return -1;
     }
-    unsigned long v = strtoul(value, NULL, 10);
     if (v < d->min || v > d->max) {
         return -1;
     }
@@ -658,11 +690,11 @@ int options_parse_counts(const char *s, uint64_t *out, size_t max)
     size_t n = 0;
     uint64_t last = 0;
     for (;;) {
-        size_t digits = strspn(s, "0123456789");
+        uint64_t v = 0;
+        size_t digits = leading_digits(s, 18, &v);
         if (digits == 0 || digits > 18 || n >= FAIL_NTH_MAX) {
             return -1;
         }
-        uint64_t v = strtoull(s, NULL, 10);
         if (v <= last) {
             return -1; /* from 1, increasing */
         }

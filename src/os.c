@@ -96,6 +96,19 @@ int os_reserve_at(void *addr, size_t size)
     return 0;
 }
 
+int os_reserve_aligned_below(const void *below, size_t size, size_t align, void **out)
+{
+    uintptr_t top = (uintptr_t)below;
+    if (top > size) {
+        uintptr_t hint = (top - size) & ~(uintptr_t)(align - 1);
+        if (hint != 0 && os_reserve_at((void *)hint, size) == 0) {
+            *out = (void *)hint;
+            return 0;
+        }
+    }
+    return os_reserve_aligned(size, align, out);
+}
+
 int os_protect(void *addr, size_t len, int prot)
 {
     return syscall_error(raw_syscall6(SYS_mprotect, (long)addr, (long)len, linux_prot(prot), 0, 0, 0));
@@ -261,6 +274,11 @@ int os_gettid(void)
     return (int)raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
 }
 
+int os_getpid(void)
+{
+    return (int)raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+
 int os_open(const char *path, int flags, int mode)
 {
     return (int)raw_syscall6(SYS_openat, AT_FDCWD, (long)path, flags, mode, 0, 0);
@@ -356,8 +374,7 @@ long os_read_self(void *dst, const void *src, size_t len)
 {
     struct iovec local = {.iov_base = dst, .iov_len = len};
     struct iovec remote = {.iov_base = (void *)src, .iov_len = len};
-    long pid = raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    return raw_syscall6(SYS_process_vm_readv, pid, (long)&local, 1, (long)&remote, 1, 0);
+    return raw_syscall6(SYS_process_vm_readv, os_getpid(), (long)&local, 1, (long)&remote, 1, 0);
 }
 
 /* A pipe holds more than a page, so neither end ever blocks. */
@@ -394,6 +411,5 @@ long os_getdents64(int fd, void *buf, size_t len)
 
 int os_tgkill(int tid, int sig)
 {
-    long pid = raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    return syscall_error(raw_syscall6(SYS_tgkill, pid, tid, sig, 0, 0, 0));
+    return syscall_error(raw_syscall6(SYS_tgkill, os_getpid(), tid, sig, 0, 0, 0));
 }

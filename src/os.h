@@ -35,6 +35,12 @@ int os_reserve_aligned(size_t size, size_t align, void **out);
  * when something is mapped in the range) and maps nothing. */
 int os_reserve_at(void *addr, size_t size);
 
+/* os_reserve_aligned, tried first at the highest aligned place whose end
+ * is at or below `below` (a mapping just made: the kernel maps downwards,
+ * so the room under it is most likely free): one system call then, where
+ * the over-reservation and its trimming are three. */
+int os_reserve_aligned_below(const void *below, size_t size, size_t align, void **out);
+
 /* Give pages back to the kernel: the range is unmapped. */
 int os_release(void *addr, size_t len);
 
@@ -130,6 +136,11 @@ static inline int os_futex(atomic_int *word, int op, int val)
 
 /* The calling thread's id. */
 int os_gettid(void);
+
+/* The process's id (getpid(2) without libc: the start and the exit
+ * summary of every process ask it, and it was a page of libc's code to
+ * fault in and a symbol to bind). */
+int os_getpid(void);
 
 /* open(2) of path: the new descriptor, or -errno. */
 int os_open(const char *path, int flags, int mode);

@@ -15,8 +15,8 @@
  * Free RAM is the pages neither the members nor the ballast hold (a
  * forced state under --state-by ballast); a pinned forced state caps it.
  * The session's wake words are futexes: the charge or credit that crosses
- * the hibernate level, and every join, changes shell_wake and wakes the
- * shell after the lock is released; a notice wakes its member's watcher
+ * the hibernate level, and every join while free RAM is under it, changes
+ * shell_wake and wakes the shell after the lock is released; a notice wakes its member's watcher
  * on the member's notice count.  Nothing is allocated to wake anyone.
  *
  * Invariants checked here (invariant.h): every function named *_locked
@@ -49,19 +49,19 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 9u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used */
+#define RAM_VERSION 10u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
-    int32_t pid;          /* 0: free row */
     uint32_t notices;     /* hibernate notices sent to this member */
     uint64_t committed;
     uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
     struct ram_timeline tl; /* written by the member only, relaxed */
     struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
     struct ram_live_sites live; /* written by the member only, under its count */
-    uint32_t map_stale;   /* cells former members of the row may have left in its
-                           * map, cleared by the member that takes the row */
+    uint32_t map_stale;   /* the chunks of its map (bits, as map.dirty) in which former
+                           * members of the row may have left cells, cleared by the
+                           * member that takes the row */
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
@@ -89,9 +89,14 @@ struct ram_shared {
     uint32_t shell_wake, joins;
     /* Rows [0, rows_used) have been taken (lock held): those above are
      * free, and the joins, sums and reclaims look no further (the member
-     * table is 96 pages; a start reads the rows in use only). */
+     * table is 96 pages; a start reads the pids of the rows in use, and
+     * its own row). */
     uint32_t rows_used;
     uint64_t start_ns;    /* CLOCK_MONOTONIC when the device was made: the run's time origin */
+    /* Each row's member (0: a free row), apart from the rows: a join looks
+     * for its free row and for its own pid in this kilobyte, on the
+     * header's page, not in a word of each row (a page per three rows). */
+    int32_t pids[RAM_MAX_MEMBERS];
     struct ram_transition ring[RAM_TRANSITIONS];
     struct ram_member members[RAM_MAX_MEMBERS];
 };
@@ -104,6 +109,18 @@ struct ram_shared {
 static const unsigned char *row_map(const struct ram_shared *sh, int row)
 {
     return (const unsigned char *)sh + RAM_MAPS_OFFSET + (size_t)row * RAM_MAP_BLOCKS;
+}
+
+/* Row i's member, 0 for a free row (relaxed: readers without the lock
+ * check it again after their copy). */
+static int32_t row_pid(const struct ram_shared *sh, int i)
+{
+    return __atomic_load_n(&sh->pids[i], __ATOMIC_RELAXED);
+}
+
+static int row_of(const struct ram_shared *sh, const struct ram_member *m)
+{
+    return (int)(m - sh->members);
 }
 
 /* ---- locking that survives a member's death ---- */
@@ -125,7 +142,7 @@ static uint64_t members_sum_locked(const struct ram_shared *sh)
     assert_held(sh);
     uint64_t sum = 0;
     for (int i = 0; i < rows_used_locked(sh); i++) {
-        sum += sh->members[i].pid != 0 ? sh->members[i].committed : 0;
+        sum += row_pid(sh, i) != 0 ? sh->members[i].committed : 0;
     }
     return sum;
 }
@@ -140,9 +157,9 @@ static void recover_locked(struct ram_shared *sh)
 {
     sh->rows_used = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (sh->members[i].pid == 0) {
+        if (row_pid(sh, i) == 0) {
             memset(&sh->members[i], 0, sizeof sh->members[i]);
-            sh->members[i].map_stale = RAM_MAP_BLOCKS;
+            sh->members[i].map_stale = UINT32_MAX;
         } else {
             sh->rows_used = (uint32_t)i + 1;
         }
@@ -184,9 +201,11 @@ static uint64_t now_ns(void)
  * lock; a wake with nobody waiting is one system call, and only crossings,
  * joins and notices make one, never an ordinary charge. */
 
+/* The raw call (os.h): libc's syscall() would set errno on a failure, and
+ * is one more symbol to bind and page of libc's code at every join. */
 static void futex_wake_all(uint32_t *word)
 {
-    (void)syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    (void)os_syscall6(SYS_futex, (long)word, FUTEX_WAKE, INT_MAX, 0, 0, 0);
 }
 
 /* Sleeps while *word == seen, at most timeout_ms; a change before the
@@ -195,9 +214,7 @@ static void futex_wake_all(uint32_t *word)
 static void futex_wait_ms(uint32_t *word, uint32_t seen, unsigned timeout_ms)
 {
     struct timespec t = {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L};
-    int saved = errno;
-    (void)syscall(SYS_futex, word, FUTEX_WAIT, seen, &t, NULL, 0);
-    errno = saved;
+    (void)os_syscall6(SYS_futex, (long)word, FUTEX_WAIT, (long)seen, (long)&t, 0, 0);
 }
 
 static void bump_and_wake(uint32_t *word)
@@ -371,11 +388,11 @@ static bool member_gone(const struct ram_shared *sh, int32_t pid)
 static uint64_t free_row_locked(struct ram_shared *sh, struct ram_member *m)
 {
     uint64_t pages = m->committed;
-    uint32_t written = m->map.blocks < RAM_MAP_BLOCKS ? m->map.blocks : RAM_MAP_BLOCKS;
-    uint32_t stale = m->map_stale > written ? m->map_stale : written;
+    uint32_t stale = m->map_stale | __atomic_load_n(&m->map.dirty, __ATOMIC_RELAXED);
     sh->used_pages -= pages;
     memset(m, 0, sizeof *m);
     m->map_stale = stale;
+    __atomic_store_n(&sh->pids[row_of(sh, m)], 0, __ATOMIC_RELAXED);
     return pages;
 }
 
@@ -387,9 +404,9 @@ static size_t reclaim_dead_locked(struct ram_shared *sh)
     int saved = errno;
     size_t reclaimed = 0;
     for (int i = 0; i < rows_used_locked(sh); i++) {
-        struct ram_member *m = &sh->members[i];
-        if (m->pid != 0 && member_gone(sh, m->pid)) {
-            reclaimed += free_row_locked(sh, m);
+        int32_t pid = row_pid(sh, i);
+        if (pid != 0 && member_gone(sh, pid)) {
+            reclaimed += free_row_locked(sh, &sh->members[i]);
         }
     }
     errno = saved;
@@ -404,11 +421,10 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     assert_held(sh);
     int free_row = -1, rows = rows_used_locked(sh);
     for (int i = 0; i < rows; i++) {
-        struct ram_member *m = &sh->members[i];
-        if (m->pid == pid) {
-            free_row_locked(sh, m);
+        if (row_pid(sh, i) == pid) {
+            free_row_locked(sh, &sh->members[i]);
         }
-        if (m->pid == 0 && free_row < 0) {
+        if (row_pid(sh, i) == 0 && free_row < 0) {
             free_row = i;
         }
     }
@@ -418,19 +434,37 @@ static int add_member_locked(struct ram_shared *sh, int32_t pid, uint64_t commit
     if (free_row < 0) {
         reclaim_dead_locked(sh);
         for (int i = 0; i < RAM_MAX_MEMBERS && free_row < 0; i++) {
-            free_row = sh->members[i].pid == 0 ? i : -1;
+            free_row = row_pid(sh, i) == 0 ? i : -1;
         }
     }
     if (free_row >= 0) {
         if (free_row >= rows) {
             sh->rows_used = (uint32_t)free_row + 1;
         }
-        sh->members[free_row].pid = pid;
+        __atomic_store_n(&sh->pids[free_row], pid, __ATOMIC_RELAXED);
         sh->members[free_row].committed = committed;
         sh->used_pages += committed;
         __atomic_add_fetch(&sh->joins, 1, __ATOMIC_RELEASE);
     }
     return free_row;
+}
+
+/* Whether a join owes the shell a wake (lock held): a member that joins a
+ * device under the hibernate level is owed its notice at once.  Above the
+ * level the shell has nothing to do for it (the join is counted, and its
+ * next tick sees the member); a wake there cost every start two switches
+ * to cebox run and back (a shell's fork child joins, then its exec). */
+static bool joined_under_level_locked(const struct ram_shared *sh)
+{
+    assert_held(sh);
+    return sh->below_hibernate != 0;
+}
+
+static void wake_shell_for_join(struct ram_shared *sh, bool owed)
+{
+    if (owed) {
+        bump_and_wake(&sh->shell_wake);
+    }
 }
 
 /* Points r->tl at this member's row (NULL without one): the timeline's
@@ -445,20 +479,35 @@ static void point_timeline(struct ram *r)
     r->live = r->map_row != NULL ? &r->sh->members[r->member].live : NULL;
 }
 
-/* The row just taken starts with an all-free map: the cells former members
- * left are cleared, a page or less by stores, more by giving the file's
- * pages back (they read as zeros again, and the session's file shrinks). */
+/* Chunks of stale cells cleared by stores: a member of the same program
+ * (the image its fork child exec'd, say) writes into the same few chunks
+ * again at once, and a store costs no system call nor a page to give back
+ * and fault in anew; more are given back (they read as zeros again). */
+#define STALE_CHUNKS_STORED 4
+
+/* The row just taken starts with an all-free map: the chunks in which
+ * former members left cells are cleared, by stores or by giving the
+ * file's pages back. */
 static void clear_stale_map(struct ram *r)
 {
     if (r->map == NULL) {
         return;
     }
     struct ram_member *m = &r->sh->members[r->member];
-    size_t stale = m->map_stale, page = os_page_size();
-    if (stale > page && os_discard_shared(r->map, (stale + page - 1) / page * page) == 0) {
+    uint32_t stale = m->map_stale;
+    int chunks = 0;
+    for (uint32_t left = stale; left != 0; left &= left - 1) {
+        chunks++; /* no __builtin_popcount: without -mpopcnt it is a call into libgcc's code */
+    }
+    if (chunks > STALE_CHUNKS_STORED && os_discard_shared(r->map, RAM_MAP_BLOCKS) == 0) {
         stale = 0;
     }
-    memset(r->map, RAM_MAP_FREE, stale);
+    for (; stale != 0; stale &= stale - 1) {
+        uint32_t first = (uint32_t)__builtin_ctz(stale) * RAM_MAP_CHUNK;
+        if (first < RAM_MAP_BLOCKS) {
+            memset(r->map + first, RAM_MAP_FREE, RAM_MAP_CHUNK);
+        }
+    }
     m->map_stale = 0;
 }
 
@@ -474,7 +523,7 @@ int ram_init(struct ram *r, size_t total_pages, size_t page, const struct memsta
     init_shared(sh, total_pages, page, table_id(t), MEMSTATE_COUNT, false);
     *r = (struct ram){.sh = sh, .map_bytes = bytes, .page = page, .table = t, .session = false};
     lock(sh);
-    r->member = add_member_locked(sh, (int32_t)getpid(), 0);
+    r->member = add_member_locked(sh, (int32_t)os_getpid(), 0);
     unlock(sh);
     point_timeline(r);
     return 0;
@@ -562,11 +611,10 @@ static int attach(struct ram *r, int fd, bool member, bool checked)
         return 0;
     }
     lock(sh);
-    r->member = add_member_locked(sh, (int32_t)getpid(), 0);
+    r->member = add_member_locked(sh, (int32_t)os_getpid(), 0);
+    bool owed = joined_under_level_locked(sh);
     unlock(sh);
-    /* The shell learns of a new member at once: one that joins a device
-     * already under the hibernate level is owed its notice. */
-    bump_and_wake(&sh->shell_wake);
+    wake_shell_for_join(sh, owed);
     if (r->member < 0) {
         os_release(sh, bytes);
         r->sh = NULL;
@@ -605,7 +653,7 @@ static int names_the_session(int fd, const char *path)
     int flags = fcntl(fd, F_GETFL);
     bool ok = flags >= 0 && (flags & O_ACCMODE) == O_RDWR && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
               (size_t)st.st_size == RAM_SESSION_BYTES &&
-              pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && hdr.magic == RAM_MAGIC &&
+              os_pread(fd, &hdr, sizeof hdr, 0) == (long)sizeof hdr && hdr.magic == RAM_MAGIC &&
               hdr.version == RAM_VERSION && hdr.dev == (uint64_t)st.st_dev && hdr.ino == (uint64_t)st.st_ino;
     if (ok && stat(path, &named) == 0) {
         ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
@@ -709,8 +757,7 @@ void ram_forked(struct ram *r, size_t committed)
 {
     if (!r->session) {
         /* A private device is copied with the process: the child's own. */
-        struct ram_member *m = &r->sh->members[r->member];
-        m->pid = (int32_t)getpid();
+        r->sh->pids[r->member] = (int32_t)os_getpid();
         return;
     }
     /* The child's slot and heap are copies of the parent's: so are their
@@ -719,9 +766,10 @@ void ram_forked(struct ram *r, size_t committed)
     struct ram_timeline copied = r->tl != NULL ? *r->tl : (struct ram_timeline){0};
     struct ram_live_sites live = r->live != NULL ? *r->live : (struct ram_live_sites){0};
     lock(r->sh);
-    r->member = add_member_locked(r->sh, (int32_t)getpid(), committed);
+    r->member = add_member_locked(r->sh, (int32_t)os_getpid(), committed);
+    bool owed = joined_under_level_locked(r->sh);
     unlock(r->sh);
-    bump_and_wake(&r->sh->shell_wake);
+    wake_shell_for_join(r->sh, owed);
     point_timeline(r);
     if (r->member < 0) {
         fork_to_private(r, committed);
@@ -786,7 +834,7 @@ static unsigned note_state_locked(struct ram *r)
     }
     struct ram_transition *t = &sh->ring[sh->transitions % RAM_TRANSITIONS];
     *t = (struct ram_transition){.time_ns = now_ns(), .free_bytes = free_pages * sh->page,
-                                 .pid = (int32_t)getpid(), .from = sh->state, .to = (int32_t)now};
+                                 .pid = (int32_t)os_getpid(), .from = sh->state, .to = (int32_t)now};
     sh->transitions++;
     sh->state = (int32_t)now;
     return wakes;
@@ -955,8 +1003,9 @@ size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max)
     reclaim_dead_locked(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &r->sh->members[i];
-        if (m->pid != 0 && m->pid != (int32_t)getpid()) {
-            out[n++] = (struct ram_member_info){.pid = m->pid, .committed_bytes = m->committed * r->sh->page,
+        int32_t pid = row_pid(r->sh, i);
+        if (pid != 0 && pid != (int32_t)os_getpid()) {
+            out[n++] = (struct ram_member_info){.pid = pid, .committed_bytes = m->committed * r->sh->page,
                                                 .last_active_ns = m->last_active};
         }
     }
@@ -969,7 +1018,7 @@ size_t ram_member_committed(struct ram *r, int32_t pid)
     size_t bytes = 0;
     lock(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (r->sh->members[i].pid == pid) {
+        if (row_pid(r->sh, i) == pid) {
             bytes = r->sh->members[i].committed * r->sh->page;
         }
     }
@@ -982,7 +1031,7 @@ bool ram_send_notice(struct ram *r, int32_t pid)
     int row = -1;
     lock(r->sh);
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
-        if (r->sh->members[i].pid == pid) {
+        if (row_pid(r->sh, i) == pid) {
             __atomic_add_fetch(&r->sh->members[i].notices, 1, __ATOMIC_RELEASE);
             row = i;
         }
@@ -1076,7 +1125,7 @@ void ram_want_free_figures(struct ram *r, int32_t pid)
 {
     for (int i = 0; i < RAM_MAX_MEMBERS; i++) {
         struct ram_member *m = &r->sh->members[i];
-        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) == pid) {
+        if (row_pid(r->sh, i) == pid) {
             __atomic_store_n(&m->tl.figures_answered, 0, __ATOMIC_RELAXED);
             return;
         }
@@ -1111,7 +1160,7 @@ void ram_own_timeline(const struct ram *r, struct ram_timeline *out)
 /* One row's figures, read without the lock. */
 static void sample_row(const struct ram_shared *sh, const struct ram_member *m, struct ram_member_sample *out)
 {
-    out->pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+    out->pid = row_pid(sh, row_of(sh, m));
     out->committed_bytes = __atomic_load_n(&m->committed, __ATOMIC_RELAXED) * sh->page;
     load_timeline(&m->tl, &out->tl);
 }
@@ -1121,7 +1170,7 @@ size_t ram_sample_members(struct ram *r, struct ram_member_sample *out, size_t m
     size_t n = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &r->sh->members[i];
-        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        int32_t pid = row_pid(r->sh, i);
         if (pid == 0) {
             continue;
         }
@@ -1211,7 +1260,7 @@ size_t ram_view_members(const struct ram_view *v, struct ram_view_member *out, s
     size_t n = 0;
     for (int i = 0; i < RAM_MAX_MEMBERS && n < max; i++) {
         const struct ram_member *m = &v->sh->members[i];
-        int32_t pid = __atomic_load_n(&m->pid, __ATOMIC_RELAXED);
+        int32_t pid = row_pid(v->sh, i);
         if (pid == 0 || ram_process_gone(pid)) {
             continue; /* a free row, or one not reclaimed yet */
         }
@@ -1256,10 +1305,10 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
 static size_t copy_member_map(const struct ram_shared *sh, int32_t pid, char *buf, size_t len, uint32_t *seq)
 {
     for (int i = 0; i < RAM_MAX_MEMBERS && pid != 0; i++) {
-        if (__atomic_load_n(&sh->members[i].pid, __ATOMIC_RELAXED) == pid) {
+        if (row_pid(sh, i) == pid) {
             size_t n = copy_row_map(sh, i, buf, len, seq);
             /* The row may have changed hands while it was copied. */
-            return __atomic_load_n(&sh->members[i].pid, __ATOMIC_RELAXED) == pid ? n : 0;
+            return row_pid(sh, i) == pid ? n : 0;
         }
     }
     return 0;
@@ -1279,7 +1328,7 @@ bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_
 {
     for (int i = 0; i < RAM_MAX_MEMBERS && pid != 0; i++) {
         const struct ram_member *m = &v->sh->members[i];
-        if (__atomic_load_n(&m->pid, __ATOMIC_RELAXED) != pid) {
+        if (row_pid(v->sh, i) != pid) {
             continue;
         }
         for (int attempt = 0; attempt < 100000; attempt++) {
@@ -1295,7 +1344,7 @@ bool ram_view_live_sites(const struct ram_view *v, int32_t pid, struct ram_live_
                 out->seq = s1;
                 out->count = out->count <= RAM_LIVE_SITES ? out->count : RAM_LIVE_SITES;
                 /* The row may have changed hands while it was copied. */
-                return __atomic_load_n(&m->pid, __ATOMIC_RELAXED) == pid;
+                return row_pid(v->sh, i) == pid;
             }
         }
         return false;

@@ -94,11 +94,17 @@ struct ram_member_info {
  * reader gets a consistent copy. */
 #define RAM_MAP_BLOCKS 32768u
 #define RAM_MAP_FREE '\0' /* what a page of the file never written reads; '.' when read */
+/* The cells of one bit of a row's dirty set (a page of the file). */
+#define RAM_MAP_CHUNK 4096u
 
 struct ram_map_row {
     uint32_t seq;    /* even: the map is whole */
     uint32_t blocks; /* the slot's blocks; 0: nothing published */
+    uint32_t dirty;  /* bit c: cells [RAM_MAP_CHUNK c, +RAM_MAP_CHUNK) may hold one that is
+                      * not free (set before such a cell is stored): what the row's next
+                      * member clears */
 };
+_Static_assert(RAM_MAP_BLOCKS / RAM_MAP_CHUNK <= 32, "a row's dirty set is one word");
 
 /* A member's top live sites under --leaks (record/leaks.c publishes
  * them, `cebox status` shows them): the RAM_LIVE_SITES stacks with the most
@@ -337,6 +343,10 @@ static inline void ram_map_begin(struct ram *r)
 static inline void ram_map_set(struct ram *r, uint32_t block, char cell)
 {
     if (r != NULL && r->map_row != NULL && block < RAM_MAP_BLOCKS) {
+        uint32_t bit = 1u << (block / RAM_MAP_CHUNK), dirty = r->map_row->dirty;
+        if (cell != RAM_MAP_FREE && (dirty & bit) == 0) {
+            __atomic_store_n(&r->map_row->dirty, dirty | bit, __ATOMIC_RELAXED);
+        }
         __atomic_store_n(&r->map[block], (unsigned char)cell, __ATOMIC_RELAXED);
     }
 }

@@ -1,23 +1,50 @@
 /*
  * runindex.c - segment tree of free block runs (see runindex.h).
+ *
+ * Nodes are numbered as in a heap (1 the root, 2i and 2i + 1 the children
+ * of i), and stored in tiles so that the path from a leaf to the root
+ * (every change of a block and every search, which reads a node's two
+ * children at each step) stays on few pages.  From the leaves up, the
+ * levels are cut into groups of GROUP_LEVELS; the levels left above them
+ * (one to GROUP_LEVELS) form the top tile, stored in heap order.  A tile
+ * of a lower group belongs to one node of the level just above the group
+ * and holds the subtrees of its two children down to the group's bottom,
+ * each as a little heap: 2 x 127 nodes of 16 bytes, one aligned page.  So
+ * a path touches the top tile and one page per lower group: three for
+ * ce6's 32 768 blocks, where the plain heap layout touched one per level
+ * below the top ten (a start faulted nine in).
  */
 #include "runindex.h"
+
+#include <stdint.h>
 
 /* A node as stored: each count plus one, so that a node never written
  * (zero, as the caller's memory comes) is told apart from a used one.
  * Such a node still holds what init would have written (blocks
  * [0, nblocks) free): it is computed from its position when read, so a
- * slot of 32 768 blocks starts without writing its 768 KB tree. */
+ * slot of 32 768 blocks starts without writing its tree. */
 struct node {
     uint32_t prefix;  /* free blocks at the node's low end */
     uint32_t suffix;  /* free blocks at its high end */
     uint32_t longest; /* longest free run within */
+    uint32_t unused;  /* 16 bytes: a tile is a page */
 };
+
+#define GROUP_LEVELS 7u
+#define TILE_SLOTS 256u /* two heaps of 2^7 slots (their slot 0 unused) */
+#define TILE_BYTES ((size_t)TILE_SLOTS * sizeof(struct node))
+#define MAX_LEVELS 33u  /* 2^32 leaves */
 
 struct runindex {
     uint32_t nblocks;
     uint32_t leaves;     /* power of two >= nblocks */
-    struct node tree[];  /* 1-based heap layout, 2 * leaves nodes */
+    uint32_t top_levels; /* the levels of the top tile */
+    uint32_t lower_off;  /* bytes from the index to its first lower tile (page-aligned) */
+    /* Per level below the top tile: its level within its group, and the
+     * group's first tile (a table, not a division, on every node's way). */
+    uint32_t level_in[MAX_LEVELS];
+    uint32_t group_tile[MAX_LEVELS];
+    struct node top[];   /* the top tile, heap order (slot 0 unused) */
 };
 
 static uint32_t leaves_for(uint32_t nblocks)
@@ -29,9 +56,53 @@ static uint32_t leaves_for(uint32_t nblocks)
     return n;
 }
 
+static uint32_t levels_of(uint32_t leaves)
+{
+    return 32u - (uint32_t)__builtin_clz(leaves);
+}
+
+static uint32_t lower_groups(uint32_t levels)
+{
+    return (levels - 1) / GROUP_LEVELS;
+}
+
+/* Tiles of lower groups before group g: one per node of the level above
+ * each of them. */
+static size_t tiles_before(uint32_t top_levels, uint32_t g)
+{
+    size_t tiles = 0;
+    for (uint32_t k = 0; k < g; k++) {
+        tiles += (size_t)1 << (top_levels + k * GROUP_LEVELS - 1);
+    }
+    return tiles;
+}
+
+/* The index's header and top tile; the lower tiles start at the next
+ * page boundary after them. */
+static size_t head_bytes(uint32_t top_levels)
+{
+    return sizeof(struct runindex) + ((size_t)1 << top_levels) * sizeof(struct node);
+}
+
 size_t runindex_bytes(uint32_t nblocks)
 {
-    return sizeof(struct runindex) + 2 * (size_t)leaves_for(nblocks) * sizeof(struct node);
+    uint32_t levels = levels_of(leaves_for(nblocks)), groups = lower_groups(levels);
+    uint32_t top = levels - groups * GROUP_LEVELS;
+    return head_bytes(top) + TILE_BYTES + tiles_before(top, groups) * TILE_BYTES;
+}
+
+/* Where heap node i is stored. */
+static inline __attribute__((always_inline)) struct node *node_at(const struct runindex *ri, uint32_t i)
+{
+    uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
+    if (depth < ri->top_levels) {
+        return (struct node *)&ri->top[i];
+    }
+    uint32_t pos = i - (1u << depth), in = ri->level_in[depth];
+    size_t tile = (size_t)ri->group_tile[depth] + (pos >> (in + 1));
+    uint32_t half = (pos >> in) & 1, local = (1u << in) | (pos & ((1u << in) - 1));
+    struct node *lower = (struct node *)((char *)ri + ri->lower_off);
+    return lower + tile * TILE_SLOTS + half * (TILE_SLOTS / 2) + local;
 }
 
 static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
@@ -47,13 +118,13 @@ static struct node pristine(const struct runindex *ri, uint32_t i)
     uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
     uint32_t span = ri->leaves >> depth, lo = (i - (1u << depth)) * span;
     uint32_t len = lo >= ri->nblocks ? 0 : (ri->nblocks - lo < span ? ri->nblocks - lo : span);
-    struct node n = {len, len == span ? span : 0, len};
+    struct node n = {len, len == span ? span : 0, len, 0};
     return n;
 }
 
 static struct node get(const struct runindex *ri, uint32_t i)
 {
-    struct node n = ri->tree[i];
+    struct node n = *node_at(ri, i);
     if (n.longest == 0) {
         return pristine(ri, i);
     }
@@ -63,7 +134,7 @@ static struct node get(const struct runindex *ri, uint32_t i)
 
 static void put(struct runindex *ri, uint32_t i, struct node n)
 {
-    ri->tree[i] = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1};
+    *node_at(ri, i) = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
 }
 
 /* Combines the two children of node i, each spanning `half` blocks. */
@@ -86,7 +157,7 @@ static void rebuild_up(struct runindex *ri, uint32_t leaf)
 
 static void set_leaf(struct runindex *ri, uint32_t b, uint32_t is_free)
 {
-    put(ri, ri->leaves + b, (struct node){is_free, is_free, is_free});
+    put(ri, ri->leaves + b, (struct node){is_free, is_free, is_free, 0});
 }
 
 struct runindex *runindex_init(void *mem, uint32_t nblocks)
@@ -94,6 +165,15 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     struct runindex *ri = mem;
     ri->nblocks = nblocks;
     ri->leaves = leaves_for(nblocks);
+    uint32_t levels = levels_of(ri->leaves), groups = lower_groups(levels);
+    ri->top_levels = levels - groups * GROUP_LEVELS;
+    uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels);
+    ri->lower_off = (uint32_t)(((after + TILE_BYTES - 1) & ~(uintptr_t)(TILE_BYTES - 1)) - (uintptr_t)mem);
+    for (uint32_t d = ri->top_levels; d < levels; d++) {
+        uint32_t g = (d - ri->top_levels) / GROUP_LEVELS;
+        ri->level_in[d] = (d - ri->top_levels) % GROUP_LEVELS;
+        ri->group_tile[d] = (uint32_t)tiles_before(ri->top_levels, g);
+    }
     return ri; /* every node pristine */
 }
 

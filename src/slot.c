@@ -25,6 +25,11 @@
  *                     for free blocks at the start); kept where a block
  *                     changes state, and published to the session
  *                     (ram_map_*);
+ *   cell_chunks       a bit per 64 cells, set once one of them is not
+ *                     free (never cleared): a whole map is published by
+ *                     reading only those chunks, not the slot's every cell
+ *                     (ce6's 32 768: eight pages a forked child would fault
+ *                     in to read zeros);
  *   peak_cell[block], peak_epoch[block]
  *                     the map at the peak, copy on write: epoch counts the
  *                     times the slot reached its peak of reserved blocks;
@@ -137,6 +142,7 @@ struct slot {
     size_t fail_exhausted, fail_fragmented, fail_ram, fail_cap;
 
     char *cell, *peak_cell;  /* the map now, and the saved cells of the peak's */
+    uint64_t *cell_chunks;   /* bit c of word w: cells [64 (64 w + c), +64) may not all be free */
     uint32_t *peak_epoch;
     uint32_t epoch;          /* bumped each time reserved_blocks reaches its peak */
     uint64_t peak_ns;        /* CLOCK_MONOTONIC when it last did */
@@ -209,6 +215,9 @@ static int host_protection(DWORD prot)
  * at once; a larger one (ce6's 2 GB slot: 2.6 MB) page by page as used. */
 #define SLOT_META_POPULATE_MAX ((size_t)64 * 1024)
 
+/* Cells per bit of cell_chunks. */
+#define CELL_CHUNK 64u
+
 static bool config_ok(const struct slot_config *c)
 {
     return is_pow2(c->granularity) && is_pow2(c->page_size) && c->page_size == os_page_size() &&
@@ -228,9 +237,17 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The words of the cell chunks' bitmap. */
+static size_t chunk_words(uint32_t nblocks)
+{
+    return ((size_t)nblocks + CELL_CHUNK * 64 - 1) / (CELL_CHUNK * 64);
+}
+
 static void lay_out_bookkeeping(struct slot *s, char *mem)
 {
     size_t npages = (size_t)s->nblocks * s->pages_per_block;
+    s->cell_chunks = (uint64_t *)mem; /* first: on the page of struct slot itself, which every call touches */
+    mem += align_up(chunk_words(s->nblocks) * sizeof(uint64_t), 16);
     s->owner = (uint32_t *)mem;
     mem += align_up(s->nblocks * sizeof(uint32_t), 16);
     s->res = (struct res_info *)mem;
@@ -245,6 +262,7 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     mem += align_up(s->nblocks, 16);
     s->peak_cell = mem;
     s->cell[0] = '-'; /* the others free: 0, as meta_alloc zeroes */
+    s->cell_chunks[0] = 1;
     s->epoch = 1;
     s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */
@@ -278,8 +296,9 @@ static int place_at_device_slot(size_t size, size_t align, void **base)
 }
 
 /* The slot's range: a device's when free, else anywhere aligned to its own
- * size (rounded up to a power of two), like a CE slot. */
-static int place_slot(const struct slot_config *cfg, void **base)
+ * size (rounded up to a power of two), like a CE slot: first just under
+ * `below`, the slot's bookkeeping mapped a moment before. */
+static int place_slot(const struct slot_config *cfg, const void *below, void **base)
 {
     size_t align = cfg->granularity;
     while (align < cfg->size) {
@@ -288,7 +307,7 @@ static int place_slot(const struct slot_config *cfg, void **base)
     if (place_at_device_slot(cfg->size, align, base) == 0) {
         return 0;
     }
-    return os_reserve_aligned(cfg->size, align, base);
+    return os_reserve_aligned_below(below, cfg->size, align, base);
 }
 
 DWORD slot_create(const struct slot_config *cfg, struct slot **out)
@@ -298,7 +317,8 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     }
     uint32_t nblocks = (uint32_t)(cfg->size / cfg->granularity);
     uint32_t ppb = (uint32_t)(cfg->granularity / cfg->page_size);
-    size_t meta = align_up(sizeof(struct slot), 16) + align_up(nblocks * sizeof(uint32_t), 16) +
+    size_t meta = align_up(sizeof(struct slot), 16) + align_up(chunk_words(nblocks) * sizeof(uint64_t), 16) +
+                  align_up(nblocks * sizeof(uint32_t), 16) +
                   align_up(nblocks * sizeof(struct res_info), 16) +
                   align_up((size_t)nblocks * ppb * sizeof(uint16_t), 16) + align_up(runindex_bytes(nblocks), 16) +
                   align_up(nblocks * sizeof(uint32_t), 16) + 2 * align_up(nblocks, 16);
@@ -312,7 +332,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     }
     struct slot *s = (struct slot *)mem;
     void *base;
-    if (place_slot(cfg, &base) != 0) {
+    if (place_slot(cfg, mem, &base) != 0) {
         meta_free(mem, meta);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -866,6 +886,9 @@ static void set_cell_locked(struct slot *s, uint32_t b, char shown)
         s->peak_epoch[b] = s->epoch;
     }
     s->cell[b] = c;
+    if (c != RAM_MAP_FREE) {
+        s->cell_chunks[b / CELL_CHUNK / 64] |= (uint64_t)1 << (b / CELL_CHUNK % 64);
+    }
     ram_map_set(s->ram, b, c);
 }
 
@@ -907,21 +930,28 @@ static void note_peak_locked(struct slot *s)
     s->peak_ns = now_ns();
 }
 
+/* The cells of one chunk that are not free into the session's map. */
+static void publish_chunk_locked(struct slot *s, uint32_t first)
+{
+    uint32_t end = s->nblocks - first < CELL_CHUNK ? s->nblocks : first + CELL_CHUNK;
+    for (uint32_t b = first; b < end; b++) {
+        if (s->cell[b] != RAM_MAP_FREE) {
+            ram_map_set(s->ram, b, s->cell[b]);
+        }
+    }
+}
+
 /* The whole map into this member's row of the session (a forked child's
  * new row): its blocks that are not free, the row's map being all free
- * when the member takes it (ram.h), eight cells tested at a time. */
+ * when the member takes it (ram.h); only the chunks that ever held a cell
+ * that is not free are read. */
 static void publish_map_locked(struct slot *s)
 {
     ram_map_begin(s->ram);
     ram_map_blocks(s->ram, s->nblocks); /* first: the row's extent of cells to clear, should it die now */
-    for (uint32_t b = 0; b < s->nblocks; b += sizeof(uint64_t)) {
-        uint64_t eight = 0;
-        uint32_t n = s->nblocks - b < sizeof eight ? s->nblocks - b : (uint32_t)sizeof eight;
-        memcpy(&eight, s->cell + b, n);
-        for (uint32_t i = 0; eight != 0 && i < n; i++) {
-            if (s->cell[b + i] != RAM_MAP_FREE) {
-                ram_map_set(s->ram, b + i, s->cell[b + i]);
-            }
+    for (size_t w = 0; w < chunk_words(s->nblocks); w++) {
+        for (uint64_t bits = s->cell_chunks[w]; bits != 0; bits &= bits - 1) {
+            publish_chunk_locked(s, (uint32_t)((w * 64 + (size_t)__builtin_ctzll(bits)) * CELL_CHUNK));
         }
     }
     ram_map_end(s->ram);

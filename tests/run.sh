@@ -38,6 +38,9 @@ fi
 if grep -q "failed allocations: [1-9]" "$TMP/err"; then ok "the summary counts failed allocations"; else bad "the summary counts failed allocations"; fi
 
 expect "4 threads x 100 000 malloc/free" 0 "" -- "$CEBOX" run --quiet "$P/threads"
+# fork while other threads allocate: cebox's locks are taken across the
+# fork of a process with threads (only a single-threaded one skips them).
+expect "fork while 4 threads allocate: no child inherits a held lock" 0 "" -- "$CEBOX" run --quiet "$P/threads" fork
 expect "C++ containers and operator new/delete" 0 "" -- "$CEBOX" run --quiet "$P/containers"
 # ce3's heap aligns to 8; malloc still gives max_align_t alignment.
 expect "ce3: 4 threads x 100 000 malloc/free, aligned" 0 "" -- "$CEBOX" run --quiet --profile ce3 "$P/threads"

@@ -929,10 +929,53 @@ static void formats_bytes_as_printf(void **state)
     assert_string_equal(run_summary_bytes(small, sizeof small, 123456), "120."); /* truncated as snprintf does */
 }
 
+/* The summary's lines: run_summary_vappend writes what vsnprintf does,
+ * for each conversion the summary uses (edge values: 0, the largest, the
+ * negative), text around them, a conversion it leaves to vsnprintf, and
+ * every truncation of the longest line, after text already there. */
+static size_t vappend(char *buf, size_t used, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static size_t vappend(char *buf, size_t used, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = run_summary_vappend(buf, used, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+#define ASSERT_AS_PRINTF(cap, ...)                                                                      \
+    do {                                                                                                \
+        char got[160] = "ab", want[160] = "ab";                                                         \
+        size_t n_ = vappend(got, 2, (cap), __VA_ARGS__);                                                \
+        int w_ = snprintf(want + 2, (cap) - 2, __VA_ARGS__);                                            \
+        assert_string_equal(got, want);                                                                 \
+        assert_int_equal(n_, 2 + (size_t)w_ < (cap) ? 2 + (size_t)w_ : (cap) - 1);                      \
+    } while (0)
+
+static void formats_summary_lines_as_printf(void **state)
+{
+    (void)state;
+    for (size_t cap = 3; cap <= 160; cap++) {
+        ASSERT_AS_PRINTF(cap, "cebox: pid %u (%s), %d %d %llu %llu; %#llx %#llx %% %s.\n", UINT32_MAX, "/bin/true",
+                         INT32_MIN, -7, (unsigned long long)UINT64_MAX, 0ull, 0ull, 0x7fe780000000ull, "");
+    }
+    static const unsigned long long values[] = {0, 1, 9, 10, 99, 4096, 0xdeadbeefull, UINT64_MAX};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        ASSERT_AS_PRINTF(160, "%llu|%#llx|%u|%d|%d", values[i], values[i], (unsigned)values[i], (int)values[i],
+                         -(int)(values[i] % 1000));
+    }
+    ASSERT_AS_PRINTF(160, "plain text, no conversion");
+    ASSERT_AS_PRINTF(160, "%5u|%-3s|%.1f", 42u, "x", 2.25); /* not the summary's own: vsnprintf's */
+    char full[4] = "abc";
+    assert_int_equal(vappend(full, 3, sizeof full, "%s", "more"), 3); /* already full: unchanged */
+    assert_string_equal(full, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(formats_bytes_as_printf),
+        cmocka_unit_test(formats_summary_lines_as_printf),
         cmocka_unit_test(reads_every_field),
         cmocka_unit_test(reads_the_optional_summary_fields),
         cmocka_unit_test(reads_the_private_device_reason),

@@ -122,7 +122,7 @@ static void test_sizes_and_booleans(void **state)
     assert_int_equal(options_parse_size(NULL, &v), -1);
 
     char err[OPTIONS_ERR_MAX];
-    const char *yes[] = {"yes", "YES", "1", "no", "No", "0", NULL};
+    const char *yes[] = {"yes", "YES", "yEs", "1", "no", "No", "nO", "0", NULL};
     for (size_t i = 0; yes[i] != NULL; i++) {
         assert_int_equal(options_check("CEBOX_LARGE_MEMORY_AREA", yes[i], err), 0);
     }
@@ -163,6 +163,26 @@ static void test_every_bad_value_is_refused(void **state)
     expect_refused("CEBOX_RAM", "65537", "a multiple of 4K");
     expect_refused("CEBOX_LARGE_MEMORY_AREA", "maybe", "yes, no, 1 or 0");
     expect_refused("CEBOX_LARGE_MEMORY_AREA", "true", "yes, no, 1 or 0");
+    expect_refused("CEBOX_LARGE_MEMORY_AREA", "ye", "yes, no, 1 or 0");
+    expect_refused("CEBOX_LARGE_MEMORY_AREA", "yess", "yes, no, 1 or 0");
+    expect_refused("CEBOX_LARGE_MEMORY_AREA", "n", "yes, no, 1 or 0");
+    expect_refused("CEBOX_LARGE_MEMORY_AREA", "1 ", "yes, no, 1 or 0");
+    char err[OPTIONS_ERR_MAX];
+    assert_int_equal(options_check("CEBOX_FAIL_EVERY", "999999999", err), 0);
+    assert_int_equal(options_check("CEBOX_FAIL_EVERY", "000000007", err), 0);
+    assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "0000000007", err), 0); /* ten digits */
+    assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "9999999999", err), 0);
+    assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "12x", err), 0);
+    assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "", err), 0);
+    assert_int_not_equal(options_check("CEBOX_FAIL_EVERY", "0", err), 0); /* below its minimum */
+    uint64_t counts[4];
+    assert_int_equal(options_parse_counts("3,17,999999999999999999", counts, 4), 3);
+    assert_true(counts[0] == 3 && counts[1] == 17 && counts[2] == 999999999999999999ull);
+    assert_int_equal(options_parse_counts("1,1000000000000000000", counts, 4), -1); /* 19 digits */
+    assert_int_equal(options_parse_counts("5,4", counts, 4), -1);                   /* not increasing */
+    assert_int_equal(options_parse_counts("0", counts, 4), -1);
+    assert_int_equal(options_parse_counts("1,", counts, 4), -1);
+    assert_int_equal(options_parse_counts("1;2", counts, 4), -1);
 }
 
 static void test_bad_override_refused_even_with_good_profile(void **state)

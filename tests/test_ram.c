@@ -389,12 +389,12 @@ static void test_live_sites_of_a_member_and_its_forked_child(void **state)
 }
 
 /* A row taken over shows none of its former member's cells.  The member of
- * a row writes every cell of a map of `blocks`; the same process joins
- * again (as the image it exec'd does: its old row is freed and the first
- * free row, that one, taken) and writes only its block 0: the rest of its
- * map reads free.  A map of more than a page is cleared by giving the
- * file's pages back, a smaller one by stores. */
-static void check_row_taken_over(uint32_t blocks)
+ * a row writes every `every`th cell of a map of `blocks`; the same process
+ * joins again (as the image it exec'd does: its old row is freed and the
+ * first free row, that one, taken) and writes only its block 0: the rest
+ * of its map reads free.  The chunks of cells written are cleared, by
+ * stores when they are few, by giving the file's pages back when many. */
+static void check_row_taken_over(uint32_t blocks, uint32_t every)
 {
     static char cells[RAM_MAP_BLOCKS];
     int fd = new_session(path, 100);
@@ -402,9 +402,10 @@ static void check_row_taken_over(uint32_t blocks)
     assert_int_equal(ram_session_join(&a, path), 0);
     ram_map_begin(&a);
     ram_map_blocks(&a, blocks);
-    for (uint32_t i = 0; i < blocks; i++) {
+    for (uint32_t i = 0; i < blocks; i += every) {
         ram_map_set(&a, i, i == 0 ? '-' : 'C');
     }
+    ram_map_set(&a, blocks - 1, 'D');
     ram_map_end(&a);
     assert_int_equal(ram_session_join(&b, path), 0);
     assert_int_equal(b.member, a.member);
@@ -430,8 +431,9 @@ static void check_row_taken_over(uint32_t blocks)
 static void test_a_row_taken_over_starts_free(void **state)
 {
     (void)state;
-    check_row_taken_over(RAM_MAP_BLOCKS);
-    check_row_taken_over(512);
+    check_row_taken_over(RAM_MAP_BLOCKS, 1);                 /* every chunk: given back */
+    check_row_taken_over(RAM_MAP_BLOCKS, 3 * RAM_MAP_CHUNK); /* chunks 0, 3, 6 and 7: stores */
+    check_row_taken_over(512, 1);
 }
 
 /* With every row of the member table taken, a joining process is refused
@@ -628,15 +630,25 @@ static void test_the_wake_word_follows_crossings_and_joins(void **state)
     assert_int_equal(ram_session_join(&a, path), 0);
     w = ram_shell_word(&a);
     uint32_t joins = ram_joins(&a);
+    /* A join over the hibernate level is counted, and wakes nobody: the
+     * shell has nothing to do for it until its next tick. */
     struct ram b;
     assert_int_equal(ram_session_join(&b, path), 0);
-    assert_int_not_equal(ram_shell_word(&a), w);
+    assert_int_equal(ram_shell_word(&a), w);
     assert_int_equal(ram_joins(&a), joins + 1);
     /* `cebox state` is no member: it takes no row, so the shell never
      * counts it among the processes to notify. */
     assert_int_equal(ram_session_force(path, MEMSTATE_LOW), 0);
     assert_int_equal(ram_joins(&a), joins + 1);
     assert_int_equal(ram_state(&a), MEMSTATE_LOW);
+    /* Under the level, a member that joins is owed its notice: the shell
+     * is woken at once. */
+    w = ram_shell_word(&a);
+    struct ram c;
+    assert_int_equal(ram_session_join(&c, path), 0);
+    assert_int_not_equal(ram_shell_word(&a), w);
+    assert_int_equal(ram_joins(&a), joins + 2);
+    ram_release(&c);
     ram_release(&b);
     ram_release(&a);
     close(fd);

@@ -9,10 +9,12 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "runindex.h"
 
-#define MAXB 600
+#define MAXB 70000
 
 static bool used[MAXB];
 
@@ -97,6 +99,7 @@ static void test_matches_brute_force_odd_sizes(void **state)
     check_random(37, 2);
     check_random(1, 3);
     check_random(600, 4);
+    check_random(70000, 5); /* three groups of levels: tiles of 8, 8 and 1 */
 }
 
 static void test_empty_and_zero_requests(void **state)
@@ -143,6 +146,36 @@ static void test_untouched_tree(void **state)
     free(mem);
 }
 
+/* A change and the searches that follow touch one page per group of
+ * levels (runindex.c), not one per level: on ce6's 32 768 blocks, block 1
+ * and the last block marked used (as a start places its image and a
+ * library) then searched next to fill the page of the header and top
+ * tile and two tiles for each, and no other page of its 1 MB (the plain
+ * heap layout filled 16). */
+static void test_a_path_is_a_page_per_group(void **state)
+{
+    (void)state;
+    const uint32_t n = 32768;
+    size_t bytes = runindex_bytes(n), page = (size_t)sysconf(_SC_PAGESIZE);
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    struct runindex *ri = runindex_init(mem, n);
+    runindex_set_used(ri, 1, 1);
+    runindex_set_used(ri, n - 1, 1);
+    assert_int_equal(runindex_first_fit(ri, 3), 2);
+    assert_int_equal(runindex_last_fit(ri, 3), n - 4);
+    size_t pages = (bytes + page - 1) / page, resident = 0;
+    unsigned char *vec = malloc(pages);
+    assert_non_null(vec);
+    assert_int_equal(mincore(mem, bytes, vec), 0);
+    for (size_t i = 0; i < pages; i++) {
+        resident += vec[i] & 1;
+    }
+    assert_true(resident <= 5);
+    free(vec);
+    munmap(mem, bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_matches_brute_force_odd_sizes),
         cmocka_unit_test(test_empty_and_zero_requests),
         cmocka_unit_test(test_untouched_tree),
+        cmocka_unit_test(test_a_path_is_a_page_per_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -664,6 +664,87 @@ static void *occupy_ok(struct slot *s, enum slot_tag tag, enum slot_place place,
     return base;
 }
 
+/* os_reserve_aligned_below: an aligned reservation just under a mapping
+ * made a moment before, in one call when that room is free, elsewhere
+ * (still aligned, nothing overlapped) when it is not. */
+static void test_reserve_aligned_below(void **state)
+{
+    (void)state;
+    const size_t size = 64 * MB, probe_bytes = 8 * MB;
+    /* As large as a slot's bookkeeping, so that it goes under the
+     * libraries' mappings, not into a hole between them: the room under it
+     * is free. */
+    char *probe = os_map_private(probe_bytes);
+    assert_non_null(probe);
+    /* Asked for well under the probe (where the kernel's own choice, right
+     * under it, would not be): taken exactly there. */
+    char *below = probe - 4 * size;
+    uintptr_t hint = ((uintptr_t)below - size) & ~(uintptr_t)(size - 1);
+    assert_int_equal(os_reserve_at((void *)hint, size), 0);
+    assert_int_equal(os_release((void *)hint, size), 0);
+    void *a = NULL;
+    assert_int_equal(os_reserve_aligned_below(below, size, size, &a), 0);
+    assert_ptr_equal(a, (void *)hint);
+    assert_int_equal(os_release(a, size), 0);
+    /* The room taken: the reservation goes elsewhere, clear of it. */
+    assert_int_equal(os_reserve_at((void *)(hint + size - PAGE), PAGE), 0);
+    assert_int_equal(os_reserve_aligned_below(below, size, size, &a), 0);
+    assert_int_equal((uintptr_t)a % size, 0);
+    assert_true((uintptr_t)a + size <= hint + size - PAGE || (uintptr_t)a >= hint + size);
+    assert_int_equal(os_release(a, size), 0);
+    assert_int_equal(os_release((void *)(hint + size - PAGE), PAGE), 0);
+    assert_int_equal(os_release(probe, probe_bytes), 0);
+}
+
+/* A forked child's new row gets the whole map again (slot_publish_map):
+ * reservations far apart, in chunks of cells other than the first, the
+ * top block's included, read back from the session as they are in the
+ * slot. */
+static void test_forked_child_publishes_the_whole_map(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/cebox-test-slotfork-%d", (int)getpid());
+    unlink(path);
+    assert_int_equal(ram_session_create(path, 8192, PAGE, MEMSTATE_TABLE_CE5, MEMSTATE_COUNT, NULL), 0);
+    struct ram ram;
+    assert_int_equal(ram_session_join(&ram, path), 0);
+    struct slot *s;
+    struct slot_config c = config(32 * MB, &ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    uintptr_t base = slot_base(s);
+    const unsigned at[] = {70, 200, 300};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        void *want = (void *)(base + (uintptr_t)at[i] * BLOCK), *got = NULL;
+        assert_int_equal(slot_virtual_alloc(s, want, 2 * BLOCK, MEM_RESERVE, PAGE_NOACCESS, &got), 0);
+        assert_ptr_equal(got, want);
+    }
+    char *top = occupy_ok(s, SLOT_TAG_DLL, SLOT_PLACE_TOP, 0, PAGE, 0, PAGE);
+    assert_ptr_equal(top, (char *)base + 511 * BLOCK);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct slot_stats st;
+        slot_get_stats(s, &st);
+        ram_forked(&ram, st.committed_pages);
+        slot_publish_map(s);
+        static char mine[512], seen[512];
+        struct ram_view v;
+        slot_map_marked(s, SLOT_MAP_NOW, mine, sizeof mine, NULL);
+        bool same = ram_view_open(&v, path) == 0 &&
+                    ram_view_map(&v, getpid(), seen, sizeof seen) == 512 && memcmp(mine, seen, 512) == 0 &&
+                    mine[70] == 'R' && mine[301] == 'r' && mine[511] == 'D';
+        _exit(same ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    slot_destroy(s);
+    ram_release(&ram);
+    unlink(path);
+}
+
 static void test_occupants_take_their_places(void **state)
 {
     (void)state;
@@ -1003,6 +1084,8 @@ int main(void)
         cmocka_unit_test(test_commit_ahead_closes_with_a_move),
         cmocka_unit_test(test_move_committed_hands_pages_over),
         cmocka_unit_test(test_move_committed_copies_without_mremap),
+        cmocka_unit_test(test_forked_child_publishes_the_whole_map),
+        cmocka_unit_test(test_reserve_aligned_below),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

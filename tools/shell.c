@@ -8,7 +8,7 @@
  * session file's path.
  *
  * A tick every 20 ms, at once when the child ends, and at once when free
- * RAM crosses the hibernate level or a process joins the session (a thread
+ * RAM crosses the hibernate level or a process joins the session under it (a thread
  * of the shell sleeps on the session's wake word, a futex the crossing
  * charge wakes, and passes the wake on through an eventfd the tick's poll
  * includes):

@@ -49,6 +49,8 @@
 #include "entry.h"
 #include "heap/heap.h"
 #include "invariant.h"
+#include "layout.h"
+#include "lock.h"
 #include "meta.h"
 #include "occupancy.h"
 #include "os.h"
@@ -82,7 +84,7 @@ API int *cebox_inside_flag(void)
 #define BOOT_LIVE 0xB0070000u          /* header tag: magic | class */
 #define BOOT_FREE 0xB0080000u
 #define BOOT_UNCLASSED 0xFFFFu         /* over-aligned: never reused */
-static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE];
+static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA_SIZE] CEBOX_LARGE_TABLE;
 static atomic_size_t boot_used;
 static _Atomic uint64_t boot_lists[BOOT_CLASSES]; /* counter << 32 | offset */
 
@@ -1659,6 +1661,9 @@ static void *thread_begins(void *arg)
  * their stacks. */
 static void threads_forked(void)
 {
+    if (threads == NULL) {
+        return; /* nothing recorded (the child is alone: no lock to read it), and no lock word written */
+    }
     pthread_t me = pthread_self();
     pthread_mutex_lock(&threads_lock);
     for (struct thread_start *t = threads, *next; t != NULL; t = next) {
@@ -1788,16 +1793,26 @@ static void before_exit_summary(void)
 
 /* fork: every lock cebox has is taken before and released after, in both
  * processes, so the child never inherits a lock held by a thread it lacks.
- * Between the two the forking thread is inside cebox: a signal that comes
- * there (glibc delivers the ones that came during the clone as it returns,
- * before the handlers after) has its calls served from the bootstrap
- * arena, not from a heap whose lock this thread holds. */
+ * A process that has only ever had one thread (lock_needed, lock.h) has no
+ * other thread to hold one, so its fork takes none: the words of the locks
+ * are not written, and neither process faults their pages in again by
+ * copy-on-write (a shell's fork and exec of every command).  The choice is
+ * made before the fork, for both ends: a child is single-threaded whatever
+ * its parent was.  Between the two the forking thread is inside cebox: a
+ * signal that comes there (glibc delivers the ones that came during the
+ * clone as it returns, before the handlers after) has its calls served
+ * from the bootstrap arena, not from a heap whose lock this thread holds. */
 static _Thread_local int fork_was_inside;
+static _Thread_local bool fork_took_locks;
 
 static void before_fork(void)
 {
     fork_was_inside = entry_inside;
     entry_inside = 1;
+    fork_took_locks = lock_needed();
+    if (!fork_took_locks) {
+        return;
+    }
     struct cebox_core *core = core_get();
     pthread_mutex_lock(&threads_lock);
     occupancy_lock();
@@ -1808,6 +1823,9 @@ static void before_fork(void)
 
 static void after_fork(void)
 {
+    if (!fork_took_locks) {
+        return;
+    }
     struct cebox_core *core = core_get();
     slot_unlock(core->slot);
     heap_unlock_all();

@@ -496,7 +496,7 @@ static bool still_open_locked(struct cebox_core *core)
  * module map) when it has not.  False when nothing can be written. */
 static bool ensure_open_locked(struct cebox_core *core)
 {
-    pid_t pid = getpid();
+    pid_t pid = os_getpid();
     const char *setting = core->settings.out_dir;
     if (lg.pid == pid && strcmp(lg.setting, setting) == 0) {
         return !lg.broken && still_open_locked(core);
@@ -562,7 +562,7 @@ void eventlog_start(struct cebox_core *core)
 {
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&lg.lock);
-    lg.start_pid = getpid();
+    lg.start_pid = os_getpid();
     lg.start_mono = now_ns(CLOCK_MONOTONIC);
     lg.start_real = now_ns(CLOCK_REALTIME);
     if (core->settings.out_dir[0] != '\0') {
@@ -650,7 +650,7 @@ static void sample_record_locked(struct cebox_core *core, unsigned kind, uint64_
 
 static bool limit_reached_locked(const struct cebox_core *core)
 {
-    return lg.pid == getpid() && lg.bytes >= core->settings.log_limit;
+    return lg.pid == os_getpid() && lg.bytes >= core->settings.log_limit;
 }
 
 /* Counts the failure as unrecorded when the log is full. */
@@ -736,7 +736,7 @@ uint64_t eventlog_unrecorded(void)
 void eventlog_command(char *out, size_t cap)
 {
     pthread_mutex_lock(&lg.lock);
-    if (lg.pid != getpid() || lg.command_len == 0) {
+    if (lg.pid != os_getpid() || lg.command_len == 0) {
         read_command();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
@@ -965,7 +965,7 @@ const char *eventlog_path(void)
 {
     /* The core is asked only when a log is open: it exists then, and a
      * process that never used cebox gets none made here. */
-    if (lg.file.fd < 0 || lg.pid != getpid()) {
+    if (lg.file.fd < 0 || lg.pid != os_getpid()) {
         return "";
     }
     const char *setting = core_get()->settings.out_dir;

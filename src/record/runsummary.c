@@ -4,6 +4,7 @@
 #include "record/runsummary.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,19 +70,113 @@ const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes)
     return buf;
 }
 
+/* The summary's own printf, for the conversions its lines use (%s, %u,
+ * %d, %llu, %#llx, %%): every process prints the summary at exit, and
+ * vsnprintf was two thirds of its cost (and two pages of libc's code to
+ * fault in).  Writes what fits of the text before buf[cap - 1], ends it,
+ * and returns the new length; -1, nothing written, for a conversion it
+ * does not know (the caller then asks vsnprintf). */
+struct text {
+    char *buf;
+    size_t used, cap;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+    size_t room = t->cap - 1 - t->used;
+    n = n < room ? n : room;
+    memcpy(t->buf + t->used, s, n);
+    t->used += n;
+}
+
+static void put_hex(struct text *t, unsigned long long v)
+{
+    char rev[16];
+    size_t n = 0;
+    do {
+        rev[n++] = "0123456789abcdef"[v % 16];
+        v /= 16;
+    } while (v != 0);
+    while (n > 0) {
+        put(t, &rev[--n], 1);
+    }
+}
+
+static bool known_conversions(const char *fmt)
+{
+    for (const char *p = strchr(fmt, '%'); p != NULL; p = strchr(p + 2, '%')) {
+        bool known = p[1] == 's' || p[1] == 'u' || p[1] == 'd' || p[1] == '%' ||
+                     strncmp(p + 1, "llu", 3) == 0 || strncmp(p + 1, "#llx", 4) == 0;
+        if (!known) {
+            return false;
+        }
+        p += p[1] == 'l' ? 2 : p[1] == '#' ? 3 : 0;
+    }
+    return true;
+}
+
+static void format_text(struct text *t, const char *fmt, va_list ap)
+{
+    char digits[24];
+    for (const char *p = fmt; *p != '\0'; p++) {
+        const char *pct = strchr(p, '%');
+        size_t plain = pct != NULL ? (size_t)(pct - p) : strlen(p);
+        put(t, p, plain);
+        if (pct == NULL) {
+            return;
+        }
+        p = pct + 1;
+        if (*p == 's') {
+            const char *arg = va_arg(ap, const char *);
+            arg = arg != NULL ? arg : "(null)"; /* as glibc prints it */
+            put(t, arg, strlen(arg));
+        } else if (*p == 'u') {
+            put(t, digits, decimal(digits, va_arg(ap, unsigned)));
+        } else if (*p == 'd') {
+            int v = va_arg(ap, int);
+            if (v < 0) {
+                put(t, "-", 1);
+            }
+            put(t, digits, decimal(digits, v < 0 ? (uint64_t)0 - (uint64_t)(int64_t)v : (uint64_t)v));
+        } else if (*p == 'l') { /* %llu */
+            put(t, digits, decimal(digits, va_arg(ap, unsigned long long)));
+            p += 2;
+        } else if (*p == '#') { /* %#llx: 0x before all but 0, as printf */
+            unsigned long long v = va_arg(ap, unsigned long long);
+            put(t, "0x", v != 0 ? 2 : 0);
+            put_hex(t, v);
+            p += 3;
+        } else {
+            put(t, "%", 1);
+        }
+    }
+}
+
+size_t run_summary_vappend(char *buf, size_t used, size_t cap, const char *fmt, va_list ap)
+{
+    if (cap == 0 || used >= cap - 1) {
+        return used;
+    }
+    if (known_conversions(fmt)) {
+        struct text t = {.buf = buf, .used = used, .cap = cap};
+        format_text(&t, fmt, ap);
+        buf[t.used] = '\0';
+        return t.used;
+    }
+    int n = vsnprintf(buf + used, cap - used, fmt, ap);
+    return n < 0 ? used : (used + (size_t)n < cap ? used + (size_t)n : cap - 1);
+}
+
 static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
 {
-    if (cap == 0 || used >= cap - 1) {
-        return used;
-    }
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf + used, cap - used, fmt, ap);
+    size_t n = run_summary_vappend(buf, used, cap, fmt, ap);
     va_end(ap);
-    return n < 0 ? used : (used + (size_t)n < cap ? used + (size_t)n : cap - 1);
+    return n;
 }
 
 uint64_t run_summary_failures(const struct run_summary *s)

@@ -12,6 +12,7 @@
 #ifndef CEBOX_RUNSUMMARY_H
 #define CEBOX_RUNSUMMARY_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,13 @@ const char *run_summary_bytes(char *buf, size_t len, uint64_t bytes);
  * occupants' (image, DLLs, stacks): the program's mappings and VirtualAlloc.
  * The one place every writer (text, JSON, HTML) takes that figure from. */
 uint64_t run_summary_mapped_peak_pages(const struct run_summary *s);
+
+/* vsnprintf of fmt at buf + used (cap bytes in all, the text ended
+ * there), as the summary's lines are written: their conversions (%s, %u,
+ * %d, %llu, %#llx, %%) without libc's printf, any other through it.
+ * Returns the new length (what fits before buf[cap - 1]). */
+size_t run_summary_vappend(char *buf, size_t used, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* The total of s->failures. */
 uint64_t run_summary_failures(const struct run_summary *s);

@@ -14,6 +14,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "os.h"
 
 #define STOP_MAX 256     /* threads held at once; the others are counted as missed */
@@ -31,7 +32,7 @@ static struct {
     struct stopped t[STOP_MAX];
     size_t n;
     _Atomic int release;
-} st;
+} st CEBOX_LARGE_TABLE;
 
 #ifdef REG_RSP
 static void on_stop(int sig, siginfo_t *si, void *uc)

@@ -119,7 +119,7 @@ void summary_note_bad_free(const void *p, int why)
         int len = snprintf(line, sizeof line,
                            "cebox: pid %d: free/realloc of %p, which is no live block of the heap "
                            "(%s); ignored\n",
-                           (int)getpid(), p, why >= 0 && why < 3 ? reasons[why] : "invalid");
+                           (int)os_getpid(), p, why >= 0 && why < 3 ? reasons[why] : "invalid");
         os_write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
     }
 }
@@ -183,19 +183,28 @@ static uint64_t libc_malloc_bytes(void)
     return (uint64_t)mi.arena + (uint64_t)mi.hblkhd;
 }
 
+/* What fits of text into buf (cap bytes), ended: snprintf's "%s" without
+ * printf, which the summary of every process no longer calls. */
+static void copy_text(char *buf, size_t cap, const char *text)
+{
+    size_t n = strnlen(text, cap - 1);
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+}
+
 /* The numbers of the summary: the slot's, the process heap's, the log's
  * and this file's counters. */
 static void collect(struct cebox_core *core, struct run_summary *out, bool locks_free)
 {
     memset(out, 0, sizeof *out);
-    out->pid = (uint32_t)getpid();
+    out->pid = (uint32_t)os_getpid();
     if (locks_free) {
         eventlog_command(out->command, sizeof out->command);
     } else {
-        snprintf(out->command, sizeof out->command, "?");
+        copy_text(out->command, sizeof out->command, "?");
     }
-    snprintf(out->profile, sizeof out->profile, "%s", core->settings.profile->name);
-    snprintf(out->private_device, sizeof out->private_device, "%s", ram_private_reason(&core->ram));
+    copy_text(out->profile, sizeof out->profile, core->settings.profile->name);
+    copy_text(out->private_device, sizeof out->private_device, ram_private_reason(&core->ram));
     if (core->slot != NULL && locks_free) {
         struct slot_stats ss;
         slot_get_stats(core->slot, &ss);
@@ -269,7 +278,7 @@ void summary_write(int fd, struct cebox_core *core)
 static void write_summary_file(const char *text, size_t len)
 {
     char path[SUMMARY_PATH_MAX];
-    snprintf(path, sizeof path, "%s/cebox-%d.summary", eventlog_dir(), (int)getpid());
+    snprintf(path, sizeof path, "%s/cebox-%d.summary", eventlog_dir(), (int)os_getpid());
     struct ownfd f;
     size_t written;
     int err = ownfd_open(&f, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -424,7 +433,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     if (!printed && eventlog_path()[0] == '\0' && !leaks_active()) {
         return;
     }
-    int pid = (int)getpid();
+    int pid = (int)os_getpid();
     if (atomic_exchange(&finished_pid, pid) == pid) {
         return;
     }

@@ -1,0 +1,23 @@
+/*
+ * layout.h - where the preload library's large static tables go.
+ *
+ * A start writes a few dozen small static variables spread over many
+ * files; the linker lays .bss out file by file, so large tables in between
+ * (the 1 MB bootstrap arena, caches, the occupancy lists) put each small
+ * variable on a page of its own, and every start faulted ten of them in.
+ * CEBOX_LARGE_TABLE puts a zero-initialized table in .lbss, which the
+ * x86-64 linker places after .bss: the small variables then share a few
+ * pages.  Elsewhere it does nothing.
+ *
+ * Invariant: only for tables without an initializer (.lbss holds no data).
+ */
+#ifndef CEBOX_LAYOUT_H
+#define CEBOX_LAYOUT_H
+
+#if defined(__x86_64__) && defined(__ELF__)
+#define CEBOX_LARGE_TABLE __attribute__((section(".lbss")))
+#else
+#define CEBOX_LARGE_TABLE
+#endif
+
+#endif
