@@ -76,6 +76,11 @@ static struct {
     pid_t start_pid; /* eventlog_start ran in this process */
 } lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .file = OWNFD_NONE};
 
+/* Set when a signal handler begins the process's ending: no other thread
+ * starts a failure's records or a periodic one after it (they are counted
+ * as unrecorded), so the handler waits for one record at most. */
+static atomic_bool ending;
+
 /* The log's lock, with its holder's thread id (for log_lock_in_handler:
  * set once taken, cleared before it is given back). */
 static void log_lock(void)
@@ -684,6 +689,10 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
                    enum memstate met)
 {
     pthread_once(&atfork_once, register_atfork);
+    if (atomic_load(&ending)) {
+        atomic_fetch_add(&unrecorded, 1);
+        return;
+    }
     if (skip_when_full(core)) {
         return;
     }
@@ -768,7 +777,9 @@ void eventlog_command(char *out, size_t cap)
 /* The log's lock in the handler of a signal that ends the process.  The
  * thread it interrupted may hold it (mid-record): then it is never free,
  * and nothing more is written.  Another thread that holds it lets it go
- * once its record is written, so the ending waits for it, a bounded time:
+ * once its record is written (and starts no other: `ending`; threads that
+ * fail without pause took it back before the handler's next try, on a
+ * loaded machine), so the ending waits for it, a bounded time:
  * that thread may itself wait for a lock the interrupted one holds (the
  * slot's, taken inside this one).  Once a wait ran out, the ending's later
  * records only try.  (A single try once lost the ending of a process
@@ -779,6 +790,7 @@ static bool log_lock_in_handler(void)
 {
     static atomic_bool waited_out;
     int me = os_gettid();
+    atomic_store(&ending, true);
     for (int ms = 0;; ms++) {
         if (pthread_mutex_trylock(&lg.lock) == 0) {
             atomic_store(&lg.holder, me);
@@ -846,6 +858,9 @@ void eventlog_sites(unsigned type, const uint64_t *head, size_t nhead, const str
                     size_t n, size_t nfields, bool periodic, bool in_signal)
 {
     int saved = errno;
+    if (periodic && atomic_load(&ending)) {
+        return; /* another thread's tick while a signal ends the process */
+    }
     struct cebox_core *core = end_lock(in_signal);
     if (core == NULL) {
         return;
