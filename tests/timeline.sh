@@ -164,8 +164,12 @@ mkdir "$DH"
     >/dev/null 2>&1
 "$CEBOX" report --format json "$DH" | grep '"largest_free_run_blocks"' >"$TMP/holes.tl"
 num() { grep -o "\"$1\": [0-9]*" | sed 's/.*: //'; }
-after_peak=$(sed -n '/"sample": "peak", "slot_reserved_blocks": [0-9]*, "slot_committed_bytes": [0-9]\{7\}/,$p' "$TMP/holes.tl" |
-    grep '"sample": "tick"' | head -1)
+# The first tick after the sample that holds the 6 MB block (the peak's,
+# or a tick's when one came while it was held: on a loaded machine the
+# 100 ms can stretch over a tick).
+after_peak=$(awk 'held && /"sample": "tick"/ { print; exit }
+    { match($0, /"slot_committed_bytes": [0-9]+/); if (substr($0, RSTART + 24, RLENGTH - 24) + 0 >= 6291456) held = 1 }' \
+    "$TMP/holes.tl")
 items=$(echo "$after_peak" | num heap_free_items)
 largest=$(echo "$after_peak" | num heap_largest_free_bytes)
 empty=$(echo "$after_peak" | num empty_committed_pages)
@@ -183,8 +187,12 @@ else
 fi
 peak=$(grep '"sample": "peak"' "$TMP/holes.tl" | num slot_committed_bytes | sort -n | tail -1)
 tick_max=$(grep '"sample": "tick"' "$TMP/holes.tl" | num slot_committed_bytes | sort -n | tail -1)
+# (A sample tick that came while the block was held shows it itself: then
+# a peak sample is written only when a tick between two noted it first.)
 if [ -n "$peak" ] && [ "$peak" -ge 6291456 ] && [ "$tick_max" -lt 6291456 ]; then
     ok "a peak sample between two ticks: $peak bytes committed (ticks at most $tick_max)"
+elif [ -n "$tick_max" ] && [ "$tick_max" -ge 6291456 ]; then
+    ok "a tick came while the 6 MB block was held: $tick_max bytes committed (peak sample: ${peak:-none})"
 else
     bad "a peak sample between two ticks: $peak bytes committed (ticks at most $tick_max)"
 fi
