@@ -10,7 +10,8 @@
 #  - a daemon killed by SIGTERM: its own handler ran, its leaks and summary
 #    are recorded, its exit is signal 15; a crash: signal 11, the fault
 #    address and the crash stack, then death by SIGSEGV as before; SIGTERM
-#    amid allocations in three threads: no hang, the ending recorded;
+#    amid allocations in three threads (two of them failing, logged): no
+#    hang, the ending recorded;
 #  - bytes as CE charges them; the exit summary's lines; exit codes in the
 #    JSON; --suppressions; --error-exitcode; nothing tracked without --leaks;
 #  - Win32 heap items (HeapAlloc, HeapReAlloc, LocalAlloc) and VirtualAlloc
@@ -164,11 +165,16 @@ expect "killed by SIGHUP: exit {\"signal\": 1}, its 8 bytes lost at sleeper_leak
     'procs[0]["exit"] == {"signal": 1} and leaks(procs[0]) == [("definite", 8, 16, 1, "sleeper_leak")]'
 
 # three threads allocating without pause: SIGTERM lands inside cebox (its
-# locks possibly held): no hang, the ending still recorded
+# locks possibly held): no hang, the ending still recorded; with two of
+# them failing without pause, another thread most often holds the log's
+# lock when it lands (the ending, once only tried for it, was lost in about
+# 4 runs of 10)
 for round in 1 2 3; do
-    killed churn TERM
-    expect "SIGTERM amid allocations (round $round): dies of it (143), no hang, its ending recorded" churn \
-        "$(cat "$TMP/churn.status") == 143 and procs[0][\"exit\"] == {\"signal\": 15}"
+    for mode in churn failchurn; do
+        killed $mode TERM
+        expect "SIGTERM amid allocations, $mode (round $round): dies of it (143), no hang, its ending recorded" $mode \
+            "$(cat "$TMP/$mode.status") == 143 and procs[0][\"exit\"] == {\"signal\": 15}"
+    done
 done
 
 # ---- the program's own handlers, as it set them

@@ -5,6 +5,7 @@
 #    heap items) and a 4-block mapping, then frees them and exits:
 #    `cebox report` shows its maps at the peak and at exit with their cause
 #    and time, in text and JSON, and the two items stay two ("LllL...");
+#  - the session log's first line, there before the program starts;
 #  - `cebox map` and `cebox status` while it holds them, given its pid, the
 #    pid of cebox run, or the session file; a pid that does not exist and
 #    one that is not boxed get clear errors; --help for both;
@@ -20,6 +21,24 @@ P="$B/tests/programs"
 # The slot starts empty here (--no-occupy): the figures below are those
 # of the program's own reservations; tests/occupancy.sh covers the image,
 # DLLs and stacks a device would add.
+
+# The session log's first line (the session file) is written before the
+# program starts: a program that reads it at once finds it (it once came
+# after the program's exec, and a test that read it as soon as holdmap was
+# ready found it missing on a loaded machine; head found none in 1 run of
+# 4 here).
+missed=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    rm -rf "$TMP/first"
+    mkdir "$TMP/first"
+    "$CEBOX" run --quiet --out "$TMP/first" -- head -n 1 "$TMP/first/cebox.session" >"$TMP/first.out" 2>&1
+    grep -q '^cebox: session /[^ ]* (cebox run pid [0-9]*)$' "$TMP/first.out" || missed=$((missed + 1))
+done
+if [ $missed -eq 0 ]; then
+    ok "the session log names the session before the program starts (10 runs)"
+else
+    bad "the session log names the session before the program starts ($missed of 10 runs found no line)"
+fi
 
 D="$TMP/run"
 mkdir "$D"

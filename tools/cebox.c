@@ -555,10 +555,14 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
     sigaction(SIGQUIT, &ignore, &old_quit);
     sigaction(SIGTERM, &fwd, NULL);
     sigaction(SIGHUP, &fwd, NULL);
+    int log_fd = shell_open_log(s); /* its first line before the program runs */
     fflush(NULL);
     child_pid = fork();
     if (child_pid < 0) {
         fprintf(stderr, "cebox: fork: %s\n", strerror(errno));
+        if (log_fd >= 0) {
+            close(log_fd);
+        }
         return 126;
     }
     if (child_pid == 0) {
@@ -578,7 +582,7 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
         execwatch_parent(&watch, child_pid, path);
     }
     int status;
-    int waited = shell_wait(child_pid, s, watching ? &watch : NULL, &status);
+    int waited = shell_wait(child_pid, s, log_fd, watching ? &watch : NULL, &status);
     if (watching) {
         execwatch_report(&watch, s->quiet);
     }

@@ -606,7 +606,7 @@ static void tick(struct shell *sh)
     }
 }
 
-static int open_log(const struct cebox_settings *s)
+int shell_open_log(const struct cebox_settings *s)
 {
     if (s->out_dir[0] == '\0') {
         return -1;
@@ -716,9 +716,9 @@ static int child_ended(pid_t child, struct execwatch *watch, int *status)
     return r == child ? 1 : -1;
 }
 
-int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status)
+int shell_wait(pid_t child, const struct cebox_settings *s, int log_fd, struct execwatch *watch, int *status)
 {
-    struct shell sh = {.s = s, .log_fd = open_log(s), .start_ns = now_ns(), .armed = true, .wake_fd = -1};
+    struct shell sh = {.s = s, .log_fd = log_fd, .start_ns = now_ns(), .armed = true, .wake_fd = -1};
     bool shell_on = ram_session_join(&sh.ram, s->session) == 0;
     if (shell_on) {
         start_waker(&sh);

@@ -15,11 +15,11 @@
 /* The session's lines in the --out directory. */
 #define SHELL_LOG_NAME "cebox.session"
 
-/* Waits for `child` to end, meanwhile applying the state schedule, logging
- * memory-state transitions, sending hibernate notices and (with
- * close-apps) closing background processes, and (with `watch`, or NULL)
- * watching for an exec under --no-follow.  Stores the wait status.
- * Returns 0, or -1 with errno set. */
+/* Opens OUT/cebox.session (with --out; else, or when it cannot, -1) and
+ * writes its first line, the session file's path: before the program
+ * starts, so that whoever the program tells it is ready finds the line. */
+int shell_open_log(const struct cebox_settings *s);
+
 /* Appends one whole record (len bytes, one write(2), O_APPEND) to
  * DIR/cebox-PID.log, if the process has begun it: a file without its
  * header would not be a log.  Returns 0, or -1 when nothing was written.
@@ -37,6 +37,11 @@ int shell_append_record_within(const char *dir, int32_t pid, const unsigned char
 int shell_append_map(const char *dir, int32_t pid, unsigned type, unsigned cause, const char *cells, size_t n,
                      uint64_t when, uint64_t limit);
 
-int shell_wait(pid_t child, const struct cebox_settings *s, struct execwatch *watch, int *status);
+/* Waits for `child` to end, meanwhile applying the state schedule, logging
+ * memory-state transitions (to log_fd, from shell_open_log, too), sending
+ * hibernate notices and (with close-apps) closing background processes,
+ * and (with `watch`, or NULL) watching for an exec under --no-follow.
+ * Stores the wait status.  Returns 0, or -1 with errno set. */
+int shell_wait(pid_t child, const struct cebox_settings *s, int log_fd, struct execwatch *watch, int *status);
 
 #endif

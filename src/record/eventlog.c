@@ -47,6 +47,7 @@ struct module_seen {
 
 static struct {
     pthread_mutex_t lock;
+    atomic_int holder;  /* the thread id holding the lock (0: none, or not yet known) */
     pid_t pid;          /* the process the state below belongs to (0: none yet) */
     bool forked;        /* that process is a forked child (its log's header says so) */
     struct ownfd file;  /* the open log (path: .path), high and identity-checked */
@@ -74,6 +75,25 @@ static struct {
     uint64_t start_mono, start_real;
     pid_t start_pid; /* eventlog_start ran in this process */
 } lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .file = OWNFD_NONE};
+
+/* Set when a signal handler begins the process's ending: no other thread
+ * starts a failure's records or a periodic one after it (they are counted
+ * as unrecorded), so the handler waits for one record at most. */
+static atomic_bool ending;
+
+/* The log's lock, with its holder's thread id (for log_lock_in_handler:
+ * set once taken, cleared before it is given back). */
+static void log_lock(void)
+{
+    pthread_mutex_lock(&lg.lock);
+    atomic_store(&lg.holder, os_gettid());
+}
+
+static void log_unlock(void)
+{
+    atomic_store(&lg.holder, 0);
+    pthread_mutex_unlock(&lg.lock);
+}
 
 /* Failures of this process counted but not recorded: the log had reached
  * CEBOX_LOG_LIMIT. */
@@ -534,12 +554,12 @@ static bool ensure_open_locked(struct cebox_core *core)
 
 static void fork_prepare(void)
 {
-    pthread_mutex_lock(&lg.lock);
+    log_lock();
 }
 
 static void fork_parent(void)
 {
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
 }
 
 static void fork_child(void)
@@ -548,7 +568,7 @@ static void fork_child(void)
     /* The parent's file (this process starts its own at its first event),
      * closed only if the number still holds it: it may be the program's. */
     ownfd_close(&lg.file);
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
 }
 
 static void register_atfork(void)
@@ -561,7 +581,7 @@ static void register_atfork(void)
 void eventlog_start(struct cebox_core *core)
 {
     pthread_once(&atfork_once, register_atfork);
-    pthread_mutex_lock(&lg.lock);
+    log_lock();
     lg.start_pid = os_getpid();
     lg.start_mono = now_ns(CLOCK_MONOTONIC);
     lg.start_real = now_ns(CLOCK_REALTIME);
@@ -569,7 +589,7 @@ void eventlog_start(struct cebox_core *core)
         resolve_dir(core->settings.out_dir);
         ensure_open_locked(core);
     }
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
 }
 
 static uint32_t stack_record_locked(const uintptr_t *ips, size_t depth)
@@ -656,9 +676,9 @@ static bool limit_reached_locked(const struct cebox_core *core)
 /* Counts the failure as unrecorded when the log is full. */
 static bool skip_when_full(const struct cebox_core *core)
 {
-    pthread_mutex_lock(&lg.lock);
+    log_lock();
     bool full = limit_reached_locked(core);
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
     if (full) {
         atomic_fetch_add(&unrecorded, 1);
     }
@@ -669,6 +689,10 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
                    enum memstate met)
 {
     pthread_once(&atfork_once, register_atfork);
+    if (atomic_load(&ending)) {
+        atomic_fetch_add(&unrecorded, 1);
+        return;
+    }
     if (skip_when_full(core)) {
         return;
     }
@@ -685,7 +709,7 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
     struct slot_stats st;
     slot_get_stats(core->slot, &st);
 
-    pthread_mutex_lock(&lg.lock);
+    log_lock();
     bool open = ensure_open_locked(core);
     if (open && limit_reached_locked(core)) { /* filled by another thread meanwhile */
         atomic_fetch_add(&unrecorded, 1);
@@ -714,7 +738,7 @@ static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD
         map_record_locked(core, seq, st.lma_reserved_bytes, LOG_MAP_FAILURE, when);
         sample_record_locked(core, LOG_SAMPLE_FAILURE, when, &st, ram_free, state);
     }
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
 }
 
 void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason reason, enum memstate met)
@@ -735,7 +759,7 @@ uint64_t eventlog_unrecorded(void)
 
 void eventlog_command(char *out, size_t cap)
 {
-    pthread_mutex_lock(&lg.lock);
+    log_lock();
     if (lg.pid != os_getpid() || lg.command_len == 0) {
         read_command();
     }
@@ -747,23 +771,60 @@ void eventlog_command(char *out, size_t cap)
     if (cap != 0) {
         out[i] = '\0';
     }
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
 }
 
-/* The log's lock at the end of the process: only tried in a signal
- * handler (the thread it interrupted may hold it; then nothing is
- * written).  NULL when there is no log to write. */
+/* The log's lock in the handler of a signal that ends the process.  The
+ * thread it interrupted may hold it (mid-record): then it is never free,
+ * and nothing more is written.  Another thread that holds it lets it go
+ * once its record is written (and starts no other: `ending`; threads that
+ * fail without pause took it back before the handler's next try, on a
+ * loaded machine), so the ending waits for it, a bounded time:
+ * that thread may itself wait for a lock the interrupted one holds (the
+ * slot's, taken inside this one).  Once a wait ran out, the ending's later
+ * records only try.  (A single try once lost the ending of a process
+ * killed while another thread wrote a failure.) */
+#define END_LOCK_WAIT_MS 500
+
+static bool log_lock_in_handler(void)
+{
+    static atomic_bool waited_out;
+    int me = os_gettid();
+    atomic_store(&ending, true);
+    for (int ms = 0;; ms++) {
+        if (pthread_mutex_trylock(&lg.lock) == 0) {
+            atomic_store(&lg.holder, me);
+            return true;
+        }
+        if (atomic_load(&lg.holder) == me || atomic_load(&waited_out)) {
+            return false;
+        }
+        if (ms == END_LOCK_WAIT_MS) {
+            atomic_store(&waited_out, true);
+            return false;
+        }
+        struct timespec one = {0, 1000000};
+        nanosleep(&one, NULL);
+    }
+}
+
+/* The log's lock at the end of the process (in a signal handler, as
+ * above).  NULL when there is no log to write. */
 static struct cebox_core *end_lock(bool in_signal)
 {
     struct cebox_core *core = core_get();
     if (core->settings.out_dir[0] == '\0' || core->slot == NULL) {
         return NULL;
     }
-    if (in_signal ? pthread_mutex_trylock(&lg.lock) != 0 : pthread_mutex_lock(&lg.lock) != 0) {
-        return NULL;
+    if (in_signal) {
+        if (!log_lock_in_handler()) {
+            return NULL;
+        }
+    } else {
+        log_lock();
     }
     if (!ensure_open_locked(core)) {
-        pthread_mutex_unlock(&lg.lock);
+        log_unlock();
         return NULL;
     }
     return core;
@@ -789,7 +850,7 @@ void eventlog_leaks(const struct leak_report *r, bool in_signal)
         log_put_u8(&e, t->map ? LOG_LEAK_MAPPINGS : LOG_LEAK_HEAP);
         emit_locked(&e);
     }
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
     errno = saved;
 }
 
@@ -797,6 +858,9 @@ void eventlog_sites(unsigned type, const uint64_t *head, size_t nhead, const str
                     size_t n, size_t nfields, bool periodic, bool in_signal)
 {
     int saved = errno;
+    if (periodic && atomic_load(&ending)) {
+        return; /* another thread's tick while a signal ends the process */
+    }
     struct cebox_core *core = end_lock(in_signal);
     if (core == NULL) {
         return;
@@ -824,7 +888,7 @@ void eventlog_sites(unsigned type, const uint64_t *head, size_t nhead, const str
         }
         emit_locked(&e);
     }
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
     errno = saved;
 }
 
@@ -849,7 +913,7 @@ void eventlog_end(const struct eventlog_ending *end, bool in_signal)
     log_put_u64(&e, end->untracked);
     log_put_u64(&e, end->calls);
     emit_locked(&e);
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
     errno = saved;
 }
 
@@ -930,14 +994,14 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
         log_put_u64(&e, s->own_mapped_peak);
         put_occupancy(&e, s);
         emit_locked(&e);
-        pthread_mutex_unlock(&lg.lock);
+        log_unlock();
     }
     errno = saved;
 }
 
 void eventlog_forget(void)
 {
-    pthread_mutex_lock(&lg.lock);
+    log_lock();
     ownfd_close(&lg.file);
     meta_free(lg.rec, REC_BUF_SIZE);
     meta_free(lg.map, lg.map_cap);
@@ -952,7 +1016,7 @@ void eventlog_forget(void)
     lg.dir[0] = '\0';
     lg.broken = false;
     lg.dl_known = false;
-    pthread_mutex_unlock(&lg.lock);
+    log_unlock();
 }
 
 const char *eventlog_dir(void)

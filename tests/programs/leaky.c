@@ -16,6 +16,10 @@
  *             handler of its own (killed by SIGHUP in the test)
  *   churn     three threads allocate and free without pause (realloc too),
  *             after "ready": a signal lands inside cebox most of the time
+ *   failchurn as churn, but two of the threads ask for more than any slot
+ *             holds, without pause: each failure is written to the event
+ *             log, so a signal most often finds another thread holding
+ *             the log's lock
  *   crash     loses 48 bytes at crash_leak, then writes to address 0x10
  *   printf    prints "hi" and frees everything it allocated
  *   fork      the child loses 56 bytes at child_leak; the parent nothing
@@ -143,11 +147,22 @@ static void *churn_loop(void *arg)
     return arg;
 }
 
-static void churn_mode(void)
+static void *fail_loop(void *arg)
+{
+    for (;;) {
+        void *p = malloc((size_t)1 << 40);
+        __asm__ volatile("" : : "r"(p) : "memory");
+        free(p);
+    }
+    return arg;
+}
+
+/* Two threads running `others`, then the main thread churns too. */
+static void churn_mode(void *(*others)(void *))
 {
     pthread_t t[2];
     for (int i = 0; i < 2; i++) {
-        pthread_create(&t[i], NULL, churn_loop, NULL);
+        pthread_create(&t[i], NULL, others, NULL);
     }
     printf("ready\n");
     fflush(stdout);
@@ -259,7 +274,9 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "daemon") == 0) {
         daemon_mode();
     } else if (strcmp(mode, "churn") == 0) {
-        churn_mode();
+        churn_mode(churn_loop);
+    } else if (strcmp(mode, "failchurn") == 0) {
+        churn_mode(fail_loop);
     } else if (strcmp(mode, "sleeper") == 0) {
         sleeper_mode();
     } else if (strcmp(mode, "crash") == 0) {
