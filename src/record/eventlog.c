@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "meta.h"
 #include "occupancy.h"
 #include "os.h"
+#include "record/fatal.h"
 #include "record/leaks.h"
 #include "record/ownfd.h"
 #include "record/stack.h"
@@ -48,6 +50,7 @@ struct module_seen {
 static struct {
     pthread_mutex_t lock;
     atomic_int holder;  /* the thread id holding the lock (0: none, or not yet known) */
+    sigset_t held_mask; /* the holder's signal mask before log_lock blocked the kills */
     pid_t pid;          /* the process the state below belongs to (0: none yet) */
     bool forked;        /* that process is a forked child (its log's header says so) */
     struct ownfd file;  /* the open log (path: .path), high and identity-checked */
@@ -82,17 +85,24 @@ static struct {
 static atomic_bool ending;
 
 /* The log's lock, with its holder's thread id (for log_lock_in_handler:
- * set once taken, cleared before it is given back). */
+ * set once taken, cleared before it is given back), held with the kill
+ * signals blocked (fatal.h): a SIGTERM never interrupts the holder, whose
+ * lock the handler would then wait for in vain and lose the ending. */
 static void log_lock(void)
 {
+    sigset_t before;
+    fatal_hold_kills(&before);
     pthread_mutex_lock(&lg.lock);
+    lg.held_mask = before;
     atomic_store(&lg.holder, os_gettid());
 }
 
 static void log_unlock(void)
 {
+    sigset_t before = lg.held_mask;
     atomic_store(&lg.holder, 0);
     pthread_mutex_unlock(&lg.lock);
+    fatal_unhold_kills(&before);
 }
 
 /* Failures of this process counted but not recorded: the log had reached
@@ -793,6 +803,7 @@ static bool log_lock_in_handler(void)
     atomic_store(&ending, true);
     for (int ms = 0;; ms++) {
         if (pthread_mutex_trylock(&lg.lock) == 0) {
+            fatal_hold_kills(&lg.held_mask); /* log_unlock puts the handler's mask back */
             atomic_store(&lg.holder, me);
             return true;
         }

@@ -159,6 +159,23 @@ void fatal_start(struct cebox_core *core, fatal_sigaction_fn next)
     }
 }
 
+void fatal_hold_kills(sigset_t *before)
+{
+    sigset_t kills;
+    sigemptyset(&kills);
+    for (size_t i = 0; i < WATCHED; i++) {
+        if (!is_crash(watched[i])) {
+            sigaddset(&kills, watched[i]);
+        }
+    }
+    pthread_sigmask(SIG_BLOCK, &kills, before);
+}
+
+void fatal_unhold_kills(const sigset_t *before)
+{
+    pthread_sigmask(SIG_SETMASK, before, NULL);
+}
+
 bool fatal_owns(int sig)
 {
     return sig > 0 && sig < NSIG && ft.ours[sig];

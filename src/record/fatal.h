@@ -18,10 +18,11 @@
  *    the ending is recorded once (summary.c), then the default action is
  *    restored and the signal raised again, so the process dies of it (a
  *    crash with its core dump) exactly as without cebox;
- *  - no lock the interrupted thread may hold is waited for: the log's and
- *    the leak table's are only tried, and when the signal interrupted
- *    cebox itself (entry_inside set) the heap and slot numbers, which need
- *    their locks, are left out of the summary.
+ *  - no lock the interrupted thread may hold is waited for: the log's is
+ *    never held with a kill signal deliverable (fatal_hold_kills), and is
+ *    waited for a bounded time; the leak table's is only tried; and when
+ *    the signal interrupted cebox itself (entry_inside set) the heap and
+ *    slot numbers, which need their locks, are left out of the summary.
  */
 #ifndef CEBOX_FATAL_H
 #define CEBOX_FATAL_H
@@ -43,5 +44,15 @@ bool fatal_owns(int sig);
 /* The program's sigaction for a signal fatal_owns: reports and replaces
  * the program's own action, leaving cebox's handler installed. */
 int fatal_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* The kill signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT) blocked in the
+ * calling thread, its mask before in *before; fatal_unhold_kills puts it
+ * back.  The event log's lock is held so: the handler must write the
+ * ending under that lock, and it cannot when the thread it interrupted is
+ * the holder, so a kill is then delivered to another thread or once the
+ * lock is given back, never to its holder.  Crash signals stay unblocked
+ * (a fault with them blocked would kill the process unrecorded). */
+void fatal_hold_kills(sigset_t *before);
+void fatal_unhold_kills(const sigset_t *before);
 
 #endif
