@@ -221,10 +221,27 @@ static void compare(struct fixture *f)
     assert_int_equal(granmap_longest(&f->m), ref_longest_in(r, 0, r->n));
 }
 
+/* A first fit asked before anything syncs the tree, for more than the
+ * longest run at the last sync (`synced`, what the tree then held): the
+ * changes since may have made a run that long (the search must find it)
+ * or not (none). */
+static void search_past_the_stale_tree(struct fixture *f, uint32_t synced)
+{
+    const struct ref *r = &f->r;
+    uint32_t x = rnd(r->end + 1), lo = r->free[x] ? ref_run_start(r, x) : x;
+    uint32_t len = synced + 1 + rnd(16), e_map = 0, e_ref = 0;
+    uint32_t fit = granmap_first_fit(&f->m, lo, len, &e_map);
+    assert_int_equal(fit, ref_first_fit(r, lo, len, &e_ref));
+    if (fit != NONE) {
+        assert_int_equal(e_map, e_ref);
+    }
+}
+
 /* `steps` random changes to a map of ngran granules, compared after every
  * one (batch 1) or after up to `batch` of them, so that one sync finds
- * many marked words, in several blocks of marks. */
-static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch)
+ * many marked words, in several blocks of marks; with `stale`, a search
+ * past the tree's last longest run comes first. */
+static void run_map_searching(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch, bool stale)
 {
     static struct fixture f;
     rng_state = seed;
@@ -234,12 +251,21 @@ static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batc
     memset(f.r.free, 1, f.r.end);
     compare(&f);
     for (unsigned i = 0; i < steps;) {
+        uint32_t synced = ref_longest_in(&f.r, 0, f.r.n); /* compare synced the tree */
         for (uint32_t k = 1 + rnd(batch); k > 0 && i < steps; k--, i++) {
             change(&f);
+        }
+        if (stale) {
+            search_past_the_stale_tree(&f, synced);
         }
         compare(&f);
     }
     fixture_end(&f);
+}
+
+static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch)
+{
+    run_map_searching(ngran, steps, seed, batch, false);
 }
 
 static void test_map_matches_a_scan(void **state)
@@ -257,6 +283,15 @@ static void test_map_matches_a_scan_in_batches(void **state)
     (void)state;
     run_map(12000, 3000, 99, 40);
     run_map(64 * 128 + 5, 600, 3, 300); /* a last block of one word */
+}
+
+/* A search for more than the tree held at its last sync, with the changes
+ * since not yet synced: the answer comes from the map as it is now. */
+static void test_first_fit_past_a_stale_tree(void **state)
+{
+    (void)state;
+    run_map_searching(12000, 3000, 5, 6, true);
+    run_map_searching(64 * 3 + 1, 2000, 11, 2, true);
 }
 
 /* A planted stale summary is caught by the consistency check. */
@@ -400,6 +435,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_matches_a_scan),
         cmocka_unit_test(test_map_matches_a_scan_in_batches),
+        cmocka_unit_test(test_first_fit_past_a_stale_tree),
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),
