@@ -425,6 +425,9 @@ uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint
     uint32_t w = lo >> 6;
     uint64_t at = ~(uint64_t)0 << (lo & 63);
     for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+        if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
+            continue; /* its leaf is up to date: no run that long starts in it */
+        }
         uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
         if (g != GRANMAP_NONE) {
             return g;
