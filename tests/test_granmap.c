@@ -242,10 +242,48 @@ static void compare(struct fixture *f)
     assert_int_equal(granmap_longest(&f->m), ref_longest_in(r, 0, r->n));
 }
 
+/* The longest run in a range, checked when the range may not cross a run. */
+static void check_longest_in(struct fixture *f)
+{
+    const struct ref *r = &f->r;
+    uint32_t x = rnd(r->end + 1), hi = x + rnd(r->end + 1 - x);
+    if (!(hi > 0 && r->free[hi] && r->free[hi - 1])) {
+        assert_int_equal(granmap_longest_in(&f->m, x, hi), ref_longest_in(r, x, hi));
+    }
+}
+
+/* Queries asked before anything syncs the tree, `synced` being the
+ * longest run at the last sync (what the tree then held): first fits for
+ * more than that (the changes since may have made a run that long, or
+ * not), for at most that (the nearby words may answer before the tree is
+ * synced) and longest runs in ranges.  The first query of each batch, the
+ * one that meets the tree as the changes left it, is any of the three. */
+static void search_the_stale_tree(struct fixture *f, uint32_t synced)
+{
+    const struct ref *r = &f->r;
+    uint32_t first = rnd(3);
+    if (first == 2) {
+        check_longest_in(f);
+    }
+    for (uint32_t k = 0; k < 5; k++) {
+        bool above = first == 0 ? k == 0 : k == 4;
+        uint32_t x = rnd(r->end + 1), lo = r->free[x] ? ref_run_start(r, x) : x;
+        uint32_t len = above ? synced + 1 + rnd(16) : 1 + rnd(synced > 0 ? synced : 1);
+        uint32_t e_map = 0, e_ref = 0;
+        uint32_t fit = granmap_first_fit(&f->m, lo, len, &e_map);
+        assert_int_equal(fit, ref_first_fit(r, lo, len, &e_ref));
+        if (fit != NONE) {
+            assert_int_equal(e_map, e_ref);
+        }
+    }
+    check_longest_in(f);
+}
+
 /* `steps` random changes to a map of ngran granules, compared after every
  * one (batch 1) or after up to `batch` of them, so that one sync finds
- * many marked words, in several blocks of marks. */
-static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch)
+ * many marked words, in several blocks of marks; with `stale`, searches
+ * of the tree as the changes left it come first. */
+static void run_map_searching(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch, bool stale)
 {
     static struct fixture f;
     rng_state = seed;
@@ -255,12 +293,21 @@ static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batc
     memset(f.r.free, 1, f.r.end);
     compare(&f);
     for (unsigned i = 0; i < steps;) {
+        uint32_t synced = ref_longest_in(&f.r, 0, f.r.n); /* compare synced the tree */
         for (uint32_t k = 1 + rnd(batch); k > 0 && i < steps; k--, i++) {
             change(&f);
+        }
+        if (stale) {
+            search_the_stale_tree(&f, synced);
         }
         compare(&f);
     }
     fixture_end(&f);
+}
+
+static void run_map(uint32_t ngran, unsigned steps, uint64_t seed, uint32_t batch)
+{
+    run_map_searching(ngran, steps, seed, batch, false);
 }
 
 static void test_map_matches_a_scan(void **state)
@@ -278,6 +325,15 @@ static void test_map_matches_a_scan_in_batches(void **state)
     (void)state;
     run_map(12000, 3000, 99, 40);
     run_map(64 * 128 + 5, 600, 3, 300); /* a last block of one word */
+}
+
+/* Searches with the changes since the last sync not yet synced: the
+ * answers come from the map as it is now. */
+static void test_first_fit_on_a_stale_tree(void **state)
+{
+    (void)state;
+    run_map_searching(12000, 3000, 5, 6, true);
+    run_map_searching(64 * 3 + 1, 2000, 11, 2, true);
 }
 
 /* A planted stale summary is caught by the consistency check. */
@@ -421,6 +477,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_matches_a_scan),
         cmocka_unit_test(test_map_matches_a_scan_in_batches),
+        cmocka_unit_test(test_first_fit_on_a_stale_tree),
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),

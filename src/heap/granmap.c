@@ -412,12 +412,22 @@ void granmap_free_runs(const struct granmap *m, uint32_t lo, uint32_t hi, uintpt
 
 uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
 {
-    if (!m->dirty_any && m->tree[1] < n) {
-        return GRANMAP_NONE; /* the tree is up to date: no run is that long */
+    /* When no run was that long at the last sync, the search is most often
+     * in vain, and the heap then wants the longest run, which needs the
+     * tree anyway: the sync comes first and answers at once, without the
+     * look at the nearby words.  (Up to date, the tree's answer is exact.) */
+    if (m->tree[1] < n) {
+        granmap_sync(m);
+        if (m->tree[1] < n) {
+            return GRANMAP_NONE;
+        }
     }
     uint32_t w = lo >> 6;
     uint64_t at = ~(uint64_t)0 << (lo & 63);
     for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+        if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
+            continue; /* its leaf is up to date: no run that long starts in it */
+        }
         uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
         if (g != GRANMAP_NONE) {
             return g;

@@ -476,9 +476,10 @@ granmap_fit_in_word_(const struct granmap *m, uint32_t w, uint64_t at, uint32_t 
  * often that near. */
 #define GRANMAP_FIT_SCAN_WORDS 2u
 
-/* granmap_first_fit past the known run: none at once when the tree is up
- * to date and no run is long enough, else the words from lo, then the tree
- * (out of line: the known run answers most searches). */
+/* granmap_first_fit past the known run: when no run was long enough at
+ * the tree's last sync, the sync first (such a search is mostly in vain)
+ * and none if it says so; else the words from lo, then the tree (out of
+ * line: the known run answers most searches). */
 uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end);
 
 /* Start of the first free run of at least n granules that starts at or
