@@ -618,20 +618,30 @@ static void test_map_marks_reservations_and_keeps_the_peak(void **state)
     ram_release(&ram);
 }
 
+/* A slot of `bytes` whose RAM is a new session file of `pages` pages,
+ * /dev/shm/cebox-test-NAME-PID (its path in path[cap]; the caller
+ * unlinks it). */
+static struct slot *new_slot_in_session(char *path, size_t cap, const char *name, size_t pages, size_t bytes,
+                                        struct ram *ram)
+{
+    snprintf(path, cap, "/dev/shm/cebox-test-%s-%d", name, (int)getpid());
+    unlink(path);
+    assert_int_equal(ram_session_create(path, pages, PAGE, MEMSTATE_TABLE_CE5, MEMSTATE_COUNT, NULL), 0);
+    assert_int_equal(ram_session_join(ram, path), 0);
+    struct slot *s;
+    struct slot_config c = config(bytes, ram);
+    assert_int_equal(slot_create(&c, &s), 0);
+    return s;
+}
+
 /* In a session, the map is published in the member's row: a reader of the
  * file (cebox map) copies what slot_map_marked gives. */
 static void test_map_is_published_to_the_session(void **state)
 {
     (void)state;
     char path[64];
-    snprintf(path, sizeof path, "/dev/shm/cebox-test-slot-%d", (int)getpid());
-    unlink(path);
-    assert_int_equal(ram_session_create(path, 4096, PAGE, MEMSTATE_TABLE_CE5, MEMSTATE_COUNT, NULL), 0);
     struct ram ram;
-    assert_int_equal(ram_session_join(&ram, path), 0);
-    struct slot *s;
-    struct slot_config c = config(MB, &ram);
-    assert_int_equal(slot_create(&c, &s), 0);
+    struct slot *s = new_slot_in_session(path, sizeof path, "slot", 4096, MB, &ram);
     char *a = reserve_new(s, 3 * BLOCK);
     commit_new(s, BLOCK);
     assert_int_equal(slot_virtual_free(s, a, 0, MEM_RELEASE), 0);
@@ -704,14 +714,8 @@ static void test_forked_child_publishes_the_whole_map(void **state)
 {
     (void)state;
     char path[64];
-    snprintf(path, sizeof path, "/dev/shm/cebox-test-slotfork-%d", (int)getpid());
-    unlink(path);
-    assert_int_equal(ram_session_create(path, 8192, PAGE, MEMSTATE_TABLE_CE5, MEMSTATE_COUNT, NULL), 0);
     struct ram ram;
-    assert_int_equal(ram_session_join(&ram, path), 0);
-    struct slot *s;
-    struct slot_config c = config(32 * MB, &ram);
-    assert_int_equal(slot_create(&c, &s), 0);
+    struct slot *s = new_slot_in_session(path, sizeof path, "slotfork", 8192, 32 * MB, &ram);
     uintptr_t base = slot_base(s);
     const unsigned at[] = {70, 200, 300};
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {

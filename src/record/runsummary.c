@@ -167,10 +167,7 @@ size_t run_summary_vappend(char *buf, size_t used, size_t cap, const char *fmt, 
     return n < 0 ? used : (used + (size_t)n < cap ? used + (size_t)n : cap - 1);
 }
 
-static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static size_t append(char *buf, size_t used, size_t cap, const char *fmt, ...)
+size_t run_summary_append(char *buf, size_t used, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -202,9 +199,9 @@ static size_t occupancy_line(const struct run_summary *s, char *buf, size_t n, s
     bool device = s->slot_base + (uint64_t)s->blocks * s->granularity <= 0x80000000u;
     const char *where = device ? "below 2 GB, as on a device" : "above 2 GB: no device range of its size was free";
     if (s->image_blocks + s->xip_dll_blocks + s->ram_dll_blocks + s->stack_blocks + s->occupants_refused == 0) {
-        return append(buf, n, cap, "cebox:   slot at %#llx (%s)\n", (ull)s->slot_base, where); /* --occupy no */
+        return run_summary_append(buf, n, cap, "cebox:   slot at %#llx (%s)\n", (ull)s->slot_base, where); /* --occupy no */
     }
-    n = append(buf, n, cap, "cebox:   slot at %#llx (%s): image %u block%s, DLLs %u XIP (data, %u block%s) and %u in RAM "
+    n = run_summary_append(buf, n, cap, "cebox:   slot at %#llx (%s): image %u block%s, DLLs %u XIP (data, %u block%s) and %u in RAM "
                "(%u block%s), stacks %u block%s each (peak %u)",
                (ull)s->slot_base, where,
                (unsigned)s->image_blocks, plural(s->image_blocks), (unsigned)s->xip_dlls,
@@ -212,12 +209,12 @@ static size_t occupancy_line(const struct run_summary *s, char *buf, size_t n, s
                (unsigned)s->ram_dll_blocks, plural(s->ram_dll_blocks), (unsigned)s->stack_blocks,
                plural(s->stack_blocks), (unsigned)s->peak_stacks);
     if (s->threads_refused != 0) {
-        n = append(buf, n, cap, "; threads refused for want of a stack block: %u", (unsigned)s->threads_refused);
+        n = run_summary_append(buf, n, cap, "; threads refused for want of a stack block: %u", (unsigned)s->threads_refused);
     }
     if (s->occupants_refused != 0) {
-        n = append(buf, n, cap, "; found no room: %u", (unsigned)s->occupants_refused);
+        n = run_summary_append(buf, n, cap, "; found no room: %u", (unsigned)s->occupants_refused);
     }
-    return append(buf, n, cap, "\n");
+    return run_summary_append(buf, n, cap, "\n");
 }
 
 size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
@@ -228,11 +225,11 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     if (cap != 0) {
         buf[0] = '\0';
     }
-    n = append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
+    n = run_summary_append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
     if (s->private_device[0] != '\0') {
-        n = append(buf, n, cap, "cebox:   device: private (%s)\n", s->private_device);
+        n = run_summary_append(buf, n, cap, "cebox:   device: private (%s)\n", s->private_device);
     }
-    n = append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
+    n = run_summary_append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
                run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
                run_summary_bytes(b, sizeof b, s->peak_committed_pages * s->page_size));
@@ -242,76 +239,76 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
     if (s->kinds_known && s->peak_committed_pages != 0) {
         uint64_t heap = s->peak_committed_heap_pages;
         uint64_t mapped = run_summary_mapped_peak_pages(s);
-        n = append(buf, n, cap, "cebox:   slot committed at its peak: heap %s, mappings and VirtualAlloc %s",
+        n = run_summary_append(buf, n, cap, "cebox:   slot committed at its peak: heap %s, mappings and VirtualAlloc %s",
                    run_summary_bytes(a, sizeof a, heap * s->page_size),
                    run_summary_bytes(b, sizeof b, mapped * s->page_size));
         if (s->occupancy_known) {
-            n = append(buf, n, cap, ", image and DLLs %s, stacks %s",
+            n = run_summary_append(buf, n, cap, ", image and DLLs %s, stacks %s",
                        run_summary_bytes(a, sizeof a, s->peak_committed_image_pages * s->page_size),
                        run_summary_bytes(b, sizeof b, s->peak_committed_stack_pages * s->page_size));
         }
-        n = append(buf, n, cap, "\n");
+        n = run_summary_append(buf, n, cap, "\n");
     }
     if (s->headroom_known) {
-        n = append(buf, n, cap, "cebox:   headroom: smallest largest free run %u blocks (%s), peak %u blocks reserved\n",
+        n = run_summary_append(buf, n, cap, "cebox:   headroom: smallest largest free run %u blocks (%s), peak %u blocks reserved\n",
                    (unsigned)s->min_largest_free_run,
                    run_summary_bytes(a, sizeof a, (uint64_t)s->min_largest_free_run * s->granularity),
                    (unsigned)s->peak_reserved_blocks);
     }
-    n = append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
+    n = run_summary_append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
                run_summary_bytes(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
                run_summary_bytes(b, sizeof b, s->heap_peak_committed_bytes));
     if (s->heap_live_blocks != 0) {
-        n = append(buf, n, cap, "cebox:   still allocated: %s in %llu block%s\n",
+        n = run_summary_append(buf, n, cap, "cebox:   still allocated: %s in %llu block%s\n",
                    run_summary_bytes(a, sizeof a, s->heap_live_bytes), (ull)s->heap_live_blocks,
                    s->heap_live_blocks == 1 ? "" : "s");
     }
     uint64_t total = run_summary_failures(s);
-    n = append(buf, n, cap, "cebox:   failed allocations: %llu (malloc family %llu, mmap family %llu", (ull)total,
+    n = run_summary_append(buf, n, cap, "cebox:   failed allocations: %llu (malloc family %llu, mmap family %llu", (ull)total,
                (ull)s->failures[LOG_API_MALLOC], (ull)s->failures[LOG_API_MMAP]);
     for (int i = LOG_API_MMAP + 1; i < LOG_API_COUNT; i++) {
         if (s->failures[i] != 0) {
-            n = append(buf, n, cap, ", %s %llu", log_api_name((unsigned)i), (ull)s->failures[i]);
+            n = run_summary_append(buf, n, cap, ", %s %llu", log_api_name((unsigned)i), (ull)s->failures[i]);
         }
     }
-    n = append(buf, n, cap, "); slot exhausted %llu, no contiguous run %llu, RAM %llu", (ull)s->fail_exhausted,
+    n = run_summary_append(buf, n, cap, "); slot exhausted %llu, no contiguous run %llu, RAM %llu", (ull)s->fail_exhausted,
                (ull)s->fail_fragmented, (ull)s->fail_ram);
     if (s->fail_cap != 0) {
-        n = append(buf, n, cap, ", low/critical cap %llu", (ull)s->fail_cap);
+        n = run_summary_append(buf, n, cap, ", low/critical cap %llu", (ull)s->fail_cap);
     }
     if (s->fail_injected != 0) {
-        n = append(buf, n, cap, ", injected %llu", (ull)s->fail_injected);
+        n = run_summary_append(buf, n, cap, ", injected %llu", (ull)s->fail_injected);
     }
-    n = append(buf, n, cap, "\n");
+    n = run_summary_append(buf, n, cap, "\n");
     if (s->bad_frees != 0 || s->foreign_frees != 0) {
-        n = append(buf, n, cap, "cebox:   bad frees reported %llu, frees of memory from before cebox ignored %llu\n",
+        n = run_summary_append(buf, n, cap, "cebox:   bad frees reported %llu, frees of memory from before cebox ignored %llu\n",
                    (ull)s->bad_frees, (ull)s->foreign_frees);
     }
     if (s->outside_peak != 0) {
-        n = append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
+        n = run_summary_append(buf, n, cap, "cebox:   outside the slot (files, shared memory, thread stacks): peak %s\n",
                    run_summary_bytes(a, sizeof a, s->outside_peak));
     }
     if (s->own_known) {
-        n = append(buf, n, cap, "cebox:   own memory (cebox's, not the program's): bookkeeping %s at exit, mappings peak %s\n",
+        n = run_summary_append(buf, n, cap, "cebox:   own memory (cebox's, not the program's): bookkeeping %s at exit, mappings peak %s\n",
                    run_summary_bytes(a, sizeof a, s->own_meta_bytes), run_summary_bytes(b, sizeof b, s->own_mapped_peak));
     }
     if (s->unrecorded_failures != 0) {
-        n = append(buf, n, cap,
+        n = run_summary_append(buf, n, cap,
                    "cebox:   %llu of them not recorded: the log reached its size limit "
                    "(--log-limit)\n",
                    (ull)s->unrecorded_failures);
     }
     if (s->libc_malloc_bytes != 0) {
-        n = append(buf, n, cap,
+        n = run_summary_append(buf, n, cap,
                    "cebox:   not emulated: glibc's own malloc holds %s (code bound to it around cebox, "
                    "such as a library loaded with RTLD_DEEPBIND)\n",
                    run_summary_bytes(a, sizeof a, s->libc_malloc_bytes));
     }
     if (total != 0 && hint == RUN_SUMMARY_HINT_OUT) {
-        n = append(buf, n, cap, "cebox:   where they failed: run with --out DIR to record their call stacks, "
+        n = run_summary_append(buf, n, cap, "cebox:   where they failed: run with --out DIR to record their call stacks, "
                                 "then: cebox report DIR\n");
     } else if (total != 0 && hint == RUN_SUMMARY_HINT_LOG && log != NULL) {
-        n = append(buf, n, cap, "cebox:   call stacks of the failures: cebox report %s\n", log);
+        n = run_summary_append(buf, n, cap, "cebox:   call stacks of the failures: cebox report %s\n", log);
     }
     return n;
 }
@@ -324,15 +321,15 @@ size_t run_summary_leaks(const uint64_t bytes[4], const uint64_t blocks[4], cons
         if (blocks[k] == 0) {
             continue;
         }
-        len = append(buf, len, cap, "cebox:   %s: %s in %llu block%s", leaks_kind_text((unsigned)k),
+        len = run_summary_append(buf, len, cap, "cebox:   %s: %s in %llu block%s", leaks_kind_text((unsigned)k),
                      run_summary_bytes(a, sizeof a, bytes[k]), (ull)blocks[k], blocks[k] == 1 ? "" : "s");
         if (top[k] != NULL) {
-            len = append(buf, len, cap, "; most at %s", top[k]);
+            len = run_summary_append(buf, len, cap, "; most at %s", top[k]);
         }
-        len = append(buf, len, cap, "\n");
+        len = run_summary_append(buf, len, cap, "\n");
     }
     if (suppressed != NULL && suppressed[1] != 0) {
-        len = append(buf, len, cap, "cebox:   suppressed: %s in %llu block%s\n",
+        len = run_summary_append(buf, len, cap, "cebox:   suppressed: %s in %llu block%s\n",
                      run_summary_bytes(a, sizeof a, suppressed[0]), (ull)suppressed[1],
                      suppressed[1] == 1 ? "" : "s");
     }
@@ -373,13 +370,13 @@ size_t run_summary_ending(unsigned how, int value, uint64_t fault_addr, char *bu
 {
     if (how == LOG_END_SIGNAL) {
         const char *name = sigabbrev_np(value);
-        len = append(buf, len, cap, "cebox:   killed by signal %d (SIG%s)", value, name != NULL ? name : "?");
+        len = run_summary_append(buf, len, cap, "cebox:   killed by signal %d (SIG%s)", value, name != NULL ? name : "?");
         if (fault_addr != 0) {
-            len = append(buf, len, cap, ", fault address %#llx", (ull)fault_addr);
+            len = run_summary_append(buf, len, cap, ", fault address %#llx", (ull)fault_addr);
         }
-        len = append(buf, len, cap, "\n");
+        len = run_summary_append(buf, len, cap, "\n");
     } else if (how == LOG_END_EXIT) {
-        len = append(buf, len, cap, "cebox:   exit status %d\n", value);
+        len = run_summary_append(buf, len, cap, "cebox:   exit status %d\n", value);
     }
     return len;
 }

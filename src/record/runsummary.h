@@ -98,6 +98,10 @@ uint64_t run_summary_mapped_peak_pages(const struct run_summary *s);
 size_t run_summary_vappend(char *buf, size_t used, size_t cap, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/* The same with the arguments given in the call. */
+size_t run_summary_append(char *buf, size_t used, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* The total of s->failures. */
 uint64_t run_summary_failures(const struct run_summary *s);
 
