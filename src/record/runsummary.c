@@ -255,9 +255,9 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
                    run_summary_bytes(a, sizeof a, (uint64_t)s->min_largest_free_run * s->granularity),
                    (unsigned)s->peak_reserved_blocks);
     }
-    n = run_summary_append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu blocks, peak %s committed\n",
-               run_summary_bytes(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
-               run_summary_bytes(b, sizeof b, s->heap_peak_committed_bytes));
+    n = run_summary_append(buf, n, cap, "cebox:   heap: peak %s live, peak %llu block%s, peak %s committed\n",
+                           run_summary_bytes(a, sizeof a, s->heap_peak_live_bytes), (ull)s->heap_peak_live_blocks,
+                           plural(s->heap_peak_live_blocks), run_summary_bytes(b, sizeof b, s->heap_peak_committed_bytes));
     if (s->heap_live_blocks != 0) {
         n = run_summary_append(buf, n, cap, "cebox:   still allocated: %s in %llu block%s\n",
                    run_summary_bytes(a, sizeof a, s->heap_live_bytes), (ull)s->heap_live_blocks,
