@@ -309,13 +309,19 @@ def ids_of(s):
     return out
 
 
+def json_and_sections(p, s, key, cls, stray):
+    """p's JSON value under key and the page's sections of class cls; a
+    section where the JSON has no value fails with `stray`."""
+    value, sections = p.get(key), find(s, "section", cls)
+    if value is None and sections:
+        fail("pid %d: %s" % (p["pid"], stray))
+    return value, sections
+
+
 def headroom_table(p, s, ids):
     """The headroom section against the JSON's headroom, its map link resolving."""
-    h = p.get("headroom")
-    sec = find(s, "section", "headroom")
+    h, sec = json_and_sections(p, s, "headroom", "headroom", "a headroom section without headroom in the JSON")
     if h is None:
-        if sec:
-            fail("pid %d: a headroom section without headroom in the JSON" % p["pid"])
         return
     if len(sec) != 1:
         fail("pid %d: %d headroom sections" % (p["pid"], len(sec)))
@@ -382,11 +388,8 @@ def map_targets(p, s, rows):
 
 def crash_view(p, s):
     """The crash of p (the JSON's "crash") as its section shows it."""
-    crash = p.get("crash")
-    views = find(s, "section", "crash")
+    crash, views = json_and_sections(p, s, "crash", "crash", "a crash view for a process that did not crash")
     if crash is None:
-        if views:
-            fail("pid %d: a crash view for a process that did not crash" % p["pid"])
         return
     if len(views) != 1 or views[0]["attrs"].get("data-signal") != crash["signal"]:
         fail("pid %d: no crash view for %s" % (p["pid"], crash["signal"]))
