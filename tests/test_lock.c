@@ -3,7 +3,9 @@
  * threads increment one plain counter under the lock, so the final count
  * is exact only if every increment ran alone.  Some holders yield the CPU
  * while holding it, so waiters exhaust their spin and sleep on the futex,
- * and the hand-over from a sleeping waiter is tested too.
+ * and the hand-over from a sleeping waiter is tested too; others work
+ * outside the lock between two holds, so that waiters often find it free
+ * and take it from their (backed-off) spin, racing each other.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -48,6 +50,23 @@ static void *worker_take(void *arg)
     return NULL;
 }
 
+/* Between two holds, work outside the lock for a varying while: the lock
+ * is often free when a spinning waiter reads it, so waiters take it by
+ * spinning (the backed-off reads of lock_spin), racing each other and the
+ * returning holders. */
+static void *worker_take_with_gaps(void *arg)
+{
+    (void)arg;
+    for (unsigned long i = 0; i < ROUNDS; i++) {
+        lock_take(&lock);
+        add_one_slowly(i);
+        lock_give(&lock);
+        for (volatile unsigned long k = 0; k < (i * 7919) % (4 * HOLD_STEPS); k++) {
+        }
+    }
+    return NULL;
+}
+
 static void *worker_enter(void *arg)
 {
     (void)arg;
@@ -78,6 +97,12 @@ static void test_take_and_give_count_exactly(void **state)
 {
     (void)state;
     run_threads(worker_take);
+}
+
+static void test_spinning_waiters_count_exactly(void **state)
+{
+    (void)state;
+    run_threads(worker_take_with_gaps);
 }
 
 static void test_enter_and_leave_count_exactly(void **state)
@@ -129,6 +154,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_sleeping_waiter_is_woken),
         cmocka_unit_test(test_take_and_give_count_exactly),
+        cmocka_unit_test(test_spinning_waiters_count_exactly),
         cmocka_unit_test(test_enter_and_leave_count_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
