@@ -688,13 +688,19 @@ static bool charge_locked(struct slot *s, uint32_t pages)
     return false;
 }
 
-/* Commits [first, first+count) of r with prot; `growth` when a heap grows
- * a large item (see reads_ahead).  Only pages not committed yet
- * are charged to RAM, so a committed page holds exactly one page of RAM
- * however often it is committed again (which only sets its protection). */
+/* How a commit is made: COMMIT_GROWTH when a heap grows a large item (see
+ * reads_ahead); COMMIT_PAID when the caller has charged RAM for the
+ * range's uncommitted pages already. */
+enum { COMMIT_GROWTH = 1, COMMIT_PAID = 2 };
+
+/* Commits [first, first+count) of r with prot, made as `how` says.  Only
+ * pages not committed yet are charged to RAM, so a committed page holds
+ * exactly one page of RAM however often it is committed again (which only
+ * sets its protection). */
 static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
-                                 DWORD prot, bool growth)
+                                 DWORD prot, unsigned how)
 {
+    bool growth = (how & COMMIT_GROWTH) != 0;
     int host = host_protection(prot);
     uint32_t fresh = 0, remapped = 0, changed = 0;
     for (uint32_t i = first; i < first + count; i++) {
@@ -705,7 +711,8 @@ static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t firs
     }
     INVARIANT(r->info->committed + fresh <= r->npages && remapped <= r->info->unmapped,
               "a commit adds only the region's uncommitted pages");
-    if (fresh > 0 && !charge_locked(s, fresh)) {
+    INVARIANT((how & COMMIT_PAID) == 0 || fresh == count, "a paid commit's pages are all uncommitted");
+    if (fresh > 0 && (how & COMMIT_PAID) == 0 && !charge_locked(s, fresh)) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
@@ -740,7 +747,7 @@ static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t firs
 static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
                            DWORD prot)
 {
-    return commit_pages_locked(s, r, first, count, prot, false);
+    return commit_pages_locked(s, r, first, count, prot, 0);
 }
 
 /* Where a decommit of r's pages up to `end` closes the host's: end, or
@@ -1158,7 +1165,7 @@ static DWORD commit_at_locked(struct slot *s, uintptr_t addr, size_t size, DWORD
     if (addr == 0 || !find_region(s, addr, &r) || !pages_in_region(s, &r, addr, size, &first, &count)) {
         return ERROR_INVALID_PARAMETER;
     }
-    DWORD err = commit_pages_locked(s, &r, first, count, prot, growth);
+    DWORD err = commit_pages_locked(s, &r, first, count, prot, growth ? COMMIT_GROWTH : 0);
     if (err == 0) {
         *out = (void *)(r.base + (uintptr_t)first * s->page_size);
     }
@@ -1582,13 +1589,18 @@ static uint32_t occupant_block_locked(struct slot *s, const struct slot_occupant
 
 /* Commits an occupant's pages one at a time, as CE's pager commits a
  * section's pages as they are touched (so a low or critical state's cap,
- * which bounds each commit, lets them through while RAM lasts).
+ * which bounds each commit, lets them through while RAM lasts); in one
+ * commit when RAM takes them all at once exactly as it would one by one
+ * (ram_charge_at_once: a start's usual case, spared a charge per page).
  * Inaccessible: nothing of the program lives there (its real code and
  * stack are where Linux put them), but each page holds RAM.  A refusal is
  * no failure of the program's: the counters and the pending reason stay
- * as they were. */
+ * as they were.  (The occupant's pages are all fresh: just reserved.) */
 static DWORD commit_paged_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
 {
+    if (count > 1 && ram_charge_at_once(s->ram, count)) {
+        return commit_pages_locked(s, r, first, count, PAGE_NOACCESS, COMMIT_PAID);
+    }
     size_t fail_ram = s->fail_ram, fail_cap = s->fail_cap;
     for (uint32_t i = first; i < first + count; i++) {
         if (commit_locked(s, r, i, 1, PAGE_NOACCESS) != 0) {
