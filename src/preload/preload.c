@@ -453,7 +453,7 @@ static struct pending {
     atomic_int state;
     void *addr;
     size_t len; /* pages to unmap; 0 for a heap block to free */
-} pending[PENDING_MAX];
+} pending[PENDING_MAX] CEBOX_LARGE_TABLE;
 static atomic_int pending_count;
 
 static bool pending_put(void *addr, size_t len)
