@@ -283,6 +283,13 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     s->peak_cell = mem;
     s->cell[0] = '-'; /* the others free: 0, as meta_alloc zeroes */
     s->cell_chunks[0] = 1;
+    /* Block 0's record and page words never change: written here all the
+     * same (as what they hold, zero), so that their pages, which block 1's
+     * (the image's) share, are mapped for writing at once; the image's
+     * reservation reads them first, and a first read maps the zero page,
+     * which its writes then fault out again. */
+    s->blk[0] = (struct block_rec){.owner = NO_OWNER};
+    s->page[0] = 0;
     s->epoch = 1;
     s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */
