@@ -1,13 +1,13 @@
 /*
  * slot.c - the emulated CE process slot (see slot.h for what it owns).
  *
- * Layout of the bookkeeping (one block from meta.c, outside the slot), in
- * this order: a start's few reservations (the image at block 1, the
- * libraries at the top) touch both ends of each table, and a table's end
- * shares its page with the next one's start, so the order and one record
- * per block (owner and reservation together) keep the pages a start
- * faults in few (cell_chunks, cell, blk, page, runindex);
- *   cell[block]       (see below; first, beside struct slot)
+ * Layout of the bookkeeping (one block from meta.c, outside the slot).  A
+ * start's few reservations (the image at block 1, the libraries at the
+ * top) touch both ends of each table, and a table's end shares its page
+ * with the next one's start, so the order in memory (struct slot,
+ * cell_chunks, cell, blk, page, runindex, peak_epoch, peak_cell) and one
+ * record per block (owner and reservation together) keep the pages a
+ * start faults in few:
  *   blk[block]        owner: base block of the reservation holding the
  *                     block, or NO_OWNER when the block is free; res: at a
  *                     reservation's base block, its usable pages,
