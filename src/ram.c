@@ -809,13 +809,13 @@ static size_t free_pages_locked(const struct ram_shared *sh, const struct memsta
  * process's own notice watcher (a private device's notice). */
 enum { WAKE_SHELL = 1, WAKE_SELF = 2 };
 
-/* Records a change of state (lock held), with the process that caused it;
- * returns the wakes it owes (WAKE_*). */
 static bool below_hibernate_level(const struct ram *r, size_t free_pages)
 {
     return r->table != NULL && free_pages * r->sh->page < r->table->hibernate;
 }
 
+/* Records a change of state (lock held), with the process that caused it;
+ * returns the wakes it owes (WAKE_*). */
 static unsigned note_state_locked(struct ram *r)
 {
     struct ram_shared *sh = r->sh;
