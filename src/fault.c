@@ -115,7 +115,7 @@ static struct {
     uint64_t last_nth; /* the largest --fail-nth number (0: no such rule) */
     pthread_mutex_t lock; /* of both stack files */
     struct stack_file once, seen; /* --fail-once-per-stack, --record-stacks */
-} fs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} fs CEBOX_LARGE_TABLE = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void restart_clock_and_count(void)
 {

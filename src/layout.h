@@ -3,13 +3,16 @@
  *
  * A start writes a few dozen small static variables spread over many
  * files; the linker lays .bss out file by file, so large tables in between
- * (the 1 MB bootstrap arena, caches, the occupancy lists) put each small
- * variable on a page of its own, and every start faulted ten of them in.
- * CEBOX_LARGE_TABLE puts a zero-initialized table in .lbss, which the
- * x86-64 linker places after .bss: the small variables then share a few
- * pages.  Elsewhere it does nothing.
+ * (the 1 MB bootstrap arena, caches, the occupancy lists, fault
+ * injection's and the fatal signals' state, the queue of re-entered frees)
+ * put each small variable on a page of its own, and every start faulted
+ * ten of them in.  CEBOX_LARGE_TABLE puts a zero-initialized table in
+ * .lbss, which the x86-64 linker places after .bss: the small variables
+ * then share a few pages (.bss is 8 KB).  Elsewhere it does nothing.
  *
- * Invariant: only for tables without an initializer (.lbss holds no data).
+ * Invariant: only for tables that start all zeros: no initializer, or one
+ * of zeros only (PTHREAD_MUTEX_INITIALIZER is, on glibc): .lbss holds no
+ * data, and a table with other bytes would not build.
  */
 #ifndef CEBOX_LAYOUT_H
 #define CEBOX_LAYOUT_H

@@ -809,6 +809,11 @@ static size_t free_pages_locked(const struct ram_shared *sh, const struct memsta
  * process's own notice watcher (a private device's notice). */
 enum { WAKE_SHELL = 1, WAKE_SELF = 2 };
 
+static bool below_hibernate_level(const struct ram *r, size_t free_pages)
+{
+    return r->table != NULL && free_pages * r->sh->page < r->table->hibernate;
+}
+
 /* Records a change of state (lock held), with the process that caused it;
  * returns the wakes it owes (WAKE_*). */
 static unsigned note_state_locked(struct ram *r)
@@ -816,7 +821,7 @@ static unsigned note_state_locked(struct ram *r)
     struct ram_shared *sh = r->sh;
     size_t free_pages = free_pages_locked(sh, r->table);
     enum memstate now = memstate_of(r->table, free_pages * sh->page);
-    bool below = r->table != NULL && free_pages * sh->page < r->table->hibernate;
+    bool below = below_hibernate_level(r, free_pages);
     unsigned wakes = 0;
     if (below != (sh->below_hibernate != 0)) {
         __atomic_add_fetch(&sh->shell_wake, 1, __ATOMIC_RELEASE);
@@ -852,6 +857,50 @@ static void unlock_and_wake(struct ram *r, unsigned wakes)
     }
 }
 
+/* Would note_state_locked record or wake nothing now (lock held)? */
+static bool levels_unchanged_locked(const struct ram *r)
+{
+    const struct ram_shared *sh = r->sh;
+    size_t free_pages = free_pages_locked(sh, r->table);
+    return (int32_t)memstate_of(r->table, free_pages * sh->page) == sh->state &&
+           below_hibernate_level(r, free_pages) == (sh->below_hibernate != 0);
+}
+
+static void take_pages_locked(struct ram *r, size_t pages)
+{
+    struct ram_shared *sh = r->sh;
+    sh->used_pages += pages;
+    sh->members[r->member].committed += pages;
+    sh->members[r->member].last_active = now_ns();
+}
+
+/* The pages are taken only when the rule lets them all through with no
+ * level crossed before or after (the rule is monotonic in free RAM, so
+ * each of the single charges would then have passed, and none would have
+ * noted a state or woken anyone). */
+bool ram_charge_at_once(struct ram *r, size_t pages)
+{
+    struct ram_shared *sh = r->sh;
+    if (r->member < 0) {
+        return false;
+    }
+    lock(sh);
+    bool ok = levels_unchanged_locked(r) &&
+              memstate_commit_rule(r->table, r->page, pages, free_pages_locked(sh, r->table)) == COMMIT_OK;
+    if (ok) {
+        sh->used_pages += pages; /* a look at the levels after them */
+        ok = levels_unchanged_locked(r);
+        sh->used_pages -= pages;
+    }
+    if (ok) {
+        take_pages_locked(r, pages);
+    }
+    DEBUG_INVARIANT(sh->used_pages == members_sum_locked(sh),
+                    "the device's used pages are the sum of its members' pages");
+    unlock(sh);
+    return ok;
+}
+
 enum ram_result ram_charge(struct ram *r, size_t pages)
 {
     struct ram_shared *sh = r->sh;
@@ -861,9 +910,7 @@ enum ram_result ram_charge(struct ram *r, size_t pages)
         v = memstate_commit_rule(r->table, r->page, pages, free_pages_locked(sh, r->table));
     }
     if (v == COMMIT_OK && r->member >= 0) {
-        sh->used_pages += pages;
-        sh->members[r->member].committed += pages;
-        sh->members[r->member].last_active = now_ns();
+        take_pages_locked(r, pages);
     }
     unsigned wakes = v == COMMIT_OK ? note_state_locked(r) : 0;
     DEBUG_INVARIANT(sh->used_pages == members_sum_locked(sh),

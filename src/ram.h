@@ -203,7 +203,15 @@ void ram_forked(struct ram *r, size_t committed);
  * critical memory.  Nothing is taken on failure. */
 enum ram_result ram_charge(struct ram *r, size_t pages);
 
-/* Gives back pages taken by ram_charge. */
+/* Takes `pages` pages at once when that is exactly what charging them one
+ * page at a time with ram_charge would do: every charge allowed, and no
+ * memory state or hibernate level crossed on the way (so nothing recorded,
+ * nobody woken).  Otherwise takes nothing and returns false, for the
+ * caller to charge them page by page.  (A start's occupants: one charge
+ * for their pages rather than one each.) */
+bool ram_charge_at_once(struct ram *r, size_t pages);
+
+/* Gives back pages taken by ram_charge or ram_charge_at_once. */
 void ram_credit(struct ram *r, size_t pages);
 
 size_t ram_total_pages(const struct ram *r);

@@ -1,10 +1,16 @@
 /*
  * slot.c - the emulated CE process slot (see slot.h for what it owns).
  *
- * Layout of the bookkeeping (one block from meta.c, outside the slot):
- *   owner[block]      base block of the reservation holding the block, or
- *                     NO_OWNER when the block is free;
- *   res[block]        at a reservation's base block: its usable pages,
+ * Layout of the bookkeeping (one block from meta.c, outside the slot).  A
+ * start's few reservations (the image at block 1, the libraries at the
+ * top) touch both ends of each table, and a table's end shares its page
+ * with the next one's start, so the order in memory (struct slot,
+ * cell_chunks, cell, blk, page, runindex, peak_epoch, peak_cell) and one
+ * record per block (owner and reservation together) keep the pages a
+ * start faults in few:
+ *   blk[block]        owner: base block of the reservation holding the
+ *                     block, or NO_OWNER when the block is free; res: at a
+ *                     reservation's base block, its usable pages,
  *                     committed pages and tag;
  *   page[page]        state and protection of each page of the slot, and
  *                     PG_STALE on a page decommitted (or released) whose
@@ -112,6 +118,12 @@ struct lma_res {
     uint16_t page[];
 };
 
+/* What the slot keeps per block (layout above). */
+struct block_rec {
+    uint32_t owner;
+    struct res_info res;
+};
+
 struct slot {
     pthread_mutex_t lock;
     uintptr_t base;
@@ -123,8 +135,7 @@ struct slot {
     size_t lma_min;
     struct ram *ram;
 
-    uint32_t *owner;
-    struct res_info *res;
+    struct block_rec *blk;
     uint16_t *page;
     struct runindex *free;
     struct lma_res *lma_list;
@@ -150,6 +161,7 @@ struct slot {
 
 /* One reservation, in the slot or in the LMA. */
 struct region {
+    uint32_t block; /* its base block; NO_OWNER for the LMA */
     uintptr_t base;
     uint32_t npages;
     uint16_t *page;
@@ -243,26 +255,41 @@ static size_t chunk_words(uint32_t nblocks)
     return ((size_t)nblocks + CELL_CHUNK * 64 - 1) / (CELL_CHUNK * 64);
 }
 
+/* The bookkeeping's bytes after struct slot (the layout above). */
+static size_t bookkeeping_bytes(uint32_t nblocks, uint32_t pages_per_block)
+{
+    return align_up(chunk_words(nblocks) * sizeof(uint64_t), 16) + align_up(nblocks, 16) +
+           align_up(nblocks * sizeof(struct block_rec), 16) +
+           align_up((size_t)nblocks * pages_per_block * sizeof(uint16_t), 16) +
+           align_up(runindex_bytes(nblocks), 16) + align_up(nblocks * sizeof(uint32_t), 16) +
+           align_up(nblocks, 16);
+}
+
 static void lay_out_bookkeeping(struct slot *s, char *mem)
 {
     size_t npages = (size_t)s->nblocks * s->pages_per_block;
     s->cell_chunks = (uint64_t *)mem; /* first: on the page of struct slot itself, which every call touches */
     mem += align_up(chunk_words(s->nblocks) * sizeof(uint64_t), 16);
-    s->owner = (uint32_t *)mem;
-    mem += align_up(s->nblocks * sizeof(uint32_t), 16);
-    s->res = (struct res_info *)mem;
-    mem += align_up(s->nblocks * sizeof(struct res_info), 16);
+    s->cell = mem;
+    mem += align_up(s->nblocks, 16);
+    s->blk = (struct block_rec *)mem;
+    mem += align_up(s->nblocks * sizeof(struct block_rec), 16);
     s->page = (uint16_t *)mem;
     mem += align_up(npages * sizeof(uint16_t), 16);
-    s->free = runindex_init(mem, s->nblocks); /* owner[] and peak_epoch[]: all 0 (NO_OWNER), as meta_alloc zeroes */
+    s->free = runindex_init(mem, s->nblocks); /* blk[] and peak_epoch[]: all 0 (NO_OWNER), as meta_alloc zeroes */
     mem += align_up(runindex_bytes(s->nblocks), 16);
     s->peak_epoch = (uint32_t *)mem;
     mem += align_up(s->nblocks * sizeof(uint32_t), 16);
-    s->cell = mem;
-    mem += align_up(s->nblocks, 16);
     s->peak_cell = mem;
     s->cell[0] = '-'; /* the others free: 0, as meta_alloc zeroes */
     s->cell_chunks[0] = 1;
+    /* Block 0's record and page words never change: written here all the
+     * same (as what they hold, zero), so that their pages, which block 1's
+     * (the image's) share, are mapped for writing at once; the image's
+     * reservation reads them first, and a first read maps the zero page,
+     * which its writes then fault out again. */
+    s->blk[0] = (struct block_rec){.owner = NO_OWNER};
+    s->page[0] = 0;
     s->epoch = 1;
     s->peak_ns = now_ns();
     /* Block 0 is never handed out: it is simply never free in the index. */
@@ -317,12 +344,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     }
     uint32_t nblocks = (uint32_t)(cfg->size / cfg->granularity);
     uint32_t ppb = (uint32_t)(cfg->granularity / cfg->page_size);
-    size_t meta = align_up(sizeof(struct slot), 16) + align_up(chunk_words(nblocks) * sizeof(uint64_t), 16) +
-                  align_up(nblocks * sizeof(uint32_t), 16) +
-                  align_up(nblocks * sizeof(struct res_info), 16) +
-                  align_up((size_t)nblocks * ppb * sizeof(uint16_t), 16) + align_up(runindex_bytes(nblocks), 16) +
-                  align_up(nblocks * sizeof(uint32_t), 16) + 2 * align_up(nblocks, 16);
-    meta = align_up(meta, cfg->page_size);
+    size_t meta = align_up(align_up(sizeof(struct slot), 16) + bookkeeping_bytes(nblocks, ppb), cfg->page_size);
     char *mem = meta_alloc(meta);
     if (mem == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
@@ -391,17 +413,18 @@ static uint32_t block_of(const struct slot *s, uintptr_t a)
 static struct region slot_region(struct slot *s, uint32_t base_block)
 {
     struct region r = {
+        .block = base_block,
         .base = s->base + (uintptr_t)base_block * s->gran,
-        .npages = s->res[base_block].pages,
+        .npages = s->blk[base_block].res.pages,
         .page = &s->page[(size_t)base_block * s->pages_per_block],
-        .info = &s->res[base_block],
+        .info = &s->blk[base_block].res,
     };
     return r;
 }
 
 static struct region lma_region(struct lma_res *l)
 {
-    struct region r = {.base = l->base, .npages = l->info.pages, .page = l->page, .info = &l->info};
+    struct region r = {.block = NO_OWNER, .base = l->base, .npages = l->info.pages, .page = l->page, .info = &l->info};
     return r;
 }
 
@@ -424,7 +447,7 @@ static struct lma_res *find_lma(struct slot *s, uintptr_t a, struct lma_res ***l
 static bool find_region(struct slot *s, uintptr_t a, struct region *out)
 {
     if (slot_contains(s, (void *)a)) {
-        uint32_t owner = s->owner[block_of(s, a)];
+        uint32_t owner = s->blk[block_of(s, a)].owner;
         if (owner == NO_OWNER) {
             return false;
         }
@@ -688,13 +711,19 @@ static bool charge_locked(struct slot *s, uint32_t pages)
     return false;
 }
 
-/* Commits [first, first+count) of r with prot; `growth` when a heap grows
- * a large item (see reads_ahead).  Only pages not committed yet
- * are charged to RAM, so a committed page holds exactly one page of RAM
- * however often it is committed again (which only sets its protection). */
+/* How a commit is made: COMMIT_GROWTH when a heap grows a large item (see
+ * reads_ahead); COMMIT_PAID when the caller has charged RAM for the
+ * range's uncommitted pages already. */
+enum { COMMIT_GROWTH = 1, COMMIT_PAID = 2 };
+
+/* Commits [first, first+count) of r with prot, made as `how` says.  Only
+ * pages not committed yet are charged to RAM, so a committed page holds
+ * exactly one page of RAM however often it is committed again (which only
+ * sets its protection). */
 static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
-                                 DWORD prot, bool growth)
+                                 DWORD prot, unsigned how)
 {
+    bool growth = (how & COMMIT_GROWTH) != 0;
     int host = host_protection(prot);
     uint32_t fresh = 0, remapped = 0, changed = 0;
     for (uint32_t i = first; i < first + count; i++) {
@@ -705,7 +734,8 @@ static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t firs
     }
     INVARIANT(r->info->committed + fresh <= r->npages && remapped <= r->info->unmapped,
               "a commit adds only the region's uncommitted pages");
-    if (fresh > 0 && !charge_locked(s, fresh)) {
+    INVARIANT((how & COMMIT_PAID) == 0 || fresh == count, "a paid commit's pages are all uncommitted");
+    if (fresh > 0 && (how & COMMIT_PAID) == 0 && !charge_locked(s, fresh)) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
     void *addr = (void *)(r->base + (uintptr_t)first * s->page_size);
@@ -740,7 +770,7 @@ static DWORD commit_pages_locked(struct slot *s, struct region *r, uint32_t firs
 static DWORD commit_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count,
                            DWORD prot)
 {
-    return commit_pages_locked(s, r, first, count, prot, false);
+    return commit_pages_locked(s, r, first, count, prot, 0);
 }
 
 /* Where a decommit of r's pages up to `end` closes the host's: end, or
@@ -846,7 +876,7 @@ static void publish_locked(struct slot *s)
 /* Blocks of the reservation based at block `first`. */
 static uint32_t res_blocks(const struct slot *s, uint32_t first)
 {
-    return (uint32_t)(align_up((size_t)s->res[first].pages * s->page_size, s->gran) / s->gran);
+    return (uint32_t)(align_up((size_t)s->blk[first].res.pages * s->page_size, s->gran) / s->gran);
 }
 
 /* The map's letter of a reservation (LOG-FORMAT.md): what owns it. */
@@ -898,7 +928,7 @@ static void refresh_cells_locked(struct slot *s, uint32_t first, uint32_t nblock
 {
     char c = '.';
     if (reserved) {
-        c = reservation_letter(&s->res[first]);
+        c = reservation_letter(&s->blk[first].res);
         nblocks = res_blocks(s, first);
     }
     ram_map_begin(s->ram);
@@ -912,9 +942,9 @@ static void refresh_cells_locked(struct slot *s, uint32_t first, uint32_t nblock
  * turns its cells between R and C (base_block: NO_OWNER for the LMA). */
 static void committed_changed_locked(struct slot *s, const struct region *r, bool was_committed)
 {
-    if (r->info >= s->res && r->info < s->res + s->nblocks && was_committed != (r->info->committed != 0) &&
+    if (r->block != NO_OWNER && was_committed != (r->info->committed != 0) &&
         r->info->tag == SLOT_TAG_VIRTUAL) {
-        refresh_cells_locked(s, (uint32_t)(r->info - s->res), 0, true);
+        refresh_cells_locked(s, r->block, 0, true);
     }
 }
 
@@ -970,9 +1000,9 @@ static void claim_blocks_locked(struct slot *s, uint32_t first, uint32_t nblocks
                                 DWORD type)
 {
     for (uint32_t b = first; b < first + nblocks; b++) {
-        s->owner[b] = first;
+        s->blk[b].owner = first;
     }
-    s->res[first] = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL, .pager = pager_of(type)};
+    s->blk[first].res = (struct res_info){.pages = npages, .tag = SLOT_TAG_VIRTUAL, .pager = pager_of(type)};
     struct region r = slot_region(s, first);
     init_reserved_pages(s, &r, true);
     runindex_set_used(s->free, first, nblocks);
@@ -991,12 +1021,12 @@ static void release_blocks_locked(struct slot *s, uint32_t first)
     decommit_locked(s, &r, 0, r.npages);
     INVARIANT(r.info->committed == 0, "a released reservation holds no committed page");
     for (uint32_t b = first; b < first + nblocks; b++) {
-        s->owner[b] = NO_OWNER;
+        s->blk[b].owner = NO_OWNER;
     }
     for (uint32_t i = 0; i < r.npages; i++) {
         r.page[i] &= PG_STALE; /* free, its memory still kept (see decommit_locked) */
     }
-    s->res[first] = (struct res_info){0};
+    s->blk[first].res = (struct res_info){0};
     runindex_set_free(s->free, first, nblocks);
     s->reserved_blocks -= nblocks;
     refresh_cells_locked(s, first, nblocks, false);
@@ -1096,7 +1126,7 @@ static DWORD reserve_locked(struct slot *s, uintptr_t addr, size_t size, DWORD t
         first = block_of(s, base);
         uint32_t nblocks = (uint32_t)(align_up(span, s->gran) / s->gran);
         for (uint32_t b = first; b < first + nblocks; b++) {
-            if (b == 0 || s->owner[b] != NO_OWNER) {
+            if (b == 0 || s->blk[b].owner != NO_OWNER) {
                 return ERROR_INVALID_PARAMETER;
             }
         }
@@ -1158,7 +1188,7 @@ static DWORD commit_at_locked(struct slot *s, uintptr_t addr, size_t size, DWORD
     if (addr == 0 || !find_region(s, addr, &r) || !pages_in_region(s, &r, addr, size, &first, &count)) {
         return ERROR_INVALID_PARAMETER;
     }
-    DWORD err = commit_pages_locked(s, &r, first, count, prot, growth);
+    DWORD err = commit_pages_locked(s, &r, first, count, prot, growth ? COMMIT_GROWTH : 0);
     if (err == 0) {
         *out = (void *)(r.base + (uintptr_t)first * s->page_size);
     }
@@ -1206,7 +1236,7 @@ DWORD slot_virtual_alloc(struct slot *s, void *addr, size_t size, DWORD type, DW
         err = reserve_locked(s, where, size, type, &base);
     }
     if (err == 0 && (type & MEM_AUTO_COMMIT) && slot_contains(s, (void *)base)) {
-        s->res[block_of(s, base)].auto_commit = 1;
+        s->blk[block_of(s, base)].res.auto_commit = 1;
     }
     if (err == 0 && (type & MEM_COMMIT)) {
         /* The commit covers every page of the new reservation, from its
@@ -1295,7 +1325,7 @@ DWORD slot_virtual_free(struct slot *s, void *addr, size_t size, DWORD type)
 static void query_free_locked(struct slot *s, uintptr_t a, MEMORY_BASIC_INFORMATION *m)
 {
     uint32_t end = block_of(s, a) + 1;
-    while (end < s->nblocks && s->owner[end] == NO_OWNER) {
+    while (end < s->nblocks && s->blk[end].owner == NO_OWNER) {
         end++;
     }
     m->AllocationBase = NULL;
@@ -1514,11 +1544,11 @@ size_t slot_map(struct slot *s, char *buf, size_t len)
  * keeps it (for checks; only debug builds call it). */
 __attribute__((unused)) static char expected_cell(const struct slot *s, uint32_t b)
 {
-    uint32_t owner = s->owner[b];
+    uint32_t owner = s->blk[b].owner;
     if (b == 0 || owner == NO_OWNER) {
         return b == 0 ? '-' : '.';
     }
-    char c = reservation_letter(&s->res[owner]);
+    char c = reservation_letter(&s->blk[owner].res);
     return b == owner ? c : (char)(c | 0x20);
 }
 
@@ -1573,7 +1603,7 @@ static uint32_t occupant_block_locked(struct slot *s, const struct slot_occupant
     }
     uint32_t first = (uint32_t)(o->offset / s->gran);
     for (uint32_t b = first; b < first + nblocks; b++) {
-        if (b == 0 || s->owner[b] != NO_OWNER) {
+        if (b == 0 || s->blk[b].owner != NO_OWNER) {
             return UINT32_MAX;
         }
     }
@@ -1582,13 +1612,18 @@ static uint32_t occupant_block_locked(struct slot *s, const struct slot_occupant
 
 /* Commits an occupant's pages one at a time, as CE's pager commits a
  * section's pages as they are touched (so a low or critical state's cap,
- * which bounds each commit, lets them through while RAM lasts).
+ * which bounds each commit, lets them through while RAM lasts); in one
+ * commit when RAM takes them all at once exactly as it would one by one
+ * (ram_charge_at_once: a start's usual case, spared a charge per page).
  * Inaccessible: nothing of the program lives there (its real code and
  * stack are where Linux put them), but each page holds RAM.  A refusal is
  * no failure of the program's: the counters and the pending reason stay
- * as they were. */
+ * as they were.  (The occupant's pages are all fresh: just reserved.) */
 static DWORD commit_paged_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
 {
+    if (count > 1 && ram_charge_at_once(s->ram, count)) {
+        return commit_pages_locked(s, r, first, count, PAGE_NOACCESS, COMMIT_PAID);
+    }
     size_t fail_ram = s->fail_ram, fail_cap = s->fail_cap;
     for (uint32_t i = first; i < first + count; i++) {
         if (commit_locked(s, r, i, 1, PAGE_NOACCESS) != 0) {

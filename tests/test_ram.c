@@ -4,7 +4,8 @@
  * that names another file, a member killed while it holds the session's
  * lock, a member that exec'd, and a full member table; forced states held
  * by a ballast or pinned, the shell's wake word, limited under ce5; a
- * member's live sites as a viewer reads them, and its forked child's copy.
+ * member's live sites as a viewer reads them, and its forked child's copy;
+ * a charge of many pages at once that crosses no level.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -654,6 +655,40 @@ static void test_the_wake_word_follows_crossings_and_joins(void **state)
     close(fd);
 }
 
+/* ram_charge_at_once takes its pages only where charging them one by one
+ * would cross no level (ppc: hibernate at 56 free pages, limited under 40):
+ * otherwise nothing is taken, recorded or woken. */
+static void test_a_charge_at_once_crosses_no_level(void **state)
+{
+    (void)state;
+    struct ram r;
+    assert_int_equal(ram_init(&r, 256, PAGE, memstate_table_by_id(MEMSTATE_TABLE_PPC)), 0);
+    assert_true(ram_charge_at_once(&r, 10));
+    assert_int_equal(ram_free_pages(&r), 246);
+    uint32_t w = ram_shell_word(&r);
+    assert_false(ram_charge_at_once(&r, 191)); /* would end under the hibernate level */
+    assert_int_equal(ram_free_pages(&r), 246);
+    assert_false(ram_charge_at_once(&r, 247)); /* more than is free */
+    assert_true(ram_charge_at_once(&r, 190)); /* free exactly at the level */
+    assert_int_equal(ram_free_pages(&r), 56);
+    assert_false(ram_charge_at_once(&r, 1));
+    assert_int_equal(ram_shell_word(&r), w);
+    assert_int_equal(ram_notices(&r), 0);
+    assert_int_equal(ram_charge(&r, 1), RAM_OK); /* the crossing, by itself */
+    assert_int_equal(ram_notices(&r), 1);
+    w = ram_shell_word(&r);
+    assert_true(ram_charge_at_once(&r, 15)); /* under the level, still normal */
+    assert_int_equal(ram_state(&r), MEMSTATE_NORMAL);
+    assert_false(ram_charge_at_once(&r, 1)); /* into limited */
+    assert_int_equal(ram_state(&r), MEMSTATE_NORMAL);
+    assert_int_equal(ram_free_pages(&r), 40);
+    assert_int_equal(ram_shell_word(&r), w);
+    assert_int_equal(ram_notices(&r), 1);
+    ram_credit(&r, 216);
+    assert_int_equal(ram_free_pages(&r), 256);
+    ram_release(&r);
+}
+
 /* ce5 has no limited level: a session there refuses to be forced limited. */
 static void test_limited_is_refused_under_ce5(void **state)
 {
@@ -678,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_a_pinned_state_stays_whatever_is_freed),
         cmocka_unit_test(test_the_wake_word_follows_crossings_and_joins),
         cmocka_unit_test(test_limited_is_refused_under_ce5),
+        cmocka_unit_test(test_a_charge_at_once_crosses_no_level),
         cmocka_unit_test(test_live_sites_of_a_member_and_its_forked_child),
         cmocka_unit_test(test_a_row_taken_over_starts_free),
         cmocka_unit_test(test_rows_are_taken_lowest_first),

@@ -453,7 +453,7 @@ static struct pending {
     atomic_int state;
     void *addr;
     size_t len; /* pages to unmap; 0 for a heap block to free */
-} pending[PENDING_MAX];
+} pending[PENDING_MAX] CEBOX_LARGE_TABLE;
 static atomic_int pending_count;
 
 static bool pending_put(void *addr, size_t len)
@@ -1737,19 +1737,32 @@ API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn
 
 /* ---- the fatal signals' actions (record/fatal.c keeps the program's) ---- */
 
-static fatal_sigaction_fn next_sigaction;
+static _Atomic fatal_sigaction_fn next_sigaction;
+
+/* libc's sigaction, looked up at its first use (a start makes none unless
+ * fatal.c watches signals or the program sets an action); -1 (ENOSYS) if
+ * there is none. */
+static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    fatal_sigaction_fn next = atomic_load_explicit(&next_sigaction, memory_order_relaxed);
+    if (next == NULL) {
+        void *sym = next_symbol("sigaction");
+        if (sym == NULL) {
+            errno = ENOSYS;
+            return -1;
+        }
+        memcpy(&next, &sym, sizeof sym);
+        atomic_store_explicit(&next_sigaction, next, memory_order_relaxed);
+    }
+    return next(sig, act, old);
+}
 
 API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     if (fatal_owns(sig)) {
         return fatal_sigaction(sig, act, old);
     }
-    fatal_sigaction_fn next = next_sigaction;
-    if (next == NULL) { /* before the start (an earlier constructor) */
-        void *sym = next_symbol("sigaction");
-        memcpy(&next, &sym, sizeof sym);
-    }
-    return next(sig, act, old);
+    return real_sigaction(sig, act, old);
 }
 
 API sighandler_t signal(int sig, sighandler_t handler)
@@ -1886,9 +1899,7 @@ __attribute__((constructor(101))) static void preload_start(void)
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-    void *sym = next_symbol("sigaction");
-    memcpy(&next_sigaction, &sym, sizeof sym);
-    fatal_start(core, next_sigaction);
+    fatal_start(core, real_sigaction);
     eventlog_start(core);
     summary_start_preloaded(before_exit_summary); /* the exit summary: summary.c's destructor */
     entry_inside = 0;

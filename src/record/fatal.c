@@ -23,6 +23,7 @@
 
 #include "core.h"
 #include "entry.h"
+#include "layout.h"
 #include "record/eventlog.h"
 #include "record/leaks.h"
 #include "record/stack.h"
@@ -37,7 +38,7 @@ static struct {
     struct sigaction program[NSIG]; /* the program's own action */
     pthread_mutex_t lock;           /* the program's sigaction calls, signals blocked */
     unsigned depth;                 /* stack depth of a crash */
-} ft = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} ft CEBOX_LARGE_TABLE = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static bool is_crash(int sig)
 {
