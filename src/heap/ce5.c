@@ -469,17 +469,19 @@ COLD DWORD carve_commit(struct ce5_heap *h, struct region *r, uint32_t need, uin
     return 0;
 }
 
-/* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run or
- * the end marker; when it is too small it lies at the region's end and the
- * missing pages are committed.  With grow != NONE, the busy item `grow`
- * (which ends at x) is enlarged instead of a new item being made (realloc).
- * Returns 0 or the slot's error (nothing changed then). */
+/* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run,
+ * which ends at xend, or the end marker (x = xend = end); when it is too
+ * small it lies at the region's end and the missing pages are committed.
+ * With grow != NONE, the busy item `grow` (which ends at x) is enlarged
+ * instead of a new item being made (realloc).  Returns 0 or the slot's
+ * error (nothing changed then). */
 HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
                    uint32_t xend)
 {
-    DEBUG_INVARIANT(x >= r->end || granmap_free(&r->map, x), "carving a free item");
-    DEBUG_INVARIANT(xend == NONE || xend == granmap_next_busy(&r->map, x), "carve's run end");
-    uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : granmap_next_busy(&r->map, x)) - x;
+    DEBUG_INVARIANT(x == r->end ? xend == x : x < r->end && granmap_free(&r->map, x) &&
+                                                  xend == granmap_next_busy(&r->map, x),
+                    "carving a free item");
+    uint32_t f = xend - x;
     if (f < need) {
         DWORD err = carve_commit(h, r, need, &f);
         if (err != 0) {
@@ -590,17 +592,18 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
+    *xend = end; /* the tail is the end marker or a run that reaches it */
     return tail;
 }
 
 /* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
  * goes.  Returns the item to carve: a free run of at least `need` granules,
  * or the run next to the end marker (or the end marker) when committing
- * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
- * updates cbMaxFree exactly as CE's scan does. */
+ * behind it makes room; NONE otherwise.  *xend is where that item's free
+ * run ends (the end marker for the end marker itself).  Moves the rover and
+ * pitLast and updates cbMaxFree exactly as CE's scan does. */
 HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
-    *xend = NONE; /* known only when a free run is found */
     const uint32_t end = r->end;
     const uint32_t s = r->rover >= end ? 0 : r->rover;
     /* Runs passed before the found one are shorter than the request, so
@@ -663,7 +666,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
 {
     const uint32_t cb = need * GRAN;
     struct region *r = NULL;
-    uint32_t x = NONE, xend = NONE;
+    uint32_t x = NONE, xend;
     hint_flush(h); /* the rest of pass 1 reads the tree alone */
     for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, need); i != NONE;
          i = maxtree_first_after(&h->k_hint, i + 1, need)) {
@@ -679,7 +682,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     for (uint32_t i = pass2_next(h, 0, need, &tail); i != NONE; i = pass2_next(h, i + 1, need, &tail)) {
         r = h->regions[i];
         if (!(r->max_free & ESTIMATE)) {
-            return alloc_carve(h, r, r->last, need, NONE, err);
+            return alloc_carve(h, r, r->last, need, r->end, err); /* pitLast's run reaches the end */
         }
         x = region_search(h, r, need, &xend);
         if (x != NONE) {
@@ -697,7 +700,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
         *err = e;
         return 0;
     }
-    return alloc_carve(h, r, 0, need, NONE, err);
+    return alloc_carve(h, r, 0, need, r->end, err); /* a new region is one free item */
 }
 
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
@@ -1158,7 +1161,7 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
     if (!fits) {
         return IP_MOVE;
     }
-    if (carve(h, r, nx, need - cur, g, NONE) != 0) {
+    if (carve(h, r, nx, need - cur, g, nx + free_g) != 0) {
         return IP_FAILED;
     }
     uint32_t grown = item_size(r, g);
