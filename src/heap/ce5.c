@@ -519,6 +519,23 @@ HOT void hint_found(struct ce5_heap *h, struct region *r, uint32_t cbmax)
     }
 }
 
+/* The end of a search that found the run [pos, e) of at least `need`
+ * granules, cbmax the largest run it merged before (spec §5, §6): CE's
+ * rover, pitLast and cbMaxFree.  The carve that follows every found run
+ * moves pitLast on whenever this sets it (the run reaches the end marker),
+ * and lists the region for k_tail then (set_last): so this only assigns. */
+HOT uint32_t search_found(struct ce5_heap *h, struct region *r, uint32_t pos, uint32_t e, uint32_t need,
+                          uint32_t cbmax, uint32_t *xend)
+{
+    r->rover = pos;
+    if (e == r->end) {
+        r->last = pos;
+    }
+    hint_found(h, r, max2(cbmax, e - pos - need));
+    *xend = e;
+    return pos;
+}
+
 /* The rest of region_search once the scan from the rover has reached the
  * end marker with no fit: CE's moves of the rover and pitLast there, then
  * the wrap from the first item back to the rover s. */
@@ -551,17 +568,11 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     if (s > 0) {
         pos = fits_somewhere ? granmap_first_fit(&r->map, 0, need, &e) : NONE;
         if (pos != NONE && pos < s) {
-            r->rover = pos;
-            if (e == end) {
-                set_last(h, r, pos);
-            }
             uint32_t m = 0;
             if (hint_low) {
                 m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
             }
-            hint_found(h, r, max2(m, e - pos - need));
-            *xend = e;
-            return pos;
+            return search_found(h, r, pos, e, need, m, xend);
         }
         if (granmap_free(&r->map, s - 1)) {
             /* The last run before s is the last candidate, whether it ends at
@@ -615,13 +626,7 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
     if (s < end && granmap_free(&r->map, s)) {
         uint32_t e = granmap_next_busy(&r->map, s);
         if (e - s >= need) {
-            r->rover = s;
-            if (e == end) {
-                set_last(h, r, s);
-            }
-            hint_found(h, r, e - s - need);
-            *xend = e;
-            return s;
+            return search_found(h, r, s, e, need, 0, xend);
         }
         cbmax = e - s;
         p = e;
@@ -630,16 +635,10 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
     uint32_t e = NONE;
     uint32_t pos = granmap_first_fit(&r->map, p, need, &e);
     if (pos != NONE) {
-        r->rover = pos;
-        if (e == end) {
-            set_last(h, r, pos);
-        }
         if (hint_low) {
             cbmax = max2(cbmax, granmap_longest_in(&r->map, p, pos));
         }
-        hint_found(h, r, max2(cbmax, e - pos - need));
-        *xend = e;
-        return pos;
+        return search_found(h, r, pos, e, need, cbmax, xend);
     }
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
