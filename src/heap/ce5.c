@@ -31,7 +31,12 @@
  * is resolved in O(1).  The estimate bit is set by nearly every free and
  * cleared by every failed search, the tail capacity changes only where
  * pitLast moves: so the bit costs a word, not a climb of the tree; and the
- * tail tree takes a region's new capacity only when pass 2 reads it.
+ * tail tree takes a region's new capacity only when pass 2 reads it.  A
+ * raised pass-1 key (nearly every free raises one) waits for the tree while
+ * it is the only one waiting: pass 1 reads that region's own key beside
+ * the tree (pass1_first).  Each index is updated where the one field it
+ * depends on changes (set_last, hint_raise, hint_estimate; reindex after
+ * cbMaxFree is set outright), so an operation compares no other keys.
  *
  * Why this is CE's placement exactly: CE's merging is lazy, so CE may hold
  * several adjacent free items where the bitmap shows one free run.  Every
@@ -53,9 +58,11 @@
  *  - rover and last lie in [0, end]; last is end (the end marker) or a free
  *    granule whose run reaches end;
  *  - committed bytes = data_off + 16 * end, a multiple of the page size;
- *  - key_hint and key_tail are the region's keys in the heap's trees
- *    (key_tail in k_tail once tail_sync has run: the stale ones are listed),
- *    and key_estimate its bit in the heap's estimate set.
+ *  - k_hint holds the region's pass-1 key (hint_key), except that the one
+ *    region named by hint_pending may hold a lower one there (hint_flush);
+ *    k_tail holds its pass-2 capacity (tail_capacity) unless tail_stale
+ *    (the stale ones are listed: tail_sync); the estimate set holds its
+ *    estimate bit.
  * Per heap: the statistics are the sums over the items, and the block
  * table maps exactly the blocks of the regions and large items.
  */
@@ -113,12 +120,9 @@ struct region {
      * indexes over them (granmap.h).  Granules from the end marker on are
      * busy, so the end marker acts like a busy item and runs end there. */
     struct granmap map;
-    /* This region's keys (all 0 in a fresh mapping, as in the trees and
-     * the estimate set), so reindex compares locally.  key_hint is always
-     * k_hint's and key_estimate the estimate set's; key_tail is k_tail's
-     * unless tail_stale (see tail_sync). */
-    uint32_t key_hint, key_tail;
-    bool key_estimate, tail_stale;
+    /* k_tail does not hold this region's capacity yet: it is listed in
+     * the heap's tail_stale (see tail_sync). */
+    bool tail_stale;
     size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
 
@@ -148,6 +152,14 @@ struct ce5_heap {
      * only by pass 2, so each change of a tail key (most allocations at a
      * region's end make one) is carried to it only then (tail_sync). */
     uint32_t *tail_stale, ntail_stale;
+    /* The region whose raised pass-1 key k_hint may not hold yet (NONE:
+     * none).  A raise (nearly every free, some searches) is carried to
+     * the tree only when another region's raise or the rest of pass 1
+     * needs it (hint_flush); pass 1's first look checks this one region's
+     * own key beside the tree (pass1_first), which gives the same answer
+     * as an exact tree, since the tree holds every other key exactly and a
+     * lower one for this region. */
+    uint32_t hint_pending;
     struct heap_blockmap blocks; /* slot block -> region, or large item | 1 */
     struct heap_large_link *large_head;
     struct heap_pool large_pool; /* records of struct large */
@@ -233,40 +245,103 @@ HOT uint32_t hint_key(const struct region *r)
     return r->max_free / GRAN;
 }
 
-/* Brings region r's keys in the heap's region trees up to date; every
- * operation that changes r's CE state ends here. */
-HOT void reindex(struct ce5_heap *h, struct region *r)
+/* Where CE's per-region state changes, the heap's indexes follow at once
+ * (or are marked to follow): each index depends on one field, so a path
+ * updates only what it changed instead of comparing every key. */
+
+/* The region's bit in the heap's estimate set. */
+static bool estimate_listed(const struct ce5_heap *h, uint32_t i)
 {
-    DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
-    uint32_t hint = hint_key(r);
-    if (r->key_hint != hint) {
-        r->key_hint = hint;
-        maxtree_set(&h->k_hint, r->index, hint);
-    }
-    bool estimate = (r->max_free & ESTIMATE) != 0;
-    if (r->key_estimate != estimate) {
-        r->key_estimate = estimate;
-        bitsum_set(h->estimated, h->estimated_top, r->index, estimate);
-    }
-    uint32_t tail = tail_capacity(r);
-    if (r->key_tail != tail) {
-        r->key_tail = tail;
-        if (!r->tail_stale) {
-            r->tail_stale = true;
-            h->tail_stale[h->ntail_stale++] = r->index;
-        }
+    return (h->estimated[i >> 6] >> (i & 63)) & 1;
+}
+
+/* pitLast moves to g: the pass-2 capacity moves with it (tail_capacity),
+ * and k_tail takes it when pass 2 next reads the tree (tail_sync). */
+HOT void set_last(struct ce5_heap *h, struct region *r, uint32_t g)
+{
+    r->last = g;
+    if (!r->tail_stale) {
+        r->tail_stale = true;
+        h->tail_stale[h->ntail_stale++] = r->index;
     }
 }
 
-/* Brings k_tail up to date with the regions' key_tail, before it is read. */
+/* Brings k_tail up to date with the regions' capacities, before it is read. */
 static void tail_sync(struct ce5_heap *h)
 {
     for (uint32_t k = 0; k < h->ntail_stale; k++) {
         struct region *r = h->regions[h->tail_stale[k]];
-        maxtree_set(&h->k_tail, r->index, r->key_tail);
+        maxtree_set(&h->k_tail, r->index, tail_capacity(r));
         r->tail_stale = false;
     }
     h->ntail_stale = 0;
+}
+
+/* Carries the pending raise of a pass-1 key (hint_pending) to k_hint. */
+static void hint_flush(struct ce5_heap *h)
+{
+    uint32_t p = h->hint_pending;
+    if (p != NONE) {
+        h->hint_pending = NONE;
+        maxtree_set(&h->k_hint, p, hint_key(h->regions[p]));
+    }
+}
+
+/* Region r's pass-1 key was raised: it becomes the pending one, the
+ * previous pending raise going to the tree. */
+static void hint_defer(struct ce5_heap *h, struct region *r)
+{
+    hint_flush(h);
+    h->hint_pending = r->index;
+}
+
+/* cbMaxFree rises to `bytes` (more than it was; spec §5), its estimate
+ * bit kept.  Only raises are deferred: the tree then holds a lower key for
+ * the pending region, which pass1_first corrects. */
+HOT void hint_raise(struct ce5_heap *h, struct region *r, uint32_t bytes)
+{
+    r->max_free = bytes | (r->max_free & ESTIMATE);
+    if (h->hint_pending != r->index) {
+        hint_defer(h, r);
+    }
+}
+
+/* A free makes cbMaxFree an estimate (spec §5, §9). */
+HOT void hint_estimate(struct ce5_heap *h, struct region *r)
+{
+    if (!(r->max_free & ESTIMATE)) {
+        r->max_free |= ESTIMATE;
+        bitsum_set(h->estimated, h->estimated_top, r->index, true);
+    }
+}
+
+/* After cbMaxFree was set outright (a failed search makes it exact, and so
+ * do HeapCompact and a region's creation; it may fall): the pass-1 key and
+ * the estimate bit follow it. */
+static void reindex(struct ce5_heap *h, struct region *r)
+{
+    DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
+    uint32_t i = r->index, hint = hint_key(r);
+    if (maxtree_key(&h->k_hint, i) != hint) {
+        maxtree_set(&h->k_hint, i, hint);
+    }
+    bool estimate = (r->max_free & ESTIMATE) != 0;
+    if (estimate_listed(h, i) != estimate) {
+        bitsum_set(h->estimated, h->estimated_top, i, estimate);
+    }
+}
+
+/* Pass 1's first region (spec §7): the first whose key admits `need`
+ * granules.  k_hint is exact but for the pending region, which it may hold
+ * lower: that region's own key settles whether it comes first. */
+HOT uint32_t pass1_first(struct ce5_heap *h, uint32_t need)
+{
+    uint32_t i = maxtree_first(&h->k_hint, need);
+    uint32_t p = h->hint_pending;
+    if (p < i && h->regions[p]->max_free >= need * GRAN) {
+        i = p;
+    }
+    return i;
 }
 
 /* The first region from position `from` on that pass 2 (spec §7) looks
@@ -357,10 +432,11 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     }
     r->heap = h;
     r->end = (commit - data_off) / GRAN;
-    r->rover = r->last = 0;
+    r->rover = 0;
     r->max_free = commit - data_off;
     granmap_set(&r->map, 0, r->end, true);
     r->index = h->nregions;
+    set_last(h, r, 0);
     h->regions[h->nregions++] = r;
     h->common.st.regions = h->nregions;
     heap_blockmap_set(&h->blocks, r->base, reserve, (uintptr_t)r);
@@ -388,22 +464,24 @@ COLD DWORD carve_commit(struct ce5_heap *h, struct region *r, uint32_t need, uin
     granmap_set(&r->map, old, r->end, true);
     *f += ex / GRAN;
     if ((*f - need) * GRAN > r->max_free) {
-        r->max_free = ((*f - need) * GRAN) | (r->max_free & ESTIMATE);
+        hint_raise(h, r, (*f - need) * GRAN);
     }
     return 0;
 }
 
-/* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run or
- * the end marker; when it is too small it lies at the region's end and the
- * missing pages are committed.  With grow != NONE, the busy item `grow`
- * (which ends at x) is enlarged instead of a new item being made (realloc).
- * Returns 0 or the slot's error (nothing changed then). */
+/* CarveItem (spec §8): make `need` granules at item x busy.  x is a merged free run,
+ * which ends at xend, or the end marker (x = xend = end); when it is too
+ * small it lies at the region's end and the missing pages are committed.
+ * With grow != NONE, the busy item `grow` (which ends at x) is enlarged
+ * instead of a new item being made (realloc).  Returns 0 or the slot's
+ * error (nothing changed then). */
 HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t grow,
                    uint32_t xend)
 {
-    DEBUG_INVARIANT(x >= r->end || granmap_free(&r->map, x), "carving a free item");
-    DEBUG_INVARIANT(xend == NONE || xend == granmap_next_busy(&r->map, x), "carve's run end");
-    uint32_t f = x >= r->end ? 0 : (xend != NONE ? xend : granmap_next_busy(&r->map, x)) - x;
+    DEBUG_INVARIANT(x == r->end ? xend == x : x < r->end && granmap_free(&r->map, x) &&
+                                                  xend == granmap_next_busy(&r->map, x),
+                    "carving a free item");
+    uint32_t f = xend - x;
     if (f < need) {
         DWORD err = carve_commit(h, r, need, &f);
         if (err != 0) {
@@ -426,7 +504,7 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
             r->rover = nx;
         }
         if (x + f == r->end) {
-            r->last = nx;
+            set_last(h, r, nx);
         }
     }
     return 0;
@@ -434,17 +512,35 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
 
 /* Sets cbMaxFree after a search that found a block (CE only raises it;
  * spec §5). */
-static void hint_found(struct region *r, uint32_t cbmax)
+HOT void hint_found(struct ce5_heap *h, struct region *r, uint32_t cbmax)
 {
     if (cbmax * GRAN > r->max_free) {
-        r->max_free = (cbmax * GRAN) | (r->max_free & ESTIMATE);
+        hint_raise(h, r, cbmax * GRAN);
     }
+}
+
+/* The end of a search that found the run [pos, e) of at least `need`
+ * granules, cbmax the largest run it merged before (spec §5, §6): CE's
+ * rover, pitLast and cbMaxFree.  The carve that follows every found run
+ * moves pitLast on whenever this sets it (the run reaches the end marker),
+ * and lists the region for k_tail then (set_last): so this only assigns. */
+HOT uint32_t search_found(struct ce5_heap *h, struct region *r, uint32_t pos, uint32_t e, uint32_t need,
+                          uint32_t cbmax, uint32_t *xend)
+{
+    r->rover = pos;
+    if (e == r->end) {
+        r->last = pos;
+    }
+    hint_found(h, r, max2(cbmax, e - pos - need));
+    *xend = e;
+    return pos;
 }
 
 /* The rest of region_search once the scan from the rover has reached the
  * end marker with no fit: CE's moves of the rover and pitLast there, then
  * the wrap from the first item back to the rover s. */
-COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bool hint_low, uint32_t *xend)
+COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
+                                 uint32_t *xend)
 {
     const uint32_t end = r->end;
     uint32_t pos, e = NONE;
@@ -452,7 +548,7 @@ COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bo
     uint32_t tail = end;
     if (end > s && granmap_free(&r->map, end - 1)) {
         tail = max2(granmap_run_start(&r->map, end - 1), s);
-        r->last = tail;
+        set_last(h, r, tail);
         r->rover = tail;
     } else if (s == 0 && end > s) {
         /* (From a rover past the first item the wrap below moves the rover
@@ -472,17 +568,11 @@ COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bo
     if (s > 0) {
         pos = fits_somewhere ? granmap_first_fit(&r->map, 0, need, &e) : NONE;
         if (pos != NONE && pos < s) {
-            r->rover = pos;
-            if (e == end) {
-                r->last = pos;
-            }
             uint32_t m = 0;
             if (hint_low) {
                 m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
             }
-            hint_found(r, max2(m, e - pos - need));
-            *xend = e;
-            return pos;
+            return search_found(h, r, pos, e, need, m, xend);
         }
         if (granmap_free(&r->map, s - 1)) {
             /* The last run before s is the last candidate, whether it ends at
@@ -490,7 +580,7 @@ COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bo
             uint32_t r0 = granmap_run_start(&r->map, s - 1);
             r->rover = r0;
             if (granmap_next_busy(&r->map, s - 1) == end) {
-                r->last = r0;
+                set_last(h, r, r0);
                 tail = r0;
             }
         } else {
@@ -509,20 +599,22 @@ COLD uint32_t region_search_wrap(struct region *r, uint32_t need, uint32_t s, bo
     }
     /* Not found: every run has been merged, so the hint becomes exact. */
     r->max_free = granmap_longest(&r->map) * GRAN;
+    reindex(h, r);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
+    *xend = end; /* the tail is the end marker or a run that reaches it */
     return tail;
 }
 
 /* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
  * goes.  Returns the item to carve: a free run of at least `need` granules,
  * or the run next to the end marker (or the end marker) when committing
- * behind it makes room; NONE otherwise.  Moves the rover and pitLast and
- * updates cbMaxFree exactly as CE's scan does. */
-HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
+ * behind it makes room; NONE otherwise.  *xend is where that item's free
+ * run ends (the end marker for the end marker itself).  Moves the rover and
+ * pitLast and updates cbMaxFree exactly as CE's scan does. */
+HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
-    *xend = NONE; /* known only when a free run is found */
     const uint32_t end = r->end;
     const uint32_t s = r->rover >= end ? 0 : r->rover;
     /* Runs passed before the found one are shorter than the request, so
@@ -534,13 +626,7 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     if (s < end && granmap_free(&r->map, s)) {
         uint32_t e = granmap_next_busy(&r->map, s);
         if (e - s >= need) {
-            r->rover = s;
-            if (e == end) {
-                r->last = s;
-            }
-            hint_found(r, e - s - need);
-            *xend = e;
-            return s;
+            return search_found(h, r, s, e, need, 0, xend);
         }
         cbmax = e - s;
         p = e;
@@ -549,18 +635,12 @@ HOT uint32_t region_search(struct region *r, uint32_t need, uint32_t *xend)
     uint32_t e = NONE;
     uint32_t pos = granmap_first_fit(&r->map, p, need, &e);
     if (pos != NONE) {
-        r->rover = pos;
-        if (e == end) {
-            r->last = pos;
-        }
         if (hint_low) {
             cbmax = max2(cbmax, granmap_longest_in(&r->map, p, pos));
         }
-        hint_found(r, max2(cbmax, e - pos - need));
-        *xend = e;
-        return pos;
+        return search_found(h, r, pos, e, need, cbmax, xend);
     }
-    return region_search_wrap(r, need, s, hint_low, xend);
+    return region_search_wrap(h, r, need, s, hint_low, xend);
 }
 
 /* CarveItem (§8) of the item found, and the heap's figures: the data
@@ -569,7 +649,7 @@ HOT uintptr_t alloc_carve(struct ce5_heap *h, struct region *r, uint32_t x, uint
                           DWORD *err)
 {
     DWORD e = carve(h, r, x, need, NONE, xend);
-    reindex(h, r);
+    DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
     if (e != 0) {
         *err = e;
         return 0;
@@ -585,15 +665,15 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
 {
     const uint32_t cb = need * GRAN;
     struct region *r = NULL;
-    uint32_t x = NONE, xend = NONE;
+    uint32_t x = NONE, xend;
+    hint_flush(h); /* the rest of pass 1 reads the tree alone */
     for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, need); i != NONE;
          i = maxtree_first_after(&h->k_hint, i + 1, need)) {
         r = h->regions[i];
-        x = region_search(r, need, &xend);
+        x = region_search(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);
         }
-        reindex(h, r);
     }
     /* Pass 2: exact regions offer their tail, estimated ones are searched. */
     tail_sync(h);
@@ -601,13 +681,12 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     for (uint32_t i = pass2_next(h, 0, need, &tail); i != NONE; i = pass2_next(h, i + 1, need, &tail)) {
         r = h->regions[i];
         if (!(r->max_free & ESTIMATE)) {
-            return alloc_carve(h, r, r->last, need, NONE, err);
+            return alloc_carve(h, r, r->last, need, r->end, err); /* pitLast's run reaches the end */
         }
-        x = region_search(r, need, &xend);
+        x = region_search(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);
         }
-        reindex(h, r);
     }
     if (h->maximum != 0) {
         *err = 0; /* a full fixed heap: CE sets no error */
@@ -620,7 +699,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
         *err = e;
         return 0;
     }
-    return alloc_carve(h, r, 0, need, NONE, err);
+    return alloc_carve(h, r, 0, need, r->end, err); /* a new region is one free item */
 }
 
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
@@ -629,15 +708,14 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
  * where nearly every request is served. */
 HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
-    uint32_t i = maxtree_first(&h->k_hint, need);
+    uint32_t i = pass1_first(h, need);
     if (i != NONE) {
         struct region *r = h->regions[i];
         uint32_t xend;
-        uint32_t x = region_search(r, need, &xend);
+        uint32_t x = region_search(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);
         }
-        reindex(h, r);
     }
     return alloc_small_slow(h, need, i, err);
 }
@@ -868,6 +946,7 @@ static struct heap *ce5_create(struct slot *s, DWORD flags, size_t initial, size
     h->maximum = mx;
     h->regions = (struct region **)(mem + off_regions);
     h->tail_stale = (uint32_t *)(mem + off_stale);
+    h->hint_pending = NONE;
     h->cap = cap;
     h->estimated = (uint64_t *)(mem + off_estimated);
     h->estimated_top = h->estimated + est_words;
@@ -976,13 +1055,13 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;
     if (e == r->end) {
-        r->last = g;
+        set_last(h, r, g);
     }
+    hint_estimate(h, r);
     if (r->max_free < merged) {
-        r->max_free = merged;
+        hint_raise(h, r, merged);
     }
-    r->max_free |= ESTIMATE;
-    reindex(h, r);
+    DEBUG_INVARIANT(r->rover <= r->end && last_is_tail(r), "rover and pitLast inside the region");
 }
 
 /* HeapFree (spec §9); pointers that are not busy blocks: spec §17. */
@@ -1056,9 +1135,8 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
             note_resize(h, (size_t)cur * GRAN, (size_t)need * GRAN);
             uint32_t split = (cur - need) * GRAN;
             if (r->max_free < split) {
-                r->max_free = split | (r->max_free & ESTIMATE);
+                hint_raise(h, r, split);
             }
-            reindex(h, r);
         }
         return IP_DONE;
     }
@@ -1072,7 +1150,7 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
         uint32_t e = granmap_next_busy(&r->map, nx);
         r->rover = nx; /* Merge(N) moves the rover even if the grow fails */
         if (e == r->end) {
-            r->last = nx;
+            set_last(h, r, nx);
         }
         free_g = e - nx;
         at_end = e == r->end;
@@ -1080,18 +1158,15 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
     bool fits = cur + free_g >= need ||
                 (at_end && (size_t)(cur + free_g) * GRAN + tail_of(r) > (size_t)need * GRAN);
     if (!fits) {
-        reindex(h, r);
         return IP_MOVE;
     }
-    if (carve(h, r, nx, need - cur, g, NONE) != 0) {
-        reindex(h, r);
+    if (carve(h, r, nx, need - cur, g, nx + free_g) != 0) {
         return IP_FAILED;
     }
     uint32_t grown = item_size(r, g);
     if (r->rover > g) {
         r->rover = g + grown;
     }
-    reindex(h, r);
     note_resize(h, (size_t)cur * GRAN, (size_t)grown * GRAN);
     /* Carving zeroes the slack after n; HEAP_ZERO_MEMORY the whole new part. */
     *zfrom = (flags & HEAP_ZERO_MEMORY) ? data + (size_t)cur * GRAN - HDR : data + n;
@@ -1204,7 +1279,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
             uint32_t t = granmap_run_start(&r->map, q);
             r->rover = t;
             if (q == r->end - 1) {
-                r->last = t;
+                set_last(h, r, t);
                 uint32_t size = (r->end - t) * GRAN;
                 if (size >= h->page) {
                     uintptr_t hdr = data_addr(r, t) - HDR;
@@ -1270,15 +1345,13 @@ static bool ce_state_consistent(const struct ce5_heap *h, const struct region *r
            (r->max_free & ~ESTIMATE) <= r->reserve;
 }
 
-/* Region i's cached keys against its state, the heap's region trees and
- * its estimate set. */
+/* Region i's keys in the heap's region trees and its estimate set against
+ * its state (once the deferred keys are in the trees). */
 static bool keys_consistent(const struct ce5_heap *h, uint32_t i, const struct region *r)
 {
-    bool estimated = (h->estimated[i >> 6] >> (i & 63)) & 1;
-    return r->index == i && r->heap == h && r->key_hint == hint_key(r) &&
-           r->key_tail == tail_capacity(r) && r->key_estimate == ((r->max_free & ESTIMATE) != 0) &&
-           maxtree_key(&h->k_hint, i) == r->key_hint && maxtree_key(&h->k_tail, i) == r->key_tail &&
-           estimated == r->key_estimate;
+    return r->index == i && r->heap == h && !r->tail_stale && maxtree_key(&h->k_hint, i) == hint_key(r) &&
+           maxtree_key(&h->k_tail, i) == tail_capacity(r) &&
+           estimate_listed(h, i) == ((r->max_free & ESTIMATE) != 0);
 }
 
 /* A region tree: consistent, large enough, and 0 past the last region. */
@@ -1302,6 +1375,11 @@ static bool heap_consistent(struct ce5_heap *h)
 {
     size_t live_bytes = 0, live_blocks = 0, committed = 0, tagged = 0;
     tail_sync(h);
+    uint32_t p = h->hint_pending;
+    if (p != NONE && (p >= h->nregions || maxtree_key(&h->k_hint, p) > hint_key(h->regions[p]))) {
+        return false; /* the tree may hold a pending key too low, never too high */
+    }
+    hint_flush(h);
     if (h->nregions == 0 || h->nregions > h->cap || !tree_consistent(&h->k_hint, h->nregions) ||
         !tree_consistent(&h->k_tail, h->nregions) ||
         !bitsum_consistent(h->estimated, h->estimated_top, h->est_words) ||

@@ -378,6 +378,24 @@ static __attribute__((noinline)) void enter_slow(struct ctx *c)
     errno = saved;
 }
 
+/* Is the process heap published (proc)?  Then a call enters with
+ * enter_published, nothing left to decide. */
+HOT bool published(void)
+{
+    return atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY;
+}
+
+/* enter() once published() has said yes: a fast path that calls this keeps
+ * the published proc in registers, not in a context read back later. */
+HOT void enter_published(struct ctx *c)
+{
+#ifdef CEBOX_DEBUG
+    c->errno_in = errno;
+#endif
+    entry_inside = 1;
+    c->p = &proc;
+}
+
 /* Enters cebox; false (and nothing entered) in a process out of the box,
  * whose caller goes to glibc instead. */
 HOT bool enter(struct ctx *c)
@@ -410,10 +428,15 @@ static bool enter_keeping_errno(struct ctx *c)
     return true;
 }
 
-/* Is p inside the slot (where every block cebox hands out lies)? */
+/* Is p inside the slot of pr (where every block cebox hands out lies)? */
+HOT bool in_slot_of(const struct proc *pr, const void *p)
+{
+    return (uintptr_t)p - pr->slot_base < pr->slot_size;
+}
+
 HOT bool in_slot(const struct ctx *c, const void *p)
 {
-    return (uintptr_t)p - c->p->slot_base < c->p->slot_size;
+    return in_slot_of(c->p, p);
 }
 
 /* Leaves cebox after enter(); errno is set to `err` when non-zero, else
@@ -476,10 +499,11 @@ HOT bool pending_any(void)
     return atomic_load_explicit(&pending_count, memory_order_relaxed) != 0;
 }
 
-static void free_inside(struct ctx *c, void *p);
+static void free_block_of(const struct proc *pr, void *p);
 
-/* Does what re-entered calls left (the guard is held). */
-static __attribute__((noinline)) void pending_run(struct ctx *c)
+/* Does what re-entered calls left (the guard is held), with the process
+ * heap and slot of pr. */
+static __attribute__((noinline)) void pending_run_of(const struct proc *pr)
 {
     int saved = errno; /* a refused block is reported */
     for (int i = 0; i < PENDING_MAX; i++) {
@@ -490,13 +514,18 @@ static __attribute__((noinline)) void pending_run(struct ctx *c)
             atomic_store(&pending[i].state, PENDING_EMPTY);
             atomic_fetch_sub(&pending_count, 1);
             if (len == 0) {
-                free_inside(c, addr);
+                free_block_of(pr, addr);
             } else {
-                slot_unmap(c->p->core->slot, addr, len);
+                slot_unmap(pr->core->slot, addr, len);
             }
         }
     }
     errno = saved;
+}
+
+static void pending_run(struct ctx *c)
+{
+    pending_run_of(c->p);
 }
 
 /* Does a re-entered mapping call touch the slot, whose bookkeeping it
@@ -636,10 +665,21 @@ HOT void *plain_from_heap(struct ctx *c, size_t n, DWORD flags)
     return aligned_from_heap(c, _Alignof(max_align_t), n, flags);
 }
 
-/* malloc, exported under its own name below.  realloc calls these local
- * names: a call to the exported symbol would go through the PLT, and a
- * local one is a plain jump. */
-static __attribute__((noinline)) void *cebox_malloc(size_t n)
+/* malloc and calloc once entered: the block, told to the tracker, and
+ * the call left (errno ENOMEM when it failed). */
+HOT void *malloc_entered(struct ctx *c, size_t n, DWORD flags)
+{
+    void *p = plain_from_heap(c, n, flags);
+    if (p != NULL) {
+        entry_done(LOG_API_MALLOC, p, n);
+    }
+    leave(c, p == NULL ? ENOMEM : 0);
+    return p;
+}
+
+/* malloc in every case: re-entered, before the heap is published, out of
+ * the box. */
+static __attribute__((noinline)) void *malloc_general(size_t n)
 {
     if (entry_inside) {
         return boot_alloc(n, 16);
@@ -652,12 +692,24 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
     if (!enter(&c)) {
         return __libc_malloc(n);
     }
-    void *p = plain_from_heap(&c, n, 0);
-    if (p != NULL) {
-        entry_done(LOG_API_MALLOC, p, n);
+    return malloc_entered(&c, n, 0);
+}
+
+/* malloc, exported under its own name below.  realloc calls these local
+ * names: a call to the exported symbol would go through the PLT, and a
+ * local one is a plain jump.  The common case (published heap, not
+ * re-entered) is what malloc_general does then, without its tests. */
+static __attribute__((noinline)) void *cebox_malloc(size_t n)
+{
+    if (__builtin_expect(!published() || entry_inside, 0)) {
+        return malloc_general(n);
     }
-    leave(&c, p == NULL ? ENOMEM : 0);
-    return p;
+    if (!entry_begin(LOG_API_MALLOC, n)) {
+        return NULL;
+    }
+    struct ctx c;
+    enter_published(&c);
+    return malloc_entered(&c, n, 0);
 }
 
 API void *malloc(size_t n) __attribute__((alias("cebox_malloc")));
@@ -680,38 +732,66 @@ API void *calloc(size_t count, size_t size)
     if (!enter(&c)) {
         return __libc_calloc(count, size);
     }
-    void *p = plain_from_heap(&c, n, HEAP_ZERO_MEMORY);
-    if (p != NULL) {
-        entry_done(LOG_API_MALLOC, p, n);
-    }
-    leave(&c, p == NULL ? ENOMEM : 0);
-    return p;
+    return malloc_entered(&c, n, HEAP_ZERO_MEMORY);
 }
 
 /* May p be an over-aligned pointer?  Only when some exist, and only if p
  * is aligned beyond the heap's own alignment; this keeps the table's lock
  * off the path of ordinary frees. */
-HOT bool maybe_aligned(const struct ctx *c, const void *p)
+HOT bool maybe_aligned_of(const struct proc *pr, const void *p)
 {
     return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 &&
-           ((uintptr_t)p & (2 * c->p->ops->align - 1)) == 0;
+           ((uintptr_t)p & (2 * pr->ops->align - 1)) == 0;
+}
+
+HOT bool maybe_aligned(const struct ctx *c, const void *p)
+{
+    return maybe_aligned_of(c->p, p);
 }
 
 /* Frees p inside cebox (the guard is held).  The heap refuses and reports
  * (through the bad-pointer hook) anything that is not a live block. */
-static inline __attribute__((always_inline)) void free_inside(struct ctx *c, void *p)
+static inline __attribute__((always_inline)) void free_slot_block(const struct proc *pr, void *p)
 {
-    if (!in_slot(c, p)) {
+    uintptr_t base = maybe_aligned_of(pr, p) ? amap_find((uintptr_t)p, true) : 0;
+    DWORD err = 0;
+    pr->ops->free(pr->heap, 0, base != 0 ? (void *)base : p, &err);
+}
+
+HOT void free_block_of(const struct proc *pr, void *p)
+{
+    if (!in_slot_of(pr, p)) {
         summary_note_foreign_free();
         return;
     }
-    uintptr_t base = maybe_aligned(c, p) ? amap_find((uintptr_t)p, true) : 0;
-    DWORD err = 0;
-    c->p->ops->free(c->p->heap, 0, base != 0 ? (void *)base : p, &err);
+    free_slot_block(pr, p);
 }
 
-/* free, exported under its own name below. */
-static __attribute__((noinline)) void cebox_free(void *p)
+HOT void free_inside(struct ctx *c, void *p)
+{
+    free_block_of(c->p, p);
+}
+
+/* free once entered: what re-entered calls left first, then the tracker
+ * (before: the address may be handed out again at once), then the block
+ * (in_slot: the caller knows p lies in the slot). */
+HOT void free_entered(struct ctx *c, void *p, bool in_slot)
+{
+    if (__builtin_expect(pending_any(), 0)) {
+        pending_run_of(c->p);
+    }
+    entry_freed(LOG_API_MALLOC, p);
+    if (in_slot) {
+        free_slot_block(c->p, p);
+    } else {
+        free_inside(c, p);
+    }
+    leave(c, 0);
+}
+
+/* free in every case: NULL, a block of the arena, re-entered, before the
+ * heap is published, out of the box, a pointer outside the slot. */
+static __attribute__((noinline)) void free_general(void *p)
 {
     if (p == NULL) {
         return;
@@ -731,12 +811,22 @@ static __attribute__((noinline)) void cebox_free(void *p)
         __libc_free(p);
         return;
     }
-    if (__builtin_expect(pending_any(), 0)) {
-        pending_run(&c);
+    free_entered(&c, p, false);
+}
+
+/* free, exported under its own name below.  The common case (published
+ * heap, not re-entered, a pointer in the slot: neither NULL nor a block of
+ * the arena, which lies outside it) is what free_general does then,
+ * without its tests. */
+static __attribute__((noinline)) void cebox_free(void *p)
+{
+    if (__builtin_expect(!published() || entry_inside || !in_slot_of(&proc, p), 0)) {
+        free_general(p);
+        return;
     }
-    entry_freed(LOG_API_MALLOC, p); /* before: the address may be handed out again at once */
-    free_inside(&c, p);
-    leave(&c, 0);
+    struct ctx c;
+    enter_published(&c);
+    free_entered(&c, p, true);
 }
 
 API void free(void *p) __attribute__((alias("cebox_free")));
