@@ -73,6 +73,10 @@
 #define MAX_REQUEST 0x40000000u /* HEAP_MAX_ALLOC */
 #define NONE GRANMAP_NONE
 
+/* For the small helpers of the paths every HeapAlloc and HeapFree takes:
+ * inlined, so that their results (a struct where) stay in registers. */
+#define HOT static inline __attribute__((always_inline))
+
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
     (HEAP_NO_SERIALIZE | HEAP_GENERATE_EXCEPTIONS | HEAP_ZERO_MEMORY | HEAP_REALLOC_IN_PLACE_ONLY)
@@ -248,7 +252,7 @@ static uint32_t free_run_from(const struct region *r, uint32_t g)
 /* TakeBlocks: n blocks from g become busy; the rover moves after them
  * (to 0 when that is the committed end).  `start` says whether g begins
  * an item (false when an item grows into them). */
-static void take_blocks(struct region *r, uint32_t g, uint32_t n, bool start)
+HOT void take_blocks(struct region *r, uint32_t g, uint32_t n, bool start)
 {
     DEBUG_INVARIANT(g + n <= r->commit && r->nfree >= n, "taking committed free blocks");
     granmap_take(&r->map, g, n, start);
@@ -256,31 +260,48 @@ static void take_blocks(struct region *r, uint32_t g, uint32_t n, bool start)
     r->rover = g + n == r->commit ? 0 : g + n;
 }
 
-/* Is every block of g's bitmap word free? */
+/* Is every block of g's bitmap word free?  Its 16 blocks are 16 bits of
+ * one free word of the map (16 divides 64), read directly: this runs on
+ * every free. */
 static bool word_all_free(const struct region *r, uint32_t g)
 {
-    uint32_t w0 = g & ~(WORD_BLOCKS - 1);
-    return granmap_next_busy(&r->map, w0) >= w0 + WORD_BLOCKS;
+    const uint64_t word_mask = ((uint64_t)1 << WORD_BLOCKS) - 1;
+    return ((GRANMAP_FREEW(&r->map, g >> 6) >> (g & (63 & ~(WORD_BLOCKS - 1)))) & word_mask) == word_mask;
 }
 
-/* FreeBlocks: n blocks from g become free; CE assumes all free blocks are
- * one run (maxBlkFree = numBlkFree) and puts the rover on g, or on the
- * start of g's bitmap word when that word is now wholly free. */
-static void free_blocks(struct region *r, uint32_t g, uint32_t n)
+/* FreeBlocks' counting, once the n blocks from g are free in the map: CE
+ * assumes all free blocks are one run (maxBlkFree = numBlkFree) and puts
+ * the rover on g, or on the start of g's bitmap word when that word is now
+ * wholly free. */
+static void note_freed(struct region *r, uint32_t g, uint32_t n)
 {
-    granmap_set_start(&r->map, g, false);
-    granmap_set(&r->map, g, g + n, true);
     r->nfree += n;
     r->max = r->nfree;
     r->rover = word_all_free(r, g) ? (g & ~(WORD_BLOCKS - 1)) : g;
 }
 
-/* CommitBlocks: commit pages so that blocks [0, upto) are committed. */
-static DWORD commit_blocks(struct ce6_heap *h, struct region *r, uint32_t upto)
+/* FreeBlocks: n blocks from g become free (the tail of a shrunk item). */
+static void free_blocks(struct region *r, uint32_t g, uint32_t n)
 {
-    if (upto <= r->commit) {
-        return 0;
-    }
+    granmap_set_start(&r->map, g, false);
+    granmap_set(&r->map, g, g + n, true);
+    note_freed(r, g, n);
+}
+
+/* FreeBlocks of the whole item at g (HeapFree), which it returns the
+ * blocks of: its end found and its blocks freed in one pass over the map,
+ * one read and write of a word for the usual item. */
+static uint32_t free_item(struct region *r, uint32_t g)
+{
+    uint32_t run_end;
+    uint32_t n = granmap_free_item(&r->map, g, r->commit, &run_end) - g;
+    note_freed(r, g, n);
+    return n;
+}
+
+/* CommitBlocks past the committed end (commit_blocks). */
+static DWORD commit_more_blocks(struct ce6_heap *h, struct region *r, uint32_t upto)
+{
     size_t bytes = align_up((size_t)(upto - r->commit) * BLK, h->page);
     DWORD err = commit_range(h, r->base + (size_t)r->commit * BLK, bytes);
     if (err != 0) {
@@ -290,6 +311,13 @@ static DWORD commit_blocks(struct ce6_heap *h, struct region *r, uint32_t upto)
     r->commit += (uint32_t)(bytes / BLK);
     granmap_set(&r->map, old, r->commit, true);
     return 0;
+}
+
+/* CommitBlocks: commit pages so that blocks [0, upto) are committed (the
+ * usual block lies below the committed end already: no call). */
+static inline DWORD commit_blocks(struct ce6_heap *h, struct region *r, uint32_t upto)
+{
+    return upto <= r->commit ? 0 : commit_more_blocks(h, r, upto);
 }
 
 /* ======================================================================
@@ -513,12 +541,12 @@ static struct large *large_record(struct ce6_heap *h)
 }
 
 static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
-static struct where locate(const struct ce6_heap *h, const void *p);
+HOT struct where locate(const struct ce6_heap *h, const void *p);
 static void reindex(struct ce6_heap *h, struct region *r);
 
 static uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err);
-static struct where locate_any(const struct ce6_heap *h, const void *p);
-static void free_item_locked(struct ce6_heap *h, const struct where *w);
+HOT struct where locate_any(const struct ce6_heap *h, const void *p);
+HOT void free_item_locked(struct ce6_heap *h, const struct where *w);
 
 /* CE allocates its own records from the process heap: a large item's
  * RHVAITEM (32 bytes) and a fixed heap's structure.  They move the process
@@ -674,7 +702,7 @@ static uintptr_t move_large_locked(struct ce6_heap *h, struct large *old, size_t
  * ====================================================================== */
 
 /* What p is, pinned records included. */
-static struct where locate_any(const struct ce6_heap *h, const void *p)
+HOT struct where locate_any(const struct ce6_heap *h, const void *p)
 {
     struct where w = {LOC_FOREIGN, NULL, 0, NULL};
     uintptr_t a = (uintptr_t)p;
@@ -707,7 +735,7 @@ static struct where locate_any(const struct ce6_heap *h, const void *p)
 }
 
 /* What p is for the program: a record is no item of its. */
-static struct where locate(const struct ce6_heap *h, const void *p)
+HOT struct where locate(const struct ce6_heap *h, const void *p)
 {
     struct where w = locate_any(h, p);
     if ((w.loc == LOC_BUSY && pinned(w.r, w.g)) || (w.loc == LOC_LARGE && w.l->pinned)) {
@@ -903,14 +931,13 @@ static void count_bad(struct ce6_heap *h)
     h->common.st.bad_pointers++;
 }
 
-static void free_item_locked(struct ce6_heap *h, const struct where *w)
+HOT void free_item_locked(struct ce6_heap *h, const struct where *w)
 {
     if (w->loc == LOC_LARGE) {
         free_large_locked(h, w->l);
         return;
     }
-    uint32_t nb = item_blocks(w->r, w->g);
-    free_blocks(w->r, w->g, nb);
+    uint32_t nb = free_item(w->r, w->g);
     reindex(h, w->r);
     note_dead(h, (size_t)nb * BLK, 1);
 }
