@@ -291,7 +291,7 @@ static void free_blocks(struct region *r, uint32_t g, uint32_t n)
 /* FreeBlocks of the whole item at g (HeapFree), which it returns the
  * blocks of: its end found and its blocks freed in one pass over the map,
  * one read and write of a word for the usual item. */
-static uint32_t free_item(struct region *r, uint32_t g)
+HOT uint32_t free_item(struct region *r, uint32_t g)
 {
     uint32_t run_end;
     uint32_t n = granmap_free_item(&r->map, g, r->commit, &run_end) - g;
@@ -544,7 +544,7 @@ static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err);
 HOT struct where locate(const struct ce6_heap *h, const void *p);
 static void reindex(struct ce6_heap *h, struct region *r);
 
-static uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err);
+HOT uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err);
 HOT struct where locate_any(const struct ce6_heap *h, const void *p);
 HOT void free_item_locked(struct ce6_heap *h, const struct where *w);
 
@@ -794,7 +794,7 @@ static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err)
     return r->base + (size_t)g * BLK;
 }
 
-static uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err)
+HOT uintptr_t alloc_locked(struct ce6_heap *h, size_t n, DWORD *err)
 {
     uint32_t nb = blocks_of(n);
     if (h->maximum == 0 && nb > LARGE_BLOCKS) {
