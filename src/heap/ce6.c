@@ -39,7 +39,7 @@
  * exactly on the first block of each item (the header counts as one item,
  * at block 0), blocks from `commit` on are busy and start nothing; commit
  * is a multiple of the blocks of a page; rover <= commit; nfree = free
- * committed blocks + (total - commit).  Per heap: the max-tree's key i is
+ * committed blocks + (total - commit); npinned counts the pinned bits.  Per heap: the max-tree's key i is
  * region i's maxBlkFree, but for the region `hot` (the last one changed),
  * whose key is written only when another region changes or the tree is
  * read past it (nearly every call works in the region of the last one, and
@@ -95,6 +95,7 @@ struct region {
     /* Blocks holding a large item's record (process heap only): CE's, not
      * the program's, so refused to HeapFree and left out of walks. */
     uint64_t pinned[REGION_RESERVE / BLK / 64];
+    uint32_t npinned;  /* bits set in pinned: 0 in nearly every region, one test per free */
     size_t meta_bytes; /* this structure and its map; 0: a record of the heap's region_pool */
 };
 
@@ -232,13 +233,16 @@ static uint32_t item_blocks(const struct region *r, uint32_t g)
 
 static bool pinned(const struct region *r, uint32_t g)
 {
-    return g < r->total && g < 64 * (sizeof r->pinned / sizeof r->pinned[0]) &&
+    return r->npinned != 0 && g < r->total && g < 64 * (sizeof r->pinned / sizeof r->pinned[0]) &&
            ((r->pinned[g >> 6] >> (g & 63)) & 1);
 }
 
 static void set_pinned(struct region *r, uint32_t g, bool v)
 {
     uint64_t bit = (uint64_t)1 << (g & 63);
+    if (((r->pinned[g >> 6] & bit) != 0) != v) {
+        r->npinned = v ? r->npinned + 1 : r->npinned - 1;
+    }
     r->pinned[g >> 6] = v ? (r->pinned[g >> 6] | bit) : (r->pinned[g >> 6] & ~bit);
 }
 
@@ -1219,6 +1223,13 @@ static bool region_consistent(const struct ce6_heap *h, uint32_t i, struct regio
     if (r->index != i || r->commit > r->total || r->rover > r->commit ||
         r->commit % (h->page / BLK) != 0 || !granmap_consistent(&r->map) ||
         maxtree_key(&h->k_max, i) != r->max) {
+        return false;
+    }
+    uint32_t pinned_bits = 0;
+    for (size_t k = 0; k < sizeof r->pinned / sizeof r->pinned[0]; k++) {
+        pinned_bits += (uint32_t)__builtin_popcountll(r->pinned[k]);
+    }
+    if (pinned_bits != r->npinned) {
         return false;
     }
     for (uint32_t g = 0; g < r->commit;) {
