@@ -383,6 +383,15 @@ static bool rover_fits(const struct region *r, uint32_t n)
     return r->rover + n <= r->commit && granmap_all_free(&r->map, r->rover, r->rover + n);
 }
 
+/* The end of FindBlockInRegion's success: the n blocks from g taken, and
+ * maxBlkFree back to what it was before the search (old_max) unless fewer
+ * blocks are left free. */
+HOT void take_found(struct region *r, uint32_t g, uint32_t n, uint32_t old_max)
+{
+    take_blocks(r, g, n, true);
+    r->max = min_u32(old_max, r->nfree);
+}
+
 /* FindBlockInRegion: from the rover to the committed end first; when that
  * fails or needs committing, from block 0 to the rover (taken only if it
  * found something).  Commits what the winner needs and takes its blocks.
@@ -405,10 +414,25 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
             *err = e;
             g = NONE;
         } else {
-            take_blocks(r, g, n, true);
-            r->max = min_u32(old_max, r->nfree);
+            take_found(r, g, n, old_max);
         }
     }
+    reindex(h, r);
+    return g;
+}
+
+/* The walk's answer for the usual HeapAlloc, without the walk: prgnfree r
+ * is the walk's first region when its maxBlkFree admits n (the tree's key
+ * for it is exactly that, or r is the hot region), and FindBlockInRegion
+ * takes the n blocks from its rover without a search when they are
+ * committed and free.  Their first block, or NONE (nothing changed). */
+HOT uint32_t take_at_rover(struct ce6_heap *h, struct region *r, uint32_t n)
+{
+    if (r->max < n || !rover_fits(r, n)) {
+        return NONE;
+    }
+    uint32_t g = r->rover;
+    take_found(r, g, n, r->max);
     reindex(h, r);
     return g;
 }
@@ -765,12 +789,19 @@ static void zero(uintptr_t from, uintptr_t to)
  * ====================================================================== */
 
 /* The small-item path of RHeapAlloc, lock held: the regions from prgnfree
- * on, wrapping, those whose maxBlkFree admits n; then a new region. */
+ * on, wrapping, those whose maxBlkFree admits n; then a new region.  The
+ * usual call is served at prgnfree's rover (take_at_rover) without the
+ * walk. */
 static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err)
 {
+    struct region *r = h->regions[h->cur];
+    uint32_t g = take_at_rover(h, r, n);
+    if (g != NONE) {
+        note_live(h, (size_t)n * BLK, 1);
+        return r->base + (size_t)g * BLK; /* prgnfree stays */
+    }
+    r = NULL;
     DWORD e = 0;
-    struct region *r = NULL;
-    uint32_t g = NONE;
     const uint32_t start = h->cur;
     for (int lap = 0; lap < 2 && g == NONE; lap++) {
         uint32_t i = lap == 0 ? first_region_after(h, start, n) : first_region_after(h, 0, n);
