@@ -147,14 +147,6 @@ static void pull(struct runindex *ri, uint32_t i, uint32_t half)
     put(ri, i, n);
 }
 
-static void rebuild_up(struct runindex *ri, uint32_t leaf)
-{
-    uint32_t half = 1;
-    for (uint32_t i = (ri->leaves + leaf) >> 1; i >= 1; i >>= 1, half <<= 1) {
-        pull(ri, i, half);
-    }
-}
-
 static void set_leaf(struct runindex *ri, uint32_t b, uint32_t is_free)
 {
     put(ri, ri->leaves + b, (struct node){is_free, is_free, is_free, 0});
@@ -177,11 +169,23 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     return ri; /* every node pristine */
 }
 
+/* The leaves first, then each level's ancestors of the range once (a
+ * large reservation is tens of blocks: O(count + log blocks) node writes,
+ * not a climb to the root per block). */
 static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint32_t is_free)
 {
-    for (uint32_t b = first; b < first + count && b < ri->nblocks; b++) {
+    if (first >= ri->nblocks || count == 0) {
+        return;
+    }
+    uint32_t end = count < ri->nblocks - first ? first + count : ri->nblocks;
+    for (uint32_t b = first; b < end; b++) {
         set_leaf(ri, b, is_free);
-        rebuild_up(ri, b);
+    }
+    uint32_t lo = (ri->leaves + first) >> 1, hi = (ri->leaves + end - 1) >> 1;
+    for (uint32_t half = 1; lo >= 1; lo >>= 1, hi >>= 1, half <<= 1) {
+        for (uint32_t i = lo; i <= hi; i++) {
+            pull(ri, i, half);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
  *
  * Owns: a segment tree over the blocks.  Each node keeps the length of the
  * free run touching its left end, the one touching its right end, and the
- * longest run inside it.  Marking k blocks costs O(k log blocks).
+ * longest run inside it.  Marking k blocks costs O(k + log blocks).
  *
  * Invariants: leaves beyond `nblocks` (padding to a power of two) are used
  * forever; the caller serializes access (the slot's lock).
