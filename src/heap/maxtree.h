@@ -74,10 +74,12 @@ static inline void maxtree_node_set(uint32_t *v, uint32_t k, uint32_t val)
         }
         return;
     }
-    for (k >>= 2; k >= 1; k >>= 2) {
+    /* A node held the old value (or its climb stops: a larger child holds
+     * its maximum, one read); its children decide its new one. */
+    for (k >>= 2; k >= 1 && v[k] == old; k >>= 2) {
         uint32_t m = maxtree_node_children_max(v, k);
-        if (v[k] == m) {
-            break;
+        if (m == old) {
+            break; /* another child holds the old value too */
         }
         v[k] = m;
     }
@@ -100,15 +102,20 @@ static inline uint32_t maxtree_node_first(const uint32_t *v, uint32_t leaves, ui
     if (from == 0) {
         k = 1;
     } else {
-        for (;;) {
-            while ((++k & 3) != 0 && v[k] < thr) {
-            }
-            if ((k & 3) != 0) {
-                break; /* a sibling to the right holds one */
-            }
-            k = (k - 1) >> 2;
+        /* Up: the siblings right of k are read only when their parent
+         * says one of its children is large enough. */
+        for (;; k >>= 2) {
             if (k <= 1) {
                 return MAXTREE_NONE;
+            }
+            if (v[k >> 2] >= thr) {
+                uint32_t j = k;
+                while ((++j & 3) != 0 && v[j] < thr) {
+                }
+                if ((j & 3) != 0) {
+                    k = j; /* a sibling to the right holds one */
+                    break;
+                }
             }
         }
     }
