@@ -316,6 +316,8 @@ static void test_map_matches_a_scan(void **state)
     run_map(3000, 3000, 0x9E3779B97F4A7C15ull, 1); /* CE 5's 0x2F000 region is 12 000 granules */
     run_map(64 * 3 + 1, 2000, 42, 1);              /* word boundaries everywhere */
     run_map(4990, 1500, 7, 1);
+    run_map(60, 400, 8, 1);          /* one word: its leaf is the tree's root */
+    run_map(64 * 9 + 30, 1500, 9, 1); /* ten words, a tree of 16 leaves */
 }
 
 /* A region of CE 5's size: 188 words, three blocks of dirty marks; many
@@ -437,6 +439,47 @@ static void test_maxtree_group_tests_agree(void **state)
     }
 }
 
+/* The node array (fan-out 4) at each size a map gives it, from a lone
+ * leaf that is its own root to 1 024 leaves: random keys (runs of equal
+ * ones, so a lowering meets a sibling holding the old maximum), and after
+ * each change the first key from a random position, a range's maximum and
+ * the node invariant against a scan of the keys. */
+static void test_node_tree_matches_a_scan(void **state)
+{
+    (void)state;
+    rng_state = 777;
+    static uint32_t keys[1024], nodes[2 * 1024];
+    for (uint32_t leaves = 1; leaves <= 1024; leaves *= 4) {
+        memset(keys, 0, sizeof keys);
+        memset(nodes, 0, sizeof nodes);
+        for (int step = 0; step < 6000; step++) {
+            uint32_t i = rnd(leaves), v = rnd(6) == 0 ? rnd(5000) : rnd(12);
+            maxtree_node_set(nodes, leaves + i, v);
+            keys[i] = v;
+            uint32_t from = rnd(leaves + 2), thr = rnd(4) == 0 ? rnd(5200) : rnd(14);
+            assert_int_equal(maxtree_node_first(nodes, leaves, from, thr), ref_first(keys, leaves, from, thr));
+            from = from < leaves ? from : leaves - 1;
+            uint32_t j = from + rnd(leaves - from), best = 0;
+            for (uint32_t k = from; k <= j; k++) {
+                best = keys[k] > best ? keys[k] : best;
+            }
+            assert_int_equal(maxtree_node_range_max(nodes, leaves, from, j), best);
+            assert_true(maxtree_node_consistent(nodes, leaves));
+            uint32_t top = 0;
+            for (uint32_t k = 0; k < leaves; k++) {
+                top = keys[k] > top ? keys[k] : top;
+            }
+            assert_int_equal(nodes[1], top); /* the root, which granmap_longest reads */
+        }
+        /* A planted stale inner node is caught. */
+        if (leaves > 1) {
+            maxtree_node_set(nodes, leaves, 6000);
+            nodes[leaves >> 2] = 5999;
+            assert_false(maxtree_node_consistent(nodes, leaves));
+        }
+    }
+}
+
 /* A corrupt entry is caught: the check is not vacuous. */
 static void test_maxtree_consistency_catches_a_stale_entry(void **state)
 {
@@ -483,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),
         cmocka_unit_test(test_maxtree_group_tests_agree),
         cmocka_unit_test(test_maxtree_consistency_catches_a_stale_entry),
+        cmocka_unit_test(test_node_tree_matches_a_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

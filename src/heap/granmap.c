@@ -22,11 +22,12 @@ static size_t round64(size_t v)
     return (v + 63) & ~(size_t)63;
 }
 
-static uint32_t pow2_at_least(uint32_t n)
+/* The tree's leaves: a power of four (maxtree.h's node array). */
+static uint32_t pow4_at_least(uint32_t n)
 {
     uint32_t p = 1;
     while (p < n) {
-        p <<= 1;
+        p <<= 2;
     }
     return p;
 }
@@ -43,7 +44,7 @@ static struct layout layout_of(uint32_t ngran)
     l.nwords = (ngran + 63) / 64;
     l.nsum = (l.nwords + 63) / 64;
     l.ntop = (l.nsum + 63) / 64;
-    l.leaves = pow2_at_least(l.nwords);
+    l.leaves = pow4_at_least(l.nwords);
     l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
     l.off_tree = l.off_sum + round64((size_t)(2 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
     l.off_dirty = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
@@ -204,7 +205,7 @@ static uint32_t leaf_of(const struct granmap *m, uint32_t w)
 }
 
 /* The leaf of word w recomputed, and the nodes above it. */
-static void sync_word(struct granmap *m, uint32_t w)
+static inline __attribute__((always_inline)) void sync_word(struct granmap *m, uint32_t w)
 {
     uint32_t k = m->leaves + w, v = leaf_of(m, w);
     if (m->tree[k] != v) {

@@ -13,13 +13,15 @@
 
 uint32_t maxtree_node_range_max(const uint32_t *v, uint32_t leaves, uint32_t i0, uint32_t i1)
 {
+    /* [lo, hi) narrowed to whole groups of four, whose parents then stand
+     * for them a level up. */
     uint32_t best = 0;
-    for (uint32_t lo = leaves + i0, hi = leaves + i1 + 1; lo < hi; lo >>= 1, hi >>= 1) {
-        if (lo & 1) {
-            best = maxtree_max2(best, v[lo++]);
+    for (uint32_t lo = leaves + i0, hi = leaves + i1 + 1; lo < hi; lo >>= 2, hi >>= 2) {
+        for (; (lo & 3) != 0 && lo < hi; lo++) {
+            best = maxtree_max2(best, v[lo]);
         }
-        if (hi & 1) {
-            best = maxtree_max2(best, v[--hi]);
+        for (; (hi & 3) != 0 && lo < hi; hi--) {
+            best = maxtree_max2(best, v[hi - 1]);
         }
     }
     return best;
@@ -27,9 +29,11 @@ uint32_t maxtree_node_range_max(const uint32_t *v, uint32_t leaves, uint32_t i0,
 
 bool maxtree_node_consistent(const uint32_t *v, uint32_t leaves)
 {
-    for (uint32_t k = 1; k < leaves; k++) {
-        if (v[k] != maxtree_max2(v[2 * k], v[2 * k + 1])) {
-            return false;
+    for (uint32_t level = leaves >> 2; level >= 1; level >>= 2) {
+        for (uint32_t k = level; k < 2 * level; k++) {
+            if (v[k] != maxtree_node_children_max(v, k)) {
+                return false;
+            }
         }
     }
     return true;

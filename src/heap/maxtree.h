@@ -3,10 +3,15 @@
  * and "the largest key in [i, j]" in O(log n), for any heap algorithm.
  *
  * Owns: two forms of one structure.
- *  - The node array (maxtree_node_*): a 1-based binary array of 2 * leaves
- *    uint32 values, leaves at [leaves, 2 * leaves), each inner node the
- *    maximum of its two children; `leaves` is a power of two.  The caller
- *    owns the memory (granmap.h keeps one per region inside its own block).
+ *  - The node array (maxtree_node_*): a 1-based array of 2 * leaves uint32
+ *    values holding a tree of fan-out 4: node k's children are 4k to
+ *    4k + 3, the root is node 1, leaves lie at [leaves, 2 * leaves), each
+ *    inner node is the maximum of its four children, and `leaves` is a
+ *    power of four (so each level of n nodes lies at [n, 2n); the entries
+ *    between levels are unused).  Half the levels of a binary tree: an
+ *    update climbs half as far, which is most of a lazy tree's sync.  The
+ *    caller owns the memory (granmap.h keeps one per region inside its
+ *    own block).
  *  - struct maxtree: a tree of fan-out 16 over uint32 keys (a heap's
  *    region property, counted in its units: CE 5's granules, CE 6's
  *    blocks), whose levels hold the keys capped at 15 bits (every region
@@ -49,6 +54,13 @@ static inline uint32_t maxtree_max2(uint32_t a, uint32_t b)
     return a > b ? a : b;
 }
 
+/* The largest of the four children of node k. */
+static inline uint32_t maxtree_node_children_max(const uint32_t *v, uint32_t k)
+{
+    const uint32_t *c = v + 4 * (size_t)k;
+    return maxtree_max2(maxtree_max2(c[0], c[1]), maxtree_max2(c[2], c[3]));
+}
+
 /* Sets node k (a leaf: leaves + position) to val and the nodes above it
  * that change.  A raised value only needs to be carried up while it is the
  * larger one; a lowered one stops where a node keeps its maximum. */
@@ -57,15 +69,17 @@ static inline void maxtree_node_set(uint32_t *v, uint32_t k, uint32_t val)
     uint32_t old = v[k];
     v[k] = val;
     if (val >= old) {
-        for (k >>= 1; k >= 1 && v[k] < val; k >>= 1) {
+        for (k >>= 2; k >= 1 && v[k] < val; k >>= 2) {
             v[k] = val;
         }
         return;
     }
-    for (k >>= 1; k >= 1; k >>= 1) {
-        uint32_t m = maxtree_max2(v[2 * k], v[2 * k + 1]);
-        if (v[k] == m) {
-            break;
+    /* A node held the old value (or its climb stops: a larger child holds
+     * its maximum, one read); its children decide its new one. */
+    for (k >>= 2; k >= 1 && v[k] == old; k >>= 2) {
+        uint32_t m = maxtree_node_children_max(v, k);
+        if (m == old) {
+            break; /* another child holds the old value too */
         }
         v[k] = m;
     }
@@ -73,7 +87,8 @@ static inline void maxtree_node_set(uint32_t *v, uint32_t k, uint32_t val)
 
 /* The first position at or after `from` whose key is at least thr, or
  * MAXTREE_NONE.  From 0 straight down from the root; otherwise up from
- * `from` and down again, so a near answer costs little. */
+ * `from` (each node's siblings to its right first) and down again, so a
+ * near answer costs little. */
 static inline uint32_t maxtree_node_first(const uint32_t *v, uint32_t leaves, uint32_t from,
                                           uint32_t thr)
 {
@@ -87,21 +102,25 @@ static inline uint32_t maxtree_node_first(const uint32_t *v, uint32_t leaves, ui
     if (from == 0) {
         k = 1;
     } else {
-        for (;;) {
-            if ((k & 1) == 0 && v[k + 1] >= thr) {
-                k++;
-                break;
-            }
-            k >>= 1;
+        /* Up: the siblings right of k are read only when their parent
+         * says one of its children is large enough. */
+        for (;; k >>= 2) {
             if (k <= 1) {
                 return MAXTREE_NONE;
+            }
+            if (v[k >> 2] >= thr) {
+                uint32_t j = k;
+                while ((++j & 3) != 0 && v[j] < thr) {
+                }
+                if ((j & 3) != 0) {
+                    k = j; /* a sibling to the right holds one */
+                    break;
+                }
             }
         }
     }
     while (k < leaves) {
-        k <<= 1;
-        if (v[k] < thr) {
-            k++;
+        for (k <<= 2; v[k] < thr; k++) {
         }
     }
     return k - leaves;
