@@ -88,13 +88,32 @@ static atomic_bool ending;
  * set once taken, cleared before it is given back), held with the kill
  * signals blocked (fatal.h): a SIGTERM never interrupts the holder, whose
  * lock the handler would then wait for in vain and lose the ending. */
+/* This thread's id, asked of the kernel once per thread (each gettid is a
+ * system call, and every lock names its holder); 0: not asked yet.  Kept
+ * only once fork_child is registered: a forked child's only thread
+ * forgets its parent's there. */
+static _Thread_local int own_tid __attribute__((tls_model("initial-exec")));
+static atomic_bool fork_child_registered;
+
+static int log_thread_id(void)
+{
+    if (own_tid != 0) {
+        return own_tid;
+    }
+    int tid = os_gettid();
+    if (atomic_load(&fork_child_registered)) {
+        own_tid = tid;
+    }
+    return tid;
+}
+
 static void log_lock(void)
 {
     sigset_t before;
     fatal_hold_kills(&before);
     pthread_mutex_lock(&lg.lock);
     lg.held_mask = before;
-    atomic_store(&lg.holder, os_gettid());
+    atomic_store(&lg.holder, log_thread_id());
 }
 
 static void log_unlock(void)
@@ -574,6 +593,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    own_tid = 0;
     atomic_store(&unrecorded, 0);
     /* The parent's file (this process starts its own at its first event),
      * closed only if the number still holds it: it may be the program's. */
@@ -584,6 +604,7 @@ static void fork_child(void)
 static void register_atfork(void)
 {
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    atomic_store(&fork_child_registered, true);
 }
 
 /* ---- the public functions ---- */
@@ -770,7 +791,8 @@ uint64_t eventlog_unrecorded(void)
 void eventlog_command(char *out, size_t cap)
 {
     log_lock();
-    if (lg.pid != os_getpid() || lg.command_len == 0) {
+    /* Not read yet first: a process without a log asks no getpid. */
+    if (lg.command_len == 0 || lg.pid != os_getpid()) {
         read_command();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
@@ -799,7 +821,7 @@ void eventlog_command(char *out, size_t cap)
 static bool log_lock_in_handler(void)
 {
     static atomic_bool waited_out;
-    int me = os_gettid();
+    int me = log_thread_id();
     atomic_store(&ending, true);
     for (int ms = 0;; ms++) {
         if (pthread_mutex_trylock(&lg.lock) == 0) {
