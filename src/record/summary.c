@@ -275,8 +275,9 @@ void summary_write(int fd, struct cebox_core *core)
 /* DIR/cebox-PID.summary, in the directory made absolute at the start (the
  * program may have changed its own since), through a descriptor of cebox's
  * own (ownfd.h): a program thread that closes or dup2s descriptors at exit
- * never gets these bytes in its file. */
-static void write_summary_file(const char *text, size_t len, int pid)
+ * never gets these bytes in its file.  Not inlined: its 8 KB of paths stay
+ * out of summary_finish's frame, on the stack only with --out. */
+static __attribute__((noinline)) void write_summary_file(const char *text, size_t len, int pid)
 {
     char path[SUMMARY_PATH_MAX];
     snprintf(path, sizeof path, "%s/cebox-%d.summary", eventlog_dir(), pid);
