@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -90,10 +91,11 @@ static atomic_bool ending;
  * lock the handler would then wait for in vain and lose the ending. */
 /* This thread's id, asked of the kernel once per thread (each gettid is a
  * system call, and every lock names its holder); 0: not asked yet.  Kept
- * only once fork_child is registered: a forked child's only thread
- * forgets its parent's there. */
+ * only once fork_child is registered (ensure_fork_handlers): a forked
+ * child's only thread forgets its parent's there. */
 static _Thread_local int own_tid __attribute__((tls_model("initial-exec")));
-static atomic_bool fork_child_registered;
+enum { FORK_HANDLERS_NONE, FORK_HANDLERS_REGISTERING, FORK_HANDLERS_REGISTERED };
+static atomic_int fork_handlers;
 
 static int log_thread_id(void)
 {
@@ -101,7 +103,7 @@ static int log_thread_id(void)
         return own_tid;
     }
     int tid = os_gettid();
-    if (atomic_load(&fork_child_registered)) {
+    if (atomic_load(&fork_handlers) == FORK_HANDLERS_REGISTERED) {
         own_tid = tid;
     }
     return tid;
@@ -127,7 +129,6 @@ static void log_unlock(void)
 /* Failures of this process counted but not recorded: the log had reached
  * CEBOX_LOG_LIMIT. */
 static atomic_uint_fast64_t unrecorded;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* ---- small helpers: time, text, output ---- */
 
@@ -601,25 +602,43 @@ static void fork_child(void)
     log_unlock();
 }
 
-static void register_atfork(void)
+/* The fork handlers, registered once per process, as pthread_once would
+ * (a thread that finds the registration under way waits for its end)
+ * without its futex wake: a system call at every start. */
+static void ensure_fork_handlers(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-    atomic_store(&fork_child_registered, true);
+    if (atomic_load_explicit(&fork_handlers, memory_order_acquire) == FORK_HANDLERS_REGISTERED) {
+        return;
+    }
+    int expected = FORK_HANDLERS_NONE;
+    if (atomic_compare_exchange_strong(&fork_handlers, &expected, FORK_HANDLERS_REGISTERING)) {
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        atomic_store_explicit(&fork_handlers, FORK_HANDLERS_REGISTERED, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&fork_handlers, memory_order_acquire) != FORK_HANDLERS_REGISTERED) {
+        sched_yield();
+    }
 }
 
 /* ---- the public functions ---- */
 
 void eventlog_start(struct cebox_core *core)
 {
-    pthread_once(&atfork_once, register_atfork);
+    ensure_fork_handlers();
+    /* No log to start: the settings hold for the process's life, so none
+     * opens later, and the start's pid and times go unread (a log that
+     * does open takes them then, ensure_open_locked).  Four system calls
+     * fewer at each start. */
+    if (core->settings.out_dir[0] == '\0') {
+        return;
+    }
     log_lock();
     lg.start_pid = os_getpid();
     lg.start_mono = now_ns(CLOCK_MONOTONIC);
     lg.start_real = now_ns(CLOCK_REALTIME);
-    if (core->settings.out_dir[0] != '\0') {
-        resolve_dir(core->settings.out_dir);
-        ensure_open_locked(core);
-    }
+    resolve_dir(core->settings.out_dir);
+    ensure_open_locked(core);
     log_unlock();
 }
 
@@ -719,7 +738,7 @@ static bool skip_when_full(const struct cebox_core *core)
 static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD err, enum log_reason reason,
                    enum memstate met)
 {
-    pthread_once(&atfork_once, register_atfork);
+    ensure_fork_handlers();
     if (atomic_load(&ending)) {
         atomic_fetch_add(&unrecorded, 1);
         return;

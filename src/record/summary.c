@@ -74,21 +74,32 @@ static void forked_child(void)
     atomic_store(&injected, 0);
 }
 
+/* Set once forked_child is registered.  The preload library's start
+ * registers it without pthread_once (whose first call makes a futex
+ * system call); a failure counted before (a linked program) registers it
+ * through atfork_once.  Both may run: forked_child twice does no harm. */
+static atomic_bool fork_reset_registered;
+
 static void register_fork_reset(void)
 {
     pthread_atfork(NULL, NULL, forked_child);
+    atomic_store_explicit(&fork_reset_registered, true, memory_order_release);
 }
 
 void summary_start_preloaded(void (*settle)(void))
 {
     settle_at_exit = settle;
-    pthread_once(&atfork_once, register_fork_reset);
+    if (!atomic_load_explicit(&fork_reset_registered, memory_order_acquire)) {
+        register_fork_reset(); /* once: the preload library's constructor */
+    }
     atomic_store(&preloaded, true);
 }
 
 void summary_count_failure(enum log_api api)
 {
-    pthread_once(&atfork_once, register_fork_reset);
+    if (!atomic_load_explicit(&fork_reset_registered, memory_order_acquire)) {
+        pthread_once(&atfork_once, register_fork_reset);
+    }
     if ((unsigned)api < LOG_API_COUNT) {
         atomic_fetch_add(&failures[api], 1);
     }
