@@ -862,10 +862,15 @@ static bool log_lock_in_handler(void)
 
 /* The log's lock at the end of the process (in a signal handler, as
  * above).  NULL when there is no log to write. */
+static bool log_wanted(const struct cebox_core *core)
+{
+    return core->settings.out_dir[0] != '\0' && core->slot != NULL;
+}
+
 static struct cebox_core *end_lock(bool in_signal)
 {
     struct cebox_core *core = core_get();
-    if (core->settings.out_dir[0] == '\0' || core->slot == NULL) {
+    if (!log_wanted(core)) {
         return NULL;
     }
     if (in_signal) {
@@ -995,8 +1000,14 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
     if (sample) {
         struct heap *ph = atomic_load(&core->process_heap);
         if (ph != NULL) {
-            heap_refresh_free_figures(ph); /* its lock, before the log's */
+            heap_refresh_free_figures(ph); /* its lock, before the log's; the session's figures too */
         }
+    }
+    if (!log_wanted(core)) {
+        errno = saved;
+        return; /* no exit sample to take */
+    }
+    if (sample) {
         slot_get_stats(core->slot, &st);
         ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
         state = ram_state(&core->ram);
