@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -94,8 +93,7 @@ static atomic_bool ending;
  * only once fork_child is registered (ensure_fork_handlers): a forked
  * child's only thread forgets its parent's there. */
 static _Thread_local int own_tid __attribute__((tls_model("initial-exec")));
-enum { FORK_HANDLERS_NONE, FORK_HANDLERS_REGISTERING, FORK_HANDLERS_REGISTERED };
-static atomic_int fork_handlers;
+static _Atomic int fork_handlers = CORE_ONCE_NOT_YET; /* core_run_once's */
 
 static int log_thread_id(void)
 {
@@ -103,7 +101,7 @@ static int log_thread_id(void)
         return own_tid;
     }
     int tid = os_gettid();
-    if (atomic_load(&fork_handlers) == FORK_HANDLERS_REGISTERED) {
+    if (atomic_load(&fork_handlers) == CORE_ONCE_DONE) {
         own_tid = tid;
     }
     return tid;
@@ -602,23 +600,16 @@ static void fork_child(void)
     log_unlock();
 }
 
-/* The fork handlers, registered once per process, as pthread_once would
- * (a thread that finds the registration under way waits for its end)
- * without its futex wake: a system call at every start. */
+static void register_fork_handlers(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* The fork handlers, registered once per process (core_run_once: no
+ * futex system call at the start). */
 static void ensure_fork_handlers(void)
 {
-    if (atomic_load_explicit(&fork_handlers, memory_order_acquire) == FORK_HANDLERS_REGISTERED) {
-        return;
-    }
-    int expected = FORK_HANDLERS_NONE;
-    if (atomic_compare_exchange_strong(&fork_handlers, &expected, FORK_HANDLERS_REGISTERING)) {
-        pthread_atfork(fork_prepare, fork_parent, fork_child);
-        atomic_store_explicit(&fork_handlers, FORK_HANDLERS_REGISTERED, memory_order_release);
-        return;
-    }
-    while (atomic_load_explicit(&fork_handlers, memory_order_acquire) != FORK_HANDLERS_REGISTERED) {
-        sched_yield();
-    }
+    core_run_once(&fork_handlers, register_fork_handlers);
 }
 
 /* ---- the public functions ---- */

@@ -41,7 +41,7 @@ struct mapped {
     atomic_size_t now, peak;
 };
 static struct mapped outside, own;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static _Atomic int fork_reset_once = CORE_ONCE_NOT_YET; /* core_run_once's */
 
 /* A forked child is a new process: its summary counts its own events. */
 /* Where the slot is and what the image, DLLs and stacks took (occupancy.c). */
@@ -74,32 +74,21 @@ static void forked_child(void)
     atomic_store(&injected, 0);
 }
 
-/* Set once forked_child is registered.  The preload library's start
- * registers it without pthread_once (whose first call makes a futex
- * system call); a failure counted before (a linked program) registers it
- * through atfork_once.  Both may run: forked_child twice does no harm. */
-static atomic_bool fork_reset_registered;
-
 static void register_fork_reset(void)
 {
     pthread_atfork(NULL, NULL, forked_child);
-    atomic_store_explicit(&fork_reset_registered, true, memory_order_release);
 }
 
 void summary_start_preloaded(void (*settle)(void))
 {
     settle_at_exit = settle;
-    if (!atomic_load_explicit(&fork_reset_registered, memory_order_acquire)) {
-        register_fork_reset(); /* once: the preload library's constructor */
-    }
+    core_run_once(&fork_reset_once, register_fork_reset);
     atomic_store(&preloaded, true);
 }
 
 void summary_count_failure(enum log_api api)
 {
-    if (!atomic_load_explicit(&fork_reset_registered, memory_order_acquire)) {
-        pthread_once(&atfork_once, register_fork_reset);
-    }
+    core_run_once(&fork_reset_once, register_fork_reset);
     if ((unsigned)api < LOG_API_COUNT) {
         atomic_fetch_add(&failures[api], 1);
     }
