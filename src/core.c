@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include "record/stack.h"
 
 static struct cebox_core the_core;
-static pthread_once_t core_once = PTHREAD_ONCE_INIT;
+static _Atomic int core_once = CORE_ONCE_NOT_YET;
 
 /* The settings as the process's start read them, kept by the --only
  * decision (core_boxes_this_program) for the core's start, which follows
@@ -153,15 +154,28 @@ static void core_init(void)
     }
 }
 
-/* Set once core_init has finished: every later call skips pthread_once
- * (this runs on every malloc and free of a preloaded program). */
-static atomic_bool core_ready;
+void core_run_once(_Atomic int *state, void (*fn)(void))
+{
+    if (atomic_load_explicit(state, memory_order_acquire) == CORE_ONCE_DONE) {
+        return;
+    }
+    int expected = CORE_ONCE_NOT_YET;
+    if (atomic_compare_exchange_strong(state, &expected, CORE_ONCE_RUNNING)) {
+        fn();
+        atomic_store_explicit(state, CORE_ONCE_DONE, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(state, memory_order_acquire) != CORE_ONCE_DONE) {
+        sched_yield();
+    }
+}
 
+/* Runs on every malloc and free of a preloaded program: one load once
+ * the core is made. */
 struct cebox_core *core_get(void)
 {
-    if (!atomic_load_explicit(&core_ready, memory_order_acquire)) {
-        pthread_once(&core_once, core_init);
-        atomic_store_explicit(&core_ready, true, memory_order_release);
+    if (atomic_load_explicit(&core_once, memory_order_acquire) != CORE_ONCE_DONE) {
+        core_run_once(&core_once, core_init);
     }
     return &the_core;
 }

@@ -31,6 +31,14 @@ struct cebox_core {
 /* The process's core, created at the first call (thread-safe). */
 struct cebox_core *core_get(void);
 
+/* pthread_once on *state (CORE_ONCE_NOT_YET at first), without the futex
+ * wake pthread_once makes at its first call, a system call at every
+ * start: the first caller runs fn; another that comes while it runs waits
+ * (yielding) until it has returned; later calls return at once.  Not for
+ * a signal handler that may interrupt fn (as pthread_once). */
+enum { CORE_ONCE_NOT_YET, CORE_ONCE_RUNNING, CORE_ONCE_DONE };
+void core_run_once(_Atomic int *state, void (*fn)(void));
+
 /* Is this process to be boxed?  Yes, unless CEBOX_ONLY is set and none of
  * its globs matches the executable's path or base name (a script's
  * executable is its interpreter).  Makes no core; may change errno. */

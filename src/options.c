@@ -1011,11 +1011,17 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
     return -1;
 }
 
+/* Only the rows given are compared (a start asks about a dozen names,
+ * and few options are given): each set bit in turn, lowest first. */
 bool options_given(const struct cebox_settings *s, const char *var)
 {
-    size_t n = strlen(var);
-    size_t i = n > VAR_PREFIX_LEN ? row_of_entry(var, n) : OPT_COUNT;
-    return i < OPT_COUNT && (s->set >> i & 1u) != 0;
+    for (uint64_t left = s->set; left != 0; left &= left - 1) {
+        size_t i = (size_t)__builtin_ctzll(left);
+        if (i < OPT_COUNT && strcmp(table[i].var, var) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 size_t options_count(void)

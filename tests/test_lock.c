@@ -5,7 +5,9 @@
  * while holding it, so waiters exhaust their spin and sleep on the futex,
  * and the hand-over from a sleeping waiter is tested too; others work
  * outside the lock between two holds, so that waiters often find it free
- * and take it from their (backed-off) spin, racing each other.
+ * and take it from their (backed-off) spin, racing each other.  Also
+ * core_run_once (core.h), the once without a futex wake: under a race its
+ * function runs once, and no caller returns before it has finished.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -16,6 +18,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "core.h"
 #include "lock.h"
 
 #define THREADS 4
@@ -149,6 +152,44 @@ static void test_a_sleeping_waiter_is_woken(void **state)
     assert_int_equal(atomic_load(&lock.state), 0);
 }
 
+static _Atomic int once_state = CORE_ONCE_NOT_YET;
+static atomic_int once_runs, once_finished, early_returns;
+
+/* Slow enough that the other threads come while it runs. */
+static void slow_once(void)
+{
+    atomic_fetch_add(&once_runs, 1);
+    struct timespec ms = {0, 20000000};
+    nanosleep(&ms, NULL);
+    atomic_store(&once_finished, 1);
+}
+
+static void *race_once(void *arg)
+{
+    (void)arg;
+    core_run_once(&once_state, slow_once);
+    if (atomic_load(&once_finished) == 0) {
+        atomic_fetch_add(&early_returns, 1);
+    }
+    return NULL;
+}
+
+static void test_run_once_runs_once_and_waits(void **state)
+{
+    (void)state;
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, race_once, NULL), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    }
+    core_run_once(&once_state, slow_once); /* done: returns at once */
+    assert_int_equal(atomic_load(&once_runs), 1);
+    assert_int_equal(atomic_load(&early_returns), 0);
+    assert_int_equal(atomic_load(&once_state), CORE_ONCE_DONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_take_and_give_count_exactly),
         cmocka_unit_test(test_spinning_waiters_count_exactly),
         cmocka_unit_test(test_enter_and_leave_count_exactly),
+        cmocka_unit_test(test_run_once_runs_once_and_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

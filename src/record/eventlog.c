@@ -88,13 +88,32 @@ static atomic_bool ending;
  * set once taken, cleared before it is given back), held with the kill
  * signals blocked (fatal.h): a SIGTERM never interrupts the holder, whose
  * lock the handler would then wait for in vain and lose the ending. */
+/* This thread's id, asked of the kernel once per thread (each gettid is a
+ * system call, and every lock names its holder); 0: not asked yet.  Kept
+ * only once fork_child is registered (ensure_fork_handlers): a forked
+ * child's only thread forgets its parent's there. */
+static _Thread_local int own_tid __attribute__((tls_model("initial-exec")));
+static _Atomic int fork_handlers = CORE_ONCE_NOT_YET; /* core_run_once's */
+
+static int log_thread_id(void)
+{
+    if (own_tid != 0) {
+        return own_tid;
+    }
+    int tid = os_gettid();
+    if (atomic_load(&fork_handlers) == CORE_ONCE_DONE) {
+        own_tid = tid;
+    }
+    return tid;
+}
+
 static void log_lock(void)
 {
     sigset_t before;
     fatal_hold_kills(&before);
     pthread_mutex_lock(&lg.lock);
     lg.held_mask = before;
-    atomic_store(&lg.holder, os_gettid());
+    atomic_store(&lg.holder, log_thread_id());
 }
 
 static void log_unlock(void)
@@ -108,7 +127,6 @@ static void log_unlock(void)
 /* Failures of this process counted but not recorded: the log had reached
  * CEBOX_LOG_LIMIT. */
 static atomic_uint_fast64_t unrecorded;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* ---- small helpers: time, text, output ---- */
 
@@ -574,6 +592,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    own_tid = 0;
     atomic_store(&unrecorded, 0);
     /* The parent's file (this process starts its own at its first event),
      * closed only if the number still holds it: it may be the program's. */
@@ -581,24 +600,36 @@ static void fork_child(void)
     log_unlock();
 }
 
-static void register_atfork(void)
+static void register_fork_handlers(void)
 {
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* The fork handlers, registered once per process (core_run_once: no
+ * futex system call at the start). */
+static void ensure_fork_handlers(void)
+{
+    core_run_once(&fork_handlers, register_fork_handlers);
 }
 
 /* ---- the public functions ---- */
 
 void eventlog_start(struct cebox_core *core)
 {
-    pthread_once(&atfork_once, register_atfork);
+    ensure_fork_handlers();
+    /* No log to start: the settings hold for the process's life, so none
+     * opens later, and the start's pid and times go unread (a log that
+     * does open takes them then, ensure_open_locked).  Four system calls
+     * fewer at each start. */
+    if (core->settings.out_dir[0] == '\0') {
+        return;
+    }
     log_lock();
     lg.start_pid = os_getpid();
     lg.start_mono = now_ns(CLOCK_MONOTONIC);
     lg.start_real = now_ns(CLOCK_REALTIME);
-    if (core->settings.out_dir[0] != '\0') {
-        resolve_dir(core->settings.out_dir);
-        ensure_open_locked(core);
-    }
+    resolve_dir(core->settings.out_dir);
+    ensure_open_locked(core);
     log_unlock();
 }
 
@@ -698,7 +729,7 @@ static bool skip_when_full(const struct cebox_core *core)
 static void record(struct cebox_core *core, enum log_api api, size_t size, DWORD err, enum log_reason reason,
                    enum memstate met)
 {
-    pthread_once(&atfork_once, register_atfork);
+    ensure_fork_handlers();
     if (atomic_load(&ending)) {
         atomic_fetch_add(&unrecorded, 1);
         return;
@@ -770,7 +801,8 @@ uint64_t eventlog_unrecorded(void)
 void eventlog_command(char *out, size_t cap)
 {
     log_lock();
-    if (lg.pid != os_getpid() || lg.command_len == 0) {
+    /* Not read yet first: a process without a log asks no getpid. */
+    if (lg.command_len == 0 || lg.pid != os_getpid()) {
         read_command();
     }
     /* Arguments joined by spaces (the kernel separates them by NULs). */
@@ -799,7 +831,7 @@ void eventlog_command(char *out, size_t cap)
 static bool log_lock_in_handler(void)
 {
     static atomic_bool waited_out;
-    int me = os_gettid();
+    int me = log_thread_id();
     atomic_store(&ending, true);
     for (int ms = 0;; ms++) {
         if (pthread_mutex_trylock(&lg.lock) == 0) {
@@ -821,10 +853,15 @@ static bool log_lock_in_handler(void)
 
 /* The log's lock at the end of the process (in a signal handler, as
  * above).  NULL when there is no log to write. */
+static bool log_wanted(const struct cebox_core *core)
+{
+    return core->settings.out_dir[0] != '\0' && core->slot != NULL;
+}
+
 static struct cebox_core *end_lock(bool in_signal)
 {
     struct cebox_core *core = core_get();
-    if (core->settings.out_dir[0] == '\0' || core->slot == NULL) {
+    if (!log_wanted(core)) {
         return NULL;
     }
     if (in_signal) {
@@ -954,8 +991,14 @@ void eventlog_exit(const struct run_summary *s, bool in_signal)
     if (sample) {
         struct heap *ph = atomic_load(&core->process_heap);
         if (ph != NULL) {
-            heap_refresh_free_figures(ph); /* its lock, before the log's */
+            heap_refresh_free_figures(ph); /* its lock, before the log's; the session's figures too */
         }
+    }
+    if (!log_wanted(core)) {
+        errno = saved;
+        return; /* no exit sample to take */
+    }
+    if (sample) {
         slot_get_stats(core->slot, &st);
         ram_free = (uint64_t)ram_free_pages(&core->ram) * core->ram.page;
         state = ram_state(&core->ram);

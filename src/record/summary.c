@@ -41,7 +41,7 @@ struct mapped {
     atomic_size_t now, peak;
 };
 static struct mapped outside, own;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static _Atomic int fork_reset_once = CORE_ONCE_NOT_YET; /* core_run_once's */
 
 /* A forked child is a new process: its summary counts its own events. */
 /* Where the slot is and what the image, DLLs and stacks took (occupancy.c). */
@@ -82,13 +82,13 @@ static void register_fork_reset(void)
 void summary_start_preloaded(void (*settle)(void))
 {
     settle_at_exit = settle;
-    pthread_once(&atfork_once, register_fork_reset);
+    core_run_once(&fork_reset_once, register_fork_reset);
     atomic_store(&preloaded, true);
 }
 
 void summary_count_failure(enum log_api api)
 {
-    pthread_once(&atfork_once, register_fork_reset);
+    core_run_once(&fork_reset_once, register_fork_reset);
     if ((unsigned)api < LOG_API_COUNT) {
         atomic_fetch_add(&failures[api], 1);
     }
@@ -192,12 +192,13 @@ static void copy_text(char *buf, size_t cap, const char *text)
     buf[n] = '\0';
 }
 
-/* The numbers of the summary: the slot's, the process heap's, the log's
- * and this file's counters. */
-static void collect(struct cebox_core *core, struct run_summary *out, bool locks_free)
+/* The numbers of the summary of process `pid` (the caller's, asked once
+ * per ending: each getpid is a system call): the slot's, the process
+ * heap's, the log's and this file's counters. */
+static void collect(struct cebox_core *core, struct run_summary *out, bool locks_free, int pid)
 {
     memset(out, 0, sizeof *out);
-    out->pid = (uint32_t)os_getpid();
+    out->pid = (uint32_t)pid;
     if (locks_free) {
         eventlog_command(out->command, sizeof out->command);
     } else {
@@ -267,18 +268,19 @@ void summary_write(int fd, struct cebox_core *core)
 {
     struct run_summary rs;
     char buf[SUMMARY_TEXT_MAX];
-    collect(core, &rs, true);
+    collect(core, &rs, true, (int)os_getpid());
     os_write_all(fd, buf, format_summary(buf, core, &rs));
 }
 
 /* DIR/cebox-PID.summary, in the directory made absolute at the start (the
  * program may have changed its own since), through a descriptor of cebox's
  * own (ownfd.h): a program thread that closes or dup2s descriptors at exit
- * never gets these bytes in its file. */
-static void write_summary_file(const char *text, size_t len)
+ * never gets these bytes in its file.  Not inlined: its 8 KB of paths stay
+ * out of summary_finish's frame, on the stack only with --out. */
+static __attribute__((noinline)) void write_summary_file(const char *text, size_t len, int pid)
 {
     char path[SUMMARY_PATH_MAX];
-    snprintf(path, sizeof path, "%s/cebox-%d.summary", eventlog_dir(), (int)os_getpid());
+    snprintf(path, sizeof path, "%s/cebox-%d.summary", eventlog_dir(), pid);
     struct ownfd f;
     size_t written;
     int err = ownfd_open(&f, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -461,7 +463,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
         end.untracked = lr.untracked;
     }
     struct run_summary rs;
-    collect(core, &rs, locks_free);
+    collect(core, &rs, locks_free, pid);
     eventlog_exit(&rs, in_signal);
     char text[SUMMARY_TEXT_MAX];
     size_t len = printed ? format_summary(text, core, &rs) : 0;
@@ -475,7 +477,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
         os_write_all(2, text, len);
     }
     if (printed && core->settings.out_dir[0] != '\0') {
-        write_summary_file(text, len);
+        write_summary_file(text, len, pid);
     }
     eventlog_end(&end, in_signal);
     if (leaks) {
