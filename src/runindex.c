@@ -140,7 +140,7 @@ static void put(struct runindex *ri, uint32_t i, struct node n)
 /* Combines the two children of node i, each spanning `half` blocks. */
 static void pull(struct runindex *ri, uint32_t i, uint32_t half)
 {
-    struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1), n;
+    struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1), n = {0, 0, 0, 0};
     n.prefix = l.prefix == half ? half + r.prefix : l.prefix;
     n.suffix = r.suffix == half ? half + l.suffix : r.suffix;
     n.longest = max3(l.longest, r.longest, l.suffix + r.prefix);
