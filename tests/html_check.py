@@ -563,14 +563,22 @@ class Browser:
         return r["result"].get("value")
 
     def click(self, selector):
-        """A real click (mouse events at the centre of the element's first
-        box, as a user's)."""
+        """A real click (mouse events at a point of the element's first box
+        where the element itself is on top, as a user would click it: the
+        centre, else the first such point of a 5 by 5 grid over the box; a
+        neighbouring chart point drawn over the centre would take the
+        click there)."""
         box = self.js("(() => { const e = document.querySelector(%s); e.scrollIntoView({block: 'center'}); "
-                      "const r = e.getClientRects()[0]; return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-                      % json.dumps(selector))
+                      "const r = e.getClientRects()[0]; const at = [[0.5, 0.5]]; "
+                      "for (const fy of [0.1, 0.3, 0.5, 0.7, 0.9]) for (const fx of [0.1, 0.3, 0.5, 0.7, 0.9]) at.push([fx, fy]); "
+                      "for (const [fx, fy] of at) { const x = r.x + r.width * fx, y = r.y + r.height * fy; "
+                      "const h = document.elementFromPoint(x, y); if (h && (h === e || e.contains(h))) return [x, y]; } "
+                      "return null; })()" % json.dumps(selector))
+        if box is None:
+            fail("%s is covered by other elements wherever it could be clicked" % selector)
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
-        for _ in range(50):  # the fragment's navigation is asynchronous
+        for _ in range(200):  # the fragment's navigation is asynchronous (20 s: a loaded machine's browser is slow)
             if self.js("location.hash") == self.js("document.querySelector(%s).getAttribute('href')"
                                                    % json.dumps(selector)):
                 return
