@@ -42,31 +42,33 @@ static void add_one_slowly(unsigned long i)
     counter = v + 1;
 }
 
+/* ROUNDS holds of the lock.  With gaps, work outside the lock for a
+ * varying while between two holds: the lock is then often free when a
+ * spinning waiter reads it, so waiters take it by spinning (the backed-off
+ * reads of lock_spin), racing each other and the returning holders. */
+static void take_rounds(bool gaps)
+{
+    for (unsigned long i = 0; i < ROUNDS; i++) {
+        lock_take(&lock);
+        add_one_slowly(i);
+        lock_give(&lock);
+        unsigned long gap = gaps ? (i * 7919) % (4 * HOLD_STEPS) : 0;
+        for (volatile unsigned long k = 0; k < gap; k++) {
+        }
+    }
+}
+
 static void *worker_take(void *arg)
 {
     (void)arg;
-    for (unsigned long i = 0; i < ROUNDS; i++) {
-        lock_take(&lock);
-        add_one_slowly(i);
-        lock_give(&lock);
-    }
+    take_rounds(false);
     return NULL;
 }
 
-/* Between two holds, work outside the lock for a varying while: the lock
- * is often free when a spinning waiter reads it, so waiters take it by
- * spinning (the backed-off reads of lock_spin), racing each other and the
- * returning holders. */
 static void *worker_take_with_gaps(void *arg)
 {
     (void)arg;
-    for (unsigned long i = 0; i < ROUNDS; i++) {
-        lock_take(&lock);
-        add_one_slowly(i);
-        lock_give(&lock);
-        for (volatile unsigned long k = 0; k < (i * 7919) % (4 * HOLD_STEPS); k++) {
-        }
-    }
+    take_rounds(true);
     return NULL;
 }
 
