@@ -410,9 +410,17 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
         granmap_mark_run_of_(m, g - 1, w);
     }
     /* The run goes on past the word when no busy granule follows in it
-     * (then the heap's end lies beyond the word). */
+     * (then the heap's end lies beyond the word).  An item freed just
+     * before the known run (items freed from the last one made back)
+     * joins it: its end is known without reading the next word. */
     uint64_t busy_after = ~word & (~(uint64_t)0 << ie);
-    *run_end = busy_after != 0 ? base + (uint32_t)__builtin_ctzll(busy_after) : granmap_next_busy(m, base + 64);
+    if (busy_after != 0) {
+        *run_end = base + (uint32_t)__builtin_ctzll(busy_after);
+    } else if (end == m->run_cs && m->run_cs != m->run_ce) {
+        *run_end = m->run_ce;
+    } else {
+        *run_end = granmap_next_busy(m, base + 64);
+    }
     return end;
 }
 
