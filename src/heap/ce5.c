@@ -714,6 +714,24 @@ HOT bool next_in_run(const struct region *r, uint32_t need)
     return s < cs && r->map.run_ce - cs >= need && granmap_none_free(&r->map, s, cs);
 }
 
+/* The allocation of next_in_run: what search_found (cbmax 0) and then
+ * carve do with the known run [cs, ce), in one.  The rover stays on the
+ * new item; pitLast follows the run's end when the run reaches the end
+ * marker (to the leftover, or to the end marker after an exact fit). */
+HOT uintptr_t alloc_next_in_run(struct ce5_heap *h, struct region *r, uint32_t need)
+{
+    const uint32_t cs = r->map.run_cs, ce = r->map.run_ce;
+    r->rover = cs;
+    hint_found(h, r, ce - cs - need);
+    granmap_take_run_head(&r->map, need);
+    if (ce == r->end) {
+        set_last(h, r, cs + need);
+    }
+    note_live(h, (size_t)need * GRAN - HDR);
+    DEBUG_INVARIANT(last_is_tail(r), "pitLast inside the region");
+    return data_addr(r, cs);
+}
+
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
  * 2, new region: spec §7) and CarveItem (§8).  Returns the data address, or
  * 0 with *err (0 when CE sets no error).  Inline: pass 1's first region
@@ -726,9 +744,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
         struct region *r = h->regions[i];
         uint32_t xend;
         if (next_in_run(r, need)) {
-            const uint32_t cs = r->map.run_cs, ce = r->map.run_ce;
-            search_found(h, r, cs, ce, need, 0, &xend);
-            return alloc_carve(h, r, cs, need, ce, err);
+            return alloc_next_in_run(h, r, need);
         }
         uint32_t x = region_search(h, r, need, &xend);
         if (x != NONE) {

@@ -341,6 +341,26 @@ static inline __attribute__((always_inline)) bool granmap_free_below_(const stru
     return g > 0 && granmap_free(m, g - 1);
 }
 
+/* Bits [b, b1) of free word w (b < b1 <= 64) become busy and, when
+ * `start`, b starts an item; the summaries are kept and the word marked,
+ * and the next one when b1 ends the word (a run may start there now, or
+ * no longer).  Returns the word as it was. */
+static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(struct granmap *m, uint32_t w, uint32_t b,
+                                                                           uint32_t b1, bool start)
+{
+    uint64_t old = GRANMAP_FREEW(m, w), word = old & ~granmap_mask(b, b1);
+    GRANMAP_FREEW(m, w) = word;
+    if (start) {
+        GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
+    }
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, old, word);
+    if (b1 == 64 && w + 1 < m->nwords) {
+        granmap_mark_dirty_(m, w + 1);
+    }
+    return old;
+}
+
 /* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
  * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
  * at once, one read and write of the word for the usual item, which lies
@@ -360,19 +380,29 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
     if (g < m->run_ce && m->run_cs < g + n) { /* granmap_set's rule: a granule of the run turns busy */
         m->run_cs = m->run_ce = 0;
     }
-    uint64_t old = GRANMAP_FREEW(m, w), word = old & ~granmap_mask(b, b1);
-    GRANMAP_FREEW(m, w) = word;
-    if (start) {
-        GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
-    }
-    granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, old, word);
-    if (b1 == 64 && w + 1 < m->nwords) { /* a run may start in the next word now, or no longer */
-        granmap_mark_dirty_(m, w + 1);
-    }
+    uint64_t old = granmap_take_in_word_(m, w, b, b1, start);
     if (granmap_free_below_(m, g, old)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
+}
+
+/* The first n granules of the known run (n at most its length) become a
+ * busy item, the granule before the run being busy: granmap_take(m,
+ * run_cs, n, true), with the rest of the run known.  No run below the
+ * item changes, so only the item's word (and the next, when the item ends
+ * the word) is marked. */
+static inline __attribute__((always_inline)) void granmap_take_run_head(struct granmap *m, uint32_t n)
+{
+    const uint32_t g = m->run_cs, ce = m->run_ce, b = g & 63;
+    DEBUG_INVARIANT(n > 0 && n <= ce - g && g > 0 && !granmap_free(m, g - 1), "the head of a whole run");
+    if (__builtin_expect(b + n > 64, 0)) {
+        granmap_take(m, g, n, true);
+    } else {
+        (void)granmap_take_in_word_(m, g >> 6, b, b + n, true);
+    }
+    /* (Taken whole, the run is none: granmap_take's rule.) */
+    m->run_cs = g + n < ce ? g + n : 0;
+    m->run_ce = g + n < ce ? ce : 0;
 }
 
 /* Frees the busy item that starts at g (its granules free, its start bit
