@@ -371,6 +371,44 @@ static void test_timeline_free_figures(void **state)
     assert_int_equal(testutil_core_reset("ce5", NULL, NULL), 0);
 }
 
+/* The timeline's totals of the process heap are the heap's own after
+ * every call that changes them: small and large items made, resized and
+ * freed. */
+static void expect_totals_published(struct cebox_core *core, struct heap *ph)
+{
+    struct heap_stats st;
+    struct ram_timeline tl;
+    ph->ops->stats(ph, &st);
+    ram_own_timeline(&core->ram, &tl);
+    assert_int_equal(tl.heap_live_bytes, st.live_bytes);
+    assert_int_equal(tl.heap_committed_bytes, st.committed_bytes);
+}
+
+static void test_timeline_totals(void **state)
+{
+    (void)state;
+    struct cebox_core *core = core_get();
+    struct heap *ph = core_process_heap(core);
+    ph->ops->publish(ph, &core->ram);
+    HANDLE h = GetProcessHeap();
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        assert_non_null(p[i] = HeapAlloc(h, 0, i == 5 ? 0x20000 : 24 + 100 * (size_t)i));
+        expect_totals_published(core, ph);
+    }
+    assert_non_null(p[2] = HeapReAlloc(h, 0, p[2], 3000));
+    expect_totals_published(core, ph);
+    for (int i = 7; i >= 0; i -= 2) {
+        assert_true(HeapFree(h, 0, p[i]));
+        expect_totals_published(core, ph);
+    }
+    for (int i = 0; i < 8; i += 2) {
+        assert_true(HeapFree(h, 0, p[i]));
+        expect_totals_published(core, ph);
+    }
+    assert_int_equal(testutil_core_reset("ce5", NULL, NULL), 0);
+}
+
 static void test_in_place_only_realloc(void **state)
 {
     (void)state;
@@ -1109,6 +1147,7 @@ int main(void)
         cmocka_unit_test_setup(test_flag_validation, setup),
         cmocka_unit_test_setup(test_destroy, setup),
         cmocka_unit_test_setup(test_timeline_free_figures, setup),
+        cmocka_unit_test_setup(test_timeline_totals, setup),
         cmocka_unit_test_setup(test_in_place_only_realloc, setup),
         cmocka_unit_test_setup(test_large_item_realloc, setup),
         cmocka_unit_test_setup(test_large_item_moves_keep_every_byte, setup),

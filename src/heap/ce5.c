@@ -363,15 +363,16 @@ HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t need, uint32
     return e < *tail ? e : *tail;
 }
 
-/* The totals (heap.h), one item at a time. */
+/* The totals (heap.h), one item at a time; the timeline takes them at the
+ * end of the operation (every one ends in heap_leave_counted). */
 static void note_live(struct ce5_heap *h, size_t bytes)
 {
-    heap_stats_live(&h->common, bytes, 1);
+    heap_count_live(&h->common, bytes, 1);
 }
 
 static void note_dead(struct ce5_heap *h, size_t bytes)
 {
-    heap_stats_dead(&h->common, bytes, 1);
+    heap_count_dead(&h->common, bytes, 1);
 }
 
 static void note_resize(struct ce5_heap *h, size_t old_bytes, size_t new_bytes)
@@ -1032,7 +1033,7 @@ HOT void *alloc_small(struct ce5_heap *h, DWORD flags, size_t n, DWORD *err)
     /* Only an exact fit absorbs its leftover, so the item is always cbSeek. */
     size_t cbseek = align_up(n + HDR, GRAN);
     uintptr_t p = alloc_small_locked(h, (uint32_t)(cbseek / GRAN), err);
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     if (p != 0) {
         /* CE zeroes the slack after the request on every carve. */
         if (flags & HEAP_ZERO_MEMORY) {
@@ -1058,7 +1059,7 @@ COLD void *alloc_big(struct ce5_heap *h, DWORD flags, size_t n, DWORD *err)
     }
     lock_enter(&h->common.lock);
     uintptr_t p = alloc_large_locked(h, n, err);
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     return (void *)p; /* fresh pages are zero: HEAP_ZERO_MEMORY has nothing to do */
 }
 
@@ -1115,7 +1116,7 @@ static bool ce5_free(struct heap *hh, DWORD flags, void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     if (w.loc == LOC_BUSY || w.loc == LOC_LARGE) {
         return true;
     }
@@ -1142,7 +1143,7 @@ static size_t ce5_size(struct heap *hh, DWORD flags, const void *p, DWORD *err)
     } else {
         count_bad(h);
     }
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     if (n == (size_t)-1) {
         *err = refusal_error(h, w.loc, p);
         heap_report_bad_pointer("HeapSize", (void *)h->common.handle, p, bad_kind(w.loc));
@@ -1224,13 +1225,13 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     struct where w = locate(h, p);
     if (w.loc != LOC_BUSY && w.loc != LOC_LARGE) {
         count_bad(h);
-        heap_leave(&h->common);
+        heap_leave_counted(&h->common);
         *err = ERROR_INVALID_PARAMETER; /* freed blocks too: header size <= 0 */
         heap_report_bad_pointer("HeapReAlloc", (void *)h->common.handle, p, bad_kind(w.loc));
         return NULL;
     }
     if (n > MAX_REQUEST) {
-        heap_leave(&h->common);
+        heap_leave_counted(&h->common);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_TOO_LARGE);
         return NULL;
@@ -1240,7 +1241,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
     if (w.loc == LOC_LARGE) {
         /* Large items never shrink and never grow in place. */
         if (align_up(n + LARGE_DATA, h->page) <= w.l->committed) {
-            heap_leave(&h->common);
+            heap_leave_counted(&h->common);
             return p;
         }
         old_usable = w.l->committed - LARGE_DATA;
@@ -1249,7 +1250,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         old_usable = (size_t)item_size(w.r, w.g) * GRAN - HDR;
         enum in_place ip = realloc_in_place_locked(h, w.r, w.g, need, n, flags, &zfrom, &zto);
         if (ip != IP_MOVE) {
-            heap_leave(&h->common);
+            heap_leave_counted(&h->common);
             if (ip == IP_FAILED) {
                 *err = ERROR_NOT_ENOUGH_MEMORY;
                 return NULL;
@@ -1259,14 +1260,14 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         }
     }
     if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-        heap_leave(&h->common);
+        heap_leave_counted(&h->common);
         *err = ERROR_NOT_ENOUGH_MEMORY;
         entry_note_reason(LOG_REASON_IN_PLACE);
         return NULL;
     }
     if (w.loc == LOC_LARGE) {
         uintptr_t q = move_large_locked(h, w.l, n, err);
-        heap_leave(&h->common);
+        heap_leave_counted(&h->common);
         return (void *)q;
     }
     /* Move of a small item: allocate first (so the old place cannot be
@@ -1278,7 +1279,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
         q = alloc_small_locked(h, (uint32_t)(align_up(n + HDR, GRAN) / GRAN), err);
     }
     if (q == 0) {
-        heap_leave(&h->common);
+        heap_leave_counted(&h->common);
         return NULL;
     }
     struct where nw = locate(h, (void *)q);
@@ -1291,7 +1292,7 @@ static void *ce5_realloc(struct heap *hh, DWORD flags, void *p, size_t n, DWORD 
              q + new_usable);
     }
     free_small_locked(h, w.r, w.g);
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     return (void *)q;
 }
 
@@ -1330,7 +1331,7 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
         reindex(h, r);
         best = max2(best, r->max_free);
     }
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     return best;
 }
 
@@ -1484,7 +1485,7 @@ static void ce5_walk(struct heap *hh, heap_walk_fn fn, void *ctx)
                                     l->committed, true};
         go = fn(ctx, &e);
     }
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
 }
 
 /* The timeline's free figures: a free item is a maximal free run of a
@@ -1516,7 +1517,7 @@ bool heap_ce5_region_state(struct heap *hh, size_t i, struct heap_ce5_region_sta
         out->end = hdr0 + (uintptr_t)r->end * GRAN;
         out->max_free = r->max_free;
     }
-    heap_leave(&h->common);
+    heap_leave_counted(&h->common);
     return ok;
 }
 

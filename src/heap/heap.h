@@ -207,6 +207,22 @@ static inline void heap_leave(struct heap *c)
     lock_leave(&c->lock);
 }
 
+/* heap_leave for an algorithm that counts its items unpublished
+ * (heap_count_live, heap_count_dead): the timeline takes the totals once,
+ * at the end of the operation, with the one test of the row that
+ * heap_leave makes anyway. */
+static inline void heap_leave_counted(struct heap *c)
+{
+    struct ram_timeline *tl = c->tl;
+    if (tl != NULL) {
+        ram_timeline_heap(tl, c->st.live_bytes, c->st.committed_bytes);
+        if (__builtin_expect(ram_timeline_call_done(tl), 0)) {
+            heap_publish_free_figures_locked(c);
+        }
+    }
+    lock_leave(&c->lock);
+}
+
 static inline void heap_stats_commit(struct heap *c, size_t bytes)
 {
     struct heap_stats *st = &c->st;
@@ -224,8 +240,9 @@ static inline void heap_stats_decommit(struct heap *c, size_t bytes)
     heap_publish(c);
 }
 
-/* items more busy items holding bytes more usable bytes; raises the peaks. */
-static inline void heap_stats_live(struct heap *c, size_t bytes, long items)
+/* items more busy items holding bytes more usable bytes; raises the peaks.
+ * Not published: the operation ends in heap_leave_counted. */
+static inline void heap_count_live(struct heap *c, size_t bytes, long items)
 {
     struct heap_stats *st = &c->st;
     st->live_bytes += bytes;
@@ -236,14 +253,25 @@ static inline void heap_stats_live(struct heap *c, size_t bytes, long items)
     if (st->live_blocks > st->peak_live_blocks) {
         st->peak_live_blocks = st->live_blocks;
     }
-    heap_publish(c);
 }
 
-/* items fewer busy items, holding bytes usable bytes. */
-static inline void heap_stats_dead(struct heap *c, size_t bytes, long items)
+/* items fewer busy items, holding bytes usable bytes; not published. */
+static inline void heap_count_dead(struct heap *c, size_t bytes, long items)
 {
     c->st.live_bytes -= bytes;
     c->st.live_blocks -= (size_t)items;
+}
+
+/* heap_count_live and heap_count_dead, published at once. */
+static inline void heap_stats_live(struct heap *c, size_t bytes, long items)
+{
+    heap_count_live(c, bytes, items);
+    heap_publish(c);
+}
+
+static inline void heap_stats_dead(struct heap *c, size_t bytes, long items)
+{
+    heap_count_dead(c, bytes, items);
     heap_publish(c);
 }
 
