@@ -703,28 +703,19 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     return alloc_carve(h, r, 0, need, r->end, err); /* a new region is one free item */
 }
 
-/* Does region_search(h, r, need) find the known run (granmap.h) at once?
- * The case of a run of allocations: the last carve left the rover at the
- * item it made and its leftover as the known run.  When no granule from
- * the rover up to the run is free (the rover's item is busy and no run
- * lies between), the search passes the rover's item, merges nothing and
- * takes the known run if it is long enough: cbmax stays 0. */
-HOT bool next_in_run(const struct region *r, uint32_t need)
-{
-    const uint32_t s = r->rover, cs = r->map.run_cs;
-    return s < cs && r->map.run_ce - cs >= need && granmap_none_free(&r->map, s, cs);
-}
-
-/* The allocation of next_in_run: what search_found (cbmax 0) and then
- * carve do with the known run [cs, ce), in one.  The rover stays on the
- * new item; pitLast follows the run's end when the run reaches the end
- * marker (to the leftover, or to the end marker after an exact fit). */
-HOT uintptr_t alloc_next_in_run(struct ce5_heap *h, struct region *r, uint32_t need)
+/* A search of region r whose first fit is the known run [cs, ce)
+ * (granmap.h), as region_search finds it at once in the two common cases
+ * (see alloc_small_locked): what search_found (cbmax 0) and then carve
+ * do, in one.  The rover ends on the new item; pitLast follows the run's
+ * end when the run reaches the end marker (to the leftover, or to the end
+ * marker after an exact fit).  at_rover: the run starts at the rover,
+ * maybe inside a longer run. */
+HOT uintptr_t alloc_known_run(struct ce5_heap *h, struct region *r, uint32_t need, bool at_rover)
 {
     const uint32_t cs = r->map.run_cs, ce = r->map.run_ce;
     r->rover = cs;
     hint_found(h, r, ce - cs - need);
-    granmap_take_run_head(&r->map, need);
+    granmap_take_run_head(&r->map, need, at_rover);
     if (ce == r->end) {
         set_last(h, r, cs + need);
     }
@@ -735,18 +726,32 @@ HOT uintptr_t alloc_next_in_run(struct ce5_heap *h, struct region *r, uint32_t n
 
 /* The small-item path of HeapAlloc, lock held: FindFreeItem (pass 1, pass
  * 2, new region: spec §7) and CarveItem (§8).  Returns the data address, or
- * 0 with *err (0 when CE sets no error).  Inline: pass 1's first region
- * when its search is known to end at the known run, where most requests
- * are served. */
+ * 0 with *err (0 when CE sets no error).  Inline: pass 1's first region,
+ * where nearly every request is served.
+ *
+ * Two cases where region_search would take the known run (granmap.h) at
+ * once, if it is long enough, go straight to it (cbmax stays 0 in both):
+ * the rover is the run's start (a free just made it the known run and
+ * moved the rover there: the search's first candidate, seen from the
+ * rover on), or the rover's item is busy and no granule from it up to the
+ * run is free (a run of allocations: the last carve left the rover at the
+ * item it made and its leftover as the known run), so the search passes
+ * that item, merges nothing and comes to the run first. */
 HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
     uint32_t i = pass1_first(h, need);
     if (i != NONE) {
         struct region *r = h->regions[i];
-        uint32_t xend;
-        if (next_in_run(r, need)) {
-            return alloc_next_in_run(h, r, need);
+        const uint32_t s = r->rover, cs = r->map.run_cs;
+        if (r->map.run_ce - cs >= need) {
+            if (s < cs && granmap_none_free(&r->map, s, cs)) {
+                return alloc_known_run(h, r, need, false);
+            }
+            if (s == cs) {
+                return alloc_known_run(h, r, need, true);
+            }
         }
+        uint32_t xend;
         uint32_t x = region_search(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);

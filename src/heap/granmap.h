@@ -361,6 +361,18 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
     return old;
 }
 
+/* granmap_take of an item that crosses a word boundary: out of line, so
+ * that the code of the usual item, inlined in the heap's hot paths, keeps
+ * its values in registers. */
+static __attribute__((noinline, cold, unused)) void granmap_take_across_(struct granmap *m, uint32_t g, uint32_t n,
+                                                                          bool start)
+{
+    granmap_set(m, g, g + n, false);
+    if (start) {
+        granmap_set_start(m, g, true);
+    }
+}
+
 /* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
  * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
  * at once, one read and write of the word for the usual item, which lies
@@ -370,10 +382,7 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
 {
     uint32_t w = g >> 6, b = g & 63, b1 = b + n;
     if (__builtin_expect(b1 > 64, 0)) {
-        granmap_set(m, g, g + n, false);
-        if (start) {
-            granmap_set_start(m, g, true);
-        }
+        granmap_take_across_(m, g, n, start);
         return;
     }
     DEBUG_INVARIANT(n > 0 && g + n <= m->ngran, "granules inside the map");
@@ -387,22 +396,39 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
 }
 
 /* The first n granules of the known run (n at most its length) become a
- * busy item, the granule before the run being busy: granmap_take(m,
- * run_cs, n, true), with the rest of the run known.  No run below the
- * item changes, so only the item's word (and the next, when the item ends
- * the word) is marked. */
-static inline __attribute__((always_inline)) void granmap_take_run_head(struct granmap *m, uint32_t n)
+ * busy item: granmap_take(m, run_cs, n, true), with the rest of the run
+ * known.  Unless `below_free` (the granule before the run may be free: the
+ * known run need not start a run), that granule is busy, so no run below
+ * the item changes and only the item's words are marked. */
+static inline __attribute__((always_inline)) void granmap_take_run_head(struct granmap *m, uint32_t n,
+                                                                        bool below_free)
 {
-    const uint32_t g = m->run_cs, ce = m->run_ce, b = g & 63;
-    DEBUG_INVARIANT(n > 0 && n <= ce - g && g > 0 && !granmap_free(m, g - 1), "the head of a whole run");
+    const uint32_t g = m->run_cs, ce = m->run_ce, w = g >> 6, b = g & 63;
+    DEBUG_INVARIANT(n > 0 && n <= ce - g && (below_free || g == 0 || !granmap_free(m, g - 1)),
+                    "the head of the known run");
     if (__builtin_expect(b + n > 64, 0)) {
         granmap_take(m, g, n, true);
     } else {
-        (void)granmap_take_in_word_(m, g >> 6, b, b + n, true);
+        uint64_t old = granmap_take_in_word_(m, w, b, b + n, true);
+        if (below_free && granmap_free_below_(m, g, old)) {
+            granmap_mark_run_of_(m, g - 1, w);
+        }
     }
     /* (Taken whole, the run is none: granmap_take's rule.) */
     m->run_cs = g + n < ce ? g + n : 0;
     m->run_ce = g + n < ce ? ce : 0;
+}
+
+/* granmap_free_item of an item that does not end in its first word (or
+ * ends at limit), step by step: out of line, as granmap_take_across_. */
+static __attribute__((noinline, cold, unused)) uint32_t granmap_free_across_(struct granmap *m, uint32_t g,
+                                                                              uint32_t limit, uint32_t *run_end)
+{
+    uint32_t end = granmap_item_end(m, g, limit);
+    granmap_set_start(m, g, false);
+    granmap_set(m, g, end, true);
+    *run_end = granmap_next_busy(m, end);
+    return end;
 }
 
 /* Frees the busy item that starts at g (its granules free, its start bit
@@ -422,11 +448,7 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
     uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64;
     uint64_t word = f | granmap_mask(b, ie < 64 ? ie : 63);
     if (__builtin_expect(ie == 64 || base + ie > limit, 0)) {
-        uint32_t end = granmap_item_end(m, g, limit);
-        granmap_set_start(m, g, false);
-        granmap_set(m, g, end, true);
-        *run_end = granmap_next_busy(m, end);
-        return end;
+        return granmap_free_across_(m, g, limit, run_end);
     }
     uint32_t end = base + ie;
     if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
