@@ -875,13 +875,12 @@ HOT struct where locate(const struct ce5_heap *h, const void *p)
     struct region *r = (struct region *)tag;
     w.r = r;
     w.loc = LOC_INTERIOR;
-    if (a < r->data || (a - r->data) % GRAN != 0) {
+    /* (An address before the data wraps round to a huge offset.) */
+    uintptr_t off = a - r->data;
+    if (off % GRAN != 0 || off / GRAN >= r->end) {
         return w;
     }
-    uint32_t g = (uint32_t)((a - r->data) / GRAN);
-    if (g >= r->end) {
-        return w;
-    }
+    uint32_t g = (uint32_t)(off / GRAN);
     w.g = g;
     if (granmap_start(&r->map, g)) {
         w.loc = LOC_BUSY;
