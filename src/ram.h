@@ -298,6 +298,12 @@ static inline void ram_timeline_heap(struct ram_timeline *tl, size_t live_bytes,
     __atomic_store_n(&tl->heap_committed_bytes, committed_bytes, __ATOMIC_RELAXED);
 }
 
+/* Only the live figure (the committed one has not changed). */
+static inline void ram_timeline_heap_live(struct ram_timeline *tl, size_t live_bytes)
+{
+    __atomic_store_n(&tl->heap_live_bytes, live_bytes, __ATOMIC_RELAXED);
+}
+
 /* The end of a call of the process heap: its free figures are no longer
  * exact.  Returns whether `cebox run` asks for them.  A store and a load. */
 static inline bool ram_timeline_call_done(struct ram_timeline *tl)

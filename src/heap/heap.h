@@ -208,14 +208,15 @@ static inline void heap_leave(struct heap *c)
 }
 
 /* heap_leave for an algorithm that counts its items unpublished
- * (heap_count_live, heap_count_dead): the timeline takes the totals once,
- * at the end of the operation, with the one test of the row that
- * heap_leave makes anyway. */
+ * (heap_count_live, heap_count_dead): the timeline takes the live total
+ * once, at the end of the operation, with the one test of the row that
+ * heap_leave makes anyway (the committed total is published where it
+ * changes, heap_stats_commit and heap_stats_decommit). */
 static inline void heap_leave_counted(struct heap *c)
 {
     struct ram_timeline *tl = c->tl;
     if (tl != NULL) {
-        ram_timeline_heap(tl, c->st.live_bytes, c->st.committed_bytes);
+        ram_timeline_heap_live(tl, c->st.live_bytes);
         if (__builtin_expect(ram_timeline_call_done(tl), 0)) {
             heap_publish_free_figures_locked(c);
         }
