@@ -156,14 +156,15 @@ static inline __attribute__((always_inline)) int granmap_near_same_(const struct
                                                                    uint32_t lo, uint32_t hi,
                                                                    uint64_t flip)
 {
-    uint32_t w0 = lo >> 6, w1 = (hi - 1) >> 6;
-    uint64_t first = (GRANMAP_FREEW(m, w0) ^ flip) & (~(uint64_t)0 << (lo & 63));
-    uint64_t last_mask = granmap_mask(0, ((hi - 1) & 63) + 1);
-    if (w0 == w1) {
-        return (first & last_mask) == 0;
+    /* The range's bits shifted down to bit 0 of the first word and, past
+     * its end, out of the top of the last word. */
+    uint32_t w0 = lo >> 6, b = lo & 63, len = hi - lo;
+    uint64_t first = (GRANMAP_FREEW(m, w0) ^ flip) >> b;
+    if (b + len <= 64) {
+        return (first << (64 - len)) == 0;
     }
-    if (w1 == w0 + 1) {
-        return first == 0 && ((GRANMAP_FREEW(m, w1) ^ flip) & last_mask) == 0;
+    if (b + len <= 128) {
+        return first == 0 && ((GRANMAP_FREEW(m, w0 + 1) ^ flip) << (128 - b - len)) == 0;
     }
     return -1;
 }
