@@ -22,10 +22,7 @@
  * and a lazily synced run tree, so "next busy", "first run of at least n
  * from p" and "longest run" cost a few word reads or O(log words).
  * Granules from the end marker on are busy, so the end marker acts like a
- * busy item.  Where region_search is known to take the map's known run at
- * once (the rover at its start after a free, or on the item carved just
- * before it in a run of allocations), the allocation goes straight to it
- * (alloc_known_run) with the same effects.  Per heap: two max-trees over the regions in list order
+ * busy item.  Per heap: two max-trees over the regions in list order
  * (maxtree.h), one keyed by cbMaxFree without its estimate bit (pass 1: the
  * first region whose hint admits the request) and one by the pass-2 tail
  * capacity (cbTail + size of pitLast), with the set of regions whose hint
@@ -53,6 +50,11 @@
  * test (tests/test_heap_diff.c) checks this against a literal item-list model
  * of CE's code after every step.  Walks report each free run as one item.
  * Where cebox departs from CE on purpose: spec §17.
+ *
+ * The common allocation skips the search: where region_search is known to
+ * take the map's known run at once (the rover at its start after a free,
+ * or on the item carved just before it in a run of allocations), it goes
+ * straight to that run (alloc_known_run) with the same effects.
  *
  * Invariants (under the heap's lock; heap_consistent checks them all), per
  * region:
