@@ -3,15 +3,19 @@
  * failures through VirtualAlloc, HeapAlloc (a full fixed heap), LocalAlloc
  * and device RAM, with their reasons, call stacks (deduplicated: one stack
  * record per distinct stack), slot maps and the module map (an object
- * dlopen'ed later included); a forked child's own log; a log removed while
+ * dlopen'ed later included); a forked child's own log, and children forked
+ * while another thread is writing the log; a log removed while
  * the process runs begun again; nothing written
  * without CEBOX_OUT; errno untouched.
  */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -217,13 +221,80 @@ static void forked_child_has_its_own_log(void **state)
     assert_int_equal(p->flags & 1, 1);
     assert_int_equal(p->nfailures, 1);
     assert_int_equal(p->failures[0].seq, 1);
+    /* Its one thread is itself: the thread id the parent's thread kept
+     * (the parent's failure asked for it) is forgotten at the fork. */
+    assert_int_equal(p->failures[0].tid, (uint32_t)child);
     /* Its stack is in its own file, although the parent wrote it first. */
     assert_non_null(logread_stack(p, p->failures[0].stack_id));
     assert_true(p->nmodules >= 2);
     logread_free(&log);
     read_log(getpid(), &log);
     assert_int_equal(log.procs[0].nfailures, 1);
+    assert_int_equal(log.procs[0].failures[0].tid, (uint32_t)getpid());
     logread_free(&log);
+}
+
+/* A thread that fails reservations until told to stop: each failure is a
+ * record written under the log's lock. */
+static atomic_bool stop_failing;
+
+static void *fail_until_stopped(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_failing)) {
+        (void)reserve(8);
+    }
+    return NULL;
+}
+
+/* Waits at most 10 s for child; false (the child killed) if it hangs. */
+static bool child_ends(pid_t child, int *status)
+{
+    for (int waited_ms = 0; waited_ms < 10000; waited_ms++) {
+        pid_t got = waitpid(child, status, WNOHANG);
+        if (got == child) {
+            return true;
+        }
+        usleep(1000);
+    }
+    kill(child, SIGKILL);
+    (void)waitpid(child, status, 0);
+    return false;
+}
+
+/* Children forked while another thread writes the log: the lock is held
+ * across each fork (the fork handlers), so no child finds it taken by a
+ * thread it does not have, and each writes its own failure. */
+static void forks_while_another_thread_logs(void **state)
+{
+    (void)state;
+    box("forks", NULL);
+    assert_non_null(reserve(10));
+    atomic_store(&stop_failing, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fail_until_stopped, NULL), 0);
+    for (int i = 0; i < 40; i++) {
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            _exit(reserve(8) == NULL ? 0 : 1);
+        }
+        int status;
+        bool ended = child_ends(child, &status);
+        if (!ended) {
+            atomic_store(&stop_failing, true);
+            pthread_join(t, NULL);
+            fail_msg("fork %d: the child hung at its first log record", i);
+        }
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        struct lr_log log;
+        read_log(child, &log);
+        assert_int_equal(log.procs[0].nfailures, 1);
+        assert_int_equal(log.procs[0].failures[0].tid, (uint32_t)child);
+        logread_free(&log);
+    }
+    atomic_store(&stop_failing, true);
+    assert_int_equal(pthread_join(t, NULL), 0);
 }
 
 /* The program removes the log while it runs: the next failure begins the
@@ -297,6 +368,7 @@ int main(void)
         cmocka_unit_test(heap_failures),
         cmocka_unit_test(ram_failure_and_dlopen),
         cmocka_unit_test(forked_child_has_its_own_log),
+        cmocka_unit_test(forks_while_another_thread_logs),
         cmocka_unit_test(removed_log_begun_again),
         cmocka_unit_test(nothing_without_out),
     };
