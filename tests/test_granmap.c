@@ -338,6 +338,75 @@ static void test_first_fit_on_a_stale_tree(void **state)
     run_map_searching(64 * 3 + 1, 2000, 11, 2, true);
 }
 
+/* The longest run that starts in word w, from the reference: the leaf
+ * the tree must hold for it once synced. */
+static uint32_t ref_leaf(const struct ref *r, uint32_t w)
+{
+    uint32_t best = 0;
+    for (uint32_t g = w * 64; g < w * 64 + 64 && g < r->n; g++) {
+        if (r->free[g] && (g == 0 || !r->free[g - 1])) {
+            uint32_t len = ref_next_busy(r, g) - g;
+            best = len > best ? len : best;
+        }
+    }
+    return best;
+}
+
+/* The dirty list against a scan of the marks and of the leaves, before a
+ * sync: each listed word once and marked, every marked word listed, and
+ * every word whose leaf is stale among them; after the sync, no mark and
+ * every leaf right. */
+static void check_dirty_list(struct fixture *f)
+{
+    const struct granmap *m = &f->m;
+    static unsigned char seen[12100 / 64 + 1];
+    memset(seen, 0, sizeof seen);
+    assert_true(m->ndirty <= m->nwords);
+    for (uint32_t k = 0; k < m->ndirty; k++) {
+        uint32_t w = m->dirty_list[k];
+        assert_true(w < m->nwords);
+        assert_int_equal(seen[w], 0);
+        assert_int_equal(m->dirty[w], 1);
+        seen[w] = 1;
+    }
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        assert_int_equal(m->dirty[w], seen[w]);
+        if (m->tree[m->leaves + w] != ref_leaf(&f->r, w)) {
+            assert_int_equal(seen[w], 1); /* a stale leaf the sync would miss */
+        }
+    }
+    granmap_sync(&f->m);
+    assert_int_equal(m->ndirty, 0);
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        assert_int_equal(m->dirty[w], 0);
+        assert_int_equal(m->tree[m->leaves + w], ref_leaf(&f->r, w));
+    }
+}
+
+/* The dirty list, on maps whose list lies inside the tree (at most half
+ * its leaves in words) and after it: batches of changes, up to every word
+ * of the map marked between two syncs. */
+static void test_dirty_list_matches_a_scan(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    const uint32_t sizes[] = {12000, 64 * 30, 64 * 3 + 1, 64 * 2, 60};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        rng_state = 1234 + s;
+        fixture_start(&f, sizes[s]);
+        granmap_set(&f.m, 0, f.r.end, true);
+        memset(f.r.free, 1, f.r.end);
+        check_dirty_list(&f);
+        for (int round = 0; round < 300; round++) {
+            for (uint32_t k = 1 + rnd(round % 10 == 0 ? 400 : 8); k > 0; k--) {
+                change(&f);
+            }
+            check_dirty_list(&f);
+        }
+        fixture_end(&f);
+    }
+}
+
 /* A planted stale summary is caught by the consistency check. */
 static void test_consistency_check_catches_a_stale_summary(void **state)
 {
@@ -521,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_map_matches_a_scan),
         cmocka_unit_test(test_map_matches_a_scan_in_batches),
         cmocka_unit_test(test_first_fit_on_a_stale_tree),
+        cmocka_unit_test(test_dirty_list_matches_a_scan),
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),

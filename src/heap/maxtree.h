@@ -8,7 +8,8 @@
  *    4k + 3, the root is node 1, leaves lie at [leaves, 2 * leaves), each
  *    inner node is the maximum of its four children, and `leaves` is a
  *    power of four (so each level of n nodes lies at [n, 2n); the entries
- *    between levels are unused).  Half the levels of a binary tree: an
+ *    between levels are unused, and no function here reads or writes them:
+ *    granmap.h keeps its dirty list in [leaves / 2, leaves)).  Half the levels of a binary tree: an
  *    update climbs half as far, which is most of a lazy tree's sync.  The
  *    caller owns the memory (granmap.h keeps one per region inside its
  *    own block).
