@@ -643,6 +643,23 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
 
+/* region_search for pass 2's regions whose hint is an estimate: below the
+ * request (else pass 1 searched them), so most hold no run that long, and
+ * pass 2 goes through them until one offers its tail.  The run tree says
+ * so at once when its last sync said so too, or after a sync; such a
+ * search only moves the rover and pitLast as CE's scan does and makes the
+ * hint exact: region_search_wrap with nothing to find, without looking at
+ * the rover's run or the words after it first.  (Pass 1's regions are not
+ * taken this way: a free raised their hint, and its run, at the rover,
+ * mostly fits without the sync.) */
+static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
+{
+    if (r->map.tree[1] < need && granmap_longest(&r->map) < need) {
+        return region_search_wrap(h, r, need, r->rover >= r->end ? 0 : r->rover, false, xend);
+    }
+    return region_search(h, r, need, xend);
+}
+
 /* CarveItem (§8) of the item found, and the heap's figures: the data
  * address, or 0 with *err. */
 HOT uintptr_t alloc_carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t xend,
@@ -683,7 +700,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
         if (!(r->max_free & ESTIMATE)) {
             return alloc_carve(h, r, r->last, need, r->end, err); /* pitLast's run reaches the end */
         }
-        x = region_search(h, r, need, &xend);
+        x = region_search_pass2(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);
         }
