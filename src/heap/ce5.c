@@ -536,6 +536,27 @@ HOT uint32_t search_found(struct ce5_heap *h, struct region *r, uint32_t pos, ui
     return pos;
 }
 
+/* The start of the free run before the end marker (granule end - 1 is
+ * free): pitLast when it starts that run, as it mostly does (pitLast is the
+ * end marker or a granule of that run), else found from the end. */
+static uint32_t tail_run_start(const struct region *r)
+{
+    uint32_t l = r->last;
+    if (l < r->end && (l == 0 || !granmap_free(&r->map, l - 1))) {
+        return l;
+    }
+    return granmap_run_start(&r->map, r->end - 1);
+}
+
+/* set_last for the wrap, which most often finds pitLast where it was: the
+ * tail capacity is then unchanged, and k_tail needs no update for it. */
+static void wrap_set_last(struct ce5_heap *h, struct region *r, uint32_t g)
+{
+    if (r->last != g) {
+        set_last(h, r, g);
+    }
+}
+
 /* The rest of region_search once the scan from the rover has reached the
  * end marker with no fit: CE's moves of the rover and pitLast there, then
  * the wrap from the first item back to the rover s. */
@@ -547,8 +568,8 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     /* The end marker is reached: what the scan merged so far. */
     uint32_t tail = end;
     if (end > s && granmap_free(&r->map, end - 1)) {
-        tail = max2(granmap_run_start(&r->map, end - 1), s);
-        set_last(h, r, tail);
+        tail = max2(tail_run_start(r), s);
+        wrap_set_last(h, r, tail);
         r->rover = tail;
     } else if (s == 0 && end > s) {
         /* (From a rover past the first item the wrap below moves the rover
@@ -580,7 +601,7 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
             uint32_t r0 = granmap_run_start(&r->map, s - 1);
             r->rover = r0;
             if (granmap_next_busy(&r->map, s - 1) == end) {
-                set_last(h, r, r0);
+                wrap_set_last(h, r, r0);
                 tail = r0;
             }
         } else {
