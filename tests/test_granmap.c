@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap/bitsum.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "meta.h"
@@ -420,6 +421,60 @@ static void test_consistency_check_catches_a_stale_summary(void **state)
     fixture_end(&f);
 }
 
+/* ---- the summarized bitset (bitsum.h) ---- */
+
+/* Random sets and clears (bitsum_clear among them, of set bits and of
+ * clear ones) against a plain array of bits: the summary stays true, and
+ * the next and previous set bits are a scan's. */
+static void test_bitsum_matches_a_scan(void **state)
+{
+    (void)state;
+    enum { WORDS = 70, BITS = WORDS * 64 };
+    static uint64_t bits[WORDS], top[(WORDS + 63) / 64];
+    static unsigned char ref[BITS];
+    memset(bits, 0, sizeof bits);
+    memset(top, 0, sizeof top);
+    memset(ref, 0, sizeof ref);
+    rng_state = 4242;
+    for (int step = 0; step < 20000; step++) {
+        /* Few positions per word, so that words often fill and empty. */
+        uint32_t i = rnd(BITS);
+        if (rnd(4) != 0) {
+            i = (i & ~63u) | (i % 3) * 31;
+        }
+        switch (rnd(3)) {
+        case 0:
+            bitsum_set(bits, top, i, true);
+            ref[i] = 1;
+            break;
+        case 1:
+            bitsum_set(bits, top, i, false);
+            ref[i] = 0;
+            break;
+        default:
+            bitsum_clear(bits, top, i);
+            ref[i] = 0;
+            break;
+        }
+        assert_true(bitsum_consistent(bits, top, WORDS));
+        uint32_t x = rnd(BITS + 1), next = BITSUM_NONE, prev = BITSUM_NONE;
+        for (uint32_t k = x; k < BITS; k++) {
+            if (ref[k]) {
+                next = k;
+                break;
+            }
+        }
+        for (uint32_t k = x; k-- > 0;) {
+            if (ref[k]) {
+                prev = k;
+                break;
+            }
+        }
+        assert_int_equal(bitsum_next(bits, top, WORDS, x), next);
+        assert_int_equal(bitsum_prev(bits, top, x), prev);
+    }
+}
+
 /* ---- max-trees ---- */
 
 static uint32_t ref_first(const uint32_t *keys, uint32_t n, uint32_t from, uint32_t thr)
@@ -591,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_map_matches_a_scan_in_batches),
         cmocka_unit_test(test_first_fit_on_a_stale_tree),
         cmocka_unit_test(test_dirty_list_matches_a_scan),
+        cmocka_unit_test(test_bitsum_matches_a_scan),
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),

@@ -331,6 +331,18 @@ static void reindex(struct ce5_heap *h, struct region *r)
     }
 }
 
+/* reindex after a failed search, which made cbMaxFree exact (no estimate
+ * bit): the key, and the region out of the estimate set if it was in. */
+static void reindex_exact(struct ce5_heap *h, struct region *r)
+{
+    DEBUG_INVARIANT(!(r->max_free & ESTIMATE), "a failed search makes the hint exact");
+    uint32_t i = r->index, hint = hint_key(r);
+    if (maxtree_key(&h->k_hint, i) != hint) {
+        maxtree_set(&h->k_hint, i, hint);
+    }
+    bitsum_clear(h->estimated, h->estimated_top, i);
+}
+
 /* Pass 1's first region (spec §7): the first whose key admits `need`
  * granules.  k_hint is exact but for the pending region, which it may hold
  * lower: that region's own key settles whether it comes first. */
@@ -620,7 +632,7 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     }
     /* Not found: every run has been merged, so the hint becomes exact. */
     r->max_free = granmap_longest(&r->map) * GRAN;
-    reindex(h, r);
+    reindex_exact(h, r);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
