@@ -678,16 +678,16 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
 
 /* region_search for pass 2's regions whose hint is an estimate: below the
  * request (else pass 1 searched them), so most hold no run that long, and
- * pass 2 goes through them until one offers its tail.  The run tree says
- * so at once when its last sync said so too, or after a sync; such a
- * search only moves the rover and pitLast as CE's scan does and makes the
+ * pass 2 goes through them until one offers its tail.  The run tree,
+ * synced, says so at once (the look at the rover's run and the nearby words
+ * would most often end in the sync anyway); such a search only moves the rover and pitLast as CE's scan does and makes the
  * hint exact: region_search_wrap with nothing to find, without looking at
  * the rover's run or the words after it first.  (Pass 1's regions are not
  * taken this way: a free raised their hint, and its run, at the rover,
  * mostly fits without the sync.) */
 static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
-    if (r->map.tree[1] < need && granmap_longest(&r->map) < need) {
+    if (granmap_longest(&r->map) < need) {
         return region_search_wrap(h, r, need, r->rover >= r->end ? 0 : r->rover, false, xend);
     }
     return region_search(h, r, need, xend);
