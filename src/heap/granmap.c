@@ -102,21 +102,10 @@ uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x)
                              : (n << 6) + 63 - (uint32_t)__builtin_clzll(~GRANMAP_FREEW(m, n));
 }
 
-uint32_t granmap_next_free(const struct granmap *m, uint32_t x)
+uint32_t granmap_next_free_after_word(const struct granmap *m, uint32_t w)
 {
-    uint32_t w = x >> 6;
-    if (w >= m->nwords) {
-        return GRANMAP_NONE;
-    }
-    uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
-    if (z == 0) {
-        w = bitsum_next(m->sum_free, m->top_free, m->nsum, w + 1);
-        if (w == GRANMAP_NONE) {
-            return GRANMAP_NONE;
-        }
-        z = GRANMAP_FREEW(m, w);
-    }
-    return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    uint32_t n = bitsum_next(m->sum_free, m->top_free, m->nsum, w + 1);
+    return n == GRANMAP_NONE ? GRANMAP_NONE : (n << 6) + (uint32_t)__builtin_ctzll(GRANMAP_FREEW(m, n));
 }
 
 uint32_t granmap_prev_free(const struct granmap *m, uint32_t x)

@@ -148,8 +148,24 @@ static inline __attribute__((always_inline)) uint32_t granmap_next_busy(const st
 /* Last busy granule before x (x > 0), or GRANMAP_NONE. */
 uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x);
 
-/* First free granule at or after x, or GRANMAP_NONE. */
-uint32_t granmap_next_free(const struct granmap *m, uint32_t x);
+/* The summary-level half of granmap_next_free (word w + 1 on). */
+uint32_t granmap_next_free_after_word(const struct granmap *m, uint32_t w);
+
+/* First free granule at or after x, or GRANMAP_NONE: most often in x's own
+ * word (a heap's next free item is near). */
+static inline __attribute__((always_inline)) uint32_t granmap_next_free(const struct granmap *m,
+                                                                        uint32_t x)
+{
+    uint32_t w = x >> 6;
+    if (w >= m->nwords) {
+        return GRANMAP_NONE;
+    }
+    uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
+    if (z != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    }
+    return granmap_next_free_after_word(m, w);
+}
 
 /* Last free granule before x (x > 0), or GRANMAP_NONE. */
 uint32_t granmap_prev_free(const struct granmap *m, uint32_t x);
