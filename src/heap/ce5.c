@@ -100,6 +100,10 @@
 /* Off the common path: kept out of line so that the hot code around its
  * call keeps its values in registers. */
 #define COLD static __attribute__((noinline, cold))
+/* Off the common path of a small heap, but taken on most allocations of a
+ * large one (searches of regions whose hint admits a request they cannot
+ * serve): out of line, yet optimized for speed, not size. */
+#define SLOW static __attribute__((noinline))
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
@@ -572,7 +576,7 @@ static void wrap_set_last(struct ce5_heap *h, struct region *r, uint32_t g)
 /* The rest of region_search once the scan from the rover has reached the
  * end marker with no fit: CE's moves of the rover and pitLast there, then
  * the wrap from the first item back to the rover s. */
-COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
+SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
                                  uint32_t *xend)
 {
     const uint32_t end = r->end;
