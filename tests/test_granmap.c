@@ -522,6 +522,13 @@ static void test_maxtree_matches_a_scan(void **state)
         thr = rnd(8) == 0 ? rnd(0x30000) : thr;
         assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr));
         assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr)); /* from the memo */
+        if (rnd(3) == 0) { /* a first position found by the caller's own search */
+            uint32_t nthr = 1 + rnd(80);
+            maxtree_note_first(&t, nthr, ref_first(keys, n, 0, nthr));
+            assert_true(maxtree_consistent(&t));
+            uint32_t q = nthr + rnd(3) - 1;
+            assert_int_equal(maxtree_first(&t, q), ref_first(keys, n, 0, q));
+        }
         /* Positions past the last key hold 0 (a threshold of 0 finds one). */
         assert_int_equal(maxtree_first_after(&t, from, thr), ref_first(keys, t.leaves, from, thr));
         from = from < n ? from : n - 1;

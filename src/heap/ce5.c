@@ -360,6 +360,21 @@ HOT uint32_t pass1_first(struct ce5_heap *h, uint32_t need)
     return i;
 }
 
+/* Pass 1's next region after region i, whose search failed (k_hint exact:
+ * hint_flush).  No key up to i admits `need`: those before i did not when
+ * i was found, and i's search set its own to its longest run
+ * (region_search_wrap), shorter than the request.  So the answer is also
+ * the first from the start, which the tree's memo takes: the next
+ * allocation's pass 1 (pass1_first), for as much or a little more, most
+ * often starts there. */
+static uint32_t pass1_next(struct ce5_heap *h, uint32_t need, uint32_t i)
+{
+    DEBUG_INVARIANT(hint_key(h->regions[i]) < need, "a failed search lowered its region's key");
+    uint32_t next = maxtree_first_after(&h->k_hint, i + 1, need);
+    maxtree_note_first(&h->k_hint, need, next);
+    return next;
+}
+
 /* The first region from position `from` on that pass 2 (spec §7) looks
  * at for a request of `need` granules: one whose hint is an estimate, or
  * whose tail offers more than that; NONE if none.  *tail is the first of the
@@ -721,8 +736,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     struct region *r = NULL;
     uint32_t x = NONE, xend;
     hint_flush(h); /* the rest of pass 1 reads the tree alone */
-    for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, need); i != NONE;
-         i = maxtree_first_after(&h->k_hint, i + 1, need)) {
+    for (uint32_t i = first == NONE ? NONE : pass1_next(h, need, first); i != NONE; i = pass1_next(h, need, i)) {
         r = h->regions[i];
         x = region_search(h, r, need, &xend);
         if (x != NONE) {

@@ -341,6 +341,19 @@ static inline __attribute__((always_inline)) uint32_t maxtree_first(struct maxtr
     return i;
 }
 
+/* Records that position i (MAXTREE_NONE: none) is the first whose key is
+ * at least thr, which the caller knows from a search of its own
+ * (maxtree_first_after from a position before which no key reaches thr):
+ * the memo then answers the next maxtree_first for thr or more, up to key
+ * i, at once. */
+static inline void maxtree_note_first(struct maxtree *t, uint32_t thr, uint32_t i)
+{
+    DEBUG_INVARIANT(thr > 0 && (i == MAXTREE_NONE || (i < t->leaves && t->keys[i] >= thr)),
+                    "a noted first position admits the threshold");
+    t->memo_at = i == MAXTREE_NONE ? t->leaves : i;
+    t->memo_max = thr - 1;
+}
+
 /* The tree's entries and its memo bound are true (for validation). */
 bool maxtree_consistent(const struct maxtree *t);
 
