@@ -51,8 +51,9 @@ static inline __attribute__((always_inline)) void bitsum_clear(uint64_t *bits, u
 /* First set bit at or after x in n words of bits, or BITSUM_NONE.  At most
  * one word of each level and a scan of `top` are read, and never a word
  * past either. */
-static inline uint32_t bitsum_next(const uint64_t *bits, const uint64_t *top, uint32_t n,
-                                   uint32_t x)
+static inline __attribute__((always_inline)) uint32_t bitsum_next(const uint64_t *bits,
+                                                                  const uint64_t *top, uint32_t n,
+                                                                  uint32_t x)
 {
     uint32_t i = x >> 6;
     if (i >= n) {
