@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap/bitsum.h"
 #include "heap/granmap.h"
 #include "heap/maxtree.h"
 #include "meta.h"
@@ -338,6 +339,75 @@ static void test_first_fit_on_a_stale_tree(void **state)
     run_map_searching(64 * 3 + 1, 2000, 11, 2, true);
 }
 
+/* The longest run that starts in word w, from the reference: the leaf
+ * the tree must hold for it once synced. */
+static uint32_t ref_leaf(const struct ref *r, uint32_t w)
+{
+    uint32_t best = 0;
+    for (uint32_t g = w * 64; g < w * 64 + 64 && g < r->n; g++) {
+        if (r->free[g] && (g == 0 || !r->free[g - 1])) {
+            uint32_t len = ref_next_busy(r, g) - g;
+            best = len > best ? len : best;
+        }
+    }
+    return best;
+}
+
+/* The dirty list against a scan of the marks and of the leaves, before a
+ * sync: each listed word once and marked, every marked word listed, and
+ * every word whose leaf is stale among them; after the sync, no mark and
+ * every leaf right. */
+static void check_dirty_list(struct fixture *f)
+{
+    const struct granmap *m = &f->m;
+    static unsigned char seen[12100 / 64 + 1];
+    memset(seen, 0, sizeof seen);
+    assert_true(m->ndirty <= m->nwords);
+    for (uint32_t k = 0; k < m->ndirty; k++) {
+        uint32_t w = m->dirty_list[k];
+        assert_true(w < m->nwords);
+        assert_int_equal(seen[w], 0);
+        assert_int_equal(m->dirty[w], 1);
+        seen[w] = 1;
+    }
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        assert_int_equal(m->dirty[w], seen[w]);
+        if (m->tree[m->leaves + w] != ref_leaf(&f->r, w)) {
+            assert_int_equal(seen[w], 1); /* a stale leaf the sync would miss */
+        }
+    }
+    granmap_sync(&f->m);
+    assert_int_equal(m->ndirty, 0);
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        assert_int_equal(m->dirty[w], 0);
+        assert_int_equal(m->tree[m->leaves + w], ref_leaf(&f->r, w));
+    }
+}
+
+/* The dirty list, on maps whose list lies inside the tree (at most half
+ * its leaves in words) and after it: batches of changes, up to every word
+ * of the map marked between two syncs. */
+static void test_dirty_list_matches_a_scan(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    const uint32_t sizes[] = {12000, 64 * 30, 64 * 3 + 1, 64 * 2, 60};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        rng_state = 1234 + s;
+        fixture_start(&f, sizes[s]);
+        granmap_set(&f.m, 0, f.r.end, true);
+        memset(f.r.free, 1, f.r.end);
+        check_dirty_list(&f);
+        for (int round = 0; round < 300; round++) {
+            for (uint32_t k = 1 + rnd(round % 10 == 0 ? 400 : 8); k > 0; k--) {
+                change(&f);
+            }
+            check_dirty_list(&f);
+        }
+        fixture_end(&f);
+    }
+}
+
 /* A planted stale summary is caught by the consistency check. */
 static void test_consistency_check_catches_a_stale_summary(void **state)
 {
@@ -349,6 +419,60 @@ static void test_consistency_check_catches_a_stale_summary(void **state)
     f.m.sum_free[0] = 0; /* word 0 holds free granules: the summary must say so */
     assert_false(granmap_consistent(&f.m));
     fixture_end(&f);
+}
+
+/* ---- the summarized bitset (bitsum.h) ---- */
+
+/* Random sets and clears (bitsum_clear among them, of set bits and of
+ * clear ones) against a plain array of bits: the summary stays true, and
+ * the next and previous set bits are a scan's. */
+static void test_bitsum_matches_a_scan(void **state)
+{
+    (void)state;
+    enum { WORDS = 70, BITS = WORDS * 64 };
+    static uint64_t bits[WORDS], top[(WORDS + 63) / 64];
+    static unsigned char ref[BITS];
+    memset(bits, 0, sizeof bits);
+    memset(top, 0, sizeof top);
+    memset(ref, 0, sizeof ref);
+    rng_state = 4242;
+    for (int step = 0; step < 20000; step++) {
+        /* Few positions per word, so that words often fill and empty. */
+        uint32_t i = rnd(BITS);
+        if (rnd(4) != 0) {
+            i = (i & ~63u) | (i % 3) * 31;
+        }
+        switch (rnd(3)) {
+        case 0:
+            bitsum_set(bits, top, i, true);
+            ref[i] = 1;
+            break;
+        case 1:
+            bitsum_set(bits, top, i, false);
+            ref[i] = 0;
+            break;
+        default:
+            bitsum_clear(bits, top, i);
+            ref[i] = 0;
+            break;
+        }
+        assert_true(bitsum_consistent(bits, top, WORDS));
+        uint32_t x = rnd(BITS + 1), next = BITSUM_NONE, prev = BITSUM_NONE;
+        for (uint32_t k = x; k < BITS; k++) {
+            if (ref[k]) {
+                next = k;
+                break;
+            }
+        }
+        for (uint32_t k = x; k-- > 0;) {
+            if (ref[k]) {
+                prev = k;
+                break;
+            }
+        }
+        assert_int_equal(bitsum_next(bits, top, WORDS, x), next);
+        assert_int_equal(bitsum_prev(bits, top, x), prev);
+    }
 }
 
 /* ---- max-trees ---- */
@@ -398,6 +522,13 @@ static void test_maxtree_matches_a_scan(void **state)
         thr = rnd(8) == 0 ? rnd(0x30000) : thr;
         assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr));
         assert_int_equal(maxtree_first(&t, thr), ref_first(keys, n, 0, thr)); /* from the memo */
+        if (rnd(3) == 0) { /* a first position found by the caller's own search */
+            uint32_t nthr = 1 + rnd(80);
+            maxtree_note_first(&t, nthr, ref_first(keys, n, 0, nthr));
+            assert_true(maxtree_consistent(&t));
+            uint32_t q = nthr + rnd(3) - 1;
+            assert_int_equal(maxtree_first(&t, q), ref_first(keys, n, 0, q));
+        }
         /* Positions past the last key hold 0 (a threshold of 0 finds one). */
         assert_int_equal(maxtree_first_after(&t, from, thr), ref_first(keys, t.leaves, from, thr));
         from = from < n ? from : n - 1;
@@ -521,6 +652,8 @@ int main(void)
         cmocka_unit_test(test_map_matches_a_scan),
         cmocka_unit_test(test_map_matches_a_scan_in_batches),
         cmocka_unit_test(test_first_fit_on_a_stale_tree),
+        cmocka_unit_test(test_dirty_list_matches_a_scan),
+        cmocka_unit_test(test_bitsum_matches_a_scan),
         cmocka_unit_test(test_consistency_check_catches_a_stale_summary),
         cmocka_unit_test(test_maxtree_matches_a_scan),
         cmocka_unit_test(test_maxtree_growth_failure_keeps_the_tree),

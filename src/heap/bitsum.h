@@ -33,11 +33,27 @@ static inline __attribute__((always_inline)) void bitsum_set(uint64_t *bits, uin
     }
 }
 
+/* Clears bit i (set or not), and its word's summary bit when the word
+ * becomes zero: bitsum_set(bits, top, i, false) for a caller that only
+ * clears. */
+static inline __attribute__((always_inline)) void bitsum_clear(uint64_t *bits, uint64_t *top, uint32_t i)
+{
+    uint32_t w = i >> 6;
+    uint64_t old = bits[w], word = old & ~((uint64_t)1 << (i & 63));
+    if (word != old) {
+        bits[w] = word;
+        if (word == 0) {
+            top[w >> 6] &= ~((uint64_t)1 << (w & 63));
+        }
+    }
+}
+
 /* First set bit at or after x in n words of bits, or BITSUM_NONE.  At most
  * one word of each level and a scan of `top` are read, and never a word
  * past either. */
-static inline uint32_t bitsum_next(const uint64_t *bits, const uint64_t *top, uint32_t n,
-                                   uint32_t x)
+static inline __attribute__((always_inline)) uint32_t bitsum_next(const uint64_t *bits,
+                                                                  const uint64_t *top, uint32_t n,
+                                                                  uint32_t x)
 {
     uint32_t i = x >> 6;
     if (i >= n) {

@@ -105,6 +105,10 @@
 /* Off the common path: kept out of line so that the hot code around its
  * call keeps its values in registers. */
 #define COLD static __attribute__((noinline, cold))
+/* Off the common path of a small heap, but taken on most allocations of a
+ * large one (searches of regions whose hint admits a request they cannot
+ * serve): out of line, yet optimized for speed, not size. */
+#define SLOW static __attribute__((noinline))
 
 #define HEAP_ALLOC_FLAGS (HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY)
 #define HEAP_REALLOC_FLAGS \
@@ -336,6 +340,18 @@ static void reindex(struct ce5_heap *h, struct region *r)
     }
 }
 
+/* reindex after a failed search, which made cbMaxFree exact (no estimate
+ * bit): the key, and the region out of the estimate set if it was in. */
+static void reindex_exact(struct ce5_heap *h, struct region *r)
+{
+    DEBUG_INVARIANT(!(r->max_free & ESTIMATE), "a failed search makes the hint exact");
+    uint32_t i = r->index, hint = hint_key(r);
+    if (maxtree_key(&h->k_hint, i) != hint) {
+        maxtree_set(&h->k_hint, i, hint);
+    }
+    bitsum_clear(h->estimated, h->estimated_top, i);
+}
+
 /* Pass 1's first region (spec §7): the first whose key admits `need`
  * granules.  k_hint is exact but for the pending region, which it may hold
  * lower: that region's own key settles whether it comes first. */
@@ -347,6 +363,21 @@ HOT uint32_t pass1_first(struct ce5_heap *h, uint32_t need)
         i = p;
     }
     return i;
+}
+
+/* Pass 1's next region after region i, whose search failed (k_hint exact:
+ * hint_flush).  No key up to i admits `need`: those before i did not when
+ * i was found, and i's search set its own to its longest run
+ * (region_search_wrap), shorter than the request.  So the answer is also
+ * the first from the start, which the tree's memo takes: the next
+ * allocation's pass 1 (pass1_first), for as much or a little more, most
+ * often starts there. */
+static uint32_t pass1_next(struct ce5_heap *h, uint32_t need, uint32_t i)
+{
+    DEBUG_INVARIANT(hint_key(h->regions[i]) < need, "a failed search lowered its region's key");
+    uint32_t next = maxtree_first_after(&h->k_hint, i + 1, need);
+    maxtree_note_first(&h->k_hint, need, next);
+    return next;
 }
 
 /* The first region from position `from` on that pass 2 (spec §7) looks
@@ -542,10 +573,31 @@ HOT uint32_t search_found(struct ce5_heap *h, struct region *r, uint32_t pos, ui
     return pos;
 }
 
+/* The start of the free run before the end marker (granule end - 1 is
+ * free): pitLast when it starts that run, as it mostly does (pitLast is the
+ * end marker or a granule of that run), else found from the end. */
+static uint32_t tail_run_start(const struct region *r)
+{
+    uint32_t l = r->last;
+    if (l < r->end && (l == 0 || !granmap_free(&r->map, l - 1))) {
+        return l;
+    }
+    return granmap_run_start(&r->map, r->end - 1);
+}
+
+/* set_last for the wrap, which most often finds pitLast where it was: the
+ * tail capacity is then unchanged, and k_tail needs no update for it. */
+static void wrap_set_last(struct ce5_heap *h, struct region *r, uint32_t g)
+{
+    if (r->last != g) {
+        set_last(h, r, g);
+    }
+}
+
 /* The rest of region_search once the scan from the rover has reached the
  * end marker with no fit: CE's moves of the rover and pitLast there, then
  * the wrap from the first item back to the rover s. */
-COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
+SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
                                  uint32_t *xend)
 {
     const uint32_t end = r->end;
@@ -553,8 +605,8 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     /* The end marker is reached: what the scan merged so far. */
     uint32_t tail = end;
     if (end > s && granmap_free(&r->map, end - 1)) {
-        tail = max2(granmap_run_start(&r->map, end - 1), s);
-        set_last(h, r, tail);
+        tail = max2(tail_run_start(r), s);
+        wrap_set_last(h, r, tail);
         r->rover = tail;
     } else if (s == 0 && end > s) {
         /* (From a rover past the first item the wrap below moves the rover
@@ -586,7 +638,7 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
             uint32_t r0 = granmap_run_start(&r->map, s - 1);
             r->rover = r0;
             if (granmap_next_busy(&r->map, s - 1) == end) {
-                set_last(h, r, r0);
+                wrap_set_last(h, r, r0);
                 tail = r0;
             }
         } else {
@@ -605,7 +657,7 @@ COLD uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     }
     /* Not found: every run has been merged, so the hint becomes exact. */
     r->max_free = granmap_longest(&r->map) * GRAN;
-    reindex(h, r);
+    reindex_exact(h, r);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
@@ -649,6 +701,23 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
 
+/* region_search for pass 2's regions whose hint is an estimate: below the
+ * request (else pass 1 searched them), so most hold no run that long, and
+ * pass 2 goes through them until one offers its tail.  The run tree,
+ * synced, says so at once (the look at the rover's run and the nearby words
+ * would most often end in the sync anyway); such a search only moves the rover and pitLast as CE's scan does and makes the
+ * hint exact: region_search_wrap with nothing to find, without looking at
+ * the rover's run or the words after it first.  (Pass 1's regions are not
+ * taken this way: a free raised their hint, and its run, at the rover,
+ * mostly fits without the sync.) */
+static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
+{
+    if (granmap_longest(&r->map) < need) {
+        return region_search_wrap(h, r, need, r->rover >= r->end ? 0 : r->rover, false, xend);
+    }
+    return region_search(h, r, need, xend);
+}
+
 /* CarveItem (§8) of the item found, and the heap's figures: the data
  * address, or 0 with *err. */
 HOT uintptr_t alloc_carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need, uint32_t xend,
@@ -673,8 +742,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
     struct region *r = NULL;
     uint32_t x = NONE, xend;
     hint_flush(h); /* the rest of pass 1 reads the tree alone */
-    for (uint32_t i = first == NONE ? NONE : maxtree_first_after(&h->k_hint, first + 1, need); i != NONE;
-         i = maxtree_first_after(&h->k_hint, i + 1, need)) {
+    for (uint32_t i = first == NONE ? NONE : pass1_next(h, need, first); i != NONE; i = pass1_next(h, need, i)) {
         r = h->regions[i];
         x = region_search(h, r, need, &xend);
         if (x != NONE) {
@@ -689,7 +757,7 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
         if (!(r->max_free & ESTIMATE)) {
             return alloc_carve(h, r, r->last, need, r->end, err); /* pitLast's run reaches the end */
         }
-        x = region_search(h, r, need, &xend);
+        x = region_search_pass2(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);
         }

@@ -8,11 +8,6 @@
  */
 #include "heap/granmap.h"
 
-#include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "heap/bitsum.h"
 
 _Static_assert(GRANMAP_NONE == BITSUM_NONE, "the summaries' \"none\" is the map's");
@@ -35,7 +30,7 @@ static uint32_t pow4_at_least(uint32_t n)
 /* Where each array lies in the block. */
 struct layout {
     uint32_t nwords, nsum, ntop, leaves;
-    size_t off_sum, off_tree, off_dirty, bytes;
+    size_t off_sum, off_tree, off_list, off_dirty, bytes;
 };
 
 static struct layout layout_of(uint32_t ngran)
@@ -47,8 +42,14 @@ static struct layout layout_of(uint32_t ngran)
     l.leaves = pow4_at_least(l.nwords);
     l.off_sum = round64((size_t)2 * l.nwords * sizeof(uint64_t));
     l.off_tree = l.off_sum + round64((size_t)(2 * l.nsum + 2 * l.ntop) * sizeof(uint64_t));
-    l.off_dirty = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
-    l.bytes = l.off_dirty + round64(l.nwords); /* read 64 bytes at a time */
+    size_t end_tree = round64(l.off_tree + (size_t)2 * l.leaves * sizeof(uint32_t));
+    /* The tree's entries [leaves / 2, leaves) lie between its two lowest
+     * levels, unused (maxtree.h): the dirty list lies there when it fits,
+     * else after the tree. */
+    bool in_tree = l.nwords <= l.leaves / 2;
+    l.off_list = in_tree ? l.off_tree + (size_t)(l.leaves / 2) * sizeof(uint32_t) : end_tree;
+    l.off_dirty = in_tree ? end_tree : round64(end_tree + (size_t)l.nwords * sizeof(uint32_t));
+    l.bytes = l.off_dirty + round64(l.nwords);
     return l;
 }
 
@@ -67,6 +68,7 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
     m->top_busy = m->sum_free + l.nsum;
     m->top_free = m->top_busy + l.ntop;
     m->tree = (uint32_t *)(base + l.off_tree);
+    m->dirty_list = (uint32_t *)(base + l.off_list);
     m->dirty = (uint8_t *)(base + l.off_dirty);
     m->ngran = ngran;
     m->nwords = l.nwords;
@@ -74,7 +76,7 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
     m->leaves = l.leaves;
     m->run_cs = m->run_ce = 0;
     m->granule = granule;
-    m->dirty_any = false;
+    m->ndirty = 0;
     for (uint32_t w = 0; w < l.nwords; w++) { /* every granule starts busy */
         granmap_set_bit_(m->sum_busy, w, true);
         granmap_set_bit_(m->top_busy, w >> 6, true);
@@ -100,21 +102,10 @@ uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x)
                              : (n << 6) + 63 - (uint32_t)__builtin_clzll(~GRANMAP_FREEW(m, n));
 }
 
-uint32_t granmap_next_free(const struct granmap *m, uint32_t x)
+uint32_t granmap_next_free_after_word(const struct granmap *m, uint32_t w)
 {
-    uint32_t w = x >> 6;
-    if (w >= m->nwords) {
-        return GRANMAP_NONE;
-    }
-    uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
-    if (z == 0) {
-        w = bitsum_next(m->sum_free, m->top_free, m->nsum, w + 1);
-        if (w == GRANMAP_NONE) {
-            return GRANMAP_NONE;
-        }
-        z = GRANMAP_FREEW(m, w);
-    }
-    return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    uint32_t n = bitsum_next(m->sum_free, m->top_free, m->nsum, w + 1);
+    return n == GRANMAP_NONE ? GRANMAP_NONE : (n << 6) + (uint32_t)__builtin_ctzll(GRANMAP_FREEW(m, n));
 }
 
 uint32_t granmap_prev_free(const struct granmap *m, uint32_t x)
@@ -213,65 +204,16 @@ static inline __attribute__((always_inline)) void sync_word(struct granmap *m, u
     }
 }
 
-/* The marked words among the 64 whose dirty bytes start at d (64-byte
- * aligned; the block is padded to a multiple of 64), one bit each.  A sync
- * finds a few marked words among a region's hundreds: the eight loads of a
- * block are or-ed and tested once, and only a block with a mark gathers
- * its bytes into bits (bytes of 0 or 1: the multiply moves bit 0 of each
- * byte to the top byte, no two products meeting). */
-static uint64_t dirty_bits_portable(const uint8_t *d)
-{
-    uint64_t c[8], any = 0;
-#pragma GCC unroll 8
-    for (unsigned j = 0; j < 8; j++) {
-        memcpy(&c[j], d + 8 * j, sizeof c[j]);
-        any |= c[j];
-    }
-    if (any == 0) {
-        return 0;
-    }
-    uint64_t bits = 0;
-#pragma GCC unroll 8
-    for (unsigned j = 0; j < 8; j++) {
-        bits |= ((c[j] * 0x0102040810204080ull) >> 56) << (8 * j);
-    }
-    return bits;
-}
-
-/* The same with SSE2 where the target has it (every x86-64): a byte's
- * bit 0 shifted to its top bit, sixteen of them taken by one movemask. */
-static inline __attribute__((always_inline)) uint64_t dirty_bits(const uint8_t *d)
-{
-#if defined(__SSE2__)
-    const __m128i *v = (const __m128i *)(const void *)d;
-    __m128i q0 = _mm_load_si128(v), q1 = _mm_load_si128(v + 1);
-    __m128i q2 = _mm_load_si128(v + 2), q3 = _mm_load_si128(v + 3);
-    __m128i any = _mm_or_si128(_mm_or_si128(q0, q1), _mm_or_si128(q2, q3));
-    if (_mm_movemask_epi8(_mm_slli_epi16(any, 7)) == 0) {
-        return 0;
-    }
-    return (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q0, 7)) |
-           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q1, 7)) << 16 |
-           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q2, 7)) << 32 |
-           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(q3, 7)) << 48;
-#else
-    return dirty_bits_portable(d);
-#endif
-}
-
+/* Each listed word's leaf, its mark cleared (a leaf depends on the free
+ * bits alone, so the order does not matter). */
 void granmap_sync_(struct granmap *m)
 {
-    for (uint32_t i = 0; i < m->nwords; i += 64) {
-        uint64_t d = dirty_bits(m->dirty + i);
-        if (d == 0) {
-            continue;
-        }
-        memset(m->dirty + i, 0, 64);
-        for (; d != 0; d &= d - 1) {
-            sync_word(m, i + (uint32_t)__builtin_ctzll(d));
-        }
+    for (uint32_t k = 0; k < m->ndirty; k++) {
+        uint32_t w = m->dirty_list[k];
+        m->dirty[w] = 0;
+        sync_word(m, w);
     }
-    m->dirty_any = false;
+    m->ndirty = 0;
 }
 
 uint32_t granmap_longest_in(struct granmap *m, uint32_t lo, uint32_t hi)
@@ -367,22 +309,25 @@ static bool runs_and_starts_consistent(const struct granmap *m)
     return true;
 }
 
-/* The marks, before a sync clears them: each byte 0 or 1, and read alike by
- * both forms of dirty_bits (so a test build on x86 checks the portable one
- * too). */
-static bool marks_consistent(const struct granmap *m)
+/* The marks, before a sync clears them: each byte 0 or 1, and the list
+ * holds exactly the words marked 1, each once (a listed word's byte is
+ * turned to 2 on its first visit, so a second visit, or a marked word left
+ * unlisted, shows; the bytes are put back). */
+static bool marks_consistent(struct granmap *m)
 {
-    for (uint32_t i = 0; i < m->nwords; i++) {
-        if (m->dirty[i] > 1) {
-            return false;
+    bool ok = m->ndirty <= m->nwords;
+    for (uint32_t k = 0; ok && k < m->ndirty; k++) {
+        uint32_t w = m->dirty_list[k];
+        ok = w < m->nwords && m->dirty[w] == 1;
+        if (ok) {
+            m->dirty[w] = 2;
         }
     }
-    for (uint32_t i = 0; i < m->nwords; i += 64) {
-        if (dirty_bits(m->dirty + i) != dirty_bits_portable(m->dirty + i)) {
-            return false;
-        }
+    for (uint32_t w = 0; w < m->nwords; w++) {
+        ok = ok && (m->dirty[w] == 0 || m->dirty[w] == 2);
+        m->dirty[w] = m->dirty[w] != 0;
     }
-    return true;
+    return ok;
 }
 
 bool granmap_consistent(struct granmap *m)

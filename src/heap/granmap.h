@@ -19,14 +19,18 @@
  *    zero;
  *  - a max-tree (maxtree.h) over the words whose leaf w is the longest
  *    whole free run that starts in word w, synced lazily: a change marks
- *    the words whose leaf may change (a dirty byte per word), and granmap_sync
- *    recomputes them before the tree is read;
+ *    the words whose leaf may change (a dirty byte per word, and a list
+ *    of the words whose byte went from 0 to 1), and granmap_sync
+ *    recomputes the listed words before the tree is read: a map read
+ *    seldom (one of a large heap's many regions) has a few marks among
+ *    hundreds of words, and its sync reads those alone;
  *  - one free run known whole (run_cs, run_ce), set by the heap after a
  *    carve or a free and dropped by granmap_set when a change breaks it: the
  *    next search usually asks for that run's end.
  *
  * Invariants (checked by granmap_consistent): the summaries agree with the
- * free bits; after granmap_sync, every leaf is the longest run starting in
+ * free bits; each dirty byte is 0 or 1, and the list holds each word whose
+ * byte is 1 once (ndirty of them); after granmap_sync, every leaf is the longest run starting in
  * its word and every node the maximum of its children; [run_cs, run_ce) is
  * free and run_ce is busy (or the run is empty); a start bit is never set
  * on a free granule.  A fresh map is all busy.  Granules past the end of a
@@ -48,12 +52,16 @@
 struct granmap {
     uint64_t *words; /* per 64 granules: free bits, then start bits */
     uint64_t *sum_busy, *sum_free, *top_busy, *top_free;
-    uint8_t *dirty; /* per word: 1 when its tree leaf may be stale */
+    uint8_t *dirty;  /* per word: 1 when its tree leaf may be stale */
     uint32_t *tree;  /* node array, leaves at [leaves, 2 * leaves) */
     uint32_t ngran, nwords, nsum, leaves;
     uint32_t run_cs, run_ce; /* the known run (none when equal) */
     uint32_t granule;        /* bytes a granule stands for (the heap's unit) */
-    bool dirty_any;
+    /* The words whose dirty byte is 1: how many, and each of them, in
+     * the order they were marked (room for nwords: a word is listed only
+     * when its byte goes from 0 to 1). */
+    uint32_t ndirty;
+    uint32_t *dirty_list;
 };
 
 /* Bytes of the block that granmap_init needs for ngran granules. */
@@ -140,8 +148,24 @@ static inline __attribute__((always_inline)) uint32_t granmap_next_busy(const st
 /* Last busy granule before x (x > 0), or GRANMAP_NONE. */
 uint32_t granmap_prev_busy(const struct granmap *m, uint32_t x);
 
-/* First free granule at or after x, or GRANMAP_NONE. */
-uint32_t granmap_next_free(const struct granmap *m, uint32_t x);
+/* The summary-level half of granmap_next_free (word w + 1 on). */
+uint32_t granmap_next_free_after_word(const struct granmap *m, uint32_t w);
+
+/* First free granule at or after x, or GRANMAP_NONE: most often in x's own
+ * word (a heap's next free item is near). */
+static inline __attribute__((always_inline)) uint32_t granmap_next_free(const struct granmap *m,
+                                                                        uint32_t x)
+{
+    uint32_t w = x >> 6;
+    if (w >= m->nwords) {
+        return GRANMAP_NONE;
+    }
+    uint64_t z = GRANMAP_FREEW(m, w) & (~(uint64_t)0 << (x & 63));
+    if (z != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(z);
+    }
+    return granmap_next_free_after_word(m, w);
+}
 
 /* Last free granule before x (x > 0), or GRANMAP_NONE. */
 uint32_t granmap_prev_free(const struct granmap *m, uint32_t x);
@@ -197,11 +221,16 @@ static inline __attribute__((always_inline)) bool granmap_all_free(const struct 
 
 /* ---- changing the free bits ---- */
 
+/* Words are marked on every change.  A program that never reads the tree
+ * marks the same words over and over: a load and a test then; one that
+ * reads it often makes mostly new marks, listed at once. */
 static inline __attribute__((always_inline)) void granmap_mark_dirty_(struct granmap *m,
                                                                       uint32_t w)
 {
-    m->dirty[w] = 1; /* one store: words are marked on every change */
-    m->dirty_any = true;
+    if (m->dirty[w] == 0) {
+        m->dirty[w] = 1;
+        m->dirty_list[m->ndirty++] = w;
+    }
 }
 
 static inline __attribute__((always_inline)) void granmap_set_bit_(uint64_t *bits, uint32_t i,
@@ -484,7 +513,7 @@ void granmap_sync_(struct granmap *m);
 
 static inline __attribute__((always_inline)) void granmap_sync(struct granmap *m)
 {
-    if (m->dirty_any) {
+    if (m->ndirty != 0) {
         granmap_sync_(m);
     }
 }

@@ -8,7 +8,8 @@
  *    4k + 3, the root is node 1, leaves lie at [leaves, 2 * leaves), each
  *    inner node is the maximum of its four children, and `leaves` is a
  *    power of four (so each level of n nodes lies at [n, 2n); the entries
- *    between levels are unused).  Half the levels of a binary tree: an
+ *    between levels are unused, and no function here reads or writes them:
+ *    granmap.h keeps its dirty list in [leaves / 2, leaves)).  Half the levels of a binary tree: an
  *    update climbs half as far, which is most of a lazy tree's sync.  The
  *    caller owns the memory (granmap.h keeps one per region inside its
  *    own block).
@@ -338,6 +339,19 @@ static inline __attribute__((always_inline)) uint32_t maxtree_first(struct maxtr
     t->memo_at = i == MAXTREE_NONE ? t->leaves : i;
     t->memo_max = thr == 0 ? 0 : thr - 1;
     return i;
+}
+
+/* Records that position i (MAXTREE_NONE: none) is the first whose key is
+ * at least thr, which the caller knows from a search of its own
+ * (maxtree_first_after from a position before which no key reaches thr):
+ * the memo then answers the next maxtree_first for thr or more, up to key
+ * i, at once. */
+static inline void maxtree_note_first(struct maxtree *t, uint32_t thr, uint32_t i)
+{
+    DEBUG_INVARIANT(thr > 0 && (i == MAXTREE_NONE || (i < t->leaves && t->keys[i] >= thr)),
+                    "a noted first position admits the threshold");
+    t->memo_at = i == MAXTREE_NONE ? t->leaves : i;
+    t->memo_max = thr - 1;
 }
 
 /* The tree's entries and its memo bound are true (for validation). */
