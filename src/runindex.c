@@ -12,10 +12,14 @@
  * each as a little heap: 2 x 127 nodes of 16 bytes, one aligned page.  So
  * a path touches the top tile and one page per lower group: three for
  * ce6's 32 768 blocks, where the plain heap layout touched one per level
- * below the top ten (a start faulted nine in).
+ * below the top ten (a start faulted nine in).  A bit per lower tile says
+ * whether it was ever written: a search that reaches a tile never written
+ * computes its nodes without reading the page (a read would map the zero
+ * page, and the first write then fault a second time).
  */
 #include "runindex.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A node as stored: each count plus one, so that a node never written
@@ -40,11 +44,21 @@ struct runindex {
     uint32_t leaves;     /* power of two >= nblocks */
     uint32_t top_levels; /* the levels of the top tile */
     uint32_t lower_off;  /* bytes from the index to its first lower tile (page-aligned) */
+    uint32_t written_off; /* bytes from the index to its bitmap of lower tiles ever written */
     /* Per level below the top tile: its level within its group, and the
      * group's first tile (a table, not a division, on every node's way). */
     uint32_t level_in[MAX_LEVELS];
     uint32_t group_tile[MAX_LEVELS];
     struct node top[];   /* the top tile, heap order (slot 0 unused) */
+};
+
+/* Where a node lives: the top tile (tile == NO_TILE), or a lower tile and
+ * the node's slot in it. */
+#define NO_TILE SIZE_MAX
+struct place {
+    size_t tile;
+    uint32_t local;
+    uint32_t sibling; /* slots from a left child to its right sibling */
 };
 
 static uint32_t leaves_for(uint32_t nblocks)
@@ -77,32 +91,65 @@ static size_t tiles_before(uint32_t top_levels, uint32_t g)
     return tiles;
 }
 
-/* The index's header and top tile; the lower tiles start at the next
- * page boundary after them. */
-static size_t head_bytes(uint32_t top_levels)
+/* The index's header, top tile and bitmap of the lower tiles ever
+ * written (a bit per tile, so that a search reads no page of a tile still
+ * pristine: reading it first would map the zero page, and the first write
+ * fault on it again); the lower tiles start at the next page boundary. */
+static size_t bitmap_bytes(size_t tiles)
+{
+    return (tiles + 63) / 64 * sizeof(uint64_t);
+}
+
+static size_t top_bytes(uint32_t top_levels)
 {
     return sizeof(struct runindex) + ((size_t)1 << top_levels) * sizeof(struct node);
+}
+
+static size_t head_bytes(uint32_t top_levels, size_t tiles)
+{
+    return top_bytes(top_levels) + bitmap_bytes(tiles);
 }
 
 size_t runindex_bytes(uint32_t nblocks)
 {
     uint32_t levels = levels_of(leaves_for(nblocks)), groups = lower_groups(levels);
     uint32_t top = levels - groups * GROUP_LEVELS;
-    return head_bytes(top) + TILE_BYTES + tiles_before(top, groups) * TILE_BYTES;
+    size_t tiles = tiles_before(top, groups);
+    return head_bytes(top, tiles) + TILE_BYTES + tiles * TILE_BYTES;
+}
+
+static uint64_t *written_map(const struct runindex *ri)
+{
+    return (uint64_t *)(void *)((char *)ri + ri->written_off);
 }
 
 /* Where heap node i is stored. */
-static inline __attribute__((always_inline)) struct node *node_at(const struct runindex *ri, uint32_t i)
+static inline __attribute__((always_inline)) struct place place_of(const struct runindex *ri, uint32_t i)
 {
     uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
     if (depth < ri->top_levels) {
-        return (struct node *)&ri->top[i];
+        return (struct place){NO_TILE, i, 1};
     }
     uint32_t pos = i - (1u << depth), in = ri->level_in[depth];
     size_t tile = (size_t)ri->group_tile[depth] + (pos >> (in + 1));
     uint32_t half = (pos >> in) & 1, local = (1u << in) | (pos & ((1u << in) - 1));
-    struct node *lower = (struct node *)((char *)ri + ri->lower_off);
-    return lower + tile * TILE_SLOTS + half * (TILE_SLOTS / 2) + local;
+    return (struct place){tile, half * (TILE_SLOTS / 2) + local, in == 0 ? TILE_SLOTS / 2 : 1};
+}
+
+static inline __attribute__((always_inline)) struct node *node_of(struct runindex *ri, struct place at)
+{
+    if (at.tile == NO_TILE) {
+        return &ri->top[at.local];
+    }
+    struct node *lower = (struct node *)(void *)((char *)ri + ri->lower_off);
+    return lower + at.tile * TILE_SLOTS + at.local;
+}
+
+/* Has the tile ever been written?  (The top tile: in the header's page,
+ * written at init.) */
+static inline __attribute__((always_inline)) bool tile_written(const struct runindex *ri, size_t tile)
+{
+    return tile == NO_TILE || (written_map(ri)[tile / 64] >> (tile % 64) & 1) != 0;
 }
 
 static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
@@ -122,9 +169,11 @@ static struct node pristine(const struct runindex *ri, uint32_t i)
     return n;
 }
 
-static struct node get(const struct runindex *ri, uint32_t i)
+/* A node as stored (n.longest == 0: never written) made the node it
+ * stands for. */
+static inline __attribute__((always_inline)) struct node decoded(const struct runindex *ri, uint32_t i,
+                                                                  struct node n)
 {
-    struct node n = *node_at(ri, i);
     if (n.longest == 0) {
         return pristine(ri, i);
     }
@@ -132,15 +181,44 @@ static struct node get(const struct runindex *ri, uint32_t i)
     return n;
 }
 
+static struct node get(const struct runindex *ri, uint32_t i)
+{
+    struct place at = place_of(ri, i);
+    if (!tile_written(ri, at.tile)) {
+        return pristine(ri, i);
+    }
+    return decoded(ri, i, *node_of((struct runindex *)ri, at));
+}
+
+/* Nodes 2i and 2i + 1, which share a tile (side by side, or at the same
+ * slot of its two halves when they start a group). */
+static void get_children(const struct runindex *ri, uint32_t i, struct node *l, struct node *r)
+{
+    struct place at = place_of(ri, 2 * i);
+    if (!tile_written(ri, at.tile)) {
+        *l = pristine(ri, 2 * i);
+        *r = pristine(ri, 2 * i + 1);
+        return;
+    }
+    const struct node *n = node_of((struct runindex *)ri, at);
+    *l = decoded(ri, 2 * i, n[0]);
+    *r = decoded(ri, 2 * i + 1, n[at.sibling]);
+}
+
 static void put(struct runindex *ri, uint32_t i, struct node n)
 {
-    *node_at(ri, i) = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
+    struct place at = place_of(ri, i);
+    if (at.tile != NO_TILE) {
+        written_map(ri)[at.tile / 64] |= (uint64_t)1 << (at.tile % 64);
+    }
+    *node_of(ri, at) = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
 }
 
 /* Combines the two children of node i, each spanning `half` blocks. */
 static void pull(struct runindex *ri, uint32_t i, uint32_t half)
 {
-    struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1), n = {0, 0, 0, 0};
+    struct node l, r, n = {0, 0, 0, 0};
+    get_children(ri, i, &l, &r);
     n.prefix = l.prefix == half ? half + r.prefix : l.prefix;
     n.suffix = r.suffix == half ? half + l.suffix : r.suffix;
     n.longest = max3(l.longest, r.longest, l.suffix + r.prefix);
@@ -159,7 +237,8 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     ri->leaves = leaves_for(nblocks);
     uint32_t levels = levels_of(ri->leaves), groups = lower_groups(levels);
     ri->top_levels = levels - groups * GROUP_LEVELS;
-    uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels);
+    ri->written_off = (uint32_t)top_bytes(ri->top_levels);
+    uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels, tiles_before(ri->top_levels, groups));
     ri->lower_off = (uint32_t)(((after + TILE_BYTES - 1) & ~(uintptr_t)(TILE_BYTES - 1)) - (uintptr_t)mem);
     for (uint32_t d = ri->top_levels; d < levels; d++) {
         uint32_t g = (d - ri->top_levels) / GROUP_LEVELS;
@@ -171,7 +250,9 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
 
 /* The leaves first, then each level's ancestors of the range once (a
  * large reservation is tens of blocks: O(count + log blocks) node writes,
- * not a climb to the root per block). */
+ * not a climb to the root per block).  An ancestor whose blocks all lie in
+ * the range is written whole, without reading its children: only the two
+ * at the range's ends of each level combine theirs. */
 static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint32_t is_free)
 {
     if (first >= ri->nblocks || count == 0) {
@@ -183,8 +264,15 @@ static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint3
     }
     uint32_t lo = (ri->leaves + first) >> 1, hi = (ri->leaves + end - 1) >> 1;
     for (uint32_t half = 1; lo >= 1; lo >>= 1, hi >>= 1, half <<= 1) {
+        uint64_t span = 2 * (uint64_t)half;
         for (uint32_t i = lo; i <= hi; i++) {
-            pull(ri, i, half);
+            uint64_t from = (uint64_t)i * span - ri->leaves; /* the node's first block */
+            if (from >= first && from + span <= end) {
+                uint32_t len = is_free ? (uint32_t)span : 0;
+                put(ri, i, (struct node){len, len, len, 0});
+            } else {
+                pull(ri, i, half);
+            }
         }
     }
 }
@@ -212,7 +300,8 @@ uint32_t runindex_first_fit(const struct runindex *ri, uint32_t count)
     uint32_t i = 1, lo = 0, span = ri->leaves;
     while (span > 1) {
         uint32_t half = span >> 1;
-        struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1);
+        struct node l, r;
+        get_children(ri, i, &l, &r);
         if (l.longest >= count) {
             i = 2 * i;
         } else if (l.suffix + r.prefix >= count) {
@@ -234,7 +323,8 @@ uint32_t runindex_last_fit(const struct runindex *ri, uint32_t count)
     uint32_t i = 1, lo = 0, span = ri->leaves;
     while (span > 1) {
         uint32_t half = span >> 1;
-        struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1);
+        struct node l, r;
+        get_children(ri, i, &l, &r);
         if (r.longest >= count) {
             i = 2 * i + 1;
             lo += half;
