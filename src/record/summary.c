@@ -159,6 +159,21 @@ void summary_note_own_unmap(size_t len)
     mapped_remove(&own, len);
 }
 
+/* glibc's program break, NULL until the process's first sbrk (or brk
+ * through glibc); weak, for a libc that has none. */
+extern void *__curbrk __attribute__((weak));
+
+/* Has glibc's own malloc ever run in this process?  Its first call, from
+ * whichever thread, sets up the main arena from sbrk (the thread cache is
+ * that arena's first chunk), and sbrk reads the break first, which sets
+ * __curbrk even when the break cannot grow: so while __curbrk is NULL,
+ * glibc's malloc has never run and holds nothing.  Asking mallinfo2 would
+ * initialize it (a getrandom system call and its pages) at every exit. */
+static bool libc_malloc_may_hold(void)
+{
+    return &__curbrk == NULL || __curbrk != NULL;
+}
+
 /* What glibc's own malloc holds from the system (its arena and its mapped
  * chunks).  Nothing, as long as every call reaches cebox: the preloaded
  * symbols come first in every lookup but one, that of a library dlopen'ed
@@ -166,6 +181,9 @@ void summary_note_own_unmap(size_t len)
  * Such code runs outside the emulation, and the summary says so. */
 static uint64_t libc_malloc_bytes(void)
 {
+    if (!libc_malloc_may_hold()) {
+        return 0;
+    }
     /* Looked up once: malloc_stats may ask many times, and each dlsym in
      * cebox may take bootstrap-arena memory that is never given back. */
     static void *_Atomic found;
@@ -192,18 +210,25 @@ static void copy_text(char *buf, size_t cap, const char *text)
     buf[n] = '\0';
 }
 
+/* The summary's command line: read only for a summary that is shown or
+ * written (collect_command). */
+static void collect_command(struct run_summary *out, bool locks_free)
+{
+    if (locks_free) {
+        eventlog_command(out->command, sizeof out->command, (int)out->pid);
+    } else {
+        copy_text(out->command, sizeof out->command, "?");
+    }
+}
+
 /* The numbers of the summary of process `pid` (the caller's, asked once
  * per ending: each getpid is a system call): the slot's, the process
- * heap's, the log's and this file's counters. */
+ * heap's, the log's and this file's counters; not yet the command line
+ * (collect_command). */
 static void collect(struct cebox_core *core, struct run_summary *out, bool locks_free, int pid)
 {
     memset(out, 0, sizeof *out);
     out->pid = (uint32_t)pid;
-    if (locks_free) {
-        eventlog_command(out->command, sizeof out->command);
-    } else {
-        copy_text(out->command, sizeof out->command, "?");
-    }
     copy_text(out->profile, sizeof out->profile, core->settings.profile->name);
     copy_text(out->private_device, sizeof out->private_device, ram_private_reason(&core->ram));
     if (core->slot != NULL && locks_free) {
@@ -269,6 +294,7 @@ void summary_write(int fd, struct cebox_core *core)
     struct run_summary rs;
     char buf[SUMMARY_TEXT_MAX];
     collect(core, &rs, true, (int)os_getpid());
+    collect_command(&rs, true);
     os_write_all(fd, buf, format_summary(buf, core, &rs));
 }
 
@@ -464,19 +490,30 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     }
     struct run_summary rs;
     collect(core, &rs, locks_free, pid);
+    /* The text only for stderr or --out (where the log's summary record
+     * goes too): a quiet process without --out neither formats it nor
+     * reads its command line. */
+    bool shown = printed && shown_on_stderr(&core->settings, &rs);
+    bool written = core->settings.out_dir[0] != '\0';
+    if (shown || written) {
+        collect_command(&rs, locks_free);
+    }
     eventlog_exit(&rs, in_signal);
     char text[SUMMARY_TEXT_MAX];
-    size_t len = printed ? format_summary(text, core, &rs) : 0;
-    if (printed && leaks) {
-        len = format_leaks(&lr, in_signal, eventlog_path(), text, len, sizeof text);
+    size_t len = 0;
+    if (printed && (shown || written)) {
+        len = format_summary(text, core, &rs);
+        if (leaks) {
+            len = format_leaks(&lr, in_signal, eventlog_path(), text, len, sizeof text);
+        }
+        if (end.how == LOG_END_SIGNAL) {
+            len = run_summary_ending(end.how, end.value, end.fault_addr, text, len, sizeof text);
+        }
     }
-    if (printed && end.how == LOG_END_SIGNAL) {
-        len = run_summary_ending(end.how, end.value, end.fault_addr, text, len, sizeof text);
-    }
-    if (printed && shown_on_stderr(&core->settings, &rs)) {
+    if (shown) {
         os_write_all(2, text, len);
     }
-    if (printed && core->settings.out_dir[0] != '\0') {
+    if (printed && written) {
         write_summary_file(text, len, pid);
     }
     eventlog_end(&end, in_signal);
