@@ -88,6 +88,15 @@ if command -v strace > /dev/null 2>&1 && strace -o /dev/null true 2> /dev/null; 
         bad "a quiet boxed start and exit make none of the system calls they do not need"
         sed 's/^/#   /' "$TMP/strace"
     fi
+    # A fork of a boxed process without --out takes no log lock across it
+    # (nobody takes it there): no signal mask changed around it.
+    "$CEBOX" run --quiet --profile ce6 --only forkexec strace -f -o "$TMP/strace" "$P/forkexec" 2 > /dev/null 2>&1
+    if grep -q "clone\|fork" "$TMP/strace" && ! grep -q "rt_sigprocmask" "$TMP/strace"; then
+        ok "a boxed fork without --out changes no signal mask"
+    else
+        bad "a boxed fork without --out changes no signal mask"
+        grep "rt_sigprocmask\|clone\|fork" "$TMP/strace" | sed 's/^/#   /'
+    fi
 else
     echo "# skipped: strace cannot trace here (the start's system calls)"
 fi

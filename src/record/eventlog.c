@@ -581,26 +581,47 @@ static bool ensure_open_locked(struct cebox_core *core)
     return !lg.broken && !lg.lost;
 }
 
-/* ---- fork ---- */
+/* ---- fork ----
+ *
+ * The log's lock is taken across a fork only in a process that can have a
+ * log (--out): without one nobody ever takes it, and a fork of such a
+ * process (a boxed shell starting each command) neither changes the
+ * signal mask three times nor writes the log's pages, which the child
+ * (and the parent, after it) would each copy for those writes. */
+static bool fork_locked; /* fork_prepare took the lock */
 
 static void fork_prepare(void)
 {
-    log_lock();
+    bool lock = core_get()->settings.out_dir[0] != '\0';
+    if (fork_locked != lock) {
+        fork_locked = lock; /* written only when it changes: no page copied for it */
+    }
+    if (lock) {
+        log_lock();
+    }
 }
 
 static void fork_parent(void)
 {
-    log_unlock();
+    if (fork_locked) {
+        log_unlock();
+    }
 }
 
 static void fork_child(void)
 {
     own_tid = 0;
-    atomic_store(&unrecorded, 0);
+    if (atomic_load(&unrecorded) != 0) {
+        atomic_store(&unrecorded, 0);
+    }
     /* The parent's file (this process starts its own at its first event),
      * closed only if the number still holds it: it may be the program's. */
-    ownfd_close(&lg.file);
-    log_unlock();
+    if (lg.file.fd >= 0) {
+        ownfd_close(&lg.file);
+    }
+    if (fork_locked) {
+        log_unlock();
+    }
 }
 
 static void register_fork_handlers(void)

@@ -64,14 +64,30 @@ static void note_occupancy(struct run_summary *out, struct cebox_core *core, con
     out->occupants_refused = os.refused;
 }
 
+/* Zeroes a counter that is not zero already: a child that forks straight
+ * into an exec copies no page for its counters. */
+static void reset_counter(atomic_uint_fast64_t *c)
+{
+    if (atomic_load_explicit(c, memory_order_relaxed) != 0) {
+        atomic_store(c, 0);
+    }
+}
+
+static void reset_count(atomic_size_t *c)
+{
+    if (atomic_load_explicit(c, memory_order_relaxed) != 0) {
+        atomic_store(c, 0);
+    }
+}
+
 static void forked_child(void)
 {
     for (int i = 0; i < LOG_API_COUNT; i++) {
-        atomic_store(&failures[i], 0);
+        reset_counter(&failures[i]);
     }
-    atomic_store(&bad_frees, 0);
-    atomic_store(&foreign_frees, 0);
-    atomic_store(&injected, 0);
+    reset_count(&bad_frees);
+    reset_count(&foreign_frees);
+    reset_counter(&injected);
 }
 
 static void register_fork_reset(void)
