@@ -52,15 +52,6 @@ struct runindex {
     struct node top[];   /* the top tile, heap order (slot 0 unused) */
 };
 
-/* Where a node lives: the top tile (tile == NO_TILE), or a lower tile and
- * the node's slot in it. */
-#define NO_TILE SIZE_MAX
-struct place {
-    size_t tile;
-    uint32_t local;
-    uint32_t sibling; /* slots from a left child to its right sibling */
-};
-
 static uint32_t leaves_for(uint32_t nblocks)
 {
     uint32_t n = 1;
@@ -123,33 +114,37 @@ static uint64_t *written_map(const struct runindex *ri)
     return (uint64_t *)(void *)((char *)ri + ri->written_off);
 }
 
-/* Where heap node i is stored. */
-static inline __attribute__((always_inline)) struct place place_of(const struct runindex *ri, uint32_t i)
+/* The depth of heap node i (the root's is 0) and its place in its level. */
+static inline __attribute__((always_inline)) uint32_t depth_of(uint32_t i)
 {
-    uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
-    if (depth < ri->top_levels) {
-        return (struct place){NO_TILE, i, 1};
-    }
-    uint32_t pos = i - (1u << depth), in = ri->level_in[depth];
-    size_t tile = (size_t)ri->group_tile[depth] + (pos >> (in + 1));
-    uint32_t half = (pos >> in) & 1, local = (1u << in) | (pos & ((1u << in) - 1));
-    return (struct place){tile, half * (TILE_SLOTS / 2) + local, in == 0 ? TILE_SLOTS / 2 : 1};
+    return 31u - (uint32_t)__builtin_clz(i);
 }
 
-static inline __attribute__((always_inline)) struct node *node_of(struct runindex *ri, struct place at)
+/* Where the node at (depth, pos) is stored in the lower tiles: its tile,
+ * and its slot in it; *sibling: slots from it (a left child) to its right
+ * sibling (side by side, or the same slot of the tile's other half when
+ * they start a group). */
+static inline __attribute__((always_inline)) size_t lower_place(const struct runindex *ri, uint32_t depth,
+                                                                 uint32_t pos, uint32_t *local, uint32_t *sibling)
 {
-    if (at.tile == NO_TILE) {
-        return &ri->top[at.local];
-    }
+    uint32_t in = ri->level_in[depth];
+    uint32_t half = (pos >> in) & 1;
+    *local = half * (TILE_SLOTS / 2) + ((1u << in) | (pos & ((1u << in) - 1)));
+    *sibling = in == 0 ? TILE_SLOTS / 2 : 1;
+    return (size_t)ri->group_tile[depth] + (pos >> (in + 1));
+}
+
+static inline __attribute__((always_inline)) struct node *lower_node(const struct runindex *ri, size_t tile,
+                                                                      uint32_t local)
+{
     struct node *lower = (struct node *)(void *)((char *)ri + ri->lower_off);
-    return lower + at.tile * TILE_SLOTS + at.local;
+    return lower + tile * TILE_SLOTS + local;
 }
 
-/* Has the tile ever been written?  (The top tile: in the header's page,
- * written at init.) */
+/* Has the lower tile ever been written? */
 static inline __attribute__((always_inline)) bool tile_written(const struct runindex *ri, size_t tile)
 {
-    return tile == NO_TILE || (written_map(ri)[tile / 64] >> (tile % 64) & 1) != 0;
+    return (written_map(ri)[tile / 64] >> (tile % 64) & 1) != 0;
 }
 
 static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
@@ -158,71 +153,79 @@ static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
     return m > c ? m : c;
 }
 
-/* Node i as init leaves it: the blocks it spans that lie below nblocks
- * are free, and they are its low end. */
-static struct node pristine(const struct runindex *ri, uint32_t i)
+/* The node at (depth, pos) as init leaves it: the blocks it spans that lie
+ * below nblocks are free, and they are its low end. */
+static inline __attribute__((always_inline)) struct node pristine(const struct runindex *ri, uint32_t depth,
+                                                                   uint32_t pos)
 {
-    uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
-    uint32_t span = ri->leaves >> depth, lo = (i - (1u << depth)) * span;
-    uint32_t len = lo >= ri->nblocks ? 0 : (ri->nblocks - lo < span ? ri->nblocks - lo : span);
-    struct node n = {len, len == span ? span : 0, len, 0};
-    return n;
+    uint32_t span = ri->leaves >> depth, lo = pos * span;
+    uint32_t left = lo < ri->nblocks ? ri->nblocks - lo : 0;
+    uint32_t len = left < span ? left : span;
+    return (struct node){len, len == span ? span : 0, len, 0};
 }
 
-/* A node as stored (n.longest == 0: never written) made the node it
- * stands for. */
-static inline __attribute__((always_inline)) struct node decoded(const struct runindex *ri, uint32_t i,
-                                                                  struct node n)
+/* A node as stored (longest 0: never written) made the node it stands for. */
+static inline __attribute__((always_inline)) struct node decoded(const struct runindex *ri, uint32_t depth,
+                                                                  uint32_t pos, struct node n)
 {
     if (n.longest == 0) {
-        return pristine(ri, i);
+        return pristine(ri, depth, pos);
     }
-    n.prefix--, n.suffix--, n.longest--;
-    return n;
+    return (struct node){n.prefix - 1, n.suffix - 1, n.longest - 1, 0};
+}
+
+/* Nodes 2i and 2i + 1, which share a tile: read from one place, and not
+ * at all from a lower tile never written. */
+static void get_children(const struct runindex *ri, uint32_t i, struct node *l, struct node *r)
+{
+    uint32_t depth = depth_of(i) + 1, pos = 2 * i - (1u << depth);
+    const struct node *n;
+    uint32_t sibling = 1;
+    if (depth < ri->top_levels) {
+        n = &ri->top[2 * i];
+    } else {
+        uint32_t local;
+        size_t tile = lower_place(ri, depth, pos, &local, &sibling);
+        if (!tile_written(ri, tile)) {
+            *l = pristine(ri, depth, pos);
+            *r = pristine(ri, depth, pos + 1);
+            return;
+        }
+        n = lower_node(ri, tile, local);
+    }
+    *l = decoded(ri, depth, pos, n[0]);
+    *r = decoded(ri, depth, pos + 1, n[sibling]);
 }
 
 static struct node get(const struct runindex *ri, uint32_t i)
 {
-    struct place at = place_of(ri, i);
-    if (!tile_written(ri, at.tile)) {
-        return pristine(ri, i);
+    uint32_t depth = depth_of(i), pos = i - (1u << depth);
+    if (depth < ri->top_levels) {
+        return decoded(ri, depth, pos, ri->top[i]);
     }
-    return decoded(ri, i, *node_of((struct runindex *)ri, at));
-}
-
-/* Nodes 2i and 2i + 1, which share a tile (side by side, or at the same
- * slot of its two halves when they start a group). */
-static void get_children(const struct runindex *ri, uint32_t i, struct node *l, struct node *r)
-{
-    struct place at = place_of(ri, 2 * i);
-    if (!tile_written(ri, at.tile)) {
-        *l = pristine(ri, 2 * i);
-        *r = pristine(ri, 2 * i + 1);
-        return;
-    }
-    const struct node *n = node_of((struct runindex *)ri, at);
-    *l = decoded(ri, 2 * i, n[0]);
-    *r = decoded(ri, 2 * i + 1, n[at.sibling]);
+    uint32_t local, sibling;
+    size_t tile = lower_place(ri, depth, pos, &local, &sibling);
+    return tile_written(ri, tile) ? decoded(ri, depth, pos, *lower_node(ri, tile, local)) : pristine(ri, depth, pos);
 }
 
 static void put(struct runindex *ri, uint32_t i, struct node n)
 {
-    struct place at = place_of(ri, i);
-    if (at.tile != NO_TILE) {
-        written_map(ri)[at.tile / 64] |= (uint64_t)1 << (at.tile % 64);
+    uint32_t depth = depth_of(i);
+    struct node *at = &ri->top[i];
+    if (depth >= ri->top_levels) {
+        uint32_t local, sibling;
+        size_t tile = lower_place(ri, depth, i - (1u << depth), &local, &sibling);
+        written_map(ri)[tile / 64] |= (uint64_t)1 << (tile % 64);
+        at = lower_node(ri, tile, local);
     }
-    *node_of(ri, at) = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
+    *at = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
 }
 
-/* Combines the two children of node i, each spanning `half` blocks. */
-static void pull(struct runindex *ri, uint32_t i, uint32_t half)
+/* A node from its two children, each spanning `half` blocks. */
+static struct node combine(struct node l, struct node r, uint32_t half)
 {
-    struct node l, r, n = {0, 0, 0, 0};
-    get_children(ri, i, &l, &r);
-    n.prefix = l.prefix == half ? half + r.prefix : l.prefix;
-    n.suffix = r.suffix == half ? half + l.suffix : r.suffix;
-    n.longest = max3(l.longest, r.longest, l.suffix + r.prefix);
-    put(ri, i, n);
+    return (struct node){l.prefix == half ? half + r.prefix : l.prefix, r.suffix == half ? half + l.suffix : r.suffix,
+                         max3(l.longest, r.longest, l.suffix + r.prefix), 0};
 }
 
 static void set_leaf(struct runindex *ri, uint32_t b, uint32_t is_free)
@@ -248,11 +251,26 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     return ri; /* every node pristine */
 }
 
+/* Node i's new value, its children spanning `half` blocks each, once
+ * [first, end) was set: whole when all its blocks lie in the range (its
+ * children unread), else from its children. */
+static struct node refreshed(const struct runindex *ri, uint32_t i, uint32_t half, uint32_t first, uint32_t end,
+                             uint32_t is_free)
+{
+    uint64_t span = 2 * (uint64_t)half, from = (uint64_t)i * span - ri->leaves; /* the node's first block */
+    if (from >= first && from + span <= end) {
+        uint32_t len = is_free ? (uint32_t)span : 0;
+        return (struct node){len, len, len, 0};
+    }
+    struct node l, r;
+    get_children(ri, i, &l, &r);
+    return combine(l, r, half);
+}
+
 /* The leaves first, then each level's ancestors of the range once (a
  * large reservation is tens of blocks: O(count + log blocks) node writes,
- * not a climb to the root per block).  An ancestor whose blocks all lie in
- * the range is written whole, without reading its children: only the two
- * at the range's ends of each level combine theirs. */
+ * not a climb to the root per block).  Once a level holds one ancestor,
+ * the climb carries its value up and reads only its sibling. */
 static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint32_t is_free)
 {
     if (first >= ri->nblocks || count == 0) {
@@ -262,18 +280,20 @@ static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint3
     for (uint32_t b = first; b < end; b++) {
         set_leaf(ri, b, is_free);
     }
-    uint32_t lo = (ri->leaves + first) >> 1, hi = (ri->leaves + end - 1) >> 1;
-    for (uint32_t half = 1; lo >= 1; lo >>= 1, hi >>= 1, half <<= 1) {
-        uint64_t span = 2 * (uint64_t)half;
-        for (uint32_t i = lo; i <= hi; i++) {
-            uint64_t from = (uint64_t)i * span - ri->leaves; /* the node's first block */
-            if (from >= first && from + span <= end) {
-                uint32_t len = is_free ? (uint32_t)span : 0;
-                put(ri, i, (struct node){len, len, len, 0});
-            } else {
-                pull(ri, i, half);
-            }
+    uint32_t i = ri->leaves + first, last = ri->leaves + end - 1, half = 1;
+    struct node n = {is_free, is_free, is_free, 0}; /* the one node of the level, when there is one */
+    for (; i != last; half <<= 1) {
+        i >>= 1, last >>= 1;
+        for (uint32_t k = i; k <= last; k++) {
+            n = refreshed(ri, k, half, first, end, is_free);
+            put(ri, k, n);
         }
+    }
+    for (; i > 1; half <<= 1) {
+        struct node sibling = get(ri, i ^ 1);
+        n = (i & 1) != 0 ? combine(sibling, n, half) : combine(n, sibling, half);
+        i >>= 1;
+        put(ri, i, n);
     }
 }
 
