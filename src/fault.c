@@ -72,6 +72,11 @@ bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out)
         {"CEBOX_FAIL_STACK", FAULT_STACK}, {"CEBOX_RECORD_STACKS", FAULT_RECORD_STACKS},
     };
     memset(out, 0, sizeof *out);
+    /* Most starts give no rule: one pass over the variables given says so
+     * (a dozen lookups by name did). */
+    if (!options_given_with_prefix(s, "CEBOX_FAIL_") && !options_given(s, "CEBOX_RECORD_STACKS")) {
+        return false;
+    }
     for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
         if (options_given(s, given[i].var)) {
             out->on |= given[i].bit;

@@ -986,7 +986,9 @@ int options_load_environ(char *const *env, struct cebox_settings *out, char err[
     const char *given[OPT_COUNT] = {NULL};
     for (; env != NULL && *env != NULL; env++) {
         const char *entry = *env, *eq;
-        if (strncmp(entry, VAR_PREFIX, VAR_PREFIX_LEN) != 0 || (eq = strchr(entry, '=')) == NULL) {
+        /* The first byte first: most of an environment is not cebox's. */
+        if (entry[0] != VAR_PREFIX[0] || strncmp(entry, VAR_PREFIX, VAR_PREFIX_LEN) != 0 ||
+            (eq = strchr(entry, '=')) == NULL) {
             continue;
         }
         size_t n = (size_t)(eq - entry);
@@ -1018,6 +1020,18 @@ bool options_given(const struct cebox_settings *s, const char *var)
     for (uint64_t left = s->set; left != 0; left &= left - 1) {
         size_t i = (size_t)__builtin_ctzll(left);
         if (i < OPT_COUNT && strcmp(table[i].var, var) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool options_given_with_prefix(const struct cebox_settings *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (uint64_t left = s->set; left != 0; left &= left - 1) {
+        size_t i = (size_t)__builtin_ctzll(left);
+        if (i < OPT_COUNT && strncmp(table[i].var, prefix, n) == 0) {
             return true;
         }
     }
