@@ -9,15 +9,19 @@
  * (one to GROUP_LEVELS) form the top tile, stored in heap order.  A tile
  * of a lower group belongs to one node of the level just above the group
  * and holds the subtrees of its two children down to the group's bottom,
- * each as a little heap: 2 x 127 nodes of 16 bytes, one aligned page.  So
- * a path touches the top tile and one page per lower group: three for
- * ce6's 32 768 blocks, where the plain heap layout touched one per level
- * below the top ten (a start faulted nine in).  A bit per lower tile says
+ * each as a little heap: 2 x 255 nodes of 8 bytes, one aligned page.  So
+ * a path touches the top tile and one page per lower group: two for ce6's
+ * 32 768 blocks (its top tile of eight levels shares the header's page),
+ * where the plain heap layout touched one per level below the top ten (a
+ * start faulted nine in), and 16-byte nodes in groups of seven levels
+ * three.  A bit per lower tile says
  * whether it was ever written: a search that reaches a tile never written
  * computes its nodes without reading the page (a read would map the zero
  * page, and the first write then fault a second time).
  */
 #include "runindex.h"
+
+#include "invariant.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,17 +31,24 @@
  * Such a node still holds what init would have written (blocks
  * [0, nblocks) free): it is computed from its position when read, so a
  * slot of 32 768 blocks starts without writing its tree. */
+/* Counts fit 16 bits: at most RUNINDEX_MAX_BLOCKS, plus one. */
 struct node {
-    uint32_t prefix;  /* free blocks at the node's low end */
-    uint32_t suffix;  /* free blocks at its high end */
-    uint32_t longest; /* longest free run within */
-    uint32_t unused;  /* 16 bytes: a tile is a page */
+    uint16_t prefix;  /* free blocks at the node's low end */
+    uint16_t suffix;  /* free blocks at its high end */
+    uint16_t longest; /* longest free run within */
+    uint16_t unused;  /* 8 bytes: a tile of 512 is a page */
 };
 
-#define GROUP_LEVELS 7u
-#define TILE_SLOTS 256u /* two heaps of 2^7 slots (their slot 0 unused) */
+#define GROUP_LEVELS 8u
+#define TILE_SLOTS 512u /* two heaps of 2^8 slots (their slot 0 unused) */
 #define TILE_BYTES ((size_t)TILE_SLOTS * sizeof(struct node))
-#define MAX_LEVELS 33u  /* 2^32 leaves */
+#define MAX_LEVELS 17u  /* 2^16 leaves */
+_Static_assert(TILE_BYTES == 4096, "a tile is a page");
+
+static inline __attribute__((always_inline)) struct node make_node(uint32_t prefix, uint32_t suffix, uint32_t longest)
+{
+    return (struct node){(uint16_t)prefix, (uint16_t)suffix, (uint16_t)longest, 0};
+}
 
 struct runindex {
     uint32_t nblocks;
@@ -161,7 +172,7 @@ static inline __attribute__((always_inline)) struct node pristine(const struct r
     uint32_t span = ri->leaves >> depth, lo = pos * span;
     uint32_t left = lo < ri->nblocks ? ri->nblocks - lo : 0;
     uint32_t len = left < span ? left : span;
-    return (struct node){len, len == span ? span : 0, len, 0};
+    return make_node(len, len == span ? span : 0, len);
 }
 
 /* A node as stored (longest 0: never written) made the node it stands for. */
@@ -171,7 +182,7 @@ static inline __attribute__((always_inline)) struct node decoded(const struct ru
     if (n.longest == 0) {
         return pristine(ri, depth, pos);
     }
-    return (struct node){n.prefix - 1, n.suffix - 1, n.longest - 1, 0};
+    return make_node(n.prefix - 1u, n.suffix - 1u, n.longest - 1u);
 }
 
 /* Nodes 2i and 2i + 1, which share a tile: read from one place, and not
@@ -218,23 +229,24 @@ static void put(struct runindex *ri, uint32_t i, struct node n)
         written_map(ri)[tile / 64] |= (uint64_t)1 << (tile % 64);
         at = lower_node(ri, tile, local);
     }
-    *at = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
+    *at = make_node(n.prefix + 1u, n.suffix + 1u, n.longest + 1u);
 }
 
 /* A node from its two children, each spanning `half` blocks. */
 static struct node combine(struct node l, struct node r, uint32_t half)
 {
-    return (struct node){l.prefix == half ? half + r.prefix : l.prefix, r.suffix == half ? half + l.suffix : r.suffix,
-                         max3(l.longest, r.longest, l.suffix + r.prefix), 0};
+    return make_node(l.prefix == half ? half + r.prefix : l.prefix, r.suffix == half ? half + l.suffix : r.suffix,
+                     max3(l.longest, r.longest, (uint32_t)l.suffix + r.prefix));
 }
 
 static void set_leaf(struct runindex *ri, uint32_t b, uint32_t is_free)
 {
-    put(ri, ri->leaves + b, (struct node){is_free, is_free, is_free, 0});
+    put(ri, ri->leaves + b, make_node(is_free, is_free, is_free));
 }
 
 struct runindex *runindex_init(void *mem, uint32_t nblocks)
 {
+    INVARIANT(nblocks <= RUNINDEX_MAX_BLOCKS, "a free-run index counts in 16 bits");
     struct runindex *ri = mem;
     ri->nblocks = nblocks;
     ri->leaves = leaves_for(nblocks);
@@ -260,7 +272,7 @@ static struct node refreshed(const struct runindex *ri, uint32_t i, uint32_t hal
     uint64_t span = 2 * (uint64_t)half, from = (uint64_t)i * span - ri->leaves; /* the node's first block */
     if (from >= first && from + span <= end) {
         uint32_t len = is_free ? (uint32_t)span : 0;
-        return (struct node){len, len, len, 0};
+        return make_node(len, len, len);
     }
     struct node l, r;
     get_children(ri, i, &l, &r);
@@ -281,7 +293,7 @@ static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint3
         set_leaf(ri, b, is_free);
     }
     uint32_t i = ri->leaves + first, last = ri->leaves + end - 1, half = 1;
-    struct node n = {is_free, is_free, is_free, 0}; /* the one node of the level, when there is one */
+    struct node n = make_node(is_free, is_free, is_free); /* the one node of the level, when there is one */
     for (; i != last; half <<= 1) {
         i >>= 1, last >>= 1;
         for (uint32_t k = i; k <= last; k++) {

@@ -230,7 +230,7 @@ static bool config_ok(const struct slot_config *c)
 {
     return is_pow2(c->granularity) && is_pow2(c->page_size) && c->page_size == os_page_size() &&
            c->granularity >= c->page_size && c->size >= 2 * c->granularity &&
-           c->size % c->granularity == 0 && c->ram != NULL;
+           c->size % c->granularity == 0 && c->size / c->granularity <= RUNINDEX_MAX_BLOCKS && c->ram != NULL;
 }
 
 static void publish_locked(struct slot *s);
