@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 10u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table */
+#define RAM_VERSION 11u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table; 11: the map's cells rotated (ram_map_place) */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -1341,7 +1341,7 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
         }
         size_t n = blocks < len ? blocks : len;
         for (size_t b = 0; b < n; b++) {
-            char c = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+            char c = (char)__atomic_load_n(&cells[ram_map_place((uint32_t)b)], __ATOMIC_RELAXED);
             buf[b] = c != RAM_MAP_FREE ? c : '.';
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
