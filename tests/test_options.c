@@ -492,6 +492,20 @@ static void test_given_with_prefix(void **state)
     assert_true(options_given(&s, "CEBOX_QUIET"));
 }
 
+/* --only's globs: a list that is only separators names no program and is
+ * refused; any glob in it is taken. */
+static void test_only_needs_a_glob(void **state)
+{
+    (void)state;
+    char err[OPTIONS_ERR_MAX];
+    assert_int_not_equal(options_check("CEBOX_ONLY", "", err), 0);
+    assert_int_not_equal(options_check("CEBOX_ONLY", ":", err), 0);
+    assert_int_not_equal(options_check("CEBOX_ONLY", ":::", err), 0);
+    assert_int_equal(options_check("CEBOX_ONLY", "true", err), 0);
+    assert_int_equal(options_check("CEBOX_ONLY", "::true:", err), 0);
+    assert_int_equal(options_check("CEBOX_ONLY", "x", err), 0);
+}
+
 static void test_sources_come_from_the_load(void **state)
 {
     (void)state;
@@ -580,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_environ_load_is_getenvs),
         cmocka_unit_test(test_given_names_a_row),
         cmocka_unit_test(test_given_with_prefix),
+        cmocka_unit_test(test_only_needs_a_glob),
         cmocka_unit_test(test_refusal_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
