@@ -1574,6 +1574,16 @@ void slot_publish_map(struct slot *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+size_t slot_forked_committed_pages(const struct slot *s)
+{
+    return s->committed_pages;
+}
+
+void slot_forked_publish_map(struct slot *s)
+{
+    publish_map_locked(s); /* alone: see slot.h */
+}
+
 /* ---- occupants (the image, DLLs and stacks a device's loader and kernel
  * reserve; see slot.h) ----
  *

@@ -1947,14 +1947,14 @@ static void after_fork_child(void)
 {
     after_fork();
     struct cebox_core *core = core_get();
-    struct slot_stats st;
-    slot_get_stats(core->slot, &st);
-    ram_forked(&core->ram, st.committed_pages);
+    /* The child's one thread: the slot is read without its lock (slot.h),
+     * whose page a fork+exec would otherwise copy for it. */
+    ram_forked(&core->ram, slot_forked_committed_pages(core->slot));
     struct heap *ph = atomic_load(&core->process_heap);
     if (ph != NULL && ph->pub != NULL) {
         ph->ops->publish(ph, &core->ram); /* the timeline's figures into the child's own row now */
     }
-    slot_publish_map(core->slot); /* the child's new row of the session starts empty */
+    slot_forked_publish_map(core->slot); /* the child's new row of the session starts empty */
     execnote_forked();
     core_restart_watcher();
     threads_forked(); /* the child's slot loses the stacks of the threads it lacks */
