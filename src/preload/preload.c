@@ -1905,8 +1905,11 @@ static void before_exit_summary(void)
  * signal that comes there (glibc delivers the ones that came during the
  * clone as it returns, before the handlers after) has its calls served
  * from the bootstrap arena, not from a heap whose lock this thread holds. */
-static _Thread_local int fork_was_inside;
-static _Thread_local bool fork_took_locks;
+/* initial-exec, as entry_inside: the library is loaded at the start, and
+ * the default model called __tls_get_addr in every fork handler (a page of
+ * the loader's code for a fork+exec child to fault in). */
+static _Thread_local int fork_was_inside __attribute__((tls_model("initial-exec")));
+static _Thread_local bool fork_took_locks __attribute__((tls_model("initial-exec")));
 
 static void before_fork(void)
 {
