@@ -22,10 +22,11 @@ static _Atomic int core_once = CORE_ONCE_NOT_YET;
 
 /* The settings as the process's start read them, kept by the --only
  * decision (core_boxes_this_program) for the core's start, which follows
- * it in the same call: the environment is read and parsed once. */
-enum { START_NONE, START_WRITING, START_READY };
+ * it in the same call: the environment is read and parsed once.  Kept in
+ * the core's own settings field, which the start writes anyway (a copy of
+ * their 2 KB of their own took a page of .bss more). */
+enum { START_NONE, START_WRITING, START_READY, START_CLOSED };
 static atomic_int start_state;
-static struct cebox_settings start_settings;
 
 static int load_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
@@ -36,16 +37,26 @@ static void keep_start_settings(const struct cebox_settings *s)
 {
     int expected = START_NONE;
     if (atomic_compare_exchange_strong(&start_state, &expected, START_WRITING)) {
-        start_settings = *s;
+        the_core.settings = *s;
         atomic_store_explicit(&start_state, START_READY, memory_order_release);
     }
 }
 
-/* The start's settings: those the decision kept, else read now. */
+/* The start's settings: those the decision kept, else read now (and no
+ * decision keeps any after this: the core's start writes the same field).
+ * A decision still writing them is waited for. */
 static int load_start_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
-    if (atomic_load_explicit(&start_state, memory_order_acquire) == START_READY) {
-        *s = start_settings;
+    int state = START_NONE;
+    if (atomic_compare_exchange_strong(&start_state, &state, START_CLOSED)) {
+        return load_settings(s, err);
+    }
+    while (state == START_WRITING) {
+        sched_yield();
+        state = atomic_load_explicit(&start_state, memory_order_acquire);
+    }
+    if (state == START_READY) {
+        *s = the_core.settings;
         return 0;
     }
     return load_settings(s, err);

@@ -72,6 +72,11 @@ bool fault_rules_from(const struct cebox_settings *s, struct fault_rules *out)
         {"CEBOX_FAIL_STACK", FAULT_STACK}, {"CEBOX_RECORD_STACKS", FAULT_RECORD_STACKS},
     };
     memset(out, 0, sizeof *out);
+    /* Most starts give no rule: one pass over the variables given says so
+     * (a dozen lookups by name did). */
+    if (!options_given_with_prefix(s, "CEBOX_FAIL_") && !options_given(s, "CEBOX_RECORD_STACKS")) {
+        return false;
+    }
     for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
         if (options_given(s, given[i].var)) {
             out->on |= given[i].bit;
@@ -110,16 +115,20 @@ struct stack_file {
 static struct {
     struct fault_rules rules;
     struct fault_world world;
-    atomic_uint_fast64_t counted;
     uint64_t start_ns;
     uint64_t last_nth; /* the largest --fail-nth number (0: no such rule) */
     pthread_mutex_t lock; /* of both stack files */
     struct stack_file once, seen; /* --fail-once-per-stack, --record-stacks */
 } fs CEBOX_LARGE_TABLE = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* The calls counted, apart from fs: every exit reads it (the log's end
+ * record), and a small variable shares the pages a start writes anyway,
+ * where fs's would be a page read for it alone. */
+static atomic_uint_fast64_t counted;
+
 static void restart_clock_and_count(void)
 {
-    atomic_store(&fs.counted, 0);
+    atomic_store(&counted, 0);
     fs.start_ns = fs.world.now_ns();
 }
 
@@ -496,7 +505,7 @@ static bool count_rules_hold(const struct fault_rules *r, uint64_t k)
 /* Every --fail-nth number is past: no later call can fail. */
 static bool nth_exhausted(void)
 {
-    return fs.last_nth != 0 && atomic_load_explicit(&fs.counted, memory_order_relaxed) >= fs.last_nth &&
+    return fs.last_nth != 0 && atomic_load_explicit(&counted, memory_order_relaxed) >= fs.last_nth &&
            !(fs.rules.on & FAULT_RECORD_STACKS);
 }
 
@@ -519,7 +528,7 @@ static bool decide(enum log_api api, size_t size)
             first_time_in(&fs.seen, stack.hash);
         }
     }
-    uint64_t k = atomic_fetch_add(&fs.counted, 1) + 1;
+    uint64_t k = atomic_fetch_add(&counted, 1) + 1;
     if ((r->on & ~(uint32_t)FAULT_RECORD_STACKS) == 0 || !count_rules_hold(r, k)) {
         return false; /* only observed */
     }
@@ -536,7 +545,7 @@ enum log_reason fault_decide(enum log_api api, size_t size)
 
 uint64_t fault_counted(void)
 {
-    return atomic_load(&fs.counted);
+    return atomic_load(&counted);
 }
 
 /* A stack file's path made absolute, so that a program that changes its

@@ -128,6 +128,11 @@ int options_parse_counts(const char *s, uint64_t *out, size_t max);
  * name that is no row. */
 bool options_given(const struct cebox_settings *s, const char *var);
 
+/* Is a variable whose name starts with `prefix` given?  One pass over the
+ * variables given, for a caller with many names of one family (fault
+ * injection's CEBOX_FAIL_*). */
+bool options_given_with_prefix(const struct cebox_settings *s, const char *prefix);
+
 /* Looks a variable up; returns NULL when unset.  getenv fits. */
 typedef const char *(*options_getter)(const char *name);
 

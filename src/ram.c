@@ -49,7 +49,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 10u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table */
+#define RAM_VERSION 11u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table; 11: the map's cells rotated (ram_map_place) */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -641,31 +641,38 @@ int ram_session_join(struct ram *r, const char *path)
     return open_and_attach(r, path, true);
 }
 
-/* 0 when fd is open read-write on an original session file, the one at
+/* 0 when fd is open for reading on an original session file, the one at
  * path if path can be looked at: checked with fstat and a read of the
  * header, before anything is mapped; EBADF when fd is not open, ESTALE
- * when it names another file. */
+ * when it names another file.  (Write access is the mapping's to check:
+ * a descriptor open read-only is refused by mmap, and nothing is mapped.) */
 static int names_the_session(int fd, const char *path)
 {
     struct stat st, named;
     struct ram_header hdr;
     int saved = errno;
-    int flags = fcntl(fd, F_GETFL);
-    bool ok = flags >= 0 && (flags & O_ACCMODE) == O_RDWR && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              (size_t)st.st_size == RAM_SESSION_BYTES &&
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        errno = saved;
+        return err == EBADF ? EBADF : ESTALE;
+    }
+    bool ok = S_ISREG(st.st_mode) && (size_t)st.st_size == RAM_SESSION_BYTES &&
               os_pread(fd, &hdr, sizeof hdr, 0) == (long)sizeof hdr && hdr.magic == RAM_MAGIC &&
               hdr.version == RAM_VERSION && hdr.dev == (uint64_t)st.st_dev && hdr.ino == (uint64_t)st.st_ino;
     if (ok && stat(path, &named) == 0) {
         ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
     }
     errno = saved;
-    return flags < 0 ? EBADF : ok ? 0 : ESTALE;
+    return ok ? 0 : ESTALE;
 }
 
 int ram_session_join_fd(struct ram *r, int fd, const char *path)
 {
     int err = fd < 3 ? EBADF : names_the_session(fd, path);
-    return err != 0 ? err : attach(r, fd, true, true);
+    if (err == 0) {
+        err = attach(r, fd, true, true);
+    }
+    return err == EACCES ? ESTALE : err; /* the session's file, open without write access */
 }
 
 /* An errno value's text without strerror: strerror translates through
@@ -1334,7 +1341,7 @@ static size_t copy_row_map(const struct ram_shared *sh, int i, char *buf, size_t
         }
         size_t n = blocks < len ? blocks : len;
         for (size_t b = 0; b < n; b++) {
-            char c = (char)__atomic_load_n(&cells[b], __ATOMIC_RELAXED);
+            char c = (char)__atomic_load_n(&cells[ram_map_place((uint32_t)b)], __ATOMIC_RELAXED);
             buf[b] = c != RAM_MAP_FREE ? c : '.';
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -100,10 +100,21 @@ struct ram_member_info {
 struct ram_map_row {
     uint32_t seq;    /* even: the map is whole */
     uint32_t blocks; /* the slot's blocks; 0: nothing published */
-    uint32_t dirty;  /* bit c: cells [RAM_MAP_CHUNK c, +RAM_MAP_CHUNK) may hold one that is
-                      * not free (set before such a cell is stored): what the row's next
-                      * member clears */
+    uint32_t dirty;  /* bit c: the stored bytes [RAM_MAP_CHUNK c, +RAM_MAP_CHUNK) may hold a
+                      * cell that is not free (set before such a cell is stored): what the
+                      * row's next member clears */
 };
+
+/* Where block b's cell is stored in a row's map: rotated, so that a slot's
+ * lowest blocks (its image) and its highest (the libraries and stacks a
+ * start places top-down) fall in one page of the file, for ce6's 32 768
+ * blocks and for slots up to 128 MB (ce5's 512): a start writes one page
+ * of its row's map, not two. */
+#define RAM_MAP_ROTATION (RAM_MAP_BLOCKS / 2 + RAM_MAP_CHUNK / 2)
+static inline uint32_t ram_map_place(uint32_t block)
+{
+    return (block + RAM_MAP_ROTATION) % RAM_MAP_BLOCKS;
+}
 _Static_assert(RAM_MAP_BLOCKS / RAM_MAP_CHUNK <= 32, "a row's dirty set is one word");
 
 /* A member's top live sites under --leaks (record/leaks.c publishes
@@ -357,11 +368,12 @@ static inline void ram_map_begin(struct ram *r)
 static inline void ram_map_set(struct ram *r, uint32_t block, char cell)
 {
     if (r != NULL && r->map_row != NULL && block < RAM_MAP_BLOCKS) {
-        uint32_t bit = 1u << (block / RAM_MAP_CHUNK), dirty = r->map_row->dirty;
+        uint32_t at = ram_map_place(block);
+        uint32_t bit = 1u << (at / RAM_MAP_CHUNK), dirty = r->map_row->dirty;
         if (cell != RAM_MAP_FREE && (dirty & bit) == 0) {
             __atomic_store_n(&r->map_row->dirty, dirty | bit, __ATOMIC_RELAXED);
         }
-        __atomic_store_n(&r->map[block], (unsigned char)cell, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->map[at], (unsigned char)cell, __ATOMIC_RELAXED);
     }
 }
 

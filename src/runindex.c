@@ -9,13 +9,21 @@
  * (one to GROUP_LEVELS) form the top tile, stored in heap order.  A tile
  * of a lower group belongs to one node of the level just above the group
  * and holds the subtrees of its two children down to the group's bottom,
- * each as a little heap: 2 x 127 nodes of 16 bytes, one aligned page.  So
- * a path touches the top tile and one page per lower group: three for
- * ce6's 32 768 blocks, where the plain heap layout touched one per level
- * below the top ten (a start faulted nine in).
+ * each as a little heap: 2 x 255 nodes of 8 bytes, one aligned page.  So
+ * a path touches the top tile and one page per lower group: two for ce6's
+ * 32 768 blocks (its top tile of eight levels shares the header's page),
+ * where the plain heap layout touched one per level below the top ten (a
+ * start faulted nine in), and 16-byte nodes in groups of seven levels
+ * three.  A bit per lower tile says
+ * whether it was ever written: a search that reaches a tile never written
+ * computes its nodes without reading the page (a read would map the zero
+ * page, and the first write then fault a second time).
  */
 #include "runindex.h"
 
+#include "invariant.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A node as stored: each count plus one, so that a node never written
@@ -23,23 +31,31 @@
  * Such a node still holds what init would have written (blocks
  * [0, nblocks) free): it is computed from its position when read, so a
  * slot of 32 768 blocks starts without writing its tree. */
+/* Counts fit 16 bits: at most RUNINDEX_MAX_BLOCKS, plus one. */
 struct node {
-    uint32_t prefix;  /* free blocks at the node's low end */
-    uint32_t suffix;  /* free blocks at its high end */
-    uint32_t longest; /* longest free run within */
-    uint32_t unused;  /* 16 bytes: a tile is a page */
+    uint16_t prefix;  /* free blocks at the node's low end */
+    uint16_t suffix;  /* free blocks at its high end */
+    uint16_t longest; /* longest free run within */
+    uint16_t unused;  /* 8 bytes: a tile of 512 is a page */
 };
 
-#define GROUP_LEVELS 7u
-#define TILE_SLOTS 256u /* two heaps of 2^7 slots (their slot 0 unused) */
+#define GROUP_LEVELS 8u
+#define TILE_SLOTS 512u /* two heaps of 2^8 slots (their slot 0 unused) */
 #define TILE_BYTES ((size_t)TILE_SLOTS * sizeof(struct node))
-#define MAX_LEVELS 33u  /* 2^32 leaves */
+#define MAX_LEVELS 17u  /* 2^16 leaves */
+_Static_assert(TILE_BYTES == 4096, "a tile is a page");
+
+static inline __attribute__((always_inline)) struct node make_node(uint32_t prefix, uint32_t suffix, uint32_t longest)
+{
+    return (struct node){(uint16_t)prefix, (uint16_t)suffix, (uint16_t)longest, 0};
+}
 
 struct runindex {
     uint32_t nblocks;
     uint32_t leaves;     /* power of two >= nblocks */
     uint32_t top_levels; /* the levels of the top tile */
     uint32_t lower_off;  /* bytes from the index to its first lower tile (page-aligned) */
+    uint32_t written_off; /* bytes from the index to its bitmap of lower tiles ever written */
     /* Per level below the top tile: its level within its group, and the
      * group's first tile (a table, not a division, on every node's way). */
     uint32_t level_in[MAX_LEVELS];
@@ -77,32 +93,69 @@ static size_t tiles_before(uint32_t top_levels, uint32_t g)
     return tiles;
 }
 
-/* The index's header and top tile; the lower tiles start at the next
- * page boundary after them. */
-static size_t head_bytes(uint32_t top_levels)
+/* The index's header, top tile and bitmap of the lower tiles ever
+ * written (a bit per tile, so that a search reads no page of a tile still
+ * pristine: reading it first would map the zero page, and the first write
+ * fault on it again); the lower tiles start at the next page boundary. */
+static size_t bitmap_bytes(size_t tiles)
+{
+    return (tiles + 63) / 64 * sizeof(uint64_t);
+}
+
+static size_t top_bytes(uint32_t top_levels)
 {
     return sizeof(struct runindex) + ((size_t)1 << top_levels) * sizeof(struct node);
+}
+
+static size_t head_bytes(uint32_t top_levels, size_t tiles)
+{
+    return top_bytes(top_levels) + bitmap_bytes(tiles);
 }
 
 size_t runindex_bytes(uint32_t nblocks)
 {
     uint32_t levels = levels_of(leaves_for(nblocks)), groups = lower_groups(levels);
     uint32_t top = levels - groups * GROUP_LEVELS;
-    return head_bytes(top) + TILE_BYTES + tiles_before(top, groups) * TILE_BYTES;
+    size_t tiles = tiles_before(top, groups);
+    return head_bytes(top, tiles) + TILE_BYTES + tiles * TILE_BYTES;
 }
 
-/* Where heap node i is stored. */
-static inline __attribute__((always_inline)) struct node *node_at(const struct runindex *ri, uint32_t i)
+static uint64_t *written_map(const struct runindex *ri)
 {
-    uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
-    if (depth < ri->top_levels) {
-        return (struct node *)&ri->top[i];
-    }
-    uint32_t pos = i - (1u << depth), in = ri->level_in[depth];
-    size_t tile = (size_t)ri->group_tile[depth] + (pos >> (in + 1));
-    uint32_t half = (pos >> in) & 1, local = (1u << in) | (pos & ((1u << in) - 1));
-    struct node *lower = (struct node *)((char *)ri + ri->lower_off);
-    return lower + tile * TILE_SLOTS + half * (TILE_SLOTS / 2) + local;
+    return (uint64_t *)(void *)((char *)ri + ri->written_off);
+}
+
+/* The depth of heap node i (the root's is 0) and its place in its level. */
+static inline __attribute__((always_inline)) uint32_t depth_of(uint32_t i)
+{
+    return 31u - (uint32_t)__builtin_clz(i);
+}
+
+/* Where the node at (depth, pos) is stored in the lower tiles: its tile,
+ * and its slot in it; *sibling: slots from it (a left child) to its right
+ * sibling (side by side, or the same slot of the tile's other half when
+ * they start a group). */
+static inline __attribute__((always_inline)) size_t lower_place(const struct runindex *ri, uint32_t depth,
+                                                                 uint32_t pos, uint32_t *local, uint32_t *sibling)
+{
+    uint32_t in = ri->level_in[depth];
+    uint32_t half = (pos >> in) & 1;
+    *local = half * (TILE_SLOTS / 2) + ((1u << in) | (pos & ((1u << in) - 1)));
+    *sibling = in == 0 ? TILE_SLOTS / 2 : 1;
+    return (size_t)ri->group_tile[depth] + (pos >> (in + 1));
+}
+
+static inline __attribute__((always_inline)) struct node *lower_node(const struct runindex *ri, size_t tile,
+                                                                      uint32_t local)
+{
+    struct node *lower = (struct node *)(void *)((char *)ri + ri->lower_off);
+    return lower + tile * TILE_SLOTS + local;
+}
+
+/* Has the lower tile ever been written? */
+static inline __attribute__((always_inline)) bool tile_written(const struct runindex *ri, size_t tile)
+{
+    return (written_map(ri)[tile / 64] >> (tile % 64) & 1) != 0;
 }
 
 static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
@@ -111,55 +164,96 @@ static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
     return m > c ? m : c;
 }
 
-/* Node i as init leaves it: the blocks it spans that lie below nblocks
- * are free, and they are its low end. */
-static struct node pristine(const struct runindex *ri, uint32_t i)
+/* The node at (depth, pos) as init leaves it: the blocks it spans that lie
+ * below nblocks are free, and they are its low end. */
+static inline __attribute__((always_inline)) struct node pristine(const struct runindex *ri, uint32_t depth,
+                                                                   uint32_t pos)
 {
-    uint32_t depth = 31u - (uint32_t)__builtin_clz(i);
-    uint32_t span = ri->leaves >> depth, lo = (i - (1u << depth)) * span;
-    uint32_t len = lo >= ri->nblocks ? 0 : (ri->nblocks - lo < span ? ri->nblocks - lo : span);
-    struct node n = {len, len == span ? span : 0, len, 0};
-    return n;
+    uint32_t span = ri->leaves >> depth, lo = pos * span;
+    uint32_t left = lo < ri->nblocks ? ri->nblocks - lo : 0;
+    uint32_t len = left < span ? left : span;
+    return make_node(len, len == span ? span : 0, len);
+}
+
+/* A node as stored (longest 0: never written) made the node it stands for. */
+static inline __attribute__((always_inline)) struct node decoded(const struct runindex *ri, uint32_t depth,
+                                                                  uint32_t pos, struct node n)
+{
+    if (n.longest == 0) {
+        return pristine(ri, depth, pos);
+    }
+    return make_node(n.prefix - 1u, n.suffix - 1u, n.longest - 1u);
+}
+
+/* Nodes 2i and 2i + 1, which share a tile: read from one place, and not
+ * at all from a lower tile never written. */
+static void get_children(const struct runindex *ri, uint32_t i, struct node *l, struct node *r)
+{
+    uint32_t depth = depth_of(i) + 1, pos = 2 * i - (1u << depth);
+    const struct node *n;
+    uint32_t sibling = 1;
+    if (depth < ri->top_levels) {
+        n = &ri->top[2 * i];
+    } else {
+        uint32_t local;
+        size_t tile = lower_place(ri, depth, pos, &local, &sibling);
+        if (!tile_written(ri, tile)) {
+            *l = pristine(ri, depth, pos);
+            *r = pristine(ri, depth, pos + 1);
+            return;
+        }
+        n = lower_node(ri, tile, local);
+    }
+    *l = decoded(ri, depth, pos, n[0]);
+    *r = decoded(ri, depth, pos + 1, n[sibling]);
 }
 
 static struct node get(const struct runindex *ri, uint32_t i)
 {
-    struct node n = *node_at(ri, i);
-    if (n.longest == 0) {
-        return pristine(ri, i);
+    uint32_t depth = depth_of(i), pos = i - (1u << depth);
+    if (depth < ri->top_levels) {
+        return decoded(ri, depth, pos, ri->top[i]);
     }
-    n.prefix--, n.suffix--, n.longest--;
-    return n;
+    uint32_t local, sibling;
+    size_t tile = lower_place(ri, depth, pos, &local, &sibling);
+    return tile_written(ri, tile) ? decoded(ri, depth, pos, *lower_node(ri, tile, local)) : pristine(ri, depth, pos);
 }
 
 static void put(struct runindex *ri, uint32_t i, struct node n)
 {
-    *node_at(ri, i) = (struct node){n.prefix + 1, n.suffix + 1, n.longest + 1, 0};
+    uint32_t depth = depth_of(i);
+    struct node *at = &ri->top[i];
+    if (depth >= ri->top_levels) {
+        uint32_t local, sibling;
+        size_t tile = lower_place(ri, depth, i - (1u << depth), &local, &sibling);
+        written_map(ri)[tile / 64] |= (uint64_t)1 << (tile % 64);
+        at = lower_node(ri, tile, local);
+    }
+    *at = make_node(n.prefix + 1u, n.suffix + 1u, n.longest + 1u);
 }
 
-/* Combines the two children of node i, each spanning `half` blocks. */
-static void pull(struct runindex *ri, uint32_t i, uint32_t half)
+/* A node from its two children, each spanning `half` blocks. */
+static struct node combine(struct node l, struct node r, uint32_t half)
 {
-    struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1), n = {0, 0, 0, 0};
-    n.prefix = l.prefix == half ? half + r.prefix : l.prefix;
-    n.suffix = r.suffix == half ? half + l.suffix : r.suffix;
-    n.longest = max3(l.longest, r.longest, l.suffix + r.prefix);
-    put(ri, i, n);
+    return make_node(l.prefix == half ? half + r.prefix : l.prefix, r.suffix == half ? half + l.suffix : r.suffix,
+                     max3(l.longest, r.longest, (uint32_t)l.suffix + r.prefix));
 }
 
 static void set_leaf(struct runindex *ri, uint32_t b, uint32_t is_free)
 {
-    put(ri, ri->leaves + b, (struct node){is_free, is_free, is_free, 0});
+    put(ri, ri->leaves + b, make_node(is_free, is_free, is_free));
 }
 
 struct runindex *runindex_init(void *mem, uint32_t nblocks)
 {
+    INVARIANT(nblocks <= RUNINDEX_MAX_BLOCKS, "a free-run index counts in 16 bits");
     struct runindex *ri = mem;
     ri->nblocks = nblocks;
     ri->leaves = leaves_for(nblocks);
     uint32_t levels = levels_of(ri->leaves), groups = lower_groups(levels);
     ri->top_levels = levels - groups * GROUP_LEVELS;
-    uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels);
+    ri->written_off = (uint32_t)top_bytes(ri->top_levels);
+    uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels, tiles_before(ri->top_levels, groups));
     ri->lower_off = (uint32_t)(((after + TILE_BYTES - 1) & ~(uintptr_t)(TILE_BYTES - 1)) - (uintptr_t)mem);
     for (uint32_t d = ri->top_levels; d < levels; d++) {
         uint32_t g = (d - ri->top_levels) / GROUP_LEVELS;
@@ -169,9 +263,26 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     return ri; /* every node pristine */
 }
 
+/* Node i's new value, its children spanning `half` blocks each, once
+ * [first, end) was set: whole when all its blocks lie in the range (its
+ * children unread), else from its children. */
+static struct node refreshed(const struct runindex *ri, uint32_t i, uint32_t half, uint32_t first, uint32_t end,
+                             uint32_t is_free)
+{
+    uint64_t span = 2 * (uint64_t)half, from = (uint64_t)i * span - ri->leaves; /* the node's first block */
+    if (from >= first && from + span <= end) {
+        uint32_t len = is_free ? (uint32_t)span : 0;
+        return make_node(len, len, len);
+    }
+    struct node l, r;
+    get_children(ri, i, &l, &r);
+    return combine(l, r, half);
+}
+
 /* The leaves first, then each level's ancestors of the range once (a
  * large reservation is tens of blocks: O(count + log blocks) node writes,
- * not a climb to the root per block). */
+ * not a climb to the root per block).  Once a level holds one ancestor,
+ * the climb carries its value up and reads only its sibling. */
 static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint32_t is_free)
 {
     if (first >= ri->nblocks || count == 0) {
@@ -181,11 +292,20 @@ static void set_range(struct runindex *ri, uint32_t first, uint32_t count, uint3
     for (uint32_t b = first; b < end; b++) {
         set_leaf(ri, b, is_free);
     }
-    uint32_t lo = (ri->leaves + first) >> 1, hi = (ri->leaves + end - 1) >> 1;
-    for (uint32_t half = 1; lo >= 1; lo >>= 1, hi >>= 1, half <<= 1) {
-        for (uint32_t i = lo; i <= hi; i++) {
-            pull(ri, i, half);
+    uint32_t i = ri->leaves + first, last = ri->leaves + end - 1, half = 1;
+    struct node n = make_node(is_free, is_free, is_free); /* the one node of the level, when there is one */
+    for (; i != last; half <<= 1) {
+        i >>= 1, last >>= 1;
+        for (uint32_t k = i; k <= last; k++) {
+            n = refreshed(ri, k, half, first, end, is_free);
+            put(ri, k, n);
         }
+    }
+    for (; i > 1; half <<= 1) {
+        struct node sibling = get(ri, i ^ 1);
+        n = (i & 1) != 0 ? combine(sibling, n, half) : combine(n, sibling, half);
+        i >>= 1;
+        put(ri, i, n);
     }
 }
 
@@ -212,7 +332,8 @@ uint32_t runindex_first_fit(const struct runindex *ri, uint32_t count)
     uint32_t i = 1, lo = 0, span = ri->leaves;
     while (span > 1) {
         uint32_t half = span >> 1;
-        struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1);
+        struct node l, r;
+        get_children(ri, i, &l, &r);
         if (l.longest >= count) {
             i = 2 * i;
         } else if (l.suffix + r.prefix >= count) {
@@ -234,7 +355,8 @@ uint32_t runindex_last_fit(const struct runindex *ri, uint32_t count)
     uint32_t i = 1, lo = 0, span = ri->leaves;
     while (span > 1) {
         uint32_t half = span >> 1;
-        struct node l = get(ri, 2 * i), r = get(ri, 2 * i + 1);
+        struct node l, r;
+        get_children(ri, i, &l, &r);
         if (r.longest >= count) {
             i = 2 * i + 1;
             lo += half;

@@ -17,7 +17,12 @@
 
 struct runindex;
 
-/* Storage needed for `nblocks` blocks; the caller provides it zero-filled. */
+/* The most blocks an index takes (its counts are 16-bit): a 2 GB slot of
+ * 64 KB blocks has 32 768. */
+#define RUNINDEX_MAX_BLOCKS 65534u
+
+/* Storage needed for `nblocks` blocks (at most RUNINDEX_MAX_BLOCKS); the
+ * caller provides it zero-filled. */
 size_t runindex_bytes(uint32_t nblocks);
 
 /* Lays the index over `mem` (zero-filled), all blocks free.  Writes

@@ -223,10 +223,6 @@ static int host_protection(DWORD prot)
 
 /* ---- creation ---- */
 
-/* Bookkeeping of this size or less (a 32 MB slot's: 45 KB) is faulted in
- * at once; a larger one (ce6's 2 GB slot: 2.6 MB) page by page as used. */
-#define SLOT_META_POPULATE_MAX ((size_t)64 * 1024)
-
 /* Cells per bit of cell_chunks. */
 #define CELL_CHUNK 64u
 
@@ -234,7 +230,7 @@ static bool config_ok(const struct slot_config *c)
 {
     return is_pow2(c->granularity) && is_pow2(c->page_size) && c->page_size == os_page_size() &&
            c->granularity >= c->page_size && c->size >= 2 * c->granularity &&
-           c->size % c->granularity == 0 && c->ram != NULL;
+           c->size % c->granularity == 0 && c->size / c->granularity <= RUNINDEX_MAX_BLOCKS && c->ram != NULL;
 }
 
 static void publish_locked(struct slot *s);
@@ -349,9 +345,10 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     if (mem == NULL) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    if (meta <= SLOT_META_POPULATE_MAX) {
-        os_populate(mem, meta); /* its start touches most of these pages, some twice (read, then written) */
-    }
+    /* Its pages are faulted in as used, whatever the slot's size: a start
+     * touches five of a 32 MB slot's thirteen (the free-run index reads no
+     * page it has not written), and populating all of them at once cost
+     * more than the faults (as much per page as a fault, on a VM). */
     struct slot *s = (struct slot *)mem;
     void *base;
     if (place_slot(cfg, mem, &base) != 0) {
@@ -1575,6 +1572,16 @@ void slot_publish_map(struct slot *s)
     pthread_mutex_lock(&s->lock);
     publish_map_locked(s);
     pthread_mutex_unlock(&s->lock);
+}
+
+size_t slot_forked_committed_pages(const struct slot *s)
+{
+    return s->committed_pages;
+}
+
+void slot_forked_publish_map(struct slot *s)
+{
+    publish_map_locked(s); /* alone: see slot.h */
 }
 
 /* ---- occupants (the image, DLLs and stacks a device's loader and kernel

@@ -166,6 +166,14 @@ size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, siz
 /* Copies the whole map into this process's row of the session (a forked
  * child's new row starts empty). */
 void slot_publish_map(struct slot *s);
+
+/* The same two for a forked child's fork handler, without the slot's
+ * lock: the child's one thread, once the handlers released what the fork
+ * held (a signal handler's calls are the bootstrap arena's then, never the
+ * slot's), so the page of the lock's word is not copied for them before
+ * an exec.  The pages committed, and the map published. */
+size_t slot_forked_committed_pages(const struct slot *s);
+void slot_forked_publish_map(struct slot *s);
 /* ---- occupants: what a device's loader and kernel reserve in the slot
  * (the image at block 1, DLLs top-down, stacks first fit from the bottom).
  * The host's real code and stacks stay where Linux put them: an occupant

@@ -75,6 +75,31 @@ expect "RTLD_DEEPBIND library detected" 0 "not emulated: glibc's own malloc hold
 if grep -q "^cebox:   heap: .* peak [1-9]" "$TMP/err"; then ok "the program's own malloc still reaches cebox beside it"; else bad "the program's own malloc still reaches cebox beside it"; fi
 expect "no such line for a program that stays inside" 0 "profile ce5" -- "$CEBOX" run "$P/threads"
 if grep -q "not emulated" "$TMP/err"; then bad "a program inside cebox is not reported as escaping"; else ok "a program inside cebox is not reported as escaping"; fi
+# The system calls of a boxed start and exit that are not needed: a quiet
+# process reads no command line (process_vm_readv, the log's signal mask)
+# and never initializes glibc's malloc to ask what it holds (getrandom),
+# and the session's descriptor is checked without F_GETFL.
+if command -v strace > /dev/null 2>&1 && strace -o /dev/null true 2> /dev/null; then
+    "$CEBOX" run --quiet --profile ce6 --only true strace -o "$TMP/strace" true > /dev/null 2>&1
+    if grep -q "^exit_group" "$TMP/strace" && grep -q "cebox-session" "$TMP/strace" &&
+        ! grep -q "^getrandom\|^process_vm_readv\|^rt_sigprocmask\|^gettid\|F_GETFL" "$TMP/strace"; then
+        ok "a quiet boxed start and exit make none of the system calls they do not need"
+    else
+        bad "a quiet boxed start and exit make none of the system calls they do not need"
+        sed 's/^/#   /' "$TMP/strace"
+    fi
+    # A fork of a boxed process without --out takes no log lock across it
+    # (nobody takes it there): no signal mask changed around it.
+    "$CEBOX" run --quiet --profile ce6 --only forkexec strace -f -o "$TMP/strace" "$P/forkexec" 2 > /dev/null 2>&1
+    if grep -q "clone\|fork" "$TMP/strace" && ! grep -q "rt_sigprocmask" "$TMP/strace"; then
+        ok "a boxed fork without --out changes no signal mask"
+    else
+        bad "a boxed fork without --out changes no signal mask"
+        grep "rt_sigprocmask\|clone\|fork" "$TMP/strace" | sed 's/^/#   /'
+    fi
+else
+    echo "# skipped: strace cannot trace here (the start's system calls)"
+fi
 # What a program never frees is counted at exit: hog leaves 100 blocks of
 # 4000 bytes (and stdio its buffer); true leaves nothing, and no such line.
 expect "blocks never freed are counted at exit" 0 "still allocated: " -- "$CEBOX" run --out "$TMP/leak" "$P/hog" 400

@@ -473,6 +473,39 @@ static void test_given_names_a_row(void **state)
     }
 }
 
+/* options_given_with_prefix: a family of names given, or not; an
+ * environment whose entries only look like cebox's gives none. */
+static void test_given_with_prefix(void **state)
+{
+    (void)state;
+    struct cebox_settings s;
+    char err[OPTIONS_ERR_MAX];
+    char *env[] = {"CEBOX_QUIET=yes", "CEBOX_FAIL_EVERY=3", NULL};
+    assert_int_equal(options_load_environ(env, &s, err), 0);
+    assert_true(options_given_with_prefix(&s, "CEBOX_FAIL_"));
+    assert_true(options_given_with_prefix(&s, "CEBOX_QU"));
+    assert_false(options_given_with_prefix(&s, "CEBOX_FAIL_N"));
+    assert_false(options_given_with_prefix(&s, "CEBOX_RECORD"));
+    char *none[] = {"CEBOX_QUIET=yes", "XCEBOX_FAIL_NTH=1", "cebox_fail_nth=1", "CEBOX_FAIL_NOSUCH=1", "C=1", NULL};
+    assert_int_equal(options_load_environ(none, &s, err), 0);
+    assert_false(options_given_with_prefix(&s, "CEBOX_FAIL_"));
+    assert_true(options_given(&s, "CEBOX_QUIET"));
+}
+
+/* --only's globs: a list that is only separators names no program and is
+ * refused; any glob in it is taken. */
+static void test_only_needs_a_glob(void **state)
+{
+    (void)state;
+    char err[OPTIONS_ERR_MAX];
+    assert_int_not_equal(options_check("CEBOX_ONLY", "", err), 0);
+    assert_int_not_equal(options_check("CEBOX_ONLY", ":", err), 0);
+    assert_int_not_equal(options_check("CEBOX_ONLY", ":::", err), 0);
+    assert_int_equal(options_check("CEBOX_ONLY", "true", err), 0);
+    assert_int_equal(options_check("CEBOX_ONLY", "::true:", err), 0);
+    assert_int_equal(options_check("CEBOX_ONLY", "x", err), 0);
+}
+
 static void test_sources_come_from_the_load(void **state)
 {
     (void)state;
@@ -560,6 +593,8 @@ int main(void)
         cmocka_unit_test(test_sources_come_from_the_load),
         cmocka_unit_test(test_environ_load_is_getenvs),
         cmocka_unit_test(test_given_names_a_row),
+        cmocka_unit_test(test_given_with_prefix),
+        cmocka_unit_test(test_only_needs_a_glob),
         cmocka_unit_test(test_refusal_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -437,6 +438,56 @@ static void test_a_row_taken_over_starts_free(void **state)
     check_row_taken_over(512, 1);
 }
 
+/* A slot's lowest blocks (its image) and its highest (what a start places
+ * top-down) share one page of the row's map, whose cells are rotated
+ * (ram_map_place): a start writes one page of it, not two.  The cells
+ * still read back in block order. */
+static void check_ends_share_a_page(uint32_t blocks)
+{
+    static char cells[RAM_MAP_BLOCKS];
+    /* In /dev/shm, as cebox run's sessions: a page of a file there is in
+     * memory once written and not before (a disk file's reads ahead). */
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/cebox-test-ram-%d", (int)getpid());
+    int fd = new_session(shm, 100);
+    struct ram a;
+    assert_int_equal(ram_session_join(&a, shm), 0);
+    ram_map_begin(&a);
+    ram_map_blocks(&a, blocks);
+    ram_map_set(&a, 0, '-');
+    ram_map_set(&a, 1, 'I');
+    ram_map_set(&a, blocks - 40, 'D');
+    ram_map_set(&a, blocks - 1, 'S');
+    ram_map_end(&a);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = RAM_MAP_BLOCKS / page, resident = 0;
+    unsigned char vec[RAM_MAP_BLOCKS / 4096];
+    assert_true(pages <= sizeof vec);
+    assert_int_equal(mincore(a.map, RAM_MAP_BLOCKS, vec), 0);
+    for (size_t i = 0; i < pages; i++) {
+        resident += vec[i] & 1;
+    }
+    assert_int_equal(resident, 1);
+    struct ram_view v;
+    assert_int_equal(ram_view_open(&v, shm), 0);
+    assert_int_equal(ram_view_map(&v, getpid(), cells, sizeof cells), blocks);
+    assert_int_equal(cells[0], '-');
+    assert_int_equal(cells[1], 'I');
+    assert_int_equal(cells[2], '.');
+    assert_int_equal(cells[blocks - 40], 'D');
+    assert_int_equal(cells[blocks - 1], 'S');
+    ram_view_close(&v);
+    ram_release(&a);
+    close(fd);
+    unlink(shm);
+}
+
+static void test_a_slot_ends_share_a_map_page(void **state)
+{
+    (void)state;
+    check_ends_share_a_page(RAM_MAP_BLOCKS); /* ce6's 2 GB */
+    check_ends_share_a_page(512);            /* ce5's 32 MB */
+}
+
 /* With every row of the member table taken, a joining process is refused
  * (ENOSPC) and a forked child goes on with a device of its own, charged
  * with its copy of the slot, rather than with pages nobody would give back. */
@@ -716,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_a_charge_at_once_crosses_no_level),
         cmocka_unit_test(test_live_sites_of_a_member_and_its_forked_child),
         cmocka_unit_test(test_a_row_taken_over_starts_free),
+        cmocka_unit_test(test_a_slot_ends_share_a_map_page),
         cmocka_unit_test(test_rows_are_taken_lowest_first),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -14,7 +14,7 @@
 
 #include "runindex.h"
 
-#define MAXB 70000
+#define MAXB 65534
 
 static bool used[MAXB];
 
@@ -56,7 +56,7 @@ static uint32_t brute_longest(uint32_t n)
     return best;
 }
 
-static void check_random(uint32_t n, unsigned seed)
+static void check_random_runs(uint32_t n, unsigned seed, uint32_t max_count)
 {
     void *mem = calloc(1, runindex_bytes(n));
     struct runindex *ri = runindex_init(mem, n);
@@ -66,7 +66,7 @@ static void check_random(uint32_t n, unsigned seed)
     }
     for (int step = 0; step < 4000; step++) {
         uint32_t first = (uint32_t)rand() % n;
-        uint32_t count = 1 + (uint32_t)rand() % 8;
+        uint32_t count = 1 + (uint32_t)rand() % max_count;
         if (first + count > n) {
             count = n - first;
         }
@@ -87,6 +87,11 @@ static void check_random(uint32_t n, unsigned seed)
     free(mem);
 }
 
+static void check_random(uint32_t n, unsigned seed)
+{
+    check_random_runs(n, seed, 8);
+}
+
 static void test_matches_brute_force_512(void **state)
 {
     (void)state;
@@ -99,7 +104,17 @@ static void test_matches_brute_force_odd_sizes(void **state)
     check_random(37, 2);
     check_random(1, 3);
     check_random(600, 4);
-    check_random(70000, 5); /* three groups of levels: tiles of 8, 8 and 1 */
+    check_random(65534, 5); /* the most blocks: three groups of levels (one in the top tile) */
+}
+
+/* Runs of hundreds of blocks: their inner ancestors are written whole,
+ * without reading their children (runindex.c's set_range). */
+static void test_matches_brute_force_long_runs(void **state)
+{
+    (void)state;
+    check_random_runs(512, 6, 300);
+    check_random_runs(1000, 7, 700);
+    check_random_runs(65534, 8, 5000);
 }
 
 static void test_empty_and_zero_requests(void **state)
@@ -150,8 +165,8 @@ static void test_untouched_tree(void **state)
  * levels (runindex.c), not one per level: on ce6's 32 768 blocks, block 1
  * and the last block marked used (as a start places its image and a
  * library) then searched next to fill the page of the header and top
- * tile and two tiles for each, and no other page of its 1 MB (the plain
- * heap layout filled 16). */
+ * tile and one tile for each, and no other page of its 512 KB (the plain
+ * heap layout filled 16, tiles of 16-byte nodes 5). */
 static void test_a_path_is_a_page_per_group(void **state)
 {
     (void)state;
@@ -171,7 +186,34 @@ static void test_a_path_is_a_page_per_group(void **state)
     for (size_t i = 0; i < pages; i++) {
         resident += vec[i] & 1;
     }
-    assert_true(resident <= 5);
+    assert_true(resident <= 3);
+    free(vec);
+    munmap(mem, bytes);
+}
+
+/* Searching a fresh tree reads no tile of it (a bit per tile says it is
+ * pristine): only the header's page is in memory after a search to each
+ * end, and a change then faults in only the tiles it writes. */
+static void test_a_search_reads_no_pristine_tile(void **state)
+{
+    (void)state;
+    const uint32_t n = 32768;
+    size_t bytes = runindex_bytes(n), page = (size_t)sysconf(_SC_PAGESIZE);
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    struct runindex *ri = runindex_init(mem, n);
+    assert_int_equal(runindex_last_fit(ri, 3), n - 3);
+    assert_int_equal(runindex_first_fit(ri, 3), 0);
+    size_t pages = (bytes + page - 1) / page;
+    unsigned char *vec = malloc(pages);
+    assert_non_null(vec);
+    assert_int_equal(mincore(mem, bytes, vec), 0);
+    size_t resident = 0;
+    for (size_t i = 0; i < pages; i++) {
+        resident += vec[i] & 1;
+    }
+    assert_int_equal(resident, 1);
+    assert_int_equal(vec[0] & 1, 1);
     free(vec);
     munmap(mem, bytes);
 }
@@ -184,6 +226,8 @@ int main(void)
         cmocka_unit_test(test_empty_and_zero_requests),
         cmocka_unit_test(test_untouched_tree),
         cmocka_unit_test(test_a_path_is_a_page_per_group),
+        cmocka_unit_test(test_matches_brute_force_long_runs),
+        cmocka_unit_test(test_a_search_reads_no_pristine_tile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1905,8 +1905,11 @@ static void before_exit_summary(void)
  * signal that comes there (glibc delivers the ones that came during the
  * clone as it returns, before the handlers after) has its calls served
  * from the bootstrap arena, not from a heap whose lock this thread holds. */
-static _Thread_local int fork_was_inside;
-static _Thread_local bool fork_took_locks;
+/* initial-exec, as entry_inside: the library is loaded at the start, and
+ * the default model called __tls_get_addr in every fork handler (a page of
+ * the loader's code for a fork+exec child to fault in). */
+static _Thread_local int fork_was_inside __attribute__((tls_model("initial-exec")));
+static _Thread_local bool fork_took_locks __attribute__((tls_model("initial-exec")));
 
 static void before_fork(void)
 {
@@ -1947,14 +1950,14 @@ static void after_fork_child(void)
 {
     after_fork();
     struct cebox_core *core = core_get();
-    struct slot_stats st;
-    slot_get_stats(core->slot, &st);
-    ram_forked(&core->ram, st.committed_pages);
+    /* The child's one thread: the slot is read without its lock (slot.h),
+     * whose page a fork+exec would otherwise copy for it. */
+    ram_forked(&core->ram, slot_forked_committed_pages(core->slot));
     struct heap *ph = atomic_load(&core->process_heap);
     if (ph != NULL && ph->pub != NULL) {
         ph->ops->publish(ph, &core->ram); /* the timeline's figures into the child's own row now */
     }
-    slot_publish_map(core->slot); /* the child's new row of the session starts empty */
+    slot_forked_publish_map(core->slot); /* the child's new row of the session starts empty */
     execnote_forked();
     core_restart_watcher();
     threads_forked(); /* the child's slot loses the stacks of the threads it lacks */

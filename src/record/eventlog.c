@@ -191,8 +191,11 @@ void eventlog_note_arguments(int argc, char **argv)
  * the process's own memory by the kernel's rule (fs/proc/base.c,
  * get_mm_cmdline): the arguments' area, unless its last byte is no longer
  * NUL (setproctitle: then the text from its start to the first NUL, within
- * a page and the environment's end).  -1 when the area is unknown or
- * cannot be read (the caller reads the file then). */
+ * a page and the environment's end).  -1 when the area is unknown (the
+ * caller reads the file then).  Read in place: the area is the kernel's
+ * strings at the top of the main thread's stack, found packed there at
+ * the start (eventlog_note_arguments), and that mapping lasts as long as
+ * the process (a copy by process_vm_readv cost two system calls). */
 static long read_command_area(char *buf, size_t cap)
 {
     if (args.start == 0 || cap == 0) {
@@ -203,44 +206,44 @@ static long read_command_area(char *buf, size_t cap)
     size_t args_len = args.end - args.start, area = args.env_end - args.start, page = os_page_size();
     size_t title_max = area < page ? area : page;
     size_t want = args_len > title_max ? args_len : title_max;
-    long got = os_read_self(buf, (const void *)args.start, want < cap ? want : cap);
-    char last;
-    if (got < 0) {
-        return -1;
-    }
-    if ((size_t)got >= args_len) {
-        last = buf[args_len - 1];
-    } else if (os_read_self(&last, (const void *)(args.end - 1), 1) != 1) {
-        return -1; /* arguments longer than cap */
-    }
+    size_t got = want < cap ? want : cap;
+    memcpy(buf, (const void *)args.start, got);
+    char last = *(const char *)(args.end - 1);
     if (last == '\0') {
-        return (long)((size_t)got < args_len ? (size_t)got : args_len);
+        return (long)(got < args_len ? got : args_len);
     }
-    size_t lim = (size_t)got < title_max ? (size_t)got : title_max;
+    size_t lim = got < title_max ? got : title_max;
     size_t n = strnlen(buf, lim);
     return (long)(n < lim ? n + 1 : n); /* the NUL, when found */
 }
 
-/* The command line, arguments separated by NUL bytes (as the kernel keeps
- * it): all the exit summary needs.  From memory when the arguments' area
- * is known, else from /proc/self/cmdline. */
-static void read_command(void)
+/* The command line into buf (cap bytes), arguments separated by NUL bytes
+ * (as the kernel keeps it), trailing NULs dropped and one ending it: from
+ * memory when the arguments' area is known, else from /proc/self/cmdline.
+ * Returns its length. */
+static size_t command_into(char *buf, size_t cap)
 {
-    long n = read_command_area(lg.command, sizeof lg.command - 1);
+    long n = read_command_area(buf, cap - 1);
     int fd = n < 0 ? os_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0) : -1;
     if (fd >= 0) {
-        n = os_read(fd, lg.command, sizeof lg.command - 1);
+        n = os_read(fd, buf, cap - 1);
         os_close(fd);
     }
     if (n <= 0) {
-        strcpy(lg.command, "?");
+        strcpy(buf, "?");
         n = 2;
     }
-    while (n > 1 && lg.command[n - 1] == '\0') {
+    while (n > 1 && buf[n - 1] == '\0') {
         n--;
     }
-    lg.command[n] = '\0';
-    lg.command_len = (size_t)n;
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
+/* The command line as the log keeps it (its header's). */
+static void read_command(void)
+{
+    lg.command_len = command_into(lg.command, sizeof lg.command);
 }
 
 /* The command line and the executable's path, for a log's header. */
@@ -578,26 +581,47 @@ static bool ensure_open_locked(struct cebox_core *core)
     return !lg.broken && !lg.lost;
 }
 
-/* ---- fork ---- */
+/* ---- fork ----
+ *
+ * The log's lock is taken across a fork only in a process that can have a
+ * log (--out): without one nobody ever takes it, and a fork of such a
+ * process (a boxed shell starting each command) neither changes the
+ * signal mask three times nor writes the log's pages, which the child
+ * (and the parent, after it) would each copy for those writes. */
+static bool fork_locked; /* fork_prepare took the lock */
 
 static void fork_prepare(void)
 {
-    log_lock();
+    bool lock = core_get()->settings.out_dir[0] != '\0';
+    if (fork_locked != lock) {
+        fork_locked = lock; /* written only when it changes: no page copied for it */
+    }
+    if (lock) {
+        log_lock();
+    }
 }
 
 static void fork_parent(void)
 {
-    log_unlock();
+    if (fork_locked) {
+        log_unlock();
+    }
 }
 
 static void fork_child(void)
 {
     own_tid = 0;
-    atomic_store(&unrecorded, 0);
+    if (atomic_load(&unrecorded) != 0) {
+        atomic_store(&unrecorded, 0);
+    }
     /* The parent's file (this process starts its own at its first event),
      * closed only if the number still holds it: it may be the program's. */
-    ownfd_close(&lg.file);
-    log_unlock();
+    if (lg.file.fd >= 0) {
+        ownfd_close(&lg.file);
+    }
+    if (fork_locked) {
+        log_unlock();
+    }
 }
 
 static void register_fork_handlers(void)
@@ -798,21 +822,32 @@ uint64_t eventlog_unrecorded(void)
     return atomic_load(&unrecorded);
 }
 
-void eventlog_command(char *out, size_t cap)
+/* Arguments joined by spaces (the kernel separates them by NULs). */
+static void join_arguments(char *out, size_t cap, const char *command, size_t len)
 {
-    log_lock();
-    /* Not read yet first: a process without a log asks no getpid. */
-    if (lg.command_len == 0 || lg.pid != os_getpid()) {
-        read_command();
-    }
-    /* Arguments joined by spaces (the kernel separates them by NULs). */
     size_t i = 0;
-    for (; i < lg.command_len && i + 1 < cap; i++) {
-        out[i] = lg.command[i] != '\0' ? lg.command[i] : ' ';
+    for (; i < len && i + 1 < cap; i++) {
+        out[i] = command[i] != '\0' ? command[i] : ' ';
     }
     if (cap != 0) {
         out[i] = '\0';
     }
+}
+
+void eventlog_command(char *out, size_t cap, int pid)
+{
+    if (core_get()->settings.out_dir[0] == '\0') {
+        /* No log: read now, with no lock, no signal mask and nothing of
+         * the log's (a process without --out writes none of its pages). */
+        char command[CMDLINE_MAX];
+        join_arguments(out, cap, command, command_into(command, sizeof command));
+        return;
+    }
+    log_lock();
+    if (lg.command_len == 0 || lg.pid != pid) {
+        read_command();
+    }
+    join_arguments(out, cap, lg.command, lg.command_len);
     log_unlock();
 }
 

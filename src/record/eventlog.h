@@ -61,11 +61,12 @@ void eventlog_failure(enum log_api api, size_t size, DWORD err, enum log_reason 
  * log had reached CEBOX_LOG_LIMIT. */
 uint64_t eventlog_unrecorded(void);
 
-/* The process's command line, arguments joined by spaces, truncated to
- * cap - 1 bytes and NUL-terminated: what /proc/self/cmdline gives, read
- * from memory when eventlog_note_arguments was told where the arguments
- * are, else from that file. */
-void eventlog_command(char *out, size_t cap);
+/* The command line of process `pid` (the caller's, as getpid says),
+ * arguments joined by spaces, truncated to cap - 1 bytes and
+ * NUL-terminated: what /proc/self/cmdline gives, read from memory when
+ * eventlog_note_arguments was told where the arguments are, else from that
+ * file. */
+void eventlog_command(char *out, size_t cap, int pid);
 
 /* The program's arguments as __libc_start_main receives them (the
  * environment follows argv's NULL), so that the command line is read

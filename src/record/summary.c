@@ -64,14 +64,30 @@ static void note_occupancy(struct run_summary *out, struct cebox_core *core, con
     out->occupants_refused = os.refused;
 }
 
+/* Zeroes a counter that is not zero already: a child that forks straight
+ * into an exec copies no page for its counters. */
+static void reset_counter(atomic_uint_fast64_t *c)
+{
+    if (atomic_load_explicit(c, memory_order_relaxed) != 0) {
+        atomic_store(c, 0);
+    }
+}
+
+static void reset_count(atomic_size_t *c)
+{
+    if (atomic_load_explicit(c, memory_order_relaxed) != 0) {
+        atomic_store(c, 0);
+    }
+}
+
 static void forked_child(void)
 {
     for (int i = 0; i < LOG_API_COUNT; i++) {
-        atomic_store(&failures[i], 0);
+        reset_counter(&failures[i]);
     }
-    atomic_store(&bad_frees, 0);
-    atomic_store(&foreign_frees, 0);
-    atomic_store(&injected, 0);
+    reset_count(&bad_frees);
+    reset_count(&foreign_frees);
+    reset_counter(&injected);
 }
 
 static void register_fork_reset(void)
@@ -159,6 +175,21 @@ void summary_note_own_unmap(size_t len)
     mapped_remove(&own, len);
 }
 
+/* glibc's program break, NULL until the process's first sbrk (or brk
+ * through glibc); weak, for a libc that has none. */
+extern void *__curbrk __attribute__((weak));
+
+/* Has glibc's own malloc ever run in this process?  Its first call, from
+ * whichever thread, sets up the main arena from sbrk (the thread cache is
+ * that arena's first chunk), and sbrk reads the break first, which sets
+ * __curbrk even when the break cannot grow: so while __curbrk is NULL,
+ * glibc's malloc has never run and holds nothing.  Asking mallinfo2 would
+ * initialize it (a getrandom system call and its pages) at every exit. */
+static bool libc_malloc_may_hold(void)
+{
+    return &__curbrk == NULL || __curbrk != NULL;
+}
+
 /* What glibc's own malloc holds from the system (its arena and its mapped
  * chunks).  Nothing, as long as every call reaches cebox: the preloaded
  * symbols come first in every lookup but one, that of a library dlopen'ed
@@ -166,6 +197,9 @@ void summary_note_own_unmap(size_t len)
  * Such code runs outside the emulation, and the summary says so. */
 static uint64_t libc_malloc_bytes(void)
 {
+    if (!libc_malloc_may_hold()) {
+        return 0;
+    }
     /* Looked up once: malloc_stats may ask many times, and each dlsym in
      * cebox may take bootstrap-arena memory that is never given back. */
     static void *_Atomic found;
@@ -192,18 +226,25 @@ static void copy_text(char *buf, size_t cap, const char *text)
     buf[n] = '\0';
 }
 
+/* The summary's command line: read only for a summary that is shown or
+ * written (collect_command). */
+static void collect_command(struct run_summary *out, bool locks_free)
+{
+    if (locks_free) {
+        eventlog_command(out->command, sizeof out->command, (int)out->pid);
+    } else {
+        copy_text(out->command, sizeof out->command, "?");
+    }
+}
+
 /* The numbers of the summary of process `pid` (the caller's, asked once
  * per ending: each getpid is a system call): the slot's, the process
- * heap's, the log's and this file's counters. */
+ * heap's, the log's and this file's counters; not yet the command line
+ * (collect_command). */
 static void collect(struct cebox_core *core, struct run_summary *out, bool locks_free, int pid)
 {
     memset(out, 0, sizeof *out);
     out->pid = (uint32_t)pid;
-    if (locks_free) {
-        eventlog_command(out->command, sizeof out->command);
-    } else {
-        copy_text(out->command, sizeof out->command, "?");
-    }
     copy_text(out->profile, sizeof out->profile, core->settings.profile->name);
     copy_text(out->private_device, sizeof out->private_device, ram_private_reason(&core->ram));
     if (core->slot != NULL && locks_free) {
@@ -269,6 +310,7 @@ void summary_write(int fd, struct cebox_core *core)
     struct run_summary rs;
     char buf[SUMMARY_TEXT_MAX];
     collect(core, &rs, true, (int)os_getpid());
+    collect_command(&rs, true);
     os_write_all(fd, buf, format_summary(buf, core, &rs));
 }
 
@@ -464,19 +506,30 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     }
     struct run_summary rs;
     collect(core, &rs, locks_free, pid);
+    /* The text only for stderr or --out (where the log's summary record
+     * goes too): a quiet process without --out neither formats it nor
+     * reads its command line. */
+    bool shown = printed && shown_on_stderr(&core->settings, &rs);
+    bool written = core->settings.out_dir[0] != '\0';
+    if (shown || written) {
+        collect_command(&rs, locks_free);
+    }
     eventlog_exit(&rs, in_signal);
     char text[SUMMARY_TEXT_MAX];
-    size_t len = printed ? format_summary(text, core, &rs) : 0;
-    if (printed && leaks) {
-        len = format_leaks(&lr, in_signal, eventlog_path(), text, len, sizeof text);
+    size_t len = 0;
+    if (printed && (shown || written)) {
+        len = format_summary(text, core, &rs);
+        if (leaks) {
+            len = format_leaks(&lr, in_signal, eventlog_path(), text, len, sizeof text);
+        }
+        if (end.how == LOG_END_SIGNAL) {
+            len = run_summary_ending(end.how, end.value, end.fault_addr, text, len, sizeof text);
+        }
     }
-    if (printed && end.how == LOG_END_SIGNAL) {
-        len = run_summary_ending(end.how, end.value, end.fault_addr, text, len, sizeof text);
-    }
-    if (printed && shown_on_stderr(&core->settings, &rs)) {
+    if (shown) {
         os_write_all(2, text, len);
     }
-    if (printed && core->settings.out_dir[0] != '\0') {
+    if (printed && written) {
         write_summary_file(text, len, pid);
     }
     eventlog_end(&end, in_signal);
