@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "lock.h"
 #include "record/leaks.h"
 #include "record/stack.h"
 
@@ -146,6 +147,55 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
     return err;
 }
 
+/* ---- fork ----
+ * The core's locks (the process heap's making, every heap's, the slot's,
+ * a private device's) are taken before a fork and given back after it in
+ * both processes, so the child's copies are never left held by a thread
+ * it does not have: a child forked while another thread was inside
+ * VirtualAlloc or HeapAlloc can allocate.  Registered with the core's start, so before the preload's
+ * and the log's handlers: pthread_atfork runs the preparations in the
+ * reverse order (the log's lock, the preload's tables, then these) and the
+ * others in this order, the same nesting as the calls themselves.  A
+ * process that has only ever had one thread has nobody to hold them
+ * (lock_needed) and takes none: their words are not written, and no page
+ * of them is copied on write after the fork. */
+static _Thread_local bool fork_locked __attribute__((tls_model("initial-exec")));
+/* Held while the process heap is made (core_process_heap): the outermost. */
+static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void fork_prepare(void)
+{
+    fork_locked = lock_needed();
+    if (!fork_locked) {
+        return;
+    }
+    pthread_mutex_lock(&process_heap_lock);
+    heap_lock_all();
+    slot_lock(the_core.slot);
+    ram_fork_lock(&the_core.ram);
+}
+
+static void fork_release(bool child)
+{
+    if (!fork_locked) {
+        return;
+    }
+    ram_fork_unlock(&the_core.ram, child);
+    slot_unlock(the_core.slot);
+    heap_unlock_all();
+    pthread_mutex_unlock(&process_heap_lock);
+}
+
+static void fork_parent(void)
+{
+    fork_release(false);
+}
+
+static void fork_child(void)
+{
+    fork_release(true);
+}
+
 static void core_init(void)
 {
     char err[OPTIONS_ERR_MAX];
@@ -159,6 +209,7 @@ static void core_init(void)
     if (fault_start(&the_core.settings, err) != 0) { /* the entry hook, only when a --fail-* rule is given */
         die(err);
     }
+    pthread_atfork(fork_prepare, fork_parent, fork_child); /* once: core_init runs once a process */
     leaks_start(&the_core); /* --leaks: the tracker, from the first block on */
     if (s.out_dir[0] != '\0' || s.leaks) {
         stack_load_unwinder(); /* the failures', the crash's and the blocks' stacks (fault_start: its rules') */
@@ -210,8 +261,6 @@ bool core_boxes_this_program(void)
     const char *slash = strrchr(exe, '/');
     return options_matches_glob(s.only, exe) || options_matches_glob(s.only, slash != NULL ? slash + 1 : exe);
 }
-
-static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct heap *core_process_heap(struct cebox_core *c)
 {

@@ -223,8 +223,9 @@ static void bump_and_wake(uint32_t *word)
     futex_wake_all(word);
 }
 
-static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, uint32_t table,
-                        int32_t forced, bool process_shared)
+/* The device's lock, robust (a member that dies holding it is tidied
+ * after: recover_locked), shared between processes for a session. */
+static void init_lock(struct ram_shared *sh, bool process_shared)
 {
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
@@ -235,6 +236,12 @@ static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, 
     pthread_mutex_init(&sh->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     sh->held = 0;
+}
+
+static void init_shared(struct ram_shared *sh, size_t total_pages, size_t page, uint32_t table,
+                        int32_t forced, bool process_shared)
+{
+    init_lock(sh, process_shared);
     sh->total_pages = total_pages;
     sh->page = page;
     sh->used_pages = 0;
@@ -758,6 +765,34 @@ static void fork_to_private(struct ram *r, size_t committed)
     r->sh->used_pages = committed;
     unlock(r->sh);
     ram_note_private(r, "the session's member table was full at fork");
+}
+
+static bool private_device(const struct ram *r)
+{
+    return r->sh != NULL && !r->session;
+}
+
+void ram_fork_lock(struct ram *r)
+{
+    if (private_device(r)) {
+        lock(r->sh);
+    }
+}
+
+void ram_fork_unlock(struct ram *r, bool child)
+{
+    if (!private_device(r)) {
+        return;
+    }
+    if (child) {
+        /* A robust mutex names its holder by thread id, which the child's
+         * thread does not have (unlock would say EPERM): the child's copy,
+         * taken for the fork, is made anew, free.  glibc's fork leaves the
+         * child's thread an empty robust list, so nothing else names it. */
+        init_lock(r->sh, false);
+    } else {
+        unlock(r->sh);
+    }
 }
 
 void ram_forked(struct ram *r, size_t committed)

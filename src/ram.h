@@ -210,6 +210,14 @@ void ram_release(struct ram *r);
  * (ram_private_reason says so). */
 void ram_forked(struct ram *r, size_t committed);
 
+/* Across a fork: a private device's lock is held from before the fork
+ * (ram_fork_lock) to after it in both processes (ram_fork_unlock), so the
+ * child's copy is never left taken by a thread the child does not have.
+ * A session's lock lives in the shared file, where its holder, in this or
+ * another process, gives it back: these leave it alone. */
+void ram_fork_lock(struct ram *r);
+void ram_fork_unlock(struct ram *r, bool child);
+
 /* Takes `pages` pages for this member, by the CE 5 commit rule in low and
  * critical memory.  Nothing is taken on failure. */
 enum ram_result ram_charge(struct ram *r, size_t pages);

@@ -11,7 +11,10 @@
  * leave two blocks sharing bytes (each block carries a pattern checked
  * before it is freed), a block the heap no longer takes back, or
  * bookkeeping that fails the heap's own check, at once or at the end; the
- * heap's statistics must come back to where they started.  Built with
+ * heap's statistics must come back to where they started.  And children
+ * forked while other threads allocate, commit and free: each child can
+ * use the heap and commit pages (the core's locks are held across the
+ * fork, never left taken in the child by a thread it lacks).  Built with
  * --enable-debug, the heaps' DEBUG_INVARIANTs run inside every operation.
  */
 #include <setjmp.h>
@@ -21,6 +24,9 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -309,12 +315,86 @@ static void test_ce6_heap_shared_by_threads(void **state)
     churn_profile("ce6");
 }
 
+/* A thread that takes the heap's, the slot's and the device's locks
+ * without pause: a block of the process heap, and a reservation committed
+ * and released (a charge and a refund of RAM), until told to stop. */
+static atomic_bool stop_locking;
+
+static void *lock_in_turn(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_locking)) {
+        HeapFree(GetProcessHeap(), 0, HeapAlloc(GetProcessHeap(), 0, 100));
+        void *v = VirtualAlloc(NULL, 4096, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+        if (v != NULL) {
+            VirtualFree(v, 0, MEM_RELEASE);
+        }
+    }
+    return NULL;
+}
+
+/* What a forked child does before it exits: 0 when all went well. */
+static int child_allocates(void)
+{
+    void *b = HeapAlloc(GetProcessHeap(), 0, 300);
+    void *v = VirtualAlloc(NULL, 8192, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    int bad = b == NULL || v == NULL;
+    HeapFree(GetProcessHeap(), 0, b);
+    VirtualFree(v, 0, MEM_RELEASE);
+    return bad;
+}
+
+/* The child's status, or -1 (the child killed) when it has not ended
+ * within 10 s: it hangs on a lock. */
+static int child_status(pid_t child)
+{
+    int status;
+    for (int ms = 0; ms < 10000; ms++) {
+        if (waitpid(child, &status, WNOHANG) == child) {
+            return status;
+        }
+        usleep(1000);
+    }
+    kill(child, SIGKILL);
+    (void)waitpid(child, &status, 0);
+    return -1;
+}
+
+static void test_children_forked_while_threads_allocate(void **state)
+{
+    (void)state;
+    assert_int_equal(testutil_core_reset("ce5", NULL, NULL), 0);
+    atomic_store(&stop_locking, false);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, lock_in_turn, NULL), 0);
+    }
+    int status = 0, i;
+    for (i = 0; i < 60 && status == 0; i++) {
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            _exit(child_allocates());
+        }
+        status = child_status(child); /* the first child that hangs or fails ends the test */
+    }
+    atomic_store(&stop_locking, true);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pthread_join(t[k], NULL), 0);
+    }
+    if (status == -1) {
+        fail_msg("child %d hung (killed after 10 s)", i);
+    }
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ce3_heap_shared_by_threads),
         cmocka_unit_test(test_ce5_heap_shared_by_threads),
         cmocka_unit_test(test_ce6_heap_shared_by_threads),
+        cmocka_unit_test(test_children_forked_while_threads_allocate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1919,12 +1919,11 @@ static void before_fork(void)
     if (!fork_took_locks) {
         return;
     }
-    struct cebox_core *core = core_get();
     pthread_mutex_lock(&threads_lock);
     occupancy_lock();
     pthread_mutex_lock(&amap.lock);
-    heap_lock_all();
-    slot_lock(core->slot);
+    /* Then the core's handlers, registered before these, take the heaps',
+     * the slot's and a private device's locks (core.c). */
 }
 
 static void after_fork(void)
@@ -1932,9 +1931,6 @@ static void after_fork(void)
     if (!fork_took_locks) {
         return;
     }
-    struct cebox_core *core = core_get();
-    slot_unlock(core->slot);
-    heap_unlock_all();
     pthread_mutex_unlock(&amap.lock);
     occupancy_unlock();
     pthread_mutex_unlock(&threads_lock);
