@@ -6,7 +6,9 @@
  * of API does, counts, logs, and takes the reason the slot or the heap
  * noted; the heap tells "too large" itself; a registered tracker is told of
  * every block handed out and taken back (a failed realloc's block again,
- * a destroyed heap's items), and none is told without one.
+ * a destroyed heap's items), and none is told without one; a free made
+ * inside cebox waits in the queue until the next plain free, and an
+ * over-aligned block's free gives back its base.
  *
  * The program is linked with the preload library's source, so its malloc
  * and mmap families are cebox's, as in a preloaded process (no
@@ -372,6 +374,49 @@ static void tracker_sees_every_block(void **state)
     assert_int_equal(nseen, mark); /* none registered: nothing told */
 }
 
+/* The process heap's live blocks. */
+static size_t live_blocks(void)
+{
+    return mallinfo2().ordblks;
+}
+
+/* A free made inside cebox (as a signal handler's, re-entered) waits in
+ * the queue, and the next plain free gives the block back: with no
+ * over-aligned block live (free's fast path) and with one (its general
+ * path).  An over-aligned block's free gives back the block it was cut
+ * from, also while it is the only one live (the first one's free). */
+static void queued_frees_wait_for_the_next_plain_free(void **state)
+{
+    (void)state;
+    for (int with_aligned = 0; with_aligned < 2; with_aligned++) {
+        void *a = with_aligned ? memalign(4096, 100) : NULL;
+        size_t before = live_blocks();
+        void *p = malloc(100);
+        assert_non_null(p);
+        entry_inside = 1;
+        free(p); /* re-entered: cannot take the heap's lock, so queued */
+        entry_inside = 0;
+        assert_int_equal(live_blocks(), before + 1);
+        void *q = malloc(24);
+        assert_int_equal(live_blocks(), before + 2); /* malloc leaves the queue alone */
+        free(q);
+        assert_int_equal(live_blocks(), before);
+        free(a);
+    }
+    size_t before = live_blocks();
+    void *aligned[4];
+    for (size_t i = 0; i < 4; i++) { /* one at least is cut from inside a block */
+        aligned[i] = memalign(4096, 100 + 16 * i);
+        assert_non_null(aligned[i]);
+        assert_int_equal((uintptr_t)aligned[i] % 4096, 0);
+    }
+    assert_int_equal(live_blocks(), before + 4);
+    for (size_t i = 0; i < 4; i++) {
+        free(aligned[i]);
+        assert_int_equal(live_blocks(), before + 3 - i);
+    }
+}
+
 static int run_again_with_settings(char **argv, char *dir)
 {
     if (mkdtemp(dir) == NULL) {
@@ -405,6 +450,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(entry_fail_reports_as_each_api_does),
         cmocka_unit_test(the_heap_tells_too_large),
         cmocka_unit_test(tracker_sees_every_block),
+        cmocka_unit_test(queued_frees_wait_for_the_next_plain_free),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[64];
