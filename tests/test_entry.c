@@ -8,7 +8,8 @@
  * every block handed out and taken back (a failed realloc's block again,
  * a destroyed heap's items), and none is told without one; a free made
  * inside cebox waits in the queue until the next plain free, and an
- * over-aligned block's free gives back its base.
+ * over-aligned block's free gives back its base; calloc zeroes a reused
+ * block.
  *
  * The program is linked with the preload library's source, so its malloc
  * and mmap families are cebox's, as in a preloaded process (no
@@ -266,6 +267,13 @@ static void the_heap_tells_too_large(void **state)
     assert_logged(LOG_API_MALLOC, huge, 1, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
     assert_null(malloc(slot));
     assert_logged(LOG_API_MALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
+    errno = 0;
+    assert_null(calloc(3, (size_t)1 << 30));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(realloc(NULL, huge));
+    assert_int_equal(errno, ENOMEM);
+    assert_logged(LOG_API_MALLOC, huge, 3, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
     assert_null(HeapAlloc(GetProcessHeap(), 0, slot));
     assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
     assert_logged(LOG_API_HEAPALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_INVALID_PARAMETER);
@@ -417,6 +425,27 @@ static void queued_frees_wait_for_the_next_plain_free(void **state)
     }
 }
 
+/* calloc zeroes a block the heap hands out again (it was written before
+ * its free), and keeps errno. */
+static void calloc_zeroes_a_reused_block(void **state)
+{
+    (void)state;
+    unsigned char *dirty = malloc(64);
+    assert_non_null(dirty);
+    memset(dirty, 0xAB, 64);
+    uintptr_t was = (uintptr_t)dirty;
+    free(dirty);
+    errno = 1234;
+    unsigned char *zeroed = calloc(8, 8);
+    assert_int_equal(errno, 1234);
+    assert_non_null(zeroed);
+    assert_int_equal((uintptr_t)zeroed, was); /* the same block: the test means something */
+    for (size_t i = 0; i < 64; i++) {
+        assert_int_equal(zeroed[i], 0);
+    }
+    free(zeroed);
+}
+
 static int run_again_with_settings(char **argv, char *dir)
 {
     if (mkdtemp(dir) == NULL) {
@@ -451,6 +480,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(the_heap_tells_too_large),
         cmocka_unit_test(tracker_sees_every_block),
         cmocka_unit_test(queued_frees_wait_for_the_next_plain_free),
+        cmocka_unit_test(calloc_zeroes_a_reused_block),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[64];

@@ -721,21 +721,22 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
     return malloc_entered(&c, n, 0);
 }
 
-/* malloc, exported under its own name below.  realloc calls these local
- * names: a call to the exported symbol would go through the PLT, and a
- * local one is a plain jump.  The common case (the gate open to
- * MALLOC_SHUT's reasons: the heap published and aligning as malloc must,
- * no hook, no tracker; not re-entered) is what malloc_general does then,
- * without its tests. */
-static __attribute__((noinline)) void *cebox_malloc(size_t n)
+/* May this call take the fast malloc?  The common case: the gate open to
+ * MALLOC_SHUT's reasons (the heap published and aligning as malloc must,
+ * no hook, no tracker) and not re-entered. */
+HOT bool malloc_fast_open(void)
 {
-    if (__builtin_expect(entry_gate_shut(MALLOC_SHUT) || entry_inside, 0)) {
-        return malloc_general(n);
-    }
+    return !__builtin_expect(entry_gate_shut(MALLOC_SHUT) || entry_inside, 0);
+}
+
+/* malloc (calloc: flags HEAP_ZERO_MEMORY) once malloc_fast_open said yes:
+ * what malloc_general does then, without its tests. */
+HOT void *malloc_fast(size_t n, DWORD flags)
+{
     struct ctx c;
     enter_published(&c);
     DWORD err; /* as in alloc_from_heap */
-    void *p = c.p->ops->alloc(c.p->heap, 0, n, &err);
+    void *p = c.p->ops->alloc(c.p->heap, flags, n, &err);
     if (__builtin_expect(p == NULL, 0)) {
         return malloc_failed(n);
     }
@@ -744,15 +745,25 @@ static __attribute__((noinline)) void *cebox_malloc(size_t n)
     return p;
 }
 
+/* malloc's whole body, inlined into malloc and into realloc's NULL case. */
+HOT void *malloc_any(size_t n)
+{
+    return malloc_fast_open() ? malloc_fast(n, 0) : malloc_general(n);
+}
+
+/* malloc, exported under its own name below (a local name, which the
+ * other functions here could call without the PLT). */
+static __attribute__((noinline)) void *cebox_malloc(size_t n)
+{
+    return malloc_any(n);
+}
+
 API void *malloc(size_t n) __attribute__((alias("cebox_malloc")));
 
-API void *calloc(size_t count, size_t size)
+/* calloc in every case but malloc_fast's (n: count * size, which did not
+ * overflow). */
+static __attribute__((noinline)) void *calloc_general(size_t count, size_t size, size_t n)
 {
-    size_t n;
-    if (__builtin_mul_overflow(count, size, &n)) {
-        errno = ENOMEM;
-        return NULL;
-    }
     if (entry_inside) {
         void *p = boot_alloc(n, 16);
         return p != NULL ? memset(p, 0, n) : NULL; /* the arena's space is reused */
@@ -765,6 +776,16 @@ API void *calloc(size_t count, size_t size)
         return __libc_calloc(count, size);
     }
     return malloc_entered(&c, n, HEAP_ZERO_MEMORY);
+}
+
+API void *calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return malloc_fast_open() ? malloc_fast(n, HEAP_ZERO_MEMORY) : calloc_general(count, size, n);
 }
 
 /* May p be an over-aligned pointer?  Only when some exist, and only if p
@@ -991,12 +1012,20 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     return q;
 }
 
-/* Each case is a jump to its own function, so the common realloc(NULL, n)
- * of programs that allocate through realloc costs what malloc costs. */
+/* realloc(NULL, n), common in programs that allocate through realloc: a
+ * malloc of its own that takes realloc's arguments as they are, so that
+ * realloc jumps to it on its first test. */
+static __attribute__((noinline, noipa)) void *malloc_for_realloc(void *null, size_t n)
+{
+    (void)null;
+    return malloc_any(n);
+}
+
+/* Each case is a jump to its own function. */
 API void *realloc(void *p, size_t n)
 {
     if (p == NULL) {
-        return cebox_malloc(n);
+        return malloc_for_realloc(p, n);
     }
     if (n == 0) {
         cebox_free(p);
