@@ -273,7 +273,15 @@ static void the_heap_tells_too_large(void **state)
     errno = 0;
     assert_null(realloc(NULL, huge));
     assert_int_equal(errno, ENOMEM);
-    assert_logged(LOG_API_MALLOC, huge, 3, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
+    char *small = malloc(100);
+    assert_non_null(small);
+    strcpy(small, "kept");
+    errno = 0;
+    assert_null(realloc(small, huge));
+    assert_int_equal(errno, ENOMEM);
+    assert_string_equal(small, "kept");
+    free(small);
+    assert_logged(LOG_API_MALLOC, huge, 4, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
     assert_null(HeapAlloc(GetProcessHeap(), 0, slot));
     assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
     assert_logged(LOG_API_HEAPALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_INVALID_PARAMETER);

@@ -970,8 +970,8 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     return q;
 }
 
-/* realloc of a real block to a real size. */
-static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
+/* realloc of a real block to a real size, in every case. */
+static __attribute__((noinline)) void *resize_general(void *p, size_t n)
 {
     if (entry_inside) {
         /* A handler's realloc, of an arena block or of any other (a heap
@@ -1009,6 +1009,41 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
         entry_done(LOG_API_MALLOC, p, usable_inside(&c, p)); /* still the program's */
     }
     leave(&c, failed ? ENOMEM : 0);
+    return q;
+}
+
+/* The end of a fast realloc that the heap refused (the guard still held,
+ * the block unchanged): recorded when it lacked room (a bad pointer was
+ * reported by the heap), left, ENOMEM. */
+static __attribute__((noinline, cold)) void *resize_failed(size_t n, DWORD err)
+{
+    if (entry_lacked_room(err)) {
+        entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
+    }
+    entry_inside = 0;
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* realloc of a real block to a real size.  The common case (the gate open
+ * to both malloc's and free's reasons: no hook, tracker, queued free,
+ * over-aligned block, nor a heap aligning less than malloc; not
+ * re-entered; p in the slot) is the heap's realloc, which refuses and
+ * reports a pointer that is no block; every other goes to resize_general. */
+static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
+{
+    if (__builtin_expect(entry_gate_shut(MALLOC_SHUT | FREE_SHUT) || entry_inside || !in_slot_of(&proc, p), 0)) {
+        return resize_general(p, n);
+    }
+    struct ctx c;
+    enter_published(&c);
+    DWORD err;
+    void *q = c.p->ops->realloc(c.p->heap, 0, p, n, &err);
+    if (__builtin_expect(q == NULL, 0)) {
+        return resize_failed(n, err);
+    }
+    leave(&c, 0);
+    /* cppcheck-suppress returnDanglingLifetime */
     return q;
 }
 
