@@ -721,6 +721,16 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
     return malloc_entered(&c, n, 0);
 }
 
+/* A fast path's heap call: the heap's error (never looked at but on
+ * failure) and the size asked for, side by side on the stack.  The heap is
+ * given the error's address, so the size is read back from here on the
+ * failure path, not kept in a register saved across the call (two
+ * instructions a call fewer). */
+struct fast_call {
+    DWORD err;
+    size_t n;
+};
+
 /* May this call take the fast malloc?  The common case: the gate open to
  * MALLOC_SHUT's reasons (the heap published and aligning as malloc must,
  * no hook, no tracker) and not re-entered. */
@@ -735,10 +745,11 @@ HOT void *malloc_fast(size_t n, DWORD flags)
 {
     struct ctx c;
     enter_published(&c);
-    DWORD err; /* as in alloc_from_heap */
-    void *p = c.p->ops->alloc(c.p->heap, flags, n, &err);
+    struct fast_call call;
+    call.n = n;
+    void *p = c.p->ops->alloc(c.p->heap, flags, n, &call.err);
     if (__builtin_expect(p == NULL, 0)) {
-        return malloc_failed(n);
+        return malloc_failed(call.n);
     }
     leave(&c, 0);
     /* cppcheck-suppress returnDanglingLifetime */
@@ -1037,10 +1048,11 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     }
     struct ctx c;
     enter_published(&c);
-    DWORD err;
-    void *q = c.p->ops->realloc(c.p->heap, 0, p, n, &err);
+    struct fast_call call;
+    call.n = n;
+    void *q = c.p->ops->realloc(c.p->heap, 0, p, n, &call.err);
     if (__builtin_expect(q == NULL, 0)) {
-        return resize_failed(n, err);
+        return resize_failed(call.n, call.err);
     }
     leave(&c, 0);
     /* cppcheck-suppress returnDanglingLifetime */
