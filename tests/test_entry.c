@@ -400,7 +400,8 @@ static size_t live_blocks(void)
  * the queue, and the next plain free gives the block back: with no
  * over-aligned block live (free's fast path) and with one (its general
  * path).  An over-aligned block's free gives back the block it was cut
- * from, also while it is the only one live (the first one's free). */
+ * from, also while it is the only one live (the first one's free), and
+ * when it is less aligned than the ones before. */
 static void queued_frees_wait_for_the_next_plain_free(void **state)
 {
     (void)state;
@@ -419,17 +420,22 @@ static void queued_frees_wait_for_the_next_plain_free(void **state)
         assert_int_equal(live_blocks(), before);
         free(a);
     }
-    size_t before = live_blocks();
-    void *aligned[4];
-    for (size_t i = 0; i < 4; i++) { /* one at least is cut from inside a block */
-        aligned[i] = memalign(4096, 100 + 16 * i);
-        assert_non_null(aligned[i]);
-        assert_int_equal((uintptr_t)aligned[i] % 4096, 0);
-    }
-    assert_int_equal(live_blocks(), before + 4);
-    for (size_t i = 0; i < 4; i++) {
-        free(aligned[i]);
-        assert_int_equal(live_blocks(), before + 3 - i);
+    /* Alignments falling, so that each one's blocks are less aligned
+     * than every one made before. */
+    static const size_t aligns[] = {4096, 64, 32};
+    for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+        size_t before = live_blocks();
+        void *aligned[4];
+        for (size_t i = 0; i < 4; i++) { /* one at least is cut from inside a block */
+            aligned[i] = memalign(aligns[a], 100 + 16 * i);
+            assert_non_null(aligned[i]);
+            assert_int_equal((uintptr_t)aligned[i] % aligns[a], 0);
+        }
+        assert_int_equal(live_blocks(), before + 4);
+        for (size_t i = 0; i < 4; i++) {
+            free(aligned[i]);
+            assert_int_equal(live_blocks(), before + 3 - i);
+        }
     }
 }
 

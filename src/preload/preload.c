@@ -573,6 +573,10 @@ static struct {
     size_t cap, used; /* used counts live entries and tombstones */
 } amap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static atomic_size_t amap_live; /* live entries, read without the lock */
+/* The lowest power of two dividing every aligned pointer ever put (0: none
+ * yet), written under the lock, read without it: a pointer that it does
+ * not divide is no entry. */
+static atomic_uintptr_t amap_min_align;
 
 static size_t amap_hash(uintptr_t p, size_t cap)
 {
@@ -616,6 +620,10 @@ static bool amap_put(uintptr_t aligned, uintptr_t base)
         }
         amap.used += amap.slots[j].aligned == 0;
         amap.slots[j] = (struct align_entry){aligned, base};
+        uintptr_t low = aligned & -aligned, min = atomic_load_explicit(&amap_min_align, memory_order_relaxed);
+        if (min == 0 || low < min) {
+            atomic_store_explicit(&amap_min_align, low, memory_order_relaxed);
+        }
         if (atomic_fetch_add(&amap_live, 1) == 0) { /* under the lock: in step with the count */
             atomic_fetch_or(&entry_gate, GATE_ALIGNED_LIVE);
         }
@@ -800,17 +808,19 @@ API void *calloc(size_t count, size_t size)
 }
 
 /* May p be an over-aligned pointer?  Only when some exist, and only if p
- * is aligned beyond the heap's own alignment; this keeps the table's lock
- * off the path of ordinary frees. */
-HOT bool maybe_aligned_of(const struct proc *pr, const void *p)
+ * is aligned as much as the least aligned one ever made (at least twice
+ * the heap's alignment, often a cache line or a page); this keeps the
+ * table's lock off the path of ordinary frees. */
+HOT bool maybe_aligned_of(const void *p)
 {
-    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 &&
-           ((uintptr_t)p & (2 * pr->ops->align - 1)) == 0;
+    uintptr_t min = atomic_load_explicit(&amap_min_align, memory_order_relaxed);
+    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 && ((uintptr_t)p & (min - 1)) == 0;
 }
 
 HOT bool maybe_aligned(const struct ctx *c, const void *p)
 {
-    return maybe_aligned_of(c->p, p);
+    (void)c;
+    return maybe_aligned_of(p);
 }
 
 /* Gives p to the heap (the guard is held), which refuses and reports
@@ -826,7 +836,7 @@ HOT void heap_give_back(const struct proc *pr, void *p)
  * base, anything else as it is. */
 static inline __attribute__((always_inline)) void free_slot_block(const struct proc *pr, void *p)
 {
-    uintptr_t base = maybe_aligned_of(pr, p) ? amap_find((uintptr_t)p, true) : 0;
+    uintptr_t base = maybe_aligned_of(p) ? amap_find((uintptr_t)p, true) : 0;
     heap_give_back(pr, base != 0 ? (void *)base : p);
 }
 
