@@ -675,8 +675,7 @@ HOT void *alloc_from_heap(struct ctx *c, size_t n, DWORD flags)
 }
 
 /* The end of a fast malloc that the heap failed (the guard still held):
- * recorded, left, ENOMEM.  Out of line, so that the fast path keeps
- * nothing across the heap's call for it but n. */
+ * recorded, left, ENOMEM.  Out of line, off the fast path's registers. */
 static __attribute__((noinline, cold)) void *malloc_failed(size_t n)
 {
     entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
@@ -891,6 +890,26 @@ static __attribute__((noinline)) void free_general(void *p)
     free_entered(&c, p);
 }
 
+/* free past the fast path's test.  A program that keeps an over-aligned
+ * block (posix_memalign, aligned new) shuts the gate for good; while that
+ * is its only reason, a pointer in the slot (not re-entered) still needs
+ * nothing but the table's test (free_slot_block), not free_general's. */
+static __attribute__((noinline)) void free_past_gate(void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    bool only_aligned = (atomic_load_explicit(&entry_gate, memory_order_acquire) & FREE_SHUT) == GATE_ALIGNED_LIVE;
+    if (only_aligned && !entry_inside && in_slot_of(&proc, p)) {
+        struct ctx c;
+        enter_published(&c);
+        free_slot_block(c.p, p);
+        leave(&c, 0);
+        return;
+    }
+    free_general(p);
+}
+
 /* free, exported under its own name below.  The common case (the gate
  * open to FREE_SHUT's reasons: the heap published, no tracker, nothing
  * queued, no over-aligned block live; not re-entered; a pointer in the
@@ -899,7 +918,7 @@ static __attribute__((noinline)) void free_general(void *p)
 static __attribute__((noinline)) void cebox_free(void *p)
 {
     if (__builtin_expect(entry_gate_shut(FREE_SHUT) || entry_inside || !in_slot_of(&proc, p), 0)) {
-        free_general(p);
+        free_past_gate(p);
         return;
     }
     struct ctx c;
