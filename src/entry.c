@@ -24,14 +24,29 @@ static _Thread_local enum log_reason pending __attribute__((tls_model("initial-e
  * otherwise: see entry_note_state). */
 static _Thread_local enum memstate pending_state __attribute__((tls_model("initial-exec")));
 
+atomic_uint entry_gate = ENTRY_GATE_CLOSED;
+
+/* The gate's `reason` set while `on` (after the pointer it stands for is
+ * stored, and cleared after it is). */
+static void gate_mark(unsigned reason, bool on)
+{
+    if (on) {
+        atomic_fetch_or(&entry_gate, reason);
+    } else {
+        atomic_fetch_and(&entry_gate, ~reason);
+    }
+}
+
 void entry_set_hook(entry_hook_fn fn)
 {
     atomic_store_explicit(&entry_hook, fn, memory_order_release);
+    gate_mark(ENTRY_GATE_HOOK, fn != NULL);
 }
 
 void entry_set_tracker(const struct entry_tracker *t)
 {
     atomic_store_explicit(&entry_tracker, t, memory_order_release);
+    gate_mark(ENTRY_GATE_TRACKER, t != NULL);
 }
 
 bool entry_ask_hook(entry_hook_fn fn, enum log_api api, size_t size)

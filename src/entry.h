@@ -9,7 +9,8 @@
  *
  * Owns: the entry hook (one function pointer: fault injection makes calls
  * fail through it), the tracker (leak tracking sees every block handed
- * out and taken back through it), the
+ * out and taken back through it), the gate (every reason the preload
+ * library's fast paths must not be taken, in one word), the
  * thread's "inside cebox" flag, the calling thread's pending failure
  * reason, and the recording of a failure
  * (errno or last error, the summary's counters, the event log).
@@ -17,6 +18,8 @@
  * Invariants:
  *  - with no hook registered, entry_begin costs one load and one
  *    predictable branch, nothing else;
+ *  - the gate's hook and tracker bits are set exactly while one is
+ *    registered;
  *  - a failure is counted once and logged once, by entry_fail, under the
  *    name of the function the program called;
  *  - the pending reason is noted where the cause is found (the slot: no
@@ -42,6 +45,35 @@
  * that arrives then is served from the bootstrap arena (preload.c).
  * Initial-exec, so reading it never allocates. */
 extern _Thread_local int entry_inside __attribute__((tls_model("initial-exec")));
+
+/* ---- the gate: why a call cannot take the preload library's fast path ----
+ *
+ * One word, so that the fast malloc and free of the preload library
+ * (preload.c) test every reason to take their general path with one load:
+ * a registered hook or tracker (set here, by entry_set_hook and
+ * entry_set_tracker, after the pointer is stored and before it is
+ * cleared), the library not ready yet (ENTRY_GATE_CLOSED, set from the
+ * start; the preload library clears it once its process heap is
+ * published, elsewhere it stays set and means nothing) and the preload
+ * library's own reasons, in the bits from ENTRY_GATE_OWN up.  A call that
+ * found the gate open goes on without a hook or tracker registered
+ * meanwhile (both are registered at the core's start, before the gate
+ * opens). */
+enum {
+    ENTRY_GATE_HOOK = 1u << 0,
+    ENTRY_GATE_TRACKER = 1u << 1,
+    ENTRY_GATE_CLOSED = 1u << 2,
+    ENTRY_GATE_OWN = 1u << 3,
+};
+
+extern atomic_uint entry_gate __attribute__((visibility("hidden")));
+
+/* Is any of the gate's `reasons` set?  An acquire load (a plain one on
+ * x86): what was published before a reason was cleared is visible. */
+static inline __attribute__((always_inline)) bool entry_gate_shut(unsigned reasons)
+{
+    return (atomic_load_explicit(&entry_gate, memory_order_acquire) & reasons) != 0;
+}
 
 /* Sees every request before it is served: the entry point and the size.
  * Returns LOG_REASON_NONE to let it proceed, or the reason to fail it with

@@ -6,7 +6,10 @@
  * of API does, counts, logs, and takes the reason the slot or the heap
  * noted; the heap tells "too large" itself; a registered tracker is told of
  * every block handed out and taken back (a failed realloc's block again,
- * a destroyed heap's items), and none is told without one.
+ * a destroyed heap's items), and none is told without one; a free made
+ * inside cebox waits in the queue until the next plain free, and an
+ * over-aligned block's free gives back its base; calloc zeroes a reused
+ * block.
  *
  * The program is linked with the preload library's source, so its malloc
  * and mmap families are cebox's, as in a preloaded process (no
@@ -264,6 +267,21 @@ static void the_heap_tells_too_large(void **state)
     assert_logged(LOG_API_MALLOC, huge, 1, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
     assert_null(malloc(slot));
     assert_logged(LOG_API_MALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
+    errno = 0;
+    assert_null(calloc(3, (size_t)1 << 30));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(realloc(NULL, huge));
+    assert_int_equal(errno, ENOMEM);
+    char *small = malloc(100);
+    assert_non_null(small);
+    strcpy(small, "kept");
+    errno = 0;
+    assert_null(realloc(small, huge));
+    assert_int_equal(errno, ENOMEM);
+    assert_string_equal(small, "kept");
+    free(small);
+    assert_logged(LOG_API_MALLOC, huge, 4, LOG_REASON_TOO_LARGE, ERROR_NOT_ENOUGH_MEMORY);
     assert_null(HeapAlloc(GetProcessHeap(), 0, slot));
     assert_int_equal(GetLastError(), ERROR_INVALID_PARAMETER);
     assert_logged(LOG_API_HEAPALLOC, slot, 1, LOG_REASON_TOO_LARGE, ERROR_INVALID_PARAMETER);
@@ -372,6 +390,76 @@ static void tracker_sees_every_block(void **state)
     assert_int_equal(nseen, mark); /* none registered: nothing told */
 }
 
+/* The process heap's live blocks. */
+static size_t live_blocks(void)
+{
+    return mallinfo2().ordblks;
+}
+
+/* A free made inside cebox (as a signal handler's, re-entered) waits in
+ * the queue, and the next plain free gives the block back: with no
+ * over-aligned block live (free's fast path) and with one (its general
+ * path).  An over-aligned block's free gives back the block it was cut
+ * from, also while it is the only one live (the first one's free), and
+ * when it is less aligned than the ones before. */
+static void queued_frees_wait_for_the_next_plain_free(void **state)
+{
+    (void)state;
+    for (int with_aligned = 0; with_aligned < 2; with_aligned++) {
+        void *a = with_aligned ? memalign(4096, 100) : NULL;
+        size_t before = live_blocks();
+        void *p = malloc(100);
+        assert_non_null(p);
+        entry_inside = 1;
+        free(p); /* re-entered: cannot take the heap's lock, so queued */
+        entry_inside = 0;
+        assert_int_equal(live_blocks(), before + 1);
+        void *q = malloc(24);
+        assert_int_equal(live_blocks(), before + 2); /* malloc leaves the queue alone */
+        free(q);
+        assert_int_equal(live_blocks(), before);
+        free(a);
+    }
+    /* Alignments falling, so that each one's blocks are less aligned
+     * than every one made before. */
+    static const size_t aligns[] = {4096, 64, 32};
+    for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+        size_t before = live_blocks();
+        void *aligned[4];
+        for (size_t i = 0; i < 4; i++) { /* one at least is cut from inside a block */
+            aligned[i] = memalign(aligns[a], 100 + 16 * i);
+            assert_non_null(aligned[i]);
+            assert_int_equal((uintptr_t)aligned[i] % aligns[a], 0);
+        }
+        assert_int_equal(live_blocks(), before + 4);
+        for (size_t i = 0; i < 4; i++) {
+            free(aligned[i]);
+            assert_int_equal(live_blocks(), before + 3 - i);
+        }
+    }
+}
+
+/* calloc zeroes a block the heap hands out again (it was written before
+ * its free), and keeps errno. */
+static void calloc_zeroes_a_reused_block(void **state)
+{
+    (void)state;
+    unsigned char *dirty = malloc(64);
+    assert_non_null(dirty);
+    memset(dirty, 0xAB, 64);
+    uintptr_t was = (uintptr_t)dirty;
+    free(dirty);
+    errno = 1234;
+    unsigned char *zeroed = calloc(8, 8);
+    assert_int_equal(errno, 1234);
+    assert_non_null(zeroed);
+    assert_int_equal((uintptr_t)zeroed, was); /* the same block: the test means something */
+    for (size_t i = 0; i < 64; i++) {
+        assert_int_equal(zeroed[i], 0);
+    }
+    free(zeroed);
+}
+
 static int run_again_with_settings(char **argv, char *dir)
 {
     if (mkdtemp(dir) == NULL) {
@@ -405,6 +493,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(entry_fail_reports_as_each_api_does),
         cmocka_unit_test(the_heap_tells_too_large),
         cmocka_unit_test(tracker_sees_every_block),
+        cmocka_unit_test(queued_frees_wait_for_the_next_plain_free),
+        cmocka_unit_test(calloc_zeroes_a_reused_block),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[64];

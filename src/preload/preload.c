@@ -347,6 +347,20 @@ enum { PROC_NONE, PROC_WRITING, PROC_READY };
 static atomic_int proc_state; /* one writer, chosen by compare-and-swap: no
                                * lock that a fork could leave taken */
 
+/* This library's reasons in the gate (entry.h, entry_gate): a heap that
+ * aligns less than malloc must (its blocks over-aligned: malloc's general
+ * path), over-aligned blocks live (a free may need the table's base), and
+ * in the bits from GATE_PENDING_ONE up the count of queued re-entered
+ * frees and unmaps (at most PENDING_MAX).  The fast malloc needs the gate
+ * open to MALLOC_SHUT's reasons, the fast free to FREE_SHUT's; each keeps
+ * its general path for every other case. */
+#define GATE_UNDERALIGNED ((unsigned)ENTRY_GATE_OWN)
+#define GATE_ALIGNED_LIVE ((unsigned)ENTRY_GATE_OWN << 1)
+#define GATE_PENDING_ONE (1u << 8)
+#define GATE_PENDING (~(GATE_PENDING_ONE - 1))
+#define MALLOC_SHUT (ENTRY_GATE_HOOK | ENTRY_GATE_TRACKER | ENTRY_GATE_CLOSED | GATE_UNDERALIGNED)
+#define FREE_SHUT (ENTRY_GATE_TRACKER | ENTRY_GATE_CLOSED | GATE_ALIGNED_LIVE | GATE_PENDING)
+
 /* The core, with the process's image, main stack and libraries placed in
  * its slot before anything else takes a block (occupancy.c: once). */
 static struct cebox_core *boxed_core(void)
@@ -373,20 +387,18 @@ static __attribute__((noinline)) void enter_slow(struct ctx *c)
         if (atomic_compare_exchange_strong(&proc_state, &expected, PROC_WRITING)) {
             proc = *o;
             atomic_store_explicit(&proc_state, PROC_READY, memory_order_release);
+            if (o->ops->align < _Alignof(max_align_t)) {
+                atomic_fetch_or(&entry_gate, GATE_UNDERALIGNED);
+            }
+            atomic_fetch_and(&entry_gate, ~(unsigned)ENTRY_GATE_CLOSED); /* after proc is written */
         }
     }
     errno = saved;
 }
 
-/* Is the process heap published (proc)?  Then a call enters with
- * enter_published, nothing left to decide. */
-HOT bool published(void)
-{
-    return atomic_load_explicit(&proc_state, memory_order_acquire) == PROC_READY;
-}
-
-/* enter() once published() has said yes: a fast path that calls this keeps
- * the published proc in registers, not in a context read back later. */
+/* enter() once the gate said the process heap is published (it opens
+ * only then): a fast path that calls this keeps the published proc in
+ * registers, not in a context read back later. */
 HOT void enter_published(struct ctx *c)
 {
 #ifdef CEBOX_DEBUG
@@ -476,8 +488,7 @@ static struct pending {
     atomic_int state;
     void *addr;
     size_t len; /* pages to unmap; 0 for a heap block to free */
-} pending[PENDING_MAX] CEBOX_LARGE_TABLE;
-static atomic_int pending_count;
+} pending[PENDING_MAX] CEBOX_LARGE_TABLE; /* counted in the gate (GATE_PENDING) */
 
 static bool pending_put(void *addr, size_t len)
 {
@@ -487,7 +498,7 @@ static bool pending_put(void *addr, size_t len)
             pending[i].addr = addr;
             pending[i].len = len;
             atomic_store(&pending[i].state, PENDING_READY);
-            atomic_fetch_add(&pending_count, 1);
+            atomic_fetch_add(&entry_gate, GATE_PENDING_ONE);
             return true;
         }
     }
@@ -496,7 +507,7 @@ static bool pending_put(void *addr, size_t len)
 
 HOT bool pending_any(void)
 {
-    return atomic_load_explicit(&pending_count, memory_order_relaxed) != 0;
+    return entry_gate_shut(GATE_PENDING);
 }
 
 static void free_block_of(const struct proc *pr, void *p);
@@ -512,7 +523,7 @@ static __attribute__((noinline)) void pending_run_of(const struct proc *pr)
             void *addr = pending[i].addr;
             size_t len = pending[i].len;
             atomic_store(&pending[i].state, PENDING_EMPTY);
-            atomic_fetch_sub(&pending_count, 1);
+            atomic_fetch_sub(&entry_gate, GATE_PENDING_ONE);
             if (len == 0) {
                 free_block_of(pr, addr);
             } else {
@@ -562,6 +573,10 @@ static struct {
     size_t cap, used; /* used counts live entries and tombstones */
 } amap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static atomic_size_t amap_live; /* live entries, read without the lock */
+/* The lowest power of two dividing every aligned pointer ever put (0: none
+ * yet), written under the lock, read without it: a pointer that it does
+ * not divide is no entry. */
+static atomic_uintptr_t amap_min_align;
 
 static size_t amap_hash(uintptr_t p, size_t cap)
 {
@@ -605,7 +620,13 @@ static bool amap_put(uintptr_t aligned, uintptr_t base)
         }
         amap.used += amap.slots[j].aligned == 0;
         amap.slots[j] = (struct align_entry){aligned, base};
-        atomic_fetch_add(&amap_live, 1);
+        uintptr_t low = aligned & -aligned, min = atomic_load_explicit(&amap_min_align, memory_order_relaxed);
+        if (min == 0 || low < min) {
+            atomic_store_explicit(&amap_min_align, low, memory_order_relaxed);
+        }
+        if (atomic_fetch_add(&amap_live, 1) == 0) { /* under the lock: in step with the count */
+            atomic_fetch_or(&entry_gate, GATE_ALIGNED_LIVE);
+        }
     }
     pthread_mutex_unlock(&amap.lock);
     return ok;
@@ -624,7 +645,9 @@ static uintptr_t amap_find(uintptr_t aligned, bool remove)
                 base = amap.slots[j].base;
                 if (remove) {
                     amap.slots[j].aligned = ALIGN_TOMB;
-                    atomic_fetch_sub(&amap_live, 1);
+                    if (atomic_fetch_sub(&amap_live, 1) == 1) {
+                        atomic_fetch_and(&entry_gate, ~GATE_ALIGNED_LIVE);
+                    }
                 }
                 break;
             }
@@ -641,7 +664,7 @@ static uintptr_t amap_find(uintptr_t aligned, bool remove)
  * caller has passed entry_begin). */
 HOT void *alloc_from_heap(struct ctx *c, size_t n, DWORD flags)
 {
-    DWORD err = 0;
+    DWORD err; /* the heap's reason is noted for entry_fail, its error not looked at */
     void *p = c->p->ops->alloc(c->p->heap, flags, n, &err);
     if (p == NULL) {
         entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
@@ -649,6 +672,16 @@ HOT void *alloc_from_heap(struct ctx *c, size_t n, DWORD flags)
     /* (cppcheck takes the block for something made from &err) */
     /* cppcheck-suppress returnDanglingLifetime */
     return p;
+}
+
+/* The end of a fast malloc that the heap failed (the guard still held):
+ * recorded, left, ENOMEM.  Out of line, off the fast path's registers. */
+static __attribute__((noinline, cold)) void *malloc_failed(size_t n)
+{
+    entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
+    entry_inside = 0;
+    errno = ENOMEM;
+    return NULL;
 }
 
 static void *aligned_from_heap(struct ctx *c, size_t align, size_t n, DWORD flags);
@@ -695,32 +728,60 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
     return malloc_entered(&c, n, 0);
 }
 
-/* malloc, exported under its own name below.  realloc calls these local
- * names: a call to the exported symbol would go through the PLT, and a
- * local one is a plain jump.  The common case (published heap, not
- * re-entered) is what malloc_general does then, without its tests. */
-static __attribute__((noinline)) void *cebox_malloc(size_t n)
+/* A fast path's heap call: the heap's error (never looked at but on
+ * failure) and the size asked for, side by side on the stack.  The heap is
+ * given the error's address, so the size is read back from here on the
+ * failure path, not kept in a register saved across the call (two
+ * instructions a call fewer). */
+struct fast_call {
+    DWORD err;
+    size_t n;
+};
+
+/* May this call take the fast malloc?  The common case: the gate open to
+ * MALLOC_SHUT's reasons (the heap published and aligning as malloc must,
+ * no hook, no tracker) and not re-entered. */
+HOT bool malloc_fast_open(void)
 {
-    if (__builtin_expect(!published() || entry_inside, 0)) {
-        return malloc_general(n);
-    }
-    if (!entry_begin(LOG_API_MALLOC, n)) {
-        return NULL;
-    }
+    return !__builtin_expect(entry_gate_shut(MALLOC_SHUT) || entry_inside, 0);
+}
+
+/* malloc (calloc: flags HEAP_ZERO_MEMORY) once malloc_fast_open said yes:
+ * what malloc_general does then, without its tests. */
+HOT void *malloc_fast(size_t n, DWORD flags)
+{
     struct ctx c;
     enter_published(&c);
-    return malloc_entered(&c, n, 0);
+    struct fast_call call;
+    call.n = n;
+    void *p = c.p->ops->alloc(c.p->heap, flags, n, &call.err);
+    if (__builtin_expect(p == NULL, 0)) {
+        return malloc_failed(call.n);
+    }
+    leave(&c, 0);
+    /* cppcheck-suppress returnDanglingLifetime */
+    return p;
+}
+
+/* malloc's whole body, inlined into malloc and into realloc's NULL case. */
+HOT void *malloc_any(size_t n)
+{
+    return malloc_fast_open() ? malloc_fast(n, 0) : malloc_general(n);
+}
+
+/* malloc, exported under its own name below (a local name, which the
+ * other functions here could call without the PLT). */
+static __attribute__((noinline)) void *cebox_malloc(size_t n)
+{
+    return malloc_any(n);
 }
 
 API void *malloc(size_t n) __attribute__((alias("cebox_malloc")));
 
-API void *calloc(size_t count, size_t size)
+/* calloc in every case but malloc_fast's (n: count * size, which did not
+ * overflow). */
+static __attribute__((noinline)) void *calloc_general(size_t count, size_t size, size_t n)
 {
-    size_t n;
-    if (__builtin_mul_overflow(count, size, &n)) {
-        errno = ENOMEM;
-        return NULL;
-    }
     if (entry_inside) {
         void *p = boot_alloc(n, 16);
         return p != NULL ? memset(p, 0, n) : NULL; /* the arena's space is reused */
@@ -735,27 +796,47 @@ API void *calloc(size_t count, size_t size)
     return malloc_entered(&c, n, HEAP_ZERO_MEMORY);
 }
 
-/* May p be an over-aligned pointer?  Only when some exist, and only if p
- * is aligned beyond the heap's own alignment; this keeps the table's lock
- * off the path of ordinary frees. */
-HOT bool maybe_aligned_of(const struct proc *pr, const void *p)
+API void *calloc(size_t count, size_t size)
 {
-    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 &&
-           ((uintptr_t)p & (2 * pr->ops->align - 1)) == 0;
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return malloc_fast_open() ? malloc_fast(n, HEAP_ZERO_MEMORY) : calloc_general(count, size, n);
+}
+
+/* May p be an over-aligned pointer?  Only when some exist, and only if p
+ * is aligned as much as the least aligned one ever made (at least twice
+ * the heap's alignment, often a cache line or a page); this keeps the
+ * table's lock off the path of ordinary frees. */
+HOT bool maybe_aligned_of(const void *p)
+{
+    uintptr_t min = atomic_load_explicit(&amap_min_align, memory_order_relaxed);
+    return atomic_load_explicit(&amap_live, memory_order_relaxed) != 0 && ((uintptr_t)p & (min - 1)) == 0;
 }
 
 HOT bool maybe_aligned(const struct ctx *c, const void *p)
 {
-    return maybe_aligned_of(c->p, p);
+    (void)c;
+    return maybe_aligned_of(p);
 }
 
-/* Frees p inside cebox (the guard is held).  The heap refuses and reports
- * (through the bad-pointer hook) anything that is not a live block. */
+/* Gives p to the heap (the guard is held), which refuses and reports
+ * (through the bad-pointer hook) anything that is not a live block.  Its
+ * error is not looked at (the heap only writes it). */
+HOT void heap_give_back(const struct proc *pr, void *p)
+{
+    DWORD err;
+    pr->ops->free(pr->heap, 0, p, &err);
+}
+
+/* Frees p, which lies in the slot, inside cebox: an over-aligned block's
+ * base, anything else as it is. */
 static inline __attribute__((always_inline)) void free_slot_block(const struct proc *pr, void *p)
 {
-    uintptr_t base = maybe_aligned_of(pr, p) ? amap_find((uintptr_t)p, true) : 0;
-    DWORD err = 0;
-    pr->ops->free(pr->heap, 0, base != 0 ? (void *)base : p, &err);
+    uintptr_t base = maybe_aligned_of(p) ? amap_find((uintptr_t)p, true) : 0;
+    heap_give_back(pr, base != 0 ? (void *)base : p);
 }
 
 HOT void free_block_of(const struct proc *pr, void *p)
@@ -773,19 +854,14 @@ HOT void free_inside(struct ctx *c, void *p)
 }
 
 /* free once entered: what re-entered calls left first, then the tracker
- * (before: the address may be handed out again at once), then the block
- * (in_slot: the caller knows p lies in the slot). */
-HOT void free_entered(struct ctx *c, void *p, bool in_slot)
+ * (before: the address may be handed out again at once), then the block. */
+HOT void free_entered(struct ctx *c, void *p)
 {
     if (__builtin_expect(pending_any(), 0)) {
         pending_run_of(c->p);
     }
     entry_freed(LOG_API_MALLOC, p);
-    if (in_slot) {
-        free_slot_block(c->p, p);
-    } else {
-        free_inside(c, p);
-    }
+    free_inside(c, p);
     leave(c, 0);
 }
 
@@ -811,22 +887,44 @@ static __attribute__((noinline)) void free_general(void *p)
         __libc_free(p);
         return;
     }
-    free_entered(&c, p, false);
+    free_entered(&c, p);
 }
 
-/* free, exported under its own name below.  The common case (published
- * heap, not re-entered, a pointer in the slot: neither NULL nor a block of
- * the arena, which lies outside it) is what free_general does then,
- * without its tests. */
+/* free past the fast path's test.  A program that keeps an over-aligned
+ * block (posix_memalign, aligned new) shuts the gate for good; while that
+ * is its only reason, a pointer in the slot (not re-entered) still needs
+ * nothing but the table's test (free_slot_block), not free_general's. */
+static __attribute__((noinline)) void free_past_gate(void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    bool only_aligned = (atomic_load_explicit(&entry_gate, memory_order_acquire) & FREE_SHUT) == GATE_ALIGNED_LIVE;
+    if (only_aligned && !entry_inside && in_slot_of(&proc, p)) {
+        struct ctx c;
+        enter_published(&c);
+        free_slot_block(c.p, p);
+        leave(&c, 0);
+        return;
+    }
+    free_general(p);
+}
+
+/* free, exported under its own name below.  The common case (the gate
+ * open to FREE_SHUT's reasons: the heap published, no tracker, nothing
+ * queued, no over-aligned block live; not re-entered; a pointer in the
+ * slot: neither NULL nor a block of the arena, which lies outside it) is
+ * what free_general does then, without its tests. */
 static __attribute__((noinline)) void cebox_free(void *p)
 {
-    if (__builtin_expect(!published() || entry_inside || !in_slot_of(&proc, p), 0)) {
-        free_general(p);
+    if (__builtin_expect(entry_gate_shut(FREE_SHUT) || entry_inside || !in_slot_of(&proc, p), 0)) {
+        free_past_gate(p);
         return;
     }
     struct ctx c;
     enter_published(&c);
-    free_entered(&c, p, true);
+    heap_give_back(c.p, p);
+    leave(&c, 0);
 }
 
 API void free(void *p) __attribute__((alias("cebox_free")));
@@ -912,8 +1010,8 @@ static void *realloc_inside(struct ctx *c, void *p, size_t n, bool *failed)
     return q;
 }
 
-/* realloc of a real block to a real size. */
-static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
+/* realloc of a real block to a real size, in every case. */
+static __attribute__((noinline)) void *resize_general(void *p, size_t n)
 {
     if (entry_inside) {
         /* A handler's realloc, of an arena block or of any other (a heap
@@ -954,12 +1052,56 @@ static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
     return q;
 }
 
-/* Each case is a jump to its own function, so the common realloc(NULL, n)
- * of programs that allocate through realloc costs what malloc costs. */
+/* The end of a fast realloc that the heap refused (the guard still held,
+ * the block unchanged): recorded when it lacked room (a bad pointer was
+ * reported by the heap), left, ENOMEM. */
+static __attribute__((noinline, cold)) void *resize_failed(size_t n, DWORD err)
+{
+    if (entry_lacked_room(err)) {
+        entry_fail(LOG_API_MALLOC, n, ERROR_NOT_ENOUGH_MEMORY, LOG_REASON_NONE);
+    }
+    entry_inside = 0;
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* realloc of a real block to a real size.  The common case (the gate open
+ * to both malloc's and free's reasons: no hook, tracker, queued free,
+ * over-aligned block, nor a heap aligning less than malloc; not
+ * re-entered; p in the slot) is the heap's realloc, which refuses and
+ * reports a pointer that is no block; every other goes to resize_general. */
+static __attribute__((noinline)) void *cebox_resize(void *p, size_t n)
+{
+    if (__builtin_expect(entry_gate_shut(MALLOC_SHUT | FREE_SHUT) || entry_inside || !in_slot_of(&proc, p), 0)) {
+        return resize_general(p, n);
+    }
+    struct ctx c;
+    enter_published(&c);
+    struct fast_call call;
+    call.n = n;
+    void *q = c.p->ops->realloc(c.p->heap, 0, p, n, &call.err);
+    if (__builtin_expect(q == NULL, 0)) {
+        return resize_failed(call.n, call.err);
+    }
+    leave(&c, 0);
+    /* cppcheck-suppress returnDanglingLifetime */
+    return q;
+}
+
+/* realloc(NULL, n), common in programs that allocate through realloc: a
+ * malloc of its own that takes realloc's arguments as they are, so that
+ * realloc jumps to it on its first test. */
+static __attribute__((noinline, noipa)) void *malloc_for_realloc(void *null, size_t n)
+{
+    (void)null;
+    return malloc_any(n);
+}
+
+/* Each case is a jump to its own function. */
 API void *realloc(void *p, size_t n)
 {
     if (p == NULL) {
-        return cebox_malloc(n);
+        return malloc_for_realloc(p, n);
     }
     if (n == 0) {
         cebox_free(p);
