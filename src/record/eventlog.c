@@ -840,7 +840,8 @@ void eventlog_command(char *out, size_t cap, int pid)
         /* No log: read now, with no lock, no signal mask and nothing of
          * the log's (a process without --out writes none of its pages). */
         char command[CMDLINE_MAX];
-        join_arguments(out, cap, command, command_into(command, sizeof command));
+        size_t len = command_into(command, sizeof command);
+        join_arguments(out, cap, command, len);
         return;
     }
     log_lock();
