@@ -102,9 +102,13 @@ static size_t bitmap_bytes(size_t tiles)
     return (tiles + 63) / 64 * sizeof(uint64_t);
 }
 
+/* The header and the top tile, up to the bitmap: rounded up to the
+ * bitmap's words (the header's 156 bytes and 8-byte nodes would leave it
+ * 4 bytes off). */
 static size_t top_bytes(uint32_t top_levels)
 {
-    return sizeof(struct runindex) + ((size_t)1 << top_levels) * sizeof(struct node);
+    size_t bytes = sizeof(struct runindex) + ((size_t)1 << top_levels) * sizeof(struct node);
+    return (bytes + _Alignof(uint64_t) - 1) & ~(size_t)(_Alignof(uint64_t) - 1);
 }
 
 static size_t head_bytes(uint32_t top_levels, size_t tiles)
@@ -253,6 +257,7 @@ struct runindex *runindex_init(void *mem, uint32_t nblocks)
     uint32_t levels = levels_of(ri->leaves), groups = lower_groups(levels);
     ri->top_levels = levels - groups * GROUP_LEVELS;
     ri->written_off = (uint32_t)top_bytes(ri->top_levels);
+    INVARIANT(((uintptr_t)mem + ri->written_off) % _Alignof(uint64_t) == 0, "the tiles' bitmap is word-aligned");
     uintptr_t after = (uintptr_t)mem + head_bytes(ri->top_levels, tiles_before(ri->top_levels, groups));
     ri->lower_off = (uint32_t)(((after + TILE_BYTES - 1) & ~(uintptr_t)(TILE_BYTES - 1)) - (uintptr_t)mem);
     for (uint32_t d = ri->top_levels; d < levels; d++) {
