@@ -328,6 +328,14 @@ static void test_destroy(void **state)
     assert_non_null(HeapAlloc(ph, 0, 10));
 }
 
+/* The process heap, its figures published to the timeline from now on. */
+static struct heap *published_process_heap(struct cebox_core *core)
+{
+    struct heap *ph = core_process_heap(core);
+    ph->ops->publish(ph, &core->ram);
+    return ph;
+}
+
 /* The timeline's free figures of the process heap: computed at the end of
  * the first heap call after a request, exact then; a reset (which destroys
  * every heap) with a request pending computes nothing over freed regions. */
@@ -335,8 +343,7 @@ static void test_timeline_free_figures(void **state)
 {
     (void)state;
     struct cebox_core *core = core_get();
-    struct heap *ph = core_process_heap(core);
-    ph->ops->publish(ph, &core->ram);
+    (void)published_process_heap(core);
     HANDLE h = GetProcessHeap();
     void *p[10];
     for (int i = 0; i < 10; i++) {
@@ -388,8 +395,7 @@ static void test_timeline_totals(void **state)
 {
     (void)state;
     struct cebox_core *core = core_get();
-    struct heap *ph = core_process_heap(core);
-    ph->ops->publish(ph, &core->ram);
+    struct heap *ph = published_process_heap(core);
     HANDLE h = GetProcessHeap();
     void *p[8];
     for (int i = 0; i < 8; i++) {

@@ -161,6 +161,39 @@ static void test_untouched_tree(void **state)
     free(mem);
 }
 
+/* An index of n blocks in fresh pages of its own (none in memory yet). */
+struct fresh_index {
+    void *mem;
+    size_t bytes;
+    struct runindex *ri;
+};
+
+static struct fresh_index index_in_fresh_pages(uint32_t n)
+{
+    struct fresh_index f = {NULL, runindex_bytes(n), NULL};
+    f.mem = mmap(NULL, f.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(f.mem != MAP_FAILED);
+    f.ri = runindex_init(f.mem, n);
+    return f;
+}
+
+/* Its pages in memory; *first: whether the first (the header's) is. */
+static size_t resident_pages(const struct fresh_index *f, bool *first)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (f->bytes + page - 1) / page, resident = 0;
+    unsigned char *vec = malloc(pages);
+    assert_non_null(vec);
+    assert_int_equal(mincore(f->mem, f->bytes, vec), 0);
+    for (size_t i = 0; i < pages; i++) {
+        resident += vec[i] & 1;
+    }
+    *first = (vec[0] & 1) != 0;
+    free(vec);
+    return resident;
+}
+
+#define CE6_BLOCKS 32768u
+
 /* A change and the searches that follow touch one page per group of
  * levels (runindex.c), not one per level: on ce6's 32 768 blocks, block 1
  * and the last block marked used (as a start places its image and a
@@ -170,25 +203,14 @@ static void test_untouched_tree(void **state)
 static void test_a_path_is_a_page_per_group(void **state)
 {
     (void)state;
-    const uint32_t n = 32768;
-    size_t bytes = runindex_bytes(n), page = (size_t)sysconf(_SC_PAGESIZE);
-    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(mem != MAP_FAILED);
-    struct runindex *ri = runindex_init(mem, n);
-    runindex_set_used(ri, 1, 1);
-    runindex_set_used(ri, n - 1, 1);
-    assert_int_equal(runindex_first_fit(ri, 3), 2);
-    assert_int_equal(runindex_last_fit(ri, 3), n - 4);
-    size_t pages = (bytes + page - 1) / page, resident = 0;
-    unsigned char *vec = malloc(pages);
-    assert_non_null(vec);
-    assert_int_equal(mincore(mem, bytes, vec), 0);
-    for (size_t i = 0; i < pages; i++) {
-        resident += vec[i] & 1;
-    }
-    assert_true(resident <= 3);
-    free(vec);
-    munmap(mem, bytes);
+    struct fresh_index f = index_in_fresh_pages(CE6_BLOCKS);
+    bool first;
+    runindex_set_used(f.ri, 1, 1);
+    runindex_set_used(f.ri, CE6_BLOCKS - 1, 1);
+    assert_int_equal(runindex_first_fit(f.ri, 3), 2);
+    assert_int_equal(runindex_last_fit(f.ri, 3), CE6_BLOCKS - 4);
+    assert_true(resident_pages(&f, &first) <= 3);
+    munmap(f.mem, f.bytes);
 }
 
 /* Searching a fresh tree reads no tile of it (a bit per tile says it is
@@ -197,25 +219,13 @@ static void test_a_path_is_a_page_per_group(void **state)
 static void test_a_search_reads_no_pristine_tile(void **state)
 {
     (void)state;
-    const uint32_t n = 32768;
-    size_t bytes = runindex_bytes(n), page = (size_t)sysconf(_SC_PAGESIZE);
-    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(mem != MAP_FAILED);
-    struct runindex *ri = runindex_init(mem, n);
-    assert_int_equal(runindex_last_fit(ri, 3), n - 3);
-    assert_int_equal(runindex_first_fit(ri, 3), 0);
-    size_t pages = (bytes + page - 1) / page;
-    unsigned char *vec = malloc(pages);
-    assert_non_null(vec);
-    assert_int_equal(mincore(mem, bytes, vec), 0);
-    size_t resident = 0;
-    for (size_t i = 0; i < pages; i++) {
-        resident += vec[i] & 1;
-    }
-    assert_int_equal(resident, 1);
-    assert_int_equal(vec[0] & 1, 1);
-    free(vec);
-    munmap(mem, bytes);
+    struct fresh_index f = index_in_fresh_pages(CE6_BLOCKS);
+    bool first;
+    assert_int_equal(runindex_last_fit(f.ri, 3), CE6_BLOCKS - 3);
+    assert_int_equal(runindex_first_fit(f.ri, 3), 0);
+    assert_int_equal(resident_pages(&f, &first), 1);
+    assert_true(first);
+    munmap(f.mem, f.bytes);
 }
 
 int main(void)
