@@ -20,6 +20,7 @@
 #include "os.h"
 #include "memstate.h"
 #include "ram.h"
+#include "runindex.h"
 #include "slot.h"
 #include "testutil.h"
 
@@ -99,6 +100,8 @@ static void test_bad_configurations_are_refused(void **state)
     c = config(BLOCK, &ram); /* block 0 only */
     assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
     c = config(32 * MB, NULL);
+    assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
+    c = config((size_t)(RUNINDEX_MAX_BLOCKS + 1) * BLOCK, &ram); /* more blocks than the free-run index counts */
     assert_int_equal(slot_create(&c, &s), ERROR_INVALID_PARAMETER);
     assert_null(s);
 }
