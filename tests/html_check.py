@@ -605,13 +605,27 @@ SHOWN = """(() => {
 })()"""
 
 
+# In the page: whether sample %d's point in the first chart is on top at
+# its centre or a point of a 5 by 5 grid over it (as Browser.click tries).
+ON_TOP = """(() => {
+  const c = document.querySelectorAll('figure.timeline-chart circle.point')[%d];
+  if (!c) return false;
+  c.scrollIntoView({block: 'center'});
+  const r = c.getBoundingClientRect();
+  for (const f of [[0.5, 0.5], [0.3, 0.3], [0.7, 0.3], [0.3, 0.7], [0.7, 0.7], [0.1, 0.5], [0.9, 0.5], [0.5, 0.1], [0.5, 0.9]]) {
+    const h = document.elementFromPoint(r.x + r.width * f[0], r.y + r.height * f[1]);
+    if (h && (h === c || c.contains(h))) return true;
+  }
+  return false;
+})()"""
+
+
 def target(page, report, shot):
     p = json.load(open(report))["processes"][0]
     samples, maps = p["timeline"], p["sampled_maps"]
     ticks = [i for i, x in enumerate(samples) if x["sample"] == "tick" and x["map"] is not None]
     if len(maps) < 3 or len(ticks) < 2:
         fail("%d sampled maps, %d tick samples with one: not a timeline of a changing slot" % (len(maps), len(ticks)))
-    early, late = ticks[0], ticks[-1]
     b = Browser()
     try:
         b.call("Page.enable")
@@ -624,6 +638,14 @@ def target(page, report, shot):
                 ".length") != 0:
             fail("a sampled map is shown before any is chosen")
         b.js("document.querySelector('details.samples').open = true")
+        # The earliest and the latest tick whose chart point a user can
+        # click: a sample's point may lie wholly under a later one's (two
+        # samples a few ms apart with the same figures), and a click there
+        # is the later sample's.
+        clickable = [i for i in ticks if b.js(ON_TOP % i)]
+        if len(clickable) < 2:
+            fail("%d of %d tick samples have a chart point that is not wholly covered" % (len(clickable), len(ticks)))
+        early, late = clickable[0], clickable[-1]
         seen = []
         for i in (early, late):
             want = runs_cells(maps[samples[i]["map"]]["runs"])
