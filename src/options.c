@@ -238,8 +238,9 @@ static const struct option_def table[] = {
     {"commit-ahead", "CEBOX_COMMIT_AHEAD", INT_OPTION(commit_ahead), .min = 0, .max = 4096,
      .default_value = "32",
      .help = "when a heap region's commit, or a large item's growth in place, needs a system call, the "
-             "host maps up to this many of the reservation's next pages read/write with it (and the rest "
-             "of its last block once it reaches the end), so its next commits need none; those pages "
+             "host maps this many of the reservation's next pages read/write with it (all that is left, "
+             "and the rest of its last block, when fewer than twice this many are), so its next commits "
+             "need none; those pages "
              "stay uncommitted in RAM, "
              "the counts, the maps and VirtualQuery, but a stray touch of them does not fault "
              "(0: exact, a page is accessible only while committed)"},

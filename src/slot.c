@@ -552,8 +552,12 @@ static void discard_stale_locked(struct slot *s, struct region *r, uint32_t firs
 /* Only a stale page in memory is worth keeping: one never touched holds
  * no memory, and zeroing it by hand would fault it in; one swapped out
  * would come back with its contents.  Such pages are discarded (one call
- * per run of them) and unmarked.  A failed mincore discards the lot. */
-#define RESIDENT_CHUNK 128u
+ * per run of them) and unmarked.  A failed mincore discards the lot.
+ * One mincore asks about up to 512 pages (a 512-byte vector on the
+ * stack): the decommits that keep stale pages are mostly a program's
+ * munmap of its 1 MB arenas (python's) and the release of large items,
+ * which 128 pages took two or more calls for. */
+#define RESIDENT_CHUNK 512u
 static void drop_cold_stale_locked(struct slot *s, struct region *r, uint32_t first, uint32_t count)
 {
     unsigned char vec[RESIDENT_CHUNK];
@@ -621,14 +625,17 @@ static bool reads_ahead(const struct region *r, bool growth)
  * read-ahead on, past the next commit_ahead pages that are still
  * reserved, and at the end of the last block once that reaches the last
  * usable page, so that full regions side by side make one host mapping.
- * The reservation's next commits find their pages mapped already. */
+ * The reservation's next commits find their pages mapped already.  A
+ * read-ahead that would leave fewer than commit_ahead pages before the
+ * reservation's end takes them too: a CE 5 region (47 pages) then opens
+ * with its first commit, one host call where it took two. */
 static uint32_t ahead_end(const struct slot *s, const struct region *r, uint32_t end, DWORD prot,
                           bool growth)
 {
     if (s->commit_ahead == 0 || prot != PAGE_READWRITE || !reads_ahead(r, growth)) {
         return end;
     }
-    uint32_t stop = r->npages - end <= s->commit_ahead ? r->npages : end + s->commit_ahead;
+    uint32_t stop = (uint64_t)(r->npages - end) < 2 * (uint64_t)s->commit_ahead ? r->npages : end + s->commit_ahead;
     uint32_t at = end;
     while (at < stop && (r->page[at] & (PG_STATE_MASK | PG_UNMAPPED)) == PG_RESERVED) {
         at++;

@@ -950,6 +950,29 @@ static void test_commit_ahead_opens_only_the_host(void **state)
     ram_release(&ram0);
 }
 
+/* A read-ahead that would leave fewer than --commit-ahead pages before
+ * the region's end opens them too, with the unusable rest of its last
+ * block; one that leaves more opens only --commit-ahead pages. */
+static void test_commit_ahead_takes_a_short_rest_along(void **state)
+{
+    (void)state;
+    struct ram ram;
+    struct slot *s;
+    char *r = new_heap_region(&s, &ram, 4);
+    commit_at(s, r + 20 * PAGE, PAGE, PAGE_READWRITE); /* 26 pages left after it */
+    assert_false(access_faults(r + 24 * PAGE, true));
+    assert_true(access_faults(r + 25 * PAGE, false));
+    commit_at(s, r + 40 * PAGE, PAGE, PAGE_READWRITE); /* 6 left: fewer than 8 */
+    assert_false(access_faults(r + 46 * PAGE, true));
+    assert_false(access_faults(r + REGION_BYTES, true));
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, r + 41 * PAGE, &m), 0);
+    assert_int_equal(m.State, MEM_RESERVE);
+    assert_int_equal(ram_free_pages(&ram), 998);
+    slot_destroy(s);
+    ram_release(&ram);
+}
+
 /* A heap's large item reads ahead only as it grows in place
  * (slot_commit_growth), never at its first commit; its read-ahead pages
  * are reserved in the books (RAM, VirtualQuery: those of the exact mode),
@@ -1101,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_commit_ahead_opens_only_the_host),
         cmocka_unit_test(test_commit_ahead_grows_large_items),
         cmocka_unit_test(test_commit_ahead_closes_with_a_move),
+        cmocka_unit_test(test_commit_ahead_takes_a_short_rest_along),
         cmocka_unit_test(test_move_committed_hands_pages_over),
         cmocka_unit_test(test_move_committed_copies_without_mremap),
         cmocka_unit_test(test_forked_child_publishes_the_whole_map),
