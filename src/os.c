@@ -145,34 +145,49 @@ int os_resident(void *addr, size_t len, unsigned char *vec)
 #define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
 #endif
 
-static long move_syscall(void *dst, void *src, size_t len)
+/* How this host moves pages: with MREMAP_DONTUNMAP (Linux 5.7), which
+ * leaves the source mapped, or by a plain fixed mremap, which unmaps it,
+ * followed at once by a PROT_NONE mapping of the source's range again
+ * (valgrind 3.19 refuses MREMAP_DONTUNMAP, older kernels lack it; the
+ * slot never has a hole for longer than those two calls, and the slot's
+ * lock is held across them, so no mapping of cebox's can land there).
+ * MOVE_NONE: neither works, the caller copies. */
+enum move_kind { MOVE_UNKNOWN, MOVE_KEEP, MOVE_REFILL, MOVE_NONE };
+static _Atomic int move_known; /* an enum move_kind: what the probe found */
+
+/* One move by `kind` (MOVE_KEEP or MOVE_REFILL): 0 when the pages are at
+ * dst, -1 when nothing moved.  A refill that fails (a mapping of someone
+ * else's took the range between the calls) still counts as a move: the
+ * source then stays unmapped, and the slot's later commits there fail. */
+static int move_by(int kind, void *dst, void *src, size_t len)
 {
-    return raw_syscall6(SYS_mremap, (long)src, (long)len, (long)len,
-                        MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (long)dst, 0);
+    long flags = MREMAP_MAYMOVE | MREMAP_FIXED | (kind == MOVE_KEEP ? MREMAP_DONTUNMAP : 0);
+    long ret = raw_syscall6(SYS_mremap, (long)src, (long)len, (long)len, flags, (long)dst, 0);
+    if (syscall_error(ret) != 0 || ret != (long)dst) {
+        return -1;
+    }
+    if (kind == MOVE_REFILL) {
+        (void)os_reserve_at(src, len);
+    }
+    return 0;
 }
 
-/* Does the move do what Linux 5.7 documents?  Tried once on two scratch
- * pages, looking at the bytes: a kernel without MREMAP_DONTUNMAP refuses
- * the call, but an emulator may not implement it faithfully (under
- * valgrind 3.19 large-item moves lost their contents), and then every
- * move copies instead. */
-static bool move_works(void)
+/* Does a move by `kind` do what it should?  Tried on two scratch pages,
+ * looking at the bytes (under valgrind 3.19 MREMAP_DONTUNMAP once lost
+ * them) and at the source: still mapped (mincore answers for it), and
+ * empty when it stayed accessible. */
+static bool move_kind_works(int kind)
 {
-    static _Atomic int known; /* 0 not yet tried, 1 works, 2 does not */
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
-    if (k != 0) {
-        return k == 1;
-    }
     const size_t len = 2 * os_page_size();
     long a = raw_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     long b = raw_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     bool ok = false;
     if (!syscall_error(a) && !syscall_error(b)) {
-        unsigned char *src = (unsigned char *)a, *dst = (unsigned char *)b;
+        unsigned char *src = (unsigned char *)a, *dst = (unsigned char *)b, vec[2];
         src[0] = 0x5A;
         src[len - 1] = 0xA5;
-        ok = move_syscall(dst, src, len) == b && dst[0] == 0x5A && dst[len - 1] == 0xA5 &&
-             src[0] == 0 && src[len - 1] == 0;
+        ok = move_by(kind, dst, src, len) == 0 && dst[0] == 0x5A && dst[len - 1] == 0xA5 &&
+             os_resident(src, len, vec) == 0 && (kind != MOVE_KEEP || (src[0] == 0 && src[len - 1] == 0));
     }
     if (!syscall_error(a)) {
         os_release((void *)a, len);
@@ -180,20 +195,30 @@ static bool move_works(void)
     if (!syscall_error(b)) {
         os_release((void *)b, len);
     }
-    atomic_store_explicit(&known, ok ? 1 : 2, memory_order_relaxed);
     return ok;
+}
+
+/* The kind of move this host makes, probed once. */
+static int move_kind(void)
+{
+    int k = atomic_load_explicit(&move_known, memory_order_relaxed);
+    if (k != MOVE_UNKNOWN) {
+        return k;
+    }
+    k = move_kind_works(MOVE_KEEP) ? MOVE_KEEP : move_kind_works(MOVE_REFILL) ? MOVE_REFILL : MOVE_NONE;
+    atomic_store_explicit(&move_known, k, memory_order_relaxed);
+    return k;
 }
 
 int os_move_pages(void *dst, void *src, size_t len)
 {
-    if (!move_works()) {
-        return -1;
-    }
-    long ret = move_syscall(dst, src, len);
-    if (syscall_error(ret) != 0) {
-        return -1;
-    }
-    return ret == (long)dst ? 0 : -1;
+    int kind = move_kind();
+    return kind == MOVE_NONE ? -1 : move_by(kind, dst, src, len);
+}
+
+void os_move_probe_again(void)
+{
+    atomic_store_explicit(&move_known, MOVE_UNKNOWN, memory_order_relaxed);
 }
 
 void *os_map_private(size_t size)

@@ -68,10 +68,16 @@ int os_populate(void *addr, size_t len);
 int os_resident(void *addr, size_t len, unsigned char *vec);
 
 /* Moves the pages of [src, src + len) to dst (page aligned, both private
- * anonymous read/write mappings) without copying them; src stays mapped
- * and reads as zero.  0, or -1 when the kernel cannot (before Linux 5.7)
- * or the move was seen not to work (probed once): the caller copies then. */
+ * anonymous read/write mappings) without copying them; src stays mapped,
+ * reading as zero (MREMAP_DONTUNMAP, Linux 5.7) or inaccessible (where
+ * that flag is refused, as under valgrind or before 5.7: a plain move and
+ * a PROT_NONE mapping of src again).  0, or -1 when neither works (probed
+ * once, on scratch pages): the caller copies then. */
 int os_move_pages(void *dst, void *src, size_t len);
+
+/* Test only: the next os_move_pages probes the host again (a test that
+ * installs a seccomp filter after the probe). */
+void os_move_probe_again(void);
 
 /* Map `size` bytes read-write for cebox's own bookkeeping (never in a slot).
  * Zero-filled.  Returns NULL on failure. */
