@@ -118,7 +118,9 @@ DWORD slot_virtual_protect(struct slot *s, void *addr, size_t size, DWORD prot, 
  * reserved pages at dst, in another reservation: the host hands the pages
  * over (one mremap, or where MREMAP_DONTUNMAP is refused a plain mremap
  * and a PROT_NONE mapping of src again: os_move_pages) and src becomes
- * reserved; where it cannot (a sandbox refusing mremap) they are copied, without
+ * reserved; where most of dst's pages are stale (their memory kept, so a
+ * copy faults nothing) or the host cannot move them (a sandbox refusing
+ * mremap) they are copied, without
  * zeroing dst first, and src stays committed.  Either way dst is committed
  * read/write with src's contents, and the caller releases src.  RAM is
  * charged for dst before src is credited, so the peak and a refusal are

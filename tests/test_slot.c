@@ -514,6 +514,37 @@ static void test_move_committed_copies_without_mremap(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A destination whose memory the host kept (its pages written, then
+ * decommitted: stale) is copied into rather than moved onto: the source
+ * stays committed with its bytes, to be kept in turn when it is freed,
+ * and the destination faults nothing. */
+static void test_move_committed_copies_into_kept_pages(void **state)
+{
+    (void)state;
+    struct ram ram;
+    struct slot *s = new_slot_with_ram(&ram, 64);
+    unsigned char *a = reserve_new(s, 8 * PAGE), *b = reserve_new(s, 8 * PAGE);
+    commit_at(s, b, 4 * PAGE, PAGE_READWRITE);
+    memset(b, 0xEE, 4 * PAGE);
+    decommit_at(s, b, 4 * PAGE);
+    commit_at(s, a, 4 * PAGE, PAGE_READWRITE);
+    for (unsigned i = 0; i < 4 * PAGE; i++) {
+        a[i] = (unsigned char)(i * 5 + 3);
+    }
+    assert_int_equal(slot_move_committed(s, b, a, 4 * PAGE), 0);
+    MEMORY_BASIC_INFORMATION m;
+    assert_int_equal(slot_virtual_query(s, a, &m), 0);
+    assert_int_equal(m.State, MEM_COMMIT);
+    assert_int_equal(resident_pages(b, 4), 4);
+    for (unsigned i = 0; i < 4 * PAGE; i++) {
+        assert_int_equal(a[i], (unsigned char)(i * 5 + 3));
+        assert_int_equal(b[i], (unsigned char)(i * 5 + 3));
+    }
+    assert_int_equal(ram_free_pages(&ram), 56);
+    slot_destroy(s);
+    ram_release(&ram);
+}
+
 /* mremap refused with MREMAP_DONTUNMAP only (args[3], its flags), as
  * under valgrind or before Linux 5.7. */
 static bool forbid_mremap_dontunmap(void)
@@ -1169,6 +1200,7 @@ int main(void)
         cmocka_unit_test(test_commit_ahead_closes_with_a_move),
         cmocka_unit_test(test_commit_ahead_takes_a_short_rest_along),
         cmocka_unit_test(test_move_committed_moves_without_dontunmap),
+        cmocka_unit_test(test_move_committed_copies_into_kept_pages),
         cmocka_unit_test(test_move_committed_hands_pages_over),
         cmocka_unit_test(test_move_committed_copies_without_mremap),
         cmocka_unit_test(test_forked_child_publishes_the_whole_map),
