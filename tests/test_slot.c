@@ -593,9 +593,12 @@ static void test_move_committed_moves_without_dontunmap(void **state)
 static void test_decommit_past_the_bound_gives_pages_back(void **state)
 {
     (void)state;
-    const unsigned big = 3000; /* more pages than the slot keeps (2048) */
+    const unsigned big = 9000; /* more pages than the slot keeps (8192) */
     struct ram ram;
-    struct slot *s = new_slot_with_ram(&ram, big + 64);
+    ram_init(&ram, big + 64, PAGE, NULL);
+    struct slot_config c = config(64 * MB, &ram);
+    struct slot *s;
+    assert_int_equal(slot_create(&c, &s), 0);
     unsigned char *a = commit_new(s, (size_t)big * PAGE);
     memset(a, 0xC3, (size_t)big * PAGE);
     decommit_at(s, a, (size_t)big * PAGE);
