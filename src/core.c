@@ -258,8 +258,11 @@ bool core_boxes_this_program(void)
         return true;
     }
     exe[n] = '\0';
-    const char *slash = strrchr(exe, '/');
-    return options_matches_glob(s.only, exe) || options_matches_glob(s.only, slash != NULL ? slash + 1 : exe);
+    const char *base = exe; /* after the last '/' (no strrchr: a lazy binding and a page of libc) */
+    for (ssize_t i = 0; i < n; i++) {
+        base = exe[i] == '/' ? exe + i + 1 : base;
+    }
+    return options_matches_glob(s.only, exe) || options_matches_glob(s.only, base);
 }
 
 struct heap *core_process_heap(struct cebox_core *c)

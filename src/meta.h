@@ -17,7 +17,8 @@
  *   bytes are those of p and the rest zero, and frees p; on failure it
  *   returns NULL and p is untouched and still owned by the caller.
  * - Thread-safe, async-signal-safe and fork-safe: it takes no lock and keeps
- *   no state but two atomic counters.
+ *   no state but atomic counters and the start's mapping (meta.c), from
+ *   which a process's first blocks are cut.
  * - Test switch: after meta_fail_after(n) with n >= 1, the n-th allocation
  *   from then on (meta_alloc or meta_grow) fails, and every one after it
  *   succeeds again; meta_fail_after(0) turns the switch off.  An

@@ -978,6 +978,44 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
 #define VAR_PREFIX "CEBOX_"
 #define VAR_PREFIX_LEN (sizeof VAR_PREFIX - 1)
 
+/* ---- the start's string work, without libc's string functions ----
+ * Every process under cebox reads its settings here, in the preload
+ * library's constructor (and with --only matches its name): the few short
+ * comparisons are written out, because each libc string function called
+ * costs the start a lazy binding (some 750 instructions) and a page fault
+ * on its code in libc. */
+
+/* The bytes of s before its first c or its end (strcspn with one byte). */
+static size_t span_before(const char *s, char c)
+{
+    size_t n = 0;
+    while (s[n] != '\0' && s[n] != c) {
+        n++;
+    }
+    return n;
+}
+
+/* Does s start with prefix? */
+static bool has_prefix(const char *s, const char *prefix)
+{
+    while (*prefix != '\0' && *s == *prefix) {
+        s++;
+        prefix++;
+    }
+    return *prefix == '\0';
+}
+
+/* The first c in s, or NULL (strchr for c != 0). */
+static const char *find_char(const char *s, char c)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == c) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
 /* The row whose variable is the first name_len characters of `entry` (an
  * environment entry "NAME=value", or a name), or OPT_COUNT; name_len is
  * more than the prefix.  Every row's name starts with the prefix and one
@@ -986,8 +1024,14 @@ static size_t row_of_entry(const char *entry, size_t name_len)
 {
     for (size_t i = 0; i < OPT_COUNT; i++) {
         const char *var = table[i].var;
-        if (var[VAR_PREFIX_LEN] == entry[VAR_PREFIX_LEN] && strncmp(var, entry, name_len) == 0 &&
-            var[name_len] == '\0') {
+        if (var[VAR_PREFIX_LEN] != entry[VAR_PREFIX_LEN]) {
+            continue;
+        }
+        size_t k = 0; /* entry's first name_len bytes hold no NUL: var's ends the loop */
+        while (k < name_len && var[k] == entry[k]) {
+            k++;
+        }
+        if (k == name_len && var[name_len] == '\0') {
             return i;
         }
     }
@@ -1000,8 +1044,7 @@ int options_load_environ(char *const *env, struct cebox_settings *out, char err[
     for (; env != NULL && *env != NULL; env++) {
         const char *entry = *env, *eq;
         /* The first byte first: most of an environment is not cebox's. */
-        if (entry[0] != VAR_PREFIX[0] || strncmp(entry, VAR_PREFIX, VAR_PREFIX_LEN) != 0 ||
-            (eq = strchr(entry, '=')) == NULL) {
+        if (entry[0] != VAR_PREFIX[0] || !has_prefix(entry, VAR_PREFIX) || (eq = find_char(entry, '=')) == NULL) {
             continue;
         }
         size_t n = (size_t)(eq - entry);
@@ -1076,17 +1119,67 @@ bool options_is_list(size_t i)
     return i < OPT_COUNT && table[i].type == OPT_GLOBS;
 }
 
+/* Is every byte of the n bytes at s (or up to its NUL when n is SIZE_MAX)
+ * one that fnmatch reads alike in every locale and that is not special to
+ * it without flags, other than '*' and '?'? */
+static bool plain_glob_bytes(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '[' || c == '\\' || c >= 0x80) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* fnmatch(glob, name, 0) == 0 for the n-byte glob g of literal ASCII
+ * bytes, '*' (any run of bytes, '/' and a leading '.' too) and '?' (any
+ * one byte), and an ASCII name: the greedy match that, on a mismatch,
+ * lets the last '*' take one byte more. */
+static bool plain_glob_matches(const char *g, size_t n, const char *name)
+{
+    size_t gi = 0, star = SIZE_MAX;
+    const char *s = name, *star_s = name;
+    while (*s != '\0') {
+        if (gi < n && g[gi] == '*') {
+            star = gi++;
+            star_s = s;
+        } else if (gi < n && (g[gi] == '?' || g[gi] == *s)) {
+            gi++;
+            s++;
+        } else if (star != SIZE_MAX) {
+            gi = star + 1;
+            s = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    while (gi < n && g[gi] == '*') {
+        gi++;
+    }
+    return gi == n;
+}
+
+/* One glob of globs: the plain ones matched here, any other (a bracket
+ * expression, an escape, a byte the locale reads) by fnmatch. */
+static bool glob_matches(const char *g, size_t n, const char *name)
+{
+    if (plain_glob_bytes(g, n) && plain_glob_bytes(name, SIZE_MAX)) {
+        return plain_glob_matches(g, n, name);
+    }
+    char one[OPTIONS_LIST_MAX];
+    memcpy(one, g, n);
+    one[n] = '\0';
+    return fnmatch(one, name, 0) == 0;
+}
+
 bool options_matches_glob(const char *globs, const char *name)
 {
-    char one[OPTIONS_LIST_MAX];
     for (const char *g = globs; *g != '\0';) {
-        size_t n = strcspn(g, ":");
-        if (n > 0 && n < sizeof one) {
-            memcpy(one, g, n);
-            one[n] = '\0';
-            if (fnmatch(one, name, 0) == 0) {
-                return true;
-            }
+        size_t n = span_before(g, ':');
+        if (n > 0 && n < OPTIONS_LIST_MAX && glob_matches(g, n, name)) {
+            return true;
         }
         g += n + (g[n] == ':');
     }

@@ -590,15 +590,24 @@ int ram_session_create(const char *path, size_t total_pages, size_t page,
     return 0;
 }
 
+/* Is the mapped header a session's of this version, and (`original`, the
+ * fstat of the descriptor) the one written into that very file? */
+static bool header_fits(const struct ram_shared *sh, const struct stat *original)
+{
+    return sh->hdr.magic == RAM_MAGIC && sh->hdr.version == RAM_VERSION && sh->table < MEMSTATE_TABLE_COUNT &&
+           (original == NULL || (sh->hdr.dev == (uint64_t)original->st_dev && sh->hdr.ino == (uint64_t)original->st_ino));
+}
+
 /* Maps the session open on fd and, as a member, takes a row in it; a
  * controller (`cebox state`, cebox run's setup) takes none: it commits
- * nothing, and is no process for the shell to notify.  `checked`: fd was
- * found to be a regular file of the session's size already. */
-static int attach(struct ram *r, int fd, bool member, bool checked)
+ * nothing, and is no process for the shell to notify.  `original`: fd's
+ * fstat, found a regular file of the session's size already, whose header
+ * must name it (ESTALE if not); NULL: fd is checked here (EINVAL). */
+static int attach(struct ram *r, int fd, bool member, const struct stat *original)
 {
     size_t bytes = RAM_SESSION_BYTES;
     struct stat st;
-    if (!checked && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes)) {
+    if (original == NULL && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != bytes)) {
         return EINVAL;
     }
     void *map = NULL;
@@ -607,9 +616,9 @@ static int attach(struct ram *r, int fd, bool member, bool checked)
         return err;
     }
     struct ram_shared *sh = map;
-    if (sh->hdr.magic != RAM_MAGIC || sh->hdr.version != RAM_VERSION || sh->table >= MEMSTATE_TABLE_COUNT) {
-        os_release(sh, bytes);
-        return EINVAL;
+    if (!header_fits(sh, original)) {
+        os_release(sh, bytes); /* nothing written: the file is as it was */
+        return original != NULL ? ESTALE : EINVAL;
     }
     *r = (struct ram){.sh = sh, .map_bytes = bytes, .page = sh->page, .session = true,
                       .table = memstate_table_by_id((enum memstate_table_id)sh->table)};
@@ -638,7 +647,7 @@ static int open_and_attach(struct ram *r, const char *path, bool member)
     if (fd < 0) {
         return errno;
     }
-    int err = attach(r, fd, member, false);
+    int err = attach(r, fd, member, NULL);
     close(fd);
     return err;
 }
@@ -648,26 +657,25 @@ int ram_session_join(struct ram *r, const char *path)
     return open_and_attach(r, path, true);
 }
 
-/* 0 when fd is open for reading on an original session file, the one at
- * path if path can be looked at: checked with fstat and a read of the
- * header, before anything is mapped; EBADF when fd is not open, ESTALE
- * when it names another file.  (Write access is the mapping's to check:
- * a descriptor open read-only is refused by mmap, and nothing is mapped.) */
-static int names_the_session(int fd, const char *path)
+/* 0 when fd is open on a regular file of the session's size, the one at
+ * path if path can be looked at (st: its fstat); EBADF when fd is not
+ * open, ESTALE when it names another file.  Whether it is an original
+ * session file (its header names it) is attach's to check on the mapping:
+ * a read of the header first cost each start a system call.  (Write
+ * access is the mapping's to check too: a descriptor open read-only is
+ * refused by mmap, and nothing is mapped.) */
+static int names_the_session(int fd, const char *path, struct stat *st)
 {
-    struct stat st, named;
-    struct ram_header hdr;
+    struct stat named;
     int saved = errno;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         int err = errno;
         errno = saved;
         return err == EBADF ? EBADF : ESTALE;
     }
-    bool ok = S_ISREG(st.st_mode) && (size_t)st.st_size == RAM_SESSION_BYTES &&
-              os_pread(fd, &hdr, sizeof hdr, 0) == (long)sizeof hdr && hdr.magic == RAM_MAGIC &&
-              hdr.version == RAM_VERSION && hdr.dev == (uint64_t)st.st_dev && hdr.ino == (uint64_t)st.st_ino;
+    bool ok = S_ISREG(st->st_mode) && (size_t)st->st_size == RAM_SESSION_BYTES;
     if (ok && stat(path, &named) == 0) {
-        ok = named.st_dev == st.st_dev && named.st_ino == st.st_ino;
+        ok = named.st_dev == st->st_dev && named.st_ino == st->st_ino;
     }
     errno = saved;
     return ok ? 0 : ESTALE;
@@ -675,9 +683,10 @@ static int names_the_session(int fd, const char *path)
 
 int ram_session_join_fd(struct ram *r, int fd, const char *path)
 {
-    int err = fd < 3 ? EBADF : names_the_session(fd, path);
+    struct stat st;
+    int err = fd < 3 ? EBADF : names_the_session(fd, path, &st);
     if (err == 0) {
-        err = attach(r, fd, true, true);
+        err = attach(r, fd, true, &st);
     }
     return err == EACCES ? ESTALE : err; /* the session's file, open without write access */
 }

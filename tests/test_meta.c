@@ -39,6 +39,29 @@ static bool filled(const unsigned char *p, size_t n, unsigned seed)
     return true;
 }
 
+/* A process's first blocks are cut one after the other from one mapping
+ * (the start's: one mmap for them all), each its own pages: a freed one's
+ * pages are not cut again, and every block is zero-filled.  (Run first:
+ * the start's mapping has room for these.) */
+static void first_blocks_are_cut_in_turn(void **state)
+{
+    (void)state;
+    unsigned char *a = meta_alloc(100), *b = meta_alloc(page() + 1), *c = meta_alloc(1);
+    assert_non_null(a);
+    assert_ptr_equal(b, a + page());
+    assert_ptr_equal(c, b + 2 * page());
+    fill(a, page(), 1);
+    meta_free(a, 100);
+    unsigned char *d = meta_alloc(page());
+    assert_ptr_equal(d, c + page()); /* a's page is not cut again */
+    for (size_t i = 0; i < page(); i++) {
+        assert_int_equal(d[i], 0);
+    }
+    meta_free(b, page() + 1);
+    meta_free(c, 1);
+    meta_free(d, page());
+}
+
 static void zero_filled_and_aligned(void **state)
 {
     (void)state;
@@ -205,6 +228,7 @@ static void bytes_in_use_come_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(first_blocks_are_cut_in_turn),
         cmocka_unit_test(zero_filled_and_aligned),
         cmocka_unit_test(grow_keeps_contents_and_zeroes_the_tail),
         cmocka_unit_test(failed_grow_leaves_the_old_block),

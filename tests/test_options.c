@@ -1,8 +1,10 @@
 /*
  * test_options.c - the option table: profiles, overrides, every refusal.
  */
+#include <fnmatch.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -506,6 +508,33 @@ static void test_only_needs_a_glob(void **state)
     assert_int_equal(options_check("CEBOX_ONLY", "x", err), 0);
 }
 
+/* --only's matching is fnmatch(3)'s without flags, glob by glob: every
+ * glob of a set (plain ones, which cebox matches itself, and brackets,
+ * escapes and bytes past ASCII, which go to fnmatch) against every name,
+ * alone and inside a ':' list. */
+static void test_globs_match_as_fnmatch(void **state)
+{
+    (void)state;
+    static const char *const globs[] = {"true", "*", "?", "t*", "*e", "*u*", "t?ue", "tr*e", "*r*u*", "**",
+                                        "*?", "?*?", "t*x", "*.sh", ".*", "*/true", "/usr/*/true", "a*b*c",
+                                        "a*b*c*", "*ab", "aab*", "tru", "truee", "[tx]rue", "\\true",
+                                        "t\\*", "tr[!a]e", "caf\xc3\xa9", "?af*", "*\xa9"};
+    static const char *const names[] = {"true", "", "t", ".hidden", "run.sh", "/usr/bin/true", "/bin/true",
+                                        "abc", "aabbcc", "acb", "aab", "xab", "tx", "trxe", "t*",
+                                        "caf\xc3\xa9", "ab/c", "trueee", "ttrue"};
+    char list[OPTIONS_LIST_MAX];
+    for (size_t g = 0; g < sizeof globs / sizeof globs[0]; g++) {
+        for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+            bool want = fnmatch(globs[g], names[n], 0) == 0;
+            assert_int_equal(options_matches_glob(globs[g], names[n]), want);
+            snprintf(list, sizeof list, "::nomatch\x01:%s:", globs[g]);
+            assert_int_equal(options_matches_glob(list, names[n]), want);
+        }
+    }
+    assert_false(options_matches_glob("", "true"));
+    assert_false(options_matches_glob(":::", ""));
+}
+
 static void test_sources_come_from_the_load(void **state)
 {
     (void)state;
@@ -596,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_given_with_prefix),
         cmocka_unit_test(test_only_needs_a_glob),
         cmocka_unit_test(test_refusal_stays_one_line),
+        cmocka_unit_test(test_globs_match_as_fnmatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

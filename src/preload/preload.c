@@ -1767,6 +1767,12 @@ API int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void
     start_main_fn next;
     void *sym = next_symbol("__libc_start_main");
     memcpy(&next, &sym, sizeof next); /* object to function pointer */
+    if (atomic_load_explicit(&selection, memory_order_relaxed) == SELECTION_LIBC) {
+        /* Out of the box (decided by the constructor): no summary, so
+         * neither its command line nor main's status, and no page of
+         * their code to fault in. */
+        return next(main, argc, argv, init, fini, rtld_fini, stack_end);
+    }
     program_main = main;
     eventlog_note_arguments(argc, argv); /* the summary's command line, without /proc */
     return next(main_returns, argc, argv, init, fini, rtld_fini, stack_end);
@@ -1780,7 +1786,9 @@ API __attribute__((noreturn)) void exit(int status)
         sym = next_symbol("exit");
         atomic_store(&next_exit, sym);
     }
-    summary_note_exit_status(status);
+    if (atomic_load_explicit(&selection, memory_order_relaxed) != SELECTION_LIBC) {
+        summary_note_exit_status(status);
+    }
     void (*next)(int);
     memcpy(&next, &sym, sizeof next);
     next(status);
