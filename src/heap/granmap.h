@@ -393,13 +393,29 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
 
 /* granmap_take of an item that crosses a word boundary: out of line, so
  * that the code of the usual item, inlined in the heap's hot paths, keeps
- * its values in registers. */
+ * its values in registers.  An item of up to 64 granules crosses one
+ * boundary: the top bits of g's word and the low bits of the next are
+ * written as granmap_take_in_word_ writes one word (granmap_set's marks:
+ * both words, the word after when the item ends the second, and the run
+ * reaching g from below); a longer item is granmap_set's. */
 static __attribute__((noinline, cold, unused)) void granmap_take_across_(struct granmap *m, uint32_t g, uint32_t n,
                                                                           bool start)
 {
-    granmap_set(m, g, g + n, false);
-    if (start) {
-        granmap_set_start(m, g, true);
+    uint32_t w = g >> 6, b = g & 63, b1 = b + n;
+    if (b1 > 128) {
+        granmap_set(m, g, g + n, false);
+        if (start) {
+            granmap_set_start(m, g, true);
+        }
+        return;
+    }
+    if (g < m->run_ce && m->run_cs < g + n) { /* granmap_set's rule: a granule of the run turns busy */
+        m->run_cs = m->run_ce = 0;
+    }
+    uint64_t old = granmap_take_in_word_(m, w, b, 64, start);
+    granmap_take_in_word_(m, w + 1, 0, b1 - 64, false);
+    if (granmap_free_below_(m, g, old)) {
+        granmap_mark_run_of_(m, g - 1, w);
     }
 }
 
@@ -449,16 +465,62 @@ static inline __attribute__((always_inline)) void granmap_take_run_head(struct g
     m->run_ce = g + n < ce ? ce : 0;
 }
 
+/* The steps of granmap_free_item, for any item. */
+uint32_t granmap_free_steps_(struct granmap *m, uint32_t g, uint32_t limit, uint32_t *run_end);
+
+/* The end of free word w's run from bit `from` on (its bits from there
+ * free), given the word after the change: the first busy granule after
+ * it, the known run's end when the change ends at the known run (`end`,
+ * items freed from the last one made back), else found past the word. */
+static inline __attribute__((always_inline)) uint32_t granmap_freed_run_end_(const struct granmap *m, uint32_t w,
+                                                                            uint64_t word, uint32_t from,
+                                                                            uint32_t end)
+{
+    uint64_t busy_after = from < 64 ? ~word & (~(uint64_t)0 << from) : 0;
+    if (busy_after != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(busy_after);
+    }
+    if (end == m->run_cs && m->run_cs != m->run_ce) {
+        return m->run_ce;
+    }
+    return granmap_next_busy(m, (w + 1) << 6);
+}
+
 /* granmap_free_item of an item that does not end in its first word (or
- * ends at limit), step by step: out of line, as granmap_take_across_. */
+ * ends at limit): out of line, as granmap_take_across_.  The usual one ends
+ * in the next word, before limit: both words are read and written once,
+ * with granmap_set's marks (both words, and the word where the run reaching
+ * g from below starts); any other takes the steps. */
 static __attribute__((noinline, cold, unused)) uint32_t granmap_free_across_(struct granmap *m, uint32_t g,
                                                                               uint32_t limit, uint32_t *run_end)
 {
-    uint32_t end = granmap_item_end(m, g, limit);
-    granmap_set_start(m, g, false);
-    granmap_set(m, g, end, true);
-    *run_end = granmap_next_busy(m, end);
-    return end;
+    uint32_t w = g >> 6, b = g & 63, base = w << 6;
+    uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
+    if (b == 63 || ((f | st) >> (b + 1)) == 0) { /* the item runs to the end of g's word */
+        uint32_t w1 = w + 1;
+        uint64_t f1 = w1 < m->nwords ? GRANMAP_FREEW(m, w1) : 0;
+        uint64_t ends = w1 < m->nwords ? f1 | GRANMAP_STARTW(m, w1) : 0;
+        uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64, end = base + 64 + ie;
+        if (ends != 0 && end <= limit) {
+            if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
+                m->run_cs = m->run_ce = 0;
+            }
+            uint64_t word = f | (~(uint64_t)0 << b), word1 = ie > 0 ? f1 | granmap_mask(0, ie) : f1;
+            GRANMAP_FREEW(m, w) = word;
+            GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
+            granmap_mark_dirty_(m, w);
+            granmap_summarize_(m, w, f, word);
+            GRANMAP_FREEW(m, w1) = word1;
+            granmap_mark_dirty_(m, w1); /* changed, or where a run may start now */
+            granmap_summarize_(m, w1, f1, word1);
+            if (granmap_free_below_(m, g, f)) {
+                granmap_mark_run_of_(m, g - 1, w);
+            }
+            *run_end = granmap_freed_run_end_(m, w1, word1, ie, end);
+            return end;
+        }
+    }
+    return granmap_free_steps_(m, g, limit, run_end);
 }
 
 /* Frees the busy item that starts at g (its granules free, its start bit
@@ -495,14 +557,7 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
      * (then the heap's end lies beyond the word).  An item freed just
      * before the known run (items freed from the last one made back)
      * joins it: its end is known without reading the next word. */
-    uint64_t busy_after = ~word & (~(uint64_t)0 << ie);
-    if (busy_after != 0) {
-        *run_end = base + (uint32_t)__builtin_ctzll(busy_after);
-    } else if (end == m->run_cs && m->run_cs != m->run_ce) {
-        *run_end = m->run_ce;
-    } else {
-        *run_end = granmap_next_busy(m, base + 64);
-    }
+    *run_end = granmap_freed_run_end_(m, w, word, ie, end);
     return end;
 }
 
