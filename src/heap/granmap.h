@@ -391,44 +391,57 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
     return old;
 }
 
-/* granmap_take of an item that crosses a word boundary: out of line, so
- * that the code of the usual item, inlined in the heap's hot paths, keeps
- * its values in registers.  An item of up to 64 granules crosses one
- * boundary: the top bits of g's word and the low bits of the next are
- * written as granmap_take_in_word_ writes one word (granmap_set's marks:
- * both words, the word after when the item ends the second, and the run
- * reaching g from below); a longer item is granmap_set's. */
-static __attribute__((noinline, cold, unused)) void granmap_take_across_(struct granmap *m, uint32_t g, uint32_t n,
-                                                                          bool start)
+/* granmap_take of an item that crosses one word boundary (64 < (g & 63)
+ * + n <= 128): the top bits of g's word and the low bits of the next are
+ * written as granmap_take_in_word_ writes one word, with granmap_set's
+ * marks (both words, the word after when the item ends the second, and
+ * the run reaching g from below). */
+static inline __attribute__((always_inline)) void granmap_take_two_(struct granmap *m, uint32_t g, uint32_t n,
+                                                                    bool start)
 {
-    uint32_t w = g >> 6, b = g & 63, b1 = b + n;
-    if (b1 > 128) {
-        granmap_set(m, g, g + n, false);
-        if (start) {
-            granmap_set_start(m, g, true);
-        }
-        return;
-    }
+    uint32_t w = g >> 6, b1 = (g & 63) + n;
+    DEBUG_INVARIANT(b1 > 64 && b1 <= 128 && g + n <= m->ngran, "an item over two words");
     if (g < m->run_ce && m->run_cs < g + n) { /* granmap_set's rule: a granule of the run turns busy */
         m->run_cs = m->run_ce = 0;
     }
-    uint64_t old = granmap_take_in_word_(m, w, b, 64, start);
+    uint64_t old = granmap_take_in_word_(m, w, g & 63, 64, start);
     granmap_take_in_word_(m, w + 1, 0, b1 - 64, false);
     if (granmap_free_below_(m, g, old)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
 }
 
+/* granmap_take of an item that crosses a word boundary: out of line, so
+ * that the code of the usual item, inlined in the heap's hot paths, keeps
+ * its values in registers.  An item of up to 64 granules crosses one
+ * boundary (granmap_take_two_); a longer one is granmap_set's. */
+static __attribute__((noinline, cold, unused)) void granmap_take_across_(struct granmap *m, uint32_t g, uint32_t n,
+                                                                          bool start)
+{
+    if ((g & 63) + n > 128) {
+        granmap_set(m, g, g + n, false);
+        if (start) {
+            granmap_set_start(m, g, true);
+        }
+        return;
+    }
+    granmap_take_two_(m, g, n, start);
+}
+
 /* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
  * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
  * at once, one read and write of the word for the usual item, which lies
  * in g's word. */
-static inline __attribute__((always_inline)) void granmap_take(struct granmap *m, uint32_t g, uint32_t n,
-                                                               bool start)
+static inline __attribute__((always_inline)) void granmap_take_(struct granmap *m, uint32_t g, uint32_t n,
+                                                                bool start, bool two_inline)
 {
     uint32_t w = g >> 6, b = g & 63, b1 = b + n;
     if (__builtin_expect(b1 > 64, 0)) {
-        granmap_take_across_(m, g, n, start);
+        if (two_inline && b1 <= 128) {
+            granmap_take_two_(m, g, n, start);
+        } else {
+            granmap_take_across_(m, g, n, start);
+        }
         return;
     }
     DEBUG_INVARIANT(n > 0 && g + n <= m->ngran, "granules inside the map");
@@ -439,6 +452,21 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
     if (granmap_free_below_(m, g, old)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
+}
+
+static inline __attribute__((always_inline)) void granmap_take(struct granmap *m, uint32_t g, uint32_t n,
+                                                               bool start)
+{
+    granmap_take_(m, g, n, start, false);
+}
+
+/* granmap_take with an item over two words taken inline too, for a heap
+ * whose code around it has the registers to spare (CE 6's take_blocks;
+ * CE 5's hot paths lose more to the larger code than they gain). */
+static inline __attribute__((always_inline)) void granmap_take_inline(struct granmap *m, uint32_t g, uint32_t n,
+                                                                      bool start)
+{
+    granmap_take_(m, g, n, start, true);
 }
 
 /* The first n granules of the known run (n at most its length) become a
@@ -486,41 +514,49 @@ static inline __attribute__((always_inline)) uint32_t granmap_freed_run_end_(con
     return granmap_next_busy(m, (w + 1) << 6);
 }
 
+/* granmap_free_item of an item that ends in the word after g's, before
+ * limit: both words are read and written once, with granmap_set's marks
+ * (both words, and the word where the run reaching g from below starts).
+ * GRANMAP_NONE (nothing changed) for any other item. */
+static inline __attribute__((always_inline)) uint32_t granmap_free_two_(struct granmap *m, uint32_t g,
+                                                                       uint32_t limit, uint32_t *run_end)
+{
+    uint32_t w = g >> 6, b = g & 63, base = w << 6, w1 = w + 1;
+    uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
+    if ((b < 63 && ((f | st) >> (b + 1)) != 0) || w1 >= m->nwords) {
+        return GRANMAP_NONE; /* the item ends in g's word, or g's word is the last */
+    }
+    uint64_t f1 = GRANMAP_FREEW(m, w1), ends = f1 | GRANMAP_STARTW(m, w1);
+    uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64, end = base + 64 + ie;
+    if (ends == 0 || end > limit) {
+        return GRANMAP_NONE;
+    }
+    if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
+        m->run_cs = m->run_ce = 0;
+    }
+    uint64_t word = f | (~(uint64_t)0 << b), word1 = ie > 0 ? f1 | granmap_mask(0, ie) : f1;
+    GRANMAP_FREEW(m, w) = word;
+    GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, f, word);
+    GRANMAP_FREEW(m, w1) = word1;
+    granmap_mark_dirty_(m, w1); /* changed, or where a run may start now */
+    granmap_summarize_(m, w1, f1, word1);
+    if (granmap_free_below_(m, g, f)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+    *run_end = granmap_freed_run_end_(m, w1, word1, ie, end);
+    return end;
+}
+
 /* granmap_free_item of an item that does not end in its first word (or
- * ends at limit): out of line, as granmap_take_across_.  The usual one ends
- * in the next word, before limit: both words are read and written once,
- * with granmap_set's marks (both words, and the word where the run reaching
- * g from below starts); any other takes the steps. */
+ * ends at limit): out of line, as granmap_take_across_; the usual one ends
+ * in the next word (granmap_free_two_), any other takes the steps. */
 static __attribute__((noinline, cold, unused)) uint32_t granmap_free_across_(struct granmap *m, uint32_t g,
                                                                               uint32_t limit, uint32_t *run_end)
 {
-    uint32_t w = g >> 6, b = g & 63, base = w << 6;
-    uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
-    if (b == 63 || ((f | st) >> (b + 1)) == 0) { /* the item runs to the end of g's word */
-        uint32_t w1 = w + 1;
-        uint64_t f1 = w1 < m->nwords ? GRANMAP_FREEW(m, w1) : 0;
-        uint64_t ends = w1 < m->nwords ? f1 | GRANMAP_STARTW(m, w1) : 0;
-        uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64, end = base + 64 + ie;
-        if (ends != 0 && end <= limit) {
-            if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
-                m->run_cs = m->run_ce = 0;
-            }
-            uint64_t word = f | (~(uint64_t)0 << b), word1 = ie > 0 ? f1 | granmap_mask(0, ie) : f1;
-            GRANMAP_FREEW(m, w) = word;
-            GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
-            granmap_mark_dirty_(m, w);
-            granmap_summarize_(m, w, f, word);
-            GRANMAP_FREEW(m, w1) = word1;
-            granmap_mark_dirty_(m, w1); /* changed, or where a run may start now */
-            granmap_summarize_(m, w1, f1, word1);
-            if (granmap_free_below_(m, g, f)) {
-                granmap_mark_run_of_(m, g - 1, w);
-            }
-            *run_end = granmap_freed_run_end_(m, w1, word1, ie, end);
-            return end;
-        }
-    }
-    return granmap_free_steps_(m, g, limit, run_end);
+    uint32_t end = granmap_free_two_(m, g, limit, run_end);
+    return end != GRANMAP_NONE ? end : granmap_free_steps_(m, g, limit, run_end);
 }
 
 /* Frees the busy item that starts at g (its granules free, its start bit
@@ -529,8 +565,9 @@ static __attribute__((noinline, cold, unused)) uint32_t granmap_free_across_(str
  * would: returns the item's end, with the first busy granule after it in
  * *run_end.  The usual item lies in g's word, which is then read and
  * written once; a longer one takes those steps. */
-static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct granmap *m, uint32_t g,
-                                                                        uint32_t limit, uint32_t *run_end)
+static inline __attribute__((always_inline)) uint32_t granmap_free_item_(struct granmap *m, uint32_t g,
+                                                                         uint32_t limit, uint32_t *run_end,
+                                                                         bool two_inline)
 {
     uint32_t w = g >> 6, b = g & 63, base = w << 6;
     uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
@@ -540,6 +577,10 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
     uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64;
     uint64_t word = f | granmap_mask(b, ie < 64 ? ie : 63);
     if (__builtin_expect(ie == 64 || base + ie > limit, 0)) {
+        if (two_inline) {
+            uint32_t e = granmap_free_two_(m, g, limit, run_end);
+            return e != GRANMAP_NONE ? e : granmap_free_steps_(m, g, limit, run_end);
+        }
         return granmap_free_across_(m, g, limit, run_end);
     }
     uint32_t end = base + ie;
@@ -559,6 +600,20 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
      * joins it: its end is known without reading the next word. */
     *run_end = granmap_freed_run_end_(m, w, word, ie, end);
     return end;
+}
+
+static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct granmap *m, uint32_t g,
+                                                                        uint32_t limit, uint32_t *run_end)
+{
+    return granmap_free_item_(m, g, limit, run_end, false);
+}
+
+/* granmap_free_item with an item that ends in the next word freed inline
+ * too (as granmap_take_inline). */
+static inline __attribute__((always_inline)) uint32_t granmap_free_item_inline(struct granmap *m, uint32_t g,
+                                                                               uint32_t limit, uint32_t *run_end)
+{
+    return granmap_free_item_(m, g, limit, run_end, true);
 }
 
 /* ---- free runs ---- */
