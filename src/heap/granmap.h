@@ -393,19 +393,32 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
 
 /* granmap_take of an item that crosses one word boundary (64 < (g & 63)
  * + n <= 128): the top bits of g's word and the low bits of the next are
- * written as granmap_take_in_word_ writes one word, with granmap_set's
- * marks (both words, the word after when the item ends the second, and
- * the run reaching g from below). */
+ * written as granmap_take_in_word_ writes one word.  g's word is marked,
+ * and the word where the run reaching g from below starts; the word of
+ * g + n only when g + n is free (the rest of the run starts there now):
+ * no run started inside the item, so the words it covers past g's keep
+ * their leaves. */
 static inline __attribute__((always_inline)) void granmap_take_two_(struct granmap *m, uint32_t g, uint32_t n,
                                                                     bool start)
 {
-    uint32_t w = g >> 6, b1 = (g & 63) + n;
-    DEBUG_INVARIANT(b1 > 64 && b1 <= 128 && g + n <= m->ngran, "an item over two words");
-    if (g < m->run_ce && m->run_cs < g + n) { /* granmap_set's rule: a granule of the run turns busy */
+    uint32_t w = g >> 6, b = g & 63, b1 = b + n, g1 = g + n;
+    DEBUG_INVARIANT(b1 > 64 && b1 <= 128 && g1 <= m->ngran, "an item over two words");
+    if (g < m->run_ce && m->run_cs < g1) { /* granmap_set's rule: a granule of the run turns busy */
         m->run_cs = m->run_ce = 0;
     }
-    uint64_t old = granmap_take_in_word_(m, w, g & 63, 64, start);
-    granmap_take_in_word_(m, w + 1, 0, b1 - 64, false);
+    uint64_t old = GRANMAP_FREEW(m, w), word = old & ~(~(uint64_t)0 << b);
+    uint64_t old1 = GRANMAP_FREEW(m, w + 1), word1 = old1 & ~granmap_mask(0, b1 - 64);
+    GRANMAP_FREEW(m, w) = word;
+    GRANMAP_FREEW(m, w + 1) = word1;
+    if (start) {
+        GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
+    }
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_(m, w, old, word);
+    granmap_summarize_(m, w + 1, old1, word1);
+    if ((g1 >> 6) < m->nwords && granmap_free(m, g1)) {
+        granmap_mark_dirty_(m, g1 >> 6);
+    }
     if (granmap_free_below_(m, g, old)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
@@ -515,8 +528,11 @@ static inline __attribute__((always_inline)) uint32_t granmap_freed_run_end_(con
 }
 
 /* granmap_free_item of an item that ends in the word after g's, before
- * limit: both words are read and written once, with granmap_set's marks
- * (both words, and the word where the run reaching g from below starts).
+ * limit: both words are read and written once.  g's word is marked, and
+ * the word where the run reaching g from below starts; the next word only
+ * when a run started at the item's end (it is part of the longer run
+ * now): no run started inside the item, so the words it covers past g's
+ * keep their leaves.
  * GRANMAP_NONE (nothing changed) for any other item. */
 static inline __attribute__((always_inline)) uint32_t granmap_free_two_(struct granmap *m, uint32_t g,
                                                                        uint32_t limit, uint32_t *run_end)
@@ -540,8 +556,10 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_two_(struct g
     granmap_mark_dirty_(m, w);
     granmap_summarize_(m, w, f, word);
     GRANMAP_FREEW(m, w1) = word1;
-    granmap_mark_dirty_(m, w1); /* changed, or where a run may start now */
     granmap_summarize_(m, w1, f1, word1);
+    if ((f1 >> ie) & 1) { /* a run started at end: it is part of the longer one now */
+        granmap_mark_dirty_(m, w1);
+    }
     if (granmap_free_below_(m, g, f)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
