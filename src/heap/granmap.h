@@ -319,8 +319,9 @@ static inline __attribute__((always_inline)) void granmap_mark_run_of_(struct gr
 
 /* Marks granules [g0, g1) free (v) or busy.  Besides the words changed,
  * the words where a run now starts or ends its length are marked for the
- * tree: the word of g1 (a run may start there now, or no longer) and the
- * word where the run reaching g0 from below starts. */
+ * tree: the word of g1 when g1 is free (a run may start there now, or no
+ * longer; a busy g1 starts none either way) and the word where the run
+ * reaching g0 from below starts. */
 static inline __attribute__((always_inline)) void granmap_set(struct granmap *m, uint32_t g0,
                                                               uint32_t g1, bool v)
 {
@@ -343,7 +344,7 @@ static inline __attribute__((always_inline)) void granmap_set(struct granmap *m,
         }
         granmap_word_set_(m, w1, granmap_mask(0, ((g1 - 1) & 63) + 1), v);
     }
-    if ((g1 >> 6) != w1 && (g1 >> 6) < m->nwords) { /* word_set marked w0 to w1 */
+    if ((g1 >> 6) != w1 && (g1 >> 6) < m->nwords && granmap_free(m, g1)) { /* word_set marked w0 to w1 */
         granmap_mark_dirty_(m, g1 >> 6);
     }
     if (g0 > 0 && granmap_free(m, g0 - 1)) {
@@ -373,8 +374,8 @@ static inline __attribute__((always_inline)) bool granmap_free_below_(const stru
 
 /* Bits [b, b1) of free word w (b < b1 <= 64) become busy and, when
  * `start`, b starts an item; the summaries are kept and the word marked,
- * and the next one when b1 ends the word (a run may start there now, or
- * no longer).  Returns the word as it was. */
+ * and the next one when b1 ends the word and its first granule is free
+ * (the rest of the run starts there now).  Returns the word as it was. */
 static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(struct granmap *m, uint32_t w, uint32_t b,
                                                                            uint32_t b1, bool start)
 {
@@ -385,8 +386,8 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
     }
     granmap_mark_dirty_(m, w);
     granmap_summarize_(m, w, old, word);
-    if (b1 == 64 && w + 1 < m->nwords) {
-        granmap_mark_dirty_(m, w + 1);
+    if (b1 == 64 && w + 1 < m->nwords && (GRANMAP_FREEW(m, w + 1) & 1) != 0) {
+        granmap_mark_dirty_(m, w + 1); /* the rest of the run starts there now */
     }
     return old;
 }
