@@ -474,9 +474,12 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
     granmap_take_(m, g, n, start, false);
 }
 
-/* granmap_take with an item over two words taken inline too, for a heap
- * whose code around it has the registers to spare (CE 6's take_blocks;
- * CE 5's hot paths lose more to the larger code than they gain). */
+/* granmap_take with an item over two words taken inline too, for a
+ * caller whose items often cross a word and whose code around the call
+ * has the registers to spare: CE 5's carve and CE 6's take_blocks (larson,
+ * items of 1 to 63 granules, takes half its items over two words).  The
+ * known run's head (CE 5's most common take) and the frees lost more to
+ * the larger code than they gained, so they call out. */
 static inline __attribute__((always_inline)) void granmap_take_inline(struct granmap *m, uint32_t g, uint32_t n,
                                                                       bool start)
 {
@@ -584,9 +587,8 @@ static __attribute__((noinline, cold, unused)) uint32_t granmap_free_across_(str
  * would: returns the item's end, with the first busy granule after it in
  * *run_end.  The usual item lies in g's word, which is then read and
  * written once; a longer one takes those steps. */
-static inline __attribute__((always_inline)) uint32_t granmap_free_item_(struct granmap *m, uint32_t g,
-                                                                         uint32_t limit, uint32_t *run_end,
-                                                                         bool two_inline)
+static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct granmap *m, uint32_t g,
+                                                                        uint32_t limit, uint32_t *run_end)
 {
     uint32_t w = g >> 6, b = g & 63, base = w << 6;
     uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
@@ -596,10 +598,6 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item_(struct 
     uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64;
     uint64_t word = f | granmap_mask(b, ie < 64 ? ie : 63);
     if (__builtin_expect(ie == 64 || base + ie > limit, 0)) {
-        if (two_inline) {
-            uint32_t e = granmap_free_two_(m, g, limit, run_end);
-            return e != GRANMAP_NONE ? e : granmap_free_steps_(m, g, limit, run_end);
-        }
         return granmap_free_across_(m, g, limit, run_end);
     }
     uint32_t end = base + ie;
@@ -619,20 +617,6 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item_(struct 
      * joins it: its end is known without reading the next word. */
     *run_end = granmap_freed_run_end_(m, w, word, ie, end);
     return end;
-}
-
-static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct granmap *m, uint32_t g,
-                                                                        uint32_t limit, uint32_t *run_end)
-{
-    return granmap_free_item_(m, g, limit, run_end, false);
-}
-
-/* granmap_free_item with an item that ends in the next word freed inline
- * too (as granmap_take_inline). */
-static inline __attribute__((always_inline)) uint32_t granmap_free_item_inline(struct granmap *m, uint32_t g,
-                                                                               uint32_t limit, uint32_t *run_end)
-{
-    return granmap_free_item_(m, g, limit, run_end, true);
 }
 
 /* ---- free runs ---- */
