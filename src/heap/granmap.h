@@ -273,6 +273,36 @@ static inline __attribute__((always_inline)) void granmap_summarize_(struct gran
     }
 }
 
+/* granmap_summarize_ for a change that made free granules busy only (old
+ * had a free granule, word has a busy one): the word may have stopped
+ * being all free or become all busy, and nothing else. */
+static inline __attribute__((always_inline)) void granmap_summarize_taken_(struct granmap *m, uint32_t w,
+                                                                           uint64_t old, uint64_t word)
+{
+    DEBUG_INVARIANT(old != 0 && word != ~(uint64_t)0 && (word & ~old) == 0, "granules taken");
+    if (__builtin_expect(old == ~(uint64_t)0, 0)) {
+        granmap_summary_bit_(m->sum_busy, m->top_busy, w, true);
+    }
+    if (__builtin_expect(word == 0, 0)) {
+        granmap_summary_bit_(m->sum_free, m->top_free, w, false);
+    }
+}
+
+/* granmap_summarize_ for a change that made busy granules free only (old
+ * had a busy granule, word has a free one): the word may have stopped
+ * being all busy or become all free, and nothing else. */
+static inline __attribute__((always_inline)) void granmap_summarize_freed_(struct granmap *m, uint32_t w,
+                                                                           uint64_t old, uint64_t word)
+{
+    DEBUG_INVARIANT(old != ~(uint64_t)0 && word != 0 && (old & ~word) == 0, "granules freed");
+    if (__builtin_expect(old == 0, 0)) {
+        granmap_summary_bit_(m->sum_free, m->top_free, w, true);
+    }
+    if (__builtin_expect(word == ~(uint64_t)0, 0)) {
+        granmap_summary_bit_(m->sum_busy, m->top_busy, w, false);
+    }
+}
+
 /* Applies mask `bits` to free word w (set when v, cleared otherwise),
  * keeps both summary levels, and marks the word for the lazy tree. */
 static inline __attribute__((always_inline)) void granmap_word_set_(struct granmap *m, uint32_t w,
@@ -385,7 +415,7 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
         GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
     }
     granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, old, word);
+    granmap_summarize_taken_(m, w, old, word);
     if (b1 == 64 && w + 1 < m->nwords && (GRANMAP_FREEW(m, w + 1) & 1) != 0) {
         granmap_mark_dirty_(m, w + 1); /* the rest of the run starts there now */
     }
@@ -415,8 +445,8 @@ static inline __attribute__((always_inline)) void granmap_take_two_(struct granm
         GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
     }
     granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, old, word);
-    granmap_summarize_(m, w + 1, old1, word1);
+    granmap_summarize_taken_(m, w, old, word);
+    granmap_summarize_taken_(m, w + 1, old1, word1);
     if ((g1 >> 6) < m->nwords && granmap_free(m, g1)) {
         granmap_mark_dirty_(m, g1 >> 6);
     }
@@ -558,9 +588,11 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_two_(struct g
     GRANMAP_FREEW(m, w) = word;
     GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
     granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, f, word);
+    granmap_summarize_freed_(m, w, f, word);
     GRANMAP_FREEW(m, w1) = word1;
-    granmap_summarize_(m, w1, f1, word1);
+    if (ie > 0) { /* (the item may end where the word starts) */
+        granmap_summarize_freed_(m, w1, f1, word1);
+    }
     if ((f1 >> ie) & 1) { /* a run started at end: it is part of the longer one now */
         granmap_mark_dirty_(m, w1);
     }
@@ -607,7 +639,7 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
     GRANMAP_FREEW(m, w) = word;
     GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
     granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, f, word);
+    granmap_summarize_freed_(m, w, f, word);
     if (granmap_free_below_(m, g, f)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
