@@ -150,7 +150,14 @@ static void change(struct fixture *f)
     switch (rnd(4)) {
     case 0: /* a busy item of [g0, g1): carved from free space as a heap does, or over anything */
         if (ref_next_busy(r, g0) >= g1) {
-            granmap_take(&f->m, g0, g1 - g0, true);
+            if (rnd(2) == 0) {
+                granmap_take(&f->m, g0, g1 - g0, true);
+            } else {
+                granmap_take_inline(&f->m, g0, g1 - g0, true); /* the same, two words inline */
+            }
+            for (uint32_t g = g0; g < g1; g++) { /* the item's start, and no other */
+                assert_int_equal(granmap_start(&f->m, g), g == g0);
+            }
         } else {
             granmap_set(&f->m, g0, g1, false);
         }

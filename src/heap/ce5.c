@@ -529,7 +529,7 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
-    granmap_take(&r->map, x, need, grow == NONE); /* a grown item keeps its own start */
+    granmap_take_inline(&r->map, x, need, grow == NONE); /* a grown item keeps its own start */
     if (f > need) {
         granmap_remember_run(&r->map, x + need, x + f);
     }

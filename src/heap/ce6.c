@@ -264,7 +264,7 @@ static uint32_t free_run_from(const struct region *r, uint32_t g)
 HOT void take_blocks(struct region *r, uint32_t g, uint32_t n, bool start)
 {
     DEBUG_INVARIANT(g + n <= r->commit && r->nfree >= n, "taking committed free blocks");
-    granmap_take(&r->map, g, n, start);
+    granmap_take_inline(&r->map, g, n, start);
     r->nfree -= n;
     r->rover = g + n == r->commit ? 0 : g + n;
 }

@@ -356,6 +356,15 @@ void granmap_free_runs(const struct granmap *m, uint32_t lo, uint32_t hi, uintpt
     }
 }
 
+uint32_t granmap_free_steps_(struct granmap *m, uint32_t g, uint32_t limit, uint32_t *run_end)
+{
+    uint32_t end = granmap_item_end(m, g, limit);
+    granmap_set_start(m, g, false);
+    granmap_set(m, g, end, true);
+    *run_end = granmap_next_busy(m, end);
+    return end;
+}
+
 uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end)
 {
     /* When no run was that long at the last sync, the search is most often

@@ -273,6 +273,36 @@ static inline __attribute__((always_inline)) void granmap_summarize_(struct gran
     }
 }
 
+/* granmap_summarize_ for a change that made free granules busy only (old
+ * had a free granule, word has a busy one): the word may have stopped
+ * being all free or become all busy, and nothing else. */
+static inline __attribute__((always_inline)) void granmap_summarize_taken_(struct granmap *m, uint32_t w,
+                                                                           uint64_t old, uint64_t word)
+{
+    DEBUG_INVARIANT(old != 0 && word != ~(uint64_t)0 && (word & ~old) == 0, "granules taken");
+    if (__builtin_expect(old == ~(uint64_t)0, 0)) {
+        granmap_summary_bit_(m->sum_busy, m->top_busy, w, true);
+    }
+    if (__builtin_expect(word == 0, 0)) {
+        granmap_summary_bit_(m->sum_free, m->top_free, w, false);
+    }
+}
+
+/* granmap_summarize_ for a change that made busy granules free only (old
+ * had a busy granule, word has a free one): the word may have stopped
+ * being all busy or become all free, and nothing else. */
+static inline __attribute__((always_inline)) void granmap_summarize_freed_(struct granmap *m, uint32_t w,
+                                                                           uint64_t old, uint64_t word)
+{
+    DEBUG_INVARIANT(old != ~(uint64_t)0 && word != 0 && (old & ~word) == 0, "granules freed");
+    if (__builtin_expect(old == 0, 0)) {
+        granmap_summary_bit_(m->sum_free, m->top_free, w, true);
+    }
+    if (__builtin_expect(word == ~(uint64_t)0, 0)) {
+        granmap_summary_bit_(m->sum_busy, m->top_busy, w, false);
+    }
+}
+
 /* Applies mask `bits` to free word w (set when v, cleared otherwise),
  * keeps both summary levels, and marks the word for the lazy tree. */
 static inline __attribute__((always_inline)) void granmap_word_set_(struct granmap *m, uint32_t w,
@@ -319,8 +349,9 @@ static inline __attribute__((always_inline)) void granmap_mark_run_of_(struct gr
 
 /* Marks granules [g0, g1) free (v) or busy.  Besides the words changed,
  * the words where a run now starts or ends its length are marked for the
- * tree: the word of g1 (a run may start there now, or no longer) and the
- * word where the run reaching g0 from below starts. */
+ * tree: the word of g1 when g1 is free (a run may start there now, or no
+ * longer; a busy g1 starts none either way) and the word where the run
+ * reaching g0 from below starts. */
 static inline __attribute__((always_inline)) void granmap_set(struct granmap *m, uint32_t g0,
                                                               uint32_t g1, bool v)
 {
@@ -343,7 +374,7 @@ static inline __attribute__((always_inline)) void granmap_set(struct granmap *m,
         }
         granmap_word_set_(m, w1, granmap_mask(0, ((g1 - 1) & 63) + 1), v);
     }
-    if ((g1 >> 6) != w1 && (g1 >> 6) < m->nwords) { /* word_set marked w0 to w1 */
+    if ((g1 >> 6) != w1 && (g1 >> 6) < m->nwords && granmap_free(m, g1)) { /* word_set marked w0 to w1 */
         granmap_mark_dirty_(m, g1 >> 6);
     }
     if (g0 > 0 && granmap_free(m, g0 - 1)) {
@@ -373,8 +404,8 @@ static inline __attribute__((always_inline)) bool granmap_free_below_(const stru
 
 /* Bits [b, b1) of free word w (b < b1 <= 64) become busy and, when
  * `start`, b starts an item; the summaries are kept and the word marked,
- * and the next one when b1 ends the word (a run may start there now, or
- * no longer).  Returns the word as it was. */
+ * and the next one when b1 ends the word and its first granule is free
+ * (the rest of the run starts there now).  Returns the word as it was. */
 static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(struct granmap *m, uint32_t w, uint32_t b,
                                                                            uint32_t b1, bool start)
 {
@@ -384,35 +415,77 @@ static inline __attribute__((always_inline)) uint64_t granmap_take_in_word_(stru
         GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
     }
     granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, old, word);
-    if (b1 == 64 && w + 1 < m->nwords) {
-        granmap_mark_dirty_(m, w + 1);
+    granmap_summarize_taken_(m, w, old, word);
+    if (b1 == 64 && w + 1 < m->nwords && (GRANMAP_FREEW(m, w + 1) & 1) != 0) {
+        granmap_mark_dirty_(m, w + 1); /* the rest of the run starts there now */
     }
     return old;
 }
 
+/* granmap_take of an item that crosses one word boundary (64 < (g & 63)
+ * + n <= 128): the top bits of g's word and the low bits of the next are
+ * written as granmap_take_in_word_ writes one word.  g's word is marked,
+ * and the word where the run reaching g from below starts; the word of
+ * g + n only when g + n is free (the rest of the run starts there now):
+ * no run started inside the item, so the words it covers past g's keep
+ * their leaves. */
+static inline __attribute__((always_inline)) void granmap_take_two_(struct granmap *m, uint32_t g, uint32_t n,
+                                                                    bool start)
+{
+    uint32_t w = g >> 6, b = g & 63, b1 = b + n, g1 = g + n;
+    DEBUG_INVARIANT(b1 > 64 && b1 <= 128 && g1 <= m->ngran, "an item over two words");
+    if (g < m->run_ce && m->run_cs < g1) { /* granmap_set's rule: a granule of the run turns busy */
+        m->run_cs = m->run_ce = 0;
+    }
+    uint64_t old = GRANMAP_FREEW(m, w), word = old & ~(~(uint64_t)0 << b);
+    uint64_t old1 = GRANMAP_FREEW(m, w + 1), word1 = old1 & ~granmap_mask(0, b1 - 64);
+    GRANMAP_FREEW(m, w) = word;
+    GRANMAP_FREEW(m, w + 1) = word1;
+    if (start) {
+        GRANMAP_STARTW(m, w) |= (uint64_t)1 << b;
+    }
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_taken_(m, w, old, word);
+    granmap_summarize_taken_(m, w + 1, old1, word1);
+    if ((g1 >> 6) < m->nwords && granmap_free(m, g1)) {
+        granmap_mark_dirty_(m, g1 >> 6);
+    }
+    if (granmap_free_below_(m, g, old)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+}
+
 /* granmap_take of an item that crosses a word boundary: out of line, so
  * that the code of the usual item, inlined in the heap's hot paths, keeps
- * its values in registers. */
+ * its values in registers.  An item of up to 64 granules crosses one
+ * boundary (granmap_take_two_); a longer one is granmap_set's. */
 static __attribute__((noinline, cold, unused)) void granmap_take_across_(struct granmap *m, uint32_t g, uint32_t n,
                                                                           bool start)
 {
-    granmap_set(m, g, g + n, false);
-    if (start) {
-        granmap_set_start(m, g, true);
+    if ((g & 63) + n > 128) {
+        granmap_set(m, g, g + n, false);
+        if (start) {
+            granmap_set_start(m, g, true);
+        }
+        return;
     }
+    granmap_take_two_(m, g, n, start);
 }
 
 /* Granules [g, g + n) become busy (n > 0) and, when `start`, g starts an
  * item: granmap_set(m, g, g + n, false) and granmap_set_start(m, g, true)
  * at once, one read and write of the word for the usual item, which lies
  * in g's word. */
-static inline __attribute__((always_inline)) void granmap_take(struct granmap *m, uint32_t g, uint32_t n,
-                                                               bool start)
+static inline __attribute__((always_inline)) void granmap_take_(struct granmap *m, uint32_t g, uint32_t n,
+                                                                bool start, bool two_inline)
 {
     uint32_t w = g >> 6, b = g & 63, b1 = b + n;
     if (__builtin_expect(b1 > 64, 0)) {
-        granmap_take_across_(m, g, n, start);
+        if (two_inline && b1 <= 128) {
+            granmap_take_two_(m, g, n, start);
+        } else {
+            granmap_take_across_(m, g, n, start);
+        }
         return;
     }
     DEBUG_INVARIANT(n > 0 && g + n <= m->ngran, "granules inside the map");
@@ -423,6 +496,24 @@ static inline __attribute__((always_inline)) void granmap_take(struct granmap *m
     if (granmap_free_below_(m, g, old)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
+}
+
+static inline __attribute__((always_inline)) void granmap_take(struct granmap *m, uint32_t g, uint32_t n,
+                                                               bool start)
+{
+    granmap_take_(m, g, n, start, false);
+}
+
+/* granmap_take with an item over two words taken inline too, for a
+ * caller whose items often cross a word and whose code around the call
+ * has the registers to spare: CE 5's carve and CE 6's take_blocks (larson,
+ * items of 1 to 63 granules, takes half its items over two words).  The
+ * known run's head (CE 5's most common take) and the frees lost more to
+ * the larger code than they gained, so they call out. */
+static inline __attribute__((always_inline)) void granmap_take_inline(struct granmap *m, uint32_t g, uint32_t n,
+                                                                      bool start)
+{
+    granmap_take_(m, g, n, start, true);
 }
 
 /* The first n granules of the known run (n at most its length) become a
@@ -449,16 +540,77 @@ static inline __attribute__((always_inline)) void granmap_take_run_head(struct g
     m->run_ce = g + n < ce ? ce : 0;
 }
 
+/* The steps of granmap_free_item, for any item. */
+uint32_t granmap_free_steps_(struct granmap *m, uint32_t g, uint32_t limit, uint32_t *run_end);
+
+/* The end of free word w's run from bit `from` on (its bits from there
+ * free), given the word after the change: the first busy granule after
+ * it, the known run's end when the change ends at the known run (`end`,
+ * items freed from the last one made back), else found past the word. */
+static inline __attribute__((always_inline)) uint32_t granmap_freed_run_end_(const struct granmap *m, uint32_t w,
+                                                                            uint64_t word, uint32_t from,
+                                                                            uint32_t end)
+{
+    uint64_t busy_after = from < 64 ? ~word & (~(uint64_t)0 << from) : 0;
+    if (busy_after != 0) {
+        return (w << 6) + (uint32_t)__builtin_ctzll(busy_after);
+    }
+    if (end == m->run_cs && m->run_cs != m->run_ce) {
+        return m->run_ce;
+    }
+    return granmap_next_busy(m, (w + 1) << 6);
+}
+
+/* granmap_free_item of an item that ends in the word after g's, before
+ * limit: both words are read and written once.  g's word is marked, and
+ * the word where the run reaching g from below starts; the next word only
+ * when a run started at the item's end (it is part of the longer run
+ * now): no run started inside the item, so the words it covers past g's
+ * keep their leaves.
+ * GRANMAP_NONE (nothing changed) for any other item. */
+static inline __attribute__((always_inline)) uint32_t granmap_free_two_(struct granmap *m, uint32_t g,
+                                                                       uint32_t limit, uint32_t *run_end)
+{
+    uint32_t w = g >> 6, b = g & 63, base = w << 6, w1 = w + 1;
+    uint64_t f = GRANMAP_FREEW(m, w), st = GRANMAP_STARTW(m, w);
+    if ((b < 63 && ((f | st) >> (b + 1)) != 0) || w1 >= m->nwords) {
+        return GRANMAP_NONE; /* the item ends in g's word, or g's word is the last */
+    }
+    uint64_t f1 = GRANMAP_FREEW(m, w1), ends = f1 | GRANMAP_STARTW(m, w1);
+    uint32_t ie = ends != 0 ? (uint32_t)__builtin_ctzll(ends) : 64, end = base + 64 + ie;
+    if (ends == 0 || end > limit) {
+        return GRANMAP_NONE;
+    }
+    if (g <= m->run_ce && m->run_ce < end) { /* granmap_set's rule: the run's busy end turns free */
+        m->run_cs = m->run_ce = 0;
+    }
+    uint64_t word = f | (~(uint64_t)0 << b), word1 = ie > 0 ? f1 | granmap_mask(0, ie) : f1;
+    GRANMAP_FREEW(m, w) = word;
+    GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
+    granmap_mark_dirty_(m, w);
+    granmap_summarize_freed_(m, w, f, word);
+    GRANMAP_FREEW(m, w1) = word1;
+    if (ie > 0) { /* (the item may end where the word starts) */
+        granmap_summarize_freed_(m, w1, f1, word1);
+    }
+    if ((f1 >> ie) & 1) { /* a run started at end: it is part of the longer one now */
+        granmap_mark_dirty_(m, w1);
+    }
+    if (granmap_free_below_(m, g, f)) {
+        granmap_mark_run_of_(m, g - 1, w);
+    }
+    *run_end = granmap_freed_run_end_(m, w1, word1, ie, end);
+    return end;
+}
+
 /* granmap_free_item of an item that does not end in its first word (or
- * ends at limit), step by step: out of line, as granmap_take_across_. */
+ * ends at limit): out of line, as granmap_take_across_; the usual one ends
+ * in the next word (granmap_free_two_), any other takes the steps. */
 static __attribute__((noinline, cold, unused)) uint32_t granmap_free_across_(struct granmap *m, uint32_t g,
                                                                               uint32_t limit, uint32_t *run_end)
 {
-    uint32_t end = granmap_item_end(m, g, limit);
-    granmap_set_start(m, g, false);
-    granmap_set(m, g, end, true);
-    *run_end = granmap_next_busy(m, end);
-    return end;
+    uint32_t end = granmap_free_two_(m, g, limit, run_end);
+    return end != GRANMAP_NONE ? end : granmap_free_steps_(m, g, limit, run_end);
 }
 
 /* Frees the busy item that starts at g (its granules free, its start bit
@@ -487,7 +639,7 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
     GRANMAP_FREEW(m, w) = word;
     GRANMAP_STARTW(m, w) = st & ~((uint64_t)1 << b);
     granmap_mark_dirty_(m, w);
-    granmap_summarize_(m, w, f, word);
+    granmap_summarize_freed_(m, w, f, word);
     if (granmap_free_below_(m, g, f)) {
         granmap_mark_run_of_(m, g - 1, w);
     }
@@ -495,14 +647,7 @@ static inline __attribute__((always_inline)) uint32_t granmap_free_item(struct g
      * (then the heap's end lies beyond the word).  An item freed just
      * before the known run (items freed from the last one made back)
      * joins it: its end is known without reading the next word. */
-    uint64_t busy_after = ~word & (~(uint64_t)0 << ie);
-    if (busy_after != 0) {
-        *run_end = base + (uint32_t)__builtin_ctzll(busy_after);
-    } else if (end == m->run_cs && m->run_cs != m->run_ce) {
-        *run_end = m->run_ce;
-    } else {
-        *run_end = granmap_next_busy(m, base + 64);
-    }
+    *run_end = granmap_freed_run_end_(m, w, word, ie, end);
     return end;
 }
 
