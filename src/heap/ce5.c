@@ -594,51 +594,43 @@ static void wrap_set_last(struct ce5_heap *h, struct region *r, uint32_t g)
     }
 }
 
-/* The rest of region_search once the scan from the rover has reached the
- * end marker with no fit: CE's moves of the rover and pitLast there, then
- * the wrap from the first item back to the rover s. */
-SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
-                                 uint32_t *xend)
+/* The end of a search of region r from s (s < end) that finds no run of
+ * `need` granules (the longest run is shorter): CE's moves of the rover
+ * and pitLast as its scan reaches the end marker and wraps back to s, the
+ * hint made exact, and the tail offer (spec §7): the item to carve, the
+ * free run before the end marker or the end marker itself, when committing
+ * behind it makes room (*xend the end marker), else NONE.  Most searches of
+ * a heap of many regions end here (pass 1's regions whose hint admits a
+ * request that no run fits, pass 2's estimated regions), so it is a
+ * function of its own with only what a failure needs. */
+SLOW uint32_t region_search_fail(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, uint32_t *xend)
 {
     const uint32_t end = r->end;
-    uint32_t pos, e = NONE;
-    /* The end marker is reached: what the scan merged so far. */
+    DEBUG_INVARIANT(s < end && granmap_longest(&r->map) < need, "a search that fails");
+    /* The end marker is reached: what the scan merged so far.  pitLast
+     * moves (at most once: a run holding s - 1 that reaches the end
+     * starts the tail run, see below) only when the tail is free. */
     uint32_t tail = end;
-    if (end > s && granmap_free(&r->map, end - 1)) {
+    if (granmap_free(&r->map, end - 1)) {
         tail = max2(tail_run_start(r), s);
-        wrap_set_last(h, r, tail);
         r->rover = tail;
-    } else if (s == 0 && end > s) {
+    } else if (s == 0) {
         /* (From a rover past the first item the wrap below moves the rover
          * again whenever any granule is free, so only a search from the
          * first item keeps this one.) */
         uint32_t q = granmap_prev_free(&r->map, end);
-        if (q != NONE && q >= s) {
-            r->rover = max2(granmap_run_start(&r->map, q), s);
+        if (q != NONE) {
+            r->rover = granmap_run_start(&r->map, q);
         }
     }
-    /* Wrap: from the first item back to the rover.  Every run from s on was
-     * too small, so the first fit from 0 is either a run that starts before
-     * s (the one holding s - 1 is seen whole this time) or none. */
-    /* When no run anywhere is long enough (a search that will fail), the
-     * wrap needs no looking, only CE's rover and pitLast moves. */
-    const bool fits_somewhere = granmap_longest(&r->map) >= need;
+    /* Wrap: from the first item back to the rover, no run fitting. */
     if (s > 0) {
-        pos = fits_somewhere ? granmap_first_fit(&r->map, 0, need, &e) : NONE;
-        if (pos != NONE && pos < s) {
-            uint32_t m = 0;
-            if (hint_low) {
-                m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
-            }
-            return search_found(h, r, pos, e, need, m, xend);
-        }
         if (granmap_free(&r->map, s - 1)) {
             /* The last run before s is the last candidate, whether it ends at
              * s or runs on past it. */
             uint32_t r0 = granmap_run_start(&r->map, s - 1);
             r->rover = r0;
             if (granmap_next_busy(&r->map, s - 1) == end) {
-                wrap_set_last(h, r, r0);
                 tail = r0;
             }
         } else {
@@ -655,7 +647,10 @@ SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
             }
         }
     }
-    /* Not found: every run has been merged, so the hint becomes exact. */
+    if (tail != end) {
+        wrap_set_last(h, r, tail);
+    }
+    /* Every run has been merged, so the hint becomes exact. */
     r->max_free = granmap_longest(&r->map) * GRAN;
     reindex_exact(h, r);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
@@ -663,6 +658,30 @@ SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
     }
     *xend = end; /* the tail is the end marker or a run that reaches it */
     return tail;
+}
+
+/* The rest of region_search once the scan from the rover s has reached
+ * the end marker with no fit: CE's moves of the rover and pitLast there,
+ * then the wrap from the first item back to s.  Every run from s on was
+ * too small, so when a run somewhere fits, the first fit from 0 is a run
+ * that starts before s (the one holding s - 1 is seen whole this time);
+ * region_search has sent the searches that fail to region_search_fail. */
+SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
+                                 uint32_t *xend)
+{
+    const uint32_t end = r->end;
+    DEBUG_INVARIANT(s > 0 && s < end, "a run that fits lies before the rover");
+    if (granmap_free(&r->map, end - 1)) {
+        wrap_set_last(h, r, max2(tail_run_start(r), s)); /* the rover moves on below */
+    }
+    uint32_t e = NONE;
+    uint32_t pos = granmap_first_fit(&r->map, 0, need, &e);
+    DEBUG_INVARIANT(pos < s, "the first fit lies before the rover");
+    uint32_t m = 0;
+    if (hint_low) {
+        m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
+    }
+    return search_found(h, r, pos, e, need, m, xend);
 }
 
 /* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
@@ -698,6 +717,9 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
         }
         return search_found(h, r, pos, e, need, cbmax, xend);
     }
+    if (granmap_longest(&r->map) < need) {
+        return region_search_fail(h, r, need, s, xend);
+    }
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
 
@@ -705,15 +727,16 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
  * request (else pass 1 searched them), so most hold no run that long, and
  * pass 2 goes through them until one offers its tail.  The run tree,
  * synced, says so at once (the look at the rover's run and the nearby words
- * would most often end in the sync anyway); such a search only moves the rover and pitLast as CE's scan does and makes the
- * hint exact: region_search_wrap with nothing to find, without looking at
- * the rover's run or the words after it first.  (Pass 1's regions are not
+ * would most often end in the sync anyway); such a search only moves the
+ * rover and pitLast as CE's scan does and makes the hint exact
+ * (region_search_fail), without looking at the rover's run or the words
+ * after it first.  (Pass 1's regions are not
  * taken this way: a free raised their hint, and its run, at the rover,
  * mostly fits without the sync.) */
 static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
     if (granmap_longest(&r->map) < need) {
-        return region_search_wrap(h, r, need, r->rover >= r->end ? 0 : r->rover, false, xend);
+        return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend);
     }
     return region_search(h, r, need, xend);
 }
