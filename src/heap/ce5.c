@@ -341,15 +341,32 @@ static void reindex(struct ce5_heap *h, struct region *r)
 }
 
 /* reindex after a failed search, which made cbMaxFree exact (no estimate
- * bit): the key, and the region out of the estimate set if it was in. */
-static void reindex_exact(struct ce5_heap *h, struct region *r)
+ * bit): the key, and the region out of the estimate set if it was in,
+ * unless the caller takes it out (unlist false: pass 2, a word of the set
+ * at a time, see unlist_estimates). */
+static void reindex_exact(struct ce5_heap *h, struct region *r, bool unlist)
 {
     DEBUG_INVARIANT(!(r->max_free & ESTIMATE), "a failed search makes the hint exact");
     uint32_t i = r->index, hint = hint_key(r);
     if (maxtree_key(&h->k_hint, i) != hint) {
         maxtree_set(&h->k_hint, i, hint);
     }
-    bitsum_clear(h->estimated, h->estimated_top, i);
+    if (unlist) {
+        bitsum_clear(h->estimated, h->estimated_top, i);
+    }
+}
+
+/* Takes the regions of `done` (bits of word w of the estimate set) out of
+ * the set at once, keeping bitsum.h's invariant (a word's top bit is set
+ * exactly when the word is nonzero) by hand: one store for a word of
+ * pass 2's searches instead of one clear each. */
+static void unlist_estimates(struct ce5_heap *h, uint32_t w, uint64_t done)
+{
+    uint64_t word = h->estimated[w] & ~done;
+    h->estimated[w] = word;
+    if (word == 0) {
+        h->estimated_top[w >> 6] &= ~((uint64_t)1 << (w & 63));
+    }
 }
 
 /* Pass 1's first region (spec §7): the first whose key admits `need`
@@ -378,25 +395,6 @@ static uint32_t pass1_next(struct ce5_heap *h, uint32_t need, uint32_t i)
     uint32_t next = maxtree_first_after(&h->k_hint, i + 1, need);
     maxtree_note_first(&h->k_hint, need, next);
     return next;
-}
-
-/* The first region from position `from` on that pass 2 (spec §7) looks
- * at for a request of `need` granules: one whose hint is an estimate, or
- * whose tail offers more than that; NONE if none.  *tail is the first of the
- * latter from some position at or before `from` (NONE before the first
- * call), looked up again only once `from` has passed it: k_tail is synced
- * (tail_sync) before pass 2 and pass 2 changes no key in it (its changes
- * wait in the stale list), and most of the regions it looks at are
- * estimated ones. */
-HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t need, uint32_t *tail)
-{
-    if (from == 0) {
-        *tail = maxtree_first(&h->k_tail, need + 1);
-    } else if (*tail < from) {
-        *tail = maxtree_first_after(&h->k_tail, from, need + 1);
-    }
-    uint32_t e = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
-    return e < *tail ? e : *tail;
 }
 
 /* The totals (heap.h), one item at a time; the timeline takes them at the
@@ -602,8 +600,10 @@ static void wrap_set_last(struct ce5_heap *h, struct region *r, uint32_t g)
  * behind it makes room (*xend the end marker), else NONE.  Most searches of
  * a heap of many regions end here (pass 1's regions whose hint admits a
  * request that no run fits, pass 2's estimated regions), so it is a
- * function of its own with only what a failure needs. */
-SLOW uint32_t region_search_fail(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, uint32_t *xend)
+ * function of its own with only what a failure needs.  unlist: as
+ * reindex_exact. */
+SLOW uint32_t region_search_fail(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, uint32_t *xend,
+                                 bool unlist)
 {
     const uint32_t end = r->end;
     DEBUG_INVARIANT(s < end && granmap_longest(&r->map) < need, "a search that fails");
@@ -652,7 +652,7 @@ SLOW uint32_t region_search_fail(struct ce5_heap *h, struct region *r, uint32_t 
     }
     /* Every run has been merged, so the hint becomes exact. */
     r->max_free = granmap_longest(&r->map) * GRAN;
-    reindex_exact(h, r);
+    reindex_exact(h, r, unlist);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
@@ -718,7 +718,7 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
         return search_found(h, r, pos, e, need, cbmax, xend);
     }
     if (granmap_longest(&r->map) < need) {
-        return region_search_fail(h, r, need, s, xend);
+        return region_search_fail(h, r, need, s, xend, true);
     }
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
@@ -732,11 +732,12 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
  * (region_search_fail), without looking at the rover's run or the words
  * after it first.  (Pass 1's regions are not
  * taken this way: a free raised their hint, and its run, at the rover,
- * mostly fits without the sync.) */
+ * mostly fits without the sync.)  A failed search leaves the region in the
+ * estimate set for pass2 to take out. */
 static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
     if (granmap_longest(&r->map) < need) {
-        return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend);
+        return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend, false);
     }
     return region_search(h, r, need, xend);
 }
@@ -756,6 +757,65 @@ HOT uintptr_t alloc_carve(struct ce5_heap *h, struct region *r, uint32_t x, uint
     return data_addr(r, x);
 }
 
+/* Pass 2 (spec §7) for `need` granules: in list order, a region whose hint
+ * is exact offers its tail when that is long enough (tail_capacity: the
+ * item to carve is pitLast, whose run reaches the end marker), one whose
+ * hint is an estimate is searched (region_search_pass2).  The region and,
+ * in *x and *xend, the item to carve and its run's end; NULL if none.
+ *
+ * t is the first region whose tail offers room (k_tail is synced first,
+ * and pass 2 changes no key in it: its changes wait in the stale list),
+ * looked up again only once passed.  Most regions pass 2 looks at are
+ * estimated ones whose search fails (pass 1 found no hint admitting the
+ * request), so the estimate set is read a word at a time: its regions up
+ * to t are searched in turn, and those whose hint became exact leave the
+ * set together at the end of their word (no search puts a region in it,
+ * so the word read first stays true meanwhile). */
+static struct region *pass2(struct ce5_heap *h, uint32_t need, uint32_t *x, uint32_t *xend)
+{
+    tail_sync(h);
+    uint32_t t = maxtree_first(&h->k_tail, need + 1);
+    uint32_t from = 0;
+    for (;;) {
+        uint32_t i = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
+        if (i > t || i == NONE) {
+            /* t is not in the estimate set: its hint is exact. */
+            if (t == NONE) {
+                return NULL;
+            }
+            struct region *r = h->regions[t];
+            DEBUG_INVARIANT(!(r->max_free & ESTIMATE), "an unlisted region's hint is exact");
+            *x = r->last;
+            *xend = r->end;
+            return r;
+        }
+        const uint32_t w = i >> 6;
+        uint64_t bits = h->estimated[w] & (~(uint64_t)0 << (i & 63)), done = 0;
+        from = (w + 1) << 6;
+        for (; bits != 0; bits &= bits - 1) {
+            uint32_t j = (w << 6) + (uint32_t)__builtin_ctzll(bits);
+            if (j > t) {
+                from = j; /* t comes first */
+                break;
+            }
+            struct region *r = h->regions[j];
+            DEBUG_INVARIANT(r->max_free & ESTIMATE, "a listed region's hint is an estimate");
+            *x = region_search_pass2(h, r, need, xend);
+            if (!(r->max_free & ESTIMATE)) {
+                done |= bits & -bits;
+            }
+            if (*x != NONE) {
+                unlist_estimates(h, w, done);
+                return r;
+            }
+            if (j == t) {
+                t = maxtree_first_after(&h->k_tail, t + 1, need + 1);
+            }
+        }
+        unlist_estimates(h, w, done);
+    }
+}
+
 /* FindFreeItem (spec §7) past pass 1's first candidate `first` (NONE: pass
  * 1 had none), which did not fit: the rest of pass 1, pass 2, then a new
  * region.  As alloc_small_locked. */
@@ -772,18 +832,9 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
             return alloc_carve(h, r, x, need, xend, err);
         }
     }
-    /* Pass 2: exact regions offer their tail, estimated ones are searched. */
-    tail_sync(h);
-    uint32_t tail = NONE;
-    for (uint32_t i = pass2_next(h, 0, need, &tail); i != NONE; i = pass2_next(h, i + 1, need, &tail)) {
-        r = h->regions[i];
-        if (!(r->max_free & ESTIMATE)) {
-            return alloc_carve(h, r, r->last, need, r->end, err); /* pitLast's run reaches the end */
-        }
-        x = region_search_pass2(h, r, need, &xend);
-        if (x != NONE) {
-            return alloc_carve(h, r, x, need, xend, err);
-        }
+    r = pass2(h, need, &x, &xend);
+    if (r != NULL) {
+        return alloc_carve(h, r, x, need, xend, err);
     }
     if (h->maximum != 0) {
         *err = 0; /* a full fixed heap: CE sets no error */
