@@ -132,6 +132,16 @@ struct region {
     /* k_tail does not hold this region's capacity yet: it is listed in
      * the heap's tail_stale (see tail_sync). */
     bool tail_stale;
+    /* The longest free run in granules when known without the map's run
+     * tree, else NONE (region_longest).  Read from the tree, it stays true
+     * through frees that start a run (a free only makes the run it starts
+     * or joins longer: longest_freed), and is dropped by every other change
+     * (carves, commits, in-place resizes).  Pass 2's estimated regions have
+     * mostly only been freed into since their last search, so their failed
+     * searches need no sync of the run tree, whose marked words then wait
+     * for a search that needs the tree: a word that a free and then a
+     * carve change is synced once, not twice. */
+    uint32_t longest;
     size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
 
@@ -252,6 +262,34 @@ static bool last_is_tail(const struct region *r)
 HOT uint32_t hint_key(const struct region *r)
 {
     return r->max_free / GRAN;
+}
+
+/* The region's longest free run in granules (region.longest, or the run
+ * tree synced). */
+HOT uint32_t region_longest(struct region *r)
+{
+    if (r->longest == NONE) {
+        r->longest = granmap_longest(&r->map);
+    }
+    return r->longest;
+}
+
+/* A carve: the run it takes from may have been the only longest one.
+ * (Keeping the figure when the run was shorter, and measuring the run a
+ * free joins, cost more where regions are few than the syncs they save.) */
+HOT void longest_carved(struct region *r)
+{
+    r->longest = NONE;
+}
+
+/* A free made the free run [g, e) (the item at g merged forward): when
+ * the granule before g is busy that is a whole run, which the known
+ * longest run follows; else it joined the run before, not measured. */
+HOT void longest_freed(struct region *r, uint32_t g, uint32_t e)
+{
+    if (r->longest != NONE) {
+        r->longest = g > 0 && granmap_free(&r->map, g - 1) ? NONE : max2(r->longest, e - g);
+    }
 }
 
 /* Where CE's per-region state changes, the heap's indexes follow at once
@@ -470,6 +508,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     r->rover = 0;
     r->max_free = commit - data_off;
     granmap_set(&r->map, 0, r->end, true);
+    r->longest = r->end;
     r->index = h->nregions;
     set_last(h, r, 0);
     h->regions[h->nregions++] = r;
@@ -497,6 +536,7 @@ COLD DWORD carve_commit(struct ce5_heap *h, struct region *r, uint32_t need, uin
     uint32_t old = r->end;
     r->end += ex / GRAN;
     granmap_set(&r->map, old, r->end, true);
+    r->longest = NONE;
     *f += ex / GRAN;
     if ((*f - need) * GRAN > r->max_free) {
         hint_raise(h, r, (*f - need) * GRAN);
@@ -527,6 +567,7 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
+    longest_carved(r);
     granmap_take(&r->map, x, need, grow == NONE); /* a grown item keeps its own start */
     if (f > need) {
         granmap_remember_run(&r->map, x + need, x + f);
@@ -651,7 +692,7 @@ SLOW uint32_t region_search_fail(struct ce5_heap *h, struct region *r, uint32_t 
         wrap_set_last(h, r, tail);
     }
     /* Every run has been merged, so the hint becomes exact. */
-    r->max_free = granmap_longest(&r->map) * GRAN;
+    r->max_free = region_longest(r) * GRAN;
     reindex_exact(h, r, unlist);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
@@ -717,7 +758,7 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
         }
         return search_found(h, r, pos, e, need, cbmax, xend);
     }
-    if (granmap_longest(&r->map) < need) {
+    if (region_longest(r) < need) {
         return region_search_fail(h, r, need, s, xend, true);
     }
     return region_search_wrap(h, r, need, s, hint_low, xend);
@@ -738,7 +779,7 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
 static uint32_t region_search_synced(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend,
                                      bool unlist)
 {
-    if (granmap_longest(&r->map) < need) {
+    if (region_longest(r) < need) {
         return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend, unlist);
     }
     return region_search(h, r, need, xend);
@@ -864,6 +905,7 @@ HOT uintptr_t alloc_known_run(struct ce5_heap *h, struct region *r, uint32_t nee
     const uint32_t cs = r->map.run_cs, ce = r->map.run_ce;
     r->rover = cs;
     hint_found(h, r, ce - cs - need);
+    longest_carved(r);
     granmap_take_run_head(&r->map, need, at_rover);
     if (ce == r->end) {
         set_last(h, r, cs + need);
@@ -1243,6 +1285,7 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     uint32_t sz = granmap_free_item(&r->map, g, r->end, &e) - g;
     note_dead(h, (size_t)sz * GRAN - HDR);
     granmap_remember_run(&r->map, g, e);
+    longest_freed(r, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;
     if (e == r->end) {
@@ -1323,6 +1366,7 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
         if (cur > need) { /* a difference of 16 bytes or more is split off, */
             /* not merged, rover and pitLast unchanged */
             granmap_set(&r->map, g + need, g + cur, true);
+            r->longest = NONE;
             note_resize(h, (size_t)cur * GRAN, (size_t)need * GRAN);
             uint32_t split = (cur - need) * GRAN;
             if (r->max_free < split) {
@@ -1479,11 +1523,12 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
                     uint32_t old_end = r->end;
                     r->end = t + head / GRAN;
                     granmap_set(&r->map, r->end, old_end, false);
+                    r->longest = NONE;
                     heap_slot_decommit(&h->common, hdr + head + HDR, ex);
                 }
             }
         }
-        r->max_free = granmap_longest(&r->map) * GRAN;
+        r->max_free = region_longest(r) * GRAN;
         reindex(h, r);
         best = max2(best, r->max_free);
     }
@@ -1580,6 +1625,7 @@ static bool heap_consistent(struct ce5_heap *h)
     for (uint32_t i = 0; i < h->nregions; i++) {
         struct region *r = h->regions[i];
         if (!granmap_consistent(&r->map) || !items_consistent(r, &live_bytes, &live_blocks) ||
+            (r->longest != NONE && r->longest != granmap_longest(&r->map)) ||
             !ce_state_consistent(h, r) || !keys_consistent(h, i, r) ||
             !heap_blockmap_tagged(&h->blocks, r->base, r->reserve, (uintptr_t)r, &tagged)) {
             return false;
