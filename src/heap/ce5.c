@@ -1544,11 +1544,12 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
 
 /* The items tile [0, end): a busy item starts with a start bit and runs to
  * the next start or free granule; free granules carry no start bit; nothing
- * from the end marker on is free or starts an item.  Adds up the busy
- * items' usable bytes and count. */
+ * from the end marker on is free or starts an item; the known longest free
+ * run (region.longest), if any, is the longest the walk finds.  Adds up
+ * the busy items' usable bytes and count. */
 static bool items_consistent(const struct region *r, size_t *live_bytes, size_t *live_blocks)
 {
-    uint32_t g = 0;
+    uint32_t g = 0, longest = 0;
     while (g < r->end) {
         if (granmap_start(&r->map, g)) {
             uint32_t e = granmap_item_end(&r->map, g, r->end);
@@ -1556,10 +1557,15 @@ static bool items_consistent(const struct region *r, size_t *live_bytes, size_t 
             ++*live_blocks;
             g = e;
         } else if (granmap_free(&r->map, g)) {
-            g = granmap_next_busy(&r->map, g);
+            uint32_t e = granmap_next_busy(&r->map, g);
+            longest = max2(longest, e - g);
+            g = e;
         } else {
             return false; /* a busy granule outside any item */
         }
+    }
+    if (r->longest != NONE && r->longest != longest) {
+        return false; /* the known longest run is not the walk's */
     }
     for (uint32_t k = r->end; k < r->map.nwords * 64; k++) {
         if (granmap_free(&r->map, k) || granmap_start(&r->map, k)) {
@@ -1625,7 +1631,6 @@ static bool heap_consistent(struct ce5_heap *h)
     for (uint32_t i = 0; i < h->nregions; i++) {
         struct region *r = h->regions[i];
         if (!granmap_consistent(&r->map) || !items_consistent(r, &live_bytes, &live_blocks) ||
-            (r->longest != NONE && r->longest != granmap_longest(&r->map)) ||
             !ce_state_consistent(h, r) || !keys_consistent(h, i, r) ||
             !heap_blockmap_tagged(&h->blocks, r->base, r->reserve, (uintptr_t)r, &tagged)) {
             return false;
