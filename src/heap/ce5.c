@@ -133,7 +133,7 @@ struct region {
      * the heap's tail_stale (see tail_sync). */
     bool tail_stale;
     /* The longest free run in granules when known without the map's run
-     * tree, else NONE (region_longest).  Read from the tree, it stays true
+     * tree, else NONE (region_longest, region_search_pass2).  Read from the tree, it stays true
      * through frees that start a run (a free only makes the run it starts
      * or joins longer: longest_freed), and is dropped by every other change
      * (carves, commits, in-place resizes).  Pass 2's estimated regions have
@@ -764,23 +764,23 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
 
-/* region_search for a region that most likely holds no run of `need`
- * granules: the run tree, synced, says so at once (the look at the rover's
- * run and the nearby words would most often end in the sync anyway); such
- * a search only moves the rover and pitLast as CE's scan does and makes
- * the hint exact (region_search_fail, unlist as reindex_exact), without
- * looking at the rover's run or the words after it first.  Two kinds of
- * search are taken this way: pass 2's estimated regions (their hint is
- * below the request, else pass 1 searched them) and pass 1's first region
- * when the known run does not serve it (alloc_small_locked: nearly all of
- * those searches fail).  The rest of pass 1's regions are not: found
- * through a hint that a free raised, they mostly hold a run that fits
- * near the rover, and the sync would cost them more than it saves. */
-static uint32_t region_search_synced(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend,
-                                     bool unlist)
+/* region_search for pass 2's regions whose hint is an estimate: below the
+ * request (else pass 1 searched them), so most hold no run that long, and
+ * pass 2 goes through them until one offers its tail.  The longest run
+ * (region_longest: mostly known, else the run tree synced) says so at
+ * once; such a search only moves the rover and pitLast as CE's scan does
+ * and makes the hint exact (region_search_fail), without looking at the
+ * rover's run or the words after it first, and leaves the region in the
+ * estimate set for pass2 to take out.  (Pass 1's regions are not taken
+ * this way: a free raised their hint, and most hold a run that fits near
+ * the rover, found without the sync.  Even pass 1's first region, whose
+ * search fails nearly always in a heap of a million blocks when the known
+ * run does not serve it, succeeds there in cfrac's, which paid 6% more
+ * instructions for the syncs.) */
+static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
     if (region_longest(r) < need) {
-        return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend, unlist);
+        return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend, false);
     }
     return region_search(h, r, need, xend);
 }
@@ -843,7 +843,7 @@ static struct region *pass2(struct ce5_heap *h, uint32_t need, uint32_t *x, uint
             }
             struct region *r = h->regions[j];
             DEBUG_INVARIANT(r->max_free & ESTIMATE, "a listed region's hint is an estimate");
-            *x = region_search_synced(h, r, need, xend, false);
+            *x = region_search_pass2(h, r, need, xend);
             if (!(r->max_free & ESTIMATE)) {
                 done |= bits & -bits;
             }
@@ -927,10 +927,7 @@ HOT uintptr_t alloc_known_run(struct ce5_heap *h, struct region *r, uint32_t nee
  * rover on), or the rover's item is busy and no granule from it up to the
  * run is free (a run of allocations: the last carve left the rover at the
  * item it made and its leftover as the known run), so the search passes
- * that item, merges nothing and comes to the run first.  When neither
- * serves, the region's hint nearly always admits the request on a run
- * since carved (CE only raises it), and its search fails: it starts from
- * the run tree (region_search_synced). */
+ * that item, merges nothing and comes to the run first. */
 HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
 {
     uint32_t i = pass1_first(h, need);
@@ -946,7 +943,7 @@ HOT uintptr_t alloc_small_locked(struct ce5_heap *h, uint32_t need, DWORD *err)
             }
         }
         uint32_t xend;
-        uint32_t x = region_search_synced(h, r, need, &xend, true);
+        uint32_t x = region_search(h, r, need, &xend);
         if (x != NONE) {
             return alloc_carve(h, r, x, need, xend, err);
         }
