@@ -398,7 +398,7 @@ static void reindex_exact(struct ce5_heap *h, struct region *r, bool unlist)
  * the set at once, keeping bitsum.h's invariant (a word's top bit is set
  * exactly when the word is nonzero) by hand: one store for a word of
  * pass 2's searches instead of one clear each. */
-static void unlist_estimates(struct ce5_heap *h, uint32_t w, uint64_t done)
+HOT void unlist_estimates(struct ce5_heap *h, uint32_t w, uint64_t done)
 {
     uint64_t word = h->estimated[w] & ~done;
     h->estimated[w] = word;
@@ -615,7 +615,7 @@ HOT uint32_t search_found(struct ce5_heap *h, struct region *r, uint32_t pos, ui
 /* The start of the free run before the end marker (granule end - 1 is
  * free): pitLast when it starts that run, as it mostly does (pitLast is the
  * end marker or a granule of that run), else found from the end. */
-static uint32_t tail_run_start(const struct region *r)
+HOT uint32_t tail_run_start(const struct region *r)
 {
     uint32_t l = r->last;
     if (l < r->end && (l == 0 || !granmap_free(&r->map, l - 1))) {
