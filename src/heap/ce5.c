@@ -282,13 +282,20 @@ HOT void longest_carved(struct region *r)
     r->longest = NONE;
 }
 
-/* A free made the free run [g, e) (the item at g merged forward): when
- * the granule before g is busy that is a whole run, which the known
- * longest run follows; else it joined the run before, not measured. */
-HOT void longest_freed(struct region *r, uint32_t g, uint32_t e)
+/* A free of the item [g, item_end) made the free run [g, e) (the item
+ * merged forward): when the granule before g is busy that is a whole run,
+ * which the known longest run follows; else it joined the run before, not
+ * measured.  An item that ends where the known run starts (granmap.h: the
+ * last run freed) drops the figure too, though it could follow it: a
+ * program that frees a region's items from the last one back (lua's
+ * collector) then pays one load and test for each free after the first,
+ * not the look at the granule before. */
+HOT void longest_freed(struct region *r, uint32_t g, uint32_t item_end, uint32_t e)
 {
     if (r->longest != NONE) {
-        r->longest = g > 0 && granmap_free(&r->map, g - 1) ? NONE : max2(r->longest, e - g);
+        r->longest = item_end == r->map.run_cs || (g > 0 && granmap_free(&r->map, g - 1))
+                         ? NONE
+                         : max2(r->longest, e - g);
     }
 }
 
@@ -1281,8 +1288,8 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     uint32_t e;
     uint32_t sz = granmap_free_item(&r->map, g, r->end, &e) - g;
     note_dead(h, (size_t)sz * GRAN - HDR);
+    longest_freed(r, g, g + sz, e); /* (before the known run moves to this one) */
     granmap_remember_run(&r->map, g, e);
-    longest_freed(r, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;
     if (e == r->end) {
