@@ -67,7 +67,8 @@
  *    region named by hint_pending may hold a lower one there (hint_flush);
  *    k_tail holds its pass-2 capacity (tail_capacity) unless tail_stale
  *    (the stale ones are listed: tail_sync); the estimate set holds its
- *    estimate bit.
+ *    estimate bit;
+ *  - longest is NONE or its longest free run (region_longest).
  * Per heap: the statistics are the sums over the items, and the block
  * table maps exactly the blocks of the regions and large items.
  */
