@@ -194,6 +194,49 @@ static void test_new_region_when_nothing_fits(void **state)
     assert_memory_equal(map, "-HHHHHH.", 8);
 }
 
+/* A region's known longest free run (ce5.c, region.longest): pass 2's
+ * failed search of a region freed into reads it instead of the run tree,
+ * so it must follow every free and carve.  HeapValidate compares it with a
+ * walk of the items after each step; the placements are CE's. */
+static void test_known_longest_run_follows_frees_and_carves(void **state)
+{
+    (void)state;
+    HANDLE h = HeapCreate(0, 0, 0);
+    enum { N = 600, ITEM = 1008 }; /* 1000 bytes: items of 63 granules, four regions */
+    char *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = HeapAlloc(h, 0, 1000);
+        assert_non_null(p[i]);
+    }
+    assert_int_equal(p[11] - p[10], ITEM);
+    /* A run of one item in the first region, then a request above every
+     * hint: pass 2 searches the first region (its hint an estimate), which
+     * fails, and makes its longest run known (63 granules). */
+    assert_true(HeapFree(h, 0, p[10]));
+    assert_non_null(HeapAlloc(h, 0, 8000));
+    assert_true(HeapValidate(h, 0, NULL));
+    /* A free that joins the run before it: two items long now. */
+    assert_true(HeapFree(h, 0, p[11]));
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_non_null(HeapAlloc(h, 0, 8000)); /* pass 2 again: 126 granules known */
+    assert_true(HeapValidate(h, 0, NULL));
+    /* The first region's hint, exact, admits 2000 bytes: the carve takes
+     * the longest run whole. */
+    assert_ptr_equal(HeapAlloc(h, 0, 2000), p[10]);
+    assert_true(HeapValidate(h, 0, NULL));
+    /* Frees that each start a run, in address order, keep the hint at one
+     * item: pass 1 passes the region by for 6000 bytes, pass 2 searches it
+     * and finds the seven freed items merged, before the rover. */
+    assert_non_null(HeapAlloc(h, 0, 8000));
+    for (int i = 40; i < 47; i++) {
+        assert_true(HeapFree(h, 0, p[i]));
+        assert_true(HeapValidate(h, 0, NULL));
+    }
+    assert_ptr_equal(HeapAlloc(h, 0, 6000), p[40]);
+    assert_true(HeapValidate(h, 0, NULL));
+    assert_true(HeapDestroy(h));
+}
+
 static void test_compact_gives_the_tail_back(void **state)
 {
     (void)state;
@@ -1169,6 +1212,7 @@ int main(void)
         cmocka_unit_test_setup(test_walk_and_stats, setup),
         cmocka_unit_test_setup(test_threads_are_serialized, setup),
         cmocka_unit_test_setup(test_commit_ahead_keeps_the_books, setup),
+        cmocka_unit_test_setup(test_known_longest_run_follows_frees_and_carves, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,7 +67,8 @@
  *    region named by hint_pending may hold a lower one there (hint_flush);
  *    k_tail holds its pass-2 capacity (tail_capacity) unless tail_stale
  *    (the stale ones are listed: tail_sync); the estimate set holds its
- *    estimate bit.
+ *    estimate bit;
+ *  - longest is NONE or its longest free run (region_longest).
  * Per heap: the statistics are the sums over the items, and the block
  * table maps exactly the blocks of the regions and large items.
  */
@@ -132,6 +133,16 @@ struct region {
     /* k_tail does not hold this region's capacity yet: it is listed in
      * the heap's tail_stale (see tail_sync). */
     bool tail_stale;
+    /* The longest free run in granules when known without the map's run
+     * tree, else NONE (region_longest, region_search_pass2).  Read from the tree, it stays true
+     * through frees that start a run (a free only makes the run it starts
+     * or joins longer: longest_freed), and is dropped by every other change
+     * (carves, commits, in-place resizes).  Pass 2's estimated regions have
+     * mostly only been freed into since their last search, so their failed
+     * searches need no sync of the run tree, whose marked words then wait
+     * for a search that needs the tree: a word that a free and then a
+     * carve change is synced once, not twice. */
+    uint32_t longest;
     size_t meta_bytes; /* this structure and its map: one meta_alloc */
 };
 
@@ -254,6 +265,41 @@ HOT uint32_t hint_key(const struct region *r)
     return r->max_free / GRAN;
 }
 
+/* The region's longest free run in granules (region.longest, or the run
+ * tree synced). */
+HOT uint32_t region_longest(struct region *r)
+{
+    if (r->longest == NONE) {
+        r->longest = granmap_longest(&r->map);
+    }
+    return r->longest;
+}
+
+/* A carve: the run it takes from may have been the only longest one.
+ * (Keeping the figure when the run was shorter, and measuring the run a
+ * free joins, cost more where regions are few than the syncs they save.) */
+HOT void longest_carved(struct region *r)
+{
+    r->longest = NONE;
+}
+
+/* A free of the item [g, item_end) made the free run [g, e) (the item
+ * merged forward): when the granule before g is busy that is a whole run,
+ * which the known longest run follows; else it joined the run before, not
+ * measured.  An item that ends where the known run starts (granmap.h: the
+ * last run freed) drops the figure too, though it could follow it: a
+ * program that frees a region's items from the last one back (lua's
+ * collector) then pays one load and test for each free after the first,
+ * not the look at the granule before. */
+HOT void longest_freed(struct region *r, uint32_t g, uint32_t item_end, uint32_t e)
+{
+    if (r->longest != NONE) {
+        r->longest = item_end == r->map.run_cs || (g > 0 && granmap_free(&r->map, g - 1))
+                         ? NONE
+                         : max2(r->longest, e - g);
+    }
+}
+
 /* Where CE's per-region state changes, the heap's indexes follow at once
  * (or are marked to follow): each index depends on one field, so a path
  * updates only what it changed instead of comparing every key. */
@@ -341,15 +387,32 @@ static void reindex(struct ce5_heap *h, struct region *r)
 }
 
 /* reindex after a failed search, which made cbMaxFree exact (no estimate
- * bit): the key, and the region out of the estimate set if it was in. */
-static void reindex_exact(struct ce5_heap *h, struct region *r)
+ * bit): the key, and the region out of the estimate set if it was in,
+ * unless the caller takes it out (unlist false: pass 2, a word of the set
+ * at a time, see unlist_estimates). */
+static void reindex_exact(struct ce5_heap *h, struct region *r, bool unlist)
 {
     DEBUG_INVARIANT(!(r->max_free & ESTIMATE), "a failed search makes the hint exact");
     uint32_t i = r->index, hint = hint_key(r);
     if (maxtree_key(&h->k_hint, i) != hint) {
         maxtree_set(&h->k_hint, i, hint);
     }
-    bitsum_clear(h->estimated, h->estimated_top, i);
+    if (unlist) {
+        bitsum_clear(h->estimated, h->estimated_top, i);
+    }
+}
+
+/* Takes the regions of `done` (bits of word w of the estimate set) out of
+ * the set at once, keeping bitsum.h's invariant (a word's top bit is set
+ * exactly when the word is nonzero) by hand: one store for a word of
+ * pass 2's searches instead of one clear each. */
+HOT void unlist_estimates(struct ce5_heap *h, uint32_t w, uint64_t done)
+{
+    uint64_t word = h->estimated[w] & ~done;
+    h->estimated[w] = word;
+    if (word == 0) {
+        h->estimated_top[w >> 6] &= ~((uint64_t)1 << (w & 63));
+    }
 }
 
 /* Pass 1's first region (spec §7): the first whose key admits `need`
@@ -378,25 +441,6 @@ static uint32_t pass1_next(struct ce5_heap *h, uint32_t need, uint32_t i)
     uint32_t next = maxtree_first_after(&h->k_hint, i + 1, need);
     maxtree_note_first(&h->k_hint, need, next);
     return next;
-}
-
-/* The first region from position `from` on that pass 2 (spec §7) looks
- * at for a request of `need` granules: one whose hint is an estimate, or
- * whose tail offers more than that; NONE if none.  *tail is the first of the
- * latter from some position at or before `from` (NONE before the first
- * call), looked up again only once `from` has passed it: k_tail is synced
- * (tail_sync) before pass 2 and pass 2 changes no key in it (its changes
- * wait in the stale list), and most of the regions it looks at are
- * estimated ones. */
-HOT uint32_t pass2_next(struct ce5_heap *h, uint32_t from, uint32_t need, uint32_t *tail)
-{
-    if (from == 0) {
-        *tail = maxtree_first(&h->k_tail, need + 1);
-    } else if (*tail < from) {
-        *tail = maxtree_first_after(&h->k_tail, from, need + 1);
-    }
-    uint32_t e = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
-    return e < *tail ? e : *tail;
 }
 
 /* The totals (heap.h), one item at a time; the timeline takes them at the
@@ -472,6 +516,7 @@ static DWORD region_create(struct ce5_heap *h, uint32_t reserve, uint32_t data_o
     r->rover = 0;
     r->max_free = commit - data_off;
     granmap_set(&r->map, 0, r->end, true);
+    r->longest = r->end;
     r->index = h->nregions;
     set_last(h, r, 0);
     h->regions[h->nregions++] = r;
@@ -499,6 +544,7 @@ COLD DWORD carve_commit(struct ce5_heap *h, struct region *r, uint32_t need, uin
     uint32_t old = r->end;
     r->end += ex / GRAN;
     granmap_set(&r->map, old, r->end, true);
+    r->longest = NONE;
     *f += ex / GRAN;
     if ((*f - need) * GRAN > r->max_free) {
         hint_raise(h, r, (*f - need) * GRAN);
@@ -529,6 +575,7 @@ HOT DWORD carve(struct ce5_heap *h, struct region *r, uint32_t x, uint32_t need,
     if (f <= need) {
         need = f; /* only an exact fit takes all: leftovers of 16 are split */
     }
+    longest_carved(r);
     granmap_take_inline(&r->map, x, need, grow == NONE); /* a grown item keeps its own start */
     if (f > need) {
         granmap_remember_run(&r->map, x + need, x + f);
@@ -576,7 +623,7 @@ HOT uint32_t search_found(struct ce5_heap *h, struct region *r, uint32_t pos, ui
 /* The start of the free run before the end marker (granule end - 1 is
  * free): pitLast when it starts that run, as it mostly does (pitLast is the
  * end marker or a granule of that run), else found from the end. */
-static uint32_t tail_run_start(const struct region *r)
+HOT uint32_t tail_run_start(const struct region *r)
 {
     uint32_t l = r->last;
     if (l < r->end && (l == 0 || !granmap_free(&r->map, l - 1))) {
@@ -594,51 +641,45 @@ static void wrap_set_last(struct ce5_heap *h, struct region *r, uint32_t g)
     }
 }
 
-/* The rest of region_search once the scan from the rover has reached the
- * end marker with no fit: CE's moves of the rover and pitLast there, then
- * the wrap from the first item back to the rover s. */
-SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
-                                 uint32_t *xend)
+/* The end of a search of region r from s (s < end) that finds no run of
+ * `need` granules (the longest run is shorter): CE's moves of the rover
+ * and pitLast as its scan reaches the end marker and wraps back to s, the
+ * hint made exact, and the tail offer (spec §7): the item to carve, the
+ * free run before the end marker or the end marker itself, when committing
+ * behind it makes room (*xend the end marker), else NONE.  Most searches of
+ * a heap of many regions end here (pass 1's regions whose hint admits a
+ * request that no run fits, pass 2's estimated regions), so it is a
+ * function of its own with only what a failure needs.  unlist: as
+ * reindex_exact. */
+SLOW uint32_t region_search_fail(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, uint32_t *xend,
+                                 bool unlist)
 {
     const uint32_t end = r->end;
-    uint32_t pos, e = NONE;
-    /* The end marker is reached: what the scan merged so far. */
+    DEBUG_INVARIANT(s < end && granmap_longest(&r->map) < need, "a search that fails");
+    /* The end marker is reached: what the scan merged so far.  pitLast
+     * moves (at most once: a run holding s - 1 that reaches the end
+     * starts the tail run, see below) only when the tail is free. */
     uint32_t tail = end;
-    if (end > s && granmap_free(&r->map, end - 1)) {
+    if (granmap_free(&r->map, end - 1)) {
         tail = max2(tail_run_start(r), s);
-        wrap_set_last(h, r, tail);
         r->rover = tail;
-    } else if (s == 0 && end > s) {
+    } else if (s == 0) {
         /* (From a rover past the first item the wrap below moves the rover
          * again whenever any granule is free, so only a search from the
          * first item keeps this one.) */
         uint32_t q = granmap_prev_free(&r->map, end);
-        if (q != NONE && q >= s) {
-            r->rover = max2(granmap_run_start(&r->map, q), s);
+        if (q != NONE) {
+            r->rover = granmap_run_start(&r->map, q);
         }
     }
-    /* Wrap: from the first item back to the rover.  Every run from s on was
-     * too small, so the first fit from 0 is either a run that starts before
-     * s (the one holding s - 1 is seen whole this time) or none. */
-    /* When no run anywhere is long enough (a search that will fail), the
-     * wrap needs no looking, only CE's rover and pitLast moves. */
-    const bool fits_somewhere = granmap_longest(&r->map) >= need;
+    /* Wrap: from the first item back to the rover, no run fitting. */
     if (s > 0) {
-        pos = fits_somewhere ? granmap_first_fit(&r->map, 0, need, &e) : NONE;
-        if (pos != NONE && pos < s) {
-            uint32_t m = 0;
-            if (hint_low) {
-                m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
-            }
-            return search_found(h, r, pos, e, need, m, xend);
-        }
         if (granmap_free(&r->map, s - 1)) {
             /* The last run before s is the last candidate, whether it ends at
              * s or runs on past it. */
             uint32_t r0 = granmap_run_start(&r->map, s - 1);
             r->rover = r0;
             if (granmap_next_busy(&r->map, s - 1) == end) {
-                wrap_set_last(h, r, r0);
                 tail = r0;
             }
         } else {
@@ -655,14 +696,41 @@ SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t 
             }
         }
     }
-    /* Not found: every run has been merged, so the hint becomes exact. */
-    r->max_free = granmap_longest(&r->map) * GRAN;
-    reindex_exact(h, r);
+    if (tail != end) {
+        wrap_set_last(h, r, tail);
+    }
+    /* Every run has been merged, so the hint becomes exact. */
+    r->max_free = region_longest(r) * GRAN;
+    reindex_exact(h, r, unlist);
     if (tail_of(r) + (end - tail) * GRAN < need * GRAN + HDR) {
         return NONE;
     }
     *xend = end; /* the tail is the end marker or a run that reaches it */
     return tail;
+}
+
+/* The rest of region_search once the scan from the rover s has reached
+ * the end marker with no fit: CE's moves of the rover and pitLast there,
+ * then the wrap from the first item back to s.  Every run from s on was
+ * too small, so when a run somewhere fits, the first fit from 0 is a run
+ * that starts before s (the one holding s - 1 is seen whole this time);
+ * region_search has sent the searches that fail to region_search_fail. */
+SLOW uint32_t region_search_wrap(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t s, bool hint_low,
+                                 uint32_t *xend)
+{
+    const uint32_t end = r->end;
+    DEBUG_INVARIANT(s > 0 && s < end, "a run that fits lies before the rover");
+    if (granmap_free(&r->map, end - 1)) {
+        wrap_set_last(h, r, max2(tail_run_start(r), s)); /* the rover moves on below */
+    }
+    uint32_t e = NONE;
+    uint32_t pos = granmap_first_fit(&r->map, 0, need, &e);
+    DEBUG_INVARIANT(pos < s, "the first fit lies before the rover");
+    uint32_t m = 0;
+    if (hint_low) {
+        m = max2(granmap_longest_in(&r->map, s, end), granmap_longest_in(&r->map, 0, pos));
+    }
+    return search_found(h, r, pos, e, need, m, xend);
 }
 
 /* FindFreeItemInRegion (spec §6): CE's circular search from the rover, merging as it
@@ -698,22 +766,29 @@ HOT uint32_t region_search(struct ce5_heap *h, struct region *r, uint32_t need, 
         }
         return search_found(h, r, pos, e, need, cbmax, xend);
     }
+    if (region_longest(r) < need) {
+        return region_search_fail(h, r, need, s, xend, true);
+    }
     return region_search_wrap(h, r, need, s, hint_low, xend);
 }
 
 /* region_search for pass 2's regions whose hint is an estimate: below the
  * request (else pass 1 searched them), so most hold no run that long, and
- * pass 2 goes through them until one offers its tail.  The run tree,
- * synced, says so at once (the look at the rover's run and the nearby words
- * would most often end in the sync anyway); such a search only moves the rover and pitLast as CE's scan does and makes the
- * hint exact: region_search_wrap with nothing to find, without looking at
- * the rover's run or the words after it first.  (Pass 1's regions are not
- * taken this way: a free raised their hint, and its run, at the rover,
- * mostly fits without the sync.) */
+ * pass 2 goes through them until one offers its tail.  The longest run
+ * (region_longest: mostly known, else the run tree synced) says so at
+ * once; such a search only moves the rover and pitLast as CE's scan does
+ * and makes the hint exact (region_search_fail), without looking at the
+ * rover's run or the words after it first, and leaves the region in the
+ * estimate set for pass2 to take out.  (Pass 1's regions are not taken
+ * this way: a free raised their hint, and most hold a run that fits near
+ * the rover, found without the sync.  Even pass 1's first region, whose
+ * search fails nearly always in a heap of a million blocks when the known
+ * run does not serve it, succeeds there in cfrac's, which paid 6% more
+ * instructions for the syncs.) */
 static uint32_t region_search_pass2(struct ce5_heap *h, struct region *r, uint32_t need, uint32_t *xend)
 {
-    if (granmap_longest(&r->map) < need) {
-        return region_search_wrap(h, r, need, r->rover >= r->end ? 0 : r->rover, false, xend);
+    if (region_longest(r) < need) {
+        return region_search_fail(h, r, need, r->rover >= r->end ? 0 : r->rover, xend, false);
     }
     return region_search(h, r, need, xend);
 }
@@ -733,6 +808,65 @@ HOT uintptr_t alloc_carve(struct ce5_heap *h, struct region *r, uint32_t x, uint
     return data_addr(r, x);
 }
 
+/* Pass 2 (spec §7) for `need` granules: in list order, a region whose hint
+ * is exact offers its tail when that is long enough (tail_capacity: the
+ * item to carve is pitLast, whose run reaches the end marker), one whose
+ * hint is an estimate is searched (region_search_pass2).  The region and,
+ * in *x and *xend, the item to carve and its run's end; NULL if none.
+ *
+ * t is the first region whose tail offers room (k_tail is synced first,
+ * and pass 2 changes no key in it: its changes wait in the stale list),
+ * looked up again only once passed.  Most regions pass 2 looks at are
+ * estimated ones whose search fails (pass 1 found no hint admitting the
+ * request), so the estimate set is read a word at a time: its regions up
+ * to t are searched in turn, and those whose hint became exact leave the
+ * set together at the end of their word (no search puts a region in it,
+ * so the word read first stays true meanwhile). */
+static struct region *pass2(struct ce5_heap *h, uint32_t need, uint32_t *x, uint32_t *xend)
+{
+    tail_sync(h);
+    uint32_t t = maxtree_first(&h->k_tail, need + 1);
+    uint32_t from = 0;
+    for (;;) {
+        uint32_t i = bitsum_next(h->estimated, h->estimated_top, h->est_words, from);
+        if (i > t || i == NONE) {
+            /* t is not in the estimate set: its hint is exact. */
+            if (t == NONE) {
+                return NULL;
+            }
+            struct region *r = h->regions[t];
+            DEBUG_INVARIANT(!(r->max_free & ESTIMATE), "an unlisted region's hint is exact");
+            *x = r->last;
+            *xend = r->end;
+            return r;
+        }
+        const uint32_t w = i >> 6;
+        uint64_t bits = h->estimated[w] & (~(uint64_t)0 << (i & 63)), done = 0;
+        from = (w + 1) << 6;
+        for (; bits != 0; bits &= bits - 1) {
+            uint32_t j = (w << 6) + (uint32_t)__builtin_ctzll(bits);
+            if (j > t) {
+                from = j; /* t comes first */
+                break;
+            }
+            struct region *r = h->regions[j];
+            DEBUG_INVARIANT(r->max_free & ESTIMATE, "a listed region's hint is an estimate");
+            *x = region_search_pass2(h, r, need, xend);
+            if (!(r->max_free & ESTIMATE)) {
+                done |= bits & -bits;
+            }
+            if (*x != NONE) {
+                unlist_estimates(h, w, done);
+                return r;
+            }
+            if (j == t) {
+                t = maxtree_first_after(&h->k_tail, t + 1, need + 1);
+            }
+        }
+        unlist_estimates(h, w, done);
+    }
+}
+
 /* FindFreeItem (spec §7) past pass 1's first candidate `first` (NONE: pass
  * 1 had none), which did not fit: the rest of pass 1, pass 2, then a new
  * region.  As alloc_small_locked. */
@@ -749,18 +883,9 @@ COLD uintptr_t alloc_small_slow(struct ce5_heap *h, uint32_t need, uint32_t firs
             return alloc_carve(h, r, x, need, xend, err);
         }
     }
-    /* Pass 2: exact regions offer their tail, estimated ones are searched. */
-    tail_sync(h);
-    uint32_t tail = NONE;
-    for (uint32_t i = pass2_next(h, 0, need, &tail); i != NONE; i = pass2_next(h, i + 1, need, &tail)) {
-        r = h->regions[i];
-        if (!(r->max_free & ESTIMATE)) {
-            return alloc_carve(h, r, r->last, need, r->end, err); /* pitLast's run reaches the end */
-        }
-        x = region_search_pass2(h, r, need, &xend);
-        if (x != NONE) {
-            return alloc_carve(h, r, x, need, xend, err);
-        }
+    r = pass2(h, need, &x, &xend);
+    if (r != NULL) {
+        return alloc_carve(h, r, x, need, xend, err);
     }
     if (h->maximum != 0) {
         *err = 0; /* a full fixed heap: CE sets no error */
@@ -788,6 +913,7 @@ HOT uintptr_t alloc_known_run(struct ce5_heap *h, struct region *r, uint32_t nee
     const uint32_t cs = r->map.run_cs, ce = r->map.run_ce;
     r->rover = cs;
     hint_found(h, r, ce - cs - need);
+    longest_carved(r);
     granmap_take_run_head(&r->map, need, at_rover);
     if (ce == r->end) {
         set_last(h, r, cs + need);
@@ -1163,6 +1289,7 @@ HOT void free_small_locked(struct ce5_heap *h, struct region *r, uint32_t g)
     uint32_t e;
     uint32_t sz = granmap_free_item(&r->map, g, r->end, &e) - g;
     note_dead(h, (size_t)sz * GRAN - HDR);
+    longest_freed(r, g, g + sz, e); /* (before the known run moves to this one) */
     granmap_remember_run(&r->map, g, e);
     uint32_t merged = (e - g) * GRAN;
     r->rover = g;
@@ -1244,6 +1371,7 @@ static enum in_place realloc_in_place_locked(struct ce5_heap *h, struct region *
         if (cur > need) { /* a difference of 16 bytes or more is split off, */
             /* not merged, rover and pitLast unchanged */
             granmap_set(&r->map, g + need, g + cur, true);
+            r->longest = NONE;
             note_resize(h, (size_t)cur * GRAN, (size_t)need * GRAN);
             uint32_t split = (cur - need) * GRAN;
             if (r->max_free < split) {
@@ -1400,11 +1528,12 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
                     uint32_t old_end = r->end;
                     r->end = t + head / GRAN;
                     granmap_set(&r->map, r->end, old_end, false);
+                    r->longest = NONE;
                     heap_slot_decommit(&h->common, hdr + head + HDR, ex);
                 }
             }
         }
-        r->max_free = granmap_longest(&r->map) * GRAN;
+        r->max_free = region_longest(r) * GRAN;
         reindex(h, r);
         best = max2(best, r->max_free);
     }
@@ -1420,11 +1549,12 @@ static size_t ce5_compact(struct heap *hh, DWORD flags, DWORD *err)
 
 /* The items tile [0, end): a busy item starts with a start bit and runs to
  * the next start or free granule; free granules carry no start bit; nothing
- * from the end marker on is free or starts an item.  Adds up the busy
- * items' usable bytes and count. */
+ * from the end marker on is free or starts an item; the known longest free
+ * run (region.longest), if any, is the longest the walk finds.  Adds up
+ * the busy items' usable bytes and count. */
 static bool items_consistent(const struct region *r, size_t *live_bytes, size_t *live_blocks)
 {
-    uint32_t g = 0;
+    uint32_t g = 0, longest = 0;
     while (g < r->end) {
         if (granmap_start(&r->map, g)) {
             uint32_t e = granmap_item_end(&r->map, g, r->end);
@@ -1432,10 +1562,15 @@ static bool items_consistent(const struct region *r, size_t *live_bytes, size_t 
             ++*live_blocks;
             g = e;
         } else if (granmap_free(&r->map, g)) {
-            g = granmap_next_busy(&r->map, g);
+            uint32_t e = granmap_next_busy(&r->map, g);
+            longest = max2(longest, e - g);
+            g = e;
         } else {
             return false; /* a busy granule outside any item */
         }
+    }
+    if (r->longest != NONE && r->longest != longest) {
+        return false; /* the known longest run is not the walk's */
     }
     for (uint32_t k = r->end; k < r->map.nwords * 64; k++) {
         if (granmap_free(&r->map, k) || granmap_start(&r->map, k)) {
