@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -15,6 +16,7 @@
 
 #include "fault.h"
 #include "lock.h"
+#include "os.h"
 #include "record/leaks.h"
 #include "record/stack.h"
 
@@ -253,13 +255,15 @@ bool core_boxes_this_program(void)
     if (s.only[0] == '\0') {
         return true;
     }
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    /* Asked of the kernel directly: libc's readlink cost the start a lazy
+     * binding. */
+    long n = os_syscall6(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)exe, (long)sizeof exe - 1, 0, 0);
     if (n <= 0) {
         return true;
     }
     exe[n] = '\0';
     const char *base = exe; /* after the last '/' (no strrchr: a lazy binding and a page of libc) */
-    for (ssize_t i = 0; i < n; i++) {
+    for (long i = 0; i < n; i++) {
         base = exe[i] == '/' ? exe + i + 1 : base;
     }
     return options_matches_glob(s.only, exe) || options_matches_glob(s.only, base);

@@ -35,6 +35,7 @@
 #include <sys/auxv.h>
 
 #include "core.h"
+#include "cstr.h"
 #include "layout.h"
 #include "slot.h"
 
@@ -54,7 +55,7 @@ bool occupancy_system_path(const char *path)
 {
     static const char *const dirs[] = {"/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/", "/lib32/", "/usr/lib32/"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        if (strncmp(path, dirs[i], strlen(dirs[i])) == 0) {
+        if (cstr_has_prefix(path, dirs[i])) {
             return true;
         }
     }
@@ -249,7 +250,7 @@ static const char *soname_of(const struct object *o)
             return o->strtab + d->d_un.d_val;
         }
     }
-    const char *slash = strrchr(o->path, '/');
+    const char *slash = cstr_find_last(o->path, '/');
     return slash != NULL ? slash + 1 : o->path;
 }
 
@@ -257,10 +258,10 @@ static void mark_needed_by(size_t i);
 
 static void mark_program(const char *needed)
 {
-    const char *slash = strrchr(needed, '/');
+    const char *slash = cstr_find_last(needed, '/');
     for (size_t j = 0; j < nobjects; j++) {
-        if (!objects[j].program && (strcmp(soname_of(&objects[j]), needed) == 0 ||
-                                    (slash != NULL && strcmp(objects[j].path, needed) == 0))) {
+        if (!objects[j].program && (cstr_equal(soname_of(&objects[j]), needed) ||
+                                    (slash != NULL && cstr_equal(objects[j].path, needed)))) {
             objects[j].program = true;
             mark_needed_by(j);
         }

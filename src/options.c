@@ -17,6 +17,7 @@
  */
 #include "options.h"
 
+#include "cstr.h"
 #include "invariant.h"
 #include "memstate.h"
 #include "os.h"
@@ -291,7 +292,7 @@ int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
         size_t len = strcspn(s, ",");
         int state = -1;
         for (int i = 0; state_names[i] != NULL; i++) {
-            if (strlen(state_names[i]) == len && strncmp(state_names[i], s, len) == 0) {
+            if (cstr_len(state_names[i]) == len && memcmp(state_names[i], s, len) == 0) {
                 state = i;
             }
         }
@@ -322,7 +323,7 @@ int options_parse_signal(const char *s)
     } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"TERM", SIGTERM},
                  {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH},
                  {"CONT", SIGCONT}, {"PWR", SIGPWR}, {"URG", SIGURG}};
-    if (strcmp(s, "none") == 0) {
+    if (cstr_equal(s, "none")) {
         return 0;
     }
     if (*s >= '0' && *s <= '9') {
@@ -330,9 +331,9 @@ int options_parse_signal(const char *s)
         long v = strtol(s, &end, 10);
         return (*end == '\0' && v >= 1 && v <= 64) ? (int)v : -1;
     }
-    const char *n = strncmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    const char *n = cstr_has_prefix(s, "SIG") ? s + 3 : s;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(names[i].name, n) == 0) {
+        if (cstr_equal(names[i].name, n)) {
             return names[i].signo;
         }
     }
@@ -342,7 +343,7 @@ int options_parse_signal(const char *s)
 const struct cebox_profile *options_profile(const char *name)
 {
     for (size_t i = 0; i < PROFILE_COUNT; i++) {
-        if (strcmp(profiles[i].name, name) == 0) {
+        if (cstr_equal(profiles[i].name, name)) {
             return &profiles[i];
         }
     }
@@ -402,7 +403,7 @@ static size_t choice_count(const char *const *choices)
  * refused, never cut. */
 static int copy_text(const struct option_def *d, const char *value, void *field)
 {
-    size_t n = strlen(value);
+    size_t n = cstr_len(value);
     if (n >= d->size) {
         return -1;
     }
@@ -463,11 +464,11 @@ static int parse_bool(const struct option_def *d, const char *value, void *field
 {
     (void)d;
     bool *out = field;
-    if (is_word_nocase(value, "yes") || strcmp(value, "1") == 0) {
+    if (is_word_nocase(value, "yes") || cstr_equal(value, "1")) {
         *out = true;
         return 0;
     }
-    if (is_word_nocase(value, "no") || strcmp(value, "0") == 0) {
+    if (is_word_nocase(value, "no") || cstr_equal(value, "0")) {
         *out = false;
         return 0;
     }
@@ -571,7 +572,7 @@ static void describe_int(const struct option_def *d, char *buf, size_t len)
 static int parse_choice(const struct option_def *d, const char *value, void *field)
 {
     for (size_t i = 0; d->choices[i] != NULL; i++) {
-        if (strcmp(d->choices[i], value) == 0) {
+        if (cstr_equal(d->choices[i], value)) {
             *(int *)field = (int)i;
             return 0;
         }
@@ -671,7 +672,7 @@ static void describe_globs(const struct option_def *d, char *buf, size_t len)
 static int parse_fd(const struct option_def *d, const char *value, void *field)
 {
     unsigned v;
-    if (strcmp(value, "none") == 0) {
+    if (cstr_equal(value, "none")) {
         *(int *)field = -1;
         return 0;
     }
@@ -801,7 +802,7 @@ static void describe_pattern(const struct option_def *d, char *buf, size_t len)
 static int parse_hash(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
-    if (strlen(value) != 16 || strspn(value, "0123456789abcdefABCDEF") != 16) {
+    if (cstr_len(value) != 16 || strspn(value, "0123456789abcdefABCDEF") != 16) {
         return -1;
     }
     uint64_t v = strtoull(value, NULL, 16);
@@ -884,7 +885,7 @@ static int refuse(const struct option_def *d, const char *value, char err[OPTION
 {
     char accepted[ACCEPTED_MAX], shown[SHOWN_VALUE_MAX + 1];
     types[d->type].describe(d, accepted, sizeof accepted);
-    size_t n = strlen(value);
+    size_t n = cstr_len(value);
     if (n <= SHOWN_VALUE_MAX) {
         shown_value(value, n, shown);
         snprintf(err, OPTIONS_ERR_MAX, "%s='%s' is not valid; accepted: %s", d->var, shown, accepted);
@@ -980,41 +981,10 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
 
 /* ---- the start's string work, without libc's string functions ----
  * Every process under cebox reads its settings here, in the preload
- * library's constructor (and with --only matches its name): the few short
- * comparisons are written out, because each libc string function called
+ * library's constructor (and with --only matches its name): the short
+ * comparisons are cstr.h's, because each libc string function called
  * costs the start a lazy binding (some 750 instructions) and a page fault
  * on its code in libc. */
-
-/* The bytes of s before its first c or its end (strcspn with one byte). */
-static size_t span_before(const char *s, char c)
-{
-    size_t n = 0;
-    while (s[n] != '\0' && s[n] != c) {
-        n++;
-    }
-    return n;
-}
-
-/* Does s start with prefix? */
-static bool has_prefix(const char *s, const char *prefix)
-{
-    while (*prefix != '\0' && *s == *prefix) {
-        s++;
-        prefix++;
-    }
-    return *prefix == '\0';
-}
-
-/* The first c in s, or NULL (strchr for c != 0). */
-static const char *find_char(const char *s, char c)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == c) {
-            return s;
-        }
-    }
-    return NULL;
-}
 
 /* The row whose variable is the first name_len characters of `entry` (an
  * environment entry "NAME=value", or a name), or OPT_COUNT; name_len is
@@ -1044,7 +1014,7 @@ int options_load_environ(char *const *env, struct cebox_settings *out, char err[
     for (; env != NULL && *env != NULL; env++) {
         const char *entry = *env, *eq;
         /* The first byte first: most of an environment is not cebox's. */
-        if (entry[0] != VAR_PREFIX[0] || !has_prefix(entry, VAR_PREFIX) || (eq = find_char(entry, '=')) == NULL) {
+        if (entry[0] != VAR_PREFIX[0] || !cstr_has_prefix(entry, VAR_PREFIX) || (eq = cstr_find(entry, '=')) == NULL) {
             continue;
         }
         size_t n = (size_t)(eq - entry);
@@ -1061,7 +1031,7 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
     struct cebox_settings scratch;
     for (size_t i = 0; i < OPT_COUNT; i++) {
         const struct option_def *d = &table[i];
-        if (strcmp(d->var, var) == 0) {
+        if (cstr_equal(d->var, var)) {
             return types[d->type].parse(d, value, field_of(d, &scratch)) == 0 ? 0 : refuse(d, value, err);
         }
     }
@@ -1075,7 +1045,7 @@ bool options_given(const struct cebox_settings *s, const char *var)
 {
     for (uint64_t left = s->set; left != 0; left &= left - 1) {
         size_t i = (size_t)__builtin_ctzll(left);
-        if (i < OPT_COUNT && strcmp(table[i].var, var) == 0) {
+        if (i < OPT_COUNT && cstr_equal(table[i].var, var)) {
             return true;
         }
     }
@@ -1084,10 +1054,9 @@ bool options_given(const struct cebox_settings *s, const char *var)
 
 bool options_given_with_prefix(const struct cebox_settings *s, const char *prefix)
 {
-    size_t n = strlen(prefix);
     for (uint64_t left = s->set; left != 0; left &= left - 1) {
         size_t i = (size_t)__builtin_ctzll(left);
-        if (i < OPT_COUNT && strncmp(table[i].var, prefix, n) == 0) {
+        if (i < OPT_COUNT && cstr_has_prefix(table[i].var, prefix)) {
             return true;
         }
     }
@@ -1177,7 +1146,7 @@ static bool glob_matches(const char *g, size_t n, const char *name)
 bool options_matches_glob(const char *globs, const char *name)
 {
     for (const char *g = globs; *g != '\0';) {
-        size_t n = span_before(g, ':');
+        size_t n = cstr_span_before(g, ':');
         if (n > 0 && n < OPTIONS_LIST_MAX && glob_matches(g, n, name)) {
             return true;
         }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "cstr.h"
 #include "memstate.h"
 #include "meta.h"
 #include "occupancy.h"
@@ -152,18 +153,19 @@ static struct {
     uintptr_t start, end, env_end;
 } args;
 
-/* The end of n strings laid out one after the other from strs[0], or 0
- * when they are not so laid out. */
+/* The end of n strings (n > 0) laid out one after the other from strs[0]
+ * (each starts past the one before, after a NUL), or 0 when they are not
+ * so laid out.  Only the last one is measured: a start's environment is
+ * some kilobytes, and a byte loop over all of it cost more than the
+ * strlen binding it saved (libc's own cost a lazy binding). */
 static uintptr_t end_of_packed(char *const *strs, size_t n)
 {
-    uintptr_t end = (uintptr_t)strs[0];
-    for (size_t i = 0; i < n; i++) {
-        if ((uintptr_t)strs[i] != end) {
+    for (size_t i = 1; i < n; i++) {
+        if ((uintptr_t)strs[i] <= (uintptr_t)strs[i - 1] || strs[i][-1] != '\0') {
             return 0;
         }
-        end += strlen(strs[i]) + 1;
     }
-    return end;
+    return (uintptr_t)strs[n - 1] + cstr_len(strs[n - 1]) + 1;
 }
 
 void eventlog_note_arguments(int argc, char **argv)
@@ -290,7 +292,7 @@ static bool emit_locked(struct log_enc *e)
 
 static void put_cstr(struct log_enc *e, const char *s)
 {
-    log_put_str(e, s, strlen(s));
+    log_put_str(e, s, cstr_len(s));
 }
 
 /* ---- the module map ---- */
@@ -549,7 +551,7 @@ static bool ensure_open_locked(struct cebox_core *core)
 {
     pid_t pid = os_getpid();
     const char *setting = core->settings.out_dir;
-    if (lg.pid == pid && strcmp(lg.setting, setting) == 0) {
+    if (lg.pid == pid && cstr_equal(lg.setting, setting)) {
         return !lg.broken && still_open_locked(core);
     }
     /* No bookkeeping memory: this event goes unwritten (it is counted),
@@ -561,7 +563,7 @@ static bool ensure_open_locked(struct cebox_core *core)
      * in tests, a new CEBOX_OUT. */
     lg.forked = lg.pid != 0 && lg.pid != pid;
     ownfd_close(&lg.file);
-    if (lg.dir[0] == '\0' || strcmp(lg.setting, setting) != 0) {
+    if (lg.dir[0] == '\0' || !cstr_equal(lg.setting, setting)) {
         resolve_dir(setting); /* a forked child keeps the directory its parent resolved */
     }
     lg.pid = pid;
@@ -1112,7 +1114,7 @@ void eventlog_forget(void)
 const char *eventlog_dir(void)
 {
     const char *setting = core_get()->settings.out_dir;
-    return lg.dir[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.dir : setting;
+    return lg.dir[0] != '\0' && cstr_equal(lg.setting, setting) ? lg.dir : setting;
 }
 
 const char *eventlog_path(void)
@@ -1123,5 +1125,5 @@ const char *eventlog_path(void)
         return "";
     }
     const char *setting = core_get()->settings.out_dir;
-    return setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path : "";
+    return setting[0] != '\0' && cstr_equal(lg.setting, setting) ? lg.path : "";
 }
