@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "layout.h"
 #include "lock.h"
 #include "os.h"
 #include "record/leaks.h"
@@ -31,12 +32,12 @@ static _Atomic int core_once = CORE_ONCE_NOT_YET;
 enum { START_NONE, START_WRITING, START_READY, START_CLOSED };
 static atomic_int start_state;
 
-static int load_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
+CEBOX_START_CODE static int load_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
     return options_load_environ(environ, s, err);
 }
 
-static void keep_start_settings(const struct cebox_settings *s)
+CEBOX_START_CODE static void keep_start_settings(const struct cebox_settings *s)
 {
     int expected = START_NONE;
     if (atomic_compare_exchange_strong(&start_state, &expected, START_WRITING)) {
@@ -244,7 +245,7 @@ struct cebox_core *core_get(void)
     return &the_core;
 }
 
-bool core_boxes_this_program(void)
+CEBOX_START_CODE bool core_boxes_this_program(void)
 {
     char err[OPTIONS_ERR_MAX], exe[PATH_MAX];
     struct cebox_settings s;

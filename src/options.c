@@ -19,6 +19,7 @@
 
 #include "cstr.h"
 #include "invariant.h"
+#include "layout.h"
 #include "memstate.h"
 #include "os.h"
 
@@ -401,7 +402,7 @@ static size_t choice_count(const char *const *choices)
 
 /* The one place a text field is written: a value that does not fit is
  * refused, never cut. */
-static int copy_text(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int copy_text(const struct option_def *d, const char *value, void *field)
 {
     size_t n = cstr_len(value);
     if (n >= d->size) {
@@ -418,7 +419,7 @@ static void format_text(const struct option_def *d, const void *field, char *buf
     snprintf(buf, len, "%s", text[0] != '\0' ? text : "(none)");
 }
 
-static int parse_profile(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_profile(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     const struct cebox_profile *p = options_profile(value);
@@ -449,7 +450,7 @@ static void describe_profile(const struct option_def *d, char *buf, size_t len)
  * locale compares.  Every start parses its settings (the defaults too), and
  * libc's strcasecmp, strspn and strtoul were a page of libc's code each
  * to fault in and a symbol each to bind. */
-static bool is_word_nocase(const char *value, const char *word)
+CEBOX_START_CODE static bool is_word_nocase(const char *value, const char *word)
 {
     for (; *word != '\0'; value++, word++) {
         char c = *value >= 'A' && *value <= 'Z' ? (char)(*value - 'A' + 'a') : *value;
@@ -460,7 +461,7 @@ static bool is_word_nocase(const char *value, const char *word)
     return *value == '\0';
 }
 
-static int parse_bool(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_bool(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     bool *out = field;
@@ -487,7 +488,7 @@ static void describe_bool(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "yes, no, 1 or 0");
 }
 
-static int parse_sized(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_sized(const struct option_def *d, const char *value, void *field)
 {
     size_t v;
     if (options_parse_size(value, &v) != 0 || v < d->min || v > d->max || v % d->multiple != 0) {
@@ -544,7 +545,7 @@ static size_t leading_digits(const char *s, size_t most, uint64_t *value)
     return n;
 }
 
-static int parse_int(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_int(const struct option_def *d, const char *value, void *field)
 {
     uint64_t v = 0;
     size_t digits = leading_digits(value, 9, &v);
@@ -569,7 +570,7 @@ static void describe_int(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "a whole number from %zu to %zu", d->min, d->max);
 }
 
-static int parse_choice(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_choice(const struct option_def *d, const char *value, void *field)
 {
     for (size_t i = 0; d->choices[i] != NULL; i++) {
         if (cstr_equal(d->choices[i], value)) {
@@ -595,7 +596,7 @@ static void describe_choice(const struct option_def *d, char *buf, size_t len)
     }
 }
 
-static int parse_signal(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_signal(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     int signo = options_parse_signal(value);
@@ -623,7 +624,7 @@ static void describe_signal(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "none, a signal name (USR1, SIGUSR2, TERM, ...) or a number from 1 to 64");
 }
 
-static int parse_path(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_path(const struct option_def *d, const char *value, void *field)
 {
     return value[0] == '\0' ? -1 : copy_text(d, value, field);
 }
@@ -633,7 +634,7 @@ static void describe_path(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "a path of 1 to %zu bytes", d->size - 1);
 }
 
-static int parse_schedule(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_schedule(const struct option_def *d, const char *value, void *field)
 {
     return options_parse_schedule(value, NULL, 0) < 0 ? -1 : copy_text(d, value, field);
 }
@@ -658,7 +659,7 @@ static bool only_separators(const char *value)
 }
 
 /* A list of globs: any text; the front end joins repeated options with ':'. */
-static int parse_globs(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_globs(const struct option_def *d, const char *value, void *field)
 {
     return only_separators(value) ? -1 : copy_text(d, value, field);
 }
@@ -669,7 +670,7 @@ static void describe_globs(const struct option_def *d, char *buf, size_t len)
 }
 
 /* A descriptor number, or none (-1). */
-static int parse_fd(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_fd(const struct option_def *d, const char *value, void *field)
 {
     unsigned v;
     if (cstr_equal(value, "none")) {
@@ -727,7 +728,7 @@ int options_parse_counts(const char *s, uint64_t *out, size_t max)
     }
 }
 
-static int parse_counts(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_counts(const struct option_def *d, const char *value, void *field)
 {
     return options_parse_counts(value, NULL, 0) < 0 ? -1 : copy_text(d, value, field);
 }
@@ -741,7 +742,7 @@ static void describe_counts(const struct option_def *d, char *buf, size_t len)
 enum { BILLION = 1000000000 };
 
 /* "0.25", "1", "86400", "2.5": digits, then at most 9 decimals. */
-static int parse_decimal(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_decimal(const struct option_def *d, const char *value, void *field)
 {
     size_t whole = strspn(value, "0123456789"), decimals = 0;
     if (whole == 0 || whole > 9) {
@@ -799,7 +800,7 @@ static void describe_pattern(const struct option_def *d, char *buf, size_t len)
 
 /* A call stack's hash: exactly 16 hex digits, not all zero (fault.c
  * never gives 0). */
-static int parse_hash(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_hash(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     if (cstr_len(value) != 16 || strspn(value, "0123456789abcdefABCDEF") != 16) {
@@ -857,7 +858,7 @@ enum {
     SHOWN_VALUE_CUT = 40,
 };
 
-static void *field_of(const struct option_def *d, struct cebox_settings *s)
+CEBOX_START_CODE static void *field_of(const struct option_def *d, struct cebox_settings *s)
 {
     return (char *)s + d->offset;
 }
@@ -947,7 +948,7 @@ static int check_states_in_table(const struct cebox_settings *s, char err[OPTION
 }
 
 /* Fills *out from each row's given value (NULL: its default). */
-static int load_given(const char *const given[OPT_COUNT], struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+CEBOX_START_CODE static int load_given(const char *const given[OPT_COUNT], struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
     struct cebox_settings s;
     err[0] = '\0';
@@ -990,7 +991,7 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
  * environment entry "NAME=value", or a name), or OPT_COUNT; name_len is
  * more than the prefix.  Every row's name starts with the prefix and one
  * more character, which rules out most rows before a comparison. */
-static size_t row_of_entry(const char *entry, size_t name_len)
+CEBOX_START_CODE static size_t row_of_entry(const char *entry, size_t name_len)
 {
     for (size_t i = 0; i < OPT_COUNT; i++) {
         const char *var = table[i].var;
@@ -1008,7 +1009,7 @@ static size_t row_of_entry(const char *entry, size_t name_len)
     return OPT_COUNT;
 }
 
-int options_load_environ(char *const *env, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+CEBOX_START_CODE int options_load_environ(char *const *env, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
     const char *given[OPT_COUNT] = {NULL};
     for (; env != NULL && *env != NULL; env++) {
@@ -1132,7 +1133,7 @@ static bool plain_glob_matches(const char *g, size_t n, const char *name)
 
 /* One glob of globs: the plain ones matched here, any other (a bracket
  * expression, an escape, a byte the locale reads) by fnmatch. */
-static bool glob_matches(const char *g, size_t n, const char *name)
+CEBOX_START_CODE static bool glob_matches(const char *g, size_t n, const char *name)
 {
     if (plain_glob_bytes(g, n) && plain_glob_bytes(name, SIZE_MAX)) {
         return plain_glob_matches(g, n, name);
@@ -1143,7 +1144,7 @@ static bool glob_matches(const char *g, size_t n, const char *name)
     return fnmatch(one, name, 0) == 0;
 }
 
-bool options_matches_glob(const char *globs, const char *name)
+CEBOX_START_CODE bool options_matches_glob(const char *globs, const char *name)
 {
     for (const char *g = globs; *g != '\0';) {
         size_t n = cstr_span_before(g, ':');
