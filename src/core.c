@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,7 +15,9 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "layout.h"
 #include "lock.h"
+#include "os.h"
 #include "record/leaks.h"
 #include "record/stack.h"
 
@@ -29,12 +32,12 @@ static _Atomic int core_once = CORE_ONCE_NOT_YET;
 enum { START_NONE, START_WRITING, START_READY, START_CLOSED };
 static atomic_int start_state;
 
-static int load_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
+CEBOX_START_CODE static int load_settings(struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
 {
     return options_load_environ(environ, s, err);
 }
 
-static void keep_start_settings(const struct cebox_settings *s)
+CEBOX_START_CODE static void keep_start_settings(const struct cebox_settings *s)
 {
     int expected = START_NONE;
     if (atomic_compare_exchange_strong(&start_state, &expected, START_WRITING)) {
@@ -242,7 +245,7 @@ struct cebox_core *core_get(void)
     return &the_core;
 }
 
-bool core_boxes_this_program(void)
+CEBOX_START_CODE bool core_boxes_this_program(void)
 {
     char err[OPTIONS_ERR_MAX], exe[PATH_MAX];
     struct cebox_settings s;
@@ -253,13 +256,15 @@ bool core_boxes_this_program(void)
     if (s.only[0] == '\0') {
         return true;
     }
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    /* Asked of the kernel directly: libc's readlink cost the start a lazy
+     * binding. */
+    long n = os_syscall6(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)exe, (long)sizeof exe - 1, 0, 0);
     if (n <= 0) {
         return true;
     }
     exe[n] = '\0';
     const char *base = exe; /* after the last '/' (no strrchr: a lazy binding and a page of libc) */
-    for (ssize_t i = 0; i < n; i++) {
+    for (long i = 0; i < n; i++) {
         base = exe[i] == '/' ? exe + i + 1 : base;
     }
     return options_matches_glob(s.only, exe) || options_matches_glob(s.only, base);

@@ -23,4 +23,16 @@
 #define CEBOX_LARGE_TABLE
 #endif
 
+
+/* The code of a start that leaves the process out of the box (--only):
+ * the settings' parse and the name's match, kept with the constructor in
+ * .text.startup, at the front of the library's code, so that such a
+ * start faults in one 64 KB window of it, not two.  (GNU ld and lld
+ * place .text.startup input sections together.) */
+#if defined(__ELF__)
+#define CEBOX_START_CODE __attribute__((section(".text.startup")))
+#else
+#define CEBOX_START_CODE
+#endif
+
 #endif

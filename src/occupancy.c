@@ -35,6 +35,7 @@
 #include <sys/auxv.h>
 
 #include "core.h"
+#include "cstr.h"
 #include "layout.h"
 #include "slot.h"
 
@@ -54,7 +55,7 @@ bool occupancy_system_path(const char *path)
 {
     static const char *const dirs[] = {"/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/", "/lib32/", "/usr/lib32/"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        if (strncmp(path, dirs[i], strlen(dirs[i])) == 0) {
+        if (cstr_has_prefix(path, dirs[i])) {
             return true;
         }
     }
@@ -184,11 +185,10 @@ struct object {
     bool program; /* in the executable's DT_NEEDED closure */
 };
 
-static struct object objects[OBJECTS_MAX] CEBOX_LARGE_TABLE;
 static size_t nobjects;
 
 /* Every object seen so far (by its program headers' address), charged or
- * not, with its reservation; objects[] and known[] are used under
+ * not, with its reservation; the table below is used under
  * loaded_lock, which is only ever tried (see occupancy_check_loaded). */
 struct known {
     const ElfW(Phdr) *ph;
@@ -197,7 +197,14 @@ struct known {
     bool xip, present;
     struct occupancy_entry entry; /* for the log, when charged */
 };
-static struct known known[OBJECTS_MAX] CEBOX_LARGE_TABLE;
+/* libraries[i].object is the loader's i-th object, libraries[i].known
+ * the i-th known one: the two lists are counted apart, but kept side by
+ * side, from a page's start, so that a start's few objects touch one page
+ * of the table, not one of each or two (a page fault is some 3 us). */
+static struct library {
+    struct object object;
+    struct known known;
+} libraries[OBJECTS_MAX] CEBOX_LARGE_TABLE __attribute__((aligned(4096)));
 static size_t nknown;
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long seen_adds, seen_subs; /* the loader's counters at the last look */
@@ -233,7 +240,7 @@ static int collect(struct dl_phdr_info *info, size_t size, void *arg)
     if (nobjects == OBJECTS_MAX) {
         return 1;
     }
-    struct object *o = &objects[nobjects++];
+    struct object *o = &libraries[nobjects++].object;
     *o = (struct object){.path = info->dlpi_name != NULL ? info->dlpi_name : "", .addr = info->dlpi_addr,
                          .ph = info->dlpi_phdr, .phnum = info->dlpi_phnum};
     read_dynamic(o);
@@ -249,7 +256,7 @@ static const char *soname_of(const struct object *o)
             return o->strtab + d->d_un.d_val;
         }
     }
-    const char *slash = strrchr(o->path, '/');
+    const char *slash = cstr_find_last(o->path, '/');
     return slash != NULL ? slash + 1 : o->path;
 }
 
@@ -257,11 +264,11 @@ static void mark_needed_by(size_t i);
 
 static void mark_program(const char *needed)
 {
-    const char *slash = strrchr(needed, '/');
+    const char *slash = cstr_find_last(needed, '/');
     for (size_t j = 0; j < nobjects; j++) {
-        if (!objects[j].program && (strcmp(soname_of(&objects[j]), needed) == 0 ||
-                                    (slash != NULL && strcmp(objects[j].path, needed) == 0))) {
-            objects[j].program = true;
+        struct object *o = &libraries[j].object;
+        if (!o->program && (cstr_equal(soname_of(o), needed) || (slash != NULL && cstr_equal(o->path, needed)))) {
+            o->program = true;
             mark_needed_by(j);
         }
     }
@@ -269,7 +276,7 @@ static void mark_program(const char *needed)
 
 static void mark_needed_by(size_t i)
 {
-    const struct object *o = &objects[i];
+    const struct object *o = &libraries[i].object;
     for (const ElfW(Dyn) *d = o->dyn; o->strtab != NULL && d != NULL && d->d_tag != DT_NULL; d++) {
         if (d->d_tag == DT_NEEDED) {
             mark_program(o->strtab + d->d_un.d_val);
@@ -318,8 +325,8 @@ static void vacate_library(struct slot *s, struct known *k)
 static struct known *known_of(const ElfW(Phdr) *ph)
 {
     for (size_t i = 0; i < nknown; i++) {
-        if (known[i].ph == ph) {
-            return &known[i];
+        if (libraries[i].known.ph == ph) {
+            return &libraries[i].known;
         }
     }
     return NULL;
@@ -330,15 +337,15 @@ static struct known *known_of(const ElfW(Phdr) *ph)
 static void update_libraries_locked(struct slot *s, int split)
 {
     for (size_t i = 0; i < nknown; i++) {
-        known[i].present = false;
+        libraries[i].known.present = false;
     }
     for (size_t i = 0; i < nobjects; i++) {
-        struct known *k = known_of(objects[i].ph);
+        struct known *k = known_of(libraries[i].object.ph);
         if (k == NULL && nknown < OBJECTS_MAX) {
-            k = &known[nknown++];
-            *k = (struct known){.ph = objects[i].ph};
-            if (i != 0 && objects[i].program) {
-                place_library(s, split, &objects[i], k);
+            k = &libraries[nknown++].known;
+            *k = (struct known){.ph = libraries[i].object.ph};
+            if (i != 0 && libraries[i].object.program) {
+                place_library(s, split, &libraries[i].object, k);
             }
         }
         if (k != NULL) {
@@ -346,12 +353,12 @@ static void update_libraries_locked(struct slot *s, int split)
         }
     }
     for (size_t i = 0; i < nknown;) {
-        if (known[i].present) {
+        if (libraries[i].known.present) {
             i++;
             continue;
         }
-        vacate_library(s, &known[i]); /* dlclose'd */
-        known[i] = known[--nknown];
+        vacate_library(s, &libraries[i].known); /* dlclose'd */
+        libraries[i].known = libraries[--nknown].known;
     }
 }
 
@@ -368,7 +375,7 @@ static void place_libraries(struct slot *s, int split)
     pthread_mutex_lock(&loaded_lock);
     collect_objects_locked();
     if (nobjects != 0) {
-        objects[0].program = true; /* the executable comes first */
+        libraries[0].object.program = true; /* the executable comes first */
         mark_needed_by(0);
         update_libraries_locked(s, split);
     }
@@ -403,7 +410,7 @@ void occupancy_check_loaded(struct cebox_core *c)
     if (now[0] != seen_adds || now[1] != seen_subs) {
         collect_objects_locked();
         for (size_t i = 0; i < nobjects; i++) {
-            objects[i].program = true; /* loaded since the start: the program's */
+            libraries[i].object.program = true; /* loaded since the start: the program's */
         }
         update_libraries_locked(c->slot, c->settings.libraries);
     }
@@ -454,8 +461,8 @@ size_t occupancy_list(size_t from, struct occupancy_entry *out, size_t max)
         return n; /* a check under way (or a signal handler interrupted one) */
     }
     for (size_t i = 0; i < nknown && n < max; i++) {
-        if (known[i].base != NULL && at++ >= from) {
-            out[n++] = known[i].entry;
+        if (libraries[i].known.base != NULL && at++ >= from) {
+            out[n++] = libraries[i].known.entry;
         }
     }
     pthread_mutex_unlock(&loaded_lock);

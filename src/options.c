@@ -17,7 +17,9 @@
  */
 #include "options.h"
 
+#include "cstr.h"
 #include "invariant.h"
+#include "layout.h"
 #include "memstate.h"
 #include "os.h"
 
@@ -291,7 +293,7 @@ int options_parse_schedule(const char *s, struct schedule_step *out, size_t max)
         size_t len = strcspn(s, ",");
         int state = -1;
         for (int i = 0; state_names[i] != NULL; i++) {
-            if (strlen(state_names[i]) == len && strncmp(state_names[i], s, len) == 0) {
+            if (cstr_len(state_names[i]) == len && memcmp(state_names[i], s, len) == 0) {
                 state = i;
             }
         }
@@ -322,7 +324,7 @@ int options_parse_signal(const char *s)
     } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"TERM", SIGTERM},
                  {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH},
                  {"CONT", SIGCONT}, {"PWR", SIGPWR}, {"URG", SIGURG}};
-    if (strcmp(s, "none") == 0) {
+    if (cstr_equal(s, "none")) {
         return 0;
     }
     if (*s >= '0' && *s <= '9') {
@@ -330,9 +332,9 @@ int options_parse_signal(const char *s)
         long v = strtol(s, &end, 10);
         return (*end == '\0' && v >= 1 && v <= 64) ? (int)v : -1;
     }
-    const char *n = strncmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    const char *n = cstr_has_prefix(s, "SIG") ? s + 3 : s;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(names[i].name, n) == 0) {
+        if (cstr_equal(names[i].name, n)) {
             return names[i].signo;
         }
     }
@@ -342,7 +344,7 @@ int options_parse_signal(const char *s)
 const struct cebox_profile *options_profile(const char *name)
 {
     for (size_t i = 0; i < PROFILE_COUNT; i++) {
-        if (strcmp(profiles[i].name, name) == 0) {
+        if (cstr_equal(profiles[i].name, name)) {
             return &profiles[i];
         }
     }
@@ -400,9 +402,9 @@ static size_t choice_count(const char *const *choices)
 
 /* The one place a text field is written: a value that does not fit is
  * refused, never cut. */
-static int copy_text(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int copy_text(const struct option_def *d, const char *value, void *field)
 {
-    size_t n = strlen(value);
+    size_t n = cstr_len(value);
     if (n >= d->size) {
         return -1;
     }
@@ -417,7 +419,7 @@ static void format_text(const struct option_def *d, const void *field, char *buf
     snprintf(buf, len, "%s", text[0] != '\0' ? text : "(none)");
 }
 
-static int parse_profile(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_profile(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     const struct cebox_profile *p = options_profile(value);
@@ -448,7 +450,7 @@ static void describe_profile(const struct option_def *d, char *buf, size_t len)
  * locale compares.  Every start parses its settings (the defaults too), and
  * libc's strcasecmp, strspn and strtoul were a page of libc's code each
  * to fault in and a symbol each to bind. */
-static bool is_word_nocase(const char *value, const char *word)
+CEBOX_START_CODE static bool is_word_nocase(const char *value, const char *word)
 {
     for (; *word != '\0'; value++, word++) {
         char c = *value >= 'A' && *value <= 'Z' ? (char)(*value - 'A' + 'a') : *value;
@@ -459,15 +461,15 @@ static bool is_word_nocase(const char *value, const char *word)
     return *value == '\0';
 }
 
-static int parse_bool(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_bool(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     bool *out = field;
-    if (is_word_nocase(value, "yes") || strcmp(value, "1") == 0) {
+    if (is_word_nocase(value, "yes") || cstr_equal(value, "1")) {
         *out = true;
         return 0;
     }
-    if (is_word_nocase(value, "no") || strcmp(value, "0") == 0) {
+    if (is_word_nocase(value, "no") || cstr_equal(value, "0")) {
         *out = false;
         return 0;
     }
@@ -486,7 +488,7 @@ static void describe_bool(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "yes, no, 1 or 0");
 }
 
-static int parse_sized(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_sized(const struct option_def *d, const char *value, void *field)
 {
     size_t v;
     if (options_parse_size(value, &v) != 0 || v < d->min || v > d->max || v % d->multiple != 0) {
@@ -543,7 +545,7 @@ static size_t leading_digits(const char *s, size_t most, uint64_t *value)
     return n;
 }
 
-static int parse_int(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_int(const struct option_def *d, const char *value, void *field)
 {
     uint64_t v = 0;
     size_t digits = leading_digits(value, 9, &v);
@@ -568,10 +570,10 @@ static void describe_int(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "a whole number from %zu to %zu", d->min, d->max);
 }
 
-static int parse_choice(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_choice(const struct option_def *d, const char *value, void *field)
 {
     for (size_t i = 0; d->choices[i] != NULL; i++) {
-        if (strcmp(d->choices[i], value) == 0) {
+        if (cstr_equal(d->choices[i], value)) {
             *(int *)field = (int)i;
             return 0;
         }
@@ -594,7 +596,7 @@ static void describe_choice(const struct option_def *d, char *buf, size_t len)
     }
 }
 
-static int parse_signal(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_signal(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
     int signo = options_parse_signal(value);
@@ -622,7 +624,7 @@ static void describe_signal(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "none, a signal name (USR1, SIGUSR2, TERM, ...) or a number from 1 to 64");
 }
 
-static int parse_path(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_path(const struct option_def *d, const char *value, void *field)
 {
     return value[0] == '\0' ? -1 : copy_text(d, value, field);
 }
@@ -632,7 +634,7 @@ static void describe_path(const struct option_def *d, char *buf, size_t len)
     snprintf(buf, len, "a path of 1 to %zu bytes", d->size - 1);
 }
 
-static int parse_schedule(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_schedule(const struct option_def *d, const char *value, void *field)
 {
     return options_parse_schedule(value, NULL, 0) < 0 ? -1 : copy_text(d, value, field);
 }
@@ -657,7 +659,7 @@ static bool only_separators(const char *value)
 }
 
 /* A list of globs: any text; the front end joins repeated options with ':'. */
-static int parse_globs(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_globs(const struct option_def *d, const char *value, void *field)
 {
     return only_separators(value) ? -1 : copy_text(d, value, field);
 }
@@ -668,10 +670,10 @@ static void describe_globs(const struct option_def *d, char *buf, size_t len)
 }
 
 /* A descriptor number, or none (-1). */
-static int parse_fd(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_fd(const struct option_def *d, const char *value, void *field)
 {
     unsigned v;
-    if (strcmp(value, "none") == 0) {
+    if (cstr_equal(value, "none")) {
         *(int *)field = -1;
         return 0;
     }
@@ -726,7 +728,7 @@ int options_parse_counts(const char *s, uint64_t *out, size_t max)
     }
 }
 
-static int parse_counts(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_counts(const struct option_def *d, const char *value, void *field)
 {
     return options_parse_counts(value, NULL, 0) < 0 ? -1 : copy_text(d, value, field);
 }
@@ -740,7 +742,7 @@ static void describe_counts(const struct option_def *d, char *buf, size_t len)
 enum { BILLION = 1000000000 };
 
 /* "0.25", "1", "86400", "2.5": digits, then at most 9 decimals. */
-static int parse_decimal(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_decimal(const struct option_def *d, const char *value, void *field)
 {
     size_t whole = strspn(value, "0123456789"), decimals = 0;
     if (whole == 0 || whole > 9) {
@@ -798,10 +800,10 @@ static void describe_pattern(const struct option_def *d, char *buf, size_t len)
 
 /* A call stack's hash: exactly 16 hex digits, not all zero (fault.c
  * never gives 0). */
-static int parse_hash(const struct option_def *d, const char *value, void *field)
+CEBOX_START_CODE static int parse_hash(const struct option_def *d, const char *value, void *field)
 {
     (void)d;
-    if (strlen(value) != 16 || strspn(value, "0123456789abcdefABCDEF") != 16) {
+    if (cstr_len(value) != 16 || strspn(value, "0123456789abcdefABCDEF") != 16) {
         return -1;
     }
     uint64_t v = strtoull(value, NULL, 16);
@@ -856,7 +858,7 @@ enum {
     SHOWN_VALUE_CUT = 40,
 };
 
-static void *field_of(const struct option_def *d, struct cebox_settings *s)
+CEBOX_START_CODE static void *field_of(const struct option_def *d, struct cebox_settings *s)
 {
     return (char *)s + d->offset;
 }
@@ -884,7 +886,7 @@ static int refuse(const struct option_def *d, const char *value, char err[OPTION
 {
     char accepted[ACCEPTED_MAX], shown[SHOWN_VALUE_MAX + 1];
     types[d->type].describe(d, accepted, sizeof accepted);
-    size_t n = strlen(value);
+    size_t n = cstr_len(value);
     if (n <= SHOWN_VALUE_MAX) {
         shown_value(value, n, shown);
         snprintf(err, OPTIONS_ERR_MAX, "%s='%s' is not valid; accepted: %s", d->var, shown, accepted);
@@ -946,7 +948,7 @@ static int check_states_in_table(const struct cebox_settings *s, char err[OPTION
 }
 
 /* Fills *out from each row's given value (NULL: its default). */
-static int load_given(const char *const given[OPT_COUNT], struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+CEBOX_START_CODE static int load_given(const char *const given[OPT_COUNT], struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
     struct cebox_settings s;
     err[0] = '\0';
@@ -980,47 +982,16 @@ int options_load(options_getter get, struct cebox_settings *out, char err[OPTION
 
 /* ---- the start's string work, without libc's string functions ----
  * Every process under cebox reads its settings here, in the preload
- * library's constructor (and with --only matches its name): the few short
- * comparisons are written out, because each libc string function called
+ * library's constructor (and with --only matches its name): the short
+ * comparisons are cstr.h's, because each libc string function called
  * costs the start a lazy binding (some 750 instructions) and a page fault
  * on its code in libc. */
-
-/* The bytes of s before its first c or its end (strcspn with one byte). */
-static size_t span_before(const char *s, char c)
-{
-    size_t n = 0;
-    while (s[n] != '\0' && s[n] != c) {
-        n++;
-    }
-    return n;
-}
-
-/* Does s start with prefix? */
-static bool has_prefix(const char *s, const char *prefix)
-{
-    while (*prefix != '\0' && *s == *prefix) {
-        s++;
-        prefix++;
-    }
-    return *prefix == '\0';
-}
-
-/* The first c in s, or NULL (strchr for c != 0). */
-static const char *find_char(const char *s, char c)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == c) {
-            return s;
-        }
-    }
-    return NULL;
-}
 
 /* The row whose variable is the first name_len characters of `entry` (an
  * environment entry "NAME=value", or a name), or OPT_COUNT; name_len is
  * more than the prefix.  Every row's name starts with the prefix and one
  * more character, which rules out most rows before a comparison. */
-static size_t row_of_entry(const char *entry, size_t name_len)
+CEBOX_START_CODE static size_t row_of_entry(const char *entry, size_t name_len)
 {
     for (size_t i = 0; i < OPT_COUNT; i++) {
         const char *var = table[i].var;
@@ -1038,13 +1009,13 @@ static size_t row_of_entry(const char *entry, size_t name_len)
     return OPT_COUNT;
 }
 
-int options_load_environ(char *const *env, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
+CEBOX_START_CODE int options_load_environ(char *const *env, struct cebox_settings *out, char err[OPTIONS_ERR_MAX])
 {
     const char *given[OPT_COUNT] = {NULL};
     for (; env != NULL && *env != NULL; env++) {
         const char *entry = *env, *eq;
         /* The first byte first: most of an environment is not cebox's. */
-        if (entry[0] != VAR_PREFIX[0] || !has_prefix(entry, VAR_PREFIX) || (eq = find_char(entry, '=')) == NULL) {
+        if (entry[0] != VAR_PREFIX[0] || !cstr_has_prefix(entry, VAR_PREFIX) || (eq = cstr_find(entry, '=')) == NULL) {
             continue;
         }
         size_t n = (size_t)(eq - entry);
@@ -1061,7 +1032,7 @@ int options_check(const char *var, const char *value, char err[OPTIONS_ERR_MAX])
     struct cebox_settings scratch;
     for (size_t i = 0; i < OPT_COUNT; i++) {
         const struct option_def *d = &table[i];
-        if (strcmp(d->var, var) == 0) {
+        if (cstr_equal(d->var, var)) {
             return types[d->type].parse(d, value, field_of(d, &scratch)) == 0 ? 0 : refuse(d, value, err);
         }
     }
@@ -1075,7 +1046,7 @@ bool options_given(const struct cebox_settings *s, const char *var)
 {
     for (uint64_t left = s->set; left != 0; left &= left - 1) {
         size_t i = (size_t)__builtin_ctzll(left);
-        if (i < OPT_COUNT && strcmp(table[i].var, var) == 0) {
+        if (i < OPT_COUNT && cstr_equal(table[i].var, var)) {
             return true;
         }
     }
@@ -1084,10 +1055,9 @@ bool options_given(const struct cebox_settings *s, const char *var)
 
 bool options_given_with_prefix(const struct cebox_settings *s, const char *prefix)
 {
-    size_t n = strlen(prefix);
     for (uint64_t left = s->set; left != 0; left &= left - 1) {
         size_t i = (size_t)__builtin_ctzll(left);
-        if (i < OPT_COUNT && strncmp(table[i].var, prefix, n) == 0) {
+        if (i < OPT_COUNT && cstr_has_prefix(table[i].var, prefix)) {
             return true;
         }
     }
@@ -1163,7 +1133,7 @@ static bool plain_glob_matches(const char *g, size_t n, const char *name)
 
 /* One glob of globs: the plain ones matched here, any other (a bracket
  * expression, an escape, a byte the locale reads) by fnmatch. */
-static bool glob_matches(const char *g, size_t n, const char *name)
+CEBOX_START_CODE static bool glob_matches(const char *g, size_t n, const char *name)
 {
     if (plain_glob_bytes(g, n) && plain_glob_bytes(name, SIZE_MAX)) {
         return plain_glob_matches(g, n, name);
@@ -1174,10 +1144,10 @@ static bool glob_matches(const char *g, size_t n, const char *name)
     return fnmatch(one, name, 0) == 0;
 }
 
-bool options_matches_glob(const char *globs, const char *name)
+CEBOX_START_CODE bool options_matches_glob(const char *globs, const char *name)
 {
     for (const char *g = globs; *g != '\0';) {
-        size_t n = span_before(g, ':');
+        size_t n = cstr_span_before(g, ':');
         if (n > 0 && n < OPTIONS_LIST_MAX && glob_matches(g, n, name)) {
             return true;
         }

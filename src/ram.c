@@ -2,11 +2,13 @@
  * ram.c - device RAM, private or shared by a session (see ram.h).
  *
  * A session file starts with a header that names the file itself (device
- * and inode, from fstat at creation).  A descriptor handed down by
- * `cebox run` is used only after fstat and a read of that header show it
- * is an original session file and, where the path can be looked at, the
- * one CEBOX_SESSION names: a stale number that now names another file of
- * the program's (a copy of the session included) is never mapped.
+ * and inode, from fstat at creation) and the path it was created at.  A
+ * descriptor handed down by `cebox run` is used only after fstat and that
+ * header show it is an original session file and the one CEBOX_SESSION
+ * names (by the kept path; by a stat of the path, where it can be looked
+ * at, when the path was too long to keep): a stale number that now names
+ * another file of the program's (a copy of the session included) is
+ * never written to.
  *
  * A member is alive while its process exists and still maps the session
  * file (/proc/PID/maps: device and inode): an image that exec'd took its
@@ -49,7 +51,7 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 11u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table; 11: the map's cells rotated (ram_map_place) */
+#define RAM_VERSION 12u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table; 11: the map's cells rotated (ram_map_place); 12: the file's name in the header */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
@@ -65,9 +67,15 @@ struct ram_member {
 };
 
 /* What a descriptor's file must begin with to be taken for the session. */
+enum { RAM_NAME_MAX = 128 };
+
 struct ram_header {
     uint32_t magic, version;
     uint64_t dev, ino; /* the session file's own identity; 0 for a private device */
+    /* The path the file was created at, or "" (a private device, or a
+     * path too long for it): a start handed the descriptor compares it
+     * with CEBOX_SESSION's in memory, not by a stat of the path. */
+    char name[RAM_NAME_MAX];
 };
 
 struct ram_shared {
@@ -553,6 +561,19 @@ static int move_high(int fd)
     return high;
 }
 
+/* Writes path into the header when it fits (else leaves it "": a join
+ * by descriptor then stats the path). */
+static void keep_name(struct ram_header *hdr, const char *path)
+{
+    size_t n = 0;
+    while (n < RAM_NAME_MAX && path[n] != '\0') {
+        n++;
+    }
+    if (n < RAM_NAME_MAX) {
+        memcpy(hdr->name, path, n + 1);
+    }
+}
+
 int ram_session_create(const char *path, size_t total_pages, size_t page,
                        enum memstate_table_id table, enum memstate forced, int *fd_out)
 {
@@ -576,6 +597,7 @@ int ram_session_create(const char *path, size_t total_pages, size_t page,
     init_shared(sh, total_pages, page, (uint32_t)table, (int32_t)forced, true);
     sh->hdr.dev = (uint64_t)st.st_dev;
     sh->hdr.ino = (uint64_t)st.st_ino;
+    keep_name(&sh->hdr, path);
     os_release(sh, bytes);
     if (fd_out == NULL) {
         close(fd);
@@ -598,12 +620,32 @@ static bool header_fits(const struct ram_shared *sh, const struct stat *original
            (original == NULL || (sh->hdr.dev == (uint64_t)original->st_dev && sh->hdr.ino == (uint64_t)original->st_ino));
 }
 
+/* Is the session whose header is hdr the one at path?  By the name kept
+ * in the header (no system call); a header with none (the path was too
+ * long) by a stat of path, when path can be looked at. */
+static bool header_names(const struct ram_header *hdr, const char *path)
+{
+    if (hdr->name[0] != '\0') {
+        size_t i = 0;
+        while (i < RAM_NAME_MAX - 1 && hdr->name[i] != '\0' && hdr->name[i] == path[i]) {
+            i++;
+        }
+        return hdr->name[i] == path[i];
+    }
+    struct stat named;
+    int saved = errno;
+    bool ok = stat(path, &named) != 0 || (hdr->dev == (uint64_t)named.st_dev && hdr->ino == (uint64_t)named.st_ino);
+    errno = saved;
+    return ok;
+}
+
 /* Maps the session open on fd and, as a member, takes a row in it; a
  * controller (`cebox state`, cebox run's setup) takes none: it commits
  * nothing, and is no process for the shell to notify.  `original`: fd's
  * fstat, found a regular file of the session's size already, whose header
- * must name it (ESTALE if not); NULL: fd is checked here (EINVAL). */
-static int attach(struct ram *r, int fd, bool member, const struct stat *original)
+ * must name it and `path` (ESTALE if not); NULL: fd is checked here
+ * (EINVAL). */
+static int attach(struct ram *r, int fd, bool member, const struct stat *original, const char *path)
 {
     size_t bytes = RAM_SESSION_BYTES;
     struct stat st;
@@ -616,7 +658,7 @@ static int attach(struct ram *r, int fd, bool member, const struct stat *origina
         return err;
     }
     struct ram_shared *sh = map;
-    if (!header_fits(sh, original)) {
+    if (!header_fits(sh, original) || (original != NULL && !header_names(&sh->hdr, path))) {
         os_release(sh, bytes); /* nothing written: the file is as it was */
         return original != NULL ? ESTALE : EINVAL;
     }
@@ -647,7 +689,7 @@ static int open_and_attach(struct ram *r, const char *path, bool member)
     if (fd < 0) {
         return errno;
     }
-    int err = attach(r, fd, member, NULL);
+    int err = attach(r, fd, member, NULL, path);
     close(fd);
     return err;
 }
@@ -657,36 +699,29 @@ int ram_session_join(struct ram *r, const char *path)
     return open_and_attach(r, path, true);
 }
 
-/* 0 when fd is open on a regular file of the session's size, the one at
- * path if path can be looked at (st: its fstat); EBADF when fd is not
- * open, ESTALE when it names another file.  Whether it is an original
- * session file (its header names it) is attach's to check on the mapping:
- * a read of the header first cost each start a system call.  (Write
- * access is the mapping's to check too: a descriptor open read-only is
- * refused by mmap, and nothing is mapped.) */
-static int names_the_session(int fd, const char *path, struct stat *st)
+/* 0 when fd is open on a regular file of the session's size (st: its
+ * fstat); EBADF when fd is not open, ESTALE when it names another file.
+ * Whether it is an original session file, and the one at path, is
+ * attach's to check on the mapping (the header names both): a read of
+ * the header, or a stat of the path, cost each start a system call.
+ * (Write access is the mapping's to check too: a descriptor open
+ * read-only is refused by mmap, and nothing is mapped.)  fstat is asked
+ * of the kernel directly: libc's wrapper cost the start a lazy binding. */
+static int names_a_session(int fd, struct stat *st)
 {
-    struct stat named;
-    int saved = errno;
-    if (fstat(fd, st) != 0) {
-        int err = errno;
-        errno = saved;
-        return err == EBADF ? EBADF : ESTALE;
+    long ret = os_syscall6(SYS_fstat, fd, (long)st, 0, 0, 0, 0);
+    if (ret < 0) {
+        return ret == -EBADF ? EBADF : ESTALE;
     }
-    bool ok = S_ISREG(st->st_mode) && (size_t)st->st_size == RAM_SESSION_BYTES;
-    if (ok && stat(path, &named) == 0) {
-        ok = named.st_dev == st->st_dev && named.st_ino == st->st_ino;
-    }
-    errno = saved;
-    return ok ? 0 : ESTALE;
+    return S_ISREG(st->st_mode) && (size_t)st->st_size == RAM_SESSION_BYTES ? 0 : ESTALE;
 }
 
 int ram_session_join_fd(struct ram *r, int fd, const char *path)
 {
     struct stat st;
-    int err = fd < 3 ? EBADF : names_the_session(fd, path, &st);
+    int err = fd < 3 ? EBADF : names_a_session(fd, &st);
     if (err == 0) {
-        err = attach(r, fd, true, &st);
+        err = attach(r, fd, true, &st, path);
     }
     return err == EACCES ? ESTALE : err; /* the session's file, open without write access */
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cstr.h"
 #include "options.h"
 
 /* A fake environment of at most 8 variables. */
@@ -602,6 +603,28 @@ static void test_markdown_lists_every_row(void **state)
     assert_null(options_var(options_count()));
 }
 
+/* cstr.h's loops (the start's string work, without libc) answer as
+ * libc's string functions do, on every pair of a few telling strings. */
+static void test_cstr_answers_as_libc(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"", "/", "a", "ab", "abc", "CEBOX_", "CEBOX_ONLY", "CEBOX_ONLY=x",
+                                        "/lib/", "/lib/libc.so.6", "/usr/lib/a/b", "libc.so.6", "a/b/"};
+    size_t n = sizeof texts / sizeof texts[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *a = texts[i];
+        assert_int_equal(cstr_len(a), strlen(a));
+        assert_int_equal(cstr_span_before(a, '='), strcspn(a, "="));
+        assert_ptr_equal(cstr_find(a, '/'), strchr(a, '/'));
+        assert_ptr_equal(cstr_find_last(a, '/'), strrchr(a, '/'));
+        for (size_t j = 0; j < n; j++) {
+            const char *b = texts[j];
+            assert_int_equal(cstr_equal(a, b), strcmp(a, b) == 0);
+            assert_int_equal(cstr_has_prefix(a, b), strncmp(a, b, strlen(b)) == 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_only_needs_a_glob),
         cmocka_unit_test(test_refusal_stays_one_line),
         cmocka_unit_test(test_globs_match_as_fnmatch),
+        cmocka_unit_test(test_cstr_answers_as_libc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

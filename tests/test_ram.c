@@ -187,6 +187,27 @@ static void test_a_descriptor_that_names_another_file_is_not_used(void **state)
     close(fd);
 }
 
+/* A session created at a path too long for its header to keep: a join
+ * by descriptor tells it from another session by a stat of the path. */
+static void test_a_session_at_a_long_path_is_told_apart_by_stat(void **state)
+{
+    (void)state;
+    char longer[512];
+    snprintf(longer, sizeof longer, "%s/%0160d", dir, 7);
+    int fd = new_session(longer, 100);
+    int at_path = new_session(path, 100);
+    struct ram r;
+    assert_int_equal(ram_session_join_fd(&r, fd, path), ESTALE);   /* another session is at path */
+    assert_int_equal(ram_session_join_fd(&r, at_path, longer), ESTALE);
+    assert_int_equal(ram_session_join_fd(&r, fd, longer), 0);
+    ram_release(&r);
+    assert_int_equal(unlink(longer), 0); /* gone: the header alone vouches */
+    assert_int_equal(ram_session_join_fd(&r, fd, longer), 0);
+    ram_release(&r);
+    close(at_path);
+    close(fd);
+}
+
 static void test_a_member_killed_holding_the_lock_blocks_nobody(void **state)
 {
     (void)state;
@@ -756,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_the_file_is_0600_and_stays_open_high_and_close_on_exec),
         cmocka_unit_test(test_a_member_joins_through_the_descriptor),
         cmocka_unit_test(test_a_descriptor_that_names_another_file_is_not_used),
+        cmocka_unit_test(test_a_session_at_a_long_path_is_told_apart_by_stat),
         cmocka_unit_test(test_a_member_killed_holding_the_lock_blocks_nobody),
         cmocka_unit_test(test_a_member_that_execd_is_reclaimed),
         cmocka_unit_test(test_a_full_member_table),

@@ -2125,7 +2125,10 @@ static void bad_pointer(const char *op, const void *handle, const void *p, enum 
 __attribute__((constructor(101))) static void preload_start(void)
 {
     if (!boxed_process()) {
-        return; /* --only: out of the box, and the environment passed on as it is */
+        /* --only: out of the box, and the environment passed on as it is;
+         * nothing to say at exit. */
+        __atomic_store_n(&summary_exit_wanted, 0, __ATOMIC_RELAXED);
+        return;
     }
     entry_inside = 1;
     struct cebox_core *core = boxed_core();

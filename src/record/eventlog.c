@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "layout.h"
+#include "cstr.h"
 #include "memstate.h"
 #include "meta.h"
 #include "occupancy.h"
@@ -61,9 +63,6 @@ static struct {
     uint32_t generation; /* bumped for each log file started in this address space */
     uint32_t seq;        /* failures recorded in the current file */
     uint64_t bytes;      /* written to the current file */
-    char setting[sizeof(((struct cebox_settings *)0)->out_dir)]; /* CEBOX_OUT as given */
-    char dir[LOG_PATH_MAX]; /* the same, made absolute at the start */
-    char path[LOG_PATH_MAX + 32];
     unsigned char *rec; /* REC_BUF_SIZE bytes (meta.c) */
     char *map;
     size_t map_cap;
@@ -72,12 +71,23 @@ static struct {
     size_t nmods, mods_cap;
     unsigned long long dl_adds, dl_subs;
     bool dl_known;
-    char exe[LOG_PATH_MAX];
-    char command[CMDLINE_MAX];
     size_t command_len;
     uint64_t start_mono, start_real;
     pid_t start_pid; /* eventlog_start ran in this process */
 } lg = {.lock = PTHREAD_MUTEX_INITIALIZER, .file = OWNFD_NONE};
+
+/* The log's texts, apart from lg: lg has bytes other than zeros (its
+ * descriptor's -1), so it is .data, and with these 17 KB in it the
+ * small variables after it in .bss spilled onto a page more, which every
+ * start wrote.  Zeros, in .lbss (layout.h): a start without a log never
+ * touches them. */
+static struct {
+    char setting[sizeof(((struct cebox_settings *)0)->out_dir)]; /* CEBOX_OUT as given */
+    char dir[LOG_PATH_MAX]; /* the same, made absolute at the start */
+    char path[LOG_PATH_MAX + 32];
+    char exe[LOG_PATH_MAX];
+    char command[CMDLINE_MAX];
+} lgt CEBOX_LARGE_TABLE;
 
 /* Set when a signal handler begins the process's ending: no other thread
  * starts a failure's records or a periodic one after it (they are counted
@@ -152,18 +162,19 @@ static struct {
     uintptr_t start, end, env_end;
 } args;
 
-/* The end of n strings laid out one after the other from strs[0], or 0
- * when they are not so laid out. */
+/* The end of n strings (n > 0) laid out one after the other from strs[0]
+ * (each starts past the one before, after a NUL), or 0 when they are not
+ * so laid out.  Only the last one is measured: a start's environment is
+ * some kilobytes, and a byte loop over all of it cost more than the
+ * strlen binding it saved (libc's own cost a lazy binding). */
 static uintptr_t end_of_packed(char *const *strs, size_t n)
 {
-    uintptr_t end = (uintptr_t)strs[0];
-    for (size_t i = 0; i < n; i++) {
-        if ((uintptr_t)strs[i] != end) {
+    for (size_t i = 1; i < n; i++) {
+        if ((uintptr_t)strs[i] <= (uintptr_t)strs[i - 1] || strs[i][-1] != '\0') {
             return 0;
         }
-        end += strlen(strs[i]) + 1;
     }
-    return end;
+    return (uintptr_t)strs[n - 1] + cstr_len(strs[n - 1]) + 1;
 }
 
 void eventlog_note_arguments(int argc, char **argv)
@@ -243,27 +254,27 @@ static size_t command_into(char *buf, size_t cap)
 /* The command line as the log keeps it (its header's). */
 static void read_command(void)
 {
-    lg.command_len = command_into(lg.command, sizeof lg.command);
+    lg.command_len = command_into(lgt.command, sizeof lgt.command);
 }
 
 /* The command line and the executable's path, for a log's header. */
 static void read_identity(void)
 {
     read_command();
-    ssize_t m = readlink("/proc/self/exe", lg.exe, sizeof lg.exe - 1);
-    lg.exe[m > 0 ? m : 0] = '\0';
+    ssize_t m = readlink("/proc/self/exe", lgt.exe, sizeof lgt.exe - 1);
+    lgt.exe[m > 0 ? m : 0] = '\0';
 }
 
 /* CEBOX_OUT made absolute, so a program that changes its directory still
  * writes where the user asked. */
 static void resolve_dir(const char *setting)
 {
-    snprintf(lg.setting, sizeof lg.setting, "%s", setting);
-    char cwd[LOG_PATH_MAX - sizeof lg.setting - 2];
+    snprintf(lgt.setting, sizeof lgt.setting, "%s", setting);
+    char cwd[LOG_PATH_MAX - sizeof lgt.setting - 2];
     if (setting[0] != '/' && getcwd(cwd, sizeof cwd) != NULL) {
-        snprintf(lg.dir, sizeof lg.dir, "%s/%s", cwd, setting);
+        snprintf(lgt.dir, sizeof lgt.dir, "%s/%s", cwd, setting);
     } else {
-        snprintf(lg.dir, sizeof lg.dir, "%s", setting);
+        snprintf(lgt.dir, sizeof lgt.dir, "%s", setting);
     }
 }
 
@@ -290,7 +301,7 @@ static bool emit_locked(struct log_enc *e)
 
 static void put_cstr(struct log_enc *e, const char *s)
 {
-    log_put_str(e, s, strlen(s));
+    log_put_str(e, s, cstr_len(s));
 }
 
 /* ---- the module map ---- */
@@ -373,7 +384,7 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     if (m.hi == 0) {
         return 0;
     }
-    const char *path = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : lg.exe;
+    const char *path = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : lgt.exe;
     m.path_hash = hash_str(path);
     if (!remember_module_locked(&m)) {
         return 0;
@@ -436,9 +447,9 @@ static void header_locked(struct cebox_core *core, bool forked)
     log_put_u64(&e, (uint64_t)ram_total_pages(&core->ram) * core->ram.page);
     log_put_u32(&e, core->settings.stack_depth);
     put_cstr(&e, core->settings.profile->name);
-    log_put_str(&e, lg.command, lg.command_len);
+    log_put_str(&e, lgt.command, lg.command_len);
     put_cstr(&e, settings);
-    put_cstr(&e, lg.exe);
+    put_cstr(&e, lgt.exe);
     log_put_u64(&e, core->ram.session ? ram_start_ns(&core->ram) : 0);
     emit_locked(&e);
 }
@@ -465,7 +476,7 @@ static void warn_unwritable_locked(const struct cebox_core *core)
 {
     if (!lg.warned && !core->settings.quiet) {
         lg.warned = true;
-        say("cannot write the event log ", lg.path, ": failures are counted but not recorded");
+        say("cannot write the event log ", lgt.path, ": failures are counted but not recorded");
     }
 }
 
@@ -549,7 +560,7 @@ static bool ensure_open_locked(struct cebox_core *core)
 {
     pid_t pid = os_getpid();
     const char *setting = core->settings.out_dir;
-    if (lg.pid == pid && strcmp(lg.setting, setting) == 0) {
+    if (lg.pid == pid && cstr_equal(lgt.setting, setting)) {
         return !lg.broken && still_open_locked(core);
     }
     /* No bookkeeping memory: this event goes unwritten (it is counted),
@@ -561,7 +572,7 @@ static bool ensure_open_locked(struct cebox_core *core)
      * in tests, a new CEBOX_OUT. */
     lg.forked = lg.pid != 0 && lg.pid != pid;
     ownfd_close(&lg.file);
-    if (lg.dir[0] == '\0' || strcmp(lg.setting, setting) != 0) {
+    if (lgt.dir[0] == '\0' || !cstr_equal(lgt.setting, setting)) {
         resolve_dir(setting); /* a forked child keeps the directory its parent resolved */
     }
     lg.pid = pid;
@@ -571,8 +582,8 @@ static bool ensure_open_locked(struct cebox_core *core)
         lg.start_real = now_ns(CLOCK_REALTIME);
     }
     read_identity();
-    snprintf(lg.path, sizeof lg.path, "%s/cebox-%d.log", lg.dir, (int)pid);
-    if (ownfd_open(&lg.file, lg.path, O_WRONLY | O_CREAT | O_APPEND, 0644) != 0) {
+    snprintf(lgt.path, sizeof lgt.path, "%s/cebox-%d.log", lgt.dir, (int)pid);
+    if (ownfd_open(&lg.file, lgt.path, O_WRONLY | O_CREAT | O_APPEND, 0644) != 0) {
         lg.broken = true;
         warn_unwritable_locked(core);
         return false;
@@ -848,7 +859,7 @@ void eventlog_command(char *out, size_t cap, int pid)
     if (lg.command_len == 0 || lg.pid != pid) {
         read_command();
     }
-    join_arguments(out, cap, lg.command, lg.command_len);
+    join_arguments(out, cap, lgt.command, lg.command_len);
     log_unlock();
 }
 
@@ -1102,8 +1113,8 @@ void eventlog_forget(void)
     lg.map_cap = lg.mods_cap = lg.nmods = 0;
     stack_table_destroy(&lg.stacks);
     lg.pid = 0;
-    lg.setting[0] = '\0';
-    lg.dir[0] = '\0';
+    lgt.setting[0] = '\0';
+    lgt.dir[0] = '\0';
     lg.broken = false;
     lg.dl_known = false;
     log_unlock();
@@ -1112,7 +1123,7 @@ void eventlog_forget(void)
 const char *eventlog_dir(void)
 {
     const char *setting = core_get()->settings.out_dir;
-    return lg.dir[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.dir : setting;
+    return lgt.dir[0] != '\0' && cstr_equal(lgt.setting, setting) ? lgt.dir : setting;
 }
 
 const char *eventlog_path(void)
@@ -1123,5 +1134,5 @@ const char *eventlog_path(void)
         return "";
     }
     const char *setting = core_get()->settings.out_dir;
-    return setting[0] != '\0' && strcmp(lg.setting, setting) == 0 ? lg.path : "";
+    return setting[0] != '\0' && cstr_equal(lgt.setting, setting) ? lgt.path : "";
 }

@@ -31,6 +31,7 @@
 #define BAD_FREE_LINES 10 /* report the first few bad frees one by one */
 
 static atomic_bool preloaded;
+int summary_exit_wanted = 1;
 static void (*settle_at_exit)(void);
 static atomic_uint_fast64_t failures[LOG_API_COUNT];
 static atomic_size_t bad_frees, foreign_frees;
@@ -541,6 +542,9 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
 
 __attribute__((destructor)) static void summary_end(void)
 {
+    if (__atomic_load_n(&summary_exit_wanted, __ATOMIC_RELAXED) == 0) {
+        return;
+    }
     int status = atomic_load(&exit_status);
     struct eventlog_ending end = {.how = status >= 0 ? LOG_END_EXIT : LOG_END_UNKNOWN,
                                   .value = status >= 0 ? status : 0};

@@ -32,6 +32,15 @@ struct cebox_core;
  * queued, so the summary counts what the program really holds. */
 void summary_start_preloaded(void (*settle)(void));
 
+/* 0 once the preload library's constructor left the process out of the
+ * box (--only): it has nothing to say at exit, and its destructor returns
+ * at once.  A word in .data (its initial 1 puts it there), on the page
+ * the loader's relocations write anyway: the exit of a process left out
+ * no longer faults in summary.c's code and a page of .bss only to find
+ * that out.  Written directly (not through a function in summary.c's
+ * text, which the start would fault in). */
+extern int summary_exit_wanted __attribute__((visibility("hidden")));
+
 /* One failed request through api (entry_fail's count). */
 void summary_count_failure(enum log_api api);
 /* One of them was failed on purpose (LOG_REASON_INJECTED: fault.c). */
