@@ -402,12 +402,14 @@ HOT void take_found(struct region *r, uint32_t g, uint32_t n, uint32_t old_max)
  * fails or needs committing, from block 0 to the rover (taken only if it
  * found something).  Commits what the winner needs and takes its blocks.
  * Returns the first block, or NONE (with *err the slot's error when the
- * commit failed). */
-static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n, DWORD *err)
+ * commit failed).  rover_missed: take_at_rover has just seen that the n
+ * blocks from the rover do not fit, so the test is not made twice. */
+static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n, bool rover_missed,
+                               DWORD *err)
 {
     uint32_t old_max = r->max;
     r->max = 0;
-    uint32_t g = rover_fits(r, n) ? r->rover : find_pass(r, n, r->rover, r->commit);
+    uint32_t g = !rover_missed && rover_fits(r, n) ? r->rover : find_pass(r, n, r->rover, r->commit);
     if ((g == NONE || g + n > r->commit) && r->rover != 0) {
         uint32_t g2 = find_pass(r, n, 0, r->rover);
         if (g2 != NONE) {
@@ -806,13 +808,18 @@ static uintptr_t alloc_small_locked(struct ce6_heap *h, uint32_t n, DWORD *err)
         note_live(h, (size_t)n * BLK, 1);
         return r->base + (size_t)g * BLK; /* prgnfree stays */
     }
+    /* take_at_rover changed nothing: when r's maxBlkFree admits n, its
+     * rover test failed, and the walk's first search (in r) need not
+     * repeat it. */
+    bool rover_missed = r->max >= n;
     DWORD e = 0;
     const uint32_t start = h->cur;
     for (int lap = 0; lap < 2 && g == NONE; lap++) {
         uint32_t i = lap == 0 ? first_region_after(h, start, n) : first_region_after(h, 0, n);
         while (i != MAXTREE_NONE && i < h->nregions && (lap == 0 || i < start)) {
             r = h->regions[i];
-            g = find_in_region(h, r, n, &e);
+            g = find_in_region(h, r, n, rover_missed && i == start, &e);
+            rover_missed = false;
             if (g != NONE) {
                 break;
             }
