@@ -389,6 +389,22 @@ static bool rover_fits(const struct region *r, uint32_t n)
     return r->rover + n <= r->commit && granmap_all_free(&r->map, r->rover, r->rover + n);
 }
 
+/* What FindBlockInRegion's two passes leave in maxBlkFree when neither
+ * wins: between them they measure every free run whole (the run holding
+ * the rover, clipped in the first pass, is seen whole by the second, which
+ * runs when the rover is not 0), and the run reaching the committed end
+ * (or none: busy blocks up to it) counts the uncommitted blocks after it.
+ * So the map's longest run, or the blocks from that last run's start to
+ * the region's end.  Neither pass wins exactly when this is below n. */
+static uint32_t longest_seen(struct region *r)
+{
+    uint32_t tail_from = r->commit;
+    if (r->commit != 0 && granmap_free(&r->map, r->commit - 1)) {
+        tail_from = granmap_run_start(&r->map, r->commit - 1);
+    }
+    return max_u32(granmap_longest(&r->map), r->total - tail_from);
+}
+
 /* The end of FindBlockInRegion's success: the n blocks from g taken, and
  * maxBlkFree back to what it was before the search (old_max) unless fewer
  * blocks are left free. */
@@ -408,6 +424,20 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
                                DWORD *err)
 {
     uint32_t old_max = r->max;
+    if (r->index != h->cur && !rover_fits(r, n)) {
+        /* A region past prgnfree, which the walk reaches because its
+         * maxBlkFree is overstated since a free, is most often passed:
+         * measured at once, without the passes' run-by-run reading around
+         * the rover.  (In prgnfree the passes mostly win, and the
+         * measure would be lost.) */
+        uint32_t longest = longest_seen(r);
+        if (longest < n) {
+            r->max = longest;
+            reindex(h, r);
+            return NONE;
+        }
+        rover_missed = true;
+    }
     r->max = 0;
     uint32_t g = !rover_missed && rover_fits(r, n) ? r->rover : find_pass(r, n, r->rover, r->commit);
     if ((g == NONE || g + n > r->commit) && r->rover != 0) {
