@@ -398,11 +398,12 @@ static bool rover_fits(const struct region *r, uint32_t n)
  * the region's end.  Neither pass wins exactly when this is below n. */
 static uint32_t longest_seen(struct region *r)
 {
+    uint32_t longest = granmap_longest(&r->map);
     uint32_t tail_from = r->commit;
     if (r->commit != 0 && granmap_free(&r->map, r->commit - 1)) {
         tail_from = granmap_run_start(&r->map, r->commit - 1);
     }
-    return max_u32(granmap_longest(&r->map), r->total - tail_from);
+    return max_u32(longest, r->total - tail_from);
 }
 
 /* The end of FindBlockInRegion's success: the n blocks from g taken, and
@@ -440,6 +441,19 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
     }
     r->max = 0;
     uint32_t g = !rover_missed && rover_fits(r, n) ? r->rover : find_pass(r, n, r->rover, r->commit);
+    if (g == NONE && r->rover != 0 && r->map.ndirty == 0) {
+        /* The first pass failed, and its search left the map's tree up to
+         * date: the measure of both passes is cheap now, and when it is
+         * below n the second pass would fail too.  (Were the tree stale,
+         * its update would often be lost: the second pass mostly wins
+         * then, from the words near block 0.) */
+        uint32_t longest = longest_seen(r);
+        if (longest < n) {
+            r->max = longest;
+            reindex(h, r);
+            return NONE;
+        }
+    }
     if ((g == NONE || g + n > r->commit) && r->rover != 0) {
         uint32_t g2 = find_pass(r, n, 0, r->rover);
         if (g2 != NONE) {
