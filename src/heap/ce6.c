@@ -30,7 +30,10 @@
  * to region / large item resolves a pointer in O(1).  The search inside a
  * region gives the answer of CE's run-by-run walk (DoFindBlockInRegion):
  * the map's first fit finds the run CE would stop at, and the runs it would
- * have passed are measured (for maxBlkFree) only when no run wins.  The
+ * have passed are measured (for maxBlkFree) only when no run wins; a
+ * region that cannot win (its map's longest run, the run reaching the
+ * committed end counted to the region's end, is below n) is measured at
+ * once, which is what both of CE's passes leave in maxBlkFree.  The
  * differential test (tests/test_heap_diff_ce6.c) checks this against a
  * literal model of CE's word-level code (tests/heapmodel_ce6.c).
  *
