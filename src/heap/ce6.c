@@ -409,6 +409,19 @@ static uint32_t longest_seen(struct region *r)
     return max_u32(longest, r->total - tail_from);
 }
 
+/* A region the passes could not win in, passed with their maxBlkFree
+ * (longest_seen) and without their reading: true when it is below n. */
+static inline bool passed_as_too_short(struct ce6_heap *h, struct region *r, uint32_t n)
+{
+    uint32_t longest = longest_seen(r);
+    if (longest >= n) {
+        return false;
+    }
+    r->max = longest;
+    reindex(h, r);
+    return true;
+}
+
 /* The end of FindBlockInRegion's success: the n blocks from g taken, and
  * maxBlkFree back to what it was before the search (old_max) unless fewer
  * blocks are left free. */
@@ -434,10 +447,7 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
          * measured at once, without the passes' run-by-run reading around
          * the rover.  (In prgnfree the passes mostly win, and the
          * measure would be lost.) */
-        uint32_t longest = longest_seen(r);
-        if (longest < n) {
-            r->max = longest;
-            reindex(h, r);
+        if (passed_as_too_short(h, r, n)) {
             return NONE;
         }
         rover_missed = true;
@@ -450,10 +460,7 @@ static uint32_t find_in_region(struct ce6_heap *h, struct region *r, uint32_t n,
          * below n the second pass would fail too.  (Were the tree stale,
          * its update would often be lost: the second pass mostly wins
          * then, from the words near block 0.) */
-        uint32_t longest = longest_seen(r);
-        if (longest < n) {
-            r->max = longest;
-            reindex(h, r);
+        if (passed_as_too_short(h, r, n)) {
             return NONE;
         }
     }
