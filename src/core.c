@@ -70,9 +70,9 @@ static void die(const char *msg)
 {
     /* One line, straight to the descriptor: no stdio, no heap. */
     static const char prefix[] = "cebox: ";
-    (void)!write(2, prefix, sizeof prefix - 1);
-    (void)!write(2, msg, strlen(msg));
-    (void)!write(2, "\n", 1);
+    os_write_stderr(prefix, sizeof prefix - 1);
+    os_write_stderr(msg, strlen(msg));
+    os_write_stderr("\n", 1);
     _exit(CORE_EXIT_BAD_SETTINGS);
 }
 
@@ -125,6 +125,7 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
 {
     const struct cebox_profile *p = s->profile;
     c->settings = *s;
+    os_set_spare_stderr(s->stderr_fd);
     if (init_ram(c, s) != 0) {
         return ERROR_NOT_ENOUGH_MEMORY;
     }

@@ -168,6 +168,9 @@ static const struct option_def table[] = {
     {"session-fd", "CEBOX_SESSION_FD", FD_OPTION(session_fd), .min = 3, .max = 1048575, .default_value = "none",
      .help = "descriptor on which the session file stays open, so that a program that changed user still "
              "joins (cebox run sets it)"},
+    {"stderr-fd", "CEBOX_STDERR_FD", FD_OPTION(stderr_fd), .min = 3, .max = 1048575, .default_value = "none",
+     .help = "descriptor of cebox run's own stderr, where the exit summary and cebox's other messages go "
+             "when the program has closed its descriptor 2 (cebox run sets it)"},
     {"watch-fd", "CEBOX_WATCH_FD", INT_OPTION(watch_fd), .min = 0, .max = 1048576, .default_value = "0",
      .help = "with --no-follow, the descriptor on which cebox run learns that the program exec'd "
              "another, which runs outside the box (cebox run sets it; 0: none)"},

@@ -83,6 +83,7 @@ struct cebox_settings {
     char schedule[SCHEDULE_TEXT_MAX]; /* "0.5s:low,10s:normal" or "" */
     char session[256];  /* session file path or "" */
     int session_fd;     /* descriptor the session file is open on, or -1 */
+    int stderr_fd;      /* cebox run's stderr, for a program that closed its own; or -1 */
     unsigned watch_fd;  /* --no-follow: cebox run's exec watch descriptor, 0: none */
     int hibernate_signal; /* 0: none */
     bool close_apps;

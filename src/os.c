@@ -245,6 +245,23 @@ int os_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+static _Atomic int spare_stderr = -1;
+
+void os_set_spare_stderr(int fd)
+{
+    atomic_store_explicit(&spare_stderr, fd, memory_order_relaxed);
+}
+
+int os_write_stderr(const void *buf, size_t len)
+{
+    int err = os_write_all(2, buf, len);
+    int spare = atomic_load_explicit(&spare_stderr, memory_order_relaxed);
+    if (err == EBADF && spare >= 0) {
+        err = os_write_all(spare, buf, len);
+    }
+    return err;
+}
+
 size_t os_page_size(void)
 {
     return (size_t)getauxval(AT_PAGESZ);
@@ -271,7 +288,7 @@ _Noreturn void invariant_failed(const char *file, int line, const char *what)
             buf[n++] = *c;
         }
     }
-    os_write_all(2, buf, n);
+    os_write_stderr(buf, n);
     /* glibc's abort() is async-signal-safe and ends the process even when
      * the program catches SIGABRT and returns. */
     abort();

@@ -58,6 +58,18 @@ fi
 expect "exit status is the program's" 3 "" -- "$CEBOX" run "$P/crash" exit 3
 expect "a signal gives 128+signal" 139 "was killed by signal 11" -- "$CEBOX" run "$P/crash" segv
 expect "summary on stderr" 0 "cebox:   slot: peak" -- "$CEBOX" run "$P/crash"
+# A program that closes its stderr at exit (coreutils do) still has its
+# summary on cebox run's, through the copy cebox run hands down; one whose
+# stderr is open elsewhere keeps it there (its shell sent it to /dev/null).
+expect "a program that closed its stderr: the summary on cebox run's" 0 "cebox:   slot: peak" -- "$CEBOX" run "$P/crash" closeerr
+if command -v ls > /dev/null && [ -d /etc ]; then
+    expect "ls, which closes its stderr at exit: the summary still shown" 0 "(ls /etc), profile ce5" -- "$CEBOX" run ls /etc
+fi
+expect "a program whose stderr is /dev/null: no summary of it on cebox run's" 0 "" -- \
+    "$CEBOX" run --summaries all /bin/bash -c "\"$P/crash\" exit 0 2> /dev/null; true"
+if grep -q "(/bin/bash " "$TMP/err" && ! grep -q "crash exit 0)" "$TMP/err"; then
+    ok "only the shell's summary: its child's went where the shell sent its stderr"
+else bad "only the shell's summary: its child's went where the shell sent its stderr"; sed 's/^/#   /' "$TMP/err"; fi
 expect "--quiet" 0 "" -- "$CEBOX" run --quiet "$P/crash"
 if [ -s "$TMP/err" ]; then bad "--quiet prints nothing"; else ok "--quiet prints nothing"; fi
 expect "--out writes a summary per process" 0 "" -- "$CEBOX" run --quiet --out "$TMP/out.d" "$P/forkexec" 3

@@ -541,6 +541,25 @@ static int start_session(struct cebox_settings *s)
     return -1;
 }
 
+/* A copy of cebox run's stderr on a high descriptor (CEBOX_STDERR_FD, 900
+ * or above, like the session's), inherited by the program: its exit
+ * summary still reaches the terminal when it closes its descriptor 2
+ * before it exits, as coreutils do.  None when cebox run has no stderr, or
+ * the descriptor limit is too low for one out of the program's way (a low
+ * number could be closed and reused by the program for a file of its own,
+ * which the summary would then be written into). */
+static void keep_stderr(struct cebox_settings *s)
+{
+    s->stderr_fd = fcntl(2, F_DUPFD_CLOEXEC, RAM_SESSION_FD_MIN);
+    if (s->stderr_fd < 0) {
+        unsetenv("CEBOX_STDERR_FD");
+        return;
+    }
+    char fd[16];
+    snprintf(fd, sizeof fd, "%d", s->stderr_fd);
+    setenv("CEBOX_STDERR_FD", fd, 1);
+}
+
 /* Runs the program and returns its status the way a shell reports it. */
 static int run_and_wait(const char *path, char **args, const struct cebox_settings *s)
 {
@@ -570,6 +589,9 @@ static int run_and_wait(const char *path, char **args, const struct cebox_settin
         sigaction(SIGQUIT, &old_quit, NULL);
         if (s->session_fd >= 0) {
             fcntl(s->session_fd, F_SETFD, 0); /* the program inherits the session */
+        }
+        if (s->stderr_fd >= 0) {
+            fcntl(s->stderr_fd, F_SETFD, 0);
         }
         if (watching) {
             execwatch_child(&watch);
@@ -825,6 +847,7 @@ static int cmd_run(int argc, char **argv)
     if (start_session(&s) != 0) {
         return 126;
     }
+    keep_stderr(&s);
     if (verbose) {
         fprintf(stderr, "cebox: session %s (cebox state %d STATE forces its memory state)\n", s.session,
                 (int)getpid());
@@ -833,6 +856,9 @@ static int cmd_run(int argc, char **argv)
     unlink(s.session);
     if (s.session_fd >= 0) {
         close(s.session_fd);
+    }
+    if (s.stderr_fd >= 0) {
+        close(s.stderr_fd);
     }
     return leak_check_finish(&lc, s.out_dir, status);
 }

@@ -151,7 +151,7 @@ static void say(const char *a, const char *b, const char *c)
 {
     const char *parts[] = {"cebox: ", a, b, c, "\n"};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        (void)!write(2, parts[i], strlen(parts[i]));
+        os_write_stderr(parts[i], strlen(parts[i]));
     }
 }
 

@@ -137,7 +137,7 @@ void summary_note_bad_free(const void *p, int why)
                            "cebox: pid %d: free/realloc of %p, which is no live block of the heap "
                            "(%s); ignored\n",
                            (int)os_getpid(), p, why >= 0 && why < 3 ? reasons[why] : "invalid");
-        os_write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+        os_write_stderr(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
     }
 }
 
@@ -334,7 +334,7 @@ static __attribute__((noinline)) void write_summary_file(const char *text, size_
     if (err != 0 && !core_get()->settings.quiet) {
         char line[sizeof path + 64];
         int n = snprintf(line, sizeof line, "cebox: cannot write %s\n", path);
-        os_write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        os_write_stderr(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
 }
 
@@ -528,7 +528,7 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
         }
     }
     if (shown) {
-        os_write_all(2, text, len);
+        os_write_stderr(text, len);
     }
     if (printed && written) {
         write_summary_file(text, len, pid);
