@@ -141,6 +141,7 @@ static DWORD build(struct cebox_core *c, const struct cebox_settings *s)
         .ce3_vm_checks = p->ce3_vm_checks,
         .ram = &c->ram,
         .commit_ahead = s->commit_ahead,
+        .peak_times = s->out_dir[0] != '\0' || s->leaks, /* only a log reads them */
     };
     DWORD err = slot_create(&cfg, &c->slot);
     if (err != 0) {

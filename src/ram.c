@@ -51,13 +51,13 @@
 #include "os.h"
 
 #define RAM_MAGIC 0x43454252u /* "CEBR" */
-#define RAM_VERSION 12u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table; 11: the map's cells rotated (ram_map_place); 12: the file's name in the header */
+#define RAM_VERSION 13u /* 4: the members' timeline figures; 5: wake words, joins, ballast; 6: the start time, the heap's free figures; 7: the members' slot maps; 8: their top live sites (--leaks); 9: free cells 0, a row's stale cells, the rows used; 10: the rows' pids in one table; 11: the map's cells rotated (ram_map_place); 12: the file's name in the header; 13: activity by count, not time */
 #define RAM_MAX_MEMBERS 256
 
 struct ram_member {
     uint32_t notices;     /* hibernate notices sent to this member */
     uint64_t committed;
-    uint64_t last_active; /* CLOCK_MONOTONIC ns of its last charge */
+    uint64_t last_active; /* the device's activity count at its last charge (0: none) */
     struct ram_timeline tl; /* written by the member only, relaxed */
     struct ram_map_row map;  /* its slot map's count and size (bytes: after the table) */
     struct ram_live_sites live; /* written by the member only, under its count */
@@ -84,6 +84,13 @@ struct ram_shared {
     uint32_t held;     /* 1 while the lock is held: what *_locked functions check */
     uint64_t total_pages, page;
     uint64_t used_pages;
+    /* Counts the charges (lock held): a member's last_active is the count
+     * at its last one, all a hibernate round needs to order the members
+     * least recently active first.  A count, not a time: a charge is
+     * nearly every start's first commit, and a clock read there would
+     * fault in three pages of libc and the vDSO that a program like
+     * /bin/true never touches. */
+    uint64_t activity;
     int32_t forced;    /* MEMSTATE_COUNT: none */
     int32_t force_mode; /* enum ram_force_mode: how a forced state is held */
     uint64_t ballast_pages; /* RAM a forced state took as another process would */
@@ -957,7 +964,7 @@ static void take_pages_locked(struct ram *r, size_t pages)
     struct ram_shared *sh = r->sh;
     sh->used_pages += pages;
     sh->members[r->member].committed += pages;
-    sh->members[r->member].last_active = now_ns();
+    sh->members[r->member].last_active = ++sh->activity;
 }
 
 /* The pages are taken only when the rule lets them all through with no
@@ -1139,7 +1146,7 @@ size_t ram_members(struct ram *r, struct ram_member_info *out, size_t max)
         int32_t pid = row_pid(r->sh, i);
         if (pid != 0 && pid != (int32_t)os_getpid()) {
             out[n++] = (struct ram_member_info){.pid = pid, .committed_bytes = m->committed * r->sh->page,
-                                                .last_active_ns = m->last_active};
+                                                .last_active = m->last_active};
         }
     }
     unlock(r->sh);

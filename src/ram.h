@@ -77,7 +77,7 @@ struct ram_member_sample {
 struct ram_member_info {
     int32_t pid;
     size_t committed_bytes;
-    uint64_t last_active_ns; /* its last charge; 0 if none */
+    uint64_t last_active; /* when it last charged, as a count of the device's charges; 0 if never */
 };
 
 /* Room for why a process that was to join a session has a device of its

@@ -160,7 +160,8 @@ struct slot {
     uint64_t *cell_chunks;   /* bit c of word w: cells [64 (64 w + c), +64) may not all be free */
     uint32_t *peak_epoch;
     uint32_t epoch;          /* bumped each time reserved_blocks reaches its peak */
-    uint64_t peak_ns;        /* CLOCK_MONOTONIC when it last did */
+    uint64_t peak_ns;        /* CLOCK_MONOTONIC when it last did (0 unless peak_times) */
+    bool peak_times;
 };
 
 /* One reservation, in the slot or in the LMA. */
@@ -242,11 +243,14 @@ static void publish_map_locked(struct slot *s);
 static void publish_first_map_locked(struct slot *s);
 static void committed_changed_locked(struct slot *s, const struct region *r, bool was_committed);
 
-static uint64_t now_ns(void)
+/* The time of a peak now, when the slot keeps them. */
+static void time_peak(struct slot *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (s->peak_times) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->peak_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
 }
 
 /* The words of the cell chunks' bitmap. */
@@ -291,7 +295,7 @@ static void lay_out_bookkeeping(struct slot *s, char *mem)
     s->blk[0] = (struct block_rec){.owner = NO_OWNER};
     s->page[0] = 0;
     s->epoch = 1;
-    s->peak_ns = now_ns();
+    time_peak(s);
     /* Block 0 is never handed out: it is simply never free in the index. */
     runindex_set_used(s->free, 0, 1);
     s->min_largest_free_run = s->largest_free_run = runindex_longest(s->free);
@@ -373,6 +377,7 @@ DWORD slot_create(const struct slot_config *cfg, struct slot **out)
     s->alloc_prot_error_87 = cfg->alloc_prot_error_is_invalid;
     s->ce3_checks = cfg->ce3_vm_checks;
     s->commit_ahead = cfg->commit_ahead;
+    s->peak_times = cfg->peak_times;
     s->ram = cfg->ram;
     s->meta_bytes = meta;
     lay_out_bookkeeping(s, mem + align_up(sizeof(struct slot), 16));
@@ -965,7 +970,7 @@ static void note_peak_locked(struct slot *s)
         memset(s->peak_epoch, 0, s->nblocks * sizeof *s->peak_epoch);
         s->epoch = 1;
     }
-    s->peak_ns = now_ns();
+    time_peak(s);
 }
 
 /* The cells of one chunk that are not free into the session's map. */

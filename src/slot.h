@@ -60,6 +60,10 @@ struct slot_config {
      * touch of them does not fault.  0: exact (the host maps a page
      * accessible only while it is committed). */
     uint32_t commit_ahead;
+    /* Keep the time of each peak of reserved blocks (slot_map_marked's
+     * *peak_ns), which only an event log reads: without one, no peak
+     * reads the clock, and a start touches none of its pages. */
+    bool peak_times;
 };
 
 /* What a reservation is used for (for maps and reports).  The last three
@@ -162,7 +166,8 @@ size_t slot_map(struct slot *s, char *buf, size_t len);
  * block a capital, its other blocks in lower case ('h', 'l', 'r', 'c').
  * SLOT_MAP_PEAK gives the map of the last moment the slot held its peak
  * of reserved blocks (the changes made while it stayed there included),
- * and *peak_ns (if not NULL) when it reached it (CLOCK_MONOTONIC). */
+ * and *peak_ns (if not NULL) when it reached it (CLOCK_MONOTONIC; 0
+ * unless the slot keeps peak_times). */
 enum slot_map_which { SLOT_MAP_NOW, SLOT_MAP_PEAK };
 size_t slot_map_marked(struct slot *s, enum slot_map_which which, char *buf, size_t len, uint64_t *peak_ns);
 

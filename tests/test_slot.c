@@ -667,6 +667,7 @@ static void test_map_marks_reservations_and_keeps_the_peak(void **state)
     ram_init(&ram, 4096, PAGE, NULL);
     struct slot *s;
     struct slot_config c = config(MB, &ram);
+    c.peak_times = true;
     assert_int_equal(slot_create(&c, &s), 0);
     char now[17] = {0}, peak[17] = {0};
     uint64_t t0 = 0, t1 = 0;
@@ -696,6 +697,14 @@ static void test_map_marks_reservations_and_keeps_the_peak(void **state)
     slot_map_marked(s, SLOT_MAP_PEAK, peak, 16, &t1);
     assert_string_equal(peak, "-RrRRCcc........");
     assert_true(t1 >= t0);
+    slot_destroy(s);
+    /* Without peak_times (no log to read them) the peaks go untimed. */
+    c.peak_times = false;
+    assert_int_equal(slot_create(&c, &s), 0);
+    reserve_new(s, BLOCK);
+    slot_map_marked(s, SLOT_MAP_PEAK, peak, 16, &t1);
+    assert_string_equal(peak, "-R..............");
+    assert_int_equal(t1, 0);
     slot_destroy(s);
     ram_release(&ram);
 }

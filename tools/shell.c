@@ -195,7 +195,7 @@ static void log_transitions(struct shell *sh)
 static int by_activity(const void *a, const void *b)
 {
     const struct ram_member_info *x = a, *y = b;
-    return x->last_active_ns < y->last_active_ns ? -1 : x->last_active_ns > y->last_active_ns;
+    return x->last_active < y->last_active ? -1 : x->last_active > y->last_active;
 }
 
 static bool queued_already(const struct shell *sh, int32_t pid)
