@@ -245,6 +245,13 @@ int os_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+_Noreturn void os_exit_group(int status)
+{
+    for (;;) {
+        raw_syscall6(SYS_exit_group, status, 0, 0, 0, 0, 0);
+    }
+}
+
 static _Atomic int spare_stderr = -1;
 
 void os_set_spare_stderr(int fd)

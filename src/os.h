@@ -94,6 +94,9 @@ int os_write_all(int fd, const void *buf, size_t len);
  * run`'s stderr that the settings name (CEBOX_STDERR_FD), if any.  A
  * descriptor 2 the program reopened elsewhere keeps the messages: they go
  * where the program sends its own errors.  os_set_spare_stderr(-1): none. */
+/* Ends the process at once with status, as _exit does (exit_group). */
+_Noreturn void os_exit_group(int status);
+
 void os_set_spare_stderr(int fd);
 int os_write_stderr(const void *buf, size_t len);
 

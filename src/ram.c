@@ -846,6 +846,11 @@ void ram_fork_unlock(struct ram *r, bool child)
     }
 }
 
+int32_t ram_member_pid(const struct ram *r)
+{
+    return r->sh != NULL && r->member >= 0 ? row_pid(r->sh, r->member) : 0;
+}
+
 void ram_forked(struct ram *r, size_t committed)
 {
     if (!r->session) {

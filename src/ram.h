@@ -210,6 +210,12 @@ void ram_release(struct ram *r);
  * (ram_private_reason says so). */
 void ram_forked(struct ram *r, size_t committed);
 
+/* The pid this process's row was taken for (at the join, or by
+ * ram_forked in a forked child); 0 when it has none.  A process whose own
+ * pid differs shares the memory of the one that has the row without a
+ * fork handler having run: a vfork child. */
+int32_t ram_member_pid(const struct ram *r);
+
 /* Across a fork: a private device's lock is held from before the fork
  * (ram_fork_lock) to after it in both processes (ram_fork_unlock), so the
  * child's copy is never left taken by a thread the child does not have.

@@ -70,6 +70,25 @@ expect "a program whose stderr is /dev/null: no summary of it on cebox run's" 0 
 if grep -q "(/bin/bash " "$TMP/err" && ! grep -q "crash exit 0)" "$TMP/err"; then
     ok "only the shell's summary: its child's went where the shell sent its stderr"
 else bad "only the shell's summary: its child's went where the shell sent its stderr"; sed 's/^/#   /' "$TMP/err"; fi
+# _exit and _Exit skip the destructors: the summary is written before
+# them (dash, /bin/sh here, ends that way), with the status; a vfork child
+# that ends by _exit in its parent's memory writes none, and leaves its
+# parent's summary whole.
+for call in _exit _Exit; do
+    expect "$call: the summary all the same" 3 "cebox:   still allocated: 1000 bytes in 1 block" -- "$CEBOX" run "$P/quickexit" $call 3
+done
+rm -rf "$TMP/quick"
+run "$CEBOX" run --quiet --out "$TMP/quick" "$P/quickexit" _exit 5
+if "$CEBOX" report "$TMP/quick" 2>&1 | grep -q "^cebox:   exit status 5$"; then
+    ok "_exit: its log records the summary and the status"
+else bad "_exit: its log records the summary and the status"; "$CEBOX" report "$TMP/quick" 2>&1 | sed 's/^/#   /'; fi
+expect "a vfork child's _exit: only the parent's summary" 0 "vfork)" -- "$CEBOX" run "$P/quickexit" vfork
+if [ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] && grep -q "^cebox:   still allocated: [0-9]* bytes in [3-9] blocks" "$TMP/err"; then
+    ok "the vfork parent's summary counts its blocks after the child's _exit"
+else bad "the vfork parent's summary counts its blocks after the child's _exit"; sed 's/^/#   /' "$TMP/err"; fi
+if [ -x /bin/dash ]; then
+    expect "dash, which ends by _exit: its summary" 0 "(/bin/dash -c exit 0), profile ce5" -- "$CEBOX" run /bin/dash -c "exit 0"
+fi
 expect "--quiet" 0 "" -- "$CEBOX" run --quiet "$P/crash"
 if [ -s "$TMP/err" ]; then bad "--quiet prints nothing"; else ok "--quiet prints nothing"; fi
 expect "--out writes a summary per process" 0 "" -- "$CEBOX" run --quiet --out "$TMP/out.d" "$P/forkexec" 3

@@ -1795,6 +1795,23 @@ API __attribute__((noreturn)) void exit(int status)
     __builtin_unreachable();
 }
 
+/* _exit and _Exit run no destructor, so the summary's would never run: a
+ * shell such as dash ends this way, and so do forked children.  The
+ * program's calls come here (libc's own, from exit and posix_spawn's
+ * child, do not); the process ends as libc's would end it. */
+API __attribute__((noreturn)) void _exit(int status)
+{
+    if (atomic_load_explicit(&selection, memory_order_relaxed) != SELECTION_LIBC) {
+        summary_quick_exit(status);
+    }
+    os_exit_group(status);
+}
+
+API __attribute__((noreturn)) void _Exit(int status)
+{
+    _exit(status);
+}
+
 /* ---- threads: each one's stack in the slot (occupancy.c) ----
  *
  * pthread_create is wrapped, rather than the stack charged when the thread

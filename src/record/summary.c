@@ -540,15 +540,39 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
     entry_inside = was_inside; /* later destructors still get a working heap */
 }
 
-__attribute__((destructor)) static void summary_end(void)
+/* The ending of a process that exits (exit, main's return, _exit): its
+ * status if one was seen.  in_signal: it may run in a signal handler
+ * that interrupted cebox itself (summary_finish then waits for no lock). */
+static __attribute__((noinline)) void finish_exit(bool in_signal)
 {
-    if (__atomic_load_n(&summary_exit_wanted, __ATOMIC_RELAXED) == 0) {
-        return;
-    }
     int status = atomic_load(&exit_status);
     struct eventlog_ending end = {.how = status >= 0 ? LOG_END_EXIT : LOG_END_UNKNOWN,
                                   .value = status >= 0 ? status : 0};
     struct leak_roots roots = {
         .stack_from = (uintptr_t)__builtin_frame_address(0), .slot_unlocked = true, .stop_threads = true};
-    summary_finish(&end, false, &roots);
+    summary_finish(&end, in_signal, &roots);
+}
+
+__attribute__((destructor)) static void summary_end(void)
+{
+    if (__atomic_load_n(&summary_exit_wanted, __ATOMIC_RELAXED) == 0) {
+        return;
+    }
+    finish_exit(false);
+}
+
+void summary_quick_exit(int status)
+{
+    if (__atomic_load_n(&summary_exit_wanted, __ATOMIC_RELAXED) == 0 || !atomic_load(&preloaded)) {
+        return;
+    }
+    /* A vfork child runs in its parent's memory, with no fork handler
+     * run: what it wrote here would be its parent's summary and log. */
+    if (ram_member_pid(&core_get()->ram) != (int32_t)os_getpid()) {
+        return;
+    }
+    summary_note_exit_status(status);
+    /* A signal handler may call _exit (it is async-signal-safe): one
+     * that interrupted cebox on this thread finds its locks held. */
+    finish_exit(entry_inside != 0);
 }

@@ -7,7 +7,7 @@
  * (counted by entry_fail), of bad and foreign frees and of memory mapped
  * outside the slot; the numbers of the summary (struct run_summary, from
  * these, the slot, the process heap and the log) and the one exit
- * destructor.  The text comes from runsummary.c.
+ * destructor (and its twin for _exit).  The text comes from runsummary.c.
  *
  * Counters are atomic (any thread, no lock) and start again in a forked
  * child.  The writers use write(2) and a stack buffer only (no stdio, no
@@ -69,6 +69,11 @@ void summary_write(int fd, struct cebox_core *core);
  * returned), seen by the preload library; the ending says "unknown"
  * without it. */
 void summary_note_exit_status(int status);
+
+/* The program calls _exit or _Exit, which skip the destructors: the
+ * summary is written now, as the destructor would have (a preloaded
+ * process only, and not a vfork child, whose memory is its parent's). */
+void summary_quick_exit(int status);
 
 struct eventlog_ending;
 struct leak_roots;

@@ -184,8 +184,8 @@ static void html_summary(FILE *out, const struct lr_process *p)
 {
     fputs("<h3>Summary</h3>\n", out);
     if (!p->has_summary) {
-        fputs("<p class=\"note\">No exit summary: the process was killed, crashed, called _exit or exec'd "
-              "another program.</p>\n",
+        fputs("<p class=\"note\">No exit summary: the process exec'd another program, was killed by "
+              "SIGKILL, ended by a raw exit system call, or ended under an older cebox.</p>\n",
               out);
         htmlleaks_occupants(out, p);
         return;

@@ -486,8 +486,8 @@ static void text_process(FILE *out, struct symbolizer *sym, const struct lr_log 
         run_summary_format(&p->summary, RUN_SUMMARY_NO_HINT, NULL, buf, sizeof buf);
         fputs(buf, out);
     } else {
-        fprintf(out, "(no exit summary: the process called _exit, exec'd another program, was killed by "
-                     "SIGKILL, or was killed or crashed under an older cebox)\n");
+        fprintf(out, "(no exit summary: the process exec'd another program, was killed by SIGKILL, ended "
+                     "by a raw exit system call, or ended under an older cebox)\n");
     }
     text_ending(out, p, lk);
     siteviews_text(out, sym, p);
