@@ -214,7 +214,7 @@ static void core_init(void)
     if (fault_start(&the_core.settings, err) != 0) { /* the entry hook, only when a --fail-* rule is given */
         die(err);
     }
-    pthread_atfork(fork_prepare, fork_parent, fork_child); /* once: core_init runs once a process */
+    core_atfork(fork_prepare, fork_parent, fork_child); /* once: core_init runs once a process */
     leaks_start(&the_core); /* --leaks: the tracker, from the first block on */
     if (s.out_dir[0] != '\0' || s.leaks) {
         stack_load_unwinder(); /* the failures', the crash's and the blocks' stacks (fault_start: its rules') */
@@ -239,6 +239,16 @@ void core_run_once(_Atomic int *state, void (*fn)(void))
 
 /* Runs on every malloc and free of a preloaded program: one load once
  * the core is made. */
+/* glibc's registration (GLIBC_2.3.2), and this object's handle, which
+ * crtbeginS.o defines. */
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso);
+extern void *__dso_handle __attribute__((weak, visibility("hidden")));
+
+CEBOX_START_CODE int core_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+    return __register_atfork(prepare, parent, child, &__dso_handle != NULL ? __dso_handle : NULL);
+}
+
 struct cebox_core *core_get(void)
 {
     if (atomic_load_explicit(&core_once, memory_order_acquire) != CORE_ONCE_DONE) {

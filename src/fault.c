@@ -649,7 +649,7 @@ int fault_start(const struct cebox_settings *s, char err[OPTIONS_ERR_MAX])
                  strerror(e));
         return -1;
     }
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    core_atfork(before_fork, after_fork_parent, after_fork_child);
     stack_load_unwinder(); /* --fail-stack, --fail-in, --fail-once-per-stack, --record-stacks unwind */
     entry_set_hook(fault_decide);
     return 0;

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "layout.h"
+
 #define KB ((size_t)1024)
 
 static const struct memstate_table tables[MEMSTATE_TABLE_COUNT] = {
@@ -35,7 +37,9 @@ const struct memstate_table *memstate_table(const char *name)
     return NULL;
 }
 
-const struct memstate_table *memstate_table_by_id(enum memstate_table_id id)
+/* With the start's code (layout.h): the settings' check calls it in every
+ * process, boxed or not, and it would fault in a window of code of its own. */
+CEBOX_START_CODE const struct memstate_table *memstate_table_by_id(enum memstate_table_id id)
 {
     return &tables[id];
 }

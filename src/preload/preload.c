@@ -1795,6 +1795,15 @@ API __attribute__((noreturn)) void exit(int status)
     __builtin_unreachable();
 }
 
+/* The library's DT_FINI (-Wl,-fini in Makefile.am): nothing to do, its
+ * destructors being .fini_array's; in the start's code, where crti's
+ * empty _fini lies at the very end of the library's, a 64 KB window that
+ * every exit faulted in for it alone. */
+CEBOX_START_CODE __attribute__((visibility("hidden"), used)) void preload_fini(void);
+CEBOX_START_CODE void preload_fini(void)
+{
+}
+
 /* _exit and _Exit run no destructor, so the summary's would never run: a
  * shell such as dash ends this way, and so do forked children.  The
  * program's calls come here (libc's own, from exit and posix_spawn's
@@ -2157,7 +2166,7 @@ __attribute__((constructor(101))) static void preload_start(void)
     }
     heap_set_bad_pointer_hook(bad_pointer);
     core_process_heap(core); /* the process heap exists from the start, as on CE */
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    core_atfork(before_fork, after_fork_parent, after_fork_child);
     fatal_start(core, real_sigaction);
     eventlog_start(core);
     summary_start_preloaded(before_exit_summary); /* the exit summary: summary.c's destructor */

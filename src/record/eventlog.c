@@ -637,7 +637,7 @@ static void fork_child(void)
 
 static void register_fork_handlers(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    core_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* The fork handlers, registered once per process (core_run_once: no

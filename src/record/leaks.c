@@ -503,7 +503,7 @@ void leaks_start(struct cebox_core *core)
         live_walk_locked(); /* the row says --leaks is on, nothing live yet */
         pthread_mutex_unlock(&lt.lock);
     }
-    pthread_atfork(fork_prepare, fork_release, fork_child);
+    core_atfork(fork_prepare, fork_release, fork_child);
     atomic_store(&active, true);
     entry_set_tracker(&tracker);
 }

@@ -93,7 +93,7 @@ static void forked_child(void)
 
 static void register_fork_reset(void)
 {
-    pthread_atfork(NULL, NULL, forked_child);
+    core_atfork(NULL, NULL, forked_child);
 }
 
 void summary_start_preloaded(void (*settle)(void))
