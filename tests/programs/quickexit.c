@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static char *more; /* still allocated at exit, reachable */
+
 int main(int argc, char **argv)
 {
     char *kept = malloc(1000);
@@ -32,7 +34,7 @@ int main(int argc, char **argv)
         if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 7) {
             return 2;
         }
-        char *more = malloc(3000); /* the parent's heap still works, its summary counts it */
+        more = malloc(3000); /* the parent's heap still works, its summary counts it */
         if (more == NULL) {
             return 3;
         }
