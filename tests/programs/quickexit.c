@@ -2,7 +2,11 @@
  * `quickexit _Exit N` leave one block allocated and end by that call with
  * status N; `quickexit vfork` has a vfork child end by _exit at once (in
  * its parent's memory) and then exits normally itself, with two blocks
- * allocated. */
+ * allocated; `quickexit signal` ends by _exit(9) in a SIGALRM handler
+ * that interrupts its allocation loop (inside cebox, as often as not)
+ * while four other threads allocate and free. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +14,37 @@
 #include <unistd.h>
 
 static char *more; /* still allocated at exit, reachable */
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        free(malloc(64));
+    }
+    return NULL;
+}
+
+static void end_now(int sig)
+{
+    (void)sig;
+    _exit(9);
+}
+
+/* Threads churning, and the main thread too until the alarm ends it. */
+static int end_in_signal_handler(void)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        if (pthread_create(&t[i], NULL, churn, NULL) != 0) {
+            return 5;
+        }
+    }
+    signal(SIGALRM, end_now);
+    alarm(1);
+    for (;;) {
+        free(malloc(100));
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -24,6 +59,9 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "_Exit") == 0) {
         _Exit(status);
+    }
+    if (argc > 1 && strcmp(argv[1], "signal") == 0) {
+        return end_in_signal_handler();
     }
     if (argc > 1 && strcmp(argv[1], "vfork") == 0) {
         pid_t pid = vfork();
