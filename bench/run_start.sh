@@ -7,7 +7,8 @@
 #            process left out of the box (the library's load and its one test)
 #   ce5, ce6 cebox run --only true --profile ce5|ce6: /bin/true boxed
 # every run --quiet (no summary written).  Each line: wall us/start, minor
-# faults/start and the children's user and system us/start.  Then, once per
+# faults/start and the children's user and system us/start, and each
+# configuration's difference to the round's native run.  Then, once per
 # configuration, the instructions of one start (callgrind, /bin/true's
 # process alone) and its system calls (strace), which the machine's load
 # does not move; the wall times it does, so trust them only in alternating
@@ -40,10 +41,24 @@ in_config() {
 }
 
 echo "process start: $N starts of $TRUE per run, $ROUNDS alternating rounds"
+: > "$TMP/walls"
 for r in $(seq "$ROUNDS"); do
     for config in $CONFIGS; do
-        printf '  round %s %-7s %s\n' "$r" "$config" "$(in_config "$config" "$HARNESS" "$N" "$TRUE")"
+        line=$(in_config "$config" "$HARNESS" "$N" "$TRUE")
+        printf '  round %s %-7s %s\n' "$r" "$config" "$line"
+        echo "$config $r ${line%% *}" >> "$TMP/walls"
     done
+done
+# Each configuration against the native run of its own round: the machine's
+# load drifts between rounds more than within one, so the difference of
+# each round's pair is steadier than the difference of the medians.
+echo "over native, per round (its own native run): median [min, max] us/start"
+for config in $CONFIGS; do
+    [ "$config" = native ] && continue
+    awk -v c="$config" '$1 == "native" { n[$2] = $3 } $1 == c { v[$2] = $3 }
+        END { for (r in v) if (r in n) print v[r] - n[r] }' "$TMP/walls" | sort -n |
+        awk -v c="$config" '{ d[NR] = $1 } END { if (NR > 0) printf "  %-7s %.1f [%.1f, %.1f]\n", c,
+            (NR % 2) ? d[(NR + 1) / 2] : (d[NR / 2] + d[NR / 2 + 1]) / 2, d[1], d[NR] }'
 done
 
 # cebox_args CONFIG: cebox run's options for CONFIG with every process
