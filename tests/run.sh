@@ -87,9 +87,10 @@ if [ "$(grep -c '^cebox: pid ' "$TMP/err")" -eq 1 ] && grep -q "^cebox:   still 
     ok "the vfork parent's summary counts its blocks after the child's _exit"
 else bad "the vfork parent's summary counts its blocks after the child's _exit"; sed 's/^/#   /' "$TMP/err"; fi
 # _exit from a signal handler that may have interrupted the allocator
-# (its locks held: the summary then says what it can without them) while
-# four threads allocate: a summary, never a hang.
-expect "_exit in a signal handler, threads allocating: a summary, no hang" 9 "cebox: pid " -- \
+# (its locks held: the summary then says what it can without them, its
+# command line always) while four threads allocate: a summary, never a
+# hang.
+expect "_exit in a signal handler, threads allocating: a summary, no hang" 9 "quickexit signal), profile ce5" -- \
     timeout -k 5 60 "$CEBOX" run --leaks "$P/quickexit" signal
 if [ -x /bin/dash ]; then
     expect "dash, which ends by _exit: its summary" 0 "(/bin/dash -c exit 0), profile ce5" -- "$CEBOX" run /bin/dash -c "exit 0"

@@ -845,14 +845,22 @@ static void join_arguments(char *out, size_t cap, const char *command, size_t le
     }
 }
 
-void eventlog_command(char *out, size_t cap, int pid)
+void eventlog_command(char *out, size_t cap, int pid, bool locks_free)
 {
     if (core_get()->settings.out_dir[0] == '\0') {
         /* No log: read now, with no lock, no signal mask and nothing of
-         * the log's (a process without --out writes none of its pages). */
+         * the log's (a process without --out writes none of its pages);
+         * raw system calls only, so a signal handler may too. */
         char command[CMDLINE_MAX];
         size_t len = command_into(command, sizeof command);
         join_arguments(out, cap, command, len);
+        return;
+    }
+    if (!locks_free) {
+        /* Written once, before the log's header: a copy without the lock
+         * reads either nothing or all of it. */
+        bool kept = lg.command_len != 0 && lg.pid == pid;
+        join_arguments(out, cap, kept ? lgt.command : "?", kept ? lg.command_len : 1);
         return;
     }
     log_lock();

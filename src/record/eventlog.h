@@ -65,8 +65,10 @@ uint64_t eventlog_unrecorded(void);
  * arguments joined by spaces, truncated to cap - 1 bytes and
  * NUL-terminated: what /proc/self/cmdline gives, read from memory when
  * eventlog_note_arguments was told where the arguments are, else from that
- * file. */
-void eventlog_command(char *out, size_t cap, int pid);
+ * file.  locks_free false (a signal handler that may have interrupted
+ * cebox): read all the same without a log, which takes no lock for it;
+ * with one, the log's copy if it holds one, else "?". */
+void eventlog_command(char *out, size_t cap, int pid, bool locks_free);
 
 /* The program's arguments as __libc_start_main receives them (the
  * environment follows argv's NULL), so that the command line is read

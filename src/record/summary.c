@@ -231,11 +231,7 @@ static void copy_text(char *buf, size_t cap, const char *text)
  * written (collect_command). */
 static void collect_command(struct run_summary *out, bool locks_free)
 {
-    if (locks_free) {
-        eventlog_command(out->command, sizeof out->command, (int)out->pid);
-    } else {
-        copy_text(out->command, sizeof out->command, "?");
-    }
+    eventlog_command(out->command, sizeof out->command, (int)out->pid, locks_free);
 }
 
 /* The numbers of the summary of process `pid` (the caller's, asked once
