@@ -478,6 +478,31 @@ static void reads_marked_maps(void **state)
 
 /* cebox's own memory: the two fields after the committed kinds, and its
  * line in the text. */
+/* A summary made where the slot's and the heap's locks could not be taken
+ * (no slot blocks read): it says so, and shows no zeros for them. */
+static void an_unread_slot_is_said_not_shown_as_zeros(void **state)
+{
+    (void)state;
+    struct run_summary s;
+    memset(&s, 0, sizeof s);
+    s.pid = 7;
+    strcpy(s.command, "prog");
+    strcpy(s.profile, "ce5");
+    s.failures[LOG_API_MALLOC] = 2;
+    char text[4096];
+    run_summary_format(&s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    assert_non_null(strstr(text, "cebox:   slot and heap: not read (a signal came while cebox held their locks)\n"));
+    assert_null(strstr(text, "slot: peak"));
+    assert_null(strstr(text, "heap: peak"));
+    assert_null(strstr(text, "slot exhausted"));
+    assert_non_null(strstr(text, "cebox:   failed allocations: 2 (malloc family 2, mmap family 0)\n"));
+    s.blocks = 512; /* read: the lines as ever */
+    run_summary_format(&s, RUN_SUMMARY_NO_HINT, NULL, text, sizeof text);
+    assert_null(strstr(text, "not read"));
+    assert_non_null(strstr(text, "cebox:   slot: peak 0 of 512 blocks reserved"));
+    assert_non_null(strstr(text, "; slot exhausted 0, no contiguous run 0, RAM 0\n"));
+}
+
 static void reads_cebox_own_memory(void **state)
 {
     (void)state;
@@ -973,6 +998,7 @@ int main(void)
         cmocka_unit_test(reads_the_private_device_reason),
         cmocka_unit_test(reads_the_committed_kinds),
         cmocka_unit_test(reads_cebox_own_memory),
+        cmocka_unit_test(an_unread_slot_is_said_not_shown_as_zeros),
         cmocka_unit_test(reads_site_views),
         cmocka_unit_test(short_site_record),
         cmocka_unit_test(reads_marked_maps),

@@ -217,18 +217,11 @@ static size_t occupancy_line(const struct run_summary *s, char *buf, size_t n, s
     return run_summary_append(buf, n, cap, "\n");
 }
 
-size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
-                          char *buf, size_t cap)
+/* The slot's lines (its peak, occupants, committed kinds, headroom) and
+ * the heap's. */
+static size_t slot_and_heap_lines(const struct run_summary *s, char *buf, size_t n, size_t cap)
 {
     char a[32], b[32];
-    size_t n = 0;
-    if (cap != 0) {
-        buf[0] = '\0';
-    }
-    n = run_summary_append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
-    if (s->private_device[0] != '\0') {
-        n = run_summary_append(buf, n, cap, "cebox:   device: private (%s)\n", s->private_device);
-    }
     n = run_summary_append(buf, n, cap, "cebox:   slot: peak %u of %u blocks reserved (%s), peak %s committed\n",
                (unsigned)s->peak_reserved_blocks, (unsigned)s->blocks,
                run_summary_bytes(a, sizeof a, (uint64_t)s->peak_reserved_blocks * s->granularity),
@@ -263,6 +256,30 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
                    run_summary_bytes(a, sizeof a, s->heap_live_bytes), (ull)s->heap_live_blocks,
                    s->heap_live_blocks == 1 ? "" : "s");
     }
+    return n;
+}
+
+size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hint, const char *log,
+                          char *buf, size_t cap)
+{
+    char a[32], b[32];
+    size_t n = 0;
+    if (cap != 0) {
+        buf[0] = '\0';
+    }
+    n = run_summary_append(buf, n, cap, "cebox: pid %u (%s), profile %s\n", (unsigned)s->pid, s->command, s->profile);
+    if (s->private_device[0] != '\0') {
+        n = run_summary_append(buf, n, cap, "cebox:   device: private (%s)\n", s->private_device);
+    }
+    if (s->blocks != 0) {
+        n = slot_and_heap_lines(s, buf, n, cap);
+    } else {
+        /* A slot has blocks: none means that its figures and the heap's
+         * were not read (a fatal signal, or a handler's _exit, came while
+         * cebox held their locks), which zeros would misstate. */
+        n = run_summary_append(buf, n, cap, "cebox:   slot and heap: not read (a signal came while cebox held "
+                                            "their locks)\n");
+    }
     uint64_t total = run_summary_failures(s);
     n = run_summary_append(buf, n, cap, "cebox:   failed allocations: %llu (malloc family %llu, mmap family %llu", (ull)total,
                (ull)s->failures[LOG_API_MALLOC], (ull)s->failures[LOG_API_MMAP]);
@@ -271,8 +288,11 @@ size_t run_summary_format(const struct run_summary *s, enum run_summary_hint hin
             n = run_summary_append(buf, n, cap, ", %s %llu", log_api_name((unsigned)i), (ull)s->failures[i]);
         }
     }
-    n = run_summary_append(buf, n, cap, "); slot exhausted %llu, no contiguous run %llu, RAM %llu", (ull)s->fail_exhausted,
-               (ull)s->fail_fragmented, (ull)s->fail_ram);
+    n = run_summary_append(buf, n, cap, ")");
+    if (s->blocks != 0) { /* the slot's reasons: read with its figures */
+        n = run_summary_append(buf, n, cap, "; slot exhausted %llu, no contiguous run %llu, RAM %llu",
+                               (ull)s->fail_exhausted, (ull)s->fail_fragmented, (ull)s->fail_ram);
+    }
     if (s->fail_cap != 0) {
         n = run_summary_append(buf, n, cap, ", low/critical cap %llu", (ull)s->fail_cap);
     }

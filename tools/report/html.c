@@ -193,23 +193,29 @@ static void html_summary(FILE *out, const struct lr_process *p)
     const struct run_summary *s = &p->summary;
     char a[32], b[32];
     fputs("<div class=\"tables\">\n<table class=\"summary\">\n", out);
-    fprintf(out, "<tr><th>slot</th><td class=\"num\">%u blocks of %s (%s)</td></tr>\n", (unsigned)s->blocks,
-            run_summary_bytes(a, sizeof a, s->granularity),
-            run_summary_bytes(b, sizeof b, (uint64_t)s->blocks * s->granularity));
-    number_row(out, "peak reserved blocks", s->peak_reserved_blocks);
-    bytes_row(out, "peak committed", s->peak_committed_pages * s->page_size);
-    if (s->kinds_known) { /* committed slot memory at its peak, by kind */
-        bytes_row(out, "&#8195;of it the heap's", s->peak_committed_heap_pages * s->page_size);
-        bytes_row(out, "&#8195;mappings and VirtualAlloc", run_summary_mapped_peak_pages(s) * s->page_size);
-        if (s->occupancy_known) {
-            bytes_row(out, "&#8195;image and DLLs", s->peak_committed_image_pages * s->page_size);
-            bytes_row(out, "&#8195;stacks", s->peak_committed_stack_pages * s->page_size);
+    const bool slot_read = s->blocks != 0; /* see run_summary_format */
+    if (slot_read) {
+        fprintf(out, "<tr><th>slot</th><td class=\"num\">%u blocks of %s (%s)</td></tr>\n", (unsigned)s->blocks,
+                run_summary_bytes(a, sizeof a, s->granularity),
+                run_summary_bytes(b, sizeof b, (uint64_t)s->blocks * s->granularity));
+        number_row(out, "peak reserved blocks", s->peak_reserved_blocks);
+        bytes_row(out, "peak committed", s->peak_committed_pages * s->page_size);
+        if (s->kinds_known) { /* committed slot memory at its peak, by kind */
+            bytes_row(out, "&#8195;of it the heap's", s->peak_committed_heap_pages * s->page_size);
+            bytes_row(out, "&#8195;mappings and VirtualAlloc", run_summary_mapped_peak_pages(s) * s->page_size);
+            if (s->occupancy_known) {
+                bytes_row(out, "&#8195;image and DLLs", s->peak_committed_image_pages * s->page_size);
+                bytes_row(out, "&#8195;stacks", s->peak_committed_stack_pages * s->page_size);
+            }
         }
+        bytes_row(out, "heap peak live", s->heap_peak_live_bytes);
+        number_row(out, "heap peak live blocks", s->heap_peak_live_blocks);
+        bytes_row(out, "heap peak committed", s->heap_peak_committed_bytes);
+        bytes_row(out, "heap live at exit", s->heap_live_bytes);
+    } else {
+        fputs("<tr><th>slot and heap</th><td>not read (a signal came while cebox held their locks)</td></tr>\n",
+              out);
     }
-    bytes_row(out, "heap peak live", s->heap_peak_live_bytes);
-    number_row(out, "heap peak live blocks", s->heap_peak_live_blocks);
-    bytes_row(out, "heap peak committed", s->heap_peak_committed_bytes);
-    bytes_row(out, "heap live at exit", s->heap_live_bytes);
     number_row(out, "bad frees", s->bad_frees);
     number_row(out, "foreign frees", s->foreign_frees);
     bytes_row(out, "mapped outside the slot, at the peak", s->outside_peak);
@@ -226,9 +232,11 @@ static void html_summary(FILE *out, const struct lr_process *p)
                     s->failures[i]);
         }
     }
-    number_row(out, "failures: slot exhausted", s->fail_exhausted);
-    number_row(out, "failures: fragmentation", s->fail_fragmented);
-    number_row(out, "failures: device RAM exhausted", s->fail_ram);
+    if (slot_read) {
+        number_row(out, "failures: slot exhausted", s->fail_exhausted);
+        number_row(out, "failures: fragmentation", s->fail_fragmented);
+        number_row(out, "failures: device RAM exhausted", s->fail_ram);
+    }
     number_row(out, "failures: memory-state cap", s->fail_cap);
     number_row(out, "failures injected", s->fail_injected);
     number_row(out, "failures not recorded (log limit)", s->unrecorded_failures);
