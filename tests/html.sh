@@ -129,6 +129,19 @@ else
     bad "multi: processes ($procs), contents, inlined marks"
 fi
 
+# ---- an ending in a signal handler that interrupted cebox: the page says
+# the slot and the heap were not read, and shows no zeros for them
+"$CEBOX" run --quiet --out "$TMP/unread" "$P/quickexit" signal > /dev/null 2>&1
+report unread "$TMP/unread"
+if grep -q '<th>slot and heap</th><td>not read (a signal came while cebox held their locks)</td>' "$TMP/unread.dom" &&
+    ! grep -q '<th>peak reserved blocks</th>' "$TMP/unread.dom"; then
+    ok "unread: the slot and the heap said to be unread, no zeros shown for them"
+elif grep -q '<th>peak reserved blocks</th><td class="num">[1-9]' "$TMP/unread.dom"; then
+    ok "unread: the signal came outside cebox this time, the figures were read"
+else
+    bad "unread: the slot and the heap said to be unread, no zeros shown for them"
+fi
+
 # ---- the timeline and the crash: heapholes (its heap with holes, a 6 MB
 # peak) under a state schedule, so its charts have bands; crash_after_oom,
 # whose injected failure makes it die of SIGSEGV (failure and crash
