@@ -237,8 +237,6 @@ void core_run_once(_Atomic int *state, void (*fn)(void))
     }
 }
 
-/* Runs on every malloc and free of a preloaded program: one load once
- * the core is made. */
 /* glibc's registration (GLIBC_2.3.2), and this object's handle, which
  * crtbeginS.o defines. */
 extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso);
@@ -249,6 +247,8 @@ CEBOX_START_CODE int core_atfork(void (*prepare)(void), void (*parent)(void), vo
     return __register_atfork(prepare, parent, child, &__dso_handle != NULL ? __dso_handle : NULL);
 }
 
+/* Runs on every malloc and free of a preloaded program: one load once
+ * the core is made. */
 struct cebox_core *core_get(void)
 {
     if (atomic_load_explicit(&core_once, memory_order_acquire) != CORE_ONCE_DONE) {

@@ -7,8 +7,9 @@
  * allocator free of locks, which matters because it runs inside malloc, in
  * signal handlers and across fork.  The first blocks of a process are cut
  * from one table in the library's zero-filled data instead (the start's:
- * see start_cut_block), each still its own pages.  A grow within the block's pages is made
- * in place; a bigger one maps the new block, copies and unmaps the old.
+ * see start_cut_block), each still its own pages.  A grow within the
+ * block's pages is made in place; a bigger one maps the new block, copies
+ * and unmaps the old.
  */
 #include "meta.h"
 

@@ -88,15 +88,15 @@ void *os_map_private(size_t size);
  * value of the write that failed. */
 int os_write_all(int fd, const void *buf, size_t len);
 
+/* Ends the process at once with status, as _exit does (exit_group). */
+_Noreturn void os_exit_group(int status);
+
 /* cebox's own messages (the exit summary, bad frees, internal errors) go
  * to descriptor 2; when the program has closed it (write fails with EBADF,
  * as after coreutils' close_stdout at exit), to the spare copy of `cebox
  * run`'s stderr that the settings name (CEBOX_STDERR_FD), if any.  A
  * descriptor 2 the program reopened elsewhere keeps the messages: they go
  * where the program sends its own errors.  os_set_spare_stderr(-1): none. */
-/* Ends the process at once with status, as _exit does (exit_group). */
-_Noreturn void os_exit_group(int status);
-
 void os_set_spare_stderr(int fd);
 int os_write_stderr(const void *buf, size_t len);
 
