@@ -454,6 +454,14 @@ static size_t format_leaks(const struct leak_report *r, bool in_signal, const ch
     return len;
 }
 
+/* A preloaded process with nothing to print (--quiet, --summaries none),
+ * no --out to write or log to and no --leaks: its ending reads no counter
+ * and makes no system call (a shell's every command, under --quiet). */
+static bool nothing_to_say(const struct cebox_settings *s)
+{
+    return (s->quiet || s->summaries == SUMMARIES_NONE) && s->out_dir[0] == '\0' && !s->leaks;
+}
+
 static atomic_int exit_status = -1; /* -1: not seen (main returned or exit called) */
 static atomic_int finished_pid;     /* the process whose ending is written */
 
@@ -472,6 +480,12 @@ void summary_finish(const struct eventlog_ending *how, bool in_signal, const str
 {
     bool printed = atomic_load(&preloaded);
     if (!printed && eventlog_path()[0] == '\0' && !leaks_active()) {
+        return;
+    }
+    if (printed && nothing_to_say(&core_get()->settings)) {
+        if (settle_at_exit != NULL && !in_signal) {
+            settle_at_exit(); /* --no-follow's exec watch still hears of the exit */
+        }
         return;
     }
     int pid = (int)os_getpid();
