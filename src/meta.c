@@ -6,10 +6,9 @@
  * or a heap region), so a mapping each costs little and keeps the
  * allocator free of locks, which matters because it runs inside malloc, in
  * signal handlers and across fork.  The first blocks of a process are cut
- * from one table in the library's zero-filled data instead (the start's:
- * see start_cut_block), each still its own pages.  A grow within the
- * block's pages is made in place; a bigger one maps the new block, copies
- * and unmaps the old.
+ * from one mapping instead (the start's: see start_cut_block), each still
+ * its own pages.  A grow within the block's pages is made
+ * in place; a bigger one maps the new block, copies and unmaps the old.
  */
 #include "meta.h"
 
@@ -17,7 +16,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "layout.h"
 #include "os.h"
 
 static atomic_ulong fail_countdown; /* 0: off; 1: the next allocation fails */
@@ -43,35 +41,45 @@ static int injected_failure(void)
 
 /* The start's blocks.  A process's first blocks (at a ce6 start the
  * slot's tables, the process heap's and two of a page: some 3 MB in four
- * requests) are cut, one after the other, from one zero-filled table of
- * the library's own (.lbss: layout.h), which the loader maps with the rest
- * of its data: no mmap at a start at all (one per mapping made at the
- * start and unmapped at the exit, some 4.5 us a pair where this was
- * measured).  Its pages are faulted in only as used, like any block's, and
- * a block cut from it is its own whole pages there (cut from the table's
- * first page boundary: a larger alignment would cost the loader a mapping
- * of its own for .lbss): freed, shrunk or grown in place as any
- * block is, its pages unmapped, and never cut again (the cursor only moves
- * on), so every block is zero-filled still.  A request past its end is
- * mapped on its own; its unused end is address space only, never
- * touched. */
+ * requests) are cut, one after the other, from one mapping made at the
+ * first request: one mmap at each start, not four.  Its pages are faulted
+ * in only as used, like any block's, and a block cut from it is its own
+ * whole pages there: freed, shrunk or grown in place as any block is, its
+ * pages unmapped, and never cut again (the cursor only moves on), so every
+ * block is zero-filled still.  A request past its end is mapped on its own;
+ * its unused end is address space only, never touched. */
 #define START_BYTES ((size_t)4 << 20)
-static char start_area[START_BYTES] CEBOX_LARGE_TABLE __attribute__((aligned(4096)));
+static _Atomic uintptr_t start_base;
 static atomic_size_t start_cut; /* bytes of it handed out */
+
+static uintptr_t start_region(void)
+{
+    uintptr_t base = atomic_load_explicit(&start_base, memory_order_acquire);
+    if (base == 0) {
+        uintptr_t fresh = (uintptr_t)os_map_private(START_BYTES);
+        if (fresh == 0) {
+            return 0;
+        }
+        if (atomic_compare_exchange_strong(&start_base, &base, fresh)) {
+            return fresh;
+        }
+        os_release((void *)fresh, START_BYTES); /* another thread's came first: base is it */
+    }
+    return base;
+}
 
 /* `bytes` (page-rounded) from the start's mapping, or NULL when it has no
  * room left for them (or cannot be made). */
 static void *start_cut_block(size_t bytes)
 {
-    uintptr_t first = ((uintptr_t)start_area + os_page_size() - 1) & ~(uintptr_t)(os_page_size() - 1);
-    size_t room = (size_t)((uintptr_t)start_area + START_BYTES - first);
     size_t cut = atomic_load_explicit(&start_cut, memory_order_relaxed);
     do {
-        if (bytes > room - cut) {
+        if (bytes > START_BYTES - cut) {
             return NULL;
         }
     } while (!atomic_compare_exchange_weak(&start_cut, &cut, cut + bytes));
-    return (void *)(first + cut);
+    uintptr_t base = start_region();
+    return base != 0 ? (void *)(base + cut) : NULL; /* a failed map loses its cut: only space */
 }
 
 void *meta_alloc(size_t size)
