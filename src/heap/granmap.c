@@ -195,23 +195,32 @@ static uint32_t leaf_of(const struct granmap *m, uint32_t w)
     return best;
 }
 
-/* The leaf of word w recomputed, and the nodes above it. */
-static inline __attribute__((always_inline)) void sync_word(struct granmap *m, uint32_t w)
+/* The leaf of word w recomputed, and the nodes above it (m's tree and
+ * leaves, read once by the caller). */
+static inline __attribute__((always_inline)) void sync_word(const struct granmap *m, uint32_t *tree,
+                                                            uint32_t leaves, uint32_t w)
 {
-    uint32_t k = m->leaves + w, v = leaf_of(m, w);
-    if (m->tree[k] != v) {
-        maxtree_node_set(m->tree, k, v);
+    uint32_t k = leaves + w, v = leaf_of(m, w);
+    if (tree[k] != v) {
+        maxtree_node_set(tree, k, v);
     }
 }
 
 /* Each listed word's leaf, its mark cleared (a leaf depends on the free
- * bits alone, so the order does not matter). */
+ * bits alone, so the order does not matter).  The map's fields are
+ * read once: a store to the tree or to a mark could be one to them, as
+ * far as the compiler knows, and would have them read again for every
+ * word. */
 void granmap_sync_(struct granmap *m)
 {
-    for (uint32_t k = 0; k < m->ndirty; k++) {
-        uint32_t w = m->dirty_list[k];
-        m->dirty[w] = 0;
-        sync_word(m, w);
+    uint32_t *tree = m->tree;
+    const uint32_t leaves = m->leaves, n = m->ndirty;
+    const uint32_t *list = m->dirty_list;
+    uint8_t *dirty = m->dirty;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t w = list[k];
+        dirty[w] = 0;
+        sync_word(m, tree, leaves, w);
     }
     m->ndirty = 0;
 }
