@@ -386,18 +386,23 @@ uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint
             return GRANMAP_NONE;
         }
     }
+    /* A search from the first granule with the tree up to date (a search
+     * that wraps round, after its first part synced the tree) goes
+     * straight down from the root. */
     uint32_t w = lo >> 6;
-    uint64_t at = ~(uint64_t)0 << (lo & 63);
-    for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
-        if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
-            continue; /* its leaf is up to date: no run that long starts in it */
+    if (lo != 0 || m->ndirty != 0) {
+        uint64_t at = ~(uint64_t)0 << (lo & 63);
+        for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+            if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
+                continue; /* its leaf is up to date: no run that long starts in it */
+            }
+            uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+            if (g != GRANMAP_NONE) {
+                return g;
+            }
         }
-        uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
-        if (g != GRANMAP_NONE) {
-            return g;
-        }
+        granmap_sync(m);
     }
-    granmap_sync(m);
     w = maxtree_node_first(m->tree, m->leaves, w, n);
     return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
 }
