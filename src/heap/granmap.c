@@ -77,6 +77,7 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
     m->run_cs = m->run_ce = 0;
     m->granule = granule;
     m->ndirty = 0;
+    m->scan_misses = m->scan_rest = 0;
     for (uint32_t w = 0; w < l.nwords; w++) { /* every granule starts busy */
         granmap_set_bit_(m->sum_busy, w, true);
         granmap_set_bit_(m->top_busy, w >> 6, true);
@@ -392,16 +393,37 @@ uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint
     uint32_t w = lo >> 6;
     if (lo != 0 || m->ndirty != 0) {
         uint64_t at = ~(uint64_t)0 << (lo & 63);
-        for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
-            if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
-                continue; /* its leaf is up to date: no run that long starts in it */
+        if (m->scan_rest != 0) {
+            /* The tree at once; lo's word is read from lo on. */
+            m->scan_rest--;
+            granmap_sync(m);
+            if (m->tree[1] < n) {
+                return GRANMAP_NONE;
             }
-            uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
-            if (g != GRANMAP_NONE) {
-                return g;
+            if (m->tree[m->leaves + w] >= n) {
+                uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+                if (g != GRANMAP_NONE) {
+                    return g;
+                }
             }
+            w++;
+        } else {
+            for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+                if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
+                    continue; /* its leaf is up to date: no run that long starts in it */
+                }
+                uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+                if (g != GRANMAP_NONE) {
+                    m->scan_misses = 0;
+                    return g;
+                }
+            }
+            if (++m->scan_misses == GRANMAP_SCAN_MISSES) {
+                m->scan_misses = 0;
+                m->scan_rest = GRANMAP_SCAN_REST;
+            }
+            granmap_sync(m);
         }
-        granmap_sync(m);
     }
     w = maxtree_node_first(m->tree, m->leaves, w, n);
     return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
