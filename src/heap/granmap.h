@@ -715,7 +715,7 @@ granmap_fit_in_word_(const struct granmap *m, uint32_t w, uint64_t at, uint32_t 
  * a row), the next GRANMAP_SCAN_REST searches bring the tree in at once:
  * the look costs little, but nearly every search paid it and the sync. */
 #define GRANMAP_FIT_SCAN_WORDS 2u
-#define GRANMAP_SCAN_MISSES 4u
+#define GRANMAP_SCAN_MISSES 6u
 #define GRANMAP_SCAN_REST 128u
 
 /* granmap_first_fit past the known run: when no run was long enough at
