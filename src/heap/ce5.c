@@ -1121,22 +1121,25 @@ static void zero(uintptr_t from, uintptr_t to)
 }
 
 /* The slack of a carve (under 16 bytes, as items are multiples of 16):
- * two overlapping stores instead of a call, on every allocation. */
+ * two overlapping stores instead of a call, on every allocation (a loop
+ * over the bytes of a short one would be made a call of memset). */
 HOT void zero_slack(uintptr_t from, uintptr_t to)
 {
     size_t len = to - from;
     static const uint64_t z8 = 0;
     static const uint32_t z4 = 0;
+    static const uint16_t z2 = 0;
     if (len >= 8) {
         memcpy((void *)from, &z8, 8);
         memcpy((void *)(to - 8), &z8, 8);
     } else if (len >= 4) {
         memcpy((void *)from, &z4, 4);
         memcpy((void *)(to - 4), &z4, 4);
-    } else {
-        for (uintptr_t a = from; a < to; a++) {
-            *(unsigned char *)a = 0;
-        }
+    } else if (len >= 2) {
+        memcpy((void *)from, &z2, 2);
+        memcpy((void *)(to - 2), &z2, 2);
+    } else if (len == 1) {
+        *(unsigned char *)from = 0;
     }
 }
 

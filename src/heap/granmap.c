@@ -77,6 +77,7 @@ void granmap_init(struct granmap *m, void *mem, uint32_t ngran, uint32_t granule
     m->run_cs = m->run_ce = 0;
     m->granule = granule;
     m->ndirty = 0;
+    m->scan_misses = m->scan_rest = 0;
     for (uint32_t w = 0; w < l.nwords; w++) { /* every granule starts busy */
         granmap_set_bit_(m->sum_busy, w, true);
         granmap_set_bit_(m->top_busy, w >> 6, true);
@@ -195,23 +196,32 @@ static uint32_t leaf_of(const struct granmap *m, uint32_t w)
     return best;
 }
 
-/* The leaf of word w recomputed, and the nodes above it. */
-static inline __attribute__((always_inline)) void sync_word(struct granmap *m, uint32_t w)
+/* The leaf of word w recomputed, and the nodes above it (m's tree and
+ * leaves, read once by the caller). */
+static inline __attribute__((always_inline)) void sync_word(const struct granmap *m, uint32_t *tree,
+                                                            uint32_t leaves, uint32_t w)
 {
-    uint32_t k = m->leaves + w, v = leaf_of(m, w);
-    if (m->tree[k] != v) {
-        maxtree_node_set(m->tree, k, v);
+    uint32_t k = leaves + w, v = leaf_of(m, w);
+    if (tree[k] != v) {
+        maxtree_node_set(tree, k, v);
     }
 }
 
 /* Each listed word's leaf, its mark cleared (a leaf depends on the free
- * bits alone, so the order does not matter). */
+ * bits alone, so the order does not matter).  The map's fields are
+ * read once: a store to the tree or to a mark could be one to them, as
+ * far as the compiler knows, and would have them read again for every
+ * word. */
 void granmap_sync_(struct granmap *m)
 {
-    for (uint32_t k = 0; k < m->ndirty; k++) {
-        uint32_t w = m->dirty_list[k];
-        m->dirty[w] = 0;
-        sync_word(m, w);
+    uint32_t *tree = m->tree;
+    const uint32_t leaves = m->leaves, n = m->ndirty;
+    const uint32_t *list = m->dirty_list;
+    uint8_t *dirty = m->dirty;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t w = list[k];
+        dirty[w] = 0;
+        sync_word(m, tree, leaves, w);
     }
     m->ndirty = 0;
 }
@@ -377,18 +387,44 @@ uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint
             return GRANMAP_NONE;
         }
     }
+    /* A search from the first granule with the tree up to date (a search
+     * that wraps round, after its first part synced the tree) goes
+     * straight down from the root. */
     uint32_t w = lo >> 6;
-    uint64_t at = ~(uint64_t)0 << (lo & 63);
-    for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
-        if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
-            continue; /* its leaf is up to date: no run that long starts in it */
-        }
-        uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
-        if (g != GRANMAP_NONE) {
-            return g;
+    if (lo != 0 || m->ndirty != 0) {
+        uint64_t at = ~(uint64_t)0 << (lo & 63);
+        if (m->scan_rest != 0) {
+            /* The tree at once; lo's word is read from lo on. */
+            m->scan_rest--;
+            granmap_sync(m);
+            if (m->tree[1] < n) {
+                return GRANMAP_NONE;
+            }
+            if (m->tree[m->leaves + w] >= n) {
+                uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+                if (g != GRANMAP_NONE) {
+                    return g;
+                }
+            }
+            w++;
+        } else {
+            for (uint32_t k = 0; k < GRANMAP_FIT_SCAN_WORDS && w < m->nwords; k++, w++, at = ~(uint64_t)0) {
+                if (m->dirty[w] == 0 && m->tree[m->leaves + w] < n) {
+                    continue; /* its leaf is up to date: no run that long starts in it */
+                }
+                uint32_t g = granmap_fit_in_word_(m, w, at, n, run_end);
+                if (g != GRANMAP_NONE) {
+                    m->scan_misses = 0;
+                    return g;
+                }
+            }
+            if (++m->scan_misses == GRANMAP_SCAN_MISSES) {
+                m->scan_misses = 0;
+                m->scan_rest = GRANMAP_SCAN_REST;
+            }
+            granmap_sync(m);
         }
     }
-    granmap_sync(m);
     w = maxtree_node_first(m->tree, m->leaves, w, n);
     return w == GRANMAP_NONE ? GRANMAP_NONE : granmap_fit_in_word_(m, w, ~(uint64_t)0, n, run_end);
 }

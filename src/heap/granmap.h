@@ -62,6 +62,9 @@ struct granmap {
      * when its byte goes from 0 to 1). */
     uint32_t ndirty;
     uint32_t *dirty_list;
+    /* granmap_first_fit_scan's look at the nearby words: misses in a row,
+     * and searches left that go to the tree at once after too many. */
+    uint16_t scan_misses, scan_rest;
 };
 
 /* Bytes of the block that granmap_init needs for ngran granules. */
@@ -708,12 +711,17 @@ granmap_fit_in_word_(const struct granmap *m, uint32_t w, uint64_t at, uint32_t 
 }
 
 /* Words looked at directly before the tree is brought in: a fit is most
- * often that near. */
+ * often that near.  Where it mostly is not (GRANMAP_SCAN_MISSES misses in
+ * a row), the next GRANMAP_SCAN_REST searches bring the tree in at once:
+ * the look costs little, but nearly every search paid it and the sync. */
 #define GRANMAP_FIT_SCAN_WORDS 2u
+#define GRANMAP_SCAN_MISSES 6u
+#define GRANMAP_SCAN_REST 128u
 
 /* granmap_first_fit past the known run: when no run was long enough at
  * the tree's last sync, the sync first (such a search is mostly in vain)
- * and none if it says so; else the words from lo, then the tree (out of
+ * and none if it says so; else the words from lo, then the tree, or the
+ * tree at once while the words have missed (GRANMAP_SCAN_MISSES; out of
  * line: the known run answers most searches). */
 uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint32_t *run_end);
 
