@@ -159,6 +159,10 @@ expect "static program refused" 126 "is statically linked" -- "$CEBOX" run "$P/s
 expect "bad option" 2 "CEBOX_PROFILE='ce9' is not valid" -- "$CEBOX" run --profile ce9 "$P/crash"
 expect "bad setting in the environment" 2 "CEBOX_SLOT_SIZE='huge'" -- env CEBOX_SLOT_SIZE=huge "$CEBOX" run "$P/crash"
 expect "unknown option" 2 "unknown option '--frob'" -- "$CEBOX" run --frob "$P/crash"
+for own in --session-fd --stderr-fd=5 --watch-fd; do
+    expect "cebox run refuses $own, a descriptor it sets itself" 2 "cebox: run: ${own%%=*} is not an option of cebox run" -- \
+        "$CEBOX" run "$own" 5 "$P/crash"
+done
 expect "no program" 2 "no program given" -- "$CEBOX" run --quiet
 
 if [ "$(id -u)" -eq 0 ] && id nobody > /dev/null 2>&1; then

@@ -775,6 +775,22 @@ static bool options_end(char **argv, int *i)
     return argv[*i][0] != '-';
 }
 
+/* The descriptors cebox run hands the program (the session's, its stderr's
+ * copy, the exec watch's) are its own to set: one given on its command
+ * line would be replaced without a word.  Returns the option's length, or
+ * 0 when arg is none of them. */
+static size_t run_own_option(const char *arg)
+{
+    static const char *const own[] = {"--session-fd", "--stderr-fd", "--watch-fd"};
+    for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) {
+        size_t n = strlen(own[k]);
+        if (strncmp(arg, own[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
+            return n;
+        }
+    }
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int i = 2;
@@ -791,6 +807,13 @@ static int cmd_run(int argc, char **argv)
         if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
             continue;
+        }
+        size_t own = run_own_option(argv[i]);
+        if (own != 0) {
+            fprintf(stderr, "cebox: run: %.*s is not an option of cebox run: it sets that descriptor itself for "
+                            "the programs it starts\n",
+                    (int)own, argv[i]);
+            return EXIT_USAGE;
         }
         int r = take_setting(argc, argv, &i);
         if (r > 0) {
