@@ -41,9 +41,9 @@ void core_run_once(_Atomic int *state, void (*fn)(void));
 
 /* pthread_atfork, for this library's handlers (removed with it, should it
  * be unloaded).  The same call glibc's pthread_atfork makes, without the
- * stub libc_nonshared.a links in for it: the stub lands at the very end of
- * the library's code, and a boxed start faulted in a 64 KB window of code
- * for it alone. */
+ * small wrapper libc_nonshared.a links in for it: that wrapper lands at
+ * the very end of the library's code, and a boxed start faulted in a 64 KB
+ * window of code for it alone. */
 int core_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
 /* Is this process to be boxed?  Yes, unless CEBOX_ONLY is set and none of
