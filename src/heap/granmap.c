@@ -387,10 +387,11 @@ uint32_t granmap_first_fit_scan(struct granmap *m, uint32_t lo, uint32_t n, uint
             return GRANMAP_NONE;
         }
     }
-    /* A search from the first granule with the tree up to date (a search
-     * that wraps round, after its first part synced the tree) goes
-     * straight down from the root. */
     uint32_t w = lo >> 6;
+    /* A search from the first granule with the tree up to date (a search
+     * that wraps round, after its first part synced the tree) skips this
+     * and goes straight down from the root; the others look at the words
+     * from lo first, unless those have been missing (scan_rest). */
     if (lo != 0 || m->ndirty != 0) {
         uint64_t at = ~(uint64_t)0 << (lo & 63);
         if (m->scan_rest != 0) {
