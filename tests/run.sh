@@ -65,6 +65,11 @@ expect "a program that closed its stderr: the summary on cebox run's" 0 "cebox: 
 if command -v ls > /dev/null && [ -d /etc ]; then
     expect "ls, which closes its stderr at exit: the summary still shown" 0 "(ls /etc), profile ce5" -- "$CEBOX" run ls /etc
 fi
+# cebox run with no stderr of its own hands down no copy: the program that
+# closes its own still runs to its end, and nothing is written anywhere.
+if "$CEBOX" run "$P/crash" closeerr 2>&- > "$TMP/out" && [ ! -s "$TMP/out" ]; then
+    ok "cebox run without a stderr: the program runs, no copy to write to"
+else bad "cebox run without a stderr: the program runs, no copy to write to"; fi
 expect "a program whose stderr is /dev/null: no summary of it on cebox run's" 0 "" -- \
     "$CEBOX" run --summaries all /bin/bash -c "\"$P/crash\" exit 0 2> /dev/null; true"
 if grep -q "(/bin/bash " "$TMP/err" && ! grep -q "crash exit 0)" "$TMP/err"; then
