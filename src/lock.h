@@ -15,7 +15,7 @@
  * Contention: a heap operation holds the lock for well under a
  * microsecond, far less than a futex sleep and wake cost (two system calls
  * and two context switches), so a thread that finds the lock held first
- * spins, bounded (LOCK_SPIN_READS reads, about 90 microseconds),
+ * spins, bounded (LOCK_SPIN_READS reads, about 330 microseconds),
  * reading the word and trying to take it only when it reads free; only
  * then does it mark the lock contended (2) and sleep.  A thread that takes
  * the lock by spinning takes it as 1 even when others sleep: the holder's
@@ -71,17 +71,25 @@ static inline void lock_futex(struct lock *l, int op, int val)
     (void)os_futex(&l->state, op | FUTEX_PRIVATE_FLAG, val);
 }
 
-/* Reads of a held lock before sleeping, and the most pause instructions
- * between two of them: 1 + 2 + ... + 512, then 1024 twice, 3 071 pauses in
- * all, about 90 us where this was measured (2 cores of a KVM guest, a
- * pause about 30 ns).  Spinning longer than a sleep costs only when the
- * holder was preempted; sleeping sooner makes every release of the holder
- * a wake-up system call.  bench_larson 1200000 2 on two cores otherwise
- * idle (chrt -f), medians of 8 to 10 alternating runs against reading at
- * every pause, 256 reads (1.14 to 1.29 s): backing off to 256 pauses, 16
- * reads 0.90 s; to 1024 pauses, 16 reads 0.81 s, 12 reads 0.77 s; to 256
- * pauses, 4 reads (sleeping sooner) 2.81 s. */
+/* Reads of a held lock before sleeping, the pause instructions before the
+ * first of them, and the most between two of them: 256 + 512, then 1024
+ * ten times, 11 008 pauses in all, about 330 us where this was measured
+ * (2 cores of a KVM guest, a pause about 30 ns).  Spinning longer than a
+ * sleep costs only when the holder was preempted; sleeping sooner makes
+ * every release of the holder a wake-up system call.  bench_larson
+ * 1200000 2 on two cores otherwise idle (chrt -f), medians of 8 to 10
+ * alternating runs against reading at every pause, 256 reads (1.14 to
+ * 1.29 s): backing off to 256 pauses, 16 reads 0.90 s; to 1024 pauses, 16
+ * reads 0.81 s, 12 reads 0.77 s; to 256 pauses, 4 reads (sleeping sooner)
+ * 2.81 s.  The first read waits 256 pauses, not 1: a thread that has just
+ * released the lock and asks again reads at once, at the holder's first
+ * gap between two operations, and takes the heap back after a few of
+ * them; waiting first leaves the holder a longer stretch.  Medians of 5 to
+ * 6 alternating runs, first wait 1 / 64 / 256 / 1024 pauses: ce6 1.42 /
+ * 1.29 / 1.26 s, and 1.52 / 1.38 / 1.51 s (first wait 1, 256, 1024) in a
+ * noisier batch; ce5 1.90 / 1.76 / 1.88 s. */
 #define LOCK_SPIN_READS 12
+#define LOCK_FIRST_DELAY 256
 #define LOCK_BACKOFF_MAX 1024
 
 static inline void lock_pause(void)
@@ -107,7 +115,7 @@ static inline bool lock_try(struct lock *l, int *seen)
  * state. */
 static inline bool lock_spin(struct lock *l, int *seen)
 {
-    int delay = 1;
+    int delay = LOCK_FIRST_DELAY;
     for (int i = 0; i < LOCK_SPIN_READS; i++) {
         for (int j = 0; j < delay; j++) {
             lock_pause();
